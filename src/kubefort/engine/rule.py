@@ -1,0 +1,164 @@
+"""What a rule is: declarative metadata plus one pure function over the model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum, IntEnum
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+
+from ..model.objects import Path
+from ..model.workloads import ContainerSet
+
+if TYPE_CHECKING:
+    from ..model.inventory import Inventory
+
+
+class Severity(IntEnum):
+    INFO = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> "Severity":
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            raise ValueError(f"unknown severity {text!r}: choose from {', '.join(s.label for s in cls)}") from None
+
+    def lower(self) -> "Severity":
+        return Severity(max(0, self - 1))
+
+
+class Scope(str, Enum):
+    OBJECT = "object"  # fn(obj, ctx): once per object of the rule's kinds
+    POD = "pod"  # fn(pod, ctx): once per pod spec of a pod-bearing object
+    CONTAINER = "container"  # fn(container, ctx): once per container of the rule's container set
+
+
+class PssLevel(str, Enum):
+    BASELINE = "baseline"
+    RESTRICTED = "restricted"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PssControl:
+    """The Pod Security Standards control a rule implements (name as in the standard, PSA check ID)."""
+
+    level: PssLevel
+    control: str
+    check_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """What a rule yields: a field path (from the object root), a message and, optionally, a sub-code
+    with its own severity, and a JSON patch that fixes it."""
+
+    path: Path
+    message: str
+    severity: Severity | None = field(default=None, kw_only=True)
+    subcode: str | None = field(default=None, kw_only=True)
+    fix: tuple[Mapping[str, Any], ...] | None = field(default=None, kw_only=True)
+
+
+class NotEvaluated(Exception):
+    """Raised by a rule that cannot judge this object (e.g. the objects it needs are not in the input)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuleMeta:
+    id: str
+    slug: str
+    title: str
+    severity: Severity
+    area: str
+    scope: Scope
+    remediation: str
+    rationale: str
+    refs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    kinds: frozenset[str] | None = None  # None: every pod-bearing kind (POD/CONTAINER) or every kind (OBJECT)
+    containers: ContainerSet = ContainerSet.ALL
+    params: Mapping[str, Any] = field(default_factory=dict)  # parameter name -> default
+    pss: tuple[PssControl, ...] = ()
+    cross_object: bool = False  # needs other objects of the inventory (not evaluated at admission)
+    enabled: bool = True  # rules off by default run only when selected by ID or enabled in config
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What a rule may read besides its object: parameters, the inventory, the scan mode."""
+
+    params: Mapping[str, Any]
+    inventory: "Inventory"
+    mode: str = "manifest"  # manifest | cluster | admission
+    pss: PssLevel | None = None  # set when the scan judges Pod Security Standards exactly
+
+    def param(self, name: str) -> Any:
+        return self.params[name]
+
+
+RuleFn = Callable[[Any, Context], Iterable[Violation]]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    meta: RuleMeta
+    fn: RuleFn
+
+    @property
+    def id(self) -> str:
+        return self.meta.id
+
+
+def rule(
+    *,
+    id: str,
+    slug: str,
+    title: str,
+    severity: Severity,
+    scope: Scope,
+    remediation: str,
+    rationale: str,
+    area: str | None = None,
+    refs: Mapping[str, tuple[str, ...] | str] | None = None,
+    kinds: Iterable[str] | None = None,
+    containers: ContainerSet = ContainerSet.ALL,
+    params: Mapping[str, Any] | None = None,
+    pss: Iterable[PssControl] = (),
+    cross_object: bool = False,
+    enabled: bool = True,
+    aliases: Iterable[str] = (),
+) -> Callable[[RuleFn], Rule]:
+    """Decorator that turns a function into a :class:`Rule`. It registers nothing: rule modules list
+    their rules in ``RULES`` and :func:`kubefort.rules.default_registry` collects them."""
+
+    def wrap(fn: RuleFn) -> Rule:
+        norm_refs = {k: ((v,) if isinstance(v, str) else tuple(v)) for k, v in (refs or {}).items()}
+        meta = RuleMeta(
+            id=id,
+            slug=slug,
+            title=title,
+            severity=severity,
+            area=area or id.split("-")[1],
+            scope=scope,
+            remediation=remediation,
+            rationale=rationale,
+            refs=norm_refs,
+            kinds=frozenset(kinds) if kinds is not None else None,
+            containers=containers,
+            params=dict(params or {}),
+            pss=tuple(pss),
+            cross_object=cross_object,
+            enabled=enabled,
+            aliases=tuple(aliases),
+        )
+        return Rule(meta, fn)
+
+    return wrap

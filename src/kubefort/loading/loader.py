@@ -1,0 +1,169 @@
+"""Turn what users point kubefort at (files, directories, stdin, Helm charts, Kustomize dirs) into objects."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Mapping
+
+from ..errors import LoadError
+from ..model.kinds import is_cluster_scoped
+from ..model.objects import K8sObject, Source
+from .yamlparse import Limits, ParsedDoc, parse_json, parse_yaml_stream
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = (".yaml", ".yml", ".json")
+_HELM_SOURCE = re.compile(r"^# Source: (.+?)\s*$", re.M)
+
+
+@dataclass
+class LoadResult:
+    objects: list[K8sObject] = field(default_factory=list)
+    errors: list[LoadError] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # skipped non-Kubernetes documents and the like
+    files: int = 0
+
+    def extend(self, other: "LoadResult") -> None:
+        self.objects.extend(other.objects)
+        self.errors.extend(other.errors)
+        self.notes.extend(other.notes)
+        self.files += other.files
+
+
+def iter_files(paths: Iterable[str]) -> Iterator[str]:
+    """Files below the given paths: files as given, directories recursively (.yaml/.yml/.json), '-' is stdin."""
+    for p in paths:
+        if p == "-" or os.path.isfile(p):
+            yield p
+        elif os.path.isdir(p):
+            for root, dirs, files in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in ("node_modules",))
+                for f in sorted(files):
+                    if f.endswith(EXTENSIONS) and not f.startswith(".kubefort"):
+                        yield os.path.join(root, f)
+        else:
+            raise LoadError(p, "no such file or directory")
+
+
+def read_text(path: str, limits: Limits) -> str:
+    if path == "-":
+        data = sys.stdin.buffer.read(limits.max_file_bytes + 1)
+    else:
+        size = os.path.getsize(path)
+        if size > limits.max_file_bytes:
+            raise LoadError(path, f"file is {size} bytes, larger than the {limits.max_file_bytes}-byte limit; skipped")
+        with open(path, "rb") as fh:
+            data = fh.read(limits.max_file_bytes + 1)
+    if len(data) > limits.max_file_bytes:
+        raise LoadError(path, f"input larger than the {limits.max_file_bytes}-byte limit; skipped")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise LoadError(path, f"not UTF-8 text (byte {e.start})") from None
+
+
+def parse_text(text: str, file: str, limits: Limits = Limits(), *, helm: bool = False) -> tuple[list[ParsedDoc], list[LoadError]]:
+    stripped = text.lstrip()
+    if file.endswith(".json") or (file == "-" and stripped.startswith(("{", "["))):
+        docs, errors = parse_json(text, file)
+        if errors and not file.endswith(".json"):
+            return parse_yaml_stream(text, file, limits)  # JSON-looking YAML on stdin
+        return docs, errors
+    return parse_yaml_stream(text, file, limits)
+
+
+def load_paths(
+    paths: Iterable[str],
+    *,
+    limits: Limits = Limits(),
+    default_namespace: str = "default",
+) -> LoadResult:
+    """Load every object from files, directories and stdin. Errors are collected, never raised."""
+    result = LoadResult()
+    parsed: list[tuple[str, list[ParsedDoc]]] = []
+    try:
+        files = list(iter_files(paths))
+    except LoadError as e:
+        result.errors.append(e)
+        files = []
+    for path in files:
+        result.files += 1
+        try:
+            text = read_text(path, limits)
+        except LoadError as e:
+            result.errors.append(e)
+            continue
+        except OSError as e:
+            result.errors.append(LoadError(path, e.strerror or str(e)))
+            continue
+        docs, errors = parse_text(text, "<stdin>" if path == "-" else path, limits)
+        result.errors.extend(errors)
+        parsed.append(("<stdin>" if path == "-" else path, docs))
+    build_objects(parsed, result, default_namespace=default_namespace)
+    return result
+
+
+def load_text(text: str, file: str, *, rendered_by: str | None = None, source_root: str = "",
+              default_namespace: str = "default", limits: Limits = Limits()) -> LoadResult:
+    """Load objects from text (rendered Helm/Kustomize output, a webhook request, a test)."""
+    result = LoadResult(files=1)
+    docs, errors = parse_text(text, file, limits)
+    result.errors.extend(errors)
+    build_objects([(file, docs)], result, default_namespace=default_namespace, rendered_by=rendered_by,
+                  source_root=source_root)
+    return result
+
+
+def build_objects(
+    parsed: list[tuple[str, list[ParsedDoc]]],
+    result: LoadResult,
+    *,
+    default_namespace: str = "default",
+    rendered_by: str | None = None,
+    source_root: str = "",
+) -> None:
+    # CustomResourceDefinitions in the input tell the scope of their kinds.
+    crd_scope: dict[str, bool] = {}
+    for _, docs in parsed:
+        for d in docs:
+            data = d.data
+            if isinstance(data, Mapping) and data.get("kind") == "CustomResourceDefinition":
+                spec = data.get("spec") if isinstance(data.get("spec"), Mapping) else {}
+                names = spec.get("names") if isinstance(spec.get("names"), Mapping) else {}
+                if isinstance(names.get("kind"), str):
+                    crd_scope[names["kind"]] = spec.get("scope") == "Cluster"
+    for file, docs in parsed:
+        for d in docs:
+            template = None
+            if rendered_by == "helm":
+                m = _HELM_SOURCE.search(d.text.text[:2000])
+                template = m.group(1) if m else None
+            src_file = os.path.join(source_root, template) if template else file
+            _add_document(d.data, d.text, src_file, template, (), result, default_namespace, crd_scope)
+
+
+def _add_document(
+    data: Any, text: Any, file: str, template: str | None, prefix: tuple[str | int, ...], result: LoadResult,
+    default_namespace: str, crd_scope: Mapping[str, bool], depth: int = 0,
+) -> None:
+    where = f"{file}:{text.line_of(prefix)}" if prefix else f"{file}:{text.start_line}"
+    if not isinstance(data, Mapping):
+        result.notes.append(f"{where}: skipped a document that is not a mapping (not a Kubernetes object)")
+        return
+    kind = data.get("kind")
+    api_version = data.get("apiVersion")
+    if not isinstance(kind, str) or not isinstance(api_version, str) or not kind or not api_version:
+        result.notes.append(f"{where}: skipped a document without apiVersion and kind (not a Kubernetes object)")
+        return
+    if kind.endswith("List") and isinstance(data.get("items"), list) and depth < 2:
+        for i, item in enumerate(data["items"]):
+            _add_document(item, text, file, template, prefix + ("items", i), result, default_namespace, crd_scope, depth + 1)
+        return
+    scope = crd_scope.get(kind)
+    cluster_scoped = scope if scope is not None else is_cluster_scoped(api_version, kind)
+    source = Source(file=file, doc=text, prefix=prefix, template=template)
+    result.objects.append(K8sObject.from_raw(data, source, default_namespace, cluster_scoped))

@@ -1,0 +1,62 @@
+"""An index of every loaded object, so rules can look across objects."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Iterable, Iterator, Mapping
+
+from .objects import K8sObject
+
+
+class Inventory:
+    """All objects of one scan, indexed by kind and by (kind, namespace, name)."""
+
+    def __init__(self, objects: Iterable[K8sObject] = (), *, live: bool = False) -> None:
+        self.objects: list[K8sObject] = []
+        self.live = live  # True when the inventory is a whole cluster (cluster mode)
+        self._by_kind: dict[str, list[K8sObject]] = defaultdict(list)
+        self._by_key: dict[tuple[str, str | None, str], K8sObject] = {}
+        for o in objects:
+            self.add(o)
+
+    def add(self, obj: K8sObject) -> None:
+        self.objects.append(obj)
+        self._by_kind[obj.kind].append(obj)
+        self._by_key.setdefault((obj.kind, obj.namespace, obj.name), obj)
+
+    def __len__(self) -> int:
+        return len(self.objects)
+
+    def __iter__(self) -> Iterator[K8sObject]:
+        return iter(self.objects)
+
+    def of_kind(self, *kinds: str) -> list[K8sObject]:
+        if len(kinds) == 1:
+            return self._by_kind.get(kinds[0], [])
+        out: list[K8sObject] = []
+        for k in kinds:
+            out.extend(self._by_kind.get(k, []))
+        return out
+
+    def get(self, kind: str, namespace: str | None, name: str) -> K8sObject | None:
+        return self._by_key.get((kind, namespace, name))
+
+    def in_namespace(self, namespace: str, *kinds: str) -> list[K8sObject]:
+        src = self.of_kind(*kinds) if kinds else self.objects
+        return [o for o in src if o.namespace == namespace]
+
+    def namespace_labels(self, namespace: str) -> Mapping[str, str] | None:
+        """Labels of a Namespace object, with the automatic ``kubernetes.io/metadata.name`` label;
+        None when the Namespace object is not in the input."""
+        ns = self.get("Namespace", None, namespace)
+        if ns is None:
+            return None
+        labels = dict(ns.labels)
+        labels["kubernetes.io/metadata.name"] = namespace
+        return labels
+
+    def namespaces(self) -> set[str]:
+        """Every namespace named by a Namespace object or used by an object."""
+        names = {o.name for o in self.of_kind("Namespace")}
+        names.update(o.namespace for o in self.objects if o.namespace)
+        return names

@@ -1,0 +1,57 @@
+"""Facts about Kubernetes kinds that the model needs: scope and where pod specs live."""
+
+from __future__ import annotations
+
+#: Kinds that are cluster-scoped (no namespace). Everything else is treated as namespaced, unless a
+#: CustomResourceDefinition in the input says ``scope: Cluster`` for it.
+CLUSTER_SCOPED_KINDS: frozenset[str] = frozenset(
+    {
+        # core and built-in API groups
+        "Namespace", "Node", "PersistentVolume", "ComponentStatus",
+        "ClusterRole", "ClusterRoleBinding",
+        "StorageClass", "CSIDriver", "CSINode", "VolumeAttachment", "VolumeAttributesClass",
+        "CustomResourceDefinition", "APIService",
+        "PriorityClass", "RuntimeClass", "IngressClass",
+        "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration",
+        "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+        "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding",
+        "CertificateSigningRequest", "ClusterTrustBundle",
+        "PodSecurityPolicy", "FlowSchema", "PriorityLevelConfiguration",
+        "IPAddress", "ServiceCIDR", "DeviceClass",
+        # common add-ons
+        "ClusterIssuer", "ClusterPolicy", "ClusterPolicyReport", "ClusterCleanupPolicy",
+        "ClusterImagePolicy", "ConstraintTemplate", "GlobalNetworkPolicy", "GlobalNetworkSet",
+        "ClusterSecretStore", "ClusterExternalSecret", "ClusterSPIFFEID", "ClusterFederatedTrustDomain",
+        "ImageValidatingPolicy", "ValidatingPolicy", "MutatingPolicy", "GeneratingPolicy",
+        "ClusterAdmissionPolicy",
+    }
+)
+
+#: API groups whose kinds are all cluster-scoped (Gatekeeper constraints).
+CLUSTER_SCOPED_GROUPS: frozenset[str] = frozenset({"constraints.gatekeeper.sh"})
+
+#: Where the pod template lives in each pod-bearing kind: (path to the pod metadata, path to the pod spec).
+POD_SPEC_PATHS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "Pod": (("metadata",), ("spec",)),
+    "Deployment": (("spec", "template", "metadata"), ("spec", "template", "spec")),
+    "ReplicaSet": (("spec", "template", "metadata"), ("spec", "template", "spec")),
+    "ReplicationController": (("spec", "template", "metadata"), ("spec", "template", "spec")),
+    "StatefulSet": (("spec", "template", "metadata"), ("spec", "template", "spec")),
+    "DaemonSet": (("spec", "template", "metadata"), ("spec", "template", "spec")),
+    "Job": (("spec", "template", "metadata"), ("spec", "template", "spec")),
+    "CronJob": (
+        ("spec", "jobTemplate", "spec", "template", "metadata"),
+        ("spec", "jobTemplate", "spec", "template", "spec"),
+    ),
+    "PodTemplate": (("template", "metadata"), ("template", "spec")),
+    # extended kinds (catalogue legend 1)
+    "DeploymentConfig": (("spec", "template", "metadata"), ("spec", "template", "spec")),
+    "Rollout": (("spec", "template", "metadata"), ("spec", "template", "spec")),
+}
+
+WORKLOAD_KINDS: frozenset[str] = frozenset(POD_SPEC_PATHS)
+
+
+def is_cluster_scoped(api_version: str, kind: str) -> bool:
+    group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
+    return kind in CLUSTER_SCOPED_KINDS or group in CLUSTER_SCOPED_GROUPS

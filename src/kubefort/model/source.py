@@ -1,0 +1,245 @@
+"""Source locations: which file and line an object, or a field of it, came from.
+
+Documents are parsed by a fast parser that gives no positions. Lines are found lazily, only for the
+fields that findings point at, by :class:`DocumentText.line_of`: a walk over the block-style YAML of
+the document (what nearly every manifest is), with a fall-back to PyYAML's composer (which has
+positions for every node) when the walk meets something it does not read (flow style, anchors,
+complex keys, JSON). ``tests/unit/test_source.py`` checks the walk against the composer on the
+whole real-world corpus.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import yaml
+
+Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Location:
+    """A place in a file: 1-based line, or the object reference alone for live objects."""
+
+    file: str
+    line: int | None = None
+    template: str | None = None  # Helm template the document was rendered from ("# Source:")
+
+
+_KEY_RE = re.compile(r"""(?:"((?:[^"\\]|\\.)*)"|'((?:[^']|'')*)'|([^\s#'"{\[&*!|>%@`?][^#]*?))[ \t]*:(?:[ \t]|$)""")
+
+
+class _Unsure(Exception):
+    """The block walk met something it does not read; use the composer."""
+
+
+class DocumentText:
+    """The text of one YAML/JSON document and the means to find a field's line in it.
+
+    ``start_line`` is the 1-based file line of the first line of ``text``.
+    """
+
+    __slots__ = ("text", "start_line", "is_json", "_lines", "_indents", "_composed")
+
+    def __init__(self, text: str, start_line: int, is_json: bool = False) -> None:
+        self.text = text
+        self.start_line = start_line
+        self.is_json = is_json
+        self._lines: list[str] | None = None
+        self._indents: list[int] | None = None
+        self._composed: dict[Path, int] | None = None
+
+    # -- public -----------------------------------------------------------------
+    def line_of(self, path: Sequence[str | int]) -> int:
+        """File line of the deepest prefix of ``path`` present in the document."""
+        if not self.is_json:
+            try:
+                return self.start_line + self._walk(tuple(path))
+            except _Unsure:
+                pass
+        composed = self._compose()
+        p = tuple(path)
+        while p and p not in composed:
+            p = p[:-1]
+        return self.start_line + composed.get(p, 0)
+
+    # -- block walk ---------------------------------------------------------------
+    def _prepare(self) -> tuple[list[str], list[int]]:
+        if self._lines is None:
+            lines = self.text.split("\n")
+            indents = []
+            for ln in lines:
+                s = ln.lstrip(" ")
+                if not s or s.startswith("#"):
+                    indents.append(-1)  # blank or comment
+                else:
+                    if s[0] == "\t":
+                        raise _Unsure()
+                    indents.append(len(ln) - len(s))
+            self._lines, self._indents = lines, indents
+        assert self._indents is not None
+        return self._lines, self._indents
+
+    def _first_content(self) -> int:
+        lines, ind = self._prepare()
+        for i, n in enumerate(ind):
+            if n < 0:
+                continue
+            s = lines[i][n:]
+            if s.startswith("%"):
+                continue
+            if s.startswith("---"):
+                rest = s[3:].strip()
+                if rest and not rest.startswith("#"):
+                    raise _Unsure()
+                continue
+            return i
+        raise _Unsure()
+
+    def _walk(self, path: Path) -> int:
+        """0-based line (relative to the document) of the deepest prefix of ``path``."""
+        lines, ind = self._prepare()
+        i = self._first_content()
+        col = ind[i]  # column where the current node's content starts on line i
+        found = i
+        for step in path:
+            if isinstance(step, int):
+                nxt = self._seq_item(i, col, step)
+                if nxt is None:
+                    return found
+                i, col = nxt
+            else:
+                nxt = self._map_key(i, col, step)
+                if nxt is None:
+                    return found
+                key_line, value_line, value_col = nxt
+                found = key_line
+                if value_line is None:  # scalar on the key line, or nothing below
+                    return found
+                i, col = value_line, value_col
+                continue
+            found = i
+        return found
+
+    def _block_end(self, start: int, col: int) -> int:
+        """First line after ``start`` whose indent is below ``col`` (end of the node)."""
+        _, ind = self._prepare()
+        j = start + 1
+        n = len(ind)
+        while j < n:
+            k = ind[j]
+            if k >= 0 and k < col:
+                return j
+            j += 1
+        return n
+
+    def _node_lines(self, start: int, col: int) -> list[tuple[int, str]]:
+        """(line index, content) of the lines that start at exactly ``col`` within the node."""
+        lines, ind = self._prepare()
+        out = [(start, lines[start][col:])]
+        end = self._block_end(start, col)
+        for j in range(start + 1, end):
+            if ind[j] == col:
+                out.append((j, lines[j][col:]))
+        return out
+
+    def _map_key(self, i: int, col: int, key: str) -> tuple[int, int | None, int] | None:
+        lines, ind = self._prepare()
+        first = lines[i][col:]
+        if first.startswith(("{", "[", "&", "*", "!", "?", "|", ">")) or first.startswith("- ") or first == "-":
+            raise _Unsure()
+        for j, content in self._node_lines(i, col):
+            m = _KEY_RE.match(content)
+            if m is None:
+                if content.startswith(("?", "{", "[", "&", "!", "*")):
+                    raise _Unsure()
+                continue
+            if m.group(1) is not None:
+                k = m.group(1).encode().decode("unicode_escape") if "\\" in m.group(1) else m.group(1)
+            elif m.group(2) is not None:
+                k = m.group(2).replace("''", "'")
+            else:
+                k = m.group(3)
+            if k != key:
+                continue
+            rest = content[m.end():].split(" #", 1)[0].strip()
+            if rest:
+                if rest.startswith(("&", "!", "*")):
+                    raise _Unsure()
+                if rest.startswith(("{", "[")):
+                    return j, None, 0  # flow collection: the key line is as deep as a walk goes
+                if rest.startswith(("|", ">")):
+                    return j, None, 0
+                return j, None, 0  # scalar on the same line
+            # value is on the following lines
+            end = self._block_end(j, col + 1)
+            for v in range(j + 1, len(ind)):
+                if ind[v] >= 0:
+                    if ind[v] < col or (ind[v] == col and not lines[v][col:].startswith("-")):
+                        return j, None, 0  # empty value (null)
+                    if ind[v] == col:  # compact sequence at the key's indent
+                        return j, v, col
+                    if v >= end:
+                        return j, None, 0
+                    return j, v, ind[v]
+            return j, None, 0
+        return None
+
+    def _seq_item(self, i: int, col: int, index: int) -> tuple[int, int] | None:
+        lines, _ = self._prepare()
+        first = lines[i][col:]
+        if not (first.startswith("- ") or first == "-" or first.startswith("-\t")):
+            raise _Unsure()
+        count = -1
+        for j, content in self._node_lines(i, col):
+            if content == "-" or content.startswith("- "):
+                count += 1
+                if count == index:
+                    rest = content[1:]
+                    stripped = rest.lstrip(" ")
+                    if not stripped or stripped.startswith("#"):
+                        # item content on the next lines
+                        _, ind = self._prepare()
+                        for v in range(j + 1, len(ind)):
+                            if ind[v] >= 0:
+                                if ind[v] <= col:
+                                    return None
+                                return v, ind[v]
+                        return None
+                    if stripped.startswith(("- ", "&", "!", "*", "?")):
+                        raise _Unsure()
+                    return j, col + 1 + (len(rest) - len(stripped))
+            elif not content.startswith("#"):
+                raise _Unsure()
+        return None
+
+    # -- composer fall-back -------------------------------------------------------
+    def _compose(self) -> dict[Path, int]:
+        if self._composed is None:
+            out: dict[Path, int] = {}
+            try:
+                node = yaml.compose(self.text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+            except yaml.YAMLError:
+                node = None
+            if node is not None:
+                _index_node(node, (), out, 0)
+            self._composed = out
+        return self._composed
+
+
+def _index_node(node: Any, path: Path, out: dict[Path, int], depth: int) -> None:
+    if depth > 200:
+        return
+    if path not in out:
+        out[path] = node.start_mark.line
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode):
+                p = path + (k.value,)
+                out[p] = k.start_mark.line
+                _index_node(v, p, out, depth + 1)
+    elif isinstance(node, yaml.SequenceNode):
+        for idx, v in enumerate(node.value):
+            _index_node(v, path + (idx,), out, depth + 1)

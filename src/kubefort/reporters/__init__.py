@@ -1,0 +1,34 @@
+"""Reporters turn a :class:`~kubefort.engine.findings.Report` into text. They only format: what is a
+finding and what the exit code is are decided by the engine."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import IO, Protocol
+
+from ..engine.findings import Report
+
+
+class Reporter(Protocol):
+    def render(self, report: Report, out: IO[str]) -> None: ...
+
+
+class Format(str, Enum):
+    TABLE = "table"
+    JSON = "json"
+    SARIF = "sarif"
+    JUNIT = "junit"
+
+
+def get_reporter(fmt: Format, *, color: bool | None = None, verbose: bool = False) -> Reporter:
+    if fmt is Format.JSON:
+        from .json_report import JsonReporter
+        return JsonReporter()
+    if fmt is Format.SARIF:
+        from .sarif import SarifReporter
+        return SarifReporter()
+    if fmt is Format.JUNIT:
+        from .junit import JunitReporter
+        return JunitReporter()
+    from .table import TableReporter
+    return TableReporter(color=color, verbose=verbose)

@@ -1,0 +1,86 @@
+"""Human output: findings grouped by object, coloured by severity, with file:line and a one-line fix."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import IO
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ..engine.findings import Finding, Report
+from ..engine.rule import Severity
+
+_STYLE = {
+    Severity.CRITICAL: "bold white on red",
+    Severity.HIGH: "bold red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "cyan",
+    Severity.INFO: "dim",
+}
+
+
+class TableReporter:
+    def __init__(self, color: bool | None = None, verbose: bool = False) -> None:
+        self.color = color
+        self.verbose = verbose
+
+    def render(self, report: Report, out: IO[str]) -> None:
+        con = Console(file=out, force_terminal=self.color if self.color is not None else None,
+                      no_color=self.color is False, width=max(100, Console(file=out).width), highlight=False, soft_wrap=False)
+        groups: dict[str, list[Finding]] = defaultdict(list)
+        for f in report.findings:
+            if f.suppressed and not self.verbose:
+                continue
+            groups[str(f.object)].append(f)
+
+        def group_key(item: tuple[str, list[Finding]]) -> tuple[str, int]:
+            fs = item[1]
+            return (fs[0].location.file, min(f.location.line or 0 for f in fs))
+
+        for obj, fs in sorted(groups.items(), key=group_key):
+            first = fs[0]
+            con.print(f"[bold]{escape(obj)}[/]  [dim]{escape(first.location.file)}[/]")
+            for f in sorted(fs, key=lambda x: (-x.severity, x.location.line or 0, x.rule.id)):
+                sev = f"[{_STYLE[f.severity]}]{f.severity.label.upper():<8}[/]"
+                where = f"{f.location.file}:{f.location.line}" if f.location.line else f.location.file
+                pss = f" [magenta]PSS {f.pss.level.value}: {escape(f.pss.control)}[/]" if f.pss else ""
+                sup = f" [dim](suppressed: {escape(f.suppression or '')})[/]" if f.suppressed else ""
+                con.print(f"  {sev} [bold]{f.rule.id}[/] {escape(f.message)}{pss}{sup}")
+                con.print(f"           [dim]at {escape(where)}  {escape(f.path_str)}[/]")
+                con.print(f"           [green]fix:[/] {escape(f.rule.remediation)}")
+            con.print()
+        for r in report.rule_errors:
+            con.print(f"[bold red]rule error[/] {r.rule.id} on {escape(str(r.object))}: {escape(r.detail or '')}")
+        for e in report.errors:
+            con.print(f"[bold red]error[/] {escape(e.diagnostics())}")
+        if self.verbose:
+            for n in report.notes:
+                con.print(f"[dim]note: {escape(n)}[/]")
+        self._summary(con, report)
+
+    def _summary(self, con: Console, report: Report) -> None:
+        s = report.summary()
+        t = Table(title="Summary", show_header=True, header_style="bold", title_justify="left")
+        t.add_column("severity")
+        t.add_column("findings", justify="right")
+        for sev in sorted(Severity, reverse=True):
+            n = s["by_severity"][sev.label]
+            t.add_row(f"[{_STYLE[sev]}]{sev.label}[/]", str(n))
+        con.print(t)
+        if s["by_area"]:
+            con.print("by area: " + ", ".join(f"{a} {n}" for a, n in s["by_area"].items()))
+        res = s["results"]
+        con.print(
+            f"{s['objects']} objects in {s['files']} files, {s['rules']} rules: "
+            f"[green]{res['pass']} passed[/], [red]{res['fail']} failed[/], {res['suppressed']} suppressed, "
+            f"{res['not_evaluated']} not evaluated, {res['error']} errors"
+            + (f"; {s['hidden_below_min_severity']} findings below --min-severity hidden" if s["hidden_below_min_severity"] else "")
+        )
+        if report.notes and not self.verbose:
+            con.print(f"[dim]{len(report.notes)} notes (skipped documents, expired exceptions...): use -v to see them[/]")
+        code = s["exit_code"]
+        verdict = {0: "[green]PASS[/]", 1: f"[red]FAIL[/]: findings at or above {s['fail_on']}",
+                   2: "[red]ERROR[/]: some input could not be read", 3: "[red]ERROR[/]: a rule crashed"}[code]
+        con.print(f"result: {verdict} (exit code {code})")
