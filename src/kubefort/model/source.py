@@ -104,7 +104,7 @@ class DocumentText:
         i = self._first_content()
         col = ind[i]  # column where the current node's content starts on line i
         found = i
-        for step in path:
+        for n_step, step in enumerate(path):
             if isinstance(step, int):
                 nxt = self._seq_item(i, col, step)
                 if nxt is None:
@@ -116,7 +116,9 @@ class DocumentText:
                     return found
                 key_line, value_line, value_col = nxt
                 found = key_line
-                if value_line is None:  # scalar on the key line, or nothing below
+                if value_line is None:  # scalar or flow collection on the key line, or nothing below
+                    if value_col < 0 and n_step + 1 < len(path):
+                        raise _Unsure()  # the path goes into a flow collection
                     return found
                 i, col = value_line, value_col
                 continue
@@ -150,6 +152,7 @@ class DocumentText:
         first = lines[i][col:]
         if first.startswith(("{", "[", "&", "*", "!", "?", "|", ">")) or first.startswith("- ") or first == "-":
             raise _Unsure()
+        hit: tuple[int, str, re.Match[str]] | None = None
         for j, content in self._node_lines(i, col):
             m = _KEY_RE.match(content)
             if m is None:
@@ -162,30 +165,27 @@ class DocumentText:
                 k = m.group(2).replace("''", "'")
             else:
                 k = m.group(3)
-            if k != key:
-                continue
-            rest = content[m.end():].split(" #", 1)[0].strip()
-            if rest:
-                if rest.startswith(("&", "!", "*")):
-                    raise _Unsure()
-                if rest.startswith(("{", "[")):
-                    return j, None, 0  # flow collection: the key line is as deep as a walk goes
-                if rest.startswith(("|", ">")):
-                    return j, None, 0
-                return j, None, 0  # scalar on the same line
-            # value is on the following lines
-            end = self._block_end(j, col + 1)
-            for v in range(j + 1, len(ind)):
-                if ind[v] >= 0:
-                    if ind[v] < col or (ind[v] == col and not lines[v][col:].startswith("-")):
-                        return j, None, 0  # empty value (null)
-                    if ind[v] == col:  # compact sequence at the key's indent
-                        return j, v, col
-                    if v >= end:
-                        return j, None, 0
-                    return j, v, ind[v]
-            return j, None, 0
-        return None
+            if k == key:
+                hit = (j, content, m)  # the last one wins, as with duplicate keys in the parsers
+        if hit is None:
+            return None
+        j, content, m = hit
+        rest = content[m.end():].split(" #", 1)[0].strip()
+        if rest.startswith("#"):
+            rest = ""
+        if rest:
+            if rest.startswith(("&", "!", "*")):
+                raise _Unsure()
+            if rest.startswith(("{", "[")):
+                return j, None, -1  # flow collection: the composer finds what is inside
+            return j, None, 0  # scalar (plain, quoted or block) starting on the key line
+        # the value is on the following lines
+        for v in range(j + 1, len(ind)):
+            if ind[v] >= 0:
+                if ind[v] < col or (ind[v] == col and not lines[v][col:].startswith("-")):
+                    return j, None, 0  # empty value (null)
+                return j, v, ind[v]  # nested node (a compact sequence may sit at the key's indent)
+        return j, None, 0
 
     def _seq_item(self, i: int, col: int, index: int) -> tuple[int, int] | None:
         lines, _ = self._prepare()
