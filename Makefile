@@ -26,7 +26,7 @@ tools: $(STAMP)
 
 ## make test: everything the tests need, then the whole suite
 test: $(STAMP) tools
-	PATH="$(CURDIR)/.cache/tools/bin:$$PATH" $(BIN)/python -m pytest
+	PATH="$(CURDIR)/.cache/tools/bin:$$PATH" $(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
