@@ -44,8 +44,8 @@ def load_inputs(opts: ScanOptions) -> LoadResult:
             text = render_helm(chart, opts.helm_values, namespace=None)
         except RenderError as e:
             raise UsageError(str(e)) from None
-        root = os.path.dirname(os.path.normpath(chart))
-        result.extend(load_text(text, chart, rendered_by="helm", source_root=root, default_namespace=opts.namespace))
+        result.extend(load_text(text, chart, rendered_by="helm", source_root=os.path.normpath(chart),
+                                default_namespace=opts.namespace))
     for d in opts.kustomize:
         try:
             text = render_kustomize(d)

@@ -142,7 +142,8 @@ def build_objects(
             if rendered_by == "helm":
                 m = _HELM_SOURCE.search(d.text.text[:2000])
                 template = m.group(1) if m else None
-            src_file = os.path.join(source_root, template) if template else file
+            # Helm names templates "<chart name>/templates/x.yaml": the chart directory replaces the name
+            src_file = os.path.join(source_root, template.split("/", 1)[-1]) if template else file
             _add_document(d.data, d.text, src_file, template, (), result, default_namespace, crd_scope)
 
 
