@@ -28,7 +28,7 @@ class TableReporter:
 
     def render(self, report: Report, out: IO[str]) -> None:
         con = Console(file=out, force_terminal=self.color if self.color is not None else None,
-                      no_color=self.color is False, width=max(100, Console(file=out).width), highlight=False, soft_wrap=False)
+                      no_color=self.color is False, width=max(100, Console(file=out).width), highlight=False, soft_wrap=True)
         groups: dict[str, list[Finding]] = defaultdict(list)
         for f in report.findings:
             if f.suppressed and not self.verbose:
