@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Iterator
 
 import pytest
@@ -30,7 +31,7 @@ def _compare(text: str, name: str) -> int:
     for d in docs:
         fast = d.text
         slow = DocumentText(fast.text, fast.start_line, is_json=True)  # forces the composer
-        for p in _paths(d.data):
+        for p in itertools.islice(_paths(d.data), 300):
             assert fast.line_of(p) == slow.line_of(p), (name, p)
             n += 1
     return n

@@ -26,7 +26,8 @@ import datetime as _dt
 import fnmatch
 import os
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import yaml
 

@@ -7,7 +7,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..errors import LoadError
 from ..model.objects import ObjectRef, Path
@@ -52,10 +53,11 @@ class Finding:
     suppressed: bool = False
     suppression: str | None = None  # reason, e.g. "annotation: legacy agent" / "baseline"
     pss: PssControl | None = None
+    path_str: str = ""  # the path as text; computed once
 
-    @property
-    def path_str(self) -> str:
-        return format_path(self.path)
+    def __post_init__(self) -> None:
+        if not self.path_str:
+            self.path_str = format_path(self.path)
 
     def key(self) -> tuple[str, str, str, str, str, str]:
         """Identity used by --baseline: stable across line moves."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..model.objects import Path
 from ..model.workloads import ContainerSet
@@ -22,7 +23,7 @@ class Severity(IntEnum):
 
     @property
     def label(self) -> str:
-        return self.name.lower()
+        return _LABELS[self]
 
     @classmethod
     def parse(cls, text: str) -> "Severity":
@@ -33,6 +34,9 @@ class Severity(IntEnum):
 
     def lower(self) -> "Severity":
         return Severity(max(0, self - 1))
+
+
+_LABELS = ("info", "low", "medium", "high", "critical")
 
 
 class Scope(str, Enum):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from ..model.inventory import Inventory
 from ..model.kinds import WORKLOAD_KINDS
@@ -70,6 +71,7 @@ def evaluate(
         if not applicable:
             continue
         pod = pod_spec(obj) if obj.kind in WORKLOAD_KINDS else None
+        csets: dict[Any, list[Any]] = {}
         for r in applicable:
             meta = r.meta
             ctx = contexts[meta.id]
@@ -82,7 +84,10 @@ def evaluate(
                     violations = list(r.fn(pod, ctx))
                 else:
                     violations = []
-                    for c in pod.containers(meta.containers):
+                    cs = csets.get(meta.containers)
+                    if cs is None:
+                        cs = csets[meta.containers] = list(pod.containers(meta.containers))
+                    for c in cs:
                         violations.extend(r.fn(c, ctx))
             except NotEvaluated as e:
                 counts[Status.NOT_EVALUATED] += 1

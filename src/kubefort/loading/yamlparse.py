@@ -24,18 +24,47 @@ from ..model.source import DocumentText
 #: Document markers at column 0 split a stream; they cannot occur inside any scalar (YAML 1.2 §9.1.4).
 _DOC_START = re.compile(r"^(?:---|\.\.\.)(?=[ \t\r]|$)", re.M)
 
-#: Plain scalars that YAML 1.1 (and go-yaml v2) resolve differently from YAML 1.2, or a merge key.
-_YAML11_ONLY = re.compile(
-    r"""(?:^|[:?-][ \t]+|[\[,{][ \t]*)
-        (?:y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF
-          |[-+]?0[0-7_]+|[-+]?0b[01_]+|[-+]?0x[0-9a-fA-F_]*_[0-9a-fA-F_]*
-          |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?
-          |[-+]?[0-9][0-9_]*_[0-9_]*(?:\.[0-9_]*)?
-          |[-+]?[0-9]+[eE][-+]?[0-9]+
-          |<<|=)
-        [ \t]*(?:$|[,\]}:]|[ \t]\#)""",
-    re.M | re.X,
-)
+#: Plain scalars that go-yaml v2 (what Kubernetes uses) reads differently from YAML 1.2 (yaml-rs).
+#: In yaml-rs output they survive as strings, except leading-zero octals, which become decimal ints.
+_BOOL_WORDS = frozenset("y Y yes Yes YES n N no No NO on On ON off Off OFF".split())
+_NUMERIC_11 = re.compile(r"[-+]?(?:0b[01_]+|[0-9][0-9_]*_[0-9_]*(?:\.[0-9_]*)?)")
+_OCTAL_TEXT = re.compile(r"0[0-7_]+(?=[ \t]*(?:$|[,\]}]|[ \t]#))", re.M)
+
+
+def _needs_yaml11(data: Any, text: str) -> bool:
+    """True when a plain scalar of the document means something else to go-yaml v2 than to YAML 1.2.
+
+    Strings in the parsed data that YAML 1.1 would have resolved (``yes``, ``off``, ``0b11``,
+    ``1_000``, a ``<<`` merge key) or a leading-zero octal token in the text mean the document is
+    parsed again with YAML 1.1 rules. Quoted ``"yes"`` also triggers it, harmlessly (PyYAML keeps
+    it a string).
+    """
+    for m in _OCTAL_TEXT.finditer(text):
+        i = m.start() - 1
+        while i >= 0 and text[i] in "+-":
+            i -= 1
+        if i < 0 or text[i] in " \t[,{\n":
+            return True
+    stack = [data]
+    while stack:
+        cur = stack.pop()
+        if isinstance(cur, dict):
+            for k, v in cur.items():
+                if k == "<<" or (type(k) is str and k in _BOOL_WORDS):
+                    return True
+                if type(v) is str:
+                    if v in _BOOL_WORDS or (v and v[0] in "+-0123456789" and _NUMERIC_11.fullmatch(v)):
+                        return True
+                elif isinstance(v, (dict, list)):
+                    stack.append(v)
+        elif isinstance(cur, list):
+            for v in cur:
+                if type(v) is str:
+                    if v in _BOOL_WORDS or (v and v[0] in "+-0123456789" and _NUMERIC_11.fullmatch(v)):
+                        return True
+                elif isinstance(v, (dict, list)):
+                    stack.append(v)
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +82,24 @@ class _Loader11(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeL
 
 
 _Loader11.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
+# go-yaml v2 resolves y/Y/n/N as booleans too (PyYAML does not), and has no sexagesimal numbers.
+_Loader11.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+for _first in "yYnN":
+    _Loader11.yaml_implicit_resolvers[_first] = [
+        r for r in _Loader11.yaml_implicit_resolvers.get(_first, []) if r[0] != "tag:yaml.org,2002:bool"
+    ]
+_Loader11.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$"),
+    list("yYnNtTfFoO"),
+)
+
+
+def _construct_bool(loader: Any, node: Any) -> bool:
+    return loader.construct_scalar(node) in ("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON")
+
+
+_Loader11.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
 
 
 @dataclass(slots=True)
@@ -142,7 +189,7 @@ def _parse_chunk(chunk: str, alias_limits: Any) -> tuple[Any, Exception | None]:
         data = yaml_rs.loads(
             chunk, parse_datetime=False, alias_limits=alias_limits, duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.LastWins
         )
-    if _YAML11_ONLY.search(chunk):
+    if _needs_yaml11(data, chunk):
         data = yaml.load(chunk, Loader=_Loader11)
     return data, dup
 

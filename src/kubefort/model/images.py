@@ -5,7 +5,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_DIGEST_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[+._-][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$")
+#: Digest algorithms the runtimes know (opencontainers/go-digest), with the exact length of their
+#: lower-case hex encoding. A digest of a known algorithm that does not match is invalid: containerd
+#: and CRI-O refuse to pull it (``InvalidImageName``).
+_KNOWN_DIGESTS = {"sha256": 64, "sha384": 96, "sha512": 128}
+#: Any other ``<algorithm>:<hex>`` digest (distribution ``DigestRegexp`` with a lower-case algorithm,
+#: as the OCI image spec requires).
+_DIGEST_RE = re.compile(r"^[a-z][a-z0-9]*(?:[+._-][a-z][a-z0-9]*)*:[0-9a-fA-F]{32,}$")
+#: Aliases of Docker Hub that resolve to ``docker.io``.
+DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,8 +24,8 @@ class ImageRef:
     registry: str  # normalised host ("docker.io" when none is given)
     explicit_registry: bool
     repository: str  # path without registry, e.g. "library/nginx" for docker.io
-    tag: str | None
-    digest: str | None
+    tag: str | None  # "" for a reference ending in ":" (invalid; treated as no tag)
+    digest: str | None  # text after "@", not validated (see has_valid_digest)
 
     @property
     def name(self) -> str:
@@ -26,7 +34,24 @@ class ImageRef:
 
     @property
     def has_valid_digest(self) -> bool:
-        return self.digest is not None and bool(_DIGEST_RE.match(self.digest))
+        return self.digest is not None and is_valid_digest(self.digest)
+
+
+def is_valid_digest(digest: str) -> bool:
+    """``sha256:<64 hex>`` (``sha384``/``sha512`` with their lengths) or another ``<algo>:<hex>``."""
+    algo, sep, encoded = digest.partition(":")
+    if not sep:
+        return False
+    length = _KNOWN_DIGESTS.get(algo)
+    if length is not None:
+        return len(encoded) == length and all(ch in "0123456789abcdef" for ch in encoded)
+    return bool(_DIGEST_RE.match(digest))
+
+
+def normalise_registry(host: str) -> str:
+    """Registry hosts compare case-insensitively; Docker Hub aliases become ``docker.io``."""
+    host = host.lower()
+    return "docker.io" if host in DOCKER_HUB_ALIASES else host
 
 
 def parse_image(ref: str) -> ImageRef:
@@ -38,11 +63,9 @@ def parse_image(ref: str) -> ImageRef:
     parts = ref.split("/")
     first = parts[0]
     if len(parts) > 1 and ("." in first or ":" in first or first == "localhost"):
-        registry, explicit, rest = first.lower(), True, parts[1:]
+        registry, explicit, rest = normalise_registry(first), True, parts[1:]
     else:
         registry, explicit, rest = "docker.io", False, parts
-    if registry in ("index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"):
-        registry = "docker.io"
     last = rest[-1] if rest else ""
     tag = None
     if ":" in last:
@@ -51,4 +74,5 @@ def parse_image(ref: str) -> ImageRef:
     repository = "/".join(rest)
     if registry == "docker.io" and "/" not in repository and repository:
         repository = f"library/{repository}"
-    return ImageRef(raw=raw, registry=registry, explicit_registry=explicit, repository=repository, tag=tag, digest=digest)
+    return ImageRef(raw=raw, registry=registry, explicit_registry=explicit, repository=repository, tag=tag,
+                    digest=digest)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from .objects import K8sObject
 
@@ -16,6 +16,7 @@ class Inventory:
         self.live = live  # True when the inventory is a whole cluster (cluster mode)
         self._by_kind: dict[str, list[K8sObject]] = defaultdict(list)
         self._by_key: dict[tuple[str, str | None, str], K8sObject] = {}
+        self._by_ns: dict[str | None, list[K8sObject]] = defaultdict(list)
         for o in objects:
             self.add(o)
 
@@ -23,6 +24,7 @@ class Inventory:
         self.objects.append(obj)
         self._by_kind[obj.kind].append(obj)
         self._by_key.setdefault((obj.kind, obj.namespace, obj.name), obj)
+        self._by_ns[obj.namespace].append(obj)
 
     def __len__(self) -> int:
         return len(self.objects)
@@ -42,8 +44,11 @@ class Inventory:
         return self._by_key.get((kind, namespace, name))
 
     def in_namespace(self, namespace: str, *kinds: str) -> list[K8sObject]:
-        src = self.of_kind(*kinds) if kinds else self.objects
-        return [o for o in src if o.namespace == namespace]
+        objs = self._by_ns.get(namespace, [])
+        if not kinds:
+            return list(objs)
+        wanted = set(kinds)
+        return [o for o in objs if o.kind in wanted]
 
     def namespace_labels(self, namespace: str) -> Mapping[str, str] | None:
         """Labels of a Namespace object, with the automatic ``kubernetes.io/metadata.name`` label;

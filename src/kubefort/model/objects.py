@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from .kinds import is_cluster_scoped
 from .source import DocumentText, Location
@@ -57,6 +58,11 @@ class K8sObject:
     namespace_explicit: bool
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
+    ref: ObjectRef = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ref", ObjectRef(api_version=self.api_version, kind=self.kind,
+                                                  namespace=self.namespace, name=self.name))
 
     @classmethod
     def from_raw(
@@ -90,10 +96,6 @@ class K8sObject:
             labels=_str_map(md.get("labels")),
             annotations=_str_map(md.get("annotations")),
         )
-
-    @property
-    def ref(self) -> ObjectRef:
-        return ObjectRef(api_version=self.api_version, kind=self.kind, namespace=self.namespace, name=self.name)
 
     @property
     def group(self) -> str:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import yaml
 
@@ -41,7 +42,7 @@ class DocumentText:
     ``start_line`` is the 1-based file line of the first line of ``text``.
     """
 
-    __slots__ = ("text", "start_line", "is_json", "_lines", "_indents", "_composed")
+    __slots__ = ("text", "start_line", "is_json", "_lines", "_indents", "_composed", "_memo")
 
     def __init__(self, text: str, start_line: int, is_json: bool = False) -> None:
         self.text = text
@@ -50,6 +51,7 @@ class DocumentText:
         self._lines: list[str] | None = None
         self._indents: list[int] | None = None
         self._composed: dict[Path, int] | None = None
+        self._memo: dict[Path, tuple[int, int, int, int]] | None = None
 
     # -- public -----------------------------------------------------------------
     def line_of(self, path: Sequence[str | int]) -> int:
@@ -99,30 +101,45 @@ class DocumentText:
         raise _Unsure()
 
     def _walk(self, path: Path) -> int:
-        """0-based line (relative to the document) of the deepest prefix of ``path``."""
-        lines, ind = self._prepare()
-        i = self._first_content()
-        col = ind[i]  # column where the current node's content starts on line i
-        found = i
-        for n_step, step in enumerate(path):
+        """0-based line (relative to the document) of the deepest prefix of ``path``.
+
+        Findings of one object share long prefixes (``spec.template.spec.containers[0]``), so the
+        state after each prefix is memoised: (line, column, line found, end) where end is 0 (can go
+        deeper), 1 (missing or scalar: deeper paths stop here) or 2 (flow collection: ask the composer).
+        """
+        memo = self._memo
+        if memo is None:
+            i = self._first_content()
+            memo = self._memo = {(): (i, self._indents[i], i, 0)}  # type: ignore[index]
+        k = len(path)
+        while k and path[:k] not in memo:
+            k -= 1
+        i, col, found, end = memo[path[:k]]
+        for n in range(k, len(path)):
+            if end == 1:
+                return found
+            if end == 2:
+                raise _Unsure()
+            step = path[n]
             if isinstance(step, int):
                 nxt = self._seq_item(i, col, step)
                 if nxt is None:
-                    return found
-                i, col = nxt
+                    end = 1
+                else:
+                    i, col = nxt
+                    found = i
             else:
-                nxt = self._map_key(i, col, step)
-                if nxt is None:
-                    return found
-                key_line, value_line, value_col = nxt
-                found = key_line
-                if value_line is None:  # scalar or flow collection on the key line, or nothing below
-                    if value_col < 0 and n_step + 1 < len(path):
-                        raise _Unsure()  # the path goes into a flow collection
-                    return found
-                i, col = value_line, value_col
-                continue
-            found = i
+                hit = self._map_key(i, col, step)
+                if hit is None:
+                    end = 1
+                else:
+                    key_line, value_line, value_col = hit
+                    found = key_line
+                    if value_line is None:
+                        end = 2 if value_col < 0 else 1
+                    else:
+                        i, col = value_line, value_col
+            memo[path[: n + 1]] = (i, col, found, end)
         return found
 
     def _block_end(self, start: int, col: int) -> int:

@@ -7,7 +7,9 @@ Semantics (Kubernetes ``pkg/securitycontext.DetermineEffectiveSecurityContext``)
   wins when set, otherwise the pod value applies. ``seLinuxOptions``, ``seccompProfile`` and
   ``appArmorProfile`` are replaced whole, never merged field by field.
 - ``windowsOptions`` is merged field by field (``gmsaCredentialSpecName``, ``gmsaCredentialSpec``,
-  ``runAsUserName``, ``hostProcess``): a container setting one field keeps the pod's others.
+  ``runAsUserName``, ``hostProcess``): a container setting one field keeps the pod's others. The two
+  GMSA fields go hand in hand: a container setting either of them replaces both (the one it leaves
+  unset becomes unset, not the pod's value).
 - ``privileged``, ``allowPrivilegeEscalation``, ``capabilities``, ``readOnlyRootFilesystem`` and
   ``procMount`` exist only on containers; ``fsGroup``, ``supplementalGroups``, ``sysctls`` only on pods.
 - Init containers with ``restartPolicy: Always`` are sidecars: they run for the pod's whole life.
@@ -17,7 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from .kinds import POD_SPEC_PATHS
 from .objects import K8sObject, Path, get_path
@@ -27,6 +30,7 @@ _EMPTY: Mapping[str, Any] = {}
 #: Fields present on both pod and container security contexts.
 SHARED_FIELDS = ("runAsUser", "runAsGroup", "runAsNonRoot", "seLinuxOptions", "seccompProfile", "appArmorProfile")
 WINDOWS_FIELDS = ("gmsaCredentialSpecName", "gmsaCredentialSpec", "runAsUserName", "hostProcess")
+GMSA_FIELDS = ("gmsaCredentialSpecName", "gmsaCredentialSpec")
 
 
 class ContainerSet(str, Enum):
@@ -194,10 +198,18 @@ class ContainerView:
         ctr_w = ctr_w if isinstance(ctr_w, Mapping) else None
         if pod_w is None and ctr_w is None:
             return Effective(None, None)
-        merged = dict(pod_w or {})
-        for f in WINDOWS_FIELDS:
-            if ctr_w is not None and ctr_w.get(f) is not None:
-                merged[f] = ctr_w[f]
+        merged = {k: v for k, v in (pod_w or {}).items() if v is not None}
+        if ctr_w is not None:
+            if any(ctr_w.get(f) is not None for f in GMSA_FIELDS):
+                # Kubernetes copies both GMSA fields from the container when it sets either one
+                for f in GMSA_FIELDS:
+                    if ctr_w.get(f) is not None:
+                        merged[f] = ctr_w[f]
+                    else:
+                        merged.pop(f, None)
+            for f in WINDOWS_FIELDS:
+                if f not in GMSA_FIELDS and ctr_w.get(f) is not None:
+                    merged[f] = ctr_w[f]
         path = self.sc_path + ("windowsOptions",) if ctr_w is not None else self.pod.sc_path + ("windowsOptions",)
         return Effective(merged, path)
 

@@ -86,5 +86,4 @@ class SarifReporter:
                 }
             ],
         }
-        json.dump(doc, out, indent=2)
-        out.write("\n")
+        out.write(json.dumps(doc, indent=2) + "\n")

@@ -1,0 +1,578 @@
+"""MTLS rules: Istio and Linkerd settings that weaken or bypass mutual TLS inside the mesh.
+
+Istio kinds are recognised by API group (``security.istio.io`` for PeerAuthentication and
+AuthorizationPolicy, ``networking.istio.io`` for DestinationRule and ServiceEntry), any version;
+Linkerd by its ``config.linkerd.io/*`` annotations and its control-plane configuration.
+
+Istio semantics used here (istio.io reference, security and networking APIs):
+
+- PeerAuthentication ``mtls.mode``: ``UNSET`` (or no ``mtls``) inherits from the parent scope
+  (workload -> namespace -> root namespace); with nothing set, the mesh default is PERMISSIVE.
+  ``portLevelMtls`` maps port numbers to a mode for the selected workloads.
+- DestinationRule ``ClientTLSSettings``: the mode enum's zero value is ``DISABLE``, so a ``tls``
+  block without ``mode`` sends plaintext too (and turns auto mTLS off for that destination).
+  A ``tls`` block may sit in ``trafficPolicy``, in ``trafficPolicy.portLevelSettings[*]`` and in the
+  same places under ``subsets[*].trafficPolicy``.
+- AuthorizationPolicy: ``action`` defaults to ALLOW; an ALLOW policy matches a request when any of
+  its rules matches, and a rule without ``from``, ``to`` and ``when`` matches every request, with or
+  without a peer identity (so plaintext as well). ALLOW policies in the root namespace without a
+  selector apply to every workload of the mesh.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterator, Mapping
+
+import yaml
+
+from ..engine.rule import Context, Scope, Severity, Violation, rule
+from ..model.inventory import Inventory
+from ..model.kinds import WORKLOAD_KINDS
+from ..model.objects import K8sObject, Path
+from ..model.workloads import PodSpecView, pod_spec
+
+NSA = "NSA/CISA: network separation (encrypt traffic)"
+ISTIO_SECURITY = "security.istio.io"
+ISTIO_NETWORKING = "networking.istio.io"
+ROOT_NS_PARAM = {"istio_root_namespace": "istio-system"}
+SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
+
+LINKERD_POLICY_ANNOTATION = "config.linkerd.io/default-inbound-policy"
+LINKERD_WEAK_POLICIES = {
+    "all-unauthenticated": "allows every client, meshed or not, from anywhere",
+    "cluster-unauthenticated": "allows any client in the cluster networks without mTLS identity",
+    "audit": "allows every client like all-unauthenticated (it only flags the requests)",
+}
+LINKERD_STRONG_POLICIES = ("all-authenticated", "cluster-authenticated", "deny")
+
+
+# --------------------------------------------------------------------------------------------
+# shared helpers
+
+
+def _spec(obj: K8sObject) -> Mapping[str, Any]:
+    spec = obj.get("spec")
+    return spec if isinstance(spec, Mapping) else {}
+
+
+def _has_selector(spec: Mapping[str, Any]) -> bool:
+    """True when a policy targets some workloads only (selector, targetRef or targetRefs)."""
+    sel = spec.get("selector")
+    if isinstance(sel, Mapping) and (sel.get("matchLabels") or sel.get("matchExpressions")):
+        return True
+    return bool(spec.get("targetRef")) or bool(spec.get("targetRefs"))
+
+
+def _selector_text(spec: Mapping[str, Any]) -> str:
+    sel = spec.get("selector")
+    labels = sel.get("matchLabels") if isinstance(sel, Mapping) else None
+    if isinstance(labels, Mapping) and labels:
+        return ",".join(f"{k}={v}" for k, v in labels.items())
+    return "its target"
+
+
+def _pa_scope(obj: K8sObject, ctx: Context) -> str:
+    """Whom a PeerAuthentication applies to, in words."""
+    spec = _spec(obj)
+    if _has_selector(spec):
+        return f'workloads selected by {_selector_text(spec)} in namespace "{obj.namespace}"'
+    if obj.namespace == ctx.param("istio_root_namespace"):
+        return "every workload of the mesh (root namespace, no selector)"
+    return f'every workload in namespace "{obj.namespace}"'
+
+
+def _pa_modes(obj: K8sObject) -> Iterator[tuple[Path, Any, str | None]]:
+    """(path, mode, port) of the workload-level mode and each port-level mode of a PeerAuthentication."""
+    spec = _spec(obj)
+    mtls = spec.get("mtls")
+    if isinstance(mtls, Mapping) and "mode" in mtls:
+        yield ("spec", "mtls", "mode"), mtls.get("mode"), None
+    plm = spec.get("portLevelMtls")
+    if isinstance(plm, Mapping):
+        for port, setting in plm.items():
+            if isinstance(setting, Mapping) and "mode" in setting:
+                yield ("spec", "portLevelMtls", str(port), "mode"), setting.get("mode"), str(port)
+
+
+def _is_istio(obj: K8sObject, group: str) -> bool:
+    return obj.group == group
+
+
+# --------------------------------------------------------------------------------------------
+# KF-MTLS-002 / 003: PeerAuthentication modes
+
+
+@rule(
+    id="KF-MTLS-002",
+    slug="peer-authentication-disables-mtls",
+    title="PeerAuthentication disables mTLS",
+    severity=Severity.HIGH,
+    scope=Scope.OBJECT,
+    kinds=["PeerAuthentication"],
+    params=ROOT_NS_PARAM,
+    rationale="With mode DISABLE the sidecar accepts plaintext only: traffic to the workload is neither "
+    "encrypted nor authenticated, and any pod on the network can impersonate a peer.",
+    remediation="Set spec.mtls.mode (and every portLevelMtls mode) to STRICT, or remove the override so the "
+    "namespace or mesh policy applies.",
+    refs={"nsa": NSA, "istio": "PeerAuthentication MutualTLS.Mode"},
+)
+def peer_authentication_disables_mtls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    if not _is_istio(obj, ISTIO_SECURITY):
+        return
+    for path, mode, port in _pa_modes(obj):
+        if mode == "DISABLE":
+            where = f"port {port} of " if port else ""
+            yield Violation(path, f"PeerAuthentication disables mTLS for {where}{_pa_scope(obj, ctx)}")
+
+
+def _namespace_in_istio_mesh(ns: K8sObject) -> bool:
+    labels = ns.labels
+    if labels.get("istio-injection") == "disabled":
+        return False
+    return (
+        labels.get("istio-injection") == "enabled"
+        or bool(labels.get("istio.io/rev"))
+        or labels.get("istio.io/dataplane-mode") == "ambient"
+    )
+
+
+def _istio_installed(inv: Inventory) -> bool:
+    for crd in inv.of_kind("CustomResourceDefinition"):
+        if crd.name == "peerauthentications.security.istio.io":
+            return True
+    if any(_is_istio(o, ISTIO_SECURITY) for o in inv.of_kind("PeerAuthentication")):
+        return True
+    return any(o.name == "istiod" or o.name.startswith("istiod-") or o.labels.get("app") == "istiod"
+               for o in inv.of_kind("Deployment"))
+
+
+def _namespace_wide_mode(inv: Inventory, namespace: str) -> str | None:
+    """mtls.mode of the namespace-wide PeerAuthentication (no selector) of a namespace; None when
+    there is none or it inherits (UNSET / no mtls)."""
+    for pa in inv.in_namespace(namespace, "PeerAuthentication"):
+        if not _is_istio(pa, ISTIO_SECURITY):
+            continue
+        spec = _spec(pa)
+        if _has_selector(spec):
+            continue
+        mtls = spec.get("mtls")
+        mode = mtls.get("mode") if isinstance(mtls, Mapping) else None
+        if isinstance(mode, str) and mode and mode != "UNSET":
+            return mode
+    return None
+
+
+@rule(
+    id="KF-MTLS-003",
+    slug="peer-authentication-permissive",
+    title="PeerAuthentication allows plaintext (PERMISSIVE)",
+    severity=Severity.MEDIUM,
+    scope=Scope.OBJECT,
+    kinds=["PeerAuthentication", "Namespace"],
+    params=ROOT_NS_PARAM,
+    rationale="PERMISSIVE accepts plaintext next to mTLS, so clients outside the mesh (or an attacker on the "
+    "pod network) reach the workload unauthenticated and unencrypted.",
+    remediation="Set the mode to STRICT once every client is in the mesh, with a mesh-wide STRICT "
+    "PeerAuthentication in the Istio root namespace.",
+    refs={"nsa": NSA, "istio": "PeerAuthentication MutualTLS.Mode"},
+    cross_object=True,
+)
+def peer_authentication_permissive(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    if obj.kind == "Namespace":
+        yield from _namespace_defaults_to_permissive(obj, ctx)
+        return
+    if not _is_istio(obj, ISTIO_SECURITY):
+        return
+    for path, mode, port in _pa_modes(obj):
+        if mode == "PERMISSIVE":
+            where = f"port {port} of " if port else ""
+            yield Violation(path, "PeerAuthentication accepts plaintext as well as mTLS for "
+                                  f"{where}{_pa_scope(obj, ctx)}")
+
+
+def _namespace_defaults_to_permissive(ns: K8sObject, ctx: Context) -> Iterator[Violation]:
+    """Cluster mode only: a meshed namespace whose effective mode is Istio's default PERMISSIVE because
+    no PeerAuthentication (namespace-wide or mesh-wide) sets a mode. Explicit PERMISSIVE policies are
+    reported on the PeerAuthentication itself; workload-level policies are reported on themselves."""
+    if ctx.mode != "cluster" and not ctx.inventory.live:
+        return  # a manifest set does not show every PeerAuthentication of the cluster
+    inv = ctx.inventory
+    root = ctx.param("istio_root_namespace")
+    if ns.name in SYSTEM_NAMESPACES or ns.name == root:
+        return
+    if not _namespace_in_istio_mesh(ns) or not _istio_installed(inv):
+        return
+    if _namespace_wide_mode(inv, ns.name) is not None or _namespace_wide_mode(inv, root) is not None:
+        return
+    yield Violation(
+        ("metadata",),
+        f'namespace "{ns.name}" is in the Istio mesh but no PeerAuthentication sets an mTLS mode for it '
+        f'(namespace-wide or in root namespace "{root}"): Istio\'s default PERMISSIVE applies',
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# DestinationRule TLS settings (KF-MTLS-004 / 005)
+
+
+def _dr_tls_blocks(obj: K8sObject) -> Iterator[tuple[Path, Mapping[str, Any], str]]:
+    """(path, tls settings, where in words) of every ``tls`` block of a DestinationRule."""
+    spec = _spec(obj)
+
+    def in_policy(tp: Any, path: Path, where: str) -> Iterator[tuple[Path, Mapping[str, Any], str]]:
+        if not isinstance(tp, Mapping):
+            return
+        tls = tp.get("tls")
+        if isinstance(tls, Mapping):
+            yield path + ("tls",), tls, where
+        pls = tp.get("portLevelSettings")
+        if isinstance(pls, list):
+            for j, setting in enumerate(pls):
+                if not isinstance(setting, Mapping):
+                    continue
+                tls = setting.get("tls")
+                if isinstance(tls, Mapping):
+                    port = setting.get("port")
+                    number = port.get("number") if isinstance(port, Mapping) else None
+                    yield path + ("portLevelSettings", j, "tls"), tls, f"port {number} of {where}"
+
+    yield from in_policy(spec.get("trafficPolicy"), ("spec", "trafficPolicy"), "the traffic policy")
+    subsets = spec.get("subsets")
+    if isinstance(subsets, list):
+        for i, subset in enumerate(subsets):
+            if isinstance(subset, Mapping):
+                name = subset.get("name")
+                yield from in_policy(subset.get("trafficPolicy"), ("spec", "subsets", i, "trafficPolicy"),
+                                     f'the traffic policy of subset "{name}"')
+
+
+def _host_matches(a: str, b: str) -> bool:
+    """Istio host matching with ``*`` and ``*.suffix`` wildcards on either side."""
+    if a == b or a == "*" or b == "*":
+        return True
+    if a.startswith("*.") and b.endswith(a[1:]):
+        return True
+    if b.startswith("*.") and a.endswith(b[1:]):
+        return True
+    return a.startswith("*.") and b.startswith("*.") and (a.endswith(b[1:]) or b.endswith(a[1:]))
+
+
+def _mesh_host_reason(host: str, obj: K8sObject, ctx: Context) -> str | None:
+    """Why ``host`` (a DestinationRule host) is inside the mesh, or None when it is not."""
+    h = host.strip().lower().rstrip(".")
+    if not h:
+        return None
+    domain = str(ctx.param("cluster_domain")).strip(".").lower()
+    svc_suffix = f".svc.{domain}"
+    if h == "*":
+        return "a wildcard that covers every service of the mesh"
+    if "." not in h:
+        return f'a short service name (resolved in namespace "{obj.namespace}")'
+    if h.endswith((svc_suffix, ".svc")):
+        return "a Kubernetes service host"
+    if h.startswith("*.") and f"x.ns{svc_suffix}".endswith(h[1:]):
+        return "a wildcard that covers cluster services"
+    parts = h.split(".")
+    if len(parts) == 2 and parts[1] in ctx.inventory.namespaces():
+        return f'a service name of namespace "{parts[1]}"'
+    for se in ctx.inventory.of_kind("ServiceEntry"):
+        if not _is_istio(se, ISTIO_NETWORKING):
+            continue
+        spec = _spec(se)
+        if spec.get("location") != "MESH_INTERNAL":
+            continue
+        hosts = spec.get("hosts")
+        for sh in hosts if isinstance(hosts, list) else ():
+            if isinstance(sh, str) and _host_matches(h, sh.strip().lower().rstrip(".")):
+                return f"a host of MESH_INTERNAL ServiceEntry {se.namespace}/{se.name}"
+    return None
+
+
+@rule(
+    id="KF-MTLS-004",
+    slug="destination-rule-disables-tls",
+    title="DestinationRule disables client TLS",
+    severity=Severity.HIGH,
+    scope=Scope.OBJECT,
+    kinds=["DestinationRule"],
+    params={"cluster_domain": "cluster.local"},
+    rationale="A DISABLE client TLS mode makes sidecars send plaintext to a destination inside the mesh "
+    "(auto mTLS is turned off for it), and STRICT servers then refuse the traffic or PERMISSIVE ones accept "
+    "it unauthenticated.",
+    remediation="Remove the tls block for in-mesh hosts (auto mTLS applies) or set its mode to ISTIO_MUTUAL.",
+    refs={"nsa": NSA, "istio": "DestinationRule ClientTLSSettings.TLSmode"},
+    cross_object=True,
+)
+def destination_rule_disables_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    if not _is_istio(obj, ISTIO_NETWORKING):
+        return
+    host = _spec(obj).get("host")
+    if not isinstance(host, str):
+        return
+    reason = None
+    for path, tls, where in _dr_tls_blocks(obj):
+        mode = tls.get("mode")
+        if mode not in (None, "DISABLE"):
+            continue
+        if reason is None:
+            reason = _mesh_host_reason(host, obj, ctx)
+            if reason is None:
+                return
+        if mode is None:
+            yield Violation(path, f'tls of {where} has no mode, so it defaults to DISABLE: plaintext to host '
+                                  f'"{host}", {reason}')
+        else:
+            yield Violation(path + ("mode",), f'tls mode DISABLE in {where} sends plaintext to host "{host}", '
+                                              f'{reason}')
+
+
+@rule(
+    id="KF-MTLS-005",
+    slug="destination-rule-tls-no-verify",
+    title="DestinationRule TLS does not verify the server",
+    severity=Severity.MEDIUM,
+    scope=Scope.OBJECT,
+    kinds=["DestinationRule"],
+    params={"cluster_domain": "cluster.local"},
+    rationale="TLS originated by the sidecar without a CA to check the server certificate (or with "
+    "insecureSkipVerify), or without SNI towards an external host, lets a man in the middle present any "
+    "certificate.",
+    remediation="Set caCertificates or credentialName (and sni for external hosts) in the tls settings and "
+    "remove insecureSkipVerify.",
+    refs={"nsa": NSA, "istio": ("IST0128", "IST0129", "DestinationRule ClientTLSSettings")},
+    cross_object=True,
+)
+def destination_rule_tls_no_verify(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    if not _is_istio(obj, ISTIO_NETWORKING):
+        return
+    host = _spec(obj).get("host")
+    host = host if isinstance(host, str) else ""
+    external: bool | None = None
+    for path, tls, where in _dr_tls_blocks(obj):
+        mode = tls.get("mode")
+        if mode not in ("SIMPLE", "MUTUAL"):
+            continue
+        if tls.get("insecureSkipVerify") is True:
+            yield Violation(path + ("insecureSkipVerify",),
+                            f'tls mode {mode} in {where} skips verification of the server certificate '
+                            f'(insecureSkipVerify) for host "{host}"')
+        elif not _nonempty(tls.get("caCertificates")) and not _nonempty(tls.get("credentialName")):
+            yield Violation(path + ("caCertificates",),
+                            f'tls mode {mode} in {where} sets neither caCertificates nor credentialName: '
+                            f'the server certificate of host "{host}" is not verified against a known CA')
+        if not _nonempty(tls.get("sni")):
+            if external is None:
+                external = bool(host) and _mesh_host_reason(host, obj, ctx) is None
+            if external:
+                yield Violation(path + ("sni",), f'tls mode {mode} in {where} has no sni for external host "{host}"')
+
+
+def _nonempty(v: Any) -> bool:
+    return isinstance(v, str) and bool(v.strip())
+
+
+# --------------------------------------------------------------------------------------------
+# KF-MTLS-007: sidecar bypass annotations
+
+BYPASS_ANNOTATIONS = {
+    "traffic.sidecar.istio.io/excludeInboundPorts": "inbound traffic on these ports bypasses the Istio sidecar",
+    "traffic.sidecar.istio.io/excludeOutboundPorts": "outbound traffic to these ports bypasses the Istio sidecar",
+    "traffic.sidecar.istio.io/excludeOutboundIPRanges": "outbound traffic to these IP ranges bypasses the Istio "
+                                                        "sidecar",
+    "config.linkerd.io/skip-inbound-ports": "inbound traffic on these ports bypasses the Linkerd proxy",
+    "config.linkerd.io/skip-outbound-ports": "outbound traffic to these ports bypasses the Linkerd proxy",
+}
+
+
+@rule(
+    id="KF-MTLS-007",
+    slug="mesh-proxy-bypass",
+    title="Ports bypass the proxy",
+    severity=Severity.MEDIUM,
+    scope=Scope.POD,
+    rationale="Traffic excluded from the sidecar's iptables redirection is neither encrypted nor subject to "
+    "the mesh's authentication and authorization policies.",
+    remediation="Remove the exclusion annotation, or limit it to ports that must not be proxied and protect "
+    "them otherwise (NetworkPolicy, application TLS).",
+    refs={"nsa": NSA, "istio": "traffic.sidecar.istio.io annotations", "linkerd": "config.linkerd.io/skip-*-ports"},
+)
+def mesh_proxy_bypass(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
+    ann = pod.annotations
+    what = "pod annotation" if pod.meta_path == ("metadata",) else "pod template annotation"
+    for key, effect in BYPASS_ANNOTATIONS.items():
+        value = ann.get(key)
+        if value is None:
+            continue
+        text = value if isinstance(value, str) else str(value)
+        if not text.strip():
+            continue
+        yield Violation(pod.meta_path + ("annotations", key), f'{what} {key}="{text.strip()}": {effect}')
+
+
+# --------------------------------------------------------------------------------------------
+# KF-MTLS-008: Linkerd default inbound policy
+
+
+def _linkerd_policy_violation(value: Any, path: Path, what: str) -> Violation | None:
+    if not isinstance(value, str):
+        return None
+    v = value.strip()
+    effect = LINKERD_WEAK_POLICIES.get(v)
+    if effect is None:
+        return None
+    return Violation(path, f"{what} is {v}: it {effect} (expected one of {', '.join(LINKERD_STRONG_POLICIES)})")
+
+
+def _linkerd_config_values(obj: K8sObject) -> Iterator[Violation]:
+    text = obj.get("data", "values")
+    if not isinstance(text, str):
+        return
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return
+    if not isinstance(values, Mapping):
+        return
+    proxy = values.get("proxy")
+    pc = values.get("policyController")
+    policy = proxy.get("defaultInboundPolicy") if isinstance(proxy, Mapping) else None
+    key = "proxy.defaultInboundPolicy"
+    if policy is None and isinstance(pc, Mapping) and pc.get("defaultAllowPolicy") is not None:
+        policy, key = pc.get("defaultAllowPolicy"), "policyController.defaultAllowPolicy"  # Linkerd 2.11
+    path: Path = ("data", "values")
+    if policy is None:
+        if isinstance(proxy, Mapping):
+            yield Violation(path, "linkerd-config values do not set proxy.defaultInboundPolicy, so Linkerd's default "
+                                  "all-unauthenticated applies: every client, meshed or not, is allowed")
+        return
+    v = _linkerd_policy_violation(policy, path, f"linkerd-config value {key}")
+    if v is not None:
+        yield v
+
+
+_DEFAULT_POLICY_ARG = re.compile(r"^--default-policy(?:=(.*))?$")
+
+
+def _policy_controller_args(obj: K8sObject) -> Iterator[Violation]:
+    """The ``--default-policy`` flag of the Linkerd policy controller (linkerd-destination)."""
+    pod = pod_spec(obj)
+    if pod is None:
+        return
+    for c in pod.containers():
+        image = c.image if isinstance(c.image, str) else ""
+        if "policy-controller" not in image and c.name != "policy":
+            continue
+        for list_name in ("command", "args"):
+            items = c.raw.get(list_name)
+            if not isinstance(items, list):
+                continue
+            for i, arg in enumerate(items):
+                m = _DEFAULT_POLICY_ARG.match(arg) if isinstance(arg, str) else None
+                if m is None:
+                    continue
+                value = m.group(1)
+                if value is None and i + 1 < len(items):
+                    value = items[i + 1]
+                v = _linkerd_policy_violation(value, c.at(list_name, i),
+                                              f"Linkerd policy controller flag --default-policy in {c.label}")
+                if v is not None:
+                    yield v
+
+
+@rule(
+    id="KF-MTLS-008",
+    slug="linkerd-unauthenticated-inbound",
+    title="Linkerd default inbound policy allows unauthenticated traffic",
+    severity=Severity.MEDIUM,
+    scope=Scope.OBJECT,
+    kinds=sorted({"Namespace", "ConfigMap", *WORKLOAD_KINDS}),
+    rationale="With an unauthenticated default inbound policy, meshed pods accept requests from clients "
+    "without a mesh identity, so mTLS protects nothing against a caller outside the mesh.",
+    remediation="Set config.linkerd.io/default-inbound-policy (or proxy.defaultInboundPolicy at install) to "
+    "all-authenticated, cluster-authenticated or deny and grant access with Server/AuthorizationPolicy objects.",
+    refs={"nsa": NSA, "linkerd": "config.linkerd.io/default-inbound-policy"},
+)
+def linkerd_unauthenticated_inbound(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    if obj.kind == "ConfigMap":
+        if obj.name == "linkerd-config":
+            yield from _linkerd_config_values(obj)
+        return
+    what = "namespace" if obj.kind == "Namespace" else obj.kind
+    v = _linkerd_policy_violation(obj.annotations.get(LINKERD_POLICY_ANNOTATION),
+                                  ("metadata", "annotations", LINKERD_POLICY_ANNOTATION),
+                                  f"{what} annotation {LINKERD_POLICY_ANNOTATION}")
+    if v is not None:
+        yield v
+    if obj.kind == "Namespace":
+        return
+    pod = pod_spec(obj)
+    if pod is not None and pod.meta_path != ("metadata",):
+        v = _linkerd_policy_violation(pod.annotations.get(LINKERD_POLICY_ANNOTATION),
+                                      pod.meta_path + ("annotations", LINKERD_POLICY_ANNOTATION),
+                                      f"pod template annotation {LINKERD_POLICY_ANNOTATION}")
+        if v is not None:
+            yield v
+    yield from _policy_controller_args(obj)
+
+
+# --------------------------------------------------------------------------------------------
+# KF-MTLS-009: AuthorizationPolicy that allows everything
+
+
+def _empty_rule(r: Any) -> bool:
+    if r is None:
+        return True
+    if not isinstance(r, Mapping):
+        return False
+    return not any(r.get(k) for k in ("from", "to", "when"))
+
+
+@rule(
+    id="KF-MTLS-009",
+    slug="authorization-policy-allows-all",
+    title="Istio AuthorizationPolicy allows everything",
+    severity=Severity.MEDIUM,
+    scope=Scope.OBJECT,
+    kinds=["AuthorizationPolicy"],
+    params=ROOT_NS_PARAM,
+    rationale="An ALLOW rule with no from, to or when matches every request, including plaintext ones "
+    "without a peer identity, and so defeats every other ALLOW policy on the same workloads.",
+    remediation="Give each ALLOW rule a from.source (principals or namespaces, which require mTLS) and the "
+    "operations it needs, or delete the policy.",
+    refs={"nsa": NSA, "istio": "AuthorizationPolicy allow-all"},
+)
+def authorization_policy_allows_all(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    if not _is_istio(obj, ISTIO_SECURITY):
+        return
+    spec = _spec(obj)
+    action = spec.get("action")
+    if action not in (None, "ALLOW"):
+        return
+    rules = spec.get("rules")
+    if not isinstance(rules, list):
+        return
+    mesh_wide = obj.namespace == ctx.param("istio_root_namespace") and not _has_selector(spec)
+    if mesh_wide:
+        scope, sev = "every workload of the mesh (root namespace, no selector)", Severity.HIGH
+    elif _has_selector(spec):
+        scope, sev = f'workloads selected by {_selector_text(spec)} in namespace "{obj.namespace}"', None
+    else:
+        scope, sev = f'every workload in namespace "{obj.namespace}"', None
+    how = "ALLOW" if action else "ALLOW (default action)"
+    for i, r in enumerate(rules):
+        if _empty_rule(r):
+            yield Violation(("spec", "rules", i),
+                            f"{how} rule {i} has no from, to or when: it admits every request, plaintext ones "
+                            f"included, to {scope}", severity=sev)
+
+
+RULES = [
+    peer_authentication_disables_mtls,
+    peer_authentication_permissive,
+    destination_rule_disables_tls,
+    destination_rule_tls_no_verify,
+    mesh_proxy_bypass,
+    linkerd_unauthenticated_inbound,
+    authorization_policy_allows_all,
+]

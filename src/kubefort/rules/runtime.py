@@ -1,0 +1,134 @@
+"""RT rules: untrusted workloads and sandboxed container runtimes (gVisor, Kata Containers).
+
+KF-RT-002 and KF-RT-003 need the cluster's RuntimeClasses and are implemented with the cluster rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from ..engine.rule import Context, Scope, Severity, Violation, rule
+from ..model.kinds import WORKLOAD_KINDS
+from ..model.objects import K8sObject
+from ..model.workloads import PodSpecView, pod_spec
+
+NSA = "NSA/CISA: pod security (sandboxed runtimes)"
+
+#: Agent Sandbox (kubernetes-sigs/agent-sandbox) kinds and where their pod template lives.
+SANDBOX_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "Sandbox": (("spec", "podTemplate", "metadata"), ("spec", "podTemplate", "spec")),
+    "SandboxTemplate": (("spec", "podTemplate", "metadata"), ("spec", "podTemplate", "spec")),
+}
+SANDBOX_GROUPS = ("agents.x-k8s.io", "extensions.agents.x-k8s.io")
+
+SANDBOX_HANDLERS = frozenset({"runsc", "gvisor"})
+#: RuntimeClass names that conventionally run a sandbox (gVisor, kata-deploy), used for a
+#: runtimeClassName whose RuntimeClass object is not in the input.
+WELL_KNOWN_SANDBOX_CLASSES = frozenset({"gvisor", "runsc", "kata", "kata-qemu", "kata-clh", "kata-fc"})
+
+
+def _is_sandbox_handler(handler: Any) -> bool:
+    return isinstance(handler, str) and (handler in SANDBOX_HANDLERS or handler.startswith("kata"))
+
+
+def _parse_selector(text: str) -> list[tuple[str, str | None]]:
+    """``key=value,other`` -> [(key, value), (other, None)]: every requirement must hold (None: key exists)."""
+    out: list[tuple[str, str | None]] = []
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "==" in part:
+            k, v = part.split("==", 1)
+        elif "=" in part:
+            k, v = part.split("=", 1)
+        else:
+            out.append((part, None))
+            continue
+        out.append((k.strip(), v.strip()))
+    return out
+
+
+def _matches(reqs: list[tuple[str, str | None]], values: Mapping[str, Any] | None) -> bool:
+    if not reqs or not values:
+        return False
+    return all(k in values and (v is None or str(values[k]) == v) for k, v in reqs)
+
+
+def _pod_view(obj: K8sObject) -> PodSpecView | None:
+    if obj.kind in WORKLOAD_KINDS:
+        return pod_spec(obj)
+    paths = SANDBOX_KINDS.get(obj.kind)
+    if paths is None or obj.group not in SANDBOX_GROUPS:
+        return None
+    spec = obj.get(*paths[1])
+    if not isinstance(spec, Mapping):
+        return None
+    return PodSpecView(obj=obj, spec=spec, path=paths[1], meta_path=paths[0])
+
+
+def _untrusted_reason(obj: K8sObject, pod: PodSpecView, ctx: Context) -> str | None:
+    if obj.kind in (ctx.param("untrusted_kinds") or []):
+        return f"its kind {obj.kind} is listed in untrusted_kinds"
+    selector = ctx.param("untrusted_selector") or ""
+    reqs = _parse_selector(selector)
+    if not reqs:
+        return None
+    if obj.namespace:
+        ns = ctx.inventory.get("Namespace", None, obj.namespace)
+        if ns is not None and (_matches(reqs, ctx.inventory.namespace_labels(obj.namespace))
+                               or _matches(reqs, ns.annotations)):
+            return f'its namespace "{obj.namespace}" matches {selector}'
+    for where, labels, annotations in (
+        ("it", obj.labels, obj.annotations),
+        ("its pod template", pod.labels, pod.annotations),
+    ):
+        if _matches(reqs, labels) or _matches(reqs, annotations):
+            return f"{where} matches {selector}"
+    return None
+
+
+def _is_sandbox_class(name: str, ctx: Context) -> bool:
+    configured = [c for c in (ctx.param("sandbox_runtime_classes") or []) if isinstance(c, str)]
+    if configured:
+        return name in configured
+    for rc in ctx.inventory.of_kind("RuntimeClass"):
+        if rc.name == name:  # the RuntimeClass is in the input: its handler decides
+            return _is_sandbox_handler(rc.get("handler"))
+    return name in WELL_KNOWN_SANDBOX_CLASSES or name.startswith("kata-")
+
+
+@rule(
+    id="KF-RT-001",
+    slug="untrusted-workload-not-sandboxed",
+    title="Untrusted workload not sandboxed",
+    severity=Severity.MEDIUM,
+    scope=Scope.OBJECT,
+    kinds=sorted(WORKLOAD_KINDS | set(SANDBOX_KINDS)),
+    params={
+        "untrusted_selector": "kubefort.io/untrusted=true",
+        "untrusted_kinds": ["Sandbox", "SandboxTemplate"],
+        "sandbox_runtime_classes": [],
+    },
+    cross_object=True,
+    rationale="Untrusted code shares the host kernel with every other pod unless it runs in a sandboxed runtime such as gVisor or Kata Containers.",
+    remediation="Set spec.runtimeClassName to a RuntimeClass whose handler is a sandbox (runsc/gvisor or kata*).",
+    refs={"kubescape": ("C-0297", "C-0249", "C-0242"), "nsa": NSA},
+)
+def untrusted_workload_not_sandboxed(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    pod = _pod_view(obj)
+    if pod is None:
+        return
+    why = _untrusted_reason(obj, pod, ctx)
+    if why is None:
+        return
+    rc = pod.spec.get("runtimeClassName")
+    if not isinstance(rc, str) or not rc:
+        yield Violation(pod.path, f'{obj.kind} "{obj.name}" is untrusted ({why}) but sets no sandboxed runtimeClassName')
+    elif not _is_sandbox_class(rc, ctx):
+        yield Violation(pod.at("runtimeClassName"),
+                        f'{obj.kind} "{obj.name}" is untrusted ({why}) but runtime class "{rc}" is not a sandbox')
+
+
+RULES = [untrusted_workload_not_sandboxed]
