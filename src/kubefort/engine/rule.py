@@ -92,6 +92,7 @@ class RuleMeta:
     pss: tuple[PssControl, ...] = ()
     cross_object: bool = False  # needs other objects of the inventory (not evaluated at admission)
     enabled: bool = True  # rules off by default run only when selected by ID or enabled in config
+    requires: str | None = None  # a parameter that must be set (truthy) for the rule to run at all
     aliases: tuple[str, ...] = ()
 
 
@@ -138,6 +139,7 @@ def rule(
     pss: Iterable[PssControl] = (),
     cross_object: bool = False,
     enabled: bool = True,
+    requires: str | None = None,
     aliases: Iterable[str] = (),
 ) -> Callable[[RuleFn], Rule]:
     """Decorator that turns a function into a :class:`Rule`. It registers nothing: rule modules list
@@ -161,6 +163,7 @@ def rule(
             pss=tuple(pss),
             cross_object=cross_object,
             enabled=enabled,
+            requires=requires,
             aliases=tuple(aliases),
         )
         return Rule(meta, fn)

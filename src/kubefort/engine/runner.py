@@ -60,10 +60,14 @@ def evaluate(
     params = params or {}
     suppressor = suppressor or Suppressor()
     contexts = {r.meta.id: Context(rule_params(r, params), inventory, mode, pss) for r in rules}
+    # rules whose activating parameter is not set do not run (e.g. KF-IMG-005 without allowed_registries)
+    inactive = [r for r in rules if r.meta.requires and not contexts[r.meta.id].params.get(r.meta.requires)]
+    rules = [r for r in rules if r not in inactive]
     by_kind, every = _index_by_kind(rules)
     report = Report(rules=[r.meta for r in rules], fail_on=fail_on, min_severity=min_severity, objects=len(inventory),
                     pss=pss.value if pss else None)
     counts = report.counts
+    report.notes.extend(f"{r.meta.id} is inactive: set the parameter {r.meta.requires} to use it" for r in inactive)
     for obj in inventory:
         applicable = by_kind.get(obj.kind, [])
         if every:

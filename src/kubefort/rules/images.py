@@ -303,7 +303,7 @@ def mutable_tag_cached_pull_policy(c: ContainerView, ctx: Context) -> Iterator[V
     scope=Scope.CONTAINER,
     containers=ContainerSet.ALL,
     params={"allowed_registries": []},
-    enabled=False,  # nothing to check until allowed_registries is configured
+    requires="allowed_registries",  # nothing to check until allowed_registries is configured
     rationale="Images from registries you do not control may be tampered with or unscanned; an allow-list keeps "
               "workloads on vetted sources.",
     remediation="Mirror the image into an allowed registry and reference it there, or extend allowed_registries.",

@@ -438,7 +438,7 @@ def apparmor_unconfined(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
     scope=Scope.CONTAINER,
     containers=ContainerSet.CI,
     params={"apparmor_expected": False},
-    enabled=False,
+    requires="apparmor_expected",
     rationale="On nodes that run AppArmor an explicit profile documents and pins the confinement a container "
               "gets instead of leaving it to runtime defaults.",
     remediation="Set securityContext.appArmorProfile.type: RuntimeDefault (pod or container level), or a "
@@ -446,8 +446,6 @@ def apparmor_unconfined(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
     refs={"kubeaudit": "apparmor/AppArmorAnnotationMissing", "nsa": NSA},
 )
 def apparmor_profile_missing(c: ContainerView, ctx: Context) -> Iterator[Violation]:
-    if not _truthy(ctx.param("apparmor_expected")):
-        raise NotEvaluated("nodes are not declared to run AppArmor: set the parameter apparmor_expected: true")
     if c.pod.is_windows:
         return
     if c.effective("appArmorProfile").is_set:
