@@ -7,7 +7,7 @@ from typing import IO
 
 import click
 
-from ..api import ScanOptions, scan
+from ..api import ScanOptions, batch_gc, scan
 from ..reporters import Format, get_reporter
 from .options import input_options
 
@@ -63,7 +63,8 @@ def scan_cmd(paths: tuple[str, ...], filenames: tuple[str, ...], helm: tuple[str
     if large:
         click.echo(f"\rkubefort: scanned {report.objects} objects in {report.files} files.", err=True)
     color = False if no_color else None
-    get_reporter(Format(fmt), color=color, verbose=verbose).render(report, out)
+    with batch_gc():
+        get_reporter(Format(fmt), color=color, verbose=verbose).render(report, out)
     if fmt != Format.TABLE.value:
         for e in report.errors:
             click.echo(f"kubefort: error: {e.diagnostics()}", err=True)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 import weakref
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..engine.rule import Context, NotEvaluated, PssLevel, Scope, Severity, Violation, rule
 from ..model.inventory import Inventory

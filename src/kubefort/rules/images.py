@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import weakref
 from collections.abc import Mapping
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 from ..engine.rule import Context, Scope, Severity, Violation, rule
 from ..model.images import ImageRef, normalise_registry, parse_image

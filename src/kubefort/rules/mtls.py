@@ -22,7 +22,8 @@ Istio semantics used here (istio.io reference, security and networking APIs):
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import yaml
 

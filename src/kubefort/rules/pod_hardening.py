@@ -29,7 +29,8 @@ Where the default mode departs from the catalogue text, it follows what Kubernet
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from ..engine.rule import Context, NotEvaluated, PssLevel, Scope, Severity, Violation, rule
 from ..model.objects import Path

@@ -18,7 +18,8 @@ Pod Security admission controller does at the latest policy version (Kubernetes 
 from __future__ import annotations
 
 import posixpath
-from typing import Any, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 from ..engine.rule import Context, PssLevel, Scope, Severity, Violation, rule
 from ..model.objects import Path
