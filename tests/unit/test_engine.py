@@ -209,3 +209,23 @@ def test_json_contract_shape() -> None:
     assert f["object"] == {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "shop", "name": "web"}
     assert f["location"] == {"file": "test.yaml", "line": 10}
     assert set(data) >= {"schema", "findings", "summary", "errors"}
+
+
+@rule(id="KF-TST-005", slug="ns-needs-label", title="ns", severity=Severity.LOW, scope=Scope.NAMESPACE,
+      rationale="Test.", remediation="Test.", refs={"x": "y"})
+def ns_needs_label(ns, ctx):  # type: ignore[no-untyped-def]
+    if ns.labels is None:
+        raise NotEvaluated("no Namespace object")
+    if "team" not in ns.labels:
+        yield Violation(("metadata", "labels"), f"namespace {ns.name} has no team label")
+
+
+def test_namespace_scope_with_and_without_namespace_object() -> None:
+    ns_doc = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  labels: {a: b}\n"
+    rep = evaluate([ns_needs_label], inv(ns_doc, doc("web", ns="shop"), doc("api", ns="other")))
+    assert [(f.object.kind, f.object.name, f.location.line) for f in rep.findings] == [("Namespace", "shop", 5)]
+    ne = [r for r in rep.results if r.status is Status.NOT_EVALUATED]
+    assert [(r.object.name) for r in ne] == ["other"]
+    # the stand-in Namespace points at the metadata.namespace line of the namespace's first object
+    rep2 = evaluate([ns_needs_label], inv(doc("api", ns="other")))
+    assert rep2.results[0].object.kind == "Namespace"

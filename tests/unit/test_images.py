@@ -187,10 +187,12 @@ def test_pull_policy_downgraded_to_info_when_always_pull_images_is_on() -> None:
     assert [f.severity for f in off.findings] == [Severity.LOW]
 
 
-def test_allow_list_rule_is_off_by_default_and_silent_without_a_list() -> None:
-    assert img.image_registry_not_allowed.meta.enabled is False
+def test_allow_list_rule_is_inactive_without_a_list() -> None:
+    assert img.image_registry_not_allowed.meta.requires == "allowed_registries"
     inv = Inventory([_pod("web", [{"name": "web", "image": "nginx:1.25"}])])
-    assert evaluate([img.image_registry_not_allowed], inv).findings == []
+    quiet = evaluate([img.image_registry_not_allowed], inv)
+    assert quiet.findings == [] and sum(quiet.counts.values()) == 0
+    assert any("KF-IMG-005 is inactive" in n for n in quiet.notes)
     rep = evaluate([img.image_registry_not_allowed], inv, params={"allowed_registries": ["gcr.io/acme"]})
     assert [f.path_str for f in rep.findings] == ["spec.containers[0].image"]
 

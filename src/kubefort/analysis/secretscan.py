@@ -31,10 +31,11 @@ import importlib
 import json
 import re
 import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, Pattern
+from re import Pattern
+from typing import Any
 
 # --------------------------------------------------------------------------------------------------
 # Names

@@ -43,6 +43,7 @@ class Scope(str, Enum):
     OBJECT = "object"  # fn(obj, ctx): once per object of the rule's kinds
     POD = "pod"  # fn(pod, ctx): once per pod spec of a pod-bearing object
     CONTAINER = "container"  # fn(container, ctx): once per container of the rule's container set
+    NAMESPACE = "namespace"  # fn(ns: NamespaceView, ctx): once per namespace of the input (Namespace object or not)
 
 
 class PssLevel(str, Enum):

@@ -34,6 +34,8 @@ def _index_by_kind(rules: Iterable[Rule]) -> tuple[dict[str, list[Rule]], list[R
     by_kind: dict[str, list[Rule]] = defaultdict(list)
     every: list[Rule] = []
     for r in rules:
+        if r.meta.scope is Scope.NAMESPACE:
+            continue
         kinds = r.meta.kinds
         if kinds is None:
             if r.meta.scope is Scope.OBJECT:
@@ -93,17 +95,8 @@ def evaluate(
                         cs = csets[meta.containers] = list(pod.containers(meta.containers))
                     for c in cs:
                         violations.extend(r.fn(c, ctx))
-            except NotEvaluated as e:
-                counts[Status.NOT_EVALUATED] += 1
-                report.results.append(Result(rule=meta, object=obj.ref, status=Status.NOT_EVALUATED, detail=str(e)))
-                continue
-            except Exception as e:  # a crashing rule must not stop the scan
-                log.debug("rule %s crashed on %s", meta.id, obj.ref, exc_info=True)
-                counts[Status.ERROR] += 1
-                report.results.append(
-                    Result(rule=meta, object=obj.ref, status=Status.ERROR, detail=f"{type(e).__name__}: {e}",
-                           location=obj.locate())
-                )
+            except Exception as e:  # NotEvaluated, or a crash: neither stops the scan
+                _failed_to_judge(report, meta, obj, e)
                 continue
             if not violations:
                 counts[Status.PASS] += 1
@@ -111,8 +104,40 @@ def evaluate(
                     report.passes.append((meta, obj.ref, None))
                 continue
             _record(report, r, obj, violations, suppressor, pss, min_severity)
+    ns_rules = [r for r in rules if r.meta.scope is Scope.NAMESPACE]
+    if ns_rules:
+        for ns in inventory.namespace_views():
+            for r in ns_rules:
+                _run_one(report, r, ns.anchor, ns, contexts[r.meta.id], suppressor, pss, min_severity, keep_passes)
     report.notes.extend(suppressor.notes)
     return report
+
+
+def _failed_to_judge(report: Report, meta: Any, anchor: K8sObject, e: Exception) -> None:
+    if isinstance(e, NotEvaluated):
+        report.counts[Status.NOT_EVALUATED] += 1
+        report.results.append(Result(rule=meta, object=anchor.ref, status=Status.NOT_EVALUATED, detail=str(e)))
+        return
+    log.debug("rule %s crashed on %s", meta.id, anchor.ref, exc_info=True)
+    report.counts[Status.ERROR] += 1
+    report.results.append(Result(rule=meta, object=anchor.ref, status=Status.ERROR,
+                                 detail=f"{type(e).__name__}: {e}", location=anchor.locate()))
+
+
+def _run_one(report: Report, r: Rule, anchor: K8sObject, arg: Any, ctx: Context, suppressor: Suppressor,
+             pss: PssLevel | None, min_severity: Severity, keep_passes: bool) -> None:
+    """Run a rule whose findings belong to ``anchor`` on ``arg`` (namespace-scope rules)."""
+    try:
+        violations = list(r.fn(arg, ctx))
+    except Exception as e:
+        _failed_to_judge(report, r.meta, anchor, e)
+        return
+    if not violations:
+        report.counts[Status.PASS] += 1
+        if keep_passes:
+            report.passes.append((r.meta, anchor.ref, None))
+        return
+    _record(report, r, anchor, violations, suppressor, pss, min_severity)
 
 
 def _record(report: Report, r: Rule, obj: K8sObject, violations: list[Any], suppressor: Suppressor,

@@ -5,7 +5,35 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 
-from .objects import K8sObject
+from dataclasses import dataclass
+
+from .objects import K8sObject, Source
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class NamespaceView:
+    """A namespace of the input: its Namespace object when present, and the objects that live in it.
+
+    ``anchor`` is where findings about the namespace point: the Namespace object, or, when the input
+    has none, a stand-in Namespace located at the ``metadata.namespace`` of the namespace's first object.
+    """
+
+    name: str
+    obj: K8sObject | None
+    objects: list[K8sObject]
+    anchor: K8sObject
+
+    @property
+    def labels(self) -> Mapping[str, str] | None:
+        """Namespace labels with the automatic ``kubernetes.io/metadata.name``; None when unknown."""
+        if self.obj is None:
+            return None
+        labels = dict(self.obj.labels)
+        labels["kubernetes.io/metadata.name"] = self.name
+        return labels
+
+    def of_kind(self, *kinds: str) -> list[K8sObject]:
+        return [o for o in self.objects if o.kind in kinds]
 
 
 class Inventory:
@@ -59,6 +87,26 @@ class Inventory:
         labels = dict(ns.labels)
         labels["kubernetes.io/metadata.name"] = namespace
         return labels
+
+    def namespace_views(self) -> list[NamespaceView]:
+        """Every namespace of the input, sorted by name."""
+        out = []
+        for name in sorted(self.namespaces()):
+            obj = self.get("Namespace", None, name)
+            members = self._by_ns.get(name, [])
+            if obj is not None:
+                anchor = obj
+            else:
+                first = members[0]
+                src = first.source
+                anchor = K8sObject.from_raw(
+                    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+                    Source(file=src.file, doc=src.doc, prefix=src.prefix + ("metadata", "namespace"),
+                           template=src.template, live=src.live),
+                    cluster_scoped=True,
+                )
+            out.append(NamespaceView(name=name, obj=obj, objects=list(members), anchor=anchor))
+        return out
 
     def namespaces(self) -> set[str]:
         """Every namespace named by a Namespace object or used by an object."""

@@ -7,7 +7,8 @@ they never contain the value.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from ..analysis import secretscan as ss
 from ..engine.rule import Context, Scope, Severity, Violation, rule
