@@ -229,3 +229,25 @@ def test_namespace_scope_with_and_without_namespace_object() -> None:
     # the stand-in Namespace points at the metadata.namespace line of the namespace's first object
     rep2 = evaluate([ns_needs_label], inv(doc("api", ns="other")))
     assert rep2.results[0].object.kind == "Namespace"
+
+
+def test_rule_crash_detail_never_quotes_the_exception_message() -> None:
+    @rule(id="KF-TST-006", slug="leaky-crash", title="t", severity=Severity.LOW, scope=Scope.OBJECT,
+          rationale="Test.", remediation="Test.", refs={"x": "y"})
+    def leaky(obj, ctx):  # type: ignore[no-untyped-def]
+        raise KeyError("hunter2-secret-value")
+
+    rep = evaluate([leaky], inv(doc()))
+    detail = rep.rule_errors[0].detail or ""
+    assert "KeyError" in detail and "hunter2" not in detail
+
+
+def test_rule_modes() -> None:
+    @rule(id="KF-TST-007", slug="manifest-only", title="t", severity=Severity.LOW, scope=Scope.OBJECT,
+          rationale="Test.", remediation="Test.", refs={"x": "y"}, modes=["manifest"])
+    def manifest_only(obj, ctx):  # type: ignore[no-untyped-def]
+        yield Violation((), "x")
+
+    assert len(evaluate([manifest_only], inv(doc())).findings) == 1
+    live = evaluate([manifest_only], inv(doc()), mode="cluster")
+    assert not live.findings and sum(live.counts.values()) == 0

@@ -94,6 +94,7 @@ class RuleMeta:
     cross_object: bool = False  # needs other objects of the inventory (not evaluated at admission)
     enabled: bool = True  # rules off by default run only when selected by ID or enabled in config
     requires: str | None = None  # a parameter that must be set (truthy) for the rule to run at all
+    modes: frozenset[str] | None = None  # scan modes the rule applies to (manifest, cluster, admission); None: all
     aliases: tuple[str, ...] = ()
 
 
@@ -141,6 +142,7 @@ def rule(
     cross_object: bool = False,
     enabled: bool = True,
     requires: str | None = None,
+    modes: Iterable[str] | None = None,
     aliases: Iterable[str] = (),
 ) -> Callable[[RuleFn], Rule]:
     """Decorator that turns a function into a :class:`Rule`. It registers nothing: rule modules list
@@ -165,6 +167,7 @@ def rule(
             cross_object=cross_object,
             enabled=enabled,
             requires=requires,
+            modes=frozenset(modes) if modes is not None else None,
             aliases=tuple(aliases),
         )
         return Rule(meta, fn)

@@ -64,7 +64,8 @@ def evaluate(
     contexts = {r.meta.id: Context(rule_params(r, params), inventory, mode, pss) for r in rules}
     # rules whose activating parameter is not set do not run (e.g. KF-IMG-005 without allowed_registries)
     inactive = [r for r in rules if r.meta.requires and not contexts[r.meta.id].params.get(r.meta.requires)]
-    rules = [r for r in rules if r not in inactive]
+    # and rules meant for other modes are not applicable (e.g. "Secret committed in manifests" on a cluster)
+    rules = [r for r in rules if r not in inactive and (r.meta.modes is None or mode in r.meta.modes)]
     by_kind, every = _index_by_kind(rules)
     report = Report(rules=[r.meta for r in rules], fail_on=fail_on, min_severity=min_severity, objects=len(inventory),
                     pss=pss.value if pss else None)
@@ -121,7 +122,20 @@ def _failed_to_judge(report: Report, meta: Any, anchor: K8sObject, e: Exception)
     log.debug("rule %s crashed on %s", meta.id, anchor.ref, exc_info=True)
     report.counts[Status.ERROR] += 1
     report.results.append(Result(rule=meta, object=anchor.ref, status=Status.ERROR,
-                                 detail=f"{type(e).__name__}: {e}", location=anchor.locate()))
+                                 detail=_crash_detail(e), location=anchor.locate()))
+
+
+def _crash_detail(e: BaseException) -> str:
+    """The exception type and where it was raised, never its message: messages can quote the object's
+    data, secrets included (``KeyError('hunter2')``). ``--debug`` logs the full traceback."""
+    tb = e.__traceback__
+    where = ""
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if "kubefort" in code.co_filename:
+            where = f" at {code.co_filename.rsplit('kubefort/', 1)[-1]}:{tb.tb_lineno} in {code.co_name}"
+        tb = tb.tb_next
+    return f"{type(e).__name__}{where} (run with --debug for the traceback)"
 
 
 def _run_one(report: Report, r: Rule, anchor: K8sObject, arg: Any, ctx: Context, suppressor: Suppressor,

@@ -233,6 +233,7 @@ def secret_in_annotations(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     scope=Scope.OBJECT,
     kinds=["Secret", "SealedSecret", "ExternalSecret"],
     params={"sensitive_values_allowed": []},
+    modes=["manifest"],  # live Secrets are not "committed"
     rationale="A Secret manifest in a repository keeps its values only base64-encoded, which is not "
               "encryption: everyone with read access to the repository and its history has the secret.",
     remediation="Commit an encrypted form instead (SealedSecret, SOPS) or fetch the value from an external "
@@ -240,8 +241,8 @@ def secret_in_annotations(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     refs={"nsa": NSA},
 )
 def secret_committed_in_manifest(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
-    if ctx.mode != "manifest" or obj.kind != "Secret" or "sops" in obj.raw:
-        return  # live objects are not "committed"; sealed/SOPS/external forms pass
+    if obj.kind != "Secret" or "sops" in obj.raw:
+        return  # sealed, SOPS-encrypted and external forms pass
     allow = ss.Allowlist.of(None, ctx.params.get("sensitive_values_allowed"))
     for field, key in ss.secret_value_keys(obj.raw, allow):
         how = "base64-encoded, not encrypted" if field == "data" else "in plain text"

@@ -1,0 +1,1 @@
+"""RBAC analysis: Kubernetes RBAC authorizer semantics over an inventory of manifests or a cluster."""
