@@ -160,3 +160,15 @@ def test_huge_file_is_refused_without_reading_it_all(tmp_path: Path) -> None:
         fh.write(chunk * 2000)
     r = load_paths([str(p)], limits=Limits(max_file_bytes=1024 * 1024))
     assert r.errors and "limit" in str(r.errors[0])
+
+
+def test_typed_list_items_without_kind_take_the_lists() -> None:
+    text = "apiVersion: v1\nkind: NamespaceList\nitems:\n- metadata:\n    name: shop\n    labels: {team: a}\n"
+    r = load_text(text, "ns.yaml")
+    assert [(o.kind, o.api_version, o.name) for o in r.objects] == [("Namespace", "v1", "shop")]
+    assert not r.notes
+
+
+def test_duplicate_key_error_names_the_line() -> None:
+    r = load_text("apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  name: q\n", "dup.yaml")
+    assert r.errors[0].line == 5

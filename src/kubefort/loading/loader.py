@@ -162,7 +162,11 @@ def _add_document(
         result.notes.append(f"{where}: skipped a document without apiVersion and kind (not a Kubernetes object)")
         return
     if kind.endswith("List") and isinstance(data.get("items"), list) and depth < 2:
+        # Items of a typed list (PodList) read from the API server carry no apiVersion/kind: they are the list's.
+        item_kind = kind[: -len("List")] if kind != "List" else None
         for i, item in enumerate(data["items"]):
+            if item_kind and isinstance(item, Mapping) and "kind" not in item:
+                item = {"apiVersion": api_version, "kind": item_kind, **item}
             _add_document(item, text, file, template, prefix + ("items", i), result, default_namespace, crd_scope, depth + 1)
         return
     scope = crd_scope.get(kind)

@@ -165,12 +165,35 @@ def parse_yaml_stream(text: str, file: str, limits: Limits = Limits()) -> tuple[
         if dup is not None:
             # Scanned anyway (last value wins, as non-strict decoders do) so that nothing hides behind it.
             problem, rel = _error_summary(dup)
+            rel = rel or _duplicate_key_line(chunk)
             line = start_line + rel - 1 if rel else start_line
             errors.append(LoadError(file, f"{problem}: the last value is used; strict Kubernetes clients reject this", line))
         if data is None:
             continue
         docs.append(ParsedDoc(data, DocumentText(chunk, start_line)))
     return docs, errors
+
+
+def _duplicate_key_line(chunk: str) -> int | None:
+    """1-based line (in the chunk) of the first repeated mapping key; yaml-rs does not say where."""
+    try:
+        root = yaml.compose(chunk, Loader=_Loader11)
+    except yaml.YAMLError:
+        return None
+    stack = [root] if root is not None else []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode):
+                    if k.value in seen:
+                        return int(k.start_mark.line) + 1
+                    seen.add(k.value)
+                stack.append(v)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return None
 
 
 def _parse_chunk(chunk: str, alias_limits: Any) -> tuple[Any, Exception | None]:

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from dataclasses import dataclass
 
+from .kinds import WORKLOAD_KINDS
 from .objects import K8sObject, Source
+
+if TYPE_CHECKING:
+    from .workloads import PodSpecView
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -45,10 +52,12 @@ class Inventory:
         self._by_kind: dict[str, list[K8sObject]] = defaultdict(list)
         self._by_key: dict[tuple[str, str | None, str], K8sObject] = {}
         self._by_ns: dict[str | None, list[K8sObject]] = defaultdict(list)
+        self._cache: dict[Hashable, Any] = {}
         for o in objects:
             self.add(o)
 
     def add(self, obj: K8sObject) -> None:
+        self._cache.clear()
         self.objects.append(obj)
         self._by_kind[obj.kind].append(obj)
         self._by_key.setdefault((obj.kind, obj.namespace, obj.name), obj)
@@ -70,6 +79,46 @@ class Inventory:
 
     def get(self, kind: str, namespace: str | None, name: str) -> K8sObject | None:
         return self._by_key.get((kind, namespace, name))
+
+    def cached(self, key: Hashable, factory: Callable[[], T]) -> T:
+        """A value derived from the whole inventory (an index a rule needs), computed once per inventory."""
+        try:
+            return self._cache[key]  # type: ignore[no-any-return]
+        except KeyError:
+            value = self._cache[key] = factory()
+            return value
+
+    def pods(self, namespace: str) -> list["PodSpecView"]:
+        """Pod specs of the pod-bearing objects of a namespace."""
+        from .workloads import pod_spec
+
+        def build() -> list[PodSpecView]:
+            out = []
+            for o in self._by_ns.get(namespace, []):
+                if o.kind in WORKLOAD_KINDS:
+                    p = pod_spec(o)
+                    if p is not None:
+                        out.append(p)
+            return out
+
+        return self.cached(("pods", namespace), build)
+
+    def pods_selected_by_service(self, namespace: str, selector: Mapping[str, Any] | None) -> list["PodSpecView"]:
+        """Pods a Service ``spec.selector`` map selects (an empty or missing selector selects none)."""
+        if not isinstance(selector, Mapping) or not selector:
+            return []
+        from .selectors import service_selector_matches
+
+        def build() -> dict[tuple[str, str], list[PodSpecView]]:
+            idx: dict[tuple[str, str], list[PodSpecView]] = defaultdict(list)
+            for p in self.pods(namespace):
+                for k, v in p.labels.items():
+                    idx[(str(k), str(v))].append(p)
+            return idx
+
+        idx = self.cached(("pod-label-index", namespace), build)
+        k0, v0 = next(iter(selector.items()))
+        return [p for p in idx.get((str(k0), str(v0)), []) if service_selector_matches(selector, p.labels)]
 
     def in_namespace(self, namespace: str, *kinds: str) -> list[K8sObject]:
         objs = self._by_ns.get(namespace, [])

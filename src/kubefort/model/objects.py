@@ -59,8 +59,10 @@ class K8sObject:
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
     ref: ObjectRef = field(init=False, repr=False, compare=False)
+    memo: dict[str, Any] = field(init=False, repr=False, compare=False)  # derived views (pod spec), computed once
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "memo", {})
         object.__setattr__(self, "ref", ObjectRef(api_version=self.api_version, kind=self.kind,
                                                   namespace=self.namespace, name=self.name))
 

@@ -230,7 +230,15 @@ def normalise_capability(name: str) -> str:
 
 
 def pod_spec(obj: K8sObject) -> PodSpecView | None:
-    """The pod spec of a pod-bearing object, or None."""
+    """The pod spec of a pod-bearing object, or None (computed once per object)."""
+    memo = obj.memo
+    if "pod" in memo:
+        return memo["pod"]  # type: ignore[no-any-return]
+    view = memo["pod"] = _pod_spec(obj)
+    return view
+
+
+def _pod_spec(obj: K8sObject) -> PodSpecView | None:
     paths = POD_SPEC_PATHS.get(obj.kind)
     if paths is None:
         return None

@@ -145,11 +145,7 @@ def _service_ssh(svc: K8sObject, ctx: Context) -> Iterator[Violation]:
     selector = spec.get("selector")
     if not isinstance(selector, Mapping) or not selector:
         return  # no selector: endpoints are managed by hand and are not pods of this input
-    selected = [
-        pod
-        for o in ctx.inventory.in_namespace(svc.namespace or "", *WORKLOAD_KINDS)
-        if (pod := pod_spec(o)) is not None and service_selector_matches(selector, pod.labels)
-    ]
+    selected = ctx.inventory.pods_selected_by_service(svc.namespace or "", selector)
     unresolved: list[str] = []
     found = False
     for i, sp in enumerate(iter_dicts(spec.get("ports"))):
