@@ -1,0 +1,570 @@
+"""The RBAC index: every role, binding and subject of an inventory, built once, queried in milliseconds.
+
+Semantics are those of the Kubernetes RBAC authorizer (``plugin/pkg/auth/authorizer/rbac``):
+
+- A request is allowed when some binding that applies to the requesting user names a role with a
+  rule that grants it (:mod:`.policy` has the rule matching). RBAC only allows; nothing denies.
+- A ClusterRoleBinding applies everywhere: every namespace, cluster-scoped resources and
+  non-resource URLs. A RoleBinding applies only to resource requests *in its namespace*; when it
+  references a ClusterRole, that role's rules count in the binding's namespace only, never for
+  cluster-scoped resources nor non-resource URLs. A RoleBinding may reference a Role of its own
+  namespace or a ClusterRole; a ClusterRoleBinding only a ClusterRole.
+- Subjects (:mod:`.subjects`): User, Group, ServiceAccount (its namespace defaults to the
+  RoleBinding's; a ClusterRoleBinding's ServiceAccount subject without namespace matches nobody).
+  A request carries the user's groups: service accounts are in ``system:serviceaccounts``,
+  ``system:serviceaccounts:<ns>`` and ``system:authenticated``; users in ``system:authenticated``;
+  ``system:anonymous`` in ``system:unauthenticated``. A query *as a Group* asks what a member of
+  only that group may do. Members of ``system:masters`` are allowed everything: the API server
+  authorizes them before RBAC is asked.
+- Aggregated ClusterRoles (``aggregationRule.clusterRoleSelectors``) get, as the aggregation
+  controller gives them, the union of the rules of every *other* ClusterRole matched by any
+  selector, transitively (aggregated roles matching aggregated roles); the rules written in the
+  aggregated role itself are replaced. Cycles resolve to the least fixed point. In a live
+  inventory the stored rules are the controller's result and are used as they are.
+- A binding whose role does not exist grants nothing; it is listed in :attr:`RbacIndex.problems`.
+- The default roles of every cluster (``cluster-admin``, ``admin``, ``edit``, ``view``...,
+  :mod:`.bootstrap`) are assumed to exist unless the input defines them, or the inventory is live.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ...errors import UsageError
+from ...model.inventory import Inventory
+from ...model.objects import K8sObject, Source
+from ...model.selectors import label_selector_matches
+from .bootstrap import BOOTSTRAP_CLUSTER_ROLES, BOOTSTRAP_ROLES
+from .policy import PolicyRule, rules_of
+from .resources import CustomResource, Request, custom_resources, is_cluster_scoped, make_request
+from .subjects import Subject
+
+if TYPE_CHECKING:
+    from .escalation import EscalationGraph, Path
+
+RBAC_GROUP = "rbac.authorization.k8s.io"
+CLUSTER_ADMIN = "cluster-admin"
+MASTERS = "system:masters"
+_BUILTIN_SOURCE = Source(file="<kubernetes default roles>")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class RoleRef:
+    """A Role (namespace set) or a ClusterRole. ``str()`` is ``Kind/name``."""
+
+    kind: str
+    name: str
+    namespace: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+    @property
+    def qualified(self) -> str:
+        """``Role/namespace/name`` or ``ClusterRole/name``."""
+        return f"{self.kind}/{self.namespace}/{self.name}" if self.namespace else f"{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class BindingRef:
+    """A RoleBinding or ClusterRoleBinding. ``str()`` is ``RoleBinding/ns/name`` or ``ClusterRoleBinding/name``."""
+
+    kind: str
+    name: str
+    namespace: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}" if self.namespace else f"{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Role:
+    """A role with its effective rules (aggregation applied). ``obj`` is None for a built-in default role."""
+
+    ref: RoleRef
+    rules: tuple[PolicyRule, ...]
+    obj: K8sObject | None
+    aggregated_from: tuple[str, ...] = ()  # ClusterRoles whose rules it gathers (directly)
+
+    @property
+    def builtin(self) -> bool:
+        return self.obj is None or self.obj.source is _BUILTIN_SOURCE
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Binding:
+    """A RoleBinding or ClusterRoleBinding. ``role`` is None when the referenced role does not exist."""
+
+    ref: BindingRef
+    role_ref: RoleRef
+    role: Role | None
+    subjects: tuple[Subject, ...]  # valid subjects, ServiceAccount namespaces defaulted
+    obj: K8sObject
+
+    @property
+    def namespace(self) -> str | None:
+        """Where the binding grants: its namespace, or None (everywhere) for a ClusterRoleBinding."""
+        return self.ref.namespace
+
+    def applies_to(self, req: Request) -> bool:
+        """Whether the binding's grants count for this request (scope only, not the rules)."""
+        if self.ref.namespace is None:
+            return True
+        return req.path is None and req.namespace == self.ref.namespace
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """``subject`` is allowed through ``binding`` (as written in it), which references ``role``."""
+
+    subject: Subject
+    binding: BindingRef
+    role: RoleRef
+
+    @property
+    def via(self) -> str:
+        return f"{self.binding} ({self.role})"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The answer to ``can``: allowed or not, every grant that allows it, and the reason in words."""
+
+    allowed: bool
+    via: tuple[Grant, ...]
+    reason: str
+    request: Request
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+@dataclass(frozen=True, slots=True)
+class PermissionRow:
+    """One effective rule of a subject: where it applies (None = cluster-wide) and what grants it.
+
+    ``binding``/``role`` are None for the built-in ``system:masters`` row.
+    """
+
+    namespace: str | None
+    verbs: tuple[str, ...]
+    api_groups: tuple[str, ...]
+    resources: tuple[str, ...]
+    resource_names: tuple[str, ...]
+    non_resource_urls: tuple[str, ...]
+    binding: BindingRef | None
+    role: RoleRef | None
+    subject: Subject | None = None  # the binding subject that matched (a group, the user...)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something in the RBAC objects that grants nothing or less than it seems (missing role...)."""
+
+    ref: str
+    message: str
+    obj: K8sObject | None = field(default=None, compare=False)
+
+    def __str__(self) -> str:
+        return f"{self.ref}: {self.message}"
+
+
+def subject_key(s: Subject) -> tuple[str, str] | None:
+    """How a binding subject is matched: by user name (users and service accounts) or group name."""
+    if s.kind == "Group":
+        return ("g", s.name)
+    if s.kind == "ServiceAccount":
+        return ("u", f"system:serviceaccount:{s.namespace}:{s.name}") if s.namespace else None
+    return ("u", s.name)
+
+
+def subject_order(s: Subject) -> tuple[str, str, str]:
+    """Sort key: kind, then namespace, then name."""
+    return (s.kind, s.namespace or "", s.name)
+
+
+def as_subject(subject: Subject | str) -> Subject:
+    if isinstance(subject, Subject):
+        return subject
+    try:
+        return Subject.parse(subject)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def _is_rbac(obj: K8sObject) -> bool:
+    return obj.group == RBAC_GROUP
+
+
+def _selector_valid(sel: Any) -> bool:
+    if not isinstance(sel, Mapping):
+        return False
+    ml = sel.get("matchLabels")
+    if ml is not None and not isinstance(ml, Mapping):
+        return False
+    exprs = sel.get("matchExpressions") or []
+    if not isinstance(exprs, list):
+        return False
+    for e in exprs:
+        if not isinstance(e, Mapping):
+            return False
+        op, values = e.get("operator"), e.get("values") or []
+        if op in ("In", "NotIn"):
+            if not values:
+                return False
+        elif op in ("Exists", "DoesNotExist"):
+            if values:
+                return False
+        else:
+            return False
+    return True
+
+
+class RbacIndex:
+    """RBAC of one inventory, indexed for queries. Build with :meth:`build` (or :meth:`for_inventory`).
+
+    Public attributes: ``roles`` (RoleRef -> Role), ``bindings`` (list of Binding), ``problems``
+    (missing roles, subjects that match nobody, ...), ``inventory``.
+    """
+
+    _cache: "weakref.WeakKeyDictionary[Inventory, RbacIndex]" = weakref.WeakKeyDictionary()
+
+    def __init__(self, inventory: Inventory) -> None:
+        self.inventory = inventory
+        self.roles: dict[RoleRef, Role] = {}
+        self.bindings: list[Binding] = []
+        self.problems: list[Problem] = []
+        self._custom: dict[str, CustomResource] = {}
+        # (role namespace or None for ClusterRoles, resource entry of a rule) -> [(role, rule)]
+        self._buckets: dict[tuple[str | None, str], list[tuple[RoleRef, PolicyRule]]] = defaultdict(list)
+        self._url_rules: list[tuple[RoleRef, PolicyRule]] = []
+        self._crbs: dict[str, list[Binding]] = defaultdict(list)  # ClusterRole name -> ClusterRoleBindings
+        self._rbs: dict[tuple[RoleRef, str], list[Binding]] = defaultdict(list)  # (role, ns) -> RoleBindings
+        self._by_subject: dict[tuple[str, str], list[tuple[Binding, Subject]]] = defaultdict(list)
+        self._grants: dict[Binding, list[tuple[tuple[str, ...], Grant]]] = {}  # sort key and grant per subject
+        self._escalation: "EscalationGraph | None" = None
+
+    # ------------------------------------------------------------------ building
+
+    @classmethod
+    def for_inventory(cls, inventory: Inventory) -> "RbacIndex":
+        """The index of an inventory, built on first use and then shared (rules call this)."""
+        idx = cls._cache.get(inventory)
+        if idx is None:
+            idx = cls._cache[inventory] = cls.build(inventory)
+        return idx
+
+    @classmethod
+    def build(cls, inventory: Inventory, *, builtin_roles: bool | None = None) -> "RbacIndex":
+        """Index the Roles, ClusterRoles, RoleBindings and ClusterRoleBindings of ``inventory``.
+
+        ``builtin_roles`` (default: True unless the inventory is a live cluster) adds the default
+        roles every cluster has when the input does not define them.
+        """
+        self = cls(inventory)
+        if builtin_roles is None:
+            builtin_roles = not inventory.live
+        self._custom = custom_resources(o.raw for o in inventory.of_kind("CustomResourceDefinition"))
+        self._load_roles(builtin_roles)
+        self._load_bindings()
+        self._index()
+        return self
+
+    def _load_roles(self, builtin: bool) -> None:
+        crs: dict[str, K8sObject] = {}
+        for o in self.inventory.of_kind("ClusterRole"):
+            if not _is_rbac(o):
+                continue
+            if o.name in crs:
+                self.problems.append(Problem(f"ClusterRole/{o.name}", "defined more than once; the first definition is used", o))
+                continue
+            crs[o.name] = o
+        if builtin:
+            for raw in BOOTSTRAP_CLUSTER_ROLES:
+                name = raw["metadata"]["name"]
+                if name not in crs:
+                    crs[name] = K8sObject.from_raw(raw, _BUILTIN_SOURCE, cluster_scoped=True)
+        base: dict[str, tuple[PolicyRule, ...]] = {}
+        aggregating: dict[str, list[str]] = {}
+        for name, o in crs.items():
+            base[name] = tuple(rules_of(o.raw))
+            agg = o.raw.get("aggregationRule")
+            if isinstance(agg, Mapping) and not self.inventory.live:
+                selectors = agg.get("clusterRoleSelectors")
+                selectors = selectors if isinstance(selectors, list) else []
+                # a null list entry decodes to an empty selector, which selects every ClusterRole
+                selectors = [{} if s is None else s for s in selectors]
+                if not all(_selector_valid(s) for s in selectors):
+                    self.problems.append(Problem(f"ClusterRole/{name}", "invalid aggregationRule selector: "
+                                                 "the aggregation controller leaves its rules as written", o))
+                    continue
+                aggregating[name] = sorted(
+                    other for other, oo in crs.items()
+                    if other != name and any(label_selector_matches(s, oo.labels) for s in selectors))
+        # least fixed point of: rules(A) = union of rules(C) for the ClusterRoles C that A selects
+        current: dict[str, tuple[PolicyRule, ...]] = {n: () for n in aggregating}
+        for _ in range(len(aggregating) + 1):
+            changed = False
+            for name, sources in aggregating.items():
+                seen: dict[PolicyRule, None] = {}
+                for src in sources:
+                    for r in (current[src] if src in current else base[src]):
+                        seen.setdefault(r, None)
+                new = tuple(seen)
+                if new != current[name]:
+                    current[name] = new
+                    changed = True
+            if not changed:
+                break
+        for name, o in crs.items():
+            ref = RoleRef("ClusterRole", name)
+            rules = current[name] if name in current else base[name]
+            self.roles[ref] = Role(ref, rules, o, tuple(aggregating.get(name, ())))
+        roles: dict[tuple[str, str], K8sObject] = {}
+        for o in self.inventory.of_kind("Role"):
+            if not _is_rbac(o) or o.namespace is None:
+                continue
+            if (o.namespace, o.name) in roles:
+                self.problems.append(Problem(f"Role/{o.namespace}/{o.name}", "defined more than once; the first definition is used", o))
+                continue
+            roles[(o.namespace, o.name)] = o
+        if builtin:
+            for raw in BOOTSTRAP_ROLES:
+                md = raw["metadata"]
+                if (md["namespace"], md["name"]) not in roles:
+                    roles[(md["namespace"], md["name"])] = K8sObject.from_raw(raw, _BUILTIN_SOURCE)
+        for (ns, name), o in roles.items():
+            ref = RoleRef("Role", name, ns)
+            self.roles[ref] = Role(ref, tuple(rules_of(o.raw)), o)
+
+    def _load_bindings(self) -> None:
+        seen: set[BindingRef] = set()
+        for o in self.inventory.of_kind("RoleBinding", "ClusterRoleBinding"):
+            if not _is_rbac(o):
+                continue
+            cluster = o.kind == "ClusterRoleBinding"
+            if not cluster and o.namespace is None:
+                continue
+            ref = BindingRef(o.kind, o.name, None if cluster else o.namespace)
+            if ref in seen:
+                self.problems.append(Problem(str(ref), "defined more than once; the first definition is used", o))
+                continue
+            seen.add(ref)
+            rr = o.raw.get("roleRef")
+            rkind = rr.get("kind") if isinstance(rr, Mapping) else None
+            rname = rr.get("name") if isinstance(rr, Mapping) else None
+            if not isinstance(rname, str) or not rname or rkind not in ("Role", "ClusterRole") or (cluster and rkind == "Role"):
+                what = "a ClusterRole" if cluster else "a Role or ClusterRole"
+                self.problems.append(Problem(str(ref), f"invalid roleRef (must name {what}): grants nothing", o))
+                continue
+            role_ref = RoleRef("Role", rname, o.namespace) if rkind == "Role" else RoleRef("ClusterRole", rname)
+            role = self.roles.get(role_ref)
+            if role is None:
+                self.problems.append(Problem(str(ref), f"references {role_ref.qualified}, which does not exist: grants nothing", o))
+            subjects: list[Subject] = []
+            raw_subjects = o.raw.get("subjects")
+            for i, rs in enumerate(raw_subjects if isinstance(raw_subjects, list) else []):
+                s = Subject.from_binding_subject(rs, ref.namespace) if isinstance(rs, Mapping) else None
+                if s is None:
+                    kind = rs.get("kind") if isinstance(rs, Mapping) else None
+                    self.problems.append(Problem(str(ref), f"subject {i} (kind {kind!r}) is not a User, Group or ServiceAccount with a name: ignored", o))
+                    continue
+                if s.kind == "ServiceAccount" and not s.namespace:
+                    self.problems.append(Problem(str(ref), f"ServiceAccount subject {s.name!r} has no namespace: it matches nobody", o))
+                    continue
+                subjects.append(s)
+            self.bindings.append(Binding(ref, role_ref, role, tuple(subjects), o))
+
+    def _index(self) -> None:
+        bound: dict[RoleRef, None] = {}
+        for b in self.bindings:
+            for s in b.subjects:
+                key = subject_key(s)
+                if key is not None:
+                    self._by_subject[key].append((b, s))
+            self._grants[b] = [((s.kind, s.namespace or "", s.name, b.ref.kind, b.ref.namespace or "", b.ref.name,
+                                 b.role_ref.kind, b.role_ref.name), Grant(s, b.ref, b.role_ref)) for s in b.subjects]
+            if b.role is None:
+                continue
+            if b.ref.namespace is None:
+                self._crbs[b.role_ref.name].append(b)
+            else:
+                self._rbs[(b.role_ref, b.ref.namespace)].append(b)
+            bound[b.role_ref] = None
+        for ref in bound:
+            role = self.roles[ref]
+            for rule in role.rules:
+                for r in dict.fromkeys(rule.resources):
+                    self._buckets[(ref.namespace, r)].append((ref, rule))
+                if rule.non_resource_urls and ref.kind == "ClusterRole" and ref.name in self._crbs:
+                    self._url_rules.append((ref, rule))
+
+    # ------------------------------------------------------------------ queries
+
+    def request(self, verb: str, resource: str, namespace: str | None = None, name: str | None = None,
+                subresource: str | None = None, group: str | None = None) -> Request:
+        """The authorization attributes of a query (see :mod:`.resources`); raises UsageError on bad syntax."""
+        return make_request(verb, resource, namespace, name, subresource, group, self._custom)
+
+    def is_cluster_scoped(self, group: str, resource: str) -> bool:
+        return is_cluster_scoped(group, resource, self._custom)
+
+    def role(self, ref: RoleRef) -> Role | None:
+        return self.roles.get(ref)
+
+    def _matching_roles(self, req: Request) -> dict[RoleRef, PolicyRule]:
+        out: dict[RoleRef, PolicyRule] = {}
+        if req.path is not None:
+            for ref, rule in self._url_rules:
+                if ref not in out and rule.grants_url(req.verb, req.path):
+                    out[ref] = rule
+            return out
+        combined = f"{req.resource}/{req.subresource}" if req.subresource else req.resource
+        keys = [combined, "*"] + ([f"*/{req.subresource}"] if req.subresource else [])
+        scopes: list[str | None] = [None] + ([req.namespace] if req.namespace else [])
+        for sc in scopes:
+            for k in keys:
+                for ref, rule in self._buckets.get((sc, k), ()):
+                    if ref not in out and rule.verb_matches(req.verb) and rule.group_matches(req.group) \
+                            and rule.name_matches(req.name):
+                        out[ref] = rule
+        return out
+
+    def who_can(self, verb: str, resource: str, namespace: str | None = None, name: str | None = None,
+                subresource: str | None = None, group: str | None = None) -> list[Grant]:
+        """Every (subject, binding, role) that allows the request, sorted by subject then binding.
+
+        ``namespace=None`` asks about a request without namespace: a cluster-scoped resource, or a
+        namespaced resource across all namespaces (only ClusterRoleBindings grant those). Subjects
+        are listed as the bindings name them (groups such as ``system:authenticated`` included);
+        ``system:masters``, which needs no binding, is not listed.
+        """
+        return self.who_can_request(self.request(verb, resource, namespace, name, subresource, group))
+
+    def who_can_request(self, req: Request) -> list[Grant]:
+        items: list[tuple[tuple[str, ...], Grant]] = []
+        for ref in self._matching_roles(req):
+            if ref.kind == "ClusterRole":
+                bindings = list(self._crbs.get(ref.name, ()))
+                if req.namespace and req.path is None:
+                    bindings.extend(self._rbs.get((ref, req.namespace), ()))
+            else:
+                bindings = list(self._rbs.get((ref, req.namespace), ())) if req.namespace and req.path is None else []
+            for b in bindings:
+                items.extend(self._grants[b])
+        items = list(dict.fromkeys(items))
+        items.sort(key=lambda item: item[0])
+        return [g for _, g in items]
+
+    def bindings_of(self, subject: Subject | str, groups: Iterable[str] = ()) -> list[tuple[Binding, Subject]]:
+        """Bindings that apply to requests made as ``subject`` (with its implicit groups and ``groups``),
+        each with the binding subject that matched (the user, the service account or a group)."""
+        s = as_subject(subject)
+        keys: list[tuple[str, str]] = []
+        if s.username is not None:
+            keys.append(("u", s.username))
+        keys.extend(("g", g) for g in dict.fromkeys((*s.groups(), *groups)))
+        out: list[tuple[Binding, Subject]] = []
+        seen: set[tuple[int, Subject]] = set()
+        for k in keys:
+            for b, bs in self._by_subject.get(k, ()):
+                if (id(b), bs) not in seen:
+                    seen.add((id(b), bs))
+                    out.append((b, bs))
+        return out
+
+    @staticmethod
+    def is_privileged(subject: Subject, groups: Iterable[str] = ()) -> bool:
+        """Members of system:masters pass authorization before RBAC is consulted."""
+        return MASTERS in subject.groups() or MASTERS in set(groups)
+
+    def can(self, subject: Subject | str, verb: str, resource: str, namespace: str | None = None,
+            name: str | None = None, subresource: str | None = None, group: str | None = None, *,
+            groups: Iterable[str] = ()) -> Decision:
+        """Whether ``subject`` may make the request, as ``kubectl auth can-i --as`` would answer.
+
+        ``groups`` adds groups the subject is known to be in (``--as-group``).
+        """
+        s = as_subject(subject)
+        return self.decide(s, self.request(verb, resource, namespace, name, subresource, group), groups)
+
+    def decide(self, s: Subject, req: Request, groups: Iterable[str] = ()) -> Decision:
+        groups = tuple(groups)
+        if self.is_privileged(s, groups):
+            return Decision(True, (), "members of group system:masters are allowed every request "
+                                      "(the API server authorizes them before RBAC)", req)
+        grants: list[Grant] = []
+        for b, bs in self.bindings_of(s, groups):
+            if b.role is None or not b.applies_to(req):
+                continue
+            for rule in b.role.rules:
+                ok = rule.grants_url(req.verb, req.path) if req.path is not None else \
+                    rule.grants(req.verb, req.group, req.resource, req.subresource, req.name)
+                if ok:
+                    grants.append(Grant(bs, b.ref, b.role_ref))
+                    break
+        grants.sort(key=lambda g: (g.binding, g.role, g.subject))
+        if grants:
+            reason = "allowed by " + ", ".join(g.via for g in grants)
+        else:
+            reason = f"no RBAC rule allows {s} to {req.describe()}"
+        return Decision(bool(grants), tuple(grants), reason, req)
+
+    def permissions(self, subject: Subject | str, groups: Iterable[str] = ()) -> list[PermissionRow]:
+        """The subject's effective rules, one row per rule and binding; cluster-wide rows first.
+
+        Rows of a RoleBinding drop what it cannot grant: non-resource URLs and cluster-scoped
+        resources (``namespaces`` stays: it lets one read the binding's own namespace).
+        """
+        s = as_subject(subject)
+        groups = tuple(groups)
+        rows: list[PermissionRow] = []
+        if self.is_privileged(s, groups):
+            rows.append(PermissionRow(None, ("*",), ("*",), ("*",), (), ("*",), None, None, Subject("Group", MASTERS)))
+        for b, bs in self.bindings_of(s, groups):
+            if b.role is None:
+                continue
+            ns = b.ref.namespace
+            for rule in b.role.rules:
+                resources = rule.resources
+                urls = rule.non_resource_urls
+                if ns is not None:
+                    urls = ()
+                    resources = tuple(r for r in resources if not self._only_cluster_scoped(rule.api_groups, r))
+                    if not resources:
+                        continue
+                if not resources and not urls:
+                    continue
+                rows.append(PermissionRow(ns, rule.verbs, rule.api_groups if resources else (), resources,
+                                          rule.resource_names, urls, b.ref, b.role_ref, bs))
+        rows.sort(key=lambda r: (r.namespace is not None, r.namespace or "", r.binding is not None,
+                                 r.binding or BindingRef("", ""), r.role or RoleRef("", "")))
+        return rows
+
+    def _only_cluster_scoped(self, groups: Sequence[str], resource: str) -> bool:
+        base = resource.split("/", 1)[0]
+        if base in ("*", "namespaces") or not groups:
+            return False
+        return all(self.is_cluster_scoped(g, base) for g in groups)
+
+    def subjects(self) -> list[Subject]:
+        """Every subject named by a binding (valid ones), sorted."""
+        return sorted({s for b in self.bindings for s in b.subjects}, key=subject_order)
+
+    # ------------------------------------------------------------------ escalation
+
+    def escalation_graph(self) -> "EscalationGraph":
+        """The privilege-escalation graph (built on first use, then kept)."""
+        if self._escalation is None:
+            from .escalation import EscalationGraph
+            self._escalation = EscalationGraph(self)
+        return self._escalation
+
+    def escalation_paths(self, to: str = CLUSTER_ADMIN, from_subject: Subject | str | None = None) -> list["Path"]:
+        """Shortest ways for subjects to become ``to`` (``cluster-admin`` or a SUBJECT), shortest
+        first; one path per starting subject (only ``from_subject`` when given). See :mod:`.escalation`."""
+        return self.escalation_graph().paths(to, from_subject)

@@ -1,0 +1,1900 @@
+"""RBAC rules: roles, bindings, service accounts and the permissions workloads inherit.
+
+Semantics (Kubernetes RBAC authorizer, ``pkg/apis/rbac/v1/evaluation_helpers.go``; catalogue legend 6):
+
+- A PolicyRule grants verb V on ``resource[/subresource]`` in group G exactly as
+  :class:`kubefort.analysis.rbac.policy.PolicyRule` matches it (``*``, ``*/sub``, no ``pods/*``).
+  A rule with ``resourceNames`` grants only for those names: it is reported with sub-code ``named``
+  one severity lower. Name-less requests (``create`` of an object, ``deletecollection``) never match
+  a rule with ``resourceNames``, so such a rule grants nothing for them.
+- A Role, and a ClusterRole bound by a RoleBinding, applies inside one namespace: it cannot grant
+  cluster-scoped resources (nodes, persistentvolumes, clusterroles, clusterrolebindings, CSRs,
+  signers, admission configurations, user/group/uid/userextra impersonation). The one exception is
+  ``bind`` on ``clusterroles``: a RoleBinding of a ClusterRole is authorized against the binding's
+  namespace, so a Role can delegate binding ClusterRoles there.
+- An aggregated ClusterRole (``aggregationRule``) holds the union of the rules of every other
+  ClusterRole whose labels match one of its ``clusterRoleSelectors`` (transitively; its own written
+  rules are overwritten by the controller). Role-level findings judge rules as written; cluster mode
+  also judges the rules a ClusterRole aggregates. Bindings are judged on the aggregated rules.
+- The default ClusterRoles ``cluster-admin``, ``admin``, ``edit``, ``view`` (and a few ``system:``
+  roles commonly bound by add-ons) are known from the Kubernetes bootstrap policy, so bindings to
+  them are judged even when the input does not contain them.
+- Roles named ``system:*`` and the default ``cluster-admin``/``admin``/``edit``/``view`` ClusterRoles are
+  skipped at role level unless the parameter ``include_system`` is true; bindings to them are judged.
+- In cluster mode every binding of a failing role is reported too, with its subjects (KF-RBAC-001 and
+  -002 aside: the bindings of wildcard roles are KF-RBAC-005). In manifest mode only the rules that say
+  so report bindings (KF-RBAC-007 for ServiceAccount/Node subjects, KF-RBAC-008 for all subjects).
+- A binding whose role is not in the input (and not a known default role) cannot be judged: not
+  evaluated in manifest mode; in cluster mode a dangling ``roleRef`` grants nothing.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from ..analysis.rbac.policy import PolicyRule
+from ..analysis.rbac.subjects import SA_PREFIX, Subject
+from ..engine.rule import Context, NotEvaluated, Scope, Severity, Violation, rule
+from ..model.inventory import Inventory
+from ..model.objects import K8sObject, Path, Source
+from ..model.selectors import label_selector_matches
+from ..model.workloads import ContainerSet, PodSpecView
+
+NSA = "NSA/CISA: authentication & authorization"
+RBAC = "rbac.authorization.k8s.io"
+AUTHN = "authentication.k8s.io"
+CERTS = "certificates.k8s.io"
+ADMREG = "admissionregistration.k8s.io"
+ROLE_KINDS = ("Role", "ClusterRole")
+BINDING_KINDS = ("RoleBinding", "ClusterRoleBinding")
+RBAC_KINDS = ROLE_KINDS + BINDING_KINDS
+DEFAULT_USER_ROLES = frozenset({"cluster-admin", "admin", "edit", "view"})
+TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
+SA_TOKEN_TYPE = "kubernetes.io/service-account-token"
+BUILTIN_FILE = "(Kubernetes default RBAC policy)"
+INCLUDE_SYSTEM = {"include_system": False}
+ANY_SUB = "\0any"  # a target matching every subresource of a resource (userextras/<key>)
+
+#: (group, resource) pairs that exist only cluster-wide: a Role or a RoleBinding cannot grant them.
+CLUSTER_SCOPED: frozenset[tuple[str, str]] = frozenset({
+    ("", "nodes"), ("", "persistentvolumes"), (RBAC, "clusterroles"), (RBAC, "clusterrolebindings"),
+    (CERTS, "certificatesigningrequests"), (CERTS, "signers"),
+    (ADMREG, "validatingwebhookconfigurations"), (ADMREG, "mutatingwebhookconfigurations"),
+    (ADMREG, "validatingadmissionpolicies"), (ADMREG, "validatingadmissionpolicybindings"),
+    (ADMREG, "mutatingadmissionpolicies"), (ADMREG, "mutatingadmissionpolicybindings"),
+    ("", "users"), ("", "groups"), (AUTHN, "uids"), (AUTHN, "userextras"),
+})
+
+# Default ClusterRoles of the Kubernetes bootstrap policy (plugin/pkg/auth/authorizer/rbac/bootstrappolicy),
+# used when a binding references one of them and the input does not contain it.
+_BUILTIN_ROLES_YAML = """
+- {name: cluster-admin, rules: [{apiGroups: ['*'], resources: ['*'], verbs: ['*']}, {nonResourceURLs: ['*'], verbs: ['*']}]}
+- name: admin
+  aggregationRule: {clusterRoleSelectors: [{matchLabels: {rbac.authorization.k8s.io/aggregate-to-admin: 'true'}}]}
+- name: edit
+  labels: {rbac.authorization.k8s.io/aggregate-to-admin: 'true'}
+  aggregationRule: {clusterRoleSelectors: [{matchLabels: {rbac.authorization.k8s.io/aggregate-to-edit: 'true'}}]}
+- name: view
+  labels: {rbac.authorization.k8s.io/aggregate-to-edit: 'true'}
+  aggregationRule: {clusterRoleSelectors: [{matchLabels: {rbac.authorization.k8s.io/aggregate-to-view: 'true'}}]}
+- name: system:aggregate-to-admin
+  labels: {rbac.authorization.k8s.io/aggregate-to-admin: 'true'}
+  rules:
+  - {apiGroups: [authorization.k8s.io], resources: [localsubjectaccessreviews], verbs: [create]}
+  - {apiGroups: [rbac.authorization.k8s.io], resources: [rolebindings, roles],
+     verbs: [create, delete, deletecollection, get, list, patch, update, watch]}
+- name: system:aggregate-to-edit
+  labels: {rbac.authorization.k8s.io/aggregate-to-edit: 'true'}
+  rules:
+  - {apiGroups: [''], resources: [pods/attach, pods/exec, pods/portforward, pods/proxy, secrets, services/proxy],
+     verbs: [get, list, watch]}
+  - {apiGroups: [''], resources: [serviceaccounts], verbs: [impersonate]}
+  - {apiGroups: [''], resources: [pods, pods/attach, pods/exec, pods/portforward, pods/proxy],
+     verbs: [create, delete, deletecollection, patch, update]}
+  - {apiGroups: [''], resources: [pods/eviction], verbs: [create]}
+  - {apiGroups: [''], resources: [configmaps, events, persistentvolumeclaims, replicationcontrollers,
+     replicationcontrollers/scale, secrets, serviceaccounts, services, services/proxy],
+     verbs: [create, delete, deletecollection, patch, update]}
+  - {apiGroups: [''], resources: [serviceaccounts/token], verbs: [create]}
+  - {apiGroups: [apps], resources: [daemonsets, deployments, deployments/rollback, deployments/scale, replicasets,
+     replicasets/scale, statefulsets, statefulsets/scale], verbs: [create, delete, deletecollection, patch, update]}
+  - {apiGroups: [autoscaling], resources: [horizontalpodautoscalers], verbs: [create, delete, deletecollection, patch, update]}
+  - {apiGroups: [batch], resources: [cronjobs, jobs], verbs: [create, delete, deletecollection, patch, update]}
+  - {apiGroups: [extensions], resources: [daemonsets, deployments, deployments/rollback, deployments/scale, ingresses,
+     networkpolicies, replicasets, replicasets/scale, replicationcontrollers/scale],
+     verbs: [create, delete, deletecollection, patch, update]}
+  - {apiGroups: [policy], resources: [poddisruptionbudgets], verbs: [create, delete, deletecollection, patch, update]}
+  - {apiGroups: [networking.k8s.io], resources: [ingresses, networkpolicies],
+     verbs: [create, delete, deletecollection, patch, update]}
+  - {apiGroups: [coordination.k8s.io], resources: [leases],
+     verbs: [create, delete, deletecollection, get, list, patch, update, watch]}
+- name: system:aggregate-to-view
+  labels: {rbac.authorization.k8s.io/aggregate-to-view: 'true'}
+  rules:
+  - {apiGroups: [''], resources: [configmaps, endpoints, persistentvolumeclaims, persistentvolumeclaims/status, pods,
+     replicationcontrollers, replicationcontrollers/scale, serviceaccounts, services, services/status],
+     verbs: [get, list, watch]}
+  - {apiGroups: [''], resources: [bindings, events, limitranges, namespaces/status, pods/log, pods/status,
+     replicationcontrollers/status, resourcequotas, resourcequotas/status], verbs: [get, list, watch]}
+  - {apiGroups: [''], resources: [namespaces], verbs: [get, list, watch]}
+  - {apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [get, list, watch]}
+  - {apiGroups: [apps], resources: [controllerrevisions, daemonsets, daemonsets/status, deployments, deployments/scale,
+     deployments/status, replicasets, replicasets/scale, replicasets/status, statefulsets, statefulsets/scale,
+     statefulsets/status], verbs: [get, list, watch]}
+  - {apiGroups: [autoscaling], resources: [horizontalpodautoscalers, horizontalpodautoscalers/status], verbs: [get, list, watch]}
+  - {apiGroups: [batch], resources: [cronjobs, cronjobs/status, jobs, jobs/status], verbs: [get, list, watch]}
+  - {apiGroups: [extensions], resources: [daemonsets, daemonsets/status, deployments, deployments/scale, deployments/status,
+     ingresses, ingresses/status, networkpolicies, replicasets, replicasets/scale, replicasets/status,
+     replicationcontrollers/scale], verbs: [get, list, watch]}
+  - {apiGroups: [policy], resources: [poddisruptionbudgets, poddisruptionbudgets/status], verbs: [get, list, watch]}
+  - {apiGroups: [networking.k8s.io], resources: [ingresses, ingresses/status, networkpolicies], verbs: [get, list, watch]}
+- name: system:basic-user
+  rules:
+  - {apiGroups: [authorization.k8s.io], resources: [selfsubjectaccessreviews, selfsubjectrulesreviews], verbs: [create]}
+  - {apiGroups: [authentication.k8s.io], resources: [selfsubjectreviews], verbs: [create]}
+- name: system:discovery
+  rules:
+  - {nonResourceURLs: [/api, /api/*, /apis, /apis/*, /healthz, /livez, /openapi, /openapi/*, /readyz, /version, /version/],
+     verbs: [get]}
+- name: system:public-info-viewer
+  rules: [{nonResourceURLs: [/healthz, /livez, /readyz, /version, /version/], verbs: [get]}]
+- name: system:service-account-issuer-discovery
+  rules: [{nonResourceURLs: [/.well-known/openid-configuration, /openid/v1/jwks], verbs: [get]}]
+- name: system:auth-delegator
+  rules:
+  - {apiGroups: [authentication.k8s.io], resources: [tokenreviews], verbs: [create]}
+  - {apiGroups: [authorization.k8s.io], resources: [subjectaccessreviews], verbs: [create]}
+- name: system:monitoring
+  rules:
+  - {nonResourceURLs: [/healthz, /healthz/*, /livez, /livez/*, /metrics, /metrics/slis, /readyz, /readyz/*], verbs: [get]}
+- name: extension-apiserver-authentication-reader
+  namespace: kube-system
+  rules:
+  - {apiGroups: [''], resources: [configmaps], resourceNames: [extension-apiserver-authentication], verbs: [get, list, watch]}
+- name: system:kubelet-api-admin
+  rules:
+  - {apiGroups: [''], resources: [nodes], verbs: [get, list, watch]}
+  - {apiGroups: [''], resources: [nodes], verbs: [proxy]}
+  - {apiGroups: [''], resources: [nodes/log, nodes/metrics, nodes/proxy, nodes/stats], verbs: ['*']}
+"""
+
+
+def _builtin_roles() -> dict[tuple[str, str | None, str], K8sObject]:
+    out = {}
+    for item in yaml.safe_load(_BUILTIN_ROLES_YAML):
+        ns = item.get("namespace")
+        md: dict[str, Any] = {"name": item["name"], "labels": {"kubernetes.io/bootstrapping": "rbac-defaults",
+                                                             **item.get("labels", {})}}
+        if ns:
+            md["namespace"] = ns
+        kind = "Role" if ns else "ClusterRole"
+        raw: dict[str, Any] = {"apiVersion": f"{RBAC}/v1", "kind": kind, "metadata": md}
+        if "aggregationRule" in item:
+            raw["aggregationRule"] = item["aggregationRule"]
+        raw["rules"] = item.get("rules", [])
+        out[(kind, ns, item["name"])] = K8sObject.from_raw(raw, Source(file=BUILTIN_FILE), cluster_scoped=not ns)
+    return out
+
+
+_BUILTINS = _builtin_roles()
+#: default ClusterRoles by name
+BUILTIN_ROLES: dict[str, K8sObject] = {name: o for (kind, _, name), o in _BUILTINS.items() if kind == "ClusterRole"}
+
+
+# --------------------------------------------------------------------------------------------
+# the model: rule entries, reach, grants
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One PolicyRule of a role: the object that holds it (the role itself or an aggregated one)."""
+
+    obj: K8sObject
+    index: int
+    raw: Mapping[str, Any]
+    pr: PolicyRule
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """Where the rules apply: cluster-wide (ClusterRole, ClusterRoleBinding) or in one namespace."""
+
+    cluster: bool
+    namespace: str | None
+
+    @property
+    def in_kube_system(self) -> bool:
+        return self.cluster or self.namespace == "kube-system"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    group: str
+    resource: str
+    sub: str | None = None
+
+    @property
+    def label(self) -> str:
+        if self.sub == ANY_SUB:
+            return f"{self.resource}/*"
+        return f"{self.resource}/{self.sub}" if self.sub else self.resource
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    verbs: tuple[str, ...]
+    targets: tuple[Target, ...]
+    named: bool
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A risky permission found in one rule entry."""
+
+    what: str
+    field: str | None = None  # the field of the rule entry the finding points at
+    severity: Severity | None = None
+    subcode: str | None = None
+    verb: str = "grants"  # how the role-level message says it: 'Role "x" grants ...'
+
+
+def _t(spec: str) -> Target:
+    """``"group:resource[/sub]"`` -> Target (group may be empty)."""
+    group, _, res = spec.rpartition(":")
+    resource, _, sub = res.partition("/")
+    return Target(group, resource, sub or None)
+
+
+def _ts(*specs: str) -> tuple[Target, ...]:
+    return tuple(_t(s) for s in specs)
+
+
+def _level(pr: PolicyRule, verb: str, t: Target, reach: Reach) -> int:
+    """2: the rule grants the request for every object; 1: only for its resourceNames; 0: not at all."""
+    if not reach.cluster and (t.group, t.resource) in CLUSTER_SCOPED:
+        if not (verb == "bind" and (t.group, t.resource) == (RBAC, "clusterroles")):
+            return 0
+    if not (pr.verb_matches(verb) and pr.group_matches(t.group)):
+        return 0
+    if t.sub == ANY_SUB:
+        ok = any(r == "*" or r.startswith(f"{t.resource}/") or r.startswith("*/") for r in pr.resources)
+    else:
+        ok = pr.resource_matches(t.resource, t.sub)
+    if not ok:
+        return 0
+    if not pr.resource_names:
+        return 2
+    if t.sub is None and verb in ("create", "deletecollection"):
+        return 0  # name-less requests never match a rule limited by resourceNames
+    return 1
+
+
+def _grant(pr: PolicyRule, verbs: Sequence[str], targets: Sequence[Target], reach: Reach) -> Grant | None:
+    # prefilter on the cheap dimensions: most rules grant none of the verbs or groups asked about
+    verbs = [v for v in verbs if pr.verb_matches(v)]
+    if not verbs:
+        return None
+    targets = [t for t in targets if pr.group_matches(t.group)]
+    if not targets:
+        return None
+    gv: list[str] = []
+    gt: list[Target] = []
+    best = 0
+    for v in verbs:
+        for t in targets:
+            lv = _level(pr, v, t, reach)
+            if lv:
+                best = max(best, lv)
+                if v not in gv:
+                    gv.append(v)
+                if t not in gt:
+                    gt.append(t)
+    if not best:
+        return None
+    return Grant(tuple(gv), tuple(gt), named=best == 1, names=pr.resource_names if best == 1 else ())
+
+
+def _describe(pr: PolicyRule, g: Grant) -> str:
+    verbs = "* (every verb)" if "*" in pr.verbs else ", ".join(g.verbs)
+    res = ", ".join(dict.fromkeys(t.label for t in g.targets))
+    if "*" in pr.resources:
+        res = f"* (every resource, including {res})"
+    text = f"{verbs} on {res}"
+    if g.named:
+        text += f" (only resourceNames {', '.join(g.names)})"
+    return text
+
+
+def _grant_hit(pr: PolicyRule, verbs: Sequence[str], targets: Sequence[Target], reach: Reach, base: Severity,
+               field: str = "verbs") -> Hit | None:
+    g = _grant(pr, verbs, targets, reach)
+    if g is None:
+        return None
+    if g.named:
+        return Hit(_describe(pr, g), field, base.lower(), "named")
+    return Hit(_describe(pr, g), field)
+
+
+def _scope_subcode(reach: Reach) -> str:
+    return "cluster" if reach.cluster else "namespace"
+
+
+# --------------------------------------------------------------------------------------------
+# the inventory index: roles, aggregation, bindings (built once per inventory)
+
+
+class RbacView:
+    """Cluster roles by name (input first, then the default roles), aggregated rules, bindings by role
+    and by subject. Built once per inventory."""
+
+    def __init__(self, inv: Inventory) -> None:
+        self.inv = inv
+        self.cluster_roles: dict[str, K8sObject] = dict(BUILTIN_ROLES)
+        for cr in inv.of_kind("ClusterRole"):
+            self.cluster_roles[cr.name] = cr
+        self._sorted_crs = [self.cluster_roles[n] for n in sorted(self.cluster_roles)]
+        self._effective: dict[int, tuple[K8sObject, list[Entry], bool]] = {}
+        self.bindings = list(inv.of_kind(*BINDING_KINDS))
+        self.by_role: dict[tuple[str, str | None, str], list[K8sObject]] = defaultdict(list)
+        self.by_sa: dict[tuple[str | None, str], list[tuple[K8sObject, int]]] = defaultdict(list)
+        self.by_user: dict[str, list[tuple[K8sObject, int]]] = defaultdict(list)
+        self.by_group: dict[str, list[tuple[K8sObject, int]]] = defaultdict(list)
+        for b in self.bindings:
+            kind, name = _role_ref(b)
+            if kind == "Role" and b.kind == "RoleBinding":
+                self.by_role[("Role", b.namespace, name)].append(b)
+            elif kind == "ClusterRole":
+                self.by_role[("ClusterRole", None, name)].append(b)
+            for i, s in _subjects(b):
+                subj = Subject.from_binding_subject(s, _subject_ns(b))
+                if subj is None:
+                    continue
+                if subj.kind == "ServiceAccount":
+                    self.by_sa[(subj.namespace, subj.name)].append((b, i))
+                elif subj.kind == "User":
+                    self.by_user[subj.name].append((b, i))
+                else:
+                    self.by_group[subj.name].append((b, i))
+        self.memo: dict[Any, Any] = {}
+        self._own: dict[int, tuple[K8sObject, list[Entry]]] = {}
+
+    def own(self, role: K8sObject) -> list[Entry]:
+        """The rules of a role as written (parsed once per role)."""
+        cached = self._own.get(id(role))
+        if cached is None or cached[0] is not role:
+            cached = self._own[id(role)] = (role, _own_entries(role))
+        return cached[1]
+
+    def role_of(self, binding: K8sObject) -> K8sObject | None:
+        kind, name = _role_ref(binding)
+        if kind == "Role":
+            if binding.kind != "RoleBinding" or binding.namespace is None:
+                return None
+            return self.inv.get("Role", binding.namespace, name) or _BUILTINS.get(("Role", binding.namespace, name))
+        if kind == "ClusterRole":
+            return self.cluster_roles.get(name)
+        return None
+
+    def entries(self, role: K8sObject) -> tuple[list[Entry], bool]:
+        """The effective rules of a role, and whether some may be missing (an aggregated ClusterRole whose
+        sources are not all known: manifest mode gives a lower bound)."""
+        cached = self._effective.get(id(role))
+        if cached is None or cached[0] is not role:
+            cached = self._effective[id(role)] = (role, *self._compute(role, frozenset()))
+        return cached[1], cached[2]
+
+    def _compute(self, role: K8sObject, stack: frozenset[str]) -> tuple[list[Entry], bool]:
+        selectors = _aggregation_selectors(role)
+        if selectors is None:
+            return self.own(role), False
+        out: list[Entry] = []
+        seen: list[Mapping[str, Any]] = []
+        for cr in self._sorted_crs:
+            if cr.name == role.name or cr.name in stack:
+                continue
+            if not any(label_selector_matches(sel, cr.labels) for sel in selectors):
+                continue
+            sub, _ = self._compute(cr, stack | {role.name})
+            for e in sub:
+                if e.raw not in seen:
+                    seen.append(e.raw)
+                    out.append(e)
+        return out, True
+
+    def aggregators_of(self, role: K8sObject) -> list[K8sObject]:
+        """ClusterRoles that aggregate ``role`` (directly or through other aggregated roles)."""
+        if role.kind != "ClusterRole":
+            return []
+        out: list[K8sObject] = []
+        frontier = [role]
+        names = {role.name}
+        while frontier:
+            cur = frontier.pop()
+            for cr in self._sorted_crs:
+                sels = _aggregation_selectors(cr)
+                if sels is None or cr.name in names:
+                    continue
+                if any(label_selector_matches(sel, cur.labels) for sel in sels):
+                    names.add(cr.name)
+                    out.append(cr)
+                    frontier.append(cr)
+        return out
+
+    def bindings_of(self, role: K8sObject) -> list[K8sObject]:
+        """Bindings that grant ``role``'s rules: bindings of the role and of the ClusterRoles aggregating it."""
+        if role.kind == "Role":
+            return list(self.by_role.get(("Role", role.namespace, role.name), []))
+        out = list(self.by_role.get(("ClusterRole", None, role.name), []))
+        for agg in self.aggregators_of(role):
+            out.extend(self.by_role.get(("ClusterRole", None, agg.name), []))
+        return out
+
+    def bindings_for_sa(self, namespace: str, name: str) -> list[tuple[K8sObject, int]]:
+        """(binding, subject index) of every binding subject that applies to a ServiceAccount."""
+        out = list(self.by_sa.get((namespace, name), []))
+        out.extend(self.by_user.get(f"{SA_PREFIX}{namespace}:{name}", []))
+        for g in ("system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"):
+            out.extend(self.by_group.get(g, []))
+        return out
+
+
+_VIEWS: "weakref.WeakKeyDictionary[Inventory, tuple[int, RbacView]]" = weakref.WeakKeyDictionary()
+
+
+def _view(inv: Inventory) -> RbacView:
+    cached = _VIEWS.get(inv)
+    if cached is None or cached[0] != len(inv):
+        cached = (len(inv), RbacView(inv))
+        _VIEWS[inv] = cached
+    return cached[1]
+
+
+def _is_cluster(ctx: Context) -> bool:
+    return ctx.mode == "cluster" or ctx.inventory.live
+
+
+def _role_ref(binding: K8sObject) -> tuple[str, str]:
+    ref = binding.get("roleRef")
+    if not isinstance(ref, Mapping):
+        return "", ""
+    kind, name = ref.get("kind"), ref.get("name")
+    return (kind if isinstance(kind, str) else ""), (name if isinstance(name, str) else "")
+
+
+def _subjects(binding: K8sObject) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    subs = binding.get("subjects")
+    if isinstance(subs, list):
+        for i, s in enumerate(subs):
+            if isinstance(s, Mapping):
+                yield i, s
+
+
+def _subject_ns(binding: K8sObject) -> str | None:
+    return binding.namespace if binding.kind == "RoleBinding" else None
+
+
+def _subject_text(s: Mapping[str, Any], binding: K8sObject) -> str:
+    kind, name = s.get("kind"), s.get("name")
+    if kind == "ServiceAccount":
+        ns = s.get("namespace") or _subject_ns(binding) or "?"
+        return f'ServiceAccount "{ns}/{name}"'
+    return f'{kind} "{name}"'
+
+
+def _is_sa_or_node(s: Mapping[str, Any]) -> bool:
+    kind, name = s.get("kind"), s.get("name")
+    if not isinstance(name, str):
+        return False
+    if kind == "ServiceAccount":
+        return True
+    if kind == "User":
+        return name.startswith(SA_PREFIX) or name.startswith("system:node:")
+    if kind == "Group":
+        return name in ("system:nodes", "system:serviceaccounts") or name.startswith("system:serviceaccounts:")
+    return False
+
+
+def _aggregation_selectors(role: K8sObject) -> list[Any] | None:
+    if role.kind != "ClusterRole":
+        return None
+    agg = role.get("aggregationRule")
+    if not isinstance(agg, Mapping):
+        return None
+    sels = agg.get("clusterRoleSelectors")
+    return list(sels) if isinstance(sels, list) else []
+
+
+def _own_entries(role: K8sObject) -> list[Entry]:
+    rules = role.get("rules")
+    if not isinstance(rules, list):
+        return []
+    return [Entry(role, i, r, PolicyRule.from_raw(r)) for i, r in enumerate(rules) if isinstance(r, Mapping)]
+
+
+def _role_label(role: K8sObject) -> str:
+    builtin = " (default role)" if role.source.file == BUILTIN_FILE else ""
+    return f'{role.kind} "{role.name}"{builtin}'
+
+
+def _ref_label(binding: K8sObject) -> str:
+    kind, name = _role_ref(binding)
+    return f'{kind or "role"} "{name}"'
+
+
+def _skip_role(role: K8sObject, ctx: Context) -> bool:
+    if ctx.params.get("include_system") is True:
+        return False
+    return role.name.startswith("system:") or (role.kind == "ClusterRole" and role.name in DEFAULT_USER_ROLES)
+
+
+def _resolve(binding: K8sObject, ctx: Context) -> tuple[K8sObject, list[Entry]] | None:
+    """The role a binding grants and its effective rules. None when it grants nothing (a dangling
+    roleRef in cluster mode, a ClusterRoleBinding naming a Role). NotEvaluated when the input lacks it."""
+    view = _view(ctx.inventory)
+    kind, name = _role_ref(binding)
+    if kind not in ROLE_KINDS or not name or (kind == "Role" and binding.kind != "RoleBinding"):
+        return None  # rejected by the API server: grants nothing
+    role = view.role_of(binding)
+    if role is None:
+        if _is_cluster(ctx):
+            return None  # a dangling roleRef grants nothing
+        raise NotEvaluated(f'{kind} "{name}" referenced by roleRef is not in the input')
+    entries, partial = view.entries(role)
+    if partial and not entries and not _is_cluster(ctx):
+        raise NotEvaluated(f'{_role_label(role)} is aggregated and none of the ClusterRoles it aggregates is in the input')
+    return role, entries
+
+
+# --------------------------------------------------------------------------------------------
+# the generic role rule: judge Role/ClusterRole rule entries, and bindings of failing roles
+
+Check = Callable[[Entry, Reach, Context, Sequence[PolicyRule]], "Hit | None"]
+
+
+def _role_violations(role: K8sObject, ctx: Context, check: Check) -> Iterator[tuple[Entry, Hit, Path]]:
+    reach = Reach(cluster=role.kind == "ClusterRole", namespace=role.namespace)
+    view = _view(ctx.inventory)
+    entries = view.own(role)
+    extra: list[Entry] = []
+    if _is_cluster(ctx) and _aggregation_selectors(role) is not None:
+        own = [e.raw for e in entries]
+        extra = [e for e in view.entries(role)[0] if e.raw not in own]
+    prs = [e.pr for e in entries] + [e.pr for e in extra]
+    for e in entries:
+        hit = check(e, reach, ctx, prs)
+        if hit is not None:
+            yield e, hit, ("rules", e.index) + ((hit.field,) if hit.field else ())
+    for e in extra:
+        hit = check(e, reach, ctx, prs)
+        if hit is not None:
+            yield e, hit, ("aggregationRule",)
+
+
+def _judge_role(role: K8sObject, ctx: Context, check: Check) -> Iterator[Violation]:
+    if _skip_role(role, ctx):
+        return
+    for e, hit, path in _role_violations(role, ctx, check):
+        src = f' (aggregated from ClusterRole "{e.obj.name}")' if e.obj is not role else ""
+        yield Violation(path, f'{role.kind} "{role.name}" {hit.verb} {hit.what}{src}', severity=hit.severity,
+                        subcode=hit.subcode)
+
+
+def _binding_hits(binding: K8sObject, ctx: Context, check: Check) -> tuple[K8sObject, list[tuple[Entry, Hit]]] | None:
+    resolved = _resolve(binding, ctx)
+    if resolved is None:
+        return None
+    role, entries = resolved
+    reach = Reach(cluster=binding.kind == "ClusterRoleBinding", namespace=binding.namespace)
+    prs = [e.pr for e in entries]
+    hits = [(e, h) for e in entries if (h := check(e, reach, ctx, prs)) is not None]
+    return role, hits
+
+
+def _hits_text(role: K8sObject, hits: Sequence[tuple[Entry, Hit]]) -> str:
+    parts = []
+    for e, h in hits:
+        src = f' (aggregated from ClusterRole "{e.obj.name}")' if e.obj is not role else ""
+        parts.append(h.what + src)
+    return "; ".join(parts)
+
+
+def _worst(hits: Sequence[tuple[Entry, Hit]], base: Severity) -> tuple[Severity | None, str | None]:
+    best = max(hits, key=lambda eh: eh[1].severity if eh[1].severity is not None else base)
+    return best[1].severity, best[1].subcode
+
+
+def _judge_binding(binding: K8sObject, ctx: Context, check: Check, base: Severity, policy: str) -> Iterator[Violation]:
+    """policy: ``cluster`` (reported in cluster mode only), ``sa_node`` (ServiceAccount/Node subjects in
+    manifest mode, every subject in cluster mode), ``all`` (every subject), ``sa_node_always``."""
+    cluster = _is_cluster(ctx)
+    if policy == "cluster" and not cluster:
+        return
+    only_sa_node = policy == "sa_node_always" or (policy == "sa_node" and not cluster)
+    subjects = [(i, s) for i, s in _subjects(binding) if not only_sa_node or _is_sa_or_node(s)]
+    if not subjects:
+        return
+    found = _binding_hits(binding, ctx, check)
+    if found is None or not found[1]:
+        return
+    role, hits = found
+    sev, sub = _worst(hits, base)
+    perms = _hits_text(role, hits)
+    for i, s in subjects:
+        yield Violation(("subjects", i), f'{binding.kind} "{binding.name}" binds {_subject_text(s, binding)} to '
+                                         f"{_role_label(role)}, which grants {perms}", severity=sev, subcode=sub)
+
+
+def _role_rule(check: Check, base: Severity, policy: str = "cluster") -> Callable[[K8sObject, Context], Iterator[Violation]]:
+    def fn(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+        if obj.kind in ROLE_KINDS:
+            yield from _judge_role(obj, ctx, check)
+        elif obj.kind in BINDING_KINDS:
+            yield from _judge_binding(obj, ctx, check, base, policy)
+    return fn
+
+
+def _simple(verbs: Sequence[str], targets: Sequence[Target], base: Severity, field: str = "verbs") -> Check:
+    def check(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRule]) -> Hit | None:
+        return _grant_hit(e.pr, verbs, targets, reach, base, field)
+    return check
+
+
+def _refs(**kw: Any) -> dict[str, Any]:
+    return {**kw, "nsa": NSA}
+
+
+# --------------------------------------------------------------------------------------------
+# KF-RBAC-001 .. 004: wildcards
+
+
+def _full_wildcard(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRule]) -> Hit | None:
+    pr = e.pr
+    if "*" in pr.api_groups and "*" in pr.resources and "*" in pr.verbs:
+        if pr.resource_names:
+            return Hit(f'every verb on every resource of every API group, limited to resourceNames '
+                       f'{", ".join(pr.resource_names)}', None, Severity.CRITICAL.lower(), "named")
+        return Hit('full access: apiGroups "*", resources "*", verbs "*"')
+    if reach.cluster and e.obj.kind == "ClusterRole" and "*" in pr.non_resource_urls and "*" in pr.verbs:
+        return Hit('every verb on every non-resource URL (nonResourceURLs "*", verbs "*")', "nonResourceURLs")
+    return None
+
+
+@rule(
+    id="KF-RBAC-001",
+    slug="role-full-wildcard",
+    title="Role grants full wildcard access",
+    severity=Severity.CRITICAL,
+    scope=Scope.OBJECT,
+    kinds=ROLE_KINDS,
+    params=INCLUDE_SYSTEM,
+    rationale="A rule with every verb on every resource of every API group is cluster-admin (or namespace-admin) "
+              "power, including writing RBAC, reading every Secret and running privileged pods.",
+    remediation="List the API groups, resources and verbs the subject needs instead of '*'.",
+    refs=_refs(trivy="KSV-0044"),
+)
+def role_full_wildcard(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    yield from _judge_role(obj, ctx, _full_wildcard)
+
+
+_WILDCARD_FIELDS = (("apiGroups", "api_groups"), ("resources", "resources"), ("verbs", "verbs"))
+
+
+def _wildcards(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRule]) -> Hit | None:
+    fields = [f for f, attr in _WILDCARD_FIELDS if "*" in getattr(e.pr, attr)]
+    if not fields:
+        return None
+    return Hit(f'"*" in {", ".join(fields)}', fields[0], None, "+".join(fields), verb="has a rule with")
+
+
+@rule(
+    id="KF-RBAC-002",
+    slug="rbac-wildcard",
+    title="Wildcard used in RBAC rules",
+    severity=Severity.MEDIUM,
+    scope=Scope.OBJECT,
+    kinds=ROLE_KINDS,
+    params=INCLUDE_SYSTEM,
+    rationale="A wildcard grants every current and future verb, resource or API group, including CRDs installed "
+              "later: the role silently grows.",
+    remediation="Replace '*' in verbs, resources and apiGroups with explicit lists.",
+    refs=_refs(cis="5.1.3", kubescape="C-0187", checkov="CKV_K8S_49", **{"kube-linter": "wildcard-in-rules"}),
+)
+def rbac_wildcard(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    yield from _judge_role(obj, ctx, _wildcards)
+
+
+SENSITIVE = _ts(":secrets", ":pods", "apps:deployments", "apps:daemonsets", "apps:statefulsets",
+                ":replicationcontrollers", "apps:replicasets", "batch:cronjobs", "batch:jobs",
+                f"{RBAC}:roles", f"{RBAC}:clusterroles", f"{RBAC}:rolebindings", f"{RBAC}:clusterrolebindings",
+                ":users", ":groups")
+
+
+def _any_verb_sensitive(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRule]) -> Hit | None:
+    if "*" not in e.pr.verbs:
+        return None
+    return _grant_hit(e.pr, ["*"], SENSITIVE, reach, Severity.HIGH)
+
+
+_RUN_003 = _role_rule(_any_verb_sensitive, Severity.HIGH)
+
+
+@rule(
+    id="KF-RBAC-003",
+    slug="any-verb-sensitive-resource",
+    title="Any verb on a sensitive resource",
+    severity=Severity.HIGH,
+    scope=Scope.OBJECT,
+    kinds=RBAC_KINDS,
+    params=INCLUDE_SYSTEM,
+    rationale="Every verb on Secrets, workloads or RBAC objects includes the ones that read credentials, run "
+              "code in the namespace or rewrite permissions.",
+    remediation="Grant only the verbs needed (for example get, list, watch) on these resources.",
+    refs=_refs(trivy="KSV-0045"),
+)
+def any_verb_sensitive(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    yield from _RUN_003(obj, ctx)
+
+
+# the catalogue's verbs plus watch (streams full objects, Secrets included) and patch (modifies like update)
+_ALL_RESOURCE_VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection",
+                       "impersonate", "*")
+
+
+def _all_resources(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRule]) -> Hit | None:
+    pr = e.pr
+    if "*" not in pr.resources:
+        return None
+    verbs = ["*"] if "*" in pr.verbs else [v for v in _ALL_RESOURCE_VERBS if v in pr.verbs]
+    if not verbs:
+        return None
+    groups = ", ".join(f'"{g}"' for g in pr.api_groups) or "none"
+    what = f'{", ".join(verbs)} on every resource (resources "*") of apiGroups {groups}'
+    if pr.resource_names:
+        return Hit(what + f" (only resourceNames {', '.join(pr.resource_names)})", "resources",
+                   Severity.HIGH.lower(), "named")
+    return Hit(what, "resources", None, _scope_subcode(reach))
+
+
+_RUN_004 = _role_rule(_all_resources, Severity.HIGH)
+
+
+@rule(
+    id="KF-RBAC-004",
+    slug="access-all-resources",
+    title="Access to all resources",
+    severity=Severity.HIGH,
+    scope=Scope.OBJECT,
+    kinds=RBAC_KINDS,
+    params=INCLUDE_SYSTEM,
+    rationale="resources '*' covers Secrets, RBAC objects and every custom resource, present and future.",
+    remediation="List the resources the subject needs instead of '*'.",
+    refs=_refs(trivy=("KSV-0046", "KSV-0112")),
+)
+def access_all_resources(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    yield from _RUN_004(obj, ctx)
+
+
+# --------------------------------------------------------------------------------------------
+# KF-RBAC-005, 006: cluster-admin bindings and system:masters
+
+_BROAD_GROUPS = ("system:authenticated", "system:unauthenticated", "system:serviceaccounts")
+
+
+def _admin_allowed(ctx: Context) -> set[str]:
+    """kube-system ServiceAccount names allowed by ``rbac_admin_allow`` (``name``, ``kube-system/name``,
+    ``kube-system:name`` or ``system:serviceaccount:kube-system:name``)."""
+    out = set()
+    for entry in ctx.params.get("rbac_admin_allow") or []:
+        if not isinstance(entry, str):
+            continue
+        text = entry.strip()
+        if text.startswith(SA_PREFIX):
+            text = text[len(SA_PREFIX):]
+        for sep in ("/", ":"):
+            if sep in text:
+                ns, _, name = text.partition(sep)
+                if ns == "kube-system" and name:
+                    out.add(name)
+                break
+        else:
+            if text:
+                out.add(text)
+    return out
+
+
+def _admin_exempt(s: Mapping[str, Any], binding: K8sObject, allowed: set[str]) -> bool:
+    """system:-prefixed users and groups (except everyone-groups and service accounts), and kube-system
+    ServiceAccounts listed in rbac_admin_allow."""
+    kind, name = s.get("kind"), s.get("name")
+    if not isinstance(name, str):
+        return True  # not a subject: grants nothing
+    if kind == "ServiceAccount":
+        ns = s.get("namespace") or _subject_ns(binding)
+        return ns == "kube-system" and name in allowed
+    if kind == "User" and name.startswith(SA_PREFIX):
+        ns, _, sa = name[len(SA_PREFIX):].partition(":")
+        return ns == "kube-system" and sa in allowed
+    if kind in ("User", "Group"):
+        if name in _BROAD_GROUPS or name == "system:anonymous" or name.startswith("system:serviceaccounts:"):
+            return False
+        return name.startswith("system:")
+    return True
+
+
+def _admin_reason(binding: K8sObject, ctx: Context,
+                  resolved: tuple[K8sObject, list[Entry]] | None | bool = False) -> str | None:
+    """Why a binding grants cluster-admin equivalent power, or None. ``resolved``: the role if already
+    resolved (None: it grants nothing); False: resolve it here (may raise NotEvaluated)."""
+    kind, name = _role_ref(binding)
+    if kind == "ClusterRole" and name in (ctx.params.get("admin_roles") or []):
+        return "an admin role listed in admin_roles"
+    if resolved is False:
+        resolved = _resolve(binding, ctx)
+    if not resolved:
+        return None
+    role, entries = resolved
+    for e in entries:
+        pr = e.pr
+        if "*" in pr.api_groups and "*" in pr.resources and "*" in pr.verbs and not pr.resource_names:
+            src = f' via aggregated ClusterRole "{e.obj.name}"' if e.obj is not role else ""
+            return f"its rules grant full wildcard access{src}"
+    return None
+
+
+@rule(
+    id="KF-RBAC-005",
+    slug="cluster-admin-binding",
+    title="Binding grants cluster-admin equivalent power",
+    severity=Severity.HIGH,
+    scope=Scope.OBJECT,
+    kinds=BINDING_KINDS,
+    params={"admin_roles": ["cluster-admin"], "rbac_admin_allow": []},
+    cross_object=True,
+    rationale="Whoever holds cluster-admin (or a role with full wildcard access) controls every workload, Secret "
+              "and permission of the cluster, or of the namespace for a RoleBinding.",
+    remediation="Bind a least-privilege role instead; keep cluster-admin for break-glass users and built-in "
+                "system components.",
+    refs=_refs(cis="5.1.1", kubescape=("C-0185", "C-0035"), trivy="KSV-0111",
+               polaris=("clusterrolebindingClusterAdmin", "rolebindingClusterAdminClusterRole",
+                        "rolebindingClusterAdminRole"), **{"kube-linter": "cluster-admin-role-binding"}),
+)
+def cluster_admin_binding(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    allowed = _admin_allowed(ctx)
+    subjects = [(i, s) for i, s in _subjects(obj) if not _admin_exempt(s, obj, allowed)]
+    if not subjects:
+        return
+    reason = _admin_reason(obj, ctx)
+    if reason is None:
+        return
+    where = "cluster-wide" if obj.kind == "ClusterRoleBinding" else f'in namespace "{obj.namespace}"'
+    for i, s in subjects:
+        yield Violation(("subjects", i), f'{obj.kind} "{obj.name}" grants {_ref_label(obj)} {where} to '
+                                         f"{_subject_text(s, obj)} ({reason})")
+
+
+@rule(
+    id="KF-RBAC-006",
+    slug="system-masters-binding",
+    title="Binding to the system:masters group",
+    severity=Severity.CRITICAL,
+    scope=Scope.OBJECT,
+    kinds=BINDING_KINDS,
+    rationale="Members of system:masters bypass RBAC entirely and the grant cannot be revoked without "
+              "rotating credentials; the group must never be used in bindings.",
+    remediation="Remove the system:masters subject and bind named users or groups to least-privilege roles.",
+    refs=_refs(cis="5.1.7", kubescape="C-0246", trivy="KSV-0123"),
+)
+def system_masters_binding(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    if obj.kind == "ClusterRoleBinding" and obj.name == "cluster-admin" and \
+            obj.labels.get("kubernetes.io/bootstrapping") == "rbac-defaults" and \
+            _role_ref(obj) == ("ClusterRole", "cluster-admin"):
+        return  # the bootstrap binding every cluster has (system:masters is authorized before RBAC anyway)
+    for i, s in _subjects(obj):
+        if s.get("kind") == "Group" and s.get("name") == "system:masters":
+            yield Violation(("subjects", i), f'{obj.kind} "{obj.name}" binds {_ref_label(obj)} to Group '
+                                             '"system:masters" (members bypass RBAC authorization entirely)')
+
+
+# --------------------------------------------------------------------------------------------
+# KF-RBAC-007 .. 019: dangerous permissions
+
+
+SECRETS = _ts(":secrets")
+
+
+def _secret_read(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRule]) -> Hit | None:
+    verbs = [v for v in (ctx.params.get("secret_verbs") or ["get", "list", "watch"]) if isinstance(v, str)]
+    g = _grant(e.pr, verbs, SECRETS, reach)
+    if g is None:
+        return None
+    if g.named:
+        return Hit(_describe(e.pr, g), "verbs", Severity.HIGH.lower(), "named")
+    return Hit(_describe(e.pr, g), "verbs", None, _scope_subcode(reach))
+
+
+_RUN_007 = _role_rule(_secret_read, Severity.HIGH, "sa_node")
+
+
+@rule(
+    id="KF-RBAC-007",
+    slug="secrets-read-access",
+    title="Read access to Secrets",
+    severity=Severity.HIGH,
+    scope=Scope.OBJECT,
+    kinds=RBAC_KINDS,
+    params={**INCLUDE_SYSTEM, "secret_verbs": ["get", "list", "watch"]},
+    cross_object=True,  # bindings are judged on the roles they reference
+    rationale="Secrets hold service account tokens, TLS keys and credentials; reading them is usually a step "
+              "to other identities and systems (list and watch return the values too).",
+    remediation="Limit Secret access to the named Secrets the workload needs (resourceNames, get only), or mount "
+                "them instead of reading them through the API.",
+    refs=_refs(cis="5.1.2", kubescape=("C-0015", "C-0186"), checkov="CKV2_K8S_5", trivy=("KSV-0041", "KSV-0113"),
+               **{"kube-linter": "access-to-secrets"}),
+)
+def secrets_read_access(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    yield from _RUN_007(obj, ctx)
+
+
+_exec = _simple(("create", "get"), _ts(":pods/exec", ":pods/attach"), Severity.HIGH)
+
+
+_RUN_008 = _role_rule(_exec, Severity.HIGH, "all")
+
+
+@rule(
+    id="KF-RBAC-008",
+    slug="pods-exec-attach",
+    title="Exec or attach into pods",
+    severity=Severity.HIGH,
+    scope=Scope.OBJECT,
+    kinds=RBAC_KINDS,
+    params=INCLUDE_SYSTEM,
+    cross_object=True,  # bindings are judged on the roles they reference
+    rationale="Exec and attach run commands inside running containers, with their Secrets, tokens and network "
+              "position; get is enough for websocket-based exec.",
+    remediation="Remove create/get on pods/exec and pods/attach, or keep them in a break-glass role.",
+    refs=_refs(kubescape="C-0002", checkov="CKV2_K8S_2", trivy=("KSV-0053", "KSV-0054"),
+               polaris=("clusterrolePodExecAttach", "rolePodExecAttach", "clusterrolebindingPodExecAttach",
+                        "rolebindingClusterRolePodExecAttach", "rolebindingRolePodExecAttach")),
+)
+def pods_exec_attach(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    yield from _RUN_008(obj, ctx)
+
+
+_RUN_009 = _role_rule(_simple(("create", "get"), _ts(":pods/portforward"), Severity.MEDIUM), Severity.MEDIUM)
+
+
+@rule(
+    id="KF-RBAC-009",
+    slug="pods-portforward",
+    title="Port-forward into pods",
+    severity=Severity.MEDIUM,
+    scope=Scope.OBJECT,
+    kinds=RBAC_KINDS,
+    params=INCLUDE_SYSTEM,
+    rationale="Port-forward reaches any port of a pod from the client, bypassing NetworkPolicies and Services.",
+    remediation="Remove create/get on pods/portforward from roles that do not need debugging access.",
+    refs=_refs(kubescape="C-0063"),
+)
+def pods_portforward(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    yield from _RUN_009(obj, ctx)
+
+
+POD_CONTROLLERS = _ts(":pods", "apps:deployments", "apps:replicasets", "apps:statefulsets", "apps:daemonsets",
+                      "batch:jobs", "batch:cronjobs", ":replicationcontrollers", ":podtemplates")
+_pod_write = _simple(("create", "update", "patch"), POD_CONTROLLERS, Severity.HIGH)
+
+
+_RUN_010 = _role_rule(_pod_write, Severity.HIGH)
+
+
+@rule(
+    id="KF-RBAC-010",
+    slug="pods-create-modify",
+    title="Create or modify pods and pod controllers",
+    severity=Severity.HIGH,
+    scope=Scope.OBJECT,
+    kinds=RBAC_KINDS,
+    params=INCLUDE_SYSTEM,
+    rationale="Whoever can create pods (directly or through a controller) can mount any Secret or "
+              "ServiceAccount of the namespace and, without admission control, run privileged containers.",
+    remediation="Grant pod and controller writes only to deployment tooling, with Pod Security admission enforced.",
+    refs=_refs(cis="5.1.4", kubescape="C-0188", trivy="KSV-0048", **{"kube-linter": "access-to-create-pods"}),
+)
+def pods_create_modify(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    yield from _RUN_010(obj, ctx)
+
+
+RBAC_ROLES = _ts(f"{RBAC}:roles", f"{RBAC}:clusterroles")
+BINDINGS = _ts(f"{RBAC}:rolebindings", f"{RBAC}:clusterrolebindings")
+_escalate = _simple(("escalate",), RBAC_ROLES, Severity.CRITICAL)
+
+
+_RUN_011 = _role_rule(_escalate, Severity.CRITICAL)
+
+
+@rule(
+    id="KF-RBAC-011",
+    slug="rbac-escalate",
+    title="escalate verb on roles",
+    severity=Severity.CRITICAL,
+    scope=Scope.OBJECT,
+    kinds=RBAC_KINDS,
+    params=INCLUDE_SYSTEM,
+    rationale="escalate lifts RBAC's privilege-escalation check: the holder can write roles with permissions it "
+              "does not have, up to cluster-admin.",
+    remediation="Remove escalate (and '*') on roles and clusterroles.",
+    refs=_refs(cis="5.1.8", kubescape="C-0191", checkov="CKV_K8S_158", trivy="KSV-0050"),
+)
+def rbac_escalate(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    yield from _RUN_011(obj, ctx)
+
+
+def _bind(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRule]) -> Hit | None:
+    hit = _grant_hit(e.pr, ("bind",), RBAC_ROLES, reach, Severity.CRITICAL)
+    if hit is None or hit.subcode == "named":
+        return hit
+    creates = [t.label for t in BINDINGS if any(_level(p, "create", t, reach) == 2 for p in prs)]
+    if creates:
+        return Hit(f"{hit.what}, with create on {', '.join(creates)} in the same role", hit.field, None,
+                   "with_binding_create")
+    return hit
+
+
+_RUN_012 = _role_rule(_bind, Severity.CRITICAL)
+
+
+@rule(
+    id="KF-RBAC-012",
+    slug="rbac-bind",
+    title="bind verb on roles",
+    severity=Severity.CRITICAL,
+    scope=Scope.OBJECT,
+    kinds=RBAC_KINDS,
+    params=INCLUDE_SYSTEM,
+    rationale="bind lets the holder create bindings to roles with permissions it does not have; with create on "
+              "bindings it can grant itself any role it may bind.",
+    remediation="Remove bind (and '*') on roles and clusterroles, or limit it with resourceNames to low-privilege roles.",
+    refs=_refs(cis="5.1.8", kubescape="C-0191", checkov="CKV_K8S_157", trivy=("KSV-0050", "KSV-0051", "KSV-0052")),
+)
+def rbac_bind(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    yield from _RUN_012(obj, ctx)
+
+
+IMPERSONATION = (_t(":users"), _t(":groups"), _t(":serviceaccounts"), _t(f"{AUTHN}:uids"),
+                 Target(AUTHN, "userextras", ANY_SUB))
+
+
+def _impersonate(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRule]) -> Hit | None:
+    g = _grant(e.pr, ("impersonate",), IMPERSONATION, reach)
+    if g is None:
+        return None
+    what = _describe(e.pr, g)
+    groups = any(t.resource == "groups" for t in g.targets)
+    if g.named and not (groups and "system:masters" in g.names):
+        return Hit(what, "verbs", Severity.CRITICAL.lower(), "named")
+    return Hit(what, "verbs", None, "groups" if groups else None)
+
+
+_RUN_013 = _role_rule(_impersonate, Severity.CRITICAL)
+
+
+@rule(
+    id="KF-RBAC-013",
+    slug="rbac-impersonate",
+    title="impersonate permission",
+    severity=Severity.CRITICAL,
+    scope=Scope.OBJECT,
+    kinds=RBAC_KINDS,
+    params=INCLUDE_SYSTEM,
+    rationale="Impersonation acts as another user, group or service account; impersonating a group such as "
+              "system:masters is cluster-admin.",
+    remediation="Remove impersonate, or limit it with resourceNames to the identities a tool must act as.",
+    refs=_refs(cis="5.1.8", kubescape=("C-0065", "C-0191"), checkov="CKV2_K8S_3", trivy="KSV-0043"),
+)
+def rbac_impersonate(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    yield from _RUN_013(obj, ctx)
+
+
+_binding_write = _simple(("create", "update", "patch"), BINDINGS, Severity.HIGH)
+
+
+@rule(
+    id="KF-RBAC-014",
+    slug="rolebinding-write",
+    title="Write access to role bindings",
+    severity=Severity.HIGH,
+    scope=Scope.OBJECT,
+    kinds=RBAC_KINDS,
+    params=INCLUDE_SYSTEM,
+    rationale="Writing bindings grants roles to any subject (within the bind/escalate checks); in the hands of a "
+              "ServiceAccount or node it is a path to privilege escalation from a compromised pod.",
+    remediation="Keep binding writes to humans and RBAC tooling; never to workload ServiceAccounts.",
+    refs=_refs(checkov="CKV2_K8S_1", trivy="KSV-0055"),
+)
+def rolebinding_write(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    if obj.kind in BINDING_KINDS:
+        yield from _judge_binding(obj, ctx, _binding_write, Severity.HIGH, "cluster")
+        return
+    if _skip_role(obj, ctx):
+        return
+    found = list(_role_violations(obj, ctx, _binding_write))
+    if not found:
+        return
+    holders = []
+    for b in _view(ctx.inventory).bindings_of(obj):
+        holders.extend(f'{_subject_text(s, b)} (via {b.kind} "{b.name}")' for _, s in _subjects(b) if _is_sa_or_node(s))
+    for e, hit, path in found:
+        src = f' (aggregated from ClusterRole "{e.obj.name}")' if e.obj is not obj else ""
+        msg = f'{obj.kind} "{obj.name}" grants {hit.what}{src}'
+        if holders:
+            yield Violation(path, f"{msg}; it is bound to {', '.join(holders)}", severity=hit.severity,
+                            subcode="sa_or_node" if hit.subcode != "named" else hit.subcode)
+        else:
+            yield Violation(path, msg, severity=hit.severity, subcode=hit.subcode)
+
+
+_nodes_proxy = _simple(("get", "create"), _ts(":nodes/proxy"), Severity.HIGH)
+
+
+_RUN_015 = _role_rule(_nodes_proxy, Severity.HIGH)
+
+
+@rule(
+    id="KF-RBAC-015",
+    slug="nodes-proxy",
+    title="Access to nodes/proxy",
+    severity=Severity.HIGH,
+    scope=Scope.OBJECT,
+    kinds=RBAC_KINDS,
+    params=INCLUDE_SYSTEM,
+    rationale="nodes/proxy reaches the kubelet API directly (exec into any pod of the node), bypassing audit "
+              "logging and admission control.",
+    remediation="Grant nodes/metrics or nodes/stats for monitoring instead of nodes/proxy.",
+    refs=_refs(cis="5.1.10", kubescape="C-0279", checkov="CKV2_K8S_2", trivy="KSV-0047"),
+)
+def nodes_proxy(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    yield from _RUN_015(obj, ctx)
+
+
+def _csr_approve(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRule]) -> Hit | None:
+    hit = _grant_hit(e.pr, ("update", "patch"), _ts(f"{CERTS}:certificatesigningrequests/approval"), reach,
+                     Severity.HIGH)
+    if hit is None:
+        return None
+    signers: list[str] = []
+    for p in prs:
+        if _level(p, "approve", _t(f"{CERTS}:signers"), reach):
+            signers.extend(p.resource_names or ["*"])
+    if signers and hit.subcode != "named":
+        return Hit(f"{hit.what}, with approve on signers {', '.join(dict.fromkeys(signers))} in the same role",
+                   hit.field, None, "with_signer")
+    return hit
+
+
+_RUN_016 = _role_rule(_csr_approve, Severity.HIGH)
+
+
+@rule(
+    id="KF-RBAC-016",
+    slug="csr-approval",
+    title="Approve CertificateSigningRequests",
+    severity=Severity.HIGH,
+    scope=Scope.OBJECT,
+    kinds=RBAC_KINDS,
+    params=INCLUDE_SYSTEM,
+    rationale="Approving CSRs issues client certificates signed by the cluster CA, for example for a "
+              "system:masters identity through the kube-apiserver-client signer.",
+    remediation="Leave CSR approval to the controller manager and to narrowly-scoped approvers limited by signer name.",
+    refs=_refs(cis="5.1.11", kubescape="C-0280", checkov="CKV_K8S_156"),
+)
+def csr_approval(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    yield from _RUN_016(obj, ctx)
+
+
+_RUN_017 = _role_rule(_simple(("create",), _ts(":serviceaccounts/token"), Severity.HIGH), Severity.HIGH)
+
+
+@rule(
+    id="KF-RBAC-017",
+    slug="serviceaccount-token-create",
+    title="Create service account tokens",
+    severity=Severity.HIGH,
+    scope=Scope.OBJECT,
+    kinds=RBAC_KINDS,
+    params=INCLUDE_SYSTEM,
+    rationale="Creating tokens (TokenRequest) for a ServiceAccount yields credentials with all of its permissions, "
+              "valid for up to the maximum token lifetime.",
+    remediation="Remove create on serviceaccounts/token, or limit it with resourceNames.",
+    refs=_refs(cis="5.1.13", kubescape="C-0282"),
+)
+def serviceaccount_token_create(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    yield from _RUN_017(obj, ctx)
+
+
+ADMISSION_CONFIG = _ts(f"{ADMREG}:validatingwebhookconfigurations", f"{ADMREG}:mutatingwebhookconfigurations",
+                       f"{ADMREG}:validatingadmissionpolicies", f"{ADMREG}:validatingadmissionpolicybindings",
+                       f"{ADMREG}:mutatingadmissionpolicies", f"{ADMREG}:mutatingadmissionpolicybindings")
+_admission_write = _simple(("create", "update", "patch", "delete", "deletecollection"), ADMISSION_CONFIG, Severity.HIGH)
+
+
+_RUN_018 = _role_rule(_admission_write, Severity.HIGH)
+
+
+@rule(
+    id="KF-RBAC-018",
+    slug="admission-config-write",
+    title="Modify admission webhook configurations",
+    severity=Severity.HIGH,
+    scope=Scope.OBJECT,
+    kinds=RBAC_KINDS,
+    params=INCLUDE_SYSTEM,
+    rationale="Admission webhooks and policies see and can change every object written to the cluster; whoever "
+              "edits them can disable policy enforcement or intercept Secrets.",
+    remediation="Limit writes on admission configurations to the cluster administrators and the one controller that "
+                "owns each (resourceNames).",
+    refs=_refs(cis="5.1.12", kubescape="C-0281", checkov="CKV_K8S_155", trivy="KSV-0114"),
+)
+def admission_config_write(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    yield from _RUN_018(obj, ctx)
+
+
+PERSISTENT_VOLUMES = _ts(":persistentvolumes")
+CONFIGMAPS = _ts(":configmaps")
+
+
+def _pv_create(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRule]) -> Hit | None:
+    if not reach.cluster:
+        return None
+    return _grant_hit(e.pr, ("create",), PERSISTENT_VOLUMES, reach, Severity.MEDIUM)
+
+
+_RUN_019 = _role_rule(_pv_create, Severity.MEDIUM)
+
+
+@rule(
+    id="KF-RBAC-019",
+    slug="persistentvolume-create",
+    title="Create PersistentVolumes",
+    severity=Severity.MEDIUM,
+    scope=Scope.OBJECT,
+    kinds=("ClusterRole", "ClusterRoleBinding"),
+    params=INCLUDE_SYSTEM,
+    rationale="A PersistentVolume can point at a hostPath; bound to a claim it mounts the node's filesystem into "
+              "a pod.",
+    remediation="Leave PersistentVolume creation to storage provisioners (dynamic provisioning).",
+    refs=_refs(cis="5.1.9", kubescape="C-0278"),
+)
+def persistentvolume_create(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    yield from _RUN_019(obj, ctx)
+
+
+# --------------------------------------------------------------------------------------------
+# KF-RBAC-020 .. 022: who is bound
+
+
+@rule(
+    id="KF-RBAC-020",
+    slug="anonymous-binding",
+    title="Permissions granted to anonymous or unauthenticated users",
+    severity=Severity.CRITICAL,
+    scope=Scope.OBJECT,
+    kinds=BINDING_KINDS,
+    rationale="Anything granted to system:anonymous or system:unauthenticated is available to whoever reaches the "
+              "API server, without credentials.",
+    remediation="Remove the anonymous subjects; only the built-in system:public-info-viewer binding needs them.",
+    refs=_refs(kubescape="C-0262", trivy="KSV-0122"),
+)
+def anonymous_binding(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    if obj.kind == "ClusterRoleBinding" and obj.name == "system:public-info-viewer" and \
+            _role_ref(obj) == ("ClusterRole", "system:public-info-viewer"):
+        return
+    for i, s in _subjects(obj):
+        kind, name = s.get("kind"), s.get("name")
+        if (kind, name) in (("User", "system:anonymous"), ("Group", "system:unauthenticated")):
+            yield Violation(("subjects", i), f'{obj.kind} "{obj.name}" grants {_ref_label(obj)} to {kind} "{name}" '
+                                             "(any client, without credentials)")
+
+
+_AUTHENTICATED_DEFAULTS = ("system:basic-user", "system:discovery", "system:public-info-viewer")
+
+
+@rule(
+    id="KF-RBAC-021",
+    slug="authenticated-binding",
+    title="Permissions granted to all authenticated users",
+    severity=Severity.HIGH,
+    scope=Scope.OBJECT,
+    kinds=BINDING_KINDS,
+    params={"authenticated_bindings_allow": []},
+    rationale="system:authenticated includes every ServiceAccount and, on managed clusters, possibly any account "
+              "of the identity provider.",
+    remediation="Bind named groups instead of system:authenticated.",
+    refs=_refs(kubescape="C-0265", trivy="KSV-01011"),
+)
+def authenticated_binding(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    if obj.kind == "ClusterRoleBinding" and obj.name in _AUTHENTICATED_DEFAULTS and \
+            _role_ref(obj) == ("ClusterRole", obj.name):
+        return
+    if obj.name in (ctx.params.get("authenticated_bindings_allow") or []):
+        return
+    for i, s in _subjects(obj):
+        if s.get("kind") == "Group" and s.get("name") == "system:authenticated":
+            yield Violation(("subjects", i), f'{obj.kind} "{obj.name}" grants {_ref_label(obj)} to Group '
+                                             '"system:authenticated" (every authenticated user and ServiceAccount)')
+
+
+@rule(
+    id="KF-RBAC-022",
+    slug="default-serviceaccount-binding",
+    title="Role bound to a default service account",
+    severity=Severity.MEDIUM,
+    scope=Scope.OBJECT,
+    kinds=BINDING_KINDS,
+    rationale="Every pod that names no ServiceAccount runs as 'default': permissions bound to it go to all of "
+              "them.",
+    remediation="Create a dedicated ServiceAccount for the workload that needs the role and bind that instead.",
+    refs=_refs(cis="5.1.5", kubescape="C-0189", checkov="CKV_K8S_42"),
+)
+def default_serviceaccount_binding(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    for i, s in _subjects(obj):
+        kind, name = s.get("kind"), s.get("name")
+        if kind == "ServiceAccount" and name == "default":
+            ns = s.get("namespace") or _subject_ns(obj) or "?"
+        elif kind == "User" and isinstance(name, str) and name.startswith(SA_PREFIX) and name.endswith(":default"):
+            ns = name[len(SA_PREFIX):].rpartition(":")[0]
+        else:
+            continue
+        yield Violation(("subjects", i), f'{obj.kind} "{obj.name}" binds {_ref_label(obj)} to the default '
+                                         f'ServiceAccount of namespace "{ns}"')
+
+
+# --------------------------------------------------------------------------------------------
+# KF-RBAC-023 .. 027: service accounts of workloads
+
+
+def _sa_of(pod: PodSpecView) -> tuple[str, Path | None]:
+    """The ServiceAccount a pod runs as (serviceAccountName wins over the deprecated serviceAccount)."""
+    for f in ("serviceAccountName", "serviceAccount"):
+        v = pod.spec.get(f)
+        if isinstance(v, str) and v:
+            return v, pod.at(f)
+    return "default", None
+
+
+def _namespace_complete(ctx: Context, namespace: str | None) -> bool:
+    """Whether the input holds every ServiceAccount of a namespace: cluster mode, a namespace the input
+    creates (its Namespace object is in the input), or one listed in ``complete_namespaces``."""
+    if namespace is None:
+        return False
+    if _is_cluster(ctx):
+        return True
+    if namespace in (ctx.params.get("complete_namespaces") or []):
+        return True
+    return ctx.inventory.get("Namespace", None, namespace) is not None
+
+
+@rule(
+    id="KF-RBAC-023",
+    slug="default-serviceaccount-automount",
+    title="Default service account automounts its token",
+    severity=Severity.MEDIUM,
+    scope=Scope.OBJECT,
+    kinds=("ServiceAccount",),
+    rationale="Pods that name no ServiceAccount get the default one's token mounted; with automount on, every such "
+              "pod carries an API credential it does not need.",
+    remediation="Set automountServiceAccountToken: false on the default ServiceAccount of every namespace.",
+    refs=_refs(cis="5.1.5", kubescape="C-0189", checkov="CKV_K8S_41"),
+)
+def default_serviceaccount_automount(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    if obj.name != "default":
+        return
+    value = obj.get("automountServiceAccountToken")
+    if value is False:
+        return
+    if "automountServiceAccountToken" in obj.raw:
+        yield Violation(("automountServiceAccountToken",), f'the default ServiceAccount of namespace "{obj.namespace}" '
+                                                           f"sets automountServiceAccountToken to {_yaml_value(value)}, not false")
+    else:
+        yield Violation(("metadata", "name"), f'the default ServiceAccount of namespace "{obj.namespace}" does not set '
+                                              "automountServiceAccountToken: false (tokens are mounted by default)")
+
+
+def _yaml_value(value: Any) -> str:
+    return "true" if value is True else "null" if value is None else repr(value)
+
+
+def _token_mounts(pod: PodSpecView) -> Iterator[tuple[Path, str]]:
+    """Container mounts of a projected ServiceAccount token at the default token path."""
+    projected = set()
+    for _, v in pod.volumes():
+        proj = v.get("projected")
+        sources = proj.get("sources") if isinstance(proj, Mapping) else None
+        if isinstance(sources, list) and any(isinstance(s, Mapping) and "serviceAccountToken" in s for s in sources):
+            projected.add(v.get("name"))
+    if not projected:
+        return
+    for c in pod.containers(ContainerSet.ALL):
+        mounts = c.raw.get("volumeMounts")
+        if not isinstance(mounts, list):
+            continue
+        for j, m in enumerate(mounts):
+            if not isinstance(m, Mapping) or m.get("name") not in projected:
+                continue
+            mp = m.get("mountPath")
+            if isinstance(mp, str) and (mp.rstrip("/") == TOKEN_PATH or mp.startswith(TOKEN_PATH + "/")):
+                yield c.at("volumeMounts", j), f'{c.label} mounts a projected ServiceAccount token at "{mp}"'
+
+
+def _automount_violations(pod: PodSpecView, ctx: Context) -> list[Violation]:
+    sa, _ = _sa_of(pod)
+    ns = pod.obj.namespace
+    value = pod.spec.get("automountServiceAccountToken")
+    out: list[Violation] = []
+    if value is True:
+        out.append(Violation(pod.at("automountServiceAccountToken"),
+                             f'pod spec sets automountServiceAccountToken: true (ServiceAccount "{ns}/{sa}")'))
+    elif value is not False:
+        acct = ctx.inventory.get("ServiceAccount", ns, sa) if ns else None
+        if acct is None:
+            out.append(Violation(pod.path, "pod spec does not set automountServiceAccountToken: false and ServiceAccount "
+                                           f'"{ns}/{sa}" is not in the input: the token is mounted by default'))
+        elif acct.get("automountServiceAccountToken") is not False:
+            out.append(Violation(pod.path, "pod spec does not set automountServiceAccountToken and ServiceAccount "
+                                           f'"{ns}/{sa}" does not set it to false: the token is mounted'))
+    if not out:
+        out.extend(Violation(path, msg) for path, msg in _token_mounts(pod))
+    return out
+
+
+@rule(
+    id="KF-RBAC-024",
+    slug="default-serviceaccount-used",
+    title="Workload runs under the default service account",
+    severity=Severity.LOW,
+    scope=Scope.POD,
+    rationale="The default ServiceAccount is shared by every workload of the namespace that names none: its "
+              "permissions and token are not tied to this workload.",
+    remediation="Create a dedicated ServiceAccount for the workload and set serviceAccountName.",
+    refs=_refs(**{"kube-linter": "default-service-account",
+                  "kubeaudit": "asat/AutomountServiceAccountTokenTrueAndDefaultSA"}),
+)
+def default_serviceaccount_used(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
+    sa, path = _sa_of(pod)
+    if sa != "default":
+        return
+    where = path or pod.path
+    what = 'names the "default" ServiceAccount' if path else "names no ServiceAccount (it runs as \"default\")"
+    if _automount_violations(pod, ctx):
+        yield Violation(where, f"pod spec {what} and its token is mounted", subcode="with_token")
+    else:
+        yield Violation(where, f"pod spec {what}")
+
+
+@rule(
+    id="KF-RBAC-025",
+    slug="serviceaccount-token-automount",
+    title="Service account token automounted",
+    severity=Severity.MEDIUM,
+    scope=Scope.POD,
+    cross_object=True,  # the ServiceAccount's automountServiceAccountToken decides when the pod does not
+    rationale="A mounted token is an API credential in every container: code execution in the pod becomes "
+              "access to the API with the ServiceAccount's permissions.",
+    remediation="Set automountServiceAccountToken: false on the pod (or its ServiceAccount) unless it talks to the "
+                "API server; then mount a projected token with an audience and short expiry.",
+    refs=_refs(cis="5.1.6", kubescape=("C-0034", "C-0190", "C-0261"), checkov="CKV_K8S_38", trivy="KSV-0036",
+               polaris="automountServiceAccountToken", kubeaudit="asat/AutomountServiceAccountTokenTrueAndDefaultSA"),
+)
+def serviceaccount_token_automount(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
+    yield from _automount_violations(pod, ctx)
+
+
+@rule(
+    id="KF-RBAC-026",
+    slug="deprecated-serviceaccount-field",
+    title="Deprecated serviceAccount field used",
+    severity=Severity.INFO,
+    scope=Scope.POD,
+    rationale="serviceAccount is a deprecated alias that serviceAccountName overrides: a differing value is "
+              "ignored and misleads readers.",
+    remediation="Use serviceAccountName only.",
+    refs=_refs(kubescape="C-0294", **{"kube-linter": "deprecated-service-account-field",
+                                      "kubeaudit": "asat/AutomountServiceAccountTokenDeprecated"}),
+)
+def deprecated_serviceaccount_field(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
+    old = pod.spec.get("serviceAccount")
+    if not isinstance(old, str) or not old:
+        return
+    new = pod.spec.get("serviceAccountName")
+    if not isinstance(new, str) or not new:
+        yield Violation(pod.at("serviceAccount"), f'pod spec uses the deprecated serviceAccount field ("{old}") '
+                                                  "instead of serviceAccountName")
+    elif new != old:
+        yield Violation(pod.at("serviceAccount"), f'pod spec sets the deprecated serviceAccount ("{old}"), which '
+                                                  f'serviceAccountName ("{new}") overrides')
+
+
+@rule(
+    id="KF-RBAC-027",
+    slug="missing-serviceaccount",
+    title="Workload references a missing service account",
+    severity=Severity.LOW,
+    scope=Scope.POD,
+    params={"complete_namespaces": []},
+    cross_object=True,
+    rationale="Pods naming a ServiceAccount that does not exist are rejected at creation; the workload never "
+              "runs, or picks up an account created later by someone else.",
+    remediation="Create the ServiceAccount with the workload, or fix serviceAccountName.",
+    refs=_refs(kubescape="C-0307", **{"kube-linter": "non-existent-service-account"}),
+)
+def missing_serviceaccount(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
+    sa, path = _sa_of(pod)
+    ns = pod.obj.namespace
+    if sa == "default" or path is None or ns is None:
+        return  # the default ServiceAccount is created in every namespace
+    if ctx.inventory.get("ServiceAccount", ns, sa) is not None:
+        return
+    if not _namespace_complete(ctx, ns):
+        raise NotEvaluated(f'ServiceAccount "{ns}/{sa}" is not in the input and the input does not hold namespace '
+                           f'"{ns}" completely (add its Namespace object or list it in complete_namespaces)')
+    yield Violation(path, f'pod spec names ServiceAccount "{sa}", which does not exist in namespace "{ns}"')
+
+
+# --------------------------------------------------------------------------------------------
+# KF-RBAC-028 .. 034: cover-up, deletion and network permissions
+
+
+_RUN_028 = _role_rule(_simple(("delete", "deletecollection"), _ts(":events", "events.k8s.io:events"), Severity.LOW),
+                      Severity.LOW)
+
+
+@rule(
+    id="KF-RBAC-028",
+    slug="events-delete",
+    title="Delete Kubernetes events",
+    severity=Severity.LOW,
+    scope=Scope.OBJECT,
+    kinds=RBAC_KINDS,
+    params=INCLUDE_SYSTEM,
+    rationale="Deleting events erases the trace of what happened in the namespace (failed pulls, evictions, "
+              "exec'd pods).",
+    remediation="Remove delete and deletecollection on events; events expire on their own.",
+    refs=_refs(kubescape="C-0031"),
+)
+def events_delete(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    yield from _RUN_028(obj, ctx)
+
+
+_RUN_029 = _role_rule(_simple(("delete", "deletecollection"), _ts(":pods/log"), Severity.LOW), Severity.LOW)
+
+
+@rule(
+    id="KF-RBAC-029",
+    slug="pod-logs-delete",
+    title="Delete pod logs",
+    severity=Severity.LOW,
+    scope=Scope.OBJECT,
+    kinds=RBAC_KINDS,
+    params=INCLUDE_SYSTEM,
+    rationale="A role asking to delete pod logs signals an intent to hide activity (the API serves pods/log "
+              "read-only, so the grant itself deletes nothing).",
+    remediation="Remove delete and deletecollection on pods/log.",
+    refs=_refs(trivy="KSV-0042"),
+)
+def pod_logs_delete(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    yield from _RUN_029(obj, ctx)
+
+
+DELETABLE = _ts(":pods", "apps:deployments", "apps:statefulsets", "apps:daemonsets", "apps:replicasets", "batch:jobs",
+                "batch:cronjobs", ":secrets", ":configmaps", ":services", ":persistentvolumeclaims",
+                ":persistentvolumes", ":namespaces")
+
+
+_RUN_030 = _role_rule(_simple(("delete", "deletecollection"), DELETABLE, Severity.LOW), Severity.LOW)
+
+
+@rule(
+    id="KF-RBAC-030",
+    slug="broad-delete",
+    title="Broad delete rights",
+    severity=Severity.LOW,
+    scope=Scope.OBJECT,
+    kinds=RBAC_KINDS,
+    params=INCLUDE_SYSTEM,
+    rationale="Delete rights on workloads, storage or namespaces let a compromised identity take services down "
+              "or destroy data.",
+    remediation="Grant delete only to the controllers and people that own those objects.",
+    refs=_refs(kubescape="C-0007"),
+)
+def broad_delete(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    yield from _RUN_030(obj, ctx)
+
+
+def _configmap_write(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRule]) -> Hit | None:
+    g = _grant(e.pr, ("create", "update", "patch", "delete"), CONFIGMAPS, reach)
+    if g is None:
+        return None
+    what = _describe(e.pr, g)
+    if reach.in_kube_system and (not g.named or "coredns" in g.names):
+        where = "cluster-wide" if reach.cluster else "in kube-system"
+        return Hit(f"{what} {where} (including the CoreDNS configuration)", "verbs", Severity.HIGH, "coredns")
+    if g.named:
+        return Hit(what, "verbs", Severity.MEDIUM.lower(), "named")
+    return Hit(what, "verbs")
+
+
+_RUN_031 = _role_rule(_configmap_write, Severity.MEDIUM)
+
+
+@rule(
+    id="KF-RBAC-031",
+    slug="configmap-write",
+    title="Modify ConfigMaps (incl. CoreDNS)",
+    severity=Severity.MEDIUM,
+    scope=Scope.OBJECT,
+    kinds=RBAC_KINDS,
+    params=INCLUDE_SYSTEM,
+    rationale="ConfigMaps configure applications; in kube-system the coredns ConfigMap controls name resolution "
+              "for the whole cluster.",
+    remediation="Limit ConfigMap writes with resourceNames to the workload's own ConfigMaps, outside kube-system.",
+    refs=_refs(kubescape="C-0037", trivy="KSV-0049"),
+)
+def configmap_write(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    yield from _RUN_031(obj, ctx)
+
+
+NETWORKING = _ts(":services", ":endpoints", "discovery.k8s.io:endpointslices", "networking.k8s.io:networkpolicies",
+                 "networking.k8s.io:ingresses")
+
+
+_RUN_032 = _role_rule(_simple(("create", "update", "patch", "delete", "deletecollection"), NETWORKING,
+                              Severity.MEDIUM), Severity.MEDIUM)
+
+
+@rule(
+    id="KF-RBAC-032",
+    slug="networking-write",
+    title="Manage networking objects",
+    severity=Severity.MEDIUM,
+    scope=Scope.OBJECT,
+    kinds=RBAC_KINDS,
+    params=INCLUDE_SYSTEM,
+    rationale="Writing Services, endpoints, Ingresses or NetworkPolicies redirects or exposes traffic and can "
+              "remove network isolation.",
+    remediation="Grant networking writes to the controllers that own them and to deployment tooling only.",
+    refs=_refs(trivy="KSV-0056"),
+)
+def networking_write(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    yield from _RUN_032(obj, ctx)
+
+
+_services_status = _simple(("update", "patch"), _ts(":services/status"), Severity.MEDIUM)
+
+
+@rule(
+    id="KF-RBAC-033",
+    slug="services-status-write",
+    title="Modify services/status (CVE-2020-8554)",
+    severity=Severity.MEDIUM,
+    scope=Scope.OBJECT,
+    kinds=BINDING_KINDS,
+    cross_object=True,
+    rationale="Whoever can set status.loadBalancer.ingress.ip of a Service can make cluster traffic for that IP "
+              "go to the Service (CVE-2020-8554); a ServiceAccount or node holding it turns a pod compromise into "
+              "traffic interception.",
+    remediation="Grant update/patch on services/status only to the load-balancer controller.",
+    refs=_refs(checkov="CKV2_K8S_4"),
+)
+def services_status_write(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    yield from _judge_binding(obj, ctx, _services_status, Severity.MEDIUM, "sa_node_always")
+
+
+def _aws_auth(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRule]) -> Hit | None:
+    if not reach.in_kube_system:
+        return None
+    g = _grant(e.pr, ("update", "patch", "delete"), CONFIGMAPS, reach)
+    if g is None or (g.named and "aws-auth" not in g.names):
+        return None
+    where = "cluster-wide" if reach.cluster else "in kube-system"
+    return Hit(f"{_describe(e.pr, g)} {where}, which covers the aws-auth ConfigMap", "verbs")
+
+
+_RUN_034 = _role_rule(_aws_auth, Severity.HIGH)
+
+
+@rule(
+    id="KF-RBAC-034",
+    slug="aws-auth-write",
+    title="Modify the EKS aws-auth ConfigMap",
+    severity=Severity.HIGH,
+    scope=Scope.OBJECT,
+    kinds=RBAC_KINDS,
+    params=INCLUDE_SYSTEM,
+    rationale="On EKS the kube-system/aws-auth ConfigMap maps IAM roles to Kubernetes users and groups: editing "
+              "it can map any IAM identity to system:masters.",
+    remediation="Use EKS access entries, and keep aws-auth writes to cluster administrators.",
+    refs=_refs(trivy="KSV-0115"),
+)
+def aws_auth_write(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    yield from _RUN_034(obj, ctx)
+
+
+# --------------------------------------------------------------------------------------------
+# KF-RBAC-035: what a workload's identity can do
+
+_TAKEOVER: tuple[tuple[str, str, Check], ...] = (
+    ("KF-RBAC-001", "full wildcard access", _full_wildcard),
+    ("KF-RBAC-007", "read Secrets", _secret_read),
+    ("KF-RBAC-010", "create or modify pods and pod controllers", _pod_write),
+    ("KF-RBAC-011", "escalate on roles", _escalate),
+    ("KF-RBAC-012", "bind roles", _bind),
+    ("KF-RBAC-013", "impersonate", _impersonate),
+    ("KF-RBAC-015", "nodes/proxy", _nodes_proxy),
+)
+
+
+def _inherited(binding: K8sObject, subject: Mapping[str, Any], ctx: Context) -> tuple[list[tuple[str, str]], bool]:
+    """The takeover-grade rules a binding passes on to one of its subjects: ([(rule id, what)], unknown role)."""
+    out: list[tuple[str, str]] = []
+    unknown = False
+    resolved: tuple[K8sObject, list[Entry]] | None
+    try:
+        resolved = _resolve(binding, ctx)
+    except NotEvaluated:
+        resolved, unknown = None, True
+    if not _admin_exempt(subject, binding, _admin_allowed(ctx)):
+        reason = _admin_reason(binding, ctx, resolved)
+        if reason is not None:
+            out.append(("KF-RBAC-005", "cluster-admin equivalent binding"))
+    if resolved is not None:
+        role, entries = resolved
+        reach = Reach(cluster=binding.kind == "ClusterRoleBinding", namespace=binding.namespace)
+        prs = [e.pr for e in entries]
+        for rid, what, check in _TAKEOVER:
+            if any((h := check(e, reach, ctx, prs)) is not None and h.subcode != "named" for e in entries):
+                out.append((rid, what))
+    out.sort()
+    return out, unknown
+
+
+def _account_permissions(ns: str, sa: str, ctx: Context) -> tuple[list[str], set[str], list[str]]:
+    """(what each binding passes on, the rule IDs, bindings whose role is unknown) for one ServiceAccount;
+    computed once per ServiceAccount and parameter set (workloads often share their account)."""
+    view = _view(ctx.inventory)
+    pkey = ("035", tuple(ctx.params.get("secret_verbs") or ()), tuple(ctx.params.get("admin_roles") or ()),
+            tuple(ctx.params.get("rbac_admin_allow") or ()), _is_cluster(ctx))
+    per_sa = view.memo.setdefault(pkey, {})
+    cached = per_sa.get((ns, sa))
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    parts: list[str] = []
+    rules: set[str] = set()
+    unknown: list[str] = []
+    per_binding = view.memo.setdefault(pkey + ("bindings",), {})
+    for binding, i in view.bindings_for_sa(ns, sa):
+        subject = binding.raw["subjects"][i]
+        key = (id(binding), i)
+        got = per_binding.get(key)
+        if got is None:
+            got = per_binding[key] = _inherited(binding, subject, ctx)
+        inherited, missing = got
+        if missing:
+            unknown.append(f'{binding.kind} "{binding.name}"')
+        if not inherited:
+            continue
+        via = "" if subject.get("kind") == "ServiceAccount" else f" through {_subject_text(subject, binding)}"
+        rules.update(r for r, _ in inherited)
+        bname = f"{binding.namespace}/{binding.name}" if binding.kind == "RoleBinding" else binding.name
+        parts.append(f'{binding.kind} "{bname}" -> {_ref_label(binding)}{via}: '
+                     + ", ".join(f"{what} ({rid})" for rid, what in inherited))
+    result = (parts, rules, unknown)
+    per_sa[(ns, sa)] = result
+    return result
+
+
+@rule(
+    id="KF-RBAC-035",
+    slug="workload-takeover-permissions",
+    title="Workload identity holds takeover-grade permissions",
+    severity=Severity.HIGH,
+    scope=Scope.POD,
+    params={"secret_verbs": ["get", "list", "watch"], "admin_roles": ["cluster-admin"], "rbac_admin_allow": []},
+    cross_object=True,
+    rationale="Code execution in the pod (a vulnerable dependency, an exposed debug endpoint) hands over the "
+              "ServiceAccount's permissions: with these, the namespace or the cluster.",
+    remediation="Give the workload its own ServiceAccount bound to the few permissions it needs, and disable token "
+                "automount where it does not call the API.",
+    refs=_refs(kubescape=("C-0267", "C-0272", "C-0053")),
+)
+def workload_takeover_permissions(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
+    ns = pod.obj.namespace
+    if ns is None:
+        return
+    sa, path = _sa_of(pod)
+    view = _view(ctx.inventory)
+    if not view.bindings and not _is_cluster(ctx):
+        raise NotEvaluated("the input has no RoleBinding or ClusterRoleBinding to judge the ServiceAccount's permissions")
+    parts, rules, unknown = _account_permissions(ns, sa, ctx)
+    if not parts:
+        if unknown:
+            raise NotEvaluated(f'the roles of {", ".join(sorted(set(unknown)))} (bound to ServiceAccount "{ns}/{sa}") '
+                               "are not in the input")
+        return
+    yield Violation(path or pod.path, f'workload runs as ServiceAccount "{ns}/{sa}", which holds takeover-grade '
+                                      f'permissions: {"; ".join(parts)}', subcode="+".join(sorted(rules)))
+
+
+# --------------------------------------------------------------------------------------------
+# KF-RBAC-036: legacy token Secrets
+
+
+@rule(
+    id="KF-RBAC-036",
+    slug="legacy-serviceaccount-token-secret",
+    title="Legacy long-lived service account token Secret",
+    severity=Severity.MEDIUM,
+    scope=Scope.OBJECT,
+    kinds=("Secret",),
+    params={"complete_namespaces": []},
+    rationale="A service-account-token Secret holds a token that never expires and survives pod deletion; "
+              "leaked once, it works until the Secret is deleted.",
+    remediation="Delete the Secret and use short-lived tokens (projected volumes or the TokenRequest API).",
+    refs={"cis": "3.1.2 (related, see KF-CP-056)", "nsa": NSA},
+)
+def legacy_serviceaccount_token_secret(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    if obj.get("type") != SA_TOKEN_TYPE:
+        return
+    sa = obj.annotations.get("kubernetes.io/service-account.name", "")
+    ns = obj.namespace
+    label = f'ServiceAccount "{ns}/{sa}"' if sa else "a ServiceAccount (no kubernetes.io/service-account.name annotation)"
+    if sa and ns and ctx.inventory.get("ServiceAccount", ns, sa) is None and _namespace_complete(ctx, ns):
+        yield Violation(("type",), f"Secret holds a long-lived token for {label}, which does not exist", subcode="orphaned")
+        return
+    yield Violation(("type",), f"Secret holds a long-lived, non-expiring token for {label}")
+
+
+RULES = [
+    role_full_wildcard,
+    rbac_wildcard,
+    any_verb_sensitive,
+    access_all_resources,
+    cluster_admin_binding,
+    system_masters_binding,
+    secrets_read_access,
+    pods_exec_attach,
+    pods_portforward,
+    pods_create_modify,
+    rbac_escalate,
+    rbac_bind,
+    rbac_impersonate,
+    rolebinding_write,
+    nodes_proxy,
+    csr_approval,
+    serviceaccount_token_create,
+    admission_config_write,
+    persistentvolume_create,
+    anonymous_binding,
+    authenticated_binding,
+    default_serviceaccount_binding,
+    default_serviceaccount_automount,
+    default_serviceaccount_used,
+    serviceaccount_token_automount,
+    deprecated_serviceaccount_field,
+    missing_serviceaccount,
+    events_delete,
+    pod_logs_delete,
+    broad_delete,
+    configmap_write,
+    networking_write,
+    services_status_write,
+    aws_auth_write,
+    workload_takeover_permissions,
+    legacy_serviceaccount_token_secret,
+]
