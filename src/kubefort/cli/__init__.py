@@ -12,6 +12,7 @@ import click
 
 from .. import __version__
 from ..errors import KubefortError
+from .etcd_cmd import backup_group, etcd_group
 from .rbac_cmd import rbac_group
 from .rules_cmd import rules_group
 from .scan import scan_cmd
@@ -45,6 +46,8 @@ def cli(debug: bool) -> None:
 cli.add_command(scan_cmd)
 cli.add_command(rules_group)
 cli.add_command(rbac_group)
+cli.add_command(etcd_group)
+cli.add_command(backup_group)
 
 
 def main() -> None:
