@@ -14,6 +14,7 @@ from .. import __version__
 from ..errors import KubefortError
 from .etcd_cmd import backup_group, etcd_group
 from .rbac_cmd import rbac_group
+from .node_cmd import node_group, versions_cmd
 from .rules_cmd import rules_group
 from .scan import scan_cmd
 
@@ -48,6 +49,8 @@ cli.add_command(rules_group)
 cli.add_command(rbac_group)
 cli.add_command(etcd_group)
 cli.add_command(backup_group)
+cli.add_command(node_group)
+cli.add_command(versions_cmd)
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ CLUSTER_SCOPED_KINDS: frozenset[str] = frozenset(
 )
 
 #: API groups whose kinds are all cluster-scoped (Gatekeeper constraints).
-CLUSTER_SCOPED_GROUPS: frozenset[str] = frozenset({"constraints.gatekeeper.sh"})
+CLUSTER_SCOPED_GROUPS: frozenset[str] = frozenset({"constraints.gatekeeper.sh", "kubefort.io"})
 
 #: Where the pod template lives in each pod-bearing kind: (path to the pod metadata, path to the pod spec).
 POD_SPEC_PATHS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {

@@ -22,6 +22,11 @@ AREA_MODULES = (
     "admission",
     "runtime",
     "rbac",
+    "control_plane",
+    "node",
+    "etcd_config",
+    "encryption",
+    "versions",
 )
 
 

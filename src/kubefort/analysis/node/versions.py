@@ -1,0 +1,257 @@
+"""Kubernetes versions: the bundled release table (``kubefort/data/k8s_releases.yaml``), end of
+life, patch level, the version skew policy and the upgrade order.
+
+Version skew policy (https://kubernetes.io/releases/version-skew-policy/):
+
+- kube-apiserver instances of an HA cluster: newest and oldest within one minor.
+- kubelet: never newer than the (oldest) kube-apiserver; up to three minors older (two when the
+  kubelet is older than 1.25).
+- kube-proxy: never newer than kube-apiserver; up to three minors older (two below 1.25); and
+  within three minors (two below 1.25) of the kubelet on its node.
+- kube-controller-manager, kube-scheduler, cloud-controller-manager: never newer than the oldest
+  kube-apiserver; at most one minor older than the newest one.
+- kubectl: within one minor (older or newer) of every kube-apiserver.
+
+Upgrade order: etcd (to the version the target release supports), kube-apiserver (all instances),
+kube-controller-manager, kube-scheduler, cloud-controller-manager, then kubelet and kube-proxy node
+by node (drain each node first); the API server never skips a minor.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from ...model.objects import K8sObject, Path
+
+VERSIONS_API = "kubefort.io/v1alpha1"
+VERSIONS_KIND = "ClusterVersions"
+#: Fields of a ClusterVersions object, in upgrade order.
+FIELDS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "cloud-controller-manager",
+          "kubelet", "kube-proxy", "kubectl", "containerd", "kernel")
+K8S_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "cloud-controller-manager",
+                  "kubelet", "kube-proxy")
+UPGRADE_ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "cloud-controller-manager",
+                 "kubelet and kube-proxy, node by node (drain first)")
+
+_VERSION = re.compile(r"^\s*v?(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Version:
+    major: int
+    minor: int
+    patch: int = 0
+    text: str = field(default="", compare=False)
+
+    @classmethod
+    def parse(cls, text: Any) -> "Version | None":
+        """``1.31.2``, ``v1.31.2``, ``v1.31.2-eks-1234``, ``containerd://1.7.13``, ``1.31``."""
+        if not isinstance(text, str):
+            return None
+        t = text.strip()
+        if "://" in t:
+            t = t.split("://", 1)[1]
+        m = _VERSION.match(t)
+        if m is None:
+            return None
+        return cls(int(m.group(1)), int(m.group(2)), int(m.group(3) or 0), text.strip())
+
+    @property
+    def minor_key(self) -> str:
+        return f"{self.major}.{self.minor}"
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}.{self.patch}"
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    minor: str
+    released: dt.date | None
+    maintenance_mode: dt.date | None
+    end_of_life: dt.date | None
+    latest_patch: Version | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseTable:
+    source: str
+    as_of: dt.date
+    releases: tuple[Release, ...]  # newest first
+
+    def get(self, minor: str) -> Release | None:
+        for r in self.releases:
+            if r.minor == minor:
+                return r
+        return None
+
+    @property
+    def newest(self) -> Release:
+        return self.releases[0]
+
+    @property
+    def oldest(self) -> Release:
+        return self.releases[-1]
+
+    def supported(self, today: dt.date) -> list[Release]:
+        return [r for r in self.releases if (r.released is None or r.released <= today)
+                and r.end_of_life is not None and r.end_of_life > today]
+
+    def minors_between(self, start: str, end: str) -> list[str]:
+        """The minors after ``start`` up to ``end`` (one at a time: the API server never skips)."""
+        s, e = _minor_tuple(start), _minor_tuple(end)
+        return [f"{s[0]}.{m}" for m in range(s[1] + 1, e[1] + 1)] if s[0] == e[0] else [end]
+
+
+def _minor_tuple(m: str) -> tuple[int, int]:
+    a, b = m.split(".")[:2]
+    return int(a), int(b)
+
+
+def parse_date(v: Any) -> dt.date | None:
+    if isinstance(v, dt.date):
+        return v
+    if isinstance(v, str) and v:
+        return dt.date.fromisoformat(v)
+    return None
+
+
+def _data(name: str) -> Any:
+    return yaml.safe_load(resources.files("kubefort").joinpath(f"data/{name}").read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=1)
+def release_table() -> ReleaseTable:
+    raw = _data("k8s_releases.yaml")
+    rels = tuple(Release(minor=str(r["minor"]), released=parse_date(r.get("released")),
+                         maintenance_mode=parse_date(r.get("maintenance_mode")), end_of_life=parse_date(r.get("end_of_life")),
+                         latest_patch=Version.parse(r.get("latest_patch")))
+                 for r in raw["releases"])
+    return ReleaseTable(source=str(raw.get("source", "")), as_of=parse_date(raw.get("as_of")) or dt.date.min,
+                        releases=tuple(sorted(rels, key=lambda r: _minor_tuple(r.minor), reverse=True)))
+
+
+@lru_cache(maxsize=1)
+def cve_table() -> tuple[Mapping[str, Any], ...]:
+    return tuple(_data("k8s_cves.yaml")["cves"])
+
+
+@lru_cache(maxsize=1)
+def deprecated_apis() -> dict[tuple[str, str], Mapping[str, Any]]:
+    out: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for e in _data("k8s_deprecated_apis.yaml")["apis"]:
+        for k in e["kinds"]:
+            out[(str(e["apiVersion"]), str(k))] = e
+    return out
+
+
+@lru_cache(maxsize=1)
+def addon_table() -> tuple[Mapping[str, Any], ...]:
+    return tuple(_data("k8s_addons.yaml")["addons"])
+
+
+def today_of(param: Any) -> dt.date:
+    """The ``today`` parameter (YYYY-MM-DD, for reproducible reports) or the current UTC date."""
+    if isinstance(param, dt.date):
+        return param
+    if isinstance(param, str) and param.strip():
+        return dt.date.fromisoformat(param.strip())
+    return dt.datetime.now(dt.timezone.utc).date()
+
+
+def in_ranges(v: Version, ranges: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The range [introduced, fixed) that contains ``v``, if any."""
+    for r in ranges:
+        lo = Version.parse(str(r.get("introduced", "0")) if str(r.get("introduced", "0")) != "0" else "0.0.0")
+        hi = Version.parse(str(r.get("fixed"))) if r.get("fixed") else None
+        if lo is not None and v < lo:
+            continue
+        if hi is not None and not v < hi:
+            continue
+        return r
+    return None
+
+
+# -- the ClusterVersions object -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentVersion:
+    component: str
+    version: Version | None
+    text: str
+    name: str | None  # instance or node name
+    path: Path
+
+
+def is_versions(obj: K8sObject) -> bool:
+    return obj.kind == VERSIONS_KIND and obj.api_version.startswith("kubefort.io/")
+
+
+def component_versions(obj: K8sObject, component: str) -> list[ComponentVersion]:
+    """Versions of one component in a ClusterVersions object: ``spec.<component>`` is a list of
+    ``"1.31.2"`` strings or ``{version, name}`` mappings (one per instance or node)."""
+    spec = obj.raw.get("spec")
+    items = spec.get(component) if isinstance(spec, Mapping) else None
+    if isinstance(items, (str, Mapping)):
+        items = [items]
+    out = []
+    for i, it in enumerate(items if isinstance(items, list) else []):
+        name = None
+        text = it
+        if isinstance(it, Mapping):
+            text = it.get("version")
+            name = it.get("name") if isinstance(it.get("name"), str) else None
+        out.append(ComponentVersion(component, Version.parse(text), str(text), name, ("spec", component, i)))
+    return out
+
+
+def label(cv: ComponentVersion) -> str:
+    return f"{cv.component} {cv.text}" + (f" ({cv.name})" if cv.name else "")
+
+
+def versions_object(versions: Mapping[str, Sequence[str | Mapping[str, str]]], *, name: str = "cluster",
+                    source: Any = None) -> K8sObject:
+    """A ClusterVersions object (for ``kubefort versions`` and tests)."""
+    from ...model.objects import Source
+
+    raw = {"apiVersion": VERSIONS_API, "kind": VERSIONS_KIND, "metadata": {"name": name},
+           "spec": {k: list(v) for k, v in versions.items() if v}}
+    return K8sObject.from_raw(raw, source or Source(file="<versions>"), cluster_scoped=True)
+
+
+# -- skew ------------------------------------------------------------------------------------------------
+
+
+def minor_gap(a: Version, b: Version) -> int:
+    """How many minors ``a`` is older than ``b`` (negative when newer)."""
+    return (b.major - a.major) * 1000 + (b.minor - a.minor)
+
+
+def kubelet_max_gap(v: Version) -> int:
+    return 3 if (v.major, v.minor) >= (1, 25) else 2
+
+
+@dataclass(frozen=True, slots=True)
+class UpgradeStep:
+    minor: str
+    latest_patch: str | None
+
+
+def upgrade_path(current: Version, table: ReleaseTable, today: dt.date) -> list[UpgradeStep]:
+    """One minor at a time from ``current`` to the newest supported minor (to its latest patch)."""
+    sup = table.supported(today)
+    target = sup[0] if sup else table.newest
+    steps = []
+    for m in table.minors_between(current.minor_key, target.minor):
+        r = table.get(m)
+        steps.append(UpgradeStep(m, str(r.latest_patch) if r and r.latest_patch else None))
+    return steps

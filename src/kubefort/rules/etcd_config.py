@@ -1,0 +1,359 @@
+"""ETCD rules on etcd's configuration: flags, ``ETCD_*`` environment variables and ``--config-file``
+(KF-ETCD-001..008), and its data directory on the node (KF-ETCD-009/010).
+
+How etcd reads its settings (etcd.io/docs/v3.5/op-guide/configuration, checked against etcd 3.4):
+
+- A flag wins over its ``ETCD_<FLAG>`` environment variable.
+- With ``--config-file`` (or ``ETCD_CONFIG_FILE``) every other flag and environment variable is
+  ignored: the YAML file alone counts. (The catalogue's legend 9, "the flag overrides the file", is
+  not how etcd behaves; this module follows etcd.) TLS settings sit under
+  ``client-transport-security`` / ``peer-transport-security`` in the file.
+- ``--trusted-ca-file`` alone already makes etcd require and verify client certificates, whatever
+  ``--client-cert-auth`` says (same for the peer pair). KF-ETCD-002/005 therefore fail hard only
+  without a trusted CA, and report a missing explicit ``--client-cert-auth`` as a low sub-code.
+
+The same catalogue IDs are judged on a live endpoint by ``rules/etcd_live.py`` (``kubefort etcd probe``).
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..analysis.node.flags import APISERVER, ETCD, Component, component, parse_bool, split_list
+from ..analysis.node.snapshot import NodeView, is_loopback_host, is_unspecified_host, snapshots
+from ..analysis.node.targets import Target, TargetTable, on_component
+from ..engine.rule import Context, NotEvaluated, Scope, Severity, Violation
+from ..model.objects import K8sObject, Path
+from .control_plane import COMPONENT_KINDS, existing, node_of
+
+NSA = "NSA/CISA: control plane hardening (etcd)"
+TARGETS = TargetTable()
+ETCD_T = on_component(ETCD)
+ETCD_FILES = Target("etcd", lambda o: o.kind == "NodeSnapshot" and o.api_version.startswith("kubefort.io/"),
+                    "no node snapshot in the input")
+
+#: Flag -> path of the setting in etcd's YAML config file.
+CONFIG_KEYS: dict[str, tuple[str, ...]] = {
+    "cert-file": ("client-transport-security", "cert-file"),
+    "key-file": ("client-transport-security", "key-file"),
+    "client-cert-auth": ("client-transport-security", "client-cert-auth"),
+    "trusted-ca-file": ("client-transport-security", "trusted-ca-file"),
+    "auto-tls": ("client-transport-security", "auto-tls"),
+    "peer-cert-file": ("peer-transport-security", "cert-file"),
+    "peer-key-file": ("peer-transport-security", "key-file"),
+    "peer-client-cert-auth": ("peer-transport-security", "client-cert-auth"),
+    "peer-trusted-ca-file": ("peer-transport-security", "trusted-ca-file"),
+    "peer-auto-tls": ("peer-transport-security", "auto-tls"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class EtcdSetting:
+    value: Any  # str, bool or None
+    path: Path
+    text: str  # how to name it: "--cert-file", "ETCD_CERT_FILE", "client-transport-security.cert-file in <file>"
+
+
+class EtcdSettings:
+    def __init__(self, c: Component, ctx: Context) -> None:
+        self.c = c
+        self.config_file: str | None = None
+        self.config: Mapping[str, Any] | None = None
+        env = c.env("ETCD_CONFIG_FILE")
+        cfg = c.value("config-file") or (env[0] if env else None)
+        if cfg:
+            self.config_file = cfg
+            for node in snapshots(ctx.inventory.of_kind("NodeSnapshot")):
+                found = node.config(cfg)
+                if found is not None:
+                    self.config = found
+                    break
+            if self.config is None:
+                raise NotEvaluated(f"etcd reads its settings from --config-file {cfg} (flags and ETCD_* variables are "
+                                   "then ignored), and that file is not in the input")
+
+    def get(self, flag: str) -> EtcdSetting:
+        if self.config_file is not None and self.config is not None:
+            key = CONFIG_KEYS.get(flag, (flag,))
+            cur: Any = self.config
+            for k in key:
+                cur = cur.get(k) if isinstance(cur, Mapping) else None
+            path = self.c.at("config-file") if self.c.is_set("config-file") else self.c.anchor
+            return EtcdSetting(cur, path, f"{'.'.join(key)} in {self.config_file}")
+        f = self.c.flags.get(flag)
+        if f is not None:
+            return EtcdSetting(self.c.value(flag), self.c.at(flag), f"--{flag}")
+        env_name = "ETCD_" + flag.upper().replace("-", "_")
+        env = self.c.env(env_name)
+        if env is not None:
+            return EtcdSetting(env[0], env[1], env_name)
+        return EtcdSetting(None, self.c.anchor, f"--{flag}")
+
+    def is_set(self, flag: str) -> bool:
+        v = self.get(flag).value
+        return v is not None and v is not False and str(v).strip() != ""
+
+    def bool(self, flag: str) -> bool:
+        v = self.get(flag).value
+        if isinstance(v, bool):
+            return v
+        if v is None:
+            return False
+        return parse_bool(str(v)) is True
+
+    def urls(self, flag: str) -> list[str]:
+        v = self.get(flag).value
+        if isinstance(v, list):
+            return [str(x) for x in v]
+        return split_list(str(v)) if v else []
+
+
+def _etcd(obj: K8sObject, ctx: Context) -> EtcdSettings | None:
+    c = component(obj, ETCD)
+    return EtcdSettings(c, ctx) if c is not None else None
+
+
+def _meta(num: str, slug: str, title: str, sev: Severity, refs: Mapping[str, Any], rationale: str,
+          remediation: str) -> dict[str, Any]:
+    return dict(id=f"KF-ETCD-{num}", slug=slug, title=title, severity=sev, scope=Scope.OBJECT, kinds=COMPONENT_KINDS,
+                cross_object=True, rationale=rationale, remediation=remediation, refs={**refs, "nsa": NSA})
+
+
+def _missing(s: EtcdSettings, flags: tuple[str, ...], what: str) -> Iterator[Violation]:
+    for f in flags:
+        if not s.is_set(f):
+            st = s.get(f)
+            yield Violation(st.path, f"etcd: {st.text} is not set: {what}")
+
+
+@TARGETS.rule(ETCD_T, **_meta(
+    "001", "etcd-server-tls", "etcd server TLS certificate not configured", Severity.HIGH,
+    {"cis": "2.1", "kubescape": "C-0153", "checkov": "CKV_K8S_116", "trivy": "KCV-0042"},
+    "Without a server certificate etcd's client listener speaks plaintext: every Secret of the cluster crosses "
+    "the network readable and alterable.",
+    "Set --cert-file and --key-file (kubeadm: /etc/kubernetes/pki/etcd/server.crt/.key) and https:// in --listen-client-urls."))
+def etcd_server_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    s = _etcd(obj, ctx)
+    if s is not None:
+        yield from _missing(s, ("cert-file", "key-file"), "clients connect without TLS")
+
+
+def _client_auth(s: EtcdSettings, auth: str, ca: str, who: str) -> Iterator[Violation]:
+    if not s.is_set(ca):
+        st = s.get(ca)
+        extra = f" (--{auth} alone verifies against the system's roots)" if s.bool(auth) else ""
+        yield Violation(st.path, f"etcd: {st.text} is not set: {who} certificates are not verified against a "
+                        f"cluster CA{extra}")
+    elif not s.bool(auth):
+        st = s.get(auth)
+        yield Violation(st.path, f"etcd: {st.text} is not true; {who} certificates are still required because "
+                        f"{s.get(ca).text} is set, but say so explicitly", severity=Severity.LOW, subcode="implicit")
+
+
+@TARGETS.rule(ETCD_T, **_meta(
+    "002", "etcd-client-cert-auth", "etcd client certificate authentication disabled", Severity.CRITICAL,
+    {"cis": "2.2", "kubescape": "C-0154", "checkov": "CKV_K8S_117", "trivy": "KCV-0043"},
+    "Without client certificate verification anyone who reaches port 2379 can read and write every object of "
+    "the cluster, Secrets included, bypassing RBAC and admission.",
+    "Set --client-cert-auth=true and --trusted-ca-file to etcd's own CA (kubeadm: /etc/kubernetes/pki/etcd/ca.crt)."))
+def etcd_client_cert_auth(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    s = _etcd(obj, ctx)
+    if s is not None:
+        yield from _client_auth(s, "client-cert-auth", "trusted-ca-file", "client")
+
+
+@TARGETS.rule(ETCD_T, **_meta(
+    "003", "etcd-auto-tls", "etcd client auto-TLS enabled", Severity.HIGH,
+    {"cis": "2.3", "kubescape": "C-0155", "checkov": "CKV_K8S_118", "trivy": "KCV-0044"},
+    "--auto-tls makes etcd serve a self-signed certificate that no client can verify.",
+    "Remove --auto-tls and configure --cert-file/--key-file from a CA."))
+def etcd_auto_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    s = _etcd(obj, ctx)
+    if s is not None and s.bool("auto-tls"):
+        st = s.get("auto-tls")
+        yield Violation(st.path, f"etcd: {st.text} is true: clients get a self-signed certificate")
+
+
+def _has_peers(s: EtcdSettings) -> bool:
+    members = [m for m in s.urls("initial-cluster") if "=" in m]
+    return bool(s.urls("listen-peer-urls")) or len(members) > 1
+
+
+@TARGETS.rule(ETCD_T, **_meta(
+    "004", "etcd-peer-tls", "etcd peer TLS certificate not configured", Severity.HIGH,
+    {"cis": "2.4", "kubescape": "C-0156", "checkov": "CKV_K8S_119", "trivy": "KCV-0045"},
+    "Without peer certificates etcd members replicate the whole data set, Secrets included, in plaintext.",
+    "Set --peer-cert-file and --peer-key-file (kubeadm: /etc/kubernetes/pki/etcd/peer.crt/.key)."))
+def etcd_peer_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    s = _etcd(obj, ctx)
+    if s is not None and _has_peers(s):
+        yield from _missing(s, ("peer-cert-file", "peer-key-file"), "peers replicate without TLS")
+
+
+@TARGETS.rule(ETCD_T, **_meta(
+    "005", "etcd-peer-client-cert-auth", "etcd peer client certificate authentication disabled", Severity.HIGH,
+    {"cis": "2.5", "kubescape": "C-0157", "checkov": "CKV_K8S_121", "trivy": "KCV-0046"},
+    "Without peer certificate verification anyone who reaches port 2380 can join as a member or pose as one and "
+    "receive the replicated data.",
+    "Set --peer-client-cert-auth=true and --peer-trusted-ca-file to etcd's CA."))
+def etcd_peer_client_cert_auth(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    s = _etcd(obj, ctx)
+    if s is not None and _has_peers(s):
+        yield from _client_auth(s, "peer-client-cert-auth", "peer-trusted-ca-file", "peer")
+
+
+@TARGETS.rule(ETCD_T, **_meta(
+    "006", "etcd-peer-auto-tls", "etcd peer auto-TLS enabled", Severity.HIGH,
+    {"cis": "2.6", "kubescape": "C-0158", "trivy": "KCV-0047"},
+    "--peer-auto-tls gives members self-signed certificates, so members cannot authenticate each other.",
+    "Remove --peer-auto-tls and configure peer certificates from etcd's CA."))
+def etcd_peer_auto_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    s = _etcd(obj, ctx)
+    if s is not None and s.bool("peer-auto-tls"):
+        st = s.get("peer-auto-tls")
+        yield Violation(st.path, f"etcd: {st.text} is true: peers use self-signed certificates")
+
+
+@TARGETS.rule(ETCD_T, **_meta(
+    "007", "etcd-dedicated-ca", "etcd does not use a dedicated CA", Severity.MEDIUM,
+    {"cis": "2.7", "kubescape": "C-0159"},
+    "If etcd trusts the cluster CA, every client certificate of the cluster (kubelets, users, controllers) is "
+    "also a key to etcd and all its data.",
+    "Give etcd its own CA (kubeadm: /etc/kubernetes/pki/etcd/ca.crt) distinct from the API server's --client-ca-file."))
+def etcd_dedicated_ca(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    s = _etcd(obj, ctx)
+    if s is None:
+        return
+    ca = s.get("trusted-ca-file")
+    if not ca.value:
+        return  # no CA at all is KF-ETCD-002
+    apis = [c for o in ctx.inventory.of_kind(*COMPONENT_KINDS) if (c := component(o, APISERVER)) is not None]
+    client_cas = [c.value("client-ca-file") for c in apis if c.value("client-ca-file")]
+    if not client_cas:
+        raise NotEvaluated("no kube-apiserver with --client-ca-file in the input to compare etcd's CA with")
+    etcd_ca = posixpath.normpath(str(ca.value))
+    digests = _digests(ctx)
+    for api_ca in client_cas:
+        a = posixpath.normpath(str(api_ca))
+        same_file = a == etcd_ca
+        same_content = digests.get(a) is not None and digests.get(a) == digests.get(etcd_ca)
+        if same_file or same_content:
+            how = "the same file" if same_file else "the same certificate"
+            yield Violation(ca.path, f"etcd: {ca.text}={ca.value} is {how} as kube-apiserver --client-ca-file={api_ca}: "
+                            "any cluster client certificate is accepted by etcd")
+            return
+
+
+def _digests(ctx: Context) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for node in snapshots(ctx.inventory.of_kind("NodeSnapshot")):
+        files = node.raw.get("files")
+        if isinstance(files, Mapping):
+            for p, f in files.items():
+                if isinstance(f, Mapping) and isinstance(f.get("sha256"), str):
+                    out[posixpath.normpath(str(p))] = f["sha256"]
+    return out
+
+
+@TARGETS.rule(ETCD_T, **_meta(
+    "008", "etcd-listen-urls", "etcd listens in plaintext or on all interfaces", Severity.HIGH,
+    {},
+    "Plain-HTTP listeners on the network expose the data and accept unauthenticated clients; binding all "
+    "interfaces puts etcd on networks that only the API server should reach.",
+    "Use https:// for --listen-client-urls and --listen-peer-urls on explicit addresses (loopback plus the node IP) and keep --listen-metrics-urls on loopback."))
+def etcd_listen_urls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    s = _etcd(obj, ctx)
+    if s is None:
+        return
+    for flag, sub_all in (("listen-client-urls", True), ("listen-peer-urls", False)):
+        st = s.get(flag)
+        for url in s.urls(flag):
+            parts = urlsplit(url)
+            host = parts.hostname or ""
+            if parts.scheme == "http" and not is_loopback_host(host):
+                yield Violation(st.path, f"etcd: {st.text} serves plain HTTP on {url}", subcode="plaintext")
+            elif sub_all and is_unspecified_host(host):
+                yield Violation(st.path, f"etcd: {st.text} binds every interface ({url})", severity=Severity.MEDIUM,
+                                subcode="all_interfaces")
+    st = s.get("listen-metrics-urls")
+    for url in s.urls("listen-metrics-urls"):
+        parts = urlsplit(url)
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname or ""):
+            yield Violation(st.path, f"etcd: {st.text} serves metrics over plain HTTP on {url}", severity=Severity.LOW,
+                            subcode="metrics")
+
+
+# ---------------------------------------------------------------------------------------------------
+# data directory (NodeSnapshot)
+
+
+def _data_dirs(ctx: Context) -> list[str]:
+    dirs = []
+    for o in ctx.inventory.of_kind(*COMPONENT_KINDS):
+        c = component(o, ETCD)
+        if c is None:
+            continue
+        env = c.env("ETCD_DATA_DIR")
+        dirs.append(c.value("data-dir") or (env[0] if env else None) or "/var/lib/etcd")
+    return dirs or ["/var/lib/etcd"]
+
+
+def _data_dir(obj: K8sObject, ctx: Context) -> tuple[NodeView, list]:
+    node = node_of(obj)
+    return node, existing(node, _data_dirs(ctx), "etcd data directory")
+
+
+@TARGETS.rule(
+    ETCD_FILES,
+    id="KF-ETCD-009",
+    slug="etcd-data-dir-permissions",
+    title="etcd data directory permissions too open",
+    severity=Severity.MEDIUM,
+    scope=Scope.OBJECT,
+    kinds=["NodeSnapshot"],
+    cross_object=True,
+    rationale="The data directory holds the whole cluster state, Secrets included, unencrypted unless encryption "
+              "at rest is on: other local users must not read it.",
+    remediation="Run chmod 700 on the etcd data directory (--data-dir, e.g. /var/lib/etcd).",
+    refs={"cis": "1.1.11", "kubescape": "C-0102", "trivy": "KCV-0058", "nsa": NSA},
+)
+def etcd_data_dir_permissions(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    _, facts = _data_dir(obj, ctx)
+    for f in facts:
+        if f.too_open(0o700):
+            yield Violation(("files", f.path), f"etcd data directory {f.path} has mode {f.mode_text}, more permissive "
+                            "than 0700")
+
+
+@TARGETS.rule(
+    ETCD_FILES,
+    id="KF-ETCD-010",
+    slug="etcd-data-dir-ownership",
+    title="etcd data directory not owned by etcd",
+    severity=Severity.LOW,
+    scope=Scope.OBJECT,
+    kinds=["NodeSnapshot"],
+    cross_object=True,
+    rationale="When etcd runs as its own user, its data should belong to that user alone; on kubeadm hosts "
+              "without an etcd user, root owns it.",
+    remediation="Run chown -R etcd:etcd on the data directory (or root:root on hosts without an etcd user).",
+    refs={"cis": "1.1.12", "kubescape": "C-0103", "trivy": "KCV-0059", "nsa": NSA},
+)
+def etcd_data_dir_ownership(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    node, facts = _data_dir(obj, ctx)
+    has_etcd = node.user_exists("etcd")
+    for f in facts:
+        if has_etcd:
+            if not f.owned_by("etcd", "etcd", node.uid_of("etcd"), node.gid_of("etcd")):
+                yield Violation(("files", f.path), f"etcd data directory {f.path} is owned by {f.owner_text}, not "
+                                "etcd:etcd (this host has an etcd user)")
+        elif not f.owned_by("root", "root"):
+            yield Violation(("files", f.path), f"etcd data directory {f.path} is owned by {f.owner_text}, not root:root "
+                            "(this host has no etcd user)")
+
+
+RULES = TARGETS.rules
