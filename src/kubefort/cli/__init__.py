@@ -12,6 +12,7 @@ import click
 
 from .. import __version__
 from ..errors import KubefortError
+from .admission_cmd import admission_group, policy_group
 from .etcd_cmd import backup_group, etcd_group
 from .rbac_cmd import rbac_group
 from .node_cmd import node_group, versions_cmd
@@ -51,6 +52,8 @@ cli.add_command(etcd_group)
 cli.add_command(backup_group)
 cli.add_command(node_group)
 cli.add_command(versions_cmd)
+cli.add_command(admission_group)
+cli.add_command(policy_group)
 
 
 def main() -> None:
