@@ -115,6 +115,9 @@ def test_fixture(rule: Rule, path: Path) -> None:
             assert ref not in not_eval, f"{path.name}: {ref} was not evaluated by {rule.meta.id}, expected pass"
         elif expect == "not_evaluated":
             assert ref in not_eval, f"{path.name}: {ref} should be not evaluated by {rule.meta.id}"
+        elif expect == "skip":  # the rule is not about this object at all (RuleMeta.applies): no result
+            judged = failed | not_eval | {str(p[1]) for p in report.passes}
+            assert ref not in judged, f"{path.name}: {ref} should not be judged by {rule.meta.id} at all"
         else:
             raise AssertionError(f"{path.name}: bad {EXPECT} value {expect!r}")
     assert checked, f"{path.name}: no object that {rule.meta.id} applies to"

@@ -95,6 +95,7 @@ class RuleMeta:
     enabled: bool = True  # rules off by default run only when selected by ID or enabled in config
     requires: str | None = None  # a parameter that must be set (truthy) for the rule to run at all
     modes: frozenset[str] | None = None  # scan modes the rule applies to (manifest, cluster, admission); None: all
+    applies: Callable[[Any], bool] | None = None  # narrower than kinds: which objects the rule is about at all
     aliases: tuple[str, ...] = ()
 
 
@@ -143,6 +144,7 @@ def rule(
     enabled: bool = True,
     requires: str | None = None,
     modes: Iterable[str] | None = None,
+    applies: Callable[[Any], bool] | None = None,
     aliases: Iterable[str] = (),
 ) -> Callable[[RuleFn], Rule]:
     """Decorator that turns a function into a :class:`Rule`. It registers nothing: rule modules list
@@ -168,6 +170,7 @@ def rule(
             enabled=enabled,
             requires=requires,
             modes=frozenset(modes) if modes is not None else None,
+            applies=applies,
             aliases=tuple(aliases),
         )
         return Rule(meta, fn)

@@ -81,6 +81,8 @@ def evaluate(
         csets: dict[Any, list[Any]] = {}
         for r in applicable:
             meta = r.meta
+            if meta.applies is not None and not meta.applies(obj):
+                continue  # not about this object (a kube-apiserver flag rule on an nginx Deployment)
             ctx = contexts[meta.id]
             try:
                 if meta.scope is Scope.OBJECT:

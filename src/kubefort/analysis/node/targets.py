@@ -57,7 +57,7 @@ class TargetTable(dict[str, Target]):
         self.rules: list[Rule] = []
 
     def rule(self, target: Target, **meta: Any) -> Callable[[RuleFn], Rule]:
-        deco = rule(**meta)
+        deco = rule(applies=target.applies, **meta)
 
         def wrap(fn: RuleFn) -> Rule:
             r = deco(fn)
