@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench tools lint docs clean
+.PHONY: demo test test-fast bench bench-rbac bench-netpol bench-admission bench-etcd bench-node tools lint docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,18 @@ test-fast: $(STAMP)
 ## make bench: timings of kubefort and its peers (checkov, trivy) on synthetic and real corpora
 bench: $(STAMP)
 	@bash bench/run.sh
+
+## area benchmarks (each prints its own table and the command that produced it)
+bench-rbac: $(STAMP)
+	$(BIN)/python bench/bench_rbac.py --namespaces 500 --roles 5000 --bindings 50000 --seed 1
+bench-netpol: $(STAMP)
+	$(BIN)/python bench/bench_netpol.py
+bench-admission: $(STAMP)
+	$(BIN)/python bench/bench_admission.py
+bench-etcd: $(STAMP) tools
+	$(BIN)/python bench/bench_etcd.py --keys 20000
+bench-node: $(STAMP)
+	$(BIN)/python bench/bench_node.py
 
 docs: $(STAMP)
 	$(BIN)/kubefort rules list --format markdown > docs/rules.md
