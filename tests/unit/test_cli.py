@@ -117,3 +117,11 @@ def test_help_mentions_exit_codes() -> None:
 def test_nothing_to_scan_is_usage_error() -> None:
     code, _, err = run("scan")
     assert code == 2
+
+
+def test_docs_rules_md_is_generated_from_the_registry() -> None:
+    """docs/rules.md is `kubefort rules list --format markdown`: regenerate with `make docs`."""
+    doc = Path(__file__).resolve().parents[2] / "docs" / "rules.md"
+    code, out, _ = run("rules", "list", "--format", "markdown")
+    assert code == 0
+    assert doc.read_text() == out, "docs/rules.md is stale: run 'make docs'"

@@ -12,11 +12,12 @@ import click
 
 from .. import __version__
 from ..errors import KubefortError
-from .admission_cmd import admission_group, policy_group
 from .etcd_cmd import backup_group, etcd_group
 from .rbac_cmd import rbac_group
-from .node_cmd import node_group, versions_cmd
 from .rules_cmd import rules_group
+from .admission_cmd import admission_group, policy_group
+from .netpol_cmd import netpol_group
+from .node_cmd import node_group, versions_cmd
 from .scan import scan_cmd
 
 
@@ -50,6 +51,7 @@ cli.add_command(rules_group)
 cli.add_command(rbac_group)
 cli.add_command(etcd_group)
 cli.add_command(backup_group)
+cli.add_command(netpol_group)
 cli.add_command(node_group)
 cli.add_command(versions_cmd)
 cli.add_command(admission_group)
