@@ -51,11 +51,12 @@ def scan_cmd(paths: tuple[str, ...], filenames: tuple[str, ...], helm: tuple[str
     all_paths = [*paths, *filenames]
     if not all_paths and not helm and not kustomize:
         raise click.UsageError("nothing to scan: give files or directories, '-' for stdin, --helm or --kustomize")
+    fmt = fmt or Format.TABLE.value
     opts = ScanOptions(paths=all_paths, helm=list(helm), helm_values=list(helm_values), kustomize=list(kustomize),
                        rules=_split(rules), skip_rules=_split(skip_rules), min_severity=min_severity, fail_on=fail_on,
-                       config=config, baseline=baseline, pss=pss, namespace=namespace)
+                       config=config, baseline=baseline, pss=pss, namespace=namespace,
+                       keep_passes=fmt == Format.JUNIT.value)  # only JUnit lists each pass
     out = output or sys.stdout
-    fmt = fmt or Format.TABLE.value
     large = sys.stderr.isatty()
     if large:
         click.echo("kubefort: scanning...", err=True, nl=False)

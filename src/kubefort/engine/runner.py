@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -30,25 +29,58 @@ def rule_params(rule: Rule, params: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _index_by_kind(rules: Iterable[Rule]) -> tuple[dict[str, list[Rule]], list[Rule]]:
-    by_kind: dict[str, list[Rule]] = defaultdict(list)
-    every: list[Rule] = []
-    for r in rules:
-        if r.meta.scope is Scope.NAMESPACE:
-            continue
-        kinds = r.meta.kinds
-        if kinds is None:
-            if r.meta.scope is Scope.OBJECT:
-                every.append(r)
-                continue
-            kinds = WORKLOAD_KINDS
-        for k in kinds:
-            by_kind[k].append(r)
-    return by_kind, every
+# step kinds of a plan: how the engine calls a rule's function on an object
+_OBJECT, _POD, _CONTAINER = 0, 1, 2
+_SCOPE_CODE = {Scope.OBJECT: _OBJECT, Scope.POD: _POD, Scope.CONTAINER: _CONTAINER}
+
+
+class Plan:
+    """The selected rules compiled for one configuration: parameters resolved, inactive rules set
+    aside, and per kind the exact steps to run. Building it is the fixed cost of a scan; the
+    admission webhook keeps one per policy so a request pays only for the rules of its kind.
+    """
+
+    __slots__ = ("rules", "inactive", "params", "mode", "pss", "ns_rules", "_steps")
+
+    def __init__(self, rules: Iterable[Rule], params: Mapping[str, Any] | None = None, *,
+                 mode: str = "manifest", pss: PssLevel | None = None) -> None:
+        params = params or {}
+        self.mode, self.pss = mode, pss
+        self.params: dict[str, dict[str, Any]] = {}
+        self.inactive: list[Rule] = []
+        self.rules: list[Rule] = []
+        for r in rules:
+            m = r.meta
+            p = self.params[m.id] = rule_params(r, params)
+            # rules whose activating parameter is not set do not run (KF-IMG-005 without allowed_registries)
+            if m.requires and not p.get(m.requires):
+                self.inactive.append(r)
+            # and rules meant for other modes are not applicable ("Secret committed" on a cluster)
+            elif m.modes is None or mode in m.modes:
+                self.rules.append(r)
+        self.ns_rules = [r for r in self.rules if r.meta.scope is Scope.NAMESPACE]
+        self._steps: dict[str, tuple[Rule, ...]] = {}
+
+    def for_kind(self, kind: str) -> tuple[Rule, ...]:
+        """The rules that run on objects of ``kind``, in selection order (computed once per kind)."""
+        hit = self._steps.get(kind)
+        if hit is None:
+            out = []
+            for r in self.rules:
+                m = r.meta
+                if m.scope is Scope.NAMESPACE:
+                    continue
+                if m.kinds is None:
+                    if m.scope is Scope.OBJECT or kind in WORKLOAD_KINDS:
+                        out.append(r)
+                elif kind in m.kinds:
+                    out.append(r)
+            hit = self._steps[kind] = tuple(out)
+        return hit
 
 
 def evaluate(
-    rules: list[Rule],
+    rules: list[Rule] | Plan,
     inventory: Inventory,
     *,
     params: Mapping[str, Any] | None = None,
@@ -59,59 +91,72 @@ def evaluate(
     fail_on: Severity = Severity.HIGH,
     keep_passes: bool = True,
 ) -> Report:
-    params = params or {}
+    """Run ``rules`` (or a prepared :class:`Plan`, whose params/mode/pss then apply) on ``inventory``."""
+    plan = rules if isinstance(rules, Plan) else Plan(rules, params, mode=mode, pss=pss)
+    mode, pss = plan.mode, plan.pss
     suppressor = suppressor or Suppressor()
-    contexts = {r.meta.id: Context(rule_params(r, params), inventory, mode, pss) for r in rules}
-    # rules whose activating parameter is not set do not run (e.g. KF-IMG-005 without allowed_registries)
-    inactive = [r for r in rules if r.meta.requires and not contexts[r.meta.id].params.get(r.meta.requires)]
-    # and rules meant for other modes are not applicable (e.g. "Secret committed in manifests" on a cluster)
-    rules = [r for r in rules if r not in inactive and (r.meta.modes is None or mode in r.meta.modes)]
-    by_kind, every = _index_by_kind(rules)
-    report = Report(rules=[r.meta for r in rules], fail_on=fail_on, min_severity=min_severity, objects=len(inventory),
-                    pss=pss.value if pss else None)
-    counts = report.counts
-    report.notes.extend(f"{r.meta.id} is inactive: set the parameter {r.meta.requires} to use it" for r in inactive)
+    report = Report(rules=[r.meta for r in plan.rules], fail_on=fail_on, min_severity=min_severity,
+                    objects=len(inventory), pss=pss.value if pss else None)
+    report.notes.extend(f"{r.meta.id} is inactive: set the parameter {r.meta.requires} to use it"
+                        for r in plan.inactive)
+    contexts: dict[str, Context] = {}
+    # per kind: (meta, fn, step kind, container set, applies, context) for each rule that runs on it
+    compiled: dict[str, list[tuple[Any, ...]]] = {}
+    passes = report.passes if keep_passes else None
+    n_pass = 0
     for obj in inventory:
-        applicable = by_kind.get(obj.kind, [])
-        if every:
-            applicable = applicable + every
-        if not applicable:
+        kind = obj.kind
+        steps = compiled.get(kind)
+        if steps is None:
+            steps = compiled[kind] = []
+            for r in plan.for_kind(kind):
+                m = r.meta
+                ctx = contexts.get(m.id)
+                if ctx is None:
+                    ctx = contexts[m.id] = Context(plan.params[m.id], inventory, mode, pss)
+                steps.append((m, r.fn, _SCOPE_CODE[m.scope], m.containers, m.applies, ctx))
+        if not steps:
             continue
-        pod = pod_spec(obj) if obj.kind in WORKLOAD_KINDS else None
+        pod = pod_spec(obj) if kind in WORKLOAD_KINDS else None
         csets: dict[Any, list[Any]] = {}
-        for r in applicable:
-            meta = r.meta
-            if meta.applies is not None and not meta.applies(obj):
-                continue  # not about this object (a kube-apiserver flag rule on an nginx Deployment)
-            ctx = contexts[meta.id]
+        memo = obj.memo
+        for meta, fn, code, cset, applies, ctx in steps:
+            if applies is not None:
+                # many rules share one target test (every kube-apiserver flag rule): judged once
+                ok = memo.get(applies)
+                if ok is None:
+                    ok = memo[applies] = bool(applies(obj))
+                if not ok:
+                    continue  # not about this object (a kube-apiserver flag rule on an nginx Deployment)
             try:
-                if meta.scope is Scope.OBJECT:
-                    violations = list(r.fn(obj, ctx))
+                if code == _OBJECT:
+                    violations = list(fn(obj, ctx))
                 elif pod is None:
                     continue  # a pod-bearing kind without a pod spec: nothing to judge
-                elif meta.scope is Scope.POD:
-                    violations = list(r.fn(pod, ctx))
+                elif code == _POD:
+                    violations = list(fn(pod, ctx))
                 else:
                     violations = []
-                    cs = csets.get(meta.containers)
+                    cs = csets.get(cset)
                     if cs is None:
-                        cs = csets[meta.containers] = list(pod.containers(meta.containers))
+                        cs = csets[cset] = list(pod.containers(cset))
                     for c in cs:
-                        violations.extend(r.fn(c, ctx))
+                        violations.extend(fn(c, ctx))
             except Exception as e:  # NotEvaluated, or a crash: neither stops the scan
                 _failed_to_judge(report, meta, obj, e)
                 continue
             if not violations:
-                counts[Status.PASS] += 1
-                if keep_passes:
-                    report.passes.append((meta, obj.ref, None))
+                n_pass += 1
+                if passes is not None:
+                    passes.append((meta, obj.ref, None))
                 continue
-            _record(report, r, obj, violations, suppressor, pss, min_severity)
-    ns_rules = [r for r in rules if r.meta.scope is Scope.NAMESPACE]
-    if ns_rules:
+            _record(report, meta, obj, violations, suppressor, pss, min_severity)
+    report.counts[Status.PASS] += n_pass
+    if plan.ns_rules:
         for ns in inventory.namespace_views():
-            for r in ns_rules:
-                _run_one(report, r, ns.anchor, ns, contexts[r.meta.id], suppressor, pss, min_severity, keep_passes)
+            for r in plan.ns_rules:
+                ctx = contexts.get(r.meta.id) or Context(plan.params[r.meta.id], inventory, mode, pss)
+                _run_one(report, r, ns.anchor, ns, ctx, suppressor, pss, min_severity, keep_passes)
     report.notes.extend(suppressor.notes)
     return report
 
@@ -153,12 +198,11 @@ def _run_one(report: Report, r: Rule, anchor: K8sObject, arg: Any, ctx: Context,
         if keep_passes:
             report.passes.append((r.meta, anchor.ref, None))
         return
-    _record(report, r, anchor, violations, suppressor, pss, min_severity)
+    _record(report, r.meta, anchor, violations, suppressor, pss, min_severity)
 
 
-def _record(report: Report, r: Rule, obj: K8sObject, violations: list[Any], suppressor: Suppressor,
+def _record(report: Report, meta: Any, obj: K8sObject, violations: list[Any], suppressor: Suppressor,
             pss: PssLevel | None, min_severity: Severity) -> None:
-    meta = r.meta
     ref = obj.ref
     pss_control = None
     if pss is not None and meta.pss:

@@ -42,7 +42,7 @@ class DocumentText:
     ``start_line`` is the 1-based file line of the first line of ``text``.
     """
 
-    __slots__ = ("text", "start_line", "is_json", "_lines", "_indents", "_composed", "_memo")
+    __slots__ = ("text", "start_line", "is_json", "_lines", "_indents", "_composed", "_memo", "_nodes")
 
     def __init__(self, text: str, start_line: int, is_json: bool = False) -> None:
         self.text = text
@@ -52,6 +52,9 @@ class DocumentText:
         self._indents: list[int] | None = None
         self._composed: dict[Path, int] | None = None
         self._memo: dict[Path, tuple[int, int, int, int]] | None = None
+        # (line, column) of a block mapping -> {key: (line, content, match)}; of a block sequence ->
+        # [line of each item]: each node is read once however many of its fields findings point at
+        self._nodes: dict[tuple[int, int], Any] = {}
 
     # -- public -----------------------------------------------------------------
     def line_of(self, path: Sequence[str | int]) -> int:
@@ -71,15 +74,11 @@ class DocumentText:
     def _prepare(self) -> tuple[list[str], list[int]]:
         if self._lines is None:
             lines = self.text.split("\n")
-            indents = []
-            for ln in lines:
-                s = ln.lstrip(" ")
-                if not s or s.startswith("#"):
-                    indents.append(-1)  # blank or comment
-                else:
-                    if s[0] == "\t":
-                        raise _Unsure()
-                    indents.append(len(ln) - len(s))
+            stripped = [ln.lstrip(" ") for ln in lines]
+            # indent of each line; -1 for blank and comment lines
+            indents = [len(ln) - len(s) if s and s[0] != "#" else -1 for ln, s in zip(lines, stripped)]
+            if "\t" in self.text and any(s[0] == "\t" for s, n in zip(stripped, indents) if n >= 0):
+                raise _Unsure()  # tab-indented content: the composer knows
             self._lines, self._indents = lines, indents
         assert self._indents is not None
         return self._lines, self._indents
@@ -164,12 +163,15 @@ class DocumentText:
                 out.append((j, lines[j][col:]))
         return out
 
-    def _map_key(self, i: int, col: int, key: str) -> tuple[int, int | None, int] | None:
+    def _keys_of(self, i: int, col: int) -> dict[str, tuple[int, str, re.Match[str]]]:
+        keys = self._nodes.get((i, col))
+        if keys is not None:
+            return keys  # type: ignore[no-any-return]
         lines, ind = self._prepare()
         first = lines[i][col:]
         if first.startswith(("{", "[", "&", "*", "!", "?", "|", ">")) or first.startswith("- ") or first == "-":
             raise _Unsure()
-        hit: tuple[int, str, re.Match[str]] | None = None
+        keys = {}
         for j, content in self._node_lines(i, col):
             m = _KEY_RE.match(content)
             if m is None:
@@ -182,10 +184,15 @@ class DocumentText:
                 k = m.group(2).replace("''", "'")
             else:
                 k = m.group(3)
-            if k == key:
-                hit = (j, content, m)  # the last one wins, as with duplicate keys in the parsers
+            keys[k] = (j, content, m)  # the last one wins, as with duplicate keys in the parsers
+        self._nodes[(i, col)] = keys
+        return keys
+
+    def _map_key(self, i: int, col: int, key: str) -> tuple[int, int | None, int] | None:
+        hit = self._keys_of(i, col).get(key)
         if hit is None:
             return None
+        lines, ind = self._prepare()
         j, content, m = hit
         rest = content[m.end():].split(" #", 1)[0].strip()
         if rest.startswith("#"):
@@ -205,32 +212,36 @@ class DocumentText:
         return j, None, 0
 
     def _seq_item(self, i: int, col: int, index: int) -> tuple[int, int] | None:
-        lines, _ = self._prepare()
-        first = lines[i][col:]
-        if not (first.startswith("- ") or first == "-" or first.startswith("-\t")):
-            raise _Unsure()
-        count = -1
-        for j, content in self._node_lines(i, col):
-            if content == "-" or content.startswith("- "):
-                count += 1
-                if count == index:
-                    rest = content[1:]
-                    stripped = rest.lstrip(" ")
-                    if not stripped or stripped.startswith("#"):
-                        # item content on the next lines
-                        _, ind = self._prepare()
-                        for v in range(j + 1, len(ind)):
-                            if ind[v] >= 0:
-                                if ind[v] <= col:
-                                    return None
-                                return v, ind[v]
-                        return None
-                    if stripped.startswith(("- ", "&", "!", "*", "?")):
-                        raise _Unsure()
-                    return j, col + 1 + (len(rest) - len(stripped))
-            elif not content.startswith("#"):
+        items = self._nodes.get((i, col))
+        if items is None:
+            lines, _ = self._prepare()
+            first = lines[i][col:]
+            if not (first.startswith("- ") or first == "-" or first.startswith("-\t")):
                 raise _Unsure()
-        return None
+            items = []
+            for j, content in self._node_lines(i, col):
+                if content == "-" or content.startswith("- "):
+                    items.append(j)
+                else:
+                    break  # a key at the indent of a compact sequence ("containers:\n- name: a\nvolumes:")
+            self._nodes[(i, col)] = items
+        if not 0 <= index < len(items):
+            return None
+        j = items[index]
+        lines, ind = self._prepare()
+        rest = lines[j][col + 1:]
+        stripped = rest.lstrip(" ")
+        if not stripped or stripped.startswith("#"):
+            # item content on the next lines
+            for v in range(j + 1, len(ind)):
+                if ind[v] >= 0:
+                    if ind[v] <= col:
+                        return None
+                    return v, ind[v]
+            return None
+        if stripped.startswith(("- ", "&", "!", "*", "?")):
+            raise _Unsure()
+        return j, col + 1 + (len(rest) - len(stripped))
 
     # -- composer fall-back -------------------------------------------------------
     def _compose(self) -> dict[Path, int]:

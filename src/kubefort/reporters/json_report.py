@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring as _str
 from typing import IO, Any
 
 from ..engine.findings import Finding, Report
@@ -57,16 +58,64 @@ def _tail(report: Report) -> dict[str, Any]:
     }
 
 
+class _Encoder:
+    """``json`` text of :func:`finding_dict`, byte for byte as the encoder would write it, built from
+    pieces: what belongs to the rule (title, rationale, remediation, refs) and to the object is
+    encoded once, not once per finding (a large scan has thousands of findings per rule)."""
+
+    def __init__(self) -> None:
+        self.enc = json.JSONEncoder(default=str, ensure_ascii=False).encode
+        self._rules: dict[str, tuple[str, str, str, str]] = {}
+        self._objects: dict[Any, str] = {}
+        self._files: dict[tuple[str, str | None], tuple[str, str]] = {}
+
+    def finding(self, f: Finding) -> str:
+        enc = self.enc
+        meta = f.rule
+        parts = self._rules.get(meta.id)
+        if parts is None:
+            parts = self._rules[meta.id] = (
+                '{"rule_id": ' + _str(meta.id) + ', "slug": ' + _str(meta.slug) + ', "severity": ',
+                ', "title": ' + _str(meta.title) + ', "message": ',
+                ', "rationale": ' + _str(meta.rationale) + ', "remediation": ' + _str(meta.remediation)
+                + ', "object": ',
+                ', "refs": ' + enc({k: list(v) for k, v in meta.refs.items()}) + ', "suppressed": ',
+            )
+        obj = self._objects.get(f.object)
+        if obj is None:
+            obj = self._objects[f.object] = enc(f.object.to_dict())
+        loc = f.location
+        fkey = (loc.file, loc.template)
+        file_parts = self._files.get(fkey)
+        if file_parts is None:
+            tmpl = ', "template": ' + _str(loc.template) if loc.template else ""
+            file_parts = self._files[fkey] = (', "location": {"file": ' + _str(loc.file) + ', "line": ', tmpl + "}")
+        out = [parts[0], _str(f.severity.label), parts[1], _str(f.message), parts[2], obj,
+               file_parts[0], "null" if loc.line is None else str(loc.line), file_parts[1],
+               ', "path": ', _str(f.path_str), parts[3],
+               "true" if f.suppressed else "false"]
+        if f.subcode:
+            out += ', "subcode": ', _str(f.subcode)
+        if f.suppression:
+            out += ', "suppression": ', _str(f.suppression)
+        if f.pss:
+            out += ', "pss": ', enc({"level": f.pss.level.value, "control": f.pss.control, "check": f.pss.check_id})
+        if f.fix:
+            out += ', "fix": ', enc(list(f.fix))
+        out.append("}")
+        return "".join(out)
+
+
 class JsonReporter:
     """Streams the report: one finding per line, encoded by the C encoder (an indented dump of a
     large report is several times slower and holds the whole text in memory)."""
 
     def render(self, report: Report, out: IO[str]) -> None:
-        enc = json.JSONEncoder(default=str, ensure_ascii=False).encode
+        enc = _Encoder().finding
         out.write('{\n"schema": "kubefort/v1",\n"findings": [')
         buf: list[str] = []
         for i, f in enumerate(report.findings):
-            buf.append(("\n  " if i == 0 else ",\n  ") + enc(finding_dict(f)))
+            buf.append(("\n  " if i == 0 else ",\n  ") + enc(f))
             if len(buf) >= 2000:
                 out.write("".join(buf))
                 buf.clear()

@@ -184,8 +184,8 @@ def _not_isolated(pod: PodSpecView, ctx: Context, direction: str) -> str | None:
         return None
     typ = "Ingress" if direction == "ingress" else "Egress"
     labels = ", ".join(f"{k}={v}" for k, v in sorted(w.labels.items())) or "no labels"
-    others = [p for p in eng.policies if p.namespace == w.namespace]
-    having = f"{_plural(len(others), 'NetworkPolicy')} there" if others else "no NetworkPolicy there"
+    others = eng.policy_count[w.namespace]
+    having = f"{_plural(others, 'NetworkPolicy')} there" if others else "no NetworkPolicy there"
     return (f'pods of {w.kind}/{w.name} ({labels}) are not selected by any NetworkPolicy with {typ} in namespace '
             f'"{w.namespace}" ({having}): all {direction} traffic is allowed')
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import weakref
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -267,6 +267,7 @@ class NetpolEngine:
                 self.problems.append((str(obj.ref), f"the API server would reject it: {e}"))
                 continue
             self.policies.append(pol)
+        self.policy_count: Counter[str] = Counter(p.namespace for p in self.policies)  # per namespace
         uid = 0
         for pol in self.policies:
             for r in (*pol.ingress_rules, *pol.egress_rules):
