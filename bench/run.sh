@@ -65,6 +65,9 @@ for n in $SIZES; do
 done
 
 # --- 3. measure ------------------------------------------------------------------------------
+# byte-compile kubefort first (an editable install does not; with PYTHONDONTWRITEBYTECODE set, as
+# on these machines, every run would compile ~100 modules again)
+"$PY" -m compileall -q src/kubefort
 corpus_args=()
 for n in $SIZES; do corpus_args+=(--corpus "$CORPORA/syn-$n"); done
 if [ -d "$SHARED/corpus" ]; then corpus_args+=(--corpus "$SHARED/corpus"); fi

@@ -649,7 +649,7 @@ def secret_value_keys(secret: Mapping[str, Any], allow: Allowlist = NO_ALLOW) ->
     empty, not a placeholder; ``data`` is base64-decoded first)."""
     for field in ("data", "stringData"):
         entries = secret.get(field)
-        if not isinstance(entries, Mapping):
+        if not isinstance(entries, dict):
             continue
         for key, value in entries.items():
             text = scalar_text(value)
@@ -671,4 +671,4 @@ def parse_json_object(text: Any, max_len: int = 4_000_000) -> Mapping[str, Any] 
         data = json.loads(text)
     except (ValueError, RecursionError):
         return None
-    return data if isinstance(data, Mapping) else None
+    return data if isinstance(data, dict) else None

@@ -27,8 +27,20 @@ class Status(str, Enum):
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
+_PATHS: dict[Path, str] = {}
+
+
 def format_path(path: Path) -> str:
     """``spec.template.spec.containers[0].securityContext.privileged``; odd keys as ``["a.b/c"]``."""
+    text = _PATHS.get(path)
+    if text is None:
+        text = _format_path(path)
+        if len(_PATHS) < 100_000:  # the same few thousand paths recur across objects
+            _PATHS[path] = text
+    return text
+
+
+def _format_path(path: Path) -> str:
     out: list[str] = []
     for step in path:
         if isinstance(step, int):

@@ -24,7 +24,7 @@ def rule_params(rule: Rule, params: Mapping[str, Any]) -> dict[str, Any]:
     for name in out:
         if name in params:
             out[name] = params[name]
-        if isinstance(per_rule, Mapping) and name in per_rule:
+        if isinstance(per_rule, dict) and name in per_rule:
             out[name] = per_rule[name]
     return out
 
@@ -118,7 +118,6 @@ def evaluate(
         if not steps:
             continue
         pod = pod_spec(obj) if kind in WORKLOAD_KINDS else None
-        csets: dict[Any, list[Any]] = {}
         memo = obj.memo
         for meta, fn, code, cset, applies, ctx in steps:
             if applies is not None:
@@ -137,10 +136,7 @@ def evaluate(
                     violations = list(fn(pod, ctx))
                 else:
                     violations = []
-                    cs = csets.get(cset)
-                    if cs is None:
-                        cs = csets[cset] = list(pod.containers(cset))
-                    for c in cs:
+                    for c in pod.containers(cset):
                         violations.extend(fn(c, ctx))
             except Exception as e:  # NotEvaluated, or a crash: neither stops the scan
                 _failed_to_judge(report, meta, obj, e)

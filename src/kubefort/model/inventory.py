@@ -105,7 +105,7 @@ class Inventory:
 
     def pods_selected_by_service(self, namespace: str, selector: Mapping[str, Any] | None) -> list["PodSpecView"]:
         """Pods a Service ``spec.selector`` map selects (an empty or missing selector selects none)."""
-        if not isinstance(selector, Mapping) or not selector:
+        if not isinstance(selector, dict) or not selector:
             return []
         from .selectors import service_selector_matches
 

@@ -75,7 +75,7 @@ class K8sObject:
         cluster_scoped: bool | None = None,
     ) -> "K8sObject":
         md = raw.get("metadata")
-        md = md if isinstance(md, Mapping) else {}
+        md = md if isinstance(md, dict) else {}
         api_version = str(raw.get("apiVersion") or "")
         kind = str(raw.get("kind") or "")
         name = md.get("name")
@@ -123,7 +123,7 @@ def get_path(data: Any, path: Sequence[str | int], default: Any = None) -> Any:
             else:
                 return default
         else:
-            if isinstance(cur, Mapping) and step in cur:
+            if isinstance(cur, dict) and step in cur:
                 cur = cur[step]
             else:
                 return default
@@ -131,7 +131,7 @@ def get_path(data: Any, path: Sequence[str | int], default: Any = None) -> Any:
 
 
 def _str_map(value: Any) -> dict[str, str]:
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         return {}
     return {str(k): ("" if v is None else v if isinstance(v, str) else str(v)) for k, v in value.items()}
 
@@ -140,5 +140,5 @@ def iter_dicts(value: Any) -> Iterator[Mapping[str, Any]]:
     """The mappings of a list, skipping anything that is not a mapping."""
     if isinstance(value, list):
         for item in value:
-            if isinstance(item, Mapping):
+            if isinstance(item, dict):
                 yield item

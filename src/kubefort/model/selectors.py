@@ -19,11 +19,11 @@ _EMPTY: Mapping[str, str] = {}
 
 def label_selector_matches(selector: Any, labels: Mapping[str, Any] | None) -> bool:
     """Whether a metav1.LabelSelector selects an object with ``labels``."""
-    if selector is None or not isinstance(selector, Mapping):
+    if selector is None or not isinstance(selector, dict):
         return False
     labels = labels or _EMPTY
     match_labels = selector.get("matchLabels") or {}
-    if not isinstance(match_labels, Mapping):
+    if not isinstance(match_labels, dict):
         return False
     for k, v in match_labels.items():
         if k not in labels or str(labels[k]) != str(v):
@@ -32,7 +32,7 @@ def label_selector_matches(selector: Any, labels: Mapping[str, Any] | None) -> b
     if not isinstance(exprs, list):
         return False
     for e in exprs:
-        if not isinstance(e, Mapping):
+        if not isinstance(e, dict):
             return False
         key, op, values = e.get("key"), e.get("operator"), e.get("values") or []
         if not isinstance(key, str) or not isinstance(values, list):
@@ -58,12 +58,12 @@ def label_selector_matches(selector: Any, labels: Mapping[str, Any] | None) -> b
 
 def selects_everything(selector: Any) -> bool:
     """``{}`` (or only empty matchLabels/matchExpressions): selects every object."""
-    return isinstance(selector, Mapping) and not (selector.get("matchLabels") or selector.get("matchExpressions"))
+    return isinstance(selector, dict) and not (selector.get("matchLabels") or selector.get("matchExpressions"))
 
 
 def service_selector_matches(selector: Any, labels: Mapping[str, Any] | None) -> bool:
     """Whether a Service's ``spec.selector`` map selects a pod. Empty or missing selects nothing."""
-    if not isinstance(selector, Mapping) or not selector:
+    if not isinstance(selector, dict) or not selector:
         return False
     labels = labels or _EMPTY
     return all(k in labels and str(labels[k]) == str(v) for k, v in selector.items())

@@ -65,22 +65,22 @@ class PodSpecView:
     @property
     def metadata(self) -> Mapping[str, Any]:
         md = get_path(self.obj.raw, self.meta_path)
-        return md if isinstance(md, Mapping) else _EMPTY
+        return md if isinstance(md, dict) else _EMPTY
 
     @property
     def labels(self) -> Mapping[str, Any]:
         v = self.metadata.get("labels")
-        return v if isinstance(v, Mapping) else _EMPTY
+        return v if isinstance(v, dict) else _EMPTY
 
     @property
     def annotations(self) -> Mapping[str, Any]:
         v = self.metadata.get("annotations")
-        return v if isinstance(v, Mapping) else _EMPTY
+        return v if isinstance(v, dict) else _EMPTY
 
     @property
     def security_context(self) -> Mapping[str, Any]:
         v = self.spec.get("securityContext")
-        return v if isinstance(v, Mapping) else _EMPTY
+        return v if isinstance(v, dict) else _EMPTY
 
     @property
     def sc_path(self) -> Path:
@@ -89,7 +89,7 @@ class PodSpecView:
     @property
     def is_windows(self) -> bool:
         os_ = self.spec.get("os")
-        return isinstance(os_, Mapping) and os_.get("name") == "windows"
+        return isinstance(os_, dict) and os_.get("name") == "windows"
 
     @property
     def host_users_false(self) -> bool:
@@ -103,15 +103,22 @@ class PodSpecView:
         vols = self.spec.get("volumes")
         if isinstance(vols, list):
             for i, v in enumerate(vols):
-                if isinstance(v, Mapping):
+                if isinstance(v, dict):
                     yield i, v
 
-    def containers(self, which: ContainerSet = ContainerSet.ALL) -> Iterator["ContainerView"]:
+    def containers(self, which: ContainerSet = ContainerSet.ALL) -> tuple["ContainerView", ...]:
+        """The containers of ``which`` set, in pod order (init containers first); computed once per set."""
+        memo = self.obj.memo
+        key = ("containers", which, self.path)
+        hit = memo.get(key)
+        if hit is None:
+            hit = memo[key] = tuple(self._containers(which))
+        return hit  # type: ignore[no-any-return]
+
+    def _containers(self, which: ContainerSet) -> Iterator["ContainerView"]:
         lists: tuple[str, ...]
         if which is ContainerSet.ALL:
             lists = ("initContainers", "containers", "ephemeralContainers")
-        elif which is ContainerSet.CI:
-            lists = ("initContainers", "containers")
         else:
             lists = ("initContainers", "containers")
         for list_name in lists:
@@ -119,7 +126,7 @@ class PodSpecView:
             if not isinstance(items, list):
                 continue
             for i, c in enumerate(items):
-                if not isinstance(c, Mapping):
+                if not isinstance(c, dict):
                     continue
                 sidecar = list_name == "initContainers" and c.get("restartPolicy") == "Always"
                 if which is ContainerSet.C and list_name == "initContainers" and not sidecar:
@@ -166,7 +173,7 @@ class ContainerView:
     @property
     def security_context(self) -> Mapping[str, Any]:
         v = self.raw.get("securityContext")
-        return v if isinstance(v, Mapping) else _EMPTY
+        return v if isinstance(v, dict) else _EMPTY
 
     @property
     def sc_path(self) -> Path:
@@ -194,8 +201,8 @@ class ContainerView:
     def _effective_windows(self) -> Effective:
         pod_w = self.pod.security_context.get("windowsOptions")
         ctr_w = self.security_context.get("windowsOptions")
-        pod_w = pod_w if isinstance(pod_w, Mapping) else None
-        ctr_w = ctr_w if isinstance(ctr_w, Mapping) else None
+        pod_w = pod_w if isinstance(pod_w, dict) else None
+        ctr_w = ctr_w if isinstance(ctr_w, dict) else None
         if pod_w is None and ctr_w is None:
             return Effective(None, None)
         merged = {k: v for k, v in (pod_w or {}).items() if v is not None}
@@ -216,7 +223,7 @@ class ContainerView:
     def capabilities(self, which: str) -> list[str]:
         """Normalised capability names in ``add`` or ``drop``: upper case, no ``CAP_`` prefix."""
         caps = self.security_context.get("capabilities")
-        if not isinstance(caps, Mapping):
+        if not isinstance(caps, dict):
             return []
         items = caps.get(which)
         if not isinstance(items, list):
@@ -244,6 +251,6 @@ def _pod_spec(obj: K8sObject) -> PodSpecView | None:
         return None
     meta_path, spec_path = paths
     spec = get_path(obj.raw, spec_path)
-    if not isinstance(spec, Mapping):
+    if not isinstance(spec, dict):
         return None
     return PodSpecView(obj=obj, spec=spec, path=spec_path, meta_path=meta_path)

@@ -335,7 +335,7 @@ def _tokens(value: Any, prefix: str = "", depth: int = 0) -> Iterator[str]:
     """Compacted key paths and string values of a validation body (messages left out)."""
     if depth > 30:
         return
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         for k, v in value.items():
             if k == "message":
                 continue
@@ -364,11 +364,11 @@ def _ids_text(ids: set[str]) -> str:
 
 def _kyverno_rule_mapping(obj: K8sObject, r: Mapping[str, Any]) -> set[str]:
     validate = r.get("validate")
-    if not isinstance(validate, Mapping):
+    if not isinstance(validate, dict):
         return set()
     ids: set[str] = set()
     pod_security = validate.get("podSecurity")
-    if isinstance(pod_security, Mapping):
+    if isinstance(pod_security, dict):
         level = pod_security.get("level")
         if level == "restricted":
             ids.update(_PSS_RESTRICTED)
@@ -383,7 +383,7 @@ def _kyverno_rule_mapping(obj: K8sObject, r: Mapping[str, Any]) -> set[str]:
 
 def _kyverno_audit_only(obj: K8sObject) -> Iterator[Violation]:
     spec = obj.get("spec")
-    if not isinstance(spec, Mapping):
+    if not isinstance(spec, dict):
         return
     rules = spec.get("rules")
     if not isinstance(rules, list):
@@ -399,7 +399,7 @@ def _kyverno_audit_only(obj: K8sObject) -> Iterator[Violation]:
     grouped: dict[Path, tuple[str, list[str], set[str]]] = {}
     path: Path
     for i, r in enumerate(rules):
-        if not isinstance(r, Mapping) or not isinstance(r.get("validate"), Mapping):
+        if not isinstance(r, dict) or not isinstance(r.get("validate"), dict):
             continue
         own = r["validate"].get("failureAction")
         if own is not None:
@@ -426,7 +426,7 @@ def _gatekeeper_audit_only(obj: K8sObject) -> Iterator[Violation]:
         how = f"enforcementAction: {action}"
     elif action == "scoped":
         scoped = obj.get("spec", "scopedEnforcementActions")
-        denies = any(isinstance(s, Mapping) and s.get("action") == "deny" for s in (scoped or [])) \
+        denies = any(isinstance(s, dict) and s.get("action") == "deny" for s in (scoped or [])) \
             if isinstance(scoped, list) else False
         if denies:
             return

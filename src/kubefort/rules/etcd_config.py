@@ -81,7 +81,7 @@ class EtcdSettings:
             key = CONFIG_KEYS.get(flag, (flag,))
             cur: Any = self.config
             for k in key:
-                cur = cur.get(k) if isinstance(cur, Mapping) else None
+                cur = cur.get(k) if isinstance(cur, dict) else None
             path = self.c.at("config-file") if self.c.is_set("config-file") else self.c.anchor
             return EtcdSetting(cur, path, f"{'.'.join(key)} in {self.config_file}")
         f = self.c.flags.get(flag)
@@ -252,9 +252,9 @@ def _digests(ctx: Context) -> dict[str, str]:
     out: dict[str, str] = {}
     for node in snapshots(ctx.inventory.of_kind("NodeSnapshot")):
         files = node.raw.get("files")
-        if isinstance(files, Mapping):
+        if isinstance(files, dict):
             for p, f in files.items():
-                if isinstance(f, Mapping) and isinstance(f.get("sha256"), str):
+                if isinstance(f, dict) and isinstance(f.get("sha256"), str):
                     out[posixpath.normpath(str(p))] = f["sha256"]
     return out
 

@@ -64,7 +64,7 @@ def _as_list(value: Any) -> list[Any]:
         return []
     if isinstance(value, str):
         return [value]
-    if isinstance(value, Iterable) and not isinstance(value, Mapping):
+    if isinstance(value, Iterable) and not isinstance(value, dict):
         return list(value)
     raise ValueError(f"expected a list of strings, got {type(value).__name__}")
 
@@ -115,7 +115,7 @@ def _required_tags(value: Any) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     if not value:
         return out
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         for repo, tags in value.items():
             if not isinstance(repo, str):
                 raise ValueError(f"required_tags: repository {repo!r} must be a string")
@@ -158,7 +158,7 @@ def _per_inventory(inv: Inventory, key: str, build: Callable[[], _T]) -> _T:
 
 
 def _str_map(value: Any) -> dict[str, str]:
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         return {}
     return {str(k): v for k, v in value.items() if isinstance(v, str)}
 
@@ -428,7 +428,7 @@ def helm_tiller(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
             yield from _tiller_violations(pod)
         return
     spec = obj.get("spec")
-    if not isinstance(spec, Mapping):
+    if not isinstance(spec, dict):
         return
     selector = _str_map(spec.get("selector"))
     if selector and _has_labels(selector, _TILLER_LABELS):
@@ -443,7 +443,7 @@ def helm_tiller(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     if _has_labels(obj.labels, _TILLER_LABELS):
         ports = spec.get("ports")
         for i, p in enumerate(ports if isinstance(ports, list) else []):
-            if not isinstance(p, Mapping):
+            if not isinstance(p, dict):
                 continue
             for field in ("port", "targetPort"):
                 if p.get(field) == TILLER_PORT:
@@ -541,9 +541,9 @@ def kubernetes_dashboard(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     if not accounts:
         return
     role = obj.get("roleRef")
-    role_s = f'{role.get("kind")} "{role.get("name")}"' if isinstance(role, Mapping) else "a role"
+    role_s = f'{role.get("kind")} "{role.get("name")}"' if isinstance(role, dict) else "a role"
     for i, s in enumerate(subjects):
-        if not isinstance(s, Mapping):
+        if not isinstance(s, dict):
             continue
         for ns, sa in sorted(accounts):
             if _subject_matches(s, obj, ns, sa):
@@ -561,11 +561,11 @@ _VAR_REF = re.compile(r"(?<!\$)\$\(([-._a-zA-Z][-._a-zA-Z0-9]*)\)")
 
 def _external_ref(env_item: Mapping[str, Any]) -> str | None:
     vf = env_item.get("valueFrom")
-    if not isinstance(vf, Mapping):
+    if not isinstance(vf, dict):
         return None
     for key, what in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
         r = vf.get(key)
-        if isinstance(r, Mapping):
+        if isinstance(r, dict):
             return f'{what} "{r.get("name", "?")}"'
     return None
 
@@ -599,13 +599,13 @@ def git_sync_exec_hook(c: ContainerView, ctx: Context) -> Iterator[Violation]:
     external: dict[str, str] = {}  # env var -> the ConfigMap/Secret it comes from
     env = c.raw.get("env")
     for i, e in enumerate(env if isinstance(env, list) else []):
-        if not isinstance(e, Mapping):
+        if not isinstance(e, dict):
             continue
         name = e.get("name")
         src = _external_ref(e)
         if isinstance(name, str) and src:
             external[name] = src
-        is_set = (isinstance(e.get("value"), str) and e["value"] != "") or isinstance(e.get("valueFrom"), Mapping)
+        is_set = (isinstance(e.get("value"), str) and e["value"] != "") or isinstance(e.get("valueFrom"), dict)
         if name in _HOOK_ENVS and is_set:
             yield Violation(c.at("env", i), f"{c.label} runs git-sync with an exec hook ({name})")
         elif name in _REPO_ENVS and src:

@@ -54,21 +54,21 @@ LINKERD_STRONG_POLICIES = ("all-authenticated", "cluster-authenticated", "deny")
 
 def _spec(obj: K8sObject) -> Mapping[str, Any]:
     spec = obj.get("spec")
-    return spec if isinstance(spec, Mapping) else {}
+    return spec if isinstance(spec, dict) else {}
 
 
 def _has_selector(spec: Mapping[str, Any]) -> bool:
     """True when a policy targets some workloads only (selector, targetRef or targetRefs)."""
     sel = spec.get("selector")
-    if isinstance(sel, Mapping) and (sel.get("matchLabels") or sel.get("matchExpressions")):
+    if isinstance(sel, dict) and (sel.get("matchLabels") or sel.get("matchExpressions")):
         return True
     return bool(spec.get("targetRef")) or bool(spec.get("targetRefs"))
 
 
 def _selector_text(spec: Mapping[str, Any]) -> str:
     sel = spec.get("selector")
-    labels = sel.get("matchLabels") if isinstance(sel, Mapping) else None
-    if isinstance(labels, Mapping) and labels:
+    labels = sel.get("matchLabels") if isinstance(sel, dict) else None
+    if isinstance(labels, dict) and labels:
         return ",".join(f"{k}={v}" for k, v in labels.items())
     return "its target"
 
@@ -87,12 +87,12 @@ def _pa_modes(obj: K8sObject) -> Iterator[tuple[Path, Any, str | None]]:
     """(path, mode, port) of the workload-level mode and each port-level mode of a PeerAuthentication."""
     spec = _spec(obj)
     mtls = spec.get("mtls")
-    if isinstance(mtls, Mapping) and "mode" in mtls:
+    if isinstance(mtls, dict) and "mode" in mtls:
         yield ("spec", "mtls", "mode"), mtls.get("mode"), None
     plm = spec.get("portLevelMtls")
-    if isinstance(plm, Mapping):
+    if isinstance(plm, dict):
         for port, setting in plm.items():
-            if isinstance(setting, Mapping) and "mode" in setting:
+            if isinstance(setting, dict) and "mode" in setting:
                 yield ("spec", "portLevelMtls", str(port), "mode"), setting.get("mode"), str(port)
 
 
@@ -158,7 +158,7 @@ def _namespace_wide_mode(inv: Inventory, namespace: str) -> str | None:
         if _has_selector(spec):
             continue
         mtls = spec.get("mtls")
-        mode = mtls.get("mode") if isinstance(mtls, Mapping) else None
+        mode = mtls.get("mode") if isinstance(mtls, dict) else None
         if isinstance(mode, str) and mode and mode != "UNSET":
             return mode
     return None
@@ -222,27 +222,27 @@ def _dr_tls_blocks(obj: K8sObject) -> Iterator[tuple[Path, Mapping[str, Any], st
     spec = _spec(obj)
 
     def in_policy(tp: Any, path: Path, where: str) -> Iterator[tuple[Path, Mapping[str, Any], str]]:
-        if not isinstance(tp, Mapping):
+        if not isinstance(tp, dict):
             return
         tls = tp.get("tls")
-        if isinstance(tls, Mapping):
+        if isinstance(tls, dict):
             yield path + ("tls",), tls, where
         pls = tp.get("portLevelSettings")
         if isinstance(pls, list):
             for j, setting in enumerate(pls):
-                if not isinstance(setting, Mapping):
+                if not isinstance(setting, dict):
                     continue
                 tls = setting.get("tls")
-                if isinstance(tls, Mapping):
+                if isinstance(tls, dict):
                     port = setting.get("port")
-                    number = port.get("number") if isinstance(port, Mapping) else None
+                    number = port.get("number") if isinstance(port, dict) else None
                     yield path + ("portLevelSettings", j, "tls"), tls, f"port {number} of {where}"
 
     yield from in_policy(spec.get("trafficPolicy"), ("spec", "trafficPolicy"), "the traffic policy")
     subsets = spec.get("subsets")
     if isinstance(subsets, list):
         for i, subset in enumerate(subsets):
-            if isinstance(subset, Mapping):
+            if isinstance(subset, dict):
                 name = subset.get("name")
                 yield from in_policy(subset.get("trafficPolicy"), ("spec", "subsets", i, "trafficPolicy"),
                                      f'the traffic policy of subset "{name}"')
@@ -433,17 +433,17 @@ def _linkerd_config_values(obj: K8sObject) -> Iterator[Violation]:
         values = yaml.safe_load(text)
     except yaml.YAMLError:
         return
-    if not isinstance(values, Mapping):
+    if not isinstance(values, dict):
         return
     proxy = values.get("proxy")
     pc = values.get("policyController")
-    policy = proxy.get("defaultInboundPolicy") if isinstance(proxy, Mapping) else None
+    policy = proxy.get("defaultInboundPolicy") if isinstance(proxy, dict) else None
     key = "proxy.defaultInboundPolicy"
-    if policy is None and isinstance(pc, Mapping) and pc.get("defaultAllowPolicy") is not None:
+    if policy is None and isinstance(pc, dict) and pc.get("defaultAllowPolicy") is not None:
         policy, key = pc.get("defaultAllowPolicy"), "policyController.defaultAllowPolicy"  # Linkerd 2.11
     path: Path = ("data", "values")
     if policy is None:
-        if isinstance(proxy, Mapping):
+        if isinstance(proxy, dict):
             yield Violation(path, "linkerd-config values do not set proxy.defaultInboundPolicy, so Linkerd's default "
                                   "all-unauthenticated applies: every client, meshed or not, is allowed")
         return
@@ -524,7 +524,7 @@ def linkerd_unauthenticated_inbound(obj: K8sObject, ctx: Context) -> Iterator[Vi
 def _empty_rule(r: Any) -> bool:
     if r is None:
         return True
-    if not isinstance(r, Mapping):
+    if not isinstance(r, dict):
         return False
     return not any(r.get(k) for k in ("from", "to", "when"))
 

@@ -49,7 +49,7 @@ def _is_netpol(obj: K8sObject) -> bool:
 
 def _spec(obj: K8sObject) -> Mapping[str, Any]:
     spec = obj.get("spec")
-    return spec if isinstance(spec, Mapping) else {}
+    return spec if isinstance(spec, dict) else {}
 
 
 def _pod_selector(spec: Mapping[str, Any]) -> Any:
@@ -242,7 +242,7 @@ def _rules(obj: K8sObject, direction: str) -> Iterator[tuple[int, Mapping[str, A
     if not (ing if direction == "ingress" else eg):
         return
     for i, r in enumerate(_list(spec.get(direction))):
-        yield i, (r if isinstance(r, Mapping) else {})
+        yield i, (r if isinstance(r, dict) else {})
 
 
 def _allow_all(obj: K8sObject, direction: str, ctx: Context) -> Iterator[Violation]:
@@ -264,7 +264,7 @@ def _allow_all(obj: K8sObject, direction: str, ctx: Context) -> Iterator[Violati
                             subcode=None if whole_ns else "selected-pods")
             continue
         for j, p in enumerate(_list(peers)):
-            if not isinstance(p, Mapping):
+            if not isinstance(p, dict):
                 continue
             ns, ps = p.get("namespaceSelector"), p.get("podSelector")
             if ns is not None and selects_everything(ns) and (ps is None or selects_everything(ps)):
@@ -346,8 +346,8 @@ def policy_allows_internet_ipblock(obj: K8sObject, ctx: Context) -> Iterator[Vio
     for direction, peer_key, base in (("ingress", "from", Severity.HIGH), ("egress", "to", Severity.MEDIUM)):
         for i, r in _rules(obj, direction):
             for j, p in enumerate(_list(r.get(peer_key))):
-                ipb = p.get("ipBlock") if isinstance(p, Mapping) else None
-                if not isinstance(ipb, Mapping) or not isinstance(ipb.get("cidr"), str):
+                ipb = p.get("ipBlock") if isinstance(p, dict) else None
+                if not isinstance(ipb, dict) or not isinstance(ipb.get("cidr"), str):
                     continue
                 cidr = ipb["cidr"]
                 try:
@@ -421,10 +421,10 @@ def network_policy_peer_matches_nothing(obj: K8sObject, ctx: Context) -> Iterato
     peers = []
     for direction, peer_key in (("ingress", "from"), ("egress", "to")):
         for i, r in enumerate(_list(spec.get(direction))):
-            if not isinstance(r, Mapping):
+            if not isinstance(r, dict):
                 continue
             for j, p in enumerate(_list(r.get(peer_key))):
-                if isinstance(p, Mapping) and p.get("podSelector") is not None and p.get("namespaceSelector") is None \
+                if isinstance(p, dict) and p.get("podSelector") is not None and p.get("namespaceSelector") is None \
                         and p.get("ipBlock") is None:
                     peers.append(((("spec", direction, i, peer_key, j, "podSelector")), p["podSelector"], direction, i, j))
     if not peers:
@@ -599,7 +599,7 @@ def ingress_without_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     if not _is_ingress(obj):
         return
     spec = _spec(obj)
-    tls = [t for t in _list(spec.get("tls")) if isinstance(t, Mapping)]
+    tls = [t for t in _list(spec.get("tls")) if isinstance(t, dict)]
     if not tls:
         yield Violation(("spec",), "Ingress has no spec.tls: it serves plain HTTP")
         return
@@ -607,7 +607,7 @@ def ingress_without_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         return  # a TLS entry without hosts applies to every host of the Ingress (the controller's wildcard)
     tls_hosts = [str(h) for t in tls for h in _list(t.get("hosts"))]
     for i, r in enumerate(_list(spec.get("rules"))):
-        host = r.get("host") if isinstance(r, Mapping) else None
+        host = r.get("host") if isinstance(r, dict) else None
         if isinstance(host, str) and host and not _host_covered(host, tls_hosts):
             yield Violation(("spec", "rules", i, "host"), f"host {host} is not listed in any spec.tls hosts: it is served without TLS")
 
@@ -630,7 +630,7 @@ _DANGEROUS_SNIPPET = ("lua", "alias")  # "_by_lua" contains "lua"
 def ingress_nginx_snippets(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     if obj.kind == "ConfigMap":
         data = obj.get("data")
-        value = data.get("allow-snippet-annotations") if isinstance(data, Mapping) else None
+        value = data.get("allow-snippet-annotations") if isinstance(data, dict) else None
         if value is not None and str(value).strip().lower() == "true":
             yield Violation(("data", "allow-snippet-annotations"), "ingress-nginx ConfigMap allows snippet annotations",
                             subcode="allow-snippet-annotations")
@@ -678,10 +678,10 @@ def _ingress_backends(obj: K8sObject) -> Iterator[tuple[Path, str]]:
     spec = _spec(obj)
 
     def one(b: Any, path: Path) -> Iterator[tuple[Path, str]]:
-        if not isinstance(b, Mapping):
+        if not isinstance(b, dict):
             return
         svc = b.get("service")
-        if isinstance(svc, Mapping) and isinstance(svc.get("name"), str):
+        if isinstance(svc, dict) and isinstance(svc.get("name"), str):
             yield path, svc["name"]
         elif isinstance(b.get("serviceName"), str):  # extensions/v1beta1, networking.k8s.io/v1beta1
             yield path, b["serviceName"]
@@ -689,10 +689,10 @@ def _ingress_backends(obj: K8sObject) -> Iterator[tuple[Path, str]]:
     for key in ("defaultBackend", "backend"):
         yield from one(spec.get(key), ("spec", key))
     for i, r in enumerate(_list(spec.get("rules"))):
-        http = r.get("http") if isinstance(r, Mapping) else None
-        paths = http.get("paths") if isinstance(http, Mapping) else None
+        http = r.get("http") if isinstance(r, dict) else None
+        paths = http.get("paths") if isinstance(http, dict) else None
         for j, p in enumerate(_list(paths)):
-            if isinstance(p, Mapping):
+            if isinstance(p, dict):
                 yield from one(p.get("backend"), ("spec", "rules", i, "http", "paths", j, "backend"))
 
 

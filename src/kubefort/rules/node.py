@@ -243,7 +243,7 @@ def kubelet_rotate_certificates(obj: K8sObject, ctx: Context) -> Iterator[Violat
 def kubelet_rotate_server_certificates(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     k = _kubelet(obj)
     gates = k.effective("featureGates")
-    if isinstance(gates.value, Mapping) and gates.value.get("RotateKubeletServerCertificate") is False:
+    if isinstance(gates.value, dict) and gates.value.get("RotateKubeletServerCertificate") is False:
         yield Violation(gates.path, f"kubelet: {_say(k, gates)} sets RotateKubeletServerCertificate=false",
                         subcode="feature_gate")
     cert, key, boot = _serving_cert(k)
@@ -357,7 +357,7 @@ def kube_proxy_metrics(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         path = ("data", "config.conf")
     else:
         return
-    if not isinstance(raw, Mapping):
+    if not isinstance(raw, dict):
         return
     # a --metrics-bind-address flag on a kube-proxy of the input overrides the file
     for o in ctx.inventory.of_kind(*COMPONENT_KINDS):
@@ -395,7 +395,7 @@ def _kubelet_of_snapshot(node: NodeView) -> KubeletView:
 def kubelet_service_files(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     node = node_of(obj)
     kl = node.raw.get("kubelet")
-    units = kl.get("unitFiles") if isinstance(kl, Mapping) else None
+    units = kl.get("unitFiles") if isinstance(kl, dict) else None
     paths = [u for u in units if isinstance(u, str)] if isinstance(units, list) else []
     if not paths:
         paths = [f.path for f in node.files_under("/etc/systemd/system/kubelet.service.d")

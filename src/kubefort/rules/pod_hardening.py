@@ -120,7 +120,7 @@ def _at(eff: Effective) -> Path:
 
 def _anchor(c: ContainerView) -> Path:
     """Where a finding about a missing container setting points: the securityContext if present."""
-    return c.sc_path if isinstance(c.raw.get("securityContext"), Mapping) else c.path
+    return c.sc_path if isinstance(c.raw.get("securityContext"), dict) else c.path
 
 
 def _from_pod(c: ContainerView, eff: Effective) -> str:
@@ -131,14 +131,14 @@ def _from_pod(c: ContainerView, eff: Effective) -> str:
 
 def _profile_type(profile: Any) -> str:
     """``type`` of a seccomp/AppArmor profile mapping; "" when missing or malformed."""
-    if isinstance(profile, Mapping):
+    if isinstance(profile, dict):
         t = profile.get("type")
         return t if isinstance(t, str) else ""
     return ""
 
 
 def _type_path(path: Path, profile: Any) -> Path:
-    return path + ("type",) if isinstance(profile, Mapping) and "type" in profile else path
+    return path + ("type",) if isinstance(profile, dict) and "type" in profile else path
 
 
 def _show(value: Any) -> str:
@@ -182,7 +182,7 @@ def _container_names(pod: PodSpecView) -> set[str]:
 
 
 def _sc_empty(sc: Any) -> bool:
-    if not isinstance(sc, Mapping):
+    if not isinstance(sc, dict):
         return True
     return all(v is None for v in sc.values())
 
@@ -461,7 +461,7 @@ def apparmor_profile_missing(c: ContainerView, ctx: Context) -> Iterator[Violati
 
 
 def _selinux_violations(opts: Any, base: Path, who: str) -> Iterator[Violation]:
-    if not isinstance(opts, Mapping):
+    if not isinstance(opts, dict):
         return
     t = opts.get("type")
     if t not in (None, "") and t not in SELINUX_ALLOWED_TYPES:
@@ -586,7 +586,7 @@ def unsafe_sysctls(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
     if not isinstance(items, list):
         return
     for i, item in enumerate(items):
-        name = item.get("name") if isinstance(item, Mapping) else None
+        name = item.get("name") if isinstance(item, dict) else None
         if not isinstance(name, str):
             continue
         checked = name if level is not None else normalise_sysctl(name)
@@ -600,7 +600,7 @@ def unsafe_sysctls(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
 
 def _host_process(sc: Mapping[str, Any]) -> bool:
     w = sc.get("windowsOptions")
-    return isinstance(w, Mapping) and w.get("hostProcess") is True
+    return isinstance(w, dict) and w.get("hostProcess") is True
 
 
 @rule(
@@ -633,17 +633,17 @@ def windows_host_process(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
 def _handler_hosts(c: ContainerView) -> Iterator[tuple[Path, str, str]]:
     """(path of ``host``, its value, where) for every probe / lifecycle handler that sets one."""
     def from_handler(handler: Any, base: Path, where: str) -> Iterator[tuple[Path, str, str]]:
-        if not isinstance(handler, Mapping):
+        if not isinstance(handler, dict):
             return
         for action in ("httpGet", "tcpSocket"):
             a = handler.get(action)
-            if isinstance(a, Mapping) and a.get("host") not in (None, ""):
+            if isinstance(a, dict) and a.get("host") not in (None, ""):
                 yield base + (action, "host"), str(a["host"]), f"{where}.{action}"
 
     for probe in PROBES:
         yield from from_handler(c.raw.get(probe), c.at(probe), probe)
     lifecycle = c.raw.get("lifecycle")
-    if isinstance(lifecycle, Mapping):
+    if isinstance(lifecycle, dict):
         for hook in LIFECYCLE_HOOKS:
             yield from from_handler(lifecycle.get(hook), c.at("lifecycle", hook), f"lifecycle.{hook}")
 
@@ -767,7 +767,7 @@ def no_linux_hardening(c: ContainerView, ctx: Context) -> Iterator[Violation]:
     if ann != "" and _apparmor_annotation_ok(ann, strict=False):
         return
     selinux = c.effective("seLinuxOptions")
-    if isinstance(selinux.value, Mapping) and any(v not in (None, "") for v in selinux.value.values()):
+    if isinstance(selinux.value, dict) and any(v not in (None, "") for v in selinux.value.values()):
         return
     if c.capabilities("drop"):
         return

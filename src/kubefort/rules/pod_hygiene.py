@@ -11,7 +11,6 @@ from typing import Any
 from ..engine.rule import Context, NotEvaluated, Scope, Severity, Violation, rule
 from ..model.kinds import WORKLOAD_KINDS
 from ..model.objects import K8sObject, Path, iter_dicts
-from ..model.selectors import service_selector_matches
 from ..model.workloads import ContainerSet, ContainerView, PodSpecView, pod_spec
 
 NSA = "NSA/CISA: pod security"
@@ -54,7 +53,7 @@ def _closest(raw: Mapping[str, Any], path: Path) -> Path:
         if isinstance(step, int):
             ok = isinstance(cur, list) and 0 <= step < len(cur)
         else:
-            ok = isinstance(cur, Mapping) and step in cur and cur[step] is not None
+            ok = isinstance(cur, dict) and step in cur and cur[step] is not None
         if not ok:
             return path[:i]
         cur = cur[step]
@@ -65,7 +64,7 @@ def _ports(c: ContainerView) -> Iterator[tuple[int, Mapping[str, Any]]]:
     ports = c.raw.get("ports")
     if isinstance(ports, list):
         for j, p in enumerate(ports):
-            if isinstance(p, Mapping):
+            if isinstance(p, dict):
                 yield j, p
 
 
@@ -76,15 +75,15 @@ def _is_tcp(port: Mapping[str, Any]) -> bool:
 
 def _resource(c: ContainerView, section: str, name: str) -> bool:
     res = c.raw.get("resources")
-    sec = res.get(section) if isinstance(res, Mapping) else None
-    return isinstance(sec, Mapping) and sec.get(name) not in (None, "")
+    sec = res.get(section) if isinstance(res, dict) else None
+    return isinstance(sec, dict) and sec.get(name) not in (None, "")
 
 
 def _pod_resource(pod: PodSpecView, section: str, name: str) -> bool:
     """Pod-level resources (``spec.resources``, PodLevelResources) bound every container of the pod."""
     res = pod.spec.get("resources")
-    sec = res.get(section) if isinstance(res, Mapping) else None
-    return isinstance(sec, Mapping) and sec.get(name) not in (None, "")
+    sec = res.get(section) if isinstance(res, dict) else None
+    return isinstance(sec, dict) and sec.get(name) not in (None, "")
 
 
 def _ns_path(obj: K8sObject) -> Path:
@@ -140,10 +139,10 @@ def _resolve_named_port(pod: PodSpecView, name: str, protocol: str) -> tuple[int
 
 def _service_ssh(svc: K8sObject, ctx: Context) -> Iterator[Violation]:
     spec = svc.get("spec")
-    if not isinstance(spec, Mapping) or spec.get("type") == "ExternalName":
+    if not isinstance(spec, dict) or spec.get("type") == "ExternalName":
         return
     selector = spec.get("selector")
-    if not isinstance(selector, Mapping) or not selector:
+    if not isinstance(selector, dict) or not selector:
         return  # no selector: endpoints are managed by hand and are not pods of this input
     selected = ctx.inventory.pods_selected_by_service(svc.namespace or "", selector)
     unresolved: list[str] = []
@@ -324,7 +323,7 @@ def _credential_match(path: str) -> str | None:
 def cloud_credentials_host_path(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
     for i, vol in pod.volumes():
         hp = vol.get("hostPath")
-        path = hp.get("path") if isinstance(hp, Mapping) else None
+        path = hp.get("path") if isinstance(hp, dict) else None
         if not isinstance(path, str) or not path:
             continue
         how = _credential_match(path)
@@ -546,7 +545,7 @@ def namespace_without_quota(ns: K8sObject, ctx: Context) -> Iterator[Violation]:
 def liveness_probe_missing(c: ContainerView, ctx: Context) -> Iterator[Violation]:
     if c.obj.kind in ("Job", "CronJob"):
         return  # run-to-completion pods: a hung batch container is bounded by activeDeadlineSeconds
-    if isinstance(c.raw.get("livenessProbe"), Mapping):
+    if isinstance(c.raw.get("livenessProbe"), dict):
         return
     yield Violation(c.path, f"{c.label} has no liveness probe")
 

@@ -83,12 +83,12 @@ def _is_int(v: Any) -> bool:
 def _sc_anchor(c: ContainerView) -> Path:
     """Where to point when a container security context field is missing: the security context if the
     container has one, otherwise the container itself."""
-    return c.sc_path if isinstance(c.raw.get("securityContext"), Mapping) else c.path
+    return c.sc_path if isinstance(c.raw.get("securityContext"), dict) else c.path
 
 
 def _caps(c: ContainerView) -> Mapping[str, Any] | None:
     caps = c.security_context.get("capabilities")
-    return caps if isinstance(caps, Mapping) else None
+    return caps if isinstance(caps, dict) else None
 
 
 def _raw_caps(c: ContainerView, which: str) -> list[tuple[int, str]]:
@@ -143,7 +143,7 @@ def _host_path_volumes(pod: PodSpecView) -> Iterator[tuple[int, Mapping[str, Any
     """(index, volume, hostPath source) of every hostPath volume (``hostPath: null`` is no hostPath)."""
     for i, v in pod.volumes():
         hp = v.get("hostPath")
-        if isinstance(hp, Mapping):
+        if isinstance(hp, dict):
             yield i, v, hp
 
 
@@ -157,7 +157,7 @@ def _mounted_volume_names(pod: PodSpecView) -> set[str]:
     for c in pod.containers(ContainerSet.ALL):
         mounts = c.raw.get("volumeMounts")
         if isinstance(mounts, list):
-            out.update(m["name"] for m in mounts if isinstance(m, Mapping) and isinstance(m.get("name"), str))
+            out.update(m["name"] for m in mounts if isinstance(m, dict) and isinstance(m.get("name"), str))
     return out
 
 
@@ -362,7 +362,7 @@ def writable_host_path_mount(c: ContainerView, ctx: Context) -> Iterator[Violati
     if not host_vols or not isinstance(mounts, list):
         return
     for j, m in enumerate(mounts):
-        if not isinstance(m, Mapping) or m.get("name") not in host_vols or m.get("readOnly") is True:
+        if not isinstance(m, dict) or m.get("name") not in host_vols or m.get("readOnly") is True:
             continue
         path = c.at("volumeMounts", j, "readOnly") if "readOnly" in m else c.at("volumeMounts", j)
         yield Violation(path, f'{c.label} mounts hostPath volume "{m["name"]}" writable')
@@ -474,7 +474,7 @@ def host_port(c: ContainerView, ctx: Context) -> Iterator[Violation]:
     # With hostNetwork the API server defaults hostPort to containerPort in containers and init containers.
     host_net = c.pod.spec.get("hostNetwork") is True and c.list_name in ("containers", "initContainers")
     for j, p in enumerate(ports):
-        if not isinstance(p, Mapping):
+        if not isinstance(p, dict):
             continue
         hp = p.get("hostPort")
         if _is_int(hp) and hp != 0:

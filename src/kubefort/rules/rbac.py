@@ -167,7 +167,7 @@ _BUILTIN_ROLES_YAML = """
 
 def _builtin_roles() -> dict[tuple[str, str | None, str], K8sObject]:
     out = {}
-    for item in yaml.safe_load(_BUILTIN_ROLES_YAML):
+    for item in yaml.load(_BUILTIN_ROLES_YAML, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
         ns = item.get("namespace")
         md: dict[str, Any] = {"name": item["name"], "labels": {"kubernetes.io/bootstrapping": "rbac-defaults",
                                                              **item.get("labels", {})}}
@@ -462,7 +462,7 @@ def _is_cluster(ctx: Context) -> bool:
 
 def _role_ref(binding: K8sObject) -> tuple[str, str]:
     ref = binding.get("roleRef")
-    if not isinstance(ref, Mapping):
+    if not isinstance(ref, dict):
         return "", ""
     kind, name = ref.get("kind"), ref.get("name")
     return (kind if isinstance(kind, str) else ""), (name if isinstance(name, str) else "")
@@ -472,7 +472,7 @@ def _subjects(binding: K8sObject) -> Iterator[tuple[int, Mapping[str, Any]]]:
     subs = binding.get("subjects")
     if isinstance(subs, list):
         for i, s in enumerate(subs):
-            if isinstance(s, Mapping):
+            if isinstance(s, dict):
                 yield i, s
 
 
@@ -505,7 +505,7 @@ def _aggregation_selectors(role: K8sObject) -> list[Any] | None:
     if role.kind != "ClusterRole":
         return None
     agg = role.get("aggregationRule")
-    if not isinstance(agg, Mapping):
+    if not isinstance(agg, dict):
         return None
     sels = agg.get("clusterRoleSelectors")
     return list(sels) if isinstance(sels, list) else []
@@ -515,7 +515,7 @@ def _own_entries(role: K8sObject) -> list[Entry]:
     rules = role.get("rules")
     if not isinstance(rules, list):
         return []
-    return [Entry(role, i, r, PolicyRule.from_raw(r)) for i, r in enumerate(rules) if isinstance(r, Mapping)]
+    return [Entry(role, i, r, PolicyRule.from_raw(r)) for i, r in enumerate(rules) if isinstance(r, dict)]
 
 
 def _role_label(role: K8sObject) -> str:
@@ -1416,8 +1416,8 @@ def _token_mounts(pod: PodSpecView) -> Iterator[tuple[Path, str]]:
     projected = set()
     for _, v in pod.volumes():
         proj = v.get("projected")
-        sources = proj.get("sources") if isinstance(proj, Mapping) else None
-        if isinstance(sources, list) and any(isinstance(s, Mapping) and "serviceAccountToken" in s for s in sources):
+        sources = proj.get("sources") if isinstance(proj, dict) else None
+        if isinstance(sources, list) and any(isinstance(s, dict) and "serviceAccountToken" in s for s in sources):
             projected.add(v.get("name"))
     if not projected:
         return
@@ -1426,7 +1426,7 @@ def _token_mounts(pod: PodSpecView) -> Iterator[tuple[Path, str]]:
         if not isinstance(mounts, list):
             continue
         for j, m in enumerate(mounts):
-            if not isinstance(m, Mapping) or m.get("name") not in projected:
+            if not isinstance(m, dict) or m.get("name") not in projected:
                 continue
             mp = m.get("mountPath")
             if isinstance(mp, str) and (mp.rstrip("/") == TOKEN_PATH or mp.startswith(TOKEN_PATH + "/")):

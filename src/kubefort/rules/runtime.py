@@ -63,7 +63,7 @@ def _pod_view(obj: K8sObject) -> PodSpecView | None:
     if paths is None or obj.group not in SANDBOX_GROUPS:
         return None
     spec = obj.get(*paths[1])
-    if not isinstance(spec, Mapping):
+    if not isinstance(spec, dict):
         return None
     return PodSpecView(obj=obj, spec=spec, path=paths[1], meta_path=paths[0])
 

@@ -30,7 +30,7 @@ def _allow(ctx: Context) -> ss.Allowlist:
 def _items(value: Any) -> Iterator[tuple[int, Mapping[str, Any]]]:
     if isinstance(value, list):
         for i, item in enumerate(value):
-            if isinstance(item, Mapping):
+            if isinstance(item, dict):
                 yield i, item
 
 
@@ -91,14 +91,14 @@ def secret_in_env_literal(c: ContainerView, ctx: Context) -> Iterator[Violation]
 def secret_as_env_var(c: ContainerView, ctx: Context) -> Iterator[Violation]:
     for i, e in _items(c.raw.get("env")):
         vf = e.get("valueFrom")
-        ref = vf.get("secretKeyRef") if isinstance(vf, Mapping) else None
-        if isinstance(ref, Mapping):
+        ref = vf.get("secretKeyRef") if isinstance(vf, dict) else None
+        if isinstance(ref, dict):
             yield Violation(c.at("env", i, "valueFrom", "secretKeyRef"),
                             f'env var "{_env_name(e, i)}" of {c.label} reads key "{ref.get("key", "?")}" '
                             f'of Secret "{ref.get("name", "?")}"')
     for i, e in _items(c.raw.get("envFrom")):
         ref = e.get("secretRef")
-        if isinstance(ref, Mapping):
+        if isinstance(ref, dict):
             yield Violation(c.at("envFrom", i, "secretRef"),
                             f'{c.label} imports every key of Secret "{ref.get("name", "?")}" as env vars (envFrom)')
 
@@ -125,7 +125,7 @@ def configmap_credentials(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     allow = _allow(ctx)
     for field in ("data", "binaryData"):
         entries = obj.get(field)
-        if not isinstance(entries, Mapping):
+        if not isinstance(entries, dict):
             continue
         for key, value in entries.items():
             key = str(key)
@@ -153,12 +153,12 @@ def configmap_credentials(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
 
 def _annotation_sets(obj: K8sObject) -> Iterator[tuple[Path, Mapping[str, Any]]]:
     md = obj.get("metadata", "annotations")
-    if isinstance(md, Mapping):
+    if isinstance(md, dict):
         yield ("metadata", "annotations"), md
     paths = POD_SPEC_PATHS.get(obj.kind)
     if paths is not None and paths[0] != ("metadata",):
         tpl = get_path(obj.raw, paths[0] + ("annotations",))
-        if isinstance(tpl, Mapping):
+        if isinstance(tpl, dict):
             yield paths[0] + ("annotations",), tpl
 
 
@@ -174,12 +174,12 @@ def _last_applied_reasons(obj: K8sObject, text: str, allow: ss.Allowlist) -> lis
     elif obj.kind == "ConfigMap":
         data = applied.get("data")
         bad = [str(k) for k, v in data.items() if ss.env_literal_reasons(str(k), v, allow)] \
-            if isinstance(data, Mapping) else []
+            if isinstance(data, dict) else []
         if bad:
             reasons.append(f"repeats ConfigMap keys holding literal secrets ({ss.quote_names(bad)})")
     elif obj.kind in POD_SPEC_PATHS:
         spec = get_path(applied, POD_SPEC_PATHS[obj.kind][1])
-        if isinstance(spec, Mapping):
+        if isinstance(spec, dict):
             for list_name in _CONTAINER_LISTS:
                 for ci, ctr in _items(spec.get(list_name)):
                     cname = ctr.get("name") if isinstance(ctr.get("name"), str) else f"#{ci}"

@@ -10,7 +10,7 @@ the bundled, dated tables in ``kubefort/data/`` (see :mod:`kubefort.analysis.nod
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 from ..analysis.node.targets import NotApplicable, Target, TargetTable
@@ -236,7 +236,7 @@ def _trigger(name: str | None, ctx: Context) -> bool | None:
     if not name:
         return True
     if name == "aggregated_api":
-        svcs = [o for o in ctx.inventory.of_kind("APIService") if isinstance(o.get("spec", "service"), Mapping)]
+        svcs = [o for o in ctx.inventory.of_kind("APIService") if isinstance(o.get("spec", "service"), dict)]
         return True if svcs else (False if ctx.inventory.of_kind("APIService") else None)
     if name == "mountable_secrets":
         sas = ctx.inventory.of_kind("ServiceAccount")
@@ -255,7 +255,7 @@ def _trigger(name: str | None, ctx: Context) -> bool | None:
         if name == "subpath":
             for c in pod.containers():
                 mounts = c.raw.get("volumeMounts")
-                if isinstance(mounts, list) and any(isinstance(m, Mapping) and (m.get("subPath") or m.get("subPathExpr"))
+                if isinstance(mounts, list) and any(isinstance(m, dict) and (m.get("subPath") or m.get("subPathExpr"))
                                                     for m in mounts):
                     return True
     return False

@@ -153,7 +153,7 @@ def parse_policy(obj: K8sObject) -> Policy:
     spec = obj.get("spec")
     if spec is None:
         spec = {}
-    if not isinstance(spec, Mapping):
+    if not isinstance(spec, dict):
         raise PolicyError("spec is not a mapping")
     sel = spec.get("podSelector")
     if sel is None:
@@ -175,7 +175,7 @@ def parse_policy(obj: K8sObject) -> Policy:
             where = f"spec.{direction}[{i}]"
             if r is None:
                 r = {}
-            if not isinstance(r, Mapping):
+            if not isinstance(r, dict):
                 raise PolicyError(f"{where} is not a mapping")
             out.append(PolicyRule(policy=pol, direction=direction, index=i,
                                   peers=_parse_peers(r.get(peer_key), f"{where}.{peer_key}"),
@@ -184,10 +184,10 @@ def parse_policy(obj: K8sObject) -> Policy:
 
 
 def _check_selector(sel: Any, where: str) -> None:
-    if not isinstance(sel, Mapping):
+    if not isinstance(sel, dict):
         raise PolicyError(f"{where} is not a label selector")
     ml = sel.get("matchLabels")
-    if ml is not None and not isinstance(ml, Mapping):
+    if ml is not None and not isinstance(ml, dict):
         raise PolicyError(f"{where}.matchLabels is not a mapping")
     exprs = sel.get("matchExpressions")
     if exprs is None:
@@ -195,7 +195,7 @@ def _check_selector(sel: Any, where: str) -> None:
     if not isinstance(exprs, list):
         raise PolicyError(f"{where}.matchExpressions is not a list")
     for j, e in enumerate(exprs):
-        if not isinstance(e, Mapping) or not isinstance(e.get("key"), str):
+        if not isinstance(e, dict) or not isinstance(e.get("key"), str):
             raise PolicyError(f"{where}.matchExpressions[{j}] needs a key")
         op, values = e.get("operator"), e.get("values")
         if op in ("In", "NotIn"):
@@ -218,7 +218,7 @@ def _parse_peers(value: Any, where: str) -> tuple[Peer, ...] | None:
     peers = []
     for i, p in enumerate(value):
         w = f"{where}[{i}]"
-        if not isinstance(p, Mapping):
+        if not isinstance(p, dict):
             raise PolicyError(f"{w} is not a mapping")
         ps, ns, ipb = p.get("podSelector"), p.get("namespaceSelector"), p.get("ipBlock")
         if ps is not None:
@@ -237,7 +237,7 @@ def _parse_peers(value: Any, where: str) -> tuple[Peer, ...] | None:
 
 
 def _parse_ipblock(ipb: Any, where: str) -> Peer:
-    if not isinstance(ipb, Mapping) or not isinstance(ipb.get("cidr"), str):
+    if not isinstance(ipb, dict) or not isinstance(ipb.get("cidr"), str):
         raise PolicyError(f"{where}.cidr is required")
     try:
         block = AddrSet.cidr(ipb["cidr"])
@@ -270,7 +270,7 @@ def _parse_ports(value: Any, where: str) -> tuple[PortSpec, ...] | None:
         w = f"{where}[{i}]"
         if p is None:
             p = {}
-        if not isinstance(p, Mapping):
+        if not isinstance(p, dict):
             raise PolicyError(f"{w} is not a mapping")
         proto = p.get("protocol")
         proto = "TCP" if proto is None else proto
@@ -332,7 +332,7 @@ def workload_of(obj: K8sObject) -> Workload | None:
         if not isinstance(items, list):
             continue
         for p in items:
-            if not isinstance(p, Mapping):
+            if not isinstance(p, dict):
                 continue
             name, number, proto = p.get("name"), p.get("containerPort"), p.get("protocol") or "TCP"
             if isinstance(name, str) and name and isinstance(number, int) and not isinstance(number, bool):
@@ -347,6 +347,6 @@ def controlled_by(obj: K8sObject) -> tuple[str, str] | None:
     if not isinstance(refs, list):
         return None
     for r in refs:
-        if isinstance(r, Mapping) and r.get("controller") is True and isinstance(r.get("kind"), str):
+        if isinstance(r, dict) and r.get("controller") is True and isinstance(r.get("kind"), str):
             return r["kind"], str(r.get("name"))
     return None

@@ -292,7 +292,7 @@ class _Collector:
             kubelet["configFile"] = cfg_path
             self.fact(cfg_path)
             data, doc = self.load_yaml_doc(cfg_path)
-            if isinstance(data, Mapping):
+            if isinstance(data, dict):
                 kubelet["config"] = dict(data)
                 self.anchors[("kubelet", "config")] = Anchor(file=self.fs.host(cfg_path), doc=doc)
                 self.audit.files += 1
@@ -305,7 +305,7 @@ class _Collector:
                     continue
                 p = posixpath.join(drop_dir, name)
                 data, doc = self.load_yaml_doc(p)
-                if isinstance(data, Mapping):
+                if isinstance(data, dict):
                     _merge(kubelet["config"], data)
                     for k in data:
                         self.anchors[("kubelet", "config", str(k))] = Anchor(file=self.fs.host(p), doc=doc, doc_prefix=(k,))
@@ -313,7 +313,7 @@ class _Collector:
         kubeconfig = flags.value("kubeconfig") or "/etc/kubernetes/kubelet.conf"
         self.fact(kubeconfig)
         self.kubeconfig_certs(kubeconfig, "kubelet --kubeconfig")
-        cfg = kubelet.get("config") if isinstance(kubelet.get("config"), Mapping) else {}
+        cfg = kubelet.get("config") if isinstance(kubelet.get("config"), dict) else {}
         ca = flags.value("client-ca-file") or _get(cfg, "authentication", "x509", "clientCAFile")
         if isinstance(ca, str) and ca:
             self.fact(ca, digest=True)
@@ -371,14 +371,14 @@ class _Collector:
             return
         seen = self.kubeconfig_seen[real] = []
         data, _ = self.load_yaml_doc(node_path)
-        if not isinstance(data, Mapping):
+        if not isinstance(data, dict):
             return
         for section, item_key, data_key, file_key, what in (
                 ("users", "user", "client-certificate-data", "client-certificate", "client certificate"),
                 ("clusters", "cluster", "certificate-authority-data", "certificate-authority", "cluster CA")):
             items = data.get(section)
             for i, it in enumerate(items if isinstance(items, list) else []):
-                if not isinstance(it, Mapping) or not isinstance(it.get(item_key), Mapping):
+                if not isinstance(it, dict) or not isinstance(it.get(item_key), dict):
                     continue
                 body = it[item_key]
                 name = it.get("name") if isinstance(it.get("name"), str) else f"#{i}"
@@ -535,7 +535,7 @@ class _Collector:
             if cfg:
                 self.fact(cfg)
                 data, doc = self.load_yaml_doc(cfg)
-                if isinstance(data, Mapping):
+                if isinstance(data, dict):
                     self.snapshot.setdefault("configs", {})[cfg] = dict(data)
                     self.anchors[("configs", cfg)] = Anchor(file=self.fs.host(cfg), doc=doc)
             data_dir = etcd.value("data-dir") or (etcd.env("ETCD_DATA_DIR") or (None,))[0]
@@ -596,7 +596,7 @@ class _Collector:
 
 def _get(m: Any, *path: str) -> Any:
     for p in path:
-        if not isinstance(m, Mapping):
+        if not isinstance(m, dict):
             return None
         m = m.get(p)
     return m
@@ -604,7 +604,7 @@ def _get(m: Any, *path: str) -> Any:
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> None:
     for k, v in over.items():
-        if isinstance(v, Mapping) and isinstance(base.get(k), dict):
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
             _merge(base[k], v)
         else:
             base[k] = v

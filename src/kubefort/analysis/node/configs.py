@@ -74,7 +74,7 @@ class AuditRule:
         if not isinstance(res, list) or not res:
             return not non_res  # no resources: every request, unless it is for non-resource URLs only
         for gr in res:
-            if not isinstance(gr, Mapping):
+            if not isinstance(gr, dict):
                 continue
             g = gr.get("group")
             if (g or "") != group and g != "*":
@@ -100,7 +100,7 @@ def audit_rules(policy: Mapping[str, Any]) -> list[AuditRule]:
     if not isinstance(rules, list):
         return out
     for i, r in enumerate(rules):
-        if not isinstance(r, Mapping):
+        if not isinstance(r, dict):
             continue
         level = r.get("level") if r.get("level") in LEVELS else "None"
         cond = any(_strs(r.get(k)) for k in ("users", "userGroups", "verbs", "namespaces"))

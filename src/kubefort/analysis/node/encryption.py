@@ -36,12 +36,12 @@ class Provider:
 
     @property
     def kms_version(self) -> str:
-        v = self.config.get("apiVersion") if isinstance(self.config, Mapping) else None
+        v = self.config.get("apiVersion") if isinstance(self.config, dict) else None
         return str(v) if v else "v1"
 
     @property
     def name(self) -> str:
-        n = self.config.get("name") if isinstance(self.config, Mapping) else None
+        n = self.config.get("name") if isinstance(self.config, dict) else None
         return str(n) if n else ""
 
 
@@ -61,11 +61,11 @@ class Entry:
 
 
 def _provider(raw: Any, path: Path) -> Provider:
-    if isinstance(raw, Mapping):
+    if isinstance(raw, dict):
         for t in PROVIDERS:
             if t in raw:
                 cfg = raw.get(t)
-                return Provider(t, cfg if isinstance(cfg, Mapping) else {}, path + (t,))
+                return Provider(t, cfg if isinstance(cfg, dict) else {}, path + (t,))
     return Provider("unknown", {}, path)
 
 
@@ -75,7 +75,7 @@ def entries(raw: Mapping[str, Any]) -> list[Entry]:
     if not isinstance(res, list):
         return out
     for i, e in enumerate(res):
-        if not isinstance(e, Mapping):
+        if not isinstance(e, dict):
             continue
         names = tuple(str(x) for x in e.get("resources", []) if isinstance(x, str)) if isinstance(
             e.get("resources"), list) else ()
@@ -124,7 +124,7 @@ def key_problems(p: Provider) -> Iterator[KeyProblem]:
     secrets: dict[bytes, str] = {}
     for i, k in enumerate(keys):
         path = p.path + ("keys", i)
-        if not isinstance(k, Mapping):
+        if not isinstance(k, dict):
             yield KeyProblem(path, f"{p.type} key #{i} is not a mapping", "invalid")
             continue
         name = str(k.get("name") or f"#{i}")

@@ -257,7 +257,7 @@ class Component:
             return None
         hit = None
         for i, e in enumerate(env):
-            if isinstance(e, Mapping) and e.get("name") == name and isinstance(e.get("value"), str):
+            if isinstance(e, dict) and e.get("name") == name and isinstance(e.get("value"), str):
                 hit = (e["value"], self.container_path + ("env", i, "value"))
         return hit
 
@@ -356,7 +356,7 @@ def components(obj: K8sObject) -> dict[str, Component]:
         items = pod.spec.get("containers")
         if isinstance(items, list):
             for i, c in enumerate(items):
-                if not isinstance(c, Mapping):
+                if not isinstance(c, dict):
                     continue
                 comp = _component_of_container(obj, c, pod.path + ("containers", i))
                 if comp is not None and comp.name not in out:

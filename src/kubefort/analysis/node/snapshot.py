@@ -150,7 +150,7 @@ def _str(value: Any) -> str | None:
 
 
 def file_fact(path: str, raw: Any) -> FileFact:
-    if not isinstance(raw, Mapping):
+    if not isinstance(raw, dict):
         return FileFact(path, "error", None, None, None, None, None, error="not a mapping")
     t = raw.get("type") if isinstance(raw.get("type"), str) else "file"
     return FileFact(path=path, type=t, mode=parse_mode(raw.get("mode")), uid=_int(raw.get("uid")), gid=_int(raw.get("gid")),
@@ -196,7 +196,7 @@ class NodeView:
 
     def _files(self) -> Mapping[str, Any]:
         f = self.raw.get("files")
-        return f if isinstance(f, Mapping) else {}
+        return f if isinstance(f, dict) else {}
 
     def file(self, path: str) -> FileFact | None:
         raw = self._files().get(path)
@@ -214,12 +214,12 @@ class NodeView:
         certs = self.raw.get("certificates")
         if not isinstance(certs, list):
             return []
-        return [CertFact(i, c) for i, c in enumerate(certs) if isinstance(c, Mapping)]
+        return [CertFact(i, c) for i, c in enumerate(certs) if isinstance(c, dict)]
 
     def config(self, path: str) -> Mapping[str, Any] | None:
         cfgs = self.raw.get("configs")
-        v = cfgs.get(path) if isinstance(cfgs, Mapping) else None
-        return v if isinstance(v, Mapping) else None
+        v = cfgs.get(path) if isinstance(cfgs, dict) else None
+        return v if isinstance(v, dict) else None
 
     @property
     def static_pod_path(self) -> str:
@@ -235,24 +235,24 @@ class NodeView:
 
     def user_exists(self, name: str) -> bool | None:
         acc = self.raw.get("accounts")
-        users = acc.get("users") if isinstance(acc, Mapping) else None
-        if not isinstance(users, Mapping):
+        users = acc.get("users") if isinstance(acc, dict) else None
+        if not isinstance(users, dict):
             return None
         return name in users
 
     def uid_of(self, name: str) -> int | None:
         acc = self.raw.get("accounts")
-        users = acc.get("users") if isinstance(acc, Mapping) else None
-        return _int(users.get(name)) if isinstance(users, Mapping) else None
+        users = acc.get("users") if isinstance(acc, dict) else None
+        return _int(users.get(name)) if isinstance(users, dict) else None
 
     def gid_of(self, name: str) -> int | None:
         acc = self.raw.get("accounts")
-        groups = acc.get("groups") if isinstance(acc, Mapping) else None
-        return _int(groups.get(name)) if isinstance(groups, Mapping) else None
+        groups = acc.get("groups") if isinstance(acc, dict) else None
+        return _int(groups.get(name)) if isinstance(groups, dict) else None
 
     def kubelet(self) -> "KubeletView | None":
         k = self.raw.get("kubelet")
-        if not isinstance(k, Mapping):
+        if not isinstance(k, dict):
             return None
         return KubeletView.from_snapshot(self.obj, k)
 
@@ -331,8 +331,8 @@ class KubeletView:
         argv = [str(a) for a in args] if isinstance(args, list) else []
         flags = parse_flags(argv)
         cfg = raw.get("config")
-        uses_config = "config" in flags or isinstance(cfg, Mapping)
-        return cls(obj, flags, cfg if isinstance(cfg, Mapping) else None, uses_config,
+        uses_config = "config" in flags or isinstance(cfg, dict)
+        return cls(obj, flags, cfg if isinstance(cfg, dict) else None, uses_config,
                    ("kubelet", "args"), ("kubelet", "config"), ("kubelet",))
 
     @classmethod
@@ -351,7 +351,7 @@ class KubeletView:
         if flag is not None and flag in self.flags:
             text = self.flags.value(flag)
             value, valid = _convert(text, typ)
-            if typ == _MAP and cfg_set and isinstance(cfg_val, Mapping):
+            if typ == _MAP and cfg_set and isinstance(cfg_val, dict):
                 merged = {str(k): (v if isinstance(v, bool) else None) for k, v in cfg_val.items()}
                 merged.update(value)
                 value = merged
@@ -403,7 +403,7 @@ def _convert_config(value: Any, typ: str) -> tuple[Any, bool]:
     if typ == _LIST:
         return ([str(v) for v in value], True) if isinstance(value, list) else (value, False)
     if typ == _MAP:
-        if isinstance(value, Mapping):
+        if isinstance(value, dict):
             return {str(k): (v if isinstance(v, bool) else None) for k, v in value.items()}, True
         return {}, False
     return (value, True) if isinstance(value, str) else (value, False)

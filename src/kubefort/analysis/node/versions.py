@@ -125,7 +125,8 @@ def parse_date(v: Any) -> dt.date | None:
 
 
 def _data(name: str) -> Any:
-    return yaml.safe_load(resources.files("kubefort").joinpath(f"data/{name}").read_text(encoding="utf-8"))
+    return yaml.load(resources.files("kubefort").joinpath(f"data/{name}").read_text(encoding="utf-8"),
+                     Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # our own data: the C loader is safe
 
 
 @lru_cache(maxsize=1)
@@ -200,14 +201,14 @@ def component_versions(obj: K8sObject, component: str) -> list[ComponentVersion]
     """Versions of one component in a ClusterVersions object: ``spec.<component>`` is a list of
     ``"1.31.2"`` strings or ``{version, name}`` mappings (one per instance or node)."""
     spec = obj.raw.get("spec")
-    items = spec.get(component) if isinstance(spec, Mapping) else None
+    items = spec.get(component) if isinstance(spec, dict) else None
     if isinstance(items, (str, Mapping)):
         items = [items]
     out = []
     for i, it in enumerate(items if isinstance(items, list) else []):
         name = None
         text = it
-        if isinstance(it, Mapping):
+        if isinstance(it, dict):
             text = it.get("version")
             name = it.get("name") if isinstance(it.get("name"), str) else None
         out.append(ComponentVersion(component, Version.parse(text), str(text), name, ("spec", component, i)))

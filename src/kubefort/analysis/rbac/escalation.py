@@ -325,8 +325,8 @@ class EscalationGraph:
     def _token_mounted(self, o: K8sObject, spec: Mapping[str, Any], sa: str) -> bool:
         vols = spec.get("volumes")
         for v in vols if isinstance(vols, list) else []:
-            srcs = v.get("projected", {}).get("sources") if isinstance(v, Mapping) and isinstance(v.get("projected"), Mapping) else None
-            if isinstance(srcs, list) and any(isinstance(x, Mapping) and "serviceAccountToken" in x for x in srcs):
+            srcs = v.get("projected", {}).get("sources") if isinstance(v, dict) and isinstance(v.get("projected"), dict) else None
+            if isinstance(srcs, list) and any(isinstance(x, dict) and "serviceAccountToken" in x for x in srcs):
                 return True
         auto = spec.get("automountServiceAccountToken")
         if auto is None:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import weakref
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -201,16 +201,16 @@ def _is_rbac(obj: K8sObject) -> bool:
 
 
 def _selector_valid(sel: Any) -> bool:
-    if not isinstance(sel, Mapping):
+    if not isinstance(sel, dict):
         return False
     ml = sel.get("matchLabels")
-    if ml is not None and not isinstance(ml, Mapping):
+    if ml is not None and not isinstance(ml, dict):
         return False
     exprs = sel.get("matchExpressions") or []
     if not isinstance(exprs, list):
         return False
     for e in exprs:
-        if not isinstance(e, Mapping):
+        if not isinstance(e, dict):
             return False
         op, values = e.get("operator"), e.get("values") or []
         if op in ("In", "NotIn"):
@@ -293,7 +293,7 @@ class RbacIndex:
         for name, o in crs.items():
             base[name] = tuple(rules_of(o.raw))
             agg = o.raw.get("aggregationRule")
-            if isinstance(agg, Mapping) and not self.inventory.live:
+            if isinstance(agg, dict) and not self.inventory.live:
                 selectors = agg.get("clusterRoleSelectors")
                 selectors = selectors if isinstance(selectors, list) else []
                 # a null list entry decodes to an empty selector, which selects every ClusterRole
@@ -355,8 +355,8 @@ class RbacIndex:
                 continue
             seen.add(ref)
             rr = o.raw.get("roleRef")
-            rkind = rr.get("kind") if isinstance(rr, Mapping) else None
-            rname = rr.get("name") if isinstance(rr, Mapping) else None
+            rkind = rr.get("kind") if isinstance(rr, dict) else None
+            rname = rr.get("name") if isinstance(rr, dict) else None
             if not isinstance(rname, str) or not rname or rkind not in ("Role", "ClusterRole") or (cluster and rkind == "Role"):
                 what = "a ClusterRole" if cluster else "a Role or ClusterRole"
                 self.problems.append(Problem(str(ref), f"invalid roleRef (must name {what}): grants nothing", o))
@@ -368,9 +368,9 @@ class RbacIndex:
             subjects: list[Subject] = []
             raw_subjects = o.raw.get("subjects")
             for i, rs in enumerate(raw_subjects if isinstance(raw_subjects, list) else []):
-                s = Subject.from_binding_subject(rs, ref.namespace) if isinstance(rs, Mapping) else None
+                s = Subject.from_binding_subject(rs, ref.namespace) if isinstance(rs, dict) else None
                 if s is None:
-                    kind = rs.get("kind") if isinstance(rs, Mapping) else None
+                    kind = rs.get("kind") if isinstance(rs, dict) else None
                     self.problems.append(Problem(str(ref), f"subject {i} (kind {kind!r}) is not a User, Group or ServiceAccount with a name: ignored", o))
                     continue
                 if s.kind == "ServiceAccount" and not s.namespace:

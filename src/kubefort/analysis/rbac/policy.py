@@ -87,4 +87,4 @@ def rules_of(role_raw: Mapping[str, Any]) -> list[PolicyRule]:
     rules = role_raw.get("rules")
     if not isinstance(rules, list):
         return []
-    return [PolicyRule.from_raw(r) for r in rules if isinstance(r, Mapping)]
+    return [PolicyRule.from_raw(r) for r in rules if isinstance(r, dict)]

@@ -112,11 +112,11 @@ def custom_resources(crds: Iterable[Mapping[str, Any]]) -> dict[str, CustomResou
     out: dict[str, CustomResource] = {}
     for raw in crds:
         spec = raw.get("spec")
-        if not isinstance(spec, Mapping):
+        if not isinstance(spec, dict):
             continue
         names = spec.get("names")
         group = spec.get("group")
-        if not isinstance(names, Mapping) or not isinstance(group, str) or not isinstance(names.get("plural"), str):
+        if not isinstance(names, dict) or not isinstance(group, str) or not isinstance(names.get("plural"), str):
             continue
         cr = CustomResource(group, names["plural"], spec.get("scope") == "Cluster")
         aliases = [names["plural"], names.get("singular")]
