@@ -91,6 +91,23 @@ def test_yaml11_scalars_as_kubernetes_reads_them() -> None:
     assert docs[0].data == {"a": True, "b": False, "c": 420, "d": "yes", "e": "2024-01-01", "f": 1000}
 
 
+def test_yaml11_forms_in_every_position() -> None:
+    cases = {
+        "on: push\n": {True: "push"},
+        "k: [on, off, y, N]\n": {"k": [True, False, True, False]},
+        "k: {a: yes, b: No}\n": {"k": {"a": True, "b": False}},
+        "- Y\n- 'n'\n": [True, "n"],
+        "k: 0b101\n": {"k": 5},
+        "k: -1_0\n": {"k": -10},
+        "a: &x {p: 1}\nb:\n  <<: *x\n  q: 2\n": {"a": {"p": 1}, "b": {"p": 1, "q": 2}},
+        'k: {"a":yes}\n': {"k": {"a": True}},
+    }
+    for text, want in cases.items():
+        docs, errors = parse_yaml_stream(text, "f")
+        assert not errors, text
+        assert docs[0].data == want, text
+
+
 def test_yaml12_fast_path_plain_scalars() -> None:
     docs, _ = parse_yaml_stream("a: true\nb: 10\nc: nginx:1.2\nd: ~\ne: 2024-01-01\nf: '0644'\n", "f")
     assert docs[0].data == {"a": True, "b": 10, "c": "nginx:1.2", "d": None, "e": "2024-01-01", "f": "0644"}

@@ -86,7 +86,7 @@ class Result:
     object: ObjectRef
     status: Status
     detail: str | None = None  # why not evaluated / the error
-    location: Location | None = None
+    location: Location | None = None  # of the object, for errors (findings carry their own locations)
 
 
 @dataclass(slots=True)
@@ -104,6 +104,7 @@ class Report:
     fail_on: Severity = Severity.HIGH
     min_severity: Severity = Severity.INFO
     pss: str | None = None
+    inventory: Any = None  # the objects scanned (kept with the report: freeing them is the caller's choice)
 
     @property
     def active_findings(self) -> list[Finding]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -79,6 +80,10 @@ class Plan:
         return hit
 
 
+#: below this many objects a scan runs in one process: forking costs more than it saves
+PARALLEL_MIN_OBJECTS = 1000
+
+
 def evaluate(
     rules: list[Rule] | Plan,
     inventory: Inventory,
@@ -90,71 +95,118 @@ def evaluate(
     min_severity: Severity = Severity.INFO,
     fail_on: Severity = Severity.HIGH,
     keep_passes: bool = True,
+    workers: int = 1,
 ) -> Report:
-    """Run ``rules`` (or a prepared :class:`Plan`, whose params/mode/pss then apply) on ``inventory``."""
+    """Run ``rules`` (or a prepared :class:`Plan`, whose params/mode/pss then apply) on ``inventory``.
+
+    With ``workers`` > 1 and a large inventory, the objects are shared out among forked worker
+    processes (:mod:`kubefort.engine.parallel`); the report is the same, in the same order, as a
+    single-process run. Only callers that own the process (the CLI) should ask for workers.
+    """
     plan = rules if isinstance(rules, Plan) else Plan(rules, params, mode=mode, pss=pss)
-    mode, pss = plan.mode, plan.pss
     suppressor = suppressor or Suppressor()
+    suppressor.prime(inventory)
     report = Report(rules=[r.meta for r in plan.rules], fail_on=fail_on, min_severity=min_severity,
-                    objects=len(inventory), pss=pss.value if pss else None)
+                    objects=len(inventory), pss=plan.pss.value if plan.pss else None, inventory=inventory)
     report.notes.extend(f"{r.meta.id} is inactive: set the parameter {r.meta.requires} to use it"
                         for r in plan.inactive)
-    contexts: dict[str, Context] = {}
-    # per kind: (meta, fn, step kind, container set, applies, context) for each rule that runs on it
-    compiled: dict[str, list[tuple[Any, ...]]] = {}
-    passes = report.passes if keep_passes else None
-    n_pass = 0
-    for obj in inventory:
-        kind = obj.kind
-        steps = compiled.get(kind)
-        if steps is None:
-            steps = compiled[kind] = []
-            for r in plan.for_kind(kind):
-                m = r.meta
-                ctx = contexts.get(m.id)
-                if ctx is None:
-                    ctx = contexts[m.id] = Context(plan.params[m.id], inventory, mode, pss)
-                steps.append((m, r.fn, _SCOPE_CODE[m.scope], m.containers, m.applies, ctx))
-        if not steps:
-            continue
-        pod = pod_spec(obj) if kind in WORKLOAD_KINDS else None
-        memo = obj.memo
-        for meta, fn, code, cset, applies, ctx in steps:
-            if applies is not None:
-                # many rules share one target test (every kube-apiserver flag rule): judged once
-                ok = memo.get(applies)
-                if ok is None:
-                    ok = memo[applies] = bool(applies(obj))
-                if not ok:
-                    continue  # not about this object (a kube-apiserver flag rule on an nginx Deployment)
-            try:
-                if code == _OBJECT:
-                    violations = list(fn(obj, ctx))
-                elif pod is None:
-                    continue  # a pod-bearing kind without a pod spec: nothing to judge
-                elif code == _POD:
-                    violations = list(fn(pod, ctx))
-                else:
-                    violations = []
-                    for c in pod.containers(cset):
-                        violations.extend(fn(c, ctx))
-            except Exception as e:  # NotEvaluated, or a crash: neither stops the scan
-                _failed_to_judge(report, meta, obj, e)
-                continue
-            if not violations:
-                n_pass += 1
-                if passes is not None:
-                    passes.append((meta, obj.ref, None))
-                continue
-            _record(report, meta, obj, violations, suppressor, pss, min_severity)
-    report.counts[Status.PASS] += n_pass
-    if plan.ns_rules:
-        for ns in inventory.namespace_views():
-            for r in plan.ns_rules:
-                ctx = contexts.get(r.meta.id) or Context(plan.params[r.meta.id], inventory, mode, pss)
-                _run_one(report, r, ns.anchor, ns, ctx, suppressor, pss, min_severity, keep_passes)
+    run = Run(plan, inventory, report, suppressor, min_severity, keep_passes)
+    if workers > 1 and len(inventory) >= PARALLEL_MIN_OBJECTS and hasattr(os, "fork"):
+        from .parallel import run_sharded
+        run_sharded(run, list(inventory), workers)
+    else:
+        run.objects(inventory)
+    run.namespaces()
     report.notes.extend(suppressor.notes)
     return report
+
+
+class Run:
+    """One evaluation: a plan bound to an inventory, filling a report."""
+
+    def __init__(self, plan: Plan, inventory: Inventory, report: Report, suppressor: Suppressor,
+                 min_severity: Severity, keep_passes: bool) -> None:
+        self.plan, self.inventory, self.report, self.suppressor = plan, inventory, report, suppressor
+        self.min_severity, self.keep_passes = min_severity, keep_passes
+        self.contexts: dict[str, Context] = {}
+        # per kind: (meta, fn, step kind, container set, applies, context) for each rule that runs on it
+        self.compiled: dict[str, list[tuple[Any, ...]]] = {}
+
+    def fresh(self) -> "Run":
+        """The same evaluation with an empty report (a shard of the objects)."""
+        r = self.report
+        sub = Run(self.plan, self.inventory, Report(rules=r.rules, fail_on=r.fail_on, min_severity=r.min_severity,
+                                                    pss=r.pss), self.suppressor, self.min_severity, self.keep_passes)
+        sub.contexts, sub.compiled = self.contexts, self.compiled
+        return sub
+
+    def context(self, meta: Any) -> Context:
+        ctx = self.contexts.get(meta.id)
+        if ctx is None:
+            plan = self.plan
+            ctx = self.contexts[meta.id] = Context(plan.params[meta.id], self.inventory, plan.mode, plan.pss)
+        return ctx
+
+    def objects(self, objs: Iterable[K8sObject], marks: list[tuple[int, int, int]] | None = None) -> None:
+        """Run the object, pod and container rules on ``objs``. With ``marks``, append after each object
+        how many findings, results and passes the report then holds (to merge shards in input order)."""
+        report, suppressor, pss, min_severity = self.report, self.suppressor, self.plan.pss, self.min_severity
+        compiled = self.compiled
+        passes = report.passes if self.keep_passes else None
+        findings, results = report.findings, report.results
+        n_pass = 0
+        for obj in objs:
+            kind = obj.kind
+            steps = compiled.get(kind)
+            if steps is None:
+                steps = compiled[kind] = [(r.meta, r.fn, _SCOPE_CODE[r.meta.scope], r.meta.containers, r.meta.applies,
+                                           self.context(r.meta)) for r in self.plan.for_kind(kind)]
+            if not steps:
+                if marks is not None:
+                    marks.append((len(findings), len(results), len(passes) if passes is not None else 0))
+                continue
+            pod = pod_spec(obj) if kind in WORKLOAD_KINDS else None
+            memo = obj.memo
+            for meta, fn, code, cset, applies, ctx in steps:
+                if applies is not None:
+                    # many rules share one target test (every kube-apiserver flag rule): judged once
+                    ok = memo.get(applies)
+                    if ok is None:
+                        ok = memo[applies] = bool(applies(obj))
+                    if not ok:
+                        continue  # not about this object (a kube-apiserver flag rule on an nginx Deployment)
+                try:
+                    if code == _OBJECT:
+                        violations = list(fn(obj, ctx))
+                    elif pod is None:
+                        continue  # a pod-bearing kind without a pod spec: nothing to judge
+                    elif code == _POD:
+                        violations = list(fn(pod, ctx))
+                    else:
+                        violations = []
+                        for c in pod.containers(cset):
+                            violations.extend(fn(c, ctx))
+                except Exception as e:  # NotEvaluated, or a crash: neither stops the scan
+                    _failed_to_judge(report, meta, obj, e)
+                    continue
+                if not violations:
+                    n_pass += 1
+                    if passes is not None:
+                        passes.append((meta, obj.ref, None))
+                    continue
+                _record(report, meta, obj, violations, suppressor, pss, min_severity)
+            if marks is not None:
+                marks.append((len(findings), len(results), len(passes) if passes is not None else 0))
+        report.counts[Status.PASS] += n_pass
+
+    def namespaces(self) -> None:
+        """Run the namespace rules (after the objects: they are few and read the whole inventory)."""
+        if not self.plan.ns_rules:
+            return
+        for ns in self.inventory.namespace_views():
+            for r in self.plan.ns_rules:
+                _run_one(self.report, r, ns.anchor, ns, self.context(r.meta), self.suppressor, self.plan.pss,
+                         self.min_severity, self.keep_passes)
 
 
 def _failed_to_judge(report: Report, meta: Any, anchor: K8sObject, e: Exception) -> None:
@@ -226,4 +278,4 @@ def _record(report: Report, meta: Any, obj: K8sObject, violations: list[Any], su
         return
     status = Status.FAIL if any_active else Status.SUPPRESSED
     report.counts[status] += 1
-    report.results.append(Result(rule=meta, object=ref, status=status, location=obj.locate()))
+    report.results.append(Result(rule=meta, object=ref, status=status))  # the findings say where

@@ -53,6 +53,13 @@ class Suppressor:
                 f"config exception #{e.index} ({', '.join(e.rules) or 'all rules'}) expired on {e.expires}: no longer applied"
             )
 
+    def prime(self, objects: Iterable[K8sObject]) -> None:
+        """Read every object's ignore annotation up front, so that problems with them are noted in input
+        order (and once), whether or not a rule fails on the object."""
+        for obj in objects:
+            if IGNORE_ANNOTATION in obj.annotations:
+                self.annotation(obj)
+
     def annotation(self, obj: K8sObject) -> dict[str, str]:
         cached = self._annotation_cache.get(id(obj))
         if cached is None:

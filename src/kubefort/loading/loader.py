@@ -13,6 +13,7 @@ from typing import Any
 from ..errors import LoadError
 from ..model.kinds import is_cluster_scoped
 from ..model.objects import K8sObject, Source
+from ..model.source import DocumentText
 from .yamlparse import Limits, ParsedDoc, parse_json, parse_yaml_stream
 
 log = logging.getLogger(__name__)
@@ -77,35 +78,114 @@ def parse_text(text: str, file: str, limits: Limits = Limits(), *, helm: bool = 
     return parse_yaml_stream(text, file, limits)
 
 
+#: inputs smaller than this are parsed in one process (forking would cost more than it saves)
+PARALLEL_MIN_BYTES = 2 * 1024 * 1024
+
+
 def load_paths(
     paths: Iterable[str],
     *,
     limits: Limits = Limits(),
     default_namespace: str = "default",
+    workers: int = 1,
 ) -> LoadResult:
-    """Load every object from files, directories and stdin. Errors are collected, never raised."""
+    """Load every object from files, directories and stdin. Errors are collected, never raised.
+
+    With ``workers`` > 1 and a large input, files are read and parsed in forked worker processes
+    (see :mod:`kubefort.forkpool`); the result is the same as in one process.
+    """
     result = LoadResult()
-    parsed: list[tuple[str, list[ParsedDoc]]] = []
     try:
         files = list(iter_files(paths))
     except LoadError as e:
         result.errors.append(e)
         files = []
-    for path in files:
-        result.files += 1
-        try:
-            text = read_text(path, limits)
-        except LoadError as e:
-            result.errors.append(e)
-            continue
-        except OSError as e:
-            result.errors.append(LoadError(path, e.strerror or str(e)))
-            continue
-        docs, errors = parse_text(text, "<stdin>" if path == "-" else path, limits)
+    result.files = len(files)
+    if workers > 1 and len(files) > 1 and "-" not in files and hasattr(os, "fork") and _size(files) >= PARALLEL_MIN_BYTES:
+        per_file = _parse_in_workers(files, limits, workers)
+    else:
+        per_file = [_read_and_parse(path, limits) for path in files]
+    parsed: list[tuple[str, list[ParsedDoc]]] = []
+    for name, docs, errors in per_file:
         result.errors.extend(errors)
-        parsed.append(("<stdin>" if path == "-" else path, docs))
+        if docs is not None:
+            parsed.append((name, docs))
     build_objects(parsed, result, default_namespace=default_namespace)
     return result
+
+
+FileResult = tuple[str, "list[ParsedDoc] | None", list[LoadError]]
+
+
+def _read_and_parse(path: str, limits: Limits) -> FileResult:
+    name = "<stdin>" if path == "-" else path
+    try:
+        text = read_text(path, limits)
+    except LoadError as e:
+        return name, None, [e]
+    except OSError as e:
+        return name, None, [LoadError(path, e.strerror or str(e))]
+    docs, errors = parse_text(text, name, limits)
+    return name, docs, errors
+
+
+def _size(files: list[str]) -> int:
+    total = 0
+    for f in files:
+        try:
+            total += os.path.getsize(f)
+        except OSError:
+            pass
+    return total
+
+
+def _parse_in_workers(files: list[str], limits: Limits, workers: int) -> list[FileResult]:
+    """Read and parse ``files`` in forked workers; parsed documents come back through ``marshal``
+    (the parsers give plain dicts, lists and scalars, which it encodes several times faster than
+    pickle)."""
+    import marshal
+
+    from ..forkpool import MAX_ITEMS, missing, share_out
+
+    if len(files) > MAX_ITEMS:  # a work item per group of files
+        step = -(-len(files) // MAX_ITEMS)
+        groups = [list(range(i, min(i + step, len(files)))) for i in range(0, len(files), step)]
+    else:
+        groups = [[i] for i in range(len(files))]
+
+    def work(take: Iterator[int]) -> list[FileResult]:
+        return [_read_and_parse(files[i], limits) for g in take for i in groups[g]]
+
+    def dumps(out: list[FileResult]) -> bytes:
+        return marshal.dumps([(name, None if docs is None else [(d.data, d.text.text, d.text.start_line, d.text.is_json)
+                                                                 for d in docs],
+                               [(e.file, str(e), e.line) for e in errors]) for name, docs, errors in out])
+
+    own, own_done, remote = share_out(len(groups), work, workers, dumps=dumps)
+    by_group: dict[int, list[FileResult]] = {}
+    _assign(by_group, own_done, groups, own)
+    for done, data in remote:
+        try:
+            out = [(name, None if docs is None else [ParsedDoc(d, DocumentText(t, line, js)) for d, t, line, js in docs],
+                    [LoadError(f, m, line) for f, m, line in errors]) for name, docs, errors in marshal.loads(data)]
+            _assign(by_group, done, groups, out)
+        except Exception:  # noqa: BLE001 - its files are parsed below
+            log.debug("unreadable worker results", exc_info=True)
+    redo = missing(len(groups), list(by_group))
+    if redo:
+        _assign(by_group, redo, groups, work(iter(redo)))
+    return [r for g in range(len(groups)) for r in by_group[g]]
+
+
+def _assign(by_group: dict[int, list[FileResult]], done: list[int], groups: list[list[int]],
+            out: list[FileResult]) -> None:
+    if sum(len(groups[g]) for g in done) != len(out):
+        raise ValueError("results do not match their files")
+    k = 0
+    for g in done:
+        n = len(groups[g])
+        by_group[g] = out[k:k + n]
+        k += n
 
 
 def load_text(text: str, file: str, *, rendered_by: str | None = None, source_root: str = "",

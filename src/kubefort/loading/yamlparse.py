@@ -45,6 +45,10 @@ def _needs_yaml11(data: Any, text: str) -> bool:
             i -= 1
         if i < 0 or text[i] in " \t[,{\n":
             return True
+    return _data_needs_yaml11(data)
+
+
+def _data_needs_yaml11(data: Any) -> bool:
     stack = [data]
     while stack:
         cur = stack.pop()

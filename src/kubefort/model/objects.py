@@ -42,7 +42,8 @@ class Source:
     def locate(self, path: Sequence[str | int] = ()) -> Location:
         if self.doc is None:
             return Location(file=self.file, line=None, template=self.template)
-        return Location(file=self.file, line=self.doc.line_of(self.prefix + tuple(path)), template=self.template)
+        full = self.prefix + tuple(path) if self.prefix else path
+        return Location(file=self.file, line=self.doc.line_of(full), template=self.template)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -60,6 +60,11 @@ class DocumentText:
     def line_of(self, path: Sequence[str | int]) -> int:
         """File line of the deepest prefix of ``path`` present in the document."""
         if not self.is_json:
+            memo = self._memo
+            if memo is not None:
+                hit = memo.get(path if type(path) is tuple else tuple(path))
+                if hit is not None:
+                    return self.start_line + hit[2]
             try:
                 return self.start_line + self._walk(tuple(path))
             except _Unsure:
