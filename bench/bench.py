@@ -77,12 +77,38 @@ def source_fingerprint() -> str:
     return h.hexdigest()[:12]
 
 
+def _tree(pid: int) -> list[int]:
+    out = [pid]
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                for child in fh.read().split():
+                    out.extend(_tree(int(child)))
+    except OSError:
+        pass
+    return out
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def run_measured(cmd: list[str], *, env: dict[str, str] | None = None, timeout: float | None = None,
-                 stdout_path: str | None = None) -> dict[str, Any]:
+                 stdout_path: str | None = None, sample_tree: bool = False) -> dict[str, Any]:
     """Run cmd; wall time, peak RSS (MB) of it (and of its waited-for children), rc, stderr tail.
 
     Peak RSS comes from os.wait4() for this one child, so earlier (bigger) runs do not leak into
     it the way getrusage(RUSAGE_CHILDREN) would. On a timeout the whole process group is killed.
+    With ``sample_tree``, the memory of the process and all its children together is sampled every
+    10 ms as the sum of their PSS (shared pages counted once, split among the sharers): the honest
+    peak of a command that forks workers, where the largest single RSS would understate it.
     """
     full_env = dict(os.environ)
     if env:
@@ -110,11 +136,25 @@ def run_measured(cmd: list[str], *, env: dict[str, str] | None = None, timeout: 
     timer = threading.Timer(timeout, _kill) if timeout else None
     if timer:
         timer.start()
+    tree_peak = [0]
+    done = threading.Event()
+
+    def _sample() -> None:
+        while not done.is_set():
+            tree_peak[0] = max(tree_peak[0], sum(_pss_kb(p) for p in _tree(proc.pid)))
+            done.wait(0.01)
+
+    sampler = threading.Thread(target=_sample, daemon=True) if sample_tree else None
+    if sampler:
+        sampler.start()
     try:
         _, status, ru = os.wait4(proc.pid, 0)
     finally:
+        done.set()
         if timer:
             timer.cancel()
+        if sampler:
+            sampler.join()
     wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
     if stdout_path:
@@ -126,6 +166,7 @@ def run_measured(cmd: list[str], *, env: dict[str, str] | None = None, timeout: 
         "cmd": cmd,
         "wall_s": round(wall, 3),
         "peak_mb": round(ru.ru_maxrss / 1024, 1),  # Linux: KiB
+        **({"tree_pss_mb": round(tree_peak[0] / 1024, 1)} if sample_tree else {}),
         "user_s": round(ru.ru_utime, 3),
         "sys_s": round(ru.ru_stime, 3),
         "rc": proc.returncode,
@@ -152,14 +193,16 @@ def last_line(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- kubefort
-def kubefort_cmd(kubefort: str, corpus: str) -> list[str]:
-    return [kubefort, "scan", corpus, "-o", "json", "--output", "/dev/null", "--fail-on", "critical"]
+def kubefort_cmd(kubefort: str, corpus: str, jobs: int | None = None) -> list[str]:
+    return [kubefort, "scan", corpus, "-o", "json", "--output", "/dev/null", "--fail-on", "critical",
+            *(["--jobs", str(jobs)] if jobs else [])]
 
 
-def bench_kubefort(kubefort: str, corpus: str, repeat: int) -> dict[str, Any]:
+def bench_kubefort(kubefort: str, corpus: str, repeat: int, jobs: int | None = None) -> dict[str, Any]:
+    """Best of ``repeat`` runs with the default --jobs (``jobs`` None) or the given one."""
     runs = []
     for _ in range(repeat):
-        r = run_measured(kubefort_cmd(kubefort, corpus))
+        r = run_measured(kubefort_cmd(kubefort, corpus, jobs))
         # 0 clean, 1 findings >= --fail-on, 2 unreadable input, 3 a rule crashed on some object:
         # in all four the whole input was scanned, so the timing stands (rc is reported).
         r["ok"] = r.get("ok", False) and r.get("rc") in (0, 1, 2, 3)
@@ -170,8 +213,10 @@ def bench_kubefort(kubefort: str, corpus: str, repeat: int) -> dict[str, Any]:
     if not good:
         bad = runs[-1]
         return {"ok": False, "error": bad.get("error") or f"rc {bad.get('rc')}: {last_line(bad.get('stderr_tail', ''))}",
-                "cmd": kubefort_cmd(kubefort, corpus)}
+                "cmd": kubefort_cmd(kubefort, corpus, jobs)}
     best = min(good, key=lambda r: r["wall_s"])
+    # memory in a run of its own: reading /proc/*/smaps_rollup every 10 ms takes CPU from the run
+    mem = run_measured(kubefort_cmd(kubefort, corpus, jobs), sample_tree=True)
     return {
         "ok": True,
         "cmd": best["cmd"],
@@ -179,6 +224,7 @@ def bench_kubefort(kubefort: str, corpus: str, repeat: int) -> dict[str, Any]:
         "wall_s": best["wall_s"],
         "wall_all_s": [r["wall_s"] for r in good],
         "peak_mb": max(r["peak_mb"] for r in good),
+        "tree_pss_mb": mem.get("tree_pss_mb", 0),
         "user_s": best["user_s"],
         "cpu_s": round(best["user_s"] + best["sys_s"], 3),
         "rc": best["rc"],
@@ -199,6 +245,7 @@ corpus, repeat = sys.argv[1], int(sys.argv[2])
 best = None
 for _ in range(repeat):
     gc.collect()
+    gc.disable()  # as the CLI does
     c0, t0 = time.process_time(), time.perf_counter()
     loaded = load_paths([corpus])
     c1, t1 = time.process_time(), time.perf_counter()
@@ -219,6 +266,7 @@ for _ in range(repeat):
     findings = len(report.findings)
     rule_errors = len(report.rule_errors)
     del loaded, report
+    gc.enable()
 print(json.dumps({"import_s": t_import, **best, "objects": objects, "files": files, "load_errors": errors,
                   "rules": rules, "findings": findings, "rule_errors": rule_errors, "version": getattr(kubefort, "__version__", "?")}))
 """
@@ -351,19 +399,22 @@ def render(results: dict[str, Any]) -> str:
     cap = results["settings"]["checkov_cap_s"]
     tcap = results["settings"]["trivy_cap_s"]
     lines = [
-        "| corpus | objects | kubefort wall s | kubefort peak MB | parse s | rules s | checkov s | trivy s | speed-up vs checkov | vs trivy |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| corpus | objects | kubefort wall s | kubefort peak MB | wall s, 1 process (`--jobs 1`) | peak MB, 1 process "
+        "| parse CPU s | rules CPU s | checkov s | trivy s | speed-up vs checkov | vs trivy |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for c in results["corpora"]:
-        kf, sp = c["kubefort"], c["split"]
+        kf, sp, j1 = c["kubefort"], c["split"], c.get("kubefort_j1") or {}
         kf_wall = kf["wall_s"] if kf.get("ok") else None
         lines.append("| " + " | ".join([
             c["name"],
             str(c.get("objects") or "?"),
             fmt_s(kf_wall) if kf.get("ok") else f"FAILED: {kf.get('error')}",
-            f"{kf['peak_mb']:.0f}" if kf.get("ok") else "–",
-            fmt_s(sp.get("parse_s")) if sp.get("ok") else sp.get("error", "–"),
-            fmt_s(sp.get("rules_s")) if sp.get("ok") else "–",
+            f"{kf['tree_pss_mb']:.0f}" if kf.get("ok") else "–",
+            fmt_s(j1.get("wall_s")) if j1.get("ok") else "–",
+            f"{j1['tree_pss_mb']:.0f}" if j1.get("ok") else "–",
+            fmt_s(sp.get("parse_cpu_s")) if sp.get("ok") else sp.get("error", "–"),
+            fmt_s(sp.get("rules_cpu_s")) if sp.get("ok") else "–",
             cell(c.get("checkov")),
             cell(c.get("trivy")),
             speedup(c.get("checkov"), kf_wall, cap),
@@ -401,15 +452,16 @@ def targets(results: dict[str, Any]) -> list[str]:
     c10 = by.get("syn-10k")
     verdict: dict[str, Any] = {}
     if c10 and c10["kubefort"].get("ok"):
-        w, m = c10["kubefort"]["wall_s"], c10["kubefort"]["peak_mb"]
+        w, m = c10["kubefort"]["wall_s"], c10["kubefort"]["tree_pss_mb"]
         verdict["10k_wall"] = w < TARGET_10K_WALL_S
         verdict["10k_peak"] = m < TARGET_10K_PEAK_MB
         cpu = c10["kubefort"].get("cpu_s")
-        verdict["10k_cpu"] = cpu is not None and cpu < TARGET_10K_WALL_S
+        j1 = c10.get("kubefort_j1") or {}
         lines.append(f"- syn-10k wall {w:.2f} s < {TARGET_10K_WALL_S:.0f} s: {'MET' if verdict['10k_wall'] else 'NOT MET'}"
-                     f" (CPU time {cpu:.2f} s, {'under' if verdict['10k_cpu'] else 'over'} {TARGET_10K_WALL_S:.0f} s:"
-                     " roughly the wall time on an idle machine)")
-        lines.append(f"- syn-10k peak {m:.0f} MB < {TARGET_10K_PEAK_MB:.0f} MB: {'MET' if verdict['10k_peak'] else 'NOT MET'}")
+                     f" (CPU time of all processes {cpu:.2f} s; in one process, --jobs 1: "
+                     f"{fmt_s(j1.get('wall_s'))} s wall)")
+        lines.append(f"- syn-10k peak {m:.0f} MB (all processes) < {TARGET_10K_PEAK_MB:.0f} MB: "
+                     f"{'MET' if verdict['10k_peak'] else 'NOT MET'}")
     else:
         lines.append("- syn-10k: not measured")
     syn = [by[n] for n in ("syn-1k", "syn-10k", "syn-50k") if n in by and by[n].get("obj_per_s_work")]
@@ -446,7 +498,9 @@ def command_lines(results: dict[str, Any]) -> list[str]:
     lines.append("")
     lines.append(f"kubefort: best of {s['repeat']} runs below {s['big']} objects, 1 run at or above; peers: 1 run each, "
                  f"checkov cap {s['checkov_cap_s']:.0f} s, trivy cap {s['trivy_cap_s']:.0f} s. "
-                 "Peak MB = max RSS of the process (os.wait4), of kubefort's best-of runs the highest. "
+                 "kubefort peak MB = the highest sum of PSS over the process and its workers (sampled every 10 ms "
+                 "in one more run, not timed); peers' peak MB = max RSS of the process (os.wait4). "
+                 "Parse/rules CPU s: in one process, in-process timer. "
                  "CPU s = user+sys of the process and its children: less sensitive than wall time to other load "
                  "on the machine (see load avg above).")
     return lines
@@ -526,6 +580,8 @@ def main() -> int:
         print(f"[{time.strftime('%H:%M:%S')}] {name}: kubefort CLI x{repeat} ...", file=sys.stderr, flush=True)
         kf = bench_kubefort(args.kubefort, path, repeat)
         entry["kubefort"] = kf
+        print(f"[{time.strftime('%H:%M:%S')}] {name}: kubefort CLI --jobs 1 x{repeat} ...", file=sys.stderr, flush=True)
+        entry["kubefort_j1"] = bench_kubefort(args.kubefort, path, repeat, jobs=1)
         if kf.get("ok") and objects:
             entry["obj_per_s_wall"] = round(objects / kf["wall_s"], 1)
         if kf.get("ok") and objects and kf.get("cpu_s"):
