@@ -42,7 +42,7 @@ from ..api import ScanOptions, check_params, resolve_config, select_rules
 from ..engine.config import Config
 from ..engine.registry import Registry
 from ..engine.rule import Rule, RuleMeta, Scope, Severity
-from ..engine.runner import rule_params
+from ..engine.runner import Plan, rule_params
 from ..errors import ConfigError, UsageError
 from ..model.kinds import WORKLOAD_KINDS
 from ..rules import default_registry
@@ -114,8 +114,8 @@ class AdmissionPolicy:
     # derived
     kinds: frozenset[str] = frozenset()
     every_kind: bool = False
+    plan: Plan | None = None  # the rules compiled once for every request (per kind, on first use)
     _mode_cache: dict[str, tuple[Mode, Severity]] = field(default_factory=dict)
-    _by_kind: dict[str, list[Rule]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         kinds: set[str] = set()
@@ -131,24 +131,10 @@ class AdmissionPolicy:
                 kinds.update(m.kinds)
         self.kinds = frozenset(kinds)
         self.every_kind = every
+        self.plan = Plan(self.rules, self.params, mode=MODE)
 
     def applies_to(self, kind: str) -> bool:
         return self.every_kind or kind in self.kinds
-
-    def rules_for(self, kind: str) -> list[Rule]:
-        """The rules that apply to ``kind`` (what the engine would pick), computed once per kind."""
-        hit = self._by_kind.get(kind)
-        if hit is None:
-            hit = []
-            for r in self.rules:
-                m = r.meta
-                if m.kinds is None:
-                    if m.scope is Scope.OBJECT or kind in WORKLOAD_KINDS:
-                        hit.append(r)
-                elif kind in m.kinds:
-                    hit.append(r)
-            self._by_kind[kind] = hit
-        return hit
 
     def mode_for(self, rule_id: str) -> tuple[Mode, Severity]:
         """The mode of a rule and the threshold from which its findings deny (enforce mode)."""

@@ -221,7 +221,7 @@ def _judge(d: Decision, obj_raw: Mapping[str, Any], namespace: str, kind: str, p
         obj_raw = {**obj_raw, "kind": kind}
     obj = K8sObject.from_raw(obj_raw, SOURCE, default_namespace=namespace or "default",
                              cluster_scoped=not namespace)
-    report = evaluate(policy.rules_for(obj.kind), Inventory([obj]), params=policy.params, suppressor=Suppressor(policy.cfg.exceptions),
+    report = evaluate(policy.plan or policy.rules, Inventory([obj]), params=policy.params, suppressor=Suppressor(policy.cfg.exceptions),
                       mode=MODE, min_severity=policy.min_severity, fail_on=policy.fail_on, keep_passes=False)
     deny: list[Finding] = []
     warn: list[Finding] = []

@@ -41,7 +41,7 @@ class Plan:
     admission webhook keeps one per policy so a request pays only for the rules of its kind.
     """
 
-    __slots__ = ("rules", "inactive", "params", "mode", "pss", "ns_rules", "_steps")
+    __slots__ = ("rules", "metas", "inactive", "params", "mode", "pss", "ns_rules", "_steps", "_templates")
 
     def __init__(self, rules: Iterable[Rule], params: Mapping[str, Any] | None = None, *,
                  mode: str = "manifest", pss: PssLevel | None = None) -> None:
@@ -59,8 +59,10 @@ class Plan:
             # and rules meant for other modes are not applicable ("Secret committed" on a cluster)
             elif m.modes is None or mode in m.modes:
                 self.rules.append(r)
+        self.metas = [r.meta for r in self.rules]  # shared by every report of the plan: read-only
         self.ns_rules = [r for r in self.rules if r.meta.scope is Scope.NAMESPACE]
         self._steps: dict[str, tuple[Rule, ...]] = {}
+        self._templates: dict[str, tuple[tuple[Any, ...], ...]] = {}
 
     def for_kind(self, kind: str) -> tuple[Rule, ...]:
         """The rules that run on objects of ``kind``, in selection order (computed once per kind)."""
@@ -77,6 +79,14 @@ class Plan:
                 elif kind in m.kinds:
                     out.append(r)
             hit = self._steps[kind] = tuple(out)
+        return hit
+
+    def templates(self, kind: str) -> tuple[tuple[Any, ...], ...]:
+        """Per rule of ``kind``: (meta, fn, step kind, container set, applies), computed once per kind."""
+        hit = self._templates.get(kind)
+        if hit is None:
+            hit = self._templates[kind] = tuple((r.meta, r.fn, _SCOPE_CODE[r.meta.scope], r.meta.containers,
+                                                 r.meta.applies) for r in self.for_kind(kind))
         return hit
 
 
@@ -106,7 +116,7 @@ def evaluate(
     plan = rules if isinstance(rules, Plan) else Plan(rules, params, mode=mode, pss=pss)
     suppressor = suppressor or Suppressor()
     suppressor.prime(inventory)
-    report = Report(rules=[r.meta for r in plan.rules], fail_on=fail_on, min_severity=min_severity,
+    report = Report(rules=plan.metas, fail_on=fail_on, min_severity=min_severity,
                     objects=len(inventory), pss=plan.pss.value if plan.pss else None, inventory=inventory)
     report.notes.extend(f"{r.meta.id} is inactive: set the parameter {r.meta.requires} to use it"
                         for r in plan.inactive)
@@ -159,8 +169,7 @@ class Run:
             kind = obj.kind
             steps = compiled.get(kind)
             if steps is None:
-                steps = compiled[kind] = [(r.meta, r.fn, _SCOPE_CODE[r.meta.scope], r.meta.containers, r.meta.applies,
-                                           self.context(r.meta)) for r in self.plan.for_kind(kind)]
+                steps = compiled[kind] = [(*t, self.context(t[0])) for t in self.plan.templates(kind)]
             if not steps:
                 if marks is not None:
                     marks.append((len(findings), len(results), len(passes) if passes is not None else 0))
