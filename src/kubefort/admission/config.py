@@ -128,10 +128,10 @@ class AdmissionPolicy:
                 else:
                     kinds.update(WORKLOAD_KINDS)
             else:
-                kinds.update(m.kinds)
+                kinds.update(m.kinds - (m.cross_object_kinds or frozenset()))
         self.kinds = frozenset(kinds)
         self.every_kind = every
-        self.plan = Plan(self.rules, self.params, mode=MODE)
+        self.plan = Plan(self.rules, self.params, mode=MODE, local_only=True)
 
     def applies_to(self, kind: str) -> bool:
         return self.every_kind or kind in self.kinds
@@ -207,7 +207,8 @@ def split_for_admission(selected: Iterable[Rule], params: Mapping[str, Any] | No
     """The rules the webhook evaluates, and those it skips with the reason.
 
     Skipped: rules marked ``cross_object`` (they need other objects of the cluster or of the input
-    set, which one AdmissionReview does not carry: ``kubefort scan`` reports them), rules whose
+    set, which one AdmissionReview does not carry: ``kubefort scan`` reports them; a rule that needs
+    others only for some kinds, ``cross_object_kinds``, is evaluated on its other kinds), rules whose
     ``modes`` exclude admission (e.g. "Secret committed in manifests"), and rules that need a parameter
     which is not set (inactive in ``kubefort scan`` too).
     """

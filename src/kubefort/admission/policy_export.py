@@ -203,9 +203,9 @@ CHECKS: dict[str, Check] = {c.rule_id: c for c in (
           + _all_c(f"!{_field_is('c.securityContext.windowsOptions.hostProcess', 'true')}"),
           "the pod or a container is a Windows HostProcess container"),
     Check("KF-POD-036", f"size({_or_empty('variables.podSpec.hostAliases')}) == 0", "the pod sets hostAliases"),
-    Check("KF-POD-018", "variables.hostUsersFalse || " + _all_c(_min_id("runAsUser", 10000), "ciContainers"),
+    Check("KF-POD-018", "variables.isWindows || variables.hostUsersFalse || " + _all_c(_min_id("runAsUser", 10000), "ciContainers"),
           "a container runs with no runAsUser, or one below 10000 (pod or container)"),
-    Check("KF-POD-019", _all_c(_min_id("runAsGroup", 10000), "ciContainers"),
+    Check("KF-POD-019", "variables.isWindows || " + _all_c(_min_id("runAsGroup", 10000), "ciContainers"),
           "a container runs with no runAsGroup, or one below 10000 (pod or container)"),
     Check("KF-POD-020", _all_c(f"!({_effective('runAsGroup')[0]} && type({_effective('runAsGroup')[1]}) == int"
                                f" && {_effective('runAsGroup')[1]} == 0)")
@@ -223,7 +223,7 @@ CHECKS: dict[str, Check] = {c.rule_id: c for c in (
           + " || !(" + " || ".join(f"has(v.{k})" for k in sorted(OTHER_VOLUME_SOURCES)) + "))",
           "the pod uses a volume type outside configMap, csi, downwardAPI, emptyDir, ephemeral, image, "
           "persistentVolumeClaim, projected, secret"),
-    Check("KF-POD-021", _all_c(_field_is("c.securityContext.readOnlyRootFilesystem", "true"), "ciContainers"),
+    Check("KF-POD-021", "variables.isWindows || " + _all_c(_field_is("c.securityContext.readOnlyRootFilesystem", "true"), "ciContainers"),
           "a container does not set securityContext.readOnlyRootFilesystem: true"),
     Check("KF-POD-026", _selinux_ok("variables.podSC.seLinuxOptions") + " && "
           + _all_c(_selinux_ok("c.securityContext.seLinuxOptions")),
@@ -288,7 +288,7 @@ NODE_AREAS = frozenset({"CP", "ETCD", "NODE", "KUBELET"})
 
 def why_not(rule: Rule) -> str:
     m = rule.meta
-    if m.cross_object or m.scope is Scope.NAMESPACE:
+    if m.cross_object or m.cross_object_kinds or m.scope is Scope.NAMESPACE:
         return "cannot: needs other objects than the one under review (cross-object)"
     if m.kinds is not None and m.kinds <= NON_API_KINDS:
         return "cannot: judges node or control-plane configuration (files, flags, versions), not an API object"

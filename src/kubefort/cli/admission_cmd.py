@@ -112,7 +112,9 @@ def rules_cmd(fmt: str, config: str | None, policy_file: str | None, rules: tupl
     for r in policy.rules:
         mode, threshold = policy.mode_for(r.meta.id)
         evaluated.append({"id": r.meta.id, "title": r.meta.title, "severity": r.meta.severity.label,
-                          "mode": mode.value, "denies_from": threshold.label if mode.value == "enforce" else None})
+                          "mode": mode.value, "denies_from": threshold.label if mode.value == "enforce" else None,
+                          # kinds judged only by scans: the rule needs other objects for them
+                          "not_on_kinds": sorted(r.meta.cross_object_kinds or ())})
     skipped = [{"id": m.id, "title": m.title, "severity": m.severity.label, "reason": why} for m, why in policy.skipped]
     if fmt == "json":
         click.echo(json.dumps({"fail_on": policy.fail_on.label, "evaluated": evaluated, "skipped": skipped}, indent=2))
@@ -120,7 +122,8 @@ def rules_cmd(fmt: str, config: str | None, policy_file: str | None, rules: tupl
     click.echo(f"Evaluated at admission ({len(evaluated)}): findings at or above the threshold deny, lower ones warn.")
     for e in evaluated:
         extra = f"deny from {e['denies_from']}" if e["denies_from"] else e["mode"]
-        click.echo(f"  {e['id']:<12} {e['severity']:<8} {extra:<18} {e['title']}")
+        partly = f" (not on {', '.join(e['not_on_kinds'])}: needs other objects)" if e["not_on_kinds"] else ""
+        click.echo(f"  {e['id']:<12} {e['severity']:<8} {extra:<18} {e['title']}{partly}")
     click.echo(f"\nSkipped at admission ({len(skipped)}): 'kubefort scan' reports them.")
     for s in skipped:
         click.echo(f"  {s['id']:<12} {s['severity']:<8} {s['title']}\n  {'':<12} {s['reason']}")

@@ -92,11 +92,19 @@ class RuleMeta:
     params: Mapping[str, Any] = field(default_factory=dict)  # parameter name -> default
     pss: tuple[PssControl, ...] = ()
     cross_object: bool = False  # needs other objects of the inventory (not evaluated at admission)
+    # kinds on which the rule needs other objects, when it judges its other kinds from the object alone
+    # (KF-IMG-008: a Tiller Deployment by itself, a Service by the Tiller pods it selects): the webhook
+    # evaluates it on the other kinds only
+    cross_object_kinds: frozenset[str] | None = None
     enabled: bool = True  # rules off by default run only when selected by ID or enabled in config
     requires: str | None = None  # a parameter that must be set (truthy) for the rule to run at all
     modes: frozenset[str] | None = None  # scan modes the rule applies to (manifest, cluster, admission); None: all
     applies: Callable[[Any], bool] | None = None  # narrower than kinds: which objects the rule is about at all
     aliases: tuple[str, ...] = ()
+
+    def needs_others(self, kind: str) -> bool:
+        """Whether judging an object of ``kind`` needs other objects than that one."""
+        return self.cross_object or (self.cross_object_kinds is not None and kind in self.cross_object_kinds)
 
 
 @dataclass(slots=True)  # not frozen: made for every rule of every scan and admission request (3x cheaper)
@@ -141,6 +149,7 @@ def rule(
     params: Mapping[str, Any] | None = None,
     pss: Iterable[PssControl] = (),
     cross_object: bool = False,
+    cross_object_kinds: Iterable[str] | None = None,
     enabled: bool = True,
     requires: str | None = None,
     modes: Iterable[str] | None = None,
@@ -167,6 +176,7 @@ def rule(
             params=dict(params or {}),
             pss=tuple(pss),
             cross_object=cross_object,
+            cross_object_kinds=frozenset(cross_object_kinds) if cross_object_kinds is not None else None,
             enabled=enabled,
             requires=requires,
             modes=frozenset(modes) if modes is not None else None,

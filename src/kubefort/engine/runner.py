@@ -41,12 +41,15 @@ class Plan:
     admission webhook keeps one per policy so a request pays only for the rules of its kind.
     """
 
-    __slots__ = ("rules", "metas", "inactive", "params", "mode", "pss", "ns_rules", "_steps", "_templates")
+    __slots__ = ("rules", "metas", "inactive", "params", "mode", "pss", "ns_rules", "local_only", "_steps",
+                 "_templates")
 
     def __init__(self, rules: Iterable[Rule], params: Mapping[str, Any] | None = None, *,
-                 mode: str = "manifest", pss: PssLevel | None = None) -> None:
+                 mode: str = "manifest", pss: PssLevel | None = None, local_only: bool = False) -> None:
+        """``local_only``: leave out, kind by kind, the rules that need other objects than the one they
+        judge (the webhook sees one object at a time)."""
         params = params or {}
-        self.mode, self.pss = mode, pss
+        self.mode, self.pss, self.local_only = mode, pss, local_only
         self.params: dict[str, dict[str, Any]] = {}
         self.inactive: list[Rule] = []
         self.rules: list[Rule] = []
@@ -71,7 +74,7 @@ class Plan:
             out = []
             for r in self.rules:
                 m = r.meta
-                if m.scope is Scope.NAMESPACE:
+                if m.scope is Scope.NAMESPACE or (self.local_only and m.needs_others(kind)):
                     continue
                 if m.kinds is None:
                     if m.scope is Scope.OBJECT or kind in WORKLOAD_KINDS:

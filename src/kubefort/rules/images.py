@@ -415,7 +415,7 @@ def _tiller_workloads(inv: Inventory) -> list[tuple[K8sObject, Mapping[str, Any]
     severity=Severity.HIGH,
     scope=Scope.OBJECT,
     kinds=WORKLOAD_KINDS | {"Service"},
-    cross_object=True,  # a Service is matched against the Tiller workloads of its namespace
+    cross_object_kinds={"Service"},  # a Service is matched against the Tiller workloads of its namespace
     rationale="Tiller (Helm v2, end of life) serves unauthenticated gRPC on port 44134 and installs anything "
               "with its usually cluster-admin ServiceAccount: any pod that reaches it owns the cluster.",
     remediation="Migrate the releases to Helm 3 (helm-2to3) and delete the Tiller Deployment and Service.",
@@ -521,7 +521,7 @@ def _subject_matches(subject: Mapping[str, Any], binding: K8sObject, ns: str, sa
     severity=Severity.MEDIUM,
     scope=Scope.OBJECT,
     kinds=WORKLOAD_KINDS | _BINDING_KINDS,
-    cross_object=True,  # bindings are matched against the Dashboard workloads' ServiceAccounts
+    cross_object_kinds=_BINDING_KINDS,  # bindings are matched against the Dashboard workloads' ServiceAccounts
     rationale="The Dashboard is a web UI that acts with its ServiceAccount's rights; exposed or over-privileged, "
               "it has been a classic way into clusters.",
     remediation="Remove the Dashboard, or keep it internal behind authentication with a least-privilege "

@@ -221,6 +221,8 @@ def _low_id(c: ContainerView, ctx: Context, field: str, param: str, what: str) -
           "nsa": NSA},
 )
 def low_run_as_user(c: ContainerView, ctx: Context) -> Iterator[Violation]:
+    if c.pod.is_windows:
+        return  # Windows has no UIDs: the API rejects runAsUser on Windows pods (runAsUserName applies)
     if c.pod.host_users_false:
         return  # user namespace: container UIDs map to unprivileged host UIDs
     yield from _low_id(c, ctx, "runAsUser", "min_uid", "UID")
@@ -240,6 +242,8 @@ def low_run_as_user(c: ContainerView, ctx: Context) -> Iterator[Violation]:
     refs={"trivy": "KSV-0021", "kube-score": "container-security-context-user-group-id", "nsa": NSA},
 )
 def low_run_as_group(c: ContainerView, ctx: Context) -> Iterator[Violation]:
+    if c.pod.is_windows:
+        return  # Windows has no GIDs: the API rejects runAsGroup on Windows pods
     yield from _low_id(c, ctx, "runAsGroup", "min_gid", "GID")
 
 
@@ -262,6 +266,8 @@ def low_run_as_group(c: ContainerView, ctx: Context) -> Iterator[Violation]:
           "kubeaudit": ("rootfs/ReadOnlyRootFilesystemFalse", "rootfs/ReadOnlyRootFilesystemNil"), "nsa": NSA},
 )
 def writable_root_filesystem(c: ContainerView, ctx: Context) -> Iterator[Violation]:
+    if c.pod.is_windows:
+        return  # Windows containers cannot have a read-only root filesystem: the API rejects the field there
     ro = c.sc("readOnlyRootFilesystem")
     if ro.value is True:
         return
@@ -757,6 +763,8 @@ def security_context_missing(pod: PodSpecView, ctx: Context) -> Iterator[Violati
     refs={"kubescape": "C-0055", "polaris": "linuxHardening", "nsa": NSA},
 )
 def no_linux_hardening(c: ContainerView, ctx: Context) -> Iterator[Violation]:
+    if c.pod.is_windows:
+        return  # seccomp, AppArmor, SELinux and capabilities are Linux mechanisms the API rejects on Windows pods
     seccomp = c.effective("seccompProfile")
     if seccomp.is_set and _profile_type(seccomp.value) in CONFINED_TYPES:
         return
