@@ -36,8 +36,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
+from ..analysis.rbac.bootstrap import BOOTSTRAP_CLUSTER_ROLES, BOOTSTRAP_ROLES
 from ..analysis.rbac.policy import PolicyRule
 from ..analysis.rbac.subjects import SA_PREFIX, Subject
 from ..engine.rule import Context, NotEvaluated, Scope, Severity, Violation, rule
@@ -71,114 +70,15 @@ CLUSTER_SCOPED: frozenset[tuple[str, str]] = frozenset({
     ("", "users"), ("", "groups"), (AUTHN, "uids"), (AUTHN, "userextras"),
 })
 
-# Default ClusterRoles of the Kubernetes bootstrap policy (plugin/pkg/auth/authorizer/rbac/bootstrappolicy),
-# used when a binding references one of them and the input does not contain it.
-_BUILTIN_ROLES_YAML = """
-- {name: cluster-admin, rules: [{apiGroups: ['*'], resources: ['*'], verbs: ['*']}, {nonResourceURLs: ['*'], verbs: ['*']}]}
-- name: admin
-  aggregationRule: {clusterRoleSelectors: [{matchLabels: {rbac.authorization.k8s.io/aggregate-to-admin: 'true'}}]}
-- name: edit
-  labels: {rbac.authorization.k8s.io/aggregate-to-admin: 'true'}
-  aggregationRule: {clusterRoleSelectors: [{matchLabels: {rbac.authorization.k8s.io/aggregate-to-edit: 'true'}}]}
-- name: view
-  labels: {rbac.authorization.k8s.io/aggregate-to-edit: 'true'}
-  aggregationRule: {clusterRoleSelectors: [{matchLabels: {rbac.authorization.k8s.io/aggregate-to-view: 'true'}}]}
-- name: system:aggregate-to-admin
-  labels: {rbac.authorization.k8s.io/aggregate-to-admin: 'true'}
-  rules:
-  - {apiGroups: [authorization.k8s.io], resources: [localsubjectaccessreviews], verbs: [create]}
-  - {apiGroups: [rbac.authorization.k8s.io], resources: [rolebindings, roles],
-     verbs: [create, delete, deletecollection, get, list, patch, update, watch]}
-- name: system:aggregate-to-edit
-  labels: {rbac.authorization.k8s.io/aggregate-to-edit: 'true'}
-  rules:
-  - {apiGroups: [''], resources: [pods/attach, pods/exec, pods/portforward, pods/proxy, secrets, services/proxy],
-     verbs: [get, list, watch]}
-  - {apiGroups: [''], resources: [serviceaccounts], verbs: [impersonate]}
-  - {apiGroups: [''], resources: [pods, pods/attach, pods/exec, pods/portforward, pods/proxy],
-     verbs: [create, delete, deletecollection, patch, update]}
-  - {apiGroups: [''], resources: [pods/eviction], verbs: [create]}
-  - {apiGroups: [''], resources: [configmaps, events, persistentvolumeclaims, replicationcontrollers,
-     replicationcontrollers/scale, secrets, serviceaccounts, services, services/proxy],
-     verbs: [create, delete, deletecollection, patch, update]}
-  - {apiGroups: [''], resources: [serviceaccounts/token], verbs: [create]}
-  - {apiGroups: [apps], resources: [daemonsets, deployments, deployments/rollback, deployments/scale, replicasets,
-     replicasets/scale, statefulsets, statefulsets/scale], verbs: [create, delete, deletecollection, patch, update]}
-  - {apiGroups: [autoscaling], resources: [horizontalpodautoscalers], verbs: [create, delete, deletecollection, patch, update]}
-  - {apiGroups: [batch], resources: [cronjobs, jobs], verbs: [create, delete, deletecollection, patch, update]}
-  - {apiGroups: [extensions], resources: [daemonsets, deployments, deployments/rollback, deployments/scale, ingresses,
-     networkpolicies, replicasets, replicasets/scale, replicationcontrollers/scale],
-     verbs: [create, delete, deletecollection, patch, update]}
-  - {apiGroups: [policy], resources: [poddisruptionbudgets], verbs: [create, delete, deletecollection, patch, update]}
-  - {apiGroups: [networking.k8s.io], resources: [ingresses, networkpolicies],
-     verbs: [create, delete, deletecollection, patch, update]}
-  - {apiGroups: [coordination.k8s.io], resources: [leases],
-     verbs: [create, delete, deletecollection, get, list, patch, update, watch]}
-- name: system:aggregate-to-view
-  labels: {rbac.authorization.k8s.io/aggregate-to-view: 'true'}
-  rules:
-  - {apiGroups: [''], resources: [configmaps, endpoints, persistentvolumeclaims, persistentvolumeclaims/status, pods,
-     replicationcontrollers, replicationcontrollers/scale, serviceaccounts, services, services/status],
-     verbs: [get, list, watch]}
-  - {apiGroups: [''], resources: [bindings, events, limitranges, namespaces/status, pods/log, pods/status,
-     replicationcontrollers/status, resourcequotas, resourcequotas/status], verbs: [get, list, watch]}
-  - {apiGroups: [''], resources: [namespaces], verbs: [get, list, watch]}
-  - {apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [get, list, watch]}
-  - {apiGroups: [apps], resources: [controllerrevisions, daemonsets, daemonsets/status, deployments, deployments/scale,
-     deployments/status, replicasets, replicasets/scale, replicasets/status, statefulsets, statefulsets/scale,
-     statefulsets/status], verbs: [get, list, watch]}
-  - {apiGroups: [autoscaling], resources: [horizontalpodautoscalers, horizontalpodautoscalers/status], verbs: [get, list, watch]}
-  - {apiGroups: [batch], resources: [cronjobs, cronjobs/status, jobs, jobs/status], verbs: [get, list, watch]}
-  - {apiGroups: [extensions], resources: [daemonsets, daemonsets/status, deployments, deployments/scale, deployments/status,
-     ingresses, ingresses/status, networkpolicies, replicasets, replicasets/scale, replicasets/status,
-     replicationcontrollers/scale], verbs: [get, list, watch]}
-  - {apiGroups: [policy], resources: [poddisruptionbudgets, poddisruptionbudgets/status], verbs: [get, list, watch]}
-  - {apiGroups: [networking.k8s.io], resources: [ingresses, ingresses/status, networkpolicies], verbs: [get, list, watch]}
-- name: system:basic-user
-  rules:
-  - {apiGroups: [authorization.k8s.io], resources: [selfsubjectaccessreviews, selfsubjectrulesreviews], verbs: [create]}
-  - {apiGroups: [authentication.k8s.io], resources: [selfsubjectreviews], verbs: [create]}
-- name: system:discovery
-  rules:
-  - {nonResourceURLs: [/api, /api/*, /apis, /apis/*, /healthz, /livez, /openapi, /openapi/*, /readyz, /version, /version/],
-     verbs: [get]}
-- name: system:public-info-viewer
-  rules: [{nonResourceURLs: [/healthz, /livez, /readyz, /version, /version/], verbs: [get]}]
-- name: system:service-account-issuer-discovery
-  rules: [{nonResourceURLs: [/.well-known/openid-configuration, /openid/v1/jwks], verbs: [get]}]
-- name: system:auth-delegator
-  rules:
-  - {apiGroups: [authentication.k8s.io], resources: [tokenreviews], verbs: [create]}
-  - {apiGroups: [authorization.k8s.io], resources: [subjectaccessreviews], verbs: [create]}
-- name: system:monitoring
-  rules:
-  - {nonResourceURLs: [/healthz, /healthz/*, /livez, /livez/*, /metrics, /metrics/slis, /readyz, /readyz/*], verbs: [get]}
-- name: extension-apiserver-authentication-reader
-  namespace: kube-system
-  rules:
-  - {apiGroups: [''], resources: [configmaps], resourceNames: [extension-apiserver-authentication], verbs: [get, list, watch]}
-- name: system:kubelet-api-admin
-  rules:
-  - {apiGroups: [''], resources: [nodes], verbs: [get, list, watch]}
-  - {apiGroups: [''], resources: [nodes], verbs: [proxy]}
-  - {apiGroups: [''], resources: [nodes/log, nodes/metrics, nodes/proxy, nodes/stats], verbs: ['*']}
-"""
-
-
 def _builtin_roles() -> dict[tuple[str, str | None, str], K8sObject]:
+    """The default roles of the Kubernetes bootstrap policy (one table, :mod:`kubefort.analysis.rbac.bootstrap`,
+    shared with the RBAC engine), used when a binding references one of them and the input does not
+    contain it."""
     out = {}
-    for item in yaml.load(_BUILTIN_ROLES_YAML, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-        ns = item.get("namespace")
-        md: dict[str, Any] = {"name": item["name"], "labels": {"kubernetes.io/bootstrapping": "rbac-defaults",
-                                                             **item.get("labels", {})}}
-        if ns:
-            md["namespace"] = ns
-        kind = "Role" if ns else "ClusterRole"
-        raw: dict[str, Any] = {"apiVersion": f"{RBAC}/v1", "kind": kind, "metadata": md}
-        if "aggregationRule" in item:
-            raw["aggregationRule"] = item["aggregationRule"]
-        raw["rules"] = item.get("rules", [])
-        out[(kind, ns, item["name"])] = K8sObject.from_raw(raw, Source(file=BUILTIN_FILE), cluster_scoped=not ns)
+    for raw in (*BOOTSTRAP_CLUSTER_ROLES, *BOOTSTRAP_ROLES):
+        ns = raw["metadata"].get("namespace")
+        out[(raw["kind"], ns, raw["metadata"]["name"])] = K8sObject.from_raw(raw, Source(file=BUILTIN_FILE),
+                                                                             cluster_scoped=not ns)
     return out
 
 

@@ -108,6 +108,9 @@ BOOTSTRAP_CLUSTER_ROLES: tuple[dict[str, Any], ...] = (
     _cluster_role("system:public-info-viewer", [
         _u(["get"], ["/healthz", "/livez", "/readyz", "/version", "/version/"]),
     ]),
+    _cluster_role("system:service-account-issuer-discovery", [
+        _u(["get"], ["/.well-known/openid-configuration", "/openid/v1/jwks"]),
+    ]),
     _cluster_role("system:monitoring", [
         _u(["get"], ["/healthz", "/healthz/*", "/livez", "/livez/*", "/metrics", "/metrics/slis", "/readyz",
                      "/readyz/*"]),
