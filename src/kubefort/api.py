@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from collections.abc import Iterable
@@ -119,7 +120,10 @@ def scan_inventory(inventory: Inventory, opts: ScanOptions, *, registry: Registr
 
 def default_workers() -> int:
     """Worker processes for a CLI scan: the CPUs this process may run on, at most 4 (beyond that the
-    per-worker cost of rebuilding the cross-object caches eats the gain)."""
+    merging and copy-on-write costs eat the gain). One on macOS, where fork() without exec is unsafe
+    once system frameworks are loaded (Python itself stopped forking there by default)."""
+    if sys.platform == "darwin":
+        return 1
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):

@@ -9,7 +9,7 @@ from typing import IO
 import click
 
 from ..api import ScanOptions, default_workers, scan
-from ..reporters import Format, get_reporter
+from ..reporters import Format, get_reporter, printable
 from .options import input_options
 
 
@@ -75,7 +75,7 @@ def scan_cmd(paths: tuple[str, ...], filenames: tuple[str, ...], helm: tuple[str
     get_reporter(Format(fmt), color=color, verbose=verbose).render(report, out)
     if fmt != Format.TABLE.value:
         for e in report.errors:
-            click.echo(f"kubefort: error: {e.diagnostics()}", err=True)
+            click.echo(f"kubefort: error: {printable(e.diagnostics())}", err=True)
         for r in report.rule_errors:
-            click.echo(f"kubefort: rule error: {r.rule.id} on {r.object}: {r.detail}", err=True)
+            click.echo(f"kubefort: rule error: {r.rule.id} on {printable(str(r.object))}: {r.detail}", err=True)
     sys.exit(report.exit_code())

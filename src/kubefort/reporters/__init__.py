@@ -9,6 +9,16 @@ from typing import IO, Protocol
 from ..engine.findings import Report
 
 
+# control characters from the scanned data must not reach a terminal (a value with an escape sequence
+# could rewrite what the user sees): shown as \xNN
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7f, 0xa0))}
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters shown as ``\\xNN``: safe to write to a terminal."""
+    return text.translate(_CONTROL)
+
+
 class Reporter(Protocol):
     def render(self, report: Report, out: IO[str]) -> None: ...
 

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ..engine.findings import Finding, Report
 from ..engine.rule import Severity
+from . import printable
 
 _STYLE = {
     Severity.CRITICAL: "bold white on red",
@@ -19,6 +20,10 @@ _STYLE = {
     Severity.LOW: "cyan",
     Severity.INFO: "dim",
 }
+# the same styles as SGR codes, for the findings themselves: written directly, since rich's markup
+# parsing and rendering cost ~0.1 ms a line (20 s for the 50k findings of a 10k-object scan)
+_SGR = {Severity.CRITICAL: "1;37;41", Severity.HIGH: "1;31", Severity.MEDIUM: "33", Severity.LOW: "36", Severity.INFO: "2"}
+_clean = printable  # control characters from the scanned data never reach the terminal
 
 
 class TableReporter:
@@ -39,18 +44,30 @@ class TableReporter:
             fs = item[1]
             return (fs[0].location.file, min(f.location.line or 0 for f in fs))
 
+        color = con.color_system is not None and not con.no_color
+
+        def sgr(code: str, text: str) -> str:
+            return f"\x1b[{code}m{text}\x1b[0m" if color else text
+
+        lines: list[str] = []
         for obj, fs in sorted(groups.items(), key=group_key):
             first = fs[0]
-            con.print(f"[bold]{escape(obj)}[/]  [dim]{escape(first.location.file)}[/]")
+            lines.append(f"{sgr('1', _clean(obj))}  {sgr('2', _clean(first.location.file))}")
             for f in sorted(fs, key=lambda x: (-x.severity, x.location.line or 0, x.rule.id)):
-                sev = f"[{_STYLE[f.severity]}]{f.severity.label.upper():<8}[/]"
                 where = f"{f.location.file}:{f.location.line}" if f.location.line else f.location.file
-                pss = f" [magenta]PSS {f.pss.level.value}: {escape(f.pss.control)}[/]" if f.pss else ""
-                sup = f" [dim](suppressed: {escape(f.suppression or '')})[/]" if f.suppressed else ""
-                con.print(f"  {sev} [bold]{f.rule.id}[/] {escape(f.message)}{pss}{sup}")
-                con.print(f"           [dim]at {escape(where)}  {escape(f.path_str)}[/]")
-                con.print(f"           [green]fix:[/] {escape(f.rule.remediation)}")
-            con.print()
+                pss = " " + sgr("35", f"PSS {f.pss.level.value}: {_clean(f.pss.control)}") if f.pss else ""
+                sup = " " + sgr("2", f"(suppressed: {_clean(f.suppression or '')})") if f.suppressed else ""
+                lines.append(f"  {sgr(_SGR[f.severity], f'{f.severity.label.upper():<8}')} {sgr('1', f.rule.id)} "
+                             f"{_clean(f.message)}{pss}{sup}")
+                lines.append(f"           {sgr('2', f'at {_clean(where)}  {_clean(f.path_str)}')}")
+                lines.append(f"           {sgr('32', 'fix:')} {_clean(f.rule.remediation)}")
+            lines.append("")
+            if len(lines) > 4000:
+                out.write("\n".join(lines) + "\n")
+                lines.clear()
+        if lines:
+            out.write("\n".join(lines) + "\n")
+        out.flush()
         for r in report.rule_errors:
             con.print(f"[bold red]rule error[/] {r.rule.id} on {escape(str(r.object))}: {escape(r.detail or '')}")
         for e in report.errors:

@@ -1,0 +1,51 @@
+"""The table output: colours only on terminals, and nothing from the scanned data reaches the terminal
+as a control sequence."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from kubefort.loading.loader import load_text
+from kubefort.api import ScanOptions, scan_inventory
+from kubefort.engine.config import Config
+from kubefort.model.inventory import Inventory
+from kubefort.reporters.table import TableReporter
+
+HOSTILE = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: trap
+  namespace: shop
+spec:
+  containers:
+  - name: app
+    image: "evil.example.com/app:1.0\\e[2J\\e]0;owned\\a"
+    securityContext:
+      privileged: true
+"""
+
+
+def _render(color: bool | None) -> str:
+    loaded = load_text(HOSTILE, "trap.yaml")
+    assert not loaded.errors
+    report = scan_inventory(Inventory(loaded.objects), ScanOptions(), cfg=Config())
+    out = io.StringIO()
+    TableReporter(color=color).render(report, out)
+    return out.getvalue()
+
+
+def test_plain_output_has_no_escape_sequences() -> None:
+    text = _render(False)
+    assert "KF-POD-001" in text and "trap.yaml:11" in text
+    assert "\x1b" not in text and "\x07" not in text
+    assert "\\x1b[2J" in text  # the image's escape shown, not sent
+
+
+def test_coloured_output_sends_only_its_own_styles() -> None:
+    text = _render(True)
+    assert "\x1b[1;37;41mCRITICAL" in text
+    # every escape in the output starts an SGR sequence of ours; the data's are neutralised
+    assert not re.search(r"\x1b(?!\[[0-9;]*m)", text)
+    assert "\x07" not in text and "\\x1b]0;owned" in text
