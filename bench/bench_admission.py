@@ -103,12 +103,17 @@ def run_wrk(url: str, body_file: Path, conc: int, duration: int) -> tuple[float,
     return rps, pct("50"), pct("99")
 
 
-def run_hey(url: str, body_file: Path, conc: int, duration: int) -> tuple[float, float, float]:
-    out = subprocess.run(["hey", "-z", f"{duration}s", "-c", str(conc), "-m", "POST", "-T", "application/json",
-                          "-D", str(body_file), url], capture_output=True, text=True, timeout=duration + 60).stdout
+def run_hey(url: str, body_file: Path, conc: int, duration: int, rate: int | None = None) -> tuple[float, float, float]:
+    """``conc`` senders as fast as answers come back, or, with ``rate``, each at most rate/conc req/s."""
+    cmd = ["hey", "-z", f"{duration}s", "-c", str(conc), *(["-q", f"{rate / conc:g}"] if rate else []),
+           "-m", "POST", "-T", "application/json", "-D", str(body_file), url]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = float(re.search(r"50%+ in ([\d.]+) secs", out).group(1)) * 1000  # type: ignore[union-attr]
     p99 = float(re.search(r"99%+ in ([\d.]+) secs", out).group(1)) * 1000  # type: ignore[union-attr]
+    bad = re.search(r"Status code distribution:\n((?:\s+\[\d+\].*\n)+)", out)
+    if bad and any(not ln.strip().startswith("[200]") for ln in bad.group(1).splitlines() if ln.strip()):
+        raise SystemExit(f"hey saw error responses:\n{out}")
     return rps, p50, p99
 
 
@@ -117,17 +122,7 @@ def run_hey_rate(url: str, body_file: Path, rate: int, duration: int) -> tuple[f
     4 hey workers, each at most rate/4 requests per second. hey's workers pace themselves with tickers
     that fire together, so N workers send bursts of N requests: with 20 workers at 1000 req/s the p99
     is 16 ms of burst queueing (with 2 workers 2.3 ms), a property of the generator, not the server."""
-    workers = 4
-    out = subprocess.run(["hey", "-z", f"{duration}s", "-c", str(workers), "-q", f"{rate / workers:g}", "-m", "POST",
-                          "-T", "application/json", "-D", str(body_file), url],
-                         capture_output=True, text=True, timeout=duration + 60).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = float(re.search(r"50%+ in ([\d.]+) secs", out).group(1)) * 1000  # type: ignore[union-attr]
-    p99 = float(re.search(r"99%+ in ([\d.]+) secs", out).group(1)) * 1000  # type: ignore[union-attr]
-    bad = re.search(r"Status code distribution:\n((?:\s+\[\d+\].*\n)+)", out)
-    if bad and any(not ln.strip().startswith("[200]") for ln in bad.group(1).splitlines() if ln.strip()):
-        raise SystemExit(f"hey saw error responses:\n{out}")
-    return rps, p50, p99
+    return run_hey(url, body_file, 4, duration, rate=rate)
 
 
 def main() -> int:

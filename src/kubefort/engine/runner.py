@@ -173,11 +173,7 @@ class Run:
             steps = compiled.get(kind)
             if steps is None:
                 steps = compiled[kind] = [(*t, self.context(t[0])) for t in self.plan.templates(kind)]
-            if not steps:
-                if marks is not None:
-                    marks.append((len(findings), len(results), len(passes) if passes is not None else 0))
-                continue
-            pod = pod_spec(obj) if kind in WORKLOAD_KINDS else None
+            pod = pod_spec(obj) if steps and kind in WORKLOAD_KINDS else None
             memo = obj.memo
             for meta, fn, code, cset, applies, ctx in steps:
                 if applies is not None:
