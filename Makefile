@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench bench-rbac bench-netpol bench-admission bench-etcd bench-node tools lint docs clean
+.PHONY: demo test test-fast lint golden bench bench-rbac bench-netpol bench-admission bench-etcd bench-node tools lint docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +26,18 @@ tools: $(STAMP)
 	@bash scripts/ensure-tools.sh
 	@bash scripts/ensure-etcd.sh
 
-## make test: everything the tests need, then the whole suite
-test: $(STAMP) tools
+## make test: everything the tests need, the linters and type checks, then the whole suite
+test: $(STAMP) tools lint
 	PATH="$(CURDIR)/.cache/tools/bin:$$PATH" $(BIN)/python -m pytest -q
+
+## make lint: ruff (lint and format), mypy, import-linter layer contracts (also run by make test)
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
+
+## make golden: re-pin every command's output after a deliberate change (review the diff of expected.json)
+golden: $(STAMP)
+	$(BIN)/python tests/golden/golden.py --update
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"

@@ -22,6 +22,7 @@ without an API key, with --skip-download, mapping/update checks off and short ne
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -44,7 +45,7 @@ TARGET_10K_WALL_S = 2.0
 TARGET_10K_PEAK_MB = 300.0
 
 CHECKOV_ENV = {
-    "BC_SKIP_MAPPING": "TRUE",            # no download of the check-ID/guideline mapping
+    "BC_SKIP_MAPPING": "TRUE",  # no download of the check-ID/guideline mapping
     "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true",
     "CHECKOV_REQUEST_CONNECT_TIMEOUT": "1",
     "CHECKOV_REQUEST_READ_TIMEOUT": "2",
@@ -61,6 +62,7 @@ CHECKOV_ENV = {
 def source_fingerprint() -> str:
     """A short hash of kubefort's sources, to tell whether the code changed during a (long) run."""
     import hashlib
+
     h = hashlib.sha256()
     src = os.path.join(ROOT, "src", "kubefort")
     for base, dirs, files in os.walk(src):
@@ -100,8 +102,14 @@ def _pss_kb(pid: int) -> int:
     return 0
 
 
-def run_measured(cmd: list[str], *, env: dict[str, str] | None = None, timeout: float | None = None,
-                 stdout_path: str | None = None, sample_tree: bool = False) -> dict[str, Any]:
+def run_measured(
+    cmd: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+    stdout_path: str | None = None,
+    sample_tree: bool = False,
+) -> dict[str, Any]:
     """Run cmd; wall time, peak RSS (MB) of it (and of its waited-for children), rc, stderr tail.
 
     Peak RSS comes from os.wait4() for this one child, so earlier (bigger) runs do not leak into
@@ -117,8 +125,9 @@ def run_measured(cmd: list[str], *, env: dict[str, str] | None = None, timeout: 
     out = open(stdout_path, "wb") if stdout_path else subprocess.DEVNULL
     t0 = time.perf_counter()
     try:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=full_env,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=full_env, start_new_session=True
+        )
     except OSError as e:
         err.close()
         if stdout_path:
@@ -128,10 +137,8 @@ def run_measured(cmd: list[str], *, env: dict[str, str] | None = None, timeout: 
 
     def _kill() -> None:
         timed_out.set()
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
     timer = threading.Timer(timeout, _kill) if timeout else None
     if timer:
@@ -194,8 +201,18 @@ def last_line(text: str) -> str:
 
 # --------------------------------------------------------------------------- kubefort
 def kubefort_cmd(kubefort: str, corpus: str, jobs: int | None = None) -> list[str]:
-    return [kubefort, "scan", corpus, "-o", "json", "--output", "/dev/null", "--fail-on", "critical",
-            *(["--jobs", str(jobs)] if jobs else [])]
+    return [
+        kubefort,
+        "scan",
+        corpus,
+        "-o",
+        "json",
+        "--output",
+        "/dev/null",
+        "--fail-on",
+        "critical",
+        *(["--jobs", str(jobs)] if jobs else []),
+    ]
 
 
 def bench_kubefort(kubefort: str, corpus: str, repeat: int, jobs: int | None = None) -> dict[str, Any]:
@@ -212,8 +229,11 @@ def bench_kubefort(kubefort: str, corpus: str, repeat: int, jobs: int | None = N
     good = [r for r in runs if r["ok"]]
     if not good:
         bad = runs[-1]
-        return {"ok": False, "error": bad.get("error") or f"rc {bad.get('rc')}: {last_line(bad.get('stderr_tail', ''))}",
-                "cmd": kubefort_cmd(kubefort, corpus, jobs)}
+        return {
+            "ok": False,
+            "error": bad.get("error") or f"rc {bad.get('rc')}: {last_line(bad.get('stderr_tail', ''))}",
+            "cmd": kubefort_cmd(kubefort, corpus, jobs),
+        }
     best = min(good, key=lambda r: r["wall_s"])
     # memory in a run of its own: reading /proc/*/smaps_rollup every 10 ms takes CPU from the run
     mem = run_measured(kubefort_cmd(kubefort, corpus, jobs), sample_tree=True)
@@ -297,7 +317,18 @@ def checkov_cmd(checkov: str, corpus: str) -> list[str]:
 def trivy_cmd(trivy: str, corpus: str, cap: float = 600.0) -> list[str]:
     # trivy's own --timeout (default 5m) would end a long scan with "context deadline exceeded"
     # before our cap: lift it just past the cap, so the cap decides.
-    return [trivy, "config", "--skip-check-update", "--timeout", f"{int(cap) + 30}s", "-f", "json", "-o", "/dev/null", corpus]
+    return [
+        trivy,
+        "config",
+        "--skip-check-update",
+        "--timeout",
+        f"{int(cap) + 30}s",
+        "-f",
+        "json",
+        "-o",
+        "/dev/null",
+        corpus,
+    ]
 
 
 def peer_version(exe: str, args: list[str]) -> str:
@@ -327,15 +358,24 @@ def bench_checkov(checkov: str, corpus: str, cap: float) -> dict[str, Any]:
         except (OSError, ValueError):
             pass
         if r["rc"] not in (0, 1) or not summary:
-            return {**r, "ok": False, "error": f"rc {r['rc']}: {problem_line(r['stderr_tail']) or 'no kubernetes results'}"}
-        return {**r, "resources": summary.get("resource_count"), "failed_checks": summary.get("failed"),
-                "parsing_errors": summary.get("parsing_errors")}
+            return {
+                **r,
+                "ok": False,
+                "error": f"rc {r['rc']}: {problem_line(r['stderr_tail']) or 'no kubernetes results'}",
+            }
+        return {
+            **r,
+            "resources": summary.get("resource_count"),
+            "failed_checks": summary.get("failed"),
+            "parsing_errors": summary.get("parsing_errors"),
+        }
 
 
 def bench_trivy(trivy: str, corpus: str, cap: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-trivy-cache-") as cache:
-        r = run_measured(trivy_cmd(trivy, corpus, cap), env={"TRIVY_CACHE_DIR": cache, "TRIVY_NO_PROGRESS": "true"},
-                         timeout=cap)
+        r = run_measured(
+            trivy_cmd(trivy, corpus, cap), env={"TRIVY_CACHE_DIR": cache, "TRIVY_NO_PROGRESS": "true"}, timeout=cap
+        )
     if r.get("error"):
         return r
     if r["timed_out"]:
@@ -348,8 +388,9 @@ def bench_trivy(trivy: str, corpus: str, cap: float) -> dict[str, Any]:
     return {**r, "config_files": int(m.group(1)) if m else None}
 
 
-def predicted_timeout(prev: dict[str, Any] | None, prev_objects: int | None, objects: int | None,
-                      cap: float) -> str | None:
+def predicted_timeout(
+    prev: dict[str, Any] | None, prev_objects: int | None, objects: int | None, cap: float
+) -> str | None:
     """Skip a peer run that the previous (smaller) corpus predicts would exceed the cap (linear scaling)."""
     if not prev or not prev_objects or not objects or objects <= prev_objects:
         return None
@@ -380,7 +421,9 @@ def speedup(peer: dict[str, Any] | None, kf_wall: float | None, cap: float) -> s
     if not peer or not kf_wall:
         return "–"
     if peer.get("ok"):
-        return f"{peer['wall_s'] / kf_wall:.0f}×" if peer["wall_s"] / kf_wall >= 10 else f"{peer['wall_s'] / kf_wall:.1f}×"
+        return (
+            f"{peer['wall_s'] / kf_wall:.0f}×" if peer["wall_s"] / kf_wall >= 10 else f"{peer['wall_s'] / kf_wall:.1f}×"
+        )
     if str(peer.get("error", "")).startswith("timeout"):
         return f">{cap / kf_wall:.0f}×"
     return "–"
@@ -406,43 +449,70 @@ def render(results: dict[str, Any]) -> str:
     for c in results["corpora"]:
         kf, sp, j1 = c["kubefort"], c["split"], c.get("kubefort_j1") or {}
         kf_wall = kf["wall_s"] if kf.get("ok") else None
-        lines.append("| " + " | ".join([
-            c["name"],
-            str(c.get("objects") or "?"),
-            fmt_s(kf_wall) if kf.get("ok") else f"FAILED: {kf.get('error')}",
-            f"{kf['tree_pss_mb']:.0f}" if kf.get("ok") else "–",
-            fmt_s(j1.get("wall_s")) if j1.get("ok") else "–",
-            f"{j1['tree_pss_mb']:.0f}" if j1.get("ok") else "–",
-            fmt_s(sp.get("parse_cpu_s")) if sp.get("ok") else sp.get("error", "–"),
-            fmt_s(sp.get("rules_cpu_s")) if sp.get("ok") else "–",
-            cell(c.get("checkov")),
-            cell(c.get("trivy")),
-            speedup(c.get("checkov"), kf_wall, cap),
-            speedup(c.get("trivy"), kf_wall, tcap),
-        ]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    c["name"],
+                    str(c.get("objects") or "?"),
+                    fmt_s(kf_wall) if kf.get("ok") else f"FAILED: {kf.get('error')}",
+                    f"{kf['tree_pss_mb']:.0f}" if kf.get("ok") else "–",
+                    fmt_s(j1.get("wall_s")) if j1.get("ok") else "–",
+                    f"{j1['tree_pss_mb']:.0f}" if j1.get("ok") else "–",
+                    fmt_s(sp.get("parse_cpu_s")) if sp.get("ok") else sp.get("error", "–"),
+                    fmt_s(sp.get("rules_cpu_s")) if sp.get("ok") else "–",
+                    cell(c.get("checkov")),
+                    cell(c.get("trivy")),
+                    speedup(c.get("checkov"), kf_wall, cap),
+                    speedup(c.get("trivy"), kf_wall, tcap),
+                ]
+            )
+            + " |"
+        )
     return "\n".join(lines)
 
 
 def render_details(results: dict[str, Any]) -> str:
-    out = ["", "Details: kubefort CPU seconds (user+sys; steadier than wall time on a busy machine), the in-process "
-           "split in CPU s (parse / rules / JSON report; startup = CLI CPU minus those three), rules loaded, "
-           "findings; peers' CPU s, peak MB and their own object counts:", ""]
-    out.append("| corpus | files | CLI runs (wall s) | CLI CPU s | startup CPU s | parse CPU s | rules CPU s | report CPU s | rules | findings | obj/s (wall) | obj/s (CLI CPU) | obj/s (parse+rules CPU) | checkov CPU s / peak MB / resources | trivy CPU s / peak MB / files |")
+    out = [
+        "",
+        "Details: kubefort CPU seconds (user+sys; steadier than wall time on a busy machine), the in-process "
+        "split in CPU s (parse / rules / JSON report; startup = CLI CPU minus those three), rules loaded, "
+        "findings; peers' CPU s, peak MB and their own object counts:",
+        "",
+    ]
+    out.append(
+        "| corpus | files | CLI runs (wall s) | CLI CPU s | startup CPU s | parse CPU s | rules CPU s | report CPU s | rules | findings | obj/s (wall) | obj/s (CLI CPU) | obj/s (parse+rules CPU) | checkov CPU s / peak MB / resources | trivy CPU s / peak MB / files |"
+    )
     out.append("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for c in results["corpora"]:
         kf, sp, ck, tv = c["kubefort"], c["split"], c.get("checkov") or {}, c.get("trivy") or {}
-        out.append("| " + " | ".join([
-            c["name"], str(sp.get("files", "?")),
-            ", ".join(fmt_s(w) for w in kf.get("wall_all_s", [])) or "–",
-            fmt_s(kf.get("cpu_s")),
-            ("~0" if (c.get("startup_cpu_s") or 0) < 0 else fmt_s(c.get("startup_cpu_s"))), fmt_s(sp.get("parse_cpu_s")), fmt_s(sp.get("rules_cpu_s")),
-            fmt_s(sp.get("report_cpu_s")), str(sp.get("rules", "?")), str(sp.get("findings", "?")),
-            f"{c['obj_per_s_wall']:,.0f}" if c.get("obj_per_s_wall") else "–",
-            f"{c['obj_per_cpu_s']:,.0f}" if c.get("obj_per_cpu_s") else "–",
-            f"{c['obj_per_s_work']:,.0f}" if c.get("obj_per_s_work") else "–",
-            f"{ck['user_s'] + ck['sys_s']:.1f} / {ck['peak_mb']:.0f} / {ck.get('resources')}" if ck.get("ok") else "–",
-            f"{tv['user_s'] + tv['sys_s']:.1f} / {tv['peak_mb']:.0f} / {tv.get('config_files')}" if tv.get("ok") else "–",
-        ]) + " |")
+        out.append(
+            "| "
+            + " | ".join(
+                [
+                    c["name"],
+                    str(sp.get("files", "?")),
+                    ", ".join(fmt_s(w) for w in kf.get("wall_all_s", [])) or "–",
+                    fmt_s(kf.get("cpu_s")),
+                    ("~0" if (c.get("startup_cpu_s") or 0) < 0 else fmt_s(c.get("startup_cpu_s"))),
+                    fmt_s(sp.get("parse_cpu_s")),
+                    fmt_s(sp.get("rules_cpu_s")),
+                    fmt_s(sp.get("report_cpu_s")),
+                    str(sp.get("rules", "?")),
+                    str(sp.get("findings", "?")),
+                    f"{c['obj_per_s_wall']:,.0f}" if c.get("obj_per_s_wall") else "–",
+                    f"{c['obj_per_cpu_s']:,.0f}" if c.get("obj_per_cpu_s") else "–",
+                    f"{c['obj_per_s_work']:,.0f}" if c.get("obj_per_s_work") else "–",
+                    f"{ck['user_s'] + ck['sys_s']:.1f} / {ck['peak_mb']:.0f} / {ck.get('resources')}"
+                    if ck.get("ok")
+                    else "–",
+                    f"{tv['user_s'] + tv['sys_s']:.1f} / {tv['peak_mb']:.0f} / {tv.get('config_files')}"
+                    if tv.get("ok")
+                    else "–",
+                ]
+            )
+            + " |"
+        )
     return "\n".join(out)
 
 
@@ -457,11 +527,15 @@ def targets(results: dict[str, Any]) -> list[str]:
         verdict["10k_peak"] = m < TARGET_10K_PEAK_MB
         cpu = c10["kubefort"].get("cpu_s")
         j1 = c10.get("kubefort_j1") or {}
-        lines.append(f"- syn-10k wall {w:.2f} s < {TARGET_10K_WALL_S:.0f} s: {'MET' if verdict['10k_wall'] else 'NOT MET'}"
-                     f" (CPU time of all processes {cpu:.2f} s; in one process, --jobs 1: "
-                     f"{fmt_s(j1.get('wall_s'))} s wall)")
-        lines.append(f"- syn-10k peak {m:.0f} MB (all processes) < {TARGET_10K_PEAK_MB:.0f} MB: "
-                     f"{'MET' if verdict['10k_peak'] else 'NOT MET'}")
+        lines.append(
+            f"- syn-10k wall {w:.2f} s < {TARGET_10K_WALL_S:.0f} s: {'MET' if verdict['10k_wall'] else 'NOT MET'}"
+            f" (CPU time of all processes {cpu:.2f} s; in one process, --jobs 1: "
+            f"{fmt_s(j1.get('wall_s'))} s wall)"
+        )
+        lines.append(
+            f"- syn-10k peak {m:.0f} MB (all processes) < {TARGET_10K_PEAK_MB:.0f} MB: "
+            f"{'MET' if verdict['10k_peak'] else 'NOT MET'}"
+        )
     else:
         lines.append("- syn-10k: not measured")
     syn = [by[n] for n in ("syn-1k", "syn-10k", "syn-50k") if n in by and by[n].get("obj_per_s_work")]
@@ -475,11 +549,15 @@ def targets(results: dict[str, Any]) -> list[str]:
         verdict["linear"] = ratio >= 0.7
         verdict["linear_ratio"] = round(ratio, 2)
         lines.append(f"- throughput, objects/s by wall time: {rates_wall}")
-        lines.append(f"- throughput, objects/s per CLI CPU second: "
-                     + ", ".join(f"{c['name']} {c['obj_per_cpu_s']:,.0f}" for c in syn if c.get("obj_per_cpu_s")))
+        lines.append(
+            "- throughput, objects/s per CLI CPU second: "
+            + ", ".join(f"{c['name']} {c['obj_per_cpu_s']:,.0f}" for c in syn if c.get("obj_per_cpu_s"))
+        )
         lines.append(f"- throughput, objects/s per CPU second of parse+rules in-process: {rates_work}")
-        lines.append(f"- roughly linear (largest corpus keeps >= 70% of the best smaller-corpus parse+rules rate): "
-                     f"{'YES' if verdict['linear'] else 'NO'} (ratio {ratio:.2f})")
+        lines.append(
+            f"- roughly linear (largest corpus keeps >= 70% of the best smaller-corpus parse+rules rate): "
+            f"{'YES' if verdict['linear'] else 'NO'} (ratio {ratio:.2f})"
+        )
     results["targets"] = verdict
     return lines
 
@@ -489,20 +567,26 @@ def command_lines(results: dict[str, Any]) -> list[str]:
     s = results["settings"]
     ex = results["corpora"][0]["path"] if results["corpora"] else "DIR"
     lines.append(f"    {shlex.join(kubefort_cmd(s['kubefort'], ex))}")
-    lines.append(f"    {s['python']} -c '<load_paths / scan_inventory / JSON reporter timer>' {ex} N   # parse/rules split")
+    lines.append(
+        f"    {s['python']} -c '<load_paths / scan_inventory / JSON reporter timer>' {ex} N   # parse/rules split"
+    )
     if s.get("checkov"):
         envs = " ".join(f"{k}={v}" for k, v in CHECKOV_ENV.items())
         lines.append(f"    {envs} {shlex.join(checkov_cmd(s['checkov'], ex))}")
     if s.get("trivy"):
-        lines.append(f"    TRIVY_CACHE_DIR=$(mktemp -d) TRIVY_NO_PROGRESS=true {shlex.join(trivy_cmd(s['trivy'], ex, s['trivy_cap_s']))}")
+        lines.append(
+            f"    TRIVY_CACHE_DIR=$(mktemp -d) TRIVY_NO_PROGRESS=true {shlex.join(trivy_cmd(s['trivy'], ex, s['trivy_cap_s']))}"
+        )
     lines.append("")
-    lines.append(f"kubefort: best of {s['repeat']} runs below {s['big']} objects, 1 run at or above; peers: 1 run each, "
-                 f"checkov cap {s['checkov_cap_s']:.0f} s, trivy cap {s['trivy_cap_s']:.0f} s. "
-                 "kubefort peak MB = the highest sum of PSS over the process and its workers (sampled every 10 ms "
-                 "in one more run, not timed); peers' peak MB = max RSS of the process (os.wait4). "
-                 "Parse/rules CPU s: in one process, in-process timer. "
-                 "CPU s = user+sys of the process and its children: less sensitive than wall time to other load "
-                 "on the machine (see load avg above).")
+    lines.append(
+        f"kubefort: best of {s['repeat']} runs below {s['big']} objects, 1 run at or above; peers: 1 run each, "
+        f"checkov cap {s['checkov_cap_s']:.0f} s, trivy cap {s['trivy_cap_s']:.0f} s. "
+        "kubefort peak MB = the highest sum of PSS over the process and its workers (sampled every 10 ms "
+        "in one more run, not timed); peers' peak MB = max RSS of the process (os.wait4). "
+        "Parse/rules CPU s: in one process, in-process timer. "
+        "CPU s = user+sys of the process and its children: less sensitive than wall time to other load "
+        "on the machine (see load avg above)."
+    )
     return lines
 
 
@@ -511,18 +595,29 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", action="append", default=[], help="a directory to scan (repeatable)")
     ap.add_argument("--kubefort", default=os.path.join(ROOT, ".venv", "bin", "kubefort"))
-    ap.add_argument("--python", default=os.path.join(ROOT, ".venv", "bin", "python"),
-                    help="interpreter with kubefort importable (for the parse/rules split)")
-    ap.add_argument("--peers", default=os.path.join(ROOT, ".cache", "bench-peers", "bin"),
-                    help="bin/ directory holding checkov and trivy")
+    ap.add_argument(
+        "--python",
+        default=os.path.join(ROOT, ".venv", "bin", "python"),
+        help="interpreter with kubefort importable (for the parse/rules split)",
+    )
+    ap.add_argument(
+        "--peers",
+        default=os.path.join(ROOT, ".cache", "bench-peers", "bin"),
+        help="bin/ directory holding checkov and trivy",
+    )
     ap.add_argument("--no-peers", action="store_true", help="measure kubefort only")
     ap.add_argument("--only", choices=["checkov", "trivy"], action="append", help="run only this peer")
     ap.add_argument("--repeat", type=int, default=3, help="kubefort runs per small corpus (best is kept)")
     ap.add_argument("--big", type=int, default=30000, help="corpora with at least this many objects run once")
     ap.add_argument("--checkov-cap", type=float, default=600.0, help="seconds before checkov is abandoned")
-    ap.add_argument("--trivy-cap", type=float, default=None, help="seconds before trivy is abandoned (default: checkov's)")
-    ap.add_argument("--no-predict", action="store_true",
-                    help="always start peer runs, even those the previous corpus predicts to exceed the cap")
+    ap.add_argument(
+        "--trivy-cap", type=float, default=None, help="seconds before trivy is abandoned (default: checkov's)"
+    )
+    ap.add_argument(
+        "--no-predict",
+        action="store_true",
+        help="always start peer runs, even those the previous corpus predicts to exceed the cap",
+    )
     ap.add_argument("--json", default=os.path.join(HERE, "results", "latest.json"))
     args = ap.parse_args()
     if not args.corpus:
@@ -535,18 +630,32 @@ def main() -> int:
         checkov = shutil.which("checkov", path=args.peers) if "checkov" in want else None
         trivy = shutil.which("trivy", path=args.peers) if "trivy" in want else None
     results: dict[str, Any] = {
-        "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "loadavg_start": [round(x, 2) for x in os.getloadavg()]},
-        "settings": {"kubefort": args.kubefort, "python": args.python, "checkov": checkov, "trivy": trivy,
-                     "repeat": args.repeat, "big": args.big, "checkov_cap_s": args.checkov_cap, "trivy_cap_s": tcap},
+        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+        },
+        "settings": {
+            "kubefort": args.kubefort,
+            "python": args.python,
+            "checkov": checkov,
+            "trivy": trivy,
+            "repeat": args.repeat,
+            "big": args.big,
+            "checkov_cap_s": args.checkov_cap,
+            "trivy_cap_s": tcap,
+        },
         "versions": {},
         "src_fingerprint_start": source_fingerprint(),
         "corpora": [],
     }
     try:
         rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "src"], capture_output=True, text=True)
+        dirty = subprocess.run(
+            ["git", "-C", ROOT, "status", "--porcelain", "--", "src"], capture_output=True, text=True
+        )
         results["git"] = rev.stdout.strip() + ("+dirty(src)" if dirty.stdout.strip() else "")
     except OSError:
         pass
@@ -593,14 +702,20 @@ def main() -> int:
                 # what the CLI spends besides parse+rules+report: interpreter start, imports, config
                 # (negative = within noise, or the code changed between the two measurements: shown as ~0)
                 entry["startup_cpu_s"] = round(kf["cpu_s"] - work - split["report_cpu_s"], 3)
-        for peer, exe, fn, pcap in (("checkov", checkov, bench_checkov, args.checkov_cap), ("trivy", trivy, bench_trivy, tcap)):
+        for peer, exe, fn, pcap in (
+            ("checkov", checkov, bench_checkov, args.checkov_cap),
+            ("trivy", trivy, bench_trivy, tcap),
+        ):
             if args.no_peers or (args.only and peer not in args.only):
                 continue
             if not exe:
                 entry[peer] = {"ok": False, "error": "not installed"}
                 continue
-            skip = None if args.no_predict else predicted_timeout(
-                prev.get(peer, (None, None))[1], prev.get(peer, (None, None))[0], objects, pcap)
+            skip = (
+                None
+                if args.no_predict
+                else predicted_timeout(prev.get(peer, (None, None))[1], prev.get(peer, (None, None))[0], objects, pcap)
+            )
             if skip:
                 entry[peer] = {"ok": False, "error": skip, "skipped": True}
                 print(f"[{time.strftime('%H:%M:%S')}] {name}: {peer} skipped: {skip}", file=sys.stderr, flush=True)
@@ -620,18 +735,22 @@ def main() -> int:
                 p.pop("stderr_tail", None)
         print(f"[{time.strftime('%H:%M:%S')}] {name}: done", file=sys.stderr, flush=True)
 
-    results["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    results["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     results["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     results["src_fingerprint_end"] = source_fingerprint()
-    text = [f"kubefort benchmark, {results['started']} (git {results.get('git', '?')}), "
-            f"{results['machine']['cpus']} CPUs, Python {results['machine']['python']}, "
-            f"load avg {results['machine']['loadavg_start'][0]} at start, {results['machine']['loadavg_end'][0]} at end"]
+    text = [
+        f"kubefort benchmark, {results['started']} (git {results.get('git', '?')}), "
+        f"{results['machine']['cpus']} CPUs, Python {results['machine']['python']}, "
+        f"load avg {results['machine']['loadavg_start'][0]} at start, {results['machine']['loadavg_end'][0]} at end"
+    ]
     if results["versions"]:
         text.append("peers: " + "; ".join(f"{k} {v}" for k, v in results["versions"].items()))
     text += [f"note: {n}" for n in peers_note]
     if results["src_fingerprint_start"] != results["src_fingerprint_end"]:
-        text.append(f"note: kubefort's sources changed during the run (src {results['src_fingerprint_start']} -> "
-                    f"{results['src_fingerprint_end']}): corpora measured at different times ran different code")
+        text.append(
+            f"note: kubefort's sources changed during the run (src {results['src_fingerprint_start']} -> "
+            f"{results['src_fingerprint_end']}): corpora measured at different times ran different code"
+        )
     text += ["", render(results), render_details(results)]
     text += targets(results)
     text += command_lines(results)

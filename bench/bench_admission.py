@@ -37,8 +37,13 @@ def ensure_tools() -> str | None:
         if shutil.which(tool):
             return tool
     if os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk", "hey"], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, timeout=300, check=False)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "wrk", "hey"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=300,
+            check=False,
+        )
     for tool in ("wrk", "hey"):
         if shutil.which(tool):
             return tool
@@ -64,8 +69,10 @@ def wait_ready(port: int) -> None:
 def bodies() -> dict[str, bytes]:
     compliant = json.loads((FIX / "create-deployment-hardened.json").read_text())
     denied = json.loads((FIX / "update-deployment-privileged.json").read_text())
-    return {"compliant Deployment (allowed)": json.dumps(compliant).encode(),
-            "privileged Deployment UPDATE (denied + warnings)": json.dumps(denied).encode()}
+    return {
+        "compliant Deployment (allowed)": json.dumps(compliant).encode(),
+        "privileged Deployment UPDATE (denied + warnings)": json.dumps(denied).encode(),
+    }
 
 
 def in_process(body: bytes, n: int = 2000) -> float:
@@ -85,10 +92,16 @@ def in_process(body: bytes, n: int = 2000) -> float:
 
 def run_wrk(url: str, body_file: Path, conc: int, duration: int) -> tuple[float, float, float]:
     lua = body_file.with_suffix(".lua")
-    lua.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                   f'local f = io.open("{body_file}", "rb")\nwrk.body = f:read("*a")\nf:close()\n')
-    out = subprocess.run(["wrk", "-t", "1", "-c", str(conc), "-d", f"{duration}s", "--latency", "--timeout", "5s",
-                          "-s", str(lua), url], capture_output=True, text=True, timeout=duration + 60).stdout
+    lua.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f'local f = io.open("{body_file}", "rb")\nwrk.body = f:read("*a")\nf:close()\n'
+    )
+    out = subprocess.run(
+        ["wrk", "-t", "1", "-c", str(conc), "-d", f"{duration}s", "--latency", "--timeout", "5s", "-s", str(lua), url],
+        capture_output=True,
+        text=True,
+        timeout=duration + 60,
+    ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
 
     def pct(p: str) -> float:
@@ -105,8 +118,21 @@ def run_wrk(url: str, body_file: Path, conc: int, duration: int) -> tuple[float,
 
 def run_hey(url: str, body_file: Path, conc: int, duration: int, rate: int | None = None) -> tuple[float, float, float]:
     """``conc`` senders as fast as answers come back, or, with ``rate``, each at most rate/conc req/s."""
-    cmd = ["hey", "-z", f"{duration}s", "-c", str(conc), *(["-q", f"{rate / conc:g}"] if rate else []),
-           "-m", "POST", "-T", "application/json", "-D", str(body_file), url]
+    cmd = [
+        "hey",
+        "-z",
+        f"{duration}s",
+        "-c",
+        str(conc),
+        *(["-q", f"{rate / conc:g}"] if rate else []),
+        "-m",
+        "POST",
+        "-T",
+        "application/json",
+        "-D",
+        str(body_file),
+        url,
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = float(re.search(r"50%+ in ([\d.]+) secs", out).group(1)) * 1000  # type: ignore[union-attr]
@@ -130,7 +156,9 @@ def main() -> int:
     ap.add_argument("--duration", type=int, default=8, help="seconds per concurrency level (max 60)")
     ap.add_argument("--concurrency", default="1,4,16,64")
     ap.add_argument("--workers", default="1,2", help="server worker processes to try (comma-separated)")
-    ap.add_argument("--rates", default="1000,1500", help="fixed offered rates in req/s, measured with hey (comma-separated)")
+    ap.add_argument(
+        "--rates", default="1000,1500", help="fixed offered rates in req/s, measured with hey (comma-separated)"
+    )
     args = ap.parse_args()
     duration = max(1, min(args.duration, 60))
     levels = [int(x) for x in args.concurrency.split(",") if x.strip()][:8]
@@ -141,8 +169,23 @@ def main() -> int:
         return 0
     kubefort = str(Path(sys.executable).with_name("kubefort"))
     tmp = Path(tempfile.mkdtemp(prefix="kubefort-bench-"))
-    subprocess.run([kubefort, "admission", "certs", "--service", "kubefort-admission", "--namespace", "kubefort-system",
-                    "--out", str(tmp), "--ip", "127.0.0.1"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            kubefort,
+            "admission",
+            "certs",
+            "--service",
+            "kubefort-admission",
+            "--namespace",
+            "kubefort-system",
+            "--out",
+            str(tmp),
+            "--ip",
+            "127.0.0.1",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     load_before = os.getloadavg()[0]
     rows: list[tuple[str, int, str, float, float, float]] = []
     rates = [int(x) for x in args.rates.split(",") if x.strip()][:4] if shutil.which("hey") else []
@@ -152,9 +195,25 @@ def main() -> int:
         for workers in worker_counts:
             port = free_port()
             url = f"https://127.0.0.1:{port}/validate"
-            server = subprocess.Popen([kubefort, "admission", "serve", "--cert", str(tmp / "tls.crt"), "--key",
-                                       str(tmp / "tls.key"), "--host", "127.0.0.1", "--port", str(port),
-                                       "--workers", str(workers)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            server = subprocess.Popen(
+                [
+                    kubefort,
+                    "admission",
+                    "serve",
+                    "--cert",
+                    str(tmp / "tls.crt"),
+                    "--key",
+                    str(tmp / "tls.key"),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--workers",
+                    str(workers),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             try:
                 wait_ready(port)
                 for i, (name, body) in enumerate(bodies().items()):
@@ -178,17 +237,21 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
     load_after = os.getloadavg()[0]
-    cmd = (f".venv/bin/python bench/bench_admission.py --duration {duration} --concurrency {','.join(map(str, levels))}"
-           f" --workers {','.join(map(str, worker_counts))} --rates {','.join(map(str, rates))}")
+    cmd = (
+        f".venv/bin/python bench/bench_admission.py --duration {duration} --concurrency {','.join(map(str, levels))}"
+        f" --workers {','.join(map(str, worker_counts))} --rates {','.join(map(str, rates))}"
+    )
     print(f"### Admission webhook over HTTPS ({tool}, {os.cpu_count()} cores shared by server and load generator)\n")
     print("| request | workers | load | req/s | p50 ms | p99 ms | target (>= 1000 req/s, p99 < 10 ms) |")
     print("|---|---:|---|---:|---:|---:|---|")
     for name, workers, load, rps, p50, p99 in rows:
         ok = "met" if rps >= TARGET_RPS * 0.98 and p99 < TARGET_P99_MS else "not met"
         print(f"| {name} | {workers} | {load} | {rps:.0f} | {p50:.2f} | {p99:.2f} | {ok} |")
-    print("\nIn flight: a closed loop, each connection sends its next request when the answer comes (the rate is "
-          "whatever the server sustains, latency includes queueing at saturation). Offered: requests at a fixed "
-          "rate, as an API server sends them (hey, 4 senders; hey's senders fire in bursts, see run_hey_rate).")
+    print(
+        "\nIn flight: a closed loop, each connection sends its next request when the answer comes (the rate is "
+        "whatever the server sustains, latency includes queueing at saturation). Offered: requests at a fixed "
+        "rate, as an API server sends them (hey, 4 senders; hey's senders fire in bursts, see run_hey_rate)."
+    )
     print("\n| request | decision alone (review(), in process) |")
     print("|---|---:|")
     for name, ms in decision_ms.items():
@@ -196,11 +259,14 @@ def main() -> int:
     try:
         import httptools  # noqa: F401
         import uvloop  # noqa: F401
+
         stack = "uvicorn with httptools + uvloop"
     except ImportError:
         stack = "uvicorn with h11 + asyncio (install httptools and uvloop for less HTTP overhead)"
-    print(f"\nServer: {stack}. Load average (1 min) before/after: {load_before:.2f} / {load_after:.2f} "
-          "(other processes on the machine compete with the server and wrk).")
+    print(
+        f"\nServer: {stack}. Load average (1 min) before/after: {load_before:.2f} / {load_after:.2f} "
+        "(other processes on the machine compete with the server and wrk)."
+    )
     print(f"\nCommand: `{cmd}`")
     return 0
 

@@ -34,6 +34,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -59,8 +60,23 @@ def corpus(namespaces: int, workloads: int, policies: int) -> Path:
         return out
     raw = out.with_name(out.name + "-raw")
     if not (raw / "ns-0000.yaml").exists():
-        subprocess.run([sys.executable, str(GEN), "--namespaces", str(namespaces), "--workloads", str(workloads),
-                        "--only-netpol", "--seed", "1", "--out", str(raw)], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                str(GEN),
+                "--namespaces",
+                str(namespaces),
+                "--workloads",
+                str(workloads),
+                "--only-netpol",
+                "--seed",
+                "1",
+                "--out",
+                str(raw),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     import yaml
 
     out.mkdir(parents=True, exist_ok=True)
@@ -98,8 +114,9 @@ def _fix_excepts(policy: dict) -> None:
                     ex = ipaddress.ip_network(e, strict=False)
                     if not ex.subnet_of(net) or ex.prefixlen <= net.prefixlen:
                         host = int(ex.network_address) & ((1 << (32 - net.prefixlen)) - 1)
-                        ex = ipaddress.ip_network((int(net.network_address) | host, max(ex.prefixlen, net.prefixlen + 1)),
-                                                  strict=False)
+                        ex = ipaddress.ip_network(
+                            (int(net.network_address) | host, max(ex.prefixlen, net.prefixlen + 1)), strict=False
+                        )
                     fixed.append(str(ex))
                 ipb["except"] = fixed
 
@@ -110,9 +127,20 @@ def nca_bin() -> Path | None:
         return nca
     try:
         subprocess.run([sys.executable, "-m", "venv", str(NCA_VENV)], check=True, capture_output=True, timeout=120)
-        subprocess.run([str(NCA_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                        "--disable-pip-version-check", f"network-config-analyzer=={NCA_VERSION}"],
-                       check=True, capture_output=True, timeout=600)
+        subprocess.run(
+            [
+                str(NCA_VENV / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                f"network-config-analyzer=={NCA_VERSION}",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
     except (subprocess.SubprocessError, OSError) as e:
         print(f"bench: cannot install network-config-analyzer: {type(e).__name__}", file=sys.stderr)
         return None
@@ -122,8 +150,19 @@ def nca_bin() -> Path | None:
 def run_nca(nca: Path, data: Path, timeout: float) -> tuple[float | None, str, str]:
     """(wall seconds or None, connectivity text, note)."""
     out = ROOT / ".cache" / "bench-netpol" / f"{data.name}.nca.txt"
-    cmd = [str(nca), "--connectivity", str(data), "-r", str(data), "-o", "txt_no_fw_rules",
-           "--output_endpoints", "deployments", "-f", str(out)]
+    cmd = [
+        str(nca),
+        "--connectivity",
+        str(data),
+        "-r",
+        str(data),
+        "-o",
+        "txt_no_fw_rules",
+        "--output_endpoints",
+        "deployments",
+        "-f",
+        str(out),
+    ]
     if out.exists():
         out.unlink()
     t = time.perf_counter()
@@ -153,8 +192,7 @@ def compare_with_nca(eng: NetpolEngine, text: str) -> tuple[int, int, int]:
     return len(keys), differ, len(extra)
 
 
-def measure(namespaces: int, workloads: int, policies: int, queries: int, nca: Path | None,
-            nca_timeout: float) -> dict:
+def measure(namespaces: int, workloads: int, policies: int, queries: int, nca: Path | None, nca_timeout: float) -> dict:
     data = corpus(namespaces, workloads, policies)
     with batch_gc():
         t0, c0 = time.perf_counter(), time.process_time()
@@ -180,12 +218,20 @@ def measure(namespaces: int, workloads: int, policies: int, queries: int, nca: P
     cold = NetpolEngine(inv)
     cold.explain(cold.find(ws[0].ref), cold.find(ws[-1].ref))
     res = {
-        "input": data.name, "workloads": len(ws), "namespaces": len(eng.namespaces), "policies": len(eng.policies),
-        "classes": len(eng.classes), "pairs": len(conns),
-        "load": (t1 - t0, c1 - c0), "build": (t2 - t1, c2 - c1), "matrix": (t3 - t2, c3 - c2),
+        "input": data.name,
+        "workloads": len(ws),
+        "namespaces": len(eng.namespaces),
+        "policies": len(eng.policies),
+        "classes": len(eng.classes),
+        "pairs": len(conns),
+        "load": (t1 - t0, c1 - c0),
+        "build": (t2 - t1, c2 - c1),
+        "matrix": (t3 - t2, c3 - c2),
         "query": (statistics.median(times), times[max(0, int(len(times) * 0.95) - 1)], times[-1]),
         "cold_ms": (time.perf_counter() - q0) * 1000,
-        "nca": None, "nca_note": "skipped", "agree": "",
+        "nca": None,
+        "nca_note": "skipped",
+        "agree": "",
     }
     res["total"] = tuple(res["load"][i] + res["build"][i] + res["matrix"][i] for i in (0, 1))
     if nca is not None:
@@ -199,8 +245,11 @@ def measure(namespaces: int, workloads: int, policies: int, queries: int, nca: P
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default="500:4:1000,50:4:100",
-                    help="NAMESPACES:WORKLOADS_PER_NS:POLICIES,... (default: the target size and a small one)")
+    ap.add_argument(
+        "--sizes",
+        default="500:4:1000,50:4:100",
+        help="NAMESPACES:WORKLOADS_PER_NS:POLICIES,... (default: the target size and a small one)",
+    )
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--skip-nca", action="store_true")
     ap.add_argument("--nca-timeout", type=float, default=1800)
@@ -212,30 +261,43 @@ def main() -> None:
         rows.append(measure(ns, w, p, a.queries, nca, a.nca_timeout))
 
     print("## NetworkPolicy reachability: kubefort vs network-config-analyzer\n")
-    print("| input | workloads / namespaces / policies (classes) | load | build | matrix (allowed pairs) "
-          "| load+build+matrix | can-reach median / p95 / max | cold can-reach | NCA --connectivity | NCA / kubefort | same pairs |")
+    print(
+        "| input | workloads / namespaces / policies (classes) | load | build | matrix (allowed pairs) "
+        "| load+build+matrix | can-reach median / p95 / max | cold can-reach | NCA --connectivity | NCA / kubefort | same pairs |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        def t(key: str) -> str:
+
+        def t(key: str, r: dict[str, Any] = r) -> str:
             wall, cpu = r[key]
             return f"{wall:.2f} s ({cpu:.2f} s CPU)"
+
         nca_cell = f"{r['nca']:.1f} s" if r["nca"] is not None else ("not run" if nca is None else r["nca_note"])
-        ratio = f"{r['nca'] / r['total'][0]:.0f}x" if r["nca"] is not None else (
-            f"> {a.nca_timeout / r['total'][0]:.0f}x" if nca is not None and "timeout" in r["nca_note"] else "")
+        ratio = (
+            f"{r['nca'] / r['total'][0]:.0f}x"
+            if r["nca"] is not None
+            else (f"> {a.nca_timeout / r['total'][0]:.0f}x" if nca is not None and "timeout" in r["nca_note"] else "")
+        )
         q = r["query"]
-        print(f"| {r['input']} | {r['workloads']} / {r['namespaces']} / {r['policies']} ({r['classes']}) | {t('load')} "
-              f"| {t('build')} | {t('matrix')} ({r['pairs']}) | {t('total')} | {q[0]:.2f} / {q[1]:.2f} / {q[2]:.2f} ms "
-              f"| {r['cold_ms']:.0f} ms | {nca_cell} | {ratio} | {r['agree']} |")
+        print(
+            f"| {r['input']} | {r['workloads']} / {r['namespaces']} / {r['policies']} ({r['classes']}) | {t('load')} "
+            f"| {t('build')} | {t('matrix')} ({r['pairs']}) | {t('total')} | {q[0]:.2f} / {q[1]:.2f} / {q[2]:.2f} ms "
+            f"| {r['cold_ms']:.0f} ms | {nca_cell} | {ratio} | {r['agree']} |"
+        )
     main_row = rows[0]
-    print(f"\nTargets on {main_row['input']}: full matrix < {TARGET_MATRIX_S:.0f} s: "
-          f"{'OK' if main_row['matrix'][0] < TARGET_MATRIX_S else 'MISSED'} ({main_row['matrix'][0]:.2f} s); "
-          f"can-reach < {TARGET_QUERY_MS:.0f} ms: {'OK' if main_row['query'][2] < TARGET_QUERY_MS else 'MISSED'} "
-          f"(max {main_row['query'][2]:.2f} ms). Load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs "
-          "(wall times stretch when other work runs; CPU seconds are steadier).")
+    print(
+        f"\nTargets on {main_row['input']}: full matrix < {TARGET_MATRIX_S:.0f} s: "
+        f"{'OK' if main_row['matrix'][0] < TARGET_MATRIX_S else 'MISSED'} ({main_row['matrix'][0]:.2f} s); "
+        f"can-reach < {TARGET_QUERY_MS:.0f} ms: {'OK' if main_row['query'][2] < TARGET_QUERY_MS else 'MISSED'} "
+        f"(max {main_row['query'][2]:.2f} ms). Load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs "
+        "(wall times stretch when other work runs; CPU seconds are steadier)."
+    )
     print(f"\nCommand: .venv/bin/python bench/bench_netpol.py {' '.join(sys.argv[1:])}".rstrip())
     if nca is not None:
-        print(f"NCA: network-config-analyzer {NCA_VERSION} in .cache/nca-venv: nca --connectivity DIR -r DIR "
-              "-o txt_no_fw_rules --output_endpoints deployments")
+        print(
+            f"NCA: network-config-analyzer {NCA_VERSION} in .cache/nca-venv: nca --connectivity DIR -r DIR "
+            "-o txt_no_fw_rules --output_endpoints deployments"
+        )
 
 
 if __name__ == "__main__":

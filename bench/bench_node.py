@@ -79,31 +79,71 @@ def main() -> int:
         modes = _modes()
         for profile in ("hardened", "insecure"):
             root = modes.prepare(profile, os.path.join(tmp, profile))
-            t_collect = best(lambda: collect_node(str(root)), args.repeat)
+            t_collect = best(lambda root=root: collect_node(str(root)), args.repeat)
             audit = collect_node(str(root))
-            t_rules = best(lambda: run_audit(collect_node(str(root)), ScanOptions(rules=ids), registry), args.repeat) - t_collect
+            t_rules = (
+                best(
+                    lambda root=root: run_audit(collect_node(str(root)), ScanOptions(rules=ids), registry), args.repeat
+                )
+                - t_collect
+            )
             _, checks = run_audit(audit, ScanOptions(rules=ids), registry)
-            rows.append((f"node audit, {profile} kubeadm node (in-process)",
-                         f"collect {t_collect * 1000:.0f} ms + rules {max(t_rules, 0) * 1000:.0f} ms",
-                         f"{len(audit.objects)} objects, {len(ids)} rules, {len(checks)} results"))
-            t_cli = best(lambda: subprocess.run([exe, "node", "audit", "--root", str(root), "-o", "json"],
-                                                capture_output=True, check=False), max(1, args.repeat // 2))
-            rows.append((f"kubefort node audit --root <{profile}> -o json (subprocess)", f"{t_cli * 1000:.0f} ms", "wall time"))
-        t_start = best(lambda: subprocess.run([exe, "--version"], capture_output=True, check=False),
-                       max(1, args.repeat // 2))
-        rows.append(("kubefort --version (interpreter start and imports, for reference)", f"{t_start * 1000:.0f} ms",
-                     "wall time"))
-        t_ver = best(lambda: subprocess.run([exe, "versions", "--apiserver", "1.33.2", "--kubelet", "1.30.14",
-                                             "--scheduler", "1.34.1", "-o", "json"], capture_output=True, check=False),
-                     max(1, args.repeat // 2))
+            rows.append(
+                (
+                    f"node audit, {profile} kubeadm node (in-process)",
+                    f"collect {t_collect * 1000:.0f} ms + rules {max(t_rules, 0) * 1000:.0f} ms",
+                    f"{len(audit.objects)} objects, {len(ids)} rules, {len(checks)} results",
+                )
+            )
+            t_cli = best(
+                lambda root=root: subprocess.run(
+                    [exe, "node", "audit", "--root", str(root), "-o", "json"], capture_output=True, check=False
+                ),
+                max(1, args.repeat // 2),
+            )
+            rows.append(
+                (f"kubefort node audit --root <{profile}> -o json (subprocess)", f"{t_cli * 1000:.0f} ms", "wall time")
+            )
+        t_start = best(
+            lambda: subprocess.run([exe, "--version"], capture_output=True, check=False), max(1, args.repeat // 2)
+        )
+        rows.append(
+            (
+                "kubefort --version (interpreter start and imports, for reference)",
+                f"{t_start * 1000:.0f} ms",
+                "wall time",
+            )
+        )
+        t_ver = best(
+            lambda: subprocess.run(
+                [
+                    exe,
+                    "versions",
+                    "--apiserver",
+                    "1.33.2",
+                    "--kubelet",
+                    "1.30.14",
+                    "--scheduler",
+                    "1.34.1",
+                    "-o",
+                    "json",
+                ],
+                capture_output=True,
+                check=False,
+            ),
+            max(1, args.repeat // 2),
+        )
         rows.append(("kubefort versions ... -o json (subprocess)", f"{t_ver * 1000:.0f} ms", "wall time"))
         corpus = args.corpus
         if corpus is None:
             gen = os.path.join(REPO, "..", "shared", "bench", "gen_corpus.py")
             if os.path.exists(gen):
                 corpus = os.path.join(tmp, "syn-10k")
-                subprocess.run([sys.executable, gen, "--objects", "10000", "--seed", "1", "--out", corpus],
-                               check=True, capture_output=True)
+                subprocess.run(
+                    [sys.executable, gen, "--objects", "10000", "--seed", "1", "--out", corpus],
+                    check=True,
+                    capture_output=True,
+                )
         if corpus:
             with batch_gc():
                 inv = Inventory(load_paths([corpus]).objects)
@@ -116,16 +156,24 @@ def main() -> int:
                     o.memo.clear()
                 with batch_gc():
                     evaluate(rs, inv)
+
             t_mine = cpu(lambda: run(mine), 3)
             t_others = cpu(lambda: run(others), 3)
-            rows.append((f"scan overhead of the {len(mine)} node/version rules on {len(inv)} manifest objects",
-                         f"{t_mine * 1000:.0f} ms CPU", f"vs {t_others * 1000:.0f} ms CPU for the other {len(others)} rules "
-                         f"(+{100 * t_mine / t_others:.0f}%)"))
+            rows.append(
+                (
+                    f"scan overhead of the {len(mine)} node/version rules on {len(inv)} manifest objects",
+                    f"{t_mine * 1000:.0f} ms CPU",
+                    f"vs {t_others * 1000:.0f} ms CPU for the other {len(others)} rules "
+                    f"(+{100 * t_mine / t_others:.0f}%)",
+                )
+            )
     print("| measurement | time | notes |\n|---|---:|---|")
     for r in rows:
         print(f"| {r[0]} | {r[1]} | {r[2]} |")
-    print(f"\ncommand: {sys.executable} bench/bench_node.py --repeat {args.repeat}"
-          + (f" --corpus {args.corpus}" if args.corpus else ""))
+    print(
+        f"\ncommand: {sys.executable} bench/bench_node.py --repeat {args.repeat}"
+        + (f" --corpus {args.corpus}" if args.corpus else "")
+    )
     return 0
 
 

@@ -40,7 +40,11 @@ SRC = Source(file="<bench>")
 RULE_POOL: list[dict[str, Any]] = [
     {"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list", "watch"]},
     {"apiGroups": [""], "resources": ["configmaps", "services", "endpoints"], "verbs": ["get", "list", "watch"]},
-    {"apiGroups": ["apps"], "resources": ["deployments", "replicasets", "statefulsets"], "verbs": ["get", "list", "watch"]},
+    {
+        "apiGroups": ["apps"],
+        "resources": ["deployments", "replicasets", "statefulsets"],
+        "verbs": ["get", "list", "watch"],
+    },
     {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["create", "update", "patch", "delete"]},
     {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": ["get", "list", "create"]},
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]},
@@ -56,7 +60,11 @@ RULE_POOL: list[dict[str, Any]] = [
 ]
 RARE_RULES: list[dict[str, Any]] = [
     {"apiGroups": [""], "resources": ["users", "groups"], "verbs": ["impersonate"]},
-    {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "verbs": ["bind", "escalate", "update"]},
+    {
+        "apiGroups": ["rbac.authorization.k8s.io"],
+        "resources": ["clusterroles"],
+        "verbs": ["bind", "escalate", "update"],
+    },
     {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"], "verbs": ["create"]},
     {"apiGroups": [""], "resources": ["nodes/proxy"], "verbs": ["get"]},
     {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
@@ -81,8 +89,12 @@ def generate(namespaces: int, roles: int, bindings: int, seed: int) -> list[K8sO
     n_cluster = roles // 5
     cluster_roles = [f"cr-{i:04d}" for i in range(n_cluster)]
     for i, name in enumerate(cluster_roles):
-        raw: dict[str, Any] = {"apiVersion": RBAC, "kind": "ClusterRole",
-                               "metadata": {"name": name, "labels": {"agg": f"a{i % 10}"}}, "rules": rules(rnd.randint(2, 5))}
+        raw: dict[str, Any] = {
+            "apiVersion": RBAC,
+            "kind": "ClusterRole",
+            "metadata": {"name": name, "labels": {"agg": f"a{i % 10}"}},
+            "rules": rules(rnd.randint(2, 5)),
+        }
         if i % 50 == 0:  # aggregated roles select one of ten label values
             raw["aggregationRule"] = {"clusterRoleSelectors": [{"matchLabels": {"agg": f"a{(i // 50) % 10}"}}]}
             raw["rules"] = []
@@ -93,8 +105,16 @@ def generate(namespaces: int, roles: int, bindings: int, seed: int) -> list[K8sO
         ns = nss[i % namespaces]
         name = f"role-{i:05d}"
         role_names[ns].append(name)
-        out.append(obj({"apiVersion": RBAC, "kind": "Role", "metadata": {"name": name, "namespace": ns},
-                        "rules": [r for r in rules(rnd.randint(2, 4)) if "nonResourceURLs" not in r]}))
+        out.append(
+            obj(
+                {
+                    "apiVersion": RBAC,
+                    "kind": "Role",
+                    "metadata": {"name": name, "namespace": ns},
+                    "rules": [r for r in rules(rnd.randint(2, 4)) if "nonResourceURLs" not in r],
+                }
+            )
+        )
 
     def subjects(ns: str | None) -> list[dict[str, str]]:
         out_s = []
@@ -112,26 +132,55 @@ def generate(namespaces: int, roles: int, bindings: int, seed: int) -> list[K8sO
     n_crb = bindings // 10
     for i in range(n_crb):
         role = "cluster-admin" if i % 1000 == 0 else rnd.choice(cluster_roles)
-        out.append(obj({"apiVersion": RBAC, "kind": "ClusterRoleBinding", "metadata": {"name": f"crb-{i:05d}"},
-                        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-                        "subjects": subjects(None)}))
+        out.append(
+            obj(
+                {
+                    "apiVersion": RBAC,
+                    "kind": "ClusterRoleBinding",
+                    "metadata": {"name": f"crb-{i:05d}"},
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+                    "subjects": subjects(None),
+                }
+            )
+        )
     for i in range(bindings - n_crb):
         ns = nss[i % namespaces]
         if rnd.random() < 0.5 and role_names[ns]:
             ref = {"kind": "Role", "name": rnd.choice(role_names[ns])}
         else:
             ref = {"kind": "ClusterRole", "name": rnd.choice(cluster_roles + ["view", "edit", "admin"])}
-        out.append(obj({"apiVersion": RBAC, "kind": "RoleBinding", "metadata": {"name": f"rb-{i:05d}", "namespace": ns},
-                        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", **ref}, "subjects": subjects(ns)}))
+        out.append(
+            obj(
+                {
+                    "apiVersion": RBAC,
+                    "kind": "RoleBinding",
+                    "metadata": {"name": f"rb-{i:05d}", "namespace": ns},
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", **ref},
+                    "subjects": subjects(ns),
+                }
+            )
+        )
     for ns in nss:
         for d in range(10):
-            spec: dict[str, Any] = {"serviceAccountName": f"sa-{rnd.randrange(40):02d}",
-                                    "containers": [{"name": "app", "image": f"registry.example.com/app-{d}:1.0"}]}
+            spec: dict[str, Any] = {
+                "serviceAccountName": f"sa-{rnd.randrange(40):02d}",
+                "containers": [{"name": "app", "image": f"registry.example.com/app-{d}:1.0"}],
+            }
             if d % 4 == 0:
                 spec["automountServiceAccountToken"] = False
-            out.append(obj({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": f"app-{d}", "namespace": ns},
-                            "spec": {"selector": {"matchLabels": {"app": f"app-{d}"}},
-                                     "template": {"metadata": {"labels": {"app": f"app-{d}"}}, "spec": spec}}}))
+            out.append(
+                obj(
+                    {
+                        "apiVersion": "apps/v1",
+                        "kind": "Deployment",
+                        "metadata": {"name": f"app-{d}", "namespace": ns},
+                        "spec": {
+                            "selector": {"matchLabels": {"app": f"app-{d}"}},
+                            "template": {"metadata": {"labels": {"app": f"app-{d}"}}, "spec": spec},
+                        },
+                    }
+                )
+            )
     return out
 
 
@@ -195,13 +244,17 @@ def main() -> None:
     def ok(v: float, target: float) -> str:
         return "yes" if v < target else "**NO**"
 
-    print(f"## RBAC engine ({a.namespaces} namespaces, {len(idx.roles)} roles incl. built-in, {len(idx.bindings)} bindings, "
-          f"{len(subjects)} subjects, {len(objects)} objects)\n")
+    print(
+        f"## RBAC engine ({a.namespaces} namespaces, {len(idx.roles)} roles incl. built-in, {len(idx.bindings)} bindings, "
+        f"{len(subjects)} subjects, {len(objects)} objects)\n"
+    )
     print("| measure | value | target | met |")
     print("|---|---:|---:|---|")
     print(f"| generate objects (not part of kubefort) | {t_gen:.2f} s | | |")
     print(f"| index build (`RbacIndex.build`) | {t_build:.2f} s | < 3 s | {ok(t_build, 3)} |")
-    print(f"| who-can, median of {len(who)} queries | {ms(statistics.median(who))} | < 50 ms | {ok(statistics.median(who), 0.05)} |")
+    print(
+        f"| who-can, median of {len(who)} queries | {ms(statistics.median(who))} | < 50 ms | {ok(statistics.median(who), 0.05)} |"
+    )
     print(f"| who-can, slowest query | {ms(max(who))} | < 50 ms | {ok(max(who), 0.05)} |")
     print(f"| who-can, subjects returned (median / max) | {int(statistics.median(sizes))} / {max(sizes)} | | |")
     print(f"| can, median / slowest of {len(can)} | {ms(statistics.median(can))} / {ms(max(can))} | | |")
@@ -209,8 +262,10 @@ def main() -> None:
     print(f"| escalation paths for every subject (graph + BFS) | {t_paths:.2f} s | < 30 s | {ok(t_paths, 30)} |")
     print(f"| subjects with a path to cluster-admin | {len(paths)} of {len(subjects)} | | |")
     print(f"| escalation path from one subject (fresh index) | {ms(t_from)} | | |")
-    print(f"\nCommand: `.venv/bin/python bench/bench_rbac.py --namespaces {a.namespaces} --roles {a.roles} "
-          f"--bindings {a.bindings} --seed {a.seed}` (Python {platform.python_version()}, {platform.machine()})")
+    print(
+        f"\nCommand: `.venv/bin/python bench/bench_rbac.py --namespaces {a.namespaces} --roles {a.roles} "
+        f"--bindings {a.bindings} --seed {a.seed}` (Python {platform.python_version()}, {platform.machine()})"
+    )
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import os
 import shlex
 import sys
 import time
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -75,24 +76,41 @@ def main() -> int:
         timings = {}
         findings = {}
         for mode in ("manifest", "cluster"):
-            def run(mode: str = mode) -> object:
+
+            def run(mode: str = mode, objs: list[Any] = objs) -> object:
                 inv = Inventory(objs, live=mode == "cluster")
                 return evaluate(rules, inv, mode=mode, keep_passes=False)
+
             secs, report = _best(run, args.repeat)
             timings[mode] = secs
             findings[mode] = len(report.findings)  # type: ignore[attr-defined]
         name = os.path.relpath(path, ROOT) if path.startswith(ROOT) else path
-        rows.append((name, len(objs), n_rbac, parse_s, timings["manifest"], findings["manifest"],
-                     timings["cluster"], findings["cluster"], len(objs) / timings["manifest"]))
+        rows.append(
+            (
+                name,
+                len(objs),
+                n_rbac,
+                parse_s,
+                timings["manifest"],
+                findings["manifest"],
+                timings["cluster"],
+                findings["cluster"],
+                len(objs) / timings["manifest"],
+            )
+        )
 
-    print("| corpus | objects | RBAC objects | parse CPU s | RBAC rules CPU s (manifest) | findings | "
-          "RBAC rules CPU s (cluster) | findings | objects/CPU s (manifest) |")
+    print(
+        "| corpus | objects | RBAC objects | parse CPU s | RBAC rules CPU s (manifest) | findings | "
+        "RBAC rules CPU s (cluster) | findings | objects/CPU s (manifest) |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| `{r[0]}` | {r[1]} | {r[2]} | {r[3]:.2f} | {r[4]:.3f} | {r[5]} | {r[6]:.3f} | {r[7]} | {r[8]:,.0f} |")
     print()
-    print(f"Command: `{shlex.join([os.path.relpath(sys.executable, ROOT), 'bench/bench_rbac_rules.py', *sys.argv[1:]])}`"
-          f" (CPU seconds, best of {args.repeat}; load average {os.getloadavg()[0]:.2f}; 36 rules, in-process, including the engine's line lookup for every finding)")
+    print(
+        f"Command: `{shlex.join([os.path.relpath(sys.executable, ROOT), 'bench/bench_rbac_rules.py', *sys.argv[1:]])}`"
+        f" (CPU seconds, best of {args.repeat}; load average {os.getloadavg()[0]:.2f}; 36 rules, in-process, including the engine's line lookup for every finding)"
+    )
     return 0
 
 

@@ -6,9 +6,8 @@ import contextlib
 import gc
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from collections.abc import Iterable
 from typing import Any
 
 from .engine.config import Config, find_config, load_config
@@ -44,22 +43,32 @@ class ScanOptions:
 
 def load_inputs(opts: ScanOptions) -> LoadResult:
     """Read every input of a scan (files, dirs, stdin, Helm, Kustomize). Render failures are errors."""
-    result = (load_paths(opts.paths, default_namespace=opts.namespace, workers=opts.workers) if opts.paths
-              else LoadResult())
+    result = (
+        load_paths(opts.paths, default_namespace=opts.namespace, workers=opts.workers) if opts.paths else LoadResult()
+    )
     for chart in opts.helm:
         try:
             text = render_helm(chart, opts.helm_values, namespace=None)
         except RenderError as e:
             raise UsageError(str(e)) from None
-        result.extend(load_text(text, chart, rendered_by="helm", source_root=os.path.normpath(chart),
-                                default_namespace=opts.namespace))
+        result.extend(
+            load_text(
+                text, chart, rendered_by="helm", source_root=os.path.normpath(chart), default_namespace=opts.namespace
+            )
+        )
     for d in opts.kustomize:
         try:
             text = render_kustomize(d)
         except RenderError as e:
             raise UsageError(str(e)) from None
-        result.extend(load_text(text, f"{d.rstrip('/')}/kustomization.yaml (rendered)", rendered_by="kustomize",
-                                default_namespace=opts.namespace))
+        result.extend(
+            load_text(
+                text,
+                f"{d.rstrip('/')}/kustomization.yaml (rendered)",
+                rendered_by="kustomize",
+                default_namespace=opts.namespace,
+            )
+        )
     return result
 
 
@@ -85,7 +94,10 @@ def check_params(rules: Iterable[Rule], registry: Registry, params: dict[str, An
         if key.startswith("KF-"):
             rule = registry.get(key)
             if not isinstance(value, dict) or set(value) - set(rule.meta.params):
-                raise ConfigError(f"params.{key}: {rule.meta.id} takes {', '.join(sorted(rule.meta.params)) or 'no parameters'}", where)
+                raise ConfigError(
+                    f"params.{key}: {rule.meta.id} takes {', '.join(sorted(rule.meta.params)) or 'no parameters'}",
+                    where,
+                )
         elif key not in known:
             raise ConfigError(f"params.{key}: unknown parameter; known: {', '.join(sorted(known))}", where)
 
@@ -100,8 +112,14 @@ def select_rules(opts: ScanOptions, cfg: Config, registry: Registry) -> list[Rul
     return registry.select(only=opts.rules, skip=[*opts.skip_rules, *cfg.disable], enable=cfg.enable, pss=pss)
 
 
-def scan_inventory(inventory: Inventory, opts: ScanOptions, *, registry: Registry | None = None,
-                   cfg: Config | None = None, mode: str = "manifest") -> Report:
+def scan_inventory(
+    inventory: Inventory,
+    opts: ScanOptions,
+    *,
+    registry: Registry | None = None,
+    cfg: Config | None = None,
+    mode: str = "manifest",
+) -> Report:
     registry = registry or default_registry()
     cfg = cfg if cfg is not None else resolve_config(opts)
     check_params([], registry, cfg.params, cfg.path or "config")
@@ -113,9 +131,18 @@ def scan_inventory(inventory: Inventory, opts: ScanOptions, *, registry: Registr
     pss = PssLevel(opts.pss) if opts.pss else None
     if pss is not None:
         params.setdefault("pss_strict", True)
-    return evaluate(rules, inventory, params=params, suppressor=Suppressor(cfg.exceptions, baseline), mode=mode,
-                    pss=pss, min_severity=min_sev, fail_on=fail_on, keep_passes=opts.keep_passes,
-                    workers=opts.workers)
+    return evaluate(
+        rules,
+        inventory,
+        params=params,
+        suppressor=Suppressor(cfg.exceptions, baseline),
+        mode=mode,
+        pss=pss,
+        min_severity=min_sev,
+        fail_on=fail_on,
+        keep_passes=opts.keep_passes,
+        workers=opts.workers,
+    )
 
 
 def default_workers() -> int:

@@ -16,6 +16,7 @@ fork() is only safe in a process without other threads: the CLI asks for workers
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -30,8 +31,9 @@ log = logging.getLogger(__name__)
 MAX_ITEMS = 10_000
 
 
-def share_out(n_items: int, work: Callable[[Iterator[int]], Any], workers: int, *,
-              dumps: Callable[[Any], bytes] = pickle.dumps) -> tuple[Any, list[int], list[tuple[list[int], bytes]]]:
+def share_out(
+    n_items: int, work: Callable[[Iterator[int]], Any], workers: int, *, dumps: Callable[[Any], bytes] = pickle.dumps
+) -> tuple[Any, list[int], list[tuple[list[int], bytes]]]:
     """Run ``work`` in ``workers`` processes over the item indexes ``0 .. n_items-1``.
 
     ``work(take)`` consumes the iterator ``take`` (the indexes this process got) and returns its
@@ -45,10 +47,8 @@ def share_out(n_items: int, work: Callable[[Iterator[int]], Any], workers: int, 
     os.write(queue_w, b"".join(struct.pack("<I", i) for i in range(n_items)))
     os.close(queue_w)
     for stream in (sys.stdout, sys.stderr):  # a child must not inherit (and lose or repeat) buffered text
-        try:
+        with contextlib.suppress(OSError, ValueError):
             stream.flush()
-        except (OSError, ValueError):
-            pass
     children: list[tuple[int, int]] = []
     try:
         for _ in range(1, n):
@@ -64,7 +64,7 @@ def share_out(n_items: int, work: Callable[[Iterator[int]], Any], workers: int, 
                     with os.fdopen(w, "wb") as fh:
                         fh.write(data)
                     code = 0
-                except BaseException:  # noqa: BLE001 - whatever happens, the parent redoes these items
+                except BaseException:
                     pass
                 finally:
                     os._exit(code)
@@ -89,7 +89,7 @@ def share_out(n_items: int, work: Callable[[Iterator[int]], Any], workers: int, 
             continue
         try:
             shares.append(pickle.loads(data))
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.debug("worker %d sent an unreadable result", pid, exc_info=True)
     return own, own_done, shares
 

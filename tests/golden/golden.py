@@ -59,19 +59,26 @@ def cases() -> Iterator[Case]:
     fmts = ("table", "json", "sarif", "junit")
     for ex in ("insecure-app", "hardened-app"):
         for f in fmts:
-            yield Case(f"scan-example-{ex}-{f}", ("scan", f"examples/{ex}", "-o", f, "--no-color", "--min-severity",
-                                                 "info", "-v"))
-    yield Case("scan-example-insecure-pss-restricted", ("scan", "examples/insecure-app", "--pss", "restricted",
-                                                         "--no-color", "-o", "json"))
+            yield Case(
+                f"scan-example-{ex}-{f}",
+                ("scan", f"examples/{ex}", "-o", f, "--no-color", "--min-severity", "info", "-v"),
+            )
+    yield Case(
+        "scan-example-insecure-pss-restricted",
+        ("scan", "examples/insecure-app", "--pss", "restricted", "--no-color", "-o", "json"),
+    )
     for f in ("json", "table", "sarif"):
         yield Case(f"scan-rule-fixtures-{f}", ("scan", "tests/rules/fixtures", "-o", f, "--no-color", "-j", "1"))
     for f in ("json", "table"):
-        yield Case(f"scan-fixtures-rbac-netpol-{f}", ("scan", "tests/fixtures/rbac", "tests/fixtures/netpol",
-                                                       "-o", f, "--no-color"))
+        yield Case(
+            f"scan-fixtures-rbac-netpol-{f}",
+            ("scan", "tests/fixtures/rbac", "tests/fixtures/netpol", "-o", f, "--no-color"),
+        )
     for project in sorted(p.name for p in CORPUS.iterdir() if p.is_dir()) if CORPUS.is_dir() else ():
         for f in ("json", "sarif", "table"):
-            yield Case(f"scan-corpus-{project}-{f}", ("scan", f"{CORPUS}/{project}", "-o", f, "--no-color"),
-                       needs="corpus")
+            yield Case(
+                f"scan-corpus-{project}-{f}", ("scan", f"{CORPUS}/{project}", "-o", f, "--no-color"), needs="corpus"
+            )
     yield Case("scan-corpus-argo-cd-junit", ("scan", f"{CORPUS}/argoproj__argo-cd", "-o", "junit"), needs="corpus")
     yield Case("rules-list", ("rules", "list"))
     yield Case("rules-list-markdown", ("rules", "list", "--format", "markdown"))
@@ -82,35 +89,76 @@ def cases() -> Iterator[Case]:
         yield Case(f"rbac-who-can-pods-all-{f}", ("rbac", "who-can", "create", "pods", "-A", *rbac, "-o", f))
         yield Case(f"rbac-paths-{f}", ("rbac", "paths", "--to", "cluster-admin", *rbac, "-o", f))
         yield Case(f"rbac-permissions-{f}", ("rbac", "permissions", "ServiceAccount:shop:ci", *rbac, "-o", f))
-        yield Case(f"rbac-can-{f}", ("rbac", "can", "ServiceAccount:shop:ci", "create", "deployments.apps", "-n",
-                                     "shop", *rbac, "-o", f))
+        yield Case(
+            f"rbac-can-{f}",
+            ("rbac", "can", "ServiceAccount:shop:ci", "create", "deployments.apps", "-n", "shop", *rbac, "-o", f),
+        )
     yield Case("rbac-paths-dot", ("rbac", "paths", "--to", "cluster-admin", *rbac, "-o", "dot"))
 
     net = ("-f", "tests/fixtures/netpol/workloads.yaml", "-f", "tests/fixtures/netpol/before")
     for f in ("text", "json"):
-        yield Case(f"netpol-can-reach-{f}", ("netpol", "can-reach", "shop/deploy/api", "shop/sts/postgres", *net,
-                                             "--port", "5432/TCP", "-o", f))
-        yield Case(f"netpol-can-reach-ext-{f}", ("netpol", "can-reach", "0.0.0.0/0", "shop/deploy/frontend", *net,
-                                                 "-o", f))
+        yield Case(
+            f"netpol-can-reach-{f}",
+            ("netpol", "can-reach", "shop/deploy/api", "shop/sts/postgres", *net, "--port", "5432/TCP", "-o", f),
+        )
+        yield Case(
+            f"netpol-can-reach-ext-{f}", ("netpol", "can-reach", "0.0.0.0/0", "shop/deploy/frontend", *net, "-o", f)
+        )
         yield Case(f"netpol-matrix-{f}", ("netpol", "matrix", *net, "-o", "table" if f == "text" else f))
-        yield Case(f"netpol-diff-{f}", ("netpol", "diff", "tests/fixtures/netpol/before",
-                                        "tests/fixtures/netpol/after", "-f", "tests/fixtures/netpol/workloads.yaml",
-                                        "-o", f))
+        yield Case(
+            f"netpol-diff-{f}",
+            (
+                "netpol",
+                "diff",
+                "tests/fixtures/netpol/before",
+                "tests/fixtures/netpol/after",
+                "-f",
+                "tests/fixtures/netpol/workloads.yaml",
+                "-o",
+                f,
+            ),
+        )
     yield Case("netpol-matrix-dot", ("netpol", "matrix", *net, "-o", "dot"))
 
     for profile in ("hardened", "insecure"):
         for f in fmts:
-            yield Case(f"node-audit-{profile}-{f}", ("node", "audit", "--root", f"{{node:{profile}}}", "-o", f,
-                                                     "--no-color"), needs="node")
-    yield Case("node-audit-insecure-verbose", ("node", "audit", "--root", "{node:insecure}", "--no-color", "-v"),
-               needs="node")
-    ver = ("--apiserver", "cp-1=1.31.2", "--apiserver", "cp-2=1.33.1", "--kubelet", "n1=1.28.5,n2=1.31.2",
-           "--kube-proxy", "n1=1.28.5", "--scheduler", "1.31.0", "--controller-manager", "1.30.4",
-           "--containerd", "1.7.2", "--kernel", "5.15.0", "--kubectl", "1.34.0", "--today", "2026-12-01")
+            yield Case(
+                f"node-audit-{profile}-{f}",
+                ("node", "audit", "--root", f"{{node:{profile}}}", "-o", f, "--no-color"),
+                needs="node",
+            )
+    yield Case(
+        "node-audit-insecure-verbose", ("node", "audit", "--root", "{node:insecure}", "--no-color", "-v"), needs="node"
+    )
+    ver = (
+        "--apiserver",
+        "cp-1=1.31.2",
+        "--apiserver",
+        "cp-2=1.33.1",
+        "--kubelet",
+        "n1=1.28.5,n2=1.31.2",
+        "--kube-proxy",
+        "n1=1.28.5",
+        "--scheduler",
+        "1.31.0",
+        "--controller-manager",
+        "1.30.4",
+        "--containerd",
+        "1.7.2",
+        "--kernel",
+        "5.15.0",
+        "--kubectl",
+        "1.34.0",
+        "--today",
+        "2026-12-01",
+    )
     for f in fmts:
         yield Case(f"versions-{f}", ("versions", *ver, "-o", f, "--no-color"))
-    yield Case("versions-node-root", ("versions", "--root", "{node:insecure}", "--today", "2026-12-01",
-                                      "--no-color"), needs="node")
+    yield Case(
+        "versions-node-root",
+        ("versions", "--root", "{node:insecure}", "--today", "2026-12-01", "--no-color"),
+        needs="node",
+    )
 
     for review in sorted((FIX / "admission").glob("*.json")):
         yield Case(f"admission-review-{review.stem}", ("admission", "review", str(review.relative_to(ROOT))))
@@ -130,39 +178,60 @@ def _normalise(text: str) -> str:
 @dataclass
 class Outcome:
     code: int
-    stdout: str
+    stdout: str | None  # None when larger than INLINE_LIMIT: then only the digest below
     stderr: str
+    sha256: str = ""
+    size: int = 0
+    rule_mentions: dict[str, int] = field(default_factory=dict)
+
+
+_RULE_ID = re.compile(r"KF-[A-Z]+-\d{3}")
 
 
 def run_case(case: Case, node_roots: dict[str, str]) -> Outcome:
+    """Run one case with its output streamed to a file: the large reports (125 MB) are digested line by
+    line, never held in memory (the test process must stay small: other tests measure their children)."""
     args = [re.sub(r"\{node:(\w+)\}", lambda m: node_roots[m.group(1)], a) for a in case.args]
     env = dict(os.environ, COLUMNS="120", NO_COLOR="1", **dict(case.env))
     env.pop("FORCE_COLOR", None)
-    p = subprocess.run([_kubefort(), *args], input=case.stdin, capture_output=True, text=True, cwd=ROOT, env=env,
-                       timeout=600)
-    return Outcome(p.returncode, _normalise(p.stdout), _normalise(p.stderr))
-
-
-def _rule_counts(text: str) -> dict[str, int]:
-    """Per-rule counts of the findings of a report, whatever its format."""
-    return dict(sorted(Counter(re.findall(r"KF-[A-Z]+-\d{3}", text)).items()))
+    with tempfile.TemporaryFile() as out:
+        p = subprocess.run(
+            [_kubefort(), *args],
+            input=case.stdin,
+            stdout=out,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env=env,
+            timeout=600,
+        )
+        out.seek(0)
+        digest, size, mentions, small = hashlib.sha256(), 0, Counter[str](), []
+        for raw in out:
+            line = _normalise(raw.decode()).encode()
+            digest.update(line)
+            size += len(line)
+            mentions.update(_RULE_ID.findall(line.decode()))
+            if size <= INLINE_LIMIT:
+                small.append(line)
+    text = b"".join(small).decode() if size <= INLINE_LIMIT else None
+    return Outcome(p.returncode, text, _normalise(p.stderr), digest.hexdigest(), size, dict(sorted(mentions.items())))
 
 
 def record(out: Outcome) -> dict[str, object]:
     entry: dict[str, object] = {"exit": out.code, "stderr": out.stderr}
-    data = out.stdout
-    if len(data) <= INLINE_LIMIT:
-        entry["text"] = data
+    if out.stdout is not None:
+        entry["text"] = out.stdout
     else:
-        entry["sha256"] = hashlib.sha256(data.encode()).hexdigest()
-        entry["bytes"] = len(data.encode())
-        entry["rule_mentions"] = _rule_counts(data)
+        entry["sha256"] = out.sha256
+        entry["bytes"] = out.size
+        entry["rule_mentions"] = out.rule_mentions
     return entry
 
 
 def prepare_nodes(tmp: Path) -> dict[str, str]:
     sys.path.insert(0, str(FIX / "node"))
-    import modes  # noqa: PLC0415  (the fixture helper that sets modes and owners)
+    import modes
 
     return {p: str(modes.prepare(p, tmp / f"node-{p}")) for p in ("hardened", "insecure")}
 
@@ -176,10 +245,16 @@ def compare(name: str, want: dict[str, object], got: dict[str, object]) -> str |
         if want.get(key) != got.get(key):
             lines.append(f"  {key}: {want.get(key)!r} -> {got.get(key)!r}")
     if "text" in want or "text" in got:
-        import difflib  # noqa: PLC0415
+        import difflib
 
-        diff = difflib.unified_diff(str(want.get("text", "")).splitlines(), str(got.get("text", "")).splitlines(),
-                                    "expected", "now", lineterm="", n=1)
+        diff = difflib.unified_diff(
+            str(want.get("text", "")).splitlines(),
+            str(got.get("text", "")).splitlines(),
+            "expected",
+            "now",
+            lineterm="",
+            n=1,
+        )
         lines.extend(list(diff)[:60])
     else:
         wc, gc = want.get("rule_mentions", {}), got.get("rule_mentions", {})

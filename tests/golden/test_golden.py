@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-import golden  # noqa: E402
+import golden
 
 EXPECTED = json.loads(golden.EXPECTED.read_text())
 CASES = list(golden.cases())
@@ -22,7 +22,9 @@ def node_roots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
 
 
 def test_every_case_is_pinned() -> None:
-    assert golden.CORPUS.is_dir(), f"{golden.CORPUS} is missing: the golden corpus cases need ../shared beside the repository"
+    assert golden.CORPUS.is_dir(), (
+        f"{golden.CORPUS} is missing: the golden corpus cases need ../shared beside the repository"
+    )
     assert sorted(c.name for c in CASES) == sorted(EXPECTED), "run tests/golden/golden.py --update and review the diff"
 
 

@@ -111,7 +111,8 @@ def test_fixture(rule: Rule, path: Path) -> None:
             assert ref in failed, f"{path.name}: {ref} should fail {rule.meta.id}"
         elif expect == "pass":
             assert ref not in failed, f"{path.name}: {ref} should pass {rule.meta.id}: " + "; ".join(
-                f.message for f in report.findings if str(f.object) == ref)
+                f.message for f in report.findings if str(f.object) == ref
+            )
             assert ref not in not_eval, f"{path.name}: {ref} was not evaluated by {rule.meta.id}, expected pass"
         elif expect == "not_evaluated":
             assert ref in not_eval, f"{path.name}: {ref} should be not evaluated by {rule.meta.id}"

@@ -37,8 +37,12 @@ def test_certificates(tmp_path: Path) -> None:
     assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is True
     assert leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
     sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
-    assert sans == ["kubefort-admission", "kubefort-admission.kubefort-system", "kubefort-admission.kubefort-system.svc",
-                    "kubefort-admission.kubefort-system.svc.cluster.local"]
+    assert sans == [
+        "kubefort-admission",
+        "kubefort-admission.kubefort-system",
+        "kubefort-admission.kubefort-system.svc",
+        "kubefort-admission.kubefort-system.svc.cluster.local",
+    ]
     eku = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert ExtendedKeyUsageOID.SERVER_AUTH in eku
     leaf.verify_directly_issued_by(ca)
@@ -52,28 +56,52 @@ def test_certificates(tmp_path: Path) -> None:
 
 
 def test_certs_cli(tmp_path: Path) -> None:
-    res = CliRunner().invoke(cli, ["admission", "certs", "--service", "guard", "--namespace", "sec", "--out",
-                                   str(tmp_path / "c"), "--dns", "guard.example.com", "--ip", "10.0.0.7"])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "admission",
+            "certs",
+            "--service",
+            "guard",
+            "--namespace",
+            "sec",
+            "--out",
+            str(tmp_path / "c"),
+            "--dns",
+            "guard.example.com",
+            "--ip",
+            "10.0.0.7",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "guard.sec.svc.cluster.local" in res.output and (tmp_path / "c" / "tls.key").exists()
     leaf = x509.load_pem_x509_certificate((tmp_path / "c" / "tls.crt").read_bytes())
     san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert "guard.example.com" in san.get_values_for_type(x509.DNSName)
     assert [str(i) for i in san.get_values_for_type(x509.IPAddress)] == ["10.0.0.7"]
-    res = CliRunner().invoke(cli, ["admission", "certs", "--service", "a", "--namespace", "b", "--out", str(tmp_path),
-                                   "--ip", "not-an-ip"])
+    res = CliRunner().invoke(
+        cli, ["admission", "certs", "--service", "a", "--namespace", "b", "--out", str(tmp_path), "--ip", "not-an-ip"]
+    )
     assert res.exit_code == 2 and "not an IP address" in res.output
 
 
-def _docs(opts: manifests.ManifestOptions = manifests.ManifestOptions()) -> list[dict]:
+def _docs(opts: manifests.ManifestOptions | None = None) -> list[dict]:
+    opts = opts or manifests.ManifestOptions()
     return list(yaml.safe_load_all(manifests.render(manifests.build(POLICY.rules, opts))))
 
 
 def test_manifests_shape() -> None:
     docs = _docs(manifests.ManifestOptions(ca_bundle="Q0E="))
     by_kind = {d["kind"]: d for d in docs}
-    assert {"Namespace", "ServiceAccount", "Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy",
-            "ValidatingWebhookConfiguration"} <= set(by_kind)
+    assert {
+        "Namespace",
+        "ServiceAccount",
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+        "ValidatingWebhookConfiguration",
+    } <= set(by_kind)
     dep = by_kind["Deployment"]
     assert dep["spec"]["replicas"] == 2
     pod = dep["spec"]["template"]["spec"]
@@ -86,9 +114,13 @@ def test_manifests_shape() -> None:
     (hook,) = by_kind["ValidatingWebhookConfiguration"]["webhooks"]
     assert hook["failurePolicy"] == "Fail" and hook["sideEffects"] == "None" and hook["timeoutSeconds"] == 5
     assert hook["admissionReviewVersions"] == ["v1"] and hook["clientConfig"]["caBundle"] == "Q0E="
-    assert hook["clientConfig"]["service"] == {"name": "kubefort-admission", "namespace": "kubefort-system",
-                                               "path": "/validate", "port": 443}
-    (ns_sel, optout) = hook["namespaceSelector"]["matchExpressions"]
+    assert hook["clientConfig"]["service"] == {
+        "name": "kubefort-admission",
+        "namespace": "kubefort-system",
+        "path": "/validate",
+        "port": 443,
+    }
+    (ns_sel, _optout) = hook["namespaceSelector"]["matchExpressions"]
     assert ns_sel["operator"] == "NotIn" and set(ns_sel["values"]) == {"kube-system", "kubefort-system"}
     resources = {r for rule in hook["rules"] for r in rule["resources"]}
     assert {"pods", "pods/ephemeralcontainers", "deployments", "cronjobs", "daemonsets"} <= resources
@@ -96,11 +128,17 @@ def test_manifests_shape() -> None:
     assert all(set(rule["operations"]) == {"CREATE", "UPDATE"} for rule in hook["rules"])
 
 
-@pytest.mark.parametrize("opts", [
-    manifests.ManifestOptions(),
-    manifests.ManifestOptions(image="registry.example.com/sec/kubefort@sha256:" + "0" * 64, failure_policy="Ignore"),
-    manifests.ManifestOptions(cert_manager_issuer="kubefort-ca", namespace="policy"),
-], ids=["default", "pinned-image", "cert-manager"])
+@pytest.mark.parametrize(
+    "opts",
+    [
+        manifests.ManifestOptions(),
+        manifests.ManifestOptions(
+            image="registry.example.com/sec/kubefort@sha256:" + "0" * 64, failure_policy="Ignore"
+        ),
+        manifests.ManifestOptions(cert_manager_issuer="kubefort-ca", namespace="policy"),
+    ],
+    ids=["default", "pinned-image", "cert-manager"],
+)
 def test_own_manifests_pass_kubefort_scan(tmp_path: Path, opts: manifests.ManifestOptions) -> None:
     """No finding at medium or above; every low (or info) finding suppressed in the manifest with a reason."""
     path = tmp_path / "webhook.yaml"
@@ -123,7 +161,9 @@ def test_committed_deploy_manifests_pass_and_cover_the_rules() -> None:
     assert [f.rule.id for f in report.active_findings if f.severity >= Severity.LOW] == []
     (vwc,) = [o for o in loaded.objects if o.kind == "ValidatingWebhookConfiguration"]
     have = {(g, r) for rule in vwc.raw["webhooks"][0]["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
-    want = {(g, r) for rule in manifests.webhook_rules(POLICY.rules) for g in rule["apiGroups"] for r in rule["resources"]}
+    want = {
+        (g, r) for rule in manifests.webhook_rules(POLICY.rules) for g in rule["apiGroups"] for r in rule["resources"]
+    }
     assert want <= have, f"regenerate deploy/: kubefort admission manifests --output {path.relative_to(ROOT)}"
 
 
@@ -165,9 +205,13 @@ def test_review_cli() -> None:
 
 
 def test_serve_cli_rejects_bad_certificates(tmp_path: Path) -> None:
-    r = CliRunner().invoke(cli, ["admission", "serve", "--cert", str(tmp_path / "no.crt"), "--key", str(tmp_path / "no.key")])
+    r = CliRunner().invoke(
+        cli, ["admission", "serve", "--cert", str(tmp_path / "no.crt"), "--key", str(tmp_path / "no.key")]
+    )
     assert r.exit_code == 2 and "no such file" in r.output
     (tmp_path / "bad.crt").write_text("not a certificate")
     (tmp_path / "bad.key").write_text("not a key")
-    r = CliRunner().invoke(cli, ["admission", "serve", "--cert", str(tmp_path / "bad.crt"), "--key", str(tmp_path / "bad.key")])
+    r = CliRunner().invoke(
+        cli, ["admission", "serve", "--cert", str(tmp_path / "bad.crt"), "--key", str(tmp_path / "bad.key")]
+    )
     assert r.exit_code == 2 and "cannot load the certificate" in r.output

@@ -81,16 +81,22 @@ def test_denial_equals_scan(path: Path) -> None:
         for i, obj in enumerate(loaded.objects):
             if not policy.applies_to(obj.kind):
                 continue
-            mine = [f for f in report.active_findings if f.object == obj.ref and f.rule.id not in skipped
-                    and not f.rule.needs_others(obj.kind)]
+            mine = [
+                f
+                for f in report.active_findings
+                if f.object == obj.ref and f.rule.id not in skipped and not f.rule.needs_others(obj.kind)
+            ]
             want_deny = {f.rule.id for f in mine if f.severity >= fail_on}
             want_warn = {f.rule.id for f in mine if f.severity < fail_on}
             d = review_detailed(_admission_review(obj, f"uid-{i}"), policy)
             assert d.judged, d.reason
             assert set(d.denied) == want_deny, (
-                f"fail_on {threshold}: {obj.ref}: webhook denies {sorted(d.denied)}, scan reports {sorted(want_deny)}")
+                f"fail_on {threshold}: {obj.ref}: webhook denies {sorted(d.denied)}, scan reports {sorted(want_deny)}"
+            )
             # a rule with findings on both sides of the threshold denies and also warns about the lower ones
-            assert set(d.warned) == want_warn, f"fail_on {threshold}: {obj.ref}: warnings {sorted(d.warned)} vs {sorted(want_warn)}"
+            assert set(d.warned) == want_warn, (
+                f"fail_on {threshold}: {obj.ref}: warnings {sorted(d.warned)} vs {sorted(want_warn)}"
+            )
             assert d.allowed is (not want_deny)
 
 
@@ -98,18 +104,23 @@ def test_skipped_rules_are_exactly_the_cross_object_and_non_admission_ones() -> 
     policy = AdmissionPolicy.build(registry=REGISTRY, cfg=Config())
     selected = [r for r in REGISTRY if r.meta.enabled]
     expected = {
-        r.meta.id for r in selected
-        if r.meta.cross_object or r.meta.scope is Scope.NAMESPACE
+        r.meta.id
+        for r in selected
+        if r.meta.cross_object
+        or r.meta.scope is Scope.NAMESPACE
         or (r.meta.modes is not None and "admission" not in r.meta.modes)
         or (r.meta.requires and not r.meta.params.get(r.meta.requires))
     }
     assert {m.id for m, _ in policy.skipped} == expected
     assert {r.meta.id for r in policy.rules} == {r.meta.id for r in selected} - expected
-    chosen, skipped = split_for_admission(selected, {})
+    chosen, _skipped = split_for_admission(selected, {})
     assert [r.meta.id for r in chosen] == [r.meta.id for r in policy.rules]
     # partly cross-object rules are evaluated on the kinds they judge alone, and only on those
     evaluated = {r.meta.id for r in policy.rules}
-    for rid, local, other in (("KF-IMG-008", "Deployment", "Service"), ("KF-IMG-009", "Deployment", "ClusterRoleBinding")):
+    for rid, local, other in (
+        ("KF-IMG-008", "Deployment", "Service"),
+        ("KF-IMG-009", "Deployment", "ClusterRoleBinding"),
+    ):
         assert rid in evaluated
         assert rid in {r.meta.id for r in policy.plan.for_kind(local)}
         assert rid not in {r.meta.id for r in policy.plan.for_kind(other)}

@@ -73,19 +73,34 @@ def _exported(fmt: str) -> dict[str, tuple[str, list[tuple[str, str]]]]:
             spec = doc["spec"]
             (val,) = spec["validations"]
             out[doc["metadata"]["labels"]["kubefort.io/rule"]] = (
-                val["expression"], [(v["name"], v["expression"]) for v in spec["variables"]])
+                val["expression"],
+                [(v["name"], v["expression"]) for v in spec["variables"]],
+            )
         elif doc["kind"] == "ClusterPolicy":
             (r,) = doc["spec"]["rules"]
             cel = r["validate"]["cel"]
             (e,) = cel["expressions"]
             out[doc["metadata"]["labels"]["kubefort.io/rule"]] = (
-                e["expression"], [(v["name"], v["expression"]) for v in cel["variables"]])
+                e["expression"],
+                [(v["name"], v["expression"]) for v in cel["variables"]],
+            )
     return out
 
 
 EXPORTED = {fmt: _exported(fmt) for fmt in ("vap", "kyverno")}
-MUST_EXPORT = ("KF-POD-001", "KF-POD-002", "KF-POD-003", "KF-POD-004", "KF-POD-005", "KF-POD-006", "KF-POD-011",
-               "KF-POD-012", "KF-POD-016", "KF-POD-022", "KF-IMG-001")
+MUST_EXPORT = (
+    "KF-POD-001",
+    "KF-POD-002",
+    "KF-POD-003",
+    "KF-POD-004",
+    "KF-POD-005",
+    "KF-POD-006",
+    "KF-POD-011",
+    "KF-POD-012",
+    "KF-POD-016",
+    "KF-POD-022",
+    "KF-IMG-001",
+)
 
 
 def _cases() -> list[Any]:
@@ -117,7 +132,8 @@ def test_cel_agrees_with_the_rule(rule_id: str, path: Path, fmt: str) -> None:
         rule_allows = not any(f.object == obj.ref for f in report.findings)
         assert cel_allows(expression, variables, obj.raw) is rule_allows, (
             f"{path.name}: {obj.ref}: CEL {'allows' if not rule_allows else 'denies'}, {rule_id} "
-            f"{'passes' if rule_allows else 'fails'}")
+            f"{'passes' if rule_allows else 'fails'}"
+        )
         judged += 1
     assert judged or "fail-" not in path.name
 
@@ -139,16 +155,29 @@ def test_has_guards_are_complete() -> None:
 
 
 def test_vap_documents() -> None:
-    result = pe.export([REGISTRY.get("KF-POD-001"), REGISTRY.get("KF-RBAC-001") if _known("KF-RBAC-001") else
-                        REGISTRY.get("KF-SEC-001")], "vap", action="warn")
+    result = pe.export(
+        [
+            REGISTRY.get("KF-POD-001"),
+            REGISTRY.get("KF-RBAC-001") if _known("KF-RBAC-001") else REGISTRY.get("KF-SEC-001"),
+        ],
+        "vap",
+        action="warn",
+    )
     docs = list(yaml.safe_load_all(result.yaml))
     policy, binding = docs
     assert policy["kind"] == "ValidatingAdmissionPolicy" and policy["metadata"]["name"] == "kubefort-kf-pod-001"
     assert policy["spec"]["failurePolicy"] == "Fail"
     rules = policy["spec"]["matchConstraints"]["resourceRules"]
-    assert {r for rr in rules for r in rr["resources"]} >= {"pods", "deployments", "cronjobs", "pods/ephemeralcontainers"}
+    assert {r for rr in rules for r in rr["resources"]} >= {
+        "pods",
+        "deployments",
+        "cronjobs",
+        "pods/ephemeralcontainers",
+    }
     assert "Fix:" in policy["spec"]["validations"][0]["message"]
-    assert binding["kind"] == "ValidatingAdmissionPolicyBinding" and binding["spec"]["policyName"] == "kubefort-kf-pod-001"
+    assert (
+        binding["kind"] == "ValidatingAdmissionPolicyBinding" and binding["spec"]["policyName"] == "kubefort-kf-pod-001"
+    )
     assert binding["spec"]["validationActions"] == ["Warn", "Audit"]
     assert result.exported == ["KF-POD-001"] and len(result.unsupported) == 1
 
@@ -176,8 +205,9 @@ def test_every_rule_is_exported_or_explained() -> None:
 
 def test_cli_export(tmp_path: Path) -> None:
     out = tmp_path / "vap.yaml"
-    res = CliRunner().invoke(cli, ["policy", "export", "--format", "vap", "--rules", "KF-POD-001,KF-SEC-001",
-                                   "--output", str(out)])
+    res = CliRunner().invoke(
+        cli, ["policy", "export", "--format", "vap", "--rules", "KF-POD-001,KF-SEC-001", "--output", str(out)]
+    )
     assert res.exit_code == 0, res.output
     kinds = [d["kind"] for d in yaml.safe_load_all(out.read_text())]
     assert kinds == ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]

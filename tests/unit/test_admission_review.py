@@ -12,7 +12,7 @@ import pytest
 
 from kubefort.admission.config import AdmissionPolicy, load_policy
 from kubefort.admission.review import ReviewError, review, review_detailed
-from kubefort.engine.config import Config, Exception_
+from kubefort.engine.config import Config, ExceptionEntry
 from kubefort.engine.registry import Registry
 from kubefort.engine.rule import Context, Scope, Severity, Violation, rule
 from kubefort.errors import ConfigError
@@ -36,23 +36,37 @@ def policy(**data: Any) -> AdmissionPolicy:
 DEFAULT = policy()
 
 PRIVILEGED_POD_SPEC = {
-    "containers": [{"name": "agent", "image": "registry.example.com/agent:2.4.1", "securityContext": {"privileged": True}}],
+    "containers": [
+        {"name": "agent", "image": "registry.example.com/agent:2.4.1", "securityContext": {"privileged": True}}
+    ],
 }
 
 
-def workload(kind: str, name: str = "agent", namespace: str = "ops", spec: dict[str, Any] | None = None) -> dict[str, Any]:
+def workload(
+    kind: str, name: str = "agent", namespace: str = "ops", spec: dict[str, Any] | None = None
+) -> dict[str, Any]:
     spec = copy.deepcopy(spec or PRIVILEGED_POD_SPEC)
     tmpl = {"metadata": {"labels": {"app": name}}, "spec": spec}
-    api = {"Deployment": "apps/v1", "ReplicaSet": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1",
-           "Job": "batch/v1", "CronJob": "batch/v1"}.get(kind, "v1")
+    api = {
+        "Deployment": "apps/v1",
+        "ReplicaSet": "apps/v1",
+        "StatefulSet": "apps/v1",
+        "DaemonSet": "apps/v1",
+        "Job": "batch/v1",
+        "CronJob": "batch/v1",
+    }.get(kind, "v1")
     md = {"name": name, "namespace": namespace}
     if kind == "Pod":
         return {"apiVersion": "v1", "kind": "Pod", "metadata": {**md, "labels": {"app": name}}, "spec": spec}
     if kind == "PodTemplate":
         return {"apiVersion": "v1", "kind": "PodTemplate", "metadata": md, "template": tmpl}
     if kind == "CronJob":
-        return {"apiVersion": api, "kind": kind, "metadata": md,
-                "spec": {"schedule": "*/5 * * * *", "jobTemplate": {"spec": {"template": tmpl}}}}
+        return {
+            "apiVersion": api,
+            "kind": kind,
+            "metadata": md,
+            "spec": {"schedule": "*/5 * * * *", "jobTemplate": {"spec": {"template": tmpl}}},
+        }
     body: dict[str, Any] = {"template": tmpl}
     if kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"):
         body["selector"] = {"matchLabels": {"app": name}}
@@ -61,17 +75,28 @@ def workload(kind: str, name: str = "agent", namespace: str = "ops", spec: dict[
     return {"apiVersion": api, "kind": kind, "metadata": md, "spec": body}
 
 
-def ar(obj: dict[str, Any] | None, *, op: str = "CREATE", old: dict[str, Any] | None = None, user: str = "alice",
-       groups: tuple[str, ...] = ("devs", "system:authenticated"), dry_run: bool = False, sub: str | None = None,
-       namespace: str | None = None) -> dict[str, Any]:
+def ar(
+    obj: dict[str, Any] | None,
+    *,
+    op: str = "CREATE",
+    old: dict[str, Any] | None = None,
+    user: str = "alice",
+    groups: tuple[str, ...] = ("devs", "system:authenticated"),
+    dry_run: bool = False,
+    sub: str | None = None,
+    namespace: str | None = None,
+) -> dict[str, Any]:
     src = obj or old or {}
     req: dict[str, Any] = {
-        "uid": "7d0a3c2e-0001", "operation": op,
+        "uid": "7d0a3c2e-0001",
+        "operation": op,
         "kind": {"group": "", "version": "v1", "kind": src.get("kind", "")},
         "name": src.get("metadata", {}).get("name", ""),
         "namespace": namespace if namespace is not None else src.get("metadata", {}).get("namespace", ""),
         "userInfo": {"username": user, "groups": list(groups)},
-        "object": obj, "oldObject": old, "dryRun": dry_run,
+        "object": obj,
+        "oldObject": old,
+        "dryRun": dry_run,
     }
     if sub:
         req["subResource"] = sub
@@ -79,6 +104,7 @@ def ar(obj: dict[str, Any] | None, *, op: str = "CREATE", old: dict[str, Any] | 
 
 
 # -- the shapes the API server sends --------------------------------------------------------------
+
 
 def test_compliant_deployment_is_allowed_without_warnings() -> None:
     body = load("create-deployment-hardened.json")
@@ -159,8 +185,20 @@ def test_other_subresources_are_allowed(sub: str) -> None:
     assert d.allowed and d.reason == f"subresource {sub}"
 
 
-@pytest.mark.parametrize("kind", ["Pod", "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob",
-                                  "ReplicationController", "PodTemplate"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "Pod",
+        "Deployment",
+        "ReplicaSet",
+        "StatefulSet",
+        "DaemonSet",
+        "Job",
+        "CronJob",
+        "ReplicationController",
+        "PodTemplate",
+    ],
+)
 @pytest.mark.parametrize("op", ["CREATE", "UPDATE"])
 def test_every_workload_kind(kind: str, op: str) -> None:
     obj = workload(kind)
@@ -182,6 +220,7 @@ def test_kinds_no_rule_applies_to_are_allowed_quickly() -> None:
 
 # -- modes and thresholds ------------------------------------------------------------------------
 
+
 def test_fail_on_lowers_the_threshold() -> None:
     d = review_detailed(load("create-pod-privileged.json"), policy(fail_on="medium"))
     assert {"KF-POD-001", "KF-POD-002", "KF-POD-021"} <= set(d.denied)
@@ -196,8 +235,7 @@ def test_warn_mode_allows_with_warnings() -> None:
 
 
 def test_audit_mode_allows_and_only_logs() -> None:
-    p = policy(modes=[{"rules": ["KF-POD-001", "KF-POD-003"], "mode": "audit"},
-                      {"rules": ["KF-*"], "mode": "audit"}])
+    p = policy(modes=[{"rules": ["KF-POD-001", "KF-POD-003"], "mode": "audit"}, {"rules": ["KF-*"], "mode": "audit"}])
     d = review_detailed(load("create-pod-privileged.json"), p)
     assert d.allowed and d.outcome == "audit"
     assert "KF-POD-001" in d.audited and "warnings" not in d.response["response"]
@@ -216,31 +254,39 @@ def test_enforce_set_with_its_own_threshold() -> None:
 
 # -- exemptions and suppressions -----------------------------------------------------------------
 
+
 def test_kube_system_is_exempt_by_default() -> None:
     obj = workload("DaemonSet", namespace="kube-system")
     d = review_detailed(ar(obj), DEFAULT)
     assert d.allowed and not d.judged and d.reason.startswith("exempt: ")
     # its own Namespace object too
-    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system", "labels": {
-        "pod-security.kubernetes.io/enforce": "privileged"}}}
+    ns = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": "kube-system", "labels": {"pod-security.kubernetes.io/enforce": "privileged"}},
+    }
     assert review_detailed(ar(ns, namespace=""), DEFAULT).reason.startswith("exempt: ")
     judged = policy(exempt_namespaces=[])
     assert not review_detailed(ar(obj), judged).allowed
 
 
 def test_exemption_by_namespace_user_group_and_rule() -> None:
-    p = policy(exemptions=[
-        {"namespaces": ["monitoring*"], "rules": ["KF-POD-001"], "reason": "node exporter"},
-        {"users": ["system:serviceaccount:argocd:*"], "reason": "GitOps applies reviewed manifests"},
-        {"groups": ["break-glass"], "kinds": ["Pod"], "reason": "incident response"},
-    ])
+    p = policy(
+        exemptions=[
+            {"namespaces": ["monitoring*"], "rules": ["KF-POD-001"], "reason": "node exporter"},
+            {"users": ["system:serviceaccount:argocd:*"], "reason": "GitOps applies reviewed manifests"},
+            {"groups": ["break-glass"], "kinds": ["Pod"], "reason": "incident response"},
+        ]
+    )
     obj = workload("DaemonSet", namespace="monitoring-system")
     d = review_detailed(ar(obj), p)
     assert d.exempted == ["KF-POD-001"] and d.allowed
     assert d.response["response"]["auditAnnotations"]["exempted-rules"] == "KF-POD-001"
     # the same object elsewhere is denied
     assert not review_detailed(ar(workload("DaemonSet")), p).allowed
-    d = review_detailed(ar(workload("Deployment"), user="system:serviceaccount:argocd:argocd-application-controller"), p)
+    d = review_detailed(
+        ar(workload("Deployment"), user="system:serviceaccount:argocd:argocd-application-controller"), p
+    )
     assert d.allowed and d.reason == "exempt: GitOps applies reviewed manifests"
     assert review_detailed(ar(workload("Pod"), groups=("break-glass",)), p).allowed
     assert not review_detailed(ar(workload("Deployment"), groups=("break-glass",)), p).allowed
@@ -251,15 +297,23 @@ def test_ignore_annotation_and_config_exceptions_apply_as_in_scan() -> None:
     obj["metadata"]["annotations"] = {"kubefort.io/ignore": "KF-POD-001=vendor agent, audited 2026-10"}
     d = review_detailed(ar(obj), DEFAULT)
     assert d.allowed and d.suppressed == ["KF-POD-001"]
-    cfg = Config(exceptions=[Exception_(rules=("KF-POD-001",), namespaces=("ops",), reason="agents")])
+    cfg = Config(exceptions=[ExceptionEntry(rules=("KF-POD-001",), namespaces=("ops",), reason="agents")])
     d = review_detailed(ar(workload("Deployment")), policy(cfg=cfg))
     assert d.allowed and d.suppressed == ["KF-POD-001"]
 
 
 # -- rule errors, limits, secrets ----------------------------------------------------------------
 
-@rule(id="KF-TST-001", slug="always-crashes", title="Crashes", severity=Severity.HIGH, scope=Scope.POD,
-      remediation="None.", rationale="Test.")
+
+@rule(
+    id="KF-TST-001",
+    slug="always-crashes",
+    title="Crashes",
+    severity=Severity.HIGH,
+    scope=Scope.POD,
+    remediation="None.",
+    rationale="Test.",
+)
 def _crashing(pod: Any, ctx: Context) -> Iterator[Violation]:
     raise KeyError("hunter2")
 
@@ -276,8 +330,15 @@ def test_rule_errors_warn_by_default_or_deny() -> None:
 
 
 def test_no_secret_value_in_response_or_audit_log() -> None:
-    spec = {"containers": [{"name": "api", "image": "registry.example.com/api:1.0",
-                            "env": [{"name": "DB_PASSWORD", "value": "Sup3r-S3cret-Passw0rd!"}]}]}
+    spec = {
+        "containers": [
+            {
+                "name": "api",
+                "image": "registry.example.com/api:1.0",
+                "env": [{"name": "DB_PASSWORD", "value": "Sup3r-S3cret-Passw0rd!"}],
+            }
+        ]
+    }
     obj = workload("Deployment", spec=spec)
     obj["metadata"]["annotations"] = {"token": "ghp_" + "a1B2c3D4e5F6g7H8i9J0" * 2}
     d = review_detailed(ar(obj), DEFAULT)
@@ -287,8 +348,11 @@ def test_no_secret_value_in_response_or_audit_log() -> None:
 
 
 def test_many_findings_are_capped() -> None:
-    spec = {"containers": [{"name": f"c{i}", "image": "busybox", "securityContext": {"privileged": True}}
-                           for i in range(60)]}
+    spec = {
+        "containers": [
+            {"name": f"c{i}", "image": "busybox", "securityContext": {"privileged": True}} for i in range(60)
+        ]
+    }
     d = review_detailed(ar(workload("Pod", spec=spec)), DEFAULT)
     msg = d.response["response"]["status"]["message"]
     assert "more finding(s)" in msg and msg.count("\n- ") <= 27
@@ -300,24 +364,42 @@ def test_many_findings_are_capped() -> None:
 def test_log_record_fields() -> None:
     d = review_detailed(load("update-deployment-privileged.json"), DEFAULT)
     rec = d.log_record(0.0042)
-    assert {"uid", "kind", "namespace", "name", "operation", "user", "decision", "denied_rules", "latency_ms"} <= set(rec)
+    assert {"uid", "kind", "namespace", "name", "operation", "user", "decision", "denied_rules", "latency_ms"} <= set(
+        rec
+    )
     assert rec["decision"] == "deny" and rec["latency_ms"] == 4.2 and rec["user"] == "alice@shop.example"
     assert "object" not in rec
 
 
 # -- malformed requests ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("body,fragment", [
-    ([], "JSON object"),
-    ({"apiVersion": "admission.k8s.io/v1beta1", "kind": "AdmissionReview", "request": {}}, "admission.k8s.io/v1"),
-    ({"apiVersion": "admission.k8s.io/v1", "kind": "Pod"}, "kind AdmissionReview"),
-    ({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}, "no 'request'"),
-    ({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"operation": "CREATE"}}, "uid"),
-    ({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"uid": "u", "operation": "PATCH"}},
-     "operation"),
-    ({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"uid": "u", "operation": "CREATE",
-                                                                                   "object": "x"}}, "request.object"),
-])
+
+@pytest.mark.parametrize(
+    "body,fragment",
+    [
+        ([], "JSON object"),
+        ({"apiVersion": "admission.k8s.io/v1beta1", "kind": "AdmissionReview", "request": {}}, "admission.k8s.io/v1"),
+        ({"apiVersion": "admission.k8s.io/v1", "kind": "Pod"}, "kind AdmissionReview"),
+        ({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}, "no 'request'"),
+        ({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"operation": "CREATE"}}, "uid"),
+        (
+            {
+                "apiVersion": "admission.k8s.io/v1",
+                "kind": "AdmissionReview",
+                "request": {"uid": "u", "operation": "PATCH"},
+            },
+            "operation",
+        ),
+        (
+            {
+                "apiVersion": "admission.k8s.io/v1",
+                "kind": "AdmissionReview",
+                "request": {"uid": "u", "operation": "CREATE", "object": "x"},
+            },
+            "request.object",
+        ),
+    ],
+)
 def test_malformed_reviews_raise(body: Any, fragment: str) -> None:
     with pytest.raises(ReviewError) as e:
         review(body, DEFAULT)

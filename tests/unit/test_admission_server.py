@@ -39,8 +39,9 @@ class Running:
         ctx = ssl.create_default_context(cafile=self.ca)
         return http.client.HTTPSConnection("127.0.0.1", self.port, context=ctx, timeout=10)
 
-    def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
-                chunked: bool = False) -> tuple[int, bytes, http.client.HTTPResponse]:
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None, chunked: bool = False
+    ) -> tuple[int, bytes, http.client.HTTPResponse]:
         c = self.conn()
         try:
             c.request(method, path, body=body, headers=headers or {}, encode_chunked=chunked)
@@ -69,8 +70,16 @@ def start(tmp: Path, policy: AdmissionPolicy, **kw: Any) -> Running:
     paths = certs.write(issued, str(tmp))
     audit = io.StringIO()
     port = _free_port()
-    server = make_server(policy, cert=paths["tls.crt"], key=paths["tls.key"], host="127.0.0.1", port=port,
-                         audit_out=audit, graceful_timeout=2, **kw)
+    server = make_server(
+        policy,
+        cert=paths["tls.crt"],
+        key=paths["tls.key"],
+        host="127.0.0.1",
+        port=port,
+        audit_out=audit,
+        graceful_timeout=2,
+        **kw,
+    )
     thread = threading.Thread(target=server.run, name="kubefort-admission-test", daemon=True)
     thread.start()
     for _ in range(500):  # bounded wait for start-up
@@ -88,8 +97,11 @@ def stop(run: Running) -> None:
     assert not run.server._test_thread.is_alive()
 
 
-POLICY = AdmissionPolicy.build(registry=default_registry(plugins=False), cfg=Config(),
-                               policy={"modes": [{"rules": ["KF-IMG-006"], "mode": "audit"}]})
+POLICY = AdmissionPolicy.build(
+    registry=default_registry(plugins=False),
+    cfg=Config(),
+    policy={"modes": [{"rules": ["KF-IMG-006"], "mode": "audit"}]},
+)
 
 
 @pytest.fixture(scope="module")
@@ -105,12 +117,16 @@ def body(name: str) -> dict[str, Any]:
 
 # -- decisions over HTTPS ------------------------------------------------------------------------
 
+
 def test_allow_compliant_deployment(srv: Running) -> None:
     b = body("create-deployment-hardened.json")
     status, resp = srv.post(b)
     assert status == 200
-    assert resp == {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-                    "response": {"uid": b["request"]["uid"], "allowed": True}}
+    assert resp == {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "response": {"uid": b["request"]["uid"], "allowed": True},
+    }
 
 
 def test_deny_privileged_pod_with_warnings(srv: Running) -> None:
@@ -140,21 +156,26 @@ def test_warn_only_deployment(srv: Running) -> None:
 def test_audit_mode_over_https(srv: Running) -> None:
     b = body("create-deployment-hardened.json")
     b["request"]["uid"] = "audit-1"
-    b["request"]["object"]["spec"]["template"]["spec"]["containers"][0]["image"] = "nginxinc/nginx-unprivileged@sha256:" + "ab" * 32
-    status, resp = srv.post(b)
+    b["request"]["object"]["spec"]["template"]["spec"]["containers"][0]["image"] = (
+        "nginxinc/nginx-unprivileged@sha256:" + "ab" * 32
+    )
+    _status, resp = srv.post(b)
     r = resp["response"]
     assert r["allowed"] is True and "warnings" not in r and r["auditAnnotations"] == {"audited-rules": "KF-IMG-006"}
     assert next(x for x in srv.audit_lines() if x["uid"] == "audit-1")["decision"] == "audit"
 
 
-@pytest.mark.parametrize("name,allowed", [
-    ("update-deployment-privileged.json", False),
-    ("update-deployment-finalizer-only.json", True),
-    ("delete-pod.json", True),
-    ("create-pod-privileged-dryrun.json", False),
-    ("update-pod-ephemeralcontainers.json", False),
-    ("connect-pod-exec.json", True),
-])
+@pytest.mark.parametrize(
+    "name,allowed",
+    [
+        ("update-deployment-privileged.json", False),
+        ("update-deployment-finalizer-only.json", True),
+        ("delete-pod.json", True),
+        ("create-pod-privileged-dryrun.json", False),
+        ("update-pod-ephemeralcontainers.json", False),
+        ("connect-pod-exec.json", True),
+    ],
+)
 def test_operations(srv: Running, name: str, allowed: bool) -> None:
     b = body(name)
     status, resp = srv.post(b)
@@ -165,25 +186,58 @@ def test_operations(srv: Running, name: str, allowed: bool) -> None:
     assert line["operation"] == b["request"]["operation"]
 
 
-@pytest.mark.parametrize("kind,api", [("Deployment", "apps/v1"), ("StatefulSet", "apps/v1"), ("DaemonSet", "apps/v1"),
-                                      ("ReplicaSet", "apps/v1"), ("Job", "batch/v1"), ("CronJob", "batch/v1"),
-                                      ("ReplicationController", "v1"), ("PodTemplate", "v1"), ("Pod", "v1")])
+@pytest.mark.parametrize(
+    "kind,api",
+    [
+        ("Deployment", "apps/v1"),
+        ("StatefulSet", "apps/v1"),
+        ("DaemonSet", "apps/v1"),
+        ("ReplicaSet", "apps/v1"),
+        ("Job", "batch/v1"),
+        ("CronJob", "batch/v1"),
+        ("ReplicationController", "v1"),
+        ("PodTemplate", "v1"),
+        ("Pod", "v1"),
+    ],
+)
 def test_every_workload_kind_over_https(srv: Running, kind: str, api: str) -> None:
-    pod = {"containers": [{"name": "c", "image": "registry.example.com/c:1.0", "securityContext": {"privileged": True}}]}
+    pod = {
+        "containers": [{"name": "c", "image": "registry.example.com/c:1.0", "securityContext": {"privileged": True}}]
+    }
     tmpl = {"metadata": {"labels": {"app": "x"}}, "spec": pod}
     if kind == "Pod":
         obj = {"apiVersion": api, "kind": kind, "metadata": {"name": "x", "namespace": "team-a"}, "spec": pod}
     elif kind == "PodTemplate":
         obj = {"apiVersion": api, "kind": kind, "metadata": {"name": "x", "namespace": "team-a"}, "template": tmpl}
     elif kind == "CronJob":
-        obj = {"apiVersion": api, "kind": kind, "metadata": {"name": "x", "namespace": "team-a"},
-               "spec": {"schedule": "0 * * * *", "jobTemplate": {"spec": {"template": tmpl}}}}
+        obj = {
+            "apiVersion": api,
+            "kind": kind,
+            "metadata": {"name": "x", "namespace": "team-a"},
+            "spec": {"schedule": "0 * * * *", "jobTemplate": {"spec": {"template": tmpl}}},
+        }
     else:
-        obj = {"apiVersion": api, "kind": kind, "metadata": {"name": "x", "namespace": "team-a"}, "spec": {"template": tmpl}}
+        obj = {
+            "apiVersion": api,
+            "kind": kind,
+            "metadata": {"name": "x", "namespace": "team-a"},
+            "spec": {"template": tmpl},
+        }
     group, _, version = api.rpartition("/")
-    b = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
-        "uid": f"kind-{kind}", "kind": {"group": group, "version": version, "kind": kind}, "operation": "CREATE",
-        "name": "x", "namespace": "team-a", "userInfo": {"username": "bob"}, "object": obj, "dryRun": False}}
+    b = {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": f"kind-{kind}",
+            "kind": {"group": group, "version": version, "kind": kind},
+            "operation": "CREATE",
+            "name": "x",
+            "namespace": "team-a",
+            "userInfo": {"username": "bob"},
+            "object": obj,
+            "dryRun": False,
+        },
+    }
     status, resp = srv.post(b)
     assert status == 200 and resp["response"]["allowed"] is False
     assert "KF-POD-001" in resp["response"]["status"]["message"]
@@ -191,20 +245,37 @@ def test_every_workload_kind_over_https(srv: Running, kind: str, api: str) -> No
 
 # -- bad requests --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("payload,code,fragment", [
-    (b"{not json", 400, "not valid JSON"),
-    (b"\xff\xfe\x00garbage", 400, "not valid JSON"),
-    (json.dumps({"apiVersion": "admission.k8s.io/v1beta1", "kind": "AdmissionReview", "request": {"uid": "x"}}), 400,
-     "admission.k8s.io/v1"),
-    (json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "ConversionReview"}), 400, "kind AdmissionReview"),
-    (json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}), 400, "no 'request'"),
-    (json.dumps([1, 2, 3]), 400, "JSON object"),
-    (json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"uid": "u", "operation": "CREATE"}}),
-     400, "request.object"),
-    ("[" * 100000 + "]" * 100000, 400, "nested too deeply"),  # refused, the server survives
-], ids=["bad-json", "not-utf8", "v1beta1", "wrong-kind", "no-request", "array", "no-object", "deep-nesting"])
+
+@pytest.mark.parametrize(
+    "payload,code,fragment",
+    [
+        (b"{not json", 400, "not valid JSON"),
+        (b"\xff\xfe\x00garbage", 400, "not valid JSON"),
+        (
+            json.dumps({"apiVersion": "admission.k8s.io/v1beta1", "kind": "AdmissionReview", "request": {"uid": "x"}}),
+            400,
+            "admission.k8s.io/v1",
+        ),
+        (json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "ConversionReview"}), 400, "kind AdmissionReview"),
+        (json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}), 400, "no 'request'"),
+        (json.dumps([1, 2, 3]), 400, "JSON object"),
+        (
+            json.dumps(
+                {
+                    "apiVersion": "admission.k8s.io/v1",
+                    "kind": "AdmissionReview",
+                    "request": {"uid": "u", "operation": "CREATE"},
+                }
+            ),
+            400,
+            "request.object",
+        ),
+        ("[" * 100000 + "]" * 100000, 400, "nested too deeply"),  # refused, the server survives
+    ],
+    ids=["bad-json", "not-utf8", "v1beta1", "wrong-kind", "no-request", "array", "no-object", "deep-nesting"],
+)
 def test_bad_requests_get_4xx(srv: Running, payload: bytes | str, code: int, fragment: str) -> None:
-    status, raw, r = srv.request("POST", "/validate", payload, {"Content-Type": "application/json"})
+    status, raw, _r = srv.request("POST", "/validate", payload, {"Content-Type": "application/json"})
     assert status == code
     err = json.loads(raw)
     assert err["kind"] == "Status" and err["code"] == code and fragment in err["message"]
@@ -214,23 +285,27 @@ def test_bad_requests_get_4xx(srv: Running, payload: bytes | str, code: int, fra
 def test_wrong_method_path_and_content_type(srv: Running) -> None:
     assert srv.request("GET", "/validate")[0] == 405
     assert srv.request("POST", "/nope", b"{}")[0] == 404
-    status, raw, _ = srv.request("POST", "/validate", b"x=1", {"Content-Type": "application/x-www-form-urlencoded"})
+    status, _raw, _ = srv.request("POST", "/validate", b"x=1", {"Content-Type": "application/x-www-form-urlencoded"})
     assert status == 415
 
 
 def test_oversized_body_refused_before_reading(srv: Running) -> None:
     """Content-Length over 3 MiB: 413 at once, without the server waiting for (or parsing) the body."""
     ctx = ssl.create_default_context(cafile=srv.ca)
-    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as raw:
-        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
-            s.sendall(b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                      b"Content-Length: 3145729\r\n\r\n{\"apiVersion\":")
-            data = b""
-            for _ in range(50):  # the server closes the connection after the answer
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+    with (
+        socket.create_connection(("127.0.0.1", srv.port), timeout=10) as raw,
+        ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s,
+    ):
+        s.sendall(
+            b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 3145729\r\n\r\n{"apiVersion":'
+        )
+        data = b""
+        for _ in range(50):  # the server closes the connection after the answer
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
     resp = data.decode()
     assert resp.startswith("HTTP/1.1 413")
     assert "over the limit of 3145728 bytes" in resp
@@ -250,8 +325,13 @@ def test_chunked_oversized_body(tmp_path: Path) -> None:
     run = start(tmp_path, POLICY, max_body=64 * 1024)
     try:
         chunks = [b"[" + b"0," * 4000 for _ in range(12)]  # ~96 KiB, no Content-Length
-        status, raw, _ = run.request("POST", "/validate", iter(chunks),
-                                     {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}, chunked=True)
+        status, raw, _ = run.request(
+            "POST",
+            "/validate",
+            iter(chunks),
+            {"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+            chunked=True,
+        )
         assert status == 413 and b"over the limit of 65536 bytes" in raw
         assert run.request("GET", "/readyz")[0] == 200
     finally:
@@ -260,11 +340,16 @@ def test_chunked_oversized_body(tmp_path: Path) -> None:
 
 # -- TLS -----------------------------------------------------------------------------------------
 
+
 def test_plain_http_is_refused(srv: Running) -> None:
     c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
     with pytest.raises((http.client.HTTPException, OSError)):
-        c.request("POST", "/validate", body=json.dumps(body("create-pod-privileged.json")),
-                  headers={"Content-Type": "application/json"})
+        c.request(
+            "POST",
+            "/validate",
+            body=json.dumps(body("create-pod-privileged.json")),
+            headers={"Content-Type": "application/json"},
+        )
         c.getresponse().read()
     c.close()
 
@@ -335,6 +420,7 @@ def test_certificate_rotation_without_restart(tmp_path: Path) -> None:
 
 # -- health and metrics --------------------------------------------------------------------------
 
+
 def test_health_and_readiness(srv: Running) -> None:
     assert srv.request("GET", "/healthz")[:2] == (200, b"ok\n")
     status, raw, _ = srv.request("GET", "/readyz")
@@ -352,7 +438,9 @@ def test_metrics(srv: Running) -> None:
         if line and not line.startswith("#"):
             name, value = line.rsplit(" ", 1)
             values[name] = float(value)
-    assert values['kubefort_admission_requests_total{operation="CREATE",kind="Pod",decision="deny",dry_run="false"}'] >= 1
+    assert (
+        values['kubefort_admission_requests_total{operation="CREATE",kind="Pod",decision="deny",dry_run="false"}'] >= 1
+    )
     assert values['kubefort_admission_denials_total{rule="KF-POD-001"}'] >= 1
     assert values['kubefort_admission_bad_requests_total{code="400"}'] >= 1
     count = values["kubefort_admission_request_duration_seconds_count"]

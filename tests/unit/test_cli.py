@@ -52,7 +52,7 @@ def test_unknown_rule_is_usage_error(tree: Path) -> None:
 
 
 def test_bad_option_value_is_usage_error(tree: Path) -> None:
-    code, _, err = run("scan", str(tree), "--fail-on", "severe")
+    code, _, _err = run("scan", str(tree), "--fail-on", "severe")
     assert code == 2
 
 
@@ -76,7 +76,7 @@ def test_stdin_and_output_file(tmp_path: Path) -> None:
 
 
 def test_sarif_structure(tree: Path) -> None:
-    code, out, _ = run("scan", str(tree), "--rules", "KF-POD-001", "-o", "sarif")
+    _code, out, _ = run("scan", str(tree), "--rules", "KF-POD-001", "-o", "sarif")
     doc = json.loads(out)
     assert doc["version"] == "2.1.0" and "sarif" in doc["$schema"]
     run0 = doc["runs"][0]
@@ -92,7 +92,7 @@ def test_sarif_structure(tree: Path) -> None:
 
 
 def test_junit_lists_passes(tree: Path) -> None:
-    code, out, _ = run("scan", str(tree), "--rules", "KF-POD-001", "-o", "junit")
+    _code, out, _ = run("scan", str(tree), "--rules", "KF-POD-001", "-o", "junit")
     root = ET.fromstring(out)
     cases = root.findall(".//testcase")
     names = {c.get("name"): c for c in cases}
@@ -105,7 +105,7 @@ def test_rules_list_and_show() -> None:
     assert code == 0 and "KF-POD-001" in out
     code, out, _ = run("rules", "show", "privileged-container")
     assert code == 0 and "Why:" in out and "Fix:" in out
-    code, _, err = run("rules", "show", "KF-NOPE-001")
+    code, _, _err = run("rules", "show", "KF-NOPE-001")
     assert code == 2
 
 
@@ -115,7 +115,7 @@ def test_help_mentions_exit_codes() -> None:
 
 
 def test_nothing_to_scan_is_usage_error() -> None:
-    code, _, err = run("scan")
+    code, _, _err = run("scan")
     assert code == 2
 
 

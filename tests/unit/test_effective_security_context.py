@@ -12,11 +12,19 @@ from kubefort.model.workloads import ContainerSet, ContainerView, PodSpecView, n
 
 def _pod(spec: dict[str, Any], kind: str = "Pod") -> PodSpecView:
     if kind == "Pod":
-        raw: dict[str, Any] = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "ns"},
-                               "spec": spec}
+        raw: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "p", "namespace": "ns"},
+            "spec": spec,
+        }
     else:
-        raw = {"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": "d", "namespace": "ns"},
-               "spec": {"template": {"metadata": {"labels": {"app": "x"}}, "spec": spec}}}
+        raw = {
+            "apiVersion": "apps/v1",
+            "kind": kind,
+            "metadata": {"name": "d", "namespace": "ns"},
+            "spec": {"template": {"metadata": {"labels": {"app": "x"}}, "spec": spec}},
+        }
     obj = K8sObject.from_raw(raw, Source(file="test.yaml"))
     view = pod_spec(obj)
     assert view is not None
@@ -33,14 +41,17 @@ def _container(spec: dict[str, Any], name: str = "app", kind: str = "Pod") -> Co
 # ------------------------------------------------------------------------------------ shared fields
 
 
-@pytest.mark.parametrize("field,value", [
-    ("runAsUser", 1000),
-    ("runAsGroup", 3000),
-    ("runAsNonRoot", True),
-    ("seccompProfile", {"type": "RuntimeDefault"}),
-    ("appArmorProfile", {"type": "RuntimeDefault"}),
-    ("seLinuxOptions", {"level": "s0:c123,c456"}),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("runAsUser", 1000),
+        ("runAsGroup", 3000),
+        ("runAsNonRoot", True),
+        ("seccompProfile", {"type": "RuntimeDefault"}),
+        ("appArmorProfile", {"type": "RuntimeDefault"}),
+        ("seLinuxOptions", {"level": "s0:c123,c456"}),
+    ],
+)
 def test_pod_level_value_is_inherited(field: str, value: Any) -> None:
     c = _container({"securityContext": {field: value}, "containers": [{"name": "app", "image": "a:1"}]})
     e = c.effective(field)
@@ -50,22 +61,30 @@ def test_pod_level_value_is_inherited(field: str, value: Any) -> None:
 
 
 def test_pod_level_value_is_inherited_by_empty_container_security_context() -> None:
-    c = _container({"securityContext": {"runAsUser": 1000},
-                    "containers": [{"name": "app", "image": "a:1", "securityContext": {}}]})
+    c = _container(
+        {"securityContext": {"runAsUser": 1000}, "containers": [{"name": "app", "image": "a:1", "securityContext": {}}]}
+    )
     assert c.effective("runAsUser").value == 1000
     assert c.effective("runAsUser").path == ("spec", "securityContext", "runAsUser")
 
 
-@pytest.mark.parametrize("field,pod_value,ctr_value", [
-    ("runAsUser", 1000, 0),
-    ("runAsGroup", 0, 2000),
-    ("runAsNonRoot", True, False),
-    ("runAsNonRoot", False, True),
-    ("seccompProfile", {"type": "RuntimeDefault"}, {"type": "Unconfined"}),
-])
+@pytest.mark.parametrize(
+    "field,pod_value,ctr_value",
+    [
+        ("runAsUser", 1000, 0),
+        ("runAsGroup", 0, 2000),
+        ("runAsNonRoot", True, False),
+        ("runAsNonRoot", False, True),
+        ("seccompProfile", {"type": "RuntimeDefault"}, {"type": "Unconfined"}),
+    ],
+)
 def test_container_value_wins(field: str, pod_value: Any, ctr_value: Any) -> None:
-    c = _container({"securityContext": {field: pod_value},
-                    "containers": [{"name": "app", "image": "a:1", "securityContext": {field: ctr_value}}]})
+    c = _container(
+        {
+            "securityContext": {field: pod_value},
+            "containers": [{"name": "app", "image": "a:1", "securityContext": {field: ctr_value}}],
+        }
+    )
     e = c.effective(field)
     assert e.value == ctr_value
     assert e.path == ("spec", "containers", 0, "securityContext", field)
@@ -73,16 +92,23 @@ def test_container_value_wins(field: str, pod_value: Any, ctr_value: Any) -> Non
 
 def test_falsy_container_values_still_win() -> None:
     # runAsUser: 0 and runAsNonRoot: false are set values, not absent ones
-    c = _container({"securityContext": {"runAsUser": 1000, "runAsNonRoot": True},
-                    "containers": [{"name": "app", "image": "a:1",
-                                    "securityContext": {"runAsUser": 0, "runAsNonRoot": False}}]})
+    c = _container(
+        {
+            "securityContext": {"runAsUser": 1000, "runAsNonRoot": True},
+            "containers": [{"name": "app", "image": "a:1", "securityContext": {"runAsUser": 0, "runAsNonRoot": False}}],
+        }
+    )
     assert c.effective("runAsUser").value == 0
     assert c.effective("runAsNonRoot").value is False
 
 
 def test_null_container_value_falls_back_to_pod() -> None:
-    c = _container({"securityContext": {"runAsUser": 1000},
-                    "containers": [{"name": "app", "image": "a:1", "securityContext": {"runAsUser": None}}]})
+    c = _container(
+        {
+            "securityContext": {"runAsUser": 1000},
+            "containers": [{"name": "app", "image": "a:1", "securityContext": {"runAsUser": None}}],
+        }
+    )
     assert c.effective("runAsUser").value == 1000
 
 
@@ -93,29 +119,36 @@ def test_unset_everywhere() -> None:
 
 
 def test_template_paths() -> None:
-    c = _container({"securityContext": {"runAsUser": 1000}, "containers": [{"name": "app", "image": "a:1"}]},
-                   kind="Deployment")
+    c = _container(
+        {"securityContext": {"runAsUser": 1000}, "containers": [{"name": "app", "image": "a:1"}]}, kind="Deployment"
+    )
     assert c.effective("runAsUser").path == ("spec", "template", "spec", "securityContext", "runAsUser")
     assert c.path == ("spec", "template", "spec", "containers", 0)
 
 
 def test_se_linux_options_replaced_whole() -> None:
-    c = _container({
-        "securityContext": {"seLinuxOptions": {"user": "system_u", "role": "system_r", "type": "container_t",
-                                               "level": "s0:c1,c2"}},
-        "containers": [{"name": "app", "image": "a:1", "securityContext": {"seLinuxOptions": {"level": "s0:c9"}}}],
-    })
+    c = _container(
+        {
+            "securityContext": {
+                "seLinuxOptions": {"user": "system_u", "role": "system_r", "type": "container_t", "level": "s0:c1,c2"}
+            },
+            "containers": [{"name": "app", "image": "a:1", "securityContext": {"seLinuxOptions": {"level": "s0:c9"}}}],
+        }
+    )
     e = c.effective("seLinuxOptions")
     assert e.value == {"level": "s0:c9"}  # no user/role/type from the pod
     assert e.path == ("spec", "containers", 0, "securityContext", "seLinuxOptions")
 
 
 def test_seccomp_profile_replaced_whole() -> None:
-    c = _container({
-        "securityContext": {"seccompProfile": {"type": "Localhost", "localhostProfile": "profiles/audit.json"}},
-        "containers": [{"name": "app", "image": "a:1",
-                        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}}],
-    })
+    c = _container(
+        {
+            "securityContext": {"seccompProfile": {"type": "Localhost", "localhostProfile": "profiles/audit.json"}},
+            "containers": [
+                {"name": "app", "image": "a:1", "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}}
+            ],
+        }
+    )
     assert c.effective("seccompProfile").value == {"type": "RuntimeDefault"}
 
 
@@ -123,48 +156,81 @@ def test_seccomp_profile_replaced_whole() -> None:
 
 
 def test_windows_options_merged_field_by_field() -> None:
-    c = _container({
-        "os": {"name": "windows"},
-        "securityContext": {"windowsOptions": {"runAsUserName": "ContainerUser", "hostProcess": False}},
-        "containers": [{"name": "app", "image": "a:1",
-                        "securityContext": {"windowsOptions": {"hostProcess": True}}}],
-    })
+    c = _container(
+        {
+            "os": {"name": "windows"},
+            "securityContext": {"windowsOptions": {"runAsUserName": "ContainerUser", "hostProcess": False}},
+            "containers": [
+                {"name": "app", "image": "a:1", "securityContext": {"windowsOptions": {"hostProcess": True}}}
+            ],
+        }
+    )
     e = c.effective("windowsOptions")
     assert e.value == {"runAsUserName": "ContainerUser", "hostProcess": True}
     assert e.path == ("spec", "containers", 0, "securityContext", "windowsOptions")
 
 
 def test_windows_options_from_pod_only() -> None:
-    c = _container({"securityContext": {"windowsOptions": {"runAsUserName": "ContainerAdministrator"}},
-                    "containers": [{"name": "app", "image": "a:1"}]})
+    c = _container(
+        {
+            "securityContext": {"windowsOptions": {"runAsUserName": "ContainerAdministrator"}},
+            "containers": [{"name": "app", "image": "a:1"}],
+        }
+    )
     e = c.effective("windowsOptions")
     assert e.value == {"runAsUserName": "ContainerAdministrator"}
     assert e.path == ("spec", "securityContext", "windowsOptions")
 
 
 def test_windows_options_from_container_only() -> None:
-    c = _container({"containers": [{"name": "app", "image": "a:1",
-                                    "securityContext": {"windowsOptions": {"runAsUserName": "ContainerUser"}}}]})
+    c = _container(
+        {
+            "containers": [
+                {
+                    "name": "app",
+                    "image": "a:1",
+                    "securityContext": {"windowsOptions": {"runAsUserName": "ContainerUser"}},
+                }
+            ]
+        }
+    )
     assert c.effective("windowsOptions").value == {"runAsUserName": "ContainerUser"}
 
 
 def test_windows_options_empty_container_object_keeps_pod_values() -> None:
-    c = _container({"securityContext": {"windowsOptions": {"runAsUserName": "ContainerUser"}},
-                    "containers": [{"name": "app", "image": "a:1", "securityContext": {"windowsOptions": {}}}]})
+    c = _container(
+        {
+            "securityContext": {"windowsOptions": {"runAsUserName": "ContainerUser"}},
+            "containers": [{"name": "app", "image": "a:1", "securityContext": {"windowsOptions": {}}}],
+        }
+    )
     assert c.effective("windowsOptions").value == {"runAsUserName": "ContainerUser"}
 
 
 def test_windows_gmsa_fields_go_hand_in_hand() -> None:
     # Kubernetes copies both GMSA fields from the container when it sets either of them
-    c = _container({
-        "securityContext": {"windowsOptions": {"gmsaCredentialSpecName": "pod-gmsa",
-                                               "gmsaCredentialSpec": "{\"pod\": true}",
-                                               "runAsUserName": "ContainerUser"}},
-        "containers": [{"name": "app", "image": "a:1",
-                        "securityContext": {"windowsOptions": {"gmsaCredentialSpecName": "app-gmsa"}}}],
-    })
-    assert c.effective("windowsOptions").value == {"gmsaCredentialSpecName": "app-gmsa",
-                                                   "runAsUserName": "ContainerUser"}
+    c = _container(
+        {
+            "securityContext": {
+                "windowsOptions": {
+                    "gmsaCredentialSpecName": "pod-gmsa",
+                    "gmsaCredentialSpec": '{"pod": true}',
+                    "runAsUserName": "ContainerUser",
+                }
+            },
+            "containers": [
+                {
+                    "name": "app",
+                    "image": "a:1",
+                    "securityContext": {"windowsOptions": {"gmsaCredentialSpecName": "app-gmsa"}},
+                }
+            ],
+        }
+    )
+    assert c.effective("windowsOptions").value == {
+        "gmsaCredentialSpecName": "app-gmsa",
+        "runAsUserName": "ContainerUser",
+    }
 
 
 def test_windows_options_unset() -> None:
@@ -178,22 +244,38 @@ def test_windows_options_unset() -> None:
 
 def test_container_only_fields_are_not_inherited() -> None:
     # privileged, capabilities, allowPrivilegeEscalation... do not exist on the pod security context
-    c = _container({"securityContext": {"privileged": True, "allowPrivilegeEscalation": False},
-                    "containers": [{"name": "app", "image": "a:1"}]})
+    c = _container(
+        {
+            "securityContext": {"privileged": True, "allowPrivilegeEscalation": False},
+            "containers": [{"name": "app", "image": "a:1"}],
+        }
+    )
     assert c.sc("privileged").value is None
     assert c.sc("allowPrivilegeEscalation").value is None
 
 
 def test_sc_reads_container_field() -> None:
-    c = _container({"containers": [{"name": "app", "image": "a:1",
-                                    "securityContext": {"allowPrivilegeEscalation": False}}]})
+    c = _container(
+        {"containers": [{"name": "app", "image": "a:1", "securityContext": {"allowPrivilegeEscalation": False}}]}
+    )
     e = c.sc("allowPrivilegeEscalation")
     assert e.value is False and e.path == ("spec", "containers", 0, "securityContext", "allowPrivilegeEscalation")
 
 
 def test_capabilities_normalised() -> None:
-    c = _container({"containers": [{"name": "app", "image": "a:1", "securityContext": {
-        "capabilities": {"add": ["cap_net_bind_service", "CAP_SYS_TIME", "chown"], "drop": ["all"]}}}]})
+    c = _container(
+        {
+            "containers": [
+                {
+                    "name": "app",
+                    "image": "a:1",
+                    "securityContext": {
+                        "capabilities": {"add": ["cap_net_bind_service", "CAP_SYS_TIME", "chown"], "drop": ["all"]}
+                    },
+                }
+            ]
+        }
+    )
     assert c.capabilities("add") == ["NET_BIND_SERVICE", "SYS_TIME", "CHOWN"]
     assert c.capabilities("drop") == ["ALL"]
     assert normalise_capability(" Cap_Kill ") == "KILL"
@@ -224,11 +306,14 @@ def test_sidecar_detection() -> None:
     assert views["debugger"].label == 'ephemeral container "debugger"'
 
 
-@pytest.mark.parametrize("which,names", [
-    (ContainerSet.ALL, ["migrate", "istio-proxy", "log-shipper", "app", "debugger"]),
-    (ContainerSet.CI, ["migrate", "istio-proxy", "log-shipper", "app"]),
-    (ContainerSet.C, ["istio-proxy", "app"]),
-])
+@pytest.mark.parametrize(
+    "which,names",
+    [
+        (ContainerSet.ALL, ["migrate", "istio-proxy", "log-shipper", "app", "debugger"]),
+        (ContainerSet.CI, ["migrate", "istio-proxy", "log-shipper", "app"]),
+        (ContainerSet.C, ["istio-proxy", "app"]),
+    ],
+)
 def test_container_sets(which: ContainerSet, names: list[str]) -> None:
     assert [c.name for c in _pod(SPEC_WITH_ALL_KINDS).containers(which)] == names
 

@@ -37,31 +37,67 @@ spec:
 """
 
 
-@rule(id="KF-TST-001", slug="host-pid", title="hostPID", severity=Severity.HIGH, scope=Scope.POD,
-      rationale="Test.", remediation="Test.", refs={"x": "y"})
+@rule(
+    id="KF-TST-001",
+    slug="host-pid",
+    title="hostPID",
+    severity=Severity.HIGH,
+    scope=Scope.POD,
+    rationale="Test.",
+    remediation="Test.",
+    refs={"x": "y"},
+)
 def host_pid(pod, ctx):  # type: ignore[no-untyped-def]
     if pod.spec.get("hostPID") is True:
         yield Violation(pod.at("hostPID"), "hostPID is on")
 
 
-@rule(id="KF-TST-002", slug="crashes", title="crash", severity=Severity.LOW, scope=Scope.OBJECT,
-      kinds=["Deployment"], rationale="Test.", remediation="Test.", refs={"x": "y"})
+@rule(
+    id="KF-TST-002",
+    slug="crashes",
+    title="crash",
+    severity=Severity.LOW,
+    scope=Scope.OBJECT,
+    kinds=["Deployment"],
+    rationale="Test.",
+    remediation="Test.",
+    refs={"x": "y"},
+)
 def crashes(obj, ctx):  # type: ignore[no-untyped-def]
     if obj.name == "boom":
         raise KeyError("nope")
     return []
 
 
-@rule(id="KF-TST-003", slug="needs-namespace", title="ns", severity=Severity.MEDIUM, scope=Scope.OBJECT,
-      kinds=["Deployment"], rationale="Test.", remediation="Test.", refs={"x": "y"}, cross_object=True)
+@rule(
+    id="KF-TST-003",
+    slug="needs-namespace",
+    title="ns",
+    severity=Severity.MEDIUM,
+    scope=Scope.OBJECT,
+    kinds=["Deployment"],
+    rationale="Test.",
+    remediation="Test.",
+    refs={"x": "y"},
+    cross_object=True,
+)
 def needs_namespace(obj, ctx):  # type: ignore[no-untyped-def]
     if ctx.inventory.namespace_labels(obj.namespace) is None:
         raise NotEvaluated(f"Namespace {obj.namespace} is not in the input")
     return []
 
 
-@rule(id="KF-TST-004", slug="low-sub", title="sub", severity=Severity.MEDIUM, scope=Scope.CONTAINER,
-      rationale="Test.", remediation="Test.", refs={"x": "y"}, params={"level": "low"})
+@rule(
+    id="KF-TST-004",
+    slug="low-sub",
+    title="sub",
+    severity=Severity.MEDIUM,
+    scope=Scope.CONTAINER,
+    rationale="Test.",
+    remediation="Test.",
+    refs={"x": "y"},
+    params={"level": "low"},
+)
 def low_sub(c, ctx):  # type: ignore[no-untyped-def]
     yield Violation(c.at("image"), "always", severity=Severity.parse(ctx.param("level")), subcode="always")
 
@@ -108,8 +144,10 @@ def test_min_severity_hides_but_counts() -> None:
 def test_annotation_suppression_needs_reason() -> None:
     assert parse_ignore_annotation("KF-TST-001=legacy agent, host-pid , KF-X=") == (
         {"KF-TST-001": "legacy agent"},
-        ["kubefort.io/ignore: 'host-pid' has no reason (write host-pid=<reason>); not applied",
-         "kubefort.io/ignore: 'KF-X' has no reason (write KF-X=<reason>); not applied"],
+        [
+            "kubefort.io/ignore: 'host-pid' has no reason (write host-pid=<reason>); not applied",
+            "kubefort.io/ignore: 'KF-X' has no reason (write KF-X=<reason>); not applied",
+        ],
     )
     i = inv(doc(ann='{"kubefort.io/ignore": "host-pid=node agent needs it"}'))
     rep = evaluate([host_pid], i)
@@ -134,12 +172,15 @@ def test_config_exceptions_and_expiry(tmp_path: Path) -> None:
     assert any("expired on 2020-01-01" in n for n in rep.notes)
 
 
-@pytest.mark.parametrize("text,msg", [
-    ("exceptions:\n  - rules: [KF-TST-001]\n", "reason"),
-    ("nonsense: 1\n", "unknown key"),
-    ("exceptions:\n  - rules: [X]\n    reason: r\n    expires: someday\n", "date"),
-    ("rules: {enable: [x], foo: [y]}\n", "enable"),
-])
+@pytest.mark.parametrize(
+    "text,msg",
+    [
+        ("exceptions:\n  - rules: [KF-TST-001]\n", "reason"),
+        ("nonsense: 1\n", "unknown key"),
+        ("exceptions:\n  - rules: [X]\n    reason: r\n    expires: someday\n", "date"),
+        ("rules: {enable: [x], foo: [y]}\n", "enable"),
+    ],
+)
 def test_config_errors(tmp_path: Path, text: str, msg: str) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text(text)
@@ -152,6 +193,7 @@ def test_baseline_marks_known_findings(tmp_path: Path) -> None:
     first = evaluate([host_pid], i)
     out = tmp_path / "base.json"
     import io
+
     buf = io.StringIO()
     get_reporter(Format.JSON).render(first, buf)
     out.write_text(buf.getvalue())
@@ -193,26 +235,48 @@ def test_fail_on_threshold() -> None:
 
 def test_format_path() -> None:
     assert format_path(("spec", "containers", 0, "securityContext")) == "spec.containers[0].securityContext"
-    assert format_path(("metadata", "annotations", "kubefort.io/ignore")) == 'metadata.annotations["kubefort.io/ignore"]'
+    assert (
+        format_path(("metadata", "annotations", "kubefort.io/ignore")) == 'metadata.annotations["kubefort.io/ignore"]'
+    )
 
 
 def test_json_contract_shape() -> None:
     import io
+
     rep = evaluate([host_pid], inv(doc()))
     buf = io.StringIO()
     get_reporter(Format.JSON).render(rep, buf)
     data = json.loads(buf.getvalue())
     assert data["schema"] == "kubefort/v1"
     f = data["findings"][0]
-    for key in ("rule_id", "severity", "title", "message", "remediation", "object", "location", "path", "refs", "suppressed"):
+    for key in (
+        "rule_id",
+        "severity",
+        "title",
+        "message",
+        "remediation",
+        "object",
+        "location",
+        "path",
+        "refs",
+        "suppressed",
+    ):
         assert key in f
     assert f["object"] == {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "shop", "name": "web"}
     assert f["location"] == {"file": "test.yaml", "line": 10}
     assert set(data) >= {"schema", "findings", "summary", "errors"}
 
 
-@rule(id="KF-TST-005", slug="ns-needs-label", title="ns", severity=Severity.LOW, scope=Scope.NAMESPACE,
-      rationale="Test.", remediation="Test.", refs={"x": "y"})
+@rule(
+    id="KF-TST-005",
+    slug="ns-needs-label",
+    title="ns",
+    severity=Severity.LOW,
+    scope=Scope.NAMESPACE,
+    rationale="Test.",
+    remediation="Test.",
+    refs={"x": "y"},
+)
 def ns_needs_label(ns, ctx):  # type: ignore[no-untyped-def]
     if ns.labels is None:
         raise NotEvaluated("no Namespace object")
@@ -232,8 +296,16 @@ def test_namespace_scope_with_and_without_namespace_object() -> None:
 
 
 def test_rule_crash_detail_never_quotes_the_exception_message() -> None:
-    @rule(id="KF-TST-006", slug="leaky-crash", title="t", severity=Severity.LOW, scope=Scope.OBJECT,
-          rationale="Test.", remediation="Test.", refs={"x": "y"})
+    @rule(
+        id="KF-TST-006",
+        slug="leaky-crash",
+        title="t",
+        severity=Severity.LOW,
+        scope=Scope.OBJECT,
+        rationale="Test.",
+        remediation="Test.",
+        refs={"x": "y"},
+    )
     def leaky(obj, ctx):  # type: ignore[no-untyped-def]
         raise KeyError("hunter2-secret-value")
 
@@ -243,8 +315,17 @@ def test_rule_crash_detail_never_quotes_the_exception_message() -> None:
 
 
 def test_rule_modes() -> None:
-    @rule(id="KF-TST-007", slug="manifest-only", title="t", severity=Severity.LOW, scope=Scope.OBJECT,
-          rationale="Test.", remediation="Test.", refs={"x": "y"}, modes=["manifest"])
+    @rule(
+        id="KF-TST-007",
+        slug="manifest-only",
+        title="t",
+        severity=Severity.LOW,
+        scope=Scope.OBJECT,
+        rationale="Test.",
+        remediation="Test.",
+        refs={"x": "y"},
+        modes=["manifest"],
+    )
     def manifest_only(obj, ctx):  # type: ignore[no-untyped-def]
         yield Violation((), "x")
 

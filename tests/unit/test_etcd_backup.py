@@ -27,7 +27,10 @@ from kubefort.etcd.server import LocalEtcd
 
 OBJECTS = str(Path(__file__).resolve().parents[1] / "fixtures" / "etcd" / "objects")
 HAVE_ETCD = bool(shutil.which("etcd") and shutil.which("etcdctl"))
-needs_etcd = [pytest.mark.slow, pytest.mark.skipif(not HAVE_ETCD, reason="etcd/etcdctl not installed (scripts/ensure-etcd.sh)")]
+needs_etcd = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not HAVE_ETCD, reason="etcd/etcdctl not installed (scripts/ensure-etcd.sh)"),
+]
 
 
 def _run(args: list[str]) -> tuple[int, str, str]:
@@ -44,7 +47,7 @@ def _seal(data: bytes, chunk: int = 64) -> bytes:
     buf = io.BytesIO()
     w = EncryptingWriter(buf, KEY.encryption_key, KEY.key_id, chunk_size=chunk)
     for i in range(0, len(data), 7):
-        w.write(data[i:i + 7])
+        w.write(data[i : i + 7])
     w.close()
     return buf.getvalue()
 
@@ -54,11 +57,11 @@ def _open(blob: bytes, key: bytes | None = None) -> bytes:
 
 
 def _frames(blob: bytes) -> tuple[bytes, list[bytes]]:
-    head, rest, out = blob[:HEADER.size], blob[HEADER.size:], []
+    head, rest, out = blob[: HEADER.size], blob[HEADER.size :], []
     while rest:
         (n,) = FRAME.unpack(rest[:4])
-        out.append(rest[:4 + n])
-        rest = rest[4 + n:]
+        out.append(rest[: 4 + n])
+        rest = rest[4 + n :]
     return head, out
 
 
@@ -95,10 +98,11 @@ def test_blob_tampering_is_detected() -> None:
 
 def test_nonces_are_fresh_per_blob() -> None:
     a, b = _seal(b"x" * 100), _seal(b"x" * 100)
-    assert a[:HEADER.size] != b[:HEADER.size] and a[HEADER.size:] != b[HEADER.size:]
+    assert a[: HEADER.size] != b[: HEADER.size] and a[HEADER.size :] != b[HEADER.size :]
 
 
 # -- key file ------------------------------------------------------------------------------------
+
 
 def test_keygen_file(tmp_path: Path) -> None:
     p = tmp_path / "k.json"
@@ -123,6 +127,7 @@ def test_keygen_file(tmp_path: Path) -> None:
 
 
 # -- repository (objects-only backups: no etcd needed) ------------------------------------------
+
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Repository:
@@ -259,8 +264,11 @@ def test_prune_records_and_verifies(repo: Repository) -> None:
     base = ops.utcnow().replace(hour=12, minute=0, second=0)
     import datetime as dt
 
-    made = [ops.create_backup(repo, objects=[OBJECTS], now=base - dt.timedelta(days=d, hours=h))["id"]
-            for d in range(12, -1, -1) for h in (3, 0)]
+    made = [
+        ops.create_backup(repo, objects=[OBJECTS], now=base - dt.timedelta(days=d, hours=h))["id"]
+        for d in range(12, -1, -1)
+        for h in (3, 0)
+    ]
     res = ops.prune(repo, keep_daily=3, keep_weekly=2, dry_run=True)
     assert len(res["pruned"]) == len(made) - len(res["kept"]) and res["deleted_blobs"] == 0
     res = ops.prune(repo, keep_daily=3, keep_weekly=2)
@@ -278,9 +286,20 @@ def test_prune_records_and_verifies(repo: Repository) -> None:
 
 
 def test_select_keep() -> None:
-    recs = {f"b{i}": {"id": f"b{i}", "created": t} for i, t in enumerate([
-        "2026-11-23T10:00:00Z", "2026-11-23T02:00:00Z", "2026-11-22T10:00:00Z", "2026-11-20T10:00:00Z",
-        "2026-11-16T10:00:00Z", "2026-11-09T10:00:00Z", "2026-11-01T10:00:00Z"])}
+    recs = {
+        f"b{i}": {"id": f"b{i}", "created": t}
+        for i, t in enumerate(
+            [
+                "2026-11-23T10:00:00Z",
+                "2026-11-23T02:00:00Z",
+                "2026-11-22T10:00:00Z",
+                "2026-11-20T10:00:00Z",
+                "2026-11-16T10:00:00Z",
+                "2026-11-09T10:00:00Z",
+                "2026-11-01T10:00:00Z",
+            ]
+        )
+    }
     assert ops.select_keep(recs, 2, 0) == {"b0", "b2"}
     assert ops.select_keep(recs, 0, 3) == {"b0", "b2", "b5"}  # ISO weeks 48 (Mon 23), 47 (Sun 22 newest), 46
     assert ops.select_keep(recs, 1, 1) == {"b0"}
@@ -306,13 +325,19 @@ def test_objects_export_and_restore(repo: Repository, tmp_path: Path) -> None:
     assert rec["objects"]["namespaces"] == {"_cluster": 2, "default": 1, "shop": 3}
     res = ops.restore(repo, rec["id"], str(tmp_path / "unused"), objects_dir=str(tmp_path / "out"))
     files = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.yaml"))
-    assert files == ["_cluster/ClusterRole.rbac.authorization.k8s.io/shop-reader.yaml", "_cluster/Namespace/shop.yaml",
-                     "default/ServiceAccount/checkout.yaml", "shop/ConfigMap/checkout-config.yaml",
-                     "shop/Deployment.apps/checkout.yaml", "shop/Secret/checkout-db.yaml"]
+    assert files == [
+        "_cluster/ClusterRole.rbac.authorization.k8s.io/shop-reader.yaml",
+        "_cluster/Namespace/shop.yaml",
+        "default/ServiceAccount/checkout.yaml",
+        "shop/ConfigMap/checkout-config.yaml",
+        "shop/Deployment.apps/checkout.yaml",
+        "shop/Secret/checkout-db.yaml",
+    ]
     assert res["objects"] == 6 and not (tmp_path / "unused").exists()
 
 
 # -- end to end against a real etcd --------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def etcd() -> Iterator[LocalEtcd]:
@@ -335,13 +360,17 @@ def _dump(srv_url: str) -> dict[bytes, tuple[bytes, int, int]]:
 def test_backup_alter_restore_drill(etcd: LocalEtcd, tmp_path: Path) -> None:
     with etcd.client() as c:
         for i in range(300):
-            c.put(f"/registry/secrets/ns{i % 7}/s{i}".encode(), os.urandom(i % 50) + b"k8s\x00" + bytes([i % 256]) * 400)
+            c.put(
+                f"/registry/secrets/ns{i % 7}/s{i}".encode(), os.urandom(i % 50) + b"k8s\x00" + bytes([i % 256]) * 400
+            )
         c.put(b"/registry/configmaps/default/bin", bytes(range(256)))
     before = _dump(etcd.client_url)
     kf = tmp_path / "key.json"
     _run(["backup", "keygen", "--out", str(kf)])
     args = ["--repo", str(tmp_path / "repo"), "--key-file", str(kf)]
-    code, out, err = _run(["backup", "create", "--etcd", etcd.client_url, *args, "--keyspace-digest", "full", "-o", "json"])
+    code, out, err = _run(
+        ["backup", "create", "--etcd", etcd.client_url, *args, "--keyspace-digest", "full", "-o", "json"]
+    )
     assert code == 0, err
     rec = json.loads(out)
     assert rec["kind"] == "etcd" and rec["etcd"]["keyspace"]["keys"] == len(before)
@@ -355,8 +384,20 @@ def test_backup_alter_restore_drill(etcd: LocalEtcd, tmp_path: Path) -> None:
     data = tmp_path / "restored"
     data.mkdir()
     srv = LocalEtcd(str(data), name="kf-restored", workdir=str(tmp_path))
-    code, out, err = _run(["backup", "restore", rec["id"], *args, "--data-dir", str(data), "--name", "kf-restored",
-                           "--initial-advertise-peer-urls", srv.peer_url])
+    code, out, err = _run(
+        [
+            "backup",
+            "restore",
+            rec["id"],
+            *args,
+            "--data-dir",
+            str(data),
+            "--name",
+            "kf-restored",
+            "--initial-advertise-peer-urls",
+            srv.peer_url,
+        ]
+    )
     assert code == 0, err
     assert f"restored backup {rec['id']}" in out
     with srv:
@@ -414,7 +455,9 @@ def test_interrupted_etcd_backup(etcd: LocalEtcd, tmp_path: Path) -> None:
     assert d.ok and any(c.startswith("every key and revision") and ok for c, ok, _ in d.checks), d.checks
     res = ops.verify(repo)
     assert res.ok and any("interrupted backup" in i.message for i in res.issues)
-    assert len([p for p in (Path(repo.storage.root) / "blobs").rglob("*") if p.is_file()]) == 2  # the orphan is harmless
+    assert (
+        len([p for p in (Path(repo.storage.root) / "blobs").rglob("*") if p.is_file()]) == 2
+    )  # the orphan is harmless
 
 
 @pytest.mark.slow
@@ -431,7 +474,9 @@ def test_drill_reports_a_keyspace_mismatch(etcd: LocalEtcd, tmp_path: Path) -> N
     d = ops.drill(repo, forged["id"])
     assert not d.ok
     assert any(not ok and "recorded" in detail for _c, ok, detail in d.checks), d.checks
-    code, out, _ = _run(["backup", "drill", forged["id"], "--repo", repo.storage.root, "--key-file", _keyfile(repo, tmp_path)])
+    code, out, _ = _run(
+        ["backup", "drill", forged["id"], "--repo", repo.storage.root, "--key-file", _keyfile(repo, tmp_path)]
+    )
     assert code == 1 and "FAIL" in out and "result: FAILED" in out
 
 

@@ -29,7 +29,11 @@ pytest.importorskip("moto.server")
 pytestmark = pytest.mark.slow
 
 OBJECTS = str(Path(__file__).resolve().parents[1] / "fixtures" / "etcd" / "objects")
-CREDS = {"AWS_ACCESS_KEY_ID": "kubefort-test", "AWS_SECRET_ACCESS_KEY": "kubefort-test", "AWS_DEFAULT_REGION": "us-east-1"}
+CREDS = {
+    "AWS_ACCESS_KEY_ID": "kubefort-test",
+    "AWS_SECRET_ACCESS_KEY": "kubefort-test",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 BUCKET = "kubefort-backups"
 
 
@@ -37,8 +41,13 @@ BUCKET = "kubefort-backups"
 def s3_endpoint() -> Iterator[str]:
     port = free_port()
     env = {**os.environ, **CREDS}
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -57,7 +66,7 @@ def s3_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture
-def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch):
     for k, v in CREDS.items():
         monkeypatch.setenv(k, v)
     for k in ("AWS_PROFILE", "AWS_CA_BUNDLE", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
@@ -69,7 +78,7 @@ def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
     return client
 
 
-def test_s3_repository_with_object_lock(s3, request: pytest.FixtureRequest) -> None:  # noqa: ANN001
+def test_s3_repository_with_object_lock(s3, request: pytest.FixtureRequest) -> None:
     prefix = f"clusters/{request.node.name}"
     repo = Repository(S3Storage(f"s3://{BUCKET}/{prefix}", client=s3, object_lock_days=1), generate())
     ids = [ops.create_backup(repo, objects=[OBJECTS], now=ops.utcnow().replace(second=i))["id"] for i in range(3)]
@@ -95,7 +104,7 @@ def test_s3_repository_with_object_lock(s3, request: pytest.FixtureRequest) -> N
     assert any("entry 2 is missing" in i.message for i in ops.verify(repo).chain.issues)
 
 
-def test_s3_cli(s3, s3_endpoint: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:  # noqa: ANN001
+def test_s3_cli(s3, s3_endpoint: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     kf = tmp_path / "key.json"
     write_key_file(generate(), str(kf))
     args = ["--repo", f"s3://{BUCKET}/cli-{request.node.name}", "--key-file", str(kf), "--s3-endpoint", s3_endpoint]

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -14,7 +15,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from kubefort.etcd.classify import STORAGES, classify, resource_of, summarize
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "etcd"))
-import genuine as g  # noqa: E402
+import genuine as g
 
 KEY = b"/registry/secrets/payments/stripe"
 
@@ -28,32 +29,39 @@ def test_every_sample_classified() -> None:
         if storage != "unknown":
             assert sv.problem is None, (key, sv.problem)
     assert summarize(classify(k, v[0]) for k, v in samples.items()) == {
-        "identity": 3, "aescbc": 2, "aesgcm": 1, "secretbox": 1, "kms-v1": 1, "kms-v2": 3, "unknown": 1}
+        "identity": 3,
+        "aescbc": 2,
+        "aesgcm": 1,
+        "secretbox": 1,
+        "kms-v1": 1,
+        "kms-v2": 3,
+        "unknown": 1,
+    }
 
 
 def test_genuine_ciphertexts_decrypt_with_their_keys() -> None:
     """The fixtures are real: each one decrypts back to the protobuf Secret under the key it names."""
     pt = g.plain_secret("stripe", "payments")
     v = g.aescbc(pt)
-    payload = v[len(b"k8s:enc:aescbc:v1:key1:"):]
+    payload = v[len(b"k8s:enc:aescbc:v1:key1:") :]
     d = Cipher(algorithms.AES(g.AESCBC_KEY), modes.CBC(payload[:16])).decryptor()
     u = padding.PKCS7(128).unpadder()
     assert u.update(d.update(payload[16:]) + d.finalize()) + u.finalize() == pt
 
     v = g.aesgcm(pt, KEY)
-    payload = v[len(b"k8s:enc:aesgcm:v1:key1:"):]
+    payload = v[len(b"k8s:enc:aesgcm:v1:key1:") :]
     assert AESGCM(g.AESGCM_KEY).decrypt(payload[:12], payload[12:], KEY) == pt
-    with pytest.raises(Exception):  # AAD binds the value to its etcd key
+    with pytest.raises(InvalidTag):  # AAD binds the value to its etcd key
         AESGCM(g.AESGCM_KEY).decrypt(payload[:12], payload[12:], b"/registry/secrets/default/other")
 
     v = g.secretbox(pt)
-    payload = v[len(b"k8s:enc:secretbox:v1:key1:"):]
+    payload = v[len(b"k8s:enc:secretbox:v1:key1:") :]
     assert g.secretbox_open(g.SECRETBOX_KEY, payload) == pt
 
     v = g.kms_v1(pt, KEY)
-    payload = v[len(b"k8s:enc:kms:v1:vault-kms:"):]
+    payload = v[len(b"k8s:enc:kms:v1:vault-kms:") :]
     n = int.from_bytes(payload[:2], "big")
-    edek, data = payload[2:2 + n], payload[2 + n:]
+    edek, data = payload[2 : 2 + n], payload[2 + n :]
     dek = AESGCM(g.KMS_KEK).decrypt(edek[:12], edek[12:], b"kms")
     assert AESGCM(dek).decrypt(data[:12], data[12:], KEY) == pt
 
@@ -101,21 +109,24 @@ def test_sizes_reveal_plaintext_length_only() -> None:
     assert classify(KEY, g.secretbox(pt)).detail["plaintext"] == len(pt)
 
 
-@pytest.mark.parametrize("value,storage,problem", [
-    (b"k8s:enc:aescbc:v1:key1:" + b"\x00" * 33, "aescbc", "multiple of 16"),
-    (b"k8s:enc:aescbc:v1:key1:" + b"\x00" * 16, "aescbc", "multiple of 16"),
-    (b"k8s:enc:aesgcm:v1:key1:" + b"\x00" * 27, "aesgcm", "shorter"),
-    (b"k8s:enc:secretbox:v1:k:" + b"\x00" * 39, "secretbox", "shorter"),
-    (b"k8s:enc:kms:v1:p:" + b"\x00\x05abc", "kms-v1", "encrypted DEK"),
-    (b"k8s:enc:kms:v2:p:" + b"\xff\xff", "kms-v2", "not an EncryptedObject"),
-    (b"k8s:enc:kms:v2:p:" + g.ld(1, b"x" * 40), "kms-v2", "without keyID"),
-    (b"k8s:enc:aesgcm:v1", "unknown", "without provider"),
-    (b"k8s:enc:rot13:v1:k:abc", "unknown", "unknown provider rot13:v1"),
-    (b"k8s:enc:aescbc:v9:k:" + b"\x00" * 32, "unknown", "unknown provider aescbc:v9"),
-    (b"k8s\x00\xff\xff\xff", "identity", "not a runtime.Unknown"),
-    (b"", "unknown", "empty"),
-    (b"hello", "unknown", "no known prefix"),
-])
+@pytest.mark.parametrize(
+    "value,storage,problem",
+    [
+        (b"k8s:enc:aescbc:v1:key1:" + b"\x00" * 33, "aescbc", "multiple of 16"),
+        (b"k8s:enc:aescbc:v1:key1:" + b"\x00" * 16, "aescbc", "multiple of 16"),
+        (b"k8s:enc:aesgcm:v1:key1:" + b"\x00" * 27, "aesgcm", "shorter"),
+        (b"k8s:enc:secretbox:v1:k:" + b"\x00" * 39, "secretbox", "shorter"),
+        (b"k8s:enc:kms:v1:p:" + b"\x00\x05abc", "kms-v1", "encrypted DEK"),
+        (b"k8s:enc:kms:v2:p:" + b"\xff\xff", "kms-v2", "not an EncryptedObject"),
+        (b"k8s:enc:kms:v2:p:" + g.ld(1, b"x" * 40), "kms-v2", "without keyID"),
+        (b"k8s:enc:aesgcm:v1", "unknown", "without provider"),
+        (b"k8s:enc:rot13:v1:k:abc", "unknown", "unknown provider rot13:v1"),
+        (b"k8s:enc:aescbc:v9:k:" + b"\x00" * 32, "unknown", "unknown provider aescbc:v9"),
+        (b"k8s\x00\xff\xff\xff", "identity", "not a runtime.Unknown"),
+        (b"", "unknown", "empty"),
+        (b"hello", "unknown", "no known prefix"),
+    ],
+)
 def test_structural_problems(value: bytes, storage: str, problem: str) -> None:
     sv = classify(KEY, value)
     assert sv.storage == storage

@@ -25,12 +25,14 @@ from kubefort.etcd.probe import probe, probe_endpoint
 from kubefort.etcd.server import LocalEtcd, ServerTLS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "etcd"))
-import genuine as g  # noqa: E402
+import genuine as g
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (shutil.which("etcd") and shutil.which("etcdctl")),
-                       reason="etcd/etcdctl not installed (scripts/ensure-etcd.sh)"),
+    pytest.mark.skipif(
+        not (shutil.which("etcd") and shutil.which("etcdctl")),
+        reason="etcd/etcdctl not installed (scripts/ensure-etcd.sh)",
+    ),
 ]
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "etcd" / "secrets.schema.json").read_text())
@@ -72,9 +74,14 @@ def populated(servers: dict[str, LocalEtcd], good: TLSFiles) -> dict[bytes, tupl
     with servers["mtls"].client(good) as c:
         for k, (v, _s, _n) in samples.items():
             c.put(k, v)
-        c.put(b"/registry/configmaps/default/app-config",
-              g.k8s_protobuf("v1", "ConfigMap", g.configmap_proto("app-config", "default", {"LOG_LEVEL": "info"})))
-        c.put(b"/registry/configmaps/default/enc-config", g.aesgcm(b"k8s\x00cm", b"/registry/configmaps/default/enc-config"))
+        c.put(
+            b"/registry/configmaps/default/app-config",
+            g.k8s_protobuf("v1", "ConfigMap", g.configmap_proto("app-config", "default", {"LOG_LEVEL": "info"})),
+        )
+        c.put(
+            b"/registry/configmaps/default/enc-config",
+            g.aesgcm(b"k8s\x00cm", b"/registry/configmaps/default/enc-config"),
+        )
         c.put(b"/registry/secretsfoo/not-a-secret", b"outside the prefix")
     return samples
 
@@ -90,6 +97,7 @@ def _tls_args(t: TLSFiles) -> list[str]:
 
 # -- etcd secrets --------------------------------------------------------------------------------
 
+
 def test_secrets_live_json_contract(servers: dict[str, LocalEtcd], good: TLSFiles, populated: dict) -> None:
     code, out, _ = _run(["etcd", "secrets", "--endpoints", servers["mtls"].client_url, *_tls_args(good), "-o", "json"])
     assert code == 1  # plaintext secrets exist
@@ -98,14 +106,23 @@ def test_secrets_live_json_contract(servers: dict[str, LocalEtcd], good: TLSFile
     got = {k["key"]: (k["storage"], k["key_name"]) for k in doc["keys"]}
     want = {k.decode(): (s, n) for k, (_v, s, n) in populated.items()}
     assert got == want
-    assert doc["summary"] == {"identity": 3, "aescbc": 2, "aesgcm": 1, "secretbox": 1, "kms-v1": 1, "kms-v2": 3, "unknown": 1}
+    assert doc["summary"] == {
+        "identity": 3,
+        "aescbc": 2,
+        "aesgcm": 1,
+        "secretbox": 1,
+        "kms-v1": 1,
+        "kms-v2": 3,
+        "unknown": 1,
+    }
     assert doc["key_names"]["aescbc"] == {"key1": 1, "key0-2024": 1}
     assert g.SECRET_VALUE.decode() not in out and "czNjcjN0" not in out  # never a value
 
 
 def test_secrets_table_and_resources(servers: dict[str, LocalEtcd], good: TLSFiles, populated: dict) -> None:
-    code, out, _ = _run(["etcd", "secrets", "--endpoints", servers["mtls"].client_url, *_tls_args(good),
-                         "--resource", "configmaps"])
+    code, out, _ = _run(
+        ["etcd", "secrets", "--endpoints", servers["mtls"].client_url, *_tls_args(good), "--resource", "configmaps"]
+    )
     assert code == 1
     assert "/registry/configmaps/default/app-config" in out and "identity" in out
     assert "/registry/configmaps/default/enc-config" in out and "aesgcm" in out
@@ -117,8 +134,9 @@ def test_secrets_table_and_resources(servers: dict[str, LocalEtcd], good: TLSFil
     assert g.SECRET_VALUE.decode() not in out
 
 
-def test_secrets_from_snapshot_matches_live(servers: dict[str, LocalEtcd], good: TLSFiles, populated: dict,
-                                            tmp_path: Path) -> None:
+def test_secrets_from_snapshot_matches_live(
+    servers: dict[str, LocalEtcd], good: TLSFiles, populated: dict, tmp_path: Path
+) -> None:
     snap = tmp_path / "snap.db"
     with servers["mtls"].client(good) as c:
         snap.write_bytes(b"".join(c.snapshot()))
@@ -133,7 +151,10 @@ def test_secrets_from_snapshot_matches_live(servers: dict[str, LocalEtcd], good:
 def test_secrets_all_encrypted_exits_zero(servers: dict[str, LocalEtcd]) -> None:
     with servers["plain"].client() as c:
         c.put(b"/registry/secrets/prod/a", g.secretbox(g.plain_secret("a", "prod")))
-        c.put(b"/registry/secrets/prod/b", g.KMSv2Writer().encrypt(g.plain_secret("b", "prod"), b"/registry/secrets/prod/b"))
+        c.put(
+            b"/registry/secrets/prod/b",
+            g.KMSv2Writer().encrypt(g.plain_secret("b", "prod"), b"/registry/secrets/prod/b"),
+        )
     code, out, _ = _run(["etcd", "secrets", "--endpoints", servers["plain"].client_url, "-o", "json"])
     assert code == 0, out
     assert json.loads(out)["summary"]["identity"] == 0
@@ -149,14 +170,27 @@ def test_secrets_usage_errors() -> None:
 def test_secrets_wrong_ca_is_a_clear_error(servers: dict[str, LocalEtcd], tmp_path: Path, good: TLSFiles) -> None:
     other = make_ca("someone-else")
     ca, _ = other.write(str(tmp_path), "other-ca")
-    code, _, err = _run(["etcd", "secrets", "--endpoints", servers["mtls"].client_url, "--cacert", ca,
-                         "--cert", str(good.cert), "--key", str(good.key)])
+    code, _, err = _run(
+        [
+            "etcd",
+            "secrets",
+            "--endpoints",
+            servers["mtls"].client_url,
+            "--cacert",
+            ca,
+            "--cert",
+            str(good.cert),
+            "--key",
+            str(good.key),
+        ]
+    )
     assert code == 2 and "not trusted" in err
 
 
 # -- etcd probe ----------------------------------------------------------------------------------
 
-def _ids(report) -> dict[str, tuple[str, str | None]]:  # noqa: ANN001
+
+def _ids(report) -> dict[str, tuple[str, str | None]]:
     return {f.rule.id: (f.severity.label, f.subcode) for f in report.findings}
 
 
@@ -206,15 +240,17 @@ def test_probe_auto_tls(servers: dict[str, LocalEtcd], good: TLSFiles) -> None:
     assert set(_ids(report)) == {"KF-ETCD-002", "KF-ETCD-003"}
 
 
-def test_probe_foreign_cert_from_the_same_ca(servers: dict[str, LocalEtcd], pki: LocalPKI, good: TLSFiles,
-                                             tmp_path: Path) -> None:
+def test_probe_foreign_cert_from_the_same_ca(
+    servers: dict[str, LocalEtcd], pki: LocalPKI, good: TLSFiles, tmp_path: Path
+) -> None:
     """A kubelet-like certificate signed by the CA etcd trusts is accepted: etcd shares its CA (KF-ETCD-007)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
     ca = Issued(  # the test PKI's CA, reloaded from its files
         x509.load_pem_x509_certificate(Path(pki.ca).read_bytes()),
-        serialization.load_pem_private_key((Path(pki.dir) / "ca.key").read_bytes(), None))
+        serialization.load_pem_private_key((Path(pki.dir) / "ca.key").read_bytes(), None),
+    )
     crt, key = issue(ca, "system:node:worker-1", client=True).write(str(tmp_path), "kubelet")
     _, report = probe([servers["mtls"].client_url], good, foreign=TLSFiles(None, crt, key))
     assert _ids(report) == {"KF-ETCD-007": ("medium", None)}
@@ -228,8 +264,12 @@ def test_probe_detects_etcd_auth(tmp_path: Path) -> None:
     with LocalEtcd() as srv:
         srv.start()
         h = httpx.Client(base_url=srv.client_url, trust_env=False)
-        for path, body in (("/v3/auth/role/add", {"name": "root"}), ("/v3/auth/user/add", {"name": "root", "password": "pw"}),
-                           ("/v3/auth/user/grant", {"user": "root", "role": "root"}), ("/v3/auth/enable", {})):
+        for path, body in (
+            ("/v3/auth/role/add", {"name": "root"}),
+            ("/v3/auth/user/add", {"name": "root", "password": "pw"}),
+            ("/v3/auth/user/grant", {"user": "root", "role": "root"}),
+            ("/v3/auth/enable", {}),
+        ):
             assert h.post(path, json=body).status_code == 200
         h.close()
         p = probe_endpoint(srv.client_url)
@@ -250,7 +290,9 @@ def test_probe_cli_json_and_exit_codes(servers: dict[str, LocalEtcd], good: TLSF
     code, out, _ = _run(["etcd", "probe", "--endpoints", servers["mtls"].client_url, *_tls_args(good), "--no-color"])
     assert code == 0
     assert "TLS, no client cert" in out and "rejected" in out and "result: PASS" in out
-    code, out, _ = _run(["etcd", "probe", "--endpoints", servers["plain"].client_url, "--fail-on", "critical", "-o", "sarif"])
+    code, out, _ = _run(
+        ["etcd", "probe", "--endpoints", servers["plain"].client_url, "--fail-on", "critical", "-o", "sarif"]
+    )
     assert code == 0 and json.loads(out)["runs"][0]["results"]
 
 
@@ -261,8 +303,9 @@ def test_probe_unreachable(tmp_path: Path) -> None:
     assert code == 2 and "no endpoint answered" in err
 
 
-def test_client_never_uses_environment_ca_bundles(servers: dict[str, LocalEtcd], good: TLSFiles,
-                                                  monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_client_never_uses_environment_ca_bundles(
+    servers: dict[str, LocalEtcd], good: TLSFiles, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """REQUESTS_CA_BUNDLE/SSL_CERT_FILE pointing elsewhere must not change what --cacert says."""
     bogus = tmp_path / "bundle.pem"
     bogus.write_bytes(make_ca("bogus").cert_pem())
@@ -272,15 +315,28 @@ def test_client_never_uses_environment_ca_bundles(servers: dict[str, LocalEtcd],
         assert c.version()["etcdserver"]
 
 
-def test_backup_over_mutual_tls_both_snapshot_paths(servers: dict[str, LocalEtcd], good: TLSFiles, populated: dict,
-                                                    tmp_path: Path) -> None:
+def test_backup_over_mutual_tls_both_snapshot_paths(
+    servers: dict[str, LocalEtcd], good: TLSFiles, populated: dict, tmp_path: Path
+) -> None:
     kf = tmp_path / "key.json"
     assert _run(["backup", "keygen", "--out", str(kf)])[0] == 0
     args = ["--repo", str(tmp_path / "repo"), "--key-file", str(kf)]
     sizes = []
     for via in ("api", "etcdctl"):
-        code, out, err = _run(["backup", "create", "--etcd", servers["mtls"].client_url, *_tls_args(good), *args,
-                               "--snapshot-via", via, "-o", "json"])
+        code, out, err = _run(
+            [
+                "backup",
+                "create",
+                "--etcd",
+                servers["mtls"].client_url,
+                *_tls_args(good),
+                *args,
+                "--snapshot-via",
+                via,
+                "-o",
+                "json",
+            ]
+        )
         assert code == 0, err
         rec = json.loads(out)
         assert rec["etcd"]["snapshot_via"] == via and rec["etcd"]["keyspace"]["keys"] >= len(populated)

@@ -17,7 +17,9 @@ CATALOGUE = Path(__file__).resolve().parents[3] / "shared" / "catalogue.md"
 
 def _probe(endpoint: str = "https://10.0.0.5:2379", **kw: object) -> EndpointProbe:
     host = endpoint.split("//")[1].rsplit(":", 1)[0]
-    p = EndpointProbe(endpoint=endpoint, host=host, port=2379, loopback=host.startswith("127."), reachable=True, speaks_tls=True)
+    p = EndpointProbe(
+        endpoint=endpoint, host=host, port=2379, loopback=host.startswith("127."), reachable=True, speaks_tls=True
+    )
     for k, v in kw.items():
         setattr(p, k, v)
     return p
@@ -68,7 +70,14 @@ def test_unverified_ca_subcode() -> None:
 
 
 def test_auto_tls_certificate() -> None:
-    cert = ServerCert(subject="O=etcd", issuer="O=etcd", not_after="2027-11-23T00:00:00Z", self_signed=True, auto_tls=True, trusted=None)
+    cert = ServerCert(
+        subject="O=etcd",
+        issuer="O=etcd",
+        not_after="2027-11-23T00:00:00Z",
+        self_signed=True,
+        auto_tls=True,
+        trusted=None,
+    )
     assert _found(_probe(server_cert=cert, no_cert=_no(), wrong_ca=_no())) == [("KF-ETCD-003", "high", None)]
 
 
@@ -80,7 +89,9 @@ def test_foreign_ca_accepted() -> None:
 
 
 def test_unreachable_is_not_evaluated() -> None:
-    p = EndpointProbe(endpoint="https://10.0.0.9:2379", host="10.0.0.9", port=2379, loopback=False, errors=["connection refused"])
+    p = EndpointProbe(
+        endpoint="https://10.0.0.9:2379", host="10.0.0.9", port=2379, loopback=False, errors=["connection refused"]
+    )
     rep = judge([p])
     assert rep.findings == [] and rep.counts["not_evaluated"] == len(RULES)
     assert any("unreachable" in n for n in rep.notes)

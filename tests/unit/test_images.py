@@ -52,11 +52,17 @@ SHA512 = "sha512:" + "ab" * 64
         ("nginx:", "docker.io", False, "library/nginx", "", None),
     ],
 )
-def test_parse_image(ref: str, registry: str, explicit: bool, repository: str, tag: str | None,
-                     digest: str | None) -> None:
+def test_parse_image(
+    ref: str, registry: str, explicit: bool, repository: str, tag: str | None, digest: str | None
+) -> None:
     r = parse_image(ref)
     assert (r.registry, r.explicit_registry, r.repository, r.tag, r.digest) == (
-        registry, explicit, repository, tag, digest)
+        registry,
+        explicit,
+        repository,
+        tag,
+        digest,
+    )
     assert r.raw == ref
     assert r.name == f"{registry}/{repository}"
 
@@ -146,9 +152,12 @@ def test_registry_prefixes_accepts_a_single_string_and_rejects_other_types() -> 
 
 def test_required_tags_forms() -> None:
     assert img._required_tags(["nginx:1.25", "docker.io/library/nginx:1.26"]) == {
-        "docker.io/library/nginx": {"1.25", "1.26"}}
+        "docker.io/library/nginx": {"1.25", "1.26"}
+    }
     assert img._required_tags({"redis": "7.2", "gcr.io/acme/app": ["1", "2"]}) == {
-        "docker.io/library/redis": {"7.2"}, "gcr.io/acme/app": {"1", "2"}}
+        "docker.io/library/redis": {"7.2"},
+        "gcr.io/acme/app": {"1", "2"},
+    }
     assert img._required_tags(None) == {}
     with pytest.raises(ValueError):
         img._required_tags(["nginx"])
@@ -174,8 +183,12 @@ def test_dashboard_images(ref: str, is_dashboard: bool) -> None:
 
 
 def _pod(name: str, containers: list[dict[str, object]]) -> K8sObject:
-    raw = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "shop"},
-           "spec": {"containers": containers}}
+    raw = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "shop"},
+        "spec": {"containers": containers},
+    }
     return K8sObject.from_raw(raw, Source(file="mem.yaml"))
 
 
@@ -207,7 +220,9 @@ def test_invalid_image_has_its_own_subcode() -> None:
     inv = Inventory([_pod("x", [{"name": "a", "image": "  "}, {"name": "b", "image": ["nginx"]}])])
     rep = evaluate([img.image_mutable_tag], inv)
     assert [(f.subcode, f.path_str) for f in rep.findings] == [
-        ("invalid_image", "spec.containers[0].image"), ("invalid_image", "spec.containers[1].image")]
+        ("invalid_image", "spec.containers[0].image"),
+        ("invalid_image", "spec.containers[1].image"),
+    ]
     # the other rules have nothing to judge
     for r in img.RULES[1:]:
         assert evaluate([r], inv, params={"allowed_registries": ["gcr.io"]}).findings == [], r.meta.id

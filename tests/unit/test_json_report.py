@@ -34,12 +34,19 @@ def test_encoder_is_byte_identical_to_json_dumps_on_odd_values() -> None:
     enc = _Encoder()
     variants = [
         base,
-        Finding(rule=base.rule, object=base.object, path=("metadata", "annotations", 'we"ird/ké\\y', 0),
-                message='quote " backslash \\ newline \n tab \t unicode é ☃ \u2028 control \x01',
-                severity=base.severity, location=Location(file="dir/fi\"le ☃.yaml", line=None, template="t/x.yaml"),
-                subcode="sub", fix=({"op": "add", "path": "/spec/x", "value": {"a": [1, None, True]}},),
-                suppressed=True, suppression="annotation: reason with \"quotes\"",
-                pss=PssControl(level=PssLevel.BASELINE, control="Privileged Containers", check_id="privileged")),
+        Finding(
+            rule=base.rule,
+            object=base.object,
+            path=("metadata", "annotations", 'we"ird/ké\\y', 0),
+            message='quote " backslash \\ newline \n tab \t unicode é ☃ \u2028 control \x01',
+            severity=base.severity,
+            location=Location(file='dir/fi"le ☃.yaml', line=None, template="t/x.yaml"),
+            subcode="sub",
+            fix=({"op": "add", "path": "/spec/x", "value": {"a": [1, None, True]}},),
+            suppressed=True,
+            suppression='annotation: reason with "quotes"',
+            pss=PssControl(level=PssLevel.BASELINE, control="Privileged Containers", check_id="privileged"),
+        ),
     ]
     ref = json.JSONEncoder(default=str, ensure_ascii=False).encode
     for f in variants:

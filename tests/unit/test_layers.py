@@ -56,8 +56,20 @@ def test_layering() -> None:
 
 
 def test_public_api() -> None:
-    assert sorted(kubefort.__all__) == sorted([
-        "Finding", "Inventory", "K8sObject", "ObjectRef", "Report", "ScanOptions", "Severity", "Status",
-        "scan", "scan_inventory", "__version__"])
+    assert sorted(kubefort.__all__) == sorted(
+        [
+            "Finding",
+            "Inventory",
+            "K8sObject",
+            "ObjectRef",
+            "Report",
+            "ScanOptions",
+            "Severity",
+            "Status",
+            "scan",
+            "scan_inventory",
+            "__version__",
+        ]
+    )
     for name in kubefort.__all__:
         assert hasattr(kubefort, name)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import resource
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -51,9 +52,19 @@ def test_multi_document_lists_and_non_kubernetes_documents(tmp_path: Path) -> No
 
 
 def test_json_list(tmp_path: Path) -> None:
-    data = {"apiVersion": "v1", "kind": "PodList", "items": [
-        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"p{i}", "namespace": "n"},
-         "spec": {"hostNetwork": True}} for i in range(3)]}
+    data = {
+        "apiVersion": "v1",
+        "kind": "PodList",
+        "items": [
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": f"p{i}", "namespace": "n"},
+                "spec": {"hostNetwork": True},
+            }
+            for i in range(3)
+        ],
+    }
     p = write(tmp_path, "pods.json", json.dumps(data, indent=2))
     r = load_paths([str(p)])
     assert [o.name for o in r.objects] == ["p0", "p1", "p2"]
@@ -64,7 +75,11 @@ def test_json_list(tmp_path: Path) -> None:
 
 def test_bad_file_reports_line_and_others_still_load(tmp_path: Path) -> None:
     write(tmp_path, "good.yaml", POD.format(name="good"))
-    write(tmp_path, "bad.yaml", POD.format(name="ok-before") + "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: [unclosed\n")
+    write(
+        tmp_path,
+        "bad.yaml",
+        POD.format(name="ok-before") + "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: [unclosed\n",
+    )
     r = load_paths([str(tmp_path)])
     assert sorted(o.name for o in r.objects) == ["good", "ok-before"]
     assert len(r.errors) == 1
@@ -114,7 +129,9 @@ def test_yaml12_fast_path_plain_scalars() -> None:
 
 
 def test_duplicate_keys_are_reported_and_last_value_scanned() -> None:
-    r = load_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  hostPID: false\n  hostPID: true\n", "dup.yaml")
+    r = load_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  hostPID: false\n  hostPID: true\n", "dup.yaml"
+    )
     assert r.objects[0].get("spec", "hostPID") is True
     assert r.errors and "duplicate" in str(r.errors[0])
 
@@ -139,16 +156,34 @@ def test_namespace_defaulting_and_crd_scope() -> None:
 def _run_isolated(code: str) -> tuple[float, int, str]:
     """Run code in a child process; return (seconds, peak RSS MB, stdout)."""
     t = time.monotonic()
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return time.monotonic() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024, proc.stdout
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=err)
+        # wait4: the peak of this child alone (RUSAGE_CHILDREN is the largest of every child so far)
+        deadline = t + 120
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise AssertionError("the child did not finish within 120 s")
+            time.sleep(0.02)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0), err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    assert proc.returncode == 0, stderr[-2000:]
+    return time.monotonic() - t, usage.ru_maxrss // 1024, stdout
 
 
 def test_billion_laughs_is_refused_quickly(tmp_path: Path) -> None:
     s = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
     for i in range(1, 10):
         s += f"{chr(97 + i)}: &{chr(97 + i)} [" + ",".join([f"*{chr(96 + i)}"] * 9) + "]\n"
-    p = write(tmp_path, "bomb.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata:\n  " + s.replace("\n", "\n  "))
+    p = write(
+        tmp_path,
+        "bomb.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata:\n  " + s.replace("\n", "\n  "),
+    )
     secs, mb, out = _run_isolated(
         f"from kubefort.loading.loader import load_paths; r = load_paths([{str(p)!r}]); print(len(r.errors), len(r.objects))"
     )

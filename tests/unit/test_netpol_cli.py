@@ -24,11 +24,19 @@ MATRIX_SCHEMA = {
     "type": "object",
     "required": ["connections"],
     "properties": {
-        "connections": {"type": "array", "items": {
-            "type": "object", "required": ["from", "to", "ports"], "additionalProperties": False,
-            "properties": {"from": {"type": "string", "pattern": "^[^/]+/[^/]+/[^/]+$"},
-                           "to": {"type": "string", "pattern": "^[^/]+/[^/]+/[^/]+$"},
-                           "ports": {"type": "array", "minItems": 1, "items": PORT}}}},
+        "connections": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["from", "to", "ports"],
+                "additionalProperties": False,
+                "properties": {
+                    "from": {"type": "string", "pattern": "^[^/]+/[^/]+/[^/]+$"},
+                    "to": {"type": "string", "pattern": "^[^/]+/[^/]+/[^/]+$"},
+                    "ports": {"type": "array", "minItems": 1, "items": PORT},
+                },
+            },
+        },
         "workloads": {"type": "array", "items": {"type": "string"}},
         "problems": {"type": "array"},
     },
@@ -36,10 +44,15 @@ MATRIX_SCHEMA = {
 CAN_REACH_SCHEMA = {
     "type": "object",
     "required": ["allowed", "ports", "reasons"],
-    "properties": {"allowed": {"type": "boolean"}, "ports": {"type": "array", "items": PORT},
-                   "reasons": {"type": "array", "items": {"type": "string"}, "minItems": 2},
-                   "from": {"type": "string"}, "to": {"type": "string"},
-                   "egress": {"type": "object"}, "ingress": {"type": "object"}},
+    "properties": {
+        "allowed": {"type": "boolean"},
+        "ports": {"type": "array", "items": PORT},
+        "reasons": {"type": "array", "items": {"type": "string"}, "minItems": 2},
+        "from": {"type": "string"},
+        "to": {"type": "string"},
+        "egress": {"type": "object"},
+        "ingress": {"type": "object"},
+    },
 }
 DIFF_SCHEMA = {
     "type": "object",
@@ -54,8 +67,9 @@ def run(*args: str, input: str | None = None) -> tuple[int, str, str]:
 
 
 def test_can_reach_allowed_exit_0_and_json() -> None:
-    code, out, err = run("can-reach", "shop/Deployment/api", "shop/StatefulSet/postgres", "-f", WORKLOADS, "-f", BEFORE,
-                         "-o", "json")
+    code, out, err = run(
+        "can-reach", "shop/Deployment/api", "shop/StatefulSet/postgres", "-f", WORKLOADS, "-f", BEFORE, "-o", "json"
+    )
     assert code == 0, err
     doc = json.loads(out)
     jsonschema.validate(doc, CAN_REACH_SCHEMA)
@@ -96,15 +110,18 @@ def test_can_reach_stdin() -> None:
     assert run("can-reach", "shop/deploy/api", "shop/sts/postgres", "-f", "-", input=text)[0] == 0
 
 
-@pytest.mark.parametrize("args,message", [
-    (["shop/deploy/nope", "shop/sts/postgres"], "no workload shop/deploy/nope"),
-    (["10.0.0.0/8", "192.168.0.0/16"], "both CIDRs"),
-    (["shop/deploy/api", "shop/sts/postgres", "--port", "99999"], "--port"),
-    (["shop/deploy/api", "shop/sts/postgres", "--port", "nosuch"], "no container port named"),
-    (["shop/deploy/api", "garbage"], "neither NAMESPACE/KIND/NAME nor a CIDR"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["shop/deploy/nope", "shop/sts/postgres"], "no workload shop/deploy/nope"),
+        (["10.0.0.0/8", "192.168.0.0/16"], "both CIDRs"),
+        (["shop/deploy/api", "shop/sts/postgres", "--port", "99999"], "--port"),
+        (["shop/deploy/api", "shop/sts/postgres", "--port", "nosuch"], "no container port named"),
+        (["shop/deploy/api", "garbage"], "neither NAMESPACE/KIND/NAME nor a CIDR"),
+    ],
+)
 def test_can_reach_usage_errors(args: list[str], message: str) -> None:
-    code, out, err = run("can-reach", *args, "-f", WORKLOADS, "-f", BEFORE)
+    code, _out, err = run("can-reach", *args, "-f", WORKLOADS, "-f", BEFORE)
     assert code == 2
     assert message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
@@ -129,16 +146,18 @@ def test_matrix_json_contract() -> None:
 
 
 def test_matrix_without_policies_allows_everything() -> None:
-    code, out, _ = run("matrix", WORKLOADS, "-o", "json")
+    _code, out, _ = run("matrix", WORKLOADS, "-o", "json")
     doc = json.loads(out)
     assert len(doc["connections"]) == 4 * 3
     assert {tuple(c["ports"]) for c in doc["connections"]} == {("*",)}
 
 
 def test_matrix_namespace_filter() -> None:
-    code, out, _ = run("matrix", "-f", WORKLOADS, "-f", BEFORE, "-n", "monitoring", "-o", "json")
+    _code, out, _ = run("matrix", "-f", WORKLOADS, "-f", BEFORE, "-n", "monitoring", "-o", "json")
     doc = json.loads(out)
-    assert [(c["from"], c["to"]) for c in doc["connections"]] == [("monitoring/Deployment/prometheus", "shop/Deployment/api")]
+    assert [(c["from"], c["to"]) for c in doc["connections"]] == [
+        ("monitoring/Deployment/prometheus", "shop/Deployment/api")
+    ]
     assert doc["workloads"] == ["monitoring/Deployment/prometheus"]
 
 
@@ -149,11 +168,13 @@ def test_matrix_table_csv_dot() -> None:
     assert "3 allowed connections" in out
     code, out, _ = run("matrix", "-f", WORKLOADS, "-f", BEFORE, "-o", "csv")
     rows = list(csv.reader(io.StringIO(out)))
-    assert rows[0] == ["from", "to", "ports"] and ["shop/Deployment/api", "shop/StatefulSet/postgres", "TCP/5432"] in rows
+    assert (
+        rows[0] == ["from", "to", "ports"] and ["shop/Deployment/api", "shop/StatefulSet/postgres", "TCP/5432"] in rows
+    )
     code, out, _ = run("matrix", "-f", WORKLOADS, "-f", BEFORE, "-o", "dot")
     assert out.startswith("digraph netpol {") and out.rstrip().endswith("}")
     assert '"shop/Deployment/api" -> "shop/StatefulSet/postgres" [label="TCP/5432"];' in out
-    assert 'subgraph cluster_' in out
+    assert "subgraph cluster_" in out
 
 
 def test_matrix_output_file(tmp_path: Path) -> None:
@@ -168,10 +189,17 @@ def test_diff() -> None:
     assert code == 1
     doc: dict[str, Any] = json.loads(out)
     jsonschema.validate(doc, DIFF_SCHEMA)
-    assert doc["opened"] == [{"from": "shop/Deployment/frontend", "to": "shop/StatefulSet/postgres",
-                              "ports": ["TCP/5432"], "now": ["TCP/5432"]}]
-    assert doc["closed"] == [{"from": "monitoring/Deployment/prometheus", "to": "shop/Deployment/api",
-                              "ports": ["TCP/9102"], "now": []}]
+    assert doc["opened"] == [
+        {
+            "from": "shop/Deployment/frontend",
+            "to": "shop/StatefulSet/postgres",
+            "ports": ["TCP/5432"],
+            "now": ["TCP/5432"],
+        }
+    ]
+    assert doc["closed"] == [
+        {"from": "monitoring/Deployment/prometheus", "to": "shop/Deployment/api", "ports": ["TCP/9102"], "now": []}
+    ]
     code, out, _ = run("diff", BEFORE, AFTER, "-f", WORKLOADS)
     assert "Opened (1):" in out and "Closed (1):" in out
 
@@ -182,15 +210,17 @@ def test_diff_no_change_exit_0() -> None:
 
 
 def test_diff_workloads_added() -> None:
-    code, out, _ = run("diff", BEFORE, WORKLOADS, "-o", "json")
+    _code, out, _ = run("diff", BEFORE, WORKLOADS, "-o", "json")
     doc = json.loads(out)
     assert len(doc["added_workloads"]) == 4 and not doc["opened"]
 
 
 def test_invalid_policy_warning(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: bad, namespace: shop}\n"
-                   "spec:\n  podSelector: {}\n  ingress:\n  - from:\n    - {}\n")
+    bad.write_text(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: bad, namespace: shop}\n"
+        "spec:\n  podSelector: {}\n  ingress:\n  - from:\n    - {}\n"
+    )
     code, out, err = run("matrix", "-f", WORKLOADS, "-f", str(bad), "-o", "json")
     assert code == 0
     assert "NetworkPolicy/shop/bad is left out: the API server would reject it" in err

@@ -23,6 +23,7 @@ per case), to stay well under two minutes.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import json
 import os
 import random
@@ -47,7 +48,10 @@ ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
 NCA_VENV = ROOT / ".cache" / "nca-venv"
 NCA_VERSION = "2.1.0"
-CORPUS_DIRS = [SHARED / "corpus" / "IBM__network-config-analyzer", SHARED / "corpus" / "ahmetb__kubernetes-network-policy-recipes"]
+CORPUS_DIRS = [
+    SHARED / "corpus" / "IBM__network-config-analyzer",
+    SHARED / "corpus" / "ahmetb__kubernetes-network-policy-recipes",
+]
 GENERATED_CASES = 200
 V4 = AddrSet.cidr("0.0.0.0/0")
 
@@ -67,8 +71,20 @@ def nca_python() -> Path:
         pytest.skip("network-config-analyzer not installed and KUBEFORT_NO_NCA_INSTALL is set")
     try:
         subprocess.run([sys.executable, "-m", "venv", str(NCA_VENV)], check=True, capture_output=True, timeout=120)
-        subprocess.run([str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                        f"network-config-analyzer=={NCA_VERSION}"], check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            [
+                str(py),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                f"network-config-analyzer=={NCA_VERSION}",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
     except (subprocess.SubprocessError, OSError) as e:
         pytest.skip(f"cannot install network-config-analyzer into {NCA_VENV}: {type(e).__name__}")
     if not nca.exists():
@@ -103,15 +119,22 @@ print(json.dumps(rejected))
 """
 
 
-def run_nca(cases: dict[str, Path], workdir: Path, endpoints: str = "deployments") -> tuple[dict[str, str], dict[str, str]]:
+def run_nca(
+    cases: dict[str, Path], workdir: Path, endpoints: str = "deployments"
+) -> tuple[dict[str, str], dict[str, str]]:
     """Connectivity maps of every case (name -> resource file), in one NCA process.
     Returns (outputs, rejected: name -> NCA's error)."""
     py = nca_python()
     jobs = [(name, str(path), str(workdir / f"{name}.{endpoints}.nca.txt"), endpoints) for name, path in cases.items()]
     (workdir / "jobs.json").write_text(json.dumps(jobs))
     (workdir / "driver.py").write_text(_DRIVER)
-    proc = subprocess.run([str(py), str(workdir / "driver.py"), str(workdir / "jobs.json")], capture_output=True,
-                          text=True, timeout=300, cwd=workdir)
+    proc = subprocess.run(
+        [str(py), str(workdir / "driver.py"), str(workdir / "jobs.json")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=workdir,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     rejected = json.loads(proc.stdout.strip().splitlines()[-1])
     texts = {}
@@ -136,7 +159,9 @@ def parse_conn(text: str) -> PortSet:
     for group in re.findall(r"\{([^}]*)\}", text):
         protos: list[str] = []
         ports: list[tuple[int, int]] | None = None
-        for key, value in re.findall(r"(protocols|dst_ports):([^:]*?)(?=,\s*(?:protocols|dst_ports|src_ports):|$)", group):
+        for key, value in re.findall(
+            r"(protocols|dst_ports):([^:]*?)(?=,\s*(?:protocols|dst_ports|src_ports):|$)", group
+        ):
             items = [v.strip() for v in value.split(",") if v.strip()]
             if key == "protocols":
                 protos = items
@@ -188,9 +213,8 @@ def parse_nca(text: str) -> tuple[dict[tuple[str, str], PortSet], dict[tuple[str
         elif a is not None and b is None:
             if a:
                 ext[("in", _ref(dst))].append((a, conn))
-        elif b is not None and a is None:
-            if b:
-                ext[("out", _ref(src))].append((b, conn))
+        elif b is not None and a is None and b:
+            ext[("out", _ref(src))].append((b, conn))
     return pairs, ext
 
 
@@ -219,7 +243,7 @@ def our_ext(eng: NetpolEngine, direction: str, w: Any) -> list[tuple[AddrSet, Po
             cuts.update((lo, hi + 1))
     edges = sorted(cuts)
     out = []
-    for lo, nxt in zip(edges, edges[1:]):
+    for lo, nxt in itertools.pairwise(edges):
         piece = AddrSet(((lo, nxt - 1),))
         ports = NO_PORTS
         for a, p in entries:
@@ -259,7 +283,7 @@ def compare(name: str, eng: NetpolEngine, nca_text: str) -> list[str]:
 def _piecewise(items: list[tuple[AddrSet, PortSet]], cuts: list[int]) -> list[PortSet]:
     """Ports per elementary address range between consecutive ``cuts`` (entries add up)."""
     out = []
-    for lo, nxt in zip(cuts, cuts[1:]):
+    for lo, nxt in itertools.pairwise(cuts):
         piece = AddrSet(((lo, nxt - 1),))
         ports = NO_PORTS
         for a, p in items:
@@ -286,7 +310,11 @@ def _show(items: list[tuple[AddrSet, PortSet]]) -> str:
 
 
 def is_k8s_netpol(doc: Any) -> bool:
-    return isinstance(doc, dict) and doc.get("kind") == "NetworkPolicy" and str(doc.get("apiVersion", "")).startswith("networking.k8s.io/")
+    return (
+        isinstance(doc, dict)
+        and doc.get("kind") == "NetworkPolicy"
+        and str(doc.get("apiVersion", "")).startswith("networking.k8s.io/")
+    )
 
 
 def load_docs(path: Path) -> list[Any]:
@@ -341,9 +369,8 @@ def _satisfy(sel: Any) -> dict[str, str] | None:
         elif op == "NotIn":
             if labels.get(k) in vals:
                 return None
-        elif op == "DoesNotExist":
-            if k in labels:
-                return None
+        elif op == "DoesNotExist" and k in labels:
+            return None
     return labels
 
 
@@ -399,11 +426,20 @@ def topology(pols: list[dict[str, Any]], seed: int = 0) -> list[dict[str, Any]]:
             for k, (pname, proto) in enumerate(named_list):
                 if r.random() < 0.7:
                     ports.append({"name": pname, "containerPort": 7000 + 10 * k + r.randint(0, 1), "protocol": proto})
-            docs.append({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": f"w{j}", "namespace": ns},
-                         "spec": {"selector": {"matchLabels": {"wl": f"w{j}"}},
-                                  "template": {"metadata": {"labels": dict(labels)},
-                                               "spec": {"containers": [{"name": "c", "image": "nginx:1.27",
-                                                                        "ports": ports}]}}}})
+            docs.append(
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "metadata": {"name": f"w{j}", "namespace": ns},
+                    "spec": {
+                        "selector": {"matchLabels": {"wl": f"w{j}"}},
+                        "template": {
+                            "metadata": {"labels": dict(labels)},
+                            "spec": {"containers": [{"name": "c", "image": "nginx:1.27", "ports": ports}]},
+                        },
+                    },
+                }
+            )
     return docs
 
 
@@ -448,7 +484,9 @@ def _rand_peer(r: random.Random) -> dict[str, Any]:
     if x < 0.75:
         return {"namespaceSelector": _rand_selector(r), "podSelector": _rand_selector(r)}
     if x < 0.85:
-        return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": r.choice(["ns-a", "ns-b", "ns-c"])}}}
+        return {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": r.choice(["ns-a", "ns-b", "ns-c"])}}
+        }
     return _rand_cidr(r)
 
 
@@ -485,11 +523,20 @@ def generated_case(seed: int) -> list[dict[str, Any]]:
             for pname, proto in (("http", "TCP"), ("dns", "UDP"), ("metrics", "TCP")):
                 if r.random() < 0.6:
                     ports.append({"name": pname, "containerPort": r.choice([80, 8080, 53, 9100]), "protocol": proto})
-            docs.append({"apiVersion": "apps/v1", "kind": r.choice(["Deployment", "StatefulSet", "DaemonSet"]),
-                         "metadata": {"name": f"w{j}", "namespace": ns},
-                         "spec": {"selector": {"matchLabels": {"wl": f"w{j}"}},
-                                  "template": {"metadata": {"labels": labels},
-                                               "spec": {"containers": [{"name": "c", "image": "nginx:1.27", "ports": ports}]}}}})
+            docs.append(
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": r.choice(["Deployment", "StatefulSet", "DaemonSet"]),
+                    "metadata": {"name": f"w{j}", "namespace": ns},
+                    "spec": {
+                        "selector": {"matchLabels": {"wl": f"w{j}"}},
+                        "template": {
+                            "metadata": {"labels": labels},
+                            "spec": {"containers": [{"name": "c", "image": "nginx:1.27", "ports": ports}]},
+                        },
+                    },
+                }
+            )
     for i in range(r.randint(1, 5)):
         spec: dict[str, Any] = {"podSelector": _rand_selector(r)}
         types = r.choice([None, ["Ingress"], ["Egress"], ["Ingress", "Egress"]])
@@ -508,22 +555,30 @@ def generated_case(seed: int) -> list[dict[str, Any]]:
                         rule["ports"] = ports
                     rules.append(rule)
                 spec[direction] = rules
-        docs.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-                     "metadata": {"name": f"p{i}", "namespace": r.choice(list(namespaces))}, "spec": spec})
+        docs.append(
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": {"name": f"p{i}", "namespace": r.choice(list(namespaces))},
+                "spec": spec,
+            }
+        )
     return docs
 
 
 # ----------------------------------------------------------------------------- the tests
 
 
-
-
 class _Dumper(yaml.SafeDumper):
     """Quotes strings that a YAML 1.1 reader (kubectl's, kubefort's) would take for booleans (y, on...)."""
 
 
-_Dumper.add_representer(str, lambda d, v: d.represent_scalar(
-    "tag:yaml.org,2002:str", v, style="'" if v.lower() in {"y", "n", "yes", "no", "on", "off"} else None))
+_Dumper.add_representer(
+    str,
+    lambda d, v: d.represent_scalar(
+        "tag:yaml.org,2002:str", v, style="'" if v.lower() in {"y", "n", "yes", "no", "on", "off"} else None
+    ),
+)
 
 
 def _write(workdir: Path, name: str, docs: list[dict[str, Any]]) -> Path:
@@ -547,7 +602,7 @@ def nca_divergences(doc: dict[str, Any]) -> list[str]:
     out = []
     if not types and spec.get("egress") == []:
         out.append("D1")  # NCA makes it an Egress policy; the API server defaults policyTypes to [Ingress]
-    if types and ("egress" in spec and "Egress" not in types or "ingress" in spec and "Ingress" not in types):
+    if types and (("egress" in spec and "Egress" not in types) or ("ingress" in spec and "Ingress" not in types)):
         out.append("D2")  # NCA rejects the policy; the API server accepts it and ignores that section
     return out
 
@@ -588,8 +643,10 @@ def _check(cases: dict[str, Path], texts: dict[str, str]) -> tuple[list[str], in
 def real_topology_cases(workdir: Path) -> dict[str, Path]:
     """Corpus policy files on the pod and namespace lists of NCA's own tests (real labels, Pods)."""
     base = SHARED / "corpus" / "IBM__network-config-analyzer" / "tests"
-    pairs = [(base / "k8s_testcases" / "example_podlist", base / "k8s_testcases" / "example_policies"),
-             (base / "fw_rules_tests" / "podlist", base / "fw_rules_tests" / "policies")]
+    pairs = [
+        (base / "k8s_testcases" / "example_podlist", base / "k8s_testcases" / "example_policies"),
+        (base / "fw_rules_tests" / "podlist", base / "fw_rules_tests" / "policies"),
+    ]
     out = {}
     for lists, policies in pairs:
         if not lists.is_dir():

@@ -82,23 +82,78 @@ def test_every_node_rule_is_checked(hardened_result) -> None:  # type: ignore[no
 def test_hardened_node_passes_everything(hardened_result) -> None:  # type: ignore[no-untyped-def]
     statuses, checks, report = hardened_result
     bad = {k: v for k, v in statuses.items() if v not in ("pass", "skip")}
-    assert bad == {}, [f"{c.rule.id}: {[f.message for f in c.findings] or c.reason}" for c in checks if c.rule.id in bad]
+    assert bad == {}, [
+        f"{c.rule.id}: {[f.message for f in c.findings] or c.reason}" for c in checks if c.rule.id in bad
+    ]
     # kube-proxy runs as a DaemonSet on kubeadm nodes: not on the node's files
     assert {k for k, v in statuses.items() if v == "skip"} == {"KF-NODE-017", "KF-NODE-019"}
     assert report.exit_code() == 0
 
 
 INSECURE_FAIL = {
-    "KF-CP-001", "KF-CP-002", "KF-CP-004", "KF-CP-006", "KF-CP-011", "KF-CP-013", "KF-CP-019", "KF-CP-021", "KF-CP-022",
-    "KF-CP-023", "KF-CP-024", "KF-CP-025", "KF-CP-026", "KF-CP-034", "KF-CP-035", "KF-CP-036", "KF-CP-037", "KF-CP-038",
-    "KF-CP-040", "KF-CP-041", "KF-CP-042", "KF-CP-043", "KF-CP-044", "KF-CP-045", "KF-CP-046", "KF-CP-047", "KF-CP-048",
-    "KF-CP-049", "KF-CP-050", "KF-CP-051", "KF-CP-052", "KF-CP-055",
-    "KF-ETCD-002", "KF-ETCD-003", "KF-ETCD-004", "KF-ETCD-005", "KF-ETCD-006", "KF-ETCD-007", "KF-ETCD-008",
+    "KF-CP-001",
+    "KF-CP-002",
+    "KF-CP-004",
+    "KF-CP-006",
+    "KF-CP-011",
+    "KF-CP-013",
+    "KF-CP-019",
+    "KF-CP-021",
+    "KF-CP-022",
+    "KF-CP-023",
+    "KF-CP-024",
+    "KF-CP-025",
+    "KF-CP-026",
+    "KF-CP-034",
+    "KF-CP-035",
+    "KF-CP-036",
+    "KF-CP-037",
+    "KF-CP-038",
+    "KF-CP-040",
+    "KF-CP-041",
+    "KF-CP-042",
+    "KF-CP-043",
+    "KF-CP-044",
+    "KF-CP-045",
+    "KF-CP-046",
+    "KF-CP-047",
+    "KF-CP-048",
+    "KF-CP-049",
+    "KF-CP-050",
+    "KF-CP-051",
+    "KF-CP-052",
+    "KF-CP-055",
+    "KF-ETCD-002",
+    "KF-ETCD-003",
+    "KF-ETCD-004",
+    "KF-ETCD-005",
+    "KF-ETCD-006",
+    "KF-ETCD-007",
+    "KF-ETCD-008",
     "KF-ETCD-009",
-    "KF-NODE-001", "KF-NODE-002", "KF-NODE-003", "KF-NODE-005", "KF-NODE-006", "KF-NODE-007", "KF-NODE-008",
-    "KF-NODE-009", "KF-NODE-010", "KF-NODE-011", "KF-NODE-013", "KF-NODE-014", "KF-NODE-015", "KF-NODE-016",
-    "KF-NODE-018", "KF-NODE-020", "KF-NODE-022", "KF-NODE-023", "KF-NODE-024",
-    "KF-SEC-008", "KF-SEC-011", "KF-SEC-012", "KF-SEC-014",
+    "KF-NODE-001",
+    "KF-NODE-002",
+    "KF-NODE-003",
+    "KF-NODE-005",
+    "KF-NODE-006",
+    "KF-NODE-007",
+    "KF-NODE-008",
+    "KF-NODE-009",
+    "KF-NODE-010",
+    "KF-NODE-011",
+    "KF-NODE-013",
+    "KF-NODE-014",
+    "KF-NODE-015",
+    "KF-NODE-016",
+    "KF-NODE-018",
+    "KF-NODE-020",
+    "KF-NODE-022",
+    "KF-NODE-023",
+    "KF-NODE-024",
+    "KF-SEC-008",
+    "KF-SEC-011",
+    "KF-SEC-012",
+    "KF-SEC-014",
 }
 # owners are only set when the tests run as root
 INSECURE_FAIL_AS_ROOT = {"KF-CP-053", "KF-ETCD-010"}
@@ -146,12 +201,14 @@ def test_ownership_findings(insecure_result) -> None:  # type: ignore[no-untyped
     _, checks, _ = insecure_result
     owners = [f for c in checks if c.rule.id == "KF-CP-053" for f in c.findings]
     assert [f.message for f in owners] == [
-        "PKI file /etc/kubernetes/pki/front-proxy-client.key is owned by vagrant:vagrant, not root:root"]
+        "PKI file /etc/kubernetes/pki/front-proxy-client.key is owned by vagrant:vagrant, not root:root"
+    ]
     cni = _messages(checks, "KF-CP-049")
     assert "CNI plugin path /opt/cni/bin/flannel is owned by vagrant:vagrant, not root:root" in cni
     assert any("super-admin.conf is owned by vagrant:root" in m for m in _messages(checks, "KF-CP-050"))
     assert _messages(checks, "KF-ETCD-010") == [
-        "etcd data directory /var/lib/etcd is owned by root:root, not etcd:etcd (this host has an etcd user)"]
+        "etcd data directory /var/lib/etcd is owned by root:root, not etcd:etcd (this host has an etcd user)"
+    ]
 
 
 @pytest.mark.skipif(not ROOT, reason="chown needs root")
@@ -161,7 +218,9 @@ def test_numeric_owner_without_passwd(tmp_path: Path) -> None:
     (root / "etc/group").unlink()
     os.chown(root / "etc/kubernetes/admin.conf", 4242, 4242)
     statuses, checks, _ = audit(root)
-    assert _messages(checks, "KF-CP-050") == ["admin kubeconfig /etc/kubernetes/admin.conf is owned by 4242:4242, not root:root"]
+    assert _messages(checks, "KF-CP-050") == [
+        "admin kubeconfig /etc/kubernetes/admin.conf is owned by 4242:4242, not root:root"
+    ]
     assert statuses["KF-CP-045"] == "pass"  # uid 0 is root without names
 
 
@@ -172,8 +231,12 @@ def test_modes_are_read_from_disk(tmp_path: Path) -> None:
     os.chmod(root / "var/lib/etcd", 0o750)
     os.chmod(root / "etc/kubernetes/enc/encryption-config.yaml", 0o604)
     statuses, checks, _ = audit(root)
-    assert _messages(checks, "KF-CP-055") == ["private key /etc/kubernetes/pki/sa.key has mode 0644, more permissive than 0600"]
-    assert _messages(checks, "KF-CP-048") == ["etcd manifest /etc/kubernetes/manifests/etcd.yaml has mode 0640, more permissive than 0600"]
+    assert _messages(checks, "KF-CP-055") == [
+        "private key /etc/kubernetes/pki/sa.key has mode 0644, more permissive than 0600"
+    ]
+    assert _messages(checks, "KF-CP-048") == [
+        "etcd manifest /etc/kubernetes/manifests/etcd.yaml has mode 0640, more permissive than 0600"
+    ]
     assert statuses["KF-ETCD-009"] == "fail" and statuses["KF-SEC-014"] == "fail"
     assert statuses["KF-CP-045"] == "pass"
 
@@ -184,8 +247,9 @@ def test_kubelet_config_dir_drop_ins(tmp_path: Path) -> None:
     (root / "etc/default/kubelet").write_text("KUBELET_EXTRA_ARGS=--config-dir=/etc/kubernetes/kubelet.conf.d\n")
     d = root / "etc/kubernetes/kubelet.conf.d"
     d.mkdir()
-    (d / "20-metrics.conf").write_text("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"
-                                       "readOnlyPort: 10255\n")
+    (d / "20-metrics.conf").write_text(
+        "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nreadOnlyPort: 10255\n"
+    )
     (d / "README").write_text("only *.conf files are read\n")
     statuses, checks, _ = audit(root)
     assert statuses["KF-NODE-005"] == "fail" and statuses["KF-NODE-001"] == "pass"
@@ -198,7 +262,7 @@ def test_certificate_expiring_soon(tmp_path: Path) -> None:
     pki = _module("pki")
     root = modes.prepare("hardened", tmp_path / "n")
     shutil.rmtree(root / "etc/kubernetes/pki")
-    soon = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=10)
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=10)
     pki.write_pki(root, "hardened", expiring=soon)
     modes.apply(root, "hardened")
     statuses, checks, _ = audit(root)
@@ -224,7 +288,7 @@ def test_missing_referenced_file_warns(tmp_path: Path) -> None:
     root = modes.prepare("hardened", tmp_path / "n")
     (root / "etc/kubernetes/enc/encryption-config.yaml").unlink()
     (root / "etc/kubernetes/audit/policy.yaml").unlink()
-    statuses, checks, report = audit(root)
+    statuses, _checks, report = audit(root)
     assert statuses["KF-SEC-014"] == "warn"
     assert statuses["KF-SEC-008"] == "skip"  # no EncryptionConfiguration to read
     assert any("--encryption-provider-config names" in n for n in report.notes)
@@ -257,12 +321,26 @@ def test_processes_without_manifests(tmp_path: Path) -> None:
         (d / "environ").write_bytes(b"\0".join(f"{k}={v}".encode() for k, v in (env or {}).items()))
 
     process(1, ["/sbin/init"])
-    process(812, ["/usr/local/bin/kube-apiserver", "--anonymous-auth=false", "--profiling=true",
-                  "--authorization-mode=Node,RBAC"])
-    process(901, ["/usr/local/bin/etcd", "--name=etcd-0"], {"ETCD_CLIENT_CERT_AUTH": "true",
-                                                            "ETCD_TRUSTED_CA_FILE": "/etc/etcd/ca.crt",
-                                                            "ETCD_CERT_FILE": "/etc/etcd/server.crt",
-                                                            "ETCD_KEY_FILE": "/etc/etcd/server.key", "HOME": "/root"})
+    process(
+        812,
+        [
+            "/usr/local/bin/kube-apiserver",
+            "--anonymous-auth=false",
+            "--profiling=true",
+            "--authorization-mode=Node,RBAC",
+        ],
+    )
+    process(
+        901,
+        ["/usr/local/bin/etcd", "--name=etcd-0"],
+        {
+            "ETCD_CLIENT_CERT_AUTH": "true",
+            "ETCD_TRUSTED_CA_FILE": "/etc/etcd/ca.crt",
+            "ETCD_CERT_FILE": "/etc/etcd/server.crt",
+            "ETCD_KEY_FILE": "/etc/etcd/server.key",
+            "HOME": "/root",
+        },
+    )
     process(950, ["/usr/bin/kubelet", "--config=/var/lib/kubelet/config.yaml", "--read-only-port=10255"])
     a = collect_node(str(root), proc=str(proc))
     assert a.found["kube-apiserver"] == "process 812" and a.found["kubelet"] == "process 950"
@@ -281,13 +359,15 @@ def test_systemd_units_for_components(tmp_path: Path) -> None:
     units.mkdir(parents=True, exist_ok=True)
     (units / "kube-proxy.service").write_text(
         "[Unit]\nDescription=Kubernetes Kube Proxy\n\n[Service]\n"
-        "ExecStart=/usr/local/bin/kube-proxy \\\n  --config=/var/lib/kube-proxy/kube-proxy-config.yaml\nRestart=on-failure\n")
+        "ExecStart=/usr/local/bin/kube-proxy \\\n  --config=/var/lib/kube-proxy/kube-proxy-config.yaml\nRestart=on-failure\n"
+    )
     kp = root / "var/lib/kube-proxy"
     kp.mkdir(parents=True)
     (kp / "kube-proxy-config.yaml").write_text(
         "kind: KubeProxyConfiguration\napiVersion: kubeproxy.config.k8s.io/v1alpha1\nclientConnection:\n"
         "  kubeconfig: /var/lib/kube-proxy/kubeconfig\nmode: iptables\nclusterCIDR: 10.200.0.0/16\n"
-        "metricsBindAddress: 0.0.0.0:10249\n")
+        "metricsBindAddress: 0.0.0.0:10249\n"
+    )
     (kp / "kubeconfig").write_text("apiVersion: v1\nkind: Config\n")
     os.chmod(kp / "kubeconfig", 0o644)
     statuses, checks, _ = audit(root)
@@ -298,7 +378,9 @@ def test_systemd_units_for_components(tmp_path: Path) -> None:
 
 def test_dump_is_scannable_again(insecure: Path, tmp_path: Path) -> None:
     out = tmp_path / "snapshot.yaml"
-    r = CliRunner(mix_stderr=False).invoke(cli, ["node", "audit", "--root", str(insecure), "--dump", str(out), "-o", "json"])
+    r = CliRunner(mix_stderr=False).invoke(
+        cli, ["node", "audit", "--root", str(insecure), "--dump", str(out), "-o", "json"]
+    )
     assert r.exit_code == 1, r.stderr
     loaded = load_paths([str(out)])
     assert not loaded.errors and [o.kind for o in loaded.objects] == ["NodeSnapshot"]
@@ -324,7 +406,17 @@ class TestCli:
         for r in doc["results"]:
             by_id.setdefault(r["rule_id"], []).append(r)
             assert r["status"] in ("pass", "fail", "warn", "manual", "skip", "error")
-            assert {"rule_id", "slug", "severity", "title", "message", "remediation", "refs", "object", "location"} <= set(r)
+            assert {
+                "rule_id",
+                "slug",
+                "severity",
+                "title",
+                "message",
+                "remediation",
+                "refs",
+                "object",
+                "location",
+            } <= set(r)
         cp001 = by_id["KF-CP-001"][0]
         assert cp001["status"] == "fail" and cp001["refs"]["cis"] == ["1.2.1"]
         assert cp001["location"]["line"] == 18 and cp001["path"] == "spec.containers[0].command[3]"
@@ -340,16 +432,17 @@ class TestCli:
         code, out, _ = self.run("node", "audit", "--root", str(insecure), "--no-color", "--rules", "KF-NODE-*")
         assert code == 1 and "KF-CP-001" not in out
         assert "[FAIL]   KF-NODE-001  CIS 4.2.1" in out and "fix: Set authentication.anonymous.enabled: false" in out
-        code, out, _ = self.run("node", "audit", "--root", str(insecure), "--fail-on", "critical", "--rules",
-                                "KF-CP-019,KF-CP-043")
+        code, out, _ = self.run(
+            "node", "audit", "--root", str(insecure), "--fail-on", "critical", "--rules", "KF-CP-019,KF-CP-043"
+        )
         assert code == 0
 
     def test_sarif_and_junit(self, insecure: Path) -> None:
-        code, out, _ = self.run("node", "audit", "--root", str(insecure), "-o", "sarif")
+        _, out, _ = self.run("node", "audit", "--root", str(insecure), "-o", "sarif")
         sarif = json.loads(out)
         ids = {r["ruleId"] for r in sarif["runs"][0]["results"]}
         assert {"KF-CP-001", "KF-NODE-001", "KF-SEC-008", "KF-ETCD-003"} <= ids
-        code, out, _ = self.run("node", "audit", "--root", str(insecure), "-o", "junit")
+        _code, out, _ = self.run("node", "audit", "--root", str(insecure), "-o", "junit")
         root = ET.fromstring(out)
         names = [c.get("name") for c in root.iter("testcase")]
         # passes are listed only for the objects a rule is about
@@ -371,8 +464,9 @@ class TestCli:
 
 def test_static_pod_manifest_scanned_directly() -> None:
     """The same CP rules run on a kube-apiserver.yaml given to kubefort scan (catalogue legend)."""
-    r = CliRunner(mix_stderr=False).invoke(cli, ["scan", str(NODE_FIXTURES / "insecure/etc/kubernetes/manifests"),
-                                                 "-o", "json", "--rules", "KF-CP-*"])
+    r = CliRunner(mix_stderr=False).invoke(
+        cli, ["scan", str(NODE_FIXTURES / "insecure/etc/kubernetes/manifests"), "-o", "json", "--rules", "KF-CP-*"]
+    )
     doc = json.loads(r.stdout)
     ids = {f["rule_id"] for f in doc["findings"]}
     assert {"KF-CP-001", "KF-CP-019", "KF-CP-044"} <= ids

@@ -6,16 +6,26 @@ import pytest
 import yaml
 
 from kubefort.analysis.node.configs import audit_rules, coverage
-from kubefort.analysis.node.encryption import covers, entry_for, key_problems, entries
-from kubefort.analysis.node.snapshot import KubeletView, NodeSource, Anchor
+from kubefort.analysis.node.encryption import covers, entries, entry_for, key_problems
+from kubefort.analysis.node.snapshot import Anchor, KubeletView, NodeSource
 from kubefort.model.objects import K8sObject, Source
 from kubefort.model.source import DocumentText
 
 
 class TestEncryption:
-    @pytest.mark.parametrize("name,hit", [("secrets", True), ("*.", True), ("*.*", True), ("secrets.", True),
-                                          ("Secrets", True), ("configmaps", False), ("*.apps", False),
-                                          ("secrets.example.com", False)])
+    @pytest.mark.parametrize(
+        "name,hit",
+        [
+            ("secrets", True),
+            ("*.", True),
+            ("*.*", True),
+            ("secrets.", True),
+            ("Secrets", True),
+            ("configmaps", False),
+            ("*.apps", False),
+            ("secrets.example.com", False),
+        ],
+    )
     def test_covers_core_secrets(self, name: str, hit: bool) -> None:
         assert covers(name, "secrets") is hit
 
@@ -48,7 +58,14 @@ resources:
 """)
         (e,) = entries(raw)
         problems = list(key_problems(e.providers[0]))
-        assert [p.kind for p in problems] == ["short", "duplicate_name", "invalid", "short", "duplicate_secret", "invalid"]
+        assert [p.kind for p in problems] == [
+            "short",
+            "duplicate_name",
+            "invalid",
+            "short",
+            "duplicate_secret",
+            "invalid",
+        ]
         assert all("a3Vi" not in p.message and "dGhy" not in p.message for p in problems)
         assert problems[-1].message == 'aesgcm key "d" is 5 bytes; AES needs 16, 24 or 32'
 
@@ -88,20 +105,30 @@ rules:
 
 class TestKubelet:
     def snapshot(self, args: list[str], config: dict | None) -> K8sObject:
-        raw = {"apiVersion": "kubefort.io/v1alpha1", "kind": "NodeSnapshot", "metadata": {"name": "n"},
-               "kubelet": {"args": args, **({"config": config} if config is not None else {})}}
+        raw = {
+            "apiVersion": "kubefort.io/v1alpha1",
+            "kind": "NodeSnapshot",
+            "metadata": {"name": "n"},
+            "kubelet": {"args": args, **({"config": config} if config is not None else {})},
+        }
         return K8sObject.from_raw(raw, Source(file="s.yaml"), cluster_scoped=True)
 
     def view(self, args: list[str], config: dict | None) -> KubeletView:
         return KubeletView.from_snapshot(self.snapshot(args, config), self.snapshot(args, config).raw["kubelet"])
 
     def test_flag_over_config_over_default(self) -> None:
-        k = self.view(["--config=/var/lib/kubelet/config.yaml", "--read-only-port=10255"],
-                      {"readOnlyPort": 0, "authentication": {"anonymous": {"enabled": True}}})
+        k = self.view(
+            ["--config=/var/lib/kubelet/config.yaml", "--read-only-port=10255"],
+            {"readOnlyPort": 0, "authentication": {"anonymous": {"enabled": True}}},
+        )
         s = k.effective("readOnlyPort")
         assert (s.value, s.source, s.path) == (10255, "flag", ("kubelet", "args", 1))
         s = k.effective("authentication.anonymous.enabled")
-        assert (s.value, s.source, s.path) == (True, "config", ("kubelet", "config", "authentication", "anonymous", "enabled"))
+        assert (s.value, s.source, s.path) == (
+            True,
+            "config",
+            ("kubelet", "config", "authentication", "anonymous", "enabled"),
+        )
         s = k.effective("authorization.mode")
         assert (s.value, s.source) == ("Webhook", "default")  # config-file default
 
@@ -118,11 +145,18 @@ class TestKubelet:
 
 def test_node_source_maps_paths_to_files() -> None:
     doc = DocumentText("kind: KubeletConfiguration\nreadOnlyPort: 10255\n", 1)
-    src = NodeSource(file="/root", anchors={("kubelet", "config"): Anchor(file="/root/var/lib/kubelet/config.yaml", doc=doc),
-                                            ("kubelet", "args", 2): Anchor(file="/root/etc/default/kubelet", line=3),
-                                            ("files", "/etc/x"): Anchor(file="/root/etc/x")})
-    assert (src.locate(("kubelet", "config", "readOnlyPort")).file, src.locate(("kubelet", "config", "readOnlyPort")).line) == (
-        "/root/var/lib/kubelet/config.yaml", 2)
+    src = NodeSource(
+        file="/root",
+        anchors={
+            ("kubelet", "config"): Anchor(file="/root/var/lib/kubelet/config.yaml", doc=doc),
+            ("kubelet", "args", 2): Anchor(file="/root/etc/default/kubelet", line=3),
+            ("files", "/etc/x"): Anchor(file="/root/etc/x"),
+        },
+    )
+    assert (
+        src.locate(("kubelet", "config", "readOnlyPort")).file,
+        src.locate(("kubelet", "config", "readOnlyPort")).line,
+    ) == ("/root/var/lib/kubelet/config.yaml", 2)
     assert src.locate(("kubelet", "args", 2)).line == 3
     assert src.locate(("files", "/etc/x")).file == "/root/etc/x"
     assert src.locate(("certificates", 0)).file == "/root"

@@ -9,7 +9,14 @@ import pytest
 from click.testing import CliRunner
 
 from kubefort.analysis.node.versions import (
-    Version, cve_table, deprecated_apis, in_ranges, kubelet_max_gap, minor_gap, release_table, upgrade_path,
+    Version,
+    cve_table,
+    deprecated_apis,
+    in_ranges,
+    kubelet_max_gap,
+    minor_gap,
+    release_table,
+    upgrade_path,
 )
 from kubefort.cli import cli
 
@@ -77,8 +84,18 @@ class TestSkew:
 
 class TestCommand:
     def test_table(self) -> None:
-        code, out, _ = run("versions", "--apiserver", "1.33.2", "--kubelet", "worker-1=1.30.14,worker-2=1.33.2",
-                           "--scheduler", "1.34.1", "--today", TODAY, "--no-color")
+        code, out, _ = run(
+            "versions",
+            "--apiserver",
+            "1.33.2",
+            "--kubelet",
+            "worker-1=1.30.14,worker-2=1.33.2",
+            "--scheduler",
+            "1.34.1",
+            "--today",
+            TODAY,
+            "--no-color",
+        )
         assert code == 1  # 1.33 is end of life: high
         assert "kube-apiserver                     1.33.2     end of life since 2026-06-28" in out
         assert "KF-VER-004" in out and "kube-scheduler 1.34.1 is newer than kube-apiserver 1.33.2" in out
@@ -87,18 +104,38 @@ class TestCommand:
         assert "1. etcd; 2. kube-apiserver; 3. kube-controller-manager; 4. kube-scheduler" in out
 
     def test_json(self) -> None:
-        code, out, _ = run("versions", "--apiserver", "cp-1=1.36.4", "--apiserver", "cp-2=1.36.1", "--kubelet", "1.36.4",
-                           "--today", TODAY, "-o", "json")
+        code, out, _ = run(
+            "versions",
+            "--apiserver",
+            "cp-1=1.36.4",
+            "--apiserver",
+            "cp-2=1.36.1",
+            "--kubelet",
+            "1.36.4",
+            "--today",
+            TODAY,
+            "-o",
+            "json",
+        )
         doc = json.loads(out)
         assert code == 0 and doc["kind"] == "versions" and doc["today"] == TODAY
         assert doc["release_table"]["supported"] == ["1.37", "1.36", "1.35"]
         st = {(c["component"], c.get("name")): c for c in doc["components"]}
-        assert st[("kube-apiserver", "cp-2")] == {"component": "kube-apiserver", "version": "1.36.1", "name": "cp-2",
-                                                 "minor": "1.36", "end_of_life": "2027-06-28", "status": "supported",
-                                                 "latest_patch": "1.36.4", "patches_behind": 3}
+        assert st[("kube-apiserver", "cp-2")] == {
+            "component": "kube-apiserver",
+            "version": "1.36.1",
+            "name": "cp-2",
+            "minor": "1.36",
+            "end_of_life": "2027-06-28",
+            "status": "supported",
+            "latest_patch": "1.36.4",
+            "patches_behind": 3,
+        }
         res = {r["rule_id"]: r for r in doc["results"]}
         assert res["KF-VER-001"]["status"] == "pass"
-        assert res["KF-VER-002"]["status"] == "fail" and "3 patch releases behind 1.36.4" in res["KF-VER-002"]["message"]
+        assert (
+            res["KF-VER-002"]["status"] == "fail" and "3 patch releases behind 1.36.4" in res["KF-VER-002"]["message"]
+        )
         assert doc["upgrade"]["path"] == [{"minor": "1.37", "latest_patch": "1.37.1"}]
 
     def test_cve_needs_trigger_is_a_warning(self) -> None:
@@ -109,20 +146,31 @@ class TestCommand:
 
     def test_from_node_tree(self) -> None:
         from pathlib import Path
+
         root = Path(__file__).resolve().parents[1] / "fixtures" / "node" / "insecure"
         code, out, _ = run("versions", "--root", str(root), "--today", TODAY, "-o", "json")
         doc = json.loads(out)
         got = {c["component"]: c["version"] for c in doc["components"]}
-        assert got == {"etcd": "3.5.15", "kube-apiserver": "1.31.2", "kube-controller-manager": "1.30.6",
-                       "kube-scheduler": "1.32.0"}
+        assert got == {
+            "etcd": "3.5.15",
+            "kube-apiserver": "1.31.2",
+            "kube-controller-manager": "1.30.6",
+            "kube-scheduler": "1.32.0",
+        }
         assert code == 1
 
-    @pytest.mark.parametrize("args,msg", [((), "give at least one version"), (("--apiserver", "one.two"), "not a version"),
-                                          (("--apiserver", "1.31.2", "--today", "yesterday"), "YYYY-MM-DD")])
+    @pytest.mark.parametrize(
+        "args,msg",
+        [
+            ((), "give at least one version"),
+            (("--apiserver", "one.two"), "not a version"),
+            (("--apiserver", "1.31.2", "--today", "yesterday"), "YYYY-MM-DD"),
+        ],
+    )
     def test_usage_errors(self, args: tuple[str, ...], msg: str) -> None:
         code, _, err = run("versions", *args)
         assert code == 2 and msg in err
 
     def test_stale_table_warning(self) -> None:
-        code, out, _ = run("versions", "--apiserver", "1.37.1", "--today", "2027-09-01", "--no-color")
+        _code, out, _ = run("versions", "--apiserver", "1.37.1", "--today", "2027-09-01", "--no-color")
         assert "more than 120 days old" in out

@@ -90,15 +90,23 @@ def test_unreadable_worker_results_are_redone(small_units: None, monkeypatch: py
 def test_parallel_load_same_objects_and_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(loader, "PARALLEL_MIN_BYTES", 1)
     (tmp_path / "bad.yaml").write_text("a: [\n")
-    (tmp_path / "dup.yaml").write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  hostPID: false\n  hostPID: true\n")
+    (tmp_path / "dup.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  hostPID: false\n  hostPID: true\n"
+    )
     (tmp_path / "on.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  on: yes\n")
-    (tmp_path / "list.json").write_text('{"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "j"}}]}')
+    (tmp_path / "list.json").write_text(
+        '{"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "j"}}]}'
+    )
     (tmp_path / "notk8s.yaml").write_text("just: data\n")
     paths = [str(tmp_path), str(FIXTURES)]
 
     def facts(r: loader.LoadResult) -> tuple[object, ...]:
-        return ([(o.ref, o.raw, o.source.file, o.locate(), o.locate(("metadata", "name"))) for o in r.objects],
-                [e.diagnostics() for e in r.errors], r.notes, r.files)
+        return (
+            [(o.ref, o.raw, o.source.file, o.locate(), o.locate(("metadata", "name"))) for o in r.objects],
+            [e.diagnostics() for e in r.errors],
+            r.notes,
+            r.files,
+        )
 
     one = loader.load_paths(paths, workers=1)
     two = loader.load_paths(paths, workers=2)
@@ -114,6 +122,7 @@ def test_share_out_gives_every_item_once() -> None:
     got = dict(zip(done, own))
     for d, data in remote:
         import pickle
+
         got.update(zip(d, pickle.loads(data)))
     assert got == {i: i * i for i in range(50)}
     assert forkpool.missing(50, done, *(d for d, _ in remote)) == []
@@ -123,11 +132,11 @@ def test_share_out_reports_items_of_a_failed_worker_missing() -> None:
     parent = os.getpid()
 
     def work(take):  # type: ignore[no-untyped-def]
-        out = [i for i in take]
+        out = list(take)
         if os.getpid() != parent:
             raise RuntimeError("worker failure")
         return out
 
-    own, done, remote = forkpool.share_out(40, work, 2)
+    _own, done, remote = forkpool.share_out(40, work, 2)
     assert remote == []
     assert sorted(done + forkpool.missing(40, done)) == list(range(40))

@@ -59,7 +59,7 @@ def test_baseline_passes_restricted_fails(tmp_path: Path) -> None:
     # runAsUser 1000 alone does not satisfy "Running as Non-root" under PSA
     assert {"Privilege Escalation", "Running as Non-root", "Seccomp", "Capabilities"} <= controls
     assert all(f["pss"]["level"] in ("baseline", "restricted") for f in data["findings"])
-    assert {f["rule_id"] for f in data["findings"]} <= {r for r in _pss_rule_ids()}
+    assert {f["rule_id"] for f in data["findings"]} <= set(_pss_rule_ids())
 
 
 def test_restricted_compliant_pod(tmp_path: Path) -> None:
@@ -68,4 +68,5 @@ def test_restricted_compliant_pod(tmp_path: Path) -> None:
 
 def _pss_rule_ids() -> set[str]:
     from kubefort.rules import default_registry
+
     return {r.meta.id for r in default_registry() if r.meta.pss}

@@ -25,16 +25,29 @@ def run_json(*args: str) -> dict:  # type: ignore[type-arg]
 
 def test_who_can_json_contract() -> None:
     data = run_json("who-can", "create", "deployments", "-n", "shop")
-    assert data["request"] == {"verb": "create", "apiGroup": "apps", "resource": "deployments", "subresource": None,
-                               "name": None, "namespace": "shop"}
+    assert data["request"] == {
+        "verb": "create",
+        "apiGroup": "apps",
+        "resource": "deployments",
+        "subresource": None,
+        "name": None,
+        "namespace": "shop",
+    }
     subjects = {(s["kind"], s["namespace"], s["name"]): s["via"] for s in data["subjects"]}
-    assert subjects[("ServiceAccount", "shop", "ci")] == [{"binding": "RoleBinding/shop/deployers", "role": "Role/deployer"}]
-    assert subjects[("Group", None, "shop-devs")] == [{"binding": "RoleBinding/shop/deployers", "role": "Role/deployer"}]
+    assert subjects[("ServiceAccount", "shop", "ci")] == [
+        {"binding": "RoleBinding/shop/deployers", "role": "Role/deployer"}
+    ]
+    assert subjects[("Group", None, "shop-devs")] == [
+        {"binding": "RoleBinding/shop/deployers", "role": "Role/deployer"}
+    ]
     assert subjects[("Group", None, "platform-admins")] == [
-        {"binding": "ClusterRoleBinding/platform-admins", "role": "ClusterRole/cluster-admin"}]
+        {"binding": "ClusterRoleBinding/platform-admins", "role": "ClusterRole/cluster-admin"}
+    ]
     assert all(set(s) == {"kind", "name", "namespace", "via"} for s in data["subjects"])
-    assert "RoleBinding/shop/dangling: references Role/shop/does-not-exist, which does not exist: grants nothing" \
+    assert (
+        "RoleBinding/shop/dangling: references Role/shop/does-not-exist, which does not exist: grants nothing"
         in data["warnings"]
+    )
 
 
 def test_who_can_all_namespaces_and_subresources() -> None:
@@ -61,17 +74,20 @@ def test_who_can_table() -> None:
     assert "kubefort: warning: RoleBinding/shop/dangling" in r.stderr
 
 
-@pytest.mark.parametrize("args,code,allowed", [
-    (("ServiceAccount:shop:ci", "create", "deployments.apps", "-n", "shop"), 0, True),
-    (("ServiceAccount:shop:ci", "create", "deployments.apps", "-n", "other"), 1, False),
-    (("system:serviceaccount:shop:ci", "create", "deploy", "-n", "shop"), 0, True),
-    (("User:alice", "get", "nodes", "-n", "shop"), 1, False),
-    (("User:bob", "get", "nodes"), 0, True),
-    (("User:bob", "get", "/healthz"), 0, True),
-    (("User:alice", "get", "namespaces", "--name", "shop"), 0, True),
-    (("User:nobody", "get", "pods", "-n", "shop", "--as-group", "platform-admins"), 0, True),
-    (("Group:system:masters", "delete", "nodes"), 0, True),
-])
+@pytest.mark.parametrize(
+    "args,code,allowed",
+    [
+        (("ServiceAccount:shop:ci", "create", "deployments.apps", "-n", "shop"), 0, True),
+        (("ServiceAccount:shop:ci", "create", "deployments.apps", "-n", "other"), 1, False),
+        (("system:serviceaccount:shop:ci", "create", "deploy", "-n", "shop"), 0, True),
+        (("User:alice", "get", "nodes", "-n", "shop"), 1, False),
+        (("User:bob", "get", "nodes"), 0, True),
+        (("User:bob", "get", "/healthz"), 0, True),
+        (("User:alice", "get", "namespaces", "--name", "shop"), 0, True),
+        (("User:nobody", "get", "pods", "-n", "shop", "--as-group", "platform-admins"), 0, True),
+        (("Group:system:masters", "delete", "nodes"), 0, True),
+    ],
+)
 def test_can_exit_codes_and_json(args: tuple[str, ...], code: int, allowed: bool) -> None:
     r = run("can", *args, "-f", FIXTURES, "-o", "json")
     assert r.exit_code == code, r.stderr
@@ -97,12 +113,28 @@ def test_permissions() -> None:
     data = run_json("permissions", "User:alice")
     assert data["subject"] == "User:alice"
     assert data["permissions"] == [
-        {"namespace": "shop", "verbs": ["get", "list"], "apiGroups": [""], "resources": ["namespaces"],
-         "resourceNames": [], "nonResourceURLs": [], "binding": "RoleBinding/shop/node-readers",
-         "role": "ClusterRole/node-reader", "matchedSubject": "User:alice"},
-        {"namespace": "shop", "verbs": ["get", "update", "patch"], "apiGroups": ["*"], "resources": ["*/scale"],
-         "resourceNames": [], "nonResourceURLs": [], "binding": "RoleBinding/shop/scalers",
-         "role": "ClusterRole/scaler", "matchedSubject": "Group:system:authenticated"},
+        {
+            "namespace": "shop",
+            "verbs": ["get", "list"],
+            "apiGroups": [""],
+            "resources": ["namespaces"],
+            "resourceNames": [],
+            "nonResourceURLs": [],
+            "binding": "RoleBinding/shop/node-readers",
+            "role": "ClusterRole/node-reader",
+            "matchedSubject": "User:alice",
+        },
+        {
+            "namespace": "shop",
+            "verbs": ["get", "update", "patch"],
+            "apiGroups": ["*"],
+            "resources": ["*/scale"],
+            "resourceNames": [],
+            "nonResourceURLs": [],
+            "binding": "RoleBinding/shop/scalers",
+            "role": "ClusterRole/scaler",
+            "matchedSubject": "Group:system:authenticated",
+        },
     ]
     r = run("permissions", "ServiceAccount:monitoring:prometheus", "-f", FIXTURES)
     assert r.exit_code == 0
@@ -141,16 +173,22 @@ def test_paths_table_and_dot() -> None:
     assert r.exit_code == 0 and "no escalation path found" in r.stdout
 
 
-@pytest.mark.parametrize("args,message", [
-    (("can", "alice", "get", "pods"), "SUBJECT: bad subject 'alice'"),
-    (("can", "ServiceAccount:only-name", "get", "pods"), "SUBJECT: bad subject"),
-    (("permissions", "Robot:r2"), "SUBJECT: bad subject kind 'Robot'"),
-    (("who-can", "get pods", "pods"), "bad verb 'get pods'"),
-    (("who-can", "get", "pods//exec"), "bad resource 'pods//exec'"),
-    (("who-can", "get", "pods/exec", "--subresource", "log"), "names subresource 'exec' but --subresource says 'log'"),
-    (("paths", "--to", "root"), "--to: bad subject 'root'"),
-    (("paths", "--from", "x"), "--from: bad subject 'x'"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("can", "alice", "get", "pods"), "SUBJECT: bad subject 'alice'"),
+        (("can", "ServiceAccount:only-name", "get", "pods"), "SUBJECT: bad subject"),
+        (("permissions", "Robot:r2"), "SUBJECT: bad subject kind 'Robot'"),
+        (("who-can", "get pods", "pods"), "bad verb 'get pods'"),
+        (("who-can", "get", "pods//exec"), "bad resource 'pods//exec'"),
+        (
+            ("who-can", "get", "pods/exec", "--subresource", "log"),
+            "names subresource 'exec' but --subresource says 'log'",
+        ),
+        (("paths", "--to", "root"), "--to: bad subject 'root'"),
+        (("paths", "--from", "x"), "--from: bad subject 'x'"),
+    ],
+)
 def test_usage_errors_are_one_line(args: tuple[str, ...], message: str) -> None:
     r = run(*args, "-f", FIXTURES)
     assert r.exit_code == 2
@@ -183,5 +221,7 @@ subjects: [{kind: ServiceAccount, name: app}]
 """
     r = run("can", "ServiceAccount:team:app", "list", "pods", "-n", "team", "-f", "-", input=manifest)
     assert r.exit_code == 0, r.stderr  # -n places the binding (and its SA subject) in team, as kubectl apply -n would
-    r = run("can", "ServiceAccount:team:app", "list", "pods", "-n", "team", "--no-builtin-roles", "-f", "-", input=manifest)
+    r = run(
+        "can", "ServiceAccount:team:app", "list", "pods", "-n", "team", "--no-builtin-roles", "-f", "-", input=manifest
+    )
     assert r.exit_code == 1 and "which does not exist" in r.stderr

@@ -58,39 +58,64 @@ def test_kube_prometheus_bindings_resolve(kp: RbacIndex) -> None:
 
 def test_kube_prometheus_who_can(kp: RbacIndex) -> None:
     assert names(kp.who_can("list", "secrets")) == {
-        "ServiceAccount:monitoring:kube-state-metrics", "ServiceAccount:monitoring:prometheus-operator"}
+        "ServiceAccount:monitoring:kube-state-metrics",
+        "ServiceAccount:monitoring:prometheus-operator",
+    }
     assert names(kp.who_can("get", "secrets", "default")) == {"ServiceAccount:monitoring:prometheus-operator"}
-    assert names(kp.who_can("create", "statefulsets.apps", "monitoring")) == {"ServiceAccount:monitoring:prometheus-operator"}
+    assert names(kp.who_can("create", "statefulsets.apps", "monitoring")) == {
+        "ServiceAccount:monitoring:prometheus-operator"
+    }
     assert names(kp.who_can("get", "/metrics")) == {"ServiceAccount:monitoring:prometheus-k8s"}
-    assert names(kp.who_can("get", "nodes", name="n1", subresource="metrics")) == {"ServiceAccount:monitoring:prometheus-k8s"}
+    assert names(kp.who_can("get", "nodes", name="n1", subresource="metrics")) == {
+        "ServiceAccount:monitoring:prometheus-k8s"
+    }
     assert names(kp.who_can("create", "tokenreviews")) == {
-        "ServiceAccount:monitoring:blackbox-exporter", "ServiceAccount:monitoring:kube-state-metrics",
-        "ServiceAccount:monitoring:node-exporter", "ServiceAccount:monitoring:prometheus-adapter",
-        "ServiceAccount:monitoring:prometheus-operator"}
+        "ServiceAccount:monitoring:blackbox-exporter",
+        "ServiceAccount:monitoring:kube-state-metrics",
+        "ServiceAccount:monitoring:node-exporter",
+        "ServiceAccount:monitoring:prometheus-adapter",
+        "ServiceAccount:monitoring:prometheus-operator",
+    }
     assert names(kp.who_can("get", "pods", "kube-system")) == {
-        "ServiceAccount:monitoring:prometheus-adapter", "ServiceAccount:monitoring:prometheus-k8s"}
+        "ServiceAccount:monitoring:prometheus-adapter",
+        "ServiceAccount:monitoring:prometheus-k8s",
+    }
     assert names(kp.who_can("get", "pods", "kube-public")) == {"ServiceAccount:monitoring:prometheus-adapter"}
     assert names(kp.who_can("*", "*", None, group="*")) == set()
 
 
-@pytest.mark.parametrize("subject,args,kw,allowed", [
-    ("ServiceAccount:monitoring:prometheus-k8s", ("get", "pods", "kube-system"), {}, True),
-    ("ServiceAccount:monitoring:prometheus-k8s", ("get", "pods", "kube-public"), {}, False),
-    ("ServiceAccount:monitoring:prometheus-k8s", ("list", "ingresses.networking.k8s.io", "default"), {}, True),
-    ("ServiceAccount:monitoring:prometheus-k8s", ("get", "configmaps", "monitoring"), {}, True),
-    ("ServiceAccount:monitoring:prometheus-k8s", ("get", "configmaps", "default"), {}, False),
-    ("ServiceAccount:monitoring:prometheus-k8s", ("get", "/metrics/slis", None), {}, True),
-    ("ServiceAccount:monitoring:prometheus-adapter", ("get", "configmaps", "kube-system"),
-     {"name": "extension-apiserver-authentication"}, True),
-    ("ServiceAccount:monitoring:prometheus-adapter", ("get", "configmaps", "kube-system"), {"name": "coredns"}, False),
-    ("ServiceAccount:monitoring:prometheus-adapter", ("create", "subjectaccessreviews", None), {}, True),
-    ("ServiceAccount:monitoring:kube-state-metrics", ("watch", "clusterrolebindings", None), {}, True),
-    ("ServiceAccount:monitoring:kube-state-metrics", ("get", "secrets", "default"), {}, False),
-    ("ServiceAccount:monitoring:prometheus-operator", ("delete", "pods", "default"), {}, True),
-    ("ServiceAccount:monitoring:prometheus-operator", ("create", "pods", "default"), {}, False),
-    ("ServiceAccount:monitoring:grafana", ("get", "pods", "monitoring"), {}, False),
-])
-def test_kube_prometheus_can(kp: RbacIndex, subject: str, args: tuple[str, ...], kw: dict[str, str], allowed: bool) -> None:
+@pytest.mark.parametrize(
+    "subject,args,kw,allowed",
+    [
+        ("ServiceAccount:monitoring:prometheus-k8s", ("get", "pods", "kube-system"), {}, True),
+        ("ServiceAccount:monitoring:prometheus-k8s", ("get", "pods", "kube-public"), {}, False),
+        ("ServiceAccount:monitoring:prometheus-k8s", ("list", "ingresses.networking.k8s.io", "default"), {}, True),
+        ("ServiceAccount:monitoring:prometheus-k8s", ("get", "configmaps", "monitoring"), {}, True),
+        ("ServiceAccount:monitoring:prometheus-k8s", ("get", "configmaps", "default"), {}, False),
+        ("ServiceAccount:monitoring:prometheus-k8s", ("get", "/metrics/slis", None), {}, True),
+        (
+            "ServiceAccount:monitoring:prometheus-adapter",
+            ("get", "configmaps", "kube-system"),
+            {"name": "extension-apiserver-authentication"},
+            True,
+        ),
+        (
+            "ServiceAccount:monitoring:prometheus-adapter",
+            ("get", "configmaps", "kube-system"),
+            {"name": "coredns"},
+            False,
+        ),
+        ("ServiceAccount:monitoring:prometheus-adapter", ("create", "subjectaccessreviews", None), {}, True),
+        ("ServiceAccount:monitoring:kube-state-metrics", ("watch", "clusterrolebindings", None), {}, True),
+        ("ServiceAccount:monitoring:kube-state-metrics", ("get", "secrets", "default"), {}, False),
+        ("ServiceAccount:monitoring:prometheus-operator", ("delete", "pods", "default"), {}, True),
+        ("ServiceAccount:monitoring:prometheus-operator", ("create", "pods", "default"), {}, False),
+        ("ServiceAccount:monitoring:grafana", ("get", "pods", "monitoring"), {}, False),
+    ],
+)
+def test_kube_prometheus_can(
+    kp: RbacIndex, subject: str, args: tuple[str, ...], kw: dict[str, str], allowed: bool
+) -> None:
     assert kp.can(subject, *args, **kw).allowed is allowed
 
 
@@ -106,48 +131,69 @@ def test_kube_prometheus_aggregation_into_builtin_roles(kp: RbacIndex) -> None:
 def test_kube_prometheus_escalation(kp: RbacIndex) -> None:
     assert kp.escalation_paths() == []  # nothing holds cluster-admin power
     # the operator may create StatefulSets anywhere and mint token Secrets: it can act as any ServiceAccount
-    p = kp.escalation_paths(to="ServiceAccount:monitoring:kube-state-metrics",
-                            from_subject="ServiceAccount:monitoring:prometheus-operator")
+    p = kp.escalation_paths(
+        to="ServiceAccount:monitoring:kube-state-metrics", from_subject="ServiceAccount:monitoring:prometheus-operator"
+    )
     assert len(p) == 1 and len(p[0].steps) == 1
     assert "ClusterRoleBinding/prometheus-operator (ClusterRole/prometheus-operator)" in p[0].steps[0].via
-    assert kp.escalation_paths(to="ServiceAccount:monitoring:prometheus-operator",
-                               from_subject="ServiceAccount:monitoring:kube-state-metrics") == []
+    assert (
+        kp.escalation_paths(
+            to="ServiceAccount:monitoring:prometheus-operator",
+            from_subject="ServiceAccount:monitoring:kube-state-metrics",
+        )
+        == []
+    )
 
 
 def test_argo_cd_who_can(argo: RbacIndex) -> None:
     assert argo.problems == []
     assert names(argo.who_can("create", "pods", "argocd")) == {"ServiceAccount:argocd:argocd-application-controller"}
-    readers = {"ServiceAccount:argocd:argocd-application-controller", "ServiceAccount:argocd:argocd-applicationset-controller",
-               "ServiceAccount:argocd:argocd-dex-server", "ServiceAccount:argocd:argocd-server"}
+    readers = {
+        "ServiceAccount:argocd:argocd-application-controller",
+        "ServiceAccount:argocd:argocd-applicationset-controller",
+        "ServiceAccount:argocd:argocd-dex-server",
+        "ServiceAccount:argocd:argocd-server",
+    }
     assert names(argo.who_can("get", "secrets", "argocd")) == readers
-    assert names(argo.who_can("get", "secrets", "argocd", name="argocd-redis")) == readers | {"ServiceAccount:argocd:argocd-redis"}
-    assert names(argo.who_can("get", "secrets", "argocd", name="argocd-notifications-secret")) == \
-        readers | {"ServiceAccount:argocd:argocd-notifications-controller"}
-    assert names(argo.who_can("delete", "nodes")) == {"ServiceAccount:argocd:argocd-application-controller",
-                                                      "ServiceAccount:argocd:argocd-server"}
+    assert names(argo.who_can("get", "secrets", "argocd", name="argocd-redis")) == readers | {
+        "ServiceAccount:argocd:argocd-redis"
+    }
+    assert names(argo.who_can("get", "secrets", "argocd", name="argocd-notifications-secret")) == readers | {
+        "ServiceAccount:argocd:argocd-notifications-controller"
+    }
+    assert names(argo.who_can("delete", "nodes")) == {
+        "ServiceAccount:argocd:argocd-application-controller",
+        "ServiceAccount:argocd:argocd-server",
+    }
     assert names(argo.who_can("get", "/healthz")) == {"ServiceAccount:argocd:argocd-application-controller"}
 
 
-@pytest.mark.parametrize("subject,args,allowed", [
-    ("ServiceAccount:argocd:argocd-server", ("delete", "pods", "kube-system"), True),
-    ("ServiceAccount:argocd:argocd-server", ("create", "pods", "kube-system"), False),
-    ("ServiceAccount:argocd:argocd-server", ("create", "jobs.batch", "kube-system"), True),
-    ("ServiceAccount:argocd:argocd-server", ("update", "applications.argoproj.io/finalizers", "team"), True),
-    ("ServiceAccount:argocd:argocd-server", ("update", "secrets", "argocd"), True),
-    ("ServiceAccount:argocd:argocd-server", ("update", "secrets", "team"), False),
-    ("ServiceAccount:argocd:argocd-applicationset-controller", ("list", "secrets", None), True),
-    ("ServiceAccount:argocd:argocd-dex-server", ("list", "secrets", None), False),
-    ("ServiceAccount:argocd:argocd-dex-server", ("list", "secrets", "argocd"), True),
-    ("ServiceAccount:argocd:argocd-repo-server", ("get", "secrets", "argocd"), False),
-])
+@pytest.mark.parametrize(
+    "subject,args,allowed",
+    [
+        ("ServiceAccount:argocd:argocd-server", ("delete", "pods", "kube-system"), True),
+        ("ServiceAccount:argocd:argocd-server", ("create", "pods", "kube-system"), False),
+        ("ServiceAccount:argocd:argocd-server", ("create", "jobs.batch", "kube-system"), True),
+        ("ServiceAccount:argocd:argocd-server", ("update", "applications.argoproj.io/finalizers", "team"), True),
+        ("ServiceAccount:argocd:argocd-server", ("update", "secrets", "argocd"), True),
+        ("ServiceAccount:argocd:argocd-server", ("update", "secrets", "team"), False),
+        ("ServiceAccount:argocd:argocd-applicationset-controller", ("list", "secrets", None), True),
+        ("ServiceAccount:argocd:argocd-dex-server", ("list", "secrets", None), False),
+        ("ServiceAccount:argocd:argocd-dex-server", ("list", "secrets", "argocd"), True),
+        ("ServiceAccount:argocd:argocd-repo-server", ("get", "secrets", "argocd"), False),
+    ],
+)
 def test_argo_cd_can(argo: RbacIndex, subject: str, args: tuple[str, ...], allowed: bool) -> None:
     assert argo.can(subject, *args).allowed is allowed
 
 
 def test_argo_cd_escalation(argo: RbacIndex) -> None:
     paths = {str(p.source): p for p in argo.escalation_paths()}
-    assert set(paths) == {"ServiceAccount:argocd:argocd-application-controller", "ServiceAccount:argocd:argocd-server",
-                          "ServiceAccount:argocd:argocd-redis"}
+    assert set(paths) == {
+        "ServiceAccount:argocd:argocd-application-controller",
+        "ServiceAccount:argocd:argocd-server",
+        "ServiceAccount:argocd:argocd-redis",
+    }
     ctrl = paths["ServiceAccount:argocd:argocd-application-controller"]
     assert len(ctrl.steps) == 1 and "every verb on every resource" in ctrl.steps[0].action
     # the server and redis mint a token Secret for the controller's ServiceAccount in argocd

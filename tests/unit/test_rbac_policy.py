@@ -34,12 +34,15 @@ def test_non_resource_urls() -> None:
     assert not r.grants_url("get", "/metrics/cadvisor") and not r.grants_url("post", "/metrics")
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("User:alice", Subject("User", "alice")),
-    ("Group:system:masters", Subject("Group", "system:masters")),
-    ("ServiceAccount:kube-system:default", Subject("ServiceAccount", "default", "kube-system")),
-    ("system:serviceaccount:shop:api", Subject("ServiceAccount", "api", "shop")),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("User:alice", Subject("User", "alice")),
+        ("Group:system:masters", Subject("Group", "system:masters")),
+        ("ServiceAccount:kube-system:default", Subject("ServiceAccount", "default", "kube-system")),
+        ("system:serviceaccount:shop:api", Subject("ServiceAccount", "api", "shop")),
+    ],
+)
 def test_subject_parse(text: str, expected: Subject) -> None:
     assert Subject.parse(text) == expected
 
@@ -51,6 +54,8 @@ def test_subject_groups_and_matching() -> None:
     assert not sa.matched_by(Subject("Group", "system:serviceaccounts:other"))
     assert sa.matched_by(Subject("User", "system:serviceaccount:shop:api"))
     anon = Subject.parse("User:system:anonymous")
-    assert anon.matched_by(Subject("Group", "system:unauthenticated")) and not anon.matched_by(Subject("Group", "system:authenticated"))
+    assert anon.matched_by(Subject("Group", "system:unauthenticated")) and not anon.matched_by(
+        Subject("Group", "system:authenticated")
+    )
     with pytest.raises(ValueError):
         Subject.parse("ServiceAccount:only-name")

@@ -39,7 +39,7 @@ def test_kustomize(with_tools_path: None) -> None:
 
 def test_missing_helm_binary_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
-    with pytest.raises(UsageError, match="'helm' binary.*install Helm"):
+    with pytest.raises(UsageError, match=r"'helm' binary.*install Helm"):
         scan(ScanOptions(helm=[str(RENDER / "chart")]))
     r = CliRunner(mix_stderr=False).invoke(cli, ["scan", "--kustomize", str(RENDER / "kustomize")])
     assert r.exit_code == 2 and "kubectl" in r.stderr and "Traceback" not in r.stderr
@@ -49,7 +49,19 @@ def test_missing_helm_binary_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -
 def test_helm_via_cli_json(with_tools_path: None) -> None:
     chart = RENDER / "chart"
     r = CliRunner(mix_stderr=False).invoke(
-        cli, ["scan", "--helm", str(chart), "--values", str(chart / "values-insecure.yaml"), "--rules", "KF-POD-001", "-o", "json"])
+        cli,
+        [
+            "scan",
+            "--helm",
+            str(chart),
+            "--values",
+            str(chart / "values-insecure.yaml"),
+            "--rules",
+            "KF-POD-001",
+            "-o",
+            "json",
+        ],
+    )
     assert r.exit_code == 1
     data = json.loads(r.stdout)
     assert data["findings"][0]["location"]["template"] == "shop/templates/deployment.yaml"

@@ -26,13 +26,24 @@ def _pa(namespace: str, mode: str | None, selector: dict[str, str] | None = None
         spec["mtls"] = {"mode": mode}
     if selector:
         spec["selector"] = {"matchLabels": selector}
-    return _obj({"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
-                 "metadata": {"name": "default", "namespace": namespace}, "spec": spec})
+    return _obj(
+        {
+            "apiVersion": "security.istio.io/v1",
+            "kind": "PeerAuthentication",
+            "metadata": {"name": "default", "namespace": namespace},
+            "spec": spec,
+        }
+    )
 
 
-ISTIOD = _obj({"apiVersion": "apps/v1", "kind": "Deployment",
-               "metadata": {"name": "istiod", "namespace": "istio-system", "labels": {"app": "istiod"}},
-               "spec": {"template": {"spec": {"containers": [{"name": "discovery", "image": "istio/pilot:1.24.2"}]}}}})
+ISTIOD = _obj(
+    {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "istiod", "namespace": "istio-system", "labels": {"app": "istiod"}},
+        "spec": {"template": {"spec": {"containers": [{"name": "discovery", "image": "istio/pilot:1.24.2"}]}}},
+    }
+)
 
 
 def _failed(objects: list[K8sObject], mode: str = "cluster") -> set[str]:
@@ -42,8 +53,12 @@ def _failed(objects: list[K8sObject], mode: str = "cluster") -> set[str]:
 
 
 def test_meshed_namespace_without_any_mode_fails() -> None:
-    objs = [ISTIOD, _ns("shop", **{"istio-injection": "enabled"}), _ns("ambient-apps", **{"istio.io/dataplane-mode": "ambient"}),
-            _ns("tools")]
+    objs = [
+        ISTIOD,
+        _ns("shop", **{"istio-injection": "enabled"}),
+        _ns("ambient-apps", **{"istio.io/dataplane-mode": "ambient"}),
+        _ns("tools"),
+    ]
     assert _failed(objs) == {"Namespace/shop", "Namespace/ambient-apps"}
 
 

@@ -21,21 +21,33 @@ def test_safe_sysctls_grow_with_the_policy_version() -> None:
     assert len(safe_sysctls((1, 0))) == 5
 
 
-@pytest.mark.parametrize("name,expected", [
-    ("net.ipv4.ip_local_port_range", "net.ipv4.ip_local_port_range"),
-    ("net/ipv4/ip_local_port_range", "net.ipv4.ip_local_port_range"),
-    ("net/ipv4/conf/eno2.100/rp_filter", "net.ipv4.conf.eno2/100.rp_filter"),
-    ("net.ipv4.conf.eno2/100.rp_filter", "net.ipv4.conf.eno2/100.rp_filter"),
-    ("kernel", "kernel"),
-])
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("net.ipv4.ip_local_port_range", "net.ipv4.ip_local_port_range"),
+        ("net/ipv4/ip_local_port_range", "net.ipv4.ip_local_port_range"),
+        ("net/ipv4/conf/eno2.100/rp_filter", "net.ipv4.conf.eno2/100.rp_filter"),
+        ("net.ipv4.conf.eno2/100.rp_filter", "net.ipv4.conf.eno2/100.rp_filter"),
+        ("kernel", "kernel"),
+    ],
+)
 def test_normalise_sysctl(name: str, expected: str) -> None:
     assert normalise_sysctl(name) == expected
 
 
-@pytest.mark.parametrize("value,expected", [
-    (None, None), ("newest", None), ("latest", None), ("", None),
-    ("1.29", (1, 29)), ("v1.30", (1, 30)), ("1.32.4", (1, 32)), (1.27, (1, 27)),
-])
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        (None, None),
+        ("newest", None),
+        ("latest", None),
+        ("", None),
+        ("1.29", (1, 29)),
+        ("v1.30", (1, 30)),
+        ("1.32.4", (1, 32)),
+        (1.27, (1, 27)),
+    ],
+)
 def test_parse_version(value: object, expected: object) -> None:
     assert _parse_version(value) == expected
 

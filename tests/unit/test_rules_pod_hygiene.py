@@ -50,9 +50,22 @@ def test_sudo_not_found(script: str) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["/home/ubuntu/.aws", "/root/.aws/credentials", "/root/.kube/", "//root//.kube", "/home/me/.config/gcloud",
-     "/etc/kubernetes/azure.json", "/etc/kubernetes", "/etc", "/var/lib/kubelet", "/", "/home", "/home/ci",
-     "/etc/gcp/creds.json", "C:\\Users\\admin\\.azure"],
+    [
+        "/home/ubuntu/.aws",
+        "/root/.aws/credentials",
+        "/root/.kube/",
+        "//root//.kube",
+        "/home/me/.config/gcloud",
+        "/etc/kubernetes/azure.json",
+        "/etc/kubernetes",
+        "/etc",
+        "/var/lib/kubelet",
+        "/",
+        "/home",
+        "/home/ci",
+        "/etc/gcp/creds.json",
+        "C:\\Users\\admin\\.azure",
+    ],
 )
 def test_credential_paths(path: str) -> None:
     assert _credential_match(path) is not None
@@ -60,8 +73,15 @@ def test_credential_paths(path: str) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["/var/log", "/opt/.awsvault", "/srv/.kube-cache", "/etc/kubernetes/pki", "/var/lib/kubelet/pods",
-     "/home/ci/projects", "/etc/gcpx"],
+    [
+        "/var/log",
+        "/opt/.awsvault",
+        "/srv/.kube-cache",
+        "/etc/kubernetes/pki",
+        "/var/lib/kubelet/pods",
+        "/home/ci/projects",
+        "/etc/gcpx",
+    ],
 )
 def test_not_credential_paths(path: str) -> None:
     assert _credential_match(path) is None
@@ -79,8 +99,12 @@ def _obj(raw: dict[str, Any], live: bool = False) -> K8sObject:
 
 def test_ssh_service_named_port_unresolved_is_judged_in_cluster_mode() -> None:
     """A named targetPort with no selected pod: not evaluated for manifests, a pass for a whole cluster."""
-    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api", "namespace": "shop"},
-           "spec": {"selector": {"app": "api"}, "ports": [{"port": 80, "targetPort": "http"}]}}
+    svc = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "api", "namespace": "shop"},
+        "spec": {"selector": {"app": "api"}, "ports": [{"port": 80, "targetPort": "http"}]},
+    }
     rule = REGISTRY.get("KF-POD-035")
     manifest = evaluate([rule], Inventory([_obj(svc)]))
     assert [r.status for r in manifest.results] == [Status.NOT_EVALUATED]

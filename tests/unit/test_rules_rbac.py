@@ -23,11 +23,20 @@ def _obj(raw: dict[str, Any], live: bool = True) -> K8sObject:
     return K8sObject.from_raw(raw, Source(file="<live>" if live else "manifests.yaml", live=live))
 
 
-def role(name: str, rules: list[dict[str, Any]], namespace: str | None = None, labels: dict[str, str] | None = None,
-         aggregate: dict[str, str] | None = None) -> K8sObject:
+def role(
+    name: str,
+    rules: list[dict[str, Any]],
+    namespace: str | None = None,
+    labels: dict[str, str] | None = None,
+    aggregate: dict[str, str] | None = None,
+) -> K8sObject:
     md: dict[str, Any] = {"name": name, "labels": labels or {}}
-    raw: dict[str, Any] = {"apiVersion": f"{RBAC}/v1", "kind": "Role" if namespace else "ClusterRole", "metadata": md,
-                           "rules": rules}
+    raw: dict[str, Any] = {
+        "apiVersion": f"{RBAC}/v1",
+        "kind": "Role" if namespace else "ClusterRole",
+        "metadata": md,
+        "rules": rules,
+    }
     if namespace:
         md["namespace"] = namespace
     if aggregate is not None:
@@ -35,14 +44,21 @@ def role(name: str, rules: list[dict[str, Any]], namespace: str | None = None, l
     return _obj(raw)
 
 
-def binding(name: str, role_kind: str, role_name: str, subjects: list[dict[str, Any]],
-            namespace: str | None = None) -> K8sObject:
+def binding(
+    name: str, role_kind: str, role_name: str, subjects: list[dict[str, Any]], namespace: str | None = None
+) -> K8sObject:
     md: dict[str, Any] = {"name": name}
     if namespace:
         md["namespace"] = namespace
-    return _obj({"apiVersion": f"{RBAC}/v1", "kind": "RoleBinding" if namespace else "ClusterRoleBinding",
-                 "metadata": md, "roleRef": {"apiGroup": RBAC, "kind": role_kind, "name": role_name},
-                 "subjects": subjects})
+    return _obj(
+        {
+            "apiVersion": f"{RBAC}/v1",
+            "kind": "RoleBinding" if namespace else "ClusterRoleBinding",
+            "metadata": md,
+            "roleRef": {"apiGroup": RBAC, "kind": role_kind, "name": role_name},
+            "subjects": subjects,
+        }
+    )
 
 
 def sa(name: str, namespace: str) -> dict[str, Any]:
@@ -73,22 +89,28 @@ EXEC = [{"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create"]}]
 
 
 def test_cluster_mode_reports_bindings_of_failing_roles_with_their_subjects() -> None:
-    objs = [role("debugger", EXEC, "shop"),
-            binding("oncall", "Role", "debugger", [user("alice"), sa("ci", "shop")], "shop"),
-            binding("other", "Role", "reader", [user("bob")], "shop")]  # dangling in a live cluster: grants nothing
+    objs = [
+        role("debugger", EXEC, "shop"),
+        binding("oncall", "Role", "debugger", [user("alice"), sa("ci", "shop")], "shop"),
+        binding("other", "Role", "reader", [user("bob")], "shop"),
+    ]  # dangling in a live cluster: grants nothing
     report = run("KF-RBAC-009", objs)  # port-forward: the role does not fail it, neither do its bindings
     assert failed(report) == {}
     report = run("KF-RBAC-008", objs)
-    assert failed(report) == {"Role/shop/debugger": ["rules[0].verbs"],
-                              "RoleBinding/shop/oncall": ["subjects[0]", "subjects[1]"]}
+    assert failed(report) == {
+        "Role/shop/debugger": ["rules[0].verbs"],
+        "RoleBinding/shop/oncall": ["subjects[0]", "subjects[1]"],
+    }
     assert not [r for r in report.results if r.status is Status.NOT_EVALUATED]
     msg = next(f.message for f in report.findings if f.object.name == "oncall")
     assert 'User "alice"' in msg and 'Role "debugger"' in msg and "pods/exec" in msg
 
 
 def test_bindings_are_judged_in_manifest_mode_only_where_the_rule_says_so() -> None:
-    objs = [role("rbac-editor", [{"apiGroups": [RBAC], "resources": ["roles"], "verbs": ["escalate"]}], "shop"),
-            binding("editors", "Role", "rbac-editor", [sa("ci", "shop")], "shop")]
+    objs = [
+        role("rbac-editor", [{"apiGroups": [RBAC], "resources": ["roles"], "verbs": ["escalate"]}], "shop"),
+        binding("editors", "Role", "rbac-editor", [sa("ci", "shop")], "shop"),
+    ]
     assert set(failed(run("KF-RBAC-011", objs, mode="manifest"))) == {"Role/shop/rbac-editor"}
     assert set(failed(run("KF-RBAC-011", objs))) == {"Role/shop/rbac-editor", "RoleBinding/shop/editors"}
 
@@ -103,13 +125,18 @@ def test_secret_reads_cluster_mode_reports_every_subject() -> None:
 
 def test_cluster_mode_expands_aggregated_cluster_roles_at_role_level() -> None:
     agg = role("monitoring-edit", [], aggregate={"example.com/aggregate-to-monitoring-edit": "true"})
-    part = role("monitoring-secrets", [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}],
-                labels={"example.com/aggregate-to-monitoring-edit": "true"})
+    part = role(
+        "monitoring-secrets",
+        [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}],
+        labels={"example.com/aggregate-to-monitoring-edit": "true"},
+    )
     manifest = run("KF-RBAC-007", [agg, part], mode="manifest")
     assert set(failed(manifest)) == {"ClusterRole/monitoring-secrets"}
     cluster = run("KF-RBAC-007", [agg, part])
-    assert failed(cluster) == {"ClusterRole/monitoring-secrets": ["rules[0].verbs"],
-                               "ClusterRole/monitoring-edit": ["aggregationRule"]}
+    assert failed(cluster) == {
+        "ClusterRole/monitoring-secrets": ["rules[0].verbs"],
+        "ClusterRole/monitoring-edit": ["aggregationRule"],
+    }
     msg = next(f.message for f in cluster.findings if f.object.name == "monitoring-edit")
     assert 'aggregated from ClusterRole "monitoring-secrets"' in msg
 
@@ -123,9 +150,18 @@ def test_dangling_role_ref_is_not_evaluated_in_manifest_mode_and_grants_nothing_
 
 
 def test_orphaned_token_secret_in_cluster_mode() -> None:
-    secret = _obj({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
-                   "metadata": {"name": "old-token", "namespace": "ci",
-                                "annotations": {"kubernetes.io/service-account.name": "deployer"}}})
+    secret = _obj(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/service-account-token",
+            "metadata": {
+                "name": "old-token",
+                "namespace": "ci",
+                "annotations": {"kubernetes.io/service-account.name": "deployer"},
+            },
+        }
+    )
     account = _obj({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "deployer", "namespace": "ci"}})
     assert [f.subcode for f in run("KF-RBAC-036", [secret]).findings] == ["orphaned"]
     assert [f.subcode for f in run("KF-RBAC-036", [secret, account]).findings] == [None]
@@ -136,8 +172,14 @@ def _deployment(name: str, namespace: str, sa_name: str | None) -> K8sObject:
     spec: dict[str, Any] = {"containers": [{"name": name, "image": f"ghcr.io/acme/{name}:1.0.0"}]}
     if sa_name:
         spec["serviceAccountName"] = sa_name
-    return _obj({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace},
-                 "spec": {"template": {"spec": spec}}})
+    return _obj(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"template": {"spec": spec}},
+        }
+    )
 
 
 def test_missing_service_account_in_cluster_mode() -> None:
@@ -154,12 +196,15 @@ def test_workload_permissions_in_cluster_mode() -> None:
     objs.append(binding("api-admin", "ClusterRole", "cluster-admin", [sa("api", "shop")], "shop"))
     report = run("KF-RBAC-035", objs)
     assert [f.subcode for f in report.findings] == [
-        "KF-RBAC-001+KF-RBAC-005+KF-RBAC-007+KF-RBAC-010+KF-RBAC-011+KF-RBAC-012+KF-RBAC-013"]  # no nodes in a namespace
+        "KF-RBAC-001+KF-RBAC-005+KF-RBAC-007+KF-RBAC-010+KF-RBAC-011+KF-RBAC-012+KF-RBAC-013"
+    ]  # no nodes in a namespace
 
 
 def test_admin_allow_list_accepts_kube_system_accounts_only() -> None:
     objs = [binding("helm", "ClusterRole", "cluster-admin", [sa("helm", "kube-system"), sa("helm", "tools")])]
-    report = run("KF-RBAC-005", objs, mode="manifest", params={"rbac_admin_allow": ["system:serviceaccount:kube-system:helm"]})
+    report = run(
+        "KF-RBAC-005", objs, mode="manifest", params={"rbac_admin_allow": ["system:serviceaccount:kube-system:helm"]}
+    )
     assert failed(report) == {"ClusterRoleBinding/helm": ["subjects[1]"]}
 
 
@@ -169,7 +214,9 @@ def test_admin_allow_list_accepts_kube_system_accounts_only() -> None:
 def test_include_system_judges_default_roles() -> None:
     edit = role("edit", [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}])
     assert failed(run("KF-RBAC-007", [edit], mode="manifest")) == {}
-    assert set(failed(run("KF-RBAC-007", [edit], mode="manifest", params={"include_system": True}))) == {"ClusterRole/edit"}
+    assert set(failed(run("KF-RBAC-007", [edit], mode="manifest", params={"include_system": True}))) == {
+        "ClusterRole/edit"
+    }
 
 
 def test_default_roles_aggregate_transitively() -> None:
@@ -184,24 +231,73 @@ def test_default_roles_aggregate_transitively() -> None:
 
 
 def test_input_roles_join_default_aggregations() -> None:
-    crd_admin = role("certificates-admin", [{"apiGroups": ["cert-manager.io"], "resources": ["certificates"],
-                                             "verbs": ["*"]}], labels={"rbac.authorization.k8s.io/aggregate-to-edit": "true"})
+    crd_admin = role(
+        "certificates-admin",
+        [{"apiGroups": ["cert-manager.io"], "resources": ["certificates"], "verbs": ["*"]}],
+        labels={"rbac.authorization.k8s.io/aggregate-to-edit": "true"},
+    )
     entries, _ = _view(Inventory([crd_admin])).entries(BUILTIN_ROLES["admin"])
     assert any(e.obj.name == "certificates-admin" for e in entries)
 
 
-@pytest.mark.parametrize("raw,verb,target,cluster,level", [
-    ({"verbs": ["create"], "apiGroups": [""], "resources": ["pods"], "resourceNames": ["a"]}, "create", ("", "pods", None), True, 0),
-    ({"verbs": ["create"], "apiGroups": [""], "resources": ["pods/exec"], "resourceNames": ["a"]}, "create", ("", "pods", "exec"), True, 1),
-    ({"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"], "resourceNames": ["a"]}, "get", ("", "secrets", None), True, 1),
-    ({"verbs": ["get"], "apiGroups": [""], "resources": ["nodes/proxy"]}, "get", ("", "nodes", "proxy"), False, 0),
-    ({"verbs": ["bind"], "apiGroups": [RBAC], "resources": ["clusterroles"]}, "bind", (RBAC, "clusterroles"), False, 2),
-    ({"verbs": ["escalate"], "apiGroups": [RBAC], "resources": ["clusterroles"]}, "escalate", (RBAC, "clusterroles"), False, 0),
-    ({"verbs": ["delete"], "apiGroups": [""], "resources": ["namespaces"]}, "delete", ("", "namespaces", None), False, 2),
-    ({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*/scale"]}, "update", ("apps", "deployments", "scale"), True, 2),
-    ({"verbs": ["create"], "apiGroups": [""], "resources": ["pods/*"]}, "create", ("", "pods", "exec"), True, 0),
-])
-def test_grant_levels(raw: dict[str, Any], verb: str, target: tuple[str, str, str | None], cluster: bool,
-                      level: int) -> None:
+@pytest.mark.parametrize(
+    "raw,verb,target,cluster,level",
+    [
+        (
+            {"verbs": ["create"], "apiGroups": [""], "resources": ["pods"], "resourceNames": ["a"]},
+            "create",
+            ("", "pods", None),
+            True,
+            0,
+        ),
+        (
+            {"verbs": ["create"], "apiGroups": [""], "resources": ["pods/exec"], "resourceNames": ["a"]},
+            "create",
+            ("", "pods", "exec"),
+            True,
+            1,
+        ),
+        (
+            {"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"], "resourceNames": ["a"]},
+            "get",
+            ("", "secrets", None),
+            True,
+            1,
+        ),
+        ({"verbs": ["get"], "apiGroups": [""], "resources": ["nodes/proxy"]}, "get", ("", "nodes", "proxy"), False, 0),
+        (
+            {"verbs": ["bind"], "apiGroups": [RBAC], "resources": ["clusterroles"]},
+            "bind",
+            (RBAC, "clusterroles"),
+            False,
+            2,
+        ),
+        (
+            {"verbs": ["escalate"], "apiGroups": [RBAC], "resources": ["clusterroles"]},
+            "escalate",
+            (RBAC, "clusterroles"),
+            False,
+            0,
+        ),
+        (
+            {"verbs": ["delete"], "apiGroups": [""], "resources": ["namespaces"]},
+            "delete",
+            ("", "namespaces", None),
+            False,
+            2,
+        ),
+        (
+            {"verbs": ["*"], "apiGroups": ["*"], "resources": ["*/scale"]},
+            "update",
+            ("apps", "deployments", "scale"),
+            True,
+            2,
+        ),
+        ({"verbs": ["create"], "apiGroups": [""], "resources": ["pods/*"]}, "create", ("", "pods", "exec"), True, 0),
+    ],
+)
+def test_grant_levels(
+    raw: dict[str, Any], verb: str, target: tuple[str, str, str | None], cluster: bool, level: int
+) -> None:
     reach = Reach(cluster=cluster, namespace=None if cluster else "shop")
     assert _level(PolicyRule.from_raw(raw), verb, Target(*target), reach) == level

@@ -17,8 +17,10 @@ FIXTURES = Path(__file__).resolve().parents[1] / "rules" / "fixtures"
 SEC_DIRS = sorted(d for d in FIXTURES.glob("KF-SEC-*") if d.is_dir() and any(d.glob("fail-*.yaml")))
 
 #: Every secret value planted in the KF-SEC fail fixtures (fake, but shaped like the real thing).
-JWT = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJrdWJlZm9ydC1maXh0dXJlIiwibmFtZSI6IkZha2UgVXNlciIsImlhdCI6"
-       "MTcwMDAwMDAwMH0.Xq3vN8rT2wL6yB1mK9pZ4sD7gH0jC5fA")
+JWT = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJrdWJlZm9ydC1maXh0dXJlIiwibmFtZSI6IkZha2UgVXNlciIsImlhdCI6"
+    "MTcwMDAwMDAwMH0.Xq3vN8rT2wL6yB1mK9pZ4sD7gH0jC5fA"
+)
 PLANTED = [
     # KF-SEC-001
     "AKIAIOSFODNN7EXAMPLE",
@@ -63,7 +65,7 @@ def _fixture_text() -> str:
 
 def _parts(secret: str) -> set[str]:
     """Every substring of PART characters that is specific to the secret (not only digits/zeros)."""
-    return {secret[i:i + PART] for i in range(len(secret) - PART + 1)} if len(secret) > PART else {secret}
+    return {secret[i : i + PART] for i in range(len(secret) - PART + 1)} if len(secret) > PART else {secret}
 
 
 def _forbidden() -> set[str]:

@@ -12,22 +12,66 @@ from kubefort.model.inventory import Inventory
 from kubefort.rules.secrets import secret_committed_in_manifest
 
 
-@pytest.mark.parametrize("name", ["DB_PASSWORD", "dbPassword", "MYSQL_ROOT_PASSWD", "PGPASSWORD", "API_KEY", "apiKey",
-                                  "AWS_SECRET_ACCESS_KEY", "AZURE_STORAGE_KEY", "OCI_CLI_KEY_CONTENT", "GITHUB_TOKEN",
-                                  "client-secret", "JWT", "BEARER", "GOOGLE_APPLICATION_CREDENTIALS"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "DB_PASSWORD",
+        "dbPassword",
+        "MYSQL_ROOT_PASSWD",
+        "PGPASSWORD",
+        "API_KEY",
+        "apiKey",
+        "AWS_SECRET_ACCESS_KEY",
+        "AZURE_STORAGE_KEY",
+        "OCI_CLI_KEY_CONTENT",
+        "GITHUB_TOKEN",
+        "client-secret",
+        "JWT",
+        "BEARER",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+    ],
+)
 def test_sensitive_names(name: str) -> None:
     assert ss.is_sensitive_name(name)
 
 
-@pytest.mark.parametrize("name", ["DB_PASSWORD_FILE", "TOKEN_URL", "secretName", "secretKeyRef", "JWT_PUBLIC_KEY",
-                                  "TOKENIZERS_PARALLELISM", "PWD", "MAX_TOKENS", "PASSWORD_MIN_LENGTH", "DB_HOST",
-                                  "--token-auth-file", "SESSION_TOKEN_TTL"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "DB_PASSWORD_FILE",
+        "TOKEN_URL",
+        "secretName",
+        "secretKeyRef",
+        "JWT_PUBLIC_KEY",
+        "TOKENIZERS_PARALLELISM",
+        "PWD",
+        "MAX_TOKENS",
+        "PASSWORD_MIN_LENGTH",
+        "DB_HOST",
+        "--token-auth-file",
+        "SESSION_TOKEN_TTL",
+    ],
+)
 def test_names_that_only_describe_a_secret(name: str) -> None:
     assert not ss.is_sensitive_name(name)
 
 
-@pytest.mark.parametrize("value", ["", "   ", "$(DB_PASSWORD)", "${DB_PASSWORD}", "{{ .Values.password }}", "<password>",
-                                   "true", "null", "$DB_PASSWORD", "/run/secrets/db/password", "file:///etc/creds"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "   ",
+        "$(DB_PASSWORD)",
+        "${DB_PASSWORD}",
+        "{{ .Values.password }}",
+        "<password>",
+        "true",
+        "null",
+        "$DB_PASSWORD",
+        "/run/secrets/db/password",
+        "file:///etc/creds",
+    ],
+)
 def test_not_literal(value: str) -> None:
     assert not ss.is_literal(value)
 
@@ -44,17 +88,20 @@ def test_env_literal_reasons() -> None:
     assert ss.env_literal_reasons("DB_PASSWORD", "AKIAIOSFODNN7EXAMPLE", allow) == ("AWS access key",)
 
 
-@pytest.mark.parametrize("value", [
-    "registry.example.com/shop/app:1.2.3",
-    "https://api.example.com/v1/",
-    "3f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39",  # git commit
-    "sha256:4b825dc642cb6eb9a060e54bf8d69288fbee4904e3b6b0c2b8a9f0e1d2c3b4a5",
-    "550e8400-e29b-41d4-a716-446655440000",
-    "-XX:MaxRAMPercentage=75 -XX:+UseG1GC",
-    "MyApplicationConfigurationValue2024",
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
-    "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJmYWtlQ0EKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo=",  # a certificate
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "registry.example.com/shop/app:1.2.3",
+        "https://api.example.com/v1/",
+        "3f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39",  # git commit
+        "sha256:4b825dc642cb6eb9a060e54bf8d69288fbee4904e3b6b0c2b8a9f0e1d2c3b4a5",
+        "550e8400-e29b-41d4-a716-446655440000",
+        "-XX:MaxRAMPercentage=75 -XX:+UseG1GC",
+        "MyApplicationConfigurationValue2024",
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+        "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJmYWtlQ0EKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo=",  # a certificate
+    ],
+)
 def test_ordinary_values_do_not_trigger(value: str) -> None:
     assert ss.detect_value(value) == ()
 
@@ -68,15 +115,18 @@ def test_entropy_tuning() -> None:
     assert ss.detect_value(f"prefix {token}") == ()  # entropy is judged on whole tokens only
 
 
-@pytest.mark.parametrize("value,label", [
-    ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n-----END OPENSSH PRIVATE KEY-----", "private key"),
-    ("ghp_FAKEfakeFAKEfake0123456789abcdefABCD", "GitHub token"),
-    ("github_pat_11FAKEFAKE0123456789ab_FAKEfakeFAKEfake0123456789", "GitHub token"),
-    ("xoxp-000000000000-FAKEfakeFAKE", "Slack token"),
-    ("AIzaSyFAKE-fake_FAKE0123456789abcdefghi", "Google API key"),
-    ("postgres://app:Zt8vQm3kWp9xLr2n@db:5432/app", "Basic Auth Credentials"),
-    ("sk_live_FAKEfakeFAKEfake01234567", "Stripe Access Key"),
-])
+@pytest.mark.parametrize(
+    "value,label",
+    [
+        ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n-----END OPENSSH PRIVATE KEY-----", "private key"),
+        ("ghp_FAKEfakeFAKEfake0123456789abcdefABCD", "GitHub token"),
+        ("github_pat_11FAKEFAKE0123456789ab_FAKEfakeFAKEfake0123456789", "GitHub token"),
+        ("xoxp-000000000000-FAKEfakeFAKE", "Slack token"),
+        ("AIzaSyFAKE-fake_FAKE0123456789abcdefghi", "Google API key"),
+        ("postgres://app:Zt8vQm3kWp9xLr2n@db:5432/app", "Basic Auth Credentials"),
+        ("sk_live_FAKEfakeFAKEfake01234567", "Stripe Access Key"),
+    ],
+)
 def test_credential_patterns(value: str, label: str) -> None:
     assert label in ss.credential_labels(value)
 
@@ -91,8 +141,16 @@ def test_assignments_and_pii() -> None:
 
 
 def test_command_line() -> None:
-    found = ss.scan_command_line(["--db-password=Ex9-fake-Mon-5tq", "--token", "Ct2-fake-Warm-6yh", "--token-file=/x",
-                                  "--api-key=$(API_KEY)", "sh -c 'PGPASSWORD=Mg4-fake-Mig-8ws psql'"])
+    found = ss.scan_command_line(
+        [
+            "--db-password=Ex9-fake-Mon-5tq",
+            "--token",
+            "Ct2-fake-Warm-6yh",
+            "--token-file=/x",
+            "--api-key=$(API_KEY)",
+            "sh -c 'PGPASSWORD=Mg4-fake-Mig-8ws psql'",
+        ]
+    )
     assert sorted(found) == [0, 2, 5]
     assert all("fake" not in r for rs in found.values() for r in rs)  # reasons never quote the value
 

@@ -7,25 +7,35 @@ from kubefort.model.selectors import label_selector_matches, selects_everything,
 L = {"app": "web", "tier": "frontend"}
 
 
-@pytest.mark.parametrize("selector,labels,expected", [
-    ({}, L, True),                      # empty selector: everything
-    ({}, {}, True),
-    (None, L, False),                   # null selector: nothing
-    ({"matchLabels": {"app": "web"}}, L, True),
-    ({"matchLabels": {"app": "db"}}, L, False),
-    ({"matchLabels": {"app": "web", "x": "y"}}, L, False),
-    ({"matchExpressions": [{"key": "app", "operator": "In", "values": ["web", "api"]}]}, L, True),
-    ({"matchExpressions": [{"key": "app", "operator": "In", "values": []}]}, L, False),  # invalid
-    ({"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["db"]}]}, L, True),
-    ({"matchExpressions": [{"key": "team", "operator": "NotIn", "values": ["a"]}]}, L, True),  # absent key
-    ({"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["web"]}]}, L, False),
-    ({"matchExpressions": [{"key": "tier", "operator": "Exists"}]}, L, True),
-    ({"matchExpressions": [{"key": "team", "operator": "Exists"}]}, L, False),
-    ({"matchExpressions": [{"key": "team", "operator": "DoesNotExist"}]}, L, True),
-    ({"matchExpressions": [{"key": "app", "operator": "DoesNotExist"}]}, L, False),
-    ({"matchExpressions": [{"key": "app", "operator": "Bogus", "values": ["web"]}]}, L, False),
-    ({"matchLabels": {"app": "web"}, "matchExpressions": [{"key": "tier", "operator": "In", "values": ["backend"]}]}, L, False),
-])
+@pytest.mark.parametrize(
+    "selector,labels,expected",
+    [
+        ({}, L, True),  # empty selector: everything
+        ({}, {}, True),
+        (None, L, False),  # null selector: nothing
+        ({"matchLabels": {"app": "web"}}, L, True),
+        ({"matchLabels": {"app": "db"}}, L, False),
+        ({"matchLabels": {"app": "web", "x": "y"}}, L, False),
+        ({"matchExpressions": [{"key": "app", "operator": "In", "values": ["web", "api"]}]}, L, True),
+        ({"matchExpressions": [{"key": "app", "operator": "In", "values": []}]}, L, False),  # invalid
+        ({"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["db"]}]}, L, True),
+        ({"matchExpressions": [{"key": "team", "operator": "NotIn", "values": ["a"]}]}, L, True),  # absent key
+        ({"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["web"]}]}, L, False),
+        ({"matchExpressions": [{"key": "tier", "operator": "Exists"}]}, L, True),
+        ({"matchExpressions": [{"key": "team", "operator": "Exists"}]}, L, False),
+        ({"matchExpressions": [{"key": "team", "operator": "DoesNotExist"}]}, L, True),
+        ({"matchExpressions": [{"key": "app", "operator": "DoesNotExist"}]}, L, False),
+        ({"matchExpressions": [{"key": "app", "operator": "Bogus", "values": ["web"]}]}, L, False),
+        (
+            {
+                "matchLabels": {"app": "web"},
+                "matchExpressions": [{"key": "tier", "operator": "In", "values": ["backend"]}],
+            },
+            L,
+            False,
+        ),
+    ],
+)
 def test_label_selector(selector, labels, expected) -> None:  # type: ignore[no-untyped-def]
     assert label_selector_matches(selector, labels) is expected
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import itertools
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
-import pytest
 import yaml
 
 from kubefort.loading.yamlparse import parse_yaml_stream

@@ -6,9 +6,9 @@ from __future__ import annotations
 import io
 import re
 
-from kubefort.loading.loader import load_text
 from kubefort.api import ScanOptions, scan_inventory
 from kubefort.engine.config import Config
+from kubefort.loading.loader import load_text
 from kubefort.model.inventory import Inventory
 from kubefort.reporters.table import TableReporter
 

@@ -14,6 +14,13 @@ from .config import AdmissionPolicy, Exemption, Mode, RuleSetMode, load_policy
 from .review import Decision, ReviewError, review, review_detailed
 
 __all__ = [
-    "AdmissionPolicy", "Decision", "Exemption", "Mode", "ReviewError", "RuleSetMode", "load_policy", "review",
+    "AdmissionPolicy",
+    "Decision",
+    "Exemption",
+    "Mode",
+    "ReviewError",
+    "RuleSetMode",
+    "load_policy",
+    "review",
     "review_detailed",
 ]

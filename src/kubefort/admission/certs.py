@@ -41,9 +41,16 @@ def service_dns_names(service: str, namespace: str) -> list[str]:
     return [service, f"{service}.{namespace}", f"{service}.{namespace}.svc", f"{service}.{namespace}.svc.cluster.local"]
 
 
-def issue(service: str, namespace: str, *, days: int = 365, extra_dns: tuple[str, ...] = (),
-          ip_addresses: tuple[str, ...] = (), now: dt.datetime | None = None) -> Issued:
-    now = now or dt.datetime.now(dt.timezone.utc)
+def issue(
+    service: str,
+    namespace: str,
+    *,
+    days: int = 365,
+    extra_dns: tuple[str, ...] = (),
+    ip_addresses: tuple[str, ...] = (),
+    now: dt.datetime | None = None,
+) -> Issued:
+    now = now or dt.datetime.now(dt.UTC)
     start = now - dt.timedelta(minutes=5)  # clock skew between this machine and the API server
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"kubefort admission CA ({service}.{namespace})")])
@@ -56,9 +63,20 @@ def issue(service: str, namespace: str, *, days: int = 365, extra_dns: tuple[str
         .not_valid_before(start)
         .not_valid_after(now + dt.timedelta(days=days + 365))  # the CA outlives its leaf: rotate the leaf only
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                     content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                     key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
@@ -76,9 +94,20 @@ def issue(service: str, namespace: str, *, days: int = 365, extra_dns: tuple[str
         .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_encipherment=False, key_cert_sign=False,
-                                     crl_sign=False, content_commitment=False, data_encipherment=False,
-                                     key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_encipherment=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                content_commitment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())

@@ -87,9 +87,7 @@ class Exemption:
             return False
         if self.groups and not any(fnmatch.fnmatchcase(g, p) for g in groups for p in self.groups):
             return False
-        if self.kinds and kind not in self.kinds:
-            return False
-        return True
+        return not (self.kinds and kind not in self.kinds)
 
     @property
     def whole_request(self) -> bool:
@@ -164,7 +162,7 @@ class AdmissionPolicy:
         fail_on: str | None = None,
         policy: Mapping[str, Any] | None = None,
         policy_path: str | None = None,
-    ) -> "AdmissionPolicy":
+    ) -> AdmissionPolicy:
         """Resolve the rule selection exactly as ``kubefort scan`` does, then the admission settings.
 
         Precedence of the threshold: ``fail_on`` argument (``--fail-on``), the policy file, the
@@ -181,29 +179,50 @@ class AdmissionPolicy:
         where = policy_path or "policy"
         unknown = set(data) - _POLICY_KEYS
         if unknown:
-            raise ConfigError(f"unknown key(s) {', '.join(sorted(map(str, unknown)))}; known: {', '.join(sorted(_POLICY_KEYS))}", where)
+            raise ConfigError(
+                f"unknown key(s) {', '.join(sorted(map(str, unknown)))}; known: {', '.join(sorted(_POLICY_KEYS))}",
+                where,
+            )
         threshold = _severity(fail_on or data.get("fail_on") or cfg.fail_on or "high", "fail_on", where)
         min_sev = _severity(cfg.min_severity or "info", "min_severity", cfg.path or "config")
         exempt_ns = data.get("exempt_namespaces", list(DEFAULT_EXEMPT_NAMESPACES))
         exemptions = []
         if exempt_ns:
-            exemptions.append(Exemption(namespaces=_strs(exempt_ns, "exempt_namespaces", where),
-                                        reason="namespace exempt by default (exempt_namespaces)"))
+            exemptions.append(
+                Exemption(
+                    namespaces=_strs(exempt_ns, "exempt_namespaces", where),
+                    reason="namespace exempt by default (exempt_namespaces)",
+                )
+            )
         for i, e in enumerate(_list(data.get("exemptions"), "exemptions", where)):
             exemptions.append(_exemption(e, f"exemptions[{i}]", where, registry))
-        modes = [_mode(m, f"modes[{i}]", where, registry) for i, m in enumerate(_list(data.get("modes"), "modes", where))]
+        modes = [
+            _mode(m, f"modes[{i}]", where, registry) for i, m in enumerate(_list(data.get("modes"), "modes", where))
+        ]
         on_err = data.get("on_rule_error", "warn")
         if on_err not in ("warn", "deny"):
             raise ConfigError("on_rule_error: choose warn or deny", where)
         unchanged = data.get("judge_unchanged_updates", False)
         if not isinstance(unchanged, bool):
             raise ConfigError("judge_unchanged_updates must be true or false", where)
-        return cls(rules=chosen, skipped=skipped, cfg=cfg, params=dict(cfg.params), fail_on=threshold,
-                   min_severity=min_sev, modes=modes, exemptions=exemptions, on_rule_error=on_err,
-                   judge_unchanged_updates=unchanged, policy_path=policy_path)
+        return cls(
+            rules=chosen,
+            skipped=skipped,
+            cfg=cfg,
+            params=dict(cfg.params),
+            fail_on=threshold,
+            min_severity=min_sev,
+            modes=modes,
+            exemptions=exemptions,
+            on_rule_error=on_err,
+            judge_unchanged_updates=unchanged,
+            policy_path=policy_path,
+        )
 
 
-def split_for_admission(selected: Iterable[Rule], params: Mapping[str, Any] | None = None) -> tuple[list[Rule], list[tuple[RuleMeta, str]]]:
+def split_for_admission(
+    selected: Iterable[Rule], params: Mapping[str, Any] | None = None
+) -> tuple[list[Rule], list[tuple[RuleMeta, str]]]:
     """The rules the webhook evaluates, and those it skips with the reason.
 
     Skipped: rules marked ``cross_object`` (they need other objects of the cluster or of the input
@@ -220,10 +239,17 @@ def split_for_admission(selected: Iterable[Rule], params: Mapping[str, Any] | No
         if m.requires and not rule_params(r, params).get(m.requires):
             skipped.append((m, f"inactive: set the parameter {m.requires} to use it"))
         elif m.scope is Scope.NAMESPACE:
-            skipped.append((m, "cross-object: judges a whole namespace and its objects (namespace scope); "
-                               "reported by kubefort scan"))
+            skipped.append(
+                (
+                    m,
+                    "cross-object: judges a whole namespace and its objects (namespace scope); "
+                    "reported by kubefort scan",
+                )
+            )
         elif m.cross_object:
-            skipped.append((m, "cross-object: needs other objects than the one under review; reported by kubefort scan"))
+            skipped.append(
+                (m, "cross-object: needs other objects than the one under review; reported by kubefort scan")
+            )
         elif m.modes is not None and MODE not in m.modes:
             skipped.append((m, f"runs only in {', '.join(sorted(m.modes))} mode"))
         else:
@@ -284,7 +310,10 @@ def _exemption(e: Any, what: str, where: str, registry: Registry) -> Exemption:
         raise ConfigError(f"{what} must be a mapping", where)
     bad = set(e) - _EXEMPTION_KEYS
     if bad:
-        raise ConfigError(f"{what}: unknown key(s) {', '.join(sorted(map(str, bad)))}; known: {', '.join(sorted(_EXEMPTION_KEYS))}", where)
+        raise ConfigError(
+            f"{what}: unknown key(s) {', '.join(sorted(map(str, bad)))}; known: {', '.join(sorted(_EXEMPTION_KEYS))}",
+            where,
+        )
     reason = e.get("reason")
     if not isinstance(reason, str) or not reason.strip():
         raise ConfigError(f"{what}: every exemption needs a 'reason'", where)
@@ -299,8 +328,15 @@ def _exemption(e: Any, what: str, where: str, registry: Registry) -> Exemption:
     if not (out.namespaces or out.users or out.groups or out.kinds or out.patterns):
         raise ConfigError(f"{what}: an exemption must name namespaces, users, groups, kinds or rules", where)
     ids = _rule_ids(out.patterns, f"{what}.rules", where, registry) if out.patterns else frozenset()
-    return Exemption(reason=out.reason, namespaces=out.namespaces, users=out.users, groups=out.groups,
-                     kinds=out.kinds, rules=ids, patterns=out.patterns)
+    return Exemption(
+        reason=out.reason,
+        namespaces=out.namespaces,
+        users=out.users,
+        groups=out.groups,
+        kinds=out.kinds,
+        rules=ids,
+        patterns=out.patterns,
+    )
 
 
 def _mode(m: Any, what: str, where: str, registry: Registry) -> RuleSetMode:
@@ -308,7 +344,9 @@ def _mode(m: Any, what: str, where: str, registry: Registry) -> RuleSetMode:
         raise ConfigError(f"{what} must be a mapping", where)
     bad = set(m) - _MODE_KEYS
     if bad:
-        raise ConfigError(f"{what}: unknown key(s) {', '.join(sorted(map(str, bad)))}; known: {', '.join(sorted(_MODE_KEYS))}", where)
+        raise ConfigError(
+            f"{what}: unknown key(s) {', '.join(sorted(map(str, bad)))}; known: {', '.join(sorted(_MODE_KEYS))}", where
+        )
     patterns = _strs(m.get("rules"), f"{what}.rules", where)
     if not patterns:
         raise ConfigError(f"{what}: 'rules' is required (IDs, slugs or KF-AREA-*)", where)
@@ -317,5 +355,6 @@ def _mode(m: Any, what: str, where: str, registry: Registry) -> RuleSetMode:
     except ValueError:
         raise ConfigError(f"{what}.mode: choose enforce, warn or audit", where) from None
     fail_on = _severity(m["fail_on"], f"{what}.fail_on", where) if m.get("fail_on") is not None else None
-    return RuleSetMode(patterns=patterns, ids=_rule_ids(patterns, f"{what}.rules", where, registry), mode=mode,
-                       fail_on=fail_on)
+    return RuleSetMode(
+        patterns=patterns, ids=_rule_ids(patterns, f"{what}.rules", where, registry), mode=mode, fail_on=fail_on
+    )

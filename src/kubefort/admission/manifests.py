@@ -101,8 +101,13 @@ def webhook_rules(rules: Iterable[Rule]) -> list[dict[str, Any]]:
             if k == "Pod":
                 by_group[group].add("pods/ephemeralcontainers")
     return [
-        {"apiGroups": [g], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"], "resources": sorted(res),
-         "scope": "*"}
+        {
+            "apiGroups": [g],
+            "apiVersions": ["*"],
+            "operations": ["CREATE", "UPDATE"],
+            "resources": sorted(res),
+            "scope": "*",
+        }
         for g, res in sorted(by_group.items())
     ]
 
@@ -111,13 +116,20 @@ def build(rules: Iterable[Rule], opts: ManifestOptions = ManifestOptions()) -> l
     if opts.failure_policy not in ("Fail", "Ignore"):
         raise ValueError("failure policy must be Fail or Ignore")
     ns, svc = opts.namespace, opts.service
-    labels = {"app.kubernetes.io/name": APP, "app.kubernetes.io/part-of": "kubefort",
-              "app.kubernetes.io/component": "admission-webhook"}
+    labels = {
+        "app.kubernetes.io/name": APP,
+        "app.kubernetes.io/part-of": "kubefort",
+        "app.kubernetes.io/component": "admission-webhook",
+    }
     selector = {"app.kubernetes.io/name": APP}
     pinned = "@sha256:" in opts.image
-    pod_ignores = [] if pinned else [
-        "KF-IMG-002=release images are referenced by their immutable version tag; pass --image REPO@sha256:DIGEST to pin the digest you verified",
-    ]
+    pod_ignores = (
+        []
+        if pinned
+        else [
+            "KF-IMG-002=release images are referenced by their immutable version tag; pass --image REPO@sha256:DIGEST to pin the digest you verified",
+        ]
+    )
     if opts.image.startswith("ghcr.io/") or "/" not in opts.image.split("@")[0].split(":")[0]:
         pod_ignores.append("KF-IMG-006=the published kubefort image; mirror it to your registry and pass --image")
     args = ["admission", "serve", "--cert", "/tls/tls.crt", "--key", "/tls/tls.key", "--port", "8443"]
@@ -130,10 +142,17 @@ def build(rules: Iterable[Rule], opts: ManifestOptions = ManifestOptions()) -> l
         "args": args,
         "env": [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}, {"name": "PYTHONUNBUFFERED", "value": "1"}],
         "ports": [{"name": "https", "containerPort": 8443, "protocol": "TCP"}],
-        "readinessProbe": {"httpGet": {"path": "/readyz", "port": "https", "scheme": "HTTPS"},
-                           "periodSeconds": 5, "failureThreshold": 2},
-        "livenessProbe": {"httpGet": {"path": "/healthz", "port": "https", "scheme": "HTTPS"},
-                          "periodSeconds": 10, "failureThreshold": 3, "timeoutSeconds": 2},
+        "readinessProbe": {
+            "httpGet": {"path": "/readyz", "port": "https", "scheme": "HTTPS"},
+            "periodSeconds": 5,
+            "failureThreshold": 2,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/healthz", "port": "https", "scheme": "HTTPS"},
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+            "timeoutSeconds": 2,
+        },
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "256Mi"}},
         "securityContext": {
             "privileged": False,
@@ -145,14 +164,18 @@ def build(rules: Iterable[Rule], opts: ManifestOptions = ManifestOptions()) -> l
             "capabilities": {"drop": ["ALL"]},
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "volumeMounts": [{"name": "tls", "mountPath": "/tls", "readOnly": True},
-                         {"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": [{"name": "tls", "mountPath": "/tls", "readOnly": True}, {"name": "tmp", "mountPath": "/tmp"}],
     }
     pod_annotations = {IGNORE: ", ".join(pod_ignores)} if pod_ignores else {}
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": svc, "namespace": ns, "labels": labels, **({"annotations": pod_annotations} if pod_annotations else {})},
+        "metadata": {
+            "name": svc,
+            "namespace": ns,
+            "labels": labels,
+            **({"annotations": pod_annotations} if pod_annotations else {}),
+        },
         "spec": {
             "replicas": opts.replicas,
             "revisionHistoryLimit": 3,
@@ -165,14 +188,25 @@ def build(rules: Iterable[Rule], opts: ManifestOptions = ManifestOptions()) -> l
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
                     "securityContext": {
-                        "runAsNonRoot": True, "runAsUser": 65532, "runAsGroup": 65532, "fsGroup": 65532,
+                        "runAsNonRoot": True,
+                        "runAsUser": 65532,
+                        "runAsGroup": 65532,
+                        "fsGroup": 65532,
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
-                    "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
-                        "weight": 100,
-                        "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
-                                            "labelSelector": {"matchLabels": selector}},
-                    }]}},
+                    "affinity": {
+                        "podAntiAffinity": {
+                            "preferredDuringSchedulingIgnoredDuringExecution": [
+                                {
+                                    "weight": 100,
+                                    "podAffinityTerm": {
+                                        "topologyKey": "kubernetes.io/hostname",
+                                        "labelSelector": {"matchLabels": selector},
+                                    },
+                                }
+                            ]
+                        }
+                    },
                     "terminationGracePeriodSeconds": 30,
                     "containers": [container],
                     "volumes": [
@@ -184,29 +218,42 @@ def build(rules: Iterable[Rule], opts: ManifestOptions = ManifestOptions()) -> l
         },
     }
     namespace = {
-        "apiVersion": "v1", "kind": "Namespace",
-        "metadata": {"name": ns, "labels": {
-            "pod-security.kubernetes.io/enforce": "restricted",
-            "pod-security.kubernetes.io/audit": "restricted",
-            "pod-security.kubernetes.io/warn": "restricted",
-        }},
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": ns,
+            "labels": {
+                "pod-security.kubernetes.io/enforce": "restricted",
+                "pod-security.kubernetes.io/audit": "restricted",
+                "pod-security.kubernetes.io/warn": "restricted",
+            },
+        },
     }
-    service_account = {"apiVersion": "v1", "kind": "ServiceAccount",
-                       "metadata": {"name": svc, "namespace": ns, "labels": labels},
-                       "automountServiceAccountToken": False}
-    service = {
-        "apiVersion": "v1", "kind": "Service",
+    service_account = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
         "metadata": {"name": svc, "namespace": ns, "labels": labels},
-        "spec": {"type": "ClusterIP", "selector": selector,
-                 "ports": [{"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"}]},
+        "automountServiceAccountToken": False,
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": svc, "namespace": ns, "labels": labels},
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector,
+            "ports": [{"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"}],
+        },
     }
     pdb = {
-        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
         "metadata": {"name": svc, "namespace": ns, "labels": labels},
         "spec": {"minAvailable": 1, "selector": {"matchLabels": selector}},
     }
     netpol = {
-        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
         "metadata": {"name": svc, "namespace": ns, "labels": labels},
         "spec": {
             "podSelector": {"matchLabels": selector},
@@ -218,21 +265,38 @@ def build(rules: Iterable[Rule], opts: ManifestOptions = ManifestOptions()) -> l
         },
     }
     default_deny = {
-        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
         "metadata": {"name": "default-deny", "namespace": ns, "labels": labels},
         "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
     }
     quota = {
-        "apiVersion": "v1", "kind": "ResourceQuota",
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
         "metadata": {"name": "kubefort", "namespace": ns, "labels": labels},
-        "spec": {"hard": {"pods": "10", "requests.cpu": "2", "requests.memory": "2Gi", "limits.cpu": "8",
-                          "limits.memory": "4Gi"}},
+        "spec": {
+            "hard": {
+                "pods": "10",
+                "requests.cpu": "2",
+                "requests.memory": "2Gi",
+                "limits.cpu": "8",
+                "limits.memory": "4Gi",
+            }
+        },
     }
     limits = {
-        "apiVersion": "v1", "kind": "LimitRange",
+        "apiVersion": "v1",
+        "kind": "LimitRange",
         "metadata": {"name": "kubefort", "namespace": ns, "labels": labels},
-        "spec": {"limits": [{"type": "Container", "default": {"cpu": "500m", "memory": "256Mi"},
-                             "defaultRequest": {"cpu": "100m", "memory": "128Mi"}}]},
+        "spec": {
+            "limits": [
+                {
+                    "type": "Container",
+                    "default": {"cpu": "500m", "memory": "256Mi"},
+                    "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
+                }
+            ]
+        },
     }
     client: dict[str, Any] = {"service": {"name": svc, "namespace": ns, "path": "/validate", "port": 443}}
     vwc_meta: dict[str, Any] = {"name": "kubefort-admission", "labels": labels}
@@ -244,38 +308,54 @@ def build(rules: Iterable[Rule], opts: ManifestOptions = ManifestOptions()) -> l
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingWebhookConfiguration",
         "metadata": vwc_meta,
-        "webhooks": [{
-            "name": "validate.kubefort.io",
-            "admissionReviewVersions": ["v1"],
-            "clientConfig": client,
-            "rules": webhook_rules(rules),
-            "failurePolicy": opts.failure_policy,
-            "matchPolicy": "Equivalent",
-            "sideEffects": "None",
-            "timeoutSeconds": opts.timeout_seconds,
-            "namespaceSelector": {"matchExpressions": [
-                {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": sorted({"kube-system", ns})},
-                {"key": "kubefort.io/admission", "operator": "NotIn", "values": ["disabled"]},
-            ]},
-        }],
+        "webhooks": [
+            {
+                "name": "validate.kubefort.io",
+                "admissionReviewVersions": ["v1"],
+                "clientConfig": client,
+                "rules": webhook_rules(rules),
+                "failurePolicy": opts.failure_policy,
+                "matchPolicy": "Equivalent",
+                "sideEffects": "None",
+                "timeoutSeconds": opts.timeout_seconds,
+                "namespaceSelector": {
+                    "matchExpressions": [
+                        {
+                            "key": "kubernetes.io/metadata.name",
+                            "operator": "NotIn",
+                            "values": sorted({"kube-system", ns}),
+                        },
+                        {"key": "kubefort.io/admission", "operator": "NotIn", "values": ["disabled"]},
+                    ]
+                },
+            }
+        ],
     }
     docs = [namespace, service_account, deployment, service, pdb, netpol, default_deny, quota, limits]
     if opts.cert_manager_issuer:
-        docs.append({
-            "apiVersion": "cert-manager.io/v1", "kind": "Certificate",
-            "metadata": {"name": svc, "namespace": ns, "labels": labels},
-            "spec": {"secretName": opts.tls_secret, "dnsNames": [f"{svc}.{ns}.svc", f"{svc}.{ns}.svc.cluster.local"],
-                     "issuerRef": {"name": opts.cert_manager_issuer, "kind": "Issuer"},
-                     "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"}},
-        })
+        docs.append(
+            {
+                "apiVersion": "cert-manager.io/v1",
+                "kind": "Certificate",
+                "metadata": {"name": svc, "namespace": ns, "labels": labels},
+                "spec": {
+                    "secretName": opts.tls_secret,
+                    "dnsNames": [f"{svc}.{ns}.svc", f"{svc}.{ns}.svc.cluster.local"],
+                    "issuerRef": {"name": opts.cert_manager_issuer, "kind": "Issuer"},
+                    "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+                },
+            }
+        )
     docs.append(vwc)
     return docs
 
 
 def render(docs: list[dict[str, Any]]) -> str:
-    header = ("# kubefort admission webhook; generated by 'kubefort admission manifests'.\n"
-              "# Create the TLS Secret first:  kubefort admission certs --service {svc} --namespace {ns} --out certs/\n"
-              "#   kubectl -n {ns} create secret tls {secret} --cert certs/tls.crt --key certs/tls.key\n")
+    header = (
+        "# kubefort admission webhook; generated by 'kubefort admission manifests'.\n"
+        "# Create the TLS Secret first:  kubefort admission certs --service {svc} --namespace {ns} --out certs/\n"
+        "#   kubectl -n {ns} create secret tls {secret} --cert certs/tls.crt --key certs/tls.key\n"
+    )
     dep = next(d for d in docs if d["kind"] == "Deployment")
     secret = dep["spec"]["template"]["spec"]["volumes"][0]["secret"]["secretName"]
     text = header.format(svc=dep["metadata"]["name"], ns=dep["metadata"]["namespace"], secret=secret)

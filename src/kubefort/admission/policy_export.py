@@ -26,9 +26,9 @@ from typing import Any
 import yaml
 
 from ..engine.rule import Rule, Scope
-from .manifests import NoAliasDumper
 from ..rules.pod_hardening import ALLOWED_VOLUME_SOURCES, OTHER_VOLUME_SOURCES
 from ..rules.pod_privilege import BASELINE_CAPABILITIES, DANGEROUS_CAPABILITIES
+from .manifests import NoAliasDumper
 
 #: (API group, resources) of the pod-bearing kinds a workload policy matches.
 WORKLOAD_RESOURCES = (
@@ -36,8 +36,17 @@ WORKLOAD_RESOURCES = (
     ("apps", ("deployments", "replicasets", "statefulsets", "daemonsets")),
     ("batch", ("jobs", "cronjobs")),
 )
-WORKLOAD_KINDS = ("Pod", "PodTemplate", "ReplicationController", "Deployment", "ReplicaSet", "StatefulSet",
-                  "DaemonSet", "Job", "CronJob")
+WORKLOAD_KINDS = (
+    "Pod",
+    "PodTemplate",
+    "ReplicationController",
+    "Deployment",
+    "ReplicaSet",
+    "StatefulSet",
+    "DaemonSet",
+    "Job",
+    "CronJob",
+)
 
 
 def _has(path: str) -> str:
@@ -46,7 +55,7 @@ def _has(path: str) -> str:
     ``variables.x.y`` has the root ``variables.x``."""
     parts = path.split(".")
     start = 2 if parts[0] == "variables" else 1
-    return " && ".join(f"has({'.'.join(parts[:i + 1])})" for i in range(start, len(parts)))
+    return " && ".join(f"has({'.'.join(parts[: i + 1])})" for i in range(start, len(parts)))
 
 
 def _or_empty(path: str) -> str:
@@ -60,23 +69,44 @@ def _field_is(path: str, value: str) -> str:
 
 #: Variables every workload policy declares (in this order: later ones read earlier ones).
 WORKLOAD_VARIABLES: tuple[tuple[str, str], ...] = (
-    ("podSpec",
-     "object.kind == 'Pod' ? object.spec : object.kind == 'CronJob' ? object.spec.jobTemplate.spec.template.spec"
-     " : object.kind == 'PodTemplate' ? object.template.spec : object.spec.template.spec"),
-    ("podAnnotations",
-     "object.kind == 'Pod' ? (" + _has("object.metadata.annotations") + " ? object.metadata.annotations : {})"
-     " : object.kind == 'CronJob' ? (" + _has("object.spec.jobTemplate.spec.template.metadata.annotations")
-     + " ? object.spec.jobTemplate.spec.template.metadata.annotations : {})"
-     " : object.kind == 'PodTemplate' ? (" + _has("object.template.metadata.annotations")
-     + " ? object.template.metadata.annotations : {})"
-     " : (" + _has("object.spec.template.metadata.annotations") + " ? object.spec.template.metadata.annotations : {})"),
+    (
+        "podSpec",
+        "object.kind == 'Pod' ? object.spec : object.kind == 'CronJob' ? object.spec.jobTemplate.spec.template.spec"
+        " : object.kind == 'PodTemplate' ? object.template.spec : object.spec.template.spec",
+    ),
+    (
+        "podAnnotations",
+        "object.kind == 'Pod' ? (" + _has("object.metadata.annotations") + " ? object.metadata.annotations : {})"
+        " : object.kind == 'CronJob' ? ("
+        + _has("object.spec.jobTemplate.spec.template.metadata.annotations")
+        + " ? object.spec.jobTemplate.spec.template.metadata.annotations : {})"
+        " : object.kind == 'PodTemplate' ? ("
+        + _has("object.template.metadata.annotations")
+        + " ? object.template.metadata.annotations : {})"
+        " : ("
+        + _has("object.spec.template.metadata.annotations")
+        + " ? object.spec.template.metadata.annotations : {})",
+    ),
     ("podSC", "has(variables.podSpec.securityContext) ? variables.podSpec.securityContext : {}"),
-    ("allContainers", _or_empty("variables.podSpec.initContainers") + " + " + _or_empty("variables.podSpec.containers")
-     + " + " + _or_empty("variables.podSpec.ephemeralContainers")),
+    (
+        "allContainers",
+        _or_empty("variables.podSpec.initContainers")
+        + " + "
+        + _or_empty("variables.podSpec.containers")
+        + " + "
+        + _or_empty("variables.podSpec.ephemeralContainers"),
+    ),
     ("ciContainers", _or_empty("variables.podSpec.initContainers") + " + " + _or_empty("variables.podSpec.containers")),
     # C: containers and sidecars (init containers with restartPolicy: Always)
-    ("cContainers", _or_empty("variables.podSpec.containers") + " + " + _or_empty("variables.podSpec.initContainers")
-     + ".filter(c, " + _field_is("c.restartPolicy", "'Always'") + ")"),
+    (
+        "cContainers",
+        _or_empty("variables.podSpec.containers")
+        + " + "
+        + _or_empty("variables.podSpec.initContainers")
+        + ".filter(c, "
+        + _field_is("c.restartPolicy", "'Always'")
+        + ")",
+    ),
     ("isWindows", _has("variables.podSpec.os.name") + " && variables.podSpec.os.name == 'windows'"),
     ("hostUsersFalse", _field_is("variables.podSpec.hostUsers", "false")),
 )
@@ -125,23 +155,47 @@ def _min_id(field: str, minimum: int) -> str:
 
 def _quantity(path: str, name: str) -> str:
     """``resources.<section>.<name>`` is set to something other than an empty string."""
-    return (f"({_has(path)} && '{name}' in {path} && (type({path}['{name}']) != string"
-            f" || {path}['{name}'] != ''))")
+    return f"({_has(path)} && '{name}' in {path} && (type({path}['{name}']) != string || {path}['{name}'] != ''))"
 
 
 def _selinux_ok(opts: str) -> str:
     t, u, r = f"{opts}.type", f"{opts}.user", f"{opts}.role"
-    return (f"(!({_has(opts)}) || (!(has({t}) && {t} != '' && !({t} in {_SELINUX_TYPES}))"
-            f" && !(has({u}) && {u} != '') && !(has({r}) && {r} != '')))")
+    return (
+        f"(!({_has(opts)}) || (!(has({t}) && {t} != '' && !({t} in {_SELINUX_TYPES}))"
+        f" && !(has({u}) && {u} != '') && !(has({r}) && {r} != '')))"
+    )
 
 
 _SELINUX_TYPES = "['container_t', 'container_init_t', 'container_kvm_t', 'container_engine_t']"
-_POD_SC_FIELDS = ("seLinuxOptions", "windowsOptions", "runAsUser", "runAsGroup", "runAsNonRoot", "supplementalGroups",
-                  "supplementalGroupsPolicy", "fsGroup", "sysctls", "fsGroupChangePolicy", "seccompProfile",
-                  "appArmorProfile", "seLinuxChangePolicy")
-_CTR_SC_FIELDS = ("capabilities", "privileged", "seLinuxOptions", "windowsOptions", "runAsUser", "runAsGroup",
-                  "runAsNonRoot", "readOnlyRootFilesystem", "allowPrivilegeEscalation", "procMount", "seccompProfile",
-                  "appArmorProfile")
+_POD_SC_FIELDS = (
+    "seLinuxOptions",
+    "windowsOptions",
+    "runAsUser",
+    "runAsGroup",
+    "runAsNonRoot",
+    "supplementalGroups",
+    "supplementalGroupsPolicy",
+    "fsGroup",
+    "sysctls",
+    "fsGroupChangePolicy",
+    "seccompProfile",
+    "appArmorProfile",
+    "seLinuxChangePolicy",
+)
+_CTR_SC_FIELDS = (
+    "capabilities",
+    "privileged",
+    "seLinuxOptions",
+    "windowsOptions",
+    "runAsUser",
+    "runAsGroup",
+    "runAsNonRoot",
+    "readOnlyRootFilesystem",
+    "allowPrivilegeEscalation",
+    "procMount",
+    "seccompProfile",
+    "appArmorProfile",
+)
 
 
 def _non_empty(sc: str, fields: tuple[str, ...]) -> str:
@@ -156,118 +210,239 @@ class Check:
 
 
 #: Rule ID -> CEL (true when the object complies with the rule, default parameters).
-CHECKS: dict[str, Check] = {c.rule_id: c for c in (
-    Check("KF-POD-001", _all_c(f"!{_field_is('c.securityContext.privileged', 'true')}"),
-          "a container runs privileged"),
-    Check("KF-POD-002", "variables.isWindows || " + _all_c(_field_is("c.securityContext.allowPrivilegeEscalation", "false")),
-          "a container does not set securityContext.allowPrivilegeEscalation: false"),
-    Check("KF-POD-003", f"!{_field_is('variables.podSpec.hostPID', 'true')}", "the pod shares the host PID namespace"),
-    Check("KF-POD-004", f"!{_field_is('variables.podSpec.hostIPC', 'true')}", "the pod shares the host IPC namespace"),
-    Check("KF-POD-005", f"!{_field_is('variables.podSpec.hostNetwork', 'true')}",
-          "the pod shares the host network namespace"),
-    Check("KF-POD-006", f"{_or_empty('variables.podSpec.volumes')}.all(v, !has(v.hostPath))",
-          "the pod uses a hostPath volume"),
-    Check("KF-POD-011", _all_c(f"{_caps('add')}.all(x, x.matches({_cap_re(BASELINE_CAPABILITIES)}))"),
-          "a container adds a capability outside the baseline default set"),
-    Check("KF-POD-012", _all_c(f"{_caps('add')}.all(x, !x.matches({_cap_re(DANGEROUS_CAPABILITIES)}))"),
-          "a container adds a dangerous capability"),
-    Check("KF-POD-013", "variables.isWindows || " + _all_c(
-        f"{_caps('add')}.all(x, !x.matches({_cap_re(['NET_RAW'])}))"
-        f" && {_caps('drop')}.exists(x, x.matches({_cap_re(['NET_RAW', 'ALL'])}))"
-        f" && !{_field_is('c.securityContext.privileged', 'true')}"),
-        "a container does not drop NET_RAW (or ALL), adds it back, or is privileged"),
-    Check("KF-POD-014", "variables.isWindows || " + _all_c(f"{_caps('drop')}.exists(x, x.matches({_cap_re(['ALL'])}))"),
-          "a container does not drop ALL capabilities"),
-    Check("KF-POD-015", "variables.isWindows || " + _all_c(
-        f"{_caps('add')}.all(x, x.matches({_cap_re(['NET_BIND_SERVICE'])}))"),
-        "a container adds a capability other than NET_BIND_SERVICE"),
-    Check("KF-POD-016", "variables.hostUsersFalse || " + _all_c(_rnr_ok()),
-          "a container may run as root: neither runAsNonRoot: true nor a non-zero runAsUser applies to it"),
-    Check("KF-POD-017", "variables.hostUsersFalse || (!(has(variables.podSC.runAsUser) && type(variables.podSC.runAsUser) == int"
-          " && variables.podSC.runAsUser == 0) && " + _all_c(
-              f"!({_has('c.securityContext.runAsUser')} && type(c.securityContext.runAsUser) == int"
-              " && c.securityContext.runAsUser == 0)") + ")",
-          "the pod or a container sets runAsUser: 0"),
-    Check("KF-POD-022", "variables.isWindows || " + _all_c(
-        f"({_has('c.securityContext.seccompProfile')}) ? ({_has('c.securityContext.seccompProfile.type')}"
-        f" && c.securityContext.seccompProfile.type in {_SECCOMP_OK})"
-        f" : ({_has('variables.podSC.seccompProfile.type')} && variables.podSC.seccompProfile.type in {_SECCOMP_OK})"),
-        "a container has no seccomp profile of type RuntimeDefault or Localhost (pod or container)"),
-    Check("KF-POD-023", f"!{_field_is('variables.podSC.seccompProfile.type', chr(39) + 'Unconfined' + chr(39))}"
-          " && " + _all_c(f"!{_field_is('c.securityContext.seccompProfile.type', chr(39) + 'Unconfined' + chr(39))}")
-          + " && !variables.podAnnotations.exists(k, (k == 'seccomp.security.alpha.kubernetes.io/pod'"
-          " || k.startsWith('container.seccomp.security.alpha.kubernetes.io/'))"
-          " && variables.podAnnotations[k] == 'unconfined')",
-          "the pod or a container sets seccomp Unconfined (field or legacy annotation)"),
-    Check("KF-POD-029", f"!{_field_is('variables.podSC.windowsOptions.hostProcess', 'true')} && "
-          + _all_c(f"!{_field_is('c.securityContext.windowsOptions.hostProcess', 'true')}"),
-          "the pod or a container is a Windows HostProcess container"),
-    Check("KF-POD-036", f"size({_or_empty('variables.podSpec.hostAliases')}) == 0", "the pod sets hostAliases"),
-    Check("KF-POD-018", "variables.isWindows || variables.hostUsersFalse || " + _all_c(_min_id("runAsUser", 10000), "ciContainers"),
-          "a container runs with no runAsUser, or one below 10000 (pod or container)"),
-    Check("KF-POD-019", "variables.isWindows || " + _all_c(_min_id("runAsGroup", 10000), "ciContainers"),
-          "a container runs with no runAsGroup, or one below 10000 (pod or container)"),
-    Check("KF-POD-020", _all_c(f"!({_effective('runAsGroup')[0]} && type({_effective('runAsGroup')[1]}) == int"
-                               f" && {_effective('runAsGroup')[1]} == 0)")
-          + f" && {_or_empty('variables.podSC.supplementalGroups')}.all(g, type(g) != int || g != 0)"
-          " && !(has(variables.podSC.fsGroup) && type(variables.podSC.fsGroup) == int && variables.podSC.fsGroup == 0)",
-          "the pod or a container uses group 0 (runAsGroup, supplementalGroups or fsGroup)"),
-    Check("KF-POD-010", _all_c(
-        f"{_or_empty('c.ports')}.all(p, !(has(p.hostPort) && type(p.hostPort) == int && p.hostPort != 0))")
-        + f" && (!{_field_is('variables.podSpec.hostNetwork', 'true')} || " + _all_c(
-            f"{_or_empty('c.ports')}.all(p, (has(p.hostPort) && p.hostPort != 0)"
-            " || !(has(p.containerPort) && type(p.containerPort) == int && p.containerPort != 0))", "ciContainers") + ")",
-        "a container binds a host port (hostPort, or containerPort with hostNetwork)"),
-    Check("KF-POD-031", f"{_or_empty('variables.podSpec.volumes')}.all(v, "
-          + " || ".join(f"has(v.{k})" for k in sorted(ALLOWED_VOLUME_SOURCES))
-          + " || !(" + " || ".join(f"has(v.{k})" for k in sorted(OTHER_VOLUME_SOURCES)) + "))",
-          "the pod uses a volume type outside configMap, csi, downwardAPI, emptyDir, ephemeral, image, "
-          "persistentVolumeClaim, projected, secret"),
-    Check("KF-POD-021", "variables.isWindows || " + _all_c(_field_is("c.securityContext.readOnlyRootFilesystem", "true"), "ciContainers"),
-          "a container does not set securityContext.readOnlyRootFilesystem: true"),
-    Check("KF-POD-026", _selinux_ok("variables.podSC.seLinuxOptions") + " && "
-          + _all_c(_selinux_ok("c.securityContext.seLinuxOptions")),
-          "the pod or a container sets a custom SELinux type, user or role"),
-    Check("KF-POD-027", "variables.hostUsersFalse || " + _all_c(
-        f"!({_has('c.securityContext.procMount')}) || c.securityContext.procMount == 'Default'"),
-        "a container sets procMount to something other than Default"),
-    Check("KF-POD-032", _non_empty("variables.podSpec.securityContext", _POD_SC_FIELDS) + " && "
-          + _all_c(_non_empty("c.securityContext", _CTR_SC_FIELDS), "ciContainers"),
-          "the pod or a container has no (or an empty) securityContext"),
-    Check("KF-POD-041", _all_c(_quantity("c.resources.limits", "memory") + " || "
-                               + _quantity("variables.podSpec.resources.limits", "memory"), "cContainers"),
-          "a container has no memory limit"),
-    Check("KF-POD-042", _all_c(_quantity("c.resources.limits", "cpu") + " || "
-                               + _quantity("variables.podSpec.resources.limits", "cpu"), "cContainers"),
-          "a container has no CPU limit"),
-    Check("KF-POD-043", _all_c(" && ".join(
-        f"({_quantity('c.resources.requests', r)} || {_quantity('c.resources.limits', r)}"
-        f" || {_quantity('variables.podSpec.resources.requests', r)})" for r in ("cpu", "memory")), "cContainers"),
-        "a container has no CPU or memory request"),
-    Check("KF-POD-045", "object.kind in ['Job', 'CronJob'] || " + _all_c("has(c.livenessProbe)", "cContainers"),
-          "a long-running container has no liveness probe"),
-    Check("KF-IMG-002", _all_c(f"!has(c.image) || c.image.matches('^\\\\s*$') || {_DIGEST_OK}"),
-          "a container image is not pinned by digest"),
-    Check("KF-IMG-001", _all_c(
-        f"has(c.image) && !c.image.matches('^\\\\s*$') && ({_DIGEST_OK} || ({_HAS_TAG} && !{_LATEST}))"),
-        "a container image has no tag or uses latest, and no digest"),
-)}
+CHECKS: dict[str, Check] = {
+    c.rule_id: c
+    for c in (
+        Check(
+            "KF-POD-001", _all_c(f"!{_field_is('c.securityContext.privileged', 'true')}"), "a container runs privileged"
+        ),
+        Check(
+            "KF-POD-002",
+            "variables.isWindows || " + _all_c(_field_is("c.securityContext.allowPrivilegeEscalation", "false")),
+            "a container does not set securityContext.allowPrivilegeEscalation: false",
+        ),
+        Check(
+            "KF-POD-003", f"!{_field_is('variables.podSpec.hostPID', 'true')}", "the pod shares the host PID namespace"
+        ),
+        Check(
+            "KF-POD-004", f"!{_field_is('variables.podSpec.hostIPC', 'true')}", "the pod shares the host IPC namespace"
+        ),
+        Check(
+            "KF-POD-005",
+            f"!{_field_is('variables.podSpec.hostNetwork', 'true')}",
+            "the pod shares the host network namespace",
+        ),
+        Check(
+            "KF-POD-006",
+            f"{_or_empty('variables.podSpec.volumes')}.all(v, !has(v.hostPath))",
+            "the pod uses a hostPath volume",
+        ),
+        Check(
+            "KF-POD-011",
+            _all_c(f"{_caps('add')}.all(x, x.matches({_cap_re(BASELINE_CAPABILITIES)}))"),
+            "a container adds a capability outside the baseline default set",
+        ),
+        Check(
+            "KF-POD-012",
+            _all_c(f"{_caps('add')}.all(x, !x.matches({_cap_re(DANGEROUS_CAPABILITIES)}))"),
+            "a container adds a dangerous capability",
+        ),
+        Check(
+            "KF-POD-013",
+            "variables.isWindows || "
+            + _all_c(
+                f"{_caps('add')}.all(x, !x.matches({_cap_re(['NET_RAW'])}))"
+                f" && {_caps('drop')}.exists(x, x.matches({_cap_re(['NET_RAW', 'ALL'])}))"
+                f" && !{_field_is('c.securityContext.privileged', 'true')}"
+            ),
+            "a container does not drop NET_RAW (or ALL), adds it back, or is privileged",
+        ),
+        Check(
+            "KF-POD-014",
+            "variables.isWindows || " + _all_c(f"{_caps('drop')}.exists(x, x.matches({_cap_re(['ALL'])}))"),
+            "a container does not drop ALL capabilities",
+        ),
+        Check(
+            "KF-POD-015",
+            "variables.isWindows || " + _all_c(f"{_caps('add')}.all(x, x.matches({_cap_re(['NET_BIND_SERVICE'])}))"),
+            "a container adds a capability other than NET_BIND_SERVICE",
+        ),
+        Check(
+            "KF-POD-016",
+            "variables.hostUsersFalse || " + _all_c(_rnr_ok()),
+            "a container may run as root: neither runAsNonRoot: true nor a non-zero runAsUser applies to it",
+        ),
+        Check(
+            "KF-POD-017",
+            "variables.hostUsersFalse || (!(has(variables.podSC.runAsUser) && type(variables.podSC.runAsUser) == int"
+            " && variables.podSC.runAsUser == 0) && "
+            + _all_c(
+                f"!({_has('c.securityContext.runAsUser')} && type(c.securityContext.runAsUser) == int"
+                " && c.securityContext.runAsUser == 0)"
+            )
+            + ")",
+            "the pod or a container sets runAsUser: 0",
+        ),
+        Check(
+            "KF-POD-022",
+            "variables.isWindows || "
+            + _all_c(
+                f"({_has('c.securityContext.seccompProfile')}) ? ({_has('c.securityContext.seccompProfile.type')}"
+                f" && c.securityContext.seccompProfile.type in {_SECCOMP_OK})"
+                f" : ({_has('variables.podSC.seccompProfile.type')} && variables.podSC.seccompProfile.type in {_SECCOMP_OK})"
+            ),
+            "a container has no seccomp profile of type RuntimeDefault or Localhost (pod or container)",
+        ),
+        Check(
+            "KF-POD-023",
+            f"!{_field_is('variables.podSC.seccompProfile.type', chr(39) + 'Unconfined' + chr(39))}"
+            " && "
+            + _all_c(f"!{_field_is('c.securityContext.seccompProfile.type', chr(39) + 'Unconfined' + chr(39))}")
+            + " && !variables.podAnnotations.exists(k, (k == 'seccomp.security.alpha.kubernetes.io/pod'"
+            " || k.startsWith('container.seccomp.security.alpha.kubernetes.io/'))"
+            " && variables.podAnnotations[k] == 'unconfined')",
+            "the pod or a container sets seccomp Unconfined (field or legacy annotation)",
+        ),
+        Check(
+            "KF-POD-029",
+            f"!{_field_is('variables.podSC.windowsOptions.hostProcess', 'true')} && "
+            + _all_c(f"!{_field_is('c.securityContext.windowsOptions.hostProcess', 'true')}"),
+            "the pod or a container is a Windows HostProcess container",
+        ),
+        Check("KF-POD-036", f"size({_or_empty('variables.podSpec.hostAliases')}) == 0", "the pod sets hostAliases"),
+        Check(
+            "KF-POD-018",
+            "variables.isWindows || variables.hostUsersFalse || " + _all_c(_min_id("runAsUser", 10000), "ciContainers"),
+            "a container runs with no runAsUser, or one below 10000 (pod or container)",
+        ),
+        Check(
+            "KF-POD-019",
+            "variables.isWindows || " + _all_c(_min_id("runAsGroup", 10000), "ciContainers"),
+            "a container runs with no runAsGroup, or one below 10000 (pod or container)",
+        ),
+        Check(
+            "KF-POD-020",
+            _all_c(
+                f"!({_effective('runAsGroup')[0]} && type({_effective('runAsGroup')[1]}) == int"
+                f" && {_effective('runAsGroup')[1]} == 0)"
+            )
+            + f" && {_or_empty('variables.podSC.supplementalGroups')}.all(g, type(g) != int || g != 0)"
+            " && !(has(variables.podSC.fsGroup) && type(variables.podSC.fsGroup) == int && variables.podSC.fsGroup == 0)",
+            "the pod or a container uses group 0 (runAsGroup, supplementalGroups or fsGroup)",
+        ),
+        Check(
+            "KF-POD-010",
+            _all_c(f"{_or_empty('c.ports')}.all(p, !(has(p.hostPort) && type(p.hostPort) == int && p.hostPort != 0))")
+            + f" && (!{_field_is('variables.podSpec.hostNetwork', 'true')} || "
+            + _all_c(
+                f"{_or_empty('c.ports')}.all(p, (has(p.hostPort) && p.hostPort != 0)"
+                " || !(has(p.containerPort) && type(p.containerPort) == int && p.containerPort != 0))",
+                "ciContainers",
+            )
+            + ")",
+            "a container binds a host port (hostPort, or containerPort with hostNetwork)",
+        ),
+        Check(
+            "KF-POD-031",
+            f"{_or_empty('variables.podSpec.volumes')}.all(v, "
+            + " || ".join(f"has(v.{k})" for k in sorted(ALLOWED_VOLUME_SOURCES))
+            + " || !("
+            + " || ".join(f"has(v.{k})" for k in sorted(OTHER_VOLUME_SOURCES))
+            + "))",
+            "the pod uses a volume type outside configMap, csi, downwardAPI, emptyDir, ephemeral, image, "
+            "persistentVolumeClaim, projected, secret",
+        ),
+        Check(
+            "KF-POD-021",
+            "variables.isWindows || "
+            + _all_c(_field_is("c.securityContext.readOnlyRootFilesystem", "true"), "ciContainers"),
+            "a container does not set securityContext.readOnlyRootFilesystem: true",
+        ),
+        Check(
+            "KF-POD-026",
+            _selinux_ok("variables.podSC.seLinuxOptions")
+            + " && "
+            + _all_c(_selinux_ok("c.securityContext.seLinuxOptions")),
+            "the pod or a container sets a custom SELinux type, user or role",
+        ),
+        Check(
+            "KF-POD-027",
+            "variables.hostUsersFalse || "
+            + _all_c(f"!({_has('c.securityContext.procMount')}) || c.securityContext.procMount == 'Default'"),
+            "a container sets procMount to something other than Default",
+        ),
+        Check(
+            "KF-POD-032",
+            _non_empty("variables.podSpec.securityContext", _POD_SC_FIELDS)
+            + " && "
+            + _all_c(_non_empty("c.securityContext", _CTR_SC_FIELDS), "ciContainers"),
+            "the pod or a container has no (or an empty) securityContext",
+        ),
+        Check(
+            "KF-POD-041",
+            _all_c(
+                _quantity("c.resources.limits", "memory")
+                + " || "
+                + _quantity("variables.podSpec.resources.limits", "memory"),
+                "cContainers",
+            ),
+            "a container has no memory limit",
+        ),
+        Check(
+            "KF-POD-042",
+            _all_c(
+                _quantity("c.resources.limits", "cpu")
+                + " || "
+                + _quantity("variables.podSpec.resources.limits", "cpu"),
+                "cContainers",
+            ),
+            "a container has no CPU limit",
+        ),
+        Check(
+            "KF-POD-043",
+            _all_c(
+                " && ".join(
+                    f"({_quantity('c.resources.requests', r)} || {_quantity('c.resources.limits', r)}"
+                    f" || {_quantity('variables.podSpec.resources.requests', r)})"
+                    for r in ("cpu", "memory")
+                ),
+                "cContainers",
+            ),
+            "a container has no CPU or memory request",
+        ),
+        Check(
+            "KF-POD-045",
+            "object.kind in ['Job', 'CronJob'] || " + _all_c("has(c.livenessProbe)", "cContainers"),
+            "a long-running container has no liveness probe",
+        ),
+        Check(
+            "KF-IMG-002",
+            _all_c(f"!has(c.image) || c.image.matches('^\\\\s*$') || {_DIGEST_OK}"),
+            "a container image is not pinned by digest",
+        ),
+        Check(
+            "KF-IMG-001",
+            _all_c(f"has(c.image) && !c.image.matches('^\\\\s*$') && ({_DIGEST_OK} || ({_HAS_TAG} && !{_LATEST}))"),
+            "a container image has no tag or uses latest, and no digest",
+        ),
+    )
+}
 
 #: Rules that native policies cannot express, and why (beyond cross-object rules, listed generically).
 CANNOT: dict[str, str] = {
     "KF-SEC-001": "secret detection uses detect-secrets plugins (keyword, entropy, key-format heuristics) that CEL "
-                  "cannot run",
+    "cannot run",
     "KF-SEC-003": "secret detection in ConfigMap data needs detect-secrets heuristics that CEL cannot run",
     "KF-SEC-004": "secret detection in annotations needs detect-secrets heuristics that CEL cannot run",
     "KF-SEC-006": "credential detection in command lines needs argument parsing and secret heuristics beyond CEL",
     "KF-SEC-005": "applies to manifests in a repository, not to objects at admission",
     "KF-POD-037": "splitting shell strings on whitespace and operators (&&, ;, |) and taking the basename needs "
-                  "string functions (split, basename) that policies cannot rely on across Kubernetes versions",
+    "string functions (split, basename) that policies cannot rely on across Kubernetes versions",
     "KF-POD-040": "the list of recognised core components (system_workloads) is a parameter list compared by "
-                  "name and labels per namespace; better enforced by excluding kube-system from user access",
+    "name and labels per namespace; better enforced by excluding kube-system from user access",
     "KF-IMG-003": "the effective pull policy depends on the image reference parsing and API server defaulting "
-                  "(the API server has already defaulted imagePullPolicy before admission, so the policy would "
-                  "see a different object than the manifest)",
+    "(the API server has already defaulted imagePullPolicy before admission, so the policy would "
+    "see a different object than the manifest)",
 }
 
 
@@ -280,8 +455,16 @@ class ExportResult:
 
 
 #: Kinds kubefort builds from files, flags or versions: nothing the API server admits.
-NON_API_KINDS = frozenset({"NodeSnapshot", "KubeletConfiguration", "KubeProxyConfiguration", "EncryptionConfiguration",
-                           "ClusterVersions", "Policy"})
+NON_API_KINDS = frozenset(
+    {
+        "NodeSnapshot",
+        "KubeletConfiguration",
+        "KubeProxyConfiguration",
+        "EncryptionConfiguration",
+        "ClusterVersions",
+        "Policy",
+    }
+)
 #: Areas about control-plane and node configuration (static pod flags, node files).
 NODE_AREAS = frozenset({"CP", "ETCD", "NODE", "KUBELET"})
 
@@ -293,8 +476,10 @@ def why_not(rule: Rule) -> str:
     if m.kinds is not None and m.kinds <= NON_API_KINDS:
         return "cannot: judges node or control-plane configuration (files, flags, versions), not an API object"
     if m.area in NODE_AREAS:
-        return ("cannot: control-plane and node settings come from static pod manifests and files on the nodes; "
-                "their mirror pods do not go through admission in a way that changes what runs")
+        return (
+            "cannot: control-plane and node settings come from static pod manifests and files on the nodes; "
+            "their mirror pods do not go through admission in a way that changes what runs"
+        )
     if m.id in CANNOT:
         return f"cannot: {CANNOT[m.id]}"
     if m.requires:
@@ -313,8 +498,11 @@ def _name(rule_id: str) -> str:
 
 def _meta(rule: Rule) -> dict[str, Any]:
     m = rule.meta
-    return {"name": _name(m.id), "labels": {"app.kubernetes.io/part-of": "kubefort", "kubefort.io/rule": m.id},
-            "annotations": {"kubefort.io/title": m.title, "kubefort.io/severity": m.severity.label}}
+    return {
+        "name": _name(m.id),
+        "labels": {"app.kubernetes.io/part-of": "kubefort", "kubefort.io/rule": m.id},
+        "annotations": {"kubefort.io/title": m.title, "kubefort.io/severity": m.severity.label},
+    }
 
 
 def vap(rule: Rule, check: Check, action: str) -> list[dict[str, Any]]:
@@ -324,10 +512,12 @@ def vap(rule: Rule, check: Check, action: str) -> list[dict[str, Any]]:
         "metadata": _meta(rule),
         "spec": {
             "failurePolicy": "Fail",
-            "matchConstraints": {"resourceRules": [
-                {"apiGroups": [g], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"], "resources": list(res)}
-                for g, res in WORKLOAD_RESOURCES
-            ]},
+            "matchConstraints": {
+                "resourceRules": [
+                    {"apiGroups": [g], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"], "resources": list(res)}
+                    for g, res in WORKLOAD_RESOURCES
+                ]
+            },
             "variables": [{"name": n, "expression": e} for n, e in WORKLOAD_VARIABLES],
             "validations": [{"expression": check.expression, "message": _message(rule, check), "reason": "Forbidden"}],
         },
@@ -340,8 +530,13 @@ def vap(rule: Rule, check: Check, action: str) -> list[dict[str, Any]]:
         "spec": {
             "policyName": _name(rule.meta.id),
             "validationActions": actions,
-            "matchResources": {"namespaceSelector": {"matchExpressions": [
-                {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system"]}]}},
+            "matchResources": {
+                "namespaceSelector": {
+                    "matchExpressions": [
+                        {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system"]}
+                    ]
+                }
+            },
         },
     }
     return [policy, binding]
@@ -350,27 +545,31 @@ def vap(rule: Rule, check: Check, action: str) -> list[dict[str, Any]]:
 def kyverno(rule: Rule, check: Check, action: str) -> list[dict[str, Any]]:
     m = rule.meta
     meta = _meta(rule)
-    meta["annotations"].update({
-        "policies.kyverno.io/title": m.title,
-        "policies.kyverno.io/severity": m.severity.label,
-        "policies.kyverno.io/category": "kubefort",
-        "policies.kyverno.io/description": m.rationale,
-        "pod-policies.kyverno.io/autogen-controllers": "none",  # every controller kind is matched explicitly
-    })
+    meta["annotations"].update(
+        {
+            "policies.kyverno.io/title": m.title,
+            "policies.kyverno.io/severity": m.severity.label,
+            "policies.kyverno.io/category": "kubefort",
+            "policies.kyverno.io/description": m.rationale,
+            "pod-policies.kyverno.io/autogen-controllers": "none",  # every controller kind is matched explicitly
+        }
+    )
     spec: dict[str, Any] = {
         "background": True,
-        "rules": [{
-            "name": m.id.lower(),
-            "match": {"any": [{"resources": {"kinds": list(WORKLOAD_KINDS), "operations": ["CREATE", "UPDATE"]}}]},
-            "exclude": {"any": [{"resources": {"namespaces": ["kube-system"]}}]},
-            "validate": {
-                "failureAction": "Enforce" if action == "deny" else "Audit",
-                "cel": {
-                    "variables": [{"name": n, "expression": e} for n, e in WORKLOAD_VARIABLES],
-                    "expressions": [{"expression": check.expression, "message": _message(rule, check)}],
+        "rules": [
+            {
+                "name": m.id.lower(),
+                "match": {"any": [{"resources": {"kinds": list(WORKLOAD_KINDS), "operations": ["CREATE", "UPDATE"]}}]},
+                "exclude": {"any": [{"resources": {"namespaces": ["kube-system"]}}]},
+                "validate": {
+                    "failureAction": "Enforce" if action == "deny" else "Audit",
+                    "cel": {
+                        "variables": [{"name": n, "expression": e} for n, e in WORKLOAD_VARIABLES],
+                        "expressions": [{"expression": check.expression, "message": _message(rule, check)}],
+                    },
                 },
-            },
-        }],
+            }
+        ],
     }
     if action == "warn":
         spec["emitWarning"] = True
@@ -390,10 +589,13 @@ def export(rules: Iterable[Rule], fmt: str, *, action: str = "deny") -> ExportRe
             continue
         out.documents.extend(vap(r, check, action) if fmt == "vap" else kyverno(r, check, action))
         out.exported.append(r.meta.id)
-    header = (f"# kubefort rules as {'ValidatingAdmissionPolicy' if fmt == 'vap' else 'Kyverno ClusterPolicy'}; "
-              "generated by 'kubefort policy export'.\n"
-              f"# Exported ({len(out.exported)}): {', '.join(out.exported) or 'none'}\n"
-              f"# Not exported ({len(out.unsupported)}): see 'kubefort policy export' on stderr or docs/admission.md\n")
-    out.yaml = header + (yaml.dump_all(out.documents, Dumper=NoAliasDumper, sort_keys=False, width=100000)
-                         if out.documents else "")
+    header = (
+        f"# kubefort rules as {'ValidatingAdmissionPolicy' if fmt == 'vap' else 'Kyverno ClusterPolicy'}; "
+        "generated by 'kubefort policy export'.\n"
+        f"# Exported ({len(out.exported)}): {', '.join(out.exported) or 'none'}\n"
+        f"# Not exported ({len(out.unsupported)}): see 'kubefort policy export' on stderr or docs/admission.md\n"
+    )
+    out.yaml = header + (
+        yaml.dump_all(out.documents, Dumper=NoAliasDumper, sort_keys=False, width=100000) if out.documents else ""
+    )
     return out

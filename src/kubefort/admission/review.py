@@ -40,8 +40,18 @@ OPERATIONS = frozenset({"CREATE", "UPDATE", "DELETE", "CONNECT"})
 #: Subresources whose request object is the whole Pod, judged like the Pod itself.
 JUDGED_SUBRESOURCES = frozenset({"ephemeralcontainers", "resize"})
 #: Metadata that says nothing about what the object does (changed by controllers all the time).
-_BOOKKEEPING = ("resourceVersion", "generation", "managedFields", "finalizers", "ownerReferences", "uid",
-                "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink")
+_BOOKKEEPING = (
+    "resourceVersion",
+    "generation",
+    "managedFields",
+    "finalizers",
+    "ownerReferences",
+    "uid",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "selfLink",
+)
 MAX_DENIAL_LINES = 25
 MAX_WARNINGS = 20
 MAX_WARNING_CHARS = 256  # the API server may truncate longer warnings
@@ -136,8 +146,10 @@ def parse_request(admission_review: Any) -> Mapping[str, Any]:
         raise ReviewError("the body must be a JSON object (an admission.k8s.io/v1 AdmissionReview)")
     api_version, kind = admission_review.get("apiVersion"), admission_review.get("kind")
     if kind != KIND or api_version != API_VERSION:
-        raise ReviewError(f"expected apiVersion {API_VERSION} and kind {KIND}, got apiVersion "
-                          f"{_short(api_version)} and kind {_short(kind)} (set admissionReviewVersions: [v1])")
+        raise ReviewError(
+            f"expected apiVersion {API_VERSION} and kind {KIND}, got apiVersion "
+            f"{_short(api_version)} and kind {_short(kind)} (set admissionReviewVersions: [v1])"
+        )
     req = admission_review.get("request")
     if not isinstance(req, Mapping):
         raise ReviewError("the AdmissionReview has no 'request' object")
@@ -169,10 +181,22 @@ def review_detailed(admission_review: Any, policy: AdmissionPolicy) -> Decision:
         name = f"{_str(_md(raw_for_id).get('generateName'))}*"
     user_info = req.get("userInfo") if isinstance(req.get("userInfo"), Mapping) else {}
     user = _str(user_info.get("username"))
-    groups = [g for g in user_info.get("groups") or () if isinstance(g, str)] if isinstance(user_info.get("groups"), list) else []
+    groups = (
+        [g for g in user_info.get("groups") or () if isinstance(g, str)]
+        if isinstance(user_info.get("groups"), list)
+        else []
+    )
     sub = _str(req.get("subResource"))
-    d = Decision(uid=uid, operation=op, kind=kind, namespace=namespace, name=name, user=user, sub_resource=sub,
-                 dry_run=req.get("dryRun") is True)
+    d = Decision(
+        uid=uid,
+        operation=op,
+        kind=kind,
+        namespace=namespace,
+        name=name,
+        user=user,
+        sub_resource=sub,
+        dry_run=req.get("dryRun") is True,
+    )
 
     reason = _not_judged(op, sub, kind, obj_raw, old_raw, policy)
     if reason is None:
@@ -197,8 +221,9 @@ def review_detailed(admission_review: Any, policy: AdmissionPolicy) -> Decision:
     return d
 
 
-def _not_judged(op: str, sub: str, kind: str, obj: Mapping[str, Any] | None, old: Mapping[str, Any] | None,
-                policy: AdmissionPolicy) -> str | None:
+def _not_judged(
+    op: str, sub: str, kind: str, obj: Mapping[str, Any] | None, old: Mapping[str, Any] | None, policy: AdmissionPolicy
+) -> str | None:
     if op == "DELETE":
         return "delete"
     if op == "CONNECT":
@@ -215,14 +240,27 @@ def _not_judged(op: str, sub: str, kind: str, obj: Mapping[str, Any] | None, old
     return None
 
 
-def _judge(d: Decision, obj_raw: Mapping[str, Any], namespace: str, kind: str, policy: AdmissionPolicy,
-           exempt_rules: Mapping[str, str]) -> None:
+def _judge(
+    d: Decision,
+    obj_raw: Mapping[str, Any],
+    namespace: str,
+    kind: str,
+    policy: AdmissionPolicy,
+    exempt_rules: Mapping[str, str],
+) -> None:
     if not obj_raw.get("kind") and kind:
         obj_raw = {**obj_raw, "kind": kind}
-    obj = K8sObject.from_raw(obj_raw, SOURCE, default_namespace=namespace or "default",
-                             cluster_scoped=not namespace)
-    report = evaluate(policy.plan or policy.rules, Inventory([obj]), params=policy.params, suppressor=Suppressor(policy.cfg.exceptions),
-                      mode=MODE, min_severity=policy.min_severity, fail_on=policy.fail_on, keep_passes=False)
+    obj = K8sObject.from_raw(obj_raw, SOURCE, default_namespace=namespace or "default", cluster_scoped=not namespace)
+    report = evaluate(
+        policy.plan or policy.rules,
+        Inventory([obj]),
+        params=policy.params,
+        suppressor=Suppressor(policy.cfg.exceptions),
+        mode=MODE,
+        min_severity=policy.min_severity,
+        fail_on=policy.fail_on,
+        keep_passes=False,
+    )
     deny: list[Finding] = []
     warn: list[Finding] = []
     seen: dict[str, set[str]] = {"deny": set(), "warn": set(), "audit": set(), "exempt": set(), "suppressed": set()}
@@ -262,8 +300,11 @@ def _judge(d: Decision, obj_raw: Mapping[str, Any], namespace: str, kind: str, p
     warnings = _warnings(warn, errors if policy.on_rule_error == "warn" else [])
     status = None
     if not d.allowed:
-        status = {"code": 403, "reason": "Forbidden",
-                  "message": _denial_message(obj, deny, errors if policy.on_rule_error == "deny" else [], policy)}
+        status = {
+            "code": 403,
+            "reason": "Forbidden",
+            "message": _denial_message(obj, deny, errors if policy.on_rule_error == "deny" else [], policy),
+        }
     audit: dict[str, str] = {}
     if d.denied:
         audit["denied-rules"] = ",".join(d.denied)
@@ -276,8 +317,14 @@ def _judge(d: Decision, obj_raw: Mapping[str, Any], namespace: str, kind: str, p
     d.response = _response(d.uid, d.allowed, status=status, warnings=warnings, audit=audit)
 
 
-def _response(uid: str, allowed: bool, *, status: dict[str, Any] | None = None, warnings: list[str] | None = None,
-              audit: dict[str, str] | None = None) -> dict[str, Any]:
+def _response(
+    uid: str,
+    allowed: bool,
+    *,
+    status: dict[str, Any] | None = None,
+    warnings: list[str] | None = None,
+    audit: dict[str, str] | None = None,
+) -> dict[str, Any]:
     resp: dict[str, Any] = {"uid": uid, "allowed": allowed}
     if status is not None:
         resp["status"] = status
@@ -294,8 +341,11 @@ def _denial_message(obj: K8sObject, deny: list[Finding], errors: list[Any], poli
         if f.rule.id not in ids:
             ids.append(f.rule.id)
     what = f"{obj.kind} {obj.namespace + '/' if obj.namespace else ''}{obj.name}"
-    head = (f"kubefort: {what} violates {len(ids)} rule{'s' if len(ids) != 1 else ''} "
-            f"({', '.join(ids)})" if ids else f"kubefort: {what} could not be judged")
+    head = (
+        f"kubefort: {what} violates {len(ids)} rule{'s' if len(ids) != 1 else ''} ({', '.join(ids)})"
+        if ids
+        else f"kubefort: {what} could not be judged"
+    )
     lines = [head + ":"]
     fixes_given: set[str] = set()
     for f in deny[:MAX_DENIAL_LINES]:
@@ -307,9 +357,11 @@ def _denial_message(obj: K8sObject, deny: list[Finding], errors: list[Any], poli
     if len(deny) > MAX_DENIAL_LINES:
         lines.append(f"- ... and {len(deny) - MAX_DENIAL_LINES} more finding(s); run 'kubefort scan' on the manifest")
     for e in errors:
-        lines.append(f"- {e.rule.id} {e.rule.title}: the rule failed on this object ({e.detail.split(' (')[0]}); "
-                     "denied because on_rule_error is deny")
-    lines.append("Suppress a finding with the annotation kubefort.io/ignore: \"<RULE-ID>=<reason>\".")
+        lines.append(
+            f"- {e.rule.id} {e.rule.title}: the rule failed on this object ({e.detail.split(' (')[0]}); "
+            "denied because on_rule_error is deny"
+        )
+    lines.append('Suppress a finding with the annotation kubefort.io/ignore: "<RULE-ID>=<reason>".')
     return "\n".join(lines)
 
 
@@ -322,7 +374,7 @@ def _warnings(warn: list[Finding], errors: list[Any]) -> list[str]:
     for i, w in enumerate(items):
         if len(w) > MAX_WARNING_CHARS:
             w = w[: MAX_WARNING_CHARS - 3] + "..."
-        if len(out) == MAX_WARNINGS - 1 and len(items) > MAX_WARNINGS or total + len(w) > MAX_WARNINGS_TOTAL:
+        if (len(out) == MAX_WARNINGS - 1 and len(items) > MAX_WARNINGS) or total + len(w) > MAX_WARNINGS_TOTAL:
             out.append(f"kubefort: {len(items) - i} more warning(s); run 'kubefort scan' on the manifest")
             break
         out.append(w)

@@ -54,11 +54,14 @@ _JSON_TYPES = ("application/json", "application/json;", "application/json ")
 
 # -- metrics ------------------------------------------------------------------------------------
 
+
 @dataclass(slots=True)
 class Metrics:
     """Counters and a latency histogram, rendered in the Prometheus text format (0.0.4)."""
 
-    requests: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)  # (operation, kind, decision, dry_run)
+    requests: Counter[tuple[str, str, str, str]] = field(
+        default_factory=Counter
+    )  # (operation, kind, decision, dry_run)
     denials: Counter[str] = field(default_factory=Counter)  # rule ID
     warnings: Counter[str] = field(default_factory=Counter)
     audits: Counter[str] = field(default_factory=Counter)
@@ -84,10 +87,16 @@ class Metrics:
             out.append(f"# HELP {name} {help_}")
             out.append(f"# TYPE {name} {kind}")
 
-        family("kubefort_admission_requests_total", "counter", "Admission reviews answered, by operation, kind and decision.")
+        family(
+            "kubefort_admission_requests_total",
+            "counter",
+            "Admission reviews answered, by operation, kind and decision.",
+        )
         for (op, kind, decision, dry), n in sorted(self.requests.items()):
-            out.append(f'kubefort_admission_requests_total{{operation="{_esc(op)}",kind="{_esc(kind)}",'
-                       f'decision="{decision}",dry_run="{dry}"}} {n}')
+            out.append(
+                f'kubefort_admission_requests_total{{operation="{_esc(op)}",kind="{_esc(kind)}",'
+                f'decision="{decision}",dry_run="{dry}"}} {n}'
+            )
         for name, counter, help_ in (
             ("kubefort_admission_denials_total", self.denials, "Denied requests, by rule that denied them."),
             ("kubefort_admission_warnings_total", self.warnings, "Requests allowed with a warning, by rule."),
@@ -97,11 +106,16 @@ class Metrics:
             family(name, "counter", help_)
             for rid, n in sorted(counter.items()):
                 out.append(f'{name}{{rule="{_esc(rid)}"}} {n}')
-        family("kubefort_admission_bad_requests_total", "counter", "Requests refused with an HTTP error, by status code.")
+        family(
+            "kubefort_admission_bad_requests_total", "counter", "Requests refused with an HTTP error, by status code."
+        )
         for code, n in sorted(self.bad_requests.items()):
             out.append(f'kubefort_admission_bad_requests_total{{code="{code}"}} {n}')
-        family("kubefort_admission_request_duration_seconds", "histogram",
-               "Time to answer an admission review (body read, decision, response).")
+        family(
+            "kubefort_admission_request_duration_seconds",
+            "histogram",
+            "Time to answer an admission review (body read, decision, response).",
+        )
         cum = 0
         for b, n in zip(BUCKETS, self.buckets):
             cum += n
@@ -112,7 +126,11 @@ class Metrics:
         family("kubefort_admission_rules", "gauge", "Rules of the policy, evaluated at admission or skipped.")
         out.append(f'kubefort_admission_rules{{state="evaluated"}} {len(policy.rules)}')
         out.append(f'kubefort_admission_rules{{state="skipped"}} {len(policy.skipped)}')
-        family("kubefort_admission_certificate_reloads_total", "counter", "Serving certificate reloads after a file change.")
+        family(
+            "kubefort_admission_certificate_reloads_total",
+            "counter",
+            "Serving certificate reloads after a file change.",
+        )
         out.append(f"kubefort_admission_certificate_reloads_total {self.cert_reloads}")
         return "\n".join(out) + "\n"
 
@@ -122,6 +140,7 @@ def _esc(v: str) -> str:
 
 
 # -- TLS ----------------------------------------------------------------------------------------
+
 
 class CertStore:
     """The server's SSLContext (TLS 1.2+), reloaded in place when the certificate or key file changes.
@@ -166,14 +185,21 @@ def make_ssl_context(cert: str, key: str) -> ssl.SSLContext:
 
 # -- application --------------------------------------------------------------------------------
 
+
 @dataclass(slots=True)
 class _State:
     draining: bool = False
 
 
-def create_app(policy: AdmissionPolicy, *, max_body: int = DEFAULT_MAX_BODY, audit_out: IO[str] | None = None,
-               metrics: Metrics | None = None, certs: CertStore | None = None,
-               reload_interval: float = 10.0) -> Starlette:
+def create_app(
+    policy: AdmissionPolicy,
+    *,
+    max_body: int = DEFAULT_MAX_BODY,
+    audit_out: IO[str] | None = None,
+    metrics: Metrics | None = None,
+    certs: CertStore | None = None,
+    reload_interval: float = 10.0,
+) -> Starlette:
     """The ASGI application. ``audit_out``: where the audit log lines go (default stdout)."""
     metrics = metrics or Metrics()
     state = _State()
@@ -273,12 +299,14 @@ def create_app(policy: AdmissionPolicy, *, max_body: int = DEFAULT_MAX_BODY, aud
         gc.freeze()
         task = None
         if certs is not None:
+
             async def watch() -> None:
                 while True:
                     await asyncio.sleep(reload_interval)
                     if certs.maybe_reload():
                         metrics.cert_reloads += 1
                         log.warning("serving certificate reloaded")
+
             task = asyncio.create_task(watch())
         try:
             yield
@@ -287,20 +315,34 @@ def create_app(policy: AdmissionPolicy, *, max_body: int = DEFAULT_MAX_BODY, aud
             if task is not None:
                 task.cancel()
 
-    app = Starlette(routes=[
-        Route("/validate", validate, methods=["POST"]),
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", metrics_ep, methods=["GET"]),
-    ], lifespan=lifespan)
+    app = Starlette(
+        routes=[
+            Route("/validate", validate, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics_ep, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
     app.state.metrics = metrics
     app.state.certs = certs
     return app
 
 
-def make_server(policy: AdmissionPolicy, *, cert: str, key: str, host: str = "0.0.0.0", port: int = DEFAULT_PORT,
-                max_body: int = DEFAULT_MAX_BODY, audit_out: IO[str] | None = None, log_level: str = "warning",
-                reload_interval: float = 10.0, http: str = "auto", graceful_timeout: int = 25) -> Any:
+def make_server(
+    policy: AdmissionPolicy,
+    *,
+    cert: str,
+    key: str,
+    host: str = "0.0.0.0",
+    port: int = DEFAULT_PORT,
+    max_body: int = DEFAULT_MAX_BODY,
+    audit_out: IO[str] | None = None,
+    log_level: str = "warning",
+    reload_interval: float = 10.0,
+    http: str = "auto",
+    graceful_timeout: int = 25,
+) -> Any:
     """A ``uvicorn.Server`` serving the webhook over HTTPS; ``.run()`` it, or start it in a thread."""
     import uvicorn
 
@@ -311,8 +353,17 @@ def make_server(policy: AdmissionPolicy, *, cert: str, key: str, host: str = "0.
         return certs.context
 
     config = uvicorn.Config(
-        app, host=host, port=port, ssl_context_factory=ssl_factory, access_log=False, log_level=log_level,
-        ws="none", lifespan="on", server_header=False, proxy_headers=False, http=http,
+        app,
+        host=host,
+        port=port,
+        ssl_context_factory=ssl_factory,
+        access_log=False,
+        log_level=log_level,
+        ws="none",
+        lifespan="on",
+        server_header=False,
+        proxy_headers=False,
+        http=http,
         timeout_keep_alive=30,  # the API server keeps connections to webhooks open
         h11_max_incomplete_event_size=64 * 1024,
         timeout_graceful_shutdown=graceful_timeout,  # below the pod's terminationGracePeriodSeconds (30)
@@ -327,7 +378,8 @@ def make_server(policy: AdmissionPolicy, *, cert: str, key: str, host: str = "0.
 # counters: in a cluster prefer more replicas of one worker each.
 
 _WORKER_ENV = "KUBEFORT_ADMISSION_WORKER"
-_worker_certs: CertStore | None = None
+#: the serving certificate of this worker process (uvicorn imports the app once per worker)
+_WORKER_CERTS: list[CertStore] = []
 
 
 def _settings() -> dict[str, Any]:
@@ -335,11 +387,10 @@ def _settings() -> dict[str, Any]:
 
 
 def _certs_of_worker() -> CertStore:
-    global _worker_certs
-    if _worker_certs is None:
+    if not _WORKER_CERTS:
         s = _settings()
-        _worker_certs = CertStore(s["cert"], s["key"])
-    return _worker_certs
+        _WORKER_CERTS.append(CertStore(s["cert"], s["key"]))
+    return _WORKER_CERTS[0]
 
 
 def worker_ssl_context(config: Any, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
@@ -351,15 +402,26 @@ def worker_app() -> Starlette:
     from .config import load_policy
 
     s = _settings()
-    policy = AdmissionPolicy.build(config_path=s.get("config"), rules=s.get("rules") or (),
-                                   skip_rules=s.get("skip_rules") or (), fail_on=s.get("fail_on"),
-                                   policy=load_policy(s["policy"]) if s.get("policy") else None,
-                                   policy_path=s.get("policy"))
+    policy = AdmissionPolicy.build(
+        config_path=s.get("config"),
+        rules=s.get("rules") or (),
+        skip_rules=s.get("skip_rules") or (),
+        fail_on=s.get("fail_on"),
+        policy=load_policy(s["policy"]) if s.get("policy") else None,
+        policy_path=s.get("policy"),
+    )
     return create_app(policy, max_body=s.get("max_body", DEFAULT_MAX_BODY), certs=_certs_of_worker())
 
 
-def serve_workers(settings: dict[str, Any], *, workers: int, host: str, port: int, log_level: str = "warning",
-                  graceful_timeout: int = 25) -> None:
+def serve_workers(
+    settings: dict[str, Any],
+    *,
+    workers: int,
+    host: str,
+    port: int,
+    log_level: str = "warning",
+    graceful_timeout: int = 25,
+) -> None:
     """Serve with ``workers`` processes; ``settings``: cert, key, config, policy, rules, skip_rules,
     fail_on, max_body (what ``kubefort admission serve`` was given)."""
     import uvicorn
@@ -367,9 +429,20 @@ def serve_workers(settings: dict[str, Any], *, workers: int, host: str, port: in
 
     os.environ[_WORKER_ENV] = json.dumps(settings)
     config = uvicorn.Config(
-        "kubefort.admission.server:worker_app", factory=True, workers=workers, host=host, port=port,
-        ssl_context_factory=worker_ssl_context, access_log=False, log_level=log_level, ws="none", lifespan="on",
-        server_header=False, proxy_headers=False, timeout_keep_alive=30, h11_max_incomplete_event_size=64 * 1024,
+        "kubefort.admission.server:worker_app",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        ssl_context_factory=worker_ssl_context,
+        access_log=False,
+        log_level=log_level,
+        ws="none",
+        lifespan="on",
+        server_header=False,
+        proxy_headers=False,
+        timeout_keep_alive=30,
+        h11_max_incomplete_event_size=64 * 1024,
         timeout_graceful_shutdown=graceful_timeout,
     )
     sock = config.bind_socket()

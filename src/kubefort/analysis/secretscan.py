@@ -61,23 +61,90 @@ SENSITIVE_NAME_RE = re.compile("|".join(SENSITIVE_NAME_PATTERNS), re.IGNORECASE)
 #: A name segment that says the variable *describes* a secret rather than holding one.
 NON_SECRET_SEGMENTS: frozenset[str] = frozenset(
     {
-        "file", "files", "filename", "path", "paths", "dir", "directory", "mount", "volume",
-        "name", "names", "ref", "reference", "key_ref", "kind", "type", "mode", "format",
-        "url", "uri", "endpoint", "host", "hostname", "port", "addr", "address", "location",
-        "ttl", "expiry", "expires", "expiration", "lifetime", "duration", "interval", "period", "timeout",
-        "length", "len", "size", "max", "min", "limit", "count",
-        "enabled", "enable", "disabled", "disable", "required", "optional",
-        "header", "algorithm", "alg", "policy", "issuer", "audience", "rotation", "version",
-        "prefix", "suffix", "template", "regex", "pattern", "field", "scope", "scopes",
-        "provider", "backend", "namespace", "public", "pub", "cert", "certificate", "crt", "hash",
-        "tokenizer", "tokenizers",
+        "file",
+        "files",
+        "filename",
+        "path",
+        "paths",
+        "dir",
+        "directory",
+        "mount",
+        "volume",
+        "name",
+        "names",
+        "ref",
+        "reference",
+        "key_ref",
+        "kind",
+        "type",
+        "mode",
+        "format",
+        "url",
+        "uri",
+        "endpoint",
+        "host",
+        "hostname",
+        "port",
+        "addr",
+        "address",
+        "location",
+        "ttl",
+        "expiry",
+        "expires",
+        "expiration",
+        "lifetime",
+        "duration",
+        "interval",
+        "period",
+        "timeout",
+        "length",
+        "len",
+        "size",
+        "max",
+        "min",
+        "limit",
+        "count",
+        "enabled",
+        "enable",
+        "disabled",
+        "disable",
+        "required",
+        "optional",
+        "header",
+        "algorithm",
+        "alg",
+        "policy",
+        "issuer",
+        "audience",
+        "rotation",
+        "version",
+        "prefix",
+        "suffix",
+        "template",
+        "regex",
+        "pattern",
+        "field",
+        "scope",
+        "scopes",
+        "provider",
+        "backend",
+        "namespace",
+        "public",
+        "pub",
+        "cert",
+        "certificate",
+        "crt",
+        "hash",
+        "tokenizer",
+        "tokenizers",
     }
 )
 _SHELL_NAMES = frozenset({"pwd", "oldpwd"})  # working directories, not passwords
 _SEGMENT_RE = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 #: Weaker hints: a high-entropy value under such a name is reported (``ENCRYPTION_KEY``, ``HMAC_SALT``).
-_WEAK_NAME_RE = re.compile(r"key|salt|hmac|sign|cipher|encrypt|auth|cookie|session|passphrase|licen[cs]e|dsn|seed|cred",
-                           re.IGNORECASE)
+_WEAK_NAME_RE = re.compile(
+    r"key|salt|hmac|sign|cipher|encrypt|auth|cookie|session|passphrase|licen[cs]e|dsn|seed|cred", re.IGNORECASE
+)
 
 
 @lru_cache(maxsize=8192)
@@ -104,8 +171,34 @@ _SHELL_REF_RE = re.compile(r"\$[A-Za-z_]\w*|\$\(|\$\{")
 _CHANGEME_RE = re.compile(r"change[-_ ]?me!?", re.IGNORECASE)
 _FILE_REF_RE = re.compile(r"(?:file://|~?/|\.\.?/)[^\s:]*")
 _ALNUM_RE = re.compile(r"[A-Za-z0-9]")
-_NOT_VALUES = frozenset({"true", "false", "yes", "no", "on", "off", "y", "n", "none", "null", "nil", "~",
-                         "enabled", "disabled", "|", "|-", "|+", ">", ">-", ">+", "{}", "[]", '""', "''"})
+_NOT_VALUES = frozenset(
+    {
+        "true",
+        "false",
+        "yes",
+        "no",
+        "on",
+        "off",
+        "y",
+        "n",
+        "none",
+        "null",
+        "nil",
+        "~",
+        "enabled",
+        "disabled",
+        "|",
+        "|-",
+        "|+",
+        ">",
+        ">-",
+        ">+",
+        "{}",
+        "[]",
+        '""',
+        "''",
+    }
+)
 
 
 def is_var_reference(value: str) -> bool:
@@ -224,7 +317,7 @@ class _DetectSecrets:
         self.keyword_denylist: tuple[str, ...] = ()
         self.heuristics: Any = None
 
-    def load(self) -> "_DetectSecrets":
+    def load(self) -> _DetectSecrets:
         if self._loaded:
             return self
         with self._lock:
@@ -260,7 +353,7 @@ def _detect_secrets_labels(text: str) -> set[str]:
         for plugin in ds.regex_plugins:
             try:
                 hit = next(iter(plugin.analyze_string(line)), None)
-            except Exception:  # noqa: BLE001 - a plugin must not break the scan (nor quote the line)
+            except Exception:
                 hit = None
             if hit is not None:
                 st = str(plugin.secret_type)
@@ -377,7 +470,7 @@ class Allowlist:
     values: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, names: Any = None, values: Any = None) -> "Allowlist":
+    def of(cls, names: Any = None, values: Any = None) -> Allowlist:
         return cls(_entries(names), _entries(values))
 
     def name_allowed(self, name: str) -> bool:
@@ -468,7 +561,8 @@ def _is_assignment_key(key: str) -> bool:
     if is_sensitive_name(key):
         return True
     return bool(_keyword_name_re().search(key)) and not (
-        {s.lower() for s in _SEGMENT_RE.findall(key)} & NON_SECRET_SEGMENTS)
+        {s.lower() for s in _SEGMENT_RE.findall(key)} & NON_SECRET_SEGMENTS
+    )
 
 
 def _unquote(v: str) -> str:
@@ -522,9 +616,11 @@ def content_reasons(text: str, allow: Allowlist = NO_ALLOW) -> list[str]:
 _FLAG_EQ_RE = re.compile(r"^(?P<dash>--?)(?P<name>[A-Za-z][\w.\-]*)=(?P<val>.*)$", re.S)
 _FLAG_RE = re.compile(r"^(?P<dash>--?)(?P<name>[A-Za-z][\w.\-]*)$")
 _SCRIPT_FLAG_RE = re.compile(
-    r"""(?:^|(?<=[\s"'`]))(?P<dash>--?)(?P<name>[A-Za-z][\w.\-]*)(?:=|[ \t]+)(?P<val>"[^"\n]*"|'[^'\n]*'|[^\s;|&)]+)""")
+    r"""(?:^|(?<=[\s"'`]))(?P<dash>--?)(?P<name>[A-Za-z][\w.\-]*)(?:=|[ \t]+)(?P<val>"[^"\n]*"|'[^'\n]*'|[^\s;|&)]+)"""
+)
 _SCRIPT_ASSIGN_RE = re.compile(
-    r"""(?:^|(?<=[\s;&|("'`]))(?:export\s+)?(?P<name>[A-Za-z_]\w*)=(?P<val>"[^"\n]*"|'[^'\n]*'|[^\s;|&)]+)""")
+    r"""(?:^|(?<=[\s;&|("'`]))(?:export\s+)?(?P<name>[A-Za-z_]\w*)=(?P<val>"[^"\n]*"|'[^'\n]*'|[^\s;|&)]+)"""
+)
 
 
 def _name_value_reasons(name: str, val: str, allow: Allowlist) -> list[str]:
@@ -559,7 +655,9 @@ def scan_command_line(tokens: Sequence[Any], allow: Allowlist = NO_ALLOW) -> dic
         if m:
             flag = m.group("dash") + m.group("name")
             why = _name_value_reasons(m.group("name"), m.group("val"), allow)
-            labels = detect_value(m.group("val"), name=m.group("name")) if not allow.value_allowed(m.group("val")) else ()
+            labels = (
+                detect_value(m.group("val"), name=m.group("name")) if not allow.value_allowed(m.group("val")) else ()
+            )
             if why or labels:
                 add(i, [f'flag "{flag}": {describe(why + list(labels))}'])
             continue
@@ -588,7 +686,9 @@ def scan_command_line(tokens: Sequence[Any], allow: Allowlist = NO_ALLOW) -> dic
 # --------------------------------------------------------------------------------------------------
 # Personal data (KF-SEC-003 sub-code ``pii``)
 
-_EMAIL_RE = re.compile(r"(?<![\w.+\-/@:])[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}(?![\w\-@]|:[\w/])")
+_EMAIL_RE = re.compile(
+    r"(?<![\w.+\-/@:])[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}(?![\w\-@]|:[\w/])"
+)
 _IBAN_RE = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")
 _PHONE_RE = re.compile(
     r"(?<![\w+])\+\d{1,3}[ .\-]?(?:\(\d{1,4}\)[ .\-]?)?\d{2,4}(?:[ .\-]?\d{2,4}){2,4}(?![\w])"

@@ -66,7 +66,6 @@ def cli(debug: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
-
 def main() -> None:
     try:
         cli.main(prog_name="kubefort", standalone_mode=True)
@@ -92,6 +91,7 @@ def _hard_exit(code: int | str | None) -> None:
         code = 1
     import atexit
     import os
+
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:

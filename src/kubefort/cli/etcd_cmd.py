@@ -15,12 +15,18 @@ import click
 
 from ..engine.rule import Severity
 from ..errors import UsageError
+
 F = Callable[..., Any]  # the etcd modules (httpx, cryptography) are imported when a command runs
 
 
 def tls_options(fn: F) -> F:
     opts = [
-        click.option("--cacert", type=click.Path(dir_okay=False), default=None, help="CA bundle that signs etcd's server certificate."),
+        click.option(
+            "--cacert",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="CA bundle that signs etcd's server certificate.",
+        ),
         click.option("--cert", type=click.Path(dir_okay=False), default=None, help="Client certificate (PEM)."),
         click.option("--key", type=click.Path(dir_okay=False), default=None, help="Client private key (PEM)."),
     ]
@@ -42,6 +48,7 @@ def _echo_json(obj: Any, out: IO[str] | None = None) -> None:
 # ==================================================================================================
 # kubefort etcd
 
+
 @click.group("etcd")
 def etcd_group() -> None:
     """Check a live etcd: TLS and client authentication, and how Secrets are stored (encryption at rest).
@@ -57,16 +64,37 @@ def etcd_group() -> None:
 @etcd_group.command("probe")
 @click.option("--endpoints", required=True, metavar="URL[,URL]", help="etcd client URLs (https://HOST:2379).")
 @tls_options
-@click.option("--foreign-cert", type=click.Path(dir_okay=False), default=None,
-              help="A client certificate from another CA (e.g. one the cluster CA signed): accepted = KF-ETCD-007.")
+@click.option(
+    "--foreign-cert",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="A client certificate from another CA (e.g. one the cluster CA signed): accepted = KF-ETCD-007.",
+)
 @click.option("--foreign-key", type=click.Path(dir_okay=False), default=None, help="Key of --foreign-cert.")
 @click.option("--timeout", type=float, default=5.0, show_default=True, help="Seconds per connection attempt.")
-@click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "critical"]), default="high", show_default=True,
-              help="Exit 1 when a finding is at or above this severity.")
-@click.option("-o", "--format", "fmt", type=click.Choice(["table", "json", "sarif", "junit"]), default="table", show_default=True)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["info", "low", "medium", "high", "critical"]),
+    default="high",
+    show_default=True,
+    help="Exit 1 when a finding is at or above this severity.",
+)
+@click.option(
+    "-o", "--format", "fmt", type=click.Choice(["table", "json", "sarif", "junit"]), default="table", show_default=True
+)
 @click.option("--no-color", is_flag=True, help="No colours in table output.")
-def probe_cmd(endpoints: str, cacert: str | None, cert: str | None, key: str | None, foreign_cert: str | None,
-              foreign_key: str | None, timeout: float, fail_on: str, fmt: str, no_color: bool) -> None:
+def probe_cmd(
+    endpoints: str,
+    cacert: str | None,
+    cert: str | None,
+    key: str | None,
+    foreign_cert: str | None,
+    foreign_key: str | None,
+    timeout: float,
+    fail_on: str,
+    fmt: str,
+    no_color: bool,
+) -> None:
     """Knock on etcd client endpoints the way an attacker would and report what they accept.
 
     Per endpoint: plain HTTP? TLS, and which server certificate (auto-TLS)? A client without a
@@ -94,14 +122,25 @@ def probe_cmd(endpoints: str, cacert: str | None, cert: str | None, key: str | N
     elif fmt == "table":
         for r in results:
             click.echo(f"{r.endpoint}")
-            rows = [("etcd version", r.version.get("etcdserver", "?")),
-                    ("plain HTTP", r.plain_http.label),
-                    ("speaks TLS", "yes" if r.speaks_tls else "no")]
+            rows = [
+                ("etcd version", r.version.get("etcdserver", "?")),
+                ("plain HTTP", r.plain_http.label),
+                ("speaks TLS", "yes" if r.speaks_tls else "no"),
+            ]
             if r.server_cert:
                 c = r.server_cert
-                trust = {True: "trusted by --cacert", False: f"NOT trusted by --cacert ({c.trust_detail})", None: "not verified (no --cacert)"}
-                rows.append(("server certificate", f"{c.subject} issued by {c.issuer}, until {c.not_after}; {trust[c.trusted]}"
-                             + ("; etcd auto-TLS" if c.auto_tls else "")))
+                trust = {
+                    True: "trusted by --cacert",
+                    False: f"NOT trusted by --cacert ({c.trust_detail})",
+                    None: "not verified (no --cacert)",
+                }
+                rows.append(
+                    (
+                        "server certificate",
+                        f"{c.subject} issued by {c.issuer}, until {c.not_after}; {trust[c.trusted]}"
+                        + ("; etcd auto-TLS" if c.auto_tls else ""),
+                    )
+                )
             if r.speaks_tls:
                 rows += [("TLS, no client cert", r.no_cert.label), ("TLS, unknown-CA cert", r.wrong_ca.label)]
                 if r.foreign_cert:
@@ -121,15 +160,32 @@ def probe_cmd(endpoints: str, cacert: str | None, cert: str | None, key: str | N
 
 @etcd_group.command("secrets")
 @click.option("--endpoints", default=None, metavar="URL[,URL]", help="etcd client URLs.")
-@click.option("--snapshot", type=click.Path(dir_okay=False), default=None,
-              help="Read an etcd snapshot file instead (restored into a temporary local etcd; needs etcd and etcdctl).")
+@click.option(
+    "--snapshot",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Read an etcd snapshot file instead (restored into a temporary local etcd; needs etcd and etcdctl).",
+)
 @tls_options
-@click.option("--resource", "resources", multiple=True, metavar="RESOURCE",
-              help="Resources to read (repeatable): secrets (default), configmaps, GROUP/RESOURCE...")
+@click.option(
+    "--resource",
+    "resources",
+    multiple=True,
+    metavar="RESOURCE",
+    help="Resources to read (repeatable): secrets (default), configmaps, GROUP/RESOURCE...",
+)
 @click.option("--etcd-prefix", default="/registry", show_default=True, help="kube-apiserver --etcd-prefix.")
 @click.option("-o", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def secrets_cmd(endpoints: str | None, snapshot: str | None, cacert: str | None, cert: str | None, key: str | None,
-                resources: tuple[str, ...], etcd_prefix: str, fmt: str) -> None:
+def secrets_cmd(
+    endpoints: str | None,
+    snapshot: str | None,
+    cacert: str | None,
+    cert: str | None,
+    key: str | None,
+    resources: tuple[str, ...],
+    etcd_prefix: str,
+    fmt: str,
+) -> None:
     """Classify how every stored value is protected, from its bytes: identity (plaintext protobuf/JSON),
     aescbc, aesgcm, secretbox, kms-v1, kms-v2 or unknown, with the key name. Values are never shown.
 
@@ -173,15 +229,31 @@ def secrets_cmd(endpoints: str | None, snapshot: str | None, cacert: str | None,
 # ==================================================================================================
 # kubefort backup
 
+
 def repo_options(fn: F) -> F:
     opts = [
-        click.option("--repo", required=True, envvar="KUBEFORT_BACKUP_REPO", metavar="DIR|s3://BUCKET/PREFIX",
-                     help="Backup repository (env KUBEFORT_BACKUP_REPO)."),
-        click.option("--key-file", required=True, envvar="KUBEFORT_BACKUP_KEY", type=click.Path(dir_okay=False),
-                     help="Key file from 'backup keygen' (env KUBEFORT_BACKUP_KEY)."),
+        click.option(
+            "--repo",
+            required=True,
+            envvar="KUBEFORT_BACKUP_REPO",
+            metavar="DIR|s3://BUCKET/PREFIX",
+            help="Backup repository (env KUBEFORT_BACKUP_REPO).",
+        ),
+        click.option(
+            "--key-file",
+            required=True,
+            envvar="KUBEFORT_BACKUP_KEY",
+            type=click.Path(dir_okay=False),
+            help="Key file from 'backup keygen' (env KUBEFORT_BACKUP_KEY).",
+        ),
         click.option("--s3-endpoint", default=None, envvar="KUBEFORT_S3_ENDPOINT", help="S3-compatible endpoint URL."),
-        click.option("--object-lock-days", type=int, default=0, show_default=True,
-                     help="S3: Object Lock retention for new objects, when the bucket supports it."),
+        click.option(
+            "--object-lock-days",
+            type=int,
+            default=0,
+            show_default=True,
+            help="S3: Object Lock retention for new objects, when the bucket supports it.",
+        ),
     ]
     for o in reversed(opts):
         fn = o(fn)
@@ -225,7 +297,9 @@ def backup_group() -> None:
 
 @backup_group.command("keygen")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Where to write the key file (mode 0600).")
-@click.option("--force", is_flag=True, help="Overwrite an existing file (backups made with the old key become unreadable).")
+@click.option(
+    "--force", is_flag=True, help="Overwrite an existing file (backups made with the old key become unreadable)."
+)
 def keygen_cmd(out: str, force: bool) -> None:
     """Make a backup key file: an AES-256 encryption key and an Ed25519 signing key."""
     from ..etcd.backup.keys import generate, write_key_file
@@ -240,19 +314,45 @@ def keygen_cmd(out: str, force: bool) -> None:
 @tls_options
 @repo_options
 @click.option("--objects", is_flag=True, help="Also export the Kubernetes objects given with -f, per namespace.")
-@click.option("-f", "--filename", "filenames", multiple=True, metavar="PATH", help="Objects for --objects (files/dirs, '-').")
+@click.option(
+    "-f", "--filename", "filenames", multiple=True, metavar="PATH", help="Objects for --objects (files/dirs, '-')."
+)
 @click.option("-n", "--namespace", default="default", show_default=True, help="Namespace of objects that name none.")
 @click.option("--compress-level", type=click.IntRange(1, 9), default=3, show_default=True, help="gzip level.")
-@click.option("--keyspace-digest", type=click.Choice(["revisions", "full", "none"]), default="revisions", show_default=True,
-              help="Digest of the key space that drills compare with: every key and revision (cheap), also every "
-                   "value (reads everything again), or none.")
-@click.option("--snapshot-via", type=click.Choice(["api", "etcdctl"]), default="api", show_default=True,
-              help="api: stream through etcd's JSON gateway, plaintext only in memory; etcdctl: 'etcdctl snapshot save' "
-                   "(gRPC, faster) into the repository's private scratch directory.")
+@click.option(
+    "--keyspace-digest",
+    type=click.Choice(["revisions", "full", "none"]),
+    default="revisions",
+    show_default=True,
+    help="Digest of the key space that drills compare with: every key and revision (cheap), also every "
+    "value (reads everything again), or none.",
+)
+@click.option(
+    "--snapshot-via",
+    type=click.Choice(["api", "etcdctl"]),
+    default="api",
+    show_default=True,
+    help="api: stream through etcd's JSON gateway, plaintext only in memory; etcdctl: 'etcdctl snapshot save' "
+    "(gRPC, faster) into the repository's private scratch directory.",
+)
 @click.option("-o", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def create_cmd(etcd_endpoints: str | None, cacert: str | None, cert: str | None, key: str | None, repo: str, key_file: str,
-               s3_endpoint: str | None, object_lock_days: int, objects: bool, filenames: tuple[str, ...], namespace: str,
-               compress_level: int, keyspace_digest: str, snapshot_via: str, fmt: str) -> None:
+def create_cmd(
+    etcd_endpoints: str | None,
+    cacert: str | None,
+    cert: str | None,
+    key: str | None,
+    repo: str,
+    key_file: str,
+    s3_endpoint: str | None,
+    object_lock_days: int,
+    objects: bool,
+    filenames: tuple[str, ...],
+    namespace: str,
+    compress_level: int,
+    keyspace_digest: str,
+    snapshot_via: str,
+    fmt: str,
+) -> None:
     """Take a backup: etcd snapshot (maintenance API) -> gzip -> AES-256-GCM (chunked) -> content-addressed
     blob -> signed manifest entry. A crash leaves no backup that looks complete."""
     from ..etcd.backup.ops import create_backup
@@ -265,8 +365,15 @@ def create_cmd(etcd_endpoints: str | None, cacert: str | None, cert: str | None,
     r = _repo(repo, key_file, s3_endpoint, object_lock_days)
     client = connect(parse_endpoints(etcd_endpoints), _tls(cacert, cert, key)) if etcd_endpoints else None
     try:
-        rec = create_backup(r, client=client, objects=list(filenames), namespace=namespace, level=compress_level,
-                            digest=keyspace_digest, snapshot_via=snapshot_via)
+        rec = create_backup(
+            r,
+            client=client,
+            objects=list(filenames),
+            namespace=namespace,
+            level=compress_level,
+            digest=keyspace_digest,
+            snapshot_via=snapshot_via,
+        )
     finally:
         if client:
             client.close()
@@ -278,7 +385,9 @@ def create_cmd(etcd_endpoints: str | None, cacert: str | None, cert: str | None,
         extra = f", revision {e['revision']}, {ks.get('keys', '?')} keys" if e else ""
         if rec.get("objects"):
             extra += f", {rec['objects']['objects']} objects"
-        click.echo(f"backup {rec['id']} ({rec['kind']}): {_size(rec['size'])} stored{extra}, in {rec['duration_s']:.2f}s")
+        click.echo(
+            f"backup {rec['id']} ({rec['kind']}): {_size(rec['size'])} stored{extra}, in {rec['duration_s']:.2f}s"
+        )
 
 
 @backup_group.command("list")
@@ -294,7 +403,9 @@ def list_cmd(repo: str, key_file: str, s3_endpoint: str | None, object_lock_days
     else:
         click.echo(f"{'ID':<27} {'CREATED':<21} {'SIZE':>10}  {'KIND':<13} REVISION")
         for it in items:
-            click.echo(f"{it['id']:<27} {it['created']:<21} {_size(it['size']):>10}  {it['kind']:<13} {it['revision'] or '-'}")
+            click.echo(
+                f"{it['id']:<27} {it['created']:<21} {_size(it['size']):>10}  {it['kind']:<13} {it['revision'] or '-'}"
+            )
     for i in chain.issues:
         click.echo(f"kubefort: {i.level}: {i.message}", err=True)
     sys.exit(0 if chain.ok else 1)
@@ -305,8 +416,15 @@ def list_cmd(repo: str, key_file: str, s3_endpoint: str | None, object_lock_days
 @repo_options
 @click.option("--quick", is_flag=True, help="Check presence and sizes only, do not decrypt.")
 @click.option("-o", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def verify_cmd(backup_id: str | None, repo: str, key_file: str, s3_endpoint: str | None, object_lock_days: int,
-               quick: bool, fmt: str) -> None:
+def verify_cmd(
+    backup_id: str | None,
+    repo: str,
+    key_file: str,
+    s3_endpoint: str | None,
+    object_lock_days: int,
+    quick: bool,
+    fmt: str,
+) -> None:
     """Verify the manifest chain (signatures, order, HEAD) and every backup (or BACKUP_ID): blob present,
     SHA-256, authenticated decryption, content hash. Exit 1 on any problem."""
     from ..etcd.backup.ops import verify
@@ -314,36 +432,62 @@ def verify_cmd(backup_id: str | None, repo: str, key_file: str, s3_endpoint: str
     res = verify(_repo(repo, key_file, s3_endpoint, object_lock_days), backup_id, deep=not quick)
     issues = res.all_issues()
     if fmt == "json":
-        _echo_json({"ok": res.ok, "head": {"seq": res.chain.head_seq, "hash": res.chain.head_hash},
-                    "verified": res.checked, "issues": [{"level": i.level, "message": i.message} for i in issues]})
+        _echo_json(
+            {
+                "ok": res.ok,
+                "head": {"seq": res.chain.head_seq, "hash": res.chain.head_hash},
+                "verified": res.checked,
+                "issues": [{"level": i.level, "message": i.message} for i in issues],
+            }
+        )
     else:
         for i in issues:
             click.echo(f"{i.level.upper()}: {i.message}")
-        click.echo(f"{len(res.checked)} backup(s) verified; manifest HEAD at entry {res.chain.head_seq} "
-                   f"({res.chain.head_hash[:16] or '-'})")
+        click.echo(
+            f"{len(res.checked)} backup(s) verified; manifest HEAD at entry {res.chain.head_seq} "
+            f"({res.chain.head_hash[:16] or '-'})"
+        )
         click.echo("result: OK" if res.ok else "result: FAILED")
     sys.exit(0 if res.ok else 1)
 
 
 @backup_group.command("prune")
 @repo_options
-@click.option("--keep-daily", type=int, default=0, show_default=True, help="Keep the newest backup of each of the last N days.")
-@click.option("--keep-weekly", type=int, default=0, show_default=True, help="Keep the newest backup of each of the last M weeks.")
+@click.option(
+    "--keep-daily", type=int, default=0, show_default=True, help="Keep the newest backup of each of the last N days."
+)
+@click.option(
+    "--keep-weekly", type=int, default=0, show_default=True, help="Keep the newest backup of each of the last M weeks."
+)
 @click.option("--dry-run", is_flag=True, help="Only say what would be pruned.")
 @click.option("-o", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def prune_cmd(repo: str, key_file: str, s3_endpoint: str | None, object_lock_days: int, keep_daily: int, keep_weekly: int,
-              dry_run: bool, fmt: str) -> None:
+def prune_cmd(
+    repo: str,
+    key_file: str,
+    s3_endpoint: str | None,
+    object_lock_days: int,
+    keep_daily: int,
+    keep_weekly: int,
+    dry_run: bool,
+    fmt: str,
+) -> None:
     """Forget backups outside the retention (a signed 'prune' entry records which), then delete their blobs."""
     from ..etcd.backup.ops import prune
 
-    res = prune(_repo(repo, key_file, s3_endpoint, object_lock_days), keep_daily=keep_daily, keep_weekly=keep_weekly,
-                dry_run=dry_run)
+    res = prune(
+        _repo(repo, key_file, s3_endpoint, object_lock_days),
+        keep_daily=keep_daily,
+        keep_weekly=keep_weekly,
+        dry_run=dry_run,
+    )
     if fmt == "json":
         _echo_json(res)
     else:
         verb = "would prune" if dry_run else "pruned"
-        click.echo(f"kept {len(res['kept'])}, {verb} {len(res['pruned'])}: {', '.join(res['pruned']) or '-'}"
-                   + ("" if dry_run else f"; {res['deleted_blobs']} blob(s) deleted"))
+        click.echo(
+            f"kept {len(res['kept'])}, {verb} {len(res['pruned'])}: {', '.join(res['pruned']) or '-'}"
+            + ("" if dry_run else f"; {res['deleted_blobs']} blob(s) deleted")
+        )
         for r in res.get("retained", []):
             click.echo(f"kubefort: warning: {r}", err=True)
 
@@ -351,24 +495,57 @@ def prune_cmd(repo: str, key_file: str, s3_endpoint: str | None, object_lock_day
 @backup_group.command("restore")
 @click.argument("backup_id")
 @repo_options
-@click.option("--data-dir", required=True, type=click.Path(file_okay=False), help="New etcd data directory (must not exist or be empty).")
+@click.option(
+    "--data-dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="New etcd data directory (must not exist or be empty).",
+)
 @click.option("--name", default="default", show_default=True, help="Member name of the restored etcd.")
-@click.option("--initial-advertise-peer-urls", "peer_url", default="http://localhost:2380", show_default=True,
-              help="Peer URL of the restored member (one-member cluster).")
+@click.option(
+    "--initial-advertise-peer-urls",
+    "peer_url",
+    default="http://localhost:2380",
+    show_default=True,
+    help="Peer URL of the restored member (one-member cluster).",
+)
 @click.option("--initial-cluster-token", default="etcd-cluster", show_default=True)
-@click.option("--objects-dir", type=click.Path(file_okay=False), default=None, help="Also unpack the exported objects here.")
-def restore_cmd(backup_id: str, repo: str, key_file: str, s3_endpoint: str | None, object_lock_days: int, data_dir: str,
-                name: str, peer_url: str, initial_cluster_token: str, objects_dir: str | None) -> None:
+@click.option(
+    "--objects-dir", type=click.Path(file_okay=False), default=None, help="Also unpack the exported objects here."
+)
+def restore_cmd(
+    backup_id: str,
+    repo: str,
+    key_file: str,
+    s3_endpoint: str | None,
+    object_lock_days: int,
+    data_dir: str,
+    name: str,
+    peer_url: str,
+    initial_cluster_token: str,
+    objects_dir: str | None,
+) -> None:
     """Decrypt and check a backup, then 'etcdctl snapshot restore' it into --data-dir."""
     from ..etcd.backup.ops import restore
 
-    res = restore(_repo(repo, key_file, s3_endpoint, object_lock_days), backup_id, data_dir, name=name, peer_url=peer_url,
-                  cluster_token=initial_cluster_token, objects_dir=objects_dir)
+    res = restore(
+        _repo(repo, key_file, s3_endpoint, object_lock_days),
+        backup_id,
+        data_dir,
+        name=name,
+        peer_url=peer_url,
+        cluster_token=initial_cluster_token,
+        objects_dir=objects_dir,
+    )
     if "data_dir" in res:
-        click.echo(f"restored backup {res['id']} into {res['data_dir']} (member {res['name']}, peer {res['peer_url']}, "
-                   f"revision {res['revision']}) in {res['seconds']:.2f}s")
-        click.echo(f"start it with: etcd --name {res['name']} --data-dir {res['data_dir']} "
-                   f"--initial-advertise-peer-urls {res['peer_url']} --listen-peer-urls {res['peer_url']} ...")
+        click.echo(
+            f"restored backup {res['id']} into {res['data_dir']} (member {res['name']}, peer {res['peer_url']}, "
+            f"revision {res['revision']}) in {res['seconds']:.2f}s"
+        )
+        click.echo(
+            f"start it with: etcd --name {res['name']} --data-dir {res['data_dir']} "
+            f"--initial-advertise-peer-urls {res['peer_url']} --listen-peer-urls {res['peer_url']} ..."
+        )
     if "objects_dir" in res:
         click.echo(f"unpacked {res['objects']} objects into {res['objects_dir']}")
 
@@ -377,7 +554,9 @@ def restore_cmd(backup_id: str, repo: str, key_file: str, s3_endpoint: str | Non
 @click.argument("backup_id")
 @repo_options
 @click.option("-o", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def drill_cmd(backup_id: str, repo: str, key_file: str, s3_endpoint: str | None, object_lock_days: int, fmt: str) -> None:
+def drill_cmd(
+    backup_id: str, repo: str, key_file: str, s3_endpoint: str | None, object_lock_days: int, fmt: str
+) -> None:
     """Restore a backup into a temporary etcd on 127.0.0.1, start it, compare every key, value and revision
     with the digest recorded at backup time, report the recovery time, stop and remove it."""
     from ..etcd.backup.ops import drill
@@ -389,7 +568,9 @@ def drill_cmd(backup_id: str, repo: str, key_file: str, s3_endpoint: str | None,
         for c, ok, d in res.checks:
             click.echo(f"{'OK  ' if ok else 'FAIL'} {c}: {d}")
         t = res.timings
-        click.echo(f"recovery time {t.get('recovery', 0):.2f}s (decrypt {t.get('decrypt', 0):.2f}s, restore {t.get('restore', 0):.2f}s, "
-                   f"start {t.get('start', 0):.2f}s); compare {t.get('compare', 0):.2f}s")
+        click.echo(
+            f"recovery time {t.get('recovery', 0):.2f}s (decrypt {t.get('decrypt', 0):.2f}s, restore {t.get('restore', 0):.2f}s, "
+            f"start {t.get('start', 0):.2f}s); compare {t.get('compare', 0):.2f}s"
+        )
         click.echo("result: OK" if res.ok else "result: FAILED")
     sys.exit(0 if res.ok else 1)

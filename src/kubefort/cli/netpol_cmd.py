@@ -20,12 +20,14 @@ from ..model.inventory import Inventory
 from .options import input_options
 
 
-def _load(paths: list[str], helm: tuple[str, ...], helm_values: tuple[str, ...], kustomize: tuple[str, ...],
-          namespace: str) -> tuple[NetpolEngine, LoadResult]:
+def _load(
+    paths: list[str], helm: tuple[str, ...], helm_values: tuple[str, ...], kustomize: tuple[str, ...], namespace: str
+) -> tuple[NetpolEngine, LoadResult]:
     if not paths and not helm and not kustomize:
         raise UsageError("nothing to read: give files or directories (-f), '-' for stdin, --helm or --kustomize")
-    opts = ScanOptions(paths=paths, helm=list(helm), helm_values=list(helm_values), kustomize=list(kustomize),
-                       namespace=namespace)
+    opts = ScanOptions(
+        paths=paths, helm=list(helm), helm_values=list(helm_values), kustomize=list(kustomize), namespace=namespace
+    )
     with batch_gc():
         loaded = load_inputs(opts)
         eng = NetpolEngine(Inventory(loaded.objects))
@@ -63,12 +65,26 @@ def netpol_group() -> None:
 @click.argument("dst")
 @click.argument("paths", nargs=-1, type=click.Path(allow_dash=True))
 @input_options
-@click.option("--port", "port", default=None, metavar="PORT[/PROTO]",
-              help="Ask about one port: 5432/TCP, 53/UDP, 8080 (TCP) or a named port of DST.")
+@click.option(
+    "--port",
+    "port",
+    default=None,
+    metavar="PORT[/PROTO]",
+    help="Ask about one port: 5432/TCP, 53/UDP, 8080 (TCP) or a named port of DST.",
+)
 @click.option("-o", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def can_reach_cmd(src: str, dst: str, paths: tuple[str, ...], filenames: tuple[str, ...], helm: tuple[str, ...],
-                  helm_values: tuple[str, ...], kustomize: tuple[str, ...], namespace: str, port: str | None,
-                  fmt: str) -> None:
+def can_reach_cmd(
+    src: str,
+    dst: str,
+    paths: tuple[str, ...],
+    filenames: tuple[str, ...],
+    helm: tuple[str, ...],
+    helm_values: tuple[str, ...],
+    kustomize: tuple[str, ...],
+    namespace: str,
+    port: str | None,
+    fmt: str,
+) -> None:
     """Can SRC open a connection to DST? SRC and DST are NAMESPACE/KIND/NAME (kind as in the
     manifest or a kubectl short name: deploy, sts, ds, po, cj) or a CIDR / IP address outside the cluster.
 
@@ -116,9 +132,11 @@ def render_matrix(eng: NetpolEngine, fmt: str, out: IO[str], namespaces: list[st
     """Write the workload matrix; return the number of allowed connections."""
     rows = _rows(eng, namespaces)
     if fmt == "json":
-        doc = {"connections": [{"from": a, "to": b, "ports": p.render()} for a, b, p in rows],
-               "workloads": _workloads(eng, namespaces),
-               "problems": [{"object": r, "reason": why} for r, why in eng.problems]}
+        doc = {
+            "connections": [{"from": a, "to": b, "ports": p.render()} for a, b, p in rows],
+            "workloads": _workloads(eng, namespaces),
+            "problems": [{"object": r, "reason": why} for r, why in eng.problems],
+        }
         json.dump(doc, out, indent=2)
         out.write("\n")
     elif fmt == "csv":
@@ -136,8 +154,8 @@ def render_matrix(eng: NetpolEngine, fmt: str, out: IO[str], namespaces: list[st
 def _table(eng: NetpolEngine, rows: list[tuple[str, str, PortSet]], namespaces: list[str] | None, out: IO[str]) -> None:
     names = _workloads(eng, namespaces)
     if rows:
-        wa = max(4, max(len(a) for a, _, _ in rows))
-        wb = max(2, max(len(b) for _, b, _ in rows))
+        wa = max(4, *(len(a) for a, _, _ in rows))
+        wb = max(2, *(len(b) for _, b, _ in rows))
         out.write(f"{'FROM':<{wa}}  {'TO':<{wb}}  PORTS\n")
         for a, b, p in rows:
             out.write(f"{a:<{wa}}  {b:<{wb}}  {', '.join(p.render())}\n")
@@ -145,12 +163,15 @@ def _table(eng: NetpolEngine, rows: list[tuple[str, str, PortSet]], namespaces: 
     iso_in = sum(1 for w in eng.workloads if (namespaces is None or w.namespace in namespaces) and eng.isolated(w)[0])
     iso_eg = sum(1 for w in eng.workloads if (namespaces is None or w.namespace in namespaces) and eng.isolated(w)[1])
     scope = f" in {', '.join(namespaces)}" if namespaces else ""
+
     def count(k: int, word: str) -> str:
         return f"{k} {word}" if k == 1 else f"{k} {word[:-1]}ies" if word.endswith("y") else f"{k} {word}s"
 
-    out.write(f"\n{count(len(rows), 'allowed connection')} between workloads{scope} (pairs not listed are denied); "
-              f"{count(n, 'workload')}, {iso_in} isolated for ingress, {iso_eg} for egress; "
-              f"{count(len(eng.policies), 'NetworkPolicy')}.\n")
+    out.write(
+        f"\n{count(len(rows), 'allowed connection')} between workloads{scope} (pairs not listed are denied); "
+        f"{count(n, 'workload')}, {iso_in} isolated for ingress, {iso_eg} for egress; "
+        f"{count(len(eng.policies), 'NetworkPolicy')}.\n"
+    )
 
 
 def _dot_id(text: str) -> str:
@@ -158,8 +179,10 @@ def _dot_id(text: str) -> str:
 
 
 def _dot(eng: NetpolEngine, rows: list[tuple[str, str, PortSet]], namespaces: list[str] | None, out: IO[str]) -> None:
-    out.write("digraph netpol {\n  rankdir=LR;\n  node [shape=box, style=rounded, fontname=Helvetica];\n"
-              "  edge [fontname=Helvetica, fontsize=10];\n")
+    out.write(
+        "digraph netpol {\n  rankdir=LR;\n  node [shape=box, style=rounded, fontname=Helvetica];\n"
+        "  edge [fontname=Helvetica, fontsize=10];\n"
+    )
     shown = set(_workloads(eng, namespaces))
     for a, b, _ in rows:
         shown.update((a, b))
@@ -177,20 +200,35 @@ def _dot(eng: NetpolEngine, rows: list[tuple[str, str, PortSet]], namespaces: li
         out.write("  }\n")
     for a, b, p in rows:
         label = "all" if p.is_all else "\\n".join(p.render())
-        out.write(f"  {_dot_id(a)} -> {_dot_id(b)} [label=\"{label}\"];\n")
+        out.write(f'  {_dot_id(a)} -> {_dot_id(b)} [label="{label}"];\n')
     out.write("}\n")
 
 
 @netpol_group.command("matrix")
 @click.argument("paths", nargs=-1, type=click.Path(allow_dash=True))
 @input_options
-@click.option("-o", "--format", "fmt", type=click.Choice(["table", "csv", "json", "dot"]), default="table",
-              show_default=True, help="table, csv, json ({\"connections\": [...]}) or Graphviz dot.")
+@click.option(
+    "-o",
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json", "dot"]),
+    default="table",
+    show_default=True,
+    help='table, csv, json ({"connections": [...]}) or Graphviz dot.',
+)
 @click.option("--output", type=click.File("w"), default=None, help="Write to this file instead of stdout.")
 @click.pass_context
-def matrix_cmd(ctx: click.Context, paths: tuple[str, ...], filenames: tuple[str, ...], helm: tuple[str, ...],
-               helm_values: tuple[str, ...], kustomize: tuple[str, ...], namespace: str, fmt: str,
-               output: IO[str] | None) -> None:
+def matrix_cmd(
+    ctx: click.Context,
+    paths: tuple[str, ...],
+    filenames: tuple[str, ...],
+    helm: tuple[str, ...],
+    helm_values: tuple[str, ...],
+    kustomize: tuple[str, ...],
+    namespace: str,
+    fmt: str,
+    output: IO[str] | None,
+) -> None:
     """Workload-to-workload connectivity with ports: every allowed (from, to) pair; a pair that is not
     listed is denied. With -n NS only connections from or to NS are shown.
 
@@ -219,8 +257,12 @@ def diff_engines(before: NetpolEngine, after: NetpolEngine, namespaces: list[str
             opened.append({"from": pair[0], "to": pair[1], "ports": (n - o).render(), "now": n.render()})
         if o - n:
             closed.append({"from": pair[0], "to": pair[1], "ports": (o - n).render(), "now": n.render()})
-    return {"opened": opened, "closed": closed, "added_workloads": sorted(new_w - old_w),
-            "removed_workloads": sorted(old_w - new_w)}
+    return {
+        "opened": opened,
+        "closed": closed,
+        "added_workloads": sorted(new_w - old_w),
+        "removed_workloads": sorted(old_w - new_w),
+    }
 
 
 @netpol_group.command("diff")
@@ -229,8 +271,17 @@ def diff_engines(before: NetpolEngine, after: NetpolEngine, namespaces: list[str
 @input_options
 @click.option("-o", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.pass_context
-def diff_cmd(ctx: click.Context, before: str, after: str, filenames: tuple[str, ...], helm: tuple[str, ...],
-             helm_values: tuple[str, ...], kustomize: tuple[str, ...], namespace: str, fmt: str) -> None:
+def diff_cmd(
+    ctx: click.Context,
+    before: str,
+    after: str,
+    filenames: tuple[str, ...],
+    helm: tuple[str, ...],
+    helm_values: tuple[str, ...],
+    kustomize: tuple[str, ...],
+    namespace: str,
+    fmt: str,
+) -> None:
     """Which connections a policy change opens or closes: BEFORE and AFTER are files or directories
     (e.g. two checkouts). Inputs given with -f/--helm/--kustomize are added to both sides (e.g. the
     workloads, when BEFORE and AFTER hold only NetworkPolicies).
@@ -265,7 +316,10 @@ def _diff_text(result: dict[str, Any]) -> None:
     if result["closed"]:
         click.echo(f"Closed ({len(result['closed'])}):")
         lines(result["closed"], "-")
-    for key, what in (("added_workloads", "Workloads only in AFTER"), ("removed_workloads", "Workloads only in BEFORE")):
+    for key, what in (
+        ("added_workloads", "Workloads only in AFTER"),
+        ("removed_workloads", "Workloads only in BEFORE"),
+    ):
         if result[key]:
             click.echo(f"{what} (their connections are not compared): {', '.join(result[key])}")
     if not result["opened"] and not result["closed"]:

@@ -19,7 +19,14 @@ from ..analysis.node import results as res
 from ..analysis.node.collect import NodeAudit, collect_node
 from ..analysis.node.targets import Target, merge
 from ..analysis.node.versions import (
-    FIELDS, UPGRADE_ORDER, Version, kubelet_max_gap, release_table, today_of, upgrade_path, versions_object,
+    FIELDS,
+    UPGRADE_ORDER,
+    Version,
+    kubelet_max_gap,
+    release_table,
+    today_of,
+    upgrade_path,
+    versions_object,
 )
 from ..api import ScanOptions, batch_gc, resolve_config, scan_inventory
 from ..engine.findings import Finding, Report
@@ -36,12 +43,34 @@ from ..rules import versions as ver_rules
 SEC_NODE_RULES = tuple(f"KF-SEC-{n:03d}" for n in range(8, 15))
 NODE_AREAS = ("CP", "NODE", "ETCD")
 #: Report sections in the order an operator reads them.
-SECTION_ORDER = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "cloud-controller-manager", "etcd",
-                 "control-plane files", "encryption at rest", "kubelet", "kube-proxy", "node files", "certificates")
-_STATUS_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "manual": "cyan", "skip": "dim",
-                 "error": "bold magenta"}
-_SEV_STYLE = {Severity.CRITICAL: "bold white on red", Severity.HIGH: "bold red", Severity.MEDIUM: "yellow",
-              Severity.LOW: "cyan", Severity.INFO: "dim"}
+SECTION_ORDER = (
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "cloud-controller-manager",
+    "etcd",
+    "control-plane files",
+    "encryption at rest",
+    "kubelet",
+    "kube-proxy",
+    "node files",
+    "certificates",
+)
+_STATUS_STYLE = {
+    "pass": "green",
+    "fail": "bold red",
+    "warn": "yellow",
+    "manual": "cyan",
+    "skip": "dim",
+    "error": "bold magenta",
+}
+_SEV_STYLE = {
+    Severity.CRITICAL: "bold white on red",
+    Severity.HIGH: "bold red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "cyan",
+    Severity.INFO: "dim",
+}
 
 
 def _split(values: tuple[str, ...]) -> list[str]:
@@ -83,12 +112,19 @@ def result_dict(c: res.CheckResult) -> dict[str, Any]:
             out.append(d)
         return {"items": out}
     d: dict[str, Any] = {
-        "rule_id": meta.id, "slug": meta.slug, "severity": meta.severity.label, "title": meta.title,
+        "rule_id": meta.id,
+        "slug": meta.slug,
+        "severity": meta.severity.label,
+        "title": meta.title,
         "message": c.reason or ("passed" if c.status == "pass" else c.status),
-        "rationale": meta.rationale, "remediation": meta.remediation,
+        "rationale": meta.rationale,
+        "remediation": meta.remediation,
         "object": c.object.to_dict() if c.object else None,
         "location": {"file": c.location.file, "line": c.location.line} if c.location else None,
-        "path": "", "refs": {k: list(v) for k, v in meta.refs.items()}, "suppressed": False, "status": c.status,
+        "path": "",
+        "refs": {k: list(v) for k, v in meta.refs.items()},
+        "suppressed": False,
+        "status": c.status,
     }
     if c.reason:
         d["reason"] = c.reason
@@ -118,9 +154,14 @@ def render_json(audit: NodeAudit, report: Report, checks: list[res.CheckResult],
         "components": {k: {"source": v, "version": audit.versions.get(k)} for k, v in sorted(audit.found.items())},
         "results": items,
         "findings": found,
-        "summary": {"checks": res.counts(_merge_per_rule(checks)), "results_by_status": res.counts(checks),
-                    **report.summary()},
-        "rule_errors": [{"rule_id": r.rule.id, "object": r.object.to_dict(), "error": r.detail} for r in report.rule_errors],
+        "summary": {
+            "checks": res.counts(_merge_per_rule(checks)),
+            "results_by_status": res.counts(checks),
+            **report.summary(),
+        },
+        "rule_errors": [
+            {"rule_id": r.rule.id, "object": r.object.to_dict(), "error": r.detail} for r in report.rule_errors
+        ],
         "errors": [{"file": e.file, "line": e.line, "message": str(e)} for e in report.errors],
         "notes": report.notes,
     }
@@ -145,8 +186,9 @@ def _merge_per_rule(checks: list[res.CheckResult]) -> list[res.CheckResult]:
     for c in checks:
         m = merged.get(c.rule.id)
         if m is None:
-            merged[c.rule.id] = res.CheckResult(c.rule, c.status, c.section, c.object, c.location, list(c.findings),
-                                                c.reason)
+            merged[c.rule.id] = res.CheckResult(
+                c.rule, c.status, c.section, c.object, c.location, list(c.findings), c.reason
+            )
             order.append(c.rule.id)
             continue
         if _WORST.index(c.status) < _WORST.index(m.status):
@@ -155,10 +197,17 @@ def _merge_per_rule(checks: list[res.CheckResult]) -> list[res.CheckResult]:
     return [merged[k] for k in order]
 
 
-def render_table(audit: NodeAudit, report: Report, checks: list[res.CheckResult], out: IO[str], *,
-                 color: bool | None, verbose: bool) -> None:
-    con = Console(file=out, force_terminal=color if color is not None else None, no_color=color is False,
-                  width=max(100, Console(file=out).width), highlight=False, soft_wrap=True)
+def render_table(
+    audit: NodeAudit, report: Report, checks: list[res.CheckResult], out: IO[str], *, color: bool | None, verbose: bool
+) -> None:
+    con = Console(
+        file=out,
+        force_terminal=color if color is not None else None,
+        no_color=color is False,
+        width=max(100, Console(file=out).width),
+        highlight=False,
+        soft_wrap=True,
+    )
     con.print(f"[bold]kubefort node audit[/]: node [bold]{escape(audit.node)}[/]  (root {escape(audit.root)})")
     if audit.found:
         for comp in sorted(audit.found, key=lambda k: SECTION_ORDER.index(k) if k in SECTION_ORDER else 99):
@@ -203,13 +252,17 @@ def render_table(audit: NodeAudit, report: Report, checks: list[res.CheckResult]
             for f in c.findings:
                 if not f.suppressed:
                     sev_fail[f.severity.label] += 1
-    con.print(f"[bold]Summary[/]: [green]{n['pass']} pass[/], [red]{n['fail']} fail[/], [yellow]{n['warn']} warn[/], "
-              f"[cyan]{n['manual']} manual[/], {n['skip']} not applicable"
-              + (f", [magenta]{n['error']} error[/]" if n["error"] else "")
-              + ("" if verbose or not n["skip"] else " [dim](-v lists them)[/]"))
+    con.print(
+        f"[bold]Summary[/]: [green]{n['pass']} pass[/], [red]{n['fail']} fail[/], [yellow]{n['warn']} warn[/], "
+        f"[cyan]{n['manual']} manual[/], {n['skip']} not applicable"
+        + (f", [magenta]{n['error']} error[/]" if n["error"] else "")
+        + ("" if verbose or not n["skip"] else " [dim](-v lists them)[/]")
+    )
     if sev_fail:
-        con.print("findings by severity: " + ", ".join(f"{s} {sev_fail[s]}" for s in
-                                                         ("critical", "high", "medium", "low", "info") if sev_fail.get(s)))
+        con.print(
+            "findings by severity: "
+            + ", ".join(f"{s} {sev_fail[s]}" for s in ("critical", "high", "medium", "low", "info") if sev_fail.get(s))
+        )
     for e in report.errors:
         con.print(f"[bold red]error[/] {escape(e.diagnostics())}")
     for r in report.rule_errors:
@@ -221,14 +274,25 @@ def render_table(audit: NodeAudit, report: Report, checks: list[res.CheckResult]
         else:
             con.print(f"[dim]{len(report.notes)} notes: use -v to see them[/]")
     code = report.exit_code()
-    verdict = {0: "[green]PASS[/]", 1: f"[red]FAIL[/]: findings at or above {report.fail_on.label}",
-               2: "[red]ERROR[/]: some input could not be read", 3: "[red]ERROR[/]: a rule crashed"}[code]
+    verdict = {
+        0: "[green]PASS[/]",
+        1: f"[red]FAIL[/]: findings at or above {report.fail_on.label}",
+        2: "[red]ERROR[/]: some input could not be read",
+        3: "[red]ERROR[/]: a rule crashed",
+    }[code]
     con.print(f"result: {verdict} (exit code {code})")
 
 
 def _dump(audit: NodeAudit, out: IO[str]) -> None:
-    docs = [dict(o.raw) for o in audit.objects if o.kind == "NodeSnapshot" or (
-        isinstance(o.raw.get("metadata"), dict) and "kubefort.io/source" in (o.raw["metadata"].get("annotations") or {}))]
+    docs = [
+        dict(o.raw)
+        for o in audit.objects
+        if o.kind == "NodeSnapshot"
+        or (
+            isinstance(o.raw.get("metadata"), dict)
+            and "kubefort.io/source" in (o.raw["metadata"].get("annotations") or {})
+        )
+    ]
     out.write(yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False))
 
 
@@ -244,28 +308,69 @@ _FORMATS = click.Choice([f.value for f in Format])
 
 
 @node_group.command("audit")
-@click.option("--root", default="/", show_default=True, type=click.Path(file_okay=False),
-              help="Read the node's files under this directory (a copy of a node's /, or / itself).")
-@click.option("--proc", "proc_dir", default=None, type=click.Path(file_okay=False),
-              help="Read running components from this /proc (default: /proc when --root is /).")
+@click.option(
+    "--root",
+    default="/",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Read the node's files under this directory (a copy of a node's /, or / itself).",
+)
+@click.option(
+    "--proc",
+    "proc_dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Read running components from this /proc (default: /proc when --root is /).",
+)
 @click.option("--no-proc", is_flag=True, help="Do not read processes, even with --root /.")
 @click.option("--node-name", default=None, help="Name of the node in the report (default: <root>/etc/hostname).")
 @click.option("--rules", "rules", multiple=True, metavar="IDS", help="Run only these rules (IDs, slugs or KF-AREA-*).")
 @click.option("--skip-rules", multiple=True, metavar="IDS", help="Do not run these rules (comma-separated).")
-@click.option("--min-severity", type=click.Choice(["info", "low", "medium", "high", "critical"]), default=None,
-              help="Hide findings below this severity.  [default: info]")
-@click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "critical"]), default=None,
-              help="Exit 1 when a finding is at or above this severity.  [default: high]")
-@click.option("--config", type=click.Path(dir_okay=False), default=None, help="Config file (.kubefort.yaml): parameters, exceptions.")
+@click.option(
+    "--min-severity",
+    type=click.Choice(["info", "low", "medium", "high", "critical"]),
+    default=None,
+    help="Hide findings below this severity.  [default: info]",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["info", "low", "medium", "high", "critical"]),
+    default=None,
+    help="Exit 1 when a finding is at or above this severity.  [default: high]",
+)
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Config file (.kubefort.yaml): parameters, exceptions.",
+)
 @click.option("-o", "--format", "fmt", type=_FORMATS, default=None, help="Output format.  [default: table]")
 @click.option("--output", type=click.File("w"), default=None, help="Write the report to this file instead of stdout.")
-@click.option("--dump", "dump", type=click.File("w"), default=None,
-              help="Also write the node snapshot and synthetic Pods as YAML (scan them again with 'kubefort scan').")
+@click.option(
+    "--dump",
+    "dump",
+    type=click.File("w"),
+    default=None,
+    help="Also write the node snapshot and synthetic Pods as YAML (scan them again with 'kubefort scan').",
+)
 @click.option("--no-color", is_flag=True, help="No colours in table output.")
 @click.option("-v", "--verbose", is_flag=True, help="Also list checks that do not apply, and notes.")
-def audit_cmd(root: str, proc_dir: str | None, no_proc: bool, node_name: str | None, rules: tuple[str, ...],
-              skip_rules: tuple[str, ...], min_severity: str | None, fail_on: str | None, config: str | None,
-              fmt: str | None, output: IO[str] | None, dump: IO[str] | None, no_color: bool, verbose: bool) -> None:
+def audit_cmd(
+    root: str,
+    proc_dir: str | None,
+    no_proc: bool,
+    node_name: str | None,
+    rules: tuple[str, ...],
+    skip_rules: tuple[str, ...],
+    min_severity: str | None,
+    fail_on: str | None,
+    config: str | None,
+    fmt: str | None,
+    output: IO[str] | None,
+    dump: IO[str] | None,
+    no_color: bool,
+    verbose: bool,
+) -> None:
     """Check a control-plane or worker node like kube-bench: every CP, NODE and ETCD rule and the
     EncryptionConfiguration rules (KF-SEC-008..014), each PASS / FAIL / WARN / MANUAL with its CIS ID
     and a one-line fix.
@@ -286,8 +391,9 @@ def audit_cmd(root: str, proc_dir: str | None, no_proc: bool, node_name: str | N
         raise UsageError(f"--proc {proc}: not a directory")
     registry = default_registry()
     chosen = _split(rules) or node_rule_ids(registry)
-    opts = ScanOptions(rules=chosen, skip_rules=_split(skip_rules), min_severity=min_severity, fail_on=fail_on,
-                       config=config)
+    opts = ScanOptions(
+        rules=chosen, skip_rules=_split(skip_rules), min_severity=min_severity, fail_on=fail_on, config=config
+    )
     try:
         audit = collect_node(root, proc=proc, node=node_name)
     except LoadError as e:
@@ -314,10 +420,16 @@ def audit_cmd(root: str, proc_dir: str | None, no_proc: bool, node_name: str | N
 # -- kubefort versions -------------------------------------------------------------------------------------
 
 _VERSION_OPTS = (
-    ("apiserver", "kube-apiserver"), ("controller_manager", "kube-controller-manager"),
-    ("scheduler", "kube-scheduler"), ("cloud_controller_manager", "cloud-controller-manager"),
-    ("kubelet", "kubelet"), ("kube_proxy", "kube-proxy"), ("kubectl", "kubectl"), ("etcd", "etcd"),
-    ("containerd", "containerd"), ("kernel", "kernel"),
+    ("apiserver", "kube-apiserver"),
+    ("controller_manager", "kube-controller-manager"),
+    ("scheduler", "kube-scheduler"),
+    ("cloud_controller_manager", "cloud-controller-manager"),
+    ("kubelet", "kubelet"),
+    ("kube_proxy", "kube-proxy"),
+    ("kubectl", "kubectl"),
+    ("etcd", "etcd"),
+    ("containerd", "containerd"),
+    ("kernel", "kernel"),
 )
 VER_RULES = tuple(f"KF-VER-{n:03d}" for n in range(1, 6))
 
@@ -337,8 +449,15 @@ def _version_items(values: tuple[str, ...], what: str) -> list[Any]:
 def component_status(component: str, version: Any, today: Any) -> dict[str, Any]:
     v = Version.parse(version)
     d: dict[str, Any] = {"component": component, "version": str(version)}
-    if v is None or component not in ("kube-apiserver", "kube-controller-manager", "kube-scheduler",
-                                      "cloud-controller-manager", "kubelet", "kube-proxy", "kubectl"):
+    if v is None or component not in (
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "cloud-controller-manager",
+        "kubelet",
+        "kube-proxy",
+        "kubectl",
+    ):
         return d
     table = release_table()
     rel = table.get(v.minor_key)
@@ -386,34 +505,80 @@ def upgrade_plan(spec: dict[str, list[Any]], today: Any) -> dict[str, Any]:
             major, minor = (int(x) for x in s.minor.split("."))
             if (major - v.major) * 1000 + (minor - v.minor) > kubelet_max_gap(v):
                 need = f"{major}.{minor - kubelet_max_gap(v)}" if major == v.major else s.minor
-                plan["blockers"].append(f"before kube-apiserver {s.minor}: upgrade {lab} to at least {need} "
-                                        "(and keep it within 3 minors at every later step)")
+                plan["blockers"].append(
+                    f"before kube-apiserver {s.minor}: upgrade {lab} to at least {need} "
+                    "(and keep it within 3 minors at every later step)"
+                )
                 break
     return plan
 
 
 @click.command("versions")
-@click.option("--apiserver", multiple=True, metavar="VERSION", help="kube-apiserver version(s), one per instance (repeat or comma-separate; NAME=VERSION to name it).")
-@click.option("--controller-manager", "controller_manager", multiple=True, metavar="VERSION", help="kube-controller-manager version(s).")
+@click.option(
+    "--apiserver",
+    multiple=True,
+    metavar="VERSION",
+    help="kube-apiserver version(s), one per instance (repeat or comma-separate; NAME=VERSION to name it).",
+)
+@click.option(
+    "--controller-manager",
+    "controller_manager",
+    multiple=True,
+    metavar="VERSION",
+    help="kube-controller-manager version(s).",
+)
 @click.option("--scheduler", multiple=True, metavar="VERSION", help="kube-scheduler version(s).")
-@click.option("--cloud-controller-manager", "cloud_controller_manager", multiple=True, metavar="VERSION", help="cloud-controller-manager version(s).")
-@click.option("--kubelet", multiple=True, metavar="VERSION", help="kubelet version(s), one per node (NODE=VERSION to name the node).")
-@click.option("--kube-proxy", "kube_proxy", multiple=True, metavar="VERSION", help="kube-proxy version(s) (NODE=VERSION pairs them with kubelets).")
+@click.option(
+    "--cloud-controller-manager",
+    "cloud_controller_manager",
+    multiple=True,
+    metavar="VERSION",
+    help="cloud-controller-manager version(s).",
+)
+@click.option(
+    "--kubelet",
+    multiple=True,
+    metavar="VERSION",
+    help="kubelet version(s), one per node (NODE=VERSION to name the node).",
+)
+@click.option(
+    "--kube-proxy",
+    "kube_proxy",
+    multiple=True,
+    metavar="VERSION",
+    help="kube-proxy version(s) (NODE=VERSION pairs them with kubelets).",
+)
 @click.option("--kubectl", multiple=True, metavar="VERSION", help="kubectl client version(s).")
 @click.option("--etcd", multiple=True, metavar="VERSION", help="etcd version (shown; not judged).")
 @click.option("--containerd", multiple=True, metavar="VERSION", help="containerd version(s), for known CVEs.")
 @click.option("--kernel", multiple=True, metavar="VERSION", help="node kernel version(s), for known CVEs.")
-@click.option("--root", default=None, type=click.Path(file_okay=False),
-              help="Also read versions from a node (image tags of its static pods) under this root.")
+@click.option(
+    "--root",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Also read versions from a node (image tags of its static pods) under this root.",
+)
 @click.option("--today", default=None, metavar="YYYY-MM-DD", help="Judge end of life as of this date (default: today).")
-@click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "critical"]), default=None,
-              help="Exit 1 when a finding is at or above this severity.  [default: high]")
+@click.option(
+    "--fail-on",
+    type=click.Choice(["info", "low", "medium", "high", "critical"]),
+    default=None,
+    help="Exit 1 when a finding is at or above this severity.  [default: high]",
+)
 @click.option("--config", type=click.Path(dir_okay=False), default=None, help="Config file (.kubefort.yaml).")
 @click.option("-o", "--format", "fmt", type=_FORMATS, default=None, help="Output format.  [default: table]")
 @click.option("--output", type=click.File("w"), default=None, help="Write the report to this file instead of stdout.")
 @click.option("--no-color", is_flag=True, help="No colours in table output.")
-def versions_cmd(root: str | None, today: str | None, fail_on: str | None, config: str | None, fmt: str | None,
-                 output: IO[str] | None, no_color: bool, **given: tuple[str, ...]) -> None:
+def versions_cmd(
+    root: str | None,
+    today: str | None,
+    fail_on: str | None,
+    config: str | None,
+    fmt: str | None,
+    output: IO[str] | None,
+    no_color: bool,
+    **given: tuple[str, ...],
+) -> None:
     """End of life, patch level and version skew of a cluster's components, and the upgrade order.
 
     \b
@@ -454,9 +619,12 @@ def versions_cmd(root: str | None, today: str | None, fail_on: str | None, confi
     report = scan_inventory(inventory, opts, registry=registry, cfg=cfg, mode="versions")
     checks = res.check_results(report, inventory, report.rules, ver_rules.TARGETS)
     order = {c: i for i, c in enumerate(FIELDS)}
-    statuses = [component_status(comp, it["version"] if isinstance(it, dict) else it, day) | (
-        {"name": it["name"]} if isinstance(it, dict) else {})
-        for comp, items in sorted(spec.items(), key=lambda kv: order.get(kv[0], 99)) for it in items]
+    statuses = [
+        component_status(comp, it["version"] if isinstance(it, dict) else it, day)
+        | ({"name": it["name"]} if isinstance(it, dict) else {})
+        for comp, items in sorted(spec.items(), key=lambda kv: order.get(kv[0], 99))
+        for it in items
+    ]
     plan = upgrade_plan(spec, day)
     table = release_table()
     out = output or sys.stdout
@@ -464,33 +632,70 @@ def versions_cmd(root: str | None, today: str | None, fail_on: str | None, confi
     stale = (day - table.as_of).days > 120
     if fmt == Format.JSON.value:
         items, found = _flatten(checks)
-        doc = {"schema": "kubefort/v1", "kind": "versions", "today": day.isoformat(),
-               "release_table": {"source": table.source, "as_of": table.as_of.isoformat(), "stale": stale,
-                                 "supported": [r.minor for r in table.supported(day)]},
-               "read_from": found_from, "components": statuses, "results": items, "findings": found,
-               "upgrade": plan, "summary": {"checks": res.counts(checks), **report.summary()}}
+        doc = {
+            "schema": "kubefort/v1",
+            "kind": "versions",
+            "today": day.isoformat(),
+            "release_table": {
+                "source": table.source,
+                "as_of": table.as_of.isoformat(),
+                "stale": stale,
+                "supported": [r.minor for r in table.supported(day)],
+            },
+            "read_from": found_from,
+            "components": statuses,
+            "results": items,
+            "findings": found,
+            "upgrade": plan,
+            "summary": {"checks": res.counts(checks), **report.summary()},
+        }
         out.write(json.dumps(doc, indent=2, default=str) + "\n")
     elif fmt == Format.TABLE.value:
-        _render_versions(out, day, table, statuses, checks, plan, report, stale, found_from,
-                         color=False if no_color else None)
+        _render_versions(
+            out, day, table, statuses, checks, plan, report, stale, found_from, color=False if no_color else None
+        )
     else:
         get_reporter(Format(fmt), color=False if no_color else None).render(report, out)
     sys.exit(report.exit_code())
 
 
-def _render_versions(out: IO[str], day: Any, table: Any, statuses: list[dict[str, Any]], checks: list[res.CheckResult],
-                     plan: dict[str, Any], report: Report, stale: bool, found_from: str | None, *,
-                     color: bool | None) -> None:
-    con = Console(file=out, force_terminal=color if color is not None else None, no_color=color is False,
-                  width=max(100, Console(file=out).width), highlight=False, soft_wrap=True)
-    con.print(f"[bold]kubefort versions[/]  today {day}, release table {escape(table.source)} as of {table.as_of}"
-              + (f"  [dim](read from {escape(found_from)})[/]" if found_from else ""))
+def _render_versions(
+    out: IO[str],
+    day: Any,
+    table: Any,
+    statuses: list[dict[str, Any]],
+    checks: list[res.CheckResult],
+    plan: dict[str, Any],
+    report: Report,
+    stale: bool,
+    found_from: str | None,
+    *,
+    color: bool | None,
+) -> None:
+    con = Console(
+        file=out,
+        force_terminal=color if color is not None else None,
+        no_color=color is False,
+        width=max(100, Console(file=out).width),
+        highlight=False,
+        soft_wrap=True,
+    )
+    con.print(
+        f"[bold]kubefort versions[/]  today {day}, release table {escape(table.source)} as of {table.as_of}"
+        + (f"  [dim](read from {escape(found_from)})[/]" if found_from else "")
+    )
     if stale:
         con.print("[yellow]the release table is more than 120 days old: update kubefort/data/k8s_releases.yaml[/]")
     sup = table.supported(day)
-    con.print("supported minors: " + ", ".join(
-        f"{r.minor} (latest {r.latest_patch}, EOL {r.end_of_life}"
-        + (", maintenance mode" if r.maintenance_mode and r.maintenance_mode <= day else "") + ")" for r in reversed(sup)))
+    con.print(
+        "supported minors: "
+        + ", ".join(
+            f"{r.minor} (latest {r.latest_patch}, EOL {r.end_of_life}"
+            + (", maintenance mode" if r.maintenance_mode and r.maintenance_mode <= day else "")
+            + ")"
+            for r in reversed(sup)
+        )
+    )
     con.print()
     style = {"supported": "green", "maintenance": "yellow", "end_of_life": "bold red", "unknown": "dim"}
     for s in statuses:
@@ -498,10 +703,12 @@ def _render_versions(out: IO[str], day: Any, table: Any, statuses: list[dict[str
         name = f" ({s['name']})" if s.get("name") else ""
         line = f"  {s['component'] + name:<34} {s['version']:<10}"
         if st:
-            extra = {"end_of_life": f"end of life since {s.get('end_of_life')}",
-                     "maintenance": f"maintenance mode, end of life {s.get('end_of_life')}",
-                     "supported": f"supported until {s.get('end_of_life')}",
-                     "unknown": "newer than the release table"}[st]
+            extra = {
+                "end_of_life": f"end of life since {s.get('end_of_life')}",
+                "maintenance": f"maintenance mode, end of life {s.get('end_of_life')}",
+                "supported": f"supported until {s.get('end_of_life')}",
+                "unknown": "newer than the release table",
+            }[st]
             line += f" [{style[st]}]{extra}[/]"
             if s.get("patches_behind"):
                 line += f", {s['patches_behind']} patch(es) behind {s['latest_patch']}"
@@ -520,15 +727,22 @@ def _render_versions(out: IO[str], day: Any, table: Any, statuses: list[dict[str
             con.print(f"           [dim]why: {escape(c.reason)}[/]")
     con.print()
     if plan["path"]:
-        con.print("[bold]upgrade path[/] (the API server never skips a minor; take the latest patch of each): "
-                  + " -> ".join(f"{p['minor']}" + (f" ({p['latest_patch']})" if p["latest_patch"] else "")
-                                for p in plan["path"]))
+        con.print(
+            "[bold]upgrade path[/] (the API server never skips a minor; take the latest patch of each): "
+            + " -> ".join(
+                f"{p['minor']}" + (f" ({p['latest_patch']})" if p["latest_patch"] else "") for p in plan["path"]
+            )
+        )
         for b in plan["blockers"]:
             con.print(f"  [yellow]blocker:[/] {escape(b)}")
     elif any(s["component"] == "kube-apiserver" for s in statuses):
         con.print("[bold]upgrade path[/]: already on the newest supported minor")
     con.print("[bold]order for each step[/]: " + "; ".join(f"{i}. {o}" for i, o in enumerate(plan["order"], 1)))
     code = report.exit_code()
-    verdict = {0: "[green]PASS[/]", 1: f"[red]FAIL[/]: findings at or above {report.fail_on.label}",
-               2: "[red]ERROR[/]", 3: "[red]ERROR[/]: a rule crashed"}[code]
+    verdict = {
+        0: "[green]PASS[/]",
+        1: f"[red]FAIL[/]: findings at or above {report.fail_on.label}",
+        2: "[red]ERROR[/]",
+        3: "[red]ERROR[/]: a rule crashed",
+    }[code]
     con.print(f"result: {verdict} (exit code {code})")

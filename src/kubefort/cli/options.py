@@ -13,13 +13,34 @@ F = Callable[..., Any]
 def input_options(fn: F) -> F:
     """``PATH...``/``-f PATH``, ``--helm``, ``--values``, ``--kustomize``, ``--namespace``."""
     opts = [
-        click.option("-f", "--filename", "filenames", multiple=True, metavar="PATH",
-                     help="File or directory to read (repeatable; '-' for stdin), as kubectl does."),
-        click.option("--helm", "helm", multiple=True, metavar="CHART_DIR", help="Render a Helm chart with 'helm template' and read it."),
-        click.option("--values", "helm_values", multiple=True, metavar="FILE", help="Values file for --helm (repeatable)."),
-        click.option("--kustomize", "kustomize", multiple=True, metavar="DIR", help="Render a Kustomize directory and read it."),
-        click.option("-n", "--namespace", default="default", show_default=True,
-                     help="Namespace assumed for namespaced objects that name none (as kubectl does)."),
+        click.option(
+            "-f",
+            "--filename",
+            "filenames",
+            multiple=True,
+            metavar="PATH",
+            help="File or directory to read (repeatable; '-' for stdin), as kubectl does.",
+        ),
+        click.option(
+            "--helm",
+            "helm",
+            multiple=True,
+            metavar="CHART_DIR",
+            help="Render a Helm chart with 'helm template' and read it.",
+        ),
+        click.option(
+            "--values", "helm_values", multiple=True, metavar="FILE", help="Values file for --helm (repeatable)."
+        ),
+        click.option(
+            "--kustomize", "kustomize", multiple=True, metavar="DIR", help="Render a Kustomize directory and read it."
+        ),
+        click.option(
+            "-n",
+            "--namespace",
+            default="default",
+            show_default=True,
+            help="Namespace assumed for namespaced objects that name none (as kubectl does).",
+        ),
     ]
     for o in reversed(opts):
         fn = o(fn)

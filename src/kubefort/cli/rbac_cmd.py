@@ -32,10 +32,20 @@ def _query_options(fn: F) -> F:
     opts = [
         click.option("--name", default=None, metavar="NAME", help="The object's name (for rules with resourceNames)."),
         click.option("--subresource", default=None, metavar="SUB", help="Subresource, e.g. exec, log, scale, token."),
-        click.option("--api-group", "api_group", default=None, metavar="GROUP",
-                     help="API group of the resource (default: from RESOURCE.GROUP, else the built-in resource's group)."),
-        click.option("-A", "--all-namespaces", "all_namespaces", is_flag=True,
-                     help="Ask about a request without namespace (across all namespaces): only ClusterRoleBindings grant it."),
+        click.option(
+            "--api-group",
+            "api_group",
+            default=None,
+            metavar="GROUP",
+            help="API group of the resource (default: from RESOURCE.GROUP, else the built-in resource's group).",
+        ),
+        click.option(
+            "-A",
+            "--all-namespaces",
+            "all_namespaces",
+            is_flag=True,
+            help="Ask about a request without namespace (across all namespaces): only ClusterRoleBindings grant it.",
+        ),
     ]
     for o in reversed(opts):
         fn = o(fn)
@@ -44,19 +54,42 @@ def _query_options(fn: F) -> F:
 
 def _output_options(*formats: str) -> Callable[[F], F]:
     def deco(fn: F) -> F:
-        fn = click.option("--no-builtin-roles", "no_builtin", is_flag=True,
-                          help="Do not assume the default roles of every cluster (cluster-admin, admin, edit, view...).")(fn)
-        return click.option("-o", "--format", "fmt", type=click.Choice(list(formats)), default="table",
-                            show_default=True, help="Output format.")(fn)
+        fn = click.option(
+            "--no-builtin-roles",
+            "no_builtin",
+            is_flag=True,
+            help="Do not assume the default roles of every cluster (cluster-admin, admin, edit, view...).",
+        )(fn)
+        return click.option(
+            "-o",
+            "--format",
+            "fmt",
+            type=click.Choice(list(formats)),
+            default="table",
+            show_default=True,
+            help="Output format.",
+        )(fn)
+
     return deco
 
 
-def _load(filenames: Sequence[str], helm: Sequence[str], helm_values: Sequence[str], kustomize: Sequence[str],
-          namespace: str, no_builtin: bool) -> tuple[RbacIndex, list[LoadError]]:
+def _load(
+    filenames: Sequence[str],
+    helm: Sequence[str],
+    helm_values: Sequence[str],
+    kustomize: Sequence[str],
+    namespace: str,
+    no_builtin: bool,
+) -> tuple[RbacIndex, list[LoadError]]:
     if not filenames and not helm and not kustomize:
         raise UsageError("nothing to read: give -f FILE|DIR ('-' for stdin), --helm CHART or --kustomize DIR")
-    opts = ScanOptions(paths=list(filenames), helm=list(helm), helm_values=list(helm_values),
-                       kustomize=list(kustomize), namespace=namespace)
+    opts = ScanOptions(
+        paths=list(filenames),
+        helm=list(helm),
+        helm_values=list(helm_values),
+        kustomize=list(kustomize),
+        namespace=namespace,
+    )
     with batch_gc():
         loaded = load_inputs(opts)
         index = RbacIndex.build(Inventory(loaded.objects), builtin_roles=False if no_builtin else None)
@@ -82,8 +115,14 @@ def _finish(index: RbacIndex, errors: list[LoadError], fmt: str, code: int = 0) 
 def _request_dict(req: Request) -> dict[str, Any]:
     if req.path is not None:
         return {"verb": req.verb, "nonResourceURL": req.path}
-    return {"verb": req.verb, "apiGroup": req.group, "resource": req.resource, "subresource": req.subresource,
-            "name": req.name, "namespace": req.namespace}
+    return {
+        "verb": req.verb,
+        "apiGroup": req.group,
+        "resource": req.resource,
+        "subresource": req.subresource,
+        "name": req.name,
+        "namespace": req.namespace,
+    }
 
 
 def _via(g: Grant) -> dict[str, str]:
@@ -125,9 +164,21 @@ def rbac_group() -> None:
 @_query_options
 @input_options
 @_output_options("table", "json")
-def who_can_cmd(verb: str, resource: str, name: str | None, subresource: str | None, api_group: str | None,
-                all_namespaces: bool, filenames: tuple[str, ...], helm: tuple[str, ...], helm_values: tuple[str, ...],
-                kustomize: tuple[str, ...], namespace: str, fmt: str, no_builtin: bool) -> None:
+def who_can_cmd(
+    verb: str,
+    resource: str,
+    name: str | None,
+    subresource: str | None,
+    api_group: str | None,
+    all_namespaces: bool,
+    filenames: tuple[str, ...],
+    helm: tuple[str, ...],
+    helm_values: tuple[str, ...],
+    kustomize: tuple[str, ...],
+    namespace: str,
+    fmt: str,
+    no_builtin: bool,
+) -> None:
     """List the subjects allowed to VERB RESOURCE, with the bindings and roles that allow it.
 
     -n is the namespace of the request (and, as with kubectl, of manifests that name none); -A asks
@@ -141,18 +192,27 @@ def who_can_cmd(verb: str, resource: str, name: str | None, subresource: str | N
     for g in grants:
         by_subject.setdefault(g.subject, []).append(g)
     if fmt == "json":
-        _dump({"request": _request_dict(req),
-               "subjects": [{"kind": s.kind, "name": s.name, "namespace": s.namespace, "via": [_via(g) for g in gs]}
-                            for s, gs in by_subject.items()],
-               "warnings": [str(p) for p in index.problems]})
+        _dump(
+            {
+                "request": _request_dict(req),
+                "subjects": [
+                    {"kind": s.kind, "name": s.name, "namespace": s.namespace, "via": [_via(g) for g in gs]}
+                    for s, gs in by_subject.items()
+                ],
+                "warnings": [str(p) for p in index.problems],
+            }
+        )
     else:
         click.echo(f"Who can {req.describe()}:")
         if not by_subject:
             click.echo("  nobody (no binding grants it)")
         else:
-            click.echo(_table(["KIND", "NAMESPACE", "NAME", "VIA"],
-                              [[s.kind, s.namespace or "", s.name, ", ".join(g.via for g in gs)]
-                               for s, gs in by_subject.items()]))
+            click.echo(
+                _table(
+                    ["KIND", "NAMESPACE", "NAME", "VIA"],
+                    [[s.kind, s.namespace or "", s.name, ", ".join(g.via for g in gs)] for s, gs in by_subject.items()],
+                )
+            )
         click.echo("(members of group system:masters are always allowed)")
     _finish(index, errors, fmt)
 
@@ -162,13 +222,32 @@ def who_can_cmd(verb: str, resource: str, name: str | None, subresource: str | N
 @click.argument("verb")
 @click.argument("resource")
 @_query_options
-@click.option("--as-group", "as_groups", multiple=True, metavar="GROUP",
-              help="A group the subject is in, besides its implicit ones (repeatable), like kubectl --as-group.")
+@click.option(
+    "--as-group",
+    "as_groups",
+    multiple=True,
+    metavar="GROUP",
+    help="A group the subject is in, besides its implicit ones (repeatable), like kubectl --as-group.",
+)
 @input_options
 @_output_options("table", "json")
-def can_cmd(subject: str, verb: str, resource: str, name: str | None, subresource: str | None, api_group: str | None,
-            all_namespaces: bool, as_groups: tuple[str, ...], filenames: tuple[str, ...], helm: tuple[str, ...],
-            helm_values: tuple[str, ...], kustomize: tuple[str, ...], namespace: str, fmt: str, no_builtin: bool) -> None:
+def can_cmd(
+    subject: str,
+    verb: str,
+    resource: str,
+    name: str | None,
+    subresource: str | None,
+    api_group: str | None,
+    all_namespaces: bool,
+    as_groups: tuple[str, ...],
+    filenames: tuple[str, ...],
+    helm: tuple[str, ...],
+    helm_values: tuple[str, ...],
+    kustomize: tuple[str, ...],
+    namespace: str,
+    fmt: str,
+    no_builtin: bool,
+) -> None:
     """Whether SUBJECT may VERB RESOURCE: prints yes or no with the reason.
 
     -n is the namespace of the request (and of manifests that name none); -A asks about a request
@@ -180,9 +259,16 @@ def can_cmd(subject: str, verb: str, resource: str, name: str | None, subresourc
     req = index.request(verb, resource, _query_ns(namespace, all_namespaces), name, subresource, api_group)
     d = index.decide(s, req, as_groups)
     if fmt == "json":
-        _dump({"allowed": d.allowed, "subject": str(s), "request": _request_dict(req),
-               "via": [{**_via(g), "subject": str(g.subject)} for g in d.via], "reason": d.reason,
-               "warnings": [str(p) for p in index.problems]})
+        _dump(
+            {
+                "allowed": d.allowed,
+                "subject": str(s),
+                "request": _request_dict(req),
+                "via": [{**_via(g), "subject": str(g.subject)} for g in d.via],
+                "reason": d.reason,
+                "warnings": [str(p) for p in index.problems],
+            }
+        )
     else:
         click.echo("yes" if d.allowed else "no")
         click.echo(f"  {d.reason}")
@@ -190,11 +276,17 @@ def can_cmd(subject: str, verb: str, resource: str, name: str | None, subresourc
 
 
 def _row_dict(r: PermissionRow) -> dict[str, Any]:
-    return {"namespace": r.namespace, "verbs": list(r.verbs), "apiGroups": list(r.api_groups),
-            "resources": list(r.resources), "resourceNames": list(r.resource_names),
-            "nonResourceURLs": list(r.non_resource_urls),
-            "binding": str(r.binding) if r.binding else None, "role": str(r.role) if r.role else None,
-            "matchedSubject": str(r.subject) if r.subject else None}
+    return {
+        "namespace": r.namespace,
+        "verbs": list(r.verbs),
+        "apiGroups": list(r.api_groups),
+        "resources": list(r.resources),
+        "resourceNames": list(r.resource_names),
+        "nonResourceURLs": list(r.non_resource_urls),
+        "binding": str(r.binding) if r.binding else None,
+        "role": str(r.role) if r.role else None,
+        "matchedSubject": str(r.subject) if r.subject else None,
+    }
 
 
 def _cell(values: Sequence[str], empty: str = "") -> str:
@@ -203,13 +295,26 @@ def _cell(values: Sequence[str], empty: str = "") -> str:
 
 @rbac_group.command("permissions")
 @click.argument("subject")
-@click.option("--as-group", "as_groups", multiple=True, metavar="GROUP",
-              help="A group the subject is in, besides its implicit ones (repeatable).")
+@click.option(
+    "--as-group",
+    "as_groups",
+    multiple=True,
+    metavar="GROUP",
+    help="A group the subject is in, besides its implicit ones (repeatable).",
+)
 @input_options
 @_output_options("table", "json")
-def permissions_cmd(subject: str, as_groups: tuple[str, ...], filenames: tuple[str, ...], helm: tuple[str, ...],
-                    helm_values: tuple[str, ...], kustomize: tuple[str, ...], namespace: str, fmt: str,
-                    no_builtin: bool) -> None:
+def permissions_cmd(
+    subject: str,
+    as_groups: tuple[str, ...],
+    filenames: tuple[str, ...],
+    helm: tuple[str, ...],
+    helm_values: tuple[str, ...],
+    kustomize: tuple[str, ...],
+    namespace: str,
+    fmt: str,
+    no_builtin: bool,
+) -> None:
     """The effective permissions of SUBJECT: one row per rule, where it applies and what grants it.
 
     SCOPE * means cluster-wide (a ClusterRoleBinding); rows of RoleBindings omit what they cannot
@@ -219,20 +324,36 @@ def permissions_cmd(subject: str, as_groups: tuple[str, ...], filenames: tuple[s
     index, errors = _load(filenames, helm, helm_values, kustomize, namespace, no_builtin)
     rows = index.permissions(s, as_groups)
     if fmt == "json":
-        _dump({"subject": str(s), "permissions": [_row_dict(r) for r in rows],
-               "warnings": [str(p) for p in index.problems]})
+        _dump(
+            {
+                "subject": str(s),
+                "permissions": [_row_dict(r) for r in rows],
+                "warnings": [str(p) for p in index.problems],
+            }
+        )
     else:
         click.echo(f"Permissions of {s}:")
         if not rows:
             click.echo("  none (no binding applies)")
         else:
-            click.echo(_table(
-                ["SCOPE", "VERBS", "APIGROUPS", "RESOURCES", "NAMES", "VIA"],
-                [[r.namespace or "*", _cell(r.verbs), _cell(r.api_groups), _cell(r.resources + r.non_resource_urls),
-                  _cell(r.resource_names, "*"),
-                  f"{r.binding} ({r.role})" + (f" as {r.subject}" if r.subject and r.subject != s else "")
-                  if r.binding else "group system:masters (built-in)"]
-                 for r in rows]))
+            click.echo(
+                _table(
+                    ["SCOPE", "VERBS", "APIGROUPS", "RESOURCES", "NAMES", "VIA"],
+                    [
+                        [
+                            r.namespace or "*",
+                            _cell(r.verbs),
+                            _cell(r.api_groups),
+                            _cell(r.resources + r.non_resource_urls),
+                            _cell(r.resource_names, "*"),
+                            f"{r.binding} ({r.role})" + (f" as {r.subject}" if r.subject and r.subject != s else "")
+                            if r.binding
+                            else "group system:masters (built-in)",
+                        ]
+                        for r in rows
+                    ],
+                )
+            )
     _finish(index, errors, fmt)
 
 
@@ -241,8 +362,12 @@ def _dot_escape(text: str) -> str:
 
 
 def _dot(paths: Sequence[Path]) -> str:
-    lines = ["digraph escalation {", "  rankdir=LR;", '  node [shape=box, fontname="Helvetica"];',
-             '  edge [fontname="Helvetica", fontsize=10];']
+    lines = [
+        "digraph escalation {",
+        "  rankdir=LR;",
+        '  node [shape=box, fontname="Helvetica"];',
+        '  edge [fontname="Helvetica", fontsize=10];',
+    ]
     seen: set[tuple[str, str, str]] = set()
     targets = {p.target for p in paths}
     for t in sorted(targets):
@@ -261,14 +386,28 @@ def _dot(paths: Sequence[Path]) -> str:
 
 
 @rbac_group.command("paths")
-@click.option("--to", "to", default="cluster-admin", show_default=True, metavar="TARGET",
-              help="cluster-admin, or a SUBJECT whose identity to reach.")
+@click.option(
+    "--to",
+    "to",
+    default="cluster-admin",
+    show_default=True,
+    metavar="TARGET",
+    help="cluster-admin, or a SUBJECT whose identity to reach.",
+)
 @click.option("--from", "from_", default=None, metavar="SUBJECT", help="Only the path of this subject.")
 @input_options
 @_output_options("table", "json", "dot")
-def paths_cmd(to: str, from_: str | None, filenames: tuple[str, ...], helm: tuple[str, ...],
-              helm_values: tuple[str, ...], kustomize: tuple[str, ...], namespace: str, fmt: str,
-              no_builtin: bool) -> None:
+def paths_cmd(
+    to: str,
+    from_: str | None,
+    filenames: tuple[str, ...],
+    helm: tuple[str, ...],
+    helm_values: tuple[str, ...],
+    kustomize: tuple[str, ...],
+    namespace: str,
+    fmt: str,
+    no_builtin: bool,
+) -> None:
     """Privilege-escalation paths: the shortest way each subject can become TARGET, shortest first.
 
     Each step names the action and the bindings that allow it (see docs/rbac.md for the steps modelled).

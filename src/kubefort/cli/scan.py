@@ -20,29 +20,83 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.command("scan")
 @click.argument("paths", nargs=-1, type=click.Path(allow_dash=True))
 @input_options
-@click.option("--rules", "rules", multiple=True, metavar="IDS", help="Run only these rules (IDs, slugs or KF-AREA-*; comma-separated).")
+@click.option(
+    "--rules",
+    "rules",
+    multiple=True,
+    metavar="IDS",
+    help="Run only these rules (IDs, slugs or KF-AREA-*; comma-separated).",
+)
 @click.option("--skip-rules", multiple=True, metavar="IDS", help="Do not run these rules (comma-separated).")
-@click.option("--min-severity", type=click.Choice(["info", "low", "medium", "high", "critical"]), default=None,
-              help="Hide findings below this severity.  [default: info]")
-@click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "critical"]), default=None,
-              help="Exit 1 when a finding is at or above this severity.  [default: high]")
-@click.option("--pss", type=click.Choice(["baseline", "restricted"]), default=None,
-              help="Judge the Pod Security Standards level exactly as Pod Security admission does.")
-@click.option("--config", type=click.Path(dir_okay=False), default=None,
-              help="Config file (default: .kubefort.yaml in the scanned directory).")
-@click.option("--baseline", type=click.Path(dir_okay=False), default=None,
-              help="A previous JSON report: its findings are marked suppressed, only new ones count.")
-@click.option("-o", "--format", "fmt", type=click.Choice([f.value for f in Format]), default=None,
-              help="Output format.  [default: table]")
+@click.option(
+    "--min-severity",
+    type=click.Choice(["info", "low", "medium", "high", "critical"]),
+    default=None,
+    help="Hide findings below this severity.  [default: info]",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["info", "low", "medium", "high", "critical"]),
+    default=None,
+    help="Exit 1 when a finding is at or above this severity.  [default: high]",
+)
+@click.option(
+    "--pss",
+    type=click.Choice(["baseline", "restricted"]),
+    default=None,
+    help="Judge the Pod Security Standards level exactly as Pod Security admission does.",
+)
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Config file (default: .kubefort.yaml in the scanned directory).",
+)
+@click.option(
+    "--baseline",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="A previous JSON report: its findings are marked suppressed, only new ones count.",
+)
+@click.option(
+    "-o",
+    "--format",
+    "fmt",
+    type=click.Choice([f.value for f in Format]),
+    default=None,
+    help="Output format.  [default: table]",
+)
 @click.option("--output", type=click.File("w"), default=None, help="Write the report to this file instead of stdout.")
 @click.option("--no-color", is_flag=True, help="No colours in table output.")
 @click.option("-v", "--verbose", is_flag=True, help="Also show suppressed findings and notes (skipped documents...).")
-@click.option("-j", "--jobs", type=click.IntRange(min=0), default=0, show_default=False,
-              help="Processes for rule evaluation on large inputs (1000+ objects).  [default: 0 = one per CPU, at most 4]")
-def scan_cmd(paths: tuple[str, ...], filenames: tuple[str, ...], helm: tuple[str, ...], helm_values: tuple[str, ...],
-             kustomize: tuple[str, ...], namespace: str, rules: tuple[str, ...], skip_rules: tuple[str, ...],
-             min_severity: str | None, fail_on: str | None, pss: str | None, config: str | None, baseline: str | None,
-             fmt: str | None, output: IO[str] | None, no_color: bool, verbose: bool, jobs: int) -> None:
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=False,
+    help="Processes for rule evaluation on large inputs (1000+ objects).  [default: 0 = one per CPU, at most 4]",
+)
+def scan_cmd(
+    paths: tuple[str, ...],
+    filenames: tuple[str, ...],
+    helm: tuple[str, ...],
+    helm_values: tuple[str, ...],
+    kustomize: tuple[str, ...],
+    namespace: str,
+    rules: tuple[str, ...],
+    skip_rules: tuple[str, ...],
+    min_severity: str | None,
+    fail_on: str | None,
+    pss: str | None,
+    config: str | None,
+    baseline: str | None,
+    fmt: str | None,
+    output: IO[str] | None,
+    no_color: bool,
+    verbose: bool,
+    jobs: int,
+) -> None:
     """Scan Kubernetes manifests (files, directories, '-' for stdin, Helm charts, Kustomize dirs).
 
     \b
@@ -55,11 +109,22 @@ def scan_cmd(paths: tuple[str, ...], filenames: tuple[str, ...], helm: tuple[str
     if not all_paths and not helm and not kustomize:
         raise click.UsageError("nothing to scan: give files or directories, '-' for stdin, --helm or --kustomize")
     fmt = fmt or Format.TABLE.value
-    opts = ScanOptions(paths=all_paths, helm=list(helm), helm_values=list(helm_values), kustomize=list(kustomize),
-                       rules=_split(rules), skip_rules=_split(skip_rules), min_severity=min_severity, fail_on=fail_on,
-                       config=config, baseline=baseline, pss=pss, namespace=namespace,
-                       keep_passes=fmt == Format.JUNIT.value,  # only JUnit lists each pass
-                       workers=jobs or default_workers())
+    opts = ScanOptions(
+        paths=all_paths,
+        helm=list(helm),
+        helm_values=list(helm_values),
+        kustomize=list(kustomize),
+        rules=_split(rules),
+        skip_rules=_split(skip_rules),
+        min_severity=min_severity,
+        fail_on=fail_on,
+        config=config,
+        baseline=baseline,
+        pss=pss,
+        namespace=namespace,
+        keep_passes=fmt == Format.JUNIT.value,  # only JUnit lists each pass
+        workers=jobs or default_workers(),
+    )
     out = output or sys.stdout
     # A scan allocates millions of small objects and frees almost nothing before the process ends
     # (kubefort exits without tearing the heap down): the cyclic collector would walk them again and

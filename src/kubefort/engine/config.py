@@ -25,8 +25,8 @@ from __future__ import annotations
 import datetime as _dt
 import fnmatch
 import os
-from dataclasses import dataclass, field
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -39,7 +39,7 @@ _EXC_KEYS = {"rules", "kinds", "namespaces", "names", "reason", "owner", "expire
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Exception_:
+class ExceptionEntry:
     rules: tuple[str, ...]  # IDs or slugs; empty means every rule
     kinds: tuple[str, ...] = ()
     namespaces: tuple[str, ...] = ()
@@ -59,9 +59,7 @@ class Exception_:
             return False
         if self.namespaces and not any(fnmatch.fnmatchcase(namespace or "", p) for p in self.namespaces):
             return False
-        if self.names and not any(fnmatch.fnmatchcase(name, p) for p in self.names):
-            return False
-        return True
+        return not (self.names and not any(fnmatch.fnmatchcase(name, p) for p in self.names))
 
 
 @dataclass(slots=True)
@@ -72,7 +70,7 @@ class Config:
     disable: tuple[str, ...] = ()
     enable: tuple[str, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)
-    exceptions: list[Exception_] = field(default_factory=list)
+    exceptions: list[ExceptionEntry] = field(default_factory=list)
 
 
 def find_config(paths: Iterable[str]) -> str | None:
@@ -111,7 +109,9 @@ def load_config(path: str) -> Config:
         raise ConfigError("the config must be a mapping", path)
     unknown = set(data) - _TOP_KEYS
     if unknown:
-        raise ConfigError(f"unknown key(s) {', '.join(sorted(map(str, unknown)))}; known: {', '.join(sorted(_TOP_KEYS))}", path)
+        raise ConfigError(
+            f"unknown key(s) {', '.join(sorted(map(str, unknown)))}; known: {', '.join(sorted(_TOP_KEYS))}", path
+        )
     cfg = Config(path=path)
     cfg.fail_on = data.get("fail_on")
     cfg.min_severity = data.get("min_severity")
@@ -146,7 +146,7 @@ def load_config(path: str) -> Config:
         if isinstance(expires, _dt.datetime):
             expires = expires.date()
         cfg.exceptions.append(
-            Exception_(
+            ExceptionEntry(
                 rules=_str_list(e.get("rules"), f"{where}.rules", path),
                 kinds=_str_list(e.get("kinds"), f"{where}.kinds", path),
                 namespaces=_str_list(e.get("namespaces"), f"{where}.namespaces", path),

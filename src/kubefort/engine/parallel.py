@@ -59,7 +59,7 @@ def run_sharded(run: Any, objs: Sequence[K8sObject], workers: int) -> None:
     for done, data in remote:
         try:
             report, marks = _unpack(pickle.loads(data), done, objs, chunks, metas)
-        except Exception:  # noqa: BLE001 - its chunks are done below
+        except Exception:
             log.debug("unreadable worker results", exc_info=True)
             continue
         shares.append((report, done, marks))
@@ -73,9 +73,22 @@ def run_sharded(run: Any, objs: Sequence[K8sObject], workers: int) -> None:
 def _pack(report: Any, marks: Marks, rule_index: dict[str, int]) -> dict[str, Any]:
     loc = _line
     return {
-        "findings": [(rule_index[f.rule.id], f.path, f.path_str, f.message, int(f.severity), loc(f.location),
-                      f.subcode, f.fix, f.suppressed, f.suppression,
-                      f.rule.pss.index(f.pss) if f.pss is not None else -1) for f in report.findings],
+        "findings": [
+            (
+                rule_index[f.rule.id],
+                f.path,
+                f.path_str,
+                f.message,
+                int(f.severity),
+                loc(f.location),
+                f.subcode,
+                f.fix,
+                f.suppressed,
+                f.suppression,
+                f.rule.pss.index(f.pss) if f.pss is not None else -1,
+            )
+            for f in report.findings
+        ],
         "results": [(rule_index[r.rule.id], r.status.value, r.detail, loc(r.location)) for r in report.results],
         "passes": [rule_index[m.id] for m, _, _ in report.passes],
         "marks": marks,
@@ -85,34 +98,56 @@ def _pack(report: Any, marks: Marks, rule_index: dict[str, int]) -> dict[str, An
     }
 
 
-def _line(location: Location | None) -> int | None | bool:
+def _line(location: Location | None) -> int | bool | None:
     """The line of a location; False when there is no location at all."""
     return False if location is None else location.line
 
 
-def _unpack(data: dict[str, Any], done: list[int], objs: Sequence[K8sObject], chunks: list[tuple[int, int]],
-            metas: Sequence[Any]) -> tuple[Report, Marks]:
+def _unpack(
+    data: dict[str, Any],
+    done: list[int],
+    objs: Sequence[K8sObject],
+    chunks: list[tuple[int, int]],
+    metas: Sequence[Any],
+) -> tuple[Report, Marks]:
     report = Report()
     findings, results, passes = data["findings"], data["results"], data["passes"]
     marks = data["marks"]
-    seq = [obj for i in done for obj in objs[chunks[i][0]:chunks[i][1]]]
+    seq = [obj for i in done for obj in objs[chunks[i][0] : chunks[i][1]]]
     if len(seq) != len(marks):
         raise ValueError("results do not match their objects")
     fi = ri = pi = 0
     for obj, (f_end, r_end, p_end) in zip(seq, marks):
         src = obj.source
         ref = obj.ref
-        for (rule, path, path_str, message, sev, line, subcode, fix, suppressed, suppression,
-             pss) in findings[fi:f_end]:
+        for rule, path, path_str, message, sev, line, subcode, fix, suppressed, suppression, pss in findings[fi:f_end]:
             meta = metas[rule]
-            report.findings.append(Finding(
-                rule=meta, object=ref, path=path, path_str=path_str, message=message, severity=Severity(sev),
-                location=Location(file=src.file, line=line, template=src.template), subcode=subcode, fix=fix,
-                suppressed=suppressed, suppression=suppression, pss=meta.pss[pss] if pss >= 0 else None))
+            report.findings.append(
+                Finding(
+                    rule=meta,
+                    object=ref,
+                    path=path,
+                    path_str=path_str,
+                    message=message,
+                    severity=Severity(sev),
+                    location=Location(file=src.file, line=line, template=src.template),
+                    subcode=subcode,
+                    fix=fix,
+                    suppressed=suppressed,
+                    suppression=suppression,
+                    pss=meta.pss[pss] if pss >= 0 else None,
+                )
+            )
         for rule, status, detail, line in results[ri:r_end]:
-            report.results.append(Result(
-                rule=metas[rule], object=ref, status=Status(status), detail=detail,
-                location=None if line is False else Location(file=src.file, line=line, template=src.template)))
+            report.results.append(
+                Result(
+                    rule=metas[rule],
+                    object=ref,
+                    status=Status(status),
+                    detail=detail,
+                    location=None if line is False else Location(file=src.file, line=line, template=src.template),
+                )
+            )
         report.passes.extend((metas[rule], ref, None) for rule in passes[pi:p_end])
         fi, ri, pi = f_end, r_end, p_end
     if (fi, ri, pi) != (len(findings), len(results), len(passes)):

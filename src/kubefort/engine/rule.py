@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
-from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..model.objects import Path
@@ -26,13 +26,13 @@ class Severity(IntEnum):
         return _LABELS[self]
 
     @classmethod
-    def parse(cls, text: str) -> "Severity":
+    def parse(cls, text: str) -> Severity:
         try:
             return cls[text.strip().upper()]
         except KeyError:
             raise ValueError(f"unknown severity {text!r}: choose from {', '.join(s.label for s in cls)}") from None
 
-    def lower(self) -> "Severity":
+    def lower(self) -> Severity:
         return Severity(max(0, self - 1))
 
 
@@ -112,7 +112,7 @@ class Context:
     """What a rule may read besides its object: parameters, the inventory, the scan mode."""
 
     params: Mapping[str, Any]
-    inventory: "Inventory"
+    inventory: Inventory
     mode: str = "manifest"  # manifest | cluster | admission
     pss: PssLevel | None = None  # set when the scan judges Pod Security Standards exactly
 

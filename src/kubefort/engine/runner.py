@@ -41,11 +41,28 @@ class Plan:
     admission webhook keeps one per policy so a request pays only for the rules of its kind.
     """
 
-    __slots__ = ("rules", "metas", "inactive", "params", "mode", "pss", "ns_rules", "local_only", "_steps",
-                 "_templates")
+    __slots__ = (
+        "_steps",
+        "_templates",
+        "inactive",
+        "local_only",
+        "metas",
+        "mode",
+        "ns_rules",
+        "params",
+        "pss",
+        "rules",
+    )
 
-    def __init__(self, rules: Iterable[Rule], params: Mapping[str, Any] | None = None, *,
-                 mode: str = "manifest", pss: PssLevel | None = None, local_only: bool = False) -> None:
+    def __init__(
+        self,
+        rules: Iterable[Rule],
+        params: Mapping[str, Any] | None = None,
+        *,
+        mode: str = "manifest",
+        pss: PssLevel | None = None,
+        local_only: bool = False,
+    ) -> None:
         """``local_only``: leave out, kind by kind, the rules that need other objects than the one they
         judge (the webhook sees one object at a time)."""
         params = params or {}
@@ -88,8 +105,10 @@ class Plan:
         """Per rule of ``kind``: (meta, fn, step kind, container set, applies), computed once per kind."""
         hit = self._templates.get(kind)
         if hit is None:
-            hit = self._templates[kind] = tuple((r.meta, r.fn, _SCOPE_CODE[r.meta.scope], r.meta.containers,
-                                                 r.meta.applies) for r in self.for_kind(kind))
+            hit = self._templates[kind] = tuple(
+                (r.meta, r.fn, _SCOPE_CODE[r.meta.scope], r.meta.containers, r.meta.applies)
+                for r in self.for_kind(kind)
+            )
         return hit
 
 
@@ -119,13 +138,21 @@ def evaluate(
     plan = rules if isinstance(rules, Plan) else Plan(rules, params, mode=mode, pss=pss)
     suppressor = suppressor or Suppressor()
     suppressor.prime(inventory)
-    report = Report(rules=plan.metas, fail_on=fail_on, min_severity=min_severity,
-                    objects=len(inventory), pss=plan.pss.value if plan.pss else None, inventory=inventory)
-    report.notes.extend(f"{r.meta.id} is inactive: set the parameter {r.meta.requires} to use it"
-                        for r in plan.inactive)
+    report = Report(
+        rules=plan.metas,
+        fail_on=fail_on,
+        min_severity=min_severity,
+        objects=len(inventory),
+        pss=plan.pss.value if plan.pss else None,
+        inventory=inventory,
+    )
+    report.notes.extend(
+        f"{r.meta.id} is inactive: set the parameter {r.meta.requires} to use it" for r in plan.inactive
+    )
     run = Run(plan, inventory, report, suppressor, min_severity, keep_passes)
     if workers > 1 and len(inventory) >= PARALLEL_MIN_OBJECTS and hasattr(os, "fork"):
         from .parallel import run_sharded
+
         run_sharded(run, list(inventory), workers)
     else:
         run.objects(inventory)
@@ -137,19 +164,32 @@ def evaluate(
 class Run:
     """One evaluation: a plan bound to an inventory, filling a report."""
 
-    def __init__(self, plan: Plan, inventory: Inventory, report: Report, suppressor: Suppressor,
-                 min_severity: Severity, keep_passes: bool) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        inventory: Inventory,
+        report: Report,
+        suppressor: Suppressor,
+        min_severity: Severity,
+        keep_passes: bool,
+    ) -> None:
         self.plan, self.inventory, self.report, self.suppressor = plan, inventory, report, suppressor
         self.min_severity, self.keep_passes = min_severity, keep_passes
         self.contexts: dict[str, Context] = {}
         # per kind: (meta, fn, step kind, container set, applies, context) for each rule that runs on it
         self.compiled: dict[str, list[tuple[Any, ...]]] = {}
 
-    def fresh(self) -> "Run":
+    def fresh(self) -> Run:
         """The same evaluation with an empty report (a shard of the objects)."""
         r = self.report
-        sub = Run(self.plan, self.inventory, Report(rules=r.rules, fail_on=r.fail_on, min_severity=r.min_severity,
-                                                    pss=r.pss), self.suppressor, self.min_severity, self.keep_passes)
+        sub = Run(
+            self.plan,
+            self.inventory,
+            Report(rules=r.rules, fail_on=r.fail_on, min_severity=r.min_severity, pss=r.pss),
+            self.suppressor,
+            self.min_severity,
+            self.keep_passes,
+        )
         sub.contexts, sub.compiled = self.contexts, self.compiled
         return sub
 
@@ -213,8 +253,17 @@ class Run:
             return
         for ns in self.inventory.namespace_views():
             for r in self.plan.ns_rules:
-                _run_one(self.report, r, ns.anchor, ns, self.context(r.meta), self.suppressor, self.plan.pss,
-                         self.min_severity, self.keep_passes)
+                _run_one(
+                    self.report,
+                    r,
+                    ns.anchor,
+                    ns,
+                    self.context(r.meta),
+                    self.suppressor,
+                    self.plan.pss,
+                    self.min_severity,
+                    self.keep_passes,
+                )
 
 
 def _failed_to_judge(report: Report, meta: Any, anchor: K8sObject, e: Exception) -> None:
@@ -224,8 +273,9 @@ def _failed_to_judge(report: Report, meta: Any, anchor: K8sObject, e: Exception)
         return
     log.debug("rule %s crashed on %s", meta.id, anchor.ref, exc_info=True)
     report.counts[Status.ERROR] += 1
-    report.results.append(Result(rule=meta, object=anchor.ref, status=Status.ERROR,
-                                 detail=_crash_detail(e), location=anchor.locate()))
+    report.results.append(
+        Result(rule=meta, object=anchor.ref, status=Status.ERROR, detail=_crash_detail(e), location=anchor.locate())
+    )
 
 
 def _crash_detail(e: BaseException) -> str:
@@ -241,8 +291,17 @@ def _crash_detail(e: BaseException) -> str:
     return f"{type(e).__name__}{where} (run with --debug for the traceback)"
 
 
-def _run_one(report: Report, r: Rule, anchor: K8sObject, arg: Any, ctx: Context, suppressor: Suppressor,
-             pss: PssLevel | None, min_severity: Severity, keep_passes: bool) -> None:
+def _run_one(
+    report: Report,
+    r: Rule,
+    anchor: K8sObject,
+    arg: Any,
+    ctx: Context,
+    suppressor: Suppressor,
+    pss: PssLevel | None,
+    min_severity: Severity,
+    keep_passes: bool,
+) -> None:
     """Run a rule whose findings belong to ``anchor`` on ``arg`` (namespace-scope rules)."""
     try:
         violations = list(r.fn(arg, ctx))
@@ -257,13 +316,19 @@ def _run_one(report: Report, r: Rule, anchor: K8sObject, arg: Any, ctx: Context,
     _record(report, r.meta, anchor, violations, suppressor, pss, min_severity)
 
 
-def _record(report: Report, meta: Any, obj: K8sObject, violations: list[Any], suppressor: Suppressor,
-            pss: PssLevel | None, min_severity: Severity) -> None:
+def _record(
+    report: Report,
+    meta: Any,
+    obj: K8sObject,
+    violations: list[Any],
+    suppressor: Suppressor,
+    pss: PssLevel | None,
+    min_severity: Severity,
+) -> None:
     ref = obj.ref
     pss_control = None
     if pss is not None and meta.pss:
-        pss_control = meta.pss[0] if len(meta.pss) == 1 else next(
-            (c for c in meta.pss if c.level is pss), meta.pss[0])
+        pss_control = meta.pss[0] if len(meta.pss) == 1 else next((c for c in meta.pss if c.level is pss), meta.pss[0])
     any_active = False
     kept = 0
     for v in violations:
@@ -271,8 +336,17 @@ def _record(report: Report, meta: Any, obj: K8sObject, violations: list[Any], su
         if sev < min_severity:
             continue
         kept += 1
-        f = Finding(rule=meta, object=ref, path=tuple(v.path), message=v.message, severity=sev,
-                    location=obj.locate(v.path), subcode=v.subcode, fix=v.fix, pss=pss_control)
+        f = Finding(
+            rule=meta,
+            object=ref,
+            path=tuple(v.path),
+            message=v.message,
+            severity=sev,
+            location=obj.locate(v.path),
+            subcode=v.subcode,
+            fix=v.fix,
+            pss=pss_control,
+        )
         reason = suppressor.reason(meta, obj, f)
         if reason is not None:
             f.suppressed, f.suppression = True, reason

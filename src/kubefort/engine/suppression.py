@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..model.objects import K8sObject
-from .config import Exception_
+from .config import ExceptionEntry
 from .findings import Finding
 from .rule import RuleMeta
 
@@ -38,11 +38,15 @@ def parse_ignore_annotation(value: str) -> tuple[dict[str, str], list[str]]:
 
 
 class Suppressor:
-    def __init__(self, exceptions: Iterable[Exception_] = (), baseline: set[tuple[str, ...]] | None = None,
-                 today: _dt.date | None = None) -> None:
+    def __init__(
+        self,
+        exceptions: Iterable[ExceptionEntry] = (),
+        baseline: set[tuple[str, ...]] | None = None,
+        today: _dt.date | None = None,
+    ) -> None:
         self.today = today or _dt.date.today()
-        self.active: list[Exception_] = []
-        self.expired: list[Exception_] = []
+        self.active: list[ExceptionEntry] = []
+        self.expired: list[ExceptionEntry] = []
         for e in exceptions:
             (self.expired if e.expired(self.today) else self.active).append(e)
         self.baseline = baseline or set()
@@ -98,5 +102,14 @@ def load_baseline(path: str) -> set[tuple[str, ...]]:
     keys = set()
     for f in data.get("findings", []):
         o = f.get("object") or {}
-        keys.add((f.get("rule_id"), o.get("kind"), o.get("namespace") or "", o.get("name"), f.get("path") or "", f.get("subcode") or ""))
+        keys.add(
+            (
+                f.get("rule_id"),
+                o.get("kind"),
+                o.get("namespace") or "",
+                o.get("name"),
+                f.get("path") or "",
+                f.get("subcode") or "",
+            )
+        )
     return keys

@@ -27,8 +27,13 @@ ENCRYPTED = frozenset({"aescbc", "aesgcm", "secretbox", "kms-v1", "kms-v2"})
 PROTOBUF_MAGIC = b"k8s\x00"
 ENC_PREFIX = b"k8s:enc:"
 
-_PROVIDERS = {(b"aescbc", b"v1"): "aescbc", (b"aesgcm", b"v1"): "aesgcm", (b"secretbox", b"v1"): "secretbox",
-              (b"kms", b"v1"): "kms-v1", (b"kms", b"v2"): "kms-v2"}
+_PROVIDERS = {
+    (b"aescbc", b"v1"): "aescbc",
+    (b"aesgcm", b"v1"): "aesgcm",
+    (b"secretbox", b"v1"): "secretbox",
+    (b"kms", b"v1"): "kms-v1",
+    (b"kms", b"v2"): "kms-v2",
+}
 
 
 @dataclass(slots=True)
@@ -62,7 +67,7 @@ def classify(key: bytes | str, value: bytes) -> StoredValue:
         return _encrypted(k, value)
     if value.startswith(PROTOBUF_MAGIC):
         sv = StoredValue(k, "identity", detail={"encoding": "protobuf", "size": len(value)})
-        tm = _unknown_type_meta(value[len(PROTOBUF_MAGIC):])
+        tm = _unknown_type_meta(value[len(PROTOBUF_MAGIC) :])
         if tm is None:
             sv.problem = "starts with the protobuf magic but is not a runtime.Unknown message"
         else:
@@ -70,8 +75,12 @@ def classify(key: bytes | str, value: bytes) -> StoredValue:
         return sv
     if value[:1] == b"{":
         return StoredValue(k, "identity", detail={"encoding": "json", "size": len(value)})
-    return StoredValue(k, "unknown", detail={"size": len(value)},
-                       problem="empty value" if not value else "no known prefix (not k8s protobuf, JSON or k8s:enc:)")
+    return StoredValue(
+        k,
+        "unknown",
+        detail={"size": len(value)},
+        problem="empty value" if not value else "no known prefix (not k8s protobuf, JSON or k8s:enc:)",
+    )
 
 
 def _encrypted(k: str, value: bytes) -> StoredValue:
@@ -79,14 +88,20 @@ def _encrypted(k: str, value: bytes) -> StoredValue:
     # reader can only take the first one (the API server matches configured names instead).
     parts = value.split(b":", 5)
     if len(parts) < 6:
-        return StoredValue(k, "unknown", problem="k8s:enc: prefix without provider, version and key name",
-                           detail={"size": len(value)})
+        return StoredValue(
+            k, "unknown", problem="k8s:enc: prefix without provider, version and key name", detail={"size": len(value)}
+        )
     provider, version, name, payload = parts[2], parts[3], parts[4], parts[5]
     storage = _PROVIDERS.get((provider, version))
     name_text = _key_text(name)
     if storage is None:
-        return StoredValue(k, "unknown", key_name=name_text, problem=f"unknown provider {_key_text(provider)}:{_key_text(version)}",
-                           detail={"provider": _key_text(provider), "version": _key_text(version), "size": len(value)})
+        return StoredValue(
+            k,
+            "unknown",
+            key_name=name_text,
+            problem=f"unknown provider {_key_text(provider)}:{_key_text(version)}",
+            detail={"provider": _key_text(provider), "version": _key_text(version), "size": len(value)},
+        )
     sv = StoredValue(k, storage, key_name=name_text, detail={"payload": len(payload)})
     n = len(payload)
     if storage == "aescbc":
@@ -131,6 +146,7 @@ def _encrypted(k: str, value: bytes) -> StoredValue:
 
 # -- a tiny protobuf reader (varint, length-delimited fields only) ------------------------------------
 
+
 def _varint(buf: bytes, i: int) -> tuple[int, int]:
     shift = result = 0
     while True:
@@ -158,7 +174,7 @@ def _fields(buf: bytes) -> Iterable[tuple[int, int, Any]]:
             ln, i = _varint(buf, i)
             if i + ln > len(buf):
                 raise ValueError("truncated field")
-            yield num, wire, buf[i:i + ln]
+            yield num, wire, buf[i : i + ln]
             i += ln
         elif wire == 1:
             i += 8
@@ -213,15 +229,18 @@ def _parse_encrypted_object(buf: bytes) -> dict[str, Any] | str:
         return str(e)
     if out["encrypted_dek_source_type"] not in (0, 1):
         return f"unknown encryptedDEKSourceType {out['encrypted_dek_source_type']}"
-    out["encrypted_dek_source_type"] = ("AES_GCM_KEY", "HKDF_SHA256_XNONCE_AES_GCM_SEED")[out["encrypted_dek_source_type"]]
+    out["encrypted_dek_source_type"] = ("AES_GCM_KEY", "HKDF_SHA256_XNONCE_AES_GCM_SEED")[
+        out["encrypted_dek_source_type"]
+    ]
     return out
 
 
 # -- summaries ------------------------------------------------------------------------------------
 
+
 def resource_of(key: str, prefix: str = "/registry") -> str:
     """``/registry/secrets/ns/name`` -> ``secrets``; ``/registry/apps.example.com/widgets/...`` -> group/resource."""
-    rest = key[len(prefix):].lstrip("/") if key.startswith(prefix) else key.lstrip("/")
+    rest = key[len(prefix) :].lstrip("/") if key.startswith(prefix) else key.lstrip("/")
     parts = rest.split("/")
     if len(parts) >= 2 and "." in parts[0]:
         return f"{parts[0]}/{parts[1]}"

@@ -108,7 +108,7 @@ class KeyValue:
     version: int
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "KeyValue":
+    def from_json(cls, d: dict[str, Any]) -> KeyValue:
         return cls(
             key=base64.b64decode(d.get("key", "")),
             value=base64.b64decode(d.get("value", "")),
@@ -121,8 +121,15 @@ class KeyValue:
 class EtcdClient:
     """One etcd endpoint. Use as a context manager (closes the connection pool)."""
 
-    def __init__(self, endpoint: str, tls: TLSFiles | None = None, *, timeout: float = 10.0,
-                 verify: bool = True, client_cert: bool = True) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        tls: TLSFiles | None = None,
+        *,
+        timeout: float = 10.0,
+        verify: bool = True,
+        client_cert: bool = True,
+    ) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.tls = tls
         kwargs: dict[str, Any] = {"base_url": self.endpoint, "timeout": timeout, "trust_env": False}
@@ -130,7 +137,7 @@ class EtcdClient:
             kwargs["verify"] = ssl_context(tls, verify=verify, client_cert=client_cert)
         self._http = httpx.Client(**kwargs)
 
-    def __enter__(self) -> "EtcdClient":
+    def __enter__(self) -> EtcdClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -205,8 +212,16 @@ class EtcdClient:
         d = self._post("/v3/kv/deleterange", {"key": b64(prefix), "range_end": b64(prefix_end(prefix))})
         return int(d.get("deleted", 0))
 
-    def range(self, key: bytes, range_end: bytes | None = None, *, revision: int = 0, limit: int = 0,
-              keys_only: bool = False, count_only: bool = False) -> dict[str, Any]:
+    def range(
+        self,
+        key: bytes,
+        range_end: bytes | None = None,
+        *,
+        revision: int = 0,
+        limit: int = 0,
+        keys_only: bool = False,
+        count_only: bool = False,
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {"key": b64(key)}
         if range_end is not None:
             body["range_end"] = b64(range_end)
@@ -230,8 +245,9 @@ class EtcdClient:
         d = self.range(prefix, end, revision=revision, count_only=True)
         return int(d.get("count", 0)), int(d["header"]["revision"])
 
-    def iter_range(self, prefix: bytes = b"\x00", *, revision: int = 0, page: int = 1000,
-                   keys_only: bool = False) -> Iterator[KeyValue]:
+    def iter_range(
+        self, prefix: bytes = b"\x00", *, revision: int = 0, page: int = 1000, keys_only: bool = False
+    ) -> Iterator[KeyValue]:
         """Every key under ``prefix`` in key order, in pages, all read at one revision (the first
         page's, unless ``revision`` is given) so the listing is a consistent view."""
         end = b"\x00" if prefix == b"\x00" else prefix_end(prefix)
@@ -253,8 +269,11 @@ class EtcdClient:
     def hash_kv(self, revision: int = 0) -> dict[str, int]:
         """``HashKV``: etcd's own hash of the MVCC key space up to ``revision`` (0: current)."""
         d = self._post("/v3/maintenance/hash", {"revision": revision} if revision else {})
-        return {"hash": int(d.get("hash", 0)), "compact_revision": int(d.get("compact_revision", 0)),
-                "revision": int(d["header"]["revision"])}
+        return {
+            "hash": int(d.get("hash", 0)),
+            "compact_revision": int(d.get("compact_revision", 0)),
+            "revision": int(d["header"]["revision"]),
+        }
 
     def _snapshot_line(self, line: bytes) -> bytes:
         if not line.strip():
@@ -270,7 +289,9 @@ class EtcdClient:
         """Stream a snapshot of the backend (``Maintenance.Snapshot``): the bbolt database followed by
         its 32-byte SHA-256, exactly the bytes ``etcdctl snapshot save`` writes."""
         try:
-            with self._http.stream("POST", "/v3/maintenance/snapshot", json={}, timeout=httpx.Timeout(60.0, read=300.0)) as r:
+            with self._http.stream(
+                "POST", "/v3/maintenance/snapshot", json={}, timeout=httpx.Timeout(60.0, read=300.0)
+            ) as r:
                 if r.status_code != 200:
                     r.read()
                     self._decode("/v3/maintenance/snapshot", r)

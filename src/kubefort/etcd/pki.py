@@ -23,8 +23,9 @@ class Issued:
         return self.cert.public_bytes(serialization.Encoding.PEM)
 
     def key_pem(self) -> bytes:
-        return self.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption())
+        return self.key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
 
     def write(self, directory: str, stem: str) -> tuple[str, str]:
         """Write ``stem.crt`` and ``stem.key`` (0600) into ``directory``; return their paths."""
@@ -42,7 +43,7 @@ def _name(cn: str) -> x509.Name:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def make_ca(cn: str = "kubefort-test-ca", days: int = 2) -> Issued:
@@ -50,31 +51,56 @@ def make_ca(cn: str = "kubefort-test-ca", days: int = 2) -> Issued:
     now = _now()
     cert = (
         x509.CertificateBuilder()
-        .subject_name(_name(cn)).issuer_name(_name(cn))
+        .subject_name(_name(cn))
+        .issuer_name(_name(cn))
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=days))
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                                     key_encipherment=False, data_encipherment=False, key_agreement=False,
-                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
     return Issued(cert, key)
 
 
-def issue(ca: Issued, cn: str, *, server: bool = False, client: bool = False, ips: tuple[str, ...] = (),
-          dns: tuple[str, ...] = (), days: int = 2) -> Issued:
+def issue(
+    ca: Issued,
+    cn: str,
+    *,
+    server: bool = False,
+    client: bool = False,
+    ips: tuple[str, ...] = (),
+    dns: tuple[str, ...] = (),
+    days: int = 2,
+) -> Issued:
     key = ec.generate_private_key(ec.SECP256R1())
     now = _now()
-    usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if server else []) + ([ExtendedKeyUsageOID.CLIENT_AUTH] if client else [])
+    usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if server else []) + (
+        [ExtendedKeyUsageOID.CLIENT_AUTH] if client else []
+    )
     b = (
         x509.CertificateBuilder()
-        .subject_name(_name(cn)).issuer_name(ca.cert.subject)
+        .subject_name(_name(cn))
+        .issuer_name(ca.cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=days))
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False)
@@ -101,6 +127,8 @@ class LocalPKI:
 def make_test_pki(directory: str, *, ca_cn: str = "kubefort-test-ca") -> LocalPKI:
     ca = make_ca(ca_cn)
     ca_crt, _ = ca.write(directory, "ca")
-    s_crt, s_key = issue(ca, "etcd-server", server=True, client=True, ips=("127.0.0.1",), dns=("localhost",)).write(directory, "server")
+    s_crt, s_key = issue(ca, "etcd-server", server=True, client=True, ips=("127.0.0.1",), dns=("localhost",)).write(
+        directory, "server"
+    )
     c_crt, c_key = issue(ca, "kube-apiserver-etcd-client", client=True).write(directory, "client")
     return LocalPKI(directory, ca_crt, s_crt, s_key, c_crt, c_key)

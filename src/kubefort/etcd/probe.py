@@ -49,8 +49,13 @@ class Attempt:
     def to_dict(self) -> dict[str, Any]:
         if not self.tried:
             return {"tried": False}
-        return {"tried": True, "accepted": self.accepted, "data_readable": self.data_readable,
-                "auth_required": self.auth_required, "detail": self.detail}
+        return {
+            "tried": True,
+            "accepted": self.accepted,
+            "data_readable": self.data_readable,
+            "auth_required": self.auth_required,
+            "detail": self.detail,
+        }
 
     @property
     def label(self) -> str:
@@ -76,8 +81,15 @@ class ServerCert:
     trust_detail: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"subject": self.subject, "issuer": self.issuer, "not_after": self.not_after, "self_signed": self.self_signed,
-                "auto_tls": self.auto_tls, "trusted": self.trusted, "trust_detail": self.trust_detail}
+        return {
+            "subject": self.subject,
+            "issuer": self.issuer,
+            "not_after": self.not_after,
+            "self_signed": self.self_signed,
+            "auto_tls": self.auto_tls,
+            "trusted": self.trusted,
+            "trust_detail": self.trust_detail,
+        }
 
 
 @dataclass(slots=True)
@@ -105,13 +117,19 @@ class EndpointProbe:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "endpoint": self.endpoint, "reachable": self.reachable, "speaks_tls": self.speaks_tls,
-            "plain_http": self.plain_http.to_dict(), "tls_without_client_cert": self.no_cert.to_dict(),
+            "endpoint": self.endpoint,
+            "reachable": self.reachable,
+            "speaks_tls": self.speaks_tls,
+            "plain_http": self.plain_http.to_dict(),
+            "tls_without_client_cert": self.no_cert.to_dict(),
             "tls_with_unknown_ca_cert": self.wrong_ca.to_dict(),
             "tls_with_foreign_cert": self.foreign_cert.to_dict() if self.foreign_cert else {"tried": False},
             "tls_with_given_cert": self.with_cert.to_dict() if self.with_cert else {"tried": False},
             "server_certificate": self.server_cert.to_dict() if self.server_cert else None,
-            "version": self.version, "auth": self.auth, "auth_detail": self.auth_detail, "errors": self.errors,
+            "version": self.version,
+            "auth": self.auth,
+            "auth_detail": self.auth_detail,
+            "errors": self.errors,
         }
 
 
@@ -134,7 +152,10 @@ def _server_cert(host: str, port: int, timeout: float, cacert: str | None) -> tu
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     try:
-        with socket.create_connection((host, port), timeout=timeout) as raw, ctx.wrap_socket(raw, server_hostname=host) as s:
+        with (
+            socket.create_connection((host, port), timeout=timeout) as raw,
+            ctx.wrap_socket(raw, server_hostname=host) as s,
+        ):
             der = s.getpeercert(binary_form=True)
     except (ssl.SSLError, OSError) as e:
         return False, None, str(e).splitlines()[0][:160] if str(e) else type(e).__name__
@@ -145,7 +166,7 @@ def _server_cert(host: str, port: int, timeout: float, cacert: str | None) -> tu
     if self_signed:
         try:
             cert.verify_directly_issued_by(cert)
-        except Exception:  # noqa: BLE001 - any failure means "not a self-signature"
+        except Exception:
             self_signed = False
     orgs = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
     cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
@@ -155,7 +176,10 @@ def _server_cert(host: str, port: int, timeout: float, cacert: str | None) -> tu
     if cacert:
         vctx = ssl.create_default_context(cafile=cacert)
         try:
-            with socket.create_connection((host, port), timeout=timeout) as raw, vctx.wrap_socket(raw, server_hostname=host):
+            with (
+                socket.create_connection((host, port), timeout=timeout) as raw,
+                vctx.wrap_socket(raw, server_hostname=host),
+            ):
                 trusted = True
         except ssl.SSLCertVerificationError as e:
             trusted, detail = False, e.verify_message or str(e)
@@ -163,12 +187,24 @@ def _server_cert(host: str, port: int, timeout: float, cacert: str | None) -> tu
             # the handshake failed for another reason (e.g. the server wants a client certificate and
             # TLS 1.2 aborts early): the chain itself was not judged
             detail = str(e).splitlines()[0][:160]
-    return True, ServerCert(subject=_name(cert.subject), issuer=_name(cert.issuer),
-                            not_after=cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                            self_signed=self_signed, auto_tls=auto, trusted=trusted, trust_detail=detail), ""
+    return (
+        True,
+        ServerCert(
+            subject=_name(cert.subject),
+            issuer=_name(cert.issuer),
+            not_after=cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            self_signed=self_signed,
+            auto_tls=auto,
+            trusted=trusted,
+            trust_detail=detail,
+        ),
+        "",
+    )
 
 
-def _attempt(url: str, tls: TLSFiles | None, timeout: float, *, verify: bool = False) -> tuple[Attempt, dict[str, str], EtcdClient | None]:
+def _attempt(
+    url: str, tls: TLSFiles | None, timeout: float, *, verify: bool = False
+) -> tuple[Attempt, dict[str, str], EtcdClient | None]:
     a = Attempt(tried=True)
     c = EtcdClient(url, tls, timeout=timeout, verify=verify)
     try:
@@ -193,8 +229,9 @@ def _attempt(url: str, tls: TLSFiles | None, timeout: float, *, verify: bool = F
     return a, version, c
 
 
-def probe_endpoint(endpoint: str, tls: TLSFiles | None = None, *, foreign: TLSFiles | None = None,
-                   timeout: float = 5.0) -> EndpointProbe:
+def probe_endpoint(
+    endpoint: str, tls: TLSFiles | None = None, *, foreign: TLSFiles | None = None, timeout: float = 5.0
+) -> EndpointProbe:
     u = urlsplit(endpoint)
     host, port = u.hostname or "", int(u.port or 2379)
     p = EndpointProbe(endpoint=endpoint, host=host, port=port, loopback=_is_loopback(host))
@@ -262,7 +299,7 @@ def _judge_auth(p: EndpointProbe, clients: list[tuple[EtcdClient, Attempt, bool]
             p.auth, p.auth_detail = ("enabled" if st else "disabled"), "from /v3/auth/status"
             return
     # etcd < 3.5 has no AuthStatus: infer from a range request
-    for _, a, with_cert in clients:
+    for _, a, _with_cert in clients:
         if a.auth_required:
             p.auth, p.auth_detail = "enabled", "a request without credentials was refused by etcd auth"
             return
@@ -270,12 +307,15 @@ def _judge_auth(p: EndpointProbe, clients: list[tuple[EtcdClient, Attempt, bool]
         if a.data_readable and not with_cert:
             p.auth, p.auth_detail = "disabled", "a request without credentials read data"
             return
-    p.auth_detail = ("a request with a client certificate read data: auth is off, or the certificate's CN is an "
-                     "etcd user allowed to read")
+    p.auth_detail = (
+        "a request with a client certificate read data: auth is off, or the certificate's CN is an "
+        "etcd user allowed to read"
+    )
 
 
-def probe(endpoints: list[str], tls: TLSFiles | None = None, *, foreign: TLSFiles | None = None,
-          timeout: float = 5.0) -> tuple[list[EndpointProbe], Report]:
+def probe(
+    endpoints: list[str], tls: TLSFiles | None = None, *, foreign: TLSFiles | None = None, timeout: float = 5.0
+) -> tuple[list[EndpointProbe], Report]:
     """Probe every endpoint and judge the answers with the live ETCD rules."""
     results = [probe_endpoint(ep, tls, foreign=foreign, timeout=timeout) for ep in endpoints]
     return results, judge(results)
@@ -302,8 +342,17 @@ def judge(results: list[EndpointProbe], *, fail_on: Severity = Severity.HIGH) ->
                 report.passes.append((r.meta, p.ref, loc))
             for v in vs:
                 counts[Status.FAIL] += 1
-                report.findings.append(Finding(rule=r.meta, object=p.ref, path=v.path, message=v.message,
-                                               severity=r.meta.severity if v.severity is None else v.severity, location=loc, subcode=v.subcode))
+                report.findings.append(
+                    Finding(
+                        rule=r.meta,
+                        object=p.ref,
+                        path=v.path,
+                        message=v.message,
+                        severity=r.meta.severity if v.severity is None else v.severity,
+                        location=loc,
+                        subcode=v.subcode,
+                    )
+                )
         if p.reachable:
             report.notes.append(_facts(p))
     report.counts = counts
@@ -314,13 +363,18 @@ def _facts(p: EndpointProbe) -> str:
     ver = p.version.get("etcdserver", "?")
     cert = ""
     if p.server_cert:
-        trust = {True: "trusted by --cacert", False: f"NOT trusted by --cacert ({p.server_cert.trust_detail})",
-                 None: "not verified"}[p.server_cert.trusted]
+        trust = {
+            True: "trusted by --cacert",
+            False: f"NOT trusted by --cacert ({p.server_cert.trust_detail})",
+            None: "not verified",
+        }[p.server_cert.trusted]
         cert = f"; server certificate {p.server_cert.subject} issued by {p.server_cert.issuer}, {trust}"
-    return (f"{p.endpoint}: etcd {ver}; plain HTTP {p.plain_http.label}; TLS {'yes' if p.speaks_tls else 'no'}; "
-            f"no client cert: {p.no_cert.label}; unknown-CA cert: {p.wrong_ca.label}; etcd auth {p.auth}"
-            f" ({p.auth_detail}){cert}")
+    return (
+        f"{p.endpoint}: etcd {ver}; plain HTTP {p.plain_http.label}; TLS {'yes' if p.speaks_tls else 'no'}; "
+        f"no client cert: {p.no_cert.label}; unknown-CA cert: {p.wrong_ca.label}; etcd auth {p.auth}"
+        f" ({p.auth_detail}){cert}"
+    )
 
 
 def now_utc() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -47,15 +47,36 @@ def _env() -> dict[str, str]:
     return env
 
 
-def etcdctl_restore(snapshot: str, data_dir: str, *, name: str, peer_url: str, cluster_token: str = "etcd-cluster",
-                    skip_hash_check: bool = False, timeout: float = 600.0) -> None:
+def etcdctl_restore(
+    snapshot: str,
+    data_dir: str,
+    *,
+    name: str,
+    peer_url: str,
+    cluster_token: str = "etcd-cluster",
+    skip_hash_check: bool = False,
+    timeout: float = 600.0,
+) -> None:
     """``etcdctl snapshot restore`` of ``snapshot`` into ``data_dir`` as a one-member cluster."""
     _, etcdctl = etcd_binaries()
     if not etcdctl:
         raise EtcdError("etcdctl not found on PATH (Debian: apt-get install etcd-client)")
-    cmd = [etcdctl, "snapshot", "restore", snapshot, "--data-dir", data_dir, "--name", name,
-           "--initial-cluster", f"{name}={peer_url}", "--initial-advertise-peer-urls", peer_url,
-           "--initial-cluster-token", cluster_token]
+    cmd = [
+        etcdctl,
+        "snapshot",
+        "restore",
+        snapshot,
+        "--data-dir",
+        data_dir,
+        "--name",
+        name,
+        "--initial-cluster",
+        f"{name}={peer_url}",
+        "--initial-advertise-peer-urls",
+        peer_url,
+        "--initial-cluster-token",
+        cluster_token,
+    ]
     if skip_hash_check:
         cmd.append("--skip-hash-check")
     p = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=timeout, check=False)
@@ -67,8 +88,15 @@ def etcdctl_restore(snapshot: str, data_dir: str, *, name: str, peer_url: str, c
 class LocalEtcd:
     """One etcd process on loopback. ``data_dir=None``: a fresh temporary one (removed on stop)."""
 
-    def __init__(self, data_dir: str | None = None, *, name: str = "kf", tls: ServerTLS | None = None,
-                 extra_args: Sequence[str] = (), workdir: str | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: str | None = None,
+        *,
+        name: str = "kf",
+        tls: ServerTLS | None = None,
+        extra_args: Sequence[str] = (),
+        workdir: str | None = None,
+    ) -> None:
         etcd, _ = etcd_binaries()
         if not etcd:
             raise EtcdError("etcd not found on PATH (Debian: apt-get install etcd-server)")
@@ -97,11 +125,25 @@ class LocalEtcd:
         return f"http://127.0.0.1:{self.peer_port}"
 
     def command(self) -> list[str]:
-        cmd = [self.etcd, "--name", self.name, "--data-dir", self.data_dir,
-               "--listen-client-urls", self.client_url, "--advertise-client-urls", self.client_url,
-               "--listen-peer-urls", self.peer_url, "--initial-advertise-peer-urls", self.peer_url,
-               "--initial-cluster", f"{self.name}={self.peer_url}",
-               "--listen-metrics-urls", f"http://127.0.0.1:{free_port()}"]
+        cmd = [
+            self.etcd,
+            "--name",
+            self.name,
+            "--data-dir",
+            self.data_dir,
+            "--listen-client-urls",
+            self.client_url,
+            "--advertise-client-urls",
+            self.client_url,
+            "--listen-peer-urls",
+            self.peer_url,
+            "--initial-advertise-peer-urls",
+            self.peer_url,
+            "--initial-cluster",
+            f"{self.name}={self.peer_url}",
+            "--listen-metrics-urls",
+            f"http://127.0.0.1:{free_port()}",
+        ]
         if self.tls and self.tls.auto_tls:
             cmd += ["--auto-tls"]
         elif self.tls:
@@ -115,16 +157,24 @@ class LocalEtcd:
     def client(self, tls: TLSFiles | None = None, **kw: object) -> EtcdClient:
         return EtcdClient(self.client_url, tls, **kw)  # type: ignore[arg-type]
 
-    def start(self, *, ready_tls: TLSFiles | None = None, timeout: float = 30.0) -> "LocalEtcd":
+    def start(self, *, ready_tls: TLSFiles | None = None, timeout: float = 30.0) -> LocalEtcd:
         """Start and wait until the member is healthy (``ready_tls``: the client TLS to ask with)."""
         log = open(self.log_path, "ab")
         try:
-            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         env=_env(), start_new_session=True)
+            self.proc = subprocess.Popen(
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=_env(),
+                start_new_session=True,
+            )
         finally:
             log.close()
         deadline = time.monotonic() + timeout
-        with EtcdClient(self.client_url, ready_tls, timeout=2.0, verify=ready_tls is not None and bool(ready_tls.cacert)) as c:
+        with EtcdClient(
+            self.client_url, ready_tls, timeout=2.0, verify=ready_tls is not None and bool(ready_tls.cacert)
+        ) as c:
             while True:
                 if self.proc.poll() is not None:
                     raise EtcdError(f"etcd exited with code {self.proc.returncode}: {self.log_tail()}")
@@ -154,7 +204,7 @@ class LocalEtcd:
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def __enter__(self) -> "LocalEtcd":
+    def __enter__(self) -> LocalEtcd:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -68,8 +68,13 @@ class StorageReport:
         }
 
 
-def scan_storage(client: EtcdClient, resources: Sequence[str] = ("secrets",), *, etcd_prefix: str = "/registry",
-                 source: str | None = None) -> StorageReport:
+def scan_storage(
+    client: EtcdClient,
+    resources: Sequence[str] = ("secrets",),
+    *,
+    etcd_prefix: str = "/registry",
+    source: str | None = None,
+) -> StorageReport:
     """Read every key under each resource prefix (one consistent revision) and classify its value."""
     prefixes = [resource_prefix(r, etcd_prefix) for r in resources]
     _, revision = client.count(prefixes[0].encode())
@@ -95,8 +100,13 @@ def snapshot_etcd(snapshot: str, *, keep_dir: str | None = None) -> Iterator[Loc
     work = tempfile.mkdtemp(prefix="kubefort-snap-", dir=keep_dir)
     try:
         srv = LocalEtcd(os.path.join(work, "data"), name="kubefort-restore", workdir=work)
-        etcdctl_restore(snapshot, srv.data_dir, name=srv.name, peer_url=srv.peer_url,
-                        skip_hash_check=not snapshot_has_hash(snapshot))
+        etcdctl_restore(
+            snapshot,
+            srv.data_dir,
+            name=srv.name,
+            peer_url=srv.peer_url,
+            skip_hash_check=not snapshot_has_hash(snapshot),
+        )
         with srv:
             srv.start()
             yield srv
@@ -104,6 +114,8 @@ def snapshot_etcd(snapshot: str, *, keep_dir: str | None = None) -> Iterator[Loc
         shutil.rmtree(work, ignore_errors=True)
 
 
-def scan_snapshot(snapshot: str, resources: Sequence[str] = ("secrets",), *, etcd_prefix: str = "/registry") -> StorageReport:
+def scan_snapshot(
+    snapshot: str, resources: Sequence[str] = ("secrets",), *, etcd_prefix: str = "/registry"
+) -> StorageReport:
     with snapshot_etcd(snapshot) as srv, srv.client() as c:
         return scan_storage(c, resources, etcd_prefix=etcd_prefix, source=f"snapshot:{snapshot}")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import sys
-from dataclasses import dataclass, field
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import LoadError
@@ -29,7 +30,7 @@ class LoadResult:
     notes: list[str] = field(default_factory=list)  # skipped non-Kubernetes documents and the like
     files: int = 0
 
-    def extend(self, other: "LoadResult") -> None:
+    def extend(self, other: LoadResult) -> None:
         self.objects.extend(other.objects)
         self.errors.extend(other.errors)
         self.notes.extend(other.notes)
@@ -68,7 +69,9 @@ def read_text(path: str, limits: Limits) -> str:
         raise LoadError(path, f"not UTF-8 text (byte {e.start})") from None
 
 
-def parse_text(text: str, file: str, limits: Limits = Limits(), *, helm: bool = False) -> tuple[list[ParsedDoc], list[LoadError]]:
+def parse_text(
+    text: str, file: str, limits: Limits = Limits(), *, helm: bool = False
+) -> tuple[list[ParsedDoc], list[LoadError]]:
     stripped = text.lstrip()
     if file.endswith(".json") or (file == "-" and stripped.startswith(("{", "["))):
         docs, errors = parse_json(text, file)
@@ -101,7 +104,13 @@ def load_paths(
         result.errors.append(e)
         files = []
     result.files = len(files)
-    if workers > 1 and len(files) > 1 and "-" not in files and hasattr(os, "fork") and _size(files) >= PARALLEL_MIN_BYTES:
+    if (
+        workers > 1
+        and len(files) > 1
+        and "-" not in files
+        and hasattr(os, "fork")
+        and _size(files) >= PARALLEL_MIN_BYTES
+    ):
         per_file = _parse_in_workers(files, limits, workers)
     else:
         per_file = [_read_and_parse(path, limits) for path in files]
@@ -132,10 +141,8 @@ def _read_and_parse(path: str, limits: Limits) -> FileResult:
 def _size(files: list[str]) -> int:
     total = 0
     for f in files:
-        try:
+        with contextlib.suppress(OSError):
             total += os.path.getsize(f)
-        except OSError:
-            pass
     return total
 
 
@@ -157,19 +164,32 @@ def _parse_in_workers(files: list[str], limits: Limits, workers: int) -> list[Fi
         return [_read_and_parse(files[i], limits) for g in take for i in groups[g]]
 
     def dumps(out: list[FileResult]) -> bytes:
-        return marshal.dumps([(name, None if docs is None else [(d.data, d.text.text, d.text.start_line, d.text.is_json)
-                                                                 for d in docs],
-                               [(e.file, str(e), e.line) for e in errors]) for name, docs, errors in out])
+        return marshal.dumps(
+            [
+                (
+                    name,
+                    None if docs is None else [(d.data, d.text.text, d.text.start_line, d.text.is_json) for d in docs],
+                    [(e.file, str(e), e.line) for e in errors],
+                )
+                for name, docs, errors in out
+            ]
+        )
 
     own, own_done, remote = share_out(len(groups), work, workers, dumps=dumps)
     by_group: dict[int, list[FileResult]] = {}
     _assign(by_group, own_done, groups, own)
     for done, data in remote:
         try:
-            out = [(name, None if docs is None else [ParsedDoc(d, DocumentText(t, line, js)) for d, t, line, js in docs],
-                    [LoadError(f, m, line) for f, m, line in errors]) for name, docs, errors in marshal.loads(data)]
+            out = [
+                (
+                    name,
+                    None if docs is None else [ParsedDoc(d, DocumentText(t, line, js)) for d, t, line, js in docs],
+                    [LoadError(f, m, line) for f, m, line in errors],
+                )
+                for name, docs, errors in marshal.loads(data)
+            ]
             _assign(by_group, done, groups, out)
-        except Exception:  # noqa: BLE001 - its files are parsed below
+        except Exception:
             log.debug("unreadable worker results", exc_info=True)
     redo = missing(len(groups), list(by_group))
     if redo:
@@ -177,25 +197,34 @@ def _parse_in_workers(files: list[str], limits: Limits, workers: int) -> list[Fi
     return [r for g in range(len(groups)) for r in by_group[g]]
 
 
-def _assign(by_group: dict[int, list[FileResult]], done: list[int], groups: list[list[int]],
-            out: list[FileResult]) -> None:
+def _assign(
+    by_group: dict[int, list[FileResult]], done: list[int], groups: list[list[int]], out: list[FileResult]
+) -> None:
     if sum(len(groups[g]) for g in done) != len(out):
         raise ValueError("results do not match their files")
     k = 0
     for g in done:
         n = len(groups[g])
-        by_group[g] = out[k:k + n]
+        by_group[g] = out[k : k + n]
         k += n
 
 
-def load_text(text: str, file: str, *, rendered_by: str | None = None, source_root: str = "",
-              default_namespace: str = "default", limits: Limits = Limits()) -> LoadResult:
+def load_text(
+    text: str,
+    file: str,
+    *,
+    rendered_by: str | None = None,
+    source_root: str = "",
+    default_namespace: str = "default",
+    limits: Limits = Limits(),
+) -> LoadResult:
     """Load objects from text (rendered Helm/Kustomize output, a webhook request, a test)."""
     result = LoadResult(files=1)
     docs, errors = parse_text(text, file, limits)
     result.errors.extend(errors)
-    build_objects([(file, docs)], result, default_namespace=default_namespace, rendered_by=rendered_by,
-                  source_root=source_root)
+    build_objects(
+        [(file, docs)], result, default_namespace=default_namespace, rendered_by=rendered_by, source_root=source_root
+    )
     return result
 
 
@@ -229,8 +258,15 @@ def build_objects(
 
 
 def _add_document(
-    data: Any, text: Any, file: str, template: str | None, prefix: tuple[str | int, ...], result: LoadResult,
-    default_namespace: str, crd_scope: Mapping[str, bool], depth: int = 0,
+    data: Any,
+    text: Any,
+    file: str,
+    template: str | None,
+    prefix: tuple[str | int, ...],
+    result: LoadResult,
+    default_namespace: str,
+    crd_scope: Mapping[str, bool],
+    depth: int = 0,
 ) -> None:
     where = f"{file}:{text.line_of(prefix)}" if prefix else f"{file}:{text.start_line}"
     if not isinstance(data, Mapping):
@@ -247,7 +283,9 @@ def _add_document(
         for i, item in enumerate(data["items"]):
             if item_kind and isinstance(item, Mapping) and "kind" not in item:
                 item = {"apiVersion": api_version, "kind": item_kind, **item}
-            _add_document(item, text, file, template, prefix + ("items", i), result, default_namespace, crd_scope, depth + 1)
+            _add_document(
+                item, text, file, template, prefix + ("items", i), result, default_namespace, crd_scope, depth + 1
+            )
         return
     scope = crd_scope.get(kind)
     cluster_scoped = scope if scope is not None else is_cluster_scoped(api_version, kind)

@@ -24,7 +24,9 @@ def _run(cmd: list[str], what: str, env: dict[str, str] | None = None) -> str:
     return proc.stdout
 
 
-def render_helm(chart_dir: str, values: list[str] | None = None, release: str = "release", namespace: str | None = None) -> str:
+def render_helm(
+    chart_dir: str, values: list[str] | None = None, release: str = "release", namespace: str | None = None
+) -> str:
     helm = shutil.which("helm")
     if helm is None:
         raise RenderError(f"--helm needs the 'helm' binary, which is not on PATH: {HELM_INSTALL}")

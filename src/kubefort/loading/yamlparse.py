@@ -26,7 +26,9 @@ _DOC_START = re.compile(r"^(?:---|\.\.\.)(?=[ \t\r]|$)", re.M)
 
 #: Plain scalars that go-yaml v2 (what Kubernetes uses) reads differently from YAML 1.2 (yaml-rs).
 #: In yaml-rs output they survive as strings, except leading-zero octals, which become decimal ints.
-_BOOL_WORDS = frozenset("y Y yes Yes YES n N no No NO on On ON off Off OFF".split())
+_BOOL_WORDS = frozenset(
+    ["y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF"]
+)
 _NUMERIC_11 = re.compile(r"[-+]?(?:0b[01_]+|[0-9][0-9_]*_[0-9_]*(?:\.[0-9_]*)?)")
 _OCTAL_TEXT = re.compile(r"0[0-7_]+(?=[ \t]*(?:$|[,\]}]|[ \t]#))", re.M)
 
@@ -144,7 +146,7 @@ def _error_summary(exc: Exception) -> tuple[str, int | None]:
     problem = lines[-1] if lines else "invalid YAML"
     if "|" in problem or problem.startswith("^"):
         problem = "invalid YAML"
-    if problem.startswith("YAML parse error") or problem.startswith("YAML "):
+    if problem.startswith(("YAML parse error", "YAML ")):
         problem = re.sub(r" at line \d+, column \d+", "", problem)
     return problem, line
 
@@ -171,7 +173,9 @@ def parse_yaml_stream(text: str, file: str, limits: Limits = Limits()) -> tuple[
             problem, rel = _error_summary(dup)
             rel = rel or _duplicate_key_line(chunk)
             line = start_line + rel - 1 if rel else start_line
-            errors.append(LoadError(file, f"{problem}: the last value is used; strict Kubernetes clients reject this", line))
+            errors.append(
+                LoadError(file, f"{problem}: the last value is used; strict Kubernetes clients reject this", line)
+            )
         if data is None:
             continue
         docs.append(ParsedDoc(data, DocumentText(chunk, start_line)))
@@ -214,7 +218,10 @@ def _parse_chunk(chunk: str, alias_limits: Any) -> tuple[Any, Exception | None]:
             raise
         dup = e
         data = yaml_rs.loads(
-            chunk, parse_datetime=False, alias_limits=alias_limits, duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.LastWins
+            chunk,
+            parse_datetime=False,
+            alias_limits=alias_limits,
+            duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.LastWins,
         )
     if _needs_yaml11(data, chunk):
         data = yaml.load(chunk, Loader=_Loader11)

@@ -74,5 +74,6 @@ def parse_image(ref: str) -> ImageRef:
     repository = "/".join(rest)
     if registry == "docker.io" and "/" not in repository and repository:
         repository = f"library/{repository}"
-    return ImageRef(raw=raw, registry=registry, explicit_registry=explicit, repository=repository, tag=tag,
-                    digest=digest)
+    return ImageRef(
+        raw=raw, registry=registry, explicit_registry=explicit, repository=repository, tag=tag, digest=digest
+    )

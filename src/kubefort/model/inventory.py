@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
-
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .kinds import WORKLOAD_KINDS
 from .objects import K8sObject, Source
@@ -88,7 +87,7 @@ class Inventory:
             value = self._cache[key] = factory()
             return value
 
-    def pods(self, namespace: str) -> list["PodSpecView"]:
+    def pods(self, namespace: str) -> list[PodSpecView]:
         """Pod specs of the pod-bearing objects of a namespace."""
         from .workloads import pod_spec
 
@@ -103,7 +102,7 @@ class Inventory:
 
         return self.cached(("pods", namespace), build)
 
-    def pods_selected_by_service(self, namespace: str, selector: Mapping[str, Any] | None) -> list["PodSpecView"]:
+    def pods_selected_by_service(self, namespace: str, selector: Mapping[str, Any] | None) -> list[PodSpecView]:
         """Pods a Service ``spec.selector`` map selects (an empty or missing selector selects none)."""
         if not isinstance(selector, dict) or not selector:
             return []
@@ -150,8 +149,13 @@ class Inventory:
                 src = first.source
                 anchor = K8sObject.from_raw(
                     {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
-                    Source(file=src.file, doc=src.doc, prefix=src.prefix + ("metadata", "namespace"),
-                           template=src.template, live=src.live),
+                    Source(
+                        file=src.file,
+                        doc=src.doc,
+                        prefix=src.prefix + ("metadata", "namespace"),
+                        template=src.template,
+                        live=src.live,
+                    ),
                     cluster_scoped=True,
                 )
             out.append(NamespaceView(name=name, obj=obj, objects=list(members), anchor=anchor))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from .kinds import is_cluster_scoped
@@ -64,8 +64,11 @@ class K8sObject:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "memo", {})
-        object.__setattr__(self, "ref", ObjectRef(api_version=self.api_version, kind=self.kind,
-                                                  namespace=self.namespace, name=self.name))
+        object.__setattr__(
+            self,
+            "ref",
+            ObjectRef(api_version=self.api_version, kind=self.kind, namespace=self.namespace, name=self.name),
+        )
 
     @classmethod
     def from_raw(
@@ -74,7 +77,7 @@ class K8sObject:
         source: Source,
         default_namespace: str = "default",
         cluster_scoped: bool | None = None,
-    ) -> "K8sObject":
+    ) -> K8sObject:
         md = raw.get("metadata")
         md = md if isinstance(md, dict) else {}
         api_version = str(raw.get("apiVersion") or "")

@@ -11,8 +11,8 @@ whole real-world corpus.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -42,7 +42,7 @@ class DocumentText:
     ``start_line`` is the 1-based file line of the first line of ``text``.
     """
 
-    __slots__ = ("text", "start_line", "is_json", "_lines", "_indents", "_composed", "_memo", "_nodes")
+    __slots__ = ("_composed", "_indents", "_lines", "_memo", "_nodes", "is_json", "start_line", "text")
 
     def __init__(self, text: str, start_line: int, is_json: bool = False) -> None:
         self.text = text
@@ -172,9 +172,9 @@ class DocumentText:
         keys = self._nodes.get((i, col))
         if keys is not None:
             return keys  # type: ignore[no-any-return]
-        lines, ind = self._prepare()
+        lines, _ind = self._prepare()
         first = lines[i][col:]
-        if first.startswith(("{", "[", "&", "*", "!", "?", "|", ">")) or first.startswith("- ") or first == "-":
+        if first.startswith(("{", "[", "&", "*", "!", "?", "|", ">", "- ")) or first == "-":
             raise _Unsure()
         keys = {}
         for j, content in self._node_lines(i, col):
@@ -199,7 +199,7 @@ class DocumentText:
             return None
         lines, ind = self._prepare()
         j, content, m = hit
-        rest = content[m.end():].split(" #", 1)[0].strip()
+        rest = content[m.end() :].split(" #", 1)[0].strip()
         if rest.startswith("#"):
             rest = ""
         if rest:
@@ -221,7 +221,7 @@ class DocumentText:
         if items is None:
             lines, _ = self._prepare()
             first = lines[i][col:]
-            if not (first.startswith("- ") or first == "-" or first.startswith("-\t")):
+            if not (first.startswith(("- ", "-\t")) or first == "-"):
                 raise _Unsure()
             items = []
             for j, content in self._node_lines(i, col):
@@ -234,7 +234,7 @@ class DocumentText:
             return None
         j = items[index]
         lines, ind = self._prepare()
-        rest = lines[j][col + 1:]
+        rest = lines[j][col + 1 :]
         stripped = rest.lstrip(" ")
         if not stripped or stripped.startswith("#"):
             # item content on the next lines

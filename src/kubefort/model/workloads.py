@@ -17,9 +17,9 @@ Semantics (Kubernetes ``pkg/securitycontext.DetermineEffectiveSecurityContext``)
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .kinds import POD_SPEC_PATHS
@@ -106,7 +106,7 @@ class PodSpecView:
                 if isinstance(v, dict):
                     yield i, v
 
-    def containers(self, which: ContainerSet = ContainerSet.ALL) -> tuple["ContainerView", ...]:
+    def containers(self, which: ContainerSet = ContainerSet.ALL) -> tuple[ContainerView, ...]:
         """The containers of ``which`` set, in pod order (init containers first); computed once per set."""
         memo = self.obj.memo
         key = ("containers", which, self.path)
@@ -115,7 +115,7 @@ class PodSpecView:
             hit = memo[key] = tuple(self._containers(which))
         return hit  # type: ignore[no-any-return]
 
-    def _containers(self, which: ContainerSet) -> Iterator["ContainerView"]:
+    def _containers(self, which: ContainerSet) -> Iterator[ContainerView]:
         lists: tuple[str, ...]
         if which is ContainerSet.ALL:
             lists = ("initContainers", "containers", "ephemeralContainers")
@@ -163,7 +163,11 @@ class ContainerView:
     @property
     def label(self) -> str:
         """How findings name the container: ``container "app"`` / ``init container "setup"``."""
-        kind = {"containers": "container", "initContainers": "init container", "ephemeralContainers": "ephemeral container"}
+        kind = {
+            "containers": "container",
+            "initContainers": "init container",
+            "ephemeralContainers": "ephemeral container",
+        }
         return f'{kind[self.list_name]} "{self.name}"'
 
     @property

@@ -8,10 +8,9 @@ from typing import IO, Protocol
 
 from ..engine.findings import Report
 
-
 # control characters from the scanned data must not reach a terminal (a value with an escape sequence
 # could rewrite what the user sees): shown as \xNN
-_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7f, 0xa0))}
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
 
 
 def printable(text: str) -> str:
@@ -33,12 +32,16 @@ class Format(str, Enum):
 def get_reporter(fmt: Format, *, color: bool | None = None, verbose: bool = False) -> Reporter:
     if fmt is Format.JSON:
         from .json_report import JsonReporter
+
         return JsonReporter()
     if fmt is Format.SARIF:
         from .sarif import SarifReporter
+
         return SarifReporter()
     if fmt is Format.JUNIT:
         from .junit import JunitReporter
+
         return JunitReporter()
     from .table import TableReporter
+
     return TableReporter(color=color, verbose=verbose)

@@ -48,7 +48,8 @@ def _tail(report: Report) -> dict[str, Any]:
         "summary": report.summary(),
         "not_evaluated": [
             {"rule_id": r.rule.id, "object": r.object.to_dict(), "reason": r.detail}
-            for r in report.results if r.status.value == "not_evaluated"
+            for r in report.results
+            if r.status.value == "not_evaluated"
         ],
         "rule_errors": [
             {"rule_id": r.rule.id, "object": r.object.to_dict(), "error": r.detail} for r in report.rule_errors
@@ -77,7 +78,10 @@ class _Encoder:
             parts = self._rules[meta.id] = (
                 '{"rule_id": ' + _str(meta.id) + ', "slug": ' + _str(meta.slug) + ', "severity": ',
                 ', "title": ' + _str(meta.title) + ', "message": ',
-                ', "rationale": ' + _str(meta.rationale) + ', "remediation": ' + _str(meta.remediation)
+                ', "rationale": '
+                + _str(meta.rationale)
+                + ', "remediation": '
+                + _str(meta.remediation)
                 + ', "object": ',
                 ', "refs": ' + enc({k: list(v) for k, v in meta.refs.items()}) + ', "suppressed": ',
             )
@@ -90,10 +94,21 @@ class _Encoder:
         if file_parts is None:
             tmpl = ', "template": ' + _str(loc.template) if loc.template else ""
             file_parts = self._files[fkey] = (', "location": {"file": ' + _str(loc.file) + ', "line": ', tmpl + "}")
-        out = [parts[0], _str(f.severity.label), parts[1], _str(f.message), parts[2], obj,
-               file_parts[0], "null" if loc.line is None else str(loc.line), file_parts[1],
-               ', "path": ', _str(f.path_str), parts[3],
-               "true" if f.suppressed else "false"]
+        out = [
+            parts[0],
+            _str(f.severity.label),
+            parts[1],
+            _str(f.message),
+            parts[2],
+            obj,
+            file_parts[0],
+            "null" if loc.line is None else str(loc.line),
+            file_parts[1],
+            ', "path": ',
+            _str(f.path_str),
+            parts[3],
+            "true" if f.suppressed else "false",
+        ]
         if f.subcode:
             out += ', "subcode": ', _str(f.subcode)
         if f.suppression:

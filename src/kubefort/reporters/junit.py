@@ -21,19 +21,29 @@ class JunitReporter:
             fs = by_pair.get((r.rule.id, str(r.object)), [])
             if r.status is Status.FAIL:
                 active = [f for f in fs if not f.suppressed]
-                el = ET.SubElement(case, "failure", message=f"{r.rule.title}", type=max(f.severity for f in active).label if active else r.rule.severity.label)
+                el = ET.SubElement(
+                    case,
+                    "failure",
+                    message=f"{r.rule.title}",
+                    type=max(f.severity for f in active).label if active else r.rule.severity.label,
+                )
                 el.text = "\n".join(
-                    f"{f.location.file}:{f.location.line or '-'} {f.path_str}: {f.message}. Fix: {f.rule.remediation}" for f in active
+                    f"{f.location.file}:{f.location.line or '-'} {f.path_str}: {f.message}. Fix: {f.rule.remediation}"
+                    for f in active
                 )
             elif r.status is Status.SUPPRESSED:
-                ET.SubElement(case, "skipped", message="suppressed: " + "; ".join(sorted({f.suppression or "" for f in fs})))
+                ET.SubElement(
+                    case, "skipped", message="suppressed: " + "; ".join(sorted({f.suppression or "" for f in fs}))
+                )
             elif r.status is Status.NOT_EVALUATED:
                 ET.SubElement(case, "skipped", message=f"not evaluated: {r.detail}")
             elif r.status is Status.ERROR:
                 el = ET.SubElement(case, "error", message=r.detail or "rule error")
             suites[r.rule.area].append(case)
         for meta, ref, _ in report.passes:
-            suites[meta.area].append(ET.Element("testcase", classname=f"kubefort.{meta.area}.{meta.id}", name=f"{meta.id} {ref}"))
+            suites[meta.area].append(
+                ET.Element("testcase", classname=f"kubefort.{meta.area}.{meta.id}", name=f"{meta.id} {ref}")
+            )
         root = ET.Element("testsuites", name="kubefort")
         for e in report.errors:
             s = ET.SubElement(root, "testsuite", name="input", tests="1", failures="0", errors="1")
@@ -42,7 +52,10 @@ class JunitReporter:
         for area in sorted(suites):
             cases = suites[area]
             s = ET.SubElement(
-                root, "testsuite", name=f"kubefort.{area}", tests=str(len(cases)),
+                root,
+                "testsuite",
+                name=f"kubefort.{area}",
+                tests=str(len(cases)),
                 failures=str(sum(1 for c in cases if c.find("failure") is not None)),
                 errors=str(sum(1 for c in cases if c.find("error") is not None)),
                 skipped=str(sum(1 for c in cases if c.find("skipped") is not None)),

@@ -11,9 +11,21 @@ from ..engine.findings import Report
 from ..engine.rule import RuleMeta, Severity
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-_LEVEL = {Severity.CRITICAL: "error", Severity.HIGH: "error", Severity.MEDIUM: "warning", Severity.LOW: "note", Severity.INFO: "note"}
+_LEVEL = {
+    Severity.CRITICAL: "error",
+    Severity.HIGH: "error",
+    Severity.MEDIUM: "warning",
+    Severity.LOW: "note",
+    Severity.INFO: "note",
+}
 # GitHub reads "security-severity" (0-10) to rank alerts as critical/high/medium/low.
-_SCORE = {Severity.CRITICAL: "9.5", Severity.HIGH: "8.0", Severity.MEDIUM: "5.5", Severity.LOW: "3.0", Severity.INFO: "1.0"}
+_SCORE = {
+    Severity.CRITICAL: "9.5",
+    Severity.HIGH: "8.0",
+    Severity.MEDIUM: "5.5",
+    Severity.LOW: "3.0",
+    Severity.INFO: "1.0",
+}
 
 
 def _uri(path: str) -> str:
@@ -59,7 +71,9 @@ class SarifReporter:
             loc: dict[str, Any] = {"physicalLocation": {"artifactLocation": {"uri": uri}}}
             if f.location.line:
                 loc["physicalLocation"]["region"] = {"startLine": f.location.line}
-            loc["logicalLocations"] = [{"name": str(f.object), "fullyQualifiedName": f"{f.object}:{f.path_str}", "kind": "object"}]
+            loc["logicalLocations"] = [
+                {"name": str(f.object), "fullyQualifiedName": f"{f.object}:{f.path_str}", "kind": "object"}
+            ]
             r: dict[str, Any] = {
                 "ruleId": f.rule.id,
                 "ruleIndex": index[f.rule.id],
@@ -70,23 +84,35 @@ class SarifReporter:
                 "properties": {"severity": f.severity.label, "security-severity": _SCORE[f.severity]},
             }
             if f.suppressed:
-                r["suppressions"] = [{"kind": "external" if f.suppression == "baseline" else "inSource",
-                                      "justification": f.suppression or ""}]
+                r["suppressions"] = [
+                    {
+                        "kind": "external" if f.suppression == "baseline" else "inSource",
+                        "justification": f.suppression or "",
+                    }
+                ]
             results.append(r)
         doc = {
             "$schema": SCHEMA,
             "version": "2.1.0",
             "runs": [
                 {
-                    "tool": {"driver": {"name": "kubefort", "version": __version__, "informationUri": "https://kubefort.invalid/",
-                                        "rules": [_rule(m) for m in metas]}},
+                    "tool": {
+                        "driver": {
+                            "name": "kubefort",
+                            "version": __version__,
+                            "informationUri": "https://kubefort.invalid/",
+                            "rules": [_rule(m) for m in metas],
+                        }
+                    },
                     "results": results,
-                    "invocations": [{
-                        "executionSuccessful": not report.rule_errors,
-                        "toolExecutionNotifications": [
-                            {"level": "error", "message": {"text": e.diagnostics()}} for e in report.errors
-                        ],
-                    }],
+                    "invocations": [
+                        {
+                            "executionSuccessful": not report.rule_errors,
+                            "toolExecutionNotifications": [
+                                {"level": "error", "message": {"text": e.diagnostics()}} for e in report.errors
+                            ],
+                        }
+                    ],
                 }
             ],
         }

@@ -22,15 +22,29 @@ _STYLE = {
 }
 # the same styles as SGR codes, for the findings themselves: written directly, since rich's markup
 # parsing and rendering cost ~0.1 ms a line (20 s for the 50k findings of a 10k-object scan)
-_SGR = {Severity.CRITICAL: "1;37;41", Severity.HIGH: "1;31", Severity.MEDIUM: "33", Severity.LOW: "36", Severity.INFO: "2"}
+_SGR = {
+    Severity.CRITICAL: "1;37;41",
+    Severity.HIGH: "1;31",
+    Severity.MEDIUM: "33",
+    Severity.LOW: "36",
+    Severity.INFO: "2",
+}
+
+
 class TableReporter:
     def __init__(self, color: bool | None = None, verbose: bool = False) -> None:
         self.color = color
         self.verbose = verbose
 
     def render(self, report: Report, out: IO[str]) -> None:
-        con = Console(file=out, force_terminal=self.color if self.color is not None else None,
-                      no_color=self.color is False, width=max(100, Console(file=out).width), highlight=False, soft_wrap=True)
+        con = Console(
+            file=out,
+            force_terminal=self.color if self.color is not None else None,
+            no_color=self.color is False,
+            width=max(100, Console(file=out).width),
+            highlight=False,
+            soft_wrap=True,
+        )
         groups: dict[str, list[Finding]] = defaultdict(list)
         for f in report.findings:
             if f.suppressed and not self.verbose:
@@ -54,8 +68,10 @@ class TableReporter:
                 where = f"{f.location.file}:{f.location.line}" if f.location.line else f.location.file
                 pss = " " + sgr("35", f"PSS {f.pss.level.value}: {printable(f.pss.control)}") if f.pss else ""
                 sup = " " + sgr("2", f"(suppressed: {printable(f.suppression or '')})") if f.suppressed else ""
-                lines.append(f"  {sgr(_SGR[f.severity], f'{f.severity.label.upper():<8}')} {sgr('1', f.rule.id)} "
-                             f"{printable(f.message)}{pss}{sup}")
+                lines.append(
+                    f"  {sgr(_SGR[f.severity], f'{f.severity.label.upper():<8}')} {sgr('1', f.rule.id)} "
+                    f"{printable(f.message)}{pss}{sup}"
+                )
                 lines.append(f"           {sgr('2', f'at {printable(where)}  {printable(f.path_str)}')}")
                 lines.append(f"           {sgr('32', 'fix:')} {printable(f.rule.remediation)}")
             lines.append("")
@@ -90,11 +106,21 @@ class TableReporter:
             f"{s['objects']} objects in {s['files']} files, {s['rules']} rules: "
             f"[green]{res['pass']} passed[/], [red]{res['fail']} failed[/], {res['suppressed']} suppressed, "
             f"{res['not_evaluated']} not evaluated, {res['error']} errors"
-            + (f"; {s['hidden_below_min_severity']} findings below --min-severity hidden" if s["hidden_below_min_severity"] else "")
+            + (
+                f"; {s['hidden_below_min_severity']} findings below --min-severity hidden"
+                if s["hidden_below_min_severity"]
+                else ""
+            )
         )
         if report.notes and not self.verbose:
-            con.print(f"[dim]{len(report.notes)} notes (skipped documents, expired exceptions...): use -v to see them[/]")
+            con.print(
+                f"[dim]{len(report.notes)} notes (skipped documents, expired exceptions...): use -v to see them[/]"
+            )
         code = s["exit_code"]
-        verdict = {0: "[green]PASS[/]", 1: f"[red]FAIL[/]: findings at or above {s['fail_on']}",
-                   2: "[red]ERROR[/]: some input could not be read", 3: "[red]ERROR[/]: a rule crashed"}[code]
+        verdict = {
+            0: "[green]PASS[/]",
+            1: f"[red]FAIL[/]: findings at or above {s['fail_on']}",
+            2: "[red]ERROR[/]: some input could not be read",
+            3: "[red]ERROR[/]: a rule crashed",
+        }[code]
         con.print(f"result: {verdict} (exit code {code})")

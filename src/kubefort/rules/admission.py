@@ -9,8 +9,8 @@ Pod Security admission semantics (Kubernetes ``pod-security-admission``):
 
 from __future__ import annotations
 
+import functools
 import re
-import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -79,36 +79,34 @@ def namespace_enforces_privileged(obj: K8sObject, ctx: Context) -> Iterator[Viol
     if level == "privileged":
         yield Violation(_label_path(ENFORCE), f'namespace "{obj.name}" enforces the privileged Pod Security level')
     elif level not in LEVELS:
-        yield Violation(_label_path(ENFORCE),
-                        f'namespace "{obj.name}" has an invalid {ENFORCE} value "{level}" (the admission plugin '
-                        f'falls back to restricted; use privileged, baseline or restricted)',
-                        severity=Severity.LOW, subcode="invalid")
+        yield Violation(
+            _label_path(ENFORCE),
+            f'namespace "{obj.name}" has an invalid {ENFORCE} value "{level}" (the admission plugin '
+            f"falls back to restricted; use privileged, baseline or restricted)",
+            severity=Severity.LOW,
+            subcode="invalid",
+        )
 
 
 # --------------------------------------------------------------------------------------------
 # KF-ADM-003
 
-# Inventory -> namespace -> (workload count, refs of workloads failing restricted, why it cannot judge)
-_RESTRICTED_CACHE: "weakref.WeakKeyDictionary[Inventory, dict[str, tuple[int, list[str], str | None]]]" = (
-    weakref.WeakKeyDictionary()
-)
-_PSS_RULES: list["Rule"] | None = None
 
+@functools.cache
+def _restricted_rules() -> list[Rule]:
+    """The rules of the Pod Security Standards restricted level (a constant of the catalogue)."""
+    from . import default_registry  # lazy: rules/__init__ imports this module
 
-def _restricted_rules() -> list["Rule"]:
-    global _PSS_RULES
-    if _PSS_RULES is None:
-        from . import default_registry  # lazy: rules/__init__ imports this module
-
-        _PSS_RULES = default_registry().select(pss=PssLevel.RESTRICTED)
-    return _PSS_RULES
+    return default_registry().select(pss=PssLevel.RESTRICTED)
 
 
 def _restricted_verdict(inv: Inventory, namespace: str) -> tuple[int, list[str], str | None]:
-    """(number of workloads, refs of the workloads failing PSS restricted, reason it cannot judge)."""
-    per_ns = _RESTRICTED_CACHE.setdefault(inv, {})
-    if namespace in per_ns:
-        return per_ns[namespace]
+    """(number of workloads, refs of the workloads failing PSS restricted, reason it cannot judge),
+    computed once per namespace and kept by the inventory."""
+    return inv.cached(("pss-restricted-verdict", namespace), lambda: _judge_restricted(inv, namespace))
+
+
+def _judge_restricted(inv: Inventory, namespace: str) -> tuple[int, list[str], str | None]:
     from ..engine.findings import Status
     from ..engine.runner import evaluate
 
@@ -116,8 +114,13 @@ def _restricted_verdict(inv: Inventory, namespace: str) -> tuple[int, list[str],
     if not workloads:
         verdict: tuple[int, list[str], str | None] = (0, [], "no workloads of the namespace in the input")
     else:
-        report = evaluate(_restricted_rules(), Inventory(workloads), params={"pss_strict": True},
-                          pss=PssLevel.RESTRICTED, keep_passes=False)
+        report = evaluate(
+            _restricted_rules(),
+            Inventory(workloads),
+            params={"pss_strict": True},
+            pss=PssLevel.RESTRICTED,
+            keep_passes=False,
+        )
         failing = sorted({str(f.object) for f in report.findings})
         unsure = [r for r in report.results if r.status in (Status.ERROR, Status.NOT_EVALUATED)]
         reason = None
@@ -125,7 +128,6 @@ def _restricted_verdict(inv: Inventory, namespace: str) -> tuple[int, list[str],
             first = unsure[0]
             reason = f"the restricted checks could not judge {first.object} ({first.rule.id}: {first.detail})"
         verdict = (len(workloads), failing, reason)
-    per_ns[namespace] = verdict
     return verdict
 
 
@@ -138,8 +140,7 @@ def _restricted_verdict(inv: Inventory, namespace: str) -> tuple[int, list[str],
     kinds=["Namespace"],
     rationale="Every workload of the namespace already meets the restricted level, so enforcing only baseline "
     "leaves room for new, weaker pods at no benefit.",
-    remediation="Set pod-security.kubernetes.io/enforce to restricted (try it first with the warn and audit "
-    "labels).",
+    remediation="Set pod-security.kubernetes.io/enforce to restricted (try it first with the warn and audit labels).",
     refs={"pss": "Pod Security Standards restricted level", "nsa": NSA},
     cross_object=True,
 )
@@ -152,9 +153,10 @@ def namespace_enforces_less_than_restricted(obj: K8sObject, ctx: Context) -> Ite
     if reason is not None:
         raise NotEvaluated(reason)
     what = "its workload passes" if count == 1 else f"all {count} of its workloads pass"
-    yield Violation(_label_path(ENFORCE),
-                    f'namespace "{obj.name}" enforces baseline but {what} the restricted checks: restricted can be '
-                    f'enforced')
+    yield Violation(
+        _label_path(ENFORCE),
+        f'namespace "{obj.name}" enforces baseline but {what} the restricted checks: restricted can be enforced',
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -190,9 +192,11 @@ def pod_security_version_pinned_old(obj: K8sObject, ctx: Context) -> Iterator[Vi
         raise NotEvaluated(f"parameter target_version {target!r} is not a Kubernetes version like 1.35")
     behind = int(t.group(1)) - int(m.group(1))
     if behind > 3:
-        yield Violation(_label_path(ENFORCE_VERSION),
-                        f'namespace "{obj.name}" pins {ENFORCE_VERSION} to {pinned}, {behind} minor releases older '
-                        f'than 1.{t.group(1)}')
+        yield Violation(
+            _label_path(ENFORCE_VERSION),
+            f'namespace "{obj.name}" pins {ENFORCE_VERSION} to {pinned}, {behind} minor releases older '
+            f"than 1.{t.group(1)}",
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -219,8 +223,10 @@ def pod_security_audit_warn_weaker(obj: K8sObject, ctx: Context) -> Iterator[Vio
         return
     audit, warn = labels.get(AUDIT), labels.get(WARN)
     if audit is None and warn is None:
-        yield Violation(("metadata", "labels"),
-                        f'namespace "{obj.name}" enforces "{enforce}" but has neither an audit nor a warn label')
+        yield Violation(
+            ("metadata", "labels"),
+            f'namespace "{obj.name}" enforces "{enforce}" but has neither an audit nor a warn label',
+        )
         return
     enforce_rank = _rank(enforce, "restricted")
     for key, value in ((AUDIT, audit), (WARN, warn)):
@@ -262,9 +268,10 @@ def gatekeeper_allowed_repos_open_prefix(obj: K8sObject, ctx: Context) -> Iterat
         if not isinstance(entry, str) or not entry or entry.endswith("/"):
             continue
         example = f"{entry}-evil" if "/" in entry else f"{entry}.evil.example/app"
-        yield Violation(("spec", "parameters", "repos", i),
-                        f'{obj.kind} repos entry "{entry}" does not end in "/": images such as "{example}" '
-                        f'also match it')
+        yield Violation(
+            ("spec", "parameters", "repos", i),
+            f'{obj.kind} repos entry "{entry}" does not end in "/": images such as "{example}" also match it',
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -319,10 +326,31 @@ _POD_KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 # KF-POD rules implementing a PSS control, per level (Kyverno ``validate.podSecurity``).
-_PSS_BASELINE = ("KF-POD-001", "KF-POD-003", "KF-POD-004", "KF-POD-005", "KF-POD-006", "KF-POD-010", "KF-POD-011",
-                 "KF-POD-023", "KF-POD-024", "KF-POD-026", "KF-POD-027", "KF-POD-028", "KF-POD-029", "KF-POD-030")
-_PSS_RESTRICTED = _PSS_BASELINE + ("KF-POD-002", "KF-POD-014", "KF-POD-015", "KF-POD-016", "KF-POD-017",
-                                   "KF-POD-022", "KF-POD-031")
+_PSS_BASELINE = (
+    "KF-POD-001",
+    "KF-POD-003",
+    "KF-POD-004",
+    "KF-POD-005",
+    "KF-POD-006",
+    "KF-POD-010",
+    "KF-POD-011",
+    "KF-POD-023",
+    "KF-POD-024",
+    "KF-POD-026",
+    "KF-POD-027",
+    "KF-POD-028",
+    "KF-POD-029",
+    "KF-POD-030",
+)
+_PSS_RESTRICTED = _PSS_BASELINE + (
+    "KF-POD-002",
+    "KF-POD-014",
+    "KF-POD-015",
+    "KF-POD-016",
+    "KF-POD-017",
+    "KF-POD-022",
+    "KF-POD-031",
+)
 
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
@@ -374,8 +402,11 @@ def _kyverno_rule_mapping(obj: K8sObject, r: Mapping[str, Any]) -> set[str]:
             ids.update(_PSS_RESTRICTED)
         elif level == "baseline":
             ids.update(_PSS_BASELINE)
-    texts = [_compact(obj.name), _compact(obj.annotations.get("policies.kyverno.io/title", "")),
-             _compact(str(r.get("name") or ""))]
+    texts = [
+        _compact(obj.name),
+        _compact(obj.annotations.get("policies.kyverno.io/title", "")),
+        _compact(str(r.get("name") or "")),
+    ]
     texts.extend(_tokens({k: v for k, v in validate.items() if k != "podSecurity"}))
     ids.update(_match_pod_rules(texts))
     return ids
@@ -416,8 +447,11 @@ def _kyverno_audit_only(obj: K8sObject) -> Iterator[Violation]:
         entry[2].update(ids)
     for group_path, (how, names, ids) in grouped.items():
         which = f"rule {names[0]} covers" if len(names) == 1 else f"rules {', '.join(names)} cover"
-        yield Violation(group_path, f'Kyverno {obj.kind} "{obj.name}" only audits ({how}): {which} {_ids_text(ids)} but '
-                                    f'violations are not blocked')
+        yield Violation(
+            group_path,
+            f'Kyverno {obj.kind} "{obj.name}" only audits ({how}): {which} {_ids_text(ids)} but '
+            f"violations are not blocked",
+        )
 
 
 def _gatekeeper_audit_only(obj: K8sObject) -> Iterator[Violation]:
@@ -426,8 +460,11 @@ def _gatekeeper_audit_only(obj: K8sObject) -> Iterator[Violation]:
         how = f"enforcementAction: {action}"
     elif action == "scoped":
         scoped = obj.get("spec", "scopedEnforcementActions")
-        denies = any(isinstance(s, dict) and s.get("action") == "deny" for s in (scoped or [])) \
-            if isinstance(scoped, list) else False
+        denies = (
+            any(isinstance(s, dict) and s.get("action") == "deny" for s in (scoped or []))
+            if isinstance(scoped, list)
+            else False
+        )
         if denies:
             return
         how = "enforcementAction scoped without a deny action"
@@ -437,9 +474,11 @@ def _gatekeeper_audit_only(obj: K8sObject) -> Iterator[Violation]:
     texts.extend(_tokens(obj.get("spec", "parameters")))
     ids = _match_pod_rules(texts)
     if ids:
-        yield Violation(("spec", "enforcementAction"),
-                        f'Gatekeeper {obj.kind} constraint "{obj.name}" only reports ({how}): it covers '
-                        f'{_ids_text(ids)} but violations are not blocked')
+        yield Violation(
+            ("spec", "enforcementAction"),
+            f'Gatekeeper {obj.kind} constraint "{obj.name}" only reports ({how}): it covers '
+            f"{_ids_text(ids)} but violations are not blocked",
+        )
 
 
 @rule(

@@ -16,13 +16,28 @@ import posixpath
 from collections.abc import Iterator
 
 from ..analysis.node.configs import (
-    APISERVER_CONFIG_GROUP, at_least_metadata, audit_rules, config_object, coverage, is_audit_policy, rule_path,
+    APISERVER_CONFIG_GROUP,
+    at_least_metadata,
+    audit_rules,
+    config_object,
+    coverage,
+    is_audit_policy,
+    rule_path,
 )
 from ..analysis.node.flags import (
-    APISERVER, CONTROLLER_MANAGER, SCHEDULER, Component, components, parse_duration, parse_feature_gates,
+    APISERVER,
+    CONTROLLER_MANAGER,
+    SCHEDULER,
+    Component,
+    components,
+    parse_duration,
+    parse_feature_gates,
 )
 from ..analysis.node.snapshot import (
-    FileFact, NodeView, is_loopback_host, snapshot_of,
+    FileFact,
+    NodeView,
+    is_loopback_host,
+    snapshot_of,
 )
 from ..analysis.node.targets import NotApplicable, TargetTable, on_component, on_snapshot
 from ..engine.rule import Context, NotEvaluated, Scope, Severity, Violation
@@ -41,13 +56,21 @@ SCHED = on_component(SCHEDULER)
 CP_FILES = on_snapshot("control-plane files")
 
 #: Strong cipher suites (catalogue KF-CP-034; Go's TLS 1.3 suites and the AEAD ECDHE suites of TLS 1.2).
-STRONG_CIPHERS = frozenset({
-    "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
-    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305", "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
-    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
-})
+STRONG_CIPHERS = frozenset(
+    {
+        "TLS_AES_128_GCM_SHA256",
+        "TLS_AES_256_GCM_SHA384",
+        "TLS_CHACHA20_POLY1305_SHA256",
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305",
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305",
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+    }
+)
 WEAK_TLS_VERSIONS = frozenset({"VersionTLS10", "VersionTLS11"})
 
 
@@ -90,14 +113,14 @@ def _must_be_unset(c: Component, flag: str, what: str) -> Iterator[Violation]:
 def _plugin_enabled(c: Component, plugin: str, what: str) -> Iterator[Violation]:
     if plugin not in c.items("enable-admission-plugins"):
         state = "is not set" if not c.is_set("enable-admission-plugins") else f"does not contain {plugin}"
-        yield Violation(c.at("enable-admission-plugins"),
-                        f"{c.label}: --enable-admission-plugins {state}: {what}")
+        yield Violation(c.at("enable-admission-plugins"), f"{c.label}: --enable-admission-plugins {state}: {what}")
 
 
 def _plugin_not_disabled(c: Component, plugin: str, what: str) -> Iterator[Violation]:
     if plugin in c.items("disable-admission-plugins"):
-        yield Violation(c.at("disable-admission-plugins"),
-                        f"{c.label}: --disable-admission-plugins contains {plugin}: {what}")
+        yield Violation(
+            c.at("disable-admission-plugins"), f"{c.label}: --disable-admission-plugins contains {plugin}: {what}"
+        )
 
 
 def _int_flag(c: Component, flag: str) -> int | None:
@@ -124,7 +147,7 @@ def _int_flag(c: Component, flag: str) -> int | None:
     kinds=COMPONENT_KINDS,
     cross_object=True,
     rationale="Requests without credentials reach the API server as system:anonymous; any RBAC binding to "
-              "system:anonymous or system:unauthenticated (or a future mistake) then opens the cluster to the network.",
+    "system:anonymous or system:unauthenticated (or a future mistake) then opens the cluster to the network.",
     remediation="Set --anonymous-auth=false (or, with an AuthenticationConfiguration, restrict anonymous.conditions to /livez, /readyz and /healthz).",
     refs={"cis": "1.2.1", "kubescape": "C-0113", "checkov": "CKV_K8S_68", "trivy": "KCV-0001", "nsa": NSA},
 )
@@ -144,12 +167,16 @@ def apiserver_anonymous_auth(obj: K8sObject, ctx: Context) -> Iterator[Violation
             if paths and all(p in ("/livez", "/readyz", "/healthz") for p in paths):
                 return
             what = "every path" if not paths else ", ".join(str(p) for p in paths)
-            yield Violation(c.at("authentication-config"),
-                            f"{c.label}: the AuthenticationConfiguration {cfg_path} enables anonymous requests for {what}")
+            yield Violation(
+                c.at("authentication-config"),
+                f"{c.label}: the AuthenticationConfiguration {cfg_path} enables anonymous requests for {what}",
+            )
             return
         if cfg is None and c.bool("anonymous-auth", True) is not False:
-            raise NotEvaluated(f"anonymous authentication may be configured in {cfg_path} "
-                               "(--authentication-config), which is not in the input")
+            raise NotEvaluated(
+                f"anonymous authentication may be configured in {cfg_path} "
+                "(--authentication-config), which is not in the input"
+            )
     yield from _require_false(c, "anonymous-auth", "unauthenticated requests are served as system:anonymous")
 
 
@@ -162,14 +189,16 @@ def apiserver_anonymous_auth(obj: K8sObject, ctx: Context) -> Iterator[Violation
     scope=Scope.OBJECT,
     kinds=COMPONENT_KINDS,
     rationale="Static tokens live in clear text in a file on every control-plane node, never expire and can only "
-              "be changed by restarting the API server.",
+    "be changed by restarting the API server.",
     remediation="Remove --token-auth-file and use client certificates, OIDC or webhook token authentication.",
     refs={"cis": "1.2.2", "kubescape": "C-0114", "checkov": "CKV_K8S_70", "trivy": "KCV-0002", "nsa": NSA},
 )
 def apiserver_token_auth_file(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
     if c is not None:
-        yield from _must_be_unset(c, "token-auth-file", "static bearer tokens in a file, valid until the API server restarts")
+        yield from _must_be_unset(
+            c, "token-auth-file", "static bearer tokens in a file, valid until the API server restarts"
+        )
 
 
 @TARGETS.rule(
@@ -181,7 +210,7 @@ def apiserver_token_auth_file(obj: K8sObject, ctx: Context) -> Iterator[Violatio
     scope=Scope.OBJECT,
     kinds=COMPONENT_KINDS,
     rationale="Basic authentication sends reusable passwords with every request; the flag was removed in 1.19, "
-              "so its presence marks an outdated and weakly authenticated control plane.",
+    "so its presence marks an outdated and weakly authenticated control plane.",
     remediation="Remove --basic-auth-file and move users to client certificates or OIDC.",
     refs={"checkov": "CKV_K8S_69", "nsa": NSA},
 )
@@ -200,7 +229,7 @@ def apiserver_basic_auth_file(obj: K8sObject, ctx: Context) -> Iterator[Violatio
     scope=Scope.OBJECT,
     kinds=COMPONENT_KINDS,
     rationale="Whoever can create a Service can set spec.externalIPs to any address and intercept traffic meant "
-              "for it (CVE-2020-8554); the admission plugin rejects new external IPs.",
+    "for it (CVE-2020-8554); the admission plugin rejects new external IPs.",
     remediation="Add DenyServiceExternalIPs to --enable-admission-plugins.",
     refs={"cis": "1.2.3", "kubescape": "C-0283", "nsa": NSA},
 )
@@ -219,15 +248,16 @@ def apiserver_deny_external_ips(obj: K8sObject, ctx: Context) -> Iterator[Violat
     scope=Scope.OBJECT,
     kinds=COMPONENT_KINDS,
     rationale="Without a client certificate the API server cannot authenticate to kubelets, which then must "
-              "allow anonymous or unauthenticated access for exec, logs and port-forward to work.",
+    "allow anonymous or unauthenticated access for exec, logs and port-forward to work.",
     remediation="Set --kubelet-client-certificate and --kubelet-client-key (kubeadm: apiserver-kubelet-client.crt/.key).",
     refs={"cis": "1.2.4", "kubescape": "C-0116", "checkov": "CKV_K8S_72", "trivy": "KCV-0005", "nsa": NSA},
 )
 def apiserver_kubelet_client_cert(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
     if c is not None:
-        yield from _require_set(c, "the API server cannot authenticate to kubelets",
-                                "kubelet-client-certificate", "kubelet-client-key")
+        yield from _require_set(
+            c, "the API server cannot authenticate to kubelets", "kubelet-client-certificate", "kubelet-client-key"
+        )
 
 
 @TARGETS.rule(
@@ -239,7 +269,7 @@ def apiserver_kubelet_client_cert(obj: K8sObject, ctx: Context) -> Iterator[Viol
     scope=Scope.OBJECT,
     kinds=COMPONENT_KINDS,
     rationale="Without a CA for kubelet serving certificates, the API server accepts any certificate when it "
-              "connects to a kubelet (exec, logs, port-forward): a spoofed node can intercept those sessions.",
+    "connects to a kubelet (exec, logs, port-forward): a spoofed node can intercept those sessions.",
     remediation="Set --kubelet-certificate-authority to the CA that signs kubelet serving certificates (and enable serverTLSBootstrap on kubelets).",
     refs={"cis": "1.2.5", "kubescape": "C-0117", "checkov": "CKV_K8S_73", "trivy": "KCV-0006", "nsa": NSA},
 )
@@ -264,7 +294,9 @@ def apiserver_kubelet_ca(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
 def apiserver_kubelet_https(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
     if c is not None and c.is_set("kubelet-https") and c.bool("kubelet-https", True) is False:
-        yield Violation(c.at("kubelet-https"), f"{c.label}: {_flag_shown(c, 'kubelet-https')}: kubelet connections are plain HTTP")
+        yield Violation(
+            c.at("kubelet-https"), f"{c.label}: {_flag_shown(c, 'kubelet-https')}: kubelet connections are plain HTTP"
+        )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -278,7 +310,9 @@ def _authorizers(c: Component, ctx: Context) -> tuple[list[str], str]:
     if cfg_path:
         cfg = config_object(ctx.inventory, "AuthorizationConfiguration", APISERVER_CONFIG_GROUP, cfg_path)
         if cfg is None:
-            raise NotEvaluated(f"authorizers are configured in {cfg_path} (--authorization-config), which is not in the input")
+            raise NotEvaluated(
+                f"authorizers are configured in {cfg_path} (--authorization-config), which is not in the input"
+            )
         auths = cfg.raw.get("authorizers")
         types = [str(a.get("type")) for a in auths if isinstance(a, dict)] if isinstance(auths, list) else []
         return types, f"the AuthorizationConfiguration {cfg_path}"
@@ -301,7 +335,7 @@ def _where_authz(c: Component) -> tuple:
     kinds=COMPONENT_KINDS,
     cross_object=True,
     rationale="AlwaysAllow authorizes every authenticated request: any credential, even a pod's service account "
-              "token, becomes cluster-admin.",
+    "token, becomes cluster-admin.",
     remediation="Set --authorization-mode=Node,RBAC (or authorizers of type Node and RBAC in the AuthorizationConfiguration).",
     refs={"cis": "1.2.6", "kubescape": "C-0118", "checkov": "CKV_K8S_74", "trivy": "KCV-0007", "nsa": NSA},
 )
@@ -330,7 +364,7 @@ def _authorizer_missing(c: Component, ctx: Context, mode: str, what: str) -> Ite
     kinds=COMPONENT_KINDS,
     cross_object=True,
     rationale="The Node authorizer limits each kubelet to the Secrets, ConfigMaps and volumes of the pods "
-              "scheduled on it; without it a compromised node can read every Secret its RBAC group allows.",
+    "scheduled on it; without it a compromised node can read every Secret its RBAC group allows.",
     remediation="Add Node to --authorization-mode (before RBAC), and enable the NodeRestriction admission plugin.",
     refs={"cis": "1.2.7", "kubescape": "C-0119", "checkov": "CKV_K8S_75", "trivy": "KCV-0008", "nsa": NSA},
 )
@@ -350,7 +384,7 @@ def apiserver_node_authorizer(obj: K8sObject, ctx: Context) -> Iterator[Violatio
     kinds=COMPONENT_KINDS,
     cross_object=True,
     rationale="Without RBAC, Roles and RoleBindings have no effect; access is decided by whatever else is "
-              "configured (often AlwaysAllow or a static ABAC file).",
+    "configured (often AlwaysAllow or a static ABAC file).",
     remediation="Add RBAC to --authorization-mode (e.g. --authorization-mode=Node,RBAC).",
     refs={"cis": "1.2.8", "kubescape": ("C-0120", "C-0088"), "checkov": "CKV_K8S_77", "trivy": "KCV-0009", "nsa": NSA},
 )
@@ -373,7 +407,7 @@ def apiserver_rbac_authorizer(obj: K8sObject, ctx: Context) -> Iterator[Violatio
     scope=Scope.OBJECT,
     kinds=COMPONENT_KINDS,
     rationale="Without event rate limits a misbehaving or hostile client can flood the API server and etcd "
-              "with Events.",
+    "with Events.",
     remediation="Add EventRateLimit to --enable-admission-plugins and configure its limits in --admission-control-config-file.",
     refs={"cis": "1.2.9", "kubescape": "C-0121", "checkov": "CKV_K8S_78", "trivy": "KCV-0010", "nsa": NSA},
 )
@@ -392,15 +426,17 @@ def apiserver_event_rate_limit(obj: K8sObject, ctx: Context) -> Iterator[Violati
     scope=Scope.OBJECT,
     kinds=COMPONENT_KINDS,
     rationale="AlwaysAdmit admits every request whatever the other plugins say; it was deprecated because it "
-              "disables admission control.",
+    "disables admission control.",
     remediation="Remove AlwaysAdmit from --enable-admission-plugins.",
     refs={"cis": "1.2.10", "kubescape": "C-0122", "checkov": "CKV_K8S_79", "trivy": "KCV-0011", "nsa": NSA},
 )
 def apiserver_always_admit(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
     if c is not None and "AlwaysAdmit" in c.items("enable-admission-plugins"):
-        yield Violation(c.at("enable-admission-plugins"),
-                        f"{c.label}: --enable-admission-plugins contains AlwaysAdmit: every request is admitted")
+        yield Violation(
+            c.at("enable-admission-plugins"),
+            f"{c.label}: --enable-admission-plugins contains AlwaysAdmit: every request is admitted",
+        )
 
 
 @TARGETS.rule(
@@ -412,7 +448,7 @@ def apiserver_always_admit(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     scope=Scope.OBJECT,
     kinds=COMPONENT_KINDS,
     rationale="With cached images, a pod of one tenant can run a private image another tenant pulled onto the "
-              "node, without having the pull secret; AlwaysPullImages makes the registry check credentials every time.",
+    "node, without having the pull secret; AlwaysPullImages makes the registry check credentials every time.",
     remediation="On multi-tenant clusters add AlwaysPullImages to --enable-admission-plugins (it costs registry traffic).",
     refs={"cis": "1.2.11", "kubescape": "C-0123", "checkov": "CKV_K8S_80", "trivy": "KCV-0012", "nsa": NSA},
 )
@@ -431,7 +467,7 @@ def apiserver_always_pull_images(obj: K8sObject, ctx: Context) -> Iterator[Viola
     scope=Scope.OBJECT,
     kinds=COMPONENT_KINDS,
     rationale="The ServiceAccount plugin assigns service accounts and checks that pods only use existing ones; "
-              "disabling it breaks token projection and lets pods name arbitrary accounts.",
+    "disabling it breaks token projection and lets pods name arbitrary accounts.",
     remediation="Remove ServiceAccount from --disable-admission-plugins.",
     refs={"cis": "1.2.12", "kubescape": "C-0125", "checkov": "CKV_K8S_82", "trivy": "KCV-0014", "nsa": NSA},
 )
@@ -450,7 +486,7 @@ def apiserver_serviceaccount_plugin(obj: K8sObject, ctx: Context) -> Iterator[Vi
     scope=Scope.OBJECT,
     kinds=COMPONENT_KINDS,
     rationale="NamespaceLifecycle refuses objects in terminating or missing namespaces and protects the system "
-              "namespaces from deletion.",
+    "namespaces from deletion.",
     remediation="Remove NamespaceLifecycle from --disable-admission-plugins.",
     refs={"cis": "1.2.13", "kubescape": "C-0126", "checkov": "CKV_K8S_83", "trivy": "KCV-0015", "nsa": NSA},
 )
@@ -469,7 +505,7 @@ def apiserver_namespace_lifecycle(obj: K8sObject, ctx: Context) -> Iterator[Viol
     scope=Scope.OBJECT,
     kinds=COMPONENT_KINDS,
     rationale="Without NodeRestriction a kubelet may modify other Node objects and pods bound to other nodes, "
-              "and set labels that steer workloads to it: one compromised node spreads to others.",
+    "and set labels that steer workloads to it: one compromised node spreads to others.",
     remediation="Add NodeRestriction to --enable-admission-plugins (kubeadm enables it).",
     refs={"cis": "1.2.14", "kubescape": "C-0127", "checkov": "CKV_K8S_85", "trivy": "KCV-0016", "nsa": NSA},
 )
@@ -500,11 +536,15 @@ def apiserver_insecure_port(obj: K8sObject, ctx: Context) -> Iterator[Violation]
     if c is None:
         return
     if c.is_set("insecure-port") and _int_flag(c, "insecure-port") != 0:
-        yield Violation(c.at("insecure-port"),
-                        f"{c.label}: {_flag_shown(c, 'insecure-port')}: the API is served without authentication over HTTP")
+        yield Violation(
+            c.at("insecure-port"),
+            f"{c.label}: {_flag_shown(c, 'insecure-port')}: the API is served without authentication over HTTP",
+        )
     if c.is_set("insecure-bind-address"):
-        yield Violation(c.at("insecure-bind-address"),
-                        f"{c.label}: {_flag_shown(c, 'insecure-bind-address')}: an unauthenticated HTTP listener is configured")
+        yield Violation(
+            c.at("insecure-bind-address"),
+            f"{c.label}: {_flag_shown(c, 'insecure-bind-address')}: an unauthenticated HTTP listener is configured",
+        )
 
 
 @TARGETS.rule(
@@ -516,7 +556,7 @@ def apiserver_insecure_port(obj: K8sObject, ctx: Context) -> Iterator[Violation]
     scope=Scope.OBJECT,
     kinds=COMPONENT_KINDS,
     rationale="With --secure-port=0 the API server serves no TLS endpoint; clients are left with insecure "
-              "alternatives.",
+    "alternatives.",
     remediation="Remove --secure-port=0 (default 6443).",
     refs={"kubescape": "C-0128", "checkov": "CKV_K8S_89", "trivy": "KCV-0017", "nsa": NSA},
 )
@@ -558,10 +598,15 @@ def _audit_log_file(c: Component) -> str | None:
     scope=Scope.OBJECT,
     kinds=COMPONENT_KINDS,
     rationale="Without an audit log there is no record of who read Secrets, exec'd into pods or changed RBAC; "
-              "incidents cannot be investigated.",
+    "incidents cannot be investigated.",
     remediation="Set --audit-log-path (and --audit-policy-file), or --audit-webhook-config-file to ship events to a collector.",
-    refs={"cis": "1.2.16", "kubescape": ("C-0130", "C-0067", "C-0254"), "checkov": "CKV_K8S_91", "trivy": "KCV-0019",
-          "nsa": NSA},
+    refs={
+        "cis": "1.2.16",
+        "kubescape": ("C-0130", "C-0067", "C-0254"),
+        "checkov": "CKV_K8S_91",
+        "trivy": "KCV-0019",
+        "nsa": NSA,
+    },
 )
 def apiserver_audit_log(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
@@ -570,11 +615,18 @@ def apiserver_audit_log(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     if c.value("audit-webhook-config-file") or _audit_log_file(c):
         return
     if (c.value("audit-log-path") or "").strip() == "-":
-        yield Violation(c.at("audit-log-path"),
-                        f"{c.label}: --audit-log-path=- writes audit events to stdout: check that the container "
-                        "log is collected and kept", severity=Severity.LOW, subcode="stdout")
+        yield Violation(
+            c.at("audit-log-path"),
+            f"{c.label}: --audit-log-path=- writes audit events to stdout: check that the container "
+            "log is collected and kept",
+            severity=Severity.LOW,
+            subcode="stdout",
+        )
         return
-    yield Violation(c.at("audit-log-path"), f"{c.label}: neither --audit-log-path nor --audit-webhook-config-file is set: no audit log")
+    yield Violation(
+        c.at("audit-log-path"),
+        f"{c.label}: neither --audit-log-path nor --audit-webhook-config-file is set: no audit log",
+    )
 
 
 def _audit_threshold(obj: K8sObject, ctx: Context, flag: str, param: str, unit: str) -> Iterator[Violation]:
@@ -643,11 +695,15 @@ def apiserver_audit_maxsize(obj: K8sObject, ctx: Context) -> Iterator[Violation]
 
 #: What an audit policy must record at Metadata or higher: (group, resource, subresource, label).
 AUDIT_REQUIRED = (
-    ("", "secrets", None, "secrets"), ("", "configmaps", None, "configmaps"),
+    ("", "secrets", None, "secrets"),
+    ("", "configmaps", None, "configmaps"),
     ("authentication.k8s.io", "tokenreviews", None, "tokenreviews"),
-    ("", "pods", "exec", "pods/exec"), ("", "pods", "portforward", "pods/portforward"),
-    ("", "pods", "proxy", "pods/proxy"), ("", "services", "proxy", "services/proxy"),
-    ("rbac.authorization.k8s.io", "roles", None, "roles"), ("rbac.authorization.k8s.io", "rolebindings", None, "rolebindings"),
+    ("", "pods", "exec", "pods/exec"),
+    ("", "pods", "portforward", "pods/portforward"),
+    ("", "pods", "proxy", "pods/proxy"),
+    ("", "services", "proxy", "services/proxy"),
+    ("rbac.authorization.k8s.io", "roles", None, "roles"),
+    ("rbac.authorization.k8s.io", "rolebindings", None, "rolebindings"),
     ("rbac.authorization.k8s.io", "clusterroles", None, "clusterroles"),
     ("rbac.authorization.k8s.io", "clusterrolebindings", None, "clusterrolebindings"),
 )
@@ -663,8 +719,8 @@ AUDIT_NO_BODIES = (("", "secrets", "secrets"), ("", "configmaps", "configmaps"))
     scope=Scope.OBJECT,
     kinds=(*COMPONENT_KINDS, "Policy"),
     rationale="The audit policy decides what is recorded: access to Secrets, tokens, exec/port-forward and RBAC "
-              "changes must be logged, but never with request bodies for Secrets and ConfigMaps (that copies secret "
-              "values into the log).",
+    "changes must be logged, but never with request bodies for Secrets and ConfigMaps (that copies secret "
+    "values into the log).",
     remediation="Set --audit-policy-file to a policy that logs secrets, configmaps and tokenreviews at Metadata, and pods/exec, pods/portforward, pods/proxy, services/proxy and RBAC objects at Metadata or higher.",
     refs={"cis": ("3.2.1", "3.2.2"), "kubescape": ("C-0160", "C-0161"), "nsa": NSA},
 )
@@ -682,12 +738,17 @@ def audit_policy(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         for group, res, label in AUDIT_NO_BODIES:
             cov = coverage(rules, group, res)
             for idx, level in cov.louder:
-                yield Violation(rule_path(idx), f"audit policy rule {idx} logs {label} at {level}: secret values "
-                                "end up in the audit log (use Metadata)")
+                yield Violation(
+                    rule_path(idx),
+                    f"audit policy rule {idx} logs {label} at {level}: secret values "
+                    "end up in the audit log (use Metadata)",
+                )
         return
     c = _comp(obj, APISERVER)
     if c is not None and not (c.value("audit-policy-file") or "").strip():
-        yield Violation(c.at("audit-policy-file"), f"{c.label}: --audit-policy-file is not set: no audit events are recorded")
+        yield Violation(
+            c.at("audit-policy-file"), f"{c.label}: --audit-policy-file is not set: no audit events are recorded"
+        )
 
 
 @TARGETS.rule(
@@ -712,7 +773,10 @@ def apiserver_request_timeout(obj: K8sObject, ctx: Context) -> Iterator[Violatio
     if v is None:
         yield Violation(c.at("request-timeout"), f"{c.label}: {_flag_shown(c, 'request-timeout')} is not a duration")
     elif v > limit:
-        yield Violation(c.at("request-timeout"), f"{c.label}: {_flag_shown(c, 'request-timeout')} exceeds {ctx.param('max_request_timeout')}")
+        yield Violation(
+            c.at("request-timeout"),
+            f"{c.label}: {_flag_shown(c, 'request-timeout')} exceeds {ctx.param('max_request_timeout')}",
+        )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -728,15 +792,17 @@ def apiserver_request_timeout(obj: K8sObject, ctx: Context) -> Iterator[Violatio
     scope=Scope.OBJECT,
     kinds=COMPONENT_KINDS,
     rationale="Without the lookup, tokens of deleted service accounts (and deleted token Secrets) stay valid "
-              "until they expire.",
+    "until they expire.",
     remediation="Remove --service-account-lookup=false (default true).",
     refs={"cis": "1.2.21", "kubescape": "C-0135", "checkov": "CKV_K8S_96", "trivy": "KCV-0024", "nsa": NSA},
 )
 def apiserver_sa_lookup(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
     if c is not None and c.is_set("service-account-lookup") and c.bool("service-account-lookup", True) is not True:
-        yield Violation(c.at("service-account-lookup"),
-                        f"{c.label}: {_flag_shown(c, 'service-account-lookup')}: tokens of deleted service accounts stay valid")
+        yield Violation(
+            c.at("service-account-lookup"),
+            f"{c.label}: {_flag_shown(c, 'service-account-lookup')}: tokens of deleted service accounts stay valid",
+        )
 
 
 @TARGETS.rule(
@@ -748,14 +814,16 @@ def apiserver_sa_lookup(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     scope=Scope.OBJECT,
     kinds=COMPONENT_KINDS,
     rationale="The public key(s) that verify service account tokens must be explicit so that keys can be "
-              "rotated (old and new key listed together) without breaking tokens.",
+    "rotated (old and new key listed together) without breaking tokens.",
     remediation="Set --service-account-key-file to the public key matching the controller manager's --service-account-private-key-file (kubeadm: sa.pub).",
     refs={"cis": "1.2.22", "kubescape": "C-0136", "checkov": "CKV_K8S_97", "trivy": "KCV-0025", "nsa": NSA},
 )
 def apiserver_sa_key(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
     if c is not None:
-        yield from _require_set(c, "service account tokens are verified with the serving key", "service-account-key-file")
+        yield from _require_set(
+            c, "service account tokens are verified with the serving key", "service-account-key-file"
+        )
 
 
 @TARGETS.rule(
@@ -767,7 +835,7 @@ def apiserver_sa_key(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     scope=Scope.OBJECT,
     kinds=COMPONENT_KINDS,
     rationale="Bound, audience-scoped and expiring service account tokens need an issuer and a signing key; "
-              "an issuer that is not an https URL cannot be used for OIDC discovery by external verifiers.",
+    "an issuer that is not an https URL cannot be used for OIDC discovery by external verifiers.",
     remediation="Set --service-account-issuer to an https URL and --service-account-signing-key-file to the private key (kubeadm: https://kubernetes.default.svc.cluster.local, sa.key).",
     refs={"nsa": NSA, "k8s": "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-apiserver/"},
 )
@@ -775,13 +843,17 @@ def apiserver_sa_issuer(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
     if c is None:
         return
-    yield from _require_set(c, "bound service account tokens cannot be issued",
-                            "service-account-issuer", "service-account-signing-key-file")
+    yield from _require_set(
+        c, "bound service account tokens cannot be issued", "service-account-issuer", "service-account-signing-key-file"
+    )
     issuers = c.flags.occurrences("service-account-issuer")
     if issuers and issuers[0].value and not issuers[0].value.startswith("https://"):
-        yield Violation(c.paths[issuers[0].index] if issuers[0].index < len(c.paths) else c.anchor,
-                        f"{c.label}: --service-account-issuer={issuers[0].value} is not an https URL",
-                        severity=Severity.LOW, subcode="issuer_not_https")
+        yield Violation(
+            c.paths[issuers[0].index] if issuers[0].index < len(c.paths) else c.anchor,
+            f"{c.label}: --service-account-issuer={issuers[0].value} is not an https URL",
+            severity=Severity.LOW,
+            subcode="issuer_not_https",
+        )
 
 
 @TARGETS.rule(
@@ -793,7 +865,7 @@ def apiserver_sa_issuer(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     scope=Scope.OBJECT,
     kinds=COMPONENT_KINDS,
     rationale="etcd should only accept clients with a certificate; without one the API server talks to an etcd "
-              "that anyone on the network can talk to as well.",
+    "that anyone on the network can talk to as well.",
     remediation="Set --etcd-certfile and --etcd-keyfile (kubeadm: apiserver-etcd-client.crt/.key) and require client certificates on etcd.",
     refs={"cis": "1.2.23", "kubescape": "C-0137", "checkov": "CKV_K8S_99", "trivy": "KCV-0026", "nsa": NSA},
 )
@@ -812,14 +884,16 @@ def apiserver_etcd_client_cert(obj: K8sObject, ctx: Context) -> Iterator[Violati
     scope=Scope.OBJECT,
     kinds=COMPONENT_KINDS,
     rationale="Without a serving certificate the API server generates a self-signed one that clients cannot "
-              "verify, training users to skip verification.",
+    "verify, training users to skip verification.",
     remediation="Set --tls-cert-file and --tls-private-key-file to a certificate signed by the cluster CA.",
     refs={"cis": "1.2.24", "kubescape": "C-0138", "checkov": "CKV_K8S_100", "trivy": "KCV-0027", "nsa": NSA},
 )
 def apiserver_tls_cert(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
     if c is not None:
-        yield from _require_set(c, "a self-signed serving certificate is generated", "tls-cert-file", "tls-private-key-file")
+        yield from _require_set(
+            c, "a self-signed serving certificate is generated", "tls-cert-file", "tls-private-key-file"
+        )
 
 
 @TARGETS.rule(
@@ -831,7 +905,7 @@ def apiserver_tls_cert(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     scope=Scope.OBJECT,
     kinds=COMPONENT_KINDS,
     rationale="Without --client-ca-file no client certificate is accepted, so kubelets and control-plane "
-              "components fall back to weaker (token) authentication.",
+    "components fall back to weaker (token) authentication.",
     remediation="Set --client-ca-file to the cluster CA (kubeadm: /etc/kubernetes/pki/ca.crt).",
     refs={"cis": "1.2.25", "kubescape": "C-0139", "trivy": "KCV-0028", "nsa": NSA},
 )
@@ -850,7 +924,7 @@ def apiserver_client_ca(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     scope=Scope.OBJECT,
     kinds=COMPONENT_KINDS,
     rationale="Without --etcd-cafile (or with http:// etcd servers) the API server cannot tell the real etcd "
-              "from an impostor, which could feed it any cluster state.",
+    "from an impostor, which could feed it any cluster state.",
     remediation="Set --etcd-cafile to etcd's CA and use https:// URLs in --etcd-servers.",
     refs={"cis": "1.2.26", "kubescape": "C-0140", "checkov": "CKV_K8S_102", "trivy": "KCV-0029", "nsa": NSA},
 )
@@ -873,7 +947,7 @@ def apiserver_etcd_ca(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     scope=Scope.OBJECT,
     kinds=COMPONENT_KINDS,
     rationale="Without an EncryptionConfiguration, Secrets are stored in etcd in clear: every etcd backup, "
-              "snapshot or disk holds all of them readable.",
+    "snapshot or disk holds all of them readable.",
     remediation="Set --encryption-provider-config to an EncryptionConfiguration whose first provider for secrets is kms (v2), aescbc or secretbox.",
     refs={"cis": "1.2.27", "kubescape": ("C-0141", "C-0066", "C-0244"), "trivy": "KCV-0030", "nsa": NSA},
 )
@@ -893,7 +967,7 @@ def apiserver_encryption(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     kinds=COMPONENT_KINDS,
     params={"require_explicit_ciphers": True},
     rationale="CBC and RSA key-exchange suites and TLS below 1.2 are weak; an explicit list of AEAD suites keeps "
-              "the API server from negotiating them.",
+    "the API server from negotiating them.",
     remediation="Set --tls-min-version=VersionTLS12 (or 13) and --tls-cipher-suites to ECDHE AES-GCM/ChaCha20 suites only.",
     refs={"cis": "1.2.29", "kubescape": ("C-0143", "C-0277"), "checkov": "CKV_K8S_105", "nsa": NSA},
 )
@@ -907,17 +981,24 @@ def tls_violations(c: Component, ctx: Context, strong: frozenset[str]) -> Iterat
     suites = c.items("tls-cipher-suites")
     if not suites:
         if ctx.param("require_explicit_ciphers"):
-            yield Violation(c.at("tls-cipher-suites"), f"{c.label}: --tls-cipher-suites is not set (Go defaults apply)",
-                            subcode="ciphers_unset")
+            yield Violation(
+                c.at("tls-cipher-suites"),
+                f"{c.label}: --tls-cipher-suites is not set (Go defaults apply)",
+                subcode="ciphers_unset",
+            )
     else:
         weak = [s for s in suites if s not in strong]
         if weak:
-            yield Violation(c.at("tls-cipher-suites"), f"{c.label}: --tls-cipher-suites allows weak suites: {', '.join(weak)}",
-                            subcode="weak_ciphers")
+            yield Violation(
+                c.at("tls-cipher-suites"),
+                f"{c.label}: --tls-cipher-suites allows weak suites: {', '.join(weak)}",
+                subcode="weak_ciphers",
+            )
     mv = c.value("tls-min-version")
     if mv in WEAK_TLS_VERSIONS:
-        yield Violation(c.at("tls-min-version"), f"{c.label}: --tls-min-version={mv} allows TLS below 1.2",
-                        subcode="min_version")
+        yield Violation(
+            c.at("tls-min-version"), f"{c.label}: --tls-min-version={mv} allows TLS below 1.2", subcode="min_version"
+        )
 
 
 @TARGETS.rule(
@@ -929,7 +1010,7 @@ def tls_violations(c: Component, ctx: Context, strong: frozenset[str]) -> Iterat
     scope=Scope.OBJECT,
     kinds=COMPONENT_KINDS,
     rationale="With the extension, projected service account tokens requested for an hour are issued for a year "
-              "(to ease migration): a stolen token stays usable far longer than it seems.",
+    "(to ease migration): a stolen token stays usable far longer than it seems.",
     remediation="Set --service-account-extend-token-expiration=false once workloads refresh their tokens.",
     refs={"cis": "1.2.30", "kubescape": "C-0290", "nsa": NSA},
 )
@@ -953,7 +1034,7 @@ def apiserver_extend_token_expiration(obj: K8sObject, ctx: Context) -> Iterator[
     kinds=COMPONENT_KINDS,
     params={"max_terminated_pods": 12500},
     rationale="Terminated pods accumulate until the threshold; a low, explicit threshold keeps etcd and the "
-              "controller manager from degrading.",
+    "controller manager from degrading.",
     remediation="Set --terminated-pod-gc-threshold (e.g. 10) on kube-controller-manager.",
     refs={"cis": "1.3.1", "kubescape": "C-0144", "checkov": "CKV_K8S_106", "trivy": "KCV-0033", "nsa": NSA},
 )
@@ -964,10 +1045,13 @@ def kcm_terminated_pod_gc(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     v = _int_flag(c, "terminated-pod-gc-threshold")
     limit = int(ctx.param("max_terminated_pods"))
     if v is None:
-        yield Violation(c.at("terminated-pod-gc-threshold"),
-                        f"{c.label}: --terminated-pod-gc-threshold is not set (default 12500)")
+        yield Violation(
+            c.at("terminated-pod-gc-threshold"), f"{c.label}: --terminated-pod-gc-threshold is not set (default 12500)"
+        )
     elif v > limit:
-        yield Violation(c.at("terminated-pod-gc-threshold"), f"{c.label}: --terminated-pod-gc-threshold={v} exceeds {limit}")
+        yield Violation(
+            c.at("terminated-pod-gc-threshold"), f"{c.label}: --terminated-pod-gc-threshold={v} exceeds {limit}"
+        )
 
 
 @TARGETS.rule(
@@ -997,7 +1081,7 @@ def kcm_profiling(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     scope=Scope.OBJECT,
     kinds=COMPONENT_KINDS,
     rationale="Without per-controller service accounts every controller runs with the controller manager's own, "
-              "very broad credential, and RBAC cannot limit any of them.",
+    "very broad credential, and RBAC cannot limit any of them.",
     remediation="Set --use-service-account-credentials=true on kube-controller-manager.",
     refs={"cis": "1.3.3", "kubescape": "C-0146", "checkov": "CKV_K8S_108", "trivy": "KCV-0035", "nsa": NSA},
 )
@@ -1007,10 +1091,15 @@ def kcm_sa_credentials(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         return
     v = c.bool("use-service-account-credentials", False)
     if v is not True:
-        state = "is not set (default false)" if not c.is_set("use-service-account-credentials") else \
-            f"is {c.value('use-service-account-credentials')}"
-        yield Violation(c.at("use-service-account-credentials"),
-                        f"{c.label}: --use-service-account-credentials {state}: all controllers share one credential")
+        state = (
+            "is not set (default false)"
+            if not c.is_set("use-service-account-credentials")
+            else f"is {c.value('use-service-account-credentials')}"
+        )
+        yield Violation(
+            c.at("use-service-account-credentials"),
+            f"{c.label}: --use-service-account-credentials {state}: all controllers share one credential",
+        )
 
 
 @TARGETS.rule(
@@ -1022,14 +1111,16 @@ def kcm_sa_credentials(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     scope=Scope.OBJECT,
     kinds=COMPONENT_KINDS,
     rationale="The controller manager signs legacy service account tokens with this key; without it they cannot "
-              "be verified against a key that can be rotated.",
+    "be verified against a key that can be rotated.",
     remediation="Set --service-account-private-key-file on kube-controller-manager (kubeadm: sa.key).",
     refs={"cis": "1.3.4", "kubescape": "C-0147", "checkov": "CKV_K8S_110", "trivy": "KCV-0036", "nsa": NSA},
 )
 def kcm_sa_private_key(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, CONTROLLER_MANAGER)
     if c is not None:
-        yield from _require_set(c, "service account tokens are not signed with a dedicated key", "service-account-private-key-file")
+        yield from _require_set(
+            c, "service account tokens are not signed with a dedicated key", "service-account-private-key-file"
+        )
 
 
 @TARGETS.rule(
@@ -1041,7 +1132,7 @@ def kcm_sa_private_key(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     scope=Scope.OBJECT,
     kinds=COMPONENT_KINDS,
     rationale="The root CA is published to pods (kube-root-ca.crt) so that they can verify the API server; "
-              "without it pods connect without verifying, open to man-in-the-middle.",
+    "without it pods connect without verifying, open to man-in-the-middle.",
     remediation="Set --root-ca-file on kube-controller-manager (kubeadm: /etc/kubernetes/pki/ca.crt).",
     refs={"cis": "1.3.5", "kubescape": "C-0148", "checkov": "CKV_K8S_111", "trivy": "KCV-0037", "nsa": NSA},
 )
@@ -1060,7 +1151,7 @@ def kcm_root_ca(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     scope=Scope.OBJECT,
     kinds=COMPONENT_KINDS,
     rationale="With RotateKubeletServerCertificate off, kubelet serving certificates are not renewed through "
-              "CSRs and end up self-signed or expired.",
+    "CSRs and end up self-signed or expired.",
     remediation="Remove RotateKubeletServerCertificate=false from --feature-gates.",
     refs={"cis": "1.3.6", "kubescape": "C-0149", "checkov": "CKV_K8S_112", "trivy": "KCV-0038", "nsa": NSA},
 )
@@ -1077,8 +1168,11 @@ def _bind_address(c: Component, ctx: Context) -> Iterator[Violation]:
     v = c.value("bind-address")
     if v is None:
         if ctx.param("fail_on_default"):
-            yield Violation(c.at("bind-address"), f"{c.label}: --bind-address is not set (default 0.0.0.0): "
-                            "the secure port listens on every interface", subcode="default")
+            yield Violation(
+                c.at("bind-address"),
+                f"{c.label}: --bind-address is not set (default 0.0.0.0): the secure port listens on every interface",
+                subcode="default",
+            )
         return
     if not is_loopback_host(v):
         yield Violation(c.at("bind-address"), f"{c.label}: --bind-address={v} is not a loopback address")
@@ -1094,7 +1188,7 @@ def _bind_address(c: Component, ctx: Context) -> Iterator[Violation]:
     kinds=COMPONENT_KINDS,
     params={"fail_on_default": True},
     rationale="The controller manager's port serves health and metrics (and profiling when enabled); it only "
-              "needs to be reachable locally.",
+    "needs to be reachable locally.",
     remediation="Set --bind-address=127.0.0.1 on kube-controller-manager.",
     refs={"cis": "1.3.7", "kubescape": "C-0150", "checkov": "CKV_K8S_113", "trivy": "KCV-0039", "nsa": NSA},
 )
@@ -1132,7 +1226,7 @@ def scheduler_profiling(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     kinds=COMPONENT_KINDS,
     params={"fail_on_default": True},
     rationale="The scheduler's port serves health and metrics (and profiling when enabled); it only needs to be "
-              "reachable locally.",
+    "reachable locally.",
     remediation="Set --bind-address=127.0.0.1 on kube-scheduler.",
     refs={"cis": "1.4.2", "kubescape": "C-0152", "checkov": "CKV_K8S_115", "trivy": "KCV-0041", "nsa": NSA},
 )
@@ -1149,11 +1243,15 @@ def scheduler_bind_address(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
 def file_violations(fact: FileFact, allowed: int | None, what: str, *, owner: bool = True) -> Iterator[Violation]:
     """Mode more permissive than ``allowed`` (sub-code ``mode``), owner not root:root (``owner``)."""
     if allowed is not None and fact.too_open(allowed):
-        yield Violation(("files", fact.path), f"{what} {fact.path} has mode {fact.mode_text}, more permissive than "
-                        f"{allowed:04o}", subcode="mode")
+        yield Violation(
+            ("files", fact.path),
+            f"{what} {fact.path} has mode {fact.mode_text}, more permissive than {allowed:04o}",
+            subcode="mode",
+        )
     if owner and not fact.owned_by("root", "root"):
-        yield Violation(("files", fact.path), f"{what} {fact.path} is owned by {fact.owner_text}, not root:root",
-                        subcode="owner")
+        yield Violation(
+            ("files", fact.path), f"{what} {fact.path} is owned by {fact.owner_text}, not root:root", subcode="owner"
+        )
 
 
 def node_of(obj: K8sObject) -> NodeView:
@@ -1201,38 +1299,57 @@ def _manifest_rule(obj: K8sObject, comp: str) -> Iterator[Violation]:
 _FILE_REMEDIATION = "Run chmod 600 {f} and chown root:root {f} (kubeadm creates it so)."
 
 
-def _manifest_meta(num: str, comp: str, sev: Severity, cis: tuple[str, str], ks: tuple[str, str],
-                   trivy: tuple[str, str]) -> dict:
-    return dict(
-        id=f"KF-CP-{num}", slug=f"{comp}-manifest-permissions", title=f"{comp} static pod manifest permissions/ownership",
-        severity=sev, scope=Scope.OBJECT, kinds=["NodeSnapshot"],
-        rationale=f"Whoever can write the {comp} manifest runs any command as root on the control plane the next "
-                  "time the kubelet reads it, and the manifest shows the component's flags and file paths.",
-        remediation=_FILE_REMEDIATION.format(f=f"/etc/kubernetes/manifests/{comp}.yaml"),
-        refs={"cis": cis, "kubescape": ks, "trivy": trivy, "nsa": NSA},
-    )
+def _manifest_meta(
+    num: str, comp: str, sev: Severity, cis: tuple[str, str], ks: tuple[str, str], trivy: tuple[str, str]
+) -> dict:
+    return {
+        "id": f"KF-CP-{num}",
+        "slug": f"{comp}-manifest-permissions",
+        "title": f"{comp} static pod manifest permissions/ownership",
+        "severity": sev,
+        "scope": Scope.OBJECT,
+        "kinds": ["NodeSnapshot"],
+        "rationale": f"Whoever can write the {comp} manifest runs any command as root on the control plane the next "
+        "time the kubelet reads it, and the manifest shows the component's flags and file paths.",
+        "remediation": _FILE_REMEDIATION.format(f=f"/etc/kubernetes/manifests/{comp}.yaml"),
+        "refs": {"cis": cis, "kubescape": ks, "trivy": trivy, "nsa": NSA},
+    }
 
 
-@TARGETS.rule(CP_FILES, **_manifest_meta("045", APISERVER, Severity.HIGH, ("1.1.1", "1.1.2"), ("C-0092", "C-0093"),
-                                         ("KCV-0048", "KCV-0049")))
+@TARGETS.rule(
+    CP_FILES,
+    **_manifest_meta(
+        "045", APISERVER, Severity.HIGH, ("1.1.1", "1.1.2"), ("C-0092", "C-0093"), ("KCV-0048", "KCV-0049")
+    ),
+)
 def apiserver_manifest_permissions(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _manifest_rule(obj, APISERVER)
 
 
-@TARGETS.rule(CP_FILES, **_manifest_meta("046", CONTROLLER_MANAGER, Severity.HIGH, ("1.1.3", "1.1.4"),
-                                         ("C-0094", "C-0095"), ("KCV-0050", "KCV-0051")))
+@TARGETS.rule(
+    CP_FILES,
+    **_manifest_meta(
+        "046", CONTROLLER_MANAGER, Severity.HIGH, ("1.1.3", "1.1.4"), ("C-0094", "C-0095"), ("KCV-0050", "KCV-0051")
+    ),
+)
 def controller_manager_manifest_permissions(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _manifest_rule(obj, CONTROLLER_MANAGER)
 
 
-@TARGETS.rule(CP_FILES, **_manifest_meta("047", SCHEDULER, Severity.HIGH, ("1.1.5", "1.1.6"), ("C-0096", "C-0097"),
-                                         ("KCV-0052", "KCV-0053")))
+@TARGETS.rule(
+    CP_FILES,
+    **_manifest_meta(
+        "047", SCHEDULER, Severity.HIGH, ("1.1.5", "1.1.6"), ("C-0096", "C-0097"), ("KCV-0052", "KCV-0053")
+    ),
+)
 def scheduler_manifest_permissions(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _manifest_rule(obj, SCHEDULER)
 
 
-@TARGETS.rule(CP_FILES, **_manifest_meta("048", "etcd", Severity.HIGH, ("1.1.7", "1.1.8"), ("C-0098", "C-0099"),
-                                         ("KCV-0054", "KCV-0055")))
+@TARGETS.rule(
+    CP_FILES,
+    **_manifest_meta("048", "etcd", Severity.HIGH, ("1.1.7", "1.1.8"), ("C-0098", "C-0099"), ("KCV-0054", "KCV-0055")),
+)
 def etcd_manifest_permissions(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _manifest_rule(obj, "etcd")
 
@@ -1246,7 +1363,7 @@ def etcd_manifest_permissions(obj: K8sObject, ctx: Context) -> Iterator[Violatio
     scope=Scope.OBJECT,
     kinds=["NodeSnapshot"],
     rationale="The CNI configuration decides which plugin binaries the container runtime runs as root for every "
-              "pod; whoever can change it or the binaries controls the node's network and the node.",
+    "pod; whoever can change it or the binaries controls the node's network and the node.",
     remediation="Run chmod 600 on the files in /etc/cni/net.d and chown -R root:root /etc/cni/net.d /opt/cni/bin.",
     refs={"cis": ("1.1.9", "1.1.10"), "kubescape": ("C-0100", "C-0101"), "trivy": ("KCV-0056", "KCV-0057"), "nsa": NSA},
 )
@@ -1277,9 +1394,14 @@ def _kubeconfig_rule(obj: K8sObject, names: list[str], what: str) -> Iterator[Vi
     scope=Scope.OBJECT,
     kinds=["NodeSnapshot"],
     rationale="admin.conf and super-admin.conf hold cluster-admin (system:masters for super-admin) client "
-              "certificates that cannot be revoked: reading the file is owning the cluster.",
+    "certificates that cannot be revoked: reading the file is owning the cluster.",
     remediation="Run chmod 600 /etc/kubernetes/admin.conf /etc/kubernetes/super-admin.conf and chown root:root on them.",
-    refs={"cis": ("1.1.13", "1.1.14"), "kubescape": ("C-0104", "C-0105"), "trivy": ("KCV-0060", "KCV-0061"), "nsa": NSA},
+    refs={
+        "cis": ("1.1.13", "1.1.14"),
+        "kubescape": ("C-0104", "C-0105"),
+        "trivy": ("KCV-0060", "KCV-0061"),
+        "nsa": NSA,
+    },
 )
 def admin_conf_permissions(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _kubeconfig_rule(obj, ["admin.conf", "super-admin.conf"], "admin kubeconfig")
@@ -1294,9 +1416,14 @@ def admin_conf_permissions(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     scope=Scope.OBJECT,
     kinds=["NodeSnapshot"],
     rationale="scheduler.conf holds the scheduler's client certificate; with it one can bind pods to nodes and "
-              "read what the scheduler reads.",
+    "read what the scheduler reads.",
     remediation="Run chmod 600 /etc/kubernetes/scheduler.conf and chown root:root on it.",
-    refs={"cis": ("1.1.15", "1.1.16"), "kubescape": ("C-0106", "C-0107"), "trivy": ("KCV-0062", "KCV-0063"), "nsa": NSA},
+    refs={
+        "cis": ("1.1.15", "1.1.16"),
+        "kubescape": ("C-0106", "C-0107"),
+        "trivy": ("KCV-0062", "KCV-0063"),
+        "nsa": NSA,
+    },
 )
 def scheduler_conf_permissions(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _kubeconfig_rule(obj, ["scheduler.conf"], "scheduler kubeconfig")
@@ -1311,9 +1438,14 @@ def scheduler_conf_permissions(obj: K8sObject, ctx: Context) -> Iterator[Violati
     scope=Scope.OBJECT,
     kinds=["NodeSnapshot"],
     rationale="controller-manager.conf holds a client certificate with broad rights (it can create tokens for "
-              "any service account when controllers share its credential).",
+    "any service account when controllers share its credential).",
     remediation="Run chmod 600 /etc/kubernetes/controller-manager.conf and chown root:root on it.",
-    refs={"cis": ("1.1.17", "1.1.18"), "kubescape": ("C-0108", "C-0109"), "trivy": ("KCV-0064", "KCV-0065"), "nsa": NSA},
+    refs={
+        "cis": ("1.1.17", "1.1.18"),
+        "kubescape": ("C-0108", "C-0109"),
+        "trivy": ("KCV-0064", "KCV-0065"),
+        "nsa": NSA,
+    },
 )
 def controller_manager_conf_permissions(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _kubeconfig_rule(obj, ["controller-manager.conf"], "controller manager kubeconfig")
@@ -1338,7 +1470,7 @@ def _pki(node: NodeView) -> list[FileFact]:
     scope=Scope.OBJECT,
     kinds=["NodeSnapshot"],
     rationale="The PKI directory holds the cluster CA key, etcd's CA key and the service account signing key: "
-              "an owner other than root can replace or read any of them.",
+    "an owner other than root can replace or read any of them.",
     remediation="Run chown -R root:root /etc/kubernetes/pki.",
     refs={"cis": "1.1.19", "kubescape": "C-0110", "trivy": "KCV-0066", "nsa": NSA},
 )
@@ -1356,7 +1488,7 @@ def pki_ownership(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     scope=Scope.OBJECT,
     kinds=["NodeSnapshot"],
     rationale="Certificates are public, but a writable certificate can be swapped for one of an attacker's CA "
-              "(a CA bundle decides whom the components trust).",
+    "(a CA bundle decides whom the components trust).",
     remediation="Run chmod 644 (or stricter) on /etc/kubernetes/pki/*.crt and /etc/kubernetes/pki/etcd/*.crt.",
     refs={"cis": "1.1.20", "kubescape": "C-0111", "trivy": "KCV-0068", "nsa": NSA},
 )
@@ -1377,7 +1509,7 @@ def pki_cert_permissions(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     scope=Scope.OBJECT,
     kinds=["NodeSnapshot"],
     rationale="Anyone who reads ca.key can mint certificates for any user including system:masters; sa.key "
-              "signs tokens for any service account.",
+    "signs tokens for any service account.",
     remediation="Run chmod 600 on /etc/kubernetes/pki/*.key and /etc/kubernetes/pki/etcd/*.key.",
     refs={"cis": "1.1.21", "kubescape": "C-0112", "trivy": "KCV-0067", "nsa": NSA},
 )
@@ -1402,7 +1534,7 @@ def pki_key_permissions(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     kinds=COMPONENT_KINDS,
     cross_object=True,
     rationale="Client certificates cannot be revoked and service account or bootstrap tokens are not meant for "
-              "people: without an OIDC or webhook authenticator, human users necessarily rely on them.",
+    "people: without an OIDC or webhook authenticator, human users necessarily rely on them.",
     remediation="Configure OIDC (--oidc-issuer-url or an AuthenticationConfiguration jwt issuer) or webhook token authentication for human users.",
     refs={"cis": ("3.1.1", "3.1.2", "3.1.3"), "kubescape": ("C-0286", "C-0287", "C-0288"), "nsa": NSA},
 )
@@ -1424,15 +1556,26 @@ def human_users_credentials(obj: K8sObject, ctx: Context) -> Iterator[Violation]
     for b in ctx.inventory.of_kind("RoleBinding", "ClusterRoleBinding"):
         subs = b.raw.get("subjects")
         for s in subs if isinstance(subs, list) else []:
-            if isinstance(s, dict) and s.get("kind") == "User" and isinstance(s.get("name"), str) \
-                    and not s["name"].startswith("system:"):
+            if (
+                isinstance(s, dict)
+                and s.get("kind") == "User"
+                and isinstance(s.get("name"), str)
+                and not s["name"].startswith("system:")
+            ):
                 users.append(f"{s['name']} ({b.kind} {b.name})")
     if users:
-        yield Violation(c.anchor, f"{c.label}: no OIDC or webhook authenticator, yet bindings name human users who "
-                        f"must then use client certificates: {', '.join(sorted(set(users))[:10])}")
+        yield Violation(
+            c.anchor,
+            f"{c.label}: no OIDC or webhook authenticator, yet bindings name human users who "
+            f"must then use client certificates: {', '.join(sorted(set(users))[:10])}",
+        )
     else:
-        yield Violation(c.anchor, f"{c.label}: no OIDC or webhook authenticator is configured: review how people "
-                        "authenticate (client certificates cannot be revoked)", subcode="manual")
+        yield Violation(
+            c.anchor,
+            f"{c.label}: no OIDC or webhook authenticator is configured: review how people "
+            "authenticate (client certificates cannot be revoked)",
+            subcode="manual",
+        )
 
 
 RULES = TARGETS.rules

@@ -11,7 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..analysis.node.encryption import (
-    LOCAL_KEY_PROVIDERS, entries, entry_for, is_encryption_config, key_problems,
+    LOCAL_KEY_PROVIDERS,
+    entries,
+    entry_for,
+    is_encryption_config,
+    key_problems,
 )
 from ..analysis.node.flags import APISERVER, component
 from ..analysis.node.targets import NotApplicable, TargetTable, on_kind, on_snapshot
@@ -22,8 +26,12 @@ from .control_plane import COMPONENT_KINDS, existing, file_violations, node_of
 NSA = "NSA/CISA: secrets"
 KINDS = ["EncryptionConfiguration"]
 TARGETS = TargetTable()
-ENC = on_kind("encryption at rest", "EncryptionConfiguration", "apiserver.config.k8s.io/",
-              "no EncryptionConfiguration in use (see KF-CP-033)")
+ENC = on_kind(
+    "encryption at rest",
+    "EncryptionConfiguration",
+    "apiserver.config.k8s.io/",
+    "no EncryptionConfiguration in use (see KF-CP-033)",
+)
 ENC_FILE = on_snapshot("encryption at rest")
 K8S_DOC = "https://kubernetes.io/docs/tasks/administer-cluster/encrypt-data/"
 
@@ -41,7 +49,7 @@ def _cfg(obj: K8sObject) -> bool:
     scope=Scope.OBJECT,
     kinds=KINDS,
     rationale="The first provider encrypts new writes: with identity first, every Secret written from now on "
-              "is stored in clear in etcd, whatever keys are listed after it.",
+    "is stored in clear in etcd, whatever keys are listed after it.",
     remediation="Put the encrypting provider (kms v2, aescbc or secretbox) first and keep identity last, then rewrite all Secrets (kubectl get secrets -A -o json | kubectl replace -f -).",
     refs={"cis": "1.2.28", "kubescape": "C-0142", "checkov": "CKV_K8S_104", "nsa": NSA, "k8s": K8S_DOC},
 )
@@ -50,8 +58,11 @@ def encryption_identity_first(obj: K8sObject, ctx: Context) -> Iterator[Violatio
         return
     e = entry_for(obj.raw)
     if e is not None and e.first is not None and e.first.type == "identity":
-        yield Violation(e.first.path, f"resources[{e.index}] covers secrets and its first provider is identity: new "
-                        "Secrets are written in plain text")
+        yield Violation(
+            e.first.path,
+            f"resources[{e.index}] covers secrets and its first provider is identity: new "
+            "Secrets are written in plain text",
+        )
 
 
 @TARGETS.rule(
@@ -63,7 +74,7 @@ def encryption_identity_first(obj: K8sObject, ctx: Context) -> Iterator[Violatio
     scope=Scope.OBJECT,
     kinds=KINDS,
     rationale="A resource that no entry names is stored with the identity provider: an EncryptionConfiguration "
-              "that lists only other resources leaves Secrets in clear.",
+    "that lists only other resources leaves Secrets in clear.",
     remediation="Add an entry whose resources list contains secrets (or *.) with an encrypting provider first.",
     refs={"cis": "1.2.28", "kubescape": "C-0142", "nsa": NSA, "k8s": K8S_DOC},
 )
@@ -73,7 +84,9 @@ def encryption_secrets_not_covered(obj: K8sObject, ctx: Context) -> Iterator[Vio
     if entry_for(obj.raw) is None:
         listed = sorted({n for e in entries(obj.raw) for n in e.resources})
         what = ", ".join(listed) if listed else "nothing"
-        yield Violation(("resources",), f"no entry covers secrets (the entries name {what}): Secrets are stored in clear")
+        yield Violation(
+            ("resources",), f"no entry covers secrets (the entries name {what}): Secrets are stored in clear"
+        )
 
 
 @TARGETS.rule(
@@ -86,8 +99,8 @@ def encryption_secrets_not_covered(obj: K8sObject, ctx: Context) -> Iterator[Vio
     kinds=KINDS,
     params={"aesgcm_rotation_automated": False},
     rationale="aesgcm uses random nonces: past about 200,000 writes with one key nonces may repeat and break "
-              "confidentiality, so keys must be rotated often; aescbc is open to padding-oracle attacks and "
-              "discouraged upstream.",
+    "confidentiality, so keys must be rotated often; aescbc is open to padding-oracle attacks and "
+    "discouraged upstream.",
     remediation="Use kms (apiVersion v2) or secretbox as the first provider for secrets; with aesgcm, automate key rotation.",
     refs={"cis": "1.2.28", "kubescape": "C-0142", "nsa": NSA, "k8s": K8S_DOC},
 )
@@ -99,12 +112,19 @@ def encryption_weak_provider(obj: K8sObject, ctx: Context) -> Iterator[Violation
         return
     first = e.first
     if first.type == "aesgcm" and not ctx.param("aesgcm_rotation_automated"):
-        yield Violation(first.path, f"resources[{e.index}] encrypts secrets with aesgcm: keys must be rotated before "
-                        "about 200,000 writes (set aesgcm_rotation_automated when rotation is automated)",
-                        subcode="aesgcm")
+        yield Violation(
+            first.path,
+            f"resources[{e.index}] encrypts secrets with aesgcm: keys must be rotated before "
+            "about 200,000 writes (set aesgcm_rotation_automated when rotation is automated)",
+            subcode="aesgcm",
+        )
     elif first.type == "aescbc":
-        yield Violation(first.path, f"resources[{e.index}] encrypts secrets with aescbc, which upstream "
-                        "discourages (CBC padding oracle)", severity=Severity.LOW, subcode="aescbc")
+        yield Violation(
+            first.path,
+            f"resources[{e.index}] encrypts secrets with aescbc, which upstream discourages (CBC padding oracle)",
+            severity=Severity.LOW,
+            subcode="aescbc",
+        )
 
 
 @TARGETS.rule(
@@ -116,7 +136,7 @@ def encryption_weak_provider(obj: K8sObject, ctx: Context) -> Iterator[Violation
     scope=Scope.OBJECT,
     kinds=KINDS,
     rationale="KMS v1 is deprecated since 1.28 and disabled by default since 1.29 (an upgrade can leave data "
-              "unreadable); the KMS plugin must be reached over a local unix socket, never over the network.",
+    "unreadable); the KMS plugin must be reached over a local unix socket, never over the network.",
     remediation="Migrate the kms provider to apiVersion: v2 (new name, then rewrite the data) and use a unix:// endpoint.",
     refs={"nsa": NSA, "k8s": "https://kubernetes.io/docs/tasks/administer-cluster/kms-provider/"},
 )
@@ -128,12 +148,19 @@ def encryption_kms_v1(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
             if p.type != "kms":
                 continue
             if p.kms_version != "v2":
-                yield Violation(p.path, f'resources[{e.index}] uses KMS {p.kms_version} provider "{p.name}" '
-                                "(deprecated; off by default since 1.29)", subcode="v1")
+                yield Violation(
+                    p.path,
+                    f'resources[{e.index}] uses KMS {p.kms_version} provider "{p.name}" '
+                    "(deprecated; off by default since 1.29)",
+                    subcode="v1",
+                )
             endpoint = p.config.get("endpoint")
             if isinstance(endpoint, str) and not endpoint.startswith("unix://"):
-                yield Violation(p.path + ("endpoint",), f'KMS provider "{p.name}" endpoint {endpoint} is not a unix:// socket',
-                                subcode="endpoint")
+                yield Violation(
+                    p.path + ("endpoint",),
+                    f'KMS provider "{p.name}" endpoint {endpoint} is not a unix:// socket',
+                    subcode="endpoint",
+                )
 
 
 @TARGETS.rule(
@@ -145,7 +172,7 @@ def encryption_kms_v1(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     scope=Scope.OBJECT,
     kinds=KINDS,
     rationale="An invalid key stops the API server (or the provider) from starting; a 16- or 24-byte AES key is "
-              "weaker than the 32 bytes recommended; a key reused under two names defeats rotation.",
+    "weaker than the 32 bytes recommended; a key reused under two names defeats rotation.",
     remediation="Generate keys with head -c 32 /dev/urandom | base64 and give each its own name.",
     refs={"nsa": NSA, "k8s": K8S_DOC},
 )
@@ -156,8 +183,12 @@ def encryption_invalid_key(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     for e in entries(obj.raw):
         for p in e.providers:
             for kp in key_problems(p):
-                yield Violation(kp.path, f"resources[{e.index}]: {kp.message}", severity=sev[kp.kind],
-                                subcode=None if kp.kind == "invalid" else kp.kind)
+                yield Violation(
+                    kp.path,
+                    f"resources[{e.index}]: {kp.message}",
+                    severity=sev[kp.kind],
+                    subcode=None if kp.kind == "invalid" else kp.kind,
+                )
 
 
 @TARGETS.rule(
@@ -169,7 +200,7 @@ def encryption_invalid_key(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     scope=Scope.OBJECT,
     kinds=KINDS,
     rationale="With aescbc, aesgcm or secretbox the key sits in the config file on every control-plane node "
-              "(and in its backups) next to the data it protects; a KMS keeps it outside the cluster.",
+    "(and in its backups) next to the data it protects; a KMS keeps it outside the cluster.",
     remediation="Move to a KMS v2 provider backed by an external key manager.",
     refs={"nsa": NSA, "k8s": "https://kubernetes.io/docs/tasks/administer-cluster/kms-provider/"},
 )
@@ -178,8 +209,11 @@ def encryption_local_keys(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         return
     e = entry_for(obj.raw)
     if e is not None and e.first is not None and e.first.type in LOCAL_KEY_PROVIDERS:
-        yield Violation(e.first.path, f"resources[{e.index}] encrypts secrets with {e.first.type}: the key is stored "
-                        "in this file on every control-plane node")
+        yield Violation(
+            e.first.path,
+            f"resources[{e.index}] encrypts secrets with {e.first.type}: the key is stored "
+            "in this file on every control-plane node",
+        )
 
 
 @TARGETS.rule(
@@ -192,7 +226,7 @@ def encryption_local_keys(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     kinds=["NodeSnapshot"],
     cross_object=True,
     rationale="The EncryptionConfiguration holds the keys (or the KMS endpoint) that protect every Secret; "
-              "whoever reads it can decrypt an etcd backup.",
+    "whoever reads it can decrypt an etcd backup.",
     remediation="Run chmod 600 and chown root:root on the file named by --encryption-provider-config.",
     refs={"nsa": NSA, "k8s": K8S_DOC},
 )
@@ -205,7 +239,9 @@ def encryption_config_permissions(obj: K8sObject, ctx: Context) -> Iterator[Viol
             paths.append(c.value("encryption-provider-config") or "")
     if not paths:
         raise NotApplicable("no kube-apiserver with --encryption-provider-config on this node")
-    for f in existing(node, paths, "EncryptionConfiguration file", named_by="kube-apiserver --encryption-provider-config"):
+    for f in existing(
+        node, paths, "EncryptionConfiguration file", named_by="kube-apiserver --encryption-provider-config"
+    ):
         yield from file_violations(f, 0o600, "EncryptionConfiguration")
 
 

@@ -33,8 +33,11 @@ from .control_plane import COMPONENT_KINDS, existing, node_of
 NSA = "NSA/CISA: control plane hardening (etcd)"
 TARGETS = TargetTable()
 ETCD_T = on_component(ETCD)
-ETCD_FILES = Target("etcd", lambda o: o.kind == "NodeSnapshot" and o.api_version.startswith("kubefort.io/"),
-                    "no node snapshot in the input")
+ETCD_FILES = Target(
+    "etcd",
+    lambda o: o.kind == "NodeSnapshot" and o.api_version.startswith("kubefort.io/"),
+    "no node snapshot in the input",
+)
 
 #: Flag -> path of the setting in etcd's YAML config file.
 CONFIG_KEYS: dict[str, tuple[str, ...]] = {
@@ -73,8 +76,10 @@ class EtcdSettings:
                     self.config = found
                     break
             if self.config is None:
-                raise NotEvaluated(f"etcd reads its settings from --config-file {cfg} (flags and ETCD_* variables are "
-                                   "then ignored), and that file is not in the input")
+                raise NotEvaluated(
+                    f"etcd reads its settings from --config-file {cfg} (flags and ETCD_* variables are "
+                    "then ignored), and that file is not in the input"
+                )
 
     def get(self, flag: str) -> EtcdSetting:
         if self.config_file is not None and self.config is not None:
@@ -117,10 +122,21 @@ def _etcd(obj: K8sObject, ctx: Context) -> EtcdSettings | None:
     return EtcdSettings(c, ctx) if c is not None else None
 
 
-def _meta(num: str, slug: str, title: str, sev: Severity, refs: Mapping[str, Any], rationale: str,
-          remediation: str) -> dict[str, Any]:
-    return dict(id=f"KF-ETCD-{num}", slug=slug, title=title, severity=sev, scope=Scope.OBJECT, kinds=COMPONENT_KINDS,
-                cross_object=True, rationale=rationale, remediation=remediation, refs={**refs, "nsa": NSA})
+def _meta(
+    num: str, slug: str, title: str, sev: Severity, refs: Mapping[str, Any], rationale: str, remediation: str
+) -> dict[str, Any]:
+    return {
+        "id": f"KF-ETCD-{num}",
+        "slug": slug,
+        "title": title,
+        "severity": sev,
+        "scope": Scope.OBJECT,
+        "kinds": COMPONENT_KINDS,
+        "cross_object": True,
+        "rationale": rationale,
+        "remediation": remediation,
+        "refs": {**refs, "nsa": NSA},
+    }
 
 
 def _missing(s: EtcdSettings, flags: tuple[str, ...], what: str) -> Iterator[Violation]:
@@ -130,12 +146,19 @@ def _missing(s: EtcdSettings, flags: tuple[str, ...], what: str) -> Iterator[Vio
             yield Violation(st.path, f"etcd: {st.text} is not set: {what}")
 
 
-@TARGETS.rule(ETCD_T, **_meta(
-    "001", "etcd-server-tls", "etcd server TLS certificate not configured", Severity.HIGH,
-    {"cis": "2.1", "kubescape": "C-0153", "checkov": "CKV_K8S_116", "trivy": "KCV-0042"},
-    "Without a server certificate etcd's client listener speaks plaintext: every Secret of the cluster crosses "
-    "the network readable and alterable.",
-    "Set --cert-file and --key-file (kubeadm: /etc/kubernetes/pki/etcd/server.crt/.key) and https:// in --listen-client-urls."))
+@TARGETS.rule(
+    ETCD_T,
+    **_meta(
+        "001",
+        "etcd-server-tls",
+        "etcd server TLS certificate not configured",
+        Severity.HIGH,
+        {"cis": "2.1", "kubescape": "C-0153", "checkov": "CKV_K8S_116", "trivy": "KCV-0042"},
+        "Without a server certificate etcd's client listener speaks plaintext: every Secret of the cluster crosses "
+        "the network readable and alterable.",
+        "Set --cert-file and --key-file (kubeadm: /etc/kubernetes/pki/etcd/server.crt/.key) and https:// in --listen-client-urls.",
+    ),
+)
 def etcd_server_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     s = _etcd(obj, ctx)
     if s is not None:
@@ -146,31 +169,51 @@ def _client_auth(s: EtcdSettings, auth: str, ca: str, who: str) -> Iterator[Viol
     if not s.is_set(ca):
         st = s.get(ca)
         extra = f" (--{auth} alone verifies against the system's roots)" if s.bool(auth) else ""
-        yield Violation(st.path, f"etcd: {st.text} is not set: {who} certificates are not verified against a "
-                        f"cluster CA{extra}")
+        yield Violation(
+            st.path, f"etcd: {st.text} is not set: {who} certificates are not verified against a cluster CA{extra}"
+        )
     elif not s.bool(auth):
         st = s.get(auth)
-        yield Violation(st.path, f"etcd: {st.text} is not true; {who} certificates are still required because "
-                        f"{s.get(ca).text} is set, but say so explicitly", severity=Severity.LOW, subcode="implicit")
+        yield Violation(
+            st.path,
+            f"etcd: {st.text} is not true; {who} certificates are still required because "
+            f"{s.get(ca).text} is set, but say so explicitly",
+            severity=Severity.LOW,
+            subcode="implicit",
+        )
 
 
-@TARGETS.rule(ETCD_T, **_meta(
-    "002", "etcd-client-cert-auth", "etcd client certificate authentication disabled", Severity.CRITICAL,
-    {"cis": "2.2", "kubescape": "C-0154", "checkov": "CKV_K8S_117", "trivy": "KCV-0043"},
-    "Without client certificate verification anyone who reaches port 2379 can read and write every object of "
-    "the cluster, Secrets included, bypassing RBAC and admission.",
-    "Set --client-cert-auth=true and --trusted-ca-file to etcd's own CA (kubeadm: /etc/kubernetes/pki/etcd/ca.crt)."))
+@TARGETS.rule(
+    ETCD_T,
+    **_meta(
+        "002",
+        "etcd-client-cert-auth",
+        "etcd client certificate authentication disabled",
+        Severity.CRITICAL,
+        {"cis": "2.2", "kubescape": "C-0154", "checkov": "CKV_K8S_117", "trivy": "KCV-0043"},
+        "Without client certificate verification anyone who reaches port 2379 can read and write every object of "
+        "the cluster, Secrets included, bypassing RBAC and admission.",
+        "Set --client-cert-auth=true and --trusted-ca-file to etcd's own CA (kubeadm: /etc/kubernetes/pki/etcd/ca.crt).",
+    ),
+)
 def etcd_client_cert_auth(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     s = _etcd(obj, ctx)
     if s is not None:
         yield from _client_auth(s, "client-cert-auth", "trusted-ca-file", "client")
 
 
-@TARGETS.rule(ETCD_T, **_meta(
-    "003", "etcd-auto-tls", "etcd client auto-TLS enabled", Severity.HIGH,
-    {"cis": "2.3", "kubescape": "C-0155", "checkov": "CKV_K8S_118", "trivy": "KCV-0044"},
-    "--auto-tls makes etcd serve a self-signed certificate that no client can verify.",
-    "Remove --auto-tls and configure --cert-file/--key-file from a CA."))
+@TARGETS.rule(
+    ETCD_T,
+    **_meta(
+        "003",
+        "etcd-auto-tls",
+        "etcd client auto-TLS enabled",
+        Severity.HIGH,
+        {"cis": "2.3", "kubescape": "C-0155", "checkov": "CKV_K8S_118", "trivy": "KCV-0044"},
+        "--auto-tls makes etcd serve a self-signed certificate that no client can verify.",
+        "Remove --auto-tls and configure --cert-file/--key-file from a CA.",
+    ),
+)
 def etcd_auto_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     s = _etcd(obj, ctx)
     if s is not None and s.bool("auto-tls"):
@@ -183,34 +226,55 @@ def _has_peers(s: EtcdSettings) -> bool:
     return bool(s.urls("listen-peer-urls")) or len(members) > 1
 
 
-@TARGETS.rule(ETCD_T, **_meta(
-    "004", "etcd-peer-tls", "etcd peer TLS certificate not configured", Severity.HIGH,
-    {"cis": "2.4", "kubescape": "C-0156", "checkov": "CKV_K8S_119", "trivy": "KCV-0045"},
-    "Without peer certificates etcd members replicate the whole data set, Secrets included, in plaintext.",
-    "Set --peer-cert-file and --peer-key-file (kubeadm: /etc/kubernetes/pki/etcd/peer.crt/.key)."))
+@TARGETS.rule(
+    ETCD_T,
+    **_meta(
+        "004",
+        "etcd-peer-tls",
+        "etcd peer TLS certificate not configured",
+        Severity.HIGH,
+        {"cis": "2.4", "kubescape": "C-0156", "checkov": "CKV_K8S_119", "trivy": "KCV-0045"},
+        "Without peer certificates etcd members replicate the whole data set, Secrets included, in plaintext.",
+        "Set --peer-cert-file and --peer-key-file (kubeadm: /etc/kubernetes/pki/etcd/peer.crt/.key).",
+    ),
+)
 def etcd_peer_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     s = _etcd(obj, ctx)
     if s is not None and _has_peers(s):
         yield from _missing(s, ("peer-cert-file", "peer-key-file"), "peers replicate without TLS")
 
 
-@TARGETS.rule(ETCD_T, **_meta(
-    "005", "etcd-peer-client-cert-auth", "etcd peer client certificate authentication disabled", Severity.HIGH,
-    {"cis": "2.5", "kubescape": "C-0157", "checkov": "CKV_K8S_121", "trivy": "KCV-0046"},
-    "Without peer certificate verification anyone who reaches port 2380 can join as a member or pose as one and "
-    "receive the replicated data.",
-    "Set --peer-client-cert-auth=true and --peer-trusted-ca-file to etcd's CA."))
+@TARGETS.rule(
+    ETCD_T,
+    **_meta(
+        "005",
+        "etcd-peer-client-cert-auth",
+        "etcd peer client certificate authentication disabled",
+        Severity.HIGH,
+        {"cis": "2.5", "kubescape": "C-0157", "checkov": "CKV_K8S_121", "trivy": "KCV-0046"},
+        "Without peer certificate verification anyone who reaches port 2380 can join as a member or pose as one and "
+        "receive the replicated data.",
+        "Set --peer-client-cert-auth=true and --peer-trusted-ca-file to etcd's CA.",
+    ),
+)
 def etcd_peer_client_cert_auth(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     s = _etcd(obj, ctx)
     if s is not None and _has_peers(s):
         yield from _client_auth(s, "peer-client-cert-auth", "peer-trusted-ca-file", "peer")
 
 
-@TARGETS.rule(ETCD_T, **_meta(
-    "006", "etcd-peer-auto-tls", "etcd peer auto-TLS enabled", Severity.HIGH,
-    {"cis": "2.6", "kubescape": "C-0158", "trivy": "KCV-0047"},
-    "--peer-auto-tls gives members self-signed certificates, so members cannot authenticate each other.",
-    "Remove --peer-auto-tls and configure peer certificates from etcd's CA."))
+@TARGETS.rule(
+    ETCD_T,
+    **_meta(
+        "006",
+        "etcd-peer-auto-tls",
+        "etcd peer auto-TLS enabled",
+        Severity.HIGH,
+        {"cis": "2.6", "kubescape": "C-0158", "trivy": "KCV-0047"},
+        "--peer-auto-tls gives members self-signed certificates, so members cannot authenticate each other.",
+        "Remove --peer-auto-tls and configure peer certificates from etcd's CA.",
+    ),
+)
 def etcd_peer_auto_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     s = _etcd(obj, ctx)
     if s is not None and s.bool("peer-auto-tls"):
@@ -218,12 +282,19 @@ def etcd_peer_auto_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         yield Violation(st.path, f"etcd: {st.text} is true: peers use self-signed certificates")
 
 
-@TARGETS.rule(ETCD_T, **_meta(
-    "007", "etcd-dedicated-ca", "etcd does not use a dedicated CA", Severity.MEDIUM,
-    {"cis": "2.7", "kubescape": "C-0159"},
-    "If etcd trusts the cluster CA, every client certificate of the cluster (kubelets, users, controllers) is "
-    "also a key to etcd and all its data.",
-    "Give etcd its own CA (kubeadm: /etc/kubernetes/pki/etcd/ca.crt) distinct from the API server's --client-ca-file."))
+@TARGETS.rule(
+    ETCD_T,
+    **_meta(
+        "007",
+        "etcd-dedicated-ca",
+        "etcd does not use a dedicated CA",
+        Severity.MEDIUM,
+        {"cis": "2.7", "kubescape": "C-0159"},
+        "If etcd trusts the cluster CA, every client certificate of the cluster (kubelets, users, controllers) is "
+        "also a key to etcd and all its data.",
+        "Give etcd its own CA (kubeadm: /etc/kubernetes/pki/etcd/ca.crt) distinct from the API server's --client-ca-file.",
+    ),
+)
 def etcd_dedicated_ca(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     s = _etcd(obj, ctx)
     if s is None:
@@ -243,8 +314,11 @@ def etcd_dedicated_ca(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         same_content = digests.get(a) is not None and digests.get(a) == digests.get(etcd_ca)
         if same_file or same_content:
             how = "the same file" if same_file else "the same certificate"
-            yield Violation(ca.path, f"etcd: {ca.text}={ca.value} is {how} as kube-apiserver --client-ca-file={api_ca}: "
-                            "any cluster client certificate is accepted by etcd")
+            yield Violation(
+                ca.path,
+                f"etcd: {ca.text}={ca.value} is {how} as kube-apiserver --client-ca-file={api_ca}: "
+                "any cluster client certificate is accepted by etcd",
+            )
             return
 
 
@@ -259,12 +333,19 @@ def _digests(ctx: Context) -> dict[str, str]:
     return out
 
 
-@TARGETS.rule(ETCD_T, **_meta(
-    "008", "etcd-listen-urls", "etcd listens in plaintext or on all interfaces", Severity.HIGH,
-    {},
-    "Plain-HTTP listeners on the network expose the data and accept unauthenticated clients; binding all "
-    "interfaces puts etcd on networks that only the API server should reach.",
-    "Use https:// for --listen-client-urls and --listen-peer-urls on explicit addresses (loopback plus the node IP) and keep --listen-metrics-urls on loopback."))
+@TARGETS.rule(
+    ETCD_T,
+    **_meta(
+        "008",
+        "etcd-listen-urls",
+        "etcd listens in plaintext or on all interfaces",
+        Severity.HIGH,
+        {},
+        "Plain-HTTP listeners on the network expose the data and accept unauthenticated clients; binding all "
+        "interfaces puts etcd on networks that only the API server should reach.",
+        "Use https:// for --listen-client-urls and --listen-peer-urls on explicit addresses (loopback plus the node IP) and keep --listen-metrics-urls on loopback.",
+    ),
+)
 def etcd_listen_urls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     s = _etcd(obj, ctx)
     if s is None:
@@ -277,14 +358,22 @@ def etcd_listen_urls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
             if parts.scheme == "http" and not is_loopback_host(host):
                 yield Violation(st.path, f"etcd: {st.text} serves plain HTTP on {url}", subcode="plaintext")
             elif sub_all and is_unspecified_host(host):
-                yield Violation(st.path, f"etcd: {st.text} binds every interface ({url})", severity=Severity.MEDIUM,
-                                subcode="all_interfaces")
+                yield Violation(
+                    st.path,
+                    f"etcd: {st.text} binds every interface ({url})",
+                    severity=Severity.MEDIUM,
+                    subcode="all_interfaces",
+                )
     st = s.get("listen-metrics-urls")
     for url in s.urls("listen-metrics-urls"):
         parts = urlsplit(url)
         if parts.scheme == "http" and not is_loopback_host(parts.hostname or ""):
-            yield Violation(st.path, f"etcd: {st.text} serves metrics over plain HTTP on {url}", severity=Severity.LOW,
-                            subcode="metrics")
+            yield Violation(
+                st.path,
+                f"etcd: {st.text} serves metrics over plain HTTP on {url}",
+                severity=Severity.LOW,
+                subcode="metrics",
+            )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -317,7 +406,7 @@ def _data_dir(obj: K8sObject, ctx: Context) -> tuple[NodeView, list]:
     kinds=["NodeSnapshot"],
     cross_object=True,
     rationale="The data directory holds the whole cluster state, Secrets included, unencrypted unless encryption "
-              "at rest is on: other local users must not read it.",
+    "at rest is on: other local users must not read it.",
     remediation="Run chmod 700 on the etcd data directory (--data-dir, e.g. /var/lib/etcd).",
     refs={"cis": "1.1.11", "kubescape": "C-0102", "trivy": "KCV-0058", "nsa": NSA},
 )
@@ -325,8 +414,9 @@ def etcd_data_dir_permissions(obj: K8sObject, ctx: Context) -> Iterator[Violatio
     _, facts = _data_dir(obj, ctx)
     for f in facts:
         if f.too_open(0o700):
-            yield Violation(("files", f.path), f"etcd data directory {f.path} has mode {f.mode_text}, more permissive "
-                            "than 0700")
+            yield Violation(
+                ("files", f.path), f"etcd data directory {f.path} has mode {f.mode_text}, more permissive than 0700"
+            )
 
 
 @TARGETS.rule(
@@ -339,7 +429,7 @@ def etcd_data_dir_permissions(obj: K8sObject, ctx: Context) -> Iterator[Violatio
     kinds=["NodeSnapshot"],
     cross_object=True,
     rationale="When etcd runs as its own user, its data should belong to that user alone; on kubeadm hosts "
-              "without an etcd user, root owns it.",
+    "without an etcd user, root owns it.",
     remediation="Run chown -R etcd:etcd on the data directory (or root:root on hosts without an etcd user).",
     refs={"cis": "1.1.12", "kubescape": "C-0103", "trivy": "KCV-0059", "nsa": NSA},
 )
@@ -349,11 +439,16 @@ def etcd_data_dir_ownership(obj: K8sObject, ctx: Context) -> Iterator[Violation]
     for f in facts:
         if has_etcd:
             if not f.owned_by("etcd", "etcd", node.uid_of("etcd"), node.gid_of("etcd")):
-                yield Violation(("files", f.path), f"etcd data directory {f.path} is owned by {f.owner_text}, not "
-                                "etcd:etcd (this host has an etcd user)")
+                yield Violation(
+                    ("files", f.path),
+                    f"etcd data directory {f.path} is owned by {f.owner_text}, not "
+                    "etcd:etcd (this host has an etcd user)",
+                )
         elif not f.owned_by("root", "root"):
-            yield Violation(("files", f.path), f"etcd data directory {f.path} is owned by {f.owner_text}, not root:root "
-                            "(this host has no etcd user)")
+            yield Violation(
+                ("files", f.path),
+                f"etcd data directory {f.path} is owned by {f.owner_text}, not root:root (this host has no etcd user)",
+            )
 
 
 RULES = TARGETS.rules

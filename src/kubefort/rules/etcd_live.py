@@ -40,11 +40,11 @@ KIND = "EtcdEndpoint"
     kinds=[KIND],
     modes=["probe"],
     rationale="Without a server certificate the client listener speaks plaintext: etcd holds every Secret of the "
-              "cluster, and its traffic (including Secret values and credentials) can be read and altered on the network.",
+    "cluster, and its traffic (including Secret values and credentials) can be read and altered on the network.",
     remediation="Serve clients over TLS: set --cert-file and --key-file and use https:// in --listen-client-urls.",
     refs={"cis": "2.1", "kubescape": "C-0153", "checkov": "CKV_K8S_116", "trivy": "KCV-0042", "nsa": NSA},
 )
-def no_server_tls(p: "EndpointProbe", ctx: Context) -> Iterator[Violation]:
+def no_server_tls(p: EndpointProbe, ctx: Context) -> Iterator[Violation]:
     if p.reachable and not p.speaks_tls and p.plain_http.accepted:
         yield Violation(("tls",), f"{p.endpoint} answers etcd requests without TLS (no TLS handshake possible)")
 
@@ -58,18 +58,20 @@ def no_server_tls(p: "EndpointProbe", ctx: Context) -> Iterator[Violation]:
     kinds=[KIND],
     modes=["probe"],
     rationale="etcd accepted a client that presented no certificate (or one no trusted CA signed): anyone who can "
-              "reach the port can read every Secret and rewrite any object, bypassing Kubernetes authorization.",
+    "reach the port can read every Secret and rewrite any object, bypassing Kubernetes authorization.",
     remediation="Require client certificates: set --client-cert-auth=true and --trusted-ca-file to a CA dedicated to etcd.",
     refs={"cis": "2.2", "kubescape": "C-0154", "checkov": "CKV_K8S_117", "trivy": "KCV-0043", "nsa": NSA},
 )
-def client_cert_not_required(p: "EndpointProbe", ctx: Context) -> Iterator[Violation]:
+def client_cert_not_required(p: EndpointProbe, ctx: Context) -> Iterator[Violation]:
     if p.no_cert.accepted:
         data = " and served key-value data" if p.no_cert.data_readable else ""
         yield Violation(("tls", "clientAuth"), f"{p.endpoint} accepted a TLS client without a certificate{data}")
     elif p.wrong_ca.accepted:
-        yield Violation(("tls", "clientAuth", "trustedCA"),
-                        f"{p.endpoint} accepted a client certificate signed by an unknown, freshly made CA",
-                        subcode="unverified-ca")
+        yield Violation(
+            ("tls", "clientAuth", "trustedCA"),
+            f"{p.endpoint} accepted a client certificate signed by an unknown, freshly made CA",
+            subcode="unverified-ca",
+        )
 
 
 @rule(
@@ -81,15 +83,17 @@ def client_cert_not_required(p: "EndpointProbe", ctx: Context) -> Iterator[Viola
     kinds=[KIND],
     modes=["probe"],
     rationale="With --auto-tls etcd makes itself a self-signed certificate: clients cannot verify the server (any "
-              "impostor's certificate looks the same) and auto-TLS does not verify clients either.",
+    "impostor's certificate looks the same) and auto-TLS does not verify clients either.",
     remediation="Set --auto-tls=false and configure --cert-file/--key-file from a CA dedicated to etcd.",
     refs={"cis": "2.3", "kubescape": "C-0155", "checkov": "CKV_K8S_118", "trivy": "KCV-0044", "nsa": NSA},
 )
-def auto_tls(p: "EndpointProbe", ctx: Context) -> Iterator[Violation]:
+def auto_tls(p: EndpointProbe, ctx: Context) -> Iterator[Violation]:
     c = p.server_cert
     if c is not None and c.auto_tls:
-        yield Violation(("tls", "serverCertificate"),
-                        f"{p.endpoint} serves a self-signed certificate issued by \"{c.issuer}\" (etcd auto-TLS)")
+        yield Violation(
+            ("tls", "serverCertificate"),
+            f'{p.endpoint} serves a self-signed certificate issued by "{c.issuer}" (etcd auto-TLS)',
+        )
 
 
 @rule(
@@ -101,14 +105,16 @@ def auto_tls(p: "EndpointProbe", ctx: Context) -> Iterator[Violation]:
     kinds=[KIND],
     modes=["probe"],
     rationale="etcd accepted a client certificate issued by the cluster CA: every certificate that CA signs (kubelets, "
-              "users, controllers) can then open etcd and read every Secret.",
+    "users, controllers) can then open etcd and read every Secret.",
     remediation="Give etcd its own CA (--trusted-ca-file) that signs only etcd peers and the API server's etcd client certificate.",
     refs={"cis": "2.7", "kubescape": "C-0159", "nsa": NSA},
 )
-def shared_ca(p: "EndpointProbe", ctx: Context) -> Iterator[Violation]:
+def shared_ca(p: EndpointProbe, ctx: Context) -> Iterator[Violation]:
     if p.foreign_cert is not None and p.foreign_cert.accepted and not p.no_cert.accepted:
-        yield Violation(("tls", "clientAuth", "trustedCA"),
-                        f"{p.endpoint} accepted the client certificate of another CA given with --foreign-cert")
+        yield Violation(
+            ("tls", "clientAuth", "trustedCA"),
+            f"{p.endpoint} accepted the client certificate of another CA given with --foreign-cert",
+        )
 
 
 _LOOPBACK_NOTE = "loopback"
@@ -123,18 +129,22 @@ _LOOPBACK_NOTE = "loopback"
     kinds=[KIND],
     modes=["probe"],
     rationale="etcd answered plain HTTP: its API, with every Secret of the cluster, is readable and writable in the clear "
-              "by whoever reaches the port.",
+    "by whoever reaches the port.",
     remediation="Listen with https:// only (--listen-client-urls, --listen-peer-urls), on the node's own address rather than 0.0.0.0.",
     refs={"nsa": NSA},
 )
-def plaintext(p: "EndpointProbe", ctx: Context) -> Iterator[Violation]:
+def plaintext(p: EndpointProbe, ctx: Context) -> Iterator[Violation]:
     if not p.plain_http.accepted:
         return
     if p.loopback:
         # The catalogue condition fails plaintext only off loopback; a loopback listener is still reachable by
         # every hostNetwork pod of that node, so it is reported, as information.
-        yield Violation(("listen", "scheme"), f"{p.endpoint} answers plain HTTP on a loopback address",
-                        severity=Severity.INFO, subcode=_LOOPBACK_NOTE)
+        yield Violation(
+            ("listen", "scheme"),
+            f"{p.endpoint} answers plain HTTP on a loopback address",
+            severity=Severity.INFO,
+            subcode=_LOOPBACK_NOTE,
+        )
     else:
         yield Violation(("listen", "scheme"), f"{p.endpoint} answers plain HTTP on a non-loopback address")
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 import weakref
-from collections.abc import Mapping
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from ..engine.rule import Context, Scope, Severity, Violation, rule
@@ -80,7 +79,7 @@ def registry_prefixes(value: Any) -> list[str]:
         e = entry.strip()
         for scheme in ("https://", "http://"):
             if e.lower().startswith(scheme):
-                e = e[len(scheme):]
+                e = e[len(scheme) :]
         e = e.strip("/")
         if not e:
             continue
@@ -142,7 +141,7 @@ def _label_path(pod: PodSpecView, key: str) -> Path:
 
 
 _T = TypeVar("_T")
-_INVENTORY_CACHE: "weakref.WeakKeyDictionary[Inventory, dict[str, Any]]" = weakref.WeakKeyDictionary()
+_INVENTORY_CACHE: weakref.WeakKeyDictionary[Inventory, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
 def _per_inventory(inv: Inventory, key: str, build: Callable[[], _T]) -> _T:
@@ -176,7 +175,7 @@ def _str_map(value: Any) -> dict[str, str]:
     containers=ContainerSet.ALL,
     params={"required_tags": None},
     rationale="Without a tag or with latest, what runs changes whenever someone pushes, so deployments are "
-              "neither reproducible nor reviewable.",
+    "neither reproducible nor reviewable.",
     remediation="Pin the image to a specific version tag or, better, to a digest (image@sha256:...).",
     refs={
         "checkov": "CKV_K8S_14",
@@ -193,8 +192,11 @@ def image_mutable_tag(c: ContainerView, ctx: Context) -> Iterator[Violation]:
     ref = image_ref(c)
     if ref is None:
         where = c.at("image") if "image" in c.raw else c.path
-        what = "has no image" if img is None else (
-            "has an empty image" if isinstance(img, str) else f"has a non-string image ({type(img).__name__})")
+        what = (
+            "has no image"
+            if img is None
+            else ("has an empty image" if isinstance(img, str) else f"has a non-string image ({type(img).__name__})")
+        )
         yield Violation(where, f"{c.label} {what}", subcode="invalid_image")
         return
     reason = mutable_tag_reason(ref)
@@ -204,8 +206,11 @@ def image_mutable_tag(c: ContainerView, ctx: Context) -> Iterator[Violation]:
     tags = required.get(ref.name)
     if tags and ref.tag and ref.tag not in tags and not ref.has_valid_digest:  # a digest always passes
         want = ", ".join(sorted(tags))
-        yield Violation(c.at("image"), f'{c.label} image "{ref.raw.strip()}" has tag "{ref.tag}", required: {want}',
-                        subcode="tag_incorrect")
+        yield Violation(
+            c.at("image"),
+            f'{c.label} image "{ref.raw.strip()}" has tag "{ref.tag}", required: {want}',
+            subcode="tag_incorrect",
+        )
 
 
 @rule(
@@ -217,9 +222,9 @@ def image_mutable_tag(c: ContainerView, ctx: Context) -> Iterator[Violation]:
     containers=ContainerSet.ALL,
     params={"digest_exempt_repos": []},
     rationale="A tag can be moved to other content at any time; only a digest names exactly the image that "
-              "was reviewed and scanned.",
+    "was reviewed and scanned.",
     remediation="Reference the image by digest (repository:tag@sha256:<64 hex>), e.g. with your CD tool's "
-                "image resolution.",
+    "image resolution.",
     refs={"kubescape": "C-0306", "checkov": "CKV_K8S_43", "nsa": NSA},
 )
 def image_not_pinned_by_digest(c: ContainerView, ctx: Context) -> Iterator[Violation]:
@@ -244,7 +249,7 @@ def image_not_pinned_by_digest(c: ContainerView, ctx: Context) -> Iterator[Viola
     containers=ContainerSet.ALL,
     params={"always_pull_images_plugin": False},
     rationale="With IfNotPresent or Never a pod can start from an image already cached on the node, without "
-              "the registry checking its imagePullSecrets, and may run stale content.",
+    "the registry checking its imagePullSecrets, and may run stale content.",
     remediation="Set imagePullPolicy: Always, or enable the AlwaysPullImages admission plugin cluster-wide.",
     refs={
         "checkov": "CKV_K8S_15",
@@ -263,8 +268,11 @@ def image_pull_policy_not_always(c: ContainerView, ctx: Context) -> Iterator[Vio
         yield Violation(c.at("imagePullPolicy"), f'{c.label} has imagePullPolicy "{policy}"', severity=sev)
     else:
         image = ref.raw.strip() if ref is not None else ""
-        yield Violation(c.path, f'{c.label} has no imagePullPolicy; for image "{image}" '
-                                f'Kubernetes defaults it to "{policy}"', severity=sev)
+        yield Violation(
+            c.path,
+            f'{c.label} has no imagePullPolicy; for image "{image}" Kubernetes defaults it to "{policy}"',
+            severity=sev,
+        )
 
 
 @rule(
@@ -275,7 +283,7 @@ def image_pull_policy_not_always(c: ContainerView, ctx: Context) -> Iterator[Vio
     scope=Scope.CONTAINER,
     containers=ContainerSet.ALL,
     rationale="With a mutable tag and IfNotPresent or Never, each node runs whatever it cached under that tag, "
-              "so replicas can run different, stale images.",
+    "so replicas can run different, stale images.",
     remediation="Pin the image to a version tag or digest, or set imagePullPolicy: Always.",
     refs={"kubescape": "C-0075", "nsa": NSA},
 )
@@ -288,8 +296,9 @@ def mutable_tag_cached_pull_policy(c: ContainerView, ctx: Context) -> Iterator[V
         return
     reason = mutable_tag_reason(ref)
     if reason is not None:
-        yield Violation(c.at("imagePullPolicy"),
-                        f'{c.label} has imagePullPolicy "{policy}" and image "{ref.raw.strip()}" {reason}')
+        yield Violation(
+            c.at("imagePullPolicy"), f'{c.label} has imagePullPolicy "{policy}" and image "{ref.raw.strip()}" {reason}'
+        )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -306,7 +315,7 @@ def mutable_tag_cached_pull_policy(c: ContainerView, ctx: Context) -> Iterator[V
     params={"allowed_registries": []},
     requires="allowed_registries",  # nothing to check until allowed_registries is configured
     rationale="Images from registries you do not control may be tampered with or unscanned; an allow-list keeps "
-              "workloads on vetted sources.",
+    "workloads on vetted sources.",
     remediation="Mirror the image into an allowed registry and reference it there, or extend allowed_registries.",
     refs={
         "kubescape": "C-0078",
@@ -321,8 +330,10 @@ def image_registry_not_allowed(c: ContainerView, ctx: Context) -> Iterator[Viola
     ref = image_ref(c)
     if ref is None or covered(ref, allowed):
         return
-    yield Violation(c.at("image"), f'{c.label} image "{ref.raw.strip()}" ({ref.name}) is not from an allowed '
-                                   f'registry ({", ".join(allowed)})')
+    yield Violation(
+        c.at("image"),
+        f'{c.label} image "{ref.raw.strip()}" ({ref.name}) is not from an allowed registry ({", ".join(allowed)})',
+    )
 
 
 @rule(
@@ -334,7 +345,7 @@ def image_registry_not_allowed(c: ContainerView, ctx: Context) -> Iterator[Viola
     containers=ContainerSet.ALL,
     params={"blocked_registries": list(DEFAULT_BLOCKED_REGISTRIES), "allowed_registries": []},
     rationale="Public registries let anyone publish look-alike or compromised images, and pulls can be "
-              "rate-limited or disappear.",
+    "rate-limited or disappear.",
     remediation="Mirror the image into your own registry, or add the exact path to allowed_registries.",
     refs={"kubescape": "C-0001", "trivy": "KSV-0034", "nsa": NSA},
 )
@@ -348,8 +359,9 @@ def image_public_registry(c: ContainerView, ctx: Context) -> Iterator[Violation]
     if hit is None:
         return
     implicit = " (implicit Docker Hub)" if ref.registry == "docker.io" and not ref.explicit_registry else ""
-    yield Violation(c.at("image"),
-                    f'{c.label} image "{ref.raw.strip()}" comes from the blocked registry {hit}{implicit}')
+    yield Violation(
+        c.at("image"), f'{c.label} image "{ref.raw.strip()}" comes from the blocked registry {hit}{implicit}'
+    )
 
 
 @rule(
@@ -370,10 +382,14 @@ def image_frozen_k8s_gcr_io(c: ContainerView, ctx: Context) -> Iterator[Violatio
     reg = ref.registry
     first = _components(ref.repository)[:1]
     frozen = reg == "k8s.gcr.io" or (
-        (reg == "gcr.io" or reg.endswith(".gcr.io")) and first in (["google-containers"], ["google_containers"]))
+        (reg == "gcr.io" or reg.endswith(".gcr.io")) and first in (["google-containers"], ["google_containers"])
+    )
     if frozen:
-        yield Violation(c.at("image"), f'{c.label} image "{ref.raw.strip()}" comes from the frozen registry '
-                                       f'{reg}{"" if reg == "k8s.gcr.io" else "/" + first[0]}; use registry.k8s.io')
+        yield Violation(
+            c.at("image"),
+            f'{c.label} image "{ref.raw.strip()}" comes from the frozen registry '
+            f"{reg}{'' if reg == 'k8s.gcr.io' else '/' + first[0]}; use registry.k8s.io",
+        )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -417,7 +433,7 @@ def _tiller_workloads(inv: Inventory) -> list[tuple[K8sObject, Mapping[str, Any]
     kinds=WORKLOAD_KINDS | {"Service"},
     cross_object_kinds={"Service"},  # a Service is matched against the Tiller workloads of its namespace
     rationale="Tiller (Helm v2, end of life) serves unauthenticated gRPC on port 44134 and installs anything "
-              "with its usually cluster-admin ServiceAccount: any pod that reaches it owns the cluster.",
+    "with its usually cluster-admin ServiceAccount: any pod that reaches it owns the cluster.",
     remediation="Migrate the releases to Helm 3 (helm-2to3) and delete the Tiller Deployment and Service.",
     refs={"checkov": ("CKV_K8S_34", "CKV_K8S_44", "CKV_K8S_45"), "trivy": "KSV-0102", "nsa": NSA},
 )
@@ -437,8 +453,7 @@ def helm_tiller(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     if selector and obj.namespace:
         for w, labels in _per_inventory(ctx.inventory, "tiller", lambda: _tiller_workloads(ctx.inventory)):
             if w.namespace == obj.namespace and _has_labels(labels, selector):
-                yield Violation(("spec", "selector"),
-                                f'Service selects the pods of Helm v2 Tiller {w.kind} "{w.name}"')
+                yield Violation(("spec", "selector"), f'Service selects the pods of Helm v2 Tiller {w.kind} "{w.name}"')
                 return
     if _has_labels(obj.labels, _TILLER_LABELS):
         ports = spec.get("ports")
@@ -447,8 +462,10 @@ def helm_tiller(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
                 continue
             for field in ("port", "targetPort"):
                 if p.get(field) == TILLER_PORT:
-                    yield Violation(("spec", "ports", i, field),
-                                    f"Service labelled app=helm, name=tiller exposes the Tiller port {TILLER_PORT}")
+                    yield Violation(
+                        ("spec", "ports", i, field),
+                        f"Service labelled app=helm, name=tiller exposes the Tiller port {TILLER_PORT}",
+                    )
                     return
 
 
@@ -523,9 +540,9 @@ def _subject_matches(subject: Mapping[str, Any], binding: K8sObject, ns: str, sa
     kinds=WORKLOAD_KINDS | _BINDING_KINDS,
     cross_object_kinds=_BINDING_KINDS,  # bindings are matched against the Dashboard workloads' ServiceAccounts
     rationale="The Dashboard is a web UI that acts with its ServiceAccount's rights; exposed or over-privileged, "
-              "it has been a classic way into clusters.",
+    "it has been a classic way into clusters.",
     remediation="Remove the Dashboard, or keep it internal behind authentication with a least-privilege "
-                "ServiceAccount.",
+    "ServiceAccount.",
     refs={"kubescape": "C-0014", "checkov": "CKV_K8S_33", "nsa": NSA},
 )
 def kubernetes_dashboard(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
@@ -547,8 +564,10 @@ def kubernetes_dashboard(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
             continue
         for ns, sa in sorted(accounts):
             if _subject_matches(s, obj, ns, sa):
-                yield Violation(("subjects", i), f"{obj.kind} grants {role_s} to the Kubernetes Dashboard's "
-                                                 f'ServiceAccount "{ns}/{sa}"')
+                yield Violation(
+                    ("subjects", i),
+                    f'{obj.kind} grants {role_s} to the Kubernetes Dashboard\'s ServiceAccount "{ns}/{sa}"',
+                )
                 break
 
 
@@ -588,7 +607,7 @@ def _flag_value(items: list[Any], i: int, m: re.Match[str]) -> str | None:
     scope=Scope.CONTAINER,
     containers=ContainerSet.ALL,
     rationale="A git-sync exec hook runs a command from the synced checkout, and a repository taken from a "
-              "ConfigMap or Secret can be repointed: whoever controls either runs code in the pod.",
+    "ConfigMap or Secret can be repointed: whoever controls either runs code in the pod.",
     remediation="Drop the exec hook (use a webhook to a trusted endpoint) and set the repository as a literal value.",
     refs={"checkov": "CKV_K8S_159", "nsa": NSA},
 )
@@ -609,8 +628,9 @@ def git_sync_exec_hook(c: ContainerView, ctx: Context) -> Iterator[Violation]:
         if name in _HOOK_ENVS and is_set:
             yield Violation(c.at("env", i), f"{c.label} runs git-sync with an exec hook ({name})")
         elif name in _REPO_ENVS and src:
-            yield Violation(c.at("env", i, "valueFrom"),
-                            f"{c.label} runs git-sync with its repository ({name}) taken from {src}")
+            yield Violation(
+                c.at("env", i, "valueFrom"), f"{c.label} runs git-sync with its repository ({name}) taken from {src}"
+            )
     for list_name in ("command", "args"):
         items = c.raw.get(list_name)
         if not isinstance(items, list):
@@ -620,16 +640,19 @@ def git_sync_exec_hook(c: ContainerView, ctx: Context) -> Iterator[Violation]:
                 continue
             m = _HOOK_FLAG.search(item)
             if m and _flag_value(items, i, m):
-                yield Violation(c.at(list_name, i),
-                                f"{c.label} runs git-sync with an exec hook ({m.group('flag')} in {list_name})")
+                yield Violation(
+                    c.at(list_name, i), f"{c.label} runs git-sync with an exec hook ({m.group('flag')} in {list_name})"
+                )
                 continue
             m = _REPO_FLAG.search(item)
             if m:
                 value = _flag_value(items, i, m) or ""
                 refs = [v for v in _VAR_REF.findall(value) if v in external]
                 if refs:
-                    yield Violation(c.at(list_name, i), f"{c.label} runs git-sync with --repo taken from "
-                                                        f"{external[refs[0]]} (through $({refs[0]}))")
+                    yield Violation(
+                        c.at(list_name, i),
+                        f"{c.label} runs git-sync with --repo taken from {external[refs[0]]} (through $({refs[0]}))",
+                    )
 
 
 RULES = [

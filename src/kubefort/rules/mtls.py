@@ -144,8 +144,10 @@ def _istio_installed(inv: Inventory) -> bool:
             return True
     if any(_is_istio(o, ISTIO_SECURITY) for o in inv.of_kind("PeerAuthentication")):
         return True
-    return any(o.name == "istiod" or o.name.startswith("istiod-") or o.labels.get("app") == "istiod"
-               for o in inv.of_kind("Deployment"))
+    return any(
+        o.name == "istiod" or o.name.startswith("istiod-") or o.labels.get("app") == "istiod"
+        for o in inv.of_kind("Deployment")
+    )
 
 
 def _namespace_wide_mode(inv: Inventory, namespace: str) -> str | None:
@@ -188,8 +190,9 @@ def peer_authentication_permissive(obj: K8sObject, ctx: Context) -> Iterator[Vio
     for path, mode, port in _pa_modes(obj):
         if mode == "PERMISSIVE":
             where = f"port {port} of " if port else ""
-            yield Violation(path, "PeerAuthentication accepts plaintext as well as mTLS for "
-                                  f"{where}{_pa_scope(obj, ctx)}")
+            yield Violation(
+                path, f"PeerAuthentication accepts plaintext as well as mTLS for {where}{_pa_scope(obj, ctx)}"
+            )
 
 
 def _namespace_defaults_to_permissive(ns: K8sObject, ctx: Context) -> Iterator[Violation]:
@@ -244,8 +247,11 @@ def _dr_tls_blocks(obj: K8sObject) -> Iterator[tuple[Path, Mapping[str, Any], st
         for i, subset in enumerate(subsets):
             if isinstance(subset, dict):
                 name = subset.get("name")
-                yield from in_policy(subset.get("trafficPolicy"), ("spec", "subsets", i, "trafficPolicy"),
-                                     f'the traffic policy of subset "{name}"')
+                yield from in_policy(
+                    subset.get("trafficPolicy"),
+                    ("spec", "subsets", i, "trafficPolicy"),
+                    f'the traffic policy of subset "{name}"',
+                )
 
 
 def _host_matches(a: str, b: str) -> bool:
@@ -321,11 +327,11 @@ def destination_rule_disables_tls(obj: K8sObject, ctx: Context) -> Iterator[Viol
             if reason is None:
                 return
         if mode is None:
-            yield Violation(path, f'tls of {where} has no mode, so it defaults to DISABLE: plaintext to host '
-                                  f'"{host}", {reason}')
+            yield Violation(
+                path, f'tls of {where} has no mode, so it defaults to DISABLE: plaintext to host "{host}", {reason}'
+            )
         else:
-            yield Violation(path + ("mode",), f'tls mode DISABLE in {where} sends plaintext to host "{host}", '
-                                              f'{reason}')
+            yield Violation(path + ("mode",), f'tls mode DISABLE in {where} sends plaintext to host "{host}", {reason}')
 
 
 @rule(
@@ -355,13 +361,17 @@ def destination_rule_tls_no_verify(obj: K8sObject, ctx: Context) -> Iterator[Vio
         if mode not in ("SIMPLE", "MUTUAL"):
             continue
         if tls.get("insecureSkipVerify") is True:
-            yield Violation(path + ("insecureSkipVerify",),
-                            f'tls mode {mode} in {where} skips verification of the server certificate '
-                            f'(insecureSkipVerify) for host "{host}"')
+            yield Violation(
+                path + ("insecureSkipVerify",),
+                f"tls mode {mode} in {where} skips verification of the server certificate "
+                f'(insecureSkipVerify) for host "{host}"',
+            )
         elif not _nonempty(tls.get("caCertificates")) and not _nonempty(tls.get("credentialName")):
-            yield Violation(path + ("caCertificates",),
-                            f'tls mode {mode} in {where} sets neither caCertificates nor credentialName: '
-                            f'the server certificate of host "{host}" is not verified against a known CA')
+            yield Violation(
+                path + ("caCertificates",),
+                f"tls mode {mode} in {where} sets neither caCertificates nor credentialName: "
+                f'the server certificate of host "{host}" is not verified against a known CA',
+            )
         if not _nonempty(tls.get("sni")):
             if external is None:
                 external = bool(host) and _mesh_host_reason(host, obj, ctx) is None
@@ -380,7 +390,7 @@ BYPASS_ANNOTATIONS = {
     "traffic.sidecar.istio.io/excludeInboundPorts": "inbound traffic on these ports bypasses the Istio sidecar",
     "traffic.sidecar.istio.io/excludeOutboundPorts": "outbound traffic to these ports bypasses the Istio sidecar",
     "traffic.sidecar.istio.io/excludeOutboundIPRanges": "outbound traffic to these IP ranges bypasses the Istio "
-                                                        "sidecar",
+    "sidecar",
     "config.linkerd.io/skip-inbound-ports": "inbound traffic on these ports bypasses the Linkerd proxy",
     "config.linkerd.io/skip-outbound-ports": "outbound traffic to these ports bypasses the Linkerd proxy",
 }
@@ -444,8 +454,11 @@ def _linkerd_config_values(obj: K8sObject) -> Iterator[Violation]:
     path: Path = ("data", "values")
     if policy is None:
         if isinstance(proxy, dict):
-            yield Violation(path, "linkerd-config values do not set proxy.defaultInboundPolicy, so Linkerd's default "
-                                  "all-unauthenticated applies: every client, meshed or not, is allowed")
+            yield Violation(
+                path,
+                "linkerd-config values do not set proxy.defaultInboundPolicy, so Linkerd's default "
+                "all-unauthenticated applies: every client, meshed or not, is allowed",
+            )
         return
     v = _linkerd_policy_violation(policy, path, f"linkerd-config value {key}")
     if v is not None:
@@ -475,8 +488,9 @@ def _policy_controller_args(obj: K8sObject) -> Iterator[Violation]:
                 value = m.group(1)
                 if value is None and i + 1 < len(items):
                     value = items[i + 1]
-                v = _linkerd_policy_violation(value, c.at(list_name, i),
-                                              f"Linkerd policy controller flag --default-policy in {c.label}")
+                v = _linkerd_policy_violation(
+                    value, c.at(list_name, i), f"Linkerd policy controller flag --default-policy in {c.label}"
+                )
                 if v is not None:
                     yield v
 
@@ -500,18 +514,22 @@ def linkerd_unauthenticated_inbound(obj: K8sObject, ctx: Context) -> Iterator[Vi
             yield from _linkerd_config_values(obj)
         return
     what = "namespace" if obj.kind == "Namespace" else obj.kind
-    v = _linkerd_policy_violation(obj.annotations.get(LINKERD_POLICY_ANNOTATION),
-                                  ("metadata", "annotations", LINKERD_POLICY_ANNOTATION),
-                                  f"{what} annotation {LINKERD_POLICY_ANNOTATION}")
+    v = _linkerd_policy_violation(
+        obj.annotations.get(LINKERD_POLICY_ANNOTATION),
+        ("metadata", "annotations", LINKERD_POLICY_ANNOTATION),
+        f"{what} annotation {LINKERD_POLICY_ANNOTATION}",
+    )
     if v is not None:
         yield v
     if obj.kind == "Namespace":
         return
     pod = pod_spec(obj)
     if pod is not None and pod.meta_path != ("metadata",):
-        v = _linkerd_policy_violation(pod.annotations.get(LINKERD_POLICY_ANNOTATION),
-                                      pod.meta_path + ("annotations", LINKERD_POLICY_ANNOTATION),
-                                      f"pod template annotation {LINKERD_POLICY_ANNOTATION}")
+        v = _linkerd_policy_violation(
+            pod.annotations.get(LINKERD_POLICY_ANNOTATION),
+            pod.meta_path + ("annotations", LINKERD_POLICY_ANNOTATION),
+            f"pod template annotation {LINKERD_POLICY_ANNOTATION}",
+        )
         if v is not None:
             yield v
     yield from _policy_controller_args(obj)
@@ -563,9 +581,11 @@ def authorization_policy_allows_all(obj: K8sObject, ctx: Context) -> Iterator[Vi
     how = "ALLOW" if action else "ALLOW (default action)"
     for i, r in enumerate(rules):
         if _empty_rule(r):
-            yield Violation(("spec", "rules", i),
-                            f"{how} rule {i} has no from, to or when: it admits every request, plaintext ones "
-                            f"included, to {scope}", severity=sev)
+            yield Violation(
+                ("spec", "rules", i),
+                f"{how} rule {i} has no from, to or when: it admits every request, plaintext ones included, to {scope}",
+                severity=sev,
+            )
 
 
 RULES = [

@@ -107,9 +107,12 @@ def _default_deny_rule(ns: NamespaceView, ctx: Context, direction: str) -> Itera
     if not ws or _default_deny(ns, direction):
         return
     typ = "Ingress" if direction == "ingress" else "Egress"
-    yield Violation(("metadata",), f'namespace "{ns.name}" runs {_plural(len(ws), "workload")} but has no default-deny '
-                                   f'{direction} NetworkPolicy (podSelector: {{}}, policyTypes including {typ}, '
-                                   f'no {direction} rules)')
+    yield Violation(
+        ("metadata",),
+        f'namespace "{ns.name}" runs {_plural(len(ws), "workload")} but has no default-deny '
+        f"{direction} NetworkPolicy (podSelector: {{}}, policyTypes including {typ}, "
+        f"no {direction} rules)",
+    )
 
 
 @rule(
@@ -123,9 +126,15 @@ def _default_deny_rule(ns: NamespaceView, ctx: Context, direction: str) -> Itera
     cross_object=True,
     rationale="Without a default-deny ingress policy every pod of the namespace accepts connections from any pod of the cluster until someone remembers to write a policy for it.",
     remediation="Add a NetworkPolicy with podSelector: {}, policyTypes: [Ingress] and no ingress rules, then allow the traffic each workload needs.",
-    refs={"cis": "5.3.2", "kubescape": ("C-0206", "C-0054"),
-          "kubeaudit": ("netpols/MissingDefaultDenyIngressNetworkPolicy", "netpols/MissingDefaultDenyIngressAndEgressNetworkPolicy"),
-          "nsa": NSA},
+    refs={
+        "cis": "5.3.2",
+        "kubescape": ("C-0206", "C-0054"),
+        "kubeaudit": (
+            "netpols/MissingDefaultDenyIngressNetworkPolicy",
+            "netpols/MissingDefaultDenyIngressAndEgressNetworkPolicy",
+        ),
+        "nsa": NSA,
+    },
 )
 def default_deny_ingress(ns: NamespaceView, ctx: Context) -> Iterator[Violation]:
     yield from _default_deny_rule(ns, ctx, "ingress")
@@ -142,8 +151,13 @@ def default_deny_ingress(ns: NamespaceView, ctx: Context) -> Iterator[Violation]
     cross_object=True,
     rationale="Without a default-deny egress policy a compromised pod can connect anywhere: other workloads, the cloud metadata service, the internet.",
     remediation="Add a NetworkPolicy with podSelector: {}, policyTypes: [Egress] and no egress rules, then allow DNS and the destinations each workload needs.",
-    refs={"kubeaudit": ("netpols/MissingDefaultDenyEgressNetworkPolicy", "netpols/MissingDefaultDenyIngressAndEgressNetworkPolicy"),
-          "nsa": NSA},
+    refs={
+        "kubeaudit": (
+            "netpols/MissingDefaultDenyEgressNetworkPolicy",
+            "netpols/MissingDefaultDenyIngressAndEgressNetworkPolicy",
+        ),
+        "nsa": NSA,
+    },
 )
 def default_deny_egress(ns: NamespaceView, ctx: Context) -> Iterator[Violation]:
     yield from _default_deny_rule(ns, ctx, "egress")
@@ -168,7 +182,9 @@ def namespace_without_network_policy(ns: NamespaceView, ctx: Context) -> Iterato
     ws = _workloads_in(ns, ctx)
     if not ws or any(_is_netpol(p) for p in ns.of_kind("NetworkPolicy")):
         return
-    yield Violation(("metadata",), f'namespace "{ns.name}" runs {_plural(len(ws), "workload")} and has no NetworkPolicy')
+    yield Violation(
+        ("metadata",), f'namespace "{ns.name}" runs {_plural(len(ws), "workload")} and has no NetworkPolicy'
+    )
 
 
 # --------------------------------------------------------------------------------------------- KF-NET-004/005
@@ -180,14 +196,16 @@ def _not_isolated(pod: PodSpecView, ctx: Context, direction: str) -> str | None:
     if w is None:
         return None  # not a running workload, or judged on its controller
     ing, eg = eng.isolated(w)
-    if (ing if direction == "ingress" else eg):
+    if ing if direction == "ingress" else eg:
         return None
     typ = "Ingress" if direction == "ingress" else "Egress"
     labels = ", ".join(f"{k}={v}" for k, v in sorted(w.labels.items())) or "no labels"
     others = eng.policy_count[w.namespace]
     having = f"{_plural(others, 'NetworkPolicy')} there" if others else "no NetworkPolicy there"
-    return (f'pods of {w.kind}/{w.name} ({labels}) are not selected by any NetworkPolicy with {typ} in namespace '
-            f'"{w.namespace}" ({having}): all {direction} traffic is allowed')
+    return (
+        f"pods of {w.kind}/{w.name} ({labels}) are not selected by any NetworkPolicy with {typ} in namespace "
+        f'"{w.namespace}" ({having}): all {direction} traffic is allowed'
+    )
 
 
 @rule(
@@ -201,8 +219,14 @@ def _not_isolated(pod: PodSpecView, ctx: Context, direction: str) -> str | None:
     cross_object=True,
     rationale="A pod that no ingress NetworkPolicy selects accepts connections from every pod of the cluster and from outside it.",
     remediation="Select the pods with a NetworkPolicy that has Ingress in its policyTypes (a namespace default-deny covers every pod) and allow only the clients they need.",
-    refs={"kubescape": ("C-0260", "C-0030"), "checkov": "CKV2_K8S_6", "polaris": "missingNetworkPolicy",
-          "kube-score": "pod-networkpolicy", "kube-linter": "non-isolated-pod", "nsa": NSA},
+    refs={
+        "kubescape": ("C-0260", "C-0030"),
+        "checkov": "CKV2_K8S_6",
+        "polaris": "missingNetworkPolicy",
+        "kube-score": "pod-networkpolicy",
+        "kube-linter": "non-isolated-pod",
+        "nsa": NSA,
+    },
 )
 def pod_not_isolated_ingress(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
     msg = _not_isolated(pod, ctx, "ingress")
@@ -259,9 +283,13 @@ def _allow_all(obj: K8sObject, direction: str, ctx: Context) -> Iterator[Violati
         if not _list(peers) and not _list(r.get("ports")):
             # {} and also from: [] / ports: [] (empty lists mean "all", like missing ones)
             what = "to anywhere" if direction == "egress" else "from anywhere"
-            yield Violation(path, f"{direction} rule {i} has no {peer_key} and no ports: it allows all traffic "
-                                  f"{what} on every port for {target}", severity=sev,
-                            subcode=None if whole_ns else "selected-pods")
+            yield Violation(
+                path,
+                f"{direction} rule {i} has no {peer_key} and no ports: it allows all traffic "
+                f"{what} on every port for {target}",
+                severity=sev,
+                subcode=None if whole_ns else "selected-pods",
+            )
             continue
         for j, p in enumerate(_list(peers)):
             if not isinstance(p, dict):
@@ -270,9 +298,12 @@ def _allow_all(obj: K8sObject, direction: str, ctx: Context) -> Iterator[Violati
             if ns is not None and selects_everything(ns) and (ps is None or selects_everything(ps)):
                 sel = "namespaceSelector: {}" + (" and podSelector: {}" if ps is not None else "")
                 ports = " (on the listed ports)" if _list(r.get("ports")) else ""
-                yield Violation(path + (peer_key, j), f"{direction} rule {i} peer {j} ({sel}) matches every pod of "
-                                                      f"every namespace{ports} for {target}", severity=sev,
-                                subcode=None if whole_ns else "selected-pods")
+                yield Violation(
+                    path + (peer_key, j),
+                    f"{direction} rule {i} peer {j} ({sel}) matches every pod of every namespace{ports} for {target}",
+                    severity=sev,
+                    subcode=None if whole_ns else "selected-pods",
+                )
 
 
 @rule(
@@ -362,8 +393,12 @@ def policy_allows_internet_ipblock(obj: K8sObject, ctx: Context) -> Iterator[Vio
                     sev, sub = base.lower(), "private-excepted"
                 what = "from" if direction == "ingress" else "to"
                 note = " (private and link-local ranges excepted)" if sub else ""
-                yield Violation(("spec", direction, i, peer_key, j, "ipBlock", "cidr"),
-                                f"{direction} rule {i} allows traffic {what} {cidr}{note}", severity=sev, subcode=sub)
+                yield Violation(
+                    ("spec", direction, i, peer_key, j, "ipBlock", "cidr"),
+                    f"{direction} rule {i} allows traffic {what} {cidr}{note}",
+                    severity=sev,
+                    subcode=sub,
+                )
 
 
 # --------------------------------------------------------------------------------------------- KF-NET-009/010
@@ -387,7 +422,12 @@ def _namespace_workloads(obj: K8sObject, ctx: Context) -> list[Workload]:
     cross_object=True,
     rationale="A policy whose podSelector matches no pod protects nothing: usually a label typo, so the pods it was written for are not isolated.",
     remediation="Fix the podSelector labels so that they match the pod template labels of the workload the policy is for, or delete the policy.",
-    refs={"kubescape": "C-0299", "kube-score": "networkpolicy-targets-pod", "kube-linter": "dangling-networkpolicy", "nsa": NSA},
+    refs={
+        "kubescape": "C-0299",
+        "kube-score": "networkpolicy-targets-pod",
+        "kube-linter": "dangling-networkpolicy",
+        "nsa": NSA,
+    },
 )
 def network_policy_selects_no_pods(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     if not _is_netpol(obj):
@@ -398,8 +438,10 @@ def network_policy_selects_no_pods(obj: K8sObject, ctx: Context) -> Iterator[Vio
     ws = _namespace_workloads(obj, ctx)
     if any(label_selector_matches(sel, w.labels) for w in ws):
         return
-    yield Violation(("spec", "podSelector"), f'podSelector matches no workload of namespace "{obj.namespace}" '
-                                             f"({_plural(len(ws), 'workload')} in the input)")
+    yield Violation(
+        ("spec", "podSelector"),
+        f'podSelector matches no workload of namespace "{obj.namespace}" ({_plural(len(ws), "workload")} in the input)',
+    )
 
 
 @rule(
@@ -424,16 +466,23 @@ def network_policy_peer_matches_nothing(obj: K8sObject, ctx: Context) -> Iterato
             if not isinstance(r, dict):
                 continue
             for j, p in enumerate(_list(r.get(peer_key))):
-                if isinstance(p, dict) and p.get("podSelector") is not None and p.get("namespaceSelector") is None \
-                        and p.get("ipBlock") is None:
-                    peers.append(((("spec", direction, i, peer_key, j, "podSelector")), p["podSelector"], direction, i, j))
+                if (
+                    isinstance(p, dict)
+                    and p.get("podSelector") is not None
+                    and p.get("namespaceSelector") is None
+                    and p.get("ipBlock") is None
+                ):
+                    peers.append(
+                        ((("spec", direction, i, peer_key, j, "podSelector")), p["podSelector"], direction, i, j)
+                    )
     if not peers:
         return
     ws = _namespace_workloads(obj, ctx)
     for path, sel, direction, i, j in peers:
         if not any(label_selector_matches(sel, w.labels) for w in ws):
-            yield Violation(path, f"{direction} rule {i} peer {j}: podSelector matches no pod of namespace "
-                                  f'"{obj.namespace}"')
+            yield Violation(
+                path, f'{direction} rule {i} peer {j}: podSelector matches no pod of namespace "{obj.namespace}"'
+            )
 
 
 # --------------------------------------------------------------------------------------------- KF-NET-011
@@ -492,8 +541,11 @@ def cni_without_network_policy(ns: NamespaceView, ctx: Context) -> Iterator[Viol
         return
     n = sum(1 for p in inv.of_kind("NetworkPolicy") if _is_netpol(p))
     cni = "only flannel, which does not enforce NetworkPolicy" if flannel else "no NetworkPolicy-capable CNI or agent"
-    effect = (f"its {_plural(n, 'NetworkPolicy')} {'is' if n == 1 else 'are'} silently ignored" if n
-              else "NetworkPolicies would be silently ignored")
+    effect = (
+        f"its {_plural(n, 'NetworkPolicy')} {'is' if n == 1 else 'are'} silently ignored"
+        if n
+        else "NetworkPolicies would be silently ignored"
+    )
     yield Violation(("metadata",), f"the cluster runs {cni}: {effect}")
 
 
@@ -536,15 +588,24 @@ def _internal_lb(obj: K8sObject) -> bool:
 def service_exposed_externally(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     typ = _spec(obj).get("type")
     if typ == "NodePort":
-        yield Violation(("spec", "type"), "Service of type NodePort opens its ports on every node of the cluster",
-                        subcode="nodeport")
+        yield Violation(
+            ("spec", "type"),
+            "Service of type NodePort opens its ports on every node of the cluster",
+            subcode="nodeport",
+        )
     elif typ == "LoadBalancer":
-        if _list(_spec(obj).get("loadBalancerSourceRanges")) or _internal_lb(obj) \
-                or str(obj.annotations.get(LB_SOURCE_RANGES_ANNOTATION, "")).strip():
+        if (
+            _list(_spec(obj).get("loadBalancerSourceRanges"))
+            or _internal_lb(obj)
+            or str(obj.annotations.get(LB_SOURCE_RANGES_ANNOTATION, "")).strip()
+        ):
             return
-        yield Violation(("spec", "type"), "Service of type LoadBalancer has no loadBalancerSourceRanges and no "
-                                          "internal load balancer annotation: it is reachable from anywhere",
-                        subcode="loadbalancer")
+        yield Violation(
+            ("spec", "type"),
+            "Service of type LoadBalancer has no loadBalancerSourceRanges and no "
+            "internal load balancer annotation: it is reachable from anywhere",
+            subcode="loadbalancer",
+        )
 
 
 @rule(
@@ -563,7 +624,9 @@ def service_external_ips(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     allowed = {str(a) for a in (ctx.param("allowed_external_ips") or ())}
     for i, ip in enumerate(_list(_spec(obj).get("externalIPs"))):
         if str(ip) not in allowed:
-            yield Violation(("spec", "externalIPs", i), f"Service claims external IP {ip}, which is not in allowed_external_ips")
+            yield Violation(
+                ("spec", "externalIPs", i), f"Service claims external IP {ip}, which is not in allowed_external_ips"
+            )
 
 
 # --------------------------------------------------------------------------------------------- KF-NET-014/015
@@ -609,7 +672,10 @@ def ingress_without_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     for i, r in enumerate(_list(spec.get("rules"))):
         host = r.get("host") if isinstance(r, dict) else None
         if isinstance(host, str) and host and not _host_covered(host, tls_hosts):
-            yield Violation(("spec", "rules", i, "host"), f"host {host} is not listed in any spec.tls hosts: it is served without TLS")
+            yield Violation(
+                ("spec", "rules", i, "host"),
+                f"host {host} is not listed in any spec.tls hosts: it is served without TLS",
+            )
 
 
 SNIPPET_PREFIX = "nginx.ingress.kubernetes.io/"
@@ -624,16 +690,24 @@ _DANGEROUS_SNIPPET = ("lua", "alias")  # "_by_lua" contains "lua"
     scope=Scope.OBJECT,
     kinds=["Ingress", "ConfigMap"],
     rationale="Snippet annotations inject raw nginx configuration: whoever can create an Ingress can read the controller's service account token and every Secret it sees (CVE-2021-25742).",
-    remediation="Remove the *-snippet annotations (use the dedicated annotations instead) and set allow-snippet-annotations: \"false\" in the ingress-nginx ConfigMap.",
-    refs={"kubescape": "C-0059", "checkov": ("CKV_K8S_152", "CKV_K8S_153", "CKV_K8S_154"), "trivy": "KCV-0093", "nsa": NSA},
+    remediation='Remove the *-snippet annotations (use the dedicated annotations instead) and set allow-snippet-annotations: "false" in the ingress-nginx ConfigMap.',
+    refs={
+        "kubescape": "C-0059",
+        "checkov": ("CKV_K8S_152", "CKV_K8S_153", "CKV_K8S_154"),
+        "trivy": "KCV-0093",
+        "nsa": NSA,
+    },
 )
 def ingress_nginx_snippets(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     if obj.kind == "ConfigMap":
         data = obj.get("data")
         value = data.get("allow-snippet-annotations") if isinstance(data, dict) else None
         if value is not None and str(value).strip().lower() == "true":
-            yield Violation(("data", "allow-snippet-annotations"), "ingress-nginx ConfigMap allows snippet annotations",
-                            subcode="allow-snippet-annotations")
+            yield Violation(
+                ("data", "allow-snippet-annotations"),
+                "ingress-nginx ConfigMap allows snippet annotations",
+                subcode="allow-snippet-annotations",
+            )
         return
     if not _is_ingress(obj):
         return
@@ -645,14 +719,26 @@ def ingress_nginx_snippets(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         if any(w in value for w in _DANGEROUS_SNIPPET):
             yield Violation(path, f"annotation {key} injects nginx configuration using lua or alias")
         else:
-            yield Violation(path, f"annotation {key} injects raw nginx configuration", severity=Severity.MEDIUM,
-                            subcode="snippet")
+            yield Violation(
+                path, f"annotation {key} injects raw nginx configuration", severity=Severity.MEDIUM, subcode="snippet"
+            )
 
 
 # --------------------------------------------------------------------------------------------- KF-NET-016
 
-SENSITIVE_DEFAULT = ["kubernetes-dashboard", "argo-server", "jupyter", "kubeflow", "weave-scope", "jenkins", "nifi",
-                     "prometheus", "grafana", "mlflow", "ray-dashboard"]
+SENSITIVE_DEFAULT = [
+    "kubernetes-dashboard",
+    "argo-server",
+    "jupyter",
+    "kubeflow",
+    "weave-scope",
+    "jenkins",
+    "nifi",
+    "prometheus",
+    "grafana",
+    "mlflow",
+    "ray-dashboard",
+]
 
 
 def _sensitive(w: Workload, words: list[str]) -> str | None:
@@ -722,7 +808,9 @@ def sensitive_interface_exposed(obj: K8sObject, ctx: Context) -> Iterator[Violat
         for w in ws:
             word = _sensitive(w, words)
             if word:
-                yield Violation(("spec", "type"), f"{typ} Service exposes {w.kind}/{w.name} ({word}) outside the cluster")
+                yield Violation(
+                    ("spec", "type"), f"{typ} Service exposes {w.kind}/{w.name} ({word}) outside the cluster"
+                )
         return
     if not _is_ingress(obj):
         return
@@ -787,8 +875,11 @@ def cloud_metadata_reachable(ns: NamespaceView, ctx: Context) -> Iterator[Violat
         if seen[w.cls]:
             reach.append(w)
     if reach:
-        yield Violation(("metadata",), f'{_plural(len(reach), "workload")} of namespace "{ns.name}" can reach the cloud '
-                                       f"metadata service 169.254.169.254: {_names(reach)}")
+        yield Violation(
+            ("metadata",),
+            f'{_plural(len(reach), "workload")} of namespace "{ns.name}" can reach the cloud '
+            f"metadata service 169.254.169.254: {_names(reach)}",
+        )
 
 
 RULES = [

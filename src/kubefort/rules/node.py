@@ -9,14 +9,21 @@ anonymous authentication on, only apply when it runs without ``--config``).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import yaml
 
 from ..analysis.node.flags import KUBE_PROXY, Component, component, parse_duration
 from ..analysis.node.snapshot import (
-    CertFact, KubeletView, NodeView, Setting, is_loopback_host, is_unspecified_host, kubelet_view, split_host_port,
+    CertFact,
+    KubeletView,
+    NodeView,
+    Setting,
+    is_loopback_host,
+    is_unspecified_host,
+    kubelet_view,
+    split_host_port,
 )
 from ..analysis.node.targets import NotApplicable, Target, TargetTable, on_kubelet, on_snapshot
 from ..engine.rule import Context, NotEvaluated, Scope, Severity, Violation
@@ -31,13 +38,21 @@ NODE_FILES = on_snapshot("node files")
 CERTS = on_snapshot("certificates")
 
 #: Kubelet cipher suites the catalogue accepts (KF-NODE-014) plus the TLS 1.3 suites.
-KUBELET_STRONG_CIPHERS = frozenset({
-    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
-    "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
-})
+KUBELET_STRONG_CIPHERS = frozenset(
+    {
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305",
+        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305",
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+        "TLS_AES_128_GCM_SHA256",
+        "TLS_AES_256_GCM_SHA384",
+        "TLS_CHACHA20_POLY1305_SHA256",
+    }
+)
 
 
 def _kubelet(obj: K8sObject) -> KubeletView:
@@ -51,18 +66,43 @@ def _say(k: KubeletView, s: Setting) -> str:
     return k.describe(s)
 
 
-def _meta(num: str, slug: str, title: str, sev: Severity, refs: Mapping[str, Any], rationale: str,
-          remediation: str, **extra: Any) -> dict[str, Any]:
-    return dict(id=f"KF-NODE-{num}", slug=slug, title=title, severity=sev, scope=Scope.OBJECT, kinds=KUBELET_KINDS,
-                rationale=rationale, remediation=remediation, refs={**refs, "nsa": NSA}, **extra)
+def _meta(
+    num: str,
+    slug: str,
+    title: str,
+    sev: Severity,
+    refs: Mapping[str, Any],
+    rationale: str,
+    remediation: str,
+    **extra: Any,
+) -> dict[str, Any]:
+    return dict(
+        id=f"KF-NODE-{num}",
+        slug=slug,
+        title=title,
+        severity=sev,
+        scope=Scope.OBJECT,
+        kinds=KUBELET_KINDS,
+        rationale=rationale,
+        remediation=remediation,
+        refs={**refs, "nsa": NSA},
+        **extra,
+    )
 
 
-@TARGETS.rule(KUBELET, **_meta(
-    "001", "kubelet-anonymous-auth", "Kubelet allows anonymous requests", Severity.CRITICAL,
-    {"cis": "4.2.1", "kubescape": ("C-0069", "C-0172"), "checkov": "CKV_K8S_138", "trivy": "KCV-0079"},
-    "With anonymous requests allowed, anyone who reaches port 10250 is system:anonymous; with a permissive "
-    "authorization mode that means running commands in every pod of the node.",
-    "Set authentication.anonymous.enabled: false in the kubelet config (and remove --anonymous-auth=true)."))
+@TARGETS.rule(
+    KUBELET,
+    **_meta(
+        "001",
+        "kubelet-anonymous-auth",
+        "Kubelet allows anonymous requests",
+        Severity.CRITICAL,
+        {"cis": "4.2.1", "kubescape": ("C-0069", "C-0172"), "checkov": "CKV_K8S_138", "trivy": "KCV-0079"},
+        "With anonymous requests allowed, anyone who reaches port 10250 is system:anonymous; with a permissive "
+        "authorization mode that means running commands in every pod of the node.",
+        "Set authentication.anonymous.enabled: false in the kubelet config (and remove --anonymous-auth=true).",
+    ),
+)
 def kubelet_anonymous(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     k = _kubelet(obj)
     s = k.effective("authentication.anonymous.enabled")
@@ -70,12 +110,19 @@ def kubelet_anonymous(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         yield Violation(s.path, f"kubelet: {_say(k, s)} is {str(s.value).lower()}: anonymous requests are allowed")
 
 
-@TARGETS.rule(KUBELET, **_meta(
-    "002", "kubelet-authorization-always-allow", "Kubelet authorization mode AlwaysAllow", Severity.CRITICAL,
-    {"cis": "4.2.2", "kubescape": "C-0173", "checkov": "CKV_K8S_139", "trivy": "KCV-0080"},
-    "AlwaysAllow lets every authenticated (or anonymous) caller use the kubelet API: exec, logs, port-forward "
-    "and pod listing on the node.",
-    "Set authorization.mode: Webhook in the kubelet config (and remove --authorization-mode=AlwaysAllow)."))
+@TARGETS.rule(
+    KUBELET,
+    **_meta(
+        "002",
+        "kubelet-authorization-always-allow",
+        "Kubelet authorization mode AlwaysAllow",
+        Severity.CRITICAL,
+        {"cis": "4.2.2", "kubescape": "C-0173", "checkov": "CKV_K8S_139", "trivy": "KCV-0080"},
+        "AlwaysAllow lets every authenticated (or anonymous) caller use the kubelet API: exec, logs, port-forward "
+        "and pod listing on the node.",
+        "Set authorization.mode: Webhook in the kubelet config (and remove --authorization-mode=AlwaysAllow).",
+    ),
+)
 def kubelet_always_allow(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     k = _kubelet(obj)
     s = k.effective("authorization.mode")
@@ -83,33 +130,53 @@ def kubelet_always_allow(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         yield Violation(s.path, f"kubelet: {_say(k, s)} is AlwaysAllow: every request to the kubelet API is authorized")
 
 
-@TARGETS.rule(KUBELET, **_meta(
-    "003", "kubelet-webhook-auth", "Kubelet webhook authentication disabled", Severity.HIGH,
-    {"k8s": "https://kubernetes.io/docs/reference/access-authn-authz/kubelet-authn-authz/"},
-    "Without webhook token authentication and Webhook authorization the kubelet cannot ask the API server who "
-    "a bearer token belongs to and what it may do, so service account tokens are useless against it and RBAC "
-    "does not apply to the kubelet API.",
-    "Set authentication.webhook.enabled: true and authorization.mode: Webhook in the kubelet config."))
+@TARGETS.rule(
+    KUBELET,
+    **_meta(
+        "003",
+        "kubelet-webhook-auth",
+        "Kubelet webhook authentication disabled",
+        Severity.HIGH,
+        {"k8s": "https://kubernetes.io/docs/reference/access-authn-authz/kubelet-authn-authz/"},
+        "Without webhook token authentication and Webhook authorization the kubelet cannot ask the API server who "
+        "a bearer token belongs to and what it may do, so service account tokens are useless against it and RBAC "
+        "does not apply to the kubelet API.",
+        "Set authentication.webhook.enabled: true and authorization.mode: Webhook in the kubelet config.",
+    ),
+)
 def kubelet_webhook(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     k = _kubelet(obj)
     s = k.effective("authentication.webhook.enabled")
     if s.value is not True:
-        yield Violation(s.path, f"kubelet: {_say(k, s)} is {str(s.value).lower()}: bearer tokens are not checked "
-                        "with the API server", subcode="authn")
+        yield Violation(
+            s.path,
+            f"kubelet: {_say(k, s)} is {str(s.value).lower()}: bearer tokens are not checked with the API server",
+            subcode="authn",
+        )
     m = k.effective("authorization.mode")
     if m.value != "Webhook" and m.value != "AlwaysAllow":
-        yield Violation(m.path, f"kubelet: {_say(k, m)} is {m.value}, not Webhook: RBAC does not apply to the kubelet API",
-                        subcode="authz")
+        yield Violation(
+            m.path,
+            f"kubelet: {_say(k, m)} is {m.value}, not Webhook: RBAC does not apply to the kubelet API",
+            subcode="authz",
+        )
     elif m.value == "AlwaysAllow":
         yield Violation(m.path, f"kubelet: {_say(k, m)} is AlwaysAllow, not Webhook", subcode="authz")
 
 
-@TARGETS.rule(KUBELET, **_meta(
-    "004", "kubelet-client-ca", "Kubelet client CA not set", Severity.HIGH,
-    {"cis": "4.2.3", "kubescape": ("C-0070", "C-0174"), "checkov": "CKV_K8S_140", "trivy": "KCV-0081"},
-    "Without a client CA the kubelet cannot authenticate the API server's client certificate, so it cannot "
-    "tell the control plane from any other caller.",
-    "Set authentication.x509.clientCAFile to the cluster CA (kubeadm: /etc/kubernetes/pki/ca.crt)."))
+@TARGETS.rule(
+    KUBELET,
+    **_meta(
+        "004",
+        "kubelet-client-ca",
+        "Kubelet client CA not set",
+        Severity.HIGH,
+        {"cis": "4.2.3", "kubescape": ("C-0070", "C-0174"), "checkov": "CKV_K8S_140", "trivy": "KCV-0081"},
+        "Without a client CA the kubelet cannot authenticate the API server's client certificate, so it cannot "
+        "tell the control plane from any other caller.",
+        "Set authentication.x509.clientCAFile to the cluster CA (kubeadm: /etc/kubernetes/pki/ca.crt).",
+    ),
+)
 def kubelet_client_ca(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     k = _kubelet(obj)
     s = k.effective("authentication.x509.clientCAFile")
@@ -117,11 +184,18 @@ def kubelet_client_ca(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         yield Violation(s.path, f"kubelet: {_say(k, s)} is empty: client certificates are not verified")
 
 
-@TARGETS.rule(KUBELET, **_meta(
-    "005", "kubelet-read-only-port", "Kubelet read-only port enabled", Severity.MEDIUM,
-    {"cis": "4.2.4", "kubescape": "C-0175", "checkov": "CKV_K8S_141", "trivy": "KCV-0082"},
-    "The read-only port (10255) serves pod specs, environment and metrics over HTTP with no authentication.",
-    "Set readOnlyPort: 0 in the kubelet config (and remove --read-only-port)."))
+@TARGETS.rule(
+    KUBELET,
+    **_meta(
+        "005",
+        "kubelet-read-only-port",
+        "Kubelet read-only port enabled",
+        Severity.MEDIUM,
+        {"cis": "4.2.4", "kubescape": "C-0175", "checkov": "CKV_K8S_141", "trivy": "KCV-0082"},
+        "The read-only port (10255) serves pod specs, environment and metrics over HTTP with no authentication.",
+        "Set readOnlyPort: 0 in the kubelet config (and remove --read-only-port).",
+    ),
+)
 def kubelet_read_only_port(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     k = _kubelet(obj)
     s = k.effective("readOnlyPort")
@@ -129,12 +203,19 @@ def kubelet_read_only_port(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         yield Violation(s.path, f"kubelet: {_say(k, s)} is {s.value}: unauthenticated read-only HTTP port")
 
 
-@TARGETS.rule(KUBELET, **_meta(
-    "006", "kubelet-streaming-timeout", "Streaming connections never time out", Severity.LOW,
-    {"cis": "4.2.5", "kubescape": "C-0176", "checkov": "CKV_K8S_143", "trivy": "KCV-0085"},
-    "Idle exec, attach and port-forward streams that never time out pile up and keep sessions open long after "
-    "their user left.",
-    "Set streamingConnectionIdleTimeout to a duration such as 5m (default 4h); never 0."))
+@TARGETS.rule(
+    KUBELET,
+    **_meta(
+        "006",
+        "kubelet-streaming-timeout",
+        "Streaming connections never time out",
+        Severity.LOW,
+        {"cis": "4.2.5", "kubescape": "C-0176", "checkov": "CKV_K8S_143", "trivy": "KCV-0085"},
+        "Idle exec, attach and port-forward streams that never time out pile up and keep sessions open long after "
+        "their user left.",
+        "Set streamingConnectionIdleTimeout to a duration such as 5m (default 4h); never 0.",
+    ),
+)
 def kubelet_streaming_timeout(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     k = _kubelet(obj)
     s = k.effective("streamingConnectionIdleTimeout")
@@ -142,12 +223,19 @@ def kubelet_streaming_timeout(obj: K8sObject, ctx: Context) -> Iterator[Violatio
         yield Violation(s.path, f"kubelet: {_say(k, s)} is {s.value}: idle streams never time out")
 
 
-@TARGETS.rule(KUBELET, **_meta(
-    "007", "kubelet-protect-kernel-defaults", "Kernel defaults not protected", Severity.LOW,
-    {"kubescape": "C-0177", "checkov": "CKV_K8S_144", "trivy": "KCV-0083"},
-    "With protectKernelDefaults the kubelet refuses to start when kernel tunables differ from what it "
-    "expects, instead of silently changing them.",
-    "Set protectKernelDefaults: true in the kubelet config (after setting the kernel parameters it expects)."))
+@TARGETS.rule(
+    KUBELET,
+    **_meta(
+        "007",
+        "kubelet-protect-kernel-defaults",
+        "Kernel defaults not protected",
+        Severity.LOW,
+        {"kubescape": "C-0177", "checkov": "CKV_K8S_144", "trivy": "KCV-0083"},
+        "With protectKernelDefaults the kubelet refuses to start when kernel tunables differ from what it "
+        "expects, instead of silently changing them.",
+        "Set protectKernelDefaults: true in the kubelet config (after setting the kernel parameters it expects).",
+    ),
+)
 def kubelet_protect_kernel_defaults(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     k = _kubelet(obj)
     s = k.effective("protectKernelDefaults")
@@ -155,12 +243,19 @@ def kubelet_protect_kernel_defaults(obj: K8sObject, ctx: Context) -> Iterator[Vi
         yield Violation(s.path, f"kubelet: {_say(k, s)} is {str(s.value).lower()}")
 
 
-@TARGETS.rule(KUBELET, **_meta(
-    "008", "kubelet-iptables-util-chains", "Kubelet does not manage iptables chains", Severity.LOW,
-    {"cis": "4.2.6", "kubescape": "C-0178", "checkov": "CKV_K8S_145", "trivy": "KCV-0084"},
-    "When the kubelet does not maintain its iptables utility chains, pod networking rules can drift from what "
-    "the kubelet expects.",
-    "Set makeIPTablesUtilChains: true (the default) in the kubelet config."))
+@TARGETS.rule(
+    KUBELET,
+    **_meta(
+        "008",
+        "kubelet-iptables-util-chains",
+        "Kubelet does not manage iptables chains",
+        Severity.LOW,
+        {"cis": "4.2.6", "kubescape": "C-0178", "checkov": "CKV_K8S_145", "trivy": "KCV-0084"},
+        "When the kubelet does not maintain its iptables utility chains, pod networking rules can drift from what "
+        "the kubelet expects.",
+        "Set makeIPTablesUtilChains: true (the default) in the kubelet config.",
+    ),
+)
 def kubelet_iptables_chains(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     k = _kubelet(obj)
     s = k.effective("makeIPTablesUtilChains")
@@ -168,26 +263,42 @@ def kubelet_iptables_chains(obj: K8sObject, ctx: Context) -> Iterator[Violation]
         yield Violation(s.path, f"kubelet: {_say(k, s)} is {str(s.value).lower()}")
 
 
-@TARGETS.rule(KUBELET, **_meta(
-    "009", "kubelet-hostname-override", "Kubelet hostname override set", Severity.INFO,
-    {"cis": "4.2.7", "kubescape": "C-0179", "checkov": "CKV_K8S_146", "trivy": "KCV-0086"},
-    "A hostname override can make the node name differ from the name in its serving certificate, which breaks "
-    "TLS verification between the API server and the kubelet.",
-    "Remove --hostname-override unless the cloud provider requires it (then set the parameter hostname_override_allowed).",
-    params={"hostname_override_allowed": False}))
+@TARGETS.rule(
+    KUBELET,
+    **_meta(
+        "009",
+        "kubelet-hostname-override",
+        "Kubelet hostname override set",
+        Severity.INFO,
+        {"cis": "4.2.7", "kubescape": "C-0179", "checkov": "CKV_K8S_146", "trivy": "KCV-0086"},
+        "A hostname override can make the node name differ from the name in its serving certificate, which breaks "
+        "TLS verification between the API server and the kubelet.",
+        "Remove --hostname-override unless the cloud provider requires it (then set the parameter hostname_override_allowed).",
+        params={"hostname_override_allowed": False},
+    ),
+)
 def kubelet_hostname_override(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     k = _kubelet(obj)
     if "hostname-override" in k.flags and not ctx.param("hostname_override_allowed"):
-        yield Violation(k.flag_path("hostname-override"),
-                        f"kubelet: --hostname-override={k.flags.value('hostname-override')} is set")
+        yield Violation(
+            k.flag_path("hostname-override"),
+            f"kubelet: --hostname-override={k.flags.value('hostname-override')} is set",
+        )
 
 
-@TARGETS.rule(KUBELET, **_meta(
-    "010", "kubelet-event-qps", "Kubelet event recording throttled too much", Severity.INFO,
-    {"cis": "4.2.8", "kubescape": "C-0180", "checkov": "CKV_K8S_147", "trivy": "KCV-0087"},
-    "A very low event rate limit drops events that incident response relies on.",
-    "Set eventRecordQPS to 0 (no limit) or at least min_event_qps (default 5).",
-    params={"min_event_qps": 5}))
+@TARGETS.rule(
+    KUBELET,
+    **_meta(
+        "010",
+        "kubelet-event-qps",
+        "Kubelet event recording throttled too much",
+        Severity.INFO,
+        {"cis": "4.2.8", "kubescape": "C-0180", "checkov": "CKV_K8S_147", "trivy": "KCV-0087"},
+        "A very low event rate limit drops events that incident response relies on.",
+        "Set eventRecordQPS to 0 (no limit) or at least min_event_qps (default 5).",
+        params={"min_event_qps": 5},
+    ),
+)
 def kubelet_event_qps(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     k = _kubelet(obj)
     s = k.effective("eventRecordQPS")
@@ -197,19 +308,28 @@ def kubelet_event_qps(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         return
     minimum = float(ctx.param("min_event_qps"))
     if v < 0 or 0 < v < minimum:
-        yield Violation(s.path, f"kubelet: {_say(k, s)} is {v} (below {ctx.param('min_event_qps')}): events are dropped")
+        yield Violation(
+            s.path, f"kubelet: {_say(k, s)} is {v} (below {ctx.param('min_event_qps')}): events are dropped"
+        )
 
 
 def _serving_cert(k: KubeletView) -> tuple[Setting, Setting, Setting]:
     return k.effective("tlsCertFile"), k.effective("tlsPrivateKeyFile"), k.effective("serverTLSBootstrap")
 
 
-@TARGETS.rule(KUBELET, **_meta(
-    "011", "kubelet-serving-cert", "Kubelet serving certificate not configured", Severity.MEDIUM,
-    {"cis": "4.2.9", "kubescape": "C-0181", "checkov": "CKV_K8S_148", "trivy": ("KCV-0088", "KCV-0089")},
-    "Without a serving certificate the kubelet generates a self-signed one, so the API server cannot verify "
-    "it is talking to the real node.",
-    "Set serverTLSBootstrap: true (and approve kubelet-serving CSRs) or set tlsCertFile and tlsPrivateKeyFile."))
+@TARGETS.rule(
+    KUBELET,
+    **_meta(
+        "011",
+        "kubelet-serving-cert",
+        "Kubelet serving certificate not configured",
+        Severity.MEDIUM,
+        {"cis": "4.2.9", "kubescape": "C-0181", "checkov": "CKV_K8S_148", "trivy": ("KCV-0088", "KCV-0089")},
+        "Without a serving certificate the kubelet generates a self-signed one, so the API server cannot verify "
+        "it is talking to the real node.",
+        "Set serverTLSBootstrap: true (and approve kubelet-serving CSRs) or set tlsCertFile and tlsPrivateKeyFile.",
+    ),
+)
 def kubelet_serving_cert(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     k = _kubelet(obj)
     cert, key, boot = _serving_cert(k)
@@ -217,48 +337,77 @@ def kubelet_serving_cert(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         return
     if not (cert.value and key.value):
         missing = cert if not cert.value else key
-        yield Violation(missing.path, f"kubelet: {_say(k, missing)} is empty and serverTLSBootstrap is not true: "
-                        "the kubelet serves a self-signed certificate")
+        yield Violation(
+            missing.path,
+            f"kubelet: {_say(k, missing)} is empty and serverTLSBootstrap is not true: "
+            "the kubelet serves a self-signed certificate",
+        )
 
 
-@TARGETS.rule(KUBELET, **_meta(
-    "012", "kubelet-rotate-certificates", "Kubelet client certificate rotation disabled", Severity.MEDIUM,
-    {"cis": "4.2.10", "kubescape": "C-0182", "checkov": "CKV_K8S_149", "trivy": "KCV-0090"},
-    "Without rotation the kubelet's client certificate expires and the node drops out of the cluster, or is "
-    "issued for a long time and stays valid if stolen.",
-    "Set rotateCertificates: true in the kubelet config."))
+@TARGETS.rule(
+    KUBELET,
+    **_meta(
+        "012",
+        "kubelet-rotate-certificates",
+        "Kubelet client certificate rotation disabled",
+        Severity.MEDIUM,
+        {"cis": "4.2.10", "kubescape": "C-0182", "checkov": "CKV_K8S_149", "trivy": "KCV-0090"},
+        "Without rotation the kubelet's client certificate expires and the node drops out of the cluster, or is "
+        "issued for a long time and stays valid if stolen.",
+        "Set rotateCertificates: true in the kubelet config.",
+    ),
+)
 def kubelet_rotate_certificates(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     k = _kubelet(obj)
     s = k.effective("rotateCertificates")
     if s.value is not True:
-        yield Violation(s.path, f"kubelet: {_say(k, s)} is {str(s.value).lower()}: the client certificate is not rotated")
+        yield Violation(
+            s.path, f"kubelet: {_say(k, s)} is {str(s.value).lower()}: the client certificate is not rotated"
+        )
 
 
-@TARGETS.rule(KUBELET, **_meta(
-    "013", "kubelet-rotate-server-certificates", "Kubelet serving certificate rotation disabled", Severity.MEDIUM,
-    {"cis": "4.2.11", "kubescape": "C-0183", "trivy": "KCV-0091"},
-    "Serving certificates must be renewed through the certificates API; otherwise they expire or stay "
-    "self-signed.",
-    "Set serverTLSBootstrap: true and keep the RotateKubeletServerCertificate feature gate on."))
+@TARGETS.rule(
+    KUBELET,
+    **_meta(
+        "013",
+        "kubelet-rotate-server-certificates",
+        "Kubelet serving certificate rotation disabled",
+        Severity.MEDIUM,
+        {"cis": "4.2.11", "kubescape": "C-0183", "trivy": "KCV-0091"},
+        "Serving certificates must be renewed through the certificates API; otherwise they expire or stay self-signed.",
+        "Set serverTLSBootstrap: true and keep the RotateKubeletServerCertificate feature gate on.",
+    ),
+)
 def kubelet_rotate_server_certificates(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     k = _kubelet(obj)
     gates = k.effective("featureGates")
     if isinstance(gates.value, dict) and gates.value.get("RotateKubeletServerCertificate") is False:
-        yield Violation(gates.path, f"kubelet: {_say(k, gates)} sets RotateKubeletServerCertificate=false",
-                        subcode="feature_gate")
+        yield Violation(
+            gates.path, f"kubelet: {_say(k, gates)} sets RotateKubeletServerCertificate=false", subcode="feature_gate"
+        )
     cert, key, boot = _serving_cert(k)
     if boot.value is not True and not (cert.value and key.value):
-        yield Violation(boot.path, f"kubelet: {_say(k, boot)} is {str(boot.value).lower()} and no static serving "
-                        "certificate is configured", subcode="no_bootstrap")
+        yield Violation(
+            boot.path,
+            f"kubelet: {_say(k, boot)} is {str(boot.value).lower()} and no static serving certificate is configured",
+            subcode="no_bootstrap",
+        )
 
 
-@TARGETS.rule(KUBELET, **_meta(
-    "014", "kubelet-weak-tls", "Kubelet weak TLS cipher suites", Severity.MEDIUM,
-    {"cis": "4.2.12", "kubescape": "C-0184", "checkov": "CKV_K8S_151", "trivy": "KCV-0092"},
-    "CBC and RSA key-exchange suites and TLS below 1.2 are weak; an explicit list keeps the kubelet from "
-    "negotiating them.",
-    "Set tlsCipherSuites to ECDHE AES-GCM/ChaCha20 suites and tlsMinVersion: VersionTLS12 in the kubelet config.",
-    params={"require_explicit_ciphers": True}))
+@TARGETS.rule(
+    KUBELET,
+    **_meta(
+        "014",
+        "kubelet-weak-tls",
+        "Kubelet weak TLS cipher suites",
+        Severity.MEDIUM,
+        {"cis": "4.2.12", "kubescape": "C-0184", "checkov": "CKV_K8S_151", "trivy": "KCV-0092"},
+        "CBC and RSA key-exchange suites and TLS below 1.2 are weak; an explicit list keeps the kubelet from "
+        "negotiating them.",
+        "Set tlsCipherSuites to ECDHE AES-GCM/ChaCha20 suites and tlsMinVersion: VersionTLS12 in the kubelet config.",
+        params={"require_explicit_ciphers": True},
+    ),
+)
 def kubelet_weak_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     k = _kubelet(obj)
     s = k.effective("tlsCipherSuites")
@@ -269,17 +418,28 @@ def kubelet_weak_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     else:
         weak = [x for x in suites if x not in KUBELET_STRONG_CIPHERS]
         if weak:
-            yield Violation(s.path, f"kubelet: {_say(k, s)} allows weak suites: {', '.join(weak)}", subcode="weak_ciphers")
+            yield Violation(
+                s.path, f"kubelet: {_say(k, s)} allows weak suites: {', '.join(weak)}", subcode="weak_ciphers"
+            )
     mv = k.effective("tlsMinVersion")
     if mv.value in ("VersionTLS10", "VersionTLS11"):
-        yield Violation(mv.path, f"kubelet: {_say(k, mv)} is {mv.value}: TLS below 1.2 is allowed", subcode="min_version")
+        yield Violation(
+            mv.path, f"kubelet: {_say(k, mv)} is {mv.value}: TLS below 1.2 is allowed", subcode="min_version"
+        )
 
 
-@TARGETS.rule(KUBELET, **_meta(
-    "015", "kubelet-pod-pids-limit", "Pod PID limit not set", Severity.LOW,
-    {"cis": "4.2.13", "kubescape": "C-0284"},
-    "Without a PID limit one pod can fork until the node runs out of process IDs and every pod on it fails.",
-    "Set podPidsLimit in the kubelet config (e.g. 4096)."))
+@TARGETS.rule(
+    KUBELET,
+    **_meta(
+        "015",
+        "kubelet-pod-pids-limit",
+        "Pod PID limit not set",
+        Severity.LOW,
+        {"cis": "4.2.13", "kubescape": "C-0284"},
+        "Without a PID limit one pod can fork until the node runs out of process IDs and every pod on it fails.",
+        "Set podPidsLimit in the kubelet config (e.g. 4096).",
+    ),
+)
 def kubelet_pod_pids_limit(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     k = _kubelet(obj)
     s = k.effective("podPidsLimit")
@@ -288,21 +448,31 @@ def kubelet_pod_pids_limit(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         yield Violation(s.path, f"kubelet: {_say(k, s)} {state}")
 
 
-@TARGETS.rule(KUBELET, **_meta(
-    "016", "kubelet-seccomp-default", "Kubelet seccomp default disabled", Severity.LOW,
-    {"cis": "4.2.14"},
-    "With seccompDefault the container runtime's default seccomp profile applies to every pod that does not "
-    "choose one, closing many kernel attack paths.",
-    "Set seccompDefault: true in the kubelet config."))
+@TARGETS.rule(
+    KUBELET,
+    **_meta(
+        "016",
+        "kubelet-seccomp-default",
+        "Kubelet seccomp default disabled",
+        Severity.LOW,
+        {"cis": "4.2.14"},
+        "With seccompDefault the container runtime's default seccomp profile applies to every pod that does not "
+        "choose one, closing many kernel attack paths.",
+        "Set seccompDefault: true in the kubelet config.",
+    ),
+)
 def kubelet_seccomp_default(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     k = _kubelet(obj)
     s = k.effective("seccompDefault")
     if s.value is not True:
-        yield Violation(s.path, f"kubelet: {_say(k, s)} is {str(s.value).lower()}: pods without a profile run unconfined")
+        yield Violation(
+            s.path, f"kubelet: {_say(k, s)} is {str(s.value).lower()}: pods without a profile run unconfined"
+        )
 
 
 # ---------------------------------------------------------------------------------------------------
 # kube-proxy
+
 
 def _is_proxy_config(obj: K8sObject) -> bool:
     return obj.kind == "KubeProxyConfiguration" and obj.api_version.startswith("kubeproxy.config.k8s.io/")
@@ -312,8 +482,11 @@ def _is_proxy_configmap(obj: K8sObject) -> bool:
     return obj.kind == "ConfigMap" and obj.name == "kube-proxy" and isinstance(obj.get("data", "config.conf"), str)
 
 
-PROXY = Target("kube-proxy", lambda o: component(o, KUBE_PROXY) is not None or _is_proxy_config(o)
-               or _is_proxy_configmap(o), "no kube-proxy on this node (it usually runs as a DaemonSet)")
+PROXY = Target(
+    "kube-proxy",
+    lambda o: component(o, KUBE_PROXY) is not None or _is_proxy_config(o) or _is_proxy_configmap(o),
+    "no kube-proxy on this node (it usually runs as a DaemonSet)",
+)
 
 
 def _metrics_violation(addr: Any, path: Path, what: str) -> Iterator[Violation]:
@@ -335,7 +508,7 @@ def _metrics_violation(addr: Any, path: Path, what: str) -> Iterator[Violation]:
     kinds=(*COMPONENT_KINDS, "KubeProxyConfiguration", "ConfigMap"),
     cross_object=True,
     rationale="kube-proxy's metrics endpoint is unauthenticated HTTP; bound to all interfaces it exposes the "
-              "node's service topology to the network.",
+    "node's service topology to the network.",
     remediation="Set metricsBindAddress: 127.0.0.1:10249 in the KubeProxyConfiguration (or --metrics-bind-address=127.0.0.1:10249).",
     refs={"cis": "4.3.1", "kubescape": "C-0291", "nsa": NSA},
 )
@@ -343,8 +516,9 @@ def kube_proxy_metrics(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c: Component | None = component(obj, KUBE_PROXY)
     if c is not None:
         if c.is_set("metrics-bind-address"):
-            yield from _metrics_violation(c.value("metrics-bind-address"), c.at("metrics-bind-address"),
-                                          "--metrics-bind-address")
+            yield from _metrics_violation(
+                c.value("metrics-bind-address"), c.at("metrics-bind-address"), "--metrics-bind-address"
+            )
         return
     if _is_proxy_config(obj):
         raw: Any = obj.raw
@@ -388,7 +562,7 @@ def _kubelet_of_snapshot(node: NodeView) -> KubeletView:
     scope=Scope.OBJECT,
     kinds=["NodeSnapshot"],
     rationale="The kubelet unit and its drop-ins decide the kubelet's flags; whoever can write them can turn off "
-              "authentication or run any command as root at the next restart.",
+    "authentication or run any command as root at the next restart.",
     remediation="Run chmod 600 and chown root:root on kubelet.service and its drop-ins (e.g. /etc/systemd/system/kubelet.service.d/10-kubeadm.conf).",
     refs={"cis": ("4.1.1", "4.1.2"), "kubescape": ("C-0162", "C-0163"), "trivy": ("KCV-0069", "KCV-0070"), "nsa": NSA},
 )
@@ -398,10 +572,17 @@ def kubelet_service_files(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     units = kl.get("unitFiles") if isinstance(kl, dict) else None
     paths = [u for u in units if isinstance(u, str)] if isinstance(units, list) else []
     if not paths:
-        paths = [f.path for f in node.files_under("/etc/systemd/system/kubelet.service.d")
-                 + node.files_under("/usr/lib/systemd/system/kubelet.service.d") if f.type == "file"]
-        paths += ["/etc/systemd/system/kubelet.service", "/usr/lib/systemd/system/kubelet.service",
-                  "/lib/systemd/system/kubelet.service"]
+        paths = [
+            f.path
+            for f in node.files_under("/etc/systemd/system/kubelet.service.d")
+            + node.files_under("/usr/lib/systemd/system/kubelet.service.d")
+            if f.type == "file"
+        ]
+        paths += [
+            "/etc/systemd/system/kubelet.service",
+            "/usr/lib/systemd/system/kubelet.service",
+            "/lib/systemd/system/kubelet.service",
+        ]
         paths = [p for p in paths if node.file(p) is not None]
         if not paths:
             raise NotApplicable("no kubelet systemd unit on this node")
@@ -419,7 +600,7 @@ def kubelet_service_files(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     kinds=["NodeSnapshot"],
     cross_object=True,
     rationale="kube-proxy's kubeconfig holds its credential; with it one can read every Service and Endpoint of "
-              "the cluster and act as kube-proxy.",
+    "the cluster and act as kube-proxy.",
     remediation="Run chmod 600 and chown root:root on the file named by kube-proxy --kubeconfig.",
     refs={"cis": ("4.1.3", "4.1.4"), "kubescape": ("C-0164", "C-0165"), "trivy": ("KCV-0071", "KCV-0072"), "nsa": NSA},
 )
@@ -449,17 +630,25 @@ def kube_proxy_kubeconfig(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     scope=Scope.OBJECT,
     kinds=["NodeSnapshot"],
     rationale="The kubelet's kubeconfig holds the node's credential (system:node:<name>); with it one can read "
-              "the Secrets of every pod on the node and change the node's status.",
+    "the Secrets of every pod on the node and change the node's status.",
     remediation="Run chmod 600 /etc/kubernetes/kubelet.conf and chown root:root on it.",
-    refs={"cis": ("4.1.5", "4.1.6"), "kubescape": ("C-0166", "C-0167", "C-0238"), "trivy": ("KCV-0073", "KCV-0074"),
-          "nsa": NSA},
+    refs={
+        "cis": ("4.1.5", "4.1.6"),
+        "kubescape": ("C-0166", "C-0167", "C-0238"),
+        "trivy": ("KCV-0073", "KCV-0074"),
+        "nsa": NSA,
+    },
 )
 def kubelet_kubeconfig(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     node = node_of(obj)
     k = _kubelet_of_snapshot(node)
     path = k.flags.value("kubeconfig")
-    for f in existing(node, [path or "/etc/kubernetes/kubelet.conf"], "kubelet kubeconfig",
-                      named_by="kubelet --kubeconfig" if path else None):
+    for f in existing(
+        node,
+        [path or "/etc/kubernetes/kubelet.conf"],
+        "kubelet kubeconfig",
+        named_by="kubelet --kubeconfig" if path else None,
+    ):
         yield from file_violations(f, 0o600, "kubelet kubeconfig")
 
 
@@ -472,7 +661,7 @@ def kubelet_kubeconfig(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     scope=Scope.OBJECT,
     kinds=["NodeSnapshot"],
     rationale="The client CA decides whose client certificates the kubelet trusts; whoever can replace it can "
-              "use the kubelet API with certificates of their own CA.",
+    "use the kubelet API with certificates of their own CA.",
     remediation="Run chmod 644 (or stricter) and chown root:root on the file named by authentication.x509.clientCAFile.",
     refs={"cis": ("4.1.7", "4.1.8"), "kubescape": ("C-0168", "C-0169"), "trivy": ("KCV-0075", "KCV-0076"), "nsa": NSA},
 )
@@ -495,17 +684,25 @@ def kubelet_client_ca_file(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     scope=Scope.OBJECT,
     kinds=["NodeSnapshot"],
     rationale="The kubelet config file sets its authentication, authorization and ports; whoever can write it "
-              "can open the kubelet API at the next restart.",
+    "can open the kubelet API at the next restart.",
     remediation="Run chmod 600 /var/lib/kubelet/config.yaml and chown root:root on it.",
-    refs={"cis": ("4.1.9", "4.1.10"), "kubescape": ("C-0170", "C-0171", "C-0235"), "trivy": ("KCV-0077", "KCV-0078"),
-          "nsa": NSA},
+    refs={
+        "cis": ("4.1.9", "4.1.10"),
+        "kubescape": ("C-0170", "C-0171", "C-0235"),
+        "trivy": ("KCV-0077", "KCV-0078"),
+        "nsa": NSA,
+    },
 )
 def kubelet_config_file(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     node = node_of(obj)
     k = _kubelet_of_snapshot(node)
     path = k.flags.value("config")
-    for f in existing(node, [path or "/var/lib/kubelet/config.yaml"], "kubelet config file",
-                      named_by="kubelet --config" if path else None):
+    for f in existing(
+        node,
+        [path or "/var/lib/kubelet/config.yaml"],
+        "kubelet config file",
+        named_by="kubelet --config" if path else None,
+    ):
         yield from file_violations(f, 0o600, "kubelet config")
 
 
@@ -515,14 +712,14 @@ def kubelet_config_file(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
 
 def _parse_time(v: Any) -> datetime | None:
     if isinstance(v, datetime):
-        return v if v.tzinfo else v.replace(tzinfo=timezone.utc)
+        return v if v.tzinfo else v.replace(tzinfo=UTC)
     if not isinstance(v, str):
         return None
     try:
         t = datetime.fromisoformat(v.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def _certs(obj: K8sObject) -> list[CertFact]:
@@ -547,12 +744,15 @@ def _used(c: CertFact) -> str:
     kinds=["NodeSnapshot"],
     params={"cert_expiry_days": 30},
     rationale="An expired certificate stops the component that presents it (API server, kubelet, etcd) or "
-              "locks out the admin; kubeadm certificates last one year unless renewed by upgrades.",
+    "locks out the admin; kubeadm certificates last one year unless renewed by upgrades.",
     remediation="Renew the certificate before it expires (kubeadm certs renew <name>, or enable kubelet certificate rotation) and restart the component.",
-    refs={"kubefort": "certificate lifecycle", "k8s": "https://kubernetes.io/docs/tasks/administer-cluster/kubeadm/kubeadm-certs/"},
+    refs={
+        "kubefort": "certificate lifecycle",
+        "k8s": "https://kubernetes.io/docs/tasks/administer-cluster/kubeadm/kubeadm-certs/",
+    },
 )
 def certificate_expiry(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     soon = now + timedelta(days=float(ctx.param("cert_expiry_days")))
     for c in _certs(obj):
         if c.get("error"):
@@ -562,12 +762,19 @@ def certificate_expiry(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
             continue
         day = na.strftime("%Y-%m-%d")
         if na <= now:
-            yield Violation(("certificates", c.index), f"{c.where}: certificate {c.get('subject')} expired on {day}{_used(c)}",
-                            severity=Severity.CRITICAL, subcode="expired")
+            yield Violation(
+                ("certificates", c.index),
+                f"{c.where}: certificate {c.get('subject')} expired on {day}{_used(c)}",
+                severity=Severity.CRITICAL,
+                subcode="expired",
+            )
         elif na <= soon:
             days = (na - now).days
-            yield Violation(("certificates", c.index), f"{c.where}: certificate {c.get('subject')} expires on {day} "
-                            f"(in {days} days){_used(c)}", subcode="expiring")
+            yield Violation(
+                ("certificates", c.index),
+                f"{c.where}: certificate {c.get('subject')} expires on {day} (in {days} days){_used(c)}",
+                subcode="expiring",
+            )
 
 
 @TARGETS.rule(
@@ -579,7 +786,7 @@ def certificate_expiry(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     scope=Scope.OBJECT,
     kinds=["NodeSnapshot"],
     rationale="RSA keys under 2048 bits, EC keys under 256 bits and SHA-1/MD5 signatures can be broken or "
-              "forged; a self-signed leaf certificate cannot be verified by anyone.",
+    "forged; a self-signed leaf certificate cannot be verified by anyone.",
     remediation="Reissue the certificate with an RSA 2048+ or ECDSA P-256+ key signed with SHA-256 by the cluster CA.",
     refs={"kubefort": "certificate strength", "k8s": "https://kubernetes.io/docs/setup/best-practices/certificates/"},
 )
@@ -589,12 +796,20 @@ def certificate_weak_key(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
             continue
         kt, bits, sig = c.get("keyType"), c.get("keyBits"), str(c.get("signatureHash") or "").lower()
         if isinstance(bits, int) and ((kt in ("RSA", "DSA") and bits < 2048) or (kt == "EC" and bits < 256)):
-            yield Violation(("certificates", c.index), f"{c.where}: {kt} key of {bits} bits{_used(c)}", subcode="key_size")
+            yield Violation(
+                ("certificates", c.index), f"{c.where}: {kt} key of {bits} bits{_used(c)}", subcode="key_size"
+            )
         if sig in ("sha1", "md5"):
-            yield Violation(("certificates", c.index), f"{c.where}: signed with {sig.upper()}{_used(c)}", subcode="signature")
+            yield Violation(
+                ("certificates", c.index), f"{c.where}: signed with {sig.upper()}{_used(c)}", subcode="signature"
+            )
         if c.get("selfSigned") is True and c.get("ca") is not True:
-            yield Violation(("certificates", c.index), f"{c.where}: self-signed leaf certificate {c.get('subject')}: "
-                            f"clients cannot verify it against a CA{_used(c)}", subcode="self_signed")
+            yield Violation(
+                ("certificates", c.index),
+                f"{c.where}: self-signed leaf certificate {c.get('subject')}: "
+                f"clients cannot verify it against a CA{_used(c)}",
+                subcode="self_signed",
+            )
 
 
 RULES = TARGETS.rules

@@ -48,30 +48,74 @@ SELINUX_ALLOWED_TYPES = frozenset({"container_t", "container_init_t", "container
 
 #: Safe sysctls by the Pod Security policy version that added them (PSA check ``sysctls``).
 SAFE_SYSCTLS: tuple[tuple[tuple[int, int], frozenset[str]], ...] = (
-    ((1, 0), frozenset({
-        "kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
-        "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range",
-    })),
+    (
+        (1, 0),
+        frozenset(
+            {
+                "kernel.shm_rmid_forced",
+                "net.ipv4.ip_local_port_range",
+                "net.ipv4.ip_unprivileged_port_start",
+                "net.ipv4.tcp_syncookies",
+                "net.ipv4.ping_group_range",
+            }
+        ),
+    ),
     ((1, 27), frozenset({"net.ipv4.ip_local_reserved_ports"})),
-    ((1, 29), frozenset({
-        "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
-        "net.ipv4.tcp_keepalive_probes",
-    })),
+    (
+        (1, 29),
+        frozenset(
+            {
+                "net.ipv4.tcp_keepalive_time",
+                "net.ipv4.tcp_fin_timeout",
+                "net.ipv4.tcp_keepalive_intvl",
+                "net.ipv4.tcp_keepalive_probes",
+            }
+        ),
+    ),
     ((1, 32), frozenset({"net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem"})),
     ((1, 37), frozenset({"net.ipv4.tcp_slow_start_after_idle", "net.ipv4.tcp_notsent_lowat"})),
 )
 
 #: Volume sources Pod Security "restricted" allows (a volume without any source defaults to emptyDir).
-ALLOWED_VOLUME_SOURCES = frozenset({
-    "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "image", "persistentVolumeClaim",
-    "projected", "secret",
-})
+ALLOWED_VOLUME_SOURCES = frozenset(
+    {
+        "configMap",
+        "csi",
+        "downwardAPI",
+        "emptyDir",
+        "ephemeral",
+        "image",
+        "persistentVolumeClaim",
+        "projected",
+        "secret",
+    }
+)
 #: Every other volume source of the core API (unknown keys are dropped by the API server).
-OTHER_VOLUME_SOURCES = frozenset({
-    "hostPath", "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "nfs", "iscsi", "glusterfs", "rbd",
-    "flexVolume", "cinder", "cephfs", "flocker", "fc", "azureFile", "vsphereVolume", "quobyte", "azureDisk",
-    "photonPersistentDisk", "portworxVolume", "scaleIO", "storageos",
-})
+OTHER_VOLUME_SOURCES = frozenset(
+    {
+        "hostPath",
+        "gcePersistentDisk",
+        "awsElasticBlockStore",
+        "gitRepo",
+        "nfs",
+        "iscsi",
+        "glusterfs",
+        "rbd",
+        "flexVolume",
+        "cinder",
+        "cephfs",
+        "flocker",
+        "fc",
+        "azureFile",
+        "vsphereVolume",
+        "quobyte",
+        "azureDisk",
+        "photonPersistentDisk",
+        "portworxVolume",
+        "scaleIO",
+        "storageos",
+    }
+)
 
 PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
 LIFECYCLE_HOOKS = ("postStart", "preStop")
@@ -194,15 +238,21 @@ def _low_id(c: ContainerView, ctx: Context, field: str, param: str, what: str) -
     minimum = _int_param(ctx, param)
     eff = c.effective(field)
     if not eff.is_set:
-        yield Violation(_anchor(c), f"{c.label} sets no {field} (pod or container): the image's {what} applies, "
-                                    f"often 0, which is the same {what} on the host")
+        yield Violation(
+            _anchor(c),
+            f"{c.label} sets no {field} (pod or container): the image's {what} applies, "
+            f"often 0, which is the same {what} on the host",
+        )
         return
     value = _int(eff.value)
     if value is None:
         yield Violation(_at(eff), f"{c.label} has a {field} that is not an integer")
     elif value < minimum:
-        yield Violation(_at(eff), f"{c.label} runs with {field} {value}{_from_pod(c, eff)}, below {param} "
-                                  f"{minimum}: it may match a {what} that exists on the host")
+        yield Violation(
+            _at(eff),
+            f"{c.label} runs with {field} {value}{_from_pod(c, eff)}, below {param} "
+            f"{minimum}: it may match a {what} that exists on the host",
+        )
 
 
 @rule(
@@ -214,11 +264,15 @@ def _low_id(c: ContainerView, ctx: Context, field: str, param: str, what: str) -
     containers=ContainerSet.CI,
     params={"min_uid": 10000},
     rationale="Without user namespaces a container UID is the same UID on the node; a low UID can own "
-              "host files or processes if the container escapes.",
+    "host files or processes if the container escapes.",
     remediation="Set securityContext.runAsUser to a UID of at least min_uid (default 10000), or run the pod "
-                "with hostUsers: false.",
-    refs={"checkov": "CKV_K8S_40", "trivy": "KSV-0020", "kube-score": "container-security-context-user-group-id",
-          "nsa": NSA},
+    "with hostUsers: false.",
+    refs={
+        "checkov": "CKV_K8S_40",
+        "trivy": "KSV-0020",
+        "kube-score": "container-security-context-user-group-id",
+        "nsa": NSA,
+    },
 )
 def low_run_as_user(c: ContainerView, ctx: Context) -> Iterator[Violation]:
     if c.pod.is_windows:
@@ -237,7 +291,7 @@ def low_run_as_user(c: ContainerView, ctx: Context) -> Iterator[Violation]:
     containers=ContainerSet.CI,
     params={"min_gid": 10000},
     rationale="A container GID is the same GID on the node; a low GID can give access to host files owned "
-              "by that group if the container escapes.",
+    "by that group if the container escapes.",
     remediation="Set securityContext.runAsGroup to a GID of at least min_gid (default 10000).",
     refs={"trivy": "KSV-0021", "kube-score": "container-security-context-user-group-id", "nsa": NSA},
 )
@@ -258,12 +312,19 @@ def low_run_as_group(c: ContainerView, ctx: Context) -> Iterator[Violation]:
     scope=Scope.CONTAINER,
     containers=ContainerSet.CI,
     rationale="A writable root filesystem lets an attacker drop tools or modify binaries and configuration "
-              "inside the container.",
+    "inside the container.",
     remediation="Set securityContext.readOnlyRootFilesystem: true and mount emptyDir volumes where the "
-                "application must write.",
-    refs={"kubescape": "C-0017", "checkov": "CKV_K8S_22", "trivy": "KSV-0014", "polaris": "notReadOnlyRootFilesystem",
-          "kube-score": "container-security-context-readonlyrootfilesystem", "kube-linter": "no-read-only-root-fs",
-          "kubeaudit": ("rootfs/ReadOnlyRootFilesystemFalse", "rootfs/ReadOnlyRootFilesystemNil"), "nsa": NSA},
+    "application must write.",
+    refs={
+        "kubescape": "C-0017",
+        "checkov": "CKV_K8S_22",
+        "trivy": "KSV-0014",
+        "polaris": "notReadOnlyRootFilesystem",
+        "kube-score": "container-security-context-readonlyrootfilesystem",
+        "kube-linter": "no-read-only-root-fs",
+        "kubeaudit": ("rootfs/ReadOnlyRootFilesystemFalse", "rootfs/ReadOnlyRootFilesystemNil"),
+        "nsa": NSA,
+    },
 )
 def writable_root_filesystem(c: ContainerView, ctx: Context) -> Iterator[Violation]:
     if c.pod.is_windows:
@@ -289,12 +350,19 @@ def writable_root_filesystem(c: ContainerView, ctx: Context) -> Iterator[Violati
     containers=ContainerSet.ALL,
     params={"pss_strict": False},
     rationale="Without a seccomp profile a container can call every system call, which widens the kernel "
-              "attack surface available after a compromise.",
+    "attack surface available after a compromise.",
     remediation="Set spec.securityContext.seccompProfile.type: RuntimeDefault (or Localhost) and do not "
-                "override it with another type in containers.",
-    refs={"pss": "Seccomp (restricted, seccompProfile_restricted)", "cis": "5.6.2", "kubescape": "C-0210",
-          "checkov": ("CKV_K8S_31", "CKV_K8S_32"), "trivy": "KSV-0030", "kube-score": "container-seccomp-profile",
-          "kubeaudit": ("seccomp/SeccompProfileMissing", "seccomp/SeccompDeprecatedAnnotations"), "nsa": NSA},
+    "override it with another type in containers.",
+    refs={
+        "pss": "Seccomp (restricted, seccompProfile_restricted)",
+        "cis": "5.6.2",
+        "kubescape": "C-0210",
+        "checkov": ("CKV_K8S_31", "CKV_K8S_32"),
+        "trivy": "KSV-0030",
+        "kube-score": "container-seccomp-profile",
+        "kubeaudit": ("seccomp/SeccompProfileMissing", "seccomp/SeccompDeprecatedAnnotations"),
+        "nsa": NSA,
+    },
     pss=[pss(RESTRICTED, "Seccomp", "seccompProfile_restricted")],
 )
 def seccomp_profile_missing(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
@@ -309,21 +377,27 @@ def seccomp_profile_missing(pod: PodSpecView, ctx: Context) -> Iterator[Violatio
         if eff.is_set:
             t = _profile_type(eff.value)
             if t not in CONFINED_TYPES:
-                yield Violation(_type_path(_at(eff), eff.value),
-                                f"{c.label} has seccomp profile {_shown(t)}{_from_pod(c, eff)}, "
-                                "not RuntimeDefault or Localhost")
+                yield Violation(
+                    _type_path(_at(eff), eff.value),
+                    f"{c.label} has seccomp profile {_shown(t)}{_from_pod(c, eff)}, not RuntimeDefault or Localhost",
+                )
             continue
         key = SECCOMP_CONTAINER_PREFIX + c.name
         if key not in anns:
             key = SECCOMP_POD_ANNOTATION
         if key in anns and _seccomp_annotation_type(anns[key]) in CONFINED_TYPES:
-            yield Violation(_ann_path(pod, key),
-                            f"{c.label} relies only on the annotation {key}, which Kubernetes ignores since "
-                            "v1.27: it runs without seccomp; set securityContext.seccompProfile instead",
-                            subcode="legacy_annotation")
+            yield Violation(
+                _ann_path(pod, key),
+                f"{c.label} relies only on the annotation {key}, which Kubernetes ignores since "
+                "v1.27: it runs without seccomp; set securityContext.seccompProfile instead",
+                subcode="legacy_annotation",
+            )
         else:
-            yield Violation(_anchor(c), f"{c.label} has no seccomp profile (pod or container): it runs Unconfined "
-                                        "unless the kubelet enables seccompDefault")
+            yield Violation(
+                _anchor(c),
+                f"{c.label} has no seccomp profile (pod or container): it runs Unconfined "
+                "unless the kubelet enables seccompDefault",
+            )
 
 
 def _seccomp_restricted_pss(pod: PodSpecView) -> Iterator[Violation]:
@@ -336,18 +410,23 @@ def _seccomp_restricted_pss(pod: PodSpecView) -> Iterator[Violation]:
             pod_ok = True
         else:
             pod_bad = True
-            yield Violation(_type_path(pod.sc_path + ("seccompProfile",), pod_profile),
-                            f"the pod sets seccompProfile {_shown(t)}, not RuntimeDefault or Localhost")
+            yield Violation(
+                _type_path(pod.sc_path + ("seccompProfile",), pod_profile),
+                f"the pod sets seccompProfile {_shown(t)}, not RuntimeDefault or Localhost",
+            )
     for c in pod.containers(ContainerSet.ALL):
         profile = c.security_context.get("seccompProfile")
         if profile is not None:
             t = _profile_type(profile)
             if t not in CONFINED_TYPES:
-                yield Violation(_type_path(c.sc_path + ("seccompProfile",), profile),
-                                f"{c.label} sets seccompProfile {_shown(t)}, not RuntimeDefault or Localhost")
+                yield Violation(
+                    _type_path(c.sc_path + ("seccompProfile",), profile),
+                    f"{c.label} sets seccompProfile {_shown(t)}, not RuntimeDefault or Localhost",
+                )
         elif not pod_ok and not pod_bad:
-            yield Violation(_anchor(c), f"neither the pod nor {c.label} sets seccompProfile.type to "
-                                        "RuntimeDefault or Localhost")
+            yield Violation(
+                _anchor(c), f"neither the pod nor {c.label} sets seccompProfile.type to RuntimeDefault or Localhost"
+            )
 
 
 @rule(
@@ -359,11 +438,15 @@ def _seccomp_restricted_pss(pod: PodSpecView) -> Iterator[Violation]:
     containers=ContainerSet.ALL,
     params={"pss_strict": False},
     rationale="An Unconfined seccomp profile removes the system-call filter the runtime would otherwise "
-              "apply, exposing the whole kernel interface to the container.",
+    "apply, exposing the whole kernel interface to the container.",
     remediation="Remove the Unconfined seccomp setting (field or legacy annotation) and use RuntimeDefault "
-                "or a Localhost profile.",
-    refs={"pss": "Seccomp (baseline, seccompProfile_baseline)", "trivy": "KSV-0104",
-          "kubeaudit": ("seccomp/SeccompDisabledPod", "seccomp/SeccompDisabledContainer"), "nsa": NSA},
+    "or a Localhost profile.",
+    refs={
+        "pss": "Seccomp (baseline, seccompProfile_baseline)",
+        "trivy": "KSV-0104",
+        "kubeaudit": ("seccomp/SeccompDisabledPod", "seccomp/SeccompDisabledContainer"),
+        "nsa": NSA,
+    },
     pss=[pss(BASELINE, "Seccomp", "seccompProfile_baseline")],
 )
 def seccomp_unconfined(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
@@ -377,20 +460,26 @@ def seccomp_unconfined(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
 
     profile = pod.security_context.get("seccompProfile")
     if profile is not None and bad(profile):
-        yield Violation(_type_path(pod.sc_path + ("seccompProfile",), profile),
-                        f"the pod sets seccompProfile {_shown(_profile_type(profile))}")
+        yield Violation(
+            _type_path(pod.sc_path + ("seccompProfile",), profile),
+            f"the pod sets seccompProfile {_shown(_profile_type(profile))}",
+        )
     for c in pod.containers(ContainerSet.ALL):
         profile = c.security_context.get("seccompProfile")
         if profile is not None and bad(profile):
-            yield Violation(_type_path(c.sc_path + ("seccompProfile",), profile),
-                            f"{c.label} sets seccompProfile {_shown(_profile_type(profile))}")
+            yield Violation(
+                _type_path(c.sc_path + ("seccompProfile",), profile),
+                f"{c.label} sets seccompProfile {_shown(_profile_type(profile))}",
+            )
     if level is not None:
         return  # Pod Security (v1.19+) reads only the fields
     for key, value in pod.annotations.items():
         if (key == SECCOMP_POD_ANNOTATION or key.startswith(SECCOMP_CONTAINER_PREFIX)) and value == "unconfined":
-            who = "the pod" if key == SECCOMP_POD_ANNOTATION else f'container "{key[len(SECCOMP_CONTAINER_PREFIX):]}"'
-            yield Violation(_ann_path(pod, key), f"the legacy annotation {key} disables seccomp for {who} "
-                                                 "(honoured by clusters before v1.27)")
+            who = "the pod" if key == SECCOMP_POD_ANNOTATION else f'container "{key[len(SECCOMP_CONTAINER_PREFIX) :]}"'
+            yield Violation(
+                _ann_path(pod, key),
+                f"the legacy annotation {key} disables seccomp for {who} (honoured by clusters before v1.27)",
+            )
 
 
 # -- KF-POD-024 / 025: AppArmor ------------------------------------------------------------------
@@ -405,36 +494,47 @@ def seccomp_unconfined(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
     containers=ContainerSet.ALL,
     params={"pss_strict": False},
     rationale="Overriding the runtime's default AppArmor profile with unconfined removes a mandatory access "
-              "control layer between the container and the host.",
+    "control layer between the container and the host.",
     remediation="Use appArmorProfile.type RuntimeDefault or Localhost (or the annotation values runtime/default "
-                "or localhost/<profile>) and name only containers that exist.",
-    refs={"pss": "AppArmor (baseline, appArmorProfile)", "trivy": "KSV-0002",
-          "kubeaudit": ("apparmor/AppArmorDisabled", "apparmor/AppArmorBadValue", "apparmor/AppArmorInvalidAnnotation"),
-          "nsa": NSA},
+    "or localhost/<profile>) and name only containers that exist.",
+    refs={
+        "pss": "AppArmor (baseline, appArmorProfile)",
+        "trivy": "KSV-0002",
+        "kubeaudit": ("apparmor/AppArmorDisabled", "apparmor/AppArmorBadValue", "apparmor/AppArmorInvalidAnnotation"),
+        "nsa": NSA,
+    },
     pss=[pss(BASELINE, "AppArmor", "appArmorProfile")],
 )
 def apparmor_unconfined(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
     strict = _pss_level(ctx, BASELINE) is not None
     profile = pod.security_context.get("appArmorProfile")
     if profile is not None and _profile_type(profile) not in CONFINED_TYPES:
-        yield Violation(_type_path(pod.sc_path + ("appArmorProfile",), profile),
-                        f"the pod sets appArmorProfile {_shown(_profile_type(profile))}")
+        yield Violation(
+            _type_path(pod.sc_path + ("appArmorProfile",), profile),
+            f"the pod sets appArmorProfile {_shown(_profile_type(profile))}",
+        )
     for c in pod.containers(ContainerSet.ALL):
         profile = c.security_context.get("appArmorProfile")
         if profile is not None and _profile_type(profile) not in CONFINED_TYPES:
-            yield Violation(_type_path(c.sc_path + ("appArmorProfile",), profile),
-                            f"{c.label} sets appArmorProfile {_shown(_profile_type(profile))}")
+            yield Violation(
+                _type_path(c.sc_path + ("appArmorProfile",), profile),
+                f"{c.label} sets appArmorProfile {_shown(_profile_type(profile))}",
+            )
     names = _container_names(pod)
     for key, value in pod.annotations.items():
         if not key.startswith(APPARMOR_CONTAINER_PREFIX):
             continue
-        name = key[len(APPARMOR_CONTAINER_PREFIX):]
+        name = key[len(APPARMOR_CONTAINER_PREFIX) :]
         if not _apparmor_annotation_ok(value, strict):
-            yield Violation(_ann_path(pod, key), f"the annotation {key} sets AppArmor profile {_show(value)} for "
-                                                 f'container "{name}" (allowed: runtime/default, localhost/<profile>)')
+            yield Violation(
+                _ann_path(pod, key),
+                f"the annotation {key} sets AppArmor profile {_show(value)} for "
+                f'container "{name}" (allowed: runtime/default, localhost/<profile>)',
+            )
         elif not strict and name not in names:
-            yield Violation(_ann_path(pod, key), f'the annotation {key} names container "{name}", which the pod '
-                                                 "does not have")
+            yield Violation(
+                _ann_path(pod, key), f'the annotation {key} names container "{name}", which the pod does not have'
+            )
 
 
 @rule(
@@ -447,9 +547,9 @@ def apparmor_unconfined(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
     params={"apparmor_expected": False},
     requires="apparmor_expected",
     rationale="On nodes that run AppArmor an explicit profile documents and pins the confinement a container "
-              "gets instead of leaving it to runtime defaults.",
+    "gets instead of leaving it to runtime defaults.",
     remediation="Set securityContext.appArmorProfile.type: RuntimeDefault (pod or container level), or a "
-                "Localhost profile.",
+    "Localhost profile.",
     refs={"kubeaudit": "apparmor/AppArmorAnnotationMissing", "nsa": NSA},
 )
 def apparmor_profile_missing(c: ContainerView, ctx: Context) -> Iterator[Violation]:
@@ -471,8 +571,11 @@ def _selinux_violations(opts: Any, base: Path, who: str) -> Iterator[Violation]:
         return
     t = opts.get("type")
     if t not in (None, "") and t not in SELINUX_ALLOWED_TYPES:
-        yield Violation(base + ("type",), f"{who} sets seLinuxOptions.type {_show(t)}, not a container type "
-                                          "(container_t, container_init_t, container_kvm_t, container_engine_t)")
+        yield Violation(
+            base + ("type",),
+            f"{who} sets seLinuxOptions.type {_show(t)}, not a container type "
+            "(container_t, container_init_t, container_kvm_t, container_engine_t)",
+        )
     for field in ("user", "role"):
         if opts.get(field) not in (None, ""):
             yield Violation(base + (field,), f"{who} sets a custom seLinuxOptions.{field}")
@@ -486,18 +589,20 @@ def _selinux_violations(opts: Any, base: Path, who: str) -> Iterator[Violation]:
     scope=Scope.POD,
     containers=ContainerSet.ALL,
     rationale="A custom SELinux type, user or role can give the container a more privileged label than the "
-              "confined container domain, such as spc_t or unconfined_t.",
+    "confined container domain, such as spc_t or unconfined_t.",
     remediation="Remove seLinuxOptions.user and role and use only the container_t, container_init_t, "
-                "container_kvm_t or container_engine_t types.",
+    "container_kvm_t or container_engine_t types.",
     refs={"pss": "SELinux (baseline, seLinuxOptions)", "trivy": "KSV-0025", "nsa": NSA},
     pss=[pss(BASELINE, "SELinux", "seLinuxOptions")],
 )
 def custom_selinux_options(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
-    yield from _selinux_violations(pod.security_context.get("seLinuxOptions"),
-                                   pod.sc_path + ("seLinuxOptions",), "the pod")
+    yield from _selinux_violations(
+        pod.security_context.get("seLinuxOptions"), pod.sc_path + ("seLinuxOptions",), "the pod"
+    )
     for c in pod.containers(ContainerSet.ALL):
-        yield from _selinux_violations(c.security_context.get("seLinuxOptions"),
-                                       c.sc_path + ("seLinuxOptions",), c.label)
+        yield from _selinux_violations(
+            c.security_context.get("seLinuxOptions"), c.sc_path + ("seLinuxOptions",), c.label
+        )
 
 
 # -- KF-POD-027: /proc mount ---------------------------------------------------------------------
@@ -512,11 +617,16 @@ def custom_selinux_options(pod: PodSpecView, ctx: Context) -> Iterator[Violation
     containers=ContainerSet.ALL,
     params={"pss_strict": False},
     rationale="An Unmasked /proc exposes kernel interfaces that the runtime normally masks or makes "
-              "read-only, some of which allow information leaks or host changes.",
+    "read-only, some of which allow information leaks or host changes.",
     remediation="Remove securityContext.procMount or set it to Default (Unmasked is acceptable only for "
-                "pods with hostUsers: false at the baseline level).",
-    refs={"pss": ("/proc Mount Type (baseline, procMount)", "/proc Mount Type (restricted, procMount_restricted)"),
-          "trivy": "KSV-0027", "polaris": "procMount", "kube-linter": "unsafe-proc-mount", "nsa": NSA},
+    "pods with hostUsers: false at the baseline level).",
+    refs={
+        "pss": ("/proc Mount Type (baseline, procMount)", "/proc Mount Type (restricted, procMount_restricted)"),
+        "trivy": "KSV-0027",
+        "polaris": "procMount",
+        "kube-linter": "unsafe-proc-mount",
+        "nsa": NSA,
+    },
     pss=[pss(BASELINE, "/proc Mount Type", "procMount"), pss(RESTRICTED, "/proc Mount Type", "procMount_restricted")],
 )
 def unmasked_proc_mount(c: ContainerView, ctx: Context) -> Iterator[Violation]:
@@ -539,17 +649,19 @@ def _parse_version(value: Any) -> tuple[int, int] | None:
     if isinstance(value, float):
         text = repr(value)
         if len(text.split(".", 1)[1]) < 2:
-            raise NotEvaluated(f"target_version {value!r} is a YAML number and ambiguous (1.3 or 1.30?): "
-                               'write it as a string such as "1.30"')
+            raise NotEvaluated(
+                f"target_version {value!r} is a YAML number and ambiguous (1.3 or 1.30?): "
+                'write it as a string such as "1.30"'
+            )
     elif isinstance(value, str):
         text = value.strip().lower().lstrip("v")
     else:
-        raise NotEvaluated(f"target_version {value!r} is not a Kubernetes version such as \"1.29\"")
+        raise NotEvaluated(f'target_version {value!r} is not a Kubernetes version such as "1.29"')
     parts = text.split(".")
     try:
         return int(parts[0]), int(parts[1])
     except (IndexError, ValueError):
-        raise NotEvaluated(f"target_version {value!r} is not a Kubernetes version such as \"1.29\"") from None
+        raise NotEvaluated(f'target_version {value!r} is not a Kubernetes version such as "1.29"') from None
 
 
 def safe_sysctls(version: tuple[int, int] | None) -> frozenset[str]:
@@ -578,9 +690,9 @@ def normalise_sysctl(name: str) -> str:
     scope=Scope.POD,
     params={"target_version": "newest", "pss_strict": False},
     rationale="Sysctls outside the namespaced safe set can disable kernel protections or change settings "
-              "shared with every pod on the node.",
+    "shared with every pod on the node.",
     remediation="Remove sysctls outside the safe set from spec.securityContext.sysctls, or set them on the "
-                "node instead.",
+    "node instead.",
     refs={"pss": "Sysctls (baseline, sysctls)", "trivy": "KSV-0026", "kube-linter": "unsafe-sysctls", "nsa": NSA},
     pss=[pss(BASELINE, "Sysctls", "sysctls")],
 )
@@ -597,8 +709,9 @@ def unsafe_sysctls(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
             continue
         checked = name if level is not None else normalise_sysctl(name)
         if checked not in allowed:
-            yield Violation(pod.sc_path + ("sysctls", i, "name"), f"the pod sets sysctl {name}, which is not in "
-                                                                  "the safe set")
+            yield Violation(
+                pod.sc_path + ("sysctls", i, "name"), f"the pod sets sysctl {name}, which is not in the safe set"
+            )
 
 
 # -- KF-POD-029: HostProcess ---------------------------------------------------------------------
@@ -617,20 +730,29 @@ def _host_process(sc: Mapping[str, Any]) -> bool:
     scope=Scope.POD,
     containers=ContainerSet.ALL,
     rationale="A HostProcess container runs directly on the Windows host with the host's network and "
-              "file system, like a privileged Linux container.",
+    "file system, like a privileged Linux container.",
     remediation="Remove windowsOptions.hostProcess (or set it to false) at pod and container level.",
-    refs={"pss": "HostProcess (baseline, windowsHostProcess)", "cis": "5.2.10", "kubescape": "C-0202",
-          "trivy": "KSV-0103", "polaris": "hostProcess", "nsa": NSA},
+    refs={
+        "pss": "HostProcess (baseline, windowsHostProcess)",
+        "cis": "5.2.10",
+        "kubescape": "C-0202",
+        "trivy": "KSV-0103",
+        "polaris": "hostProcess",
+        "nsa": NSA,
+    },
     pss=[pss(BASELINE, "HostProcess", "windowsHostProcess")],
 )
 def windows_host_process(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
     if _host_process(pod.security_context):
-        yield Violation(pod.sc_path + ("windowsOptions", "hostProcess"),
-                        "the pod runs its containers as Windows HostProcess containers")
+        yield Violation(
+            pod.sc_path + ("windowsOptions", "hostProcess"),
+            "the pod runs its containers as Windows HostProcess containers",
+        )
     for c in pod.containers(ContainerSet.ALL):
         if _host_process(c.security_context):
-            yield Violation(c.sc_path + ("windowsOptions", "hostProcess"), f"{c.label} is a Windows HostProcess "
-                                                                           "container")
+            yield Violation(
+                c.sc_path + ("windowsOptions", "hostProcess"), f"{c.label} is a Windows HostProcess container"
+            )
 
 
 # -- KF-POD-030: probe and lifecycle hosts -------------------------------------------------------
@@ -638,6 +760,7 @@ def windows_host_process(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
 
 def _handler_hosts(c: ContainerView) -> Iterator[tuple[Path, str, str]]:
     """(path of ``host``, its value, where) for every probe / lifecycle handler that sets one."""
+
     def from_handler(handler: Any, base: Path, where: str) -> Iterator[tuple[Path, str, str]]:
         if not isinstance(handler, dict):
             return
@@ -663,9 +786,9 @@ def _handler_hosts(c: ContainerView) -> Iterator[tuple[Path, str, str]]:
     containers=ContainerSet.CI,
     params={"pss_strict": False},
     rationale="The kubelet runs httpGet and tcpSocket handlers from the node, so a host field makes the node "
-              "connect to any address, including its own loopback services (server-side request forgery).",
+    "connect to any address, including its own loopback services (server-side request forgery).",
     remediation="Remove host from probe and lifecycle httpGet/tcpSocket handlers (the kubelet then targets the "
-                "pod IP); use an exec handler or an httpHeaders Host header instead.",
+    "pod IP); use an exec handler or an httpHeaders Host header instead.",
     refs={"pss": "Host Probes / Lifecycle Hooks (baseline, hostProbesAndHostLifecycle)", "nsa": NSA},
     pss=[pss(BASELINE, "Host Probes / Lifecycle Hooks", "hostProbesAndHostLifecycle")],
 )
@@ -677,11 +800,17 @@ def probe_host_override(c: ContainerView, ctx: Context) -> Iterator[Violation]:
             if host_network:
                 if not strict:
                     continue  # the pod shares the node's network: its loopback is the node's, as intended
-                yield Violation(path, f"{c.label} {where} sets host {host} (Pod Security forbids any probe or "
-                                      "lifecycle host, loopback included)")
+                yield Violation(
+                    path,
+                    f"{c.label} {where} sets host {host} (Pod Security forbids any probe or "
+                    "lifecycle host, loopback included)",
+                )
                 continue
-            yield Violation(path, f"{c.label} {where} targets {host}: the kubelet connects from the node, so this "
-                                  "reaches the node's loopback services, not the pod")
+            yield Violation(
+                path,
+                f"{c.label} {where} targets {host}: the kubelet connects from the node, so this "
+                "reaches the node's loopback services, not the pod",
+            )
         else:
             yield Violation(path, f"{c.label} {where} makes the kubelet connect to {host}")
 
@@ -696,9 +825,9 @@ def probe_host_override(c: ContainerView, ctx: Context) -> Iterator[Violation]:
     severity=Severity.LOW,
     scope=Scope.POD,
     rationale="Volume types other than the core ephemeral and PersistentVolumeClaim-backed ones reach node "
-              "paths or storage backends directly, bypassing the storage administrator's PersistentVolumes.",
+    "paths or storage backends directly, bypassing the storage administrator's PersistentVolumes.",
     remediation="Use configMap, secret, downwardAPI, projected, emptyDir, ephemeral, image, csi or a "
-                "persistentVolumeClaim instead.",
+    "persistentVolumeClaim instead.",
     refs={"pss": "Volume Types (restricted, restrictedVolumes)", "trivy": "KSV-0028", "nsa": NSA},
     pss=[pss(RESTRICTED, "Volume Types", "restrictedVolumes")],
 )
@@ -726,11 +855,16 @@ def restricted_volume_type(pod: PodSpecView, ctx: Context) -> Iterator[Violation
     scope=Scope.POD,
     containers=ContainerSet.CI,
     rationale="Without a security context every setting falls back to runtime defaults, which allow root, "
-              "privilege escalation and a writable root filesystem.",
+    "privilege escalation and a writable root filesystem.",
     remediation="Add a spec.securityContext and a securityContext to every container with at least "
-                "runAsNonRoot, allowPrivilegeEscalation: false and dropped capabilities.",
-    refs={"cis": "5.6.3", "kubescape": "C-0211", "checkov": ("CKV_K8S_29", "CKV_K8S_30"), "trivy": "KSV-0118",
-          "nsa": NSA},
+    "runAsNonRoot, allowPrivilegeEscalation: false and dropped capabilities.",
+    refs={
+        "cis": "5.6.3",
+        "kubescape": "C-0211",
+        "checkov": ("CKV_K8S_29", "CKV_K8S_30"),
+        "trivy": "KSV-0118",
+        "nsa": NSA,
+    },
 )
 def security_context_missing(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
     sc = pod.spec.get("securityContext")
@@ -757,9 +891,9 @@ def security_context_missing(pod: PodSpecView, ctx: Context) -> Iterator[Violati
     scope=Scope.CONTAINER,
     containers=ContainerSet.CI,
     rationale="Seccomp, AppArmor, SELinux and dropped capabilities each limit what a compromised process can "
-              "do to the kernel; a container with none of them relies on isolation alone.",
+    "do to the kernel; a container with none of them relies on isolation alone.",
     remediation="Apply at least one: seccompProfile RuntimeDefault, an AppArmor profile, seLinuxOptions, or "
-                "capabilities.drop: [ALL].",
+    "capabilities.drop: [ALL].",
     refs={"kubescape": "C-0055", "polaris": "linuxHardening", "nsa": NSA},
 )
 def no_linux_hardening(c: ContainerView, ctx: Context) -> Iterator[Violation]:
@@ -779,8 +913,9 @@ def no_linux_hardening(c: ContainerView, ctx: Context) -> Iterator[Violation]:
         return
     if c.capabilities("drop"):
         return
-    yield Violation(_anchor(c), f"{c.label} has no seccomp or AppArmor profile, no SELinux options and drops "
-                                "no capabilities")
+    yield Violation(
+        _anchor(c), f"{c.label} has no seccomp or AppArmor profile, no SELinux options and drops no capabilities"
+    )
 
 
 RULES = [

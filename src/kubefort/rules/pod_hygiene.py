@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import posixpath
 import re
@@ -20,18 +21,39 @@ SSH_PORTS = frozenset({22, 2222})
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
 CONTROL_PLANE_COMPONENTS = frozenset({"kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler"})
 DEFAULT_SYSTEM_WORKLOADS = (
-    "coredns", "kube-proxy", "kube-dns", "metrics-server",
+    "coredns",
+    "kube-proxy",
+    "kube-dns",
+    "metrics-server",
     # CNI daemonsets (and their controllers) that install into kube-system
-    "calico-node", "calico-kube-controllers", "calico-typha", "canal",
-    "cilium", "cilium-operator", "cilium-envoy", "cilium-node-init",
-    "kube-flannel-ds", "weave-net", "aws-node", "kube-router", "kindnet",
-    "antrea-agent", "antrea-controller", "kube-multus-ds",
+    "calico-node",
+    "calico-kube-controllers",
+    "calico-typha",
+    "canal",
+    "cilium",
+    "cilium-operator",
+    "cilium-envoy",
+    "cilium-node-init",
+    "kube-flannel-ds",
+    "weave-net",
+    "aws-node",
+    "kube-router",
+    "kindnet",
+    "antrea-agent",
+    "antrea-controller",
+    "kube-multus-ds",
 )
 #: Host paths that hold cloud or cluster credentials. Entries starting with a dot directory are
 #: relative to a home directory and match anywhere in the path.
 CLOUD_CREDENTIAL_PATHS = (
-    "/.aws", "/.config/gcloud", "/.azure", "/etc/kubernetes/azure.json", "/var/lib/kubelet/kubeconfig",
-    "/etc/kubernetes/cloud.conf", "/etc/gcp", "/.kube",
+    "/.aws",
+    "/.config/gcloud",
+    "/.azure",
+    "/etc/kubernetes/azure.json",
+    "/var/lib/kubelet/kubeconfig",
+    "/etc/kubernetes/cloud.conf",
+    "/etc/gcp",
+    "/.kube",
 )
 _HOME_RELATIVE = tuple(p for p in CLOUD_CREDENTIAL_PATHS if p.startswith("/."))
 _ABSOLUTE = tuple(p for p in CLOUD_CREDENTIAL_PATHS if not p.startswith("/."))
@@ -112,10 +134,8 @@ def privileged_port(c: ContainerView, ctx: Context) -> Iterator[Violation]:
     if pod.spec.get("hostNetwork") is not True:  # net.* sysctls are refused for hostNetwork pods
         for s in iter_dicts(pod.security_context.get("sysctls")):
             if s.get("name") == "net.ipv4.ip_unprivileged_port_start":
-                try:
+                with contextlib.suppress(ValueError):
                     start = int(str(s.get("value")).strip())
-                except ValueError:
-                    pass
     for j, p in _ports(c):
         port = p.get("containerPort")
         if _is_int(port) and 0 < port < min(start, 1024):
@@ -234,8 +254,9 @@ def host_aliases(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
 #: Shell operators that start a new simple command.
 _SHELL_SPLIT = re.compile(r"\|\||&&|\$\(|[;|&\n()`{}]")
 #: Words that may precede the command word of a simple command.
-_PREFIX_WORDS = frozenset({"exec", "env", "nohup", "time", "command", "builtin", "if", "then", "else", "elif",
-                           "do", "while", "until", "!"})
+_PREFIX_WORDS = frozenset(
+    {"exec", "env", "nohup", "time", "command", "builtin", "if", "then", "else", "elif", "do", "while", "until", "!"}
+)
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
 
@@ -248,8 +269,9 @@ def _sudo_in_shell(text: str) -> bool:
     for segment in _SHELL_SPLIT.split(text):
         words = segment.split()
         k = 0
-        while k < len(words) and (words[k] in _PREFIX_WORDS or _ASSIGNMENT.match(words[k])
-                                  or (k > 0 and words[k].startswith("-"))):
+        while k < len(words) and (
+            words[k] in _PREFIX_WORDS or _ASSIGNMENT.match(words[k]) or (k > 0 and words[k].startswith("-"))
+        ):
             k += 1
         if k < len(words) and _is_sudo(words[k]):
             return True
@@ -402,7 +424,9 @@ def user_workload_in_kube_system(pod: PodSpecView, ctx: Context) -> Iterator[Vio
     for name in [obj.name, *_owner_names(obj)]:
         if any(fnmatch.fnmatchcase(name, p) for p in patterns):
             return
-    yield Violation(_ns_path(obj), f'{obj.kind} "{obj.name}" runs in kube-system but is not a recognised system component')
+    yield Violation(
+        _ns_path(obj), f'{obj.kind} "{obj.name}" runs in kube-system but is not a recognised system component'
+    )
 
 
 # --------------------------------------------------------------------------------------------- KF-POD-041..043
@@ -485,8 +509,12 @@ def resource_requests_missing(c: ContainerView, ctx: Context) -> Iterator[Violat
         # Kubernetes defaults a missing request to the limit of the same resource (SetDefaults_Pod).
         if _resource(c, "requests", res) or _resource(c, "limits", res) or _pod_resource(c.pod, "requests", res):
             continue
-        yield Violation(_closest(c.obj.raw, c.at("resources", "requests")), f"{c.label} has no {label} request",
-                        severity=Severity.INFO, subcode=res)
+        yield Violation(
+            _closest(c.obj.raw, c.at("resources", "requests")),
+            f"{c.label} has no {label} request",
+            severity=Severity.INFO,
+            subcode=res,
+        )
 
 
 # --------------------------------------------------------------------------------------------- KF-POD-044

@@ -31,39 +31,80 @@ NSA = "NSA/CISA: pod security"
 #: Capabilities a container runtime grants by default (PSS baseline allow-list for ``capabilities.add``).
 BASELINE_CAPABILITIES = frozenset(
     {
-        "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE",
-        "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
+        "AUDIT_WRITE",
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "MKNOD",
+        "NET_BIND_SERVICE",
+        "SETFCAP",
+        "SETGID",
+        "SETPCAP",
+        "SETUID",
+        "SYS_CHROOT",
     }
 )
 
 #: Capabilities that give a container (near) host-level power (KF-POD-012).
 DANGEROUS_CAPABILITIES = frozenset(
     {
-        "ALL", "SYS_ADMIN", "NET_ADMIN", "SYS_MODULE", "SYS_PTRACE", "SYS_RAWIO", "SYS_BOOT", "SYS_TIME", "BPF",
-        "PERFMON", "MAC_ADMIN", "MAC_OVERRIDE", "DAC_READ_SEARCH", "NET_RAW",
+        "ALL",
+        "SYS_ADMIN",
+        "NET_ADMIN",
+        "SYS_MODULE",
+        "SYS_PTRACE",
+        "SYS_RAWIO",
+        "SYS_BOOT",
+        "SYS_TIME",
+        "BPF",
+        "PERFMON",
+        "MAC_ADMIN",
+        "MAC_OVERRIDE",
+        "DAC_READ_SEARCH",
+        "NET_RAW",
     }
 )
 
 #: Default of the ``sensitive_host_paths`` parameter (KF-POD-008).
 SENSITIVE_HOST_PATHS = (
-    "/", "/boot", "/dev", "/etc", "/lib", "/proc", "/sys", "/usr", "/root", "/home/admin", "/var/lib/docker",
-    "/var/lib/kubelet", "/var/lib/kubelet/pki", "/etc/kubernetes", "/etc/kubernetes/manifests", "/var/lib/etcd",
+    "/",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/lib",
+    "/proc",
+    "/sys",
+    "/usr",
+    "/root",
+    "/home/admin",
+    "/var/lib/docker",
+    "/var/lib/kubelet",
+    "/var/lib/kubelet/pki",
+    "/etc/kubernetes",
+    "/etc/kubernetes/manifests",
+    "/var/lib/etcd",
 )
 
 #: Container runtime sockets (KF-POD-009). ``/var/run`` is a symlink to ``/run`` on every current
 #: distribution, so each socket is matched under both spellings.
 _RUNTIME_SOCKETS_LISTED = (
-    "/var/run/docker.sock", "/run/docker.sock",
-    "/var/run/containerd/containerd.sock", "/run/containerd/containerd.sock",
-    "/var/run/crio/crio.sock", "/run/crio/crio.sock",
-    "/var/run/cri-dockerd.sock", "/var/run/dockershim.sock",
+    "/var/run/docker.sock",
+    "/run/docker.sock",
+    "/var/run/containerd/containerd.sock",
+    "/run/containerd/containerd.sock",
+    "/var/run/crio/crio.sock",
+    "/run/crio/crio.sock",
+    "/var/run/cri-dockerd.sock",
+    "/var/run/dockershim.sock",
 )
 
 
 def _run_aliases(path: str) -> set[str]:
     out = {path}
     if path.startswith("/var/run/"):
-        out.add(path[len("/var"):])
+        out.add(path[len("/var") :])
     elif path.startswith("/run/"):
         out.add("/var" + path)
     return out
@@ -222,14 +263,25 @@ def privilege_escalation(c: ContainerView, ctx: Context) -> Iterator[Violation]:
     if ape.value is False:
         return
     if ape.value is True:
-        yield Violation(ape.path, f"{c.label} sets allowPrivilegeEscalation: true",  # type: ignore[arg-type]
-                        subcode="explicit_true")
+        yield Violation(
+            ape.path,
+            f"{c.label} sets allowPrivilegeEscalation: true",  # type: ignore[arg-type]
+            subcode="explicit_true",
+        )
     elif ape.is_set:
-        yield Violation(ape.path, f"{c.label} sets allowPrivilegeEscalation to a non-boolean value",  # type: ignore[arg-type]
-                        severity=Severity.MEDIUM, subcode="unset")
+        yield Violation(
+            ape.path,
+            f"{c.label} sets allowPrivilegeEscalation to a non-boolean value",  # type: ignore[arg-type]
+            severity=Severity.MEDIUM,
+            subcode="unset",
+        )
     else:
-        yield Violation(_sc_anchor(c), f"{c.label} does not set allowPrivilegeEscalation: false (escalation is "
-                        "allowed by default)", severity=Severity.MEDIUM, subcode="unset")
+        yield Violation(
+            _sc_anchor(c),
+            f"{c.label} does not set allowPrivilegeEscalation: false (escalation is allowed by default)",
+            severity=Severity.MEDIUM,
+            subcode="unset",
+        )
 
 
 def _host_namespace(pod: PodSpecView, field: str, what: str) -> Iterator[Violation]:
@@ -341,8 +393,7 @@ def host_path_volume(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
     for i, v, hp in _host_path_volumes(pod):
         path = hp.get("path")
         where = f' "{path}"' if isinstance(path, str) else ""
-        yield Violation(pod.at("volumes", i, "hostPath"),
-                        f'volume "{_volume_name(v, i)}" uses hostPath{where}')
+        yield Violation(pod.at("volumes", i, "hostPath"), f'volume "{_volume_name(v, i)}" uses hostPath{where}')
 
 
 @rule(
@@ -403,8 +454,9 @@ def sensitive_host_path(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
             what = f'the sensitive host path "{norm}"'
         else:
             what = f'"{norm}", which exposes {_some(hits)}'
-        yield Violation(pod.at("volumes", i, "hostPath", "path"),
-                        f'hostPath volume "{_volume_name(v, i)}" mounts {what}')
+        yield Violation(
+            pod.at("volumes", i, "hostPath", "path"), f'hostPath volume "{_volume_name(v, i)}" mounts {what}'
+        )
 
 
 @rule(
@@ -438,8 +490,10 @@ def runtime_socket_mount(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
             inside = sorted(s for s in RUNTIME_SOCKETS if _covers(norm, s))
             if not inside:
                 continue
-            msg = (f'hostPath volume "{_volume_name(v, i)}" mounts "{norm}", which contains the container runtime '
-                   f'socket{"s" if len(inside) > 1 else ""} {_some(inside, 3)}')
+            msg = (
+                f'hostPath volume "{_volume_name(v, i)}" mounts "{norm}", which contains the container runtime '
+                f"socket{'s' if len(inside) > 1 else ''} {_some(inside, 3)}"
+            )
         yield Violation(pod.at("volumes", i, "hostPath", "path"), msg)
 
 
@@ -483,9 +537,12 @@ def host_port(c: ContainerView, ctx: Context) -> Iterator[Violation]:
         elif host_net and (hp is None or hp == 0):
             cp = p.get("containerPort")
             if _is_int(cp) and cp != 0 and cp not in allowed:
-                yield Violation(c.at("ports", j, "containerPort"),
-                                f"{c.label} uses the host network, so containerPort {cp} is bound on the node "
-                                "(hostPort defaults to it)", subcode="host_network")
+                yield Violation(
+                    c.at("ports", j, "containerPort"),
+                    f"{c.label} uses the host network, so containerPort {cp} is bound on the node "
+                    "(hostPort defaults to it)",
+                    subcode="host_network",
+                )
 
 
 @rule(
@@ -517,8 +574,10 @@ def capabilities_beyond_baseline(c: ContainerView, ctx: Context) -> Iterator[Vio
             return  # capabilities_restricted overrides this check and exempts Windows pods
         for i, cap in _raw_caps(c, "add"):
             if cap not in BASELINE_CAPABILITIES:  # admission compares the names as written
-                yield Violation(c.sc_path + ("capabilities", "add", i),
-                                f'{c.label} adds capability "{cap}", not in the baseline default set')
+                yield Violation(
+                    c.sc_path + ("capabilities", "add", i),
+                    f'{c.label} adds capability "{cap}", not in the baseline default set',
+                )
         return
     strict = ctx.param("strict_add") is True
     for i, cap in _raw_caps(c, "add"):
@@ -592,8 +651,11 @@ def net_raw_not_dropped(c: ContainerView, ctx: Context) -> Iterator[Violation]:
     p = c.sc("privileged")
     if p.value is True:
         # a privileged container gets every capability: the runtime ignores capabilities.drop
-        yield Violation(p.path, f"{c.label} is privileged, so its capabilities.drop is ignored and it keeps NET_RAW",  # type: ignore[arg-type]
-                        subcode="privileged")
+        yield Violation(
+            p.path,
+            f"{c.label} is privileged, so its capabilities.drop is ignored and it keeps NET_RAW",  # type: ignore[arg-type]
+            subcode="privileged",
+        )
 
 
 @rule(
@@ -653,8 +715,10 @@ def restricted_capability_added(c: ContainerView, ctx: Context) -> Iterator[Viol
     for i, cap in _raw_caps(c, "add"):
         name = cap if exact else normalise_capability(cap)
         if name != "NET_BIND_SERVICE":
-            yield Violation(c.sc_path + ("capabilities", "add", i),
-                            f'{c.label} adds capability "{cap}"; only NET_BIND_SERVICE may be added')
+            yield Violation(
+                c.sc_path + ("capabilities", "add", i),
+                f'{c.label} adds capability "{cap}"; only NET_BIND_SERVICE may be added',
+            )
 
 
 @rule(
@@ -676,8 +740,11 @@ def restricted_capability_added(c: ContainerView, ctx: Context) -> Iterator[Viol
         "trivy": "KSV-0012",
         "polaris": "runAsRootAllowed",
         "kube-linter": "run-as-non-root",
-        "kubeaudit": ("nonroot/RunAsNonRootPSCNilCSCNil", "nonroot/RunAsNonRootPSCFalseCSCNil",
-                      "nonroot/RunAsNonRootCSCFalse"),
+        "kubeaudit": (
+            "nonroot/RunAsNonRootPSCNilCSCNil",
+            "nonroot/RunAsNonRootPSCFalseCSCNil",
+            "nonroot/RunAsNonRootCSCFalse",
+        ),
         "nsa": NSA,
     },
     pss=[pss(RESTRICTED, "Running as Non-root", "runAsNonRoot")],
@@ -717,8 +784,10 @@ def run_as_non_root(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
             else:
                 msg = f"{cs[0].label} sets runAsUser: 0 without runAsNonRoot: true"
         else:
-            msg = (f"{cs[0].label} may run as root: neither runAsNonRoot: true nor a non-zero runAsUser is set "
-                   "for it or the pod")
+            msg = (
+                f"{cs[0].label} may run as root: neither runAsNonRoot: true nor a non-zero runAsUser is set "
+                "for it or the pod"
+            )
         yield Violation(path, msg)
 
 

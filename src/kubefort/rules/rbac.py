@@ -61,14 +61,27 @@ INCLUDE_SYSTEM = {"include_system": False}
 ANY_SUB = "\0any"  # a target matching every subresource of a resource (userextras/<key>)
 
 #: (group, resource) pairs that exist only cluster-wide: a Role or a RoleBinding cannot grant them.
-CLUSTER_SCOPED: frozenset[tuple[str, str]] = frozenset({
-    ("", "nodes"), ("", "persistentvolumes"), (RBAC, "clusterroles"), (RBAC, "clusterrolebindings"),
-    (CERTS, "certificatesigningrequests"), (CERTS, "signers"),
-    (ADMREG, "validatingwebhookconfigurations"), (ADMREG, "mutatingwebhookconfigurations"),
-    (ADMREG, "validatingadmissionpolicies"), (ADMREG, "validatingadmissionpolicybindings"),
-    (ADMREG, "mutatingadmissionpolicies"), (ADMREG, "mutatingadmissionpolicybindings"),
-    ("", "users"), ("", "groups"), (AUTHN, "uids"), (AUTHN, "userextras"),
-})
+CLUSTER_SCOPED: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("", "nodes"),
+        ("", "persistentvolumes"),
+        (RBAC, "clusterroles"),
+        (RBAC, "clusterrolebindings"),
+        (CERTS, "certificatesigningrequests"),
+        (CERTS, "signers"),
+        (ADMREG, "validatingwebhookconfigurations"),
+        (ADMREG, "mutatingwebhookconfigurations"),
+        (ADMREG, "validatingadmissionpolicies"),
+        (ADMREG, "validatingadmissionpolicybindings"),
+        (ADMREG, "mutatingadmissionpolicies"),
+        (ADMREG, "mutatingadmissionpolicybindings"),
+        ("", "users"),
+        ("", "groups"),
+        (AUTHN, "uids"),
+        (AUTHN, "userextras"),
+    }
+)
+
 
 def _builtin_roles() -> dict[tuple[str, str | None, str], K8sObject]:
     """The default roles of the Kubernetes bootstrap policy (one table, :mod:`kubefort.analysis.rbac.bootstrap`,
@@ -77,8 +90,9 @@ def _builtin_roles() -> dict[tuple[str, str | None, str], K8sObject]:
     out = {}
     for raw in (*BOOTSTRAP_CLUSTER_ROLES, *BOOTSTRAP_ROLES):
         ns = raw["metadata"].get("namespace")
-        out[(raw["kind"], ns, raw["metadata"]["name"])] = K8sObject.from_raw(raw, Source(file=BUILTIN_FILE),
-                                                                             cluster_scoped=not ns)
+        out[(raw["kind"], ns, raw["metadata"]["name"])] = K8sObject.from_raw(
+            raw, Source(file=BUILTIN_FILE), cluster_scoped=not ns
+        )
     return out
 
 
@@ -158,13 +172,16 @@ def _ts(*specs: str) -> tuple[Target, ...]:
 
 def _level(pr: PolicyRule, verb: str, t: Target, reach: Reach) -> int:
     """2: the rule grants the request for every object; 1: only for its resourceNames; 0: not at all."""
-    if not reach.cluster and (t.group, t.resource) in CLUSTER_SCOPED:
-        if not (verb == "bind" and (t.group, t.resource) == (RBAC, "clusterroles")):
-            return 0
+    if (
+        not reach.cluster
+        and (t.group, t.resource) in CLUSTER_SCOPED
+        and not (verb == "bind" and (t.group, t.resource) == (RBAC, "clusterroles"))
+    ):
+        return 0
     if not (pr.verb_matches(verb) and pr.group_matches(t.group)):
         return 0
     if t.sub == ANY_SUB:
-        ok = any(r == "*" or r.startswith(f"{t.resource}/") or r.startswith("*/") for r in pr.resources)
+        ok = any(r == "*" or r.startswith((f"{t.resource}/", "*/")) for r in pr.resources)
     else:
         ok = pr.resource_matches(t.resource, t.sub)
     if not ok:
@@ -212,8 +229,9 @@ def _describe(pr: PolicyRule, g: Grant) -> str:
     return text
 
 
-def _grant_hit(pr: PolicyRule, verbs: Sequence[str], targets: Sequence[Target], reach: Reach, base: Severity,
-               field: str = "verbs") -> Hit | None:
+def _grant_hit(
+    pr: PolicyRule, verbs: Sequence[str], targets: Sequence[Target], reach: Reach, base: Severity, field: str = "verbs"
+) -> Hit | None:
     g = _grant(pr, verbs, targets, reach)
     if g is None:
         return None
@@ -345,7 +363,7 @@ class RbacView:
         return out
 
 
-_VIEWS: "weakref.WeakKeyDictionary[Inventory, tuple[int, RbacView]]" = weakref.WeakKeyDictionary()
+_VIEWS: weakref.WeakKeyDictionary[Inventory, tuple[int, RbacView]] = weakref.WeakKeyDictionary()
 
 
 def _view(inv: Inventory) -> RbacView:
@@ -395,7 +413,7 @@ def _is_sa_or_node(s: Mapping[str, Any]) -> bool:
     if kind == "ServiceAccount":
         return True
     if kind == "User":
-        return name.startswith(SA_PREFIX) or name.startswith("system:node:")
+        return name.startswith((SA_PREFIX, "system:node:"))
     if kind == "Group":
         return name in ("system:nodes", "system:serviceaccounts") or name.startswith("system:serviceaccounts:")
     return False
@@ -448,7 +466,9 @@ def _resolve(binding: K8sObject, ctx: Context) -> tuple[K8sObject, list[Entry]] 
         raise NotEvaluated(f'{kind} "{name}" referenced by roleRef is not in the input')
     entries, partial = view.entries(role)
     if partial and not entries and not _is_cluster(ctx):
-        raise NotEvaluated(f'{_role_label(role)} is aggregated and none of the ClusterRoles it aggregates is in the input')
+        raise NotEvaluated(
+            f"{_role_label(role)} is aggregated and none of the ClusterRoles it aggregates is in the input"
+        )
     return role, entries
 
 
@@ -482,8 +502,9 @@ def _judge_role(role: K8sObject, ctx: Context, check: Check) -> Iterator[Violati
         return
     for e, hit, path in _role_violations(role, ctx, check):
         src = f' (aggregated from ClusterRole "{e.obj.name}")' if e.obj is not role else ""
-        yield Violation(path, f'{role.kind} "{role.name}" {hit.verb} {hit.what}{src}', severity=hit.severity,
-                        subcode=hit.subcode)
+        yield Violation(
+            path, f'{role.kind} "{role.name}" {hit.verb} {hit.what}{src}', severity=hit.severity, subcode=hit.subcode
+        )
 
 
 def _binding_hits(binding: K8sObject, ctx: Context, check: Check) -> tuple[K8sObject, list[tuple[Entry, Hit]]] | None:
@@ -527,22 +548,31 @@ def _judge_binding(binding: K8sObject, ctx: Context, check: Check, base: Severit
     sev, sub = _worst(hits, base)
     perms = _hits_text(role, hits)
     for i, s in subjects:
-        yield Violation(("subjects", i), f'{binding.kind} "{binding.name}" binds {_subject_text(s, binding)} to '
-                                         f"{_role_label(role)}, which grants {perms}", severity=sev, subcode=sub)
+        yield Violation(
+            ("subjects", i),
+            f'{binding.kind} "{binding.name}" binds {_subject_text(s, binding)} to '
+            f"{_role_label(role)}, which grants {perms}",
+            severity=sev,
+            subcode=sub,
+        )
 
 
-def _role_rule(check: Check, base: Severity, policy: str = "cluster") -> Callable[[K8sObject, Context], Iterator[Violation]]:
+def _role_rule(
+    check: Check, base: Severity, policy: str = "cluster"
+) -> Callable[[K8sObject, Context], Iterator[Violation]]:
     def fn(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         if obj.kind in ROLE_KINDS:
             yield from _judge_role(obj, ctx, check)
         elif obj.kind in BINDING_KINDS:
             yield from _judge_binding(obj, ctx, check, base, policy)
+
     return fn
 
 
 def _simple(verbs: Sequence[str], targets: Sequence[Target], base: Severity, field: str = "verbs") -> Check:
     def check(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRule]) -> Hit | None:
         return _grant_hit(e.pr, verbs, targets, reach, base, field)
+
     return check
 
 
@@ -558,8 +588,13 @@ def _full_wildcard(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRul
     pr = e.pr
     if "*" in pr.api_groups and "*" in pr.resources and "*" in pr.verbs:
         if pr.resource_names:
-            return Hit(f'every verb on every resource of every API group, limited to resourceNames '
-                       f'{", ".join(pr.resource_names)}', None, Severity.CRITICAL.lower(), "named")
+            return Hit(
+                f"every verb on every resource of every API group, limited to resourceNames "
+                f"{', '.join(pr.resource_names)}",
+                None,
+                Severity.CRITICAL.lower(),
+                "named",
+            )
         return Hit('full access: apiGroups "*", resources "*", verbs "*"')
     if reach.cluster and e.obj.kind == "ClusterRole" and "*" in pr.non_resource_urls and "*" in pr.verbs:
         return Hit('every verb on every non-resource URL (nonResourceURLs "*", verbs "*")', "nonResourceURLs")
@@ -575,7 +610,7 @@ def _full_wildcard(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRul
     kinds=ROLE_KINDS,
     params=INCLUDE_SYSTEM,
     rationale="A rule with every verb on every resource of every API group is cluster-admin (or namespace-admin) "
-              "power, including writing RBAC, reading every Secret and running privileged pods.",
+    "power, including writing RBAC, reading every Secret and running privileged pods.",
     remediation="List the API groups, resources and verbs the subject needs instead of '*'.",
     refs=_refs(trivy="KSV-0044"),
 )
@@ -602,7 +637,7 @@ def _wildcards(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRule]) 
     kinds=ROLE_KINDS,
     params=INCLUDE_SYSTEM,
     rationale="A wildcard grants every current and future verb, resource or API group, including CRDs installed "
-              "later: the role silently grows.",
+    "later: the role silently grows.",
     remediation="Replace '*' in verbs, resources and apiGroups with explicit lists.",
     refs=_refs(cis="5.1.3", kubescape="C-0187", checkov="CKV_K8S_49", **{"kube-linter": "wildcard-in-rules"}),
 )
@@ -610,10 +645,23 @@ def rbac_wildcard(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _judge_role(obj, ctx, _wildcards)
 
 
-SENSITIVE = _ts(":secrets", ":pods", "apps:deployments", "apps:daemonsets", "apps:statefulsets",
-                ":replicationcontrollers", "apps:replicasets", "batch:cronjobs", "batch:jobs",
-                f"{RBAC}:roles", f"{RBAC}:clusterroles", f"{RBAC}:rolebindings", f"{RBAC}:clusterrolebindings",
-                ":users", ":groups")
+SENSITIVE = _ts(
+    ":secrets",
+    ":pods",
+    "apps:deployments",
+    "apps:daemonsets",
+    "apps:statefulsets",
+    ":replicationcontrollers",
+    "apps:replicasets",
+    "batch:cronjobs",
+    "batch:jobs",
+    f"{RBAC}:roles",
+    f"{RBAC}:clusterroles",
+    f"{RBAC}:rolebindings",
+    f"{RBAC}:clusterrolebindings",
+    ":users",
+    ":groups",
+)
 
 
 def _any_verb_sensitive(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRule]) -> Hit | None:
@@ -634,7 +682,7 @@ _RUN_003 = _role_rule(_any_verb_sensitive, Severity.HIGH)
     kinds=RBAC_KINDS,
     params=INCLUDE_SYSTEM,
     rationale="Every verb on Secrets, workloads or RBAC objects includes the ones that read credentials, run "
-              "code in the namespace or rewrite permissions.",
+    "code in the namespace or rewrite permissions.",
     remediation="Grant only the verbs needed (for example get, list, watch) on these resources.",
     refs=_refs(trivy="KSV-0045"),
 )
@@ -643,8 +691,18 @@ def any_verb_sensitive(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
 
 
 # the catalogue's verbs plus watch (streams full objects, Secrets included) and patch (modifies like update)
-_ALL_RESOURCE_VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection",
-                       "impersonate", "*")
+_ALL_RESOURCE_VERBS = (
+    "get",
+    "list",
+    "watch",
+    "create",
+    "update",
+    "patch",
+    "delete",
+    "deletecollection",
+    "impersonate",
+    "*",
+)
 
 
 def _all_resources(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRule]) -> Hit | None:
@@ -657,8 +715,9 @@ def _all_resources(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRul
     groups = ", ".join(f'"{g}"' for g in pr.api_groups) or "none"
     what = f'{", ".join(verbs)} on every resource (resources "*") of apiGroups {groups}'
     if pr.resource_names:
-        return Hit(what + f" (only resourceNames {', '.join(pr.resource_names)})", "resources",
-                   Severity.HIGH.lower(), "named")
+        return Hit(
+            what + f" (only resourceNames {', '.join(pr.resource_names)})", "resources", Severity.HIGH.lower(), "named"
+        )
     return Hit(what, "resources", None, _scope_subcode(reach))
 
 
@@ -696,7 +755,7 @@ def _admin_allowed(ctx: Context) -> set[str]:
             continue
         text = entry.strip()
         if text.startswith(SA_PREFIX):
-            text = text[len(SA_PREFIX):]
+            text = text[len(SA_PREFIX) :]
         for sep in ("/", ":"):
             if sep in text:
                 ns, _, name = text.partition(sep)
@@ -719,7 +778,7 @@ def _admin_exempt(s: Mapping[str, Any], binding: K8sObject, allowed: set[str]) -
         ns = s.get("namespace") or _subject_ns(binding)
         return ns == "kube-system" and name in allowed
     if kind == "User" and name.startswith(SA_PREFIX):
-        ns, _, sa = name[len(SA_PREFIX):].partition(":")
+        ns, _, sa = name[len(SA_PREFIX) :].partition(":")
         return ns == "kube-system" and sa in allowed
     if kind in ("User", "Group"):
         if name in _BROAD_GROUPS or name == "system:anonymous" or name.startswith("system:serviceaccounts:"):
@@ -728,8 +787,9 @@ def _admin_exempt(s: Mapping[str, Any], binding: K8sObject, allowed: set[str]) -
     return True
 
 
-def _admin_reason(binding: K8sObject, ctx: Context,
-                  resolved: tuple[K8sObject, list[Entry]] | None | bool = False) -> str | None:
+def _admin_reason(
+    binding: K8sObject, ctx: Context, resolved: tuple[K8sObject, list[Entry]] | bool | None = False
+) -> str | None:
     """Why a binding grants cluster-admin equivalent power, or None. ``resolved``: the role if already
     resolved (None: it grants nothing); False: resolve it here (may raise NotEvaluated)."""
     kind, name = _role_ref(binding)
@@ -758,12 +818,16 @@ def _admin_reason(binding: K8sObject, ctx: Context,
     params={"admin_roles": ["cluster-admin"], "rbac_admin_allow": []},
     cross_object=True,
     rationale="Whoever holds cluster-admin (or a role with full wildcard access) controls every workload, Secret "
-              "and permission of the cluster, or of the namespace for a RoleBinding.",
+    "and permission of the cluster, or of the namespace for a RoleBinding.",
     remediation="Bind a least-privilege role instead; keep cluster-admin for break-glass users and built-in "
-                "system components.",
-    refs=_refs(cis="5.1.1", kubescape=("C-0185", "C-0035"), trivy="KSV-0111",
-               polaris=("clusterrolebindingClusterAdmin", "rolebindingClusterAdminClusterRole",
-                        "rolebindingClusterAdminRole"), **{"kube-linter": "cluster-admin-role-binding"}),
+    "system components.",
+    refs=_refs(
+        cis="5.1.1",
+        kubescape=("C-0185", "C-0035"),
+        trivy="KSV-0111",
+        polaris=("clusterrolebindingClusterAdmin", "rolebindingClusterAdminClusterRole", "rolebindingClusterAdminRole"),
+        **{"kube-linter": "cluster-admin-role-binding"},
+    ),
 )
 def cluster_admin_binding(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     allowed = _admin_allowed(ctx)
@@ -775,8 +839,10 @@ def cluster_admin_binding(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         return
     where = "cluster-wide" if obj.kind == "ClusterRoleBinding" else f'in namespace "{obj.namespace}"'
     for i, s in subjects:
-        yield Violation(("subjects", i), f'{obj.kind} "{obj.name}" grants {_ref_label(obj)} {where} to '
-                                         f"{_subject_text(s, obj)} ({reason})")
+        yield Violation(
+            ("subjects", i),
+            f'{obj.kind} "{obj.name}" grants {_ref_label(obj)} {where} to {_subject_text(s, obj)} ({reason})',
+        )
 
 
 @rule(
@@ -787,19 +853,25 @@ def cluster_admin_binding(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     scope=Scope.OBJECT,
     kinds=BINDING_KINDS,
     rationale="Members of system:masters bypass RBAC entirely and the grant cannot be revoked without "
-              "rotating credentials; the group must never be used in bindings.",
+    "rotating credentials; the group must never be used in bindings.",
     remediation="Remove the system:masters subject and bind named users or groups to least-privilege roles.",
     refs=_refs(cis="5.1.7", kubescape="C-0246", trivy="KSV-0123"),
 )
 def system_masters_binding(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
-    if obj.kind == "ClusterRoleBinding" and obj.name == "cluster-admin" and \
-            obj.labels.get("kubernetes.io/bootstrapping") == "rbac-defaults" and \
-            _role_ref(obj) == ("ClusterRole", "cluster-admin"):
+    if (
+        obj.kind == "ClusterRoleBinding"
+        and obj.name == "cluster-admin"
+        and obj.labels.get("kubernetes.io/bootstrapping") == "rbac-defaults"
+        and _role_ref(obj) == ("ClusterRole", "cluster-admin")
+    ):
         return  # the bootstrap binding every cluster has (system:masters is authorized before RBAC anyway)
     for i, s in _subjects(obj):
         if s.get("kind") == "Group" and s.get("name") == "system:masters":
-            yield Violation(("subjects", i), f'{obj.kind} "{obj.name}" binds {_ref_label(obj)} to Group '
-                                             '"system:masters" (members bypass RBAC authorization entirely)')
+            yield Violation(
+                ("subjects", i),
+                f'{obj.kind} "{obj.name}" binds {_ref_label(obj)} to Group '
+                '"system:masters" (members bypass RBAC authorization entirely)',
+            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -832,11 +904,16 @@ _RUN_007 = _role_rule(_secret_read, Severity.HIGH, "sa_node")
     params={**INCLUDE_SYSTEM, "secret_verbs": ["get", "list", "watch"]},
     cross_object=True,  # bindings are judged on the roles they reference
     rationale="Secrets hold service account tokens, TLS keys and credentials; reading them is usually a step "
-              "to other identities and systems (list and watch return the values too).",
+    "to other identities and systems (list and watch return the values too).",
     remediation="Limit Secret access to the named Secrets the workload needs (resourceNames, get only), or mount "
-                "them instead of reading them through the API.",
-    refs=_refs(cis="5.1.2", kubescape=("C-0015", "C-0186"), checkov="CKV2_K8S_5", trivy=("KSV-0041", "KSV-0113"),
-               **{"kube-linter": "access-to-secrets"}),
+    "them instead of reading them through the API.",
+    refs=_refs(
+        cis="5.1.2",
+        kubescape=("C-0015", "C-0186"),
+        checkov="CKV2_K8S_5",
+        trivy=("KSV-0041", "KSV-0113"),
+        **{"kube-linter": "access-to-secrets"},
+    ),
 )
 def secrets_read_access(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _RUN_007(obj, ctx)
@@ -858,11 +935,20 @@ _RUN_008 = _role_rule(_exec, Severity.HIGH, "all")
     params=INCLUDE_SYSTEM,
     cross_object=True,  # bindings are judged on the roles they reference
     rationale="Exec and attach run commands inside running containers, with their Secrets, tokens and network "
-              "position; get is enough for websocket-based exec.",
+    "position; get is enough for websocket-based exec.",
     remediation="Remove create/get on pods/exec and pods/attach, or keep them in a break-glass role.",
-    refs=_refs(kubescape="C-0002", checkov="CKV2_K8S_2", trivy=("KSV-0053", "KSV-0054"),
-               polaris=("clusterrolePodExecAttach", "rolePodExecAttach", "clusterrolebindingPodExecAttach",
-                        "rolebindingClusterRolePodExecAttach", "rolebindingRolePodExecAttach")),
+    refs=_refs(
+        kubescape="C-0002",
+        checkov="CKV2_K8S_2",
+        trivy=("KSV-0053", "KSV-0054"),
+        polaris=(
+            "clusterrolePodExecAttach",
+            "rolePodExecAttach",
+            "clusterrolebindingPodExecAttach",
+            "rolebindingClusterRolePodExecAttach",
+            "rolebindingRolePodExecAttach",
+        ),
+    ),
 )
 def pods_exec_attach(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _RUN_008(obj, ctx)
@@ -887,8 +973,17 @@ def pods_portforward(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _RUN_009(obj, ctx)
 
 
-POD_CONTROLLERS = _ts(":pods", "apps:deployments", "apps:replicasets", "apps:statefulsets", "apps:daemonsets",
-                      "batch:jobs", "batch:cronjobs", ":replicationcontrollers", ":podtemplates")
+POD_CONTROLLERS = _ts(
+    ":pods",
+    "apps:deployments",
+    "apps:replicasets",
+    "apps:statefulsets",
+    "apps:daemonsets",
+    "batch:jobs",
+    "batch:cronjobs",
+    ":replicationcontrollers",
+    ":podtemplates",
+)
 _pod_write = _simple(("create", "update", "patch"), POD_CONTROLLERS, Severity.HIGH)
 
 
@@ -904,7 +999,7 @@ _RUN_010 = _role_rule(_pod_write, Severity.HIGH)
     kinds=RBAC_KINDS,
     params=INCLUDE_SYSTEM,
     rationale="Whoever can create pods (directly or through a controller) can mount any Secret or "
-              "ServiceAccount of the namespace and, without admission control, run privileged containers.",
+    "ServiceAccount of the namespace and, without admission control, run privileged containers.",
     remediation="Grant pod and controller writes only to deployment tooling, with Pod Security admission enforced.",
     refs=_refs(cis="5.1.4", kubescape="C-0188", trivy="KSV-0048", **{"kube-linter": "access-to-create-pods"}),
 )
@@ -929,7 +1024,7 @@ _RUN_011 = _role_rule(_escalate, Severity.CRITICAL)
     kinds=RBAC_KINDS,
     params=INCLUDE_SYSTEM,
     rationale="escalate lifts RBAC's privilege-escalation check: the holder can write roles with permissions it "
-              "does not have, up to cluster-admin.",
+    "does not have, up to cluster-admin.",
     remediation="Remove escalate (and '*') on roles and clusterroles.",
     refs=_refs(cis="5.1.8", kubescape="C-0191", checkov="CKV_K8S_158", trivy="KSV-0050"),
 )
@@ -943,8 +1038,9 @@ def _bind(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRule]) -> Hi
         return hit
     creates = [t.label for t in BINDINGS if any(_level(p, "create", t, reach) == 2 for p in prs)]
     if creates:
-        return Hit(f"{hit.what}, with create on {', '.join(creates)} in the same role", hit.field, None,
-                   "with_binding_create")
+        return Hit(
+            f"{hit.what}, with create on {', '.join(creates)} in the same role", hit.field, None, "with_binding_create"
+        )
     return hit
 
 
@@ -960,7 +1056,7 @@ _RUN_012 = _role_rule(_bind, Severity.CRITICAL)
     kinds=RBAC_KINDS,
     params=INCLUDE_SYSTEM,
     rationale="bind lets the holder create bindings to roles with permissions it does not have; with create on "
-              "bindings it can grant itself any role it may bind.",
+    "bindings it can grant itself any role it may bind.",
     remediation="Remove bind (and '*') on roles and clusterroles, or limit it with resourceNames to low-privilege roles.",
     refs=_refs(cis="5.1.8", kubescape="C-0191", checkov="CKV_K8S_157", trivy=("KSV-0050", "KSV-0051", "KSV-0052")),
 )
@@ -968,8 +1064,13 @@ def rbac_bind(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _RUN_012(obj, ctx)
 
 
-IMPERSONATION = (_t(":users"), _t(":groups"), _t(":serviceaccounts"), _t(f"{AUTHN}:uids"),
-                 Target(AUTHN, "userextras", ANY_SUB))
+IMPERSONATION = (
+    _t(":users"),
+    _t(":groups"),
+    _t(":serviceaccounts"),
+    _t(f"{AUTHN}:uids"),
+    Target(AUTHN, "userextras", ANY_SUB),
+)
 
 
 def _impersonate(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRule]) -> Hit | None:
@@ -995,7 +1096,7 @@ _RUN_013 = _role_rule(_impersonate, Severity.CRITICAL)
     kinds=RBAC_KINDS,
     params=INCLUDE_SYSTEM,
     rationale="Impersonation acts as another user, group or service account; impersonating a group such as "
-              "system:masters is cluster-admin.",
+    "system:masters is cluster-admin.",
     remediation="Remove impersonate, or limit it with resourceNames to the identities a tool must act as.",
     refs=_refs(cis="5.1.8", kubescape=("C-0065", "C-0191"), checkov="CKV2_K8S_3", trivy="KSV-0043"),
 )
@@ -1015,7 +1116,7 @@ _binding_write = _simple(("create", "update", "patch"), BINDINGS, Severity.HIGH)
     kinds=RBAC_KINDS,
     params=INCLUDE_SYSTEM,
     rationale="Writing bindings grants roles to any subject (within the bind/escalate checks); in the hands of a "
-              "ServiceAccount or node it is a path to privilege escalation from a compromised pod.",
+    "ServiceAccount or node it is a path to privilege escalation from a compromised pod.",
     remediation="Keep binding writes to humans and RBAC tooling; never to workload ServiceAccounts.",
     refs=_refs(checkov="CKV2_K8S_1", trivy="KSV-0055"),
 )
@@ -1035,8 +1136,12 @@ def rolebinding_write(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         src = f' (aggregated from ClusterRole "{e.obj.name}")' if e.obj is not obj else ""
         msg = f'{obj.kind} "{obj.name}" grants {hit.what}{src}'
         if holders:
-            yield Violation(path, f"{msg}; it is bound to {', '.join(holders)}", severity=hit.severity,
-                            subcode="sa_or_node" if hit.subcode != "named" else hit.subcode)
+            yield Violation(
+                path,
+                f"{msg}; it is bound to {', '.join(holders)}",
+                severity=hit.severity,
+                subcode="sa_or_node" if hit.subcode != "named" else hit.subcode,
+            )
         else:
             yield Violation(path, msg, severity=hit.severity, subcode=hit.subcode)
 
@@ -1056,7 +1161,7 @@ _RUN_015 = _role_rule(_nodes_proxy, Severity.HIGH)
     kinds=RBAC_KINDS,
     params=INCLUDE_SYSTEM,
     rationale="nodes/proxy reaches the kubelet API directly (exec into any pod of the node), bypassing audit "
-              "logging and admission control.",
+    "logging and admission control.",
     remediation="Grant nodes/metrics or nodes/stats for monitoring instead of nodes/proxy.",
     refs=_refs(cis="5.1.10", kubescape="C-0279", checkov="CKV2_K8S_2", trivy="KSV-0047"),
 )
@@ -1065,8 +1170,9 @@ def nodes_proxy(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
 
 
 def _csr_approve(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRule]) -> Hit | None:
-    hit = _grant_hit(e.pr, ("update", "patch"), _ts(f"{CERTS}:certificatesigningrequests/approval"), reach,
-                     Severity.HIGH)
+    hit = _grant_hit(
+        e.pr, ("update", "patch"), _ts(f"{CERTS}:certificatesigningrequests/approval"), reach, Severity.HIGH
+    )
     if hit is None:
         return None
     signers: list[str] = []
@@ -1074,8 +1180,12 @@ def _csr_approve(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRule]
         if _level(p, "approve", _t(f"{CERTS}:signers"), reach):
             signers.extend(p.resource_names or ["*"])
     if signers and hit.subcode != "named":
-        return Hit(f"{hit.what}, with approve on signers {', '.join(dict.fromkeys(signers))} in the same role",
-                   hit.field, None, "with_signer")
+        return Hit(
+            f"{hit.what}, with approve on signers {', '.join(dict.fromkeys(signers))} in the same role",
+            hit.field,
+            None,
+            "with_signer",
+        )
     return hit
 
 
@@ -1091,7 +1201,7 @@ _RUN_016 = _role_rule(_csr_approve, Severity.HIGH)
     kinds=RBAC_KINDS,
     params=INCLUDE_SYSTEM,
     rationale="Approving CSRs issues client certificates signed by the cluster CA, for example for a "
-              "system:masters identity through the kube-apiserver-client signer.",
+    "system:masters identity through the kube-apiserver-client signer.",
     remediation="Leave CSR approval to the controller manager and to narrowly-scoped approvers limited by signer name.",
     refs=_refs(cis="5.1.11", kubescape="C-0280", checkov="CKV_K8S_156"),
 )
@@ -1111,7 +1221,7 @@ _RUN_017 = _role_rule(_simple(("create",), _ts(":serviceaccounts/token"), Severi
     kinds=RBAC_KINDS,
     params=INCLUDE_SYSTEM,
     rationale="Creating tokens (TokenRequest) for a ServiceAccount yields credentials with all of its permissions, "
-              "valid for up to the maximum token lifetime.",
+    "valid for up to the maximum token lifetime.",
     remediation="Remove create on serviceaccounts/token, or limit it with resourceNames.",
     refs=_refs(cis="5.1.13", kubescape="C-0282"),
 )
@@ -1119,9 +1229,14 @@ def serviceaccount_token_create(obj: K8sObject, ctx: Context) -> Iterator[Violat
     yield from _RUN_017(obj, ctx)
 
 
-ADMISSION_CONFIG = _ts(f"{ADMREG}:validatingwebhookconfigurations", f"{ADMREG}:mutatingwebhookconfigurations",
-                       f"{ADMREG}:validatingadmissionpolicies", f"{ADMREG}:validatingadmissionpolicybindings",
-                       f"{ADMREG}:mutatingadmissionpolicies", f"{ADMREG}:mutatingadmissionpolicybindings")
+ADMISSION_CONFIG = _ts(
+    f"{ADMREG}:validatingwebhookconfigurations",
+    f"{ADMREG}:mutatingwebhookconfigurations",
+    f"{ADMREG}:validatingadmissionpolicies",
+    f"{ADMREG}:validatingadmissionpolicybindings",
+    f"{ADMREG}:mutatingadmissionpolicies",
+    f"{ADMREG}:mutatingadmissionpolicybindings",
+)
 _admission_write = _simple(("create", "update", "patch", "delete", "deletecollection"), ADMISSION_CONFIG, Severity.HIGH)
 
 
@@ -1137,9 +1252,9 @@ _RUN_018 = _role_rule(_admission_write, Severity.HIGH)
     kinds=RBAC_KINDS,
     params=INCLUDE_SYSTEM,
     rationale="Admission webhooks and policies see and can change every object written to the cluster; whoever "
-              "edits them can disable policy enforcement or intercept Secrets.",
+    "edits them can disable policy enforcement or intercept Secrets.",
     remediation="Limit writes on admission configurations to the cluster administrators and the one controller that "
-                "owns each (resourceNames).",
+    "owns each (resourceNames).",
     refs=_refs(cis="5.1.12", kubescape="C-0281", checkov="CKV_K8S_155", trivy="KSV-0114"),
 )
 def admission_config_write(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
@@ -1168,7 +1283,7 @@ _RUN_019 = _role_rule(_pv_create, Severity.MEDIUM)
     kinds=("ClusterRole", "ClusterRoleBinding"),
     params=INCLUDE_SYSTEM,
     rationale="A PersistentVolume can point at a hostPath; bound to a claim it mounts the node's filesystem into "
-              "a pod.",
+    "a pod.",
     remediation="Leave PersistentVolume creation to storage provisioners (dynamic provisioning).",
     refs=_refs(cis="5.1.9", kubescape="C-0278"),
 )
@@ -1188,19 +1303,25 @@ def persistentvolume_create(obj: K8sObject, ctx: Context) -> Iterator[Violation]
     scope=Scope.OBJECT,
     kinds=BINDING_KINDS,
     rationale="Anything granted to system:anonymous or system:unauthenticated is available to whoever reaches the "
-              "API server, without credentials.",
+    "API server, without credentials.",
     remediation="Remove the anonymous subjects; only the built-in system:public-info-viewer binding needs them.",
     refs=_refs(kubescape="C-0262", trivy="KSV-0122"),
 )
 def anonymous_binding(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
-    if obj.kind == "ClusterRoleBinding" and obj.name == "system:public-info-viewer" and \
-            _role_ref(obj) == ("ClusterRole", "system:public-info-viewer"):
+    if (
+        obj.kind == "ClusterRoleBinding"
+        and obj.name == "system:public-info-viewer"
+        and _role_ref(obj) == ("ClusterRole", "system:public-info-viewer")
+    ):
         return
     for i, s in _subjects(obj):
         kind, name = s.get("kind"), s.get("name")
         if (kind, name) in (("User", "system:anonymous"), ("Group", "system:unauthenticated")):
-            yield Violation(("subjects", i), f'{obj.kind} "{obj.name}" grants {_ref_label(obj)} to {kind} "{name}" '
-                                             "(any client, without credentials)")
+            yield Violation(
+                ("subjects", i),
+                f'{obj.kind} "{obj.name}" grants {_ref_label(obj)} to {kind} "{name}" '
+                "(any client, without credentials)",
+            )
 
 
 _AUTHENTICATED_DEFAULTS = ("system:basic-user", "system:discovery", "system:public-info-viewer")
@@ -1215,20 +1336,26 @@ _AUTHENTICATED_DEFAULTS = ("system:basic-user", "system:discovery", "system:publ
     kinds=BINDING_KINDS,
     params={"authenticated_bindings_allow": []},
     rationale="system:authenticated includes every ServiceAccount and, on managed clusters, possibly any account "
-              "of the identity provider.",
+    "of the identity provider.",
     remediation="Bind named groups instead of system:authenticated.",
     refs=_refs(kubescape="C-0265", trivy="KSV-01011"),
 )
 def authenticated_binding(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
-    if obj.kind == "ClusterRoleBinding" and obj.name in _AUTHENTICATED_DEFAULTS and \
-            _role_ref(obj) == ("ClusterRole", obj.name):
+    if (
+        obj.kind == "ClusterRoleBinding"
+        and obj.name in _AUTHENTICATED_DEFAULTS
+        and _role_ref(obj) == ("ClusterRole", obj.name)
+    ):
         return
     if obj.name in (ctx.params.get("authenticated_bindings_allow") or []):
         return
     for i, s in _subjects(obj):
         if s.get("kind") == "Group" and s.get("name") == "system:authenticated":
-            yield Violation(("subjects", i), f'{obj.kind} "{obj.name}" grants {_ref_label(obj)} to Group '
-                                             '"system:authenticated" (every authenticated user and ServiceAccount)')
+            yield Violation(
+                ("subjects", i),
+                f'{obj.kind} "{obj.name}" grants {_ref_label(obj)} to Group '
+                '"system:authenticated" (every authenticated user and ServiceAccount)',
+            )
 
 
 @rule(
@@ -1238,8 +1365,7 @@ def authenticated_binding(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     severity=Severity.MEDIUM,
     scope=Scope.OBJECT,
     kinds=BINDING_KINDS,
-    rationale="Every pod that names no ServiceAccount runs as 'default': permissions bound to it go to all of "
-              "them.",
+    rationale="Every pod that names no ServiceAccount runs as 'default': permissions bound to it go to all of them.",
     remediation="Create a dedicated ServiceAccount for the workload that needs the role and bind that instead.",
     refs=_refs(cis="5.1.5", kubescape="C-0189", checkov="CKV_K8S_42"),
 )
@@ -1249,11 +1375,13 @@ def default_serviceaccount_binding(obj: K8sObject, ctx: Context) -> Iterator[Vio
         if kind == "ServiceAccount" and name == "default":
             ns = s.get("namespace") or _subject_ns(obj) or "?"
         elif kind == "User" and isinstance(name, str) and name.startswith(SA_PREFIX) and name.endswith(":default"):
-            ns = name[len(SA_PREFIX):].rpartition(":")[0]
+            ns = name[len(SA_PREFIX) :].rpartition(":")[0]
         else:
             continue
-        yield Violation(("subjects", i), f'{obj.kind} "{obj.name}" binds {_ref_label(obj)} to the default '
-                                         f'ServiceAccount of namespace "{ns}"')
+        yield Violation(
+            ("subjects", i),
+            f'{obj.kind} "{obj.name}" binds {_ref_label(obj)} to the default ServiceAccount of namespace "{ns}"',
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -1289,7 +1417,7 @@ def _namespace_complete(ctx: Context, namespace: str | None) -> bool:
     scope=Scope.OBJECT,
     kinds=("ServiceAccount",),
     rationale="Pods that name no ServiceAccount get the default one's token mounted; with automount on, every such "
-              "pod carries an API credential it does not need.",
+    "pod carries an API credential it does not need.",
     remediation="Set automountServiceAccountToken: false on the default ServiceAccount of every namespace.",
     refs=_refs(cis="5.1.5", kubescape="C-0189", checkov="CKV_K8S_41"),
 )
@@ -1300,11 +1428,17 @@ def default_serviceaccount_automount(obj: K8sObject, ctx: Context) -> Iterator[V
     if value is False:
         return
     if "automountServiceAccountToken" in obj.raw:
-        yield Violation(("automountServiceAccountToken",), f'the default ServiceAccount of namespace "{obj.namespace}" '
-                                                           f"sets automountServiceAccountToken to {_yaml_value(value)}, not false")
+        yield Violation(
+            ("automountServiceAccountToken",),
+            f'the default ServiceAccount of namespace "{obj.namespace}" '
+            f"sets automountServiceAccountToken to {_yaml_value(value)}, not false",
+        )
     else:
-        yield Violation(("metadata", "name"), f'the default ServiceAccount of namespace "{obj.namespace}" does not set '
-                                              "automountServiceAccountToken: false (tokens are mounted by default)")
+        yield Violation(
+            ("metadata", "name"),
+            f'the default ServiceAccount of namespace "{obj.namespace}" does not set '
+            "automountServiceAccountToken: false (tokens are mounted by default)",
+        )
 
 
 def _yaml_value(value: Any) -> str:
@@ -1339,16 +1473,30 @@ def _automount_violations(pod: PodSpecView, ctx: Context) -> list[Violation]:
     value = pod.spec.get("automountServiceAccountToken")
     out: list[Violation] = []
     if value is True:
-        out.append(Violation(pod.at("automountServiceAccountToken"),
-                             f'pod spec sets automountServiceAccountToken: true (ServiceAccount "{ns}/{sa}")'))
+        out.append(
+            Violation(
+                pod.at("automountServiceAccountToken"),
+                f'pod spec sets automountServiceAccountToken: true (ServiceAccount "{ns}/{sa}")',
+            )
+        )
     elif value is not False:
         acct = ctx.inventory.get("ServiceAccount", ns, sa) if ns else None
         if acct is None:
-            out.append(Violation(pod.path, "pod spec does not set automountServiceAccountToken: false and ServiceAccount "
-                                           f'"{ns}/{sa}" is not in the input: the token is mounted by default'))
+            out.append(
+                Violation(
+                    pod.path,
+                    "pod spec does not set automountServiceAccountToken: false and ServiceAccount "
+                    f'"{ns}/{sa}" is not in the input: the token is mounted by default',
+                )
+            )
         elif acct.get("automountServiceAccountToken") is not False:
-            out.append(Violation(pod.path, "pod spec does not set automountServiceAccountToken and ServiceAccount "
-                                           f'"{ns}/{sa}" does not set it to false: the token is mounted'))
+            out.append(
+                Violation(
+                    pod.path,
+                    "pod spec does not set automountServiceAccountToken and ServiceAccount "
+                    f'"{ns}/{sa}" does not set it to false: the token is mounted',
+                )
+            )
     if not out:
         out.extend(Violation(path, msg) for path, msg in _token_mounts(pod))
     return out
@@ -1361,17 +1509,18 @@ def _automount_violations(pod: PodSpecView, ctx: Context) -> list[Violation]:
     severity=Severity.LOW,
     scope=Scope.POD,
     rationale="The default ServiceAccount is shared by every workload of the namespace that names none: its "
-              "permissions and token are not tied to this workload.",
+    "permissions and token are not tied to this workload.",
     remediation="Create a dedicated ServiceAccount for the workload and set serviceAccountName.",
-    refs=_refs(**{"kube-linter": "default-service-account",
-                  "kubeaudit": "asat/AutomountServiceAccountTokenTrueAndDefaultSA"}),
+    refs=_refs(
+        **{"kube-linter": "default-service-account", "kubeaudit": "asat/AutomountServiceAccountTokenTrueAndDefaultSA"}
+    ),
 )
 def default_serviceaccount_used(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
     sa, path = _sa_of(pod)
     if sa != "default":
         return
     where = path or pod.path
-    what = 'names the "default" ServiceAccount' if path else "names no ServiceAccount (it runs as \"default\")"
+    what = 'names the "default" ServiceAccount' if path else 'names no ServiceAccount (it runs as "default")'
     if _automount_violations(pod, ctx):
         yield Violation(where, f"pod spec {what} and its token is mounted", subcode="with_token")
     else:
@@ -1386,11 +1535,17 @@ def default_serviceaccount_used(pod: PodSpecView, ctx: Context) -> Iterator[Viol
     scope=Scope.POD,
     cross_object=True,  # the ServiceAccount's automountServiceAccountToken decides when the pod does not
     rationale="A mounted token is an API credential in every container: code execution in the pod becomes "
-              "access to the API with the ServiceAccount's permissions.",
+    "access to the API with the ServiceAccount's permissions.",
     remediation="Set automountServiceAccountToken: false on the pod (or its ServiceAccount) unless it talks to the "
-                "API server; then mount a projected token with an audience and short expiry.",
-    refs=_refs(cis="5.1.6", kubescape=("C-0034", "C-0190", "C-0261"), checkov="CKV_K8S_38", trivy="KSV-0036",
-               polaris="automountServiceAccountToken", kubeaudit="asat/AutomountServiceAccountTokenTrueAndDefaultSA"),
+    "API server; then mount a projected token with an audience and short expiry.",
+    refs=_refs(
+        cis="5.1.6",
+        kubescape=("C-0034", "C-0190", "C-0261"),
+        checkov="CKV_K8S_38",
+        trivy="KSV-0036",
+        polaris="automountServiceAccountToken",
+        kubeaudit="asat/AutomountServiceAccountTokenTrueAndDefaultSA",
+    ),
 )
 def serviceaccount_token_automount(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
     yield from _automount_violations(pod, ctx)
@@ -1403,10 +1558,15 @@ def serviceaccount_token_automount(pod: PodSpecView, ctx: Context) -> Iterator[V
     severity=Severity.INFO,
     scope=Scope.POD,
     rationale="serviceAccount is a deprecated alias that serviceAccountName overrides: a differing value is "
-              "ignored and misleads readers.",
+    "ignored and misleads readers.",
     remediation="Use serviceAccountName only.",
-    refs=_refs(kubescape="C-0294", **{"kube-linter": "deprecated-service-account-field",
-                                      "kubeaudit": "asat/AutomountServiceAccountTokenDeprecated"}),
+    refs=_refs(
+        kubescape="C-0294",
+        **{
+            "kube-linter": "deprecated-service-account-field",
+            "kubeaudit": "asat/AutomountServiceAccountTokenDeprecated",
+        },
+    ),
 )
 def deprecated_serviceaccount_field(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
     old = pod.spec.get("serviceAccount")
@@ -1414,11 +1574,15 @@ def deprecated_serviceaccount_field(pod: PodSpecView, ctx: Context) -> Iterator[
         return
     new = pod.spec.get("serviceAccountName")
     if not isinstance(new, str) or not new:
-        yield Violation(pod.at("serviceAccount"), f'pod spec uses the deprecated serviceAccount field ("{old}") '
-                                                  "instead of serviceAccountName")
+        yield Violation(
+            pod.at("serviceAccount"),
+            f'pod spec uses the deprecated serviceAccount field ("{old}") instead of serviceAccountName',
+        )
     elif new != old:
-        yield Violation(pod.at("serviceAccount"), f'pod spec sets the deprecated serviceAccount ("{old}"), which '
-                                                  f'serviceAccountName ("{new}") overrides')
+        yield Violation(
+            pod.at("serviceAccount"),
+            f'pod spec sets the deprecated serviceAccount ("{old}"), which serviceAccountName ("{new}") overrides',
+        )
 
 
 @rule(
@@ -1430,7 +1594,7 @@ def deprecated_serviceaccount_field(pod: PodSpecView, ctx: Context) -> Iterator[
     params={"complete_namespaces": []},
     cross_object=True,
     rationale="Pods naming a ServiceAccount that does not exist are rejected at creation; the workload never "
-              "runs, or picks up an account created later by someone else.",
+    "runs, or picks up an account created later by someone else.",
     remediation="Create the ServiceAccount with the workload, or fix serviceAccountName.",
     refs=_refs(kubescape="C-0307", **{"kube-linter": "non-existent-service-account"}),
 )
@@ -1442,8 +1606,10 @@ def missing_serviceaccount(pod: PodSpecView, ctx: Context) -> Iterator[Violation
     if ctx.inventory.get("ServiceAccount", ns, sa) is not None:
         return
     if not _namespace_complete(ctx, ns):
-        raise NotEvaluated(f'ServiceAccount "{ns}/{sa}" is not in the input and the input does not hold namespace '
-                           f'"{ns}" completely (add its Namespace object or list it in complete_namespaces)')
+        raise NotEvaluated(
+            f'ServiceAccount "{ns}/{sa}" is not in the input and the input does not hold namespace '
+            f'"{ns}" completely (add its Namespace object or list it in complete_namespaces)'
+        )
     yield Violation(path, f'pod spec names ServiceAccount "{sa}", which does not exist in namespace "{ns}"')
 
 
@@ -1451,8 +1617,9 @@ def missing_serviceaccount(pod: PodSpecView, ctx: Context) -> Iterator[Violation
 # KF-RBAC-028 .. 034: cover-up, deletion and network permissions
 
 
-_RUN_028 = _role_rule(_simple(("delete", "deletecollection"), _ts(":events", "events.k8s.io:events"), Severity.LOW),
-                      Severity.LOW)
+_RUN_028 = _role_rule(
+    _simple(("delete", "deletecollection"), _ts(":events", "events.k8s.io:events"), Severity.LOW), Severity.LOW
+)
 
 
 @rule(
@@ -1464,7 +1631,7 @@ _RUN_028 = _role_rule(_simple(("delete", "deletecollection"), _ts(":events", "ev
     kinds=RBAC_KINDS,
     params=INCLUDE_SYSTEM,
     rationale="Deleting events erases the trace of what happened in the namespace (failed pulls, evictions, "
-              "exec'd pods).",
+    "exec'd pods).",
     remediation="Remove delete and deletecollection on events; events expire on their own.",
     refs=_refs(kubescape="C-0031"),
 )
@@ -1484,7 +1651,7 @@ _RUN_029 = _role_rule(_simple(("delete", "deletecollection"), _ts(":pods/log"), 
     kinds=RBAC_KINDS,
     params=INCLUDE_SYSTEM,
     rationale="A role asking to delete pod logs signals an intent to hide activity (the API serves pods/log "
-              "read-only, so the grant itself deletes nothing).",
+    "read-only, so the grant itself deletes nothing).",
     remediation="Remove delete and deletecollection on pods/log.",
     refs=_refs(trivy="KSV-0042"),
 )
@@ -1492,9 +1659,21 @@ def pod_logs_delete(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _RUN_029(obj, ctx)
 
 
-DELETABLE = _ts(":pods", "apps:deployments", "apps:statefulsets", "apps:daemonsets", "apps:replicasets", "batch:jobs",
-                "batch:cronjobs", ":secrets", ":configmaps", ":services", ":persistentvolumeclaims",
-                ":persistentvolumes", ":namespaces")
+DELETABLE = _ts(
+    ":pods",
+    "apps:deployments",
+    "apps:statefulsets",
+    "apps:daemonsets",
+    "apps:replicasets",
+    "batch:jobs",
+    "batch:cronjobs",
+    ":secrets",
+    ":configmaps",
+    ":services",
+    ":persistentvolumeclaims",
+    ":persistentvolumes",
+    ":namespaces",
+)
 
 
 _RUN_030 = _role_rule(_simple(("delete", "deletecollection"), DELETABLE, Severity.LOW), Severity.LOW)
@@ -1509,7 +1688,7 @@ _RUN_030 = _role_rule(_simple(("delete", "deletecollection"), DELETABLE, Severit
     kinds=RBAC_KINDS,
     params=INCLUDE_SYSTEM,
     rationale="Delete rights on workloads, storage or namespaces let a compromised identity take services down "
-              "or destroy data.",
+    "or destroy data.",
     remediation="Grant delete only to the controllers and people that own those objects.",
     refs=_refs(kubescape="C-0007"),
 )
@@ -1542,7 +1721,7 @@ _RUN_031 = _role_rule(_configmap_write, Severity.MEDIUM)
     kinds=RBAC_KINDS,
     params=INCLUDE_SYSTEM,
     rationale="ConfigMaps configure applications; in kube-system the coredns ConfigMap controls name resolution "
-              "for the whole cluster.",
+    "for the whole cluster.",
     remediation="Limit ConfigMap writes with resourceNames to the workload's own ConfigMaps, outside kube-system.",
     refs=_refs(kubescape="C-0037", trivy="KSV-0049"),
 )
@@ -1550,12 +1729,18 @@ def configmap_write(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _RUN_031(obj, ctx)
 
 
-NETWORKING = _ts(":services", ":endpoints", "discovery.k8s.io:endpointslices", "networking.k8s.io:networkpolicies",
-                 "networking.k8s.io:ingresses")
+NETWORKING = _ts(
+    ":services",
+    ":endpoints",
+    "discovery.k8s.io:endpointslices",
+    "networking.k8s.io:networkpolicies",
+    "networking.k8s.io:ingresses",
+)
 
 
-_RUN_032 = _role_rule(_simple(("create", "update", "patch", "delete", "deletecollection"), NETWORKING,
-                              Severity.MEDIUM), Severity.MEDIUM)
+_RUN_032 = _role_rule(
+    _simple(("create", "update", "patch", "delete", "deletecollection"), NETWORKING, Severity.MEDIUM), Severity.MEDIUM
+)
 
 
 @rule(
@@ -1567,7 +1752,7 @@ _RUN_032 = _role_rule(_simple(("create", "update", "patch", "delete", "deletecol
     kinds=RBAC_KINDS,
     params=INCLUDE_SYSTEM,
     rationale="Writing Services, endpoints, Ingresses or NetworkPolicies redirects or exposes traffic and can "
-              "remove network isolation.",
+    "remove network isolation.",
     remediation="Grant networking writes to the controllers that own them and to deployment tooling only.",
     refs=_refs(trivy="KSV-0056"),
 )
@@ -1587,8 +1772,8 @@ _services_status = _simple(("update", "patch"), _ts(":services/status"), Severit
     kinds=BINDING_KINDS,
     cross_object=True,
     rationale="Whoever can set status.loadBalancer.ingress.ip of a Service can make cluster traffic for that IP "
-              "go to the Service (CVE-2020-8554); a ServiceAccount or node holding it turns a pod compromise into "
-              "traffic interception.",
+    "go to the Service (CVE-2020-8554); a ServiceAccount or node holding it turns a pod compromise into "
+    "traffic interception.",
     remediation="Grant update/patch on services/status only to the load-balancer controller.",
     refs=_refs(checkov="CKV2_K8S_4"),
 )
@@ -1618,7 +1803,7 @@ _RUN_034 = _role_rule(_aws_auth, Severity.HIGH)
     kinds=RBAC_KINDS,
     params=INCLUDE_SYSTEM,
     rationale="On EKS the kube-system/aws-auth ConfigMap maps IAM roles to Kubernetes users and groups: editing "
-              "it can map any IAM identity to system:masters.",
+    "it can map any IAM identity to system:masters.",
     remediation="Use EKS access entries, and keep aws-auth writes to cluster administrators.",
     refs=_refs(trivy="KSV-0115"),
 )
@@ -1654,7 +1839,7 @@ def _inherited(binding: K8sObject, subject: Mapping[str, Any], ctx: Context) -> 
         if reason is not None:
             out.append(("KF-RBAC-005", "cluster-admin equivalent binding"))
     if resolved is not None:
-        role, entries = resolved
+        _role, entries = resolved
         reach = Reach(cluster=binding.kind == "ClusterRoleBinding", namespace=binding.namespace)
         prs = [e.pr for e in entries]
         for rid, what, check in _TAKEOVER:
@@ -1668,8 +1853,13 @@ def _account_permissions(ns: str, sa: str, ctx: Context) -> tuple[list[str], set
     """(what each binding passes on, the rule IDs, bindings whose role is unknown) for one ServiceAccount;
     computed once per ServiceAccount and parameter set (workloads often share their account)."""
     view = _view(ctx.inventory)
-    pkey = ("035", tuple(ctx.params.get("secret_verbs") or ()), tuple(ctx.params.get("admin_roles") or ()),
-            tuple(ctx.params.get("rbac_admin_allow") or ()), _is_cluster(ctx))
+    pkey = (
+        "035",
+        tuple(ctx.params.get("secret_verbs") or ()),
+        tuple(ctx.params.get("admin_roles") or ()),
+        tuple(ctx.params.get("rbac_admin_allow") or ()),
+        _is_cluster(ctx),
+    )
     per_sa = view.memo.setdefault(pkey, {})
     cached = per_sa.get((ns, sa))
     if cached is not None:
@@ -1692,8 +1882,10 @@ def _account_permissions(ns: str, sa: str, ctx: Context) -> tuple[list[str], set
         via = "" if subject.get("kind") == "ServiceAccount" else f" through {_subject_text(subject, binding)}"
         rules.update(r for r, _ in inherited)
         bname = f"{binding.namespace}/{binding.name}" if binding.kind == "RoleBinding" else binding.name
-        parts.append(f'{binding.kind} "{bname}" -> {_ref_label(binding)}{via}: '
-                     + ", ".join(f"{what} ({rid})" for rid, what in inherited))
+        parts.append(
+            f'{binding.kind} "{bname}" -> {_ref_label(binding)}{via}: '
+            + ", ".join(f"{what} ({rid})" for rid, what in inherited)
+        )
     result = (parts, rules, unknown)
     per_sa[(ns, sa)] = result
     return result
@@ -1708,9 +1900,9 @@ def _account_permissions(ns: str, sa: str, ctx: Context) -> tuple[list[str], set
     params={"secret_verbs": ["get", "list", "watch"], "admin_roles": ["cluster-admin"], "rbac_admin_allow": []},
     cross_object=True,
     rationale="Code execution in the pod (a vulnerable dependency, an exposed debug endpoint) hands over the "
-              "ServiceAccount's permissions: with these, the namespace or the cluster.",
+    "ServiceAccount's permissions: with these, the namespace or the cluster.",
     remediation="Give the workload its own ServiceAccount bound to the few permissions it needs, and disable token "
-                "automount where it does not call the API.",
+    "automount where it does not call the API.",
     refs=_refs(kubescape=("C-0267", "C-0272", "C-0053")),
 )
 def workload_takeover_permissions(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
@@ -1720,15 +1912,22 @@ def workload_takeover_permissions(pod: PodSpecView, ctx: Context) -> Iterator[Vi
     sa, path = _sa_of(pod)
     view = _view(ctx.inventory)
     if not view.bindings and not _is_cluster(ctx):
-        raise NotEvaluated("the input has no RoleBinding or ClusterRoleBinding to judge the ServiceAccount's permissions")
+        raise NotEvaluated(
+            "the input has no RoleBinding or ClusterRoleBinding to judge the ServiceAccount's permissions"
+        )
     parts, rules, unknown = _account_permissions(ns, sa, ctx)
     if not parts:
         if unknown:
-            raise NotEvaluated(f'the roles of {", ".join(sorted(set(unknown)))} (bound to ServiceAccount "{ns}/{sa}") '
-                               "are not in the input")
+            raise NotEvaluated(
+                f'the roles of {", ".join(sorted(set(unknown)))} (bound to ServiceAccount "{ns}/{sa}") '
+                "are not in the input"
+            )
         return
-    yield Violation(path or pod.path, f'workload runs as ServiceAccount "{ns}/{sa}", which holds takeover-grade '
-                                      f'permissions: {"; ".join(parts)}', subcode="+".join(sorted(rules)))
+    yield Violation(
+        path or pod.path,
+        f'workload runs as ServiceAccount "{ns}/{sa}", which holds takeover-grade permissions: {"; ".join(parts)}',
+        subcode="+".join(sorted(rules)),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -1744,7 +1943,7 @@ def workload_takeover_permissions(pod: PodSpecView, ctx: Context) -> Iterator[Vi
     kinds=("Secret",),
     params={"complete_namespaces": []},
     rationale="A service-account-token Secret holds a token that never expires and survives pod deletion; "
-              "leaked once, it works until the Secret is deleted.",
+    "leaked once, it works until the Secret is deleted.",
     remediation="Delete the Secret and use short-lived tokens (projected volumes or the TokenRequest API).",
     refs={"cis": "3.1.2 (related, see KF-CP-056)", "nsa": NSA},
 )
@@ -1753,9 +1952,13 @@ def legacy_serviceaccount_token_secret(obj: K8sObject, ctx: Context) -> Iterator
         return
     sa = obj.annotations.get("kubernetes.io/service-account.name", "")
     ns = obj.namespace
-    label = f'ServiceAccount "{ns}/{sa}"' if sa else "a ServiceAccount (no kubernetes.io/service-account.name annotation)"
+    label = (
+        f'ServiceAccount "{ns}/{sa}"' if sa else "a ServiceAccount (no kubernetes.io/service-account.name annotation)"
+    )
     if sa and ns and ctx.inventory.get("ServiceAccount", ns, sa) is None and _namespace_complete(ctx, ns):
-        yield Violation(("type",), f"Secret holds a long-lived token for {label}, which does not exist", subcode="orphaned")
+        yield Violation(
+            ("type",), f"Secret holds a long-lived token for {label}, which does not exist", subcode="orphaned"
+        )
         return
     yield Violation(("type",), f"Secret holds a long-lived, non-expiring token for {label}")
 

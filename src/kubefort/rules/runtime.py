@@ -77,14 +77,15 @@ def _untrusted_reason(obj: K8sObject, pod: PodSpecView, ctx: Context) -> str | N
         return None
     if obj.namespace:
         ns = ctx.inventory.get("Namespace", None, obj.namespace)
-        if ns is not None and (_matches(reqs, ctx.inventory.namespace_labels(obj.namespace))
-                               or _matches(reqs, ns.annotations)):
+        if ns is not None and (
+            _matches(reqs, ctx.inventory.namespace_labels(obj.namespace)) or _matches(reqs, ns.annotations)
+        ):
             return f'its namespace "{obj.namespace}" matches {selector}'
-    for where, labels, annotations in (
+    for where, labels, notes in (
         ("it", obj.labels, obj.annotations),
         ("its pod template", pod.labels, pod.annotations),
     ):
-        if _matches(reqs, labels) or _matches(reqs, annotations):
+        if _matches(reqs, labels) or _matches(reqs, notes):
             return f"{where} matches {selector}"
     return None
 
@@ -125,10 +126,14 @@ def untrusted_workload_not_sandboxed(obj: K8sObject, ctx: Context) -> Iterator[V
         return
     rc = pod.spec.get("runtimeClassName")
     if not isinstance(rc, str) or not rc:
-        yield Violation(pod.path, f'{obj.kind} "{obj.name}" is untrusted ({why}) but sets no sandboxed runtimeClassName')
+        yield Violation(
+            pod.path, f'{obj.kind} "{obj.name}" is untrusted ({why}) but sets no sandboxed runtimeClassName'
+        )
     elif not _is_sandbox_class(rc, ctx):
-        yield Violation(pod.at("runtimeClassName"),
-                        f'{obj.kind} "{obj.name}" is untrusted ({why}) but runtime class "{rc}" is not a sandbox')
+        yield Violation(
+            pod.at("runtimeClassName"),
+            f'{obj.kind} "{obj.name}" is untrusted ({why}) but runtime class "{rc}" is not a sandbox',
+        )
 
 
 RULES = [untrusted_workload_not_sandboxed]

@@ -19,8 +19,11 @@ from ..model.workloads import ContainerView
 NSA = "NSA/CISA: secrets"
 ALLOW_PARAMS: dict[str, Any] = {"sensitive_names_allowed": [], "sensitive_values_allowed": []}
 _CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
-_CONTAINER_WORD = {"initContainers": "init container", "containers": "container",
-                   "ephemeralContainers": "ephemeral container"}
+_CONTAINER_WORD = {
+    "initContainers": "init container",
+    "containers": "container",
+    "ephemeralContainers": "ephemeral container",
+}
 
 
 def _allow(ctx: Context) -> ss.Allowlist:
@@ -50,7 +53,7 @@ def _env_name(e: Mapping[str, Any], i: int) -> str:
     scope=Scope.CONTAINER,
     params=ALLOW_PARAMS,
     rationale="A secret written into the pod spec is stored in clear in Git, in etcd and in every copy of the "
-              "manifest, readable by anyone who can read the workload.",
+    "manifest, readable by anyone who can read the workload.",
     remediation="Move the value into a Secret and reference it with valueFrom.secretKeyRef (or mount it as a file).",
     refs={
         "kubescape": ("C-0012", "C-0259"),
@@ -67,8 +70,10 @@ def secret_in_env_literal(c: ContainerView, ctx: Context) -> Iterator[Violation]
         name = _env_name(e, i)
         reasons = ss.env_literal_reasons(name, e.get("value"), allow)
         if reasons:
-            yield Violation(c.at("env", i, "value"),
-                            f'env var "{name}" of {c.label} holds a literal secret ({ss.describe(reasons)})')
+            yield Violation(
+                c.at("env", i, "value"),
+                f'env var "{name}" of {c.label} holds a literal secret ({ss.describe(reasons)})',
+            )
 
 
 @rule(
@@ -78,7 +83,7 @@ def secret_in_env_literal(c: ContainerView, ctx: Context) -> Iterator[Violation]
     severity=Severity.LOW,
     scope=Scope.CONTAINER,
     rationale="Environment variables leak through logs, crash dumps, /proc and child processes; a secret "
-              "mounted as a file is not inherited and can be rotated without a restart.",
+    "mounted as a file is not inherited and can be rotated without a restart.",
     remediation="Mount the Secret as a volume (readOnly) and have the application read the file.",
     refs={
         "cis": "5.4.1",
@@ -93,14 +98,18 @@ def secret_as_env_var(c: ContainerView, ctx: Context) -> Iterator[Violation]:
         vf = e.get("valueFrom")
         ref = vf.get("secretKeyRef") if isinstance(vf, dict) else None
         if isinstance(ref, dict):
-            yield Violation(c.at("env", i, "valueFrom", "secretKeyRef"),
-                            f'env var "{_env_name(e, i)}" of {c.label} reads key "{ref.get("key", "?")}" '
-                            f'of Secret "{ref.get("name", "?")}"')
+            yield Violation(
+                c.at("env", i, "valueFrom", "secretKeyRef"),
+                f'env var "{_env_name(e, i)}" of {c.label} reads key "{ref.get("key", "?")}" '
+                f'of Secret "{ref.get("name", "?")}"',
+            )
     for i, e in _items(c.raw.get("envFrom")):
         ref = e.get("secretRef")
         if isinstance(ref, dict):
-            yield Violation(c.at("envFrom", i, "secretRef"),
-                            f'{c.label} imports every key of Secret "{ref.get("name", "?")}" as env vars (envFrom)')
+            yield Violation(
+                c.at("envFrom", i, "secretRef"),
+                f'{c.label} imports every key of Secret "{ref.get("name", "?")}" as env vars (envFrom)',
+            )
 
 
 @rule(
@@ -112,7 +121,7 @@ def secret_as_env_var(c: ContainerView, ctx: Context) -> Iterator[Violation]:
     kinds=["ConfigMap"],
     params=ALLOW_PARAMS,
     rationale="ConfigMaps are not meant for secrets: they are readable by far more subjects than Secrets, "
-              "are not encrypted at rest and show up in logs, dashboards and support bundles.",
+    "are not encrypted at rest and show up in logs, dashboards and support bundles.",
     remediation="Move the credential into a Secret (or an external secret store) and keep only non-secret settings in the ConfigMap.",
     refs={
         "kubescape": "C-0012",
@@ -134,8 +143,12 @@ def configmap_credentials(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
                 continue
             content = ss.decode_base64_text(text) if field == "binaryData" else text
             reasons: list[str] = []
-            if ss.is_sensitive_name(key) and not allow.name_allowed(key) and not allow.value_allowed(content or text) \
-                    and (content is None or ss.is_literal(content)):
+            if (
+                ss.is_sensitive_name(key)
+                and not allow.name_allowed(key)
+                and not allow.value_allowed(content or text)
+                and (content is None or ss.is_literal(content))
+            ):
                 reasons.append("sensitive key name")
             if content is not None:
                 reasons.extend(ss.content_reasons(content, allow))
@@ -147,8 +160,12 @@ def configmap_credentials(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
                 yield Violation((field, key), f'ConfigMap {where} "{key}" holds credentials ({"; ".join(reasons)})')
             pii = ss.find_pii(content) if content is not None else ()
             if pii:
-                yield Violation((field, key), f'ConfigMap {where} "{key}" contains personal data ({", ".join(pii)})',
-                                severity=Severity.INFO, subcode="pii")
+                yield Violation(
+                    (field, key),
+                    f'ConfigMap {where} "{key}" contains personal data ({", ".join(pii)})',
+                    severity=Severity.INFO,
+                    subcode="pii",
+                )
 
 
 def _annotation_sets(obj: K8sObject) -> Iterator[tuple[Path, Mapping[str, Any]]]:
@@ -173,8 +190,11 @@ def _last_applied_reasons(obj: K8sObject, text: str, allow: ss.Allowlist) -> lis
             reasons.append(f"repeats the Secret's values in clear JSON ({ss.quote_names(keys)})")
     elif obj.kind == "ConfigMap":
         data = applied.get("data")
-        bad = [str(k) for k, v in data.items() if ss.env_literal_reasons(str(k), v, allow)] \
-            if isinstance(data, dict) else []
+        bad = (
+            [str(k) for k, v in data.items() if ss.env_literal_reasons(str(k), v, allow)]
+            if isinstance(data, dict)
+            else []
+        )
         if bad:
             reasons.append(f"repeats ConfigMap keys holding literal secrets ({ss.quote_names(bad)})")
     elif obj.kind in POD_SPEC_PATHS:
@@ -188,8 +208,10 @@ def _last_applied_reasons(obj: K8sObject, text: str, allow: ss.Allowlist) -> lis
                             continue
                         why = ss.env_literal_reasons(_env_name(e, i), e.get("value"), allow)
                         if why:
-                            reasons.append(f'repeats env var "{_env_name(e, i)}" of {_CONTAINER_WORD[list_name]} '
-                                           f'"{cname}" holding a literal secret ({ss.describe(why)})')
+                            reasons.append(
+                                f'repeats env var "{_env_name(e, i)}" of {_CONTAINER_WORD[list_name]} '
+                                f'"{cname}" holding a literal secret ({ss.describe(why)})'
+                            )
     return reasons
 
 
@@ -201,15 +223,15 @@ def _last_applied_reasons(obj: K8sObject, text: str, allow: ss.Allowlist) -> lis
     scope=Scope.OBJECT,
     params=ALLOW_PARAMS,
     rationale="Annotations are readable by anyone who can list the object, are copied by tools and backups, "
-              "and kubectl apply stores the whole applied object, Secret data included, in clear JSON.",
+    "and kubectl apply stores the whole applied object, Secret data included, in clear JSON.",
     remediation="Remove the credential from the annotation; create Secrets with kubectl create/replace, "
-                "server-side apply or an external secret operator instead of client-side kubectl apply.",
+    "server-side apply or an external secret operator instead of client-side kubectl apply.",
     refs={"nsa": NSA},
 )
 def secret_in_annotations(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     allow = _allow(ctx)
-    for prefix, annotations in _annotation_sets(obj):
-        for key, value in annotations.items():
+    for prefix, notes in _annotation_sets(obj):
+        for key, value in notes.items():
             if not isinstance(value, str) or not value.strip():
                 continue
             key = str(key)
@@ -235,9 +257,9 @@ def secret_in_annotations(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     params={"sensitive_values_allowed": []},
     modes=["manifest"],  # live Secrets are not "committed"
     rationale="A Secret manifest in a repository keeps its values only base64-encoded, which is not "
-              "encryption: everyone with read access to the repository and its history has the secret.",
+    "encryption: everyone with read access to the repository and its history has the secret.",
     remediation="Commit an encrypted form instead (SealedSecret, SOPS) or fetch the value from an external "
-                "store (ExternalSecret, Secrets Store CSI driver) and rotate the exposed secret.",
+    "store (ExternalSecret, Secrets Store CSI driver) and rotate the exposed secret.",
     refs={"nsa": NSA},
 )
 def secret_committed_in_manifest(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
@@ -257,7 +279,7 @@ def secret_committed_in_manifest(obj: K8sObject, ctx: Context) -> Iterator[Viola
     scope=Scope.CONTAINER,
     params=ALLOW_PARAMS,
     rationale="Command lines are stored in the pod spec and are visible to every process on the node "
-              "through /proc and ps, and in audit logs and monitoring.",
+    "through /proc and ps, and in audit logs and monitoring.",
     remediation="Pass the credential through a mounted Secret file (e.g. --password-file) or an env var from a Secret.",
     refs={"nsa": NSA},
 )
@@ -268,8 +290,9 @@ def credential_on_command_line(c: ContainerView, ctx: Context) -> Iterator[Viola
         if not isinstance(tokens, list):
             continue
         for i, reasons in sorted(ss.scan_command_line(tokens, allow).items()):
-            yield Violation(c.at(list_name, i),
-                            f"{list_name}[{i}] of {c.label} passes a credential ({'; '.join(reasons)})")
+            yield Violation(
+                c.at(list_name, i), f"{list_name}[{i}] of {c.label} passes a credential ({'; '.join(reasons)})"
+            )
 
 
 RULES = [

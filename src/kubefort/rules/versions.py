@@ -15,8 +15,21 @@ from typing import Any
 
 from ..analysis.node.targets import NotApplicable, Target, TargetTable
 from ..analysis.node.versions import (
-    K8S_COMPONENTS, ComponentVersion, Version, addon_table, component_versions, cve_table, deprecated_apis,
-    in_ranges, is_versions, kubelet_max_gap, label, minor_gap, parse_date, release_table, today_of,
+    K8S_COMPONENTS,
+    ComponentVersion,
+    Version,
+    addon_table,
+    component_versions,
+    cve_table,
+    deprecated_apis,
+    in_ranges,
+    is_versions,
+    kubelet_max_gap,
+    label,
+    minor_gap,
+    parse_date,
+    release_table,
+    today_of,
 )
 from ..engine.rule import Context, NotEvaluated, Scope, Severity, Violation
 from ..model.images import parse_image
@@ -62,7 +75,7 @@ def _supported_text(today: Any) -> str:
     kinds=["ClusterVersions"],
     params={**TODAY, "target_version": ""},
     rationale="A minor release past its end of life gets no security fixes: every Kubernetes CVE published "
-              "since stays open on the cluster.",
+    "since stays open on the cluster.",
     remediation="Upgrade the control plane one minor at a time to a supported release (kubefort versions prints the path).",
     refs={"kubescape": "C-0273", "nsa": NSA, "k8s": "https://kubernetes.io/releases/"},
 )
@@ -77,15 +90,25 @@ def kubernetes_eol(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         rel = table.get(v.minor_key)
         if rel is None:
             if (v.major, v.minor) > tuple(int(x) for x in table.newest.minor.split(".")):
-                yield Violation(cv.path, f"{label(cv)}: {v.minor_key} is newer than the bundled release table "
-                                f"({table.as_of}): cannot tell its support status", severity=Severity.INFO,
-                                subcode="warn")
+                yield Violation(
+                    cv.path,
+                    f"{label(cv)}: {v.minor_key} is newer than the bundled release table "
+                    f"({table.as_of}): cannot tell its support status",
+                    severity=Severity.INFO,
+                    subcode="warn",
+                )
             else:
-                yield Violation(cv.path, f"{label(cv)}: Kubernetes {v.minor_key} reached end of life long ago "
-                                f"(supported: {_supported_text(today)})")
+                yield Violation(
+                    cv.path,
+                    f"{label(cv)}: Kubernetes {v.minor_key} reached end of life long ago "
+                    f"(supported: {_supported_text(today)})",
+                )
         elif rel.end_of_life is not None and rel.end_of_life <= today:
-            yield Violation(cv.path, f"{label(cv)}: Kubernetes {v.minor_key} reached end of life on "
-                            f"{rel.end_of_life} (supported: {_supported_text(today)})")
+            yield Violation(
+                cv.path,
+                f"{label(cv)}: Kubernetes {v.minor_key} reached end of life on "
+                f"{rel.end_of_life} (supported: {_supported_text(today)})",
+            )
 
 
 @TARGETS.rule(
@@ -98,7 +121,7 @@ def kubernetes_eol(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     kinds=["ClusterVersions"],
     params={**TODAY, "eol_warning_days": 60, "max_patches_behind": 2, "target_version": ""},
     rationale="Upgrades take planning: a minor that reaches end of life soon must be upgraded now, and a "
-              "component several patch releases behind misses security fixes already published for its minor.",
+    "component several patch releases behind misses security fixes already published for its minor.",
     remediation="Plan the next minor upgrade before the end-of-life date, and keep every component on the latest patch of its minor.",
     refs={"nsa": NSA, "k8s": "https://kubernetes.io/releases/patch-releases/"},
 )
@@ -119,8 +142,11 @@ def kubernetes_near_eol(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         seen_minor.add(v.minor_key)
         days = (rel.end_of_life - today).days
         if days <= warn_days:
-            yield Violation(cv.path, f"{label(cv)}: Kubernetes {v.minor_key} reaches end of life on {rel.end_of_life} "
-                            f"(in {days} days)", subcode="eol_soon")
+            yield Violation(
+                cv.path,
+                f"{label(cv)}: Kubernetes {v.minor_key} reaches end of life on {rel.end_of_life} (in {days} days)",
+                subcode="eol_soon",
+            )
     for comp in K8S_COMPONENTS:
         for cv in _versions(obj, comp):
             v = cv.version
@@ -130,8 +156,12 @@ def kubernetes_near_eol(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
                 continue
             behind = rel.latest_patch.patch - v.patch
             if behind > behind_max:
-                yield Violation(cv.path, f"{label(cv)} is {behind} patch releases behind {rel.latest_patch} "
-                                f"(release table of {table.as_of})", subcode="patch_behind")
+                yield Violation(
+                    cv.path,
+                    f"{label(cv)} is {behind} patch releases behind {rel.latest_patch} "
+                    f"(release table of {table.as_of})",
+                    subcode="patch_behind",
+                )
 
 
 @TARGETS.rule(
@@ -143,7 +173,7 @@ def kubernetes_near_eol(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     scope=Scope.OBJECT,
     kinds=["ClusterVersions"],
     rationale="Kubelets newer than the API server or more than three minors older are not supported: API "
-              "changes can break them silently, and the next control-plane upgrade is blocked.",
+    "changes can break them silently, and the next control-plane upgrade is blocked.",
     remediation="Upgrade old kubelets (drain each node first) before upgrading the control plane; never run kubelets newer than the oldest API server.",
     refs={"k8s": SKEW_DOC},
 )
@@ -163,8 +193,11 @@ def kubelet_skew(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         if gap < 0:
             yield Violation(kl.path, f"{label(kl)} is newer than kube-apiserver {oldest.version}: not supported")
         elif gap > kubelet_max_gap(v):
-            yield Violation(kl.path, f"{label(kl)} is {gap} minors older than kube-apiserver {oldest.version} "
-                            f"(at most {kubelet_max_gap(v)})")
+            yield Violation(
+                kl.path,
+                f"{label(kl)} is {gap} minors older than kube-apiserver {oldest.version} "
+                f"(at most {kubelet_max_gap(v)})",
+            )
 
 
 @TARGETS.rule(
@@ -176,8 +209,8 @@ def kubelet_skew(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     scope=Scope.OBJECT,
     kinds=["ClusterVersions"],
     rationale="The controller manager, scheduler and cloud controller manager must not be newer than the API "
-              "servers they talk to nor more than one minor older; API servers of an HA cluster must be within "
-              "one minor; kube-proxy follows the kubelet's rules.",
+    "servers they talk to nor more than one minor older; API servers of an HA cluster must be within "
+    "one minor; kube-proxy follows the kubelet's rules.",
     remediation="Upgrade in order: etcd, every kube-apiserver, then controller manager, scheduler and cloud controller manager, then kubelets and kube-proxy.",
     refs={"k8s": SKEW_DOC},
 )
@@ -189,8 +222,11 @@ def control_plane_skew(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     newest = max(apis, key=lambda c: c.version)  # type: ignore[arg-type, return-value]
     assert oldest.version is not None and newest.version is not None
     if minor_gap(oldest.version, newest.version) > 1:
-        yield Violation(newest.path, f"kube-apiserver instances differ by more than one minor: {oldest.version} and "
-                        f"{newest.version}", subcode="kube-apiserver")
+        yield Violation(
+            newest.path,
+            f"kube-apiserver instances differ by more than one minor: {oldest.version} and {newest.version}",
+            subcode="kube-apiserver",
+        )
     for comp in ("kube-controller-manager", "kube-scheduler", "cloud-controller-manager"):
         for cv in _versions(obj, comp):
             v = cv.version
@@ -198,8 +234,11 @@ def control_plane_skew(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
             if minor_gap(v, oldest.version) < 0:
                 yield Violation(cv.path, f"{label(cv)} is newer than kube-apiserver {oldest.version}", subcode=comp)
             elif minor_gap(v, newest.version) > 1:
-                yield Violation(cv.path, f"{label(cv)} is more than one minor older than kube-apiserver {newest.version}",
-                                subcode=comp)
+                yield Violation(
+                    cv.path,
+                    f"{label(cv)} is more than one minor older than kube-apiserver {newest.version}",
+                    subcode=comp,
+                )
     kubelets = _versions(obj, "kubelet")
     for cv in _versions(obj, "kube-proxy"):
         v = cv.version
@@ -208,20 +247,33 @@ def control_plane_skew(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         if gap < 0:
             yield Violation(cv.path, f"{label(cv)} is newer than kube-apiserver {oldest.version}", subcode="kube-proxy")
         elif gap > kubelet_max_gap(v):
-            yield Violation(cv.path, f"{label(cv)} is {gap} minors older than kube-apiserver {oldest.version} "
-                            f"(at most {kubelet_max_gap(v)})", subcode="kube-proxy")
+            yield Violation(
+                cv.path,
+                f"{label(cv)} is {gap} minors older than kube-apiserver {oldest.version} "
+                f"(at most {kubelet_max_gap(v)})",
+                subcode="kube-proxy",
+            )
         same_node = [k for k in kubelets if k.name and k.name == cv.name] or (kubelets if len(kubelets) == 1 else [])
         for k in same_node:
             assert k.version is not None
             if abs(minor_gap(v, k.version)) > kubelet_max_gap(min(v, k.version)):
-                yield Violation(cv.path, f"{label(cv)} and {label(k)} on the same node are more than "
-                                f"{kubelet_max_gap(min(v, k.version))} minors apart", subcode="kube-proxy")
+                yield Violation(
+                    cv.path,
+                    f"{label(cv)} and {label(k)} on the same node are more than "
+                    f"{kubelet_max_gap(min(v, k.version))} minors apart",
+                    subcode="kube-proxy",
+                )
     for cv in _versions(obj, "kubectl"):
         v = cv.version
         assert v is not None
         if any(abs(minor_gap(v, a.version)) > 1 for a in apis if a.version is not None):
-            yield Violation(cv.path, f"{label(cv)} is more than one minor away from kube-apiserver "
-                            f"{', '.join(sorted({str(a.version) for a in apis}))}", severity=Severity.LOW, subcode="kubectl")
+            yield Violation(
+                cv.path,
+                f"{label(cv)} is more than one minor away from kube-apiserver "
+                f"{', '.join(sorted({str(a.version) for a in apis}))}",
+                severity=Severity.LOW,
+                subcode="kubectl",
+            )
 
 
 # -- CVEs -------------------------------------------------------------------------------------------------
@@ -255,15 +307,19 @@ def _trigger(name: str | None, ctx: Context) -> bool | None:
         if name == "subpath":
             for c in pod.containers():
                 mounts = c.raw.get("volumeMounts")
-                if isinstance(mounts, list) and any(isinstance(m, dict) and (m.get("subPath") or m.get("subPathExpr"))
-                                                    for m in mounts):
+                if isinstance(mounts, list) and any(
+                    isinstance(m, dict) and (m.get("subPath") or m.get("subPathExpr")) for m in mounts
+                ):
                     return True
     return False
 
 
-_TRIGGER_TEXT = {"subpath": "a volumeMount with subPath", "gitrepo": "a gitRepo volume",
-                 "aggregated_api": "an APIService served by a Service",
-                 "mountable_secrets": "a ServiceAccount enforcing mountable secrets"}
+_TRIGGER_TEXT = {
+    "subpath": "a volumeMount with subPath",
+    "gitrepo": "a gitRepo volume",
+    "aggregated_api": "an APIService served by a Service",
+    "mountable_secrets": "a ServiceAccount enforcing mountable secrets",
+}
 
 
 @TARGETS.rule(
@@ -276,10 +332,13 @@ _TRIGGER_TEXT = {"subpath": "a volumeMount with subPath", "gitrepo": "a gitRepo 
     kinds=["ClusterVersions"],
     cross_object=True,
     rationale="A component in an affected version range is exploitable as published, often with public proof-of-"
-              "concept code, as soon as the conditions the CVE needs are present.",
+    "concept code, as soon as the conditions the CVE needs are present.",
     remediation="Upgrade the component to a fixed patch release (or apply the advisory's mitigation).",
-    refs={"kubescape": ("C-0058", "C-0079", "C-0087", "C-0089"), "nsa": NSA,
-          "k8s": "https://kubernetes.io/docs/reference/issues-security/official-cve-feed/"},
+    refs={
+        "kubescape": ("C-0058", "C-0079", "C-0087", "C-0089"),
+        "nsa": NSA,
+        "k8s": "https://kubernetes.io/docs/reference/issues-security/official-cve-feed/",
+    },
 )
 def kubernetes_cve(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     if not is_versions(obj):
@@ -298,8 +357,13 @@ def kubernetes_cve(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
                 needs = f"; {_TRIGGER_TEXT[cve['trigger']]} is present" if cve.get("trigger") else ""
                 yield Violation(cv.path, what + needs + note, subcode=str(cve["id"]))
             elif trig is None:
-                yield Violation(cv.path, f"{what}; it needs {_TRIGGER_TEXT[cve['trigger']]}, which cannot be checked "
-                                "without the cluster's objects", severity=Severity.INFO, subcode="warn")
+                yield Violation(
+                    cv.path,
+                    f"{what}; it needs {_TRIGGER_TEXT[cve['trigger']]}, which cannot be checked "
+                    "without the cluster's objects",
+                    severity=Severity.INFO,
+                    subcode="warn",
+                )
 
 
 # -- deprecated APIs ---------------------------------------------------------------------------------------
@@ -323,11 +387,15 @@ def _target(ctx: Context) -> Version:
     scope=Scope.OBJECT,
     params={"target_version": ""},
     rationale="An object in an apiVersion the target release no longer serves cannot be applied after the "
-              "upgrade (deploys fail, or Helm cannot upgrade its release); deprecated versions will be removed.",
+    "upgrade (deploys fail, or Helm cannot upgrade its release); deprecated versions will be removed.",
     remediation="Move the object to the replacement apiVersion (kubectl convert or the migration guide), before upgrading.",
-    refs={"trivy": "KSV-0107", "kube-score": "stable-version", "kube-linter": "no-extensions-v1beta",
-          "kubeaudit": "deprecatedapis/DeprecatedAPIUsed",
-          "k8s": "https://kubernetes.io/docs/reference/using-api/deprecation-guide/"},
+    refs={
+        "trivy": "KSV-0107",
+        "kube-score": "stable-version",
+        "kube-linter": "no-extensions-v1beta",
+        "kubeaudit": "deprecatedapis/DeprecatedAPIUsed",
+        "k8s": "https://kubernetes.io/docs/reference/using-api/deprecation-guide/",
+    },
 )
 def deprecated_api(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     e = deprecated_apis().get((obj.api_version, obj.kind))
@@ -338,12 +406,20 @@ def deprecated_api(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     removed = Version.parse(e.get("removed")) if e.get("removed") else None
     deprecated = Version.parse(e.get("deprecated")) if e.get("deprecated") else None
     if removed is not None and target >= removed:
-        yield Violation(("apiVersion",), f"{obj.api_version} {obj.kind} is not served since Kubernetes {e['removed']} "
-                        f"(target {target.minor_key}){repl}", subcode="removed")
+        yield Violation(
+            ("apiVersion",),
+            f"{obj.api_version} {obj.kind} is not served since Kubernetes {e['removed']} "
+            f"(target {target.minor_key}){repl}",
+            subcode="removed",
+        )
     elif deprecated is not None and target >= deprecated:
         when = f", removed in {e['removed']}" if e.get("removed") else ""
-        yield Violation(("apiVersion",), f"{obj.api_version} {obj.kind} is deprecated since Kubernetes "
-                        f"{e['deprecated']}{when}{repl}", severity=Severity.INFO, subcode="deprecated")
+        yield Violation(
+            ("apiVersion",),
+            f"{obj.api_version} {obj.kind} is deprecated since Kubernetes {e['deprecated']}{when}{repl}",
+            severity=Severity.INFO,
+            subcode="deprecated",
+        )
 
 
 # -- add-ons ------------------------------------------------------------------------------------------------
@@ -358,7 +434,7 @@ def deprecated_api(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     scope=Scope.CONTAINER,
     params=TODAY,
     rationale="A retired add-on gets no security fixes; ingress-nginx sits at the edge of the cluster and "
-              "has had critical CVEs (IngressNightmare), so running it unmaintained is an open door.",
+    "has had critical CVEs (IngressNightmare), so running it unmaintained is an open door.",
     remediation="Migrate to a maintained replacement (for ingress-nginx: a Gateway API implementation or another Ingress controller).",
     refs={"kubescape": "C-0292", "nsa": NSA, "k8s": "https://kubernetes.io/blog/2025/11/11/ingress-nginx-retirement/"},
 )
@@ -372,8 +448,11 @@ def addon_eol(c: ContainerView, ctx: Context) -> Iterator[Violation]:
         if name in addon.get("images", []):
             eol = parse_date(addon.get("end_of_life"))
             if eol is not None and eol <= today:
-                yield Violation(c.at("image"), f"{c.label} runs {addon['name']} ({img}), retired on {eol}: no security "
-                                f"fixes since; migrate to {addon.get('replacement', 'a maintained alternative')}")
+                yield Violation(
+                    c.at("image"),
+                    f"{c.label} runs {addon['name']} ({img}), retired on {eol}: no security "
+                    f"fixes since; migrate to {addon.get('replacement', 'a maintained alternative')}",
+                )
 
 
 RULES = TARGETS.rules

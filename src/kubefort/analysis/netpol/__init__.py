@@ -8,6 +8,17 @@ from .model import Policy, PolicyRule, Workload, effective_policy_types
 from .sets import ALL_PORTS, NO_PORTS, AddrSet, PortSet, parse_port_query
 
 __all__ = [
-    "ALL_PORTS", "NO_PORTS", "AddrSet", "External", "NetpolEngine", "Policy", "PolicyRule", "PortSet", "Verdict",
-    "Workload", "effective_policy_types", "engine_for", "parse_port_query",
+    "ALL_PORTS",
+    "NO_PORTS",
+    "AddrSet",
+    "External",
+    "NetpolEngine",
+    "Policy",
+    "PolicyRule",
+    "PortSet",
+    "Verdict",
+    "Workload",
+    "effective_policy_types",
+    "engine_for",
+    "parse_port_query",
 ]

@@ -51,10 +51,23 @@ from .model import (
 from .sets import ALL_PORTS, NO_PORTS, AddrSet, PortSet, port_atoms
 
 KIND_ALIASES = {
-    "deploy": "deployment", "deployments": "deployment", "sts": "statefulset", "statefulsets": "statefulset",
-    "ds": "daemonset", "daemonsets": "daemonset", "po": "pod", "pods": "pod", "cj": "cronjob",
-    "cronjobs": "cronjob", "jobs": "job", "rs": "replicaset", "replicasets": "replicaset",
-    "rc": "replicationcontroller", "dc": "deploymentconfig", "ro": "rollout", "rollouts": "rollout",
+    "deploy": "deployment",
+    "deployments": "deployment",
+    "sts": "statefulset",
+    "statefulsets": "statefulset",
+    "ds": "daemonset",
+    "daemonsets": "daemonset",
+    "po": "pod",
+    "pods": "pod",
+    "cj": "cronjob",
+    "cronjobs": "cronjob",
+    "jobs": "job",
+    "rs": "replicaset",
+    "replicasets": "replicaset",
+    "rc": "replicationcontroller",
+    "dc": "deploymentconfig",
+    "ro": "rollout",
+    "rollouts": "rollout",
 }
 
 Parts = list[tuple[int, PortSet]]  # disjoint (bitset of classes, ports) pieces
@@ -104,9 +117,13 @@ class Side:
     ports: PortSet = ALL_PORTS  # what this side allows for this connection
 
     def to_dict(self) -> dict[str, Any]:
-        return {"endpoint": self.endpoint, "isolated": self.isolated, "policies": self.policies,
-                "allowed_by": [{"rule": r, "ports": p.render()} for r, p in self.allowed_by],
-                "ports": self.ports.render()}
+        return {
+            "endpoint": self.endpoint,
+            "isolated": self.isolated,
+            "policies": self.policies,
+            "allowed_by": [{"rule": r, "ports": p.render()} for r, p in self.allowed_by],
+            "ports": self.ports.render(),
+        }
 
 
 @dataclass(slots=True)
@@ -126,13 +143,22 @@ class Verdict:
         on = f" on {self.query}" if self.query else ""
         out = [_side_reason(self.egress, self.destination, on), _side_reason(self.ingress, self.source, on)]
         if self.query is not None:
-            out.append(f"{self.query} is {'allowed' if self.allowed else 'not allowed'}"
-                       + ("" if self.allowed else f"; allowed ports between them: {self.all_ports or 'none'}"))
+            out.append(
+                f"{self.query} is {'allowed' if self.allowed else 'not allowed'}"
+                + ("" if self.allowed else f"; allowed ports between them: {self.all_ports or 'none'}")
+            )
         return out + self.notes
 
     def to_dict(self) -> dict[str, Any]:
-        return {"from": self.source, "to": self.destination, "allowed": self.allowed, "ports": self.ports.render(),
-                "reasons": self.reasons, "egress": self.egress.to_dict(), "ingress": self.ingress.to_dict()}
+        return {
+            "from": self.source,
+            "to": self.destination,
+            "allowed": self.allowed,
+            "ports": self.ports.render(),
+            "reasons": self.reasons,
+            "egress": self.egress.to_dict(),
+            "ingress": self.ingress.to_dict(),
+        }
 
 
 def _side_reason(side: Side, other: str, on: str = "") -> str:
@@ -301,8 +327,9 @@ class NetpolEngine:
         k = _key(selector)
         hit = self._ns_sel.get(k)
         if hit is None:
-            hit = self._ns_sel[k] = tuple(n for n, ns in self.namespaces.items()
-                                          if label_selector_matches(selector, ns.labels))
+            hit = self._ns_sel[k] = tuple(
+                n for n, ns in self.namespaces.items() if label_selector_matches(selector, ns.labels)
+            )
         return hit
 
     def pods_in_namespace(self, namespace: str, selector: Mapping[str, Any], key: str | None = None) -> int:
@@ -413,7 +440,9 @@ class NetpolEngine:
         eg = ALL_PORTS if egp is None else _lookup(egp, d)
         return ing & eg
 
-    def class_matrix(self, sources: int | None = None, destinations: int | None = None) -> Iterator[tuple[int, int, PortSet]]:
+    def class_matrix(
+        self, sources: int | None = None, destinations: int | None = None
+    ) -> Iterator[tuple[int, int, PortSet]]:
         """Every (source class, destination class, ports) with some port allowed."""
         src_mask = self.all_bits if sources is None else sources
         dst_mask = self.all_bits if destinations is None else destinations
@@ -441,11 +470,12 @@ class NetpolEngine:
 
     # ------------------------------------------------------------------------------ workload level
 
-    def connections(self, namespaces: Iterable[str] | None = None, *, include_self: bool = False) -> list[tuple[Workload, Workload, PortSet]]:
+    def connections(
+        self, namespaces: Iterable[str] | None = None, *, include_self: bool = False
+    ) -> list[tuple[Workload, Workload, PortSet]]:
         """Every allowed (from, to, ports) between workloads, sorted; with ``namespaces``, only those
         where either side is in one of them. A workload's connection to itself is left out unless
         ``include_self``."""
-        out: list[tuple[Workload, Workload, PortSet]] = []
         if namespaces is None:
             runs = [(None, None)]
         else:
@@ -484,8 +514,11 @@ class NetpolEngine:
             w = self._by_ref.get((ns, k, name))
             if w is not None:
                 return w
-            near = [x.ref for x in sorted(self.workloads, key=lambda x: x.namespace != ns)
-                    if x.name == name or (x.namespace == ns and x.kind.lower() == k)]
+            near = [
+                x.ref
+                for x in sorted(self.workloads, key=lambda x: x.namespace != ns)
+                if x.name == name or (x.namespace == ns and x.kind.lower() == k)
+            ]
             hint = f"; did you mean {', '.join(near[:5])}?" if near else ""
             raise LookupError(f"no workload {t} in the input{hint}")
         try:
@@ -519,19 +552,32 @@ class NetpolEngine:
         ports = eg.ports & ing.ports
         if isinstance(src, External) or isinstance(dst, External):
             ext = src if isinstance(src, External) else dst
-            notes.append(f"ipBlock rules are matched against {ext.text}; pod-to-pod traffic is decided by "
-                         "selectors only (pod IPs are not known)")
+            notes.append(
+                f"ipBlock rules are matched against {ext.text}; pod-to-pod traffic is decided by "
+                "selectors only (pod IPs are not known)"
+            )
         for ep in (src, dst):
             if isinstance(ep, Workload) and not self.namespaces[ep.namespace].known:
-                notes.append(f"namespace {ep.namespace} has no Namespace object in the input: only its "
-                             f"{NS_NAME_LABEL} label is known")
+                notes.append(
+                    f"namespace {ep.namespace} has no Namespace object in the input: only its "
+                    f"{NS_NAME_LABEL} label is known"
+                )
         all_ports = ports
         if qset is not None:
             ports = ports & qset
             for side in (eg, ing):
                 side.allowed_by = [(r, p & qset) for r, p in side.allowed_by if p & qset]
-        return Verdict(source=src.ref, destination=dst.ref, allowed=bool(ports), ports=ports, egress=eg, ingress=ing,
-                       query=qtext, notes=notes, all_ports=all_ports)
+        return Verdict(
+            source=src.ref,
+            destination=dst.ref,
+            allowed=bool(ports),
+            ports=ports,
+            egress=eg,
+            ingress=ing,
+            query=qtext,
+            notes=notes,
+            all_ports=all_ports,
+        )
 
     def _egress_side(self, src: Endpoint, dst: Endpoint) -> Side:
         side = Side("egress", src.ref, applies=isinstance(src, Workload))
@@ -559,7 +605,9 @@ class NetpolEngine:
         side.ports, side.allowed_by = self._rules_allow(rules, src, dst)
         return side
 
-    def _rules_allow(self, rules: list[PolicyRule], peer: Endpoint, dst: Endpoint) -> tuple[PortSet, list[tuple[str, PortSet]]]:
+    def _rules_allow(
+        self, rules: list[PolicyRule], peer: Endpoint, dst: Endpoint
+    ) -> tuple[PortSet, list[tuple[str, PortSet]]]:
         """What ``rules`` allow for traffic with ``peer`` as the other end; ports resolve on ``dst``."""
         named = dst.named_ports if isinstance(dst, Workload) else None
         allowed: list[tuple[str, PortSet]] = []
@@ -640,7 +688,7 @@ def _looks_like_ip(text: str) -> bool:
     return bool(text) and (text[0].isdigit() or ":" in text) and all(ch in "0123456789abcdefABCDEF.:" for ch in text)
 
 
-_CACHE: "weakref.WeakKeyDictionary[Inventory, NetpolEngine]" = weakref.WeakKeyDictionary()
+_CACHE: weakref.WeakKeyDictionary[Inventory, NetpolEngine] = weakref.WeakKeyDictionary()
 
 
 def engine_for(inventory: Inventory) -> NetpolEngine:

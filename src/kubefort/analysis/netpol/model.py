@@ -72,7 +72,7 @@ class Peer:
 class PolicyRule:
     """One ingress or egress rule. ``peers``/``ports`` None: the list is empty or missing (all)."""
 
-    policy: "Policy"
+    policy: Policy
     direction: str  # "ingress" | "egress"
     index: int
     peers: tuple[Peer, ...] | None
@@ -160,9 +160,10 @@ def parse_policy(obj: K8sObject) -> Policy:
         sel = {}  # a non-pointer LabelSelector in the API: missing means empty, every pod
     _check_selector(sel, "spec.podSelector")
     types = spec.get("policyTypes")
-    if types is not None:
-        if not isinstance(types, list) or any(t not in ("Ingress", "Egress") for t in types) or len(types) > 2:
-            raise PolicyError("spec.policyTypes must list Ingress and/or Egress")
+    if types is not None and (
+        not isinstance(types, list) or any(t not in ("Ingress", "Egress") for t in types) or len(types) > 2
+    ):
+        raise PolicyError("spec.policyTypes must list Ingress and/or Egress")
     ing, eg = effective_policy_types(spec)
     pol = Policy(obj=obj, namespace=obj.namespace or "default", name=obj.name, pod_selector=sel, ingress=ing, egress=eg)
     for direction, peer_key, out in (("ingress", "from", pol.ingress_rules), ("egress", "to", pol.egress_rules)):
@@ -177,9 +178,15 @@ def parse_policy(obj: K8sObject) -> Policy:
                 r = {}
             if not isinstance(r, dict):
                 raise PolicyError(f"{where} is not a mapping")
-            out.append(PolicyRule(policy=pol, direction=direction, index=i,
-                                  peers=_parse_peers(r.get(peer_key), f"{where}.{peer_key}"),
-                                  ports=_parse_ports(r.get("ports"), f"{where}.ports")))
+            out.append(
+                PolicyRule(
+                    policy=pol,
+                    direction=direction,
+                    index=i,
+                    peers=_parse_peers(r.get(peer_key), f"{where}.{peer_key}"),
+                    ports=_parse_ports(r.get("ports"), f"{where}.ports"),
+                )
+            )
     return pol
 
 
@@ -255,7 +262,9 @@ def _parse_ipblock(ipb: Any, where: str) -> Peer:
         if not block.covers(ex) or ex == block:
             raise PolicyError(f"{where}.except[{j}] {e} must be a strict subset of {ipb['cidr']}")
         allowed = allowed - ex
-    return Peer(pod_selector=None, ns_selector=None, ip=allowed, cidr=ipb["cidr"], excepts=tuple(str(e) for e in excepts))
+    return Peer(
+        pod_selector=None, ns_selector=None, ip=allowed, cidr=ipb["cidr"], excepts=tuple(str(e) for e in excepts)
+    )
 
 
 def _parse_ports(value: Any, where: str) -> tuple[PortSpec, ...] | None:
@@ -337,8 +346,9 @@ def workload_of(obj: K8sObject) -> Workload | None:
             name, number, proto = p.get("name"), p.get("containerPort"), p.get("protocol") or "TCP"
             if isinstance(name, str) and name and isinstance(number, int) and not isinstance(number, bool):
                 ports.add((name, str(proto), number))
-    return Workload(obj=obj, namespace=obj.namespace, kind=obj.kind, name=obj.name, labels=labels,
-                    named_ports=frozenset(ports))
+    return Workload(
+        obj=obj, namespace=obj.namespace, kind=obj.kind, name=obj.name, labels=labels, named_ports=frozenset(ports)
+    )
 
 
 def controlled_by(obj: K8sObject) -> tuple[str, str] | None:

@@ -12,6 +12,7 @@ Both are immutable and hashable; operations are cached because the same few sets
 from __future__ import annotations
 
 import ipaddress
+import itertools
 from functools import lru_cache
 
 Intervals = tuple[tuple[int, int], ...]
@@ -80,7 +81,7 @@ def _minus(a: Intervals, b: Intervals) -> Intervals:
 class PortSet:
     """Allowed (protocol, port) pairs. Build with :meth:`of`, :data:`ALL_PORTS`, :data:`NO_PORTS`."""
 
-    __slots__ = ("ranges", "other", "_hash")
+    __slots__ = ("_hash", "other", "ranges")
 
     def __init__(self, ranges: tuple[Intervals, Intervals, Intervals], other: bool) -> None:
         self.ranges = ranges
@@ -88,7 +89,7 @@ class PortSet:
         self._hash = hash((ranges, other))
 
     @staticmethod
-    def of(protocol: str, lo: int = MIN_PORT, hi: int = MAX_PORT) -> "PortSet":
+    def of(protocol: str, lo: int = MIN_PORT, hi: int = MAX_PORT) -> PortSet:
         """One protocol, ports ``lo``-``hi`` (an empty set when the range is empty)."""
         i = PROTOCOLS.index(protocol)
         lo, hi = max(lo, MIN_PORT), min(hi, MAX_PORT)
@@ -106,13 +107,13 @@ class PortSet:
     def __bool__(self) -> bool:
         return self.other or any(self.ranges)
 
-    def __or__(self, other: "PortSet") -> "PortSet":
+    def __or__(self, other: PortSet) -> PortSet:
         return _port_union(self, other)
 
-    def __and__(self, other: "PortSet") -> "PortSet":
+    def __and__(self, other: PortSet) -> PortSet:
         return _port_intersect(self, other)
 
-    def __sub__(self, other: "PortSet") -> "PortSet":
+    def __sub__(self, other: PortSet) -> PortSet:
         r = self.ranges
         o = other.ranges
         return PortSet((_minus(r[0], o[0]), _minus(r[1], o[1]), _minus(r[2], o[2])), self.other and not other.other)
@@ -184,7 +185,7 @@ def port_atoms(sets: list[PortSet]) -> list[PortSet]:
                 cuts.add(lo)
                 cuts.add(hi + 1)
         edges = sorted(cuts)
-        for lo, nxt in zip(edges, edges[1:]):
+        for lo, nxt in itertools.pairwise(edges):
             atom = PortSet.of(proto, lo, nxt - 1)
             if any(s & atom for s in sets):
                 atoms.append(atom)
@@ -222,7 +223,7 @@ _V6_ALL = ((_V6_BASE, _V6_BASE + (1 << 128) - 1),)
 class AddrSet:
     """A set of IPv4/IPv6 addresses as intervals on one number line."""
 
-    __slots__ = ("ivs", "_hash")
+    __slots__ = ("_hash", "ivs")
 
     def __init__(self, ivs: Intervals) -> None:
         self.ivs = ivs
@@ -230,7 +231,7 @@ class AddrSet:
 
     @staticmethod
     @lru_cache(maxsize=16384)
-    def cidr(text: str) -> "AddrSet":
+    def cidr(text: str) -> AddrSet:
         """A CIDR (``10.0.0.0/8``, ``2001:db8::/32``) or a single address. Host bits are ignored, as
         the API server's sloppy CIDR parser does. Raises ValueError."""
         net = ipaddress.ip_network(str(text).strip(), strict=False)
@@ -247,23 +248,23 @@ class AddrSet:
     def __bool__(self) -> bool:
         return bool(self.ivs)
 
-    def __or__(self, other: "AddrSet") -> "AddrSet":
+    def __or__(self, other: AddrSet) -> AddrSet:
         return AddrSet(_union(self.ivs, other.ivs))
 
-    def __and__(self, other: "AddrSet") -> "AddrSet":
+    def __and__(self, other: AddrSet) -> AddrSet:
         return AddrSet(_intersect(self.ivs, other.ivs))
 
-    def __sub__(self, other: "AddrSet") -> "AddrSet":
+    def __sub__(self, other: AddrSet) -> AddrSet:
         return AddrSet(_minus(self.ivs, other.ivs))
 
     @staticmethod
-    def union_of(sets: "list[AddrSet]") -> "AddrSet":
+    def union_of(sets: list[AddrSet]) -> AddrSet:
         ivs: Intervals = ()
         for a in sets:
             ivs += a.ivs
         return AddrSet(_normalize(ivs)) if len(sets) > 1 else (sets[0] if sets else AddrSet(()))
 
-    def covers(self, other: "AddrSet") -> bool:
+    def covers(self, other: AddrSet) -> bool:
         return not (other - self)
 
     def render(self) -> list[str]:

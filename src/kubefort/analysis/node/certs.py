@@ -58,8 +58,9 @@ def _facts(cert: Any) -> dict[str, Any]:
     }
 
 
-def certificate_facts(data: bytes, *, path: str, within: str | None = None,
-                      used_by: Sequence[str] = ()) -> list[dict[str, Any]]:
+def certificate_facts(
+    data: bytes, *, path: str, within: str | None = None, used_by: Sequence[str] = ()
+) -> list[dict[str, Any]]:
     """Facts of every certificate in ``data`` (PEM with one or more CERTIFICATE blocks, or DER).
     A file that holds no certificate gives one entry with ``error``."""
     try:
@@ -74,15 +75,23 @@ def certificate_facts(data: bytes, *, path: str, within: str | None = None,
         elif data[:1] == b"\x30":
             certs = [x509.load_der_x509_certificate(data)]
     except Exception as e:  # malformed certificate: report it, never its bytes
-        return [{"path": path, "within": within, "usedBy": list(used_by),
-                 "error": f"unreadable certificate ({type(e).__name__})"}]
+        return [
+            {
+                "path": path,
+                "within": within,
+                "usedBy": list(used_by),
+                "error": f"unreadable certificate ({type(e).__name__})",
+            }
+        ]
     if not certs:
         return [{"path": path, "within": within, "usedBy": list(used_by), "error": "no certificate in the file"}]
     out = []
     for i, c in enumerate(certs):
         where = within
         if len(certs) > 1:
-            where = f"{within}, certificate {i + 1} of {len(certs)}" if within else f"certificate {i + 1} of {len(certs)}"
+            where = (
+                f"{within}, certificate {i + 1} of {len(certs)}" if within else f"certificate {i + 1} of {len(certs)}"
+            )
         facts = {"path": path, "within": where, "usedBy": list(used_by)}
         facts.update(_facts(c))
         out.append(facts)

@@ -38,7 +38,16 @@ from ...model.objects import K8sObject, Path
 from ...model.source import DocumentText
 from .certs import certificate_facts, decode_b64
 from .flags import (
-    APISERVER, COMPONENTS, CONTROLLER_MANAGER, ETCD, KUBE_PROXY, KUBELET, SCHEDULER, Component, components, parse_flags,
+    APISERVER,
+    COMPONENTS,
+    CONTROLLER_MANAGER,
+    ETCD,
+    KUBE_PROXY,
+    KUBELET,
+    SCHEDULER,
+    Component,
+    components,
+    parse_flags,
 )
 from .snapshot import SNAPSHOT_API, SNAPSHOT_KIND, Anchor, NodeSource
 from .systemd import UnitCommand, read_unit
@@ -48,14 +57,24 @@ log = logging.getLogger(__name__)
 MAX_FILE = 4 * 1024 * 1024
 MAX_WALK = 2000
 DEFAULT_MANIFESTS = "/etc/kubernetes/manifests"
-KUBECONFIGS = ("admin.conf", "super-admin.conf", "controller-manager.conf", "scheduler.conf", "kubelet.conf",
-               "bootstrap-kubelet.conf")
+KUBECONFIGS = (
+    "admin.conf",
+    "super-admin.conf",
+    "controller-manager.conf",
+    "scheduler.conf",
+    "kubelet.conf",
+    "bootstrap-kubelet.conf",
+)
 #: Flags whose value names a certificate (or CA bundle) file.
 CERT_FLAG_SUFFIXES = ("cert-file", "certfile", "ca-file", "cafile", "-certificate", "certificate-authority")
 #: Flags whose value names a config file loaded as an object: (component, flag).
-CONFIG_FLAGS = ((APISERVER, "encryption-provider-config"), (APISERVER, "audit-policy-file"),
-                (APISERVER, "authentication-config"), (APISERVER, "authorization-config"),
-                (KUBE_PROXY, "config"))
+CONFIG_FLAGS = (
+    (APISERVER, "encryption-provider-config"),
+    (APISERVER, "audit-policy-file"),
+    (APISERVER, "authentication-config"),
+    (APISERVER, "authorization-config"),
+    (KUBE_PROXY, "config"),
+)
 
 
 class RootFS:
@@ -89,7 +108,7 @@ class RootFS:
                 target = os.readlink(cand)
                 if target.startswith("/"):
                     cur = []
-                parts = [p for p in target.split("/") if p] + parts[i + 1:]
+                parts = [p for p in target.split("/") if p] + parts[i + 1 :]
                 i = 0
                 continue
             cur.append(part)
@@ -191,8 +210,9 @@ class _Collector:
     # -- files --------------------------------------------------------------------------------------
     def fact(self, node_path: str, *, digest: bool = False) -> dict[str, Any]:
         p = posixpath.normpath(node_path)
-        if p in self.file_facts and not (digest and "sha256" not in self.file_facts[p]
-                                         and self.file_facts[p].get("type") == "file"):
+        if p in self.file_facts and not (
+            digest and "sha256" not in self.file_facts[p] and self.file_facts[p].get("type") == "file"
+        ):
             return self.file_facts[p]
         h = self.fs.host(p)
         try:
@@ -203,8 +223,14 @@ class _Collector:
             f = {"type": "error", "error": e.strerror or type(e).__name__}
         else:
             t = "dir" if stat_mod.S_ISDIR(st.st_mode) else "file" if stat_mod.S_ISREG(st.st_mode) else "other"
-            f = {"type": t, "mode": f"{stat_mod.S_IMODE(st.st_mode):04o}", "uid": st.st_uid, "gid": st.st_gid,
-                 "owner": self.acc.user(st.st_uid), "group": self.acc.group(st.st_gid)}
+            f = {
+                "type": t,
+                "mode": f"{stat_mod.S_IMODE(st.st_mode):04o}",
+                "uid": st.st_uid,
+                "gid": st.st_gid,
+                "owner": self.acc.user(st.st_uid),
+                "group": self.acc.group(st.st_gid),
+            }
             if f["owner"] is None:
                 del f["owner"]
             if f["group"] is None:
@@ -254,8 +280,13 @@ class _Collector:
             data = yaml.safe_load(text)
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
-            self.audit.errors.append(LoadError(self.fs.host(node_path), f"invalid YAML: {getattr(e, 'problem', e)}",
-                                               line=mark.line + 1 if mark else None))
+            self.audit.errors.append(
+                LoadError(
+                    self.fs.host(node_path),
+                    f"invalid YAML: {getattr(e, 'problem', e)}",
+                    line=mark.line + 1 if mark else None,
+                )
+            )
             return None, None
         return data, DocumentText(text, 1)
 
@@ -308,7 +339,9 @@ class _Collector:
                 if isinstance(data, dict):
                     _merge(kubelet["config"], data)
                     for k in data:
-                        self.anchors[("kubelet", "config", str(k))] = Anchor(file=self.fs.host(p), doc=doc, doc_prefix=(k,))
+                        self.anchors[("kubelet", "config", str(k))] = Anchor(
+                            file=self.fs.host(p), doc=doc, doc_prefix=(k,)
+                        )
         self.snapshot["kubelet"] = kubelet
         kubeconfig = flags.value("kubeconfig") or "/etc/kubernetes/kubelet.conf"
         self.fact(kubeconfig)
@@ -374,8 +407,9 @@ class _Collector:
         if not isinstance(data, dict):
             return
         for section, item_key, data_key, file_key, what in (
-                ("users", "user", "client-certificate-data", "client-certificate", "client certificate"),
-                ("clusters", "cluster", "certificate-authority-data", "certificate-authority", "cluster CA")):
+            ("users", "user", "client-certificate-data", "client-certificate", "client certificate"),
+            ("clusters", "cluster", "certificate-authority-data", "certificate-authority", "cluster CA"),
+        ):
             items = data.get(section)
             for i, it in enumerate(items if isinstance(items, list) else []):
                 if not isinstance(it, dict) or not isinstance(it.get(item_key), dict):
@@ -387,8 +421,9 @@ class _Collector:
                     if raw is None:
                         continue
                     within = f'{section}[{i}] "{name}" {data_key}'
-                    for f in certificate_facts(raw, path=posixpath.normpath(node_path), within=within,
-                                               used_by=[f"{used_by} ({what})"]):
+                    for f in certificate_facts(
+                        raw, path=posixpath.normpath(node_path), within=within, used_by=[f"{used_by} ({what})"]
+                    ):
                         self.anchors[("certificates", len(self.certs))] = Anchor(file=self.fs.host(node_path))
                         entry = {k: v for k, v in f.items() if v is not None}
                         self.certs.append(entry)
@@ -411,15 +446,18 @@ class _Collector:
                     if v:
                         self.audit.versions.setdefault(name, v)
 
-    def synthetic_pod(self, name: str, argv: list[str], env: Mapping[str, str], file: str,
-                      anchors: Mapping[Path, Anchor], origin: str) -> K8sObject:
+    def synthetic_pod(
+        self, name: str, argv: list[str], env: Mapping[str, str], file: str, anchors: Mapping[Path, Anchor], origin: str
+    ) -> K8sObject:
         container: dict[str, Any] = {"name": name, "command": list(argv)}
         if env:
             container["env"] = [{"name": k, "value": v} for k, v in sorted(env.items())]
-        raw = {"apiVersion": "v1", "kind": "Pod",
-               "metadata": {"name": name, "namespace": "kube-system",
-                            "annotations": {"kubefort.io/source": origin}},
-               "spec": {"containers": [container]}}
+        raw = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": "kube-system", "annotations": {"kubefort.io/source": origin}},
+            "spec": {"containers": [container]},
+        }
         src = NodeSource(file=file, anchors=dict(anchors))
         obj = K8sObject.from_raw(raw, src, default_namespace="kube-system")
         self.audit.objects.append(obj)
@@ -430,7 +468,7 @@ class _Collector:
         if not self.proc:
             return out
         try:
-            pids = sorted((int(p) for p in os.listdir(self.proc) if p.isdigit()))
+            pids = sorted(int(p) for p in os.listdir(self.proc) if p.isdigit())
         except OSError as e:
             self.audit.notes.append(f"cannot read processes from {self.proc}: {e.strerror}")
             return out
@@ -473,8 +511,9 @@ class _Collector:
         for i, w in enumerate(unit.argv):
             anchors[cpath + (i,)] = Anchor(file=self.fs.host(w.file), line=w.line)
         env = {k: v for k, v in unit.env.items() if k.startswith("ETCD_")}  # etcd reads its settings from these
-        obj = self.synthetic_pod(name, [w.text for w in unit.argv], env, self.fs.host(unit.files[0]), anchors,
-                                 f"systemd unit {name}.service")
+        obj = self.synthetic_pod(
+            name, [w.text for w in unit.argv], env, self.fs.host(unit.files[0]), anchors, f"systemd unit {name}.service"
+        )
         self.add_component_pods([obj], f"systemd unit {name}.service ({', '.join(unit.files)})")
 
     # -- the whole node ------------------------------------------------------------------------------------
@@ -503,8 +542,10 @@ class _Collector:
             if name in self.pods:
                 comp = self.pods[name]
                 if list(comp.argv) != argv[1:] and self.audit.found.get(name, "").startswith("static pod"):
-                    self.audit.notes.append(f"the running {name} (pid {pid}) has other flags than its manifest: "
-                                            "the manifest was changed and not yet applied, or another copy runs")
+                    self.audit.notes.append(
+                        f"the running {name} (pid {pid}) has other flags than its manifest: "
+                        "the manifest was changed and not yet applied, or another copy runs"
+                    )
                 continue
             file = f"{self.proc}/{pid}/cmdline"
             anchors = {("spec", "containers", 0): Anchor(file=file)}
@@ -565,8 +606,7 @@ class _Collector:
     def fixed_files(self) -> None:
         for name in KUBECONFIGS:
             p = f"/etc/kubernetes/{name}"
-            if self.fact(p).get("type") == "file" and not any(
-                    c.get("path") == p for c in self.certs):
+            if self.fact(p).get("type") == "file" and not any(c.get("path") == p for c in self.certs):
                 self.kubeconfig_certs(p, name)
         self.walk("/etc/kubernetes/pki")
         for p, f in sorted(self.file_facts.items()):
@@ -580,11 +620,20 @@ class _Collector:
                     self.fact(f"{d}/{u}")
 
     def snapshot_object(self) -> None:
-        if not self.pods and "kubelet" not in self.snapshot and not any(
-                f.get("type") in ("file", "dir") for p, f in self.file_facts.items() if p.startswith("/etc/kubernetes")):
+        if (
+            not self.pods
+            and "kubelet" not in self.snapshot
+            and not any(
+                f.get("type") in ("file", "dir") for p, f in self.file_facts.items() if p.startswith("/etc/kubernetes")
+            )
+        ):
             self.audit.notes.append(f"no Kubernetes component found under {self.fs.root}")
-        raw: dict[str, Any] = {"apiVersion": SNAPSHOT_API, "kind": SNAPSHOT_KIND,
-                               "metadata": {"name": self.audit.node}, "root": self.fs.root}
+        raw: dict[str, Any] = {
+            "apiVersion": SNAPSHOT_API,
+            "kind": SNAPSHOT_KIND,
+            "metadata": {"name": self.audit.node},
+            "root": self.fs.root,
+        }
         if self.acc.known:
             raw["accounts"] = {"users": dict(self.acc.users), "groups": dict(self.acc.groups)}
         raw.update(self.snapshot)

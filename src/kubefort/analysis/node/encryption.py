@@ -77,11 +77,17 @@ def entries(raw: Mapping[str, Any]) -> list[Entry]:
     for i, e in enumerate(res):
         if not isinstance(e, dict):
             continue
-        names = tuple(str(x) for x in e.get("resources", []) if isinstance(x, str)) if isinstance(
-            e.get("resources"), list) else ()
+        names = (
+            tuple(str(x) for x in e.get("resources", []) if isinstance(x, str))
+            if isinstance(e.get("resources"), list)
+            else ()
+        )
         provs = e.get("providers")
-        providers = tuple(_provider(p, ("resources", i, "providers", j))
-                          for j, p in enumerate(provs)) if isinstance(provs, list) else ()
+        providers = (
+            tuple(_provider(p, ("resources", i, "providers", j)) for j, p in enumerate(provs))
+            if isinstance(provs, list)
+            else ()
+        )
         out.append(Entry(i, names, providers))
     return out
 
@@ -144,11 +150,17 @@ def key_problems(p: Provider) -> Iterator[KeyProblem]:
             if n != 32:
                 yield KeyProblem(path + ("secret",), f'secretbox key "{name}" is {n} bytes; it must be 32', "invalid")
         elif n not in (16, 24, 32):
-            yield KeyProblem(path + ("secret",), f'{p.type} key "{name}" is {n} bytes; AES needs 16, 24 or 32', "invalid")
+            yield KeyProblem(
+                path + ("secret",), f'{p.type} key "{name}" is {n} bytes; AES needs 16, 24 or 32', "invalid"
+            )
         elif n < 32:
-            yield KeyProblem(path + ("secret",), f'{p.type} key "{name}" is {n} bytes (AES-{n * 8}); use 32 bytes',
-                             "short")
+            yield KeyProblem(
+                path + ("secret",), f'{p.type} key "{name}" is {n} bytes (AES-{n * 8}); use 32 bytes', "short"
+            )
         if raw in secrets and secrets[raw] != name:
-            yield KeyProblem(path + ("secret",), f'{p.type} keys "{secrets[raw]}" and "{name}" hold the same secret',
-                             "duplicate_secret")
+            yield KeyProblem(
+                path + ("secret",),
+                f'{p.type} keys "{secrets[raw]}" and "{name}" hold the same secret',
+                "duplicate_secret",
+            )
         secrets.setdefault(raw, name)

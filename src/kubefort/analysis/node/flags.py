@@ -37,34 +37,81 @@ CLOUD_CONTROLLER_MANAGER = "cloud-controller-manager"
 
 #: Components in upgrade order (the version skew policy's "supported component upgrade order").
 COMPONENTS = (ETCD, APISERVER, CONTROLLER_MANAGER, SCHEDULER, CLOUD_CONTROLLER_MANAGER, KUBELET, KUBE_PROXY)
-_HYPERKUBE = {"apiserver": APISERVER, "controller-manager": CONTROLLER_MANAGER, "scheduler": SCHEDULER,
-              "proxy": KUBE_PROXY, "kubelet": KUBELET, "cloud-controller-manager": CLOUD_CONTROLLER_MANAGER}
+_HYPERKUBE = {
+    "apiserver": APISERVER,
+    "controller-manager": CONTROLLER_MANAGER,
+    "scheduler": SCHEDULER,
+    "proxy": KUBE_PROXY,
+    "kubelet": KUBELET,
+    "cloud-controller-manager": CLOUD_CONTROLLER_MANAGER,
+}
 _SHELLS = frozenset({"sh", "bash", "ash", "dash", "busybox"})
 _SHELL_STOP = frozenset({"&&", "||", ";", "|", "&", ">", ">>", "<", "2>&1", "1>&2"})
 
 #: Boolean flags of the components (a bare occurrence means true and never takes the next word).
-BOOL_FLAGS = frozenset({
-    # kube-apiserver
-    "anonymous-auth", "profiling", "kubelet-https", "service-account-lookup", "allow-privileged",
-    "service-account-extend-token-expiration", "enable-aggregator-routing", "enable-bootstrap-token-auth",
-    "enable-garbage-collector", "enable-priority-and-fairness", "contention-profiling", "audit-log-compress",
-    "enable-logs-handler",
-    # controller manager / scheduler
-    "use-service-account-credentials", "leader-elect", "allocate-node-cidrs", "configure-cloud-routes",
-    "enable-hostpath-provisioner", "enable-dynamic-provisioning",
-    # etcd
-    "client-cert-auth", "peer-client-cert-auth", "auto-tls", "peer-auto-tls", "enable-v2", "strict-reconfig-check",
-    "enable-pprof", "force-new-cluster", "debug", "experimental-initial-corrupt-check",
-    # kubelet
-    "authentication-token-webhook", "protect-kernel-defaults", "make-iptables-util-chains", "rotate-certificates",
-    "rotate-server-certificates", "seccomp-default", "fail-swap-on", "register-node", "enable-server",
-    "enable-debugging-handlers", "cgroups-per-qos", "serialize-image-pulls", "keep-terminated-pod-volumes",
-    # kube-proxy
-    "masquerade-all", "bind-address-hard-fail", "cleanup", "init-only",
-    # common
-    "logtostderr", "alsologtostderr", "add-dir-header", "skip-headers", "skip-log-headers", "one-output",
-    "version",
-})
+BOOL_FLAGS = frozenset(
+    {
+        # kube-apiserver
+        "anonymous-auth",
+        "profiling",
+        "kubelet-https",
+        "service-account-lookup",
+        "allow-privileged",
+        "service-account-extend-token-expiration",
+        "enable-aggregator-routing",
+        "enable-bootstrap-token-auth",
+        "enable-garbage-collector",
+        "enable-priority-and-fairness",
+        "contention-profiling",
+        "audit-log-compress",
+        "enable-logs-handler",
+        # controller manager / scheduler
+        "use-service-account-credentials",
+        "leader-elect",
+        "allocate-node-cidrs",
+        "configure-cloud-routes",
+        "enable-hostpath-provisioner",
+        "enable-dynamic-provisioning",
+        # etcd
+        "client-cert-auth",
+        "peer-client-cert-auth",
+        "auto-tls",
+        "peer-auto-tls",
+        "enable-v2",
+        "strict-reconfig-check",
+        "enable-pprof",
+        "force-new-cluster",
+        "debug",
+        "experimental-initial-corrupt-check",
+        # kubelet
+        "authentication-token-webhook",
+        "protect-kernel-defaults",
+        "make-iptables-util-chains",
+        "rotate-certificates",
+        "rotate-server-certificates",
+        "seccomp-default",
+        "fail-swap-on",
+        "register-node",
+        "enable-server",
+        "enable-debugging-handlers",
+        "cgroups-per-qos",
+        "serialize-image-pulls",
+        "keep-terminated-pod-volumes",
+        # kube-proxy
+        "masquerade-all",
+        "bind-address-hard-fail",
+        "cleanup",
+        "init-only",
+        # common
+        "logtostderr",
+        "alsologtostderr",
+        "add-dir-header",
+        "skip-headers",
+        "skip-log-headers",
+        "one-output",
+        "version",
+    }
+)
 
 
 _GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
@@ -145,7 +192,7 @@ class Flag:
 class Flags:
     """The flags of one command line, last occurrence wins."""
 
-    __slots__ = ("entries", "_last")
+    __slots__ = ("_last", "entries")
 
     def __init__(self, entries: Sequence[Flag]) -> None:
         self.entries = tuple(entries)
@@ -380,8 +427,16 @@ def _component_of_container(obj: K8sObject, c: Mapping[str, Any], cpath: Path) -
         if had_command:
             return None  # a component image running something else (a debug shell, a script...)
         argv, apaths = tuple(words), tuple(paths)
-    return Component(name=name, obj=obj, container=c, container_path=cpath, argv=argv, paths=apaths,
-                     anchor=anchor or cpath, flags=parse_flags(argv))
+    return Component(
+        name=name,
+        obj=obj,
+        container=c,
+        container_path=cpath,
+        argv=argv,
+        paths=apaths,
+        anchor=anchor or cpath,
+        flags=parse_flags(argv),
+    )
 
 
 def component(obj: K8sObject, name: str) -> Component | None:

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from ...engine.findings import Finding, Report, Status
 from ...engine.rule import RuleMeta
 from ...model.inventory import Inventory
+from ...model.kinds import WORKLOAD_KINDS
 from ...model.objects import K8sObject, ObjectRef
 from ...model.source import Location
-from ...model.kinds import WORKLOAD_KINDS
 from .targets import NOT_APPLICABLE, Target
 
 PASS, FAIL, WARN, MANUAL, SKIP, ERROR = "pass", "fail", "warn", "manual", "skip", "error"
@@ -56,8 +56,9 @@ def _status_of(findings: list[Finding]) -> str:
     return MANUAL
 
 
-def check_results(report: Report, inventory: Inventory | Iterable[K8sObject], rules: Iterable[RuleMeta],
-                  targets: Mapping[str, Target]) -> list[CheckResult]:
+def check_results(
+    report: Report, inventory: Inventory | Iterable[K8sObject], rules: Iterable[RuleMeta], targets: Mapping[str, Target]
+) -> list[CheckResult]:
     """One result per rule (of those that ran) and object it is about; a rule about nothing in the
     input is one ``skip`` result with the target's reason."""
     findings: dict[tuple[str, ObjectRef], list[Finding]] = defaultdict(list)
@@ -83,7 +84,9 @@ def check_results(report: Report, inventory: Inventory | Iterable[K8sObject], ru
             elif r is not None and r.status is Status.NOT_EVALUATED:
                 reason = r.detail or ""
                 if reason.startswith(NOT_APPLICABLE):
-                    out.append(CheckResult(meta, SKIP, section, o.ref, o.locate(), reason=reason[len(NOT_APPLICABLE):]))
+                    out.append(
+                        CheckResult(meta, SKIP, section, o.ref, o.locate(), reason=reason[len(NOT_APPLICABLE) :])
+                    )
                 else:
                     out.append(CheckResult(meta, WARN, section, o.ref, o.locate(), reason=reason))
             elif r is not None and r.status is Status.ERROR:
@@ -96,7 +99,7 @@ def check_results(report: Report, inventory: Inventory | Iterable[K8sObject], ru
 
 
 def counts(results: Iterable[CheckResult]) -> dict[str, int]:
-    c = {s: 0 for s in STATUSES}
+    c = dict.fromkeys(STATUSES, 0)
     for r in results:
         c[r.status] = c.get(r.status, 0) + 1
     return c

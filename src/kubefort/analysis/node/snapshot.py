@@ -153,9 +153,17 @@ def file_fact(path: str, raw: Any) -> FileFact:
     if not isinstance(raw, dict):
         return FileFact(path, "error", None, None, None, None, None, error="not a mapping")
     t = raw.get("type") if isinstance(raw.get("type"), str) else "file"
-    return FileFact(path=path, type=t, mode=parse_mode(raw.get("mode")), uid=_int(raw.get("uid")), gid=_int(raw.get("gid")),
-                    owner=_str(raw.get("owner")), group=_str(raw.get("group")), sha256=_str(raw.get("sha256")),
-                    error=_str(raw.get("error")))
+    return FileFact(
+        path=path,
+        type=t,
+        mode=parse_mode(raw.get("mode")),
+        uid=_int(raw.get("uid")),
+        gid=_int(raw.get("gid")),
+        owner=_str(raw.get("owner")),
+        group=_str(raw.get("group")),
+        sha256=_str(raw.get("sha256")),
+        error=_str(raw.get("error")),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,8 +215,11 @@ class NodeView:
 
     def files_under(self, directory: str) -> list[FileFact]:
         d = directory.rstrip("/")
-        return [file_fact(p, r) for p, r in sorted(self._files().items())
-                if isinstance(p, str) and (p == d or p.startswith(d + "/"))]
+        return [
+            file_fact(p, r)
+            for p, r in sorted(self._files().items())
+            if isinstance(p, str) and (p == d or p.startswith(d + "/"))
+        ]
 
     def certificates(self) -> list[CertFact]:
         certs = self.raw.get("certificates")
@@ -250,7 +261,7 @@ class NodeView:
         groups = acc.get("groups") if isinstance(acc, dict) else None
         return _int(groups.get(name)) if isinstance(groups, dict) else None
 
-    def kubelet(self) -> "KubeletView | None":
+    def kubelet(self) -> KubeletView | None:
         k = self.raw.get("kubelet")
         if not isinstance(k, dict):
             return None
@@ -313,10 +324,18 @@ class KubeletView:
     Built from a ``NodeSnapshot`` (flags and config) or from a ``KubeletConfiguration`` object alone
     (manifest mode: the config file's defaults apply)."""
 
-    __slots__ = ("obj", "flags", "config", "uses_config", "args_path", "config_path", "root_path")
+    __slots__ = ("args_path", "config", "config_path", "flags", "obj", "root_path", "uses_config")
 
-    def __init__(self, obj: K8sObject, flags: Flags, config: Mapping[str, Any] | None, uses_config: bool,
-                 args_path: Path, config_path: Path, root_path: Path) -> None:
+    def __init__(
+        self,
+        obj: K8sObject,
+        flags: Flags,
+        config: Mapping[str, Any] | None,
+        uses_config: bool,
+        args_path: Path,
+        config_path: Path,
+        root_path: Path,
+    ) -> None:
         self.obj = obj
         self.flags = flags
         self.config = config if config is not None else {}
@@ -326,17 +345,24 @@ class KubeletView:
         self.root_path = root_path
 
     @classmethod
-    def from_snapshot(cls, obj: K8sObject, raw: Mapping[str, Any]) -> "KubeletView":
+    def from_snapshot(cls, obj: K8sObject, raw: Mapping[str, Any]) -> KubeletView:
         args = raw.get("args")
         argv = [str(a) for a in args] if isinstance(args, list) else []
         flags = parse_flags(argv)
         cfg = raw.get("config")
         uses_config = "config" in flags or isinstance(cfg, dict)
-        return cls(obj, flags, cfg if isinstance(cfg, dict) else None, uses_config,
-                   ("kubelet", "args"), ("kubelet", "config"), ("kubelet",))
+        return cls(
+            obj,
+            flags,
+            cfg if isinstance(cfg, dict) else None,
+            uses_config,
+            ("kubelet", "args"),
+            ("kubelet", "config"),
+            ("kubelet",),
+        )
 
     @classmethod
-    def from_config_object(cls, obj: K8sObject) -> "KubeletView":
+    def from_config_object(cls, obj: K8sObject) -> KubeletView:
         return cls(obj, Flags(()), obj.raw, True, (), (), ())
 
     def flag_path(self, name: str) -> Path:
@@ -424,6 +450,7 @@ def kubelet_view(obj: K8sObject) -> KubeletView | None:
 
 # -- small helpers shared by the rules ----------------------------------------------------------------
 
+
 def is_loopback_host(host: str) -> bool:
     h = host.strip().strip("[]")
     if h == "localhost":
@@ -456,7 +483,23 @@ def is_unspecified_host(host: str) -> bool:
 
 
 __all__ = [
-    "Anchor", "CertFact", "FileFact", "KubeletView", "NodeSource", "NodeView", "SNAPSHOT_API", "SNAPSHOT_KIND",
-    "Setting", "file_fact", "is_kubelet_config", "is_loopback_host", "is_snapshot", "is_unspecified_host",
-    "kubelet_view", "parse_mode", "snapshot_of", "snapshots", "split_host_port",
+    "SNAPSHOT_API",
+    "SNAPSHOT_KIND",
+    "Anchor",
+    "CertFact",
+    "FileFact",
+    "KubeletView",
+    "NodeSource",
+    "NodeView",
+    "Setting",
+    "file_fact",
+    "is_kubelet_config",
+    "is_loopback_host",
+    "is_snapshot",
+    "is_unspecified_host",
+    "kubelet_view",
+    "parse_mode",
+    "snapshot_of",
+    "snapshots",
+    "split_host_port",
 ]

@@ -29,6 +29,7 @@ class Target:
 def on_component(name: str, *extra: Callable[[K8sObject], bool]) -> Target:
     def applies(obj: K8sObject) -> bool:
         return component(obj, name) is not None or any(f(obj) for f in extra)
+
     return Target(name, applies, f"no {name} on this node (no static pod manifest, process or systemd unit)")
 
 
@@ -39,12 +40,14 @@ def on_snapshot(section: str, missing: str = "no node snapshot in the input") ->
 def on_kubelet() -> Target:
     def applies(obj: K8sObject) -> bool:
         return is_kubelet_config(obj) or (is_snapshot(obj) and kubelet_view(obj) is not None)
+
     return Target("kubelet", applies, "no kubelet on this node (no kubelet process or systemd unit)")
 
 
 def on_kind(section: str, kind: str, group_prefix: str, missing: str) -> Target:
     def applies(obj: K8sObject) -> bool:
         return obj.kind == kind and obj.api_version.startswith(group_prefix)
+
     return Target(section, applies, missing)
 
 
@@ -64,6 +67,7 @@ class TargetTable(dict[str, Target]):
             self[r.meta.id] = target
             self.rules.append(r)
             return r
+
         return wrap
 
 

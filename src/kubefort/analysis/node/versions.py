@@ -34,12 +34,34 @@ from ...model.objects import K8sObject, Path
 VERSIONS_API = "kubefort.io/v1alpha1"
 VERSIONS_KIND = "ClusterVersions"
 #: Fields of a ClusterVersions object, in upgrade order.
-FIELDS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "cloud-controller-manager",
-          "kubelet", "kube-proxy", "kubectl", "containerd", "kernel")
-K8S_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "cloud-controller-manager",
-                  "kubelet", "kube-proxy")
-UPGRADE_ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "cloud-controller-manager",
-                 "kubelet and kube-proxy, node by node (drain first)")
+FIELDS = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "cloud-controller-manager",
+    "kubelet",
+    "kube-proxy",
+    "kubectl",
+    "containerd",
+    "kernel",
+)
+K8S_COMPONENTS = (
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "cloud-controller-manager",
+    "kubelet",
+    "kube-proxy",
+)
+UPGRADE_ORDER = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "cloud-controller-manager",
+    "kubelet and kube-proxy, node by node (drain first)",
+)
 
 _VERSION = re.compile(r"^\s*v?(\d+)\.(\d+)(?:\.(\d+))?")
 
@@ -52,7 +74,7 @@ class Version:
     text: str = field(default="", compare=False)
 
     @classmethod
-    def parse(cls, text: Any) -> "Version | None":
+    def parse(cls, text: Any) -> Version | None:
         """``1.31.2``, ``v1.31.2``, ``v1.31.2-eks-1234``, ``containerd://1.7.13``, ``1.31``."""
         if not isinstance(text, str):
             return None
@@ -102,8 +124,11 @@ class ReleaseTable:
         return self.releases[-1]
 
     def supported(self, today: dt.date) -> list[Release]:
-        return [r for r in self.releases if (r.released is None or r.released <= today)
-                and r.end_of_life is not None and r.end_of_life > today]
+        return [
+            r
+            for r in self.releases
+            if (r.released is None or r.released <= today) and r.end_of_life is not None and r.end_of_life > today
+        ]
 
     def minors_between(self, start: str, end: str) -> list[str]:
         """The minors after ``start`` up to ``end`` (one at a time: the API server never skips)."""
@@ -125,19 +150,30 @@ def parse_date(v: Any) -> dt.date | None:
 
 
 def _data(name: str) -> Any:
-    return yaml.load(resources.files("kubefort").joinpath(f"data/{name}").read_text(encoding="utf-8"),
-                     Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # our own data: the C loader is safe
+    return yaml.load(
+        resources.files("kubefort").joinpath(f"data/{name}").read_text(encoding="utf-8"),
+        Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader),
+    )  # our own data: the C loader is safe
 
 
 @lru_cache(maxsize=1)
 def release_table() -> ReleaseTable:
     raw = _data("k8s_releases.yaml")
-    rels = tuple(Release(minor=str(r["minor"]), released=parse_date(r.get("released")),
-                         maintenance_mode=parse_date(r.get("maintenance_mode")), end_of_life=parse_date(r.get("end_of_life")),
-                         latest_patch=Version.parse(r.get("latest_patch")))
-                 for r in raw["releases"])
-    return ReleaseTable(source=str(raw.get("source", "")), as_of=parse_date(raw.get("as_of")) or dt.date.min,
-                        releases=tuple(sorted(rels, key=lambda r: _minor_tuple(r.minor), reverse=True)))
+    rels = tuple(
+        Release(
+            minor=str(r["minor"]),
+            released=parse_date(r.get("released")),
+            maintenance_mode=parse_date(r.get("maintenance_mode")),
+            end_of_life=parse_date(r.get("end_of_life")),
+            latest_patch=Version.parse(r.get("latest_patch")),
+        )
+        for r in raw["releases"]
+    )
+    return ReleaseTable(
+        source=str(raw.get("source", "")),
+        as_of=parse_date(raw.get("as_of")) or dt.date.min,
+        releases=tuple(sorted(rels, key=lambda r: _minor_tuple(r.minor), reverse=True)),
+    )
 
 
 @lru_cache(maxsize=1)
@@ -165,7 +201,7 @@ def today_of(param: Any) -> dt.date:
         return param
     if isinstance(param, str) and param.strip():
         return dt.date.fromisoformat(param.strip())
-    return dt.datetime.now(dt.timezone.utc).date()
+    return dt.datetime.now(dt.UTC).date()
 
 
 def in_ranges(v: Version, ranges: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
@@ -219,13 +255,18 @@ def label(cv: ComponentVersion) -> str:
     return f"{cv.component} {cv.text}" + (f" ({cv.name})" if cv.name else "")
 
 
-def versions_object(versions: Mapping[str, Sequence[str | Mapping[str, str]]], *, name: str = "cluster",
-                    source: Any = None) -> K8sObject:
+def versions_object(
+    versions: Mapping[str, Sequence[str | Mapping[str, str]]], *, name: str = "cluster", source: Any = None
+) -> K8sObject:
     """A ClusterVersions object (for ``kubefort versions`` and tests)."""
     from ...model.objects import Source
 
-    raw = {"apiVersion": VERSIONS_API, "kind": VERSIONS_KIND, "metadata": {"name": name},
-           "spec": {k: list(v) for k, v in versions.items() if v}}
+    raw = {
+        "apiVersion": VERSIONS_API,
+        "kind": VERSIONS_KIND,
+        "metadata": {"name": name},
+        "spec": {k: list(v) for k, v in versions.items() if v},
+    }
     return K8sObject.from_raw(raw, source or Source(file="<versions>"), cluster_scoped=True)
 
 

@@ -69,9 +69,12 @@ _CLUSTER_ADMIN_REF = RoleRef("ClusterRole", CLUSTER_ADMIN)
 
 #: (API group, resource, kind) of the pod controllers whose pod template names a ServiceAccount.
 WORKLOAD_RESOURCES = (
-    ("apps", "deployments", "Deployment"), ("apps", "daemonsets", "DaemonSet"),
-    ("apps", "statefulsets", "StatefulSet"), ("apps", "replicasets", "ReplicaSet"),
-    ("batch", "jobs", "Job"), ("batch", "cronjobs", "CronJob"),
+    ("apps", "deployments", "Deployment"),
+    ("apps", "daemonsets", "DaemonSet"),
+    ("apps", "statefulsets", "StatefulSet"),
+    ("apps", "replicasets", "ReplicaSet"),
+    ("batch", "jobs", "Job"),
+    ("batch", "cronjobs", "CronJob"),
     ("", "replicationcontrollers", "ReplicationController"),
 )
 _CSR_SIGNER = "kubernetes.io/kube-apiserver-client"
@@ -82,23 +85,37 @@ Atom = tuple[str, str, str, "str | None"]  # (verb, API group, resource, subreso
 #: Every (verb, group, resource, subresource) an escalation step asks about. Each role is reduced
 #: once to what it grants of these (every name, or some names), so that checks are dict lookups.
 ATOMS: tuple[Atom, ...] = (
-    ("create", "", "pods", None), ("patch", "", "pods", None), ("update", "", "pods", None),
+    ("create", "", "pods", None),
+    ("patch", "", "pods", None),
+    ("update", "", "pods", None),
     *((v, g, r, None) for g, r, _ in WORKLOAD_RESOURCES for v in ("create", "patch", "update")),
-    ("create", "", "pods", "exec"), ("get", "", "pods", "exec"), ("create", "", "pods", "attach"),
-    ("get", "", "pods", "attach"), ("patch", "", "pods", "ephemeralcontainers"),
+    ("create", "", "pods", "exec"),
+    ("get", "", "pods", "exec"),
+    ("create", "", "pods", "attach"),
+    ("get", "", "pods", "attach"),
+    ("patch", "", "pods", "ephemeralcontainers"),
     ("update", "", "pods", "ephemeralcontainers"),
-    ("get", "", "secrets", None), ("list", "", "secrets", None), ("watch", "", "secrets", None),
-    ("create", "", "secrets", None), ("create", "", "serviceaccounts", "token"),
-    ("impersonate", "", "serviceaccounts", None), ("impersonate", "", "users", None),
+    ("get", "", "secrets", None),
+    ("list", "", "secrets", None),
+    ("watch", "", "secrets", None),
+    ("create", "", "secrets", None),
+    ("create", "", "serviceaccounts", "token"),
+    ("impersonate", "", "serviceaccounts", None),
+    ("impersonate", "", "users", None),
     ("impersonate", "", "groups", None),
     *((v, RBAC_GROUP, r, None) for r in ("roles", "clusterroles") for v in ("bind", "escalate", "patch", "update")),
     *((v, RBAC_GROUP, r, None) for r in ("rolebindings", "clusterrolebindings") for v in ("create", "patch", "update")),
-    ("get", "", "nodes", "proxy"), ("create", "", "nodes", "proxy"),
+    ("get", "", "nodes", "proxy"),
+    ("create", "", "nodes", "proxy"),
     *((v, _CERTS, "certificatesigningrequests", None) for v in ("create", "get", "list", "watch")),
-    ("update", _CERTS, "certificatesigningrequests", "approval"), ("patch", _CERTS, "certificatesigningrequests", "approval"),
+    ("update", _CERTS, "certificatesigningrequests", "approval"),
+    ("patch", _CERTS, "certificatesigningrequests", "approval"),
     ("approve", _CERTS, "signers", None),
-    *((v, _ADMREG, r, None) for r in ("mutatingwebhookconfigurations", "validatingwebhookconfigurations")
-      for v in ("create", "patch", "update")),
+    *(
+        (v, _ADMREG, r, None)
+        for r in ("mutatingwebhookconfigurations", "validatingwebhookconfigurations")
+        for v in ("create", "patch", "update")
+    ),
 )
 _ATOMS_BY_RESOURCE: dict[str, list[Atom]] = defaultdict(list)
 for _a in ATOMS:
@@ -111,9 +128,22 @@ _RUN_ATOMS = frozenset(a for a in ATOMS if a[2] == "pods" or a[2] in {r for _, r
 _SECRET_ATOMS = frozenset(a for a in ATOMS if a[2] == "secrets")
 _SA_ATOMS = frozenset(a for a in ATOMS if a[2] == "serviceaccounts")
 _RBAC_NS_ATOMS = frozenset(a for a in ATOMS if a[1] == RBAC_GROUP and a[2] in ("roles", "rolebindings", "clusterroles"))
-_CLUSTER_ATOMS = frozenset(a for a in ATOMS if a[2] in (
-    "clusterroles", "clusterrolebindings", "users", "groups", "nodes", "certificatesigningrequests", "signers",
-    "mutatingwebhookconfigurations", "validatingwebhookconfigurations"))
+_CLUSTER_ATOMS = frozenset(
+    a
+    for a in ATOMS
+    if a[2]
+    in (
+        "clusterroles",
+        "clusterrolebindings",
+        "users",
+        "groups",
+        "nodes",
+        "certificatesigningrequests",
+        "signers",
+        "mutatingwebhookconfigurations",
+        "validatingwebhookconfigurations",
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +154,7 @@ class RoleAtoms:
     admin: bool  # a rule with * verbs on * resources of * groups, for every name
 
     @classmethod
-    def of(cls, rules: Iterable[PolicyRule]) -> "RoleAtoms":
+    def of(cls, rules: Iterable[PolicyRule]) -> RoleAtoms:
         every: dict[Atom, bool] = {}
         names: dict[Atom, set[str]] = defaultdict(set)
         admin = False
@@ -134,8 +164,12 @@ class RoleAtoms:
             for res in rule.resources:
                 for atom in _ATOMS_BY_RESOURCE.get(res, ()):
                     verb, group, resource, sub = atom
-                    if every.get(atom) or not rule.verb_matches(verb) or not rule.group_matches(group) \
-                            or not rule.resource_matches(resource, sub):
+                    if (
+                        every.get(atom)
+                        or not rule.verb_matches(verb)
+                        or not rule.group_matches(group)
+                        or not rule.resource_matches(resource, sub)
+                    ):
                         continue
                     if rule.resource_names:
                         names[atom].update(rule.resource_names)
@@ -169,8 +203,11 @@ class Path:
     steps: tuple[Step, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"from": str(self.source), "to": self.target,
-                "steps": [{"action": s.action, "via": s.via, "to": s.to} for s in self.steps]}
+        return {
+            "from": str(self.source),
+            "to": self.target,
+            "steps": [{"action": s.action, "via": s.via, "to": s.to} for s in self.steps],
+        }
 
 
 class _Edge(NamedTuple):
@@ -183,7 +220,7 @@ class _Edge(NamedTuple):
 class _Perms:
     """What a node may do, by scope: cluster-wide, in every namespace, or per namespace."""
 
-    __slots__ = ("cluster", "any_ns", "by_ns", "held", "admin")
+    __slots__ = ("admin", "any_ns", "by_ns", "cluster", "held")
 
     def __init__(self) -> None:
         self.cluster: dict[Atom, list[Any]] = {}  # atom -> [every, names, via]
@@ -210,13 +247,26 @@ class _Perms:
     def empty(self) -> bool:
         return not (self.cluster or self.any_ns or self.by_ns or self.admin)
 
-    def names(self, verb: str, group: str, resource: str, sub: str | None = None, *, ns: str | None = None,
-              cluster_scoped: bool = False) -> tuple[bool, set[str], str | None]:
+    def names(
+        self,
+        verb: str,
+        group: str,
+        resource: str,
+        sub: str | None = None,
+        *,
+        ns: str | None = None,
+        cluster_scoped: bool = False,
+    ) -> tuple[bool, set[str], str | None]:
         """(every name allowed, the names allowed otherwise, a via). ``ns=None``: in every namespace."""
         atom = (verb, group, resource, sub)
         assert atom in _ATOM_SET, atom
-        scopes = (self.cluster,) if cluster_scoped else \
-            (self.cluster, self.any_ns, self.by_ns[ns]) if ns is not None and ns in self.by_ns else (self.cluster, self.any_ns)
+        scopes = (
+            (self.cluster,)
+            if cluster_scoped
+            else (self.cluster, self.any_ns, self.by_ns[ns])
+            if ns is not None and ns in self.by_ns
+            else (self.cluster, self.any_ns)
+        )
         names: set[str] = set()
         first: str | None = None
         for d in scopes:
@@ -229,8 +279,16 @@ class _Perms:
             first = first or cur[2]
         return False, names, first
 
-    def find(self, verb: str, group: str, resource: str, sub: str | None = None, *, ns: str | None = None,
-             cluster_scoped: bool = False) -> str | None:
+    def find(
+        self,
+        verb: str,
+        group: str,
+        resource: str,
+        sub: str | None = None,
+        *,
+        ns: str | None = None,
+        cluster_scoped: bool = False,
+    ) -> str | None:
         """Via of a grant for requests that name no object (create, list...), or None."""
         every, _, via = self.names(verb, group, resource, sub, ns=ns, cluster_scoped=cluster_scoped)
         return via if every else None
@@ -325,7 +383,11 @@ class EscalationGraph:
     def _token_mounted(self, o: K8sObject, spec: Mapping[str, Any], sa: str) -> bool:
         vols = spec.get("volumes")
         for v in vols if isinstance(vols, list) else []:
-            srcs = v.get("projected", {}).get("sources") if isinstance(v, dict) and isinstance(v.get("projected"), dict) else None
+            srcs = (
+                v.get("projected", {}).get("sources")
+                if isinstance(v, dict) and isinstance(v.get("projected"), dict)
+                else None
+            )
             if isinstance(srcs, list) and any(isinstance(x, dict) and "serviceAccountToken" in x for x in srcs):
                 return True
         auto = spec.get("automountServiceAccountToken")
@@ -346,7 +408,13 @@ class EscalationGraph:
         if kind == "grant":
             ref, scope = node[1], node[2]
             what = "full control" if ref == _CLUSTER_ADMIN_REF else ref.qualified
-            where = "cluster-wide" if scope is None else "in every namespace" if scope == ANY_NS else f"in namespace {scope}"
+            where = (
+                "cluster-wide"
+                if scope is None
+                else "in every namespace"
+                if scope == ANY_NS
+                else f"in namespace {scope}"
+            )
             return f"{what} {where}"
         return "/".join(str(x) for x in node)
 
@@ -384,8 +452,14 @@ class EscalationGraph:
     def _subject_edges(self, s: Subject) -> list[_Edge]:
         out: list[_Edge] = []
         if MASTERS in s.groups():
-            out.append(_Edge(TARGET, 1, f"{s} is in group system:masters, which the API server allows everything",
-                             "built-in privileged group"))
+            out.append(
+                _Edge(
+                    TARGET,
+                    1,
+                    f"{s} is in group system:masters, which the API server allows everything",
+                    "built-in privileged group",
+                )
+            )
         perms = _Perms()
         for b, _bs in self.index.bindings_of(s):
             via = self._via.get(id(b))
@@ -411,7 +485,9 @@ class EscalationGraph:
         via = p.admin_via()
         if via:
             verb = "hold" if who == "you" else "holds"
-            out.append(_Edge(TARGET, 1, f"{who} {verb} every verb on every resource of every API group, cluster-wide", via))
+            out.append(
+                _Edge(TARGET, 1, f"{who} {verb} every verb on every resource of every API group, cluster-wide", via)
+            )
             # cluster-admin power: every other step is dominated by impersonating the identity wanted
             out.append(_Edge(("anyuser",), 1, "impersonate any user", via))
             out.append(_Edge(("anygroup",), 1, "impersonate any group", via))
@@ -452,17 +528,28 @@ class EscalationGraph:
         # run pods as any service account of the namespace
         add("pods", ("anysa", ns, "pod"), f"create a pod in {where}", p.find("create", "", "pods", ns=ns))
         for group, res, kind in WORKLOAD_RESOURCES:
-            add(f"create-{res}", ("anysa", ns, "workload"), f"create a {kind} in {where}",
-                p.find("create", group, res, ns=ns))
+            add(
+                f"create-{res}",
+                ("anysa", ns, "workload"),
+                f"create a {kind} in {where}",
+                p.find("create", group, res, ns=ns),
+            )
             for verb in ("patch", "update"):
                 every, names, via = p.names(verb, group, res, ns=ns)
                 if every or (names and not names.isdisjoint(self.workload_names.get((ns, kind), ()))):
-                    add(f"{verb}-{res}", ("anysa", ns, "workload"),
-                        f"{verb} the pod template of a {kind} in {where}", via)
+                    add(
+                        f"{verb}-{res}",
+                        ("anysa", ns, "workload"),
+                        f"{verb} the pod template of a {kind} in {where}",
+                        via,
+                    )
         # run commands in running pods
-        for verbs, sub, action in ((("create", "get"), "exec", "exec into"), (("create", "get"), "attach", "attach to"),
-                                   (("patch", "update"), "ephemeralcontainers", "add an ephemeral container to"),
-                                   (("patch", "update"), None, "replace the image of")):
+        for verbs, sub, action in (
+            (("create", "get"), "exec", "exec into"),
+            (("create", "get"), "attach", "attach to"),
+            (("patch", "update"), "ephemeralcontainers", "add an ephemeral container to"),
+            (("patch", "update"), None, "replace the image of"),
+        ):
             for verb in verbs:
                 every, names, via = p.names(verb, "", "pods", sub, ns=ns)
                 if every:
@@ -471,9 +558,15 @@ class EscalationGraph:
                     for name in sorted(names):
                         for o, sa in self.pods_by_name.get(name, ()):
                             if ns is None or o.namespace == ns:
-                                out.append(_Edge(("S", Subject("ServiceAccount", sa, o.namespace)), 1,
-                                                 f"{action} Pod {o.namespace}/{name}, which runs as ServiceAccount "
-                                                 f"{o.namespace}:{sa} and mounts its token", via or ""))
+                                out.append(
+                                    _Edge(
+                                        ("S", Subject("ServiceAccount", sa, o.namespace)),
+                                        1,
+                                        f"{action} Pod {o.namespace}/{name}, which runs as ServiceAccount "
+                                        f"{o.namespace}:{sa} and mounts its token",
+                                        via or "",
+                                    )
+                                )
 
     def _secret_edges(self, p: _Perms, ns: str | None, where: str, add: Any, out: list[_Edge], done: set[str]) -> None:
         every, names, get_via = p.names("get", "", "secrets", ns=ns)
@@ -483,29 +576,54 @@ class EscalationGraph:
         elif names and "read-secrets" not in done:
             for secret, sa, sns in self._token_secrets_in(ns):
                 if secret in names:
-                    out.append(_Edge(("S", Subject("ServiceAccount", sa, sns)), 1,
-                                     f"read Secret {sns}/{secret}, a token of ServiceAccount {sns}:{sa}", get_via or ""))
+                    out.append(
+                        _Edge(
+                            ("S", Subject("ServiceAccount", sa, sns)),
+                            1,
+                            f"read Secret {sns}/{secret}, a token of ServiceAccount {sns}:{sa}",
+                            get_via or "",
+                        )
+                    )
         create_via = p.find("create", "", "secrets", ns=ns)
         # the new Secret must be readable: any name if list/watch/get-all, else a name not taken in the input
         free = names - self.secret_names.get(ns, set()) if ns else names
         if create_via and (every or free or list_via):
             named = "" if every or list_via else f" named {sorted(free)[0]}"
-            add("mint-secret", ("anysa", ns, "secret"),
-                f"create a kubernetes.io/service-account-token Secret{named} in {where}", _join(create_via, list_via or get_via))
+            add(
+                "mint-secret",
+                ("anysa", ns, "secret"),
+                f"create a kubernetes.io/service-account-token Secret{named} in {where}",
+                _join(create_via, list_via or get_via),
+            )
 
     def _sa_edges(self, p: _Perms, ns: str | None, where: str, add: Any, out: list[_Edge], done: set[str]) -> None:
         # token requests and impersonation of service accounts
-        for verb, res, sub, how, action, named in (("create", "serviceaccounts", "token", "token", "request tokens (serviceaccounts/token)", "request a token for"),
-                                            ("impersonate", "serviceaccounts", None, "impersonate", "impersonate service accounts", "impersonate")):
+        for verb, res, sub, how, action, named in (
+            (
+                "create",
+                "serviceaccounts",
+                "token",
+                "token",
+                "request tokens (serviceaccounts/token)",
+                "request a token for",
+            ),
+            ("impersonate", "serviceaccounts", None, "impersonate", "impersonate service accounts", "impersonate"),
+        ):
             every, names, via = p.names(verb, "", res, sub, ns=ns)
             if every:
                 add(f"sa-{how}", ("anysa", ns, how), f"{action} in {where}", via)
             elif names and f"sa-{how}" not in done:
-                for sns in ([ns] if ns else sorted(self.sas)):
+                for sns in [ns] if ns else sorted(self.sas):
                     for name in sorted(names):
                         if ns or name in self.sas.get(sns, ()):
-                            out.append(_Edge(("S", Subject("ServiceAccount", name, sns)), 1,
-                                             f"{named} ServiceAccount {sns}:{name}", via or ""))
+                            out.append(
+                                _Edge(
+                                    ("S", Subject("ServiceAccount", name, sns)),
+                                    1,
+                                    f"{named} ServiceAccount {sns}:{name}",
+                                    via or "",
+                                )
+                            )
 
     def _rbac_ns_edges(self, p: _Perms, ns: str | None, where: str, add: Any, out: list[_Edge], done: set[str]) -> None:
         # bind roles to yourself with a RoleBinding
@@ -515,12 +633,20 @@ class EscalationGraph:
         if create_rb:
             full = p.names("bind", RBAC_GROUP, "clusterroles", ns=ns)[0]
             for ref, via in self._bindable(p, ns, "clusterroles", None):
-                add(f"bind-{ref}", self._grant_node(ref, scope),
-                    f"create a RoleBinding in {where} granting yourself {ref}", _join(create_rb, via))
+                add(
+                    f"bind-{ref}",
+                    self._grant_node(ref, scope),
+                    f"create a RoleBinding in {where} granting yourself {ref}",
+                    _join(create_rb, via),
+                )
             if ns is not None and not full:
                 for ref, via in self._bindable(p, ns, "roles", ns):
-                    add(f"bind-{ref.qualified}", self._grant_node(ref, scope),
-                        f"create a RoleBinding in {where} granting yourself {ref.qualified}", _join(create_rb, via))
+                    add(
+                        f"bind-{ref.qualified}",
+                        self._grant_node(ref, scope),
+                        f"create a RoleBinding in {where} granting yourself {ref.qualified}",
+                        _join(create_rb, via),
+                    )
         for verb in ("patch", "update"):
             every, names, via = p.names(verb, RBAC_GROUP, "rolebindings", ns=ns)
             if full or (not every and not names):
@@ -528,8 +654,12 @@ class EscalationGraph:
             if every:
                 candidates = self._rbs_by_ns.get(ns, []) if ns else [b for bs in self._rbs_by_ns.values() for b in bs]
             else:
-                candidates = [self._rb_by_key[(bns, n)] for n in sorted(names) for bns in ([ns] if ns else self._rbs_by_ns)
-                              if (bns, n) in self._rb_by_key]
+                candidates = [
+                    self._rb_by_key[(bns, n)]
+                    for n in sorted(names)
+                    for bns in ([ns] if ns else self._rbs_by_ns)
+                    if (bns, n) in self._rb_by_key
+                ]
             bind_cache: dict[tuple[str, str], tuple[bool, set[str], str | None]] = {}
             gained: set[tuple[RoleRef, str | None]] = set()
             for b in candidates:
@@ -542,8 +672,12 @@ class EscalationGraph:
                 bind_all, bind_names, bind_via = bind_cache[key]
                 if bind_all or b.role_ref.name in bind_names:
                     gained.add((b.role_ref, b.ref.namespace))
-                    add(f"{verb}-{b.ref}", self._grant_node(b.role_ref, b.ref.namespace),
-                        f"{verb} {b.ref} to add yourself as a subject", _join(via, bind_via))
+                    add(
+                        f"{verb}-{b.ref}",
+                        self._grant_node(b.role_ref, b.ref.namespace),
+                        f"{verb} {b.ref} to add yourself as a subject",
+                        _join(via, bind_via),
+                    )
         # escalate: rewrite a namespaced Role you hold
         if ns is not None:
             esc_all, esc_names, esc_via = p.names("escalate", RBAC_GROUP, "roles", ns=ns)
@@ -551,13 +685,22 @@ class EscalationGraph:
                 for verb in ("patch", "update"):
                     every, names, via = p.names(verb, RBAC_GROUP, "roles", ns=ns)
                     for ref, _scope, held_via in p.held:
-                        if ref.kind == "Role" and ref.namespace == ns and (every or ref.name in names) \
-                                and (esc_all or ref.name in esc_names):
-                            add(f"escalate-{ref.qualified}", self._grant_node(_CLUSTER_ADMIN_REF, ns),
+                        if (
+                            ref.kind == "Role"
+                            and ref.namespace == ns
+                            and (every or ref.name in names)
+                            and (esc_all or ref.name in esc_names)
+                        ):
+                            add(
+                                f"escalate-{ref.qualified}",
+                                self._grant_node(_CLUSTER_ADMIN_REF, ns),
                                 f"{verb} {ref.qualified}, which you hold, adding a rule for every verb and resource",
-                                _join(via, esc_via, held_via))
+                                _join(via, esc_via, held_via),
+                            )
 
-    def _bindable(self, p: _Perms, ns: str | None, res: str, role_ns: str | None) -> Iterator[tuple[RoleRef, str | None]]:
+    def _bindable(
+        self, p: _Perms, ns: str | None, res: str, role_ns: str | None
+    ) -> Iterator[tuple[RoleRef, str | None]]:
         """Roles that ``bind`` allows referencing from a binding in ``ns`` (None: cluster-wide)."""
         every, names, via = p.names("bind", RBAC_GROUP, res, ns=ns)
         kind = "ClusterRole" if res == "clusterroles" else "Role"
@@ -592,33 +735,62 @@ class EscalationGraph:
             refs = [_CLUSTER_ADMIN_REF] if every else [RoleRef("ClusterRole", n) for n in sorted(bnames)]
             for ref in refs:
                 if ref in self.index.roles or ref == _CLUSTER_ADMIN_REF:
-                    out.append(_Edge(self._grant_node(ref, None), 1,
-                                     f"create a ClusterRoleBinding granting yourself {ref}", _join(create_crb, bind_via)))
+                    out.append(
+                        _Edge(
+                            self._grant_node(ref, None),
+                            1,
+                            f"create a ClusterRoleBinding granting yourself {ref}",
+                            _join(create_crb, bind_via),
+                        )
+                    )
         for verb in ("patch", "update"):
             upd_all, unames, upd_via = names(verb, RBAC_GROUP, "clusterrolebindings")
             if (create_crb and every) or not (upd_all or unames) or not (every or bnames):
                 continue  # nothing to patch, or dominated by creating a ClusterRoleBinding to cluster-admin
             gained: set[RoleRef] = set()
-            for b in self._crbs if upd_all else [self._crb_by_name[n] for n in sorted(unames) if n in self._crb_by_name]:
+            for b in (
+                self._crbs if upd_all else [self._crb_by_name[n] for n in sorted(unames) if n in self._crb_by_name]
+            ):
                 if b.role_ref in gained or not (every or b.role_ref.name in bnames):
                     continue
                 atoms = self._role_atoms(b.role_ref)
                 if not atoms.atoms and not atoms.admin:
                     continue
                 gained.add(b.role_ref)
-                out.append(_Edge(self._grant_node(b.role_ref, None), 1,
-                                 f"{verb} {b.ref} to add yourself as a subject", _join(upd_via, bind_via)))
+                out.append(
+                    _Edge(
+                        self._grant_node(b.role_ref, None),
+                        1,
+                        f"{verb} {b.ref} to add yourself as a subject",
+                        _join(upd_via, bind_via),
+                    )
+                )
         # escalate: rewrite a ClusterRole you hold
         esc_all, esc_names, esc_via = names("escalate", RBAC_GROUP, "clusterroles")
         if esc_all or esc_names:
             for verb in ("patch", "update"):
                 every_u, unames_u, via = names(verb, RBAC_GROUP, "clusterroles")
                 for ref, scope, held_via in p.held:
-                    if ref.kind == "ClusterRole" and (every_u or ref.name in unames_u) and (esc_all or ref.name in esc_names):
-                        where = "cluster-wide" if scope is None else "in every namespace" if scope == ANY_NS else f"in namespace {scope}"
-                        out.append(_Edge(self._grant_node(_CLUSTER_ADMIN_REF, scope), 1,
-                                         f"{verb} {ref}, which you hold {where}, adding a rule for every verb and resource",
-                                         _join(via, esc_via, held_via)))
+                    if (
+                        ref.kind == "ClusterRole"
+                        and (every_u or ref.name in unames_u)
+                        and (esc_all or ref.name in esc_names)
+                    ):
+                        where = (
+                            "cluster-wide"
+                            if scope is None
+                            else "in every namespace"
+                            if scope == ANY_NS
+                            else f"in namespace {scope}"
+                        )
+                        out.append(
+                            _Edge(
+                                self._grant_node(_CLUSTER_ADMIN_REF, scope),
+                                1,
+                                f"{verb} {ref}, which you hold {where}, adding a rule for every verb and resource",
+                                _join(via, esc_via, held_via),
+                            )
+                        )
         # impersonation of users and groups
         u_all, u_names, u_via = names("impersonate", "", "users")
         if u_all:
@@ -627,8 +799,12 @@ class EscalationGraph:
             for n in sorted(u_names):
                 out.append(_Edge(("S", Subject("User", n)), 1, f"impersonate user {n}", u_via or ""))
         g_all, g_names, g_via = names("impersonate", "", "groups")
-        can_user = u_all or u_names or p.names("impersonate", "", "serviceaccounts")[0] \
+        can_user = (
+            u_all
+            or u_names
+            or p.names("impersonate", "", "serviceaccounts")[0]
             or any(p.names("impersonate", "", "serviceaccounts", ns=n)[0] for n in p.by_ns)
+        )
         if can_user and (g_all or g_names):
             if g_all:
                 out.append(_Edge(("anygroup",), 1, "impersonate any group", _join(g_via, u_via)))
@@ -639,8 +815,14 @@ class EscalationGraph:
         for verb in ("get", "create"):
             every, nnames, via = names(verb, "", "nodes", "proxy")
             if every or nnames:
-                out.append(_Edge(("pods", None), 1, f"{verb} nodes/proxy: run commands in pods through the kubelet API",
-                                 via or ""))
+                out.append(
+                    _Edge(
+                        ("pods", None),
+                        1,
+                        f"{verb} nodes/proxy: run commands in pods through the kubelet API",
+                        via or "",
+                    )
+                )
                 break
         # client certificates through a CertificateSigningRequest
         csr_create = find("create", "certificates.k8s.io", "certificatesigningrequests")
@@ -652,18 +834,40 @@ class EscalationGraph:
                 approval = a_via
                 break
         r_all, r_names, r_via = names("get", "certificates.k8s.io", "certificatesigningrequests")
-        read = r_via if (r_all or r_names) else find("list", "certificates.k8s.io", "certificatesigningrequests") \
+        read = (
+            r_via
+            if (r_all or r_names)
+            else find("list", "certificates.k8s.io", "certificatesigningrequests")
             or find("watch", "certificates.k8s.io", "certificatesigningrequests")
-        if csr_create and approval and read and (approve_all or _CSR_SIGNER in approve_names or "kubernetes.io/*" in approve_names):
-            out.append(_Edge(("anyid",), 1,
-                             f"create, approve and read a CertificateSigningRequest for signer {_CSR_SIGNER} "
-                             "(a client certificate for any identity but group system:masters)",
-                             _join(csr_create, approval, approve_via, read)))
+        )
+        if (
+            csr_create
+            and approval
+            and read
+            and (approve_all or _CSR_SIGNER in approve_names or "kubernetes.io/*" in approve_names)
+        ):
+            out.append(
+                _Edge(
+                    ("anyid",),
+                    1,
+                    f"create, approve and read a CertificateSigningRequest for signer {_CSR_SIGNER} "
+                    "(a client certificate for any identity but group system:masters)",
+                    _join(csr_create, approval, approve_via, read),
+                )
+            )
         # admission webhooks
-        for res, dst, action in (("mutatingwebhookconfigurations", ("pods", None),
-                                  "register a mutating admission webhook that rewrites pods as they are created"),
-                                 ("validatingwebhookconfigurations", ("secrets", None),
-                                  "register a validating admission webhook that receives Secrets as they are written")):
+        for res, dst, action in (
+            (
+                "mutatingwebhookconfigurations",
+                ("pods", None),
+                "register a mutating admission webhook that rewrites pods as they are created",
+            ),
+            (
+                "validatingwebhookconfigurations",
+                ("secrets", None),
+                "register a validating admission webhook that receives Secrets as they are written",
+            ),
+        ):
             via = find("create", "admissionregistration.k8s.io", res)
             if not via:
                 for verb in ("update", "patch"):
@@ -675,7 +879,7 @@ class EscalationGraph:
                 out.append(_Edge(dst, 1, action, via))
 
     def _token_secrets_in(self, ns: str | None) -> Iterator[tuple[str, str, str]]:
-        for sns in ([ns] if ns else sorted(self.token_secrets)):
+        for sns in [ns] if ns else sorted(self.token_secrets):
             for secret, sa in self.token_secrets.get(sns, ()):
                 yield secret, sa, sns
 
@@ -683,29 +887,39 @@ class EscalationGraph:
         kind = node[0]
         if kind == "anysa":
             ns, how = node[1], node[2]
-            tail = {"pod": "it runs as ServiceAccount {sa} and mounts its token",
-                    "workload": "its pods run as ServiceAccount {sa} and mount its token",
-                    "secret": "the token controller fills in a token of ServiceAccount {sa}, which you read",
-                    "token": "one for ServiceAccount {sa}",
-                    "impersonate": "ServiceAccount {sa}"}[how]
-            for sns in ([ns] if ns else sorted(self.sas)):
+            tail = {
+                "pod": "it runs as ServiceAccount {sa} and mounts its token",
+                "workload": "its pods run as ServiceAccount {sa} and mount its token",
+                "secret": "the token controller fills in a token of ServiceAccount {sa}, which you read",
+                "token": "one for ServiceAccount {sa}",
+                "impersonate": "ServiceAccount {sa}",
+            }[how]
+            for sns in [ns] if ns else sorted(self.sas):
                 for name in sorted(self.sas.get(sns, ())):
                     s = Subject("ServiceAccount", name, sns)
                     yield _Edge(("S", s), 0, tail.format(sa=f"{sns}:{name}"), "")
         elif kind == "pods":
             ns = node[1]
-            for sns in ([ns] if ns else sorted(self.workloads)):
+            for sns in [ns] if ns else sorted(self.workloads):
                 seen: set[str] = set()
                 for o, sa in self.workloads.get(sns, ()):
                     if sa in seen:
                         continue
                     seen.add(sa)
-                    yield _Edge(("S", Subject("ServiceAccount", sa, sns)), 0,
-                                f"{o.kind} {sns}/{o.name} runs as ServiceAccount {sns}:{sa} and mounts its token", "")
+                    yield _Edge(
+                        ("S", Subject("ServiceAccount", sa, sns)),
+                        0,
+                        f"{o.kind} {sns}/{o.name} runs as ServiceAccount {sns}:{sa} and mounts its token",
+                        "",
+                    )
         elif kind == "secrets":
             for secret, sa, sns in self._token_secrets_in(node[1]):
-                yield _Edge(("S", Subject("ServiceAccount", sa, sns)), 0,
-                            f"Secret {sns}/{secret} holds a token of ServiceAccount {sns}:{sa}", "")
+                yield _Edge(
+                    ("S", Subject("ServiceAccount", sa, sns)),
+                    0,
+                    f"Secret {sns}/{secret} holds a token of ServiceAccount {sns}:{sa}",
+                    "",
+                )
         elif kind in ("anyuser", "anygroup", "anyid"):
             if kind in ("anyuser", "anyid"):
                 for u in sorted(self.users):
@@ -722,8 +936,7 @@ class EscalationGraph:
             if kind == "anyid":
                 for sns in sorted(self.sas):
                     for name in sorted(self.sas[sns]):
-                        yield _Edge(("S", Subject("ServiceAccount", name, sns)), 0,
-                                    f"ServiceAccount {sns}:{name}", "")
+                        yield _Edge(("S", Subject("ServiceAccount", name, sns)), 0, f"ServiceAccount {sns}:{name}", "")
 
     # ------------------------------------------------------------------ search
 

@@ -32,7 +32,7 @@ import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ...errors import UsageError
 from ...model.inventory import Inventory
@@ -231,7 +231,7 @@ class RbacIndex:
     (missing roles, subjects that match nobody, ...), ``inventory``.
     """
 
-    _cache: "weakref.WeakKeyDictionary[Inventory, RbacIndex]" = weakref.WeakKeyDictionary()
+    _cache: ClassVar[weakref.WeakKeyDictionary[Inventory, RbacIndex]] = weakref.WeakKeyDictionary()
 
     def __init__(self, inventory: Inventory) -> None:
         self.inventory = inventory
@@ -246,12 +246,12 @@ class RbacIndex:
         self._rbs: dict[tuple[RoleRef, str], list[Binding]] = defaultdict(list)  # (role, ns) -> RoleBindings
         self._by_subject: dict[tuple[str, str], list[tuple[Binding, Subject]]] = defaultdict(list)
         self._grants: dict[Binding, list[tuple[tuple[str, ...], Grant]]] = {}  # sort key and grant per subject
-        self._escalation: "EscalationGraph | None" = None
+        self._escalation: EscalationGraph | None = None
 
     # ------------------------------------------------------------------ building
 
     @classmethod
-    def for_inventory(cls, inventory: Inventory) -> "RbacIndex":
+    def for_inventory(cls, inventory: Inventory) -> RbacIndex:
         """The index of an inventory, built on first use and then shared (rules call this)."""
         idx = cls._cache.get(inventory)
         if idx is None:
@@ -259,7 +259,7 @@ class RbacIndex:
         return idx
 
     @classmethod
-    def build(cls, inventory: Inventory, *, builtin_roles: bool | None = None) -> "RbacIndex":
+    def build(cls, inventory: Inventory, *, builtin_roles: bool | None = None) -> RbacIndex:
         """Index the Roles, ClusterRoles, RoleBindings and ClusterRoleBindings of ``inventory``.
 
         ``builtin_roles`` (default: True unless the inventory is a live cluster) adds the default
@@ -280,7 +280,9 @@ class RbacIndex:
             if not _is_rbac(o):
                 continue
             if o.name in crs:
-                self.problems.append(Problem(f"ClusterRole/{o.name}", "defined more than once; the first definition is used", o))
+                self.problems.append(
+                    Problem(f"ClusterRole/{o.name}", "defined more than once; the first definition is used", o)
+                )
                 continue
             crs[o.name] = o
         if builtin:
@@ -299,20 +301,27 @@ class RbacIndex:
                 # a null list entry decodes to an empty selector, which selects every ClusterRole
                 selectors = [{} if s is None else s for s in selectors]
                 if not all(_selector_valid(s) for s in selectors):
-                    self.problems.append(Problem(f"ClusterRole/{name}", "invalid aggregationRule selector: "
-                                                 "the aggregation controller leaves its rules as written", o))
+                    self.problems.append(
+                        Problem(
+                            f"ClusterRole/{name}",
+                            "invalid aggregationRule selector: the aggregation controller leaves its rules as written",
+                            o,
+                        )
+                    )
                     continue
                 aggregating[name] = sorted(
-                    other for other, oo in crs.items()
-                    if other != name and any(label_selector_matches(s, oo.labels) for s in selectors))
+                    other
+                    for other, oo in crs.items()
+                    if other != name and any(label_selector_matches(s, oo.labels) for s in selectors)
+                )
         # least fixed point of: rules(A) = union of rules(C) for the ClusterRoles C that A selects
-        current: dict[str, tuple[PolicyRule, ...]] = {n: () for n in aggregating}
+        current: dict[str, tuple[PolicyRule, ...]] = dict.fromkeys(aggregating, ())
         for _ in range(len(aggregating) + 1):
             changed = False
             for name, sources in aggregating.items():
                 seen: dict[PolicyRule, None] = {}
                 for src in sources:
-                    for r in (current[src] if src in current else base[src]):
+                    for r in current[src] if src in current else base[src]:
                         seen.setdefault(r, None)
                 new = tuple(seen)
                 if new != current[name]:
@@ -329,7 +338,9 @@ class RbacIndex:
             if not _is_rbac(o) or o.namespace is None:
                 continue
             if (o.namespace, o.name) in roles:
-                self.problems.append(Problem(f"Role/{o.namespace}/{o.name}", "defined more than once; the first definition is used", o))
+                self.problems.append(
+                    Problem(f"Role/{o.namespace}/{o.name}", "defined more than once; the first definition is used", o)
+                )
                 continue
             roles[(o.namespace, o.name)] = o
         if builtin:
@@ -357,24 +368,39 @@ class RbacIndex:
             rr = o.raw.get("roleRef")
             rkind = rr.get("kind") if isinstance(rr, dict) else None
             rname = rr.get("name") if isinstance(rr, dict) else None
-            if not isinstance(rname, str) or not rname or rkind not in ("Role", "ClusterRole") or (cluster and rkind == "Role"):
+            if (
+                not isinstance(rname, str)
+                or not rname
+                or rkind not in ("Role", "ClusterRole")
+                or (cluster and rkind == "Role")
+            ):
                 what = "a ClusterRole" if cluster else "a Role or ClusterRole"
                 self.problems.append(Problem(str(ref), f"invalid roleRef (must name {what}): grants nothing", o))
                 continue
             role_ref = RoleRef("Role", rname, o.namespace) if rkind == "Role" else RoleRef("ClusterRole", rname)
             role = self.roles.get(role_ref)
             if role is None:
-                self.problems.append(Problem(str(ref), f"references {role_ref.qualified}, which does not exist: grants nothing", o))
+                self.problems.append(
+                    Problem(str(ref), f"references {role_ref.qualified}, which does not exist: grants nothing", o)
+                )
             subjects: list[Subject] = []
             raw_subjects = o.raw.get("subjects")
             for i, rs in enumerate(raw_subjects if isinstance(raw_subjects, list) else []):
                 s = Subject.from_binding_subject(rs, ref.namespace) if isinstance(rs, dict) else None
                 if s is None:
                     kind = rs.get("kind") if isinstance(rs, dict) else None
-                    self.problems.append(Problem(str(ref), f"subject {i} (kind {kind!r}) is not a User, Group or ServiceAccount with a name: ignored", o))
+                    self.problems.append(
+                        Problem(
+                            str(ref),
+                            f"subject {i} (kind {kind!r}) is not a User, Group or ServiceAccount with a name: ignored",
+                            o,
+                        )
+                    )
                     continue
                 if s.kind == "ServiceAccount" and not s.namespace:
-                    self.problems.append(Problem(str(ref), f"ServiceAccount subject {s.name!r} has no namespace: it matches nobody", o))
+                    self.problems.append(
+                        Problem(str(ref), f"ServiceAccount subject {s.name!r} has no namespace: it matches nobody", o)
+                    )
                     continue
                 subjects.append(s)
             self.bindings.append(Binding(ref, role_ref, role, tuple(subjects), o))
@@ -386,8 +412,22 @@ class RbacIndex:
                 key = subject_key(s)
                 if key is not None:
                     self._by_subject[key].append((b, s))
-            self._grants[b] = [((s.kind, s.namespace or "", s.name, b.ref.kind, b.ref.namespace or "", b.ref.name,
-                                 b.role_ref.kind, b.role_ref.name), Grant(s, b.ref, b.role_ref)) for s in b.subjects]
+            self._grants[b] = [
+                (
+                    (
+                        s.kind,
+                        s.namespace or "",
+                        s.name,
+                        b.ref.kind,
+                        b.ref.namespace or "",
+                        b.ref.name,
+                        b.role_ref.kind,
+                        b.role_ref.name,
+                    ),
+                    Grant(s, b.ref, b.role_ref),
+                )
+                for s in b.subjects
+            ]
             if b.role is None:
                 continue
             if b.ref.namespace is None:
@@ -405,8 +445,15 @@ class RbacIndex:
 
     # ------------------------------------------------------------------ queries
 
-    def request(self, verb: str, resource: str, namespace: str | None = None, name: str | None = None,
-                subresource: str | None = None, group: str | None = None) -> Request:
+    def request(
+        self,
+        verb: str,
+        resource: str,
+        namespace: str | None = None,
+        name: str | None = None,
+        subresource: str | None = None,
+        group: str | None = None,
+    ) -> Request:
         """The authorization attributes of a query (see :mod:`.resources`); raises UsageError on bad syntax."""
         return make_request(verb, resource, namespace, name, subresource, group, self._custom)
 
@@ -429,13 +476,24 @@ class RbacIndex:
         for sc in scopes:
             for k in keys:
                 for ref, rule in self._buckets.get((sc, k), ()):
-                    if ref not in out and rule.verb_matches(req.verb) and rule.group_matches(req.group) \
-                            and rule.name_matches(req.name):
+                    if (
+                        ref not in out
+                        and rule.verb_matches(req.verb)
+                        and rule.group_matches(req.group)
+                        and rule.name_matches(req.name)
+                    ):
                         out[ref] = rule
         return out
 
-    def who_can(self, verb: str, resource: str, namespace: str | None = None, name: str | None = None,
-                subresource: str | None = None, group: str | None = None) -> list[Grant]:
+    def who_can(
+        self,
+        verb: str,
+        resource: str,
+        namespace: str | None = None,
+        name: str | None = None,
+        subresource: str | None = None,
+        group: str | None = None,
+    ) -> list[Grant]:
         """Every (subject, binding, role) that allows the request, sorted by subject then binding.
 
         ``namespace=None`` asks about a request without namespace: a cluster-scoped resource, or a
@@ -482,9 +540,18 @@ class RbacIndex:
         """Members of system:masters pass authorization before RBAC is consulted."""
         return MASTERS in subject.groups() or MASTERS in set(groups)
 
-    def can(self, subject: Subject | str, verb: str, resource: str, namespace: str | None = None,
-            name: str | None = None, subresource: str | None = None, group: str | None = None, *,
-            groups: Iterable[str] = ()) -> Decision:
+    def can(
+        self,
+        subject: Subject | str,
+        verb: str,
+        resource: str,
+        namespace: str | None = None,
+        name: str | None = None,
+        subresource: str | None = None,
+        group: str | None = None,
+        *,
+        groups: Iterable[str] = (),
+    ) -> Decision:
         """Whether ``subject`` may make the request, as ``kubectl auth can-i --as`` would answer.
 
         ``groups`` adds groups the subject is known to be in (``--as-group``).
@@ -495,15 +562,23 @@ class RbacIndex:
     def decide(self, s: Subject, req: Request, groups: Iterable[str] = ()) -> Decision:
         groups = tuple(groups)
         if self.is_privileged(s, groups):
-            return Decision(True, (), "members of group system:masters are allowed every request "
-                                      "(the API server authorizes them before RBAC)", req)
+            return Decision(
+                True,
+                (),
+                "members of group system:masters are allowed every request "
+                "(the API server authorizes them before RBAC)",
+                req,
+            )
         grants: list[Grant] = []
         for b, bs in self.bindings_of(s, groups):
             if b.role is None or not b.applies_to(req):
                 continue
             for rule in b.role.rules:
-                ok = rule.grants_url(req.verb, req.path) if req.path is not None else \
-                    rule.grants(req.verb, req.group, req.resource, req.subresource, req.name)
+                ok = (
+                    rule.grants_url(req.verb, req.path)
+                    if req.path is not None
+                    else rule.grants(req.verb, req.group, req.resource, req.subresource, req.name)
+                )
                 if ok:
                     grants.append(Grant(bs, b.ref, b.role_ref))
                     break
@@ -539,10 +614,28 @@ class RbacIndex:
                         continue
                 if not resources and not urls:
                     continue
-                rows.append(PermissionRow(ns, rule.verbs, rule.api_groups if resources else (), resources,
-                                          rule.resource_names, urls, b.ref, b.role_ref, bs))
-        rows.sort(key=lambda r: (r.namespace is not None, r.namespace or "", r.binding is not None,
-                                 r.binding or BindingRef("", ""), r.role or RoleRef("", "")))
+                rows.append(
+                    PermissionRow(
+                        ns,
+                        rule.verbs,
+                        rule.api_groups if resources else (),
+                        resources,
+                        rule.resource_names,
+                        urls,
+                        b.ref,
+                        b.role_ref,
+                        bs,
+                    )
+                )
+        rows.sort(
+            key=lambda r: (
+                r.namespace is not None,
+                r.namespace or "",
+                r.binding is not None,
+                r.binding or BindingRef("", ""),
+                r.role or RoleRef("", ""),
+            )
+        )
         return rows
 
     def _only_cluster_scoped(self, groups: Sequence[str], resource: str) -> bool:
@@ -557,14 +650,15 @@ class RbacIndex:
 
     # ------------------------------------------------------------------ escalation
 
-    def escalation_graph(self) -> "EscalationGraph":
+    def escalation_graph(self) -> EscalationGraph:
         """The privilege-escalation graph (built on first use, then kept)."""
         if self._escalation is None:
             from .escalation import EscalationGraph
+
             self._escalation = EscalationGraph(self)
         return self._escalation
 
-    def escalation_paths(self, to: str = CLUSTER_ADMIN, from_subject: Subject | str | None = None) -> list["Path"]:
+    def escalation_paths(self, to: str = CLUSTER_ADMIN, from_subject: Subject | str | None = None) -> list[Path]:
         """Shortest ways for subjects to become ``to`` (``cluster-admin`` or a SUBJECT), shortest
         first; one path per starting subject (only ``from_subject`` when given). See :mod:`.escalation`."""
         return self.escalation_graph().paths(to, from_subject)

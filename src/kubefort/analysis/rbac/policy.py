@@ -35,7 +35,7 @@ class PolicyRule:
     non_resource_urls: tuple[str, ...]
 
     @classmethod
-    def from_raw(cls, raw: Mapping[str, Any]) -> "PolicyRule":
+    def from_raw(cls, raw: Mapping[str, Any]) -> PolicyRule:
         return cls(
             verbs=_strs(raw.get("verbs")),
             api_groups=_strs(raw.get("apiGroups")),
@@ -64,7 +64,9 @@ class PolicyRule:
             return True
         return name is not None and name in self.resource_names
 
-    def grants(self, verb: str, group: str, resource: str, subresource: str | None = None, name: str | None = None) -> bool:
+    def grants(
+        self, verb: str, group: str, resource: str, subresource: str | None = None, name: str | None = None
+    ) -> bool:
         """Whether this rule allows the resource request (verb, group, resource[/subresource], name)."""
         return (
             self.verb_matches(verb)
@@ -77,10 +79,9 @@ class PolicyRule:
         """Whether this rule allows a non-resource request (e.g. get /metrics)."""
         if not self.verb_matches(verb):
             return False
-        for u in self.non_resource_urls:
-            if u == "*" or u == path or (u.endswith("*") and path.startswith(u[:-1])):
-                return True
-        return False
+        return any(
+            u == "*" or u == path or (u.endswith("*") and path.startswith(u[:-1])) for u in self.non_resource_urls
+        )
 
 
 def rules_of(role_raw: Mapping[str, Any]) -> list[PolicyRule]:

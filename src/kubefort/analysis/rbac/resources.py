@@ -34,61 +34,154 @@ ADMREG = "admissionregistration.k8s.io"
 
 #: Built-in resources and their API group (kubectl's discovery picks these for a bare name).
 BUILTIN_GROUPS: dict[str, str] = {
-    **{r: CORE for r in (
-        "pods", "services", "endpoints", "configmaps", "secrets", "serviceaccounts", "namespaces", "nodes",
-        "persistentvolumes", "persistentvolumeclaims", "events", "limitranges", "resourcequotas",
-        "replicationcontrollers", "podtemplates", "bindings", "componentstatuses",
-        # impersonation targets
-        "users", "groups")},
-    **{r: APPS for r in ("deployments", "daemonsets", "statefulsets", "replicasets", "controllerrevisions")},
-    **{r: BATCH for r in ("jobs", "cronjobs")},
+    **dict.fromkeys(
+        (
+            "pods",
+            "services",
+            "endpoints",
+            "configmaps",
+            "secrets",
+            "serviceaccounts",
+            "namespaces",
+            "nodes",
+            "persistentvolumes",
+            "persistentvolumeclaims",
+            "events",
+            "limitranges",
+            "resourcequotas",
+            "replicationcontrollers",
+            "podtemplates",
+            "bindings",
+            "componentstatuses",
+            "users",
+            "groups",
+        ),
+        CORE,
+    ),
+    **dict.fromkeys(("deployments", "daemonsets", "statefulsets", "replicasets", "controllerrevisions"), APPS),
+    **dict.fromkeys(("jobs", "cronjobs"), BATCH),
     "horizontalpodautoscalers": "autoscaling",
     "poddisruptionbudgets": "policy",
-    **{r: "networking.k8s.io" for r in ("ingresses", "networkpolicies", "ingressclasses", "ipaddresses", "servicecidrs")},
+    **dict.fromkeys(
+        ("ingresses", "networkpolicies", "ingressclasses", "ipaddresses", "servicecidrs"), "networking.k8s.io"
+    ),
     "endpointslices": "discovery.k8s.io",
-    **{r: RBAC for r in ("roles", "rolebindings", "clusterroles", "clusterrolebindings")},
-    **{r: "storage.k8s.io" for r in ("storageclasses", "volumeattachments", "csidrivers", "csinodes",
-                                     "csistoragecapacities", "volumeattributesclasses")},
-    **{r: ADMREG for r in ("validatingwebhookconfigurations", "mutatingwebhookconfigurations",
-                           "validatingadmissionpolicies", "validatingadmissionpolicybindings",
-                           "mutatingadmissionpolicies", "mutatingadmissionpolicybindings")},
+    **dict.fromkeys(("roles", "rolebindings", "clusterroles", "clusterrolebindings"), RBAC),
+    **dict.fromkeys(
+        (
+            "storageclasses",
+            "volumeattachments",
+            "csidrivers",
+            "csinodes",
+            "csistoragecapacities",
+            "volumeattributesclasses",
+        ),
+        "storage.k8s.io",
+    ),
+    **dict.fromkeys(
+        (
+            "validatingwebhookconfigurations",
+            "mutatingwebhookconfigurations",
+            "validatingadmissionpolicies",
+            "validatingadmissionpolicybindings",
+            "mutatingadmissionpolicies",
+            "mutatingadmissionpolicybindings",
+        ),
+        ADMREG,
+    ),
     "customresourcedefinitions": "apiextensions.k8s.io",
     "apiservices": "apiregistration.k8s.io",
-    **{r: CERTS for r in ("certificatesigningrequests", "clustertrustbundles", "signers")},
+    **dict.fromkeys(("certificatesigningrequests", "clustertrustbundles", "signers"), CERTS),
     "leases": "coordination.k8s.io",
     "priorityclasses": "scheduling.k8s.io",
     "runtimeclasses": "node.k8s.io",
-    **{r: "flowcontrol.apiserver.k8s.io" for r in ("flowschemas", "prioritylevelconfigurations")},
-    **{r: "authentication.k8s.io" for r in ("tokenreviews", "selfsubjectreviews", "uids", "userextras")},
-    **{r: "authorization.k8s.io" for r in ("subjectaccessreviews", "selfsubjectaccessreviews",
-                                           "localsubjectaccessreviews", "selfsubjectrulesreviews")},
-    **{r: "resource.k8s.io" for r in ("deviceclasses", "resourceclaims", "resourceclaimtemplates", "resourceslices")},
+    **dict.fromkeys(("flowschemas", "prioritylevelconfigurations"), "flowcontrol.apiserver.k8s.io"),
+    **dict.fromkeys(("tokenreviews", "selfsubjectreviews", "uids", "userextras"), "authentication.k8s.io"),
+    **dict.fromkeys(
+        ("subjectaccessreviews", "selfsubjectaccessreviews", "localsubjectaccessreviews", "selfsubjectrulesreviews"),
+        "authorization.k8s.io",
+    ),
+    **dict.fromkeys(("deviceclasses", "resourceclaims", "resourceclaimtemplates", "resourceslices"), "resource.k8s.io"),
     "podsecuritypolicies": "policy",
 }
 
 #: kubectl short names.
 SHORT_NAMES: dict[str, str] = {
-    "po": "pods", "svc": "services", "ep": "endpoints", "cm": "configmaps", "sa": "serviceaccounts",
-    "ns": "namespaces", "no": "nodes", "pv": "persistentvolumes", "pvc": "persistentvolumeclaims",
-    "ev": "events", "limits": "limitranges", "quota": "resourcequotas", "rc": "replicationcontrollers",
-    "cs": "componentstatuses", "deploy": "deployments", "ds": "daemonsets", "sts": "statefulsets",
-    "rs": "replicasets", "cj": "cronjobs", "hpa": "horizontalpodautoscalers", "pdb": "poddisruptionbudgets",
-    "ing": "ingresses", "netpol": "networkpolicies", "sc": "storageclasses", "crd": "customresourcedefinitions",
-    "crds": "customresourcedefinitions", "csr": "certificatesigningrequests", "pc": "priorityclasses",
+    "po": "pods",
+    "svc": "services",
+    "ep": "endpoints",
+    "cm": "configmaps",
+    "sa": "serviceaccounts",
+    "ns": "namespaces",
+    "no": "nodes",
+    "pv": "persistentvolumes",
+    "pvc": "persistentvolumeclaims",
+    "ev": "events",
+    "limits": "limitranges",
+    "quota": "resourcequotas",
+    "rc": "replicationcontrollers",
+    "cs": "componentstatuses",
+    "deploy": "deployments",
+    "ds": "daemonsets",
+    "sts": "statefulsets",
+    "rs": "replicasets",
+    "cj": "cronjobs",
+    "hpa": "horizontalpodautoscalers",
+    "pdb": "poddisruptionbudgets",
+    "ing": "ingresses",
+    "netpol": "networkpolicies",
+    "sc": "storageclasses",
+    "crd": "customresourcedefinitions",
+    "crds": "customresourcedefinitions",
+    "csr": "certificatesigningrequests",
+    "pc": "priorityclasses",
 }
 
 #: Built-in resources that are cluster-scoped: requests for them carry no namespace.
 CLUSTER_SCOPED: frozenset[tuple[str, str]] = frozenset(
-    (BUILTIN_GROUPS[r], r) for r in (
-        "nodes", "namespaces", "persistentvolumes", "componentstatuses", "users", "groups",
-        "clusterroles", "clusterrolebindings", "storageclasses", "volumeattachments", "csidrivers", "csinodes",
-        "volumeattributesclasses", "validatingwebhookconfigurations", "mutatingwebhookconfigurations",
-        "validatingadmissionpolicies", "validatingadmissionpolicybindings", "mutatingadmissionpolicies",
-        "mutatingadmissionpolicybindings", "customresourcedefinitions", "apiservices", "certificatesigningrequests",
-        "clustertrustbundles", "signers", "priorityclasses", "runtimeclasses", "flowschemas",
-        "prioritylevelconfigurations", "tokenreviews", "selfsubjectreviews", "uids", "userextras",
-        "subjectaccessreviews", "selfsubjectaccessreviews", "selfsubjectrulesreviews", "deviceclasses",
-        "resourceslices", "ingressclasses", "ipaddresses", "servicecidrs", "podsecuritypolicies",
+    (BUILTIN_GROUPS[r], r)
+    for r in (
+        "nodes",
+        "namespaces",
+        "persistentvolumes",
+        "componentstatuses",
+        "users",
+        "groups",
+        "clusterroles",
+        "clusterrolebindings",
+        "storageclasses",
+        "volumeattachments",
+        "csidrivers",
+        "csinodes",
+        "volumeattributesclasses",
+        "validatingwebhookconfigurations",
+        "mutatingwebhookconfigurations",
+        "validatingadmissionpolicies",
+        "validatingadmissionpolicybindings",
+        "mutatingadmissionpolicies",
+        "mutatingadmissionpolicybindings",
+        "customresourcedefinitions",
+        "apiservices",
+        "certificatesigningrequests",
+        "clustertrustbundles",
+        "signers",
+        "priorityclasses",
+        "runtimeclasses",
+        "flowschemas",
+        "prioritylevelconfigurations",
+        "tokenreviews",
+        "selfsubjectreviews",
+        "uids",
+        "userextras",
+        "subjectaccessreviews",
+        "selfsubjectaccessreviews",
+        "selfsubjectrulesreviews",
+        "deviceclasses",
+        "resourceslices",
+        "ingressclasses",
+        "ipaddresses",
+        "servicecidrs",
+        "podsecuritypolicies",
     )
 )
 
@@ -170,8 +263,12 @@ def check_verb(verb: str) -> str:
     return v
 
 
-def parse_resource(text: str, subresource: str | None = None, group: str | None = None,
-                   custom: Mapping[str, CustomResource] | None = None) -> tuple[str, str, str | None]:
+def parse_resource(
+    text: str,
+    subresource: str | None = None,
+    group: str | None = None,
+    custom: Mapping[str, CustomResource] | None = None,
+) -> tuple[str, str, str | None]:
     """``RESOURCE[.GROUP][/SUBRESOURCE]`` -> (group, resource, subresource)."""
     t = text.strip()
     res, slash, sub = t.partition("/")
@@ -209,8 +306,9 @@ def parse_resource(text: str, subresource: str | None = None, group: str | None 
 
 
 def is_cluster_scoped(group: str, resource: str, custom: Mapping[str, CustomResource] | None = None) -> bool:
-    if (group, resource) in CLUSTER_SCOPED or (group == "*" and resource in BUILTIN_GROUPS
-                                               and (BUILTIN_GROUPS[resource], resource) in CLUSTER_SCOPED):
+    if (group, resource) in CLUSTER_SCOPED or (
+        group == "*" and resource in BUILTIN_GROUPS and (BUILTIN_GROUPS[resource], resource) in CLUSTER_SCOPED
+    ):
         return True
     if custom:
         cr = custom.get(resource)
@@ -219,9 +317,15 @@ def is_cluster_scoped(group: str, resource: str, custom: Mapping[str, CustomReso
     return False
 
 
-def make_request(verb: str, resource: str, namespace: str | None = None, name: str | None = None,
-                 subresource: str | None = None, group: str | None = None,
-                 custom: Mapping[str, CustomResource] | None = None) -> Request:
+def make_request(
+    verb: str,
+    resource: str,
+    namespace: str | None = None,
+    name: str | None = None,
+    subresource: str | None = None,
+    group: str | None = None,
+    custom: Mapping[str, CustomResource] | None = None,
+) -> Request:
     """Normalise query arguments into the attributes the API server would authorize."""
     v = check_verb(verb)
     if name is not None and not name:

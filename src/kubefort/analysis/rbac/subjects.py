@@ -26,19 +26,23 @@ class Subject:
     namespace: str | None = None
 
     @classmethod
-    def parse(cls, text: str) -> "Subject":
+    def parse(cls, text: str) -> Subject:
         """``User:NAME``, ``Group:NAME``, ``ServiceAccount:NS:NAME`` or ``system:serviceaccount:NS:NAME``."""
         t = text.strip()
         if t.startswith(SA_PREFIX):
-            rest = t[len(SA_PREFIX):]
+            rest = t[len(SA_PREFIX) :]
             ns, sep, name = rest.partition(":")
             if not sep or not ns or not name:
-                raise ValueError(f"bad service account user name {text!r}: expected system:serviceaccount:NAMESPACE:NAME")
+                raise ValueError(
+                    f"bad service account user name {text!r}: expected system:serviceaccount:NAMESPACE:NAME"
+                )
             return cls("ServiceAccount", name, ns)
         kind, sep, rest = t.partition(":")
         if not sep or not rest:
             raise ValueError(f"bad subject {text!r}: write User:NAME, Group:NAME or ServiceAccount:NAMESPACE:NAME")
-        k = {"user": "User", "group": "Group", "serviceaccount": "ServiceAccount", "sa": "ServiceAccount"}.get(kind.lower())
+        k = {"user": "User", "group": "Group", "serviceaccount": "ServiceAccount", "sa": "ServiceAccount"}.get(
+            kind.lower()
+        )
         if k is None:
             raise ValueError(f"bad subject kind {kind!r}: use User, Group or ServiceAccount")
         if k == "ServiceAccount":
@@ -49,7 +53,7 @@ class Subject:
         return cls(k, rest)
 
     @classmethod
-    def from_binding_subject(cls, raw: Mapping[str, Any], binding_namespace: str | None) -> "Subject | None":
+    def from_binding_subject(cls, raw: Mapping[str, Any], binding_namespace: str | None) -> Subject | None:
         kind, name = raw.get("kind"), raw.get("name")
         if not isinstance(kind, str) or not isinstance(name, str) or not name:
             return None
@@ -78,13 +82,16 @@ class Subject:
             return ("system:unauthenticated",)
         return ("system:authenticated",)
 
-    def matched_by(self, binding_subject: "Subject") -> bool:
+    def matched_by(self, binding_subject: Subject) -> bool:
         """Whether a binding's subject applies to a request made as this subject."""
         if binding_subject.kind == "Group":
             return binding_subject.name in self.groups()
         if binding_subject.kind == "User":
             return self.username == binding_subject.name
-        return self.kind == "ServiceAccount" and (self.namespace, self.name) == (binding_subject.namespace, binding_subject.name)
+        return self.kind == "ServiceAccount" and (self.namespace, self.name) == (
+            binding_subject.namespace,
+            binding_subject.name,
+        )
 
     def __str__(self) -> str:
         if self.kind == "ServiceAccount":

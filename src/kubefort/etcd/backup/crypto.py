@@ -143,9 +143,13 @@ def decrypt_stream(fh: BinaryIO, master_key: bytes, *, expect_key_id: str | None
             pt = aead.decrypt(_nonce(i), ct, _aad(i, final))
         except InvalidTag:
             if final:
-                raise IntegrityError(f"chunk {i} does not authenticate as the final chunk: blob truncated, altered "
-                                     "or encrypted with another key") from None
-            raise IntegrityError(f"chunk {i} does not authenticate: blob altered, chunks reordered, or another key") from None
+                raise IntegrityError(
+                    f"chunk {i} does not authenticate as the final chunk: blob truncated, altered "
+                    "or encrypted with another key"
+                ) from None
+            raise IntegrityError(
+                f"chunk {i} does not authenticate: blob altered, chunks reordered, or another key"
+            ) from None
         if not final and len(pt) != chunk_size:
             raise IntegrityError(f"chunk {i} is short but not final")
         yield pt

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PrivateFormat, PublicFormat, NoEncryption
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from ...errors import UsageError
 
@@ -78,10 +78,13 @@ def to_json(key: BackupKey) -> dict[str, object]:
         "kind": KIND,
         "version": 1,
         "key_id": key.key_id,
-        "created": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "encryption": {"algorithm": "AES-256-GCM", "key": base64.b64encode(key.encryption_key).decode()},
-        "signing": {"algorithm": "Ed25519", "private_key": base64.b64encode(seed).decode(),
-                    "public_key": base64.b64encode(key.public_raw).decode()},
+        "signing": {
+            "algorithm": "Ed25519",
+            "private_key": base64.b64encode(seed).decode(),
+            "public_key": base64.b64encode(key.public_raw).decode(),
+        },
     }
 
 
@@ -122,7 +125,9 @@ def load_key_file(path: str) -> BackupKey:
     except (OSError, ValueError) as e:
         raise UsageError(f"{path}: cannot read key file: {e}") from None
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise UsageError(f"{path}: key file is accessible by group/others (mode {stat.S_IMODE(st.st_mode):04o}); chmod 600 it")
+        raise UsageError(
+            f"{path}: key file is accessible by group/others (mode {stat.S_IMODE(st.st_mode):04o}); chmod 600 it"
+        )
     if not isinstance(data, dict) or data.get("kind") != KIND or data.get("version") != 1:
         raise UsageError(f"{path}: not a kubefort backup key file (kind/version)")
     enc = data.get("encryption") or {}

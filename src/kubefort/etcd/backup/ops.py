@@ -36,8 +36,8 @@ from ...errors import UsageError
 from ..client import EtcdClient, EtcdError
 from ..server import LocalEtcd, etcdctl_restore
 from .crypto import DEFAULT_CHUNK, ENCRYPTION_NAME, EncryptingWriter, IntegrityError, decrypt_stream
-from .storage import StorageError
 from .repo import ChainState, Issue, Repository, blob_name, iso, parse_iso, utcnow
+from .storage import StorageError
 
 COMPRESSION = "gzip"
 DEFAULT_LEVEL = 3
@@ -62,7 +62,9 @@ def keyspace_digest(client: EtcdClient, revision: int, *, mode: str = "revisions
     values = mode == "full"
     h = hashlib.sha256()
     n = 0
-    for kv in client.iter_range(b"\x00", revision=revision, page=page or (2000 if values else 10000), keys_only=not values):
+    for kv in client.iter_range(
+        b"\x00", revision=revision, page=page or (2000 if values else 10000), keys_only=not values
+    ):
         h.update(struct.pack(">I", len(kv.key)))
         h.update(kv.key)
         h.update(struct.pack(">QQQ", kv.create_revision, kv.mod_revision, kv.version))
@@ -75,6 +77,7 @@ def keyspace_digest(client: EtcdClient, revision: int, *, mode: str = "revisions
 
 # -- create ------------------------------------------------------------------------------------------
 
+
 @dataclass(slots=True)
 class BlobResult:
     sha256: str
@@ -84,8 +87,16 @@ class BlobResult:
     path: str
 
 
-def _seal(chunks: Iterable[bytes], scratch: str, key_raw: bytes, key_id: str, *, level: int = DEFAULT_LEVEL,
-          chunk_size: int = DEFAULT_CHUNK, on_plain: Callable[[bytes], None] | None = None) -> BlobResult:
+def _seal(
+    chunks: Iterable[bytes],
+    scratch: str,
+    key_raw: bytes,
+    key_id: str,
+    *,
+    level: int = DEFAULT_LEVEL,
+    chunk_size: int = DEFAULT_CHUNK,
+    on_plain: Callable[[bytes], None] | None = None,
+) -> BlobResult:
     """Compress and encrypt a stream into a scratch file (fsynced). Returns hashes and sizes.
 
     Two stages: this thread pulls the stream (network, JSON, base64: holds the GIL); a worker thread
@@ -108,7 +119,7 @@ def _seal(chunks: Iterable[bytes], scratch: str, key_raw: bytes, key_id: str, *,
                 w.write(z.compress(c))
             w.write(z.flush())
             w.close()
-        except BaseException as e:  # noqa: BLE001 - handed to the main thread
+        except BaseException as e:
             failure.append(e)
             while q.get() is not None:  # drain so the producer never blocks
                 pass
@@ -222,9 +233,18 @@ def _etcdctl_snapshot(client: EtcdClient, scratch: str) -> Iterator[bytes]:
                 os.unlink(f)
 
 
-def create_backup(repo: Repository, *, client: EtcdClient | None = None, objects: Sequence[str] = (),
-                  namespace: str = "default", level: int = DEFAULT_LEVEL, chunk_size: int = DEFAULT_CHUNK,
-                  digest: str = "revisions", now: Any = None, snapshot_via: str = "api") -> dict[str, Any]:
+def create_backup(
+    repo: Repository,
+    *,
+    client: EtcdClient | None = None,
+    objects: Sequence[str] = (),
+    namespace: str = "default",
+    level: int = DEFAULT_LEVEL,
+    chunk_size: int = DEFAULT_CHUNK,
+    digest: str = "revisions",
+    now: Any = None,
+    snapshot_via: str = "api",
+) -> dict[str, Any]:
     """Take one backup (etcd snapshot and/or exported objects). Returns the manifest record.
 
     ``snapshot_via``: ``api`` streams the snapshot through the JSON gateway (plaintext only in memory);
@@ -242,7 +262,9 @@ def create_backup(repo: Repository, *, client: EtcdClient | None = None, objects
         chain = repo.load_chain()
         if not chain.ok:
             first = next(i.message for i in chain.issues if i.level == "error")
-            raise UsageError(f"the repository does not verify, refusing to add to it: {first} (run 'kubefort backup verify')")
+            raise UsageError(
+                f"the repository does not verify, refusing to add to it: {first} (run 'kubefort backup verify')"
+            )
         repo.repair_head(chain)
         blobs: list[dict[str, Any]] = []
         record: dict[str, Any] = {}
@@ -253,24 +275,41 @@ def create_backup(repo: Repository, *, client: EtcdClient | None = None, objects
                 revision = int(status["header"]["revision"])
                 check = _SnapshotCheck()
                 stream = client.snapshot() if snapshot_via == "api" else _etcdctl_snapshot(client, storage.scratch())
-                res = _seal(stream, storage.scratch(), repo.key.encryption_key, repo.key.key_id,
-                            level=level, chunk_size=chunk_size, on_plain=check)
+                res = _seal(
+                    stream,
+                    storage.scratch(),
+                    repo.key.encryption_key,
+                    repo.key.key_id,
+                    level=level,
+                    chunk_size=chunk_size,
+                    on_plain=check,
+                )
                 pending.append((res.path, res.sha256))
                 if not check.ok:
                     raise EtcdError("the snapshot stream does not end with a matching SHA-256: incomplete snapshot")
                 blobs.append(_blob_record(SNAPSHOT_ROLE, res, level, chunk_size))
                 etcd_info: dict[str, Any] = {
-                    "endpoint": client.endpoint, "snapshot_via": snapshot_via, "version": status.get("version"),
-                    "cluster_id": status["header"].get("cluster_id"), "member_id": status["header"].get("member_id"),
-                    "revision": revision, "db_size": int(status.get("dbSize", 0)),
+                    "endpoint": client.endpoint,
+                    "snapshot_via": snapshot_via,
+                    "version": status.get("version"),
+                    "cluster_id": status["header"].get("cluster_id"),
+                    "member_id": status["header"].get("member_id"),
+                    "revision": revision,
+                    "db_size": int(status.get("dbSize", 0)),
                 }
                 if digest != "none":
                     etcd_info["keyspace"] = keyspace_digest(client, revision, mode=digest)
                 record["etcd"] = etcd_info
             if objects:
                 tar_bytes, info = export_objects(objects, namespace)
-                res = _seal([tar_bytes], storage.scratch(), repo.key.encryption_key, repo.key.key_id,
-                            level=level, chunk_size=chunk_size)
+                res = _seal(
+                    [tar_bytes],
+                    storage.scratch(),
+                    repo.key.encryption_key,
+                    repo.key.key_id,
+                    level=level,
+                    chunk_size=chunk_size,
+                )
                 pending.append((res.path, res.sha256))
                 blobs.append(_blob_record(OBJECTS_ROLE, res, level, chunk_size))
                 record["objects"] = info
@@ -280,14 +319,16 @@ def create_backup(repo: Repository, *, client: EtcdClient | None = None, objects
             pending.clear()
             created = now or utcnow()
             kind = "+".join(r for r, present in (("etcd", client is not None), ("objects", bool(objects))) if present)
-            record.update({
-                "id": f"{created:%Y%m%dT%H%M%SZ}-{blobs[0]['sha256'][:8]}",
-                "created": iso(created),
-                "kind": kind,
-                "size": sum(b["size"] for b in blobs),
-                "blobs": blobs,
-                "duration_s": round(time.monotonic() - started, 3),
-            })
+            record.update(
+                {
+                    "id": f"{created:%Y%m%dT%H%M%SZ}-{blobs[0]['sha256'][:8]}",
+                    "created": iso(created),
+                    "kind": kind,
+                    "size": sum(b["size"] for b in blobs),
+                    "blobs": blobs,
+                    "duration_s": round(time.monotonic() - started, 3),
+                }
+            )
             repo.append("backup", record, chain=chain)
         finally:
             for path, _ in pending:
@@ -297,12 +338,20 @@ def create_backup(repo: Repository, *, client: EtcdClient | None = None, objects
 
 
 def _blob_record(role: str, res: BlobResult, level: int, chunk_size: int) -> dict[str, Any]:
-    return {"role": role, "sha256": res.sha256, "size": res.size, "plain_sha256": res.plain_sha256,
-            "plain_size": res.plain_size, "compression": f"{COMPRESSION}-{level}", "encryption": ENCRYPTION_NAME,
-            "chunk_size": chunk_size}
+    return {
+        "role": role,
+        "sha256": res.sha256,
+        "size": res.size,
+        "plain_sha256": res.plain_sha256,
+        "plain_size": res.plain_size,
+        "compression": f"{COMPRESSION}-{level}",
+        "encryption": ENCRYPTION_NAME,
+        "chunk_size": chunk_size,
+    }
 
 
 # -- reading blobs -----------------------------------------------------------------------------------
+
 
 def open_blob(repo: Repository, blob: dict[str, Any]) -> Iterator[bytes]:
     """Plaintext chunks of a stored blob, checked end to end: stored SHA-256, authenticated
@@ -355,6 +404,7 @@ def _blob(record: dict[str, Any], role: str) -> dict[str, Any] | None:
 
 # -- verify ------------------------------------------------------------------------------------------
 
+
 @dataclass(slots=True)
 class VerifyResult:
     chain: ChainState
@@ -390,8 +440,13 @@ def verify(repo: Repository, backup_id: str | None = None, *, deep: bool = True)
                 problems += 1
                 continue
             if repo.storage.size(name) != b["size"]:
-                res.issues.append(Issue("error", f"backup {bid}: {b['role']} blob has {repo.storage.size(name)} bytes, "
-                                                 f"the manifest says {b['size']} (truncated or altered)"))
+                res.issues.append(
+                    Issue(
+                        "error",
+                        f"backup {bid}: {b['role']} blob has {repo.storage.size(name)} bytes, "
+                        f"the manifest says {b['size']} (truncated or altered)",
+                    )
+                )
                 problems += 1
                 continue
             if deep:
@@ -401,7 +456,9 @@ def verify(repo: Repository, backup_id: str | None = None, *, deep: bool = True)
                         if check:
                             check(chunk)
                     if check and not check.ok:
-                        res.issues.append(Issue("error", f"backup {bid}: the snapshot's own SHA-256 trailer does not match"))
+                        res.issues.append(
+                            Issue("error", f"backup {bid}: the snapshot's own SHA-256 trailer does not match")
+                        )
                         problems += 1
                 except IntegrityError as e:
                     res.issues.append(Issue("error", f"backup {bid}: {e}"))
@@ -414,25 +471,42 @@ def verify(repo: Repository, backup_id: str | None = None, *, deep: bool = True)
         for name in repo.storage.list("blobs"):
             sha = name.rsplit("/", 1)[-1]
             if sha not in referenced:
-                res.issues.append(Issue("warning", f"blob {sha[:12]} is referenced by no manifest entry: an interrupted "
-                                                   "backup (it is not a backup; 'backup prune' removes it)"))
+                res.issues.append(
+                    Issue(
+                        "warning",
+                        f"blob {sha[:12]} is referenced by no manifest entry: an interrupted "
+                        "backup (it is not a backup; 'backup prune' removes it)",
+                    )
+                )
             elif sha not in live_blobs:
-                res.issues.append(Issue("warning", f"blob {sha[:12]} belongs to a pruned backup ('backup prune' removes it)"))
+                res.issues.append(
+                    Issue("warning", f"blob {sha[:12]} belongs to a pruned backup ('backup prune' removes it)")
+                )
     return res
 
 
 # -- list --------------------------------------------------------------------------------------------
 
+
 def list_backups(repo: Repository) -> tuple[list[dict[str, Any]], ChainState]:
     repo.check_exists()
     chain = repo.load_chain()
-    out = [{"id": bid, "created": r["created"], "size": r["size"], "kind": r["kind"],
-            "revision": (r.get("etcd") or {}).get("revision"), "keys": ((r.get("etcd") or {}).get("keyspace") or {}).get("keys")}
-           for bid, r in chain.backups().items()]
+    out = [
+        {
+            "id": bid,
+            "created": r["created"],
+            "size": r["size"],
+            "kind": r["kind"],
+            "revision": (r.get("etcd") or {}).get("revision"),
+            "keys": ((r.get("etcd") or {}).get("keyspace") or {}).get("keys"),
+        }
+        for bid, r in chain.backups().items()
+    ]
     return out, chain
 
 
 # -- restore / drill -----------------------------------------------------------------------------------
+
 
 def _decrypt_to(repo: Repository, blob: dict[str, Any], path: str) -> None:
     with open(path, "wb") as out:
@@ -442,9 +516,16 @@ def _decrypt_to(repo: Repository, blob: dict[str, Any], path: str) -> None:
         os.fsync(out.fileno())
 
 
-def restore(repo: Repository, backup_id: str, data_dir: str, *, name: str = "default",
-            peer_url: str = "http://localhost:2380", cluster_token: str = "etcd-cluster",
-            objects_dir: str | None = None) -> dict[str, Any]:
+def restore(
+    repo: Repository,
+    backup_id: str,
+    data_dir: str,
+    *,
+    name: str = "default",
+    peer_url: str = "http://localhost:2380",
+    cluster_token: str = "etcd-cluster",
+    objects_dir: str | None = None,
+) -> dict[str, Any]:
     """Decrypt and check the snapshot, then ``etcdctl snapshot restore`` it into ``data_dir`` (which must
     not exist or be empty). With ``objects_dir``, also unpack the exported objects there."""
     repo.check_exists()
@@ -470,7 +551,14 @@ def restore(repo: Repository, backup_id: str, data_dir: str, *, name: str = "def
             if os.path.isdir(data_dir):
                 os.rmdir(data_dir)  # empty: etcdctl refuses an existing directory
             etcdctl_restore(path, data_dir, name=name, peer_url=peer_url, cluster_token=cluster_token)
-        out.update({"data_dir": data_dir, "name": name, "peer_url": peer_url, "revision": (rec.get("etcd") or {}).get("revision")})
+        out.update(
+            {
+                "data_dir": data_dir,
+                "name": name,
+                "peer_url": peer_url,
+                "revision": (rec.get("etcd") or {}).get("revision"),
+            }
+        )
     if objs is not None and objects_dir is not None:
         out["objects_dir"] = objects_dir
         out["objects"] = unpack_objects(repo, objs, objects_dir)
@@ -497,8 +585,13 @@ class DrillResult:
     timings: dict[str, float]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "ok": self.ok, "checks": [{"check": c, "ok": ok, "detail": d} for c, ok, d in self.checks],
-                "timings_s": self.timings, "recovery_time_s": self.timings.get("recovery", 0.0)}
+        return {
+            "id": self.id,
+            "ok": self.ok,
+            "checks": [{"check": c, "ok": ok, "detail": d} for c, ok, d in self.checks],
+            "timings_s": self.timings,
+            "recovery_time_s": self.timings.get("recovery", 0.0),
+        }
 
 
 def drill(repo: Repository, backup_id: str) -> DrillResult:
@@ -512,8 +605,13 @@ def drill(repo: Repository, backup_id: str) -> DrillResult:
         raise UsageError(f"backup {rec['id']} holds no etcd snapshot to drill")
     checks: list[tuple[str, bool, str]] = []
     timings: dict[str, float] = {}
-    checks.append(("manifest chain", chain.ok, "verified" if chain.ok else
-                   next(i.message for i in chain.issues if i.level == "error")))
+    checks.append(
+        (
+            "manifest chain",
+            chain.ok,
+            "verified" if chain.ok else next(i.message for i in chain.issues if i.level == "error"),
+        )
+    )
     work = tempfile.mkdtemp(prefix="kubefort-drill-")
     t0 = time.monotonic()
     try:
@@ -543,18 +641,30 @@ def drill(repo: Repository, backup_id: str) -> DrillResult:
                     got = keyspace_digest(c, int(expect["revision"]), mode=mode)
                     same = got["sha256"] == expect["sha256"] and got["keys"] == expect["keys"]
                     what = "every key, value and revision" if mode == "full" else "every key and revision"
-                    checks.append((f"{what} at revision {expect['revision']}", same,
-                                   f"{got['keys']} keys, digest matches" if same else
-                                   f"{got['keys']} keys (recorded {expect['keys']}), digest {got['sha256'][:12]} "
-                                   f"!= recorded {expect['sha256'][:12]}"))
+                    checks.append(
+                        (
+                            f"{what} at revision {expect['revision']}",
+                            same,
+                            f"{got['keys']} keys, digest matches"
+                            if same
+                            else f"{got['keys']} keys (recorded {expect['keys']}), digest {got['sha256'][:12]} "
+                            f"!= recorded {expect['sha256'][:12]}",
+                        )
+                    )
                 else:
                     n, rev = c.count()
                     checks.append(("keys readable", True, f"{n} keys at revision {rev} (no digest was recorded)"))
                 timings["compare"] = round(time.monotonic() - t3, 3)
                 st = c.status()
                 rev_ok = int(st["header"]["revision"]) >= int((rec.get("etcd") or {}).get("revision", 0))
-                checks.append(("revision", rev_ok, f"restored revision {st['header']['revision']}, "
-                                                   f"recorded {(rec.get('etcd') or {}).get('revision')}"))
+                checks.append(
+                    (
+                        "revision",
+                        rev_ok,
+                        f"restored revision {st['header']['revision']}, "
+                        f"recorded {(rec.get('etcd') or {}).get('revision')}",
+                    )
+                )
     except EtcdError as e:
         checks.append(("restore and start", False, str(e)))
     finally:
@@ -564,6 +674,7 @@ def drill(repo: Repository, backup_id: str) -> DrillResult:
 
 
 # -- prune -------------------------------------------------------------------------------------------
+
 
 def select_keep(backups: dict[str, dict[str, Any]], keep_daily: int, keep_weekly: int) -> set[str]:
     """Grandfather-father-son: the newest backup of each of the ``keep_daily`` most recent days that have

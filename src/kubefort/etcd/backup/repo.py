@@ -58,7 +58,7 @@ def entry_name(seq: int) -> str:
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 def iso(t: dt.datetime) -> str:
@@ -66,7 +66,7 @@ def iso(t: dt.datetime) -> str:
 
 
 def parse_iso(s: str) -> dt.datetime:
-    return dt.datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+    return dt.datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
 
 
 @dataclass(slots=True)
@@ -135,8 +135,13 @@ class Repository:
             init = getattr(self.storage, "init", None)
             if init:
                 init()
-            cfg = {"kind": "kubefort-backup-repository", "version": 1, "key_id": self.key.key_id,
-                   "public_key": base64.b64encode(self.key.public_raw).decode(), "created": iso(utcnow())}
+            cfg = {
+                "kind": "kubefort-backup-repository",
+                "version": 1,
+                "key_id": self.key.key_id,
+                "public_key": base64.b64encode(self.key.public_raw).decode(),
+                "created": iso(utcnow()),
+            }
             try:
                 self.storage.put_bytes(CONFIG, canonical(cfg), exclusive=True)
             except ExistsError:
@@ -147,8 +152,10 @@ class Repository:
         if not isinstance(cfg, dict) or cfg.get("kind") != "kubefort-backup-repository":
             raise RepositoryError(f"{self.storage.url}: not a kubefort backup repository")
         if cfg.get("key_id") != self.key.key_id:
-            raise RepositoryError(f"{self.storage.url}: repository belongs to key {cfg.get('key_id')}, "
-                                  f"but the key file holds key {self.key.key_id} (wrong --key-file?)")
+            raise RepositoryError(
+                f"{self.storage.url}: repository belongs to key {cfg.get('key_id')}, "
+                f"but the key file holds key {self.key.key_id} (wrong --key-file?)"
+            )
 
     def check_exists(self) -> None:
         try:
@@ -206,14 +213,30 @@ class Repository:
                 continue
             e = Entry(seq, body, raw, name)
             if not self._sig_ok(body):
-                st.issues.append(Issue("error", f"manifest entry {seq}: signature does not verify (altered, or signed by another key)"))
+                st.issues.append(
+                    Issue(
+                        "error", f"manifest entry {seq}: signature does not verify (altered, or signed by another key)"
+                    )
+                )
             elif body.get("seq") != seq:
-                st.issues.append(Issue("error", f"manifest entry file {seq} holds entry {body.get('seq')}: entries were reordered or renamed"))
+                st.issues.append(
+                    Issue(
+                        "error",
+                        f"manifest entry file {seq} holds entry {body.get('seq')}: entries were reordered or renamed",
+                    )
+                )
             elif prev_hash and body.get("prev") != prev_hash:
-                st.issues.append(Issue("error", f"manifest entry {seq} does not follow entry {seq - 1}: the chain was reordered, "
-                                                "or an entry was replaced"))
+                st.issues.append(
+                    Issue(
+                        "error",
+                        f"manifest entry {seq} does not follow entry {seq - 1}: the chain was reordered, "
+                        "or an entry was replaced",
+                    )
+                )
             elif body.get("key_id") != self.key.key_id:
-                st.issues.append(Issue("error", f"manifest entry {seq} names key {body.get('key_id')}, not {self.key.key_id}"))
+                st.issues.append(
+                    Issue("error", f"manifest entry {seq} names key {body.get('key_id')}, not {self.key.key_id}")
+                )
             else:
                 st.entries.append(e)
             prev_hash = e.hash
@@ -235,17 +258,28 @@ class Repository:
             return
         st.head_seq, st.head_hash = int(head.get("seq", 0)), str(head.get("hash", ""))
         if st.head_seq > last:
-            st.issues.append(Issue("error", f"HEAD names entry {st.head_seq} but the manifest ends at {last}: "
-                                            "the newest entries were deleted"))
+            st.issues.append(
+                Issue(
+                    "error",
+                    f"HEAD names entry {st.head_seq} but the manifest ends at {last}: the newest entries were deleted",
+                )
+            )
             return
         if st.head_seq:
             name = by_seq.get(st.head_seq)
             if name is None or hashlib.sha256(self.storage.get_bytes(name)).hexdigest() != st.head_hash:
-                st.issues.append(Issue("error", f"HEAD does not match manifest entry {st.head_seq} (altered or replaced)"))
+                st.issues.append(
+                    Issue("error", f"HEAD does not match manifest entry {st.head_seq} (altered or replaced)")
+                )
                 return
         if st.head_seq < last:
-            st.issues.append(Issue("warning", f"HEAD is at entry {st.head_seq}, the manifest at {last}: an interrupted "
-                                              "write (the next backup or prune updates HEAD)"))
+            st.issues.append(
+                Issue(
+                    "warning",
+                    f"HEAD is at entry {st.head_seq}, the manifest at {last}: an interrupted "
+                    "write (the next backup or prune updates HEAD)",
+                )
+            )
 
     def append(self, op: str, payload: dict[str, Any], *, chain: ChainState | None = None) -> Entry:
         """Append a signed entry after the verified end of the chain (refuses on a broken chain), then move HEAD."""
@@ -255,8 +289,15 @@ class Repository:
             raise RepositoryError(f"refusing to write to a repository that does not verify: {first}")
         last = st.entries[-1] if st.entries else None
         seq = (last.seq if last else 0) + 1
-        body = {"v": 1, "seq": seq, "prev": last.hash if last else ZERO, "time": iso(utcnow()), "key_id": self.key.key_id,
-                "op": op, op: payload}
+        body = {
+            "v": 1,
+            "seq": seq,
+            "prev": last.hash if last else ZERO,
+            "time": iso(utcnow()),
+            "key_id": self.key.key_id,
+            "op": op,
+            op: payload,
+        }
         raw = self._sign(body)
         self._write_entry(seq, raw)
         e = Entry(seq, json.loads(raw), raw, entry_name(seq))

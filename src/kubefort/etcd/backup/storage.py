@@ -177,8 +177,15 @@ class S3Storage:
     - Blobs are built in a local scratch directory, then uploaded (multipart for large blobs).
     """
 
-    def __init__(self, url: str, *, endpoint_url: str | None = None, object_lock_days: int = 0,
-                 object_lock_mode: str = "GOVERNANCE", client: object | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        endpoint_url: str | None = None,
+        object_lock_days: int = 0,
+        object_lock_mode: str = "GOVERNANCE",
+        client: object | None = None,
+    ) -> None:
         u = urlsplit(url)
         if u.scheme != "s3" or not u.netloc:
             raise UsageError(f"{url}: expected s3://BUCKET[/PREFIX]")
@@ -189,7 +196,7 @@ class S3Storage:
         self.object_lock_mode = object_lock_mode
         if client is None:
             try:
-                import boto3  # noqa: PLC0415 - optional dependency
+                import boto3
             except ImportError:
                 raise UsageError("S3 repositories need boto3: pip install boto3") from None
             client = boto3.client("s3", endpoint_url=endpoint_url or os.environ.get("KUBEFORT_S3_ENDPOINT") or None)
@@ -216,13 +223,13 @@ class S3Storage:
             try:
                 cfg = self.s3.get_object_lock_configuration(Bucket=self.bucket)
                 self._lock_supported = cfg.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
-            except Exception:  # noqa: BLE001 - bucket without Object Lock, or the server does not implement it
+            except Exception:
                 self._lock_supported = False
         if not self._lock_supported:
             return {}
         import datetime as dt
 
-        until = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=self.object_lock_days)
+        until = dt.datetime.now(dt.UTC) + dt.timedelta(days=self.object_lock_days)
         return {"ObjectLockMode": self.object_lock_mode, "ObjectLockRetainUntilDate": until}
 
     @property
@@ -232,7 +239,7 @@ class S3Storage:
     def put_file(self, name: str, src: str) -> None:
         try:
             self.s3.upload_file(src, self.bucket, self._key(name), ExtraArgs=self._lock_args() or None)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise StorageError(f"s3 upload {name}: {e}") from None
         finally:
             with contextlib.suppress(OSError):
@@ -246,7 +253,7 @@ class S3Storage:
             kw["IfNoneMatch"] = "*"
         try:
             self.s3.put_object(Bucket=self.bucket, Key=self._key(name), Body=data, **kw)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             if "PreconditionFailed" in str(e) or "412" in str(e):
                 raise ExistsError(f"{name} exists") from None
             raise StorageError(f"s3 put {name}: {e}") from None
@@ -254,7 +261,7 @@ class S3Storage:
     def get_bytes(self, name: str) -> bytes:
         try:
             return self.s3.get_object(Bucket=self.bucket, Key=self._key(name))["Body"].read()
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             if "NoSuchKey" in str(e) or "404" in str(e):
                 raise NotFound(name) from None
             raise StorageError(f"s3 get {name}: {e}") from None
@@ -263,7 +270,7 @@ class S3Storage:
     def open_read(self, name: str) -> Iterator[BinaryIO]:
         try:
             body = self.s3.get_object(Bucket=self.bucket, Key=self._key(name))["Body"]
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             if "NoSuchKey" in str(e) or "404" in str(e):
                 raise NotFound(name) from None
             raise StorageError(f"s3 get {name}: {e}") from None
@@ -276,13 +283,13 @@ class S3Storage:
         try:
             self.s3.head_object(Bucket=self.bucket, Key=self._key(name))
             return True
-        except Exception:  # noqa: BLE001
+        except Exception:
             return False
 
     def size(self, name: str) -> int:
         try:
             return int(self.s3.head_object(Bucket=self.bucket, Key=self._key(name))["ContentLength"])
-        except Exception:  # noqa: BLE001
+        except Exception:
             raise NotFound(name) from None
 
     def list(self, prefix: str) -> list[str]:
@@ -297,7 +304,7 @@ class S3Storage:
     def delete(self, name: str) -> None:
         try:
             self.s3.delete_object(Bucket=self.bucket, Key=self._key(name))
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise StorageError(f"s3 delete {name}: {e} (Object Lock retention?)") from None
 
     @contextlib.contextmanager
