@@ -127,17 +127,17 @@ def load_config(path: str) -> Config:
     excs = data.get("exceptions") or []
     if not isinstance(excs, list):
         raise ConfigError("'exceptions' must be a list", path)
-    for i, e in enumerate(excs):
+    for i, entry in enumerate(excs):
         where = f"exceptions[{i}]"
-        if not isinstance(e, Mapping):
+        if not isinstance(entry, Mapping):
             raise ConfigError(f"{where} must be a mapping", path)
-        bad = set(e) - _EXC_KEYS
+        bad = set(entry) - _EXC_KEYS
         if bad:
             raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(map(str, bad)))}", path)
-        reason = e.get("reason")
+        reason = entry.get("reason")
         if not isinstance(reason, str) or not reason.strip():
             raise ConfigError(f"{where}: every exception needs a 'reason'", path)
-        expires = e.get("expires")
+        expires = entry.get("expires")
         if expires is not None and not isinstance(expires, _dt.date):
             try:
                 expires = _dt.date.fromisoformat(str(expires))
@@ -147,12 +147,12 @@ def load_config(path: str) -> Config:
             expires = expires.date()
         cfg.exceptions.append(
             ExceptionEntry(
-                rules=_str_list(e.get("rules"), f"{where}.rules", path),
-                kinds=_str_list(e.get("kinds"), f"{where}.kinds", path),
-                namespaces=_str_list(e.get("namespaces"), f"{where}.namespaces", path),
-                names=_str_list(e.get("names"), f"{where}.names", path),
+                rules=_str_list(entry.get("rules"), f"{where}.rules", path),
+                kinds=_str_list(entry.get("kinds"), f"{where}.kinds", path),
+                namespaces=_str_list(entry.get("namespaces"), f"{where}.namespaces", path),
+                names=_str_list(entry.get("names"), f"{where}.names", path),
                 reason=reason.strip(),
-                owner=str(e["owner"]) if e.get("owner") is not None else None,
+                owner=str(entry["owner"]) if entry.get("owner") is not None else None,
                 expires=expires,
                 index=i,
             )

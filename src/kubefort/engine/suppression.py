@@ -41,7 +41,7 @@ class Suppressor:
     def __init__(
         self,
         exceptions: Iterable[ExceptionEntry] = (),
-        baseline: set[tuple[str, ...]] | None = None,
+        baseline: set[tuple[Any, ...]] | None = None,
         today: _dt.date | None = None,
     ) -> None:
         self.today = today or _dt.date.today()
@@ -89,7 +89,7 @@ class Suppressor:
         return None
 
 
-def load_baseline(path: str) -> set[tuple[str, ...]]:
+def load_baseline(path: str) -> set[tuple[Any, ...]]:
     try:
         with open(path, encoding="utf-8") as fh:
             data: Any = json.load(fh)
@@ -99,7 +99,7 @@ def load_baseline(path: str) -> set[tuple[str, ...]]:
         raise UsageError(f"--baseline {path}: not a kubefort JSON report ({e.msg} at line {e.lineno})") from None
     if not isinstance(data, dict) or data.get("schema") != "kubefort/v1":
         raise UsageError(f"--baseline {path}: not a kubefort JSON report (schema kubefort/v1)")
-    keys = set()
+    keys: set[tuple[Any, ...]] = set()
     for f in data.get("findings", []):
         o = f.get("object") or {}
         keys.add(

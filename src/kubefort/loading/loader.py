@@ -242,8 +242,10 @@ def build_objects(
         for d in docs:
             data = d.data
             if isinstance(data, Mapping) and data.get("kind") == "CustomResourceDefinition":
-                spec = data.get("spec") if isinstance(data.get("spec"), Mapping) else {}
-                names = spec.get("names") if isinstance(spec.get("names"), Mapping) else {}
+                spec = data.get("spec")
+                spec = spec if isinstance(spec, Mapping) else {}
+                names = spec.get("names")
+                names = names if isinstance(names, Mapping) else {}
                 if isinstance(names.get("kind"), str):
                     crd_scope[names["kind"]] = spec.get("scope") == "Cluster"
     for file, docs in parsed:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .kinds import is_cluster_scoped
 from .source import DocumentText, Location
-
-Path = tuple[str | int, ...]
+from .source import Path as Path  # the field-path type, defined once in source.py
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,7 +59,7 @@ class K8sObject:
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
     ref: ObjectRef = field(init=False, repr=False, compare=False)
-    memo: dict[str, Any] = field(init=False, repr=False, compare=False)  # derived views (pod spec), computed once
+    memo: dict[Hashable, Any] = field(init=False, repr=False, compare=False)  # derived views (pod spec), computed once
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "memo", {})

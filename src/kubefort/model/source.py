@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+#: A field path from an object's root: keys and list indexes (``("spec", "containers", 0, "image")``).
 Path = tuple[str | int, ...]
 
 

@@ -113,7 +113,7 @@ class PodSpecView:
         hit = memo.get(key)
         if hit is None:
             hit = memo[key] = tuple(self._containers(which))
-        return hit  # type: ignore[no-any-return]
+        return hit
 
     def _containers(self, which: ContainerSet) -> Iterator[ContainerView]:
         lists: tuple[str, ...]

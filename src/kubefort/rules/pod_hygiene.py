@@ -7,7 +7,7 @@ import fnmatch
 import posixpath
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from ..engine.rule import Context, NotEvaluated, Scope, Severity, Violation, rule
 from ..model.kinds import WORKLOAD_KINDS
@@ -64,7 +64,7 @@ _BUILTIN_DEFAULT_OBJECTS = {("ConfigMap", "kube-root-ca.crt")}
 # --------------------------------------------------------------------------------------------- helpers
 
 
-def _is_int(v: Any) -> bool:
+def _is_int(v: Any) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
 
 

@@ -264,14 +264,14 @@ def privilege_escalation(c: ContainerView, ctx: Context) -> Iterator[Violation]:
         return
     if ape.value is True:
         yield Violation(
-            ape.path,
-            f"{c.label} sets allowPrivilegeEscalation: true",  # type: ignore[arg-type]
+            ape.path,  # type: ignore[arg-type]  # set: its value is True
+            f"{c.label} sets allowPrivilegeEscalation: true",
             subcode="explicit_true",
         )
     elif ape.is_set:
         yield Violation(
-            ape.path,
-            f"{c.label} sets allowPrivilegeEscalation to a non-boolean value",  # type: ignore[arg-type]
+            ape.path,  # type: ignore[arg-type]  # is_set
+            f"{c.label} sets allowPrivilegeEscalation to a non-boolean value",
             severity=Severity.MEDIUM,
             subcode="unset",
         )
@@ -652,8 +652,8 @@ def net_raw_not_dropped(c: ContainerView, ctx: Context) -> Iterator[Violation]:
     if p.value is True:
         # a privileged container gets every capability: the runtime ignores capabilities.drop
         yield Violation(
-            p.path,
-            f"{c.label} is privileged, so its capabilities.drop is ignored and it keeps NET_RAW",  # type: ignore[arg-type]
+            p.path,  # type: ignore[arg-type]  # set: its value is True
+            f"{c.label} is privileged, so its capabilities.drop is ignored and it keeps NET_RAW",
             subcode="privileged",
         )
 
