@@ -35,6 +35,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
 CORPUS = SHARED / "corpus"
+#: the corpus as the commands are given it: relative to the checkout (they run there), so the outputs do
+#: not depend on where the checkout is
+CORPUS_ARG = "../shared/corpus"
 EXPECTED = Path(__file__).with_name("expected.json")
 FIX = ROOT / "tests" / "fixtures"
 #: outputs larger than this are pinned by hash and per-rule counts instead of whole
@@ -77,9 +80,9 @@ def cases() -> Iterator[Case]:
     for project in sorted(p.name for p in CORPUS.iterdir() if p.is_dir()) if CORPUS.is_dir() else ():
         for f in ("json", "sarif", "table"):
             yield Case(
-                f"scan-corpus-{project}-{f}", ("scan", f"{CORPUS}/{project}", "-o", f, "--no-color"), needs="corpus"
+                f"scan-corpus-{project}-{f}", ("scan", f"{CORPUS_ARG}/{project}", "-o", f, "--no-color"), needs="corpus"
             )
-    yield Case("scan-corpus-argo-cd-junit", ("scan", f"{CORPUS}/argoproj__argo-cd", "-o", "junit"), needs="corpus")
+    yield Case("scan-corpus-argo-cd-junit", ("scan", f"{CORPUS_ARG}/argoproj__argo-cd", "-o", "junit"), needs="corpus")
     yield Case("rules-list", ("rules", "list"))
     yield Case("rules-list-markdown", ("rules", "list", "--format", "markdown"))
 
