@@ -64,8 +64,9 @@ def main() -> int:
 
     sys.path.insert(0, os.path.join(REPO, "src"))
     from kubefort.analysis.node.collect import collect_node
+    from kubefort.analysis.node.targets import node_rule_ids
     from kubefort.api import ScanOptions, batch_gc
-    from kubefort.cli.node_cmd import node_rule_ids, run_audit
+    from kubefort.cli.node_cmd import run_audit
     from kubefort.engine.runner import evaluate
     from kubefort.loading.loader import load_paths
     from kubefort.model.inventory import Inventory

@@ -17,12 +17,13 @@ from click.testing import CliRunner
 
 from kubefort.analysis.node import results as res
 from kubefort.analysis.node.collect import RootFS, collect_node
+from kubefort.analysis.node.targets import AUDIT_SECTIONS, NodeTarget, node_rule_ids, target_of, versions_rule_ids
 from kubefort.api import ScanOptions
 from kubefort.cli import cli
-from kubefort.cli.node_cmd import node_rule_ids, run_audit
+from kubefort.cli.node_cmd import run_audit
 from kubefort.engine.registry import Registry
 from kubefort.loading.loader import load_paths
-from kubefort.rules import default_registry
+from kubefort.rules import control_plane, default_registry, encryption, etcd_config, node, versions
 
 NODE_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "node"
 ROOT = os.geteuid() == 0
@@ -477,6 +478,29 @@ def test_registry_lists_node_rules_once() -> None:
     reg = Registry(list(REGISTRY))
     ids = node_rule_ids(reg)
     assert len(ids) == len(set(ids)) and ids[0] == "KF-CP-001"
+
+
+def test_audits_select_their_rules_by_target() -> None:
+    """The node audit runs the rules whose declared target is a node section: exactly the CP, NODE and
+    ETCD areas and the EncryptionConfiguration rules; ``kubefort versions`` the ClusterVersions rules."""
+    node_areas = [
+        r.meta.id
+        for r in REGISTRY
+        if r.meta.area in ("CP", "NODE", "ETCD") or r.meta.id in {f"KF-SEC-{n:03d}" for n in range(8, 15)}
+    ]
+    assert node_rule_ids(REGISTRY) == node_areas
+    assert versions_rule_ids(REGISTRY) == [f"KF-VER-{n:03d}" for n in range(1, 6)]
+    for rid in node_areas:
+        t = target_of(REGISTRY.get(rid).meta)
+        assert isinstance(t, NodeTarget) and t.section in AUDIT_SECTIONS and t.missing, rid
+
+
+@pytest.mark.parametrize("module", [control_plane, node, etcd_config, encryption, versions])
+def test_rule_ids_are_literal(module) -> None:  # type: ignore[no-untyped-def]
+    """``grep KF-NODE-005`` finds the declaration: every ID is written out in its module."""
+    source = Path(module.__file__).read_text()
+    for r in module.RULES:
+        assert source.count(f'id="{r.meta.id}"') == 1, r.meta.id
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from ..analysis.node import results as res
 from ..analysis.node.collect import NodeAudit, collect_node
-from ..analysis.node.targets import Target, merge
+from ..analysis.node.targets import AUDIT_SECTIONS, node_rule_ids, versions_rule_ids
 from ..analysis.node.versions import (
     FIELDS,
     UPGRADE_ORDER,
@@ -36,26 +36,10 @@ from ..errors import LoadError, UsageError
 from ..model.inventory import Inventory
 from ..reporters import Format, get_reporter
 from ..reporters.json_report import finding_dict
-from ..rules import control_plane, default_registry, encryption, etcd_config, node
-from ..rules import versions as ver_rules
+from ..rules import default_registry
 
-#: The EncryptionConfiguration rules of the SEC area (the rest of SEC is about manifests).
-SEC_NODE_RULES = tuple(f"KF-SEC-{n:03d}" for n in range(8, 15))
-NODE_AREAS = ("CP", "NODE", "ETCD")
 #: Report sections in the order an operator reads them.
-SECTION_ORDER = (
-    "kube-apiserver",
-    "kube-controller-manager",
-    "kube-scheduler",
-    "cloud-controller-manager",
-    "etcd",
-    "control-plane files",
-    "encryption at rest",
-    "kubelet",
-    "kube-proxy",
-    "node files",
-    "certificates",
-)
+SECTION_ORDER = AUDIT_SECTIONS
 _STATUS_STYLE = {
     "pass": "green",
     "fail": "bold red",
@@ -77,14 +61,6 @@ def _split(values: tuple[str, ...]) -> list[str]:
     return [p.strip() for v in values for p in v.split(",") if p.strip()]
 
 
-def node_targets() -> dict[str, Target]:
-    return merge([control_plane.TARGETS, node.TARGETS, etcd_config.TARGETS, encryption.TARGETS])
-
-
-def node_rule_ids(registry: Registry) -> list[str]:
-    return [r.meta.id for r in registry if r.meta.area in NODE_AREAS or r.meta.id in SEC_NODE_RULES]
-
-
 def run_audit(audit: NodeAudit, opts: ScanOptions, registry: Registry) -> tuple[Report, list[res.CheckResult]]:
     cfg = resolve_config(opts)
     inventory = Inventory(audit.objects)
@@ -92,9 +68,7 @@ def run_audit(audit: NodeAudit, opts: ScanOptions, registry: Registry) -> tuple[
     report.errors.extend(audit.errors)
     report.notes[:0] = audit.notes
     report.files = audit.files
-    targets = node_targets()
-    res.applicable_passes(report, inventory, targets)
-    checks = res.check_results(report, inventory, report.rules, targets)
+    checks = res.check_results(report, inventory)
     return report, checks
 
 
@@ -431,7 +405,6 @@ _VERSION_OPTS = (
     ("containerd", "containerd"),
     ("kernel", "kernel"),
 )
-VER_RULES = tuple(f"KF-VER-{n:03d}" for n in range(1, 6))
 
 
 def _version_items(values: tuple[str, ...], what: str) -> list[Any]:
@@ -612,12 +585,12 @@ def versions_cmd(
         raise UsageError("give at least one version (e.g. --apiserver 1.31.2) or --root")
     obj = versions_object(spec)
     registry = default_registry()
-    opts = ScanOptions(rules=list(VER_RULES), fail_on=fail_on, config=config)
+    opts = ScanOptions(rules=versions_rule_ids(registry), fail_on=fail_on, config=config)
     cfg = resolve_config(opts)
     cfg = dataclasses.replace(cfg, params={**cfg.params, "today": day.isoformat()})
     inventory = Inventory([obj])
     report = scan_inventory(inventory, opts, registry=registry, cfg=cfg, mode="versions")
-    checks = res.check_results(report, inventory, report.rules, ver_rules.TARGETS)
+    checks = res.check_results(report, inventory)
     order = {c: i for i, c in enumerate(FIELDS)}
     statuses = [
         component_status(comp, it["version"] if isinstance(it, dict) else it, day)

@@ -9,7 +9,7 @@ this node: no such component or file); ``error`` (the rule crashed).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ...engine.findings import Finding, Report, Status
@@ -18,7 +18,7 @@ from ...model.inventory import Inventory
 from ...model.kinds import WORKLOAD_KINDS
 from ...model.objects import K8sObject, ObjectRef
 from ...model.source import Location
-from .targets import NOT_APPLICABLE, Target
+from .targets import NOT_APPLICABLE, target_of
 
 PASS, FAIL, WARN, MANUAL, SKIP, ERROR = "pass", "fail", "warn", "manual", "skip", "error"
 STATUSES = (FAIL, WARN, MANUAL, PASS, SKIP, ERROR)
@@ -56,11 +56,10 @@ def _status_of(findings: list[Finding]) -> str:
     return MANUAL
 
 
-def check_results(
-    report: Report, inventory: Inventory | Iterable[K8sObject], rules: Iterable[RuleMeta], targets: Mapping[str, Target]
-) -> list[CheckResult]:
-    """One result per rule (of those that ran) and object it is about; a rule about nothing in the
-    input is one ``skip`` result with the target's reason."""
+def check_results(report: Report, inventory: Inventory | Iterable[K8sObject]) -> list[CheckResult]:
+    """One result per rule of the report and object it is about (its target, see
+    :mod:`.targets`); a rule about nothing in the input is one ``skip`` result with the target's
+    reason."""
     findings: dict[tuple[str, ObjectRef], list[Finding]] = defaultdict(list)
     for f in report.findings:
         findings[(f.rule.id, f.object)].append(f)
@@ -68,10 +67,10 @@ def check_results(
     passes = {(m.id, ref) for m, ref, _ in report.passes}
     objects = list(inventory)
     out: list[CheckResult] = []
-    for meta in rules:
-        t = targets.get(meta.id)
+    for meta in report.rules:
+        t = target_of(meta)
         section = t.section if t else meta.area
-        objs = [o for o in objects if _kind_ok(meta, o) and (t is None or t.applies(o))]
+        objs = [o for o in objects if _kind_ok(meta, o) and (t is None or t(o))]
         if not objs:
             out.append(CheckResult(meta, SKIP, section, reason=t.missing if t else "no object in the input"))
             continue
@@ -103,17 +102,3 @@ def counts(results: Iterable[CheckResult]) -> dict[str, int]:
     for r in results:
         c[r.status] = c.get(r.status, 0) + 1
     return c
-
-
-def applicable_passes(report: Report, inventory: Iterable[K8sObject], targets: Mapping[str, Target]) -> None:
-    """Drop the passes a rule scored on objects it is not about (a kube-apiserver rule on the etcd Pod),
-    so that JUnit and the counts list only meaningful checks."""
-    by_ref = {o.ref: o for o in inventory}
-    kept = []
-    for meta, ref, loc in report.passes:
-        t = targets.get(meta.id)
-        o = by_ref.get(ref)
-        if t is None or (o is not None and t.applies(o)):
-            kept.append((meta, ref, loc))
-    report.passes = kept
-    report.counts[Status.PASS] = len(kept)
