@@ -18,9 +18,8 @@ from click.testing import CliRunner
 from kubefort.analysis.node import results as res
 from kubefort.analysis.node.collect import RootFS, collect_node
 from kubefort.analysis.node.targets import AUDIT_SECTIONS, NodeTarget, node_rule_ids, target_of, versions_rule_ids
-from kubefort.api import ScanOptions
+from kubefort.api import ScanOptions, audit_node
 from kubefort.cli import cli
-from kubefort.cli.node_cmd import run_audit
 from kubefort.engine.registry import Registry
 from kubefort.loading.loader import load_paths
 from kubefort.rules import control_plane, default_registry, encryption, etcd_config, node, versions
@@ -43,7 +42,8 @@ REGISTRY = default_registry(plugins=False)
 
 def audit(root: Path, *, proc: str | None = None) -> tuple[dict[str, str], list[res.CheckResult], object]:
     a = collect_node(str(root), proc=proc)
-    report, checks = run_audit(a, ScanOptions(rules=node_rule_ids(REGISTRY)), REGISTRY)
+    result = audit_node(a, ScanOptions(rules=node_rule_ids(REGISTRY)), registry=REGISTRY)
+    report, checks = result.report, result.checks
     worst = {}
     for c in checks:
         order = ("error", "fail", "warn", "manual", "pass", "skip")
@@ -461,6 +461,11 @@ class TestCli:
     def test_empty_root_says_so(self, tmp_path: Path) -> None:
         code, out, _ = self.run("node", "audit", "--root", str(tmp_path), "--no-color", "-v")
         assert code == 0 and "no Kubernetes component found" in out
+
+    def test_scanned_text_cannot_drive_the_terminal(self, tmp_path: Path) -> None:
+        """A node name (or any scanned text) with an escape sequence is shown as \\xNN, never emitted."""
+        code, out, _ = self.run("node", "audit", "--root", str(tmp_path), "--node-name", "cp\x1b[2J", "--no-color")
+        assert code == 0 and "\x1b" not in out and "node cp\\x1b[2J" in out
 
 
 def test_static_pod_manifest_scanned_directly() -> None:
