@@ -26,8 +26,6 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 FIXTURES = os.path.join(REPO, "tests", "fixtures", "node")
-NODE_AREAS = {"CP", "NODE", "ETCD", "VER"}
-SEC_NODE = {f"KF-SEC-{n:03d}" for n in range(8, 15)}
 
 
 def _modes():  # type: ignore[no-untyped-def]
@@ -64,8 +62,8 @@ def main() -> int:
 
     sys.path.insert(0, os.path.join(REPO, "src"))
     from kubefort.analysis.node.collect import collect_node
-    from kubefort.api import ScanOptions, batch_gc
-    from kubefort.cli.node_cmd import node_rule_ids, run_audit
+    from kubefort.analysis.node.targets import node_rule_ids
+    from kubefort.api import ScanOptions, audit_node, batch_gc
     from kubefort.engine.runner import evaluate
     from kubefort.loading.loader import load_paths
     from kubefort.model.inventory import Inventory
@@ -83,11 +81,12 @@ def main() -> int:
             audit = collect_node(str(root))
             t_rules = (
                 best(
-                    lambda root=root: run_audit(collect_node(str(root)), ScanOptions(rules=ids), registry), args.repeat
+                    lambda root=root: audit_node(collect_node(str(root)), ScanOptions(rules=ids), registry=registry),
+                    args.repeat,
                 )
                 - t_collect
             )
-            _, checks = run_audit(audit, ScanOptions(rules=ids), registry)
+            checks = audit_node(audit, ScanOptions(rules=ids), registry=registry).checks
             rows.append(
                 (
                     f"node audit, {profile} kubeadm node (in-process)",
@@ -148,7 +147,8 @@ def main() -> int:
             with batch_gc():
                 inv = Inventory(load_paths([corpus]).objects)
             rules = [r for r in builtin_rules() if r.meta.enabled]
-            mine = [r for r in rules if r.meta.area in NODE_AREAS or r.meta.id in SEC_NODE]
+            node_ids = set(ids)  # the node audit's rules, by their targets; and every VER rule
+            mine = [r for r in rules if r.meta.id in node_ids or r.meta.area == "VER"]
             others = [r for r in rules if r not in mine]
 
             def run(rs):  # type: ignore[no-untyped-def]

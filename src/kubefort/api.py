@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import os
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .engine.config import Config, find_config, load_config
 from .engine.findings import Report
@@ -21,6 +22,13 @@ from .loading.loader import LoadResult, load_paths, load_text
 from .loading.render import render_helm, render_kustomize
 from .model.inventory import Inventory
 from .rules import default_registry
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from .analysis.node.collect import NodeAudit
+    from .analysis.node.results import NodeAuditResult, VersionsResult
+    from .analysis.node.versions import VersionSpec
 
 
 @dataclass(slots=True, kw_only=True)
@@ -188,3 +196,56 @@ def scan(opts: ScanOptions, *, registry: Registry | None = None) -> Report:
     report.notes[:0] = loaded.notes
     report.files = loaded.files
     return report
+
+
+# -- node audit and versions: the node rules through the same engine, then kube-bench style statuses
+# (the analysis.node imports are local: ``kubefort scan`` does not pay for them)
+
+
+def audit_node(audit: NodeAudit, opts: ScanOptions, *, registry: Registry | None = None) -> NodeAuditResult:
+    """Judge a collected node (``kubefort node audit``): the node rules (``opts.rules`` when given) run
+    like a scan, then one status per rule and object it is about."""
+    from .analysis.node.results import NodeAuditResult, check_results
+    from .analysis.node.targets import node_rule_ids
+
+    registry = registry or default_registry()
+    if not opts.rules:
+        opts = dataclasses.replace(opts, rules=node_rule_ids(registry))
+    inventory = Inventory(audit.objects)
+    report = scan_inventory(inventory, opts, registry=registry, mode="node")
+    report.errors.extend(audit.errors)
+    report.notes[:0] = audit.notes
+    report.files = audit.files
+    return NodeAuditResult(audit, report, check_results(report, inventory))
+
+
+def check_versions(
+    spec: VersionSpec,
+    opts: ScanOptions,
+    *,
+    today: dt.date,
+    read_from: str | None = None,
+    registry: Registry | None = None,
+) -> VersionsResult:
+    """Judge a cluster's component versions (``kubefort versions``) as of ``today``: the VER rules on
+    the ClusterVersions object built from ``spec``, each version's support status, the upgrade plan."""
+    from .analysis.node.results import VersionsResult, check_results
+    from .analysis.node.targets import versions_rule_ids
+    from .analysis.node.versions import component_statuses, release_table, upgrade_plan, versions_object
+
+    registry = registry or default_registry()
+    if not opts.rules:
+        opts = dataclasses.replace(opts, rules=versions_rule_ids(registry))
+    cfg = resolve_config(opts)
+    cfg = dataclasses.replace(cfg, params={**cfg.params, "today": today.isoformat()})
+    inventory = Inventory([versions_object(spec)])
+    report = scan_inventory(inventory, opts, registry=registry, cfg=cfg, mode="versions")
+    return VersionsResult(
+        today=today,
+        table=release_table(),
+        components=component_statuses(spec, today),
+        upgrade=upgrade_plan(spec, today),
+        report=report,
+        checks=check_results(report, inventory),
+        read_from=read_from,
+    )

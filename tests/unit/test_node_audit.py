@@ -17,12 +17,12 @@ from click.testing import CliRunner
 
 from kubefort.analysis.node import results as res
 from kubefort.analysis.node.collect import RootFS, collect_node
-from kubefort.api import ScanOptions
+from kubefort.analysis.node.targets import AUDIT_SECTIONS, NodeTarget, node_rule_ids, target_of, versions_rule_ids
+from kubefort.api import ScanOptions, audit_node
 from kubefort.cli import cli
-from kubefort.cli.node_cmd import node_rule_ids, run_audit
 from kubefort.engine.registry import Registry
 from kubefort.loading.loader import load_paths
-from kubefort.rules import default_registry
+from kubefort.rules import control_plane, default_registry, encryption, etcd_config, node, versions
 
 NODE_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "node"
 ROOT = os.geteuid() == 0
@@ -42,7 +42,8 @@ REGISTRY = default_registry(plugins=False)
 
 def audit(root: Path, *, proc: str | None = None) -> tuple[dict[str, str], list[res.CheckResult], object]:
     a = collect_node(str(root), proc=proc)
-    report, checks = run_audit(a, ScanOptions(rules=node_rule_ids(REGISTRY)), REGISTRY)
+    result = audit_node(a, ScanOptions(rules=node_rule_ids(REGISTRY)), registry=REGISTRY)
+    report, checks = result.report, result.checks
     worst = {}
     for c in checks:
         order = ("error", "fail", "warn", "manual", "pass", "skip")
@@ -461,6 +462,11 @@ class TestCli:
         code, out, _ = self.run("node", "audit", "--root", str(tmp_path), "--no-color", "-v")
         assert code == 0 and "no Kubernetes component found" in out
 
+    def test_scanned_text_cannot_drive_the_terminal(self, tmp_path: Path) -> None:
+        """A node name (or any scanned text) with an escape sequence is shown as \\xNN, never emitted."""
+        code, out, _ = self.run("node", "audit", "--root", str(tmp_path), "--node-name", "cp\x1b[2J", "--no-color")
+        assert code == 0 and "\x1b" not in out and "node cp\\x1b[2J" in out
+
 
 def test_static_pod_manifest_scanned_directly() -> None:
     """The same CP rules run on a kube-apiserver.yaml given to kubefort scan (catalogue legend)."""
@@ -477,6 +483,29 @@ def test_registry_lists_node_rules_once() -> None:
     reg = Registry(list(REGISTRY))
     ids = node_rule_ids(reg)
     assert len(ids) == len(set(ids)) and ids[0] == "KF-CP-001"
+
+
+def test_audits_select_their_rules_by_target() -> None:
+    """The node audit runs the rules whose declared target is a node section: exactly the CP, NODE and
+    ETCD areas and the EncryptionConfiguration rules; ``kubefort versions`` the ClusterVersions rules."""
+    node_areas = [
+        r.meta.id
+        for r in REGISTRY
+        if r.meta.area in ("CP", "NODE", "ETCD") or r.meta.id in {f"KF-SEC-{n:03d}" for n in range(8, 15)}
+    ]
+    assert node_rule_ids(REGISTRY) == node_areas
+    assert versions_rule_ids(REGISTRY) == [f"KF-VER-{n:03d}" for n in range(1, 6)]
+    for rid in node_areas:
+        t = target_of(REGISTRY.get(rid).meta)
+        assert isinstance(t, NodeTarget) and t.section in AUDIT_SECTIONS and t.missing, rid
+
+
+@pytest.mark.parametrize("module", [control_plane, node, etcd_config, encryption, versions])
+def test_rule_ids_are_literal(module) -> None:  # type: ignore[no-untyped-def]
+    """``grep KF-NODE-005`` finds the declaration: every ID is written out in its module."""
+    source = Path(module.__file__).read_text()
+    for r in module.RULES:
+        assert source.count(f'id="{r.meta.id}"') == 1, r.meta.id
 
 
 if __name__ == "__main__":  # pragma: no cover

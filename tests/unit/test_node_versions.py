@@ -10,6 +10,8 @@ from click.testing import CliRunner
 
 from kubefort.analysis.node.versions import (
     Version,
+    component_status,
+    component_statuses,
     cve_table,
     deprecated_apis,
     in_ranges,
@@ -17,7 +19,9 @@ from kubefort.analysis.node.versions import (
     minor_gap,
     release_table,
     upgrade_path,
+    upgrade_plan,
 )
+from kubefort.api import ScanOptions, check_versions
 from kubefort.cli import cli
 
 TODAY = "2026-11-23"
@@ -80,6 +84,38 @@ class TestSkew:
         assert [s.minor for s in steps] == ["1.34", "1.35", "1.36", "1.37"]
         assert steps[-1].latest_patch == "1.37.1"
         assert upgrade_path(Version(1, 37, 0), release_table(), dt.date(2026, 11, 23)) == []
+
+    def test_upgrade_plan_names_the_kubelets_to_upgrade_first(self) -> None:
+        spec = {"kube-apiserver": ["1.34.1"], "kubelet": [{"version": "1.31.0", "name": "w1"}]}
+        plan = upgrade_plan(spec, dt.date(2026, 11, 23))
+        assert [p["minor"] for p in plan["path"]] == ["1.35", "1.36", "1.37"]
+        assert plan["blockers"] == [
+            "before kube-apiserver 1.35: upgrade kubelet 1.31.0 (w1) to at least 1.32 "
+            "(and keep it within 3 minors at every later step)"
+        ]
+        assert plan["order"][0] == "etcd" and upgrade_plan({"kubelet": ["1.31.0"]}, dt.date(2026, 11, 23))["path"] == []
+
+    def test_component_statuses_in_upgrade_order(self) -> None:
+        spec = {"kubelet": [{"version": "1.31.0", "name": "w1"}], "etcd": ["3.5.15"], "kube-apiserver": ["1.37.0"]}
+        got = component_statuses(spec, dt.date(2026, 11, 23))
+        assert [(s["component"], s.get("status"), s.get("name")) for s in got] == [
+            ("etcd", None, None),
+            ("kube-apiserver", "supported", None),
+            ("kubelet", "end_of_life", "w1"),
+        ]
+        assert component_status("kubectl", "1.99.0", dt.date(2026, 11, 23))["status"] == "unknown"
+
+
+class TestLibrary:
+    def test_check_versions_runs_the_ver_rules_through_the_engine(self) -> None:
+        spec = {"kube-apiserver": ["1.34.1"], "kubelet": ["1.31.0"]}
+        result = check_versions(spec, ScanOptions(), today=dt.date(2026, 11, 23))
+        assert [c.rule.id for c in result.checks] == [f"KF-VER-{n:03d}" for n in range(1, 6)]
+        assert {c.rule.id: c.status for c in result.checks}["KF-VER-001"] == "fail"
+        assert result.report.exit_code() == 1 and not result.stale and result.upgrade["path"]
+        # the engine's options apply: a skipped rule is not judged
+        skipped = check_versions(spec, ScanOptions(skip_rules=["KF-VER-001"]), today=dt.date(2026, 11, 23))
+        assert "KF-VER-001" not in {c.rule.id for c in skipped.checks}
 
 
 class TestCommand:

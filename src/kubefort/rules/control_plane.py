@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterator
+from typing import Any
 
 from ..analysis.node.configs import (
     APISERVER_CONFIG_GROUP,
@@ -39,21 +40,27 @@ from ..analysis.node.snapshot import (
     is_loopback_host,
     snapshot_of,
 )
-from ..analysis.node.targets import NotApplicable, TargetTable, on_component, on_snapshot
-from ..engine.rule import Context, NotEvaluated, Scope, Severity, Violation
-from ..model.objects import K8sObject
+from ..analysis.node.targets import NotApplicable, on_component, on_snapshot
+from ..engine.rule import Context, NotEvaluated, Rule, Scope, Severity, Violation, rule
+from ..model.objects import K8sObject, Path
 
 NSA = "NSA/CISA: control plane hardening / audit logging"
 #: Kinds a control-plane component may run in: static pods, and Deployments/StatefulSets/DaemonSets
 #: of hosted control planes and self-hosted clusters.
 COMPONENT_KINDS = ("Pod", "Deployment", "StatefulSet", "DaemonSet")
-TARGETS = TargetTable()
 
+# What each rule is about (its ``applies=``, which the node audit also reads: see analysis.node.targets)
 API = on_component(APISERVER)
 API_OR_POLICY = on_component(APISERVER, is_audit_policy)
 KCM = on_component(CONTROLLER_MANAGER)
 SCHED = on_component(SCHEDULER)
 CP_FILES = on_snapshot("control-plane files")
+#: Metadata shared by the rules of one target: a flag rule judges its component wherever it runs; a
+#: file rule judges the NodeSnapshot.
+ON_APISERVER: dict[str, Any] = {"scope": Scope.OBJECT, "kinds": COMPONENT_KINDS, "applies": API}
+ON_CONTROLLER_MANAGER: dict[str, Any] = {"scope": Scope.OBJECT, "kinds": COMPONENT_KINDS, "applies": KCM}
+ON_SCHEDULER: dict[str, Any] = {"scope": Scope.OBJECT, "kinds": COMPONENT_KINDS, "applies": SCHED}
+ON_CP_FILES: dict[str, Any] = {"scope": Scope.OBJECT, "kinds": ["NodeSnapshot"], "applies": CP_FILES}
 
 #: Strong cipher suites (catalogue KF-CP-034; Go's TLS 1.3 suites and the AEAD ECDHE suites of TLS 1.2).
 STRONG_CIPHERS = frozenset(
@@ -78,7 +85,7 @@ def _comp(obj: K8sObject, name: str) -> Component | None:
     comps = obj.memo.get("kf.components")  # fast path: the engine calls every CP rule on every workload
     if comps is None:
         comps = components(obj)
-    return comps.get(name)  # type: ignore[no-any-return]
+    return comps.get(name)
 
 
 def _flag_shown(c: Component, name: str) -> str:
@@ -137,19 +144,17 @@ def _int_flag(c: Component, flag: str) -> int | None:
 # kube-apiserver: authentication
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-001",
     slug="apiserver-anonymous-auth",
     title="API server allows anonymous requests",
     severity=Severity.HIGH,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     cross_object=True,
     rationale="Requests without credentials reach the API server as system:anonymous; any RBAC binding to "
     "system:anonymous or system:unauthenticated (or a future mistake) then opens the cluster to the network.",
     remediation="Set --anonymous-auth=false (or, with an AuthenticationConfiguration, restrict anonymous.conditions to /livez, /readyz and /healthz).",
     refs={"cis": "1.2.1", "kubescape": "C-0113", "checkov": "CKV_K8S_68", "trivy": "KCV-0001", "nsa": NSA},
+    **ON_APISERVER,
 )
 def apiserver_anonymous_auth(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
@@ -180,18 +185,16 @@ def apiserver_anonymous_auth(obj: K8sObject, ctx: Context) -> Iterator[Violation
     yield from _require_false(c, "anonymous-auth", "unauthenticated requests are served as system:anonymous")
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-002",
     slug="apiserver-token-auth-file",
     title="Static token file authentication enabled",
     severity=Severity.HIGH,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     rationale="Static tokens live in clear text in a file on every control-plane node, never expire and can only "
     "be changed by restarting the API server.",
     remediation="Remove --token-auth-file and use client certificates, OIDC or webhook token authentication.",
     refs={"cis": "1.2.2", "kubescape": "C-0114", "checkov": "CKV_K8S_70", "trivy": "KCV-0002", "nsa": NSA},
+    **ON_APISERVER,
 )
 def apiserver_token_auth_file(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
@@ -201,18 +204,16 @@ def apiserver_token_auth_file(obj: K8sObject, ctx: Context) -> Iterator[Violatio
         )
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-003",
     slug="apiserver-basic-auth-file",
     title="Basic authentication file configured",
     severity=Severity.HIGH,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     rationale="Basic authentication sends reusable passwords with every request; the flag was removed in 1.19, "
     "so its presence marks an outdated and weakly authenticated control plane.",
     remediation="Remove --basic-auth-file and move users to client certificates or OIDC.",
     refs={"checkov": "CKV_K8S_69", "nsa": NSA},
+    **ON_APISERVER,
 )
 def apiserver_basic_auth_file(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
@@ -220,18 +221,16 @@ def apiserver_basic_auth_file(obj: K8sObject, ctx: Context) -> Iterator[Violatio
         yield from _must_be_unset(c, "basic-auth-file", "passwords in a file (removed in Kubernetes 1.19)")
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-004",
     slug="apiserver-deny-service-external-ips",
     title="DenyServiceExternalIPs not enabled",
     severity=Severity.MEDIUM,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     rationale="Whoever can create a Service can set spec.externalIPs to any address and intercept traffic meant "
     "for it (CVE-2020-8554); the admission plugin rejects new external IPs.",
     remediation="Add DenyServiceExternalIPs to --enable-admission-plugins.",
     refs={"cis": "1.2.3", "kubescape": "C-0283", "nsa": NSA},
+    **ON_APISERVER,
 )
 def apiserver_deny_external_ips(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
@@ -239,18 +238,16 @@ def apiserver_deny_external_ips(obj: K8sObject, ctx: Context) -> Iterator[Violat
         yield from _plugin_enabled(c, "DenyServiceExternalIPs", "Services may claim any external IP (CVE-2020-8554)")
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-005",
     slug="apiserver-kubelet-client-cert",
     title="API server has no kubelet client certificate",
     severity=Severity.HIGH,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     rationale="Without a client certificate the API server cannot authenticate to kubelets, which then must "
     "allow anonymous or unauthenticated access for exec, logs and port-forward to work.",
     remediation="Set --kubelet-client-certificate and --kubelet-client-key (kubeadm: apiserver-kubelet-client.crt/.key).",
     refs={"cis": "1.2.4", "kubescape": "C-0116", "checkov": "CKV_K8S_72", "trivy": "KCV-0005", "nsa": NSA},
+    **ON_APISERVER,
 )
 def apiserver_kubelet_client_cert(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
@@ -260,18 +257,16 @@ def apiserver_kubelet_client_cert(obj: K8sObject, ctx: Context) -> Iterator[Viol
         )
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-006",
     slug="apiserver-kubelet-ca",
     title="API server does not verify kubelet certificates",
     severity=Severity.HIGH,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     rationale="Without a CA for kubelet serving certificates, the API server accepts any certificate when it "
     "connects to a kubelet (exec, logs, port-forward): a spoofed node can intercept those sessions.",
     remediation="Set --kubelet-certificate-authority to the CA that signs kubelet serving certificates (and enable serverTLSBootstrap on kubelets).",
     refs={"cis": "1.2.5", "kubescape": "C-0117", "checkov": "CKV_K8S_73", "trivy": "KCV-0006", "nsa": NSA},
+    **ON_APISERVER,
 )
 def apiserver_kubelet_ca(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
@@ -279,17 +274,16 @@ def apiserver_kubelet_ca(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         yield from _require_set(c, "kubelet serving certificates are not verified", "kubelet-certificate-authority")
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-007",
     slug="apiserver-kubelet-https-disabled",
     title="API server talks to kubelets over HTTP",
     severity=Severity.MEDIUM,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
-    rationale="With --kubelet-https=false exec, attach and log streams travel unencrypted between API server and nodes.",
+    rationale="With --kubelet-https=false exec, attach and log streams travel unencrypted between API server and "
+    "nodes.",
     remediation="Remove --kubelet-https=false (the flag was removed in 1.22; HTTPS is the only mode since).",
     refs={"checkov": "CKV_K8S_71", "trivy": "KCV-0004", "nsa": NSA},
+    **ON_APISERVER,
 )
 def apiserver_kubelet_https(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
@@ -321,23 +315,21 @@ def _authorizers(c: Component, ctx: Context) -> tuple[list[str], str]:
     return ["AlwaysAllow"], "--authorization-mode (not set; default AlwaysAllow)"
 
 
-def _where_authz(c: Component) -> tuple:
+def _where_authz(c: Component) -> Path:
     return c.at("authorization-config") if c.is_set("authorization-config") else c.at("authorization-mode")
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-008",
     slug="apiserver-authorization-always-allow",
     title="Authorization mode AlwaysAllow",
     severity=Severity.CRITICAL,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     cross_object=True,
     rationale="AlwaysAllow authorizes every authenticated request: any credential, even a pod's service account "
     "token, becomes cluster-admin.",
     remediation="Set --authorization-mode=Node,RBAC (or authorizers of type Node and RBAC in the AuthorizationConfiguration).",
     refs={"cis": "1.2.6", "kubescape": "C-0118", "checkov": "CKV_K8S_74", "trivy": "KCV-0007", "nsa": NSA},
+    **ON_APISERVER,
 )
 def apiserver_always_allow(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
@@ -354,19 +346,17 @@ def _authorizer_missing(c: Component, ctx: Context, mode: str, what: str) -> Ite
         yield Violation(_where_authz(c), f"{c.label}: {where} does not include {mode}: {what}")
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-009",
     slug="apiserver-node-authorizer",
     title="Node authorizer not enabled",
     severity=Severity.MEDIUM,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     cross_object=True,
     rationale="The Node authorizer limits each kubelet to the Secrets, ConfigMaps and volumes of the pods "
     "scheduled on it; without it a compromised node can read every Secret its RBAC group allows.",
     remediation="Add Node to --authorization-mode (before RBAC), and enable the NodeRestriction admission plugin.",
     refs={"cis": "1.2.7", "kubescape": "C-0119", "checkov": "CKV_K8S_75", "trivy": "KCV-0008", "nsa": NSA},
+    **ON_APISERVER,
 )
 def apiserver_node_authorizer(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
@@ -374,19 +364,17 @@ def apiserver_node_authorizer(obj: K8sObject, ctx: Context) -> Iterator[Violatio
         yield from _authorizer_missing(c, ctx, "Node", "kubelets are not limited to their own pods' objects")
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-010",
     slug="apiserver-rbac-authorizer",
     title="RBAC authorizer not enabled",
     severity=Severity.HIGH,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     cross_object=True,
     rationale="Without RBAC, Roles and RoleBindings have no effect; access is decided by whatever else is "
     "configured (often AlwaysAllow or a static ABAC file).",
     remediation="Add RBAC to --authorization-mode (e.g. --authorization-mode=Node,RBAC).",
     refs={"cis": "1.2.8", "kubescape": ("C-0120", "C-0088"), "checkov": "CKV_K8S_77", "trivy": "KCV-0009", "nsa": NSA},
+    **ON_APISERVER,
 )
 def apiserver_rbac_authorizer(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
@@ -398,18 +386,16 @@ def apiserver_rbac_authorizer(obj: K8sObject, ctx: Context) -> Iterator[Violatio
 # kube-apiserver: admission plugins
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-011",
     slug="apiserver-event-rate-limit",
     title="EventRateLimit admission plugin not enabled",
     severity=Severity.LOW,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     rationale="Without event rate limits a misbehaving or hostile client can flood the API server and etcd "
     "with Events.",
     remediation="Add EventRateLimit to --enable-admission-plugins and configure its limits in --admission-control-config-file.",
     refs={"cis": "1.2.9", "kubescape": "C-0121", "checkov": "CKV_K8S_78", "trivy": "KCV-0010", "nsa": NSA},
+    **ON_APISERVER,
 )
 def apiserver_event_rate_limit(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
@@ -417,18 +403,16 @@ def apiserver_event_rate_limit(obj: K8sObject, ctx: Context) -> Iterator[Violati
         yield from _plugin_enabled(c, "EventRateLimit", "Event floods are not throttled")
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-012",
     slug="apiserver-always-admit",
     title="AlwaysAdmit admission plugin enabled",
     severity=Severity.HIGH,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     rationale="AlwaysAdmit admits every request whatever the other plugins say; it was deprecated because it "
     "disables admission control.",
     remediation="Remove AlwaysAdmit from --enable-admission-plugins.",
     refs={"cis": "1.2.10", "kubescape": "C-0122", "checkov": "CKV_K8S_79", "trivy": "KCV-0011", "nsa": NSA},
+    **ON_APISERVER,
 )
 def apiserver_always_admit(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
@@ -439,18 +423,16 @@ def apiserver_always_admit(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         )
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-013",
     slug="apiserver-always-pull-images",
     title="AlwaysPullImages admission plugin not enabled",
     severity=Severity.LOW,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     rationale="With cached images, a pod of one tenant can run a private image another tenant pulled onto the "
     "node, without having the pull secret; AlwaysPullImages makes the registry check credentials every time.",
     remediation="On multi-tenant clusters add AlwaysPullImages to --enable-admission-plugins (it costs registry traffic).",
     refs={"cis": "1.2.11", "kubescape": "C-0123", "checkov": "CKV_K8S_80", "trivy": "KCV-0012", "nsa": NSA},
+    **ON_APISERVER,
 )
 def apiserver_always_pull_images(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
@@ -458,18 +440,16 @@ def apiserver_always_pull_images(obj: K8sObject, ctx: Context) -> Iterator[Viola
         yield from _plugin_enabled(c, "AlwaysPullImages", "cached private images can be used without their pull secret")
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-014",
     slug="apiserver-serviceaccount-plugin-disabled",
     title="ServiceAccount admission plugin disabled",
     severity=Severity.MEDIUM,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     rationale="The ServiceAccount plugin assigns service accounts and checks that pods only use existing ones; "
     "disabling it breaks token projection and lets pods name arbitrary accounts.",
     remediation="Remove ServiceAccount from --disable-admission-plugins.",
     refs={"cis": "1.2.12", "kubescape": "C-0125", "checkov": "CKV_K8S_82", "trivy": "KCV-0014", "nsa": NSA},
+    **ON_APISERVER,
 )
 def apiserver_serviceaccount_plugin(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
@@ -477,18 +457,16 @@ def apiserver_serviceaccount_plugin(obj: K8sObject, ctx: Context) -> Iterator[Vi
         yield from _plugin_not_disabled(c, "ServiceAccount", "service accounts of pods are not checked")
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-015",
     slug="apiserver-namespace-lifecycle-disabled",
     title="NamespaceLifecycle admission plugin disabled",
     severity=Severity.MEDIUM,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     rationale="NamespaceLifecycle refuses objects in terminating or missing namespaces and protects the system "
     "namespaces from deletion.",
     remediation="Remove NamespaceLifecycle from --disable-admission-plugins.",
     refs={"cis": "1.2.13", "kubescape": "C-0126", "checkov": "CKV_K8S_83", "trivy": "KCV-0015", "nsa": NSA},
+    **ON_APISERVER,
 )
 def apiserver_namespace_lifecycle(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
@@ -496,18 +474,16 @@ def apiserver_namespace_lifecycle(obj: K8sObject, ctx: Context) -> Iterator[Viol
         yield from _plugin_not_disabled(c, "NamespaceLifecycle", "objects can be created in terminating namespaces")
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-016",
     slug="apiserver-node-restriction",
     title="NodeRestriction admission plugin not enabled",
     severity=Severity.HIGH,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     rationale="Without NodeRestriction a kubelet may modify other Node objects and pods bound to other nodes, "
     "and set labels that steer workloads to it: one compromised node spreads to others.",
     remediation="Add NodeRestriction to --enable-admission-plugins (kubeadm enables it).",
     refs={"cis": "1.2.14", "kubescape": "C-0127", "checkov": "CKV_K8S_85", "trivy": "KCV-0016", "nsa": NSA},
+    **ON_APISERVER,
 )
 def apiserver_node_restriction(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
@@ -519,17 +495,15 @@ def apiserver_node_restriction(obj: K8sObject, ctx: Context) -> Iterator[Violati
 # kube-apiserver: ports, profiling, audit
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-017",
     slug="apiserver-insecure-port",
     title="Insecure API port enabled",
     severity=Severity.CRITICAL,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     rationale="The insecure port serves the full API over HTTP with no authentication and no authorization.",
     remediation="Remove --insecure-port and --insecure-bind-address (or set --insecure-port=0 on releases before 1.24).",
     refs={"kubescape": "C-0005", "checkov": ("CKV_K8S_86", "CKV_K8S_88"), "nsa": NSA},
+    **ON_APISERVER,
 )
 def apiserver_insecure_port(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
@@ -547,18 +521,16 @@ def apiserver_insecure_port(obj: K8sObject, ctx: Context) -> Iterator[Violation]
         )
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-018",
     slug="apiserver-secure-port-disabled",
     title="Secure port disabled",
     severity=Severity.HIGH,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     rationale="With --secure-port=0 the API server serves no TLS endpoint; clients are left with insecure "
     "alternatives.",
     remediation="Remove --secure-port=0 (default 6443).",
     refs={"kubescape": "C-0128", "checkov": "CKV_K8S_89", "trivy": "KCV-0017", "nsa": NSA},
+    **ON_APISERVER,
 )
 def apiserver_secure_port(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
@@ -566,17 +538,15 @@ def apiserver_secure_port(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         yield Violation(c.at("secure-port"), f"{c.label}: --secure-port=0: no TLS listener")
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-019",
     slug="apiserver-profiling",
     title="API server profiling enabled",
     severity=Severity.LOW,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     rationale="The /debug/pprof endpoints reveal internals and can be used to degrade the API server.",
     remediation="Set --profiling=false.",
     refs={"cis": "1.2.15", "kubescape": "C-0129", "checkov": "CKV_K8S_90", "trivy": "KCV-0018", "nsa": NSA},
+    **ON_APISERVER,
 )
 def apiserver_profiling(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
@@ -589,14 +559,11 @@ def _audit_log_file(c: Component) -> str | None:
     return p if p and p != "-" else None
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-020",
     slug="apiserver-audit-log",
     title="Audit logging not enabled",
     severity=Severity.HIGH,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     rationale="Without an audit log there is no record of who read Secrets, exec'd into pods or changed RBAC; "
     "incidents cannot be investigated.",
     remediation="Set --audit-log-path (and --audit-policy-file), or --audit-webhook-config-file to ship events to a collector.",
@@ -607,6 +574,7 @@ def _audit_log_file(c: Component) -> str | None:
         "trivy": "KCV-0019",
         "nsa": NSA,
     },
+    **ON_APISERVER,
 )
 def apiserver_audit_log(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
@@ -642,52 +610,46 @@ def _audit_threshold(obj: K8sObject, ctx: Context, flag: str, param: str, unit: 
         yield Violation(c.at(flag), f"{c.label}: --{flag}={v} is below {minimum}{unit}")
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-021",
     slug="apiserver-audit-log-maxage",
     title="Audit log retention (max age) too short",
     severity=Severity.LOW,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     params={"audit_log_maxage": 30},
     rationale="Rotated audit files are deleted after --audit-log-maxage days; intrusions are often found weeks later.",
     remediation="Set --audit-log-maxage to at least 30 (days), or ship audit events to long-term storage.",
     refs={"cis": "1.2.17", "kubescape": "C-0131", "checkov": "CKV_K8S_92", "trivy": "KCV-0020", "nsa": NSA},
+    **ON_APISERVER,
 )
 def apiserver_audit_maxage(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _audit_threshold(obj, ctx, "audit-log-maxage", "audit_log_maxage", " days")
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-022",
     slug="apiserver-audit-log-maxbackup",
     title="Audit log backups too few",
     severity=Severity.LOW,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     params={"audit_log_maxbackup": 10},
     rationale="Only --audit-log-maxbackup rotated files are kept; a busy cluster rotates through a few files in hours.",
     remediation="Set --audit-log-maxbackup to at least 10.",
     refs={"cis": "1.2.18", "kubescape": "C-0132", "checkov": "CKV_K8S_93", "trivy": "KCV-0021", "nsa": NSA},
+    **ON_APISERVER,
 )
 def apiserver_audit_maxbackup(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _audit_threshold(obj, ctx, "audit-log-maxbackup", "audit_log_maxbackup", "")
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-023",
     slug="apiserver-audit-log-maxsize",
     title="Audit log rotation size too small",
     severity=Severity.LOW,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     params={"audit_log_maxsize": 100},
     rationale="Small audit files rotate quickly and, with a bounded number of backups, shorten the history kept.",
     remediation="Set --audit-log-maxsize to at least 100 (MB).",
     refs={"cis": "1.2.19", "kubescape": "C-0133", "checkov": "CKV_K8S_94", "trivy": "KCV-0022", "nsa": NSA},
+    **ON_APISERVER,
 )
 def apiserver_audit_maxsize(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _audit_threshold(obj, ctx, "audit-log-maxsize", "audit_log_maxsize", " MB")
@@ -710,8 +672,7 @@ AUDIT_REQUIRED = (
 AUDIT_NO_BODIES = (("", "secrets", "secrets"), ("", "configmaps", "configmaps"))
 
 
-@TARGETS.rule(
-    API_OR_POLICY,
+@rule(
     id="KF-CP-024",
     slug="audit-policy",
     title="Audit policy missing or inadequate",
@@ -723,6 +684,7 @@ AUDIT_NO_BODIES = (("", "secrets", "secrets"), ("", "configmaps", "configmaps"))
     "values into the log).",
     remediation="Set --audit-policy-file to a policy that logs secrets, configmaps and tokenreviews at Metadata, and pods/exec, pods/portforward, pods/proxy, services/proxy and RBAC objects at Metadata or higher.",
     refs={"cis": ("3.2.1", "3.2.2"), "kubescape": ("C-0160", "C-0161"), "nsa": NSA},
+    applies=API_OR_POLICY,
 )
 def audit_policy(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     if is_audit_policy(obj):
@@ -751,18 +713,16 @@ def audit_policy(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         )
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-025",
     slug="apiserver-request-timeout",
     title="Request timeout excessive",
     severity=Severity.INFO,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     params={"max_request_timeout": "300s"},
     rationale="Very long request timeouts let slow clients hold API server resources; the default is 60s.",
     remediation="Keep --request-timeout at its default (60s) or below the configured maximum.",
     refs={"cis": "1.2.20", "kubescape": "C-0134", "checkov": "CKV_K8S_95", "nsa": NSA},
+    **ON_APISERVER,
 )
 def apiserver_request_timeout(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
@@ -783,18 +743,16 @@ def apiserver_request_timeout(obj: K8sObject, ctx: Context) -> Iterator[Violatio
 # kube-apiserver: service accounts, TLS, etcd, encryption
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-026",
     slug="apiserver-service-account-lookup",
     title="Service account lookup disabled",
     severity=Severity.MEDIUM,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     rationale="Without the lookup, tokens of deleted service accounts (and deleted token Secrets) stay valid "
     "until they expire.",
     remediation="Remove --service-account-lookup=false (default true).",
     refs={"cis": "1.2.21", "kubescape": "C-0135", "checkov": "CKV_K8S_96", "trivy": "KCV-0024", "nsa": NSA},
+    **ON_APISERVER,
 )
 def apiserver_sa_lookup(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
@@ -805,18 +763,16 @@ def apiserver_sa_lookup(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         )
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-027",
     slug="apiserver-service-account-key-file",
     title="Service account verification key not set",
     severity=Severity.MEDIUM,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     rationale="The public key(s) that verify service account tokens must be explicit so that keys can be "
     "rotated (old and new key listed together) without breaking tokens.",
     remediation="Set --service-account-key-file to the public key matching the controller manager's --service-account-private-key-file (kubeadm: sa.pub).",
     refs={"cis": "1.2.22", "kubescape": "C-0136", "checkov": "CKV_K8S_97", "trivy": "KCV-0025", "nsa": NSA},
+    **ON_APISERVER,
 )
 def apiserver_sa_key(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
@@ -826,18 +782,16 @@ def apiserver_sa_key(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         )
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-028",
     slug="apiserver-service-account-issuer",
     title="Service account issuer or signing key not set",
     severity=Severity.MEDIUM,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     rationale="Bound, audience-scoped and expiring service account tokens need an issuer and a signing key; "
     "an issuer that is not an https URL cannot be used for OIDC discovery by external verifiers.",
     remediation="Set --service-account-issuer to an https URL and --service-account-signing-key-file to the private key (kubeadm: https://kubernetes.default.svc.cluster.local, sa.key).",
     refs={"nsa": NSA, "k8s": "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-apiserver/"},
+    **ON_APISERVER,
 )
 def apiserver_sa_issuer(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
@@ -856,18 +810,16 @@ def apiserver_sa_issuer(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         )
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-029",
     slug="apiserver-etcd-client-cert",
     title="API server to etcd client certificate not set",
     severity=Severity.HIGH,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     rationale="etcd should only accept clients with a certificate; without one the API server talks to an etcd "
     "that anyone on the network can talk to as well.",
     remediation="Set --etcd-certfile and --etcd-keyfile (kubeadm: apiserver-etcd-client.crt/.key) and require client certificates on etcd.",
     refs={"cis": "1.2.23", "kubescape": "C-0137", "checkov": "CKV_K8S_99", "trivy": "KCV-0026", "nsa": NSA},
+    **ON_APISERVER,
 )
 def apiserver_etcd_client_cert(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
@@ -875,18 +827,16 @@ def apiserver_etcd_client_cert(obj: K8sObject, ctx: Context) -> Iterator[Violati
         yield from _require_set(c, "the API server does not authenticate to etcd", "etcd-certfile", "etcd-keyfile")
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-030",
     slug="apiserver-tls-cert",
     title="API server serving certificate not set",
     severity=Severity.HIGH,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     rationale="Without a serving certificate the API server generates a self-signed one that clients cannot "
     "verify, training users to skip verification.",
     remediation="Set --tls-cert-file and --tls-private-key-file to a certificate signed by the cluster CA.",
     refs={"cis": "1.2.24", "kubescape": "C-0138", "checkov": "CKV_K8S_100", "trivy": "KCV-0027", "nsa": NSA},
+    **ON_APISERVER,
 )
 def apiserver_tls_cert(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
@@ -896,18 +846,16 @@ def apiserver_tls_cert(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         )
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-031",
     slug="apiserver-client-ca",
     title="API server client CA not set",
     severity=Severity.HIGH,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     rationale="Without --client-ca-file no client certificate is accepted, so kubelets and control-plane "
     "components fall back to weaker (token) authentication.",
     remediation="Set --client-ca-file to the cluster CA (kubeadm: /etc/kubernetes/pki/ca.crt).",
     refs={"cis": "1.2.25", "kubescape": "C-0139", "trivy": "KCV-0028", "nsa": NSA},
+    **ON_APISERVER,
 )
 def apiserver_client_ca(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
@@ -915,18 +863,16 @@ def apiserver_client_ca(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         yield from _require_set(c, "x509 client authentication is off", "client-ca-file")
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-032",
     slug="apiserver-etcd-ca",
     title="API server does not verify etcd",
     severity=Severity.HIGH,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     rationale="Without --etcd-cafile (or with http:// etcd servers) the API server cannot tell the real etcd "
     "from an impostor, which could feed it any cluster state.",
     remediation="Set --etcd-cafile to etcd's CA and use https:// URLs in --etcd-servers.",
     refs={"cis": "1.2.26", "kubescape": "C-0140", "checkov": "CKV_K8S_102", "trivy": "KCV-0029", "nsa": NSA},
+    **ON_APISERVER,
 )
 def apiserver_etcd_ca(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
@@ -938,18 +884,16 @@ def apiserver_etcd_ca(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         yield Violation(c.at("etcd-servers"), f"{c.label}: --etcd-servers uses plain HTTP: {', '.join(plain)}")
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-033",
     slug="apiserver-encryption-at-rest",
     title="Encryption at rest not configured",
     severity=Severity.HIGH,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     rationale="Without an EncryptionConfiguration, Secrets are stored in etcd in clear: every etcd backup, "
     "snapshot or disk holds all of them readable.",
     remediation="Set --encryption-provider-config to an EncryptionConfiguration whose first provider for secrets is kms (v2), aescbc or secretbox.",
     refs={"cis": "1.2.27", "kubescape": ("C-0141", "C-0066", "C-0244"), "trivy": "KCV-0030", "nsa": NSA},
+    **ON_APISERVER,
 )
 def apiserver_encryption(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
@@ -957,19 +901,17 @@ def apiserver_encryption(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         yield from _require_set(c, "Secrets are stored in etcd unencrypted", "encryption-provider-config")
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-034",
     slug="apiserver-weak-tls",
     title="Weak TLS configuration on API server",
     severity=Severity.MEDIUM,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     params={"require_explicit_ciphers": True},
     rationale="CBC and RSA key-exchange suites and TLS below 1.2 are weak; an explicit list of AEAD suites keeps "
     "the API server from negotiating them.",
     remediation="Set --tls-min-version=VersionTLS12 (or 13) and --tls-cipher-suites to ECDHE AES-GCM/ChaCha20 suites only.",
     refs={"cis": "1.2.29", "kubescape": ("C-0143", "C-0277"), "checkov": "CKV_K8S_105", "nsa": NSA},
+    **ON_APISERVER,
 )
 def apiserver_weak_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
@@ -1001,18 +943,16 @@ def tls_violations(c: Component, ctx: Context, strong: frozenset[str]) -> Iterat
         )
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-035",
     slug="apiserver-extend-token-expiration",
     title="Service account token expiration extension enabled",
     severity=Severity.LOW,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     rationale="With the extension, projected service account tokens requested for an hour are issued for a year "
     "(to ease migration): a stolen token stays usable far longer than it seems.",
     remediation="Set --service-account-extend-token-expiration=false once workloads refresh their tokens.",
     refs={"cis": "1.2.30", "kubescape": "C-0290", "nsa": NSA},
+    **ON_APISERVER,
 )
 def apiserver_extend_token_expiration(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
@@ -1024,19 +964,17 @@ def apiserver_extend_token_expiration(obj: K8sObject, ctx: Context) -> Iterator[
 # kube-controller-manager and kube-scheduler
 
 
-@TARGETS.rule(
-    KCM,
+@rule(
     id="KF-CP-036",
     slug="controller-manager-terminated-pod-gc",
     title="Controller manager terminated-pod GC threshold not set",
     severity=Severity.INFO,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     params={"max_terminated_pods": 12500},
     rationale="Terminated pods accumulate until the threshold; a low, explicit threshold keeps etcd and the "
     "controller manager from degrading.",
     remediation="Set --terminated-pod-gc-threshold (e.g. 10) on kube-controller-manager.",
     refs={"cis": "1.3.1", "kubescape": "C-0144", "checkov": "CKV_K8S_106", "trivy": "KCV-0033", "nsa": NSA},
+    **ON_CONTROLLER_MANAGER,
 )
 def kcm_terminated_pod_gc(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, CONTROLLER_MANAGER)
@@ -1054,17 +992,15 @@ def kcm_terminated_pod_gc(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         )
 
 
-@TARGETS.rule(
-    KCM,
+@rule(
     id="KF-CP-037",
     slug="controller-manager-profiling",
     title="Controller manager profiling enabled",
     severity=Severity.LOW,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     rationale="The /debug/pprof endpoints reveal internals and can be used to degrade the controller manager.",
     remediation="Set --profiling=false on kube-controller-manager.",
     refs={"cis": "1.3.2", "kubescape": "C-0145", "checkov": "CKV_K8S_107", "trivy": "KCV-0034", "nsa": NSA},
+    **ON_CONTROLLER_MANAGER,
 )
 def kcm_profiling(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, CONTROLLER_MANAGER)
@@ -1072,18 +1008,16 @@ def kcm_profiling(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         yield from _require_false(c, "profiling", "/debug/pprof is served")
 
 
-@TARGETS.rule(
-    KCM,
+@rule(
     id="KF-CP-038",
     slug="controller-manager-sa-credentials",
     title="Controllers share one credential",
     severity=Severity.MEDIUM,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     rationale="Without per-controller service accounts every controller runs with the controller manager's own, "
     "very broad credential, and RBAC cannot limit any of them.",
     remediation="Set --use-service-account-credentials=true on kube-controller-manager.",
     refs={"cis": "1.3.3", "kubescape": "C-0146", "checkov": "CKV_K8S_108", "trivy": "KCV-0035", "nsa": NSA},
+    **ON_CONTROLLER_MANAGER,
 )
 def kcm_sa_credentials(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, CONTROLLER_MANAGER)
@@ -1102,18 +1036,16 @@ def kcm_sa_credentials(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         )
 
 
-@TARGETS.rule(
-    KCM,
+@rule(
     id="KF-CP-039",
     slug="controller-manager-sa-private-key",
     title="Controller manager service account signing key not set",
     severity=Severity.MEDIUM,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     rationale="The controller manager signs legacy service account tokens with this key; without it they cannot "
     "be verified against a key that can be rotated.",
     remediation="Set --service-account-private-key-file on kube-controller-manager (kubeadm: sa.key).",
     refs={"cis": "1.3.4", "kubescape": "C-0147", "checkov": "CKV_K8S_110", "trivy": "KCV-0036", "nsa": NSA},
+    **ON_CONTROLLER_MANAGER,
 )
 def kcm_sa_private_key(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, CONTROLLER_MANAGER)
@@ -1123,18 +1055,16 @@ def kcm_sa_private_key(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         )
 
 
-@TARGETS.rule(
-    KCM,
+@rule(
     id="KF-CP-040",
     slug="controller-manager-root-ca",
     title="Controller manager root CA not set",
     severity=Severity.MEDIUM,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     rationale="The root CA is published to pods (kube-root-ca.crt) so that they can verify the API server; "
     "without it pods connect without verifying, open to man-in-the-middle.",
     remediation="Set --root-ca-file on kube-controller-manager (kubeadm: /etc/kubernetes/pki/ca.crt).",
     refs={"cis": "1.3.5", "kubescape": "C-0148", "checkov": "CKV_K8S_111", "trivy": "KCV-0037", "nsa": NSA},
+    **ON_CONTROLLER_MANAGER,
 )
 def kcm_root_ca(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, CONTROLLER_MANAGER)
@@ -1142,18 +1072,16 @@ def kcm_root_ca(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         yield from _require_set(c, "pods cannot verify the API server's certificate", "root-ca-file")
 
 
-@TARGETS.rule(
-    KCM,
+@rule(
     id="KF-CP-041",
     slug="controller-manager-kubelet-server-cert-rotation",
     title="Kubelet serving certificate rotation disabled in controller manager",
     severity=Severity.MEDIUM,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     rationale="With RotateKubeletServerCertificate off, kubelet serving certificates are not renewed through "
     "CSRs and end up self-signed or expired.",
     remediation="Remove RotateKubeletServerCertificate=false from --feature-gates.",
     refs={"cis": "1.3.6", "kubescape": "C-0149", "checkov": "CKV_K8S_112", "trivy": "KCV-0038", "nsa": NSA},
+    **ON_CONTROLLER_MANAGER,
 )
 def kcm_kubelet_server_rotation(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, CONTROLLER_MANAGER)
@@ -1178,19 +1106,17 @@ def _bind_address(c: Component, ctx: Context) -> Iterator[Violation]:
         yield Violation(c.at("bind-address"), f"{c.label}: --bind-address={v} is not a loopback address")
 
 
-@TARGETS.rule(
-    KCM,
+@rule(
     id="KF-CP-042",
     slug="controller-manager-bind-address",
     title="Controller manager bound to non-loopback address",
     severity=Severity.MEDIUM,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     params={"fail_on_default": True},
     rationale="The controller manager's port serves health and metrics (and profiling when enabled); it only "
     "needs to be reachable locally.",
     remediation="Set --bind-address=127.0.0.1 on kube-controller-manager.",
     refs={"cis": "1.3.7", "kubescape": "C-0150", "checkov": "CKV_K8S_113", "trivy": "KCV-0039", "nsa": NSA},
+    **ON_CONTROLLER_MANAGER,
 )
 def kcm_bind_address(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, CONTROLLER_MANAGER)
@@ -1198,17 +1124,15 @@ def kcm_bind_address(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         yield from _bind_address(c, ctx)
 
 
-@TARGETS.rule(
-    SCHED,
+@rule(
     id="KF-CP-043",
     slug="scheduler-profiling",
     title="Scheduler profiling enabled",
     severity=Severity.LOW,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     rationale="The /debug/pprof endpoints reveal internals and can be used to degrade the scheduler.",
     remediation="Set --profiling=false on kube-scheduler.",
     refs={"cis": "1.4.1", "kubescape": "C-0151", "checkov": "CKV_K8S_114", "trivy": "KCV-0040", "nsa": NSA},
+    **ON_SCHEDULER,
 )
 def scheduler_profiling(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, SCHEDULER)
@@ -1216,19 +1140,17 @@ def scheduler_profiling(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         yield from _require_false(c, "profiling", "/debug/pprof is served")
 
 
-@TARGETS.rule(
-    SCHED,
+@rule(
     id="KF-CP-044",
     slug="scheduler-bind-address",
     title="Scheduler bound to non-loopback address",
     severity=Severity.MEDIUM,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     params={"fail_on_default": True},
     rationale="The scheduler's port serves health and metrics (and profiling when enabled); it only needs to be "
     "reachable locally.",
     remediation="Set --bind-address=127.0.0.1 on kube-scheduler.",
     refs={"cis": "1.4.2", "kubescape": "C-0152", "checkov": "CKV_K8S_115", "trivy": "KCV-0041", "nsa": NSA},
+    **ON_SCHEDULER,
 )
 def scheduler_bind_address(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, SCHEDULER)
@@ -1296,76 +1218,76 @@ def _manifest_rule(obj: K8sObject, comp: str) -> Iterator[Violation]:
         yield from file_violations(f, 0o600, f"{comp} manifest")
 
 
-_FILE_REMEDIATION = "Run chmod 600 {f} and chown root:root {f} (kubeadm creates it so)."
-
-
-def _manifest_meta(
-    num: str, comp: str, sev: Severity, cis: tuple[str, str], ks: tuple[str, str], trivy: tuple[str, str]
-) -> dict:
-    return {
-        "id": f"KF-CP-{num}",
-        "slug": f"{comp}-manifest-permissions",
-        "title": f"{comp} static pod manifest permissions/ownership",
-        "severity": sev,
-        "scope": Scope.OBJECT,
-        "kinds": ["NodeSnapshot"],
-        "rationale": f"Whoever can write the {comp} manifest runs any command as root on the control plane the next "
-        "time the kubelet reads it, and the manifest shows the component's flags and file paths.",
-        "remediation": _FILE_REMEDIATION.format(f=f"/etc/kubernetes/manifests/{comp}.yaml"),
-        "refs": {"cis": cis, "kubescape": ks, "trivy": trivy, "nsa": NSA},
-    }
-
-
-@TARGETS.rule(
-    CP_FILES,
-    **_manifest_meta(
-        "045", APISERVER, Severity.HIGH, ("1.1.1", "1.1.2"), ("C-0092", "C-0093"), ("KCV-0048", "KCV-0049")
-    ),
+@rule(
+    id="KF-CP-045",
+    slug="kube-apiserver-manifest-permissions",
+    title="kube-apiserver static pod manifest permissions/ownership",
+    severity=Severity.HIGH,
+    rationale="Whoever can write the kube-apiserver manifest runs any command as root on the control plane "
+    "the next time the kubelet reads it, and the manifest shows the component's flags and file paths.",
+    remediation="Run chmod 600 /etc/kubernetes/manifests/kube-apiserver.yaml and chown root:root /etc/kubernetes/manifests/kube-apiserver.yaml (kubeadm creates it so).",
+    refs={"cis": ("1.1.1", "1.1.2"), "kubescape": ("C-0092", "C-0093"), "trivy": ("KCV-0048", "KCV-0049"), "nsa": NSA},
+    **ON_CP_FILES,
 )
 def apiserver_manifest_permissions(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _manifest_rule(obj, APISERVER)
 
 
-@TARGETS.rule(
-    CP_FILES,
-    **_manifest_meta(
-        "046", CONTROLLER_MANAGER, Severity.HIGH, ("1.1.3", "1.1.4"), ("C-0094", "C-0095"), ("KCV-0050", "KCV-0051")
-    ),
+@rule(
+    id="KF-CP-046",
+    slug="kube-controller-manager-manifest-permissions",
+    title="kube-controller-manager static pod manifest permissions/ownership",
+    severity=Severity.HIGH,
+    rationale="Whoever can write the kube-controller-manager manifest runs any command as root on the control plane "
+    "the next time the kubelet reads it, and the manifest shows the component's flags and file paths.",
+    remediation="Run chmod 600 /etc/kubernetes/manifests/kube-controller-manager.yaml and chown root:root /etc/kubernetes/manifests/kube-controller-manager.yaml (kubeadm creates it so).",
+    refs={"cis": ("1.1.3", "1.1.4"), "kubescape": ("C-0094", "C-0095"), "trivy": ("KCV-0050", "KCV-0051"), "nsa": NSA},
+    **ON_CP_FILES,
 )
 def controller_manager_manifest_permissions(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _manifest_rule(obj, CONTROLLER_MANAGER)
 
 
-@TARGETS.rule(
-    CP_FILES,
-    **_manifest_meta(
-        "047", SCHEDULER, Severity.HIGH, ("1.1.5", "1.1.6"), ("C-0096", "C-0097"), ("KCV-0052", "KCV-0053")
-    ),
+@rule(
+    id="KF-CP-047",
+    slug="kube-scheduler-manifest-permissions",
+    title="kube-scheduler static pod manifest permissions/ownership",
+    severity=Severity.HIGH,
+    rationale="Whoever can write the kube-scheduler manifest runs any command as root on the control plane "
+    "the next time the kubelet reads it, and the manifest shows the component's flags and file paths.",
+    remediation="Run chmod 600 /etc/kubernetes/manifests/kube-scheduler.yaml and chown root:root /etc/kubernetes/manifests/kube-scheduler.yaml (kubeadm creates it so).",
+    refs={"cis": ("1.1.5", "1.1.6"), "kubescape": ("C-0096", "C-0097"), "trivy": ("KCV-0052", "KCV-0053"), "nsa": NSA},
+    **ON_CP_FILES,
 )
 def scheduler_manifest_permissions(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _manifest_rule(obj, SCHEDULER)
 
 
-@TARGETS.rule(
-    CP_FILES,
-    **_manifest_meta("048", "etcd", Severity.HIGH, ("1.1.7", "1.1.8"), ("C-0098", "C-0099"), ("KCV-0054", "KCV-0055")),
+@rule(
+    id="KF-CP-048",
+    slug="etcd-manifest-permissions",
+    title="etcd static pod manifest permissions/ownership",
+    severity=Severity.HIGH,
+    rationale="Whoever can write the etcd manifest runs any command as root on the control plane "
+    "the next time the kubelet reads it, and the manifest shows the component's flags and file paths.",
+    remediation="Run chmod 600 /etc/kubernetes/manifests/etcd.yaml and chown root:root /etc/kubernetes/manifests/etcd.yaml (kubeadm creates it so).",
+    refs={"cis": ("1.1.7", "1.1.8"), "kubescape": ("C-0098", "C-0099"), "trivy": ("KCV-0054", "KCV-0055"), "nsa": NSA},
+    **ON_CP_FILES,
 )
 def etcd_manifest_permissions(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _manifest_rule(obj, "etcd")
 
 
-@TARGETS.rule(
-    CP_FILES,
+@rule(
     id="KF-CP-049",
     slug="cni-config-permissions",
     title="CNI configuration file permissions/ownership",
     severity=Severity.MEDIUM,
-    scope=Scope.OBJECT,
-    kinds=["NodeSnapshot"],
     rationale="The CNI configuration decides which plugin binaries the container runtime runs as root for every "
     "pod; whoever can change it or the binaries controls the node's network and the node.",
     remediation="Run chmod 600 on the files in /etc/cni/net.d and chown -R root:root /etc/cni/net.d /opt/cni/bin.",
     refs={"cis": ("1.1.9", "1.1.10"), "kubescape": ("C-0100", "C-0101"), "trivy": ("KCV-0056", "KCV-0057"), "nsa": NSA},
+    **ON_CP_FILES,
 )
 def cni_permissions(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     node = node_of(obj)
@@ -1385,14 +1307,11 @@ def _kubeconfig_rule(obj: K8sObject, names: list[str], what: str) -> Iterator[Vi
         yield from file_violations(f, 0o600, what)
 
 
-@TARGETS.rule(
-    CP_FILES,
+@rule(
     id="KF-CP-050",
     slug="admin-conf-permissions",
     title="admin.conf permissions/ownership",
     severity=Severity.CRITICAL,
-    scope=Scope.OBJECT,
-    kinds=["NodeSnapshot"],
     rationale="admin.conf and super-admin.conf hold cluster-admin (system:masters for super-admin) client "
     "certificates that cannot be revoked: reading the file is owning the cluster.",
     remediation="Run chmod 600 /etc/kubernetes/admin.conf /etc/kubernetes/super-admin.conf and chown root:root on them.",
@@ -1402,19 +1321,17 @@ def _kubeconfig_rule(obj: K8sObject, names: list[str], what: str) -> Iterator[Vi
         "trivy": ("KCV-0060", "KCV-0061"),
         "nsa": NSA,
     },
+    **ON_CP_FILES,
 )
 def admin_conf_permissions(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _kubeconfig_rule(obj, ["admin.conf", "super-admin.conf"], "admin kubeconfig")
 
 
-@TARGETS.rule(
-    CP_FILES,
+@rule(
     id="KF-CP-051",
     slug="scheduler-conf-permissions",
     title="scheduler.conf permissions/ownership",
     severity=Severity.HIGH,
-    scope=Scope.OBJECT,
-    kinds=["NodeSnapshot"],
     rationale="scheduler.conf holds the scheduler's client certificate; with it one can bind pods to nodes and "
     "read what the scheduler reads.",
     remediation="Run chmod 600 /etc/kubernetes/scheduler.conf and chown root:root on it.",
@@ -1424,19 +1341,17 @@ def admin_conf_permissions(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         "trivy": ("KCV-0062", "KCV-0063"),
         "nsa": NSA,
     },
+    **ON_CP_FILES,
 )
 def scheduler_conf_permissions(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _kubeconfig_rule(obj, ["scheduler.conf"], "scheduler kubeconfig")
 
 
-@TARGETS.rule(
-    CP_FILES,
+@rule(
     id="KF-CP-052",
     slug="controller-manager-conf-permissions",
     title="controller-manager.conf permissions/ownership",
     severity=Severity.HIGH,
-    scope=Scope.OBJECT,
-    kinds=["NodeSnapshot"],
     rationale="controller-manager.conf holds a client certificate with broad rights (it can create tokens for "
     "any service account when controllers share its credential).",
     remediation="Run chmod 600 /etc/kubernetes/controller-manager.conf and chown root:root on it.",
@@ -1446,6 +1361,7 @@ def scheduler_conf_permissions(obj: K8sObject, ctx: Context) -> Iterator[Violati
         "trivy": ("KCV-0064", "KCV-0065"),
         "nsa": NSA,
     },
+    **ON_CP_FILES,
 )
 def controller_manager_conf_permissions(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _kubeconfig_rule(obj, ["controller-manager.conf"], "controller manager kubeconfig")
@@ -1461,36 +1377,32 @@ def _pki(node: NodeView) -> list[FileFact]:
     return facts
 
 
-@TARGETS.rule(
-    CP_FILES,
+@rule(
     id="KF-CP-053",
     slug="pki-ownership",
     title="PKI directory ownership",
     severity=Severity.CRITICAL,
-    scope=Scope.OBJECT,
-    kinds=["NodeSnapshot"],
     rationale="The PKI directory holds the cluster CA key, etcd's CA key and the service account signing key: "
     "an owner other than root can replace or read any of them.",
     remediation="Run chown -R root:root /etc/kubernetes/pki.",
     refs={"cis": "1.1.19", "kubescape": "C-0110", "trivy": "KCV-0066", "nsa": NSA},
+    **ON_CP_FILES,
 )
 def pki_ownership(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     for f in _pki(node_of(obj)):
         yield from file_violations(f, None, "PKI file" if f.type == "file" else "PKI directory")
 
 
-@TARGETS.rule(
-    CP_FILES,
+@rule(
     id="KF-CP-054",
     slug="pki-cert-permissions",
     title="PKI certificate file permissions",
     severity=Severity.HIGH,
-    scope=Scope.OBJECT,
-    kinds=["NodeSnapshot"],
     rationale="Certificates are public, but a writable certificate can be swapped for one of an attacker's CA "
     "(a CA bundle decides whom the components trust).",
     remediation="Run chmod 644 (or stricter) on /etc/kubernetes/pki/*.crt and /etc/kubernetes/pki/etcd/*.crt.",
     refs={"cis": "1.1.20", "kubescape": "C-0111", "trivy": "KCV-0068", "nsa": NSA},
+    **ON_CP_FILES,
 )
 def pki_cert_permissions(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     certs = [f for f in _pki(node_of(obj)) if f.type == "file" and f.path.endswith(".crt")]
@@ -1500,18 +1412,16 @@ def pki_cert_permissions(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         yield from file_violations(f, 0o644, "certificate", owner=False)
 
 
-@TARGETS.rule(
-    CP_FILES,
+@rule(
     id="KF-CP-055",
     slug="pki-key-permissions",
     title="PKI private key file permissions",
     severity=Severity.CRITICAL,
-    scope=Scope.OBJECT,
-    kinds=["NodeSnapshot"],
     rationale="Anyone who reads ca.key can mint certificates for any user including system:masters; sa.key "
     "signs tokens for any service account.",
     remediation="Run chmod 600 on /etc/kubernetes/pki/*.key and /etc/kubernetes/pki/etcd/*.key.",
     refs={"cis": "1.1.21", "kubescape": "C-0112", "trivy": "KCV-0067", "nsa": NSA},
+    **ON_CP_FILES,
 )
 def pki_key_permissions(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     keys = [f for f in _pki(node_of(obj)) if f.type == "file" and f.path.endswith(".key")]
@@ -1524,19 +1434,17 @@ def pki_key_permissions(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
 # ---------------------------------------------------------------------------------------------------
 
 
-@TARGETS.rule(
-    API,
+@rule(
     id="KF-CP-056",
     slug="human-users-non-revocable-credentials",
     title="Non-revocable credentials used for human users",
     severity=Severity.INFO,
-    scope=Scope.OBJECT,
-    kinds=COMPONENT_KINDS,
     cross_object=True,
     rationale="Client certificates cannot be revoked and service account or bootstrap tokens are not meant for "
     "people: without an OIDC or webhook authenticator, human users necessarily rely on them.",
     remediation="Configure OIDC (--oidc-issuer-url or an AuthenticationConfiguration jwt issuer) or webhook token authentication for human users.",
     refs={"cis": ("3.1.1", "3.1.2", "3.1.3"), "kubescape": ("C-0286", "C-0287", "C-0288"), "nsa": NSA},
+    **ON_APISERVER,
 )
 def human_users_credentials(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c = _comp(obj, APISERVER)
@@ -1578,4 +1486,61 @@ def human_users_credentials(obj: K8sObject, ctx: Context) -> Iterator[Violation]
         )
 
 
-RULES = TARGETS.rules
+RULES: list[Rule] = [
+    apiserver_anonymous_auth,
+    apiserver_token_auth_file,
+    apiserver_basic_auth_file,
+    apiserver_deny_external_ips,
+    apiserver_kubelet_client_cert,
+    apiserver_kubelet_ca,
+    apiserver_kubelet_https,
+    apiserver_always_allow,
+    apiserver_node_authorizer,
+    apiserver_rbac_authorizer,
+    apiserver_event_rate_limit,
+    apiserver_always_admit,
+    apiserver_always_pull_images,
+    apiserver_serviceaccount_plugin,
+    apiserver_namespace_lifecycle,
+    apiserver_node_restriction,
+    apiserver_insecure_port,
+    apiserver_secure_port,
+    apiserver_profiling,
+    apiserver_audit_log,
+    apiserver_audit_maxage,
+    apiserver_audit_maxbackup,
+    apiserver_audit_maxsize,
+    audit_policy,
+    apiserver_request_timeout,
+    apiserver_sa_lookup,
+    apiserver_sa_key,
+    apiserver_sa_issuer,
+    apiserver_etcd_client_cert,
+    apiserver_tls_cert,
+    apiserver_client_ca,
+    apiserver_etcd_ca,
+    apiserver_encryption,
+    apiserver_weak_tls,
+    apiserver_extend_token_expiration,
+    kcm_terminated_pod_gc,
+    kcm_profiling,
+    kcm_sa_credentials,
+    kcm_sa_private_key,
+    kcm_root_ca,
+    kcm_kubelet_server_rotation,
+    kcm_bind_address,
+    scheduler_profiling,
+    scheduler_bind_address,
+    apiserver_manifest_permissions,
+    controller_manager_manifest_permissions,
+    scheduler_manifest_permissions,
+    etcd_manifest_permissions,
+    cni_permissions,
+    admin_conf_permissions,
+    scheduler_conf_permissions,
+    controller_manager_conf_permissions,
+    pki_ownership,
+    pki_cert_permissions,
+    pki_key_permissions,
+    human_users_credentials,
+]

@@ -9,6 +9,7 @@ never key material. (Whether the flag is set at all is KF-CP-033.)
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from ..analysis.node.encryption import (
     LOCAL_KEY_PROVIDERS,
@@ -18,14 +19,14 @@ from ..analysis.node.encryption import (
     key_problems,
 )
 from ..analysis.node.flags import APISERVER, component
-from ..analysis.node.targets import NotApplicable, TargetTable, on_kind, on_snapshot
-from ..engine.rule import Context, Scope, Severity, Violation
+from ..analysis.node.targets import NotApplicable, on_kind, on_snapshot
+from ..engine.rule import Context, Rule, Scope, Severity, Violation, rule
 from ..model.objects import K8sObject
 from .control_plane import COMPONENT_KINDS, existing, file_violations, node_of
 
 NSA = "NSA/CISA: secrets"
 KINDS = ["EncryptionConfiguration"]
-TARGETS = TargetTable()
+# What each rule is about (its ``applies=``, which the node audit also reads: see analysis.node.targets)
 ENC = on_kind(
     "encryption at rest",
     "EncryptionConfiguration",
@@ -33,6 +34,9 @@ ENC = on_kind(
     "no EncryptionConfiguration in use (see KF-CP-033)",
 )
 ENC_FILE = on_snapshot("encryption at rest")
+#: Metadata shared by the rules of one target.
+ON_ENCRYPTION_CONFIG: dict[str, Any] = {"scope": Scope.OBJECT, "kinds": KINDS, "applies": ENC}
+ON_ENCRYPTION_FILE: dict[str, Any] = {"scope": Scope.OBJECT, "kinds": ["NodeSnapshot"], "applies": ENC_FILE}
 K8S_DOC = "https://kubernetes.io/docs/tasks/administer-cluster/encrypt-data/"
 
 
@@ -40,18 +44,16 @@ def _cfg(obj: K8sObject) -> bool:
     return is_encryption_config(obj)
 
 
-@TARGETS.rule(
-    ENC,
+@rule(
     id="KF-SEC-008",
     slug="encryption-identity-first",
     title="EncryptionConfiguration stores secrets unencrypted",
     severity=Severity.CRITICAL,
-    scope=Scope.OBJECT,
-    kinds=KINDS,
     rationale="The first provider encrypts new writes: with identity first, every Secret written from now on "
     "is stored in clear in etcd, whatever keys are listed after it.",
     remediation="Put the encrypting provider (kms v2, aescbc or secretbox) first and keep identity last, then rewrite all Secrets (kubectl get secrets -A -o json | kubectl replace -f -).",
     refs={"cis": "1.2.28", "kubescape": "C-0142", "checkov": "CKV_K8S_104", "nsa": NSA, "k8s": K8S_DOC},
+    **ON_ENCRYPTION_CONFIG,
 )
 def encryption_identity_first(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     if not _cfg(obj):
@@ -65,18 +67,16 @@ def encryption_identity_first(obj: K8sObject, ctx: Context) -> Iterator[Violatio
         )
 
 
-@TARGETS.rule(
-    ENC,
+@rule(
     id="KF-SEC-009",
     slug="encryption-secrets-not-covered",
     title="Secrets not covered by any encryption resource entry",
     severity=Severity.HIGH,
-    scope=Scope.OBJECT,
-    kinds=KINDS,
     rationale="A resource that no entry names is stored with the identity provider: an EncryptionConfiguration "
     "that lists only other resources leaves Secrets in clear.",
     remediation="Add an entry whose resources list contains secrets (or *.) with an encrypting provider first.",
     refs={"cis": "1.2.28", "kubescape": "C-0142", "nsa": NSA, "k8s": K8S_DOC},
+    **ON_ENCRYPTION_CONFIG,
 )
 def encryption_secrets_not_covered(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     if not _cfg(obj):
@@ -89,20 +89,18 @@ def encryption_secrets_not_covered(obj: K8sObject, ctx: Context) -> Iterator[Vio
         )
 
 
-@TARGETS.rule(
-    ENC,
+@rule(
     id="KF-SEC-010",
     slug="encryption-weak-provider",
     title="Weak or discouraged primary encryption provider",
     severity=Severity.MEDIUM,
-    scope=Scope.OBJECT,
-    kinds=KINDS,
     params={"aesgcm_rotation_automated": False},
     rationale="aesgcm uses random nonces: past about 200,000 writes with one key nonces may repeat and break "
     "confidentiality, so keys must be rotated often; aescbc is open to padding-oracle attacks and "
     "discouraged upstream.",
     remediation="Use kms (apiVersion v2) or secretbox as the first provider for secrets; with aesgcm, automate key rotation.",
     refs={"cis": "1.2.28", "kubescape": "C-0142", "nsa": NSA, "k8s": K8S_DOC},
+    **ON_ENCRYPTION_CONFIG,
 )
 def encryption_weak_provider(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     if not _cfg(obj):
@@ -127,18 +125,16 @@ def encryption_weak_provider(obj: K8sObject, ctx: Context) -> Iterator[Violation
         )
 
 
-@TARGETS.rule(
-    ENC,
+@rule(
     id="KF-SEC-011",
     slug="encryption-kms-v1",
     title="KMS v1 provider used",
     severity=Severity.MEDIUM,
-    scope=Scope.OBJECT,
-    kinds=KINDS,
     rationale="KMS v1 is deprecated since 1.28 and disabled by default since 1.29 (an upgrade can leave data "
     "unreadable); the KMS plugin must be reached over a local unix socket, never over the network.",
     remediation="Migrate the kms provider to apiVersion: v2 (new name, then rewrite the data) and use a unix:// endpoint.",
     refs={"nsa": NSA, "k8s": "https://kubernetes.io/docs/tasks/administer-cluster/kms-provider/"},
+    **ON_ENCRYPTION_CONFIG,
 )
 def encryption_kms_v1(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     if not _cfg(obj):
@@ -163,18 +159,16 @@ def encryption_kms_v1(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
                 )
 
 
-@TARGETS.rule(
-    ENC,
+@rule(
     id="KF-SEC-012",
     slug="encryption-invalid-key",
     title="Invalid or short encryption key",
     severity=Severity.HIGH,
-    scope=Scope.OBJECT,
-    kinds=KINDS,
     rationale="An invalid key stops the API server (or the provider) from starting; a 16- or 24-byte AES key is "
     "weaker than the 32 bytes recommended; a key reused under two names defeats rotation.",
     remediation="Generate keys with head -c 32 /dev/urandom | base64 and give each its own name.",
     refs={"nsa": NSA, "k8s": K8S_DOC},
+    **ON_ENCRYPTION_CONFIG,
 )
 def encryption_invalid_key(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     if not _cfg(obj):
@@ -191,18 +185,16 @@ def encryption_invalid_key(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
                 )
 
 
-@TARGETS.rule(
-    ENC,
+@rule(
     id="KF-SEC-013",
     slug="encryption-local-keys",
     title="Local encryption keys stored on disk",
     severity=Severity.INFO,
-    scope=Scope.OBJECT,
-    kinds=KINDS,
     rationale="With aescbc, aesgcm or secretbox the key sits in the config file on every control-plane node "
     "(and in its backups) next to the data it protects; a KMS keeps it outside the cluster.",
     remediation="Move to a KMS v2 provider backed by an external key manager.",
     refs={"nsa": NSA, "k8s": "https://kubernetes.io/docs/tasks/administer-cluster/kms-provider/"},
+    **ON_ENCRYPTION_CONFIG,
 )
 def encryption_local_keys(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     if not _cfg(obj):
@@ -216,19 +208,17 @@ def encryption_local_keys(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         )
 
 
-@TARGETS.rule(
-    ENC_FILE,
+@rule(
     id="KF-SEC-014",
     slug="encryption-config-permissions",
     title="EncryptionConfiguration file too permissive",
     severity=Severity.HIGH,
-    scope=Scope.OBJECT,
-    kinds=["NodeSnapshot"],
     cross_object=True,
     rationale="The EncryptionConfiguration holds the keys (or the KMS endpoint) that protect every Secret; "
     "whoever reads it can decrypt an etcd backup.",
     remediation="Run chmod 600 and chown root:root on the file named by --encryption-provider-config.",
     refs={"nsa": NSA, "k8s": K8S_DOC},
+    **ON_ENCRYPTION_FILE,
 )
 def encryption_config_permissions(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     node = node_of(obj)
@@ -245,4 +235,12 @@ def encryption_config_permissions(obj: K8sObject, ctx: Context) -> Iterator[Viol
         yield from file_violations(f, 0o600, "EncryptionConfiguration")
 
 
-RULES = TARGETS.rules
+RULES: list[Rule] = [
+    encryption_identity_first,
+    encryption_secrets_not_covered,
+    encryption_weak_provider,
+    encryption_kms_v1,
+    encryption_invalid_key,
+    encryption_local_keys,
+    encryption_config_permissions,
+]

@@ -24,20 +24,25 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..analysis.node.flags import APISERVER, ETCD, Component, component, parse_bool, split_list
-from ..analysis.node.snapshot import NodeView, is_loopback_host, is_unspecified_host, snapshots
-from ..analysis.node.targets import Target, TargetTable, on_component
-from ..engine.rule import Context, NotEvaluated, Scope, Severity, Violation
+from ..analysis.node.snapshot import FileFact, NodeView, is_loopback_host, is_unspecified_host, snapshots
+from ..analysis.node.targets import on_component, on_snapshot
+from ..engine.rule import Context, NotEvaluated, Rule, Scope, Severity, Violation, rule
 from ..model.objects import K8sObject, Path
 from .control_plane import COMPONENT_KINDS, existing, node_of
 
 NSA = "NSA/CISA: control plane hardening (etcd)"
-TARGETS = TargetTable()
+# What each rule is about (its ``applies=``, which the node audit also reads: see analysis.node.targets)
 ETCD_T = on_component(ETCD)
-ETCD_FILES = Target(
-    "etcd",
-    lambda o: o.kind == "NodeSnapshot" and o.api_version.startswith("kubefort.io/"),
-    "no node snapshot in the input",
-)
+ETCD_FILES = on_snapshot("etcd")
+#: Metadata shared by the rules of one target: the configuration rules judge etcd wherever it runs
+#: (and read its --config-file from the NodeSnapshot), the data-directory rules the NodeSnapshot.
+ON_ETCD: dict[str, Any] = {"scope": Scope.OBJECT, "kinds": COMPONENT_KINDS, "cross_object": True, "applies": ETCD_T}
+ON_ETCD_FILES: dict[str, Any] = {
+    "scope": Scope.OBJECT,
+    "kinds": ["NodeSnapshot"],
+    "cross_object": True,
+    "applies": ETCD_FILES,
+}
 
 #: Flag -> path of the setting in etcd's YAML config file.
 CONFIG_KEYS: dict[str, tuple[str, ...]] = {
@@ -122,23 +127,6 @@ def _etcd(obj: K8sObject, ctx: Context) -> EtcdSettings | None:
     return EtcdSettings(c, ctx) if c is not None else None
 
 
-def _meta(
-    num: str, slug: str, title: str, sev: Severity, refs: Mapping[str, Any], rationale: str, remediation: str
-) -> dict[str, Any]:
-    return {
-        "id": f"KF-ETCD-{num}",
-        "slug": slug,
-        "title": title,
-        "severity": sev,
-        "scope": Scope.OBJECT,
-        "kinds": COMPONENT_KINDS,
-        "cross_object": True,
-        "rationale": rationale,
-        "remediation": remediation,
-        "refs": {**refs, "nsa": NSA},
-    }
-
-
 def _missing(s: EtcdSettings, flags: tuple[str, ...], what: str) -> Iterator[Violation]:
     for f in flags:
         if not s.is_set(f):
@@ -146,18 +134,16 @@ def _missing(s: EtcdSettings, flags: tuple[str, ...], what: str) -> Iterator[Vio
             yield Violation(st.path, f"etcd: {st.text} is not set: {what}")
 
 
-@TARGETS.rule(
-    ETCD_T,
-    **_meta(
-        "001",
-        "etcd-server-tls",
-        "etcd server TLS certificate not configured",
-        Severity.HIGH,
-        {"cis": "2.1", "kubescape": "C-0153", "checkov": "CKV_K8S_116", "trivy": "KCV-0042"},
-        "Without a server certificate etcd's client listener speaks plaintext: every Secret of the cluster crosses "
-        "the network readable and alterable.",
-        "Set --cert-file and --key-file (kubeadm: /etc/kubernetes/pki/etcd/server.crt/.key) and https:// in --listen-client-urls.",
-    ),
+@rule(
+    id="KF-ETCD-001",
+    slug="etcd-server-tls",
+    title="etcd server TLS certificate not configured",
+    severity=Severity.HIGH,
+    rationale="Without a server certificate etcd's client listener speaks plaintext: every Secret of the cluster "
+    "crosses the network readable and alterable.",
+    remediation="Set --cert-file and --key-file (kubeadm: /etc/kubernetes/pki/etcd/server.crt/.key) and https:// in --listen-client-urls.",
+    refs={"cis": "2.1", "kubescape": "C-0153", "checkov": "CKV_K8S_116", "trivy": "KCV-0042", "nsa": NSA},
+    **ON_ETCD,
 )
 def etcd_server_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     s = _etcd(obj, ctx)
@@ -183,18 +169,16 @@ def _client_auth(s: EtcdSettings, auth: str, ca: str, who: str) -> Iterator[Viol
         )
 
 
-@TARGETS.rule(
-    ETCD_T,
-    **_meta(
-        "002",
-        "etcd-client-cert-auth",
-        "etcd client certificate authentication disabled",
-        Severity.CRITICAL,
-        {"cis": "2.2", "kubescape": "C-0154", "checkov": "CKV_K8S_117", "trivy": "KCV-0043"},
-        "Without client certificate verification anyone who reaches port 2379 can read and write every object of "
-        "the cluster, Secrets included, bypassing RBAC and admission.",
-        "Set --client-cert-auth=true and --trusted-ca-file to etcd's own CA (kubeadm: /etc/kubernetes/pki/etcd/ca.crt).",
-    ),
+@rule(
+    id="KF-ETCD-002",
+    slug="etcd-client-cert-auth",
+    title="etcd client certificate authentication disabled",
+    severity=Severity.CRITICAL,
+    rationale="Without client certificate verification anyone who reaches port 2379 can read and write every object of "
+    "the cluster, Secrets included, bypassing RBAC and admission.",
+    remediation="Set --client-cert-auth=true and --trusted-ca-file to etcd's own CA (kubeadm: /etc/kubernetes/pki/etcd/ca.crt).",
+    refs={"cis": "2.2", "kubescape": "C-0154", "checkov": "CKV_K8S_117", "trivy": "KCV-0043", "nsa": NSA},
+    **ON_ETCD,
 )
 def etcd_client_cert_auth(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     s = _etcd(obj, ctx)
@@ -202,17 +186,15 @@ def etcd_client_cert_auth(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         yield from _client_auth(s, "client-cert-auth", "trusted-ca-file", "client")
 
 
-@TARGETS.rule(
-    ETCD_T,
-    **_meta(
-        "003",
-        "etcd-auto-tls",
-        "etcd client auto-TLS enabled",
-        Severity.HIGH,
-        {"cis": "2.3", "kubescape": "C-0155", "checkov": "CKV_K8S_118", "trivy": "KCV-0044"},
-        "--auto-tls makes etcd serve a self-signed certificate that no client can verify.",
-        "Remove --auto-tls and configure --cert-file/--key-file from a CA.",
-    ),
+@rule(
+    id="KF-ETCD-003",
+    slug="etcd-auto-tls",
+    title="etcd client auto-TLS enabled",
+    severity=Severity.HIGH,
+    rationale="--auto-tls makes etcd serve a self-signed certificate that no client can verify.",
+    remediation="Remove --auto-tls and configure --cert-file/--key-file from a CA.",
+    refs={"cis": "2.3", "kubescape": "C-0155", "checkov": "CKV_K8S_118", "trivy": "KCV-0044", "nsa": NSA},
+    **ON_ETCD,
 )
 def etcd_auto_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     s = _etcd(obj, ctx)
@@ -226,17 +208,15 @@ def _has_peers(s: EtcdSettings) -> bool:
     return bool(s.urls("listen-peer-urls")) or len(members) > 1
 
 
-@TARGETS.rule(
-    ETCD_T,
-    **_meta(
-        "004",
-        "etcd-peer-tls",
-        "etcd peer TLS certificate not configured",
-        Severity.HIGH,
-        {"cis": "2.4", "kubescape": "C-0156", "checkov": "CKV_K8S_119", "trivy": "KCV-0045"},
-        "Without peer certificates etcd members replicate the whole data set, Secrets included, in plaintext.",
-        "Set --peer-cert-file and --peer-key-file (kubeadm: /etc/kubernetes/pki/etcd/peer.crt/.key).",
-    ),
+@rule(
+    id="KF-ETCD-004",
+    slug="etcd-peer-tls",
+    title="etcd peer TLS certificate not configured",
+    severity=Severity.HIGH,
+    rationale="Without peer certificates etcd members replicate the whole data set, Secrets included, in plaintext.",
+    remediation="Set --peer-cert-file and --peer-key-file (kubeadm: /etc/kubernetes/pki/etcd/peer.crt/.key).",
+    refs={"cis": "2.4", "kubescape": "C-0156", "checkov": "CKV_K8S_119", "trivy": "KCV-0045", "nsa": NSA},
+    **ON_ETCD,
 )
 def etcd_peer_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     s = _etcd(obj, ctx)
@@ -244,18 +224,16 @@ def etcd_peer_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         yield from _missing(s, ("peer-cert-file", "peer-key-file"), "peers replicate without TLS")
 
 
-@TARGETS.rule(
-    ETCD_T,
-    **_meta(
-        "005",
-        "etcd-peer-client-cert-auth",
-        "etcd peer client certificate authentication disabled",
-        Severity.HIGH,
-        {"cis": "2.5", "kubescape": "C-0157", "checkov": "CKV_K8S_121", "trivy": "KCV-0046"},
-        "Without peer certificate verification anyone who reaches port 2380 can join as a member or pose as one and "
-        "receive the replicated data.",
-        "Set --peer-client-cert-auth=true and --peer-trusted-ca-file to etcd's CA.",
-    ),
+@rule(
+    id="KF-ETCD-005",
+    slug="etcd-peer-client-cert-auth",
+    title="etcd peer client certificate authentication disabled",
+    severity=Severity.HIGH,
+    rationale="Without peer certificate verification anyone who reaches port 2380 can join as a member or pose as one "
+    "and receive the replicated data.",
+    remediation="Set --peer-client-cert-auth=true and --peer-trusted-ca-file to etcd's CA.",
+    refs={"cis": "2.5", "kubescape": "C-0157", "checkov": "CKV_K8S_121", "trivy": "KCV-0046", "nsa": NSA},
+    **ON_ETCD,
 )
 def etcd_peer_client_cert_auth(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     s = _etcd(obj, ctx)
@@ -263,17 +241,15 @@ def etcd_peer_client_cert_auth(obj: K8sObject, ctx: Context) -> Iterator[Violati
         yield from _client_auth(s, "peer-client-cert-auth", "peer-trusted-ca-file", "peer")
 
 
-@TARGETS.rule(
-    ETCD_T,
-    **_meta(
-        "006",
-        "etcd-peer-auto-tls",
-        "etcd peer auto-TLS enabled",
-        Severity.HIGH,
-        {"cis": "2.6", "kubescape": "C-0158", "trivy": "KCV-0047"},
-        "--peer-auto-tls gives members self-signed certificates, so members cannot authenticate each other.",
-        "Remove --peer-auto-tls and configure peer certificates from etcd's CA.",
-    ),
+@rule(
+    id="KF-ETCD-006",
+    slug="etcd-peer-auto-tls",
+    title="etcd peer auto-TLS enabled",
+    severity=Severity.HIGH,
+    rationale="--peer-auto-tls gives members self-signed certificates, so members cannot authenticate each other.",
+    remediation="Remove --peer-auto-tls and configure peer certificates from etcd's CA.",
+    refs={"cis": "2.6", "kubescape": "C-0158", "trivy": "KCV-0047", "nsa": NSA},
+    **ON_ETCD,
 )
 def etcd_peer_auto_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     s = _etcd(obj, ctx)
@@ -282,18 +258,16 @@ def etcd_peer_auto_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         yield Violation(st.path, f"etcd: {st.text} is true: peers use self-signed certificates")
 
 
-@TARGETS.rule(
-    ETCD_T,
-    **_meta(
-        "007",
-        "etcd-dedicated-ca",
-        "etcd does not use a dedicated CA",
-        Severity.MEDIUM,
-        {"cis": "2.7", "kubescape": "C-0159"},
-        "If etcd trusts the cluster CA, every client certificate of the cluster (kubelets, users, controllers) is "
-        "also a key to etcd and all its data.",
-        "Give etcd its own CA (kubeadm: /etc/kubernetes/pki/etcd/ca.crt) distinct from the API server's --client-ca-file.",
-    ),
+@rule(
+    id="KF-ETCD-007",
+    slug="etcd-dedicated-ca",
+    title="etcd does not use a dedicated CA",
+    severity=Severity.MEDIUM,
+    rationale="If etcd trusts the cluster CA, every client certificate of the cluster (kubelets, users, controllers) "
+    "is also a key to etcd and all its data.",
+    remediation="Give etcd its own CA (kubeadm: /etc/kubernetes/pki/etcd/ca.crt) distinct from the API server's --client-ca-file.",
+    refs={"cis": "2.7", "kubescape": "C-0159", "nsa": NSA},
+    **ON_ETCD,
 )
 def etcd_dedicated_ca(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     s = _etcd(obj, ctx)
@@ -333,18 +307,16 @@ def _digests(ctx: Context) -> dict[str, str]:
     return out
 
 
-@TARGETS.rule(
-    ETCD_T,
-    **_meta(
-        "008",
-        "etcd-listen-urls",
-        "etcd listens in plaintext or on all interfaces",
-        Severity.HIGH,
-        {},
-        "Plain-HTTP listeners on the network expose the data and accept unauthenticated clients; binding all "
-        "interfaces puts etcd on networks that only the API server should reach.",
-        "Use https:// for --listen-client-urls and --listen-peer-urls on explicit addresses (loopback plus the node IP) and keep --listen-metrics-urls on loopback.",
-    ),
+@rule(
+    id="KF-ETCD-008",
+    slug="etcd-listen-urls",
+    title="etcd listens in plaintext or on all interfaces",
+    severity=Severity.HIGH,
+    rationale="Plain-HTTP listeners on the network expose the data and accept unauthenticated clients; binding all "
+    "interfaces puts etcd on networks that only the API server should reach.",
+    remediation="Use https:// for --listen-client-urls and --listen-peer-urls on explicit addresses (loopback plus the node IP) and keep --listen-metrics-urls on loopback.",
+    refs={"nsa": NSA},
+    **ON_ETCD,
 )
 def etcd_listen_urls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     s = _etcd(obj, ctx)
@@ -391,24 +363,21 @@ def _data_dirs(ctx: Context) -> list[str]:
     return dirs or ["/var/lib/etcd"]
 
 
-def _data_dir(obj: K8sObject, ctx: Context) -> tuple[NodeView, list]:
+def _data_dir(obj: K8sObject, ctx: Context) -> tuple[NodeView, list[FileFact]]:
     node = node_of(obj)
     return node, existing(node, _data_dirs(ctx), "etcd data directory")
 
 
-@TARGETS.rule(
-    ETCD_FILES,
+@rule(
     id="KF-ETCD-009",
     slug="etcd-data-dir-permissions",
     title="etcd data directory permissions too open",
     severity=Severity.MEDIUM,
-    scope=Scope.OBJECT,
-    kinds=["NodeSnapshot"],
-    cross_object=True,
     rationale="The data directory holds the whole cluster state, Secrets included, unencrypted unless encryption "
     "at rest is on: other local users must not read it.",
     remediation="Run chmod 700 on the etcd data directory (--data-dir, e.g. /var/lib/etcd).",
     refs={"cis": "1.1.11", "kubescape": "C-0102", "trivy": "KCV-0058", "nsa": NSA},
+    **ON_ETCD_FILES,
 )
 def etcd_data_dir_permissions(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     _, facts = _data_dir(obj, ctx)
@@ -419,19 +388,16 @@ def etcd_data_dir_permissions(obj: K8sObject, ctx: Context) -> Iterator[Violatio
             )
 
 
-@TARGETS.rule(
-    ETCD_FILES,
+@rule(
     id="KF-ETCD-010",
     slug="etcd-data-dir-ownership",
     title="etcd data directory not owned by etcd",
     severity=Severity.LOW,
-    scope=Scope.OBJECT,
-    kinds=["NodeSnapshot"],
-    cross_object=True,
     rationale="When etcd runs as its own user, its data should belong to that user alone; on kubeadm hosts "
     "without an etcd user, root owns it.",
     remediation="Run chown -R etcd:etcd on the data directory (or root:root on hosts without an etcd user).",
     refs={"cis": "1.1.12", "kubescape": "C-0103", "trivy": "KCV-0059", "nsa": NSA},
+    **ON_ETCD_FILES,
 )
 def etcd_data_dir_ownership(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     node, facts = _data_dir(obj, ctx)
@@ -451,4 +417,15 @@ def etcd_data_dir_ownership(obj: K8sObject, ctx: Context) -> Iterator[Violation]
             )
 
 
-RULES = TARGETS.rules
+RULES: list[Rule] = [
+    etcd_server_tls,
+    etcd_client_cert_auth,
+    etcd_auto_tls,
+    etcd_peer_tls,
+    etcd_peer_client_cert_auth,
+    etcd_peer_auto_tls,
+    etcd_dedicated_ca,
+    etcd_listen_urls,
+    etcd_data_dir_permissions,
+    etcd_data_dir_ownership,
+]

@@ -8,7 +8,7 @@ anonymous authentication on, only apply when it runs without ``--config``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,17 +25,21 @@ from ..analysis.node.snapshot import (
     kubelet_view,
     split_host_port,
 )
-from ..analysis.node.targets import NotApplicable, Target, TargetTable, on_kubelet, on_snapshot
-from ..engine.rule import Context, NotEvaluated, Scope, Severity, Violation
+from ..analysis.node.targets import NodeTarget, NotApplicable, on_kubelet, on_snapshot
+from ..engine.rule import Context, NotEvaluated, Rule, Scope, Severity, Violation, rule
 from ..model.objects import K8sObject, Path
 from .control_plane import COMPONENT_KINDS, existing, file_violations, node_of
 
 NSA = "NSA/CISA: worker node / kubelet hardening"
 KUBELET_KINDS = ("NodeSnapshot", "KubeletConfiguration")
-TARGETS = TargetTable()
+# What each rule is about (its ``applies=``, which the node audit also reads: see analysis.node.targets)
 KUBELET = on_kubelet()
 NODE_FILES = on_snapshot("node files")
 CERTS = on_snapshot("certificates")
+#: Metadata shared by the rules of one target.
+ON_KUBELET: dict[str, Any] = {"scope": Scope.OBJECT, "kinds": KUBELET_KINDS, "applies": KUBELET}
+ON_NODE_FILES: dict[str, Any] = {"scope": Scope.OBJECT, "kinds": ["NodeSnapshot"], "applies": NODE_FILES}
+ON_CERTIFICATES: dict[str, Any] = {"scope": Scope.OBJECT, "kinds": ["NodeSnapshot"], "applies": CERTS}
 
 #: Kubelet cipher suites the catalogue accepts (KF-NODE-014) plus the TLS 1.3 suites.
 KUBELET_STRONG_CIPHERS = frozenset(
@@ -66,42 +70,16 @@ def _say(k: KubeletView, s: Setting) -> str:
     return k.describe(s)
 
 
-def _meta(
-    num: str,
-    slug: str,
-    title: str,
-    sev: Severity,
-    refs: Mapping[str, Any],
-    rationale: str,
-    remediation: str,
-    **extra: Any,
-) -> dict[str, Any]:
-    return dict(
-        id=f"KF-NODE-{num}",
-        slug=slug,
-        title=title,
-        severity=sev,
-        scope=Scope.OBJECT,
-        kinds=KUBELET_KINDS,
-        rationale=rationale,
-        remediation=remediation,
-        refs={**refs, "nsa": NSA},
-        **extra,
-    )
-
-
-@TARGETS.rule(
-    KUBELET,
-    **_meta(
-        "001",
-        "kubelet-anonymous-auth",
-        "Kubelet allows anonymous requests",
-        Severity.CRITICAL,
-        {"cis": "4.2.1", "kubescape": ("C-0069", "C-0172"), "checkov": "CKV_K8S_138", "trivy": "KCV-0079"},
-        "With anonymous requests allowed, anyone who reaches port 10250 is system:anonymous; with a permissive "
-        "authorization mode that means running commands in every pod of the node.",
-        "Set authentication.anonymous.enabled: false in the kubelet config (and remove --anonymous-auth=true).",
-    ),
+@rule(
+    id="KF-NODE-001",
+    slug="kubelet-anonymous-auth",
+    title="Kubelet allows anonymous requests",
+    severity=Severity.CRITICAL,
+    rationale="With anonymous requests allowed, anyone who reaches port 10250 is system:anonymous; with a permissive "
+    "authorization mode that means running commands in every pod of the node.",
+    remediation="Set authentication.anonymous.enabled: false in the kubelet config (and remove --anonymous-auth=true).",
+    refs={"cis": "4.2.1", "kubescape": ("C-0069", "C-0172"), "checkov": "CKV_K8S_138", "trivy": "KCV-0079", "nsa": NSA},
+    **ON_KUBELET,
 )
 def kubelet_anonymous(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     k = _kubelet(obj)
@@ -110,18 +88,16 @@ def kubelet_anonymous(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         yield Violation(s.path, f"kubelet: {_say(k, s)} is {str(s.value).lower()}: anonymous requests are allowed")
 
 
-@TARGETS.rule(
-    KUBELET,
-    **_meta(
-        "002",
-        "kubelet-authorization-always-allow",
-        "Kubelet authorization mode AlwaysAllow",
-        Severity.CRITICAL,
-        {"cis": "4.2.2", "kubescape": "C-0173", "checkov": "CKV_K8S_139", "trivy": "KCV-0080"},
-        "AlwaysAllow lets every authenticated (or anonymous) caller use the kubelet API: exec, logs, port-forward "
-        "and pod listing on the node.",
-        "Set authorization.mode: Webhook in the kubelet config (and remove --authorization-mode=AlwaysAllow).",
-    ),
+@rule(
+    id="KF-NODE-002",
+    slug="kubelet-authorization-always-allow",
+    title="Kubelet authorization mode AlwaysAllow",
+    severity=Severity.CRITICAL,
+    rationale="AlwaysAllow lets every authenticated (or anonymous) caller use the kubelet API: exec, logs, "
+    "port-forward and pod listing on the node.",
+    remediation="Set authorization.mode: Webhook in the kubelet config (and remove --authorization-mode=AlwaysAllow).",
+    refs={"cis": "4.2.2", "kubescape": "C-0173", "checkov": "CKV_K8S_139", "trivy": "KCV-0080", "nsa": NSA},
+    **ON_KUBELET,
 )
 def kubelet_always_allow(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     k = _kubelet(obj)
@@ -130,19 +106,17 @@ def kubelet_always_allow(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         yield Violation(s.path, f"kubelet: {_say(k, s)} is AlwaysAllow: every request to the kubelet API is authorized")
 
 
-@TARGETS.rule(
-    KUBELET,
-    **_meta(
-        "003",
-        "kubelet-webhook-auth",
-        "Kubelet webhook authentication disabled",
-        Severity.HIGH,
-        {"k8s": "https://kubernetes.io/docs/reference/access-authn-authz/kubelet-authn-authz/"},
-        "Without webhook token authentication and Webhook authorization the kubelet cannot ask the API server who "
-        "a bearer token belongs to and what it may do, so service account tokens are useless against it and RBAC "
-        "does not apply to the kubelet API.",
-        "Set authentication.webhook.enabled: true and authorization.mode: Webhook in the kubelet config.",
-    ),
+@rule(
+    id="KF-NODE-003",
+    slug="kubelet-webhook-auth",
+    title="Kubelet webhook authentication disabled",
+    severity=Severity.HIGH,
+    rationale="Without webhook token authentication and Webhook authorization the kubelet cannot ask the API server "
+    "who a bearer token belongs to and what it may do, so service account tokens are useless against it and RBAC does "
+    "not apply to the kubelet API.",
+    remediation="Set authentication.webhook.enabled: true and authorization.mode: Webhook in the kubelet config.",
+    refs={"k8s": "https://kubernetes.io/docs/reference/access-authn-authz/kubelet-authn-authz/", "nsa": NSA},
+    **ON_KUBELET,
 )
 def kubelet_webhook(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     k = _kubelet(obj)
@@ -164,18 +138,16 @@ def kubelet_webhook(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         yield Violation(m.path, f"kubelet: {_say(k, m)} is AlwaysAllow, not Webhook", subcode="authz")
 
 
-@TARGETS.rule(
-    KUBELET,
-    **_meta(
-        "004",
-        "kubelet-client-ca",
-        "Kubelet client CA not set",
-        Severity.HIGH,
-        {"cis": "4.2.3", "kubescape": ("C-0070", "C-0174"), "checkov": "CKV_K8S_140", "trivy": "KCV-0081"},
-        "Without a client CA the kubelet cannot authenticate the API server's client certificate, so it cannot "
-        "tell the control plane from any other caller.",
-        "Set authentication.x509.clientCAFile to the cluster CA (kubeadm: /etc/kubernetes/pki/ca.crt).",
-    ),
+@rule(
+    id="KF-NODE-004",
+    slug="kubelet-client-ca",
+    title="Kubelet client CA not set",
+    severity=Severity.HIGH,
+    rationale="Without a client CA the kubelet cannot authenticate the API server's client certificate, so it cannot "
+    "tell the control plane from any other caller.",
+    remediation="Set authentication.x509.clientCAFile to the cluster CA (kubeadm: /etc/kubernetes/pki/ca.crt).",
+    refs={"cis": "4.2.3", "kubescape": ("C-0070", "C-0174"), "checkov": "CKV_K8S_140", "trivy": "KCV-0081", "nsa": NSA},
+    **ON_KUBELET,
 )
 def kubelet_client_ca(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     k = _kubelet(obj)
@@ -184,17 +156,15 @@ def kubelet_client_ca(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         yield Violation(s.path, f"kubelet: {_say(k, s)} is empty: client certificates are not verified")
 
 
-@TARGETS.rule(
-    KUBELET,
-    **_meta(
-        "005",
-        "kubelet-read-only-port",
-        "Kubelet read-only port enabled",
-        Severity.MEDIUM,
-        {"cis": "4.2.4", "kubescape": "C-0175", "checkov": "CKV_K8S_141", "trivy": "KCV-0082"},
-        "The read-only port (10255) serves pod specs, environment and metrics over HTTP with no authentication.",
-        "Set readOnlyPort: 0 in the kubelet config (and remove --read-only-port).",
-    ),
+@rule(
+    id="KF-NODE-005",
+    slug="kubelet-read-only-port",
+    title="Kubelet read-only port enabled",
+    severity=Severity.MEDIUM,
+    rationale="The read-only port (10255) serves pod specs, environment and metrics over HTTP with no authentication.",
+    remediation="Set readOnlyPort: 0 in the kubelet config (and remove --read-only-port).",
+    refs={"cis": "4.2.4", "kubescape": "C-0175", "checkov": "CKV_K8S_141", "trivy": "KCV-0082", "nsa": NSA},
+    **ON_KUBELET,
 )
 def kubelet_read_only_port(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     k = _kubelet(obj)
@@ -203,18 +173,16 @@ def kubelet_read_only_port(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         yield Violation(s.path, f"kubelet: {_say(k, s)} is {s.value}: unauthenticated read-only HTTP port")
 
 
-@TARGETS.rule(
-    KUBELET,
-    **_meta(
-        "006",
-        "kubelet-streaming-timeout",
-        "Streaming connections never time out",
-        Severity.LOW,
-        {"cis": "4.2.5", "kubescape": "C-0176", "checkov": "CKV_K8S_143", "trivy": "KCV-0085"},
-        "Idle exec, attach and port-forward streams that never time out pile up and keep sessions open long after "
-        "their user left.",
-        "Set streamingConnectionIdleTimeout to a duration such as 5m (default 4h); never 0.",
-    ),
+@rule(
+    id="KF-NODE-006",
+    slug="kubelet-streaming-timeout",
+    title="Streaming connections never time out",
+    severity=Severity.LOW,
+    rationale="Idle exec, attach and port-forward streams that never time out pile up and keep sessions open long "
+    "after their user left.",
+    remediation="Set streamingConnectionIdleTimeout to a duration such as 5m (default 4h); never 0.",
+    refs={"cis": "4.2.5", "kubescape": "C-0176", "checkov": "CKV_K8S_143", "trivy": "KCV-0085", "nsa": NSA},
+    **ON_KUBELET,
 )
 def kubelet_streaming_timeout(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     k = _kubelet(obj)
@@ -223,18 +191,16 @@ def kubelet_streaming_timeout(obj: K8sObject, ctx: Context) -> Iterator[Violatio
         yield Violation(s.path, f"kubelet: {_say(k, s)} is {s.value}: idle streams never time out")
 
 
-@TARGETS.rule(
-    KUBELET,
-    **_meta(
-        "007",
-        "kubelet-protect-kernel-defaults",
-        "Kernel defaults not protected",
-        Severity.LOW,
-        {"kubescape": "C-0177", "checkov": "CKV_K8S_144", "trivy": "KCV-0083"},
-        "With protectKernelDefaults the kubelet refuses to start when kernel tunables differ from what it "
-        "expects, instead of silently changing them.",
-        "Set protectKernelDefaults: true in the kubelet config (after setting the kernel parameters it expects).",
-    ),
+@rule(
+    id="KF-NODE-007",
+    slug="kubelet-protect-kernel-defaults",
+    title="Kernel defaults not protected",
+    severity=Severity.LOW,
+    rationale="With protectKernelDefaults the kubelet refuses to start when kernel tunables differ from what it "
+    "expects, instead of silently changing them.",
+    remediation="Set protectKernelDefaults: true in the kubelet config (after setting the kernel parameters it expects).",
+    refs={"kubescape": "C-0177", "checkov": "CKV_K8S_144", "trivy": "KCV-0083", "nsa": NSA},
+    **ON_KUBELET,
 )
 def kubelet_protect_kernel_defaults(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     k = _kubelet(obj)
@@ -243,18 +209,16 @@ def kubelet_protect_kernel_defaults(obj: K8sObject, ctx: Context) -> Iterator[Vi
         yield Violation(s.path, f"kubelet: {_say(k, s)} is {str(s.value).lower()}")
 
 
-@TARGETS.rule(
-    KUBELET,
-    **_meta(
-        "008",
-        "kubelet-iptables-util-chains",
-        "Kubelet does not manage iptables chains",
-        Severity.LOW,
-        {"cis": "4.2.6", "kubescape": "C-0178", "checkov": "CKV_K8S_145", "trivy": "KCV-0084"},
-        "When the kubelet does not maintain its iptables utility chains, pod networking rules can drift from what "
-        "the kubelet expects.",
-        "Set makeIPTablesUtilChains: true (the default) in the kubelet config.",
-    ),
+@rule(
+    id="KF-NODE-008",
+    slug="kubelet-iptables-util-chains",
+    title="Kubelet does not manage iptables chains",
+    severity=Severity.LOW,
+    rationale="When the kubelet does not maintain its iptables utility chains, pod networking rules can drift from "
+    "what the kubelet expects.",
+    remediation="Set makeIPTablesUtilChains: true (the default) in the kubelet config.",
+    refs={"cis": "4.2.6", "kubescape": "C-0178", "checkov": "CKV_K8S_145", "trivy": "KCV-0084", "nsa": NSA},
+    **ON_KUBELET,
 )
 def kubelet_iptables_chains(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     k = _kubelet(obj)
@@ -263,19 +227,17 @@ def kubelet_iptables_chains(obj: K8sObject, ctx: Context) -> Iterator[Violation]
         yield Violation(s.path, f"kubelet: {_say(k, s)} is {str(s.value).lower()}")
 
 
-@TARGETS.rule(
-    KUBELET,
-    **_meta(
-        "009",
-        "kubelet-hostname-override",
-        "Kubelet hostname override set",
-        Severity.INFO,
-        {"cis": "4.2.7", "kubescape": "C-0179", "checkov": "CKV_K8S_146", "trivy": "KCV-0086"},
-        "A hostname override can make the node name differ from the name in its serving certificate, which breaks "
-        "TLS verification between the API server and the kubelet.",
-        "Remove --hostname-override unless the cloud provider requires it (then set the parameter hostname_override_allowed).",
-        params={"hostname_override_allowed": False},
-    ),
+@rule(
+    id="KF-NODE-009",
+    slug="kubelet-hostname-override",
+    title="Kubelet hostname override set",
+    severity=Severity.INFO,
+    params={"hostname_override_allowed": False},
+    rationale="A hostname override can make the node name differ from the name in its serving certificate, which "
+    "breaks TLS verification between the API server and the kubelet.",
+    remediation="Remove --hostname-override unless the cloud provider requires it (then set the parameter hostname_override_allowed).",
+    refs={"cis": "4.2.7", "kubescape": "C-0179", "checkov": "CKV_K8S_146", "trivy": "KCV-0086", "nsa": NSA},
+    **ON_KUBELET,
 )
 def kubelet_hostname_override(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     k = _kubelet(obj)
@@ -286,18 +248,16 @@ def kubelet_hostname_override(obj: K8sObject, ctx: Context) -> Iterator[Violatio
         )
 
 
-@TARGETS.rule(
-    KUBELET,
-    **_meta(
-        "010",
-        "kubelet-event-qps",
-        "Kubelet event recording throttled too much",
-        Severity.INFO,
-        {"cis": "4.2.8", "kubescape": "C-0180", "checkov": "CKV_K8S_147", "trivy": "KCV-0087"},
-        "A very low event rate limit drops events that incident response relies on.",
-        "Set eventRecordQPS to 0 (no limit) or at least min_event_qps (default 5).",
-        params={"min_event_qps": 5},
-    ),
+@rule(
+    id="KF-NODE-010",
+    slug="kubelet-event-qps",
+    title="Kubelet event recording throttled too much",
+    severity=Severity.INFO,
+    params={"min_event_qps": 5},
+    rationale="A very low event rate limit drops events that incident response relies on.",
+    remediation="Set eventRecordQPS to 0 (no limit) or at least min_event_qps (default 5).",
+    refs={"cis": "4.2.8", "kubescape": "C-0180", "checkov": "CKV_K8S_147", "trivy": "KCV-0087", "nsa": NSA},
+    **ON_KUBELET,
 )
 def kubelet_event_qps(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     k = _kubelet(obj)
@@ -317,18 +277,22 @@ def _serving_cert(k: KubeletView) -> tuple[Setting, Setting, Setting]:
     return k.effective("tlsCertFile"), k.effective("tlsPrivateKeyFile"), k.effective("serverTLSBootstrap")
 
 
-@TARGETS.rule(
-    KUBELET,
-    **_meta(
-        "011",
-        "kubelet-serving-cert",
-        "Kubelet serving certificate not configured",
-        Severity.MEDIUM,
-        {"cis": "4.2.9", "kubescape": "C-0181", "checkov": "CKV_K8S_148", "trivy": ("KCV-0088", "KCV-0089")},
-        "Without a serving certificate the kubelet generates a self-signed one, so the API server cannot verify "
-        "it is talking to the real node.",
-        "Set serverTLSBootstrap: true (and approve kubelet-serving CSRs) or set tlsCertFile and tlsPrivateKeyFile.",
-    ),
+@rule(
+    id="KF-NODE-011",
+    slug="kubelet-serving-cert",
+    title="Kubelet serving certificate not configured",
+    severity=Severity.MEDIUM,
+    rationale="Without a serving certificate the kubelet generates a self-signed one, so the API server cannot verify "
+    "it is talking to the real node.",
+    remediation="Set serverTLSBootstrap: true (and approve kubelet-serving CSRs) or set tlsCertFile and tlsPrivateKeyFile.",
+    refs={
+        "cis": "4.2.9",
+        "kubescape": "C-0181",
+        "checkov": "CKV_K8S_148",
+        "trivy": ("KCV-0088", "KCV-0089"),
+        "nsa": NSA,
+    },
+    **ON_KUBELET,
 )
 def kubelet_serving_cert(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     k = _kubelet(obj)
@@ -344,18 +308,16 @@ def kubelet_serving_cert(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         )
 
 
-@TARGETS.rule(
-    KUBELET,
-    **_meta(
-        "012",
-        "kubelet-rotate-certificates",
-        "Kubelet client certificate rotation disabled",
-        Severity.MEDIUM,
-        {"cis": "4.2.10", "kubescape": "C-0182", "checkov": "CKV_K8S_149", "trivy": "KCV-0090"},
-        "Without rotation the kubelet's client certificate expires and the node drops out of the cluster, or is "
-        "issued for a long time and stays valid if stolen.",
-        "Set rotateCertificates: true in the kubelet config.",
-    ),
+@rule(
+    id="KF-NODE-012",
+    slug="kubelet-rotate-certificates",
+    title="Kubelet client certificate rotation disabled",
+    severity=Severity.MEDIUM,
+    rationale="Without rotation the kubelet's client certificate expires and the node drops out of the cluster, or is "
+    "issued for a long time and stays valid if stolen.",
+    remediation="Set rotateCertificates: true in the kubelet config.",
+    refs={"cis": "4.2.10", "kubescape": "C-0182", "checkov": "CKV_K8S_149", "trivy": "KCV-0090", "nsa": NSA},
+    **ON_KUBELET,
 )
 def kubelet_rotate_certificates(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     k = _kubelet(obj)
@@ -366,17 +328,16 @@ def kubelet_rotate_certificates(obj: K8sObject, ctx: Context) -> Iterator[Violat
         )
 
 
-@TARGETS.rule(
-    KUBELET,
-    **_meta(
-        "013",
-        "kubelet-rotate-server-certificates",
-        "Kubelet serving certificate rotation disabled",
-        Severity.MEDIUM,
-        {"cis": "4.2.11", "kubescape": "C-0183", "trivy": "KCV-0091"},
-        "Serving certificates must be renewed through the certificates API; otherwise they expire or stay self-signed.",
-        "Set serverTLSBootstrap: true and keep the RotateKubeletServerCertificate feature gate on.",
-    ),
+@rule(
+    id="KF-NODE-013",
+    slug="kubelet-rotate-server-certificates",
+    title="Kubelet serving certificate rotation disabled",
+    severity=Severity.MEDIUM,
+    rationale="Serving certificates must be renewed through the certificates API; otherwise they expire or stay "
+    "self-signed.",
+    remediation="Set serverTLSBootstrap: true and keep the RotateKubeletServerCertificate feature gate on.",
+    refs={"cis": "4.2.11", "kubescape": "C-0183", "trivy": "KCV-0091", "nsa": NSA},
+    **ON_KUBELET,
 )
 def kubelet_rotate_server_certificates(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     k = _kubelet(obj)
@@ -394,19 +355,17 @@ def kubelet_rotate_server_certificates(obj: K8sObject, ctx: Context) -> Iterator
         )
 
 
-@TARGETS.rule(
-    KUBELET,
-    **_meta(
-        "014",
-        "kubelet-weak-tls",
-        "Kubelet weak TLS cipher suites",
-        Severity.MEDIUM,
-        {"cis": "4.2.12", "kubescape": "C-0184", "checkov": "CKV_K8S_151", "trivy": "KCV-0092"},
-        "CBC and RSA key-exchange suites and TLS below 1.2 are weak; an explicit list keeps the kubelet from "
-        "negotiating them.",
-        "Set tlsCipherSuites to ECDHE AES-GCM/ChaCha20 suites and tlsMinVersion: VersionTLS12 in the kubelet config.",
-        params={"require_explicit_ciphers": True},
-    ),
+@rule(
+    id="KF-NODE-014",
+    slug="kubelet-weak-tls",
+    title="Kubelet weak TLS cipher suites",
+    severity=Severity.MEDIUM,
+    params={"require_explicit_ciphers": True},
+    rationale="CBC and RSA key-exchange suites and TLS below 1.2 are weak; an explicit list keeps the kubelet from "
+    "negotiating them.",
+    remediation="Set tlsCipherSuites to ECDHE AES-GCM/ChaCha20 suites and tlsMinVersion: VersionTLS12 in the kubelet config.",
+    refs={"cis": "4.2.12", "kubescape": "C-0184", "checkov": "CKV_K8S_151", "trivy": "KCV-0092", "nsa": NSA},
+    **ON_KUBELET,
 )
 def kubelet_weak_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     k = _kubelet(obj)
@@ -428,17 +387,15 @@ def kubelet_weak_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         )
 
 
-@TARGETS.rule(
-    KUBELET,
-    **_meta(
-        "015",
-        "kubelet-pod-pids-limit",
-        "Pod PID limit not set",
-        Severity.LOW,
-        {"cis": "4.2.13", "kubescape": "C-0284"},
-        "Without a PID limit one pod can fork until the node runs out of process IDs and every pod on it fails.",
-        "Set podPidsLimit in the kubelet config (e.g. 4096).",
-    ),
+@rule(
+    id="KF-NODE-015",
+    slug="kubelet-pod-pids-limit",
+    title="Pod PID limit not set",
+    severity=Severity.LOW,
+    rationale="Without a PID limit one pod can fork until the node runs out of process IDs and every pod on it fails.",
+    remediation="Set podPidsLimit in the kubelet config (e.g. 4096).",
+    refs={"cis": "4.2.13", "kubescape": "C-0284", "nsa": NSA},
+    **ON_KUBELET,
 )
 def kubelet_pod_pids_limit(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     k = _kubelet(obj)
@@ -448,18 +405,16 @@ def kubelet_pod_pids_limit(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         yield Violation(s.path, f"kubelet: {_say(k, s)} {state}")
 
 
-@TARGETS.rule(
-    KUBELET,
-    **_meta(
-        "016",
-        "kubelet-seccomp-default",
-        "Kubelet seccomp default disabled",
-        Severity.LOW,
-        {"cis": "4.2.14"},
-        "With seccompDefault the container runtime's default seccomp profile applies to every pod that does not "
-        "choose one, closing many kernel attack paths.",
-        "Set seccompDefault: true in the kubelet config.",
-    ),
+@rule(
+    id="KF-NODE-016",
+    slug="kubelet-seccomp-default",
+    title="Kubelet seccomp default disabled",
+    severity=Severity.LOW,
+    rationale="With seccompDefault the container runtime's default seccomp profile applies to every pod that does not "
+    "choose one, closing many kernel attack paths.",
+    remediation="Set seccompDefault: true in the kubelet config.",
+    refs={"cis": "4.2.14", "nsa": NSA},
+    **ON_KUBELET,
 )
 def kubelet_seccomp_default(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     k = _kubelet(obj)
@@ -482,7 +437,7 @@ def _is_proxy_configmap(obj: K8sObject) -> bool:
     return obj.kind == "ConfigMap" and obj.name == "kube-proxy" and isinstance(obj.get("data", "config.conf"), str)
 
 
-PROXY = Target(
+PROXY = NodeTarget(
     "kube-proxy",
     lambda o: component(o, KUBE_PROXY) is not None or _is_proxy_config(o) or _is_proxy_configmap(o),
     "no kube-proxy on this node (it usually runs as a DaemonSet)",
@@ -498,8 +453,7 @@ def _metrics_violation(addr: Any, path: Path, what: str) -> Iterator[Violation]:
         yield Violation(path, f"kube-proxy: {what} {addr} is not a loopback address{every}")
 
 
-@TARGETS.rule(
-    PROXY,
+@rule(
     id="KF-NODE-017",
     slug="kube-proxy-metrics-bind-address",
     title="kube-proxy metrics bound to non-localhost",
@@ -511,6 +465,7 @@ def _metrics_violation(addr: Any, path: Path, what: str) -> Iterator[Violation]:
     "node's service topology to the network.",
     remediation="Set metricsBindAddress: 127.0.0.1:10249 in the KubeProxyConfiguration (or --metrics-bind-address=127.0.0.1:10249).",
     refs={"cis": "4.3.1", "kubescape": "C-0291", "nsa": NSA},
+    applies=PROXY,
 )
 def kube_proxy_metrics(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     c: Component | None = component(obj, KUBE_PROXY)
@@ -553,18 +508,16 @@ def _kubelet_of_snapshot(node: NodeView) -> KubeletView:
     return k
 
 
-@TARGETS.rule(
-    NODE_FILES,
+@rule(
     id="KF-NODE-018",
     slug="kubelet-service-file-permissions",
     title="kubelet service file permissions/ownership",
     severity=Severity.HIGH,
-    scope=Scope.OBJECT,
-    kinds=["NodeSnapshot"],
     rationale="The kubelet unit and its drop-ins decide the kubelet's flags; whoever can write them can turn off "
     "authentication or run any command as root at the next restart.",
     remediation="Run chmod 600 and chown root:root on kubelet.service and its drop-ins (e.g. /etc/systemd/system/kubelet.service.d/10-kubeadm.conf).",
     refs={"cis": ("4.1.1", "4.1.2"), "kubescape": ("C-0162", "C-0163"), "trivy": ("KCV-0069", "KCV-0070"), "nsa": NSA},
+    **ON_NODE_FILES,
 )
 def kubelet_service_files(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     node = node_of(obj)
@@ -590,19 +543,17 @@ def kubelet_service_files(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         yield from file_violations(f, 0o600, "kubelet unit file")
 
 
-@TARGETS.rule(
-    NODE_FILES,
+@rule(
     id="KF-NODE-019",
     slug="kube-proxy-kubeconfig-permissions",
     title="kube-proxy kubeconfig permissions/ownership",
     severity=Severity.MEDIUM,
-    scope=Scope.OBJECT,
-    kinds=["NodeSnapshot"],
     cross_object=True,
     rationale="kube-proxy's kubeconfig holds its credential; with it one can read every Service and Endpoint of "
     "the cluster and act as kube-proxy.",
     remediation="Run chmod 600 and chown root:root on the file named by kube-proxy --kubeconfig.",
     refs={"cis": ("4.1.3", "4.1.4"), "kubescape": ("C-0164", "C-0165"), "trivy": ("KCV-0071", "KCV-0072"), "nsa": NSA},
+    **ON_NODE_FILES,
 )
 def kube_proxy_kubeconfig(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     node = node_of(obj)
@@ -621,14 +572,11 @@ def kube_proxy_kubeconfig(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         yield from file_violations(f, 0o600, "kube-proxy kubeconfig")
 
 
-@TARGETS.rule(
-    NODE_FILES,
+@rule(
     id="KF-NODE-020",
     slug="kubelet-kubeconfig-permissions",
     title="kubelet kubeconfig permissions/ownership",
     severity=Severity.HIGH,
-    scope=Scope.OBJECT,
-    kinds=["NodeSnapshot"],
     rationale="The kubelet's kubeconfig holds the node's credential (system:node:<name>); with it one can read "
     "the Secrets of every pod on the node and change the node's status.",
     remediation="Run chmod 600 /etc/kubernetes/kubelet.conf and chown root:root on it.",
@@ -638,6 +586,7 @@ def kube_proxy_kubeconfig(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         "trivy": ("KCV-0073", "KCV-0074"),
         "nsa": NSA,
     },
+    **ON_NODE_FILES,
 )
 def kubelet_kubeconfig(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     node = node_of(obj)
@@ -652,18 +601,16 @@ def kubelet_kubeconfig(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         yield from file_violations(f, 0o600, "kubelet kubeconfig")
 
 
-@TARGETS.rule(
-    NODE_FILES,
+@rule(
     id="KF-NODE-021",
     slug="kubelet-client-ca-permissions",
     title="kubelet client CA file permissions/ownership",
     severity=Severity.MEDIUM,
-    scope=Scope.OBJECT,
-    kinds=["NodeSnapshot"],
     rationale="The client CA decides whose client certificates the kubelet trusts; whoever can replace it can "
     "use the kubelet API with certificates of their own CA.",
     remediation="Run chmod 644 (or stricter) and chown root:root on the file named by authentication.x509.clientCAFile.",
     refs={"cis": ("4.1.7", "4.1.8"), "kubescape": ("C-0168", "C-0169"), "trivy": ("KCV-0075", "KCV-0076"), "nsa": NSA},
+    **ON_NODE_FILES,
 )
 def kubelet_client_ca_file(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     node = node_of(obj)
@@ -675,14 +622,11 @@ def kubelet_client_ca_file(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         yield from file_violations(f, 0o644, "kubelet client CA")
 
 
-@TARGETS.rule(
-    NODE_FILES,
+@rule(
     id="KF-NODE-022",
     slug="kubelet-config-permissions",
     title="kubelet config file permissions/ownership",
     severity=Severity.HIGH,
-    scope=Scope.OBJECT,
-    kinds=["NodeSnapshot"],
     rationale="The kubelet config file sets its authentication, authorization and ports; whoever can write it "
     "can open the kubelet API at the next restart.",
     remediation="Run chmod 600 /var/lib/kubelet/config.yaml and chown root:root on it.",
@@ -692,6 +636,7 @@ def kubelet_client_ca_file(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         "trivy": ("KCV-0077", "KCV-0078"),
         "nsa": NSA,
     },
+    **ON_NODE_FILES,
 )
 def kubelet_config_file(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     node = node_of(obj)
@@ -734,14 +679,11 @@ def _used(c: CertFact) -> str:
     return f" (used as {', '.join(str(x) for x in ub[:3])})" if isinstance(ub, list) and ub else ""
 
 
-@TARGETS.rule(
-    CERTS,
+@rule(
     id="KF-NODE-023",
     slug="certificate-expiry",
     title="Certificate expired or expiring soon",
     severity=Severity.HIGH,
-    scope=Scope.OBJECT,
-    kinds=["NodeSnapshot"],
     params={"cert_expiry_days": 30},
     rationale="An expired certificate stops the component that presents it (API server, kubelet, etcd) or "
     "locks out the admin; kubeadm certificates last one year unless renewed by upgrades.",
@@ -750,6 +692,7 @@ def _used(c: CertFact) -> str:
         "kubefort": "certificate lifecycle",
         "k8s": "https://kubernetes.io/docs/tasks/administer-cluster/kubeadm/kubeadm-certs/",
     },
+    **ON_CERTIFICATES,
 )
 def certificate_expiry(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     now = datetime.now(UTC)
@@ -777,18 +720,16 @@ def certificate_expiry(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
             )
 
 
-@TARGETS.rule(
-    CERTS,
+@rule(
     id="KF-NODE-024",
     slug="certificate-weak-key",
     title="Weak certificate key",
     severity=Severity.MEDIUM,
-    scope=Scope.OBJECT,
-    kinds=["NodeSnapshot"],
     rationale="RSA keys under 2048 bits, EC keys under 256 bits and SHA-1/MD5 signatures can be broken or "
     "forged; a self-signed leaf certificate cannot be verified by anyone.",
     remediation="Reissue the certificate with an RSA 2048+ or ECDSA P-256+ key signed with SHA-256 by the cluster CA.",
     refs={"kubefort": "certificate strength", "k8s": "https://kubernetes.io/docs/setup/best-practices/certificates/"},
+    **ON_CERTIFICATES,
 )
 def certificate_weak_key(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     for c in _certs(obj):
@@ -812,4 +753,29 @@ def certificate_weak_key(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
             )
 
 
-RULES = TARGETS.rules
+RULES: list[Rule] = [
+    kubelet_anonymous,
+    kubelet_always_allow,
+    kubelet_webhook,
+    kubelet_client_ca,
+    kubelet_read_only_port,
+    kubelet_streaming_timeout,
+    kubelet_protect_kernel_defaults,
+    kubelet_iptables_chains,
+    kubelet_hostname_override,
+    kubelet_event_qps,
+    kubelet_serving_cert,
+    kubelet_rotate_certificates,
+    kubelet_rotate_server_certificates,
+    kubelet_weak_tls,
+    kubelet_pod_pids_limit,
+    kubelet_seccomp_default,
+    kube_proxy_metrics,
+    kubelet_service_files,
+    kube_proxy_kubeconfig,
+    kubelet_kubeconfig,
+    kubelet_client_ca_file,
+    kubelet_config_file,
+    certificate_expiry,
+    certificate_weak_key,
+]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..analysis.node.targets import NotApplicable, Target, TargetTable
+from ..analysis.node.targets import VERSIONS_SECTION, NodeTarget, NotApplicable
 from ..analysis.node.versions import (
     K8S_COMPONENTS,
     ComponentVersion,
@@ -31,7 +31,7 @@ from ..analysis.node.versions import (
     release_table,
     today_of,
 )
-from ..engine.rule import Context, NotEvaluated, Scope, Severity, Violation
+from ..engine.rule import Context, NotEvaluated, Rule, Scope, Severity, Violation, rule
 from ..model.images import parse_image
 from ..model.kinds import WORKLOAD_KINDS
 from ..model.objects import K8sObject
@@ -39,8 +39,9 @@ from ..model.workloads import ContainerView, pod_spec
 
 NSA = "NSA/CISA: upgrading and application security"
 SKEW_DOC = "https://kubernetes.io/releases/version-skew-policy/"
-TARGETS = TargetTable()
-VERSIONS = Target("versions", is_versions, "no component versions given")
+#: VER-001..005 are about the ClusterVersions object (the rules of ``kubefort versions``).
+VERSIONS = NodeTarget(VERSIONS_SECTION, is_versions, "no component versions given")
+ON_VERSIONS: dict[str, Any] = {"scope": Scope.OBJECT, "kinds": ["ClusterVersions"], "applies": VERSIONS}
 TODAY = {"today": ""}
 
 
@@ -65,19 +66,17 @@ def _supported_text(today: Any) -> str:
     return ", ".join(r.minor for r in reversed(sup)) or "none in the bundled table"
 
 
-@TARGETS.rule(
-    VERSIONS,
+@rule(
     id="KF-VER-001",
     slug="kubernetes-end-of-life",
     title="Kubernetes version end-of-life",
     severity=Severity.HIGH,
-    scope=Scope.OBJECT,
-    kinds=["ClusterVersions"],
     params={**TODAY, "target_version": ""},
     rationale="A minor release past its end of life gets no security fixes: every Kubernetes CVE published "
     "since stays open on the cluster.",
     remediation="Upgrade the control plane one minor at a time to a supported release (kubefort versions prints the path).",
     refs={"kubescape": "C-0273", "nsa": NSA, "k8s": "https://kubernetes.io/releases/"},
+    **ON_VERSIONS,
 )
 def kubernetes_eol(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     if not is_versions(obj):
@@ -111,19 +110,17 @@ def kubernetes_eol(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
             )
 
 
-@TARGETS.rule(
-    VERSIONS,
+@rule(
     id="KF-VER-002",
     slug="kubernetes-near-end-of-life",
     title="Kubernetes version near end-of-life",
     severity=Severity.LOW,
-    scope=Scope.OBJECT,
-    kinds=["ClusterVersions"],
     params={**TODAY, "eol_warning_days": 60, "max_patches_behind": 2, "target_version": ""},
     rationale="Upgrades take planning: a minor that reaches end of life soon must be upgraded now, and a "
     "component several patch releases behind misses security fixes already published for its minor.",
     remediation="Plan the next minor upgrade before the end-of-life date, and keep every component on the latest patch of its minor.",
     refs={"nsa": NSA, "k8s": "https://kubernetes.io/releases/patch-releases/"},
+    **ON_VERSIONS,
 )
 def kubernetes_near_eol(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     if not is_versions(obj):
@@ -164,18 +161,16 @@ def kubernetes_near_eol(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
                 )
 
 
-@TARGETS.rule(
-    VERSIONS,
+@rule(
     id="KF-VER-003",
     slug="kubelet-version-skew",
     title="Kubelet version skew outside policy",
     severity=Severity.MEDIUM,
-    scope=Scope.OBJECT,
-    kinds=["ClusterVersions"],
     rationale="Kubelets newer than the API server or more than three minors older are not supported: API "
     "changes can break them silently, and the next control-plane upgrade is blocked.",
     remediation="Upgrade old kubelets (drain each node first) before upgrading the control plane; never run kubelets newer than the oldest API server.",
     refs={"k8s": SKEW_DOC},
+    **ON_VERSIONS,
 )
 def kubelet_skew(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     if not is_versions(obj):
@@ -200,19 +195,17 @@ def kubelet_skew(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
             )
 
 
-@TARGETS.rule(
-    VERSIONS,
+@rule(
     id="KF-VER-004",
     slug="control-plane-version-skew",
     title="Control-plane component version skew",
     severity=Severity.MEDIUM,
-    scope=Scope.OBJECT,
-    kinds=["ClusterVersions"],
     rationale="The controller manager, scheduler and cloud controller manager must not be newer than the API "
     "servers they talk to nor more than one minor older; API servers of an HA cluster must be within "
     "one minor; kube-proxy follows the kubelet's rules.",
     remediation="Upgrade in order: etcd, every kube-apiserver, then controller manager, scheduler and cloud controller manager, then kubelets and kube-proxy.",
     refs={"k8s": SKEW_DOC},
+    **ON_VERSIONS,
 )
 def control_plane_skew(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     if not is_versions(obj):
@@ -322,14 +315,11 @@ _TRIGGER_TEXT = {
 }
 
 
-@TARGETS.rule(
-    VERSIONS,
+@rule(
     id="KF-VER-005",
     slug="kubernetes-known-cve",
     title="Version affected by a known Kubernetes CVE",
     severity=Severity.MEDIUM,
-    scope=Scope.OBJECT,
-    kinds=["ClusterVersions"],
     cross_object=True,
     rationale="A component in an affected version range is exploitable as published, often with public proof-of-"
     "concept code, as soon as the conditions the CVE needs are present.",
@@ -339,6 +329,7 @@ _TRIGGER_TEXT = {
         "nsa": NSA,
         "k8s": "https://kubernetes.io/docs/reference/issues-security/official-cve-feed/",
     },
+    **ON_VERSIONS,
 )
 def kubernetes_cve(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     if not is_versions(obj):
@@ -378,8 +369,7 @@ def _target(ctx: Context) -> Version:
     return v
 
 
-@TARGETS.rule(
-    Target("deprecated APIs", lambda o: True, "no object in the input"),
+@rule(
     id="KF-VER-006",
     slug="deprecated-api-version",
     title="Deprecated or removed API version used",
@@ -425,8 +415,7 @@ def deprecated_api(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
 # -- add-ons ------------------------------------------------------------------------------------------------
 
 
-@TARGETS.rule(
-    Target("add-ons", lambda o: o.kind in WORKLOAD_KINDS, "no workload in the input"),
+@rule(
     id="KF-VER-007",
     slug="addon-end-of-life",
     title="Add-on at end-of-life",
@@ -455,4 +444,12 @@ def addon_eol(c: ContainerView, ctx: Context) -> Iterator[Violation]:
                 )
 
 
-RULES = TARGETS.rules
+RULES: list[Rule] = [
+    kubernetes_eol,
+    kubernetes_near_eol,
+    kubelet_skew,
+    control_plane_skew,
+    kubernetes_cve,
+    deprecated_api,
+    addon_eol,
+]

@@ -540,15 +540,15 @@ class _Collector:
             if name == KUBELET:
                 continue
             if name in self.pods:
-                comp = self.pods[name]
-                if list(comp.argv) != argv[1:] and self.audit.found.get(name, "").startswith("static pod"):
+                running = self.pods[name]
+                if list(running.argv) != argv[1:] and self.audit.found.get(name, "").startswith("static pod"):
                     self.audit.notes.append(
                         f"the running {name} (pid {pid}) has other flags than its manifest: "
                         "the manifest was changed and not yet applied, or another copy runs"
                     )
                 continue
             file = f"{self.proc}/{pid}/cmdline"
-            anchors = {("spec", "containers", 0): Anchor(file=file)}
+            anchors: dict[Path, Anchor] = {("spec", "containers", 0): Anchor(file=file)}
             obj = self.synthetic_pod(name, argv, env, file, anchors, f"process {pid}")
             self.add_component_pods([obj], f"process {pid}")
         for name in (APISERVER, CONTROLLER_MANAGER, SCHEDULER, ETCD, KUBE_PROXY, "cloud-controller-manager"):
@@ -560,16 +560,16 @@ class _Collector:
         return self.audit
 
     def referenced_files(self) -> None:
-        for comp_name, flag in CONFIG_FLAGS:
-            comp = self.pods.get(comp_name)
-            p = comp.value(flag) if comp is not None else None
+        for comp_name, flag_name in CONFIG_FLAGS:
+            named_by = self.pods.get(comp_name)
+            p = named_by.value(flag_name) if named_by is not None else None
             if not p:
                 continue
             f = self.fact(p)
             if f.get("type") == "file":
-                self.load_objects(p, f"{comp_name} --{flag}")
+                self.load_objects(p, f"{comp_name} --{flag_name}")
             else:
-                self.audit.notes.append(f"{comp_name} --{flag} names {p}, which does not exist under the root")
+                self.audit.notes.append(f"{comp_name} --{flag_name} names {p}, which does not exist under the root")
         etcd = self.pods.get(ETCD)
         if etcd is not None:
             cfg = etcd.value("config-file") or (etcd.env("ETCD_CONFIG_FILE") or (None,))[0]

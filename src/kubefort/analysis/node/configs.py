@@ -95,7 +95,7 @@ class AuditRule:
 
 
 def audit_rules(policy: Mapping[str, Any]) -> list[AuditRule]:
-    out = []
+    out: list[AuditRule] = []
     rules = policy.get("rules")
     if not isinstance(rules, list):
         return out

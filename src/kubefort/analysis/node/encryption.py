@@ -70,7 +70,7 @@ def _provider(raw: Any, path: Path) -> Provider:
 
 
 def entries(raw: Mapping[str, Any]) -> list[Entry]:
-    out = []
+    out: list[Entry] = []
     res = raw.get("resources")
     if not isinstance(res, list):
         return out

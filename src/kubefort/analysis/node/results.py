@@ -8,9 +8,11 @@ this node: no such component or file); ``error`` (the rule crashed).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ...engine.findings import Finding, Report, Status
 from ...engine.rule import RuleMeta
@@ -18,7 +20,9 @@ from ...model.inventory import Inventory
 from ...model.kinds import WORKLOAD_KINDS
 from ...model.objects import K8sObject, ObjectRef
 from ...model.source import Location
-from .targets import NOT_APPLICABLE, Target
+from .collect import NodeAudit
+from .targets import NOT_APPLICABLE, target_of
+from .versions import ReleaseTable
 
 PASS, FAIL, WARN, MANUAL, SKIP, ERROR = "pass", "fail", "warn", "manual", "skip", "error"
 STATUSES = (FAIL, WARN, MANUAL, PASS, SKIP, ERROR)
@@ -56,11 +60,10 @@ def _status_of(findings: list[Finding]) -> str:
     return MANUAL
 
 
-def check_results(
-    report: Report, inventory: Inventory | Iterable[K8sObject], rules: Iterable[RuleMeta], targets: Mapping[str, Target]
-) -> list[CheckResult]:
-    """One result per rule (of those that ran) and object it is about; a rule about nothing in the
-    input is one ``skip`` result with the target's reason."""
+def check_results(report: Report, inventory: Inventory | Iterable[K8sObject]) -> list[CheckResult]:
+    """One result per rule of the report and object it is about (its target, see
+    :mod:`.targets`); a rule about nothing in the input is one ``skip`` result with the target's
+    reason."""
     findings: dict[tuple[str, ObjectRef], list[Finding]] = defaultdict(list)
     for f in report.findings:
         findings[(f.rule.id, f.object)].append(f)
@@ -68,10 +71,10 @@ def check_results(
     passes = {(m.id, ref) for m, ref, _ in report.passes}
     objects = list(inventory)
     out: list[CheckResult] = []
-    for meta in rules:
-        t = targets.get(meta.id)
+    for meta in report.rules:
+        t = target_of(meta)
         section = t.section if t else meta.area
-        objs = [o for o in objects if _kind_ok(meta, o) and (t is None or t.applies(o))]
+        objs = [o for o in objects if _kind_ok(meta, o) and (t is None or t(o))]
         if not objs:
             out.append(CheckResult(meta, SKIP, section, reason=t.missing if t else "no object in the input"))
             continue
@@ -105,15 +108,53 @@ def counts(results: Iterable[CheckResult]) -> dict[str, int]:
     return c
 
 
-def applicable_passes(report: Report, inventory: Iterable[K8sObject], targets: Mapping[str, Target]) -> None:
-    """Drop the passes a rule scored on objects it is not about (a kube-apiserver rule on the etcd Pod),
-    so that JUnit and the counts list only meaningful checks."""
-    by_ref = {o.ref: o for o in inventory}
-    kept = []
-    for meta, ref, loc in report.passes:
-        t = targets.get(meta.id)
-        o = by_ref.get(ref)
-        if t is None or (o is not None and t.applies(o)):
-            kept.append((meta, ref, loc))
-    report.passes = kept
-    report.counts[Status.PASS] = len(kept)
+#: Statuses from worst to best: a rule judged on several objects shows the worst.
+_WORST = (ERROR, FAIL, WARN, MANUAL, PASS, SKIP)
+
+
+def per_rule(checks: Iterable[CheckResult]) -> list[CheckResult]:
+    """One result per rule (the audit's table and check counts): a rule judged on several objects (the
+    audit Policy and the API server's flag) has its worst status and every finding."""
+    merged: dict[str, CheckResult] = {}
+    for c in checks:
+        m = merged.get(c.rule.id)
+        if m is None:
+            merged[c.rule.id] = CheckResult(
+                c.rule, c.status, c.section, c.object, c.location, list(c.findings), c.reason
+            )
+            continue
+        if _WORST.index(c.status) < _WORST.index(m.status):
+            m.status, m.reason = c.status, c.reason or m.reason
+        m.findings.extend(c.findings)
+    return list(merged.values())
+
+
+@dataclass(frozen=True, slots=True)
+class NodeAuditResult:
+    """``kubefort node audit``: the node as collected, the engine's report, the per-check results."""
+
+    audit: NodeAudit
+    report: Report
+    checks: list[CheckResult]
+
+
+#: The release table is dated: ``kubefort versions`` warns when it is older than this.
+STALE_AFTER_DAYS = 120
+
+
+@dataclass(frozen=True, slots=True)
+class VersionsResult:
+    """``kubefort versions``: each given version's support status, the checks of the VER rules and
+    the upgrade plan, judged as of ``today`` against the bundled release table."""
+
+    today: dt.date
+    table: ReleaseTable
+    components: list[dict[str, Any]]  # analysis.node.versions.component_status, one per given version
+    upgrade: dict[str, Any]  # analysis.node.versions.upgrade_plan
+    report: Report
+    checks: list[CheckResult]
+    read_from: str | None = None  # the node root the versions were read from (--root)
+
+    @property
+    def stale(self) -> bool:
+        return (self.today - self.table.as_of).days > STALE_AFTER_DAYS

@@ -152,7 +152,9 @@ def _str(value: Any) -> str | None:
 def file_fact(path: str, raw: Any) -> FileFact:
     if not isinstance(raw, dict):
         return FileFact(path, "error", None, None, None, None, None, error="not a mapping")
-    t = raw.get("type") if isinstance(raw.get("type"), str) else "file"
+    t = raw.get("type")
+    if not isinstance(t, str):
+        t = "file"
     return FileFact(
         path=path,
         type=t,

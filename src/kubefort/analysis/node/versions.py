@@ -297,3 +297,88 @@ def upgrade_path(current: Version, table: ReleaseTable, today: dt.date) -> list[
         r = table.get(m)
         steps.append(UpgradeStep(m, str(r.latest_patch) if r and r.latest_patch else None))
     return steps
+
+
+# -- the report of kubefort versions ------------------------------------------------------------------------
+
+#: What ``kubefort versions`` is given: component -> versions, each ``"1.31.2"`` or ``{version, name}``.
+VersionSpec = Mapping[str, Sequence[Any]]
+
+
+def _item_text(item: Any) -> Any:
+    return item["version"] if isinstance(item, dict) else item
+
+
+def component_status(component: str, version: Any, today: dt.date) -> dict[str, Any]:
+    """Where one Kubernetes component's version stands in the release table: its minor, end of life,
+    ``status`` (supported, maintenance, end_of_life, unknown: newer than the table) and patch level.
+    Other components (etcd, containerd, the kernel) are listed with their version only."""
+    v = Version.parse(version)
+    d: dict[str, Any] = {"component": component, "version": str(version)}
+    if v is None or component not in (*K8S_COMPONENTS, "kubectl"):
+        return d
+    table = release_table()
+    rel = table.get(v.minor_key)
+    d["minor"] = v.minor_key
+    if rel is None:
+        newest = table.newest
+        newer = (v.major, v.minor) > _minor_tuple(newest.minor)
+        d["status"] = "unknown" if newer else "end_of_life"
+        return d
+    d["end_of_life"] = str(rel.end_of_life) if rel.end_of_life else None
+    if rel.end_of_life and rel.end_of_life <= today:
+        d["status"] = "end_of_life"
+    elif rel.maintenance_mode and rel.maintenance_mode <= today:
+        d["status"] = "maintenance"
+    else:
+        d["status"] = "supported"
+    if rel.latest_patch is not None:
+        d["latest_patch"] = str(rel.latest_patch)
+        d["patches_behind"] = max(0, rel.latest_patch.patch - v.patch)
+    return d
+
+
+def component_statuses(spec: VersionSpec, today: dt.date) -> list[dict[str, Any]]:
+    """:func:`component_status` of every given version, in upgrade order (with its instance or node name)."""
+    order = {c: i for i, c in enumerate(FIELDS)}
+    return [
+        component_status(comp, _item_text(it), today) | ({"name": it["name"]} if isinstance(it, dict) else {})
+        for comp, items in sorted(spec.items(), key=lambda kv: order.get(kv[0], 99))
+        for it in items
+    ]
+
+
+def upgrade_plan(spec: VersionSpec, today: dt.date) -> dict[str, Any]:
+    """The upgrade order, the path of the oldest API server to the newest supported minor, and the
+    kubelets and kube-proxies that must be upgraded first (blockers) to stay within the skew policy."""
+
+    def vers(comp: str) -> list[tuple[str, Version]]:
+        out = []
+        for it in spec.get(comp, []):
+            text = _item_text(it)
+            name = it.get("name") if isinstance(it, dict) else None
+            v = Version.parse(text)
+            if v is not None:
+                out.append((f"{comp} {text}" + (f" ({name})" if name else ""), v))
+        return out
+
+    apis = vers("kube-apiserver")
+    plan: dict[str, Any] = {"order": list(UPGRADE_ORDER), "path": [], "blockers": []}
+    if not apis:
+        return plan
+    table = release_table()
+    oldest = min(v for _, v in apis)
+    steps = upgrade_path(oldest, table, today)
+    plan["path"] = [{"minor": s.minor, "latest_patch": s.latest_patch} for s in steps]
+    # the first step at which each kubelet or kube-proxy would fall outside the skew policy
+    for lab, v in vers("kubelet") + vers("kube-proxy"):
+        for s in steps:
+            major, minor = _minor_tuple(s.minor)
+            if (major - v.major) * 1000 + (minor - v.minor) > kubelet_max_gap(v):
+                need = f"{major}.{minor - kubelet_max_gap(v)}" if major == v.major else s.minor
+                plan["blockers"].append(
+                    f"before kube-apiserver {s.minor}: upgrade {lab} to at least {need} "
+                    "(and keep it within 3 minors at every later step)"
+                )
+                break
+    return plan
