@@ -28,7 +28,6 @@ workloads or replicas. Sets of classes are Python integers used as bitsets.
 from __future__ import annotations
 
 import json
-import weakref
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -688,12 +687,7 @@ def _looks_like_ip(text: str) -> bool:
     return bool(text) and (text[0].isdigit() or ":" in text) and all(ch in "0123456789abcdefABCDEF.:" for ch in text)
 
 
-_CACHE: weakref.WeakKeyDictionary[Inventory, NetpolEngine] = weakref.WeakKeyDictionary()
-
-
 def engine_for(inventory: Inventory) -> NetpolEngine:
-    """The engine of an inventory, built once (rules share it)."""
-    eng = _CACHE.get(inventory)
-    if eng is None:
-        eng = _CACHE[inventory] = NetpolEngine(inventory)
-    return eng
+    """The engine of an inventory, built once and kept by the inventory (every rule of a scan shares it;
+    it is rebuilt when an object is added)."""
+    return inventory.cached(NetpolEngine, lambda: NetpolEngine(inventory))
