@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from .analysis.netpol.engine import NetpolEngine, engine_for
 from .engine.config import Config, find_config, load_config
 from .engine.findings import Report
 from .engine.registry import Registry
@@ -188,3 +189,11 @@ def scan(opts: ScanOptions, *, registry: Registry | None = None) -> Report:
     report.notes[:0] = loaded.notes
     report.files = loaded.files
     return report
+
+
+def load_netpol(opts: ScanOptions) -> tuple[NetpolEngine, LoadResult]:
+    """Load the inputs (``kubefort netpol``) and build the NetworkPolicy reachability engine over them;
+    inputs that cannot be read are in the LoadResult's errors, as for a scan."""
+    with batch_gc():
+        loaded = load_inputs(opts)
+        return engine_for(Inventory(loaded.objects)), loaded
