@@ -331,7 +331,17 @@ def build(rules: Iterable[Rule], opts: ManifestOptions = ManifestOptions()) -> l
             }
         ],
     }
-    docs = [namespace, service_account, deployment, service, pdb, netpol, default_deny, quota, limits]
+    docs: list[dict[str, Any]] = [
+        namespace,
+        service_account,
+        deployment,
+        service,
+        pdb,
+        netpol,
+        default_deny,
+        quota,
+        limits,
+    ]
     if opts.cert_manager_issuer:
         docs.append(
             {

@@ -506,7 +506,7 @@ def _meta(rule: Rule) -> dict[str, Any]:
 
 
 def vap(rule: Rule, check: Check, action: str) -> list[dict[str, Any]]:
-    policy = {
+    policy: dict[str, Any] = {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicy",
         "metadata": _meta(rule),

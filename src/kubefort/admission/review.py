@@ -168,18 +168,16 @@ def review_detailed(admission_review: Any, policy: AdmissionPolicy) -> Decision:
     req = parse_request(admission_review)
     uid: str = req["uid"]
     op: str = req["operation"]
-    obj_raw = req.get("object")
-    obj_raw = obj_raw if isinstance(obj_raw, Mapping) else None
-    old_raw = req.get("oldObject")
-    old_raw = old_raw if isinstance(old_raw, Mapping) else None
-    rkind = req.get("kind") if isinstance(req.get("kind"), Mapping) else {}
+    obj_raw = _mapping(req.get("object"))
+    old_raw = _mapping(req.get("oldObject"))
+    rkind = _mapping(req.get("kind")) or {}
     raw_for_id = obj_raw or old_raw or {}
     kind = _str(raw_for_id.get("kind")) or _str(rkind.get("kind"))
     namespace = _str(req.get("namespace"))
     name = _str(req.get("name")) or _str(_md(raw_for_id).get("name"))
     if not name and _md(raw_for_id).get("generateName"):
         name = f"{_str(_md(raw_for_id).get('generateName'))}*"
-    user_info = req.get("userInfo") if isinstance(req.get("userInfo"), Mapping) else {}
+    user_info = _mapping(req.get("userInfo")) or {}
     user = _str(user_info.get("username"))
     groups = (
         [g for g in user_info.get("groups") or () if isinstance(g, str)]
@@ -389,6 +387,10 @@ def _essence(raw: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(md, Mapping):
         d["metadata"] = {k: v for k, v in md.items() if k not in _BOOKKEEPING}
     return d
+
+
+def _mapping(v: Any) -> Mapping[str, Any] | None:
+    return v if isinstance(v, Mapping) else None
 
 
 def _md(raw: Mapping[str, Any]) -> Mapping[str, Any]:

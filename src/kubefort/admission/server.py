@@ -383,7 +383,8 @@ _WORKER_CERTS: list[CertStore] = []
 
 
 def _settings() -> dict[str, Any]:
-    return json.loads(os.environ[_WORKER_ENV])
+    settings: dict[str, Any] = json.loads(os.environ[_WORKER_ENV])
+    return settings
 
 
 def _certs_of_worker() -> CertStore:
