@@ -21,6 +21,7 @@ Raises :class:`ReviewError` (an HTTP 4xx for the server) when the request is not
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -67,7 +68,7 @@ class ReviewError(Exception):
 
 
 @dataclass(slots=True, kw_only=True)
-class Decision:
+class AdmissionDecision:
     """What was decided and why; ``response`` is the AdmissionReview to send back."""
 
     uid: str
@@ -140,6 +141,14 @@ def review(admission_review: Any, policy: AdmissionPolicy) -> dict[str, Any]:
     return review_detailed(admission_review, policy).response
 
 
+def parse_review(text: str) -> Any:
+    """The JSON document of an AdmissionReview (checked by :func:`parse_request`), else ReviewError."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ReviewError(f"not valid JSON: {e.msg} at line {e.lineno}") from None
+
+
 def parse_request(admission_review: Any) -> Mapping[str, Any]:
     """The ``request`` of a well-formed ``admission.k8s.io/v1`` AdmissionReview, else ReviewError."""
     if not isinstance(admission_review, Mapping):
@@ -164,7 +173,7 @@ def parse_request(admission_review: Any) -> Mapping[str, Any]:
     return req
 
 
-def review_detailed(admission_review: Any, policy: AdmissionPolicy) -> Decision:
+def review_detailed(admission_review: Any, policy: AdmissionPolicy) -> AdmissionDecision:
     req = parse_request(admission_review)
     uid: str = req["uid"]
     op: str = req["operation"]
@@ -185,7 +194,7 @@ def review_detailed(admission_review: Any, policy: AdmissionPolicy) -> Decision:
         else []
     )
     sub = _str(req.get("subResource"))
-    d = Decision(
+    d = AdmissionDecision(
         uid=uid,
         operation=op,
         kind=kind,
@@ -239,7 +248,7 @@ def _not_judged(
 
 
 def _judge(
-    d: Decision,
+    d: AdmissionDecision,
     obj_raw: Mapping[str, Any],
     namespace: str,
     kind: str,
@@ -407,4 +416,4 @@ def _short(v: Any) -> str:
     return s if len(s) <= 60 else s[:57] + "..."
 
 
-__all__ = ["API_VERSION", "Decision", "ReviewError", "review", "review_detailed"]
+__all__ = ["API_VERSION", "AdmissionDecision", "ReviewError", "parse_review", "review", "review_detailed"]

@@ -13,6 +13,7 @@ import click
 
 from .. import __version__
 from ..errors import KubefortError
+from ..reporters import printable  # error messages quote file names and values of the input
 
 #: command name -> (module, attribute): a command's module is imported only when it runs (or for
 #: --help), so ``kubefort scan`` does not pay for the etcd, RBAC and node command modules.
@@ -26,7 +27,7 @@ COMMANDS = {
     "node": ("node_cmd", "node_group"),
     "versions": ("node_cmd", "versions_cmd"),
     "admission": ("admission_cmd", "admission_group"),
-    "policy": ("admission_cmd", "policy_group"),
+    "policy": ("policy_cmd", "policy_group"),
 }
 
 
@@ -46,7 +47,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except KubefortError as e:
-            click.echo(f"kubefort: error: {e.diagnostics()}", err=True)
+            click.echo(f"kubefort: error: {printable(e.diagnostics())}", err=True)
             ctx.exit(2)
 
 
