@@ -30,7 +30,7 @@ def _load(
 
 def _warn(eng: NetpolEngine, loaded: LoadResult, label: str = "") -> None:
     sys.stdout.flush()  # the report before the warnings, as on a terminal
-    for line in report.warnings(eng.problems, loaded.errors, label):
+    for line in report.problem_lines(eng.problems, loaded.errors, label):
         click.echo(line, err=True)
 
 

@@ -9,7 +9,7 @@ from typing import IO
 import click
 
 from ..api import ScanOptions, default_workers, scan
-from ..reporters import Format, get_reporter, problems
+from ..reporters import Format, error_lines, get_reporter
 from .options import input_options, split_ids
 
 
@@ -135,6 +135,6 @@ def scan_cmd(
     color = False if no_color else None
     get_reporter(Format(fmt), color=color, verbose=verbose).render(report, out)
     if fmt != Format.TABLE.value:
-        for line in problems(report):
+        for line in error_lines(report):
             click.echo(line, err=True)
     sys.exit(report.exit_code())

@@ -18,7 +18,7 @@ def printable(text: str) -> str:
     return text.translate(_CONTROL)
 
 
-def problems(report: Report) -> list[str]:
+def error_lines(report: Report) -> list[str]:
     """The stderr lines about inputs that could not be read and rules that crashed (the table shows
     them itself; the machine-readable formats keep stdout for the report)."""
     out = [f"kubefort: error: {printable(e.diagnostics())}" for e in report.errors]

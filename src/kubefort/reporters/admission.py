@@ -16,7 +16,7 @@ from . import printable
 RULES_FORMATS = ("table", "json")
 
 
-class EvaluatedRule(Protocol):
+class _EvaluatedRule(Protocol):
     """A rule the webhook evaluates (``kubefort.admission.config.EvaluatedRule``)."""
 
     @property
@@ -33,7 +33,7 @@ class EvaluatedRule(Protocol):
     def not_on_kinds(self) -> Sequence[str]: ...
 
 
-class SkippedRule(Protocol):
+class _SkippedRule(Protocol):
     """A rule the webhook skips (``kubefort.admission.config.SkippedRule``)."""
 
     @property
@@ -46,22 +46,22 @@ class SkippedRule(Protocol):
     def reason(self) -> str: ...
 
 
-class RuleListing(Protocol):
+class _RuleListing(Protocol):
     """``kubefort.admission.config.RuleListing``."""
 
     @property
     def fail_on(self) -> str: ...
     @property
-    def evaluated(self) -> Sequence[EvaluatedRule]: ...
+    def evaluated(self) -> Sequence[_EvaluatedRule]: ...
     @property
-    def skipped(self) -> Sequence[SkippedRule]: ...
+    def skipped(self) -> Sequence[_SkippedRule]: ...
 
 
 def _json(doc: Any, out: IO[str]) -> None:
     out.write(json.dumps(doc, indent=2) + "\n")
 
 
-def rules_document(listing: RuleListing) -> dict[str, Any]:
+def rules_document(listing: _RuleListing) -> dict[str, Any]:
     """The JSON of ``kubefort admission rules -o json``."""
     return {
         "fail_on": listing.fail_on,
@@ -82,7 +82,7 @@ def rules_document(listing: RuleListing) -> dict[str, Any]:
     }
 
 
-def write_rules(listing: RuleListing, fmt: str, out: IO[str]) -> None:
+def write_rules(listing: _RuleListing, fmt: str, out: IO[str]) -> None:
     """The rules evaluated at admission and those skipped, as a table or JSON."""
     if fmt == "json":
         _json(rules_document(listing), out)
@@ -90,7 +90,7 @@ def write_rules(listing: RuleListing, fmt: str, out: IO[str]) -> None:
         out.writelines(printable(line) + "\n" for line in _rules_table(listing))
 
 
-def _rules_table(listing: RuleListing) -> Iterator[str]:
+def _rules_table(listing: _RuleListing) -> Iterator[str]:
     yield f"Evaluated at admission ({len(listing.evaluated)}): findings at or above the threshold deny, lower ones warn."
     for e in listing.evaluated:
         extra = f"deny from {e.denies_from}" if e.denies_from else e.mode

@@ -177,7 +177,7 @@ def _diff_text(d: NetpolDiff) -> Iterator[str]:
 # ---------------------------------------------------------------------------------- stderr
 
 
-def warnings(problems: Iterable[tuple[str, str]], errors: Iterable[KubefortError], label: str = "") -> list[str]:
+def problem_lines(problems: Iterable[tuple[str, str]], errors: Iterable[KubefortError], label: str = "") -> list[str]:
     """The stderr lines about inputs that could not be read and objects the analysis left out."""
     out = [f"kubefort: error: {label}{printable(e.diagnostics())}" for e in errors]
     out += [f"kubefort: warning: {label}{printable(ref)} is left out: {printable(why)}" for ref, why in problems]
