@@ -8,9 +8,8 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .analysis.netpol.engine import NetpolEngine, engine_for
 from .engine.config import Config, find_config, load_config
 from .engine.findings import Report
 from .engine.registry import Registry
@@ -22,6 +21,9 @@ from .loading.loader import LoadResult, load_paths, load_text
 from .loading.render import render_helm, render_kustomize
 from .model.inventory import Inventory
 from .rules import default_registry
+
+if TYPE_CHECKING:
+    from .analysis.netpol.engine import NetpolEngine
 
 
 @dataclass(slots=True, kw_only=True)
@@ -194,6 +196,8 @@ def scan(opts: ScanOptions, *, registry: Registry | None = None) -> Report:
 def load_netpol(opts: ScanOptions) -> tuple[NetpolEngine, LoadResult]:
     """Load the inputs (``kubefort netpol``) and build the NetworkPolicy reachability engine over them;
     inputs that cannot be read are in the LoadResult's errors, as for a scan."""
+    from .analysis.netpol.engine import engine_for  # on use: most commands never build one
+
     with batch_gc():
         loaded = load_inputs(opts)
         return engine_for(Inventory(loaded.objects)), loaded

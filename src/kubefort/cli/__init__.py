@@ -13,7 +13,6 @@ import click
 
 from .. import __version__
 from ..errors import KubefortError
-from ..reporters import printable  # error messages quote file names and values of the input
 
 #: command name -> (module, attribute): a command's module is imported only when it runs (or for
 #: --help), so ``kubefort scan`` does not pay for the etcd, RBAC and node command modules.
@@ -47,6 +46,8 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except KubefortError as e:
+            from ..reporters import printable  # messages quote file names and values of the input
+
             click.echo(f"kubefort: error: {printable(e.diagnostics())}", err=True)
             ctx.exit(2)
 
