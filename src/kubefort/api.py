@@ -26,6 +26,7 @@ from .rules import default_registry
 if TYPE_CHECKING:
     import datetime as dt
 
+    from .analysis.netpol.engine import NetpolEngine
     from .analysis.node.collect import NodeAudit
     from .analysis.node.results import NodeAuditResult, VersionsResult
     from .analysis.node.versions import VersionSpec
@@ -249,3 +250,13 @@ def check_versions(
         checks=check_results(report, inventory),
         read_from=read_from,
     )
+
+
+def load_netpol(opts: ScanOptions) -> tuple[NetpolEngine, LoadResult]:
+    """Load the inputs (``kubefort netpol``) and build the NetworkPolicy reachability engine over them;
+    inputs that cannot be read are in the LoadResult's errors, as for a scan."""
+    from .analysis.netpol.engine import engine_for  # on use: most commands never build one
+
+    with batch_gc():
+        loaded = load_inputs(opts)
+        return engine_for(Inventory(loaded.objects)), loaded

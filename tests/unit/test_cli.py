@@ -125,3 +125,14 @@ def test_docs_rules_md_is_generated_from_the_registry() -> None:
     code, out, _ = run("rules", "list", "--format", "markdown")
     assert code == 0
     assert doc.read_text() == out, "docs/rules.md is stale: run 'make docs'"
+
+
+def test_machine_formats_report_input_errors_on_stderr_escaped(tmp_path: Path) -> None:
+    bad = tmp_path / "bad\x1b[2J.yaml"
+    bad.write_text("kind: [unclosed\n")
+    (tmp_path / "priv.yaml").write_text(PRIV)
+    code, out, err = run("scan", str(tmp_path), "-o", "json")
+    assert code == 2
+    json.loads(out)
+    assert "\x1b" not in err and "bad\\x1b[2J.yaml" in err
+    assert err.startswith("kubefort: error: ")

@@ -232,3 +232,38 @@ def test_bad_required_tags_is_a_rule_error_not_a_pass() -> None:
     inv = Inventory([_pod("web", [{"name": "web", "image": "nginx:1.25"}])])
     rep = evaluate([img.image_mutable_tag], inv, params={"required_tags": ["nginx"]})
     assert rep.rule_errors
+
+
+def _raw(kind: str, name: str, body: dict[str, object]) -> K8sObject:
+    api = "apps/v1" if kind == "Deployment" else "v1"
+    raw = {"apiVersion": api, "kind": kind, "metadata": {"name": name, "namespace": "kube-system"}, **body}
+    return K8sObject.from_raw(raw, Source(file="mem.yaml"))
+
+
+def test_tiller_index_is_kept_by_the_inventory_and_follows_it() -> None:
+    """The per-inventory index of KF-IMG-008 lives in the inventory (no module-level cache): a second
+    inventory, or an object added to the first, is seen."""
+    svc = _raw("Service", "deploy-svc", {"spec": {"selector": {"role": "deployer"}, "ports": [{"port": 44134}]}})
+    tiller = _raw(
+        "Deployment",
+        "deployer",
+        {
+            "spec": {
+                "selector": {"matchLabels": {"role": "deployer"}},
+                "template": {
+                    "metadata": {"labels": {"role": "deployer"}},
+                    "spec": {"containers": [{"name": "t", "image": "gcr.io/kubernetes-helm/tiller:v2.16.1"}]},
+                },
+            }
+        },
+    )
+
+    def service_findings(inv: Inventory) -> list[str]:
+        return [str(f.object) for f in evaluate([img.helm_tiller], inv).findings if f.object.kind == "Service"]
+
+    inv = Inventory([svc])
+    assert service_findings(inv) == []
+    inv.add(tiller)  # the inventory drops what it derived from its objects
+    assert len(service_findings(inv)) == 1
+    assert service_findings(Inventory([svc])) == []
+    assert not hasattr(img, "_INVENTORY_CACHE")

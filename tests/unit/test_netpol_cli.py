@@ -225,3 +225,116 @@ def test_invalid_policy_warning(tmp_path: Path) -> None:
     assert code == 0
     assert "NetworkPolicy/shop/bad is left out: the API server would reject it" in err
     assert json.loads(out)["problems"][0]["object"] == "NetworkPolicy/shop/bad"
+
+
+# --- control characters from the manifests never reach the terminal ---------------------------------
+
+HOSTILE_WORKLOADS = r"""
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: "web\e[31m", namespace: shop}
+spec:
+  selector: {matchLabels: {app: "web\e[2J"}}
+  template:
+    metadata: {labels: {app: "web\e[2J"}}
+    spec: {containers: [{name: c, image: "nginx:1.0"}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: db, namespace: shop}
+spec:
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: c, image: "postgres:16", ports: [{name: pg, containerPort: 5432}]}]}
+"""
+HOSTILE_POLICIES = r"""
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: "db\e]0;owned\a", namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: db}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: "web\e[2J"}}}]
+    ports: [{port: 5432}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: "bad\e[5m", namespace: shop}
+spec:
+  podSelector: {}
+  ingress: [{from: [{}]}]
+"""
+WEB = "shop/deploy/web\x1b[31m"
+
+
+def _no_control(text: str) -> None:
+    assert "\x1b" not in text and "\x07" not in text, text
+
+
+@pytest.fixture
+def hostile(tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "before").mkdir()
+    (tmp_path / "after").mkdir()
+    (tmp_path / "before" / "none.yaml").write_text("")
+    (tmp_path / "after" / "policies.yaml").write_text(HOSTILE_POLICIES)
+    (tmp_path / "workloads.yaml").write_text(HOSTILE_WORKLOADS)
+    (tmp_path / "broken\x1b[2J.yaml").write_text("kind: [unclosed\n")
+    return {k: str(tmp_path / k) for k in ("before", "after", "workloads.yaml")} | {
+        "broken": str(tmp_path / "broken\x1b[2J.yaml")
+    }
+
+
+def test_can_reach_text_shows_control_characters_escaped(hostile: dict[str, str]) -> None:
+    args = ["-f", hostile["workloads.yaml"], "-f", hostile["after"]]
+    code, out, err = run("can-reach", WEB, "shop/deploy/db", *args)
+    assert code == 0, err
+    _no_control(out)
+    _no_control(err)
+    assert out.startswith("ALLOWED: shop/Deployment/web\\x1b[31m -> shop/Deployment/db on TCP/5432\n")
+    assert "isolated by shop/db\\x1b]0;owned\\x07" in out
+    assert "NetworkPolicy/shop/bad\\x1b[5m is left out" in err
+    # JSON escapes them itself and keeps the names exact
+    code, out, _ = run("can-reach", WEB, "shop/deploy/db", *args, "-o", "json")
+    _no_control(out)
+    assert json.loads(out)["from"] == "shop/Deployment/web\x1b[31m"
+
+
+def test_unreadable_input_named_with_control_characters(hostile: dict[str, str]) -> None:
+    code, out, err = run("can-reach", WEB, "shop/deploy/db", "-f", hostile["workloads.yaml"], "-f", hostile["broken"])
+    assert code == 2
+    _no_control(out + err)
+    assert "broken\\x1b[2J.yaml" in err and err.startswith("kubefort: error: ")
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "dot", "json"])
+def test_matrix_shows_control_characters_escaped(hostile: dict[str, str], fmt: str) -> None:
+    code, out, err = run("matrix", "-f", hostile["workloads.yaml"], "-f", hostile["after"], "-o", fmt)
+    assert code == 0
+    _no_control(out)
+    _no_control(err)
+    if fmt == "json":
+        assert "shop/Deployment/web\x1b[31m" in json.loads(out)["workloads"]
+    elif fmt == "dot":
+        assert '"shop/Deployment/web\\\\x1b[31m" -> "shop/Deployment/db" [label="TCP/5432"];' in out
+        assert '[label="Deployment\\nweb\\\\x1b[31m"' in out
+    else:
+        assert "shop/Deployment/web\\x1b[31m" in out
+
+
+def test_dot_quotes_and_escapes_identifiers(tmp_path: Path) -> None:
+    (tmp_path / "w.yaml").write_text(
+        'apiVersion: v1\nkind: Pod\nmetadata: {name: "a\\"b\\\\c", namespace: shop}\n'
+        "spec: {containers: [{name: c, image: 'nginx:1.0'}]}\n"
+    )
+    _code, out, _ = run("matrix", "-f", str(tmp_path / "w.yaml"), "-o", "dot")
+    assert '    "shop/Pod/a\\"b\\\\c" [label="Pod\\na\\"b\\\\c", color=red];' in out
+
+
+def test_diff_text_shows_control_characters_escaped(hostile: dict[str, str]) -> None:
+    code, out, err = run("diff", hostile["before"], hostile["after"], "-f", hostile["workloads.yaml"])
+    assert code == 1
+    _no_control(out)
+    _no_control(err)
+    assert "  - shop/Deployment/web\\x1b[31m -> shop/Deployment/db  TCP/1-5431" in out
+    assert "after: NetworkPolicy/shop/bad\\x1b[5m is left out" in err

@@ -1058,6 +1058,18 @@ def test_engine_cached_per_inventory() -> None:
     assert engine_for(Inventory([obj(r) for r in WORLD])) is not engine_for(inv)
 
 
+def test_engine_is_kept_by_the_inventory() -> None:
+    """No module-level cache: the inventory owns its engine and drops it when an object is added."""
+    import kubefort.analysis.netpol.engine as engine_module
+
+    inv = Inventory([obj(r) for r in WORLD])
+    eng = engine_for(inv)
+    assert inv.cached(NetpolEngine, lambda: None) is eng
+    inv.add(obj(WORLD[0]))
+    assert engine_for(inv) is not eng
+    assert not hasattr(engine_module, "_CACHE")
+
+
 # ----------------------------------------------------------------------------- sets
 
 

@@ -49,3 +49,25 @@ def test_coloured_output_sends_only_its_own_styles() -> None:
     # every escape in the output starts an SGR sequence of ours; the data's are neutralised
     assert not re.search(r"\x1b(?!\[[0-9;]*m)", text)
     assert "\x07" not in text and "\\x1b]0;owned" in text
+
+
+def test_errors_and_notes_show_control_characters_escaped() -> None:
+    """Load errors, rule errors and notes quote file names and values of the input too."""
+    from kubefort.engine.findings import Result, Status
+    from kubefort.errors import LoadError
+
+    loaded = load_text(HOSTILE + "---\n- not\n- an object\n", "trap\x1b[2J.yaml")
+    report = scan_inventory(Inventory(loaded.objects), ScanOptions(), cfg=Config())
+    report.errors.append(LoadError("bad\x1b]0;owned\x07.yaml", "not UTF-8 text (byte 3)"))
+    report.notes[:0] = loaded.notes
+    first = report.findings[0]
+    report.results.append(
+        Result(rule=first.rule, object=first.object, status=Status.ERROR, detail="KeyError at x\x1b[5m.py:1")
+    )
+    out = io.StringIO()
+    TableReporter(color=False, verbose=True).render(report, out)
+    text = out.getvalue()
+    assert "\x1b" not in text and "\x07" not in text
+    assert "error bad\\x1b]0;owned\\x07.yaml: not UTF-8 text (byte 3)" in text
+    assert "note: trap\\x1b[2J.yaml" in text
+    assert "KeyError at x\\x1b[5m.py:1" in text

@@ -11,11 +11,11 @@
 from __future__ import annotations
 
 from .config import AdmissionPolicy, Exemption, Mode, RuleSetMode, load_policy
-from .review import Decision, ReviewError, review, review_detailed
+from .review import AdmissionDecision, ReviewError, review, review_detailed
 
 __all__ = [
+    "AdmissionDecision",
     "AdmissionPolicy",
-    "Decision",
     "Exemption",
     "Mode",
     "ReviewError",

@@ -12,6 +12,7 @@ import base64
 import datetime as dt
 import ipaddress
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -39,6 +40,11 @@ class Issued:
 
 def service_dns_names(service: str, namespace: str) -> list[str]:
     return [service, f"{service}.{namespace}", f"{service}.{namespace}.svc", f"{service}.{namespace}.svc.cluster.local"]
+
+
+def requested_names(service: str, namespace: str, extra_dns: Sequence[str] = (), ips: Sequence[str] = ()) -> list[str]:
+    """The subject alternative names asked for: the Service's DNS names, then the extra ones as given."""
+    return service_dns_names(service, namespace) + list(extra_dns) + list(ips)
 
 
 def issue(

@@ -219,6 +219,80 @@ class AdmissionPolicy:
             policy_path=policy_path,
         )
 
+    @classmethod
+    def from_files(
+        cls,
+        *,
+        config_path: str | None = None,
+        policy_path: str | None = None,
+        rules: Iterable[str] = (),
+        skip_rules: Iterable[str] = (),
+        fail_on: str | None = None,
+    ) -> AdmissionPolicy:
+        """The policy of the ``kubefort admission`` commands and of every webhook worker process: the
+        kubefort config, the admission policy file and the rule options, as :meth:`build` takes them."""
+        return cls.build(
+            config_path=config_path,
+            rules=rules,
+            skip_rules=skip_rules,
+            fail_on=fail_on,
+            policy=load_policy(policy_path) if policy_path else None,
+            policy_path=policy_path,
+        )
+
+    def listing(self) -> RuleListing:
+        """The rules evaluated at admission (with their mode) and those skipped, with the reason."""
+        evaluated = []
+        for r in self.rules:
+            mode, threshold = self.mode_for(r.meta.id)
+            evaluated.append(
+                EvaluatedRule(
+                    id=r.meta.id,
+                    title=r.meta.title,
+                    severity=r.meta.severity.label,
+                    mode=mode.value,
+                    denies_from=threshold.label if mode is Mode.ENFORCE else None,
+                    # kinds judged only by scans: the rule needs other objects for them
+                    not_on_kinds=tuple(sorted(r.meta.cross_object_kinds or ())),
+                )
+            )
+        skipped = tuple(
+            SkippedRule(id=m.id, title=m.title, severity=m.severity.label, reason=why) for m, why in self.skipped
+        )
+        return RuleListing(fail_on=self.fail_on.label, evaluated=tuple(evaluated), skipped=skipped)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EvaluatedRule:
+    """A rule the webhook evaluates: its mode, the severity from which it denies (enforce mode only),
+    and the kinds it leaves to ``kubefort scan`` because it needs other objects for them."""
+
+    id: str
+    title: str
+    severity: str
+    mode: str
+    denies_from: str | None
+    not_on_kinds: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SkippedRule:
+    """A selected rule the webhook does not evaluate, and why."""
+
+    id: str
+    title: str
+    severity: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuleListing:
+    """What ``kubefort admission rules`` shows: severities and modes as their labels."""
+
+    fail_on: str
+    evaluated: tuple[EvaluatedRule, ...]
+    skipped: tuple[SkippedRule, ...]
+
 
 def split_for_admission(
     selected: Iterable[Rule], params: Mapping[str, Any] | None = None

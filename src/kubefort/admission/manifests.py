@@ -331,7 +331,17 @@ def build(rules: Iterable[Rule], opts: ManifestOptions = ManifestOptions()) -> l
             }
         ],
     }
-    docs = [namespace, service_account, deployment, service, pdb, netpol, default_deny, quota, limits]
+    docs: list[dict[str, Any]] = [
+        namespace,
+        service_account,
+        deployment,
+        service,
+        pdb,
+        netpol,
+        default_deny,
+        quota,
+        limits,
+    ]
     if opts.cert_manager_issuer:
         docs.append(
             {
@@ -348,6 +358,16 @@ def build(rules: Iterable[Rule], opts: ManifestOptions = ManifestOptions()) -> l
         )
     docs.append(vwc)
     return docs
+
+
+def read_ca_bundle(path: str) -> str:
+    """The base64 CA bundle in ``path`` (``ca-bundle.b64`` of ``kubefort admission certs``); ValueError
+    saying why it cannot be read."""
+    try:
+        with open(path, encoding="ascii") as fh:
+            return fh.read().strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(getattr(e, "strerror", None) or "not a base64 text file") from None
 
 
 def render(docs: list[dict[str, Any]]) -> str:

@@ -19,13 +19,15 @@ the condition could be written in CEL but has not been translated (the kubefort 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
+from ..engine.registry import Registry
 from ..engine.rule import Rule, Scope
+from ..rules import default_registry
 from ..rules.pod_hardening import ALLOWED_VOLUME_SOURCES, OTHER_VOLUME_SOURCES
 from ..rules.pod_privilege import BASELINE_CAPABILITIES, DANGEROUS_CAPABILITIES
 from .manifests import NoAliasDumper
@@ -203,51 +205,53 @@ def _non_empty(sc: str, fields: tuple[str, ...]) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Check:
+class CelCheck:
+    """A rule as one CEL expression over the object under admission (both export formats use it)."""
+
     rule_id: str
     expression: str  # true: the object complies
     message: str
 
 
 #: Rule ID -> CEL (true when the object complies with the rule, default parameters).
-CHECKS: dict[str, Check] = {
+CHECKS: dict[str, CelCheck] = {
     c.rule_id: c
     for c in (
-        Check(
+        CelCheck(
             "KF-POD-001", _all_c(f"!{_field_is('c.securityContext.privileged', 'true')}"), "a container runs privileged"
         ),
-        Check(
+        CelCheck(
             "KF-POD-002",
             "variables.isWindows || " + _all_c(_field_is("c.securityContext.allowPrivilegeEscalation", "false")),
             "a container does not set securityContext.allowPrivilegeEscalation: false",
         ),
-        Check(
+        CelCheck(
             "KF-POD-003", f"!{_field_is('variables.podSpec.hostPID', 'true')}", "the pod shares the host PID namespace"
         ),
-        Check(
+        CelCheck(
             "KF-POD-004", f"!{_field_is('variables.podSpec.hostIPC', 'true')}", "the pod shares the host IPC namespace"
         ),
-        Check(
+        CelCheck(
             "KF-POD-005",
             f"!{_field_is('variables.podSpec.hostNetwork', 'true')}",
             "the pod shares the host network namespace",
         ),
-        Check(
+        CelCheck(
             "KF-POD-006",
             f"{_or_empty('variables.podSpec.volumes')}.all(v, !has(v.hostPath))",
             "the pod uses a hostPath volume",
         ),
-        Check(
+        CelCheck(
             "KF-POD-011",
             _all_c(f"{_caps('add')}.all(x, x.matches({_cap_re(BASELINE_CAPABILITIES)}))"),
             "a container adds a capability outside the baseline default set",
         ),
-        Check(
+        CelCheck(
             "KF-POD-012",
             _all_c(f"{_caps('add')}.all(x, !x.matches({_cap_re(DANGEROUS_CAPABILITIES)}))"),
             "a container adds a dangerous capability",
         ),
-        Check(
+        CelCheck(
             "KF-POD-013",
             "variables.isWindows || "
             + _all_c(
@@ -257,22 +261,22 @@ CHECKS: dict[str, Check] = {
             ),
             "a container does not drop NET_RAW (or ALL), adds it back, or is privileged",
         ),
-        Check(
+        CelCheck(
             "KF-POD-014",
             "variables.isWindows || " + _all_c(f"{_caps('drop')}.exists(x, x.matches({_cap_re(['ALL'])}))"),
             "a container does not drop ALL capabilities",
         ),
-        Check(
+        CelCheck(
             "KF-POD-015",
             "variables.isWindows || " + _all_c(f"{_caps('add')}.all(x, x.matches({_cap_re(['NET_BIND_SERVICE'])}))"),
             "a container adds a capability other than NET_BIND_SERVICE",
         ),
-        Check(
+        CelCheck(
             "KF-POD-016",
             "variables.hostUsersFalse || " + _all_c(_rnr_ok()),
             "a container may run as root: neither runAsNonRoot: true nor a non-zero runAsUser applies to it",
         ),
-        Check(
+        CelCheck(
             "KF-POD-017",
             "variables.hostUsersFalse || (!(has(variables.podSC.runAsUser) && type(variables.podSC.runAsUser) == int"
             " && variables.podSC.runAsUser == 0) && "
@@ -283,7 +287,7 @@ CHECKS: dict[str, Check] = {
             + ")",
             "the pod or a container sets runAsUser: 0",
         ),
-        Check(
+        CelCheck(
             "KF-POD-022",
             "variables.isWindows || "
             + _all_c(
@@ -293,7 +297,7 @@ CHECKS: dict[str, Check] = {
             ),
             "a container has no seccomp profile of type RuntimeDefault or Localhost (pod or container)",
         ),
-        Check(
+        CelCheck(
             "KF-POD-023",
             f"!{_field_is('variables.podSC.seccompProfile.type', chr(39) + 'Unconfined' + chr(39))}"
             " && "
@@ -303,24 +307,24 @@ CHECKS: dict[str, Check] = {
             " && variables.podAnnotations[k] == 'unconfined')",
             "the pod or a container sets seccomp Unconfined (field or legacy annotation)",
         ),
-        Check(
+        CelCheck(
             "KF-POD-029",
             f"!{_field_is('variables.podSC.windowsOptions.hostProcess', 'true')} && "
             + _all_c(f"!{_field_is('c.securityContext.windowsOptions.hostProcess', 'true')}"),
             "the pod or a container is a Windows HostProcess container",
         ),
-        Check("KF-POD-036", f"size({_or_empty('variables.podSpec.hostAliases')}) == 0", "the pod sets hostAliases"),
-        Check(
+        CelCheck("KF-POD-036", f"size({_or_empty('variables.podSpec.hostAliases')}) == 0", "the pod sets hostAliases"),
+        CelCheck(
             "KF-POD-018",
             "variables.isWindows || variables.hostUsersFalse || " + _all_c(_min_id("runAsUser", 10000), "ciContainers"),
             "a container runs with no runAsUser, or one below 10000 (pod or container)",
         ),
-        Check(
+        CelCheck(
             "KF-POD-019",
             "variables.isWindows || " + _all_c(_min_id("runAsGroup", 10000), "ciContainers"),
             "a container runs with no runAsGroup, or one below 10000 (pod or container)",
         ),
-        Check(
+        CelCheck(
             "KF-POD-020",
             _all_c(
                 f"!({_effective('runAsGroup')[0]} && type({_effective('runAsGroup')[1]}) == int"
@@ -330,7 +334,7 @@ CHECKS: dict[str, Check] = {
             " && !(has(variables.podSC.fsGroup) && type(variables.podSC.fsGroup) == int && variables.podSC.fsGroup == 0)",
             "the pod or a container uses group 0 (runAsGroup, supplementalGroups or fsGroup)",
         ),
-        Check(
+        CelCheck(
             "KF-POD-010",
             _all_c(f"{_or_empty('c.ports')}.all(p, !(has(p.hostPort) && type(p.hostPort) == int && p.hostPort != 0))")
             + f" && (!{_field_is('variables.podSpec.hostNetwork', 'true')} || "
@@ -342,7 +346,7 @@ CHECKS: dict[str, Check] = {
             + ")",
             "a container binds a host port (hostPort, or containerPort with hostNetwork)",
         ),
-        Check(
+        CelCheck(
             "KF-POD-031",
             f"{_or_empty('variables.podSpec.volumes')}.all(v, "
             + " || ".join(f"has(v.{k})" for k in sorted(ALLOWED_VOLUME_SOURCES))
@@ -352,33 +356,33 @@ CHECKS: dict[str, Check] = {
             "the pod uses a volume type outside configMap, csi, downwardAPI, emptyDir, ephemeral, image, "
             "persistentVolumeClaim, projected, secret",
         ),
-        Check(
+        CelCheck(
             "KF-POD-021",
             "variables.isWindows || "
             + _all_c(_field_is("c.securityContext.readOnlyRootFilesystem", "true"), "ciContainers"),
             "a container does not set securityContext.readOnlyRootFilesystem: true",
         ),
-        Check(
+        CelCheck(
             "KF-POD-026",
             _selinux_ok("variables.podSC.seLinuxOptions")
             + " && "
             + _all_c(_selinux_ok("c.securityContext.seLinuxOptions")),
             "the pod or a container sets a custom SELinux type, user or role",
         ),
-        Check(
+        CelCheck(
             "KF-POD-027",
             "variables.hostUsersFalse || "
             + _all_c(f"!({_has('c.securityContext.procMount')}) || c.securityContext.procMount == 'Default'"),
             "a container sets procMount to something other than Default",
         ),
-        Check(
+        CelCheck(
             "KF-POD-032",
             _non_empty("variables.podSpec.securityContext", _POD_SC_FIELDS)
             + " && "
             + _all_c(_non_empty("c.securityContext", _CTR_SC_FIELDS), "ciContainers"),
             "the pod or a container has no (or an empty) securityContext",
         ),
-        Check(
+        CelCheck(
             "KF-POD-041",
             _all_c(
                 _quantity("c.resources.limits", "memory")
@@ -388,7 +392,7 @@ CHECKS: dict[str, Check] = {
             ),
             "a container has no memory limit",
         ),
-        Check(
+        CelCheck(
             "KF-POD-042",
             _all_c(
                 _quantity("c.resources.limits", "cpu")
@@ -398,7 +402,7 @@ CHECKS: dict[str, Check] = {
             ),
             "a container has no CPU limit",
         ),
-        Check(
+        CelCheck(
             "KF-POD-043",
             _all_c(
                 " && ".join(
@@ -410,17 +414,17 @@ CHECKS: dict[str, Check] = {
             ),
             "a container has no CPU or memory request",
         ),
-        Check(
+        CelCheck(
             "KF-POD-045",
             "object.kind in ['Job', 'CronJob'] || " + _all_c("has(c.livenessProbe)", "cContainers"),
             "a long-running container has no liveness probe",
         ),
-        Check(
+        CelCheck(
             "KF-IMG-002",
             _all_c(f"!has(c.image) || c.image.matches('^\\\\s*$') || {_DIGEST_OK}"),
             "a container image is not pinned by digest",
         ),
-        Check(
+        CelCheck(
             "KF-IMG-001",
             _all_c(f"has(c.image) && !c.image.matches('^\\\\s*$') && ({_DIGEST_OK} || ({_HAS_TAG} && !{_LATEST}))"),
             "a container image has no tag or uses latest, and no digest",
@@ -487,7 +491,7 @@ def why_not(rule: Rule) -> str:
     return "not yet: the condition has not been translated to CEL (the kubefort webhook enforces it)"
 
 
-def _message(rule: Rule, check: Check) -> str:
+def _message(rule: Rule, check: CelCheck) -> str:
     m = rule.meta
     return f"{m.id} {m.title} ({m.severity.label}): {check.message}. Fix: {m.remediation}"
 
@@ -505,8 +509,8 @@ def _meta(rule: Rule) -> dict[str, Any]:
     }
 
 
-def vap(rule: Rule, check: Check, action: str) -> list[dict[str, Any]]:
-    policy = {
+def vap(rule: Rule, check: CelCheck, action: str) -> list[dict[str, Any]]:
+    policy: dict[str, Any] = {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicy",
         "metadata": _meta(rule),
@@ -542,7 +546,7 @@ def vap(rule: Rule, check: Check, action: str) -> list[dict[str, Any]]:
     return [policy, binding]
 
 
-def kyverno(rule: Rule, check: Check, action: str) -> list[dict[str, Any]]:
+def kyverno(rule: Rule, check: CelCheck, action: str) -> list[dict[str, Any]]:
     m = rule.meta
     meta = _meta(rule)
     meta["annotations"].update(
@@ -574,6 +578,16 @@ def kyverno(rule: Rule, check: Check, action: str) -> list[dict[str, Any]]:
     if action == "warn":
         spec["emitWarning"] = True
     return [{"apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy", "metadata": meta, "spec": spec}]
+
+
+def export_selected(
+    patterns: Sequence[str] | None, fmt: str, *, action: str = "deny", registry: Registry | None = None
+) -> ExportResult:
+    """``kubefort policy export``: the rules ``patterns`` select (IDs, slugs or KF-AREA-*; None: every
+    rule enabled by default) exported as ``fmt``."""
+    registry = registry or default_registry()
+    selected = registry.resolve(list(patterns)) if patterns is not None else [r for r in registry if r.meta.enabled]
+    return export(selected, fmt, action=action)
 
 
 def export(rules: Iterable[Rule], fmt: str, *, action: str = "deny") -> ExportResult:

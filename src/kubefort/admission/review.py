@@ -21,6 +21,7 @@ Raises :class:`ReviewError` (an HTTP 4xx for the server) when the request is not
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -67,7 +68,7 @@ class ReviewError(Exception):
 
 
 @dataclass(slots=True, kw_only=True)
-class Decision:
+class AdmissionDecision:
     """What was decided and why; ``response`` is the AdmissionReview to send back."""
 
     uid: str
@@ -140,6 +141,14 @@ def review(admission_review: Any, policy: AdmissionPolicy) -> dict[str, Any]:
     return review_detailed(admission_review, policy).response
 
 
+def parse_review(text: str) -> Any:
+    """The JSON document of an AdmissionReview (checked by :func:`parse_request`), else ReviewError."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ReviewError(f"not valid JSON: {e.msg} at line {e.lineno}") from None
+
+
 def parse_request(admission_review: Any) -> Mapping[str, Any]:
     """The ``request`` of a well-formed ``admission.k8s.io/v1`` AdmissionReview, else ReviewError."""
     if not isinstance(admission_review, Mapping):
@@ -164,22 +173,20 @@ def parse_request(admission_review: Any) -> Mapping[str, Any]:
     return req
 
 
-def review_detailed(admission_review: Any, policy: AdmissionPolicy) -> Decision:
+def review_detailed(admission_review: Any, policy: AdmissionPolicy) -> AdmissionDecision:
     req = parse_request(admission_review)
     uid: str = req["uid"]
     op: str = req["operation"]
-    obj_raw = req.get("object")
-    obj_raw = obj_raw if isinstance(obj_raw, Mapping) else None
-    old_raw = req.get("oldObject")
-    old_raw = old_raw if isinstance(old_raw, Mapping) else None
-    rkind = req.get("kind") if isinstance(req.get("kind"), Mapping) else {}
+    obj_raw = _mapping(req.get("object"))
+    old_raw = _mapping(req.get("oldObject"))
+    rkind = _mapping(req.get("kind")) or {}
     raw_for_id = obj_raw or old_raw or {}
     kind = _str(raw_for_id.get("kind")) or _str(rkind.get("kind"))
     namespace = _str(req.get("namespace"))
     name = _str(req.get("name")) or _str(_md(raw_for_id).get("name"))
     if not name and _md(raw_for_id).get("generateName"):
         name = f"{_str(_md(raw_for_id).get('generateName'))}*"
-    user_info = req.get("userInfo") if isinstance(req.get("userInfo"), Mapping) else {}
+    user_info = _mapping(req.get("userInfo")) or {}
     user = _str(user_info.get("username"))
     groups = (
         [g for g in user_info.get("groups") or () if isinstance(g, str)]
@@ -187,7 +194,7 @@ def review_detailed(admission_review: Any, policy: AdmissionPolicy) -> Decision:
         else []
     )
     sub = _str(req.get("subResource"))
-    d = Decision(
+    d = AdmissionDecision(
         uid=uid,
         operation=op,
         kind=kind,
@@ -241,7 +248,7 @@ def _not_judged(
 
 
 def _judge(
-    d: Decision,
+    d: AdmissionDecision,
     obj_raw: Mapping[str, Any],
     namespace: str,
     kind: str,
@@ -391,6 +398,10 @@ def _essence(raw: Mapping[str, Any]) -> dict[str, Any]:
     return d
 
 
+def _mapping(v: Any) -> Mapping[str, Any] | None:
+    return v if isinstance(v, Mapping) else None
+
+
 def _md(raw: Mapping[str, Any]) -> Mapping[str, Any]:
     md = raw.get("metadata")
     return md if isinstance(md, Mapping) else {}
@@ -405,4 +416,4 @@ def _short(v: Any) -> str:
     return s if len(s) <= 60 else s[:57] + "..."
 
 
-__all__ = ["API_VERSION", "Decision", "ReviewError", "review", "review_detailed"]
+__all__ = ["API_VERSION", "AdmissionDecision", "ReviewError", "parse_review", "review", "review_detailed"]

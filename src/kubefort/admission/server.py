@@ -28,7 +28,7 @@ import ssl
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -383,7 +383,8 @@ _WORKER_CERTS: list[CertStore] = []
 
 
 def _settings() -> dict[str, Any]:
-    return json.loads(os.environ[_WORKER_ENV])
+    settings: dict[str, Any] = json.loads(os.environ[_WORKER_ENV])
+    return settings
 
 
 def _certs_of_worker() -> CertStore:
@@ -399,18 +400,40 @@ def worker_ssl_context(config: Any, default: Callable[[], ssl.SSLContext]) -> ss
 
 def worker_app() -> Starlette:
     """The application of one worker process (an ASGI factory), from the settings in the environment."""
-    from .config import load_policy
-
     s = _settings()
-    policy = AdmissionPolicy.build(
+    policy = AdmissionPolicy.from_files(
         config_path=s.get("config"),
+        policy_path=s.get("policy"),
         rules=s.get("rules") or (),
         skip_rules=s.get("skip_rules") or (),
         fail_on=s.get("fail_on"),
-        policy=load_policy(s["policy"]) if s.get("policy") else None,
-        policy_path=s.get("policy"),
     )
     return create_app(policy, max_body=s.get("max_body", DEFAULT_MAX_BODY), certs=_certs_of_worker())
+
+
+def worker_settings(
+    *,
+    cert: str,
+    key: str,
+    config: str | None,
+    policy: str | None,
+    rules: Sequence[str],
+    skip_rules: Sequence[str],
+    fail_on: str | None,
+    max_body: int,
+) -> dict[str, Any]:
+    """The settings of :func:`serve_workers`: what ``kubefort admission serve`` was given, paths made
+    absolute so that every worker process finds the same files."""
+    return {
+        "cert": os.path.abspath(cert),
+        "key": os.path.abspath(key),
+        "config": config and os.path.abspath(config),
+        "policy": policy and os.path.abspath(policy),
+        "rules": list(rules),
+        "skip_rules": list(skip_rules),
+        "fail_on": fail_on,
+        "max_body": max_body,
+    }
 
 
 def serve_workers(

@@ -26,7 +26,7 @@ COMMANDS = {
     "node": ("node_cmd", "node_group"),
     "versions": ("node_cmd", "versions_cmd"),
     "admission": ("admission_cmd", "admission_group"),
-    "policy": ("admission_cmd", "policy_group"),
+    "policy": ("policy_cmd", "policy_group"),
 }
 
 
@@ -46,7 +46,9 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except KubefortError as e:
-            click.echo(f"kubefort: error: {e.diagnostics()}", err=True)
+            from ..reporters import printable  # messages quote file names and values of the input
+
+            click.echo(f"kubefort: error: {printable(e.diagnostics())}", err=True)
             ctx.exit(2)
 
 

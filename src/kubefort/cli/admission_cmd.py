@@ -1,19 +1,19 @@
-"""``kubefort admission ...`` (the validating webhook) and ``kubefort policy export``."""
+"""``kubefort admission ...``: the validating webhook (serve, rules, review, certs, manifests)."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
 from ..errors import UsageError
+from ..reporters import admission as report
+from .options import split_ids
 
-
-def _split(values: tuple[str, ...]) -> list[str]:
-    return [p.strip() for v in values for p in v.split(",") if p.strip()]
+if TYPE_CHECKING:
+    from ..admission.config import AdmissionPolicy
 
 
 def _policy(
@@ -22,17 +22,15 @@ def _policy(
     rules: tuple[str, ...],
     skip_rules: tuple[str, ...],
     fail_on: str | None,
-) -> Any:
-    from ..admission.config import AdmissionPolicy, load_policy
+) -> AdmissionPolicy:
+    from ..admission.config import AdmissionPolicy  # on use: the rule catalogue is not needed for --help
 
-    data = load_policy(policy_file) if policy_file else None
-    return AdmissionPolicy.build(
+    return AdmissionPolicy.from_files(
         config_path=config,
-        rules=_split(rules),
-        skip_rules=_split(skip_rules),
-        fail_on=fail_on,
-        policy=data,
         policy_path=policy_file,
+        rules=split_ids(rules),
+        skip_rules=split_ids(skip_rules),
+        fail_on=fail_on,
     )
 
 
@@ -140,31 +138,36 @@ def serve_cmd(
     except ssl.SSLError as e:
         raise UsageError(f"cannot load the certificate and key: {e.reason or e}") from None
     click.echo(
-        f"kubefort admission: {len(policy.rules)} rules at admission ({len(policy.skipped)} skipped), "
-        f"deny at {policy.fail_on.label} and above; listening on https://{host}:{port}"
-        f"{f' with {workers} workers' if workers > 1 else ''}",
+        report.serving(
+            rules=len(policy.rules),
+            skipped=len(policy.skipped),
+            fail_on=policy.fail_on.label,
+            host=host,
+            port=port,
+            workers=workers,
+        ),
         err=True,
     )
     if workers > 1:
-        from ..admission.server import serve_workers
+        from ..admission.server import serve_workers, worker_settings
 
-        settings = {
-            "cert": os.path.abspath(cert),
-            "key": os.path.abspath(key),
-            "config": config and os.path.abspath(config),
-            "policy": policy_file and os.path.abspath(policy_file),
-            "rules": _split(rules),
-            "skip_rules": _split(skip_rules),
-            "fail_on": fail_on,
-            "max_body": max_body,
-        }
+        settings = worker_settings(
+            cert=cert,
+            key=key,
+            config=config,
+            policy=policy_file,
+            rules=split_ids(rules),
+            skip_rules=split_ids(skip_rules),
+            fail_on=fail_on,
+            max_body=max_body,
+        )
         serve_workers(settings, workers=workers, host=host, port=port, log_level=log_level)
         return
     server.run()
 
 
 @admission_group.command("rules")
-@click.option("-o", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("-o", "--format", "fmt", type=click.Choice(report.RULES_FORMATS), default="table", show_default=True)
 @_policy_options
 def rules_cmd(
     fmt: str,
@@ -175,33 +178,7 @@ def rules_cmd(
     fail_on: str | None,
 ) -> None:
     """The rules the webhook evaluates (with their mode) and the ones it skips, with the reason."""
-    policy = _policy(config, policy_file, rules, skip_rules, fail_on)
-    evaluated = []
-    for r in policy.rules:
-        mode, threshold = policy.mode_for(r.meta.id)
-        evaluated.append(
-            {
-                "id": r.meta.id,
-                "title": r.meta.title,
-                "severity": r.meta.severity.label,
-                "mode": mode.value,
-                "denies_from": threshold.label if mode.value == "enforce" else None,
-                # kinds judged only by scans: the rule needs other objects for them
-                "not_on_kinds": sorted(r.meta.cross_object_kinds or ()),
-            }
-        )
-    skipped = [{"id": m.id, "title": m.title, "severity": m.severity.label, "reason": why} for m, why in policy.skipped]
-    if fmt == "json":
-        click.echo(json.dumps({"fail_on": policy.fail_on.label, "evaluated": evaluated, "skipped": skipped}, indent=2))
-        return
-    click.echo(f"Evaluated at admission ({len(evaluated)}): findings at or above the threshold deny, lower ones warn.")
-    for e in evaluated:
-        extra = f"deny from {e['denies_from']}" if e["denies_from"] else e["mode"]
-        partly = f" (not on {', '.join(e['not_on_kinds'])}: needs other objects)" if e["not_on_kinds"] else ""
-        click.echo(f"  {e['id']:<12} {e['severity']:<8} {extra:<18} {e['title']}{partly}")
-    click.echo(f"\nSkipped at admission ({len(skipped)}): 'kubefort scan' reports them.")
-    for s in skipped:
-        click.echo(f"  {s['id']:<12} {s['severity']:<8} {s['title']}\n  {'':<12} {s['reason']}")
+    report.write_rules(_policy(config, policy_file, rules, skip_rules, fail_on).listing(), fmt, sys.stdout)
 
 
 @admission_group.command("review")
@@ -219,18 +196,14 @@ def review_cmd(
 
     Exit code 0 when allowed, 1 when denied, 2 for a request the webhook would refuse.
     """
-    from ..admission.review import ReviewError, review
+    from ..admission.review import ReviewError, parse_review, review
 
     policy = _policy(config, policy_file, rules, skip_rules, fail_on)
     try:
-        data = json.load(file)
-    except json.JSONDecodeError as e:
-        raise UsageError(f"not valid JSON: {e.msg} at line {e.lineno}") from None
-    try:
-        resp = review(data, policy)
+        resp = review(parse_review(file.read()), policy)
     except ReviewError as e:
         raise UsageError(str(e)) from None
-    click.echo(json.dumps(resp, indent=2))
+    report.write_review(resp, sys.stdout)
     sys.exit(0 if resp["response"]["allowed"] else 1)
 
 
@@ -262,12 +235,8 @@ def certs_cmd(
             raise UsageError(f"--ip {ip!r}: not an IP address") from None
     issued = certs.issue(service, namespace, days=days, extra_dns=extra_dns, ip_addresses=ips)
     paths = certs.write(issued, out_dir)
-    for _name, path in paths.items():
-        click.echo(f"wrote {path}")
-    click.echo(f"SANs: {', '.join(certs.service_dns_names(service, namespace) + list(extra_dns) + list(ips))}")
-    click.echo(
-        f"next: kubectl -n {namespace} create secret tls <secret> --cert {paths['tls.crt']} --key {paths['tls.key']}"
-    )
+    for line in report.certs_written(paths, certs.requested_names(service, namespace, extra_dns, ips), namespace):
+        click.echo(line)
 
 
 @admission_group.command("manifests")
@@ -320,12 +289,9 @@ def manifests_cmd(
     bundle = None
     if ca_bundle:
         try:
-            with open(ca_bundle, encoding="ascii") as fh:
-                bundle = fh.read().strip()
-        except (OSError, UnicodeDecodeError) as e:
-            raise UsageError(
-                f"--ca-bundle {ca_bundle}: {getattr(e, 'strerror', None) or 'not a base64 text file'}"
-            ) from None
+            bundle = manifests.read_ca_bundle(ca_bundle)
+        except ValueError as e:
+            raise UsageError(f"--ca-bundle {ca_bundle}: {e}") from None
     policy = _policy(config, policy_file, rules, skip_rules, fail_on)
     opts = manifests.ManifestOptions(
         namespace=namespace,
@@ -338,45 +304,3 @@ def manifests_cmd(
         fail_on=fail_on,
     )
     (output or sys.stdout).write(manifests.render(manifests.build(policy.rules, opts)))
-
-
-@click.group("policy")
-def policy_group() -> None:
-    """Export kubefort rules as native admission policies (ValidatingAdmissionPolicy, Kyverno)."""
-
-
-@policy_group.command("export")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["vap", "kyverno"]),
-    required=True,
-    help="vap: ValidatingAdmissionPolicy + binding (CEL); kyverno: Kyverno ClusterPolicy.",
-)
-@click.option(
-    "--rules", "rules", multiple=True, metavar="IDS", help="Only these rules (comma-separated; default: all)."
-)
-@click.option(
-    "--action",
-    type=click.Choice(["deny", "warn", "audit"]),
-    default="deny",
-    show_default=True,
-    help="What the policies do on a violation (VAP validationActions / Kyverno failureAction).",
-)
-@click.option("--output", type=click.File("w"), default=None, help="Write the YAML to this file instead of stdout.")
-def export_cmd(fmt: str, rules: tuple[str, ...], action: str, output: IO[str] | None) -> None:
-    """Write policies for every selected rule that the format can express; list the others on stderr."""
-    from ..admission import policy_export
-    from ..rules import default_registry
-
-    registry = default_registry()
-    selected = registry.resolve(_split(rules)) if rules else [r for r in registry if r.meta.enabled]
-    result = policy_export.export(selected, fmt, action=action)
-    (output or sys.stdout).write(result.yaml)
-    click.echo(
-        f"kubefort: exported {len(result.exported)} rule(s) as {fmt}: {', '.join(result.exported) or 'none'}", err=True
-    )
-    if result.unsupported:
-        click.echo(f"kubefort: {len(result.unsupported)} rule(s) cannot be expressed as {fmt}:", err=True)
-        for rid, why in result.unsupported:
-            click.echo(f"  {rid}: {why}", err=True)

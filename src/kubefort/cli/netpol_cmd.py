@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import sys
-from collections.abc import Iterable
-from typing import IO, Any
+from typing import IO
 
 import click
 from click.core import ParameterSource
 
-from ..analysis.netpol import NO_PORTS, NetpolEngine, PortSet, parse_port_query
-from ..analysis.netpol.model import Workload
-from ..api import ScanOptions, batch_gc, load_inputs
+from ..analysis.netpol import NetpolEngine, parse_port_query
+from ..analysis.netpol.queries import diff, matrix, reach
+from ..api import ScanOptions, load_netpol
 from ..errors import UsageError
 from ..loading.loader import LoadResult
-from ..model.inventory import Inventory
+from ..reporters import netpol as report
 from .options import input_options
 
 
@@ -28,17 +25,13 @@ def _load(
     opts = ScanOptions(
         paths=paths, helm=list(helm), helm_values=list(helm_values), kustomize=list(kustomize), namespace=namespace
     )
-    with batch_gc():
-        loaded = load_inputs(opts)
-        eng = NetpolEngine(Inventory(loaded.objects))
-    return eng, loaded
+    return load_netpol(opts)
 
 
 def _warn(eng: NetpolEngine, loaded: LoadResult, label: str = "") -> None:
-    for e in loaded.errors:
-        click.echo(f"kubefort: error: {label}{e.diagnostics()}", err=True)
-    for ref, why in eng.problems:
-        click.echo(f"kubefort: warning: {label}{ref} is left out: {why}", err=True)
+    sys.stdout.flush()  # the report before the warnings, as on a terminal
+    for line in report.problem_lines(eng.problems, loaded.errors, label):
+        click.echo(line, err=True)
 
 
 def _namespace_filter(ctx: click.Context, namespace: str) -> list[str] | None:
@@ -99,109 +92,14 @@ def can_reach_cmd(
             raise UsageError(f"--port: {e}") from None
     eng, loaded = _load([*paths, *filenames], helm, helm_values, kustomize, namespace)
     try:
-        a, b = eng.find(src), eng.find(dst)
-        if not isinstance(a, Workload) and not isinstance(b, Workload):
-            raise UsageError("SRC and DST are both CIDRs: at least one must be a workload (NAMESPACE/KIND/NAME)")
-        verdict = eng.explain(a, b, query)
+        verdict = reach(eng, src, dst, query)
     except LookupError as e:
         raise UsageError(str(e.args[0])) from None
-    if fmt == "json":
-        click.echo(json.dumps(verdict.to_dict(), indent=2))
-    else:
-        head = "ALLOWED" if verdict.allowed else "DENIED"
-        ports = f" on {verdict.ports}" if verdict.allowed else ""
-        q = f" ({verdict.query})" if verdict.query else ""
-        click.echo(f"{head}: {verdict.source} -> {verdict.destination}{q}{ports}")
-        for r in verdict.reasons:
-            click.echo(f"  - {r}")
+    report.write_verdict(verdict, fmt, sys.stdout)
     _warn(eng, loaded)
     if loaded.errors:
         sys.exit(2)
     sys.exit(0 if verdict.allowed else 1)
-
-
-def _rows(eng: NetpolEngine, namespaces: list[str] | None) -> list[tuple[str, str, PortSet]]:
-    return [(a.ref, b.ref, p) for a, b, p in eng.connections(namespaces)]
-
-
-def _workloads(eng: NetpolEngine, namespaces: list[str] | None) -> list[str]:
-    return [w.ref for w in eng.workloads if namespaces is None or w.namespace in namespaces]
-
-
-def render_matrix(eng: NetpolEngine, fmt: str, out: IO[str], namespaces: list[str] | None = None) -> int:
-    """Write the workload matrix; return the number of allowed connections."""
-    rows = _rows(eng, namespaces)
-    if fmt == "json":
-        doc = {
-            "connections": [{"from": a, "to": b, "ports": p.render()} for a, b, p in rows],
-            "workloads": _workloads(eng, namespaces),
-            "problems": [{"object": r, "reason": why} for r, why in eng.problems],
-        }
-        json.dump(doc, out, indent=2)
-        out.write("\n")
-    elif fmt == "csv":
-        w = csv.writer(out, lineterminator="\n")
-        w.writerow(["from", "to", "ports"])
-        for a, b, p in rows:
-            w.writerow([a, b, " ".join(p.render())])
-    elif fmt == "dot":
-        _dot(eng, rows, namespaces, out)
-    else:
-        _table(eng, rows, namespaces, out)
-    return len(rows)
-
-
-def _table(eng: NetpolEngine, rows: list[tuple[str, str, PortSet]], namespaces: list[str] | None, out: IO[str]) -> None:
-    names = _workloads(eng, namespaces)
-    if rows:
-        wa = max(4, *(len(a) for a, _, _ in rows))
-        wb = max(2, *(len(b) for _, b, _ in rows))
-        out.write(f"{'FROM':<{wa}}  {'TO':<{wb}}  PORTS\n")
-        for a, b, p in rows:
-            out.write(f"{a:<{wa}}  {b:<{wb}}  {', '.join(p.render())}\n")
-    n = len(names)
-    iso_in = sum(1 for w in eng.workloads if (namespaces is None or w.namespace in namespaces) and eng.isolated(w)[0])
-    iso_eg = sum(1 for w in eng.workloads if (namespaces is None or w.namespace in namespaces) and eng.isolated(w)[1])
-    scope = f" in {', '.join(namespaces)}" if namespaces else ""
-
-    def count(k: int, word: str) -> str:
-        return f"{k} {word}" if k == 1 else f"{k} {word[:-1]}ies" if word.endswith("y") else f"{k} {word}s"
-
-    out.write(
-        f"\n{count(len(rows), 'allowed connection')} between workloads{scope} (pairs not listed are denied); "
-        f"{count(n, 'workload')}, {iso_in} isolated for ingress, {iso_eg} for egress; "
-        f"{count(len(eng.policies), 'NetworkPolicy')}.\n"
-    )
-
-
-def _dot_id(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _dot(eng: NetpolEngine, rows: list[tuple[str, str, PortSet]], namespaces: list[str] | None, out: IO[str]) -> None:
-    out.write(
-        "digraph netpol {\n  rankdir=LR;\n  node [shape=box, style=rounded, fontname=Helvetica];\n"
-        "  edge [fontname=Helvetica, fontsize=10];\n"
-    )
-    shown = set(_workloads(eng, namespaces))
-    for a, b, _ in rows:
-        shown.update((a, b))
-    by_ns: dict[str, list[Workload]] = {}
-    for w in eng.workloads:
-        if w.ref in shown:
-            by_ns.setdefault(w.namespace, []).append(w)
-    for i, (ns, ws) in enumerate(sorted(by_ns.items())):
-        out.write(f"  subgraph cluster_{i} {{\n    label={_dot_id('namespace ' + ns)};\n    style=dashed;\n")
-        for w in ws:
-            iso_in, iso_eg = eng.isolated(w)
-            color = "black" if iso_in and iso_eg else "darkorange" if iso_in or iso_eg else "red"
-            label = _dot_id(w.kind)[:-1] + "\\n" + _dot_id(w.name)[1:]
-            out.write(f"    {_dot_id(w.ref)} [label={label}, color={color}];\n")
-        out.write("  }\n")
-    for a, b, p in rows:
-        label = "all" if p.is_all else "\\n".join(p.render())
-        out.write(f'  {_dot_id(a)} -> {_dot_id(b)} [label="{label}"];\n')
-    out.write("}\n")
 
 
 @netpol_group.command("matrix")
@@ -211,7 +109,7 @@ def _dot(eng: NetpolEngine, rows: list[tuple[str, str, PortSet]], namespaces: li
     "-o",
     "--format",
     "fmt",
-    type=click.Choice(["table", "csv", "json", "dot"]),
+    type=click.Choice(report.MATRIX_FORMATS),
     default="table",
     show_default=True,
     help='table, csv, json ({"connections": [...]}) or Graphviz dot.',
@@ -236,33 +134,9 @@ def matrix_cmd(
     Exit codes: 0 done, 2 usage or input error.
     """
     eng, loaded = _load([*paths, *filenames], helm, helm_values, kustomize, namespace)
-    render_matrix(eng, fmt, output or sys.stdout, _namespace_filter(ctx, namespace))
+    report.write_matrix(matrix(eng, _namespace_filter(ctx, namespace)), fmt, output or sys.stdout)
     _warn(eng, loaded)
     sys.exit(2 if loaded.errors else 0)
-
-
-def diff_engines(before: NetpolEngine, after: NetpolEngine, namespaces: list[str] | None = None) -> dict[str, Any]:
-    """Connections a change opens and closes, between workloads present on both sides."""
-    old = {(a, b): p for a, b, p in _rows(before, namespaces)}
-    new = {(a, b): p for a, b, p in _rows(after, namespaces)}
-    old_w, new_w = set(_workloads(before, namespaces)), set(_workloads(after, namespaces))
-    both = old_w & new_w
-    opened, closed = [], []
-    for pair in sorted(set(old) | set(new)):
-        if pair[0] not in both or pair[1] not in both:
-            continue
-        o = old.get(pair, NO_PORTS)
-        n = new.get(pair, NO_PORTS)
-        if n - o:
-            opened.append({"from": pair[0], "to": pair[1], "ports": (n - o).render(), "now": n.render()})
-        if o - n:
-            closed.append({"from": pair[0], "to": pair[1], "ports": (o - n).render(), "now": n.render()})
-    return {
-        "opened": opened,
-        "closed": closed,
-        "added_workloads": sorted(new_w - old_w),
-        "removed_workloads": sorted(old_w - new_w),
-    }
 
 
 @netpol_group.command("diff")
@@ -292,35 +166,10 @@ def diff_cmd(
     shared = list(filenames)
     eb, lb = _load([before, *shared], helm, helm_values, kustomize, namespace)
     ea, la = _load([after, *shared], helm, helm_values, kustomize, namespace)
-    result = diff_engines(eb, ea, _namespace_filter(ctx, namespace))
-    if fmt == "json":
-        click.echo(json.dumps(result, indent=2))
-    else:
-        _diff_text(result)
+    result = diff(eb, ea, _namespace_filter(ctx, namespace))
+    report.write_diff(result, fmt, sys.stdout)
     _warn(eb, lb, "before: ")
     _warn(ea, la, "after: ")
     if lb.errors or la.errors:
         sys.exit(2)
-    sys.exit(1 if result["opened"] or result["closed"] else 0)
-
-
-def _diff_text(result: dict[str, Any]) -> None:
-    def lines(items: Iterable[dict[str, Any]], sign: str) -> None:
-        for e in items:
-            now = ", ".join(e["now"]) or "nothing"
-            click.echo(f"  {sign} {e['from']} -> {e['to']}  {', '.join(e['ports'])}  (now: {now})")
-
-    if result["opened"]:
-        click.echo(f"Opened ({len(result['opened'])}):")
-        lines(result["opened"], "+")
-    if result["closed"]:
-        click.echo(f"Closed ({len(result['closed'])}):")
-        lines(result["closed"], "-")
-    for key, what in (
-        ("added_workloads", "Workloads only in AFTER"),
-        ("removed_workloads", "Workloads only in BEFORE"),
-    ):
-        if result[key]:
-            click.echo(f"{what} (their connections are not compared): {', '.join(result[key])}")
-    if not result["opened"] and not result["closed"]:
-        click.echo("No connection between workloads is opened or closed.")
+    sys.exit(1 if result.changed else 0)

@@ -45,3 +45,8 @@ def input_options(fn: F) -> F:
     for o in reversed(opts):
         fn = o(fn)
     return fn
+
+
+def split_ids(values: tuple[str, ...]) -> list[str]:
+    """Rule IDs of repeatable, comma-separated options (``--rules A,B --rules C``)."""
+    return [p.strip() for v in values for p in v.split(",") if p.strip()]

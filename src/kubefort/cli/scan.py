@@ -9,12 +9,8 @@ from typing import IO
 import click
 
 from ..api import ScanOptions, default_workers, scan
-from ..reporters import Format, get_reporter, printable
-from .options import input_options
-
-
-def _split(values: tuple[str, ...]) -> list[str]:
-    return [p.strip() for v in values for p in v.split(",") if p.strip()]
+from ..reporters import Format, error_lines, get_reporter
+from .options import input_options, split_ids
 
 
 @click.command("scan")
@@ -114,8 +110,8 @@ def scan_cmd(
         helm=list(helm),
         helm_values=list(helm_values),
         kustomize=list(kustomize),
-        rules=_split(rules),
-        skip_rules=_split(skip_rules),
+        rules=split_ids(rules),
+        skip_rules=split_ids(skip_rules),
         min_severity=min_severity,
         fail_on=fail_on,
         config=config,
@@ -139,8 +135,6 @@ def scan_cmd(
     color = False if no_color else None
     get_reporter(Format(fmt), color=color, verbose=verbose).render(report, out)
     if fmt != Format.TABLE.value:
-        for e in report.errors:
-            click.echo(f"kubefort: error: {printable(e.diagnostics())}", err=True)
-        for r in report.rule_errors:
-            click.echo(f"kubefort: rule error: {r.rule.id} on {printable(str(r.object))}: {r.detail}", err=True)
+        for line in error_lines(report):
+            click.echo(line, err=True)
     sys.exit(report.exit_code())

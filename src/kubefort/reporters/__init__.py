@@ -18,6 +18,17 @@ def printable(text: str) -> str:
     return text.translate(_CONTROL)
 
 
+def error_lines(report: Report) -> list[str]:
+    """The stderr lines about inputs that could not be read and rules that crashed (the table shows
+    them itself; the machine-readable formats keep stdout for the report)."""
+    out = [f"kubefort: error: {printable(e.diagnostics())}" for e in report.errors]
+    out += [
+        f"kubefort: rule error: {r.rule.id} on {printable(str(r.object))}: {printable(str(r.detail))}"
+        for r in report.rule_errors
+    ]
+    return out
+
+
 class Reporter(Protocol):
     def render(self, report: Report, out: IO[str]) -> None: ...
 

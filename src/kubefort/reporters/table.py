@@ -82,12 +82,15 @@ class TableReporter:
             out.write("\n".join(lines) + "\n")
         out.flush()
         for r in report.rule_errors:
-            con.print(f"[bold red]rule error[/] {r.rule.id} on {escape(str(r.object))}: {escape(r.detail or '')}")
+            con.print(
+                f"[bold red]rule error[/] {r.rule.id} on {escape(printable(str(r.object)))}: "
+                f"{escape(printable(r.detail or ''))}"
+            )
         for e in report.errors:
-            con.print(f"[bold red]error[/] {escape(e.diagnostics())}")
+            con.print(f"[bold red]error[/] {escape(printable(e.diagnostics()))}")
         if self.verbose:
             for n in report.notes:
-                con.print(f"[dim]note: {escape(n)}[/]")
+                con.print(f"[dim]note: {escape(printable(n))}[/]")
         self._summary(con, report)
 
     def _summary(self, con: Console, report: Report) -> None:

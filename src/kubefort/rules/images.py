@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, TypeVar
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 from ..engine.rule import Context, Scope, Severity, Violation, rule
 from ..model.images import ImageRef, normalise_registry, parse_image
@@ -138,22 +137,6 @@ def _components(repository: str) -> list[str]:
 
 def _label_path(pod: PodSpecView, key: str) -> Path:
     return pod.meta_path + ("labels", key)
-
-
-_T = TypeVar("_T")
-_INVENTORY_CACHE: weakref.WeakKeyDictionary[Inventory, dict[str, Any]] = weakref.WeakKeyDictionary()
-
-
-def _per_inventory(inv: Inventory, key: str, build: Callable[[], _T]) -> _T:
-    """Compute ``build()`` once per inventory (rules run once per object; the cross-object rules would
-    otherwise rescan every workload for every Service or binding)."""
-    entry = _INVENTORY_CACHE.get(inv)
-    if entry is None or entry["_n"] != len(inv):
-        entry = {"_n": len(inv)}
-        _INVENTORY_CACHE[inv] = entry
-    if key not in entry:
-        entry[key] = build()
-    return entry[key]  # type: ignore[no-any-return]
 
 
 def _str_map(value: Any) -> dict[str, str]:
@@ -416,6 +399,8 @@ def _tiller_violations(pod: PodSpecView) -> list[Violation]:
 
 
 def _tiller_workloads(inv: Inventory) -> list[tuple[K8sObject, Mapping[str, Any]]]:
+    """Every Tiller workload with its pod labels. Built once per inventory and kept by it
+    (``Inventory.cached``): the rule runs for every Service, which would otherwise rescan every workload."""
     out = []
     for w in inv.of_kind(*sorted(WORKLOAD_KINDS)):
         pod = pod_spec(w)
@@ -451,7 +436,7 @@ def helm_tiller(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         yield Violation(("spec", "selector"), "Service selects Helm v2 Tiller pods (app=helm, name=tiller)")
         return
     if selector and obj.namespace:
-        for w, labels in _per_inventory(ctx.inventory, "tiller", lambda: _tiller_workloads(ctx.inventory)):
+        for w, labels in ctx.inventory.cached(_tiller_workloads, lambda: _tiller_workloads(ctx.inventory)):
             if w.namespace == obj.namespace and _has_labels(labels, selector):
                 yield Violation(("spec", "selector"), f'Service selects the pods of Helm v2 Tiller {w.kind} "{w.name}"')
                 return
@@ -510,7 +495,8 @@ def _service_account(pod: PodSpecView) -> str:
 
 
 def _dashboard_accounts(inv: Inventory) -> set[tuple[str, str]]:
-    """(namespace, ServiceAccount) of every Dashboard workload."""
+    """(namespace, ServiceAccount) of every Dashboard workload; kept by the inventory like
+    :func:`_tiller_workloads` (the rule runs for every binding)."""
     out = set()
     for w in inv.of_kind(*sorted(WORKLOAD_KINDS)):
         pod = pod_spec(w)
@@ -554,7 +540,7 @@ def kubernetes_dashboard(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     subjects = obj.get("subjects")
     if not isinstance(subjects, list) or not subjects:
         return
-    accounts = _per_inventory(ctx.inventory, "dashboard", lambda: _dashboard_accounts(ctx.inventory))
+    accounts = ctx.inventory.cached(_dashboard_accounts, lambda: _dashboard_accounts(ctx.inventory))
     if not accounts:
         return
     role = obj.get("roleRef")

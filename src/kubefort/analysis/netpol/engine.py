@@ -28,7 +28,6 @@ workloads or replicas. Sets of classes are Python integers used as bitsets.
 from __future__ import annotations
 
 import json
-import weakref
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -237,8 +236,10 @@ class NetpolEngine:
         self.namespaces: dict[str, NamespaceInfo] = {}
         for name in sorted(inventory.namespaces()):
             labels = inventory.namespace_labels(name)
-            known = labels is not None
-            self.namespaces[name] = NamespaceInfo(name, labels if known else {NS_NAME_LABEL: name}, known)
+            if labels is None:  # no Namespace object: only the automatic label is known
+                self.namespaces[name] = NamespaceInfo(name, {NS_NAME_LABEL: name}, False)
+            else:
+                self.namespaces[name] = NamespaceInfo(name, labels, True)
         # workloads (objects controlled by another object of the input are represented by it)
         self.workloads: list[Workload] = []
         for obj in inventory.objects:
@@ -476,12 +477,13 @@ class NetpolEngine:
         """Every allowed (from, to, ports) between workloads, sorted; with ``namespaces``, only those
         where either side is in one of them. A workload's connection to itself is left out unless
         ``include_self``."""
+        runs: list[tuple[int | None, int | None]]
         if namespaces is None:
             runs = [(None, None)]
         else:
             mask = 0
-            for n in namespaces:
-                mask |= self._ns_bits.get(n, 0)
+            for ns in namespaces:
+                mask |= self._ns_bits.get(ns, 0)
             runs = [(mask, None), (~mask & self.all_bits, mask)]  # from inside; from outside into it
         n = len(self.workloads)
         keyed: list[tuple[int, Workload, Workload, PortSet]] = []
@@ -552,6 +554,7 @@ class NetpolEngine:
         ports = eg.ports & ing.ports
         if isinstance(src, External) or isinstance(dst, External):
             ext = src if isinstance(src, External) else dst
+            assert isinstance(ext, External)
             notes.append(
                 f"ipBlock rules are matched against {ext.text}; pod-to-pod traffic is decided by "
                 "selectors only (pod IPs are not known)"
@@ -688,12 +691,7 @@ def _looks_like_ip(text: str) -> bool:
     return bool(text) and (text[0].isdigit() or ":" in text) and all(ch in "0123456789abcdefABCDEF.:" for ch in text)
 
 
-_CACHE: weakref.WeakKeyDictionary[Inventory, NetpolEngine] = weakref.WeakKeyDictionary()
-
-
 def engine_for(inventory: Inventory) -> NetpolEngine:
-    """The engine of an inventory, built once (rules share it)."""
-    eng = _CACHE.get(inventory)
-    if eng is None:
-        eng = _CACHE[inventory] = NetpolEngine(inventory)
-    return eng
+    """The engine of an inventory, built once and kept by the inventory (every rule of a scan shares it;
+    it is rebuilt when an object is added)."""
+    return inventory.cached(NetpolEngine, lambda: NetpolEngine(inventory))
