@@ -6,9 +6,9 @@ import contextlib
 import gc
 import os
 import sys
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from .engine.config import Config, find_config, load_config
 from .engine.findings import Report
@@ -21,6 +21,10 @@ from .loading.loader import LoadResult, load_paths, load_text
 from .loading.render import render_helm, render_kustomize
 from .model.inventory import Inventory
 from .rules import default_registry
+
+if TYPE_CHECKING:
+    from .etcd.client import TLSFiles
+    from .model.etcd import EtcdEndpoint
 
 
 @dataclass(slots=True, kw_only=True)
@@ -188,3 +192,31 @@ def scan(opts: ScanOptions, *, registry: Registry | None = None) -> Report:
     report.notes[:0] = loaded.notes
     report.files = loaded.files
     return report
+
+
+def judge_etcd_endpoints(endpoints: Sequence[EtcdEndpoint], opts: ScanOptions | None = None) -> Report:
+    """Judge probed etcd endpoints (``EtcdEndpoint`` objects) with the live ETCD rules, through the
+    engine as a scan: config exceptions, --min-severity, --fail-on, crash isolation."""
+    from .rules.etcd_live import LIVE_IDS, probe_registry
+
+    opts = replace(opts or ScanOptions(), rules=list(LIVE_IDS))
+    inventory = Inventory([e.to_object() for e in endpoints])
+    return scan_inventory(inventory, opts, registry=probe_registry(), mode="probe")
+
+
+def probe_etcd(
+    endpoints: Sequence[str],
+    opts: ScanOptions | None = None,
+    *,
+    tls: TLSFiles | None = None,
+    foreign: TLSFiles | None = None,
+    timeout: float = 5.0,
+) -> tuple[list[EtcdEndpoint], Report]:
+    """``kubefort etcd probe``: knock on each endpoint, then judge the answers. EtcdError when none answered."""
+    from .etcd.client import EtcdError
+    from .etcd.probe import probe
+
+    found = probe(list(endpoints), tls, foreign=foreign, timeout=timeout)
+    if not any(e.reachable for e in found):
+        raise EtcdError("no endpoint answered: " + "; ".join(f"{e.endpoint}: {'; '.join(e.errors)}" for e in found))
+    return found, judge_etcd_endpoints(found, opts)

@@ -20,10 +20,11 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
+from kubefort.api import probe_etcd
 from kubefort.cli import cli
 from kubefort.etcd.client import EtcdClient, TLSFiles
 from kubefort.etcd.pki import Issued, LocalPKI, issue, make_ca, make_test_pki
-from kubefort.etcd.probe import probe, probe_endpoint
+from kubefort.etcd.probe import probe_endpoint
 from kubefort.etcd.server import LocalEtcd, ServerTLS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "etcd"))
@@ -197,7 +198,7 @@ def _ids(report) -> dict[str, tuple[str, str | None]]:
 
 
 def test_probe_plain_http(servers: dict[str, LocalEtcd]) -> None:
-    results, report = probe([servers["plain"].client_url])
+    results, report = probe_etcd([servers["plain"].client_url])
     p = results[0]
     assert p.plain_http.accepted and p.plain_http.data_readable and not p.speaks_tls
     assert p.version["etcdserver"].startswith("3.")
@@ -207,7 +208,7 @@ def test_probe_plain_http(servers: dict[str, LocalEtcd]) -> None:
 
 
 def test_probe_mutual_tls_is_clean(servers: dict[str, LocalEtcd], good: TLSFiles) -> None:
-    results, report = probe([servers["mtls"].client_url], good)
+    results, report = probe_etcd([servers["mtls"].client_url], tls=good)
     p = results[0]
     assert p.speaks_tls and not p.plain_http.accepted
     assert p.no_cert.tried and not p.no_cert.accepted
@@ -220,13 +221,13 @@ def test_probe_mutual_tls_is_clean(servers: dict[str, LocalEtcd], good: TLSFiles
 
 def test_trusted_ca_file_alone_enforces_client_certs(servers: dict[str, LocalEtcd], good: TLSFiles) -> None:
     """Real etcd 3.4: --trusted-ca-file without --client-cert-auth still requires a valid client certificate."""
-    results, report = probe([servers["trusted_ca_only"].client_url], good)
+    results, report = probe_etcd([servers["trusted_ca_only"].client_url], tls=good)
     assert not results[0].no_cert.accepted and not results[0].wrong_ca.accepted
     assert report.findings == []
 
 
 def test_probe_tls_without_client_auth(servers: dict[str, LocalEtcd], good: TLSFiles) -> None:
-    results, report = probe([servers["tls_only"].client_url], TLSFiles(good.cacert))
+    results, report = probe_etcd([servers["tls_only"].client_url], tls=TLSFiles(good.cacert))
     p = results[0]
     assert p.no_cert.accepted and p.no_cert.data_readable
     assert _ids(report) == {"KF-ETCD-002": ("critical", None)}
@@ -235,7 +236,7 @@ def test_probe_tls_without_client_auth(servers: dict[str, LocalEtcd], good: TLSF
 
 
 def test_probe_auto_tls(servers: dict[str, LocalEtcd], good: TLSFiles) -> None:
-    results, report = probe([servers["auto_tls"].client_url], TLSFiles(good.cacert))
+    results, report = probe_etcd([servers["auto_tls"].client_url], tls=TLSFiles(good.cacert))
     p = results[0]
     assert p.server_cert is not None and p.server_cert.auto_tls and p.server_cert.self_signed
     assert p.server_cert.trusted is False
@@ -254,11 +255,11 @@ def test_probe_foreign_cert_from_the_same_ca(
         serialization.load_pem_private_key((Path(pki.dir) / "ca.key").read_bytes(), None),
     )
     crt, key = issue(ca, "system:node:worker-1", client=True).write(str(tmp_path), "kubelet")
-    _, report = probe([servers["mtls"].client_url], good, foreign=TLSFiles(None, crt, key))
+    _, report = probe_etcd([servers["mtls"].client_url], tls=good, foreign=TLSFiles(None, crt, key))
     assert _ids(report) == {"KF-ETCD-007": ("medium", None)}
     other = make_ca("cluster-ca")
     crt2, key2 = issue(other, "system:node:worker-1", client=True).write(str(tmp_path), "kubelet2")
-    _, report = probe([servers["mtls"].client_url], good, foreign=TLSFiles(None, crt2, key2))
+    _, report = probe_etcd([servers["mtls"].client_url], tls=good, foreign=TLSFiles(None, crt2, key2))
     assert report.findings == []
 
 
@@ -303,6 +304,30 @@ def test_probe_unreachable(tmp_path: Path) -> None:
 
     code, _, err = _run(["etcd", "probe", "--endpoints", f"https://127.0.0.1:{free_port()}", "--timeout", "1"])
     assert code == 2 and "no endpoint answered" in err
+
+
+def test_probe_cli_suppressions_and_thresholds(servers: dict[str, LocalEtcd], tmp_path: Path) -> None:
+    """The probe is judged by the engine: config exceptions, --min-severity, --baseline and -v as for scan."""
+    plain = servers["plain"].client_url
+    code, out, _ = _run(["etcd", "probe", "--endpoints", plain, "--min-severity", "high", "--no-color"])
+    assert code == 1 and "KF-ETCD-001" in out and "KF-ETCD-008" not in out and "1 findings below" in out
+    cfg = tmp_path / "kubefort.yaml"
+    cfg.write_text(
+        f"exceptions:\n  - rules: [KF-ETCD-001]\n    kinds: [EtcdEndpoint]\n    names: ['{plain}']\n    reason: lab\n"
+    )
+    code, out, _ = _run(["etcd", "probe", "--endpoints", plain, "--config", str(cfg), "-o", "json"])
+    doc = json.loads(out)
+    assert code == 0 and doc["summary"]["suppressed"] == 1
+    assert [(f["rule_id"], f.get("suppression")) for f in doc["findings"]] == [
+        ("KF-ETCD-001", "config: lab"),
+        ("KF-ETCD-008", None),
+    ]
+    code, out, _ = _run(["etcd", "probe", "--endpoints", plain, "--config", str(cfg), "--no-color", "-v"])
+    assert code == 0 and "(suppressed: config: lab)" in out
+    base = tmp_path / "base.json"
+    base.write_text(_run(["etcd", "probe", "--endpoints", plain, "-o", "json"])[1])
+    code, out, _ = _run(["etcd", "probe", "--endpoints", plain, "--baseline", str(base), "-o", "json"])
+    assert code == 0 and all(f["suppressed"] for f in json.loads(out)["findings"])
 
 
 def test_client_never_uses_environment_ca_bundles(
