@@ -7,7 +7,7 @@ import dataclasses
 import gc
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from .analysis.node.collect import NodeAudit
     from .analysis.node.results import NodeAuditResult, VersionsResult
     from .analysis.node.versions import VersionSpec
+    from .etcd.client import TLSFiles
+    from .model.etcd import EtcdEndpoint
 
 
 @dataclass(slots=True, kw_only=True)
@@ -260,3 +262,31 @@ def load_netpol(opts: ScanOptions) -> tuple[NetpolEngine, LoadResult]:
     with batch_gc():
         loaded = load_inputs(opts)
         return engine_for(Inventory(loaded.objects)), loaded
+
+
+def judge_etcd_endpoints(endpoints: Sequence[EtcdEndpoint], opts: ScanOptions | None = None) -> Report:
+    """Judge probed etcd endpoints (``EtcdEndpoint`` objects) with the live ETCD rules, through the
+    engine as a scan: config exceptions, --min-severity, --fail-on, crash isolation."""
+    from .rules.etcd_live import LIVE_IDS, probe_registry
+
+    opts = dataclasses.replace(opts or ScanOptions(), rules=list(LIVE_IDS))
+    inventory = Inventory([e.to_object() for e in endpoints])
+    return scan_inventory(inventory, opts, registry=probe_registry(), mode="probe")
+
+
+def probe_etcd(
+    endpoints: Sequence[str],
+    opts: ScanOptions | None = None,
+    *,
+    tls: TLSFiles | None = None,
+    foreign: TLSFiles | None = None,
+    timeout: float = 5.0,
+) -> tuple[list[EtcdEndpoint], Report]:
+    """``kubefort etcd probe``: knock on each endpoint, then judge the answers. EtcdError when none answered."""
+    from .etcd.client import EtcdError
+    from .etcd.probe import probe
+
+    found = probe(list(endpoints), tls, foreign=foreign, timeout=timeout)
+    if not any(e.reachable for e in found):
+        raise EtcdError("no endpoint answered: " + "; ".join(f"{e.endpoint}: {'; '.join(e.errors)}" for e in found))
+    return found, judge_etcd_endpoints(found, opts)

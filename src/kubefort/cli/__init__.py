@@ -21,7 +21,7 @@ COMMANDS = {
     "rules": ("rules_cmd", "rules_group"),
     "rbac": ("rbac_cmd", "rbac_group"),
     "etcd": ("etcd_cmd", "etcd_group"),
-    "backup": ("etcd_cmd", "backup_group"),
+    "backup": ("backup_cmd", "backup_group"),
     "netpol": ("netpol_cmd", "netpol_group"),
     "node": ("node_cmd", "node_group"),
     "versions": ("node_cmd", "versions_cmd"),

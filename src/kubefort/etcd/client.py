@@ -47,6 +47,11 @@ class TLSFiles:
         return bool(self.cert and self.key)
 
 
+def tls_files(cacert: str | None, cert: str | None, key: str | None) -> TLSFiles | None:
+    """The TLS options of a command (``--cacert``, ``--cert``, ``--key``); None when none is given."""
+    return TLSFiles(cacert, cert, key) if (cacert or cert or key) else None
+
+
 def ssl_context(tls: TLSFiles | None, *, verify: bool = True, client_cert: bool = True) -> ssl.SSLContext:
     """An SSLContext for one connection attempt. ``verify=False`` accepts any server certificate (the
     probe uses it to learn what the server does before judging its certificate)."""

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import UsageError
 from .classify import ENCRYPTED, STORAGES, StoredValue, classify, summarize
-from .client import EtcdClient
+from .client import EtcdClient, TLSFiles, connect
 from .server import LocalEtcd, etcdctl_restore
 
 SHA256_TRAILER = 32
@@ -83,6 +83,18 @@ def scan_storage(
         for kv in client.iter_range(p.encode(), revision=revision, page=500):
             rep.values.append(classify(kv.key, kv.value))
     return rep
+
+
+def scan_endpoints(
+    endpoints: Sequence[str],
+    tls: TLSFiles | None = None,
+    resources: Sequence[str] = ("secrets",),
+    *,
+    etcd_prefix: str = "/registry",
+) -> StorageReport:
+    """:func:`scan_storage` on the first of ``endpoints`` that answers."""
+    with connect(endpoints, tls) as c:
+        return scan_storage(c, resources, etcd_prefix=etcd_prefix)
 
 
 def snapshot_has_hash(path: str) -> bool:

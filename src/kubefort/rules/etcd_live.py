@@ -1,11 +1,14 @@
 """ETCD rules judged on a live answer: what an etcd client endpoint did when ``kubefort etcd probe``
 knocked (plain HTTP, TLS without a client certificate, a certificate of another CA, its server
-certificate). Each function takes one :class:`kubefort.etcd.probe.EndpointProbe`.
+certificate). Each function judges one ``EtcdEndpoint`` object (:mod:`kubefort.model.etcd`, the
+shape documented there); an endpoint that never answered is not evaluated.
 
-These rules are NOT in the default (manifest) registry: their input is a probe result, not a
-Kubernetes object, so they cannot have manifest fixtures, and the same catalogue IDs are implemented
-on configuration (flags, config file) by ``rules/etcd_config.py``. :func:`probe_registry` holds them;
-``kubefort etcd probe`` runs them. The metadata (titles, severities, refs) is the catalogue's.
+The same catalogue IDs are judged on configuration (flags, config file) by ``rules/etcd_config.py``,
+and a registry holds one rule per ID, so these rules are not in the default registry yet
+(``docs/etcd.md`` says how the two join into one rule per ID). :func:`probe_registry` is the default
+registry with these rules standing in for the configuration ones; ``kubefort etcd probe`` runs the
+rules of :data:`LIVE_IDS` from it, through the engine like any scan. The metadata (titles,
+severities, refs) is the catalogue's.
 
 Real etcd behaviour the conditions rely on (checked against etcd 3.4.23):
 
@@ -18,17 +21,23 @@ Real etcd behaviour the conditions rely on (checked against etcd 3.4.23):
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from ..engine.registry import Registry
-from ..engine.rule import Context, Rule, Scope, Severity, Violation, rule
-
-if TYPE_CHECKING:
-    from ..etcd.probe import EndpointProbe
+from ..engine.rule import Context, NotEvaluated, Rule, Scope, Severity, Violation, rule
+from ..model.etcd import KIND, EtcdEndpoint
+from ..model.objects import K8sObject
 
 NSA = "NSA/CISA: control plane hardening (etcd)"
-KIND = "EtcdEndpoint"
+
+
+def _answered(obj: K8sObject) -> EtcdEndpoint:
+    """The endpoint, when it answered at all (there is nothing to judge on one that did not)."""
+    p = EtcdEndpoint.of(obj)
+    if not p.reachable:
+        raise NotEvaluated(f"unreachable ({'; '.join(p.errors) or 'no answer'})")
+    return p
 
 
 @rule(
@@ -44,9 +53,12 @@ KIND = "EtcdEndpoint"
     remediation="Serve clients over TLS: set --cert-file and --key-file and use https:// in --listen-client-urls.",
     refs={"cis": "2.1", "kubescape": "C-0153", "checkov": "CKV_K8S_116", "trivy": "KCV-0042", "nsa": NSA},
 )
-def no_server_tls(p: EndpointProbe, ctx: Context) -> Iterator[Violation]:
-    if p.reachable and not p.speaks_tls and p.plain_http.accepted:
-        yield Violation(("tls",), f"{p.endpoint} answers etcd requests without TLS (no TLS handshake possible)")
+def no_server_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    p = _answered(obj)
+    if not p.speaks_tls and p.plain_http.accepted:
+        yield Violation(
+            ("status", "tls"), f"{p.endpoint} answers etcd requests without TLS (no TLS handshake possible)"
+        )
 
 
 @rule(
@@ -62,13 +74,16 @@ def no_server_tls(p: EndpointProbe, ctx: Context) -> Iterator[Violation]:
     remediation="Require client certificates: set --client-cert-auth=true and --trusted-ca-file to a CA dedicated to etcd.",
     refs={"cis": "2.2", "kubescape": "C-0154", "checkov": "CKV_K8S_117", "trivy": "KCV-0043", "nsa": NSA},
 )
-def client_cert_not_required(p: EndpointProbe, ctx: Context) -> Iterator[Violation]:
+def client_cert_not_required(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    p = _answered(obj)
     if p.no_cert.accepted:
         data = " and served key-value data" if p.no_cert.data_readable else ""
-        yield Violation(("tls", "clientAuth"), f"{p.endpoint} accepted a TLS client without a certificate{data}")
+        yield Violation(
+            ("status", "tls", "clientAuth"), f"{p.endpoint} accepted a TLS client without a certificate{data}"
+        )
     elif p.wrong_ca.accepted:
         yield Violation(
-            ("tls", "clientAuth", "trustedCA"),
+            ("status", "tls", "clientAuth", "trustedCA"),
             f"{p.endpoint} accepted a client certificate signed by an unknown, freshly made CA",
             subcode="unverified-ca",
         )
@@ -87,11 +102,12 @@ def client_cert_not_required(p: EndpointProbe, ctx: Context) -> Iterator[Violati
     remediation="Set --auto-tls=false and configure --cert-file/--key-file from a CA dedicated to etcd.",
     refs={"cis": "2.3", "kubescape": "C-0155", "checkov": "CKV_K8S_118", "trivy": "KCV-0044", "nsa": NSA},
 )
-def auto_tls(p: EndpointProbe, ctx: Context) -> Iterator[Violation]:
+def auto_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    p = _answered(obj)
     c = p.server_cert
     if c is not None and c.auto_tls:
         yield Violation(
-            ("tls", "serverCertificate"),
+            ("status", "tls", "serverCertificate"),
             f'{p.endpoint} serves a self-signed certificate issued by "{c.issuer}" (etcd auto-TLS)',
         )
 
@@ -109,10 +125,11 @@ def auto_tls(p: EndpointProbe, ctx: Context) -> Iterator[Violation]:
     remediation="Give etcd its own CA (--trusted-ca-file) that signs only etcd peers and the API server's etcd client certificate.",
     refs={"cis": "2.7", "kubescape": "C-0159", "nsa": NSA},
 )
-def shared_ca(p: EndpointProbe, ctx: Context) -> Iterator[Violation]:
+def shared_ca(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    p = _answered(obj)
     if p.foreign_cert is not None and p.foreign_cert.accepted and not p.no_cert.accepted:
         yield Violation(
-            ("tls", "clientAuth", "trustedCA"),
+            ("status", "tls", "clientAuth", "trustedCA"),
             f"{p.endpoint} accepted the client certificate of another CA given with --foreign-cert",
         )
 
@@ -133,25 +150,45 @@ _LOOPBACK_NOTE = "loopback"
     remediation="Listen with https:// only (--listen-client-urls, --listen-peer-urls), on the node's own address rather than 0.0.0.0.",
     refs={"nsa": NSA},
 )
-def plaintext(p: EndpointProbe, ctx: Context) -> Iterator[Violation]:
+def plaintext(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    p = _answered(obj)
     if not p.plain_http.accepted:
         return
     if p.loopback:
         # The catalogue condition fails plaintext only off loopback; a loopback listener is still reachable by
         # every hostNetwork pod of that node, so it is reported, as information.
         yield Violation(
-            ("listen", "scheme"),
+            ("status", "listen", "scheme"),
             f"{p.endpoint} answers plain HTTP on a loopback address",
             severity=Severity.INFO,
             subcode=_LOOPBACK_NOTE,
         )
     else:
-        yield Violation(("listen", "scheme"), f"{p.endpoint} answers plain HTTP on a non-loopback address")
+        yield Violation(("status", "listen", "scheme"), f"{p.endpoint} answers plain HTTP on a non-loopback address")
 
 
 RULES: list[Rule] = [no_server_tls, client_cert_not_required, auto_tls, shared_ca, plaintext]
 
 
-def probe_registry() -> Registry:
-    """The live etcd rules (kept out of :func:`kubefort.rules.default_registry`, see the module doc)."""
-    return Registry(RULES)
+#: The IDs ``kubefort etcd probe`` judges.
+LIVE_IDS: tuple[str, ...] = tuple(r.id for r in RULES)
+
+
+def probe_registry(*, plugins: bool = True) -> Registry:
+    """The default registry with the live rules in place of the configuration rules of the same IDs
+    (answering to their slugs too, so a ``.kubefort.yaml`` that names them by slug works for both):
+    what the registry will be once each ID is one rule judging both kinds of object."""
+    from . import default_registry
+
+    live = {r.id: r for r in RULES}
+    rules: list[Rule] = []
+    for r in default_registry(plugins=plugins):
+        stand_in = live.pop(r.id, None)
+        if stand_in is None:
+            rules.append(r)
+        else:
+            names = tuple(n for n in (r.meta.slug, *r.meta.aliases) if n != stand_in.meta.slug)
+            meta = dataclasses.replace(stand_in.meta, aliases=(*stand_in.meta.aliases, *names))
+            rules.append(Rule(meta, stand_in.fn))
+    rules.extend(live.values())
+    return Registry(rules)

@@ -105,7 +105,7 @@ def write_key_file(key: BackupKey, path: str, *, force: bool = False) -> None:
         os.fsync(fh.fileno())
 
 
-def _b64(d: dict, field: str, size: int, path: str) -> bytes:
+def _b64(d: dict[str, object], field: str, size: int, path: str) -> bytes:
     try:
         raw = base64.b64decode(str(d[field]), validate=True)
     except (KeyError, binascii.Error, TypeError):

@@ -33,16 +33,28 @@ from typing import Any, BinaryIO
 import yaml
 
 from ...errors import UsageError
-from ..client import EtcdClient, EtcdError
+from ..client import EtcdClient, EtcdError, TLSFiles, connect
 from ..server import LocalEtcd, etcdctl_restore
 from .crypto import DEFAULT_CHUNK, ENCRYPTION_NAME, EncryptingWriter, IntegrityError, decrypt_stream
+from .keys import load_key_file
 from .repo import ChainState, Issue, Repository, blob_name, iso, parse_iso, utcnow
-from .storage import StorageError
+from .storage import StorageError, open_storage
 
 COMPRESSION = "gzip"
 DEFAULT_LEVEL = 3
 SNAPSHOT_ROLE = "etcd-snapshot"
 OBJECTS_ROLE = "objects"
+
+
+def open_repository(
+    url: str, key_file: str, *, s3_endpoint: str | None = None, object_lock_days: int = 0
+) -> Repository:
+    """The repository at ``url`` (a directory or ``s3://BUCKET/PREFIX``) with the key of ``key_file``."""
+    key = load_key_file(key_file)
+    opts: dict[str, Any] = {}
+    if url.startswith("s3://"):
+        opts = {"endpoint_url": s3_endpoint, "object_lock_days": object_lock_days}
+    return Repository(open_storage(url, **opts), key)
 
 
 # -- keyspace digest ---------------------------------------------------------------------------------
@@ -337,6 +349,34 @@ def create_backup(
     return record
 
 
+def backup_etcd(
+    repo: Repository,
+    endpoints: Sequence[str] = (),
+    tls: TLSFiles | None = None,
+    *,
+    objects: Sequence[str] = (),
+    namespace: str = "default",
+    level: int = DEFAULT_LEVEL,
+    digest: str = "revisions",
+    snapshot_via: str = "api",
+) -> dict[str, Any]:
+    """:func:`create_backup` of the first of ``endpoints`` that answers (none: objects only)."""
+    client = connect(endpoints, tls) if endpoints else None
+    try:
+        return create_backup(
+            repo,
+            client=client,
+            objects=objects,
+            namespace=namespace,
+            level=level,
+            digest=digest,
+            snapshot_via=snapshot_via,
+        )
+    finally:
+        if client:
+            client.close()
+
+
 def _blob_record(role: str, res: BlobResult, level: int, chunk_size: int) -> dict[str, Any]:
     return {
         "role": role,
@@ -417,6 +457,14 @@ class VerifyResult:
 
     def all_issues(self) -> list[Issue]:
         return [*self.chain.issues, *self.issues]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "head": {"seq": self.chain.head_seq, "hash": self.chain.head_hash},
+            "verified": self.checked,
+            "issues": [{"level": i.level, "message": i.message} for i in self.all_issues()],
+        }
 
 
 def verify(repo: Repository, backup_id: str | None = None, *, deep: bool = True) -> VerifyResult:
@@ -683,7 +731,11 @@ def select_keep(backups: dict[str, dict[str, Any]], keep_daily: int, keep_weekly
     keep: set[str] = set()
     if ordered:
         keep.add(ordered[0]["id"])
-    for n, keyfn in ((keep_daily, lambda t: t.date()), (keep_weekly, lambda t: t.isocalendar()[:2])):
+    periods_of: tuple[tuple[int, Callable[[Any], object]], ...] = (
+        (keep_daily, lambda t: t.date()),
+        (keep_weekly, lambda t: t.isocalendar()[:2]),
+    )
+    for n, keyfn in periods_of:
         periods: list[Any] = []
         for r in ordered:
             p = keyfn(parse_iso(r["created"]))
@@ -708,7 +760,7 @@ def prune(repo: Repository, *, keep_daily: int, keep_weekly: int, dry_run: bool 
         live = chain.backups()
         keep = select_keep(live, keep_daily, keep_weekly)
         drop = sorted(set(live) - keep)
-        result = {"kept": sorted(keep), "pruned": drop, "deleted_blobs": 0, "dry_run": dry_run}
+        result: dict[str, Any] = {"kept": sorted(keep), "pruned": drop, "deleted_blobs": 0, "dry_run": dry_run}
         if dry_run:
             return result
         repo.repair_head(chain)

@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 from urllib.parse import urlsplit
 
 from ...errors import KubefortError, UsageError
@@ -200,7 +200,7 @@ class S3Storage:
             except ImportError:
                 raise UsageError("S3 repositories need boto3: pip install boto3") from None
             client = boto3.client("s3", endpoint_url=endpoint_url or os.environ.get("KUBEFORT_S3_ENDPOINT") or None)
-        self.s3 = client
+        self.s3: Any = client  # a boto3 S3 client (or a stand-in with the same methods)
         self._lock_supported: bool | None = None
         self._scratch: str | None = None
 
@@ -260,7 +260,8 @@ class S3Storage:
 
     def get_bytes(self, name: str) -> bytes:
         try:
-            return self.s3.get_object(Bucket=self.bucket, Key=self._key(name))["Body"].read()
+            data: bytes = self.s3.get_object(Bucket=self.bucket, Key=self._key(name))["Body"].read()
+            return data
         except Exception as e:
             if "NoSuchKey" in str(e) or "404" in str(e):
                 raise NotFound(name) from None

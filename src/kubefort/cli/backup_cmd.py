@@ -1,0 +1,291 @@
+"""``kubefort backup keygen|create|list|verify|prune|restore|drill``.
+
+Exit codes: 0 done; 1 a verification or drill failure, or a manifest chain that does not verify
+(list); 2 usage error or etcd unreachable.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from ..errors import UsageError
+from ..reporters import Format
+from .etcd_cmd import F, tls_options
+
+if TYPE_CHECKING:
+    from ..etcd.backup.repo import Repository
+
+FORMAT = click.Choice(["table", "json"])
+
+
+def repo_options(fn: F) -> F:
+    opts = [
+        click.option(
+            "--repo",
+            required=True,
+            envvar="KUBEFORT_BACKUP_REPO",
+            metavar="DIR|s3://BUCKET/PREFIX",
+            help="Backup repository (env KUBEFORT_BACKUP_REPO).",
+        ),
+        click.option(
+            "--key-file",
+            required=True,
+            envvar="KUBEFORT_BACKUP_KEY",
+            type=click.Path(dir_okay=False),
+            help="Key file from 'backup keygen' (env KUBEFORT_BACKUP_KEY).",
+        ),
+        click.option("--s3-endpoint", default=None, envvar="KUBEFORT_S3_ENDPOINT", help="S3-compatible endpoint URL."),
+        click.option(
+            "--object-lock-days",
+            type=int,
+            default=0,
+            show_default=True,
+            help="S3: Object Lock retention for new objects, when the bucket supports it.",
+        ),
+    ]
+    for o in reversed(opts):
+        fn = o(fn)
+    return fn
+
+
+def _repo(repo: str, key_file: str, s3_endpoint: str | None, object_lock_days: int) -> Repository:
+    from ..etcd.backup.ops import open_repository
+
+    return open_repository(repo, key_file, s3_endpoint=s3_endpoint, object_lock_days=object_lock_days)
+
+
+@click.group("backup")
+def backup_group() -> None:
+    """Encrypted, signed, tamper-evident backups of etcd (and of Kubernetes objects), with tested restores.
+
+    \b
+    Examples:
+      kubefort backup keygen --out /secure/kubefort-backup.key
+      kubefort backup create --etcd https://10.0.0.5:2379 --cacert ca.crt --cert c.crt --key c.key \\
+          --repo /backups/etcd --key-file /secure/kubefort-backup.key
+      kubefort backup verify --repo /backups/etcd --key-file /secure/kubefort-backup.key
+      kubefort backup drill 20261123T101500Z-1a2b3c4d --repo /backups/etcd --key-file ...
+      kubefort backup restore 20261123T101500Z-1a2b3c4d --data-dir /var/lib/etcd-restored --repo ... --key-file ...
+    """
+
+
+@backup_group.command("keygen")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Where to write the key file (mode 0600).")
+@click.option(
+    "--force", is_flag=True, help="Overwrite an existing file (backups made with the old key become unreadable)."
+)
+def keygen_cmd(out: str, force: bool) -> None:
+    """Make a backup key file: an AES-256 encryption key and an Ed25519 signing key."""
+    from ..etcd.backup.keys import generate, write_key_file
+    from ..reporters.backup import render_keygen
+
+    k = generate()
+    write_key_file(k, out, force=force)
+    render_keygen(out, k.key_id, sys.stdout)
+
+
+@backup_group.command("create")
+@click.option("--etcd", "etcd_endpoints", default=None, metavar="URL[,URL]", help="etcd client URLs to snapshot.")
+@tls_options
+@repo_options
+@click.option("--objects", is_flag=True, help="Also export the Kubernetes objects given with -f, per namespace.")
+@click.option(
+    "-f", "--filename", "filenames", multiple=True, metavar="PATH", help="Objects for --objects (files/dirs, '-')."
+)
+@click.option("-n", "--namespace", default="default", show_default=True, help="Namespace of objects that name none.")
+@click.option("--compress-level", type=click.IntRange(1, 9), default=3, show_default=True, help="gzip level.")
+@click.option(
+    "--keyspace-digest",
+    type=click.Choice(["revisions", "full", "none"]),
+    default="revisions",
+    show_default=True,
+    help="Digest of the key space that drills compare with: every key and revision (cheap), also every "
+    "value (reads everything again), or none.",
+)
+@click.option(
+    "--snapshot-via",
+    type=click.Choice(["api", "etcdctl"]),
+    default="api",
+    show_default=True,
+    help="api: stream through etcd's JSON gateway, plaintext only in memory; etcdctl: 'etcdctl snapshot save' "
+    "(gRPC, faster) into the repository's private scratch directory.",
+)
+@click.option("-o", "--format", "fmt", type=FORMAT, default="table", show_default=True)
+def create_cmd(
+    etcd_endpoints: str | None,
+    cacert: str | None,
+    cert: str | None,
+    key: str | None,
+    repo: str,
+    key_file: str,
+    s3_endpoint: str | None,
+    object_lock_days: int,
+    objects: bool,
+    filenames: tuple[str, ...],
+    namespace: str,
+    compress_level: int,
+    keyspace_digest: str,
+    snapshot_via: str,
+    fmt: str,
+) -> None:
+    """Take a backup: etcd snapshot (maintenance API) -> gzip -> AES-256-GCM (chunked) -> content-addressed
+    blob -> signed manifest entry. A crash leaves no backup that looks complete."""
+    from ..etcd.backup.ops import backup_etcd
+    from ..etcd.client import parse_endpoints, tls_files
+    from ..reporters.backup import render_created
+
+    if objects and not filenames:
+        raise UsageError("--objects needs the objects to export: -f FILE|DIR")
+    if filenames and not objects:
+        raise UsageError("-f is for --objects")
+    rec = backup_etcd(
+        _repo(repo, key_file, s3_endpoint, object_lock_days),
+        parse_endpoints(etcd_endpoints) if etcd_endpoints else [],
+        tls_files(cacert, cert, key),
+        objects=list(filenames),
+        namespace=namespace,
+        level=compress_level,
+        digest=keyspace_digest,
+        snapshot_via=snapshot_via,
+    )
+    render_created(rec, Format(fmt), sys.stdout)
+
+
+@backup_group.command("list")
+@repo_options
+@click.option("--format", "-o", "fmt", type=FORMAT, default="table", show_default=True)
+def list_cmd(repo: str, key_file: str, s3_endpoint: str | None, object_lock_days: int, fmt: str) -> None:
+    """List the backups of a repository (pruned ones excluded; the chain is checked)."""
+    from ..etcd.backup.ops import list_backups
+    from ..reporters.backup import render_issues, render_list
+
+    items, chain = list_backups(_repo(repo, key_file, s3_endpoint, object_lock_days))
+    render_list(items, Format(fmt), sys.stdout)
+    render_issues(chain.issues, sys.stderr)
+    sys.exit(0 if chain.ok else 1)
+
+
+@backup_group.command("verify")
+@click.argument("backup_id", required=False)
+@repo_options
+@click.option("--quick", is_flag=True, help="Check presence and sizes only, do not decrypt.")
+@click.option("-o", "--format", "fmt", type=FORMAT, default="table", show_default=True)
+def verify_cmd(
+    backup_id: str | None,
+    repo: str,
+    key_file: str,
+    s3_endpoint: str | None,
+    object_lock_days: int,
+    quick: bool,
+    fmt: str,
+) -> None:
+    """Verify the manifest chain (signatures, order, HEAD) and every backup (or BACKUP_ID): blob present,
+    SHA-256, authenticated decryption, content hash. Exit 1 on any problem."""
+    from ..etcd.backup.ops import verify
+    from ..reporters.backup import render_verify
+
+    res = verify(_repo(repo, key_file, s3_endpoint, object_lock_days), backup_id, deep=not quick)
+    render_verify(res.to_dict(), Format(fmt), sys.stdout)
+    sys.exit(0 if res.ok else 1)
+
+
+@backup_group.command("prune")
+@repo_options
+@click.option(
+    "--keep-daily", type=int, default=0, show_default=True, help="Keep the newest backup of each of the last N days."
+)
+@click.option(
+    "--keep-weekly", type=int, default=0, show_default=True, help="Keep the newest backup of each of the last M weeks."
+)
+@click.option("--dry-run", is_flag=True, help="Only say what would be pruned.")
+@click.option("-o", "--format", "fmt", type=FORMAT, default="table", show_default=True)
+def prune_cmd(
+    repo: str,
+    key_file: str,
+    s3_endpoint: str | None,
+    object_lock_days: int,
+    keep_daily: int,
+    keep_weekly: int,
+    dry_run: bool,
+    fmt: str,
+) -> None:
+    """Forget backups outside the retention (a signed 'prune' entry records which), then delete their blobs."""
+    from ..etcd.backup.ops import prune
+    from ..reporters.backup import render_prune
+
+    res = prune(
+        _repo(repo, key_file, s3_endpoint, object_lock_days),
+        keep_daily=keep_daily,
+        keep_weekly=keep_weekly,
+        dry_run=dry_run,
+    )
+    render_prune(res, Format(fmt), sys.stdout, sys.stderr)
+
+
+@backup_group.command("restore")
+@click.argument("backup_id")
+@repo_options
+@click.option(
+    "--data-dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="New etcd data directory (must not exist or be empty).",
+)
+@click.option("--name", default="default", show_default=True, help="Member name of the restored etcd.")
+@click.option(
+    "--initial-advertise-peer-urls",
+    "peer_url",
+    default="http://localhost:2380",
+    show_default=True,
+    help="Peer URL of the restored member (one-member cluster).",
+)
+@click.option("--initial-cluster-token", default="etcd-cluster", show_default=True)
+@click.option(
+    "--objects-dir", type=click.Path(file_okay=False), default=None, help="Also unpack the exported objects here."
+)
+def restore_cmd(
+    backup_id: str,
+    repo: str,
+    key_file: str,
+    s3_endpoint: str | None,
+    object_lock_days: int,
+    data_dir: str,
+    name: str,
+    peer_url: str,
+    initial_cluster_token: str,
+    objects_dir: str | None,
+) -> None:
+    """Decrypt and check a backup, then 'etcdctl snapshot restore' it into --data-dir."""
+    from ..etcd.backup.ops import restore
+    from ..reporters.backup import render_restore
+
+    res = restore(
+        _repo(repo, key_file, s3_endpoint, object_lock_days),
+        backup_id,
+        data_dir,
+        name=name,
+        peer_url=peer_url,
+        cluster_token=initial_cluster_token,
+        objects_dir=objects_dir,
+    )
+    render_restore(res, sys.stdout)
+
+
+@backup_group.command("drill")
+@click.argument("backup_id")
+@repo_options
+@click.option("-o", "--format", "fmt", type=FORMAT, default="table", show_default=True)
+def drill_cmd(
+    backup_id: str, repo: str, key_file: str, s3_endpoint: str | None, object_lock_days: int, fmt: str
+) -> None:
+    """Restore a backup into a temporary etcd on 127.0.0.1, start it, compare every key, value and revision
+    with the digest recorded at backup time, report the recovery time, stop and remove it."""
+    from ..etcd.backup.ops import drill
+    from ..reporters.backup import render_drill
+
+    res = drill(_repo(repo, key_file, s3_endpoint, object_lock_days), backup_id)
+    render_drill(res.to_dict(), Format(fmt), sys.stdout)
+    sys.exit(0 if res.ok else 1)

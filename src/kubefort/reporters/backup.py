@@ -1,0 +1,135 @@
+"""Output of ``kubefort backup``: the records and results of ``kubefort.etcd.backup.ops`` as JSON
+(the documents as they are) or as lines of text. Text from the repository (IDs, messages) passes
+through :func:`~kubefort.reporters.printable`: a tampered manifest must not write to the terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import IO, Any, Protocol
+
+from . import Format, printable
+from .etcd import write_json
+
+
+class Issue(Protocol):
+    """A problem found in a repository (``kubefort.etcd.backup.repo.Issue``)."""
+
+    level: str  # error | warning
+    message: str
+
+
+def size_text(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def render_keygen(path: str, key_id: str, out: IO[str]) -> None:
+    out.write(
+        f"wrote {printable(path)} (key id {key_id}); keep it off the cluster: whoever holds it can read the backups\n"
+    )
+
+
+def render_created(rec: Mapping[str, Any], fmt: Format, out: IO[str]) -> None:
+    """The manifest record of a new backup."""
+    if fmt is Format.JSON:
+        write_json(rec, out)
+        return
+    e = rec.get("etcd") or {}
+    ks = e.get("keyspace") or {}
+    extra = f", revision {e['revision']}, {ks.get('keys', '?')} keys" if e else ""
+    if rec.get("objects"):
+        extra += f", {rec['objects']['objects']} objects"
+    out.write(
+        f"backup {printable(rec['id'])} ({printable(rec['kind'])}): {size_text(rec['size'])} stored{extra}, "
+        f"in {rec['duration_s']:.2f}s\n"
+    )
+
+
+def render_list(items: Sequence[Mapping[str, Any]], fmt: Format, out: IO[str]) -> None:
+    """The backups of ``ops.list_backups``."""
+    if fmt is Format.JSON:
+        write_json({"backups": [{k: it[k] for k in ("id", "created", "size", "kind")} for it in items]}, out)
+        return
+    lines = [f"{'ID':<27} {'CREATED':<21} {'SIZE':>10}  {'KIND':<13} REVISION"]
+    for it in items:
+        lines.append(
+            f"{printable(it['id']):<27} {printable(it['created']):<21} {size_text(it['size']):>10}  "
+            f"{printable(it['kind']):<13} {it['revision'] or '-'}"
+        )
+    out.write("\n".join(lines) + "\n")
+
+
+def render_issues(issues: Iterable[Issue], err: IO[str]) -> None:
+    """Problems of the manifest chain, as warnings or errors of the command (standard error)."""
+    for i in issues:
+        err.write(f"kubefort: {i.level}: {printable(i.message)}\n")
+
+
+def render_verify(doc: Mapping[str, Any], fmt: Format, out: IO[str]) -> None:
+    """``ops.VerifyResult.to_dict()``."""
+    if fmt is Format.JSON:
+        write_json(doc, out)
+        return
+    lines = [f"{i['level'].upper()}: {printable(i['message'])}" for i in doc["issues"]]
+    head = doc["head"]
+    lines.append(
+        f"{len(doc['verified'])} backup(s) verified; manifest HEAD at entry {head['seq']} "
+        f"({printable(head['hash'][:16]) or '-'})"
+    )
+    lines.append("result: OK" if doc["ok"] else "result: FAILED")
+    out.write("\n".join(lines) + "\n")
+
+
+def render_prune(res: Mapping[str, Any], fmt: Format, out: IO[str], err: IO[str]) -> None:
+    """``ops.prune``: what was kept and pruned; blobs retained by the storage as warnings."""
+    if fmt is Format.JSON:
+        write_json(res, out)
+    else:
+        verb = "would prune" if res["dry_run"] else "pruned"
+        pruned = printable(", ".join(res["pruned"]))
+        out.write(
+            f"kept {len(res['kept'])}, {verb} {len(res['pruned'])}: {pruned or '-'}"
+            + ("" if res["dry_run"] else f"; {res['deleted_blobs']} blob(s) deleted")
+            + "\n"
+        )
+        for r in res.get("retained", []):
+            err.write(f"kubefort: warning: {printable(r)}\n")
+
+
+def render_restore(res: Mapping[str, Any], out: IO[str]) -> None:
+    """``ops.restore``: where the data went, and how to start etcd on it."""
+    lines = []
+    if "data_dir" in res:
+        d, name, peer = printable(res["data_dir"]), printable(res["name"]), printable(res["peer_url"])
+        lines.append(
+            f"restored backup {printable(res['id'])} into {d} (member {name}, peer {peer}, "
+            f"revision {res['revision']}) in {res['seconds']:.2f}s"
+        )
+        lines.append(
+            f"start it with: etcd --name {name} --data-dir {d} --initial-advertise-peer-urls {peer} "
+            f"--listen-peer-urls {peer} ..."
+        )
+    if "objects_dir" in res:
+        lines.append(f"unpacked {res['objects']} objects into {printable(res['objects_dir'])}")
+    if lines:
+        out.write("\n".join(lines) + "\n")
+
+
+def render_drill(doc: Mapping[str, Any], fmt: Format, out: IO[str]) -> None:
+    """``ops.DrillResult.to_dict()``."""
+    if fmt is Format.JSON:
+        write_json(doc, out)
+        return
+    lines = [
+        f"{'OK  ' if c['ok'] else 'FAIL'} {printable(c['check'])}: {printable(c['detail'])}" for c in doc["checks"]
+    ]
+    t = doc["timings_s"]
+    lines.append(
+        f"recovery time {t.get('recovery', 0):.2f}s (decrypt {t.get('decrypt', 0):.2f}s, restore {t.get('restore', 0):.2f}s, "
+        f"start {t.get('start', 0):.2f}s); compare {t.get('compare', 0):.2f}s"
+    )
+    lines.append("result: OK" if doc["ok"] else "result: FAILED")
+    out.write("\n".join(lines) + "\n")
