@@ -198,9 +198,7 @@ def scan(opts: ScanOptions, *, registry: Registry | None = None, progress: Progr
 # -- live clusters and snapshots (docs/cluster.md) ---------------------------------------------------
 
 
-def read_for_rules(
-    source: ClusterSource, rules: Iterable[Rule], progress: Progress | None = None
-) -> ClusterRead:
+def read_for_rules(source: ClusterSource, rules: Iterable[Rule], progress: Progress | None = None) -> ClusterRead:
     """Read from the cluster every kind that ``rules`` judge or need (one LIST per resource type)."""
     return read_cluster(source, kinds_read(r.meta for r in rules), progress)
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import socket
@@ -150,7 +151,9 @@ class KubeAPIServer:
         return f"https://127.0.0.1:{self._httpd.server_address[1]}"
 
     # -- client configuration ------------------------------------------------------------------------
-    def kubeconfig(self, path: str | os.PathLike[str], *, current: str = "cert", exec_command: list[str] | None = None) -> str:
+    def kubeconfig(
+        self, path: str | os.PathLike[str], *, current: str = "cert", exec_command: list[str] | None = None
+    ) -> str:
         """Write a kubeconfig with one context per way in: ``cert`` (client certificate), ``token``
         (bearer token), ``exec`` (an exec credential plugin, when given), ``anonymous`` (nothing)."""
         b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
@@ -256,16 +259,16 @@ class _Handler(BaseHTTPRequestHandler):
             raise
 
     def handle(self) -> None:
-        try:
+        with contextlib.suppress(ssl.SSLError, ConnectionError, TimeoutError):
             super().handle()
-        except (ssl.SSLError, ConnectionError, TimeoutError):
-            pass
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
     # -- plumbing ------------------------------------------------------------------------------------
-    def _send(self, code: int, body: Any, *, content_type: str = "application/json", headers: Mapping[str, str] = {}) -> None:
+    def _send(
+        self, code: int, body: Any, *, content_type: str = "application/json", headers: Mapping[str, str] = {}
+    ) -> None:
         data = json.dumps(body, separators=(",", ":")).encode()
         self._record.status = code
         t = self._type
@@ -309,7 +312,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(401, status(401, "Unauthorized", "Unauthorized"))
         parts = [p for p in url.path.split("/") if p]
         if parts == ["version"]:
-            return self._send(200, {"major": "1", "minor": "33", "gitVersion": "v1.33.0-kubefort-test", "platform": "linux/amd64"})
+            return self._send(
+                200, {"major": "1", "minor": "33", "gitVersion": "v1.33.0-kubefort-test", "platform": "linux/amd64"}
+            )
         if parts == ["api"] or parts == ["apis"]:
             return self._discovery(parts[0])
         if parts[:1] == ["api"] and len(parts) >= 2:
@@ -348,7 +353,12 @@ class _Handler(BaseHTTPRequestHandler):
             secs = faults.retry_after
             return self._send(
                 429,
-                status(429, "TooManyRequests", "Too many requests, please try again later.", {"retryAfterSeconds": int(secs) or 1}),
+                status(
+                    429,
+                    "TooManyRequests",
+                    "Too many requests, please try again later.",
+                    {"retryAfterSeconds": int(secs) or 1},
+                ),
                 headers={"Retry-After": f"{secs:g}"},
             )
         if faults.take(faults.errors, t):
@@ -373,17 +383,30 @@ class _Handler(BaseHTTPRequestHandler):
                     {
                         "metadata": {"name": g} if g else {},
                         "versions": [
-                            {"version": v, "resources": [self._agg_resource(t, v) for t in self._types(g, v)], "freshness": "Current"}
+                            {
+                                "version": v,
+                                "resources": [self._agg_resource(t, v) for t in self._types(g, v)],
+                                "freshness": "Current",
+                            }
                             for v in versions
                         ],
                     }
                 )
-            body = {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items}
+            body = {
+                "kind": "APIGroupDiscoveryList",
+                "apiVersion": "apidiscovery.k8s.io/v2",
+                "metadata": {},
+                "items": items,
+            }
             return self._send(200, body, content_type=AGGREGATED)
         if root == "api":
             return self._send(
                 200,
-                {"kind": "APIVersions", "versions": groups.get("", ["v1"]), "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}]},
+                {
+                    "kind": "APIVersions",
+                    "versions": groups.get("", ["v1"]),
+                    "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}],
+                },
             )
         out = []
         for g, versions in groups.items():
@@ -415,16 +438,32 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(404, status(404, "NotFound", "the server could not find the requested resource"))
         gv = f"{group}/{version}" if group else version
         resources = [
-            {"name": t.resource, "singularName": t.kind.lower(), "namespaced": t.namespaced, "kind": t.kind, "verbs": list(t.verbs)}
+            {
+                "name": t.resource,
+                "singularName": t.kind.lower(),
+                "namespaced": t.namespaced,
+                "kind": t.kind,
+                "verbs": list(t.verbs),
+            }
             for t in types
         ]
-        return self._send(200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources})
+        return self._send(
+            200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}
+        )
 
     # -- objects -------------------------------------------------------------------------------------
     def _get(self, t: ResourceType, version: str, namespace: str | None, name: str) -> None:
         obj = t.objects.get((namespace or "", name))
         if obj is None:
-            return self._send(404, status(404, "NotFound", f'{t.name} "{name}" not found', {"name": name, "group": t.group, "kind": t.resource}))
+            return self._send(
+                404,
+                status(
+                    404,
+                    "NotFound",
+                    f'{t.name} "{name}" not found',
+                    {"name": name, "group": t.group, "kind": t.resource},
+                ),
+            )
         return self._send(200, served(obj, t, version, with_kind=True))
 
     def _list(self, t: ResourceType, version: str, namespace: str | None, query: Mapping[str, str]) -> None:
@@ -581,10 +620,8 @@ def main(argv: list[str] | None = None) -> int:
     with KubeAPIServer(store) as api:
         api.kubeconfig(args.kubeconfig, current=args.context)
         print(f"ready {api.url} {kept}", flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             sys.stdin.read()  # serve until stdin closes
-        except KeyboardInterrupt:
-            pass
         print(f"requests {len(api.requests)}", flush=True)
     return 0
 

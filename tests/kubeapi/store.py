@@ -104,7 +104,7 @@ class ResourceType:
 
     @property
     def builtin(self) -> bool:
-        return self.group in BUILTIN_GROUPS or self.group.endswith(".k8s.io") and "x-k8s" not in self.group
+        return self.group in BUILTIN_GROUPS or (self.group.endswith(".k8s.io") and "x-k8s" not in self.group)
 
     @property
     def name(self) -> str:
@@ -194,9 +194,7 @@ class Store:
             old = t.objects.get(key)
             self.rv += 1
             md["resourceVersion"] = str(self.rv)
-            md.setdefault(
-                "uid", str(uuid.uuid5(uuid.NAMESPACE_URL, f"{t.group}/{t.resource}/{key[0]}/{key[1]}"))
-            )
+            md.setdefault("uid", str(uuid.uuid5(uuid.NAMESPACE_URL, f"{t.group}/{t.resource}/{key[0]}/{key[1]}")))
             md.setdefault("creationTimestamp", "2026-01-01T00:00:00Z")
             t.objects[key] = obj
             if not quiet:

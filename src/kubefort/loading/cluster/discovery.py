@@ -172,7 +172,9 @@ def _read_aggregated(doc: Mapping[str, Any], out: Discovery) -> None:
         v = versions[0]  # the preferred version comes first
         version = str(v.get("version") or "")
         if v.get("freshness") == "Stale":
-            out.failed[f"{gname}/{version}" if gname else version] = "discovery is stale (the API service is unavailable)"
+            out.failed[f"{gname}/{version}" if gname else version] = (
+                "discovery is stale (the API service is unavailable)"
+            )
         for r in _list(v, "resources"):
             rk = r.get("responseKind") if isinstance(r.get("responseKind"), dict) else {}
             kind, resource = (rk or {}).get("kind"), r.get("resource")

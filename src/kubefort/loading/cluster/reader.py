@@ -105,7 +105,9 @@ class ClusterRead:
         """The objects as the model's :class:`Inventory` of a live cluster."""
         source = Source(file=self.label, live=True)
         objects = [
-            K8sObject.from_raw(item, source, cluster_scoped=not t.type.namespaced) for t in self.lists for item in t.items
+            K8sObject.from_raw(item, source, cluster_scoped=not t.type.namespaced)
+            for t in self.lists
+            for item in t.items
         ]
         return Inventory(objects, live=True, unreadable=self.unreadable_kinds())
 

@@ -130,4 +130,3 @@ def _from_doc(doc: dict[str, Any]) -> ClusterRead:
         md = lst.get("metadata") or {}
         read.lists.append(TypeList(type=t, resource_version=str(md.get("resourceVersion") or ""), items=items))
     return read
-

@@ -274,9 +274,7 @@ class Transport:
                     break
                 size += len(chunk)
                 if size > lim.max_response_bytes:
-                    raise ApiError(
-                        raw.status, "ResponseTooLarge", f"answer larger than {lim.max_response_bytes} bytes"
-                    )
+                    raise ApiError(raw.status, "ResponseTooLarge", f"answer larger than {lim.max_response_bytes} bytes")
                 chunks.append(chunk)
             complete = True
         except urllib3.exceptions.HTTPError as e:
