@@ -13,11 +13,13 @@ from typing import Any
 from .engine.config import Config, find_config, load_config
 from .engine.findings import Report
 from .engine.registry import Registry
-from .engine.rule import PssLevel, Rule, Severity, kinds_read
+from .engine.rule import PssLevel, Rule, Scope, Severity, kinds_read
 from .engine.runner import evaluate
 from .engine.suppression import Suppressor, load_baseline
 from .errors import ConfigError, RenderError, UsageError
-from .loading.cluster import ClusterRead, ClusterSource, Progress, load_snapshot, read_cluster, save_snapshot
+from .loading.cluster import ClusterRead, load_snapshot, read_cluster, save_snapshot
+from .loading.cluster import ClusterSource as ClusterSource  # re-exported: the CLI builds one
+from .loading.cluster import Progress as Progress
 from .loading.loader import LoadResult, load_paths, load_text
 from .loading.render import render_helm, render_kustomize
 from .model.inventory import Inventory
@@ -198,9 +200,21 @@ def scan(opts: ScanOptions, *, registry: Registry | None = None, progress: Progr
 # -- live clusters and snapshots (docs/cluster.md) ---------------------------------------------------
 
 
-def read_for_rules(source: ClusterSource, rules: Iterable[Rule], progress: Progress | None = None) -> ClusterRead:
+def cluster_kinds(rules: Iterable[Rule], registry: Registry) -> frozenset[str]:
+    """The kinds a cluster scan with ``rules`` reads: what they judge and need. A rule on every kind
+    (KF-SEC-004, annotations of any object) judges what a scan with every rule reads."""
+    metas = [r.meta for r in rules]
+    kinds = kinds_read(metas)
+    if any(m.kinds is None and m.scope is Scope.OBJECT for m in metas):
+        kinds |= kinds_read(r.meta for r in registry)
+    return kinds
+
+
+def read_for_rules(
+    source: ClusterSource, rules: Iterable[Rule], registry: Registry, progress: Progress | None = None
+) -> ClusterRead:
     """Read from the cluster every kind that ``rules`` judge or need (one LIST per resource type)."""
-    return read_cluster(source, kinds_read(r.meta for r in rules), progress)
+    return read_cluster(source, cluster_kinds(rules, registry), progress)
 
 
 def save_cluster_snapshot(
@@ -210,7 +224,7 @@ def save_cluster_snapshot(
     from . import __version__
 
     registry = registry or default_registry()
-    read = read_for_rules(source, list(registry), progress)
+    read = read_for_rules(source, list(registry), registry, progress)
     save_snapshot(read, path, kubefort_version=__version__)
     return read
 
@@ -231,12 +245,12 @@ def scan_cluster(
         if opts.snapshot is not None:
             read = load_snapshot(opts.snapshot)
         elif opts.cluster is not None:
-            read = read_for_rules(opts.cluster, rules, progress)
+            read = read_for_rules(opts.cluster, rules, registry, progress)
         else:
             raise UsageError("nothing to scan: no cluster and no snapshot")
     inventory = read.inventory()
     # kinds these rules need that the snapshot was not saved with are as unread as forbidden ones
-    for kind in sorted(kinds_read(r.meta for r in rules) - set(read.kinds)):
+    for kind in sorted(cluster_kinds(rules, registry) - set(read.kinds)):
         inventory.unreadable.setdefault(kind, f"not in the snapshot (cannot list {kind})")
     with batch_gc():
         report = scan_inventory(inventory, opts, registry=registry, cfg=cfg, mode="cluster")

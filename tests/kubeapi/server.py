@@ -603,7 +603,7 @@ def load_manifests(paths: list[str]) -> tuple[list[dict[str, Any]], dict[str, bo
 def serve_manifests(paths: list[str]) -> Iterator[KubeAPIServer]:
     store = Store()
     objects, scopes = load_manifests(paths)
-    store.load(objects, scopes)
+    store.load_cluster(objects, scopes)
     with KubeAPIServer(store) as api:
         yield api
 
@@ -616,7 +616,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     store = Store()
     objects, scopes = load_manifests(args.fixtures)
-    kept = store.load(objects, scopes)
+    kept = store.load_cluster(objects, scopes)
     with KubeAPIServer(store) as api:
         api.kubeconfig(args.kubeconfig, current=args.context)
         print(f"ready {api.url} {kept}", flush=True)

@@ -175,11 +175,55 @@ class Store:
             self.upsert(raw, quiet=True)
             kept += 1
         # a namespaced object needs its Namespace
+        self._namespaces()
+        return kept
+
+    def load_cluster(self, objects: Iterable[Mapping[str, Any]], crd_scopes: Mapping[str, bool] | None = None) -> int:
+        """:meth:`load` as a running cluster holds the objects: what its API server and controllers add
+        (the bootstrap RBAC roles, aggregated ClusterRoles filled in, objects of old group aliases
+        stored once under the group that owns the type)."""
+        from kubefort.analysis.rbac.bootstrap import BOOTSTRAP_CLUSTER_ROLES, BOOTSTRAP_ROLES
+
+        kept = self.load([_canonical(o) for o in objects], crd_scopes)
+        self.load([*BOOTSTRAP_CLUSTER_ROLES, *BOOTSTRAP_ROLES])
+        self.aggregate_cluster_roles()
+        return kept
+
+    def aggregate_cluster_roles(self) -> None:
+        """What the clusterrole-aggregation controller does: an aggregated ClusterRole's rules are the
+        rules of every ClusterRole its selectors match (to a fixed point)."""
+        roles = self.types[("rbac.authorization.k8s.io", "clusterroles")].objects
+        for _ in range(10):
+            changed = False
+            for obj in roles.values():
+                agg = obj.get("aggregationRule")
+                sels = agg.get("clusterRoleSelectors") if isinstance(agg, dict) else None
+                if not isinstance(sels, list):
+                    continue
+                rules: list[Any] = []
+                for other in sorted(roles.values(), key=lambda o: o["metadata"]["name"]):
+                    if other is obj:
+                        continue
+                    labels = other["metadata"].get("labels") or {}
+                    if any(
+                        isinstance(sel, dict)
+                        and isinstance(sel.get("matchLabels"), dict)
+                        and sel["matchLabels"]
+                        and all(labels.get(k) == v for k, v in sel["matchLabels"].items())
+                        for sel in sels
+                    ):
+                        rules.extend(r for r in other.get("rules") or [] if r not in rules)
+                if rules != (obj.get("rules") or []):
+                    obj["rules"] = rules
+                    changed = True
+            if not changed:
+                return
+
+    def _namespaces(self) -> None:
         used = {ns for t in self.types.values() for ns, _ in t.objects if ns}
         nst = self.types[("", "namespaces")]
         for ns in sorted(used - {n for _, n in nst.objects}):
             self.upsert({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}, quiet=True)
-        return kept
 
     def upsert(self, raw: Mapping[str, Any], *, quiet: bool = False) -> dict[str, Any]:
         obj = copy.deepcopy(dict(raw))
@@ -235,6 +279,23 @@ class Store:
             for _, obj in sorted(t.objects.items()):
                 out.append(served(obj, t, t.versions[0], with_kind=True))
         return out
+
+
+#: types an old group served too: a cluster stores one object, served under both groups
+_ALIASES = {
+    ("extensions", "Deployment"): "apps/v1",
+    ("extensions", "DaemonSet"): "apps/v1",
+    ("extensions", "ReplicaSet"): "apps/v1",
+    ("extensions", "NetworkPolicy"): "networking.k8s.io/v1",
+    ("extensions", "Ingress"): "networking.k8s.io/v1",
+    ("extensions", "PodSecurityPolicy"): "policy/v1beta1",
+}
+
+
+def _canonical(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    api_version, kind = str(obj.get("apiVersion") or ""), str(obj.get("kind") or "")
+    canonical = _ALIASES.get((api_version.rpartition("/")[0], kind))
+    return {**obj, "apiVersion": canonical} if canonical else obj
 
 
 def served(obj: Mapping[str, Any], t: ResourceType, version: str, *, with_kind: bool) -> dict[str, Any]:

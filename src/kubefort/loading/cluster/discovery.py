@@ -139,7 +139,8 @@ def discover(transport: Transport) -> Discovery:
             _read_aggregated(doc, out)
         return out
     out = Discovery()
-    core_versions = [str(v) for v in _list(core, "versions")] if isinstance(core, dict) else []
+    listed = core.get("versions") if isinstance(core, dict) else None
+    core_versions = [v for v in listed if isinstance(v, str)] if isinstance(listed, list) else []
     if core_versions:
         _read_group_version(transport, "", core_versions[0], out)
     for g in _list(groups, "groups"):

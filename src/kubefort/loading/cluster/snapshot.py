@@ -9,8 +9,10 @@ A snapshot is one gzip-compressed JSON document::
      "kinds": ["ClusterRole", ...],
      "discovery": {"aggregated": true, "resources": [...], "failed": {...}},
      "unreadable": [{"group": ..., "version": ..., "resource": ..., "kind": ..., "status": 403, "reason": ...}],
-     "lists": [{"apiVersion": "v1", "kind": "PodList", "resource": "pods", "group": "", "version": "v1",
-                "namespaced": true, "metadata": {"resourceVersion": "123"}, "items": [...]}]}
+     "lists": [{"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "123"},
+                "resource": {"group": "", "version": "v1", "resource": "pods", "kind": "Pod",
+                             "namespaced": true, "verbs": [...]},
+                "items": [...]}]}
 
 Loading it gives back the :class:`ClusterRead` the live scan judged, so the results are the same.
 Secret values are never written: a snapshot of a scan that read them holds the placeholder instead.
@@ -76,8 +78,8 @@ def _write_list(out: gzip.GzipFile, t: TypeList, had_values: bool) -> None:
     doc = {
         "apiVersion": t.type.api_version,
         "kind": f"{t.type.kind}List",
-        **t.type.to_dict(),
         "metadata": {"resourceVersion": t.resource_version},
+        "resource": t.type.to_dict(),
         "items": items,
     }
     out.write(orjson.dumps(doc))
@@ -125,7 +127,7 @@ def _from_doc(doc: dict[str, Any]) -> ClusterRead:
             Unreadable(type=ResourceType.from_dict(u), status=int(u.get("status") or 0), reason=str(u["reason"]))
         )
     for lst in doc.get("lists") or ():
-        t = ResourceType.from_dict(lst)
+        t = ResourceType.from_dict(lst["resource"])
         items = [i for i in lst.get("items") or () if isinstance(i, dict)]
         md = lst.get("metadata") or {}
         read.lists.append(TypeList(type=t, resource_version=str(md.get("resourceVersion") or ""), items=items))
