@@ -27,6 +27,7 @@ COMMANDS = {
     "versions": ("node_cmd", "versions_cmd"),
     "admission": ("admission_cmd", "admission_group"),
     "policy": ("policy_cmd", "policy_group"),
+    "cluster": ("cluster_cmd", "cluster_group"),
 }
 
 

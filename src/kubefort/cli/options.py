@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 import click
+from click.core import ParameterSource
+
+from ..api import ClusterSource
 
 F = Callable[..., Any]
 
@@ -50,3 +54,82 @@ def input_options(fn: F) -> F:
 def split_ids(values: tuple[str, ...]) -> list[str]:
     """Rule IDs of repeatable, comma-separated options (``--rules A,B --rules C``)."""
     return [p.strip() for v in values for p in v.split(",") if p.strip()]
+
+
+def cluster_options(*, flag: bool = True, namespace: bool = False) -> Callable[[F], F]:
+    """The options that make a command read a live cluster (or a snapshot) instead of files.
+
+    The command receives ``cluster`` (a :class:`kubefort.api.ClusterSource`, or None without
+    ``--cluster``) and, with ``flag``, ``snapshot`` (a snapshot file, or None). ``flag``: the command
+    also reads files, so ``--cluster``/``--snapshot FILE`` choose the source; without it the command
+    always reads a cluster. ``namespace``: declare ``-n`` here (commands with :func:`input_options` have
+    it already: there, ``-n NS`` given on the command line restricts a cluster read to that namespace).
+    """
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kw: Any) -> Any:
+            use = kw.pop("use_cluster", True)
+            given = {k: kw.pop(k) for k in _CLUSTER_KEYS if k in kw}
+            all_namespaces = given.pop("all_namespaces", False)
+            ctx = click.get_current_context()
+            src = ctx.get_parameter_source("namespace")
+            ns = kw.get("namespace") if src not in (None, ParameterSource.DEFAULT) else None
+            if all_namespaces and ns is not None:
+                raise click.UsageError("-n/--namespace and -A/--all-namespaces: choose one")
+            snapshot = kw.get("snapshot") if flag else None
+            if use and snapshot is not None:
+                raise click.UsageError("--cluster and --snapshot: choose one")
+            if not use and snapshot is None:
+                for key in given:
+                    if ctx.get_parameter_source(key) not in (None, ParameterSource.DEFAULT):
+                        raise click.UsageError(f"--{key.replace('_', '-')} applies to --cluster only")
+            kw["cluster"] = ClusterSource(namespace=ns, **given) if use else None
+            return fn(*args, **kw)
+
+        opts = [
+            click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None, help=_H["kubeconfig"]),
+            click.option("--context", default=None, metavar="NAME", help=_H["context"]),
+            click.option("-A", "--all-namespaces", is_flag=True, help=_H["all_namespaces"]),
+            click.option("--qps", type=click.FloatRange(min=0.1), default=50.0, show_default=True, help=_H["qps"]),
+            click.option("--burst", type=click.IntRange(min=1), default=100, show_default=True, help=_H["burst"]),
+            click.option(
+                "--request-timeout",
+                type=click.FloatRange(min=0.1),
+                default=60.0,
+                show_default=True,
+                metavar="SECONDS",
+                help=_H["request_timeout"],
+            ),
+        ]
+        if flag:  # a snapshot never holds Secret values: asking for them is for scans only
+            opts.append(click.option("--secret-values", is_flag=True, help=_H["secret_values"]))
+            opts[:0] = [
+                click.option("--cluster", "use_cluster", is_flag=True, help=_H["cluster"]),
+                click.option(
+                    "--snapshot", type=click.Path(dir_okay=False), default=None, metavar="FILE", help=_H["snapshot"]
+                ),
+            ]
+        if namespace:
+            opts.append(click.option("-n", "--namespace", default=None, help=_H["namespace"]))
+        out: Any = wrapper
+        for o in reversed(opts):
+            out = o(out)
+        return out  # type: ignore[no-any-return]
+
+    return decorate
+
+
+_CLUSTER_KEYS = ("kubeconfig", "context", "all_namespaces", "qps", "burst", "request_timeout", "secret_values")
+_H = {
+    "cluster": "Read the objects from the cluster of the kubeconfig's current (or --context) context.",
+    "snapshot": "Read the objects from a snapshot file (kubefort cluster snapshot save).",
+    "kubeconfig": "Kubeconfig file.  [default: $KUBECONFIG, ~/.kube/config, or the pod's service account]",
+    "context": "Kubeconfig context to use.  [default: the current context]",
+    "all_namespaces": "Read every namespace (the default for a cluster read; -n NS reads one).",
+    "qps": "Requests per second to the API server (client-side limit).",
+    "burst": "Requests allowed in a burst above --qps.",
+    "request_timeout": "Time allowed for one API request, body included.",
+    "secret_values": "Keep Secret values in memory for the secret-content rules (never written anywhere).",
+    "namespace": "Read namespaced objects of this namespace only.  [default: all namespaces]",
+}

@@ -8,14 +8,16 @@ from typing import IO
 
 import click
 
-from ..api import ScanOptions, default_workers, scan
+from ..api import ClusterSource, ScanOptions, default_workers, scan
 from ..reporters import Format, error_lines, get_reporter
-from .options import input_options, split_ids
+from .cluster_cmd import progress_printer, unread_line
+from .options import cluster_options, input_options, split_ids
 
 
 @click.command("scan")
 @click.argument("paths", nargs=-1, type=click.Path(allow_dash=True))
 @input_options
+@cluster_options()
 @click.option(
     "--rules",
     "rules",
@@ -92,6 +94,8 @@ def scan_cmd(
     no_color: bool,
     verbose: bool,
     jobs: int,
+    cluster: ClusterSource | None,
+    snapshot: str | None,
 ) -> None:
     """Scan Kubernetes manifests (files, directories, '-' for stdin, Helm charts, Kustomize dirs).
 
@@ -102,7 +106,10 @@ def scan_cmd(
     or with exceptions in .kubefort.yaml (see the README).
     """
     all_paths = [*paths, *filenames]
-    if not all_paths and not helm and not kustomize:
+    live = cluster is not None or snapshot is not None
+    if live and (all_paths or helm or kustomize):
+        raise click.UsageError("--cluster/--snapshot read no files: give either, not both")
+    if not all_paths and not helm and not kustomize and not live:
         raise click.UsageError("nothing to scan: give files or directories, '-' for stdin, --helm or --kustomize")
     fmt = fmt or Format.TABLE.value
     opts = ScanOptions(
@@ -120,6 +127,8 @@ def scan_cmd(
         namespace=namespace,
         keep_passes=fmt == Format.JUNIT.value,  # only JUnit lists each pass
         workers=jobs or default_workers(),
+        cluster=cluster,
+        snapshot=snapshot,
     )
     out = output or sys.stdout
     # A scan allocates millions of small objects and frees almost nothing before the process ends
@@ -129,9 +138,14 @@ def scan_cmd(
     large = sys.stderr.isatty()
     if large:
         click.echo("kubefort: scanning...", err=True, nl=False)
-    report = scan(opts)
+    report = scan(opts, progress=progress_printer() if large and cluster is not None else None)
     if large:
-        click.echo(f"\rkubefort: scanned {report.objects} objects in {report.files} files.", err=True)
+        if live:
+            click.echo(f"\r\033[Kkubefort: scanned {report.objects} objects from the cluster.", err=True)
+        else:
+            click.echo(f"\rkubefort: scanned {report.objects} objects in {report.files} files.", err=True)
+    if live and report.inventory is not None and report.inventory.unreadable:
+        click.echo(unread_line(report.inventory.unreadable), err=True)
     color = False if no_color else None
     get_reporter(Format(fmt), color=color, verbose=verbose).render(report, out)
     if fmt != Format.TABLE.value:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from typing import TYPE_CHECKING, Any
 
+from ..model.kinds import WORKLOAD_KINDS
 from ..model.objects import Path
 from ..model.workloads import ContainerSet
 
@@ -101,10 +102,58 @@ class RuleMeta:
     modes: frozenset[str] | None = None  # scan modes the rule applies to (manifest, cluster, admission); None: all
     applies: Callable[[Any], bool] | None = None  # narrower than kinds: which objects the rule is about at all
     aliases: tuple[str, ...] = ()
+    # kinds the rule reads from the inventory besides the objects it judges (KF-NET-001 reads the
+    # NetworkPolicies that select a pod): a cluster scan lists them, and when one could not be read the
+    # rule is not evaluated rather than passed. None: not declared (see ``reads_unknown``)
+    needs: frozenset[str] | None = None
 
     def needs_others(self, kind: str) -> bool:
         """Whether judging an object of ``kind`` needs other objects than that one."""
         return self.cross_object or (self.cross_object_kinds is not None and kind in self.cross_object_kinds)
+
+    def own_kinds(self) -> frozenset[str]:
+        """The kinds whose objects the rule judges, as far as they can be named (an OBJECT rule on every
+        kind names none: it judges whatever the other rules make a scan read)."""
+        if self.kinds is not None:
+            return self.kinds
+        if self.scope is Scope.NAMESPACE:
+            return frozenset({"Namespace"})
+        if self.scope in (Scope.POD, Scope.CONTAINER):
+            return WORKLOAD_KINDS
+        return frozenset()
+
+    def reads_unknown(self, kind: str | None = None) -> bool:
+        """True when the rule reads other objects than the one it judges (on ``kind``; None: on any kind)
+        without declaring which: then any kind that could not be read leaves it not evaluated."""
+        if self.needs is not None:
+            return False
+        if self.scope is Scope.NAMESPACE or self.cross_object:
+            return True
+        return self.cross_object_kinds is not None and (kind is None or kind in self.cross_object_kinds)
+
+    def blocked_by(self, unreadable: Mapping[str, str], kind: str | None = None) -> str | None:
+        """Why the rule cannot judge an object of ``kind`` when the kinds of ``unreadable`` (kind -> why)
+        could not be read; None when it can."""
+        if not unreadable:
+            return None
+        if self.needs is not None:
+            missing = sorted(self.needs.intersection(unreadable))
+        elif self.reads_unknown(kind):
+            missing = sorted(unreadable)
+        else:
+            return None
+        if not missing:
+            return None
+        return "; ".join(f"needs {k}: {unreadable[k]}" for k in missing)
+
+
+def kinds_read(metas: Iterable[RuleMeta]) -> frozenset[str]:
+    """The kinds a scan with these rules must read: what each judges and what each needs."""
+    out: set[str] = set()
+    for m in metas:
+        out.update(m.own_kinds())
+        out.update(m.needs or ())
+    return frozenset(out)
 
 
 @dataclass(slots=True)  # not frozen: made for every rule of every scan and admission request (3x cheaper)
@@ -155,6 +204,7 @@ def rule(
     modes: Iterable[str] | None = None,
     applies: Callable[[Any], bool] | None = None,
     aliases: Iterable[str] = (),
+    needs: Iterable[str] | None = None,
 ) -> Callable[[RuleFn], Rule]:
     """Decorator that turns a function into a :class:`Rule`. It registers nothing: rule modules list
     their rules in ``RULES`` and :func:`kubefort.rules.default_registry` collects them."""
@@ -182,6 +232,7 @@ def rule(
             modes=frozenset(modes) if modes is not None else None,
             applies=applies,
             aliases=tuple(aliases),
+            needs=frozenset(needs) if needs is not None else None,
         )
         return Rule(meta, fn)
 

@@ -150,12 +150,14 @@ def evaluate(
         f"{r.meta.id} is inactive: set the parameter {r.meta.requires} to use it" for r in plan.inactive
     )
     run = Run(plan, inventory, report, suppressor, min_severity, keep_passes)
-    if workers > 1 and len(inventory) >= PARALLEL_MIN_OBJECTS and hasattr(os, "fork"):
+    # a cluster's Pods and ReplicaSets are judged on the workload that owns them (its pod template)
+    objs = inventory.judged() if inventory.live else inventory.objects
+    if workers > 1 and len(objs) >= PARALLEL_MIN_OBJECTS and hasattr(os, "fork"):
         from .parallel import run_sharded
 
-        run_sharded(run, list(inventory), workers)
+        run_sharded(run, list(objs), workers)
     else:
-        run.objects(inventory)
+        run.objects(objs)
     run.namespaces()
     report.notes.extend(suppressor.notes)
     return report
@@ -212,10 +214,13 @@ class Run:
             kind = obj.kind
             steps = compiled.get(kind)
             if steps is None:
-                steps = compiled[kind] = [(*t, self.context(t[0])) for t in self.plan.templates(kind)]
+                unreadable = self.inventory.unreadable
+                steps = compiled[kind] = [
+                    (*t, self.context(t[0]), t[0].blocked_by(unreadable, kind)) for t in self.plan.templates(kind)
+                ]
             pod = pod_spec(obj) if steps and kind in WORKLOAD_KINDS else None
             memo = obj.memo
-            for meta, fn, code, cset, applies, ctx in steps:
+            for meta, fn, code, cset, applies, ctx, blocked in steps:
                 if applies is not None:
                     # many rules share one target test (every kube-apiserver flag rule): judged once
                     ok = memo.get(applies)
@@ -223,6 +228,9 @@ class Run:
                         ok = memo[applies] = bool(applies(obj))
                     if not ok:
                         continue  # not about this object (a kube-apiserver flag rule on an nginx Deployment)
+                if blocked is not None:  # a kind it reads could not be read from the cluster: never a pass
+                    _failed_to_judge(report, meta, obj, NotEvaluated(blocked))
+                    continue
                 try:
                     if code == _OBJECT:
                         violations = list(fn(obj, ctx))
@@ -251,8 +259,14 @@ class Run:
         """Run the namespace rules (after the objects: they are few and read the whole inventory)."""
         if not self.plan.ns_rules:
             return
+        unreadable = self.inventory.unreadable
+        blocked = {r.meta.id: r.meta.blocked_by(unreadable) for r in self.plan.ns_rules}
         for ns in self.inventory.namespace_views():
             for r in self.plan.ns_rules:
+                why = blocked[r.meta.id]
+                if why is not None:
+                    _failed_to_judge(self.report, r.meta, ns.anchor, NotEvaluated(why))
+                    continue
                 _run_one(
                     self.report,
                     r,

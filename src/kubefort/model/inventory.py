@@ -42,12 +42,69 @@ class NamespaceView:
         return [o for o in self.objects if o.kind in kinds]
 
 
+@dataclass(frozen=True, slots=True)
+class Owners:
+    """Who stands for whom in a live cluster: the objects a workload controller made (a ReplicaSet of a
+    Deployment, its Pods; a CronJob's Jobs and their Pods) are judged on the topmost controller present,
+    whose pod template they were made from, and that controller carries the count of its pods.
+
+    Keys are ``id()`` of the inventory's objects (which live as long as the inventory).
+    """
+
+    top: Mapping[int, K8sObject]  # id(controlled object) -> its topmost pod-bearing controller present
+    pods: Mapping[int, int]  # id(controller) -> how many Pods it stands for
+
+    @staticmethod
+    def build(objects: Iterable[K8sObject]) -> Owners:
+        workloads = [o for o in objects if o.kind in WORKLOAD_KINDS]
+        by_uid: dict[str, K8sObject] = {}
+        by_key: dict[tuple[str, str | None, str], K8sObject] = {}
+        for o in workloads:
+            uid = o.get("metadata", "uid")
+            if isinstance(uid, str) and uid:
+                by_uid.setdefault(uid, o)
+            by_key.setdefault((o.kind, o.namespace, o.name), o)
+        parent: dict[int, K8sObject] = {}
+        for o in workloads:
+            refs = o.get("metadata", "ownerReferences")
+            for ref in refs if isinstance(refs, list) else ():
+                if not isinstance(ref, dict) or ref.get("controller") is not True:
+                    continue
+                uid, kind, name = ref.get("uid"), ref.get("kind"), ref.get("name")
+                owner = by_uid.get(uid) if isinstance(uid, str) and uid else None
+                if owner is None and isinstance(kind, str) and isinstance(name, str):
+                    owner = by_key.get((kind, o.namespace, name))
+                # a mirror Pod's controller is its Node, a Spark Pod's its application: judged themselves
+                if owner is not None and owner is not o and owner.kind == kind:
+                    parent[id(o)] = owner
+                break  # one controller at most
+        top: dict[int, K8sObject] = {}
+        pods: dict[int, int] = defaultdict(int)
+        for o in workloads:
+            up = parent.get(id(o))
+            if up is None:
+                continue
+            seen = {id(o)}
+            while id(up) in parent and id(up) not in seen and len(seen) < 16:  # cycles cannot hang it
+                seen.add(id(up))
+                up = parent[id(up)]
+            top[id(o)] = up
+            if o.kind == "Pod":
+                pods[id(up)] += 1
+        return Owners(top=top, pods=dict(pods))
+
+
 class Inventory:
     """All objects of one scan, indexed by kind and by (kind, namespace, name)."""
 
-    def __init__(self, objects: Iterable[K8sObject] = (), *, live: bool = False) -> None:
+    def __init__(
+        self, objects: Iterable[K8sObject] = (), *, live: bool = False, unreadable: Mapping[str, str] | None = None
+    ) -> None:
         self.objects: list[K8sObject] = []
         self.live = live  # True when the inventory is a whole cluster (cluster mode)
+        # kinds a cluster scan could not read, and why ("cannot list networkpolicies: forbidden"): rules
+        # that need them are not evaluated (RuleMeta.blocked_by)
+        self.unreadable: dict[str, str] = dict(unreadable or {})
         self._by_kind: dict[str, list[K8sObject]] = defaultdict(list)
         self._by_key: dict[tuple[str, str | None, str], K8sObject] = {}
         self._by_ns: dict[str | None, list[K8sObject]] = defaultdict(list)
@@ -87,14 +144,34 @@ class Inventory:
             value = self._cache[key] = factory()
             return value
 
+    def owners(self) -> Owners:
+        """Owner resolution of a live inventory (empty for manifests: each object is judged as written)."""
+        return self.cached("owners", lambda: Owners.build(self.objects) if self.live else Owners(top={}, pods={}))
+
+    def controller(self, obj: K8sObject) -> K8sObject | None:
+        """The topmost workload in the inventory that ``obj`` was made by (live inventories only)."""
+        return self.owners().top.get(id(obj))
+
+    def pod_count(self, obj: K8sObject) -> int | None:
+        """How many Pods a live workload stands for (None for manifests and for objects that own none)."""
+        return self.owners().pods.get(id(obj))
+
+    def judged(self) -> list[K8sObject]:
+        """The objects rules judge: all of them, less (live) those judged on their controller."""
+        top = self.owners().top
+        if not top:
+            return self.objects
+        return [o for o in self.objects if id(o) not in top]
+
     def pods(self, namespace: str) -> list[PodSpecView]:
-        """Pod specs of the pod-bearing objects of a namespace."""
+        """Pod specs of the pod-bearing objects of a namespace (live: on their controllers)."""
         from .workloads import pod_spec
 
         def build() -> list[PodSpecView]:
             out = []
+            top = self.owners().top
             for o in self._by_ns.get(namespace, []):
-                if o.kind in WORKLOAD_KINDS:
+                if o.kind in WORKLOAD_KINDS and id(o) not in top:
                     p = pod_spec(o)
                     if p is not None:
                         out.append(p)

@@ -145,3 +145,14 @@ def iter_dicts(value: Any) -> Iterator[Mapping[str, Any]]:
         for item in value:
             if isinstance(item, dict):
                 yield item
+
+
+#: What a cluster scan keeps in place of a Secret's values (and of the last-applied-configuration
+#: annotation that repeats them) unless asked for them: not base64, not a credential shape, never equal
+#: to a value read from a cluster. Rules that judge Secret values check for it (``is_redacted``) and
+#: are then not evaluated instead of judging the placeholder.
+REDACTED = "<value not read by kubefort>"
+
+
+def is_redacted(value: Any) -> bool:
+    return isinstance(value, str) and value == REDACTED

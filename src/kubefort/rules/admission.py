@@ -143,6 +143,7 @@ def _judge_restricted(inv: Inventory, namespace: str) -> tuple[int, list[str], s
     remediation="Set pod-security.kubernetes.io/enforce to restricted (try it first with the warn and audit labels).",
     refs={"pss": "Pod Security Standards restricted level", "nsa": NSA},
     cross_object=True,
+    needs=WORKLOAD_KINDS,
 )
 def namespace_enforces_less_than_restricted(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     if obj.labels.get(ENFORCE) != "baseline":

@@ -180,6 +180,7 @@ def _namespace_wide_mode(inv: Inventory, namespace: str) -> str | None:
     "PeerAuthentication in the Istio root namespace.",
     refs={"nsa": NSA, "istio": "PeerAuthentication MutualTLS.Mode"},
     cross_object=True,
+    needs=["CustomResourceDefinition", "PeerAuthentication", "Deployment"],
 )
 def peer_authentication_permissive(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     if obj.kind == "Namespace":
@@ -310,6 +311,7 @@ def _mesh_host_reason(host: str, obj: K8sObject, ctx: Context) -> str | None:
     remediation="Remove the tls block for in-mesh hosts (auto mTLS applies) or set its mode to ISTIO_MUTUAL.",
     refs={"nsa": NSA, "istio": "DestinationRule ClientTLSSettings.TLSmode"},
     cross_object=True,
+    needs=["Namespace", "ServiceEntry"],
 )
 def destination_rule_disables_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     if not _is_istio(obj, ISTIO_NETWORKING):
@@ -349,6 +351,7 @@ def destination_rule_disables_tls(obj: K8sObject, ctx: Context) -> Iterator[Viol
     "remove insecureSkipVerify.",
     refs={"nsa": NSA, "istio": ("IST0128", "IST0129", "DestinationRule ClientTLSSettings")},
     cross_object=True,
+    needs=["Namespace", "ServiceEntry"],
 )
 def destination_rule_tls_no_verify(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     if not _is_istio(obj, ISTIO_NETWORKING):

@@ -28,6 +28,8 @@ NSA = "NSA/CISA: network separation"
 #: Namespaces skipped by namespace-level rules (catalogue legend 7), plus the ``system_namespaces`` parameter.
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
 NETPOL_GROUP = "networking.k8s.io"
+#: what the NetworkPolicy engine reads: the policies, the pods they select, the namespaces by label
+NETPOL_NEEDS = ENDPOINT_KINDS | {"NetworkPolicy", "Namespace"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -124,6 +126,7 @@ def _default_deny_rule(ns: NamespaceView, ctx: Context, direction: str) -> Itera
     kinds=["Namespace"],
     params={"system_namespaces": []},
     cross_object=True,
+    needs=NETPOL_NEEDS,
     rationale="Without a default-deny ingress policy every pod of the namespace accepts connections from any pod of the cluster until someone remembers to write a policy for it.",
     remediation="Add a NetworkPolicy with podSelector: {}, policyTypes: [Ingress] and no ingress rules, then allow the traffic each workload needs.",
     refs={
@@ -149,6 +152,7 @@ def default_deny_ingress(ns: NamespaceView, ctx: Context) -> Iterator[Violation]
     kinds=["Namespace"],
     params={"system_namespaces": []},
     cross_object=True,
+    needs=NETPOL_NEEDS,
     rationale="Without a default-deny egress policy a compromised pod can connect anywhere: other workloads, the cloud metadata service, the internet.",
     remediation="Add a NetworkPolicy with podSelector: {}, policyTypes: [Egress] and no egress rules, then allow DNS and the destinations each workload needs.",
     refs={
@@ -172,6 +176,7 @@ def default_deny_egress(ns: NamespaceView, ctx: Context) -> Iterator[Violation]:
     kinds=["Namespace"],
     params={"system_namespaces": []},
     cross_object=True,
+    needs=NETPOL_NEEDS,
     rationale="A namespace without any NetworkPolicy has no network segmentation: every pod can reach and be reached by every other pod.",
     remediation="Add NetworkPolicies to the namespace, starting with default-deny ingress and egress.",
     refs={"cis": "5.3.2", "kubescape": "C-0206", "nsa": NSA},
@@ -217,6 +222,7 @@ def _not_isolated(pod: PodSpecView, ctx: Context, direction: str) -> str | None:
     kinds=sorted(ENDPOINT_KINDS),
     params={"require_egress": False},
     cross_object=True,
+    needs=NETPOL_NEEDS,
     rationale="A pod that no ingress NetworkPolicy selects accepts connections from every pod of the cluster and from outside it.",
     remediation="Select the pods with a NetworkPolicy that has Ingress in its policyTypes (a namespace default-deny covers every pod) and allow only the clients they need.",
     refs={
@@ -246,6 +252,7 @@ def pod_not_isolated_ingress(pod: PodSpecView, ctx: Context) -> Iterator[Violati
     scope=Scope.POD,
     kinds=sorted(ENDPOINT_KINDS),
     cross_object=True,
+    needs=NETPOL_NEEDS,
     rationale="A pod that no egress NetworkPolicy selects can open connections to any pod, the cloud metadata service and the internet.",
     remediation="Select the pods with a NetworkPolicy that has Egress in its policyTypes and allow only DNS and the destinations they need.",
     refs={"kubescape": "C-0030", "polaris": "missingNetworkPolicy", "kube-score": "pod-networkpolicy", "nsa": NSA},
@@ -420,6 +427,7 @@ def _namespace_workloads(obj: K8sObject, ctx: Context) -> list[Workload]:
     scope=Scope.OBJECT,
     kinds=["NetworkPolicy"],
     cross_object=True,
+    needs=NETPOL_NEEDS,
     rationale="A policy whose podSelector matches no pod protects nothing: usually a label typo, so the pods it was written for are not isolated.",
     remediation="Fix the podSelector labels so that they match the pod template labels of the workload the policy is for, or delete the policy.",
     refs={
@@ -452,6 +460,7 @@ def network_policy_selects_no_pods(obj: K8sObject, ctx: Context) -> Iterator[Vio
     scope=Scope.OBJECT,
     kinds=["NetworkPolicy"],
     cross_object=True,
+    needs=NETPOL_NEEDS,
     rationale="A from/to podSelector that matches no pod allows nothing: usually a label typo that silently blocks the traffic the rule was written for.",
     remediation="Fix the peer podSelector labels so that they match the pods meant, or remove the peer.",
     refs={"kube-linter": "dangling-networkpolicypeer-podselector", "nsa": NSA},
@@ -520,6 +529,7 @@ def _names_and_images(obj: K8sObject) -> list[str]:
     scope=Scope.NAMESPACE,
     kinds=["Namespace"],
     cross_object=True,
+    needs=["DaemonSet", "Deployment", "Pod", "NetworkPolicy", "Node"],
     rationale="NetworkPolicy objects are only enforced by a policy-capable network plugin: with flannel alone (or no such plugin) every policy is silently ignored.",
     remediation="Run a NetworkPolicy-capable CNI or agent (Calico, Cilium, Antrea, canal on top of flannel, or the cloud's network policy agent).",
     refs={"cis": "5.3.1", "kubescape": "C-0205", "nsa": NSA},
@@ -791,6 +801,7 @@ def _ingress_backends(obj: K8sObject) -> Iterator[tuple[Path, str]]:
     kinds=["Service", "Ingress"],
     params={"sensitive_interfaces": SENSITIVE_DEFAULT},
     cross_object=True,
+    needs=NETPOL_NEEDS | {"Service"},
     rationale="Dashboards, notebooks and CI servers exposed outside the cluster are a favourite entry point: many run without authentication or with powerful service accounts.",
     remediation="Keep the interface on a ClusterIP Service and reach it through kubectl port-forward, a VPN or an authenticating proxy.",
     refs={"kubescape": "C-0021", "nsa": NSA},
@@ -855,6 +866,7 @@ def _cloud_provider(ctx: Context) -> str | None:
     kinds=["Namespace"],
     params={"system_namespaces": []},
     cross_object=True,
+    needs=NETPOL_NEEDS | {"Node"},
     rationale="The cloud metadata service hands out the node's credentials to any process that can reach it; a pod that can reach 169.254.169.254 can often act as the node in the cloud account.",
     remediation="Deny egress to 169.254.169.254/32 (an egress default-deny, and except it from broad ipBlocks), or block it at the node (IMDSv2 hop limit 1, GKE metadata concealment / Workload Identity).",
     refs={"kubescape": "C-0052", "nsa": NSA},

@@ -113,6 +113,7 @@ def _is_sandbox_class(name: str, ctx: Context) -> bool:
         "sandbox_runtime_classes": [],
     },
     cross_object=True,
+    needs=["Namespace", "RuntimeClass"],
     rationale="Untrusted code shares the host kernel with every other pod unless it runs in a sandboxed runtime such as gVisor or Kata Containers.",
     remediation="Set spec.runtimeClassName to a RuntimeClass whose handler is a sandbox (runsc/gvisor or kata*).",
     refs={"kubescape": ("C-0297", "C-0249", "C-0242"), "nsa": NSA},

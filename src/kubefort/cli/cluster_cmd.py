@@ -1,0 +1,65 @@
+"""``kubefort cluster``: work on a live cluster as a whole (``snapshot save``)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Mapping
+
+import click
+
+from ..api import ClusterSource, save_cluster_snapshot, unread_summary
+from ..reporters import printable
+from .options import cluster_options
+
+
+def progress_printer() -> Callable[[int, int, str, int], None]:
+    """Progress of a cluster read on stderr (a terminal: the callers check), one line redrawn."""
+    start = time.monotonic()
+
+    def show(done: int, total: int, name: str, objects: int) -> None:
+        what = f"reading {printable(name)}" if name else "read"
+        click.echo(
+            f"\r\033[Kkubefort: {what} ({done}/{total} types, {objects} objects, {time.monotonic() - start:.1f}s)",
+            err=True,
+            nl=False,
+        )
+
+    return show
+
+
+def unread_line(unreadable: Mapping[str, str]) -> str:
+    """The summary line of what could not be read (kind -> reason)."""
+    reasons = "; ".join(unreadable[k] for k in sorted(unreadable))
+    return f"kubefort: could not read {len(unreadable)} kinds ({printable(reasons)}): the rules that need them are not evaluated"
+
+
+@click.group("cluster")
+def cluster_group() -> None:
+    """Read a live cluster as a whole."""
+
+
+@cluster_group.group("snapshot")
+def snapshot_group() -> None:
+    """Save what kubefort reads from a cluster, to scan it offline (kubefort scan --snapshot FILE)."""
+
+
+@snapshot_group.command("save")
+@click.argument("file", type=click.Path(dir_okay=False, writable=True))
+@cluster_options(flag=False, namespace=True)
+def snapshot_save(file: str, cluster: ClusterSource, namespace: str | None) -> None:
+    """Read every resource type any rule needs and write it to FILE (gzip JSON, docs/cluster.md).
+
+    Secret values are never written: the snapshot holds their keys only.
+    """
+    tty = sys.stderr.isatty()
+    read = save_cluster_snapshot(cluster, file, progress=progress_printer() if tty else None)
+    if tty:
+        click.echo("", err=True)
+    click.echo(
+        f"kubefort: saved {read.object_count()} objects of {len(read.lists)} resource types from "
+        f"{printable(read.context)} to {printable(file)} ({read.stats.requests} requests, {read.stats.seconds:.1f}s)",
+        err=True,
+    )
+    if read.unreadable:
+        click.echo(f"kubefort: could not read: {printable(unread_summary(read))}", err=True)
