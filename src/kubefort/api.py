@@ -265,13 +265,14 @@ def load_netpol(opts: ScanOptions) -> tuple[NetpolEngine, LoadResult]:
 
 
 def judge_etcd_endpoints(endpoints: Sequence[EtcdEndpoint], opts: ScanOptions | None = None) -> Report:
-    """Judge probed etcd endpoints (``EtcdEndpoint`` objects) with the live ETCD rules, through the
-    engine as a scan: config exceptions, --min-severity, --fail-on, crash isolation."""
-    from .rules.etcd_live import LIVE_IDS, probe_registry
+    """Judge probed etcd endpoints (``EtcdEndpoint`` objects) with the ETCD rules that judge live answers
+    (:data:`~kubefort.rules.etcd_live.LIVE_IDS`), through the engine as a scan in mode ``probe``:
+    config exceptions, --min-severity, --fail-on, crash isolation."""
+    from .rules.etcd_live import LIVE_IDS
 
     opts = dataclasses.replace(opts or ScanOptions(), rules=list(LIVE_IDS))
     inventory = Inventory([e.to_object() for e in endpoints])
-    return scan_inventory(inventory, opts, registry=probe_registry(), mode="probe")
+    return scan_inventory(inventory, opts, mode="probe")
 
 
 def probe_etcd(
