@@ -279,9 +279,9 @@ def _top_level_imports(path: Path, src: Path) -> set[str]:
 
 
 def test_nothing_below_the_etcd_package_imports_it() -> None:
-    """etcd/ is an application-level package (like admission/): model, loading, engine, analysis, rules and
-    reporters never import it (the live rules judge model objects; the reporters format model objects and
-    the commands' JSON documents)."""
+    """etcd/ is an application-level package (like admission/), built on the scanning API: model, loading,
+    engine, analysis, rules, reporters and api never import it (the live rules judge model objects; the
+    reporters format model objects and the commands' JSON documents)."""
     src = Path(kubefort.__file__).parent
     bad = [
         str(path.relative_to(src))
@@ -290,4 +290,5 @@ def test_nothing_below_the_etcd_package_imports_it() -> None:
         if "etcd" in _top_level_imports(path, src)
     ]
     assert not bad, bad
+    assert "etcd" not in _top_level_imports(src / "api.py", src)  # the probe builds on the scanning API
     assert "etcd" in _top_level_imports(src / "cli" / "etcd_cmd.py", src)  # the check sees such imports
