@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from .analysis.node.collect import NodeAudit
     from .analysis.node.results import NodeAuditResult, VersionsResult
     from .analysis.node.versions import VersionSpec
-    from .etcd.client import TLSFiles
     from .model.etcd import EtcdEndpoint
 
 
@@ -272,31 +271,14 @@ def load_netpol(opts: ScanOptions) -> tuple[NetpolEngine, LoadResult]:
 
 
 def judge_etcd_endpoints(endpoints: Sequence[EtcdEndpoint], opts: ScanOptions | None = None) -> Report:
-    """Judge probed etcd endpoints (``EtcdEndpoint`` objects) with the live ETCD rules, through the
-    engine as a scan: config exceptions, --min-severity, --fail-on, crash isolation."""
-    from .rules.etcd_live import LIVE_IDS, probe_registry
+    """Judge probed etcd endpoints (``EtcdEndpoint`` objects, made by ``kubefort.etcd.probe``) with the
+    ETCD rules that judge live answers (:data:`~kubefort.rules.etcd_live.LIVE_IDS`), through the engine
+    as a scan in mode ``probe``: config exceptions, --min-severity, --fail-on, crash isolation."""
+    from .rules.etcd_live import LIVE_IDS
 
     opts = dataclasses.replace(opts or ScanOptions(), rules=list(LIVE_IDS))
     inventory = Inventory([e.to_object() for e in endpoints])
-    return scan_inventory(inventory, opts, registry=probe_registry(), mode="probe")
-
-
-def probe_etcd(
-    endpoints: Sequence[str],
-    opts: ScanOptions | None = None,
-    *,
-    tls: TLSFiles | None = None,
-    foreign: TLSFiles | None = None,
-    timeout: float = 5.0,
-) -> tuple[list[EtcdEndpoint], Report]:
-    """``kubefort etcd probe``: knock on each endpoint, then judge the answers. EtcdError when none answered."""
-    from .etcd.client import EtcdError
-    from .etcd.probe import probe
-
-    found = probe(list(endpoints), tls, foreign=foreign, timeout=timeout)
-    if not any(e.reachable for e in found):
-        raise EtcdError("no endpoint answered: " + "; ".join(f"{e.endpoint}: {'; '.join(e.errors)}" for e in found))
-    return found, judge_etcd_endpoints(found, opts)
+    return scan_inventory(inventory, opts, mode="probe")
 
 
 # -- live clusters and snapshots (docs/cluster.md) ---------------------------------------------------

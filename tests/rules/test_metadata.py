@@ -11,15 +11,10 @@ import pytest
 
 from kubefort.engine.rule import Rule, Scope
 from kubefort.rules import default_registry
-from kubefort.rules.etcd_live import probe_registry
 
 REGISTRY = default_registry(plugins=False)
 RULES = list(REGISTRY)
-#: the live etcd rules (``kubefort etcd probe``) share the catalogue rows of KF-ETCD-001/002/003/007/008
-PROBE_RULES = list(probe_registry())
-ALL_RULES = [pytest.param(r, id=r.meta.id) for r in RULES] + [
-    pytest.param(r, id=f"{r.meta.id}-probe") for r in PROBE_RULES
-]
+ALL_RULES = [pytest.param(r, id=r.meta.id) for r in RULES]
 CATALOGUE = Path(__file__).resolve().parents[2] / "docs" / "catalogue.md"
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 STATUSES = ("implemented", "planned")

@@ -20,11 +20,10 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-from kubefort.api import probe_etcd
 from kubefort.cli import cli
 from kubefort.etcd.client import EtcdClient, TLSFiles
 from kubefort.etcd.pki import Issued, LocalPKI, issue, make_ca, make_test_pki
-from kubefort.etcd.probe import probe_endpoint
+from kubefort.etcd.probe import probe_and_judge, probe_endpoint
 from kubefort.etcd.server import LocalEtcd, ServerTLS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "etcd"))
@@ -198,7 +197,7 @@ def _ids(report) -> dict[str, tuple[str, str | None]]:
 
 
 def test_probe_plain_http(servers: dict[str, LocalEtcd]) -> None:
-    results, report = probe_etcd([servers["plain"].client_url])
+    results, report = probe_and_judge([servers["plain"].client_url])
     p = results[0]
     assert p.plain_http.accepted and p.plain_http.data_readable and not p.speaks_tls
     assert p.version["etcdserver"].startswith("3.")
@@ -208,7 +207,7 @@ def test_probe_plain_http(servers: dict[str, LocalEtcd]) -> None:
 
 
 def test_probe_mutual_tls_is_clean(servers: dict[str, LocalEtcd], good: TLSFiles) -> None:
-    results, report = probe_etcd([servers["mtls"].client_url], tls=good)
+    results, report = probe_and_judge([servers["mtls"].client_url], tls=good)
     p = results[0]
     assert p.speaks_tls and not p.plain_http.accepted
     assert p.no_cert.tried and not p.no_cert.accepted
@@ -221,13 +220,13 @@ def test_probe_mutual_tls_is_clean(servers: dict[str, LocalEtcd], good: TLSFiles
 
 def test_trusted_ca_file_alone_enforces_client_certs(servers: dict[str, LocalEtcd], good: TLSFiles) -> None:
     """Real etcd 3.4: --trusted-ca-file without --client-cert-auth still requires a valid client certificate."""
-    results, report = probe_etcd([servers["trusted_ca_only"].client_url], tls=good)
+    results, report = probe_and_judge([servers["trusted_ca_only"].client_url], tls=good)
     assert not results[0].no_cert.accepted and not results[0].wrong_ca.accepted
     assert report.findings == []
 
 
 def test_probe_tls_without_client_auth(servers: dict[str, LocalEtcd], good: TLSFiles) -> None:
-    results, report = probe_etcd([servers["tls_only"].client_url], tls=TLSFiles(good.cacert))
+    results, report = probe_and_judge([servers["tls_only"].client_url], tls=TLSFiles(good.cacert))
     p = results[0]
     assert p.no_cert.accepted and p.no_cert.data_readable
     assert _ids(report) == {"KF-ETCD-002": ("critical", None)}
@@ -236,7 +235,7 @@ def test_probe_tls_without_client_auth(servers: dict[str, LocalEtcd], good: TLSF
 
 
 def test_probe_auto_tls(servers: dict[str, LocalEtcd], good: TLSFiles) -> None:
-    results, report = probe_etcd([servers["auto_tls"].client_url], tls=TLSFiles(good.cacert))
+    results, report = probe_and_judge([servers["auto_tls"].client_url], tls=TLSFiles(good.cacert))
     p = results[0]
     assert p.server_cert is not None and p.server_cert.auto_tls and p.server_cert.self_signed
     assert p.server_cert.trusted is False
@@ -255,11 +254,11 @@ def test_probe_foreign_cert_from_the_same_ca(
         serialization.load_pem_private_key((Path(pki.dir) / "ca.key").read_bytes(), None),
     )
     crt, key = issue(ca, "system:node:worker-1", client=True).write(str(tmp_path), "kubelet")
-    _, report = probe_etcd([servers["mtls"].client_url], tls=good, foreign=TLSFiles(None, crt, key))
+    _, report = probe_and_judge([servers["mtls"].client_url], tls=good, foreign=TLSFiles(None, crt, key))
     assert _ids(report) == {"KF-ETCD-007": ("medium", None)}
     other = make_ca("cluster-ca")
     crt2, key2 = issue(other, "system:node:worker-1", client=True).write(str(tmp_path), "kubelet2")
-    _, report = probe_etcd([servers["mtls"].client_url], tls=good, foreign=TLSFiles(None, crt2, key2))
+    _, report = probe_and_judge([servers["mtls"].client_url], tls=good, foreign=TLSFiles(None, crt2, key2))
     assert report.findings == []
 
 

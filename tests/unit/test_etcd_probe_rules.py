@@ -1,29 +1,40 @@
-"""The live ETCD rules on ``EtcdEndpoint`` objects (no network): through the engine as ``kubefort etcd
-probe`` runs them, on their YAML fixtures, and their metadata against the catalogue."""
+"""The ETCD rules that judge live answers, on ``EtcdEndpoint`` objects (no network): through the engine
+as ``kubefort etcd probe`` runs them, and one rule per ID for both the configuration and the live answer.
+Their YAML fixtures are in ``tests/rules/fixtures/<ID>/`` (``*-live-*``), run by ``tests/rules/test_catalogue.py``;
+their metadata against ``docs/catalogue.md`` is ``tests/rules/test_metadata.py``'s, as for every rule."""
 
 from __future__ import annotations
 
 import ast
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 import kubefort
 from kubefort.api import ScanOptions, judge_etcd_endpoints
 from kubefort.engine.findings import Report, Status
-from kubefort.engine.rule import Rule, Severity
+from kubefort.engine.rule import Severity
 from kubefort.loading.loader import load_paths
-from kubefort.model.etcd import Attempt, EtcdEndpoint, ServerCertificate, is_etcd_endpoint
+from kubefort.model.etcd import KIND, Attempt, EtcdEndpoint, ServerCertificate, is_etcd_endpoint
+from kubefort.model.objects import K8sObject, Source
 from kubefort.reporters.etcd import facts_note
 from kubefort.rules import default_registry, etcd_live
-from kubefort.rules.etcd_live import LIVE_IDS, RULES, probe_registry
+from kubefort.rules.control_plane import COMPONENT_KINDS
+from kubefort.rules.etcd_live import LIVE_IDS
 
-CATALOGUE = Path(__file__).resolve().parents[3] / "shared" / "catalogue.md"
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "etcd" / "endpoints"
-EXPECT = "kubefort.test/expect"
+REGISTRY = default_registry(plugins=False)
+#: the rules ``kubefort etcd probe`` runs: the default registry's, one per ID
+RULES = [REGISTRY.get(i) for i in LIVE_IDS]
+#: the names the live rules had while they were rules of their own: configurations may still use them
+LIVE_SLUGS = {
+    "KF-ETCD-001": "etcd-live-no-server-tls",
+    "KF-ETCD-002": "etcd-live-client-cert-not-required",
+    "KF-ETCD-003": "etcd-live-auto-tls",
+    "KF-ETCD-007": "etcd-live-shared-ca",
+    "KF-ETCD-008": "etcd-live-plaintext",
+}
+FIXTURES = Path(__file__).resolve().parents[1] / "rules" / "fixtures"
 
 
 def _probe(endpoint: str = "https://10.0.0.5:2379", **kw: Any) -> EtcdEndpoint:
@@ -109,23 +120,36 @@ def test_unreachable_is_not_evaluated() -> None:
     assert "unreachable" in facts_note(p)  # and the JSON notes say so
 
 
-def test_probe_rules_stay_out_of_the_manifest_registry() -> None:
-    default_ids = {(r.meta.id, r.meta.slug) for r in default_registry(plugins=False)}
-    assert not {(r.meta.id, r.meta.slug) for r in RULES} & default_ids
-    reg = probe_registry(plugins=False)
-    assert [reg.get(i).fn for i in LIVE_IDS] == [r.fn for r in RULES]
-    assert len(reg.select(only=LIVE_IDS)) == len(RULES)
+def _pod(name: str, command: list[str]) -> K8sObject:
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "kube-system"},
+        "spec": {"containers": [{"name": name, "image": f"registry.k8s.io/{name}:1", "command": command}]},
+    }
+    return K8sObject.from_raw(doc, Source(file="pods.yaml"))
 
 
-def test_probe_registry_answers_to_the_configuration_rules_names() -> None:
-    """A .kubefort.yaml shared with scan names these IDs by the configuration rules' slugs: the probe knows them."""
-    reg = probe_registry(plugins=False)
-    for r in default_registry(plugins=False):
-        if r.id in LIVE_IDS:
-            assert reg.get(r.meta.slug).id == r.id
-    for r in default_registry(plugins=False):  # every other rule is the default one
-        if r.id not in LIVE_IDS:
-            assert reg.get(r.id) is r
+def test_one_rule_per_id_judges_configuration_and_endpoints() -> None:
+    """The registry holds one rule per ID: the rules the probe runs are the default registry's, judging
+    etcd's configuration and EtcdEndpoint objects, and LIVE_IDS are exactly the IDs whose rule judges the latter."""
+    assert tuple(r.id for r in REGISTRY if KIND in (r.meta.kinds or ())) == LIVE_IDS
+    assert len(REGISTRY.select(only=LIVE_IDS)) == len(RULES) == len(LIVE_SLUGS)
+    endpoint = _probe().to_object()
+    etcd, api = _pod("etcd", ["etcd", "--cert-file=/x"]), _pod("kube-apiserver", ["kube-apiserver"])
+    for r in RULES:
+        m = r.meta
+        assert m.kinds == frozenset({*COMPONENT_KINDS, KIND}) and m.modes is None, m.id
+        assert m.applies is not None and m.applies(endpoint) and m.applies(etcd) and not m.applies(api), m.id
+        assert getattr(m.applies, "section", None) == "etcd", m.id  # the node audit reports it under etcd
+
+
+def test_registry_answers_to_the_live_rules_names() -> None:
+    """A .kubefort.yaml written for the live rules names them by their old slugs: they name the joined rule."""
+    for r in RULES:
+        assert REGISTRY.get(r.meta.slug) is r
+        assert REGISTRY.get(LIVE_SLUGS[r.id]) is r
+        assert r.meta.aliases == (LIVE_SLUGS[r.id],)
 
 
 def test_endpoint_object_round_trip() -> None:
@@ -202,55 +226,35 @@ def test_disabled_in_config_by_slug(tmp_path: Path) -> None:
     cfg.write_text(f"rules:\n  disable: [{slug}, KF-POD-001]\nparams:\n  min_uid: 10000\n")
     rep = judge([_plain()], config=str(cfg))
     assert "KF-ETCD-001" not in {m.id for m in rep.rules} and len(rep.rules) == len(RULES) - 1
+    cfg.write_text("rules:\n  disable: [etcd-live-no-server-tls]\n")  # the live rule's old name
+    rep = judge([_plain()], config=str(cfg))
+    assert "KF-ETCD-001" not in {m.id for m in rep.rules} and len(rep.rules) == len(RULES) - 1
 
 
 def test_a_crashing_rule_is_isolated(monkeypatch: pytest.MonkeyPatch) -> None:
-    def boom(obj: Any, ctx: Any) -> Any:
+    def boom(obj: Any) -> Any:
         raise KeyError("secret-ish")
 
-    crashing = Rule(RULES[0].meta, boom)
-    monkeypatch.setattr(etcd_live, "RULES", [crashing, *RULES[1:]])
+    assert RULES[0].id == "KF-ETCD-001"
+    monkeypatch.setattr(etcd_live, "no_server_tls", boom)  # the live check KF-ETCD-001 hands endpoints to
     rep = judge([_plain()])
     assert [r.rule.id for r in rep.rule_errors] == [RULES[0].id] and rep.exit_code() == 3
     assert "secret-ish" not in (rep.rule_errors[0].detail or "")
     assert [f.rule.id for f in rep.findings] == ["KF-ETCD-008"]  # the others still ran
 
 
-# -- YAML fixtures (tests/fixtures/etcd/endpoints, conventions of tests/rules/fixtures) ---------------------
+# -- YAML fixtures (tests/rules/fixtures/<ID>/*-live-*, run by tests/rules/test_catalogue.py) -------------
 
 
-def _fixture_cases() -> list[Any]:
-    return [
-        pytest.param(r, f, id=f"{r.id}/{f.name}")
-        for r in RULES
-        for f in sorted((FIXTURES / r.id).glob("*.yaml"))
-        if f.name.startswith(("pass-", "fail-"))
-    ]
-
-
-@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.id)
-def test_every_live_rule_has_fixtures(rule: Rule) -> None:
-    names = [f.name for f in (FIXTURES / rule.id).glob("*.yaml")]
-    assert any(n.startswith("fail-") for n in names) and any(n.startswith("pass-") for n in names)
-
-
-@pytest.mark.parametrize("rule,path", _fixture_cases())
-def test_fixture(rule: Rule, path: Path) -> None:
-    loaded = load_paths([str(path)])
-    assert not loaded.errors and loaded.objects
-    rep = judge([EtcdEndpoint.of(o) for o in loaded.objects], rules=[rule.id])
-    rep_rule = [f for f in rep.findings if f.rule.id == rule.id]
-    failed = {f.object.name for f in rep_rule}
-    not_eval = {r.object.name for r in rep.results if r.status is Status.NOT_EVALUATED and r.rule.id == rule.id}
-    default = "fail" if path.name.startswith("fail-") else "pass"
-    for obj in loaded.objects:
-        expect = obj.annotations.get(EXPECT, default)
-        got = "fail" if obj.name in failed else "not_evaluated" if obj.name in not_eval else "pass"
-        assert got == expect, f"{path.name}: {obj.name} should {expect} {rule.id}, got {got}"
-    expected_file = path.parent / "expected.yaml"
-    if default == "fail" and expected_file.exists():
-        expected = [e for e in yaml.safe_load(expected_file.read_text()) if e["file"] == path.name]
-        assert sorted((f.object.name, f.path_str) for f in rep_rule) == sorted((e["name"], e["path"]) for e in expected)
+@pytest.mark.parametrize("rule_id", LIVE_IDS)
+def test_every_live_rule_has_endpoint_fixtures(rule_id: str) -> None:
+    """Both halves of the rule have fixtures: here, that EtcdEndpoint objects pass and fail it."""
+    kinds: dict[str, set[str]] = {"fail": set(), "pass": set()}
+    for f in (FIXTURES / rule_id).glob("*.yaml"):
+        if f.name.startswith(("pass-", "fail-")):
+            kinds[f.name.split("-", 1)[0]].update(o.kind for o in load_paths([str(f)]).objects)
+    assert KIND in kinds["fail"] and KIND in kinds["pass"], kinds
+    assert kinds["fail"] - {KIND}, "the configuration half has fixtures too"
 
 
 # -- layers ------------------------------------------------------------------------------------------------
@@ -275,9 +279,9 @@ def _top_level_imports(path: Path, src: Path) -> set[str]:
 
 
 def test_nothing_below_the_etcd_package_imports_it() -> None:
-    """etcd/ is an application-level package (like admission/): model, loading, engine, analysis, rules and
-    reporters never import it (the live rules judge model objects; the reporters format model objects and
-    the commands' JSON documents)."""
+    """etcd/ is an application-level package (like admission/), built on the scanning API: model, loading,
+    engine, analysis, rules, reporters and api never import it (the live rules judge model objects; the
+    reporters format model objects and the commands' JSON documents)."""
     src = Path(kubefort.__file__).parent
     bad = [
         str(path.relative_to(src))
@@ -286,19 +290,5 @@ def test_nothing_below_the_etcd_package_imports_it() -> None:
         if "etcd" in _top_level_imports(path, src)
     ]
     assert not bad, bad
+    assert "etcd" not in _top_level_imports(src / "api.py", src)  # the probe builds on the scanning API
     assert "etcd" in _top_level_imports(src / "cli" / "etcd_cmd.py", src)  # the check sees such imports
-
-
-def test_metadata_matches_catalogue() -> None:
-    if not CATALOGUE.exists():
-        pytest.skip("../shared/catalogue.md not beside the repository")
-    cat = {}
-    for line in CATALOGUE.read_text().splitlines():
-        m = re.match(r"^\| (KF-[A-Z]+-\d{3}) \| (.*?) \| (critical|high|medium|low|info) \|", line)
-        if m:
-            cat[m.group(1)] = (m.group(2), m.group(3))
-    for r in RULES:
-        m = r.meta
-        assert (m.title, m.severity.label) == cat[m.id], m.id
-        assert m.area == "ETCD" and m.rationale.endswith(".") and m.remediation.endswith(".") and m.refs
-        assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", m.slug)

@@ -107,8 +107,9 @@ def probe_cmd(
     etcd auth on? Version. Findings carry the catalogue IDs KF-ETCD-001/002/003/007/008. Only
     /version and a count-only range request are sent: no key or value is read.
     """
-    from ..api import ScanOptions, probe_etcd
+    from ..api import ScanOptions
     from ..etcd.client import TLSFiles, parse_endpoints, tls_files
+    from ..etcd.probe import probe_and_judge
     from ..reporters.etcd import render_probe
 
     eps = parse_endpoints(endpoints)
@@ -117,7 +118,7 @@ def probe_cmd(
     opts = ScanOptions(
         fail_on=fail_on, min_severity=min_severity, config=config, baseline=baseline, keep_passes=fmt == "junit"
     )
-    found, report = probe_etcd(
+    found, report = probe_and_judge(
         eps,
         opts,
         tls=tls_files(cacert, cert, key),

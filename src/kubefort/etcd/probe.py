@@ -5,7 +5,8 @@ Does it accept a TLS client without a certificate, or with a certificate from a 
 (made on the spot)? With a certificate of another CA the user names (``--foreign-cert``, e.g. one the
 cluster CA signed)? Is etcd's own auth on? Which version? The answers form one
 :class:`~kubefort.model.etcd.EtcdEndpoint` per endpoint: a Kubernetes-shaped object the rule engine
-judges like any other (``kubefort.api.probe_etcd`` runs the rules of ``rules/etcd_live.py`` on them).
+judges like any other: :func:`probe_and_judge` hands them to ``kubefort.api.judge_etcd_endpoints``,
+which runs the ETCD rules that judge live answers (checks in ``rules/etcd_live.py``) on them.
 
 An attempt is "accepted" when etcd returned its ``/version`` document; the data question is then
 asked with a one-key, count-only range request (no key or value is read).
@@ -17,11 +18,14 @@ import ipaddress
 import socket
 import ssl
 import tempfile
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from ..api import ScanOptions, judge_etcd_endpoints
+from ..engine.findings import Report
 from ..model.etcd import NOT_TRIED, Attempt, EtcdEndpoint, ServerCertificate
 from .client import EtcdClient, EtcdError, TLSFiles
 from .pki import issue, make_ca
@@ -228,5 +232,21 @@ def _judge_auth(clients: list[tuple[EtcdClient, Attempt, bool]]) -> tuple[str, s
 def probe(
     endpoints: list[str], tls: TLSFiles | None = None, *, foreign: TLSFiles | None = None, timeout: float = 5.0
 ) -> list[EtcdEndpoint]:
-    """Probe every endpoint, in order. Judging the answers is the engine's (``kubefort.api.probe_etcd``)."""
+    """Probe every endpoint, in order. Judging the answers is the engine's (:func:`probe_and_judge`)."""
     return [probe_endpoint(ep, tls, foreign=foreign, timeout=timeout) for ep in endpoints]
+
+
+def probe_and_judge(
+    endpoints: Sequence[str],
+    opts: ScanOptions | None = None,
+    *,
+    tls: TLSFiles | None = None,
+    foreign: TLSFiles | None = None,
+    timeout: float = 5.0,
+) -> tuple[list[EtcdEndpoint], Report]:
+    """``kubefort etcd probe``: knock on each endpoint, then judge the answers through the scanning API
+    (:func:`kubefort.api.judge_etcd_endpoints`). EtcdError when no endpoint answered."""
+    found = probe(list(endpoints), tls, foreign=foreign, timeout=timeout)
+    if not any(e.reachable for e in found):
+        raise EtcdError("no endpoint answered: " + "; ".join(f"{e.endpoint}: {'; '.join(e.errors)}" for e in found))
+    return found, judge_etcd_endpoints(found, opts)

@@ -12,7 +12,9 @@ How etcd reads its settings (etcd.io/docs/v3.5/op-guide/configuration, checked a
   ``--client-cert-auth`` says (same for the peer pair). KF-ETCD-002/005 therefore fail hard only
   without a trusted CA, and report a missing explicit ``--client-cert-auth`` as a low sub-code.
 
-The same catalogue IDs are judged on a live endpoint by ``rules/etcd_live.py`` (``kubefort etcd probe``).
+KF-ETCD-001/002/003/007/008 also judge what a live endpoint answered (``EtcdEndpoint`` objects, made by
+``kubefort etcd probe``): one rule per ID, whose function hands an ``EtcdEndpoint`` to its live check in
+``rules/etcd_live.py`` and anything else to the configuration check here.
 """
 
 from __future__ import annotations
@@ -27,16 +29,23 @@ from ..analysis.node.flags import APISERVER, ETCD, Component, component, parse_b
 from ..analysis.node.snapshot import FileFact, NodeView, is_loopback_host, is_unspecified_host, snapshots
 from ..analysis.node.targets import on_component, on_snapshot
 from ..engine.rule import Context, NotEvaluated, Rule, Scope, Severity, Violation, rule
+from ..model.etcd import KIND as ENDPOINT
+from ..model.etcd import is_etcd_endpoint
 from ..model.objects import K8sObject, Path
+from . import etcd_live as live
 from .control_plane import COMPONENT_KINDS, existing, node_of
 
 NSA = "NSA/CISA: control plane hardening (etcd)"
 # What each rule is about (its ``applies=``, which the node audit also reads: see analysis.node.targets)
 ETCD_T = on_component(ETCD)
 ETCD_FILES = on_snapshot("etcd")
+ETCD_OR_ENDPOINT = on_component(ETCD, is_etcd_endpoint)
 #: Metadata shared by the rules of one target: the configuration rules judge etcd wherever it runs
 #: (and read its --config-file from the NodeSnapshot), the data-directory rules the NodeSnapshot.
 ON_ETCD: dict[str, Any] = {"scope": Scope.OBJECT, "kinds": COMPONENT_KINDS, "cross_object": True, "applies": ETCD_T}
+#: ... and the rules of the IDs ``kubefort etcd probe`` also judges on a live endpoint (an ``EtcdEndpoint``
+#: object: :data:`kubefort.rules.etcd_live.LIVE_IDS`)
+ON_ETCD_OR_ENDPOINT: dict[str, Any] = {**ON_ETCD, "kinds": (*COMPONENT_KINDS, ENDPOINT), "applies": ETCD_OR_ENDPOINT}
 ON_ETCD_FILES: dict[str, Any] = {
     "scope": Scope.OBJECT,
     "kinds": ["NodeSnapshot"],
@@ -143,9 +152,13 @@ def _missing(s: EtcdSettings, flags: tuple[str, ...], what: str) -> Iterator[Vio
     "crosses the network readable and alterable.",
     remediation="Set --cert-file and --key-file (kubeadm: /etc/kubernetes/pki/etcd/server.crt/.key) and https:// in --listen-client-urls.",
     refs={"cis": "2.1", "kubescape": "C-0153", "checkov": "CKV_K8S_116", "trivy": "KCV-0042", "nsa": NSA},
-    **ON_ETCD,
+    aliases=["etcd-live-no-server-tls"],
+    **ON_ETCD_OR_ENDPOINT,
 )
 def etcd_server_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    if is_etcd_endpoint(obj):
+        yield from live.no_server_tls(obj)
+        return
     s = _etcd(obj, ctx)
     if s is not None:
         yield from _missing(s, ("cert-file", "key-file"), "clients connect without TLS")
@@ -178,9 +191,13 @@ def _client_auth(s: EtcdSettings, auth: str, ca: str, who: str) -> Iterator[Viol
     "the cluster, Secrets included, bypassing RBAC and admission.",
     remediation="Set --client-cert-auth=true and --trusted-ca-file to etcd's own CA (kubeadm: /etc/kubernetes/pki/etcd/ca.crt).",
     refs={"cis": "2.2", "kubescape": "C-0154", "checkov": "CKV_K8S_117", "trivy": "KCV-0043", "nsa": NSA},
-    **ON_ETCD,
+    aliases=["etcd-live-client-cert-not-required"],
+    **ON_ETCD_OR_ENDPOINT,
 )
 def etcd_client_cert_auth(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    if is_etcd_endpoint(obj):
+        yield from live.client_cert_not_required(obj)
+        return
     s = _etcd(obj, ctx)
     if s is not None:
         yield from _client_auth(s, "client-cert-auth", "trusted-ca-file", "client")
@@ -194,9 +211,13 @@ def etcd_client_cert_auth(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     rationale="--auto-tls makes etcd serve a self-signed certificate that no client can verify.",
     remediation="Remove --auto-tls and configure --cert-file/--key-file from a CA.",
     refs={"cis": "2.3", "kubescape": "C-0155", "checkov": "CKV_K8S_118", "trivy": "KCV-0044", "nsa": NSA},
-    **ON_ETCD,
+    aliases=["etcd-live-auto-tls"],
+    **ON_ETCD_OR_ENDPOINT,
 )
 def etcd_auto_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    if is_etcd_endpoint(obj):
+        yield from live.auto_tls(obj)
+        return
     s = _etcd(obj, ctx)
     if s is not None and s.bool("auto-tls"):
         st = s.get("auto-tls")
@@ -267,9 +288,13 @@ def etcd_peer_auto_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     "is also a key to etcd and all its data.",
     remediation="Give etcd its own CA (kubeadm: /etc/kubernetes/pki/etcd/ca.crt) distinct from the API server's --client-ca-file.",
     refs={"cis": "2.7", "kubescape": "C-0159", "nsa": NSA},
-    **ON_ETCD,
+    aliases=["etcd-live-shared-ca"],
+    **ON_ETCD_OR_ENDPOINT,
 )
 def etcd_dedicated_ca(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    if is_etcd_endpoint(obj):
+        yield from live.shared_ca(obj)
+        return
     s = _etcd(obj, ctx)
     if s is None:
         return
@@ -316,9 +341,13 @@ def _digests(ctx: Context) -> dict[str, str]:
     "interfaces puts etcd on networks that only the API server should reach.",
     remediation="Use https:// for --listen-client-urls and --listen-peer-urls on explicit addresses (loopback plus the node IP) and keep --listen-metrics-urls on loopback.",
     refs={"nsa": NSA},
-    **ON_ETCD,
+    aliases=["etcd-live-plaintext"],
+    **ON_ETCD_OR_ENDPOINT,
 )
 def etcd_listen_urls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    if is_etcd_endpoint(obj):
+        yield from live.plaintext(obj)
+        return
     s = _etcd(obj, ctx)
     if s is None:
         return

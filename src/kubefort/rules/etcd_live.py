@@ -1,14 +1,12 @@
-"""ETCD rules judged on a live answer: what an etcd client endpoint did when ``kubefort etcd probe``
+"""ETCD checks judged on a live answer: what an etcd client endpoint did when ``kubefort etcd probe``
 knocked (plain HTTP, TLS without a client certificate, a certificate of another CA, its server
 certificate). Each function judges one ``EtcdEndpoint`` object (:mod:`kubefort.model.etcd`, the
 shape documented there); an endpoint that never answered is not evaluated.
 
-The same catalogue IDs are judged on configuration (flags, config file) by ``rules/etcd_config.py``,
-and a registry holds one rule per ID, so these rules are not in the default registry yet
-(``docs/etcd.md`` says how the two join into one rule per ID). :func:`probe_registry` is the default
-registry with these rules standing in for the configuration ones; ``kubefort etcd probe`` runs the
-rules of :data:`LIVE_IDS` from it, through the engine like any scan. The metadata (titles,
-severities, refs) is the catalogue's.
+These are not rules of their own: each is the live half of the one rule of its ID, declared with the
+configuration half in ``rules/etcd_config.py``, which hands it every ``EtcdEndpoint`` object. The
+metadata (slug, title, rationale, remediation, refs) is that rule's. ``kubefort etcd probe`` runs the
+rules of :data:`LIVE_IDS` from the default registry, through the engine like any scan.
 
 Real etcd behaviour the conditions rely on (checked against etcd 3.4.23):
 
@@ -21,15 +19,14 @@ Real etcd behaviour the conditions rely on (checked against etcd 3.4.23):
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 
-from ..engine.registry import Registry
-from ..engine.rule import Context, NotEvaluated, Rule, Scope, Severity, Violation, rule
-from ..model.etcd import KIND, EtcdEndpoint
+from ..engine.rule import NotEvaluated, Severity, Violation
+from ..model.etcd import EtcdEndpoint
 from ..model.objects import K8sObject
 
-NSA = "NSA/CISA: control plane hardening (etcd)"
+#: The IDs whose rule judges ``EtcdEndpoint`` objects too: the ones ``kubefort etcd probe`` runs.
+LIVE_IDS: tuple[str, ...] = ("KF-ETCD-001", "KF-ETCD-002", "KF-ETCD-003", "KF-ETCD-007", "KF-ETCD-008")
 
 
 def _answered(obj: K8sObject) -> EtcdEndpoint:
@@ -40,20 +37,8 @@ def _answered(obj: K8sObject) -> EtcdEndpoint:
     return p
 
 
-@rule(
-    id="KF-ETCD-001",
-    slug="etcd-live-no-server-tls",
-    title="etcd server TLS certificate not configured",
-    severity=Severity.HIGH,
-    scope=Scope.OBJECT,
-    kinds=[KIND],
-    modes=["probe"],
-    rationale="Without a server certificate the client listener speaks plaintext: etcd holds every Secret of the "
-    "cluster, and its traffic (including Secret values and credentials) can be read and altered on the network.",
-    remediation="Serve clients over TLS: set --cert-file and --key-file and use https:// in --listen-client-urls.",
-    refs={"cis": "2.1", "kubescape": "C-0153", "checkov": "CKV_K8S_116", "trivy": "KCV-0042", "nsa": NSA},
-)
-def no_server_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+def no_server_tls(obj: K8sObject) -> Iterator[Violation]:
+    """KF-ETCD-001: the endpoint answers plain HTTP and no TLS handshake is possible."""
     p = _answered(obj)
     if not p.speaks_tls and p.plain_http.accepted:
         yield Violation(
@@ -61,20 +46,8 @@ def no_server_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         )
 
 
-@rule(
-    id="KF-ETCD-002",
-    slug="etcd-live-client-cert-not-required",
-    title="etcd client certificate authentication disabled",
-    severity=Severity.CRITICAL,
-    scope=Scope.OBJECT,
-    kinds=[KIND],
-    modes=["probe"],
-    rationale="etcd accepted a client that presented no certificate (or one no trusted CA signed): anyone who can "
-    "reach the port can read every Secret and rewrite any object, bypassing Kubernetes authorization.",
-    remediation="Require client certificates: set --client-cert-auth=true and --trusted-ca-file to a CA dedicated to etcd.",
-    refs={"cis": "2.2", "kubescape": "C-0154", "checkov": "CKV_K8S_117", "trivy": "KCV-0043", "nsa": NSA},
-)
-def client_cert_not_required(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+def client_cert_not_required(obj: K8sObject) -> Iterator[Violation]:
+    """KF-ETCD-002: a TLS client without a certificate, or with one of an unknown CA, was accepted."""
     p = _answered(obj)
     if p.no_cert.accepted:
         data = " and served key-value data" if p.no_cert.data_readable else ""
@@ -89,20 +62,8 @@ def client_cert_not_required(obj: K8sObject, ctx: Context) -> Iterator[Violation
         )
 
 
-@rule(
-    id="KF-ETCD-003",
-    slug="etcd-live-auto-tls",
-    title="etcd client auto-TLS enabled",
-    severity=Severity.HIGH,
-    scope=Scope.OBJECT,
-    kinds=[KIND],
-    modes=["probe"],
-    rationale="With --auto-tls etcd makes itself a self-signed certificate: clients cannot verify the server (any "
-    "impostor's certificate looks the same) and auto-TLS does not verify clients either.",
-    remediation="Set --auto-tls=false and configure --cert-file/--key-file from a CA dedicated to etcd.",
-    refs={"cis": "2.3", "kubescape": "C-0155", "checkov": "CKV_K8S_118", "trivy": "KCV-0044", "nsa": NSA},
-)
-def auto_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+def auto_tls(obj: K8sObject) -> Iterator[Violation]:
+    """KF-ETCD-003: the server certificate has the shape of etcd's auto-TLS one."""
     p = _answered(obj)
     c = p.server_cert
     if c is not None and c.auto_tls:
@@ -112,20 +73,9 @@ def auto_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         )
 
 
-@rule(
-    id="KF-ETCD-007",
-    slug="etcd-live-shared-ca",
-    title="etcd does not use a dedicated CA",
-    severity=Severity.MEDIUM,
-    scope=Scope.OBJECT,
-    kinds=[KIND],
-    modes=["probe"],
-    rationale="etcd accepted a client certificate issued by the cluster CA: every certificate that CA signs (kubelets, "
-    "users, controllers) can then open etcd and read every Secret.",
-    remediation="Give etcd its own CA (--trusted-ca-file) that signs only etcd peers and the API server's etcd client certificate.",
-    refs={"cis": "2.7", "kubescape": "C-0159", "nsa": NSA},
-)
-def shared_ca(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+def shared_ca(obj: K8sObject) -> Iterator[Violation]:
+    """KF-ETCD-007: a certificate of the other CA given with ``--foreign-cert`` was accepted (when a
+    client without any certificate gets in, that is KF-ETCD-002, not a question of CAs)."""
     p = _answered(obj)
     if p.foreign_cert is not None and p.foreign_cert.accepted and not p.no_cert.accepted:
         yield Violation(
@@ -137,20 +87,8 @@ def shared_ca(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
 _LOOPBACK_NOTE = "loopback"
 
 
-@rule(
-    id="KF-ETCD-008",
-    slug="etcd-live-plaintext",
-    title="etcd listens in plaintext or on all interfaces",
-    severity=Severity.HIGH,
-    scope=Scope.OBJECT,
-    kinds=[KIND],
-    modes=["probe"],
-    rationale="etcd answered plain HTTP: its API, with every Secret of the cluster, is readable and writable in the clear "
-    "by whoever reaches the port.",
-    remediation="Listen with https:// only (--listen-client-urls, --listen-peer-urls), on the node's own address rather than 0.0.0.0.",
-    refs={"nsa": NSA},
-)
-def plaintext(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+def plaintext(obj: K8sObject) -> Iterator[Violation]:
+    """KF-ETCD-008: the endpoint answers plain HTTP."""
     p = _answered(obj)
     if not p.plain_http.accepted:
         return
@@ -165,30 +103,3 @@ def plaintext(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         )
     else:
         yield Violation(("status", "listen", "scheme"), f"{p.endpoint} answers plain HTTP on a non-loopback address")
-
-
-RULES: list[Rule] = [no_server_tls, client_cert_not_required, auto_tls, shared_ca, plaintext]
-
-
-#: The IDs ``kubefort etcd probe`` judges.
-LIVE_IDS: tuple[str, ...] = tuple(r.id for r in RULES)
-
-
-def probe_registry(*, plugins: bool = True) -> Registry:
-    """The default registry with the live rules in place of the configuration rules of the same IDs
-    (answering to their slugs too, so a ``.kubefort.yaml`` that names them by slug works for both):
-    what the registry will be once each ID is one rule judging both kinds of object."""
-    from . import default_registry
-
-    live = {r.id: r for r in RULES}
-    rules: list[Rule] = []
-    for r in default_registry(plugins=plugins):
-        stand_in = live.pop(r.id, None)
-        if stand_in is None:
-            rules.append(r)
-        else:
-            names = tuple(n for n in (r.meta.slug, *r.meta.aliases) if n != stand_in.meta.slug)
-            meta = dataclasses.replace(stand_in.meta, aliases=(*stand_in.meta.aliases, *names))
-            rules.append(Rule(meta, stand_in.fn))
-    rules.extend(live.values())
-    return Registry(rules)
