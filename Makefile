@@ -34,6 +34,8 @@ test: $(STAMP) tools lint
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## make golden: re-pin every command's output after a deliberate change (review the diff of expected.json)
 golden: $(STAMP)
