@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from ..analysis.rbac.escalation import Path
+from ..analysis.rbac.escalation import EscalationPath, escalation_paths
 from ..analysis.rbac.index import Grant, PermissionRow, RbacIndex, as_subject
 from ..analysis.rbac.resources import Request
 from ..analysis.rbac.subjects import Subject
@@ -361,7 +361,7 @@ def _dot_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def _dot(paths: Sequence[Path]) -> str:
+def _dot(paths: Sequence[EscalationPath]) -> str:
     lines = [
         "digraph escalation {",
         "  rankdir=LR;",
@@ -417,7 +417,7 @@ def paths_cmd(
     src = _subject(from_, "--from") if from_ else None
     index, errors = _load(filenames, helm, helm_values, kustomize, namespace, no_builtin)
     with batch_gc():
-        paths = index.escalation_paths(to, src)
+        paths = escalation_paths(index, to, src)
     if fmt == "json":
         _dump({"paths": [p.to_dict() for p in paths], "warnings": [str(p) for p in index.problems]})
     elif fmt == "dot":
