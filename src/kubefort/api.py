@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from .analysis.rbac.index import RbacIndex
 from .engine.config import Config, find_config, load_config
 from .engine.findings import Report
 from .engine.registry import Registry
@@ -188,3 +189,14 @@ def scan(opts: ScanOptions, *, registry: Registry | None = None) -> Report:
     report.notes[:0] = loaded.notes
     report.files = loaded.files
     return report
+
+
+def load_rbac(opts: ScanOptions, *, builtin_roles: bool | None = None) -> tuple[RbacIndex, LoadResult]:
+    """Read the inputs like a scan and index their RBAC (``kubefort rbac``): the index, and the load
+    result whose errors the caller reports. ``builtin_roles``: see :meth:`RbacIndex.build`."""
+    if not opts.paths and not opts.helm and not opts.kustomize:
+        raise UsageError("nothing to read: give -f FILE|DIR ('-' for stdin), --helm CHART or --kustomize DIR")
+    with batch_gc():
+        loaded = load_inputs(opts)
+        index = RbacIndex.build(Inventory(loaded.objects), builtin_roles=builtin_roles)
+    return index, loaded
