@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from kubefort.analysis.rbac.escalation import escalation_paths
-from kubefort.analysis.rbac.index import BindingRef, RbacIndex, RoleRef
+from kubefort.analysis.rbac.index import BindingRef, RbacIndex, RoleRef, written_rules
 from kubefort.analysis.rbac.subjects import Subject
 from kubefort.errors import UsageError
 from kubefort.loading.loader import load_paths, load_text
@@ -499,7 +499,7 @@ def test_role_lookups_for_objects() -> None:
     first, later = parents
     assert idx.role_of(first) is idx.roles[RoleRef("ClusterRole", "parent")]
     assert idx.role_of(later) is None  # the first definition counts
-    assert [e.rule.resources for e in idx.written_rules(later)] == [("nodes",)]
+    assert [e.rule.resources for e in written_rules(later)] == [("nodes",)]
     bad = next(o for o in idx.inventory.objects if o.name == "bad-ref")
     assert idx.role_for(bad) == (None, None)
     to_parent = next(o for o in idx.inventory.objects if o.name == "to-parent")

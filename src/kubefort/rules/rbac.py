@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..analysis.rbac.index import Binding, RbacIndex, Role, RoleRef, RoleRule, written_role_ref
+from ..analysis.rbac.index import Binding, RbacIndex, Role, RoleRef, RoleRule, written_role_ref, written_rules
 from ..analysis.rbac.policy import Coverage, PolicyRule
 from ..analysis.rbac.subjects import SA_PREFIX, Subject, names_service_account_or_node
 from ..engine.rule import Context, NotEvaluated, Scope, Severity, Violation, rule
@@ -104,7 +104,7 @@ class Risk:
 
 
 #: judges one rule of a role: (the rule, its scope, the context, every rule of the role) -> a risk or None
-Judge = Callable[[RoleRule, "str | None", Context, Sequence[PolicyRule]], "Risk | None"]
+Judge = Callable[[RoleRule, str | None, Context, Sequence[PolicyRule]], Risk | None]
 
 
 def _res(spec: str) -> ApiResource:
@@ -269,11 +269,10 @@ def _resolve(binding: K8sObject, ctx: Context) -> Role | None:
 
 def _role_violations(role: K8sObject, ctx: Context, judge: Judge) -> Iterator[tuple[RoleRule, Risk, Path]]:
     scope = None if role.kind == "ClusterRole" else role.namespace
-    idx = _index(ctx)
-    written = idx.written_rules(role)
+    written = written_rules(role)
     extra: Sequence[RoleRule] = ()
     if _is_cluster(ctx) and role.kind == "ClusterRole":
-        effective = idx.role_of(role)
+        effective = _index(ctx).role_of(role)
         if effective is not None and effective.aggregated:
             own = {e.rule for e in written}
             extra = [e for e in effective.sources if e.rule not in own]

@@ -34,16 +34,17 @@ Provenance, for messages that say where a permission comes from:
 - every effective rule of a role is a :class:`RoleRule`: the rule, the role that writes it (another
   ClusterRole for a rule gathered by aggregation) and its position in that role's ``rules``
   (:attr:`Role.sources`; :attr:`Role.written` are the role's own rules);
-- :meth:`RbacIndex.role_for` resolves a binding object's ``roleRef``; :meth:`RbacIndex.bindings_granting`
-  lists the bindings that pass a role's rules on (those of the ClusterRoles aggregating it included,
-  :meth:`RbacIndex.aggregators_of`); :meth:`RbacIndex.subject_bindings` lists every binding object
-  with the position of each subject entry that applies to an identity (a service account...).
+- :func:`written_rules` parses a role object's own rules once; :meth:`RbacIndex.role_for` resolves a
+  binding object's ``roleRef``; :meth:`RbacIndex.bindings_granting` lists the bindings that pass a
+  role's rules on (those of the ClusterRoles aggregating it included, :meth:`RbacIndex.aggregators_of`);
+  :meth:`RbacIndex.subject_bindings` lists every binding object with the position of each subject
+  entry that applies to an identity (a service account...).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -286,19 +287,26 @@ def _selector_valid(sel: Any) -> bool:
     return True
 
 
-def _written(ref: RoleRef, raw: Mapping[str, Any]) -> tuple[RoleRule, ...]:
-    return tuple(RoleRule(rule, ref, i) for i, rule in rules_of(raw))
+def written_rules(role: K8sObject) -> tuple[RoleRule, ...]:
+    """The rules of a Role or ClusterRole object as written, with their positions; parsed once per object
+    (kept in its ``memo``: the index and every rule that judges the role share them)."""
+    memo = role.memo
+    rules: tuple[RoleRule, ...] | None = memo.get("rbac.rules")
+    if rules is None:
+        ref = RoleRef.of(role)
+        rules = memo["rbac.rules"] = tuple(RoleRule(rule, ref, i) for i, rule in rules_of(role.raw))
+    return rules
 
 
-def _builtin(raw: Mapping[str, Any]) -> tuple[K8sObject, tuple[RoleRule, ...]]:
-    cluster = raw["kind"] == "ClusterRole"
-    obj = K8sObject.from_raw(raw, _BUILTIN_SOURCE, cluster_scoped=cluster)
-    return obj, _written(RoleRef.of(obj), raw)
-
-
-#: the default roles (:mod:`.bootstrap`) as objects with their parsed rules: constants, parsed once
-_BUILTIN_CLUSTER_ROLES = {raw["metadata"]["name"]: _builtin(raw) for raw in BOOTSTRAP_CLUSTER_ROLES}
-_BUILTIN_ROLES = {(raw["metadata"]["namespace"], raw["metadata"]["name"]): _builtin(raw) for raw in BOOTSTRAP_ROLES}
+#: the default roles (:mod:`.bootstrap`) as objects: constants, made (and their rules parsed) once
+_BUILTIN_CLUSTER_ROLES = {
+    raw["metadata"]["name"]: K8sObject.from_raw(raw, _BUILTIN_SOURCE, cluster_scoped=True)
+    for raw in BOOTSTRAP_CLUSTER_ROLES
+}
+_BUILTIN_ROLES = {
+    (raw["metadata"]["namespace"], raw["metadata"]["name"]): K8sObject.from_raw(raw, _BUILTIN_SOURCE)
+    for raw in BOOTSTRAP_ROLES
+}
 
 
 class RbacIndex:
@@ -321,7 +329,6 @@ class RbacIndex:
         self._by_role: dict[RoleRef, list[Binding]] = defaultdict(list)  # every definition
         # id(object) -> the index's role or binding for it: the rules look objects up for every rule
         self._objects: dict[int, Role | Binding] = {}
-        self._duplicates: dict[int, tuple[K8sObject, tuple[RoleRule, ...]]] = {}  # later role definitions
         self._queries: _QueryIndex | None = None
 
     # ------------------------------------------------------------------ building
@@ -369,18 +376,15 @@ class RbacIndex:
                 self.problems.append(
                     Problem(f"ClusterRole/{o.name}", "defined more than once; the first definition is used", o)
                 )
-                self._duplicates[id(o)] = (o, _written(RoleRef.of(o), o.raw))
                 continue
             crs[o.name] = o
         if builtin:
-            for name, (o, _) in _BUILTIN_CLUSTER_ROLES.items():
+            for name, o in _BUILTIN_CLUSTER_ROLES.items():
                 crs.setdefault(name, o)
         base: dict[str, tuple[RoleRule, ...]] = {}
         aggregating: dict[str, list[str]] = {}
         for name, o in crs.items():
-            base[name] = (
-                _BUILTIN_CLUSTER_ROLES[name][1] if o.source is _BUILTIN_SOURCE else _written(RoleRef.of(o), o.raw)
-            )
+            base[name] = written_rules(o)
             agg = o.raw.get("aggregationRule")
             if isinstance(agg, dict) and aggregate:
                 selectors = agg.get("clusterRoleSelectors")
@@ -442,15 +446,14 @@ class RbacIndex:
                 self.problems.append(
                     Problem(f"Role/{o.namespace}/{o.name}", "defined more than once; the first definition is used", o)
                 )
-                self._duplicates[id(o)] = (o, _written(RoleRef.of(o), o.raw))
                 continue
             roles[(o.namespace, o.name)] = o
         if builtin:
-            for key, (o, _) in _BUILTIN_ROLES.items():
+            for key, o in _BUILTIN_ROLES.items():
                 roles.setdefault(key, o)
         for (ns, name), o in roles.items():
             ref = RoleRef("Role", name, ns)
-            written = _BUILTIN_ROLES[(ns, name)][1] if o.source is _BUILTIN_SOURCE else _written(ref, o.raw)
+            written = written_rules(o)
             self.roles[ref] = Role(ref, tuple(r.rule for r in written), o, (), written, written)
 
     def _load_bindings(self) -> None:
@@ -542,16 +545,6 @@ class RbacIndex:
         index uses (a later duplicate, or not an RBAC object)."""
         known = self._objects.get(id(obj))
         return known if isinstance(known, Role) and known.obj is obj else None
-
-    def written_rules(self, obj: K8sObject) -> tuple[RoleRule, ...]:
-        """The rules of a Role or ClusterRole object as written, with their positions."""
-        role = self.role_of(obj)
-        if role is not None:
-            return role.written
-        dup = self._duplicates.get(id(obj))
-        if dup is not None and dup[0] is obj:
-            return dup[1]
-        return _written(RoleRef.of(obj), obj.raw)
 
     def aggregators_of(self, ref: RoleRef) -> list[RoleRef]:
         """The ClusterRoles that gather ``ref``'s rules by aggregation, directly or through other
