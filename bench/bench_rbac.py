@@ -30,6 +30,7 @@ from typing import Any
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "src"))
 
+from kubefort.analysis.rbac.escalation import escalation_paths  # noqa: E402
 from kubefort.analysis.rbac.index import RbacIndex  # noqa: E402
 from kubefort.model.inventory import Inventory  # noqa: E402
 from kubefort.model.objects import K8sObject, Source  # noqa: E402
@@ -214,7 +215,13 @@ def main() -> None:
     gc.disable()  # as the CLI does during a run (kubefort.api.batch_gc)
     t_gen, objects = timed(generate, a.namespaces, a.roles, a.bindings, a.seed)
     inv = Inventory(objects)
-    t_build, idx = timed(RbacIndex.build, inv)
+
+    def build(inv: Inventory) -> RbacIndex:
+        idx = RbacIndex.build(inv)
+        idx.who_can("get", "pods", "ns-001")  # the who-can lookup tables are built on first use: count them here
+        return idx
+
+    t_build, idx = timed(build, inv)
     who: list[float] = []
     sizes: list[int] = []
     for _ in range(3):
@@ -233,10 +240,10 @@ def main() -> None:
     for s in rnd.sample(subjects, min(50, len(subjects))):
         t, _ = timed(idx.permissions, s)
         perm.append(t)
-    t_paths, paths = timed(idx.escalation_paths)
+    t_paths, paths = timed(escalation_paths, idx)
     one = rnd.choice([p.source for p in paths]) if paths else subjects[0]
     fresh = RbacIndex.build(inv)
-    t_from, _ = timed(fresh.escalation_paths, "cluster-admin", one)
+    t_from, _ = timed(escalation_paths, fresh, "cluster-admin", one)
 
     def ms(x: float) -> str:
         return f"{x * 1000:.1f} ms"
@@ -251,7 +258,7 @@ def main() -> None:
     print("| measure | value | target | met |")
     print("|---|---:|---:|---|")
     print(f"| generate objects (not part of kubefort) | {t_gen:.2f} s | | |")
-    print(f"| index build (`RbacIndex.build`) | {t_build:.2f} s | < 3 s | {ok(t_build, 3)} |")
+    print(f"| index build (`RbacIndex.build` and the who-can tables) | {t_build:.2f} s | < 3 s | {ok(t_build, 3)} |")
     print(
         f"| who-can, median of {len(who)} queries | {ms(statistics.median(who))} | < 50 ms | {ok(statistics.median(who), 0.05)} |"
     )

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .analysis.rbac.index import RbacIndex
 from .engine.config import Config, find_config, load_config
 from .engine.findings import Report
 from .engine.registry import Registry
@@ -348,3 +349,14 @@ def scan_cluster(
 def unread_summary(read: ClusterRead) -> str:
     """``networkpolicies (forbidden), secrets (forbidden)``: the one line saying what could not be read."""
     return ", ".join(f"{u.type.name} ({u.reason.rsplit(': ', 1)[-1]})" for u in read.unreadable)
+
+
+def load_rbac(opts: ScanOptions, *, builtin_roles: bool | None = None) -> tuple[RbacIndex, LoadResult]:
+    """Read the inputs like a scan and index their RBAC (``kubefort rbac``): the index, and the load
+    result whose errors the caller reports. ``builtin_roles``: see :meth:`RbacIndex.build`."""
+    if not opts.paths and not opts.helm and not opts.kustomize:
+        raise UsageError("nothing to read: give -f FILE|DIR ('-' for stdin), --helm CHART or --kustomize DIR")
+    with batch_gc():
+        loaded = load_inputs(opts)
+        index = RbacIndex.build(Inventory(loaded.objects), builtin_roles=builtin_roles)
+    return index, loaded

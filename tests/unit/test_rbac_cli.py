@@ -225,3 +225,21 @@ subjects: [{kind: ServiceAccount, name: app}]
         "can", "ServiceAccount:team:app", "list", "pods", "-n", "team", "--no-builtin-roles", "-f", "-", input=manifest
     )
     assert r.exit_code == 1 and "which does not exist" in r.stderr
+
+
+def test_control_characters_of_the_input_are_escaped_on_the_terminal() -> None:
+    manifest = """
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: "evil\\u001b[31m"}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
+subjects: [{kind: User, name: "bob\\u001b[2J"}, {kind: Robot, name: r}]
+"""
+    for args in (("who-can", "get", "pods"), ("permissions", "User:bob\x1b[2J"), ("paths",), ("paths", "-o", "dot")):
+        r = run(*args, "-f", "-", input=manifest)
+        assert r.exit_code == 0, (args, r.stderr)
+        assert "\x1b" not in r.stdout + r.stderr and "\\x1b[" in r.stdout, (args, r.stdout)
+    r = run("who-can", "get", "pods", "-f", "-", input=manifest)
+    assert "ClusterRoleBinding/evil\\x1b[31m: subject 1 (kind 'Robot')" in r.stderr
+    data = json.loads(run("who-can", "get", "pods", "-f", "-", "-o", "json", input=manifest).stdout)
+    assert data["subjects"][0]["name"] == "bob\x1b[2J"  # JSON keeps the value (escaped by the encoder)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from kubefort.analysis.rbac.escalation import escalation_paths
 from kubefort.analysis.rbac.index import RbacIndex, RoleRef
 from kubefort.loading.loader import load_paths
 from kubefort.model.inventory import Inventory
@@ -129,15 +130,18 @@ def test_kube_prometheus_aggregation_into_builtin_roles(kp: RbacIndex) -> None:
 
 
 def test_kube_prometheus_escalation(kp: RbacIndex) -> None:
-    assert kp.escalation_paths() == []  # nothing holds cluster-admin power
+    assert escalation_paths(kp) == []  # nothing holds cluster-admin power
     # the operator may create StatefulSets anywhere and mint token Secrets: it can act as any ServiceAccount
-    p = kp.escalation_paths(
-        to="ServiceAccount:monitoring:kube-state-metrics", from_subject="ServiceAccount:monitoring:prometheus-operator"
+    p = escalation_paths(
+        kp,
+        to="ServiceAccount:monitoring:kube-state-metrics",
+        from_subject="ServiceAccount:monitoring:prometheus-operator",
     )
     assert len(p) == 1 and len(p[0].steps) == 1
     assert "ClusterRoleBinding/prometheus-operator (ClusterRole/prometheus-operator)" in p[0].steps[0].via
     assert (
-        kp.escalation_paths(
+        escalation_paths(
+            kp,
             to="ServiceAccount:monitoring:prometheus-operator",
             from_subject="ServiceAccount:monitoring:kube-state-metrics",
         )
@@ -188,7 +192,7 @@ def test_argo_cd_can(argo: RbacIndex, subject: str, args: tuple[str, ...], allow
 
 
 def test_argo_cd_escalation(argo: RbacIndex) -> None:
-    paths = {str(p.source): p for p in argo.escalation_paths()}
+    paths = {str(p.source): p for p in escalation_paths(argo)}
     assert set(paths) == {
         "ServiceAccount:argocd:argocd-application-controller",
         "ServiceAccount:argocd:argocd-server",
@@ -206,6 +210,6 @@ def test_argo_cd_escalation(argo: RbacIndex) -> None:
 def test_argo_cd_namespace_install_has_no_cluster_power() -> None:
     shared = Path(__file__).resolve().parents[2].parent / "shared"
     idx = _index(shared / "corpus" / "argoproj__argo-cd" / "manifests" / "ha" / "namespace-install.yaml", "argocd")
-    assert idx.escalation_paths() == []
+    assert escalation_paths(idx) == []
     assert names(idx.who_can("list", "secrets")) == set()
     assert "ServiceAccount:argocd:argocd-server" in names(idx.who_can("create", "secrets", "argocd"))

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kubefort.analysis.rbac.index import BindingRef, RbacIndex, RoleRef
+from kubefort.analysis.rbac.escalation import escalation_paths
+from kubefort.analysis.rbac.index import BindingRef, RbacIndex, RoleRef, written_rules
 from kubefort.analysis.rbac.subjects import Subject
 from kubefort.errors import UsageError
 from kubefort.loading.loader import load_paths, load_text
@@ -441,6 +442,121 @@ def test_for_inventory_is_cached() -> None:
     assert RbacIndex.for_inventory(inv) is RbacIndex.for_inventory(inv)
 
 
+def test_for_inventory_is_kept_by_the_inventory_per_option_set() -> None:
+    inv = Inventory(load_text(SUBJECTS, "t.yaml").objects)
+    default = RbacIndex.for_inventory(inv)
+    assert RbacIndex.for_inventory(inv, builtin_roles=True, aggregate=True) is default  # the defaults, spelled out
+    bare = RbacIndex.for_inventory(inv, builtin_roles=False)
+    assert bare is not default and RoleRef("ClusterRole", "view") not in bare.roles
+    inv.add(load_text(crb("late", "r", USER_ANN), "u.yaml").objects[0])  # a new object: indexes are rebuilt
+    assert RbacIndex.for_inventory(inv) is not default
+    assert not hasattr(RbacIndex, "_cache")  # no index outside its inventory
+
+
+def test_index_does_not_import_escalation() -> None:
+    """escalation builds on the index, never the reverse (no import cycle)."""
+    import ast
+
+    import kubefort.analysis.rbac.index as index_module
+
+    tree = ast.parse(Path(index_module.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert "escalation" not in imported and not any(m and m.endswith(".escalation") for m in imported)
+
+
+# --------------------------------------------------------------------------- provenance, for the rules
+
+PROVENANCE = (
+    AGGREGATION
+    + cluster_role("parent", "  - {apiGroups: [''], resources: [nodes], verbs: [get]}")  # a later duplicate
+    + crb("to-parent", "parent", "  - {kind: ServiceAccount, name: ci, namespace: shop}\n  - {kind: Group, name: devs}")
+    + crb("to-child-b", "child-b", "  - {kind: Group, name: system:serviceaccounts}")
+    + rb(
+        "to-grandchild", "shop", "ClusterRole", "grandchild", "  - {kind: User, name: 'system:serviceaccount:shop:ci'}"
+    )
+    + rb("to-grandchild", "shop", "ClusterRole", "grandchild", "  - {kind: ServiceAccount, name: ci}")  # duplicate
+    + rb("bad-ref", "shop", "Widget", "x", "  - {kind: ServiceAccount, name: ci}")
+)
+
+
+def test_effective_rules_keep_the_role_and_position_that_write_them() -> None:
+    idx = index_of(PROVENANCE)
+    parent = idx.roles[RoleRef("ClusterRole", "parent")]
+    assert parent.aggregated and parent.aggregated_from == ("child-a", "child-b")
+    assert [(e.source.name, e.index) for e in parent.sources] == [("child-a", 0), ("grandchild", 0)]
+    assert parent.rules == tuple(e.rule for e in parent.sources)
+    assert [(e.source.name, e.index, e.rule.verbs) for e in parent.written] == [("parent", 0, ("delete",))]
+    pods = idx.roles[RoleRef("ClusterRole", "child-a")]
+    assert not pods.aggregated and pods.sources == pods.written
+
+
+def test_role_lookups_for_objects() -> None:
+    idx = index_of(PROVENANCE)
+    objs = {(o.kind, o.name, i): o for i, o in enumerate(idx.inventory.objects)}
+    parents = [
+        o for (k, n, _), o in sorted(objs.items(), key=lambda kv: kv[0][2]) if (k, n) == ("ClusterRole", "parent")
+    ]
+    first, later = parents
+    assert idx.role_of(first) is idx.roles[RoleRef("ClusterRole", "parent")]
+    assert idx.role_of(later) is None  # the first definition counts
+    assert [e.rule.resources for e in written_rules(later)] == [("nodes",)]
+    bad = next(o for o in idx.inventory.objects if o.name == "bad-ref")
+    assert idx.role_for(bad) == (None, None)
+    to_parent = next(o for o in idx.inventory.objects if o.name == "to-parent")
+    assert idx.role_for(to_parent) == (RoleRef("ClusterRole", "parent"), idx.roles[RoleRef("ClusterRole", "parent")])
+
+
+def test_aggregators_and_the_bindings_granting_a_role() -> None:
+    idx = index_of(PROVENANCE)
+    # depth first, in name order: child-b and everything select grandchild, parent selects child-b
+    assert idx.aggregators_of(RoleRef("ClusterRole", "grandchild")) == [
+        RoleRef("ClusterRole", "child-b"),
+        RoleRef("ClusterRole", "everything"),
+        RoleRef("ClusterRole", "parent"),
+    ]
+    assert idx.aggregators_of(RoleRef("Role", "grandchild", "shop")) == []
+    granting = [str(b.ref) for b in idx.bindings_granting(RoleRef("ClusterRole", "grandchild"))]
+    # its own bindings (the duplicate definition too), then those of child-b, everything (none), parent
+    assert granting == [
+        "RoleBinding/shop/to-grandchild",
+        "RoleBinding/shop/to-grandchild",
+        "ClusterRoleBinding/to-child-b",
+        "ClusterRoleBinding/to-parent",
+    ]
+
+
+def test_subject_bindings_list_every_entry_that_applies() -> None:
+    idx = index_of(PROVENANCE)
+    ci = Subject("ServiceAccount", "ci", "shop")
+    got = [(str(b.ref), i, b.duplicate) for b, i in idx.subject_bindings(ci)]
+    assert got == [  # in input order (RoleBindings, then ClusterRoleBindings) within each part
+        ("RoleBinding/shop/to-grandchild", 0, True),  # ServiceAccount entries first
+        ("ClusterRoleBinding/to-parent", 0, False),
+        ("RoleBinding/shop/to-grandchild", 0, False),  # then User entries with its user name
+        ("ClusterRoleBinding/to-child-b", 0, False),  # then its groups
+    ]
+    assert [str(b.ref) for b, _ in idx.subject_bindings(ci, implicit_groups=False)] == [
+        "RoleBinding/shop/to-grandchild",
+        "ClusterRoleBinding/to-parent",
+        "RoleBinding/shop/to-grandchild",
+    ]
+    assert [(str(b.ref), i) for b, i in idx.subject_bindings(Subject("Group", "devs"))] == [
+        ("ClusterRoleBinding/to-parent", 1)
+    ]
+    # the authorizer's view merges: the duplicate definition is not a second binding
+    assert [str(b.ref) for b, _ in idx.bindings_of(ci)] == [
+        "RoleBinding/shop/to-grandchild",
+        "ClusterRoleBinding/to-parent",
+        "ClusterRoleBinding/to-child-b",
+    ]
+    assert [str(b.ref) for b in idx.bindings] == [
+        "RoleBinding/shop/to-grandchild",
+        "ClusterRoleBinding/to-parent",
+        "ClusterRoleBinding/to-child-b",
+    ]
+    assert len(idx.binding_objects) == 4
+
+
 def test_duplicate_definitions_are_reported() -> None:
     text = cluster_role("r", "  - {apiGroups: [''], resources: [pods], verbs: [get]}") * 2 + crb("b", "r", USER_ANN) * 2
     idx = index_of(text)
@@ -482,18 +598,18 @@ def test_duplicate_definitions_are_reported() -> None:
     ],
 )
 def test_escalation_paths(shop: RbacIndex, subject: str, steps: int, first: str) -> None:
-    paths = {str(p.source): p for p in shop.escalation_paths()}
+    paths = {str(p.source): p for p in escalation_paths(shop)}
     p = paths[subject]
     assert len(p.steps) == steps
     assert p.steps[0].action.startswith(first) or first in p.steps[0].action, p.steps[0].action
     assert p.steps[-1].to == "cluster-admin" and p.target == "cluster-admin"
     assert all(s.via for s in p.steps)
-    single = shop.escalation_paths(from_subject=subject)
+    single = escalation_paths(shop, from_subject=subject)
     assert len(single) == 1 and len(single[0].steps) == steps
 
 
 def test_escalation_paths_are_sorted_and_exclude_the_powerless(shop: RbacIndex) -> None:
-    paths = shop.escalation_paths()
+    paths = escalation_paths(shop)
     assert [len(p.steps) for p in paths] == sorted(len(p.steps) for p in paths)
     sources = {str(p.source) for p in paths}
     # storefront's token is not mounted (automount off), mia only views, alice reads nodes
@@ -507,17 +623,17 @@ def test_escalation_paths_are_sorted_and_exclude_the_powerless(shop: RbacIndex) 
         "Group:system:authenticated",
     ):
         assert s not in sources
-    assert shop.escalation_paths(from_subject="User:mia") == []
+    assert escalation_paths(shop, from_subject="User:mia") == []
 
 
 def test_escalation_to_a_subject(shop: RbacIndex) -> None:
-    paths = shop.escalation_paths(to="ServiceAccount:shop:payments-operator", from_subject="User:dave")
+    paths = escalation_paths(shop, to="ServiceAccount:shop:payments-operator", from_subject="User:dave")
     assert len(paths) == 1 and paths[0].target == "ServiceAccount:shop:payments-operator"
     assert [s.to for s in paths[0].steps] == ["ServiceAccount:shop:payments-operator"]
-    everyone = {str(p.source) for p in shop.escalation_paths(to="User:bob")}
+    everyone = {str(p.source) for p in escalation_paths(shop, to="User:bob")}
     assert "User:erin" in everyone and "Group:platform-admins" in everyone and "User:bob" not in everyone
     with pytest.raises(UsageError):
-        shop.escalation_paths(to="admin-please")
+        escalation_paths(shop, to="admin-please")
 
 
 ESCALATION_CASES = [
@@ -710,12 +826,12 @@ ESCALATION_CASES = [
 def test_escalation_cases(case: tuple[str, str, str, bool]) -> None:
     _, text, subject, reachable = case
     idx = index_of(text)
-    assert bool(idx.escalation_paths(from_subject=subject)) is reachable
-    assert (subject in {str(p.source) for p in idx.escalation_paths()}) is reachable
+    assert bool(escalation_paths(idx, from_subject=subject)) is reachable
+    assert (subject in {str(p.source) for p in escalation_paths(idx)}) is reachable
 
 
 def test_path_json_shape(shop: RbacIndex) -> None:
-    d = shop.escalation_paths(from_subject="User:gina")[0].to_dict()
+    d = escalation_paths(shop, from_subject="User:gina")[0].to_dict()
     assert d["from"] == "User:gina" and d["to"] == "cluster-admin"
     assert [s["to"] for s in d["steps"]] == [
         "full control in namespace shop",

@@ -1,19 +1,17 @@
 """RBAC rules beyond the fixtures: cluster mode (bindings of failing roles, aggregation, dangling roleRefs,
-orphaned tokens), the default roles, and the exact grant semantics the rules rely on."""
+orphaned tokens) and the default roles (the grant semantics the rules rely on, PolicyRule.coverage, are
+tested in test_rbac_policy.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from kubefort.analysis.rbac.policy import PolicyRule
+from kubefort.analysis.rbac.index import RbacIndex, RoleRef
 from kubefort.engine.findings import Report, Status
 from kubefort.engine.runner import evaluate
 from kubefort.model.inventory import Inventory
 from kubefort.model.objects import K8sObject, Source
 from kubefort.rules import default_registry
-from kubefort.rules.rbac import BUILTIN_ROLES, Reach, Target, _level, _view
 
 REGISTRY = default_registry(plugins=False)
 RBAC = "rbac.authorization.k8s.io"
@@ -219,15 +217,20 @@ def test_include_system_judges_default_roles() -> None:
     }
 
 
+def _rule_index(objects: list[K8sObject]) -> RbacIndex:
+    """The index as the rules build it: default roles assumed, aggregation computed, even live."""
+    return RbacIndex.for_inventory(Inventory(objects, live=True), builtin_roles=True, aggregate=True)
+
+
 def test_default_roles_aggregate_transitively() -> None:
-    view = _view(Inventory([]))
-    admin, _ = view.entries(BUILTIN_ROLES["admin"])
-    sources = {e.obj.name for e in admin}
+    idx = _rule_index([])
+    admin = idx.roles[RoleRef("ClusterRole", "admin")]
+    assert admin.builtin and admin.aggregated
+    sources = {e.source.name for e in admin.sources}
     assert sources == {"system:aggregate-to-admin", "system:aggregate-to-edit", "system:aggregate-to-view"}
-    ns = Reach(cluster=False, namespace="shop")
-    assert any(_level(e.pr, "create", Target(RBAC, "rolebindings"), ns) == 2 for e in admin)
-    view_entries, _ = view.entries(BUILTIN_ROLES["view"])
-    assert not any(_level(e.pr, "get", Target("", "secrets"), ns) for e in view_entries)
+    assert any(e.rule.coverage("create", RBAC, "rolebindings", namespaced=True) == 2 for e in admin.sources)
+    view = idx.roles[RoleRef("ClusterRole", "view")]
+    assert not any(e.rule.coverage("get", "", "secrets", namespaced=True) for e in view.sources)
 
 
 def test_input_roles_join_default_aggregations() -> None:
@@ -236,68 +239,10 @@ def test_input_roles_join_default_aggregations() -> None:
         [{"apiGroups": ["cert-manager.io"], "resources": ["certificates"], "verbs": ["*"]}],
         labels={"rbac.authorization.k8s.io/aggregate-to-edit": "true"},
     )
-    entries, _ = _view(Inventory([crd_admin])).entries(BUILTIN_ROLES["admin"])
-    assert any(e.obj.name == "certificates-admin" for e in entries)
-
-
-@pytest.mark.parametrize(
-    "raw,verb,target,cluster,level",
-    [
-        (
-            {"verbs": ["create"], "apiGroups": [""], "resources": ["pods"], "resourceNames": ["a"]},
-            "create",
-            ("", "pods", None),
-            True,
-            0,
-        ),
-        (
-            {"verbs": ["create"], "apiGroups": [""], "resources": ["pods/exec"], "resourceNames": ["a"]},
-            "create",
-            ("", "pods", "exec"),
-            True,
-            1,
-        ),
-        (
-            {"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"], "resourceNames": ["a"]},
-            "get",
-            ("", "secrets", None),
-            True,
-            1,
-        ),
-        ({"verbs": ["get"], "apiGroups": [""], "resources": ["nodes/proxy"]}, "get", ("", "nodes", "proxy"), False, 0),
-        (
-            {"verbs": ["bind"], "apiGroups": [RBAC], "resources": ["clusterroles"]},
-            "bind",
-            (RBAC, "clusterroles"),
-            False,
-            2,
-        ),
-        (
-            {"verbs": ["escalate"], "apiGroups": [RBAC], "resources": ["clusterroles"]},
-            "escalate",
-            (RBAC, "clusterroles"),
-            False,
-            0,
-        ),
-        (
-            {"verbs": ["delete"], "apiGroups": [""], "resources": ["namespaces"]},
-            "delete",
-            ("", "namespaces", None),
-            False,
-            2,
-        ),
-        (
-            {"verbs": ["*"], "apiGroups": ["*"], "resources": ["*/scale"]},
-            "update",
-            ("apps", "deployments", "scale"),
-            True,
-            2,
-        ),
-        ({"verbs": ["create"], "apiGroups": [""], "resources": ["pods/*"]}, "create", ("", "pods", "exec"), True, 0),
-    ],
-)
-def test_grant_levels(
-    raw: dict[str, Any], verb: str, target: tuple[str, str, str | None], cluster: bool, level: int
-) -> None:
-    reach = Reach(cluster=cluster, namespace=None if cluster else "shop")
-    assert _level(PolicyRule.from_raw(raw), verb, Target(*target), reach) == level
+    idx = _rule_index([crd_admin])
+    assert any(e.source.name == "certificates-admin" for e in idx.roles[RoleRef("ClusterRole", "admin")].sources)
+    # the ClusterRoles that pass its rules on, nearest first
+    assert idx.aggregators_of(RoleRef("ClusterRole", "certificates-admin")) == [
+        RoleRef("ClusterRole", "edit"),
+        RoleRef("ClusterRole", "admin"),
+    ]

@@ -9,20 +9,19 @@ Exit codes: 0 answered (``can``: allowed); 1 ``can``: denied; 2 usage error or u
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
 
-from ..analysis.rbac.escalation import Path
-from ..analysis.rbac.index import Grant, PermissionRow, RbacIndex, as_subject
-from ..analysis.rbac.resources import Request
+from ..analysis.rbac.escalation import escalation_paths
+from ..analysis.rbac.index import RbacIndex, as_subject
 from ..analysis.rbac.subjects import Subject
-from ..api import ScanOptions, batch_gc, load_inputs
+from ..api import ScanOptions, batch_gc, load_rbac
 from ..errors import LoadError, UsageError
-from ..model.inventory import Inventory
+from ..reporters import printable
+from ..reporters import rbac as report
 from .options import input_options
 
 F = Callable[..., Any]
@@ -81,8 +80,6 @@ def _load(
     namespace: str,
     no_builtin: bool,
 ) -> tuple[RbacIndex, list[LoadError]]:
-    if not filenames and not helm and not kustomize:
-        raise UsageError("nothing to read: give -f FILE|DIR ('-' for stdin), --helm CHART or --kustomize DIR")
     opts = ScanOptions(
         paths=list(filenames),
         helm=list(helm),
@@ -90,9 +87,7 @@ def _load(
         kustomize=list(kustomize),
         namespace=namespace,
     )
-    with batch_gc():
-        loaded = load_inputs(opts)
-        index = RbacIndex.build(Inventory(loaded.objects), builtin_roles=False if no_builtin else None)
+    index, loaded = load_rbac(opts, builtin_roles=False if no_builtin else None)
     return index, loaded.errors
 
 
@@ -105,38 +100,11 @@ def _subject(text: str, what: str = "SUBJECT") -> Subject:
 
 def _finish(index: RbacIndex, errors: list[LoadError], fmt: str, code: int = 0) -> None:
     if fmt == "table":
-        for p in index.problems:
-            click.echo(f"kubefort: warning: {p}", err=True)
+        for line in report.warning_lines(index.problems):
+            click.echo(line, err=True)
     for e in errors:
-        click.echo(f"kubefort: error: {e.diagnostics()}", err=True)
+        click.echo(f"kubefort: error: {printable(e.diagnostics())}", err=True)
     sys.exit(2 if errors else code)
-
-
-def _request_dict(req: Request) -> dict[str, Any]:
-    if req.path is not None:
-        return {"verb": req.verb, "nonResourceURL": req.path}
-    return {
-        "verb": req.verb,
-        "apiGroup": req.group,
-        "resource": req.resource,
-        "subresource": req.subresource,
-        "name": req.name,
-        "namespace": req.namespace,
-    }
-
-
-def _via(g: Grant) -> dict[str, str]:
-    return {"binding": str(g.binding), "role": str(g.role)}
-
-
-def _table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    rows = [list(headers)] + [list(r) for r in rows]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(headers))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
-
-
-def _dump(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2))
 
 
 def _query_ns(namespace: str, all_namespaces: bool) -> str | None:
@@ -187,33 +155,7 @@ def who_can_cmd(
     """
     index, errors = _load(filenames, helm, helm_values, kustomize, namespace, no_builtin)
     req = index.request(verb, resource, _query_ns(namespace, all_namespaces), name, subresource, api_group)
-    grants = index.who_can_request(req)
-    by_subject: dict[Subject, list[Grant]] = {}
-    for g in grants:
-        by_subject.setdefault(g.subject, []).append(g)
-    if fmt == "json":
-        _dump(
-            {
-                "request": _request_dict(req),
-                "subjects": [
-                    {"kind": s.kind, "name": s.name, "namespace": s.namespace, "via": [_via(g) for g in gs]}
-                    for s, gs in by_subject.items()
-                ],
-                "warnings": [str(p) for p in index.problems],
-            }
-        )
-    else:
-        click.echo(f"Who can {req.describe()}:")
-        if not by_subject:
-            click.echo("  nobody (no binding grants it)")
-        else:
-            click.echo(
-                _table(
-                    ["KIND", "NAMESPACE", "NAME", "VIA"],
-                    [[s.kind, s.namespace or "", s.name, ", ".join(g.via for g in gs)] for s, gs in by_subject.items()],
-                )
-            )
-        click.echo("(members of group system:masters are always allowed)")
+    click.echo(report.WHO_CAN[fmt](req, index.who_can_request(req), index.problems))
     _finish(index, errors, fmt)
 
 
@@ -258,39 +200,8 @@ def can_cmd(
     index, errors = _load(filenames, helm, helm_values, kustomize, namespace, no_builtin)
     req = index.request(verb, resource, _query_ns(namespace, all_namespaces), name, subresource, api_group)
     d = index.decide(s, req, as_groups)
-    if fmt == "json":
-        _dump(
-            {
-                "allowed": d.allowed,
-                "subject": str(s),
-                "request": _request_dict(req),
-                "via": [{**_via(g), "subject": str(g.subject)} for g in d.via],
-                "reason": d.reason,
-                "warnings": [str(p) for p in index.problems],
-            }
-        )
-    else:
-        click.echo("yes" if d.allowed else "no")
-        click.echo(f"  {d.reason}")
+    click.echo(report.CAN[fmt](s, d, index.problems))
     _finish(index, errors, fmt, 0 if d.allowed else 1)
-
-
-def _row_dict(r: PermissionRow) -> dict[str, Any]:
-    return {
-        "namespace": r.namespace,
-        "verbs": list(r.verbs),
-        "apiGroups": list(r.api_groups),
-        "resources": list(r.resources),
-        "resourceNames": list(r.resource_names),
-        "nonResourceURLs": list(r.non_resource_urls),
-        "binding": str(r.binding) if r.binding else None,
-        "role": str(r.role) if r.role else None,
-        "matchedSubject": str(r.subject) if r.subject else None,
-    }
-
-
-def _cell(values: Sequence[str], empty: str = "") -> str:
-    return ",".join('""' if v == "" else v for v in values) or empty
 
 
 @rbac_group.command("permissions")
@@ -322,67 +233,8 @@ def permissions_cmd(
     """
     s = _subject(subject)
     index, errors = _load(filenames, helm, helm_values, kustomize, namespace, no_builtin)
-    rows = index.permissions(s, as_groups)
-    if fmt == "json":
-        _dump(
-            {
-                "subject": str(s),
-                "permissions": [_row_dict(r) for r in rows],
-                "warnings": [str(p) for p in index.problems],
-            }
-        )
-    else:
-        click.echo(f"Permissions of {s}:")
-        if not rows:
-            click.echo("  none (no binding applies)")
-        else:
-            click.echo(
-                _table(
-                    ["SCOPE", "VERBS", "APIGROUPS", "RESOURCES", "NAMES", "VIA"],
-                    [
-                        [
-                            r.namespace or "*",
-                            _cell(r.verbs),
-                            _cell(r.api_groups),
-                            _cell(r.resources + r.non_resource_urls),
-                            _cell(r.resource_names, "*"),
-                            f"{r.binding} ({r.role})" + (f" as {r.subject}" if r.subject and r.subject != s else "")
-                            if r.binding
-                            else "group system:masters (built-in)",
-                        ]
-                        for r in rows
-                    ],
-                )
-            )
+    click.echo(report.PERMISSIONS[fmt](s, index.permissions(s, as_groups), index.problems))
     _finish(index, errors, fmt)
-
-
-def _dot_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"')
-
-
-def _dot(paths: Sequence[Path]) -> str:
-    lines = [
-        "digraph escalation {",
-        "  rankdir=LR;",
-        '  node [shape=box, fontname="Helvetica"];',
-        '  edge [fontname="Helvetica", fontsize=10];',
-    ]
-    seen: set[tuple[str, str, str]] = set()
-    targets = {p.target for p in paths}
-    for t in sorted(targets):
-        lines.append(f'  "{_dot_escape(t)}" [style=filled, fillcolor="#f4cccc"];')
-    for p in paths:
-        src = str(p.source)
-        for st in p.steps:
-            key = (src, st.to, st.action)
-            if key not in seen:
-                seen.add(key)
-                label = st.action if len(st.action) <= 90 else st.action[:87] + "..."
-                lines.append(f'  "{_dot_escape(src)}" -> "{_dot_escape(st.to)}" [label="{_dot_escape(label)}"];')
-            src = st.to
-    lines.append("}")
-    return "\n".join(lines)
 
 
 @rbac_group.command("paths")
@@ -417,22 +269,6 @@ def paths_cmd(
     src = _subject(from_, "--from") if from_ else None
     index, errors = _load(filenames, helm, helm_values, kustomize, namespace, no_builtin)
     with batch_gc():
-        paths = index.escalation_paths(to, src)
-    if fmt == "json":
-        _dump({"paths": [p.to_dict() for p in paths], "warnings": [str(p) for p in index.problems]})
-    elif fmt == "dot":
-        click.echo(_dot(paths))
-    else:
-        if not paths:
-            who = str(src) if src else "no subject"
-            click.echo(f"{who} can become {to}: no escalation path found" if src else f"No subject can become {to}.")
-        for p in paths:
-            n = len(p.steps)
-            click.echo(f"{p.source} -> {p.target} ({n} step{'s' if n != 1 else ''})")
-            for i, st in enumerate(p.steps, 1):
-                click.echo(f"  {i}. {st.action}")
-                if st.via:
-                    click.echo(f"     via {st.via}")
-        if paths and not src:
-            click.echo(f"\n{len(paths)} subject{'s' if len(paths) != 1 else ''} can become {to}.")
+        paths = escalation_paths(index, to, src)
+    click.echo(report.PATHS[fmt](paths, to, src, index.problems))
     _finish(index, errors, fmt)

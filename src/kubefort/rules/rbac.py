@@ -26,23 +26,24 @@ Semantics (Kubernetes RBAC authorizer, ``pkg/apis/rbac/v1/evaluation_helpers.go`
   so report bindings (KF-RBAC-007 for ServiceAccount/Node subjects, KF-RBAC-008 for all subjects).
 - A binding whose role is not in the input (and not a known default role) cannot be judged: not
   evaluated in manifest mode; in cluster mode a dangling ``roleRef`` grants nothing.
+
+The RBAC model (roleRefs, aggregation with the provenance of every rule, default roles, subjects,
+scoping, PolicyRule matching) is :mod:`kubefort.analysis.rbac`; this module holds what each rule looks
+for and how it says so. A rule's scope is a namespace, or None for cluster-wide (a ClusterRole, a
+ClusterRoleBinding), as in the index.
 """
 
 from __future__ import annotations
 
-import weakref
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..analysis.rbac.bootstrap import BOOTSTRAP_CLUSTER_ROLES, BOOTSTRAP_ROLES
-from ..analysis.rbac.policy import PolicyRule
-from ..analysis.rbac.subjects import SA_PREFIX, Subject
+from ..analysis.rbac.index import Binding, RbacIndex, Role, RoleRef, RoleRule, written_role_ref, written_rules
+from ..analysis.rbac.policy import Coverage, PolicyRule
+from ..analysis.rbac.subjects import SA_PREFIX, Subject, names_service_account_or_node
 from ..engine.rule import Context, NotEvaluated, Scope, Severity, Violation, rule
-from ..model.inventory import Inventory
-from ..model.objects import K8sObject, Path, Source
-from ..model.selectors import label_selector_matches
+from ..model.objects import K8sObject, Path
 from ..model.workloads import ContainerSet, PodSpecView
 
 NSA = "NSA/CISA: authentication & authorization"
@@ -56,101 +57,44 @@ RBAC_KINDS = ROLE_KINDS + BINDING_KINDS
 DEFAULT_USER_ROLES = frozenset({"cluster-admin", "admin", "edit", "view"})
 TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 SA_TOKEN_TYPE = "kubernetes.io/service-account-token"
-BUILTIN_FILE = "(Kubernetes default RBAC policy)"
 INCLUDE_SYSTEM = {"include_system": False}
-ANY_SUB = "\0any"  # a target matching every subresource of a resource (userextras/<key>)
-
-#: (group, resource) pairs that exist only cluster-wide: a Role or a RoleBinding cannot grant them.
-CLUSTER_SCOPED: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("", "nodes"),
-        ("", "persistentvolumes"),
-        (RBAC, "clusterroles"),
-        (RBAC, "clusterrolebindings"),
-        (CERTS, "certificatesigningrequests"),
-        (CERTS, "signers"),
-        (ADMREG, "validatingwebhookconfigurations"),
-        (ADMREG, "mutatingwebhookconfigurations"),
-        (ADMREG, "validatingadmissionpolicies"),
-        (ADMREG, "validatingadmissionpolicybindings"),
-        (ADMREG, "mutatingadmissionpolicies"),
-        (ADMREG, "mutatingadmissionpolicybindings"),
-        ("", "users"),
-        ("", "groups"),
-        (AUTHN, "uids"),
-        (AUTHN, "userextras"),
-    }
-)
-
-
-def _builtin_roles() -> dict[tuple[str, str | None, str], K8sObject]:
-    """The default roles of the Kubernetes bootstrap policy (one table, :mod:`kubefort.analysis.rbac.bootstrap`,
-    shared with the RBAC engine), used when a binding references one of them and the input does not
-    contain it."""
-    out = {}
-    for raw in (*BOOTSTRAP_CLUSTER_ROLES, *BOOTSTRAP_ROLES):
-        ns = raw["metadata"].get("namespace")
-        out[(raw["kind"], ns, raw["metadata"]["name"])] = K8sObject.from_raw(
-            raw, Source(file=BUILTIN_FILE), cluster_scoped=not ns
-        )
-    return out
-
-
-_BUILTINS = _builtin_roles()
-#: default ClusterRoles by name
-BUILTIN_ROLES: dict[str, K8sObject] = {name: o for (kind, _, name), o in _BUILTINS.items() if kind == "ClusterRole"}
 
 
 # --------------------------------------------------------------------------------------------
-# the model: rule entries, reach, grants
+# what a check asks about, and what one rule allows of it
 
 
 @dataclass(frozen=True, slots=True)
-class Entry:
-    """One PolicyRule of a role: the object that holds it (the role itself or an aggregated one)."""
+class ApiResource:
+    """A resource a check asks about: API group, resource and subresource (``any_sub``: every
+    subresource at once, as ``userextras/*``)."""
 
-    obj: K8sObject
-    index: int
-    raw: Mapping[str, Any]
-    pr: PolicyRule
-
-
-@dataclass(frozen=True, slots=True)
-class Reach:
-    """Where the rules apply: cluster-wide (ClusterRole, ClusterRoleBinding) or in one namespace."""
-
-    cluster: bool
-    namespace: str | None
-
-    @property
-    def in_kube_system(self) -> bool:
-        return self.cluster or self.namespace == "kube-system"
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
     group: str
     resource: str
     sub: str | None = None
+    any_sub: bool = False
 
     @property
     def label(self) -> str:
-        if self.sub == ANY_SUB:
+        if self.any_sub:
             return f"{self.resource}/*"
         return f"{self.resource}/{self.sub}" if self.sub else self.resource
 
 
 @dataclass(frozen=True, slots=True)
-class Grant:
+class Allowed:
+    """What one PolicyRule allows of the verbs and resources a check asks about; ``named``: only for
+    the objects of its resourceNames (``names``)."""
+
     verbs: tuple[str, ...]
-    targets: tuple[Target, ...]
+    resources: tuple[ApiResource, ...]
     named: bool
     names: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class Hit:
-    """A risky permission found in one rule entry."""
+class Risk:
+    """A risky permission found in one rule of a role."""
 
     what: str
     field: str | None = None  # the field of the rule entry the finding points at
@@ -159,68 +103,55 @@ class Hit:
     verb: str = "grants"  # how the role-level message says it: 'Role "x" grants ...'
 
 
-def _t(spec: str) -> Target:
-    """``"group:resource[/sub]"`` -> Target (group may be empty)."""
+#: judges one rule of a role: (the rule, its scope, the context, every rule of the role) -> a risk or None
+Judge = Callable[[RoleRule, str | None, Context, Sequence[PolicyRule]], Risk | None]
+
+
+def _res(spec: str) -> ApiResource:
+    """``"group:resource[/sub]"`` -> ApiResource (group may be empty)."""
     group, _, res = spec.rpartition(":")
     resource, _, sub = res.partition("/")
-    return Target(group, resource, sub or None)
+    return ApiResource(group, resource, sub or None)
 
 
-def _ts(*specs: str) -> tuple[Target, ...]:
-    return tuple(_t(s) for s in specs)
+def _ress(*specs: str) -> tuple[ApiResource, ...]:
+    return tuple(_res(s) for s in specs)
 
 
-def _level(pr: PolicyRule, verb: str, t: Target, reach: Reach) -> int:
-    """2: the rule grants the request for every object; 1: only for its resourceNames; 0: not at all."""
-    if (
-        not reach.cluster
-        and (t.group, t.resource) in CLUSTER_SCOPED
-        and not (verb == "bind" and (t.group, t.resource) == (RBAC, "clusterroles"))
-    ):
-        return 0
-    if not (pr.verb_matches(verb) and pr.group_matches(t.group)):
-        return 0
-    if t.sub == ANY_SUB:
-        ok = any(r == "*" or r.startswith((f"{t.resource}/", "*/")) for r in pr.resources)
-    else:
-        ok = pr.resource_matches(t.resource, t.sub)
-    if not ok:
-        return 0
-    if not pr.resource_names:
-        return 2
-    if t.sub is None and verb in ("create", "deletecollection"):
-        return 0  # name-less requests never match a rule limited by resourceNames
-    return 1
+def _coverage(pr: PolicyRule, verb: str, t: ApiResource, scope: str | None) -> Coverage:
+    return pr.coverage(verb, t.group, t.resource, t.sub, namespaced=scope is not None, any_subresource=t.any_sub)
 
 
-def _grant(pr: PolicyRule, verbs: Sequence[str], targets: Sequence[Target], reach: Reach) -> Grant | None:
+def _allowed(pr: PolicyRule, verbs: Sequence[str], wanted: Sequence[ApiResource], scope: str | None) -> Allowed | None:
     # prefilter on the cheap dimensions: most rules grant none of the verbs or groups asked about
     verbs = [v for v in verbs if pr.verb_matches(v)]
     if not verbs:
         return None
-    targets = [t for t in targets if pr.group_matches(t.group)]
-    if not targets:
+    wanted = [t for t in wanted if pr.group_matches(t.group)]
+    if not wanted:
         return None
+    namespaced = scope is not None
     gv: list[str] = []
-    gt: list[Target] = []
-    best = 0
+    gt: list[ApiResource] = []
+    best = Coverage.NONE
     for v in verbs:
-        for t in targets:
-            lv = _level(pr, v, t, reach)
-            if lv:
-                best = max(best, lv)
+        for t in wanted:
+            cov = pr.coverage(v, t.group, t.resource, t.sub, namespaced=namespaced, any_subresource=t.any_sub)
+            if cov:
+                best = max(best, cov)
                 if v not in gv:
                     gv.append(v)
                 if t not in gt:
                     gt.append(t)
     if not best:
         return None
-    return Grant(tuple(gv), tuple(gt), named=best == 1, names=pr.resource_names if best == 1 else ())
+    named = best is Coverage.NAMED
+    return Allowed(tuple(gv), tuple(gt), named=named, names=pr.resource_names if named else ())
 
 
-def _describe(pr: PolicyRule, g: Grant) -> str:
+def _describe(pr: PolicyRule, g: Allowed) -> str:
     verbs = "* (every verb)" if "*" in pr.verbs else ", ".join(g.verbs)
-    res = ", ".join(dict.fromkeys(t.label for t in g.targets))
+    res = ", ".join(dict.fromkeys(t.label for t in g.resources))
     if "*" in pr.resources:
         res = f"* (every resource, including {res})"
     text = f"{verbs} on {res}"
@@ -229,164 +160,47 @@ def _describe(pr: PolicyRule, g: Grant) -> str:
     return text
 
 
-def _grant_hit(
-    pr: PolicyRule, verbs: Sequence[str], targets: Sequence[Target], reach: Reach, base: Severity, field: str = "verbs"
-) -> Hit | None:
-    g = _grant(pr, verbs, targets, reach)
+def _risk(
+    pr: PolicyRule,
+    verbs: Sequence[str],
+    wanted: Sequence[ApiResource],
+    scope: str | None,
+    base: Severity,
+    field: str = "verbs",
+) -> Risk | None:
+    g = _allowed(pr, verbs, wanted, scope)
     if g is None:
         return None
     if g.named:
-        return Hit(_describe(pr, g), field, base.lower(), "named")
-    return Hit(_describe(pr, g), field)
+        return Risk(_describe(pr, g), field, base.lower(), "named")
+    return Risk(_describe(pr, g), field)
 
 
-def _scope_subcode(reach: Reach) -> str:
-    return "cluster" if reach.cluster else "namespace"
+def _scope_subcode(scope: str | None) -> str:
+    return "cluster" if scope is None else "namespace"
+
+
+def _in_kube_system(scope: str | None) -> bool:
+    return scope is None or scope == "kube-system"
 
 
 # --------------------------------------------------------------------------------------------
-# the inventory index: roles, aggregation, bindings (built once per inventory)
+# the RBAC index of the inventory, and the objects as the rules see them
 
 
-class RbacView:
-    """Cluster roles by name (input first, then the default roles), aggregated rules, bindings by role
-    and by subject. Built once per inventory."""
-
-    def __init__(self, inv: Inventory) -> None:
-        self.inv = inv
-        self.cluster_roles: dict[str, K8sObject] = dict(BUILTIN_ROLES)
-        for cr in inv.of_kind("ClusterRole"):
-            self.cluster_roles[cr.name] = cr
-        self._sorted_crs = [self.cluster_roles[n] for n in sorted(self.cluster_roles)]
-        self._effective: dict[int, tuple[K8sObject, list[Entry], bool]] = {}
-        self.bindings = list(inv.of_kind(*BINDING_KINDS))
-        self.by_role: dict[tuple[str, str | None, str], list[K8sObject]] = defaultdict(list)
-        self.by_sa: dict[tuple[str | None, str], list[tuple[K8sObject, int]]] = defaultdict(list)
-        self.by_user: dict[str, list[tuple[K8sObject, int]]] = defaultdict(list)
-        self.by_group: dict[str, list[tuple[K8sObject, int]]] = defaultdict(list)
-        for b in self.bindings:
-            kind, name = _role_ref(b)
-            if kind == "Role" and b.kind == "RoleBinding":
-                self.by_role[("Role", b.namespace, name)].append(b)
-            elif kind == "ClusterRole":
-                self.by_role[("ClusterRole", None, name)].append(b)
-            for i, s in _subjects(b):
-                subj = Subject.from_binding_subject(s, _subject_ns(b))
-                if subj is None:
-                    continue
-                if subj.kind == "ServiceAccount":
-                    self.by_sa[(subj.namespace, subj.name)].append((b, i))
-                elif subj.kind == "User":
-                    self.by_user[subj.name].append((b, i))
-                else:
-                    self.by_group[subj.name].append((b, i))
-        self.memo: dict[Any, Any] = {}
-        self._own: dict[int, tuple[K8sObject, list[Entry]]] = {}
-
-    def own(self, role: K8sObject) -> list[Entry]:
-        """The rules of a role as written (parsed once per role)."""
-        cached = self._own.get(id(role))
-        if cached is None or cached[0] is not role:
-            cached = self._own[id(role)] = (role, _own_entries(role))
-        return cached[1]
-
-    def role_of(self, binding: K8sObject) -> K8sObject | None:
-        kind, name = _role_ref(binding)
-        if kind == "Role":
-            if binding.kind != "RoleBinding" or binding.namespace is None:
-                return None
-            return self.inv.get("Role", binding.namespace, name) or _BUILTINS.get(("Role", binding.namespace, name))
-        if kind == "ClusterRole":
-            return self.cluster_roles.get(name)
-        return None
-
-    def entries(self, role: K8sObject) -> tuple[list[Entry], bool]:
-        """The effective rules of a role, and whether some may be missing (an aggregated ClusterRole whose
-        sources are not all known: manifest mode gives a lower bound)."""
-        cached = self._effective.get(id(role))
-        if cached is None or cached[0] is not role:
-            cached = self._effective[id(role)] = (role, *self._compute(role, frozenset()))
-        return cached[1], cached[2]
-
-    def _compute(self, role: K8sObject, stack: frozenset[str]) -> tuple[list[Entry], bool]:
-        selectors = _aggregation_selectors(role)
-        if selectors is None:
-            return self.own(role), False
-        out: list[Entry] = []
-        seen: list[Mapping[str, Any]] = []
-        for cr in self._sorted_crs:
-            if cr.name == role.name or cr.name in stack:
-                continue
-            if not any(label_selector_matches(sel, cr.labels) for sel in selectors):
-                continue
-            sub, _ = self._compute(cr, stack | {role.name})
-            for e in sub:
-                if e.raw not in seen:
-                    seen.append(e.raw)
-                    out.append(e)
-        return out, True
-
-    def aggregators_of(self, role: K8sObject) -> list[K8sObject]:
-        """ClusterRoles that aggregate ``role`` (directly or through other aggregated roles)."""
-        if role.kind != "ClusterRole":
-            return []
-        out: list[K8sObject] = []
-        frontier = [role]
-        names = {role.name}
-        while frontier:
-            cur = frontier.pop()
-            for cr in self._sorted_crs:
-                sels = _aggregation_selectors(cr)
-                if sels is None or cr.name in names:
-                    continue
-                if any(label_selector_matches(sel, cur.labels) for sel in sels):
-                    names.add(cr.name)
-                    out.append(cr)
-                    frontier.append(cr)
-        return out
-
-    def bindings_of(self, role: K8sObject) -> list[K8sObject]:
-        """Bindings that grant ``role``'s rules: bindings of the role and of the ClusterRoles aggregating it."""
-        if role.kind == "Role":
-            return list(self.by_role.get(("Role", role.namespace, role.name), []))
-        out = list(self.by_role.get(("ClusterRole", None, role.name), []))
-        for agg in self.aggregators_of(role):
-            out.extend(self.by_role.get(("ClusterRole", None, agg.name), []))
-        return out
-
-    def bindings_for_sa(self, namespace: str, name: str) -> list[tuple[K8sObject, int]]:
-        """(binding, subject index) of every binding subject that applies to a ServiceAccount."""
-        out = list(self.by_sa.get((namespace, name), []))
-        out.extend(self.by_user.get(f"{SA_PREFIX}{namespace}:{name}", []))
-        for g in ("system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"):
-            out.extend(self.by_group.get(g, []))
-        return out
-
-
-_VIEWS: weakref.WeakKeyDictionary[Inventory, tuple[int, RbacView]] = weakref.WeakKeyDictionary()
-
-
-def _view(inv: Inventory) -> RbacView:
-    cached = _VIEWS.get(inv)
-    if cached is None or cached[0] != len(inv):
-        cached = (len(inv), RbacView(inv))
-        _VIEWS[inv] = cached
-    return cached[1]
+def _index(ctx: Context) -> RbacIndex:
+    """The RBAC index of the scan's inventory (kept by the inventory). Default roles are assumed and
+    aggregation is computed even for a live cluster, so that a rule judges the same permissions from
+    a cluster as from its manifests."""
+    return RbacIndex.for_inventory(ctx.inventory, builtin_roles=True, aggregate=True)
 
 
 def _is_cluster(ctx: Context) -> bool:
     return ctx.mode == "cluster" or ctx.inventory.live
 
 
-def _role_ref(binding: K8sObject) -> tuple[str, str]:
-    ref = binding.get("roleRef")
-    if not isinstance(ref, dict):
-        return "", ""
-    kind, name = ref.get("kind"), ref.get("name")
-    return (kind if isinstance(kind, str) else ""), (name if isinstance(name, str) else "")
-
-
 def _subjects(binding: K8sObject) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    """The subject entries of a binding object as written, with their positions (findings point at them)."""
     subs = binding.get("subjects")
     if isinstance(subs, list):
         for i, s in enumerate(subs):
@@ -406,44 +220,23 @@ def _subject_text(s: Mapping[str, Any], binding: K8sObject) -> str:
     return f'{kind} "{name}"'
 
 
-def _is_sa_or_node(s: Mapping[str, Any]) -> bool:
-    kind, name = s.get("kind"), s.get("name")
-    if not isinstance(name, str):
-        return False
-    if kind == "ServiceAccount":
-        return True
-    if kind == "User":
-        return name.startswith((SA_PREFIX, "system:node:"))
-    if kind == "Group":
-        return name in ("system:nodes", "system:serviceaccounts") or name.startswith("system:serviceaccounts:")
-    return False
-
-
-def _aggregation_selectors(role: K8sObject) -> list[Any] | None:
-    if role.kind != "ClusterRole":
-        return None
-    agg = role.get("aggregationRule")
-    if not isinstance(agg, dict):
-        return None
-    sels = agg.get("clusterRoleSelectors")
-    return list(sels) if isinstance(sels, list) else []
-
-
-def _own_entries(role: K8sObject) -> list[Entry]:
-    rules = role.get("rules")
-    if not isinstance(rules, list):
-        return []
-    return [Entry(role, i, r, PolicyRule.from_raw(r)) for i, r in enumerate(rules) if isinstance(r, dict)]
-
-
-def _role_label(role: K8sObject) -> str:
-    builtin = " (default role)" if role.source.file == BUILTIN_FILE else ""
-    return f'{role.kind} "{role.name}"{builtin}'
+def _role_label(role: Role) -> str:
+    builtin = " (default role)" if role.builtin else ""
+    return f'{role.ref.kind} "{role.ref.name}"{builtin}'
 
 
 def _ref_label(binding: K8sObject) -> str:
-    kind, name = _role_ref(binding)
+    kind, name = written_role_ref(binding)
     return f'{kind or "role"} "{name}"'
+
+
+def _gathered(e: RoleRule, role_name: str) -> str:
+    """Where a rule comes from when an aggregated ClusterRole gathers it from another ClusterRole."""
+    return f' (aggregated from ClusterRole "{e.source.name}")' if e.source.name != role_name else ""
+
+
+def _binding_scope(binding: K8sObject) -> str | None:
+    return None if binding.kind == "ClusterRoleBinding" else binding.namespace
 
 
 def _skip_role(role: K8sObject, ctx: Context) -> bool:
@@ -452,96 +245,89 @@ def _skip_role(role: K8sObject, ctx: Context) -> bool:
     return role.name.startswith("system:") or (role.kind == "ClusterRole" and role.name in DEFAULT_USER_ROLES)
 
 
-def _resolve(binding: K8sObject, ctx: Context) -> tuple[K8sObject, list[Entry]] | None:
-    """The role a binding grants and its effective rules. None when it grants nothing (a dangling
-    roleRef in cluster mode, a ClusterRoleBinding naming a Role). NotEvaluated when the input lacks it."""
-    view = _view(ctx.inventory)
-    kind, name = _role_ref(binding)
-    if kind not in ROLE_KINDS or not name or (kind == "Role" and binding.kind != "RoleBinding"):
+def _resolve(binding: K8sObject, ctx: Context) -> Role | None:
+    """The role a binding grants (its effective rules are ``sources``). None when it grants nothing (a
+    dangling roleRef in cluster mode, a roleRef the API server rejects). NotEvaluated when the input
+    lacks it."""
+    ref, role = _index(ctx).role_for(binding)
+    if ref is None:
         return None  # rejected by the API server: grants nothing
-    role = view.role_of(binding)
     if role is None:
         if _is_cluster(ctx):
             return None  # a dangling roleRef grants nothing
-        raise NotEvaluated(f'{kind} "{name}" referenced by roleRef is not in the input')
-    entries, partial = view.entries(role)
-    if partial and not entries and not _is_cluster(ctx):
+        raise NotEvaluated(f'{ref.kind} "{ref.name}" referenced by roleRef is not in the input')
+    if role.aggregated and not role.sources and not _is_cluster(ctx):
         raise NotEvaluated(
             f"{_role_label(role)} is aggregated and none of the ClusterRoles it aggregates is in the input"
         )
-    return role, entries
+    return role
 
 
 # --------------------------------------------------------------------------------------------
 # the generic role rule: judge Role/ClusterRole rule entries, and bindings of failing roles
 
-Check = Callable[[Entry, Reach, Context, Sequence[PolicyRule]], "Hit | None"]
 
-
-def _role_violations(role: K8sObject, ctx: Context, check: Check) -> Iterator[tuple[Entry, Hit, Path]]:
-    reach = Reach(cluster=role.kind == "ClusterRole", namespace=role.namespace)
-    view = _view(ctx.inventory)
-    entries = view.own(role)
-    extra: list[Entry] = []
-    if _is_cluster(ctx) and _aggregation_selectors(role) is not None:
-        own = [e.raw for e in entries]
-        extra = [e for e in view.entries(role)[0] if e.raw not in own]
-    prs = [e.pr for e in entries] + [e.pr for e in extra]
-    for e in entries:
-        hit = check(e, reach, ctx, prs)
+def _role_violations(role: K8sObject, ctx: Context, judge: Judge) -> Iterator[tuple[RoleRule, Risk, Path]]:
+    scope = None if role.kind == "ClusterRole" else role.namespace
+    written = written_rules(role)
+    extra: Sequence[RoleRule] = ()
+    if _is_cluster(ctx) and role.kind == "ClusterRole":
+        effective = _index(ctx).role_of(role)
+        if effective is not None and effective.aggregated:
+            own = {e.rule for e in written}
+            extra = [e for e in effective.sources if e.rule not in own]
+    prs = [e.rule for e in written] + [e.rule for e in extra]
+    for e in written:
+        hit = judge(e, scope, ctx, prs)
         if hit is not None:
             yield e, hit, ("rules", e.index) + ((hit.field,) if hit.field else ())
     for e in extra:
-        hit = check(e, reach, ctx, prs)
+        hit = judge(e, scope, ctx, prs)
         if hit is not None:
             yield e, hit, ("aggregationRule",)
 
 
-def _judge_role(role: K8sObject, ctx: Context, check: Check) -> Iterator[Violation]:
+def _judge_role(role: K8sObject, ctx: Context, judge: Judge) -> Iterator[Violation]:
     if _skip_role(role, ctx):
         return
-    for e, hit, path in _role_violations(role, ctx, check):
-        src = f' (aggregated from ClusterRole "{e.obj.name}")' if e.obj is not role else ""
+    for e, hit, path in _role_violations(role, ctx, judge):
         yield Violation(
-            path, f'{role.kind} "{role.name}" {hit.verb} {hit.what}{src}', severity=hit.severity, subcode=hit.subcode
+            path,
+            f'{role.kind} "{role.name}" {hit.verb} {hit.what}{_gathered(e, role.name)}',
+            severity=hit.severity,
+            subcode=hit.subcode,
         )
 
 
-def _binding_hits(binding: K8sObject, ctx: Context, check: Check) -> tuple[K8sObject, list[tuple[Entry, Hit]]] | None:
-    resolved = _resolve(binding, ctx)
-    if resolved is None:
+def _binding_hits(binding: K8sObject, ctx: Context, judge: Judge) -> tuple[Role, list[tuple[RoleRule, Risk]]] | None:
+    role = _resolve(binding, ctx)
+    if role is None:
         return None
-    role, entries = resolved
-    reach = Reach(cluster=binding.kind == "ClusterRoleBinding", namespace=binding.namespace)
-    prs = [e.pr for e in entries]
-    hits = [(e, h) for e in entries if (h := check(e, reach, ctx, prs)) is not None]
+    scope = _binding_scope(binding)
+    hits = [(e, h) for e in role.sources if (h := judge(e, scope, ctx, role.rules)) is not None]
     return role, hits
 
 
-def _hits_text(role: K8sObject, hits: Sequence[tuple[Entry, Hit]]) -> str:
-    parts = []
-    for e, h in hits:
-        src = f' (aggregated from ClusterRole "{e.obj.name}")' if e.obj is not role else ""
-        parts.append(h.what + src)
-    return "; ".join(parts)
+def _hits_text(role: Role, hits: Sequence[tuple[RoleRule, Risk]]) -> str:
+    return "; ".join(h.what + _gathered(e, role.ref.name) for e, h in hits)
 
 
-def _worst(hits: Sequence[tuple[Entry, Hit]], base: Severity) -> tuple[Severity | None, str | None]:
+def _worst(hits: Sequence[tuple[RoleRule, Risk]], base: Severity) -> tuple[Severity | None, str | None]:
     best = max(hits, key=lambda eh: eh[1].severity if eh[1].severity is not None else base)
     return best[1].severity, best[1].subcode
 
 
-def _judge_binding(binding: K8sObject, ctx: Context, check: Check, base: Severity, policy: str) -> Iterator[Violation]:
+def _judge_binding(binding: K8sObject, ctx: Context, judge: Judge, base: Severity, policy: str) -> Iterator[Violation]:
     """policy: ``cluster`` (reported in cluster mode only), ``sa_node`` (ServiceAccount/Node subjects in
     manifest mode, every subject in cluster mode), ``all`` (every subject), ``sa_node_always``."""
     cluster = _is_cluster(ctx)
     if policy == "cluster" and not cluster:
         return
     only_sa_node = policy == "sa_node_always" or (policy == "sa_node" and not cluster)
-    subjects = [(i, s) for i, s in _subjects(binding) if not only_sa_node or _is_sa_or_node(s)]
+    subjects = [(i, s) for i, s in _subjects(binding) if not only_sa_node or names_service_account_or_node(s)]
     if not subjects:
         return
-    found = _binding_hits(binding, ctx, check)
+    found = _binding_hits(binding, ctx, judge)
     if found is None or not found[1]:
         return
     role, hits = found
@@ -558,22 +344,22 @@ def _judge_binding(binding: K8sObject, ctx: Context, check: Check, base: Severit
 
 
 def _role_rule(
-    check: Check, base: Severity, policy: str = "cluster"
+    judge: Judge, base: Severity, policy: str = "cluster"
 ) -> Callable[[K8sObject, Context], Iterator[Violation]]:
     def fn(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         if obj.kind in ROLE_KINDS:
-            yield from _judge_role(obj, ctx, check)
+            yield from _judge_role(obj, ctx, judge)
         elif obj.kind in BINDING_KINDS:
-            yield from _judge_binding(obj, ctx, check, base, policy)
+            yield from _judge_binding(obj, ctx, judge, base, policy)
 
     return fn
 
 
-def _simple(verbs: Sequence[str], targets: Sequence[Target], base: Severity, field: str = "verbs") -> Check:
-    def check(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRule]) -> Hit | None:
-        return _grant_hit(e.pr, verbs, targets, reach, base, field)
+def _simple(verbs: Sequence[str], wanted: Sequence[ApiResource], base: Severity, field: str = "verbs") -> Judge:
+    def judge(e: RoleRule, scope: str | None, ctx: Context, prs: Sequence[PolicyRule]) -> Risk | None:
+        return _risk(e.rule, verbs, wanted, scope, base, field)
 
-    return check
+    return judge
 
 
 def _refs(**kw: Any) -> dict[str, Any]:
@@ -584,20 +370,20 @@ def _refs(**kw: Any) -> dict[str, Any]:
 # KF-RBAC-001 .. 004: wildcards
 
 
-def _full_wildcard(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRule]) -> Hit | None:
-    pr = e.pr
+def _full_wildcard(e: RoleRule, scope: str | None, ctx: Context, prs: Sequence[PolicyRule]) -> Risk | None:
+    pr = e.rule
     if "*" in pr.api_groups and "*" in pr.resources and "*" in pr.verbs:
         if pr.resource_names:
-            return Hit(
+            return Risk(
                 f"every verb on every resource of every API group, limited to resourceNames "
                 f"{', '.join(pr.resource_names)}",
                 None,
                 Severity.CRITICAL.lower(),
                 "named",
             )
-        return Hit('full access: apiGroups "*", resources "*", verbs "*"')
-    if reach.cluster and e.obj.kind == "ClusterRole" and "*" in pr.non_resource_urls and "*" in pr.verbs:
-        return Hit('every verb on every non-resource URL (nonResourceURLs "*", verbs "*")', "nonResourceURLs")
+        return Risk('full access: apiGroups "*", resources "*", verbs "*"')
+    if scope is None and "*" in pr.non_resource_urls and "*" in pr.verbs:
+        return Risk('every verb on every non-resource URL (nonResourceURLs "*", verbs "*")', "nonResourceURLs")
     return None
 
 
@@ -621,11 +407,11 @@ def role_full_wildcard(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
 _WILDCARD_FIELDS = (("apiGroups", "api_groups"), ("resources", "resources"), ("verbs", "verbs"))
 
 
-def _wildcards(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRule]) -> Hit | None:
-    fields = [f for f, attr in _WILDCARD_FIELDS if "*" in getattr(e.pr, attr)]
+def _wildcards(e: RoleRule, scope: str | None, ctx: Context, prs: Sequence[PolicyRule]) -> Risk | None:
+    fields = [f for f, attr in _WILDCARD_FIELDS if "*" in getattr(e.rule, attr)]
     if not fields:
         return None
-    return Hit(f'"*" in {", ".join(fields)}', fields[0], None, "+".join(fields), verb="has a rule with")
+    return Risk(f'"*" in {", ".join(fields)}', fields[0], None, "+".join(fields), verb="has a rule with")
 
 
 @rule(
@@ -645,7 +431,7 @@ def rbac_wildcard(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _judge_role(obj, ctx, _wildcards)
 
 
-SENSITIVE = _ts(
+SENSITIVE = _ress(
     ":secrets",
     ":pods",
     "apps:deployments",
@@ -664,10 +450,10 @@ SENSITIVE = _ts(
 )
 
 
-def _any_verb_sensitive(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRule]) -> Hit | None:
-    if "*" not in e.pr.verbs:
+def _any_verb_sensitive(e: RoleRule, scope: str | None, ctx: Context, prs: Sequence[PolicyRule]) -> Risk | None:
+    if "*" not in e.rule.verbs:
         return None
-    return _grant_hit(e.pr, ["*"], SENSITIVE, reach, Severity.HIGH)
+    return _risk(e.rule, ["*"], SENSITIVE, scope, Severity.HIGH)
 
 
 _RUN_003 = _role_rule(_any_verb_sensitive, Severity.HIGH)
@@ -705,8 +491,8 @@ _ALL_RESOURCE_VERBS = (
 )
 
 
-def _all_resources(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRule]) -> Hit | None:
-    pr = e.pr
+def _all_resources(e: RoleRule, scope: str | None, ctx: Context, prs: Sequence[PolicyRule]) -> Risk | None:
+    pr = e.rule
     if "*" not in pr.resources:
         return None
     verbs = ["*"] if "*" in pr.verbs else [v for v in _ALL_RESOURCE_VERBS if v in pr.verbs]
@@ -715,10 +501,10 @@ def _all_resources(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRul
     groups = ", ".join(f'"{g}"' for g in pr.api_groups) or "none"
     what = f'{", ".join(verbs)} on every resource (resources "*") of apiGroups {groups}'
     if pr.resource_names:
-        return Hit(
+        return Risk(
             what + f" (only resourceNames {', '.join(pr.resource_names)})", "resources", Severity.HIGH.lower(), "named"
         )
-    return Hit(what, "resources", None, _scope_subcode(reach))
+    return Risk(what, "resources", None, _scope_subcode(scope))
 
 
 _RUN_004 = _role_rule(_all_resources, Severity.HIGH)
@@ -787,23 +573,22 @@ def _admin_exempt(s: Mapping[str, Any], binding: K8sObject, allowed: set[str]) -
     return True
 
 
-def _admin_reason(
-    binding: K8sObject, ctx: Context, resolved: tuple[K8sObject, list[Entry]] | bool | None = False
-) -> str | None:
-    """Why a binding grants cluster-admin equivalent power, or None. ``resolved``: the role if already
-    resolved (None: it grants nothing); False: resolve it here (may raise NotEvaluated)."""
-    kind, name = _role_ref(binding)
+def _listed_admin(binding: K8sObject, ctx: Context) -> str | None:
+    """The reason when a binding references a ClusterRole listed in ``admin_roles`` (no need to resolve it)."""
+    kind, name = written_role_ref(binding)
     if kind == "ClusterRole" and name in (ctx.params.get("admin_roles") or []):
         return "an admin role listed in admin_roles"
-    if resolved is False:
-        resolved = _resolve(binding, ctx)
-    if not resolved:
+    return None
+
+
+def _full_access(role: Role | None) -> str | None:
+    """The reason when a role's effective rules hold full wildcard access (None: it grants nothing)."""
+    if role is None:
         return None
-    role, entries = resolved
-    for e in entries:
-        pr = e.pr
+    for e in role.sources:
+        pr = e.rule
         if "*" in pr.api_groups and "*" in pr.resources and "*" in pr.verbs and not pr.resource_names:
-            src = f' via aggregated ClusterRole "{e.obj.name}"' if e.obj is not role else ""
+            src = f' via aggregated ClusterRole "{e.source.name}"' if e.source.name != role.ref.name else ""
             return f"its rules grant full wildcard access{src}"
     return None
 
@@ -834,7 +619,7 @@ def cluster_admin_binding(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     subjects = [(i, s) for i, s in _subjects(obj) if not _admin_exempt(s, obj, allowed)]
     if not subjects:
         return
-    reason = _admin_reason(obj, ctx)
+    reason = _listed_admin(obj, ctx) or _full_access(_resolve(obj, ctx))
     if reason is None:
         return
     where = "cluster-wide" if obj.kind == "ClusterRoleBinding" else f'in namespace "{obj.namespace}"'
@@ -862,7 +647,7 @@ def system_masters_binding(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         obj.kind == "ClusterRoleBinding"
         and obj.name == "cluster-admin"
         and obj.labels.get("kubernetes.io/bootstrapping") == "rbac-defaults"
-        and _role_ref(obj) == ("ClusterRole", "cluster-admin")
+        and written_role_ref(obj) == ("ClusterRole", "cluster-admin")
     ):
         return  # the bootstrap binding every cluster has (system:masters is authorized before RBAC anyway)
     for i, s in _subjects(obj):
@@ -878,17 +663,17 @@ def system_masters_binding(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
 # KF-RBAC-007 .. 019: dangerous permissions
 
 
-SECRETS = _ts(":secrets")
+SECRETS = _ress(":secrets")
 
 
-def _secret_read(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRule]) -> Hit | None:
+def _secret_read(e: RoleRule, scope: str | None, ctx: Context, prs: Sequence[PolicyRule]) -> Risk | None:
     verbs = [v for v in (ctx.params.get("secret_verbs") or ["get", "list", "watch"]) if isinstance(v, str)]
-    g = _grant(e.pr, verbs, SECRETS, reach)
+    g = _allowed(e.rule, verbs, SECRETS, scope)
     if g is None:
         return None
     if g.named:
-        return Hit(_describe(e.pr, g), "verbs", Severity.HIGH.lower(), "named")
-    return Hit(_describe(e.pr, g), "verbs", None, _scope_subcode(reach))
+        return Risk(_describe(e.rule, g), "verbs", Severity.HIGH.lower(), "named")
+    return Risk(_describe(e.rule, g), "verbs", None, _scope_subcode(scope))
 
 
 _RUN_007 = _role_rule(_secret_read, Severity.HIGH, "sa_node")
@@ -919,7 +704,7 @@ def secrets_read_access(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _RUN_007(obj, ctx)
 
 
-_exec = _simple(("create", "get"), _ts(":pods/exec", ":pods/attach"), Severity.HIGH)
+_exec = _simple(("create", "get"), _ress(":pods/exec", ":pods/attach"), Severity.HIGH)
 
 
 _RUN_008 = _role_rule(_exec, Severity.HIGH, "all")
@@ -954,7 +739,7 @@ def pods_exec_attach(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _RUN_008(obj, ctx)
 
 
-_RUN_009 = _role_rule(_simple(("create", "get"), _ts(":pods/portforward"), Severity.MEDIUM), Severity.MEDIUM)
+_RUN_009 = _role_rule(_simple(("create", "get"), _ress(":pods/portforward"), Severity.MEDIUM), Severity.MEDIUM)
 
 
 @rule(
@@ -973,7 +758,7 @@ def pods_portforward(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _RUN_009(obj, ctx)
 
 
-POD_CONTROLLERS = _ts(
+POD_CONTROLLERS = _ress(
     ":pods",
     "apps:deployments",
     "apps:replicasets",
@@ -1007,8 +792,8 @@ def pods_create_modify(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _RUN_010(obj, ctx)
 
 
-RBAC_ROLES = _ts(f"{RBAC}:roles", f"{RBAC}:clusterroles")
-BINDINGS = _ts(f"{RBAC}:rolebindings", f"{RBAC}:clusterrolebindings")
+RBAC_ROLES = _ress(f"{RBAC}:roles", f"{RBAC}:clusterroles")
+BINDINGS = _ress(f"{RBAC}:rolebindings", f"{RBAC}:clusterrolebindings")
 _escalate = _simple(("escalate",), RBAC_ROLES, Severity.CRITICAL)
 
 
@@ -1032,13 +817,13 @@ def rbac_escalate(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _RUN_011(obj, ctx)
 
 
-def _bind(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRule]) -> Hit | None:
-    hit = _grant_hit(e.pr, ("bind",), RBAC_ROLES, reach, Severity.CRITICAL)
+def _bind(e: RoleRule, scope: str | None, ctx: Context, prs: Sequence[PolicyRule]) -> Risk | None:
+    hit = _risk(e.rule, ("bind",), RBAC_ROLES, scope, Severity.CRITICAL)
     if hit is None or hit.subcode == "named":
         return hit
-    creates = [t.label for t in BINDINGS if any(_level(p, "create", t, reach) == 2 for p in prs)]
+    creates = [t.label for t in BINDINGS if any(_coverage(p, "create", t, scope) is Coverage.EVERY for p in prs)]
     if creates:
-        return Hit(
+        return Risk(
             f"{hit.what}, with create on {', '.join(creates)} in the same role", hit.field, None, "with_binding_create"
         )
     return hit
@@ -1065,23 +850,23 @@ def rbac_bind(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
 
 
 IMPERSONATION = (
-    _t(":users"),
-    _t(":groups"),
-    _t(":serviceaccounts"),
-    _t(f"{AUTHN}:uids"),
-    Target(AUTHN, "userextras", ANY_SUB),
+    _res(":users"),
+    _res(":groups"),
+    _res(":serviceaccounts"),
+    _res(f"{AUTHN}:uids"),
+    ApiResource(AUTHN, "userextras", any_sub=True),
 )
 
 
-def _impersonate(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRule]) -> Hit | None:
-    g = _grant(e.pr, ("impersonate",), IMPERSONATION, reach)
+def _impersonate(e: RoleRule, scope: str | None, ctx: Context, prs: Sequence[PolicyRule]) -> Risk | None:
+    g = _allowed(e.rule, ("impersonate",), IMPERSONATION, scope)
     if g is None:
         return None
-    what = _describe(e.pr, g)
-    groups = any(t.resource == "groups" for t in g.targets)
+    what = _describe(e.rule, g)
+    groups = any(t.resource == "groups" for t in g.resources)
     if g.named and not (groups and "system:masters" in g.names):
-        return Hit(what, "verbs", Severity.CRITICAL.lower(), "named")
-    return Hit(what, "verbs", None, "groups" if groups else None)
+        return Risk(what, "verbs", Severity.CRITICAL.lower(), "named")
+    return Risk(what, "verbs", None, "groups" if groups else None)
 
 
 _RUN_013 = _role_rule(_impersonate, Severity.CRITICAL)
@@ -1129,12 +914,15 @@ def rolebinding_write(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     found = list(_role_violations(obj, ctx, _binding_write))
     if not found:
         return
-    holders = []
-    for b in _view(ctx.inventory).bindings_of(obj):
-        holders.extend(f'{_subject_text(s, b)} (via {b.kind} "{b.name}")' for _, s in _subjects(b) if _is_sa_or_node(s))
+    holders: list[str] = []
+    for b in _index(ctx).bindings_granting(RoleRef.of(obj)):
+        holders.extend(
+            f'{_subject_text(s, b.obj)} (via {b.obj.kind} "{b.obj.name}")'
+            for _, s in _subjects(b.obj)
+            if names_service_account_or_node(s)
+        )
     for e, hit, path in found:
-        src = f' (aggregated from ClusterRole "{e.obj.name}")' if e.obj is not obj else ""
-        msg = f'{obj.kind} "{obj.name}" grants {hit.what}{src}'
+        msg = f'{obj.kind} "{obj.name}" grants {hit.what}{_gathered(e, obj.name)}'
         if holders:
             yield Violation(
                 path,
@@ -1146,7 +934,7 @@ def rolebinding_write(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
             yield Violation(path, msg, severity=hit.severity, subcode=hit.subcode)
 
 
-_nodes_proxy = _simple(("get", "create"), _ts(":nodes/proxy"), Severity.HIGH)
+_nodes_proxy = _simple(("get", "create"), _ress(":nodes/proxy"), Severity.HIGH)
 
 
 _RUN_015 = _role_rule(_nodes_proxy, Severity.HIGH)
@@ -1169,18 +957,18 @@ def nodes_proxy(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _RUN_015(obj, ctx)
 
 
-def _csr_approve(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRule]) -> Hit | None:
-    hit = _grant_hit(
-        e.pr, ("update", "patch"), _ts(f"{CERTS}:certificatesigningrequests/approval"), reach, Severity.HIGH
+def _csr_approve(e: RoleRule, scope: str | None, ctx: Context, prs: Sequence[PolicyRule]) -> Risk | None:
+    hit = _risk(
+        e.rule, ("update", "patch"), _ress(f"{CERTS}:certificatesigningrequests/approval"), scope, Severity.HIGH
     )
     if hit is None:
         return None
     signers: list[str] = []
     for p in prs:
-        if _level(p, "approve", _t(f"{CERTS}:signers"), reach):
+        if _coverage(p, "approve", _res(f"{CERTS}:signers"), scope):
             signers.extend(p.resource_names or ["*"])
     if signers and hit.subcode != "named":
-        return Hit(
+        return Risk(
             f"{hit.what}, with approve on signers {', '.join(dict.fromkeys(signers))} in the same role",
             hit.field,
             None,
@@ -1209,7 +997,7 @@ def csr_approval(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _RUN_016(obj, ctx)
 
 
-_RUN_017 = _role_rule(_simple(("create",), _ts(":serviceaccounts/token"), Severity.HIGH), Severity.HIGH)
+_RUN_017 = _role_rule(_simple(("create",), _ress(":serviceaccounts/token"), Severity.HIGH), Severity.HIGH)
 
 
 @rule(
@@ -1229,7 +1017,7 @@ def serviceaccount_token_create(obj: K8sObject, ctx: Context) -> Iterator[Violat
     yield from _RUN_017(obj, ctx)
 
 
-ADMISSION_CONFIG = _ts(
+ADMISSION_CONFIG = _ress(
     f"{ADMREG}:validatingwebhookconfigurations",
     f"{ADMREG}:mutatingwebhookconfigurations",
     f"{ADMREG}:validatingadmissionpolicies",
@@ -1261,14 +1049,14 @@ def admission_config_write(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _RUN_018(obj, ctx)
 
 
-PERSISTENT_VOLUMES = _ts(":persistentvolumes")
-CONFIGMAPS = _ts(":configmaps")
+PERSISTENT_VOLUMES = _ress(":persistentvolumes")
+CONFIGMAPS = _ress(":configmaps")
 
 
-def _pv_create(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRule]) -> Hit | None:
-    if not reach.cluster:
+def _pv_create(e: RoleRule, scope: str | None, ctx: Context, prs: Sequence[PolicyRule]) -> Risk | None:
+    if scope is not None:
         return None
-    return _grant_hit(e.pr, ("create",), PERSISTENT_VOLUMES, reach, Severity.MEDIUM)
+    return _risk(e.rule, ("create",), PERSISTENT_VOLUMES, scope, Severity.MEDIUM)
 
 
 _RUN_019 = _role_rule(_pv_create, Severity.MEDIUM)
@@ -1311,7 +1099,7 @@ def anonymous_binding(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     if (
         obj.kind == "ClusterRoleBinding"
         and obj.name == "system:public-info-viewer"
-        and _role_ref(obj) == ("ClusterRole", "system:public-info-viewer")
+        and written_role_ref(obj) == ("ClusterRole", "system:public-info-viewer")
     ):
         return
     for i, s in _subjects(obj):
@@ -1344,7 +1132,7 @@ def authenticated_binding(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     if (
         obj.kind == "ClusterRoleBinding"
         and obj.name in _AUTHENTICATED_DEFAULTS
-        and _role_ref(obj) == ("ClusterRole", obj.name)
+        and written_role_ref(obj) == ("ClusterRole", obj.name)
     ):
         return
     if obj.name in (ctx.params.get("authenticated_bindings_allow") or []):
@@ -1618,7 +1406,7 @@ def missing_serviceaccount(pod: PodSpecView, ctx: Context) -> Iterator[Violation
 
 
 _RUN_028 = _role_rule(
-    _simple(("delete", "deletecollection"), _ts(":events", "events.k8s.io:events"), Severity.LOW), Severity.LOW
+    _simple(("delete", "deletecollection"), _ress(":events", "events.k8s.io:events"), Severity.LOW), Severity.LOW
 )
 
 
@@ -1639,7 +1427,7 @@ def events_delete(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _RUN_028(obj, ctx)
 
 
-_RUN_029 = _role_rule(_simple(("delete", "deletecollection"), _ts(":pods/log"), Severity.LOW), Severity.LOW)
+_RUN_029 = _role_rule(_simple(("delete", "deletecollection"), _ress(":pods/log"), Severity.LOW), Severity.LOW)
 
 
 @rule(
@@ -1659,7 +1447,7 @@ def pod_logs_delete(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _RUN_029(obj, ctx)
 
 
-DELETABLE = _ts(
+DELETABLE = _ress(
     ":pods",
     "apps:deployments",
     "apps:statefulsets",
@@ -1696,17 +1484,17 @@ def broad_delete(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _RUN_030(obj, ctx)
 
 
-def _configmap_write(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRule]) -> Hit | None:
-    g = _grant(e.pr, ("create", "update", "patch", "delete"), CONFIGMAPS, reach)
+def _configmap_write(e: RoleRule, scope: str | None, ctx: Context, prs: Sequence[PolicyRule]) -> Risk | None:
+    g = _allowed(e.rule, ("create", "update", "patch", "delete"), CONFIGMAPS, scope)
     if g is None:
         return None
-    what = _describe(e.pr, g)
-    if reach.in_kube_system and (not g.named or "coredns" in g.names):
-        where = "cluster-wide" if reach.cluster else "in kube-system"
-        return Hit(f"{what} {where} (including the CoreDNS configuration)", "verbs", Severity.HIGH, "coredns")
+    what = _describe(e.rule, g)
+    if _in_kube_system(scope) and (not g.named or "coredns" in g.names):
+        where = "cluster-wide" if scope is None else "in kube-system"
+        return Risk(f"{what} {where} (including the CoreDNS configuration)", "verbs", Severity.HIGH, "coredns")
     if g.named:
-        return Hit(what, "verbs", Severity.MEDIUM.lower(), "named")
-    return Hit(what, "verbs")
+        return Risk(what, "verbs", Severity.MEDIUM.lower(), "named")
+    return Risk(what, "verbs")
 
 
 _RUN_031 = _role_rule(_configmap_write, Severity.MEDIUM)
@@ -1729,7 +1517,7 @@ def configmap_write(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _RUN_031(obj, ctx)
 
 
-NETWORKING = _ts(
+NETWORKING = _ress(
     ":services",
     ":endpoints",
     "discovery.k8s.io:endpointslices",
@@ -1760,7 +1548,7 @@ def networking_write(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _RUN_032(obj, ctx)
 
 
-_services_status = _simple(("update", "patch"), _ts(":services/status"), Severity.MEDIUM)
+_services_status = _simple(("update", "patch"), _ress(":services/status"), Severity.MEDIUM)
 
 
 @rule(
@@ -1781,14 +1569,14 @@ def services_status_write(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _judge_binding(obj, ctx, _services_status, Severity.MEDIUM, "sa_node_always")
 
 
-def _aws_auth(e: Entry, reach: Reach, ctx: Context, prs: Sequence[PolicyRule]) -> Hit | None:
-    if not reach.in_kube_system:
+def _aws_auth(e: RoleRule, scope: str | None, ctx: Context, prs: Sequence[PolicyRule]) -> Risk | None:
+    if not _in_kube_system(scope):
         return None
-    g = _grant(e.pr, ("update", "patch", "delete"), CONFIGMAPS, reach)
+    g = _allowed(e.rule, ("update", "patch", "delete"), CONFIGMAPS, scope)
     if g is None or (g.named and "aws-auth" not in g.names):
         return None
-    where = "cluster-wide" if reach.cluster else "in kube-system"
-    return Hit(f"{_describe(e.pr, g)} {where}, which covers the aws-auth ConfigMap", "verbs")
+    where = "cluster-wide" if scope is None else "in kube-system"
+    return Risk(f"{_describe(e.rule, g)} {where}, which covers the aws-auth ConfigMap", "verbs")
 
 
 _RUN_034 = _role_rule(_aws_auth, Severity.HIGH)
@@ -1814,7 +1602,7 @@ def aws_auth_write(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
 # --------------------------------------------------------------------------------------------
 # KF-RBAC-035: what a workload's identity can do
 
-_TAKEOVER: tuple[tuple[str, str, Check], ...] = (
+_TAKEOVER: tuple[tuple[str, str, Judge], ...] = (
     ("KF-RBAC-001", "full wildcard access", _full_wildcard),
     ("KF-RBAC-007", "read Secrets", _secret_read),
     ("KF-RBAC-010", "create or modify pods and pod controllers", _pod_write),
@@ -1829,66 +1617,97 @@ def _inherited(binding: K8sObject, subject: Mapping[str, Any], ctx: Context) -> 
     """The takeover-grade rules a binding passes on to one of its subjects: ([(rule id, what)], unknown role)."""
     out: list[tuple[str, str]] = []
     unknown = False
-    resolved: tuple[K8sObject, list[Entry]] | None
+    role: Role | None
     try:
-        resolved = _resolve(binding, ctx)
+        role = _resolve(binding, ctx)
     except NotEvaluated:
-        resolved, unknown = None, True
-    if not _admin_exempt(subject, binding, _admin_allowed(ctx)):
-        reason = _admin_reason(binding, ctx, resolved)
-        if reason is not None:
-            out.append(("KF-RBAC-005", "cluster-admin equivalent binding"))
-    if resolved is not None:
-        _role, entries = resolved
-        reach = Reach(cluster=binding.kind == "ClusterRoleBinding", namespace=binding.namespace)
-        prs = [e.pr for e in entries]
-        for rid, what, check in _TAKEOVER:
-            if any((h := check(e, reach, ctx, prs)) is not None and h.subcode != "named" for e in entries):
+        role, unknown = None, True
+    if not _admin_exempt(subject, binding, _admin_allowed(ctx)) and (_listed_admin(binding, ctx) or _full_access(role)):
+        out.append(("KF-RBAC-005", "cluster-admin equivalent binding"))
+    if role is not None:
+        scope = _binding_scope(binding)
+        for rid, what, judge in _TAKEOVER:
+            if any((h := judge(e, scope, ctx, role.rules)) is not None and h.subcode != "named" for e in role.sources):
                 out.append((rid, what))
     out.sort()
     return out, unknown
 
 
-def _account_permissions(ns: str, sa: str, ctx: Context) -> tuple[list[str], set[str], list[str]]:
-    """(what each binding passes on, the rule IDs, bindings whose role is unknown) for one ServiceAccount;
-    computed once per ServiceAccount and parameter set (workloads often share their account)."""
-    view = _view(ctx.inventory)
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """What some binding subject entries pass on to an identity: the message parts, the rule IDs, and
+    the bindings whose role is not in the input."""
+
+    parts: tuple[str, ...] = ()
+    rules: frozenset[str] = frozenset()
+    unknown: tuple[str, ...] = ()
+
+    def __add__(self, other: _Held) -> _Held:
+        return _Held(self.parts + other.parts, self.rules | other.rules, self.unknown + other.unknown)
+
+
+@dataclass(frozen=True, slots=True)
+class _TakeoverMemo:
+    """KF-RBAC-035's results for one inventory and parameter set, kept by the inventory: workloads share
+    ServiceAccounts, and ServiceAccounts share the bindings of their groups."""
+
+    accounts: dict[tuple[str, str], _Held] = field(default_factory=dict)
+    groups: dict[str, _Held] = field(default_factory=dict)
+    entries: dict[tuple[Binding, int], _Held] = field(default_factory=dict)
+
+
+def _entry_held(b: Binding, i: int, ctx: Context) -> _Held:
+    binding = b.obj
+    subject = binding.raw["subjects"][i]
+    inherited, missing = _inherited(binding, subject, ctx)
+    unknown = (f'{binding.kind} "{binding.name}"',) if missing else ()
+    if not inherited:
+        return _Held(unknown=unknown)
+    via = "" if subject.get("kind") == "ServiceAccount" else f" through {_subject_text(subject, binding)}"
+    bname = f"{binding.namespace}/{binding.name}" if binding.kind == "RoleBinding" else binding.name
+    part = f'{binding.kind} "{bname}" -> {_ref_label(binding)}{via}: ' + ", ".join(
+        f"{what} ({rid})" for rid, what in inherited
+    )
+    return _Held((part,), frozenset(r for r, _ in inherited), unknown)
+
+
+def _passed_on(entries: Sequence[tuple[Binding, int]], ctx: Context, memo: _TakeoverMemo) -> _Held:
+    parts: list[str] = []
+    rules: set[str] = set()
+    unknown: list[str] = []
+    for b, i in entries:
+        got = memo.entries.get((b, i))
+        if got is None:
+            got = memo.entries[(b, i)] = _entry_held(b, i, ctx)
+        parts.extend(got.parts)
+        rules.update(got.rules)
+        unknown.extend(got.unknown)
+    return _Held(tuple(parts), frozenset(rules), tuple(unknown))
+
+
+def _account_permissions(ns: str, sa: str, ctx: Context) -> _Held:
+    """What the bindings pass on to one ServiceAccount, in the order of :meth:`RbacIndex.subject_bindings`
+    (entries naming it, then those of each of its groups); computed once per ServiceAccount and group."""
     pkey = (
-        "035",
         tuple(ctx.params.get("secret_verbs") or ()),
         tuple(ctx.params.get("admin_roles") or ()),
         tuple(ctx.params.get("rbac_admin_allow") or ()),
         _is_cluster(ctx),
     )
-    per_sa = view.memo.setdefault(pkey, {})
-    cached = per_sa.get((ns, sa))
+    memo = ctx.inventory.cached(("KF-RBAC-035", pkey), _TakeoverMemo)
+    cached = memo.accounts.get((ns, sa))
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
-    parts: list[str] = []
-    rules: set[str] = set()
-    unknown: list[str] = []
-    per_binding = view.memo.setdefault(pkey + ("bindings",), {})
-    for binding, i in view.bindings_for_sa(ns, sa):
-        subject = binding.raw["subjects"][i]
-        key = (id(binding), i)
-        got = per_binding.get(key)
+        return cached
+    idx = _index(ctx)
+    account = Subject("ServiceAccount", sa, ns)
+    held = _passed_on(idx.subject_bindings(account, implicit_groups=False), ctx, memo)
+    for g in account.groups():
+        got = memo.groups.get(g)
         if got is None:
-            got = per_binding[key] = _inherited(binding, subject, ctx)
-        inherited, missing = got
-        if missing:
-            unknown.append(f'{binding.kind} "{binding.name}"')
-        if not inherited:
-            continue
-        via = "" if subject.get("kind") == "ServiceAccount" else f" through {_subject_text(subject, binding)}"
-        rules.update(r for r, _ in inherited)
-        bname = f"{binding.namespace}/{binding.name}" if binding.kind == "RoleBinding" else binding.name
-        parts.append(
-            f'{binding.kind} "{bname}" -> {_ref_label(binding)}{via}: '
-            + ", ".join(f"{what} ({rid})" for rid, what in inherited)
-        )
-    result = (parts, rules, unknown)
-    per_sa[(ns, sa)] = result
-    return result
+            got = memo.groups[g] = _passed_on(idx.subject_bindings(Subject("Group", g)), ctx, memo)
+        held += got
+    memo.accounts[(ns, sa)] = held
+    return held
 
 
 @rule(
@@ -1910,23 +1729,22 @@ def workload_takeover_permissions(pod: PodSpecView, ctx: Context) -> Iterator[Vi
     if ns is None:
         return
     sa, path = _sa_of(pod)
-    view = _view(ctx.inventory)
-    if not view.bindings and not _is_cluster(ctx):
+    if not ctx.inventory.of_kind(*BINDING_KINDS) and not _is_cluster(ctx):
         raise NotEvaluated(
             "the input has no RoleBinding or ClusterRoleBinding to judge the ServiceAccount's permissions"
         )
-    parts, rules, unknown = _account_permissions(ns, sa, ctx)
-    if not parts:
-        if unknown:
+    held = _account_permissions(ns, sa, ctx)
+    if not held.parts:
+        if held.unknown:
             raise NotEvaluated(
-                f'the roles of {", ".join(sorted(set(unknown)))} (bound to ServiceAccount "{ns}/{sa}") '
+                f'the roles of {", ".join(sorted(set(held.unknown)))} (bound to ServiceAccount "{ns}/{sa}") '
                 "are not in the input"
             )
         return
     yield Violation(
         path or pod.path,
-        f'workload runs as ServiceAccount "{ns}/{sa}", which holds takeover-grade permissions: {"; ".join(parts)}',
-        subcode="+".join(sorted(rules)),
+        f'workload runs as ServiceAccount "{ns}/{sa}", which holds takeover-grade permissions: {"; ".join(held.parts)}',
+        subcode="+".join(sorted(held.rules)),
     )
 
 

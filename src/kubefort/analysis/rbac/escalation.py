@@ -42,6 +42,9 @@ a reverse BFS from the target gives every subject's shortest path in one pass. "
 Combinations of permissions held *after* a step are not mixed with those held before it (e.g. a
 role you bind to yourself is judged alone); the result can miss such combined paths, never invent one.
 
+Use :func:`escalation_paths` (or :class:`EscalationGraph` to ask several questions of one index): the
+graph builds on an :class:`~.index.RbacIndex`, which knows nothing of it.
+
 Speed: each role is reduced once to the escalation "atoms" it grants (:data:`ATOMS`, e.g. create
 pods, get secrets with these names), so a node's checks are dict lookups over the union of its
 bindings; a node with cluster-admin power only gets the target edge and "impersonate anyone"
@@ -175,7 +178,7 @@ class RoleAtoms:
                         names[atom].update(rule.resource_names)
                     else:
                         every[atom] = True
-        atoms = {a: (True, frozenset()) for a in every}
+        atoms: dict[Atom, tuple[bool, frozenset[str]]] = {a: (True, frozenset()) for a in every}
         for a, ns in names.items():
             if a not in atoms:
                 atoms[a] = (False, frozenset(ns))
@@ -195,7 +198,7 @@ class Step:
 
 
 @dataclass(frozen=True, slots=True)
-class Path:
+class EscalationPath:
     """A shortest way for ``source`` to become ``target`` (``cluster-admin`` or a subject)."""
 
     source: Subject
@@ -303,6 +306,14 @@ def _join(*vias: str | None) -> str:
 
 def _where(ns: str | None) -> str:
     return f"namespace {ns}" if ns else "every namespace"
+
+
+def escalation_paths(
+    index: RbacIndex, to: str | Subject = CLUSTER_ADMIN, from_subject: Subject | str | None = None
+) -> list[EscalationPath]:
+    """Shortest ways for subjects to become ``to`` (``cluster-admin`` or a SUBJECT), shortest first; one
+    path per starting subject (only ``from_subject`` when given)."""
+    return EscalationGraph(index).paths(to, from_subject)
 
 
 class EscalationGraph:
@@ -856,7 +867,7 @@ class EscalationGraph:
                 )
             )
         # admission webhooks
-        for res, dst, action in (
+        webhooks: tuple[tuple[str, Node, str], ...] = (
             (
                 "mutatingwebhookconfigurations",
                 ("pods", None),
@@ -867,7 +878,8 @@ class EscalationGraph:
                 ("secrets", None),
                 "register a validating admission webhook that receives Secrets as they are written",
             ),
-        ):
+        )
+        for res, dst, action in webhooks:
             via = find("create", "admissionregistration.k8s.io", res)
             if not via:
                 for verb in ("update", "patch"):
@@ -965,7 +977,9 @@ class EscalationGraph:
                 nodes[("S", Subject("ServiceAccount", n, ns))] = None
         return list(nodes)
 
-    def paths(self, to: str | Subject = CLUSTER_ADMIN, from_subject: Subject | str | None = None) -> list[Path]:
+    def paths(
+        self, to: str | Subject = CLUSTER_ADMIN, from_subject: Subject | str | None = None
+    ) -> list[EscalationPath]:
         """Shortest escalation path of every subject (or only ``from_subject``) to ``to``, shortest first."""
         target = self._target(to)
         if from_subject is not None:
@@ -1010,7 +1024,7 @@ class EscalationGraph:
                         dq.append(u)
         return nxt
 
-    def _forward(self, src: Node, target: Node) -> Path | None:
+    def _forward(self, src: Node, target: Node) -> EscalationPath | None:
         dist: dict[Node, int] = {src: 0}
         prev: dict[Node, tuple[Node, _Edge]] = {}
         dq: deque[Node] = deque([src])
@@ -1040,16 +1054,16 @@ class EscalationGraph:
             chain.append(e)
             node = u
         chain.reverse()
-        return Path(src[1], self.label(target), self._steps(chain))
+        return EscalationPath(src[1], self.label(target), self._steps(chain))
 
-    def _path(self, node: Node, target: Node, nxt: dict[Node, _Edge]) -> Path:
+    def _path(self, node: Node, target: Node, nxt: dict[Node, _Edge]) -> EscalationPath:
         chain: list[_Edge] = []
         cur = node
         while cur != target:
             e = nxt[cur]
             chain.append(e)
             cur = e.dst
-        return Path(node[1], self.label(target), self._steps(chain))
+        return EscalationPath(node[1], self.label(target), self._steps(chain))
 
     def _steps(self, chain: list[_Edge]) -> tuple[Step, ...]:
         steps: list[Step] = []

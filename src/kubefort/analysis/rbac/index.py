@@ -20,19 +20,33 @@ Semantics are those of the Kubernetes RBAC authorizer (``plugin/pkg/auth/authori
   controller gives them, the union of the rules of every *other* ClusterRole matched by any
   selector, transitively (aggregated roles matching aggregated roles); the rules written in the
   aggregated role itself are replaced. Cycles resolve to the least fixed point. In a live
-  inventory the stored rules are the controller's result and are used as they are.
+  inventory the stored rules are the controller's result and are used as they are (unless the
+  index is built with ``aggregate=True``).
 - A binding whose role does not exist grants nothing; it is listed in :attr:`RbacIndex.problems`.
 - The default roles of every cluster (``cluster-admin``, ``admin``, ``edit``, ``view``...,
-  :mod:`.bootstrap`) are assumed to exist unless the input defines them, or the inventory is live.
+  :mod:`.bootstrap`) are assumed to exist unless the input defines them, or the inventory is live
+  (unless the index is built with ``builtin_roles=True``).
+- An object defined twice (same kind, namespace and name) counts once, as first defined, for the
+  authorizer's answers; every definition is kept for the rule pack, which judges and cites objects.
+
+Provenance, for messages that say where a permission comes from:
+
+- every effective rule of a role is a :class:`RoleRule`: the rule, the role that writes it (another
+  ClusterRole for a rule gathered by aggregation) and its position in that role's ``rules``
+  (:attr:`Role.sources`; :attr:`Role.written` are the role's own rules);
+- :func:`written_rules` parses a role object's own rules once; :meth:`RbacIndex.role_for` resolves a
+  binding object's ``roleRef``; :meth:`RbacIndex.bindings_granting` lists the bindings that pass a
+  role's rules on (those of the ClusterRoles aggregating it included, :meth:`RbacIndex.aggregators_of`);
+  :meth:`RbacIndex.subject_bindings` lists every binding object with the position of each subject
+  entry that applies to an identity (a service account...).
 """
 
 from __future__ import annotations
 
-import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any
 
 from ...errors import UsageError
 from ...model.inventory import Inventory
@@ -42,9 +56,6 @@ from .bootstrap import BOOTSTRAP_CLUSTER_ROLES, BOOTSTRAP_ROLES
 from .policy import PolicyRule, rules_of
 from .resources import CustomResource, Request, custom_resources, is_cluster_scoped, make_request
 from .subjects import Subject
-
-if TYPE_CHECKING:
-    from .escalation import EscalationGraph, Path
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 CLUSTER_ADMIN = "cluster-admin"
@@ -62,6 +73,11 @@ class RoleRef:
 
     def __str__(self) -> str:
         return f"{self.kind}/{self.name}"
+
+    @classmethod
+    def of(cls, role: K8sObject) -> RoleRef:
+        """The reference of a Role or ClusterRole object."""
+        return cls(role.kind, role.name, role.namespace if role.kind == "Role" else None)
 
     @property
     def qualified(self) -> str:
@@ -81,14 +97,36 @@ class BindingRef:
         return f"{self.kind}/{self.namespace}/{self.name}" if self.namespace else f"{self.kind}/{self.name}"
 
 
+@dataclass(frozen=True, slots=True)
+class RoleRule:
+    """One PolicyRule and where it is written: ``rules[index]`` of the role ``source``.
+
+    A rule an aggregated ClusterRole gathers keeps the ClusterRole that writes it, so that a message
+    can say which role a permission comes from.
+    """
+
+    rule: PolicyRule
+    source: RoleRef
+    index: int
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Role:
-    """A role with its effective rules (aggregation applied). ``obj`` is None for a built-in default role."""
+    """A role with its effective rules (aggregation applied). ``obj`` is None for a built-in default role.
+
+    ``sources`` are the effective rules with their provenance (``rules`` is their PolicyRules, for the
+    queries); ``written`` are the role's own rules. They differ for an aggregated ClusterRole
+    (``aggregated``), whose effective rules are those it gathers: from manifests, a lower bound, since
+    other ClusterRoles of the cluster may match its selectors.
+    """
 
     ref: RoleRef
     rules: tuple[PolicyRule, ...]
     obj: K8sObject | None
     aggregated_from: tuple[str, ...] = ()  # ClusterRoles whose rules it gathers (directly)
+    written: tuple[RoleRule, ...] = ()
+    sources: tuple[RoleRule, ...] = ()
+    aggregated: bool = False
 
     @property
     def builtin(self) -> bool:
@@ -97,13 +135,19 @@ class Role:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Binding:
-    """A RoleBinding or ClusterRoleBinding. ``role`` is None when the referenced role does not exist."""
+    """A RoleBinding or ClusterRoleBinding. ``role`` is None when the referenced role does not exist.
+
+    ``positions`` is the index, in the object's ``subjects`` list, of each of ``subjects``.
+    ``duplicate``: a later definition of the same binding, which the authorizer's answers ignore.
+    """
 
     ref: BindingRef
     role_ref: RoleRef
     role: Role | None
     subjects: tuple[Subject, ...]  # valid subjects, ServiceAccount namespaces defaulted
     obj: K8sObject
+    positions: tuple[int, ...] = ()
+    duplicate: bool = False
 
     @property
     def namespace(self) -> str | None:
@@ -131,7 +175,7 @@ class Grant:
 
 
 @dataclass(frozen=True, slots=True)
-class Decision:
+class AccessDecision:
     """The answer to ``can``: allowed or not, every grant that allows it, and the reason in words."""
 
     allowed: bool
@@ -196,6 +240,25 @@ def as_subject(subject: Subject | str) -> Subject:
         raise UsageError(str(e)) from None
 
 
+def written_role_ref(binding: K8sObject) -> tuple[str, str]:
+    """``roleRef`` kind and name of a binding object as written ("" when missing or not a string)."""
+    ref = binding.raw.get("roleRef")
+    if not isinstance(ref, dict):
+        return "", ""
+    kind, name = ref.get("kind"), ref.get("name")
+    return (kind if isinstance(kind, str) else ""), (name if isinstance(name, str) else "")
+
+
+def role_ref_of(binding: K8sObject) -> RoleRef | None:
+    """The role a RoleBinding or ClusterRoleBinding object references; None when the API server would
+    reject its roleRef (no name, not a Role or ClusterRole, a ClusterRoleBinding naming a Role): such a
+    binding grants nothing. A RoleBinding's Role is in the binding's namespace."""
+    kind, name = written_role_ref(binding)
+    if not name or kind not in ("Role", "ClusterRole") or (kind == "Role" and binding.kind == "ClusterRoleBinding"):
+        return None
+    return RoleRef("Role", name, binding.namespace) if kind == "Role" else RoleRef("ClusterRole", name)
+
+
 def _is_rbac(obj: K8sObject) -> bool:
     return obj.group == RBAC_GROUP
 
@@ -224,57 +287,87 @@ def _selector_valid(sel: Any) -> bool:
     return True
 
 
+def written_rules(role: K8sObject) -> tuple[RoleRule, ...]:
+    """The rules of a Role or ClusterRole object as written, with their positions; parsed once per object
+    (kept in its ``memo``: the index and every rule that judges the role share them)."""
+    memo = role.memo
+    rules: tuple[RoleRule, ...] | None = memo.get("rbac.rules")
+    if rules is None:
+        ref = RoleRef.of(role)
+        rules = memo["rbac.rules"] = tuple(RoleRule(rule, ref, i) for i, rule in rules_of(role.raw))
+    return rules
+
+
+#: the default roles (:mod:`.bootstrap`) as objects: constants, made (and their rules parsed) once
+_BUILTIN_CLUSTER_ROLES = {
+    raw["metadata"]["name"]: K8sObject.from_raw(raw, _BUILTIN_SOURCE, cluster_scoped=True)
+    for raw in BOOTSTRAP_CLUSTER_ROLES
+}
+_BUILTIN_ROLES = {
+    (raw["metadata"]["namespace"], raw["metadata"]["name"]): K8sObject.from_raw(raw, _BUILTIN_SOURCE)
+    for raw in BOOTSTRAP_ROLES
+}
+
+
 class RbacIndex:
     """RBAC of one inventory, indexed for queries. Build with :meth:`build` (or :meth:`for_inventory`).
 
-    Public attributes: ``roles`` (RoleRef -> Role), ``bindings`` (list of Binding), ``problems``
-    (missing roles, subjects that match nobody, ...), ``inventory``.
+    Public attributes: ``roles`` (RoleRef -> Role), ``bindings`` (list of Binding, the first definition
+    of each), ``binding_objects`` (every definition, duplicates included, in input order),
+    ``problems`` (missing roles, subjects that match nobody, ...), ``inventory``.
     """
-
-    _cache: ClassVar[weakref.WeakKeyDictionary[Inventory, RbacIndex]] = weakref.WeakKeyDictionary()
 
     def __init__(self, inventory: Inventory) -> None:
         self.inventory = inventory
         self.roles: dict[RoleRef, Role] = {}
         self.bindings: list[Binding] = []
+        self.binding_objects: list[Binding] = []
         self.problems: list[Problem] = []
         self._custom: dict[str, CustomResource] = {}
-        # (role namespace or None for ClusterRoles, resource entry of a rule) -> [(role, rule)]
-        self._buckets: dict[tuple[str | None, str], list[tuple[RoleRef, PolicyRule]]] = defaultdict(list)
-        self._url_rules: list[tuple[RoleRef, PolicyRule]] = []
-        self._crbs: dict[str, list[Binding]] = defaultdict(list)  # ClusterRole name -> ClusterRoleBindings
-        self._rbs: dict[tuple[RoleRef, str], list[Binding]] = defaultdict(list)  # (role, ns) -> RoleBindings
-        self._by_subject: dict[tuple[str, str], list[tuple[Binding, Subject]]] = defaultdict(list)
-        self._grants: dict[Binding, list[tuple[tuple[str, ...], Grant]]] = {}  # sort key and grant per subject
-        self._escalation: EscalationGraph | None = None
+        self._aggregators: dict[str, list[str]] = {}  # ClusterRole -> ClusterRoles selecting it, by name
+        self._by_subject: dict[tuple[str, str], list[tuple[Binding, Subject, int]]] = defaultdict(list)
+        self._by_role: dict[RoleRef, list[Binding]] = defaultdict(list)  # every definition
+        # id(object) -> the index's role or binding for it: the rules look objects up for every rule
+        self._objects: dict[int, Role | Binding] = {}
+        self._queries: _QueryIndex | None = None
 
     # ------------------------------------------------------------------ building
 
     @classmethod
-    def for_inventory(cls, inventory: Inventory) -> RbacIndex:
-        """The index of an inventory, built on first use and then shared (rules call this)."""
-        idx = cls._cache.get(inventory)
-        if idx is None:
-            idx = cls._cache[inventory] = cls.build(inventory)
-        return idx
+    def for_inventory(
+        cls, inventory: Inventory, *, builtin_roles: bool | None = None, aggregate: bool | None = None
+    ) -> RbacIndex:
+        """The index of an inventory, built on first use and then kept by the inventory
+        (:meth:`Inventory.cached`), one per set of options (see :meth:`build`)."""
+        builtin = not inventory.live if builtin_roles is None else builtin_roles
+        agg = not inventory.live if aggregate is None else aggregate
+        return inventory.cached(
+            ("rbac-index", builtin, agg), lambda: cls.build(inventory, builtin_roles=builtin, aggregate=agg)
+        )
 
     @classmethod
-    def build(cls, inventory: Inventory, *, builtin_roles: bool | None = None) -> RbacIndex:
+    def build(
+        cls, inventory: Inventory, *, builtin_roles: bool | None = None, aggregate: bool | None = None
+    ) -> RbacIndex:
         """Index the Roles, ClusterRoles, RoleBindings and ClusterRoleBindings of ``inventory``.
 
         ``builtin_roles`` (default: True unless the inventory is a live cluster) adds the default
-        roles every cluster has when the input does not define them.
+        roles every cluster has when the input does not define them. ``aggregate`` (default: True
+        unless the inventory is a live cluster, whose stored rules are the aggregation controller's
+        result) computes the rules of aggregated ClusterRoles from the ClusterRoles they select.
         """
         self = cls(inventory)
         if builtin_roles is None:
             builtin_roles = not inventory.live
+        if aggregate is None:
+            aggregate = not inventory.live
         self._custom = custom_resources(o.raw for o in inventory.of_kind("CustomResourceDefinition"))
-        self._load_roles(builtin_roles)
+        self._load_roles(builtin_roles, aggregate)
         self._load_bindings()
         self._index()
         return self
 
-    def _load_roles(self, builtin: bool) -> None:
+    def _load_roles(self, builtin: bool, aggregate: bool) -> None:
         crs: dict[str, K8sObject] = {}
         for o in self.inventory.of_kind("ClusterRole"):
             if not _is_rbac(o):
@@ -286,16 +379,14 @@ class RbacIndex:
                 continue
             crs[o.name] = o
         if builtin:
-            for raw in BOOTSTRAP_CLUSTER_ROLES:
-                name = raw["metadata"]["name"]
-                if name not in crs:
-                    crs[name] = K8sObject.from_raw(raw, _BUILTIN_SOURCE, cluster_scoped=True)
-        base: dict[str, tuple[PolicyRule, ...]] = {}
+            for name, o in _BUILTIN_CLUSTER_ROLES.items():
+                crs.setdefault(name, o)
+        base: dict[str, tuple[RoleRule, ...]] = {}
         aggregating: dict[str, list[str]] = {}
         for name, o in crs.items():
-            base[name] = tuple(rules_of(o.raw))
+            base[name] = written_rules(o)
             agg = o.raw.get("aggregationRule")
-            if isinstance(agg, dict) and not self.inventory.live:
+            if isinstance(agg, dict) and aggregate:
                 selectors = agg.get("clusterRoleSelectors")
                 selectors = selectors if isinstance(selectors, list) else []
                 # a null list entry decodes to an empty selector, which selects every ClusterRole
@@ -314,16 +405,22 @@ class RbacIndex:
                     for other, oo in crs.items()
                     if other != name and any(label_selector_matches(s, oo.labels) for s in selectors)
                 )
-        # least fixed point of: rules(A) = union of rules(C) for the ClusterRoles C that A selects
-        current: dict[str, tuple[PolicyRule, ...]] = dict.fromkeys(aggregating, ())
+        aggregators: dict[str, list[str]] = defaultdict(list)
+        for name in sorted(aggregating):
+            for src in aggregating[name]:
+                aggregators[src].append(name)
+        self._aggregators = dict(aggregators)
+        # least fixed point of: rules(A) = union of rules(C) for the ClusterRoles C that A selects; a rule
+        # gathered twice keeps its first source (sources in name order)
+        current: dict[str, tuple[RoleRule, ...]] = dict.fromkeys(aggregating, ())
         for _ in range(len(aggregating) + 1):
             changed = False
-            for name, sources in aggregating.items():
-                seen: dict[PolicyRule, None] = {}
-                for src in sources:
+            for name, selected in aggregating.items():
+                seen: dict[PolicyRule, RoleRule] = {}
+                for src in selected:
                     for r in current[src] if src in current else base[src]:
-                        seen.setdefault(r, None)
-                new = tuple(seen)
+                        seen.setdefault(r.rule, r)
+                new = tuple(seen.values())
                 if new != current[name]:
                     current[name] = new
                     changed = True
@@ -331,8 +428,16 @@ class RbacIndex:
                 break
         for name, o in crs.items():
             ref = RoleRef("ClusterRole", name)
-            rules = current[name] if name in current else base[name]
-            self.roles[ref] = Role(ref, rules, o, tuple(aggregating.get(name, ())))
+            effective = current.get(name, base[name])
+            self.roles[ref] = Role(
+                ref,
+                tuple(r.rule for r in effective),
+                o,
+                tuple(aggregating.get(name, ())),
+                base[name],
+                effective,
+                name in aggregating,
+            )
         roles: dict[tuple[str, str], K8sObject] = {}
         for o in self.inventory.of_kind("Role"):
             if not _is_rbac(o) or o.namespace is None:
@@ -344,13 +449,12 @@ class RbacIndex:
                 continue
             roles[(o.namespace, o.name)] = o
         if builtin:
-            for raw in BOOTSTRAP_ROLES:
-                md = raw["metadata"]
-                if (md["namespace"], md["name"]) not in roles:
-                    roles[(md["namespace"], md["name"])] = K8sObject.from_raw(raw, _BUILTIN_SOURCE)
+            for key, o in _BUILTIN_ROLES.items():
+                roles.setdefault(key, o)
         for (ns, name), o in roles.items():
             ref = RoleRef("Role", name, ns)
-            self.roles[ref] = Role(ref, tuple(rules_of(o.raw)), o)
+            written = written_rules(o)
+            self.roles[ref] = Role(ref, tuple(r.rule for r in written), o, (), written, written)
 
     def _load_bindings(self) -> None:
         seen: set[BindingRef] = set()
@@ -361,35 +465,30 @@ class RbacIndex:
             if not cluster and o.namespace is None:
                 continue
             ref = BindingRef(o.kind, o.name, None if cluster else o.namespace)
-            if ref in seen:
+            # a later definition is kept for the rules (they judge every object) but reports nothing more
+            duplicate = ref in seen
+            problems: list[Problem] = [] if duplicate else self.problems
+            if duplicate:
                 self.problems.append(Problem(str(ref), "defined more than once; the first definition is used", o))
-                continue
             seen.add(ref)
-            rr = o.raw.get("roleRef")
-            rkind = rr.get("kind") if isinstance(rr, dict) else None
-            rname = rr.get("name") if isinstance(rr, dict) else None
-            if (
-                not isinstance(rname, str)
-                or not rname
-                or rkind not in ("Role", "ClusterRole")
-                or (cluster and rkind == "Role")
-            ):
+            role_ref = role_ref_of(o)
+            if role_ref is None:
                 what = "a ClusterRole" if cluster else "a Role or ClusterRole"
-                self.problems.append(Problem(str(ref), f"invalid roleRef (must name {what}): grants nothing", o))
+                problems.append(Problem(str(ref), f"invalid roleRef (must name {what}): grants nothing", o))
                 continue
-            role_ref = RoleRef("Role", rname, o.namespace) if rkind == "Role" else RoleRef("ClusterRole", rname)
             role = self.roles.get(role_ref)
             if role is None:
-                self.problems.append(
+                problems.append(
                     Problem(str(ref), f"references {role_ref.qualified}, which does not exist: grants nothing", o)
                 )
             subjects: list[Subject] = []
+            positions: list[int] = []
             raw_subjects = o.raw.get("subjects")
             for i, rs in enumerate(raw_subjects if isinstance(raw_subjects, list) else []):
                 s = Subject.from_binding_subject(rs, ref.namespace) if isinstance(rs, dict) else None
                 if s is None:
                     kind = rs.get("kind") if isinstance(rs, dict) else None
-                    self.problems.append(
+                    problems.append(
                         Problem(
                             str(ref),
                             f"subject {i} (kind {kind!r}) is not a User, Group or ServiceAccount with a name: ignored",
@@ -398,50 +497,94 @@ class RbacIndex:
                     )
                     continue
                 if s.kind == "ServiceAccount" and not s.namespace:
-                    self.problems.append(
+                    problems.append(
                         Problem(str(ref), f"ServiceAccount subject {s.name!r} has no namespace: it matches nobody", o)
                     )
                     continue
                 subjects.append(s)
-            self.bindings.append(Binding(ref, role_ref, role, tuple(subjects), o))
+                positions.append(i)
+            b = Binding(ref, role_ref, role, tuple(subjects), o, tuple(positions), duplicate)
+            self.binding_objects.append(b)
+            if not duplicate:
+                self.bindings.append(b)
 
     def _index(self) -> None:
-        bound: dict[RoleRef, None] = {}
-        for b in self.bindings:
-            for s in b.subjects:
+        for role in self.roles.values():
+            if role.obj is not None:
+                self._objects[id(role.obj)] = role
+        for b in self.binding_objects:
+            self._objects[id(b.obj)] = b
+            self._by_role[b.role_ref].append(b)
+            for s, i in zip(b.subjects, b.positions, strict=True):
                 key = subject_key(s)
                 if key is not None:
-                    self._by_subject[key].append((b, s))
-            self._grants[b] = [
-                (
-                    (
-                        s.kind,
-                        s.namespace or "",
-                        s.name,
-                        b.ref.kind,
-                        b.ref.namespace or "",
-                        b.ref.name,
-                        b.role_ref.kind,
-                        b.role_ref.name,
-                    ),
-                    Grant(s, b.ref, b.role_ref),
-                )
-                for s in b.subjects
-            ]
-            if b.role is None:
-                continue
-            if b.ref.namespace is None:
-                self._crbs[b.role_ref.name].append(b)
-            else:
-                self._rbs[(b.role_ref, b.ref.namespace)].append(b)
-            bound[b.role_ref] = None
-        for ref in bound:
-            role = self.roles[ref]
-            for rule in role.rules:
-                for r in dict.fromkeys(rule.resources):
-                    self._buckets[(ref.namespace, r)].append((ref, rule))
-                if rule.non_resource_urls and ref.kind == "ClusterRole" and ref.name in self._crbs:
-                    self._url_rules.append((ref, rule))
+                    self._by_subject[key].append((b, s, i))
+
+    def _query_index(self) -> _QueryIndex:
+        """The structures of who-can queries, built on first use (the rule pack never needs them)."""
+        if self._queries is None:
+            self._queries = _QueryIndex(self)
+        return self._queries
+
+    # ------------------------------------------------------------------ roles and bindings, for the rules
+
+    def role(self, ref: RoleRef) -> Role | None:
+        return self.roles.get(ref)
+
+    def role_for(self, binding: K8sObject) -> tuple[RoleRef | None, Role | None]:
+        """The roleRef of a binding object (None: rejected by the API server, it grants nothing) and the
+        role it names (None when there is no such role)."""
+        known = self._objects.get(id(binding))
+        if isinstance(known, Binding) and known.obj is binding:
+            return known.role_ref, known.role
+        ref = role_ref_of(binding)
+        return ref, (self.roles.get(ref) if ref is not None else None)
+
+    def role_of(self, obj: K8sObject) -> Role | None:
+        """The index's role for a Role or ClusterRole object; None when ``obj`` is not the definition the
+        index uses (a later duplicate, or not an RBAC object)."""
+        known = self._objects.get(id(obj))
+        return known if isinstance(known, Role) and known.obj is obj else None
+
+    def aggregators_of(self, ref: RoleRef) -> list[RoleRef]:
+        """The ClusterRoles that gather ``ref``'s rules by aggregation, directly or through other
+        aggregated ClusterRoles (depth first, in name order)."""
+        if ref.kind != "ClusterRole":
+            return []
+        out: list[RoleRef] = []
+        seen = {ref.name}
+        stack = [ref.name]
+        while stack:
+            for name in self._aggregators.get(stack.pop(), ()):
+                if name not in seen:
+                    seen.add(name)
+                    out.append(RoleRef("ClusterRole", name))
+                    stack.append(name)
+        return out
+
+    def bindings_granting(self, ref: RoleRef) -> list[Binding]:
+        """Every binding object that passes ``ref``'s rules on: those referencing it, then those of the
+        ClusterRoles that aggregate it (duplicate definitions included)."""
+        out = list(self._by_role.get(ref, ()))
+        for agg in self.aggregators_of(ref):
+            out.extend(self._by_role.get(agg, ()))
+        return out
+
+    def subject_bindings(self, subject: Subject, *, implicit_groups: bool = True) -> list[tuple[Binding, int]]:
+        """Every binding object with the position, in its ``subjects``, of an entry that applies to
+        requests made as ``subject``: entries naming it (ServiceAccount entries first, then User entries
+        with its user name), then entries naming each of its groups (unless ``implicit_groups`` is
+        False; a Group subject is its own group). Nothing is merged: duplicate definitions and repeated
+        entries are each listed (the rules cite objects); :meth:`bindings_of` gives the authorizer's view."""
+        out: list[tuple[Binding, int]] = []
+        if subject.username is not None:
+            named = self._by_subject.get(("u", subject.username), ())
+            out.extend((b, i) for b, s, i in named if s.kind == "ServiceAccount")
+            out.extend((b, i) for b, s, i in named if s.kind != "ServiceAccount")
+        if implicit_groups or subject.kind == "Group":
+            for g in subject.groups():
+                out.extend((b, i) for b, _, i in self._by_subject.get(("g", g), ()))
+        return out
 
     # ------------------------------------------------------------------ queries
 
@@ -459,31 +602,6 @@ class RbacIndex:
 
     def is_cluster_scoped(self, group: str, resource: str) -> bool:
         return is_cluster_scoped(group, resource, self._custom)
-
-    def role(self, ref: RoleRef) -> Role | None:
-        return self.roles.get(ref)
-
-    def _matching_roles(self, req: Request) -> dict[RoleRef, PolicyRule]:
-        out: dict[RoleRef, PolicyRule] = {}
-        if req.path is not None:
-            for ref, rule in self._url_rules:
-                if ref not in out and rule.grants_url(req.verb, req.path):
-                    out[ref] = rule
-            return out
-        combined = f"{req.resource}/{req.subresource}" if req.subresource else req.resource
-        keys = [combined, "*"] + ([f"*/{req.subresource}"] if req.subresource else [])
-        scopes: list[str | None] = [None] + ([req.namespace] if req.namespace else [])
-        for sc in scopes:
-            for k in keys:
-                for ref, rule in self._buckets.get((sc, k), ()):
-                    if (
-                        ref not in out
-                        and rule.verb_matches(req.verb)
-                        and rule.group_matches(req.group)
-                        and rule.name_matches(req.name)
-                    ):
-                        out[ref] = rule
-        return out
 
     def who_can(
         self,
@@ -504,19 +622,7 @@ class RbacIndex:
         return self.who_can_request(self.request(verb, resource, namespace, name, subresource, group))
 
     def who_can_request(self, req: Request) -> list[Grant]:
-        items: list[tuple[tuple[str, ...], Grant]] = []
-        for ref in self._matching_roles(req):
-            if ref.kind == "ClusterRole":
-                bindings = list(self._crbs.get(ref.name, ()))
-                if req.namespace and req.path is None:
-                    bindings.extend(self._rbs.get((ref, req.namespace), ()))
-            else:
-                bindings = list(self._rbs.get((ref, req.namespace), ())) if req.namespace and req.path is None else []
-            for b in bindings:
-                items.extend(self._grants[b])
-        items = list(dict.fromkeys(items))
-        items.sort(key=lambda item: item[0])
-        return [g for _, g in items]
+        return self._query_index().who_can(req)
 
     def bindings_of(self, subject: Subject | str, groups: Iterable[str] = ()) -> list[tuple[Binding, Subject]]:
         """Bindings that apply to requests made as ``subject`` (with its implicit groups and ``groups``),
@@ -529,8 +635,8 @@ class RbacIndex:
         out: list[tuple[Binding, Subject]] = []
         seen: set[tuple[int, Subject]] = set()
         for k in keys:
-            for b, bs in self._by_subject.get(k, ()):
-                if (id(b), bs) not in seen:
+            for b, bs, _ in self._by_subject.get(k, ()):
+                if not b.duplicate and (id(b), bs) not in seen:
                     seen.add((id(b), bs))
                     out.append((b, bs))
         return out
@@ -551,7 +657,7 @@ class RbacIndex:
         group: str | None = None,
         *,
         groups: Iterable[str] = (),
-    ) -> Decision:
+    ) -> AccessDecision:
         """Whether ``subject`` may make the request, as ``kubectl auth can-i --as`` would answer.
 
         ``groups`` adds groups the subject is known to be in (``--as-group``).
@@ -559,10 +665,10 @@ class RbacIndex:
         s = as_subject(subject)
         return self.decide(s, self.request(verb, resource, namespace, name, subresource, group), groups)
 
-    def decide(self, s: Subject, req: Request, groups: Iterable[str] = ()) -> Decision:
+    def decide(self, s: Subject, req: Request, groups: Iterable[str] = ()) -> AccessDecision:
         groups = tuple(groups)
         if self.is_privileged(s, groups):
-            return Decision(
+            return AccessDecision(
                 True,
                 (),
                 "members of group system:masters are allowed every request "
@@ -587,7 +693,7 @@ class RbacIndex:
             reason = "allowed by " + ", ".join(g.via for g in grants)
         else:
             reason = f"no RBAC rule allows {s} to {req.describe()}"
-        return Decision(bool(grants), tuple(grants), reason, req)
+        return AccessDecision(bool(grants), tuple(grants), reason, req)
 
     def permissions(self, subject: Subject | str, groups: Iterable[str] = ()) -> list[PermissionRow]:
         """The subject's effective rules, one row per rule and binding; cluster-wide rows first.
@@ -648,17 +754,90 @@ class RbacIndex:
         """Every subject named by a binding (valid ones), sorted."""
         return sorted({s for b in self.bindings for s in b.subjects}, key=subject_order)
 
-    # ------------------------------------------------------------------ escalation
 
-    def escalation_graph(self) -> EscalationGraph:
-        """The privilege-escalation graph (built on first use, then kept)."""
-        if self._escalation is None:
-            from .escalation import EscalationGraph
+class _QueryIndex:
+    """Who-can lookups of an index: the rules of bound roles by resource, and the bindings by role.
 
-            self._escalation = EscalationGraph(self)
-        return self._escalation
+    A rule is filed under each resource it names; a request looks up its ``resource[/sub]``, ``*``
+    and ``*/sub`` in its namespace and cluster-wide, so that a query touches only the rules that
+    may match instead of every rule of every role.
+    """
 
-    def escalation_paths(self, to: str = CLUSTER_ADMIN, from_subject: Subject | str | None = None) -> list[Path]:
-        """Shortest ways for subjects to become ``to`` (``cluster-admin`` or a SUBJECT), shortest
-        first; one path per starting subject (only ``from_subject`` when given). See :mod:`.escalation`."""
-        return self.escalation_graph().paths(to, from_subject)
+    __slots__ = ("buckets", "crbs", "grants", "rbs", "url_rules")
+
+    def __init__(self, index: RbacIndex) -> None:
+        # (role namespace or None for ClusterRoles, resource entry of a rule) -> [(role, rule)]
+        self.buckets: dict[tuple[str | None, str], list[tuple[RoleRef, PolicyRule]]] = defaultdict(list)
+        self.url_rules: list[tuple[RoleRef, PolicyRule]] = []
+        self.crbs: dict[str, list[Binding]] = defaultdict(list)  # ClusterRole name -> ClusterRoleBindings
+        self.rbs: dict[tuple[RoleRef, str], list[Binding]] = defaultdict(list)  # (role, ns) -> RoleBindings
+        self.grants: dict[Binding, list[tuple[tuple[str, ...], Grant]]] = {}  # sort key and grant per subject
+        bound: dict[RoleRef, None] = {}
+        for b in index.bindings:
+            self.grants[b] = [
+                (
+                    (
+                        s.kind,
+                        s.namespace or "",
+                        s.name,
+                        b.ref.kind,
+                        b.ref.namespace or "",
+                        b.ref.name,
+                        b.role_ref.kind,
+                        b.role_ref.name,
+                    ),
+                    Grant(s, b.ref, b.role_ref),
+                )
+                for s in b.subjects
+            ]
+            if b.role is None:
+                continue
+            if b.ref.namespace is None:
+                self.crbs[b.role_ref.name].append(b)
+            else:
+                self.rbs[(b.role_ref, b.ref.namespace)].append(b)
+            bound[b.role_ref] = None
+        for ref in bound:
+            role = index.roles[ref]
+            for rule in role.rules:
+                for r in dict.fromkeys(rule.resources):
+                    self.buckets[(ref.namespace, r)].append((ref, rule))
+                if rule.non_resource_urls and ref.kind == "ClusterRole" and ref.name in self.crbs:
+                    self.url_rules.append((ref, rule))
+
+    def matching_roles(self, req: Request) -> dict[RoleRef, PolicyRule]:
+        out: dict[RoleRef, PolicyRule] = {}
+        if req.path is not None:
+            for ref, rule in self.url_rules:
+                if ref not in out and rule.grants_url(req.verb, req.path):
+                    out[ref] = rule
+            return out
+        combined = f"{req.resource}/{req.subresource}" if req.subresource else req.resource
+        keys = [combined, "*"] + ([f"*/{req.subresource}"] if req.subresource else [])
+        scopes: list[str | None] = [None] + ([req.namespace] if req.namespace else [])
+        for sc in scopes:
+            for k in keys:
+                for ref, rule in self.buckets.get((sc, k), ()):
+                    if (
+                        ref not in out
+                        and rule.verb_matches(req.verb)
+                        and rule.group_matches(req.group)
+                        and rule.name_matches(req.name)
+                    ):
+                        out[ref] = rule
+        return out
+
+    def who_can(self, req: Request) -> list[Grant]:
+        items: list[tuple[tuple[str, ...], Grant]] = []
+        for ref in self.matching_roles(req):
+            if ref.kind == "ClusterRole":
+                bindings = list(self.crbs.get(ref.name, ()))
+                if req.namespace and req.path is None:
+                    bindings.extend(self.rbs.get((ref, req.namespace), ()))
+            else:
+                bindings = list(self.rbs.get((ref, req.namespace), ())) if req.namespace and req.path is None else []
+            for b in bindings:
+                items.extend(self.grants[b])
+        items = list(dict.fromkeys(items))
+        items.sort(key=lambda item: item[0])
+        return [g for _, g in items]

@@ -11,19 +11,37 @@ Kubernetes ``pkg/apis/rbac/v1/evaluation_helpers.go``:
   resourceNames, except list/watch narrowed to one name by a ``metadata.name`` field selector.
 - nonResourceURLs: ``*``, the exact path, or a prefix ending in ``*`` (``/healthz/*``); only
   ClusterRoles bound by ClusterRoleBindings grant them.
+
+:meth:`PolicyRule.coverage` answers the question the rule pack asks of one rule: does it grant a verb
+on a resource for every object, only for the objects it names, or not at all, where it applies (a rule
+that applies in one namespace grants nothing on cluster-scoped resources).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Any
+
+from .resources import grantable_in_namespace
+
+#: verbs of requests that never carry an object name (``create`` of an object, ``deletecollection``)
+NAMELESS_VERBS = frozenset({"create", "deletecollection"})
+
+
+class Coverage(IntEnum):
+    """How much of a (verb, resource) a rule grants: ordered, so ``max`` picks the broadest."""
+
+    NONE = 0
+    NAMED = 1  # only the objects listed in resourceNames
+    EVERY = 2  # every object
 
 
 def _strs(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list):
         return ()
-    return tuple(v for v in value if isinstance(v, str))
+    return tuple([v for v in value if isinstance(v, str)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +93,40 @@ class PolicyRule:
             and self.name_matches(name)
         )
 
+    def coverage(
+        self,
+        verb: str,
+        group: str,
+        resource: str,
+        subresource: str | None = None,
+        *,
+        namespaced: bool = False,
+        any_subresource: bool = False,
+    ) -> Coverage:
+        """How much of ``verb`` on ``resource[/subresource]`` in ``group`` this rule grants.
+
+        ``namespaced``: the rule applies in one namespace (a Role, or a ClusterRole bound by a
+        RoleBinding), where cluster-scoped resources cannot be granted
+        (:func:`~.resources.grantable_in_namespace`). ``any_subresource``: asks about every
+        subresource of ``resource`` at once (``userextras/*``), met by ``*``, ``resource/...`` or
+        ``*/...``. A rule limited by resourceNames covers NAMED, except for name-less requests
+        (:data:`NAMELESS_VERBS` without a subresource), which it never matches.
+        """
+        if not (self.verb_matches(verb) and self.group_matches(group)):
+            return Coverage.NONE
+        if namespaced and not grantable_in_namespace(verb, group, resource):
+            return Coverage.NONE
+        if any_subresource:
+            if not any(r == "*" or r.startswith((f"{resource}/", "*/")) for r in self.resources):
+                return Coverage.NONE
+        elif not self.resource_matches(resource, subresource):
+            return Coverage.NONE
+        if not self.resource_names:
+            return Coverage.EVERY
+        if subresource is None and not any_subresource and verb in NAMELESS_VERBS:
+            return Coverage.NONE
+        return Coverage.NAMED
+
     def grants_url(self, verb: str, path: str) -> bool:
         """Whether this rule allows a non-resource request (e.g. get /metrics)."""
         if not self.verb_matches(verb):
@@ -84,8 +136,10 @@ class PolicyRule:
         )
 
 
-def rules_of(role_raw: Mapping[str, Any]) -> list[PolicyRule]:
+def rules_of(role_raw: Mapping[str, Any]) -> list[tuple[int, PolicyRule]]:
+    """The rules of a Role or ClusterRole as written, each with its position in ``rules`` (entries
+    that are not mappings are skipped but keep their position: findings point at ``rules[i]``)."""
     rules = role_raw.get("rules")
     if not isinstance(rules, list):
         return []
-    return [PolicyRule.from_raw(r) for r in rules if isinstance(r, dict)]
+    return [(i, PolicyRule.from_raw(r)) for i, r in enumerate(rules) if isinstance(r, dict)]

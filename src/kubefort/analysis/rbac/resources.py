@@ -317,6 +317,19 @@ def is_cluster_scoped(group: str, resource: str, custom: Mapping[str, CustomReso
     return False
 
 
+def grantable_in_namespace(verb: str, group: str, resource: str) -> bool:
+    """Whether a grant that applies in one namespace (a Role, or a ClusterRole bound by a RoleBinding)
+    can allow ``verb`` on ``resource``: not a cluster-scoped resource, whose requests carry no
+    namespace. Two exceptions: ``namespaces`` (a request for a namespace by name is made in that
+    namespace) and ``bind`` on ``clusterroles`` (a RoleBinding of a ClusterRole is authorized against
+    the binding's namespace, so a Role can delegate binding ClusterRoles there)."""
+    if (group, resource) not in CLUSTER_SCOPED and group != "*":
+        return True  # the common case, first
+    if resource == "namespaces" or (verb == "bind" and group == RBAC and resource == "clusterroles"):
+        return True
+    return not is_cluster_scoped(group, resource)
+
+
 def make_request(
     verb: str,
     resource: str,

@@ -15,6 +15,23 @@ from dataclasses import dataclass
 from typing import Any
 
 SA_PREFIX = "system:serviceaccount:"
+NODE_PREFIX = "system:node:"
+
+
+def names_service_account_or_node(raw: Mapping[str, Any]) -> bool:
+    """Whether a binding's subject entry (as written) names a ServiceAccount or a node: what a
+    compromised pod or node holds. ServiceAccounts, users ``system:serviceaccount:...`` and
+    ``system:node:...``, groups ``system:nodes``, ``system:serviceaccounts[:<ns>]``."""
+    kind, name = raw.get("kind"), raw.get("name")
+    if not isinstance(name, str):
+        return False
+    if kind == "ServiceAccount":
+        return True
+    if kind == "User":
+        return name.startswith((SA_PREFIX, NODE_PREFIX))
+    if kind == "Group":
+        return name in ("system:nodes", "system:serviceaccounts") or name.startswith("system:serviceaccounts:")
+    return False
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -1,0 +1,249 @@
+"""Reporters for ``kubefort rbac``: who-can, can, permissions and escalation paths as text tables, JSON or DOT.
+
+They only format what :mod:`kubefort.analysis.rbac` answers. Names, namespaces and reasons come from the
+scanned manifests: in text and DOT they pass through :func:`~kubefort.reporters.printable` (JSON escapes
+control characters itself). Each command has one renderer per format, all with the same signature, in
+:data:`WHO_CAN`, :data:`CAN`, :data:`PERMISSIONS` and :data:`PATHS`; a renderer returns the whole output
+without its final newline.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from ..analysis.rbac.escalation import EscalationPath
+from ..analysis.rbac.index import AccessDecision, Grant, PermissionRow, Problem
+from ..analysis.rbac.resources import Request
+from ..analysis.rbac.subjects import Subject
+from . import printable
+
+
+def warning_lines(problems: Iterable[Problem]) -> list[str]:
+    """What the index found wrong in the RBAC objects, as ``kubefort: warning:`` lines for stderr."""
+    return [f"kubefort: warning: {printable(str(p))}" for p in problems]
+
+
+def _json(data: Any) -> str:
+    return json.dumps(data, indent=2)
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    cells = [list(headers)] + [[printable(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells)
+
+
+def _request_dict(req: Request) -> dict[str, Any]:
+    if req.path is not None:
+        return {"verb": req.verb, "nonResourceURL": req.path}
+    return {
+        "verb": req.verb,
+        "apiGroup": req.group,
+        "resource": req.resource,
+        "subresource": req.subresource,
+        "name": req.name,
+        "namespace": req.namespace,
+    }
+
+
+def _via(g: Grant) -> dict[str, str]:
+    return {"binding": str(g.binding), "role": str(g.role)}
+
+
+def _by_subject(grants: Iterable[Grant]) -> dict[Subject, list[Grant]]:
+    out: dict[Subject, list[Grant]] = {}
+    for g in grants:
+        out.setdefault(g.subject, []).append(g)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- who-can
+
+
+def who_can_table(req: Request, grants: Sequence[Grant], problems: Sequence[Problem]) -> str:
+    by_subject = _by_subject(grants)
+    lines = [f"Who can {printable(req.describe())}:"]
+    if not by_subject:
+        lines.append("  nobody (no binding grants it)")
+    else:
+        lines.append(
+            _table(
+                ["KIND", "NAMESPACE", "NAME", "VIA"],
+                [[s.kind, s.namespace or "", s.name, ", ".join(g.via for g in gs)] for s, gs in by_subject.items()],
+            )
+        )
+    lines.append("(members of group system:masters are always allowed)")
+    return "\n".join(lines)
+
+
+def who_can_json(req: Request, grants: Sequence[Grant], problems: Sequence[Problem]) -> str:
+    return _json(
+        {
+            "request": _request_dict(req),
+            "subjects": [
+                {"kind": s.kind, "name": s.name, "namespace": s.namespace, "via": [_via(g) for g in gs]}
+                for s, gs in _by_subject(grants).items()
+            ],
+            "warnings": [str(p) for p in problems],
+        }
+    )
+
+
+WHO_CAN: dict[str, Callable[[Request, Sequence[Grant], Sequence[Problem]], str]] = {
+    "table": who_can_table,
+    "json": who_can_json,
+}
+
+
+# ---------------------------------------------------------------------------------------------- can
+
+
+def can_table(subject: Subject, d: AccessDecision, problems: Sequence[Problem]) -> str:
+    return f"{'yes' if d.allowed else 'no'}\n  {printable(d.reason)}"
+
+
+def can_json(subject: Subject, d: AccessDecision, problems: Sequence[Problem]) -> str:
+    return _json(
+        {
+            "allowed": d.allowed,
+            "subject": str(subject),
+            "request": _request_dict(d.request),
+            "via": [{**_via(g), "subject": str(g.subject)} for g in d.via],
+            "reason": d.reason,
+            "warnings": [str(p) for p in problems],
+        }
+    )
+
+
+CAN: dict[str, Callable[[Subject, AccessDecision, Sequence[Problem]], str]] = {"table": can_table, "json": can_json}
+
+
+# ---------------------------------------------------------------------------------------------- permissions
+
+
+def _cell(values: Sequence[str], empty: str = "") -> str:
+    return ",".join('""' if v == "" else v for v in values) or empty
+
+
+def _row_dict(r: PermissionRow) -> dict[str, Any]:
+    return {
+        "namespace": r.namespace,
+        "verbs": list(r.verbs),
+        "apiGroups": list(r.api_groups),
+        "resources": list(r.resources),
+        "resourceNames": list(r.resource_names),
+        "nonResourceURLs": list(r.non_resource_urls),
+        "binding": str(r.binding) if r.binding else None,
+        "role": str(r.role) if r.role else None,
+        "matchedSubject": str(r.subject) if r.subject else None,
+    }
+
+
+def _row_via(r: PermissionRow, subject: Subject) -> str:
+    if not r.binding:
+        return "group system:masters (built-in)"
+    return f"{r.binding} ({r.role})" + (f" as {r.subject}" if r.subject and r.subject != subject else "")
+
+
+def permissions_table(subject: Subject, rows: Sequence[PermissionRow], problems: Sequence[Problem]) -> str:
+    lines = [f"Permissions of {printable(str(subject))}:"]
+    if not rows:
+        lines.append("  none (no binding applies)")
+    else:
+        lines.append(
+            _table(
+                ["SCOPE", "VERBS", "APIGROUPS", "RESOURCES", "NAMES", "VIA"],
+                [
+                    [
+                        r.namespace or "*",
+                        _cell(r.verbs),
+                        _cell(r.api_groups),
+                        _cell(r.resources + r.non_resource_urls),
+                        _cell(r.resource_names, "*"),
+                        _row_via(r, subject),
+                    ]
+                    for r in rows
+                ],
+            )
+        )
+    return "\n".join(lines)
+
+
+def permissions_json(subject: Subject, rows: Sequence[PermissionRow], problems: Sequence[Problem]) -> str:
+    return _json(
+        {
+            "subject": str(subject),
+            "permissions": [_row_dict(r) for r in rows],
+            "warnings": [str(p) for p in problems],
+        }
+    )
+
+
+PERMISSIONS: dict[str, Callable[[Subject, Sequence[PermissionRow], Sequence[Problem]], str]] = {
+    "table": permissions_table,
+    "json": permissions_json,
+}
+
+
+# ---------------------------------------------------------------------------------------------- paths
+
+
+def paths_table(paths: Sequence[EscalationPath], to: str, source: Subject | None, problems: Sequence[Problem]) -> str:
+    lines: list[str] = []
+    if not paths:
+        lines.append(
+            f"{printable(str(source))} can become {printable(to)}: no escalation path found"
+            if source
+            else f"No subject can become {printable(to)}."
+        )
+    for p in paths:
+        n = len(p.steps)
+        lines.append(f"{printable(str(p.source))} -> {printable(p.target)} ({n} step{'s' if n != 1 else ''})")
+        for i, st in enumerate(p.steps, 1):
+            lines.append(f"  {i}. {printable(st.action)}")
+            if st.via:
+                lines.append(f"     via {printable(st.via)}")
+    if paths and not source:
+        lines.append(f"\n{len(paths)} subject{'s' if len(paths) != 1 else ''} can become {printable(to)}.")
+    return "\n".join(lines)
+
+
+def paths_json(paths: Sequence[EscalationPath], to: str, source: Subject | None, problems: Sequence[Problem]) -> str:
+    return _json({"paths": [p.to_dict() for p in paths], "warnings": [str(p) for p in problems]})
+
+
+def _dot_escape(text: str) -> str:
+    return printable(text).replace("\\", "\\\\").replace('"', '\\"')
+
+
+def paths_dot(paths: Sequence[EscalationPath], to: str, source: Subject | None, problems: Sequence[Problem]) -> str:
+    """Graphviz: one node per identity, an edge per step (label cut at 90 characters)."""
+    lines = [
+        "digraph escalation {",
+        "  rankdir=LR;",
+        '  node [shape=box, fontname="Helvetica"];',
+        '  edge [fontname="Helvetica", fontsize=10];',
+    ]
+    seen: set[tuple[str, str, str]] = set()
+    for t in sorted({p.target for p in paths}):
+        lines.append(f'  "{_dot_escape(t)}" [style=filled, fillcolor="#f4cccc"];')
+    for p in paths:
+        src = str(p.source)
+        for st in p.steps:
+            key = (src, st.to, st.action)
+            if key not in seen:
+                seen.add(key)
+                label = st.action if len(st.action) <= 90 else st.action[:87] + "..."
+                lines.append(f'  "{_dot_escape(src)}" -> "{_dot_escape(st.to)}" [label="{_dot_escape(label)}"];')
+            src = st.to
+    lines.append("}")
+    return "\n".join(lines)
+
+
+PATHS: dict[str, Callable[[Sequence[EscalationPath], str, Subject | None, Sequence[Problem]], str]] = {
+    "table": paths_table,
+    "json": paths_json,
+    "dot": paths_dot,
+}
