@@ -106,6 +106,14 @@ _Loader11.add_implicit_resolver(
 )
 
 
+# go-yaml v2 reads a plain scalar as a float by its own pattern (yamlStyleFloat: "1e3", "1.", ".5e-3"),
+# where PyYAML's YAML 1.1 float needs a dot ("1e3" would stay a string); checked after the int resolver.
+for _first in "0123456789-+.":
+    _Loader11.yaml_implicit_resolvers.setdefault(_first, []).append(
+        ("tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:\.[0-9_]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?$"))
+    )
+
+
 def _construct_bool(loader: Any, node: Any) -> bool:
     return loader.construct_scalar(node) in ("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON")
 

@@ -36,8 +36,9 @@ _TYPE_WORDS = {
     "number": "a number",
     "boolean": "a boolean",
 }
-#: a group of a quantifier applied to something quantified: the backtracking that can take forever
-_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)[+*{]")
+#: a quantified group repeated without bound ("(a+)+", "(a|a*){2,}"): backtracking that can take
+#: exponential time in Python's re (Go's RE2, which the API server uses, never backtracks)
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)(?:[+*]|\{\d*,\})")
 MAX_PATTERN_INPUT = 4096
 
 
