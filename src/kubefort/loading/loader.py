@@ -59,8 +59,8 @@ def read_text(path: str, limits: Limits) -> str:
         size = os.path.getsize(path)
         if size > limits.max_file_bytes:
             raise LoadError(path, f"file is {size} bytes, larger than the {limits.max_file_bytes}-byte limit; skipped")
-        with open(path, "rb") as fh:
-            data = fh.read(limits.max_file_bytes + 1)
+        with open(path, "rb") as fh:  # read(n) allocates n bytes up front: ask for the size, not the limit
+            data = fh.read(size + 1)
     if len(data) > limits.max_file_bytes:
         raise LoadError(path, f"input larger than the {limits.max_file_bytes}-byte limit; skipped")
     try:

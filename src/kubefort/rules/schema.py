@@ -204,20 +204,25 @@ def kind_not_served(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         )
         return
     elsewhere = sorted(gv for gv, by_kind in kinds.items() if kind in by_kind)
-    if elsewhere:
-        msg = f"{api} does not serve {kind} in Kubernetes {version}: {kind} is served as {', '.join(elsewhere)}"
-    elif api in kinds:
+    served_as = f"{kind} is served as {', '.join(elsewhere)}" if elsewhere else ""
+    served_in = sorted(bundle_index().serves(api, kind), key=lambda v: tuple(map(int, v.split("."))))
+    was = f" ({kind} in {api} is served by Kubernetes {', '.join(served_in)})" if served_in else ""
+    if api in kinds:  # the group/version exists: the kind is wrong
         close = difflib.get_close_matches(kind, list(kinds[api]), n=1, cutoff=0.75)
-        msg = f"{api} has no kind {quote(kind)}" + (f"; did you mean {quote(close[0])}?" if close else "")
+        if served_as:
+            msg = f"{api} does not serve {kind} in Kubernetes {version}{was}: {served_as}"
+        else:
+            msg = f"{api} has no kind {quote(kind)}" + (f"; did you mean {quote(close[0])}?" if close else "")
+        yield Violation(("kind",) if not served_as else ("apiVersion",), msg)
+        return
+    msg = f"{api} is not served by Kubernetes {version}{was}"
+    if served_as:
+        msg += f"; {served_as}"
     else:
         group_versions = sorted(gv for gv in kinds if (gv.rsplit("/", 1)[0] if "/" in gv else "") == group)
-        served_in = sorted(bundle_index().serves(api, kind), key=lambda v: tuple(map(int, v.split("."))))
-        msg = f"{api} is not served by Kubernetes {version}"
-        if served_in:
-            msg += f" ({kind} in {api} is served by Kubernetes {', '.join(served_in)})"
-        elif group_versions:
+        if group_versions:
             msg += f"; the {group or 'core'} group serves {', '.join(group_versions)}"
-    yield Violation(("apiVersion",) if api not in kinds or elsewhere else ("kind",), msg)
+    yield Violation(("apiVersion",), msg)
 
 
 def _custom_resource(obj: K8sObject) -> bool:
