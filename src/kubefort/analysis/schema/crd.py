@@ -176,7 +176,8 @@ class SchemaWalker:
                 return
         elif types and not any(self._is(v, t) for t in types if t != "null"):
             words = " or ".join(_TYPE_WORDS.get(t, t) for t in types if t != "null")
-            self.add("type", path, f"expected {words}, found {found(v)}")
+            reveal = all(t in ("integer", "number", "boolean") for t in types if t != "null")
+            self.add("type", path, f"expected {words}, found {found(v, reveal)}")
             return
         if "enum" in s and isinstance(s["enum"], list) and not any(_same(v, e) for e in s["enum"]):
             choices = ", ".join(quote(e) or "null" for e in s["enum"][:8]) + (", …" if len(s["enum"]) > 8 else "")
@@ -223,14 +224,14 @@ class SchemaWalker:
     def _string(self, v: str, s: Mapping[str, Any], path: Path) -> None:
         lo, hi = s.get("minLength"), s.get("maxLength")
         if isinstance(hi, int) and len(v) > hi:
-            self.add("value", path, f"{quote(v)} is longer than {hi} characters")
+            self.add("value", path, f"{len(v)} characters, more than {hi}")
         if isinstance(lo, int) and len(v) < lo:
-            self.add("value", path, f"{quote(v)} is shorter than {lo} characters")
+            self.add("value", path, f"{len(v)} characters, fewer than {lo}")
         pattern = s.get("pattern")
         if isinstance(pattern, str) and len(v) <= MAX_PATTERN_INPUT:
             rx = self._pattern(pattern)
             if rx is not None and rx.search(v) is None:
-                self.add("value", path, f"{quote(v)} does not match the pattern {quote(pattern)}")
+                self.add("value", path, f"the value does not match the pattern {quote(pattern)}")
 
     def _pattern(self, pattern: str) -> re.Pattern[str] | None:
         if pattern not in self.patterns:

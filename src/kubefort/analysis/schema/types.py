@@ -105,6 +105,10 @@ def expected(t: Any) -> str:
 
 QUOTE_MAX = 40  # characters of a quoted value a message shows
 
+#: types whose values messages may quote: structural settings (privileged, replicas, ports, cpu), never
+#: free text, where secrets live
+REVEALED = frozenset({BOOLEAN, INT32, INT64, NUMBER, INT_OR_STRING, QUANTITY, DATE_TIME, MICRO_TIME})
+
 
 def quote(value: Any) -> str:
     """A value as messages quote it: JSON-like, and cut when long (hostile input can be huge)."""
@@ -120,16 +124,19 @@ def quote(value: Any) -> str:
     return ""
 
 
-def found(value: Any) -> str:
-    """How a message names a value that has the wrong type: ``a string ("true")``."""
+def found(value: Any, reveal: bool = True) -> str:
+    """How a message names a value that has the wrong type: ``a string ("true")``. With ``reveal``
+    False only its type: values of free-text fields (env values, data, annotations) may be secrets,
+    and reports never quote those."""
+    shown = f" ({quote(value)})" if reveal else ""
     if isinstance(value, bool):
-        return f"a boolean ({quote(value)})"
+        return f"a boolean{shown}"
     if isinstance(value, str):
-        return f"a string ({quote(value)})"
+        return f"a string{shown}"
     if isinstance(value, int):
-        return f"an integer ({quote(value)})"
+        return f"an integer{shown}"
     if isinstance(value, float):
-        return f"a number ({quote(value)})"
+        return f"a number{shown}"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):

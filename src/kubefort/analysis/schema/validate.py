@@ -44,6 +44,7 @@ from .types import (
     MICRO_TIME,
     NUMBER,
     QUANTITY,
+    REVEALED,
     STRING,
     ListOf,
     MapOf,
@@ -138,7 +139,8 @@ class Walker:
         self.issues.append(Issue(code, path, message, invalid, self.custom))
 
     def wrong(self, value: Any, t: Any, path: Path, detail: str | None = None) -> None:
-        self.add("type", path, detail or f"expected {expected(t)}, found {found(value)}", True)
+        reveal = isinstance(t, int) and t in REVEALED
+        self.add("type", path, detail or f"expected {expected(t)}, found {found(value, reveal)}", True)
 
     # -- walking ----------------------------------------------------------------------------------
     def value(self, v: Any, t: Any, path: Path) -> None:
