@@ -16,7 +16,7 @@ import functools
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ...errors import UsageError
@@ -64,7 +64,9 @@ def config_file(obj: K8sObject) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Validation:
-    status: str  # BUILTIN | CUSTOM | UNSERVED | UNKNOWN
+    """What validating one object found."""
+
+    status: str  # BUILTIN | CUSTOM | UNSERVED | UNKNOWN | CONFIG
     issues: tuple[Issue, ...] = ()
     against: str = ""  # what it was validated against, or why not
 
@@ -97,6 +99,7 @@ class SchemaSet:
 
 def load_schema_dir(path: str, crds: CrdIndex) -> None:
     """CRDs (YAML or JSON manifests) and JSON schema files below ``path``."""
+    from ...errors import LoadError
     from ...loading.loader import iter_files, parse_text, read_text
     from ...loading.yamlparse import Limits
 
@@ -106,7 +109,7 @@ def load_schema_dir(path: str, crds: CrdIndex) -> None:
     for file in iter_files([path]):
         try:
             text = read_text(file, limits)
-        except (OSError, UsageError, Exception):  # unreadable files are skipped, as in a scan
+        except (OSError, LoadError):  # unreadable files are skipped, as in a scan
             continue
         docs, _ = parse_text(text, file, limits)
         for d in docs:
@@ -142,17 +145,12 @@ def _add_schema_file(file: str, root: str, data: Mapping[str, Any], crds: CrdInd
     cv = CrdVersion(
         name=file, group="" if rel == "." else rel.split(os.sep)[0], version=m["version"], kind=m["kind"], schema=data
     )
+    cv = replace(cv, closed=False)  # JSON schemas close an object only with additionalProperties: false
     if rel == ".":
-        crds.loose[(m["kind"].lower(), m["version"])] = _replace(cv, closed=False)
+        crds.loose[(m["kind"].lower(), m["version"])] = cv
     else:  # <group>/<kind>_<version>.json: the kind is lower case in file names; matched case-insensitively
-        crds.loose.setdefault((m["kind"].lower(), m["version"]), _replace(cv, closed=False))
-        crds.by_kind.setdefault((cv.group, f"\0{m['kind'].lower()}"), {})[m["version"]] = _replace(cv, closed=False)
-
-
-def _replace(cv: CrdVersion, **kw: Any) -> CrdVersion:
-    from dataclasses import replace
-
-    return replace(cv, **kw)
+        crds.loose.setdefault((m["kind"].lower(), m["version"]), cv)
+        crds.by_kind.setdefault((cv.group, f"\0{m['kind'].lower()}"), {})[m["version"]] = cv
 
 
 @functools.cache
