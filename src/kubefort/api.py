@@ -55,6 +55,8 @@ class ScanOptions:
     workers: int = 1  # processes for rule evaluation (fork): only for callers that own the process
     cluster: ClusterSource | None = None  # read the objects from a live cluster instead of files
     snapshot: str | None = None  # ... or from a snapshot of one (kubefort cluster snapshot save)
+    kube_version: str | None = None  # Kubernetes version whose API schema objects are validated against
+    schema_dir: str | None = None  # CRDs or JSON schemas (kubeconform layout) for custom resources
 
 
 def load_inputs(opts: ScanOptions) -> LoadResult:
@@ -86,6 +88,15 @@ def load_inputs(opts: ScanOptions) -> LoadResult:
             )
         )
     return result
+
+
+def check_schema_options(opts: ScanOptions) -> None:
+    """Refuse an unknown --kube-version or a missing --schema-dir before loading anything."""
+    from .analysis.schema.bundle import bundle_index
+
+    bundle_index().resolve(opts.kube_version)
+    if opts.schema_dir and not os.path.isdir(opts.schema_dir):
+        raise UsageError(f"--schema-dir {opts.schema_dir!r}: no such directory")
 
 
 def resolve_config(opts: ScanOptions) -> Config:
@@ -147,7 +158,17 @@ def scan_inventory(
     pss = PssLevel(opts.pss) if opts.pss else None
     if pss is not None:
         params.setdefault("pss_strict", True)
-    return evaluate(
+    if opts.kube_version:
+        params["kube_version"] = opts.kube_version
+        params.setdefault("target_version", opts.kube_version)  # KF-VER-006 judges the same version
+    if opts.schema_dir:
+        params["schema_dir"] = opts.schema_dir
+    notes = []
+    if mode == "manifest" and _validating(registry, opts, cfg):
+        from .rules.schema import validate_inventory
+
+        notes = validate_inventory(inventory, params)
+    report = evaluate(
         rules,
         inventory,
         params=params,
@@ -159,6 +180,15 @@ def scan_inventory(
         keep_passes=opts.keep_passes,
         workers=opts.workers,
     )
+    report.notes.extend(notes)
+    return report
+
+
+def _validating(registry: Registry, opts: ScanOptions, cfg: Config) -> bool:
+    """Whether objects are validated against the API schema before the rules judge them: always in a
+    manifest scan, unless every KF-SCHEMA rule is skipped (then objects are judged as written)."""
+    skipped = {r.meta.id for r in registry.resolve([*opts.skip_rules, *cfg.disable])}
+    return any(r.meta.id.startswith("KF-SCHEMA-") and r.meta.id not in skipped for r in registry)
 
 
 def default_workers() -> int:
@@ -199,6 +229,7 @@ def scan(opts: ScanOptions, *, registry: Registry | None = None, progress: Progr
     cfg = resolve_config(opts)
     # validate selection before the (possibly long) load
     select_rules(opts, cfg, registry)
+    check_schema_options(opts)
     with batch_gc():
         loaded = load_inputs(opts)
         report = scan_inventory(Inventory(loaded.objects), opts, registry=registry, cfg=cfg)

@@ -74,12 +74,14 @@ def test_denial_equals_scan(path: Path) -> None:
     loaded = load_inputs(ScanOptions(paths=[str(path)]))
     assert not loaded.errors
     report = scan_inventory(Inventory(loaded.objects), ScanOptions(), cfg=cfg, registry=REGISTRY)
+    # objects the API server refuses to decode (issue 22: KF-SCHEMA-002, -003, -005) never reach a webhook
+    refused = {f.object for f in report.findings if f.rule.id in ("KF-SCHEMA-002", "KF-SCHEMA-003", "KF-SCHEMA-005")}
     for threshold in ("high", "medium"):
         policy = AdmissionPolicy.build(registry=REGISTRY, cfg=cfg, fail_on=threshold, policy={"exempt_namespaces": []})
         skipped = {m.id for m, _ in policy.skipped}
         fail_on = Severity.parse(threshold)
         for i, obj in enumerate(loaded.objects):
-            if not policy.applies_to(obj.kind):
+            if not policy.applies_to(obj.kind) or obj.ref in refused:
                 continue
             mine = [
                 f

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from kubefort.loading.loader import load_paths, load_text
 from kubefort.loading.yamlparse import Limits, parse_yaml_stream
+from kubefort.model.objects import DuplicateKey
 
 POD = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  containers:\n  - name: a\n    image: nginx:1.25\n"
 
@@ -127,11 +128,13 @@ def test_yaml12_fast_path_plain_scalars() -> None:
 
 
 def test_duplicate_keys_are_reported_and_last_value_scanned() -> None:
+    # issue 22: a repeated key is a finding (KF-SCHEMA-004), no longer an input error
     r = load_text(
         "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  hostPID: false\n  hostPID: true\n", "dup.yaml"
     )
     assert r.objects[0].get("spec", "hostPID") is True
-    assert r.errors and "duplicate" in str(r.errors[0])
+    assert not r.errors
+    assert r.objects[0].source.duplicates == (DuplicateKey(("spec", "hostPID"), (5, 6)),)
 
 
 def test_namespace_defaulting_and_crd_scope() -> None:
@@ -213,4 +216,5 @@ def test_typed_list_items_without_kind_take_the_lists() -> None:
 
 def test_duplicate_key_error_names_the_line() -> None:
     r = load_text("apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  name: q\n", "dup.yaml")
-    assert r.errors[0].line == 5
+    assert not r.errors
+    assert r.objects[0].source.duplicates[0].lines[-1] == 5

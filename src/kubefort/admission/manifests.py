@@ -304,6 +304,11 @@ def build(rules: Iterable[Rule], opts: ManifestOptions = ManifestOptions()) -> l
         vwc_meta["annotations"] = {"cert-manager.io/inject-ca-from": f"{ns}/{svc}"}
     else:
         client["caBundle"] = opts.ca_bundle or "REPLACE_WITH_CA_BUNDLE_FROM_kubefort_admission_certs"
+        if not opts.ca_bundle:  # not base64 on purpose: the API server refuses the manifest until it is replaced
+            vwc_meta["annotations"] = {
+                IGNORE: "KF-SCHEMA-002=caBundle is a placeholder for the output of kubefort admission certs, "
+                "invalid on purpose so that the manifest is refused until it is replaced"
+            }
     vwc = {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingWebhookConfiguration",

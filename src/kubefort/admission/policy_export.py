@@ -440,6 +440,10 @@ CANNOT: dict[str, str] = {
     "KF-SEC-004": "secret detection in annotations needs detect-secrets heuristics that CEL cannot run",
     "KF-SEC-006": "credential detection in command lines needs argument parsing and secret heuristics beyond CEL",
     "KF-SEC-005": "applies to manifests in a repository, not to objects at admission",
+    **dict.fromkeys(
+        ("KF-SCHEMA-001", "KF-SCHEMA-002", "KF-SCHEMA-003", "KF-SCHEMA-004", "KF-SCHEMA-005"),
+        "the API server validates objects against its schema before admission policies see them (a manifest check)",
+    ),
     "KF-POD-037": "splitting shell strings on whitespace and operators (&&, ;, |) and taking the basename needs "
     "string functions (split, basename) that policies cannot rely on across Kubernetes versions",
     "KF-POD-040": "the list of recognised core components (system_workloads) is a parameter list compared by "

@@ -45,6 +45,18 @@ from .options import cluster_options, input_options, split_ids
     help="Judge the Pod Security Standards level exactly as Pod Security admission does.",
 )
 @click.option(
+    "--kube-version",
+    default=None,
+    metavar="VERSION",
+    help="Kubernetes version whose API schema objects are validated against (KF-SCHEMA-*).  [default: newest bundled]",
+)
+@click.option(
+    "--schema-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="CRDs, or JSON schemas in kubeconform's layout, to validate custom resources against.",
+)
+@click.option(
     "--config",
     type=click.Path(dir_okay=False),
     default=None,
@@ -87,6 +99,8 @@ def scan_cmd(
     min_severity: str | None,
     fail_on: str | None,
     pss: str | None,
+    kube_version: str | None,
+    schema_dir: str | None,
     config: str | None,
     baseline: str | None,
     fmt: str | None,
@@ -124,6 +138,8 @@ def scan_cmd(
         config=config,
         baseline=baseline,
         pss=pss,
+        kube_version=kube_version,
+        schema_dir=schema_dir,
         namespace=namespace,
         keep_passes=fmt == Format.JUNIT.value,  # only JUnit lists each pass
         workers=jobs or default_workers(),

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..model.inventory import Inventory
 from ..model.kinds import WORKLOAD_KINDS
-from ..model.objects import K8sObject
+from ..model.objects import InvalidField, K8sObject
 from ..model.workloads import pod_spec
 from .findings import Finding, Report, Result, Status
 from .rule import Context, NotEvaluated, PssLevel, Rule, Scope, Severity
@@ -218,6 +218,9 @@ class Run:
                 steps = compiled[kind] = [
                     (*t, self.context(t[0]), t[0].blocked_by(unreadable, kind)) for t in self.plan.templates(kind)
                 ]
+            judged = obj.invalid is not None  # fields found invalid: reading them makes a rule not evaluated
+            if judged:
+                obj.judging(True)
             pod = pod_spec(obj) if steps and kind in WORKLOAD_KINDS else None
             memo = obj.memo
             for meta, fn, code, cset, applies, ctx, blocked in steps:
@@ -225,7 +228,11 @@ class Run:
                     # many rules share one target test (every kube-apiserver flag rule): judged once
                     ok = memo.get(applies)
                     if ok is None:
-                        ok = memo[applies] = bool(applies(obj))
+                        try:
+                            ok = bool(applies(obj))
+                        except InvalidField:  # cannot tell what the object is: the rule is not about it
+                            ok = False
+                        memo[applies] = ok
                     if not ok:
                         continue  # not about this object (a kube-apiserver flag rule on an nginx Deployment)
                 if blocked is not None:  # a kind it reads could not be read from the cluster: never a pass
@@ -251,6 +258,8 @@ class Run:
                         passes.append((meta, obj.ref, None))
                     continue
                 _record(report, meta, obj, violations, suppressor, pss, min_severity)
+            if judged:
+                obj.judging(False)
             if marks is not None:
                 marks.append((len(findings), len(results), len(passes) if passes is not None else 0))
         report.counts[Status.PASS] += n_pass
@@ -281,7 +290,7 @@ class Run:
 
 
 def _failed_to_judge(report: Report, meta: Any, anchor: K8sObject, e: Exception) -> None:
-    if isinstance(e, NotEvaluated):
+    if isinstance(e, (NotEvaluated, InvalidField)):  # InvalidField: the rule read a field found invalid
         report.counts[Status.NOT_EVALUATED] += 1
         report.results.append(Result(rule=meta, object=anchor.ref, status=Status.NOT_EVALUATED, detail=str(e)))
         return

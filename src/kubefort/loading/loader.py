@@ -13,9 +13,9 @@ from typing import Any
 
 from ..errors import LoadError
 from ..model.kinds import is_cluster_scoped
-from ..model.objects import K8sObject, Source
+from ..model.objects import DuplicateKey, K8sObject, Source
 from ..model.source import DocumentText
-from .yamlparse import Limits, ParsedDoc, parse_json, parse_yaml_stream
+from .yamlparse import Duplicate, Limits, ParsedDoc, parse_json, parse_yaml_stream
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,8 @@ def read_text(path: str, limits: Limits) -> str:
         size = os.path.getsize(path)
         if size > limits.max_file_bytes:
             raise LoadError(path, f"file is {size} bytes, larger than the {limits.max_file_bytes}-byte limit; skipped")
-        with open(path, "rb") as fh:
-            data = fh.read(limits.max_file_bytes + 1)
+        with open(path, "rb") as fh:  # read(n) allocates n bytes up front: ask for the size, not the limit
+            data = fh.read(size + 1)
     if len(data) > limits.max_file_bytes:
         raise LoadError(path, f"input larger than the {limits.max_file_bytes}-byte limit; skipped")
     try:
@@ -168,7 +168,9 @@ def _parse_in_workers(files: list[str], limits: Limits, workers: int) -> list[Fi
             [
                 (
                     name,
-                    None if docs is None else [(d.data, d.text.text, d.text.start_line, d.text.is_json) for d in docs],
+                    None
+                    if docs is None
+                    else [(d.data, d.text.text, d.text.start_line, d.text.is_json, d.duplicates) for d in docs],
                     [(e.file, str(e), e.line) for e in errors],
                 )
                 for name, docs, errors in out
@@ -183,7 +185,9 @@ def _parse_in_workers(files: list[str], limits: Limits, workers: int) -> list[Fi
             out = [
                 (
                     name,
-                    None if docs is None else [ParsedDoc(d, DocumentText(t, line, js)) for d, t, line, js in docs],
+                    None
+                    if docs is None
+                    else [ParsedDoc(d, DocumentText(t, line, js), dups) for d, t, line, js, dups in docs],
                     [LoadError(f, m, line) for f, m, line in errors],
                 )
                 for name, docs, errors in marshal.loads(data)
@@ -256,7 +260,7 @@ def build_objects(
                 template = m.group(1) if m else None
             # Helm names templates "<chart name>/templates/x.yaml": the chart directory replaces the name
             src_file = os.path.join(source_root, template.split("/", 1)[-1]) if template else file
-            _add_document(d.data, d.text, src_file, template, (), result, default_namespace, crd_scope)
+            _add_document(d.data, d.text, src_file, template, (), result, default_namespace, crd_scope, d.duplicates)
 
 
 def _add_document(
@@ -268,6 +272,7 @@ def _add_document(
     result: LoadResult,
     default_namespace: str,
     crd_scope: Mapping[str, bool],
+    duplicates: tuple[Duplicate, ...] = (),
     depth: int = 0,
 ) -> None:
     where = f"{file}:{text.line_of(prefix)}" if prefix else f"{file}:{text.start_line}"
@@ -282,14 +287,33 @@ def _add_document(
     if kind.endswith("List") and isinstance(data.get("items"), list) and depth < 2:
         # Items of a typed list (PodList) read from the API server carry no apiVersion/kind: they are the list's.
         item_kind = kind[: -len("List")] if kind != "List" else None
+        n = len(prefix) + 2
+        for path, lines in duplicates:  # repeated keys of the list itself, outside any item
+            if len(path) < n or path[: n - 1] != prefix + ("items",):
+                where_dup = f"{file}:{lines[-1]}" if lines else where
+                result.notes.append(
+                    f"{where_dup}: key {'.'.join(map(str, path))} repeated in a List, outside its items"
+                )
         for i, item in enumerate(data["items"]):
             if item_kind and isinstance(item, Mapping) and "kind" not in item:
                 item = {"apiVersion": api_version, "kind": item_kind, **item}
+            item_prefix = prefix + ("items", i)
             _add_document(
-                item, text, file, template, prefix + ("items", i), result, default_namespace, crd_scope, depth + 1
+                item,
+                text,
+                file,
+                template,
+                item_prefix,
+                result,
+                default_namespace,
+                crd_scope,
+                tuple(d for d in duplicates if d[0][:n] == item_prefix and len(d[0]) > n),
+                depth + 1,
             )
         return
     scope = crd_scope.get(kind)
     cluster_scoped = scope if scope is not None else is_cluster_scoped(api_version, kind)
-    source = Source(file=file, doc=text, prefix=prefix, template=template)
+    n = len(prefix)
+    dups = tuple(DuplicateKey(path[n:], lines) for path, lines in duplicates if path[:n] == prefix and len(path) > n)
+    source = Source(file=file, doc=text, prefix=prefix, template=template, duplicates=dups)
     result.objects.append(K8sObject.from_raw(data, source, default_namespace, cluster_scoped))

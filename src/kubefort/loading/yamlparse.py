@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +82,10 @@ class Limits:
     max_doc_bytes: int = 16 * 1024 * 1024
     max_alias_events: int = 200_000  # total nodes replayed through aliases per document
     max_depth: int = 256  # nesting depth accepted in flow collections (yaml-rs limit)
+    # alias amplification (see _aliasing): the text aliases expand a document to, at most this many
+    # times the document's own size, beyond a floor that ordinary anchors never reach
+    max_alias_expansion: int = 10
+    alias_expansion_floor: int = 1024 * 1024
 
 
 class _Loader11(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):  # type: ignore[misc]
@@ -101,6 +106,14 @@ _Loader11.add_implicit_resolver(
 )
 
 
+# go-yaml v2 reads a plain scalar as a float by its own pattern (yamlStyleFloat: "1e3", "1.", ".5e-3"),
+# where PyYAML's YAML 1.1 float needs a dot ("1e3" would stay a string); checked after the int resolver.
+for _first in "0123456789-+.":
+    _Loader11.yaml_implicit_resolvers.setdefault(_first, []).append(
+        ("tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:\.[0-9_]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?$"))
+    )
+
+
 def _construct_bool(loader: Any, node: Any) -> bool:
     return loader.construct_scalar(node) in ("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON")
 
@@ -108,10 +121,15 @@ def _construct_bool(loader: Any, node: Any) -> bool:
 _Loader11.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
 
 
+#: a key repeated in one mapping: its path from the document root and the file line of each occurrence
+Duplicate = tuple[tuple[str | int, ...], tuple[int, ...]]
+
+
 @dataclass(slots=True)
 class ParsedDoc:
     data: Any
     text: DocumentText
+    duplicates: tuple[Duplicate, ...] = ()  # parsers keep the last value; KF-SCHEMA-004 reports them
 
 
 def split_documents(text: str) -> list[tuple[int, int, str]]:
@@ -161,6 +179,10 @@ def parse_yaml_stream(text: str, file: str, limits: Limits = Limits()) -> tuple[
         if len(chunk) > limits.max_doc_bytes:
             errors.append(LoadError(file, f"document larger than {limits.max_doc_bytes} bytes, skipped", start_line))
             continue
+        refused = _aliasing(chunk, limits)
+        if refused is not None:
+            errors.append(LoadError(file, refused, start_line))
+            continue
         try:
             data, dup = _parse_chunk(chunk, alias_limits)
         except (yaml_rs.YAMLDecodeError, yaml.YAMLError, ValueError, RecursionError) as e:
@@ -168,40 +190,109 @@ def parse_yaml_stream(text: str, file: str, limits: Limits = Limits()) -> tuple[
             line = start_line + rel - 1 if rel else start_line
             errors.append(LoadError(file, problem, line))
             continue
-        if dup is not None:
-            # Scanned anyway (last value wins, as non-strict decoders do) so that nothing hides behind it.
-            problem, rel = _error_summary(dup)
-            rel = rel or _duplicate_key_line(chunk)
-            line = start_line + rel - 1 if rel else start_line
-            errors.append(
-                LoadError(file, f"{problem}: the last value is used; strict Kubernetes clients reject this", line)
-            )
         if data is None:
             continue
-        docs.append(ParsedDoc(data, DocumentText(chunk, start_line)))
+        # Repeated keys: scanned anyway (the last value wins, as lenient decoders do) and reported as
+        # findings (KF-SCHEMA-004), so that suppressions and baselines apply to them as to any other.
+        duplicates = _duplicate_keys(chunk, start_line) if dup is not None else ()
+        docs.append(ParsedDoc(data, DocumentText(chunk, start_line), duplicates))
     return docs, errors
 
 
-def _duplicate_key_line(chunk: str) -> int | None:
-    """1-based line (in the chunk) of the first repeated mapping key; yaml-rs does not say where."""
+def _duplicate_keys(chunk: str, start_line: int) -> tuple[Duplicate, ...]:
+    """Every key repeated within one mapping, with its path and lines (yaml-rs does not say where)."""
     try:
         root = yaml.compose(chunk, Loader=_Loader11)
     except yaml.YAMLError:
-        return None
-    stack = [root] if root is not None else []
+        return ()
+    out: list[Duplicate] = []
+    seen_nodes: set[int] = set()  # an alias repeats a node: walk it once
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(root, ())] if root is not None else []
     while stack:
-        node = stack.pop()
+        node, path = stack.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
         if isinstance(node, yaml.MappingNode):
-            seen: set[str] = set()
+            lines: dict[str, list[int]] = {}
             for k, v in node.value:
-                if isinstance(k, yaml.ScalarNode):
-                    if k.value in seen:
-                        return int(k.start_mark.line) + 1
-                    seen.add(k.value)
-                stack.append(v)
+                if isinstance(k, yaml.ScalarNode) and k.value != "<<":
+                    lines.setdefault(k.value, []).append(start_line + int(k.start_mark.line))
+                    stack.append((v, path + (k.value,)))
+            out.extend((path + (k,), tuple(ls)) for k, ls in lines.items() if len(ls) > 1)
         elif isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)
+            stack.extend((v, path + (i,)) for i, v in enumerate(node.value))
+    return tuple(sorted(out, key=lambda d: d[1]))
+
+
+_ANCHOR = re.compile(r"(?:^|[\s\[{,])&[^\s,\[\]{}]")
+
+
+def _aliasing(chunk: str, limits: Limits) -> str | None:
+    """Why a document is refused for excessive aliasing, or None.
+
+    As sigs.k8s.io/yaml does (its fix for CVE-2019-11253): past 100 alias-expanded nodes out of 1,000
+    decoded, at most 99% of the decoded nodes may come from alias expansion (down to 10% for documents
+    of millions of nodes). Counting nodes misses aliases of one huge scalar, so the text the aliases
+    expand the document to is bounded too: ``max_alias_expansion`` times the document's size (beyond
+    ``alias_expansion_floor``). Counted on PyYAML's event stream, which never expands an alias, and
+    only for documents that have an anchor.
+    """
+    if "&" not in chunk or "*" not in chunk or _ANCHOR.search(chunk) is None:
+        return None
+    anchors: dict[str, tuple[int, int]] = {}  # anchor -> (nodes, bytes) its alias decodes to
+    stack: list[list[Any]] = [[None, 0, 0]]  # open collections: [anchor, nodes, bytes]
+    decoded = aliased = expanded = 0
+    limit = max(limits.alias_expansion_floor, limits.max_alias_expansion * len(chunk))
+    events: Iterator[Any] = yaml.parse(chunk, Loader=_Loader11)
+    try:
+        for ev in events:
+            cls = type(ev)
+            if cls is yaml.ScalarEvent:
+                n, b = 1, len(ev.value) + 1
+                decoded += 1
+                expanded += b
+                if ev.anchor:
+                    anchors[ev.anchor] = (n, b)
+            elif cls is yaml.MappingStartEvent or cls is yaml.SequenceStartEvent:
+                decoded += 1
+                expanded += 1
+                stack.append([ev.anchor, 1, 1])
+                continue
+            elif cls is yaml.MappingEndEvent or cls is yaml.SequenceEndEvent:
+                anchor, n, b = stack.pop()
+                if anchor:
+                    anchors[anchor] = (n, b)
+            elif cls is yaml.AliasEvent:
+                tn, tb = anchors.get(ev.anchor, (0, 0))
+                n, b = 1 + tn, 1 + tb
+                decoded += n
+                aliased += tn
+                expanded += b
+                if aliased > 100 and decoded > 1000 and aliased / decoded > _allowed_alias_ratio(decoded):
+                    return "excessive aliasing (as the Kubernetes API server refuses it): document not loaded"
+                if expanded > limit:
+                    return (
+                        f"excessive aliasing: aliases expand the document to over {expanded:,} bytes, more than "
+                        f"{limits.max_alias_expansion} times its {len(chunk):,}: document not loaded"
+                    )
+            else:
+                continue
+            top = stack[-1]
+            top[1] += n
+            top[2] += b
+    except yaml.YAMLError:
+        return None  # not YAML that PyYAML reads: the parser reports the problem (with its alias limits)
     return None
+
+
+def _allowed_alias_ratio(decoded: int) -> float:
+    """go-yaml v2 ``allowedAliasRatio``: 99% up to 400,000 decoded nodes, down to 10% at 4,000,000."""
+    if decoded <= 400_000:
+        return 0.99
+    if decoded >= 4_000_000:
+        return 0.10
+    return 0.99 - 0.89 * (decoded - 400_000) / 3_600_000
 
 
 def _parse_chunk(chunk: str, alias_limits: Any) -> tuple[Any, Exception | None]:
@@ -229,10 +320,48 @@ def _parse_chunk(chunk: str, alias_limits: Any) -> tuple[Any, Exception | None]:
 
 
 def parse_json(text: str, file: str) -> tuple[list[ParsedDoc], list[LoadError]]:
+    repeated: list[bool] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        d = dict(items)
+        if len(d) != len(items):
+            repeated.append(True)
+        return d
+
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=pairs)
     except json.JSONDecodeError as e:
         return [], [LoadError(file, e.msg, e.lineno)]
     except RecursionError:
         return [], [LoadError(file, "JSON nested too deeply", None)]
-    return [ParsedDoc(data, DocumentText(text, 1, is_json=True))], []
+    duplicates = _json_duplicates(text) if repeated else ()
+    return [ParsedDoc(data, DocumentText(text, 1, is_json=True), duplicates)], []
+
+
+def _json_duplicates(text: str) -> tuple[Duplicate, ...]:
+    """The repeated keys of a JSON document, with lines when PyYAML reads it (JSON is YAML, mostly)."""
+    found = _duplicate_keys(text, 1)
+    if found:
+        return found
+    out: list[Duplicate] = []
+
+    def walk(node: Any, path: tuple[str | int, ...]) -> None:
+        if isinstance(node, _Pairs):
+            counts: dict[str, int] = {}
+            for k, v in node:
+                counts[k] = counts.get(k, 0) + 1
+                walk(v, path + (k,))
+            out.extend((path + (k,), ()) for k, n in counts.items() if n > 1)
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, path + (i,))
+
+    try:
+        walk(json.loads(text, object_pairs_hook=_Pairs), ())
+    except (ValueError, RecursionError):
+        return ()
+    return tuple(out)
+
+
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object as its key/value pairs, repeated keys kept."""

@@ -28,6 +28,14 @@ class ObjectRef:
         return {"apiVersion": self.api_version, "kind": self.kind, "namespace": self.namespace, "name": self.name}
 
 
+@dataclass(frozen=True, slots=True)
+class DuplicateKey:
+    """A key written more than once in one mapping (parsers keep the last value)."""
+
+    path: Path  # the repeated key, from the object's root
+    lines: tuple[int, ...]  # file line of each occurrence
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Source:
     """Where an object came from: the file, the document and, for list items, the path inside it."""
@@ -37,6 +45,7 @@ class Source:
     prefix: Path = ()  # e.g. ("items", 3) for the fourth item of a List
     template: str | None = None  # Helm "# Source:" template path
     live: bool = False
+    duplicates: tuple[DuplicateKey, ...] = ()  # keys repeated in the object's text (KF-SCHEMA-004)
 
     def locate(self, path: Sequence[str | int] = ()) -> Location:
         if self.doc is None:
@@ -60,9 +69,14 @@ class K8sObject:
     annotations: Mapping[str, str] = field(default_factory=dict)
     ref: ObjectRef = field(init=False, repr=False, compare=False)
     memo: dict[Hashable, Any] = field(init=False, repr=False, compare=False)  # derived views (pod spec), computed once
+    # fields that schema validation found invalid (a trie of paths, see mark_invalid); None: none known
+    invalid: dict[str | int, Any] | None = field(init=False, repr=False, compare=False)
+    judged: bool = field(init=False, repr=False, compare=False)  # rules are judging this object now
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "memo", {})
+        object.__setattr__(self, "invalid", None)
+        object.__setattr__(self, "judged", False)
         object.__setattr__(
             self,
             "ref",
@@ -107,8 +121,44 @@ class K8sObject:
         return self.api_version.rsplit("/", 1)[0] if "/" in self.api_version else ""
 
     def get(self, *path: str | int, default: Any = None) -> Any:
-        """Value at ``path`` in the raw object, or ``default`` when any step is missing."""
-        return get_path(self.raw, path, default)
+        """Value at ``path`` in the raw object, or ``default`` when any step is missing.
+
+        While the object is judged (:meth:`judging`), raises :class:`InvalidField` when the path is, or
+        lies under, a field marked invalid; a value that holds invalid fields comes back guarded
+        (reading those fields raises in turn).
+        """
+        if self.invalid is None:
+            return get_path(self.raw, path, default)
+        return _guarded_get(self, path, default)
+
+    def judging(self, on: bool) -> None:
+        """Set while rules judge this object (the engine does): then reading an invalid field raises.
+        Reads made for another object's judgement (a cross-object index) see the values as written."""
+        object.__setattr__(self, "judged", on)
+
+    def mark_invalid(self, reasons: Mapping[Path, str]) -> None:
+        """Record the fields that schema validation found invalid, each with the reason rules give when
+        they cannot be evaluated (``field spec.containers is invalid: expected a list, found a string``).
+
+        From then on, while the object is judged, :meth:`get` and the pod and container views
+        (:mod:`.workloads`) raise :class:`InvalidField` on reading such a field, so a rule that reads one
+        is *not evaluated* on this object instead of judging a value the API server would refuse; rules
+        that do not read it are unaffected. Objects without invalid fields pay nothing.
+        """
+        if not reasons:
+            return
+        trie: dict[str | int, Any] = {}
+        for path, reason in sorted(reasons.items(), key=lambda kv: len(kv[0])):
+            node: Any = trie
+            for step in path[:-1]:
+                node = node.setdefault(step, {})
+                if isinstance(node, str):
+                    break  # a shorter path is invalid already: it covers this one
+            else:
+                if path:
+                    node.setdefault(path[-1], reason)
+        object.__setattr__(self, "invalid", trie)
+        self.memo.clear()  # views made before (pod spec, containers) must be made again, guarded
 
     def locate(self, path: Sequence[str | int] = ()) -> Location:
         return self.source.locate(path)
@@ -131,6 +181,118 @@ def get_path(data: Any, path: Sequence[str | int], default: Any = None) -> Any:
             else:
                 return default
     return cur
+
+
+class InvalidField(Exception):
+    """A rule read a field that schema validation found invalid: the rule is not evaluated on the object."""
+
+
+def _guarded_get(obj: K8sObject, path: Sequence[str | int], default: Any) -> Any:
+    cur: Any = obj.raw
+    node: Any = obj.invalid
+    for step in path:
+        if node is not None:
+            if isinstance(step, int) and step < 0 and isinstance(cur, list):
+                step = step + len(cur)
+            node = node.get(step)
+            if isinstance(node, str):
+                if obj.judged:
+                    raise InvalidField(node)
+                node = None
+        if isinstance(step, int):
+            if isinstance(cur, list) and -len(cur) <= step < len(cur):
+                cur = cur[step]
+            else:
+                return default
+        elif isinstance(cur, dict) and step in cur:
+            cur = cur[step]
+        else:
+            return default
+    return guard(cur, node, obj)
+
+
+def guard(value: Any, node: dict[str | int, Any] | None, owner: K8sObject) -> Any:
+    """``value`` (of ``owner``) as rules read it: itself, or a guarded copy when invalid fields lie inside."""
+    if node is None:
+        return value
+    if isinstance(value, dict):
+        return GuardedDict(value, node, owner)
+    if isinstance(value, list):
+        return GuardedList(value, node, owner)
+    return value
+
+
+class GuardedDict(dict[Any, Any]):
+    """A mapping of an object with invalid fields. While the object is judged, reading one of those
+    fields raises :class:`InvalidField`; read for another object's judgement (an index of the pods of
+    a namespace), it gives the value as written. Only objects with invalid fields ever have one."""
+
+    __slots__ = ("_node", "_owner")
+
+    def __init__(self, data: Mapping[Any, Any], node: dict[str | int, Any], owner: K8sObject) -> None:
+        super().__init__(data)
+        self._node = node
+        self._owner = owner
+
+    def _read(self, key: Any, value: Any) -> Any:
+        child = self._node.get(key)
+        if isinstance(child, str):
+            if self._owner.judged:
+                raise InvalidField(child)
+            return value
+        return guard(value, child, self._owner)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._read(key, super().__getitem__(key))
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return self._read(key, super().get(key, default))
+
+    def __contains__(self, key: object) -> bool:
+        child = self._node.get(key)  # type: ignore[call-overload]
+        if isinstance(child, str) and self._owner.judged:
+            raise InvalidField(child)
+        return super().__contains__(key)
+
+    def items(self) -> Iterator[tuple[Any, Any]]:  # type: ignore[override]
+        for k, v in super().items():
+            yield k, self._read(k, v)
+
+    def values(self) -> Iterator[Any]:  # type: ignore[override]
+        for k, v in super().items():
+            yield self._read(k, v)
+
+
+class GuardedList(list[Any]):
+    """A list holding invalid items, or items holding invalid fields; see :class:`GuardedDict`."""
+
+    __slots__ = ("_node", "_owner")
+
+    def __init__(self, data: Sequence[Any], node: dict[str | int, Any], owner: K8sObject) -> None:
+        super().__init__(data)
+        self._node = node
+        self._owner = owner
+
+    def _read(self, index: int, value: Any) -> Any:
+        child = self._node.get(index)
+        if isinstance(child, str):
+            if self._owner.judged:
+                raise InvalidField(child)
+            return value
+        return guard(value, child, self._owner)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self))[index]]
+        value = super().__getitem__(index)
+        return self._read(index + len(self) if index < 0 else index, value)
+
+    def __iter__(self) -> Iterator[Any]:
+        for i in range(len(self)):
+            yield self._read(i, super().__getitem__(i))
+
+    def __contains__(self, item: object) -> bool:
+        return any(v == item for v in self)
 
 
 def _str_map(value: Any) -> dict[str, str]:

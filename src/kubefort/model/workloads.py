@@ -23,14 +23,31 @@ from enum import Enum
 from typing import Any
 
 from .kinds import POD_SPEC_PATHS
-from .objects import K8sObject, Path, get_path
+from .objects import InvalidField, K8sObject, Path, get_path
 
 _EMPTY: Mapping[str, Any] = {}
+_NAME_MAX = 63  # longest valid container name (DNS label)
 
 #: Fields present on both pod and container security contexts.
 SHARED_FIELDS = ("runAsUser", "runAsGroup", "runAsNonRoot", "seLinuxOptions", "seccompProfile", "appArmorProfile")
 WINDOWS_FIELDS = ("gmsaCredentialSpecName", "gmsaCredentialSpec", "runAsUserName", "hostProcess")
 GMSA_FIELDS = ("gmsaCredentialSpecName", "gmsaCredentialSpec")
+
+
+class _Unreadable(dict[str, Any]):
+    """A pod spec that schema validation found invalid as a whole (``template: "x"``): while its object
+    is judged every read raises, so the pod and container rules are not evaluated rather than passed."""
+
+    __slots__ = ("_reason",)
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self._reason = reason
+
+    def _fail(self, *_: Any) -> Any:
+        raise InvalidField(self._reason)
+
+    __getitem__ = get = __contains__ = items = values = keys = __iter__ = _fail
 
 
 class ContainerSet(str, Enum):
@@ -64,7 +81,7 @@ class PodSpecView:
 
     @property
     def metadata(self) -> Mapping[str, Any]:
-        md = get_path(self.obj.raw, self.meta_path)
+        md = self.obj.get(*self.meta_path)
         return md if isinstance(md, dict) else _EMPTY
 
     @property
@@ -109,7 +126,7 @@ class PodSpecView:
     def containers(self, which: ContainerSet = ContainerSet.ALL) -> tuple[ContainerView, ...]:
         """The containers of ``which`` set, in pod order (init containers first); computed once per set."""
         memo = self.obj.memo
-        key = ("containers", which, self.path)
+        key = ("containers", which, self.path, self.obj.judged)  # judged: invalid items raise, not skipped
         hit = memo.get(key)
         if hit is None:
             hit = memo[key] = tuple(self._containers(which))
@@ -168,7 +185,10 @@ class ContainerView:
             "initContainers": "init container",
             "ephemeralContainers": "ephemeral container",
         }
-        return f'{kind[self.list_name]} "{self.name}"'
+        name = self.name
+        if len(name) > _NAME_MAX:  # never valid (a DNS label): quoted cut, as hostile input may be huge
+            name = f"{name[: _NAME_MAX - 3]}… ({len(name)} characters)"
+        return f'{kind[self.list_name]} "{name}"'
 
     @property
     def image(self) -> Any:
@@ -242,6 +262,10 @@ def normalise_capability(name: str) -> str:
 
 def pod_spec(obj: K8sObject) -> PodSpecView | None:
     """The pod spec of a pod-bearing object, or None (computed once per object)."""
+    if obj.judged and obj.invalid is not None:
+        unreadable = _unreadable_spec(obj)
+        if unreadable is not None:
+            return unreadable
     memo = obj.memo
     if "pod" in memo:
         return memo["pod"]  # type: ignore[no-any-return]
@@ -254,7 +278,19 @@ def _pod_spec(obj: K8sObject) -> PodSpecView | None:
     if paths is None:
         return None
     meta_path, spec_path = paths
-    spec = get_path(obj.raw, spec_path)
+    spec = get_path(obj.raw, spec_path) if obj.invalid is None else obj.get(*spec_path)  # guarded if need be
     if not isinstance(spec, dict):
         return None
     return PodSpecView(obj=obj, spec=spec, path=spec_path, meta_path=meta_path)
+
+
+def _unreadable_spec(obj: K8sObject) -> PodSpecView | None:
+    """For an object being judged whose pod spec path is invalid: a view that raises on every read."""
+    paths = POD_SPEC_PATHS.get(obj.kind)
+    if paths is None:
+        return None
+    try:
+        obj.get(*paths[1])
+    except InvalidField as e:
+        return PodSpecView(obj=obj, spec=_Unreadable(str(e)), path=paths[1], meta_path=paths[0])
+    return None

@@ -28,6 +28,7 @@ AREA_MODULES = (
     "etcd_config",
     "encryption",
     "versions",
+    "schema",
 )
 
 
