@@ -32,11 +32,13 @@ PEERS = {
     "kube-linter": "kube-linter",
     "kubeaudit": "kubeaudit",
     "NSA/CISA:": "nsa",
+    "kubeconform": "kubeconform",
+    "kubectl": "kubectl",
 }
 #: metadata keys that point at upstream documentation rather than at a peer check: not in the catalogue
 DOC_KEYS = {"k8s", "istio", "linkerd", "kyverno", "gatekeeper", "kubefort"}
-#: Refs entries that name no peer check (planned SCHEMA rows name validators, not checks)
-NON_PEER = re.compile(r"^(\(no peer equivalent\)|none \(kubefort\)|kubeconform\b.*|kubectl\b.*)$")
+#: Refs entries that name no peer check
+NON_PEER = re.compile(r"^(\(no peer equivalent\)|none \(kubefort\))$")
 
 #: Known differences between a rule's metadata refs and its catalogue row, (ID, key, value) -> reason.
 #: The metadata refs appear in the JSON, SARIF and Markdown reports, which are pinned byte for byte
