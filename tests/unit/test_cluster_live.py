@@ -23,7 +23,7 @@ from kubeapi.store import Store
 from kubefort.api import ScanOptions, scan
 from kubefort.engine.findings import Report, Status
 from kubefort.loading.cluster import ClusterError, ClusterSource, load_snapshot, read_cluster, save_snapshot
-from kubefort.loading.cluster.transport import ApiError, Limits, RateLimiter, Transport, load_client
+from kubefort.loading.cluster.transport import ApiError, RateLimiter, RequestLimits, Transport, load_client
 from kubefort.model.objects import REDACTED
 from kubefort.rules import default_registry
 
@@ -83,7 +83,7 @@ def source(kubeconfig: str, **kw: Any) -> ClusterSource:
 
 def fast(kubeconfig: str, **kw: Any) -> Transport:
     client, _ = load_client(kubeconfig, None)
-    return Transport(client, limits=Limits(request_timeout=kw.pop("timeout", 5.0), backoff=0.01, **kw))
+    return Transport(client, limits=RequestLimits(request_timeout=kw.pop("timeout", 5.0), backoff=0.01, **kw))
 
 
 # -- discovery and lists --------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 from kubefort.cli import cli
 from kubefort.etcd.client import EtcdClient, TLSFiles
-from kubefort.etcd.pki import Issued, LocalPKI, issue, make_ca, make_test_pki
+from kubefort.etcd.pki import IssuedKeyPair, LocalPKI, issue, make_ca, make_test_pki
 from kubefort.etcd.probe import probe_and_judge, probe_endpoint
 from kubefort.etcd.server import LocalEtcd, ServerTLS
 
@@ -249,7 +249,7 @@ def test_probe_foreign_cert_from_the_same_ca(
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
-    ca = Issued(  # the test PKI's CA, reloaded from its files
+    ca = IssuedKeyPair(  # the test PKI's CA, reloaded from its files
         x509.load_pem_x509_certificate(Path(pki.ca).read_bytes()),
         serialization.load_pem_private_key((Path(pki.dir) / "ca.key").read_bytes(), None),
     )
@@ -412,7 +412,7 @@ def test_command_outputs_pinned(
 
     monkeypatch.chdir(tmp_path)  # no .kubefort.yaml of the developer's
     closed = free_port()
-    ca = Issued(
+    ca = IssuedKeyPair(
         x509.load_pem_x509_certificate(Path(pki.ca).read_bytes()),
         serialization.load_pem_private_key((Path(pki.dir) / "ca.key").read_bytes(), None),
     )

@@ -38,3 +38,26 @@ def test_public_api() -> None:
     )
     for name in kubefort.__all__:
         assert hasattr(kubefort, name)
+
+
+def test_one_meaning_per_name() -> None:
+    """No two modules define a class or a type alias of the same name (``Grant``, ``Target``, ``Decision``,
+    ``Check`` and ``Path`` each once meant two things): a name read anywhere means one thing."""
+    import ast
+
+    src = Path(kubefort.__file__).parent
+    seen: dict[str, list[str]] = {}
+    for path in sorted(src.rglob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            name = None
+            if isinstance(node, ast.ClassDef):
+                name = node.name
+            elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                value = node.value
+                generic = isinstance(value, ast.Subscript) and isinstance(value.value, ast.Name)
+                if generic and value.value.id in ("tuple", "Callable"):  # type: ignore[union-attr]
+                    name = node.targets[0].id
+            if name is not None:
+                seen.setdefault(name, []).append(str(path.relative_to(src)))
+    twice = {n: where for n, where in seen.items() if len(where) > 1}
+    assert not twice, twice

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from conftest import tool
 from kubefort.analysis.schema.bundle import bundle_index, load_bundle
-from kubefort.analysis.schema.validate import Issue, is_quantity, is_time, validate_builtin
+from kubefort.analysis.schema.validate import SchemaIssue, is_quantity, is_time, validate_builtin
 from kubefort.api import ScanOptions, scan
 from kubefort.cli import cli
 from kubefort.engine.findings import Report, Status
@@ -24,7 +24,7 @@ from kubefort.loading.loader import load_paths, load_text
 BUNDLE = load_bundle(bundle_index().newest)
 
 
-def issues(text: str, *, from_json: bool = False) -> list[Issue]:
+def issues(text: str, *, from_json: bool = False) -> list[SchemaIssue]:
     """The issues of one object, parsed as kubefort parses input (go-yaml v2 semantics)."""
     (obj,) = load_text(text, "x.json" if from_json else "x.yaml").objects
     raw = obj.raw
@@ -33,7 +33,7 @@ def issues(text: str, *, from_json: bool = False) -> list[Issue]:
     return validate_builtin(raw, t, from_json=from_json)
 
 
-def brief(found: list[Issue]) -> list[tuple[str, str]]:
+def brief(found: list[SchemaIssue]) -> list[tuple[str, str]]:
     return [(i.code, ".".join(map(str, i.path))) for i in found]
 
 

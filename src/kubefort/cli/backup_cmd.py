@@ -13,7 +13,8 @@ import click
 
 from ..errors import UsageError
 from ..reporters import Format
-from .etcd_cmd import F, tls_options
+from .etcd_cmd import tls_options
+from .options import Command
 
 if TYPE_CHECKING:
     from ..etcd.backup.repo import Repository
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 FORMAT = click.Choice(["table", "json"])
 
 
-def repo_options(fn: F) -> F:
+def repo_options(fn: Command) -> Command:
     opts = [
         click.option(
             "--repo",

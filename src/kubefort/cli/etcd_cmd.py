@@ -7,19 +7,17 @@ Exit codes: 0 clean; 1 findings at or above --fail-on (probe), a value stored un
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from typing import Any
 
 import click
 
 from ..errors import UsageError
 from ..reporters import Format
+from .options import Command
 
-F = Callable[..., Any]  # the etcd modules (httpx, cryptography) are imported when a command runs
 SEVERITIES = click.Choice(["info", "low", "medium", "high", "critical"])
 
 
-def tls_options(fn: F) -> F:
+def tls_options(fn: Command) -> Command:
     opts = [
         click.option(
             "--cacert",

@@ -11,10 +11,11 @@ from click.core import ParameterSource
 
 from ..api import ClusterSource
 
-F = Callable[..., Any]
+#: a click command function (what the option decorators take and return)
+Command = Callable[..., Any]
 
 
-def input_options(fn: F) -> F:
+def input_options(fn: Command) -> Command:
     """``PATH...``/``-f PATH``, ``--helm``, ``--values``, ``--kustomize``, ``--namespace``."""
     opts = [
         click.option(
@@ -56,7 +57,7 @@ def split_ids(values: tuple[str, ...]) -> list[str]:
     return [p.strip() for v in values for p in v.split(",") if p.strip()]
 
 
-def cluster_options(*, flag: bool = True, namespace: bool = False) -> Callable[[F], F]:
+def cluster_options(*, flag: bool = True, namespace: bool = False) -> Callable[[Command], Command]:
     """The options that make a command read a live cluster (or a snapshot) instead of files.
 
     The command receives ``cluster`` (a :class:`kubefort.api.ClusterSource`, or None without
@@ -66,7 +67,7 @@ def cluster_options(*, flag: bool = True, namespace: bool = False) -> Callable[[
     it already: there, ``-n NS`` given on the command line restricts a cluster read to that namespace).
     """
 
-    def decorate(fn: F) -> F:
+    def decorate(fn: Command) -> Command:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kw: Any) -> Any:
             use = kw.pop("use_cluster", True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import click
 
@@ -22,12 +21,10 @@ from ..api import ScanOptions, batch_gc, load_rbac
 from ..errors import LoadError, UsageError
 from ..reporters import printable
 from ..reporters import rbac as report
-from .options import input_options
-
-F = Callable[..., Any]
+from .options import Command, input_options
 
 
-def _query_options(fn: F) -> F:
+def _query_options(fn: Command) -> Command:
     opts = [
         click.option("--name", default=None, metavar="NAME", help="The object's name (for rules with resourceNames)."),
         click.option("--subresource", default=None, metavar="SUB", help="Subresource, e.g. exec, log, scale, token."),
@@ -51,8 +48,8 @@ def _query_options(fn: F) -> F:
     return fn
 
 
-def _output_options(*formats: str) -> Callable[[F], F]:
-    def deco(fn: F) -> F:
+def _output_options(*formats: str) -> Callable[[Command], Command]:
+    def deco(fn: Command) -> Command:
         fn = click.option(
             "--no-builtin-roles",
             "no_builtin",

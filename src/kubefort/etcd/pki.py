@@ -15,7 +15,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
 @dataclass(frozen=True, slots=True)
-class Issued:
+class IssuedKeyPair:
     cert: x509.Certificate
     key: ec.EllipticCurvePrivateKey
 
@@ -46,7 +46,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def make_ca(cn: str = "kubefort-test-ca", days: int = 2) -> Issued:
+def make_ca(cn: str = "kubefort-test-ca", days: int = 2) -> IssuedKeyPair:
     key = ec.generate_private_key(ec.SECP256R1())
     now = _now()
     cert = (
@@ -75,11 +75,11 @@ def make_ca(cn: str = "kubefort-test-ca", days: int = 2) -> Issued:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    return Issued(cert, key)
+    return IssuedKeyPair(cert, key)
 
 
 def issue(
-    ca: Issued,
+    ca: IssuedKeyPair,
     cn: str,
     *,
     server: bool = False,
@@ -87,7 +87,7 @@ def issue(
     ips: tuple[str, ...] = (),
     dns: tuple[str, ...] = (),
     days: int = 2,
-) -> Issued:
+) -> IssuedKeyPair:
     key = ec.generate_private_key(ec.SECP256R1())
     now = _now()
     usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if server else []) + (
@@ -109,7 +109,7 @@ def issue(
     sans += [x509.DNSName(d) for d in dns]
     if sans:
         b = b.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    return Issued(b.sign(ca.key, hashes.SHA256()), key)
+    return IssuedKeyPair(b.sign(ca.key, hashes.SHA256()), key)
 
 
 @dataclass(frozen=True, slots=True)

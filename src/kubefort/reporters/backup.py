@@ -5,17 +5,11 @@ through :func:`~kubefort.reporters.printable`: a tampered manifest must not writ
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
+from ..etcd.backup.repo import RepoIssue
 from . import Format, printable
 from .etcd import write_json
-
-
-class Issue(Protocol):
-    """A problem found in a repository (``kubefort.etcd.backup.repo.Issue``)."""
-
-    level: str  # error | warning
-    message: str
 
 
 def size_text(n: float) -> str:
@@ -62,7 +56,7 @@ def render_list(items: Sequence[Mapping[str, Any]], fmt: Format, out: IO[str]) -
     out.write("\n".join(lines) + "\n")
 
 
-def render_issues(issues: Iterable[Issue], err: IO[str]) -> None:
+def render_issues(issues: Iterable[RepoIssue], err: IO[str]) -> None:
     """Problems of the manifest chain, as warnings or errors of the command (standard error)."""
     for i in issues:
         err.write(f"kubefort: {i.level}: {printable(i.message)}\n")

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..analysis.rbac.index import Binding, RbacIndex, Role, RoleRef, RoleRule, written_role_ref, written_rules
-from ..analysis.rbac.policy import Coverage, PolicyRule
+from ..analysis.rbac.policy import GrantCoverage, PolicyRule
 from ..analysis.rbac.subjects import SA_PREFIX, Subject, names_service_account_or_node
 from ..engine.rule import Context, NotEvaluated, Scope, Severity, Violation, rule
 from ..model.objects import K8sObject, Path
@@ -118,7 +118,7 @@ def _ress(*specs: str) -> tuple[ApiResource, ...]:
     return tuple(_res(s) for s in specs)
 
 
-def _coverage(pr: PolicyRule, verb: str, t: ApiResource, scope: str | None) -> Coverage:
+def _coverage(pr: PolicyRule, verb: str, t: ApiResource, scope: str | None) -> GrantCoverage:
     return pr.coverage(verb, t.group, t.resource, t.sub, namespaced=scope is not None, any_subresource=t.any_sub)
 
 
@@ -133,7 +133,7 @@ def _allowed(pr: PolicyRule, verbs: Sequence[str], wanted: Sequence[ApiResource]
     namespaced = scope is not None
     gv: list[str] = []
     gt: list[ApiResource] = []
-    best = Coverage.NONE
+    best = GrantCoverage.NONE
     for v in verbs:
         for t in wanted:
             cov = pr.coverage(v, t.group, t.resource, t.sub, namespaced=namespaced, any_subresource=t.any_sub)
@@ -145,7 +145,7 @@ def _allowed(pr: PolicyRule, verbs: Sequence[str], wanted: Sequence[ApiResource]
                     gt.append(t)
     if not best:
         return None
-    named = best is Coverage.NAMED
+    named = best is GrantCoverage.NAMED
     return Allowed(tuple(gv), tuple(gt), named=named, names=pr.resource_names if named else ())
 
 
@@ -821,7 +821,7 @@ def _bind(e: RoleRule, scope: str | None, ctx: Context, prs: Sequence[PolicyRule
     hit = _risk(e.rule, ("bind",), RBAC_ROLES, scope, Severity.CRITICAL)
     if hit is None or hit.subcode == "named":
         return hit
-    creates = [t.label for t in BINDINGS if any(_coverage(p, "create", t, scope) is Coverage.EVERY for p in prs)]
+    creates = [t.label for t in BINDINGS if any(_coverage(p, "create", t, scope) is GrantCoverage.EVERY for p in prs)]
     if creates:
         return Risk(
             f"{hit.what}, with create on {', '.join(creates)} in the same role", hit.field, None, "with_binding_create"

@@ -4,7 +4,7 @@ See :mod:`kubefort.analysis.netpol.engine` for the semantics and docs/netpol.md 
 """
 
 from .engine import External, NetpolEngine, Verdict, engine_for
-from .model import Policy, PolicyRule, Workload, effective_policy_types
+from .model import NetpolRule, Policy, Workload, effective_policy_types
 from .sets import ALL_PORTS, NO_PORTS, AddrSet, PortSet, parse_port_query
 
 __all__ = [
@@ -13,8 +13,8 @@ __all__ = [
     "AddrSet",
     "External",
     "NetpolEngine",
+    "NetpolRule",
     "Policy",
-    "PolicyRule",
     "PortSet",
     "Verdict",
     "Workload",

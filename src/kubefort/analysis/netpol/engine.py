@@ -38,10 +38,10 @@ from ...model.selectors import label_selector_matches
 from .model import (
     NS_NAME_LABEL,
     NamedPorts,
+    NetpolRule,
     Peer,
     Policy,
     PolicyError,
-    PolicyRule,
     Workload,
     controlled_by,
     parse_policy,
@@ -366,7 +366,7 @@ class NetpolEngine:
         self._peer_bits[k] = hit
         return hit
 
-    def rule_bits(self, rule: PolicyRule) -> int:
+    def rule_bits(self, rule: NetpolRule) -> int:
         """Bitset of the pod classes a rule's peers admit."""
         hit = self._rule_bits.get(rule.uid)
         if hit is None:
@@ -379,7 +379,7 @@ class NetpolEngine:
             self._rule_bits[rule.uid] = hit
         return hit
 
-    def rule_ports(self, rule: PolicyRule, named: NamedPorts | None) -> PortSet:
+    def rule_ports(self, rule: NetpolRule, named: NamedPorts | None) -> PortSet:
         if not rule.has_named_ports:
             named = frozenset()
         k = (rule.uid, named)
@@ -609,7 +609,7 @@ class NetpolEngine:
         return side
 
     def _rules_allow(
-        self, rules: list[PolicyRule], peer: Endpoint, dst: Endpoint
+        self, rules: list[NetpolRule], peer: Endpoint, dst: Endpoint
     ) -> tuple[PortSet, list[tuple[str, PortSet]]]:
         """What ``rules`` allow for traffic with ``peer`` as the other end; ports resolve on ``dst``."""
         named = dst.named_ports if isinstance(dst, Workload) else None

@@ -69,7 +69,7 @@ class Peer:
 
 
 @dataclass(slots=True, eq=False)
-class PolicyRule:
+class NetpolRule:
     """One ingress or egress rule. ``peers``/``ports`` None: the list is empty or missing (all)."""
 
     policy: Policy
@@ -121,8 +121,8 @@ class Policy:
     pod_selector: Mapping[str, Any]
     ingress: bool  # effective policyTypes include Ingress
     egress: bool
-    ingress_rules: list[PolicyRule] = field(default_factory=list)
-    egress_rules: list[PolicyRule] = field(default_factory=list)
+    ingress_rules: list[NetpolRule] = field(default_factory=list)
+    egress_rules: list[NetpolRule] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -179,7 +179,7 @@ def parse_policy(obj: K8sObject) -> Policy:
             if not isinstance(r, dict):
                 raise PolicyError(f"{where} is not a mapping")
             out.append(
-                PolicyRule(
+                NetpolRule(
                     policy=pol,
                     direction=direction,
                     index=i,

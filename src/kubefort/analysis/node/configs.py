@@ -109,13 +109,13 @@ def audit_rules(policy: Mapping[str, Any]) -> list[AuditRule]:
 
 
 @dataclass(frozen=True, slots=True)
-class Coverage:
+class AuditCoverage:
     level: str  # the level an arbitrary request gets (first unconditional matching rule), None if none
     rule: int | None  # index of that rule
     louder: tuple[tuple[int, str], ...]  # reachable rules (before it, or it) logging at Request or more
 
 
-def coverage(rules: list[AuditRule], group: str, resource: str, sub: str | None = None) -> Coverage:
+def coverage(rules: list[AuditRule], group: str, resource: str, sub: str | None = None) -> AuditCoverage:
     louder: list[tuple[int, str]] = []
     for r in rules:
         if not r.matches_resource(group, resource, sub):
@@ -123,8 +123,8 @@ def coverage(rules: list[AuditRule], group: str, resource: str, sub: str | None 
         if r.level in ("Request", "RequestResponse"):
             louder.append((r.index, r.level))
         if not r.conditional:
-            return Coverage(r.level, r.index, tuple(louder))
-    return Coverage("None", None, tuple(louder))
+            return AuditCoverage(r.level, r.index, tuple(louder))
+    return AuditCoverage("None", None, tuple(louder))
 
 
 def at_least_metadata(level: str) -> bool:

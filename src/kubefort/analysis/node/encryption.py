@@ -46,7 +46,7 @@ class Provider:
 
 
 @dataclass(frozen=True, slots=True)
-class Entry:
+class ResourceEntry:
     index: int
     resources: tuple[str, ...]
     providers: tuple[Provider, ...]
@@ -69,8 +69,8 @@ def _provider(raw: Any, path: Path) -> Provider:
     return Provider("unknown", {}, path)
 
 
-def entries(raw: Mapping[str, Any]) -> list[Entry]:
-    out: list[Entry] = []
+def entries(raw: Mapping[str, Any]) -> list[ResourceEntry]:
+    out: list[ResourceEntry] = []
     res = raw.get("resources")
     if not isinstance(res, list):
         return out
@@ -88,7 +88,7 @@ def entries(raw: Mapping[str, Any]) -> list[Entry]:
             if isinstance(provs, list)
             else ()
         )
-        out.append(Entry(i, names, providers))
+        out.append(ResourceEntry(i, names, providers))
     return out
 
 
@@ -103,7 +103,7 @@ def covers(name: str, resource: str, group: str = "") -> bool:
     return bool(group) and n == f"*.{group}"
 
 
-def entry_for(raw: Mapping[str, Any], resource: str = "secrets", group: str = "") -> Entry | None:
+def entry_for(raw: Mapping[str, Any], resource: str = "secrets", group: str = "") -> ResourceEntry | None:
     """The first entry that names the resource (that entry decides how it is stored)."""
     for e in entries(raw):
         if any(covers(n, resource, group) for n in e.resources):

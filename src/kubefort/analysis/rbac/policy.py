@@ -30,7 +30,7 @@ from .resources import grantable_in_namespace
 NAMELESS_VERBS = frozenset({"create", "deletecollection"})
 
 
-class Coverage(IntEnum):
+class GrantCoverage(IntEnum):
     """How much of a (verb, resource) a rule grants: ordered, so ``max`` picks the broadest."""
 
     NONE = 0
@@ -102,7 +102,7 @@ class PolicyRule:
         *,
         namespaced: bool = False,
         any_subresource: bool = False,
-    ) -> Coverage:
+    ) -> GrantCoverage:
         """How much of ``verb`` on ``resource[/subresource]`` in ``group`` this rule grants.
 
         ``namespaced``: the rule applies in one namespace (a Role, or a ClusterRole bound by a
@@ -113,19 +113,19 @@ class PolicyRule:
         (:data:`NAMELESS_VERBS` without a subresource), which it never matches.
         """
         if not (self.verb_matches(verb) and self.group_matches(group)):
-            return Coverage.NONE
+            return GrantCoverage.NONE
         if namespaced and not grantable_in_namespace(verb, group, resource):
-            return Coverage.NONE
+            return GrantCoverage.NONE
         if any_subresource:
             if not any(r == "*" or r.startswith((f"{resource}/", "*/")) for r in self.resources):
-                return Coverage.NONE
+                return GrantCoverage.NONE
         elif not self.resource_matches(resource, subresource):
-            return Coverage.NONE
+            return GrantCoverage.NONE
         if not self.resource_names:
-            return Coverage.EVERY
+            return GrantCoverage.EVERY
         if subresource is None and not any_subresource and verb in NAMELESS_VERBS:
-            return Coverage.NONE
-        return Coverage.NAMED
+            return GrantCoverage.NONE
+        return GrantCoverage.NAMED
 
     def grants_url(self, verb: str, path: str) -> bool:
         """Whether this rule allows a non-resource request (e.g. get /metrics)."""

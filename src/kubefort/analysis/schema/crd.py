@@ -26,7 +26,7 @@ from typing import Any
 
 from ...model.objects import Path
 from .types import Struct, found, quote
-from .validate import Issue, Walker, json_key
+from .validate import SchemaIssue, Walker, json_key
 
 _TYPE_WORDS = {
     "object": "an object",
@@ -331,7 +331,9 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def validate_custom(raw: Mapping[str, Any], cv: CrdVersion, meta: Struct, *, from_json: bool = False) -> list[Issue]:
+def validate_custom(
+    raw: Mapping[str, Any], cv: CrdVersion, meta: Struct, *, from_json: bool = False
+) -> list[SchemaIssue]:
     """The issues of a custom resource against one version of its CRD (or schema file)."""
     w = Walker(meta, from_json=from_json, custom=True)
     md = raw.get("metadata")

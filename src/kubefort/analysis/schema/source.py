@@ -25,7 +25,7 @@ from ...model.objects import K8sObject
 from .bundle import bundle_index, load_bundle
 from .crd import CrdIndex, CrdVersion, validate_custom
 from .openapi import Bundle
-from .validate import Issue, validate_builtin
+from .validate import SchemaIssue, validate_builtin
 
 CRD_API_VERSIONS = ("apiextensions.k8s.io/v1", "apiextensions.k8s.io/v1beta1")
 _SCHEMA_FILE = re.compile(r"^(?P<kind>[A-Za-z0-9]+)_(?P<version>v[0-9][A-Za-z0-9]*)\.json$")
@@ -67,7 +67,7 @@ class Validation:
     """What validating one object found."""
 
     status: str  # BUILTIN | CUSTOM | UNSERVED | UNKNOWN | CONFIG
-    issues: tuple[Issue, ...] = ()
+    issues: tuple[SchemaIssue, ...] = ()
     against: str = ""  # what it was validated against, or why not
 
 
@@ -213,13 +213,15 @@ def _validate(obj: K8sObject, schemas: SchemaSet) -> Validation:
         if known:
             served = ", ".join(v for v, c in known.items() if c.served) or "none"
             crd = next(iter(known.values())).name
-            issue = Issue(
+            issue = SchemaIssue(
                 "version", ("apiVersion",), f"{version} is not a version of CRD {crd} (served: {served})", False, True
             )
             return Validation(CUSTOM, (issue,), f"CRD {crd}")
         return Validation(UNKNOWN, (), f"no schema for {api} {kind}")
     if not cv.served:
-        issue = Issue("version", ("apiVersion",), f"version {version} of CRD {cv.name} is not served", False, True)
+        issue = SchemaIssue(
+            "version", ("apiVersion",), f"version {version} of CRD {cv.name} is not served", False, True
+        )
         return Validation(CUSTOM, (issue,), f"CRD {cv.name}")
     issues = validate_custom(obj.raw, cv, meta, from_json=_from_json(obj))
     return Validation(CUSTOM, tuple(issues), f"CRD {cv.name} {cv.version}")

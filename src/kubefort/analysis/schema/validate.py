@@ -69,7 +69,7 @@ _RFC3339 = re.compile(
 
 
 @dataclass(frozen=True, slots=True)
-class Issue:
+class SchemaIssue:
     """One thing the API server would refuse (or drop) in an object."""
 
     code: str  # unknown | type | required | value (a CRD constraint) | version (not a version of the CRD)
@@ -123,7 +123,7 @@ def json_key(key: Any) -> str:
 
 
 class Walker:
-    """Walks one object against its type and collects :class:`Issue` s."""
+    """Walks one object against its type and collects :class:`SchemaIssue` s."""
 
     __slots__ = ("custom", "from_json", "issues", "no_required", "root")
 
@@ -131,12 +131,12 @@ class Walker:
         self.root = root
         self.from_json = from_json  # JSON input: numbers are decoded as written (no float -> int)
         self.custom = custom
-        self.issues: list[Issue] = []
+        self.issues: list[SchemaIssue] = []
         self.no_required = False
 
     # -- issues ---------------------------------------------------------------------------------
     def add(self, code: str, path: Path, message: str, invalid: bool) -> None:
-        self.issues.append(Issue(code, path, message, invalid, self.custom))
+        self.issues.append(SchemaIssue(code, path, message, invalid, self.custom))
 
     def wrong(self, value: Any, t: Any, path: Path, detail: str | None = None) -> None:
         reveal = isinstance(t, int) and t in REVEALED
@@ -378,7 +378,7 @@ def _walk_fields(t: Struct, depth: int = 3) -> list[Any]:
     return out
 
 
-def validate_builtin(raw: Mapping[str, Any], t: Struct, *, from_json: bool = False) -> list[Issue]:
+def validate_builtin(raw: Mapping[str, Any], t: Struct, *, from_json: bool = False) -> list[SchemaIssue]:
     """The issues of an object of built-in type ``t``."""
     w = Walker(t, from_json=from_json)
     w.struct(raw, t, ())

@@ -37,7 +37,7 @@ from ..client import EtcdClient, EtcdError, TLSFiles, connect
 from ..server import LocalEtcd, etcdctl_restore
 from .crypto import DEFAULT_CHUNK, ENCRYPTION_NAME, EncryptingWriter, IntegrityError, decrypt_stream
 from .keys import load_key_file
-from .repo import ChainState, Issue, Repository, blob_name, iso, parse_iso, utcnow
+from .repo import ChainState, RepoIssue, Repository, blob_name, iso, parse_iso, utcnow
 from .storage import StorageError, open_storage
 
 COMPRESSION = "gzip"
@@ -448,14 +448,14 @@ def _blob(record: dict[str, Any], role: str) -> dict[str, Any] | None:
 @dataclass(slots=True)
 class VerifyResult:
     chain: ChainState
-    issues: list[Issue] = field(default_factory=list)
+    issues: list[RepoIssue] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.chain.ok and not any(i.level == "error" for i in self.issues)
 
-    def all_issues(self) -> list[Issue]:
+    def all_issues(self) -> list[RepoIssue]:
         return [*self.chain.issues, *self.issues]
 
     def to_dict(self) -> dict[str, Any]:
@@ -484,12 +484,12 @@ def verify(repo: Repository, backup_id: str | None = None, *, deep: bool = True)
         for b in rec.get("blobs", []):
             name = blob_name(b["sha256"])
             if not repo.storage.exists(name):
-                res.issues.append(Issue("error", f"backup {bid}: {b['role']} blob is missing (deleted)"))
+                res.issues.append(RepoIssue("error", f"backup {bid}: {b['role']} blob is missing (deleted)"))
                 problems += 1
                 continue
             if repo.storage.size(name) != b["size"]:
                 res.issues.append(
-                    Issue(
+                    RepoIssue(
                         "error",
                         f"backup {bid}: {b['role']} blob has {repo.storage.size(name)} bytes, "
                         f"the manifest says {b['size']} (truncated or altered)",
@@ -505,11 +505,11 @@ def verify(repo: Repository, backup_id: str | None = None, *, deep: bool = True)
                             check(chunk)
                     if check and not check.ok:
                         res.issues.append(
-                            Issue("error", f"backup {bid}: the snapshot's own SHA-256 trailer does not match")
+                            RepoIssue("error", f"backup {bid}: the snapshot's own SHA-256 trailer does not match")
                         )
                         problems += 1
                 except IntegrityError as e:
-                    res.issues.append(Issue("error", f"backup {bid}: {e}"))
+                    res.issues.append(RepoIssue("error", f"backup {bid}: {e}"))
                     problems += 1
         if not problems:
             res.checked.append(bid)
@@ -520,7 +520,7 @@ def verify(repo: Repository, backup_id: str | None = None, *, deep: bool = True)
             sha = name.rsplit("/", 1)[-1]
             if sha not in referenced:
                 res.issues.append(
-                    Issue(
+                    RepoIssue(
                         "warning",
                         f"blob {sha[:12]} is referenced by no manifest entry: an interrupted "
                         "backup (it is not a backup; 'backup prune' removes it)",
@@ -528,7 +528,7 @@ def verify(repo: Repository, backup_id: str | None = None, *, deep: bool = True)
                 )
             elif sha not in live_blobs:
                 res.issues.append(
-                    Issue("warning", f"blob {sha[:12]} belongs to a pruned backup ('backup prune' removes it)")
+                    RepoIssue("warning", f"blob {sha[:12]} belongs to a pruned backup ('backup prune' removes it)")
                 )
     return res
 

@@ -70,7 +70,7 @@ def parse_iso(s: str) -> dt.datetime:
 
 
 @dataclass(slots=True)
-class Entry:
+class LogEntry:
     seq: int
     body: dict[str, Any]  # with sig
     raw: bytes
@@ -86,15 +86,15 @@ class Entry:
 
 
 @dataclass(slots=True)
-class Issue:
+class RepoIssue:
     level: str  # error | warning
     message: str
 
 
 @dataclass(slots=True)
 class ChainState:
-    entries: list[Entry] = field(default_factory=list)
-    issues: list[Issue] = field(default_factory=list)
+    entries: list[LogEntry] = field(default_factory=list)
+    issues: list[RepoIssue] = field(default_factory=list)
     head_seq: int = 0
     head_hash: str = ""
 
@@ -191,7 +191,7 @@ class Repository:
         for n in names:
             stem = n.rsplit("/", 1)[-1][:-5]
             if not stem.isdigit():
-                st.issues.append(Issue("error", f"{n}: unexpected file in the manifest"))
+                st.issues.append(RepoIssue("error", f"{n}: unexpected file in the manifest"))
                 continue
             by_seq[int(stem)] = n
         last = max(by_seq) if by_seq else 0
@@ -199,7 +199,7 @@ class Repository:
         for seq in range(1, last + 1):
             name = by_seq.get(seq)
             if name is None:
-                st.issues.append(Issue("error", f"manifest entry {seq} is missing (deleted): the chain is broken"))
+                st.issues.append(RepoIssue("error", f"manifest entry {seq} is missing (deleted): the chain is broken"))
                 prev_hash = ""
                 continue
             raw = self.storage.get_bytes(name)
@@ -208,26 +208,26 @@ class Repository:
                 if not isinstance(body, dict):
                     raise ValueError
             except ValueError:
-                st.issues.append(Issue("error", f"manifest entry {seq} is not JSON (altered)"))
+                st.issues.append(RepoIssue("error", f"manifest entry {seq} is not JSON (altered)"))
                 prev_hash = ""
                 continue
-            e = Entry(seq, body, raw, name)
+            e = LogEntry(seq, body, raw, name)
             if not self._sig_ok(body):
                 st.issues.append(
-                    Issue(
+                    RepoIssue(
                         "error", f"manifest entry {seq}: signature does not verify (altered, or signed by another key)"
                     )
                 )
             elif body.get("seq") != seq:
                 st.issues.append(
-                    Issue(
+                    RepoIssue(
                         "error",
                         f"manifest entry file {seq} holds entry {body.get('seq')}: entries were reordered or renamed",
                     )
                 )
             elif prev_hash and body.get("prev") != prev_hash:
                 st.issues.append(
-                    Issue(
+                    RepoIssue(
                         "error",
                         f"manifest entry {seq} does not follow entry {seq - 1}: the chain was reordered, "
                         "or an entry was replaced",
@@ -235,7 +235,7 @@ class Repository:
                 )
             elif body.get("key_id") != self.key.key_id:
                 st.issues.append(
-                    Issue("error", f"manifest entry {seq} names key {body.get('key_id')}, not {self.key.key_id}")
+                    RepoIssue("error", f"manifest entry {seq} names key {body.get('key_id')}, not {self.key.key_id}")
                 )
             else:
                 st.entries.append(e)
@@ -248,18 +248,18 @@ class Repository:
             head = json.loads(self.storage.get_bytes(HEAD))
         except NotFound:
             if last:
-                st.issues.append(Issue("error", "HEAD is missing while the manifest has entries"))
+                st.issues.append(RepoIssue("error", "HEAD is missing while the manifest has entries"))
             return
         except ValueError:
-            st.issues.append(Issue("error", "HEAD is not JSON (altered)"))
+            st.issues.append(RepoIssue("error", "HEAD is not JSON (altered)"))
             return
         if not isinstance(head, dict) or not self._sig_ok(head):
-            st.issues.append(Issue("error", "HEAD signature does not verify (altered)"))
+            st.issues.append(RepoIssue("error", "HEAD signature does not verify (altered)"))
             return
         st.head_seq, st.head_hash = int(head.get("seq", 0)), str(head.get("hash", ""))
         if st.head_seq > last:
             st.issues.append(
-                Issue(
+                RepoIssue(
                     "error",
                     f"HEAD names entry {st.head_seq} but the manifest ends at {last}: the newest entries were deleted",
                 )
@@ -269,19 +269,19 @@ class Repository:
             name = by_seq.get(st.head_seq)
             if name is None or hashlib.sha256(self.storage.get_bytes(name)).hexdigest() != st.head_hash:
                 st.issues.append(
-                    Issue("error", f"HEAD does not match manifest entry {st.head_seq} (altered or replaced)")
+                    RepoIssue("error", f"HEAD does not match manifest entry {st.head_seq} (altered or replaced)")
                 )
                 return
         if st.head_seq < last:
             st.issues.append(
-                Issue(
+                RepoIssue(
                     "warning",
                     f"HEAD is at entry {st.head_seq}, the manifest at {last}: an interrupted "
                     "write (the next backup or prune updates HEAD)",
                 )
             )
 
-    def append(self, op: str, payload: dict[str, Any], *, chain: ChainState | None = None) -> Entry:
+    def append(self, op: str, payload: dict[str, Any], *, chain: ChainState | None = None) -> LogEntry:
         """Append a signed entry after the verified end of the chain (refuses on a broken chain), then move HEAD."""
         st = chain or self.load_chain()
         if not st.ok:
@@ -300,7 +300,7 @@ class Repository:
         }
         raw = self._sign(body)
         self._write_entry(seq, raw)
-        e = Entry(seq, json.loads(raw), raw, entry_name(seq))
+        e = LogEntry(seq, json.loads(raw), raw, entry_name(seq))
         self._write_head(e)
         return e
 
@@ -310,7 +310,7 @@ class Repository:
         except ExistsError:
             raise RepositoryError(f"manifest entry {seq} appeared meanwhile: another writer? retry") from None
 
-    def _write_head(self, e: Entry) -> None:
+    def _write_head(self, e: LogEntry) -> None:
         self.storage.put_bytes(HEAD, self._sign({"v": 1, "seq": e.seq, "hash": e.hash}))
 
     def repair_head(self, st: ChainState) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 from ...model.inventory import Inventory
 from ...model.objects import REDACTED, K8sObject, Source
 from .discovery import Discovery, ResourceType, discover
-from .transport import ApiError, ClusterError, Endpoint, Limits, Transport, load_client
+from .transport import ApiError, ClusterError, Endpoint, RequestLimits, Transport, load_client
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def read_cluster(source: ClusterSource, kinds: Iterable[str], progress: Progress
     """Connect with ``source``, discover, and list every served type of ``kinds``."""
     api, endpoint = load_client(source.kubeconfig, source.context)
     transport = Transport(
-        api, qps=source.qps, burst=source.burst, limits=Limits(request_timeout=source.request_timeout)
+        api, qps=source.qps, burst=source.burst, limits=RequestLimits(request_timeout=source.request_timeout)
     )
     try:
         return read_with(transport, endpoint, source, kinds, progress)

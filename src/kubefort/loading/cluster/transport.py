@@ -72,7 +72,7 @@ class ApiError(Exception):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Limits:
+class RequestLimits:
     """How far kubefort trusts a server."""
 
     request_timeout: float = 60.0  # seconds for one request, connection to last byte
@@ -187,7 +187,7 @@ class Transport:
         *,
         qps: float = 50.0,
         burst: int = 100,
-        limits: Limits = Limits(),
+        limits: RequestLimits = RequestLimits(),
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.api = api_client
