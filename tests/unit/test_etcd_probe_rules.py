@@ -5,13 +5,11 @@ their metadata against ``docs/catalogue.md`` is ``tests/rules/test_metadata.py``
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import kubefort
 from kubefort.api import ScanOptions, judge_etcd_endpoints
 from kubefort.engine.findings import Report, Status
 from kubefort.engine.rule import Severity
@@ -255,40 +253,3 @@ def test_every_live_rule_has_endpoint_fixtures(rule_id: str) -> None:
             kinds[f.name.split("-", 1)[0]].update(o.kind for o in load_paths([str(f)]).objects)
     assert KIND in kinds["fail"] and KIND in kinds["pass"], kinds
     assert kinds["fail"] - {KIND}, "the configuration half has fixtures too"
-
-
-# -- layers ------------------------------------------------------------------------------------------------
-
-
-def _top_level_imports(path: Path, src: Path) -> set[str]:
-    """The kubefort packages a module imports (``etcd`` for ``from ..etcd.probe import x``)."""
-    pkg = path.relative_to(src).parts[:-1]
-    out = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom):
-            if node.level:
-                full = [*pkg[: len(pkg) - node.level + 1], *filter(None, (node.module or "").split("."))]
-            elif (node.module or "").startswith("kubefort."):
-                full = (node.module or "").split(".")[1:]
-            else:
-                continue
-            out.update(full[:1])
-        elif isinstance(node, ast.Import):
-            out.update(a.name.split(".")[1] for a in node.names if a.name.startswith("kubefort."))
-    return out
-
-
-def test_nothing_below_the_etcd_package_imports_it() -> None:
-    """etcd/ is an application-level package (like admission/), built on the scanning API: model, loading,
-    engine, analysis, rules, reporters and api never import it (the live rules judge model objects; the
-    reporters format model objects and the commands' JSON documents)."""
-    src = Path(kubefort.__file__).parent
-    bad = [
-        str(path.relative_to(src))
-        for pkg in ("model", "loading", "engine", "analysis", "rules", "reporters")
-        for path in (src / pkg).rglob("*.py")
-        if "etcd" in _top_level_imports(path, src)
-    ]
-    assert not bad, bad
-    assert "etcd" not in _top_level_imports(src / "api.py", src)  # the probe builds on the scanning API
-    assert "etcd" in _top_level_imports(src / "cli" / "etcd_cmd.py", src)  # the check sees such imports
