@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import LoadError
 from ..model.kinds import is_cluster_scoped
 from ..model.objects import K8sObject, Source
-from ..model.source import DocumentText
+from ..model.source import DocumentText, normalize_newlines
 from .yamlparse import Limits, ParsedDoc, parse_json, parse_yaml_stream
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,10 @@ def read_text(path: str, limits: Limits) -> str:
 def parse_text(
     text: str, file: str, limits: Limits = Limits(), *, helm: bool = False
 ) -> tuple[list[ParsedDoc], list[LoadError]]:
+    """The documents of one file or stream. Line breaks are normalised to LF first, so that the
+    document splitter, the parsers' error lines and the line locator count lines alike (a CR LF
+    file used to put every finding on its document's first line)."""
+    text = normalize_newlines(text)
     stripped = text.lstrip()
     if file.endswith(".json") or (file == "-" and stripped.startswith(("{", "["))):
         docs, errors = parse_json(text, file)
