@@ -276,7 +276,7 @@ class RbacIndex:
 
     def _load_roles(self, builtin: bool) -> None:
         crs: dict[str, K8sObject] = {}
-        for o in self.inventory.of_kind("ClusterRole"):
+        for o in self.inventory.of_kind("ClusterRole", copies=True):
             if not _is_rbac(o):
                 continue
             if o.name in crs:
@@ -334,7 +334,7 @@ class RbacIndex:
             rules = current[name] if name in current else base[name]
             self.roles[ref] = Role(ref, rules, o, tuple(aggregating.get(name, ())))
         roles: dict[tuple[str, str], K8sObject] = {}
-        for o in self.inventory.of_kind("Role"):
+        for o in self.inventory.of_kind("Role", copies=True):
             if not _is_rbac(o) or o.namespace is None:
                 continue
             if (o.namespace, o.name) in roles:
@@ -354,7 +354,7 @@ class RbacIndex:
 
     def _load_bindings(self) -> None:
         seen: set[BindingRef] = set()
-        for o in self.inventory.of_kind("RoleBinding", "ClusterRoleBinding"):
+        for o in self.inventory.of_kind("RoleBinding", "ClusterRoleBinding", copies=True):
             if not _is_rbac(o):
                 continue
             cluster = o.kind == "ClusterRoleBinding"
