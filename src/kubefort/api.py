@@ -18,7 +18,7 @@ from .engine.rule import PssLevel, Rule, Severity
 from .engine.runner import evaluate
 from .engine.suppression import Suppressor, load_baseline
 from .errors import ConfigError, RenderError, UsageError
-from .loading.loader import LoadResult, load_paths, load_text
+from .loading.loader import LoadResult, input_root, load_paths, load_text, no_objects_error, repository_root
 from .loading.render import render_helm, render_kustomize
 from .model.inventory import Inventory
 from .rules import default_registry
@@ -50,12 +50,15 @@ class ScanOptions:
     namespace: str = "default"
     keep_passes: bool = True
     workers: int = 1  # processes for rule evaluation (fork): only for callers that own the process
+    allow_empty: bool = False  # an input without any Kubernetes object is not an error (scan)
 
 
 def load_inputs(opts: ScanOptions) -> LoadResult:
     """Read every input of a scan (files, dirs, stdin, Helm, Kustomize). Render failures are errors."""
     result = (
-        load_paths(opts.paths, default_namespace=opts.namespace, workers=opts.workers) if opts.paths else LoadResult()
+        load_paths(opts.paths, default_namespace=opts.namespace, workers=opts.workers, charts=opts.helm)
+        if opts.paths
+        else LoadResult()
     )
     for chart in opts.helm:
         try:
@@ -135,7 +138,8 @@ def scan_inventory(
     cfg = cfg if cfg is not None else resolve_config(opts)
     check_params([], registry, cfg.params, cfg.path or "config")
     rules = select_rules(opts, cfg, registry)
-    fail_on = _severity(opts.fail_on or cfg.fail_on, Severity.HIGH, "--fail-on")
+    # --pss judges as admission does: any violation is a rejected pod, so any fails unless a threshold is set
+    fail_on = _severity(opts.fail_on or cfg.fail_on, Severity.INFO if opts.pss else Severity.HIGH, "--fail-on")
     min_sev = _severity(opts.min_severity or cfg.min_severity, Severity.INFO, "--min-severity")
     baseline = load_baseline(opts.baseline) if opts.baseline else None
     params = dict(cfg.params)
@@ -187,7 +191,11 @@ def batch_gc() -> Iterator[None]:
 
 
 def scan(opts: ScanOptions, *, registry: Registry | None = None) -> Report:
-    """Load the inputs and run the selected rules. Raises UsageError/ConfigError for bad options."""
+    """Load the inputs and run the selected rules. Raises UsageError/ConfigError for bad options.
+
+    An input without any Kubernetes object is an input error (exit code 2) naming what was read,
+    unless ``opts.allow_empty``: a mistyped path in CI must not pass forever.
+    """
     registry = registry or default_registry()
     cfg = resolve_config(opts)
     # validate selection before the (possibly long) load
@@ -196,8 +204,13 @@ def scan(opts: ScanOptions, *, registry: Registry | None = None) -> Report:
         loaded = load_inputs(opts)
         report = scan_inventory(Inventory(loaded.objects), opts, registry=registry, cfg=cfg)
     report.errors.extend(loaded.errors)
+    inputs = [*("<stdin>" if p == "-" else p for p in opts.paths), *opts.helm, *opts.kustomize]
+    if not loaded.objects and not loaded.errors and not opts.allow_empty:
+        report.errors.append(no_objects_error(loaded, inputs))
     report.notes[:0] = loaded.notes
     report.files = loaded.files
+    report.root = input_root([*opts.paths, *opts.helm, *opts.kustomize])
+    report.repo_root = repository_root(report.root) if report.root is not None else None
     return report
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from ..errors import UsageError
-from ..reporters import Format
+from ..reporters import Format, error_lines
 
 F = Callable[..., Any]  # the etcd modules (httpx, cryptography) are imported when a command runs
 SEVERITIES = click.Choice(["info", "low", "medium", "high", "critical"])
@@ -125,6 +125,8 @@ def probe_cmd(
         timeout=timeout,
     )
     render_probe(found, report, Format(fmt), sys.stdout, color=False if no_color else None, verbose=verbose)
+    for line in error_lines(report):  # rule errors: on standard error, whatever the format
+        click.echo(line, err=True)
     sys.exit(report.exit_code())
 
 
