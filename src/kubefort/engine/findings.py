@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 from ..errors import LoadError
-from ..model.objects import ObjectRef, Path, get_path
+from ..model.objects import ObjectRef, Path
 from ..model.source import Location
 from .rule import PssControl, RuleMeta, Severity
 
@@ -118,9 +118,18 @@ def is_specific(raw: Any, path: Path) -> bool:
     """
     if not path:
         return False
-    value = get_path(raw, path, _ABSENT)
-    if value is _ABSENT:
-        return True
+    value = raw
+    for step in path:  # get_path, inlined: this runs for every finding
+        if isinstance(step, int):
+            if not isinstance(value, list) or not -len(value) <= step < len(value):
+                return True  # absent
+            value = value[step]
+        elif isinstance(value, dict):
+            value = value.get(step, _ABSENT)
+            if value is _ABSENT:
+                return True
+        else:
+            return True
     if value is None or isinstance(value, Mapping):
         return False
     if isinstance(value, list):
@@ -158,33 +167,39 @@ def root_causes(findings: Iterable[Finding]) -> list[RootCause]:
     :func:`is_specific`); every other finding is a cause of its own. The head is the most severe
     finding (then the lowest rule ID). Linear in the findings, apart from sorting each object's few.
     """
-    order: dict[int, int] = {}
-    by_object: dict[tuple[ObjectRef, Location | None], list[Finding]] = defaultdict(list)
-    singles: list[Finding] = []
-    for i, f in enumerate(findings):
-        order[id(f)] = i
+    fs = list(findings)
+    by_object: dict[tuple[ObjectRef, Location | None], list[int]] = {}
+    for i, f in enumerate(fs):
         if f.specific:
-            by_object[(f.object, f.origin)].append(f)
-        else:
-            singles.append(f)
-    groups: list[list[Finding]] = [[f] for f in singles]
-    for fs in by_object.values():
-        if len(fs) == 1:
-            groups.append(fs)
+            by_object.setdefault((f.object, f.origin), []).append(i)
+    clusters: dict[int, list[int]] = {}  # first index -> indexes of a cause of several findings
+    grouped: set[int] = set()
+    for idx in by_object.values():
+        if len(idx) < 2:
             continue
-        root: Path | None = None
-        for f in sorted(fs, key=lambda f: _path_key(f.path)):
-            if root is not None and f.path[: len(root)] == root:
-                groups[-1].append(f)
-            else:
-                root = f.path
-                groups.append([f])
-    out = []
-    for g in groups:
-        g.sort(key=lambda f: (-f.severity, f.rule.id, order[id(f)]))
-        out.append((min(order[id(f)] for f in g), RootCause(g[0], tuple(g[1:]))))
-    out.sort(key=lambda t: t[0])
-    return [c for _, c in out]
+        idx.sort(key=lambda i: _path_key(fs[i].path))
+        current: list[int] = []
+        root: Path = ()
+        for i in idx:
+            if current and fs[i].path[: len(root)] == root:
+                current.append(i)
+                continue
+            if len(current) > 1:
+                clusters[min(current)] = current
+            current, root = [i], fs[i].path
+        if len(current) > 1:
+            clusters[min(current)] = current
+    for cluster in clusters.values():
+        grouped.update(cluster)
+    out: list[RootCause] = []
+    for i, f in enumerate(fs):
+        members = clusters.get(i)
+        if members is not None:
+            ranked = sorted(members, key=lambda j: (-fs[j].severity, fs[j].rule.id, j))
+            out.append(RootCause(fs[ranked[0]], tuple(fs[j] for j in ranked[1:])))
+        elif i not in grouped:
+            out.append(RootCause(f))
+    return out
 
 
 @dataclass(slots=True)

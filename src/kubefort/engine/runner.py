@@ -235,6 +235,7 @@ class Run:
                 steps = compiled[kind] = [(*t, self.context(t[0])) for t in self.plan.templates(kind)]
             pod = pod_spec(obj) if steps and kind in WORKLOAD_KINDS else None
             memo = obj.memo
+            origin = None
             for meta, fn, code, cset, applies, ctx in steps:
                 if applies is not None:
                     # many rules share one target test (every kube-apiserver flag rule): judged once
@@ -260,7 +261,9 @@ class Run:
                 if not violations:
                     n_pass += 1
                     if passes is not None:
-                        passes.append((meta, obj.ref, origin_of(obj)))
+                        if origin is None:
+                            origin = origin_of(obj)
+                        passes.append((meta, obj.ref, origin))
                     continue
                 _record(report, meta, obj, violations, suppressor, pss, min_severity)
             if marks is not None:
