@@ -30,3 +30,54 @@ def shared_dir() -> Path:
 def with_tools_path(monkeypatch: pytest.MonkeyPatch) -> None:
     if TOOLS_BIN.is_dir():
         monkeypatch.setenv("PATH", f"{TOOLS_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+# -- every SARIF document the tests produce is checked against the SARIF 2.1.0 schema ----------------
+
+SARIF_SCHEMA = ROOT / "tests" / "data" / "sarif-schema-2.1.0.json"
+
+
+def validate_sarif(doc: dict) -> None:
+    """Raise when ``doc`` is not valid SARIF 2.1.0: the schema (tests/data/README.md says where it is
+    from), then what the schema leaves to the text of the standard: artifact URIs are URI references
+    (percent-encoded), relative ones have a uriBaseId that ``originalUriBaseIds`` resolves to an
+    absolute directory URI."""
+    import json
+    import re
+
+    import jsonschema
+
+    schema = json.loads(SARIF_SCHEMA.read_text())
+    jsonschema.Draft4Validator(schema).validate(doc)
+    unsafe = re.compile(r"[^A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]")
+    for run in doc["runs"]:
+        bases = run.get("originalUriBaseIds", {})
+        for base in bases.values():
+            assert re.match(r"^file:///", base["uri"]) and base["uri"].endswith("/"), base
+        for res in run.get("results", []):
+            for loc in res.get("locations", []):
+                art = loc["physicalLocation"]["artifactLocation"]
+                assert not unsafe.search(art["uri"]), art
+                if "uriBaseId" in art:
+                    assert art["uriBaseId"] in bases and not art["uri"].startswith("/"), art
+                else:  # an absolute URI, or what is no file at all ("<stdin>")
+                    assert re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", art["uri"]) or art["uri"].startswith("%3C"), art
+
+
+@pytest.fixture(autouse=True)
+def _sarif_is_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Wrap the SARIF reporter so that each document it writes in a test is validated first."""
+    import io
+    import json
+
+    from kubefort.reporters.sarif import SarifReporter
+
+    original = SarifReporter.render
+
+    def render(self: SarifReporter, report: object, out: object) -> None:
+        buf = io.StringIO()
+        original(self, report, buf)  # type: ignore[arg-type]
+        validate_sarif(json.loads(buf.getvalue()))
+        out.write(buf.getvalue())  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(SarifReporter, "render", render)

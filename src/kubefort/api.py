@@ -22,7 +22,7 @@ from .errors import ConfigError, RenderError, UsageError
 from .loading.cluster import ClusterRead, load_snapshot, read_cluster, save_snapshot
 from .loading.cluster import ClusterSource as ClusterSource  # re-exported: the CLI builds one
 from .loading.cluster import Progress as Progress
-from .loading.loader import LoadResult, load_paths, load_text
+from .loading.loader import LoadResult, input_root, load_paths, load_text, no_objects_error, repository_root
 from .loading.render import render_helm, render_kustomize
 from .model.inventory import Inventory
 from .rules import default_registry
@@ -57,12 +57,15 @@ class ScanOptions:
     snapshot: str | None = None  # ... or from a snapshot of one (kubefort cluster snapshot save)
     kube_version: str | None = None  # Kubernetes version whose API schema objects are validated against
     schema_dir: str | None = None  # CRDs or JSON schemas (kubeconform layout) for custom resources
+    allow_empty: bool = False  # an input without any Kubernetes object is not an error (scan)
 
 
 def load_inputs(opts: ScanOptions) -> LoadResult:
     """Read every input of a scan (files, dirs, stdin, Helm, Kustomize). Render failures are errors."""
     result = (
-        load_paths(opts.paths, default_namespace=opts.namespace, workers=opts.workers) if opts.paths else LoadResult()
+        load_paths(opts.paths, default_namespace=opts.namespace, workers=opts.workers, charts=opts.helm)
+        if opts.paths
+        else LoadResult()
     )
     for chart in opts.helm:
         try:
@@ -151,7 +154,8 @@ def scan_inventory(
     cfg = cfg if cfg is not None else resolve_config(opts)
     check_params([], registry, cfg.params, cfg.path or "config")
     rules = select_rules(opts, cfg, registry)
-    fail_on = _severity(opts.fail_on or cfg.fail_on, Severity.HIGH, "--fail-on")
+    # --pss judges as admission does: any violation is a rejected pod, so any fails unless a threshold is set
+    fail_on = _severity(opts.fail_on or cfg.fail_on, Severity.INFO if opts.pss else Severity.HIGH, "--fail-on")
     min_sev = _severity(opts.min_severity or cfg.min_severity, Severity.INFO, "--min-severity")
     baseline = load_baseline(opts.baseline) if opts.baseline else None
     params = dict(cfg.params)
@@ -222,7 +226,11 @@ def batch_gc() -> Iterator[None]:
 
 
 def scan(opts: ScanOptions, *, registry: Registry | None = None, progress: Progress | None = None) -> Report:
-    """Load the inputs and run the selected rules. Raises UsageError/ConfigError for bad options."""
+    """Load the inputs and run the selected rules. Raises UsageError/ConfigError for bad options.
+
+    An input without any Kubernetes object is an input error (exit code 2) naming what was read,
+    unless ``opts.allow_empty``: a mistyped path in CI must not pass forever.
+    """
     registry = registry or default_registry()
     if opts.cluster is not None or opts.snapshot is not None:
         return scan_cluster(opts, registry=registry, progress=progress)
@@ -234,8 +242,13 @@ def scan(opts: ScanOptions, *, registry: Registry | None = None, progress: Progr
         loaded = load_inputs(opts)
         report = scan_inventory(Inventory(loaded.objects), opts, registry=registry, cfg=cfg)
     report.errors.extend(loaded.errors)
+    inputs = [*("<stdin>" if p == "-" else p for p in opts.paths), *opts.helm, *opts.kustomize]
+    if not loaded.objects and not loaded.errors and not opts.allow_empty:
+        report.errors.append(no_objects_error(loaded, inputs))
     report.notes[:0] = loaded.notes
     report.files = loaded.files
+    report.root = input_root([*opts.paths, *opts.helm, *opts.kustomize])
+    report.repo_root = repository_root(report.root) if report.root is not None else None
     return report
 
 

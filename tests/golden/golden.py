@@ -172,9 +172,14 @@ def cases() -> Iterator[Case]:
 
 
 _NODE_TMP = re.compile(r"/tmp/[^\s\"'<>]*?/node-(hardened|insecure)")
+#: SARIF names the absolute directory its paths are relative to (originalUriBaseIds): the checkout's
+#: place on this machine, shown as a placeholder so that outputs do not depend on it
+_CHECKOUT_URIS = ((ROOT.as_uri() + "/", "file://<checkout>/"), (ROOT.parent.as_uri() + "/", "file://<checkout>/../"))
 
 
 def _normalise(text: str) -> str:
+    for uri, placeholder in _CHECKOUT_URIS:
+        text = text.replace(uri, placeholder)
     return _NODE_TMP.sub(r"<node:\1>", text)
 
 

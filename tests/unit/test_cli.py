@@ -41,7 +41,8 @@ def tree(tmp_path: Path) -> Path:
 
 def test_exit_codes_and_threshold(tree: Path) -> None:
     code, out, _ = run("scan", str(tree), "--rules", "KF-POD-001", "--no-color")
-    assert code == 1 and "KF-POD-001" in out and "priv.yaml:11" in out
+    # the table names the file once per object (relative to the scanned root), then each finding's line
+    assert code == 1 and "KF-POD-001" in out and "Pod/shop/priv  priv.yaml:1\n" in out and "at line 11 " in out
     code, _, _ = run("scan", str(tree / "clean.yaml"), "--rules", "KF-POD-001")
     assert code == 0
 
@@ -136,3 +137,119 @@ def test_machine_formats_report_input_errors_on_stderr_escaped(tmp_path: Path) -
     json.loads(out)
     assert "\x1b" not in err and "bad\\x1b[2J.yaml" in err
     assert err.startswith("kubefort: error: ")
+
+
+# -- issue 12: outputs, locations and exit codes a CI gate can trust ----------------------------------
+
+
+def test_sarif_uris_are_repository_relative_with_absolute_inputs(tmp_path: Path) -> None:
+    """Absolute input paths still give URIs relative to %SRCROOT% (the repository), which
+    originalUriBaseIds resolves: code scanning maps them onto the repository."""
+    repo = tmp_path / "my repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "deploy" / "base").mkdir(parents=True)
+    (repo / "deploy" / "base" / "priv pod.yaml").write_text(PRIV)
+    _code, out, _ = run("scan", str((repo / "deploy").resolve()), "--rules", "KF-POD-001", "-o", "sarif")
+    run0 = json.loads(out)["runs"][0]
+    art = run0["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+    assert art == {"uri": "deploy/base/priv%20pod.yaml", "uriBaseId": "%SRCROOT%"}
+    assert run0["originalUriBaseIds"] == {"%SRCROOT%": {"uri": repo.resolve().as_uri() + "/"}}
+
+
+def test_sarif_outside_a_repository_is_relative_to_the_scanned_root(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "priv.yaml").write_text(PRIV)
+    _code, out, _ = run("scan", str(tmp_path / "a"), "--rules", "KF-POD-001", "-o", "sarif")
+    run0 = json.loads(out)["runs"][0]
+    art = run0["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+    assert art["uriBaseId"] == "%SRCROOT%" and art["uri"] in ("priv.yaml", "a/priv.yaml")
+
+
+def test_table_paths_once_per_object_and_counts_per_rule(tree: Path) -> None:
+    (tree / "sub").mkdir()
+    (tree / "sub" / "deep.yaml").write_text(PRIV.replace("priv\n", "deep\n"))
+    _code, out, _ = run("scan", str(tree), "--rules", "KF-POD-001,KF-POD-002", "--no-color")
+    assert str(tree) not in out.split("objects in")[0]  # no absolute path on the finding lines
+    assert "Pod/shop/deep  sub/deep.yaml:1\n" in out and "Pod/shop/priv  priv.yaml:1\n" in out
+    assert f"under {tree}" in out
+    rows = {ln.split()[0]: ln.split()[1:3] for ln in out.splitlines() if ln.startswith("KF-POD-00")}
+    pod1 = sum(1 for ln in out.splitlines() if " KF-POD-001 " in ln)
+    pod2 = sum(1 for ln in out.splitlines() if " KF-POD-002 " in ln)
+    assert pod1 == 2 and pod2 >= 2
+    assert rows == {"KF-POD-001": ["2", "2"], "KF-POD-002": [str(pod2), str(pod2)]}
+
+
+@pytest.mark.parametrize(
+    ("files", "expect"),
+    [
+        ({}, "no .yaml, .yml or .json file"),
+        (
+            {"docker-compose.yaml": "services:\n  web:\n    image: nginx\n"},
+            "no Kubernetes object in 1 file (docker-compose.yaml): 1 document, none with apiVersion and kind",
+        ),
+        ({"values.yaml": "replicaCount: 1\nimage: {repository: nginx}\n"}, "(values.yaml)"),
+        ({"empty.yaml": "# nothing yet\n"}, "no YAML or JSON document"),
+    ],
+)
+def test_input_without_objects_is_an_error(tmp_path: Path, files: dict[str, str], expect: str) -> None:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    for fmt in ("table", "json"):
+        code, out, err = run("scan", str(tmp_path), "-o", fmt, "--no-color")
+        lines = err.splitlines()
+        assert code == 2, (fmt, out, err)
+        assert len(lines) == 1 and lines[0].startswith(f"kubefort: error: {tmp_path}: ") and expect in lines[0]
+        assert "--allow-empty" in lines[0]
+    code, out, err = run("scan", str(tmp_path), "--allow-empty", "--no-color")
+    assert code == 0 and err == "" and "PASS" in out
+
+
+def test_pss_mode_fails_on_any_violation_unless_fail_on_is_given(tmp_path: Path) -> None:
+    f = tmp_path / "w.yaml"
+    f.write_text(CLEAN)  # runs as root, no seccomp...: restricted violations, all medium or below
+    code, out, _ = run("scan", str(f), "--pss", "restricted", "-o", "json")
+    data = json.loads(out)
+    assert data["findings"] and max(x["severity"] for x in data["findings"]) != "critical"
+    assert code == 1 and data["summary"]["fail_on"] == "info"
+    code, _, _ = run("scan", str(f), "--pss", "restricted", "--fail-on", "critical")
+    assert code == 0
+    code, _, _ = run("scan", str(f), "--rules", "KF-POD-002")  # outside --pss the default stays high
+    assert code == 0
+
+
+def test_missing_path_is_one_line_on_stderr_and_the_rest_is_scanned(tree: Path) -> None:
+    missing = tree / "nope.yaml"
+    code, out, err = run("scan", str(missing), str(tree / "priv.yaml"), "--rules", "KF-POD-001", "--no-color")
+    assert code == 2
+    assert err.splitlines() == [f"kubefort: error: {missing}: no such file or directory"]
+    assert "nope.yaml" not in out  # not inside the table
+    assert "KF-POD-001" in out and "Pod/shop/priv" in out  # the rest is still scanned
+
+
+CHART = {
+    "Chart.yaml": "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+    "values.yaml": "replicaCount: 1\n",
+    "templates/service.yaml": (
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ .Release.Name }}\n"
+        "spec:\n  ports:\n  {{- range .Values.ports }}\n  - port: {{ . }}\n  {{- end }}\n"
+    ),
+}
+
+
+def test_helm_chart_without_helm_says_so(tmp_path: Path) -> None:
+    chart = tmp_path / "charts" / "web"
+    for name, text in CHART.items():
+        (chart / name).parent.mkdir(parents=True, exist_ok=True)
+        (chart / name).write_text(text)
+    (tmp_path / "priv.yaml").write_text(PRIV)
+    code, out, err = run("scan", str(tmp_path), "-o", "json")
+    assert code == 2
+    assert err.splitlines() == [
+        f"kubefort: error: {chart}: this is a Helm chart (Chart.yaml): its templates are not manifests; "
+        f"use --helm {chart}"
+    ]
+    data = json.loads(out)
+    assert {f["location"]["file"] for f in data["findings"]} == {str(tmp_path / "priv.yaml")}  # no template
+    assert not any("<unnamed>" in json.dumps(f["object"]) for f in data["findings"])
+    code, out, err = run("scan", str(chart), "--no-color")
+    assert code == 2 and "use --helm" in err and "<unnamed>" not in out

@@ -6,6 +6,7 @@ import itertools
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
 import yaml
 
 from kubefort.loading.yamlparse import parse_yaml_stream
@@ -105,3 +106,60 @@ def test_block_walk_matches_composer_on_corpus(shared_dir) -> None:
             continue
         checked += _compare(text, str(f))
     assert checked > 10000
+
+
+# -- line breaks: CR LF (Windows) and lone CR are one line break each, as in YAML -----------------------
+
+WINDOWS_POD = """\
+# a Pod saved on Windows
+apiVersion: v1
+kind: Pod
+metadata:
+  name: agent
+spec:
+  containers:
+  - name: agent
+    image: registry.example.com/agent:3.1
+    env:
+    - name: ACCESS_KEY
+      value: placeholder
+    securityContext:
+      privileged: true
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: agent
+spec:
+  ports:
+  - port: 80
+"""
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_lines_count_every_yaml_line_break(newline: str) -> None:
+    from kubefort.loading.loader import load_text
+
+    text = WINDOWS_POD.replace("\n", newline)
+    pod, svc = load_text(text, "agent.yaml").objects
+    assert pod.locate(("spec", "containers", 0, "env", 0, "value")).line == 12
+    assert pod.locate(("spec", "containers", 0, "securityContext", "privileged")).line == 14
+    assert svc.locate(("spec", "ports", 0, "port")).line == 22
+    assert pod.get("spec", "containers", 0, "env", 0, "value") == "placeholder"  # data unchanged
+
+
+def test_document_text_normalises_line_breaks_itself() -> None:
+    doc = DocumentText("kind: Pod\r\nspec:\r\n  hostPID: true\r\n", 3)
+    assert doc.line_of(("spec", "hostPID")) == 5
+    assert "\r" not in doc.text
+
+
+def test_crlf_block_scalars_keep_their_content() -> None:
+    from kubefort.loading.loader import load_text
+
+    text = (
+        "apiVersion: v1\r\nkind: ConfigMap\r\nmetadata:\r\n  name: c\r\ndata:\r\n  a: |\r\n    x\r\n    y\r\n  b: z\r\n"
+    )
+    (cm,) = load_text(text, "c.yaml").objects
+    assert cm.get("data") == {"a": "x\ny\n", "b": "z"}
+    assert cm.locate(("data", "b")).line == 9

@@ -38,7 +38,7 @@ def _render(color: bool | None) -> str:
 
 def test_plain_output_has_no_escape_sequences() -> None:
     text = _render(False)
-    assert "KF-POD-001" in text and "trap.yaml:11" in text
+    assert "KF-POD-001" in text and "Pod/shop/trap  trap.yaml:1\n" in text and "at line 11 " in text
     assert "\x1b" not in text and "\x07" not in text
     assert "\\x1b[2J" in text  # the image's escape shown, not sent
 
@@ -52,9 +52,11 @@ def test_coloured_output_sends_only_its_own_styles() -> None:
 
 
 def test_errors_and_notes_show_control_characters_escaped() -> None:
-    """Load errors, rule errors and notes quote file names and values of the input too."""
+    """Load errors, rule errors and notes quote file names and values of the input too. Errors are
+    not part of the table: the CLI writes ``error_lines`` to standard error for every format."""
     from kubefort.engine.findings import Result, Status
     from kubefort.errors import LoadError
+    from kubefort.reporters import error_lines
 
     loaded = load_text(HOSTILE + "---\n- not\n- an object\n", "trap\x1b[2J.yaml")
     report = scan_inventory(Inventory(loaded.objects), ScanOptions(), cfg=Config())
@@ -67,7 +69,10 @@ def test_errors_and_notes_show_control_characters_escaped() -> None:
     out = io.StringIO()
     TableReporter(color=False, verbose=True).render(report, out)
     text = out.getvalue()
+    errors = "\n".join(error_lines(report))
     assert "\x1b" not in text and "\x07" not in text
-    assert "error bad\\x1b]0;owned\\x07.yaml: not UTF-8 text (byte 3)" in text
+    assert "\x1b" not in errors and "\x07" not in errors
+    assert "error: bad\\x1b]0;owned\\x07.yaml: not UTF-8 text (byte 3)" in errors
     assert "note: trap\\x1b[2J.yaml" in text
-    assert "KeyError at x\\x1b[5m.py:1" in text
+    assert "KeyError at x\\x1b[5m.py:1" in errors
+    assert "not UTF-8" not in text and "KeyError" not in text  # not in the table on standard output

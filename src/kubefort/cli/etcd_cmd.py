@@ -11,7 +11,7 @@ import sys
 import click
 
 from ..errors import UsageError
-from ..reporters import Format
+from ..reporters import Format, error_lines
 from .options import Command
 
 SEVERITIES = click.Choice(["info", "low", "medium", "high", "critical"])
@@ -124,6 +124,8 @@ def probe_cmd(
         timeout=timeout,
     )
     render_probe(found, report, Format(fmt), sys.stdout, color=False if no_color else None, verbose=verbose)
+    for line in error_lines(report):  # rule errors: on standard error, whatever the format
+        click.echo(line, err=True)
     sys.exit(report.exit_code())
 
 

@@ -36,7 +36,7 @@ from .options import cluster_options, input_options, split_ids
     "--fail-on",
     type=click.Choice(["info", "low", "medium", "high", "critical"]),
     default=None,
-    help="Exit 1 when a finding is at or above this severity.  [default: high]",
+    help="Exit 1 when a finding is at or above this severity.  [default: high; with --pss: info, any violation]",
 )
 @click.option(
     "--pss",
@@ -80,6 +80,11 @@ from .options import cluster_options, input_options, split_ids
 @click.option("--no-color", is_flag=True, help="No colours in table output.")
 @click.option("-v", "--verbose", is_flag=True, help="Also show suppressed findings and notes (skipped documents...).")
 @click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="An input without any Kubernetes object is not an error (by default it exits 2).",
+)
+@click.option(
     "-j",
     "--jobs",
     type=click.IntRange(min=0),
@@ -107,6 +112,7 @@ def scan_cmd(
     output: IO[str] | None,
     no_color: bool,
     verbose: bool,
+    allow_empty: bool,
     jobs: int,
     cluster: ClusterSource | None,
     snapshot: str | None,
@@ -114,8 +120,10 @@ def scan_cmd(
     """Scan Kubernetes manifests (files, directories, '-' for stdin, Helm charts, Kustomize dirs).
 
     \b
-    Exit codes: 0 no finding at or above --fail-on; 1 there are; 2 usage error or
-    unreadable input (the rest is still scanned); 3 a rule crashed on some object.
+    Exit codes: 0 no finding at or above --fail-on (with --pss: no violation); 1 there
+    are; 2 usage error, unreadable input (the rest is still scanned), a Helm chart
+    without --helm, or no Kubernetes object at all (unless --allow-empty); 3 a rule
+    crashed on some object. Errors are written to standard error, one line each.
     Suppress with the annotation  kubefort.io/ignore: "KF-POD-001=reason, ..."
     or with exceptions in .kubefort.yaml (see the README).
     """
@@ -145,6 +153,7 @@ def scan_cmd(
         workers=jobs or default_workers(),
         cluster=cluster,
         snapshot=snapshot,
+        allow_empty=allow_empty,
     )
     out = output or sys.stdout
     # A scan allocates millions of small objects and frees almost nothing before the process ends
@@ -164,7 +173,6 @@ def scan_cmd(
         click.echo(unread_line(report.inventory.unreadable), err=True)
     color = False if no_color else None
     get_reporter(Format(fmt), color=color, verbose=verbose).render(report, out)
-    if fmt != Format.TABLE.value:
-        for line in error_lines(report):
-            click.echo(line, err=True)
+    for line in error_lines(report):
+        click.echo(line, err=True)
     sys.exit(report.exit_code())

@@ -23,10 +23,13 @@ from ..model.objects import K8sObject
 from ..model.source import Location
 from .findings import Finding, Report, Result, Status
 from .rule import Severity
+from .runner import origin_of
 
 log = logging.getLogger(__name__)
 
 Marks = list[tuple[int, int, int]]
+
+_WITH_FINDINGS = (Status.FAIL.value, Status.SUPPRESSED.value)
 
 #: objects per unit of work: small enough to balance the processes, large enough to cost nothing
 CHUNK = 200
@@ -86,6 +89,7 @@ def _pack(report: Any, marks: Marks, rule_index: dict[str, int]) -> dict[str, An
                 f.suppressed,
                 f.suppression,
                 f.rule.pss.index(f.pss) if f.pss is not None else -1,
+                f.specific,
             )
             for f in report.findings
         ],
@@ -118,26 +122,34 @@ def _unpack(
         raise ValueError("results do not match their objects")
     fi = ri = pi = 0
     for obj, (f_end, r_end, p_end) in zip(seq, marks):
+        if (fi, ri, pi) == (f_end, r_end, p_end):
+            continue  # nothing recorded for this object
         src = obj.source
         ref = obj.ref
-        for rule, path, path_str, message, sev, line, subcode, fix, suppressed, suppression, pss in findings[fi:f_end]:
+        origin = origin_of(obj)
+        own: dict[int, list[Finding]] = {}  # this object's findings by rule, for its results
+        for rule, path, path_str, message, sev, line, subcode, fix, suppressed, suppression, pss, specific in findings[
+            fi:f_end
+        ]:
             meta = metas[rule]
-            report.findings.append(
-                Finding(
-                    rule=meta,
-                    object=ref,
-                    path=path,
-                    path_str=path_str,
-                    message=message,
-                    severity=Severity(sev),
-                    location=Location(file=src.file, line=line, template=src.template),
-                    subcode=subcode,
-                    fix=fix,
-                    suppressed=suppressed,
-                    suppression=suppression,
-                    pss=meta.pss[pss] if pss >= 0 else None,
-                )
+            f = Finding(
+                rule=meta,
+                object=ref,
+                path=path,
+                path_str=path_str,
+                message=message,
+                severity=Severity(sev),
+                location=Location(file=src.file, line=line, template=src.template),
+                subcode=subcode,
+                fix=fix,
+                suppressed=suppressed,
+                suppression=suppression,
+                pss=meta.pss[pss] if pss >= 0 else None,
+                origin=origin,
+                specific=specific,
             )
+            report.findings.append(f)
+            own.setdefault(rule, []).append(f)
         for rule, status, detail, line in results[ri:r_end]:
             report.results.append(
                 Result(
@@ -146,9 +158,10 @@ def _unpack(
                     status=Status(status),
                     detail=detail,
                     location=None if line is False else Location(file=src.file, line=line, template=src.template),
+                    findings=own.get(rule, []) if status in _WITH_FINDINGS else [],
                 )
             )
-        report.passes.extend((metas[rule], ref, None) for rule in passes[pi:p_end])
+        report.passes.extend((metas[rule], ref, origin) for rule in passes[pi:p_end])
         fi, ri, pi = f_end, r_end, p_end
     if (fi, ri, pi) != (len(findings), len(results), len(passes)):
         raise ValueError("results do not match their objects")

@@ -10,8 +10,9 @@ from typing import Any
 from ..model.inventory import Inventory
 from ..model.kinds import WORKLOAD_KINDS
 from ..model.objects import InvalidField, K8sObject
+from ..model.source import Location
 from ..model.workloads import pod_spec
-from .findings import Finding, Report, Result, Status
+from .findings import Finding, Report, Result, Status, is_specific
 from .rule import Context, NotEvaluated, PssLevel, Rule, Scope, Severity
 from .suppression import Suppressor
 
@@ -159,8 +160,27 @@ def evaluate(
     else:
         run.objects(objs)
     run.namespaces()
+    dups = inventory.duplicates()
+    report.duplicates = len(dups)
+    report.notes.extend(duplicate_note(copies) for copies in dups)
     report.notes.extend(suppressor.notes)
     return report
+
+
+def duplicate_note(copies: list[K8sObject]) -> str:
+    """What a report says about an identity defined more than once (``copies``, the first one used)."""
+
+    def at(o: K8sObject) -> str:
+        loc = origin_of(o)
+        return f"{loc.file}:{loc.line}" if loc.line else loc.file
+
+    others = [at(o) for o in copies[1:4]]
+    more = f" and {len(copies) - 4} more" if len(copies) > 4 else ""
+    return (
+        f"{copies[0].ref} is defined {len(copies)} times: each copy is judged where it is; rules that look "
+        f"across objects (RBAC, NetworkPolicy, namespace counts) use the first, at {at(copies[0])} "
+        f"(others: {', '.join(others)}{more})"
+    )
 
 
 class Run:
@@ -223,6 +243,7 @@ class Run:
                 obj.judging(True)
             pod = pod_spec(obj) if steps and kind in WORKLOAD_KINDS else None
             memo = obj.memo
+            origin = None
             for meta, fn, code, cset, applies, ctx, blocked in steps:
                 if applies is not None:
                     # many rules share one target test (every kube-apiserver flag rule): judged once
@@ -255,7 +276,9 @@ class Run:
                 if not violations:
                     n_pass += 1
                     if passes is not None:
-                        passes.append((meta, obj.ref, None))
+                        if origin is None:
+                            origin = origin_of(obj)
+                        passes.append((meta, obj.ref, origin))
                     continue
                 _record(report, meta, obj, violations, suppressor, pss, min_severity)
             if judged:
@@ -289,15 +312,29 @@ class Run:
                 )
 
 
+_ORIGIN = object()  # key of an object's own location in its memo
+
+
+def origin_of(obj: K8sObject) -> Location:
+    """Where ``obj`` starts (file and first line), computed once per object: what tells apart
+    objects of the same kind, namespace and name in different files or documents."""
+    loc: Location | None = obj.memo.get(_ORIGIN)
+    if loc is None:
+        loc = obj.memo[_ORIGIN] = obj.locate()
+    return loc
+
+
 def _failed_to_judge(report: Report, meta: Any, anchor: K8sObject, e: Exception) -> None:
     if isinstance(e, (NotEvaluated, InvalidField)):  # InvalidField: the rule read a field found invalid
         report.counts[Status.NOT_EVALUATED] += 1
-        report.results.append(Result(rule=meta, object=anchor.ref, status=Status.NOT_EVALUATED, detail=str(e)))
+        report.results.append(
+            Result(rule=meta, object=anchor.ref, status=Status.NOT_EVALUATED, detail=str(e), location=origin_of(anchor))
+        )
         return
     log.debug("rule %s crashed on %s", meta.id, anchor.ref, exc_info=True)
     report.counts[Status.ERROR] += 1
     report.results.append(
-        Result(rule=meta, object=anchor.ref, status=Status.ERROR, detail=_crash_detail(e), location=anchor.locate())
+        Result(rule=meta, object=anchor.ref, status=Status.ERROR, detail=_crash_detail(e), location=origin_of(anchor))
     )
 
 
@@ -334,7 +371,7 @@ def _run_one(
     if not violations:
         report.counts[Status.PASS] += 1
         if keep_passes:
-            report.passes.append((r.meta, anchor.ref, None))
+            report.passes.append((r.meta, anchor.ref, origin_of(anchor)))
         return
     _record(report, r.meta, anchor, violations, suppressor, pss, min_severity)
 
@@ -353,34 +390,39 @@ def _record(
     if pss is not None and meta.pss:
         pss_control = meta.pss[0] if len(meta.pss) == 1 else next((c for c in meta.pss if c.level is pss), meta.pss[0])
     any_active = False
-    kept = 0
+    kept: list[Finding] = []
+    origin = origin_of(obj)
+    raw = obj.raw
     for v in violations:
         sev = v.severity if v.severity is not None else meta.severity
         if sev < min_severity:
             continue
-        kept += 1
+        path = tuple(v.path)
         f = Finding(
             rule=meta,
             object=ref,
-            path=tuple(v.path),
+            path=path,
             message=v.message,
             severity=sev,
-            location=obj.locate(v.path),
+            location=obj.locate(path),
             subcode=v.subcode,
             fix=v.fix,
             pss=pss_control,
+            origin=origin,
+            specific=is_specific(raw, path),
         )
         reason = suppressor.reason(meta, obj, f)
         if reason is not None:
             f.suppressed, f.suppression = True, reason
         else:
             any_active = True
-        report.findings.append(f)
-    if kept == 0:
+        kept.append(f)
+    if not kept:
         # failed, but every finding is below --min-severity: counted as a failure, not listed
         report.counts[Status.FAIL] += 1
         report.hidden += len(violations)
         return
+    report.findings.extend(kept)
     status = Status.FAIL if any_active else Status.SUPPRESSED
     report.counts[status] += 1
-    report.results.append(Result(rule=meta, object=ref, status=status))  # the findings say where
+    report.results.append(Result(rule=meta, object=ref, status=status, location=origin, findings=kept))

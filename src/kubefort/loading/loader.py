@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import LoadError
 from ..model.kinds import is_cluster_scoped
 from ..model.objects import DuplicateKey, K8sObject, Source
-from ..model.source import DocumentText
+from ..model.source import DocumentText, normalize_newlines
 from .yamlparse import Duplicate, Limits, ParsedDoc, parse_json, parse_yaml_stream
 
 log = logging.getLogger(__name__)
@@ -29,27 +29,99 @@ class LoadResult:
     errors: list[LoadError] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # skipped non-Kubernetes documents and the like
     files: int = 0
+    documents: int = 0  # parsed documents, Kubernetes objects or not
+    names: list[str] = field(default_factory=list)  # the files read (for messages about the input)
 
     def extend(self, other: LoadResult) -> None:
         self.objects.extend(other.objects)
         self.errors.extend(other.errors)
         self.notes.extend(other.notes)
         self.files += other.files
+        self.documents += other.documents
+        self.names.extend(other.names)
 
 
-def iter_files(paths: Iterable[str]) -> Iterator[str]:
-    """Files below the given paths: files as given, directories recursively (.yaml/.yml/.json), '-' is stdin."""
+def helm_chart_error(chart: str) -> LoadError:
+    return LoadError(chart, f"this is a Helm chart (Chart.yaml): its templates are not manifests; use --helm {chart}")
+
+
+def iter_files(paths: Iterable[str], errors: list[LoadError], *, charts: Iterable[str] = ()) -> Iterator[str]:
+    """Files below the given paths: files as given, directories recursively (.yaml/.yml/.json), '-' is stdin.
+
+    A path that does not exist adds an error to ``errors`` and the others are still read. A directory
+    holding ``Chart.yaml`` is a Helm chart: its templates are Go templates, not manifests, so it is
+    not read; an error says to render it with ``--helm`` (unless it is one of ``charts``, rendered
+    anyway).
+    """
+    rendered = {os.path.realpath(c) for c in charts}
     for p in paths:
         if p == "-" or os.path.isfile(p):
             yield p
         elif os.path.isdir(p):
             for root, dirs, files in os.walk(p):
+                if "Chart.yaml" in files:
+                    dirs[:] = []
+                    if os.path.realpath(root) not in rendered:
+                        errors.append(helm_chart_error(root))
+                    continue
                 dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in ("node_modules",))
                 for f in sorted(files):
                     if f.endswith(EXTENSIONS) and not f.startswith(".kubefort"):
                         yield os.path.join(root, f)
         else:
-            raise LoadError(p, "no such file or directory")
+            errors.append(LoadError(p, "no such file or directory"))
+
+
+def no_objects_error(loaded: LoadResult, inputs: list[str]) -> LoadError:
+    """The one-line error of an input without any Kubernetes object (an empty or mistyped directory,
+    a compose file, a values.yaml): it names what was read, so a CI log shows what went wrong."""
+    where = ", ".join(inputs) or "the input"
+    if not loaded.files:
+        return LoadError(where, "nothing to scan: no .yaml, .yml or .json file; --allow-empty accepts this")
+    root = input_root(inputs)
+    shown = [os.path.relpath(n, root) if root and not n.startswith("<") else n for n in loaded.names[:3]]
+    more = f" and {len(loaded.names) - 3} more" if len(loaded.names) > 3 else ""
+    files = f"{loaded.files} file{'s' if loaded.files != 1 else ''} ({', '.join(shown)}{more})"
+    docs = loaded.documents
+    what = (
+        f"{docs} document{'s' if docs != 1 else ''}, none with apiVersion and kind"
+        if docs
+        else "no YAML or JSON document"
+    )
+    return LoadError(where, f"no Kubernetes object in {files}: {what}; --allow-empty accepts this")
+
+
+def input_root(paths: Iterable[str]) -> str | None:
+    """The directory the inputs are under, in the form they were given (relative inputs give a
+    relative root): a directory itself, a file's directory, the common parent of several. None for
+    stdin alone."""
+    given = [os.path.normpath(p) for p in paths if p != "-"]
+    if not given:
+        return None
+    dirs = [p if os.path.isdir(p) else os.path.dirname(p) or "." for p in given]
+    if len({os.path.isabs(d) for d in dirs}) > 1:
+        dirs = [os.path.abspath(d) for d in dirs]
+    try:
+        return os.path.commonpath(dirs) or "."
+    except ValueError:  # different drives
+        return None
+
+
+def repository_root(root: str) -> str:
+    """The absolute directory that paths in SARIF are relative to: the repository holding ``root``
+    (the nearest directory with ``.git`` above it), else the working directory when ``root`` is
+    inside it, else ``root`` itself."""
+    start = os.path.abspath(root)
+    d = start
+    while True:
+        if os.path.exists(os.path.join(d, ".git")):
+            return d
+        parent = os.path.dirname(d)
+        if parent == d:
+            break
+        d = parent
+    cwd = os.getcwd()
+    return cwd if start == cwd or start.startswith(cwd.rstrip(os.sep) + os.sep) else start
 
 
 def read_text(path: str, limits: Limits) -> str:
@@ -72,6 +144,10 @@ def read_text(path: str, limits: Limits) -> str:
 def parse_text(
     text: str, file: str, limits: Limits = Limits(), *, helm: bool = False
 ) -> tuple[list[ParsedDoc], list[LoadError]]:
+    """The documents of one file or stream. Line breaks are normalised to LF first, so that the
+    document splitter, the parsers' error lines and the line locator count lines alike (a CR LF
+    file used to put every finding on its document's first line)."""
+    text = normalize_newlines(text)
     stripped = text.lstrip()
     if file.endswith(".json") or (file == "-" and stripped.startswith(("{", "["))):
         docs, errors = parse_json(text, file)
@@ -91,19 +167,18 @@ def load_paths(
     limits: Limits = Limits(),
     default_namespace: str = "default",
     workers: int = 1,
+    charts: Iterable[str] = (),
 ) -> LoadResult:
     """Load every object from files, directories and stdin. Errors are collected, never raised.
 
     With ``workers`` > 1 and a large input, files are read and parsed in forked worker processes
-    (see :mod:`kubefort.forkpool`); the result is the same as in one process.
+    (see :mod:`kubefort.forkpool`); the result is the same as in one process. ``charts`` are Helm
+    charts the caller renders itself: a directory walk skips them without an error.
     """
     result = LoadResult()
-    try:
-        files = list(iter_files(paths))
-    except LoadError as e:
-        result.errors.append(e)
-        files = []
+    files = list(iter_files(paths, result.errors, charts=charts))
     result.files = len(files)
+    result.names = ["<stdin>" if f == "-" else f for f in files]
     if (
         workers > 1
         and len(files) > 1
@@ -223,7 +298,7 @@ def load_text(
     limits: Limits = Limits(),
 ) -> LoadResult:
     """Load objects from text (rendered Helm/Kustomize output, a webhook request, a test)."""
-    result = LoadResult(files=1)
+    result = LoadResult(files=1, names=[file])
     docs, errors = parse_text(text, file, limits)
     result.errors.extend(errors)
     build_objects(
@@ -253,6 +328,7 @@ def build_objects(
                 if isinstance(names.get("kind"), str):
                     crd_scope[names["kind"]] = spec.get("scope") == "Cluster"
     for file, docs in parsed:
+        result.documents += len(docs)
         for d in docs:
             template = None
             if rendered_by == "helm":

@@ -94,8 +94,31 @@ class Owners:
         return Owners(top=top, pods=dict(pods))
 
 
+#: (API group, kind, namespace, name): what makes two objects the same object to an API server
+Identity = tuple[str, str, str | None, str]
+
+
+def identity(obj: K8sObject) -> Identity | None:
+    """The object's identity, or None when it has none (no name, or ``generateName``: every such
+    object is a new one)."""
+    name = obj.name
+    if name == "<unnamed>" or name.endswith("*"):
+        return None
+    return (obj.group, obj.kind, obj.namespace, name)
+
+
 class Inventory:
-    """All objects of one scan, indexed by kind and by (kind, namespace, name)."""
+    """All objects of one scan, indexed by kind and by (kind, namespace, name).
+
+    The same identity (API group, kind, namespace, name) can occur more than once in an input: the
+    variants of one install in several files, copies kept for tests. Every copy is an object of its
+    own: ``objects`` (and iteration) hold every copy, and the engine judges each one, so per-object
+    findings stay with their file. The lookups that describe the cluster the input stands for
+    (``of_kind``, ``in_namespace``, ``get``, ``pods``, ``namespace_views``) hold one object per
+    identity, the first in input order, as an API server holds one: analyses across objects (RBAC
+    grants, NetworkPolicy selection, namespace counts) see each binding, policy and workload once.
+    :meth:`duplicates` lists the identities defined more than once, so reports can say so.
+    """
 
     def __init__(
         self, objects: Iterable[K8sObject] = (), *, live: bool = False, unreadable: Mapping[str, str] | None = None
@@ -106,8 +129,11 @@ class Inventory:
         # that need them are not evaluated (RuleMeta.blocked_by)
         self.unreadable: dict[str, str] = dict(unreadable or {})
         self._by_kind: dict[str, list[K8sObject]] = defaultdict(list)
+        self._all_by_kind: dict[str, list[K8sObject]] = defaultdict(list)  # copies included
         self._by_key: dict[tuple[str, str | None, str], K8sObject] = {}
         self._by_ns: dict[str | None, list[K8sObject]] = defaultdict(list)
+        self._first: dict[Identity, K8sObject] = {}
+        self._copies: dict[Identity, list[K8sObject]] = {}  # identities seen more than once: every copy
         self._cache: dict[Hashable, Any] = {}
         for o in objects:
             self.add(o)
@@ -115,9 +141,21 @@ class Inventory:
     def add(self, obj: K8sObject) -> None:
         self._cache.clear()
         self.objects.append(obj)
+        self._all_by_kind[obj.kind].append(obj)
+        key = identity(obj)
+        if key is not None:
+            first = self._first.setdefault(key, obj)
+            if first is not obj:
+                self._copies.setdefault(key, [first]).append(obj)
+                return  # a copy: judged by the engine, not seen again by the lookups
         self._by_kind[obj.kind].append(obj)
         self._by_key.setdefault((obj.kind, obj.namespace, obj.name), obj)
         self._by_ns[obj.namespace].append(obj)
+
+    def duplicates(self) -> list[list[K8sObject]]:
+        """The copies of each identity defined more than once, in input order (the first of each list
+        is the one the lookups hold)."""
+        return list(self._copies.values())
 
     def __len__(self) -> int:
         return len(self.objects)
@@ -125,12 +163,15 @@ class Inventory:
     def __iter__(self) -> Iterator[K8sObject]:
         return iter(self.objects)
 
-    def of_kind(self, *kinds: str) -> list[K8sObject]:
+    def of_kind(self, *kinds: str, copies: bool = False) -> list[K8sObject]:
+        """The objects of these kinds (one per identity), in input order; with ``copies``, every copy
+        (for checks of the input itself, such as "defined more than once")."""
+        index = self._all_by_kind if copies else self._by_kind
         if len(kinds) == 1:
-            return self._by_kind.get(kinds[0], [])
+            return index.get(kinds[0], [])
         out: list[K8sObject] = []
         for k in kinds:
-            out.extend(self._by_kind.get(k, []))
+            out.extend(index.get(k, []))
         return out
 
     def get(self, kind: str, namespace: str | None, name: str) -> K8sObject | None:
@@ -197,6 +238,7 @@ class Inventory:
         return [p for p in idx.get((str(k0), str(v0)), []) if service_selector_matches(selector, p.labels)]
 
     def in_namespace(self, namespace: str, *kinds: str) -> list[K8sObject]:
+        """The objects of a namespace (one per identity), of ``kinds`` when given."""
         objs = self._by_ns.get(namespace, [])
         if not kinds:
             return list(objs)

@@ -6,6 +6,11 @@ the document (what nearly every manifest is), with a fall-back to PyYAML's compo
 positions for every node) when the walk meets something it does not read (flow style, anchors,
 complex keys, JSON). ``tests/unit/test_source.py`` checks the walk against the composer on the
 whole real-world corpus.
+
+Line numbers count line breaks as YAML does: LF, CR LF and a lone CR each end a line (YAML 1.2
+§5.4; JSON counts CR as white space, where no line number depends on it). The text of a document is
+kept with LF breaks only (:func:`normalize_newlines`), so the walk, the document splitter and the
+composer agree on lines for files written on Windows (CR LF) or old Macs (CR).
 """
 
 from __future__ import annotations
@@ -30,6 +35,18 @@ class Location:
     template: str | None = None  # Helm template the document was rendered from ("# Source:")
 
 
+def normalize_newlines(text: str) -> str:
+    """``text`` with every CR LF and lone CR turned into LF.
+
+    YAML reads all three as one line break and folds each to LF inside scalars, so the data parsed
+    from the result is the same; only the positions become simple to count. Other characters that
+    YAML 1.1 read as breaks (NEL, LS, PS) are content in YAML 1.2 and are left alone.
+    """
+    if "\r" not in text:
+        return text
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 _KEY_RE = re.compile(r"""(?:"((?:[^"\\]|\\.)*)"|'((?:[^']|'')*)'|([^\s#'"{\[&*!|>%@`?][^#]*?))[ \t]*:(?:[ \t]|$)""")
 
 
@@ -40,13 +57,14 @@ class _Unsure(Exception):
 class DocumentText:
     """The text of one YAML/JSON document and the means to find a field's line in it.
 
-    ``start_line`` is the 1-based file line of the first line of ``text``.
+    ``start_line`` is the 1-based file line of the first line of ``text``; ``text`` is kept with LF
+    line breaks (CR LF and CR are normalised, see :func:`normalize_newlines`).
     """
 
     __slots__ = ("_composed", "_indents", "_lines", "_memo", "_nodes", "is_json", "start_line", "text")
 
     def __init__(self, text: str, start_line: int, is_json: bool = False) -> None:
-        self.text = text
+        self.text = normalize_newlines(text)
         self.start_line = start_line
         self.is_json = is_json
         self._lines: list[str] | None = None

@@ -3,6 +3,7 @@ finding and what the exit code is are decided by the engine."""
 
 from __future__ import annotations
 
+import os
 from enum import Enum
 from typing import IO, Protocol
 
@@ -18,9 +19,21 @@ def printable(text: str) -> str:
     return text.translate(_CONTROL)
 
 
+def display_path(file: str, root: str | None) -> str:
+    """``file`` relative to the scanned ``root`` (what the user pointed kubefort at), or as it is when
+    it lies elsewhere (stdin, a second input tree)."""
+    if not root or root == "." or file.startswith("<"):
+        return file
+    try:
+        rel = os.path.relpath(file, root)
+    except ValueError:  # another drive
+        return file
+    return file if rel == ".." or rel.startswith(".." + os.sep) else rel
+
+
 def error_lines(report: Report) -> list[str]:
-    """The stderr lines about inputs that could not be read and rules that crashed (the table shows
-    them itself; the machine-readable formats keep stdout for the report)."""
+    """The stderr lines about inputs that could not be read and rules that crashed, one line each: every
+    format keeps standard output for the report (a CI log shows them apart)."""
     out = [f"kubefort: error: {printable(e.diagnostics())}" for e in report.errors]
     out += [
         f"kubefort: rule error: {r.rule.id} on {printable(str(r.object))}: {printable(str(r.detail))}"

@@ -6,7 +6,7 @@ import json
 from json.encoder import encode_basestring as _str
 from typing import IO, Any
 
-from ..engine.findings import Finding, Report
+from ..engine.findings import Finding, Report, RootCause
 
 
 def finding_dict(f: Finding) -> dict[str, Any]:
@@ -43,9 +43,22 @@ def report_dict(report: Report) -> dict[str, Any]:
     return {"schema": "kubefort/v1", "findings": [finding_dict(f) for f in report.findings], **d}
 
 
+def cause_links(report: Report, causes: list[RootCause]) -> list[dict[str, Any]]:
+    """``root_causes`` of the JSON: each cause of more than one finding, as indexes into ``findings``
+    (``finding`` the most severe, ``also`` the others). A finding not listed is a cause of its own."""
+    index = {id(f): i for i, f in enumerate(report.findings)}
+    return [
+        {"finding": index[id(c.head)], "also": [index[id(f)] for f in c.also]}
+        for c in causes
+        if c.also and id(c.head) in index
+    ]
+
+
 def _tail(report: Report) -> dict[str, Any]:
+    causes = report.root_causes()
     return {
-        "summary": report.summary(),
+        "summary": report.summary(causes),
+        "root_causes": cause_links(report, causes),
         "not_evaluated": [
             {"rule_id": r.rule.id, "object": r.object.to_dict(), "reason": r.detail}
             for r in report.results

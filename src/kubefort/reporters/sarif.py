@@ -1,10 +1,19 @@
-"""SARIF 2.1.0 for GitHub code scanning and other SARIF consumers."""
+"""SARIF 2.1.0 for GitHub code scanning and other SARIF consumers.
+
+Artifact URIs are relative to the repository holding the input (``Report.repo_root``: the nearest
+directory with ``.git``, else the working directory or the scanned root), with ``uriBaseId``
+``%SRCROOT%``, and ``run.originalUriBaseIds`` says where that was on the machine that scanned. Code
+scanning maps such paths onto the repository whatever the absolute paths kubefort was given.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+from pathlib import Path
 from typing import IO, Any
+from urllib.parse import quote
 
 from .. import __version__
 from ..engine.findings import Report
@@ -28,16 +37,28 @@ _SCORE = {
 }
 
 
-def _uri(path: str) -> str:
-    p = path.replace(os.sep, "/")
-    if os.path.isabs(path):
-        try:
-            rel = os.path.relpath(path)
-            if not rel.startswith(".."):
-                p = rel.replace(os.sep, "/")
-        except ValueError:
-            pass
-    return p[2:] if p.startswith("./") else p
+SRCROOT = "%SRCROOT%"
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def artifact_location(path: str, repo_root: str | None) -> dict[str, str]:
+    """The ``artifactLocation`` of a file: relative to ``%SRCROOT%`` when it lies in ``repo_root``, an
+    absolute ``file:`` URI when it lies elsewhere, a URL as it is, and a bare relative reference for
+    what is not a file (``<stdin>``). Path segments are percent-encoded as URIs require."""
+    if _URL.match(path):  # already a URI (an etcd endpoint probed)
+        return {"uri": path}
+    if path.startswith("<"):
+        return {"uri": quote(path.replace(os.sep, "/"))}
+    if repo_root is None:  # a report not made by a scan of files (node audit, etcd probe): no base
+        return {"uri": Path(path).as_uri()} if os.path.isabs(path) else {"uri": quote(path.replace(os.sep, "/"))}
+    full = os.path.abspath(path)
+    try:
+        rel = os.path.relpath(full, repo_root)
+    except ValueError:  # another drive
+        rel = ".."
+    if rel == ".." or rel.startswith(".." + os.sep):
+        return {"uri": Path(full).as_uri()}
+    return {"uri": quote(rel.replace(os.sep, "/")), "uriBaseId": SRCROOT}
 
 
 def _rule(meta: RuleMeta) -> dict[str, Any]:
@@ -63,12 +84,12 @@ class SarifReporter:
         metas = sorted({f.rule.id: f.rule for f in report.findings}.values(), key=lambda m: m.id)
         index = {m.id: i for i, m in enumerate(metas)}
         results = []
-        uris: dict[str, str] = {}
+        uris: dict[str, dict[str, str]] = {}
         for f in report.findings:
             uri = uris.get(f.location.file)
             if uri is None:
-                uri = uris[f.location.file] = _uri(f.location.file)
-            loc: dict[str, Any] = {"physicalLocation": {"artifactLocation": {"uri": uri}}}
+                uri = uris[f.location.file] = artifact_location(f.location.file, report.repo_root)
+            loc: dict[str, Any] = {"physicalLocation": {"artifactLocation": dict(uri)}}
             if f.location.line:
                 loc["physicalLocation"]["region"] = {"startLine": f.location.line}
             loc["logicalLocations"] = [
@@ -91,30 +112,28 @@ class SarifReporter:
                     }
                 ]
             results.append(r)
-        doc = {
-            "$schema": SCHEMA,
-            "version": "2.1.0",
-            "runs": [
-                {
-                    "tool": {
-                        "driver": {
-                            "name": "kubefort",
-                            "version": __version__,
-                            "informationUri": "https://kubefort.invalid/",
-                            "rules": [_rule(m) for m in metas],
-                        }
-                    },
-                    "results": results,
-                    "invocations": [
-                        {
-                            "executionSuccessful": not report.rule_errors,
-                            "toolExecutionNotifications": [
-                                {"level": "error", "message": {"text": e.diagnostics()}} for e in report.errors
-                            ],
-                        }
-                    ],
+        run: dict[str, Any] = {
+            "tool": {
+                "driver": {
+                    "name": "kubefort",
+                    "version": __version__,
+                    "informationUri": "https://kubefort.invalid/",
+                    "rules": [_rule(m) for m in metas],
                 }
-            ],
+            },
         }
+        if report.repo_root is not None:
+            base = Path(report.repo_root).as_uri()
+            run["originalUriBaseIds"] = {SRCROOT: {"uri": base if base.endswith("/") else base + "/"}}
+        run["results"] = results
+        run["invocations"] = [
+            {
+                "executionSuccessful": not report.rule_errors,
+                "toolExecutionNotifications": [
+                    {"level": "error", "message": {"text": e.diagnostics()}} for e in report.errors
+                ],
+            }
+        ]
+        doc = {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}
         # no indentation: json's C encoder only runs without it (an indented dump of 50k results is 5x slower)
         out.write(json.dumps(doc, ensure_ascii=False) + "\n")

@@ -369,7 +369,7 @@ class RbacIndex:
 
     def _load_roles(self, builtin: bool, aggregate: bool) -> None:
         crs: dict[str, K8sObject] = {}
-        for o in self.inventory.of_kind("ClusterRole"):
+        for o in self.inventory.of_kind("ClusterRole", copies=True):
             if not _is_rbac(o):
                 continue
             if o.name in crs:
@@ -439,7 +439,7 @@ class RbacIndex:
                 name in aggregating,
             )
         roles: dict[tuple[str, str], K8sObject] = {}
-        for o in self.inventory.of_kind("Role"):
+        for o in self.inventory.of_kind("Role", copies=True):
             if not _is_rbac(o) or o.namespace is None:
                 continue
             if (o.namespace, o.name) in roles:
@@ -458,7 +458,7 @@ class RbacIndex:
 
     def _load_bindings(self) -> None:
         seen: set[BindingRef] = set()
-        for o in self.inventory.of_kind("RoleBinding", "ClusterRoleBinding"):
+        for o in self.inventory.of_kind("RoleBinding", "ClusterRoleBinding", copies=True):
             if not _is_rbac(o):
                 continue
             cluster = o.kind == "ClusterRoleBinding"
