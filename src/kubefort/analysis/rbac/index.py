@@ -574,16 +574,18 @@ class RbacIndex:
         """Every binding object with the position, in its ``subjects``, of an entry that applies to
         requests made as ``subject``: entries naming it (ServiceAccount entries first, then User entries
         with its user name), then entries naming each of its groups (unless ``implicit_groups`` is
-        False; a Group subject is its own group). Nothing is merged: duplicate definitions and repeated
-        entries are each listed (the rules cite objects); :meth:`bindings_of` gives the authorizer's view."""
+        False; a Group subject is its own group). Repeated entries are each listed (the rules cite
+        positions); a binding defined more than once counts once, by its first definition, as an API
+        server holds one (docs/outputs.md, duplicate identities); :meth:`bindings_of` gives the
+        authorizer's view."""
         out: list[tuple[Binding, int]] = []
         if subject.username is not None:
             named = self._by_subject.get(("u", subject.username), ())
-            out.extend((b, i) for b, s, i in named if s.kind == "ServiceAccount")
-            out.extend((b, i) for b, s, i in named if s.kind != "ServiceAccount")
+            out.extend((b, i) for b, s, i in named if s.kind == "ServiceAccount" and not b.duplicate)
+            out.extend((b, i) for b, s, i in named if s.kind != "ServiceAccount" and not b.duplicate)
         if implicit_groups or subject.kind == "Group":
             for g in subject.groups():
-                out.extend((b, i) for b, _, i in self._by_subject.get(("g", g), ()))
+                out.extend((b, i) for b, _, i in self._by_subject.get(("g", g), ()) if not b.duplicate)
         return out
 
     # ------------------------------------------------------------------ queries
