@@ -378,6 +378,8 @@ def scan_cluster(
         else:
             raise UsageError("nothing to scan: no cluster and no snapshot")
     inventory = read.inventory()
+    if read.namespace is not None:
+        inventory.partial = f"the scan read namespace {read.namespace} only"
     # kinds these rules need that the snapshot was not saved with are as unread as forbidden ones
     for kind in sorted(cluster_kinds(rules, registry) - set(read.kinds)):
         inventory.unreadable.setdefault(kind, f"not in the snapshot (cannot list {kind})")

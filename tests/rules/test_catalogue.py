@@ -9,7 +9,13 @@ Layout: ``tests/rules/fixtures/<RULE-ID>/`` holds ``fail-*.yaml`` and ``pass-*.y
 - ``expected.yaml`` (optional): a list of ``{file, name, path, line}`` (line optional), compared
   exactly with the findings of the fail files.
 - ``<file>`` may set ``kubefort.test/mode: pss-baseline|pss-restricted`` as a top comment to judge
-  with exact Pod Security admission semantics.
+  with exact Pod Security admission semantics, or ``kubefort.test/mode: cluster``: the file is a whole
+  cluster (a live inventory, judged in cluster mode), as the rules whose catalogue input is ``cluster``
+  need. A whole-cluster rule is also run on each of its cluster files as manifests: there it must be not
+  evaluated, never passed or failed.
+- A CLUSTER-scope rule judges no object of the file but the cluster (its stand-in anchor): a fail file
+  must fail it, a pass file pass it, unless a top comment ``kubefort.test/expect: not_evaluated`` (or
+  pass, fail) says otherwise; the file's objects are context.
 
 Run one rule's cases with ``pytest -k KF-POD-001``.
 """
@@ -23,8 +29,8 @@ import pytest
 import yaml
 
 from kubefort.engine.findings import Report, Status
-from kubefort.engine.rule import PssLevel, Rule, Scope
-from kubefort.engine.runner import evaluate
+from kubefort.engine.rule import NEEDS_CLUSTER, PssLevel, Rule, Scope
+from kubefort.engine.runner import cluster_anchor, evaluate
 from kubefort.loading.loader import load_paths
 from kubefort.model.inventory import Inventory
 from kubefort.model.kinds import WORKLOAD_KINDS
@@ -40,6 +46,8 @@ def _rules() -> list[Rule]:
 
 
 def _applies(rule: Rule, kind: str) -> bool:
+    if rule.meta.scope is Scope.CLUSTER:
+        return False  # it judges the cluster (its anchor), not the objects
     kinds = rule.meta.kinds
     if kinds is None:
         return rule.meta.scope is Scope.OBJECT or kind in WORKLOAD_KINDS
@@ -54,23 +62,34 @@ def _params(path: Path) -> dict[str, Any]:
     return params
 
 
-def _mode(path: Path) -> PssLevel | None:
-    head = path.read_text().split("\n", 3)[:3]
-    for line in head:
-        if "kubefort.test/mode: pss-" in line:
-            return PssLevel(line.rsplit("pss-", 1)[1].strip())
+def _head(path: Path, key: str) -> str | None:
+    """The value of a ``# kubefort.test/<key>: value`` comment in the first lines of a fixture."""
+    for line in path.read_text().split("\n", 3)[:3]:
+        if line.startswith("#") and f"kubefort.test/{key}:" in line:
+            return line.split(f"kubefort.test/{key}:", 1)[1].strip()
     return None
 
 
-def run_file(rule: Rule, path: Path) -> tuple[Report, Inventory]:
+def _mode(path: Path) -> PssLevel | None:
+    mode = _head(path, "mode")
+    return PssLevel(mode.removeprefix("pss-")) if mode and mode.startswith("pss-") else None
+
+
+def _is_cluster(path: Path) -> bool:
+    return _head(path, "mode") == "cluster"
+
+
+def run_file(rule: Rule, path: Path, *, as_cluster: bool | None = None) -> tuple[Report, Inventory]:
+    """Judge ``path`` with ``rule``: as a whole cluster when the file says so (or ``as_cluster``)."""
     loaded = load_paths([str(path)])
     assert not loaded.errors, [e.diagnostics() for e in loaded.errors]
-    inv = Inventory(loaded.objects)
+    live = _is_cluster(path) if as_cluster is None else as_cluster
+    inv = Inventory(loaded.objects, live=live)
     pss = _mode(path)
     params = _params(path)
     if pss is not None:
         params.setdefault("pss_strict", True)
-    return evaluate([rule], inv, params=params, pss=pss), inv
+    return evaluate([rule], inv, params=params, pss=pss, mode="cluster" if live else "manifest"), inv
 
 
 def _cases() -> list[Any]:
@@ -101,8 +120,14 @@ def test_fixture(rule: Rule, path: Path) -> None:
     not_eval = {str(r.object) for r in report.results if r.status is Status.NOT_EVALUATED}
     default = "fail" if path.name.startswith("fail-") else "pass"
     checked = 0
-    for obj in inv:
-        expect = obj.annotations.get(EXPECT) or (default if _applies(rule, obj.kind) else "context")
+    judged = list(inv)
+    if rule.meta.scope is Scope.CLUSTER:  # the cluster itself, with the file's expectation
+        judged.append(cluster_anchor(inv))
+    for obj in judged:
+        if obj.kind == "Cluster" and obj.api_version == "kubefort.io/v1":
+            expect = _head(path, "expect") or default
+        else:
+            expect = obj.annotations.get(EXPECT) or (default if _applies(rule, obj.kind) else "context")
         ref = str(obj.ref)
         if expect == "context":
             continue
@@ -117,8 +142,8 @@ def test_fixture(rule: Rule, path: Path) -> None:
         elif expect == "not_evaluated":
             assert ref in not_eval, f"{path.name}: {ref} should be not evaluated by {rule.meta.id}"
         elif expect == "skip":  # the rule is not about this object at all (RuleMeta.applies): no result
-            judged = failed | not_eval | {str(p[1]) for p in report.passes}
-            assert ref not in judged, f"{path.name}: {ref} should not be judged by {rule.meta.id} at all"
+            seen = failed | not_eval | {str(p[1]) for p in report.passes}
+            assert ref not in seen, f"{path.name}: {ref} should not be judged by {rule.meta.id} at all"
         else:
             raise AssertionError(f"{path.name}: bad {EXPECT} value {expect!r}")
     assert checked, f"{path.name}: no object that {rule.meta.id} applies to"
@@ -131,3 +156,34 @@ def test_fixture(rule: Rule, path: Path) -> None:
             for e in expected:
                 if e.get("line") is not None:
                     assert (e["name"], e["path"], e["line"]) in got, f"{e} not found in {got}"
+
+
+def _cluster_cases() -> list[Any]:
+    out = []
+    for r in _rules():
+        if not r.meta.whole_cluster:
+            continue
+        d = FIXTURES / r.meta.id
+        for f in sorted(d.glob("*.yaml")) if d.is_dir() else []:
+            if f.name.startswith(("pass-", "fail-")) and not f.name.endswith(".params.yaml") and _is_cluster(f):
+                out.append(pytest.param(r, f, id=f"{r.meta.id}/{f.name}"))
+    return out
+
+
+@pytest.mark.parametrize("rule", [r for r in _rules() if r.meta.whole_cluster], ids=lambda r: r.meta.id)
+def test_whole_cluster_rule_has_cluster_fixtures(rule: Rule) -> None:
+    """A rule that judges a whole cluster is tested on whole clusters: its fixtures say they are one."""
+    d = FIXTURES / rule.meta.id
+    names = [f.name for f in d.glob("*.yaml") if _is_cluster(f)]
+    assert any(n.startswith("fail-") for n in names), f"{rule.meta.id}: no fail fixture in cluster mode"
+    assert any(n.startswith("pass-") for n in names), f"{rule.meta.id}: no pass fixture in cluster mode"
+
+
+@pytest.mark.parametrize("rule,path", _cluster_cases())
+def test_whole_cluster_rule_not_evaluated_on_manifests(rule: Rule, path: Path) -> None:
+    """The same objects given as manifests are not a whole cluster: the rule neither passes nor fails
+    anything, and says why."""
+    report, _ = run_file(rule, path, as_cluster=False)
+    assert not report.findings and not report.passes and not report.rule_errors
+    assert report.results, f"{path.name}: {rule.meta.id} gave no result at all on manifests"
+    assert {(r.status, r.detail) for r in report.results} == {(Status.NOT_EVALUATED, NEEDS_CLUSTER)}

@@ -465,13 +465,18 @@ RBAC_BINDINGS_IN_CLUSTER = "bindings judged as in a cluster (rules/rbac.py _is_c
 
 
 def _comparable(report: Report, skip: set[str]) -> collections.Counter[tuple[str, ...]]:
+    """Findings and not-evaluated results, less the rules that judge cluster-only facts: those of
+    :data:`CLUSTER_ONLY`, and the rules that judge a whole cluster (``RuleMeta.whole_cluster``: not
+    evaluated on files by design, tests/unit/test_rules_cluster.py)."""
     out: collections.Counter[tuple[str, ...]] = collections.Counter()
     for f in report.findings:
-        if f.rule.id in CLUSTER_ONLY or f.rule.area in ("RBAC", "SCHEMA") or str(f.object) in skip:
+        if f.rule.id in CLUSTER_ONLY or f.rule.whole_cluster or f.rule.area in ("RBAC", "SCHEMA"):
+            continue
+        if str(f.object) in skip:
             continue
         out[(str(f.object), f.rule.id, f.path_str, f.message)] += 1
     for r in report.results:
-        if str(r.object) in skip:
+        if str(r.object) in skip or r.rule.whole_cluster:
             continue
         if r.status is Status.NOT_EVALUATED and r.rule.id not in CLUSTER_ONLY and r.rule.area not in ("RBAC", "SCHEMA"):
             out[(str(r.object), r.rule.id, "not evaluated", r.detail or "")] += 1

@@ -77,7 +77,7 @@ def test_every_node_rule_is_checked(hardened_result) -> None:  # type: ignore[no
     statuses, _, _ = hardened_result
     expected = set(node_rule_ids(REGISTRY))
     assert set(statuses) == expected
-    assert len(expected) == 56 + 24 + 10 + 7
+    assert len(expected) == 56 + 24 + 10 + 7 + 1  # CP, NODE, ETCD, SEC (encryption), ADM-006
 
 
 def test_hardened_node_passes_everything(hardened_result) -> None:  # type: ignore[no-untyped-def]
@@ -92,6 +92,7 @@ def test_hardened_node_passes_everything(hardened_result) -> None:  # type: igno
 
 
 INSECURE_FAIL = {
+    "KF-ADM-006",
     "KF-CP-001",
     "KF-CP-002",
     "KF-CP-004",
@@ -482,16 +483,18 @@ def test_static_pod_manifest_scanned_directly() -> None:
 def test_registry_lists_node_rules_once() -> None:
     reg = Registry(list(REGISTRY))
     ids = node_rule_ids(reg)
-    assert len(ids) == len(set(ids)) and ids[0] == "KF-CP-001"
+    assert len(ids) == len(set(ids)) and ids[:2] == ["KF-ADM-006", "KF-CP-001"]
 
 
 def test_audits_select_their_rules_by_target() -> None:
     """The node audit runs the rules whose declared target is a node section: exactly the CP, NODE and
-    ETCD areas and the EncryptionConfiguration rules; ``kubefort versions`` the ClusterVersions rules."""
+    ETCD areas, the EncryptionConfiguration rules and the PodSecurity admission configuration rule;
+    ``kubefort versions`` the ClusterVersions rules."""
     node_areas = [
         r.meta.id
         for r in REGISTRY
-        if r.meta.area in ("CP", "NODE", "ETCD") or r.meta.id in {f"KF-SEC-{n:03d}" for n in range(8, 15)}
+        if r.meta.area in ("CP", "NODE", "ETCD")
+        or r.meta.id in {f"KF-SEC-{n:03d}" for n in range(8, 15)} | {"KF-ADM-006"}
     ]
     assert node_rule_ids(REGISTRY) == node_areas
     assert versions_rule_ids(REGISTRY) == [f"KF-VER-{n:03d}" for n in range(1, 6)]

@@ -45,6 +45,9 @@ class Scope(str, Enum):
     POD = "pod"  # fn(pod, ctx): once per pod spec of a pod-bearing object
     CONTAINER = "container"  # fn(container, ctx): once per container of the rule's container set
     NAMESPACE = "namespace"  # fn(ns: NamespaceView, ctx): once per namespace of the input (Namespace object or not)
+    # fn(inventory, ctx): once per scan, about the cluster as a whole ("no backup mechanism"); findings point
+    # at a stand-in Cluster object (runner.cluster_anchor). Always a whole-cluster rule.
+    CLUSTER = "cluster"
 
 
 class PssLevel(str, Enum):
@@ -77,6 +80,11 @@ class NotEvaluated(Exception):
     """Raised by a rule that cannot judge this object (e.g. the objects it needs are not in the input)."""
 
 
+#: Why a whole-cluster rule (catalogue input ``cluster``) is not evaluated on manifests: a set of files is
+#: not the whole cluster, so "no backup Schedule" or "no RuntimeClass named x" cannot be concluded from it.
+NEEDS_CLUSTER = "needs a whole cluster: run with --cluster or --snapshot"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RuleMeta:
     id: str
@@ -106,10 +114,18 @@ class RuleMeta:
     # NetworkPolicies that select a pod): a cluster scan lists them, and when one could not be read the
     # rule is not evaluated rather than passed. None: not declared (see ``reads_unknown``)
     needs: frozenset[str] | None = None
+    # judges a whole cluster (catalogue input ``cluster``): evaluated on a live inventory (a cluster scan or a
+    # snapshot of one) only; on manifests the engine reports it not evaluated (NEEDS_CLUSTER), never passed
+    # or failed. Implies cross_object; every CLUSTER-scope rule is one.
+    whole_cluster: bool = False
 
     def needs_others(self, kind: str) -> bool:
         """Whether judging an object of ``kind`` needs other objects than that one."""
-        return self.cross_object or (self.cross_object_kinds is not None and kind in self.cross_object_kinds)
+        return (
+            self.whole_cluster
+            or self.cross_object
+            or (self.cross_object_kinds is not None and kind in self.cross_object_kinds)
+        )
 
     def own_kinds(self) -> frozenset[str]:
         """The kinds whose objects the rule judges, as far as they can be named (an OBJECT rule on every
@@ -127,7 +143,7 @@ class RuleMeta:
         without declaring which: then any kind that could not be read leaves it not evaluated."""
         if self.needs is not None:
             return False
-        if self.scope is Scope.NAMESPACE or self.cross_object:
+        if self.scope in (Scope.NAMESPACE, Scope.CLUSTER) or self.cross_object:
             return True
         return self.cross_object_kinds is not None and (kind is None or kind in self.cross_object_kinds)
 
@@ -162,7 +178,7 @@ class Context:
 
     params: Mapping[str, Any]
     inventory: Inventory
-    mode: str = "manifest"  # manifest | cluster | admission
+    mode: str = "manifest"  # manifest | cluster | admission | node | probe | versions
     pss: PssLevel | None = None  # set when the scan judges Pod Security Standards exactly
 
     def param(self, name: str) -> Any:
@@ -205,9 +221,15 @@ def rule(
     applies: Callable[[Any], bool] | None = None,
     aliases: Iterable[str] = (),
     needs: Iterable[str] | None = None,
+    whole_cluster: bool = False,
 ) -> Callable[[RuleFn], Rule]:
     """Decorator that turns a function into a :class:`Rule`. It registers nothing: rule modules list
-    their rules in ``RULES`` and :func:`kubefort.rules.default_registry` collects them."""
+    their rules in ``RULES`` and :func:`kubefort.rules.default_registry` collects them.
+
+    ``whole_cluster`` (implied by ``Scope.CLUSTER``): the rule judges a whole cluster, and is not evaluated
+    on manifests (see :data:`NEEDS_CLUSTER`); such a rule reads other objects, so it is ``cross_object``.
+    """
+    whole_cluster = whole_cluster or scope is Scope.CLUSTER
 
     def wrap(fn: RuleFn) -> Rule:
         norm_refs = {k: ((v,) if isinstance(v, str) else tuple(v)) for k, v in (refs or {}).items()}
@@ -225,7 +247,7 @@ def rule(
             containers=containers,
             params=dict(params or {}),
             pss=tuple(pss),
-            cross_object=cross_object,
+            cross_object=cross_object or whole_cluster,
             cross_object_kinds=frozenset(cross_object_kinds) if cross_object_kinds is not None else None,
             enabled=enabled,
             requires=requires,
@@ -233,6 +255,7 @@ def rule(
             applies=applies,
             aliases=tuple(aliases),
             needs=frozenset(needs) if needs is not None else None,
+            whole_cluster=whole_cluster,
         )
         return Rule(meta, fn)
 

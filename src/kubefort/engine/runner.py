@@ -9,11 +9,11 @@ from typing import Any
 
 from ..model.inventory import Inventory
 from ..model.kinds import WORKLOAD_KINDS
-from ..model.objects import InvalidField, K8sObject
+from ..model.objects import InvalidField, K8sObject, Source
 from ..model.source import Location
 from ..model.workloads import pod_spec
 from .findings import Finding, Report, Result, Status, is_specific
-from .rule import Context, NotEvaluated, PssLevel, Rule, Scope, Severity
+from .rule import NEEDS_CLUSTER, Context, NotEvaluated, PssLevel, Rule, RuleMeta, Scope, Severity
 from .suppression import Suppressor
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ class Plan:
     __slots__ = (
         "_steps",
         "_templates",
+        "cluster_rules",
         "inactive",
         "local_only",
         "metas",
@@ -82,6 +83,8 @@ class Plan:
                 self.rules.append(r)
         self.metas = [r.meta for r in self.rules]  # shared by every report of the plan: read-only
         self.ns_rules = [r for r in self.rules if r.meta.scope is Scope.NAMESPACE]
+        # once per scan, about the whole cluster: nothing the webhook (one object at a time) can judge
+        self.cluster_rules = [] if local_only else [r for r in self.rules if r.meta.scope is Scope.CLUSTER]
         self._steps: dict[str, tuple[Rule, ...]] = {}
         self._templates: dict[str, tuple[tuple[Any, ...], ...]] = {}
 
@@ -92,7 +95,7 @@ class Plan:
             out = []
             for r in self.rules:
                 m = r.meta
-                if m.scope is Scope.NAMESPACE or (self.local_only and m.needs_others(kind)):
+                if m.scope in (Scope.NAMESPACE, Scope.CLUSTER) or (self.local_only and m.needs_others(kind)):
                     continue
                 if m.kinds is None:
                     if m.scope is Scope.OBJECT or kind in WORKLOAD_KINDS:
@@ -160,6 +163,7 @@ def evaluate(
     else:
         run.objects(objs)
     run.namespaces()
+    run.cluster()
     dups = inventory.duplicates()
     report.duplicates = len(dups)
     report.notes.extend(duplicate_note(copies) for copies in dups)
@@ -181,6 +185,31 @@ def duplicate_note(copies: list[K8sObject]) -> str:
         f"across objects (RBAC, NetworkPolicy, namespace counts) use the first, at {at(copies[0])} "
         f"(others: {', '.join(others)}{more})"
     )
+
+
+def cluster_gap(inventory: Inventory) -> str | None:
+    """Why ``inventory`` is not a whole cluster for the whole-cluster rules (``RuleMeta.whole_cluster``):
+    manifests are not one, and neither is a cluster scan restricted to one namespace; None when it is."""
+    if not inventory.live:
+        return NEEDS_CLUSTER
+    if inventory.partial is not None:
+        return f"needs the whole cluster: {inventory.partial}"
+    return None
+
+
+#: The stand-in object findings about the cluster as a whole point at (docs/cluster.md)
+CLUSTER_ANCHOR_API, CLUSTER_ANCHOR_KIND = "kubefort.io/v1", "Cluster"
+
+
+def cluster_anchor(inventory: Inventory) -> K8sObject:
+    """Where the results of CLUSTER-scope rules point ("no backup mechanism", "no policy engine"): a
+    stand-in ``kubefort.io/v1`` ``Cluster`` object, named after the kubeconfig context the cluster was
+    read from (a live object's source is ``cluster:<context>``), else ``cluster``; located in the source
+    of the inventory's first object, without a line."""
+    first = inventory.objects[0].source.file if inventory.objects else "cluster"
+    name = first.split(":", 1)[1] if first.startswith("cluster:") and len(first) > len("cluster:") else "cluster"
+    raw = {"apiVersion": CLUSTER_ANCHOR_API, "kind": CLUSTER_ANCHOR_KIND, "metadata": {"name": name}}
+    return K8sObject.from_raw(raw, Source(file=first, live=inventory.live), cluster_scoped=True)
 
 
 class Run:
@@ -215,6 +244,15 @@ class Run:
         sub.contexts, sub.compiled = self.contexts, self.compiled
         return sub
 
+    def blocked(self, meta: RuleMeta, kind: str | None = None) -> str | None:
+        """Why ``meta`` cannot judge here (on objects of ``kind``): a whole-cluster rule on less than a
+        whole cluster, or a kind it needs that could not be read; None when it can."""
+        if meta.whole_cluster:
+            gap = cluster_gap(self.inventory)
+            if gap is not None:
+                return gap
+        return meta.blocked_by(self.inventory.unreadable, kind)
+
     def context(self, meta: Any) -> Context:
         ctx = self.contexts.get(meta.id)
         if ctx is None:
@@ -234,9 +272,8 @@ class Run:
             kind = obj.kind
             steps = compiled.get(kind)
             if steps is None:
-                unreadable = self.inventory.unreadable
                 steps = compiled[kind] = [
-                    (*t, self.context(t[0]), t[0].blocked_by(unreadable, kind)) for t in self.plan.templates(kind)
+                    (*t, self.context(t[0]), self.blocked(t[0], kind)) for t in self.plan.templates(kind)
                 ]
             judged = obj.invalid is not None  # fields found invalid: reading them makes a rule not evaluated
             if judged:
@@ -256,7 +293,7 @@ class Run:
                         memo[applies] = ok
                     if not ok:
                         continue  # not about this object (a kube-apiserver flag rule on an nginx Deployment)
-                if blocked is not None:  # a kind it reads could not be read from the cluster: never a pass
+                if blocked is not None:  # not a whole cluster, or a kind it reads could not be read: never a pass
                     _failed_to_judge(report, meta, obj, NotEvaluated(blocked))
                     continue
                 try:
@@ -291,8 +328,7 @@ class Run:
         """Run the namespace rules (after the objects: they are few and read the whole inventory)."""
         if not self.plan.ns_rules:
             return
-        unreadable = self.inventory.unreadable
-        blocked = {r.meta.id: r.meta.blocked_by(unreadable) for r in self.plan.ns_rules}
+        blocked = {r.meta.id: self.blocked(r.meta) for r in self.plan.ns_rules}
         for ns in self.inventory.namespace_views():
             for r in self.plan.ns_rules:
                 why = blocked[r.meta.id]
@@ -310,6 +346,28 @@ class Run:
                     self.min_severity,
                     self.keep_passes,
                 )
+
+    def cluster(self) -> None:
+        """Run the CLUSTER-scope rules, once each, on the whole inventory (results on :func:`cluster_anchor`)."""
+        if not self.plan.cluster_rules:
+            return
+        anchor = cluster_anchor(self.inventory)
+        for r in self.plan.cluster_rules:
+            why = self.blocked(r.meta)
+            if why is not None:
+                _failed_to_judge(self.report, r.meta, anchor, NotEvaluated(why))
+                continue
+            _run_one(
+                self.report,
+                r,
+                anchor,
+                self.inventory,
+                self.context(r.meta),
+                self.suppressor,
+                self.plan.pss,
+                self.min_severity,
+                self.keep_passes,
+            )
 
 
 _ORIGIN = object()  # key of an object's own location in its memo
@@ -362,7 +420,7 @@ def _run_one(
     min_severity: Severity,
     keep_passes: bool,
 ) -> None:
-    """Run a rule whose findings belong to ``anchor`` on ``arg`` (namespace-scope rules)."""
+    """Run a rule whose findings belong to ``anchor`` on ``arg`` (namespace- and cluster-scope rules)."""
     try:
         violations = list(r.fn(arg, ctx))
     except Exception as e:

@@ -125,6 +125,9 @@ class Inventory:
     ) -> None:
         self.objects: list[K8sObject] = []
         self.live = live  # True when the inventory is a whole cluster (cluster mode)
+        # why a live inventory is less than the whole cluster (a scan of one namespace): the rules that judge
+        # a whole cluster are then not evaluated (engine.runner.cluster_gap)
+        self.partial: str | None = None
         # kinds a cluster scan could not read, and why ("cannot list networkpolicies: forbidden"): rules
         # that need them are not evaluated (RuleMeta.blocked_by)
         self.unreadable: dict[str, str] = dict(unreadable or {})

@@ -21,6 +21,7 @@ AREA_MODULES = (
     "mtls",
     "admission",
     "runtime",
+    "backup",
     "network",
     "rbac",
     "control_plane",

@@ -13,16 +13,21 @@ file is "not applicable", never a pass.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..analysis.node.configs import (
     APISERVER_CONFIG_GROUP,
+    POD_SECURITY,
+    admission_config,
     at_least_metadata,
     audit_rules,
     config_object,
     coverage,
+    is_admission_config,
     is_audit_policy,
+    is_pod_security_config,
+    pod_security_settings,
     rule_path,
 )
 from ..analysis.node.flags import (
@@ -489,6 +494,121 @@ def apiserver_node_restriction(obj: K8sObject, ctx: Context) -> Iterator[Violati
     c = _comp(obj, APISERVER)
     if c is not None:
         yield from _plugin_enabled(c, "NodeRestriction", "kubelets may modify other nodes and their pods")
+
+
+# ---------------------------------------------------------------------------------------------------
+# kube-apiserver: PodSecurity admission defaults (KF-ADM-006, an ADM rule judged with the API server)
+
+ENFORCE_LABEL = "pod-security.kubernetes.io/enforce"
+UNCHECKED = f"pods in namespaces without a {ENFORCE_LABEL} label are admitted without Pod Security checks"
+SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
+#: about the API server and the PodSecurity configuration it reads (the node audit lists it with the
+#: kube-apiserver checks)
+API_OR_PSA = on_component(APISERVER, is_admission_config, is_pod_security_config)
+
+
+def _strs(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str) and v] if isinstance(value, list) else []
+
+
+def _psa_violations(settings: Mapping[str, Any], base: Path, where: str, ctx: Context) -> Iterator[Violation]:
+    defaults = settings.get("defaults")
+    level = defaults.get("enforce") if isinstance(defaults, dict) else None
+    if not (isinstance(level, str) and level):
+        at = base + ("defaults",) if isinstance(defaults, dict) else base
+        yield Violation(at, f"{where} sets no defaults.enforce, so it is privileged: {UNCHECKED}", subcode="defaults")
+    elif level == "privileged":
+        yield Violation(
+            base + ("defaults", "enforce"), f"{where}: defaults.enforce is privileged: {UNCHECKED}", subcode="defaults"
+        )
+    exemptions = settings.get("exemptions")
+    exemptions = exemptions if isinstance(exemptions, dict) else {}
+    users = _strs(exemptions.get("usernames"))
+    if users:
+        controllers = [
+            u for u in users if u.startswith("system:serviceaccount:kube-system:") and u.endswith("controller")
+        ]
+        also = (
+            f" ({', '.join(controllers)} creates the pods of workloads: every such pod is exempt)"
+            if controllers
+            else ""
+        )
+        yield Violation(
+            base + ("exemptions", "usernames"),
+            f"{where} exempts the users {', '.join(users)}: pods they create skip every Pod Security check{also}",
+            subcode="exempt_usernames",
+        )
+    classes = _strs(exemptions.get("runtimeClasses"))
+    if classes:
+        yield Violation(
+            base + ("exemptions", "runtimeClasses"),
+            f"{where} exempts pods of the runtime classes {', '.join(classes)} from every Pod Security check",
+            subcode="exempt_runtime_classes",
+        )
+    system = SYSTEM_NAMESPACES | set(_strs(ctx.param("system_namespaces")))
+    spaces = [n for n in _strs(exemptions.get("namespaces")) if n not in system]
+    if spaces:
+        yield Violation(
+            base + ("exemptions", "namespaces"),
+            f"{where} exempts namespaces other than the system ones from every Pod Security check: {', '.join(spaces)}",
+            subcode="exempt_namespaces",
+        )
+
+
+@rule(
+    id="KF-ADM-006",
+    slug="pod-security-defaults-permissive",
+    title="PodSecurity admission defaults or exemptions too permissive",
+    severity=Severity.MEDIUM,
+    scope=Scope.OBJECT,
+    kinds=[*COMPONENT_KINDS, "AdmissionConfiguration", "PodSecurityConfiguration"],
+    applies=API_OR_PSA,
+    cross_object=True,
+    params={"system_namespaces": []},
+    rationale="Namespaces without an enforce label get the PodSecurity defaults, privileged unless configured, "
+    "and exempt users, runtime classes and namespaces skip every check: privileged pods get in through them.",
+    remediation="Set defaults.enforce to baseline (or restricted) in the PodSecurity configuration of "
+    "--admission-control-config-file and keep exemptions to the system namespaces.",
+    refs={
+        "k8s": "https://kubernetes.io/docs/tasks/configure-pod-container/enforce-standards-admission-controller/",
+        "nsa": "NSA/CISA: pod security (admission)",
+    },
+)
+def pod_security_defaults_permissive(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    if is_admission_config(obj):
+        got = pod_security_settings(obj, ctx.inventory)
+        if isinstance(got, str):
+            raise NotEvaluated(f"the PodSecurity configuration is in {got} (plugins[].path), which is not in the input")
+        holder, base, settings = got
+        if holder is obj:  # a separate PodSecurityConfiguration file is judged on itself
+            yield from _psa_violations(settings, base, "the AdmissionConfiguration's PodSecurity configuration", ctx)
+        return
+    if is_pod_security_config(obj):
+        yield from _psa_violations(obj.raw, (), "the PodSecurityConfiguration", ctx)
+        return
+    c = _comp(obj, APISERVER)
+    if c is None:
+        return
+    if POD_SECURITY in c.items("disable-admission-plugins"):
+        yield Violation(
+            c.at("disable-admission-plugins"),
+            f"{c.label}: --disable-admission-plugins contains PodSecurity: no Pod Security level is enforced, "
+            "neither the namespace labels nor any default",
+            subcode="disabled",
+        )
+        return
+    flag = c.value("admission-control-config-file")
+    if not flag:
+        yield Violation(
+            c.at("admission-control-config-file"),
+            f"{c.label}: --admission-control-config-file is not set, so PodSecurity admission uses its built-in "
+            f"defaults, enforce privileged: {UNCHECKED}",
+            subcode="defaults",
+        )
+    elif admission_config(ctx.inventory, flag) is None:
+        raise NotEvaluated(
+            f"the PodSecurity defaults are in {flag} (--admission-control-config-file), which is not in the input"
+        )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -1503,6 +1623,7 @@ RULES: list[Rule] = [
     apiserver_serviceaccount_plugin,
     apiserver_namespace_lifecycle,
     apiserver_node_restriction,
+    pod_security_defaults_permissive,
     apiserver_insecure_port,
     apiserver_secure_port,
     apiserver_profiling,

@@ -218,6 +218,214 @@ def _namespace_defaults_to_permissive(ns: K8sObject, ctx: Context) -> Iterator[V
 
 
 # --------------------------------------------------------------------------------------------
+# KF-MTLS-001: the mesh-wide policy (whole cluster)
+
+
+def _created(obj: K8sObject) -> str:
+    stamp = obj.get("metadata", "creationTimestamp")
+    return stamp if isinstance(stamp, str) else ""
+
+
+@rule(
+    id="KF-MTLS-001",
+    slug="istio-no-mesh-wide-strict-mtls",
+    title="No mesh-wide STRICT mTLS in Istio",
+    severity=Severity.HIGH,
+    scope=Scope.CLUSTER,
+    params=ROOT_NS_PARAM,
+    needs=["CustomResourceDefinition", "PeerAuthentication", "Deployment"],
+    rationale="Without a mesh-wide STRICT PeerAuthentication every sidecar also accepts plaintext (Istio's default "
+    "PERMISSIVE), so any pod, meshed or not, reaches meshed workloads unauthenticated and unencrypted.",
+    remediation="Create a PeerAuthentication without a selector in the Istio root namespace with mtls.mode STRICT, "
+    "and override it per namespace or workload only where plaintext is required.",
+    refs={"nsa": NSA, "istio": "PeerAuthentication mesh-wide policy"},
+)
+def istio_no_mesh_wide_strict_mtls(inv: Inventory, ctx: Context) -> Iterator[Violation]:
+    if not _istio_installed(inv):
+        return
+    root = ctx.param("istio_root_namespace")
+    mesh_wide = [
+        pa
+        for pa in inv.in_namespace(root, "PeerAuthentication")
+        if _is_istio(pa, ISTIO_SECURITY) and not _has_selector(_spec(pa))
+    ]
+    if not mesh_wide:
+        yield Violation(
+            (),
+            f'Istio is installed but no PeerAuthentication without a selector in root namespace "{root}" sets '
+            "mtls.mode STRICT: workloads accept plaintext (Istio's default PERMISSIVE) unless a namespace or "
+            "workload policy says otherwise",
+        )
+        return
+    # with several mesh-wide policies Istio applies the oldest
+    pa = min(mesh_wide, key=lambda o: (_created(o) or "~", o.name))
+    mtls = _spec(pa).get("mtls")
+    mode = mtls.get("mode") if isinstance(mtls, dict) else None
+    if mode == "STRICT":
+        return
+    shown = mode if isinstance(mode, str) and mode else "not set (UNSET)"
+    effect = "plaintext only" if mode == "DISABLE" else "plaintext as well as mTLS (PERMISSIVE)"
+    also = f" ({len(mesh_wide)} mesh-wide policies: Istio applies the oldest)" if len(mesh_wide) > 1 else ""
+    yield Violation(
+        (),
+        f"the mesh-wide PeerAuthentication {root}/{pa.name} has mtls.mode {shown}, not STRICT{also}: workloads "
+        f"accept {effect} unless a namespace or workload policy says otherwise",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# KF-MTLS-006: workloads outside the mesh (whole cluster)
+
+ISTIO_INJECT = "sidecar.istio.io/inject"
+ISTIO_INJECTION = "istio-injection"
+ISTIO_REV = "istio.io/rev"
+ISTIO_DATAPLANE = "istio.io/dataplane-mode"
+LINKERD_INJECT = "linkerd.io/inject"
+LINKERD_CONTROL = ("linkerd-destination", "linkerd-controller", "linkerd-proxy-injector")
+RUNNING_KINDS = tuple(sorted(WORKLOAD_KINDS - {"PodTemplate"}))
+
+
+def _linkerd_installed(inv: Inventory) -> bool:
+    if any(crd.name.endswith(".linkerd.io") for crd in inv.of_kind("CustomResourceDefinition")):
+        return True
+    return any(o.name in LINKERD_CONTROL for o in inv.of_kind("Deployment"))
+
+
+def _meshes(inv: Inventory) -> tuple[bool, bool, frozenset[str]]:
+    """(Istio installed, Linkerd installed, namespaces running a mesh control plane)."""
+
+    def build() -> tuple[bool, bool, frozenset[str]]:
+        control = {
+            o.namespace
+            for o in inv.of_kind("Deployment")
+            if o.namespace and (o.name == "istiod" or o.name.startswith("istiod-") or o.name in LINKERD_CONTROL)
+        }
+        return _istio_installed(inv), _linkerd_installed(inv), frozenset(control)
+
+    return inv.cached("mtls-meshes", build)
+
+
+def _istio_namespace(ns: K8sObject) -> bool:
+    """Istio's injector webhooks: istio-injection=enabled, or a revision label when istio-injection is absent;
+    ambient mode by istio.io/dataplane-mode=ambient."""
+    labels = ns.labels
+    if labels.get(ISTIO_DATAPLANE) == "ambient":
+        return True
+    if ISTIO_INJECTION in labels:
+        return labels[ISTIO_INJECTION] == "enabled"
+    return bool(labels.get(ISTIO_REV))
+
+
+def _linkerd_namespace(ns: K8sObject) -> bool:
+    return ns.annotations.get(LINKERD_INJECT) in ("enabled", "ingress")
+
+
+def _opts_in(pod: PodSpecView, istio: bool, linkerd: bool, ns: K8sObject | None) -> bool:
+    labels, notes = pod.labels, pod.annotations
+    istio_ok = istio and (ns is None or ns.labels.get(ISTIO_INJECTION) != "disabled")
+    if istio_ok and (
+        labels.get(ISTIO_INJECT) == "true" or labels.get(ISTIO_REV) or labels.get(ISTIO_DATAPLANE) == "ambient"
+    ):
+        return True
+    return linkerd and notes.get(LINKERD_INJECT) in ("enabled", "ingress")
+
+
+def _opt_out(obj: K8sObject) -> tuple[Path, str, str] | None:
+    """(path, marker, mesh) of a workload's opt-out of injection, if any."""
+    pod = pod_spec(obj)
+    if pod is None:
+        return None
+    for where, values in (("labels", pod.labels), ("annotations", pod.annotations)):
+        if str(values.get(ISTIO_INJECT, "")).lower() == "false":
+            return pod.meta_path + (where, ISTIO_INJECT), f'{ISTIO_INJECT}: "false"', "istio"
+    if pod.labels.get(ISTIO_DATAPLANE) == "none":
+        return pod.meta_path + ("labels", ISTIO_DATAPLANE), f"{ISTIO_DATAPLANE}: none", "istio"
+    if pod.annotations.get(LINKERD_INJECT) == "disabled":
+        return pod.meta_path + ("annotations", LINKERD_INJECT), f"{LINKERD_INJECT}: disabled", "linkerd"
+    return None
+
+
+def _about_mesh_membership(obj: K8sObject) -> bool:
+    return obj.kind == "Namespace" or (obj.kind in WORKLOAD_KINDS and _opt_out(obj) is not None)
+
+
+def _outside_namespace(ns: K8sObject, ctx: Context) -> bool:
+    extra = ctx.param("system_namespaces") or ()
+    _, _, control = _meshes(ctx.inventory)
+    return (
+        ns.name in SYSTEM_NAMESPACES
+        or ns.name in set(extra)
+        or ns.name == ctx.param("istio_root_namespace")
+        or ns.name in control
+    )
+
+
+@rule(
+    id="KF-MTLS-006",
+    slug="workloads-outside-mesh",
+    title="Workloads excluded from the mesh",
+    severity=Severity.MEDIUM,
+    scope=Scope.OBJECT,
+    kinds=sorted({"Namespace", *WORKLOAD_KINDS}),
+    applies=_about_mesh_membership,
+    whole_cluster=True,
+    params={**ROOT_NS_PARAM, "system_namespaces": []},
+    needs=sorted({"CustomResourceDefinition", "Namespace", *WORKLOAD_KINDS}),
+    rationale="A workload without a mesh proxy neither encrypts its traffic nor proves its identity, and it is "
+    "outside every mTLS and authorization policy of the mesh.",
+    remediation="Enable injection for the namespace (istio-injection=enabled, istio.io/rev, "
+    "istio.io/dataplane-mode=ambient, or the linkerd.io/inject: enabled annotation) and remove per-workload "
+    "opt-outs unless the workload cannot run with a proxy.",
+    refs={"nsa": NSA, "istio": "sidecar injection", "linkerd": "linkerd.io/inject"},
+)
+def workloads_outside_mesh(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    inv = ctx.inventory
+    istio, linkerd, _ = _meshes(inv)
+    if not (istio or linkerd):
+        return
+    if obj.kind != "Namespace":
+        yield from _workload_opts_out(obj, ctx, istio, linkerd)
+        return
+    if _outside_namespace(obj, ctx) or (istio and _istio_namespace(obj)) or (linkerd and _linkerd_namespace(obj)):
+        return
+    outside = []
+    for w in inv.in_namespace(obj.name, *RUNNING_KINDS):
+        pod = pod_spec(w) if inv.controller(w) is None else None
+        if pod is None or pod.spec.get("hostNetwork") is True:  # a proxy cannot intercept the node's network
+            continue
+        if not _opts_in(pod, istio, linkerd, obj):
+            outside.append(w.name)
+    if not outside:
+        return
+    wanted = []
+    if istio:
+        wanted.append(f"{ISTIO_INJECTION}=enabled, {ISTIO_REV} or {ISTIO_DATAPLANE}=ambient label")
+    if linkerd:
+        wanted.append(f"{LINKERD_INJECT}: enabled annotation")
+    names = sorted(outside)
+    yield Violation(
+        ("metadata",),
+        f'namespace "{obj.name}" is not in the mesh (no {" or ".join(wanted)}): {len(names)} '
+        f"workload{' runs' if len(names) == 1 else 's run'} without a proxy ({', '.join(names[:5])}"
+        f"{', ...' if len(names) > 5 else ''})",
+    )
+
+
+def _workload_opts_out(obj: K8sObject, ctx: Context, istio: bool, linkerd: bool) -> Iterator[Violation]:
+    hit = _opt_out(obj)
+    ns = ctx.inventory.get("Namespace", None, obj.namespace) if obj.namespace else None
+    if hit is None or ns is None or _outside_namespace(ns, ctx):
+        return
+    path, marker, mesh = hit
+    if mesh == "istio" and istio and _istio_namespace(ns):
+        yield Violation(path, f'{obj.kind} "{obj.name}" opts out of the Istio mesh of namespace "{ns.name}" ({marker})')
+    elif mesh == "linkerd" and linkerd and _linkerd_namespace(ns):
+        yield Violation(
+            path, f'{obj.kind} "{obj.name}" opts out of the Linkerd mesh of namespace "{ns.name}" ({marker})'
+        )
+
+
+# --------------------------------------------------------------------------------------------
 # DestinationRule TLS settings (KF-MTLS-004 / 005)
 
 
@@ -592,6 +800,8 @@ def authorization_policy_allows_all(obj: K8sObject, ctx: Context) -> Iterator[Vi
 
 
 RULES = [
+    istio_no_mesh_wide_strict_mtls,
+    workloads_outside_mesh,
     peer_authentication_disables_mtls,
     peer_authentication_permissive,
     destination_rule_disables_tls,

@@ -1,6 +1,9 @@
 """RT rules: untrusted workloads and sandboxed container runtimes (gVisor, Kata Containers).
 
-KF-RT-002 and KF-RT-003 need the cluster's RuntimeClasses and are implemented with the cluster rules.
+KF-RT-002 and KF-RT-003 judge a whole cluster's RuntimeClasses (catalogue input ``cluster``): on
+manifests they are not evaluated. The RuntimeClass admission controller rejects a pod whose
+``runtimeClassName`` names no RuntimeClass (``node.k8s.io``); a RuntimeClass's ``handler`` names the
+runtime the node runs its pods with.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..engine.rule import Context, Scope, Severity, Violation, rule
+from ..model.inventory import Inventory
 from ..model.kinds import WORKLOAD_KINDS
 from ..model.objects import K8sObject
 from ..model.workloads import PodSpecView, pod_spec
@@ -137,4 +141,82 @@ def untrusted_workload_not_sandboxed(obj: K8sObject, ctx: Context) -> Iterator[V
         )
 
 
-RULES = [untrusted_workload_not_sandboxed]
+RUNTIME_CLASS_DOC = "https://kubernetes.io/docs/concepts/containers/runtime-class/"
+
+
+def _runtime_class_name(obj: K8sObject) -> str | None:
+    pod = _pod_view(obj)
+    name = pod.spec.get("runtimeClassName") if pod is not None else None
+    return name if isinstance(name, str) and name else None
+
+
+def _sets_runtime_class(obj: K8sObject) -> bool:
+    return _runtime_class_name(obj) is not None
+
+
+def _runtime_classes(ctx: Context) -> list[K8sObject]:
+    return [rc for rc in ctx.inventory.of_kind("RuntimeClass") if rc.group == "node.k8s.io"]
+
+
+@rule(
+    id="KF-RT-002",
+    slug="runtime-class-missing",
+    title="runtimeClassName refers to a missing RuntimeClass",
+    severity=Severity.LOW,
+    scope=Scope.OBJECT,
+    kinds=sorted(WORKLOAD_KINDS | set(SANDBOX_KINDS)),
+    applies=_sets_runtime_class,
+    whole_cluster=True,
+    needs=["RuntimeClass"],
+    rationale="The RuntimeClass admission controller rejects pods that name a RuntimeClass the cluster does not "
+    "have: the workload cannot start, and the sandbox it was meant to run in was removed or never installed.",
+    remediation="Create the RuntimeClass (with the sandbox handler the nodes run) or point runtimeClassName at an "
+    "existing one.",
+    refs={"k8s": RUNTIME_CLASS_DOC},
+)
+def runtime_class_missing(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    name = _runtime_class_name(obj)
+    pod = _pod_view(obj)
+    if name is None or pod is None:
+        return
+    known = sorted(rc.name for rc in _runtime_classes(ctx))
+    if name in known:
+        return
+    have = f"it has {', '.join(known)}" if known else "it has none"
+    yield Violation(
+        pod.at("runtimeClassName"),
+        f'{obj.kind} "{obj.name}" sets runtimeClassName "{name}", but the cluster has no such RuntimeClass ({have}): '
+        "its pods are rejected at admission",
+    )
+
+
+@rule(
+    id="KF-RT-003",
+    slug="no-sandbox-runtime-class",
+    title="No sandboxed RuntimeClass available",
+    severity=Severity.INFO,
+    scope=Scope.CLUSTER,
+    needs=["RuntimeClass"],
+    params={"sandbox_handlers": []},
+    rationale="Without a RuntimeClass whose handler is a sandbox (gVisor, Kata Containers) every pod shares the "
+    "host kernel, and there is nowhere to run untrusted code in isolation.",
+    remediation="Install a sandboxed runtime on (some) nodes and create a RuntimeClass for it (handler runsc for "
+    "gVisor, kata-* for Kata Containers), with scheduling constraints to those nodes.",
+    refs={"k8s": RUNTIME_CLASS_DOC},
+)
+def no_sandbox_runtime_class(inv: Inventory, ctx: Context) -> Iterator[Violation]:
+    extra = {h for h in ctx.param("sandbox_handlers") or () if isinstance(h, str)}
+    classes = _runtime_classes(ctx)
+    handlers = {str(rc.get("handler")) for rc in classes if isinstance(rc.get("handler"), str)}
+    if any(_is_sandbox_handler(h) or h in extra for h in handlers):
+        return
+    have = (
+        f"the RuntimeClasses' handlers are {', '.join(sorted(handlers))}"
+        if handlers
+        else "the cluster has no RuntimeClass"
+    )
+    wanted = ", ".join(sorted({"runsc", "gvisor", "kata*", *extra}))
+    yield Violation((), f"no RuntimeClass has a sandbox handler ({wanted}): {have}")
+
+
+RULES = [untrusted_workload_not_sandboxed, runtime_class_missing, no_sandbox_runtime_class]

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..analysis import secretscan as ss
 from ..engine.rule import Context, NotEvaluated, Scope, Severity, Violation, rule
+from ..model.inventory import Inventory
 from ..model.kinds import POD_SPEC_PATHS
 from ..model.objects import K8sObject, Path, get_path, is_redacted
 from ..model.workloads import ContainerView
@@ -298,7 +299,74 @@ def credential_on_command_line(c: ContainerView, ctx: Context) -> Iterator[Viola
             )
 
 
+# --------------------------------------------------------------------------------------------------
+# KF-SEC-007: the cluster as a whole
+
+#: API groups of secret-store integrations: their CRDs (or objects) show the tool is installed
+SECRET_STORE_GROUPS = {
+    "secrets-store.csi.x-k8s.io": "Secrets Store CSI driver",
+    "external-secrets.io": "External Secrets Operator",
+    "bitnami.com": "Sealed Secrets",
+    "secrets.hashicorp.com": "Vault Secrets Operator",
+    "isindir.github.com": "sops-secrets-operator",
+    "onepassword.com": "1Password operator",
+    "secrets.doppler.com": "Doppler operator",
+    "secrets.infisical.com": "Infisical operator",
+    "vault.banzaicloud.com": "Bank-Vaults",
+}
+#: CSI drivers that mount secrets from an external store (the upstream driver, GKE's Secret Manager add-on)
+SECRET_STORE_DRIVERS = frozenset({"secrets-store.csi.k8s.io", "secrets-store-gke.csi.k8s.io"})
+VAULT_INJECTOR_WEBHOOK = "vault.hashicorp.com"  # the Vault agent injector's mutating webhook
+FLUX_KUSTOMIZE = "kustomize.toolkit.fluxcd.io"
+
+
+def _secret_stores(inv: Inventory) -> list[str]:
+    found: list[str] = []
+    for crd in inv.of_kind("CustomResourceDefinition"):
+        tool = SECRET_STORE_GROUPS.get(str(crd.get("spec", "group") or ""))
+        if tool is not None:
+            found.append(f"{tool} (CRD {crd.name})")
+    found += [f"CSIDriver {d.name}" for d in inv.of_kind("CSIDriver") if d.name in SECRET_STORE_DRIVERS]
+    for w in inv.of_kind("MutatingWebhookConfiguration"):
+        hooks = w.get("webhooks")
+        names = {h.get("name") for h in hooks if isinstance(h, dict)} if isinstance(hooks, list) else set()
+        if VAULT_INJECTOR_WEBHOOK in names:
+            found.append(f"Vault agent injector (webhook configuration {w.name})")
+    found += [
+        f"Flux SOPS decryption (Kustomization {k.namespace}/{k.name})"
+        for k in inv.of_kind("Kustomization")
+        if k.group == FLUX_KUSTOMIZE and k.get("spec", "decryption", "provider") == "sops"
+    ]
+    return found
+
+
+@rule(
+    id="KF-SEC-007",
+    slug="no-external-secret-store",
+    title="No external secret store in use",
+    severity=Severity.INFO,
+    scope=Scope.CLUSTER,
+    needs=["CustomResourceDefinition", "CSIDriver", "MutatingWebhookConfiguration", "Kustomization"],
+    rationale="With every credential kept as a plain Kubernetes Secret, whoever reads Secrets, etcd or its backups "
+    "holds them all, and they are neither rotated nor audited where they are issued.",
+    remediation="Keep credentials in an external store (Vault, a cloud secret manager, External Secrets Operator, "
+    "the Secrets Store CSI driver) or at least encrypted in Git (Sealed Secrets, SOPS).",
+    refs={"cis": "5.4.2", "kubescape": ("C-0208", "C-0234"), "nsa": NSA},
+)
+def no_external_secret_store(inv: Inventory, ctx: Context) -> Iterator[Violation]:
+    if _secret_stores(inv):
+        return
+    yield Violation(
+        (),
+        "no external secret store is in use: looked for the CRDs of "
+        + ", ".join(sorted(set(SECRET_STORE_GROUPS.values())))
+        + f", the CSI drivers {', '.join(sorted(SECRET_STORE_DRIVERS))}, the Vault agent injector webhook and "
+        "Flux Kustomizations decrypting with SOPS",
+    )
+
+
 RULES = [
+    no_external_secret_store,
     secret_in_env_literal,
     secret_as_env_var,
     configmap_credentials,

@@ -9,8 +9,9 @@ objects for the rule engine.
   command is the process's or unit's command line, pointing at ``/proc/<pid>/cmdline`` or at the unit
   file lines. The same rules then judge them.
 - Config files the components point at (EncryptionConfiguration, audit Policy, Authentication- and
-  AuthorizationConfiguration, KubeProxyConfiguration) are loaded as objects; paths inside flags are
-  resolved under the root.
+  AuthorizationConfiguration, AdmissionConfiguration and the PodSecurityConfiguration its PodSecurity
+  entry names, KubeProxyConfiguration) are loaded as objects; paths inside flags are resolved under the
+  root, and a plugin ``path`` relative to the AdmissionConfiguration's directory, as the API server does.
 - Everything else goes into one ``NodeSnapshot`` object (:mod:`.snapshot`): the kubelet's flags (from
   its process or its systemd unit and drop-ins) and config file, file modes and owners (names from
   the root's ``etc/passwd`` and ``etc/group``), certificate facts, etcd's ``--config-file``.
@@ -73,8 +74,11 @@ CONFIG_FLAGS = (
     (APISERVER, "audit-policy-file"),
     (APISERVER, "authentication-config"),
     (APISERVER, "authorization-config"),
+    (APISERVER, "admission-control-config-file"),
     (KUBE_PROXY, "config"),
 )
+#: Admission plugins whose configuration file (an AdmissionConfiguration ``plugins[].path``) is loaded too
+PLUGIN_CONFIGS = ("PodSecurity",)
 
 
 class RootFS:
@@ -567,7 +571,9 @@ class _Collector:
                 continue
             f = self.fact(p)
             if f.get("type") == "file":
-                self.load_objects(p, f"{comp_name} --{flag_name}")
+                objs = self.load_objects(p, f"{comp_name} --{flag_name}")
+                if flag_name == "admission-control-config-file":
+                    self.plugin_files(p, objs)
             else:
                 self.audit.notes.append(f"{comp_name} --{flag_name} names {p}, which does not exist under the root")
         etcd = self.pods.get(ETCD)
@@ -602,6 +608,27 @@ class _Collector:
                     self.cert_file(v, f"{name} --{flag.name}")
                 if flag.name in ("kubeconfig", "authentication-kubeconfig", "authorization-kubeconfig"):
                     self.kubeconfig_certs(v, f"{name} --{flag.name}")
+
+    def plugin_files(self, config_path: str, objs: Iterable[K8sObject]) -> None:
+        """The files an AdmissionConfiguration's plugins name (``path``, relative to its own directory); a
+        nested ``configuration`` wins over ``path``, so such an entry names no file."""
+        for o in objs:
+            if o.kind != "AdmissionConfiguration":
+                continue
+            plugins = o.raw.get("plugins")
+            for entry in plugins if isinstance(plugins, list) else []:
+                if not isinstance(entry, dict) or entry.get("name") not in PLUGIN_CONFIGS:
+                    continue
+                named = entry.get("path")
+                if not isinstance(named, str) or not named or isinstance(entry.get("configuration"), dict):
+                    continue
+                p = posixpath.normpath(posixpath.join(posixpath.dirname(config_path), named))
+                if self.fact(p).get("type") == "file":
+                    self.load_objects(p, f"{entry['name']} admission plugin configuration")
+                else:
+                    self.audit.notes.append(
+                        f"{config_path} names {p} ({entry['name']}), which does not exist under the root"
+                    )
 
     def fixed_files(self) -> None:
         for name in KUBECONFIGS:

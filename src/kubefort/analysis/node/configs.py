@@ -1,6 +1,13 @@
 """Config files the API server points at (``--authentication-config``, ``--authorization-config``,
-``--audit-policy-file``, ``--encryption-provider-config``): found among the objects of the input, and
-read with the API server's semantics.
+``--audit-policy-file``, ``--encryption-provider-config``, ``--admission-control-config-file``): found
+among the objects of the input, and read with the API server's semantics.
+
+Admission configuration (``k8s.io/apiserver/pkg/admission/config.go``): the first ``plugins[]`` entry
+named after a plugin configures it; a nested ``configuration`` wins over a ``path``, and a relative
+``path`` is relative to the AdmissionConfiguration's directory. PodSecurity's configuration is a
+``PodSecurityConfiguration`` (``pod-security.admission.config.k8s.io``): ``defaults`` (``enforce``
+defaulting to privileged) and ``exemptions`` (usernames, runtimeClasses, namespaces); without one the
+plugin runs with those defaults.
 
 Audit policy (``audit.k8s.io/v1`` Policy, ``staging/src/k8s.io/apiserver/pkg/audit/policy/checker.go``):
 the first rule that matches a request decides its level. A rule matches when each of its non-empty
@@ -48,6 +55,57 @@ def config_object(inventory: Inventory, kind: str, group_prefix: str, node_path:
             if posixpath.basename(o.source.file) == base:
                 return o
     return None
+
+
+# -- admission configuration ----------------------------------------------------------------------------
+
+ADMISSION_CONFIG_GROUPS = (APISERVER_CONFIG_GROUP, "apiserver.k8s.io/")  # v1, and the old v1alpha1 group
+PSA_CONFIG_GROUP = "pod-security.admission.config.k8s.io/"
+POD_SECURITY = "PodSecurity"
+
+
+def is_admission_config(obj: K8sObject) -> bool:
+    return obj.kind == "AdmissionConfiguration" and obj.api_version.startswith(ADMISSION_CONFIG_GROUPS)
+
+
+def is_pod_security_config(obj: K8sObject) -> bool:
+    return obj.kind == "PodSecurityConfiguration" and obj.api_version.startswith(PSA_CONFIG_GROUP)
+
+
+def admission_config(inventory: Inventory, node_path: str | None) -> K8sObject | None:
+    """The AdmissionConfiguration read from ``node_path`` (see :func:`config_object`)."""
+    for group in ADMISSION_CONFIG_GROUPS:
+        found = config_object(inventory, "AdmissionConfiguration", group, node_path)
+        if found is not None:
+            return found
+    return None
+
+
+def pod_security_settings(cfg: K8sObject, inventory: Inventory) -> tuple[K8sObject, Path, Mapping[str, Any]] | str:
+    """The PodSecurityConfiguration an AdmissionConfiguration gives the plugin: (the object holding it,
+    the path to it there, its content), or the file its ``path`` names when that file is not in the
+    input. Without a PodSecurity entry (or one with neither), the content is empty: the defaults."""
+    plugins = cfg.get("plugins")
+    for i, entry in enumerate(plugins if isinstance(plugins, list) else []):
+        if not isinstance(entry, dict) or entry.get("name") != POD_SECURITY:
+            continue
+        nested = entry.get("configuration")
+        if isinstance(nested, dict):
+            return cfg, ("plugins", i, "configuration"), nested
+        named = entry.get("path")
+        if isinstance(named, str) and named:
+            full = named if named.startswith("/") else posixpath.join(posixpath.dirname(cfg.source.file), named)
+            found = config_object(inventory, "PodSecurityConfiguration", PSA_CONFIG_GROUP, full)
+            return (found, (), found.raw) if found is not None else named
+        return cfg, ("plugins", i), {}
+    return cfg, ("plugins",), {}
+
+
+def default_enforce(settings: Mapping[str, Any]) -> str:
+    """The enforce level of a PodSecurityConfiguration's defaults (privileged when unset)."""
+    defaults = settings.get("defaults")
+    level = defaults.get("enforce") if isinstance(defaults, dict) else None
+    return level if isinstance(level, str) and level else "privileged"
 
 
 def is_audit_policy(obj: K8sObject) -> bool:
