@@ -7,7 +7,7 @@ import dataclasses
 import gc
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ from .errors import ConfigError, RenderError, UsageError
 from .loading.cluster import ClusterRead, load_snapshot, read_cluster, save_snapshot
 from .loading.cluster import ClusterSource as ClusterSource  # re-exported: the CLI builds one
 from .loading.cluster import Progress as Progress
+from .loading.cluster.transport import RequestLimits, Transport, load_client
 from .loading.loader import LoadResult, load_paths, load_text
 from .loading.render import render_helm, render_kustomize
 from .model.inventory import Inventory
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from .analysis.node.results import NodeAuditResult, VersionsResult
     from .analysis.node.versions import VersionSpec
     from .model.etcd import EtcdEndpoint
+    from .publish import PublishResult
 
 
 @dataclass(slots=True, kw_only=True)
@@ -318,12 +320,18 @@ def judge_etcd_endpoints(endpoints: Sequence[EtcdEndpoint], opts: ScanOptions | 
 
 def cluster_kinds(rules: Iterable[Rule], registry: Registry) -> frozenset[str]:
     """The kinds a cluster scan with ``rules`` reads: what they judge and need. A rule on every kind
-    (KF-SEC-004, annotations of any object) judges what a scan with every rule reads."""
-    metas = [r.meta for r in rules]
+    (KF-SEC-004, annotations of any object) judges what a scan with every rule reads. Rules that do
+    not run on a cluster (``modes`` without ``cluster``: the API schema checks of manifests) read
+    nothing: ``kubefort deploy manifests`` grants exactly these kinds."""
+    metas = [r.meta for r in rules if _runs_on_cluster(r)]
     kinds = kinds_read(metas)
     if any(m.kinds is None and m.scope is Scope.OBJECT for m in metas):
-        kinds |= kinds_read(r.meta for r in registry)
+        kinds |= kinds_read(r.meta for r in registry if _runs_on_cluster(r))
     return kinds
+
+
+def _runs_on_cluster(rule: Rule) -> bool:
+    return rule.meta.modes is None or "cluster" in rule.meta.modes
 
 
 def read_for_rules(
@@ -375,6 +383,24 @@ def scan_cluster(
     for gv, why in sorted(read.discovery.failed.items()):
         report.notes.insert(0, f"could not discover {gv}: {why}")
     return report
+
+
+def apply_reports(
+    source: ClusterSource, docs: Sequence[Mapping[str, Any]], kinds: Iterable[tuple[str, str]]
+) -> PublishResult:
+    """Write report documents (``kubefort.reporters.openreports.documents``) to the cluster of
+    ``source`` with server-side apply, and delete kubefort's reports of ``kinds`` that are no longer
+    among them (in ``source.namespace`` only, when the scan read one namespace): ``scan --apply``."""
+    from .publish import ReportWriter
+
+    client, _ = load_client(source.kubeconfig, source.context)
+    transport = Transport(
+        client, qps=source.qps, burst=source.burst, limits=RequestLimits(request_timeout=source.request_timeout)
+    )
+    try:
+        return ReportWriter(transport, kinds).sync(docs, namespace=source.namespace)
+    finally:
+        transport.close()
 
 
 def unread_summary(read: ClusterRead) -> str:
