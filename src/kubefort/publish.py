@@ -39,6 +39,9 @@ MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_SELECTOR = f"{MANAGED_BY}={FIELD_MANAGER}"
 
 
+ObjectKey = tuple[str, str, str | None, str]  # (apiVersion, kind, namespace, name)
+
+
 @dataclass(slots=True, kw_only=True)
 class PublishResult:
     """What one write did: objects applied and deleted (``Report shop/kubefort``), and what failed, why."""
@@ -46,13 +49,11 @@ class PublishResult:
     applied: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    failed_keys: list[ObjectKey] = field(default_factory=list)  # the reports that could not be written
 
     @property
     def ok(self) -> bool:
         return not self.failed
-
-
-ObjectKey = tuple[str, str, str | None, str]  # (apiVersion, kind, namespace, name)
 
 
 def object_key(doc: Mapping[str, Any]) -> ObjectKey:
@@ -155,6 +156,7 @@ class ReportWriter:
                 self.apply(doc)
             except ApiError as e:
                 result.failed.append(f"cannot apply {describe(key)}: {e}")
+                result.failed_keys.append(key)
             else:
                 result.applied.append(describe(key))
         if result.failed:

@@ -209,6 +209,11 @@ class KubeAPIServer:
                 sock.shutdown(socket.SHUT_RDWR)
         return len(socks)
 
+    def open_watches(self) -> int:
+        """How many watch connections are open now."""
+        with self._watch_lock:
+            return len(self._watches)
+
     def watches(self, resource: str | None = None) -> list[Request]:
         """The watch requests made (of one resource when given)."""
         return [

@@ -134,9 +134,10 @@ class Endpoint:
     namespace: str | None
 
 
-def load_client(kubeconfig: str | None, context: str | None) -> tuple[Any, Endpoint]:
+def load_client(kubeconfig: str | None, context: str | None, *, connections: int | None = None) -> tuple[Any, Endpoint]:
     """An ``ApiClient`` for the kubeconfig (``KUBECONFIG``, then ``~/.kube/config``) and context, or for
-    the in-cluster service account when there is no kubeconfig and we run in a pod."""
+    the in-cluster service account when there is no kubeconfig and we run in a pod. ``connections``:
+    how many connections to keep open at once (a watch holds one per type)."""
     from kubernetes import client
     from kubernetes.config.config_exception import ConfigException
 
@@ -179,6 +180,8 @@ def load_client(kubeconfig: str | None, context: str | None) -> tuple[Any, Endpo
     # kubefort retries itself (with Retry-After and a deadline); urllib3 must not retry underneath it
     cfg.retries = False
     cfg.client_go_retries = False
+    if connections is not None:
+        cfg.connection_pool_maxsize = max(connections, cfg.connection_pool_maxsize or 0)
     return client.ApiClient(cfg), endpoint
 
 
