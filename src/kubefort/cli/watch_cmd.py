@@ -111,8 +111,6 @@ def watch_cmd(
     code = app.run()
     judge = app.judge
     if judge is not None:
-        click.echo(
-            f"kubefort: {len(judge.objects)} objects judged; reports in {len(app.written)} namespaces and the cluster",
-            err=True,
-        )
+        namespaces = sum(1 for bucket in app.written if bucket is not None)
+        click.echo(f"kubefort: {len(judge.objects)} objects judged; reports for {namespaces} namespaces", err=True)
     sys.exit(code)

@@ -378,7 +378,7 @@ class WatchApp:
             return False, "not synced yet"
         if self.stopped.is_set():
             return False, "stopping"
-        if time.monotonic() - self.heartbeat > 120:
+        if time.monotonic() - self.heartbeat > 300:  # a full sync of a large cluster takes a while
             return False, "the event loop is stuck"
         return True, "ok"
 
