@@ -7,7 +7,7 @@ import dataclasses
 import gc
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ from .errors import ConfigError, RenderError, UsageError
 from .loading.cluster import ClusterRead, load_snapshot, read_cluster, save_snapshot
 from .loading.cluster import ClusterSource as ClusterSource  # re-exported: the CLI builds one
 from .loading.cluster import Progress as Progress
+from .loading.cluster.transport import RequestLimits, Transport, load_client
 from .loading.loader import LoadResult, input_root, load_paths, load_text, no_objects_error, repository_root
 from .loading.render import render_helm, render_kustomize
 from .model.inventory import Inventory
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from .analysis.node.results import NodeAuditResult, VersionsResult
     from .analysis.node.versions import VersionSpec
     from .model.etcd import EtcdEndpoint
+    from .publish import PublishResult
 
 
 @dataclass(slots=True, kw_only=True)
@@ -139,19 +141,29 @@ def select_rules(opts: ScanOptions, cfg: Config, registry: Registry) -> list[Rul
             pss = PssLevel(opts.pss)
         except ValueError:
             raise UsageError(f"--pss: unknown level {opts.pss!r}: choose baseline or restricted") from None
-    return registry.select(only=opts.rules, skip=[*opts.skip_rules, *cfg.disable], enable=cfg.enable, pss=pss)
+    return registry.select(only=opts.rules, skip=skipped_rules(opts, cfg), enable=cfg.enable, pss=pss)
 
 
-def scan_inventory(
-    inventory: Inventory,
-    opts: ScanOptions,
-    *,
-    registry: Registry | None = None,
-    cfg: Config | None = None,
-    mode: str = "manifest",
-) -> Report:
-    registry = registry or default_registry()
-    cfg = cfg if cfg is not None else resolve_config(opts)
+@dataclass(slots=True, kw_only=True)
+class Judging:
+    """How a scan judges, resolved from its options and config once: the rules, their parameters, the
+    severities, the suppressions' inputs. ``kubefort watch`` keeps one and judges again and again."""
+
+    rules: list[Rule]
+    params: dict[str, Any]
+    pss: PssLevel | None
+    min_severity: Severity
+    fail_on: Severity
+    cfg: Config
+    baseline: set[tuple[Any, ...]] | None
+
+    def suppressor(self) -> Suppressor:
+        """A fresh Suppressor (it caches per object: one per evaluation)."""
+        return Suppressor(self.cfg.exceptions, self.baseline)
+
+
+def judging(opts: ScanOptions, registry: Registry, cfg: Config) -> Judging:
+    """Resolve ``opts`` and ``cfg`` into a :class:`Judging` (UsageError/ConfigError for bad ones)."""
     check_params([], registry, cfg.params, cfg.path or "config")
     rules = select_rules(opts, cfg, registry)
     # --pss judges as admission does: any violation is a rejected pod, so any fails unless a threshold is set
@@ -167,20 +179,36 @@ def scan_inventory(
         params.setdefault("target_version", opts.kube_version)  # KF-VER-006 judges the same version
     if opts.schema_dir:
         params["schema_dir"] = opts.schema_dir
+    return Judging(
+        rules=rules, params=params, pss=pss, min_severity=min_sev, fail_on=fail_on, cfg=cfg, baseline=baseline
+    )
+
+
+def scan_inventory(
+    inventory: Inventory,
+    opts: ScanOptions,
+    *,
+    registry: Registry | None = None,
+    cfg: Config | None = None,
+    mode: str = "manifest",
+) -> Report:
+    registry = registry or default_registry()
+    cfg = cfg if cfg is not None else resolve_config(opts)
+    j = judging(opts, registry, cfg)
     notes = []
     if mode == "manifest" and _validating(registry, opts, cfg):
         from .rules.schema import validate_inventory
 
-        notes = validate_inventory(inventory, params)
+        notes = validate_inventory(inventory, j.params)
     report = evaluate(
-        rules,
+        j.rules,
         inventory,
-        params=params,
-        suppressor=Suppressor(cfg.exceptions, baseline),
+        params=j.params,
+        suppressor=j.suppressor(),
         mode=mode,
-        pss=pss,
-        min_severity=min_sev,
-        fail_on=fail_on,
+        pss=j.pss,
+        min_severity=j.min_severity,
+        fail_on=j.fail_on,
         keep_passes=opts.keep_passes,
         workers=opts.workers,
     )
@@ -188,10 +216,15 @@ def scan_inventory(
     return report
 
 
+def skipped_rules(opts: ScanOptions, cfg: Config) -> list[str]:
+    """The rules ``--skip-rules`` and the config's ``disable`` leave out (IDs, slugs or KF-AREA-*)."""
+    return [*opts.skip_rules, *cfg.disable]
+
+
 def _validating(registry: Registry, opts: ScanOptions, cfg: Config) -> bool:
     """Whether objects are validated against the API schema before the rules judge them: always in a
     manifest scan, unless every KF-SCHEMA rule is skipped (then objects are judged as written)."""
-    skipped = {r.meta.id for r in registry.resolve([*opts.skip_rules, *cfg.disable])}
+    skipped = {r.meta.id for r in registry.resolve(skipped_rules(opts, cfg))}
     return any(r.meta.id.startswith("KF-SCHEMA-") and r.meta.id not in skipped for r in registry)
 
 
@@ -329,21 +362,34 @@ def judge_etcd_endpoints(endpoints: Sequence[EtcdEndpoint], opts: ScanOptions | 
 # -- live clusters and snapshots (docs/cluster.md) ---------------------------------------------------
 
 
-def cluster_kinds(rules: Iterable[Rule], registry: Registry) -> frozenset[str]:
+def cluster_kinds(rules: Iterable[Rule], registry: Registry, *, skip: Iterable[str] = ()) -> frozenset[str]:
     """The kinds a cluster scan with ``rules`` reads: what they judge and need. A rule on every kind
-    (KF-SEC-004, annotations of any object) judges what a scan with every rule reads."""
-    metas = [r.meta for r in rules]
+    (KF-SEC-004, annotations of any object) judges what a scan with every rule reads, less the rules
+    ``skip`` names (``--skip-rules``: a skipped rule makes kubefort read nothing for it). Rules that
+    do not run on a cluster (``modes`` without ``cluster``: the API schema checks of manifests) read
+    nothing. ``kubefort deploy manifests`` grants exactly these kinds."""
+    metas = [r.meta for r in rules if _runs_on_cluster(r)]
     kinds = kinds_read(metas)
     if any(m.kinds is None and m.scope is Scope.OBJECT for m in metas):
-        kinds |= kinds_read(r.meta for r in registry)
+        skipped = {r.meta.id for r in registry.resolve(skip)}
+        kinds |= kinds_read(r.meta for r in registry if _runs_on_cluster(r) and r.meta.id not in skipped)
     return kinds
 
 
+def _runs_on_cluster(rule: Rule) -> bool:
+    return rule.meta.modes is None or "cluster" in rule.meta.modes
+
+
 def read_for_rules(
-    source: ClusterSource, rules: Iterable[Rule], registry: Registry, progress: Progress | None = None
+    source: ClusterSource,
+    rules: Iterable[Rule],
+    registry: Registry,
+    progress: Progress | None = None,
+    *,
+    skip: Iterable[str] = (),
 ) -> ClusterRead:
     """Read from the cluster every kind that ``rules`` judge or need (one LIST per resource type)."""
-    return read_cluster(source, cluster_kinds(rules, registry), progress)
+    return read_cluster(source, cluster_kinds(rules, registry, skip=skip), progress)
 
 
 def save_cluster_snapshot(
@@ -374,14 +420,14 @@ def scan_cluster(
         if opts.snapshot is not None:
             read = load_snapshot(opts.snapshot)
         elif opts.cluster is not None:
-            read = read_for_rules(opts.cluster, rules, registry, progress)
+            read = read_for_rules(opts.cluster, rules, registry, progress, skip=skipped_rules(opts, cfg))
         else:
             raise UsageError("nothing to scan: no cluster and no snapshot")
     inventory = read.inventory()
     if read.namespace is not None:
         inventory.partial = f"the scan read namespace {read.namespace} only"
     # kinds these rules need that the snapshot was not saved with are as unread as forbidden ones
-    for kind in sorted(cluster_kinds(rules, registry) - set(read.kinds)):
+    for kind in sorted(cluster_kinds(rules, registry, skip=skipped_rules(opts, cfg)) - set(read.kinds)):
         inventory.unreadable.setdefault(kind, f"not in the snapshot (cannot list {kind})")
     with batch_gc():
         report = scan_inventory(inventory, opts, registry=registry, cfg=cfg, mode="cluster")
@@ -390,6 +436,24 @@ def scan_cluster(
     for gv, why in sorted(read.discovery.failed.items()):
         report.notes.insert(0, f"could not discover {gv}: {why}")
     return report
+
+
+def apply_reports(
+    source: ClusterSource, docs: Sequence[Mapping[str, Any]], kinds: Iterable[tuple[str, str]]
+) -> PublishResult:
+    """Write report documents (``kubefort.reporters.openreports.documents``) to the cluster of
+    ``source`` with server-side apply, and delete kubefort's reports of ``kinds`` that are no longer
+    among them (in ``source.namespace`` only, when the scan read one namespace): ``scan --apply``."""
+    from .publish import ReportWriter
+
+    client, _ = load_client(source.kubeconfig, source.context)
+    transport = Transport(
+        client, qps=source.qps, burst=source.burst, limits=RequestLimits(request_timeout=source.request_timeout)
+    )
+    try:
+        return ReportWriter(transport, kinds).sync(docs, namespace=source.namespace)
+    finally:
+        transport.close()
 
 
 def unread_summary(read: ClusterRead) -> str:

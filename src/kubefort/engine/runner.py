@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from typing import Any
 
 from ..model.inventory import Inventory
@@ -324,12 +324,15 @@ class Run:
                 marks.append((len(findings), len(results), len(passes) if passes is not None else 0))
         report.counts[Status.PASS] += n_pass
 
-    def namespaces(self) -> None:
-        """Run the namespace rules (after the objects: they are few and read the whole inventory)."""
+    def namespaces(self, only: Container[str] | None = None) -> None:
+        """Run the namespace rules (after the objects: they are few and read the whole inventory); on
+        the namespaces ``only`` names when given (``kubefort watch`` judges a changed namespace again)."""
         if not self.plan.ns_rules:
             return
         blocked = {r.meta.id: self.blocked(r.meta) for r in self.plan.ns_rules}
         for ns in self.inventory.namespace_views():
+            if only is not None and ns.name not in only:
+                continue
             for r in self.plan.ns_rules:
                 why = blocked[r.meta.id]
                 if why is not None:

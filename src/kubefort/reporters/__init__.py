@@ -51,6 +51,8 @@ class Format(str, Enum):
     JSON = "json"
     SARIF = "sarif"
     JUNIT = "junit"
+    OPENREPORTS = "openreports"
+    POLICYREPORT = "policyreport"
 
 
 def get_reporter(fmt: Format, *, color: bool | None = None, verbose: bool = False) -> Reporter:
@@ -62,6 +64,14 @@ def get_reporter(fmt: Format, *, color: bool | None = None, verbose: bool = Fals
         from .sarif import SarifReporter
 
         return SarifReporter()
+    if fmt is Format.OPENREPORTS:
+        from .openreports import OpenReportsReporter
+
+        return OpenReportsReporter()
+    if fmt is Format.POLICYREPORT:
+        from .policyreport import PolicyReportReporter
+
+        return PolicyReportReporter()
     if fmt is Format.JUNIT:
         from .junit import JunitReporter
 

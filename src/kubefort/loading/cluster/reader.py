@@ -156,7 +156,7 @@ def read_with(
     for i, t in enumerate(types):
         if progress is not None:
             progress(i, len(types), t.name, total)
-        got = _list_type(transport, t, source, source.max_objects - total)
+        got = list_type(transport, t, source, source.max_objects - total)
         if isinstance(got, Unreadable):
             read.unreadable.append(got)
         else:
@@ -174,7 +174,9 @@ def read_with(
     return read
 
 
-def _list_type(transport: Transport, t: ResourceType, source: ClusterSource, room: int) -> TypeList | Unreadable:
+def list_type(transport: Transport, t: ResourceType, source: ClusterSource, room: int) -> TypeList | Unreadable:
+    """Every object of ``t`` (at most ``room``), page by page, listed again from the start when a
+    continue token expires; or why the type cannot be read. The watch relists with it too."""
     path = t.path(source.namespace)
     for _ in range(source.relists + 1):
         items: list[dict[str, Any]] = []
