@@ -12,7 +12,7 @@ from ..model.kinds import WORKLOAD_KINDS
 from ..model.objects import InvalidField, K8sObject
 from ..model.workloads import pod_spec
 from .findings import Finding, Report, Result, Status
-from .rule import Context, NotEvaluated, PssLevel, Rule, Scope, Severity
+from .rule import Context, NotEvaluated, NotInScope, PssLevel, Rule, Scope, Severity
 from .suppression import Suppressor
 
 log = logging.getLogger(__name__)
@@ -290,6 +290,8 @@ class Run:
 
 
 def _failed_to_judge(report: Report, meta: Any, anchor: K8sObject, e: Exception) -> None:
+    if isinstance(e, NotInScope):  # not about this object: no result, like an ``applies`` that says no
+        return
     if isinstance(e, (NotEvaluated, InvalidField)):  # InvalidField: the rule read a field found invalid
         report.counts[Status.NOT_EVALUATED] += 1
         report.results.append(Result(rule=meta, object=anchor.ref, status=Status.NOT_EVALUATED, detail=str(e)))

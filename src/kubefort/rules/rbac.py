@@ -42,7 +42,7 @@ from typing import Any
 from ..analysis.rbac.index import Binding, RbacIndex, Role, RoleRef, RoleRule, written_role_ref, written_rules
 from ..analysis.rbac.policy import GrantCoverage, PolicyRule
 from ..analysis.rbac.subjects import SA_PREFIX, Subject, names_service_account_or_node
-from ..engine.rule import Context, NotEvaluated, Scope, Severity, Violation, rule
+from ..engine.rule import Context, NotEvaluated, NotInScope, Scope, Severity, Violation, rule
 from ..model.objects import K8sObject, Path
 from ..model.workloads import ContainerSet, PodSpecView
 
@@ -289,7 +289,7 @@ def _role_violations(role: K8sObject, ctx: Context, judge: Judge) -> Iterator[tu
 
 def _judge_role(role: K8sObject, ctx: Context, judge: Judge) -> Iterator[Violation]:
     if _skip_role(role, ctx):
-        return
+        raise NotInScope  # a default or system: role, left out unless include_system is set
     for e, hit, path in _role_violations(role, ctx, judge):
         yield Violation(
             path,
@@ -322,11 +322,14 @@ def _judge_binding(binding: K8sObject, ctx: Context, judge: Judge, base: Severit
     manifest mode, every subject in cluster mode), ``all`` (every subject), ``sa_node_always``."""
     cluster = _is_cluster(ctx)
     if policy == "cluster" and not cluster:
-        return
+        raise NotInScope  # a manifest scan judges the role itself, not each binding of it
     only_sa_node = policy == "sa_node_always" or (policy == "sa_node" and not cluster)
-    subjects = [(i, s) for i, s in _subjects(binding) if not only_sa_node or names_service_account_or_node(s)]
+    written = list(_subjects(binding))
+    subjects = [(i, s) for i, s in written if not only_sa_node or names_service_account_or_node(s)]
     if not subjects:
-        return
+        if written:
+            raise NotInScope  # only ServiceAccount and Node subjects are judged here
+        return  # a binding without subjects grants nothing
     found = _binding_hits(binding, ctx, judge)
     if found is None or not found[1]:
         return
@@ -910,7 +913,7 @@ def rolebinding_write(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         yield from _judge_binding(obj, ctx, _binding_write, Severity.HIGH, "cluster")
         return
     if _skip_role(obj, ctx):
-        return
+        raise NotInScope
     found = list(_role_violations(obj, ctx, _binding_write))
     if not found:
         return
@@ -1204,14 +1207,13 @@ def _namespace_complete(ctx: Context, namespace: str | None) -> bool:
     severity=Severity.MEDIUM,
     scope=Scope.OBJECT,
     kinds=("ServiceAccount",),
+    applies=lambda obj: obj.name == "default",
     rationale="Pods that name no ServiceAccount get the default one's token mounted; with automount on, every such "
     "pod carries an API credential it does not need.",
     remediation="Set automountServiceAccountToken: false on the default ServiceAccount of every namespace.",
     refs=_refs(cis="5.1.5", kubescape="C-0189", checkov="CKV_K8S_41"),
 )
 def default_serviceaccount_automount(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
-    if obj.name != "default":
-        return
     value = obj.get("automountServiceAccountToken")
     if value is False:
         return
@@ -1759,6 +1761,7 @@ def workload_takeover_permissions(pod: PodSpecView, ctx: Context) -> Iterator[Vi
     severity=Severity.MEDIUM,
     scope=Scope.OBJECT,
     kinds=("Secret",),
+    applies=lambda obj: obj.get("type") == SA_TOKEN_TYPE,
     params={"complete_namespaces": []},
     rationale="A service-account-token Secret holds a token that never expires and survives pod deletion; "
     "leaked once, it works until the Secret is deleted.",
@@ -1766,8 +1769,6 @@ def workload_takeover_permissions(pod: PodSpecView, ctx: Context) -> Iterator[Vi
     refs={"cis": "3.1.2 (related, see KF-CP-056)", "nsa": NSA},
 )
 def legacy_serviceaccount_token_secret(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
-    if obj.get("type") != SA_TOKEN_TYPE:
-        return
     sa = obj.annotations.get("kubernetes.io/service-account.name", "")
     ns = obj.namespace
     label = (
