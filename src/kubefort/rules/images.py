@@ -242,7 +242,12 @@ def image_not_pinned_by_digest(c: ContainerView, ctx: Context) -> Iterator[Viola
     },
 )
 def image_pull_policy_not_always(c: ContainerView, ctx: Context) -> Iterator[Violation]:
+    """A digest names immutable content: with it, IfNotPresent runs exactly the image named, so only
+    tags (which can move) are judged. Whether a node may reuse a private image without the pod's pull
+    credentials is a node setting (AlwaysPullImages, KF-CP-013), not the pod's."""
     ref = image_ref(c)
+    if ref is not None and ref.has_valid_digest:
+        return
     policy, explicit = effective_pull_policy(c, ref)
     if policy is None or policy == "Always":
         return

@@ -494,10 +494,17 @@ _ALL_RESOURCE_VERBS = (
 )
 
 
+#: API groups that serve read-only metrics and nothing else (the resource metrics API, custom and
+#: external metrics): resources "*" there reaches no object of the cluster, Secrets or RBAC included.
+METRICS_GROUPS = frozenset({"metrics.k8s.io", "custom.metrics.k8s.io", "external.metrics.k8s.io"})
+
+
 def _all_resources(e: RoleRule, scope: str | None, ctx: Context, prs: Sequence[PolicyRule]) -> Risk | None:
     pr = e.rule
     if "*" not in pr.resources:
         return None
+    if pr.api_groups and all(g in METRICS_GROUPS for g in pr.api_groups):
+        return None  # every resource of the metrics APIs is a read-only metric, not "all resources"
     verbs = ["*"] if "*" in pr.verbs else [v for v in _ALL_RESOURCE_VERBS if v in pr.verbs]
     if not verbs:
         return None
@@ -961,6 +968,9 @@ def nodes_proxy(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
 
 
 def _csr_approve(e: RoleRule, scope: str | None, ctx: Context, prs: Sequence[PolicyRule]) -> Risk | None:
+    """Approving a CSR takes both ``update`` on ``certificatesigningrequests/approval`` and ``approve`` on
+    the CSR's signer (``signers``, by signer name): the API server checks the second on every approval.
+    A role with the first alone approves nothing, so it is not reported."""
     hit = _risk(
         e.rule, ("update", "patch"), _ress(f"{CERTS}:certificatesigningrequests/approval"), scope, Severity.HIGH
     )
@@ -970,7 +980,9 @@ def _csr_approve(e: RoleRule, scope: str | None, ctx: Context, prs: Sequence[Pol
     for p in prs:
         if _coverage(p, "approve", _res(f"{CERTS}:signers"), scope):
             signers.extend(p.resource_names or ["*"])
-    if signers and hit.subcode != "named":
+    if not signers:
+        return None
+    if hit.subcode != "named":
         return Risk(
             f"{hit.what}, with approve on signers {', '.join(dict.fromkeys(signers))} in the same role",
             hit.field,
@@ -1338,7 +1350,37 @@ def default_serviceaccount_used(pod: PodSpecView, ctx: Context) -> Iterator[Viol
     ),
 )
 def serviceaccount_token_automount(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
-    yield from _automount_violations(pod, ctx)
+    """A workload whose ServiceAccount the input binds to roles calls the API on purpose: it needs its
+    token, so that is said at info level (sub-code ``uses_api``), apart from the pods that never use theirs."""
+    found = _automount_violations(pod, ctx)
+    if not found:
+        return
+    sa, _ = _sa_of(pod)
+    ns = pod.obj.namespace
+    bound = _bindings_naming(ns, sa, ctx) if ns else []
+    if not bound:
+        yield from found
+        return
+    shown = ", ".join(bound[:3]) + (f" and {len(bound) - 3} more" if len(bound) > 3 else "")
+    for v in found:
+        yield Violation(
+            v.path,
+            f'{v.message}; the input binds ServiceAccount "{ns}/{sa}" to roles ({shown}), so the workload '
+            "calls the API and needs a token: prefer a projected one with an audience and a short expiry",
+            severity=Severity.INFO,
+            subcode="uses_api",
+        )
+
+
+def _bindings_naming(ns: str, sa: str, ctx: Context) -> list[str]:
+    """The bindings of the input that name the ServiceAccount itself (not one of its groups)."""
+    out = []
+    for b, _ in _index(ctx).subject_bindings(Subject("ServiceAccount", sa, ns), implicit_groups=False):
+        name = f"{b.obj.namespace}/{b.obj.name}" if b.obj.kind == "RoleBinding" else b.obj.name
+        text = f'{b.obj.kind} "{name}"'
+        if text not in out:
+            out.append(text)
+    return out
 
 
 @rule(

@@ -20,6 +20,9 @@ Semantics (Kubernetes NetworkPolicy, networking.k8s.io/v1):
   selected pod for an ingress rule, the destination pod for an egress rule; to a CIDR endpoint a
   named port allows nothing.
 
+Pods that operators make from custom resources of the input (a ``Prometheus`` resource's StatefulSet)
+are workloads too, with the labels and ports the operator gives them (:mod:`.operators`).
+
 Pods are grouped into equivalence classes (namespace, pod labels, named container ports): every
 pod of a class is treated alike by every policy, so the work grows with distinct classes, not with
 workloads or replicas. Sets of classes are Python integers used as bitsets.
@@ -47,6 +50,7 @@ from .model import (
     parse_policy,
     workload_of,
 )
+from .operators import operator_workload
 from .sets import ALL_PORTS, NO_PORTS, AddrSet, PortSet, port_atoms
 
 KIND_ALIASES = {
@@ -243,7 +247,7 @@ class NetpolEngine:
         # workloads (objects controlled by another object of the input are represented by it)
         self.workloads: list[Workload] = []
         for obj in inventory.objects:
-            w = workload_of(obj)
+            w = workload_of(obj) or operator_workload(obj)
             if w is None:
                 continue
             owner = controlled_by(obj)
