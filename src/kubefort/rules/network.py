@@ -83,9 +83,13 @@ def _cluster_inventory(ctx: Context) -> bool:
     return ctx.mode == "cluster" or ctx.inventory.live or bool(ctx.inventory.of_kind("Node"))
 
 
-def _default_deny(ns: NamespaceView, direction: str) -> bool:
+def _default_deny(ns: NamespaceView, direction: str, ctx: Context) -> bool:
     """A NetworkPolicy with an empty podSelector, ``direction`` in its effective policyTypes and no
-    rules of that direction (catalogue KF-NET-001/002)."""
+    rules of that direction (catalogue KF-NET-001/002); or a policy of another API that isolates every
+    pod of the namespace in that direction (a CNI policy selecting the whole namespace, an
+    AdminNetworkPolicy or the baseline denying every namespace's pods: see the NetworkPolicy engine)."""
+    if _engine(ctx).namespace_default_deny(ns.name, direction):
+        return True
     for p in ns.of_kind("NetworkPolicy"):
         if not _is_netpol(p):
             continue
@@ -106,7 +110,7 @@ def _default_deny_rule(ns: NamespaceView, ctx: Context, direction: str) -> Itera
     if _is_system(ns.name, ctx):
         return
     ws = _workloads_in(ns, ctx)
-    if not ws or _default_deny(ns, direction):
+    if not ws or _default_deny(ns, direction, ctx):
         return
     typ = "Ingress" if direction == "ingress" else "Egress"
     yield Violation(
@@ -187,6 +191,8 @@ def namespace_without_network_policy(ns: NamespaceView, ctx: Context) -> Iterato
     ws = _workloads_in(ns, ctx)
     if not ws or any(_is_netpol(p) for p in ns.of_kind("NetworkPolicy")):
         return
+    if _engine(ctx).namespace_other_policies(ns.name):
+        return  # a CNI policy or an AdminNetworkPolicy selects pods there
     yield Violation(
         ("metadata",), f'namespace "{ns.name}" runs {_plural(len(ws), "workload")} and has no NetworkPolicy'
     )
@@ -203,6 +209,14 @@ def _not_isolated(pod: PodSpecView, ctx: Context, direction: str) -> str | None:
     ing, eg = eng.isolated(w)
     if ing if direction == "ingress" else eg:
         return None
+    isolating, unknown = eng.cni_selecting(w, direction)
+    if isolating or eng.admin_denies(w, direction):
+        return None  # a CNI policy isolates the pods, or an AdminNetworkPolicy denies some of their traffic
+    if unknown:
+        raise NotEvaluated(
+            f"whether {', '.join(unknown)} select the pods of {w.kind}/{w.name} for {direction} is not known from "
+            "the input (the selector uses what manifests do not tell)"
+        )
     typ = "Ingress" if direction == "ingress" else "Egress"
     labels = ", ".join(f"{k}={v}" for k, v in sorted(w.labels.items())) or "no labels"
     others = eng.policy_count[w.namespace]
@@ -899,12 +913,20 @@ def cloud_metadata_reachable(ns: NamespaceView, ctx: Context) -> Iterator[Violat
         return  # judged: no cloud metadata service to reach
     targets = [AddrSet.cidr(a) for a in METADATA_ADDRESSES]
     seen: dict[int, bool] = {}
-    reach = []
+    reach, unmodelled = [], []
     for w in ws:
+        isolating, unknown = eng.cni_selecting(w, "egress")
+        if isolating or unknown:
+            unmodelled.append(w)  # a CNI policy decides its egress: not modelled
+            continue
         if w.cls not in seen:
             seen[w.cls] = any(eng.egress_to(w, t) for t in targets)
         if seen[w.cls]:
             reach.append(w)
+    if not reach and unmodelled:
+        raise NotEvaluated(
+            f"the egress of {_names(unmodelled)} is governed by CNI policies whose rules kubefort does not model"
+        )
     if reach:
         yield Violation(
             ("metadata",),
