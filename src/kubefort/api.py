@@ -461,12 +461,14 @@ def unread_summary(read: ClusterRead) -> str:
     return ", ".join(f"{u.type.name} ({u.reason.rsplit(': ', 1)[-1]})" for u in read.unreadable)
 
 
-def load_rbac(opts: ScanOptions, *, builtin_roles: bool | None = None) -> tuple[RbacIndex, LoadResult]:
+def load_rbac(
+    opts: ScanOptions, *, builtin_roles: bool | None = None, defaults: bool = False
+) -> tuple[RbacIndex, LoadResult]:
     """Read the inputs like a scan and index their RBAC (``kubefort rbac``): the index, and the load
-    result whose errors the caller reports. ``builtin_roles``: see :meth:`RbacIndex.build`."""
+    result whose errors the caller reports. ``builtin_roles``, ``defaults``: see :meth:`RbacIndex.build`."""
     if not opts.paths and not opts.helm and not opts.kustomize:
         raise UsageError("nothing to read: give -f FILE|DIR ('-' for stdin), --helm CHART or --kustomize DIR")
     with batch_gc():
         loaded = load_inputs(opts)
-        index = RbacIndex.build(Inventory(loaded.objects), builtin_roles=builtin_roles)
+        index = RbacIndex.build(Inventory(loaded.objects), builtin_roles=builtin_roles, defaults=defaults)
     return index, loaded

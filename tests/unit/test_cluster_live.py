@@ -459,6 +459,7 @@ CLUSTER_ONLY = {
     "KF-NET-017": "a live inventory is a whole cluster (rules/network.py _cluster_inventory)",
     "KF-MTLS-003": "namespaces default to PERMISSIVE only in a cluster (rules/mtls.py)",
     "KF-POD-035": "a Service selecting no pod of a cluster is judged (rules/pod_hygiene.py)",
+    "KF-IMG-008": "a Service selecting no pod of a cluster is judged (rules/images.py)",
 }
 #: RBAC rules judge each binding in a cluster (rules/rbac.py _is_cluster), each role in manifests
 RBAC_BINDINGS_IN_CLUSTER = "bindings judged as in a cluster (rules/rbac.py _is_cluster)"

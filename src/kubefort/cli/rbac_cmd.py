@@ -76,6 +76,7 @@ def _load(
     kustomize: Sequence[str],
     namespace: str,
     no_builtin: bool,
+    defaults: bool = False,
 ) -> tuple[RbacIndex, list[LoadError]]:
     opts = ScanOptions(
         paths=list(filenames),
@@ -84,7 +85,7 @@ def _load(
         kustomize=list(kustomize),
         namespace=namespace,
     )
-    index, loaded = load_rbac(opts, builtin_roles=False if no_builtin else None)
+    index, loaded = load_rbac(opts, builtin_roles=False if no_builtin else None, defaults=defaults)
     return index, loaded.errors
 
 
@@ -244,11 +245,19 @@ def permissions_cmd(
     help="cluster-admin, or a SUBJECT whose identity to reach.",
 )
 @click.option("--from", "from_", default=None, metavar="SUBJECT", help="Only the path of this subject.")
+@click.option(
+    "--no-defaults",
+    "no_defaults",
+    is_flag=True,
+    help="Leave out the bindings every cluster has (system:controller:* accounts, cluster-admin to "
+    "system:masters...): paths through the input's own bindings only.",
+)
 @input_options
 @_output_options("table", "json", "dot")
 def paths_cmd(
     to: str,
     from_: str | None,
+    no_defaults: bool,
     filenames: tuple[str, ...],
     helm: tuple[str, ...],
     helm_values: tuple[str, ...],
@@ -260,12 +269,14 @@ def paths_cmd(
     """Privilege-escalation paths: the shortest way each subject can become TARGET, shortest first.
 
     Each step names the action and the bindings that allow it (see docs/rbac.md for the steps modelled).
+    The default bindings of every cluster (the bootstrap policy's: the controllers' ServiceAccounts in
+    kube-system and their roles) are included, as a real cluster has them; --no-defaults leaves them out.
     """
     if to != "cluster-admin":
         to = str(_subject(to, "--to"))
     src = _subject(from_, "--from") if from_ else None
-    index, errors = _load(filenames, helm, helm_values, kustomize, namespace, no_builtin)
+    index, errors = _load(filenames, helm, helm_values, kustomize, namespace, no_builtin, defaults=not no_defaults)
     with batch_gc():
         paths = escalation_paths(index, to, src)
-    click.echo(report.PATHS[fmt](paths, to, src, index.problems))
+    click.echo(report.PATHS[fmt](paths, to, src, index.problems, index.defaults))
     _finish(index, errors, fmt)

@@ -85,6 +85,12 @@ class NotEvaluated(Exception):
 NEEDS_CLUSTER = "needs a whole cluster: run with --cluster or --snapshot"
 
 
+class NotInScope(Exception):
+    """Raised by a rule that is not about this object in this scan, when that depends on more than the
+    object (``applies`` sees only the object): a role rule on a binding of a manifest scan, where the
+    role is judged instead. The object gets no result at all: neither a pass nor not evaluated."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RuleMeta:
     id: str

@@ -13,7 +13,7 @@ from ..model.objects import InvalidField, K8sObject, Source
 from ..model.source import Location
 from ..model.workloads import pod_spec
 from .findings import Finding, Report, Result, Status, is_specific
-from .rule import NEEDS_CLUSTER, Context, NotEvaluated, PssLevel, Rule, RuleMeta, Scope, Severity
+from .rule import NEEDS_CLUSTER, Context, NotEvaluated, NotInScope, PssLevel, Rule, RuleMeta, Scope, Severity
 from .suppression import Suppressor
 
 log = logging.getLogger(__name__)
@@ -386,6 +386,8 @@ def origin_of(obj: K8sObject) -> Location:
 
 
 def _failed_to_judge(report: Report, meta: Any, anchor: K8sObject, e: Exception) -> None:
+    if isinstance(e, NotInScope):  # not about this object: no result, like an ``applies`` that says no
+        return
     if isinstance(e, (NotEvaluated, InvalidField)):  # InvalidField: the rule read a field found invalid
         report.counts[Status.NOT_EVALUATED] += 1
         report.results.append(

@@ -52,11 +52,14 @@ def write_verdict(verdict: Verdict, fmt: str, out: IO[str]) -> None:
 
 def matrix_document(m: Matrix) -> dict[str, Any]:
     """The JSON contract of ``netpol matrix -o json`` (docs/netpol.md)."""
-    return {
+    doc: dict[str, Any] = {
         "connections": [{"from": c.source, "to": c.destination, "ports": c.ports.render()} for c in m.connections],
         "workloads": m.workloads,
         "problems": [{"object": r, "reason": why} for r, why in m.problems],
     }
+    if m.notes:  # AdminNetworkPolicies (modelled) and CNI policies (not) in the input
+        doc["other_policies"] = list(m.notes)
+    return doc
 
 
 def write_matrix(m: Matrix, fmt: str, out: IO[str]) -> None:
@@ -95,6 +98,8 @@ def _table(m: Matrix) -> Iterator[str]:
         f"{_count(len(scoped), 'workload')}, {iso_in} isolated for ingress, {iso_eg} for egress; "
         f"{_count(m.policies, 'NetworkPolicy')}.\n"
     )
+    for note in m.notes:
+        yield f"Other policies, {printable(note)}.\n"
 
 
 def dot_id(text: str) -> str:
@@ -104,6 +109,8 @@ def dot_id(text: str) -> str:
 
 
 def _dot(m: Matrix) -> Iterator[str]:
+    for note in m.notes:
+        yield f"// other policies, {printable(note)}\n"
     yield (
         "digraph netpol {\n  rankdir=LR;\n  node [shape=box, style=rounded, fontname=Helvetica];\n"
         "  edge [fontname=Helvetica, fontsize=10];\n"

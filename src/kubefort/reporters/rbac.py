@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..analysis.rbac.escalation import EscalationPath
-from ..analysis.rbac.index import AccessDecision, Grant, PermissionRow, Problem
+from ..analysis.rbac.index import AccessDecision, Binding, Grant, PermissionRow, Problem
 from ..analysis.rbac.resources import Request
 from ..analysis.rbac.subjects import Subject
 from . import printable
@@ -190,8 +190,26 @@ PERMISSIONS: dict[str, Callable[[Subject, Sequence[PermissionRow], Sequence[Prob
 # ---------------------------------------------------------------------------------------------- paths
 
 
-def paths_table(paths: Sequence[EscalationPath], to: str, source: Subject | None, problems: Sequence[Problem]) -> str:
-    lines: list[str] = []
+def defaults_line(defaults: Sequence[Binding]) -> str:
+    """What ``rbac paths`` assumed besides the input: the default bindings every cluster has."""
+    if not defaults:
+        return "Default bindings of a cluster: not included (--no-defaults); paths use the input's bindings only."
+    controllers = sum(1 for b in defaults if b.ref.name.startswith("system:controller:"))
+    return (
+        f"Includes the {len(defaults)} default ClusterRoleBindings every cluster has ({controllers} "
+        "system:controller:* ServiceAccounts in kube-system, cluster-admin to system:masters...), "
+        "marked 'a default of every cluster'; --no-defaults leaves them out."
+    )
+
+
+def paths_table(
+    paths: Sequence[EscalationPath],
+    to: str,
+    source: Subject | None,
+    problems: Sequence[Problem],
+    defaults: Sequence[Binding] = (),
+) -> str:
+    lines: list[str] = [defaults_line(defaults), ""]
     if not paths:
         lines.append(
             f"{printable(str(source))} can become {printable(to)}: no escalation path found"
@@ -210,17 +228,36 @@ def paths_table(paths: Sequence[EscalationPath], to: str, source: Subject | None
     return "\n".join(lines)
 
 
-def paths_json(paths: Sequence[EscalationPath], to: str, source: Subject | None, problems: Sequence[Problem]) -> str:
-    return _json({"paths": [p.to_dict() for p in paths], "warnings": [str(p) for p in problems]})
+def paths_json(
+    paths: Sequence[EscalationPath],
+    to: str,
+    source: Subject | None,
+    problems: Sequence[Problem],
+    defaults: Sequence[Binding] = (),
+) -> str:
+    return _json(
+        {
+            "paths": [p.to_dict() for p in paths],
+            "defaults": {"included": bool(defaults), "bindings": [str(b.ref) for b in defaults]},
+            "warnings": [str(p) for p in problems],
+        }
+    )
 
 
 def _dot_escape(text: str) -> str:
     return printable(text).replace("\\", "\\\\").replace('"', '\\"')
 
 
-def paths_dot(paths: Sequence[EscalationPath], to: str, source: Subject | None, problems: Sequence[Problem]) -> str:
+def paths_dot(
+    paths: Sequence[EscalationPath],
+    to: str,
+    source: Subject | None,
+    problems: Sequence[Problem],
+    defaults: Sequence[Binding] = (),
+) -> str:
     """Graphviz: one node per identity, an edge per step (label cut at 90 characters)."""
     lines = [
+        f"// {_dot_escape(defaults_line(defaults))}",
         "digraph escalation {",
         "  rankdir=LR;",
         '  node [shape=box, fontname="Helvetica"];',
@@ -242,7 +279,9 @@ def paths_dot(paths: Sequence[EscalationPath], to: str, source: Subject | None, 
     return "\n".join(lines)
 
 
-PATHS: dict[str, Callable[[Sequence[EscalationPath], str, Subject | None, Sequence[Problem]], str]] = {
+PATHS: dict[
+    str, Callable[[Sequence[EscalationPath], str, Subject | None, Sequence[Problem], Sequence[Binding]], str]
+] = {
     "table": paths_table,
     "json": paths_json,
     "dot": paths_dot,

@@ -59,6 +59,7 @@ class Matrix:
     namespaces: tuple[str, ...] | None  # None: every namespace
     policies: int  # NetworkPolicies of the input that the engine kept
     problems: tuple[tuple[str, str], ...]  # (object ref, why it is left out)
+    notes: tuple[str, ...] = ()  # the policies besides NetworkPolicy, and whether they are modelled
 
     @property
     def workloads(self) -> list[str]:
@@ -90,6 +91,7 @@ def matrix(eng: NetpolEngine, namespaces: Sequence[str] | None = None) -> Matrix
         namespaces=None if namespaces is None else tuple(namespaces),
         policies=len(eng.policies),
         problems=tuple(eng.problems),
+        notes=tuple(eng.other_policies_note()),
     )
 
 

@@ -329,8 +329,9 @@ class EscalationGraph:
         self.users: set[str] = set()
         self.groups: set[str] = set()
         for b in index.bindings:
-            for s in b.subjects:
-                self._add_identity(s)
+            if not b.builtin:
+                for s in b.subjects:
+                    self._add_identity(s)
         for o in inv.of_kind("ServiceAccount"):
             if o.namespace:
                 self.sas[o.namespace].add(o.name)
@@ -366,6 +367,14 @@ class EscalationGraph:
                     self.sas[o.namespace].add(sa)
         for ns in list(self.sas):
             self.sas[ns].add("default")
+        # the identities only the default bindings of every cluster name (kube-system's controllers): steps
+        # of paths, never listed as where a path starts (unless asked with --from)
+        named = set(self._all_subject_nodes())
+        for b in index.bindings:
+            if b.builtin:
+                for s in b.subjects:
+                    self._add_identity(s)
+        self._defaults_only = frozenset(n for n in self._all_subject_nodes() if n not in named)
         self._rbs_by_ns: dict[str, list[Binding]] = defaultdict(list)
         self._rb_by_key: dict[tuple[str, str], Binding] = {}
         for b in index.bindings:
@@ -475,7 +484,8 @@ class EscalationGraph:
         for b, _bs in self.index.bindings_of(s):
             via = self._via.get(id(b))
             if via is None:
-                via = self._via[id(b)] = f"{b.ref} ({b.role_ref})"
+                default = ", a default of every cluster" if b.builtin else ""
+                via = self._via[id(b)] = f"{b.ref} ({b.role_ref}{default})"
             if b.ref.namespace is None and b.role_ref == _CLUSTER_ADMIN_REF:
                 out.append(_Edge(TARGET, 1, f"{s} is bound to ClusterRole cluster-admin", via))
             if b.role is None:
@@ -990,7 +1000,7 @@ class EscalationGraph:
         nxt = self._reverse_bfs(target)
         out = []
         for node in self._all_subject_nodes():
-            if node != target and node in nxt:
+            if node != target and node in nxt and node not in self._defaults_only:
                 out.append(self._path(node, target, nxt))
         out.sort(key=lambda p: (len(p.steps), str(p.source)))
         return out
