@@ -26,6 +26,7 @@ from .loading.cluster.transport import RequestLimits, Transport, load_client
 from .loading.loader import LoadResult, input_root, load_paths, load_text, no_objects_error, repository_root
 from .loading.render import render_helm, render_kustomize
 from .model.inventory import Inventory
+from .model.kinds import split_group_kind
 from .rules import default_registry
 
 if TYPE_CHECKING:
@@ -424,11 +425,13 @@ def scan_cluster(
         else:
             raise UsageError("nothing to scan: no cluster and no snapshot")
     inventory = read.inventory()
-    if read.namespace is not None:
-        inventory.partial = f"the scan read namespace {read.namespace} only"
-    # kinds these rules need that the snapshot was not saved with are as unread as forbidden ones
-    for kind in sorted(cluster_kinds(rules, registry, skip=skipped_rules(opts, cfg)) - set(read.kinds)):
-        inventory.unreadable.setdefault(kind, f"not in the snapshot (cannot list {kind})")
+    inventory.partial = partial_read(read)
+    # kinds these rules need that the snapshot was not saved with are as unread as forbidden ones (a
+    # group-qualified kind was read when its kind was, in every group, by an older kubefort)
+    asked = set(read.kinds)
+    for kind in sorted(cluster_kinds(rules, registry, skip=skipped_rules(opts, cfg)) - asked):
+        if split_group_kind(kind)[0] not in asked:
+            inventory.unreadable.setdefault(kind, f"not in the snapshot (cannot list {kind})")
     with batch_gc():
         report = scan_inventory(inventory, opts, registry=registry, cfg=cfg, mode="cluster")
     if read.unreadable:
@@ -436,6 +439,12 @@ def scan_cluster(
     for gv, why in sorted(read.discovery.failed.items()):
         report.notes.insert(0, f"could not discover {gv}: {why}")
     return report
+
+
+def partial_read(read: ClusterRead) -> str | None:
+    """Why what ``read`` holds is not a whole cluster (``Inventory.partial``: the whole-cluster rules are
+    then not evaluated), None when it is."""
+    return f"the scan read namespace {read.namespace} only" if read.namespace is not None else None
 
 
 def apply_reports(

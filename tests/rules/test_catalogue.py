@@ -52,14 +52,15 @@ def _rules() -> list[Rule]:
 
 
 def _applies(rule: Rule, obj: K8sObject) -> bool:
-    """Whether the rule is about ``obj`` (its kinds, and its ``applies`` test when it declares one)."""
+    """Whether the rule is about ``obj`` (its kinds, in the API groups it names them with, and its
+    ``applies`` test when it declares one)."""
     if rule.meta.scope is Scope.CLUSTER:
         return False  # it judges the cluster (its anchor), not the objects
     kinds, kind = rule.meta.kinds, obj.kind
     if kinds is None:
         ok = rule.meta.scope is Scope.OBJECT or kind in WORKLOAD_KINDS
     else:
-        ok = kind in kinds
+        ok = kind in kinds and (kind not in rule.meta.groups or obj.group in rule.meta.groups[kind])
     return ok and (rule.meta.applies is None or rule.meta.scope is Scope.NAMESPACE or bool(rule.meta.applies(obj)))
 
 

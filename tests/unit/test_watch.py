@@ -202,6 +202,59 @@ def test_changes_follow_into_reports_and_metrics(running: Running, api: KubeAPIS
     assert running.metric("kubefort_evaluations_total") >= 5
 
 
+def cluster_result(api: KubeAPIServer, rule_id: str) -> str | None:
+    """The result of a CLUSTER-scope rule in the cluster report (on the kubefort.io/v1 Cluster anchor)."""
+    rep = api.store.types[("openreports.io", "clusterreports")].objects.get(("", "kubefort")) or {}
+    hits = [r["result"] for r in rep.get("results", []) if r["policy"] == rule_id]
+    return hits[0] if hits else None
+
+
+def test_cluster_rules_follow_the_kinds_they_read(running: Running, api: KubeAPIServer, kubeconfig: str) -> None:
+    """A rule about the whole cluster runs again when a kind it reads changes: a CronJob taking etcd
+    snapshots is a backup (KF-BAK-001), a gVisor RuntimeClass a sandbox (KF-RT-003)."""
+    found = ("fail", "warn")  # warn: a finding below --fail-on
+    assert cluster_result(api, "KF-BAK-001") in found and cluster_result(api, "KF-RT-003") in found
+    backup = {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": "etcd-backup", "namespace": "kube-system"},
+        "spec": {
+            "schedule": "0 * * * *",
+            "jobTemplate": {
+                "spec": {
+                    "template": {
+                        "spec": {
+                            "restartPolicy": "OnFailure",
+                            "containers": [
+                                {
+                                    "name": "backup",
+                                    "image": "registry.k8s.io/etcd:3.5.15-0",
+                                    "command": ["etcdctl", "snapshot", "save", "/backup/etcd.db"],
+                                }
+                            ],
+                        }
+                    }
+                }
+            },
+        },
+    }
+    running.settle(lambda: api.store.upsert(backup))
+    assert cluster_result(api, "KF-BAK-001") == "pass"
+    running.equals_full_scan(kubeconfig)
+    gvisor = {
+        "apiVersion": "node.k8s.io/v1",
+        "kind": "RuntimeClass",
+        "metadata": {"name": "gvisor"},
+        "handler": "runsc",
+    }
+    running.settle(lambda: api.store.upsert(gvisor))
+    assert cluster_result(api, "KF-RT-003") == "pass"
+    running.equals_full_scan(kubeconfig)
+    running.settle(lambda: api.store.delete("batch", "cronjobs", "kube-system", "etcd-backup"))
+    assert cluster_result(api, "KF-BAK-001") in found
+    running.equals_full_scan(kubeconfig)
+
+
 def test_only_unchanged_reports_are_left_alone(running: Running, api: KubeAPIServer) -> None:
     before = {k: v["metadata"]["resourceVersion"] for k, v in reports(api).items()}
     running.settle(lambda: api.store.upsert(pod("evil")))

@@ -106,11 +106,12 @@ class Plan:
         return hit
 
     def templates(self, kind: str) -> tuple[tuple[Any, ...], ...]:
-        """Per rule of ``kind``: (meta, fn, step kind, container set, applies), computed once per kind."""
+        """Per rule of ``kind``: (meta, fn, step kind, container set, applies, API groups or None),
+        computed once per kind."""
         hit = self._templates.get(kind)
         if hit is None:
             hit = self._templates[kind] = tuple(
-                (r.meta, r.fn, _SCOPE_CODE[r.meta.scope], r.meta.containers, r.meta.applies)
+                (r.meta, r.fn, _SCOPE_CODE[r.meta.scope], r.meta.containers, r.meta.applies, r.meta.groups.get(kind))
                 for r in self.for_kind(kind)
             )
         return hit
@@ -227,7 +228,7 @@ class Run:
         self.plan, self.inventory, self.report, self.suppressor = plan, inventory, report, suppressor
         self.min_severity, self.keep_passes = min_severity, keep_passes
         self.contexts: dict[str, Context] = {}
-        # per kind: (meta, fn, step kind, container set, applies, context) for each rule that runs on it
+        # per kind: (meta, fn, step kind, container set, applies, groups, context, blocked) per rule that runs on it
         self.compiled: dict[str, list[tuple[Any, ...]]] = {}
 
     def fresh(self) -> Run:
@@ -281,7 +282,9 @@ class Run:
             pod = pod_spec(obj) if steps and kind in WORKLOAD_KINDS else None
             memo = obj.memo
             origin = None
-            for meta, fn, code, cset, applies, ctx, blocked in steps:
+            for meta, fn, code, cset, applies, groups, ctx, blocked in steps:
+                if groups is not None and obj.group not in groups:
+                    continue  # the rule names this kind in other API groups (a Kyverno Policy for a K10 rule)
                 if applies is not None:
                     # many rules share one target test (every kube-apiserver flag rule): judged once
                     ok = memo.get(applies)

@@ -44,6 +44,10 @@ CORE, APPS, BATCH, RBAC = "", "apps", "batch", "rbac.authorization.k8s.io"
 METRICS_PORT = 8080
 
 #: kind -> the (API group, resource) it is served as: what the ClusterRole grants for a kind the rules read.
+#: Rules name a kind that several API groups serve with different meanings with its group
+#: (``Policy.kyverno.io``, ``Schedule.velero.io``: model.kinds.split_group_kind), and a cluster scan lists
+#: that group's alone; a kind named alone is listed in every group serving it, and is mapped here to the
+#: group that serves it in Kubernetes (or the one add-on that defines it).
 RESOURCES: Mapping[str, tuple[tuple[str, str], ...]] = {
     "Pod": ((CORE, "pods"),),
     "PodTemplate": ((CORE, "podtemplates"),),
@@ -69,12 +73,12 @@ RESOURCES: Mapping[str, tuple[tuple[str, str], ...]] = {
     "RoleBinding": ((RBAC, "rolebindings"),),
     "ClusterRole": ((RBAC, "clusterroles"),),
     "ClusterRoleBinding": ((RBAC, "clusterrolebindings"),),
-    "NetworkPolicy": (("networking.k8s.io", "networkpolicies"),),
     "Ingress": (("networking.k8s.io", "ingresses"),),
     "IngressClass": (("networking.k8s.io", "ingressclasses"),),
     "EndpointSlice": (("discovery.k8s.io", "endpointslices"),),
     "RuntimeClass": (("node.k8s.io", "runtimeclasses"),),
     "StorageClass": (("storage.k8s.io", "storageclasses"),),
+    "CSIDriver": (("storage.k8s.io", "csidrivers"),),
     "PodDisruptionBudget": (("policy", "poddisruptionbudgets"),),
     "PriorityClass": (("scheduling.k8s.io", "priorityclasses"),),
     "HorizontalPodAutoscaler": (("autoscaling", "horizontalpodautoscalers"),),
@@ -85,18 +89,52 @@ RESOURCES: Mapping[str, tuple[tuple[str, str], ...]] = {
     "ValidatingAdmissionPolicy": (("admissionregistration.k8s.io", "validatingadmissionpolicies"),),
     "ValidatingAdmissionPolicyBinding": (("admissionregistration.k8s.io", "validatingadmissionpolicybindings"),),
     # add-ons whose objects the rules judge
-    "PeerAuthentication": (("security.istio.io", "peerauthentications"),),
-    "AuthorizationPolicy": (("security.istio.io", "authorizationpolicies"),),
-    "DestinationRule": (("networking.istio.io", "destinationrules"),),
-    "ServiceEntry": (("networking.istio.io", "serviceentries"),),
+    "PeerAuthentication.security.istio.io": (("security.istio.io", "peerauthentications"),),
+    "AuthorizationPolicy.security.istio.io": (("security.istio.io", "authorizationpolicies"),),  # not Linkerd's
+    "DestinationRule.networking.istio.io": (("networking.istio.io", "destinationrules"),),
+    "ServiceEntry.networking.istio.io": (("networking.istio.io", "serviceentries"),),
     "Rollout": (("argoproj.io", "rollouts"),),
     "DeploymentConfig": (("apps.openshift.io", "deploymentconfigs"),),
     "Sandbox": (("agents.x-k8s.io", "sandboxes"),),
     "SandboxTemplate": (("extensions.agents.x-k8s.io", "sandboxtemplates"),),
-    "Schedule": (("velero.io", "schedules"),),
-    "BackupStorageLocation": (("velero.io", "backupstoragelocations"),),
     "SealedSecret": (("bitnami.com", "sealedsecrets"),),
     "ExternalSecret": (("external-secrets.io", "externalsecrets"),),
+    # group-qualified: backups (Velero, Kasten K10, Stash, KubeStash)
+    "Schedule.velero.io": (("velero.io", "schedules"),),
+    "Backup.velero.io": (("velero.io", "backups"),),
+    "BackupStorageLocation.velero.io": (("velero.io", "backupstoragelocations"),),
+    "Policy.config.kio.kasten.io": (("config.kio.kasten.io", "policies"),),
+    "RunAction.actions.kio.kasten.io": (("actions.kio.kasten.io", "runactions"),),
+    "BackupConfiguration.stash.appscode.com": (("stash.appscode.com", "backupconfigurations"),),
+    "BackupConfiguration.core.kubestash.com": (("core.kubestash.com", "backupconfigurations"),),
+    # group-qualified: policy engines and image verifiers (Kyverno, Gatekeeper, Kubewarden, jsPolicy,
+    # the sigstore policy-controller, Ratify)
+    "ClusterPolicy.kyverno.io": (("kyverno.io", "clusterpolicies"),),
+    "Policy.kyverno.io": (("kyverno.io", "policies"),),
+    "ValidatingPolicy.policies.kyverno.io": (("policies.kyverno.io", "validatingpolicies"),),
+    "ImageValidatingPolicy.policies.kyverno.io": (("policies.kyverno.io", "imagevalidatingpolicies"),),
+    "ConstraintTemplate.templates.gatekeeper.sh": (("templates.gatekeeper.sh", "constrainttemplates"),),
+    "ClusterAdmissionPolicy.policies.kubewarden.io": (("policies.kubewarden.io", "clusteradmissionpolicies"),),
+    "AdmissionPolicy.policies.kubewarden.io": (("policies.kubewarden.io", "admissionpolicies"),),
+    "ClusterAdmissionPolicyGroup.policies.kubewarden.io": (("policies.kubewarden.io", "clusteradmissionpolicygroups"),),
+    "AdmissionPolicyGroup.policies.kubewarden.io": (("policies.kubewarden.io", "admissionpolicygroups"),),
+    "JsPolicy.policy.jspolicy.com": (("policy.jspolicy.com", "jspolicies"),),
+    "ClusterImagePolicy.policy.sigstore.dev": (("policy.sigstore.dev", "clusterimagepolicies"),),
+    "Verifier.config.ratify.deislabs.io": (("config.ratify.deislabs.io", "verifiers"),),
+    # group-qualified: network policies (the NetworkPolicy engine: Kubernetes, AdminNetworkPolicy, Cilium, Calico)
+    "NetworkPolicy.networking.k8s.io": (("networking.k8s.io", "networkpolicies"),),
+    "AdminNetworkPolicy.policy.networking.k8s.io": (("policy.networking.k8s.io", "adminnetworkpolicies"),),
+    "BaselineAdminNetworkPolicy.policy.networking.k8s.io": (
+        ("policy.networking.k8s.io", "baselineadminnetworkpolicies"),
+    ),
+    "CiliumNetworkPolicy.cilium.io": (("cilium.io", "ciliumnetworkpolicies"),),
+    "CiliumClusterwideNetworkPolicy.cilium.io": (("cilium.io", "ciliumclusterwidenetworkpolicies"),),
+    "NetworkPolicy.projectcalico.org": (("projectcalico.org", "networkpolicies"),),
+    "NetworkPolicy.crd.projectcalico.org": (("crd.projectcalico.org", "networkpolicies"),),
+    "GlobalNetworkPolicy.projectcalico.org": (("projectcalico.org", "globalnetworkpolicies"),),
+    "GlobalNetworkPolicy.crd.projectcalico.org": (("crd.projectcalico.org", "globalnetworkpolicies"),),
+    # group-qualified: Flux (SOPS decryption)
+    "Kustomization.kustomize.toolkit.fluxcd.io": (("kustomize.toolkit.fluxcd.io", "kustomizations"),),
 }
 
 #: kinds rules judge that no API server serves: files given to a component, and kubefort's own records
@@ -108,7 +146,9 @@ NOT_SERVED: Mapping[str, str] = {
     "KubeletConfiguration": "the kubelet's configuration file",
     "KubeProxyConfiguration": "kube-proxy's configuration file",
     "EncryptionConfiguration": "the API server's --encryption-provider-config file",
-    "Policy": "the audit policy file (audit.k8s.io Policy) given to the API server",
+    "AdmissionConfiguration": "the API server's --admission-control-config-file",
+    "PodSecurityConfiguration": "the PodSecurity plugin's configuration, in the AdmissionConfiguration file",
+    "Policy.audit.k8s.io": "the audit policy file (--audit-policy-file) given to the API server",
 }
 
 _CRON_FIELD = r"[0-9*/,\-A-Za-z?LW#]+"

@@ -22,7 +22,14 @@ current, and serve ``/metrics`` and ``/healthz`` (docs/cluster.md, "Watch").
      peers by namespace labels), so the whole inventory is the only safe extent;
    - *namespace rules*: a namespace rule judges a namespace's objects and labels, so the namespaces of
      ``N`` (for a Namespace object, the namespace it is) are judged again by every namespace rule;
-     one that depends on a kind of ``K`` is run on every namespace (above).
+     one that depends on a kind of ``K`` is run on every namespace (above);
+   - *cluster rules* (``Scope.CLUSTER``: one result about the whole cluster, on the ``Cluster`` anchor)
+     judge nothing but what they read, so one runs again exactly when it depends on a kind of ``K``.
+     Whole-cluster rules of the other scopes are object or namespace rules like any other: they run
+     again per their ``needs``; on less than a whole cluster (``-n``) they are not evaluated, as in
+     a scan (``Inventory.partial``).
+
+   A rule that raises ``NotInScope`` leaves no result: re-running it removes the result it had.
 
    Results are kept per object and rule (per namespace and rule for namespace rules); a re-run
    replaces exactly the pairs it covered, so the held results always equal a full scan of the held
@@ -46,7 +53,16 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..api import ClusterSource, Judging, ScanOptions, cluster_kinds, judging, resolve_config, skipped_rules
+from ..api import (
+    ClusterSource,
+    Judging,
+    ScanOptions,
+    cluster_kinds,
+    judging,
+    partial_read,
+    resolve_config,
+    skipped_rules,
+)
 from ..engine.findings import Finding, Report, Result
 from ..engine.registry import Registry
 from ..engine.rule import Rule, RuleMeta, Scope
@@ -56,6 +72,7 @@ from ..loading.cluster.reader import read_with
 from ..loading.cluster.transport import ApiError, RequestLimits, Transport, load_client
 from ..loading.cluster.watch import DELETED, RELISTED, TypeWatcher, WatchEvent, wait_all
 from ..model.inventory import Inventory
+from ..model.kinds import names_kind
 from ..model.objects import K8sObject, ObjectRef, Source
 from ..publish import PublishResult, ReportWriter, describe
 from ..reporters.openreports import MAX_REPORT_BYTES, OPENREPORTS, ReportFormat, documents
@@ -117,16 +134,28 @@ class ClusterJudge:
     """The held objects of a cluster and the results of the selected rules on them, kept equal to a
     full scan of those objects by re-running only what a change can affect (module docstring)."""
 
-    def __init__(self, j: Judging, *, label: str, unreadable: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        j: Judging,
+        *,
+        label: str,
+        unreadable: Mapping[str, str] | None = None,
+        partial: str | None = None,
+    ) -> None:
+        """``unreadable``: kinds that could not be read (kind -> why); ``partial``: why the objects are not
+        a whole cluster (``Inventory.partial``: the watch reads one namespace), None when they are."""
         self.judging = j
         self.label = label
         self.unreadable = dict(unreadable or {})
+        self.partial = partial
         self.plan = Plan(j.rules, j.params, mode="cluster", pss=j.pss)
         self._plans: dict[frozenset[str], Plan] = {}
         self.objects: dict[ObjKey, K8sObject] = {}
-        self.inventory = Inventory(live=True, unreadable=self.unreadable)
+        self.inventory = self._rebuild()
         self.outcomes: dict[ObjKey, dict[str, Outcome]] = {}
         self.ns_outcomes: dict[str, dict[str, Outcome]] = {}
+        # the results of the CLUSTER-scope rules, on the Cluster anchor (keyed by the anchor, one entry)
+        self.cluster_outcomes: dict[ObjKey, dict[str, Outcome]] = {}
         self.dirty: set[Bucket] = set()  # reports whose results changed since taken
         self.evaluated = 0  # objects judged again, in all
 
@@ -136,6 +165,7 @@ class ClusterJudge:
 
     def _rebuild(self) -> Inventory:
         inv = Inventory(self.objects.values(), live=True, unreadable=self.unreadable)
+        inv.partial = self.partial
         self.inventory = inv
         return inv
 
@@ -149,13 +179,18 @@ class ClusterJudge:
             plan = self._plans[key] = Plan(rules, j.params, mode="cluster", pss=j.pss)
         return plan
 
-    def _run(self, plan: Plan, objs: list[K8sObject], namespaces: Collection[str] | bool | None) -> Report:
-        """``plan`` on ``objs``, and its namespace rules on ``namespaces`` (True: all, False: none)."""
+    def _evaluation(self, plan: Plan) -> Run:
         j, inv = self.judging, self.inventory
         report = Report(
             rules=plan.metas, fail_on=j.fail_on, min_severity=j.min_severity, objects=len(inv), inventory=inv
         )
-        run = Run(plan, inv, report, j.suppressor(), j.min_severity, keep_passes=True)
+        return Run(plan, inv, report, j.suppressor(), j.min_severity, keep_passes=True)
+
+    def _run(self, plan: Plan, objs: list[K8sObject], namespaces: Collection[str] | bool | None) -> Report:
+        """``plan`` on ``objs``, and its namespace rules on ``namespaces`` (True: all, False: none). Its
+        CLUSTER-scope rules judge no object: :meth:`_run_cluster` runs them."""
+        run = self._evaluation(plan)
+        report = run.report
         run.objects(objs)
         self.evaluated += len(objs)
         if namespaces is True:
@@ -164,14 +199,27 @@ class ClusterJudge:
             run.namespaces(only=set(namespaces))
         return report
 
+    def _run_cluster(self, plan: Plan) -> dict[ObjKey, dict[str, Outcome]]:
+        """The CLUSTER-scope rules of ``plan`` on the held objects, grouped on their anchor."""
+        run = self._evaluation(plan)
+        run.cluster()
+        return self._group(run.report)[2]
+
     @staticmethod
-    def _group(report: Report) -> tuple[dict[ObjKey, dict[str, Outcome]], dict[str, dict[str, Outcome]]]:
+    def _group(
+        report: Report,
+    ) -> tuple[dict[ObjKey, dict[str, Outcome]], dict[str, dict[str, Outcome]], dict[ObjKey, dict[str, Outcome]]]:
+        """The report's findings, results and passes per object, per namespace (namespace rules) and on the
+        Cluster anchor (CLUSTER-scope rules), each per rule."""
         objs: dict[ObjKey, dict[str, Outcome]] = {}
         nss: dict[str, dict[str, Outcome]] = {}
+        cluster: dict[ObjKey, dict[str, Outcome]] = {}
 
         def slot(meta: RuleMeta, ref: ObjectRef) -> Outcome:
             if meta.scope is Scope.NAMESPACE:  # anchored on the namespace (its object, or one made for it)
                 per = nss.setdefault(ref.name, {})
+            elif meta.scope is Scope.CLUSTER:
+                per = cluster.setdefault(ref_key(ref), {})
             else:
                 per = objs.setdefault(ref_key(ref), {})
             hit = per.get(meta.id)
@@ -185,7 +233,7 @@ class ClusterJudge:
             slot(r.rule, r.object).results.append(r)
         for p in report.passes:
             slot(p[0], p[1]).passes.append(p)
-        return objs, nss
+        return objs, nss, cluster
 
     def _store(self, table: dict[Any, dict[str, Outcome]], key: Any, new: dict[str, Outcome]) -> None:
         old = table.get(key)
@@ -204,18 +252,20 @@ class ClusterJudge:
             self.objects.setdefault(obj_key(o), o)
         inv = self._rebuild()
         report = self._run(self.plan, list(inv.judged()), True)
-        objs, nss = self._group(report)
-        self.dirty.update(o.bucket for per in self.outcomes.values() for o in per.values())
-        self.dirty.update(o.bucket for per in self.ns_outcomes.values() for o in per.values())
-        self.outcomes, self.ns_outcomes = objs, nss
-        self.dirty.update(o.bucket for per in objs.values() for o in per.values())
-        self.dirty.update(o.bucket for per in nss.values() for o in per.values())
+        objs, nss, _ = self._group(report)
+        cluster = self._run_cluster(self.plan)
+        for table in (self.outcomes, self.ns_outcomes, self.cluster_outcomes):
+            self.dirty.update(o.bucket for per in table.values() for o in per.values())
+        self.outcomes, self.ns_outcomes, self.cluster_outcomes = objs, nss, cluster
+        for new in (objs, nss, cluster):
+            self.dirty.update(o.bucket for per in new.values() for o in per.values())
 
-    def depends(self, rule: Rule, kind: str) -> bool:
-        """Whether ``rule``'s results on other objects can change when an object of ``kind`` changes."""
+    def depends(self, rule: Rule, kind: str, group: str | None = None) -> bool:
+        """Whether ``rule``'s results on other objects can change when an object of ``kind`` (in API
+        ``group``; None: in any) changes."""
         m = rule.meta
         if m.needs is not None:
-            return kind in m.needs
+            return any(names_kind(name, kind, group) for name in m.needs)
         return m.reads_unknown()
 
     def change(self, changes: Mapping[ObjKey, K8sObject | None]) -> int:
@@ -234,14 +284,14 @@ class ClusterJudge:
         inv = self._rebuild()
         judged = {obj_key(o): o for o in inv.judged()}
         local: set[ObjKey] = set()
-        kinds: set[str] = set()
+        kinds: set[tuple[str, str]] = set()  # (kind, API group) of the changed objects
         namespaces: set[str] = set()
         for k, new in changes.items():
             old = before[k]
             for obj, where in ((old, old_inv), (new, inv)):
                 if obj is None:
                     continue
-                kinds.add(obj.kind)
+                kinds.add((obj.kind, obj.group))
                 ns = _namespace_of(obj)
                 if ns is not None:
                     namespaces.add(ns)
@@ -258,23 +308,25 @@ class ClusterJudge:
             self._store(self.outcomes, k, {})
 
         plan = self.plan
-        dependents = [r for r in plan.rules if any(self.depends(r, kind) for kind in kinds)]
+        dependents = [r for r in plan.rules if any(self.depends(r, kind, group) for kind, group in kinds)]
         dep_ids = {r.meta.id for r in dependents}
+        # (the CLUSTER-scope rules among the object rules judge no object: they are run on their own below)
         dep_objects = [r for r in dependents if r.meta.scope is not Scope.NAMESPACE]
         dep_namespaces = [r for r in dependents if r.meta.scope is Scope.NAMESPACE]
+        dep_cluster = [r for r in dependents if r.meta.scope is Scope.CLUSTER]
         local_ns_rules = [r for r in plan.ns_rules if r.meta.id not in dep_ids]
         object_rules = [r for r in plan.rules if r.meta.scope is not Scope.NAMESPACE]
 
         # the changed objects (and their controllers): every object rule
         targets = [judged[k] for k in sorted(local, key=_sort_key) if k in judged]
-        new_objs, _ = self._group(self._run(self._plan_for(object_rules), targets, False))
+        new_objs, _, _ = self._group(self._run(self._plan_for(object_rules), targets, False))
         for obj in targets:
             k = obj_key(obj)
             self._store(self.outcomes, k, new_objs.get(k, {}))
         # the rules that read a changed kind: on every object they judge
         if dep_objects:
             ids = {r.meta.id for r in dep_objects}
-            again, _ = self._group(self._run(self._plan_for(dep_objects), list(judged.values()), False))
+            again, _, _ = self._group(self._run(self._plan_for(dep_objects), list(judged.values()), False))
             for k in judged:
                 current = {rid: o for rid, o in self.outcomes.get(k, {}).items() if rid not in ids}
                 current.update(again.get(k, {}))
@@ -285,17 +337,25 @@ class ClusterJudge:
             if not rules or not scope:
                 continue
             ids = {r.meta.id for r in rules}
-            _, again_ns = self._group(self._run(self._plan_for(rules), [], scope))
+            _, again_ns, _ = self._group(self._run(self._plan_for(rules), [], scope))
             names = set(self.ns_outcomes) | set(again_ns) if scope is True else set(scope) if scope else set()
             for name in names:
                 current = {rid: o for rid, o in self.ns_outcomes.get(name, {}).items() if rid not in ids}
                 current.update(again_ns.get(name, {}))
                 self._store(self.ns_outcomes, name, current)
+        # the cluster rules that read a changed kind: once each, on the whole cluster
+        if dep_cluster:
+            ids = {r.meta.id for r in dep_cluster}
+            again_cluster = self._run_cluster(self._plan_for(dep_cluster))
+            for key in set(self.cluster_outcomes) | set(again_cluster):
+                current = {rid: o for rid, o in self.cluster_outcomes.get(key, {}).items() if rid not in ids}
+                current.update(again_cluster.get(key, {}))
+                self._store(self.cluster_outcomes, key, current)
         return len(targets) + (len(judged) if dep_objects else 0)
 
     # -- what the reports and metrics show ---------------------------------------------------------------
     def outcomes_in(self, buckets: Collection[Bucket] | None = None) -> Iterable[Outcome]:
-        for table in (self.outcomes, self.ns_outcomes):
+        for table in (self.outcomes, self.ns_outcomes, self.cluster_outcomes):
             for per in table.values():
                 for o in per.values():
                     if buckets is None or o.bucket in buckets:
@@ -402,7 +462,9 @@ class WatchApp:
                 self.start_server()
             self.writer = ReportWriter(transport, opts.fmt.kinds())
             read = self.read = read_with(transport, endpoint, src, kinds)
-            self.judge = ClusterJudge(j, label=read.label, unreadable=read.unreadable_kinds())
+            self.judge = ClusterJudge(
+                j, label=read.label, unreadable=read.unreadable_kinds(), partial=partial_read(read)
+            )
             summary = self.full_sync(list(read.inventory()))
             self.synced.set()
             if opts.once:

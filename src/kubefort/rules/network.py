@@ -14,7 +14,7 @@ import ipaddress
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ..analysis.netpol.engine import NetpolEngine, engine_for
+from ..analysis.netpol.engine import POLICY_KINDS, NetpolEngine, engine_for
 from ..analysis.netpol.model import ENDPOINT_KINDS, Workload, effective_policy_types
 from ..analysis.netpol.sets import AddrSet
 from ..engine.rule import Context, NotEvaluated, Scope, Severity, Violation, rule
@@ -28,8 +28,10 @@ NSA = "NSA/CISA: network separation"
 #: Namespaces skipped by namespace-level rules (catalogue legend 7), plus the ``system_namespaces`` parameter.
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
 NETPOL_GROUP = "networking.k8s.io"
+#: networking.k8s.io's NetworkPolicy (Calico's NetworkPolicy kind is another API)
+NETPOL = f"NetworkPolicy.{NETPOL_GROUP}"
 #: what the NetworkPolicy engine reads: the policies, the pods they select, the namespaces by label
-NETPOL_NEEDS = ENDPOINT_KINDS | {"NetworkPolicy", "Namespace"}
+NETPOL_NEEDS = ENDPOINT_KINDS | POLICY_KINDS | {"Namespace"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -331,8 +333,7 @@ def _allow_all(obj: K8sObject, direction: str, ctx: Context) -> Iterator[Violati
     title="Policy allows all ingress",
     severity=Severity.HIGH,
     scope=Scope.OBJECT,
-    kinds=["NetworkPolicy"],
-    applies=_is_netpol,  # networking.k8s.io only: Calico's NetworkPolicy kind is another API
+    kinds=[NETPOL],  # networking.k8s.io only: Calico's NetworkPolicy kind is another API
     rationale="An ingress rule that matches every source undoes the isolation the policy creates: any pod of any namespace (or anyone, for {}) can connect.",
     remediation="List the clients in from (podSelector / namespaceSelector with labels) and the ports in ports.",
     refs={"kubeaudit": "netpols/AllowAllIngressNetworkPolicyExists", "nsa": NSA},
@@ -347,8 +348,7 @@ def policy_allows_all_ingress(obj: K8sObject, ctx: Context) -> Iterator[Violatio
     title="Policy allows all egress",
     severity=Severity.MEDIUM,
     scope=Scope.OBJECT,
-    kinds=["NetworkPolicy"],
-    applies=_is_netpol,  # networking.k8s.io only: Calico's NetworkPolicy kind is another API
+    kinds=[NETPOL],  # networking.k8s.io only: Calico's NetworkPolicy kind is another API
     rationale="An egress rule that matches every destination lets the selected pods connect anywhere, including the cloud metadata service and the internet.",
     remediation="List the destinations in to and the ports in ports (DNS and the services the pods call).",
     refs={"kubeaudit": "netpols/AllowAllEgressNetworkPolicyExists", "nsa": NSA},
@@ -385,8 +385,7 @@ def _excepts_private(cidr: str, excepts: list[Any]) -> bool:
     title="Policy allows the whole internet via ipBlock",
     severity=Severity.MEDIUM,
     scope=Scope.OBJECT,
-    kinds=["NetworkPolicy"],
-    applies=_is_netpol,  # networking.k8s.io only: Calico's NetworkPolicy kind is another API
+    kinds=[NETPOL],  # networking.k8s.io only: Calico's NetworkPolicy kind is another API
     params={"max_broad_prefix": 8},
     rationale="An ipBlock of 0.0.0.0/0 (or a very short prefix) admits the whole internet: any address can reach the pods, or the pods can send data anywhere.",
     remediation="Narrow the ipBlock to the addresses that need access (a load balancer range, a partner's network), and except private and link-local ranges.",
@@ -438,8 +437,7 @@ def _namespace_workloads(obj: K8sObject, ctx: Context) -> list[Workload]:
     title="NetworkPolicy selects no pods",
     severity=Severity.LOW,
     scope=Scope.OBJECT,
-    kinds=["NetworkPolicy"],
-    applies=_is_netpol,  # networking.k8s.io only: Calico's NetworkPolicy kind is another API
+    kinds=[NETPOL],  # networking.k8s.io only: Calico's NetworkPolicy kind is another API
     cross_object=True,
     needs=NETPOL_NEEDS,
     rationale="A policy whose podSelector matches no pod protects nothing: usually a label typo, so the pods it was written for are not isolated.",
@@ -470,8 +468,7 @@ def network_policy_selects_no_pods(obj: K8sObject, ctx: Context) -> Iterator[Vio
     title="NetworkPolicy peer selector matches nothing",
     severity=Severity.INFO,
     scope=Scope.OBJECT,
-    kinds=["NetworkPolicy"],
-    applies=_is_netpol,  # networking.k8s.io only: Calico's NetworkPolicy kind is another API
+    kinds=[NETPOL],  # networking.k8s.io only: Calico's NetworkPolicy kind is another API
     cross_object=True,
     needs=NETPOL_NEEDS,
     rationale="A from/to podSelector that matches no pod allows nothing: usually a label typo that silently blocks the traffic the rule was written for.",
@@ -545,7 +542,7 @@ def _is_kube_system(obj: K8sObject) -> bool:
     kinds=["Namespace"],
     applies=_is_kube_system,  # a fact about the whole cluster: judged once, on its kube-system Namespace
     cross_object=True,
-    needs=["DaemonSet", "Deployment", "Pod", "NetworkPolicy", "Node"],
+    needs=["DaemonSet", "Deployment", "Pod", NETPOL, "Node"],
     rationale="NetworkPolicy objects are only enforced by a policy-capable network plugin: with flannel alone (or no such plugin) every policy is silently ignored.",
     remediation="Run a NetworkPolicy-capable CNI or agent (Calico, Cilium, Antrea, canal on top of flannel, or the cloud's network policy agent).",
     refs={"cis": "5.3.1", "kubescape": "C-0205", "nsa": NSA},

@@ -38,7 +38,8 @@ from typing import Any
 
 from ...model.inventory import Inventory
 from ...model.selectors import label_selector_matches, selects_everything
-from .cluster_policies import AdminPolicy, AdminRule, is_admin_policy, parse_admin_policy
+from .cluster_policies import ANP, BANP, GROUP, AdminPolicy, AdminRule, is_admin_policy, parse_admin_policy
+from .cni_policies import KINDS as CNI_KINDS
 from .cni_policies import CniPolicy, parse_cni_policy
 from .model import (
     NS_NAME_LABEL,
@@ -54,6 +55,13 @@ from .model import (
 )
 from .operators import operator_workload
 from .sets import ALL_PORTS, NO_PORTS, AddrSet, PortSet, port_atoms
+
+#: the policies the engine reads, group-qualified (model.kinds.split_group_kind): NetworkPolicies, the
+#: AdminNetworkPolicies, and the CNI plugins' policies (Calico's NetworkPolicy is another API than
+#: networking.k8s.io's). What the rules that use the engine need from a cluster.
+POLICY_KINDS = frozenset(
+    {"NetworkPolicy.networking.k8s.io", f"{ANP}.{GROUP}", f"{BANP}.{GROUP}", *(f"{k}.{g}" for g, k in CNI_KINDS)}
+)
 
 KIND_ALIASES = {
     "deploy": "deployment",

@@ -95,12 +95,13 @@ class Discovery:
 
     def for_kinds(self, kinds: Iterable[str]) -> list[ResourceType]:
         """The types to list for ``kinds``: each group serving one of them (at its preferred version), less
-        aliases of a group that serves it too, and only types that can be listed."""
+        aliases of a group that serves it too, and only types that can be listed. A kind named with its
+        group (``Policy.kyverno.io``: model.kinds.split_group_kind) is listed in that group only."""
         wanted = set(kinds)
         served = {(t.group, t.kind) for t in self.resources}
         out = []
         for t in self.resources:
-            if t.kind not in wanted or "list" not in t.verbs:
+            if (t.kind not in wanted and f"{t.kind}.{t.group}" not in wanted) or "list" not in t.verbs:
                 continue
             owner = ALIAS_GROUPS.get((t.group, t.kind))
             if owner is not None and (owner, t.kind) in served:

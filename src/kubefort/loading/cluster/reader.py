@@ -93,9 +93,14 @@ class ClusterRead:
         return f"cluster:{self.context}"
 
     def unreadable_kinds(self) -> dict[str, str]:
+        """Why each kind could not be read, by the name it was asked for (``Policy``, or
+        ``Policy.kyverno.io`` when one group's was asked for)."""
+        asked = set(self.kinds)
         out: dict[str, str] = {}
         for u in self.unreadable:
-            out[u.type.kind] = f"{out[u.type.kind]}; {u.reason}" if u.type.kind in out else u.reason
+            t = u.type
+            for name in [n for n in (t.kind, f"{t.kind}.{t.group}") if n in asked] or [t.kind]:
+                out[name] = f"{out[name]}; {u.reason}" if name in out else u.reason
         return out
 
     def object_count(self) -> int:
