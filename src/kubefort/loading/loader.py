@@ -15,6 +15,7 @@ from ..errors import LoadError
 from ..model.kinds import is_cluster_scoped
 from ..model.objects import DuplicateKey, K8sObject, Source
 from ..model.source import DocumentText
+from .dockerfile import is_dockerfile_name, load_dockerfile
 from .yamlparse import Duplicate, Limits, ParsedDoc, parse_json, parse_yaml_stream
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def iter_files(paths: Iterable[str]) -> Iterator[str]:
             for root, dirs, files in os.walk(p):
                 dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in ("node_modules",))
                 for f in sorted(files):
-                    if f.endswith(EXTENSIONS) and not f.startswith(".kubefort"):
+                    if (f.endswith(EXTENSIONS) and not f.startswith(".kubefort")) or is_dockerfile_name(f):
                         yield os.path.join(root, f)
         else:
             raise LoadError(p, "no such file or directory")
@@ -104,6 +105,10 @@ def load_paths(
         result.errors.append(e)
         files = []
     result.files = len(files)
+    # Dockerfiles become Dockerfile objects (kubefort.loading.dockerfile); the rest is YAML/JSON
+    dockerfiles = [f for f in files if f != "-" and is_dockerfile_name(f)]
+    if dockerfiles:
+        files = [f for f in files if f == "-" or not is_dockerfile_name(f)]
     if (
         workers > 1
         and len(files) > 1
@@ -120,6 +125,11 @@ def load_paths(
         if docs is not None:
             parsed.append((name, docs))
     build_objects(parsed, result, default_namespace=default_namespace)
+    for path in dockerfiles:
+        try:
+            result.objects.append(load_dockerfile(path))
+        except LoadError as e:
+            result.errors.append(e)
     return result
 
 

@@ -29,6 +29,9 @@ AREA_MODULES = (
     "encryption",
     "versions",
     "schema",
+    "image_config",
+    "vulnerabilities",
+    "dockerfile",
 )
 
 
