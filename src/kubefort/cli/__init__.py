@@ -28,6 +28,9 @@ COMMANDS = {
     "admission": ("admission_cmd", "admission_group"),
     "policy": ("policy_cmd", "policy_group"),
     "cluster": ("cluster_cmd", "cluster_group"),
+    "image": ("image_cmd", "image_group"),
+    "vulndb": ("image_cmd", "vulndb_group"),
+    "dockerfile": ("image_cmd", "dockerfile_group"),
 }
 
 

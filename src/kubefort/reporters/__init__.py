@@ -38,6 +38,8 @@ class Format(str, Enum):
     JSON = "json"
     SARIF = "sarif"
     JUNIT = "junit"
+    CYCLONEDX = "cyclonedx"  # SBOM of the images in the report (kubefort image scan, scan --images)
+    SPDX = "spdx"
 
 
 def get_reporter(fmt: Format, *, color: bool | None = None, verbose: bool = False) -> Reporter:
@@ -53,6 +55,14 @@ def get_reporter(fmt: Format, *, color: bool | None = None, verbose: bool = Fals
         from .junit import JunitReporter
 
         return JunitReporter()
+    if fmt is Format.CYCLONEDX:
+        from .cyclonedx import CycloneDxReporter
+
+        return CycloneDxReporter()
+    if fmt is Format.SPDX:
+        from .spdx import SpdxReporter
+
+        return SpdxReporter()
     from .table import TableReporter
 
     return TableReporter(color=color, verbose=verbose)
