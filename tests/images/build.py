@@ -263,6 +263,13 @@ def app_image() -> AppImage:
             fcntl.flock(fh, fcntl.LOCK_EX)  # parallel test processes build it once
             if not (out / "app-docker.tar").exists():
                 build(out)
+                for old in CACHE.iterdir():  # images of earlier recipes
+                    if old.name.startswith(key) or old.name.startswith("kubefort-image-"):
+                        continue
+                    if old.is_dir():
+                        shutil.rmtree(old, ignore_errors=True)
+                    else:
+                        old.unlink(missing_ok=True)
     return AppImage(
         key=key, docker_archive=out / "app-docker.tar", oci_layout=out / "oci", oci_archive=out / "app-oci.tar"
     )

@@ -65,6 +65,7 @@ class _Budget:
     entries: int = 0
 
 
+_META_WORDS = "a tar metadata record"
 #: the tarfile metadata-record size bound of the layer being read (set before each layer is opened;
 #: tarfile gives its TarInfo class no other way in)
 _META_LIMIT = [1 * MiB]
@@ -84,7 +85,7 @@ class _BoundedTarInfo(tarfile.TarInfo):
 
     def _check_meta(self) -> None:
         if self.size > _META_LIMIT[0]:
-            raise tarfile.HeaderError(f"a tar metadata record of {self.size} bytes (limit {_META_LIMIT[0]})")
+            raise tarfile.HeaderError(f"{_META_WORDS} of {self.size} bytes (limit {_META_LIMIT[0]})")
 
 
 def normalise_entry(name: str) -> str | None:
@@ -262,6 +263,8 @@ def iter_layer(
     try:
         tf = tarfile.open(fileobj=io.BufferedReader(layer, 1 * MiB), mode="r|", tarinfo=_BoundedTarInfo, errorlevel=2)
     except tarfile.TarError as e:
+        if _META_WORDS in str(e):  # the first entry's metadata record is over the bound
+            raise ImageRefused(name, f"malformed tar entry ({e}); refused") from None
         raise LoadError(name, f"not a tar archive ({e})") from None
     try:
         while True:

@@ -145,8 +145,8 @@ def select_manifest(
     images = [m for m in entries if (m.get("platform") or {}).get("os") != "unknown"]
     if not images:
         raise LoadError(name, "the image index lists no image")
-    if platform is None and len(images) == 1:
-        return images[0]
+    if len(images) == 1 and (platform is None or images[0].get("mediaType") in INDEX_TYPES):
+        return images[0]  # the only image, or a nested index the caller opens for the platform
     want = platform or Platform.host()
     for m in images:
         plat = m.get("platform")
