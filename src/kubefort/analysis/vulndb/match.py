@@ -128,7 +128,9 @@ def _scheme(ecosystem: str) -> Callable[[str], Any]:
 
 @lru_cache(maxsize=200_000)
 def _version(ecosystem: str, text: str) -> Any:
-    """The comparable version, or None when the ecosystem's grammar refuses it."""
+    """The comparable version, or None when the ecosystem's grammar refuses it. Compare these with
+    ``<`` only: some univers classes get ``>=`` wrong (AlpineLinuxVersion 32.0.1 says both
+    ``1.2.4-r9 < 1.2.4-r10`` and ``1.2.4-r9 >= 1.2.4-r10``)."""
     base = ecosystem.split(":", 1)[0]
     if base == "Go":
         text = text.lstrip("v")
@@ -154,15 +156,16 @@ def affected_by(ecosystem: str, version: str, ranges: Sequence[Any], versions: S
         for e in _sorted_events(ecosystem, events):
             if "introduced" in e:
                 iv = e["introduced"]
-                if iv == "0" or (_version(ecosystem, str(iv)) is not None and v >= _version(ecosystem, str(iv))):
+                start = _version(ecosystem, str(iv))
+                if iv == "0" or (start is not None and not v < start):
                     affected = True
             elif "fixed" in e:
                 fv = _version(ecosystem, str(e["fixed"]))
-                if fv is not None and v >= fv:
+                if fv is not None and not v < fv:
                     affected = False
             elif "last_affected" in e:
                 lv = _version(ecosystem, str(e["last_affected"]))
-                if lv is not None and v > lv:
+                if lv is not None and lv < v:
                     affected = False
         hit = hit or affected
     return hit, _fixes(ecosystem, version, ranges) if hit else []
@@ -202,7 +205,7 @@ def _fixes(ecosystem: str, version: str, ranges: Sequence[Any]) -> list[str]:
         for e in r.get("events") or []:
             if isinstance(e, dict) and "fixed" in e:
                 fv = _version(ecosystem, str(e["fixed"]))
-                if v is None or fv is None or fv > v:
+                if v is None or fv is None or v < fv:
                     out.append(str(e["fixed"]))
     return list(dict.fromkeys(out))
 
