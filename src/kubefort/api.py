@@ -174,7 +174,8 @@ def scan_inventory(
         from .analysis.vulndb.vex import VexSuppressor, image_vex_reasons
 
         suppressor = VexSuppressor(cfg.exceptions, baseline, image_vex=image_vex_reasons(inventory.objects))
-        params.setdefault("images_scanned", opts.images is not None)
+    if opts.images is not None:  # scan --images: KF-VULN-002 judges the workloads' images
+        params.setdefault("images_scanned", True)
     report = evaluate(
         rules,
         inventory,
@@ -522,6 +523,7 @@ def _with_workload_images(
             source = cache.find(ref) if cache is not None else None
             if source is None and not image_opts.pull:
                 unread[ref] = "not in the image cache (and --no-pull)"
+                notes.append(f"image {ref}: {unread[ref]}")
                 continue
             try:
                 objects.append(analyse_image(source or ref, options, db=db, vex=vex, reference=ref))

@@ -149,7 +149,7 @@ def _options(reg: Registry, **kw: Any) -> ImageAnalysisOptions:
 def _comparable(obj: Any) -> dict[str, Any]:
     status = obj.get("status")
     return {
-        "packages": [{k: v for k, v in p.items()} for p in status["packages"]],
+        "packages": status["packages"],
         "vulnerabilities": status["vulnerabilities"],
         "secrets": status["secrets"],
         "config": status["config"],

@@ -12,7 +12,7 @@ from ..engine.rule import Context, NotEvaluated, Scope, Severity, Violation, rul
 from ..model.image import KIND, image_references, is_container_image
 from ..model.inventory import Inventory
 from ..model.objects import K8sObject
-from ..model.workloads import ContainerView
+from ..model.workloads import ContainerSet, ContainerView
 
 _SEVERITY = {
     "critical": Severity.CRITICAL,
@@ -113,8 +113,13 @@ def workload_image_vulnerability(c: ContainerView, ctx: Context) -> Iterator[Vio
     index = ctx.inventory.cached("container-images", lambda: _image_index(ctx.inventory))
     obj = index.get(image)
     if obj is None:
-        why = _unread(ctx.inventory).get(image)
-        raise NotEvaluated(f"image {image} was not scanned" + (f": {why}" if why else ""))
+        # the engine judges the whole workload: it is not evaluated only when none of its images was
+        # read; otherwise the others' findings stand and the scan's notes say which image was not read
+        images = [x.image for x in c.pod.containers(ContainerSet.ALL)]
+        if not any(isinstance(i, str) and i in index for i in images):
+            why = _unread(ctx.inventory).get(image)
+            raise NotEvaluated(f"image {image} was not scanned" + (f": {why}" if why else ""))
+        return
     by_adv: dict[str, list[Mapping[str, Any]]] = {}
     for v in _vulns(obj).values():
         if isinstance(v, Mapping):
