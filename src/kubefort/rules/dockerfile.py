@@ -19,6 +19,8 @@ from .images import DEFAULT_BLOCKED_REGISTRIES, covered, mutable_tag_reason, reg
 
 NSA = "NSA/CISA: image hygiene / scanning"
 KINDS = (KIND,)
+#: manifest scans (and dockerfile lint); never admission: no API object is a Dockerfile
+MODES = ("manifest",)
 _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-+][^}]*)?\}|([A-Za-z_][A-Za-z0-9_]*))")
 _ARCHIVE = re.compile(r"\.(?:tar|tar\.gz|tgz|tar\.bz2|tbz2?|tar\.xz|txz|tar\.zst|tzst|gz|bz2|xz)$", re.I)
 _URL = re.compile(r"^(?:https?|git)://|^git@|\.git(?:#|$)", re.I)
@@ -76,6 +78,7 @@ def _base_images(obj: K8sObject) -> Iterator[tuple[int, str, ImageRef]]:
     scope=Scope.OBJECT,
     kinds=KINDS,
     applies=is_dockerfile,
+    modes=MODES,
     rationale="The final stage's last USER is the user the container runs as: without one (or with root) the "
     "process runs as root unless every workload overrides it.",
     remediation="Create an unprivileged user and end the final stage with USER <uid> (numeric, so "
@@ -111,6 +114,7 @@ def dockerfile_root_user(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     scope=Scope.OBJECT,
     kinds=KINDS,
     applies=is_dockerfile,
+    modes=MODES,
     rationale="FROM image or FROM image:latest builds on whatever the tag points to that day: builds are not "
     "reproducible and a compromised or broken upstream push lands unnoticed.",
     remediation="Name a specific version tag, ideally with its digest (FROM image:1.2.3@sha256:...).",
@@ -131,6 +135,7 @@ def dockerfile_from_mutable_tag(obj: K8sObject, ctx: Context) -> Iterator[Violat
     scope=Scope.OBJECT,
     kinds=KINDS,
     applies=is_dockerfile,
+    modes=MODES,
     params={"digest_exempt_repos": []},
     rationale="A tag can be moved to other content; only a digest names exactly the base image that was "
     "reviewed and scanned.",
@@ -152,6 +157,7 @@ def dockerfile_from_no_digest(obj: K8sObject, ctx: Context) -> Iterator[Violatio
     scope=Scope.OBJECT,
     kinds=KINDS,
     applies=is_dockerfile,
+    modes=MODES,
     params={"allowed_registries": []},
     requires="allowed_registries",
     rationale="Base images from registries nobody vetted bypass the organisation's supply-chain controls "
@@ -177,6 +183,7 @@ def dockerfile_from_unlisted_registry(obj: K8sObject, ctx: Context) -> Iterator[
     scope=Scope.OBJECT,
     kinds=KINDS,
     applies=is_dockerfile,
+    modes=MODES,
     params={"blocked_registries": list(DEFAULT_BLOCKED_REGISTRIES), "allowed_registries": []},
     rationale="Public registries serve whatever their publishers push, rate-limit pulls and have hosted "
     "malicious look-alike images; builds should pull vetted copies.",
@@ -207,6 +214,7 @@ def _add_sources(ins: Mapping[str, Any]) -> list[str]:
     scope=Scope.OBJECT,
     kinds=KINDS,
     applies=is_dockerfile,
+    modes=MODES,
     rationale="ADD also extracts archives and fetches URLs; for plain files COPY says what happens, and a "
     "file that later turns into an archive is not silently unpacked.",
     remediation="Use COPY for local files and directories; keep ADD for archives it should extract.",
@@ -229,6 +237,7 @@ def dockerfile_add_instead_of_copy(obj: K8sObject, ctx: Context) -> Iterator[Vio
     scope=Scope.OBJECT,
     kinds=KINDS,
     applies=is_dockerfile,
+    modes=MODES,
     rationale="ADD <url> puts whatever the server returns into the image, unverified: a compromised or changed "
     "server changes the image without any change to the Dockerfile.",
     remediation="Add --checksum=sha256:<hex> to the ADD, or download in a RUN step that verifies a pinned checksum.",
@@ -259,6 +268,7 @@ def _run_text(ins: Mapping[str, Any]) -> str:
     scope=Scope.OBJECT,
     kinds=KINDS,
     applies=is_dockerfile,
+    modes=MODES,
     rationale="curl ... | sh runs whatever the server sends, as root, during the build, with nothing to "
     "check it against: a compromised host or a network attacker owns the image.",
     remediation="Download the script to a file, verify a pinned checksum or signature, then run it; better, "
@@ -279,6 +289,7 @@ def dockerfile_pipe_to_shell(obj: K8sObject, ctx: Context) -> Iterator[Violation
     scope=Scope.OBJECT,
     kinds=KINDS,
     applies=is_dockerfile,
+    modes=MODES,
     rationale="ENV values and ARG defaults (and build arguments passed for them) are stored in the image "
     "config and history, readable by anyone who can pull the image; in the Dockerfile they are in the "
     "repository too.",
@@ -320,6 +331,7 @@ _YUM = re.compile(r"\b(yum|dnf|microdnf|zypper)\s+(?:-\S+\s+)*(?:install|in)\b")
     scope=Scope.OBJECT,
     kinds=KINDS,
     applies=is_dockerfile,
+    modes=MODES,
     rationale="Package indexes and caches left in a layer bloat the image and ship stale metadata; recommended "
     "packages add code nobody asked for, each a possible vulnerability.",
     remediation="In the same RUN: apt-get install --no-install-recommends ... && rm -rf /var/lib/apt/lists/*; "

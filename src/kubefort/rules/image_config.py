@@ -15,6 +15,8 @@ from ..model.image import KIND, is_container_image
 from ..model.objects import K8sObject
 
 KINDS = (KIND,)
+#: image scans and manifest scans (scan --images, fixtures); never admission: no API object is one
+MODES = ("manifest", "image")
 _ROOT_USERS = frozenset({"", "root", "0"})
 _ADD_URL = re.compile(r"(?:^|\s|#\(nop\)\s+)ADD\s+(?:--[\w-]+(?:=\S+)?\s+)*(?:file:\S+\s+in\s+)?(https?://\S+)", re.I)
 
@@ -41,6 +43,7 @@ def _image(obj: K8sObject) -> str:
     scope=Scope.OBJECT,
     kinds=KINDS,
     applies=is_container_image,
+    modes=MODES,
     rationale="An image whose config names no user, or user 0, runs its process as root unless every workload "
     "overrides it; a compromised process then owns the container's files and is one kernel bug away from the node.",
     remediation="Create an unprivileged user in the image and end the Dockerfile with USER <uid> (numeric, so "
@@ -72,6 +75,7 @@ def _env_items(cfg: Mapping[str, Any]) -> Iterator[tuple[int, str, str]]:
     scope=Scope.OBJECT,
     kinds=KINDS,
     applies=is_container_image,
+    modes=MODES,
     rationale="ENV values and build arguments are stored in the image config and history: anyone who can pull "
     "the image reads them with docker history or docker inspect, in every registry and cache it reaches.",
     remediation="Pass secrets at run time (a mounted Secret, a secret store) or at build time with BuildKit "
@@ -110,6 +114,7 @@ def image_secret_in_config(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     scope=Scope.OBJECT,
     kinds=KINDS,
     applies=is_container_image,
+    modes=MODES,
     rationale="ADD <url> downloads whatever the server returns at build time, unverified and unpinned: a "
     "compromised or changed server puts its content into the image.",
     remediation="Download in a RUN step with a pinned checksum (curl -fsSLo f URL && echo 'SHA256  f' | "
@@ -137,6 +142,7 @@ def image_add_from_url(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     scope=Scope.OBJECT,
     kinds=KINDS,
     applies=is_container_image,
+    modes=MODES,
     rationale="An image exposing port 22 usually runs an SSH server: one more way in, with its own credentials "
     "to manage, where kubectl exec and ephemeral debug containers already give audited access.",
     remediation="Remove EXPOSE 22 and the SSH server from the image; use kubectl exec or kubectl debug.",
@@ -160,6 +166,7 @@ def image_exposes_ssh(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     scope=Scope.OBJECT,
     kinds=KINDS,
     applies=is_container_image,
+    modes=MODES,
     rationale="Without a HEALTHCHECK, runtimes other than Kubernetes (and a reviewer) cannot tell a hung "
     "process from a healthy one; in Kubernetes the liveness and readiness probes play that part.",
     remediation="Add a HEALTHCHECK to the Dockerfile, or make sure every workload running the image defines "
@@ -183,6 +190,7 @@ def image_no_healthcheck(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     scope=Scope.OBJECT,
     kinds=KINDS,
     applies=is_container_image,
+    modes=MODES,
     rationale="A private key, cloud credential or token in a layer ships with every copy of the image; deleting "
     "the file in a later layer does not remove it, since every layer is still downloaded and readable.",
     remediation="Remove the file from the layer that added it (rebuild without it, use a .dockerignore and "

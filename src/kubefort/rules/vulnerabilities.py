@@ -57,6 +57,7 @@ def _vulns(obj: K8sObject) -> Mapping[str, Any]:
     scope=Scope.OBJECT,
     kinds=(KIND,),
     applies=is_container_image,
+    modes=("manifest", "image"),
     rationale="A package with a published advisory gives attackers a documented way in; images keep the "
     "versions they were built with until they are rebuilt.",
     remediation="Rebuild the image on an updated base and upgrade the package to a fixed version; if the "
@@ -97,6 +98,7 @@ def _unread(inv: Inventory) -> dict[str, str]:
     scope=Scope.CONTAINER,
     cross_object=True,
     needs=(KIND,),
+    modes=("manifest",),
     params={"images_scanned": False},
     requires="images_scanned",
     rationale="The workload runs the vulnerable package: this is where the risk is deployed, and where the "
