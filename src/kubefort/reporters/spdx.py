@@ -108,6 +108,16 @@ class SpdxReporter:
                     )
                 )
                 rels.append(Relationship(image_id, RelationshipType.CONTAINS, pid))
+        if not images:  # SPDX wants something described: the (empty) scan itself
+            packages.append(
+                Package(
+                    spdx_id="SPDXRef-Scan",
+                    name="kubefort scan (no images)",
+                    download_location=SpdxNoAssertion(),
+                    files_analyzed=False,
+                )
+            )
+            rels.append(Relationship("SPDXRef-DOCUMENT", RelationshipType.DESCRIBES, "SPDXRef-Scan"))
         doc = Document(creation_info=info, packages=packages, relationships=rels)
         write_document_to_stream(doc, out, validate=True)
         out.write("\n")

@@ -43,7 +43,7 @@ class ImageInventory:
     notes: tuple[str, ...] = field(default=())
 
 
-class _Collector:
+class _InventoryCollector:
     """Which files the layer pass reads, and what it keeps of each (``take`` returns a dict)."""
 
     def __init__(self, scan_secrets: bool) -> None:
@@ -240,6 +240,6 @@ def read_inventory(
     image: ImageSource, *, limits: ImageLimits = ImageLimits(), scan_secrets: bool = True
 ) -> ImageInventory:
     """Read ``image``'s layers once and list what is installed in it."""
-    collector = _Collector(scan_secrets)
+    collector = _InventoryCollector(scan_secrets)
     fs = read_filesystem(image, collector.select, collector.take, limits=limits)
     return build_inventory(fs, image.notes)
