@@ -122,7 +122,9 @@ class _LayerStream(io.RawIOBase):
         self.limits = budget.limits
         self.digest, self.diff_id = digest, diff_id
         self.in_hash = hashlib.sha256() if digest and digest.startswith("sha256:") else None
-        self.out_hash = hashlib.sha256() if diff_id and diff_id.startswith("sha256:") else None
+        # the blob's own digest already proves its content (and so what it decompresses to): the
+        # diff_id is checked when there is no blob digest (docker-archive layers)
+        self.out_hash = hashlib.sha256() if diff_id and diff_id.startswith("sha256:") and self.in_hash is None else None
         self.bytes_in = self.bytes_out = 0
         self._buf = bytearray()  # uncompressed bytes not yet read, from _pos on
         self._pos = 0
