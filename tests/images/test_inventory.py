@@ -74,9 +74,17 @@ def test_apk_installed() -> None:
         ("musl", "1.2.4_git20230717-r4", "musl"),
         ("libcrypto3", "3.1.4-r2", "openssl"),
     ]
-    assert owned == {"lib/ld-musl-x86_64.so.1", "lib/libc.musl-x86_64.so.1", "lib/libcrypto.so.3", "usr/lib/ossl-modules/legacy.so"}
+    assert owned == {
+        "lib/ld-musl-x86_64.so.1",
+        "lib/libc.musl-x86_64.so.1",
+        "lib/libcrypto.so.3",
+        "usr/lib/ossl-modules/legacy.so",
+    }
     info = ospkg.os_info("ID=alpine\nVERSION_ID=3.19.0\n", None, "3.19.1\n")
-    assert with_purl(pkgs[1], info.distro, info.id).purl == "pkg:apk/alpine/libcrypto3@3.1.4-r2?arch=x86_64&distro=alpine-3.19.1"
+    assert (
+        with_purl(pkgs[1], info.distro, info.id).purl
+        == "pkg:apk/alpine/libcrypto3@3.1.4-r2?arch=x86_64&distro=alpine-3.19.1"
+    )
 
 
 SPEC = """Name: kubefort-test
@@ -102,27 +110,60 @@ def test_rpm_sqlite_made_by_rpm(tmp_path: Path) -> None:
     (tmp_path / "SPECS").mkdir()
     (tmp_path / "SPECS" / "t.spec").write_text(SPEC)
     subprocess.run(
-        ["rpmbuild", "-bb", "--define", f"_topdir {tmp_path}", "--define", "_dbpath_rebuild %{_dbpath}", str(tmp_path / "SPECS/t.spec")],
+        [
+            "rpmbuild",
+            "-bb",
+            "--define",
+            f"_topdir {tmp_path}",
+            "--define",
+            "_dbpath_rebuild %{_dbpath}",
+            str(tmp_path / "SPECS/t.spec"),
+        ],
         check=True,
         capture_output=True,
     )
     rpm_file = next((tmp_path / "RPMS").rglob("*.rpm"))
     db = tmp_path / "db"
-    subprocess.run(["rpm", "--dbpath", str(db), "--initdb", "--define", "_db_backend sqlite"], check=True, capture_output=True)
     subprocess.run(
-        ["rpm", "--dbpath", str(db), "--define", "_db_backend sqlite", "-i", "--justdb", "--nodeps", "--ignorearch", "--ignoreos", str(rpm_file)],
+        ["rpm", "--dbpath", str(db), "--initdb", "--define", "_db_backend sqlite"], check=True, capture_output=True
+    )
+    subprocess.run(
+        [
+            "rpm",
+            "--dbpath",
+            str(db),
+            "--define",
+            "_db_backend sqlite",
+            "-i",
+            "--justdb",
+            "--nodeps",
+            "--ignorearch",
+            "--ignoreos",
+            str(rpm_file),
+        ],
         check=True,
         capture_output=True,
     )
     pkgs, owned = ospkg.rpm_packages((db / "rpmdb.sqlite").read_bytes(), "var/lib/rpm/rpmdb.sqlite")
     (p,) = pkgs
-    assert (p.name, p.version, p.arch, p.source_name, p.licenses) == ("kubefort-test", "2:1.2.3-4.el9", "noarch", "kubefort-test", ("MIT",))
+    assert (p.name, p.version, p.arch, p.source_name, p.licenses) == (
+        "kubefort-test",
+        "2:1.2.3-4.el9",
+        "noarch",
+        "kubefort-test",
+        ("MIT",),
+    )
     assert "usr/share/kubefort-test/hello.txt" in owned
-    assert with_purl(p, "rocky-9.3", "rocky").purl == "pkg:rpm/rocky/kubefort-test@1.2.3-4.el9?arch=noarch&distro=rocky-9.3&epoch=2"
+    assert (
+        with_purl(p, "rocky-9.3", "rocky").purl
+        == "pkg:rpm/rocky/kubefort-test@1.2.3-4.el9?arch=noarch&distro=rocky-9.3&epoch=2"
+    )
 
 
 def test_python_and_npm_metadata() -> None:
-    p = langpkg.python_package("Metadata-Version: 2.1\nName: PyYAML\nVersion: 6.0.1\nLicense: MIT\n\nName: not this\n", "x/METADATA")
+    p = langpkg.python_package(
+        "Metadata-Version: 2.1\nName: PyYAML\nVersion: 6.0.1\nLicense: MIT\n\nName: not this\n", "x/METADATA"
+    )
     assert p is not None and (p.name, p.version, p.licenses) == ("PyYAML", "6.0.1", ("MIT",))
     assert with_purl(p).purl == "pkg:pypi/pyyaml@6.0.1"
     assert langpkg.python_package("Name: x\n", "x") is None
@@ -140,7 +181,12 @@ def test_go_modinfo() -> None:
         "dep\tgithub.com/old/lib\tv1.0.0\n=>\tgithub.com/fork/lib\tv1.0.1\th1:z=\nbuild\t-compiler=gc\n",
     )
     pkgs = {(p.name, p.version) for p in langpkg.go_packages(info, "usr/bin/app")}
-    assert pkgs == {("example.com", "v1.4.0"), ("golang.org/x/net", "v0.15.0"), ("github.com/fork/lib", "v1.0.1"), ("stdlib", "v1.21.5")}
+    assert pkgs == {
+        ("example.com", "v1.4.0"),
+        ("golang.org/x/net", "v0.15.0"),
+        ("github.com/fork/lib", "v1.0.1"),
+        ("stdlib", "v1.21.5"),
+    }
     assert langpkg.go_buildinfo(b"\x7fELF" + b"\0" * 100) is None
 
 
@@ -153,7 +199,11 @@ def _jar(entries: dict[str, bytes]) -> bytes:
 
 
 def test_java_archives() -> None:
-    inner = _jar({"META-INF/maven/org.slf4j/slf4j-api/pom.properties": b"groupId=org.slf4j\nartifactId=slf4j-api\nversion=2.0.9\n"})
+    inner = _jar(
+        {
+            "META-INF/maven/org.slf4j/slf4j-api/pom.properties": b"groupId=org.slf4j\nartifactId=slf4j-api\nversion=2.0.9\n"
+        }
+    )
     war = _jar(
         {
             "META-INF/maven/com.example/shop/pom.properties": b"#generated\ngroupId=com.example\nartifactId=shop\nversion=1.0.0\n",
@@ -165,6 +215,12 @@ def test_java_archives() -> None:
         ("com.example:shop", "1.0.0", "app/shop.war"),
         ("org.slf4j:slf4j-api", "2.0.9", "app/shop.war/WEB-INF/lib/slf4j-api-2.0.9.jar"),
     }
-    manifest_only = _jar({"META-INF/MANIFEST.MF": b"Manifest-Version: 1.0\nBundle-SymbolicName: org.example.util\nBundle-Version: 3.2.1\n"})
-    assert [(p.name, p.version) for p in langpkg.java_packages(manifest_only, "u.jar")] == [("org.example:util", "3.2.1")]
+    manifest_only = _jar(
+        {
+            "META-INF/MANIFEST.MF": b"Manifest-Version: 1.0\nBundle-SymbolicName: org.example.util\nBundle-Version: 3.2.1\n"
+        }
+    )
+    assert [(p.name, p.version) for p in langpkg.java_packages(manifest_only, "u.jar")] == [
+        ("org.example:util", "3.2.1")
+    ]
     assert list(langpkg.java_packages(b"not a zip", "x.jar")) == []

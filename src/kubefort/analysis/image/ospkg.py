@@ -218,6 +218,10 @@ def _rpm_header(blob: bytes) -> dict[int, object]:
 
 def rpm_packages(db: bytes, path: str) -> tuple[list[InstalledPackage], set[str]]:
     """Packages of an rpm sqlite database (read from memory) and the files they own."""
+    if db[:16] == b"SQLite format 3\0" and len(db) > 20 and db[18:20] == b"\2\2":
+        # rpm keeps its database in WAL mode, which an in-memory copy cannot open: read it as a
+        # rollback-journal database (the content is the same; rpm checkpoints the WAL when it closes)
+        db = db[:18] + b"\1\1" + db[20:]
     con = sqlite3.connect(":memory:")
     out: list[InstalledPackage] = []
     owned: set[str] = set()
@@ -227,8 +231,7 @@ def rpm_packages(db: bytes, path: str) -> tuple[list[InstalledPackage], set[str]
     except sqlite3.Error as e:
         raise ValueError(f"not an rpm sqlite database ({e})") from None
     finally:
-        pass
-    con.close()
+        con.close()
     for (blob,) in rows:
         try:
             h = _rpm_header(bytes(blob))
