@@ -203,3 +203,18 @@ def test_layer_digest_check_uses_diff_id(tmp_path: Path) -> None:
     bad.config_json = lambda: json.dumps(cfg).encode()  # type: ignore[method-assign]
     path = write_docker_archive(bad, tmp_path / "bad.tar")
     _refused(path, "does not match its diff_id")
+
+
+def test_entries_land_through_linked_parents(tmp_path: Path) -> None:
+    """A later layer's ``lib/...`` lands in ``usr/lib/...`` when ``lib`` links there (merged /usr)."""
+    from kubefort.loading.image import read_filesystem
+
+    l0 = layer_tar([Entry("usr/lib", type="dir", mode=0o755), Entry("lib", type="symlink", target="usr/lib")])
+    meta = b"Metadata-Version: 2.1\nName: foo\nVersion: 1.0\n"
+    l1 = layer_tar([Entry("lib/python3/dist-packages/foo-1.0.dist-info/METADATA", meta)])
+    path = write_docker_archive(Image(layers=[l0, l1]), tmp_path / "merged.tar")
+    with open_image(str(path)) as img:
+        fs = read_filesystem(img, lambda e: True, lambda e, r: r.read())
+    assert "usr/lib/python3/dist-packages/foo-1.0.dist-info/METADATA" in fs.nodes
+    assert fs.get("lib/python3/dist-packages/foo-1.0.dist-info/METADATA") is not None
+    assert [p[1:3] for p in inventory(str(path))] == [("foo", "1.0")]

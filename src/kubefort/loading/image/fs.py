@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .layers import ImageRefused, LayerEntry
@@ -44,11 +44,16 @@ class FileSystem:
     nodes: dict[str, FileNode] = field(default_factory=dict)
     children: dict[str, set[str]] = field(default_factory=dict)
     taken: list[FileNode] = field(default_factory=list)  # every content taken, in layer order
+    links: set[str] = field(default_factory=set)  # paths of the symbolic links of the tree
     notes: list[str] = field(default_factory=list)
 
     # -- building -------------------------------------------------------------------------------------
     def apply(self, entry: LayerEntry, content: Any = None, taken: bool = False) -> FileNode | None:
         """Apply one entry of layer ``entry.layer``; whiteouts remove what lower layers put there."""
+        if self.links:
+            placed = self._placed(entry.path)
+            if placed != entry.path:
+                entry = replace(entry, path=placed)
         if entry.type == "whiteout":
             self._remove(entry.path, below=entry.layer)
             return None
@@ -62,6 +67,10 @@ class FileSystem:
             self._remove(path, below=entry.layer + 1)
         node = FileNode(entry, content, taken)
         self.nodes[path] = node
+        if entry.type == "symlink":
+            self.links.add(path)
+        elif old is not None and old.entry.type == "symlink":
+            self.links.discard(path)
         if path:
             parent = posixpath.dirname(path)
             self.children.setdefault(parent, set()).add(path)
@@ -76,6 +85,31 @@ class FileSystem:
             self.taken.append(node)
         return node
 
+    def _placed(self, path: str) -> str:
+        """Where an entry lands: its parent directories resolved through symbolic links (the entry
+        itself is not followed), as the runtimes extract layers (containerd resolves each path in
+        the root): ``lib/x`` lands in ``usr/lib/x`` when ``lib`` links to ``usr/lib``. Directories
+        that do not exist yet are created where the links lead; a dangling link leaves the path."""
+        parent, _, base = path.rpartition("/")
+        if not parent:
+            return path
+        parts = parent.split("/")
+        done = ""
+        for i, part in enumerate(parts):
+            cand = f"{done}/{part}" if done else part
+            node = self.nodes.get(cand)
+            if node is None:
+                rest = "/".join(parts[i:])
+                done = f"{done}/{rest}" if done else rest
+                break
+            if node.entry.type == "symlink":
+                real = self.resolve(cand)
+                if real is None:
+                    return path
+                cand = real
+            done = cand
+        return f"{done}/{base}" if done else base
+
     def _remove(self, path: str, *, below: int) -> None:
         node = self.nodes.get(path)
         if node is None or node.layer >= below:
@@ -85,6 +119,7 @@ class FileSystem:
         if not self.children.get(path):
             self.children.pop(path, None)
             del self.nodes[path]
+            self.links.discard(path)
             parent = posixpath.dirname(path)
             siblings = self.children.get(parent)
             if siblings is not None:
