@@ -18,7 +18,7 @@ from .engine.registry import Registry
 from .engine.rule import PssLevel, Rule, Scope, Severity, kinds_read
 from .engine.runner import evaluate
 from .engine.suppression import Suppressor, load_baseline
-from .errors import ConfigError, RenderError, UsageError
+from .errors import ConfigError, KubefortError, RenderError, UsageError
 from .loading.cluster import ClusterRead, load_snapshot, read_cluster, save_snapshot
 from .loading.cluster import ClusterSource as ClusterSource  # re-exported: the CLI builds one
 from .loading.cluster import Progress as Progress
@@ -60,6 +60,7 @@ class ScanOptions:
     kube_version: str | None = None  # Kubernetes version whose API schema objects are validated against
     schema_dir: str | None = None  # CRDs or JSON schemas (kubeconform layout) for custom resources
     allow_empty: bool = False  # an input without any Kubernetes object is not an error (scan)
+    images: ImageOptions | None = None  # also judge the images the workloads run (scan --images)
 
 
 def load_inputs(opts: ScanOptions) -> LoadResult:
@@ -157,8 +158,13 @@ class Judging:
     cfg: Config
     baseline: set[tuple[Any, ...]] | None
 
-    def suppressor(self) -> Suppressor:
-        """A fresh Suppressor (it caches per object: one per evaluation)."""
+    def suppressor(self, inventory: Inventory | None = None) -> Suppressor:
+        """A fresh Suppressor (it caches per object: one per evaluation). Images in ``inventory`` bring
+        their OpenVEX statuses (``kubefort image scan --vex``)."""
+        if inventory is not None and inventory.of_kind("ContainerImage"):
+            from .analysis.vulndb.vex import VexSuppressor, image_vex_reasons
+
+            return VexSuppressor(self.cfg.exceptions, self.baseline, image_vex=image_vex_reasons(inventory.objects))
         return Suppressor(self.cfg.exceptions, self.baseline)
 
 
@@ -179,6 +185,8 @@ def judging(opts: ScanOptions, registry: Registry, cfg: Config) -> Judging:
         params.setdefault("target_version", opts.kube_version)  # KF-VER-006 judges the same version
     if opts.schema_dir:
         params["schema_dir"] = opts.schema_dir
+    if opts.images is not None:  # scan --images: KF-VULN-002 judges the workloads' images
+        params.setdefault("images_scanned", True)
     return Judging(
         rules=rules, params=params, pss=pss, min_severity=min_sev, fail_on=fail_on, cfg=cfg, baseline=baseline
     )
@@ -204,7 +212,7 @@ def scan_inventory(
         j.rules,
         inventory,
         params=j.params,
-        suppressor=j.suppressor(),
+        suppressor=j.suppressor(inventory),
         mode=mode,
         pss=j.pss,
         min_severity=j.min_severity,
@@ -273,12 +281,16 @@ def scan(opts: ScanOptions, *, registry: Registry | None = None, progress: Progr
     check_schema_options(opts)
     with batch_gc():
         loaded = load_inputs(opts)
-        report = scan_inventory(Inventory(loaded.objects), opts, registry=registry, cfg=cfg)
+        inventory = Inventory(loaded.objects)
+        image_notes: list[str] = []
+        if opts.images is not None:
+            inventory = _with_workload_images(inventory, opts.images, loaded, image_notes)
+        report = scan_inventory(inventory, opts, registry=registry, cfg=cfg)
     report.errors.extend(loaded.errors)
     inputs = [*("<stdin>" if p == "-" else p for p in opts.paths), *opts.helm, *opts.kustomize]
     if not loaded.objects and not loaded.errors and not opts.allow_empty:
         report.errors.append(no_objects_error(loaded, inputs))
-    report.notes[:0] = loaded.notes
+    report.notes[:0] = loaded.notes + image_notes
     report.files = loaded.files
     report.root = input_root([*opts.paths, *opts.helm, *opts.kustomize])
     report.repo_root = repository_root(report.root) if report.root is not None else None
@@ -472,3 +484,146 @@ def load_rbac(
         loaded = load_inputs(opts)
         index = RbacIndex.build(Inventory(loaded.objects), builtin_roles=builtin_roles, defaults=defaults)
     return index, loaded
+
+
+# -- images (docs/images.md) -------------------------------------------------------------------------
+
+#: the rules ``kubefort image scan`` runs unless --rules says otherwise
+IMAGE_RULES = ("KF-OCI-*", "KF-VULN-001")
+
+
+@dataclass(slots=True, kw_only=True)
+class ImageOptions:
+    """How images are read (``kubefort image scan``, ``kubefort scan --images``) and matched."""
+
+    username: str | None = None
+    password: str | None = None
+    docker_config: str | None = None
+    ca_file: str | None = None
+    platform: str | None = None  # os/arch[/variant] of a multi-platform image
+    db: str | None = None  # the advisory database; None: the default path, when it exists
+    vex: list[str] = field(default_factory=list)  # OpenVEX documents
+    secrets: bool = True  # scan layer files for credentials
+    cache_dir: str | None = None  # scan --images: saved images to read before pulling
+    pull: bool = True  # scan --images: pull images the cache does not hold
+
+
+def _analysis(image_opts: ImageOptions) -> tuple[Any, Any, Any]:
+    """(analysis options, open database or None, VEX statements) for ``image_opts``."""
+    from .analysis.image.build import ImageAnalysisOptions
+    from .analysis.vulndb.store import VulnDB, default_db_path
+    from .analysis.vulndb.vex import load_vex
+    from .loading.image import Platform, RegistryOptions
+
+    try:
+        platform = Platform.parse(image_opts.platform) if image_opts.platform else None
+    except ValueError as e:
+        raise UsageError(f"--platform: {e}") from None
+    except KubefortError as e:
+        raise UsageError(f"--platform: {e}") from None
+    options = ImageAnalysisOptions(
+        registry=RegistryOptions(
+            username=image_opts.username,
+            password=image_opts.password,
+            docker_config=image_opts.docker_config,
+            ca_file=image_opts.ca_file,
+        ),
+        platform=platform,
+        secrets=image_opts.secrets,
+    )
+    path = image_opts.db or default_db_path()
+    db = VulnDB(path) if (image_opts.db or os.path.isfile(path)) else None
+    return options, db, load_vex(image_opts.vex)
+
+
+def scan_images(images: Sequence[str], opts: ScanOptions, image_opts: ImageOptions) -> Report:
+    """Read each image (archive, layout or registry reference), list its packages, match them against
+    the advisory database, and judge the ``ContainerImage`` objects with the image rules (or
+    ``opts.rules``). An image that cannot be read is an input error of the report."""
+    from .analysis.image.build import analyse_image
+    from .errors import LoadError
+
+    if not opts.rules:
+        opts = dataclasses.replace(opts, rules=list(IMAGE_RULES))
+    options, db, vex = _analysis(image_opts)
+    objects, errors, notes = [], [], []
+    if db is None:
+        notes.append("no vulnerability database: packages were not matched (kubefort vulndb import PATH)")
+    try:
+        for image in images:
+            try:
+                objects.append(analyse_image(image, options, db=db, vex=vex))
+            except LoadError as e:
+                errors.append(e)
+    finally:
+        if db is not None:
+            db.close()
+    for obj in objects:
+        for n in obj.get("status", "notes") or []:
+            notes.append(f"{obj.name}: {n}")
+    report = scan_inventory(Inventory(objects), opts, mode="image")
+    report.errors.extend(errors)
+    report.notes[:0] = notes
+    report.files = len(images)
+    return report
+
+
+def workload_images(objects: Iterable[Any]) -> list[str]:
+    """The image references of every container of the pod-bearing objects, in first-seen order."""
+    from .model.workloads import ContainerSet, pod_spec
+
+    out: dict[str, None] = {}
+    for obj in objects:
+        pod = pod_spec(obj)
+        if pod is None:
+            continue
+        for c in pod.containers(ContainerSet.ALL):
+            if isinstance(c.image, str) and c.image.strip():
+                out.setdefault(c.image.strip(), None)
+    return list(out)
+
+
+def _with_workload_images(
+    inventory: Inventory, image_opts: ImageOptions, loaded: LoadResult, notes: list[str]
+) -> Inventory:
+    """``inventory`` plus a ContainerImage object for each image its workloads run, read from
+    ``image_opts.cache_dir`` or pulled; the images that could not be read are kept by the inventory
+    (KF-VULN-002 is then not evaluated on their containers, with the reason)."""
+    from .analysis.image.build import analyse_image
+    from .errors import LoadError
+    from .loading.image.cache import ImageCache
+
+    options, db, vex = _analysis(image_opts)
+    if db is None:
+        notes.append("no vulnerability database: image packages were not matched (kubefort vulndb import PATH)")
+    cache = ImageCache.scan(image_opts.cache_dir) if image_opts.cache_dir else None
+    objects = list(inventory.objects)
+    unread: dict[str, str] = {}
+    try:
+        for ref in workload_images(inventory.objects):
+            source = cache.find(ref) if cache is not None else None
+            if source is None and not image_opts.pull:
+                unread[ref] = "not in the image cache (and --no-pull)"
+                notes.append(f"image {ref}: {unread[ref]}")
+                continue
+            try:
+                objects.append(analyse_image(source or ref, options, db=db, vex=vex, reference=ref))
+            except LoadError as e:
+                unread[ref] = str(e)
+                notes.append(f"image {ref}: {e}")
+    finally:
+        if db is not None:
+            db.close()
+    out = Inventory(objects)
+    out.cached("unread-images", lambda: unread)
+    return out
+
+
+def import_advisories(paths: Sequence[str], db: str | None = None) -> tuple[str, Any, tuple[int, int]]:
+    """``kubefort vulndb import``: (database path, import statistics, (advisories, affected rows))."""
+    from .analysis.vulndb.store import VulnDB, default_db_path
+
+    path = db or default_db_path()
+    with VulnDB(path, create=True) as store:
+        stats = store.import_paths(list(paths))
+        return path, stats, store.counts()
