@@ -25,7 +25,8 @@ from .loading.cluster import Progress as Progress
 from .loading.cluster.transport import RequestLimits, Transport, load_client
 from .loading.loader import LoadResult, input_root, load_paths, load_text, no_objects_error, repository_root
 from .loading.render import render_helm, render_kustomize
-from .model.inventory import Inventory
+from .model.inventory import Inventory, identity
+from .model.objects import K8sObject
 from .rules import default_registry
 
 if TYPE_CHECKING:
@@ -350,14 +351,48 @@ def check_versions(
     )
 
 
-def load_netpol(opts: ScanOptions) -> tuple[NetpolEngine, LoadResult]:
+def load_netpol(
+    opts: ScanOptions, *, cluster: Inventory | None = None, progress: Progress | None = None
+) -> tuple[NetpolEngine, LoadResult]:
     """Load the inputs (``kubefort netpol``) and build the NetworkPolicy reachability engine over them;
-    inputs that cannot be read are in the LoadResult's errors, as for a scan."""
+    inputs that cannot be read are in the LoadResult's errors, as for a scan.
+
+    With a cluster (``cluster``, read with :func:`read_for_netpol`; else ``opts.cluster`` or
+    ``opts.snapshot``, read now) the engine judges the cluster with the inputs applied on top of it
+    (:func:`apply_objects`): what the cluster would be after ``kubectl apply`` of the inputs. Kinds
+    that could not be read are in :attr:`NetpolEngine.incomplete`; the load result's notes say what
+    could not be read or discovered."""
     from .analysis.netpol.engine import engine_for  # on use: most commands never build one
 
+    notes: list[str] = []
+    if cluster is None and reads_cluster(opts):
+        cluster, notes = read_for_netpol(opts, progress)
     with batch_gc():
         loaded = load_inputs(opts)
-        return engine_for(Inventory(loaded.objects)), loaded
+        loaded.notes[:0] = notes
+        inventory = Inventory(loaded.objects) if cluster is None else apply_objects(cluster, loaded.objects)
+        return engine_for(inventory), loaded
+
+
+def read_for_netpol(opts: ScanOptions, progress: Progress | None = None) -> tuple[Inventory, list[str]]:
+    """What the NetworkPolicy engine reads (:data:`~kubefort.analysis.netpol.engine.READS`), from
+    ``opts.cluster`` or ``opts.snapshot``: see :func:`read_objects`."""
+    from .analysis.netpol.engine import READS
+
+    return read_objects(opts, READS, progress)
+
+
+def apply_objects(cluster: Inventory, objects: Sequence[K8sObject]) -> Inventory:
+    """The live inventory ``cluster`` as it would be after ``kubectl apply`` of ``objects``: each replaces
+    the cluster's object of the same identity (API group, kind, namespace, name), the others are added.
+    The objects a replaced workload controls stay, and are represented by it (its new pod template)."""
+    if not objects:
+        return cluster
+    replaced = {identity(o) for o in objects} - {None}
+    kept = [o for o in cluster.objects if identity(o) not in replaced]
+    out = Inventory([*kept, *objects], live=True, unreadable=cluster.unreadable)
+    out.partial = cluster.partial
+    return out
 
 
 def judge_etcd_endpoints(endpoints: Sequence[EtcdEndpoint], opts: ScanOptions | None = None) -> Report:
@@ -407,11 +442,13 @@ def read_for_rules(
 def save_cluster_snapshot(
     source: ClusterSource, path: str, *, registry: Registry | None = None, progress: Progress | None = None
 ) -> ClusterRead:
-    """Read what every rule of the registry could need, and write it to the snapshot file ``path``."""
+    """Read what every rule of the registry could need, and what the other commands that take a snapshot
+    read (:func:`command_kinds`), and write it to the snapshot file ``path``."""
     from . import __version__
 
     registry = registry or default_registry()
-    read = read_for_rules(source, list(registry), registry, progress)
+    kinds = cluster_kinds(list(registry), registry) | command_kinds()
+    read = read_cluster(source, kinds, progress)
     save_snapshot(read, path, kubefort_version=__version__)
     return read
 
@@ -468,16 +505,89 @@ def apply_reports(
         transport.close()
 
 
+def reads_cluster(opts: ScanOptions) -> bool:
+    """Whether ``opts`` take their objects from a cluster (``--cluster``) or a snapshot of one."""
+    return opts.cluster is not None or opts.snapshot is not None
+
+
+def command_kinds() -> frozenset[str]:
+    """What the commands besides ``scan`` read from a cluster (``rbac``, ``netpol``): a snapshot holds
+    them too, so that each command gives the same answer from it as from the cluster."""
+    from .analysis.netpol.engine import READS as NETPOL_READS
+    from .analysis.rbac.escalation import READS as PATHS_READS
+    from .analysis.rbac.index import READS_FOR_REQUESTS
+
+    return NETPOL_READS | PATHS_READS | READS_FOR_REQUESTS
+
+
+def read_objects(
+    opts: ScanOptions, kinds: Iterable[str], progress: Progress | None = None
+) -> tuple[Inventory, list[str]]:
+    """The objects of ``kinds`` from ``opts.cluster`` (one LIST per served type) or ``opts.snapshot``,
+    as a live inventory (owners resolved), for the commands that answer questions about a cluster.
+
+    Nothing is left out silently: ``inventory.unreadable`` holds each kind of ``kinds`` that could not
+    be listed (403...), that a snapshot was saved without although the cluster serves it, or whose
+    namespaced objects a snapshot of one namespace holds for that namespace only, with the reason;
+    kinds the cluster does not serve (no Cilium CRDs...) are simply absent. The notes say what could
+    not be discovered or read, for the caller to show. A cluster that cannot be read at all raises
+    :class:`~kubefort.loading.cluster.ClusterError`.
+    """
+    wanted = frozenset(kinds)
+    if opts.snapshot is not None:
+        read = load_snapshot(opts.snapshot)
+    elif opts.cluster is not None:
+        read = read_cluster(opts.cluster, wanted, progress)
+    else:
+        raise UsageError("nothing to read: no cluster and no snapshot")
+    mine = dataclasses.replace(
+        read,
+        lists=[t for t in read.lists if t.type.kind in wanted],
+        unreadable=[u for u in read.unreadable if u.type.kind in wanted],
+    )
+    inventory = mine.inventory()
+    served = {t.kind: t for t in read.discovery.for_kinds(wanted)}
+    for kind in sorted(set(served) - set(read.kinds)):
+        inventory.unreadable.setdefault(kind, f"not in the snapshot (cannot list {kind})")
+    if read.namespace is not None:
+        inventory.partial = f"namespace {read.namespace} only was read"
+        for kind in sorted(k for k, t in served.items() if t.namespaced):
+            inventory.unreadable.setdefault(kind, f"{inventory.partial} (cannot list {kind} of other namespaces)")
+    notes = [f"could not discover {gv}: {why}" for gv, why in sorted(read.discovery.failed.items())]
+    if mine.unreadable:
+        notes.append(f"could not read from the cluster: {unread_summary(mine)}")
+    return inventory, notes
+
+
 def unread_summary(read: ClusterRead) -> str:
     """``networkpolicies (forbidden), secrets (forbidden)``: the one line saying what could not be read."""
     return ", ".join(f"{u.type.name} ({u.reason.rsplit(': ', 1)[-1]})" for u in read.unreadable)
 
 
 def load_rbac(
-    opts: ScanOptions, *, builtin_roles: bool | None = None, defaults: bool = False
+    opts: ScanOptions,
+    *,
+    builtin_roles: bool | None = None,
+    defaults: bool = False,
+    escalation: bool = False,
+    progress: Progress | None = None,
 ) -> tuple[RbacIndex, LoadResult]:
     """Read the inputs like a scan and index their RBAC (``kubefort rbac``): the index, and the load
-    result whose errors the caller reports. ``builtin_roles``, ``defaults``: see :meth:`RbacIndex.build`."""
+    result whose errors the caller reports. ``builtin_roles``, ``defaults``: see :meth:`RbacIndex.build`.
+
+    With ``opts.cluster`` or ``opts.snapshot`` the objects come from the cluster: its RBAC objects,
+    and with ``escalation`` also what ``rbac paths`` reads (workloads, ServiceAccounts, Secrets' metadata);
+    a cluster has its own default roles and bindings, so none are assumed. Kinds that could not be read
+    make :meth:`RbacIndex.incomplete` (and ``EscalationGraph.incomplete``) say so; the load result's notes
+    say what could not be read or discovered."""
+    if reads_cluster(opts):
+        from .analysis.rbac.escalation import READS as PATHS_READS
+        from .analysis.rbac.index import READS, READS_FOR_REQUESTS
+
+        inventory, notes = read_objects(opts, (PATHS_READS if escalation else READS) | READS_FOR_REQUESTS, progress)
+        with batch_gc():
+            index = RbacIndex.build(inventory, builtin_roles=builtin_roles, defaults=defaults)
+        return index, LoadResult(notes=notes)
     if not opts.paths and not opts.helm and not opts.kustomize:
         raise UsageError("nothing to read: give -f FILE|DIR ('-' for stdin), --helm CHART or --kustomize DIR")
     with batch_gc():
