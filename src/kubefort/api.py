@@ -18,15 +18,16 @@ from .engine.registry import Registry
 from .engine.rule import PssLevel, Rule, Scope, Severity, kinds_read
 from .engine.runner import evaluate
 from .engine.suppression import Suppressor, load_baseline
-from .errors import ConfigError, RenderError, UsageError
+from .errors import ConfigError, KubefortError, RenderError, UsageError
 from .loading.cluster import ClusterRead, load_snapshot, read_cluster, save_snapshot
 from .loading.cluster import ClusterSource as ClusterSource  # re-exported: the CLI builds one
 from .loading.cluster import Progress as Progress
 from .loading.cluster.transport import RequestLimits, Transport, load_client
 from .loading.loader import LoadResult, input_root, load_paths, load_text, no_objects_error, repository_root
 from .loading.render import render_helm, render_kustomize
-from .model.inventory import Inventory
+from .model.inventory import Inventory, identity
 from .model.kinds import split_group_kind
+from .model.objects import K8sObject
 from .rules import default_registry
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ class ScanOptions:
     kube_version: str | None = None  # Kubernetes version whose API schema objects are validated against
     schema_dir: str | None = None  # CRDs or JSON schemas (kubeconform layout) for custom resources
     allow_empty: bool = False  # an input without any Kubernetes object is not an error (scan)
+    images: ImageOptions | None = None  # also judge the images the workloads run (scan --images)
 
 
 def load_inputs(opts: ScanOptions) -> LoadResult:
@@ -158,8 +160,13 @@ class Judging:
     cfg: Config
     baseline: set[tuple[Any, ...]] | None
 
-    def suppressor(self) -> Suppressor:
-        """A fresh Suppressor (it caches per object: one per evaluation)."""
+    def suppressor(self, inventory: Inventory | None = None) -> Suppressor:
+        """A fresh Suppressor (it caches per object: one per evaluation). Images in ``inventory`` bring
+        their OpenVEX statuses (``kubefort image scan --vex``)."""
+        if inventory is not None and inventory.of_kind("ContainerImage"):
+            from .analysis.vulndb.vex import VexSuppressor, image_vex_reasons
+
+            return VexSuppressor(self.cfg.exceptions, self.baseline, image_vex=image_vex_reasons(inventory.objects))
         return Suppressor(self.cfg.exceptions, self.baseline)
 
 
@@ -180,6 +187,8 @@ def judging(opts: ScanOptions, registry: Registry, cfg: Config) -> Judging:
         params.setdefault("target_version", opts.kube_version)  # KF-VER-006 judges the same version
     if opts.schema_dir:
         params["schema_dir"] = opts.schema_dir
+    if opts.images is not None:  # scan --images: KF-VULN-002 judges the workloads' images
+        params.setdefault("images_scanned", True)
     return Judging(
         rules=rules, params=params, pss=pss, min_severity=min_sev, fail_on=fail_on, cfg=cfg, baseline=baseline
     )
@@ -205,7 +214,7 @@ def scan_inventory(
         j.rules,
         inventory,
         params=j.params,
-        suppressor=j.suppressor(),
+        suppressor=j.suppressor(inventory),
         mode=mode,
         pss=j.pss,
         min_severity=j.min_severity,
@@ -274,12 +283,16 @@ def scan(opts: ScanOptions, *, registry: Registry | None = None, progress: Progr
     check_schema_options(opts)
     with batch_gc():
         loaded = load_inputs(opts)
-        report = scan_inventory(Inventory(loaded.objects), opts, registry=registry, cfg=cfg)
+        inventory = Inventory(loaded.objects)
+        image_notes: list[str] = []
+        if opts.images is not None:
+            inventory = _with_workload_images(inventory, opts.images, loaded, image_notes)
+        report = scan_inventory(inventory, opts, registry=registry, cfg=cfg)
     report.errors.extend(loaded.errors)
     inputs = [*("<stdin>" if p == "-" else p for p in opts.paths), *opts.helm, *opts.kustomize]
     if not loaded.objects and not loaded.errors and not opts.allow_empty:
         report.errors.append(no_objects_error(loaded, inputs))
-    report.notes[:0] = loaded.notes
+    report.notes[:0] = loaded.notes + image_notes
     report.files = loaded.files
     report.root = input_root([*opts.paths, *opts.helm, *opts.kustomize])
     report.repo_root = repository_root(report.root) if report.root is not None else None
@@ -339,14 +352,48 @@ def check_versions(
     )
 
 
-def load_netpol(opts: ScanOptions) -> tuple[NetpolEngine, LoadResult]:
+def load_netpol(
+    opts: ScanOptions, *, cluster: Inventory | None = None, progress: Progress | None = None
+) -> tuple[NetpolEngine, LoadResult]:
     """Load the inputs (``kubefort netpol``) and build the NetworkPolicy reachability engine over them;
-    inputs that cannot be read are in the LoadResult's errors, as for a scan."""
+    inputs that cannot be read are in the LoadResult's errors, as for a scan.
+
+    With a cluster (``cluster``, read with :func:`read_for_netpol`; else ``opts.cluster`` or
+    ``opts.snapshot``, read now) the engine judges the cluster with the inputs applied on top of it
+    (:func:`apply_objects`): what the cluster would be after ``kubectl apply`` of the inputs. Kinds
+    that could not be read are in :attr:`NetpolEngine.incomplete`; the load result's notes say what
+    could not be read or discovered."""
     from .analysis.netpol.engine import engine_for  # on use: most commands never build one
 
+    notes: list[str] = []
+    if cluster is None and reads_cluster(opts):
+        cluster, notes = read_for_netpol(opts, progress)
     with batch_gc():
         loaded = load_inputs(opts)
-        return engine_for(Inventory(loaded.objects)), loaded
+        loaded.notes[:0] = notes
+        inventory = Inventory(loaded.objects) if cluster is None else apply_objects(cluster, loaded.objects)
+        return engine_for(inventory), loaded
+
+
+def read_for_netpol(opts: ScanOptions, progress: Progress | None = None) -> tuple[Inventory, list[str]]:
+    """What the NetworkPolicy engine reads (:data:`~kubefort.analysis.netpol.engine.READS`), from
+    ``opts.cluster`` or ``opts.snapshot``: see :func:`read_objects`."""
+    from .analysis.netpol.engine import READS
+
+    return read_objects(opts, READS, progress)
+
+
+def apply_objects(cluster: Inventory, objects: Sequence[K8sObject]) -> Inventory:
+    """The live inventory ``cluster`` as it would be after ``kubectl apply`` of ``objects``: each replaces
+    the cluster's object of the same identity (API group, kind, namespace, name), the others are added.
+    The objects a replaced workload controls stay, and are represented by it (its new pod template)."""
+    if not objects:
+        return cluster
+    replaced = {identity(o) for o in objects} - {None}
+    kept = [o for o in cluster.objects if identity(o) not in replaced]
+    out = Inventory([*kept, *objects], live=True, unreadable=cluster.unreadable)
+    out.partial = cluster.partial
+    return out
 
 
 def judge_etcd_endpoints(endpoints: Sequence[EtcdEndpoint], opts: ScanOptions | None = None) -> Report:
@@ -396,11 +443,13 @@ def read_for_rules(
 def save_cluster_snapshot(
     source: ClusterSource, path: str, *, registry: Registry | None = None, progress: Progress | None = None
 ) -> ClusterRead:
-    """Read what every rule of the registry could need, and write it to the snapshot file ``path``."""
+    """Read what every rule of the registry could need, and what the other commands that take a snapshot
+    read (:func:`command_kinds`), and write it to the snapshot file ``path``."""
     from . import __version__
 
     registry = registry or default_registry()
-    read = read_for_rules(source, list(registry), registry, progress)
+    kinds = cluster_kinds(list(registry), registry) | command_kinds()
+    read = read_cluster(source, kinds, progress)
     save_snapshot(read, path, kubefort_version=__version__)
     return read
 
@@ -465,19 +514,235 @@ def apply_reports(
         transport.close()
 
 
+def reads_cluster(opts: ScanOptions) -> bool:
+    """Whether ``opts`` take their objects from a cluster (``--cluster``) or a snapshot of one."""
+    return opts.cluster is not None or opts.snapshot is not None
+
+
+def command_kinds() -> frozenset[str]:
+    """What the commands besides ``scan`` read from a cluster (``rbac``, ``netpol``): a snapshot holds
+    them too, so that each command gives the same answer from it as from the cluster."""
+    from .analysis.netpol.engine import READS as NETPOL_READS
+    from .analysis.rbac.escalation import READS as PATHS_READS
+    from .analysis.rbac.index import READS_FOR_REQUESTS
+
+    return NETPOL_READS | PATHS_READS | READS_FOR_REQUESTS
+
+
+def read_objects(
+    opts: ScanOptions, kinds: Iterable[str], progress: Progress | None = None
+) -> tuple[Inventory, list[str]]:
+    """The objects of ``kinds`` from ``opts.cluster`` (one LIST per served type) or ``opts.snapshot``,
+    as a live inventory (owners resolved), for the commands that answer questions about a cluster.
+
+    Nothing is left out silently: ``inventory.unreadable`` holds each kind of ``kinds`` that could not
+    be listed (403...), that a snapshot was saved without although the cluster serves it, or whose
+    namespaced objects a snapshot of one namespace holds for that namespace only, with the reason;
+    kinds the cluster does not serve (no Cilium CRDs...) are simply absent. The notes say what could
+    not be discovered or read, for the caller to show. A cluster that cannot be read at all raises
+    :class:`~kubefort.loading.cluster.ClusterError`.
+    """
+    wanted = frozenset(kinds)
+    if opts.snapshot is not None:
+        read = load_snapshot(opts.snapshot)
+    elif opts.cluster is not None:
+        read = read_cluster(opts.cluster, wanted, progress)
+    else:
+        raise UsageError("nothing to read: no cluster and no snapshot")
+    mine = dataclasses.replace(
+        read,
+        lists=[t for t in read.lists if t.type.kind in wanted],
+        unreadable=[u for u in read.unreadable if u.type.kind in wanted],
+    )
+    inventory = mine.inventory()
+    served = {t.kind: t for t in read.discovery.for_kinds(wanted)}
+    for kind in sorted(set(served) - set(read.kinds)):
+        inventory.unreadable.setdefault(kind, f"not in the snapshot (cannot list {kind})")
+    if read.namespace is not None:
+        inventory.partial = f"namespace {read.namespace} only was read"
+        for kind in sorted(k for k, t in served.items() if t.namespaced):
+            inventory.unreadable.setdefault(kind, f"{inventory.partial} (cannot list {kind} of other namespaces)")
+    notes = [f"could not discover {gv}: {why}" for gv, why in sorted(read.discovery.failed.items())]
+    if mine.unreadable:
+        notes.append(f"could not read from the cluster: {unread_summary(mine)}")
+    return inventory, notes
+
+
 def unread_summary(read: ClusterRead) -> str:
     """``networkpolicies (forbidden), secrets (forbidden)``: the one line saying what could not be read."""
     return ", ".join(f"{u.type.name} ({u.reason.rsplit(': ', 1)[-1]})" for u in read.unreadable)
 
 
 def load_rbac(
-    opts: ScanOptions, *, builtin_roles: bool | None = None, defaults: bool = False
+    opts: ScanOptions,
+    *,
+    builtin_roles: bool | None = None,
+    defaults: bool = False,
+    escalation: bool = False,
+    progress: Progress | None = None,
 ) -> tuple[RbacIndex, LoadResult]:
     """Read the inputs like a scan and index their RBAC (``kubefort rbac``): the index, and the load
-    result whose errors the caller reports. ``builtin_roles``, ``defaults``: see :meth:`RbacIndex.build`."""
+    result whose errors the caller reports. ``builtin_roles``, ``defaults``: see :meth:`RbacIndex.build`.
+
+    With ``opts.cluster`` or ``opts.snapshot`` the objects come from the cluster: its RBAC objects,
+    and with ``escalation`` also what ``rbac paths`` reads (workloads, ServiceAccounts, Secrets' metadata);
+    a cluster has its own default roles and bindings, so none are assumed. Kinds that could not be read
+    make :meth:`RbacIndex.incomplete` (and ``EscalationGraph.incomplete``) say so; the load result's notes
+    say what could not be read or discovered."""
+    if reads_cluster(opts):
+        from .analysis.rbac.escalation import READS as PATHS_READS
+        from .analysis.rbac.index import READS, READS_FOR_REQUESTS
+
+        inventory, notes = read_objects(opts, (PATHS_READS if escalation else READS) | READS_FOR_REQUESTS, progress)
+        with batch_gc():
+            index = RbacIndex.build(inventory, builtin_roles=builtin_roles, defaults=defaults)
+        return index, LoadResult(notes=notes)
     if not opts.paths and not opts.helm and not opts.kustomize:
         raise UsageError("nothing to read: give -f FILE|DIR ('-' for stdin), --helm CHART or --kustomize DIR")
     with batch_gc():
         loaded = load_inputs(opts)
         index = RbacIndex.build(Inventory(loaded.objects), builtin_roles=builtin_roles, defaults=defaults)
     return index, loaded
+
+
+# -- images (docs/images.md) -------------------------------------------------------------------------
+
+#: the rules ``kubefort image scan`` runs unless --rules says otherwise
+IMAGE_RULES = ("KF-OCI-*", "KF-VULN-001")
+
+
+@dataclass(slots=True, kw_only=True)
+class ImageOptions:
+    """How images are read (``kubefort image scan``, ``kubefort scan --images``) and matched."""
+
+    username: str | None = None
+    password: str | None = None
+    docker_config: str | None = None
+    ca_file: str | None = None
+    platform: str | None = None  # os/arch[/variant] of a multi-platform image
+    db: str | None = None  # the advisory database; None: the default path, when it exists
+    vex: list[str] = field(default_factory=list)  # OpenVEX documents
+    secrets: bool = True  # scan layer files for credentials
+    cache_dir: str | None = None  # scan --images: saved images to read before pulling
+    pull: bool = True  # scan --images: pull images the cache does not hold
+
+
+def _analysis(image_opts: ImageOptions) -> tuple[Any, Any, Any]:
+    """(analysis options, open database or None, VEX statements) for ``image_opts``."""
+    from .analysis.image.build import ImageAnalysisOptions
+    from .analysis.vulndb.store import VulnDB, default_db_path
+    from .analysis.vulndb.vex import load_vex
+    from .loading.image import Platform, RegistryOptions
+
+    try:
+        platform = Platform.parse(image_opts.platform) if image_opts.platform else None
+    except ValueError as e:
+        raise UsageError(f"--platform: {e}") from None
+    except KubefortError as e:
+        raise UsageError(f"--platform: {e}") from None
+    options = ImageAnalysisOptions(
+        registry=RegistryOptions(
+            username=image_opts.username,
+            password=image_opts.password,
+            docker_config=image_opts.docker_config,
+            ca_file=image_opts.ca_file,
+        ),
+        platform=platform,
+        secrets=image_opts.secrets,
+    )
+    path = image_opts.db or default_db_path()
+    db = VulnDB(path) if (image_opts.db or os.path.isfile(path)) else None
+    return options, db, load_vex(image_opts.vex)
+
+
+def scan_images(images: Sequence[str], opts: ScanOptions, image_opts: ImageOptions) -> Report:
+    """Read each image (archive, layout or registry reference), list its packages, match them against
+    the advisory database, and judge the ``ContainerImage`` objects with the image rules (or
+    ``opts.rules``). An image that cannot be read is an input error of the report."""
+    from .analysis.image.build import analyse_image
+    from .errors import LoadError
+
+    if not opts.rules:
+        opts = dataclasses.replace(opts, rules=list(IMAGE_RULES))
+    options, db, vex = _analysis(image_opts)
+    objects, errors, notes = [], [], []
+    if db is None:
+        notes.append("no vulnerability database: packages were not matched (kubefort vulndb import PATH)")
+    try:
+        for image in images:
+            try:
+                objects.append(analyse_image(image, options, db=db, vex=vex))
+            except LoadError as e:
+                errors.append(e)
+    finally:
+        if db is not None:
+            db.close()
+    for obj in objects:
+        for n in obj.get("status", "notes") or []:
+            notes.append(f"{obj.name}: {n}")
+    report = scan_inventory(Inventory(objects), opts, mode="image")
+    report.errors.extend(errors)
+    report.notes[:0] = notes
+    report.files = len(images)
+    return report
+
+
+def workload_images(objects: Iterable[Any]) -> list[str]:
+    """The image references of every container of the pod-bearing objects, in first-seen order."""
+    from .model.workloads import ContainerSet, pod_spec
+
+    out: dict[str, None] = {}
+    for obj in objects:
+        pod = pod_spec(obj)
+        if pod is None:
+            continue
+        for c in pod.containers(ContainerSet.ALL):
+            if isinstance(c.image, str) and c.image.strip():
+                out.setdefault(c.image.strip(), None)
+    return list(out)
+
+
+def _with_workload_images(
+    inventory: Inventory, image_opts: ImageOptions, loaded: LoadResult, notes: list[str]
+) -> Inventory:
+    """``inventory`` plus a ContainerImage object for each image its workloads run, read from
+    ``image_opts.cache_dir`` or pulled; the images that could not be read are kept by the inventory
+    (KF-VULN-002 is then not evaluated on their containers, with the reason)."""
+    from .analysis.image.build import analyse_image
+    from .errors import LoadError
+    from .loading.image.cache import ImageCache
+
+    options, db, vex = _analysis(image_opts)
+    if db is None:
+        notes.append("no vulnerability database: image packages were not matched (kubefort vulndb import PATH)")
+    cache = ImageCache.scan(image_opts.cache_dir) if image_opts.cache_dir else None
+    objects = list(inventory.objects)
+    unread: dict[str, str] = {}
+    try:
+        for ref in workload_images(inventory.objects):
+            source = cache.find(ref) if cache is not None else None
+            if source is None and not image_opts.pull:
+                unread[ref] = "not in the image cache (and --no-pull)"
+                notes.append(f"image {ref}: {unread[ref]}")
+                continue
+            try:
+                objects.append(analyse_image(source or ref, options, db=db, vex=vex, reference=ref))
+            except LoadError as e:
+                unread[ref] = str(e)
+                notes.append(f"image {ref}: {e}")
+    finally:
+        if db is not None:
+            db.close()
+    out = Inventory(objects)
+    out.cached("unread-images", lambda: unread)
+    return out
+
+
+def import_advisories(paths: Sequence[str], db: str | None = None) -> tuple[str, Any, tuple[int, int]]:
+    """``kubefort vulndb import``: (database path, import statistics, (advisories, affected rows))."""
+    from .analysis.vulndb.store import VulnDB, default_db_path
+
+    path = db or default_db_path()
+    with VulnDB(path, create=True) as store:
+        stats = store.import_paths(list(paths))
+        return path, stats, store.counts()

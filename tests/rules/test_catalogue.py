@@ -25,6 +25,7 @@ Run one rule's cases with ``pytest -k KF-POD-001``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +107,7 @@ def _cases() -> list[Any]:
     out = []
     for r in _rules():
         d = FIXTURES / r.meta.id
-        files = sorted(d.glob("*.yaml")) if d.is_dir() else []
+        files = sorted([*d.glob("*.yaml"), *d.glob("*.Dockerfile")]) if d.is_dir() else []
         files = [f for f in files if f.name.startswith(PREFIXES) and not f.name.endswith(".params.yaml")]
         for f in files:
             out.append(pytest.param(r, f, id=f"{r.meta.id}/{f.name}"))
@@ -117,7 +118,7 @@ def _cases() -> list[Any]:
 def test_rule_has_pass_and_fail_fixtures(rule: Rule) -> None:
     d = FIXTURES / rule.meta.id
     assert d.is_dir(), f"{rule.meta.id}: no fixture directory {d}"
-    names = [f.name for f in d.glob("*.yaml") if not f.name.endswith(".params.yaml")]
+    names = [f.name for f in [*d.glob("*.yaml"), *d.glob("*.Dockerfile")] if not f.name.endswith(".params.yaml")]
     assert any(n.startswith("fail-") for n in names), f"{rule.meta.id}: no fail-*.yaml fixture"
     assert any(n.startswith("pass-") for n in names), f"{rule.meta.id}: no pass-*.yaml fixture"
 
@@ -163,7 +164,15 @@ def test_fixture(rule: Rule, path: Path) -> None:
     if default == "fail" and expected_file.exists():
         expected = [e for e in yaml.safe_load(expected_file.read_text()) if e["file"] == path.name]
         if expected:
-            got = sorted((f.object.name, f.path_str, f.location.line) for f in report.findings)
+            # a Dockerfile object is named by its path: expected.yaml names it by the file name
+            got = sorted(
+                (
+                    os.path.basename(f.object.name) if f.object.kind == "Dockerfile" else f.object.name,
+                    f.path_str,
+                    f.location.line,
+                )
+                for f in report.findings
+            )
             assert sorted((n, p) for n, p, _ in got) == sorted((e["name"], e["path"]) for e in expected)
             for e in expected:
                 if e.get("line") is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import sys
-from typing import IO
+from typing import IO, Any
 
 import click
 
@@ -12,6 +12,7 @@ from ..api import ClusterSource, ScanOptions, default_workers, scan
 from ..engine.findings import Report
 from ..reporters import Format, error_lines, get_reporter, printable
 from .cluster_cmd import progress_printer, unread_line
+from .image_cmd import image_options, image_source_options
 from .options import cluster_options, input_options, split_ids
 
 
@@ -96,6 +97,20 @@ from .options import cluster_options, input_options, split_ids
     help="An input without any Kubernetes object is not an error (by default it exits 2).",
 )
 @click.option(
+    "--images",
+    "scan_images",
+    is_flag=True,
+    help="Also scan the images the workloads run (pulled, or from --image-cache) and report their vulnerabilities.",
+)
+@click.option(
+    "--image-cache",
+    type=click.Path(file_okay=False, exists=True),
+    default=None,
+    help="Directory of saved images (docker save tarballs, OCI layouts) read before pulling (with --images).",
+)
+@click.option("--no-pull", is_flag=True, help="With --images: read images only from --image-cache.")
+@image_source_options
+@click.option(
     "-j",
     "--jobs",
     type=click.IntRange(min=0),
@@ -128,6 +143,10 @@ def scan_cmd(
     apply_as: str | None,
     cluster: ClusterSource | None,
     snapshot: str | None,
+    scan_images: bool,
+    image_cache: str | None,
+    no_pull: bool,
+    **image_kw: Any,
 ) -> None:
     """Scan Kubernetes manifests (files, directories, '-' for stdin, Helm charts, Kustomize dirs).
 
@@ -148,6 +167,12 @@ def scan_cmd(
     if not all_paths and not helm and not kustomize and not live:
         raise click.UsageError("nothing to scan: give files or directories, '-' for stdin, --helm or --kustomize")
     fmt = fmt or Format.TABLE.value
+    images = None
+    if scan_images:
+        images = image_options(image_kw)
+        images.cache_dir, images.pull = image_cache, not no_pull
+    elif image_cache or no_pull:
+        raise click.UsageError("--image-cache and --no-pull apply to --images")
     opts = ScanOptions(
         paths=all_paths,
         helm=list(helm),
@@ -170,6 +195,7 @@ def scan_cmd(
         cluster=cluster,
         snapshot=snapshot,
         allow_empty=allow_empty,
+        images=images,
     )
     out = output or sys.stdout
     # A scan allocates millions of small objects and frees almost nothing before the process ends

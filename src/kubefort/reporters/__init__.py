@@ -53,6 +53,8 @@ class Format(str, Enum):
     JUNIT = "junit"
     OPENREPORTS = "openreports"
     POLICYREPORT = "policyreport"
+    CYCLONEDX = "cyclonedx"  # SBOM of the images in the report (kubefort image scan, scan --images)
+    SPDX = "spdx"
 
 
 def get_reporter(fmt: Format, *, color: bool | None = None, verbose: bool = False) -> Reporter:
@@ -76,6 +78,14 @@ def get_reporter(fmt: Format, *, color: bool | None = None, verbose: bool = Fals
         from .junit import JunitReporter
 
         return JunitReporter()
+    if fmt is Format.CYCLONEDX:
+        from .cyclonedx import CycloneDxReporter
+
+        return CycloneDxReporter()
+    if fmt is Format.SPDX:
+        from .spdx import SpdxReporter
+
+        return SpdxReporter()
     from .table import TableReporter
 
     return TableReporter(color=color, verbose=verbose)

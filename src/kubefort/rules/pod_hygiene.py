@@ -624,7 +624,8 @@ def namespace_without_quota(ns: K8sObject, ctx: Context) -> Iterator[Violation]:
     if name in SYSTEM_NAMESPACES or name in extra:
         return
     inv = ctx.inventory
-    workloads = inv.in_namespace(name, *WORKLOAD_KINDS)
+    # a cluster's Pods, ReplicaSets and Jobs made by a controller count once, as that controller
+    workloads = [w for w in inv.in_namespace(name, *WORKLOAD_KINDS) if inv.controller(w) is None]
     if not workloads:
         return
     n = len(workloads)

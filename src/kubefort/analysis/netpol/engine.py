@@ -23,6 +23,13 @@ Semantics (Kubernetes NetworkPolicy, networking.k8s.io/v1):
 Pods that operators make from custom resources of the input (a ``Prometheus`` resource's StatefulSet)
 are workloads too, with the labels and ports the operator gives them (:mod:`.operators`).
 
+An object made by another object of the input (a Pod of a ReplicaSet of a Deployment, a CronJob's
+Jobs) is represented by it: each workload counts once, whatever its replicas. In a live inventory the
+controllers are resolved as the engine resolves them (``Inventory.controller``: by uid, to the topmost
+pod-bearing owner), and a reference to a controlled object (``shop/pod/web-5d4f9-x2x7k``) answers for
+its controller. What the engine reads is :data:`READS`; kinds of it that a cluster read could not list
+make its answers :attr:`NetpolEngine.incomplete`.
+
 Pods are grouped into equivalence classes (namespace, pod labels, named container ports): every
 pod of a class is treated alike by every policy, so the work grows with distinct classes, not with
 workloads or replicas. Sets of classes are Python integers used as bitsets.
@@ -37,11 +44,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...model.inventory import Inventory
+from ...model.kinds import split_group_kind
+from ...model.objects import K8sObject
 from ...model.selectors import label_selector_matches, selects_everything
 from .cluster_policies import ANP, BANP, GROUP, AdminPolicy, AdminRule, is_admin_policy, parse_admin_policy
 from .cni_policies import KINDS as CNI_KINDS
 from .cni_policies import CniPolicy, parse_cni_policy
 from .model import (
+    ENDPOINT_KINDS,
     NS_NAME_LABEL,
     NamedPorts,
     NetpolRule,
@@ -53,7 +63,7 @@ from .model import (
     parse_policy,
     workload_of,
 )
-from .operators import operator_workload
+from .operators import OPERATOR_KINDS, operator_workload
 from .sets import ALL_PORTS, NO_PORTS, AddrSet, PortSet, port_atoms
 
 #: the policies the engine reads, group-qualified (model.kinds.split_group_kind): NetworkPolicies, the
@@ -84,6 +94,20 @@ KIND_ALIASES = {
 }
 
 Parts = list[tuple[int, PortSet]]  # disjoint (bitset of classes, ports) pieces
+
+#: every kind the engine reads from an inventory: what ``kubefort netpol --cluster`` lists (kinds a
+#: cluster does not serve, such as the Cilium or Calico policies without their CRDs, are not listed)
+READS = frozenset(
+    {
+        *ENDPOINT_KINDS,
+        *OPERATOR_KINDS,
+        *(kind for _, kind in CNI_KINDS),
+        "Namespace",
+        "NetworkPolicy",
+        ANP,
+        BANP,
+    }
+)
 
 
 @dataclass(slots=True, eq=False)
@@ -155,6 +179,7 @@ class Verdict:
     query: str | None = None
     notes: list[str] = field(default_factory=list)
     all_ports: PortSet = NO_PORTS  # before restricting to the queried port
+    incomplete: dict[str, str] = field(default_factory=dict)  # kinds the cluster read missed (kind -> why)
 
     @property
     def reasons(self) -> list[str]:
@@ -168,7 +193,7 @@ class Verdict:
         return out + self.notes
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "from": self.source,
             "to": self.destination,
             "allowed": self.allowed,
@@ -177,6 +202,9 @@ class Verdict:
             "egress": self.egress.to_dict(),
             "ingress": self.ingress.to_dict(),
         }
+        if self.incomplete:
+            out["incomplete"] = dict(self.incomplete)
+        return out
 
 
 def _side_reason(side: Side, other: str, on: str = "") -> str:
@@ -258,6 +286,8 @@ class NetpolEngine:
 
     def __init__(self, inventory: Inventory) -> None:
         self.problems: list[tuple[str, str]] = []  # (object ref, why it is left out)
+        # kinds the engine reads that the cluster read could not list (kind -> why): every answer may be wrong
+        self.incomplete: dict[str, str] = {k: v for k, v in sorted(inventory.unreadable.items()) if split_group_kind(k)[0] in READS}
         self.namespaces: dict[str, NamespaceInfo] = {}
         for name in sorted(inventory.namespaces()):
             labels = inventory.namespace_labels(name)
@@ -267,12 +297,17 @@ class NetpolEngine:
                 self.namespaces[name] = NamespaceInfo(name, labels, True)
         # workloads (objects controlled by another object of the input are represented by it)
         self.workloads: list[Workload] = []
+        controlled: list[tuple[K8sObject, K8sObject]] = []  # (object, the object that represents it)
         for obj in inventory.objects:
             w = workload_of(obj) or operator_workload(obj)
             if w is None:
                 continue
+            top = inventory.controller(obj)  # live inventories only
             owner = controlled_by(obj)
-            if owner is not None and inventory.get(owner[0], obj.namespace, owner[1]) is not None:
+            parent = inventory.get(owner[0], obj.namespace, owner[1]) if owner is not None else None
+            rep = top if top is not None else parent
+            if rep is not None:
+                controlled.append((obj, rep))
                 continue
             if inventory.get(obj.kind, obj.namespace, obj.name) is not obj:
                 self.problems.append((str(obj.ref), "a second object with the same kind, namespace and name"))
@@ -286,6 +321,10 @@ class NetpolEngine:
         for w in self.workloads:
             self._by_ref.setdefault((w.namespace, w.kind.lower(), w.name), w)
             self._by_obj[id(w.obj)] = w
+        # a controlled object answers for the workload that represents it (following a chain of parents)
+        self._controlled: dict[tuple[str, str, str], K8sObject] = {
+            (str(o.namespace), o.kind.lower(), o.name): rep for o, rep in controlled
+        }
         # equivalence classes
         self.classes: list[PodClass] = []
         index: dict[tuple[str, frozenset[tuple[str, str]], NamedPorts], PodClass] = {}
@@ -777,6 +816,9 @@ class NetpolEngine:
             w = self._by_ref.get((ns, k, name))
             if w is not None:
                 return w
+            w = self._represented(ns, k, name)
+            if w is not None:
+                return w
             near = [
                 x.ref
                 for x in sorted(self.workloads, key=lambda x: x.namespace != ns)
@@ -788,6 +830,18 @@ class NetpolEngine:
             return External(AddrSet.cidr(t), t)
         except ValueError:
             raise LookupError(f"{t!r} is neither NAMESPACE/KIND/NAME nor a CIDR") from None
+
+    def _represented(self, ns: str, kind: str, name: str) -> Workload | None:
+        """The workload that represents a controlled object (a Pod of a Deployment: the Deployment)."""
+        seen = 0
+        rep = self._controlled.get((ns, kind, name))
+        while rep is not None and seen < 16:
+            w = self._by_obj.get(id(rep))
+            if w is not None:
+                return w
+            rep = self._controlled.get((str(rep.namespace), rep.kind.lower(), rep.name))
+            seen += 1
+        return None
 
     def explain(self, src: Endpoint, dst: Endpoint, query: tuple[str, int | str] | None = None) -> Verdict:
         """Whether ``src`` can reach ``dst`` (on ``query`` = (protocol, port), or on any port), and why."""

@@ -59,9 +59,11 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ...errors import UsageError
+from ...model.kinds import WORKLOAD_KINDS
 from ...model.objects import K8sObject
 from ...model.workloads import pod_spec
 from .index import CLUSTER_ADMIN, MASTERS, RBAC_GROUP, Binding, RbacIndex, RoleRef, as_subject
+from .index import READS as INDEX_READS
 from .policy import PolicyRule
 from .subjects import Subject
 
@@ -316,8 +318,17 @@ def escalation_paths(
     return EscalationGraph(index).paths(to, from_subject)
 
 
+#: every kind the graph reads besides the RBAC index's: who runs as which ServiceAccount (the
+#: workloads), the ServiceAccounts, and the Secrets that hold their tokens (their metadata and type)
+READS = INDEX_READS | WORKLOAD_KINDS | {"ServiceAccount", "Secret"}
+
+
 class EscalationGraph:
-    """Escalation edges of an :class:`RbacIndex`, computed once per node on demand."""
+    """Escalation edges of an :class:`RbacIndex`, computed once per node on demand.
+
+    In a live inventory the pods a workload made (through its ReplicaSets, or a CronJob's Jobs) are
+    represented by the workload, with their count, as a scan judges them (``Inventory.controller``).
+    """
 
     def __init__(self, index: RbacIndex) -> None:
         self.index = index
@@ -337,7 +348,8 @@ class EscalationGraph:
                 self.sas[o.namespace].add(o.name)
         self.workloads: dict[str, list[tuple[K8sObject, str]]] = defaultdict(list)  # ns -> (object, SA), token mounted
         self.workload_names: dict[tuple[str | None, str], set[str]] = defaultdict(set)  # (ns or None, kind) -> names
-        self.pods_by_name: dict[str, list[tuple[K8sObject, str]]] = defaultdict(list)
+        self.pods_by_name: dict[str, list[tuple[K8sObject, str]]] = defaultdict(list)  # every Pod (exec by name)
+        mounted: list[tuple[K8sObject, str]] = []
         for o in inv.objects:
             if o.namespace is None:
                 continue
@@ -352,9 +364,28 @@ class EscalationGraph:
             self.workload_names[(o.namespace, o.kind)].add(o.name)
             self.workload_names[(None, o.kind)].add(o.name)
             if self._token_mounted(o, spec, sa):
-                self.workloads[o.namespace].append((o, sa))
+                mounted.append((o, sa))
                 if o.kind == "Pod":
                     self.pods_by_name[o.name].append((o, sa))
+        # a live cluster's Pods, ReplicaSets and Jobs count once, on the workload that made them (which says
+        # how many pods it has); those that run as another ServiceAccount than it (an older pod template)
+        # once per ServiceAccount, on a ReplicaSet or Job rather than a Pod
+        held: dict[tuple[int, str], tuple[K8sObject, str]] = {}
+        pods: dict[tuple[int, str], int] = defaultdict(int)
+        for o, sa in mounted:
+            top = inv.controller(o)
+            key = (id(o if top is None else top), sa)
+            pods[key] += o.kind == "Pod"
+            rank = 0 if top is None else 1 if o.kind != "Pod" else 2
+            kept = held.get(key)
+            if kept is None or rank < (0 if inv.controller(kept[0]) is None else 1 if kept[0].kind != "Pod" else 2):
+                held[key] = (o, sa)
+        # live: how many of the pods a workload stands for run as that ServiceAccount, for the messages
+        self._pod_count: dict[tuple[int, str], int] = {}
+        for key, (o, sa) in held.items():
+            self.workloads[str(o.namespace)].append((o, sa))
+            if inv.live and o.kind != "Pod" and pods[key]:
+                self._pod_count[(id(o), sa)] = pods[key]
         self.token_secrets: dict[str, list[tuple[str, str]]] = defaultdict(list)  # ns -> (secret, SA)
         self.secret_names: dict[str, set[str]] = defaultdict(set)
         for o in inv.of_kind("Secret"):
@@ -388,6 +419,11 @@ class EscalationGraph:
             if ref.namespace is not None:
                 self._roles_by_ns[ref.namespace].append(ref)
         self._via: dict[int, str] = {}
+
+    def incomplete(self) -> dict[str, str]:
+        """The kinds of :data:`READS` that a cluster read could not list (kind -> why), sorted: the paths
+        found exist, but some may be missing (steps through what could not be read)."""
+        return {k: v for k, v in sorted(self.index.inventory.unreadable.items()) if k in READS}
 
     def _add_identity(self, s: Subject) -> None:
         if s.kind == "ServiceAccount" and s.namespace:
@@ -928,10 +964,12 @@ class EscalationGraph:
                     if sa in seen:
                         continue
                     seen.add(sa)
+                    n = self._pod_count.get((id(o), sa))  # live workloads: how many of their pods run as sa
+                    pods = f" ({n} pod{'s' if n != 1 else ''})" if n else ""
                     yield _Edge(
                         ("S", Subject("ServiceAccount", sa, sns)),
                         0,
-                        f"{o.kind} {sns}/{o.name} runs as ServiceAccount {sns}:{sa} and mounts its token",
+                        f"{o.kind} {sns}/{o.name}{pods} runs as ServiceAccount {sns}:{sa} and mounts its token",
                         "",
                     )
         elif kind == "secrets":

@@ -327,6 +327,14 @@ _DEFAULT_BINDINGS = tuple(
 )
 
 
+#: the kinds the index is built from: what ``kubefort rbac --cluster`` lists, and the kinds its answers
+#: depend on (:meth:`RbacIndex.incomplete`)
+READS = frozenset({"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})
+#: read too, when a cluster serves them, to know the custom resources a request names; no answer
+#: depends on them (a request for an unknown resource is parsed as a namespaced one)
+READS_FOR_REQUESTS = frozenset({"CustomResourceDefinition"})
+
+
 class RbacIndex:
     """RBAC of one inventory, indexed for queries. Build with :meth:`build` (or :meth:`for_inventory`).
 
@@ -349,6 +357,12 @@ class RbacIndex:
         self._objects: dict[int, Role | Binding] = {}
         self._queries: _QueryIndex | None = None
         self.defaults: list[Binding] = []  # the default bindings added by build(defaults=True)
+
+    def incomplete(self) -> dict[str, str]:
+        """The kinds of :data:`READS` that a cluster read could not list (kind -> why), sorted: RBAC only
+        allows, so an answer may then miss subjects and permissions, and a denial may be wrong (an
+        allowed request is allowed whatever else exists). Empty for manifests."""
+        return {k: v for k, v in sorted(self.inventory.unreadable.items()) if k in READS}
 
     # ------------------------------------------------------------------ building
 
