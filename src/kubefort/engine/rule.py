@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from typing import TYPE_CHECKING, Any
 
-from ..model.kinds import WORKLOAD_KINDS, split_group_kind
+from ..model.kinds import WORKLOAD_KINDS, distinct_unreadable, split_group_kind
 from ..model.objects import Path
 from ..model.workloads import ContainerSet
 
@@ -169,17 +169,28 @@ class RuleMeta:
         if not unreadable:
             return None
         if self.needs is not None:
-            # a group-qualified need is also unread when its kind was read in every group and failed
-            # (a snapshot saved before the rule named the group)
-            hits = {n: next((u for u in (n, split_group_kind(n)[0]) if u in unreadable), None) for n in self.needs}
-            missing = {n: unreadable[u] for n, u in hits.items() if u is not None}
+            missing = {n: why for n in self.needs if (why := _unread_need(n, unreadable)) is not None}
         elif self.reads_unknown(kind):
-            missing = dict(unreadable)
+            missing = distinct_unreadable(unreadable)
         else:
             return None
         if not missing:
             return None
         return "; ".join(f"needs {k}: {missing[k]}" for k in sorted(missing))
+
+
+def _unread_need(need: str, unreadable: Mapping[str, str]) -> str | None:
+    """Why the kind ``need`` names could not be read, None when it was. A group-qualified need is also
+    unread when its kind was asked for alone and failed, and never for that kind in another group (a
+    snapshot saved before a rule named the group has the kind alone only)."""
+    if need in unreadable:
+        return unreadable[need]
+    kind, group = split_group_kind(need)
+    if group is None:
+        return next((why for k, why in sorted(unreadable.items()) if split_group_kind(k)[0] == kind), None)
+    if kind in unreadable and not any(split_group_kind(k)[0] == kind and k != kind for k in unreadable):
+        return unreadable[kind]
+    return None
 
 
 def kinds_read(metas: Iterable[RuleMeta]) -> frozenset[str]:

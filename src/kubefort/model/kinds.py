@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 #: Kinds that are cluster-scoped (no namespace). Everything else is treated as namespaced, unless a
 #: CustomResourceDefinition in the input says ``scope: Cluster`` for it.
 CLUSTER_SCOPED_KINDS: frozenset[str] = frozenset(
@@ -103,3 +105,11 @@ def names_kind(name: str, kind: str, group: str | None = None) -> bool:
     the group is not known, any matches)."""
     k, g = split_group_kind(name)
     return k == kind and (g is None or group is None or g == group)
+
+
+def distinct_unreadable(unreadable: Mapping[str, str]) -> dict[str, str]:
+    """``unreadable`` (kind -> why it could not be read) with each failure once: a kind asked for both alone
+    (``NetworkPolicy``) and with its group (``NetworkPolicy.networking.k8s.io``) is the same failure, named
+    by its group."""
+    qualified = {split_group_kind(k)[0] for k in unreadable if split_group_kind(k)[1] is not None}
+    return {k: v for k, v in unreadable.items() if split_group_kind(k)[1] is not None or k not in qualified}

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...model.inventory import Inventory
-from ...model.kinds import split_group_kind
+from ...model.kinds import distinct_unreadable, split_group_kind
 from ...model.objects import K8sObject
 from ...model.selectors import label_selector_matches, selects_everything
 from .cluster_policies import ANP, BANP, GROUP, AdminPolicy, AdminRule, is_admin_policy, parse_admin_policy
@@ -287,7 +287,11 @@ class NetpolEngine:
     def __init__(self, inventory: Inventory) -> None:
         self.problems: list[tuple[str, str]] = []  # (object ref, why it is left out)
         # kinds the engine reads that the cluster read could not list (kind -> why): every answer may be wrong
-        self.incomplete: dict[str, str] = {k: v for k, v in sorted(inventory.unreadable.items()) if split_group_kind(k)[0] in READS}
+        self.incomplete: dict[str, str] = {
+            k: v
+            for k, v in sorted(distinct_unreadable(inventory.unreadable).items())
+            if split_group_kind(k)[0] in READS
+        }
         self.namespaces: dict[str, NamespaceInfo] = {}
         for name in sorted(inventory.namespaces()):
             labels = inventory.namespace_labels(name)
