@@ -168,7 +168,7 @@ def scan_inventory(
     if opts.schema_dir:
         params["schema_dir"] = opts.schema_dir
     notes = []
-    if mode == "manifest" and _validating(registry, opts, cfg):
+    if mode in ("manifest", "cluster") and _validating(registry, opts, cfg):
         from .rules.schema import validate_inventory
 
         notes = validate_inventory(inventory, params)
@@ -190,7 +190,8 @@ def scan_inventory(
 
 def _validating(registry: Registry, opts: ScanOptions, cfg: Config) -> bool:
     """Whether objects are validated against the API schema before the rules judge them: always in a
-    manifest scan, unless every KF-SCHEMA rule is skipped (then objects are judged as written)."""
+    manifest or cluster scan (live: custom resources only, analysis.schema.live), unless every KF-SCHEMA
+    rule is skipped (then objects are judged as written)."""
     skipped = {r.meta.id for r in registry.resolve([*opts.skip_rules, *cfg.disable])}
     return any(r.meta.id.startswith("KF-SCHEMA-") and r.meta.id not in skipped for r in registry)
 
@@ -340,10 +341,32 @@ def cluster_kinds(rules: Iterable[Rule], registry: Registry) -> frozenset[str]:
 
 
 def read_for_rules(
-    source: ClusterSource, rules: Iterable[Rule], registry: Registry, progress: Progress | None = None
+    source: ClusterSource,
+    rules: Iterable[Rule],
+    registry: Registry,
+    progress: Progress | None = None,
+    *,
+    schemas: bool = True,
 ) -> ClusterRead:
-    """Read from the cluster every kind that ``rules`` judge or need (one LIST per resource type)."""
-    return read_cluster(source, cluster_kinds(rules, registry), progress)
+    """Read from the cluster every kind that ``rules`` judge or need (one LIST per resource type), and,
+    with ``schemas``, the cluster's OpenAPI v3 documents of the custom resources read (to validate them)."""
+    from .analysis.schema.source import builtin_group
+
+    def custom(group: str) -> bool:
+        return not builtin_group(group)
+
+    return read_cluster(source, cluster_kinds(rules, registry), progress, schemas=custom if schemas else None)
+
+
+def builtin_kinds() -> dict[str, frozenset[str]]:
+    """API group -> the kinds Kubernetes serves in it (any bundled version): a group whose discovery
+    fails hides those kinds only (:meth:`~kubefort.loading.cluster.Discovery.undiscovered`)."""
+    from .analysis.schema.bundle import bundle_index
+
+    out: dict[str, set[str]] = {}
+    for gv, kinds in bundle_index().served.items():
+        out.setdefault(gv.rsplit("/", 1)[0] if "/" in gv else "", set()).update(kinds)
+    return {g: frozenset(k) for g, k in out.items()}
 
 
 def save_cluster_snapshot(
@@ -374,14 +397,19 @@ def scan_cluster(
         if opts.snapshot is not None:
             read = load_snapshot(opts.snapshot)
         elif opts.cluster is not None:
-            read = read_for_rules(opts.cluster, rules, registry, progress)
+            read = read_for_rules(opts.cluster, rules, registry, progress, schemas=_validating(registry, opts, cfg))
         else:
             raise UsageError("nothing to scan: no cluster and no snapshot")
     inventory = read.inventory()
     if read.namespace is not None:
         inventory.partial = f"the scan read namespace {read.namespace} only"
+    needed = cluster_kinds(rules, registry)
+    # kinds a group whose discovery failed may serve are unknown: neither present nor absent
+    inventory.undiscovered = read.discovery.failed_groups()
+    for kind, why in read.discovery.undiscovered(needed, builtin_kinds()).items():
+        inventory.unreadable.setdefault(kind, why)
     # kinds these rules need that the snapshot was not saved with are as unread as forbidden ones
-    for kind in sorted(cluster_kinds(rules, registry) - set(read.kinds)):
+    for kind in sorted(needed - set(read.kinds)):
         inventory.unreadable.setdefault(kind, f"not in the snapshot (cannot list {kind})")
     with batch_gc():
         report = scan_inventory(inventory, opts, registry=registry, cfg=cfg, mode="cluster")

@@ -18,11 +18,15 @@ exactly as a real cluster would be. What it serves is shaped as the API referenc
   events first; N: the changes after N; older than the history: an ERROR event with a 410 Status),
   ``allowWatchBookmarks``, ``sendInitialEvents`` (ending with the ``k8s.io/initial-events-end``
   bookmark) and ``timeoutSeconds``;
+- ``/openapi/v3``: the discovery document of the group-versions' OpenAPI documents and each document,
+  by hash (:mod:`.openapi`: built-in types from kubefort's bundled data, custom resources from their
+  CustomResourceDefinitions, as the apiextensions server publishes them);
 - authentication: client certificates signed by the cluster CA (the CN is the user) or bearer
   tokens; anything else gets 401.
 
 Fault switches (:class:`Faults`) make a type answer 403, 429 with Retry-After, 5xx, 410 on continue,
-slow answers and dropped connections. ``python -m kubeapi.server --fixtures DIR`` (from ``tests/``)
+slow answers and dropped connections, a group's discovery fail with 503 (an aggregated API server that
+is down), and /openapi/v3 absent. ``python -m kubeapi.server --fixtures DIR`` (from ``tests/``)
 serves a directory of manifests and writes a kubeconfig for it (the cluster benchmark uses it).
 """
 
@@ -49,6 +53,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
+from . import openapi
 from .pki import CA, Pair
 from .store import ResourceType, Store, served
 
@@ -69,6 +74,10 @@ class Faults:
     delay: float = 2.0
     drop: dict[str, int] = field(default_factory=dict)  # the connection closed half-way through the body
     aggregated: bool = True  # serve the aggregated discovery documents
+    # API groups whose (aggregated) API server is down: 503 on their discovery document and lists, and
+    # ``freshness: Stale`` without resources in the aggregated discovery (never discovered)
+    discovery_down: set[str] = field(default_factory=set)
+    openapi: bool = True  # serve /openapi/v3 (False: 404, as servers before 1.24 without the feature)
     max_limit: int | None = None  # serve at most this many items a page, whatever the client asks
 
     def take(self, table: dict[str, int], t: ResourceType | None) -> bool:
@@ -101,6 +110,14 @@ class KubeAPIServer:
         self.ca = CA()
         self.server_pair = self.ca.issue("kube-apiserver", server=True)
         self.client_pair = self.ca.issue("cert-user", orgs=("system:authenticated",))
+        # what /version answers (and the minor whose bundled schemas /openapi/v3 publishes)
+        self.version: dict[str, str] = {
+            "major": "1",
+            "minor": "33",
+            "gitVersion": "v1.33.0-kubefort-test",
+            "platform": "linux/amd64",
+        }
+        self._openapi: tuple[Any, dict[str, dict[str, Any]]] | None = None
         self.bookmark_interval = 0.2
         self.watch_timeout = 60.0
         self._tmp = tempfile.TemporaryDirectory(prefix="kubeapi-")
@@ -193,6 +210,13 @@ class KubeAPIServer:
         }
         Path(path).write_text(yaml.safe_dump(doc))
         return str(path)
+
+    def openapi_documents(self) -> dict[str, dict[str, Any]]:
+        """The /openapi/v3 documents by path, made again when the objects or the faults change."""
+        key = (self.store.rv, frozenset(self.faults.discovery_down), tuple(sorted(self.version.items())))
+        if self._openapi is None or self._openapi[0] != key:
+            self._openapi = (key, openapi.documents(self.store, self.version, self.faults.discovery_down))
+        return self._openapi[1]
 
     def lists(self, resource: str | None = None) -> list[Request]:
         """The LIST requests made (of one resource when given)."""
@@ -312,9 +336,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(401, status(401, "Unauthorized", "Unauthorized"))
         parts = [p for p in url.path.split("/") if p]
         if parts == ["version"]:
-            return self._send(
-                200, {"major": "1", "minor": "33", "gitVersion": "v1.33.0-kubefort-test", "platform": "linux/amd64"}
-            )
+            return self._send(200, api.version)
+        if parts[:2] == ["openapi", "v3"]:
+            return self._openapi_v3("/".join(parts[2:]), query.get("hash"))
         if parts == ["api"] or parts == ["apis"]:
             return self._discovery(parts[0])
         if parts[:1] == ["api"] and len(parts) >= 2:
@@ -324,6 +348,8 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             return self._send(404, status(404, "NotFound", "the server could not find the requested resource"))
         if not rest:
+            if group in api.faults.discovery_down:
+                return self._unavailable(group, version)
             return self._resource_list(group, version)
         namespace = None
         if rest[0] == "namespaces" and len(rest) >= 3:
@@ -331,6 +357,8 @@ class _Handler(BaseHTTPRequestHandler):
         t = api.store.lookup(group, version, rest[0])
         if t is None or len(rest) > 2:
             return self._send(404, status(404, "NotFound", "the server could not find the requested resource"))
+        if group in api.faults.discovery_down:
+            return self._unavailable(group, version)
         self._type = t
         if namespace is not None and not t.namespaced:
             return self._send(404, status(404, "NotFound", "the server could not find the requested resource"))
@@ -379,14 +407,15 @@ class _Handler(BaseHTTPRequestHandler):
             for g, versions in groups.items():
                 if (root == "api") != (g == ""):
                     continue
+                down = g in api.faults.discovery_down
                 items.append(
                     {
                         "metadata": {"name": g} if g else {},
                         "versions": [
                             {
                                 "version": v,
-                                "resources": [self._agg_resource(t, v) for t in self._types(g, v)],
-                                "freshness": "Current",
+                                "resources": [] if down else [self._agg_resource(t, v) for t in self._types(g, v)],
+                                "freshness": "Stale" if down else "Current",
                             }
                             for v in versions
                         ],
@@ -415,6 +444,32 @@ class _Handler(BaseHTTPRequestHandler):
             gvs = [{"groupVersion": f"{g}/{v}", "version": v} for v in versions]
             out.append({"name": g, "versions": gvs, "preferredVersion": gvs[0]})
         return self._send(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": out})
+
+    def _openapi_v3(self, path: str, digest: str | None) -> None:
+        api = self.server_api
+        if not api.faults.openapi:
+            return self._send(404, status(404, "NotFound", "the server could not find the requested resource"))
+        docs = api.openapi_documents()
+        if not path:
+            return self._send(200, openapi.discovery(docs))
+        doc = docs.get(path)
+        if doc is None:
+            return self._send(404, status(404, "NotFound", "the server could not find the requested resource"))
+        current = openapi.digest(doc)
+        if digest != current:  # an old or missing hash: where the document is now
+            return self._send(
+                301, {}, headers={"Location": f"/openapi/v3/{path}?hash={current}", "Cache-Control": "no-cache"}
+            )
+        return self._send(200, doc, headers={"Cache-Control": "public, immutable"})
+
+    def _unavailable(self, group: str, version: str) -> None:
+        """What the aggregator answers for an APIService whose server is down."""
+        return self._send(
+            503,
+            status(
+                503, "ServiceUnavailable", f"the server is currently unable to handle the request ({group}/{version})"
+            ),
+        )
 
     def _types(self, group: str, version: str) -> list[ResourceType]:
         return sorted(

@@ -36,6 +36,34 @@ ALIAS_GROUPS: Mapping[tuple[str, str], str] = {
     ("events.k8s.io", "Event"): "",
 }
 
+#: aggregated APIs (served by a Deployment of their own, often down) whose kinds are known and stable:
+#: when the discovery of one of these groups fails, only these kinds are unknown. A group not listed
+#: here (nor built in) may serve any kind, so every kind of no known group is unknown while it is down.
+AGGREGATED_APIS: Mapping[str, frozenset[str]] = {
+    "metrics.k8s.io": frozenset({"NodeMetrics", "PodMetrics"}),
+    "custom.metrics.k8s.io": frozenset({"MetricValueList"}),
+    "external.metrics.k8s.io": frozenset({"ExternalMetricValueList"}),
+    # Kasten K10's aggregated API server (its policies, config.kio.kasten.io, are CRDs)
+    "actions.kio.kasten.io": frozenset(
+        {
+            "BackupAction",
+            "BackupClusterAction",
+            "CancelAction",
+            "ExportAction",
+            "ImportAction",
+            "ReportAction",
+            "RestoreAction",
+            "RestoreClusterAction",
+            "RetireAction",
+            "RunAction",
+            "UpgradeAction",
+        }
+    ),
+    "apps.kio.kasten.io": frozenset({"Application", "ClusterRestorePoint", "RestorePoint", "RestorePointContent"}),
+    "repositories.kio.kasten.io": frozenset({"StorageRepository"}),
+    "vault.kio.kasten.io": frozenset({"Passkey"}),
+}
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ResourceType:
@@ -107,6 +135,38 @@ class Discovery:
                 continue
             out.append(t)
         return sorted(out, key=lambda t: (t.group, t.kind))
+
+    def failed_groups(self) -> dict[str, str]:
+        """group -> why its discovery failed (one line, every failed version of the group)."""
+        out: dict[str, str] = {}
+        for gv, why in sorted(self.failed.items()):
+            group = gv.rsplit("/", 1)[0] if "/" in gv else ""
+            line = f"cannot discover {gv}: {why}"
+            out[group] = f"{out[group]}; {line}" if group in out else line
+        return out
+
+    def undiscovered(self, kinds: Iterable[str], known: Mapping[str, Iterable[str]]) -> dict[str, str]:
+        """The kinds of ``kinds`` that a group whose discovery failed may serve, with why (kind -> reason):
+        they are unknown, neither present nor absent. ``known``: the kinds of groups whose kinds are known
+        (the built-in groups); with :data:`AGGREGATED_APIS`, a failed group of known kinds hides only
+        those, any other failed group every kind of no known group. Kinds a stale discovery still listed
+        are not undiscovered: they are listed (or found unreadable) like the others."""
+        failed = self.failed_groups()
+        if not failed:
+            return {}
+        groups = {g: frozenset(k) for g, k in {**AGGREGATED_APIS, **known}.items()}
+        reserved = frozenset().union(*groups.values())
+        listed = {(t.group, t.kind) for t in self.resources}
+        out: dict[str, str] = {}
+        for kind in sorted(set(kinds)):
+            why = [
+                line
+                for g, line in failed.items()
+                if (g, kind) not in listed and (kind in groups[g] if g in groups else kind not in reserved)
+            ]
+            if why:
+                out[kind] = "; ".join(why)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -193,11 +253,16 @@ def _read_aggregated(doc: Mapping[str, Any], out: Discovery) -> None:
             )
 
 
+#: a group's discovery document is retried this many times: an aggregated API server that is down
+#: answers 503 for minutes, not milliseconds, and one per group would hold the scan for each
+DISCOVERY_RETRIES = 1
+
+
 def _read_group_version(transport: Transport, group: str, version: str, out: Discovery) -> None:
     gv = f"{group}/{version}" if group else version
     path = f"/apis/{gv}" if group else f"/api/{version}"
     try:
-        doc = transport.get(path).json()
+        doc = transport.get(path, retries=DISCOVERY_RETRIES).json()
     except ApiError as e:
         # an aggregated API server that is down (metrics-server...): its kinds stay unknown, the rest is read
         out.failed[gv] = f"cannot read {path}: {e.short()}"

@@ -30,6 +30,7 @@ import orjson
 
 from ...errors import LoadError
 from .discovery import Discovery, ResourceType
+from .openapi import OpenAPIDocs
 from .reader import ClusterRead, TypeList, Unreadable, clean
 
 FORMAT = "kubefort.io/cluster-snapshot"
@@ -55,6 +56,7 @@ def save_snapshot(read: ClusterRead, path: str, *, kubefort_version: str = "") -
         "kinds": read.kinds,
         "discovery": read.discovery.to_dict(),
         "unreadable": [{**u.type.to_dict(), "status": u.status, "reason": u.reason} for u in read.unreadable],
+        "openapi": read.openapi.to_dict(),
     }
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".kubefort-snapshot-", dir=directory)
@@ -121,6 +123,7 @@ def _from_doc(doc: dict[str, Any]) -> ClusterRead:
         discovery=Discovery.from_dict(doc.get("discovery") or {}),
         kinds=[str(k) for k in doc.get("kinds") or ()],
         secret_values=False,
+        openapi=OpenAPIDocs.from_dict(doc.get("openapi") or {}),
     )
     for u in doc.get("unreadable") or ():
         read.unreadable.append(

@@ -208,9 +208,11 @@ class Transport:
         *,
         accept: str = JSON,
         ok: Sequence[int] = (200,),
+        retries: int | None = None,
     ) -> Response:
         """GET ``path`` and return the answer whose status is in ``ok``; raise :class:`ApiError` otherwise
-        (after retrying what is worth retrying)."""
+        (after retrying what is worth retrying, ``retries`` times instead of the limits' when given)."""
+        retries = self.limits.retries if retries is None else retries
         attempt = 0
         while True:
             try:
@@ -225,7 +227,7 @@ class Transport:
                 failure = _status_error(resp)
                 if resp.status != 429 and resp.status < 500:
                     raise failure
-            if attempt >= self.limits.retries:
+            if attempt >= retries:
                 raise failure
             delay = min(self.limits.max_backoff, self.limits.backoff * (2**attempt)) * (0.5 + random.random() / 2)
             if failure.retry_after is not None:
