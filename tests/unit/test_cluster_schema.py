@@ -22,7 +22,8 @@ from kubeapi.server import KubeAPIServer
 from kubeapi.store import Store
 from kubefort.analysis.schema.bundle import load_bundle
 from kubefort.analysis.schema.crd import CrdIndex
-from kubefort.analysis.schema.live import custom_resource_schema, published as published_crds
+from kubefort.analysis.schema.live import custom_resource_schema
+from kubefort.analysis.schema.live import published as published_crds
 from kubefort.analysis.schema.openapi import Bundle, compile_definitions
 from kubefort.analysis.schema.types import ListOf, MapOf, OrProps, Struct
 from kubefort.api import ScanOptions, scan
