@@ -306,6 +306,44 @@ def check_versions(
     )
 
 
+#: what ``kubefort versions --cluster`` reads: Nodes (their nodeInfo), the control plane's static Pods and
+#: the kube-proxy DaemonSet (both in kube-system)
+VERSION_KINDS = ("DaemonSet", "Node", "Pod")
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterVersionsRead:
+    """The versions of a live cluster (or snapshot): the spec ``check_versions`` judges, where they were
+    read from, and notes on what could not be read or told."""
+
+    spec: dict[str, list[Any]]
+    read_from: str
+    notes: tuple[str, ...]
+
+
+def read_cluster_versions(source: ClusterSource | None, snapshot: str | None = None) -> ClusterVersionsRead:
+    """Read a cluster's component versions (``kubefort versions --cluster`` / ``--snapshot``): ``/version``,
+    every Node's ``status.nodeInfo`` and the image tags of the control plane's static Pods, as
+    :func:`~kubefort.analysis.node.versions.cluster_versions` reads them."""
+    from .analysis.node.versions import CONTROL_PLANE_NAMESPACE, cluster_versions
+
+    if snapshot is not None:
+        read = load_snapshot(snapshot)
+        where = f"snapshot {snapshot} (cluster {read.context})"
+    elif source is not None:
+        read = read_cluster(dataclasses.replace(source, namespace=CONTROL_PLANE_NAMESPACE), VERSION_KINDS)
+        where = f"cluster {read.context} ({read.server})"
+    else:
+        raise UsageError("nothing to read: no cluster and no snapshot")
+    found = cluster_versions(read.server_version, read.inventory())
+    notes = [f"could not read {u.type.name}: {u.reason}" for u in read.unreadable if u.type.kind in VERSION_KINDS]
+    notes += [f"could not discover {gv}: {why}" for gv, why in sorted(read.discovery.failed.items())]
+    missing = sorted(set(VERSION_KINDS) - set(read.kinds))
+    if missing:
+        notes.append(f"the snapshot holds no {', '.join(missing)}")
+    return ClusterVersionsRead(spec=found.spec, read_from=where, notes=(*notes, *found.notes))
+
+
 def load_netpol(opts: ScanOptions) -> tuple[NetpolEngine, LoadResult]:
     """Load the inputs (``kubefort netpol``) and build the NetworkPolicy reachability engine over them;
     inputs that cannot be read are in the LoadResult's errors, as for a scan."""
