@@ -15,11 +15,11 @@ from .analysis.rbac.index import RbacIndex
 from .engine.config import Config, find_config, load_config
 from .engine.findings import Report
 from .engine.registry import Registry
-from .engine.rule import PssLevel, Rule, Scope, Severity, kinds_read
+from .engine.rule import PssLevel, Rule, RuleMeta, Scope, Severity, kinds_read
 from .engine.runner import evaluate
 from .engine.suppression import Suppressor, load_baseline
 from .errors import ConfigError, RenderError, UsageError
-from .loading.cluster import ClusterRead, load_snapshot, read_cluster, save_snapshot
+from .loading.cluster import ClusterRead, ResourceType, load_snapshot, read_cluster, save_snapshot
 from .loading.cluster import ClusterSource as ClusterSource  # re-exported: the CLI builds one
 from .loading.cluster import Progress as Progress
 from .loading.loader import LoadResult, input_root, load_paths, load_text, no_objects_error, repository_root
@@ -328,7 +328,12 @@ def read_cluster_versions(source: ClusterSource | None, snapshot: str | None = N
     from .analysis.node.versions import CONTROL_PLANE_NAMESPACE, cluster_versions
 
     if snapshot is not None:
-        read = load_snapshot(snapshot)
+
+        def control_plane(t: ResourceType, item: dict[str, Any]) -> bool:
+            md = item.get("metadata")
+            return not t.namespaced or (isinstance(md, dict) and md.get("namespace") == CONTROL_PLANE_NAMESPACE)
+
+        read = load_snapshot(snapshot, kinds=VERSION_KINDS, select=control_plane)
         where = f"snapshot {snapshot} (cluster {read.context})"
     elif source is not None:
         read = read_cluster(dataclasses.replace(source, namespace=CONTROL_PLANE_NAMESPACE), VERSION_KINDS)
@@ -369,12 +374,17 @@ def judge_etcd_endpoints(endpoints: Sequence[EtcdEndpoint], opts: ScanOptions | 
 
 
 def cluster_kinds(rules: Iterable[Rule], registry: Registry) -> frozenset[str]:
-    """The kinds a cluster scan with ``rules`` reads: what they judge and need. A rule on every kind
-    (KF-SEC-004, annotations of any object) judges what a scan with every rule reads."""
-    metas = [r.meta for r in rules]
+    """The kinds a cluster scan with ``rules`` reads: what those that run in cluster mode judge and need
+    (the manifest-only rules, KF-SCHEMA-001..005 on every built-in kind among them, read nothing). A rule
+    on every kind (KF-SEC-004, annotations of any object) judges what a scan with every rule reads."""
+
+    def live(m: RuleMeta) -> bool:
+        return m.modes is None or "cluster" in m.modes
+
+    metas = [r.meta for r in rules if live(r.meta)]
     kinds = kinds_read(metas)
     if any(m.kinds is None and m.scope is Scope.OBJECT for m in metas):
-        kinds |= kinds_read(r.meta for r in registry)
+        kinds |= kinds_read(r.meta for r in registry if live(r.meta))
     return kinds
 
 
@@ -433,7 +443,7 @@ def scan_cluster(
     rules = select_rules(opts, cfg, registry)
     if read is None:
         if opts.snapshot is not None:
-            read = load_snapshot(opts.snapshot)
+            read = load_snapshot(opts.snapshot, kinds=cluster_kinds(rules, registry))  # the others unparsed
         elif opts.cluster is not None:
             read = read_for_rules(opts.cluster, rules, registry, progress, schemas=_validating(registry, opts, cfg))
         else:

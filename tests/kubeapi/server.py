@@ -654,6 +654,30 @@ def load_manifests(paths: list[str]) -> tuple[list[dict[str, Any]], dict[str, bo
     return objects, scopes
 
 
+def load_snapshot_objects(store: Store, path: str) -> int:
+    """The objects of a kubefort snapshot, stored as its cluster held them (each list a type of its own
+    resource name and scope); how many."""
+    from kubefort.loading.cluster import load_snapshot
+
+    read = load_snapshot(path)
+    n = 0
+    for lst in read.lists:
+        t = lst.type
+        rt = store.types.get((t.group, t.resource))
+        if rt is None:
+            rt = store.types[(t.group, t.resource)] = ResourceType(
+                t.group, t.kind, t.resource, t.namespaced, [t.version]
+            )
+        for obj in lst.items:
+            md = obj.get("metadata") or {}
+            rt.objects[((md.get("namespace") or "") if t.namespaced else "", md.get("name") or "")] = obj
+            n += 1
+        lst.items = []  # the store holds them now
+    store.rv = max(store.rv, 1) + 1
+    store.compacted = store.rv
+    return n
+
+
 @contextmanager
 def serve_manifests(paths: list[str]) -> Iterator[KubeAPIServer]:
     store = Store()
@@ -665,13 +689,17 @@ def serve_manifests(paths: list[str]) -> Iterator[KubeAPIServer]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--fixtures", action="append", required=True, help="manifest file or directory (repeatable)")
+    ap.add_argument("--fixtures", action="append", default=[], help="manifest file or directory (repeatable)")
+    ap.add_argument("--snapshot", help="serve the objects of a kubefort snapshot (as its cluster served them)")
     ap.add_argument("--kubeconfig", required=True, help="write a kubeconfig for the server here")
     ap.add_argument("--context", default="cert", choices=["cert", "token"])
     args = ap.parse_args(argv)
     store = Store()
-    objects, scopes = load_manifests(args.fixtures)
-    kept = store.load_cluster(objects, scopes)
+    if args.snapshot:
+        kept = load_snapshot_objects(store, args.snapshot)
+    else:
+        objects, scopes = load_manifests(args.fixtures)
+        kept = store.load_cluster(objects, scopes)
     with KubeAPIServer(store) as api:
         api.kubeconfig(args.kubeconfig, current=args.context)
         print(f"ready {api.url} {kept}", flush=True)

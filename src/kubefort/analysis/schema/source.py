@@ -255,14 +255,20 @@ def _validate(obj: K8sObject, schemas: SchemaSet) -> Validation:
     return Validation(CUSTOM, tuple(issues), f"CRD {cv.name} {cv.version}")
 
 
+@functools.lru_cache(maxsize=4096)
+def _served(api: str, kind: str, server: str) -> Validation:
+    """One validation per served kind, shared by its objects (a cluster has 100,000s of them)."""
+    return Validation(SERVED, (), f"{api} {kind} was decoded by {server}")
+
+
 def _validate_live(obj: K8sObject, schemas: SchemaSet) -> Validation:
     """An object read from a cluster: only custom resources are validated (see :mod:`.live`)."""
     api, kind, group = obj.api_version, obj.kind, obj.group
     if builtin_group(group):
-        return Validation(SERVED, (), f"{api} {kind} was decoded by the API server")
+        return _served(api, kind, "the API server")
     version = api.rsplit("/", 1)[-1]
     if (group, version, kind) in schemas.served:
-        return Validation(SERVED, (), f"{api} {kind} was decoded by the aggregated API server serving it")
+        return _served(api, kind, "the aggregated API server serving it")
     cv = schemas.crds.find(group, version, kind) or _by_file(schemas.crds, group, version, kind)
     if cv is None:
         return Validation(

@@ -19,6 +19,7 @@ from typing import Any
 
 from ...model.inventory import Inventory
 from ...model.objects import REDACTED, K8sObject, Source
+from .compact import Compactor
 from .discovery import Discovery, ResourceType, discover
 from .openapi import OpenAPIDocs, read_openapi
 from .transport import ApiError, ClusterError, Endpoint, RequestLimits, Transport, load_client
@@ -166,6 +167,7 @@ def read_with(
         secret_values=source.secret_values,
     )
     types = disc.for_kinds(wanted)
+    compact = Compactor()  # what repeats across the objects is kept once (.compact)
     total = 0
     for i, t in enumerate(types):
         if progress is not None:
@@ -174,7 +176,7 @@ def read_with(
         if stale is not None:  # listed by a stale discovery: its API server is down, a list would fail too
             read.unreadable.append(Unreadable(type=t, status=503, reason=f"cannot list {t.resource}: {stale}"))
             continue
-        got = _list_type(transport, t, source, source.max_objects - total)
+        got = _list_type(transport, t, source, source.max_objects - total, compact)
         if isinstance(got, Unreadable):
             read.unreadable.append(got)
         else:
@@ -194,7 +196,9 @@ def read_with(
     return read
 
 
-def _list_type(transport: Transport, t: ResourceType, source: ClusterSource, room: int) -> TypeList | Unreadable:
+def _list_type(
+    transport: Transport, t: ResourceType, source: ClusterSource, room: int, compact: Compactor
+) -> TypeList | Unreadable:
     path = t.path(source.namespace)
     for _ in range(source.relists + 1):
         items: list[dict[str, Any]] = []
@@ -221,7 +225,7 @@ def _list_type(transport: Transport, t: ResourceType, source: ClusterSource, roo
                 )
             for item in page:
                 if isinstance(item, dict):
-                    items.append(clean(item, t, source.secret_values))
+                    items.append(compact(clean(item, t, source.secret_values)))
             md = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
             if not resource_version:
                 resource_version = str(md.get("resourceVersion") or "")
