@@ -1015,7 +1015,7 @@ class ClusterGen:
 
     def write(self, path: str) -> dict[str, int]:
         """Write the snapshot as ``kubefort cluster snapshot save`` does; the objects per kind."""
-        from kubefort.api import cluster_kinds
+        from kubefort.engine.rule import kinds_read
         from kubefort.loading.cluster import ClusterRead, Discovery, ResourceType, save_snapshot
         from kubefort.loading.cluster.reader import TypeList
         from kubefort.rules import default_registry
@@ -1027,7 +1027,9 @@ class ClusterGen:
             namespace=None,
             server_version={"major": "1", "minor": "33", "gitVersion": "v1.33.4"},
             discovery=Discovery(aggregated=True),
-            kinds=sorted(cluster_kinds(list(registry), registry)),
+            # every kind any rule names (more than a cluster scan reads now), so that an older kubefort
+            # measured on the same file finds every kind it reads, as in a snapshot it saved itself
+            kinds=sorted(kinds_read(r.meta for r in registry)),
         )
         for (group, version, resource, namespaced), items in sorted(self.lists.items()):
             t = ResourceType(

@@ -168,7 +168,7 @@ def scan_inventory(
     if opts.schema_dir:
         params["schema_dir"] = opts.schema_dir
     notes = []
-    if mode in ("manifest", "cluster") and _validating(registry, opts, cfg):
+    if mode in ("manifest", "cluster") and _validating(registry, opts, cfg, mode):
         from .rules.schema import validate_inventory
 
         notes = validate_inventory(inventory, params)
@@ -188,12 +188,17 @@ def scan_inventory(
     return report
 
 
-def _validating(registry: Registry, opts: ScanOptions, cfg: Config) -> bool:
+def _validating(registry: Registry, opts: ScanOptions, cfg: Config, mode: str = "manifest") -> bool:
     """Whether objects are validated against the API schema before the rules judge them: always in a
     manifest or cluster scan (live: custom resources only, analysis.schema.live), unless every KF-SCHEMA
-    rule is skipped (then objects are judged as written)."""
+    rule of that mode is skipped (then objects are judged as written)."""
     skipped = {r.meta.id for r in registry.resolve([*opts.skip_rules, *cfg.disable])}
-    return any(r.meta.id.startswith("KF-SCHEMA-") and r.meta.id not in skipped for r in registry)
+    return any(
+        r.meta.id.startswith("KF-SCHEMA-")
+        and r.meta.id not in skipped
+        and (r.meta.modes is None or mode in r.meta.modes)
+        for r in registry
+    )
 
 
 def default_workers() -> int:
@@ -445,7 +450,7 @@ def scan_cluster(
         if opts.snapshot is not None:
             read = load_snapshot(opts.snapshot, kinds=cluster_kinds(rules, registry))  # the others unparsed
         elif opts.cluster is not None:
-            read = read_for_rules(opts.cluster, rules, registry, progress, schemas=_validating(registry, opts, cfg))
+            read = read_for_rules(opts.cluster, rules, registry, progress, schemas=_validating(registry, opts, cfg, "cluster"))
         else:
             raise UsageError("nothing to scan: no cluster and no snapshot")
     inventory = read.inventory()

@@ -27,7 +27,8 @@ exactly as a real cluster would be. What it serves is shaped as the API referenc
 Fault switches (:class:`Faults`) make a type answer 403, 429 with Retry-After, 5xx, 410 on continue,
 slow answers and dropped connections, a group's discovery fail with 503 (an aggregated API server that
 is down), and /openapi/v3 absent. ``python -m kubeapi.server --fixtures DIR`` (from ``tests/``)
-serves a directory of manifests and writes a kubeconfig for it (the cluster benchmark uses it).
+serves a directory of manifests (``--snapshot FILE``: the objects of a kubefort snapshot) and writes a
+kubeconfig for it (the cluster benchmark uses it).
 """
 
 from __future__ import annotations

@@ -99,6 +99,11 @@ def test_compactor_shares_equal_parts_and_keeps_types_apart() -> None:
     d = {"x": {"port": 80, "protocol": "TCP"}}
     c(d)
     assert d["x"] is a["spec"]["ports"][0]
+    # empty, and equal in content but not in kind: a dict stays a dict, a list a list
+    e: dict[str, Any] = {"x": {}, "y": [], "z": [{}], "w": {"k": []}}
+    f: dict[str, Any] = {"x": [], "y": {}, "z": [[]], "w": {"k": {}}}
+    c(e), c(f)
+    assert e == {"x": {}, "y": [], "z": [{}], "w": {"k": []}} and f == {"x": [], "y": {}, "z": [[]], "w": {"k": {}}}
 
 
 def test_compacted_objects_give_the_same_report(snapshot: Path) -> None:

@@ -327,3 +327,11 @@ def test_aggregated_api_types_are_served_not_validated() -> None:
     served, _ = published_crds(docs, crds, frozenset({"", "apps"}))
     assert served == {("actions.kio.kasten.io", "v1alpha1", "RunAction")}
     assert list(crds.by_kind) == [(GROUP, "PeerAuthentication")]  # its List type left out
+
+
+def test_skipping_kf_schema_006_turns_live_validation_off(api: KubeAPIServer, kubeconfig: str) -> None:
+    report = scan(ScanOptions(cluster=ClusterSource(kubeconfig=kubeconfig), skip_rules=["KF-SCHEMA-006"]))
+    assert not [r for r in api.requests if r.path.startswith("/openapi/v3")]  # nothing read for it
+    legacy = [r for r in report.results if r.object.name == "legacy" and r.rule.id == "KF-MTLS-002"]
+    assert not legacy  # judged as stored: "disable" is not DISABLE, so it passes
+    assert ("KF-MTLS-002", "legacy") in {(m.id, ref.name) for m, ref, _ in report.passes}

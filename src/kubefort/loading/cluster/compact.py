@@ -59,7 +59,7 @@ class Compactor:
     def _shared_dict(self, v: dict[str, Any]) -> tuple[Any, bool]:
         """``v`` or the shared dict equal to it, and whether that is shared."""
         if self._dict(v) and len(v) <= MAX_SHARED:
-            key = ("d", *((k, type(x), x) for k, x in v.items()))
+            key = ("d", tuple(v.items()), tuple(map(type, v.values())))
             return self.shared.setdefault(key, v), True
         return v, False
 
@@ -79,6 +79,6 @@ class Compactor:
                 plain = False
         if plain and len(v) <= MAX_SHARED:
             # a shared dict is named by its identity: the table holds it, so no other object takes its id
-            key = ("l", *((type(x), x) if type(x) in _SCALARS else ("shared", id(x)) for x in v))
+            key = ("l", tuple([x if type(x) in _SCALARS else ("shared", id(x)) for x in v]), tuple(map(type, v)))
             return self.shared.setdefault(key, v)
         return v
