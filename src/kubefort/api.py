@@ -7,7 +7,7 @@ import dataclasses
 import gc
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -15,16 +15,19 @@ from .analysis.rbac.index import RbacIndex
 from .engine.config import Config, find_config, load_config
 from .engine.findings import Report
 from .engine.registry import Registry
-from .engine.rule import PssLevel, Rule, RuleMeta, Scope, Severity, kinds_read
+from .engine.rule import PssLevel, Rule, Scope, Severity, kinds_read
 from .engine.runner import evaluate
 from .engine.suppression import Suppressor, load_baseline
-from .errors import ConfigError, RenderError, UsageError
+from .errors import ConfigError, KubefortError, RenderError, UsageError
 from .loading.cluster import ClusterRead, ResourceType, load_snapshot, read_cluster, save_snapshot
 from .loading.cluster import ClusterSource as ClusterSource  # re-exported: the CLI builds one
 from .loading.cluster import Progress as Progress
+from .loading.cluster.transport import RequestLimits, Transport, load_client
 from .loading.loader import LoadResult, input_root, load_paths, load_text, no_objects_error, repository_root
 from .loading.render import render_helm, render_kustomize
-from .model.inventory import Inventory
+from .model.inventory import Inventory, identity
+from .model.kinds import split_group_kind
+from .model.objects import K8sObject
 from .rules import default_registry
 
 if TYPE_CHECKING:
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
     from .analysis.node.results import NodeAuditResult, VersionsResult
     from .analysis.node.versions import VersionSpec
     from .model.etcd import EtcdEndpoint
+    from .publish import PublishResult
 
 
 @dataclass(slots=True, kw_only=True)
@@ -58,6 +62,7 @@ class ScanOptions:
     kube_version: str | None = None  # Kubernetes version whose API schema objects are validated against
     schema_dir: str | None = None  # CRDs or JSON schemas (kubeconform layout) for custom resources
     allow_empty: bool = False  # an input without any Kubernetes object is not an error (scan)
+    images: ImageOptions | None = None  # also judge the images the workloads run (scan --images)
 
 
 def load_inputs(opts: ScanOptions) -> LoadResult:
@@ -139,19 +144,34 @@ def select_rules(opts: ScanOptions, cfg: Config, registry: Registry) -> list[Rul
             pss = PssLevel(opts.pss)
         except ValueError:
             raise UsageError(f"--pss: unknown level {opts.pss!r}: choose baseline or restricted") from None
-    return registry.select(only=opts.rules, skip=[*opts.skip_rules, *cfg.disable], enable=cfg.enable, pss=pss)
+    return registry.select(only=opts.rules, skip=skipped_rules(opts, cfg), enable=cfg.enable, pss=pss)
 
 
-def scan_inventory(
-    inventory: Inventory,
-    opts: ScanOptions,
-    *,
-    registry: Registry | None = None,
-    cfg: Config | None = None,
-    mode: str = "manifest",
-) -> Report:
-    registry = registry or default_registry()
-    cfg = cfg if cfg is not None else resolve_config(opts)
+@dataclass(slots=True, kw_only=True)
+class Judging:
+    """How a scan judges, resolved from its options and config once: the rules, their parameters, the
+    severities, the suppressions' inputs. ``kubefort watch`` keeps one and judges again and again."""
+
+    rules: list[Rule]
+    params: dict[str, Any]
+    pss: PssLevel | None
+    min_severity: Severity
+    fail_on: Severity
+    cfg: Config
+    baseline: set[tuple[Any, ...]] | None
+
+    def suppressor(self, inventory: Inventory | None = None) -> Suppressor:
+        """A fresh Suppressor (it caches per object: one per evaluation). Images in ``inventory`` bring
+        their OpenVEX statuses (``kubefort image scan --vex``)."""
+        if inventory is not None and inventory.of_kind("ContainerImage"):
+            from .analysis.vulndb.vex import VexSuppressor, image_vex_reasons
+
+            return VexSuppressor(self.cfg.exceptions, self.baseline, image_vex=image_vex_reasons(inventory.objects))
+        return Suppressor(self.cfg.exceptions, self.baseline)
+
+
+def judging(opts: ScanOptions, registry: Registry, cfg: Config) -> Judging:
+    """Resolve ``opts`` and ``cfg`` into a :class:`Judging` (UsageError/ConfigError for bad ones)."""
     check_params([], registry, cfg.params, cfg.path or "config")
     rules = select_rules(opts, cfg, registry)
     # --pss judges as admission does: any violation is a rejected pod, so any fails unless a threshold is set
@@ -167,20 +187,38 @@ def scan_inventory(
         params.setdefault("target_version", opts.kube_version)  # KF-VER-006 judges the same version
     if opts.schema_dir:
         params["schema_dir"] = opts.schema_dir
+    if opts.images is not None:  # scan --images: KF-VULN-002 judges the workloads' images
+        params.setdefault("images_scanned", True)
+    return Judging(
+        rules=rules, params=params, pss=pss, min_severity=min_sev, fail_on=fail_on, cfg=cfg, baseline=baseline
+    )
+
+
+def scan_inventory(
+    inventory: Inventory,
+    opts: ScanOptions,
+    *,
+    registry: Registry | None = None,
+    cfg: Config | None = None,
+    mode: str = "manifest",
+) -> Report:
+    registry = registry or default_registry()
+    cfg = cfg if cfg is not None else resolve_config(opts)
+    j = judging(opts, registry, cfg)
     notes = []
     if mode in ("manifest", "cluster") and _validating(registry, opts, cfg, mode):
         from .rules.schema import validate_inventory
 
-        notes = validate_inventory(inventory, params)
+        notes = validate_inventory(inventory, j.params)
     report = evaluate(
-        rules,
+        j.rules,
         inventory,
-        params=params,
-        suppressor=Suppressor(cfg.exceptions, baseline),
+        params=j.params,
+        suppressor=j.suppressor(inventory),
         mode=mode,
-        pss=pss,
-        min_severity=min_sev,
-        fail_on=fail_on,
+        pss=j.pss,
+        min_severity=j.min_severity,
+        fail_on=j.fail_on,
         keep_passes=opts.keep_passes,
         workers=opts.workers,
     )
@@ -188,11 +226,16 @@ def scan_inventory(
     return report
 
 
+def skipped_rules(opts: ScanOptions, cfg: Config) -> list[str]:
+    """The rules ``--skip-rules`` and the config's ``disable`` leave out (IDs, slugs or KF-AREA-*)."""
+    return [*opts.skip_rules, *cfg.disable]
+
+
 def _validating(registry: Registry, opts: ScanOptions, cfg: Config, mode: str = "manifest") -> bool:
     """Whether objects are validated against the API schema before the rules judge them: always in a
     manifest or cluster scan (live: custom resources only, analysis.schema.live), unless every KF-SCHEMA
     rule of that mode is skipped (then objects are judged as written)."""
-    skipped = {r.meta.id for r in registry.resolve([*opts.skip_rules, *cfg.disable])}
+    skipped = {r.meta.id for r in registry.resolve(skipped_rules(opts, cfg))}
     return any(
         r.meta.id.startswith("KF-SCHEMA-")
         and r.meta.id not in skipped
@@ -246,12 +289,16 @@ def scan(opts: ScanOptions, *, registry: Registry | None = None, progress: Progr
     check_schema_options(opts)
     with batch_gc():
         loaded = load_inputs(opts)
-        report = scan_inventory(Inventory(loaded.objects), opts, registry=registry, cfg=cfg)
+        inventory = Inventory(loaded.objects)
+        image_notes: list[str] = []
+        if opts.images is not None:
+            inventory = _with_workload_images(inventory, opts.images, loaded, image_notes)
+        report = scan_inventory(inventory, opts, registry=registry, cfg=cfg)
     report.errors.extend(loaded.errors)
     inputs = [*("<stdin>" if p == "-" else p for p in opts.paths), *opts.helm, *opts.kustomize]
     if not loaded.objects and not loaded.errors and not opts.allow_empty:
         report.errors.append(no_objects_error(loaded, inputs))
-    report.notes[:0] = loaded.notes
+    report.notes[:0] = loaded.notes + image_notes
     report.files = loaded.files
     report.root = input_root([*opts.paths, *opts.helm, *opts.kustomize])
     report.repo_root = repository_root(report.root) if report.root is not None else None
@@ -354,14 +401,48 @@ def read_cluster_versions(source: ClusterSource | None, snapshot: str | None = N
     return ClusterVersionsRead(spec=found.spec, read_from=where, notes=(*notes, *found.notes))
 
 
-def load_netpol(opts: ScanOptions) -> tuple[NetpolEngine, LoadResult]:
+def load_netpol(
+    opts: ScanOptions, *, cluster: Inventory | None = None, progress: Progress | None = None
+) -> tuple[NetpolEngine, LoadResult]:
     """Load the inputs (``kubefort netpol``) and build the NetworkPolicy reachability engine over them;
-    inputs that cannot be read are in the LoadResult's errors, as for a scan."""
+    inputs that cannot be read are in the LoadResult's errors, as for a scan.
+
+    With a cluster (``cluster``, read with :func:`read_for_netpol`; else ``opts.cluster`` or
+    ``opts.snapshot``, read now) the engine judges the cluster with the inputs applied on top of it
+    (:func:`apply_objects`): what the cluster would be after ``kubectl apply`` of the inputs. Kinds
+    that could not be read are in :attr:`NetpolEngine.incomplete`; the load result's notes say what
+    could not be read or discovered."""
     from .analysis.netpol.engine import engine_for  # on use: most commands never build one
 
+    notes: list[str] = []
+    if cluster is None and reads_cluster(opts):
+        cluster, notes = read_for_netpol(opts, progress)
     with batch_gc():
         loaded = load_inputs(opts)
-        return engine_for(Inventory(loaded.objects)), loaded
+        loaded.notes[:0] = notes
+        inventory = Inventory(loaded.objects) if cluster is None else apply_objects(cluster, loaded.objects)
+        return engine_for(inventory), loaded
+
+
+def read_for_netpol(opts: ScanOptions, progress: Progress | None = None) -> tuple[Inventory, list[str]]:
+    """What the NetworkPolicy engine reads (:data:`~kubefort.analysis.netpol.engine.READS`), from
+    ``opts.cluster`` or ``opts.snapshot``: see :func:`read_objects`."""
+    from .analysis.netpol.engine import READS
+
+    return read_objects(opts, READS, progress)
+
+
+def apply_objects(cluster: Inventory, objects: Sequence[K8sObject]) -> Inventory:
+    """The live inventory ``cluster`` as it would be after ``kubectl apply`` of ``objects``: each replaces
+    the cluster's object of the same identity (API group, kind, namespace, name), the others are added.
+    The objects a replaced workload controls stay, and are represented by it (its new pod template)."""
+    if not objects:
+        return cluster
+    replaced = {identity(o) for o in objects} - {None}
+    kept = [o for o in cluster.objects if identity(o) not in replaced]
+    out = Inventory([*kept, *objects], live=True, unreadable=cluster.unreadable)
+    out.partial = cluster.partial
+    return out
 
 
 def judge_etcd_endpoints(endpoints: Sequence[EtcdEndpoint], opts: ScanOptions | None = None) -> Report:
@@ -378,19 +459,22 @@ def judge_etcd_endpoints(endpoints: Sequence[EtcdEndpoint], opts: ScanOptions | 
 # -- live clusters and snapshots (docs/cluster.md) ---------------------------------------------------
 
 
-def cluster_kinds(rules: Iterable[Rule], registry: Registry) -> frozenset[str]:
-    """The kinds a cluster scan with ``rules`` reads: what those that run in cluster mode judge and need
-    (the manifest-only rules, KF-SCHEMA-001..005 on every built-in kind among them, read nothing). A rule
-    on every kind (KF-SEC-004, annotations of any object) judges what a scan with every rule reads."""
-
-    def live(m: RuleMeta) -> bool:
-        return m.modes is None or "cluster" in m.modes
-
-    metas = [r.meta for r in rules if live(r.meta)]
+def cluster_kinds(rules: Iterable[Rule], registry: Registry, *, skip: Iterable[str] = ()) -> frozenset[str]:
+    """The kinds a cluster scan with ``rules`` reads: what they judge and need. A rule on every kind
+    (KF-SEC-004, annotations of any object) judges what a scan with every rule reads, less the rules
+    ``skip`` names (``--skip-rules``: a skipped rule makes kubefort read nothing for it). Rules that
+    do not run on a cluster (``modes`` without ``cluster``: the API schema checks of manifests) read
+    nothing. ``kubefort deploy manifests`` grants exactly these kinds."""
+    metas = [r.meta for r in rules if _runs_on_cluster(r)]
     kinds = kinds_read(metas)
     if any(m.kinds is None and m.scope is Scope.OBJECT for m in metas):
-        kinds |= kinds_read(r.meta for r in registry if live(r.meta))
+        skipped = {r.meta.id for r in registry.resolve(skip)}
+        kinds |= kinds_read(r.meta for r in registry if _runs_on_cluster(r) and r.meta.id not in skipped)
     return kinds
+
+
+def _runs_on_cluster(rule: Rule) -> bool:
+    return rule.meta.modes is None or "cluster" in rule.meta.modes
 
 
 def read_for_rules(
@@ -399,6 +483,7 @@ def read_for_rules(
     registry: Registry,
     progress: Progress | None = None,
     *,
+    skip: Iterable[str] = (),
     schemas: bool = True,
 ) -> ClusterRead:
     """Read from the cluster every kind that ``rules`` judge or need (one LIST per resource type), and,
@@ -408,7 +493,9 @@ def read_for_rules(
     def custom(group: str) -> bool:
         return not builtin_group(group)
 
-    return read_cluster(source, cluster_kinds(rules, registry), progress, schemas=custom if schemas else None)
+    return read_cluster(
+        source, cluster_kinds(rules, registry, skip=skip), progress, schemas=custom if schemas else None
+    )
 
 
 def builtin_kinds() -> dict[str, frozenset[str]]:
@@ -425,11 +512,13 @@ def builtin_kinds() -> dict[str, frozenset[str]]:
 def save_cluster_snapshot(
     source: ClusterSource, path: str, *, registry: Registry | None = None, progress: Progress | None = None
 ) -> ClusterRead:
-    """Read what every rule of the registry could need, and write it to the snapshot file ``path``."""
+    """Read what every rule of the registry could need, and what the other commands that take a snapshot
+    read (:func:`command_kinds`), and write it to the snapshot file ``path``."""
     from . import __version__
 
     registry = registry or default_registry()
-    read = read_for_rules(source, list(registry), registry, progress)
+    kinds = cluster_kinds(list(registry), registry) | command_kinds()
+    read = read_cluster(source, kinds, progress)
     save_snapshot(read, path, kubefort_version=__version__)
     return read
 
@@ -450,20 +539,29 @@ def scan_cluster(
         if opts.snapshot is not None:
             read = load_snapshot(opts.snapshot, kinds=cluster_kinds(rules, registry))  # the others unparsed
         elif opts.cluster is not None:
-            read = read_for_rules(opts.cluster, rules, registry, progress, schemas=_validating(registry, opts, cfg, "cluster"))
+            read = read_for_rules(
+                opts.cluster,
+                rules,
+                registry,
+                progress,
+                skip=skipped_rules(opts, cfg),
+                schemas=_validating(registry, opts, cfg, "cluster"),
+            )
         else:
             raise UsageError("nothing to scan: no cluster and no snapshot")
     inventory = read.inventory()
-    if read.namespace is not None:
-        inventory.partial = f"the scan read namespace {read.namespace} only"
-    needed = cluster_kinds(rules, registry)
+    inventory.partial = partial_read(read)
+    needed = cluster_kinds(rules, registry, skip=skipped_rules(opts, cfg))
     # kinds a group whose discovery failed may serve are unknown: neither present nor absent
     inventory.undiscovered = read.discovery.failed_groups()
     for kind, why in read.discovery.undiscovered(needed, builtin_kinds()).items():
         inventory.unreadable.setdefault(kind, why)
-    # kinds these rules need that the snapshot was not saved with are as unread as forbidden ones
-    for kind in sorted(needed - set(read.kinds)):
-        inventory.unreadable.setdefault(kind, f"not in the snapshot (cannot list {kind})")
+    # kinds these rules need that the snapshot was not saved with are as unread as forbidden ones (a
+    # group-qualified kind was read when its kind was, in every group, by an older kubefort)
+    asked = set(read.kinds)
+    for kind in sorted(needed - asked):
+        if split_group_kind(kind)[0] not in asked:
+            inventory.unreadable.setdefault(kind, f"not in the snapshot (cannot list {kind})")
     with batch_gc():
         report = scan_inventory(inventory, opts, registry=registry, cfg=cfg, mode="cluster")
     if read.unreadable:
@@ -473,17 +571,259 @@ def scan_cluster(
     return report
 
 
+def partial_read(read: ClusterRead) -> str | None:
+    """Why what ``read`` holds is not a whole cluster (``Inventory.partial``: the whole-cluster rules are
+    then not evaluated), None when it is."""
+    return f"the scan read namespace {read.namespace} only" if read.namespace is not None else None
+
+
+def apply_reports(
+    source: ClusterSource, docs: Sequence[Mapping[str, Any]], kinds: Iterable[tuple[str, str]]
+) -> PublishResult:
+    """Write report documents (``kubefort.reporters.openreports.documents``) to the cluster of
+    ``source`` with server-side apply, and delete kubefort's reports of ``kinds`` that are no longer
+    among them (in ``source.namespace`` only, when the scan read one namespace): ``scan --apply``."""
+    from .publish import ReportWriter
+
+    client, _ = load_client(source.kubeconfig, source.context)
+    transport = Transport(
+        client, qps=source.qps, burst=source.burst, limits=RequestLimits(request_timeout=source.request_timeout)
+    )
+    try:
+        return ReportWriter(transport, kinds).sync(docs, namespace=source.namespace)
+    finally:
+        transport.close()
+
+
+def reads_cluster(opts: ScanOptions) -> bool:
+    """Whether ``opts`` take their objects from a cluster (``--cluster``) or a snapshot of one."""
+    return opts.cluster is not None or opts.snapshot is not None
+
+
+def command_kinds() -> frozenset[str]:
+    """What the commands besides ``scan`` read from a cluster (``rbac``, ``netpol``): a snapshot holds
+    them too, so that each command gives the same answer from it as from the cluster."""
+    from .analysis.netpol.engine import READS as NETPOL_READS
+    from .analysis.rbac.escalation import READS as PATHS_READS
+    from .analysis.rbac.index import READS_FOR_REQUESTS
+
+    return NETPOL_READS | PATHS_READS | READS_FOR_REQUESTS
+
+
+def read_objects(
+    opts: ScanOptions, kinds: Iterable[str], progress: Progress | None = None
+) -> tuple[Inventory, list[str]]:
+    """The objects of ``kinds`` from ``opts.cluster`` (one LIST per served type) or ``opts.snapshot``,
+    as a live inventory (owners resolved), for the commands that answer questions about a cluster.
+
+    Nothing is left out silently: ``inventory.unreadable`` holds each kind of ``kinds`` that could not
+    be listed (403...), that a snapshot was saved without although the cluster serves it, or whose
+    namespaced objects a snapshot of one namespace holds for that namespace only, with the reason;
+    kinds the cluster does not serve (no Cilium CRDs...) are simply absent. The notes say what could
+    not be discovered or read, for the caller to show. A cluster that cannot be read at all raises
+    :class:`~kubefort.loading.cluster.ClusterError`.
+    """
+    wanted = frozenset(kinds)
+    if opts.snapshot is not None:
+        read = load_snapshot(opts.snapshot)
+    elif opts.cluster is not None:
+        read = read_cluster(opts.cluster, wanted, progress)
+    else:
+        raise UsageError("nothing to read: no cluster and no snapshot")
+    mine = dataclasses.replace(
+        read,
+        lists=[t for t in read.lists if t.type.kind in wanted],
+        unreadable=[u for u in read.unreadable if u.type.kind in wanted],
+    )
+    inventory = mine.inventory()
+    served = {t.kind: t for t in read.discovery.for_kinds(wanted)}
+    for kind in sorted(set(served) - set(read.kinds)):
+        inventory.unreadable.setdefault(kind, f"not in the snapshot (cannot list {kind})")
+    if read.namespace is not None:
+        inventory.partial = f"namespace {read.namespace} only was read"
+        for kind in sorted(k for k, t in served.items() if t.namespaced):
+            inventory.unreadable.setdefault(kind, f"{inventory.partial} (cannot list {kind} of other namespaces)")
+    notes = [f"could not discover {gv}: {why}" for gv, why in sorted(read.discovery.failed.items())]
+    if mine.unreadable:
+        notes.append(f"could not read from the cluster: {unread_summary(mine)}")
+    return inventory, notes
+
+
 def unread_summary(read: ClusterRead) -> str:
     """``networkpolicies (forbidden), secrets (forbidden)``: the one line saying what could not be read."""
     return ", ".join(f"{u.type.name} ({u.reason.rsplit(': ', 1)[-1]})" for u in read.unreadable)
 
 
-def load_rbac(opts: ScanOptions, *, builtin_roles: bool | None = None) -> tuple[RbacIndex, LoadResult]:
+def load_rbac(
+    opts: ScanOptions,
+    *,
+    builtin_roles: bool | None = None,
+    defaults: bool = False,
+    escalation: bool = False,
+    progress: Progress | None = None,
+) -> tuple[RbacIndex, LoadResult]:
     """Read the inputs like a scan and index their RBAC (``kubefort rbac``): the index, and the load
-    result whose errors the caller reports. ``builtin_roles``: see :meth:`RbacIndex.build`."""
+    result whose errors the caller reports. ``builtin_roles``, ``defaults``: see :meth:`RbacIndex.build`.
+
+    With ``opts.cluster`` or ``opts.snapshot`` the objects come from the cluster: its RBAC objects,
+    and with ``escalation`` also what ``rbac paths`` reads (workloads, ServiceAccounts, Secrets' metadata);
+    a cluster has its own default roles and bindings, so none are assumed. Kinds that could not be read
+    make :meth:`RbacIndex.incomplete` (and ``EscalationGraph.incomplete``) say so; the load result's notes
+    say what could not be read or discovered."""
+    if reads_cluster(opts):
+        from .analysis.rbac.escalation import READS as PATHS_READS
+        from .analysis.rbac.index import READS, READS_FOR_REQUESTS
+
+        inventory, notes = read_objects(opts, (PATHS_READS if escalation else READS) | READS_FOR_REQUESTS, progress)
+        with batch_gc():
+            index = RbacIndex.build(inventory, builtin_roles=builtin_roles, defaults=defaults)
+        return index, LoadResult(notes=notes)
     if not opts.paths and not opts.helm and not opts.kustomize:
         raise UsageError("nothing to read: give -f FILE|DIR ('-' for stdin), --helm CHART or --kustomize DIR")
     with batch_gc():
         loaded = load_inputs(opts)
-        index = RbacIndex.build(Inventory(loaded.objects), builtin_roles=builtin_roles)
+        index = RbacIndex.build(Inventory(loaded.objects), builtin_roles=builtin_roles, defaults=defaults)
     return index, loaded
+
+
+# -- images (docs/images.md) -------------------------------------------------------------------------
+
+#: the rules ``kubefort image scan`` runs unless --rules says otherwise
+IMAGE_RULES = ("KF-OCI-*", "KF-VULN-001")
+
+
+@dataclass(slots=True, kw_only=True)
+class ImageOptions:
+    """How images are read (``kubefort image scan``, ``kubefort scan --images``) and matched."""
+
+    username: str | None = None
+    password: str | None = None
+    docker_config: str | None = None
+    ca_file: str | None = None
+    platform: str | None = None  # os/arch[/variant] of a multi-platform image
+    db: str | None = None  # the advisory database; None: the default path, when it exists
+    vex: list[str] = field(default_factory=list)  # OpenVEX documents
+    secrets: bool = True  # scan layer files for credentials
+    cache_dir: str | None = None  # scan --images: saved images to read before pulling
+    pull: bool = True  # scan --images: pull images the cache does not hold
+
+
+def _analysis(image_opts: ImageOptions) -> tuple[Any, Any, Any]:
+    """(analysis options, open database or None, VEX statements) for ``image_opts``."""
+    from .analysis.image.build import ImageAnalysisOptions
+    from .analysis.vulndb.store import VulnDB, default_db_path
+    from .analysis.vulndb.vex import load_vex
+    from .loading.image import Platform, RegistryOptions
+
+    try:
+        platform = Platform.parse(image_opts.platform) if image_opts.platform else None
+    except ValueError as e:
+        raise UsageError(f"--platform: {e}") from None
+    except KubefortError as e:
+        raise UsageError(f"--platform: {e}") from None
+    options = ImageAnalysisOptions(
+        registry=RegistryOptions(
+            username=image_opts.username,
+            password=image_opts.password,
+            docker_config=image_opts.docker_config,
+            ca_file=image_opts.ca_file,
+        ),
+        platform=platform,
+        secrets=image_opts.secrets,
+    )
+    path = image_opts.db or default_db_path()
+    db = VulnDB(path) if (image_opts.db or os.path.isfile(path)) else None
+    return options, db, load_vex(image_opts.vex)
+
+
+def scan_images(images: Sequence[str], opts: ScanOptions, image_opts: ImageOptions) -> Report:
+    """Read each image (archive, layout or registry reference), list its packages, match them against
+    the advisory database, and judge the ``ContainerImage`` objects with the image rules (or
+    ``opts.rules``). An image that cannot be read is an input error of the report."""
+    from .analysis.image.build import analyse_image
+    from .errors import LoadError
+
+    if not opts.rules:
+        opts = dataclasses.replace(opts, rules=list(IMAGE_RULES))
+    options, db, vex = _analysis(image_opts)
+    objects, errors, notes = [], [], []
+    if db is None:
+        notes.append("no vulnerability database: packages were not matched (kubefort vulndb import PATH)")
+    try:
+        for image in images:
+            try:
+                objects.append(analyse_image(image, options, db=db, vex=vex))
+            except LoadError as e:
+                errors.append(e)
+    finally:
+        if db is not None:
+            db.close()
+    for obj in objects:
+        for n in obj.get("status", "notes") or []:
+            notes.append(f"{obj.name}: {n}")
+    report = scan_inventory(Inventory(objects), opts, mode="image")
+    report.errors.extend(errors)
+    report.notes[:0] = notes
+    report.files = len(images)
+    return report
+
+
+def workload_images(objects: Iterable[Any]) -> list[str]:
+    """The image references of every container of the pod-bearing objects, in first-seen order."""
+    from .model.workloads import ContainerSet, pod_spec
+
+    out: dict[str, None] = {}
+    for obj in objects:
+        pod = pod_spec(obj)
+        if pod is None:
+            continue
+        for c in pod.containers(ContainerSet.ALL):
+            if isinstance(c.image, str) and c.image.strip():
+                out.setdefault(c.image.strip(), None)
+    return list(out)
+
+
+def _with_workload_images(
+    inventory: Inventory, image_opts: ImageOptions, loaded: LoadResult, notes: list[str]
+) -> Inventory:
+    """``inventory`` plus a ContainerImage object for each image its workloads run, read from
+    ``image_opts.cache_dir`` or pulled; the images that could not be read are kept by the inventory
+    (KF-VULN-002 is then not evaluated on their containers, with the reason)."""
+    from .analysis.image.build import analyse_image
+    from .errors import LoadError
+    from .loading.image.cache import ImageCache
+
+    options, db, vex = _analysis(image_opts)
+    if db is None:
+        notes.append("no vulnerability database: image packages were not matched (kubefort vulndb import PATH)")
+    cache = ImageCache.scan(image_opts.cache_dir) if image_opts.cache_dir else None
+    objects = list(inventory.objects)
+    unread: dict[str, str] = {}
+    try:
+        for ref in workload_images(inventory.objects):
+            source = cache.find(ref) if cache is not None else None
+            if source is None and not image_opts.pull:
+                unread[ref] = "not in the image cache (and --no-pull)"
+                notes.append(f"image {ref}: {unread[ref]}")
+                continue
+            try:
+                objects.append(analyse_image(source or ref, options, db=db, vex=vex, reference=ref))
+            except LoadError as e:
+                unread[ref] = str(e)
+                notes.append(f"image {ref}: {e}")
+    finally:
+        if db is not None:
+            db.close()
+    out = Inventory(objects)
+    out.cached("unread-images", lambda: unread)
+    return out
+
+
+def import_advisories(paths: Sequence[str], db: str | None = None) -> tuple[str, Any, tuple[int, int]]:
+    """``kubefort vulndb import``: (database path, import statistics, (advisories, affected rows))."""
+    from .analysis.vulndb.store import VulnDB, default_db_path
+
+    path = db or default_db_path()
+    with VulnDB(path, create=True) as store:
+        stats = store.import_paths(list(paths))
+        return path, stats, store.counts()

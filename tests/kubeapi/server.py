@@ -56,9 +56,11 @@ import yaml
 
 from . import openapi
 from .pki import CA, Pair
-from .store import ResourceType, Store, served
+from .store import LabelSelector, ResourceType, Store, served
 
 AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+MAX_REQUEST_BYTES = 3 * 1024 * 1024  # the API server's limit on a request body
+MAX_OBJECT_BYTES = 1536 * 1024  # etcd's --max-request-bytes default: the largest object it stores
 
 
 @dataclass
@@ -122,6 +124,8 @@ class KubeAPIServer:
         self.bookmark_interval = 0.2
         self.watch_timeout = 60.0
         self._tmp = tempfile.TemporaryDirectory(prefix="kubeapi-")
+        self._watches: set[socket.socket] = set()  # the connections of open watches
+        self._watch_lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -218,6 +222,30 @@ class KubeAPIServer:
         if self._openapi is None or self._openapi[0] != key:
             self._openapi = (key, openapi.documents(self.store, self.version, self.faults.discovery_down))
         return self._openapi[1]
+
+    def drop_watches(self) -> int:
+        """Cut every open watch connection now, without the end of the chunked stream (a dropped
+        connection, as a load balancer or a restarting API server gives); returns how many."""
+        with self._watch_lock:
+            socks = list(self._watches)
+            self._watches.clear()
+        for sock in socks:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        return len(socks)
+
+    def open_watches(self) -> int:
+        """How many watch connections are open now."""
+        with self._watch_lock:
+            return len(self._watches)
+
+    def watches(self, resource: str | None = None) -> list[Request]:
+        """The watch requests made (of one resource when given)."""
+        return [
+            r
+            for r in self.requests
+            if r.query.get("watch") == "true" and (resource is None or _resource_of(r.path) == resource)
+        ]
 
     def lists(self, resource: str | None = None) -> list[Request]:
         """The LIST requests made (of one resource when given)."""
@@ -326,21 +354,33 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- routing -------------------------------------------------------------------------------------
     def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_PATCH(self) -> None:
+        self._serve("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
+    def _serve(self, method: str) -> None:
         api = self.server_api
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         self._type: ResourceType | None = None
-        self._record = Request("GET", url.path, query, None)
+        self._record = Request(method, url.path, query, None)
         api.requests.append(self._record)
+        body = self._read_body() if method != "GET" else b""
+        if body is None:
+            return None
         user = self._record.user = self._user()
         if user is None:
             return self._send(401, status(401, "Unauthorized", "Unauthorized"))
         parts = [p for p in url.path.split("/") if p]
-        if parts == ["version"]:
+        if method == "GET" and parts == ["version"]:
             return self._send(200, api.version)
-        if parts[:2] == ["openapi", "v3"]:
+        if method == "GET" and parts[:2] == ["openapi", "v3"]:
             return self._openapi_v3("/".join(parts[2:]), query.get("hash"))
-        if parts == ["api"] or parts == ["apis"]:
+        if method == "GET" and (parts == ["api"] or parts == ["apis"]):
             return self._discovery(parts[0])
         if parts[:1] == ["api"] and len(parts) >= 2:
             group, version, rest = "", parts[1], parts[2:]
@@ -348,14 +388,14 @@ class _Handler(BaseHTTPRequestHandler):
             group, version, rest = parts[1], parts[2], parts[3:]
         else:
             return self._send(404, status(404, "NotFound", "the server could not find the requested resource"))
-        if not rest:
+        if not rest and method == "GET":
             if group in api.faults.discovery_down:
                 return self._unavailable(group, version)
             return self._resource_list(group, version)
         namespace = None
-        if rest[0] == "namespaces" and len(rest) >= 3:
+        if rest and rest[0] == "namespaces" and len(rest) >= 3:
             namespace, rest = rest[1], rest[2:]
-        t = api.store.lookup(group, version, rest[0])
+        t = api.store.lookup(group, version, rest[0]) if rest else None
         if t is None or len(rest) > 2:
             return self._send(404, status(404, "NotFound", "the server could not find the requested resource"))
         if group in api.faults.discovery_down:
@@ -363,6 +403,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._type = t
         if namespace is not None and not t.namespaced:
             return self._send(404, status(404, "NotFound", "the server could not find the requested resource"))
+        verb = {"PATCH": "patch", "DELETE": "delete"}.get(method) or (
+            "get" if len(rest) == 2 else "watch" if query.get("watch") in ("true", "1") else "list"
+        )
+        if method != "GET" and (len(rest) != 2 or verb not in t.verbs):
+            return self._send(
+                405,
+                status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"),
+            )
         faults = api.faults
         if faults.take(faults.slow, t):
             time.sleep(faults.delay)
@@ -373,7 +421,7 @@ class _Handler(BaseHTTPRequestHandler):
                 status(
                     403,
                     "Forbidden",
-                    f'{t.name} is forbidden: User "{user}" cannot list resource "{t.resource}" in API group '
+                    f'{t.name} is forbidden: User "{user}" cannot {verb} resource "{t.resource}" in API group '
                     f'"{t.group}" {scope}',
                     {"group": t.group, "kind": t.resource},
                 ),
@@ -392,11 +440,28 @@ class _Handler(BaseHTTPRequestHandler):
             )
         if faults.take(faults.errors, t):
             return self._send(500, status(500, "InternalError", "Internal error occurred: etcdserver: leader changed"))
+        if method == "PATCH":
+            return self._apply(t, version, namespace, rest[1], query, body)
+        if method == "DELETE":
+            return self._delete(t, namespace, rest[1])
         if len(rest) == 2:
             return self._get(t, version, namespace, rest[1])
         if query.get("watch") in ("true", "1"):
             return self._watch(t, version, namespace, query)
         return self._list(t, version, namespace, query)
+
+    def _read_body(self) -> bytes | None:
+        """The request body (None when it was refused: too large, the answer is sent)."""
+        size = int(self.headers.get("Content-Length") or 0)
+        if size > MAX_REQUEST_BYTES:
+            self._type = None
+            self._send(
+                413,
+                status(413, "RequestEntityTooLarge", f"Request entity too large: limit is {MAX_REQUEST_BYTES}"),
+            )
+            self.close_connection = True
+            return None
+        return self.rfile.read(size) if size else b""
 
     # -- discovery -----------------------------------------------------------------------------------
     def _discovery(self, root: str) -> None:
@@ -522,9 +587,190 @@ class _Handler(BaseHTTPRequestHandler):
             )
         return self._send(200, served(obj, t, version, with_kind=True))
 
+    def _apply(
+        self, t: ResourceType, version: str, namespace: str | None, name: str, query: Mapping[str, str], body: bytes
+    ) -> None:
+        """Server-side apply (``PATCH``, ``application/apply-patch+yaml``), as the API concepts page
+        documents it: ``fieldManager`` is required; the applied configuration creates the object (201)
+        or updates it (200); fields another manager owns with another value are a 409 ``Conflict``
+        unless ``force=true``, which takes them over. Ownership is tracked per top-level field in
+        ``metadata.managedFields`` (operation ``Apply``); two managers applying the same value share
+        the field. kubefort's reports have one owner, so finer tracking would change nothing. Custom resources are validated against their CRD schema (422
+        ``Invalid``) and pruned of fields it does not declare; an object over etcd's 1.5 MiB limit is
+        refused (413)."""
+        store = self.server_api.store
+        ctype = self.headers.get("Content-Type", "").split(";")[0].strip()
+        if ctype != "application/apply-patch+yaml":
+            return self._send(
+                415,
+                status(
+                    415,
+                    "UnsupportedMediaType",
+                    f"the body of the request was in an unknown format - accepted media types include: application/apply-patch+yaml (got {ctype!r})",
+                ),
+            )
+        manager = query.get("fieldManager") or ""
+        if not manager:
+            return self._send(
+                400,
+                status(
+                    400,
+                    "BadRequest",
+                    "PATCH, application/apply-patch+yaml: fieldManager is required for apply requests",
+                ),
+            )
+        force = query.get("force") == "true"
+        try:
+            text = body.decode()
+            try:
+                config = json.loads(text)  # JSON is YAML (what kubefort and kubectl send), and faster to read
+            except ValueError:
+                config = yaml.safe_load(text)
+        except (UnicodeDecodeError, yaml.YAMLError) as e:
+            return self._send(400, status(400, "BadRequest", f"error decoding YAML: {e}"))
+        gv = f"{t.group}/{version}" if t.group else version
+        md = config.get("metadata") if isinstance(config, dict) else None
+        if not isinstance(md, dict) or config.get("apiVersion") != gv or config.get("kind") != t.kind:
+            return self._send(
+                400,
+                status(400, "BadRequest", f"the object must be a {gv} {t.kind} with metadata (apply configuration)"),
+            )
+        if md.get("name") != name or (md.get("namespace") or namespace) != namespace:
+            return self._send(
+                400,
+                status(
+                    400,
+                    "BadRequest",
+                    "the name or namespace of the object does not match the name or namespace of the request",
+                ),
+            )
+        schema = t.schemas.get(version)
+        if schema is not None:
+            import jsonschema
+
+            from .crds import json_schema, prune
+
+            errors = sorted(
+                jsonschema.Draft7Validator(json_schema(schema, strict=False)).iter_errors(config),
+                key=lambda e: list(e.absolute_path),
+            )
+            if errors:
+                causes = [
+                    {
+                        "reason": "FieldValueInvalid",
+                        "message": e.message,
+                        "field": ".".join(str(p) for p in e.absolute_path),
+                    }
+                    for e in errors[:20]
+                ]
+                return self._send(
+                    422,
+                    status(
+                        422,
+                        "Invalid",
+                        f'{t.kind}.{t.group} "{name}" is invalid: '
+                        + ", ".join(f"{c['field']}: {c['message']}" for c in causes),
+                        {"name": name, "group": t.group, "kind": t.kind, "causes": causes},
+                    ),
+                )
+            config = prune(config, schema)
+        key = (namespace or "", name)
+        with store.cond:
+            old = t.objects.get(key)
+            owners: dict[str, set[str]] = {}
+            for entry in (old or {}).get("metadata", {}).get("managedFields") or []:
+                owners[entry["manager"]] = {f[2:] for f in entry.get("fieldsV1", {}) if f.startswith("f:")}
+            fields = {k for k in config if k not in ("apiVersion", "kind", "metadata")}
+            conflicts = sorted(
+                (other, f)
+                for other, owned in owners.items()
+                if other != manager
+                for f in owned & fields
+                if old is not None and old.get(f) != config.get(f)
+            )
+            if conflicts and not force:
+                causes = [
+                    {"reason": "FieldManagerConflict", "message": f'conflict with "{m}"', "field": f".{f}"}
+                    for m, f in conflicts
+                ]
+                return self._send(
+                    409,
+                    status(
+                        409,
+                        "Conflict",
+                        f"Apply failed with {len(conflicts)} conflict{'s' if len(conflicts) > 1 else ''}: "
+                        + "; ".join(f'conflict with "{m}": .{f}' for m, f in conflicts),
+                        {"causes": causes},
+                    ),
+                )
+            new: dict[str, Any] = {"apiVersion": gv, "kind": t.kind}
+            taken = {f for _, f in conflicts}  # forced: the conflicting fields change owner
+            for other, owned in owners.items():
+                if other != manager and old is not None:
+                    for f in owned - fields:  # what others own and this configuration does not set
+                        if f in old:
+                            new[f] = old[f]
+                    owners[other] = owned - taken  # the same value applied by two managers: owned by both
+            new.update({k: v for k, v in config.items() if k not in ("apiVersion", "kind", "metadata")})
+            owners[manager] = fields
+            meta = {k: v for k, v in md.items() if k in ("name", "namespace", "labels", "annotations")}
+            if old is not None:
+                for k in ("uid", "creationTimestamp"):
+                    meta[k] = old["metadata"][k]
+            meta["managedFields"] = [
+                {
+                    "manager": m,
+                    "operation": "Apply",
+                    "apiVersion": gv,
+                    "time": "2026-01-01T00:00:00Z",
+                    "fieldsType": "FieldsV1",
+                    "fieldsV1": {f"f:{f}": {} for f in sorted(owned)},
+                }
+                for m, owned in sorted(owners.items())
+                if owned
+            ]
+            new["metadata"] = meta
+            if len(json.dumps(new, separators=(",", ":"))) > MAX_OBJECT_BYTES:
+                return self._send(413, status(413, "RequestEntityTooLarge", "etcdserver: request is too large"))
+            if (
+                old is not None
+                and {k: v for k, v in old.items() if k != "metadata"}
+                == {k: v for k, v in new.items() if k != "metadata"}
+                and old["metadata"].get("labels") == meta.get("labels")
+            ):
+                return self._send(200, served(old, t, version, with_kind=True))  # no change: no new resourceVersion
+            stored = store.upsert(new)
+        return self._send(201 if old is None else 200, served(stored, t, version, with_kind=True))
+
+    def _delete(self, t: ResourceType, namespace: str | None, name: str) -> None:
+        """``DELETE`` of one object (no finalizers here: it is gone at once): 200 with a ``Status`` of
+        ``status: Success``, or 404 ``NotFound``."""
+        store = self.server_api.store
+        with store.cond:
+            if (namespace or "", name) not in t.objects:
+                return self._send(
+                    404,
+                    status(
+                        404,
+                        "NotFound",
+                        f'{t.name} "{name}" not found',
+                        {"name": name, "group": t.group, "kind": t.resource},
+                    ),
+                )
+            gone = store.delete(t.group, t.resource, namespace or "", name)
+        body = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Success",
+            "details": {"name": name, "group": t.group, "kind": t.resource, "uid": gone["metadata"].get("uid")},
+        }
+        return self._send(200, body)
+
     def _list(self, t: ResourceType, version: str, namespace: str | None, query: Mapping[str, str]) -> None:
         store = self.server_api.store
-        items = store.items(t, namespace)
+        selector = LabelSelector.parse(query["labelSelector"]) if query.get("labelSelector") else None
+        items = store.items(t, namespace, selector)
         list_rv = store.rv
         start = ""
         token = query.get("continue")
@@ -578,6 +824,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         gv = f"{t.group}/{version}" if t.group else version
+        with api._watch_lock:
+            api._watches.add(self.connection)
 
         def emit(kind: str, obj: Mapping[str, Any]) -> None:
             line = json.dumps({"type": kind, "object": obj}, separators=(",", ":")).encode() + b"\n"
@@ -612,6 +860,9 @@ class _Handler(BaseHTTPRequestHandler):
             deadline = time.monotonic() + timeout
             last_bookmark = time.monotonic()
             while time.monotonic() < deadline and api._httpd is not None:
+                if self.connection not in api._watches:  # dropped (drop_watches)
+                    self.close_connection = True
+                    return None
                 with store.cond:
                     events = [
                         e
@@ -627,8 +878,11 @@ class _Handler(BaseHTTPRequestHandler):
                     bookmark(max(since, store.rv) if not events else since)
                     last_bookmark = time.monotonic()
             self._end_chunks()
-        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
             self.close_connection = True
+        finally:
+            with api._watch_lock:
+                api._watches.discard(self.connection)
 
     def _end_chunks(self) -> None:
         self.wfile.write(b"0\r\n\r\n")

@@ -69,6 +69,8 @@ BUILTIN: tuple[tuple[str, str, str, str, bool], ...] = (
     ("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True),
 )
 BUILTIN_GROUPS = frozenset(g for g, *_ in BUILTIN) | {"autoscaling", "apps", "batch", "policy"}
+#: the verbs of a type that can be written (discovery lists them; ``patch`` is what server-side apply needs)
+WRITE_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 _VERSION = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")
 
 
@@ -101,6 +103,7 @@ class ResourceType:
     versions: list[str]  # preferred first
     verbs: tuple[str, ...] = ("get", "list", "watch")
     objects: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (namespace, name) -> stored
+    schemas: dict[str, dict[str, Any]] = field(default_factory=dict)  # version -> openAPIV3Schema (CRDs)
 
     @property
     def builtin(self) -> bool:
@@ -142,6 +145,18 @@ class Store:
                 return t
         ns = namespaced if namespaced is not None else not is_cluster_scoped(api_version, kind)
         t = self.types[(group, plural(kind))] = ResourceType(group, kind, plural(kind), ns, [version])
+        return t
+
+    def add_crd(self, crd: Mapping[str, Any], *, verbs: tuple[str, ...] = WRITE_VERBS) -> ResourceType:
+        """Serve the custom resource a CustomResourceDefinition declares, at each served version, with
+        its schema (what apply validates and prunes against) and ``verbs``."""
+        spec = crd["spec"]
+        names = spec["names"]
+        versions = sorted((v["name"] for v in spec["versions"] if v.get("served", True)), key=version_priority)
+        t = ResourceType(spec["group"], names["kind"], names["plural"], spec.get("scope") != "Cluster", versions)
+        t.verbs = verbs
+        t.schemas = {v["name"]: v["schema"]["openAPIV3Schema"] for v in spec["versions"] if v.get("schema")}
+        self.types[(t.group, t.resource)] = t
         return t
 
     def lookup(self, group: str, version: str, resource: str) -> ResourceType | None:
@@ -248,7 +263,7 @@ class Store:
             self.cond.notify_all()
         return obj
 
-    def delete(self, group: str, resource: str, namespace: str, name: str) -> None:
+    def delete(self, group: str, resource: str, namespace: str, name: str) -> dict[str, Any]:
         t = self.types[(group, resource)]
         with self.cond:
             obj = t.objects.pop((namespace, name))
@@ -257,6 +272,7 @@ class Store:
             gone["metadata"]["resourceVersion"] = str(self.rv)
             self.events.append(Event(self.rv, "DELETED", t, gone))
             self.cond.notify_all()
+        return gone
 
     def compact(self) -> None:
         """Forget the history up to now (etcd compaction): older continue tokens and watches get 410."""
@@ -264,9 +280,15 @@ class Store:
             self.compacted = self.rv
             self.events.clear()
 
-    def items(self, t: ResourceType, namespace: str | None) -> list[tuple[tuple[str, str], dict[str, Any]]]:
+    def items(
+        self, t: ResourceType, namespace: str | None, selector: LabelSelector | None = None
+    ) -> list[tuple[tuple[str, str], dict[str, Any]]]:
         with self.cond:
-            return sorted((k, o) for k, o in t.objects.items() if namespace is None or k[0] == namespace)
+            return sorted(
+                (k, o)
+                for k, o in t.objects.items()
+                if (namespace is None or k[0] == namespace) and (selector is None or selector.matches(o))
+            )
 
     def events_after(self, rv: int) -> Iterator[Event]:
         return (e for e in list(self.events) if e.rv > rv)
@@ -279,6 +301,65 @@ class Store:
             for _, obj in sorted(t.objects.items()):
                 out.append(served(obj, t, t.versions[0], with_kind=True))
         return out
+
+
+@dataclass(frozen=True)
+class LabelSelector:
+    """A ``labelSelector`` query, equality- and set-based as the API reference documents it
+    (``a=b``, ``a==b``, ``a!=b``, ``a``, ``!a``, ``a in (x,y)``, ``a notin (x,y)``; comma = and)."""
+
+    terms: tuple[tuple[str, str, frozenset[str]], ...]  # (key, op, values)
+
+    @staticmethod
+    def parse(text: str) -> LabelSelector:
+        terms = []
+        for part in _split_selector(text):
+            part = part.strip()
+            if not part:
+                continue
+            m = re.match(r"^([^\s!=]+)\s+(in|notin)\s+\(([^)]*)\)$", part)
+            if m:
+                values = frozenset(v.strip() for v in m.group(3).split(",") if v.strip())
+                terms.append((m.group(1), m.group(2), values))
+            elif part.startswith("!"):
+                terms.append((part[1:].strip(), "!", frozenset()))
+            elif "!=" in part:
+                k, v = part.split("!=", 1)
+                terms.append((k.strip(), "notin", frozenset({v.strip()})))
+            elif "=" in part:
+                k, v = part.replace("==", "=").split("=", 1)
+                terms.append((k.strip(), "in", frozenset({v.strip()})))
+            else:
+                terms.append((part, "exists", frozenset()))
+        return LabelSelector(tuple(terms))
+
+    def matches(self, obj: Mapping[str, Any]) -> bool:
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        for key, op, values in self.terms:
+            have = key in labels
+            if (
+                (op == "in" and (not have or labels[key] not in values))
+                or (op == "notin" and have and labels[key] in values)
+                or (op == "exists" and not have)
+                or (op == "!" and have)
+            ):
+                return False
+        return True
+
+
+def _split_selector(text: str) -> list[str]:
+    """Split on the commas outside parentheses."""
+    out, depth, cur = [], 0, ""
+    for ch in text:
+        if ch == "," and depth == 0:
+            out.append(cur)
+            cur = ""
+            continue
+        depth += ch == "("
+        depth -= ch == ")"
+        cur += ch
+    out.append(cur)
+    return out
 
 
 #: types an old group served too: a cluster stores one object, served under both groups

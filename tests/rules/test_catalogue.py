@@ -1,10 +1,13 @@
 """Every rule runs on its own failing and passing fixtures.
 
-Layout: ``tests/rules/fixtures/<RULE-ID>/`` holds ``fail-*.yaml`` and ``pass-*.yaml``.
+Layout: ``tests/rules/fixtures/<RULE-ID>/`` holds ``fail-*.yaml`` and ``pass-*.yaml``, and may hold
+``not-evaluated-*.yaml`` (inputs that lack what the rule needs to judge).
 - In a fail file, every object the rule applies to must fail it; in a pass file, every such object
-  must pass (not "not evaluated": passing is a judgement). Other objects are context (a Namespace, a
-  RuntimeClass...). An object annotated ``kubefort.test/expect: pass|fail|not_evaluated|context``
-  overrides that.
+  must be judged and pass (not "not evaluated", and not left unjudged: passing is a judgement); in a
+  not-evaluated file, every such object must be reported not evaluated. Other objects are context (a
+  Namespace, a RuntimeClass...). An object annotated
+  ``kubefort.test/expect: pass|fail|not_evaluated|skip|context`` overrides that (``skip``: the rule is
+  not about the object at all and gives it no result).
 - ``<file>.params.yaml`` (or ``params.yaml`` for the whole directory) sets rule parameters.
 - ``expected.yaml`` (optional): a list of ``{file, name, path, line}`` (line optional), compared
   exactly with the findings of the fail files.
@@ -22,6 +25,7 @@ Run one rule's cases with ``pytest -k KF-POD-001``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -34,24 +38,31 @@ from kubefort.engine.runner import cluster_anchor, evaluate
 from kubefort.loading.loader import load_paths
 from kubefort.model.inventory import Inventory
 from kubefort.model.kinds import WORKLOAD_KINDS
+from kubefort.model.objects import K8sObject
 from kubefort.rules import default_registry
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REGISTRY = default_registry(plugins=False)
 EXPECT = "kubefort.test/expect"
+#: file name prefix -> what every object the rule applies to must get
+PREFIXES = ("pass-", "fail-", "not-evaluated-")
 
 
 def _rules() -> list[Rule]:
     return list(REGISTRY)
 
 
-def _applies(rule: Rule, kind: str) -> bool:
+def _applies(rule: Rule, obj: K8sObject) -> bool:
+    """Whether the rule is about ``obj`` (its kinds, in the API groups it names them with, and its
+    ``applies`` test when it declares one)."""
     if rule.meta.scope is Scope.CLUSTER:
         return False  # it judges the cluster (its anchor), not the objects
-    kinds = rule.meta.kinds
+    kinds, kind = rule.meta.kinds, obj.kind
     if kinds is None:
-        return rule.meta.scope is Scope.OBJECT or kind in WORKLOAD_KINDS
-    return kind in kinds
+        ok = rule.meta.scope is Scope.OBJECT or kind in WORKLOAD_KINDS
+    else:
+        ok = kind in kinds and (kind not in rule.meta.groups or obj.group in rule.meta.groups[kind])
+    return ok and (rule.meta.applies is None or rule.meta.scope is Scope.NAMESPACE or bool(rule.meta.applies(obj)))
 
 
 def _params(path: Path) -> dict[str, Any]:
@@ -96,8 +107,8 @@ def _cases() -> list[Any]:
     out = []
     for r in _rules():
         d = FIXTURES / r.meta.id
-        files = sorted(d.glob("*.yaml")) if d.is_dir() else []
-        files = [f for f in files if f.name.startswith(("pass-", "fail-")) and not f.name.endswith(".params.yaml")]
+        files = sorted([*d.glob("*.yaml"), *d.glob("*.Dockerfile")]) if d.is_dir() else []
+        files = [f for f in files if f.name.startswith(PREFIXES) and not f.name.endswith(".params.yaml")]
         for f in files:
             out.append(pytest.param(r, f, id=f"{r.meta.id}/{f.name}"))
     return out
@@ -107,7 +118,7 @@ def _cases() -> list[Any]:
 def test_rule_has_pass_and_fail_fixtures(rule: Rule) -> None:
     d = FIXTURES / rule.meta.id
     assert d.is_dir(), f"{rule.meta.id}: no fixture directory {d}"
-    names = [f.name for f in d.glob("*.yaml") if not f.name.endswith(".params.yaml")]
+    names = [f.name for f in [*d.glob("*.yaml"), *d.glob("*.Dockerfile")] if not f.name.endswith(".params.yaml")]
     assert any(n.startswith("fail-") for n in names), f"{rule.meta.id}: no fail-*.yaml fixture"
     assert any(n.startswith("pass-") for n in names), f"{rule.meta.id}: no pass-*.yaml fixture"
 
@@ -118,7 +129,8 @@ def test_fixture(rule: Rule, path: Path) -> None:
     assert not report.rule_errors, [r.detail for r in report.rule_errors]
     failed = {str(f.object) for f in report.findings}
     not_eval = {str(r.object) for r in report.results if r.status is Status.NOT_EVALUATED}
-    default = "fail" if path.name.startswith("fail-") else "pass"
+    passed = {str(p[1]) for p in report.passes}
+    default = {"fail-": "fail", "pass-": "pass"}.get(path.name[:5], "not_evaluated")
     checked = 0
     judged = list(inv)
     if rule.meta.scope is Scope.CLUSTER:  # the cluster itself, with the file's expectation
@@ -127,7 +139,7 @@ def test_fixture(rule: Rule, path: Path) -> None:
         if obj.kind == "Cluster" and obj.api_version == "kubefort.io/v1":
             expect = _head(path, "expect") or default
         else:
-            expect = obj.annotations.get(EXPECT) or (default if _applies(rule, obj.kind) else "context")
+            expect = obj.annotations.get(EXPECT) or (default if _applies(rule, obj) else "context")
         ref = str(obj.ref)
         if expect == "context":
             continue
@@ -139,6 +151,7 @@ def test_fixture(rule: Rule, path: Path) -> None:
                 f.message for f in report.findings if str(f.object) == ref
             )
             assert ref not in not_eval, f"{path.name}: {ref} was not evaluated by {rule.meta.id}, expected pass"
+            assert ref in passed, f"{path.name}: {ref} was never judged by {rule.meta.id}, expected pass"
         elif expect == "not_evaluated":
             assert ref in not_eval, f"{path.name}: {ref} should be not evaluated by {rule.meta.id}"
         elif expect == "skip":  # the rule is not about this object at all (RuleMeta.applies): no result
@@ -151,7 +164,15 @@ def test_fixture(rule: Rule, path: Path) -> None:
     if default == "fail" and expected_file.exists():
         expected = [e for e in yaml.safe_load(expected_file.read_text()) if e["file"] == path.name]
         if expected:
-            got = sorted((f.object.name, f.path_str, f.location.line) for f in report.findings)
+            # a Dockerfile object is named by its path: expected.yaml names it by the file name
+            got = sorted(
+                (
+                    os.path.basename(f.object.name) if f.object.kind == "Dockerfile" else f.object.name,
+                    f.path_str,
+                    f.location.line,
+                )
+                for f in report.findings
+            )
             assert sorted((n, p) for n, p, _ in got) == sorted((e["name"], e["path"]) for e in expected)
             for e in expected:
                 if e.get("line") is not None:

@@ -34,6 +34,7 @@ PEERS = {
     "NSA/CISA:": "nsa",
     "kubeconform": "kubeconform",
     "kubectl": "kubectl",
+    "hadolint": "hadolint",
 }
 #: metadata keys that point at upstream documentation rather than at a peer check: not in the catalogue
 DOC_KEYS = {"k8s", "istio", "linkerd", "kyverno", "gatekeeper", "kubefort"}

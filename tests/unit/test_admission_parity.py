@@ -126,3 +126,36 @@ def test_skipped_rules_are_exactly_the_cross_object_and_non_admission_ones() -> 
         assert rid in evaluated
         assert rid in {r.meta.id for r in policy.plan.for_kind(local)}
         assert rid not in {r.meta.id for r in policy.plan.for_kind(other)}
+
+
+def compressed_ids(ids: list[str]) -> str:
+    """``KF-NET-001..005, 009, KF-POD-035``: rule IDs per area, runs of three or more as ranges (the
+    form docs/admission.md lists them in)."""
+    parts: list[str] = []
+    by_area: dict[str, list[int]] = {}
+    for rid in ids:
+        area, _, num = rid.rpartition("-")
+        by_area.setdefault(area, []).append(int(num))
+    for area, nums in by_area.items():
+        nums.sort()
+        runs: list[list[int]] = []
+        for n in nums:
+            if runs and n == runs[-1][-1] + 1:
+                runs[-1].append(n)
+            else:
+                runs.append([n])
+        words = []
+        for run in runs:
+            words += [f"{run[0]:03d}..{run[-1]:03d}"] if len(run) >= 3 else [f"{n:03d}" for n in run]
+        parts.append(f"{area}-{words[0]}" + "".join(f", {w}" for w in words[1:]))
+    return ", ".join(parts)
+
+
+def test_the_docs_list_the_rules_skipped_at_admission() -> None:
+    """docs/admission.md states how many rules are skipped at admission because they read other objects,
+    and which: the default catalogue decides (regenerate the sentence from this test's message)."""
+    _, skipped = split_for_admission(REGISTRY.select(), {})
+    ids = sorted((m.id for m, why in skipped if why.startswith("cross-object")), key=lambda i: (i.rsplit("-", 1)[0], i))
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "admission.md").read_text()
+    want = f"({len(ids)} with today's catalogue: {compressed_ids(ids)}"
+    assert want + ")" in doc or want + ";" in doc, f"docs/admission.md, 'Rules skipped at admission': say {want})"

@@ -200,3 +200,79 @@ def test_kinds_read_is_what_rules_judge_and_need() -> None:
     for m in metas:
         for k in m.needs or ():
             assert k[:1].isupper(), (m.id, k)
+
+
+# -- group-qualified kinds (model.kinds.split_group_kind) ------------------------------------------------
+
+
+@rule(
+    id="KF-TEST-904",
+    slug="t4",
+    title="t",
+    severity=Severity.LOW,
+    scope=Scope.OBJECT,
+    kinds=["Policy.kyverno.io", "ConfigMap"],
+    needs=["Schedule.velero.io", "Secret"],
+    rationale="r",
+    remediation="r",
+)
+def _qualified(o: K8sObject, ctx: Any) -> list[Violation]:
+    return [Violation((), "judged")]
+
+
+def _policy(api: str, name: str) -> K8sObject:
+    return K8sObject.from_raw({"apiVersion": api, "kind": "Policy", "metadata": {"name": name, "namespace": "a"}}, SRC)
+
+
+def test_a_group_qualified_kind_is_judged_in_its_group_only() -> None:
+    m = _qualified.meta
+    assert m.kinds == {"Policy", "ConfigMap"} and m.groups == {"Policy": frozenset({"kyverno.io"})}
+    assert m.own_kinds() == {"Policy.kyverno.io", "ConfigMap"}
+    assert kinds_read([m]) == {"Policy.kyverno.io", "ConfigMap", "Schedule.velero.io", "Secret"}
+    inv = Inventory(
+        [
+            _policy("kyverno.io/v1", "kyverno"),
+            _policy("config.kio.kasten.io/v1alpha1", "k10"),
+            _policy("audit.k8s.io/v1", "audit"),
+        ]
+    )
+    report = evaluate([_qualified], inv)
+    assert {f.object.name for f in report.findings} == {"kyverno"}  # the others get no result at all
+    assert [r.object.name for r in report.results] == ["kyverno"] and report.counts[Status.PASS] == 0
+
+
+def test_a_group_qualified_need_is_blocked_by_its_group_or_its_whole_kind() -> None:
+    m = _qualified.meta
+    why = "cannot list schedules.velero.io: forbidden"
+    assert m.blocked_by({"Schedule.velero.io": why}) == f"needs Schedule.velero.io: {why}"
+    # a snapshot saved when the kind was read in every group
+    assert m.blocked_by({"Schedule": why}) == f"needs Schedule.velero.io: {why}"
+    assert m.blocked_by({"Schedule.k8up.io": why}) is None  # another tool's Schedule is not needed
+
+
+def test_the_reader_lists_a_group_qualified_kind_in_its_group_only() -> None:
+    from kubefort.loading.cluster import ClusterRead
+    from kubefort.loading.cluster.discovery import Discovery, ResourceType
+    from kubefort.loading.cluster.reader import Unreadable
+
+    def t(group: str, kind: str, resource: str) -> ResourceType:
+        return ResourceType(group=group, version="v1", resource=resource, kind=kind, namespaced=True, verbs=("list",))
+
+    kyverno, k10 = t("kyverno.io", "Policy", "policies"), t("config.kio.kasten.io", "Policy", "policies")
+    velero, k8up = t("velero.io", "Schedule", "schedules"), t("k8up.io", "Schedule", "schedules")
+    disc = Discovery(resources=[kyverno, k10, velero, k8up])
+    assert disc.for_kinds(["Policy.kyverno.io", "Schedule"]) == [k8up, kyverno, velero]
+    read = ClusterRead(
+        context="c",
+        server="s",
+        namespace=None,
+        server_version={},
+        discovery=disc,
+        kinds=["Policy.kyverno.io", "Schedule"],
+        unreadable=[
+            Unreadable(type=kyverno, status=403, reason="forbidden"),
+            Unreadable(type=k8up, status=403, reason="no"),
+        ],
+    )
+    # each under the name it was asked for: a need of Policy.config.kio.kasten.io is not blocked by it
+    assert read.unreadable_kinds() == {"Policy.kyverno.io": "forbidden", "Schedule": "no"}

@@ -202,8 +202,13 @@ def test_probe_plain_http(servers: dict[str, LocalEtcd]) -> None:
     assert p.plain_http.accepted and p.plain_http.data_readable and not p.speaks_tls
     assert p.version["etcdserver"].startswith("3.")
     assert p.auth == "disabled"
-    # loopback: the catalogue fails plaintext only off loopback, so KF-ETCD-008 is information here
-    assert _ids(report) == {"KF-ETCD-001": ("high", None), "KF-ETCD-008": ("info", "loopback")}
+    # no client certificate over plain HTTP and the data was read: critical, on loopback too (every process
+    # and hostNetwork pod of the node reaches it); its traffic on the node's lo is capturable: medium
+    assert _ids(report) == {
+        "KF-ETCD-001": ("high", None),
+        "KF-ETCD-002": ("critical", "plain_http"),
+        "KF-ETCD-008": ("medium", "loopback"),
+    }
 
 
 def test_probe_mutual_tls_is_clean(servers: dict[str, LocalEtcd], good: TLSFiles) -> None:
@@ -295,7 +300,7 @@ def test_probe_cli_json_and_exit_codes(servers: dict[str, LocalEtcd], good: TLSF
     code, out, _ = _run(
         ["etcd", "probe", "--endpoints", servers["plain"].client_url, "--fail-on", "critical", "-o", "sarif"]
     )
-    assert code == 0 and json.loads(out)["runs"][0]["results"]
+    assert code == 1 and json.loads(out)["runs"][0]["results"]  # KF-ETCD-002 is critical
 
 
 def test_probe_unreachable(tmp_path: Path) -> None:
@@ -312,13 +317,15 @@ def test_probe_cli_suppressions_and_thresholds(servers: dict[str, LocalEtcd], tm
     assert code == 1 and "KF-ETCD-001" in out and "KF-ETCD-008" not in out and "1 findings below" in out
     cfg = tmp_path / "kubefort.yaml"
     cfg.write_text(
-        f"exceptions:\n  - rules: [KF-ETCD-001]\n    kinds: [EtcdEndpoint]\n    names: ['{plain}']\n    reason: lab\n"
+        "exceptions:\n  - rules: [KF-ETCD-001, KF-ETCD-002]\n    kinds: [EtcdEndpoint]\n"
+        f"    names: ['{plain}']\n    reason: lab\n"
     )
     code, out, _ = _run(["etcd", "probe", "--endpoints", plain, "--config", str(cfg), "-o", "json"])
     doc = json.loads(out)
-    assert code == 0 and doc["summary"]["suppressed"] == 1
+    assert code == 0 and doc["summary"]["suppressed"] == 2
     assert [(f["rule_id"], f.get("suppression")) for f in doc["findings"]] == [
         ("KF-ETCD-001", "config: lab"),
+        ("KF-ETCD-002", "config: lab"),
         ("KF-ETCD-008", None),
     ]
     code, out, _ = _run(["etcd", "probe", "--endpoints", plain, "--config", str(cfg), "--no-color", "-v"])

@@ -66,13 +66,28 @@ def test_hardened_endpoint_passes() -> None:
 
 def test_plaintext_off_loopback_is_high() -> None:
     p = _probe("http://10.0.0.5:2379", speaks_tls=False, plain_http=_ok())
-    assert _found(p) == [("KF-ETCD-001", "high", None), ("KF-ETCD-008", "high", None)]
+    assert _found(p) == [
+        ("KF-ETCD-001", "high", None),
+        ("KF-ETCD-002", "critical", "plain_http"),  # no client certificate over plain HTTP, data read
+        ("KF-ETCD-008", "high", None),
+    ]
 
 
-def test_plaintext_on_loopback_is_information() -> None:
+def test_plaintext_on_loopback_reads_every_key() -> None:
+    """Issue 12: an etcd answering plain HTTP that serves an unauthenticated client fails KF-ETCD-002
+    (critical), on loopback too: every process and hostNetwork pod of the node reaches it."""
     p = _probe("http://127.0.0.1:2379", speaks_tls=False, plain_http=_ok())
-    assert ("KF-ETCD-008", "info", "loopback") in _found(p)
-    assert judge([p]).exit_code() == 1  # KF-ETCD-001 (high) still fails
+    found = _found(p)
+    assert ("KF-ETCD-002", "critical", "plain_http") in found
+    assert ("KF-ETCD-008", "medium", "loopback") in found  # capturable on the node's lo: not information
+    assert max(f.severity for f in judge([p]).findings) is Severity.CRITICAL
+    msg = next(f.message for f in judge([p]).findings if f.rule.id == "KF-ETCD-002")
+    assert "hostNetwork pod" in msg and "read key-value data" in msg
+
+
+def test_plaintext_with_etcd_auth_is_high() -> None:
+    p = _probe("http://10.0.0.5:2379", speaks_tls=False, plain_http=_ok(data=False))
+    assert ("KF-ETCD-002", "high", "etcd_auth") in _found(p)
 
 
 def test_no_client_certificate_required() -> None:
@@ -206,16 +221,18 @@ def test_config_exceptions_suppress(tmp_path: Path) -> None:
     rep = judge([_plain()], config=str(cfg))
     f001 = [f for f in rep.findings if f.rule.id == "KF-ETCD-001"]
     assert f001 and all(f.suppressed for f in f001) and f001[0].suppression
-    assert rep.exit_code() == 1  # KF-ETCD-008 (high, off loopback) still counts
-    cfg.write_text("exceptions:\n  - rules: [KF-ETCD-001, KF-ETCD-008]\n    reason: lab etcd\n")
+    assert rep.exit_code() == 1  # KF-ETCD-002 and -008 (plain HTTP off loopback) still count
+    cfg.write_text("exceptions:\n  - rules: [KF-ETCD-001, KF-ETCD-002, KF-ETCD-008]\n    reason: lab etcd\n")
     assert judge([_plain()], config=str(cfg)).exit_code() == 0
 
 
 def test_min_severity_and_fail_on() -> None:
-    p = _probe("http://127.0.0.1:2379", speaks_tls=False, plain_http=_ok())  # KF-ETCD-008 is info on loopback
+    p = _probe("http://127.0.0.1:2379", speaks_tls=False, plain_http=_ok())  # KF-ETCD-008 is medium on loopback
     rep = judge([p], min_severity="high")
-    assert [f.rule.id for f in rep.findings] == ["KF-ETCD-001"] and rep.hidden == 1
-    assert judge([p], fail_on="critical").exit_code() == 0
+    assert [f.rule.id for f in rep.findings] == ["KF-ETCD-001", "KF-ETCD-002"] and rep.hidden == 1
+    assert judge([p], fail_on="critical").exit_code() == 1  # KF-ETCD-002 is critical
+    q = _probe("http://127.0.0.1:2379", speaks_tls=False, plain_http=_ok(data=False))  # etcd auth on
+    assert judge([q], fail_on="critical").exit_code() == 0
 
 
 def test_disabled_in_config_by_slug(tmp_path: Path) -> None:
@@ -238,7 +255,7 @@ def test_a_crashing_rule_is_isolated(monkeypatch: pytest.MonkeyPatch) -> None:
     rep = judge([_plain()])
     assert [r.rule.id for r in rep.rule_errors] == [RULES[0].id] and rep.exit_code() == 3
     assert "secret-ish" not in (rep.rule_errors[0].detail or "")
-    assert [f.rule.id for f in rep.findings] == ["KF-ETCD-008"]  # the others still ran
+    assert [f.rule.id for f in rep.findings] == ["KF-ETCD-002", "KF-ETCD-008"]  # the others still ran
 
 
 # -- YAML fixtures (tests/rules/fixtures/<ID>/*-live-*, run by tests/rules/test_catalogue.py) -------------

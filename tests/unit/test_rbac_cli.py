@@ -161,12 +161,15 @@ def test_paths_table_and_dot() -> None:
     r = run("paths", "--from", "User:dave", "-f", FIXTURES)
     assert r.exit_code == 0
     lines = r.stdout.splitlines()
-    assert lines[0] == "User:dave -> cluster-admin (2 steps)"
-    assert lines[1].startswith("  1. exec into pods in namespace shop")
-    assert lines[2] == "     via RoleBinding/shop/debuggers (ClusterRole/exec-only)"
+    assert lines[0].startswith("Includes the ") and "--no-defaults" in lines[0]  # said first (issue 12)
+    assert lines[2] == "User:dave -> cluster-admin (2 steps)"
+    assert lines[3].startswith("  1. exec into pods in namespace shop")
+    assert lines[4] == "     via RoleBinding/shop/debuggers (ClusterRole/exec-only)"
     r = run("paths", "--from", "User:dave", "-f", FIXTURES, "-o", "dot")
     assert r.exit_code == 0
-    assert r.stdout.startswith("digraph escalation {") and r.stdout.rstrip().endswith("}")
+    head, body = r.stdout.split("\n", 1)
+    assert head.startswith("// Includes the ")
+    assert body.startswith("digraph escalation {") and r.stdout.rstrip().endswith("}")
     assert '"User:dave" -> "ServiceAccount:shop:payments-operator"' in r.stdout
     assert '"ServiceAccount:shop:payments-operator" -> "cluster-admin"' in r.stdout
     r = run("paths", "--from", "User:mia", "-f", FIXTURES)
@@ -243,3 +246,47 @@ subjects: [{kind: User, name: "bob\\u001b[2J"}, {kind: Robot, name: r}]
     assert "ClusterRoleBinding/evil\\x1b[31m: subject 1 (kind 'Robot')" in r.stderr
     data = json.loads(run("who-can", "get", "pods", "-f", "-", "-o", "json", input=manifest).stdout)
     assert data["subjects"][0]["name"] == "bob\x1b[2J"  # JSON keeps the value (escaped by the encoder)
+
+
+KUBE_PROMETHEUS_LIKE = """\
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: metrics-operator, namespace: monitoring}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: metrics-operator}
+rules:
+- apiGroups: [""]
+  resources: [configmaps, secrets]
+  verbs: ["*"]
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [list, delete]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: metrics-operator}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: metrics-operator}
+subjects: [{kind: ServiceAccount, name: metrics-operator, namespace: monitoring}]
+"""
+
+
+def test_paths_include_the_default_bindings_of_every_cluster(tmp_path: Path) -> None:
+    """Issue 12: an operator that writes and reads Secrets everywhere mints a token for the kube-system
+    ServiceAccount of the ClusterRole aggregation controller, whose default role may escalate ClusterRoles:
+    cluster-admin in two steps. Without the defaults (--no-defaults) no path exists, and both say which."""
+    f = tmp_path / "operator.yaml"
+    f.write_text(KUBE_PROMETHEUS_LIKE)
+    doc = json.loads(run("paths", "-f", str(f), "-o", "json").stdout)
+    assert doc["defaults"]["included"] is True
+    assert "ClusterRoleBinding/system:controller:clusterrole-aggregation-controller" in doc["defaults"]["bindings"]
+    (path,) = doc["paths"]  # the controllers' own accounts are steps, not listed as starting points
+    assert path["from"] == "ServiceAccount:monitoring:metrics-operator" and path["to"] == "cluster-admin"
+    assert "kube-system:clusterrole-aggregation-controller" in path["steps"][0]["action"]
+    assert "a default of every cluster" in path["steps"][1]["via"]
+    table = run("paths", "-f", str(f)).stdout
+    assert table.startswith("Includes the ") and "1 subject can become cluster-admin." in table
+    none = json.loads(run("paths", "--no-defaults", "-f", str(f), "-o", "json").stdout)
+    assert none["paths"] == [] and none["defaults"] == {"included": False, "bindings": []}
+    assert "not included (--no-defaults)" in run("paths", "--no-defaults", "-f", str(f)).stdout

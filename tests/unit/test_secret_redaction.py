@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from kubefort.api import ScanOptions, scan
+from kubefort.api import ScanOptions, scan, scan_inventory
+from kubefort.engine.findings import Report
+from kubefort.loading.loader import load_paths
+from kubefort.model.inventory import Inventory
 from kubefort.reporters import Format, get_reporter
 
 FIXTURES = Path(__file__).resolve().parents[1] / "rules" / "fixtures"
@@ -76,18 +79,42 @@ def _forbidden() -> set[str]:
     return {p for p in out if len(set(p)) > 1 and not p.isdigit() and p.strip() == p}
 
 
+def _is_cluster(path: Path) -> bool:
+    """A fixture that is a whole cluster (``# kubefort.test/mode: cluster``, tests/rules/test_catalogue.py)."""
+    return any(
+        line.startswith("#") and "kubefort.test/mode: cluster" in line for line in path.read_text().split("\n")[:3]
+    )
+
+
+def _reports(d: Path) -> dict[str, Report]:
+    """The scans of a rule's fixtures: the directory as manifests, or, for a rule that judges a whole
+    cluster (its fixtures are clusters), each file as a cluster of its own, in cluster mode."""
+    files = [f for f in sorted(d.glob("*.yaml")) if not f.name.endswith(".params.yaml")]
+    if not files or not all(_is_cluster(f) for f in files):
+        return {d.name: scan(ScanOptions(paths=[str(d)]))}
+    out = {}
+    for f in files:
+        loaded = load_paths([str(f)])
+        assert not loaded.errors
+        out[f"{d.name}/{f.name}"] = scan_inventory(Inventory(loaded.objects, live=True), ScanOptions(), mode="cluster")
+    return out
+
+
 @pytest.fixture(scope="module")
 def outputs() -> dict[str, str]:
     assert SEC_DIRS, "no KF-SEC fixtures"
     rendered: dict[str, str] = {}
     for d in SEC_DIRS:
-        report = scan(ScanOptions(paths=[str(d)]))
-        assert any(f.rule.area == "SEC" for f in report.findings), f"{d.name}: no SEC finding"
-        assert not report.rule_errors, [r.detail for r in report.rule_errors]
-        for fmt in Format:
-            buf = io.StringIO()
-            get_reporter(fmt, color=False, verbose=True).render(report, buf)
-            rendered[f"{d.name}/{fmt.value}"] = buf.getvalue()
+        reports = _reports(d)
+        assert any(f.rule.id == d.name for r in reports.values() for f in r.findings), (
+            f"{d.name}: no finding of its own"
+        )
+        for key, report in reports.items():
+            assert not report.rule_errors, [r.detail for r in report.rule_errors]
+            for fmt in Format:
+                buf = io.StringIO()
+                get_reporter(fmt, color=False, verbose=True).render(report, buf)
+                rendered[f"{key}/{fmt.value}"] = buf.getvalue()
     return rendered
 
 

@@ -175,3 +175,53 @@ def test_committed_secret_only_in_manifest_mode(mode: str, fails: bool) -> None:
     inv = Inventory(load_text(SECRET, "secret.yaml").objects)
     report = evaluate([secret_committed_in_manifest], inv, mode=mode)
     assert bool(report.findings) is fails
+
+
+# -- issue 12: placeholders and identifiers are not literal secrets ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("DB_PASSWORD", "changeme"),
+        ("DB_PASSWORD", "Change-Me!"),
+        ("API_TOKEN", "REPLACE_ME"),
+        ("ETCD_DISCOVERY_TOKEN", "INSERT_ETCD_DISCOVERY_TOKEN"),  # etcd example: what to put there
+        ("GOOGLE_API_KEY", "GOOGLE_API_KEY_VAL"),  # a kustomize component's stand-in
+        ("SMTP_PASSWORD", "your-password-here"),
+        ("LICENSE_KEY", "xxxxxxxxxxxx"),
+        ("ADMIN_TOKEN", "TODO"),
+        ("MINIO_ACCESS_KEY", "minio"),  # repeats a word of its own name
+        ("DB_PASSWORD", "password"),
+    ],
+)
+def test_fill_in_values_are_not_secrets(name: str, value: str) -> None:
+    assert ss.env_literal_reasons(name, value) == ()
+    assert ss.find_assignments(f"{name.lower()}={value}\n") == []
+    assert ss.scan_command_line([f"--{name.lower().replace('_', '-')}={value}"]) == {}
+
+
+def test_initial_cluster_token_is_an_identifier() -> None:
+    """etcd's --initial-cluster-token names the cluster being bootstrapped; it grants nothing."""
+    assert not ss.is_sensitive_name("ETCD_INITIAL_CLUSTER_TOKEN")
+    assert not ss.is_sensitive_name("initial-cluster-token")
+    assert ss.env_literal_reasons("ETCD_INITIAL_CLUSTER_TOKEN", "etcd-cluster-prod-1") == ()
+    assert ss.is_sensitive_name("ETCD_DISCOVERY_TOKEN")  # the discovery URL's token is one
+
+
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("MINIO_SECRET_KEY", "minio123"),  # a default, but a real key
+        ("MYSQL_ROOT_PASSWORD", "c-krit"),
+        ("API_KEY", "s3cr3t-Value"),  # mixed case and digits: not an instruction
+        ("TOKEN", "Replace-Me-9f2Kq"),
+    ],
+)
+def test_real_values_still_count(name: str, value: str) -> None:
+    assert "sensitive name" in ss.env_literal_reasons(name, value)
+
+
+def test_fill_in_secret_values_are_placeholders() -> None:
+    assert ss.is_placeholder("REPLACE_ME") and ss.is_placeholder("INSERT_DB_PASSWORD")
+    assert not ss.is_placeholder("Fx7-fake-Pa55-wq8z")

@@ -28,7 +28,7 @@ import yaml
 from ..engine.registry import Registry
 from ..engine.rule import Rule, Scope
 from ..rules import default_registry
-from ..rules.pod_hardening import ALLOWED_VOLUME_SOURCES, OTHER_VOLUME_SOURCES
+from ..rules.pod_hardening import ALLOWED_VOLUME_SOURCES, INHERITED_FIELDS, OTHER_VOLUME_SOURCES
 from ..rules.pod_privilege import BASELINE_CAPABILITIES, DANGEROUS_CAPABILITIES
 from .manifests import NoAliasDumper
 
@@ -169,21 +169,6 @@ def _selinux_ok(opts: str) -> str:
 
 
 _SELINUX_TYPES = "['container_t', 'container_init_t', 'container_kvm_t', 'container_engine_t']"
-_POD_SC_FIELDS = (
-    "seLinuxOptions",
-    "windowsOptions",
-    "runAsUser",
-    "runAsGroup",
-    "runAsNonRoot",
-    "supplementalGroups",
-    "supplementalGroupsPolicy",
-    "fsGroup",
-    "sysctls",
-    "fsGroupChangePolicy",
-    "seccompProfile",
-    "appArmorProfile",
-    "seLinuxChangePolicy",
-)
 _CTR_SC_FIELDS = (
     "capabilities",
     "privileged",
@@ -377,10 +362,10 @@ CHECKS: dict[str, CelCheck] = {
         ),
         CelCheck(
             "KF-POD-032",
-            _non_empty("variables.podSpec.securityContext", _POD_SC_FIELDS)
-            + " && "
+            _non_empty("variables.podSpec.securityContext", INHERITED_FIELDS)
+            + " || "
             + _all_c(_non_empty("c.securityContext", _CTR_SC_FIELDS), "ciContainers"),
-            "the pod or a container has no (or an empty) securityContext",
+            "a container has no (or an empty) securityContext and the pod sets none it inherits",
         ),
         CelCheck(
             "KF-POD-041",

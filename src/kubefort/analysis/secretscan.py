@@ -147,13 +147,20 @@ _WEAK_NAME_RE = re.compile(
 )
 
 
+#: Settings whose name matches a sensitive pattern but whose value is an identifier, not a credential:
+#: etcd's ``--initial-cluster-token`` / ``ETCD_INITIAL_CLUSTER_TOKEN`` only keeps two clusters being
+#: bootstrapped from joining each other by mistake (etcd documents it as a unique cluster name).
+NON_CREDENTIAL_NAME_RE = re.compile(r"initial[-_.]?cluster[-_.]?token", re.IGNORECASE)
+
+
 @lru_cache(maxsize=8192)
 def is_sensitive_name(name: str) -> bool:
     """True when ``name`` (an env var, key or flag name) matches the sensitive-name patterns and no
-    segment of it marks a reference/metadata (``*_FILE``, ``*_URL``, ``secretName``...)."""
+    segment of it marks a reference/metadata (``*_FILE``, ``*_URL``, ``secretName``...), and it is
+    not a setting known to hold an identifier (:data:`NON_CREDENTIAL_NAME_RE`)."""
     if not name or len(name) > 256 or not SENSITIVE_NAME_RE.search(name):
         return False
-    if name.lower() in _SHELL_NAMES:
+    if name.lower() in _SHELL_NAMES or NON_CREDENTIAL_NAME_RE.search(name):
         return False
     return not ({s.lower() for s in _SEGMENT_RE.findall(name)} & NON_SECRET_SEGMENTS)
 
@@ -212,10 +219,52 @@ def is_template(value: str) -> bool:
     return n > 0 and not _ALNUM_RE.search(rest)
 
 
-def is_placeholder(value: str) -> bool:
-    """Catalogue KF-SEC-005 placeholders: empty, ``changeme``, ``<...>``, ``${...}``, ``{{ ... }}``."""
+#: First words of a value that says what to put there (``INSERT_ETCD_DISCOVERY_TOKEN``, ``your-api-key``).
+_FILL_IN_FIRST = frozenset({"insert", "replace", "enter", "your", "put", "add", "change", "set", "fill"})
+#: Last words of one (``GOOGLE_API_KEY_VAL``, ``REPLACE_ME``, ``password-here``).
+_FILL_IN_LAST = frozenset({"val", "value", "here", "me", "placeholder", "todo", "tbd"})
+#: Values made of these words only (``TODO``, ``placeholder``, ``redacted``).
+_FILL_IN_ONLY = frozenset({"todo", "tbd", "fixme", "placeholder", "redacted", "dummy", "xxx", "changeme", "replaceme"})
+_WORDS_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_. ][A-Za-z0-9]+)*")
+_WORD_SPLIT_RE = re.compile(r"[-_. ]+")
+_MASK_RE = re.compile(r"([xX*#.])\1{2,}")  # xxxxxx, ******, ......
+
+
+def is_fill_in(value: str) -> bool:
+    """A value that stands where a secret is to be filled in, not a secret: ``changeme``, ``REPLACE_ME``,
+    ``INSERT_<NAME>``, ``YOUR_API_KEY``, ``<NAME>_VAL``, ``password-here``, ``TODO``, ``xxxxxx``/``****``.
+    Words are what counts: a first word that asks to put something there, a last word that says
+    "value here", or nothing but such words."""
     v = value.strip()
-    return not v or bool(_CHANGEME_RE.fullmatch(v)) or is_template(v)
+    if _CHANGEME_RE.fullmatch(v) or _MASK_RE.fullmatch(v):
+        return True
+    if not _WORDS_RE.fullmatch(v):
+        return False
+    words = [w.lower() for w in _WORD_SPLIT_RE.split(v) if w]
+    if all(w in _FILL_IN_ONLY for w in words):
+        return True
+    # a phrase of plain words in one case, as people write instructions (not "s3cr3t-Value")
+    phrase = (v.isupper() or v.islower()) and all(w.isalpha() for w in words)
+    return phrase and len(words) >= 2 and (words[0] in _FILL_IN_FIRST or words[-1] in _FILL_IN_LAST)
+
+
+def repeats_name(value: str, name: str | None) -> bool:
+    """The value only repeats its own setting's name or one word of it (``MINIO_ACCESS_KEY=minio``,
+    ``DB_PASSWORD=password``, ``API_TOKEN=API_TOKEN``): a stand-in that discloses nothing."""
+    if not name:
+        return False
+    v = value.strip().lower()
+    if not v.isascii() or not v.replace("_", "").replace("-", "").isalpha():
+        return False
+    words = {w.lower() for w in _SEGMENT_RE.findall(name)} | {w.lower() for w in _WORD_SPLIT_RE.split(name) if w}
+    return v in words or v == name.lower()
+
+
+def is_placeholder(value: str) -> bool:
+    """Catalogue KF-SEC-005 placeholders: empty, ``changeme``, ``<...>``, ``${...}``, ``{{ ... }}``,
+    and the fill-in values of :func:`is_fill_in` (``REPLACE_ME``, ``INSERT_...``, ``..._VAL``)."""
+    v = value.strip()
+    return not v or is_fill_in(v) or is_template(v)
 
 
 def is_literal(value: str, *, in_text: bool = False) -> bool:
@@ -225,7 +274,7 @@ def is_literal(value: str, *, in_text: bool = False) -> bool:
     v = value.strip()
     if len(v) >= 2 and v[0] == v[-1] and v[0] in "\"'":
         v = v[1:-1].strip()
-    if not v or v.lower() in _NOT_VALUES or is_template(v):
+    if not v or v.lower() in _NOT_VALUES or is_template(v) or is_fill_in(v):
         return False
     if _SHELL_REF_RE.match(v):  # detect-secrets' is_prefixed_with_dollar_sign heuristic
         return False
@@ -512,7 +561,7 @@ def env_literal_reasons(name: str, value: Any, allow: Allowlist = NO_ALLOW) -> t
     if text is None or not text.strip() or is_var_reference(text) or allow.value_allowed(text):
         return ()
     reasons: list[str] = []
-    if is_sensitive_name(name) and not allow.name_allowed(name) and is_literal(text):
+    if is_sensitive_name(name) and not allow.name_allowed(name) and is_literal(text) and not repeats_name(text, name):
         reasons.append("sensitive name")
     reasons.extend(detect_value(text, name=name))
     return tuple(reasons)
@@ -591,7 +640,7 @@ def find_assignments(text: str, allow: Allowlist = NO_ALLOW) -> list[tuple[str, 
                 continue
             reasons: list[str] = []
             if _is_assignment_key(key):
-                if is_literal(val, in_text=True):
+                if is_literal(val, in_text=True) and not repeats_name(val, key):
                     reasons.append("sensitive name")
             elif is_literal(val, in_text=True) and not any(c.isspace() for c in val):
                 reasons.extend(entropy_labels(val, True))
@@ -627,7 +676,7 @@ def _name_value_reasons(name: str, val: str, allow: Allowlist) -> list[str]:
     val = _unquote(val)
     if allow.value_allowed(val) or allow.name_allowed(name):
         return []
-    if is_sensitive_name(name) and is_literal(val, in_text=True):
+    if is_sensitive_name(name) and is_literal(val, in_text=True) and not repeats_name(val, name):
         return ["sensitive name"]
     return []
 

@@ -28,6 +28,11 @@ COMMANDS = {
     "admission": ("admission_cmd", "admission_group"),
     "policy": ("policy_cmd", "policy_group"),
     "cluster": ("cluster_cmd", "cluster_group"),
+    "deploy": ("deploy_cmd", "deploy_group"),
+    "watch": ("watch_cmd", "watch_cmd"),
+    "image": ("image_cmd", "image_group"),
+    "vulndb": ("image_cmd", "vulndb_group"),
+    "dockerfile": ("image_cmd", "dockerfile_group"),
 }
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 import click
 
 from ..api import ClusterSource, save_cluster_snapshot, unread_summary
+from ..model.kinds import distinct_unreadable
 from ..reporters import printable
 from .options import cluster_options
 
@@ -30,6 +31,7 @@ def progress_printer() -> Callable[[int, int, str, int], None]:
 
 def unread_line(unreadable: Mapping[str, str]) -> str:
     """The summary line of what could not be read (kind -> reason)."""
+    unreadable = distinct_unreadable(unreadable)
     reasons = "; ".join(unreadable[k] for k in sorted(unreadable))
     return f"kubefort: could not read {len(unreadable)} kinds ({printable(reasons)}): the rules that need them are not evaluated"
 

@@ -1,4 +1,10 @@
-"""``kubefort netpol``: NetworkPolicy reachability (can-reach, matrix, diff). See docs/netpol.md."""
+"""``kubefort netpol``: NetworkPolicy reachability (can-reach, matrix, diff). See docs/netpol.md.
+
+The objects come from files (PATH..., -f, --helm, --kustomize), or from a live cluster (``--cluster``)
+or a snapshot of one (``--snapshot FILE``), always read whole; files given with a cluster are applied
+on top of it, as ``kubectl apply`` would (``diff --cluster AFTER``: what AFTER would open on the
+cluster). An answer is marked incomplete, and exits 2, when a kind the engine reads could not be read.
+"""
 
 from __future__ import annotations
 
@@ -10,28 +16,63 @@ from click.core import ParameterSource
 
 from ..analysis.netpol import NetpolEngine, parse_port_query
 from ..analysis.netpol.queries import diff, matrix, reach
-from ..api import ScanOptions, load_netpol
+from ..api import ClusterSource, ScanOptions, load_netpol, read_for_netpol
 from ..errors import UsageError
 from ..loading.loader import LoadResult
+from ..model.inventory import Inventory
 from ..reporters import netpol as report
-from .options import input_options
+from ..reporters import printable
+from .cluster_cmd import progress_printer
+from .options import cluster_options, input_options
 
 
-def _load(
-    paths: list[str], helm: tuple[str, ...], helm_values: tuple[str, ...], kustomize: tuple[str, ...], namespace: str
-) -> tuple[NetpolEngine, LoadResult]:
-    if not paths and not helm and not kustomize:
-        raise UsageError("nothing to read: give files or directories (-f), '-' for stdin, --helm or --kustomize")
-    opts = ScanOptions(
-        paths=paths, helm=list(helm), helm_values=list(helm_values), kustomize=list(kustomize), namespace=namespace
+def _options(
+    paths: list[str],
+    helm: tuple[str, ...],
+    helm_values: tuple[str, ...],
+    kustomize: tuple[str, ...],
+    namespace: str,
+    cluster: ClusterSource | None = None,
+    snapshot: str | None = None,
+    *,
+    on_cluster: bool = False,
+) -> ScanOptions:
+    """The inputs of a command; ``on_cluster``: they are applied on a cluster read already (may be none)."""
+    if not paths and not helm and not kustomize and cluster is None and snapshot is None and not on_cluster:
+        raise UsageError(
+            "nothing to read: give files or directories (-f), '-' for stdin, --helm, --kustomize, "
+            "--cluster or --snapshot FILE"
+        )
+    return ScanOptions(
+        paths=paths,
+        helm=list(helm),
+        helm_values=list(helm_values),
+        kustomize=list(kustomize),
+        namespace=namespace,
+        cluster=cluster,
+        snapshot=snapshot,
     )
-    return load_netpol(opts)
 
 
-def _warn(eng: NetpolEngine, loaded: LoadResult, label: str = "") -> None:
+def _read(opts: ScanOptions) -> Inventory | None:
+    """The cluster of ``opts`` (None: files only), with what could not be read or discovered on stderr."""
+    if opts.cluster is None and opts.snapshot is None:
+        return None
+    tty = opts.cluster is not None and sys.stderr.isatty()
+    cluster, notes = read_for_netpol(opts, progress_printer() if tty else None)
+    if tty:
+        click.echo("\r\033[K", err=True, nl=False)
+    for note in notes:
+        click.echo(f"kubefort: warning: {printable(note)}", err=True)
+    return cluster
+
+
+def _warn(eng: NetpolEngine, loaded: LoadResult, label: str = "", *, incomplete: bool = True) -> None:
     sys.stdout.flush()  # the report before the warnings, as on a terminal
     for line in report.problem_lines(eng.problems, loaded.errors, label):
         click.echo(line, err=True)
+    if incomplete and eng.incomplete:
+        click.echo(f"kubefort: warning: {printable(report.incomplete_line(eng.incomplete.items()))}", err=True)
 
 
 def _namespace_filter(ctx: click.Context, namespace: str) -> list[str] | None:
@@ -50,6 +91,8 @@ def netpol_group() -> None:
       kubefort netpol can-reach 0.0.0.0/0 shop/deploy/web -f k8s/
       kubefort netpol matrix -f k8s/ -n shop --format dot | dot -Tsvg > shop.svg
       kubefort netpol diff k8s-main/ k8s-branch/
+      kubefort netpol matrix --cluster -n shop
+      kubefort netpol diff --snapshot prod.json.gz k8s-branch/policies/
     """
 
 
@@ -58,6 +101,7 @@ def netpol_group() -> None:
 @click.argument("dst")
 @click.argument("paths", nargs=-1, type=click.Path(allow_dash=True))
 @input_options
+@cluster_options(whole=True)
 @click.option(
     "--port",
     "port",
@@ -77,12 +121,16 @@ def can_reach_cmd(
     namespace: str,
     port: str | None,
     fmt: str,
+    cluster: ClusterSource | None,
+    snapshot: str | None,
 ) -> None:
     """Can SRC open a connection to DST? SRC and DST are NAMESPACE/KIND/NAME (kind as in the
     manifest or a kubectl short name: deploy, sts, ds, po, cj) or a CIDR / IP address outside the cluster.
+    In a cluster a Pod made by a workload (through a ReplicaSet...) answers for that workload.
 
     \b
-    Exit codes: 0 allowed, 1 denied, 2 usage or input error.
+    Exit codes: 0 allowed, 1 denied, 2 usage or input error, or an incomplete answer (a kind
+    could not be read from the cluster).
     """
     query = None
     if port is not None:
@@ -90,14 +138,15 @@ def can_reach_cmd(
             query = parse_port_query(port)
         except ValueError as e:
             raise UsageError(f"--port: {e}") from None
-    eng, loaded = _load([*paths, *filenames], helm, helm_values, kustomize, namespace)
+    opts = _options([*paths, *filenames], helm, helm_values, kustomize, namespace, cluster, snapshot)
+    eng, loaded = load_netpol(opts, cluster=_read(opts))
     try:
         verdict = reach(eng, src, dst, query)
     except LookupError as e:
         raise UsageError(str(e.args[0])) from None
     report.write_verdict(verdict, fmt, sys.stdout)
     _warn(eng, loaded)
-    if loaded.errors:
+    if loaded.errors or verdict.incomplete:
         sys.exit(2)
     sys.exit(0 if verdict.allowed else 1)
 
@@ -105,6 +154,7 @@ def can_reach_cmd(
 @netpol_group.command("matrix")
 @click.argument("paths", nargs=-1, type=click.Path(allow_dash=True))
 @input_options
+@cluster_options(whole=True)
 @click.option(
     "-o",
     "--format",
@@ -126,50 +176,69 @@ def matrix_cmd(
     namespace: str,
     fmt: str,
     output: IO[str] | None,
+    cluster: ClusterSource | None,
+    snapshot: str | None,
 ) -> None:
     """Workload-to-workload connectivity with ports: every allowed (from, to) pair; a pair that is not
     listed is denied. With -n NS only connections from or to NS are shown.
 
     \b
-    Exit codes: 0 done, 2 usage or input error.
+    Exit codes: 0 done, 2 usage or input error, or an incomplete answer.
     """
-    eng, loaded = _load([*paths, *filenames], helm, helm_values, kustomize, namespace)
-    report.write_matrix(matrix(eng, _namespace_filter(ctx, namespace)), fmt, output or sys.stdout)
+    opts = _options([*paths, *filenames], helm, helm_values, kustomize, namespace, cluster, snapshot)
+    eng, loaded = load_netpol(opts, cluster=_read(opts))
+    m = matrix(eng, _namespace_filter(ctx, namespace))
+    report.write_matrix(m, fmt, output or sys.stdout)
     _warn(eng, loaded)
-    sys.exit(2 if loaded.errors else 0)
+    sys.exit(2 if loaded.errors or m.incomplete else 0)
 
 
 @netpol_group.command("diff")
-@click.argument("before", type=click.Path(allow_dash=True))
-@click.argument("after", type=click.Path(allow_dash=True))
+@click.argument("sides", nargs=-1, type=click.Path(allow_dash=True), metavar="[BEFORE] AFTER")
 @input_options
+@cluster_options(whole=True)
 @click.option("-o", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.pass_context
 def diff_cmd(
     ctx: click.Context,
-    before: str,
-    after: str,
+    sides: tuple[str, ...],
     filenames: tuple[str, ...],
     helm: tuple[str, ...],
     helm_values: tuple[str, ...],
     kustomize: tuple[str, ...],
     namespace: str,
     fmt: str,
+    cluster: ClusterSource | None,
+    snapshot: str | None,
 ) -> None:
     """Which connections a policy change opens or closes: BEFORE and AFTER are files or directories
     (e.g. two checkouts). Inputs given with -f/--helm/--kustomize are added to both sides (e.g. the
     workloads, when BEFORE and AFTER hold only NetworkPolicies).
 
+    With --cluster or --snapshot FILE, BEFORE is the cluster and AFTER (files or directories) is
+    applied on top of it as kubectl apply would: what the change would open or close on the cluster.
+
     \b
-    Exit codes: 0 no change, 1 connections opened or closed, 2 usage or input error.
+    Exit codes: 0 no change, 1 connections opened or closed, 2 usage or input error, or an
+    incomplete answer (a kind could not be read from the cluster).
     """
+    live = cluster is not None or snapshot is not None
+    want = 1 if live else 2
+    if len(sides) != want:
+        raise click.UsageError(
+            "with --cluster/--snapshot give AFTER only (BEFORE is the cluster)" if live else "give BEFORE and AFTER"
+        )
     shared = list(filenames)
-    eb, lb = _load([before, *shared], helm, helm_values, kustomize, namespace)
-    ea, la = _load([after, *shared], helm, helm_values, kustomize, namespace)
+    base = _read(_options([], (), (), (), namespace, cluster, snapshot)) if live else None
+    before = [] if live else [sides[0]]
+    eb, lb = load_netpol(
+        _options([*before, *shared], helm, helm_values, kustomize, namespace, on_cluster=live), cluster=base
+    )
+    ea, la = load_netpol(_options([sides[-1], *shared], helm, helm_values, kustomize, namespace), cluster=base)
     result = diff(eb, ea, _namespace_filter(ctx, namespace))
     report.write_diff(result, fmt, sys.stdout)
-    _warn(eb, lb, "before: ")
+    _warn(eb, lb, "before: ", incomplete=False)
     _warn(ea, la, "after: ")
-    if lb.errors or la.errors:
+    if lb.errors or la.errors or result.incomplete:
         sys.exit(2)
     sys.exit(1 if result.changed else 0)

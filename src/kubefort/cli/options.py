@@ -57,7 +57,7 @@ def split_ids(values: tuple[str, ...]) -> list[str]:
     return [p.strip() for v in values for p in v.split(",") if p.strip()]
 
 
-def cluster_options(*, flag: bool = True, namespace: bool = False) -> Callable[[Command], Command]:
+def cluster_options(*, flag: bool = True, namespace: bool = False, whole: bool = False) -> Callable[[Command], Command]:
     """The options that make a command read a live cluster (or a snapshot) instead of files.
 
     The command receives ``cluster`` (a :class:`kubefort.api.ClusterSource`, or None without
@@ -65,17 +65,20 @@ def cluster_options(*, flag: bool = True, namespace: bool = False) -> Callable[[
     also reads files, so ``--cluster``/``--snapshot FILE`` choose the source; without it the command
     always reads a cluster. ``namespace``: declare ``-n`` here (commands with :func:`input_options` have
     it already: there, ``-n NS`` given on the command line restricts a cluster read to that namespace).
+    ``whole``: the command reads the whole cluster whatever its ``-n`` means (the namespace of a query,
+    of manifests), and may have an ``-A`` of its own: no ``-A`` and no ``--secret-values`` are declared.
     """
 
     def decorate(fn: Command) -> Command:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kw: Any) -> Any:
             use = kw.pop("use_cluster", True)
-            given = {k: kw.pop(k) for k in _CLUSTER_KEYS if k in kw}
+            keys = _CLUSTER_KEYS if not whole else _WHOLE_KEYS  # a command's own -A stays its own
+            given = {k: kw.pop(k) for k in keys if k in kw}
             all_namespaces = given.pop("all_namespaces", False)
             ctx = click.get_current_context()
             src = ctx.get_parameter_source("namespace")
-            ns = kw.get("namespace") if src not in (None, ParameterSource.DEFAULT) else None
+            ns = kw.get("namespace") if src not in (None, ParameterSource.DEFAULT) and not whole else None
             if all_namespaces and ns is not None:
                 raise click.UsageError("-n/--namespace and -A/--all-namespaces: choose one")
             snapshot = kw.get("snapshot") if flag else None
@@ -91,7 +94,6 @@ def cluster_options(*, flag: bool = True, namespace: bool = False) -> Callable[[
         opts = [
             click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None, help=_H["kubeconfig"]),
             click.option("--context", default=None, metavar="NAME", help=_H["context"]),
-            click.option("-A", "--all-namespaces", is_flag=True, help=_H["all_namespaces"]),
             click.option("--qps", type=click.FloatRange(min=0.1), default=50.0, show_default=True, help=_H["qps"]),
             click.option("--burst", type=click.IntRange(min=1), default=100, show_default=True, help=_H["burst"]),
             click.option(
@@ -103,8 +105,11 @@ def cluster_options(*, flag: bool = True, namespace: bool = False) -> Callable[[
                 help=_H["request_timeout"],
             ),
         ]
-        if flag:  # a snapshot never holds Secret values: asking for them is for scans only
+        if not whole:
+            opts.insert(2, click.option("-A", "--all-namespaces", is_flag=True, help=_H["all_namespaces"]))
+        if flag and not whole:  # a snapshot never holds Secret values: asking for them is for scans only
             opts.append(click.option("--secret-values", is_flag=True, help=_H["secret_values"]))
+        if flag:
             opts[:0] = [
                 click.option("--cluster", "use_cluster", is_flag=True, help=_H["cluster"]),
                 click.option(
@@ -122,6 +127,7 @@ def cluster_options(*, flag: bool = True, namespace: bool = False) -> Callable[[
 
 
 _CLUSTER_KEYS = ("kubeconfig", "context", "all_namespaces", "qps", "burst", "request_timeout", "secret_values")
+_WHOLE_KEYS = ("kubeconfig", "context", "qps", "burst", "request_timeout")
 _H = {
     "cluster": "Read the objects from the cluster of the kubeconfig's current (or --context) context.",
     "snapshot": "Read the objects from a snapshot file (kubefort cluster snapshot save).",

@@ -1,10 +1,12 @@
 """``kubefort rbac``: who can do what, what a subject can do, and how subjects escalate to cluster-admin.
 
-Every command reads manifests like ``kubefort scan`` (-f, --helm, --kustomize) and answers with
-Kubernetes RBAC authorizer semantics (see docs/rbac.md). ``-n`` is both the namespace of the query
-and, as with kubectl, the namespace of manifests that name none.
+Every command reads manifests like ``kubefort scan`` (-f, --helm, --kustomize), or a live cluster
+(``--cluster``) or a snapshot of one (``--snapshot FILE``), and answers with Kubernetes RBAC authorizer
+semantics (see docs/rbac.md). ``-n`` is both the namespace of the query and, as with kubectl, the
+namespace of manifests that name none; a cluster is always read whole.
 
-Exit codes: 0 answered (``can``: allowed); 1 ``can``: denied; 2 usage error or unreadable input.
+Exit codes: 0 answered (``can``: allowed); 1 ``can``: denied; 2 usage error, unreadable input, or an
+answer marked incomplete (a kind it depends on could not be read from the cluster).
 """
 
 from __future__ import annotations
@@ -14,14 +16,16 @@ from collections.abc import Callable, Sequence
 
 import click
 
-from ..analysis.rbac.escalation import escalation_paths
+from ..analysis.rbac.escalation import EscalationGraph
 from ..analysis.rbac.index import RbacIndex, as_subject
 from ..analysis.rbac.subjects import Subject
-from ..api import ScanOptions, batch_gc, load_rbac
-from ..errors import LoadError, UsageError
+from ..api import ClusterSource, ScanOptions, batch_gc, load_rbac
+from ..errors import UsageError
+from ..loading.loader import LoadResult
 from ..reporters import printable
 from ..reporters import rbac as report
-from .options import Command, input_options
+from .cluster_cmd import progress_printer
+from .options import Command, cluster_options, input_options
 
 
 def _query_options(fn: Command) -> Command:
@@ -76,16 +80,34 @@ def _load(
     kustomize: Sequence[str],
     namespace: str,
     no_builtin: bool,
-) -> tuple[RbacIndex, list[LoadError]]:
+    cluster: ClusterSource | None,
+    snapshot: str | None,
+    *,
+    defaults: bool = False,
+    escalation: bool = False,
+) -> tuple[RbacIndex, LoadResult]:
+    if (cluster is not None or snapshot is not None) and (filenames or helm or kustomize):
+        raise click.UsageError("--cluster/--snapshot read no files: give either, not both")
     opts = ScanOptions(
         paths=list(filenames),
         helm=list(helm),
         helm_values=list(helm_values),
         kustomize=list(kustomize),
         namespace=namespace,
+        cluster=cluster,
+        snapshot=snapshot,
     )
-    index, loaded = load_rbac(opts, builtin_roles=False if no_builtin else None)
-    return index, loaded.errors
+    tty = cluster is not None and sys.stderr.isatty()
+    index, loaded = load_rbac(
+        opts,
+        builtin_roles=False if no_builtin else None,
+        defaults=defaults,
+        escalation=escalation,
+        progress=progress_printer() if tty else None,
+    )
+    if tty:
+        click.echo("\r\033[K", err=True, nl=False)
+    return index, loaded
 
 
 def _subject(text: str, what: str = "SUBJECT") -> Subject:
@@ -95,13 +117,16 @@ def _subject(text: str, what: str = "SUBJECT") -> Subject:
         raise UsageError(f"{what}: {e}") from None
 
 
-def _finish(index: RbacIndex, errors: list[LoadError], fmt: str, code: int = 0) -> None:
+def _finish(index: RbacIndex, loaded: LoadResult, fmt: str, code: int = 0, incomplete: bool = False) -> None:
+    """Warnings and errors on stderr, then exit: 2 on unreadable input or an incomplete answer."""
     if fmt == "table":
         for line in report.warning_lines(index.problems):
             click.echo(line, err=True)
-    for e in errors:
+    for note in loaded.notes if index.inventory.live else ():
+        click.echo(f"kubefort: warning: {printable(note)}", err=True)
+    for e in loaded.errors:
         click.echo(f"kubefort: error: {printable(e.diagnostics())}", err=True)
-    sys.exit(2 if errors else code)
+    sys.exit(2 if loaded.errors or incomplete else code)
 
 
 def _query_ns(namespace: str, all_namespaces: bool) -> str | None:
@@ -120,6 +145,8 @@ def rbac_group() -> None:
       kubefort rbac can ServiceAccount:shop:ci create deployments.apps -n shop -f deploy/
       kubefort rbac permissions User:alice -f deploy/
       kubefort rbac paths --to cluster-admin -f deploy/ -o dot | dot -Tsvg > paths.svg
+      kubefort rbac who-can get secrets -n shop --cluster --context prod
+      kubefort rbac paths --snapshot prod.json.gz
     """
 
 
@@ -128,6 +155,7 @@ def rbac_group() -> None:
 @click.argument("resource")
 @_query_options
 @input_options
+@cluster_options(whole=True)
 @_output_options("table", "json")
 def who_can_cmd(
     verb: str,
@@ -143,6 +171,8 @@ def who_can_cmd(
     namespace: str,
     fmt: str,
     no_builtin: bool,
+    cluster: ClusterSource | None,
+    snapshot: str | None,
 ) -> None:
     """List the subjects allowed to VERB RESOURCE, with the bindings and roles that allow it.
 
@@ -150,10 +180,11 @@ def who_can_cmd(
     about a request without namespace. Members of group system:masters, allowed everything without
     a binding, are not listed.
     """
-    index, errors = _load(filenames, helm, helm_values, kustomize, namespace, no_builtin)
+    index, loaded = _load(filenames, helm, helm_values, kustomize, namespace, no_builtin, cluster, snapshot)
     req = index.request(verb, resource, _query_ns(namespace, all_namespaces), name, subresource, api_group)
-    click.echo(report.WHO_CAN[fmt](req, index.who_can_request(req), index.problems))
-    _finish(index, errors, fmt)
+    gaps = index.incomplete()
+    click.echo(report.WHO_CAN[fmt](req, index.who_can_request(req), index.problems, gaps))
+    _finish(index, loaded, fmt, incomplete=bool(gaps))
 
 
 @rbac_group.command("can")
@@ -169,6 +200,7 @@ def who_can_cmd(
     help="A group the subject is in, besides its implicit ones (repeatable), like kubectl --as-group.",
 )
 @input_options
+@cluster_options(whole=True)
 @_output_options("table", "json")
 def can_cmd(
     subject: str,
@@ -186,6 +218,8 @@ def can_cmd(
     namespace: str,
     fmt: str,
     no_builtin: bool,
+    cluster: ClusterSource | None,
+    snapshot: str | None,
 ) -> None:
     """Whether SUBJECT may VERB RESOURCE: prints yes or no with the reason.
 
@@ -194,11 +228,12 @@ def can_cmd(
     usage or input errors.
     """
     s = _subject(subject)
-    index, errors = _load(filenames, helm, helm_values, kustomize, namespace, no_builtin)
+    index, loaded = _load(filenames, helm, helm_values, kustomize, namespace, no_builtin, cluster, snapshot)
     req = index.request(verb, resource, _query_ns(namespace, all_namespaces), name, subresource, api_group)
     d = index.decide(s, req, as_groups)
-    click.echo(report.CAN[fmt](s, d, index.problems))
-    _finish(index, errors, fmt, 0 if d.allowed else 1)
+    gaps = {} if d.allowed else index.incomplete()  # RBAC only allows: an allowed request stays allowed
+    click.echo(report.CAN[fmt](s, d, index.problems, gaps))
+    _finish(index, loaded, fmt, 0 if d.allowed else 1, incomplete=bool(gaps))
 
 
 @rbac_group.command("permissions")
@@ -211,6 +246,7 @@ def can_cmd(
     help="A group the subject is in, besides its implicit ones (repeatable).",
 )
 @input_options
+@cluster_options(whole=True)
 @_output_options("table", "json")
 def permissions_cmd(
     subject: str,
@@ -222,6 +258,8 @@ def permissions_cmd(
     namespace: str,
     fmt: str,
     no_builtin: bool,
+    cluster: ClusterSource | None,
+    snapshot: str | None,
 ) -> None:
     """The effective permissions of SUBJECT: one row per rule, where it applies and what grants it.
 
@@ -229,9 +267,10 @@ def permissions_cmd(
     grant (cluster-scoped resources, non-resource URLs).
     """
     s = _subject(subject)
-    index, errors = _load(filenames, helm, helm_values, kustomize, namespace, no_builtin)
-    click.echo(report.PERMISSIONS[fmt](s, index.permissions(s, as_groups), index.problems))
-    _finish(index, errors, fmt)
+    index, loaded = _load(filenames, helm, helm_values, kustomize, namespace, no_builtin, cluster, snapshot)
+    gaps = index.incomplete()
+    click.echo(report.PERMISSIONS[fmt](s, index.permissions(s, as_groups), index.problems, gaps))
+    _finish(index, loaded, fmt, incomplete=bool(gaps))
 
 
 @rbac_group.command("paths")
@@ -244,11 +283,20 @@ def permissions_cmd(
     help="cluster-admin, or a SUBJECT whose identity to reach.",
 )
 @click.option("--from", "from_", default=None, metavar="SUBJECT", help="Only the path of this subject.")
+@click.option(
+    "--no-defaults",
+    "no_defaults",
+    is_flag=True,
+    help="Leave out the bindings every cluster has (system:controller:* accounts, cluster-admin to "
+    "system:masters...): paths through the input's own bindings only.",
+)
 @input_options
+@cluster_options(whole=True)
 @_output_options("table", "json", "dot")
 def paths_cmd(
     to: str,
     from_: str | None,
+    no_defaults: bool,
     filenames: tuple[str, ...],
     helm: tuple[str, ...],
     helm_values: tuple[str, ...],
@@ -256,16 +304,35 @@ def paths_cmd(
     namespace: str,
     fmt: str,
     no_builtin: bool,
+    cluster: ClusterSource | None,
+    snapshot: str | None,
 ) -> None:
     """Privilege-escalation paths: the shortest way each subject can become TARGET, shortest first.
 
     Each step names the action and the bindings that allow it (see docs/rbac.md for the steps modelled).
+    The default bindings of every cluster (the bootstrap policy's: the controllers' ServiceAccounts in
+    kube-system and their roles) are included, as a real cluster has them; --no-defaults leaves them out.
+    A cluster (--cluster, --snapshot) is read with its own.
     """
     if to != "cluster-admin":
         to = str(_subject(to, "--to"))
     src = _subject(from_, "--from") if from_ else None
-    index, errors = _load(filenames, helm, helm_values, kustomize, namespace, no_builtin)
+    index, loaded = _load(
+        filenames,
+        helm,
+        helm_values,
+        kustomize,
+        namespace,
+        no_builtin,
+        cluster,
+        snapshot,
+        defaults=not no_defaults,
+        escalation=True,
+    )
     with batch_gc():
-        paths = escalation_paths(index, to, src)
-    click.echo(report.PATHS[fmt](paths, to, src, index.problems))
-    _finish(index, errors, fmt)
+        graph = EscalationGraph(index)
+        paths = graph.paths(to, src)
+    gaps = graph.incomplete()
+    defaults = None if index.inventory.live else index.defaults  # a cluster has its own
+    click.echo(report.PATHS[fmt](paths, to, src, index.problems, defaults, gaps))
+    _finish(index, loaded, fmt, incomplete=bool(gaps))

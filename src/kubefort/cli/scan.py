@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import gc
 import sys
-from typing import IO
+from typing import IO, Any
 
 import click
 
 from ..api import ClusterSource, ScanOptions, default_workers, scan
-from ..reporters import Format, error_lines, get_reporter
+from ..engine.findings import Report
+from ..reporters import Format, error_lines, get_reporter, printable
 from .cluster_cmd import progress_printer, undiscovered_line, unread_line
+from .image_cmd import image_options, image_source_options
 from .options import cluster_options, input_options, split_ids
 
 
@@ -77,6 +79,16 @@ from .options import cluster_options, input_options, split_ids
     help="Output format.  [default: table]",
 )
 @click.option("--output", type=click.File("w"), default=None, help="Write the report to this file instead of stdout.")
+@click.option(
+    "--apply",
+    "apply_as",
+    type=click.Choice([Format.OPENREPORTS.value, Format.POLICYREPORT.value]),
+    is_flag=False,
+    flag_value=Format.OPENREPORTS.value,
+    default=None,
+    help="With --cluster: also write the results into the cluster as reports (server-side apply), and "
+    "delete kubefort's reports that have no results left.  [--apply alone: openreports]",
+)
 @click.option("--no-color", is_flag=True, help="No colours in table output.")
 @click.option("-v", "--verbose", is_flag=True, help="Also show suppressed findings and notes (skipped documents...).")
 @click.option(
@@ -84,6 +96,20 @@ from .options import cluster_options, input_options, split_ids
     is_flag=True,
     help="An input without any Kubernetes object is not an error (by default it exits 2).",
 )
+@click.option(
+    "--images",
+    "scan_images",
+    is_flag=True,
+    help="Also scan the images the workloads run (pulled, or from --image-cache) and report their vulnerabilities.",
+)
+@click.option(
+    "--image-cache",
+    type=click.Path(file_okay=False, exists=True),
+    default=None,
+    help="Directory of saved images (docker save tarballs, OCI layouts) read before pulling (with --images).",
+)
+@click.option("--no-pull", is_flag=True, help="With --images: read images only from --image-cache.")
+@image_source_options
 @click.option(
     "-j",
     "--jobs",
@@ -114,8 +140,13 @@ def scan_cmd(
     verbose: bool,
     allow_empty: bool,
     jobs: int,
+    apply_as: str | None,
     cluster: ClusterSource | None,
     snapshot: str | None,
+    scan_images: bool,
+    image_cache: str | None,
+    no_pull: bool,
+    **image_kw: Any,
 ) -> None:
     """Scan Kubernetes manifests (files, directories, '-' for stdin, Helm charts, Kustomize dirs).
 
@@ -131,9 +162,17 @@ def scan_cmd(
     live = cluster is not None or snapshot is not None
     if live and (all_paths or helm or kustomize):
         raise click.UsageError("--cluster/--snapshot read no files: give either, not both")
+    if apply_as is not None and cluster is None:
+        raise click.UsageError("--apply writes reports into the cluster it scans: use it with --cluster")
     if not all_paths and not helm and not kustomize and not live:
         raise click.UsageError("nothing to scan: give files or directories, '-' for stdin, --helm or --kustomize")
     fmt = fmt or Format.TABLE.value
+    images = None
+    if scan_images:
+        images = image_options(image_kw)
+        images.cache_dir, images.pull = image_cache, not no_pull
+    elif image_cache or no_pull:
+        raise click.UsageError("--image-cache and --no-pull apply to --images")
     opts = ScanOptions(
         paths=all_paths,
         helm=list(helm),
@@ -149,11 +188,14 @@ def scan_cmd(
         kube_version=kube_version,
         schema_dir=schema_dir,
         namespace=namespace,
-        keep_passes=fmt == Format.JUNIT.value,  # only JUnit lists each pass
+        # the formats that list each pass (and the reports --apply writes)
+        keep_passes=apply_as is not None
+        or fmt in (Format.JUNIT.value, Format.OPENREPORTS.value, Format.POLICYREPORT.value),
         workers=jobs or default_workers(),
         cluster=cluster,
         snapshot=snapshot,
         allow_empty=allow_empty,
+        images=images,
     )
     out = output or sys.stdout
     # A scan allocates millions of small objects and frees almost nothing before the process ends
@@ -177,4 +219,25 @@ def scan_cmd(
     get_reporter(Format(fmt), color=color, verbose=verbose).render(report, out)
     for line in error_lines(report):
         click.echo(line, err=True)
-    sys.exit(report.exit_code())
+    code = report.exit_code()
+    if apply_as is not None and cluster is not None:
+        code = max(code, apply_cluster_reports(report, cluster, Format(apply_as)))
+    sys.exit(code)
+
+
+def apply_cluster_reports(report: Report, cluster: ClusterSource, fmt: Format) -> int:
+    """Write the report into the cluster as ``fmt`` reports; 0, or 2 when some write failed (said on stderr)."""
+    from ..api import apply_reports
+    from ..reporters.openreports import OpenReportsReporter
+    from ..reporters.policyreport import PolicyReportReporter
+
+    reporter = PolicyReportReporter() if fmt is Format.POLICYREPORT else OpenReportsReporter()
+    result = apply_reports(cluster, reporter.documents(report), reporter.fmt.kinds())
+    click.echo(
+        f"kubefort: applied {len(result.applied)} reports, deleted {len(result.deleted)} reports kubefort wrote "
+        "earlier that have no results left",
+        err=True,
+    )
+    for line in result.failed:
+        click.echo(f"kubefort: error: {printable(line)}", err=True)
+    return 0 if result.ok else 2

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from typing import TYPE_CHECKING, Any
 
-from ..model.kinds import WORKLOAD_KINDS
+from ..model.kinds import WORKLOAD_KINDS, distinct_unreadable, split_group_kind
 from ..model.objects import Path
 from ..model.workloads import ContainerSet
 
@@ -85,6 +85,12 @@ class NotEvaluated(Exception):
 NEEDS_CLUSTER = "needs a whole cluster: run with --cluster or --snapshot"
 
 
+class NotInScope(Exception):
+    """Raised by a rule that is not about this object in this scan, when that depends on more than the
+    object (``applies`` sees only the object): a role rule on a binding of a manifest scan, where the
+    role is judged instead. The object gets no result at all: neither a pass nor not evaluated."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RuleMeta:
     id: str
@@ -97,6 +103,10 @@ class RuleMeta:
     rationale: str
     refs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     kinds: frozenset[str] | None = None  # None: every pod-bearing kind (POD/CONTAINER) or every kind (OBJECT)
+    # kind -> the API groups the rule judges it in, for a kind of ``kinds`` it names group-qualified
+    # (``kinds=["Policy.config.kio.kasten.io"]``): objects of that kind in other groups are not about it.
+    # ``kinds`` holds the kind alone (what the engine dispatches on and the catalogue shows)
+    groups: Mapping[str, frozenset[str]] = field(default_factory=dict)
     containers: ContainerSet = ContainerSet.ALL
     params: Mapping[str, Any] = field(default_factory=dict)  # parameter name -> default
     pss: tuple[PssControl, ...] = ()
@@ -112,7 +122,8 @@ class RuleMeta:
     aliases: tuple[str, ...] = ()
     # kinds the rule reads from the inventory besides the objects it judges (KF-NET-001 reads the
     # NetworkPolicies that select a pod): a cluster scan lists them, and when one could not be read the
-    # rule is not evaluated rather than passed. None: not declared (see ``reads_unknown``)
+    # rule is not evaluated rather than passed. None: not declared (see ``reads_unknown``). A kind
+    # several API groups serve is named with its group (``Policy.kyverno.io``: model.kinds.split_group_kind)
     needs: frozenset[str] | None = None
     # judges a whole cluster (catalogue input ``cluster``): evaluated on a live inventory (a cluster scan or a
     # snapshot of one) only; on manifests the engine reports it not evaluated (NEEDS_CLUSTER), never passed
@@ -129,9 +140,14 @@ class RuleMeta:
 
     def own_kinds(self) -> frozenset[str]:
         """The kinds whose objects the rule judges, as far as they can be named (an OBJECT rule on every
-        kind names none: it judges whatever the other rules make a scan read)."""
+        kind names none: it judges whatever the other rules make a scan read), group-qualified where the
+        rule names them so (``groups``)."""
         if self.kinds is not None:
-            return self.kinds
+            if not self.groups:
+                return self.kinds
+            return frozenset(f"{k}.{g}" for k in self.kinds if k in self.groups for g in self.groups[k]) | frozenset(
+                k for k in self.kinds if k not in self.groups
+            )
         if self.scope is Scope.NAMESPACE:
             return frozenset({"Namespace"})
         if self.scope in (Scope.POD, Scope.CONTAINER):
@@ -153,14 +169,28 @@ class RuleMeta:
         if not unreadable:
             return None
         if self.needs is not None:
-            missing = sorted(self.needs.intersection(unreadable))
+            missing = {n: why for n in self.needs if (why := _unread_need(n, unreadable)) is not None}
         elif self.reads_unknown(kind):
-            missing = sorted(unreadable)
+            missing = distinct_unreadable(unreadable)
         else:
             return None
         if not missing:
             return None
-        return "; ".join(f"needs {k}: {unreadable[k]}" for k in missing)
+        return "; ".join(f"needs {k}: {missing[k]}" for k in sorted(missing))
+
+
+def _unread_need(need: str, unreadable: Mapping[str, str]) -> str | None:
+    """Why the kind ``need`` names could not be read, None when it was. A group-qualified need is also
+    unread when its kind was asked for alone and failed, and never for that kind in another group (a
+    snapshot saved before a rule named the group has the kind alone only)."""
+    if need in unreadable:
+        return unreadable[need]
+    kind, group = split_group_kind(need)
+    if group is None:
+        return next((why for k, why in sorted(unreadable.items()) if split_group_kind(k)[0] == kind), None)
+    if kind in unreadable and not any(split_group_kind(k)[0] == kind and k != kind for k in unreadable):
+        return unreadable[kind]
+    return None
 
 
 def kinds_read(metas: Iterable[RuleMeta]) -> frozenset[str]:
@@ -226,10 +256,15 @@ def rule(
     """Decorator that turns a function into a :class:`Rule`. It registers nothing: rule modules list
     their rules in ``RULES`` and :func:`kubefort.rules.default_registry` collects them.
 
+    ``kinds`` and ``needs`` name kinds alone (``Schedule``: in any API group) or with their group
+    (``Schedule.velero.io``) when several groups serve the kind with different meanings; the engine
+    judges a group-qualified kind's objects of that group only (``RuleMeta.groups``).
+
     ``whole_cluster`` (implied by ``Scope.CLUSTER``): the rule judges a whole cluster, and is not evaluated
     on manifests (see :data:`NEEDS_CLUSTER`); such a rule reads other objects, so it is ``cross_object``.
     """
     whole_cluster = whole_cluster or scope is Scope.CLUSTER
+    plain, groups = _split_kinds(kinds) if kinds is not None else (None, {})
 
     def wrap(fn: RuleFn) -> Rule:
         norm_refs = {k: ((v,) if isinstance(v, str) else tuple(v)) for k, v in (refs or {}).items()}
@@ -243,7 +278,8 @@ def rule(
             remediation=remediation,
             rationale=rationale,
             refs=norm_refs,
-            kinds=frozenset(kinds) if kinds is not None else None,
+            kinds=plain,
+            groups=groups,
             containers=containers,
             params=dict(params or {}),
             pss=tuple(pss),
@@ -260,3 +296,17 @@ def rule(
         return Rule(meta, fn)
 
     return wrap
+
+
+def _split_kinds(names: Iterable[str]) -> tuple[frozenset[str], dict[str, frozenset[str]]]:
+    """``kinds`` as declared -> (the kinds alone, kind -> groups for kinds named only group-qualified)."""
+    anywhere: set[str] = set()
+    qualified: dict[str, set[str]] = {}
+    for name in names:
+        kind, group = split_group_kind(name)
+        if group is None:
+            anywhere.add(kind)
+        else:
+            qualified.setdefault(kind, set()).add(group)
+    groups = {k: frozenset(gs) for k, gs in qualified.items() if k not in anywhere}
+    return frozenset(anywhere | set(qualified)), groups

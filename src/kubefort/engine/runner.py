@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from typing import Any
 
 from ..model.inventory import Inventory
@@ -13,7 +13,7 @@ from ..model.objects import InvalidField, K8sObject, Source
 from ..model.source import Location
 from ..model.workloads import pod_spec
 from .findings import Finding, Report, Result, Status, is_specific
-from .rule import NEEDS_CLUSTER, Context, NotEvaluated, PssLevel, Rule, RuleMeta, Scope, Severity
+from .rule import NEEDS_CLUSTER, Context, NotEvaluated, NotInScope, PssLevel, Rule, RuleMeta, Scope, Severity
 from .suppression import Suppressor
 
 log = logging.getLogger(__name__)
@@ -106,11 +106,12 @@ class Plan:
         return hit
 
     def templates(self, kind: str) -> tuple[tuple[Any, ...], ...]:
-        """Per rule of ``kind``: (meta, fn, step kind, container set, applies), computed once per kind."""
+        """Per rule of ``kind``: (meta, fn, step kind, container set, applies, API groups or None),
+        computed once per kind."""
         hit = self._templates.get(kind)
         if hit is None:
             hit = self._templates[kind] = tuple(
-                (r.meta, r.fn, _SCOPE_CODE[r.meta.scope], r.meta.containers, r.meta.applies)
+                (r.meta, r.fn, _SCOPE_CODE[r.meta.scope], r.meta.containers, r.meta.applies, r.meta.groups.get(kind))
                 for r in self.for_kind(kind)
             )
         return hit
@@ -227,7 +228,7 @@ class Run:
         self.plan, self.inventory, self.report, self.suppressor = plan, inventory, report, suppressor
         self.min_severity, self.keep_passes = min_severity, keep_passes
         self.contexts: dict[str, Context] = {}
-        # per kind: (meta, fn, step kind, container set, applies, context) for each rule that runs on it
+        # per kind: (meta, fn, step kind, container set, applies, groups, context, blocked) per rule that runs on it
         self.compiled: dict[str, list[tuple[Any, ...]]] = {}
 
     def fresh(self) -> Run:
@@ -281,7 +282,9 @@ class Run:
             pod = pod_spec(obj) if steps and kind in WORKLOAD_KINDS else None
             memo = obj.memo
             origin = None
-            for meta, fn, code, cset, applies, ctx, blocked in steps:
+            for meta, fn, code, cset, applies, groups, ctx, blocked in steps:
+                if groups is not None and obj.group not in groups:
+                    continue  # the rule names this kind in other API groups (a Kyverno Policy for a K10 rule)
                 if applies is not None:
                     # many rules share one target test (every kube-apiserver flag rule): judged once
                     ok = memo.get(applies)
@@ -324,12 +327,15 @@ class Run:
                 marks.append((len(findings), len(results), len(passes) if passes is not None else 0))
         report.counts[Status.PASS] += n_pass
 
-    def namespaces(self) -> None:
-        """Run the namespace rules (after the objects: they are few and read the whole inventory)."""
+    def namespaces(self, only: Container[str] | None = None) -> None:
+        """Run the namespace rules (after the objects: they are few and read the whole inventory); on
+        the namespaces ``only`` names when given (``kubefort watch`` judges a changed namespace again)."""
         if not self.plan.ns_rules:
             return
         blocked = {r.meta.id: self.blocked(r.meta) for r in self.plan.ns_rules}
         for ns in self.inventory.namespace_views():
+            if only is not None and ns.name not in only:
+                continue
             for r in self.plan.ns_rules:
                 why = blocked[r.meta.id]
                 if why is not None:
@@ -383,6 +389,8 @@ def origin_of(obj: K8sObject) -> Location:
 
 
 def _failed_to_judge(report: Report, meta: Any, anchor: K8sObject, e: Exception) -> None:
+    if isinstance(e, NotInScope):  # not about this object: no result, like an ``applies`` that says no
+        return
     if isinstance(e, (NotEvaluated, InvalidField)):  # InvalidField: the rule read a field found invalid
         report.counts[Status.NOT_EVALUATED] += 1
         report.results.append(

@@ -15,6 +15,7 @@ from ..errors import LoadError
 from ..model.kinds import is_cluster_scoped
 from ..model.objects import DuplicateKey, K8sObject, Source
 from ..model.source import DocumentText, normalize_newlines
+from .dockerfile import is_dockerfile_name, load_dockerfile
 from .yamlparse import Duplicate, Limits, ParsedDoc, parse_json, parse_yaml_stream
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def iter_files(paths: Iterable[str], errors: list[LoadError], *, charts: Iterabl
                     continue
                 dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in ("node_modules",))
                 for f in sorted(files):
-                    if f.endswith(EXTENSIONS) and not f.startswith(".kubefort"):
+                    if (f.endswith(EXTENSIONS) and not f.startswith(".kubefort")) or is_dockerfile_name(f):
                         yield os.path.join(root, f)
         else:
             errors.append(LoadError(p, "no such file or directory"))
@@ -178,6 +179,10 @@ def load_paths(
     result = LoadResult()
     files = list(iter_files(paths, result.errors, charts=charts))
     result.files = len(files)
+    # Dockerfiles become Dockerfile objects (kubefort.loading.dockerfile); the rest is YAML/JSON
+    dockerfiles = [f for f in files if f != "-" and is_dockerfile_name(f)]
+    if dockerfiles:
+        files = [f for f in files if f == "-" or not is_dockerfile_name(f)]
     result.names = ["<stdin>" if f == "-" else f for f in files]
     if (
         workers > 1
@@ -195,6 +200,11 @@ def load_paths(
         if docs is not None:
             parsed.append((name, docs))
     build_objects(parsed, result, default_namespace=default_namespace)
+    for path in dockerfiles:
+        try:
+            result.objects.append(load_dockerfile(path))
+        except LoadError as e:
+            result.errors.append(e)
     return result
 
 

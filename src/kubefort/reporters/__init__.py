@@ -51,6 +51,10 @@ class Format(str, Enum):
     JSON = "json"
     SARIF = "sarif"
     JUNIT = "junit"
+    OPENREPORTS = "openreports"
+    POLICYREPORT = "policyreport"
+    CYCLONEDX = "cyclonedx"  # SBOM of the images in the report (kubefort image scan, scan --images)
+    SPDX = "spdx"
 
 
 def get_reporter(fmt: Format, *, color: bool | None = None, verbose: bool = False) -> Reporter:
@@ -62,10 +66,26 @@ def get_reporter(fmt: Format, *, color: bool | None = None, verbose: bool = Fals
         from .sarif import SarifReporter
 
         return SarifReporter()
+    if fmt is Format.OPENREPORTS:
+        from .openreports import OpenReportsReporter
+
+        return OpenReportsReporter()
+    if fmt is Format.POLICYREPORT:
+        from .policyreport import PolicyReportReporter
+
+        return PolicyReportReporter()
     if fmt is Format.JUNIT:
         from .junit import JunitReporter
 
         return JunitReporter()
+    if fmt is Format.CYCLONEDX:
+        from .cyclonedx import CycloneDxReporter
+
+        return CycloneDxReporter()
+    if fmt is Format.SPDX:
+        from .spdx import SpdxReporter
+
+        return SpdxReporter()
     from .table import TableReporter
 
     return TableReporter(color=color, verbose=verbose)

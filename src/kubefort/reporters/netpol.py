@@ -4,13 +4,17 @@ JSON, Graphviz dot) and a policy diff (text, JSON), plus the warnings about left
 Refs, policy names and reasons come from the scanned manifests: every text format shows their
 control characters as ``\\xNN`` (:func:`kubefort.reporters.printable`), JSON escapes them, and dot
 quotes and escapes every identifier and label.
+
+An answer about a cluster that could not be read whole (a kind the engine reads was not listed) is
+marked *incomplete* with the kinds and why: a line in text and table output, an ``incomplete`` object
+(kind -> reason) in JSON, a comment in dot; CSV has no place for it (the stderr warning says it).
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any
 
 from ..analysis.netpol.engine import Verdict
@@ -31,6 +35,19 @@ def _lines(lines: Iterable[str], out: IO[str]) -> None:
         out.write(printable(line) + "\n")
 
 
+def incomplete_line(incomplete: Iterable[tuple[str, str]]) -> str:
+    """``Incomplete: could not read NetworkPolicy (cannot list networkpolicies: forbidden); ...``"""
+    kinds = "; ".join(f"{k} ({why})" for k, why in sorted(incomplete))
+    return f"Incomplete: could not read {kinds}; the answer may be wrong."
+
+
+def _incomplete_doc(doc: dict[str, Any], incomplete: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    gaps: Mapping[str, str] = dict(sorted(incomplete))
+    if gaps:
+        doc["incomplete"] = gaps
+    return doc
+
+
 # ---------------------------------------------------------------------------------- can-reach
 
 
@@ -45,6 +62,8 @@ def write_verdict(verdict: Verdict, fmt: str, out: IO[str]) -> None:
     _lines(
         [f"{head}: {verdict.source} -> {verdict.destination}{q}{ports}", *(f"  - {r}" for r in verdict.reasons)], out
     )
+    if verdict.incomplete:
+        _lines([incomplete_line(verdict.incomplete.items())], out)
 
 
 # ---------------------------------------------------------------------------------- matrix
@@ -52,11 +71,14 @@ def write_verdict(verdict: Verdict, fmt: str, out: IO[str]) -> None:
 
 def matrix_document(m: Matrix) -> dict[str, Any]:
     """The JSON contract of ``netpol matrix -o json`` (docs/netpol.md)."""
-    return {
+    doc: dict[str, Any] = {
         "connections": [{"from": c.source, "to": c.destination, "ports": c.ports.render()} for c in m.connections],
         "workloads": m.workloads,
         "problems": [{"object": r, "reason": why} for r, why in m.problems],
     }
+    if m.notes:  # AdminNetworkPolicies (modelled) and CNI policies (not) in the input
+        doc["other_policies"] = list(m.notes)
+    return _incomplete_doc(doc, m.incomplete)
 
 
 def write_matrix(m: Matrix, fmt: str, out: IO[str]) -> None:
@@ -95,6 +117,10 @@ def _table(m: Matrix) -> Iterator[str]:
         f"{_count(len(scoped), 'workload')}, {iso_in} isolated for ingress, {iso_eg} for egress; "
         f"{_count(m.policies, 'NetworkPolicy')}.\n"
     )
+    for note in m.notes:
+        yield f"Other policies, {printable(note)}.\n"
+    if m.incomplete:
+        yield printable(incomplete_line(m.incomplete)) + "\n"
 
 
 def dot_id(text: str) -> str:
@@ -104,6 +130,10 @@ def dot_id(text: str) -> str:
 
 
 def _dot(m: Matrix) -> Iterator[str]:
+    for note in m.notes:
+        yield f"// other policies, {printable(note)}\n"
+    if m.incomplete:
+        yield f"// {printable(incomplete_line(m.incomplete))}\n"
     yield (
         "digraph netpol {\n  rankdir=LR;\n  node [shape=box, style=rounded, fontname=Helvetica];\n"
         "  edge [fontname=Helvetica, fontsize=10];\n"
@@ -136,12 +166,13 @@ def diff_document(d: NetpolDiff) -> dict[str, Any]:
             {"from": c.source, "to": c.destination, "ports": c.ports.render(), "now": c.now.render()} for c in items
         ]
 
-    return {
+    doc = {
         "opened": changes(d.opened),
         "closed": changes(d.closed),
         "added_workloads": list(d.added_workloads),
         "removed_workloads": list(d.removed_workloads),
     }
+    return _incomplete_doc(doc, d.incomplete)
 
 
 def write_diff(d: NetpolDiff, fmt: str, out: IO[str]) -> None:
@@ -172,6 +203,8 @@ def _diff_text(d: NetpolDiff) -> Iterator[str]:
             yield f"{what} (their connections are not compared): {', '.join(refs)}"
     if not d.changed:
         yield "No connection between workloads is opened or closed."
+    if d.incomplete:
+        yield incomplete_line(d.incomplete)
 
 
 # ---------------------------------------------------------------------------------- stderr

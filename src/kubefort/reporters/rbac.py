@@ -5,16 +5,20 @@ scanned manifests: in text and DOT they pass through :func:`~kubefort.reporters.
 control characters itself). Each command has one renderer per format, all with the same signature, in
 :data:`WHO_CAN`, :data:`CAN`, :data:`PERMISSIONS` and :data:`PATHS`; a renderer returns the whole output
 without its final newline.
+
+An answer about a cluster that could not be read whole (``--cluster``/``--snapshot`` with a kind of
+RBAC, or of what ``paths`` reads, not listed) is marked *incomplete* with the kinds and why: a table
+line, an ``incomplete`` object (kind -> reason) in JSON, a comment in DOT. Answers about files never are.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ..analysis.rbac.escalation import EscalationPath
-from ..analysis.rbac.index import AccessDecision, Grant, PermissionRow, Problem
+from ..analysis.rbac.index import AccessDecision, Binding, Grant, PermissionRow, Problem
 from ..analysis.rbac.resources import Request
 from ..analysis.rbac.subjects import Subject
 from . import printable
@@ -27,6 +31,22 @@ def warning_lines(problems: Iterable[Problem]) -> list[str]:
 
 def _json(data: Any) -> str:
     return json.dumps(data, indent=2)
+
+
+#: no kind left unread: the answer is complete
+COMPLETE: Mapping[str, str] = {}
+
+
+def incomplete_line(incomplete: Mapping[str, str], consequence: str) -> str:
+    """``Incomplete: could not read RoleBinding (cannot list rolebindings: forbidden); <consequence>.``"""
+    kinds = "; ".join(f"{k} ({why})" for k, why in sorted(incomplete.items()))
+    return printable(f"Incomplete: could not read {kinds}; {consequence}.")
+
+
+def _with_incomplete(doc: dict[str, Any], incomplete: Mapping[str, str]) -> dict[str, Any]:
+    if incomplete:
+        doc["incomplete"] = dict(sorted(incomplete.items()))
+    return doc
 
 
 def _table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
@@ -62,7 +82,9 @@ def _by_subject(grants: Iterable[Grant]) -> dict[Subject, list[Grant]]:
 # ---------------------------------------------------------------------------------------------- who-can
 
 
-def who_can_table(req: Request, grants: Sequence[Grant], problems: Sequence[Problem]) -> str:
+def who_can_table(
+    req: Request, grants: Sequence[Grant], problems: Sequence[Problem], incomplete: Mapping[str, str] = COMPLETE
+) -> str:
     by_subject = _by_subject(grants)
     lines = [f"Who can {printable(req.describe())}:"]
     if not by_subject:
@@ -75,23 +97,30 @@ def who_can_table(req: Request, grants: Sequence[Grant], problems: Sequence[Prob
             )
         )
     lines.append("(members of group system:masters are always allowed)")
+    if incomplete:
+        lines.append(incomplete_line(incomplete, "subjects that what could not be read allows are missing"))
     return "\n".join(lines)
 
 
-def who_can_json(req: Request, grants: Sequence[Grant], problems: Sequence[Problem]) -> str:
+def who_can_json(
+    req: Request, grants: Sequence[Grant], problems: Sequence[Problem], incomplete: Mapping[str, str] = COMPLETE
+) -> str:
     return _json(
-        {
-            "request": _request_dict(req),
-            "subjects": [
-                {"kind": s.kind, "name": s.name, "namespace": s.namespace, "via": [_via(g) for g in gs]}
-                for s, gs in _by_subject(grants).items()
-            ],
-            "warnings": [str(p) for p in problems],
-        }
+        _with_incomplete(
+            {
+                "request": _request_dict(req),
+                "subjects": [
+                    {"kind": s.kind, "name": s.name, "namespace": s.namespace, "via": [_via(g) for g in gs]}
+                    for s, gs in _by_subject(grants).items()
+                ],
+                "warnings": [str(p) for p in problems],
+            },
+            incomplete,
+        )
     )
 
 
-WHO_CAN: dict[str, Callable[[Request, Sequence[Grant], Sequence[Problem]], str]] = {
+WHO_CAN: dict[str, Callable[[Request, Sequence[Grant], Sequence[Problem], Mapping[str, str]], str]] = {
     "table": who_can_table,
     "json": who_can_json,
 }
@@ -100,24 +129,39 @@ WHO_CAN: dict[str, Callable[[Request, Sequence[Grant], Sequence[Problem]], str]]
 # ---------------------------------------------------------------------------------------------- can
 
 
-def can_table(subject: Subject, d: AccessDecision, problems: Sequence[Problem]) -> str:
-    return f"{'yes' if d.allowed else 'no'}\n  {printable(d.reason)}"
+#: what a denial that could not read everything may miss (an allowed request is allowed whatever else exists)
+_CAN_MISS = "a binding among them may allow it"
 
 
-def can_json(subject: Subject, d: AccessDecision, problems: Sequence[Problem]) -> str:
+def can_table(
+    subject: Subject, d: AccessDecision, problems: Sequence[Problem], incomplete: Mapping[str, str] = COMPLETE
+) -> str:
+    out = f"{'yes' if d.allowed else 'no'}\n  {printable(d.reason)}"
+    return f"{out}\n  {incomplete_line(incomplete, _CAN_MISS)}" if incomplete else out
+
+
+def can_json(
+    subject: Subject, d: AccessDecision, problems: Sequence[Problem], incomplete: Mapping[str, str] = COMPLETE
+) -> str:
     return _json(
-        {
-            "allowed": d.allowed,
-            "subject": str(subject),
-            "request": _request_dict(d.request),
-            "via": [{**_via(g), "subject": str(g.subject)} for g in d.via],
-            "reason": d.reason,
-            "warnings": [str(p) for p in problems],
-        }
+        _with_incomplete(
+            {
+                "allowed": d.allowed,
+                "subject": str(subject),
+                "request": _request_dict(d.request),
+                "via": [{**_via(g), "subject": str(g.subject)} for g in d.via],
+                "reason": d.reason,
+                "warnings": [str(p) for p in problems],
+            },
+            incomplete,
+        )
     )
 
 
-CAN: dict[str, Callable[[Subject, AccessDecision, Sequence[Problem]], str]] = {"table": can_table, "json": can_json}
+CAN: dict[str, Callable[[Subject, AccessDecision, Sequence[Problem], Mapping[str, str]], str]] = {
+    "table": can_table,
+    "json": can_json,
+}
 
 
 # ---------------------------------------------------------------------------------------------- permissions
@@ -147,7 +191,12 @@ def _row_via(r: PermissionRow, subject: Subject) -> str:
     return f"{r.binding} ({r.role})" + (f" as {r.subject}" if r.subject and r.subject != subject else "")
 
 
-def permissions_table(subject: Subject, rows: Sequence[PermissionRow], problems: Sequence[Problem]) -> str:
+def permissions_table(
+    subject: Subject,
+    rows: Sequence[PermissionRow],
+    problems: Sequence[Problem],
+    incomplete: Mapping[str, str] = COMPLETE,
+) -> str:
     lines = [f"Permissions of {printable(str(subject))}:"]
     if not rows:
         lines.append("  none (no binding applies)")
@@ -168,20 +217,30 @@ def permissions_table(subject: Subject, rows: Sequence[PermissionRow], problems:
                 ],
             )
         )
+    if incomplete:
+        lines.append(incomplete_line(incomplete, "permissions that what could not be read grants are missing"))
     return "\n".join(lines)
 
 
-def permissions_json(subject: Subject, rows: Sequence[PermissionRow], problems: Sequence[Problem]) -> str:
+def permissions_json(
+    subject: Subject,
+    rows: Sequence[PermissionRow],
+    problems: Sequence[Problem],
+    incomplete: Mapping[str, str] = COMPLETE,
+) -> str:
     return _json(
-        {
-            "subject": str(subject),
-            "permissions": [_row_dict(r) for r in rows],
-            "warnings": [str(p) for p in problems],
-        }
+        _with_incomplete(
+            {
+                "subject": str(subject),
+                "permissions": [_row_dict(r) for r in rows],
+                "warnings": [str(p) for p in problems],
+            },
+            incomplete,
+        )
     )
 
 
-PERMISSIONS: dict[str, Callable[[Subject, Sequence[PermissionRow], Sequence[Problem]], str]] = {
+PERMISSIONS: dict[str, Callable[[Subject, Sequence[PermissionRow], Sequence[Problem], Mapping[str, str]], str]] = {
     "table": permissions_table,
     "json": permissions_json,
 }
@@ -190,8 +249,34 @@ PERMISSIONS: dict[str, Callable[[Subject, Sequence[PermissionRow], Sequence[Prob
 # ---------------------------------------------------------------------------------------------- paths
 
 
-def paths_table(paths: Sequence[EscalationPath], to: str, source: Subject | None, problems: Sequence[Problem]) -> str:
-    lines: list[str] = []
+#: what escalation paths may miss when a kind could not be read (the paths found exist)
+_PATHS_MISS = "paths through what could not be read are missing"
+
+
+def defaults_line(defaults: Sequence[Binding] | None) -> str:
+    """What ``rbac paths`` assumed besides the input: the default bindings every cluster has (None: the
+    input is a cluster, whose own default bindings were read with the rest)."""
+    if defaults is None:
+        return "Bindings as read from the cluster (its default bindings included); none assumed."
+    if not defaults:
+        return "Default bindings of a cluster: not included (--no-defaults); paths use the input's bindings only."
+    controllers = sum(1 for b in defaults if b.ref.name.startswith("system:controller:"))
+    return (
+        f"Includes the {len(defaults)} default ClusterRoleBindings every cluster has ({controllers} "
+        "system:controller:* ServiceAccounts in kube-system, cluster-admin to system:masters...), "
+        "marked 'a default of every cluster'; --no-defaults leaves them out."
+    )
+
+
+def paths_table(
+    paths: Sequence[EscalationPath],
+    to: str,
+    source: Subject | None,
+    problems: Sequence[Problem],
+    defaults: Sequence[Binding] | None = (),
+    incomplete: Mapping[str, str] = COMPLETE,
+) -> str:
+    lines: list[str] = [defaults_line(defaults), ""]
     if not paths:
         lines.append(
             f"{printable(str(source))} can become {printable(to)}: no escalation path found"
@@ -207,20 +292,47 @@ def paths_table(paths: Sequence[EscalationPath], to: str, source: Subject | None
                 lines.append(f"     via {printable(st.via)}")
     if paths and not source:
         lines.append(f"\n{len(paths)} subject{'s' if len(paths) != 1 else ''} can become {printable(to)}.")
+    if incomplete:
+        lines.append(incomplete_line(incomplete, _PATHS_MISS))
     return "\n".join(lines)
 
 
-def paths_json(paths: Sequence[EscalationPath], to: str, source: Subject | None, problems: Sequence[Problem]) -> str:
-    return _json({"paths": [p.to_dict() for p in paths], "warnings": [str(p) for p in problems]})
+def paths_json(
+    paths: Sequence[EscalationPath],
+    to: str,
+    source: Subject | None,
+    problems: Sequence[Problem],
+    defaults: Sequence[Binding] | None = (),
+    incomplete: Mapping[str, str] = COMPLETE,
+) -> str:
+    return _json(
+        _with_incomplete(
+            {
+                "paths": [p.to_dict() for p in paths],
+                "defaults": {"included": bool(defaults), "bindings": [str(b.ref) for b in defaults or ()]},
+                "warnings": [str(p) for p in problems],
+            },
+            incomplete,
+        )
+    )
 
 
 def _dot_escape(text: str) -> str:
     return printable(text).replace("\\", "\\\\").replace('"', '\\"')
 
 
-def paths_dot(paths: Sequence[EscalationPath], to: str, source: Subject | None, problems: Sequence[Problem]) -> str:
+def paths_dot(
+    paths: Sequence[EscalationPath],
+    to: str,
+    source: Subject | None,
+    problems: Sequence[Problem],
+    defaults: Sequence[Binding] | None = (),
+    incomplete: Mapping[str, str] = COMPLETE,
+) -> str:
     """Graphviz: one node per identity, an edge per step (label cut at 90 characters)."""
     lines = [
+        f"// {_dot_escape(defaults_line(defaults))}",
+        *([f"// {_dot_escape(incomplete_line(incomplete, _PATHS_MISS))}"] if incomplete else []),
         "digraph escalation {",
         "  rankdir=LR;",
         '  node [shape=box, fontname="Helvetica"];',
@@ -242,7 +354,20 @@ def paths_dot(paths: Sequence[EscalationPath], to: str, source: Subject | None, 
     return "\n".join(lines)
 
 
-PATHS: dict[str, Callable[[Sequence[EscalationPath], str, Subject | None, Sequence[Problem]], str]] = {
+PATHS: dict[
+    str,
+    Callable[
+        [
+            Sequence[EscalationPath],
+            str,
+            Subject | None,
+            Sequence[Problem],
+            Sequence[Binding] | None,
+            Mapping[str, str],
+        ],
+        str,
+    ],
+] = {
     "table": paths_table,
     "json": paths_json,
     "dot": paths_dot,

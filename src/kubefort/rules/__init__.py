@@ -30,6 +30,9 @@ AREA_MODULES = (
     "encryption",
     "versions",
     "schema",
+    "image_config",
+    "vulnerabilities",
+    "dockerfile",
 )
 
 

@@ -268,23 +268,31 @@ def _is_constraint(obj: K8sObject) -> bool:
     return obj.group == GATEKEEPER_CONSTRAINTS
 
 
+def _is_allowed_repos(obj: K8sObject) -> bool:
+    """A Gatekeeper constraint with a ``repos`` list that admits (K8sAllowedRepos and the like): a deny list
+    (K8sDisallowedRepos) matched by prefix errs on the safe side. Constraint kinds are made by their
+    ConstraintTemplates, so the rule declares no kinds: this tells which objects it is about."""
+    return (
+        _is_constraint(obj)
+        and "disallow" not in obj.kind.lower()
+        and isinstance(obj.get("spec", "parameters", "repos"), list)
+    )
+
+
 @rule(
     id="KF-ADM-011",
     slug="gatekeeper-allowed-repos-open-prefix",
     title="Gatekeeper allowed-repos prefix is open-ended",
     severity=Severity.HIGH,
     scope=Scope.OBJECT,
+    applies=_is_allowed_repos,
     rationale="K8sAllowedRepos matches image references by string prefix, so an entry without a trailing '/' "
     "also admits registries and repositories whose names merely start with it.",
     remediation="End every repos entry with '/' (e.g. 'registry.example.com/'), or use full image names.",
     refs={"trivy": "KSV-0124", "nsa": NSA},
 )
 def gatekeeper_allowed_repos_open_prefix(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
-    if not _is_constraint(obj) or "disallow" in obj.kind.lower():
-        return  # a deny list (K8sDisallowedRepos) matched by prefix errs on the safe side
     repos = obj.get("spec", "parameters", "repos")
-    if not isinstance(repos, list):
-        return
     for i, entry in enumerate(repos):
         if not isinstance(entry, str) or not entry or entry.endswith("/"):
             continue
@@ -502,12 +510,19 @@ def _gatekeeper_audit_only(obj: K8sObject) -> Iterator[Violation]:
         )
 
 
+def _is_engine_policy(obj: K8sObject) -> bool:
+    """A Kyverno ClusterPolicy or Policy, or a Gatekeeper constraint (of any kind: its ConstraintTemplate
+    makes it, so the rule declares no kinds)."""
+    return (obj.group == KYVERNO and obj.kind in ("ClusterPolicy", "Policy")) or _is_constraint(obj)
+
+
 @rule(
     id="KF-ADM-012",
     slug="policy-engine-audit-only",
     title="Policy engine policies only audit",
     severity=Severity.INFO,
     scope=Scope.OBJECT,
+    applies=_is_engine_policy,
     rationale="A pod-security policy in audit, dry-run or warn mode reports violations but still admits the "
     "pods, so the control it stands for is not enforced.",
     remediation="Switch the policy to Enforce (Kyverno validate.failureAction or validationFailureAction) or to "
@@ -604,6 +619,11 @@ JSPOLICY = "policy.jspolicy.com"
 ADMISSIONREGISTRATION = "admissionregistration.k8s.io"
 GATEKEEPER_TEMPLATES = "templates.gatekeeper.sh"
 KUBEWARDEN_KINDS = ("ClusterAdmissionPolicy", "AdmissionPolicy", "ClusterAdmissionPolicyGroup", "AdmissionPolicyGroup")
+#: the policy engines' kinds as the rules read them, with their API groups (several groups serve a
+#: ClusterPolicy or a Policy: Kyverno's, NVIDIA's GPU operator's, Kasten K10's, the audit policy file)
+KYVERNO_READ = (f"ClusterPolicy.{KYVERNO}", f"Policy.{KYVERNO}")
+KUBEWARDEN_READ = tuple(f"{k}.{KUBEWARDEN}" for k in KUBEWARDEN_KINDS)
+TEMPLATES_READ = f"ConstraintTemplate.{GATEKEEPER_TEMPLATES}"
 
 
 def _kyverno_enforces(policy: K8sObject, what: str) -> bool:
@@ -710,12 +730,11 @@ def _enforcement(inv: Inventory, ctx: Context) -> tuple[list[str], str | None]:
     needs=[
         "Namespace",
         "Pod",
-        "ClusterPolicy",
-        "Policy",
-        "ValidatingPolicy",
-        "ConstraintTemplate",
-        *KUBEWARDEN_KINDS,
-        "JsPolicy",
+        *KYVERNO_READ,
+        f"ValidatingPolicy.{KYVERNO_POLICIES}",
+        TEMPLATES_READ,
+        *KUBEWARDEN_READ,
+        f"JsPolicy.{JSPOLICY}",
         "ValidatingAdmissionPolicy",
         "ValidatingAdmissionPolicyBinding",
     ],
@@ -982,14 +1001,13 @@ def _verifiers(inv: Inventory) -> list[str]:
     scope=Scope.CLUSTER,
     needs=[
         "Pod",
-        "ClusterPolicy",
-        "Policy",
-        "ImageValidatingPolicy",
-        "ClusterImagePolicy",
+        *KYVERNO_READ,
+        f"ImageValidatingPolicy.{KYVERNO_POLICIES}",
+        f"ClusterImagePolicy.{SIGSTORE}",
         *WEBHOOK_KINDS,
-        "Verifier",
-        "ConstraintTemplate",
-        *KUBEWARDEN_KINDS,
+        f"Verifier.{RATIFY}",
+        TEMPLATES_READ,
+        *KUBEWARDEN_READ,
     ],
     rationale="Without signature or provenance checks at admission any image that can be pulled runs, including "
     "one pushed by whoever compromised a registry account or a CI pipeline.",

@@ -56,6 +56,14 @@ LOOKED_FOR = (
 )
 NOW = {"now": ""}  # the time staleness is judged at (ISO 8601, for reproducible reports); empty: the clock
 _ETCD_SNAPSHOT = re.compile(r"\betcdctl\b.*\bsnapshot\s+save\b", re.S)
+#: the backup tools' kinds as the rules read them, with their API groups (``Schedule``, ``Policy`` and
+#: ``Backup`` are kinds of other tools too: K8up, Kyverno, database operators)
+MECHANISM_KINDS = (
+    f"Schedule.{VELERO}",
+    f"Policy.{K10}",
+    *(f"BackupConfiguration.{g}" for g in STASH_GROUPS),
+    "CronJob",
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -172,7 +180,7 @@ def _named(obj: K8sObject) -> str:
     title="No backup mechanism detected",
     severity=Severity.MEDIUM,
     scope=Scope.CLUSTER,
-    needs=["Schedule", "Policy", "BackupConfiguration", "CronJob"],
+    needs=MECHANISM_KINDS,
     rationale="Without scheduled backups a deleted namespace, a failed upgrade or ransomware that encrypts "
     "volumes and etcd leaves nothing to restore from.",
     remediation="Schedule backups of the cluster's resources and volumes (a Velero Schedule, a Kasten K10 backup "
@@ -471,10 +479,10 @@ def _is_backup_schedule(obj: K8sObject) -> bool:
     title="Backup schedule paused or failing",
     severity=Severity.LOW,
     scope=Scope.OBJECT,
-    kinds=["Schedule", "Policy"],
+    kinds=[f"Schedule.{VELERO}", f"Policy.{K10}"],
     applies=_is_backup_schedule,
     whole_cluster=True,
-    needs=["Backup", "BackupStorageLocation", "RunAction"],
+    needs=[f"Backup.{VELERO}", f"BackupStorageLocation.{VELERO}", f"RunAction.{K10_ACTIONS}"],
     params=NOW,
     rationale="A paused, invalid or failing schedule looks like protection but leaves the last good backup "
     "growing older until a restore finds nothing recent.",
@@ -610,7 +618,7 @@ def _count(n: int, what: str) -> str:
     scope=Scope.OBJECT,
     kinds=["Namespace"],
     whole_cluster=True,
-    needs=["Schedule", "Policy", "BackupConfiguration", "CronJob", "PersistentVolumeClaim", "Secret"],
+    needs=[*MECHANISM_KINDS, "PersistentVolumeClaim", "Secret"],
     params={"system_namespaces": []},
     rationale="A namespace that no backup includes loses its volumes and Secrets for good when it is deleted or "
     "corrupted, although the cluster appears to be backed up.",

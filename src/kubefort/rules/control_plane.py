@@ -798,7 +798,7 @@ AUDIT_NO_BODIES = (("", "secrets", "secrets"), ("", "configmaps", "configmaps"))
     title="Audit policy missing or inadequate",
     severity=Severity.MEDIUM,
     scope=Scope.OBJECT,
-    kinds=(*COMPONENT_KINDS, "Policy"),
+    kinds=(*COMPONENT_KINDS, "Policy.audit.k8s.io"),  # the audit policy file, not Kyverno's or K10's Policy
     rationale="The audit policy decides what is recorded: access to Secrets, tokens, exec/port-forward and RBAC "
     "changes must be logged, but never with request bodies for Secrets and ConfigMaps (that copies secret "
     "values into the log).",

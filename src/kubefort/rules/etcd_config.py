@@ -34,6 +34,7 @@ from ..model.etcd import is_etcd_endpoint
 from ..model.objects import K8sObject, Path
 from . import etcd_live as live
 from .control_plane import COMPONENT_KINDS, existing, node_of
+from .etcd_live import LOOPBACK_REASON
 
 NSA = "NSA/CISA: control plane hardening (etcd)"
 # What each rule is about (its ``applies=``, which the node audit also reads: see analysis.node.targets)
@@ -200,7 +201,29 @@ def etcd_client_cert_auth(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         return
     s = _etcd(obj, ctx)
     if s is not None:
+        yield from _plain_http_clients(s)
         yield from _client_auth(s, "client-cert-auth", "trusted-ca-file", "client")
+
+
+def _plain_http_clients(s: EtcdSettings) -> Iterator[Violation]:
+    """An ``http://`` client listener serves without TLS, so no client certificate is ever asked for
+    there, whatever --client-cert-auth says: whoever reaches it is served (as the live check finds)."""
+    st = s.get("listen-client-urls")
+    for url in s.urls("listen-client-urls"):
+        parts = urlsplit(url)
+        if parts.scheme != "http":
+            continue
+        where = (
+            "a loopback address, which every process and hostNetwork pod of the node reaches"
+            if is_loopback_host(parts.hostname or "")
+            else "the network"
+        )
+        yield Violation(
+            st.path,
+            f"etcd: {st.text} serves plain HTTP on {url}: clients there are never asked for a certificate, "
+            f"so anyone who reaches {where} reads and writes every key",
+            subcode="plain_http",
+        )
 
 
 @rule(
@@ -358,6 +381,13 @@ def etcd_listen_urls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
             host = parts.hostname or ""
             if parts.scheme == "http" and not is_loopback_host(host):
                 yield Violation(st.path, f"etcd: {st.text} serves plain HTTP on {url}", subcode="plaintext")
+            elif parts.scheme == "http" and sub_all:
+                yield Violation(
+                    st.path,
+                    f"etcd: {st.text} serves plain HTTP on the loopback address {url}: {LOOPBACK_REASON}",
+                    severity=Severity.MEDIUM,
+                    subcode="loopback",
+                )
             elif sub_all and is_unspecified_host(host):
                 yield Violation(
                     st.path,

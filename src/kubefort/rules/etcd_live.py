@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..engine.rule import NotEvaluated, Severity, Violation
-from ..model.etcd import EtcdEndpoint
+from ..model.etcd import Attempt, EtcdEndpoint
 from ..model.objects import K8sObject
 
 #: The IDs whose rule judges ``EtcdEndpoint`` objects too: the ones ``kubefort etcd probe`` runs.
@@ -46,13 +46,44 @@ def no_server_tls(obj: K8sObject) -> Iterator[Violation]:
         )
 
 
+def _refused(a: Attempt) -> bool:
+    """etcd's own authentication refused the client the data: a user name and password still guard the
+    keys, so the finding is high rather than critical (sub-code ``etcd_auth``)."""
+    return not a.data_readable and a.auth_required is True
+
+
 def client_cert_not_required(obj: K8sObject) -> Iterator[Violation]:
-    """KF-ETCD-002: a TLS client without a certificate, or with one of an unknown CA, was accepted."""
+    """KF-ETCD-002: a client without a certificate was served: over plain HTTP (no certificate can be
+    asked for there), over TLS without one, or with a certificate of an unknown CA.
+
+    Plain HTTP on a loopback address fails as well, at the same severity: loopback is the node's, so
+    every process and every hostNetwork pod of the node reaches it, and one compromised DaemonSet pod or
+    container escape on a control-plane node is then enough to read every Secret."""
     p = _answered(obj)
-    if p.no_cert.accepted:
+    if p.plain_http.accepted:
+        a = p.plain_http
+        where = (
+            " on a loopback address, which every process and hostNetwork pod of the node reaches" if p.loopback else ""
+        )
+        if a.data_readable:
+            what = "a client without any credentials read key-value data"
+        elif _refused(a):
+            what = "only etcd's own authentication refused a client without credentials the data"
+        else:
+            what = "a client without any credentials was served"
+        yield Violation(
+            ("status", "listen", "scheme"),
+            f"{p.endpoint} answers plain HTTP{where}: no client certificate is asked for there, and {what}",
+            severity=Severity.HIGH if _refused(a) else None,
+            subcode="etcd_auth" if _refused(a) else "plain_http",
+        )
+    elif p.no_cert.accepted:
         data = " and served key-value data" if p.no_cert.data_readable else ""
         yield Violation(
-            ("status", "tls", "clientAuth"), f"{p.endpoint} accepted a TLS client without a certificate{data}"
+            ("status", "tls", "clientAuth"),
+            f"{p.endpoint} accepted a TLS client without a certificate{data}",
+            severity=Severity.HIGH if _refused(p.no_cert) else None,
+            subcode="etcd_auth" if _refused(p.no_cert) else None,
         )
     elif p.wrong_ca.accepted:
         yield Violation(
@@ -85,20 +116,29 @@ def shared_ca(obj: K8sObject) -> Iterator[Violation]:
 
 
 _LOOPBACK_NOTE = "loopback"
+#: Why plain HTTP on loopback is still reported (KF-ETCD-002 and -008, live and configured): loopback is
+#: not the etcd process's own; it is the node's network namespace.
+LOOPBACK_REASON = (
+    "every hostNetwork pod of the node shares that address and, with the default NET_RAW capability, can "
+    "capture its traffic"
+)
 
 
 def plaintext(obj: K8sObject) -> Iterator[Violation]:
-    """KF-ETCD-008: the endpoint answers plain HTTP."""
+    """KF-ETCD-008: the endpoint answers plain HTTP.
+
+    On a loopback address the traffic never crosses the network, but it is not private: every
+    hostNetwork pod of the node shares that loopback and, with NET_RAW (in the runtime's default
+    capability set), can capture the API server's requests, Secrets included. So it is medium, not
+    information (who can connect without credentials is KF-ETCD-002's finding)."""
     p = _answered(obj)
     if not p.plain_http.accepted:
         return
     if p.loopback:
-        # The catalogue condition fails plaintext only off loopback; a loopback listener is still reachable by
-        # every hostNetwork pod of that node, so it is reported, as information.
         yield Violation(
             ("status", "listen", "scheme"),
-            f"{p.endpoint} answers plain HTTP on a loopback address",
-            severity=Severity.INFO,
+            f"{p.endpoint} answers plain HTTP on a loopback address: {LOOPBACK_REASON}",
+            severity=Severity.MEDIUM,
             subcode=_LOOPBACK_NOTE,
         )
     else:

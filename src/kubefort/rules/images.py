@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from ..engine.rule import Context, Scope, Severity, Violation, rule
+from ..engine.rule import Context, NotEvaluated, NotInScope, Scope, Severity, Violation, rule
 from ..model.images import ImageRef, normalise_registry, parse_image
 from ..model.inventory import Inventory
 from ..model.kinds import WORKLOAD_KINDS
@@ -242,7 +242,12 @@ def image_not_pinned_by_digest(c: ContainerView, ctx: Context) -> Iterator[Viola
     },
 )
 def image_pull_policy_not_always(c: ContainerView, ctx: Context) -> Iterator[Violation]:
+    """A digest names immutable content: with it, IfNotPresent runs exactly the image named, so only
+    tags (which can move) are judged. Whether a node may reuse a private image without the pod's pull
+    credentials is a node setting (AlwaysPullImages, KF-CP-013), not the pod's."""
     ref = image_ref(c)
+    if ref is not None and ref.has_valid_digest:
+        return
     policy, explicit = effective_pull_policy(c, ref)
     if policy is None or policy == "Always":
         return
@@ -452,6 +457,14 @@ def helm_tiller(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
                         f"Service labelled app=helm, name=tiller exposes the Tiller port {TILLER_PORT}",
                     )
                     return
+    if (
+        selector
+        and obj.namespace
+        and not ctx.inventory.live
+        and not ctx.inventory.pods_selected_by_service(obj.namespace, selector)
+    ):
+        # its pods are not in the input: whether they are Tiller's cannot be told from the Service alone
+        raise NotEvaluated("the Service selects no workload of the input, so what it exposes is unknown")
 
 
 _DASHBOARD_LABELS = (("k8s-app", "kubernetes-dashboard"), ("app.kubernetes.io/name", "kubernetes-dashboard"))
@@ -542,7 +555,7 @@ def kubernetes_dashboard(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         return
     accounts = ctx.inventory.cached(_dashboard_accounts, lambda: _dashboard_accounts(ctx.inventory))
     if not accounts:
-        return
+        raise NotInScope  # bindings are about the Dashboard's ServiceAccounts: the input runs no Dashboard
     role = obj.get("roleRef")
     role_s = f'{role.get("kind")} "{role.get("name")}"' if isinstance(role, dict) else "a role"
     for i, s in enumerate(subjects):

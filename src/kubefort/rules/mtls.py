@@ -1,8 +1,10 @@
 """MTLS rules: Istio and Linkerd settings that weaken or bypass mutual TLS inside the mesh.
 
 Istio kinds are recognised by API group (``security.istio.io`` for PeerAuthentication and
-AuthorizationPolicy, ``networking.istio.io`` for DestinationRule and ServiceEntry), any version;
-Linkerd by its ``config.linkerd.io/*`` annotations and its control-plane configuration.
+AuthorizationPolicy, ``networking.istio.io`` for DestinationRule and ServiceEntry), any version: the
+rules name them group-qualified, so a Linkerd AuthorizationPolicy (``policy.linkerd.io``) or another
+API's PeerAuthentication is not about them and gets no result. Linkerd by its ``config.linkerd.io/*``
+annotations and its control-plane configuration.
 
 Istio semantics used here (istio.io reference, security and networking APIs):
 
@@ -27,15 +29,20 @@ from typing import Any
 
 import yaml
 
-from ..engine.rule import Context, Scope, Severity, Violation, rule
+from ..engine.rule import Context, NotEvaluated, Scope, Severity, Violation, rule
 from ..model.inventory import Inventory
 from ..model.kinds import WORKLOAD_KINDS
 from ..model.objects import K8sObject, Path
-from ..model.workloads import PodSpecView, pod_spec
+from ..model.workloads import ContainerView, PodSpecView, pod_spec
 
 NSA = "NSA/CISA: network separation (encrypt traffic)"
 ISTIO_SECURITY = "security.istio.io"
 ISTIO_NETWORKING = "networking.istio.io"
+#: the Istio kinds as the rules name them (model.kinds.split_group_kind)
+PEER_AUTHENTICATION = f"PeerAuthentication.{ISTIO_SECURITY}"
+AUTHORIZATION_POLICY = f"AuthorizationPolicy.{ISTIO_SECURITY}"
+DESTINATION_RULE = f"DestinationRule.{ISTIO_NETWORKING}"
+SERVICE_ENTRY = f"ServiceEntry.{ISTIO_NETWORKING}"
 ROOT_NS_PARAM = {"istio_root_namespace": "istio-system"}
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
 
@@ -110,7 +117,7 @@ def _is_istio(obj: K8sObject, group: str) -> bool:
     title="PeerAuthentication disables mTLS",
     severity=Severity.HIGH,
     scope=Scope.OBJECT,
-    kinds=["PeerAuthentication"],
+    kinds=[PEER_AUTHENTICATION],
     params=ROOT_NS_PARAM,
     rationale="With mode DISABLE the sidecar accepts plaintext only: traffic to the workload is neither "
     "encrypted nor authenticated, and any pod on the network can impersonate a peer.",
@@ -119,8 +126,6 @@ def _is_istio(obj: K8sObject, group: str) -> bool:
     refs={"nsa": NSA, "istio": "PeerAuthentication MutualTLS.Mode"},
 )
 def peer_authentication_disables_mtls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
-    if not _is_istio(obj, ISTIO_SECURITY):
-        return
     for path, mode, port in _pa_modes(obj):
         if mode == "DISABLE":
             where = f"port {port} of " if port else ""
@@ -136,6 +141,11 @@ def _namespace_in_istio_mesh(ns: K8sObject) -> bool:
         or bool(labels.get("istio.io/rev"))
         or labels.get("istio.io/dataplane-mode") == "ambient"
     )
+
+
+def _about_permissive(obj: K8sObject) -> bool:
+    """PeerAuthentications, and the namespaces labelled into an Istio mesh (whose mode may default)."""
+    return obj.kind != "Namespace" or _namespace_in_istio_mesh(obj)
 
 
 def _istio_installed(inv: Inventory) -> bool:
@@ -172,7 +182,8 @@ def _namespace_wide_mode(inv: Inventory, namespace: str) -> str | None:
     title="PeerAuthentication allows plaintext (PERMISSIVE)",
     severity=Severity.MEDIUM,
     scope=Scope.OBJECT,
-    kinds=["PeerAuthentication", "Namespace"],
+    kinds=[PEER_AUTHENTICATION, "Namespace"],
+    applies=_about_permissive,
     params=ROOT_NS_PARAM,
     rationale="PERMISSIVE accepts plaintext next to mTLS, so clients outside the mesh (or an attacker on the "
     "pod network) reach the workload unauthenticated and unencrypted.",
@@ -180,13 +191,11 @@ def _namespace_wide_mode(inv: Inventory, namespace: str) -> str | None:
     "PeerAuthentication in the Istio root namespace.",
     refs={"nsa": NSA, "istio": "PeerAuthentication MutualTLS.Mode"},
     cross_object=True,
-    needs=["CustomResourceDefinition", "PeerAuthentication", "Deployment"],
+    needs=["CustomResourceDefinition", PEER_AUTHENTICATION, "Deployment"],
 )
 def peer_authentication_permissive(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     if obj.kind == "Namespace":
         yield from _namespace_defaults_to_permissive(obj, ctx)
-        return
-    if not _is_istio(obj, ISTIO_SECURITY):
         return
     for path, mode, port in _pa_modes(obj):
         if mode == "PERMISSIVE":
@@ -197,18 +206,22 @@ def peer_authentication_permissive(obj: K8sObject, ctx: Context) -> Iterator[Vio
 
 
 def _namespace_defaults_to_permissive(ns: K8sObject, ctx: Context) -> Iterator[Violation]:
-    """Cluster mode only: a meshed namespace whose effective mode is Istio's default PERMISSIVE because
-    no PeerAuthentication (namespace-wide or mesh-wide) sets a mode. Explicit PERMISSIVE policies are
-    reported on the PeerAuthentication itself; workload-level policies are reported on themselves."""
-    if ctx.mode != "cluster" and not ctx.inventory.live:
-        return  # a manifest set does not show every PeerAuthentication of the cluster
+    """A meshed namespace whose effective mode is Istio's default PERMISSIVE because no PeerAuthentication
+    (namespace-wide or mesh-wide) sets a mode. Explicit PERMISSIVE policies are reported on the
+    PeerAuthentication itself; workload-level policies are reported on themselves. A manifest set that
+    holds no such policy does not show whether the cluster has one: not evaluated there."""
     inv = ctx.inventory
     root = ctx.param("istio_root_namespace")
     if ns.name in SYSTEM_NAMESPACES or ns.name == root:
         return
-    if not _namespace_in_istio_mesh(ns) or not _istio_installed(inv):
-        return
     if _namespace_wide_mode(inv, ns.name) is not None or _namespace_wide_mode(inv, root) is not None:
+        return
+    if ctx.mode != "cluster" and not inv.live:
+        raise NotEvaluated(
+            "Istio's default PERMISSIVE applies unless a namespace-wide or mesh-wide PeerAuthentication sets a "
+            "mode, and a manifest set does not show every PeerAuthentication of the cluster: scan the cluster"
+        )
+    if not _istio_installed(inv):
         return
     yield Violation(
         ("metadata",),
@@ -233,7 +246,7 @@ def _created(obj: K8sObject) -> str:
     severity=Severity.HIGH,
     scope=Scope.CLUSTER,
     params=ROOT_NS_PARAM,
-    needs=["CustomResourceDefinition", "PeerAuthentication", "Deployment"],
+    needs=["CustomResourceDefinition", PEER_AUTHENTICATION, "Deployment"],
     rationale="Without a mesh-wide STRICT PeerAuthentication every sidecar also accepts plaintext (Istio's default "
     "PERMISSIVE), so any pod, meshed or not, reaches meshed workloads unauthenticated and unencrypted.",
     remediation="Create a PeerAuthentication without a selector in the Istio root namespace with mtls.mode STRICT, "
@@ -511,7 +524,7 @@ def _mesh_host_reason(host: str, obj: K8sObject, ctx: Context) -> str | None:
     title="DestinationRule disables client TLS",
     severity=Severity.HIGH,
     scope=Scope.OBJECT,
-    kinds=["DestinationRule"],
+    kinds=[DESTINATION_RULE],
     params={"cluster_domain": "cluster.local"},
     rationale="A DISABLE client TLS mode makes sidecars send plaintext to a destination inside the mesh "
     "(auto mTLS is turned off for it), and STRICT servers then refuse the traffic or PERMISSIVE ones accept "
@@ -519,11 +532,9 @@ def _mesh_host_reason(host: str, obj: K8sObject, ctx: Context) -> str | None:
     remediation="Remove the tls block for in-mesh hosts (auto mTLS applies) or set its mode to ISTIO_MUTUAL.",
     refs={"nsa": NSA, "istio": "DestinationRule ClientTLSSettings.TLSmode"},
     cross_object=True,
-    needs=["Namespace", "ServiceEntry"],
+    needs=["Namespace", SERVICE_ENTRY],
 )
 def destination_rule_disables_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
-    if not _is_istio(obj, ISTIO_NETWORKING):
-        return
     host = _spec(obj).get("host")
     if not isinstance(host, str):
         return
@@ -550,7 +561,7 @@ def destination_rule_disables_tls(obj: K8sObject, ctx: Context) -> Iterator[Viol
     title="DestinationRule TLS does not verify the server",
     severity=Severity.MEDIUM,
     scope=Scope.OBJECT,
-    kinds=["DestinationRule"],
+    kinds=[DESTINATION_RULE],
     params={"cluster_domain": "cluster.local"},
     rationale="TLS originated by the sidecar without a CA to check the server certificate (or with "
     "insecureSkipVerify), or without SNI towards an external host, lets a man in the middle present any "
@@ -559,11 +570,9 @@ def destination_rule_disables_tls(obj: K8sObject, ctx: Context) -> Iterator[Viol
     "remove insecureSkipVerify.",
     refs={"nsa": NSA, "istio": ("IST0128", "IST0129", "DestinationRule ClientTLSSettings")},
     cross_object=True,
-    needs=["Namespace", "ServiceEntry"],
+    needs=["Namespace", SERVICE_ENTRY],
 )
 def destination_rule_tls_no_verify(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
-    if not _is_istio(obj, ISTIO_NETWORKING):
-        return
     host = _spec(obj).get("host")
     host = host if isinstance(host, str) else ""
     external: bool | None = None
@@ -679,14 +688,32 @@ def _linkerd_config_values(obj: K8sObject) -> Iterator[Violation]:
 _DEFAULT_POLICY_ARG = re.compile(r"^--default-policy(?:=(.*))?$")
 
 
+def _is_policy_controller(c: ContainerView) -> bool:
+    image = c.image if isinstance(c.image, str) else ""
+    return "policy-controller" in image or c.name == "policy"
+
+
+def _sets_linkerd_policy(obj: K8sObject) -> bool:
+    """Whether ``obj`` sets a Linkerd default inbound policy: the linkerd-config ConfigMap (the install's
+    default), the policy controller, or an object with the annotation (on itself or its pod template).
+    Any other object inherits a default set elsewhere: judged there, not on it (it gets no result)."""
+    if obj.kind == "ConfigMap":
+        return obj.name == "linkerd-config"
+    if LINKERD_POLICY_ANNOTATION in obj.annotations:
+        return True
+    pod = pod_spec(obj) if obj.kind != "Namespace" else None
+    if pod is None:
+        return False
+    return LINKERD_POLICY_ANNOTATION in pod.annotations or any(_is_policy_controller(c) for c in pod.containers())
+
+
 def _policy_controller_args(obj: K8sObject) -> Iterator[Violation]:
     """The ``--default-policy`` flag of the Linkerd policy controller (linkerd-destination)."""
     pod = pod_spec(obj)
     if pod is None:
         return
     for c in pod.containers():
-        image = c.image if isinstance(c.image, str) else ""
-        if "policy-controller" not in image and c.name != "policy":
+        if not _is_policy_controller(c):
             continue
         for list_name in ("command", "args"):
             items = c.raw.get(list_name)
@@ -713,6 +740,7 @@ def _policy_controller_args(obj: K8sObject) -> Iterator[Violation]:
     severity=Severity.MEDIUM,
     scope=Scope.OBJECT,
     kinds=sorted({"Namespace", "ConfigMap", *WORKLOAD_KINDS}),
+    applies=_sets_linkerd_policy,
     rationale="With an unauthenticated default inbound policy, meshed pods accept requests from clients "
     "without a mesh identity, so mTLS protects nothing against a caller outside the mesh.",
     remediation="Set config.linkerd.io/default-inbound-policy (or proxy.defaultInboundPolicy at install) to "
@@ -721,8 +749,7 @@ def _policy_controller_args(obj: K8sObject) -> Iterator[Violation]:
 )
 def linkerd_unauthenticated_inbound(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     if obj.kind == "ConfigMap":
-        if obj.name == "linkerd-config":
-            yield from _linkerd_config_values(obj)
+        yield from _linkerd_config_values(obj)
         return
     what = "namespace" if obj.kind == "Namespace" else obj.kind
     v = _linkerd_policy_violation(
@@ -764,7 +791,7 @@ def _empty_rule(r: Any) -> bool:
     title="Istio AuthorizationPolicy allows everything",
     severity=Severity.MEDIUM,
     scope=Scope.OBJECT,
-    kinds=["AuthorizationPolicy"],
+    kinds=[AUTHORIZATION_POLICY],
     params=ROOT_NS_PARAM,
     rationale="An ALLOW rule with no from, to or when matches every request, including plaintext ones "
     "without a peer identity, and so defeats every other ALLOW policy on the same workloads.",
@@ -773,8 +800,6 @@ def _empty_rule(r: Any) -> bool:
     refs={"nsa": NSA, "istio": "AuthorizationPolicy allow-all"},
 )
 def authorization_policy_allows_all(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
-    if not _is_istio(obj, ISTIO_SECURITY):
-        return
     spec = _spec(obj)
     action = spec.get("action")
     if action not in (None, "ALLOW"):

@@ -14,7 +14,7 @@ import ipaddress
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ..analysis.netpol.engine import NetpolEngine, engine_for
+from ..analysis.netpol.engine import POLICY_KINDS, NetpolEngine, engine_for
 from ..analysis.netpol.model import ENDPOINT_KINDS, Workload, effective_policy_types
 from ..analysis.netpol.sets import AddrSet
 from ..engine.rule import Context, NotEvaluated, Scope, Severity, Violation, rule
@@ -28,8 +28,10 @@ NSA = "NSA/CISA: network separation"
 #: Namespaces skipped by namespace-level rules (catalogue legend 7), plus the ``system_namespaces`` parameter.
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
 NETPOL_GROUP = "networking.k8s.io"
+#: networking.k8s.io's NetworkPolicy (Calico's NetworkPolicy kind is another API)
+NETPOL = f"NetworkPolicy.{NETPOL_GROUP}"
 #: what the NetworkPolicy engine reads: the policies, the pods they select, the namespaces by label
-NETPOL_NEEDS = ENDPOINT_KINDS | {"NetworkPolicy", "Namespace"}
+NETPOL_NEEDS = ENDPOINT_KINDS | POLICY_KINDS | {"Namespace"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -83,9 +85,13 @@ def _cluster_inventory(ctx: Context) -> bool:
     return ctx.mode == "cluster" or ctx.inventory.live or bool(ctx.inventory.of_kind("Node"))
 
 
-def _default_deny(ns: NamespaceView, direction: str) -> bool:
+def _default_deny(ns: NamespaceView, direction: str, ctx: Context) -> bool:
     """A NetworkPolicy with an empty podSelector, ``direction`` in its effective policyTypes and no
-    rules of that direction (catalogue KF-NET-001/002)."""
+    rules of that direction (catalogue KF-NET-001/002); or a policy of another API that isolates every
+    pod of the namespace in that direction (a CNI policy selecting the whole namespace, an
+    AdminNetworkPolicy or the baseline denying every namespace's pods: see the NetworkPolicy engine)."""
+    if _engine(ctx).namespace_default_deny(ns.name, direction):
+        return True
     for p in ns.of_kind("NetworkPolicy"):
         if not _is_netpol(p):
             continue
@@ -106,7 +112,7 @@ def _default_deny_rule(ns: NamespaceView, ctx: Context, direction: str) -> Itera
     if _is_system(ns.name, ctx):
         return
     ws = _workloads_in(ns, ctx)
-    if not ws or _default_deny(ns, direction):
+    if not ws or _default_deny(ns, direction, ctx):
         return
     typ = "Ingress" if direction == "ingress" else "Egress"
     yield Violation(
@@ -187,6 +193,8 @@ def namespace_without_network_policy(ns: NamespaceView, ctx: Context) -> Iterato
     ws = _workloads_in(ns, ctx)
     if not ws or any(_is_netpol(p) for p in ns.of_kind("NetworkPolicy")):
         return
+    if _engine(ctx).namespace_other_policies(ns.name):
+        return  # a CNI policy or an AdminNetworkPolicy selects pods there
     yield Violation(
         ("metadata",), f'namespace "{ns.name}" runs {_plural(len(ws), "workload")} and has no NetworkPolicy'
     )
@@ -203,6 +211,14 @@ def _not_isolated(pod: PodSpecView, ctx: Context, direction: str) -> str | None:
     ing, eg = eng.isolated(w)
     if ing if direction == "ingress" else eg:
         return None
+    isolating, unknown = eng.cni_selecting(w, direction)
+    if isolating or eng.admin_denies(w, direction):
+        return None  # a CNI policy isolates the pods, or an AdminNetworkPolicy denies some of their traffic
+    if unknown:
+        raise NotEvaluated(
+            f"whether {', '.join(unknown)} select the pods of {w.kind}/{w.name} for {direction} is not known from "
+            "the input (the selector uses what manifests do not tell)"
+        )
     typ = "Ingress" if direction == "ingress" else "Egress"
     labels = ", ".join(f"{k}={v}" for k, v in sorted(w.labels.items())) or "no labels"
     others = eng.policy_count[w.namespace]
@@ -277,8 +293,6 @@ def _rules(obj: K8sObject, direction: str) -> Iterator[tuple[int, Mapping[str, A
 
 
 def _allow_all(obj: K8sObject, direction: str, ctx: Context) -> Iterator[Violation]:
-    if not _is_netpol(obj):
-        return
     peer_key = "from" if direction == "ingress" else "to"
     whole_ns = selects_everything(_pod_selector(_spec(obj)))
     base = Severity.HIGH if direction == "ingress" else Severity.MEDIUM
@@ -319,7 +333,7 @@ def _allow_all(obj: K8sObject, direction: str, ctx: Context) -> Iterator[Violati
     title="Policy allows all ingress",
     severity=Severity.HIGH,
     scope=Scope.OBJECT,
-    kinds=["NetworkPolicy"],
+    kinds=[NETPOL],  # networking.k8s.io only: Calico's NetworkPolicy kind is another API
     rationale="An ingress rule that matches every source undoes the isolation the policy creates: any pod of any namespace (or anyone, for {}) can connect.",
     remediation="List the clients in from (podSelector / namespaceSelector with labels) and the ports in ports.",
     refs={"kubeaudit": "netpols/AllowAllIngressNetworkPolicyExists", "nsa": NSA},
@@ -334,7 +348,7 @@ def policy_allows_all_ingress(obj: K8sObject, ctx: Context) -> Iterator[Violatio
     title="Policy allows all egress",
     severity=Severity.MEDIUM,
     scope=Scope.OBJECT,
-    kinds=["NetworkPolicy"],
+    kinds=[NETPOL],  # networking.k8s.io only: Calico's NetworkPolicy kind is another API
     rationale="An egress rule that matches every destination lets the selected pods connect anywhere, including the cloud metadata service and the internet.",
     remediation="List the destinations in to and the ports in ports (DNS and the services the pods call).",
     refs={"kubeaudit": "netpols/AllowAllEgressNetworkPolicyExists", "nsa": NSA},
@@ -371,15 +385,13 @@ def _excepts_private(cidr: str, excepts: list[Any]) -> bool:
     title="Policy allows the whole internet via ipBlock",
     severity=Severity.MEDIUM,
     scope=Scope.OBJECT,
-    kinds=["NetworkPolicy"],
+    kinds=[NETPOL],  # networking.k8s.io only: Calico's NetworkPolicy kind is another API
     params={"max_broad_prefix": 8},
     rationale="An ipBlock of 0.0.0.0/0 (or a very short prefix) admits the whole internet: any address can reach the pods, or the pods can send data anywhere.",
     remediation="Narrow the ipBlock to the addresses that need access (a load balancer range, a partner's network), and except private and link-local ranges.",
     refs={"nsa": NSA},
 )
 def policy_allows_internet_ipblock(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
-    if not _is_netpol(obj):
-        return
     max_prefix = ctx.param("max_broad_prefix")
     for direction, peer_key, base in (("ingress", "from", Severity.HIGH), ("egress", "to", Severity.MEDIUM)):
         for i, r in _rules(obj, direction):
@@ -425,7 +437,7 @@ def _namespace_workloads(obj: K8sObject, ctx: Context) -> list[Workload]:
     title="NetworkPolicy selects no pods",
     severity=Severity.LOW,
     scope=Scope.OBJECT,
-    kinds=["NetworkPolicy"],
+    kinds=[NETPOL],  # networking.k8s.io only: Calico's NetworkPolicy kind is another API
     cross_object=True,
     needs=NETPOL_NEEDS,
     rationale="A policy whose podSelector matches no pod protects nothing: usually a label typo, so the pods it was written for are not isolated.",
@@ -438,8 +450,6 @@ def _namespace_workloads(obj: K8sObject, ctx: Context) -> list[Workload]:
     },
 )
 def network_policy_selects_no_pods(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
-    if not _is_netpol(obj):
-        return
     sel = _pod_selector(_spec(obj))
     if selects_everything(sel):
         return
@@ -458,7 +468,7 @@ def network_policy_selects_no_pods(obj: K8sObject, ctx: Context) -> Iterator[Vio
     title="NetworkPolicy peer selector matches nothing",
     severity=Severity.INFO,
     scope=Scope.OBJECT,
-    kinds=["NetworkPolicy"],
+    kinds=[NETPOL],  # networking.k8s.io only: Calico's NetworkPolicy kind is another API
     cross_object=True,
     needs=NETPOL_NEEDS,
     rationale="A from/to podSelector that matches no pod allows nothing: usually a label typo that silently blocks the traffic the rule was written for.",
@@ -466,8 +476,6 @@ def network_policy_selects_no_pods(obj: K8sObject, ctx: Context) -> Iterator[Vio
     refs={"kube-linter": "dangling-networkpolicypeer-podselector", "nsa": NSA},
 )
 def network_policy_peer_matches_nothing(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
-    if not _is_netpol(obj):
-        return
     spec = _spec(obj)
     peers = []
     for direction, peer_key in (("ingress", "from"), ("egress", "to")):
@@ -521,23 +529,32 @@ def _names_and_images(obj: K8sObject) -> list[str]:
     return out
 
 
+def _is_kube_system(obj: K8sObject) -> bool:
+    return obj.name == "kube-system"
+
+
 @rule(
     id="KF-NET-011",
     slug="cni-without-network-policy",
     title="CNI without NetworkPolicy enforcement",
     severity=Severity.MEDIUM,
-    scope=Scope.NAMESPACE,
+    scope=Scope.OBJECT,
     kinds=["Namespace"],
+    applies=_is_kube_system,  # a fact about the whole cluster: judged once, on its kube-system Namespace
     cross_object=True,
-    needs=["DaemonSet", "Deployment", "Pod", "NetworkPolicy", "Node"],
+    needs=["DaemonSet", "Deployment", "Pod", NETPOL, "Node"],
     rationale="NetworkPolicy objects are only enforced by a policy-capable network plugin: with flannel alone (or no such plugin) every policy is silently ignored.",
     remediation="Run a NetworkPolicy-capable CNI or agent (Calico, Cilium, Antrea, canal on top of flannel, or the cloud's network policy agent).",
     refs={"cis": "5.3.1", "kubescape": "C-0205", "nsa": NSA},
 )
-def cni_without_network_policy(ns: NamespaceView, ctx: Context) -> Iterator[Violation]:
-    """Judged once per cluster, on the kube-system namespace, when the input is a whole cluster."""
-    if ns.name != "kube-system" or not _cluster_inventory(ctx):
-        return
+def cni_without_network_policy(ns: K8sObject, ctx: Context) -> Iterator[Violation]:
+    """Judged when the input is a whole cluster. A manifest set does not show the network plugin (it is
+    installed with the cluster), so there the rule is not evaluated rather than passed."""
+    if not _cluster_inventory(ctx):
+        raise NotEvaluated(
+            "the network plugin is installed with the cluster, not with these manifests: scan the cluster "
+            "(or a dump that includes its Nodes and kube-system workloads)"
+        )
     inv = ctx.inventory
     found, flannel = [], False
     for obj in inv.of_kind("DaemonSet", "Deployment", "Pod"):
@@ -664,13 +681,12 @@ def _host_covered(host: str, tls_hosts: list[str]) -> bool:
     severity=Severity.MEDIUM,
     scope=Scope.OBJECT,
     kinds=["Ingress"],
+    applies=_is_ingress,
     rationale="Without TLS, traffic between clients and the ingress controller, credentials included, travels in clear text.",
     remediation="Add spec.tls entries whose hosts cover every rule host, with a certificate Secret (cert-manager can issue it).",
     refs={"kubescape": "C-0263", "polaris": "tlsSettingsMissing", "nsa": NSA},
 )
 def ingress_without_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
-    if not _is_ingress(obj):
-        return
     spec = _spec(obj)
     tls = [t for t in _list(spec.get("tls")) if isinstance(t, dict)]
     if not tls:
@@ -848,13 +864,25 @@ CLOUD_PROVIDERS = ("aws", "gce", "azure", "openstack", "oci", "digitalocean", "h
 
 
 def _cloud_provider(ctx: Context) -> str | None:
-    for node in ctx.inventory.of_kind("Node"):
+    """The cloud the cluster runs on: the ``cloud_provider`` parameter, else the providerID of its
+    Nodes. ``"none"`` when known to run on no cloud with a metadata service; NotEvaluated when the
+    input cannot tell (plain manifests have no Nodes)."""
+    given = ctx.params.get("cloud_provider")
+    if isinstance(given, str) and given.strip():
+        return given.strip().lower()
+    nodes = ctx.inventory.of_kind("Node")
+    for node in nodes:
         pid = node.get("spec", "providerID")
         if isinstance(pid, str) and "://" in pid:
             scheme = pid.split("://", 1)[0].lower()
             if scheme in CLOUD_PROVIDERS:
                 return scheme
-    return None
+    if nodes:
+        return "none"  # Nodes without a known cloud providerID: bare metal or a cloud without IMDS at that address
+    raise NotEvaluated(
+        "the input has no Node objects, so whether the cluster runs on a cloud with an instance metadata "
+        "service is unknown: scan the cluster, or set the parameter cloud_provider (aws, gce, azure, ... or none)"
+    )
 
 
 @rule(
@@ -864,7 +892,7 @@ def _cloud_provider(ctx: Context) -> str | None:
     severity=Severity.MEDIUM,
     scope=Scope.NAMESPACE,
     kinds=["Namespace"],
-    params={"system_namespaces": []},
+    params={"system_namespaces": [], "cloud_provider": None},
     cross_object=True,
     needs=NETPOL_NEEDS | {"Node"},
     rationale="The cloud metadata service hands out the node's credentials to any process that can reach it; a pod that can reach 169.254.169.254 can often act as the node in the cloud account.",
@@ -872,20 +900,30 @@ def _cloud_provider(ctx: Context) -> str | None:
     refs={"kubescape": "C-0052", "nsa": NSA},
 )
 def cloud_metadata_reachable(ns: NamespaceView, ctx: Context) -> Iterator[Violation]:
-    if _is_system(ns.name, ctx) or _cloud_provider(ctx) is None:
-        return  # only judged on clusters running on a known cloud provider (Node providerID)
+    if _is_system(ns.name, ctx):
+        return
     eng = _engine(ctx)
     ws = eng.in_namespace(ns.name)
     if not ws:
-        return
+        return  # no pod of the input runs here: none can reach the metadata service
+    if _cloud_provider(ctx) == "none":
+        return  # judged: no cloud metadata service to reach
     targets = [AddrSet.cidr(a) for a in METADATA_ADDRESSES]
     seen: dict[int, bool] = {}
-    reach = []
+    reach, unmodelled = [], []
     for w in ws:
+        isolating, unknown = eng.cni_selecting(w, "egress")
+        if isolating or unknown:
+            unmodelled.append(w)  # a CNI policy decides its egress: not modelled
+            continue
         if w.cls not in seen:
             seen[w.cls] = any(eng.egress_to(w, t) for t in targets)
         if seen[w.cls]:
             reach.append(w)
+    if not reach and unmodelled:
+        raise NotEvaluated(
+            f"the egress of {_names(unmodelled)} is governed by CNI policies whose rules kubefort does not model"
+        )
     if reach:
         yield Violation(
             ("metadata",),

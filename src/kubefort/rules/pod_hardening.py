@@ -238,11 +238,12 @@ def _low_id(c: ContainerView, ctx: Context, field: str, param: str, what: str) -
     minimum = _int_param(ctx, param)
     eff = c.effective(field)
     if not eff.is_set:
-        yield Violation(
-            _anchor(c),
-            f"{c.label} sets no {field} (pod or container): the image's {what} applies, "
-            f"often 0, which is the same {what} on the host",
-        )
+        if field == "runAsUser" and c.effective("runAsNonRoot").value is True:
+            # the kubelet refuses to start the container as UID 0: the image's USER is some non-zero UID
+            tail = "runAsNonRoot: true rules out 0, but the image's user may be a low UID that exists on the host"
+        else:
+            tail = f"often 0, which is the same {what} on the host"
+        yield Violation(_anchor(c), f"{c.label} sets no {field} (pod or container): the image's {what} applies, {tail}")
         return
     value = _int(eff.value)
     if value is None:
@@ -847,6 +848,19 @@ def restricted_volume_type(pod: PodSpecView, ctx: Context) -> Iterator[Violation
 # -- KF-POD-032: missing security context --------------------------------------------------------
 
 
+#: Pod securityContext fields a container inherits when it does not set them itself (the others,
+#: fsGroup, supplementalGroups, sysctls..., are about the pod's volumes and kernel, not a container).
+INHERITED_FIELDS = (
+    "runAsUser",
+    "runAsGroup",
+    "runAsNonRoot",
+    "seLinuxOptions",
+    "seccompProfile",
+    "appArmorProfile",
+    "windowsOptions",
+)
+
+
 @rule(
     id="KF-POD-032",
     slug="security-context-missing",
@@ -867,17 +881,25 @@ def restricted_volume_type(pod: PodSpecView, ctx: Context) -> Iterator[Violation
     },
 )
 def security_context_missing(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
-    sc = pod.spec.get("securityContext")
-    if sc is None:
-        yield Violation(pod.path, "the pod spec has no securityContext")
-    elif _sc_empty(sc):
-        yield Violation(pod.sc_path, "the pod securityContext is empty")
+    """Judged on the settings each container runs with: its own securityContext, or the pod-level fields
+    it inherits. A pod without a securityContext of its own is fine when every container sets its own
+    (a container cannot inherit what it already sets)."""
+    psc = pod.security_context
+    inherited = [f for f in INHERITED_FIELDS if psc.get(f) is not None]
+    if inherited:
+        return  # every container runs with the pod's settings, at least
+    if pod.spec.get("securityContext") is None:
+        pod_text = "the pod has none"
+    elif _sc_empty(pod.spec.get("securityContext")):
+        pod_text = "the pod's is empty"
+    else:
+        pod_text = "the pod's sets no field containers inherit"
     for c in pod.containers(ContainerSet.CI):
         sc = c.raw.get("securityContext")
         if sc is None:
-            yield Violation(c.path, f"{c.label} has no securityContext")
+            yield Violation(c.path, f"{c.label} has no securityContext and {pod_text}")
         elif _sc_empty(sc):
-            yield Violation(c.sc_path, f"{c.label} has an empty securityContext")
+            yield Violation(c.sc_path, f"{c.label} has an empty securityContext and {pod_text}")
 
 
 # -- KF-POD-033: no Linux hardening --------------------------------------------------------------

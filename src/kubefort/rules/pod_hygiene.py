@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, TypeGuard
 
 from ..engine.rule import Context, NotEvaluated, Scope, Severity, Violation, rule
+from ..model.inventory import Inventory
 from ..model.kinds import WORKLOAD_KINDS
 from ..model.objects import K8sObject, Path, iter_dicts
 from ..model.workloads import ContainerSet, ContainerView, PodSpecView, pod_spec
@@ -360,31 +361,113 @@ def cloud_credentials_host_path(pod: PodSpecView, ctx: Context) -> Iterator[Viol
 # --------------------------------------------------------------------------------------------- KF-POD-039
 
 
+_RBAC_GROUP = "rbac.authorization.k8s.io"
+
+
+def _default_identity(name: str) -> bool:
+    """The user name or group of the default namespace's ServiceAccounts."""
+    return name == "system:serviceaccounts:default" or name.startswith("system:serviceaccount:default:")
+
+
+def _outside_default(binding: K8sObject) -> list[str]:
+    """The subjects of a RoleBinding that are not identities of the default namespace."""
+    out = []
+    for s in iter_dicts(binding.get("subjects")):
+        kind, name = s.get("kind"), s.get("name")
+        if kind == "ServiceAccount":
+            ns = s.get("namespace") or binding.namespace
+            if ns != "default":
+                out.append(f"ServiceAccount {ns}/{name}")
+        elif kind in ("User", "Group") and not _default_identity(str(name)):
+            out.append(f"{kind} {name}")
+    return out
+
+
+def _grants_into_default(obj: K8sObject, ctx: Context) -> list[str]:
+    """Who a Role or RoleBinding of the default namespace gives access to that namespace, when that is
+    someone from outside it: such an object must live in ``default`` to do its job (a monitoring
+    stack's Role there to discover the API server's endpoints), so it is not an application put there."""
+    if obj.group != _RBAC_GROUP:
+        return []
+    if obj.kind == "RoleBinding":
+        return _outside_default(obj)
+    out: list[str] = []
+    for b in ctx.inventory.in_namespace(obj.namespace or "default", "RoleBinding"):
+        ref = b.get("roleRef")
+        if isinstance(ref, dict) and ref.get("kind") == "Role" and ref.get("name") == obj.name:
+            out.extend(_outside_default(b))
+    return out
+
+
+def _unnamespaced(inv: Inventory) -> tuple[int, int] | None:
+    """When no namespaced object of the input names its namespace (a set meant for ``kubectl apply -n
+    NAMESPACE``): (id of the first object KF-POD-039 is about, how many it is about). Kept by the inventory."""
+
+    def build() -> tuple[int, int] | None:
+        if any(o.namespace_explicit for o in inv.objects):
+            return None
+        mine = [o for o in inv.objects if o.kind in _POD_039_KINDS and o.namespace is not None]
+        return (id(mine[0]), len(mine)) if mine else None
+
+    return inv.cached("KF-POD-039-unnamespaced", build)
+
+
+_POD_039_KINDS = frozenset(WORKLOAD_KINDS | {"Service", "Role", "RoleBinding", "ConfigMap", "Secret"})
+
+
 @rule(
     id="KF-POD-039",
     slug="default-namespace",
     title="Workload in the default namespace",
     severity=Severity.LOW,
     scope=Scope.OBJECT,
-    kinds=sorted(WORKLOAD_KINDS | {"Service", "Role", "RoleBinding", "ConfigMap", "Secret"}),
+    kinds=sorted(_POD_039_KINDS),
     params={"assume_namespace": "default"},
+    # whether a Role must live in default depends on its RoleBindings, and an object without a namespace
+    # on whether the input names any namespace at all: not judged one object at a time (the webhook)
+    cross_object=True,
+    needs=["RoleBinding"],
     rationale="The default namespace mixes unrelated objects, so RBAC, network policies and quotas cannot isolate them.",
     remediation="Create a namespace for the application and set metadata.namespace on its objects.",
     refs={"cis": "5.6.4", "kubescape": ("C-0061", "C-0212"), "checkov": "CKV_K8S_21", "trivy": "KSV-0110"},
 )
 def default_namespace(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    """Roles and RoleBindings that give identities from elsewhere access to ``default`` pass: they must
+    live there. A manifest set that names no namespace at all is meant for ``kubectl apply -n``: that is
+    said once, on its first object, and the others are not evaluated (where they go is decided then)."""
     if (obj.kind, obj.name) in _BUILTIN_DEFAULT_OBJECTS:
         return
     if obj.kind == "Service" and obj.name == "kubernetes" and obj.labels.get("provider") == "kubernetes":
         return  # the API server's own Service
+    if obj.namespace != "default":
+        return
+    if not obj.namespace_explicit and ctx.param("assume_namespace") != "default":
+        return
+    if obj.kind in ("Role", "RoleBinding") and _grants_into_default(obj, ctx):
+        return  # grants an outside identity access to default: its place is there
     if obj.namespace_explicit:
-        if obj.namespace == "default":
-            yield Violation(("metadata", "namespace"), f'{obj.kind} "{obj.name}" is in the default namespace')
-    elif obj.namespace == "default" and ctx.param("assume_namespace") == "default":
+        yield Violation(("metadata", "namespace"), f'{obj.kind} "{obj.name}" is in the default namespace')
+        return
+    whole = _unnamespaced(ctx.inventory)
+    if whole is not None and not ctx.inventory.live:
+        first, n = whole
+        if id(obj) != first:
+            raise NotEvaluated(
+                "no object of the input names a namespace: kubectl apply -n NAMESPACE decides where it goes "
+                "(said once, on the first object); scan with -n NAMESPACE to judge it"
+            )
         yield Violation(
             ("metadata",),
-            f'{obj.kind} "{obj.name}" names no namespace and would be created in the default namespace',
+            f"none of the {n} namespaced objects of the input names a namespace: kubectl apply -n NAMESPACE "
+            "decides where they go, and without -n they all land in the default namespace; scan with "
+            "-n NAMESPACE to judge them there",
+            subcode="no_namespaces",
         )
+        return
+    yield Violation(
+        ("metadata",),
+        f'{obj.kind} "{obj.name}" names no namespace and would be created in the default namespace',
+    )
 
 
 # --------------------------------------------------------------------------------------------- KF-POD-040
@@ -541,7 +624,8 @@ def namespace_without_quota(ns: K8sObject, ctx: Context) -> Iterator[Violation]:
     if name in SYSTEM_NAMESPACES or name in extra:
         return
     inv = ctx.inventory
-    workloads = inv.in_namespace(name, *WORKLOAD_KINDS)
+    # a cluster's Pods, ReplicaSets and Jobs made by a controller count once, as that controller
+    workloads = [w for w in inv.in_namespace(name, *WORKLOAD_KINDS) if inv.controller(w) is None]
     if not workloads:
         return
     n = len(workloads)

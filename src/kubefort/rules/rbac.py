@@ -42,7 +42,7 @@ from typing import Any
 from ..analysis.rbac.index import Binding, RbacIndex, Role, RoleRef, RoleRule, written_role_ref, written_rules
 from ..analysis.rbac.policy import GrantCoverage, PolicyRule
 from ..analysis.rbac.subjects import SA_PREFIX, Subject, names_service_account_or_node
-from ..engine.rule import Context, NotEvaluated, Scope, Severity, Violation, rule
+from ..engine.rule import Context, NotEvaluated, NotInScope, Scope, Severity, Violation, rule
 from ..model.objects import K8sObject, Path
 from ..model.workloads import ContainerSet, PodSpecView
 
@@ -289,7 +289,7 @@ def _role_violations(role: K8sObject, ctx: Context, judge: Judge) -> Iterator[tu
 
 def _judge_role(role: K8sObject, ctx: Context, judge: Judge) -> Iterator[Violation]:
     if _skip_role(role, ctx):
-        return
+        raise NotInScope  # a default or system: role, left out unless include_system is set
     for e, hit, path in _role_violations(role, ctx, judge):
         yield Violation(
             path,
@@ -322,11 +322,14 @@ def _judge_binding(binding: K8sObject, ctx: Context, judge: Judge, base: Severit
     manifest mode, every subject in cluster mode), ``all`` (every subject), ``sa_node_always``."""
     cluster = _is_cluster(ctx)
     if policy == "cluster" and not cluster:
-        return
+        raise NotInScope  # a manifest scan judges the role itself, not each binding of it
     only_sa_node = policy == "sa_node_always" or (policy == "sa_node" and not cluster)
-    subjects = [(i, s) for i, s in _subjects(binding) if not only_sa_node or names_service_account_or_node(s)]
+    written = list(_subjects(binding))
+    subjects = [(i, s) for i, s in written if not only_sa_node or names_service_account_or_node(s)]
     if not subjects:
-        return
+        if written:
+            raise NotInScope  # only ServiceAccount and Node subjects are judged here
+        return  # a binding without subjects grants nothing
     found = _binding_hits(binding, ctx, judge)
     if found is None or not found[1]:
         return
@@ -491,10 +494,17 @@ _ALL_RESOURCE_VERBS = (
 )
 
 
+#: API groups that serve read-only metrics and nothing else (the resource metrics API, custom and
+#: external metrics): resources "*" there reaches no object of the cluster, Secrets or RBAC included.
+METRICS_GROUPS = frozenset({"metrics.k8s.io", "custom.metrics.k8s.io", "external.metrics.k8s.io"})
+
+
 def _all_resources(e: RoleRule, scope: str | None, ctx: Context, prs: Sequence[PolicyRule]) -> Risk | None:
     pr = e.rule
     if "*" not in pr.resources:
         return None
+    if pr.api_groups and all(g in METRICS_GROUPS for g in pr.api_groups):
+        return None  # every resource of the metrics APIs is a read-only metric, not "all resources"
     verbs = ["*"] if "*" in pr.verbs else [v for v in _ALL_RESOURCE_VERBS if v in pr.verbs]
     if not verbs:
         return None
@@ -910,7 +920,7 @@ def rolebinding_write(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         yield from _judge_binding(obj, ctx, _binding_write, Severity.HIGH, "cluster")
         return
     if _skip_role(obj, ctx):
-        return
+        raise NotInScope
     found = list(_role_violations(obj, ctx, _binding_write))
     if not found:
         return
@@ -958,6 +968,9 @@ def nodes_proxy(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
 
 
 def _csr_approve(e: RoleRule, scope: str | None, ctx: Context, prs: Sequence[PolicyRule]) -> Risk | None:
+    """Approving a CSR takes both ``update`` on ``certificatesigningrequests/approval`` and ``approve`` on
+    the CSR's signer (``signers``, by signer name): the API server checks the second on every approval.
+    A role with the first alone approves nothing, so it is not reported."""
     hit = _risk(
         e.rule, ("update", "patch"), _ress(f"{CERTS}:certificatesigningrequests/approval"), scope, Severity.HIGH
     )
@@ -967,7 +980,9 @@ def _csr_approve(e: RoleRule, scope: str | None, ctx: Context, prs: Sequence[Pol
     for p in prs:
         if _coverage(p, "approve", _res(f"{CERTS}:signers"), scope):
             signers.extend(p.resource_names or ["*"])
-    if signers and hit.subcode != "named":
+    if not signers:
+        return None
+    if hit.subcode != "named":
         return Risk(
             f"{hit.what}, with approve on signers {', '.join(dict.fromkeys(signers))} in the same role",
             hit.field,
@@ -1204,14 +1219,13 @@ def _namespace_complete(ctx: Context, namespace: str | None) -> bool:
     severity=Severity.MEDIUM,
     scope=Scope.OBJECT,
     kinds=("ServiceAccount",),
+    applies=lambda obj: obj.name == "default",
     rationale="Pods that name no ServiceAccount get the default one's token mounted; with automount on, every such "
     "pod carries an API credential it does not need.",
     remediation="Set automountServiceAccountToken: false on the default ServiceAccount of every namespace.",
     refs=_refs(cis="5.1.5", kubescape="C-0189", checkov="CKV_K8S_41"),
 )
 def default_serviceaccount_automount(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
-    if obj.name != "default":
-        return
     value = obj.get("automountServiceAccountToken")
     if value is False:
         return
@@ -1336,7 +1350,37 @@ def default_serviceaccount_used(pod: PodSpecView, ctx: Context) -> Iterator[Viol
     ),
 )
 def serviceaccount_token_automount(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
-    yield from _automount_violations(pod, ctx)
+    """A workload whose ServiceAccount the input binds to roles calls the API on purpose: it needs its
+    token, so that is said at info level (sub-code ``uses_api``), apart from the pods that never use theirs."""
+    found = _automount_violations(pod, ctx)
+    if not found:
+        return
+    sa, _ = _sa_of(pod)
+    ns = pod.obj.namespace
+    bound = _bindings_naming(ns, sa, ctx) if ns else []
+    if not bound:
+        yield from found
+        return
+    shown = ", ".join(bound[:3]) + (f" and {len(bound) - 3} more" if len(bound) > 3 else "")
+    for v in found:
+        yield Violation(
+            v.path,
+            f'{v.message}; the input binds ServiceAccount "{ns}/{sa}" to roles ({shown}), so the workload '
+            "calls the API and needs a token: prefer a projected one with an audience and a short expiry",
+            severity=Severity.INFO,
+            subcode="uses_api",
+        )
+
+
+def _bindings_naming(ns: str, sa: str, ctx: Context) -> list[str]:
+    """The bindings of the input that name the ServiceAccount itself (not one of its groups)."""
+    out = []
+    for b, _ in _index(ctx).subject_bindings(Subject("ServiceAccount", sa, ns), implicit_groups=False):
+        name = f"{b.obj.namespace}/{b.obj.name}" if b.obj.kind == "RoleBinding" else b.obj.name
+        text = f'{b.obj.kind} "{name}"'
+        if text not in out:
+            out.append(text)
+    return out
 
 
 @rule(
@@ -1759,6 +1803,7 @@ def workload_takeover_permissions(pod: PodSpecView, ctx: Context) -> Iterator[Vi
     severity=Severity.MEDIUM,
     scope=Scope.OBJECT,
     kinds=("Secret",),
+    applies=lambda obj: obj.get("type") == SA_TOKEN_TYPE,
     params={"complete_namespaces": []},
     rationale="A service-account-token Secret holds a token that never expires and survives pod deletion; "
     "leaked once, it works until the Secret is deleted.",
@@ -1766,8 +1811,6 @@ def workload_takeover_permissions(pod: PodSpecView, ctx: Context) -> Iterator[Vi
     refs={"cis": "3.1.2 (related, see KF-CP-056)", "nsa": NSA},
 )
 def legacy_serviceaccount_token_secret(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
-    if obj.get("type") != SA_TOKEN_TYPE:
-        return
     sa = obj.annotations.get("kubernetes.io/service-account.name", "")
     ns = obj.namespace
     label = (

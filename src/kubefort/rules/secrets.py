@@ -346,7 +346,7 @@ def _secret_stores(inv: Inventory) -> list[str]:
     title="No external secret store in use",
     severity=Severity.INFO,
     scope=Scope.CLUSTER,
-    needs=["CustomResourceDefinition", "CSIDriver", "MutatingWebhookConfiguration", "Kustomization"],
+    needs=["CustomResourceDefinition", "CSIDriver", "MutatingWebhookConfiguration", f"Kustomization.{FLUX_KUSTOMIZE}"],
     rationale="With every credential kept as a plain Kubernetes Secret, whoever reads Secrets, etcd or its backups "
     "holds them all, and they are neither rotated nor audited where they are issued.",
     remediation="Keep credentials in an external store (Vault, a cloud secret manager, External Secrets Operator, "

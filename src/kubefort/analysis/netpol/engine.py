@@ -20,6 +20,16 @@ Semantics (Kubernetes NetworkPolicy, networking.k8s.io/v1):
   selected pod for an ingress rule, the destination pod for an egress rule; to a CIDR endpoint a
   named port allows nothing.
 
+Pods that operators make from custom resources of the input (a ``Prometheus`` resource's StatefulSet)
+are workloads too, with the labels and ports the operator gives them (:mod:`.operators`).
+
+An object made by another object of the input (a Pod of a ReplicaSet of a Deployment, a CronJob's
+Jobs) is represented by it: each workload counts once, whatever its replicas. In a live inventory the
+controllers are resolved as the engine resolves them (``Inventory.controller``: by uid, to the topmost
+pod-bearing owner), and a reference to a controlled object (``shop/pod/web-5d4f9-x2x7k``) answers for
+its controller. What the engine reads is :data:`READS`; kinds of it that a cluster read could not list
+make its answers :attr:`NetpolEngine.incomplete`.
+
 Pods are grouped into equivalence classes (namespace, pod labels, named container ports): every
 pod of a class is treated alike by every policy, so the work grows with distinct classes, not with
 workloads or replicas. Sets of classes are Python integers used as bitsets.
@@ -34,8 +44,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...model.inventory import Inventory
-from ...model.selectors import label_selector_matches
+from ...model.kinds import distinct_unreadable, split_group_kind
+from ...model.objects import K8sObject
+from ...model.selectors import label_selector_matches, selects_everything
+from .cluster_policies import ANP, BANP, GROUP, AdminPolicy, AdminRule, is_admin_policy, parse_admin_policy
+from .cni_policies import KINDS as CNI_KINDS
+from .cni_policies import CniPolicy, parse_cni_policy
 from .model import (
+    ENDPOINT_KINDS,
     NS_NAME_LABEL,
     NamedPorts,
     NetpolRule,
@@ -47,7 +63,15 @@ from .model import (
     parse_policy,
     workload_of,
 )
+from .operators import OPERATOR_KINDS, operator_workload
 from .sets import ALL_PORTS, NO_PORTS, AddrSet, PortSet, port_atoms
+
+#: the policies the engine reads, group-qualified (model.kinds.split_group_kind): NetworkPolicies, the
+#: AdminNetworkPolicies, and the CNI plugins' policies (Calico's NetworkPolicy is another API than
+#: networking.k8s.io's). What the rules that use the engine need from a cluster.
+POLICY_KINDS = frozenset(
+    {"NetworkPolicy.networking.k8s.io", f"{ANP}.{GROUP}", f"{BANP}.{GROUP}", *(f"{k}.{g}" for g, k in CNI_KINDS)}
+)
 
 KIND_ALIASES = {
     "deploy": "deployment",
@@ -70,6 +94,20 @@ KIND_ALIASES = {
 }
 
 Parts = list[tuple[int, PortSet]]  # disjoint (bitset of classes, ports) pieces
+
+#: every kind the engine reads from an inventory: what ``kubefort netpol --cluster`` lists (kinds a
+#: cluster does not serve, such as the Cilium or Calico policies without their CRDs, are not listed)
+READS = frozenset(
+    {
+        *ENDPOINT_KINDS,
+        *OPERATOR_KINDS,
+        *(kind for _, kind in CNI_KINDS),
+        "Namespace",
+        "NetworkPolicy",
+        ANP,
+        BANP,
+    }
+)
 
 
 @dataclass(slots=True, eq=False)
@@ -114,15 +152,20 @@ class Side:
     policies: list[str] = field(default_factory=list)  # policies that isolate this side
     allowed_by: list[tuple[str, PortSet]] = field(default_factory=list)  # rule label, ports it allows here
     ports: PortSet = ALL_PORTS  # what this side allows for this connection
+    # AdminNetworkPolicy / BaselineAdminNetworkPolicy rules that matched, in order, with the ports each decided
+    admin: list[tuple[str, PortSet]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "endpoint": self.endpoint,
             "isolated": self.isolated,
             "policies": self.policies,
             "allowed_by": [{"rule": r, "ports": p.render()} for r, p in self.allowed_by],
             "ports": self.ports.render(),
         }
+        if self.admin:
+            out["admin_rules"] = [{"rule": r, "ports": p.render()} for r, p in self.admin]
+        return out
 
 
 @dataclass(slots=True)
@@ -136,6 +179,7 @@ class Verdict:
     query: str | None = None
     notes: list[str] = field(default_factory=list)
     all_ports: PortSet = NO_PORTS  # before restricting to the queried port
+    incomplete: dict[str, str] = field(default_factory=dict)  # kinds the cluster read missed (kind -> why)
 
     @property
     def reasons(self) -> list[str]:
@@ -149,7 +193,7 @@ class Verdict:
         return out + self.notes
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "from": self.source,
             "to": self.destination,
             "allowed": self.allowed,
@@ -158,6 +202,9 @@ class Verdict:
             "egress": self.egress.to_dict(),
             "ingress": self.ingress.to_dict(),
         }
+        if self.incomplete:
+            out["incomplete"] = dict(self.incomplete)
+        return out
 
 
 def _side_reason(side: Side, other: str, on: str = "") -> str:
@@ -166,6 +213,12 @@ def _side_reason(side: Side, other: str, on: str = "") -> str:
     head = f"{what} {side.endpoint}"
     if not side.applies:
         return f"{head}: outside the cluster, not governed by NetworkPolicy"
+    if side.admin:
+        rules = "; ".join(f"{r} on {p}" for r, p in side.admin)
+        rest = _side_reason(
+            Side(side.direction, side.endpoint, True, side.isolated, side.policies, side.allowed_by), other, on
+        )
+        return f"{head}: AdminNetworkPolicy rules matched first: {rules}; for the rest, {rest[len(head) + 2 :]}"
     if not side.isolated:
         typ = "Egress" if side.direction == "egress" else "Ingress"
         return f"{head}: not isolated (no NetworkPolicy with {typ} in its policyTypes selects it), all traffic allowed"
@@ -233,6 +286,12 @@ class NetpolEngine:
 
     def __init__(self, inventory: Inventory) -> None:
         self.problems: list[tuple[str, str]] = []  # (object ref, why it is left out)
+        # kinds the engine reads that the cluster read could not list (kind -> why): every answer may be wrong
+        self.incomplete: dict[str, str] = {
+            k: v
+            for k, v in sorted(distinct_unreadable(inventory.unreadable).items())
+            if split_group_kind(k)[0] in READS
+        }
         self.namespaces: dict[str, NamespaceInfo] = {}
         for name in sorted(inventory.namespaces()):
             labels = inventory.namespace_labels(name)
@@ -242,12 +301,17 @@ class NetpolEngine:
                 self.namespaces[name] = NamespaceInfo(name, labels, True)
         # workloads (objects controlled by another object of the input are represented by it)
         self.workloads: list[Workload] = []
+        controlled: list[tuple[K8sObject, K8sObject]] = []  # (object, the object that represents it)
         for obj in inventory.objects:
-            w = workload_of(obj)
+            w = workload_of(obj) or operator_workload(obj)
             if w is None:
                 continue
+            top = inventory.controller(obj)  # live inventories only
             owner = controlled_by(obj)
-            if owner is not None and inventory.get(owner[0], obj.namespace, owner[1]) is not None:
+            parent = inventory.get(owner[0], obj.namespace, owner[1]) if owner is not None else None
+            rep = top if top is not None else parent
+            if rep is not None:
+                controlled.append((obj, rep))
                 continue
             if inventory.get(obj.kind, obj.namespace, obj.name) is not obj:
                 self.problems.append((str(obj.ref), "a second object with the same kind, namespace and name"))
@@ -261,6 +325,10 @@ class NetpolEngine:
         for w in self.workloads:
             self._by_ref.setdefault((w.namespace, w.kind.lower(), w.name), w)
             self._by_obj[id(w.obj)] = w
+        # a controlled object answers for the workload that represents it (following a chain of parents)
+        self._controlled: dict[tuple[str, str, str], K8sObject] = {
+            (str(o.namespace), o.kind.lower(), o.name): rep for o, rep in controlled
+        }
         # equivalence classes
         self.classes: list[PodClass] = []
         index: dict[tuple[str, frozenset[tuple[str, str]], NamedPorts], PodClass] = {}
@@ -321,6 +389,233 @@ class NetpolEngine:
                 if pol.egress:
                     self.egress_policies[i].append(pol)
         self.egress_open_bits = sum(1 << c.index for c in self.classes if not self.egress_policies[c.index])
+        self._load_admin_and_cni(inventory)
+
+    # ------------------------------------------------------------------------------ cluster and CNI policies
+
+    def _load_admin_and_cni(self, inventory: Inventory) -> None:
+        """AdminNetworkPolicies and the BaselineAdminNetworkPolicy (modelled exactly), and the policies
+        of CNI plugins (which pods they select; their rules are not modelled)."""
+        self.admin: list[AdminPolicy] = []
+        self.cni: list[CniPolicy] = []
+        for obj in inventory.objects:
+            if is_admin_policy(obj):
+                if inventory.get(obj.kind, obj.namespace, obj.name) is not obj:
+                    self.problems.append((str(obj.ref), "a second object with the same kind, namespace and name"))
+                    continue
+                try:
+                    self.admin.append(parse_admin_policy(obj))
+                except PolicyError as e:
+                    self.problems.append((str(obj.ref), f"the API server would reject it: {e}"))
+            else:
+                cni = parse_cni_policy(obj)
+                if cni is not None:
+                    self.cni.append(cni)
+        self.admin.sort(key=lambda p: (p.priority, p.name))
+        n = len(self.classes)
+        # per class and direction: the (rule, peer classes) of the AdminNetworkPolicies whose subject
+        # selects it, in precedence order, and those of the baseline
+        self.admin_in: list[list[tuple[AdminRule, int]]] = [[] for _ in range(n)]
+        self.admin_eg: list[list[tuple[AdminRule, int]]] = [[] for _ in range(n)]
+        self.baseline_in: list[list[tuple[AdminRule, int]]] = [[] for _ in range(n)]
+        self.baseline_eg: list[list[tuple[AdminRule, int]]] = [[] for _ in range(n)]
+        for pol in self.admin:
+            subject = self._admin_subject_bits(pol)
+            if not subject:
+                continue
+            ins = [(r, self._admin_peer_bits(r)) for r in pol.ingress]
+            egs = [(r, self._admin_peer_bits(r)) for r in pol.egress]
+            for i in iter_bits(subject):
+                (self.baseline_in if pol.baseline else self.admin_in)[i].extend(ins)
+                (self.baseline_eg if pol.baseline else self.admin_eg)[i].extend(egs)
+        # per class and direction: (CNI policies that isolate it, those that may: selector not decidable)
+        self.cni_in: list[tuple[list[str], list[str]]] = [([], []) for _ in range(n)]
+        self.cni_eg: list[tuple[list[str], list[str]]] = [([], []) for _ in range(n)]
+        for cni in self.cni:
+            for c in self.classes:
+                ns = self.namespaces[c.namespace]
+                for rule in cni.rules:
+                    hit = rule.selects(c.namespace, c.labels, ns.labels if ns.known else None)
+                    if hit is False:
+                        continue
+                    for on, table in ((rule.ingress, self.cni_in), (rule.egress, self.cni_eg)):
+                        if on:
+                            lst = table[c.index][0 if hit else 1]
+                            if cni.key not in lst:
+                                lst.append(cni.key)
+
+    def _admin_subject_bits(self, pol: AdminPolicy) -> int:
+        if pol.subject_namespaces is not None:
+            return self._namespace_classes(pol.subject_namespaces)
+        assert pol.subject_pods is not None
+        ns_sel, pod_sel = pol.subject_pods
+        return self._pods_in_namespaces(ns_sel, pod_sel)
+
+    def _namespace_classes(self, ns_sel: Mapping[str, Any]) -> int:
+        bits = 0
+        for n in self.namespaces_matching(ns_sel):
+            bits |= self._ns_bits.get(n, 0)
+        return bits
+
+    def _pods_in_namespaces(self, ns_sel: Mapping[str, Any], pod_sel: Mapping[str, Any]) -> int:
+        bits = 0
+        for n in self.namespaces_matching(ns_sel):
+            bits |= self.pods_in_namespace(n, pod_sel)
+        return bits
+
+    def _admin_peer_bits(self, rule: AdminRule) -> int:
+        """The pod classes a rule's peers match (networks, nodes and domain names are no pods)."""
+        if rule.fail_closed:
+            return self.all_bits
+        bits = 0
+        for p in rule.peers:
+            if p.kind == "namespaces" and p.namespaces is not None:
+                bits |= self._namespace_classes(p.namespaces)
+            elif p.kind == "pods" and p.namespaces is not None and p.pods is not None:
+                bits |= self._pods_in_namespaces(p.namespaces, p.pods)
+        return bits
+
+    def _tiered(
+        self,
+        admin: list[tuple[AdminRule, int]],
+        baseline: list[tuple[AdminRule, int]],
+        matches: Any,
+        np_ports: PortSet | None,
+        named: NamedPorts | None,
+    ) -> tuple[PortSet, list[tuple[str, PortSet]]]:
+        """Ports one side allows under the three tiers: AdminNetworkPolicy rules in precedence order
+        (the first matching rule decides; Pass hands the ports on), then NetworkPolicy when it isolates
+        the pod (``np_ports``: what it allows; None: it does not isolate), else the baseline's rules,
+        else allowed. ``matches(rule, peer classes)`` tells whether a rule's peers match the other end."""
+        remaining, allowed, passed = ALL_PORTS, NO_PORTS, NO_PORTS
+        trail: list[tuple[str, PortSet]] = []
+        for rule, bits in admin:
+            if not remaining:
+                break
+            if not matches(rule, bits):
+                continue
+            m = remaining & rule.port_set(named)
+            if not m:
+                continue
+            trail.append((rule.label, m))
+            if rule.action == "Allow":
+                allowed = allowed | m
+            elif rule.action == "Pass":
+                passed = passed | m
+            remaining = remaining - m
+        rest = passed | remaining
+        if np_ports is not None:
+            return allowed | (rest & np_ports), trail
+        for rule, bits in baseline:
+            if not rest:
+                break
+            if not matches(rule, bits):
+                continue
+            m = rest & rule.port_set(named)
+            if not m:
+                continue
+            trail.append((rule.label, m))
+            if rule.action == "Allow":
+                allowed = allowed | m
+            rest = rest - m
+        return allowed | rest, trail
+
+    def has_admin(self, cls: int) -> bool:
+        return bool(self.admin_in[cls] or self.admin_eg[cls] or self.baseline_in[cls] or self.baseline_eg[cls])
+
+    def admin_denies(self, w: Workload, direction: str) -> list[str]:
+        """The AdminNetworkPolicies (and baseline) with a Deny rule for ``w``'s pods in ``direction``."""
+        tables = (self.admin_in, self.baseline_in) if direction == "ingress" else (self.admin_eg, self.baseline_eg)
+        out: list[str] = []
+        for table in tables:
+            for rule, _ in table[w.cls]:
+                if rule.action == "Deny" and rule.policy.key not in out:
+                    out.append(rule.policy.key)
+        return out
+
+    def other_policies_note(self) -> list[str]:
+        """What the answers say about the policies besides NetworkPolicy in the input."""
+        out: list[str] = []
+        if self.admin:
+            names = ", ".join(p.key for p in self.admin)
+            out.append(f"modelled: {names} (priority, Allow/Deny/Pass rules, then NetworkPolicy, then the baseline)")
+        if self.cni:
+            kinds = Counter(p.label for p in self.cni)
+            what = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+            out.append(
+                f"not modelled: {what}: kubefort knows which pods they select but not what they allow, so "
+                "connections into or out of those pods may be denied"
+            )
+        return out
+
+    def namespace_default_deny(self, namespace: str, direction: str) -> list[str]:
+        """Policies besides NetworkPolicy that isolate every pod of ``namespace`` in ``direction``, present
+        and future: a CNI policy that selects the whole namespace, or an AdminNetworkPolicy (baseline
+        included) whose subject is the whole namespace with a Deny rule for every namespace's pods and
+        every port."""
+        info = self.namespaces.get(namespace)
+        labels = info.labels if info is not None and info.known else None
+        out: list[str] = []
+        for cni in self.cni:
+            if any(
+                (r.ingress if direction == "ingress" else r.egress) and r.whole_namespace(namespace, labels)
+                for r in cni.rules
+            ):
+                out.append(cni.key)
+        for pol in self.admin:
+            rules = pol.ingress if direction == "ingress" else pol.egress
+            denies_all = any(
+                r.action == "Deny"
+                and r.ports is None
+                and (r.fail_closed or any(p.kind == "namespaces" and selects_everything(p.namespaces) for p in r.peers))
+                for r in rules
+            )
+            if denies_all and self._admin_whole_namespace(pol, namespace):
+                out.append(pol.key)
+        return out
+
+    def _admin_whole_namespace(self, pol: AdminPolicy, namespace: str) -> bool:
+        if pol.subject_namespaces is not None:
+            return namespace in self.namespaces_matching(pol.subject_namespaces)
+        assert pol.subject_pods is not None
+        ns_sel, pod_sel = pol.subject_pods
+        return selects_everything(pod_sel) and namespace in self.namespaces_matching(ns_sel)
+
+    def namespace_other_policies(self, namespace: str) -> list[str]:
+        """Policies besides NetworkPolicy that select (or may select) some pod of ``namespace``."""
+        out: list[str] = []
+        for c in self._ns_classes.get(namespace, ()):
+            i = c.index
+            for keys in (*self.cni_in[i], *self.cni_eg[i]):
+                out.extend(keys)
+            for table in (self.admin_in, self.admin_eg, self.baseline_in, self.baseline_eg):
+                out.extend(r.policy.key for r, _ in table[i])
+        return list(dict.fromkeys(out))
+
+    def cni_selecting(self, w: Workload, direction: str) -> tuple[list[str], list[str]]:
+        """(CNI policies that isolate ``w``'s pods in ``direction``, those whose selection is unknown)."""
+        return (self.cni_in if direction == "ingress" else self.cni_eg)[w.cls]
+
+    def _class_ports_admin(self, s: int, d: int) -> PortSet:
+        inp = self.ingress_parts(d)
+        ing, _ = self._tiered(
+            self.admin_in[d],
+            self.baseline_in[d],
+            lambda _r, bits: bits >> s & 1,
+            None if inp is None else _lookup(inp, s),
+            self.classes[d].named_ports,
+        )
+        if not ing:
+            return NO_PORTS
+        egp = self.egress_parts(s)
+        eg, _ = self._tiered(
+            self.admin_eg[s],
+            self.baseline_eg[s],
+            lambda _r, bits: bits >> d & 1,
+            None if egp is None else _lookup(egp, d),
+            self.classes[d].named_ports,
+        )
+        return ing & eg
 
     # ------------------------------------------------------------------------------ selectors
 
@@ -433,6 +728,8 @@ class NetpolEngine:
 
     def class_ports(self, s: int, d: int) -> PortSet:
         """Ports on which pods of class ``s`` may connect to pods of class ``d``."""
+        if self.admin and (self.has_admin(s) or self.has_admin(d)):
+            return self._class_ports_admin(s, d)
         inp = self.ingress_parts(d)
         ing = ALL_PORTS if inp is None else _lookup(inp, s)
         if not ing:
@@ -447,6 +744,13 @@ class NetpolEngine:
         """Every (source class, destination class, ports) with some port allowed."""
         src_mask = self.all_bits if sources is None else sources
         dst_mask = self.all_bits if destinations is None else destinations
+        if self.admin:  # three tiers: judged pair by pair (AdminNetworkPolicies are few, classes too)
+            for d in iter_bits(dst_mask):
+                for s in iter_bits(src_mask):
+                    p = self.class_ports(s, d)
+                    if p:
+                        yield s, d, p
+            return
         open_eg = self.egress_open_bits
         # egress of the isolated sources, turned around: destination -> {source: ports}
         into: dict[int, dict[int, PortSet]] = defaultdict(dict)
@@ -516,6 +820,9 @@ class NetpolEngine:
             w = self._by_ref.get((ns, k, name))
             if w is not None:
                 return w
+            w = self._represented(ns, k, name)
+            if w is not None:
+                return w
             near = [
                 x.ref
                 for x in sorted(self.workloads, key=lambda x: x.namespace != ns)
@@ -527,6 +834,18 @@ class NetpolEngine:
             return External(AddrSet.cidr(t), t)
         except ValueError:
             raise LookupError(f"{t!r} is neither NAMESPACE/KIND/NAME nor a CIDR") from None
+
+    def _represented(self, ns: str, kind: str, name: str) -> Workload | None:
+        """The workload that represents a controlled object (a Pod of a Deployment: the Deployment)."""
+        seen = 0
+        rep = self._controlled.get((ns, kind, name))
+        while rep is not None and seen < 16:
+            w = self._by_obj.get(id(rep))
+            if w is not None:
+                return w
+            rep = self._controlled.get((str(rep.namespace), rep.kind.lower(), rep.name))
+            seen += 1
+        return None
 
     def explain(self, src: Endpoint, dst: Endpoint, query: tuple[str, int | str] | None = None) -> Verdict:
         """Whether ``src`` can reach ``dst`` (on ``query`` = (protocol, port), or on any port), and why."""
@@ -559,6 +878,7 @@ class NetpolEngine:
                 f"ipBlock rules are matched against {ext.text}; pod-to-pod traffic is decided by "
                 "selectors only (pod IPs are not known)"
             )
+        notes.extend(self._policy_notes(src, dst, eg, ing))
         for ep in (src, dst):
             if isinstance(ep, Workload) and not self.namespaces[ep.namespace].known:
                 notes.append(
@@ -587,26 +907,106 @@ class NetpolEngine:
         if not isinstance(src, Workload):
             return side
         pols = self.egress_policies[src.cls]
-        if not pols:
-            return side
-        side.isolated = True
-        side.policies = [p.key for p in pols]
-        rules = [r for p in pols for r in p.egress_rules]
-        side.ports, side.allowed_by = self._rules_allow(rules, dst, dst)
+        if pols:
+            side.isolated = True
+            side.policies = [p.key for p in pols]
+            rules = [r for p in pols for r in p.egress_rules]
+            side.ports, side.allowed_by = self._rules_allow(rules, dst, dst)
+        if self.admin_eg[src.cls] or self.baseline_eg[src.cls]:
+            if isinstance(dst, Workload):
+                side.ports, side.admin = self._tiered(
+                    self.admin_eg[src.cls],
+                    self.baseline_eg[src.cls],
+                    lambda _r, bits: bits >> dst.cls & 1,
+                    side.ports if pols else None,
+                    dst.named_ports,
+                )
+            else:
+                side.ports, side.admin = self._egress_external(src, dst, side.ports if pols else None)
         return side
+
+    def _egress_external(
+        self, src: Workload, dst: External, np_ports: PortSet | None
+    ) -> tuple[PortSet, list[tuple[str, PortSet]]]:
+        """The tiers for traffic to a CIDR: its addresses are cut into pieces that each rule's
+        ``networks`` either cover or miss, each piece is judged, and a port is allowed when it is allowed
+        for every piece (as for NetworkPolicy ipBlocks: for every address of the CIDR)."""
+        rules = self.admin_eg[src.cls] + self.baseline_eg[src.cls]
+        pieces = [dst.addrs]
+        for rule, _ in rules:
+            nets = rule.networks
+            pieces = [x for p in pieces for x in (p & nets, p - nets) if x]
+        total, trail = ALL_PORTS, []
+        np_rules = [r for p in self.egress_policies[src.cls] for r in p.egress_rules]
+        for piece in pieces:
+            sub = External(piece, str(piece))
+            piece_np = None if np_ports is None else self._rules_allow(np_rules, sub, sub)[0]
+            allowed, t = self._tiered(
+                self.admin_eg[src.cls],
+                self.baseline_eg[src.cls],
+                lambda r, _bits, piece=piece: r.networks.covers(piece),
+                piece_np,
+                None,
+            )
+            total = total & allowed
+            trail += [(f"{label} for {piece}" if len(pieces) > 1 else label, p) for label, p in t]
+        return total, trail
 
     def _ingress_side(self, src: Endpoint, dst: Endpoint) -> Side:
         side = Side("ingress", dst.ref, applies=isinstance(dst, Workload))
         if not isinstance(dst, Workload):
             return side
         pols = self.ingress_policies[dst.cls]
-        if not pols:
-            return side
-        side.isolated = True
-        side.policies = [p.key for p in pols]
-        rules = [r for p in pols for r in p.ingress_rules]
-        side.ports, side.allowed_by = self._rules_allow(rules, src, dst)
+        if pols:
+            side.isolated = True
+            side.policies = [p.key for p in pols]
+            rules = [r for p in pols for r in p.ingress_rules]
+            side.ports, side.allowed_by = self._rules_allow(rules, src, dst)
+        if self.admin_in[dst.cls] or self.baseline_in[dst.cls]:
+
+            def matches(r: AdminRule, bits: int) -> bool:
+                if isinstance(src, Workload):
+                    return bool(bits >> src.cls & 1)
+                return r.fail_closed  # ingress peers are pods and namespaces: no address outside the cluster
+
+            side.ports, side.admin = self._tiered(
+                self.admin_in[dst.cls],
+                self.baseline_in[dst.cls],
+                matches,
+                side.ports if pols else None,
+                dst.named_ports,
+            )
         return side
+
+    def _policy_notes(self, src: Endpoint, dst: Endpoint, eg: Side, ing: Side) -> list[str]:
+        """What the answer does not model about these endpoints: CNI policies selecting them, admin
+        rules with peers kubefort cannot match."""
+        out: list[str] = []
+        for ep, direction in ((src, "egress"), (dst, "ingress")):
+            if not isinstance(ep, Workload):
+                continue
+            isolating, unknown = self.cni_selecting(ep, direction)
+            if isolating:
+                out.append(
+                    f"{ep.ref} is also selected for {direction} by {', '.join(isolating)}, whose rules kubefort "
+                    "does not model: the answer covers NetworkPolicy and AdminNetworkPolicy only, and that "
+                    "policy may deny what it allows"
+                )
+            if unknown:
+                out.append(
+                    f"whether {', '.join(unknown)} select {ep.ref} for {direction} is not known from the input "
+                    "(their selectors use what manifests do not tell): not modelled"
+                )
+            tables = (self.admin_eg, self.baseline_eg) if direction == "egress" else (self.admin_in, self.baseline_in)
+            for table in tables:
+                for rule, _ in table[ep.cls]:
+                    if rule.unmodelled:
+                        out.append(f"{rule.label} has {' and '.join(rule.unmodelled)} peers, which are not modelled")
+        if self.cni and not any("does not model" in n or "not known from the input" in n for n in out):
+            out.append(
+                f"the input's {len(self.cni)} CNI policies (Cilium, Calico; not modelled) select neither endpoint"
+            )
+        return list(dict.fromkeys(out))
 
     def _rules_allow(
         self, rules: list[NetpolRule], peer: Endpoint, dst: Endpoint

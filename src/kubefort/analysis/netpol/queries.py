@@ -19,11 +19,14 @@ def reach(eng: NetpolEngine, src: str, dst: str, query: tuple[str, int | str] | 
     """Can ``src`` open a connection to ``dst`` (``namespace/kind/name`` or a CIDR; at least one a
     workload), on ``query`` = (protocol, port) or on any port, and why.
 
-    Raises LookupError with a message for the user when an endpoint or a named port is unknown."""
+    Raises LookupError with a message for the user when an endpoint or a named port is unknown. A
+    verdict on a cluster that could not be read whole says so (:attr:`Verdict.incomplete`)."""
     a, b = eng.find(src), eng.find(dst)
     if not isinstance(a, Workload) and not isinstance(b, Workload):
         raise LookupError("SRC and DST are both CIDRs: at least one must be a workload (NAMESPACE/KIND/NAME)")
-    return eng.explain(a, b, query)
+    verdict = eng.explain(a, b, query)
+    verdict.incomplete = dict(eng.incomplete)
+    return verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,8 @@ class Matrix:
     namespaces: tuple[str, ...] | None  # None: every namespace
     policies: int  # NetworkPolicies of the input that the engine kept
     problems: tuple[tuple[str, str], ...]  # (object ref, why it is left out)
+    notes: tuple[str, ...] = ()  # the policies besides NetworkPolicy, and whether they are modelled
+    incomplete: tuple[tuple[str, str], ...] = ()  # (kind, why): what a cluster read missed; connections may be wrong
 
     @property
     def workloads(self) -> list[str]:
@@ -90,6 +95,8 @@ def matrix(eng: NetpolEngine, namespaces: Sequence[str] | None = None) -> Matrix
         namespaces=None if namespaces is None else tuple(namespaces),
         policies=len(eng.policies),
         problems=tuple(eng.problems),
+        notes=tuple(eng.other_policies_note()),
+        incomplete=tuple(eng.incomplete.items()),
     )
 
 
@@ -112,6 +119,7 @@ class NetpolDiff:
     closed: tuple[Change, ...]
     added_workloads: tuple[str, ...]
     removed_workloads: tuple[str, ...]
+    incomplete: tuple[tuple[str, str], ...] = ()  # (kind, why): what the cluster read of either side missed
 
     @property
     def changed(self) -> bool:
@@ -140,4 +148,5 @@ def diff(before: NetpolEngine, after: NetpolEngine, namespaces: Sequence[str] | 
         closed=tuple(closed),
         added_workloads=tuple(sorted(new_w - old_w)),
         removed_workloads=tuple(sorted(old_w - new_w)),
+        incomplete=tuple(sorted({**before.incomplete, **after.incomplete}.items())),
     )

@@ -303,3 +303,287 @@ BOOTSTRAP_ROLES: tuple[dict[str, Any], ...] = (
         "rules": [_r(_R, [""], ["configmaps"], ["extension-apiserver-authentication"])],
     },
 )
+
+
+# --------------------------------------------------------------------------------------------------
+# Defaults that grant: the controllers' roles and the bindings every cluster has. They are not added
+# to every index (a scan judges the input), only where a question is about what a real cluster allows
+# (``kubefort rbac paths``, ``RbacIndex.build(defaults=True)``).
+
+_EVENTS = _r(["create", "patch", "update"], ["", "events.k8s.io"], ["events"])
+_CTRL = "system:controller:"
+
+
+def _controller(name: str, *rules: dict[str, Any]) -> dict[str, Any]:
+    return _cluster_role(_CTRL + name, list(rules))
+
+
+#: The ClusterRoles of the kube-controller-manager's controllers (bootstrap policy
+#: ``controller_policy.go``), each bound to the ServiceAccount kube-system:NAME by
+#: :data:`BOOTSTRAP_CLUSTER_ROLE_BINDINGS` (the controller manager runs each controller with it).
+BOOTSTRAP_CONTROLLER_ROLES: tuple[dict[str, Any], ...] = (
+    _controller(
+        "attachdetach-controller",
+        _r(["list", "watch"], [""], ["persistentvolumeclaims", "persistentvolumes"]),
+        _r(_R, [""], ["nodes"]),
+        _r(["patch", "update"], [""], ["nodes/status"]),
+        _r(["list", "watch"], [""], ["pods"]),
+        _EVENTS,
+        _r(["create", "delete", "get", "list", "watch"], ["storage.k8s.io"], ["volumeattachments"]),
+        _r(_R, ["storage.k8s.io"], ["csidrivers", "csinodes"]),
+    ),
+    _controller(
+        "certificate-controller",
+        _r(["delete", "get", "list", "watch"], ["certificates.k8s.io"], ["certificatesigningrequests"]),
+        _r(
+            ["update"],
+            ["certificates.k8s.io"],
+            ["certificatesigningrequests/approval", "certificatesigningrequests/status"],
+        ),
+        _r(["approve"], ["certificates.k8s.io"], ["signers"], ["kubernetes.io/kube-apiserver-client-kubelet"]),
+        _r(
+            ["sign"],
+            ["certificates.k8s.io"],
+            ["signers"],
+            [
+                "kubernetes.io/kube-apiserver-client",
+                "kubernetes.io/kube-apiserver-client-kubelet",
+                "kubernetes.io/kubelet-serving",
+                "kubernetes.io/legacy-unknown",
+            ],
+        ),
+        _r(["create"], ["authorization.k8s.io"], ["subjectaccessreviews"]),
+        _EVENTS,
+    ),
+    _controller(
+        "clusterrole-aggregation-controller",
+        _r(["escalate", "get", "list", "patch", "update", "watch"], ["rbac.authorization.k8s.io"], ["clusterroles"]),
+    ),
+    _controller(
+        "cronjob-controller",
+        _r(["get", "list", "update", "watch"], ["batch"], ["cronjobs"]),
+        _r(["create", "delete", "get", "list", "patch", "update", "watch"], ["batch"], ["jobs"]),
+        _r(["update"], ["batch"], ["cronjobs/status", "cronjobs/finalizers"]),
+        _r(["delete", "list", "watch"], [""], ["pods"]),
+        _EVENTS,
+    ),
+    _controller(
+        "daemon-set-controller",
+        _r(_R, ["apps", "extensions"], ["daemonsets"]),
+        _r(["update"], ["apps", "extensions"], ["daemonsets/status", "daemonsets/finalizers"]),
+        _r(["list", "watch"], [""], ["nodes"]),
+        _r(["create", "delete", "list", "patch", "watch"], [""], ["pods"]),
+        _r(["create"], [""], ["pods/binding"]),
+        _r(["create", "delete", "get", "list", "patch", "update", "watch"], ["apps"], ["controllerrevisions"]),
+        _EVENTS,
+    ),
+    _controller(
+        "deployment-controller",
+        _r(["get", "list", "update", "watch"], ["apps", "extensions"], ["deployments"]),
+        _r(["update"], ["apps", "extensions"], ["deployments/status", "deployments/finalizers"]),
+        _r(["create", "delete", "get", "list", "patch", "update", "watch"], ["apps", "extensions"], ["replicasets"]),
+        _r(["get", "list", "update", "watch"], [""], ["pods"]),
+        _EVENTS,
+    ),
+    _controller(
+        "disruption-controller",
+        _r(_R, ["apps", "extensions"], ["deployments", "replicasets"]),
+        _r(_R, [""], ["replicationcontrollers"]),
+        _r(_R, ["policy"], ["poddisruptionbudgets"]),
+        _r(_R, ["apps"], ["statefulsets"]),
+        _r(["update"], ["policy"], ["poddisruptionbudgets/status"]),
+        _r(["patch", "update"], [""], ["pods/status"]),
+        _r(["get"], ["*"], ["*/scale"]),
+        _EVENTS,
+    ),
+    _controller(
+        "endpoint-controller",
+        _r(_R, [""], ["pods", "services"]),
+        _r(["create", "delete", "get", "list", "update", "watch"], [""], ["endpoints"]),
+        _r(["create"], [""], ["endpoints/restricted"]),
+        _EVENTS,
+    ),
+    _controller(
+        "endpointslice-controller",
+        _r(_R, [""], ["nodes", "pods", "services"]),
+        _r(["update"], [""], ["services/finalizers"]),
+        _r(["create", "delete", "get", "list", "update", "watch"], ["discovery.k8s.io"], ["endpointslices"]),
+        _EVENTS,
+    ),
+    _controller(
+        "endpointslicemirroring-controller",
+        _r(_R, [""], ["endpoints", "services"]),
+        _r(["update"], [""], ["services/finalizers", "endpoints/finalizers"]),
+        _r(["create", "delete", "get", "list", "update", "watch"], ["discovery.k8s.io"], ["endpointslices"]),
+        _EVENTS,
+    ),
+    _controller(
+        "ephemeral-volume-controller",
+        _r(_R, [""], ["pods"]),
+        _r(["update"], [""], ["pods/finalizers"]),
+        _r(["create", "get", "list", "watch"], [""], ["persistentvolumeclaims"]),
+        _EVENTS,
+    ),
+    _controller(
+        "expand-controller",
+        _r(["get", "list", "patch", "update", "watch"], [""], ["persistentvolumes"]),
+        _r(["patch", "update"], [""], ["persistentvolumeclaims/status"]),
+        _r(_R, [""], ["persistentvolumeclaims"]),
+        _EVENTS,
+    ),
+    _controller(
+        "generic-garbage-collector",
+        _r(["delete", "get", "list", "patch", "update", "watch"], ["*"], ["*"]),
+        _EVENTS,
+    ),
+    _controller(
+        "horizontal-pod-autoscaler",
+        _r(_R, ["autoscaling"], ["horizontalpodautoscalers"]),
+        _r(["update"], ["autoscaling"], ["horizontalpodautoscalers/status"]),
+        _r(["get", "update"], ["*"], ["*/scale"]),
+        _r(["list", "watch"], [""], ["pods"]),
+        _r(["list", "watch"], ["metrics.k8s.io"], ["pods"]),
+        _r(_R, ["custom.metrics.k8s.io", "external.metrics.k8s.io"], ["*"]),
+        _EVENTS,
+    ),
+    _controller(
+        "job-controller",
+        _r(["get", "list", "patch", "update", "watch"], ["batch"], ["jobs"]),
+        _r(["update"], ["batch"], ["jobs/status", "jobs/finalizers"]),
+        _r(["create", "delete", "list", "patch", "watch"], [""], ["pods"]),
+        _EVENTS,
+    ),
+    _controller(
+        "legacy-service-account-token-cleaner",
+        _r(["get"], [""], ["configmaps"], ["kube-apiserver-legacy-service-account-token-tracking"]),
+        _r(["delete", "patch"], [""], ["secrets"]),
+    ),
+    _controller(
+        "namespace-controller",
+        _r(["delete", "get", "list", "watch"], [""], ["namespaces"]),
+        _r(["update"], [""], ["namespaces/finalize", "namespaces/status"]),
+        _r(["delete", "deletecollection", "get", "list", "watch"], ["*"], ["*"]),
+    ),
+    _controller(
+        "node-controller",
+        _r(["delete", "get", "list", "patch", "update", "watch"], [""], ["nodes"]),
+        _r(["patch", "update"], [""], ["nodes/status", "pods/status"]),
+        _r(["delete", "get", "list", "watch"], [""], ["pods"]),
+        _EVENTS,
+    ),
+    _controller(
+        "persistent-volume-binder",
+        _r(["create", "delete", "get", "list", "update", "watch"], [""], ["persistentvolumes"]),
+        _r(["update"], [""], ["persistentvolumes/status", "persistentvolumeclaims/status"]),
+        _r(["get", "list", "update", "watch"], [""], ["persistentvolumeclaims"]),
+        _r(["create", "delete", "get", "list", "watch"], [""], ["pods"]),
+        _r(_R, ["storage.k8s.io"], ["storageclasses"]),
+        _r(["list", "watch"], [""], ["nodes"]),
+        _EVENTS,
+        _r(["watch"], [""], ["events"]),
+    ),
+    _controller(
+        "pod-garbage-collector",
+        _r(["delete", "list", "watch"], [""], ["pods"]),
+        _r(_R, [""], ["nodes"]),
+        _r(["patch"], [""], ["pods/status"]),
+    ),
+    _controller(
+        "pv-protection-controller",
+        _r(["get", "list", "update", "watch"], [""], ["persistentvolumes"]),
+        _EVENTS,
+    ),
+    _controller(
+        "pvc-protection-controller",
+        _r(["get", "list", "update", "watch"], [""], ["persistentvolumeclaims"]),
+        _r(["update"], [""], ["persistentvolumeclaims/status"]),
+        _r(_R, [""], ["pods"]),
+        _EVENTS,
+    ),
+    _controller(
+        "replicaset-controller",
+        _r(["get", "list", "update", "watch"], ["apps", "extensions"], ["replicasets"]),
+        _r(["update"], ["apps", "extensions"], ["replicasets/status", "replicasets/finalizers"]),
+        _r(["create", "delete", "list", "patch", "watch"], [""], ["pods"]),
+        _EVENTS,
+    ),
+    _controller(
+        "replication-controller",
+        _r(["get", "list", "update", "watch"], [""], ["replicationcontrollers"]),
+        _r(["update"], [""], ["replicationcontrollers/status", "replicationcontrollers/finalizers"]),
+        _r(["create", "delete", "list", "patch", "watch"], [""], ["pods"]),
+        _EVENTS,
+    ),
+    _controller(
+        "resourcequota-controller",
+        _r(["list", "watch"], ["*"], ["*"]),
+        _r(["update"], [""], ["resourcequotas/status"]),
+        _EVENTS,
+    ),
+    _controller("root-ca-cert-publisher", _r(["create", "update"], [""], ["configmaps"]), _EVENTS),
+    _controller(
+        "route-controller",
+        _r(["list", "watch"], [""], ["nodes"]),
+        _r(["patch"], [""], ["nodes/status"]),
+        _EVENTS,
+    ),
+    _controller("service-account-controller", _r(["create"], [""], ["serviceaccounts"]), _EVENTS),
+    _controller(
+        "service-controller",
+        _r(_R, [""], ["services"]),
+        _r(["patch", "update"], [""], ["services/status"]),
+        _r(["list", "watch"], [""], ["nodes"]),
+        _EVENTS,
+    ),
+    _controller(
+        "statefulset-controller",
+        _r(["list", "watch"], [""], ["pods"]),
+        _r(_R, ["apps"], ["statefulsets"]),
+        _r(["update"], ["apps"], ["statefulsets/status", "statefulsets/finalizers"]),
+        _r(["create", "delete", "get", "patch", "update"], [""], ["pods"]),
+        _r(["create", "delete", "get", "list", "patch", "update", "watch"], ["apps"], ["controllerrevisions"]),
+        _r(["create", "get", "list", "watch"], [""], ["persistentvolumeclaims"]),
+        _r(["delete", "update"], [""], ["persistentvolumeclaims"]),
+        _r(["update"], [""], ["pods/finalizers"]),
+        _EVENTS,
+    ),
+    _controller(
+        "ttl-after-finished-controller",
+        _r(["delete", "get", "list", "watch"], ["batch"], ["jobs"]),
+        _EVENTS,
+    ),
+    _controller("ttl-controller", _r(["list", "patch", "update", "watch"], [""], ["nodes"]), _EVENTS),
+)
+
+
+def _binding(role: str, *subjects: dict[str, str], name: str | None = None) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": name or role, "labels": _BOOT},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        "subjects": list(subjects),
+    }
+
+
+def _group(name: str) -> dict[str, str]:
+    return {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": name}
+
+
+#: The ClusterRoleBindings of the bootstrap policy whose roles kubefort knows: every controller role to
+#: its ServiceAccount in kube-system, and the everyone-groups' discovery roles.
+BOOTSTRAP_CLUSTER_ROLE_BINDINGS: tuple[dict[str, Any], ...] = (
+    _binding("cluster-admin", _group("system:masters")),
+    _binding("system:basic-user", _group("system:authenticated")),
+    _binding("system:discovery", _group("system:authenticated")),
+    _binding("system:public-info-viewer", _group("system:authenticated"), _group("system:unauthenticated")),
+    _binding("system:service-account-issuer-discovery", _group("system:serviceaccounts")),
+    _binding("system:monitoring", _group("system:monitoring")),
+    *(
+        _binding(
+            r["metadata"]["name"],
+            {"kind": "ServiceAccount", "name": r["metadata"]["name"][len(_CTRL) :], "namespace": "kube-system"},
+        )
+        for r in BOOTSTRAP_CONTROLLER_ROLES
+    ),
+)

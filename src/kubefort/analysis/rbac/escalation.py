@@ -59,9 +59,11 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ...errors import UsageError
+from ...model.kinds import WORKLOAD_KINDS
 from ...model.objects import K8sObject
 from ...model.workloads import pod_spec
 from .index import CLUSTER_ADMIN, MASTERS, RBAC_GROUP, Binding, RbacIndex, RoleRef, as_subject
+from .index import READS as INDEX_READS
 from .policy import PolicyRule
 from .subjects import Subject
 
@@ -316,8 +318,17 @@ def escalation_paths(
     return EscalationGraph(index).paths(to, from_subject)
 
 
+#: every kind the graph reads besides the RBAC index's: who runs as which ServiceAccount (the
+#: workloads), the ServiceAccounts, and the Secrets that hold their tokens (their metadata and type)
+READS = INDEX_READS | WORKLOAD_KINDS | {"ServiceAccount", "Secret"}
+
+
 class EscalationGraph:
-    """Escalation edges of an :class:`RbacIndex`, computed once per node on demand."""
+    """Escalation edges of an :class:`RbacIndex`, computed once per node on demand.
+
+    In a live inventory the pods a workload made (through its ReplicaSets, or a CronJob's Jobs) are
+    represented by the workload, with their count, as a scan judges them (``Inventory.controller``).
+    """
 
     def __init__(self, index: RbacIndex) -> None:
         self.index = index
@@ -329,14 +340,16 @@ class EscalationGraph:
         self.users: set[str] = set()
         self.groups: set[str] = set()
         for b in index.bindings:
-            for s in b.subjects:
-                self._add_identity(s)
+            if not b.builtin:
+                for s in b.subjects:
+                    self._add_identity(s)
         for o in inv.of_kind("ServiceAccount"):
             if o.namespace:
                 self.sas[o.namespace].add(o.name)
         self.workloads: dict[str, list[tuple[K8sObject, str]]] = defaultdict(list)  # ns -> (object, SA), token mounted
         self.workload_names: dict[tuple[str | None, str], set[str]] = defaultdict(set)  # (ns or None, kind) -> names
-        self.pods_by_name: dict[str, list[tuple[K8sObject, str]]] = defaultdict(list)
+        self.pods_by_name: dict[str, list[tuple[K8sObject, str]]] = defaultdict(list)  # every Pod (exec by name)
+        mounted: list[tuple[K8sObject, str]] = []
         for o in inv.objects:
             if o.namespace is None:
                 continue
@@ -351,9 +364,28 @@ class EscalationGraph:
             self.workload_names[(o.namespace, o.kind)].add(o.name)
             self.workload_names[(None, o.kind)].add(o.name)
             if self._token_mounted(o, spec, sa):
-                self.workloads[o.namespace].append((o, sa))
+                mounted.append((o, sa))
                 if o.kind == "Pod":
                     self.pods_by_name[o.name].append((o, sa))
+        # a live cluster's Pods, ReplicaSets and Jobs count once, on the workload that made them (which says
+        # how many pods it has); those that run as another ServiceAccount than it (an older pod template)
+        # once per ServiceAccount, on a ReplicaSet or Job rather than a Pod
+        held: dict[tuple[int, str], tuple[K8sObject, str]] = {}
+        pods: dict[tuple[int, str], int] = defaultdict(int)
+        for o, sa in mounted:
+            top = inv.controller(o)
+            key = (id(o if top is None else top), sa)
+            pods[key] += o.kind == "Pod"
+            rank = 0 if top is None else 1 if o.kind != "Pod" else 2
+            kept = held.get(key)
+            if kept is None or rank < (0 if inv.controller(kept[0]) is None else 1 if kept[0].kind != "Pod" else 2):
+                held[key] = (o, sa)
+        # live: how many of the pods a workload stands for run as that ServiceAccount, for the messages
+        self._pod_count: dict[tuple[int, str], int] = {}
+        for key, (o, sa) in held.items():
+            self.workloads[str(o.namespace)].append((o, sa))
+            if inv.live and o.kind != "Pod" and pods[key]:
+                self._pod_count[(id(o), sa)] = pods[key]
         self.token_secrets: dict[str, list[tuple[str, str]]] = defaultdict(list)  # ns -> (secret, SA)
         self.secret_names: dict[str, set[str]] = defaultdict(set)
         for o in inv.of_kind("Secret"):
@@ -366,6 +398,14 @@ class EscalationGraph:
                     self.sas[o.namespace].add(sa)
         for ns in list(self.sas):
             self.sas[ns].add("default")
+        # the identities only the default bindings of every cluster name (kube-system's controllers): steps
+        # of paths, never listed as where a path starts (unless asked with --from)
+        named = set(self._all_subject_nodes())
+        for b in index.bindings:
+            if b.builtin:
+                for s in b.subjects:
+                    self._add_identity(s)
+        self._defaults_only = frozenset(n for n in self._all_subject_nodes() if n not in named)
         self._rbs_by_ns: dict[str, list[Binding]] = defaultdict(list)
         self._rb_by_key: dict[tuple[str, str], Binding] = {}
         for b in index.bindings:
@@ -379,6 +419,11 @@ class EscalationGraph:
             if ref.namespace is not None:
                 self._roles_by_ns[ref.namespace].append(ref)
         self._via: dict[int, str] = {}
+
+    def incomplete(self) -> dict[str, str]:
+        """The kinds of :data:`READS` that a cluster read could not list (kind -> why), sorted: the paths
+        found exist, but some may be missing (steps through what could not be read)."""
+        return {k: v for k, v in sorted(self.index.inventory.unreadable.items()) if k in READS}
 
     def _add_identity(self, s: Subject) -> None:
         if s.kind == "ServiceAccount" and s.namespace:
@@ -475,7 +520,8 @@ class EscalationGraph:
         for b, _bs in self.index.bindings_of(s):
             via = self._via.get(id(b))
             if via is None:
-                via = self._via[id(b)] = f"{b.ref} ({b.role_ref})"
+                default = ", a default of every cluster" if b.builtin else ""
+                via = self._via[id(b)] = f"{b.ref} ({b.role_ref}{default})"
             if b.ref.namespace is None and b.role_ref == _CLUSTER_ADMIN_REF:
                 out.append(_Edge(TARGET, 1, f"{s} is bound to ClusterRole cluster-admin", via))
             if b.role is None:
@@ -918,10 +964,12 @@ class EscalationGraph:
                     if sa in seen:
                         continue
                     seen.add(sa)
+                    n = self._pod_count.get((id(o), sa))  # live workloads: how many of their pods run as sa
+                    pods = f" ({n} pod{'s' if n != 1 else ''})" if n else ""
                     yield _Edge(
                         ("S", Subject("ServiceAccount", sa, sns)),
                         0,
-                        f"{o.kind} {sns}/{o.name} runs as ServiceAccount {sns}:{sa} and mounts its token",
+                        f"{o.kind} {sns}/{o.name}{pods} runs as ServiceAccount {sns}:{sa} and mounts its token",
                         "",
                     )
         elif kind == "secrets":
@@ -990,7 +1038,7 @@ class EscalationGraph:
         nxt = self._reverse_bfs(target)
         out = []
         for node in self._all_subject_nodes():
-            if node != target and node in nxt:
+            if node != target and node in nxt and node not in self._defaults_only:
                 out.append(self._path(node, target, nxt))
         out.sort(key=lambda p: (len(p.steps), str(p.source)))
         return out

@@ -52,7 +52,12 @@ from ...errors import UsageError
 from ...model.inventory import Inventory
 from ...model.objects import K8sObject, Source
 from ...model.selectors import label_selector_matches
-from .bootstrap import BOOTSTRAP_CLUSTER_ROLES, BOOTSTRAP_ROLES
+from .bootstrap import (
+    BOOTSTRAP_CLUSTER_ROLE_BINDINGS,
+    BOOTSTRAP_CLUSTER_ROLES,
+    BOOTSTRAP_CONTROLLER_ROLES,
+    BOOTSTRAP_ROLES,
+)
 from .policy import PolicyRule, rules_of
 from .resources import CustomResource, Request, custom_resources, is_cluster_scoped, make_request
 from .subjects import Subject
@@ -153,6 +158,11 @@ class Binding:
     def namespace(self) -> str | None:
         """Where the binding grants: its namespace, or None (everywhere) for a ClusterRoleBinding."""
         return self.ref.namespace
+
+    @property
+    def builtin(self) -> bool:
+        """A default binding of every cluster (``RbacIndex.build(defaults=True)``), not from the input."""
+        return self.obj.source is _BUILTIN_SOURCE
 
     def applies_to(self, req: Request) -> bool:
         """Whether the binding's grants count for this request (scope only, not the rules)."""
@@ -307,6 +317,22 @@ _BUILTIN_ROLES = {
     (raw["metadata"]["namespace"], raw["metadata"]["name"]): K8sObject.from_raw(raw, _BUILTIN_SOURCE)
     for raw in BOOTSTRAP_ROLES
 }
+#: the defaults that grant (``defaults=True``): the controllers' ClusterRoles and the bootstrap bindings
+_DEFAULT_CLUSTER_ROLES = {
+    raw["metadata"]["name"]: K8sObject.from_raw(raw, _BUILTIN_SOURCE, cluster_scoped=True)
+    for raw in BOOTSTRAP_CONTROLLER_ROLES
+}
+_DEFAULT_BINDINGS = tuple(
+    K8sObject.from_raw(raw, _BUILTIN_SOURCE, cluster_scoped=True) for raw in BOOTSTRAP_CLUSTER_ROLE_BINDINGS
+)
+
+
+#: the kinds the index is built from: what ``kubefort rbac --cluster`` lists, and the kinds its answers
+#: depend on (:meth:`RbacIndex.incomplete`)
+READS = frozenset({"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})
+#: read too, when a cluster serves them, to know the custom resources a request names; no answer
+#: depends on them (a request for an unknown resource is parsed as a namespaced one)
+READS_FOR_REQUESTS = frozenset({"CustomResourceDefinition"})
 
 
 class RbacIndex:
@@ -330,24 +356,43 @@ class RbacIndex:
         # id(object) -> the index's role or binding for it: the rules look objects up for every rule
         self._objects: dict[int, Role | Binding] = {}
         self._queries: _QueryIndex | None = None
+        self.defaults: list[Binding] = []  # the default bindings added by build(defaults=True)
+
+    def incomplete(self) -> dict[str, str]:
+        """The kinds of :data:`READS` that a cluster read could not list (kind -> why), sorted: RBAC only
+        allows, so an answer may then miss subjects and permissions, and a denial may be wrong (an
+        allowed request is allowed whatever else exists). Empty for manifests."""
+        return {k: v for k, v in sorted(self.inventory.unreadable.items()) if k in READS}
 
     # ------------------------------------------------------------------ building
 
     @classmethod
     def for_inventory(
-        cls, inventory: Inventory, *, builtin_roles: bool | None = None, aggregate: bool | None = None
+        cls,
+        inventory: Inventory,
+        *,
+        builtin_roles: bool | None = None,
+        aggregate: bool | None = None,
+        defaults: bool = False,
     ) -> RbacIndex:
         """The index of an inventory, built on first use and then kept by the inventory
         (:meth:`Inventory.cached`), one per set of options (see :meth:`build`)."""
         builtin = not inventory.live if builtin_roles is None else builtin_roles
         agg = not inventory.live if aggregate is None else aggregate
+        dflt = defaults and not inventory.live
         return inventory.cached(
-            ("rbac-index", builtin, agg), lambda: cls.build(inventory, builtin_roles=builtin, aggregate=agg)
+            ("rbac-index", builtin, agg) + (("defaults",) if dflt else ()),
+            lambda: cls.build(inventory, builtin_roles=builtin, aggregate=agg, defaults=dflt),
         )
 
     @classmethod
     def build(
-        cls, inventory: Inventory, *, builtin_roles: bool | None = None, aggregate: bool | None = None
+        cls,
+        inventory: Inventory,
+        *,
+        builtin_roles: bool | None = None,
+        aggregate: bool | None = None,
+        defaults: bool = False,
     ) -> RbacIndex:
         """Index the Roles, ClusterRoles, RoleBindings and ClusterRoleBindings of ``inventory``.
 
@@ -355,19 +400,24 @@ class RbacIndex:
         roles every cluster has when the input does not define them. ``aggregate`` (default: True
         unless the inventory is a live cluster, whose stored rules are the aggregation controller's
         result) computes the rules of aggregated ClusterRoles from the ClusterRoles they select.
+        ``defaults`` (never for a live cluster, which has its own) also adds what every cluster grants:
+        the controllers' ClusterRoles and the bootstrap ClusterRoleBindings (``system:controller:*`` to
+        the controllers' ServiceAccounts in kube-system, ``cluster-admin`` to ``system:masters``...),
+        each unless the input defines one of that name; they are listed in :attr:`defaults`.
         """
         self = cls(inventory)
         if builtin_roles is None:
             builtin_roles = not inventory.live
         if aggregate is None:
             aggregate = not inventory.live
+        defaults = defaults and not inventory.live
         self._custom = custom_resources(o.raw for o in inventory.of_kind("CustomResourceDefinition"))
-        self._load_roles(builtin_roles, aggregate)
-        self._load_bindings()
+        self._load_roles(builtin_roles, aggregate, defaults)
+        self._load_bindings(defaults)
         self._index()
         return self
 
-    def _load_roles(self, builtin: bool, aggregate: bool) -> None:
+    def _load_roles(self, builtin: bool, aggregate: bool, defaults: bool = False) -> None:
         crs: dict[str, K8sObject] = {}
         for o in self.inventory.of_kind("ClusterRole", copies=True):
             if not _is_rbac(o):
@@ -380,6 +430,9 @@ class RbacIndex:
             crs[o.name] = o
         if builtin:
             for name, o in _BUILTIN_CLUSTER_ROLES.items():
+                crs.setdefault(name, o)
+        if defaults:
+            for name, o in _DEFAULT_CLUSTER_ROLES.items():
                 crs.setdefault(name, o)
         base: dict[str, tuple[RoleRule, ...]] = {}
         aggregating: dict[str, list[str]] = {}
@@ -456,9 +509,18 @@ class RbacIndex:
             written = written_rules(o)
             self.roles[ref] = Role(ref, tuple(r.rule for r in written), o, (), written, written)
 
-    def _load_bindings(self) -> None:
+    def _load_bindings(self, defaults: bool = False) -> None:
         seen: set[BindingRef] = set()
-        for o in self.inventory.of_kind("RoleBinding", "ClusterRoleBinding", copies=True):
+        objects = list(self.inventory.of_kind("RoleBinding", "ClusterRoleBinding", copies=True))
+        if defaults:
+            written = {o.name for o in objects if o.kind == "ClusterRoleBinding" and _is_rbac(o)}
+            # a default binding the input redefines is the input's; one whose role is unknown grants nothing
+            objects += [
+                o
+                for o in _DEFAULT_BINDINGS
+                if o.name not in written and RoleRef("ClusterRole", o.raw["roleRef"]["name"]) in self.roles
+            ]
+        for o in objects:
             if not _is_rbac(o):
                 continue
             cluster = o.kind == "ClusterRoleBinding"
@@ -507,6 +569,8 @@ class RbacIndex:
             self.binding_objects.append(b)
             if not duplicate:
                 self.bindings.append(b)
+            if b.builtin:
+                self.defaults.append(b)
 
     def _index(self) -> None:
         for role in self.roles.values():

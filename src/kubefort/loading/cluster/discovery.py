@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...model.kinds import split_group_kind
 from .transport import ApiError, ClusterError, Transport
 
 log = logging.getLogger(__name__)
@@ -123,12 +124,13 @@ class Discovery:
 
     def for_kinds(self, kinds: Iterable[str]) -> list[ResourceType]:
         """The types to list for ``kinds``: each group serving one of them (at its preferred version), less
-        aliases of a group that serves it too, and only types that can be listed."""
+        aliases of a group that serves it too, and only types that can be listed. A kind named with its
+        group (``Policy.kyverno.io``: model.kinds.split_group_kind) is listed in that group only."""
         wanted = set(kinds)
         served = {(t.group, t.kind) for t in self.resources}
         out = []
         for t in self.resources:
-            if t.kind not in wanted or "list" not in t.verbs:
+            if (t.kind not in wanted and f"{t.kind}.{t.group}" not in wanted) or "list" not in t.verbs:
                 continue
             owner = ALIAS_GROUPS.get((t.group, t.kind))
             if owner is not None and (owner, t.kind) in served:
@@ -146,7 +148,7 @@ class Discovery:
         return out
 
     def undiscovered(self, kinds: Iterable[str], known: Mapping[str, Iterable[str]]) -> dict[str, str]:
-        """The kinds of ``kinds`` that a group whose discovery failed may serve, with why (kind -> reason):
+        """The kinds of ``kinds`` (``Kind`` or ``Kind.group``) that a group whose discovery failed may serve, with why (kind -> reason):
         they are unknown, neither present nor absent. ``known``: the kinds of groups whose kinds are known
         (the built-in groups); with :data:`AGGREGATED_APIS`, a failed group of known kinds hides only
         those, any other failed group every kind of no known group. Kinds a stale discovery still listed
@@ -158,14 +160,17 @@ class Discovery:
         reserved = frozenset().union(*groups.values())
         listed = {(t.group, t.kind) for t in self.resources}
         out: dict[str, str] = {}
-        for kind in sorted(set(kinds)):
+        for name in sorted(set(kinds)):
+            kind, group = split_group_kind(name)  # a group-qualified kind is served by its group only
             why = [
                 line
                 for g, line in failed.items()
-                if (g, kind) not in listed and (kind in groups[g] if g in groups else kind not in reserved)
+                if (g, kind) not in listed
+                and (group is None or g == group)
+                and (group is not None or (kind in groups[g] if g in groups else kind not in reserved))
             ]
             if why:
-                out[kind] = "; ".join(why)
+                out[name] = "; ".join(why)
         return out
 
     def to_dict(self) -> dict[str, Any]:

@@ -96,9 +96,14 @@ class ClusterRead:
         return f"cluster:{self.context}"
 
     def unreadable_kinds(self) -> dict[str, str]:
+        """Why each kind could not be read, by the name it was asked for (``Policy``, or
+        ``Policy.kyverno.io`` when one group's was asked for)."""
+        asked = set(self.kinds)
         out: dict[str, str] = {}
         for u in self.unreadable:
-            out[u.type.kind] = f"{out[u.type.kind]}; {u.reason}" if u.type.kind in out else u.reason
+            t = u.type
+            for name in [n for n in (t.kind, f"{t.kind}.{t.group}") if n in asked] or [t.kind]:
+                out[name] = f"{out[name]}; {u.reason}" if name in out else u.reason
         return out
 
     def object_count(self) -> int:
@@ -176,7 +181,7 @@ def read_with(
         if stale is not None:  # listed by a stale discovery: its API server is down, a list would fail too
             read.unreadable.append(Unreadable(type=t, status=503, reason=f"cannot list {t.resource}: {stale}"))
             continue
-        got = _list_type(transport, t, source, source.max_objects - total, compact)
+        got = list_type(transport, t, source, source.max_objects - total, compact)
         if isinstance(got, Unreadable):
             read.unreadable.append(got)
         else:
@@ -196,9 +201,13 @@ def read_with(
     return read
 
 
-def _list_type(
-    transport: Transport, t: ResourceType, source: ClusterSource, room: int, compact: Compactor
+def list_type(
+    transport: Transport, t: ResourceType, source: ClusterSource, room: int, compact: Compactor | None = None
 ) -> TypeList | Unreadable:
+    """Every object of ``t`` (at most ``room``), page by page, listed again from the start when a
+    continue token expires; or why the type cannot be read. The watch relists with it too. ``compact``
+    shares what repeats across the objects (.compact)."""
+    keep = compact if compact is not None else Compactor()
     path = t.path(source.namespace)
     for _ in range(source.relists + 1):
         items: list[dict[str, Any]] = []
@@ -225,7 +234,7 @@ def _list_type(
                 )
             for item in page:
                 if isinstance(item, dict):
-                    items.append(compact(clean(item, t, source.secret_values)))
+                    items.append(keep(clean(item, t, source.secret_values)))
             md = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
             if not resource_version:
                 resource_version = str(md.get("resourceVersion") or "")

@@ -1,4 +1,4 @@
-"""GET requests to a Kubernetes API server through the official client, read as raw JSON.
+"""Requests to a Kubernetes API server through the official client, answers read as raw JSON.
 
 The official ``kubernetes`` client does everything about *who* we are: kubeconfig files (``KUBECONFIG``
 lists merged), contexts, client certificates, bearer tokens, exec credential plugins, OIDC, the
@@ -14,18 +14,23 @@ What this module adds is *how* we read, for a scanner facing servers it does not
   server that drips one byte a second cannot hold a scan);
 - 429 and 5xx answers, dropped connections and timeouts are retried with exponential backoff and
   jitter, honouring ``Retry-After`` (capped), a bounded number of times;
-- a client-side token bucket limits requests to ``qps`` per second with bursts of ``burst``.
+- a client-side token bucket limits requests to ``qps`` per second with bursts of ``burst``;
+- a watch (:meth:`Transport.stream`) is read line by line, with an idle timeout instead of a deadline.
+
+The same transport carries the few writes kubefort makes (server-side apply and delete of its own
+reports, :mod:`kubefort.publish`): writing is not the loading layer's business, but the connection is.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,9 +134,10 @@ class Endpoint:
     namespace: str | None
 
 
-def load_client(kubeconfig: str | None, context: str | None) -> tuple[Any, Endpoint]:
+def load_client(kubeconfig: str | None, context: str | None, *, connections: int | None = None) -> tuple[Any, Endpoint]:
     """An ``ApiClient`` for the kubeconfig (``KUBECONFIG``, then ``~/.kube/config``) and context, or for
-    the in-cluster service account when there is no kubeconfig and we run in a pod."""
+    the in-cluster service account when there is no kubeconfig and we run in a pod. ``connections``:
+    how many connections to keep open at once (a watch holds one per type)."""
     from kubernetes import client
     from kubernetes.config.config_exception import ConfigException
 
@@ -174,12 +180,15 @@ def load_client(kubeconfig: str | None, context: str | None) -> tuple[Any, Endpo
     # kubefort retries itself (with Retry-After and a deadline); urllib3 must not retry underneath it
     cfg.retries = False
     cfg.client_go_retries = False
+    if connections is not None:
+        cfg.connection_pool_maxsize = max(connections, cfg.connection_pool_maxsize or 0)
     return client.ApiClient(cfg), endpoint
 
 
 class Transport:
-    """Rate-limited, retried, bounded GETs on one API server. Thread-safe for the rate limit and
-    counters; kubefort reads from one thread."""
+    """Rate-limited, retried, bounded requests to one API server: GETs for reading, :meth:`request`
+    for the writes of :mod:`kubefort.publish`, :meth:`stream` for watches. Thread-safe for the rate
+    limit; the counters are for one reader (a scan reads from one thread)."""
 
     def __init__(
         self,
@@ -212,11 +221,28 @@ class Transport:
     ) -> Response:
         """GET ``path`` and return the answer whose status is in ``ok``; raise :class:`ApiError` otherwise
         (after retrying what is worth retrying, ``retries`` times instead of the limits' when given)."""
+        return self.request("GET", path, query, accept=accept, ok=ok, retries=retries)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        query: Sequence[tuple[str, str]] = (),
+        *,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        accept: str = JSON,
+        ok: Sequence[int] = (200,),
+        retries: int | None = None,
+    ) -> Response:
+        """``method`` on ``path`` (``body`` sent as is, with ``content_type``), retried like a GET: the
+        writes kubefort makes (server-side apply, delete by name) are idempotent, so repeating one after
+        a 429, a 5xx or a dropped connection is safe."""
         retries = self.limits.retries if retries is None else retries
         attempt = 0
         while True:
             try:
-                resp = self._once(path, query, accept)
+                resp = self._once(method, path, query, accept, body, content_type)
             except ApiError as e:
                 if e.status not in (0, 429) and e.status < 500:
                     raise
@@ -232,39 +258,62 @@ class Transport:
             delay = min(self.limits.max_backoff, self.limits.backoff * (2**attempt)) * (0.5 + random.random() / 2)
             if failure.retry_after is not None:
                 delay = max(delay, min(failure.retry_after, self.limits.max_retry_after))
-            log.debug("GET %s: %s; retrying in %.2fs", path, failure, delay)
+            log.debug("%s %s: %s; retrying in %.2fs", method, path, failure, delay)
             attempt += 1
             self.retried += 1
             self._sleep(delay)
 
-    def _once(self, path: str, query: Sequence[tuple[str, str]], accept: str) -> Response:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        query: Sequence[tuple[str, str]],
+        accept: str,
+        body: bytes | None,
+        content_type: str | None,
+        timeout: tuple[float, float],
+    ) -> Any:
+        """One request through the official client (its authentication, TLS and proxy settings); the raw
+        urllib3 response, not yet read."""
         import urllib3
 
         self.limiter.acquire()
         self.requests += 1
-        lim = self.limits
-        deadline = time.monotonic() + lim.request_timeout
-        method, url, headers, body, post = self.api.param_serialize(
-            method="GET",
+        headers = {"Accept": accept, "Accept-Encoding": "gzip"}
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        method, url, headers, data, post = self.api.param_serialize(
+            method=method,
             resource_path=path,
             query_params=list(query),
-            header_params={"Accept": accept, "Accept-Encoding": "gzip"},
+            header_params=headers,
+            body=body,
             auth_settings=["BearerToken"],
         )
         try:
-            raw = self.api.call_api(
-                method,
-                url,
-                header_params=headers,
-                body=body,
-                post_params=post,
-                _request_timeout=(lim.request_timeout, lim.request_timeout),
+            return self.api.call_api(
+                method, url, header_params=headers, body=data, post_params=post, _request_timeout=timeout
             ).response
         except urllib3.exceptions.HTTPError as e:
             raise ApiError(0, _transport_word(e), str(e)) from None
         except Exception as e:  # the client wraps TLS failures in its ApiException (status 0)
             status = getattr(e, "status", 0)
             raise ApiError(status if isinstance(status, int) else 0, "ConnectionFailed", str(e)) from None
+
+    def _once(
+        self,
+        method: str,
+        path: str,
+        query: Sequence[tuple[str, str]],
+        accept: str,
+        body: bytes | None = None,
+        content_type: str | None = None,
+    ) -> Response:
+        import urllib3
+
+        lim = self.limits
+        deadline = time.monotonic() + lim.request_timeout
+        raw = self._send(method, path, query, accept, body, content_type, (lim.request_timeout, lim.request_timeout))
         chunks: list[bytes] = []
         size, complete = 0, False
         try:
@@ -288,6 +337,49 @@ class Transport:
                 raw.close()  # an unread rest must not be reused on a pooled connection
         self.bytes_read += size
         return Response(raw.status, dict(raw.headers), b"".join(chunks))
+
+    @contextlib.contextmanager
+    def stream(
+        self, path: str, query: Sequence[tuple[str, str]] = (), *, idle_timeout: float = 60.0
+    ) -> Iterator[Iterator[bytes]]:
+        """A long GET read line by line (a watch: one JSON event a line), not retried: the caller
+        resumes from what it has seen. ``idle_timeout``: the longest silence between two reads before
+        the connection counts as dropped (servers send bookmarks meanwhile). Raises :class:`ApiError`
+        for an error status (with its ``Status``) and for a transport failure, also while iterating;
+        a line longer than ``max_response_bytes`` is an error too."""
+        import urllib3
+
+        lim = self.limits
+        raw = self._send("GET", path, query, JSON, None, None, (lim.request_timeout, idle_timeout))
+        try:
+            if raw.status != 200:
+                body = raw.read(min(lim.max_response_bytes, 1024 * 1024))
+                raise _status_error(Response(raw.status, dict(raw.headers), body))
+
+            def lines() -> Iterator[bytes]:
+                pending = b""
+                try:
+                    for chunk in raw.stream(64 * 1024, decode_content=True):
+                        self.bytes_read += len(chunk)
+                        pending += chunk
+                        while (cut := pending.find(b"\n")) >= 0:
+                            line, pending = pending[:cut], pending[cut + 1 :]
+                            if line.strip():
+                                yield line
+                        if len(pending) > lim.max_response_bytes:
+                            raise ApiError(
+                                200, "ResponseTooLarge", f"a line longer than {lim.max_response_bytes} bytes"
+                            )
+                except urllib3.exceptions.HTTPError as e:
+                    raise ApiError(0, _transport_word(e), str(e)) from None
+                except OSError as e:  # a socket timeout surfaces as such on some Python versions
+                    raise ApiError(0, "ConnectionDropped", str(e)) from None
+                if pending.strip():
+                    yield pending
+
+            yield lines()
+        finally:
+            raw.close()  # a watch is never read to its end by choice: the connection is not reused
 
 
 def _transport_word(e: Exception) -> str:
