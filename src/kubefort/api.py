@@ -632,8 +632,8 @@ def read_objects(
         raise UsageError("nothing to read: no cluster and no snapshot")
     mine = dataclasses.replace(
         read,
-        lists=[t for t in read.lists if t.type.kind in wanted],
-        unreadable=[u for u in read.unreadable if u.type.kind in wanted],
+        lists=[t for t in read.lists if t.type.named_in(wanted)],
+        unreadable=[u for u in read.unreadable if u.type.named_in(wanted)],
     )
     inventory = mine.inventory()
     served = {t.kind: t for t in read.discovery.for_kinds(wanted)}

@@ -10,7 +10,7 @@ reads). Versions come in the server's order of preference, first preferred.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +86,10 @@ class ResourceType:
         """``deployments.apps``, ``pods``: as kubectl and RBAC name it."""
         return f"{self.resource}.{self.group}" if self.group else self.resource
 
+    def named_in(self, kinds: Collection[str]) -> bool:
+        """Whether ``kinds`` (``Kind``, or ``Kind.group``: model.kinds.split_group_kind) name this type."""
+        return self.kind in kinds or f"{self.kind}.{self.group}" in kinds
+
     def path(self, namespace: str | None = None) -> str:
         base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
         if namespace and self.namespaced:
@@ -130,7 +134,7 @@ class Discovery:
         served = {(t.group, t.kind) for t in self.resources}
         out = []
         for t in self.resources:
-            if (t.kind not in wanted and f"{t.kind}.{t.group}" not in wanted) or "list" not in t.verbs:
+            if not t.named_in(wanted) or "list" not in t.verbs:
                 continue
             owner = ALIAS_GROUPS.get((t.group, t.kind))
             if owner is not None and (owner, t.kind) in served:

@@ -181,7 +181,7 @@ def _load(path: str, fh: _Lines, kinds: Collection[str] | None, select: Select |
     try:
         for lst in doc.get("lists") or ():
             t = ResourceType.from_dict(lst["resource"])
-            if kinds is not None and t.kind not in kinds:
+            if kinds is not None and not t.named_in(kinds):
                 continue
             items = [
                 compact(i) for i in lst.get("items") or () if isinstance(i, dict) and (select is None or select(t, i))
@@ -206,7 +206,7 @@ def _stream(
             raise ValueError("a list does not start where one should" if line else "the file ends in the middle")
         lst = orjson.loads(line[: -len(_ITEMS)] + b"}")
         t = ResourceType.from_dict(lst["resource"])
-        keep = kinds is None or t.kind in kinds
+        keep = kinds is None or t.named_in(kinds)
         items: list[dict[str, Any]] = []
         while True:
             line = budget.line(fh).rstrip(b"\n")
