@@ -112,10 +112,10 @@ def _write_list(out: gzip.GzipFile, t: TypeList, had_values: bool) -> None:
 
 
 #: (resource type, item) -> whether to keep the item (``load_snapshot(select=...)``)
-Select = Callable[[ResourceType, dict[str, Any]], bool]
+ItemFilter = Callable[[ResourceType, dict[str, Any]], bool]
 
 
-def load_snapshot(path: str, *, kinds: Collection[str] | None = None, select: Select | None = None) -> ClusterRead:
+def load_snapshot(path: str, *, kinds: Collection[str] | None = None, select: ItemFilter | None = None) -> ClusterRead:
     """Read a snapshot file; :class:`LoadError` when it is not one kubefort can read.
 
     Files in the line layout (what :func:`save_snapshot` writes) are read a line at a time: the
@@ -137,7 +137,7 @@ class _Lines(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
 
-class _Budget:
+class _SnapshotBudget:
     """The bytes left before the snapshot is too large (a gzip bomb, or not ours)."""
 
     def __init__(self, path: str) -> None:
@@ -151,8 +151,8 @@ class _Budget:
         return data
 
 
-def _load(path: str, fh: _Lines, kinds: Collection[str] | None, select: Select | None) -> ClusterRead:
-    budget = _Budget(path)
+def _load(path: str, fh: _Lines, kinds: Collection[str] | None, select: ItemFilter | None) -> ClusterRead:
+    budget = _SnapshotBudget(path)
     first = budget.line(fh)
     head_line = first.rstrip(b"\n")
     if first.endswith(b"\n") and head_line.endswith(_LISTS):
@@ -194,7 +194,7 @@ def _load(path: str, fh: _Lines, kinds: Collection[str] | None, select: Select |
 
 
 def _stream(
-    fh: _Lines, budget: _Budget, read: ClusterRead, kinds: Collection[str] | None, select: Select | None
+    fh: _Lines, budget: _SnapshotBudget, read: ClusterRead, kinds: Collection[str] | None, select: ItemFilter | None
 ) -> None:
     """The lists of a snapshot in the line layout, after its first line."""
     compact = Compactor()
