@@ -19,7 +19,7 @@ from .engine.rule import PssLevel, Rule, Scope, Severity, kinds_read
 from .engine.runner import evaluate
 from .engine.suppression import Suppressor, load_baseline
 from .errors import ConfigError, KubefortError, RenderError, UsageError
-from .loading.cluster import ClusterRead, load_snapshot, read_cluster, save_snapshot
+from .loading.cluster import ClusterRead, ResourceType, load_snapshot, read_cluster, save_snapshot
 from .loading.cluster import ClusterSource as ClusterSource  # re-exported: the CLI builds one
 from .loading.cluster import Progress as Progress
 from .loading.cluster.transport import RequestLimits, Transport, load_client
@@ -206,7 +206,7 @@ def scan_inventory(
     cfg = cfg if cfg is not None else resolve_config(opts)
     j = judging(opts, registry, cfg)
     notes = []
-    if mode == "manifest" and _validating(registry, opts, cfg):
+    if mode in ("manifest", "cluster") and _validating(registry, opts, cfg, mode):
         from .rules.schema import validate_inventory
 
         notes = validate_inventory(inventory, j.params)
@@ -231,11 +231,17 @@ def skipped_rules(opts: ScanOptions, cfg: Config) -> list[str]:
     return [*opts.skip_rules, *cfg.disable]
 
 
-def _validating(registry: Registry, opts: ScanOptions, cfg: Config) -> bool:
+def _validating(registry: Registry, opts: ScanOptions, cfg: Config, mode: str = "manifest") -> bool:
     """Whether objects are validated against the API schema before the rules judge them: always in a
-    manifest scan, unless every KF-SCHEMA rule is skipped (then objects are judged as written)."""
+    manifest or cluster scan (live: custom resources only, analysis.schema.live), unless every KF-SCHEMA
+    rule of that mode is skipped (then objects are judged as written)."""
     skipped = {r.meta.id for r in registry.resolve(skipped_rules(opts, cfg))}
-    return any(r.meta.id.startswith("KF-SCHEMA-") and r.meta.id not in skipped for r in registry)
+    return any(
+        r.meta.id.startswith("KF-SCHEMA-")
+        and r.meta.id not in skipped
+        and (r.meta.modes is None or mode in r.meta.modes)
+        for r in registry
+    )
 
 
 def default_workers() -> int:
@@ -352,6 +358,49 @@ def check_versions(
     )
 
 
+#: what ``kubefort versions --cluster`` reads: Nodes (their nodeInfo), the control plane's static Pods and
+#: the kube-proxy DaemonSet (both in kube-system)
+VERSION_KINDS = ("DaemonSet", "Node", "Pod")
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterVersionsRead:
+    """The versions of a live cluster (or snapshot): the spec ``check_versions`` judges, where they were
+    read from, and notes on what could not be read or told."""
+
+    spec: dict[str, list[Any]]
+    read_from: str
+    notes: tuple[str, ...]
+
+
+def read_cluster_versions(source: ClusterSource | None, snapshot: str | None = None) -> ClusterVersionsRead:
+    """Read a cluster's component versions (``kubefort versions --cluster`` / ``--snapshot``): ``/version``,
+    every Node's ``status.nodeInfo`` and the image tags of the control plane's static Pods, as
+    :func:`~kubefort.analysis.node.versions.cluster_versions` reads them."""
+    from .analysis.node.versions import CONTROL_PLANE_NAMESPACE, cluster_versions
+
+    if snapshot is not None:
+
+        def control_plane(t: ResourceType, item: dict[str, Any]) -> bool:
+            md = item.get("metadata")
+            return not t.namespaced or (isinstance(md, dict) and md.get("namespace") == CONTROL_PLANE_NAMESPACE)
+
+        read = load_snapshot(snapshot, kinds=VERSION_KINDS, select=control_plane)
+        where = f"snapshot {snapshot} (cluster {read.context})"
+    elif source is not None:
+        read = read_cluster(dataclasses.replace(source, namespace=CONTROL_PLANE_NAMESPACE), VERSION_KINDS)
+        where = f"cluster {read.context} ({read.server})"
+    else:
+        raise UsageError("nothing to read: no cluster and no snapshot")
+    found = cluster_versions(read.server_version, read.inventory())
+    notes = [f"could not read {u.type.name}: {u.reason}" for u in read.unreadable if u.type.kind in VERSION_KINDS]
+    notes += [f"could not discover {gv}: {why}" for gv, why in sorted(read.discovery.failed.items())]
+    missing = sorted(set(VERSION_KINDS) - set(read.kinds))
+    if missing:
+        notes.append(f"the snapshot holds no {', '.join(missing)}")
+    return ClusterVersionsRead(spec=found.spec, read_from=where, notes=(*notes, *found.notes))
+
+
 def load_netpol(
     opts: ScanOptions, *, cluster: Inventory | None = None, progress: Progress | None = None
 ) -> tuple[NetpolEngine, LoadResult]:
@@ -435,9 +484,29 @@ def read_for_rules(
     progress: Progress | None = None,
     *,
     skip: Iterable[str] = (),
+    schemas: bool = True,
 ) -> ClusterRead:
-    """Read from the cluster every kind that ``rules`` judge or need (one LIST per resource type)."""
-    return read_cluster(source, cluster_kinds(rules, registry, skip=skip), progress)
+    """Read from the cluster every kind that ``rules`` judge or need (one LIST per resource type), and,
+    with ``schemas``, the cluster's OpenAPI v3 documents of the custom resources read (to validate them)."""
+    from .analysis.schema.source import builtin_group
+
+    def custom(group: str) -> bool:
+        return not builtin_group(group)
+
+    return read_cluster(
+        source, cluster_kinds(rules, registry, skip=skip), progress, schemas=custom if schemas else None
+    )
+
+
+def builtin_kinds() -> dict[str, frozenset[str]]:
+    """API group -> the kinds Kubernetes serves in it (any bundled version): a group whose discovery
+    fails hides those kinds only (:meth:`~kubefort.loading.cluster.Discovery.undiscovered`)."""
+    from .analysis.schema.bundle import bundle_index
+
+    out: dict[str, set[str]] = {}
+    for gv, kinds in bundle_index().served.items():
+        out.setdefault(gv.rsplit("/", 1)[0] if "/" in gv else "", set()).update(kinds)
+    return {g: frozenset(k) for g, k in out.items()}
 
 
 def save_cluster_snapshot(
@@ -468,17 +537,29 @@ def scan_cluster(
     rules = select_rules(opts, cfg, registry)
     if read is None:
         if opts.snapshot is not None:
-            read = load_snapshot(opts.snapshot)
+            read = load_snapshot(opts.snapshot, kinds=cluster_kinds(rules, registry))  # the others unparsed
         elif opts.cluster is not None:
-            read = read_for_rules(opts.cluster, rules, registry, progress, skip=skipped_rules(opts, cfg))
+            read = read_for_rules(
+                opts.cluster,
+                rules,
+                registry,
+                progress,
+                skip=skipped_rules(opts, cfg),
+                schemas=_validating(registry, opts, cfg, "cluster"),
+            )
         else:
             raise UsageError("nothing to scan: no cluster and no snapshot")
     inventory = read.inventory()
     inventory.partial = partial_read(read)
+    needed = cluster_kinds(rules, registry, skip=skipped_rules(opts, cfg))
+    # kinds a group whose discovery failed may serve are unknown: neither present nor absent
+    inventory.undiscovered = read.discovery.failed_groups()
+    for kind, why in read.discovery.undiscovered(needed, builtin_kinds()).items():
+        inventory.unreadable.setdefault(kind, why)
     # kinds these rules need that the snapshot was not saved with are as unread as forbidden ones (a
     # group-qualified kind was read when its kind was, in every group, by an older kubefort)
     asked = set(read.kinds)
-    for kind in sorted(cluster_kinds(rules, registry, skip=skipped_rules(opts, cfg)) - asked):
+    for kind in sorted(needed - asked):
         if split_group_kind(kind)[0] not in asked:
             inventory.unreadable.setdefault(kind, f"not in the snapshot (cannot list {kind})")
     with batch_gc():
@@ -551,8 +632,8 @@ def read_objects(
         raise UsageError("nothing to read: no cluster and no snapshot")
     mine = dataclasses.replace(
         read,
-        lists=[t for t in read.lists if t.type.kind in wanted],
-        unreadable=[u for u in read.unreadable if u.type.kind in wanted],
+        lists=[t for t in read.lists if t.type.named_in(wanted)],
+        unreadable=[u for u in read.unreadable if u.type.named_in(wanted)],
     )
     inventory = mine.inventory()
     served = {t.kind: t for t in read.discovery.for_kinds(wanted)}

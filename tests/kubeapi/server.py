@@ -18,12 +18,17 @@ exactly as a real cluster would be. What it serves is shaped as the API referenc
   events first; N: the changes after N; older than the history: an ERROR event with a 410 Status),
   ``allowWatchBookmarks``, ``sendInitialEvents`` (ending with the ``k8s.io/initial-events-end``
   bookmark) and ``timeoutSeconds``;
+- ``/openapi/v3``: the discovery document of the group-versions' OpenAPI documents and each document,
+  by hash (:mod:`.openapi`: built-in types from kubefort's bundled data, custom resources from their
+  CustomResourceDefinitions, as the apiextensions server publishes them);
 - authentication: client certificates signed by the cluster CA (the CN is the user) or bearer
   tokens; anything else gets 401.
 
 Fault switches (:class:`Faults`) make a type answer 403, 429 with Retry-After, 5xx, 410 on continue,
-slow answers and dropped connections. ``python -m kubeapi.server --fixtures DIR`` (from ``tests/``)
-serves a directory of manifests and writes a kubeconfig for it (the cluster benchmark uses it).
+slow answers and dropped connections, a group's discovery fail with 503 (an aggregated API server that
+is down), and /openapi/v3 absent. ``python -m kubeapi.server --fixtures DIR`` (from ``tests/``)
+serves a directory of manifests (``--snapshot FILE``: the objects of a kubefort snapshot) and writes a
+kubeconfig for it (the cluster benchmark uses it).
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
+from . import openapi
 from .pki import CA, Pair
 from .store import LabelSelector, ResourceType, Store, served
 
@@ -71,6 +77,10 @@ class Faults:
     delay: float = 2.0
     drop: dict[str, int] = field(default_factory=dict)  # the connection closed half-way through the body
     aggregated: bool = True  # serve the aggregated discovery documents
+    # API groups whose (aggregated) API server is down: 503 on their discovery document and lists, and
+    # ``freshness: Stale`` without resources in the aggregated discovery (never discovered)
+    discovery_down: set[str] = field(default_factory=set)
+    openapi: bool = True  # serve /openapi/v3 (False: 404, as servers before 1.24 without the feature)
     max_limit: int | None = None  # serve at most this many items a page, whatever the client asks
 
     def take(self, table: dict[str, int], t: ResourceType | None) -> bool:
@@ -103,6 +113,14 @@ class KubeAPIServer:
         self.ca = CA()
         self.server_pair = self.ca.issue("kube-apiserver", server=True)
         self.client_pair = self.ca.issue("cert-user", orgs=("system:authenticated",))
+        # what /version answers (and the minor whose bundled schemas /openapi/v3 publishes)
+        self.version: dict[str, str] = {
+            "major": "1",
+            "minor": "33",
+            "gitVersion": "v1.33.0-kubefort-test",
+            "platform": "linux/amd64",
+        }
+        self._openapi: tuple[Any, dict[str, dict[str, Any]]] | None = None
         self.bookmark_interval = 0.2
         self.watch_timeout = 60.0
         self._tmp = tempfile.TemporaryDirectory(prefix="kubeapi-")
@@ -197,6 +215,13 @@ class KubeAPIServer:
         }
         Path(path).write_text(yaml.safe_dump(doc))
         return str(path)
+
+    def openapi_documents(self) -> dict[str, dict[str, Any]]:
+        """The /openapi/v3 documents by path, made again when the objects or the faults change."""
+        key = (self.store.rv, frozenset(self.faults.discovery_down), tuple(sorted(self.version.items())))
+        if self._openapi is None or self._openapi[0] != key:
+            self._openapi = (key, openapi.documents(self.store, self.version, self.faults.discovery_down))
+        return self._openapi[1]
 
     def drop_watches(self) -> int:
         """Cut every open watch connection now, without the end of the chunked stream (a dropped
@@ -352,9 +377,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(401, status(401, "Unauthorized", "Unauthorized"))
         parts = [p for p in url.path.split("/") if p]
         if method == "GET" and parts == ["version"]:
-            return self._send(
-                200, {"major": "1", "minor": "33", "gitVersion": "v1.33.0-kubefort-test", "platform": "linux/amd64"}
-            )
+            return self._send(200, api.version)
+        if method == "GET" and parts[:2] == ["openapi", "v3"]:
+            return self._openapi_v3("/".join(parts[2:]), query.get("hash"))
         if method == "GET" and (parts == ["api"] or parts == ["apis"]):
             return self._discovery(parts[0])
         if parts[:1] == ["api"] and len(parts) >= 2:
@@ -364,6 +389,8 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             return self._send(404, status(404, "NotFound", "the server could not find the requested resource"))
         if not rest and method == "GET":
+            if group in api.faults.discovery_down:
+                return self._unavailable(group, version)
             return self._resource_list(group, version)
         namespace = None
         if rest and rest[0] == "namespaces" and len(rest) >= 3:
@@ -371,6 +398,8 @@ class _Handler(BaseHTTPRequestHandler):
         t = api.store.lookup(group, version, rest[0]) if rest else None
         if t is None or len(rest) > 2:
             return self._send(404, status(404, "NotFound", "the server could not find the requested resource"))
+        if group in api.faults.discovery_down:
+            return self._unavailable(group, version)
         self._type = t
         if namespace is not None and not t.namespaced:
             return self._send(404, status(404, "NotFound", "the server could not find the requested resource"))
@@ -444,14 +473,15 @@ class _Handler(BaseHTTPRequestHandler):
             for g, versions in groups.items():
                 if (root == "api") != (g == ""):
                     continue
+                down = g in api.faults.discovery_down
                 items.append(
                     {
                         "metadata": {"name": g} if g else {},
                         "versions": [
                             {
                                 "version": v,
-                                "resources": [self._agg_resource(t, v) for t in self._types(g, v)],
-                                "freshness": "Current",
+                                "resources": [] if down else [self._agg_resource(t, v) for t in self._types(g, v)],
+                                "freshness": "Stale" if down else "Current",
                             }
                             for v in versions
                         ],
@@ -480,6 +510,32 @@ class _Handler(BaseHTTPRequestHandler):
             gvs = [{"groupVersion": f"{g}/{v}", "version": v} for v in versions]
             out.append({"name": g, "versions": gvs, "preferredVersion": gvs[0]})
         return self._send(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": out})
+
+    def _openapi_v3(self, path: str, digest: str | None) -> None:
+        api = self.server_api
+        if not api.faults.openapi:
+            return self._send(404, status(404, "NotFound", "the server could not find the requested resource"))
+        docs = api.openapi_documents()
+        if not path:
+            return self._send(200, openapi.discovery(docs))
+        doc = docs.get(path)
+        if doc is None:
+            return self._send(404, status(404, "NotFound", "the server could not find the requested resource"))
+        current = openapi.digest(doc)
+        if digest != current:  # an old or missing hash: where the document is now
+            return self._send(
+                301, {}, headers={"Location": f"/openapi/v3/{path}?hash={current}", "Cache-Control": "no-cache"}
+            )
+        return self._send(200, doc, headers={"Cache-Control": "public, immutable"})
+
+    def _unavailable(self, group: str, version: str) -> None:
+        """What the aggregator answers for an APIService whose server is down."""
+        return self._send(
+            503,
+            status(
+                503, "ServiceUnavailable", f"the server is currently unable to handle the request ({group}/{version})"
+            ),
+        )
 
     def _types(self, group: str, version: str) -> list[ResourceType]:
         return sorted(
@@ -853,6 +909,30 @@ def load_manifests(paths: list[str]) -> tuple[list[dict[str, Any]], dict[str, bo
     return objects, scopes
 
 
+def load_snapshot_objects(store: Store, path: str) -> int:
+    """The objects of a kubefort snapshot, stored as its cluster held them (each list a type of its own
+    resource name and scope); how many."""
+    from kubefort.loading.cluster import load_snapshot
+
+    read = load_snapshot(path)
+    n = 0
+    for lst in read.lists:
+        t = lst.type
+        rt = store.types.get((t.group, t.resource))
+        if rt is None:
+            rt = store.types[(t.group, t.resource)] = ResourceType(
+                t.group, t.kind, t.resource, t.namespaced, [t.version]
+            )
+        for obj in lst.items:
+            md = obj.get("metadata") or {}
+            rt.objects[((md.get("namespace") or "") if t.namespaced else "", md.get("name") or "")] = obj
+            n += 1
+        lst.items = []  # the store holds them now
+    store.rv = max(store.rv, 1) + 1
+    store.compacted = store.rv
+    return n
+
+
 @contextmanager
 def serve_manifests(paths: list[str]) -> Iterator[KubeAPIServer]:
     store = Store()
@@ -864,13 +944,17 @@ def serve_manifests(paths: list[str]) -> Iterator[KubeAPIServer]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--fixtures", action="append", required=True, help="manifest file or directory (repeatable)")
+    ap.add_argument("--fixtures", action="append", default=[], help="manifest file or directory (repeatable)")
+    ap.add_argument("--snapshot", help="serve the objects of a kubefort snapshot (as its cluster served them)")
     ap.add_argument("--kubeconfig", required=True, help="write a kubeconfig for the server here")
     ap.add_argument("--context", default="cert", choices=["cert", "token"])
     args = ap.parse_args(argv)
     store = Store()
-    objects, scopes = load_manifests(args.fixtures)
-    kept = store.load_cluster(objects, scopes)
+    if args.snapshot:
+        kept = load_snapshot_objects(store, args.snapshot)
+    else:
+        objects, scopes = load_manifests(args.fixtures)
+        kept = store.load_cluster(objects, scopes)
     with KubeAPIServer(store) as api:
         api.kubeconfig(args.kubeconfig, current=args.context)
         print(f"ready {api.url} {kept}", flush=True)

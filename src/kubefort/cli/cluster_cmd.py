@@ -36,6 +36,12 @@ def unread_line(unreadable: Mapping[str, str]) -> str:
     return f"kubefort: could not read {len(unreadable)} kinds ({printable(reasons)}): the rules that need them are not evaluated"
 
 
+def undiscovered_line(undiscovered: Mapping[str, str]) -> str:
+    """The summary line of the API groups whose discovery failed (group -> why)."""
+    reasons = "; ".join(undiscovered[g] for g in sorted(undiscovered))
+    return f"kubefort: could not discover {len(undiscovered)} API groups ({printable(reasons)}): what they serve is unknown"
+
+
 @click.group("cluster")
 def cluster_group() -> None:
     """Read a live cluster as a whole."""
@@ -63,5 +69,7 @@ def snapshot_save(file: str, cluster: ClusterSource, namespace: str | None) -> N
         f"{printable(read.context)} to {printable(file)} ({read.stats.requests} requests, {read.stats.seconds:.1f}s)",
         err=True,
     )
+    if read.discovery.failed:
+        click.echo(undiscovered_line(read.discovery.failed_groups()), err=True)
     if read.unreadable:
         click.echo(f"kubefort: could not read: {printable(unread_summary(read))}", err=True)

@@ -16,11 +16,12 @@ import click
 
 from ..analysis.node.collect import collect_node
 from ..analysis.node.versions import Version, today_of
-from ..api import ScanOptions, audit_node, batch_gc, check_versions
+from ..api import ClusterSource, ScanOptions, audit_node, batch_gc, check_versions, read_cluster_versions
 from ..errors import LoadError, UsageError
 from ..reporters import Format, printable
 from ..reporters.node import audit_reporter, write_dump
 from ..reporters.versions import versions_reporter
+from .options import cluster_options
 
 
 def _split(values: tuple[str, ...]) -> list[str]:
@@ -223,7 +224,10 @@ def _version_items(values: tuple[str, ...], what: str) -> list[Any]:
 @click.option("-o", "--format", "fmt", type=_FORMATS, default=None, help="Output format.  [default: table]")
 @click.option("--output", type=click.File("w"), default=None, help="Write the report to this file instead of stdout.")
 @click.option("--no-color", is_flag=True, help="No colours in table output.")
+@cluster_options()
 def versions_cmd(
+    cluster: ClusterSource | None,
+    snapshot: str | None,
     root: str | None,
     today: str | None,
     fail_on: str | None,
@@ -240,6 +244,8 @@ def versions_cmd(
       kubefort versions --apiserver 1.31.2 --kubelet 1.28.5,1.31.2 --scheduler 1.31.0
       kubefort versions --root /            # image tags of this node's static pods
       kubefort versions --apiserver cp-1=1.33.2 --apiserver cp-2=1.34.1 -o json
+      kubefort versions --cluster           # /version, every Node, the control plane's static pods
+      kubefort versions --snapshot prod.json.gz
 
     \b
     The release and end-of-life dates come from the bundled table kubefort/data/k8s_releases.yaml
@@ -262,8 +268,18 @@ def versions_cmd(
         found_from = audit.root
         for comp, v in audit.versions.items():
             spec.setdefault(comp, [v])
+    if cluster is not None or snapshot is not None:
+        try:
+            live = read_cluster_versions(cluster, snapshot)
+        except LoadError as e:
+            raise UsageError(e.diagnostics()) from None
+        found_from = live.read_from if found_from is None else f"{found_from}; {live.read_from}"
+        for comp, items in live.spec.items():
+            spec.setdefault(comp, items)  # versions given on the command line win
+        for note in live.notes:
+            click.echo(f"kubefort: {printable(note)}", err=True)
     if not spec:
-        raise UsageError("give at least one version (e.g. --apiserver 1.31.2) or --root")
+        raise UsageError("give at least one version (e.g. --apiserver 1.31.2), --root, --cluster or --snapshot")
     opts = ScanOptions(fail_on=fail_on, config=config)
     result = check_versions(spec, opts, today=day, read_from=found_from)
     versions_reporter(Format(fmt or Format.TABLE.value), color=False if no_color else None).render(

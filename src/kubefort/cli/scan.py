@@ -11,7 +11,7 @@ import click
 from ..api import ClusterSource, ScanOptions, default_workers, scan
 from ..engine.findings import Report
 from ..reporters import Format, error_lines, get_reporter, printable
-from .cluster_cmd import progress_printer, unread_line
+from .cluster_cmd import progress_printer, undiscovered_line, unread_line
 from .image_cmd import image_options, image_source_options
 from .options import cluster_options, input_options, split_ids
 
@@ -211,6 +211,8 @@ def scan_cmd(
             click.echo(f"\r\033[Kkubefort: scanned {report.objects} objects from the cluster.", err=True)
         else:
             click.echo(f"\rkubefort: scanned {report.objects} objects in {report.files} files.", err=True)
+    if live and report.inventory is not None and report.inventory.undiscovered:
+        click.echo(undiscovered_line(report.inventory.undiscovered), err=True)
     if live and report.inventory is not None and report.inventory.unreadable:
         click.echo(unread_line(report.inventory.unreadable), err=True)
     color = False if no_color else None

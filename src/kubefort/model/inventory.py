@@ -131,6 +131,11 @@ class Inventory:
         # kinds a cluster scan could not read, and why ("cannot list networkpolicies: forbidden"): rules
         # that need them are not evaluated (RuleMeta.blocked_by)
         self.unreadable: dict[str, str] = dict(unreadable or {})
+        # API groups whose discovery failed, and why (a live inventory): what they serve is unknown
+        self.undiscovered: dict[str, str] = {}
+        # the cluster's OpenAPI v3 documents by group/version (a live inventory): the schemas the custom
+        # resources it holds are validated against (kubefort.analysis.schema.live)
+        self.openapi: Mapping[str, Mapping[str, Any]] = {}
         self._by_kind: dict[str, list[K8sObject]] = defaultdict(list)
         self._all_by_kind: dict[str, list[K8sObject]] = defaultdict(list)  # copies included
         self._by_key: dict[tuple[str, str | None, str], K8sObject] = {}

@@ -7,9 +7,28 @@ from json.encoder import encode_basestring as _str
 from typing import IO, Any
 
 from ..engine.findings import Finding, Report, RootCause
+from ..model.objects import ObjectRef
 
 
-def finding_dict(f: Finding) -> dict[str, Any]:
+def pod_counts(report: Report) -> dict[ObjectRef, int]:
+    """How many Pods each workload of a live cluster stands for (owner resolution: its ReplicaSets' Pods,
+    its Jobs' Pods), for the workloads that stand for any. Empty for manifests: nothing is resolved."""
+    inv = report.inventory
+    if inv is None or not inv.live:
+        return {}
+    return {o.ref: n for o in inv.objects if (n := inv.pod_count(o) or 0) > 0}
+
+
+def object_dict(ref: ObjectRef, pods: dict[ObjectRef, int]) -> dict[str, Any]:
+    """An object reference of the JSON, with ``pods`` (how many Pods it stands for) in cluster mode."""
+    d = ref.to_dict()
+    n = pods.get(ref)
+    if n:
+        d["pods"] = n
+    return d
+
+
+def finding_dict(f: Finding, pods: dict[ObjectRef, int] | None = None) -> dict[str, Any]:
     d: dict[str, Any] = {
         "rule_id": f.rule.id,
         "slug": f.rule.slug,
@@ -18,7 +37,7 @@ def finding_dict(f: Finding) -> dict[str, Any]:
         "message": f.message,
         "rationale": f.rule.rationale,
         "remediation": f.rule.remediation,
-        "object": f.object.to_dict(),
+        "object": object_dict(f.object, pods or {}),
         "location": {"file": f.location.file, "line": f.location.line},
         "path": f.path_str,
         "refs": {k: list(v) for k, v in f.rule.refs.items()},
@@ -39,8 +58,9 @@ def finding_dict(f: Finding) -> dict[str, Any]:
 
 def report_dict(report: Report) -> dict[str, Any]:
     """The whole report as one dict (for callers that want the data, e.g. the webhook and tests)."""
-    d = _tail(report)
-    return {"schema": "kubefort/v1", "findings": [finding_dict(f) for f in report.findings], **d}
+    pods = pod_counts(report)
+    d = _tail(report, pods)
+    return {"schema": "kubefort/v1", "findings": [finding_dict(f, pods) for f in report.findings], **d}
 
 
 def cause_links(report: Report, causes: list[RootCause]) -> list[dict[str, Any]]:
@@ -54,18 +74,18 @@ def cause_links(report: Report, causes: list[RootCause]) -> list[dict[str, Any]]
     ]
 
 
-def _tail(report: Report) -> dict[str, Any]:
+def _tail(report: Report, pods: dict[ObjectRef, int]) -> dict[str, Any]:
     causes = report.root_causes()
     return {
         "summary": report.summary(causes),
         "root_causes": cause_links(report, causes),
         "not_evaluated": [
-            {"rule_id": r.rule.id, "object": r.object.to_dict(), "reason": r.detail}
+            {"rule_id": r.rule.id, "object": object_dict(r.object, pods), "reason": r.detail}
             for r in report.results
             if r.status.value == "not_evaluated"
         ],
         "rule_errors": [
-            {"rule_id": r.rule.id, "object": r.object.to_dict(), "error": r.detail} for r in report.rule_errors
+            {"rule_id": r.rule.id, "object": object_dict(r.object, pods), "error": r.detail} for r in report.rule_errors
         ],
         "errors": [{"file": e.file, "line": e.line, "message": str(e)} for e in report.errors],
         "notes": report.notes,
@@ -77,8 +97,9 @@ class _Encoder:
     pieces: what belongs to the rule (title, rationale, remediation, refs) and to the object is
     encoded once, not once per finding (a large scan has thousands of findings per rule)."""
 
-    def __init__(self) -> None:
+    def __init__(self, pods: dict[ObjectRef, int] | None = None) -> None:
         self.enc = json.JSONEncoder(default=str, ensure_ascii=False).encode
+        self.pods = pods or {}
         self._rules: dict[str, tuple[str, str, str, str]] = {}
         self._objects: dict[Any, str] = {}
         self._files: dict[tuple[str, str | None], tuple[str, str]] = {}
@@ -100,7 +121,7 @@ class _Encoder:
             )
         obj = self._objects.get(f.object)
         if obj is None:
-            obj = self._objects[f.object] = enc(f.object.to_dict())
+            obj = self._objects[f.object] = enc(object_dict(f.object, self.pods))
         loc = f.location
         fkey = (loc.file, loc.template)
         file_parts = self._files.get(fkey)
@@ -139,7 +160,8 @@ class JsonReporter:
     large report is several times slower and holds the whole text in memory)."""
 
     def render(self, report: Report, out: IO[str]) -> None:
-        enc = _Encoder().finding
+        pods = pod_counts(report)
+        enc = _Encoder(pods).finding
         out.write('{\n"schema": "kubefort/v1",\n"findings": [')
         buf: list[str] = []
         for i, f in enumerate(report.findings):
@@ -149,6 +171,6 @@ class JsonReporter:
                 buf.clear()
         out.write("".join(buf))
         out.write("\n],\n")
-        tail = _tail(report)
+        tail = _tail(report, pods)
         out.write(",\n".join(f"{json.dumps(k)}: {json.dumps(v, indent=2, default=str)}" for k, v in tail.items()))
         out.write("\n}\n")

@@ -22,6 +22,7 @@ from ..engine.rule import RuleMeta, Severity
 from ..model.objects import ObjectRef
 from ..model.source import Location
 from . import display_path, printable  # control characters from the scanned data never reach the terminal
+from .json_report import pod_counts
 
 _STYLE = {
     Severity.CRITICAL: "bold white on red",
@@ -79,12 +80,15 @@ class TableReporter:
             return f"\x1b[{code}m{text}\x1b[0m" if color else text
 
         root = report.root
+        pods = pod_counts(report)  # cluster mode: the Pods a workload stands for
         lines: list[str] = []
         for (obj, _), cs in sorted(groups.items(), key=group_key):
             loc = where(cs)
             file = display_path(loc.file, root)
             head = f"{file}:{loc.line}" if loc.line and cs[0].head.origin else file
-            lines.append(f"{sgr('1', printable(str(obj)))}  {sgr('2', printable(head))}")
+            stands_for = pods.get(obj)
+            count = f" ({stands_for} pod{'s' if stands_for > 1 else ''})" if stands_for else ""
+            lines.append(f"{sgr('1', printable(str(obj)))}{count}  {sgr('2', printable(head))}")
             for c in sorted(cs, key=lambda x: (-x.head.severity, x.head.location.line or 0, x.head.rule.id)):
                 lines += self._cause(c, loc.file, root, sgr)
             lines.append("")

@@ -31,7 +31,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..analysis.node.configs import POD_SECURITY, admission_config, default_enforce, pod_security_settings
-from ..analysis.node.flags import APISERVER, find_components
+from ..analysis.node.flags import APISERVER, Component, find_components
 from ..engine.rule import Context, NotEvaluated, PssLevel, Scope, Severity, Violation, rule
 from ..model.inventory import Inventory
 from ..model.kinds import WORKLOAD_KINDS
@@ -540,6 +540,12 @@ def policy_engine_audit_only(obj: K8sObject, ctx: Context) -> Iterator[Violation
 # the cluster's PodSecurity defaults (KF-ADM-001/007; KF-ADM-006 judges the files, in control_plane.py)
 
 
+def _apiservers(inv: Inventory) -> list[Component]:
+    """The kube-apiserver Pods of the inventory, found once per inventory (KF-ADM-001 asks for every
+    namespace without a label: 10,000 namespaces times 150,000 Pods at Kubernetes' limits)."""
+    return inv.cached("kubefort.admission.apiservers", lambda: find_components(inv.of_kind("Pod"), APISERVER))
+
+
 def _cluster_pod_security_default(ctx: Context) -> tuple[str | None, str]:
     """The enforce level namespaces without a label get in this cluster (None: the plugin is disabled) and
     how that is known. NotEvaluated when the API server reads it from a file the scan does not have."""
@@ -549,7 +555,7 @@ def _cluster_pod_security_default(ctx: Context) -> tuple[str | None, str]:
             raise NotEvaluated(f"parameter pod_security_default_enforce {given!r} is not one of {', '.join(LEVELS)}")
         return given.strip(), "parameter pod_security_default_enforce"
     inv = ctx.inventory
-    servers = find_components(inv.of_kind("Pod"), APISERVER)
+    servers = _apiservers(inv)
     if not servers:
         return "privileged", (
             "the built-in default; no kube-apiserver Pod is visible to read its configuration from: set the "
@@ -1012,7 +1018,7 @@ def _verifiers(inv: Inventory) -> list[str]:
 def no_image_provenance_admission(inv: Inventory, ctx: Context) -> Iterator[Violation]:
     if _verifiers(inv):
         return
-    servers = find_components(inv.of_kind("Pod"), APISERVER)
+    servers = _apiservers(inv)
     if any("ImagePolicyWebhook" in c.items("enable-admission-plugins") for c in servers):
         return
     plugin = (

@@ -10,6 +10,11 @@ custom resources. See :mod:`kubefort.analysis.schema` for the exact semantics.
 Each object is validated once (:func:`validate_inventory` runs before any rule; a rule that finds no
 validation yet makes it), and the fields found invalid are marked on the object: every other rule that
 reads one is *not evaluated* on that object, with the reason naming the field, never passed.
+
+In cluster mode (a live cluster or a snapshot of one) only KF-SCHEMA-006 runs: built-in objects were
+decoded by the API server, but stored custom resources can be invalid against a CRD that changed
+since they were written; they are checked against the schema the cluster publishes in /openapi/v3
+(:mod:`kubefort.analysis.schema.live`).
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ from ..model.objects import K8sObject
 SCHEMA_DOC = "https://kubernetes.io/docs/reference/using-api/api-concepts/#field-validation"
 PARAMS = {"kube_version": "", "schema_dir": ""}
 MANIFEST = ("manifest",)  # live objects and admission requests were decoded by the API server already
+#: stored custom resources can drift from a CRD that changed since they were written (analysis.schema.live)
+MANIFEST_AND_CLUSTER = ("manifest", "cluster")
 
 
 def schemas_for(inventory: Inventory, params: Mapping[str, Any]) -> SchemaSet:
@@ -51,9 +58,13 @@ def validate_inventory(inventory: Inventory, params: Mapping[str, Any]) -> list[
     for obj in inventory:
         if validation(obj, schemas).status == UNKNOWN:
             unknown[(obj.api_version, obj.kind)] += 1
+    hint = (
+        "the cluster publishes none in /openapi/v3 and its CustomResourceDefinition was not read"
+        if schemas.live
+        else "give its CustomResourceDefinition in the input or with --schema-dir"
+    )
     return [
-        f"no schema known for {api} {kind} ({n} object{'s' if n > 1 else ''}): not validated; "
-        "give its CustomResourceDefinition in the input or with --schema-dir"
+        f"no schema known for {api} {kind} ({n} object{'s' if n > 1 else ''}): not validated; {hint}"
         for (api, kind), n in sorted(unknown.items())
     ]
 
@@ -237,8 +248,11 @@ def _custom_resource(obj: K8sObject) -> bool:
     scope=Scope.OBJECT,
     applies=_custom_resource,
     params=PARAMS,
-    modes=MANIFEST,
+    modes=MANIFEST_AND_CLUSTER,
     cross_object=True,
+    # the CRDs it reads are the input's (or, live, /openapi/v3 first): without a schema for an object it
+    # says so itself (not evaluated, with the reason), so an unreadable kind does not block it
+    needs=[],
     rationale="A custom resource its CustomResourceDefinition's schema rejects is refused, and fields the "
     "schema does not define are pruned: the operator never sees the setting (a misspelled TLS or policy "
     "field of a cert-manager, Istio or Kyverno resource does nothing).",
@@ -250,9 +264,14 @@ def _custom_resource(obj: K8sObject) -> bool:
     },
 )
 def custom_resource_invalid(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
-    v = validation(obj, schemas_for(ctx.inventory, ctx.params))
+    schemas = schemas_for(ctx.inventory, ctx.params)
+    v = validation(obj, schemas)
     if v.status == UNKNOWN:
-        raise NotEvaluated(f"{v.against}: give its CustomResourceDefinition in the input or with --schema-dir")
+        raise NotEvaluated(
+            v.against
+            if schemas.live
+            else f"{v.against}: give its CustomResourceDefinition in the input or with --schema-dir"
+        )
     for i in v.issues:
         if i.custom:
             yield Violation(i.path, i.message, subcode=i.code)

@@ -382,3 +382,115 @@ def upgrade_plan(spec: VersionSpec, today: dt.date) -> dict[str, Any]:
                 )
                 break
     return plan
+
+
+# -- versions of a live cluster (kubefort versions --cluster / --snapshot) -------------------------------
+
+#: the namespace whose static (mirror) Pods and DaemonSets run the control plane and kube-proxy
+CONTROL_PLANE_NAMESPACE = "kube-system"
+#: the components a control-plane static pod (or the kube-proxy DaemonSet) runs, by the name of its binary
+_POD_COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "cloud-controller-manager")
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterVersions:
+    """What ``kubefort versions --cluster`` found: the versions of each component (a :data:`VersionSpec`)
+    and notes on what it could not tell."""
+
+    spec: dict[str, list[Any]]
+    notes: tuple[str, ...] = ()
+
+
+def node_group_name(nodes: Sequence[str]) -> str:
+    """The name of the nodes that share a version: each one up to three, else the first two and a count
+    (a cluster of 5,000 nodes is a few lines, not 5,000)."""
+    names = sorted(nodes)
+    if len(names) <= 3:
+        return ", ".join(names)
+    return f"{names[0]}, {names[1]} and {len(names) - 2} more nodes"
+
+
+def _node_info(node: K8sObject) -> Mapping[str, Any]:
+    info = node.get("status", "nodeInfo")
+    return info if isinstance(info, Mapping) else {}
+
+
+def _usable(text: Any) -> str | None:
+    """A version a node reports, or None when it reports none (kube-proxy's is empty, or v0.0.0, on
+    recent kubelets: the field is deprecated)."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    v = Version.parse(text)
+    if v is None or (v.major, v.minor, v.patch) == (0, 0, 0):
+        return None
+    t = text.strip()
+    return t[1:] if t[:1] == "v" and t[1:2].isdigit() else t  # v1.31.4 as the image tags say it: 1.31.4
+
+
+def cluster_versions(server_version: Mapping[str, Any], objects: Iterable[K8sObject]) -> ClusterVersions:
+    """The component versions of a cluster, from ``/version`` (``server_version``), every Node's
+    ``status.nodeInfo`` (kubelet, kube-proxy, container runtime, kernel) and the image tags of the
+    control plane's static Pods (and of the kube-proxy DaemonSet) in kube-system.
+
+    kube-apiserver: one per static Pod (named by its node); a managed control plane shows none, and
+    ``/version`` (the instance that answered) stands for it. Nodes sharing a version are one item."""
+    from .flags import components
+
+    spec: dict[str, list[Any]] = {}
+    notes: list[str] = []
+    nodes: list[K8sObject] = []
+    proxy_daemonset: str | None = None
+    for o in objects:
+        if o.kind == "Node":
+            nodes.append(o)
+        elif o.kind in ("Pod", "DaemonSet") and o.namespace == CONTROL_PLANE_NAMESPACE:
+            for name, comp in sorted(components(o).items()):
+                if comp.version is None:
+                    continue
+                if o.kind == "DaemonSet":
+                    if name == "kube-proxy":
+                        proxy_daemonset = comp.version
+                    continue
+                if name in _POD_COMPONENTS:
+                    where = o.get("spec", "nodeName")
+                    spec.setdefault(name, []).append({"version": comp.version, "name": str(where or o.name)})
+    for items in spec.values():
+        items.sort(key=lambda it: (it["name"], it["version"]))
+    if "kube-apiserver" not in spec:
+        git = _usable(server_version.get("gitVersion"))
+        if git is not None:
+            spec["kube-apiserver"] = [{"version": git, "name": "/version"}]
+            notes.append(
+                "no kube-apiserver static Pod in kube-system (a managed control plane?): its version is /version's"
+            )
+    by_kubelet: dict[tuple[str, str | None], list[str]] = {}
+    runtimes: dict[str, list[str]] = {}
+    kernels: dict[str, list[str]] = {}
+    others: dict[str, list[str]] = {}
+    for n in nodes:
+        info = _node_info(n)
+        kubelet = _usable(info.get("kubeletVersion"))
+        if kubelet is not None:
+            by_kubelet.setdefault((kubelet, _usable(info.get("kubeProxyVersion"))), []).append(n.name)
+        runtime = info.get("containerRuntimeVersion")
+        if isinstance(runtime, str) and runtime.startswith("containerd://") and _usable(runtime):
+            runtimes.setdefault(runtime.split("://", 1)[1], []).append(n.name)
+        elif isinstance(runtime, str) and runtime:
+            others.setdefault(runtime, []).append(n.name)
+        kernel = _usable(info.get("kernelVersion"))
+        if kernel is not None:
+            kernels.setdefault(kernel, []).append(n.name)
+    for (kubelet, proxy), names in sorted(by_kubelet.items()):
+        group = node_group_name(names)
+        spec.setdefault("kubelet", []).append({"version": kubelet, "name": group})
+        proxy = proxy or proxy_daemonset
+        if proxy is not None:
+            spec.setdefault("kube-proxy", []).append({"version": proxy, "name": group})
+    for field_name, found in (("containerd", runtimes), ("kernel", kernels)):
+        for version, names in sorted(found.items()):
+            spec.setdefault(field_name, []).append({"version": version, "name": node_group_name(names)})
+    for runtime, names in sorted(others.items()):
+        notes.append(f"container runtime {runtime} on {node_group_name(names)}: only containerd is judged")
+    if not nodes:
+        notes.append("no Node read: no kubelet, kube-proxy, container runtime or kernel version")
+    return ClusterVersions(spec=spec, notes=tuple(notes))

@@ -36,6 +36,7 @@ CUSTOM = "custom"  # a custom resource with a known schema: validated
 UNSERVED = "unserved"  # a built-in API group that does not serve the kind at this version (KF-SCHEMA-005)
 UNKNOWN = "unknown"  # no schema known (a custom resource without its CRD): not validated
 CONFIG = "config"  # a configuration file (kubelet, API server, kubefort's own inputs): not an API object
+SERVED = "served"  # live: decoded into its Go type by the API server serving it (built-in, aggregated API)
 
 #: groups of configuration files that kubefort's node and control-plane rules read, never sent to the
 #: API server: no API schema applies to them
@@ -66,7 +67,7 @@ def config_file(obj: K8sObject) -> bool:
 class Validation:
     """What validating one object found."""
 
-    status: str  # BUILTIN | CUSTOM | UNSERVED | UNKNOWN | CONFIG
+    status: str  # BUILTIN | CUSTOM | UNSERVED | UNKNOWN | CONFIG | SERVED
     issues: tuple[SchemaIssue, ...] = ()
     against: str = ""  # what it was validated against, or why not
 
@@ -79,11 +80,19 @@ class SchemaSet:
     builtin: Bundle
     crds: CrdIndex = field(default_factory=CrdIndex)
     schema_dir: str | None = None
+    live: bool = False  # the objects were read from a cluster: only custom resources are validated
+    served: frozenset[tuple[str, str, str]] = frozenset()  # live: (group, version, kind) of aggregated APIs
 
     @classmethod
     def for_inventory(cls, inventory: Inventory, kubernetes: str | None, schema_dir: str | None) -> SchemaSet:
-        """The schemas of a scan, computed once per inventory, version and schema directory."""
+        """The schemas of a scan, computed once per inventory, version and schema directory (of a live
+        inventory: the cluster's own, :meth:`for_cluster`)."""
         version = bundle_index().resolve(kubernetes)
+        if inventory.live:
+            return inventory.cached(
+                ("kubefort.schema.live", version, schema_dir or None),
+                lambda: cls.for_cluster(inventory, version, schema_dir),
+            )
 
         def build() -> SchemaSet:
             crds = CrdIndex()
@@ -95,6 +104,23 @@ class SchemaSet:
             return cls(version, load_bundle(version), crds, schema_dir)
 
         return inventory.cached(("kubefort.schema", version, schema_dir or None), build)
+
+    @classmethod
+    def for_cluster(cls, inventory: Inventory, version: str, schema_dir: str | None) -> SchemaSet:
+        """A live cluster's schemas (:mod:`.live`): the custom resources' as the cluster publishes them in
+        /openapi/v3, then those of ``--schema-dir`` and of the CustomResourceDefinitions read (for the
+        group-versions whose document could not be read)."""
+        from .live import meta_bundle, published
+
+        crds = CrdIndex()
+        served, meta = published(inventory.openapi, crds, builtin_groups())
+        if schema_dir:
+            load_schema_dir(schema_dir, crds)
+        for o in inventory.of_kind("CustomResourceDefinition"):
+            if o.api_version in CRD_API_VERSIONS:
+                crds.add_crd(o.raw)
+        builtin = meta_bundle(meta, load_bundle(version), version)
+        return cls(version, builtin, crds, schema_dir, live=True, served=frozenset(served))
 
 
 def load_schema_dir(path: str, crds: CrdIndex) -> None:
@@ -197,6 +223,8 @@ def _from_json(obj: K8sObject) -> bool:
 def _validate(obj: K8sObject, schemas: SchemaSet) -> Validation:
     if config_file(obj):
         return Validation(CONFIG, (), "a configuration file, not an API object")
+    if schemas.live:
+        return _validate_live(obj, schemas)
     api, kind = obj.api_version, obj.kind
     t = schemas.builtin.kind(api, kind)
     if t is not None:
@@ -224,6 +252,31 @@ def _validate(obj: K8sObject, schemas: SchemaSet) -> Validation:
         )
         return Validation(CUSTOM, (issue,), f"CRD {cv.name}")
     issues = validate_custom(obj.raw, cv, meta, from_json=_from_json(obj))
+    return Validation(CUSTOM, tuple(issues), f"CRD {cv.name} {cv.version}")
+
+
+@functools.lru_cache(maxsize=4096)
+def _served(api: str, kind: str, server: str) -> Validation:
+    """One validation per served kind, shared by its objects (a cluster has 100,000s of them)."""
+    return Validation(SERVED, (), f"{api} {kind} was decoded by {server}")
+
+
+def _validate_live(obj: K8sObject, schemas: SchemaSet) -> Validation:
+    """An object read from a cluster: only custom resources are validated (see :mod:`.live`)."""
+    api, kind, group = obj.api_version, obj.kind, obj.group
+    if builtin_group(group):
+        return _served(api, kind, "the API server")
+    version = api.rsplit("/", 1)[-1]
+    if (group, version, kind) in schemas.served:
+        return _served(api, kind, "the aggregated API server serving it")
+    cv = schemas.crds.find(group, version, kind) or _by_file(schemas.crds, group, version, kind)
+    if cv is None:
+        return Validation(
+            UNKNOWN,
+            (),
+            f"no schema for {api} {kind}: the cluster publishes none in /openapi/v3 and its CRD was not read",
+        )
+    issues = validate_custom(obj.raw, cv, schemas.builtin.object_meta, from_json=True)
     return Validation(CUSTOM, tuple(issues), f"CRD {cv.name} {cv.version}")
 
 

@@ -10,10 +10,11 @@ reads). Versions come in the server's order of preference, first preferred.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...model.kinds import split_group_kind
 from .transport import ApiError, ClusterError, Transport
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,34 @@ ALIAS_GROUPS: Mapping[tuple[str, str], str] = {
     ("events.k8s.io", "Event"): "",
 }
 
+#: aggregated APIs (served by a Deployment of their own, often down) whose kinds are known and stable:
+#: when the discovery of one of these groups fails, only these kinds are unknown. A group not listed
+#: here (nor built in) may serve any kind, so every kind of no known group is unknown while it is down.
+AGGREGATED_APIS: Mapping[str, frozenset[str]] = {
+    "metrics.k8s.io": frozenset({"NodeMetrics", "PodMetrics"}),
+    "custom.metrics.k8s.io": frozenset({"MetricValueList"}),
+    "external.metrics.k8s.io": frozenset({"ExternalMetricValueList"}),
+    # Kasten K10's aggregated API server (its policies, config.kio.kasten.io, are CRDs)
+    "actions.kio.kasten.io": frozenset(
+        {
+            "BackupAction",
+            "BackupClusterAction",
+            "CancelAction",
+            "ExportAction",
+            "ImportAction",
+            "ReportAction",
+            "RestoreAction",
+            "RestoreClusterAction",
+            "RetireAction",
+            "RunAction",
+            "UpgradeAction",
+        }
+    ),
+    "apps.kio.kasten.io": frozenset({"Application", "ClusterRestorePoint", "RestorePoint", "RestorePointContent"}),
+    "repositories.kio.kasten.io": frozenset({"StorageRepository"}),
+    "vault.kio.kasten.io": frozenset({"Passkey"}),
+}
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ResourceType:
@@ -56,6 +85,10 @@ class ResourceType:
     def name(self) -> str:
         """``deployments.apps``, ``pods``: as kubectl and RBAC name it."""
         return f"{self.resource}.{self.group}" if self.group else self.resource
+
+    def named_in(self, kinds: Collection[str]) -> bool:
+        """Whether ``kinds`` (``Kind``, or ``Kind.group``: model.kinds.split_group_kind) name this type."""
+        return self.kind in kinds or f"{self.kind}.{self.group}" in kinds
 
     def path(self, namespace: str | None = None) -> str:
         base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
@@ -101,13 +134,48 @@ class Discovery:
         served = {(t.group, t.kind) for t in self.resources}
         out = []
         for t in self.resources:
-            if (t.kind not in wanted and f"{t.kind}.{t.group}" not in wanted) or "list" not in t.verbs:
+            if not t.named_in(wanted) or "list" not in t.verbs:
                 continue
             owner = ALIAS_GROUPS.get((t.group, t.kind))
             if owner is not None and (owner, t.kind) in served:
                 continue
             out.append(t)
         return sorted(out, key=lambda t: (t.group, t.kind))
+
+    def failed_groups(self) -> dict[str, str]:
+        """group -> why its discovery failed (one line, every failed version of the group)."""
+        out: dict[str, str] = {}
+        for gv, why in sorted(self.failed.items()):
+            group = gv.rsplit("/", 1)[0] if "/" in gv else ""
+            line = f"cannot discover {gv}: {why}"
+            out[group] = f"{out[group]}; {line}" if group in out else line
+        return out
+
+    def undiscovered(self, kinds: Iterable[str], known: Mapping[str, Iterable[str]]) -> dict[str, str]:
+        """The kinds of ``kinds`` (``Kind`` or ``Kind.group``) that a group whose discovery failed may serve, with why (kind -> reason):
+        they are unknown, neither present nor absent. ``known``: the kinds of groups whose kinds are known
+        (the built-in groups); with :data:`AGGREGATED_APIS`, a failed group of known kinds hides only
+        those, any other failed group every kind of no known group. Kinds a stale discovery still listed
+        are not undiscovered: they are listed (or found unreadable) like the others."""
+        failed = self.failed_groups()
+        if not failed:
+            return {}
+        groups = {g: frozenset(k) for g, k in {**AGGREGATED_APIS, **known}.items()}
+        reserved = frozenset().union(*groups.values())
+        listed = {(t.group, t.kind) for t in self.resources}
+        out: dict[str, str] = {}
+        for name in sorted(set(kinds)):
+            kind, group = split_group_kind(name)  # a group-qualified kind is served by its group only
+            why = [
+                line
+                for g, line in failed.items()
+                if (g, kind) not in listed
+                and (group is None or g == group)
+                and (group is not None or (kind in groups[g] if g in groups else kind not in reserved))
+            ]
+            if why:
+                out[name] = "; ".join(why)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -194,11 +262,16 @@ def _read_aggregated(doc: Mapping[str, Any], out: Discovery) -> None:
             )
 
 
+#: a group's discovery document is retried this many times: an aggregated API server that is down
+#: answers 503 for minutes, not milliseconds, and one per group would hold the scan for each
+DISCOVERY_RETRIES = 1
+
+
 def _read_group_version(transport: Transport, group: str, version: str, out: Discovery) -> None:
     gv = f"{group}/{version}" if group else version
     path = f"/apis/{gv}" if group else f"/api/{version}"
     try:
-        doc = transport.get(path).json()
+        doc = transport.get(path, retries=DISCOVERY_RETRIES).json()
     except ApiError as e:
         # an aggregated API server that is down (metrics-server...): its kinds stay unknown, the rest is read
         out.failed[gv] = f"cannot read {path}: {e.short()}"

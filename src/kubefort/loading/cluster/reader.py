@@ -19,7 +19,9 @@ from typing import Any
 
 from ...model.inventory import Inventory
 from ...model.objects import REDACTED, K8sObject, Source
+from .compact import Compactor
 from .discovery import Discovery, ResourceType, discover
+from .openapi import OpenAPIDocs, read_openapi
 from .transport import ApiError, ClusterError, Endpoint, RequestLimits, Transport, load_client
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,7 @@ class ClusterRead:
     lists: list[TypeList] = field(default_factory=list)
     unreadable: list[Unreadable] = field(default_factory=list)
     secret_values: bool = False
+    openapi: OpenAPIDocs = field(default_factory=OpenAPIDocs)  # the schemas of the custom resources read
     stats: ReadStats = field(default_factory=ReadStats)
 
     @property
@@ -114,17 +117,27 @@ class ClusterRead:
             for t in self.lists
             for item in t.items
         ]
-        return Inventory(objects, live=True, unreadable=self.unreadable_kinds())
+        inventory = Inventory(objects, live=True, unreadable=self.unreadable_kinds())
+        inventory.openapi = self.openapi.by_group_version()
+        return inventory
 
 
-def read_cluster(source: ClusterSource, kinds: Iterable[str], progress: Progress | None = None) -> ClusterRead:
-    """Connect with ``source``, discover, and list every served type of ``kinds``."""
+def read_cluster(
+    source: ClusterSource,
+    kinds: Iterable[str],
+    progress: Progress | None = None,
+    *,
+    schemas: Callable[[str], bool] | None = None,
+) -> ClusterRead:
+    """Connect with ``source``, discover, and list every served type of ``kinds``; with ``schemas`` (a
+    predicate on API groups), also read the cluster's OpenAPI v3 documents of the group-versions listed
+    whose group it accepts (:mod:`.openapi`)."""
     api, endpoint = load_client(source.kubeconfig, source.context)
     transport = Transport(
         api, qps=source.qps, burst=source.burst, limits=RequestLimits(request_timeout=source.request_timeout)
     )
     try:
-        return read_with(transport, endpoint, source, kinds, progress)
+        return read_with(transport, endpoint, source, kinds, progress, schemas=schemas)
     finally:
         transport.close()
 
@@ -135,6 +148,8 @@ def read_with(
     source: ClusterSource,
     kinds: Iterable[str],
     progress: Progress | None = None,
+    *,
+    schemas: Callable[[str], bool] | None = None,
 ) -> ClusterRead:
     start = time.monotonic()
     try:
@@ -157,16 +172,23 @@ def read_with(
         secret_values=source.secret_values,
     )
     types = disc.for_kinds(wanted)
+    compact = Compactor()  # what repeats across the objects is kept once (.compact)
     total = 0
     for i, t in enumerate(types):
         if progress is not None:
             progress(i, len(types), t.name, total)
-        got = list_type(transport, t, source, source.max_objects - total)
+        stale = disc.failed.get(t.api_version)
+        if stale is not None:  # listed by a stale discovery: its API server is down, a list would fail too
+            read.unreadable.append(Unreadable(type=t, status=503, reason=f"cannot list {t.resource}: {stale}"))
+            continue
+        got = list_type(transport, t, source, source.max_objects - total, compact)
         if isinstance(got, Unreadable):
             read.unreadable.append(got)
         else:
             total += len(got.items)
             read.lists.append(got)
+    if schemas is not None:
+        read.openapi = read_openapi(transport, {t.type.api_version for t in read.lists if schemas(t.type.group)})
     if progress is not None:
         progress(len(types), len(types), "", total)
     read.stats = ReadStats(
@@ -179,9 +201,13 @@ def read_with(
     return read
 
 
-def list_type(transport: Transport, t: ResourceType, source: ClusterSource, room: int) -> TypeList | Unreadable:
+def list_type(
+    transport: Transport, t: ResourceType, source: ClusterSource, room: int, compact: Compactor | None = None
+) -> TypeList | Unreadable:
     """Every object of ``t`` (at most ``room``), page by page, listed again from the start when a
-    continue token expires; or why the type cannot be read. The watch relists with it too."""
+    continue token expires; or why the type cannot be read. The watch relists with it too. ``compact``
+    shares what repeats across the objects (.compact)."""
+    keep = compact if compact is not None else Compactor()
     path = t.path(source.namespace)
     for _ in range(source.relists + 1):
         items: list[dict[str, Any]] = []
@@ -208,7 +234,7 @@ def list_type(transport: Transport, t: ResourceType, source: ClusterSource, room
                 )
             for item in page:
                 if isinstance(item, dict):
-                    items.append(clean(item, t, source.secret_values))
+                    items.append(keep(clean(item, t, source.secret_values)))
             md = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
             if not resource_version:
                 resource_version = str(md.get("resourceVersion") or "")

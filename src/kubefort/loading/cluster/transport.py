@@ -217,10 +217,11 @@ class Transport:
         *,
         accept: str = JSON,
         ok: Sequence[int] = (200,),
+        retries: int | None = None,
     ) -> Response:
         """GET ``path`` and return the answer whose status is in ``ok``; raise :class:`ApiError` otherwise
-        (after retrying what is worth retrying)."""
-        return self.request("GET", path, query, accept=accept, ok=ok)
+        (after retrying what is worth retrying, ``retries`` times instead of the limits' when given)."""
+        return self.request("GET", path, query, accept=accept, ok=ok, retries=retries)
 
     def request(
         self,
@@ -232,10 +233,12 @@ class Transport:
         content_type: str | None = None,
         accept: str = JSON,
         ok: Sequence[int] = (200,),
+        retries: int | None = None,
     ) -> Response:
         """``method`` on ``path`` (``body`` sent as is, with ``content_type``), retried like a GET: the
         writes kubefort makes (server-side apply, delete by name) are idempotent, so repeating one after
         a 429, a 5xx or a dropped connection is safe."""
+        retries = self.limits.retries if retries is None else retries
         attempt = 0
         while True:
             try:
@@ -250,7 +253,7 @@ class Transport:
                 failure = _status_error(resp)
                 if resp.status != 429 and resp.status < 500:
                     raise failure
-            if attempt >= self.limits.retries:
+            if attempt >= retries:
                 raise failure
             delay = min(self.limits.max_backoff, self.limits.backoff * (2**attempt)) * (0.5 + random.random() / 2)
             if failure.retry_after is not None:
