@@ -250,3 +250,21 @@ def test_fifty_thousand_findings(browser: Browser, tmp_path: Path) -> None:
     _wait(browser, f"return document.getElementById('match-count').textContent === '{low}'")
     assert opened < 20 and took < 2000, (opened, took)
     _assert_clean(browser)
+
+
+def test_pictures(browser: Browser, tmp_path: Path, shots: Path) -> None:
+    from test_html_views import APP
+
+    (tmp_path / "app.yaml").write_text(APP)
+    page, _ = _write(tmp_path, str(tmp_path / "app.yaml"))
+    _open(browser, page)
+    cells = browser.js(
+        "return Array.from(document.querySelectorAll('#matrix-1 rect.cell')).map(r => r.querySelector('title').textContent)"
+    )
+    assert len(cells) == 4 and "Deployment/frontend → Deployment/<script>alert(1)</script>: TCP/8080" in cells
+    lanes = browser.js("return document.querySelectorAll('#escalation svg g.node').length")
+    assert lanes == 2 + 3  # admin-sa -> cluster-admin; deployer -> admin-sa -> cluster-admin
+    assert browser.js("return document.querySelector('#escalation svg').getBoundingClientRect().height > 50")
+    browser.js("document.getElementById('netpol').scrollIntoView()")
+    _screens(browser, shots, "pictures")
+    _assert_clean(browser)

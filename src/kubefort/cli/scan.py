@@ -215,7 +215,13 @@ def scan_cmd(
     if live and report.inventory is not None and report.inventory.unreadable:
         click.echo(unread_line(report.inventory.unreadable), err=True)
     color = False if no_color else None
-    get_reporter(Format(fmt), color=color, verbose=verbose).render(report, out)
+    if fmt == Format.HTML.value:  # the page also draws what the analysis engines see of the input
+        from ..api import report_views
+        from ..reporters.html import HtmlReporter
+
+        HtmlReporter(views=report_views(report)).render(report, out)
+    else:
+        get_reporter(Format(fmt), color=color, verbose=verbose).render(report, out)
     for line in error_lines(report):
         click.echo(line, err=True)
     code = report.exit_code()

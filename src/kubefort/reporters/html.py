@@ -32,6 +32,7 @@ import yaml
 
 from .. import __version__
 from ..analysis import secretscan
+from ..api import NamespaceMatrix, PathPicture, ReportViews
 from ..engine.findings import Finding, Report, Status
 from ..engine.rule import Severity
 from ..engine.runner import origin_of
@@ -248,6 +249,93 @@ def _bars(items: Iterable[tuple[str, int, str]], width: int = 420) -> dict[str, 
     }
 
 
+_CELL = 18
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _matrix_geometry(m: NamespaceMatrix) -> dict[str, Any]:
+    """Positions of a namespace's connection grid: rows are sources, columns destinations (numbered
+    as the rows), then two columns for ingress and egress isolation."""
+    n = len(m.workloads)
+    label_w = 8 + 7 * min(34, max((len(w) for w in m.workloads), default=0) + 4)
+    top = 26
+    cells = []
+    for i, row in enumerate(m.allowed):
+        for j, ports in enumerate(row):
+            if i == j:
+                fill, title = "#d0d0d0", f"{m.workloads[i]} (itself)"
+            elif not ports:
+                fill, title = "#f4f4f4", f"{m.workloads[i]} → {m.workloads[j]}: denied"
+            else:
+                fill = "#2e8b57" if "*" in ports else "#8fd19e"
+                title = f"{m.workloads[i]} → {m.workloads[j]}: {'any port' if '*' in ports else ', '.join(ports)}"
+            cells.append({"x": label_w + j * _CELL, "y": top + i * _CELL, "fill": fill, "title": title})
+    iso_x = label_w + n * _CELL + 8
+    iso = [
+        {
+            "y": top + i * _CELL,
+            "x": iso_x,
+            "ingress": "#4a6fa5" if ing else "#fff",
+            "egress": "#4a6fa5" if eg else "#fff",
+            "title": f"{m.workloads[i]}: ingress {'isolated' if ing else 'open to all'}, "
+            f"egress {'isolated' if eg else 'open to all'}",
+        }
+        for i, (ing, eg) in enumerate(m.isolated)
+    ]
+    return {
+        "namespace": m.namespace,
+        "width": iso_x + 2 * _CELL + 12,
+        "height": top + n * _CELL + 6,
+        "cell": _CELL,
+        "top": top,
+        "label_w": label_w,
+        "iso_x": iso_x,
+        "rows": [
+            {"y": top + i * _CELL, "label": f"{i + 1} {_clip(w, 34)}", "full": w} for i, w in enumerate(m.workloads)
+        ],
+        "cols": [{"x": label_w + j * _CELL, "label": str(j + 1)} for j in range(n)],
+        "cells": cells,
+        "iso": iso,
+        "inbound": m.inbound,
+        "outbound": m.outbound,
+        "omitted": m.omitted,
+        "allowed": sum(1 for i, row in enumerate(m.allowed) for j, p in enumerate(row) if p and i != j),
+        "pairs": n * (n - 1),
+    }
+
+
+_BOX_W, _BOX_H, _GAP, _LANE = 250, 34, 60, 56
+
+
+def _paths_geometry(paths: Sequence[PathPicture]) -> dict[str, Any]:
+    """One lane per path: the subject, then a box per step's result, arrows between them."""
+    lanes = []
+    widest = 0
+    for k, p in enumerate(paths):
+        y = 8 + k * _LANE
+        labels = [p.source, *(to for _, _, to in p.steps)]
+        boxes = [
+            {"x": 4 + i * (_BOX_W + _GAP), "y": y, "label": _clip(t, 36), "full": t, "target": i == len(labels) - 1}
+            for i, t in enumerate(labels)
+        ]
+        arrows = [
+            {
+                "x1": 4 + i * (_BOX_W + _GAP) + _BOX_W,
+                "x2": 4 + (i + 1) * (_BOX_W + _GAP) - 4,
+                "y": y + _BOX_H // 2,
+                "n": i + 1,
+                "title": f"{action} (via {via})",
+            }
+            for i, (action, via, _to) in enumerate(p.steps)
+        ]
+        widest = max(widest, 8 + len(labels) * (_BOX_W + _GAP) - _GAP)
+        lanes.append({"boxes": boxes, "arrows": arrows, "source": p.source, "steps": p.steps})
+    return {"lanes": lanes, "width": widest, "height": 12 + len(lanes) * _LANE, "box_w": _BOX_W, "box_h": _BOX_H}
+
+
 def _template_env() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.PackageLoader("kubefort.reporters", "templates"),
@@ -269,9 +357,9 @@ def csp_hash(script: str) -> str:
 class HtmlReporter:
     """Renders a :class:`Report` as one HTML file (see the module docstring)."""
 
-    def __init__(self, title: str = "kubefort report", pictures: Sequence[dict[str, Any]] = ()) -> None:
+    def __init__(self, title: str = "kubefort report", views: ReportViews | None = None) -> None:
         self.title = title
-        self.pictures = list(pictures)
+        self.views = views or ReportViews()
 
     def render(self, report: Report, out: IO[str]) -> None:
         out.write(self.html(report))
@@ -376,7 +464,10 @@ class HtmlReporter:
                 "namespace": sorted({row[3] for row in data["findings"]}),
                 "kind": sorted({row[2] for row in data["findings"]}),
             },
-            "pictures": self.pictures,
+            "matrices": [_matrix_geometry(m) for m in self.views.matrices],
+            "paths": _paths_geometry(self.views.paths),
+            "paths_total": self.views.paths_total,
+            "view_notes": list(self.views.notes),
             "data_json": script_json(data),
             "script": script,
             "style": _asset("report.css"),
