@@ -203,3 +203,27 @@ def test_large_report_stays_bounded() -> None:
     big = HtmlReporter().html(report)
     assert big.count('<tr class="finding ') == PAGE_SIZE
     assert len(big) < base * 8
+
+
+def test_cis_and_vulnerability_charts() -> None:
+    import copy
+
+    from kubefort.engine.rule import Severity
+    from kubefort.rules import default_registry
+
+    report = scan(ScanOptions(paths=[str(ROOT / "examples" / "insecure-app")]))
+    page = HtmlReporter().html(report)
+    assert 'id="chart-cis"' in page and ">CIS 5.2</text>" in page  # pod rules map to CIS 5.2
+    assert 'id="chart-vulnerabilities"' not in page  # no image was scanned
+    vuln = default_registry().get("KF-VULN-001").meta
+    extra = []
+    for sev in (Severity.CRITICAL, Severity.HIGH, Severity.HIGH):
+        f = copy.copy(report.findings[0])
+        f.rule, f.severity = vuln, sev
+        extra.append(f)
+    report.findings = report.findings + extra
+    page = HtmlReporter().html(report)
+    chart = page[
+        page.index('id="chart-vulnerabilities"') : page.index("</figure>", page.index('id="chart-vulnerabilities"'))
+    ]
+    assert re.findall(r"<title>(\w+): (\d+)</title>", chart)[:2] == [("critical", "1"), ("high", "2")]

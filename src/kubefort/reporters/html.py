@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -28,6 +27,7 @@ from importlib import resources
 from typing import IO, Any
 
 import jinja2
+import orjson
 import yaml
 
 from .. import __version__
@@ -37,7 +37,6 @@ from ..engine.findings import Finding, Report, Status
 from ..engine.rule import Severity
 from ..engine.runner import origin_of
 from ..model.objects import K8sObject
-from ..model.source import Location
 from . import display_path
 
 #: rows rendered in the page itself (what a reader without JavaScript sees) and per page in the script
@@ -63,6 +62,7 @@ _COLORS = {
 _KEY_LINE = re.compile(r"""^(\s*(?:-\s+)*)("(?:[^"\\]|\\.)*"|'[^']*'|[^\s#'"{\[][^:#]*?)\s*:(?:\s+(.*?))?\s*,?\s*$""")
 _BLOCK = re.compile(r"^[|>][-+0-9]*\s*(#.*)?$")
 _LAST_APPLIED = "last-applied-configuration"
+_DIGIT = re.compile(r"\d")
 
 
 def _unquote(key: str) -> str:
@@ -75,7 +75,12 @@ def _indent(line: str) -> int:
 
 def _suspicious(text: str) -> bool:
     """Whether a line holds a credential shape, an assignment to a sensitive key or personal data."""
-    return bool(secretscan.credential_labels(text) or secretscan.find_assignments(text) or secretscan.find_pii(text))
+    return bool(
+        secretscan.credential_labels(text)
+        or secretscan.find_assignments(text)
+        # e-mail addresses, IBANs and phone numbers all hold "@" or digits: most lines hold neither
+        or (("@" in text or _DIGIT.search(text)) and secretscan.find_pii(text))
+    )
 
 
 def _suspicious_flow(text: str) -> bool:
@@ -174,11 +179,13 @@ class _Sources:
     """Source excerpts around findings, from the scanned documents (masked once per document)."""
 
     def __init__(self, report: Report) -> None:
-        self.objects: dict[tuple[Any, Location], K8sObject] = {}
+        # (file, first line, kind, namespace, name) -> object: plain keys (hashing the dataclasses is slow)
+        self.objects: dict[tuple[str, int | None, str, str | None, str], K8sObject] = {}
         inv = report.inventory
         if inv is not None:
             for o in inv.objects:
-                self.objects.setdefault((o.ref, origin_of(o)), o)
+                at = origin_of(o)
+                self.objects.setdefault((at.file, at.line, o.kind, o.namespace, o.name), o)
         self.docs: dict[int, _Doc | None] = {}
         self.snippets: list[list[Any]] = []
         self.index: dict[tuple[str, int], int] = {}
@@ -203,7 +210,8 @@ class _Sources:
         known = self.index.get(key)
         if known is not None:
             return known
-        obj = self.objects.get((f.object, f.origin))
+        ref, origin = f.object, f.origin
+        obj = self.objects.get((origin.file, origin.line, ref.kind, ref.namespace, ref.name))
         if obj is None or obj.source.file != f.location.file:
             return -1
         doc = self._doc(obj)
@@ -224,7 +232,7 @@ class _Sources:
 def script_json(data: Any) -> str:
     """``data`` as JSON safe inside ``<script type="application/json">``: nothing in it can end the
     element or start markup (``<``, ``>``, ``&`` escaped), nor break a JavaScript string (U+2028/9)."""
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+    text = orjson.dumps(data, default=str).decode("utf-8")
     return (
         text.replace("<", "\\u003c")
         .replace(">", "\\u003e")
@@ -250,6 +258,11 @@ def _bars(items: Iterable[tuple[str, int, str]], width: int = 420) -> dict[str, 
 
 
 _CELL = 18
+
+
+def _section_key(section: str) -> tuple[int | str, ...]:
+    """``4.10`` after ``4.2``: CIS sections sort as numbers."""
+    return tuple(int(p) if p.isdigit() else p for p in section.split("."))
 
 
 def _clip(text: str, n: int) -> str:
@@ -366,15 +379,14 @@ class HtmlReporter:
 
     def data(self, report: Report) -> dict[str, Any]:
         """What the page shows, as plain data (the JSON block the script pages, and the template's context)."""
-        active = sorted(
-            report.active_findings,
-            key=lambda f: (-f.severity, f.rule.id, f.location.file, f.location.line or 0),
-        )
+        rank = {sev: -int(sev) for sev in Severity}
+        active = sorted(report.active_findings, key=lambda f: rank[f.severity])  # most severe first, then input order
         sources = _Sources(report)
         rules: dict[str, int] = {}
         rule_rows: list[list[str]] = []
         rows: list[list[Any]] = []
         root = report.root
+        shown: dict[str, str] = {}  # file -> as displayed (relpath is slow, files repeat)
         for f in active:
             r = rules.get(f.rule.id)
             if r is None:
@@ -391,7 +403,8 @@ class HtmlReporter:
                     o.name,
                     f.message,
                     f.path_str,
-                    display_path(f.location.file, root),
+                    shown.get(f.location.file)
+                    or shown.setdefault(f.location.file, display_path(f.location.file, root)),
                     f.location.line or 0,
                     sources.snippet(f),
                 ]
@@ -427,6 +440,15 @@ class HtmlReporter:
                 ("errors", res["error"], "#8b0000"),
             ]
         )
+        cis: Counter[str] = Counter()
+        vulns: Counter[Severity] = Counter()
+        for f in active:
+            for ref in f.rule.refs.get("cis", ()):
+                cis[".".join(ref.split(".")[:2])] += 1
+            if f.rule.area == "VULN":
+                vulns[f.severity] += 1
+        cis_chart = _bars((f"CIS {k}", n, "#6a5acd") for k, n in sorted(cis.items(), key=lambda x: _section_key(x[0])))
+        vuln_chart = _bars((sev.label, vulns[sev], _COLORS[sev]) for sev in _SEVERITIES) if vulns else None
         inv = report.inventory
         unreadable = dict(sorted(inv.unreadable.items())) if inv is not None and inv.unreadable else {}
         partial = inv.partial if inv is not None else None
@@ -442,6 +464,8 @@ class HtmlReporter:
             "sev_chart": sev_chart,
             "area_chart": area_chart,
             "result_chart": result_chart,
+            "cis_chart": cis_chart,
+            "vuln_chart": vuln_chart,
             "top_rules": [
                 (rid, titles[rid], n) for rid, n in sorted(by_rule.items(), key=lambda x: (-x[1], x[0]))[:TOP]
             ],
