@@ -268,3 +268,24 @@ def test_pictures(browser: Browser, tmp_path: Path, shots: Path) -> None:
     browser.js("document.getElementById('netpol').scrollIntoView()")
     _screens(browser, shots, "pictures")
     _assert_clean(browser)
+
+
+def test_readable_without_javascript(browser: Browser, tmp_path: Path) -> None:
+    """The page with its script removed (what a reader with JavaScript off gets): the totals, the first
+    page of findings, and findings that open (``<details>`` needs no script); no filters shown."""
+    report = scan(ScanOptions(paths=[str(ROOT / "examples" / "insecure-app")]))
+    html = HtmlReporter().html(report)
+    start = html.rindex("<script>")
+    page = tmp_path / "nojs.html"
+    page.write_text(html[:start] + html[html.index("</script>", start) + len("</script>") :])
+    browser.console()
+    browser.get(page.as_uri())
+    _wait(browser, "return document.readyState === 'complete'")
+    s = report.summary()
+    assert _text(browser, "#total-findings") == str(s["findings"])
+    assert _rows(browser) == PAGE_SIZE
+    assert "the first 100 shown" in _text(browser, "#pager")
+    assert browser.js("return document.getElementById('filters').offsetHeight") == 0
+    browser.click("#rows tr.finding summary")
+    assert browser.js("return document.querySelector('#rows details .detail pre.src .hit').offsetHeight > 0")
+    _assert_clean(browser)
