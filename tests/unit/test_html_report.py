@@ -227,3 +227,43 @@ def test_cis_and_vulnerability_charts() -> None:
         page.index('id="chart-vulnerabilities"') : page.index("</figure>", page.index('id="chart-vulnerabilities"'))
     ]
     assert re.findall(r"<title>(\w+): (\d+)</title>", chart)[:2] == [("critical", "1"), ("high", "2")]
+
+
+def test_node_audit_and_versions_pages(tmp_path: Path) -> None:
+    """Every command that renders a findings report takes ``-o html``: the node audit (charted by CIS
+    section) and ``kubefort versions``."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "node_fixture_modes_html", ROOT / "tests" / "fixtures" / "node" / "modes.py"
+    )
+    assert spec and spec.loader
+    modes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(modes)
+    node = modes.prepare("insecure", tmp_path / "node")
+    runner = CliRunner(mix_stderr=False)
+    out = tmp_path / "node.html"
+    r = runner.invoke(cli, ["node", "audit", "--root", str(node), "-o", "html", "--output", str(out)])
+    assert r.exit_code == 1, r.stderr
+    page = out.read_text()
+    assert 'id="chart-cis"' in page and ">CIS 1.2</text>" in page  # API server checks: CIS 1.2.x
+    assert int(re.search(r'id="total-findings">(\d+)<', page).group(1)) > 10  # type: ignore[union-attr]
+    out = tmp_path / "versions.html"
+    r = runner.invoke(
+        cli,
+        [
+            "versions",
+            "--apiserver",
+            "cp-1=1.31.2",
+            "--kubelet",
+            "n1=1.28.5",
+            "--today",
+            "2026-12-01",
+            "-o",
+            "html",
+            "--output",
+            str(out),
+        ],
+    )
+    assert r.exit_code == 1, r.stderr
+    assert "KF-VER-" in out.read_text()
