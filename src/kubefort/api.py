@@ -827,3 +827,120 @@ def import_advisories(paths: Sequence[str], db: str | None = None) -> tuple[str,
     with VulnDB(path, create=True) as store:
         stats = store.import_paths(list(paths))
         return path, stats, store.counts()
+
+
+# -- pictures of a scan (the HTML report, docs/html-report.md) ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceMatrix:
+    """Who may connect to whom inside one namespace (NetworkPolicy semantics, :mod:`analysis.netpol`).
+
+    ``workloads`` are ``Kind/name`` labels; ``allowed[i][j]`` the ports workload ``i`` may open on
+    workload ``j`` (rendered, e.g. ``["TCP/8080"]``; empty: denied). ``isolated`` says per workload
+    whether ingress and egress are isolated; ``inbound``/``outbound`` count the allowed connections
+    from and to workloads of other namespaces. ``omitted``: workloads left out (the picture is bounded)."""
+
+    namespace: str
+    workloads: tuple[str, ...]
+    allowed: tuple[tuple[tuple[str, ...], ...], ...]
+    isolated: tuple[tuple[bool, bool], ...]
+    inbound: int
+    outbound: int
+    omitted: int
+
+
+@dataclass(frozen=True, slots=True)
+class PathPicture:
+    """An escalation path as labels: the subject, then each step's action and what it gives."""
+
+    source: str
+    steps: tuple[tuple[str, str, str], ...]  # (action, via, to)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportViews:
+    """What the HTML report draws beyond the findings, each bounded in size; ``notes`` say what was left
+    out and why."""
+
+    matrices: tuple[NamespaceMatrix, ...] = ()
+    paths: tuple[PathPicture, ...] = ()
+    paths_total: int = 0
+    notes: tuple[str, ...] = ()
+
+
+#: bounds of the pictures (a page people read, not a dump)
+VIEW_NAMESPACES = 12
+VIEW_WORKLOADS = 30
+VIEW_PATHS = 25
+VIEW_MAX_WORKLOADS = 5000  # above this many workloads in the scan, no matrix is drawn
+
+
+def report_views(report: Report) -> ReportViews:
+    """The NetworkPolicy matrix of each namespace that has workloads and the escalation paths to
+    cluster-admin, from the engines the rules use (built once per inventory, usually already built by
+    the scan's rules). Empty when the report has no inventory."""
+    inv = report.inventory
+    if inv is None:
+        return ReportViews()
+    notes: list[str] = []
+    matrices = _namespace_matrices(inv, notes)
+    from .analysis.rbac.escalation import EscalationGraph
+
+    paths: list[PathPicture] = []
+    total = 0
+    if inv.of_kind("RoleBinding", "ClusterRoleBinding"):
+        index = RbacIndex.for_inventory(inv, builtin_roles=True, aggregate=True)
+        found = EscalationGraph(index).paths("cluster-admin")
+        total = len(found)
+        paths = [
+            PathPicture(str(p.source), tuple((s.action, s.via, s.to) for s in p.steps)) for p in found[:VIEW_PATHS]
+        ]
+        if total > VIEW_PATHS:
+            notes.append(f"escalation paths: the {VIEW_PATHS} shortest of {total} are drawn")
+    return ReportViews(tuple(matrices), tuple(paths), total, tuple(notes))
+
+
+def _namespace_matrices(inv: Inventory, notes: list[str]) -> list[NamespaceMatrix]:
+    from .analysis.netpol.engine import engine_for
+
+    eng = engine_for(inv)
+    if not eng.workloads:
+        return []
+    if len(eng.workloads) > VIEW_MAX_WORKLOADS:
+        notes.append(
+            f"NetworkPolicy matrices: {len(eng.workloads)} workloads, more than {VIEW_MAX_WORKLOADS}; not drawn"
+        )
+        return []
+    by_ns: dict[str, list[Any]] = {}
+    for w in eng.workloads:
+        by_ns.setdefault(w.namespace, []).append(w)
+    names = sorted(by_ns, key=lambda n: (-len(by_ns[n]), n))
+    if len(names) > VIEW_NAMESPACES:
+        notes.append(f"NetworkPolicy matrices: the {VIEW_NAMESPACES} namespaces with most workloads of {len(names)}")
+    out = []
+    for ns in sorted(names[:VIEW_NAMESPACES]):
+        members = sorted(by_ns[ns], key=lambda w: w.ref)
+        shown = members[:VIEW_WORKLOADS]
+        pos = {w.ref: i for i, w in enumerate(shown)}
+        cells: list[list[tuple[str, ...]]] = [[() for _ in shown] for _ in shown]
+        inbound = outbound = 0
+        for a, b, ports in eng.connections([ns]):
+            if a.namespace != ns:
+                inbound += 1
+            elif b.namespace != ns:
+                outbound += 1
+            elif a.ref in pos and b.ref in pos:
+                cells[pos[a.ref]][pos[b.ref]] = tuple(ports.render())
+        out.append(
+            NamespaceMatrix(
+                namespace=ns,
+                workloads=tuple(f"{w.kind}/{w.name}" for w in shown),
+                allowed=tuple(tuple(row) for row in cells),
+                isolated=tuple(eng.isolated(w) for w in shown),
+                inbound=inbound,
+                outbound=outbound,
+                omitted=len(members) - len(shown),
+            )
+        )
+    return out

@@ -33,6 +33,7 @@ COMMANDS = {
     "image": ("image_cmd", "image_group"),
     "vulndb": ("image_cmd", "vulndb_group"),
     "dockerfile": ("image_cmd", "dockerfile_group"),
+    "completion": ("completion_cmd", "completion_cmd"),
 }
 
 
@@ -74,15 +75,21 @@ def cli(debug: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
-def main() -> None:
+def main(prog_name: str = "kubefort") -> None:
     try:
-        cli.main(prog_name="kubefort", standalone_mode=True)
+        cli.main(prog_name=prog_name, standalone_mode=True)
     except KeyboardInterrupt:
         click.echo("kubefort: interrupted", err=True)
         _hard_exit(130)
     except SystemExit as e:
         _hard_exit(e.code)
     _hard_exit(0)
+
+
+def kubectl_main() -> None:
+    """``kubectl-kubefort``: kubectl runs an executable ``kubectl-NAME`` on the PATH as ``kubectl NAME``
+    (its plugin convention), so ``kubectl kubefort scan ...`` is ``kubefort scan ...``."""
+    main(prog_name="kubectl kubefort")
 
 
 def _hard_exit(code: int | str | None) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Mapping
 
@@ -12,19 +11,17 @@ from ..api import ClusterSource, save_cluster_snapshot, unread_summary
 from ..model.kinds import distinct_unreadable
 from ..reporters import printable
 from .options import cluster_options
+from .progress import StatusLine, enabled
 
 
-def progress_printer() -> Callable[[int, int, str, int], None]:
-    """Progress of a cluster read on stderr (a terminal: the callers check), one line redrawn."""
+def progress_printer(line: StatusLine | None = None) -> Callable[[int, int, str, int], None]:
+    """Progress of a cluster read on ``line`` (standard error; the callers check :func:`progress.enabled`)."""
     start = time.monotonic()
+    line = line or StatusLine()
 
     def show(done: int, total: int, name: str, objects: int) -> None:
         what = f"reading {printable(name)}" if name else "read"
-        click.echo(
-            f"\r\033[Kkubefort: {what} ({done}/{total} types, {objects} objects, {time.monotonic() - start:.1f}s)",
-            err=True,
-            nl=False,
-        )
+        line.show(f"kubefort: {what} ({done}/{total} types, {objects} objects, {time.monotonic() - start:.1f}s)")
 
     return show
 
@@ -60,10 +57,10 @@ def snapshot_save(file: str, cluster: ClusterSource, namespace: str | None) -> N
 
     Secret values are never written: the snapshot holds their keys only.
     """
-    tty = sys.stderr.isatty()
-    read = save_cluster_snapshot(cluster, file, progress=progress_printer() if tty else None)
-    if tty:
-        click.echo("", err=True)
+    line = StatusLine() if enabled() else None
+    read = save_cluster_snapshot(cluster, file, progress=progress_printer(line) if line else None)
+    if line:
+        line.clear()
     click.echo(
         f"kubefort: saved {read.object_count()} objects of {len(read.lists)} resource types from "
         f"{printable(read.context)} to {printable(file)} ({read.stats.requests} requests, {read.stats.seconds:.1f}s)",

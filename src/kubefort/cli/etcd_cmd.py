@@ -78,7 +78,12 @@ def etcd_group() -> None:
     help="A previous JSON report: its findings are marked suppressed, only new ones count.",
 )
 @click.option(
-    "-o", "--format", "fmt", type=click.Choice(["table", "json", "sarif", "junit"]), default="table", show_default=True
+    "-o",
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "sarif", "junit", "html"]),
+    default="table",
+    show_default=True,
 )
 @click.option("--no-color", is_flag=True, help="No colours in table output.")
 @click.option("-v", "--verbose", is_flag=True, help="Also show suppressed findings and notes.")

@@ -24,6 +24,7 @@ from ..reporters import netpol as report
 from ..reporters import printable
 from .cluster_cmd import progress_printer
 from .options import cluster_options, input_options
+from .progress import StatusLine, enabled
 
 
 def _options(
@@ -58,10 +59,10 @@ def _read(opts: ScanOptions) -> Inventory | None:
     """The cluster of ``opts`` (None: files only), with what could not be read or discovered on stderr."""
     if opts.cluster is None and opts.snapshot is None:
         return None
-    tty = opts.cluster is not None and sys.stderr.isatty()
-    cluster, notes = read_for_netpol(opts, progress_printer() if tty else None)
-    if tty:
-        click.echo("\r\033[K", err=True, nl=False)
+    line = StatusLine() if opts.cluster is not None and enabled() else None
+    cluster, notes = read_for_netpol(opts, progress_printer(line) if line else None)
+    if line:
+        line.clear()
     for note in notes:
         click.echo(f"kubefort: warning: {printable(note)}", err=True)
     return cluster

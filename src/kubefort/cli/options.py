@@ -10,6 +10,7 @@ import click
 from click.core import ParameterSource
 
 from ..api import ClusterSource
+from .progress import no_progress_option
 
 #: a click command function (what the option decorators take and return)
 Command = Callable[..., Any]
@@ -118,7 +119,7 @@ def cluster_options(*, flag: bool = True, namespace: bool = False, whole: bool =
             ]
         if namespace:
             opts.append(click.option("-n", "--namespace", default=None, help=_H["namespace"]))
-        out: Any = wrapper
+        out: Any = no_progress_option(wrapper)  # a cluster read is long work: its progress line can be turned off
         for o in reversed(opts):
             out = o(out)
         return out  # type: ignore[no-any-return]

@@ -26,6 +26,7 @@ from ..reporters import printable
 from ..reporters import rbac as report
 from .cluster_cmd import progress_printer
 from .options import Command, cluster_options, input_options
+from .progress import StatusLine, enabled
 
 
 def _query_options(fn: Command) -> Command:
@@ -97,16 +98,16 @@ def _load(
         cluster=cluster,
         snapshot=snapshot,
     )
-    tty = cluster is not None and sys.stderr.isatty()
+    line = StatusLine() if cluster is not None and enabled() else None
     index, loaded = load_rbac(
         opts,
         builtin_roles=False if no_builtin else None,
         defaults=defaults,
         escalation=escalation,
-        progress=progress_printer() if tty else None,
+        progress=progress_printer(line) if line else None,
     )
-    if tty:
-        click.echo("\r\033[K", err=True, nl=False)
+    if line:
+        line.clear()
     return index, loaded
 
 

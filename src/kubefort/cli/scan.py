@@ -14,6 +14,7 @@ from ..reporters import Format, error_lines, get_reporter, printable
 from .cluster_cmd import progress_printer, undiscovered_line, unread_line
 from .image_cmd import image_options, image_source_options
 from .options import cluster_options, input_options, split_ids
+from .progress import StatusLine, enabled
 
 
 @click.command("scan")
@@ -202,21 +203,27 @@ def scan_cmd(
     # (kubefort exits without tearing the heap down): the cyclic collector would walk them again and
     # again for no garbage (0.3 s on 10k objects). It stays off for the rest of this short process.
     gc.disable()
-    large = sys.stderr.isatty()
-    if large:
-        click.echo("kubefort: scanning...", err=True, nl=False)
-    report = scan(opts, progress=progress_printer() if large and cluster is not None else None)
-    if large:
+    status = StatusLine() if enabled() else None
+    if status:
+        status.show("kubefort: scanning...")
+    report = scan(opts, progress=progress_printer(status) if status and cluster is not None else None)
+    if status:
         if live:
-            click.echo(f"\r\033[Kkubefort: scanned {report.objects} objects from the cluster.", err=True)
+            status.done(f"kubefort: scanned {report.objects} objects from the cluster.")
         else:
-            click.echo(f"\rkubefort: scanned {report.objects} objects in {report.files} files.", err=True)
+            status.done(f"kubefort: scanned {report.objects} objects in {report.files} files.")
     if live and report.inventory is not None and report.inventory.undiscovered:
         click.echo(undiscovered_line(report.inventory.undiscovered), err=True)
     if live and report.inventory is not None and report.inventory.unreadable:
         click.echo(unread_line(report.inventory.unreadable), err=True)
     color = False if no_color else None
-    get_reporter(Format(fmt), color=color, verbose=verbose).render(report, out)
+    if fmt == Format.HTML.value:  # the page also draws what the analysis engines see of the input
+        from ..api import report_views
+        from ..reporters.html import HtmlReporter
+
+        HtmlReporter(views=report_views(report)).render(report, out)
+    else:
+        get_reporter(Format(fmt), color=color, verbose=verbose).render(report, out)
     for line in error_lines(report):
         click.echo(line, err=True)
     code = report.exit_code()

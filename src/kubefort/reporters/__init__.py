@@ -55,6 +55,7 @@ class Format(str, Enum):
     POLICYREPORT = "policyreport"
     CYCLONEDX = "cyclonedx"  # SBOM of the images in the report (kubefort image scan, scan --images)
     SPDX = "spdx"
+    HTML = "html"  # one self-contained page to open in a browser (reporters/html.py)
 
 
 def get_reporter(fmt: Format, *, color: bool | None = None, verbose: bool = False) -> Reporter:
@@ -86,6 +87,10 @@ def get_reporter(fmt: Format, *, color: bool | None = None, verbose: bool = Fals
         from .spdx import SpdxReporter
 
         return SpdxReporter()
+    if fmt is Format.HTML:
+        from .html import HtmlReporter
+
+        return HtmlReporter()
     from .table import TableReporter
 
     return TableReporter(color=color, verbose=verbose)

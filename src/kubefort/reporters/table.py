@@ -53,7 +53,7 @@ class TableReporter:
         con = Console(
             file=out,
             force_terminal=self.color if self.color is not None else None,
-            no_color=self.color is False,
+            no_color=True if self.color is False else None,  # None: rich reads NO_COLOR
             width=max(100, Console(file=out).width),
             highlight=False,
             soft_wrap=True,
