@@ -1829,6 +1829,19 @@ def legacy_serviceaccount_token_secret(obj: K8sObject, ctx: Context) -> Iterator
 
 APISERVER_CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client"
 
+#: the rules ``kubefort access audit`` runs: people with cluster-admin power, system:masters, anonymous and
+#: all-authenticated grants, person bindings, client certificate requests, authenticators
+ACCESS_IDS: tuple[str, ...] = (
+    "KF-RBAC-005",
+    "KF-RBAC-006",
+    "KF-RBAC-020",
+    "KF-RBAC-021",
+    "KF-RBAC-037",
+    "KF-RBAC-038",
+    "KF-RBAC-039",
+    "KF-CP-056",
+)
+
 
 @rule(
     id="KF-RBAC-037",
