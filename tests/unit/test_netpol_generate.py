@@ -523,3 +523,22 @@ def test_flow_dataclass_text_roundtrip() -> None:
     for f in parse_flows(Path(SHOP_FLOWS).read_text()):
         assert parse_flows(f.text())[0].text() == f.text()
         assert isinstance(f, Flow)
+
+
+def test_cli_cluster_equals_files(tmp_path: Path) -> None:
+    """--cluster (the test API server holding shop.yaml) writes the same policies, with the same proof."""
+    from kubeapi.server import KubeAPIServer, load_manifests
+    from kubeapi.store import Store
+
+    objects, scopes = load_manifests([SHOP])
+    store = Store()
+    store.load_cluster(objects, scopes)
+    with KubeAPIServer(store) as api:
+        kubeconfig = api.kubeconfig(tmp_path / "kubeconfig")
+        live = CliRunner(mix_stderr=False).invoke(
+            cli, ["netpol", "generate", SHOP_FLOWS, "--cluster", "--kubeconfig", kubeconfig, "-o", "json"]
+        )
+    files = CliRunner(mix_stderr=False).invoke(cli, ["netpol", "generate", SHOP_FLOWS, "-m", SHOP, "-o", "json"])
+    assert live.exit_code == files.exit_code == 0, live.output
+    assert json.loads(live.stdout) == json.loads(files.stdout)
+    assert live.stderr.splitlines()[-1] == files.stderr.splitlines()[-1]
