@@ -283,6 +283,8 @@ def test_unknown_and_ambiguous_names() -> None:
         generate(objects, parse_flows("frontend -> backend:grpc\n"))
     with pytest.raises(FlowError, match="both ends are CIDRs"):
         generate(objects, parse_flows("10.0.0.0/8 -> 0.0.0.0/0:443\n"))
+    with pytest.raises(FlowError, match="no flow names one"):
+        generate(objects, parse_flows("* -> kube-dns:53/UDP\n"))
 
 
 # ----------------------------------------------------------------------------------- microservices-demo
@@ -433,6 +435,7 @@ def test_from_hubble_flows() -> None:
     lines = [
         _hubble(fe, be, "TCP", 8080),
         _hubble(be, fe, "TCP", 40000, is_reply=True),  # a reply: not a flow
+        _hubble(be, fe, "TCP", 40001, reply=True),  # a reply, as older Hubble versions mark it
         _hubble(be, db, "TCP", 5432),
         _hubble(be, db, "TCP", 5432),  # seen twice: one flow
         _hubble(fe, db, "TCP", 5432, verdict="DROPPED"),  # denied: not proposed
@@ -448,7 +451,7 @@ def test_from_hubble_flows() -> None:
         "shop/Deployment/frontend -> kube-dns:53/UDP",
         "shop/Deployment/frontend -> shop/Deployment/backend:8080/TCP",
     ]
-    assert notes == ["obs.json:8: skipped: no workload of the manifests for shop/ghost-1"]
+    assert notes == ["obs.json:9: skipped: no workload of the manifests for shop/ghost-1"]
     gen = generate(objects, flows)
     assert prove(objects, gen).equal
 

@@ -372,6 +372,9 @@ def resolve(objects: Sequence[K8sObject], flows: Sequence[Flow]) -> tuple[Netpol
                     raise FlowError(f"kubefort writes no policy into {e.namespace}: name its workloads instead")
                 covered.add(e.namespace)
     namespaces = sorted(covered)
+    for f, a, b in ends:
+        if "*" in (a, b) and not namespaces:
+            raise FlowError(f"{f.where}: '*' means every workload of the covered namespaces, and no flow names one")
     out = []
     for f, a, b in ends:
         for sa in [Pods(ns) for ns in namespaces] if a == "*" else [a]:
@@ -902,7 +905,7 @@ def flows_from_hubble(text: str, objects: Sequence[K8sObject], origin: str = "hu
         flow = doc.get("flow", doc) if isinstance(doc, dict) else None
         if not isinstance(flow, dict):
             raise FlowError(f"{origin}:{n}: not a Hubble flow object")
-        if flow.get("verdict") != "FORWARDED" or flow.get("is_reply") is True:
+        if flow.get("verdict") != "FORWARDED" or flow.get("is_reply") is True or flow.get("reply") is True:
             continue
         l4 = flow.get("l4") or {}
         proto = next((p for p in PROTOCOLS if isinstance(l4.get(p), dict)), None)
