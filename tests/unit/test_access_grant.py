@@ -144,6 +144,7 @@ def test_existing_role_bound_as_is(tmp_path: Path) -> None:
         (["jane", "-n", "x", "--expires", "5m"], "minimum is 10m"),
         (["jane", "-n", "x", "--expires", "soon"], "duration"),
         (["jane", "-n", "x", "--role", "Thing/x"], "--role"),
+        (["jane", "-n", "Shop_1"], "not a valid namespace name"),
     ],
 )
 def test_refused(tmp_path: Path, args: list[str], msg: str) -> None:

@@ -143,7 +143,12 @@ class AccessKit:
         return f"AccessKit(user={self.user!r}, namespace={self.namespace!r}, csr={self.csr_name!r})"
 
 
-def _check_names(user: str, groups: Sequence[str]) -> None:
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def _check_names(user: str, groups: Sequence[str], namespace: str) -> None:
+    if not _DNS_LABEL.match(namespace):
+        raise UsageError(f"namespace {namespace!r} is not a valid namespace name (a DNS label: a-z, 0-9, '-')")
     if not user.strip():
         raise UsageError("USER must not be empty")
     if user.startswith("system:"):
@@ -167,7 +172,7 @@ def build(
     now: dt.datetime | None = None,
 ) -> AccessKit:
     """The key, CSR, RBAC objects and kubeconfig for ``user`` in ``namespace``. Raises UsageError."""
-    _check_names(user, groups)
+    _check_names(user, groups, namespace)
     slug = object_name(user)
     choice = role_choice(role, slug)
     now = now or dt.datetime.now(dt.UTC)
