@@ -445,6 +445,32 @@ def apply_objects(cluster: Inventory, objects: Sequence[K8sObject]) -> Inventory
     return out
 
 
+def audit_access(
+    opts: ScanOptions, *, registry: Registry | None = None, progress: Progress | None = None
+) -> tuple[Report, Inventory]:
+    """``kubefort access audit``: the rules of :data:`~kubefort.rules.rbac.ACCESS_IDS` through the engine,
+    on the inputs or on a cluster (``opts.cluster``/``opts.snapshot``, judged in cluster mode), and the
+    inventory they judged (for the list of people)."""
+    from .rules.rbac import ACCESS_IDS
+
+    registry = registry or default_registry()
+    opts = dataclasses.replace(opts, rules=list(ACCESS_IDS))
+    if reads_cluster(opts):
+        cfg = resolve_config(opts)
+        if opts.snapshot is not None:
+            read = load_snapshot(opts.snapshot)
+        else:
+            assert opts.cluster is not None
+            read = read_for_rules(opts.cluster, select_rules(opts, cfg, registry), registry, progress)
+        return scan_cluster(opts, registry=registry, read=read), read.inventory()
+    loaded = load_inputs(opts)
+    inventory = Inventory(loaded.objects)
+    report = scan_inventory(inventory, opts, registry=registry)
+    report.errors.extend(loaded.errors)
+    report.notes[:0] = loaded.notes
+    return report, inventory
+
+
 def judge_etcd_endpoints(endpoints: Sequence[EtcdEndpoint], opts: ScanOptions | None = None) -> Report:
     """Judge probed etcd endpoints (``EtcdEndpoint`` objects, made by ``kubefort.etcd.probe``) with the
     ETCD rules that judge live answers (:data:`~kubefort.rules.etcd_live.LIVE_IDS`), through the engine

@@ -16,7 +16,7 @@ from click.core import ParameterSource
 
 from ..analysis.netpol import NetpolEngine, parse_port_query
 from ..analysis.netpol.queries import diff, matrix, reach
-from ..api import ClusterSource, ScanOptions, load_netpol, read_for_netpol
+from ..api import ClusterSource, ScanOptions, apply_objects, load_inputs, load_netpol, read_for_netpol
 from ..errors import UsageError
 from ..loading.loader import LoadResult
 from ..model.inventory import Inventory
@@ -243,3 +243,97 @@ def diff_cmd(
     if lb.errors or la.errors or result.incomplete:
         sys.exit(2)
     sys.exit(1 if result.changed else 0)
+
+
+@netpol_group.command("generate")
+@click.argument("flows_file", metavar="FLOWS", type=click.Path(allow_dash=True))
+@click.option(
+    "-m",
+    "--manifests",
+    "manifests",
+    multiple=True,
+    metavar="PATH",
+    help="The workloads' manifests: file or directory (repeatable; '-' for stdin).",
+)
+@input_options
+@cluster_options(whole=True)
+@click.option(
+    "--from-flows",
+    "observed",
+    is_flag=True,
+    help="FLOWS is observed traffic: Hubble flow JSON lines (hubble observe -o json), not a flows file.",
+)
+@click.option("-o", "--format", "fmt", type=click.Choice(report.GENERATE_FORMATS), default="yaml", show_default=True)
+@click.option("--output", type=click.File("w"), default=None, help="Write the policies to this file instead of stdout.")
+def generate_cmd(
+    flows_file: str,
+    manifests: tuple[str, ...],
+    filenames: tuple[str, ...],
+    helm: tuple[str, ...],
+    helm_values: tuple[str, ...],
+    kustomize: tuple[str, ...],
+    namespace: str,
+    observed: bool,
+    fmt: str,
+    output: IO[str] | None,
+    cluster: ClusterSource | None,
+    snapshot: str | None,
+) -> None:
+    """NetworkPolicies that allow exactly the FLOWS between the workloads of the manifests: a
+    default deny (ingress and egress) per namespace and allow policies with minimal label selectors,
+    then the proof (the reachability engine's answer for the manifests plus the policies, compared
+    with the flows) on stderr.
+
+    \b
+    FLOWS lines ('#' comments):
+      frontend -> backend:8080/TCP        NAME, NAMESPACE/NAME or NAMESPACE/KIND/NAME
+      backend -> db:5432                  TCP by default; several ports: db:5432,5433
+      * -> kube-dns:53/UDP                * every workload of the covered namespaces; NS/* one namespace
+      ingress-nginx -> frontend:8080      kube-dns, ingress-nginx: well-known when not in the manifests
+      backend -> 0.0.0.0/0:443            CIDRs outside the cluster ([2001:db8::/32]:443 for IPv6)
+
+    \b
+    The workloads come from the manifests (-m, -f, --helm, --kustomize) or from a cluster
+    (--cluster) or snapshot (--snapshot FILE), with the manifests applied on top.
+
+    \b
+    Exit codes: 0 the policies allow exactly the flows, 1 they do not (the difference and why on
+    stderr), 2 usage or input error.
+    """
+    from ..analysis.netpol.generate import FlowError, flows_from_hubble, generate, parse_flows, prove
+
+    opts = _options([*manifests, *filenames], helm, helm_values, kustomize, namespace, cluster, snapshot)
+    base = _read(opts)  # the workloads of a cluster or snapshot (the manifests are applied on top)
+    loaded = load_inputs(opts)
+    if loaded.errors:
+        for line in report.problem_lines((), loaded.errors):
+            click.echo(line, err=True)
+        sys.exit(2)
+    objects = list(loaded.objects if base is None else apply_objects(base, loaded.objects).objects)
+    try:
+        with click.open_file(flows_file, "r", encoding="utf-8") as fh:
+            text = fh.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"{flows_file}: cannot read: {getattr(e, 'strerror', None) or e}") from None
+    notes: list[str] = []
+    try:
+        if observed:
+            flows, notes = flows_from_hubble(text, objects, flows_file)
+        else:
+            flows = parse_flows(text, flows_file)
+        if not flows:
+            raise UsageError(f"{flows_file}: no flows")
+        gen = generate(objects, flows)
+    except FlowError as e:
+        raise UsageError(str(e)) from None
+    proof = prove(objects, gen)
+    header = f"kubefort netpol generate {flows_file}: {len(gen.policies)} NetworkPolicies for {len(flows)} flow(s)"
+    if observed:
+        header += "\nflows observed:\n" + "\n".join(f"  {f.text()}" for f in flows)
+    report.write_generated(gen, fmt, output or sys.stdout, header)
+    sys.stdout.flush()
+    for note in [*notes, *gen.notes]:
+        click.echo(f"kubefort: note: {printable(note)}", err=True)
+    for line in report.proof_lines(proof, len(flows)):
+        click.echo(line, err=True)
+    sys.exit(0 if proof.equal else 1)

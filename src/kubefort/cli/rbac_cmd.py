@@ -11,6 +11,7 @@ answer marked incomplete (a kind it depends on could not be read from the cluste
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Sequence
 
@@ -337,3 +338,86 @@ def paths_cmd(
     defaults = None if index.inventory.live else index.defaults  # a cluster has its own
     click.echo(report.PATHS[fmt](paths, to, src, index.problems, defaults, gaps))
     _finish(index, loaded, fmt, incomplete=bool(gaps))
+
+
+@rbac_group.command("from-audit")
+@click.argument("audit_log", metavar="AUDIT.log", type=click.Path(allow_dash=True))
+@click.option("--user", default=None, metavar="NAME", help="The user whose requests to grant.")
+@click.option("--serviceaccount", default=None, metavar="NS:NAME", help="The ServiceAccount whose requests to grant.")
+@click.option("--name", "role_name", default=None, help="Name of the Roles and bindings (default: SUBJECT-from-audit).")
+@click.option("--include-denied", is_flag=True, help="Also grant requests the log shows were denied (403).")
+@input_options
+@cluster_options(whole=True)
+@click.option("-o", "--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+def from_audit_cmd(
+    audit_log: str,
+    user: str | None,
+    serviceaccount: str | None,
+    role_name: str | None,
+    include_denied: bool,
+    filenames: tuple[str, ...],
+    helm: tuple[str, ...],
+    helm_values: tuple[str, ...],
+    kustomize: tuple[str, ...],
+    namespace: str,
+    fmt: str,
+    cluster: ClusterSource | None,
+    snapshot: str | None,
+) -> None:
+    """The smallest Roles/ClusterRole and bindings that allow exactly the requests an API server audit
+    log (JSON lines of audit.k8s.io/v1 Events) records for one subject. With the current RBAC (-f
+    FILES, --cluster or --snapshot), also what the subject is granted and never used, and what it did
+    that its grants do not allow (on stderr).
+
+    \b
+    Exit codes: 0 done, 2 usage or input error (no request of the subject in the log included).
+    """
+    from ..analysis.rbac.from_audit import (
+        AuditLogError,
+        denied_now,
+        manifests,
+        minimal_roles,
+        needed,
+        of_subject,
+        parse_audit_log,
+        unused_grants,
+    )
+
+    if (user is None) == (serviceaccount is None):
+        raise UsageError("give --user NAME or --serviceaccount NS:NAME")
+    subject = Subject("User", user) if user is not None else Subject.parse(f"ServiceAccount:{serviceaccount}")
+    try:
+        with click.open_file(audit_log, "r", encoding="utf-8") as fh:
+            text = fh.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"{audit_log}: cannot read: {getattr(e, 'strerror', None) or e}") from None
+    try:
+        requests = of_subject(parse_audit_log(text, audit_log), subject)
+    except AuditLogError as e:
+        raise UsageError(str(e)) from None
+    label = f"{subject.kind} {subject.namespace + '/' if subject.namespace else ''}{subject.name}"
+    if not requests:
+        raise UsageError(f"{audit_log}: no request by {label} ({subject.username})")
+    need = needed(requests, subject, include_denied=include_denied)
+    if not need.requests:
+        raise UsageError(f"{audit_log}: every request by {label} is denied or allowed to everyone: nothing to grant")
+    roles = minimal_roles(need.requests)
+    slug = re.sub(r"[^a-z0-9.-]+", "-", subject.name.lower()).strip("-.") or "subject"
+    docs = manifests(roles, subject, role_name or f"{slug}-from-audit")
+    header = f"kubefort rbac from-audit {audit_log}: {len(requests)} request(s) by {label}"
+    report.write_from_audit(docs, fmt, sys.stdout, header)
+    unused = denied = None
+    loaded = None
+    if filenames or helm or kustomize or cluster is not None or snapshot is not None:
+        index, loaded = _load(
+            filenames, helm, helm_values, kustomize, namespace, False, cluster, snapshot, defaults=True
+        )
+        unused, denied = unused_grants(index, subject, requests), denied_now(index, subject, requests)
+    sys.stdout.flush()
+    rules = sum(len(r.rules) for r in roles)
+    for line in report.from_audit_lines(label, need, rules, unused, denied):
+        click.echo(line, err=True)
+    if loaded is not None:
+        for problem in loaded.errors:
+            click.echo(f"kubefort: error: {printable(problem.diagnostics())}", err=True)
+        sys.exit(2 if loaded.errors else 0)

@@ -88,6 +88,7 @@ RESOURCES: Mapping[str, tuple[tuple[str, str], ...]] = {
     "MutatingWebhookConfiguration": (("admissionregistration.k8s.io", "mutatingwebhookconfigurations"),),
     "ValidatingAdmissionPolicy": (("admissionregistration.k8s.io", "validatingadmissionpolicies"),),
     "ValidatingAdmissionPolicyBinding": (("admissionregistration.k8s.io", "validatingadmissionpolicybindings"),),
+    "CertificateSigningRequest": (("certificates.k8s.io", "certificatesigningrequests"),),
     # add-ons whose objects the rules judge
     "PeerAuthentication.security.istio.io": (("security.istio.io", "peerauthentications"),),
     "AuthorizationPolicy.security.istio.io": (("security.istio.io", "authorizationpolicies"),),  # not Linkerd's

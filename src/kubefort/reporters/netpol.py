@@ -1,5 +1,6 @@
 """``kubefort netpol`` output: a can-reach verdict (text, JSON), the connection matrix (table, CSV,
-JSON, Graphviz dot) and a policy diff (text, JSON), plus the warnings about left-out objects.
+JSON, Graphviz dot), a policy diff (text, JSON), policies generated from flows (YAML, JSON) with
+their proof, plus the warnings about left-out objects.
 
 Refs, policy names and reasons come from the scanned manifests: every text format shows their
 control characters as ``\\xNN`` (:func:`kubefort.reporters.printable`), JSON escapes them, and dot
@@ -17,7 +18,10 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any
 
+import yaml
+
 from ..analysis.netpol.engine import Verdict
+from ..analysis.netpol.generate import Difference, Generated, Proof
 from ..analysis.netpol.queries import Change, Matrix, MatrixNode, NetpolDiff
 from ..errors import KubefortError
 from . import printable
@@ -215,3 +219,48 @@ def problem_lines(problems: Iterable[tuple[str, str]], errors: Iterable[Kubefort
     out = [f"kubefort: error: {label}{printable(e.diagnostics())}" for e in errors]
     out += [f"kubefort: warning: {label}{printable(ref)} is left out: {printable(why)}" for ref, why in problems]
     return out
+
+
+# ----------------------------------------------------------------------------------- generate
+
+GENERATE_FORMATS = ("yaml", "json")
+
+
+def write_generated(gen: Generated, fmt: str, out: IO[str], header: str = "") -> None:
+    """The generated policies: YAML documents (with a comment header) or a JSON ``List``."""
+    docs = json.loads(json.dumps(list(gen.policies)))  # plain copies: no YAML anchors for shared lists
+    if fmt == "json":
+        _json({"apiVersion": "v1", "kind": "List", "items": docs}, out)
+        return
+    for line in header.splitlines():
+        out.write(f"# {printable(line)}\n")
+    out.write(yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False, width=200))
+
+
+def proof_lines(proof: Proof, flows: int) -> list[str]:
+    """``equal: ...`` or one line per extra or missing connection with the reasons indented."""
+    if proof.equal:
+        return [
+            f"equal: the generated policies allow exactly the {flows} intended flow(s) "
+            f"({proof.pairs} ordered pairs of {len(proof.endpoints)} endpoints compared by the engine)"
+        ]
+    out = [f"not equal: {len(proof.extra)} extra, {len(proof.missing)} missing ({proof.pairs} pairs compared)"]
+    for word, diffs in (("extra", proof.extra), ("missing", proof.missing)):
+        for d in diffs:
+            out.append(f"{word}: {d.source} -> {d.destination} {d.ports}")
+            out.extend(f"  - {why}" for why in d.why)
+    for ref, why in proof.problems:
+        out.append(f"left out by the engine: {ref}: {why}")
+    return [printable(line) for line in out]
+
+
+def proof_document(proof: Proof) -> dict[str, Any]:
+    def diff(d: Difference) -> dict[str, Any]:
+        return {"from": d.source, "to": d.destination, "ports": d.ports.render(), "why": list(d.why)}
+
+    return {
+        "equal": proof.equal,
+        "pairs": proof.pairs,
+        "extra": [diff(d) for d in proof.extra],
+        "missing": [diff(d) for d in proof.missing],
+    }

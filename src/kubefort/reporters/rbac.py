@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ..analysis.rbac.escalation import EscalationPath
+from ..analysis.rbac.from_audit import AuditedRequest, Needed, Unused
 from ..analysis.rbac.index import AccessDecision, Binding, Grant, PermissionRow, Problem
 from ..analysis.rbac.resources import Request
 from ..analysis.rbac.subjects import Subject
@@ -372,3 +373,46 @@ PATHS: dict[
     "json": paths_json,
     "dot": paths_dot,
 }
+
+
+# ----------------------------------------------------------------------------------- from-audit
+
+
+def write_from_audit(docs: Sequence[Mapping[str, Any]], fmt: str, out: Any, header: str = "") -> None:
+    """The Roles and bindings ``rbac from-audit`` proposes: YAML documents (comment header) or a JSON List."""
+    import yaml
+
+    plain = json.loads(json.dumps(list(docs)))  # no YAML anchors for shared maps
+    if fmt == "json":
+        out.write(json.dumps({"apiVersion": "v1", "kind": "List", "items": plain}, indent=2) + "\n")
+        return
+    for line in header.splitlines():
+        out.write(f"# {printable(line)}\n")
+    out.write(yaml.safe_dump_all(plain, sort_keys=False, default_flow_style=False, width=200))
+
+
+def from_audit_lines(
+    subject: str,
+    need: Needed,
+    rules: int,
+    unused: Sequence[Unused] | None,
+    denied: Sequence[AuditedRequest] | None,
+) -> list[str]:
+    """The summary (stderr): requests seen, rules proposed, what was left out, and the diff with the
+    current grants."""
+    out = [f"{subject}: {len(need.requests)} request(s) to allow, {rules} rule(s) proposed"]
+    if need.denied:
+        out.append(f"left out, denied (403) when recorded ({len(need.denied)}; --include-denied grants them):")
+        out.extend(f"  {d}" for d in sorted({r.describe() for r in need.denied}))
+    if need.by_default:
+        out.append(f"left out, allowed to every subject by the bootstrap bindings: {len(need.by_default)}")
+    if unused is not None:
+        total = sum(len(u.entries) for u in unused)
+        out.append(f"current grants: {total} verb/resource entr{'y' if total == 1 else 'ies'} never used")
+        for u in unused:
+            where = f"namespace {u.namespace}" if u.namespace else "cluster-wide"
+            out.append(f"  {u.binding} -> {u.role} ({where}): {', '.join(u.entries)}")
+    if denied is not None:
+        out.append(f"recorded requests the current grants do not allow: {len(denied)}")
+        out.extend(f"  {r.describe()}" for r in denied)
+    return [printable(line) for line in out]

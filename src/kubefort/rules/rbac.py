@@ -1824,6 +1824,141 @@ def legacy_serviceaccount_token_secret(obj: K8sObject, ctx: Context) -> Iterator
     yield Violation(("type",), f"Secret holds a long-lived, non-expiring token for {label}")
 
 
+# --------------------------------------------------------------------------------------------
+# KF-RBAC-037 .. 039: people and their client certificates (kubefort access audit)
+
+APISERVER_CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client"
+
+#: the rules ``kubefort access audit`` runs: people with cluster-admin power, system:masters, anonymous and
+#: all-authenticated grants, person bindings, client certificate requests, authenticators
+ACCESS_IDS: tuple[str, ...] = (
+    "KF-RBAC-005",
+    "KF-RBAC-006",
+    "KF-RBAC-020",
+    "KF-RBAC-021",
+    "KF-RBAC-037",
+    "KF-RBAC-038",
+    "KF-RBAC-039",
+    "KF-CP-056",
+)
+
+
+@rule(
+    id="KF-RBAC-037",
+    slug="person-group-or-cluster-binding",
+    title="Rights bound to a person's group or cluster-wide",
+    severity=Severity.LOW,
+    scope=Scope.OBJECT,
+    kinds=BINDING_KINDS,
+    rationale="A client certificate carries its groups until it expires and cannot be revoked: rights bound to "
+    "a group cannot be taken from one member, and a user bound cluster-wide keeps every namespace.",
+    remediation="Bind people by user name with RoleBindings in the namespaces they work in (kubefort access grant); "
+    "to cut a person off, delete the bindings of that name.",
+    refs=_refs(cis="5.1.1 (related)"),
+)
+def person_group_or_cluster_binding(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    for i, s in _subjects(obj):
+        kind, name = s.get("kind"), s.get("name")
+        if not isinstance(name, str) or not name or name.startswith("system:"):
+            continue  # Kubernetes' own identities (system:masters is KF-RBAC-006)
+        if kind == "Group":
+            yield Violation(
+                ("subjects", i),
+                f'{obj.kind} "{obj.name}" binds {_ref_label(obj)} to Group "{name}": a certificate carries its '
+                "groups until it expires, so one member cannot be removed from these rights",
+                subcode="group",
+            )
+        elif kind == "User" and obj.kind == "ClusterRoleBinding":
+            yield Violation(
+                ("subjects", i),
+                f'ClusterRoleBinding "{obj.name}" gives User "{name}" {_ref_label(obj)} in every namespace',
+                subcode="cluster",
+            )
+
+
+def _csr_subject(obj: K8sObject) -> Any:
+    """The subject of a CSR object's ``spec.request`` (base64 of a PEM PKCS#10 request)."""
+    import base64
+    import binascii
+
+    from cryptography import x509
+
+    req = obj.get("spec", "request")
+    if not isinstance(req, str) or not req:
+        raise NotEvaluated("spec.request is missing")
+    try:
+        return x509.load_pem_x509_csr(base64.b64decode(req, validate=True)).subject
+    except (ValueError, binascii.Error):
+        raise NotEvaluated("spec.request is not a base64 PEM certificate request") from None
+
+
+@rule(
+    id="KF-RBAC-038",
+    slug="client-certificate-long-expiry",
+    title="Client certificate request without a short expiry",
+    severity=Severity.MEDIUM,
+    scope=Scope.OBJECT,
+    kinds=("CertificateSigningRequest",),
+    params={"max_client_cert_seconds": 604800},
+    rationale="A client certificate cannot be revoked: it works until it expires, so its lifetime is the time "
+    "a lost laptop or a departed person keeps access.",
+    remediation="Set spec.expirationSeconds to hours or days (kubefort access grant --expires 24h) and issue a new "
+    "certificate when it runs out.",
+    refs=_refs(cis="3.1.1 (related, see KF-CP-056)"),
+)
+def client_certificate_long_expiry(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    if obj.get("spec", "signerName") != APISERVER_CLIENT_SIGNER:
+        return
+    conditions = obj.get("status", "conditions")
+    approved = isinstance(conditions, list) and any(
+        isinstance(c, dict) and c.get("type") == "Approved" for c in conditions
+    )
+    state = " (approved: the certificate is issued)" if approved else ""
+    seconds = obj.get("spec", "expirationSeconds")
+    limit = ctx.param("max_client_cert_seconds")
+    if seconds is None:
+        yield Violation(
+            ("spec", "expirationSeconds"),
+            f'CertificateSigningRequest "{obj.name}" has no expirationSeconds: the client certificate lives as long '
+            f"as the signer allows (one year by default){state}",
+            subcode="no_expiry",
+        )
+    elif isinstance(seconds, int) and not isinstance(seconds, bool) and isinstance(limit, int) and seconds > limit:
+        yield Violation(
+            ("spec", "expirationSeconds"),
+            f'CertificateSigningRequest "{obj.name}" asks for a client certificate valid {seconds / 3600:g} h, '
+            f"more than max_client_cert_seconds ({limit / 3600:g} h){state}",
+            subcode="long",
+        )
+
+
+@rule(
+    id="KF-RBAC-039",
+    slug="client-certificate-system-masters",
+    title="Client certificate request for system:masters",
+    severity=Severity.CRITICAL,
+    scope=Scope.OBJECT,
+    kinds=("CertificateSigningRequest",),
+    rationale="A certificate with O=system:masters is authorized for everything before RBAC is consulted, and "
+    "cannot be revoked: only rotating the cluster CA takes it back.",
+    remediation="Deny the request (kubectl certificate deny NAME) and issue a certificate without that group, "
+    "bound to a least-privilege role.",
+    refs=_refs(cis="5.1.7 (related, see KF-RBAC-006)"),
+)
+def client_certificate_system_masters(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    from cryptography.x509.oid import NameOID
+
+    subject = _csr_subject(obj)
+    groups = [str(a.value) for a in subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
+    if "system:masters" in groups:
+        cn = [str(a.value) for a in subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+        yield Violation(
+            ("spec", "request"),
+            f'CertificateSigningRequest "{obj.name}" asks for a certificate of '
+            f'"{cn[0] if cn else "?"}" in group system:masters (bypasses RBAC, cannot be revoked)',
+        )
+
+
 RULES = [
     role_full_wildcard,
     rbac_wildcard,
@@ -1861,4 +1996,7 @@ RULES = [
     aws_auth_write,
     workload_takeover_permissions,
     legacy_serviceaccount_token_secret,
+    person_group_or_cluster_binding,
+    client_certificate_long_expiry,
+    client_certificate_system_masters,
 ]
