@@ -1,0 +1,256 @@
+"""``kubefort fix``: apply the fixes rules declare (``RuleMeta.fix``) to the files they judged, then judge
+the result again.
+
+The scan before and after is one ``api.scan_inventory`` over every input with every rule of the config
+(``--rules``/``--skip-rules``/``--min-severity`` choose what is *fixed*, not what is judged), so the
+report can say which findings the edits removed, that none appeared anywhere, and which are left for a
+human and why. Nothing is written unless asked (``write``); the caller shows the diff otherwise.
+
+A finding is fixed at the node its rule's fix names: the container the finding's path points into, the
+object's pod spec (``POD_SPEC_PATHS``) or the object. Manifests rendered from a Helm chart or a
+Kustomize directory are not edited (the text that produced them is a template or a base): their edits
+are returned as hints, in words, naming the template.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..api import ScanOptions, load_inputs, resolve_config, scan_inventory
+from ..engine.findings import Finding, Report
+from ..engine.fixes import FixAt, RuleFix, apply_edits
+from ..engine.rule import Severity
+from ..engine.runner import origin_of
+from ..errors import LoadError, UsageError
+from ..loading.loader import load_text
+from ..model.inventory import Inventory
+from ..model.kinds import POD_SPEC_PATHS
+from ..model.objects import K8sObject
+from ..rules import default_registry
+from .yamledit import EditableFile, new_map, new_seq
+
+_CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
+
+
+@dataclass(slots=True, kw_only=True)
+class FixOptions:
+    paths: list[str]
+    rules: list[str] = field(default_factory=list)  # which findings to fix (IDs, slugs, KF-AREA-*)
+    skip_rules: list[str] = field(default_factory=list)
+    min_severity: str | None = None
+    include_opt_in: bool = False  # also apply fixes that could break a workload (RuleFix.opt_in)
+    config: str | None = None
+    namespace: str = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class FileChange:
+    """One edited file: its text before and after, with the file's own line endings."""
+
+    file: str
+    before: str
+    after: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unfixed:
+    """A finding left for a human, and why no edit removed it."""
+
+    finding: Finding
+    why: str
+
+
+@dataclass(slots=True)
+class FixResult:
+    changes: list[FileChange] = field(default_factory=list)
+    fixed: list[Finding] = field(default_factory=list)  # in the scan before, gone from the scan after
+    appeared: list[Finding] = field(default_factory=list)  # in the scan after only (should stay empty)
+    unfixed: list[Unfixed] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)  # edits to make in Helm templates or Kustomize overlays
+    errors: list[LoadError] = field(default_factory=list)
+    before: int = 0  # findings before (not suppressed)
+    after: int = 0
+
+
+def _finding_key(f: Finding) -> tuple[str, str, str, str, str]:
+    """A finding's identity across the edit (lines move; paths and messages of untouched fields do not)."""
+    return (f.rule.id, str(f.object), f.path_str, f.subcode or "", f.message)
+
+
+def _open(findings: Iterable[Finding]) -> list[Finding]:
+    return [f for f in findings if not f.suppressed]
+
+
+def _split_inputs(paths: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
+    """Plain paths, Helm chart directories, Kustomize directories."""
+    plain, helm, kustomize = [], [], []
+    for p in paths:
+        if os.path.isfile(os.path.join(p, "Chart.yaml")):
+            helm.append(p)
+        elif any(os.path.isfile(os.path.join(p, k)) for k in ("kustomization.yaml", "kustomization.yml")):
+            kustomize.append(p)
+        else:
+            plain.append(p)
+    return plain, helm, kustomize
+
+
+def _container_prefix(path: Sequence[str | int]) -> tuple[str | int, ...] | None:
+    """The path of the container a finding's path points into (``...containers.2``), or None."""
+    for i in range(len(path) - 2, -1, -1):
+        if path[i] in _CONTAINER_LISTS and isinstance(path[i + 1], int):
+            return tuple(path[: i + 2])
+    return None
+
+
+def _target_path(fx: RuleFix, obj: K8sObject, f: Finding) -> tuple[str | int, ...] | None:
+    if fx.at is FixAt.OBJECT:
+        return ()
+    if fx.at is FixAt.POD:
+        paths = POD_SPEC_PATHS.get(obj.kind)
+        return tuple(paths[1]) if paths is not None else None
+    return _container_prefix(f.path)
+
+
+def _walk(node: Any, path: Sequence[str | int]) -> MutableMapping[str, Any] | None:
+    for key in path:
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node if isinstance(node, MutableMapping) else None
+
+
+def _describe_target(fx: RuleFix, obj: K8sObject, f: Finding) -> str:
+    if fx.at is FixAt.CONTAINER:
+        prefix = _container_prefix(f.path)
+        if prefix is not None:
+            c = _walk(obj.raw, prefix)
+            name = c.get("name") if c is not None else None
+            return f'container "{name}"' if isinstance(name, str) else "the container"
+        return "the container"
+    return "the pod spec" if fx.at is FixAt.POD else "the object"
+
+
+def fix_paths(opts: FixOptions, *, write: bool = False) -> FixResult:
+    """Fix the findings ``opts`` selects in the files of ``opts.paths``; write them when ``write``."""
+    registry = default_registry()
+    plain, helm, kustomize = _split_inputs(opts.paths)
+    scan_opts = ScanOptions(
+        paths=plain, helm=helm, kustomize=kustomize, config=opts.config, namespace=opts.namespace, keep_passes=False
+    )
+    cfg = resolve_config(scan_opts)
+    selected = {r.meta.id for r in registry.select(only=opts.rules, skip=opts.skip_rules, enable=cfg.enable)}
+    try:
+        min_sev = Severity.parse(opts.min_severity) if opts.min_severity else Severity.INFO
+    except ValueError as e:
+        raise UsageError(f"--min-severity: {e}") from None
+    loaded = load_inputs(scan_opts)
+    result = FixResult(errors=list(loaded.errors))
+    report = scan_inventory(Inventory(loaded.objects), scan_opts, registry=registry, cfg=cfg)
+    before = _open(report.findings)
+    result.before = len(before)
+    objects = {(o.ref, origin_of(o)): o for o in loaded.objects}
+    files: dict[str, EditableFile] = {}
+    attempted: dict[tuple[str, str, str, str, str], Finding] = {}
+    for f in sorted(before, key=lambda f: (f.rule.id, f.location.file, f.location.line or 0)):
+        if f.rule.id not in selected or f.severity < min_sev:
+            continue
+        why = _apply_one(f, objects, files, opts, result)
+        if why is None:
+            attempted[_finding_key(f)] = f
+        else:
+            result.unfixed.append(Unfixed(f, why))
+    after_report = _rescan(loaded.objects, files, scan_opts, registry, cfg, result)
+    after = _open(after_report.findings)
+    result.after = len(after)
+    before_keys = {_finding_key(f) for f in before}
+    after_keys = {_finding_key(f) for f in after}
+    result.fixed = [f for f in before if _finding_key(f) not in after_keys]
+    result.appeared = [f for f in after if _finding_key(f) not in before_keys]
+    for key, f in attempted.items():
+        if key in after_keys:
+            result.unfixed.append(
+                Unfixed(f, f"the declared fix did not remove it (another setting decides): {f.rule.remediation}")
+            )
+    if write:
+        for ch in result.changes:
+            with open(ch.file, "w", encoding="utf-8", newline="") as fh:
+                fh.write(ch.after)
+    return result
+
+
+def _apply_one(
+    f: Finding,
+    objects: dict[Any, K8sObject],
+    files: dict[str, EditableFile],
+    opts: FixOptions,
+    result: FixResult,
+) -> str | None:
+    """Apply the fix of ``f``'s rule; None when edits were made (or nothing needed changing), else why not."""
+    fx = f.rule.fix
+    if fx is None:
+        return f"no mechanical fix: {f.rule.remediation}"
+    if f.subcode is not None and f.subcode in fx.skip_subcodes:
+        return f"not fixed for this case ({f.subcode}): the workload needs what the fix removes"
+    if fx.opt_in is not None and not opts.include_opt_in:
+        return f"opt-in fix, not applied: {fx.opt_in} (--include-opt-in applies it)"
+    obj = objects.get((f.object, f.origin)) if f.origin is not None else None
+    if obj is None or obj.source.doc is None:
+        return "the finding's object could not be found in the input"
+    target_path = _target_path(fx, obj, f)
+    if target_path is None:
+        return "the finding does not point into a container or pod spec the fix could edit"
+    rendered = obj.source.template is not None or obj.source.file.endswith("(rendered)")
+    if rendered:
+        target = _walk(obj.raw, target_path)
+        if target is not None and (blocked := fx.blocked(target)) is not None:
+            return blocked
+        where = f"template {obj.source.template}" if obj.source.template else f"an overlay of {obj.source.file}"
+        hint = f"{where}: {obj.ref}, {_describe_target(fx, obj, f)}: {fx.describe()} [{f.rule.id}]"
+        if hint not in result.hints:
+            result.hints.append(hint)
+        return "rendered from a Helm chart or Kustomize: change the template or overlay (see the hints)"
+    if obj.source.file == "-" or obj.source.file.endswith(".json"):
+        return "only YAML files are edited (this is stdin or JSON)"
+    ef = files.get(obj.source.file)
+    if ef is None:
+        with open(obj.source.file, encoding="utf-8", newline="") as fh:
+            ef = files[obj.source.file] = EditableFile(obj.source.file, fh.read())
+    root, why = ef.root(obj.source.doc.start_line, obj.source.prefix)
+    if root is None:
+        return why
+    target = _walk(root, target_path)
+    if target is None:
+        return "the node the fix edits is not a mapping in the file"
+    blocked = fx.blocked(target)
+    if blocked is not None:
+        return blocked
+    if apply_edits(target, fx.edits, new_map=new_map, new_seq=new_seq):
+        ef.touch(obj.source.doc.start_line)
+    return None
+
+
+def _rescan(
+    objects: list[K8sObject],
+    files: dict[str, EditableFile],
+    scan_opts: ScanOptions,
+    registry: Any,
+    cfg: Any,
+    result: FixResult,
+) -> Report:
+    """Judge the edited files in memory with every other input unchanged."""
+    changed: dict[str, str] = {}
+    for path, ef in files.items():
+        after = ef.render()
+        if after != ef.original:
+            changed[path] = after
+            result.changes.append(FileChange(path, ef.original, after))
+    kept = [o for o in objects if o.source.file not in changed or o.source.template is not None]
+    for path, text in changed.items():
+        reloaded = load_text(text, path, default_namespace=scan_opts.namespace)
+        kept.extend(reloaded.objects)
+        result.errors.extend(reloaded.errors)
+    return scan_inventory(Inventory(kept), scan_opts, registry=registry, cfg=cfg)
