@@ -33,6 +33,7 @@ COMMANDS = {
     "image": ("image_cmd", "image_group"),
     "vulndb": ("image_cmd", "vulndb_group"),
     "dockerfile": ("image_cmd", "dockerfile_group"),
+    "fix": ("fix_cmd", "fix_cmd"),
 }
 
 

@@ -137,14 +137,18 @@ def _same(a: Any, b: Scalar) -> bool:
 
 
 def _child(
-    node: MutableMapping[str, Any], path: tuple[str, ...], new_map: Callable[[], MutableMapping[str, Any]]
+    node: MutableMapping[str, Any],
+    path: tuple[str, ...],
+    new_map: Callable[[], MutableMapping[str, Any]],
+    put: Callable[[MutableMapping[str, Any], str, Any], None],
 ) -> MutableMapping[str, Any] | None:
     """The mapping at ``path`` below ``node``, created where missing; None when a value in the way is not a
     mapping (an edit never overwrites what it does not understand)."""
     for key in path:
         nxt = node.get(key)
         if nxt is None:
-            nxt = node[key] = new_map()
+            nxt = new_map()
+            put(node, key, nxt)
         if not isinstance(nxt, MutableMapping):
             return None
         node = nxt
@@ -160,46 +164,57 @@ def _lookup(node: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     return cur
 
 
+def _put(parent: MutableMapping[str, Any], key: str, value: Any) -> None:
+    parent[key] = value
+
+
+def _append(items: MutableSequence[Any], item: Any) -> None:
+    items.append(item)
+
+
 def apply_edits(
     node: MutableMapping[str, Any],
     edits: tuple[FixEdit, ...],
     *,
     new_map: Callable[[], MutableMapping[str, Any]] = dict,
     new_seq: Callable[[], MutableSequence[Any]] = list,
+    put: Callable[[MutableMapping[str, Any], str, Any], None] = _put,
+    append: Callable[[MutableSequence[Any], Any], None] = _append,
 ) -> list[FixEdit]:
     """Apply ``edits`` to ``node`` in place; return those that changed something. Edits are idempotent:
     applying them again changes nothing. ``new_map``/``new_seq`` build the containers a round-trip YAML
-    library needs for new nodes."""
+    library needs for new nodes; ``put``/``append`` place a new key or item where its author would."""
     changed: list[FixEdit] = []
     for e in edits:
         if isinstance(e, SetField):
-            parent = _child(node, e.path[:-1], new_map)
+            parent = _child(node, e.path[:-1], new_map, put)
             if parent is None:
                 continue
             key = e.path[-1]
             if key in parent and parent[key] is not None and (e.only_if_absent or _same(parent[key], e.value)):
                 continue
-            parent[key] = e.value
+            put(parent, key, e.value)
             changed.append(e)
         elif isinstance(e, AddItem):
-            parent = _child(node, e.path[:-1], new_map)
+            parent = _child(node, e.path[:-1], new_map, put)
             if parent is None:
                 continue
             key = e.path[-1]
             items = parent.get(key)
             if items is None:
-                items = parent[key] = new_seq()
+                items = new_seq()
+                put(parent, key, items)
             if not isinstance(items, MutableSequence) or any(_same(x, e.item) for x in items):
                 continue
-            items.append(e.item)
+            append(items, e.item)
             changed.append(e)
         else:
             value = _lookup(node, e.source)
             if value is None or isinstance(value, (Mapping, list)) or _lookup(node, e.path) is not None:
                 continue
-            parent = _child(node, e.path[:-1], new_map)
+            parent = _child(node, e.path[:-1], new_map, put)
             if parent is None:
                 continue
-            parent[e.path[-1]] = value
+            put(parent, e.path[-1], value)
             changed.append(e)
     return changed

@@ -15,6 +15,7 @@ are returned as hints, in words, naming the template.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +31,7 @@ from ..model.inventory import Inventory
 from ..model.kinds import POD_SPEC_PATHS
 from ..model.objects import K8sObject
 from ..rules import default_registry
-from .yamledit import EditableFile, new_map, new_seq
+from .yamledit import EditableFile, append, new_map, new_seq, put
 
 _CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 
@@ -75,9 +76,23 @@ class FixResult:
     after: int = 0
 
 
-def _finding_key(f: Finding) -> tuple[str, str, str, str, str]:
-    """A finding's identity across the edit (lines move; paths and messages of untouched fields do not)."""
-    return (f.rule.id, str(f.object), f.path_str, f.subcode or "", f.message)
+def _finding_key(f: Finding) -> tuple[str, str, str, str]:
+    """A finding's identity across the edit: lines move, and so do paths when a fix adds the mapping a
+    finding pointed next to (a container's new securityContext); the rule, object and message do not."""
+    return (f.rule.id, str(f.object), f.subcode or "", f.message)
+
+
+def _missing_from(these: list[Finding], others: list[Finding]) -> list[Finding]:
+    """The findings of ``these`` that ``others`` does not have (as many times as they occur)."""
+    left = Counter(_finding_key(f) for f in others)
+    out = []
+    for f in these:
+        k = _finding_key(f)
+        if left[k] > 0:
+            left[k] -= 1
+        else:
+            out.append(f)
+    return out
 
 
 def _open(findings: Iterable[Finding]) -> list[Finding]:
@@ -154,7 +169,7 @@ def fix_paths(opts: FixOptions, *, write: bool = False) -> FixResult:
     result.before = len(before)
     objects = {(o.ref, origin_of(o)): o for o in loaded.objects}
     files: dict[str, EditableFile] = {}
-    attempted: dict[tuple[str, str, str, str, str], Finding] = {}
+    attempted: dict[tuple[str, str, str, str], Finding] = {}
     for f in sorted(before, key=lambda f: (f.rule.id, f.location.file, f.location.line or 0)):
         if f.rule.id not in selected or f.severity < min_sev:
             continue
@@ -166,10 +181,9 @@ def fix_paths(opts: FixOptions, *, write: bool = False) -> FixResult:
     after_report = _rescan(loaded.objects, files, scan_opts, registry, cfg, result)
     after = _open(after_report.findings)
     result.after = len(after)
-    before_keys = {_finding_key(f) for f in before}
+    result.fixed = _missing_from(before, after)
+    result.appeared = _missing_from(after, before)
     after_keys = {_finding_key(f) for f in after}
-    result.fixed = [f for f in before if _finding_key(f) not in after_keys]
-    result.appeared = [f for f in after if _finding_key(f) not in before_keys]
     for key, f in attempted.items():
         if key in after_keys:
             result.unfixed.append(
@@ -228,7 +242,7 @@ def _apply_one(
     blocked = fx.blocked(target)
     if blocked is not None:
         return blocked
-    if apply_edits(target, fx.edits, new_map=new_map, new_seq=new_seq):
+    if apply_edits(target, fx.edits, new_map=new_map, new_seq=new_seq, put=put, append=append):
         ef.touch(obj.source.doc.start_line)
     return None
 

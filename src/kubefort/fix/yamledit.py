@@ -15,12 +15,13 @@ are taken off before and put back after, and lines are never folded (``width``).
 from __future__ import annotations
 
 import io
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, MutableSequence
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from ..loading.yamlparse import split_documents
@@ -144,6 +145,37 @@ class EditableFile:
         if self.crlf:
             text = text.replace("\n", "\r\n")
         return (_BOM if self.bom else "") + text
+
+
+def put(parent: MutableMapping[str, Any], key: str, value: Any) -> None:
+    """Set ``key``; a new key goes where a person would write it and where no comment is attached: after
+    ``image`` in a container (after ``name`` without one), last in an object, first elsewhere (ruamel
+    keeps a comment written after a mapping's last entry with that entry, so appending a key would put
+    it below a comment about the next field)."""
+    if key in parent or not isinstance(parent, CommentedMap):
+        parent[key] = value
+        return
+    keys = list(parent)
+    if "apiVersion" in keys and "kind" in keys:
+        pos = len(keys)
+    elif "image" in keys:
+        pos = keys.index("image") + 1
+    elif "name" in keys:
+        pos = keys.index("name") + 1
+    else:
+        pos = 0
+    parent.insert(pos, key, value)
+
+
+def append(items: MutableSequence[Any], item: Any) -> None:
+    """Append ``item`` quoted as the list's other items are (``drop: ["NET_RAW", "ALL"]``)."""
+    if isinstance(item, str) and items:
+        last = items[-1]
+        if isinstance(last, DoubleQuotedScalarString):
+            item = DoubleQuotedScalarString(item)
+        elif isinstance(last, SingleQuotedScalarString):
+            item = SingleQuotedScalarString(item)
+    items.append(item)
 
 
 def new_map() -> MutableMapping[str, Any]:
