@@ -78,18 +78,28 @@ class FixResult:
 
 def _finding_key(f: Finding) -> tuple[str, str, str, str]:
     """A finding's identity across the edit: lines move, and so do paths when a fix adds the mapping a
-    finding pointed next to (a container's new securityContext); the rule, object and message do not."""
+    finding pointed next to (a container's new securityContext); the rule, object and sub-code do not."""
     return (f.rule.id, str(f.object), f.subcode or "", f.message)
 
 
 def _missing_from(these: list[Finding], others: list[Finding]) -> list[Finding]:
-    """The findings of ``these`` that ``others`` does not have (as many times as they occur)."""
-    left = Counter(_finding_key(f) for f in others)
-    out = []
+    """The findings of ``these`` that ``others`` does not have (as many times as they occur): matched by
+    message first, then by rule, object and sub-code alone, since a rule may word the same finding
+    differently once a fix changed a neighbouring field (KF-POD-018 mentions runAsNonRoot when it is set)."""
+    exact = Counter(_finding_key(f) for f in others)
+    rest: list[Finding] = []
     for f in these:
         k = _finding_key(f)
-        if left[k] > 0:
-            left[k] -= 1
+        if exact[k] > 0:
+            exact[k] -= 1
+        else:
+            rest.append(f)
+    loose = Counter(k[:3] for k, n in exact.items() for _ in range(n))
+    out = []
+    for f in rest:
+        k = _finding_key(f)[:3]
+        if loose[k] > 0:
+            loose[k] -= 1
         else:
             out.append(f)
     return out
