@@ -97,9 +97,9 @@ def _missing_from(these: list[Finding], others: list[Finding]) -> list[Finding]:
     loose = Counter(k[:3] for k, n in exact.items() for _ in range(n))
     out = []
     for f in rest:
-        k = _finding_key(f)[:3]
-        if loose[k] > 0:
-            loose[k] -= 1
+        r = _finding_key(f)[:3]
+        if loose[r] > 0:
+            loose[r] -= 1
         else:
             out.append(f)
     return out
