@@ -210,3 +210,42 @@ def test_cli(tmp_path: Path) -> None:
     assert path.read_text() == QUIRKY.read_text()
     res = CliRunner(mix_stderr=False).invoke(cli, ["fix", str(path), "--write", "--rules", "KF-POD-002"])
     assert res.exit_code == 0 and res.stdout == "" and "edited 1 file(s)" in res.stderr
+
+
+RENDER = HERE / "fixtures" / "render"
+
+
+def test_helm_chart_is_not_edited_and_the_template_and_values_are_named(tmp_path: Path) -> None:
+    if shutil.which("helm") is None:
+        pytest.skip("helm not on PATH")
+    chart = tmp_path / "chart"
+    shutil.copytree(RENDER / "chart", chart)
+    before = {p: p.read_bytes() for p in chart.rglob("*") if p.is_file()}
+    result = fix_paths(
+        FixOptions(paths=[str(chart)], helm_values=[str(chart / "values-insecure.yaml")], include_opt_in=True),
+        write=True,
+    )
+    assert {p: p.read_bytes() for p in chart.rglob("*") if p.is_file()} == before and result.changes == []
+    template = str(chart / "templates" / "deployment.yaml")
+    (privileged,) = [h for h in result.hints if "[KF-POD-001]" in h]
+    assert privileged.startswith(template) and ".Values.privileged" in privileged
+    # the re-scan judges the objects as the template change would render them
+    assert {"KF-POD-001", "KF-POD-002"} <= {f.rule.id for f in result.fixed} and result.appeared == []
+
+
+def test_kustomize_gets_a_patch_not_an_edited_base(tmp_path: Path) -> None:
+    if shutil.which("kustomize") is None and shutil.which("kubectl") is None:
+        pytest.skip("neither kustomize nor kubectl on PATH")
+    overlay = tmp_path / "kustomize"
+    shutil.copytree(RENDER / "kustomize", overlay)
+    base = (overlay / "pod.yaml").read_text()
+    result = fix_paths(FixOptions(paths=[str(overlay)], include_opt_in=True), write=True)
+    assert (overlay / "pod.yaml").read_text() == base
+    assert [c.file for c in result.changes] == [str(overlay / "kubefort-fix-patch.yaml")]
+    fixed = {f.rule.id for f in result.fixed} & set(FIXABLE)
+    assert {"KF-POD-001", "KF-POD-002", "KF-POD-022"} <= fixed and result.appeared == []
+    # the overlay with the patch listed renders objects that pass the fixed rules
+    kust = overlay / "kustomization.yaml"
+    kust.write_text(kust.read_text() + "patches:\n  - path: kubefort-fix-patch.yaml\n")
+    report = scan(ScanOptions(kustomize=[str(overlay)], rules=sorted(fixed)))
+    assert [f.message for f in report.findings if not f.suppressed] == []

@@ -24,6 +24,7 @@ from .options import split_ids
     help="Also apply fixes that can stop a workload from starting (runAsNonRoot, read-only root filesystem...).",
 )
 @click.option("--config", default=None, metavar="FILE", help="kubefort config file (default: found as scan finds it).")
+@click.option("--values", "helm_values", multiple=True, metavar="FILE", help="Values file for the Helm charts.")
 @click.option(
     "-n", "--namespace", default="default", show_default=True, help="Namespace assumed for objects that name none."
 )
@@ -36,8 +37,12 @@ def fix_cmd(
     include_opt_in: bool,
     config: str | None,
     namespace: str,
+    helm_values: tuple[str, ...],
 ) -> None:
     """Fix the findings of PATH... whose rules declare a mechanical fix, then scan the result again.
+
+    A Helm chart directory is not edited: the template lines (and the values keys they read) to change
+    are printed. A Kustomize directory gets a patch file for its patches: list, never an edited base.
 
     Prints the edits as a diff unless --write; reports the findings removed, any that appeared, and those
     that need a human and why. Exit code 1 when a finding appeared, 2 on input errors, else 0.
@@ -52,6 +57,7 @@ def fix_cmd(
         include_opt_in=include_opt_in,
         config=config,
         namespace=namespace,
+        helm_values=list(helm_values),
     )
     result = fix_paths(opts, write=not show_diff)
     if show_diff:

@@ -14,11 +14,15 @@ are returned as hints, in words, naming the template.
 
 from __future__ import annotations
 
+import copy
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import yaml
 
 from ..api import ScanOptions, load_inputs, resolve_config, scan_inventory
 from ..engine.findings import Finding, Report
@@ -34,6 +38,10 @@ from ..rules import default_registry
 from .yamledit import EditableFile, append, new_map, new_seq, put
 
 _CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
+#: how the loader names the objects of a rendered Kustomize directory (api.load_inputs)
+RENDERED_SUFFIX = "/kustomization.yaml (rendered)"
+#: the patch ``kubefort fix`` writes into a Kustomize directory, for its ``patches:``
+KUSTOMIZE_PATCH = "kubefort-fix-patch.yaml"
 
 
 @dataclass(slots=True, kw_only=True)
@@ -45,6 +53,7 @@ class FixOptions:
     include_opt_in: bool = False  # also apply fixes that could break a workload (RuleFix.opt_in)
     config: str | None = None
     namespace: str = "default"
+    helm_values: list[str] = field(default_factory=list)  # values files for the Helm charts among paths
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +93,10 @@ def _finding_key(f: Finding) -> tuple[str, str, str, str]:
 
 def _missing_from(these: list[Finding], others: list[Finding]) -> list[Finding]:
     """The findings of ``these`` that ``others`` does not have (as many times as they occur): matched by
-    message first, then by rule, object and sub-code alone, since a rule may word the same finding
-    differently once a fix changed a neighbouring field (KF-POD-018 mentions runAsNonRoot when it is set)."""
+    message first, then by rule and object alone, since a rule may word the same finding differently
+    once a fix changed a neighbouring field (KF-POD-018 mentions runAsNonRoot when it is set; KF-RBAC-024
+    loses its ``with_token`` sub-code when the token is no longer mounted): "nothing appeared" means no
+    rule fails more often on any object than before."""
     exact = Counter(_finding_key(f) for f in others)
     rest: list[Finding] = []
     for f in these:
@@ -94,10 +105,10 @@ def _missing_from(these: list[Finding], others: list[Finding]) -> list[Finding]:
             exact[k] -= 1
         else:
             rest.append(f)
-    loose = Counter(k[:3] for k, n in exact.items() for _ in range(n))
+    loose = Counter(k[:2] for k, n in exact.items() for _ in range(n))
     out = []
     for f in rest:
-        r = _finding_key(f)[:3]
+        r = _finding_key(f)[:2]
         if loose[r] > 0:
             loose[r] -= 1
         else:
@@ -164,7 +175,13 @@ def fix_paths(opts: FixOptions, *, write: bool = False) -> FixResult:
     registry = default_registry()
     plain, helm, kustomize = _split_inputs(opts.paths)
     scan_opts = ScanOptions(
-        paths=plain, helm=helm, kustomize=kustomize, config=opts.config, namespace=opts.namespace, keep_passes=False
+        paths=plain,
+        helm=helm,
+        helm_values=opts.helm_values,
+        kustomize=kustomize,
+        config=opts.config,
+        namespace=opts.namespace,
+        keep_passes=False,
     )
     cfg = resolve_config(scan_opts)
     selected = {r.meta.id for r in registry.select(only=opts.rules, skip=opts.skip_rules, enable=cfg.enable)}
@@ -180,15 +197,17 @@ def fix_paths(opts: FixOptions, *, write: bool = False) -> FixResult:
     objects = {(o.ref, origin_of(o)): o for o in loaded.objects}
     files: dict[str, EditableFile] = {}
     attempted: dict[tuple[str, str, str, str], Finding] = {}
+    rendered: dict[int, tuple[K8sObject, dict[str, Any]]] = {}  # id(object) -> (object, its edited copy)
     for f in sorted(before, key=lambda f: (f.rule.id, f.location.file, f.location.line or 0)):
         if f.rule.id not in selected or f.severity < min_sev:
             continue
-        why = _apply_one(f, objects, files, opts, result)
+        why = _apply_one(f, objects, files, rendered, opts, result)
         if why is None:
             attempted[_finding_key(f)] = f
         else:
             result.unfixed.append(Unfixed(f, why))
-    after_report = _rescan(loaded.objects, files, scan_opts, registry, cfg, result)
+    _kustomize_patches(rendered, kustomize, result)
+    after_report = _rescan(loaded.objects, files, rendered, scan_opts, registry, cfg, result)
     after = _open(after_report.findings)
     result.after = len(after)
     result.fixed = _missing_from(before, after)
@@ -210,6 +229,7 @@ def _apply_one(
     f: Finding,
     objects: dict[Any, K8sObject],
     files: dict[str, EditableFile],
+    rendered: dict[int, tuple[K8sObject, dict[str, Any]]],
     opts: FixOptions,
     result: FixResult,
 ) -> str | None:
@@ -227,16 +247,8 @@ def _apply_one(
     target_path = _target_path(fx, obj, f)
     if target_path is None:
         return "the finding does not point into a container or pod spec the fix could edit"
-    rendered = obj.source.template is not None or obj.source.file.endswith("(rendered)")
-    if rendered:
-        target = _walk(obj.raw, target_path)
-        if target is not None and (blocked := fx.blocked(target)) is not None:
-            return blocked
-        where = f"template {obj.source.template}" if obj.source.template else f"an overlay of {obj.source.file}"
-        hint = f"{where}: {obj.ref}, {_describe_target(fx, obj, f)}: {fx.describe()} [{f.rule.id}]"
-        if hint not in result.hints:
-            result.hints.append(hint)
-        return "rendered from a Helm chart or Kustomize: change the template or overlay (see the hints)"
+    if obj.source.template is not None or obj.source.file.endswith(RENDERED_SUFFIX):
+        return _fix_rendered(f, fx, obj, target_path, rendered, result)
     if obj.source.file == "-" or obj.source.file.endswith(".json"):
         return "only YAML files are edited (this is stdin or JSON)"
     ef = files.get(obj.source.file)
@@ -260,21 +272,133 @@ def _apply_one(
 def _rescan(
     objects: list[K8sObject],
     files: dict[str, EditableFile],
+    rendered: dict[int, tuple[K8sObject, dict[str, Any]]],
     scan_opts: ScanOptions,
     registry: Any,
     cfg: Any,
     result: FixResult,
 ) -> Report:
-    """Judge the edited files in memory with every other input unchanged."""
+    """Judge the edited files in memory with every other input unchanged; rendered objects as the
+    template or overlay change would render them."""
     changed: dict[str, str] = {}
     for path, ef in files.items():
         after = ef.render()
         if after != ef.original:
             changed[path] = after
             result.changes.append(FileChange(path, ef.original, after))
-    kept = [o for o in objects if o.source.file not in changed or o.source.template is not None]
+    kept = [o for o in objects if (o.source.file not in changed or o.source.template) and id(o) not in rendered]
+    for obj, edited in rendered.values():
+        again = load_text(
+            yaml.safe_dump(edited, sort_keys=False), obj.source.file, default_namespace=scan_opts.namespace
+        )
+        kept.extend(again.objects)
     for path, text in changed.items():
         reloaded = load_text(text, path, default_namespace=scan_opts.namespace)
         kept.extend(reloaded.objects)
         result.errors.extend(reloaded.errors)
     return scan_inventory(Inventory(kept), scan_opts, registry=registry, cfg=cfg)
+
+
+def _fix_rendered(
+    f: Finding,
+    fx: RuleFix,
+    obj: K8sObject,
+    target_path: tuple[str | int, ...],
+    rendered: dict[int, tuple[K8sObject, dict[str, Any]]],
+    result: FixResult,
+) -> str | None:
+    """A rendered object: the fix is applied to a copy (for the re-scan and a Kustomize patch) and, for a
+    Helm template, said in words with the values keys the template reads for that field."""
+    _, edited = rendered.setdefault(id(obj), (obj, copy.deepcopy(dict(obj.raw))))
+    target = _walk(edited, target_path)
+    if target is None:
+        return "the node the fix edits is not a mapping"
+    blocked = fx.blocked(target)
+    if blocked is not None:
+        return blocked
+    apply_edits(target, fx.edits)
+    if obj.source.template is None:
+        return None  # Kustomize: the patch file carries it
+    hint = f"{obj.source.file}: {obj.ref}, {_describe_target(fx, obj, f)}: {fx.describe()} [{f.rule.id}]"
+    keys = _values_keys(obj.source.file, fx)
+    if keys:
+        hint += f"; the template reads {', '.join('.Values.' + k for k in keys)}: set it in the values"
+    if hint not in result.hints:
+        result.hints.append(hint)
+    return None
+
+
+def _values_keys(template: str, fx: RuleFix) -> list[str]:
+    """The ``.Values`` keys a chart template reads for the first field of the fix's edits (charts name
+    them ``securityContext``/``podSecurityContext``, ``image.pullPolicy``...)."""
+    try:
+        with open(template, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError:
+        return []
+    fields = [p.lower() for p in fx.edits[0].path]
+    out = []
+    for key in dict.fromkeys(re.findall(r"\.Values\.([\w.]+)", text)):
+        last = key.rsplit(".", 1)[-1].lower()
+        if not any(last.endswith(f) or (len(last) > 5 and f.endswith(last)) for f in fields):
+            continue
+        if (fx.at is FixAt.POD) == ("pod" in key.lower()) or fx.at is FixAt.OBJECT:
+            out.append(key)
+    return out
+
+
+_SAME = object()
+
+
+def _patch_of(before: Any, after: Any) -> Any:
+    """A strategic merge patch from ``before`` to ``after`` (edits only add or change fields): container
+    lists merge by name, as their patch strategy says; lists of scalars are replaced."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        out = {}
+        for k, v in after.items():
+            d = _patch_of(before[k], v) if k in before else v
+            if d is not _SAME:
+                out[k] = d
+        return out or _SAME
+    if (
+        isinstance(before, list)
+        and isinstance(after, list)
+        and len(before) == len(after)
+        and all(isinstance(x, dict) and "name" in x for x in after)
+    ):
+        items = []
+        for b, a in zip(before, after, strict=True):
+            d = _patch_of(b, a)
+            if d is not _SAME:
+                items.append({"name": a["name"], **d})
+        return items or _SAME
+    return _SAME if before == after else after
+
+
+def _kustomize_patches(
+    rendered: dict[int, tuple[K8sObject, dict[str, Any]]], directories: list[str], result: FixResult
+) -> None:
+    """One patch file per Kustomize directory with the edits of its objects, for its ``patches:``."""
+    for d in directories:
+        label = f"{d.rstrip('/')}{RENDERED_SUFFIX}"
+        docs = []
+        for obj, edited in rendered.values():
+            if obj.source.file != label:
+                continue
+            diff = _patch_of(obj.raw, edited)
+            if diff is _SAME:
+                continue
+            meta: dict[str, Any] = {"name": obj.name}
+            docs.append({"apiVersion": obj.api_version, "kind": obj.kind, "metadata": meta, **diff})
+        if not docs:
+            continue
+        path = os.path.join(d, KUSTOMIZE_PATCH)
+        before = ""
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as fh:
+                before = fh.read()
+        header = "# written by kubefort fix: the rules' declared fixes as a patch of this overlay\n"
+        after = header + yaml.safe_dump_all(docs, sort_keys=False, explicit_start=True)
+        if after != before:
+            result.changes.append(FileChange(path, before, after))
+        result.hints.append(f"{d}: list the patch in kustomization.yaml: patches: [{{path: {KUSTOMIZE_PATCH}}}]")
