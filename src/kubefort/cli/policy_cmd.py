@@ -13,16 +13,18 @@ from .options import split_ids
 
 @click.group("policy")
 def policy_group() -> None:
-    """Export kubefort rules as native admission policies (ValidatingAdmissionPolicy, Kyverno)."""
+    """Export kubefort rules as native admission policies (ValidatingAdmissionPolicy, Kyverno,
+    MutatingAdmissionPolicy)."""
 
 
 @policy_group.command("export")
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["vap", "kyverno"]),
+    type=click.Choice(["vap", "kyverno", "mutating"]),
     required=True,
-    help="vap: ValidatingAdmissionPolicy + binding (CEL); kyverno: Kyverno ClusterPolicy.",
+    help="vap: ValidatingAdmissionPolicy + binding (CEL); kyverno: Kyverno ClusterPolicy; mutating: "
+    "MutatingAdmissionPolicy + binding applying the rules' safe fixes to pods (--action does not apply).",
 )
 @click.option(
     "--rules", "rules", multiple=True, metavar="IDS", help="Only these rules (comma-separated; default: all)."
