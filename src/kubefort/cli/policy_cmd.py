@@ -21,9 +21,10 @@ def policy_group() -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["vap", "kyverno", "mutating"]),
+    type=click.Choice(["vap", "kyverno", "kyverno-legacy", "mutating"]),
     required=True,
-    help="vap: ValidatingAdmissionPolicy + binding (CEL); kyverno: Kyverno ClusterPolicy; mutating: "
+    help="vap: ValidatingAdmissionPolicy + binding (CEL); kyverno: Kyverno CEL ValidatingPolicy "
+    "(policies.kyverno.io/v1); kyverno-legacy: Kyverno ClusterPolicy (kyverno.io/v1); mutating: "
     "MutatingAdmissionPolicy + binding applying the rules' safe fixes to pods (--action does not apply).",
 )
 @click.option(
@@ -34,7 +35,7 @@ def policy_group() -> None:
     type=click.Choice(["deny", "warn", "audit"]),
     default="deny",
     show_default=True,
-    help="What the policies do on a violation (VAP validationActions / Kyverno failureAction).",
+    help="What the policies do on a violation (validationActions / Kyverno failureAction).",
 )
 @click.option("--output", type=click.File("w"), default=None, help="Write the YAML to this file instead of stdout.")
 def export_cmd(fmt: str, rules: tuple[str, ...], action: str, output: IO[str] | None) -> None:
