@@ -123,13 +123,30 @@ def test_selection_and_opt_in(tmp_path: Path) -> None:
     assert {f.rule.id for f in opted.fixed} & set(FIXABLE) == {"KF-POD-021"}
 
 
-def test_a_document_ruamel_would_reformat_is_left_alone(tmp_path: Path) -> None:
-    """ruamel writes ``[{containerPort: 80}]`` as ``[containerPort: 80]``: the document is refused, not
-    reformatted, and the finding is reported with why."""
+def test_lines_ruamel_writes_differently_are_kept_as_written(tmp_path: Path) -> None:
+    """kubectl writes ``creationTimestamp: null``, people align list items: ruamel would write ``null`` as
+    an empty value, ``[{containerPort: 80}]`` as ``[containerPort: 80]`` and drop the alignment. Lines
+    the fix does not touch are put back as written."""
+    path = tmp_path / "pod.yaml"
+    text = (
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  creationTimestamp: null\n  name: web\n  namespace: shop\n"
+        "spec:\n  containers:\n  - name: web\n    image: nginx:1.27\n    args:\n    -   --port=80\n"
+        "    ports: [{containerPort: 80}]\n    resources: {}\nstatus: {}\n"
+    )
+    path.write_text(text)
+    result = fix_paths(FixOptions(paths=[str(path)], rules=["KF-POD-002"]), write=True)
+    removed, added = _line_changes(text, path.read_text())
+    assert removed == set() and added == {"securityContext:", "allowPrivilegeEscalation: false"}
+    assert {f.rule.id for f in result.fixed} >= {"KF-POD-002"} and result.appeared == []
+
+
+def test_a_document_whose_fixed_line_ruamel_rewrites_is_left_alone(tmp_path: Path) -> None:
+    """The line the fix edits is one ruamel writes differently (trailing blanks): the document is refused,
+    not reformatted, and the finding is reported with why."""
     path = tmp_path / "pod.yaml"
     text = (
         "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\nspec:\n  containers:\n"
-        "  - name: web\n    image: nginx:1.27\n    ports: [{containerPort: 80}]\n"
+        "  - name: web\n    image: nginx:1.27\n    securityContext: {runAsUser: 10001}   \n"
     )
     path.write_text(text)
     result = fix_paths(FixOptions(paths=[str(path)], rules=["KF-POD-002"]), write=True)

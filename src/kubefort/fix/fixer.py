@@ -197,11 +197,12 @@ def fix_paths(opts: FixOptions, *, write: bool = False) -> FixResult:
     objects = {(o.ref, origin_of(o)): o for o in loaded.objects}
     files: dict[str, EditableFile] = {}
     attempted: dict[tuple[str, str, str, str], Finding] = {}
+    located: dict[int, tuple[str, int]] = {}  # id(finding) -> (file, first line of its document) edited
     rendered: dict[int, tuple[K8sObject, dict[str, Any]]] = {}  # id(object) -> (object, its edited copy)
     for f in sorted(before, key=lambda f: (f.rule.id, f.location.file, f.location.line or 0)):
         if f.rule.id not in selected or f.severity < min_sev:
             continue
-        why = _apply_one(f, objects, files, rendered, opts, result)
+        why = _apply_one(f, objects, files, rendered, opts, result, located)
         if why is None:
             attempted[_finding_key(f)] = f
         else:
@@ -214,7 +215,11 @@ def fix_paths(opts: FixOptions, *, write: bool = False) -> FixResult:
     result.appeared = _missing_from(after, before)
     after_keys = {_finding_key(f) for f in after}
     for key, f in attempted.items():
-        if key in after_keys:
+        file_doc = located.get(id(f))
+        refused = files[file_doc[0]].refused(file_doc[1]) if file_doc is not None else None
+        if refused is not None:
+            result.unfixed.append(Unfixed(f, refused))
+        elif key in after_keys:
             result.unfixed.append(
                 Unfixed(f, f"the declared fix did not remove it (another setting decides): {f.rule.remediation}")
             )
@@ -232,6 +237,7 @@ def _apply_one(
     rendered: dict[int, tuple[K8sObject, dict[str, Any]]],
     opts: FixOptions,
     result: FixResult,
+    located: dict[int, tuple[str, int]],
 ) -> str | None:
     """Apply the fix of ``f``'s rule; None when edits were made (or nothing needed changing), else why not."""
     fx = f.rule.fix
@@ -264,6 +270,7 @@ def _apply_one(
     blocked = fx.blocked(target)
     if blocked is not None:
         return blocked
+    located[id(f)] = (obj.source.file, obj.source.doc.start_line)
     if apply_edits(target, fx.edits, new_map=new_map, new_seq=new_seq, put=put, append=append):
         ef.touch(obj.source.doc.start_line)
     return None

@@ -14,6 +14,7 @@ are taken off before and put back after, and lines are never folded (``width``).
 
 from __future__ import annotations
 
+import difflib
 import io
 from collections.abc import MutableMapping, MutableSequence
 from typing import Any
@@ -33,7 +34,7 @@ _BOM = "\ufeff"
 class _Doc:
     """One document of the file: its text, and once asked for, its round-trip data."""
 
-    __slots__ = ("body", "data", "dirty", "refused", "tail", "text", "yaml")
+    __slots__ = ("body", "data", "dirty", "noop", "refused", "tail", "text", "yaml")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -45,27 +46,29 @@ class _Doc:
         self.yaml: YAML | None = None
         self.refused: str | None = None
         self.dirty = False
+        self.noop = ""  # the document as ruamel writes it back unedited
 
     def load(self) -> None:
         if self.yaml is not None or self.refused is not None:
             return
         try:
             _, indent, seq_indent = load_yaml_guess_indent(self.body)
+            best: tuple[int, YAML, Any, str] | None = None
             for mapping, sequence in _layouts(indent, seq_indent):
                 y = _round_trip(mapping, sequence, explicit_start=self.body.startswith("---"))
                 data = y.load(self.body)
-                if self._dump(y, data) == self.body:
+                dumped = self._dump(y, data)
+                if dumped == self.body:
+                    best = (0, y, data, dumped)
                     break
-            else:
-                self.refused = (
-                    "kubefort cannot rewrite this document without changing lines the fix does not touch "
-                    "(indentation written two ways, or another layout the YAML library does not keep)"
-                )
-                return
+                changed = _changed_lines(self.body, dumped)
+                if best is None or changed < best[0]:
+                    best = (changed, y, data, dumped)
         except (YAMLError, ValueError) as e:
             self.refused = f"the YAML library cannot read this document for editing ({type(e).__name__})"
             return
-        self.yaml, self.data = y, data
+        assert best is not None
+        _, self.yaml, self.data, self.noop = best
 
     def _dump(self, y: YAML, data: Any) -> str:
         out = io.StringIO()
@@ -76,9 +79,82 @@ class _Doc:
         return text
 
     def render(self) -> str:
+        """The document's new text. Lines ruamel writes differently from the author (``null`` as an empty
+        value, extra spaces) are put back as written unless an edit touches them; when that cannot be
+        done exactly, the document is refused and kept as it was."""
         if not self.dirty or self.yaml is None:
             return self.text
-        return self._dump(self.yaml, self.data) + self.tail
+        edited = self._dump(self.yaml, self.data)
+        if self.noop == self.body:
+            return edited + self.tail
+        merged = _merge3(self.body, self.noop, edited)
+        if merged is None or not self._same_data(merged):
+            self.refused = (
+                "kubefort cannot rewrite this document without changing lines the fix does not touch "
+                "(the YAML library writes a line the fix edits differently from its author)"
+            )
+            return self.text
+        return merged + self.tail
+
+    def _same_data(self, text: str) -> bool:
+        """Whether ``text`` reads as the edited data (the merge only restored formatting)."""
+        try:
+            return bool(_plain(YAML(typ="safe", pure=True).load(text)) == _plain(self.data))
+        except (YAMLError, ValueError):
+            return False
+
+
+def _plain(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {str(k): _plain(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_plain(v) for v in data]
+    return data
+
+
+def _changed_lines(a: str, b: str) -> int:
+    sm = difflib.SequenceMatcher(None, a.splitlines(), b.splitlines(), autojunk=False)
+    return sum(max(i2 - i1, j2 - j1) for op, i1, i2, j1, j2 in sm.get_opcodes() if op != "equal")
+
+
+def _merge3(original: str, noop: str, edited: str) -> str | None:
+    """``original`` with the changes from ``noop`` (ruamel's rewrite of it) to ``edited`` (the rewrite with
+    the fix), so that lines ruamel reformats but the fix does not touch stay as their author wrote them.
+    None when an edit falls on or inside a reformatted block (the caller refuses the document)."""
+    o, n, e = (t.splitlines(keepends=True) for t in (original, noop, edited))
+    # segments of n: (n start, n end, the original lines they stand for, whether they are the same)
+    segments: list[tuple[int, int, list[str], bool]] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, o, n, autojunk=False).get_opcodes():
+        if op == "equal":
+            segments.extend((j1 + k, j1 + k + 1, [o[i1 + k]], True) for k in range(j2 - j1))
+        else:
+            segments.append((j1, j2, o[i1:i2], False))
+    out: list[str] = []
+    seg = 0
+
+    def emit_until(stop: int) -> bool:
+        """Emit the original text of the segments before n index ``stop``; False when one straddles it."""
+        nonlocal seg
+        while seg < len(segments) and segments[seg][1] <= stop:
+            out.extend(segments[seg][2])
+            seg += 1
+        return not (seg < len(segments) and segments[seg][0] < stop)
+
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, n, e, autojunk=False).get_opcodes():
+        if op == "equal":
+            if not emit_until(i2):
+                return None
+            continue
+        if not emit_until(i1):
+            return None
+        while seg < len(segments) and segments[seg][0] < i2:  # the n lines the edit replaces
+            if not segments[seg][3] or segments[seg][1] > i2:
+                return None  # ruamel reformatted a line the edit touches
+            seg += 1
+        out.extend(e[j1:j2])
+    if not emit_until(len(n)):
+        return None
+    return "".join(out)
 
 
 def _layouts(indent: int | None, seq_indent: int | None) -> list[tuple[int, int]]:
@@ -139,6 +215,11 @@ class EditableFile:
 
     def touch(self, start_line: int) -> None:
         self.docs[start_line].dirty = True
+
+    def refused(self, start_line: int) -> str | None:
+        """Why the document starting on ``start_line`` was not edited after all (known after render)."""
+        doc = self.docs.get(start_line)
+        return doc.refused if doc is not None else None
 
     def render(self) -> str:
         text = "".join(d.render() for d in self.order)
