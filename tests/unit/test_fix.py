@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from kubefort.api import ScanOptions, scan
 from kubefort.cli import cli
-from kubefort.engine.fixes import AddItem, FixAt, SetField, SkipWhen, apply_edits, fix
+from kubefort.engine.fixes import AddItem, CopyField, FixAt, SetField, SkipWhen, apply_edits, fix
 from kubefort.engine.runner import evaluate
 from kubefort.fix import FixOptions, fix_paths
 from kubefort.loading.loader import load_paths
@@ -199,6 +199,34 @@ def test_fixed_rule_fixtures_pass_their_rule(tmp_path: Path, rule_id: str, fixtu
     explained = [u for u in result.unfixed if u.finding.rule.id == rule_id]
     assert len(left) == len(explained), [f.message for f in left]
     assert result.fixed or explained
+
+
+def test_read_only_root_filesystem_gets_an_emptydir_at_tmp(tmp_path: Path) -> None:
+    """KF-POD-021 (opt-in) also mounts an emptyDir at /tmp, where most programs write, once per pod; a
+    container that mounts something at /tmp already keeps it."""
+    path = tmp_path / "pod.yaml"
+    path.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\nspec:\n  containers:\n"
+        "  - name: web\n    image: nginx:1.27\n  - name: cache\n    image: redis:7.4\n    volumeMounts:\n"
+        "    - {name: scratch, mountPath: /tmp}\n  volumes:\n  - {name: scratch, emptyDir: {medium: Memory}}\n"
+    )
+    result = fix_paths(FixOptions(paths=[str(path)], rules=["KF-POD-021"], include_opt_in=True), write=True)
+    assert [f.rule.id for f in result.fixed if f.rule.id == "KF-POD-021"] == ["KF-POD-021"] * 2
+    (pod,) = load_paths([str(path)]).objects
+    web, cache = pod.raw["spec"]["containers"]
+    assert web["volumeMounts"] == [{"name": "kubefort-tmp", "mountPath": "/tmp"}]
+    assert cache["volumeMounts"] == [{"name": "scratch", "mountPath": "/tmp"}]
+    assert pod.raw["spec"]["volumes"][-1] == {"name": "kubefort-tmp", "emptyDir": {}}
+    assert len(pod.raw["spec"]["volumes"]) == 2 and result.appeared == []
+    again = fix_paths(FixOptions(paths=[str(path)], rules=["KF-POD-021"], include_opt_in=True), write=True)
+    assert again.changes == []
+
+
+def test_copy_field_edit() -> None:
+    c: dict[str, object] = {"resources": {"limits": {"cpu": "1"}}}
+    edit = CopyField(("resources", "limits", "cpu"), ("resources", "requests", "cpu"))
+    assert apply_edits(c, (edit,)) == [edit] and c["resources"] == {"limits": {"cpu": "1"}, "requests": {"cpu": "1"}}
+    assert apply_edits(c, (edit,)) == []
 
 
 def test_declared_edits_are_idempotent_data() -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..engine.fixes import AddItem, CopyField, FixAt, RuleFix, SetField, SkipWhen
+from ..engine.fixes import AddEntry, AddItem, CopyField, FixAt, RuleFix, SetField, SkipWhen
 from ..engine.rule import Rule, Scope
 from ..model.workloads import ContainerSet
 
@@ -113,8 +113,8 @@ def why_not_mutating(rule: Rule) -> str | None:
         return "cannot: whether to fix depends on other objects than the pod (cross-object)"
     if rule.meta.scope not in (Scope.CONTAINER, Scope.POD) or fx.at is FixAt.OBJECT:
         return "cannot: the fix is not on a pod or its containers"
-    if any(isinstance(e, CopyField) for e in fx.edits):
-        return "not yet: copying a field is not translated"
+    if any(isinstance(e, (CopyField, AddEntry)) for e in fx.edits):
+        return "not yet: copying a field or adding a list entry is not translated"
     return None
 
 
@@ -124,7 +124,7 @@ def mutations(rule: Rule) -> tuple[list[tuple[str, str]], list[str]]:
     them by name; for a pod fix, one mutation (an empty apply configuration when the pod needs none)."""
     fx = rule.meta.fix
     assert fx is not None
-    edits = [e for e in fx.edits if not isinstance(e, CopyField)]
+    edits = [e for e in fx.edits if isinstance(e, (SetField, AddItem))]
     if fx.at is FixAt.POD:
         cond = _unless(f"({_needs('object.spec', edits)})", "object.spec", fx.skip_when)
         config = _construct("Object", "object.spec", [], {"spec": _construct("Object.spec", "object.spec", edits, {})})

@@ -67,7 +67,40 @@ class CopyField:
         return f"set {'.'.join(self.path)} from {'.'.join(self.source)} (where absent)"
 
 
-FixEdit = SetField | AddItem | CopyField
+#: a mapping written as data: (key, value) pairs, a value a scalar or again pairs (``()`` is ``{}``)
+Entry = tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AddEntry:
+    """Append the mapping ``entry`` to the list at ``path`` unless an item has the same ``key`` value
+    (``volumeMounts`` by ``mountPath``, ``volumes`` by ``name``). ``on_pod``: ``path`` starts from the pod
+    spec although the fix is at the container (the volume behind a container's mount)."""
+
+    path: tuple[str, ...]
+    entry: Entry
+    key: str
+    on_pod: bool = False
+
+    def describe(self) -> str:
+        return f"add {_flow(self.entry)} to {'.'.join(self.path)}" + (" of the pod spec" if self.on_pod else "")
+
+    def key_value(self) -> Any:
+        return dict(self.entry).get(self.key)
+
+
+FixEdit = SetField | AddItem | CopyField | AddEntry
+
+
+def _flow(entry: Entry) -> str:
+    return "{" + ", ".join(f"{k}: {_flow(v) if isinstance(v, tuple) else _yaml_scalar(v)}" for k, v in entry) + "}"
+
+
+def _build(entry: Entry, new_map: Callable[[], MutableMapping[str, Any]]) -> MutableMapping[str, Any]:
+    out = new_map()
+    for k, v in entry:
+        out[k] = _build(v, new_map) if isinstance(v, tuple) else v
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +133,11 @@ class RuleFix:
     opt_in: str | None = None
     skip_subcodes: frozenset[str] = frozenset()
     skip_when: tuple[SkipWhen, ...] = ()
+
+    def split(self) -> tuple[tuple[FixEdit, ...], tuple[FixEdit, ...]]:
+        """(the edits at ``at``, the edits at the pod spec of a container fix: ``AddEntry(on_pod=True)``)."""
+        on_pod = tuple(e for e in self.edits if isinstance(e, AddEntry) and e.on_pod)
+        return tuple(e for e in self.edits if e not in on_pod), on_pod
 
     def blocked(self, node: Mapping[str, Any]) -> str | None:
         """Why the fix must not be applied to ``node`` (what ``at`` names), None when it may."""
@@ -207,6 +245,20 @@ def apply_edits(
             if not isinstance(items, MutableSequence) or any(_same(x, e.item) for x in items):
                 continue
             append(items, e.item)
+            changed.append(e)
+        elif isinstance(e, AddEntry):
+            parent = _child(node, e.path[:-1], new_map, put)
+            if parent is None:
+                continue
+            items = parent.get(e.path[-1])
+            if items is None:
+                items = new_seq()
+                put(parent, e.path[-1], items)
+            if not isinstance(items, MutableSequence):
+                continue
+            if any(isinstance(x, Mapping) and x.get(e.key) == e.key_value() for x in items):
+                continue
+            items.append(_build(e.entry, new_map))
             changed.append(e)
         else:
             value = _lookup(node, e.source)

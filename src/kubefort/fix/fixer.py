@@ -150,6 +150,19 @@ def _target_path(fx: RuleFix, obj: K8sObject, f: Finding) -> tuple[str | int, ..
     return _container_prefix(f.path)
 
 
+def _apply(fx: RuleFix, obj: K8sObject, root: Any, target: MutableMapping[str, Any], **how: Any) -> bool:
+    """Apply ``fx`` at ``target`` (and its pod-spec edits at the pod spec under ``root``); whether it changed
+    anything."""
+    edits, on_pod = fx.split()
+    changed = bool(apply_edits(target, edits, **how))
+    if on_pod:
+        paths = POD_SPEC_PATHS.get(obj.kind)
+        pod = _walk(root, paths[1]) if paths is not None else None
+        if pod is not None:
+            changed = bool(apply_edits(pod, on_pod, **how)) or changed
+    return changed
+
+
 def _walk(node: Any, path: Sequence[str | int]) -> MutableMapping[str, Any] | None:
     for key in path:
         try:
@@ -271,7 +284,7 @@ def _apply_one(
     if blocked is not None:
         return blocked
     located[id(f)] = (obj.source.file, obj.source.doc.start_line)
-    if apply_edits(target, fx.edits, new_map=new_map, new_seq=new_seq, put=put, append=append):
+    if _apply(fx, obj, root, target, new_map=new_map, new_seq=new_seq, put=put, append=append):
         ef.touch(obj.source.doc.start_line)
     return None
 
@@ -323,7 +336,7 @@ def _fix_rendered(
     blocked = fx.blocked(target)
     if blocked is not None:
         return blocked
-    apply_edits(target, fx.edits)
+    _apply(fx, obj, edited, target)
     if obj.source.template is None:
         return None  # Kustomize: the patch file carries it
     hint = f"{obj.source.file}: {obj.ref}, {_describe_target(fx, obj, f)}: {fx.describe()} [{f.rule.id}]"
