@@ -294,3 +294,19 @@ def test_kustomize_gets_a_patch_not_an_edited_base(tmp_path: Path) -> None:
     kust.write_text(kust.read_text() + "patches:\n  - path: kubefort-fix-patch.yaml\n")
     report = scan(ScanOptions(kustomize=[str(overlay)], rules=sorted(fixed)))
     assert [f.message for f in report.findings if not f.suppressed] == []
+
+
+def test_cli_input_errors_and_json(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [\n")
+    res = CliRunner(mix_stderr=False).invoke(cli, ["fix", str(bad)])
+    assert res.exit_code == 2 and f"kubefort fix: {bad}:1: " in res.stderr
+    res = CliRunner(mix_stderr=False).invoke(cli, ["fix", str(bad), "--rules", "KF-NOPE-001"])
+    assert res.exit_code == 2 and "unknown rule" in res.stderr
+    doc = tmp_path / "pod.json"
+    doc.write_text(
+        '{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "j"}, "spec": {"containers": '
+        '[{"name": "a", "image": "x:1"}]}}'
+    )
+    res = CliRunner(mix_stderr=False).invoke(cli, ["fix", str(doc), "--rules", "KF-POD-002"])
+    assert res.exit_code == 0 and res.stdout == "" and "only YAML files are edited" in res.stderr

@@ -50,7 +50,7 @@ def summary(result: FixResult, *, written: bool, limit: int = 20) -> Iterator[st
             shown = ", ".join(sorted(set(objs))[:3]) + (" ..." if len(set(objs)) > 3 else "")
             yield f"  {rid} ({len(objs)}: {shown}): {why}"
     for e in result.errors:
-        yield f"kubefort fix: {e}"
+        yield f"kubefort fix: {e.diagnostics()}"
 
 
 def summary_lines(result: FixResult, *, written: bool) -> list[str]:
