@@ -23,8 +23,6 @@ from kubefort.loading.loader import load_paths
 from kubefort.model.inventory import Inventory
 from kubefort.rules import default_registry
 
-pytest.importorskip("ruamel.yaml")
-
 HERE = Path(__file__).resolve().parent.parent
 QUIRKY = HERE / "fixtures" / "fix" / "quirky.yaml"
 RULE_FIXTURES = HERE / "rules" / "fixtures"
