@@ -308,3 +308,20 @@ def test_cli_input_errors_and_json(tmp_path: Path) -> None:
     )
     res = CliRunner(mix_stderr=False).invoke(cli, ["fix", str(doc), "--rules", "KF-POD-002"])
     assert res.exit_code == 0 and res.stdout == "" and "only YAML files are edited" in res.stderr
+
+
+def test_rescan_keeps_the_input_order(tmp_path: Path) -> None:
+    """A rule may speak once, on the input's first object (KF-POD-039: no object names a namespace): the
+    re-scan judges the objects in their original order, so that finding stays where it was."""
+    pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  containers:\n  - name: app\n    image: x:1\n"
+    (tmp_path / "a.yaml").write_text(pod.format(name="first"))
+    (tmp_path / "b.yaml").write_text(pod.format(name="second"))
+    # already fixed: unchanged, after the changed files in the input
+    (tmp_path / "c.yaml").write_text(
+        pod.format(name="third") + "    securityContext: {allowPrivilegeEscalation: false}\n"
+    )
+    result = fix_paths(FixOptions(paths=[str(tmp_path / "c.yaml"), str(tmp_path / "a.yaml")], rules=["KF-POD-002"]))
+    assert [c.file for c in result.changes] == [str(tmp_path / "a.yaml")]
+    assert result.appeared == [] and "KF-POD-039" not in {f.rule.id for f in result.fixed}
+    result = fix_paths(FixOptions(paths=[str(tmp_path)], rules=["KF-POD-002"]))
+    assert result.appeared == [] and "KF-POD-039" not in {f.rule.id for f in result.fixed}

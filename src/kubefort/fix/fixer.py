@@ -306,16 +306,24 @@ def _rescan(
         if after != ef.original:
             changed[path] = after
             result.changes.append(FileChange(path, ef.original, after))
-    kept = [o for o in objects if (o.source.file not in changed or o.source.template) and id(o) not in rendered]
-    for obj, edited in rendered.values():
-        again = load_text(
-            yaml.safe_dump(edited, sort_keys=False), obj.source.file, default_namespace=scan_opts.namespace
-        )
-        kept.extend(again.objects)
+    # the objects in their original order (a rule may speak once, on the input's first object: KF-POD-039)
+    reloaded: dict[str, list[K8sObject]] = {}
     for path, text in changed.items():
-        reloaded = load_text(text, path, default_namespace=scan_opts.namespace)
-        kept.extend(reloaded.objects)
-        result.errors.extend(reloaded.errors)
+        again = load_text(text, path, default_namespace=scan_opts.namespace)
+        reloaded[path] = list(reversed(again.objects))
+        result.errors.extend(again.errors)
+    kept: list[K8sObject] = []
+    for o in objects:
+        if id(o) in rendered:
+            edited = rendered[id(o)][1]
+            text = yaml.safe_dump(edited, sort_keys=False)
+            kept.extend(load_text(text, o.source.file, default_namespace=scan_opts.namespace).objects)
+        elif o.source.file in reloaded and not o.source.template and reloaded[o.source.file]:
+            kept.append(reloaded[o.source.file].pop())
+        else:
+            kept.append(o)
+    for rest in reloaded.values():
+        kept.extend(reversed(rest))
     return scan_inventory(Inventory(kept), scan_opts, registry=registry, cfg=cfg)
 
 
