@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import difflib
 import io
+import itertools
+import re
 from collections.abc import MutableMapping, MutableSequence
 from typing import Any
 
@@ -23,7 +25,6 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
-from ruamel.yaml.util import load_yaml_guess_indent
 
 from ..loading.yamlparse import split_documents
 from ..model.source import normalize_newlines
@@ -51,24 +52,26 @@ class _Doc:
     def load(self) -> None:
         if self.yaml is not None or self.refused is not None:
             return
+        explicit = self.body.startswith("---")
         try:
-            _, indent, seq_indent = load_yaml_guess_indent(self.body)
-            best: tuple[int, YAML, Any, str] | None = None
-            for mapping, sequence in _layouts(indent, seq_indent):
-                y = _round_trip(mapping, sequence, explicit_start=self.body.startswith("---"))
-                data = y.load(self.body)
+            # loaded once: the indentation is a setting of the dump, tried from the likeliest layout on
+            data = _round_trip(2, 2, explicit_start=explicit).load(self.body)
+            best: tuple[int, YAML, str] | None = None
+            for mapping, sequence in _layouts(*_guess_layout(self.body)):
+                y = _round_trip(mapping, sequence, explicit_start=explicit)
                 dumped = self._dump(y, data)
                 if dumped == self.body:
-                    best = (0, y, data, dumped)
+                    best = (0, y, dumped)
                     break
                 changed = _changed_lines(self.body, dumped)
                 if best is None or changed < best[0]:
-                    best = (changed, y, data, dumped)
+                    best = (changed, y, dumped)
         except (YAMLError, ValueError) as e:
             self.refused = f"the YAML library cannot read this document for editing ({type(e).__name__})"
             return
         assert best is not None
-        _, self.yaml, self.data, self.noop = best
+        _, self.yaml, self.noop = best
+        self.data = data
 
     def _dump(self, y: YAML, data: Any) -> str:
         out = io.StringIO()
@@ -157,11 +160,34 @@ def _merge3(original: str, noop: str, edited: str) -> str | None:
     return "".join(out)
 
 
-def _layouts(indent: int | None, seq_indent: int | None) -> list[tuple[int, int]]:
-    """(mapping indent, sequence indent) to try, the guessed ones first: ruamel's guess reads the indent
-    of a mapping inside a sequence item as the mapping indent, so the usual layouts are tried too."""
-    guessed = (indent or 2, (indent or 2) + (seq_indent or 0)) if indent else (2, 2)
-    out = [guessed]
+_KEY_LINE = re.compile(r"^( *)(- +)?[^\s#-][^:#]*:(\s+(#.*)?)?$")
+
+
+def _guess_layout(text: str) -> tuple[int, int]:
+    """(mapping indent, sequence indent as ruamel counts it: the dash's offset + 2) read from the text: the
+    first block mapping nested under a key, and the first block sequence under a key."""
+    mapping = sequence = 0
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    for prev, cur in itertools.pairwise(lines):
+        m = _KEY_LINE.match(prev)
+        if m is None:
+            continue
+        parent = len(m.group(1)) + len(m.group(2) or "")
+        indent = len(cur) - len(cur.lstrip(" "))
+        if indent < parent or (indent == parent and not cur.lstrip().startswith("- ")):
+            continue
+        if cur.lstrip().startswith("- "):
+            sequence = sequence or indent - parent + 2
+        else:
+            mapping = mapping or indent - parent
+        if mapping and sequence:
+            break
+    return mapping or 2, sequence or (mapping or 2)
+
+
+def _layouts(mapping: int, sequence: int) -> list[tuple[int, int]]:
+    """(mapping indent, sequence indent) to try, the ones read from the text first, then the usual ones."""
+    out = [(mapping, sequence)]
     for m in (2, 4, 3):
         for seq in (m, m + 2, 2, 4):
             if (m, seq) not in out:
