@@ -168,6 +168,8 @@ def cases() -> Iterator[Case]:
     yield Case("admission-rules", ("admission", "rules"))
     yield Case("policy-export-vap", ("policy", "export", "--format", "vap"))
     yield Case("policy-export-kyverno", ("policy", "export", "--format", "kyverno"))
+    yield Case("policy-export-kyverno-legacy", ("policy", "export", "--format", "kyverno-legacy"))
+    yield Case("policy-export-mutating", ("policy", "export", "--format", "mutating"))
     yield Case("admission-manifests", ("admission", "manifests", "--cert-manager-issuer", "ca-issuer"))
 
 

@@ -84,6 +84,13 @@ def test_rules_listing_matches_the_policy() -> None:
     code, text, _ = run("admission", "rules")
     assert text.startswith(f"Evaluated at admission ({len(doc['evaluated'])}): ")
     assert f"\n\nSkipped at admission ({len(doc['skipped'])}): 'kubefort scan' reports them.\n" in text
+    # which evaluated rules also export as native CEL policies, which with their fix, and why not the others
+    native = doc["native_policies"]
+    evaluated = {e["id"] for e in doc["evaluated"]}
+    assert set(native["cel"]) | {n["id"] for n in native["not_cel"]} == evaluated
+    assert "KF-POD-001" in native["cel"] and "KF-POD-002" in native["fixes"]
+    assert all(n["reason"].startswith(("cannot: ", "not yet: ")) for n in native["not_cel"])
+    assert f"\n\nNative admission policies ('kubefort policy export'): {len(native['cel'])} of the " in text
 
 
 def test_certs_and_export_lines_escape_what_they_quote() -> None:

@@ -69,7 +69,7 @@ def _exported(fmt: str) -> dict[str, tuple[str, list[tuple[str, str]]]]:
     result = pe.export(list(REGISTRY), fmt)
     out = {}
     for doc in yaml.safe_load_all(result.yaml):
-        if doc["kind"] == "ValidatingAdmissionPolicy":
+        if doc["kind"] in ("ValidatingAdmissionPolicy", "ValidatingPolicy"):
             spec = doc["spec"]
             (val,) = spec["validations"]
             out[doc["metadata"]["labels"]["kubefort.io/rule"]] = (
@@ -87,7 +87,8 @@ def _exported(fmt: str) -> dict[str, tuple[str, list[tuple[str, str]]]]:
     return out
 
 
-EXPORTED = {fmt: _exported(fmt) for fmt in ("vap", "kyverno")}
+FORMATS = ("vap", "kyverno", "kyverno-legacy")
+EXPORTED = {fmt: _exported(fmt) for fmt in FORMATS}
 MUST_EXPORT = (
     "KF-POD-001",
     "KF-POD-002",
@@ -113,12 +114,12 @@ def _cases() -> list[Any]:
 
 
 def test_the_valuable_rules_are_exported() -> None:
-    for fmt in ("vap", "kyverno"):
+    for fmt in FORMATS:
         assert set(MUST_EXPORT) <= set(EXPORTED[fmt])
         assert set(EXPORTED[fmt]) == set(pe.CHECKS)
 
 
-@pytest.mark.parametrize("fmt", ["vap", "kyverno"])
+@pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("rule_id,path", _cases())
 def test_cel_agrees_with_the_rule(rule_id: str, path: Path, fmt: str) -> None:
     rule = REGISTRY.get(rule_id)
@@ -191,7 +192,7 @@ def _known(rid: str) -> bool:
 
 
 def test_every_rule_is_exported_or_explained() -> None:
-    result = pe.export(list(REGISTRY), "kyverno")
+    result = pe.export(list(REGISTRY), "kyverno-legacy")
     assert set(result.exported) | {r for r, _ in result.unsupported} == {r.meta.id for r in REGISTRY}
     for rid, why in result.unsupported:
         assert why.startswith(("cannot: ", "not yet: ")), (rid, why)
@@ -201,6 +202,22 @@ def test_every_rule_is_exported_or_explained() -> None:
     docs = list(yaml.safe_load_all(result.yaml))
     assert all(d["kind"] == "ClusterPolicy" for d in docs)
     assert docs[0]["spec"]["rules"][0]["validate"]["failureAction"] == "Enforce"
+
+
+def test_kyverno_is_a_cel_validating_policy() -> None:
+    """--format kyverno: Kyverno's CEL ValidatingPolicy (policies.kyverno.io/v1), the VAP's CEL and match in
+    one object (no binding): kube-system excluded by namespace selector, every workload kind matched."""
+    result = pe.export([REGISTRY.get("KF-POD-001"), REGISTRY.get("KF-SEC-001")], "kyverno", action="warn")
+    (policy,) = yaml.safe_load_all(result.yaml)
+    assert (policy["apiVersion"], policy["kind"]) == ("policies.kyverno.io/v1", "ValidatingPolicy")
+    spec = policy["spec"]
+    assert spec["validationActions"] == ["Warn", "Audit"]
+    vap_policy = next(yaml.safe_load_all(pe.export([REGISTRY.get("KF-POD-001")], "vap").yaml))
+    assert spec["validations"] == vap_policy["spec"]["validations"]
+    assert spec["variables"] == vap_policy["spec"]["variables"]
+    assert spec["matchConstraints"]["resourceRules"] == vap_policy["spec"]["matchConstraints"]["resourceRules"]
+    assert spec["matchConstraints"]["namespaceSelector"]["matchExpressions"][0]["values"] == ["kube-system"]
+    assert result.exported == ["KF-POD-001"] and result.unsupported[0][0] == "KF-SEC-001"
 
 
 def test_cli_export(tmp_path: Path) -> None:

@@ -106,6 +106,14 @@ def test_rules_list_and_show() -> None:
     assert code == 0 and "KF-POD-001" in out
     code, out, _ = run("rules", "show", "privileged-container")
     assert code == 0 and "Why:" in out and "Fix:" in out
+    assert "kubefort fix: set securityContext.privileged: false (in the container); opt-in (--include-opt-in): " in out
+    code, out, _ = run("rules", "show", "KF-POD-002")
+    assert (
+        "kubefort fix: set securityContext.allowPrivilegeEscalation: false (in the container); applied by default"
+        in out
+    )
+    code, out, _ = run("rules", "show", "KF-POD-045")
+    assert "kubefort fix:" not in out
     code, _, _err = run("rules", "show", "KF-NOPE-001")
     assert code == 2
 

@@ -5,7 +5,8 @@
 - :mod:`.review`: the decision, a pure function ``review(admission_review, policy) -> dict``.
 - :mod:`.server`: the HTTPS server (starlette + uvicorn): /validate, /healthz, /readyz, /metrics.
 - :mod:`.certs`, :mod:`.manifests`: deployment helpers.
-- :mod:`.policy_export`: ValidatingAdmissionPolicy (CEL) and Kyverno ClusterPolicy export.
+- :mod:`.policy_export`: ValidatingAdmissionPolicy (CEL), Kyverno ValidatingPolicy and ClusterPolicy export.
+- :mod:`.mutating_export`: the rules' safe fixes as MutatingAdmissionPolicies.
 """
 
 from __future__ import annotations

@@ -259,7 +259,11 @@ class AdmissionPolicy:
         skipped = tuple(
             SkippedRule(id=m.id, title=m.title, severity=m.severity.label, reason=why) for m, why in self.skipped
         )
-        return RuleListing(fail_on=self.fail_on.label, evaluated=tuple(evaluated), skipped=skipped)
+        from .policy_export import export  # the export reads the rule catalogue: only when listing
+
+        cel, fixes = export(self.rules, "vap"), export(self.rules, "mutating")
+        native = NativeExport(cel=tuple(cel.exported), fixes=tuple(fixes.exported), not_cel=tuple(cel.unsupported))
+        return RuleListing(fail_on=self.fail_on.label, evaluated=tuple(evaluated), skipped=skipped, native=native)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -292,6 +296,17 @@ class RuleListing:
     fail_on: str
     evaluated: tuple[EvaluatedRule, ...]
     skipped: tuple[SkippedRule, ...]
+    native: NativeExport | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NativeExport:
+    """Which of the evaluated rules ``kubefort policy export`` writes as native admission policies: as CEL
+    (vap, kyverno, kyverno-legacy), with their fix (mutating), and why the others are not CEL."""
+
+    cel: tuple[str, ...]
+    fixes: tuple[str, ...]
+    not_cel: tuple[tuple[str, str], ...]
 
 
 def split_for_admission(

@@ -1,10 +1,11 @@
-"""kubefort rules as native admission policies: ValidatingAdmissionPolicy (CEL) and Kyverno.
+"""kubefort rules as native admission policies: ValidatingAdmissionPolicy (CEL), Kyverno, and the rules'
+fixes as MutatingAdmissionPolicy (``--format mutating``, :mod:`.mutating_export`).
 
-``kubefort policy export --format vap|kyverno`` writes, for every rule that CEL can express, one
-policy whose expression is true when the object complies with the rule (the rule's default
+``kubefort policy export --format vap|kyverno|kyverno-legacy`` writes, for every rule that CEL can
+express, one policy whose expression is true when the object complies with the rule (the rule's default
 parameters; sub-code severities are not kept: any finding of the rule violates the policy). The
-same CEL goes into the Kyverno ClusterPolicy (``validate.cel``), so one translation serves both and
-one test checks it: ``tests/unit/test_admission_policy_export.py`` evaluates every exported
+same CEL goes into the Kyverno ValidatingPolicy (``validations``) and the legacy ClusterPolicy
+(``validate.cel``), so one translation serves all three and one test checks it: ``tests/unit/test_admission_policy_export.py`` evaluates every exported
 expression with a CEL implementation on the rule's failing and passing fixtures and requires the
 same verdict as the Python rule on every object.
 
@@ -31,6 +32,7 @@ from ..rules import default_registry
 from ..rules.pod_hardening import ALLOWED_VOLUME_SOURCES, INHERITED_FIELDS, OTHER_VOLUME_SOURCES
 from ..rules.pod_privilege import BASELINE_CAPABILITIES, DANGEROUS_CAPABILITIES
 from .manifests import NoAliasDumper
+from .mutating_export import mutating, why_not_mutating
 
 #: (API group, resources) of the pod-bearing kinds a workload policy matches.
 WORKLOAD_RESOURCES = (
@@ -536,6 +538,43 @@ def vap(rule: Rule, check: CelCheck, action: str) -> list[dict[str, Any]]:
 
 
 def kyverno(rule: Rule, check: CelCheck, action: str) -> list[dict[str, Any]]:
+    """A Kyverno CEL ``ValidatingPolicy`` (policies.kyverno.io/v1, what Kyverno recommends over the
+    deprecated ClusterPolicy): the ValidatingAdmissionPolicy's CEL, match and actions in one object, with
+    no binding; kube-system excluded by namespace selector as the VAP binding does, and no autogen (every
+    pod-bearing kind is matched explicitly)."""
+    m = rule.meta
+    meta = _meta(rule)
+    meta["annotations"].update(
+        {
+            "policies.kyverno.io/title": m.title,
+            "policies.kyverno.io/severity": m.severity.label,
+            "policies.kyverno.io/category": "kubefort",
+            "policies.kyverno.io/description": m.rationale,
+        }
+    )
+    spec: dict[str, Any] = {
+        "validationActions": {"deny": ["Deny", "Audit"], "warn": ["Warn", "Audit"], "audit": ["Audit"]}[action],
+        "matchConstraints": {
+            "resourceRules": [
+                {"apiGroups": [g], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"], "resources": list(res)}
+                for g, res in WORKLOAD_RESOURCES
+            ],
+            "namespaceSelector": {
+                "matchExpressions": [
+                    {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system"]}
+                ]
+            },
+        },
+        "autogen": {"podControllers": {"controllers": []}},
+        "variables": [{"name": n, "expression": e} for n, e in WORKLOAD_VARIABLES],
+        "validations": [{"expression": check.expression, "message": _message(rule, check), "reason": "Forbidden"}],
+    }
+    return [{"apiVersion": "policies.kyverno.io/v1", "kind": "ValidatingPolicy", "metadata": meta, "spec": spec}]
+
+
+def kyverno_legacy(rule: Rule, check: CelCheck, action: str) -> list[dict[str, Any]]:
+    """The Kyverno ``ClusterPolicy`` (kyverno.io/v1, ``validate.cel``): for Kyverno releases without
+    ValidatingPolicy (``--format kyverno-legacy``)."""
     m = rule.meta
     meta = _meta(rule)
     meta["annotations"].update(
@@ -579,21 +618,42 @@ def export_selected(
     return export(selected, fmt, action=action)
 
 
+FORMATS = ("vap", "kyverno", "kyverno-legacy", "mutating")
+_EXPORTERS = {"vap": vap, "kyverno": kyverno, "kyverno-legacy": kyverno_legacy}
+_TITLES = {
+    "vap": "ValidatingAdmissionPolicy",
+    "kyverno": "Kyverno ValidatingPolicy",
+    "kyverno-legacy": "Kyverno ClusterPolicy",
+    "mutating": "MutatingAdmissionPolicy (their safe fixes)",
+}
+
+
 def export(rules: Iterable[Rule], fmt: str, *, action: str = "deny") -> ExportResult:
-    if fmt not in ("vap", "kyverno"):
-        raise ValueError("format must be vap or kyverno")
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}")
     if action not in ("deny", "warn", "audit"):
         raise ValueError("action must be deny, warn or audit")
     out = ExportResult(yaml="")
     for r in rules:
+        if fmt == "mutating":
+            why = why_not_mutating(r)
+            if why is not None:
+                out.unsupported.append((r.meta.id, why))
+                continue
+            meta = _meta(r)
+            meta["name"] = _name(r.meta.id) + "-fix"
+            meta["annotations"]["kubefort.io/fix"] = r.meta.fix.describe() if r.meta.fix else ""
+            out.documents.extend(mutating(r, meta["name"], meta))
+            out.exported.append(r.meta.id)
+            continue
         check = CHECKS.get(r.meta.id)
         if check is None:
             out.unsupported.append((r.meta.id, why_not(r)))
             continue
-        out.documents.extend(vap(r, check, action) if fmt == "vap" else kyverno(r, check, action))
+        out.documents.extend(_EXPORTERS[fmt](r, check, action))
         out.exported.append(r.meta.id)
     header = (
-        f"# kubefort rules as {'ValidatingAdmissionPolicy' if fmt == 'vap' else 'Kyverno ClusterPolicy'}; "
+        f"# kubefort rules as {_TITLES[fmt]}; "
         "generated by 'kubefort policy export'.\n"
         f"# Exported ({len(out.exported)}): {', '.join(out.exported) or 'none'}\n"
         f"# Not exported ({len(out.unsupported)}): see 'kubefort policy export' on stderr or docs/admission.md\n"

@@ -35,6 +35,7 @@ COMMANDS = {
     "vulndb": ("image_cmd", "vulndb_group"),
     "dockerfile": ("image_cmd", "dockerfile_group"),
     "completion": ("completion_cmd", "completion_cmd"),
+    "fix": ("fix_cmd", "fix_cmd"),
 }
 
 

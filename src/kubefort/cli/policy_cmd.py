@@ -13,16 +13,19 @@ from .options import split_ids
 
 @click.group("policy")
 def policy_group() -> None:
-    """Export kubefort rules as native admission policies (ValidatingAdmissionPolicy, Kyverno)."""
+    """Export kubefort rules as native admission policies (ValidatingAdmissionPolicy, Kyverno,
+    MutatingAdmissionPolicy)."""
 
 
 @policy_group.command("export")
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["vap", "kyverno"]),
+    type=click.Choice(["vap", "kyverno", "kyverno-legacy", "mutating"]),
     required=True,
-    help="vap: ValidatingAdmissionPolicy + binding (CEL); kyverno: Kyverno ClusterPolicy.",
+    help="vap: ValidatingAdmissionPolicy + binding (CEL); kyverno: Kyverno CEL ValidatingPolicy "
+    "(policies.kyverno.io/v1); kyverno-legacy: Kyverno ClusterPolicy (kyverno.io/v1); mutating: "
+    "MutatingAdmissionPolicy + binding applying the rules' safe fixes to pods (--action does not apply).",
 )
 @click.option(
     "--rules", "rules", multiple=True, metavar="IDS", help="Only these rules (comma-separated; default: all)."
@@ -32,7 +35,7 @@ def policy_group() -> None:
     type=click.Choice(["deny", "warn", "audit"]),
     default="deny",
     show_default=True,
-    help="What the policies do on a violation (VAP validationActions / Kyverno failureAction).",
+    help="What the policies do on a violation (validationActions / Kyverno failureAction).",
 )
 @click.option("--output", type=click.File("w"), default=None, help="Write the YAML to this file instead of stdout.")
 def export_cmd(fmt: str, rules: tuple[str, ...], action: str, output: IO[str] | None) -> None:

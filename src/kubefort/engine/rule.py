@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ..model.kinds import WORKLOAD_KINDS, distinct_unreadable, split_group_kind
 from ..model.objects import Path
 from ..model.workloads import ContainerSet
+from .fixes import RuleFix
 
 if TYPE_CHECKING:
     from ..model.inventory import Inventory
@@ -129,6 +130,9 @@ class RuleMeta:
     # snapshot of one) only; on manifests the engine reports it not evaluated (NEEDS_CLUSTER), never passed
     # or failed. Implies cross_object; every CLUSTER-scope rule is one.
     whole_cluster: bool = False
+    # the rule's mechanical fix as data (engine.fixes): applied by ``kubefort fix`` and the mutating policy
+    # export; None: fixing needs a human (the remediation says how)
+    fix: RuleFix | None = None
 
     def needs_others(self, kind: str) -> bool:
         """Whether judging an object of ``kind`` needs other objects than that one."""
@@ -252,6 +256,7 @@ def rule(
     aliases: Iterable[str] = (),
     needs: Iterable[str] | None = None,
     whole_cluster: bool = False,
+    fix: RuleFix | None = None,
 ) -> Callable[[RuleFn], Rule]:
     """Decorator that turns a function into a :class:`Rule`. It registers nothing: rule modules list
     their rules in ``RULES`` and :func:`kubefort.rules.default_registry` collects them.
@@ -262,6 +267,8 @@ def rule(
 
     ``whole_cluster`` (implied by ``Scope.CLUSTER``): the rule judges a whole cluster, and is not evaluated
     on manifests (see :data:`NEEDS_CLUSTER`); such a rule reads other objects, so it is ``cross_object``.
+
+    ``fix``: the rule's mechanical fix as data (:mod:`kubefort.engine.fixes`), when there is one.
     """
     whole_cluster = whole_cluster or scope is Scope.CLUSTER
     plain, groups = _split_kinds(kinds) if kinds is not None else (None, {})
@@ -292,6 +299,7 @@ def rule(
             aliases=tuple(aliases),
             needs=frozenset(needs) if needs is not None else None,
             whole_cluster=whole_cluster,
+            fix=fix,
         )
         return Rule(meta, fn)
 

@@ -46,6 +46,17 @@ class _SkippedRule(Protocol):
     def reason(self) -> str: ...
 
 
+class _NativeExport(Protocol):
+    """``kubefort.admission.config.NativeExport``."""
+
+    @property
+    def cel(self) -> Sequence[str]: ...
+    @property
+    def fixes(self) -> Sequence[str]: ...
+    @property
+    def not_cel(self) -> Sequence[tuple[str, str]]: ...
+
+
 class _RuleListing(Protocol):
     """``kubefort.admission.config.RuleListing``."""
 
@@ -55,6 +66,8 @@ class _RuleListing(Protocol):
     def evaluated(self) -> Sequence[_EvaluatedRule]: ...
     @property
     def skipped(self) -> Sequence[_SkippedRule]: ...
+    @property
+    def native(self) -> _NativeExport | None: ...
 
 
 def _json(doc: Any, out: IO[str]) -> None:
@@ -63,6 +76,14 @@ def _json(doc: Any, out: IO[str]) -> None:
 
 def rules_document(listing: _RuleListing) -> dict[str, Any]:
     """The JSON of ``kubefort admission rules -o json``."""
+    native = listing.native
+    extra: dict[str, Any] = {}
+    if native is not None:
+        extra["native_policies"] = {
+            "cel": list(native.cel),
+            "fixes": list(native.fixes),
+            "not_cel": [{"id": rid, "reason": why} for rid, why in native.not_cel],
+        }
     return {
         "fail_on": listing.fail_on,
         "evaluated": [
@@ -79,6 +100,7 @@ def rules_document(listing: _RuleListing) -> dict[str, Any]:
         "skipped": [
             {"id": s.id, "title": s.title, "severity": s.severity, "reason": s.reason} for s in listing.skipped
         ],
+        **extra,
     }
 
 
@@ -101,6 +123,17 @@ def _rules_table(listing: _RuleListing) -> Iterator[str]:
     for s in listing.skipped:
         yield f"  {s.id:<12} {s.severity:<8} {s.title}"
         yield f"  {'':<12} {s.reason}"
+    native = listing.native
+    if native is None:
+        return
+    yield ""
+    yield (
+        f"Native admission policies ('kubefort policy export'): {len(native.cel)} of the {len(listing.evaluated)} "
+        f"rules above export as CEL (vap, kyverno), {len(native.fixes)} of them with their fix (mutating: "
+        f"{', '.join(native.fixes) or 'none'}); the others, and why:"
+    )
+    for rid, why in native.not_cel:
+        yield f"  {rid:<12} {why}"
 
 
 def write_review(response: Mapping[str, Any], out: IO[str]) -> None:

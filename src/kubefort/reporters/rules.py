@@ -84,6 +84,9 @@ def _shown(path: Path, checkout: Path | None) -> str:
 
 def show(m: RuleMeta, decl: Declaration) -> str:
     lines = [f"{m.id} ({m.slug}) [{m.severity.label}]\n{m.title}\n\n", f"Why: {m.rationale}\nFix: {m.remediation}\n"]
+    if m.fix is not None:
+        how = "applied by default" if m.fix.safe else f"opt-in (--include-opt-in): {m.fix.opt_in}"
+        lines.append(f"kubefort fix: {m.fix.describe()}; {how}\n")
     if m.params:
         lines.append("Parameters: " + ", ".join(f"{k}={v!r}" for k, v in m.params.items()) + "\n")
     lines.extend(f"{k}: {', '.join(v)}\n" for k, v in m.refs.items())

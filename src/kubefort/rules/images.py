@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from ..engine.fixes import FixAt, SetField, fix
 from ..engine.rule import Context, NotEvaluated, NotInScope, Scope, Severity, Violation, rule
 from ..model.images import ImageRef, normalise_registry, parse_image
 from ..model.inventory import Inventory
@@ -240,6 +241,7 @@ def image_not_pinned_by_digest(c: ContainerView, ctx: Context) -> Iterator[Viola
         "kube-score": "container-image-pull-policy",
         "nsa": NSA,
     },
+    fix=fix(FixAt.CONTAINER, SetField(("imagePullPolicy",), "Always")),
 )
 def image_pull_policy_not_always(c: ContainerView, ctx: Context) -> Iterator[Violation]:
     """A digest names immutable content: with it, IfNotPresent runs exactly the image named, so only

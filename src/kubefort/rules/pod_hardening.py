@@ -32,6 +32,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from ..engine.fixes import AddEntry, FixAt, SetField, fix
 from ..engine.rule import Context, NotEvaluated, PssLevel, Scope, Severity, Violation, rule
 from ..model.objects import Path
 from ..model.workloads import ContainerSet, ContainerView, Effective, PodSpecView
@@ -326,6 +327,15 @@ def low_run_as_group(c: ContainerView, ctx: Context) -> Iterator[Violation]:
         "kubeaudit": ("rootfs/ReadOnlyRootFilesystemFalse", "rootfs/ReadOnlyRootFilesystemNil"),
         "nsa": NSA,
     },
+    # /tmp is where most programs write; an emptyDir there keeps them working (other paths need a human)
+    fix=fix(
+        FixAt.CONTAINER,
+        SetField(("securityContext", "readOnlyRootFilesystem"), True),
+        AddEntry(("volumeMounts",), (("name", "kubefort-tmp"), ("mountPath", "/tmp")), "mountPath"),
+        AddEntry(("volumes",), (("name", "kubefort-tmp"), ("emptyDir", ())), "name", on_pod=True),
+        opt_in="a program that writes outside its volumes and /tmp (caches, pid files) fails; the fix mounts an "
+        "emptyDir at /tmp",
+    ),
 )
 def writable_root_filesystem(c: ContainerView, ctx: Context) -> Iterator[Violation]:
     if c.pod.is_windows:
@@ -365,6 +375,7 @@ def writable_root_filesystem(c: ContainerView, ctx: Context) -> Iterator[Violati
         "nsa": NSA,
     },
     pss=[pss(RESTRICTED, "Seccomp", "seccompProfile_restricted")],
+    fix=fix(FixAt.POD, SetField(("securityContext", "seccompProfile", "type"), "RuntimeDefault", only_if_absent=True)),
 )
 def seccomp_profile_missing(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
     if pod.is_windows:

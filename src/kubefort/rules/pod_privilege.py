@@ -21,6 +21,7 @@ import posixpath
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from ..engine.fixes import AddItem, FixAt, SetField, SkipWhen, fix
 from ..engine.rule import Context, PssLevel, Scope, Severity, Violation, rule
 from ..model.objects import Path
 from ..model.workloads import ContainerSet, ContainerView, PodSpecView, normalise_capability
@@ -204,6 +205,21 @@ def _mounted_volume_names(pod: PodSpecView) -> set[str]:
 
 # ---------------------------------------------------------------------------------------------- rules
 
+_APE_PRIVILEGED = "the container is privileged: the API server refuses allowPrivilegeEscalation: false with it"
+#: KF-POD-013/014: drop ALL, except in a privileged container, which keeps every capability whatever it drops
+_DROP_ALL = fix(
+    FixAt.CONTAINER,
+    AddItem(("securityContext", "capabilities", "drop"), "ALL"),
+    skip_when=(
+        SkipWhen(
+            ("securityContext", "privileged"),
+            True,
+            "the container is privileged, so it keeps every capability whatever it drops: fix KF-POD-001 first",
+        ),
+    ),
+)
+_APE_SYS_ADMIN = "the container adds SYS_ADMIN: the API server refuses allowPrivilegeEscalation: false with it"
+
 
 @rule(
     id="KF-POD-001",
@@ -226,6 +242,12 @@ def _mounted_volume_names(pod: PodSpecView) -> set[str]:
         "nsa": NSA,
     },
     pss=[pss(BASELINE, "Privileged Containers", "privileged")],
+    fix=fix(
+        FixAt.CONTAINER,
+        SetField(("securityContext", "privileged"), False),
+        opt_in="a privileged workload (a CNI or storage driver, a node agent) may need host devices or every "
+        "capability to start",
+    ),
 )
 def privileged_container(c: ContainerView, ctx: Context) -> Iterator[Violation]:
     p = c.sc("privileged")
@@ -255,6 +277,17 @@ def privileged_container(c: ContainerView, ctx: Context) -> Iterator[Violation]:
         "nsa": NSA,
     },
     pss=[pss(RESTRICTED, "Privilege Escalation", "allowPrivilegeEscalation")],
+    # the API server refuses allowPrivilegeEscalation: false with privileged: true or an added CAP_SYS_ADMIN
+    # (ValidateSecurityContext); SYS_ADMIN spelled without CAP_ is left alone too: the capability is the same
+    fix=fix(
+        FixAt.CONTAINER,
+        SetField(("securityContext", "allowPrivilegeEscalation"), False),
+        skip_when=(
+            SkipWhen(("securityContext", "privileged"), True, _APE_PRIVILEGED),
+            SkipWhen(("securityContext", "capabilities", "add"), "CAP_SYS_ADMIN", _APE_SYS_ADMIN),
+            SkipWhen(("securityContext", "capabilities", "add"), "SYS_ADMIN", _APE_SYS_ADMIN),
+        ),
+    ),
 )
 def privilege_escalation(c: ContainerView, ctx: Context) -> Iterator[Violation]:
     if c.pod.is_windows:
@@ -636,6 +669,7 @@ def dangerous_capability(c: ContainerView, ctx: Context) -> Iterator[Violation]:
         "kube-linter": "drop-net-raw-capability",
         "nsa": NSA,
     },
+    fix=_DROP_ALL,
 )
 def net_raw_not_dropped(c: ContainerView, ctx: Context) -> Iterator[Violation]:
     if c.pod.is_windows:
@@ -678,6 +712,7 @@ def net_raw_not_dropped(c: ContainerView, ctx: Context) -> Iterator[Violation]:
         "nsa": NSA,
     },
     pss=[pss(RESTRICTED, "Capabilities", "capabilities_restricted")],
+    fix=_DROP_ALL,
 )
 def capabilities_not_dropped(c: ContainerView, ctx: Context) -> Iterator[Violation]:
     if c.pod.is_windows:
@@ -748,6 +783,11 @@ def restricted_capability_added(c: ContainerView, ctx: Context) -> Iterator[Viol
         "nsa": NSA,
     },
     pss=[pss(RESTRICTED, "Running as Non-root", "runAsNonRoot")],
+    fix=fix(
+        FixAt.POD,
+        SetField(("securityContext", "runAsNonRoot"), True),
+        opt_in="an image whose user is root (or a name, not a UID) no longer starts: the kubelet refuses it",
+    ),
 )
 def run_as_non_root(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
     if pod.host_users_false:

@@ -42,6 +42,7 @@ from typing import Any
 from ..analysis.rbac.index import Binding, RbacIndex, Role, RoleRef, RoleRule, written_role_ref, written_rules
 from ..analysis.rbac.policy import GrantCoverage, PolicyRule
 from ..analysis.rbac.subjects import SA_PREFIX, Subject, names_service_account_or_node
+from ..engine.fixes import FixAt, SetField, fix
 from ..engine.rule import Context, NotEvaluated, NotInScope, Scope, Severity, Violation, rule
 from ..model.objects import K8sObject, Path
 from ..model.workloads import ContainerSet, PodSpecView
@@ -1224,6 +1225,11 @@ def _namespace_complete(ctx: Context, namespace: str | None) -> bool:
     "pod carries an API credential it does not need.",
     remediation="Set automountServiceAccountToken: false on the default ServiceAccount of every namespace.",
     refs=_refs(cis="5.1.5", kubescape="C-0189", checkov="CKV_K8S_41"),
+    fix=fix(
+        FixAt.OBJECT,
+        SetField(("automountServiceAccountToken",), False),
+        opt_in="pods that name no ServiceAccount and call the API lose their token",
+    ),
 )
 def default_serviceaccount_automount(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     value = obj.get("automountServiceAccountToken")
@@ -1347,6 +1353,13 @@ def default_serviceaccount_used(pod: PodSpecView, ctx: Context) -> Iterator[Viol
         trivy="KSV-0036",
         polaris="automountServiceAccountToken",
         kubeaudit="asat/AutomountServiceAccountTokenTrueAndDefaultSA",
+    ),
+    fix=fix(
+        FixAt.POD,
+        SetField(("automountServiceAccountToken",), False),
+        opt_in="the input binds the ServiceAccount to no role, but the cluster may: a workload that calls the API "
+        "loses its token",
+        skip_subcodes=("uses_api",),
     ),
 )
 def serviceaccount_token_automount(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:

@@ -1,0 +1,8 @@
+"""Fixing what kubefort finds: the fixes rules declare as data (``kubefort.engine.fixes``), applied to
+the files they judged with the author's formatting kept (docs/fix.md)."""
+
+from __future__ import annotations
+
+from .fixer import FileChange, FixOptions, FixResult, Unfixed, fix_paths
+
+__all__ = ["FileChange", "FixOptions", "FixResult", "Unfixed", "fix_paths"]
