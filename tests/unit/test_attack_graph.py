@@ -333,3 +333,39 @@ def test_path_existence_matches_a_brute_force_closure(ws: list[dict[str, bool]])
     q = resolve(g, "internet", "cluster-admin")
     for c in cuts(g, q, found)[:3]:
         assert 0 < len(c.cut) <= len(found)
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def _run(tmp_path: Any, docs: list[dict[str, Any]], *args: str) -> Any:
+    from click.testing import CliRunner
+
+    from kubefort.cli import cli
+
+    f = tmp_path / "c.yaml"
+    f.write_text(yaml.safe_dump_all(docs))
+    return CliRunner(mix_stderr=False).invoke(cli, ["graph", *args, str(f)], catch_exceptions=False)
+
+
+def test_cli_paths_table_json_dot_and_exit_codes(tmp_path: Any) -> None:
+    import json
+
+    r = _run(tmp_path, base(), "paths")
+    assert r.exit_code == 1, r.stderr
+    assert "1 attack path from internet to cluster-admin" in r.stdout and "KF-POD-001" in r.stdout
+    doc = json.loads(_run(tmp_path, base(), "paths", "-o", "json").stdout)
+    assert doc["paths"][0]["steps"][-1]["to"] == "cluster-admin"
+    dot = _run(tmp_path, base(), "paths", "-o", "dot").stdout
+    assert dot.startswith("digraph") and '"node:*" -> "serviceaccount:ops/deployer"' in dot
+    assert _run(tmp_path, base({}), "paths").exit_code == 0
+    r = _run(tmp_path, base(), "paths", "--from", "shop/deploy/nope")
+    assert r.exit_code == 2 and "no workload shop/deploy/nope" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_cuts(tmp_path: Any) -> None:
+    r = _run(tmp_path, base(), "cuts", "--from", "any-pod")
+    assert r.exit_code == 1
+    first = r.stdout.splitlines()[1]
+    # the deployer's token, or its binding, is on every path: the top change cuts them all
+    assert first.split()[0] == "3/3", r.stdout

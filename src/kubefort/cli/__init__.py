@@ -23,6 +23,7 @@ COMMANDS = {
     "etcd": ("etcd_cmd", "etcd_group"),
     "backup": ("backup_cmd", "backup_group"),
     "netpol": ("netpol_cmd", "netpol_group"),
+    "graph": ("graph_cmd", "graph_group"),
     "node": ("node_cmd", "node_group"),
     "versions": ("node_cmd", "versions_cmd"),
     "admission": ("admission_cmd", "admission_group"),
