@@ -204,3 +204,28 @@ def cuts(graph: AttackGraph, q: Query, paths: Sequence[AttackPath] | None = None
             results.append(CutResult(c, cut))
     results.sort(key=lambda r: (-len(r.cut), r.change))
     return results
+
+
+def _to_target(graph: AttackGraph, targets: tuple[str, ...]) -> tuple[dict[str, int], dict[str, list[str]]]:
+    """Distances and shortest paths (reversed) of every vertex to ``targets``, computed once per graph."""
+
+    def build() -> tuple[dict[str, int], dict[str, list[str]]]:
+        g = to_networkx(graph)
+        for t in targets:
+            g.add_edge(t, _SINK, weight=0)
+        dist, back = nx.single_source_dijkstra(g.reverse(copy=False), _SINK, weight="weight")
+        return dist, back
+
+    return graph.inventory.cached(("attack-graph-to", id(graph), targets), build)
+
+
+def path_from(graph: AttackGraph, vertex: str, target: str = CLUSTER_ADMIN) -> AttackPath | None:
+    """The shortest path from ``vertex`` to ``target`` (``cluster-admin``, ``all-secrets``, ``nodes``...),
+    or None; every vertex's answer comes from one search per target (the rules ask per workload)."""
+    q = resolve(graph, "any-pod", target)
+    dist, back = _to_target(graph, q.targets)
+    if vertex not in dist or vertex in q.targets:
+        return None
+    chain = list(reversed(back[vertex]))[:-1]
+    steps = tuple(graph.edges[(a, b)] for a, b in itertools.pairwise(chain))
+    return AttackPath(vertex, chain[-1], steps) if steps else None
