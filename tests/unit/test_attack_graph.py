@@ -369,3 +369,86 @@ def test_cli_cuts(tmp_path: Any) -> None:
     first = r.stdout.splitlines()[1]
     # the deployer's token, or its binding, is on every path: the top change cuts them all
     assert first.split()[0] == "3/3", r.stdout
+
+
+# ----------------------------------------------------------------------------- network edges = the engine's matrix
+
+_APPS = ("a", "b", "c")
+
+
+@st.composite
+def _netpol_cluster(draw: Any) -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = []
+    for ns in ("shop", "ops"):
+        docs.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {"team": ns}}})
+        for app in draw(st.lists(st.sampled_from(_APPS), min_size=1, max_size=3, unique=True)):
+            docs.append(deploy(f"{ns}-{app}", ns))
+    peer = st.one_of(
+        st.fixed_dictionaries(
+            {
+                "podSelector": st.fixed_dictionaries(
+                    {
+                        "matchLabels": st.fixed_dictionaries(
+                            {"app": st.sampled_from([f"{n}-{a}" for n in ("shop", "ops") for a in _APPS])}
+                        )
+                    }
+                )
+            }
+        ),
+        st.fixed_dictionaries(
+            {
+                "namespaceSelector": st.sampled_from(
+                    [{}, {"matchLabels": {"team": "ops"}}, {"matchLabels": {"team": "shop"}}]
+                )
+            }
+        ),
+    )
+    rule = st.fixed_dictionaries({"peers": st.lists(peer, max_size=2), "port": st.sampled_from([None, 80, 443])})
+    for i in range(draw(st.integers(0, 4))):
+        ns = draw(st.sampled_from(["shop", "ops"]))
+        sel = draw(st.sampled_from([{}, {"matchLabels": {"app": f"{ns}-{draw(st.sampled_from(_APPS))}"}}]))
+        types = draw(st.sampled_from([["Ingress"], ["Egress"], ["Ingress", "Egress"]]))
+        spec: dict[str, Any] = {"podSelector": sel, "policyTypes": types}
+        for t, key, peer_key in (("Ingress", "ingress", "from"), ("Egress", "egress", "to")):
+            if t in types:
+                items = []
+                for r in draw(st.lists(rule, max_size=2)):
+                    item: dict[str, Any] = {}
+                    if r["peers"]:
+                        item[peer_key] = r["peers"]
+                    if r["port"]:
+                        item["ports"] = [{"port": r["port"]}]
+                    items.append(item)
+                spec[key] = items
+        docs.append(
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": {"name": f"p{i}", "namespace": ns},
+                "spec": spec,
+            }
+        )
+    return docs
+
+
+@settings(max_examples=80, deadline=None)
+@given(_netpol_cluster())
+def test_network_edges_reach_exactly_what_the_engine_allows(docs: list[dict[str, Any]]) -> None:
+    g = AttackGraph(inv(docs))
+    wanted = {(a.ref, b.ref) for a, b, _ in g.netpol.connections()}
+    got = set()
+    for w in g.netpol.workloads:
+        start = f"workload:{w.ref}"
+        seen, work = {start}, [start]
+        while work:
+            v = work.pop()
+            for e in g.out.get(v, ()):
+                if e.kind != "network" or e.dst in seen:
+                    continue
+                seen.add(e.dst)
+                if g.vertices[e.dst].kind == "workload":
+                    if e.dst != start:
+                        got.add((w.ref, e.dst.removeprefix("workload:")))
+                else:
+                    work.append(e.dst)
+    assert got == wanted, yaml.safe_dump_all(docs)

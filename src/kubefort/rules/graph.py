@@ -38,9 +38,9 @@ def _entry(g: AttackGraph, wid: str) -> str | None:
     """How the internet reaches the workload directly (the exposure that names it), or None."""
     if (INTERNET_ID, wid) in g.edges:
         return g.edges[(INTERNET_ID, wid)].why
-    for (a, b), e in g.edges.items():
-        if b == wid and e.kind == "exposure" and (INTERNET_ID, a) in g.edges:
-            return g.vertices[a].label
+    for e in g.out.get(INTERNET_ID, ()):
+        if (e.dst, wid) in g.edges:
+            return g.vertices[e.dst].label
     return None
 
 
@@ -134,7 +134,7 @@ def escape_to_cluster_admin(pod: PodSpecView, ctx: Context) -> Iterator[Violatio
     wid = _vertex(g, pod)
     if wid is None:
         return
-    nodes = sorted(b for (a, b), e in g.edges.items() if a == wid and e.kind == "escape" and g.vertices[b].kind == NODE)
+    nodes = sorted(e.dst for e in g.out.get(wid, ()) if e.kind == "escape" and g.vertices[e.dst].kind == NODE)
     if not nodes:
         return
     _needs_rbac(ctx)

@@ -207,6 +207,9 @@ class AttackGraph:
         admin = Reason("cluster-admin may run a privileged pod on every node and read every Secret")
         self._edge(CLUSTER_ADMIN, ALL_NODES, "admin", admin)
         self._edge(CLUSTER_ADMIN, ALL_SECRETS, "admin", admin)
+        self.out: dict[str, list[Edge]] = defaultdict(list)  # vertex -> its edges, for per-workload questions
+        for e in self.edges.values():
+            self.out[e.src].append(e)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -385,58 +388,131 @@ class AttackGraph:
     # ------------------------------------------------------------------ network
 
     def _network(self) -> None:
+        """Pod-to-pod edges, kept linear where the engine's structure allows (see the module docstring).
+
+        Without AdminNetworkPolicies the engine answers "s may reach d on P" as d's ingress pieces (sets
+        of source classes, ports) met by s's egress. Sources whose egress no policy restricts reach a
+        destination exactly when one of its ingress pieces holds them: each distinct piece becomes one
+        vertex ("the pods these rules admit"), fed by its member workloads, or by one vertex per namespace
+        when the piece holds all of the namespace's; a destination no policy isolates hangs off the pod
+        network vertex. Sources whose egress is restricted get the engine's explicit pairs."""
         eng = self.netpol
         if not eng.classes:
             return
-        open_bits = 0
-        if not eng.admin and not eng.cni:
-            for c in eng.classes:
-                if not eng.ingress_policies[c.index] and not eng.egress_policies[c.index]:
-                    open_bits |= 1 << c.index
-        hostnet = {
+        self._hostnet = {
             w.ref
             for w in eng.workloads
             if (p := self._pods.get(w.ref)) is not None and p.spec.get("hostNetwork") is True
         }
-        if open_bits:
-            self._vertex(HUB_ID, HUB, "the pod network (pods no NetworkPolicy isolates)")
-            for i in _bits(open_bits):
-                for w in eng.classes[i].members:
-                    wid = workload_id(w.ref)
-                    out = Reason(
-                        f"no NetworkPolicy restricts the egress of {w.ref}",
-                        (str(w.obj.ref),),
-                        ("KF-NET-005",),
-                        frozenset({Remedy("restrict-egress", w.ref, "an egress NetworkPolicy")}),
-                    )
-                    self._edge(wid, HUB_ID, "network", out, 0)
-                    if w.ref in hostnet:
-                        continue
-                    into = Reason(
-                        f"no NetworkPolicy restricts the ingress of {w.ref}: every pod may connect to it (all ports)",
-                        (str(w.obj.ref),),
-                        ("KF-NET-004",),
-                        frozenset({Remedy("restrict-ingress", w.ref, "an ingress NetworkPolicy")}),
-                    )
-                    self._edge(HUB_ID, wid, "network", into)
-        # every other allowed pair, from the engine (pairs between two open classes meet at the hub)
-        rest = eng.all_bits & ~open_bits
-        if not rest:
+        if eng.admin:  # three tiers: pair by pair, as the engine judges them
+            self._pairs(eng.class_matrix())
             return
-        for runs in ((rest, None), (open_bits, rest)):
-            for s, d, ports in eng.class_matrix(runs[0], runs[1]):
-                text = ", ".join(ports.render())
-                for a in eng.classes[s].members:
-                    for b in eng.classes[d].members:
-                        if a is b or b.ref in hostnet:
-                            continue
-                        reason = Reason(
-                            f"NetworkPolicies allow {a.ref} to connect to {b.ref} on {text}",
-                            (str(a.obj.ref), str(b.obj.ref)),
-                            (),
-                            frozenset({Remedy("deny-connection", f"{a.ref} -> {b.ref}", "narrow a NetworkPolicy")}),
+        open_eg = eng.egress_open_bits
+        self._nsbits: dict[str, int] = defaultdict(int)
+        for c in eng.classes:
+            self._nsbits[c.namespace] |= 1 << c.index
+        self._groups: dict[int, str] = {}
+        self._ns_vertex: dict[str, str] = {}
+        for d in range(len(eng.classes)):
+            members = [b for b in eng.classes[d].members if b.ref not in self._hostnet]
+            if not members:
+                continue
+            parts = eng.ingress_parts(d)
+            if parts is None:
+                if open_eg:
+                    self._hub(open_eg)
+                    for b in members:
+                        into = Reason(
+                            f"no NetworkPolicy restricts the ingress of {b.ref}: every pod may connect to it (all ports)",
+                            (str(b.obj.ref),),
+                            ("KF-NET-004",),
+                            frozenset({Remedy("restrict-ingress", b.ref, "an ingress NetworkPolicy")}),
                         )
-                        self._edge(workload_id(a.ref), workload_id(b.ref), "network", reason)
+                        self._edge(HUB_ID, workload_id(b.ref), "network", into)
+                continue
+            pols = tuple(f"{p.namespace}/NetworkPolicy/{p.name}" for p in eng.ingress_policies[d])
+            for bits, ports in parts:
+                src = bits & open_eg
+                if not src:
+                    continue
+                gid = self._group(src)
+                text = ", ".join(ports.render())
+                for b in members:
+                    self._edge(
+                        gid,
+                        workload_id(b.ref),
+                        "network",
+                        Reason(
+                            f"the ingress rules of {', '.join(pols)} admit these pods to {b.ref} on {text}",
+                            pols,
+                            (),
+                            frozenset({Remedy("restrict-ingress", b.ref, "narrow the ingress rules selecting it")}),
+                        ),
+                    )
+        iso = eng.all_bits & ~open_eg
+        if iso:
+            self._pairs(eng.class_matrix(iso, None))
+
+    def _out_reason(self, w: Workload) -> Reason:
+        return Reason(
+            f"no NetworkPolicy restricts the egress of {w.ref}",
+            (str(w.obj.ref),),
+            ("KF-NET-005",),
+            frozenset({Remedy("restrict-egress", w.ref, "an egress NetworkPolicy")}),
+        )
+
+    def _hub(self, open_eg: int) -> None:
+        if HUB_ID in self.vertices:
+            return
+        self._vertex(HUB_ID, HUB, "the pod network (any pod whose egress is open)")
+        for i in _bits(open_eg):
+            for w in self.netpol.classes[i].members:
+                self._edge(workload_id(w.ref), HUB_ID, "network", self._out_reason(w), 0)
+
+    def _group(self, src: int) -> str:
+        """The vertex of the egress-open pods of ``src`` (a bitset of classes), made once per distinct set."""
+        gid = self._groups.get(src)
+        if gid is not None:
+            return gid
+        eng = self.netpol
+        gid = self._groups[src] = f"peers:{len(self._groups)}"
+        namespaces: dict[str, int] = defaultdict(int)
+        for i in _bits(src):
+            namespaces[eng.classes[i].namespace] |= 1 << i
+        names = sorted(namespaces)
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        self._vertex(gid, HUB, f"pods of {shown} that NetworkPolicy ingress rules admit")
+        for ns, chunk in sorted(namespaces.items()):
+            whole = self._nsbits.get(ns, 0) & eng.egress_open_bits
+            if chunk == whole and bin(chunk).count("1") > 1:
+                nid = self._ns_vertex.get(ns)
+                if nid is None:
+                    nid = self._ns_vertex[ns] = self._vertex(f"namespace-pods:{ns}", HUB, f"the pods of namespace {ns}")
+                    for i in _bits(whole):
+                        for w in eng.classes[i].members:
+                            self._edge(workload_id(w.ref), nid, "network", self._out_reason(w), 0)
+                self._edge(nid, gid, "network", Reason(f"every pod of namespace {ns} is among them"), 0)
+                continue
+            for i in _bits(chunk):
+                for w in eng.classes[i].members:
+                    self._edge(workload_id(w.ref), gid, "network", self._out_reason(w), 0)
+        return gid
+
+    def _pairs(self, pairs: Iterable[tuple[int, int, Any]]) -> None:
+        eng = self.netpol
+        for s, d, ports in pairs:
+            text = ", ".join(ports.render())
+            for a in eng.classes[s].members:
+                for b in eng.classes[d].members:
+                    if a is b or b.ref in self._hostnet:
+                        continue
+                    reason = Reason(
+                        f"NetworkPolicies allow {a.ref} to connect to {b.ref} on {text}",
+                        (str(a.obj.ref), str(b.obj.ref)),
+                        (),
+                        frozenset({Remedy("deny-connection", f"{a.ref} -> {b.ref}", "narrow a NetworkPolicy")}),
+                    )
+                    self._edge(workload_id(a.ref), workload_id(b.ref), "network", reason)
 
     # ------------------------------------------------------------------ escape, nodes, tokens
 
@@ -537,6 +613,17 @@ class AttackGraph:
                 for r in reasons:
                     self._edge(workload_id(w.ref), node, "escape", r)
 
+    def _lands_on(self, pl: Placement) -> list[str]:
+        """Node vertices where pods of placement ``pl`` may run (and so leave their tokens), memoised."""
+        hit = self._landing.get(pl)
+        if hit is None:
+            if self._node_objs:
+                hit = [f"node:{n.name}" for n in self._node_objs if pl.fits(n)]
+            else:
+                hit = [vid for vid in self._node_vids if pl.compatible(_placement_of_key(vid))]
+            self._landing[pl] = hit
+        return hit
+
     def _tokens(self) -> None:
         mounted: dict[str, set[str]] = defaultdict(set)  # workload ref -> ServiceAccounts with a mounted token
         for _ns, items in self._escalation.workloads.items():
@@ -544,7 +631,9 @@ class AttackGraph:
                 w = self._workload_of(obj)
                 if w is not None:
                     mounted[w.ref].add(sa)
-        node_objs = self.inventory.of_kind("Node")
+        self._node_objs = sorted(self.inventory.of_kind("Node"), key=lambda n: n.name)
+        self._node_vids = sorted(vid for vid, v in self.vertices.items() if v.kind == NODE)
+        self._landing: dict[Placement, list[str]] = {}
         for ref in sorted(mounted):
             w = self.netpol.workload(ref)
             pl = self._placements.get(ref)
@@ -564,28 +653,19 @@ class AttackGraph:
                 )
                 if pl is None:
                     continue
-                for node_vid, vertex in list(self.vertices.items()):
-                    if vertex.kind != NODE:
-                        continue
-                    if node_objs:
-                        node_name = node_vid.split(":", 1)[1]
-                        n = self.inventory.get("Node", None, node_name)
-                        ok = n is not None and pl.fits(n)
-                    else:
-                        ok = pl.compatible(_placement_of_key(node_vid))
-                    if ok:
-                        self._edge(
-                            node_vid,
-                            said,
-                            "node-token",
-                            Reason(
-                                f"pods of {ref} may run on this node; their token of {w.namespace}/{sa} is in the kubelet's "
-                                "pod volumes there",
-                                (str(w.obj.ref),),
-                                (),
-                                frozenset({cut}),
-                            ),
-                        )
+                for node_vid in self._lands_on(pl):
+                    self._edge(
+                        node_vid,
+                        said,
+                        "node-token",
+                        Reason(
+                            f"pods of {ref} may run on this node; their token of {w.namespace}/{sa} is in the kubelet's "
+                            "pod volumes there",
+                            (str(w.obj.ref),),
+                            (),
+                            frozenset({cut}),
+                        ),
+                    )
 
     # ------------------------------------------------------------------ RBAC
 

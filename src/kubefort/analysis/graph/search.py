@@ -100,7 +100,7 @@ def _starts(graph: AttackGraph, q: Query) -> list[tuple[str, str | None]]:
     out: list[tuple[str, str | None]] = []
     for s in q.sources:
         if s == INTERNET_ID:
-            out.extend((s, dst) for (src, dst) in graph.edges if src == INTERNET_ID)
+            out.extend((s, e.dst) for e in graph.out.get(INTERNET_ID, ()))
         else:
             out.append((s, None))
     return out
