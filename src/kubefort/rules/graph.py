@@ -36,10 +36,12 @@ def _vertex(g: AttackGraph, pod: PodSpecView) -> str | None:
 
 def _entry(g: AttackGraph, wid: str) -> str | None:
     """How the internet reaches the workload directly (the exposure that names it), or None."""
-    if (INTERNET_ID, wid) in g.edges:
-        return g.edges[(INTERNET_ID, wid)].why
+    direct = g.edges.get((INTERNET_ID, wid))
+    if direct is not None:
+        return direct.why
     for e in g.out.get(INTERNET_ID, ()):
-        if (e.dst, wid) in g.edges:
+        step = g.edges.get((e.dst, wid))
+        if step is not None and step.kind == "exposure":
             return g.vertices[e.dst].label
     return None
 
