@@ -550,13 +550,10 @@ def reads_cluster(opts: ScanOptions) -> bool:
 
 
 def command_kinds() -> frozenset[str]:
-    """What the commands besides ``scan`` read from a cluster (``rbac``, ``netpol``): a snapshot holds
-    them too, so that each command gives the same answer from it as from the cluster."""
-    from .analysis.netpol.engine import READS as NETPOL_READS
-    from .analysis.rbac.escalation import READS as PATHS_READS
-    from .analysis.rbac.index import READS_FOR_REQUESTS
-
-    return NETPOL_READS | PATHS_READS | READS_FOR_REQUESTS
+    """What the commands besides ``scan`` read from a cluster (``rbac``, ``netpol``, ``graph``, whose kinds
+    include the other two): a snapshot holds them too, so that each command gives the same answer from it
+    as from the cluster."""
+    return graph_reads()
 
 
 def read_objects(
