@@ -592,6 +592,7 @@ class AttackGraph:
         for ref, pl in self._placements.items():
             by_placement[pl].append(ref)
         self._lands: dict[Placement, list[str]] = {}  # placement -> node vertices its pods may run on
+        self._node_class: dict[str, Placement] = {}  # abstract node vertex -> the nodeName/nodeSelector it stands for
         if node_objs:
             for pl in by_placement:
                 self._lands[pl] = [
@@ -602,7 +603,9 @@ class AttackGraph:
             for pl in by_placement:
                 key = pl.key()
                 label = f"a node ({key})" if key else "a node"
-                self._lands[pl] = [self._vertex(f"node:{key or '*'}", NODE, label)]
+                vid = self._vertex(f"node:{key or '*'}", NODE, label)
+                self._node_class.setdefault(vid, Placement(pl.node_name, pl.selector, (), False))
+                self._lands[pl] = [vid]
         # escape edges
         for w in self.netpol.workloads:
             pod = self._pods.get(w.ref)
@@ -620,7 +623,7 @@ class AttackGraph:
             if self._node_objs:
                 hit = [f"node:{n.name}" for n in self._node_objs if pl.fits(n)]
             else:
-                hit = [vid for vid in self._node_vids if pl.compatible(_placement_of_key(vid))]
+                hit = [vid for vid in self._node_vids if pl.compatible(self._node_class[vid])]
             self._landing[pl] = hit
         return hit
 
@@ -774,16 +777,6 @@ def _ports(raw: Mapping[str, Any]) -> list[Any]:
 def _mounts(raw: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
     m = raw.get("volumeMounts")
     return [x for x in m if isinstance(x, dict)] if isinstance(m, list) else []
-
-
-def _placement_of_key(node_vid: str) -> Placement:
-    key = node_vid.split(":", 1)[1]
-    if key.startswith("nodeName="):
-        return Placement(key[len("nodeName=") :], (), (), False)
-    if key == "*":
-        return Placement(None, (), (), False)
-    items = tuple(tuple(kv.split("=", 1)) for kv in key.split(","))
-    return Placement(None, items, (), False)  # type: ignore[arg-type]
 
 
 def _ingress_services(spec: Any) -> Iterator[str]:
