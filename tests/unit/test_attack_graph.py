@@ -452,3 +452,16 @@ def test_network_edges_reach_exactly_what_the_engine_allows(docs: list[dict[str,
                 else:
                     work.append(e.dst)
     assert got == wanted, yaml.safe_dump_all(docs)
+
+
+def test_cli_bad_input_is_one_line_naming_the_file(tmp_path: Any) -> None:
+    from click.testing import CliRunner
+
+    from kubefort.cli import cli
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: x\n")
+    r = CliRunner(mix_stderr=False).invoke(cli, ["graph", "paths", str(bad)], catch_exceptions=False)
+    assert r.exit_code == 2
+    (line,) = r.stderr.splitlines()
+    assert line.startswith("kubefort: error: ") and "bad.yaml:3" in line

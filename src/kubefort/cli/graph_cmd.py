@@ -18,6 +18,7 @@ from ..api import ClusterSource, ScanOptions, graph_reads, load_graph, read_obje
 from ..errors import UsageError
 from ..reporters import graph as report
 from ..reporters import printable
+from ..reporters.netpol import problem_lines
 from .cluster_cmd import progress_printer
 from .options import cluster_options, input_options
 
@@ -61,8 +62,8 @@ def _load(
         for note in notes:
             click.echo(f"kubefort: warning: {printable(note)}", err=True)
     graph, loaded = load_graph(opts, cluster=live)
-    for err in loaded.errors:
-        click.echo(f"kubefort: error: {printable(str(err))}", err=True)
+    for line in problem_lines(graph.netpol.problems, loaded.errors):
+        click.echo(line, err=True)
     return graph, bool(loaded.errors)
 
 
