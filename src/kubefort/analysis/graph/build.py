@@ -254,7 +254,9 @@ class AttackGraph:
         if not ok:
             self.notes.append(f"{via} exposes {w.ref}, but its NetworkPolicies deny the internet: {denied}")
             return
-        cuts = frozenset({cut, Remedy("restrict-ingress", w.ref, "a NetworkPolicy that admits no internet address")})
+        cuts = frozenset(
+            {cut, Remedy("deny-internet", w.ref, "an ingress NetworkPolicy that admits no internet address")}
+        )
         self._edge(via, workload_id(w.ref), "exposure", Reason(why, objects, rules, cuts))
 
     def _service_workloads(self, ns: str, selector: Any) -> list[Workload]:
@@ -273,6 +275,7 @@ class AttackGraph:
             if ns is None or typ not in ("LoadBalancer", "NodePort"):
                 continue
             ref = str(svc.ref)
+            internal = Remedy("make-internal", ref, "type ClusterIP behind an authenticated ingress")
             vid = self._vertex(f"service:{ns}/{svc.name}", EXPOSURE, f"Service {ns}/{svc.name} ({typ})")
             ranges = svc.get("spec", "loadBalancerSourceRanges")
             limited = f", limited to {', '.join(map(str, ranges))}" if isinstance(ranges, list) and ranges else ""
@@ -280,13 +283,11 @@ class AttackGraph:
                 f"Service {svc.name} of type {typ} is reachable from outside the cluster{limited}",
                 (ref,),
                 ("KF-NET-012",),
-                frozenset({Remedy("make-internal", ref, "type ClusterIP behind an authenticated ingress")}),
+                frozenset({internal}),
             )
             self._edge(INTERNET_ID, vid, "exposure", reason)
             for w in self._service_workloads(ns, svc.get("spec", "selector")):
-                self._expose(
-                    vid, w, f"Service {svc.name} selects the pods of {w.ref}", (ref,), (), Remedy("make-internal", ref)
-                )
+                self._expose(vid, w, f"Service {svc.name} selects the pods of {w.ref}", (ref,), (), internal)
         for ing in inv.of_kind("Ingress"):
             ns = ing.namespace
             if ns is None:
