@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint golden bench bench-rbac bench-netpol bench-admission bench-etcd bench-node tools lint docs clean
+.PHONY: demo test test-fast lint golden bench bench-rbac bench-netpol bench-graph bench-admission bench-etcd bench-node tools lint docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,8 @@ bench-rbac: $(STAMP)
 	$(BIN)/python bench/bench_rbac.py --namespaces 500 --roles 5000 --bindings 50000 --seed 1
 bench-netpol: $(STAMP)
 	$(BIN)/python bench/bench_netpol.py --skip-nca
+bench-graph: $(STAMP)
+	$(BIN)/python bench/bench_graph.py --objects 10000
 bench-admission: $(STAMP)
 	$(BIN)/python bench/bench_admission.py
 bench-etcd: $(STAMP) tools

@@ -33,6 +33,7 @@ from .rules import default_registry
 if TYPE_CHECKING:
     import datetime as dt
 
+    from .analysis.graph.build import AttackGraph
     from .analysis.netpol.engine import NetpolEngine
     from .analysis.node.collect import NodeAudit
     from .analysis.node.results import NodeAuditResult, VersionsResult
@@ -432,6 +433,35 @@ def read_for_netpol(opts: ScanOptions, progress: Progress | None = None) -> tupl
     return read_objects(opts, READS, progress)
 
 
+def graph_reads() -> frozenset[str]:
+    """What the attack graph reads from a cluster: the NetworkPolicy engine's kinds, what RBAC escalation
+    paths read, and the graph's own (Services, Ingresses, routes, Nodes, Secrets' metadata)."""
+    from .analysis.graph.build import READS as GRAPH_READS
+    from .analysis.netpol.engine import READS as NETPOL_READS
+    from .analysis.rbac.escalation import READS as PATHS_READS
+    from .analysis.rbac.index import READS_FOR_REQUESTS
+
+    return GRAPH_READS | NETPOL_READS | PATHS_READS | READS_FOR_REQUESTS
+
+
+def load_graph(
+    opts: ScanOptions, *, cluster: Inventory | None = None, progress: Progress | None = None
+) -> tuple[AttackGraph, LoadResult]:
+    """Load the inputs (``kubefort graph``) and build the attack graph over them (docs/graph.md), as
+    :func:`load_netpol` does: with a cluster or snapshot, the inputs are applied on top of it. Returns
+    the :class:`~kubefort.analysis.graph.AttackGraph` and the load result (errors, notes)."""
+    from .analysis.graph.build import graph_for  # on use: needs networkx
+
+    notes: list[str] = []
+    if cluster is None and reads_cluster(opts):
+        cluster, notes = read_objects(opts, graph_reads(), progress)
+    with batch_gc():
+        loaded = load_inputs(opts)
+        loaded.notes[:0] = notes
+        inventory = Inventory(loaded.objects) if cluster is None else apply_objects(cluster, loaded.objects)
+        return graph_for(inventory), loaded
+
+
 def apply_objects(cluster: Inventory, objects: Sequence[K8sObject]) -> Inventory:
     """The live inventory ``cluster`` as it would be after ``kubectl apply`` of ``objects``: each replaces
     the cluster's object of the same identity (API group, kind, namespace, name), the others are added.
@@ -627,13 +657,10 @@ def reads_cluster(opts: ScanOptions) -> bool:
 
 
 def command_kinds() -> frozenset[str]:
-    """What the commands besides ``scan`` read from a cluster (``rbac``, ``netpol``): a snapshot holds
-    them too, so that each command gives the same answer from it as from the cluster."""
-    from .analysis.netpol.engine import READS as NETPOL_READS
-    from .analysis.rbac.escalation import READS as PATHS_READS
-    from .analysis.rbac.index import READS_FOR_REQUESTS
-
-    return NETPOL_READS | PATHS_READS | READS_FOR_REQUESTS
+    """What the commands besides ``scan`` read from a cluster (``rbac``, ``netpol``, ``graph``, whose kinds
+    include the other two): a snapshot holds them too, so that each command gives the same answer from it
+    as from the cluster."""
+    return graph_reads()
 
 
 def read_objects(

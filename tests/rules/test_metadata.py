@@ -35,6 +35,7 @@ PEERS = {
     "kubeconform": "kubeconform",
     "kubectl": "kubectl",
     "hadolint": "hadolint",
+    "kubehound": "kubehound",
 }
 #: metadata keys that point at upstream documentation rather than at a peer check: not in the catalogue
 DOC_KEYS = {"k8s", "istio", "linkerd", "kyverno", "gatekeeper", "kubefort"}

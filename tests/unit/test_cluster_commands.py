@@ -406,3 +406,24 @@ def test_read_objects_and_apply_objects(kubeconfig: str) -> None:
     applied = apply_objects(inv, [new])
     assert applied.live and len(applied) == len(inv)
     assert applied.get("NetworkPolicy", pol.namespace, pol.name) is new
+
+
+# -- the attack graph ---------------------------------------------------------------------------------------
+
+
+def test_graph_answers_from_the_cluster_a_snapshot_and_files_agree(
+    api: KubeAPIServer, kubeconfig: str, as_files: str, tmp_path: Path
+) -> None:
+    snap = str(tmp_path / "s.json.gz")
+    assert run("cluster", "snapshot", "save", snap, "--kubeconfig", kubeconfig).exit_code == 0
+    for q in (("paths", "--from", "any-pod", "--to", "nodes"), ("paths",), ("cuts", "--from", "any-pod")):
+        api.requests.clear()
+        live = run("graph", *q, "--cluster", "--kubeconfig", kubeconfig, "-o", "json")
+        assert {"services", "nodes", "networkpolicies", "rolebindings", "deployments"} <= listed(api)
+        offline = run("graph", *q, "--snapshot", snap, "-o", "json")
+        files = run("graph", *q, "-f", as_files, "-o", "json")
+        assert live.exit_code == offline.exit_code == files.exit_code, (live.stderr, offline.stderr, files.stderr)
+        assert live.exit_code in (0, 1), live.stderr
+        assert json.loads(live.stdout) == json.loads(offline.stdout) == json.loads(files.stdout)
+        if "any-pod" in q:  # the payments operator's token leads to cluster-admin (nothing is exposed)
+            assert json.loads(files.stdout)["paths"]

@@ -28,9 +28,10 @@ import yaml
 
 from ..engine.registry import Registry
 from ..engine.rule import Rule, Scope
+from ..model.host_access import DANGEROUS_CAPABILITIES
 from ..rules import default_registry
 from ..rules.pod_hardening import ALLOWED_VOLUME_SOURCES, INHERITED_FIELDS, OTHER_VOLUME_SOURCES
-from ..rules.pod_privilege import BASELINE_CAPABILITIES, DANGEROUS_CAPABILITIES
+from ..rules.pod_privilege import BASELINE_CAPABILITIES
 from .manifests import NoAliasDumper
 from .mutating_export import mutating, why_not_mutating
 

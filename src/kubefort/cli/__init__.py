@@ -24,6 +24,7 @@ COMMANDS = {
     "backup": ("backup_cmd", "backup_group"),
     "netpol": ("netpol_cmd", "netpol_group"),
     "access": ("access_cmd", "access_group"),
+    "graph": ("graph_cmd", "graph_group"),
     "node": ("node_cmd", "node_group"),
     "versions": ("node_cmd", "versions_cmd"),
     "admission": ("admission_cmd", "admission_group"),

@@ -33,6 +33,7 @@ AREA_MODULES = (
     "image_config",
     "vulnerabilities",
     "dockerfile",
+    "graph",
 )
 
 

@@ -17,12 +17,14 @@ Pod Security admission controller does at the latest policy version (Kubernetes 
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from ..engine.fixes import AddItem, FixAt, SetField, SkipWhen, fix
 from ..engine.rule import Context, PssLevel, Scope, Severity, Violation, rule
+from ..model.host_access import DANGEROUS_CAPABILITIES, RUNTIME_SOCKETS, SENSITIVE_HOST_PATHS
+from ..model.host_access import covers as _covers
+from ..model.host_access import norm_host_path as _norm_host_path
 from ..model.objects import Path
 from ..model.workloads import ContainerSet, ContainerView, PodSpecView, normalise_capability
 from ._common import BASELINE, RESTRICTED, pss
@@ -47,72 +49,6 @@ BASELINE_CAPABILITIES = frozenset(
         "SYS_CHROOT",
     }
 )
-
-#: Capabilities that give a container (near) host-level power (KF-POD-012).
-DANGEROUS_CAPABILITIES = frozenset(
-    {
-        "ALL",
-        "SYS_ADMIN",
-        "NET_ADMIN",
-        "SYS_MODULE",
-        "SYS_PTRACE",
-        "SYS_RAWIO",
-        "SYS_BOOT",
-        "SYS_TIME",
-        "BPF",
-        "PERFMON",
-        "MAC_ADMIN",
-        "MAC_OVERRIDE",
-        "DAC_READ_SEARCH",
-        "NET_RAW",
-    }
-)
-
-#: Default of the ``sensitive_host_paths`` parameter (KF-POD-008).
-SENSITIVE_HOST_PATHS = (
-    "/",
-    "/boot",
-    "/dev",
-    "/etc",
-    "/lib",
-    "/proc",
-    "/sys",
-    "/usr",
-    "/root",
-    "/home/admin",
-    "/var/lib/docker",
-    "/var/lib/kubelet",
-    "/var/lib/kubelet/pki",
-    "/etc/kubernetes",
-    "/etc/kubernetes/manifests",
-    "/var/lib/etcd",
-)
-
-#: Container runtime sockets (KF-POD-009). ``/var/run`` is a symlink to ``/run`` on every current
-#: distribution, so each socket is matched under both spellings.
-_RUNTIME_SOCKETS_LISTED = (
-    "/var/run/docker.sock",
-    "/run/docker.sock",
-    "/var/run/containerd/containerd.sock",
-    "/run/containerd/containerd.sock",
-    "/var/run/crio/crio.sock",
-    "/run/crio/crio.sock",
-    "/var/run/cri-dockerd.sock",
-    "/var/run/dockershim.sock",
-)
-
-
-def _run_aliases(path: str) -> set[str]:
-    out = {path}
-    if path.startswith("/var/run/"):
-        out.add(path[len("/var") :])
-    elif path.startswith("/run/"):
-        out.add("/var" + path)
-    return out
-
-
-RUNTIME_SOCKETS = frozenset(p for s in _RUNTIME_SOCKETS_LISTED for p in _run_aliases(s))
-
 
 # ---------------------------------------------------------------------------------------------- helpers
 
@@ -162,23 +98,6 @@ def _some(items: list[str], limit: int = 4) -> str:
 
 def _labels(cs: list[ContainerView]) -> str:
     return ", ".join(c.label for c in cs)
-
-
-def _norm_host_path(path: str) -> str:
-    """``/etc/`` -> ``/etc``; ``//var//lib/./docker`` -> ``/var/lib/docker``; ``/`` stays ``/``."""
-    p = path.strip()
-    if not p.startswith("/"):
-        return posixpath.normpath(p) if p else p
-    p = posixpath.normpath("/" + p.lstrip("/"))
-    return "/" + p.lstrip("/")
-
-
-def _covers(parent: str, child: str) -> bool:
-    """``parent`` equals ``child`` or is one of its ancestor directories."""
-    if parent == child:
-        return True
-    prefix = parent if parent.endswith("/") else parent + "/"
-    return child.startswith(prefix)
 
 
 def _host_path_volumes(pod: PodSpecView) -> Iterator[tuple[int, Mapping[str, Any], Mapping[str, Any]]]:

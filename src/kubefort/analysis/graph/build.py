@@ -1,0 +1,813 @@
+"""Building the attack graph of an inventory from the engines kubefort already has.
+
+Every edge is a step an attacker can take, with its reasons (explanation, objects, rule IDs) and the
+single changes that remove each reason. Where the facts come from:
+
+- exposure (internet to a workload): Services of type LoadBalancer or NodePort, Ingresses and Gateway
+  API routes (through the Services they name), ``hostPort`` and ``hostNetwork``; traffic from outside
+  must also pass the workload's ingress NetworkPolicies (asked of the NetworkPolicy engine for
+  0.0.0.0/0; hostNetwork pods are not subject to NetworkPolicies);
+- pod-to-pod reachability: the NetworkPolicy engine's class matrix (:meth:`NetpolEngine.class_matrix`),
+  so that AdminNetworkPolicies, named ports and every selector rule mean what they mean there. Pods no
+  policy isolates in either direction (and no AdminNetworkPolicy touches) all reach each other: rather
+  than one edge per pair, they meet at one ``pod-network`` vertex, which keeps the graph linear in the
+  workloads. Reaching a pod counts as taking it over, as KubeHound's ENDPOINT_EXPLOIT does: the graph
+  answers "if any listening service is exploitable";
+- container escape to the node: privileged containers (KF-POD-001), ``hostPID`` (KF-POD-003), sensitive
+  hostPath mounts (KF-POD-008), container runtime sockets (KF-POD-009), and the capabilities that are
+  each a known escape (:data:`ESCAPE_CAPABILITIES`, KF-POD-012) unless ``hostUsers: false`` confines them
+  to the pod's user namespace;
+- the node to the tokens of every pod that can land on it (``nodeName``, ``nodeSelector`` and, when the
+  input has Node objects, their labels and NoSchedule/NoExecute taints against the pod's tolerations);
+- a workload to its ServiceAccount when the token is mounted (the RBAC engine's
+  :class:`~kubefort.analysis.rbac.escalation.EscalationGraph` decides: automount on the pod or the
+  ServiceAccount, projected tokens);
+- a ServiceAccount to cluster-admin: the RBAC engine's shortest escalation path (every step it models);
+- reading Secrets: ``who_can`` of the RBAC index for get/list of secrets cluster-wide (every Secret) or in
+  a namespace; a Secret of type service-account-token to its ServiceAccount.
+
+Nothing here re-decides RBAC or NetworkPolicy semantics: the engines are asked.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ...model.host_access import RUNTIME_SOCKETS, SENSITIVE_HOST_PATHS, covers, norm_host_path
+from ...model.inventory import Inventory
+from ...model.objects import K8sObject
+from ...model.workloads import ContainerSet, PodSpecView, pod_spec
+from ..netpol.engine import External, NetpolEngine, engine_for
+from ..netpol.model import Workload
+from ..netpol.sets import AddrSet
+from ..rbac.escalation import EscalationGraph
+from ..rbac.index import RbacIndex
+from ..rbac.subjects import Subject
+from .model import (
+    ALL_NODES,
+    ALL_SECRETS,
+    CLUSTER_ADMIN,
+    EXPOSURE,
+    HUB,
+    HUB_ID,
+    INTERNET,
+    INTERNET_ID,
+    NODE,
+    SECRET,
+    SECRETS,
+    SERVICE_ACCOUNT,
+    TARGET,
+    WORKLOAD,
+    Edge,
+    Reason,
+    Remedy,
+    Vertex,
+)
+
+#: Capabilities each of which is a known way out of a container (KubeHound CE_MODULE_LOAD, CE_SYS_PTRACE,
+#: the SYS_ADMIN cgroup/mount escapes, the DAC_READ_SEARCH "shocker" read of host files, raw I/O, BPF).
+ESCAPE_CAPABILITIES = frozenset({"ALL", "SYS_ADMIN", "SYS_MODULE", "SYS_PTRACE", "SYS_RAWIO", "DAC_READ_SEARCH", "BPF"})
+
+#: the kinds the graph reads: what a cluster read must list for it
+READS = frozenset(
+    {"Service", "Ingress", "HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute", "Node", "Secret"}
+)
+_ROUTES = ("HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute")
+_BINDING = re.compile(r"\b((?:Cluster)?RoleBinding/[^\s;(),]+)")
+_DS_TOLERATED = frozenset(
+    {
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
+        "node.kubernetes.io/disk-pressure",
+        "node.kubernetes.io/memory-pressure",
+        "node.kubernetes.io/pid-pressure",
+        "node.kubernetes.io/unschedulable",
+        "node.kubernetes.io/network-unavailable",
+    }
+)
+
+
+def workload_id(ref: str) -> str:
+    return f"workload:{ref}"
+
+
+def sa_id(namespace: str, name: str) -> str:
+    return f"serviceaccount:{namespace}/{name}"
+
+
+def secret_id(namespace: str, name: str) -> str:
+    return f"secret:{namespace}/{name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a pod may be scheduled: ``nodeName``, ``nodeSelector``, tolerations, DaemonSet."""
+
+    node_name: str | None
+    selector: tuple[tuple[str, str], ...]
+    tolerations: tuple[tuple[str, str, str, str], ...]  # (key, operator, value, effect)
+    daemonset: bool
+
+    @staticmethod
+    def of(pod: PodSpecView) -> Placement:
+        spec = pod.spec
+        nn = spec.get("nodeName")
+        sel = spec.get("nodeSelector")
+        tol = spec.get("tolerations")
+        return Placement(
+            nn if isinstance(nn, str) and nn else None,
+            tuple(sorted((str(k), str(v)) for k, v in sel.items())) if isinstance(sel, dict) else (),
+            tuple(
+                (
+                    str(t.get("key") or ""),
+                    str(t.get("operator") or "Equal"),
+                    str(t.get("value") or ""),
+                    str(t.get("effect") or ""),
+                )
+                for t in (tol if isinstance(tol, list) else [])
+                if isinstance(t, dict)
+            ),
+            pod.obj.kind == "DaemonSet",
+        )
+
+    def tolerates(self, taint: Mapping[str, Any]) -> bool:
+        key, value, effect = str(taint.get("key") or ""), str(taint.get("value") or ""), str(taint.get("effect") or "")
+        if effect not in ("NoSchedule", "NoExecute"):
+            return True  # PreferNoSchedule does not keep a pod away
+        if self.daemonset and key in _DS_TOLERATED:
+            return True
+        for k, op, v, e in self.tolerations:
+            if e and e != effect:
+                continue
+            if not k and op == "Exists":
+                return True
+            if k == key and (op == "Exists" or v == value):
+                return True
+        return False
+
+    def fits(self, node: K8sObject) -> bool:
+        """Whether the pod may run on ``node`` (nodeName, nodeSelector, taints; affinity is not read)."""
+        if self.node_name is not None:
+            return node.name == self.node_name
+        labels = node.labels
+        if any(str(labels.get(k)) != v or k not in labels for k, v in self.selector):
+            return False
+        taints = node.get("spec", "taints")
+        return all(self.tolerates(t) for t in (taints if isinstance(taints, list) else []) if isinstance(t, dict))
+
+    def key(self) -> str:
+        if self.node_name is not None:
+            return f"nodeName={self.node_name}"
+        return ",".join(f"{k}={v}" for k, v in self.selector)
+
+    def compatible(self, other: Placement) -> bool:
+        """Without Node objects: whether two pods may share a node (no label asked with two values)."""
+        if self.node_name is not None and other.node_name is not None:
+            return self.node_name == other.node_name
+        mine = dict(self.selector)
+        return all(mine.get(k, v) == v for k, v in other.selector)
+
+
+class AttackGraph:
+    """The attack graph of an inventory: :attr:`vertices` (id -> Vertex) and :attr:`edges`
+    ((src, dst) -> Edge). Build with :func:`graph_for` (kept by the inventory)."""
+
+    def __init__(self, inventory: Inventory, *, netpol: NetpolEngine | None = None) -> None:
+        self.inventory = inventory
+        self.netpol = netpol or engine_for(inventory)
+        self.rbac = RbacIndex.for_inventory(inventory)
+        self.vertices: dict[str, Vertex] = {}
+        self.edges: dict[tuple[str, str], Edge] = {}
+        self.notes: list[str] = []
+        self.incomplete: dict[str, str] = dict(self.netpol.incomplete)
+        self.incomplete.update({k: v for k, v in inventory.unreadable.items() if k in READS})
+        self._escalation = EscalationGraph(self.rbac)
+        self.incomplete.update(self._escalation.incomplete())
+        self._wl_by_obj: dict[int, Workload] = {id(w.obj): w for w in self.netpol.workloads}
+        self._pods: dict[str, PodSpecView] = {}
+        for w in self.netpol.workloads:
+            p = pod_spec(w.obj)
+            if p is not None:
+                self._pods[w.ref] = p
+        for t in (CLUSTER_ADMIN, ALL_SECRETS, ALL_NODES):
+            self._vertex(t, TARGET, t)
+        self._vertex(INTERNET_ID, INTERNET, "the internet")
+        for w in self.netpol.workloads:
+            self._vertex(workload_id(w.ref), WORKLOAD, w.ref)
+        self._exposure()
+        self._network()
+        self._nodes()
+        self._tokens()
+        self._rbac()
+        self._secrets()
+        admin = Reason("cluster-admin may run a privileged pod on every node and read every Secret")
+        self._edge(CLUSTER_ADMIN, ALL_NODES, "admin", admin)
+        self._edge(CLUSTER_ADMIN, ALL_SECRETS, "admin", admin)
+        self.out: dict[str, list[Edge]] = defaultdict(list)  # vertex -> its edges, for per-workload questions
+        for e in self.edges.values():
+            self.out[e.src].append(e)
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _vertex(self, vid: str, kind: str, label: str) -> str:
+        if vid not in self.vertices:
+            self.vertices[vid] = Vertex(vid, kind, label)
+        return vid
+
+    def _edge(self, src: str, dst: str, kind: str, reason: Reason, weight: int = 1) -> None:
+        cur = self.edges.get((src, dst))
+        if cur is None:
+            self.edges[(src, dst)] = Edge(src, dst, kind, (reason,), weight)
+        elif reason not in cur.reasons:
+            self.edges[(src, dst)] = Edge(src, dst, cur.kind, (*cur.reasons, reason), min(weight, cur.weight))
+
+    def _workload_of(self, obj: K8sObject) -> Workload | None:
+        w = self._wl_by_obj.get(id(obj))
+        if w is not None:
+            return w
+        top = self.inventory.controller(obj)
+        return self._wl_by_obj.get(id(top)) if top is not None else None
+
+    def workload_vertex(self, ref: str) -> str:
+        """The vertex of a workload given as ``namespace/kind/name`` (kubectl short kinds; a controlled
+        object answers for its controller); LookupError with a hint otherwise."""
+        ep = self.netpol.find(ref)
+        if not isinstance(ep, Workload):
+            raise LookupError(f"{ref} is not a workload (NAMESPACE/KIND/NAME)")
+        return workload_id(ep.ref)
+
+    # ------------------------------------------------------------------ exposure
+
+    def _internet_allows(self, w: Workload) -> tuple[bool, str]:
+        """Whether traffic from every internet address may enter ``w``'s pods, as the engine says."""
+        verdict = self.netpol.explain(_EVERYWHERE, w)
+        return bool(verdict.ports), ("" if verdict.ports else "; ".join(verdict.reasons))
+
+    def _expose(
+        self, via: str, w: Workload, why: str, objects: tuple[str, ...], rules: tuple[str, ...], cut: Remedy
+    ) -> None:
+        ok, denied = self._internet_allows(w)
+        if not ok:
+            self.notes.append(f"{via} exposes {w.ref}, but its NetworkPolicies deny the internet: {denied}")
+            return
+        cuts = frozenset(
+            {cut, Remedy("deny-internet", w.ref, "an ingress NetworkPolicy that admits no internet address")}
+        )
+        self._edge(via, workload_id(w.ref), "exposure", Reason(why, objects, rules, cuts))
+
+    def _service_workloads(self, ns: str, selector: Any) -> list[Workload]:
+        out: dict[str, Workload] = {}
+        for p in self.inventory.pods_selected_by_service(ns, selector):
+            w = self._workload_of(p.obj)
+            if w is not None:
+                out[w.ref] = w
+        return [out[k] for k in sorted(out)]
+
+    def _exposure(self) -> None:
+        inv = self.inventory
+        for svc in inv.of_kind("Service"):
+            ns = svc.namespace
+            typ = svc.get("spec", "type")
+            if ns is None or typ not in ("LoadBalancer", "NodePort"):
+                continue
+            ref = str(svc.ref)
+            internal = Remedy("make-internal", ref, "type ClusterIP behind an authenticated ingress")
+            vid = self._vertex(f"service:{ns}/{svc.name}", EXPOSURE, f"Service {ns}/{svc.name} ({typ})")
+            ranges = svc.get("spec", "loadBalancerSourceRanges")
+            limited = f", limited to {', '.join(map(str, ranges))}" if isinstance(ranges, list) and ranges else ""
+            reason = Reason(
+                f"Service {svc.name} of type {typ} is reachable from outside the cluster{limited}",
+                (ref,),
+                ("KF-NET-012",),
+                frozenset({internal}),
+            )
+            self._edge(INTERNET_ID, vid, "exposure", reason)
+            for w in self._service_workloads(ns, svc.get("spec", "selector")):
+                self._expose(vid, w, f"Service {svc.name} selects the pods of {w.ref}", (ref,), (), internal)
+        for ing in inv.of_kind("Ingress"):
+            ns = ing.namespace
+            if ns is None:
+                continue
+            ref = str(ing.ref)
+            services = sorted(set(_ingress_services(ing.raw.get("spec"))))
+            if not services:
+                continue
+            vid = self._vertex(f"ingress:{ns}/{ing.name}", EXPOSURE, f"Ingress {ns}/{ing.name}")
+            cut = Remedy("remove-ingress", ref)
+            self._edge(
+                INTERNET_ID,
+                vid,
+                "exposure",
+                Reason(f"Ingress {ing.name} routes outside traffic into the cluster", (ref,), (), frozenset({cut})),
+            )
+            for name in services:
+                svc_obj = inv.get("Service", ns, name)
+                if svc_obj is None:
+                    continue
+                for w in self._service_workloads(ns, svc_obj.get("spec", "selector")):
+                    self._expose(
+                        vid,
+                        w,
+                        f"Ingress {ing.name} sends to Service {name}, which selects {w.ref}",
+                        (ref, str(svc_obj.ref)),
+                        (),
+                        cut,
+                    )
+        for route in inv.of_kind(*_ROUTES):
+            ns = route.namespace
+            if ns is None or not route.group.startswith("gateway.networking.k8s.io"):
+                continue
+            ref = str(route.ref)
+            services = sorted(set(_route_services(route.raw.get("spec"))))
+            if not services:
+                continue
+            vid = self._vertex(f"route:{ns}/{route.kind}/{route.name}", EXPOSURE, f"{route.kind} {ns}/{route.name}")
+            cut = Remedy("remove-route", ref)
+            self._edge(
+                INTERNET_ID,
+                vid,
+                "exposure",
+                Reason(
+                    f"{route.kind} {route.name} attaches to a Gateway (taken as reachable from outside)",
+                    (ref,),
+                    (),
+                    frozenset({cut}),
+                ),
+            )
+            for name in services:
+                svc_obj = inv.get("Service", ns, name)
+                if svc_obj is None:
+                    continue
+                for w in self._service_workloads(ns, svc_obj.get("spec", "selector")):
+                    self._expose(
+                        vid,
+                        w,
+                        f"{route.kind} {route.name} sends to Service {name}, which selects {w.ref}",
+                        (ref, str(svc_obj.ref)),
+                        (),
+                        cut,
+                    )
+        for w in self.netpol.workloads:
+            pod = self._pods.get(w.ref)
+            if pod is None:
+                continue
+            ref = str(w.obj.ref)
+            if pod.spec.get("hostNetwork") is True:
+                reason = Reason(
+                    f"{w.ref} uses the host network: its ports listen on the node's addresses, and NetworkPolicies do not apply",
+                    (ref,),
+                    ("KF-POD-005",),
+                    frozenset({Remedy("no-host-network", w.ref)}),
+                )
+                self._edge(INTERNET_ID, workload_id(w.ref), "exposure", reason)
+                continue
+            ports = sorted(
+                {
+                    p["hostPort"]
+                    for c in pod.containers(ContainerSet.ALL)
+                    for p in _ports(c.raw)
+                    if isinstance(p, dict)
+                    and isinstance(p.get("hostPort"), int)
+                    and not isinstance(p.get("hostPort"), bool)
+                    and p["hostPort"]
+                }
+            )
+            if ports:
+                self._expose(
+                    INTERNET_ID,
+                    w,
+                    f"{w.ref} binds host port{'s' if len(ports) > 1 else ''} {', '.join(map(str, ports))} on its node",
+                    (ref,),
+                    ("KF-POD-010",),
+                    Remedy("remove-host-port", w.ref),
+                )
+
+    # ------------------------------------------------------------------ network
+
+    def _network(self) -> None:
+        """Pod-to-pod edges, kept linear where the engine's structure allows (see the module docstring).
+
+        Without AdminNetworkPolicies the engine answers "s may reach d on P" as d's ingress pieces (sets
+        of source classes, ports) met by s's egress. Sources whose egress no policy restricts reach a
+        destination exactly when one of its ingress pieces holds them: each distinct piece becomes one
+        vertex ("the pods these rules admit"), fed by its member workloads, or by one vertex per namespace
+        when the piece holds all of the namespace's; a destination no policy isolates hangs off the pod
+        network vertex. Sources whose egress is restricted get the engine's explicit pairs."""
+        eng = self.netpol
+        if not eng.classes:
+            return
+        self._hostnet = {
+            w.ref
+            for w in eng.workloads
+            if (p := self._pods.get(w.ref)) is not None and p.spec.get("hostNetwork") is True
+        }
+        if eng.admin:  # three tiers: pair by pair, as the engine judges them
+            self._pairs(eng.class_matrix())
+            return
+        open_eg = eng.egress_open_bits
+        self._nsbits: dict[str, int] = defaultdict(int)
+        for c in eng.classes:
+            self._nsbits[c.namespace] |= 1 << c.index
+        self._groups: dict[int, str] = {}
+        self._ns_vertex: dict[str, str] = {}
+        for d in range(len(eng.classes)):
+            members = [b for b in eng.classes[d].members if b.ref not in self._hostnet]
+            if not members:
+                continue
+            parts = eng.ingress_parts(d)
+            if parts is None:
+                if open_eg:
+                    self._hub(open_eg)
+                    for b in members:
+                        into = Reason(
+                            f"no NetworkPolicy restricts the ingress of {b.ref}: every pod may connect to it (all ports)",
+                            (str(b.obj.ref),),
+                            ("KF-NET-004",),
+                            frozenset({Remedy("restrict-ingress", b.ref, "an ingress NetworkPolicy")}),
+                        )
+                        self._edge(HUB_ID, workload_id(b.ref), "network", into)
+                continue
+            pols = tuple(f"{p.namespace}/NetworkPolicy/{p.name}" for p in eng.ingress_policies[d])
+            for bits, ports in parts:
+                src = bits & open_eg
+                if not src:
+                    continue
+                gid = self._group(src)
+                text = ", ".join(ports.render())
+                for b in members:
+                    self._edge(
+                        gid,
+                        workload_id(b.ref),
+                        "network",
+                        Reason(
+                            f"the ingress rules of {', '.join(pols)} admit these pods to {b.ref} on {text}",
+                            pols,
+                            (),
+                            frozenset({Remedy("restrict-ingress", b.ref, "narrow the ingress rules selecting it")}),
+                        ),
+                    )
+        iso = eng.all_bits & ~open_eg
+        if iso:
+            self._pairs(eng.class_matrix(iso, None))
+
+    def _out_reason(self, w: Workload) -> Reason:
+        return Reason(
+            f"no NetworkPolicy restricts the egress of {w.ref}",
+            (str(w.obj.ref),),
+            ("KF-NET-005",),
+            frozenset({Remedy("restrict-egress", w.ref, "an egress NetworkPolicy")}),
+        )
+
+    def _hub(self, open_eg: int) -> None:
+        if HUB_ID in self.vertices:
+            return
+        self._vertex(HUB_ID, HUB, "the pod network (any pod whose egress is open)")
+        for i in _bits(open_eg):
+            for w in self.netpol.classes[i].members:
+                self._edge(workload_id(w.ref), HUB_ID, "network", self._out_reason(w), 0)
+
+    def _group(self, src: int) -> str:
+        """The vertex of the egress-open pods of ``src`` (a bitset of classes), made once per distinct set."""
+        gid = self._groups.get(src)
+        if gid is not None:
+            return gid
+        eng = self.netpol
+        gid = self._groups[src] = f"peers:{len(self._groups)}"
+        namespaces: dict[str, int] = defaultdict(int)
+        for i in _bits(src):
+            namespaces[eng.classes[i].namespace] |= 1 << i
+        names = sorted(namespaces)
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        self._vertex(gid, HUB, f"pods of {shown} that NetworkPolicy ingress rules admit")
+        for ns, chunk in sorted(namespaces.items()):
+            whole = self._nsbits.get(ns, 0) & eng.egress_open_bits
+            if chunk == whole and bin(chunk).count("1") > 1:
+                nid = self._ns_vertex.get(ns)
+                if nid is None:
+                    nid = self._ns_vertex[ns] = self._vertex(f"namespace-pods:{ns}", HUB, f"the pods of namespace {ns}")
+                    for i in _bits(whole):
+                        for w in eng.classes[i].members:
+                            self._edge(workload_id(w.ref), nid, "network", self._out_reason(w), 0)
+                self._edge(nid, gid, "network", Reason(f"every pod of namespace {ns} is among them"), 0)
+                continue
+            for i in _bits(chunk):
+                for w in eng.classes[i].members:
+                    self._edge(workload_id(w.ref), gid, "network", self._out_reason(w), 0)
+        return gid
+
+    def _pairs(self, pairs: Iterable[tuple[int, int, Any]]) -> None:
+        eng = self.netpol
+        for s, d, ports in pairs:
+            text = ", ".join(ports.render())
+            for a in eng.classes[s].members:
+                for b in eng.classes[d].members:
+                    if a is b or b.ref in self._hostnet:
+                        continue
+                    reason = Reason(
+                        f"NetworkPolicies allow {a.ref} to connect to {b.ref} on {text}",
+                        (str(a.obj.ref), str(b.obj.ref)),
+                        (),
+                        frozenset({Remedy("deny-connection", f"{a.ref} -> {b.ref}", "narrow a NetworkPolicy")}),
+                    )
+                    self._edge(workload_id(a.ref), workload_id(b.ref), "network", reason)
+
+    # ------------------------------------------------------------------ escape, nodes, tokens
+
+    def escape_reasons(self, w: Workload, pod: PodSpecView) -> list[Reason]:
+        """The ways out of the containers of ``w`` to its node, each with the change that closes it."""
+        out: list[Reason] = []
+        ref, obj = w.ref, str(w.obj.ref)
+        if pod.is_windows:
+            return out
+        userns = pod.host_users_false
+        for c in pod.containers(ContainerSet.ALL):
+            if c.sc("privileged").value is True:
+                out.append(
+                    Reason(
+                        f"{c.label} of {ref} is privileged: it mounts the node's disks and enters its namespaces",
+                        (obj,),
+                        ("KF-POD-001",),
+                        frozenset({Remedy("unprivileged", ref, f"{c.label}: privileged: false")}),
+                    )
+                )
+            if userns:
+                continue  # capabilities held in the pod's own user namespace do not reach the node
+            for cap in c.capabilities("add"):
+                if cap in ESCAPE_CAPABILITIES and (cap != "SYS_PTRACE" or pod.spec.get("hostPID") is True):
+                    out.append(
+                        Reason(
+                            f"{c.label} of {ref} adds capability {cap}, a known container escape",
+                            (obj,),
+                            ("KF-POD-012",),
+                            frozenset({Remedy("drop-capability", ref, f"{c.label}: {cap}")}),
+                        )
+                    )
+        if pod.spec.get("hostPID") is True and not userns:
+            out.append(
+                Reason(
+                    f"{ref} shares the node's process namespace (hostPID): /proc of the node's processes, their "
+                    "environment and files",
+                    (obj,),
+                    ("KF-POD-003",),
+                    frozenset({Remedy("no-host-pid", ref)}),
+                )
+            )
+        mounted = {m.get("name") for c in pod.containers(ContainerSet.ALL) for m in _mounts(c.raw)}
+        sensitive = [norm_host_path(p) for p in SENSITIVE_HOST_PATHS]
+        for _i, v in pod.volumes():
+            hp = v.get("hostPath")
+            if not isinstance(hp, dict) or v.get("name") not in mounted or not isinstance(hp.get("path"), str):
+                continue
+            path = norm_host_path(hp["path"])
+            name = str(v.get("name"))
+            if any(covers(path, s) for s in RUNTIME_SOCKETS):
+                out.append(
+                    Reason(
+                        f"{ref} mounts the container runtime socket ({path}): it starts a privileged container on the node",
+                        (obj,),
+                        ("KF-POD-009",),
+                        frozenset({Remedy("remove-host-path", ref, f"volume {name} ({path})")}),
+                    )
+                )
+            elif any(covers(path, s) for s in sensitive):
+                out.append(
+                    Reason(
+                        f"{ref} mounts the node's {path}, which holds host or kubelet credentials",
+                        (obj,),
+                        ("KF-POD-008",),
+                        frozenset({Remedy("remove-host-path", ref, f"volume {name} ({path})")}),
+                    )
+                )
+        return out
+
+    def _nodes(self) -> None:
+        node_objs = sorted(self.inventory.of_kind("Node"), key=lambda n: n.name)
+        self._placements: dict[str, Placement] = {
+            w.ref: Placement.of(p) for w in self.netpol.workloads if (p := self._pods.get(w.ref)) is not None
+        }
+        by_placement: dict[Placement, list[str]] = defaultdict(list)
+        for ref, pl in self._placements.items():
+            by_placement[pl].append(ref)
+        self._lands: dict[Placement, list[str]] = {}  # placement -> node vertices its pods may run on
+        self._node_class: dict[str, Placement] = {}  # abstract node vertex -> the nodeName/nodeSelector it stands for
+        if node_objs:
+            for pl in by_placement:
+                self._lands[pl] = [
+                    self._vertex(f"node:{n.name}", NODE, f"Node {n.name}") for n in node_objs if pl.fits(n)
+                ]
+        else:
+            self.notes.append("no Node objects in the input: one abstract node per nodeName/nodeSelector class")
+            for pl in by_placement:
+                key = pl.key()
+                label = f"a node ({key})" if key else "a node"
+                vid = self._vertex(f"node:{key or '*'}", NODE, label)
+                self._node_class.setdefault(vid, Placement(pl.node_name, pl.selector, (), False))
+                self._lands[pl] = [vid]
+        # escape edges
+        for w in self.netpol.workloads:
+            pod = self._pods.get(w.ref)
+            if pod is None:
+                continue
+            reasons = self.escape_reasons(w, pod)
+            for node in self._lands.get(self._placements[w.ref], ()):
+                for r in reasons:
+                    self._edge(workload_id(w.ref), node, "escape", r)
+
+    def _lands_on(self, pl: Placement) -> list[str]:
+        """Node vertices where pods of placement ``pl`` may run (and so leave their tokens), memoised."""
+        hit = self._landing.get(pl)
+        if hit is None:
+            if self._node_objs:
+                hit = [f"node:{n.name}" for n in self._node_objs if pl.fits(n)]
+            else:
+                hit = [vid for vid in self._node_vids if pl.compatible(self._node_class[vid])]
+            self._landing[pl] = hit
+        return hit
+
+    def _tokens(self) -> None:
+        mounted: dict[str, set[str]] = defaultdict(set)  # workload ref -> ServiceAccounts with a mounted token
+        for _ns, items in self._escalation.workloads.items():
+            for obj, sa in items:
+                w = self._workload_of(obj)
+                if w is not None:
+                    mounted[w.ref].add(sa)
+        self._node_objs = sorted(self.inventory.of_kind("Node"), key=lambda n: n.name)
+        self._node_vids = sorted(vid for vid, v in self.vertices.items() if v.kind == NODE)
+        self._landing: dict[Placement, list[str]] = {}
+        for ref in sorted(mounted):
+            w = self.netpol.workload(ref)
+            pl = self._placements.get(ref)
+            for sa in sorted(mounted[ref]):
+                said = self._vertex(sa_id(w.namespace, sa), SERVICE_ACCOUNT, f"ServiceAccount {w.namespace}/{sa}")
+                cut = Remedy("no-automount", ref, f"automountServiceAccountToken: false (ServiceAccount {sa})")
+                self._edge(
+                    workload_id(ref),
+                    said,
+                    "token",
+                    Reason(
+                        f"the pods of {ref} mount the token of ServiceAccount {w.namespace}/{sa}",
+                        (str(w.obj.ref),),
+                        ("KF-RBAC-025",),
+                        frozenset({cut}),
+                    ),
+                )
+                if pl is None:
+                    continue
+                for node_vid in self._lands_on(pl):
+                    self._edge(
+                        node_vid,
+                        said,
+                        "node-token",
+                        Reason(
+                            f"pods of {ref} may run on this node; their token of {w.namespace}/{sa} is in the kubelet's "
+                            "pod volumes there",
+                            (str(w.obj.ref),),
+                            (),
+                            frozenset({cut}),
+                        ),
+                    )
+
+    # ------------------------------------------------------------------ RBAC
+
+    def _sa_vertices(self) -> list[tuple[str, Subject]]:
+        out = []
+        for vid, v in self.vertices.items():
+            if v.kind == SERVICE_ACCOUNT:
+                ns, name = vid.split(":", 1)[1].split("/", 1)
+                out.append((vid, Subject("ServiceAccount", name, ns)))
+        return out
+
+    def _rbac(self) -> None:
+        for ns in sorted(self._escalation.sas):
+            for name in sorted(self._escalation.sas[ns]):
+                self._vertex(sa_id(ns, name), SERVICE_ACCOUNT, f"ServiceAccount {ns}/{name}")
+        for path in self._escalation.paths(CLUSTER_ADMIN):
+            s = path.source
+            if s.kind != "ServiceAccount" or not s.namespace:
+                continue
+            vid = self._vertex(sa_id(s.namespace, s.name), SERVICE_ACCOUNT, f"ServiceAccount {s.namespace}/{s.name}")
+            steps = " -> ".join(f"{st.action} [{st.via}]" if st.via else st.action for st in path.steps)
+            bindings = sorted({m for st in path.steps for m in _BINDING.findall(st.via)})
+            self._edge(
+                vid,
+                CLUSTER_ADMIN,
+                "rbac",
+                Reason(
+                    f"RBAC escalation: {steps}",
+                    tuple(bindings),
+                    ("KF-RBAC-035",),
+                    frozenset(Remedy("remove-binding", b) for b in bindings),
+                ),
+            )
+
+    def _secrets(self) -> None:
+        sas = self._sa_vertices()
+        by_ns: dict[str, list[K8sObject]] = defaultdict(list)
+        for o in self.inventory.of_kind("Secret"):
+            if o.namespace is not None:
+                by_ns[o.namespace].append(o)
+        for ns, objs in sorted(by_ns.items()):
+            group = self._vertex(f"secrets:{ns}", SECRETS, f"the Secrets of namespace {ns}")
+            for o in sorted(objs, key=lambda x: x.name):
+                sid = self._vertex(secret_id(ns, o.name), SECRET, f"Secret {ns}/{o.name}")
+                self._edge(group, sid, "contains", Reason(f"Secret {o.name} is in namespace {ns}"), 0)
+                if o.raw.get("type") == "kubernetes.io/service-account-token":
+                    sa = o.annotations.get("kubernetes.io/service-account.name")
+                    if isinstance(sa, str) and sa:
+                        said = self._vertex(sa_id(ns, sa), SERVICE_ACCOUNT, f"ServiceAccount {ns}/{sa}")
+                        self._edge(
+                            sid,
+                            said,
+                            "token-secret",
+                            Reason(
+                                f"Secret {o.name} holds a token of ServiceAccount {ns}/{sa}",
+                                (str(o.ref),),
+                                ("KF-RBAC-036",),
+                                frozenset({Remedy("remove-secret", str(o.ref))}),
+                            ),
+                        )
+            self._readers(sas, ns, group)
+            self._edge(ALL_SECRETS, group, "contains", Reason("every Secret"), 0)
+        self._readers(sas, None, ALL_SECRETS)
+
+    def _readers(self, sas: list[tuple[str, Subject]], ns: str | None, dst: str) -> None:
+        """Edges to ``dst`` from the ServiceAccounts that may read every Secret of ``ns`` (None: cluster-wide)."""
+        for verb in ("list", "get"):
+            grants = self.rbac.who_can(verb, "secrets", ns)
+            for vid, s in sas:
+                mine = [g for g in grants if s.matched_by(g.subject)]
+                if not mine:
+                    continue
+                vias = sorted({str(g.binding) for g in mine})
+                where = f"in namespace {ns}" if ns else "in every namespace"
+                self._edge(
+                    vid,
+                    dst,
+                    "read-secrets",
+                    Reason(
+                        f"{s} may {verb} Secrets {where} ({', '.join(g.via for g in mine)})",
+                        tuple(vias),
+                        ("KF-RBAC-007",),
+                        frozenset(Remedy("remove-binding", b) for b in vias),
+                    ),
+                )
+
+
+#: every internet address (IPv4), as a NetworkPolicy engine endpoint
+_EVERYWHERE = External(AddrSet.cidr("0.0.0.0/0"), "0.0.0.0/0")
+
+
+def _bits(bits: int) -> Iterator[int]:
+    i = 0
+    while bits:
+        if bits & 1:
+            yield i
+        bits >>= 1
+        i += 1
+
+
+def _ports(raw: Mapping[str, Any]) -> list[Any]:
+    p = raw.get("ports")
+    return p if isinstance(p, list) else []
+
+
+def _mounts(raw: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
+    m = raw.get("volumeMounts")
+    return [x for x in m if isinstance(x, dict)] if isinstance(m, list) else []
+
+
+def _ingress_services(spec: Any) -> Iterator[str]:
+    if not isinstance(spec, dict):
+        return
+    backends = [spec.get("defaultBackend"), spec.get("backend")]
+    for r in spec.get("rules") or []:
+        http = r.get("http") if isinstance(r, dict) else None
+        for p in (http.get("paths") if isinstance(http, dict) else None) or []:
+            if isinstance(p, dict):
+                backends.append(p.get("backend"))
+    for b in backends:
+        if not isinstance(b, dict):
+            continue
+        svc = b.get("service")
+        if isinstance(svc, dict) and isinstance(svc.get("name"), str):
+            yield svc["name"]
+        elif isinstance(b.get("serviceName"), str):
+            yield b["serviceName"]
+
+
+def _route_services(spec: Any) -> Iterator[str]:
+    if not isinstance(spec, dict):
+        return
+    for r in spec.get("rules") or []:
+        for b in (r.get("backendRefs") if isinstance(r, dict) else None) or []:
+            if isinstance(b, dict) and b.get("kind", "Service") == "Service" and isinstance(b.get("name"), str):
+                yield b["name"]
+
+
+def graph_for(inventory: Inventory) -> AttackGraph:
+    """The attack graph of an inventory, built once and kept by it (rules of one scan share it)."""
+    return inventory.cached(AttackGraph, lambda: AttackGraph(inventory))

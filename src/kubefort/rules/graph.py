@@ -1,0 +1,158 @@
+"""GRAPH rules: findings from the attack graph (kubefort.analysis.graph, docs/graph.md).
+
+Each rule judges a workload (once, on the object that owns its pods) by asking the attack graph for the
+shortest path from it to a target: the graph joins exposure, NetworkPolicy reachability, container
+escape, node credentials and RBAC escalation, so one finding names a whole chain that the area rules
+report link by link.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..analysis.graph.build import AttackGraph, graph_for, workload_id
+from ..analysis.graph.model import ALL_SECRETS, CLUSTER_ADMIN, INTERNET_ID, NODE, AttackPath
+from ..analysis.netpol.engine import POLICY_KINDS
+from ..analysis.netpol.model import ENDPOINT_KINDS
+from ..analysis.rbac.index import READS as RBAC_READS
+from ..engine.rule import Context, NotEvaluated, Scope, Severity, Violation, rule
+from ..model.workloads import PodSpecView
+
+#: what the graph reads besides the workloads it judges: a cluster scan lists these. Secrets are not among
+#: them (a cluster scan reads them only when asked, and the in-cluster deployment is not granted them): without
+#: them the graph has no token-Secret steps, and finds fewer paths, never false ones.
+NEEDS = ENDPOINT_KINDS | POLICY_KINDS | RBAC_READS | {"Namespace", "Service", "Ingress", "ServiceAccount", "Node"}
+_BINDINGS = ("RoleBinding", "ClusterRoleBinding")
+
+
+def _graph(ctx: Context) -> AttackGraph:
+    return graph_for(ctx.inventory)
+
+
+def _vertex(g: AttackGraph, pod: PodSpecView) -> str | None:
+    w = g.netpol.workload_for(pod.obj)
+    return None if w is None else workload_id(w.ref)
+
+
+def _entry(g: AttackGraph, wid: str) -> str | None:
+    """How the internet reaches the workload directly (the exposure that names it), or None."""
+    direct = g.edges.get((INTERNET_ID, wid))
+    if direct is not None:
+        return direct.why
+    for e in g.out.get(INTERNET_ID, ()):
+        step = g.edges.get((e.dst, wid))
+        if step is not None and step.kind == "exposure":
+            return g.vertices[e.dst].label
+    return None
+
+
+def _chain(g: AttackGraph, p: AttackPath) -> str:
+    return " -> ".join(f"{g.vertices[e.dst].label} ({e.kind})" for e in p.steps)
+
+
+def _needs_rbac(ctx: Context) -> None:
+    if not ctx.inventory.of_kind(*_BINDINGS) and not (ctx.mode == "cluster" or ctx.inventory.live):
+        raise NotEvaluated("the input has no RoleBinding or ClusterRoleBinding: RBAC escalation cannot be judged")
+
+
+def _exposed_path(pod: PodSpecView, ctx: Context, target: str) -> Iterator[Violation]:
+    from ..analysis.graph.search import path_from  # networkx, on use
+
+    g = _graph(ctx)
+    wid = _vertex(g, pod)
+    if wid is None:
+        return
+    entry = _entry(g, wid)
+    if entry is None:
+        return
+    _needs_rbac(ctx)
+    p = path_from(g, wid, target)
+    if p is None:
+        return
+    what = "cluster-admin" if target == CLUSTER_ADMIN else "every Secret"
+    yield Violation(
+        pod.path,
+        f"internet-exposed ({entry}); attack path to {what} in {p.length} step{'s' if p.length != 1 else ''}: "
+        f"{_chain(g, p)}",
+    )
+
+
+@rule(
+    id="KF-GRAPH-001",
+    slug="exposed-path-to-cluster-admin",
+    title="Internet-exposed workload has an attack path to cluster-admin",
+    severity=Severity.CRITICAL,
+    scope=Scope.POD,
+    cross_object=True,
+    needs=NEEDS,
+    rationale="One exploitable bug in an internet-facing workload is enough when the pods it reaches, the nodes "
+    "they escape to and the tokens found there lead to cluster-admin: the whole cluster is one hop from the internet.",
+    remediation="Run `kubefort graph cuts --from internet` and apply the change that cuts most paths: a "
+    "NetworkPolicy in front of the escaping pod, a dropped capability or privileged flag, an unmounted token or a "
+    "removed binding.",
+    refs={"kubehound": "ENDPOINT_EXPLOIT"},
+)
+def exposed_path_to_cluster_admin(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
+    yield from _exposed_path(pod, ctx, CLUSTER_ADMIN)
+
+
+@rule(
+    id="KF-GRAPH-002",
+    slug="exposed-path-to-all-secrets",
+    title="Internet-exposed workload has an attack path to every Secret",
+    severity=Severity.HIGH,
+    scope=Scope.POD,
+    cross_object=True,
+    needs=NEEDS,
+    rationale="Reading every Secret of the cluster (database passwords, cloud keys, TLS keys, tokens) from an "
+    "internet-facing workload is a breach of everything the cluster talks to.",
+    remediation="Run `kubefort graph cuts --from internet --to all-secrets` and apply the change that cuts most "
+    "paths; grant Secret reads per namespace and per name.",
+    refs={"kubehound": "TOKEN_LIST"},
+)
+def exposed_path_to_all_secrets(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
+    yield from _exposed_path(pod, ctx, ALL_SECRETS)
+
+
+@rule(
+    id="KF-GRAPH-003",
+    slug="escape-to-cluster-admin",
+    title="Container escape leads to cluster-admin through node credentials",
+    severity=Severity.HIGH,
+    scope=Scope.POD,
+    cross_object=True,
+    needs=NEEDS,
+    rationale="A container that can reach its node reaches every ServiceAccount token mounted by the pods "
+    "scheduled there; when one of them leads to cluster-admin, the escape is a cluster takeover.",
+    remediation="Remove the escape (privileged, hostPID, sensitive hostPath, runtime socket, dangerous capability), "
+    "or keep the powerful workload off the nodes this one can run on (nodeSelector and taints), or stop mounting "
+    "its token.",
+    refs={"kubehound": ("CE_PRIV_MOUNT", "CE_NSENTER", "CE_MODULE_LOAD", "EXPLOIT_HOST_WRITE", "TOKEN_STEAL")},
+)
+def escape_to_cluster_admin(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
+    from ..analysis.graph.search import path_from  # networkx, on use
+
+    g = _graph(ctx)
+    wid = _vertex(g, pod)
+    if wid is None:
+        return
+    nodes = sorted(e.dst for e in g.out.get(wid, ()) if e.kind == "escape" and g.vertices[e.dst].kind == NODE)
+    if not nodes:
+        return
+    _needs_rbac(ctx)
+    best: AttackPath | None = None
+    for n in nodes:
+        p = path_from(g, n, CLUSTER_ADMIN)
+        if p is not None and (best is None or p.length < best.length):
+            best = p
+    if best is None:
+        return
+    how = g.edges[(wid, best.source)]
+    yield Violation(
+        pod.path,
+        f"escapes to {g.vertices[best.source].label} ({', '.join(how.rules)}); from there to cluster-admin: "
+        f"{_chain(g, best)}",
+    )
+
+
+RULES = [exposed_path_to_cluster_admin, exposed_path_to_all_secrets, escape_to_cluster_admin]

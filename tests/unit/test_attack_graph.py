@@ -1,0 +1,502 @@
+"""The attack graph (kubefort.analysis.graph): hand-built clusters with known answers, and a property
+test comparing path existence with a brute-force closure over small random clusters."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kubefort.analysis.graph import AttackGraph
+from kubefort.analysis.graph.search import cuts, resolve, shortest_paths
+from kubefort.errors import UsageError
+from kubefort.model.inventory import Inventory
+from kubefort.model.objects import K8sObject, Source
+
+
+def inv(docs: list[dict[str, Any]]) -> Inventory:
+    return Inventory([K8sObject.from_raw(copy.deepcopy(d), Source(file="test.yaml")) for d in docs])
+
+
+def deploy(
+    name: str,
+    ns: str = "shop",
+    *,
+    sa: str | None = None,
+    sc: dict[str, Any] | None = None,
+    spec: dict[str, Any] | None = None,
+    automount: bool | None = None,
+) -> dict[str, Any]:
+    container: dict[str, Any] = {"name": "app", "image": f"registry.example.com/{name}:1.0"}
+    if sc is not None:
+        container["securityContext"] = sc
+    pod: dict[str, Any] = {"containers": [container], **(spec or {})}
+    if sa:
+        pod["serviceAccountName"] = sa
+    if automount is not None:
+        pod["automountServiceAccountToken"] = automount
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": pod},
+        },
+    }
+
+
+def lb(name: str, app: str, ns: str = "shop") -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"type": "LoadBalancer", "selector": {"app": app}, "ports": [{"port": 80}]},
+    }
+
+
+def crb(name: str, sa_ns: str, sa: str, role: str = "cluster-admin") -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": sa_ns}],
+    }
+
+
+def deny_ingress(name: str, app: str, ns: str = "shop") -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"podSelector": {"matchLabels": {"app": app}}, "policyTypes": ["Ingress"]},
+    }
+
+
+def node(name: str, labels: dict[str, str], taints: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"taints": taints or []},
+    }
+
+
+PRIV = {"privileged": True}
+
+
+def base(db_sc: dict[str, Any] | None = None, **db: Any) -> list[dict[str, Any]]:
+    """web is exposed; db (reachable from web) can escape; deployer's token (cluster-admin) may share db's node."""
+    return [
+        deploy("web"),
+        lb("web", "web"),
+        deploy("db", sc=PRIV if db_sc is None else db_sc, **db),
+        deploy("deployer", "ops", sa="deployer"),
+        crb("deployer-admin", "ops", "deployer"),
+        deny_ingress("deployer-deny", "deployer", "ops"),  # nobody connects to the deployer itself
+    ]
+
+
+def paths(docs: list[dict[str, Any]], src: str = "internet", dst: str = "cluster-admin") -> list[Any]:
+    g = AttackGraph(inv(docs))
+    return shortest_paths(g, resolve(g, src, dst))
+
+
+def test_the_path_exists_step_by_step() -> None:
+    (p,) = paths(base())
+    assert p.vertices == (
+        "internet",
+        "service:shop/web",
+        "workload:shop/Deployment/web",
+        "pod-network",
+        "workload:shop/Deployment/db",
+        "node:*",
+        "serviceaccount:ops/deployer",
+        "cluster-admin",
+    )
+    kinds = [e.kind for e in p.steps]
+    assert kinds == ["exposure", "exposure", "network", "network", "escape", "node-token", "rbac"]
+    assert "KF-POD-001" in p.steps[4].rules
+    assert "ClusterRoleBinding/deployer-admin" in p.steps[-1].objects
+    assert p.length == 6  # the step into the pod network adds nothing
+
+
+def test_a_network_policy_cuts_it() -> None:
+    assert paths(base() + [deny_ingress("db-deny", "db")]) == []
+    # and the graph's own cut ranking names that change, checked against the rebuilt graph
+    g = AttackGraph(inv(base()))
+    q = resolve(g, "internet", "cluster-admin")
+    ranked = {str(c.change) for c in cuts(g, q)}
+    assert "restrict-ingress shop/Deployment/db (an ingress NetworkPolicy)" in ranked
+
+
+def test_dropping_a_capability_cuts_it() -> None:
+    docs = base({"capabilities": {"add": ["SYS_ADMIN"]}})
+    (p,) = paths(docs)
+    assert "KF-POD-012" in p.steps[4].rules
+    g = AttackGraph(inv(docs))
+    ranked = cuts(g, resolve(g, "internet", "cluster-admin"))
+    assert any(c.change.action == "drop-capability" and "SYS_ADMIN" in c.change.detail for c in ranked)
+    assert paths(base({"capabilities": {"add": ["NET_BIND_SERVICE"]}})) == []
+    # a user namespace keeps the capability inside the pod
+    assert paths(base({"capabilities": {"add": ["SYS_ADMIN"]}}, spec={"hostUsers": False})) == []
+    # SYS_PTRACE escapes only with the node's processes in sight
+    assert paths(base({"capabilities": {"add": ["SYS_PTRACE"]}})) == []
+    assert paths(base({"capabilities": {"add": ["SYS_PTRACE"]}}, spec={"hostPID": True}))
+
+
+def test_a_token_on_a_node_reachable_only_through_a_privileged_pod() -> None:
+    # without the privileged pod, nothing reaches the deployer's node
+    assert paths(base({})) == []
+    # from any pod: only db escapes; web gets there through db
+    starts = {p.source for p in paths(base(), "any-pod")}
+    assert starts == {"workload:shop/Deployment/db", "workload:shop/Deployment/web", "workload:ops/Deployment/deployer"}
+    # the deployer token is cut by not mounting it
+    docs = base()
+    docs[3] = deploy("deployer", "ops", sa="deployer", automount=False)
+    assert paths(docs) == []
+
+
+def test_nodes_taints_and_selectors_decide_who_shares_a_node() -> None:
+    nodes = [
+        node("n1", {"pool": "a"}),
+        node("n2", {"pool": "b"}, [{"key": "dedicated", "value": "ops", "effect": "NoSchedule"}]),
+    ]
+    ops = {
+        "nodeSelector": {"pool": "b"},
+        "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "ops", "effect": "NoSchedule"}],
+    }
+    docs = [
+        deploy("web"),
+        lb("web", "web"),
+        deploy("deployer", "ops", sa="deployer", spec=ops),
+        crb("x", "ops", "deployer"),
+        deny_ingress("d", "deployer", "ops"),
+    ]
+    # db on pool a: never with the deployer
+    assert (
+        paths([*docs, deploy("db", sc=PRIV, spec={"nodeSelector": {"pool": "b"}}), *nodes]) == []
+    )  # taint keeps it off n2
+    assert paths([*docs, deploy("db", sc=PRIV, spec={"nodeSelector": {"pool": "a"}}), *nodes]) == []
+    (p,) = paths([*docs, deploy("db", sc=PRIV, spec=ops), *nodes])
+    assert "node:n2" in p.vertices
+    # without Node objects, selectors that ask one label two ways never meet
+    assert paths([*docs, deploy("db", sc=PRIV, spec={"nodeSelector": {"pool": "a"}})]) == []
+    assert paths([*docs, deploy("db", sc=PRIV, spec={"nodeSelector": {"zone": "x"}})])
+
+
+def test_a_binding_cut_is_checked_by_the_rbac_engine() -> None:
+    docs = base()
+    g = AttackGraph(inv(docs))
+    ranked = {str(c.change): len(c.cut) for c in cuts(g, resolve(g, "internet", "cluster-admin"))}
+    assert ranked.get("remove-binding ClusterRoleBinding/deployer-admin") == 1
+    # a second binding keeps the escalation: removing one cuts nothing
+    g = AttackGraph(inv([*docs, crb("deployer-admin-2", "ops", "deployer")]))
+    ranked = {str(c.change): len(c.cut) for c in cuts(g, resolve(g, "internet", "cluster-admin"))}
+    assert not any(k.startswith("remove-binding") for k in ranked)
+
+
+def test_secrets_and_token_secrets() -> None:
+    reader = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": "secret-reader"},
+        "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}],
+    }
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "db-pass", "namespace": "shop"},
+        "type": "Opaque",
+    }
+    docs = [deploy("web", sa="web"), lb("web", "web"), reader, crb("web-reads", "shop", "web", "secret-reader"), secret]
+    (p,) = paths(docs, dst="all-secrets")
+    assert p.vertices[-1] == "all-secrets" and p.steps[-1].kind == "read-secrets"
+    (p,) = paths(docs, dst="secret shop/db-pass")
+    assert p.vertices[-1] == "secret:shop/db-pass"
+    assert paths(docs) == []  # reading Secrets is not cluster-admin when no token Secret is among them
+    token = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": "admin-token",
+            "namespace": "kube-system",
+            "annotations": {"kubernetes.io/service-account.name": "boss"},
+        },
+        "type": "kubernetes.io/service-account-token",
+    }
+    (p,) = paths([*docs, token, crb("boss", "kube-system", "boss")])
+    # the RBAC engine models reading a token Secret as an escalation step itself
+    assert p.steps[-1].kind == "rbac" and "admin-token" in p.steps[-1].why
+    with pytest.raises(UsageError):
+        paths(docs, dst="secret shop/nope")
+
+
+def test_exposure_through_ingress_and_host_network() -> None:
+    ing = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": "shop", "namespace": "shop"},
+        "spec": {
+            "rules": [
+                {
+                    "http": {
+                        "paths": [
+                            {
+                                "path": "/",
+                                "pathType": "Prefix",
+                                "backend": {"service": {"name": "web", "port": {"number": 80}}},
+                            }
+                        ]
+                    }
+                }
+            ]
+        },
+    }
+    svc = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"selector": {"app": "web"}},
+    }
+    docs = [deploy("web", sc=PRIV), svc, ing, *base()[3:]]
+    (p,) = paths(docs)
+    assert p.vertices[:3] == ("internet", "ingress:shop/shop", "workload:shop/Deployment/web")
+    # an ingress NetworkPolicy that admits no internet address stops the exposure
+    assert paths([*docs, deny_ingress("web-deny", "web")]) == []
+    hn = [
+        deploy("web", sc=PRIV, spec={"hostNetwork": True}),
+        deploy("deployer", "ops", sa="deployer"),
+        crb("d", "ops", "deployer"),
+    ]
+    (p,) = paths([*hn, deny_ingress("web-deny", "web")])  # NetworkPolicies do not apply to the host network
+    assert p.steps[0].kind == "exposure" and "KF-POD-005" in p.steps[0].rules
+
+
+# ----------------------------------------------------------------------------- property test
+
+flags = st.fixed_dictionaries(
+    {
+        "exposed": st.booleans(),
+        "priv": st.booleans(),
+        "automount": st.booleans(),
+        "admin": st.booleans(),
+        "isolated": st.booleans(),
+    }
+)
+
+
+def _cluster(ws: list[dict[str, bool]]) -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = []
+    for i, f in enumerate(ws):
+        name = f"w{i}"
+        docs.append(deploy(name, sa=name, sc=PRIV if f["priv"] else None, automount=f["automount"]))
+        if f["exposed"]:
+            docs.append(lb(name, name))
+        if f["admin"]:
+            docs.append(crb(name, "shop", name))
+        if f["isolated"]:
+            docs.append(deny_ingress(name, name))
+    return docs
+
+
+def _brute_force(ws: list[dict[str, bool]]) -> bool:
+    """Does the internet reach cluster-admin? A fixpoint over the documented semantics, no graph."""
+    owned = {i for i, f in enumerate(ws) if f["exposed"] and not f["isolated"]}
+    tokens: set[int] = set()
+    node = False
+    while True:
+        before = (set(owned), set(tokens), node)
+        if owned:
+            owned |= {i for i, f in enumerate(ws) if not f["isolated"]}  # the open pod network
+        tokens |= {i for i in owned if ws[i]["automount"]}
+        node = node or any(ws[i]["priv"] for i in owned)
+        if node:
+            tokens |= {i for i, f in enumerate(ws) if f["automount"]}
+        if (owned, tokens, node) == before:
+            break
+    return any(ws[i]["admin"] for i in tokens)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(flags, min_size=1, max_size=5))
+def test_path_existence_matches_a_brute_force_closure(ws: list[dict[str, bool]]) -> None:
+    docs = _cluster(ws)
+    found = paths(docs)
+    assert bool(found) == _brute_force(ws), yaml.safe_dump(docs)
+    g = AttackGraph(inv(docs))
+    q = resolve(g, "internet", "cluster-admin")
+    # every change the ranking names, made to the manifests: the paths it says it cuts are gone, and
+    # (for the changes that do exactly what the ranking assumes) the others remain
+    for c in cuts(g, q, found):
+        assert 0 < len(c.cut) <= len(found)
+        after = {p.steps[0].dst for p in paths(_apply(docs, c.change))}
+        claimed = {found[i].steps[0].dst for i in c.cut}
+        assert not claimed & after, (c.change, yaml.safe_dump_all(docs))
+        if c.change.action not in ("restrict-ingress", "deny-internet"):  # a deny-all policy does more
+            assert {p.steps[0].dst for p in found} - claimed <= after, c.change
+
+
+def _apply(docs: list[dict[str, Any]], change: Any) -> list[dict[str, Any]]:
+    """The manifests after ``change`` (a Remedy of the graph), for the changes the random clusters offer."""
+    out = copy.deepcopy(docs)
+    name = change.target.rsplit("/", 1)[-1]
+    kind = {"remove-binding": "ClusterRoleBinding", "make-internal": "Service"}.get(change.action, "Deployment")
+    (doc,) = [d for d in out if d["kind"] == kind and d["metadata"]["name"] == name]
+    pod = doc["spec"]["template"]["spec"] if kind == "Deployment" else None
+    if change.action == "unprivileged":
+        assert pod is not None
+        pod["containers"][0]["securityContext"] = {"privileged": False}
+    elif change.action == "no-automount":
+        assert pod is not None
+        pod["automountServiceAccountToken"] = False
+    elif change.action == "remove-binding":
+        out.remove(doc)
+    elif change.action == "make-internal":
+        doc["spec"]["type"] = "ClusterIP"
+    elif change.action in ("restrict-ingress", "deny-internet"):
+        out.append(deny_ingress(f"cut-{name}", name))
+    elif change.action == "restrict-egress":
+        pol = deny_ingress(f"cut-{name}", name)
+        pol["spec"]["policyTypes"] = ["Egress"]
+        out.append(pol)
+    else:
+        raise AssertionError(f"unexpected change {change}")
+    return out
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def _run(tmp_path: Any, docs: list[dict[str, Any]], *args: str) -> Any:
+    from click.testing import CliRunner
+
+    from kubefort.cli import cli
+
+    f = tmp_path / "c.yaml"
+    f.write_text(yaml.safe_dump_all(docs))
+    return CliRunner(mix_stderr=False).invoke(cli, ["graph", *args, str(f)], catch_exceptions=False)
+
+
+def test_cli_paths_table_json_dot_and_exit_codes(tmp_path: Any) -> None:
+    import json
+
+    r = _run(tmp_path, base(), "paths")
+    assert r.exit_code == 1, r.stderr
+    assert "1 attack path from internet to cluster-admin" in r.stdout and "KF-POD-001" in r.stdout
+    doc = json.loads(_run(tmp_path, base(), "paths", "-o", "json").stdout)
+    assert doc["paths"][0]["steps"][-1]["to"] == "cluster-admin"
+    dot = _run(tmp_path, base(), "paths", "-o", "dot").stdout
+    assert dot.startswith("digraph") and '"node:*" -> "serviceaccount:ops/deployer"' in dot
+    assert _run(tmp_path, base({}), "paths").exit_code == 0
+    r = _run(tmp_path, base(), "paths", "--from", "shop/deploy/nope")
+    assert r.exit_code == 2 and "no workload shop/deploy/nope" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_cuts(tmp_path: Any) -> None:
+    r = _run(tmp_path, base(), "cuts", "--from", "any-pod")
+    assert r.exit_code == 1
+    first = r.stdout.splitlines()[1]
+    # the deployer's token, or its binding, is on every path: the top change cuts them all
+    assert first.split()[0] == "3/3", r.stdout
+
+
+# ----------------------------------------------------------------------------- network edges = the engine's matrix
+
+_APPS = ("a", "b", "c")
+
+
+@st.composite
+def _netpol_cluster(draw: Any) -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = []
+    for ns in ("shop", "ops"):
+        docs.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {"team": ns}}})
+        for app in draw(st.lists(st.sampled_from(_APPS), min_size=1, max_size=3, unique=True)):
+            docs.append(deploy(f"{ns}-{app}", ns))
+    peer = st.one_of(
+        st.fixed_dictionaries(
+            {
+                "podSelector": st.fixed_dictionaries(
+                    {
+                        "matchLabels": st.fixed_dictionaries(
+                            {"app": st.sampled_from([f"{n}-{a}" for n in ("shop", "ops") for a in _APPS])}
+                        )
+                    }
+                )
+            }
+        ),
+        st.fixed_dictionaries(
+            {
+                "namespaceSelector": st.sampled_from(
+                    [{}, {"matchLabels": {"team": "ops"}}, {"matchLabels": {"team": "shop"}}]
+                )
+            }
+        ),
+    )
+    rule = st.fixed_dictionaries({"peers": st.lists(peer, max_size=2), "port": st.sampled_from([None, 80, 443])})
+    for i in range(draw(st.integers(0, 4))):
+        ns = draw(st.sampled_from(["shop", "ops"]))
+        sel = draw(st.sampled_from([{}, {"matchLabels": {"app": f"{ns}-{draw(st.sampled_from(_APPS))}"}}]))
+        types = draw(st.sampled_from([["Ingress"], ["Egress"], ["Ingress", "Egress"]]))
+        spec: dict[str, Any] = {"podSelector": sel, "policyTypes": types}
+        for t, key, peer_key in (("Ingress", "ingress", "from"), ("Egress", "egress", "to")):
+            if t in types:
+                items = []
+                for r in draw(st.lists(rule, max_size=2)):
+                    item: dict[str, Any] = {}
+                    if r["peers"]:
+                        item[peer_key] = r["peers"]
+                    if r["port"]:
+                        item["ports"] = [{"port": r["port"]}]
+                    items.append(item)
+                spec[key] = items
+        docs.append(
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": {"name": f"p{i}", "namespace": ns},
+                "spec": spec,
+            }
+        )
+    return docs
+
+
+@settings(max_examples=80, deadline=None)
+@given(_netpol_cluster())
+def test_network_edges_reach_exactly_what_the_engine_allows(docs: list[dict[str, Any]]) -> None:
+    g = AttackGraph(inv(docs))
+    wanted = {(a.ref, b.ref) for a, b, _ in g.netpol.connections()}
+    got = set()
+    for w in g.netpol.workloads:
+        start = f"workload:{w.ref}"
+        seen, work = {start}, [start]
+        while work:
+            v = work.pop()
+            for e in g.out.get(v, ()):
+                if e.kind != "network" or e.dst in seen:
+                    continue
+                seen.add(e.dst)
+                if g.vertices[e.dst].kind == "workload":
+                    if e.dst != start:
+                        got.add((w.ref, e.dst.removeprefix("workload:")))
+                else:
+                    work.append(e.dst)
+    assert got == wanted, yaml.safe_dump_all(docs)
+
+
+def test_cli_bad_input_is_one_line_naming_the_file(tmp_path: Any) -> None:
+    from click.testing import CliRunner
+
+    from kubefort.cli import cli
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: x\n")
+    r = CliRunner(mix_stderr=False).invoke(cli, ["graph", "paths", str(bad)], catch_exceptions=False)
+    assert r.exit_code == 2
+    (line,) = r.stderr.splitlines()
+    assert line.startswith("kubefort: error: ") and "bad.yaml:3" in line
