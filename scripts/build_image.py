@@ -69,11 +69,16 @@ BASE_REMOVE = (
     "var/lib/dpkg/status-old",
     "var/lib/dpkg/diversions-old",
     "var/lib/dpkg/available",
-    "var/log",
+    "var/cache/apt",
+    "var/lib/apt",
     "etc/machine-id",
     "etc/hostname",
     "etc/resolv.conf",
 )
+#: Python code of the base: the standard library, Debian's py3compile helpers (compiled by their postinst)
+BASE_PYTHON_DIRS = (f"usr/lib/{PYTHON}", "usr/share/python3")
+#: emptied, kept as directories
+BASE_EMPTY = ("var/log",)
 PASSWD = f"kubefort:x:{UID}:{UID}:kubefort:/nonexistent:/usr/sbin/nologin\n"
 GROUP = f"kubefort:x:{UID}:\n"
 LAUNCHER = """#!/usr/bin/python3 -I
@@ -112,8 +117,14 @@ def log(msg: str) -> None:
 # --- base layer ---------------------------------------------------------------------------------
 
 
+def rootfs_key() -> str:
+    return digest_of(json.dumps([MMDEBSTRAP, MIRROR, BASE_EPOCH]).encode())
+
+
 def base_key() -> str:
-    return digest_of(json.dumps([MMDEBSTRAP, MIRROR, BASE_EPOCH, BASE_REMOVE, PASSWD, GROUP]).encode(), _recipe())
+    return digest_of(
+        json.dumps([rootfs_key(), BASE_REMOVE, BASE_EMPTY, BASE_PYTHON_DIRS, PASSWD, GROUP]).encode(), _recipe()
+    )
 
 
 def _recipe() -> bytes:
@@ -123,14 +134,17 @@ def _recipe() -> bytes:
     return src[start:end].encode()
 
 
-def rootfs_tarball(key: str) -> Path:
-    out = CACHE / f"rootfs-{key}.tar"
+def rootfs_tarball() -> Path:
+    out = CACHE / f"rootfs-{rootfs_key()}.tar"
     if not out.exists():
         log(f"mmdebstrap {SUITE} (about a minute; cached as {out.name})")
         tmp = out.with_suffix(".tmp.tar")  # mmdebstrap picks its output format by the name's ending
         env = {**os.environ, "SOURCE_DATE_EPOCH": str(BASE_EPOCH)}
-        run([*MMDEBSTRAP, str(tmp), MIRROR], env=env)
+        run([*MMDEBSTRAP, str(tmp), MIRROR], env=env, stdout=subprocess.DEVNULL)
         tmp.rename(out)
+        for old in CACHE.glob("rootfs-*.tar"):  # trees of earlier mmdebstrap commands
+            if old != out:
+                old.unlink()
     return out
 
 
@@ -145,7 +159,6 @@ def _remove(root: Path, rel: str) -> None:
     p = root / rel
     if p.is_dir() and not p.is_symlink():
         shutil.rmtree(p)
-        p.mkdir(mode=0o755)  # keep the directory (var/log), empty
     elif p.exists() or p.is_symlink():
         p.unlink()
 
@@ -166,11 +179,12 @@ def compile_bytecode(root: Path, *dirs: str) -> None:
             "/usr/bin/env",
             "-i",
             "PATH=/usr/bin:/bin",
-            "SOURCE_DATE_EPOCH=0",
+            "PYTHONDONTWRITEBYTECODE=1",  # else compileall's own imports leave timestamp bytecode behind
             "/usr/bin/python3",
             "-I",
             "-m",
             "compileall",
+            "-f",
             "-q",
             "-q",
             "--invalidation-mode",
@@ -185,19 +199,22 @@ def base_layer(work: Path) -> Path:
     out = CACHE / f"base-{key}.tar"
     if out.exists():
         return out
-    tarball = rootfs_tarball(key)
+    tarball = rootfs_tarball()
     root = work / "base"
     root.mkdir()
     _extract(tarball, root)
-    for rel in BASE_REMOVE:
+    for rel in BASE_REMOVE + BASE_EMPTY:
         _remove(root, rel)
+    for rel in BASE_EMPTY:
+        (root / rel).mkdir(mode=0o755)
     for d in ("tmp", "var/tmp"):
         (root / d).chmod(0o1777)
     for rel, line in (("etc/passwd", PASSWD), ("etc/group", GROUP)):
         with open(root / rel, "a") as fh:
             fh.write(line)
-    _drop_pycache(root / "usr/lib" / PYTHON)
-    compile_bytecode(root, f"usr/lib/{PYTHON}")
+    for d in BASE_PYTHON_DIRS:
+        _drop_pycache(root / d)
+    compile_bytecode(root, *BASE_PYTHON_DIRS)
     tmp = out.with_suffix(".tmp")
     write_layer(root, tmp, BASE_EPOCH)
     tmp.rename(out)
