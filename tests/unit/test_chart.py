@@ -186,3 +186,25 @@ def test_rendered_chart_scans_clean(helm: str, tmp_path: Path) -> None:
         f for f in doc["findings"] if f["rule_id"].startswith("KF-SCHEMA") and "full.yaml" in f["location"]["file"]
     ]
     assert schema == []
+
+
+def test_pods_match_the_image_build() -> None:
+    """The user and port the image is built with are the ones the manifests (and so the chart) run:
+    a mismatch would only show in a cluster."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import build_image
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    objs = _objects(_kubefort("admission", "manifests")) + _objects(_kubefort("deploy", "manifests"))
+    pods = [d["spec"]["template"]["spec"] for d in objs if d["kind"] == "Deployment"]
+    pods += [d["spec"]["jobTemplate"]["spec"]["template"]["spec"] for d in objs if d["kind"] == "CronJob"]
+    assert len(pods) == 2
+    for pod in pods:
+        assert pod["securityContext"]["runAsUser"] == build_image.UID
+        for c in pod["containers"]:
+            assert c["securityContext"]["readOnlyRootFilesystem"] is True
+            assert {"name": "tmp", "mountPath": "/tmp"} in c["volumeMounts"]
+    webhook = next(d for d in objs if d["kind"] == "Deployment" and d["metadata"]["name"] == "kubefort-admission")
+    (container,) = webhook["spec"]["template"]["spec"]["containers"]
+    assert container["ports"][0]["containerPort"] == build_image.PORT
