@@ -3,7 +3,9 @@
 # (scripts/build_image.py does the work; docs/image-build.md). Needs root, mmdebstrap, umoci, skopeo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/ensure-image-tools.sh >/dev/null
+for t in mmdebstrap umoci skopeo; do
+  command -v "$t" >/dev/null 2>&1 || { bash scripts/ensure-image-tools.sh; break; }
+done
 PY=${PYTHON:-.venv/bin/python}
 [ -x "$PY" ] || PY=python3
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}
