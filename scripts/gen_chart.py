@@ -13,6 +13,7 @@ the objects of the commands with the same settings. Run after changing either ma
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from pathlib import Path
@@ -94,19 +95,101 @@ def _blocks() -> dict[str, str]:
     }
 
 
+IMAGE_RULES = ("KF-IMG-002=", "KF-IMG-006=")
+
+
+def _image_ignores(docs: list[dict[str, Any]]) -> dict[str, str]:
+    """The image suppressions the manifests code writes for a tag from the published registry (both
+    apply to ``IMAGE``), by rule: the chart's helper decides on them as the code does."""
+    found: dict[str, str] = {}
+    for text in _ignore_values(docs):
+        for entry in text.split(", "):
+            for prefix in IMAGE_RULES:
+                if entry.startswith(prefix):
+                    found[prefix] = entry
+    assert set(found) == set(IMAGE_RULES), found
+    return found
+
+
+def _ignore_values(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        own = [node[adm.IGNORE]] if isinstance(node.get(adm.IGNORE), str) else []
+        return own + [v for child in node.values() for v in _ignore_values(child)]
+    if isinstance(node, list):
+        return [v for child in node for v in _ignore_values(child)]
+    return []
+
+
+def helpers(entries: dict[str, str]) -> str:
+    """``kubefort.ignores``: the suppressions of the image's findings, as the manifests code decides
+    them (not pinned by digest: KF-IMG-002; the published registry, or no registry: KF-IMG-006),
+    joined with the object's other suppressions (the list's second item)."""
+    for e in entries.values():
+        assert '"' not in e and "\\" not in e
+    return (
+        HEAD + '{{- define "kubefort.ignores" -}}\n'
+        "{{- $image := index . 0 -}}\n"
+        "{{- $out := list -}}\n"
+        '{{- if not (contains "@sha256:" $image) -}}\n'
+        f'{{{{- $out = append $out "{entries["KF-IMG-002="]}" -}}}}\n'
+        "{{- end -}}\n"
+        '{{- if or (hasPrefix "ghcr.io/" $image) (not (contains "/" (first (splitList ":" (first (splitList "@" $image)))))) -}}\n'
+        f'{{{{- $out = append $out "{entries["KF-IMG-006="]}" -}}}}\n'
+        "{{- end -}}\n"
+        "{{- with index . 1 }}{{ $out = append $out . }}{{ end -}}\n"
+        '{{- join ", " $out -}}\n'
+        "{{- end -}}\n"
+    )
+
+
+def _templated_ignores(node: Any, blocks: dict[str, str], inline: dict[str, str]) -> None:
+    """Replaces each ``kubefort.io/ignore`` that holds the image's suppressions by the helper: a whole
+    ``annotations`` block when nothing else is in it (the code leaves it out when the image needs none)."""
+    if isinstance(node, list):
+        for child in node:
+            _templated_ignores(child, blocks, inline)
+        return
+    if not isinstance(node, dict):
+        return
+    ann = node.get("annotations")
+    if isinstance(ann, dict) and isinstance(ann.get(adm.IGNORE), str):
+        entries = ann[adm.IGNORE].split(", ")
+        rest = [e for e in entries if not e.startswith(IMAGE_RULES)]
+        if len(rest) < len(entries):
+            other = ", ".join(rest)
+            assert '"' not in other and "\\" not in other
+            call = f'include "kubefort.ignores" (list $.Values.image "{other}")'
+            if not rest and len(ann) == 1:
+                name = f"__BLOCK_ign{len(blocks)}__"
+                blocks[name] = (  # a format string, as those of _blocks()
+                    "{{{{- with "
+                    + call
+                    + " }}}}\n{i}annotations:\n{j}"
+                    + adm.IGNORE
+                    + ": {{{{ . | quote }}}}\n{{{{- end }}}}"
+                )
+                node["annotations"] = name
+            else:
+                name = f"__IGN{len(inline)}__"
+                inline[name] = f"{{{{ {call} | quote }}}}"
+                ann[adm.IGNORE] = name
+    for child in node.values():
+        _templated_ignores(child, blocks, inline)
+
+
 def _dump(docs: list[dict[str, Any]]) -> str:
     return str(yaml.dump_all(docs, Dumper=adm.NoAliasDumper, sort_keys=False, default_flow_style=False, width=200))
 
 
-def _substitute(text: str) -> str:
-    blocks = _blocks()
+def _substitute(text: str, extra: tuple[dict[str, str], dict[str, str]] = ({}, {})) -> str:
+    blocks = {**_blocks(), **extra[0]}
 
     def line(m: re.Match[str]) -> str:
         i = m.group(1)
         return blocks[m.group(2)].format(i=i, j=i + "  ", n=len(i) + 2)
 
     text = re.sub(r"(?m)^( *)(?:- |[\w.-]+: )(__BLOCK_\w+__)$", line, text)
-    for marker, expr in INLINE.items():
+    for marker, expr in {**INLINE, **extra[1]}.items():
         text = text.replace(f"'{marker}'", expr).replace(marker, expr)
     return text
 
@@ -157,10 +240,14 @@ def admission_templates() -> dict[str, str]:
     with_cm = adm.build(rules, adm.ManifestOptions(namespace=NS, image=IMAGE, cert_manager_issuer=ISSUER))
     certificate = next(d for d in with_cm if d["kind"] == "Certificate")
     main = [d for d in docs if d["kind"] != "ValidatingWebhookConfiguration"]
+    helpers_tpl = helpers(_image_ignores(main))
+    extra: tuple[dict[str, str], dict[str, str]] = ({}, {})
+    _templated_ignores(main, *extra)
     return {
+        "_helpers.tpl": helpers_tpl,
         "admission.yaml": HEAD
         + "{{- if .Values.admission.enabled }}\n"
-        + _substitute(_dump(main))
+        + _substitute(_dump(main), extra)
         + "---\n"
         + _policy_configmap()
         + "---\n"
@@ -178,7 +265,18 @@ def scanner_templates() -> dict[str, str]:
     docs, _ = inc.deployment(opts, default_registry())
     cron = next(d for d in docs if d["kind"] == "CronJob")
     cron["spec"]["schedule"] = SCHEDULE
-    return {"scanner.yaml": HEAD + "{{- if .Values.scanner.enabled }}\n" + _substitute(_dump(docs)) + "{{- end }}\n"}
+    # the ClusterRoleBindings carry the namespace in their names unless it is the default one
+    suffix = (
+        "{{ if ne .Values.scanner.namespace " + json.dumps(inc.APP) + " }}-{{ .Values.scanner.namespace }}{{ end }}"
+    )
+    for d in docs:
+        if d["kind"] == "ClusterRoleBinding":
+            assert d["metadata"]["name"].endswith(f"-{SNS}")
+            d["metadata"]["name"] = d["metadata"]["name"][: -len(SNS) - 1] + "__NSSUFFIX__"
+    extra: tuple[dict[str, str], dict[str, str]] = ({}, {"__NSSUFFIX__": suffix})
+    _templated_ignores(docs, *extra)
+    body = _substitute(_dump(docs), extra)
+    return {"scanner.yaml": HEAD + "{{- if .Values.scanner.enabled }}\n" + body + "{{- end }}\n"}
 
 
 def templates() -> dict[str, str]:

@@ -208,3 +208,19 @@ def test_pods_match_the_image_build() -> None:
     webhook = next(d for d in objs if d["kind"] == "Deployment" and d["metadata"]["name"] == "kubefort-admission")
     (container,) = webhook["spec"]["template"]["spec"]["containers"]
     assert container["ports"][0]["containerPort"] == build_image.PORT
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "registry.example.com/kubefort/kubefort@sha256:" + "ab" * 32,  # pinned, a private mirror: no suppression
+        "registry.example.com/kubefort/kubefort:0.1.0",  # a mirror by tag: KF-IMG-002 only
+        "ghcr.io/kubefort/kubefort@sha256:" + "cd" * 32,  # pinned, the published registry: KF-IMG-006 only
+        "kubefort:0.1.0",  # no registry: both
+    ],
+)
+def test_image_value_gives_the_commands_suppressions(helm: str, image: str) -> None:
+    rendered = _render(helm, "--set", f"image={image}", "--set", "scanner.enabled=true")
+    expected = _kubefort("admission", "manifests", "--image", image) + "---\n"
+    expected += _kubefort("deploy", "manifests", "--image", image)
+    assert _objects(rendered) == _objects(expected)
