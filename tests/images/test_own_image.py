@@ -318,3 +318,38 @@ def test_second_build_gives_the_same_digest(image: Image, tmp_path: Path) -> Non
     again = tmp_path / "again.tar"
     assert _build(again) == image.digest
     assert hashlib.sha256(again.read_bytes()).digest() == hashlib.sha256(image.archive.read_bytes()).digest()
+
+
+def test_push_keeps_the_digest(image: Image, tmp_path: Path) -> None:
+    """What docs/image-build.md tells users: push the archive with skopeo, and the registry serves the
+    digest ``make image`` printed (Debian's docker-registry on loopback, plain HTTP)."""
+    if shutil.which("docker-registry") is None:
+        pytest.skip("docker-registry missing (scripts/ensure-image-tools.sh)")
+    port = _free_port()
+    (tmp_path / "config.yml").write_text(
+        f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp_path / 'data'}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\nlog:\n  level: error\n"
+    )
+    reg = subprocess.Popen(
+        ["docker-registry", "serve", str(tmp_path / "config.yml")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        for _ in range(100):  # bounded wait for start-up
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        ref = f"docker://127.0.0.1:{port}/kubefort/kubefort:0.1.0"
+        subprocess.run(
+            ["skopeo", "copy", "-q", "--dest-tls-verify=false", f"oci-archive:{image.archive}", ref], check=True
+        )
+        r = subprocess.run(
+            ["skopeo", "inspect", "--tls-verify=false", "--format", "{{.Digest}}", ref],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert r.stdout.strip() == image.digest
+    finally:
+        reg.terminate()
+        reg.wait(10)
