@@ -224,3 +224,18 @@ def test_image_value_gives_the_commands_suppressions(helm: str, image: str) -> N
     expected = _kubefort("admission", "manifests", "--image", image) + "---\n"
     expected += _kubefort("deploy", "manifests", "--image", image)
     assert _objects(rendered) == _objects(expected)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "admission.failurePolicy=Never",  # the API server knows Fail and Ignore only
+        "admission.timeoutSeconds=31",  # the API server's maximum is 30
+        "admission.failOn=severe",
+        "admission.namespace=Kube_Fort",  # not a DNS label
+        "admission.replicaCount=3",  # a misspelt value is an error, not silently ignored
+    ],
+)
+def test_values_schema_refuses_bad_values(helm: str, bad: str) -> None:
+    r = subprocess.run([helm, "template", "kubefort", str(CHART), "--set", bad], capture_output=True, text=True)
+    assert r.returncode != 0 and "values don't meet the specifications of the schema" in r.stderr, r.stderr
