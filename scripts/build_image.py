@@ -292,7 +292,7 @@ def kubefort_wheel(work: Path, epoch: int) -> Path:
 def _drop_from_wheel(site: Path, dist: str, subdir: str) -> None:
     """Removes a directory an installed wheel holds, and its lines from the wheel's RECORD."""
     shutil.rmtree(site / subdir)
-    (record,) = site.glob(f"{dist}-*.dist-info/RECORD")
+    (record,) = site.glob(f"{dist}-[0-9]*.dist-info/RECORD")
     lines = record.read_text().splitlines(keepends=True)
     record.write_text("".join(line for line in lines if not line.startswith(f"{subdir}/")))
 
@@ -335,6 +335,12 @@ def app_layer(work: Path, base: Path, epoch: int) -> Path:
     _drop_from_wheel(site, "kubernetes", "kubernetes/aio")
     for name in ("tests", "test"):  # test suites some wheels install at the top level
         shutil.rmtree(site / name, ignore_errors=True)
+    # and inside their packages (websocket/tests, certifi/tests): never imported at run time
+    for tests in sorted(p for pattern in ("*/tests", "*/test") for p in site.glob(pattern) if p.is_dir()):
+        rel = tests.relative_to(site).as_posix()
+        owners = [r for r in site.glob("*.dist-info/RECORD") if f"\n{rel}/" in "\n" + r.read_text()]
+        if len(owners) == 1:
+            _drop_from_wheel(site, owners[0].parent.name.split("-")[0], rel)
     _drop_pycache(site)
     launcher = root / "usr/local/bin/kubefort"
     launcher.write_text(LAUNCHER)

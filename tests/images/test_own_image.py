@@ -179,6 +179,11 @@ def test_size_budget_and_no_build_leftovers(image: Image) -> None:
     site = root / "usr/local/lib/python3.11/dist-packages"
     assert (site / "kubefort").is_dir() and not (site / "kubernetes" / "aio").exists()
     assert not list(site.glob("*.dist-info/direct_url.json")) and not (site / "bin").exists()
+    assert not [p for pattern in ("tests", "test", "*/tests", "*/test") for p in site.glob(pattern)]
+    for record in site.glob("*.dist-info/RECORD"):  # RECORD lists what is there (nothing removed is listed)
+        for line in record.read_text().splitlines():
+            path = line.rsplit(",", 2)[0]
+            assert (site / path).exists() or "__pycache__" in path or path.startswith("../"), (record, path)
     # bytecode in unchecked-hash mode only (flags 0b01): no source time in it, never rewritten
     pycs = list(root.glob("usr/**/__pycache__/*.pyc"))
     assert len(pycs) > 1000
