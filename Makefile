@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint golden bench bench-rbac bench-netpol bench-graph bench-admission bench-etcd bench-node tools lint docs clean
+.PHONY: image image-repro demo test test-fast lint golden bench bench-rbac bench-netpol bench-graph bench-admission bench-etcd bench-node tools lint docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,14 @@ tools: $(STAMP)
 	@bash scripts/ensure-etcd.sh
 	@bash scripts/ensure-image-tools.sh
 	@bash scripts/ensure-browser.sh
+
+## make image: kubefort's container image, dist/kubefort-image.tar (OCI archive; Debian packages, no Docker; docs/image-build.md)
+image: $(STAMP)
+	PYTHON=$(BIN)/python bash scripts/build-image.sh
+
+## make image-repro: the full reproducibility check: two builds with nothing cached give one image digest
+image-repro: $(STAMP)
+	PYTHON=$(BIN)/python bash scripts/image-repro.sh
 
 ## make test: everything the tests need, the linters and type checks, then the whole suite
 test: $(STAMP) tools lint
