@@ -168,7 +168,7 @@ def mask_lines(lines: Sequence[str]) -> list[str]:
 
 
 @dataclass(frozen=True, slots=True)
-class _Doc:
+class _SourceDoc:
     """The masked lines of one document, and its first file line."""
 
     start: int
@@ -186,19 +186,19 @@ class _Sources:
             for o in inv.objects:
                 at = origin_of(o)
                 self.objects.setdefault((at.file, at.line, o.kind, o.namespace, o.name), o)
-        self.docs: dict[int, _Doc | None] = {}
+        self.docs: dict[int, _SourceDoc | None] = {}
         self.snippets: list[list[Any]] = []
         self.index: dict[tuple[str, int], int] = {}
         self.dropped = 0
 
-    def _doc(self, obj: K8sObject) -> _Doc | None:
+    def _doc(self, obj: K8sObject) -> _SourceDoc | None:
         doc = obj.source.doc
         if doc is None or obj.source.prefix or obj.kind == "Secret" or (doc.is_json and doc.text.count("\n") < 3):
             # a live object, a List item (its neighbours may be Secrets), a Secret, JSON on one line: no source
             return None
         key = id(doc)
         if key not in self.docs:
-            self.docs[key] = _Doc(doc.start_line, mask_lines(doc.text.split("\n")))
+            self.docs[key] = _SourceDoc(doc.start_line, mask_lines(doc.text.split("\n")))
         return self.docs[key]
 
     def snippet(self, f: Finding) -> int:
