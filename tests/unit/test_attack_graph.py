@@ -126,6 +126,16 @@ def test_the_path_exists_step_by_step() -> None:
     assert p.length == 6  # the step into the pod network adds nothing
 
 
+def test_names_are_never_parsed_back() -> None:
+    # a name the API server would refuse (a "/" in it) still builds the graph: workloads are held, not
+    # looked up again by their "namespace/Kind/name" text
+    docs = base()
+    docs[2]["metadata"]["name"] = "d/b</script>"
+    docs[2]["metadata"]["namespace"] = "<b>shop</b>"
+    g = AttackGraph(inv(docs))
+    assert "workload:<b>shop</b>/Deployment/d/b</script>" in g.vertices
+
+
 def test_a_network_policy_cuts_it() -> None:
     assert paths(base() + [deny_ingress("db-deny", "db")]) == []
     # and the graph's own cut ranking names that change, checked against the rebuilt graph

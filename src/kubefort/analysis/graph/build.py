@@ -630,16 +630,19 @@ class AttackGraph:
 
     def _tokens(self) -> None:
         mounted: dict[str, set[str]] = defaultdict(set)  # workload ref -> ServiceAccounts with a mounted token
+        # the workloads themselves, by ref: a ref is not parsed back (names from the input may hold "/")
+        by_ref: dict[str, Workload] = {}
         for _ns, items in self._escalation.workloads.items():
             for obj, sa in items:
                 w = self._workload_of(obj)
                 if w is not None:
                     mounted[w.ref].add(sa)
+                    by_ref[w.ref] = w
         self._node_objs = sorted(self.inventory.of_kind("Node"), key=lambda n: n.name)
         self._node_vids = sorted(vid for vid, v in self.vertices.items() if v.kind == NODE)
         self._landing: dict[Placement, list[str]] = {}
         for ref in sorted(mounted):
-            w = self.netpol.workload(ref)
+            w = by_ref[ref]
             pl = self._placements.get(ref)
             for sa in sorted(mounted[ref]):
                 said = self._vertex(sa_id(w.namespace, sa), SERVICE_ACCOUNT, f"ServiceAccount {w.namespace}/{sa}")
