@@ -1,4 +1,4 @@
-"""``kubefort backup keygen|create|list|verify|prune|restore|drill``.
+"""``kubefort backup keygen|create|namespace|list|verify|prune|restore|drill``.
 
 Exit codes: 0 done; 1 a verification or drill failure, or a manifest chain that does not verify
 (list); 2 usage error or etcd unreachable.
@@ -14,10 +14,11 @@ import click
 from ..errors import UsageError
 from ..reporters import Format
 from .etcd_cmd import tls_options
-from .options import Command
+from .options import Command, cluster_options
 
 if TYPE_CHECKING:
     from ..etcd.backup.repo import Repository
+    from ..loading.cluster import ClusterSource
 
 FORMAT = click.Choice(["table", "json"])
 
@@ -155,6 +156,35 @@ def create_cmd(
     render_created(rec, Format(fmt), sys.stdout)
 
 
+@backup_group.command("namespace")
+@click.argument("namespaces", nargs=-1, required=True)
+@cluster_options(flag=False, whole=True)
+@repo_options
+@click.option("--compress-level", type=click.IntRange(1, 9), default=3, show_default=True, help="gzip level.")
+@click.option("-o", "--format", "fmt", type=FORMAT, default="table", show_default=True)
+def namespace_cmd(
+    namespaces: tuple[str, ...],
+    cluster: ClusterSource,
+    repo: str,
+    key_file: str,
+    s3_endpoint: str | None,
+    object_lock_days: int,
+    compress_level: int,
+    fmt: str,
+) -> None:
+    """Back up the objects of NAMESPACES (every listable namespaced type) and the cluster-scoped objects
+    they depend on, cleaned of server-set fields, into the repository (encrypted, signed). Objects the
+    cluster derives (Events, Endpoints, Pods of controllers...) are skipped; the backup's manifest says
+    which and why. See docs/app-backup.md."""
+    from ..etcd.backup.app import backup_namespaces
+    from ..reporters.backup import render_app_backup
+
+    rec = backup_namespaces(
+        _repo(repo, key_file, s3_endpoint, object_lock_days), cluster, list(namespaces), level=compress_level
+    )
+    render_app_backup(rec, Format(fmt), sys.stdout)
+
+
 @backup_group.command("list")
 @repo_options
 @click.option("--format", "-o", "fmt", type=FORMAT, default="table", show_default=True)
@@ -231,10 +261,25 @@ def prune_cmd(
 @repo_options
 @click.option(
     "--data-dir",
-    required=True,
+    default=None,
     type=click.Path(file_okay=False),
-    help="New etcd data directory (must not exist or be empty).",
+    help="etcd backups: new etcd data directory (must not exist or be empty).",
 )
+@click.option(
+    "--to-context",
+    default=None,
+    metavar="NAME",
+    help="Namespace backups: restore into the cluster of this kubeconfig context (required for them).",
+)
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None, help="Namespace backups: kubeconfig file.")
+@click.option(
+    "--namespace-map", multiple=True, metavar="OLD=NEW", help="Namespace backups: restore namespace OLD as NEW."
+)
+@click.option(
+    "--storage-class-map", multiple=True, metavar="OLD=NEW", help="Namespace backups: claims of class OLD get NEW."
+)
+@click.option("--dry-run", is_flag=True, help="Namespace backups: only say what would be applied.")
+@click.option("-o", "--format", "fmt", type=FORMAT, default="table", show_default=True)
 @click.option("--name", default="default", show_default=True, help="Member name of the restored etcd.")
 @click.option(
     "--initial-advertise-peer-urls",
@@ -253,18 +298,47 @@ def restore_cmd(
     key_file: str,
     s3_endpoint: str | None,
     object_lock_days: int,
-    data_dir: str,
+    data_dir: str | None,
+    to_context: str | None,
+    kubeconfig: str | None,
+    namespace_map: tuple[str, ...],
+    storage_class_map: tuple[str, ...],
+    dry_run: bool,
+    fmt: str,
     name: str,
     peer_url: str,
     initial_cluster_token: str,
     objects_dir: str | None,
 ) -> None:
-    """Decrypt and check a backup, then 'etcdctl snapshot restore' it into --data-dir."""
+    """Restore a backup. etcd: decrypt and check it, then 'etcdctl snapshot restore' it into --data-dir.
+    Namespaces: apply the objects to the cluster of --to-context in dependency order (CRDs, namespaces,
+    RBAC, config, storage, services, workloads, others) with server-side apply, then read every object
+    back and compare it (the drill report); exit 1 when one is missing or different."""
+    from ..etcd.backup.app import APP_KIND, parse_map, restore_namespaces
     from ..etcd.backup.ops import restore
-    from ..reporters.backup import render_restore
+    from ..loading.cluster import ClusterSource
+    from ..reporters.backup import render_app_restore, render_restore
 
-    res = restore(
-        _repo(repo, key_file, s3_endpoint, object_lock_days),
+    backups = _repo(repo, key_file, s3_endpoint, object_lock_days)
+    if backups.backup(backup_id).get("kind") == APP_KIND:
+        if to_context is None:
+            raise UsageError(f"backup {backup_id} is a namespace backup: give --to-context CONTEXT")
+        res = restore_namespaces(
+            backups,
+            backup_id,
+            ClusterSource(kubeconfig=kubeconfig, context=to_context),
+            namespace_map=parse_map(namespace_map, "--namespace-map"),
+            storage_class_map=parse_map(storage_class_map, "--storage-class-map"),
+            dry_run=dry_run,
+        )
+        render_app_restore(res.to_dict(), Format(fmt), sys.stdout)
+        sys.exit(0 if res.ok else 1)
+    if data_dir is None:
+        raise UsageError(f"backup {backup_id} is an etcd backup: give --data-dir DIR")
+    if to_context or namespace_map or storage_class_map or dry_run:
+        raise UsageError("--to-context, --namespace-map, --storage-class-map and --dry-run are for namespace backups")
+    res_etcd = restore(
+        backups,
         backup_id,
         data_dir,
         name=name,
@@ -272,7 +346,7 @@ def restore_cmd(
         cluster_token=initial_cluster_token,
         objects_dir=objects_dir,
     )
-    render_restore(res, sys.stdout)
+    render_restore(res_etcd, sys.stdout)
 
 
 @backup_group.command("drill")

@@ -776,3 +776,67 @@ def prune(repo: Repository, *, keep_daily: int, keep_weekly: int, dry_run: bool 
                 except StorageError as e:  # e.g. S3 Object Lock retention not over yet
                     result.setdefault("retained", []).append(str(e))
         return result
+
+
+# -- other kinds of backup ---------------------------------------------------------------------------
+
+
+def seal_and_commit(
+    repo: Repository,
+    parts: Sequence[tuple[str, bytes]],
+    info: dict[str, Any],
+    *,
+    kind: str,
+    level: int = DEFAULT_LEVEL,
+    chunk_size: int = DEFAULT_CHUNK,
+    now: Any = None,
+) -> dict[str, Any]:
+    """Store ``parts`` (role, plaintext) as the blobs of one new backup of ``kind`` and commit it with a
+    signed manifest entry holding ``info``: the same pipeline, checks and commit point as
+    :func:`create_backup` (a namespace backup, :mod:`.app`, is one more kind of record)."""
+    started = time.monotonic()
+    storage = repo.storage
+    with storage.lock():
+        repo.init_or_check()
+        chain = repo.load_chain()
+        if not chain.ok:
+            first = next(i.message for i in chain.issues if i.level == "error")
+            raise UsageError(
+                f"the repository does not verify, refusing to add to it: {first} (run 'kubefort backup verify')"
+            )
+        repo.repair_head(chain)
+        blobs: list[dict[str, Any]] = []
+        pending: list[tuple[str, str]] = []
+        try:
+            for role, data in parts:
+                res = _seal(
+                    [data],
+                    storage.scratch(),
+                    repo.key.encryption_key,
+                    repo.key.key_id,
+                    level=level,
+                    chunk_size=chunk_size,
+                )
+                pending.append((res.path, res.sha256))
+                blobs.append(_blob_record(role, res, level, chunk_size))
+            for path, sha in pending:
+                storage.put_file(blob_name(sha), path)
+            pending.clear()
+            created = now or utcnow()
+            record = dict(info)
+            record.update(
+                {
+                    "id": f"{created:%Y%m%dT%H%M%SZ}-{blobs[0]['sha256'][:8]}",
+                    "created": iso(created),
+                    "kind": kind,
+                    "size": sum(b["size"] for b in blobs),
+                    "blobs": blobs,
+                    "duration_s": round(time.monotonic() - started, 3),
+                }
+            )
+            repo.append("backup", record, chain=chain)
+        finally:
+            for path, _ in pending:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+    return record
