@@ -270,7 +270,16 @@ def shop_objects() -> list[dict[str, Any]]:
 def source_store() -> Store:
     store = Store()
     store.add_crd(CRD)
-    store.load_cluster([CRD, *db_objects(), *shop_objects()], {"Database": True})
+    snapshot_class = {
+        "apiVersion": "snapshot.storage.k8s.io/v1",
+        "kind": "VolumeSnapshotClass",
+        "metadata": {"name": "ebs"},
+        "driver": "ebs.csi.aws.com",
+        "deletionPolicy": "Retain",
+    }
+    store.load_cluster(
+        [CRD, *db_objects(), *shop_objects(), snapshot_class], {"Database": True, "VolumeSnapshotClass": False}
+    )
     return store
 
 
@@ -472,3 +481,31 @@ def test_cli_namespace_backup_and_restore(clusters: tuple[str, str, Store], repo
     assert r.exit_code == 2 and "no namespace nope" in r.output
     r = CliRunner().invoke(cli, ["backup", "restore", rec["id"], *common, "--data-dir", str(tmp_path / "d")])
     assert r.exit_code == 2 and "--to-context" in r.output
+
+
+def test_cli_volume_jobs_and_verify_lock_policy(
+    clusters: tuple[str, str, Store], repo: Repository, tmp_path: Path
+) -> None:
+    src, _, _ = clusters
+    rec = app.backup_namespaces(repo, ClusterSource(kubeconfig=src), ["db"])
+    _, archive = app.load_archive(repo, rec["id"])
+    assert archive.manifest["volume_snapshot_drivers"] == ["ebs.csi.aws.com"]
+    common = ["--repo", repo.storage.url, "--key-file", str(tmp_path / "key.json")]
+    image = "registry.example.com/restic@sha256:" + "b" * 64
+    args = ["backup", "volume-jobs", rec["id"], *common, "--restic-repository", "s3:https://s3.example.com/b/r"]
+    r = CliRunner().invoke(cli, [*args, "--restic-image", image])
+    assert r.exit_code == 0, r.output
+    docs = list(yaml.safe_load_all(r.stdout))
+    # the claim's class is provisioned by a driver with a VolumeSnapshotClass: snapshot first
+    assert [d["kind"] for d in docs] == [
+        "ServiceAccount",
+        "NetworkPolicy",
+        "VolumeSnapshot",
+        "PersistentVolumeClaim",
+        "Job",
+    ]
+    r = CliRunner().invoke(cli, [*args, "--restic-image", "restic/restic:0.14.0"])
+    assert r.exit_code == 2 and "pin it by digest" in r.output
+    # a directory repository cannot meet a retention policy
+    r = CliRunner().invoke(cli, ["backup", "verify", *common, "--object-lock-days", "7"])
+    assert r.exit_code == 1 and "cannot enforce a retention" in r.output

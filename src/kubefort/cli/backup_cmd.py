@@ -185,6 +185,55 @@ def namespace_cmd(
     render_app_backup(rec, Format(fmt), sys.stdout)
 
 
+@backup_group.command("volume-jobs")
+@click.argument("backup_id")
+@repo_options
+@click.option(
+    "--restic-repository",
+    required=True,
+    metavar="s3:ENDPOINT/BUCKET/PREFIX",
+    help="restic repository the Jobs write to (a bucket with Object Lock).",
+)
+@click.option("--restic-image", required=True, metavar="IMAGE@sha256:...", help="restic image, pinned by digest.")
+@click.option(
+    "--secret", default="kubefort-volume-backup", show_default=True, help="Secret with password, credentials."
+)
+@click.option(
+    "--snapshot-driver",
+    "snapshot_drivers",
+    multiple=True,
+    metavar="DRIVER",
+    help="CSI drivers with a VolumeSnapshotClass.  [default: those the backup found in the cluster]",
+)
+def volume_jobs_cmd(
+    backup_id: str,
+    repo: str,
+    key_file: str,
+    s3_endpoint: str | None,
+    object_lock_days: int,
+    restic_repository: str,
+    restic_image: str,
+    secret: str,
+    snapshot_drivers: tuple[str, ...],
+) -> None:
+    """Print the manifests that back up the volume data of a namespace backup's claims with restic:
+    per claim a Job mounting it read-only, or a VolumeSnapshot, a claim cloned from it and a Job reading
+    the clone when its StorageClass's driver has a VolumeSnapshotClass; per namespace the Jobs'
+    ServiceAccount (no token) and NetworkPolicy (DNS and HTTPS out only)."""
+    import yaml
+
+    from ..etcd.backup.app import load_archive
+    from ..etcd.backup.volumes import VolumeTarget, volume_jobs
+
+    if "@sha256:" not in restic_image:
+        raise UsageError(f"--restic-image {restic_image}: pin it by digest (IMAGE@sha256:...)")
+    _, archive = load_archive(_repo(repo, key_file, s3_endpoint, object_lock_days), backup_id)
+    drivers = list(snapshot_drivers) or list(archive.manifest.get("volume_snapshot_drivers") or [])
+    target = VolumeTarget(repository=restic_repository, image=restic_image, secret=secret)
+    docs = volume_jobs(archive.objects, target, drivers)
+    sys.stdout.write(yaml.safe_dump_all(docs, sort_keys=False))
+
+
 @backup_group.command("list")
 @repo_options
 @click.option("--format", "-o", "fmt", type=FORMAT, default="table", show_default=True)
@@ -214,11 +263,14 @@ def verify_cmd(
     fmt: str,
 ) -> None:
     """Verify the manifest chain (signatures, order, HEAD) and every backup (or BACKUP_ID): blob present,
-    SHA-256, authenticated decryption, content hash. Exit 1 on any problem."""
+    SHA-256, authenticated decryption, content hash. With --object-lock-days N (the retention policy):
+    the bucket's Object Lock and every blob's retention must last N days. Exit 1 on any problem."""
     from ..etcd.backup.ops import verify
     from ..reporters.backup import render_verify
 
-    res = verify(_repo(repo, key_file, s3_endpoint, object_lock_days), backup_id, deep=not quick)
+    res = verify(
+        _repo(repo, key_file, s3_endpoint, object_lock_days), backup_id, deep=not quick, lock_days=object_lock_days
+    )
     render_verify(res.to_dict(), Format(fmt), sys.stdout)
     sys.exit(0 if res.ok else 1)
 

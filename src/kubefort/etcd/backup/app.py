@@ -348,6 +348,7 @@ def read_namespaces(
         "namespaces": list(namespaces),
         "included": included,
         "skipped": skipped,
+        "volume_snapshot_drivers": _snapshot_drivers(transport, disc),
     }
     return AppArchive(manifest=manifest, objects=objects)
 
@@ -408,6 +409,17 @@ def _dependencies(
         dep_spec = dep.get("spec")
         if kind == "PersistentVolume" and isinstance(dep_spec, dict) and dep_spec.get("storageClassName"):
             wanted.append(("storage.k8s.io", "StorageClass", str(dep_spec["storageClassName"]), "volume"))
+
+
+def _snapshot_drivers(transport: Transport, disc: Discovery) -> list[str]:
+    """The CSI drivers with a VolumeSnapshotClass: their claims are backed up from a snapshot."""
+    t = _type(disc, "snapshot.storage.k8s.io", "VolumeSnapshotClass")
+    if t is None:
+        return []
+    got = list_type(transport, t, ClusterSource(), 10_000)
+    if isinstance(got, Unreadable):
+        return []
+    return sorted({str(i.get("driver")) for i in got.items if i.get("driver")})
 
 
 def backup_namespaces(
