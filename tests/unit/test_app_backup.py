@@ -477,6 +477,10 @@ def test_cli_namespace_backup_and_restore(clusters: tuple[str, str, Store], repo
     )
     assert r.exit_code == 0, r.output
     assert "present" in r.stdout and ("db2", "api") in target.types[("apps", "deployments")].objects
+    r = CliRunner().invoke(
+        cli, ["backup", "restore", "latest", "--kubeconfig", dst, "--to-context", "cert", *common, "--dry-run"]
+    )
+    assert r.exit_code == 0 and "dry run" in r.stdout, r.output
     r = CliRunner().invoke(cli, ["backup", "namespace", "nope", "--kubeconfig", src, *common])
     assert r.exit_code == 2 and "no namespace nope" in r.output
     r = CliRunner().invoke(cli, ["backup", "restore", rec["id"], *common, "--data-dir", str(tmp_path / "d")])

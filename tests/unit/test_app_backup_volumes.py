@@ -249,3 +249,47 @@ def test_volume_jobs_snapshot_first_and_scan_clean(tmp_path: Path) -> None:
     # the namespace's own findings (no default-deny policy of the application) are not the Jobs'
     failed = [(f.rule.id, f.object.name, f.message) for f in report.findings if f.object.kind != "Namespace"]
     assert failed == [], failed
+
+
+def test_schedule_least_privilege_and_scan_clean(tmp_path: Path) -> None:
+    from kubefort.etcd.backup.schedule import ScheduleSpec, schedule_manifests
+
+    image = "registry.example.com/kubefort@sha256:" + "c" * 64
+    spec = ScheduleSpec(
+        namespaces=("shop", "db"), repo="s3://backups/apps", image=image, resources=("example.com/databases",)
+    )
+    docs = schedule_manifests(spec)
+    by = {(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]): d for d in docs}
+    backup = by[("CronJob", "kubefort-backup", "kubefort-app-backup")]
+    drill = by[("CronJob", "kubefort-backup", "kubefort-app-drill")]
+    args = backup["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[:4] == ["backup", "namespace", "shop", "db"] and "--object-lock-days" in args
+    dargs = drill["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert dargs[:3] == ["backup", "restore", "latest"] and "shop=drill-shop" in dargs and "db=drill-db" in dargs
+    assert drill["spec"]["schedule"] == "0 4 * * 0"  # weekly
+    # no wildcard anywhere; the backup account only reads; the drill writes only in drill-* namespaces
+    for d in docs:
+        for r in d.get("rules") or ():
+            assert "*" not in r["apiGroups"] + r["resources"] + r["verbs"]
+    read = by[("Role", "shop", "kubefort-app-backup-read")]
+    assert {v for r in read["rules"] for v in r["verbs"]} == {"get", "list"}
+    assert {"apiGroups": ["example.com"], "resources": ["databases"], "verbs": ["get", "list"]} in read["rules"]
+    writers = {
+        (d["metadata"].get("namespace"), d["metadata"]["name"])
+        for d in docs
+        if d["kind"] == "Role" and any(set(r["verbs"]) & {"create", "patch"} for r in d["rules"])
+    }
+    assert writers == {("drill-shop", "kubefort-app-drill"), ("drill-db", "kubefort-app-drill")}
+    dep = by[("ClusterRole", None, "kubefort-app-backup-dependencies")]
+    assert {v for r in dep["rules"] for v in r["verbs"]} == {"get", "list"}
+    path = tmp_path / "schedule.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    report = scan(ScanOptions(paths=[str(path)]))
+    open_findings = [(f.rule.id, f.object.name) for f in report.findings if not f.suppressed]
+    assert open_findings == [], open_findings
+    # every suppression says why
+    assert all(f.suppression for f in report.findings if f.suppressed)
+    with pytest.raises(Exception, match="pin kubefort's image by digest"):
+        schedule_manifests(ScheduleSpec(namespaces=("a",), repo="s3://b/p", image="kubefort:latest"))
+    with pytest.raises(Exception, match="no wildcard"):
+        schedule_manifests(ScheduleSpec(namespaces=("a",), repo="s3://b/p", image=image, resources=("x/*",)))

@@ -234,6 +234,56 @@ def volume_jobs_cmd(
     sys.stdout.write(yaml.safe_dump_all(docs, sort_keys=False))
 
 
+@backup_group.command("schedule")
+@click.argument("namespaces", nargs=-1, required=True)
+@click.option("--repo", required=True, metavar="s3://BUCKET/PREFIX", help="Repository (S3 with Object Lock).")
+@click.option("--image", required=True, metavar="IMAGE@sha256:...", help="kubefort's image, pinned by digest.")
+@click.option(
+    "--namespace", "run_namespace", default="kubefort-backup", show_default=True, help="Where the CronJobs run."
+)
+@click.option("--schedule", "cron", default="0 2 * * *", show_default=True, help="Cron schedule of the backups.")
+@click.option("--drill-schedule", default="0 4 * * 0", show_default=True, help="Cron schedule of the restore drill.")
+@click.option("--drill-prefix", default="drill-", show_default=True, help="Scratch namespace of NS: PREFIX+NS.")
+@click.option(
+    "--object-lock-days", type=int, default=30, show_default=True, help="Retention policy checked by the jobs."
+)
+@click.option("--s3-endpoint", default=None, help="S3-compatible endpoint URL.")
+@click.option(
+    "--resource", "resources", multiple=True, metavar="GROUP/RESOURCE", help="Custom resources to back up too."
+)
+def schedule_cmd(
+    namespaces: tuple[str, ...],
+    repo: str,
+    image: str,
+    run_namespace: str,
+    cron: str,
+    drill_schedule: str,
+    drill_prefix: str,
+    object_lock_days: int,
+    s3_endpoint: str | None,
+    resources: tuple[str, ...],
+) -> None:
+    """Print the CronJobs (namespace backups; a weekly restore drill into scratch namespaces) and their
+    least-privilege RBAC, as YAML to review and apply. See docs/app-backup.md."""
+    import yaml
+
+    from ..etcd.backup.schedule import ScheduleSpec, schedule_manifests
+
+    spec = ScheduleSpec(
+        namespaces=namespaces,
+        repo=repo,
+        image=image,
+        namespace=run_namespace,
+        schedule=cron,
+        drill_schedule=drill_schedule,
+        drill_prefix=drill_prefix,
+        object_lock_days=object_lock_days,
+        s3_endpoint=s3_endpoint,
+        resources=resources,
+    )
+    sys.stdout.write(yaml.safe_dump_all(schedule_manifests(spec), sort_keys=False))
+
+
 @backup_group.command("list")
 @repo_options
 @click.option("--format", "-o", "fmt", type=FORMAT, default="table", show_default=True)
@@ -321,7 +371,8 @@ def prune_cmd(
     "--to-context",
     default=None,
     metavar="NAME",
-    help="Namespace backups: restore into the cluster of this kubeconfig context (required for them).",
+    help="Namespace backups: restore into the cluster of this kubeconfig context (required for them; "
+    "'in-cluster': the pod's service account).",
 )
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None, help="Namespace backups: kubeconfig file.")
 @click.option(
@@ -366,19 +417,21 @@ def restore_cmd(
     Namespaces: apply the objects to the cluster of --to-context in dependency order (CRDs, namespaces,
     RBAC, config, storage, services, workloads, others) with server-side apply, then read every object
     back and compare it (the drill report); exit 1 when one is missing or different."""
-    from ..etcd.backup.app import APP_KIND, parse_map, restore_namespaces
+    from ..etcd.backup.app import APP_KIND, find_backup, parse_map, restore_namespaces
     from ..etcd.backup.ops import restore
     from ..loading.cluster import ClusterSource
     from ..reporters.backup import render_app_restore, render_restore
 
     backups = _repo(repo, key_file, s3_endpoint, object_lock_days)
-    if backups.backup(backup_id).get("kind") == APP_KIND:
+    if backup_id == "latest" or find_backup(backups, backup_id).get("kind") == APP_KIND:
         if to_context is None:
             raise UsageError(f"backup {backup_id} is a namespace backup: give --to-context CONTEXT")
+        if to_context == "in-cluster" and kubeconfig:
+            raise UsageError("--to-context in-cluster uses the pod's service account: no --kubeconfig")
         res = restore_namespaces(
             backups,
             backup_id,
-            ClusterSource(kubeconfig=kubeconfig, context=to_context),
+            ClusterSource(kubeconfig=kubeconfig, context=None if to_context == "in-cluster" else to_context),
             namespace_map=parse_map(namespace_map, "--namespace-map"),
             storage_class_map=parse_map(storage_class_map, "--storage-class-map"),
             dry_run=dry_run,

@@ -37,7 +37,7 @@ from ...loading.cluster.discovery import Discovery, ResourceType, discover
 from ...loading.cluster.reader import ClusterSource, Unreadable, list_type
 from ...loading.cluster.transport import ApiError, ClusterError, RequestLimits, Transport, load_client
 from .ops import DEFAULT_LEVEL, open_blob, seal_and_commit
-from .repo import Repository
+from .repo import ChainState, Repository
 
 APP_ROLE = "namespaces"
 APP_KIND = "namespaces"
@@ -460,6 +460,18 @@ def backup_namespaces(
     return seal_and_commit(repo, [(APP_ROLE, data)], {"app": info}, kind=APP_KIND, level=level, now=now)
 
 
+def find_backup(repo: Repository, backup_id: str, chain: ChainState | None = None) -> dict[str, Any]:
+    """The record of ``backup_id`` (an ID or a unique prefix), or with ``latest`` the newest namespace
+    backup (what a scheduled drill restores)."""
+    chain = chain or repo.load_chain()
+    if backup_id == "latest":
+        newest = [r for r in chain.backups().values() if r.get("kind") == APP_KIND]
+        if not newest:
+            raise UsageError(f"no namespace backup in {repo.storage.url}")
+        return max(newest, key=lambda r: (str(r["created"]), str(r["id"])))
+    return repo.backup(backup_id, chain)
+
+
 def load_archive(repo: Repository, backup_id: str) -> tuple[dict[str, Any], AppArchive]:
     """The record and the content of a namespace backup, decrypted and checked end to end."""
     repo.check_exists()
@@ -467,7 +479,7 @@ def load_archive(repo: Repository, backup_id: str) -> tuple[dict[str, Any], AppA
     if not chain.ok:
         first = next(i.message for i in chain.issues if i.level == "error")
         raise UsageError(f"the repository does not verify: {first}")
-    rec = repo.backup(backup_id, chain)
+    rec = find_backup(repo, backup_id, chain)
     blob = next((b for b in rec.get("blobs", []) if b.get("role") == APP_ROLE), None)
     if blob is None:
         raise UsageError(f"backup {rec['id']} is not a namespace backup (kind {rec.get('kind')})")
