@@ -510,6 +510,8 @@ def test_cli_volume_jobs_and_verify_lock_policy(
     ]
     r = CliRunner().invoke(cli, [*args, "--restic-image", "restic/restic:0.14.0"])
     assert r.exit_code == 2 and "pin it by digest" in r.output
-    # a directory repository cannot meet a retention policy
+    # a directory repository cannot meet a retention policy: checked before a backup, and by verify
+    r = CliRunner().invoke(cli, ["backup", "namespace", "db", "--kubeconfig", src, *common, "--object-lock-days", "7"])
+    assert r.exit_code == 2 and "refusing to back up" in r.output
     r = CliRunner().invoke(cli, ["backup", "verify", *common, "--object-lock-days", "7"])
     assert r.exit_code == 1 and "cannot enforce a retention" in r.output

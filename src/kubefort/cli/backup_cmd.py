@@ -180,7 +180,11 @@ def namespace_cmd(
     from ..reporters.backup import render_app_backup
 
     rec = backup_namespaces(
-        _repo(repo, key_file, s3_endpoint, object_lock_days), cluster, list(namespaces), level=compress_level
+        _repo(repo, key_file, s3_endpoint, object_lock_days),
+        cluster,
+        list(namespaces),
+        level=compress_level,
+        lock_days=object_lock_days,
     )
     render_app_backup(rec, Format(fmt), sys.stdout)
 

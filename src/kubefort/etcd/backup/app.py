@@ -37,7 +37,7 @@ from ...loading.cluster.discovery import Discovery, ResourceType, discover
 from ...loading.cluster.reader import ClusterSource, Unreadable, list_type
 from ...loading.cluster.transport import ApiError, ClusterError, RequestLimits, Transport, load_client
 from .ops import DEFAULT_LEVEL, open_blob, seal_and_commit
-from .repo import ChainState, Repository
+from .repo import ChainState, RepoIssue, Repository
 
 APP_ROLE = "namespaces"
 APP_KIND = "namespaces"
@@ -422,6 +422,21 @@ def _snapshot_drivers(transport: Transport, disc: Discovery) -> list[str]:
     return sorted({str(i.get("driver")) for i in got.items if i.get("driver")})
 
 
+def immutability_issues(repo: Repository, days: int) -> list[RepoIssue]:
+    """The bucket-level Object Lock checks of ``backup verify`` (:func:`.volumes.object_lock_issues`)."""
+    from .storage import S3Storage
+    from .volumes import object_lock_issues
+
+    storage = repo.storage
+    if not isinstance(storage, S3Storage):
+        return [
+            RepoIssue(
+                "error", f"{storage.url}: a directory cannot enforce a retention of {days} days (use S3 Object Lock)"
+            )
+        ]
+    return object_lock_issues(storage.s3, storage.bucket, days)
+
+
 def backup_namespaces(
     repo: Repository,
     source: ClusterSource,
@@ -429,11 +444,18 @@ def backup_namespaces(
     *,
     level: int = DEFAULT_LEVEL,
     now: Any = None,
+    lock_days: int = 0,
 ) -> dict[str, Any]:
     """Read ``namespaces`` from the cluster of ``source`` and store them as one backup of ``repo``.
-    Returns the manifest record (counts; the object names are in the encrypted blob only)."""
+    Returns the manifest record (counts; the object names are in the encrypted blob only). With
+    ``lock_days`` (the retention policy), the repository must be an S3 bucket whose Object Lock
+    keeps objects that long, checked first."""
     if not namespaces:
         raise UsageError("name at least one namespace to back up")
+    if lock_days > 0:  # immutability is checked before every backup, not found missing afterwards
+        problems = [i.message for i in immutability_issues(repo, lock_days) if i.level == "error"]
+        if problems:
+            raise UsageError(f"refusing to back up: {problems[0]}")
     started = time.monotonic()
     transport, context = _connect(source)
     try:
