@@ -209,6 +209,8 @@ def namespace_cmd(
     metavar="DRIVER",
     help="CSI drivers with a VolumeSnapshotClass.  [default: those the backup found in the cluster]",
 )
+@click.option("--restore", is_flag=True, help="The Jobs restoring the data into the restored claims instead.")
+@click.option("--namespace-map", multiple=True, metavar="OLD=NEW", help="With --restore: as given to 'backup restore'.")
 def volume_jobs_cmd(
     backup_id: str,
     repo: str,
@@ -219,22 +221,28 @@ def volume_jobs_cmd(
     restic_image: str,
     secret: str,
     snapshot_drivers: tuple[str, ...],
+    restore: bool,
+    namespace_map: tuple[str, ...],
 ) -> None:
     """Print the manifests that back up the volume data of a namespace backup's claims with restic:
     per claim a Job mounting it read-only, or a VolumeSnapshot, a claim cloned from it and a Job reading
     the clone when its StorageClass's driver has a VolumeSnapshotClass; per namespace the Jobs'
-    ServiceAccount (no token) and NetworkPolicy (DNS and HTTPS out only)."""
+    ServiceAccount (no token) and NetworkPolicy (DNS and HTTPS out only). With --restore: the Jobs that
+    restore each claim's newest snapshot into the restored claim (run them before the workloads)."""
     import yaml
 
-    from ..etcd.backup.app import load_archive
-    from ..etcd.backup.volumes import VolumeTarget, volume_jobs
+    from ..etcd.backup.app import load_archive, parse_map
+    from ..etcd.backup.volumes import VolumeTarget, volume_jobs, volume_restore_jobs
 
     if "@sha256:" not in restic_image:
         raise UsageError(f"--restic-image {restic_image}: pin it by digest (IMAGE@sha256:...)")
     _, archive = load_archive(_repo(repo, key_file, s3_endpoint, object_lock_days), backup_id)
     drivers = list(snapshot_drivers) or list(archive.manifest.get("volume_snapshot_drivers") or [])
     target = VolumeTarget(repository=restic_repository, image=restic_image, secret=secret)
-    docs = volume_jobs(archive.objects, target, drivers)
+    if restore:
+        docs = volume_restore_jobs(archive.objects, target, parse_map(namespace_map, "--namespace-map"))
+    else:
+        docs = volume_jobs(archive.objects, target, drivers)
     sys.stdout.write(yaml.safe_dump_all(docs, sort_keys=False))
 
 

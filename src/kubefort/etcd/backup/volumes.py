@@ -125,6 +125,35 @@ def _namespace_objects(ns: str) -> list[dict[str, Any]]:
     ]
 
 
+def volume_restore_jobs(
+    objects: Iterable[Mapping[str, Any]], target: VolumeTarget, namespace_map: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """The Jobs that restore each claim's newest restic snapshot (host: the claim's namespace at backup
+    time, tag ``pvc=<claim>``) into the restored claim, to run after the claims are applied and before
+    the workloads: the claim is mounted read-write at ``/restore/data`` and restic restores the
+    backup's ``/data`` under ``/restore``."""
+    mapping = dict(namespace_map or {})
+    out: list[dict[str, Any]] = []
+    namespaces: list[str] = []
+    for o in objects:
+        if o.get("kind") != "PersistentVolumeClaim" or o.get("apiVersion") != "v1":
+            continue
+        old_ns, claim = str(o["metadata"]["namespace"]), str(o["metadata"]["name"])
+        ns = mapping.get(old_ns, old_ns)
+        if ns not in namespaces:
+            namespaces.append(ns)
+            out += _namespace_objects(ns)
+        job = _job(ns, claim, claim, target)
+        job["metadata"]["name"] = f"kubefort-restore-{claim}"[:63]
+        pod = job["spec"]["template"]["spec"]
+        c = pod["containers"][0]
+        c["args"] = ["restore", "latest", "--host", old_ns, "--tag", f"pvc={claim}", "--target", "/restore"]
+        c["volumeMounts"][0] = {"name": "data", "mountPath": "/restore/data"}
+        pod["volumes"][0] = {"name": "data", "persistentVolumeClaim": {"claimName": claim}}
+        out.append(job)
+    return out
+
+
 def _job(ns: str, claim: str, mount: str, target: VolumeTarget) -> dict[str, Any]:
     return {
         "apiVersion": "batch/v1",
