@@ -84,6 +84,11 @@ def db_objects() -> list[dict[str, Any]]:
     template = {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "api", "image": "api:1.2"}]}}
     return [
         {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": _md("db", None, labels={"kubernetes.io/metadata.name": "db", "team": "db"}),
+        },
+        {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
             "metadata": _md("api", annotations={app.LAST_APPLIED: "{}", "team": "db"}, **server_set),
@@ -112,6 +117,19 @@ def db_objects() -> list[dict[str, Any]]:
                 "ports": [{"port": 80}],
                 "clusterIP": "10.96.4.7",
                 "clusterIPs": ["10.96.4.7"],
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": _md(
+                "edge",
+                annotations={app.LAST_APPLIED: '{"spec":{"type":"NodePort","ports":[{"port":443,"nodePort":30443}]}}'},
+            ),
+            "spec": {
+                "type": "NodePort",
+                "selector": labels,
+                "ports": [{"port": 443, "nodePort": 30443}, {"port": 80, "nodePort": 31080}],
             },
         },
         {
@@ -358,6 +376,9 @@ def test_namespace_backup_contents(clusters: tuple[str, str, Store], repo: Repos
     assert "volumeName" not in pvc["spec"] and "annotations" not in pvc["metadata"]
     assert "uid" not in by_name[("PersistentVolume", "pvc-1234")]["spec"]["claimRef"]
     assert "nodeName" not in by_name[("Pod", "debug")]["spec"]
+    # a node port the user chose (kubectl's last applied configuration) stays; an allocated one goes
+    assert by_name[("Service", "edge")]["spec"]["ports"] == [{"port": 443, "nodePort": 30443}, {"port": 80}]
+    assert by_name[("Namespace", "db")]["metadata"]["labels"] == {"team": "db"}  # the server-set label goes
     assert by_name[("ConfigMap", "orders-schema")]["metadata"]["ownerReferences"] == [
         {"apiVersion": "example.com/v1", "kind": "Database", "name": "orders"}
     ]
@@ -369,12 +390,12 @@ def test_namespace_backup_contents(clusters: tuple[str, str, Store], repo: Repos
             assert b"c2VjcmV0LXZhbHVlLTQy" not in data and b"pg-password" not in data
 
 
-def _comparable(store: Store, namespace: str) -> dict[tuple[str, str], dict[str, Any]]:
+def _comparable(store: Store, namespace: str, *, clean: bool) -> dict[tuple[str, str], dict[str, Any]]:
     out = {}
     for t in store.types.values():
         for (ns, name), obj in t.objects.items():
             if ns == namespace:
-                o = app.clean_object(obj)
+                o = app.clean_object(obj) if clean else json.loads(json.dumps(obj))
                 o["metadata"].pop("namespace", None)
                 out[(t.kind, name)] = o
     return out
@@ -397,8 +418,8 @@ def test_restore_into_empty_cluster_with_namespace_map(clusters: tuple[str, str,
     assert state["PersistentVolume pvc-1234"][0] == "skipped"  # dynamically provisioned
     assert state["ClusterRole db-reader"][0] == "applied"
     # the restored namespace holds what the source namespace held, less what the cluster derives
-    source = _comparable(source_store(), "db")
-    restored = _comparable(target, "db-restored")
+    source = _comparable(source_store(), "db", clean=True)
+    restored = _comparable(target, "db-restored", clean=False)
     derived = {("ReplicaSet", "api-5d9"), ("Pod", "api-5d9-abcde"), ("Endpoints", "api"), ("Event", "api.1")}
     derived |= {("ConfigMap", "kube-root-ca.crt"), ("Secret", "api-token")}
     assert set(restored) == set(source) - derived
@@ -515,3 +536,22 @@ def test_cli_volume_jobs_and_verify_lock_policy(
     assert r.exit_code == 2 and "refusing to back up" in r.output
     r = CliRunner().invoke(cli, ["backup", "verify", *common, "--object-lock-days", "7"])
     assert r.exit_code == 1 and "cannot enforce a retention" in r.output
+
+
+def test_drill_comparison_allows_defaults_only() -> None:
+    applied = {"spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "a", "image": "x"}]}}}}
+    defaulted = {
+        "spec": {
+            "replicas": 2,
+            "strategy": {"type": "RollingUpdate"},
+            "template": {"spec": {"containers": [{"name": "a", "image": "x", "imagePullPolicy": "Always"}]}},
+        }
+    }
+    assert app.contained(applied, defaulted) == []
+    changed = json.loads(json.dumps(defaulted))
+    changed["spec"]["template"]["spec"]["containers"][0]["image"] = "y"
+    assert app.contained(applied, changed) == [".spec.template.spec.containers[0].image"]
+    assert app.contained(applied, {"spec": {"template": {"spec": {"containers": []}}}}) == [
+        ".spec.replicas",
+        ".spec.template.spec.containers",
+    ]

@@ -137,7 +137,12 @@ def clean_object(obj: Mapping[str, Any]) -> dict[str, Any]:
     for k in SERVER_METADATA:
         md.pop(k, None)
     notes = md.get("annotations")
+    applied: Any = None
     if isinstance(notes, dict):
+        try:
+            applied = json.loads(notes.get(LAST_APPLIED) or "null")
+        except ValueError:
+            applied = None
         notes.pop(LAST_APPLIED, None)
         if out.get("kind") == "PersistentVolumeClaim":
             for k in PVC_BINDING_ANNOTATIONS:
@@ -154,6 +159,7 @@ def clean_object(obj: Mapping[str, Any]) -> dict[str, Any]:
             if spec.get("clusterIP") != "None":
                 spec.pop("clusterIP", None)
                 spec.pop("clusterIPs", None)
+            _node_ports(spec, applied)
         elif kind == "PersistentVolumeClaim":
             spec.pop("volumeName", None)
         elif kind == "PersistentVolume":
@@ -163,7 +169,29 @@ def clean_object(obj: Mapping[str, Any]) -> dict[str, Any]:
                     ref.pop(k, None)
         elif kind == "Pod":
             spec.pop("nodeName", None)
+    labels = md.get("labels")
+    if kind == "Namespace" and isinstance(labels, dict):
+        labels.pop("kubernetes.io/metadata.name", None)  # the API server sets it to the (new) name
+        if not labels:
+            md.pop("labels", None)
     return out
+
+
+def _node_ports(spec: dict[str, Any], applied: Any) -> None:
+    """Node ports are allocated by the cluster unless the user chose them: keep those that kubectl's
+    last applied configuration names (as Velero does), drop the others (they may be taken in the
+    target cluster)."""
+    chosen: set[int] = set()
+    aspec = applied.get("spec") if isinstance(applied, dict) else None
+    if isinstance(aspec, dict):
+        chosen = {p["nodePort"] for p in aspec.get("ports") or () if isinstance(p, dict) and "nodePort" in p}
+        if "healthCheckNodePort" in aspec:
+            chosen.add(aspec["healthCheckNodePort"])
+    for p in spec.get("ports") or ():
+        if isinstance(p, dict) and p.get("nodePort") not in chosen:
+            p.pop("nodePort", None)
+    if spec.get("healthCheckNodePort") not in chosen:
+        spec.pop("healthCheckNodePort", None)
 
 
 def derived_reason(obj: Mapping[str, Any], t: ResourceType) -> str | None:
@@ -762,9 +790,9 @@ def restore_namespaces(
             if got is None:
                 item.present, item.differences = False, ["absent"]
                 continue
-            want = clean_object(doc)
-            have = clean_object(got)
-            diffs = contained(want, have)
+            # what was applied (cleaned) must be in what the server holds; what it adds (defaults, its
+            # own metadata, owners' uids) is allowed
+            diffs = contained(clean_object(doc), got)
             item.present, item.differences = not diffs, diffs[:10]
     finally:
         transport.close()
