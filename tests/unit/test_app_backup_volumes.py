@@ -280,6 +280,13 @@ def test_schedule_least_privilege_and_scan_clean(tmp_path: Path) -> None:
     dargs = drill["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
     assert dargs[:3] == ["backup", "restore", "latest"] and "shop=drill-shop" in dargs and "db=drill-db" in dargs
     assert drill["spec"]["schedule"] == "0 4 * * 0"  # weekly
+    # the BAK rules recognise kubefort's own schedule: a backup mechanism naming these namespaces
+    from kubefort.model.objects import K8sObject, Source
+    from kubefort.rules.backup import kubefort_namespaces
+
+    cron = K8sObject.from_raw(backup, Source(file="schedule.yaml"))
+    assert kubefort_namespaces(cron) == {"shop", "db"}
+    assert kubefort_namespaces(K8sObject.from_raw(drill, Source(file="schedule.yaml"))) is None
     # no wildcard anywhere; the backup account only reads; the drill writes only in drill-* namespaces
     for d in docs:
         for r in d.get("rules") or ():
