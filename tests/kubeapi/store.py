@@ -125,14 +125,19 @@ class Event:
 class Store:
     """Thread-safe: the HTTP threads read, the tests write (``upsert``/``delete``) and watches wait."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, writable: bool = False) -> None:
+        """``writable``: the built-in types accept apply and delete too (as a real API server's do; the
+        read-only default is what the scan tests were written against), for restores into this server."""
+        self.writable = writable
         self.types: dict[tuple[str, str], ResourceType] = {}  # (group, resource)
         self.rv = 1
         self.events: list[Event] = []
         self.compacted = 0  # events at or below this resourceVersion are gone
         self.cond = threading.Condition()
         for g, v, k, r, ns in BUILTIN:
-            self.types[(g, r)] = ResourceType(g, k, r, ns, [v])
+            self.types[(g, r)] = ResourceType(
+                g, k, r, ns, [v], verbs=WRITE_VERBS if writable else ("get", "list", "watch")
+            )
 
     # -- types ---------------------------------------------------------------------------------------
     def type_for(self, api_version: str, kind: str, *, namespaced: bool | None = None) -> ResourceType:
@@ -145,6 +150,8 @@ class Store:
                 return t
         ns = namespaced if namespaced is not None else not is_cluster_scoped(api_version, kind)
         t = self.types[(group, plural(kind))] = ResourceType(group, kind, plural(kind), ns, [version])
+        if self.writable:
+            t.verbs = WRITE_VERBS
         return t
 
     def add_crd(self, crd: Mapping[str, Any], *, verbs: tuple[str, ...] = WRITE_VERBS) -> ResourceType:
@@ -156,6 +163,9 @@ class Store:
         t = ResourceType(spec["group"], names["kind"], names["plural"], spec.get("scope") != "Cluster", versions)
         t.verbs = verbs
         t.schemas = {v["name"]: v["schema"]["openAPIV3Schema"] for v in spec["versions"] if v.get("schema")}
+        before = self.types.get((t.group, t.resource))
+        if before is not None:
+            t.objects = before.objects  # a CRD updated: its custom resources stay
         self.types[(t.group, t.resource)] = t
         return t
 

@@ -1,4 +1,4 @@
-"""``kubefort backup keygen|create|list|verify|prune|restore|drill``.
+"""``kubefort backup keygen|create|namespace|list|verify|prune|restore|drill``.
 
 Exit codes: 0 done; 1 a verification or drill failure, or a manifest chain that does not verify
 (list); 2 usage error or etcd unreachable.
@@ -14,10 +14,11 @@ import click
 from ..errors import UsageError
 from ..reporters import Format
 from .etcd_cmd import tls_options
-from .options import Command
+from .options import Command, cluster_options
 
 if TYPE_CHECKING:
     from ..etcd.backup.repo import Repository
+    from ..loading.cluster import ClusterSource
 
 FORMAT = click.Choice(["table", "json"])
 
@@ -70,6 +71,8 @@ def backup_group() -> None:
       kubefort backup verify --repo /backups/etcd --key-file /secure/kubefort-backup.key
       kubefort backup drill 20261123T101500Z-1a2b3c4d --repo /backups/etcd --key-file ...
       kubefort backup restore 20261123T101500Z-1a2b3c4d --data-dir /var/lib/etcd-restored --repo ... --key-file ...
+      kubefort backup namespace shop db --repo s3://bucket/apps --key-file ... --object-lock-days 30
+      kubefort backup restore latest --to-context staging --namespace-map shop=shop2 --repo ... --key-file ...
     """
 
 
@@ -155,6 +158,146 @@ def create_cmd(
     render_created(rec, Format(fmt), sys.stdout)
 
 
+@backup_group.command("namespace")
+@click.argument("namespaces", nargs=-1, required=True)
+@cluster_options(flag=False, whole=True)
+@repo_options
+@click.option("--compress-level", type=click.IntRange(1, 9), default=3, show_default=True, help="gzip level.")
+@click.option("-o", "--format", "fmt", type=FORMAT, default="table", show_default=True)
+def namespace_cmd(
+    namespaces: tuple[str, ...],
+    cluster: ClusterSource,
+    repo: str,
+    key_file: str,
+    s3_endpoint: str | None,
+    object_lock_days: int,
+    compress_level: int,
+    fmt: str,
+) -> None:
+    """Back up the objects of NAMESPACES (every listable namespaced type) and the cluster-scoped objects
+    they depend on, cleaned of server-set fields, into the repository (encrypted, signed). Objects the
+    cluster derives (Events, Endpoints, Pods of controllers...) are skipped; the backup's manifest says
+    which and why. See docs/app-backup.md."""
+    from ..etcd.backup.app import backup_namespaces
+    from ..reporters.backup import render_app_backup
+
+    rec = backup_namespaces(
+        _repo(repo, key_file, s3_endpoint, object_lock_days),
+        cluster,
+        list(namespaces),
+        level=compress_level,
+        lock_days=object_lock_days,
+    )
+    render_app_backup(rec, Format(fmt), sys.stdout)
+
+
+@backup_group.command("volume-jobs")
+@click.argument("backup_id")
+@repo_options
+@click.option(
+    "--restic-repository",
+    required=True,
+    metavar="s3:ENDPOINT/BUCKET/PREFIX",
+    help="restic repository the Jobs write to (a bucket with Object Lock).",
+)
+@click.option("--restic-image", required=True, metavar="IMAGE@sha256:...", help="restic image, pinned by digest.")
+@click.option(
+    "--secret", default="kubefort-volume-backup", show_default=True, help="Secret with password, credentials."
+)
+@click.option(
+    "--snapshot-driver",
+    "snapshot_drivers",
+    multiple=True,
+    metavar="DRIVER",
+    help="CSI drivers with a VolumeSnapshotClass.  [default: those the backup found in the cluster]",
+)
+@click.option("--restore", is_flag=True, help="The Jobs restoring the data into the restored claims instead.")
+@click.option("--namespace-map", multiple=True, metavar="OLD=NEW", help="With --restore: as given to 'backup restore'.")
+def volume_jobs_cmd(
+    backup_id: str,
+    repo: str,
+    key_file: str,
+    s3_endpoint: str | None,
+    object_lock_days: int,
+    restic_repository: str,
+    restic_image: str,
+    secret: str,
+    snapshot_drivers: tuple[str, ...],
+    restore: bool,
+    namespace_map: tuple[str, ...],
+) -> None:
+    """Print the manifests that back up the volume data of a namespace backup's claims with restic:
+    per claim a Job mounting it read-only, or a VolumeSnapshot, a claim cloned from it and a Job reading
+    the clone when its StorageClass's driver has a VolumeSnapshotClass; per namespace the Jobs'
+    ServiceAccount (no token) and NetworkPolicy (DNS and HTTPS out only). With --restore: the Jobs that
+    restore each claim's newest snapshot into the restored claim (run them before the workloads)."""
+    import yaml
+
+    from ..etcd.backup.app import load_archive, parse_map
+    from ..etcd.backup.volumes import VolumeTarget, volume_jobs, volume_restore_jobs
+
+    if "@sha256:" not in restic_image:
+        raise UsageError(f"--restic-image {restic_image}: pin it by digest (IMAGE@sha256:...)")
+    _, archive = load_archive(_repo(repo, key_file, s3_endpoint, object_lock_days), backup_id)
+    drivers = list(snapshot_drivers) or list(archive.manifest.get("volume_snapshot_drivers") or [])
+    target = VolumeTarget(repository=restic_repository, image=restic_image, secret=secret)
+    if restore:
+        docs = volume_restore_jobs(archive.objects, target, parse_map(namespace_map, "--namespace-map"))
+    else:
+        docs = volume_jobs(archive.objects, target, drivers)
+    sys.stdout.write(yaml.safe_dump_all(docs, sort_keys=False))
+
+
+@backup_group.command("schedule")
+@click.argument("namespaces", nargs=-1, required=True)
+@click.option("--repo", required=True, metavar="s3://BUCKET/PREFIX", help="Repository (S3 with Object Lock).")
+@click.option("--image", required=True, metavar="IMAGE@sha256:...", help="kubefort's image, pinned by digest.")
+@click.option(
+    "--namespace", "run_namespace", default="kubefort-backup", show_default=True, help="Where the CronJobs run."
+)
+@click.option("--schedule", "cron", default="0 2 * * *", show_default=True, help="Cron schedule of the backups.")
+@click.option("--drill-schedule", default="0 4 * * 0", show_default=True, help="Cron schedule of the restore drill.")
+@click.option("--drill-prefix", default="drill-", show_default=True, help="Scratch namespace of NS: PREFIX+NS.")
+@click.option(
+    "--object-lock-days", type=int, default=30, show_default=True, help="Retention policy checked by the jobs."
+)
+@click.option("--s3-endpoint", default=None, help="S3-compatible endpoint URL.")
+@click.option(
+    "--resource", "resources", multiple=True, metavar="GROUP/RESOURCE", help="Custom resources to back up too."
+)
+def schedule_cmd(
+    namespaces: tuple[str, ...],
+    repo: str,
+    image: str,
+    run_namespace: str,
+    cron: str,
+    drill_schedule: str,
+    drill_prefix: str,
+    object_lock_days: int,
+    s3_endpoint: str | None,
+    resources: tuple[str, ...],
+) -> None:
+    """Print the CronJobs (namespace backups; a weekly restore drill into scratch namespaces) and their
+    least-privilege RBAC, as YAML to review and apply. See docs/app-backup.md."""
+    import yaml
+
+    from ..etcd.backup.schedule import ScheduleSpec, schedule_manifests
+
+    spec = ScheduleSpec(
+        namespaces=namespaces,
+        repo=repo,
+        image=image,
+        namespace=run_namespace,
+        schedule=cron,
+        drill_schedule=drill_schedule,
+        drill_prefix=drill_prefix,
+        object_lock_days=object_lock_days,
+        s3_endpoint=s3_endpoint,
+        resources=resources,
+    )
+    sys.stdout.write(yaml.safe_dump_all(schedule_manifests(spec), sort_keys=False))
+
+
 @backup_group.command("list")
 @repo_options
 @click.option("--format", "-o", "fmt", type=FORMAT, default="table", show_default=True)
@@ -184,11 +327,14 @@ def verify_cmd(
     fmt: str,
 ) -> None:
     """Verify the manifest chain (signatures, order, HEAD) and every backup (or BACKUP_ID): blob present,
-    SHA-256, authenticated decryption, content hash. Exit 1 on any problem."""
+    SHA-256, authenticated decryption, content hash. With --object-lock-days N (the retention policy):
+    the bucket's Object Lock and every blob's retention must last N days. Exit 1 on any problem."""
     from ..etcd.backup.ops import verify
     from ..reporters.backup import render_verify
 
-    res = verify(_repo(repo, key_file, s3_endpoint, object_lock_days), backup_id, deep=not quick)
+    res = verify(
+        _repo(repo, key_file, s3_endpoint, object_lock_days), backup_id, deep=not quick, lock_days=object_lock_days
+    )
     render_verify(res.to_dict(), Format(fmt), sys.stdout)
     sys.exit(0 if res.ok else 1)
 
@@ -231,10 +377,26 @@ def prune_cmd(
 @repo_options
 @click.option(
     "--data-dir",
-    required=True,
+    default=None,
     type=click.Path(file_okay=False),
-    help="New etcd data directory (must not exist or be empty).",
+    help="etcd backups: new etcd data directory (must not exist or be empty).",
 )
+@click.option(
+    "--to-context",
+    default=None,
+    metavar="NAME",
+    help="Namespace backups: restore into the cluster of this kubeconfig context (required for them; "
+    "'in-cluster': the pod's service account).",
+)
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None, help="Namespace backups: kubeconfig file.")
+@click.option(
+    "--namespace-map", multiple=True, metavar="OLD=NEW", help="Namespace backups: restore namespace OLD as NEW."
+)
+@click.option(
+    "--storage-class-map", multiple=True, metavar="OLD=NEW", help="Namespace backups: claims of class OLD get NEW."
+)
+@click.option("--dry-run", is_flag=True, help="Namespace backups: only say what would be applied.")
+@click.option("-o", "--format", "fmt", type=FORMAT, default="table", show_default=True)
 @click.option("--name", default="default", show_default=True, help="Member name of the restored etcd.")
 @click.option(
     "--initial-advertise-peer-urls",
@@ -253,18 +415,49 @@ def restore_cmd(
     key_file: str,
     s3_endpoint: str | None,
     object_lock_days: int,
-    data_dir: str,
+    data_dir: str | None,
+    to_context: str | None,
+    kubeconfig: str | None,
+    namespace_map: tuple[str, ...],
+    storage_class_map: tuple[str, ...],
+    dry_run: bool,
+    fmt: str,
     name: str,
     peer_url: str,
     initial_cluster_token: str,
     objects_dir: str | None,
 ) -> None:
-    """Decrypt and check a backup, then 'etcdctl snapshot restore' it into --data-dir."""
+    """Restore a backup. etcd: decrypt and check it, then 'etcdctl snapshot restore' it into --data-dir.
+    Namespaces: apply the objects to the cluster of --to-context in dependency order (CRDs, namespaces,
+    RBAC, config, storage, services, workloads, others) with server-side apply, then read every object
+    back and compare it (the drill report); exit 1 when one is missing or different."""
+    from ..etcd.backup.app import APP_KIND, find_backup, parse_map, restore_namespaces
     from ..etcd.backup.ops import restore
-    from ..reporters.backup import render_restore
+    from ..loading.cluster import ClusterSource
+    from ..reporters.backup import render_app_restore, render_restore
 
-    res = restore(
-        _repo(repo, key_file, s3_endpoint, object_lock_days),
+    backups = _repo(repo, key_file, s3_endpoint, object_lock_days)
+    if backup_id == "latest" or find_backup(backups, backup_id).get("kind") == APP_KIND:
+        if to_context is None:
+            raise UsageError(f"backup {backup_id} is a namespace backup: give --to-context CONTEXT")
+        if to_context == "in-cluster" and kubeconfig:
+            raise UsageError("--to-context in-cluster uses the pod's service account: no --kubeconfig")
+        res = restore_namespaces(
+            backups,
+            backup_id,
+            ClusterSource(kubeconfig=kubeconfig, context=None if to_context == "in-cluster" else to_context),
+            namespace_map=parse_map(namespace_map, "--namespace-map"),
+            storage_class_map=parse_map(storage_class_map, "--storage-class-map"),
+            dry_run=dry_run,
+        )
+        render_app_restore(res.to_dict(), Format(fmt), sys.stdout)
+        sys.exit(0 if res.ok else 1)
+    if data_dir is None:
+        raise UsageError(f"backup {backup_id} is an etcd backup: give --data-dir DIR")
+    if to_context or namespace_map or storage_class_map or dry_run:
+        raise UsageError("--to-context, --namespace-map, --storage-class-map and --dry-run are for namespace backups")
+    res_etcd = restore(
+        backups,
         backup_id,
         data_dir,
         name=name,
@@ -272,7 +465,7 @@ def restore_cmd(
         cluster_token=initial_cluster_token,
         objects_dir=objects_dir,
     )
-    render_restore(res, sys.stdout)
+    render_restore(res_etcd, sys.stdout)
 
 
 @backup_group.command("drill")

@@ -127,3 +127,41 @@ def render_drill(doc: Mapping[str, Any], fmt: Format, out: IO[str]) -> None:
     )
     lines.append("result: OK" if doc["ok"] else "result: FAILED")
     out.write("\n".join(lines) + "\n")
+
+
+def render_app_backup(rec: Mapping[str, Any], fmt: Format, out: IO[str]) -> None:
+    """The record of ``app.backup_namespaces``: counts by kind and by why objects were skipped (names
+    stay in the encrypted backup; no value is ever printed)."""
+    if fmt is Format.JSON:
+        write_json(rec, out)
+        return
+    a = rec["app"]
+    lines = [
+        f"backup {printable(rec['id'])} (namespaces {printable(', '.join(a['namespaces']))}): {a['objects']} objects, "
+        f"{size_text(rec['size'])} stored, in {rec['duration_s']:.2f}s"
+    ]
+    lines += [f"  {n:>6}  {printable(k)}" for k, n in a["kinds"].items()]
+    if a["skipped"]:
+        lines.append("skipped: " + ", ".join(f"{n} {printable(why)}" for why, n in a["skipped"].items()))
+    out.write("\n".join(lines) + "\n")
+
+
+def render_app_restore(doc: Mapping[str, Any], fmt: Format, out: IO[str]) -> None:
+    """``app.AppRestoreResult.to_dict()``: every object with what was done, then the drill's verdict."""
+    if fmt is Format.JSON:
+        write_json(doc, out)
+        return
+    lines = []
+    for o in doc["objects"]:
+        mark = {True: "present", False: "MISSING" if o["differences"] == ["absent"] else "DIFFERS", None: ""}[
+            o["present"]
+        ]
+        detail = f" ({printable(o['detail'])})" if o["detail"] else ""
+        diffs = f" at {printable(', '.join(o['differences']))}" if o["present"] is False else ""
+        lines.append(f"{o['phase']:<10} {o['action']:<12} {printable(o['object'])}{detail} {mark}{diffs}".rstrip())
+    counts = ", ".join(f"{n} {a}" for a, n in doc["counts"].items())
+    d = doc["drill"]
+    what = "plan (dry run, nothing written)" if doc["dry_run"] else f"drill: {d['present']}/{d['checked']} present"
+    lines.append(f"restore of {printable(doc['id'])} into {printable(doc['context'])}: {counts}; {what}")
+    lines.append("result: OK" if doc["ok"] else "result: FAILED")
+    out.write("\n".join(lines) + "\n")

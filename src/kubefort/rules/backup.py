@@ -20,7 +20,9 @@ are read as the tools define them:
   (``actions.kio.kasten.io``) whose ``spec.subject`` names the Policy, ending in ``status.state``
   ``Complete``, ``Failed``, ``Skipped``...
 - Stash (``stash.appscode.com``) and KubeStash (``core.kubestash.com``) ``BackupConfiguration``s
-  (``spec.paused``), and CronJobs that run ``etcdctl snapshot save`` (not suspended).
+  (``spec.paused``), CronJobs that run ``etcdctl snapshot save`` and CronJobs that run ``kubefort
+  backup namespace NS...`` (what ``kubefort backup schedule`` makes; not suspended): these hold the
+  objects of the namespaces they name, Secrets included, but no volume data.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ FAILED_BACKUP_PHASES = frozenset({"Failed", "PartiallyFailed", "FailedValidation
 GENERATED_SECRET_TYPES = frozenset({"kubernetes.io/service-account-token"})
 LOOKED_FOR = (
     "Velero Schedules (velero.io), Kasten K10 Policies with a backup action (config.kio.kasten.io), "
-    'Stash/KubeStash BackupConfigurations and CronJobs running "etcdctl snapshot save"'
+    'Stash/KubeStash BackupConfigurations and CronJobs running "etcdctl snapshot save" or '
+    '"kubefort backup namespace"'
 )
 NOW = {"now": ""}  # the time staleness is judged at (ISO 8601, for reproducible reports); empty: the clock
 _ETCD_SNAPSHOT = re.compile(r"\betcdctl\b.*\bsnapshot\s+save\b", re.S)
@@ -127,6 +130,31 @@ def _runs_etcd_snapshot(cronjob: K8sObject) -> bool:
     return False
 
 
+def kubefort_namespaces(cronjob: K8sObject) -> frozenset[str] | None:
+    """The namespaces a CronJob backs up with ``kubefort backup namespace NS...`` (the command, or the
+    arguments of kubefort's image), or None when it runs no such backup."""
+    pod = pod_spec(cronjob)
+    if pod is None:
+        return None
+    found: set[str] = set()
+    hit = False
+    for c in pod.containers(ContainerSet.CI):
+        words = [w for key in ("command", "args") for w in (c.raw.get(key) or []) if isinstance(w, str)]
+        raw_image = c.raw.get("image")
+        image = raw_image if isinstance(raw_image, str) else ""
+        for i in range(len(words) - 1):
+            if words[i : i + 2] != ["backup", "namespace"]:
+                continue
+            if not (any("kubefort" in w for w in words[:i]) or "kubefort" in image.split("@")[0]):
+                continue
+            hit = True
+            for w in words[i + 2 :]:
+                if w.startswith("-"):
+                    break
+                found.add(w)
+    return frozenset(found) if hit else None
+
+
 @dataclass(frozen=True, slots=True)
 class Mechanisms:
     """The backup mechanisms of a cluster that run (``active``) and those that do not, with why."""
@@ -134,6 +162,7 @@ class Mechanisms:
     active: tuple[K8sObject, ...]
     inactive: tuple[tuple[K8sObject, str], ...]
     etcd: tuple[K8sObject, ...]  # CronJobs taking etcd snapshots (part of ``active``)
+    kubefort: tuple[tuple[K8sObject, frozenset[str]], ...] = ()  # kubefort namespace backups (in ``active``)
 
 
 def mechanisms(inv: Inventory) -> Mechanisms:
@@ -149,13 +178,19 @@ def mechanisms(inv: Inventory) -> Mechanisms:
             else:
                 inactive.append((o, why))
         etcd = []
+        kubefort: list[tuple[K8sObject, frozenset[str]]] = []
         for cj in inv.of_kind("CronJob"):
-            if _runs_etcd_snapshot(cj):
-                if _spec(cj).get("suspend") is True:
-                    inactive.append((cj, "suspended"))
-                else:
-                    etcd.append(cj)
-        return Mechanisms(tuple(active + etcd), tuple(inactive), tuple(etcd))
+            namespaces = kubefort_namespaces(cj)
+            if not _runs_etcd_snapshot(cj) and namespaces is None:
+                continue
+            if _spec(cj).get("suspend") is True:
+                inactive.append((cj, "suspended"))
+            elif namespaces is None:
+                etcd.append(cj)
+            else:
+                kubefort.append((cj, namespaces))
+        runs = [*active, *etcd, *(cj for cj, _ in kubefort)]
+        return Mechanisms(tuple(runs), tuple(inactive), tuple(etcd), tuple(kubefort))
 
     return inv.cached("bak-mechanisms", build)
 
@@ -594,9 +629,10 @@ def _covered_by(obj: K8sObject, ns: str, ns_labels: Mapping[str, str], found: Me
             return True
         if m.kind == "BackupConfiguration" and _stash_namespace(m) == ns:
             return True
-        if m.kind == "CronJob" and obj.kind == "Secret":
+        if m.kind == "CronJob" and obj.kind == "Secret" and m in found.etcd:
             return True  # an etcd snapshot holds every Secret (but no volume data)
-    return False
+    # a kubefort namespace backup holds the Secrets of the namespaces it names (objects, no volume data)
+    return obj.kind == "Secret" and any(ns in names for _, names in found.kubefort)
 
 
 def _is_system(ns: str, ctx: Context) -> bool:

@@ -467,12 +467,16 @@ class VerifyResult:
         }
 
 
-def verify(repo: Repository, backup_id: str | None = None, *, deep: bool = True) -> VerifyResult:
+def verify(repo: Repository, backup_id: str | None = None, *, deep: bool = True, lock_days: int = 0) -> VerifyResult:
     """Check the chain, then every backup (or one): blob present, SHA-256, decryption, content hash;
-    also report blobs no entry references (interrupted backups) as warnings."""
+    also report blobs no entry references (interrupted backups) as warnings. ``lock_days``: the
+    retention policy; the repository must then be an S3 bucket with Object Lock whose default
+    retention, and every blob's, lasts that long (:func:`object_lock_check`)."""
     repo.check_exists()
     chain = repo.load_chain()
     res = VerifyResult(chain)
+    if lock_days > 0:
+        res.issues.extend(object_lock_check(repo, chain, lock_days))
     live = chain.backups()
     if backup_id is not None:
         rec = repo.backup(backup_id, chain)
@@ -531,6 +535,32 @@ def verify(repo: Repository, backup_id: str | None = None, *, deep: bool = True)
                     RepoIssue("warning", f"blob {sha[:12]} belongs to a pruned backup ('backup prune' removes it)")
                 )
     return res
+
+
+def object_lock_check(repo: Repository, chain: ChainState, days: int) -> list[RepoIssue]:
+    """Immutability of the repository for ``days``: an S3 bucket with Object Lock and a default retention
+    of at least ``days``, and each live backup's blobs retained ``days`` after the backup was made."""
+    from .storage import S3Storage
+    from .volumes import object_lock_issues, retention_issue
+
+    storage = repo.storage
+    if not isinstance(storage, S3Storage):
+        return [
+            RepoIssue(
+                "error", f"{storage.url}: a directory cannot enforce a retention of {days} days (use S3 Object Lock)"
+            )
+        ]
+    issues = object_lock_issues(storage.s3, storage.bucket, days)
+    for bid, rec in chain.backups().items():
+        for b in rec.get("blobs", []):
+            try:
+                head = storage.s3.head_object(Bucket=storage.bucket, Key=storage._key(blob_name(b["sha256"])))
+            except Exception:
+                continue  # a missing blob is reported by the blob checks
+            issue = retention_issue(head, parse_iso(rec["created"]), days, f"backup {bid}: {b['role']} blob")
+            if issue is not None:
+                issues.append(issue)
+    return issues
 
 
 # -- list --------------------------------------------------------------------------------------------
@@ -776,3 +806,67 @@ def prune(repo: Repository, *, keep_daily: int, keep_weekly: int, dry_run: bool 
                 except StorageError as e:  # e.g. S3 Object Lock retention not over yet
                     result.setdefault("retained", []).append(str(e))
         return result
+
+
+# -- other kinds of backup ---------------------------------------------------------------------------
+
+
+def seal_and_commit(
+    repo: Repository,
+    parts: Sequence[tuple[str, bytes]],
+    info: dict[str, Any],
+    *,
+    kind: str,
+    level: int = DEFAULT_LEVEL,
+    chunk_size: int = DEFAULT_CHUNK,
+    now: Any = None,
+) -> dict[str, Any]:
+    """Store ``parts`` (role, plaintext) as the blobs of one new backup of ``kind`` and commit it with a
+    signed manifest entry holding ``info``: the same pipeline, checks and commit point as
+    :func:`create_backup` (a namespace backup, :mod:`.app`, is one more kind of record)."""
+    started = time.monotonic()
+    storage = repo.storage
+    with storage.lock():
+        repo.init_or_check()
+        chain = repo.load_chain()
+        if not chain.ok:
+            first = next(i.message for i in chain.issues if i.level == "error")
+            raise UsageError(
+                f"the repository does not verify, refusing to add to it: {first} (run 'kubefort backup verify')"
+            )
+        repo.repair_head(chain)
+        blobs: list[dict[str, Any]] = []
+        pending: list[tuple[str, str]] = []
+        try:
+            for role, data in parts:
+                res = _seal(
+                    [data],
+                    storage.scratch(),
+                    repo.key.encryption_key,
+                    repo.key.key_id,
+                    level=level,
+                    chunk_size=chunk_size,
+                )
+                pending.append((res.path, res.sha256))
+                blobs.append(_blob_record(role, res, level, chunk_size))
+            for path, sha in pending:
+                storage.put_file(blob_name(sha), path)
+            pending.clear()
+            created = now or utcnow()
+            record = dict(info)
+            record.update(
+                {
+                    "id": f"{created:%Y%m%dT%H%M%SZ}-{blobs[0]['sha256'][:8]}",
+                    "created": iso(created),
+                    "kind": kind,
+                    "size": sum(b["size"] for b in blobs),
+                    "blobs": blobs,
+                    "duration_s": round(time.monotonic() - started, 3),
+                }
+            )
+            repo.append("backup", record, chain=chain)
+        finally:
+            for path, _ in pending:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+    return record

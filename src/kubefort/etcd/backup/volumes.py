@@ -1,0 +1,330 @@
+"""Volume data of namespace backups: restic (an existing, trusted backup engine: encrypted, deduplicated)
+into an S3 bucket with Object Lock; kubefort writes no data mover of its own.
+
+- :func:`volume_jobs`: for each PersistentVolumeClaim of a namespace backup, the Job that backs it up
+  in the cluster: restic mounting the claim read-only or, when the claim's StorageClass has a
+  VolumeSnapshotClass of the same CSI driver, a VolumeSnapshot, a claim made from it and the Job
+  reading that clone (the application keeps writing meanwhile);
+- :func:`restic_backup` / :func:`restic_restore` / :func:`tree_digest`: restic run on a directory
+  (the tests and the benchmark use a directory standing in for a volume) and the file count and
+  checksum a restore must reproduce;
+- :func:`object_lock_issues`: the bucket's Object Lock (enabled, default retention, mode) against a
+  retention policy, what ``backup verify`` checks before it trusts an S3 repository to be immutable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ...errors import UsageError
+from .repo import RepoIssue
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "kubefort", "app.kubernetes.io/component": "volume-backup"}
+SERVICE_ACCOUNT = "kubefort-volume-backup"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VolumeTarget:
+    """Where and how restic writes: ``repository`` is ``s3:<endpoint>/<bucket>/<prefix>``; ``image`` a
+    restic image pinned by digest (from the operator's registry: kubefort names none); the credentials
+    are files of a Secret of the namespace (``password``: restic's repository password,
+    ``credentials``: an AWS shared-credentials file), mounted read-only, never environment values."""
+
+    repository: str
+    image: str
+    secret: str = "kubefort-volume-backup"
+    run_as_user: int = 65532
+
+
+def volume_jobs(
+    objects: Iterable[Mapping[str, Any]], target: VolumeTarget, snapshot_drivers: Iterable[str] = ()
+) -> list[dict[str, Any]]:
+    """The manifests that back up the claims among ``objects`` (the objects of a namespace backup).
+    ``snapshot_drivers``: the CSI drivers that have a VolumeSnapshotClass in the cluster."""
+    objs = list(objects)
+    classes = {
+        o["metadata"]["name"]: str(o.get("provisioner") or "")
+        for o in objs
+        if o.get("kind") == "StorageClass" and str(o.get("apiVersion", "")).startswith("storage.k8s.io/")
+    }
+    drivers = set(snapshot_drivers)
+    out: list[dict[str, Any]] = []
+    namespaces: list[str] = []
+    for o in objs:
+        if o.get("kind") != "PersistentVolumeClaim" or o.get("apiVersion") != "v1":
+            continue
+        md, spec = o["metadata"], o.get("spec") or {}
+        ns, claim = str(md["namespace"]), str(md["name"])
+        if ns not in namespaces:
+            namespaces.append(ns)
+            out += _namespace_objects(ns)
+        sc = spec.get("storageClassName")
+        mount = claim
+        if sc in classes and classes[sc] in drivers:
+            snap = f"kubefort-{claim}"[:63]
+            out.append(
+                {
+                    "apiVersion": "snapshot.storage.k8s.io/v1",
+                    "kind": "VolumeSnapshot",
+                    "metadata": {"name": snap, "namespace": ns, "labels": dict(MANAGED_BY)},
+                    "spec": {"source": {"persistentVolumeClaimName": claim}},
+                }
+            )
+            mount = f"kubefort-{claim}-clone"[:63]
+            out.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "PersistentVolumeClaim",
+                    "metadata": {"name": mount, "namespace": ns, "labels": dict(MANAGED_BY)},
+                    "spec": {
+                        "storageClassName": sc,
+                        "accessModes": ["ReadOnlyMany"]
+                        if "ReadOnlyMany" in spec.get("accessModes", [])
+                        else ["ReadWriteOnce"],
+                        "resources": spec.get("resources") or {},
+                        "dataSource": {"apiGroup": "snapshot.storage.k8s.io", "kind": "VolumeSnapshot", "name": snap},
+                    },
+                }
+            )
+        out.append(_job(ns, claim, mount, target))
+    return out
+
+
+def _namespace_objects(ns: str) -> list[dict[str, Any]]:
+    """The Jobs' own ServiceAccount (no API rights, no token mounted) and a NetworkPolicy: no ingress,
+    egress to DNS and HTTPS (the bucket) only."""
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": SERVICE_ACCOUNT, "namespace": ns, "labels": dict(MANAGED_BY)},
+            "automountServiceAccountToken": False,
+        },
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "kubefort-volume-backup", "namespace": ns, "labels": dict(MANAGED_BY)},
+            "spec": {
+                "podSelector": {"matchLabels": dict(MANAGED_BY)},
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": [],
+                "egress": [
+                    {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
+                    {"ports": [{"protocol": "TCP", "port": 443}]},
+                ],
+            },
+        },
+    ]
+
+
+def volume_restore_jobs(
+    objects: Iterable[Mapping[str, Any]], target: VolumeTarget, namespace_map: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """The Jobs that restore each claim's newest restic snapshot (host: the claim's namespace at backup
+    time, tag ``pvc=<claim>``) into the restored claim, to run after the claims are applied and before
+    the workloads: the claim is mounted read-write at ``/restore/data`` and restic restores the
+    backup's ``/data`` under ``/restore``."""
+    mapping = dict(namespace_map or {})
+    out: list[dict[str, Any]] = []
+    namespaces: list[str] = []
+    for o in objects:
+        if o.get("kind") != "PersistentVolumeClaim" or o.get("apiVersion") != "v1":
+            continue
+        old_ns, claim = str(o["metadata"]["namespace"]), str(o["metadata"]["name"])
+        ns = mapping.get(old_ns, old_ns)
+        if ns not in namespaces:
+            namespaces.append(ns)
+            out += _namespace_objects(ns)
+        job = _job(ns, claim, claim, target)
+        job["metadata"]["name"] = f"kubefort-restore-{claim}"[:63]
+        pod = job["spec"]["template"]["spec"]
+        c = pod["containers"][0]
+        c["args"] = ["restore", "latest", "--host", old_ns, "--tag", f"pvc={claim}", "--target", "/restore"]
+        c["volumeMounts"][0] = {"name": "data", "mountPath": "/restore/data"}
+        pod["volumes"][0] = {"name": "data", "persistentVolumeClaim": {"claimName": claim}}
+        out.append(job)
+    return out
+
+
+def _job(ns: str, claim: str, mount: str, target: VolumeTarget) -> dict[str, Any]:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": f"kubefort-backup-{claim}"[:63], "namespace": ns, "labels": dict(MANAGED_BY)},
+        "spec": {
+            "backoffLimit": 2,
+            "ttlSecondsAfterFinished": 86400,
+            "template": {
+                "metadata": {"labels": dict(MANAGED_BY)},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "serviceAccountName": SERVICE_ACCOUNT,
+                    "automountServiceAccountToken": False,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": target.run_as_user,
+                        "runAsGroup": target.run_as_user,
+                        "fsGroup": target.run_as_user,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [
+                        {
+                            "name": "restic",
+                            "image": target.image,
+                            "imagePullPolicy": "Always",
+                            "args": ["backup", "/data", "--host", ns, "--tag", f"pvc={claim}", "--json"],
+                            "env": [
+                                {"name": "RESTIC_REPOSITORY", "value": target.repository},
+                                {"name": "RESTIC_CACHE_DIR", "value": "/cache"},
+                                {"name": "RESTIC_PASSWORD_FILE", "value": "/secrets/password"},
+                                {"name": "AWS_SHARED_CREDENTIALS_FILE", "value": "/secrets/credentials"},
+                            ],
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "readOnlyRootFilesystem": True,
+                                "privileged": False,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                            "resources": {
+                                "requests": {"cpu": "100m", "memory": "256Mi"},
+                                "limits": {"cpu": "1", "memory": "1Gi"},
+                            },
+                            "volumeMounts": [
+                                {"name": "data", "mountPath": "/data", "readOnly": True},
+                                {"name": "cache", "mountPath": "/cache"},
+                                {"name": "secrets", "mountPath": "/secrets", "readOnly": True},
+                            ],
+                        }
+                    ],
+                    "volumes": [
+                        {"name": "data", "persistentVolumeClaim": {"claimName": mount, "readOnly": True}},
+                        {"name": "cache", "emptyDir": {"sizeLimit": "2Gi"}},
+                        {"name": "secrets", "secret": {"secretName": target.secret, "defaultMode": 0o440}},
+                    ],
+                },
+            },
+        },
+    }
+
+
+# -- restic on a directory ---------------------------------------------------------------------------
+
+
+def _restic(args: list[str], env: Mapping[str, str], *, timeout: float = 3600) -> str:
+    exe = shutil.which("restic")
+    if exe is None:
+        raise UsageError("restic not found on PATH (Debian: apt-get install restic)")
+    p = subprocess.run([exe, *args], env=dict(env), capture_output=True, text=True, timeout=timeout, check=False)
+    if p.returncode != 0:
+        lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+        raise UsageError(f"restic {args[0]} failed: {lines[-1] if lines else p.returncode}")
+    return p.stdout
+
+
+def restic_env(repository: str, password: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment restic runs with: the caller's, the repository and password, ``extra`` (S3 keys)."""
+    return {**os.environ, "RESTIC_REPOSITORY": repository, "RESTIC_PASSWORD": password, **(extra or {})}
+
+
+def restic_init(env: Mapping[str, str]) -> None:
+    """Create the restic repository unless it exists."""
+    try:
+        _restic(["cat", "config"], env)
+    except UsageError:
+        _restic(["init"], env)
+
+
+def restic_backup(path: str, env: Mapping[str, str], *, tags: Iterable[str] = ()) -> dict[str, Any]:
+    """``restic backup path``: the summary restic prints (``snapshot_id``, ``total_bytes_processed``...)."""
+    args = ["backup", path, "--json"]
+    for t in tags:
+        args += ["--tag", t]
+    summary: dict[str, Any] = {}
+    for line in _restic(args, env).splitlines():
+        with_type = json.loads(line) if line.startswith("{") else {}
+        if with_type.get("message_type") == "summary":
+            summary = with_type
+    if not summary:
+        raise UsageError("restic backup printed no summary")
+    return summary
+
+
+def restic_restore(snapshot: str, target: str, env: Mapping[str, str]) -> None:
+    _restic(["restore", snapshot, "--target", target], env)
+
+
+def tree_digest(root: str) -> tuple[int, str]:
+    """(file count, SHA-256 over every file's path relative to ``root`` and its content, in path order):
+    what a restored volume must reproduce."""
+    h = hashlib.sha256()
+    n = 0
+    paths = []
+    for d, _dirs, files in os.walk(root):
+        paths += [os.path.join(d, f) for f in files]
+    for p in sorted(paths):
+        rel = os.path.relpath(p, root).encode()
+        h.update(len(rel).to_bytes(4, "big") + rel)
+        fh = hashlib.sha256()
+        with open(p, "rb") as f:
+            while chunk := f.read(1 << 20):
+                fh.update(chunk)
+        h.update(fh.digest())
+        n += 1
+    return n, h.hexdigest()
+
+
+# -- Object Lock -------------------------------------------------------------------------------------
+
+
+def object_lock_issues(s3: Any, bucket: str, days: int) -> list[RepoIssue]:
+    """What keeps ``bucket`` from holding backups immutably for ``days``: Object Lock not enabled, no
+    default retention or a shorter one (errors); GOVERNANCE mode, which a principal with
+    ``s3:BypassGovernanceRetention`` can lift (warning: COMPLIANCE cannot be lifted by anyone)."""
+    try:
+        cfg = s3.get_object_lock_configuration(Bucket=bucket).get("ObjectLockConfiguration") or {}
+    except Exception as e:
+        return [
+            RepoIssue("error", f"bucket {bucket}: no Object Lock configuration ({_code(e)}): backups can be deleted")
+        ]
+    if cfg.get("ObjectLockEnabled") != "Enabled":
+        return [RepoIssue("error", f"bucket {bucket}: Object Lock is not enabled: backups can be deleted")]
+    rule = (cfg.get("Rule") or {}).get("DefaultRetention") or {}
+    have = int(rule.get("Days") or 0) + 365 * int(rule.get("Years") or 0)
+    out = []
+    if have < days:
+        what = f"{have} days" if have else "none"
+        out.append(RepoIssue("error", f"bucket {bucket}: default retention is {what}, the policy asks for {days} days"))
+    if rule and rule.get("Mode") != "COMPLIANCE":
+        out.append(
+            RepoIssue(
+                "warning",
+                f"bucket {bucket}: retention mode {rule.get('Mode')}: lifted by whoever holds "
+                "s3:BypassGovernanceRetention (COMPLIANCE cannot be lifted)",
+            )
+        )
+    return out
+
+
+def retention_issue(head: Mapping[str, Any], created: dt.datetime, days: int, name: str) -> RepoIssue | None:
+    """The object of ``head`` (an S3 HeadObject answer) must be retained ``days`` after ``created``."""
+    until = head.get("ObjectLockRetainUntilDate")
+    if until is None:
+        return RepoIssue("error", f"{name}: no Object Lock retention: it can be deleted")
+    if until < created + dt.timedelta(days=days) - dt.timedelta(hours=1):
+        return RepoIssue(
+            "error", f"{name}: retained until {until:%Y-%m-%dT%H:%M:%SZ}, shorter than the policy of {days} days"
+        )
+    return None
+
+
+def _code(e: Exception) -> str:
+    resp = getattr(e, "response", None)
+    return str(((resp or {}).get("Error") or {}).get("Code") or type(e).__name__)
