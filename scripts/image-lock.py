@@ -1,7 +1,8 @@
 """Writes image/requirements.lock: kubefort's runtime dependencies, pinned to the exact versions the
 project's environment (the one the test-suite runs in) has installed, closed over their own
 requirements. The image installs exactly these (``pip download --no-deps -r``), so it runs what the
-tests tested. Run it with the project's venv after changing a dependency in pyproject.toml."""
+tests tested. Run it with the project's venv after changing a dependency in pyproject.toml (``--check``:
+only say whether the committed lock names every package the dependencies need; a test runs it)."""
 
 from __future__ import annotations
 
@@ -48,7 +49,21 @@ def main() -> int:
         *(f"# left out: {k} ({why})" for k, why in sorted(LEAVE_OUT.items())),
         *(f"{k}=={v}" for k, v in sorted(pins.items())),
     ]
-    (ROOT / "image" / "requirements.lock").write_text("\n".join(lines) + "\n")
+    text = "\n".join(lines) + "\n"
+    lock = ROOT / "image" / "requirements.lock"
+    if "--check" in sys.argv[1:]:
+        # the tests: the committed lock names every package pyproject's dependencies need (versions may
+        # differ where a fresh environment resolved a newer transitive release: the lock still pins the image)
+        named = {canon(ln.split("==")[0]) for ln in lock.read_text().splitlines() if "==" in ln}
+        missing = sorted(set(pins) - named)
+        if missing:
+            print(
+                f"image-lock: image/requirements.lock lacks {', '.join(missing)}: run scripts/image-lock.py",
+                file=sys.stderr,
+            )
+            return 1
+        return 0
+    lock.write_text(text)
     return 0
 
 
