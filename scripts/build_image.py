@@ -194,6 +194,43 @@ def compile_bytecode(root: Path, *dirs: str) -> None:
     )
 
 
+def sourceless(root: Path, site: Path, dist: str, package: str) -> None:
+    """``package`` as bytecode beside where its sources were (``x.pyc`` for ``x.py``: Python imports a
+    sourceless module from there), unchecked-hash like the rest, the sources removed and the wheel's
+    RECORD saying so. Tracebacks through it show no source lines; the image is 30 MiB smaller."""
+    run(
+        [
+            "chroot",
+            str(root),
+            "/usr/bin/env",
+            "-i",
+            "PATH=/usr/bin:/bin",
+            "PYTHONDONTWRITEBYTECODE=1",
+            "/usr/bin/python3",
+            "-I",
+            "-m",
+            "compileall",
+            "-b",
+            "-f",
+            "-q",
+            "-q",
+            "--invalidation-mode",
+            "unchecked-hash",
+            f"/{SITE}/{package}",
+        ]
+    )
+    for py in sorted((site / package).rglob("*.py")):
+        py.unlink()
+    (record,) = site.glob(f"{dist}-[0-9]*.dist-info/RECORD")
+    out = []
+    for line in record.read_text().splitlines(keepends=True):
+        path = line.rsplit(",", 2)[0]
+        if path.startswith(f"{package}/") and path.endswith(".py"):
+            line = f"{path}c,,\n"
+        out.append(line)
+    record.write_text("".join(out))
+
+
 def base_layer(work: Path) -> Path:
     key = base_key()
     out = CACHE / f"base-{key}.tar"
@@ -345,6 +382,9 @@ def app_layer(work: Path, base: Path, epoch: int) -> Path:
     launcher = root / "usr/local/bin/kubefort"
     launcher.write_text(LAUNCHER)
     launcher.chmod(0o755)
+    # the Kubernetes client's generated API and models (a third of the image: their docstrings are the
+    # API reference) ship as bytecode alone: kubefort imports them, nobody reads their source in here
+    sourceless(root, site, "kubernetes", "kubernetes")
     compile_bytecode(root, SITE)
     added = sorted(p for p in _walk(root) if p not in before)
     out = work / "app.tar"
