@@ -275,11 +275,18 @@ def batch_gc() -> Iterator[None]:
             gc.enable()
 
 
-def scan(opts: ScanOptions, *, registry: Registry | None = None, progress: Progress | None = None) -> Report:
+def scan(
+    opts: ScanOptions,
+    *,
+    registry: Registry | None = None,
+    progress: Progress | None = None,
+    image_progress: Progress | None = None,
+) -> Report:
     """Load the inputs and run the selected rules. Raises UsageError/ConfigError for bad options.
 
     An input without any Kubernetes object is an input error (exit code 2) naming what was read,
-    unless ``opts.allow_empty``: a mistyped path in CI must not pass forever.
+    unless ``opts.allow_empty``: a mistyped path in CI must not pass forever. ``progress`` follows a
+    cluster read, ``image_progress`` the images ``opts.images`` reads (one call per image).
     """
     registry = registry or default_registry()
     if opts.cluster is not None or opts.snapshot is not None:
@@ -293,7 +300,7 @@ def scan(opts: ScanOptions, *, registry: Registry | None = None, progress: Progr
         inventory = Inventory(loaded.objects)
         image_notes: list[str] = []
         if opts.images is not None:
-            inventory = _with_workload_images(inventory, opts.images, loaded, image_notes)
+            inventory = _with_workload_images(inventory, opts.images, loaded, image_notes, image_progress)
         report = scan_inventory(inventory, opts, registry=registry, cfg=cfg)
     report.errors.extend(loaded.errors)
     inputs = [*("<stdin>" if p == "-" else p for p in opts.paths), *opts.helm, *opts.kustomize]
@@ -789,10 +796,13 @@ def _analysis(image_opts: ImageOptions) -> tuple[Any, Any, Any]:
     return options, db, load_vex(image_opts.vex)
 
 
-def scan_images(images: Sequence[str], opts: ScanOptions, image_opts: ImageOptions) -> Report:
+def scan_images(
+    images: Sequence[str], opts: ScanOptions, image_opts: ImageOptions, progress: Progress | None = None
+) -> Report:
     """Read each image (archive, layout or registry reference), list its packages, match them against
     the advisory database, and judge the ``ContainerImage`` objects with the image rules (or
-    ``opts.rules``). An image that cannot be read is an input error of the report."""
+    ``opts.rules``). An image that cannot be read is an input error of the report. ``progress``:
+    called (done, total, image, 0) before each image is read (pulls can be long)."""
     from .analysis.image.build import analyse_image
     from .errors import LoadError
 
@@ -803,7 +813,9 @@ def scan_images(images: Sequence[str], opts: ScanOptions, image_opts: ImageOptio
     if db is None:
         notes.append("no vulnerability database: packages were not matched (kubefort vulndb import PATH)")
     try:
-        for image in images:
+        for i, image in enumerate(images):
+            if progress is not None:
+                progress(i, len(images), image, 0)
             try:
                 objects.append(analyse_image(image, options, db=db, vex=vex))
             except LoadError as e:
@@ -837,7 +849,11 @@ def workload_images(objects: Iterable[Any]) -> list[str]:
 
 
 def _with_workload_images(
-    inventory: Inventory, image_opts: ImageOptions, loaded: LoadResult, notes: list[str]
+    inventory: Inventory,
+    image_opts: ImageOptions,
+    loaded: LoadResult,
+    notes: list[str],
+    progress: Progress | None = None,
 ) -> Inventory:
     """``inventory`` plus a ContainerImage object for each image its workloads run, read from
     ``image_opts.cache_dir`` or pulled; the images that could not be read are kept by the inventory
@@ -853,7 +869,10 @@ def _with_workload_images(
     objects = list(inventory.objects)
     unread: dict[str, str] = {}
     try:
-        for ref in workload_images(inventory.objects):
+        refs = workload_images(inventory.objects)
+        for i, ref in enumerate(refs):
+            if progress is not None:
+                progress(i, len(refs), ref, 0)
             source = cache.find(ref) if cache is not None else None
             if source is None and not image_opts.pull:
                 unread[ref] = "not in the image cache (and --no-pull)"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from kubefort.cli import cli
@@ -61,3 +62,28 @@ def test_scan_images_from_cache(app_image: AppImage, vulndb: str, tmp_path: Path
     # without --images the workload rule does not run at all
     r = CliRunner(mix_stderr=False).invoke(cli, ["scan", str(tmp_path), "-o", "json", "--rules", "KF-VULN-*"])
     assert json.loads(r.stdout)["findings"] == [] and json.loads(r.stdout)["not_evaluated"] == []
+
+
+def test_image_reads_show_progress_on_a_terminal(
+    app_image: AppImage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pulling and reading images is long work: on a terminal a status line names the image being read
+    # (scan --images and image scan alike); off a terminal nothing is drawn and the report is the same
+    from kubefort.cli import progress
+
+    (tmp_path / "deploy.yaml").write_text(DEPLOYMENT)
+    scan = ["scan", str(tmp_path), "--images", "--image-cache", str(app_image.docker_archive.parent), "--no-pull"]
+    image = ["image", "scan", str(app_image.docker_archive)]
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    for args, shown in ((scan, "reading image 1/2: kubefort-test/app:1"), (image, "reading image 1/1: ")):
+        outputs = []
+        for terminal in (True, False):
+            monkeypatch.setattr(progress, "_stderr_is_terminal", lambda t=terminal: t)
+            r = CliRunner(mix_stderr=False).invoke(cli, [*args, "-o", "json", "--rules", "KF-OCI-*"])
+            assert r.exit_code in (0, 1), r.stderr
+            assert (shown in r.stderr) is terminal
+            doc = json.loads(r.stdout)
+            doc.pop("generated", None)
+            outputs.append(doc)
+        assert outputs[0] == outputs[1]

@@ -485,3 +485,27 @@ def _keyfile(repo: Repository, tmp_path: Path) -> str:
     if not p.exists():
         write_key_file(repo.key, str(p))
     return str(p)
+
+
+def test_progress_on_a_terminal_only(etcd: LocalEtcd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a snapshot can be gigabytes: on a terminal the status line counts what streamed in; the record on
+    # standard output is the same, and off a terminal (CI logs, pipes) nothing is drawn
+    from kubefort.cli import progress
+
+    with etcd.client() as c:
+        c.put(b"/registry/configmaps/default/big", os.urandom(300_000))
+    kf = tmp_path / "key.json"
+    _run(["backup", "keygen", "--out", str(kf)])
+    args = ["--etcd", etcd.client_url, "--repo", str(tmp_path / "repo"), "--key-file", str(kf), "-o", "json"]
+    monkeypatch.setattr(progress, "_stderr_is_terminal", lambda: True)
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    code, out, err = _run(["backup", "create", *args])
+    assert code == 0, err
+    assert "kubefort: etcd snapshot: " in err and " MiB (" in err
+    assert json.loads(out)["kind"] == "etcd"
+    code, _, err = _run(["backup", "create", *args, "--no-progress"])
+    assert code == 0 and "etcd snapshot" not in err
+    monkeypatch.setattr(progress, "_stderr_is_terminal", lambda: False)
+    code, _, err = _run(["backup", "create", *args])
+    assert code == 0 and "etcd snapshot" not in err

@@ -15,6 +15,7 @@ from ..errors import UsageError
 from ..reporters import Format
 from .etcd_cmd import tls_options
 from .options import Command, cluster_options
+from .progress import StatusLine, bytes_printer, enabled, no_progress_option
 
 if TYPE_CHECKING:
     from ..etcd.backup.repo import Repository
@@ -118,6 +119,7 @@ def keygen_cmd(out: str, force: bool) -> None:
     "(gRPC, faster) into the repository's private scratch directory.",
 )
 @click.option("-o", "--format", "fmt", type=FORMAT, default="table", show_default=True)
+@no_progress_option
 def create_cmd(
     etcd_endpoints: str | None,
     cacert: str | None,
@@ -145,16 +147,22 @@ def create_cmd(
         raise UsageError("--objects needs the objects to export: -f FILE|DIR")
     if filenames and not objects:
         raise UsageError("-f is for --objects")
-    rec = backup_etcd(
-        _repo(repo, key_file, s3_endpoint, object_lock_days),
-        parse_endpoints(etcd_endpoints) if etcd_endpoints else [],
-        tls_files(cacert, cert, key),
-        objects=list(filenames),
-        namespace=namespace,
-        level=compress_level,
-        digest=keyspace_digest,
-        snapshot_via=snapshot_via,
-    )
+    line = StatusLine() if enabled() else None
+    try:
+        rec = backup_etcd(
+            _repo(repo, key_file, s3_endpoint, object_lock_days),
+            parse_endpoints(etcd_endpoints) if etcd_endpoints else [],
+            tls_files(cacert, cert, key),
+            objects=list(filenames),
+            namespace=namespace,
+            level=compress_level,
+            digest=keyspace_digest,
+            snapshot_via=snapshot_via,
+            progress=bytes_printer(line) if line else None,
+        )
+    finally:
+        if line:
+            line.clear()
     render_created(rec, Format(fmt), sys.stdout)
 
 

@@ -10,6 +10,7 @@ import click
 from ..api import ImageOptions, ScanOptions, import_advisories, scan, scan_images
 from ..reporters import Format, error_lines, get_reporter, printable
 from .options import Command, split_ids
+from .progress import StatusLine, count_printer, enabled, no_progress_option
 
 _SEVERITIES = click.Choice(["info", "low", "medium", "high", "critical"])
 
@@ -138,6 +139,7 @@ def image_group() -> None:
 @click.argument("images", nargs=-1, required=True)
 @image_source_options
 @report_options
+@no_progress_option
 def image_scan(images: tuple[str, ...], **kw: Any) -> None:
     """Scan images: docker-archive tarballs, OCI layouts (directory or tar, PATH:TAG), or registry
     references (registry.example.com/team/app:1.2, name@sha256:...).
@@ -151,7 +153,12 @@ def image_scan(images: tuple[str, ...], **kw: Any) -> None:
     """
     opts = image_options(kw)
     fmt, output, no_color, verbose = kw["fmt"], kw.pop("output"), kw.pop("no_color"), kw.pop("verbose")
-    report = scan_images(list(images), _scan_options(kw), opts)
+    line = StatusLine() if enabled() else None
+    try:
+        report = scan_images(list(images), _scan_options(kw), opts, count_printer(line, "image") if line else None)
+    finally:
+        if line:
+            line.clear()
     _render(report, fmt, output, no_color, verbose)
 
 

@@ -14,7 +14,7 @@ from ..reporters import Format, error_lines, get_reporter, printable
 from .cluster_cmd import progress_printer, undiscovered_line, unread_line
 from .image_cmd import image_options, image_source_options
 from .options import cluster_options, input_options, split_ids
-from .progress import StatusLine, enabled
+from .progress import StatusLine, count_printer, enabled
 
 
 @click.command("scan")
@@ -206,7 +206,11 @@ def scan_cmd(
     status = StatusLine() if enabled() else None
     if status:
         status.show("kubefort: scanning...")
-    report = scan(opts, progress=progress_printer(status) if status and cluster is not None else None)
+    report = scan(
+        opts,
+        progress=progress_printer(status) if status and cluster is not None else None,
+        image_progress=count_printer(status, "image") if status and images is not None else None,
+    )
     if status:
         if live:
             status.done(f"kubefort: scanned {report.objects} objects from the cluster.")

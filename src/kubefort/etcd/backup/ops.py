@@ -171,11 +171,16 @@ class _SnapshotCheck:
     """Keeps the last 32 bytes of a snapshot stream and hashes the rest: etcd appends the SHA-256 of
     the database to every snapshot it streams."""
 
-    def __init__(self) -> None:
+    def __init__(self, progress: Callable[[str, int], None] | None = None) -> None:
         self.h = hashlib.sha256()
         self.tail = b""
+        self.size = 0
+        self.progress = progress
 
     def __call__(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.progress is not None:
+            self.progress("etcd snapshot", self.size)
         buf = self.tail + data
         self.h.update(buf[:-32])
         self.tail = buf[-32:]
@@ -256,8 +261,10 @@ def create_backup(
     digest: str = "revisions",
     now: Any = None,
     snapshot_via: str = "api",
+    progress: Callable[[str, int], None] | None = None,
 ) -> dict[str, Any]:
     """Take one backup (etcd snapshot and/or exported objects). Returns the manifest record.
+    ``progress``: called (stage, plaintext bytes so far) as the snapshot streams in (it can be gigabytes).
 
     ``snapshot_via``: ``api`` streams the snapshot through the JSON gateway (plaintext only in memory);
     ``etcdctl`` runs ``etcdctl snapshot save`` (gRPC, faster) into the repository's scratch directory."""
@@ -285,7 +292,7 @@ def create_backup(
             if client is not None:
                 status = client.status()
                 revision = int(status["header"]["revision"])
-                check = _SnapshotCheck()
+                check = _SnapshotCheck(progress)
                 stream = client.snapshot() if snapshot_via == "api" else _etcdctl_snapshot(client, storage.scratch())
                 res = _seal(
                     stream,
@@ -359,6 +366,7 @@ def backup_etcd(
     level: int = DEFAULT_LEVEL,
     digest: str = "revisions",
     snapshot_via: str = "api",
+    progress: Callable[[str, int], None] | None = None,
 ) -> dict[str, Any]:
     """:func:`create_backup` of the first of ``endpoints`` that answers (none: objects only)."""
     client = connect(endpoints, tls) if endpoints else None
@@ -371,6 +379,7 @@ def backup_etcd(
             level=level,
             digest=digest,
             snapshot_via=snapshot_via,
+            progress=progress,
         )
     finally:
         if client:
