@@ -939,6 +939,9 @@ class ReportViews:
     paths: tuple[PathPicture, ...] = ()
     paths_total: int = 0
     notes: tuple[str, ...] = ()
+    # the attack graph's shortest paths from the internet to cluster-admin and to every Secret
+    attack: tuple[PathPicture, ...] = ()
+    attack_total: int = 0
 
 
 #: bounds of the pictures (a page people read, not a dump)
@@ -970,7 +973,42 @@ def report_views(report: Report) -> ReportViews:
         ]
         if total > VIEW_PATHS:
             notes.append(f"escalation paths: the {VIEW_PATHS} shortest of {total} are drawn")
-    return ReportViews(tuple(matrices), tuple(paths), total, tuple(notes))
+    attack, attack_total = _attack_pictures(inv, notes)
+    return ReportViews(tuple(matrices), tuple(paths), total, tuple(notes), attack, attack_total)
+
+
+def _attack_pictures(inv: Inventory, notes: list[str]) -> tuple[tuple[PathPicture, ...], int]:
+    """The attack graph's shortest paths from the internet to cluster-admin, then to every Secret (the
+    graph the GRAPH rules built, when they ran), as labels; none without bindings in the input (the
+    graph rules are then not evaluated either) or above the picture's workload bound."""
+    if not inv.of_kind("RoleBinding", "ClusterRoleBinding"):
+        return (), 0
+    from .analysis.graph import ALL_SECRETS, CLUSTER_ADMIN, graph_for
+    from .analysis.graph.search import resolve, shortest_paths
+    from .analysis.netpol.engine import engine_for
+
+    if len(engine_for(inv).workloads) > VIEW_MAX_WORKLOADS:
+        notes.append(f"attack paths: more than {VIEW_MAX_WORKLOADS} workloads; not drawn (kubefort graph paths)")
+        return (), 0
+    graph = graph_for(inv)
+    found = [
+        p for target in (CLUSTER_ADMIN, ALL_SECRETS) for p in shortest_paths(graph, resolve(graph, "internet", target))
+    ]
+    if len(found) > VIEW_PATHS:
+        notes.append(f"attack paths: the first {VIEW_PATHS} of {len(found)} are drawn (kubefort graph paths)")
+
+    def label(vid: str) -> str:
+        v = graph.vertices.get(vid)
+        return v.label if v is not None else vid
+
+    pictures = tuple(
+        PathPicture(
+            label(p.source),
+            tuple((e.kind, e.reasons[0].why if e.reasons else "", label(e.dst)) for e in p.steps if e.weight),
+        )
+        for p in found[:VIEW_PATHS]
+    )
+    return pictures, len(found)
 
 
 def _namespace_matrices(inv: Inventory, notes: list[str]) -> list[NamespaceMatrix]:

@@ -138,3 +138,53 @@ def test_no_inventory_no_pictures() -> None:
     assert report_views(Report()) == api.ReportViews()
     page = HtmlReporter().html(Report())
     assert 'id="netpol"' not in page and 'id="escalation"' not in page
+
+
+EXPOSED = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      serviceAccountName: web
+      containers: [{name: web, image: registry.example.com/web:1.0, ports: [{containerPort: 8080}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec: {type: LoadBalancer, selector: {app: web}, ports: [{port: 80, targetPort: 8080}]}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: web, namespace: shop}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: web-is-admin}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
+subjects: [{kind: ServiceAccount, name: web, namespace: shop}]
+"""
+
+
+def test_attack_paths_from_the_internet(tmp_path: Path) -> None:
+    # the attack graph's paths (the same the GRAPH rules and `kubefort graph paths` find) are drawn too
+    (tmp_path / "app.yaml").write_text(EXPOSED)
+    views = report_views(scan(ScanOptions(paths=[str(tmp_path / "app.yaml")])))
+    assert views.attack and views.attack_total >= len(views.attack)
+    first = views.attack[0]
+    assert first.source == "the internet" and first.steps[-1][2] == "cluster-admin"
+    assert any("shop/Deployment/web" in to for _, _, to in first.steps)
+    out = tmp_path / "r.html"
+    r = CliRunner(mix_stderr=False).invoke(
+        cli, ["scan", str(tmp_path / "app.yaml"), "-o", "html", "--output", str(out)]
+    )
+    assert r.exit_code == 1, r.stderr
+    page = out.read_text()
+    assert page.startswith("<!DOCTYPE html>") and 'id="attack"' in page and 'marker id="arrow-attack"' in page
+    # a NetworkPolicy that admits no internet address cuts the path: nothing is drawn
+    deny = "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny, namespace: shop}\n"
+    (tmp_path / "app.yaml").write_text(EXPOSED + deny + "spec: {podSelector: {}, policyTypes: [Ingress]}\n")
+    assert report_views(scan(ScanOptions(paths=[str(tmp_path / "app.yaml")]))).attack == ()

@@ -491,6 +491,8 @@ class HtmlReporter:
             "matrices": [_matrix_geometry(m) for m in self.views.matrices],
             "paths": _paths_geometry(self.views.paths),
             "paths_total": self.views.paths_total,
+            "attack": _paths_geometry(self.views.attack),
+            "attack_total": self.views.attack_total,
             "view_notes": list(self.views.notes),
             "data_json": script_json(data),
             "script": script,
