@@ -452,12 +452,17 @@ def graph_reads() -> frozenset[str]:
 
 
 def load_graph(
-    opts: ScanOptions, *, cluster: Inventory | None = None, progress: Progress | None = None
+    opts: ScanOptions,
+    *,
+    cluster: Inventory | None = None,
+    progress: Progress | None = None,
+    origin: str | None = None,
 ) -> tuple[AttackGraph, LoadResult]:
     """Load the inputs (``kubefort graph``) and build the attack graph over them (docs/graph.md), as
     :func:`load_netpol` does: with a cluster or snapshot, the inputs are applied on top of it. Returns
-    the :class:`~kubefort.analysis.graph.AttackGraph` and the load result (errors, notes)."""
-    from .analysis.graph.build import graph_for  # on use: needs networkx
+    the :class:`~kubefort.analysis.graph.AttackGraph` and the load result (errors, notes). ``origin``:
+    a CIDR the attacker starts from instead of the whole internet."""
+    from .analysis.graph.build import AttackGraph, graph_for  # on use: needs networkx
 
     notes: list[str] = []
     if cluster is None and reads_cluster(opts):
@@ -466,7 +471,8 @@ def load_graph(
         loaded = load_inputs(opts)
         loaded.notes[:0] = notes
         inventory = Inventory(loaded.objects) if cluster is None else apply_objects(cluster, loaded.objects)
-        return graph_for(inventory), loaded
+        graph = graph_for(inventory) if origin is None else AttackGraph(inventory, origin=origin)
+        return graph, loaded
 
 
 def apply_objects(cluster: Inventory, objects: Sequence[K8sObject]) -> Inventory:

@@ -136,6 +136,36 @@ def test_names_are_never_parsed_back() -> None:
     assert "workload:<b>shop</b>/Deployment/d/b</script>" in g.vertices
 
 
+def test_from_a_cidr() -> None:
+    # web is exposed by a load balancer that admits 10.0.0.0/8 only, and its NetworkPolicy admits the
+    # same block: from the internet as a whole no path (not every address may enter), from inside the
+    # block the path exists, from another block the load balancer refuses it
+    docs = base(db_sc=PRIV)
+    docs[1]["spec"]["loadBalancerSourceRanges"] = ["10.0.0.0/8"]
+    docs.append(
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "web-from-corp", "namespace": "shop"},
+            "spec": {
+                "podSelector": {"matchLabels": {"app": "web"}},
+                "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8"}}]}],
+            },
+        }
+    )
+    inventory = inv(docs)
+    whole = AttackGraph(inventory)
+    assert shortest_paths(whole, resolve(whole, "internet", "cluster-admin")) == []
+    inside = AttackGraph(inventory, origin="10.1.0.0/16")
+    (p,) = shortest_paths(inside, resolve(inside, "10.1.0.0/16", "cluster-admin"))
+    assert inside.vertices[p.vertices[0]].label == "addresses 10.1.0.0/16" and p.vertices[-1] == "cluster-admin"
+    outside = AttackGraph(inventory, origin="203.0.113.0/24")
+    assert shortest_paths(outside, resolve(outside, "203.0.113.0/24", "cluster-admin")) == []
+    assert any("admits 10.0.0.0/8 only" in n for n in outside.notes)
+    with pytest.raises(UsageError):
+        resolve(AttackGraph(inventory), "10.1.0.0/16", "cluster-admin")  # a graph of the whole internet
+
+
 def test_a_network_policy_cuts_it() -> None:
     assert paths(base() + [deny_ingress("db-deny", "db")]) == []
     # and the graph's own cut ranking names that change, checked against the rebuilt graph
@@ -510,3 +540,12 @@ def test_cli_bad_input_is_one_line_naming_the_file(tmp_path: Any) -> None:
     assert r.exit_code == 2
     (line,) = r.stderr.splitlines()
     assert line.startswith("kubefort: error: ") and "bad.yaml:3" in line
+
+
+def test_cli_from_a_cidr(tmp_path: Any) -> None:
+    docs = base()
+    docs[1]["spec"]["loadBalancerSourceRanges"] = ["10.0.0.0/8"]
+    r = _run(tmp_path, docs, "paths", "--from", "10.1.0.0/16")
+    assert r.exit_code == 1 and "from 10.1.0.0/16 to cluster-admin" in r.stdout, (r.stdout, r.stderr)
+    assert _run(tmp_path, docs, "paths", "--from", "203.0.113.7").exit_code == 0
+    assert _run(tmp_path, docs, "cuts", "--from", "10.1.0.0/16").exit_code in (0, 1)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ..analysis.graph.search import cuts, resolve, shortest_paths
+from ..analysis.graph.search import cuts, is_cidr, resolve, shortest_paths
 from ..api import ClusterSource, ScanOptions, graph_reads, load_graph, read_objects
 from ..errors import UsageError
 from ..reporters import graph as report
@@ -37,6 +37,7 @@ def _load(
     namespace: str,
     cluster: ClusterSource | None,
     snapshot: str | None,
+    source: str = "internet",
 ) -> tuple[AttackGraph, bool]:
     files = [*paths, *filenames]
     if not files and not helm and not kustomize and cluster is None and snapshot is None:
@@ -61,7 +62,7 @@ def _load(
             click.echo("\r\033[K", err=True, nl=False)
         for note in notes:
             click.echo(f"kubefort: warning: {printable(note)}", err=True)
-    graph, loaded = load_graph(opts, cluster=live)
+    graph, loaded = load_graph(opts, cluster=live, origin=source.strip() if is_cidr(source) else None)
     for line in problem_lines(graph.netpol.problems, loaded.errors):
         click.echo(line, err=True)
     return graph, bool(loaded.errors)
@@ -73,8 +74,9 @@ def _query_options(fn: F) -> F:
         "source",
         default="internet",
         show_default=True,
-        metavar="internet|any-pod|NS/KIND/NAME",
-        help="Where the attacker starts: the internet, any pod, or one workload (kubectl short kinds).",
+        metavar="internet|CIDR|any-pod|NS/KIND/NAME",
+        help="Where the attacker starts: the internet, the addresses of a CIDR (NetworkPolicy ipBlocks and "
+        "loadBalancerSourceRanges judged for them), any pod, or one workload (kubectl short kinds).",
     )(fn)
     fn = click.option(
         "--to",
@@ -125,7 +127,7 @@ def paths_cmd(
     \b
     Exit codes: 0 no path, 1 some path, 2 usage or input error, or an incomplete answer.
     """
-    graph, errors = _load(paths, filenames, helm, helm_values, kustomize, namespace, cluster, snapshot)
+    graph, errors = _load(paths, filenames, helm, helm_values, kustomize, namespace, cluster, snapshot, source)
     q = resolve(graph, source, target)
     found = shortest_paths(graph, q)
     report.write_paths(
@@ -161,7 +163,7 @@ def cuts_cmd(
     \b
     Exit codes: 0 no path, 1 some path, 2 usage or input error, or an incomplete answer.
     """
-    graph, errors = _load(paths, filenames, helm, helm_values, kustomize, namespace, cluster, snapshot)
+    graph, errors = _load(paths, filenames, helm, helm_values, kustomize, namespace, cluster, snapshot, source)
     q = resolve(graph, source, target)
     found = shortest_paths(graph, q)
     ranked = cuts(graph, q, found)

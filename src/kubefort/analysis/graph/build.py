@@ -31,6 +31,7 @@ Nothing here re-decides RBAC or NetworkPolicy semantics: the engines are asked.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
@@ -176,7 +177,13 @@ class AttackGraph:
     """The attack graph of an inventory: :attr:`vertices` (id -> Vertex) and :attr:`edges`
     ((src, dst) -> Edge). Build with :func:`graph_for` (kept by the inventory)."""
 
-    def __init__(self, inventory: Inventory, *, netpol: NetpolEngine | None = None) -> None:
+    def __init__(self, inventory: Inventory, *, netpol: NetpolEngine | None = None, origin: str | None = None) -> None:
+        # where the attacker starts from outside the cluster: every address (the internet), or the
+        # addresses of one CIDR (``--from 203.0.113.0/24``: NetworkPolicy ipBlocks and a Service's
+        # loadBalancerSourceRanges are then judged for those addresses alone)
+        self.origin = origin
+        self._origin = _EVERYWHERE if origin is None else External(AddrSet.cidr(origin), origin)
+        self._origin_net = None if origin is None else ipaddress.ip_network(origin, strict=False)
         self.inventory = inventory
         self.netpol = netpol or engine_for(inventory)
         self.rbac = RbacIndex.for_inventory(inventory)
@@ -195,7 +202,7 @@ class AttackGraph:
                 self._pods[w.ref] = p
         for t in (CLUSTER_ADMIN, ALL_SECRETS, ALL_NODES):
             self._vertex(t, TARGET, t)
-        self._vertex(INTERNET_ID, INTERNET, "the internet")
+        self._vertex(INTERNET_ID, INTERNET, "the internet" if origin is None else f"addresses {origin}")
         for w in self.netpol.workloads:
             self._vertex(workload_id(w.ref), WORKLOAD, w.ref)
         self._exposure()
@@ -243,8 +250,9 @@ class AttackGraph:
     # ------------------------------------------------------------------ exposure
 
     def _internet_allows(self, w: Workload) -> tuple[bool, str]:
-        """Whether traffic from every internet address may enter ``w``'s pods, as the engine says."""
-        verdict = self.netpol.explain(_EVERYWHERE, w)
+        """Whether traffic from every address of the origin (the internet, or ``origin``) may enter
+        ``w``'s pods, as the engine says."""
+        verdict = self.netpol.explain(self._origin, w)
         return bool(verdict.ports), ("" if verdict.ports else "; ".join(verdict.reasons))
 
     def _expose(
@@ -258,6 +266,20 @@ class AttackGraph:
             {cut, Remedy("deny-internet", w.ref, "an ingress NetworkPolicy that admits no internet address")}
         )
         self._edge(via, workload_id(w.ref), "exposure", Reason(why, objects, rules, cuts))
+
+    def _origin_within(self, ranges: list[Any]) -> bool:
+        """Whether a load balancer that admits ``ranges`` admits the origin: always for the internet (some
+        address of it is in them: the reason names the ranges), for a CIDR when it lies inside one."""
+        if self._origin_net is None:
+            return True
+        for r in ranges:
+            try:
+                net = ipaddress.ip_network(str(r).strip(), strict=False)
+            except ValueError:
+                continue
+            if net.version == self._origin_net.version and self._origin_net.subnet_of(net):  # type: ignore[arg-type]
+                return True
+        return False
 
     def _service_workloads(self, ns: str, selector: Any) -> list[Workload]:
         out: dict[str, Workload] = {}
@@ -279,6 +301,11 @@ class AttackGraph:
             vid = self._vertex(f"service:{ns}/{svc.name}", EXPOSURE, f"Service {ns}/{svc.name} ({typ})")
             ranges = svc.get("spec", "loadBalancerSourceRanges")
             limited = f", limited to {', '.join(map(str, ranges))}" if isinstance(ranges, list) and ranges else ""
+            if limited and typ == "LoadBalancer" and not self._origin_within(ranges):
+                self.notes.append(
+                    f"Service {ns}/{svc.name} admits {', '.join(map(str, ranges))} only, not {self.origin}"
+                )
+                continue
             reason = Reason(
                 f"Service {svc.name} of type {typ} is reachable from outside the cluster{limited}",
                 (ref,),

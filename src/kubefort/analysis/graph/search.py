@@ -13,6 +13,7 @@ without that binding, since another escalation path may remain.
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
@@ -53,12 +54,24 @@ class Query:
     target_text: str
 
 
+def is_cidr(text: str) -> bool:
+    """Whether ``text`` is an address or a CIDR (``--from 203.0.113.0/24``)."""
+    try:
+        ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        return False
+    return True
+
+
 def resolve(graph: AttackGraph, source: str = "internet", target: str = CLUSTER_ADMIN) -> Query:
-    """``source``: ``internet``, ``any-pod`` or ``workload NS/KIND/NAME`` (or just ``NS/KIND/NAME``);
+    """``source``: ``internet`` (or the CIDR the graph was built from), ``any-pod`` or ``workload
+    NS/KIND/NAME`` (or just ``NS/KIND/NAME``);
     ``target``: ``cluster-admin``, ``all-secrets``, ``nodes`` or ``secret NS/NAME``. UsageError otherwise."""
     s = source.strip()
-    if s == "internet":
+    if s == "internet" or (graph.origin is not None and s == graph.origin):
         sources: tuple[str, ...] = (INTERNET_ID,)
+    elif is_cidr(s):
+        raise UsageError(f"--from {s}: build the graph from that origin (AttackGraph(..., origin={s!r}))")
     elif s in ("any-pod", "any-workload"):
         sources = tuple(v.id for v in graph.vertices.values() if v.kind == WORKLOAD)
     else:
