@@ -250,6 +250,81 @@ def _etcdctl_snapshot(client: EtcdClient, scratch: str) -> Iterator[bytes]:
                 os.unlink(f)
 
 
+class _NewBackup:
+    """One backup being added: blobs sealed into scratch files, then stored and committed with one signed
+    manifest entry (every kind of backup goes through this, so they share checks and commit point)."""
+
+    def __init__(self, repo: Repository, chain: ChainState) -> None:
+        self.repo, self.chain = repo, chain
+        self.started = time.monotonic()
+        self.blobs: list[dict[str, Any]] = []
+        self.pending: list[tuple[str, str]] = []  # scratch file, sha256: removed if the backup fails
+
+    def seal(
+        self,
+        role: str,
+        chunks: Iterable[bytes],
+        *,
+        level: int,
+        chunk_size: int,
+        on_plain: Callable[[bytes], None] | None = None,
+    ) -> BlobResult:
+        key = self.repo.key
+        res = _seal(
+            chunks,
+            self.repo.storage.scratch(),
+            key.encryption_key,
+            key.key_id,
+            level=level,
+            chunk_size=chunk_size,
+            on_plain=on_plain,
+        )
+        self.pending.append((res.path, res.sha256))
+        self.blobs.append(_blob_record(role, res, level, chunk_size))
+        return res
+
+    def commit(self, record: dict[str, Any], kind: str, now: Any = None) -> dict[str, Any]:
+        """Store the blobs (complete files, atomically), then commit ``record`` as the manifest entry."""
+        for path, sha in self.pending:
+            self.repo.storage.put_file(blob_name(sha), path)
+        self.pending.clear()
+        created = now or utcnow()
+        record.update(
+            {
+                "id": f"{created:%Y%m%dT%H%M%SZ}-{self.blobs[0]['sha256'][:8]}",
+                "created": iso(created),
+                "kind": kind,
+                "size": sum(b["size"] for b in self.blobs),
+                "blobs": self.blobs,
+                "duration_s": round(time.monotonic() - self.started, 3),
+            }
+        )
+        self.repo.append("backup", record, chain=self.chain)
+        return record
+
+
+@contextlib.contextmanager
+def _new_backup(repo: Repository) -> Iterator[_NewBackup]:
+    """Lock ``repo``, refuse to add to one that does not verify, and hand out the backup being added;
+    its scratch files are removed whatever happens."""
+    with repo.storage.lock():
+        repo.init_or_check()
+        chain = repo.load_chain()
+        if not chain.ok:
+            first = next(i.message for i in chain.issues if i.level == "error")
+            raise UsageError(
+                f"the repository does not verify, refusing to add to it: {first} (run 'kubefort backup verify')"
+            )
+        repo.repair_head(chain)
+        new = _NewBackup(repo, chain)
+        try:
+            yield new
+        finally:
+            for path, _ in new.pending:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+
+
 def create_backup(
     repo: Repository,
     *,
@@ -274,86 +349,34 @@ def create_backup(
         raise UsageError(f"digest {digest!r}: one of {', '.join(DIGEST_MODES)}")
     if snapshot_via not in ("api", "etcdctl"):
         raise UsageError(f"snapshot_via {snapshot_via!r}: api or etcdctl")
-    started = time.monotonic()
-    storage = repo.storage
-    with storage.lock():
-        repo.init_or_check()
-        chain = repo.load_chain()
-        if not chain.ok:
-            first = next(i.message for i in chain.issues if i.level == "error")
-            raise UsageError(
-                f"the repository does not verify, refusing to add to it: {first} (run 'kubefort backup verify')"
-            )
-        repo.repair_head(chain)
-        blobs: list[dict[str, Any]] = []
-        record: dict[str, Any] = {}
-        pending: list[tuple[str, str]] = []
-        try:
-            if client is not None:
-                status = client.status()
-                revision = int(status["header"]["revision"])
-                check = _SnapshotCheck(progress)
-                stream = client.snapshot() if snapshot_via == "api" else _etcdctl_snapshot(client, storage.scratch())
-                res = _seal(
-                    stream,
-                    storage.scratch(),
-                    repo.key.encryption_key,
-                    repo.key.key_id,
-                    level=level,
-                    chunk_size=chunk_size,
-                    on_plain=check,
-                )
-                pending.append((res.path, res.sha256))
-                if not check.ok:
-                    raise EtcdError("the snapshot stream does not end with a matching SHA-256: incomplete snapshot")
-                blobs.append(_blob_record(SNAPSHOT_ROLE, res, level, chunk_size))
-                etcd_info: dict[str, Any] = {
-                    "endpoint": client.endpoint,
-                    "snapshot_via": snapshot_via,
-                    "version": status.get("version"),
-                    "cluster_id": status["header"].get("cluster_id"),
-                    "member_id": status["header"].get("member_id"),
-                    "revision": revision,
-                    "db_size": int(status.get("dbSize", 0)),
-                }
-                if digest != "none":
-                    etcd_info["keyspace"] = keyspace_digest(client, revision, mode=digest)
-                record["etcd"] = etcd_info
-            if objects:
-                tar_bytes, info = export_objects(objects, namespace)
-                res = _seal(
-                    [tar_bytes],
-                    storage.scratch(),
-                    repo.key.encryption_key,
-                    repo.key.key_id,
-                    level=level,
-                    chunk_size=chunk_size,
-                )
-                pending.append((res.path, res.sha256))
-                blobs.append(_blob_record(OBJECTS_ROLE, res, level, chunk_size))
-                record["objects"] = info
-            # store the blobs (complete files, atomically), then commit with the manifest entry
-            for path, sha in pending:
-                storage.put_file(blob_name(sha), path)
-            pending.clear()
-            created = now or utcnow()
-            kind = "+".join(r for r, present in (("etcd", client is not None), ("objects", bool(objects))) if present)
-            record.update(
-                {
-                    "id": f"{created:%Y%m%dT%H%M%SZ}-{blobs[0]['sha256'][:8]}",
-                    "created": iso(created),
-                    "kind": kind,
-                    "size": sum(b["size"] for b in blobs),
-                    "blobs": blobs,
-                    "duration_s": round(time.monotonic() - started, 3),
-                }
-            )
-            repo.append("backup", record, chain=chain)
-        finally:
-            for path, _ in pending:
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
-    return record
+    record: dict[str, Any] = {}
+    with _new_backup(repo) as new:
+        if client is not None:
+            status = client.status()
+            revision = int(status["header"]["revision"])
+            check = _SnapshotCheck(progress)
+            stream = client.snapshot() if snapshot_via == "api" else _etcdctl_snapshot(client, repo.storage.scratch())
+            new.seal(SNAPSHOT_ROLE, stream, level=level, chunk_size=chunk_size, on_plain=check)
+            if not check.ok:
+                raise EtcdError("the snapshot stream does not end with a matching SHA-256: incomplete snapshot")
+            etcd_info: dict[str, Any] = {
+                "endpoint": client.endpoint,
+                "snapshot_via": snapshot_via,
+                "version": status.get("version"),
+                "cluster_id": status["header"].get("cluster_id"),
+                "member_id": status["header"].get("member_id"),
+                "revision": revision,
+                "db_size": int(status.get("dbSize", 0)),
+            }
+            if digest != "none":
+                etcd_info["keyspace"] = keyspace_digest(client, revision, mode=digest)
+            record["etcd"] = etcd_info
+        if objects:
+            tar_bytes, info = export_objects(objects, namespace)
+            new.seal(OBJECTS_ROLE, [tar_bytes], level=level, chunk_size=chunk_size)
+            record["objects"] = info
+        kind = "+".join(r for r, present in (("etcd", client is not None), ("objects", bool(objects))) if present)
+        return new.commit(record, kind, now)
 
 
 def backup_etcd(
@@ -833,49 +856,7 @@ def seal_and_commit(
     """Store ``parts`` (role, plaintext) as the blobs of one new backup of ``kind`` and commit it with a
     signed manifest entry holding ``info``: the same pipeline, checks and commit point as
     :func:`create_backup` (a namespace backup, :mod:`.app`, is one more kind of record)."""
-    started = time.monotonic()
-    storage = repo.storage
-    with storage.lock():
-        repo.init_or_check()
-        chain = repo.load_chain()
-        if not chain.ok:
-            first = next(i.message for i in chain.issues if i.level == "error")
-            raise UsageError(
-                f"the repository does not verify, refusing to add to it: {first} (run 'kubefort backup verify')"
-            )
-        repo.repair_head(chain)
-        blobs: list[dict[str, Any]] = []
-        pending: list[tuple[str, str]] = []
-        try:
-            for role, data in parts:
-                res = _seal(
-                    [data],
-                    storage.scratch(),
-                    repo.key.encryption_key,
-                    repo.key.key_id,
-                    level=level,
-                    chunk_size=chunk_size,
-                )
-                pending.append((res.path, res.sha256))
-                blobs.append(_blob_record(role, res, level, chunk_size))
-            for path, sha in pending:
-                storage.put_file(blob_name(sha), path)
-            pending.clear()
-            created = now or utcnow()
-            record = dict(info)
-            record.update(
-                {
-                    "id": f"{created:%Y%m%dT%H%M%SZ}-{blobs[0]['sha256'][:8]}",
-                    "created": iso(created),
-                    "kind": kind,
-                    "size": sum(b["size"] for b in blobs),
-                    "blobs": blobs,
-                    "duration_s": round(time.monotonic() - started, 3),
-                }
-            )
-            repo.append("backup", record, chain=chain)
-        finally:
-            for path, _ in pending:
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
-    return record
+    with _new_backup(repo) as new:
+        for role, data in parts:
+            new.seal(role, [data], level=level, chunk_size=chunk_size)
+        return new.commit(dict(info), kind, now)
