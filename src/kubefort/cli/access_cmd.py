@@ -6,12 +6,12 @@ import sys
 
 import click
 
-from ..api import ClusterSource, ScanOptions
-from ..errors import UsageError
+from ..api import ClusterSource
 from ..reporters import access as report
 from ..reporters import error_lines, printable
 from .cluster_cmd import progress_printer
-from .options import cluster_options, input_options
+from .options import cluster_options, input_options, input_scan_options
+from .progress import StatusLine, enabled
 
 
 @click.group("access")
@@ -116,23 +116,13 @@ def audit_cmd(
     from ..access.audit import certificate_requests, guidance, people
     from ..api import audit_access
 
-    inputs = [*paths, *filenames]
-    if not inputs and not helm and not kustomize and cluster is None and snapshot is None:
-        raise UsageError(
-            "nothing to read: give files or directories, --helm, --kustomize, --cluster or --snapshot FILE"
-        )
-    opts = ScanOptions(
-        paths=inputs,
-        helm=list(helm),
-        helm_values=list(helm_values),
-        kustomize=list(kustomize),
-        namespace=namespace,
-        cluster=cluster,
-        snapshot=snapshot,
-        fail_on=fail_on,
+    opts = input_scan_options(
+        [*paths, *filenames], helm, helm_values, kustomize, namespace, cluster, snapshot, fail_on=fail_on
     )
-    tty = cluster is not None and sys.stderr.isatty()
-    result, inventory = audit_access(opts, progress=progress_printer() if tty else None)
+    status = StatusLine() if cluster is not None and enabled() else None
+    result, inventory = audit_access(opts, progress=progress_printer(status) if status else None)
+    if status:
+        status.clear()
     found, requests = people(inventory), certificate_requests(inventory)
     report.write_audit(found, requests, result, guidance(found, requests), fmt, sys.stdout)
     sys.stdout.flush()

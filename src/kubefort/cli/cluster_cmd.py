@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 import click
 
-from ..api import ClusterSource, save_cluster_snapshot, unread_summary
+from ..api import ClusterSource, Progress, ScanOptions, save_cluster_snapshot, unread_summary
 from ..model.kinds import distinct_unreadable
 from ..reporters import printable
 from .options import cluster_options
@@ -24,6 +25,23 @@ def progress_printer(line: StatusLine | None = None) -> Callable[[int, int, str,
         line.show(f"kubefort: {what} ({done}/{total} types, {objects} objects, {time.monotonic() - start:.1f}s)")
 
     return show
+
+
+T = TypeVar("T")
+
+
+def read_live(opts: ScanOptions, read: Callable[[ScanOptions, Progress | None], tuple[T, list[str]]]) -> T | None:
+    """What ``read`` takes from the cluster or snapshot of ``opts`` (None: files only), with progress on a
+    terminal and what could not be read or discovered as warnings on stderr."""
+    if opts.cluster is None and opts.snapshot is None:
+        return None
+    line = StatusLine() if opts.cluster is not None and enabled() else None
+    got, notes = read(opts, progress_printer(line) if line else None)
+    if line:
+        line.clear()
+    for note in notes:
+        click.echo(f"kubefort: warning: {printable(note)}", err=True)
+    return got
 
 
 def unread_line(unreadable: Mapping[str, str]) -> str:

@@ -14,13 +14,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from ..analysis.graph.search import cuts, is_cidr, resolve, shortest_paths
-from ..api import ClusterSource, ScanOptions, graph_reads, load_graph, read_objects
-from ..errors import UsageError
+from ..api import ClusterSource, graph_reads, load_graph, read_objects
 from ..reporters import graph as report
-from ..reporters import printable
 from ..reporters.netpol import problem_lines
-from .cluster_cmd import progress_printer
-from .options import cluster_options, input_options
+from .cluster_cmd import read_live
+from .options import cluster_options, input_options, input_scan_options
 
 if TYPE_CHECKING:
     from ..analysis.graph.build import AttackGraph
@@ -39,29 +37,8 @@ def _load(
     snapshot: str | None,
     source: str = "internet",
 ) -> tuple[AttackGraph, bool]:
-    files = [*paths, *filenames]
-    if not files and not helm and not kustomize and cluster is None and snapshot is None:
-        raise UsageError(
-            "nothing to read: give files or directories (-f), '-' for stdin, --helm, --kustomize, "
-            "--cluster or --snapshot FILE"
-        )
-    opts = ScanOptions(
-        paths=files,
-        helm=list(helm),
-        helm_values=list(helm_values),
-        kustomize=list(kustomize),
-        namespace=namespace,
-        cluster=cluster,
-        snapshot=snapshot,
-    )
-    live = None
-    if cluster is not None or snapshot is not None:
-        tty = cluster is not None and sys.stderr.isatty()
-        live, notes = read_objects(opts, graph_reads(), progress_printer() if tty else None)
-        if tty:
-            click.echo("\r\033[K", err=True, nl=False)
-        for note in notes:
-            click.echo(f"kubefort: warning: {printable(note)}", err=True)
+    opts = input_scan_options([*paths, *filenames], helm, helm_values, kustomize, namespace, cluster, snapshot)
+    live = read_live(opts, lambda o, progress: read_objects(o, graph_reads(), progress))
     graph, loaded = load_graph(opts, cluster=live, origin=source.strip() if is_cidr(source) else None)
     for line in problem_lines(graph.netpol.problems, loaded.errors):
         click.echo(line, err=True)

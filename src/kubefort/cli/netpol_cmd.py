@@ -22,50 +22,13 @@ from ..loading.loader import LoadResult
 from ..model.inventory import Inventory
 from ..reporters import netpol as report
 from ..reporters import printable
-from .cluster_cmd import progress_printer
-from .options import cluster_options, input_options
-from .progress import StatusLine, enabled
-
-
-def _options(
-    paths: list[str],
-    helm: tuple[str, ...],
-    helm_values: tuple[str, ...],
-    kustomize: tuple[str, ...],
-    namespace: str,
-    cluster: ClusterSource | None = None,
-    snapshot: str | None = None,
-    *,
-    on_cluster: bool = False,
-) -> ScanOptions:
-    """The inputs of a command; ``on_cluster``: they are applied on a cluster read already (may be none)."""
-    if not paths and not helm and not kustomize and cluster is None and snapshot is None and not on_cluster:
-        raise UsageError(
-            "nothing to read: give files or directories (-f), '-' for stdin, --helm, --kustomize, "
-            "--cluster or --snapshot FILE"
-        )
-    return ScanOptions(
-        paths=paths,
-        helm=list(helm),
-        helm_values=list(helm_values),
-        kustomize=list(kustomize),
-        namespace=namespace,
-        cluster=cluster,
-        snapshot=snapshot,
-    )
+from .cluster_cmd import read_live
+from .options import cluster_options, input_options, input_scan_options
 
 
 def _read(opts: ScanOptions) -> Inventory | None:
     """The cluster of ``opts`` (None: files only), with what could not be read or discovered on stderr."""
-    if opts.cluster is None and opts.snapshot is None:
-        return None
-    line = StatusLine() if opts.cluster is not None and enabled() else None
-    cluster, notes = read_for_netpol(opts, progress_printer(line) if line else None)
-    if line:
-        line.clear()
-    for note in notes:
-        click.echo(f"kubefort: warning: {printable(note)}", err=True)
-    return cluster
+    return read_live(opts, read_for_netpol)
 
 
 def _warn(eng: NetpolEngine, loaded: LoadResult, label: str = "", *, incomplete: bool = True) -> None:
@@ -139,7 +102,7 @@ def can_reach_cmd(
             query = parse_port_query(port)
         except ValueError as e:
             raise UsageError(f"--port: {e}") from None
-    opts = _options([*paths, *filenames], helm, helm_values, kustomize, namespace, cluster, snapshot)
+    opts = input_scan_options([*paths, *filenames], helm, helm_values, kustomize, namespace, cluster, snapshot)
     eng, loaded = load_netpol(opts, cluster=_read(opts))
     try:
         verdict = reach(eng, src, dst, query)
@@ -186,7 +149,7 @@ def matrix_cmd(
     \b
     Exit codes: 0 done, 2 usage or input error, or an incomplete answer.
     """
-    opts = _options([*paths, *filenames], helm, helm_values, kustomize, namespace, cluster, snapshot)
+    opts = input_scan_options([*paths, *filenames], helm, helm_values, kustomize, namespace, cluster, snapshot)
     eng, loaded = load_netpol(opts, cluster=_read(opts))
     m = matrix(eng, _namespace_filter(ctx, namespace))
     report.write_matrix(m, fmt, output or sys.stdout)
@@ -230,12 +193,14 @@ def diff_cmd(
             "with --cluster/--snapshot give AFTER only (BEFORE is the cluster)" if live else "give BEFORE and AFTER"
         )
     shared = list(filenames)
-    base = _read(_options([], (), (), (), namespace, cluster, snapshot)) if live else None
+    base = _read(input_scan_options([], (), (), (), namespace, cluster, snapshot)) if live else None
     before = [] if live else [sides[0]]
     eb, lb = load_netpol(
-        _options([*before, *shared], helm, helm_values, kustomize, namespace, on_cluster=live), cluster=base
+        input_scan_options([*before, *shared], helm, helm_values, kustomize, namespace, on_cluster=live), cluster=base
     )
-    ea, la = load_netpol(_options([sides[-1], *shared], helm, helm_values, kustomize, namespace), cluster=base)
+    ea, la = load_netpol(
+        input_scan_options([sides[-1], *shared], helm, helm_values, kustomize, namespace), cluster=base
+    )
     result = diff(eb, ea, _namespace_filter(ctx, namespace))
     report.write_diff(result, fmt, sys.stdout)
     _warn(eb, lb, "before: ", incomplete=False)
@@ -302,7 +267,7 @@ def generate_cmd(
     """
     from ..analysis.netpol.generate import FlowError, flows_from_hubble, generate, parse_flows, prove
 
-    opts = _options([*manifests, *filenames], helm, helm_values, kustomize, namespace, cluster, snapshot)
+    opts = input_scan_options([*manifests, *filenames], helm, helm_values, kustomize, namespace, cluster, snapshot)
     base = _read(opts)  # the workloads of a cluster or snapshot (the manifests are applied on top)
     loaded = load_inputs(opts)
     if loaded.errors:

@@ -9,7 +9,8 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from ..api import ClusterSource
+from ..api import ClusterSource, ScanOptions
+from ..errors import UsageError
 from .progress import no_progress_option
 
 #: a click command function (what the option decorators take and return)
@@ -141,3 +142,35 @@ _H = {
     "secret_values": "Keep Secret values in memory for the secret-content rules (never written anywhere).",
     "namespace": "Read namespaced objects of this namespace only.  [default: all namespaces]",
 }
+
+
+def input_scan_options(
+    paths: list[str],
+    helm: tuple[str, ...],
+    helm_values: tuple[str, ...],
+    kustomize: tuple[str, ...],
+    namespace: str,
+    cluster: ClusterSource | None = None,
+    snapshot: str | None = None,
+    *,
+    on_cluster: bool = False,
+    **extra: Any,
+) -> ScanOptions:
+    """The inputs of a command that reads files or a cluster (:func:`input_options` and
+    :func:`cluster_options`) as ScanOptions; a usage error when there is nothing to read.
+    ``on_cluster``: the files are applied on a cluster read already (there may be none)."""
+    if not paths and not helm and not kustomize and cluster is None and snapshot is None and not on_cluster:
+        raise UsageError(
+            "nothing to read: give files or directories (-f), '-' for stdin, --helm, --kustomize, "
+            "--cluster or --snapshot FILE"
+        )
+    return ScanOptions(
+        paths=paths,
+        helm=list(helm),
+        helm_values=list(helm_values),
+        kustomize=list(kustomize),
+        namespace=namespace,
+        cluster=cluster,
+        snapshot=snapshot,
+        **extra,
+    )
