@@ -13,6 +13,7 @@ marked *incomplete* with the kinds and why: a line in text and table output, an 
 
 from __future__ import annotations
 
+import collections
 import csv
 import json
 from collections.abc import Iterable, Iterator, Mapping
@@ -217,7 +218,12 @@ def _diff_text(d: NetpolDiff) -> Iterator[str]:
 def problem_lines(problems: Iterable[tuple[str, str]], errors: Iterable[KubefortError], label: str = "") -> list[str]:
     """The stderr lines about inputs that could not be read and objects the analysis left out."""
     out = [f"kubefort: error: {label}{printable(e.diagnostics())}" for e in errors]
-    out += [f"kubefort: warning: {label}{printable(ref)} is left out: {printable(why)}" for ref, why in problems]
+    # one line per cause: an object copied in many files is left out once per extra copy
+    counts = collections.Counter(problems)
+    out += [
+        f"kubefort: warning: {label}{printable(ref)} is left out: {printable(why)}" + (f" ({n} times)" if n > 1 else "")
+        for (ref, why), n in counts.items()
+    ]
     return out
 
 
