@@ -4,7 +4,10 @@
 Starts ``kubefort admission serve`` (one process) on 127.0.0.1 with a certificate made for the run,
 drives it with ``wrk`` (or ``hey``) at several concurrency levels with a Deployment-sized
 AdmissionReview, and prints a markdown table: requests/s, p50 and p99 latency. Also measures the
-decision alone (``review()`` in process) to show where the time goes. Every load run is bounded in
+decision alone (``review()`` in process) to show where the time goes, and sets kubefort beside a
+do-nothing webhook (the same server and TLS with every rule skipped: it parses the review and answers
+allowed) under the same load, for issue 15's targets: p99 at 1000 req/s offered over 16 connections at
+most 2x the do-nothing one, saturation throughput at least half of it. Every load run is bounded in
 time (``--duration`` seconds per level) and targets 127.0.0.1 only.
 
 Usage: .venv/bin/python bench/bench_admission.py [--duration 8] [--concurrency 1,4,16,64]
@@ -16,6 +19,7 @@ Usage: .venv/bin/python bench/bench_admission.py [--duration 8] [--concurrency 1
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -25,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +69,104 @@ def wait_ready(port: int) -> None:
         except OSError:
             time.sleep(0.05)
     raise SystemExit("the webhook did not start")
+
+
+#: the issue's load for the side-by-side comparison: 1000 req/s offered over 16 connections
+COMPARE_RATE, COMPARE_CONNECTIONS = 1000, 16
+#: kubefort's p99 at most this many times the do-nothing webhook's; its saturation throughput at least this share
+TARGET_P99_RATIO, TARGET_SATURATION_SHARE = 2.0, 0.5
+
+
+def rule_areas(kubefort: str) -> list[str]:
+    """Every rule area (``KF-POD-*``...), from ``kubefort rules list``: skipping them all leaves a webhook
+    that parses the review and answers allowed, the baseline nothing can beat."""
+    out = subprocess.run([kubefort, "rules", "list", "-o", "json"], capture_output=True, text=True, check=True).stdout
+    data = json.loads(out)
+    items = data.get("rules", data) if isinstance(data, dict) else data
+    return sorted({"KF-" + r["id"].split("-")[1] + "-*" for r in items})
+
+
+@contextlib.contextmanager
+def serving(kubefort: str, tmp: Path, workers: int, extra: Sequence[str] = ()) -> Iterator[str]:
+    """``kubefort admission serve`` on a free loopback port for the duration of the block; yields its URL."""
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            kubefort,
+            "admission",
+            "serve",
+            "--cert",
+            str(tmp / "tls.crt"),
+            "--key",
+            str(tmp / "tls.key"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            *extra,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_ready(port)
+        yield f"https://127.0.0.1:{port}/validate"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def compare_with_nothing(
+    kubefort: str, tmp: Path, worker_counts: Sequence[int], duration: int, tool: str
+) -> list[tuple[int, str, float, float, float, float]]:
+    """Per worker count and server (kubefort with every rule; the same server with every rule skipped):
+    p99 at 1000 req/s offered over 16 connections (hey), and saturation throughput with 16 requests in
+    flight (wrk, or hey unpaced). The denied UPDATE is the heavier request (every rule runs, warnings)."""
+    skip = [a for area in rule_areas(kubefort) for a in ("--skip-rules", area)]
+    body = tmp / "compare-body.json"
+    body.write_bytes(bodies()["privileged Deployment UPDATE (denied + warnings)"])
+    saturate = run_wrk if tool == "wrk" else run_hey
+    out = []
+    for workers in worker_counts:
+        for label, extra in (("do-nothing webhook (every rule skipped)", skip), ("kubefort (every rule)", [])):
+            with serving(kubefort, tmp, workers, extra) as url:
+                saturate(url, body, 4, 2)  # warm-up
+                rps, p50, p99 = run_hey(url, body, COMPARE_CONNECTIONS, duration, rate=COMPARE_RATE)
+                sat, _, _ = saturate(url, body, COMPARE_CONNECTIONS, duration)
+                out.append((workers, label, rps, p50, p99, sat))
+    return out
+
+
+def print_compare(rows: Sequence[tuple[int, str, float, float, float, float]]) -> None:
+    print(
+        f"\n### Against a do-nothing webhook (same server and TLS, every rule skipped; {COMPARE_RATE} req/s offered "
+        f"over {COMPARE_CONNECTIONS} connections, saturation with {COMPARE_CONNECTIONS} in flight)\n"
+    )
+    print(
+        "| workers | server | req/s at 1000 offered | p50 ms | p99 ms | saturation req/s | p99 ratio | saturation share |"
+    )
+    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+    base: dict[int, tuple[float, float]] = {}
+    verdicts = []
+    for workers, label, rps, p50, p99, sat in rows:
+        if workers not in base:
+            base[workers] = (p99, sat)
+            print(f"| {workers} | {label} | {rps:.0f} | {p50:.2f} | {p99:.2f} | {sat:.0f} | 1 | 1 |")
+            continue
+        b99, bsat = base[workers]
+        r99, share = p99 / b99 if b99 else float("inf"), sat / bsat if bsat else 0.0
+        print(f"| {workers} | {label} | {rps:.0f} | {p50:.2f} | {p99:.2f} | {sat:.0f} | {r99:.2f} | {share:.2f} |")
+        ok = r99 <= TARGET_P99_RATIO and share >= TARGET_SATURATION_SHARE
+        verdicts.append(f"{workers} worker(s): {'met' if ok else 'not met'}")
+    print(
+        f"\nTarget (issue 15): p99 at most {TARGET_P99_RATIO:g}x the do-nothing webhook's and saturation throughput at "
+        f"least {TARGET_SATURATION_SHARE:g} of it: " + "; ".join(verdicts) + "."
+    )
 
 
 def bodies() -> dict[str, bytes]:
@@ -157,6 +260,12 @@ def main() -> int:
     ap.add_argument("--concurrency", default="1,4,16,64")
     ap.add_argument("--workers", default="1,2", help="server worker processes to try (comma-separated)")
     ap.add_argument(
+        "--no-compare",
+        dest="compare",
+        action="store_false",
+        help="skip the side-by-side runs against a do-nothing webhook (same server, every rule skipped)",
+    )
+    ap.add_argument(
         "--rates", default="1000,1500", help="fixed offered rates in req/s, measured with hey (comma-separated)"
     )
     args = ap.parse_args()
@@ -188,34 +297,13 @@ def main() -> int:
     )
     load_before = os.getloadavg()[0]
     rows: list[tuple[str, int, str, float, float, float]] = []
+    compare: list[tuple[int, str, float, float, float, float]] = []
     rates = [int(x) for x in args.rates.split(",") if x.strip()][:4] if shutil.which("hey") else []
     decision_ms = {name: in_process(body) for name, body in bodies().items()}
     runner = run_wrk if tool == "wrk" else run_hey
     try:
         for workers in worker_counts:
-            port = free_port()
-            url = f"https://127.0.0.1:{port}/validate"
-            server = subprocess.Popen(
-                [
-                    kubefort,
-                    "admission",
-                    "serve",
-                    "--cert",
-                    str(tmp / "tls.crt"),
-                    "--key",
-                    str(tmp / "tls.key"),
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--workers",
-                    str(workers),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            try:
-                wait_ready(port)
+            with serving(kubefort, tmp, workers) as url:
                 for i, (name, body) in enumerate(bodies().items()):
                     f = tmp / f"body-{i}.json"
                     f.write_bytes(body)
@@ -227,12 +315,8 @@ def main() -> int:
                     for rate in rates:
                         rps, p50, p99 = run_hey_rate(url, f, rate, duration)
                         rows.append((name, workers, f"{rate} req/s offered (hey)", rps, p50, p99))
-            finally:
-                server.terminate()
-                try:
-                    server.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    server.kill()
+        if args.compare and shutil.which("hey"):
+            compare = compare_with_nothing(kubefort, tmp, worker_counts, duration, tool)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -240,6 +324,7 @@ def main() -> int:
     cmd = (
         f".venv/bin/python bench/bench_admission.py --duration {duration} --concurrency {','.join(map(str, levels))}"
         f" --workers {','.join(map(str, worker_counts))} --rates {','.join(map(str, rates))}"
+        + ("" if args.compare else " --no-compare")
     )
     print(f"### Admission webhook over HTTPS ({tool}, {os.cpu_count()} cores shared by server and load generator)\n")
     print("| request | workers | load | req/s | p50 ms | p99 ms | target (>= 1000 req/s, p99 < 10 ms) |")
@@ -252,6 +337,8 @@ def main() -> int:
         "whatever the server sustains, latency includes queueing at saturation). Offered: requests at a fixed "
         "rate, as an API server sends them (hey, 4 senders; hey's senders fire in bursts, see run_hey_rate)."
     )
+    if compare:
+        print_compare(compare)
     print("\n| request | decision alone (review(), in process) |")
     print("|---|---:|")
     for name, ms in decision_ms.items():
