@@ -42,7 +42,7 @@ from ...model.host_access import RUNTIME_SOCKETS, SENSITIVE_HOST_PATHS, covers, 
 from ...model.inventory import Inventory
 from ...model.objects import K8sObject
 from ...model.workloads import ContainerSet, PodSpecView, pod_spec
-from ..netpol.engine import External, NetpolEngine, engine_for
+from ..netpol.engine import External, NetpolEngine, engine_for, iter_bits
 from ..netpol.model import Workload
 from ..netpol.sets import AddrSet
 from ..rbac.escalation import EscalationGraph
@@ -493,7 +493,7 @@ class AttackGraph:
         if HUB_ID in self.vertices:
             return
         self._vertex(HUB_ID, HUB, "the pod network (any pod whose egress is open)")
-        for i in _bits(open_eg):
+        for i in iter_bits(open_eg):
             for w in self.netpol.classes[i].members:
                 self._edge(workload_id(w.ref), HUB_ID, "network", self._out_reason(w), 0)
 
@@ -505,7 +505,7 @@ class AttackGraph:
         eng = self.netpol
         gid = self._groups[src] = f"peers:{len(self._groups)}"
         namespaces: dict[str, int] = defaultdict(int)
-        for i in _bits(src):
+        for i in iter_bits(src):
             namespaces[eng.classes[i].namespace] |= 1 << i
         names = sorted(namespaces)
         shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
@@ -516,12 +516,12 @@ class AttackGraph:
                 nid = self._ns_vertex.get(ns)
                 if nid is None:
                     nid = self._ns_vertex[ns] = self._vertex(f"namespace-pods:{ns}", HUB, f"the pods of namespace {ns}")
-                    for i in _bits(whole):
+                    for i in iter_bits(whole):
                         for w in eng.classes[i].members:
                             self._edge(workload_id(w.ref), nid, "network", self._out_reason(w), 0)
                 self._edge(nid, gid, "network", Reason(f"every pod of namespace {ns} is among them"), 0)
                 continue
-            for i in _bits(chunk):
+            for i in iter_bits(chunk):
                 for w in eng.classes[i].members:
                     self._edge(workload_id(w.ref), gid, "network", self._out_reason(w), 0)
         return gid
@@ -789,15 +789,6 @@ class AttackGraph:
 
 #: every internet address (IPv4), as a NetworkPolicy engine endpoint
 _EVERYWHERE = External(AddrSet.cidr("0.0.0.0/0"), "0.0.0.0/0")
-
-
-def _bits(bits: int) -> Iterator[int]:
-    i = 0
-    while bits:
-        if bits & 1:
-            yield i
-        bits >>= 1
-        i += 1
 
 
 def _ports(raw: Mapping[str, Any]) -> list[Any]:
