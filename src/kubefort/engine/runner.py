@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Container, Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from ..model.inventory import Inventory
@@ -43,6 +44,7 @@ class Plan:
     """
 
     __slots__ = (
+        "_judged",
         "_steps",
         "_templates",
         "cluster_rules",
@@ -69,12 +71,13 @@ class Plan:
         judge (the webhook sees one object at a time)."""
         params = params or {}
         self.mode, self.pss, self.local_only = mode, pss, local_only
-        self.params: dict[str, dict[str, Any]] = {}
+        self.params: dict[str, Mapping[str, Any]] = {}
         self.inactive: list[Rule] = []
         self.rules: list[Rule] = []
         for r in rules:
             m = r.meta
-            p = self.params[m.id] = rule_params(r, params)
+            # rules without parameters share one empty mapping, so that a run makes one Context for them all
+            p = self.params[m.id] = rule_params(r, params) or _NO_PARAMS
             # rules whose activating parameter is not set do not run (KF-IMG-005 without allowed_registries)
             if m.requires and not p.get(m.requires):
                 self.inactive.append(r)
@@ -87,6 +90,7 @@ class Plan:
         self.cluster_rules = [] if local_only else [r for r in self.rules if r.meta.scope is Scope.CLUSTER]
         self._steps: dict[str, tuple[Rule, ...]] = {}
         self._templates: dict[str, tuple[tuple[Any, ...], ...]] = {}
+        self._judged: dict[tuple[str, bool, str | None, frozenset[tuple[str, str]]], tuple[tuple[Any, ...], ...]] = {}
 
     def for_kind(self, kind: str) -> tuple[Rule, ...]:
         """The rules that run on objects of ``kind``, in selection order (computed once per kind)."""
@@ -116,6 +120,20 @@ class Plan:
             )
         return hit
 
+    def steps(self, kind: str, inventory: Inventory) -> tuple[tuple[Any, ...], ...]:
+        """Per rule of ``kind``: :meth:`templates` with why the rule cannot judge on ``inventory`` (None: it
+        can). That depends on the inventory only through whether it is a whole cluster and what could not
+        be read, so the steps are kept per plan for each such state: the webhook, judging one object per
+        request with a fresh inventory, compiles its steps once."""
+        key = (kind, inventory.live, inventory.partial, frozenset(inventory.unreadable.items()))
+        hit = self._judged.get(key)
+        if hit is None:
+            hit = self._judged[key] = tuple((*t, blocked(t[0], inventory, kind)) for t in self.templates(kind))
+        return hit
+
+
+#: the parameters of a rule that declares none (shared, read-only)
+_NO_PARAMS: Mapping[str, Any] = MappingProxyType({})
 
 #: below this many objects a scan runs in one process: forking costs more than it saves
 PARALLEL_MIN_OBJECTS = 1000
@@ -188,6 +206,16 @@ def duplicate_note(copies: list[K8sObject]) -> str:
     )
 
 
+def blocked(meta: RuleMeta, inventory: Inventory, kind: str | None = None) -> str | None:
+    """Why ``meta`` cannot judge on ``inventory`` (objects of ``kind``): a whole-cluster rule on less than a
+    whole cluster, or a kind it needs that could not be read; None when it can."""
+    if meta.whole_cluster:
+        gap = cluster_gap(inventory)
+        if gap is not None:
+            return gap
+    return meta.blocked_by(inventory.unreadable, kind)
+
+
 def cluster_gap(inventory: Inventory) -> str | None:
     """Why ``inventory`` is not a whole cluster for the whole-cluster rules (``RuleMeta.whole_cluster``):
     manifests are not one, and neither is a cluster scan restricted to one namespace; None when it is."""
@@ -227,9 +255,8 @@ class Run:
     ) -> None:
         self.plan, self.inventory, self.report, self.suppressor = plan, inventory, report, suppressor
         self.min_severity, self.keep_passes = min_severity, keep_passes
-        self.contexts: dict[str, Context] = {}
-        # per kind: (meta, fn, step kind, container set, applies, groups, context, blocked) per rule that runs on it
-        self.compiled: dict[str, list[tuple[Any, ...]]] = {}
+        # by the identity of a rule's parameters (rules without any share one): what rules may read
+        self.contexts: dict[int, Context] = {}
 
     def fresh(self) -> Run:
         """The same evaluation with an empty report (a shard of the objects)."""
@@ -242,30 +269,28 @@ class Run:
             self.min_severity,
             self.keep_passes,
         )
-        sub.contexts, sub.compiled = self.contexts, self.compiled
+        sub.contexts = self.contexts
         return sub
 
     def blocked(self, meta: RuleMeta, kind: str | None = None) -> str | None:
-        """Why ``meta`` cannot judge here (on objects of ``kind``): a whole-cluster rule on less than a
-        whole cluster, or a kind it needs that could not be read; None when it can."""
-        if meta.whole_cluster:
-            gap = cluster_gap(self.inventory)
-            if gap is not None:
-                return gap
-        return meta.blocked_by(self.inventory.unreadable, kind)
+        """Why ``meta`` cannot judge here (on objects of ``kind``); None when it can."""
+        return blocked(meta, self.inventory, kind)
 
     def context(self, meta: Any) -> Context:
-        ctx = self.contexts.get(meta.id)
+        plan = self.plan
+        params = plan.params[meta.id]
+        ctx = self.contexts.get(id(params))
         if ctx is None:
-            plan = self.plan
-            ctx = self.contexts[meta.id] = Context(plan.params[meta.id], self.inventory, plan.mode, plan.pss)
+            ctx = self.contexts[id(params)] = Context(params, self.inventory, plan.mode, plan.pss)
         return ctx
 
     def objects(self, objs: Iterable[K8sObject], marks: list[tuple[int, int, int]] | None = None) -> None:
         """Run the object, pod and container rules on ``objs``. With ``marks``, append after each object
         how many findings, results and passes the report then holds (to merge shards in input order)."""
         report, suppressor, pss, min_severity = self.report, self.suppressor, self.plan.pss, self.min_severity
-        compiled = self.compiled
+        plan, inventory, contexts = self.plan, self.inventory, self.contexts
+        params_of, mode = plan.params, plan.mode
+        compiled: dict[str, tuple[tuple[Any, ...], ...]] = {}
         passes = report.passes if self.keep_passes else None
         findings, results = report.findings, report.results
         n_pass = 0
@@ -273,16 +298,14 @@ class Run:
             kind = obj.kind
             steps = compiled.get(kind)
             if steps is None:
-                steps = compiled[kind] = [
-                    (*t, self.context(t[0]), self.blocked(t[0], kind)) for t in self.plan.templates(kind)
-                ]
+                steps = compiled[kind] = plan.steps(kind, inventory)
             judged = obj.invalid is not None  # fields found invalid: reading them makes a rule not evaluated
             if judged:
                 obj.judging(True)
             pod = pod_spec(obj) if steps and kind in WORKLOAD_KINDS else None
             memo = obj.memo
             origin = None
-            for meta, fn, code, cset, applies, groups, ctx, blocked in steps:
+            for meta, fn, code, cset, applies, groups, why in steps:
                 if groups is not None and obj.group not in groups:
                     continue  # the rule names this kind in other API groups (a Kyverno Policy for a K10 rule)
                 if applies is not None:
@@ -296,9 +319,13 @@ class Run:
                         memo[applies] = ok
                     if not ok:
                         continue  # not about this object (a kube-apiserver flag rule on an nginx Deployment)
-                if blocked is not None:  # not a whole cluster, or a kind it reads could not be read: never a pass
-                    _failed_to_judge(report, meta, obj, NotEvaluated(blocked))
+                if why is not None:  # not a whole cluster, or a kind it reads could not be read: never a pass
+                    _failed_to_judge(report, meta, obj, NotEvaluated(why))
                     continue
+                params = params_of[meta.id]
+                ctx = contexts.get(id(params))
+                if ctx is None:
+                    ctx = contexts[id(params)] = Context(params, inventory, mode, pss)
                 try:
                     if code == _OBJECT:
                         violations = list(fn(obj, ctx))
@@ -332,12 +359,12 @@ class Run:
         the namespaces ``only`` names when given (``kubefort watch`` judges a changed namespace again)."""
         if not self.plan.ns_rules:
             return
-        blocked = {r.meta.id: self.blocked(r.meta) for r in self.plan.ns_rules}
+        why_not = {r.meta.id: self.blocked(r.meta) for r in self.plan.ns_rules}
         for ns in self.inventory.namespace_views():
             if only is not None and ns.name not in only:
                 continue
             for r in self.plan.ns_rules:
-                why = blocked[r.meta.id]
+                why = why_not[r.meta.id]
                 if why is not None:
                     _failed_to_judge(self.report, r.meta, ns.anchor, NotEvaluated(why))
                     continue
