@@ -225,9 +225,10 @@ class _Edge(NamedTuple):
 class _Perms:
     """What a node may do, by scope: cluster-wide, in every namespace, or per namespace."""
 
-    __slots__ = ("admin", "any_ns", "by_ns", "cluster", "held")
+    __slots__ = ("admin", "any_ns", "by_ns", "cluster", "granted", "held")
 
     def __init__(self) -> None:
+        self.granted: set[Atom] = set()  # the atoms granted in any scope: most lookups ask for others
         self.cluster: dict[Atom, list[Any]] = {}  # atom -> [every, names, via]
         self.any_ns: dict[Atom, list[Any]] = {}
         self.by_ns: dict[str, dict[Atom, list[Any]]] = defaultdict(dict)
@@ -240,6 +241,7 @@ class _Perms:
         if not role.atoms:
             return
         target = self.cluster if scope is None else self.any_ns if scope == ANY_NS else self.by_ns[scope]
+        self.granted.update(role.atoms)
         for atom, (every, names) in role.atoms.items():
             cur = target.get(atom)
             if cur is None:
@@ -264,7 +266,9 @@ class _Perms:
     ) -> tuple[bool, set[str], str | None]:
         """(every name allowed, the names allowed otherwise, a via). ``ns=None``: in every namespace."""
         atom = (verb, group, resource, sub)
-        assert atom in _ATOM_SET, atom
+        if atom not in self.granted:
+            assert atom in _ATOM_SET, atom
+            return False, set(), None
         scopes = (
             (self.cluster,)
             if cluster_scoped
