@@ -276,6 +276,9 @@ def test_volumes_backed_up_restored_and_drilled(s3: Any, endpoint: str, tmp_path
         assert snap["hostname"] == "db" and snap["tags"] == ["pvc=uploads"]
         assert w.verify().exit_code == 0
 
+        r = w.restore(rec["id"], "--dry-run")
+        assert r.exit_code == 0 and "would restore db-restored/uploads from snapshot" in r.stdout, r.output
+        assert not w.target.types[("batch", "jobs")].objects  # nothing run in a dry run
         r = w.restore(rec["id"])
         assert r.exit_code == 0, r.output
         assert "volumes    restored     db-restored/uploads" in r.stdout and "volumes 2/2 equal" in r.stdout
