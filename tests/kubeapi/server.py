@@ -21,6 +21,8 @@ exactly as a real cluster would be. What it serves is shaped as the API referenc
 - ``/openapi/v3``: the discovery document of the group-versions' OpenAPI documents and each document,
   by hash (:mod:`.openapi`: built-in types from kubefort's bundled data, custom resources from their
   CustomResourceDefinitions, as the apiextensions server publishes them);
+- ``pods/NAME/log?container=C``: a container's output as ``text/plain``, what the job runner stand-in
+  (:mod:`.jobs`, which runs kubefort's volume Jobs as a kubelet would) kept in ``pod_logs``;
 - authentication: client certificates signed by the cluster CA (the CN is the user) or bearer
   tokens; anything else gets 401.
 

@@ -2,7 +2,8 @@
 volume, into moto's S3 server (``ThreadedMotoServer``) with Object Lock in compliance mode; the Object
 Lock checks of ``backup verify``; the backup Jobs kubefort generates for claims.
 
-Not tested here: the Jobs running in a cluster (no kubelet, no CSI driver on this machine)."""
+The Jobs running (restic and kubefort's report container, by the test API server's job runner stand-in:
+no kubelet, no CSI driver on this machine) are tested in ``test_app_backup_volume_jobs.py``."""
 
 from __future__ import annotations
 

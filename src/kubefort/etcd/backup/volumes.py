@@ -5,6 +5,9 @@ into an S3 bucket with Object Lock; kubefort writes no data mover of its own.
   in the cluster: restic mounting the claim read-only or, when the claim's StorageClass has a
   VolumeSnapshotClass of the same CSI driver, a VolumeSnapshot, a claim made from it and the Job
   reading that clone (the application keeps writing meanwhile);
+- :func:`volume_restore_jobs`: the Jobs restoring each claim's recorded snapshot into the restored
+  claim; with ``VolumeTarget.report_image`` every Job ends with kubefort's ``report`` container
+  (:func:`digest_report` as its termination message), which :mod:`.jobs` reads back;
 - :func:`restic_backup` / :func:`restic_restore` / :func:`tree_digest`: restic run on a directory
   (the tests and the benchmark use a directory standing in for a volume) and the file count and
   checksum a restore must reproduce;
