@@ -361,3 +361,28 @@ def test_failed_and_stuck_jobs_are_reported_per_claim(s3: Any, endpoint: str, tm
         )
         assert r.exit_code == 2 and "--restic-image" in r.output
         assert os.path.isdir(w.data)
+
+
+def test_object_lock_of_the_restic_bucket_is_checked_before_the_backup(s3: Any, endpoint: str, tmp_path: Path) -> None:
+    with World(tmp_path, endpoint, s3, "volumes-locked") as w:
+        s3.create_bucket(Bucket="apps-locked", ObjectLockEnabledForBucket=True)
+        s3.put_object_lock_configuration(
+            Bucket="apps-locked",
+            ObjectLockConfiguration={
+                "ObjectLockEnabled": "Enabled",
+                "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 2}},
+            },
+        )
+        repo = ["--repo", "s3://apps-locked/apps", "--key-file", str(tmp_path / "key.json"), "--s3-endpoint", endpoint]
+        args = ["backup", "namespace", "db", "--kubeconfig", w.src, *repo, "--object-lock-days", "2"]
+        r = CliRunner().invoke(cli, [*args, *w.volume_args])
+        assert r.exit_code == 0, r.output
+        # a longer policy than the restic bucket keeps: refused before any Job runs
+        jobs = len(w.src_runner.ran)
+        s3.create_bucket(Bucket="restic-unlocked")
+        unlocked = ["--restic-repository", f"s3:{endpoint}/restic-unlocked/r", *w.volume_args[2:]]
+        r = CliRunner().invoke(cli, [*args, *unlocked])
+        assert r.exit_code == 2 and "refusing to back up: bucket restic-unlocked" in r.output, r.output
+        r = CliRunner().invoke(cli, [*args, "--restic-repository", str(tmp_path / "local-restic"), *w.volume_args[2:]])
+        assert r.exit_code == 2 and "not an S3 bucket" in r.output, r.output
+        assert len(w.src_runner.ran) == jobs

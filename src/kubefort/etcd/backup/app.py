@@ -40,7 +40,14 @@ from ...loading.cluster.transport import ApiError, ClusterError, RequestLimits, 
 from .jobs import VolumeRun, run_volume_jobs
 from .ops import DEFAULT_LEVEL, open_blob, seal_and_commit
 from .repo import ChainState, RepoIssue, Repository
-from .volumes import VolumeTarget, restic_check, restic_snapshot_ids, volume_jobs, volume_restore_jobs
+from .volumes import (
+    VolumeTarget,
+    restic_check,
+    restic_lock_issues,
+    restic_snapshot_ids,
+    volume_jobs,
+    volume_restore_jobs,
+)
 
 APP_ROLE = "namespaces"
 APP_KIND = "namespaces"
@@ -497,7 +504,10 @@ def backup_namespaces(
     if volumes is not None and not volumes.report_image:
         raise UsageError("volume backups need kubefort's image for the report container")
     if lock_days > 0:  # immutability is checked before every backup, not found missing afterwards
-        problems = [i.message for i in immutability_issues(repo, lock_days) if i.level == "error"]
+        issues = immutability_issues(repo, lock_days)
+        if volumes is not None:  # the volume data's bucket too
+            issues += restic_lock_issues(volumes.repository, lock_days)
+        problems = [i.message for i in issues if i.level == "error"]
         if problems:
             raise UsageError(f"refusing to back up: {problems[0]}")
     started = time.monotonic()

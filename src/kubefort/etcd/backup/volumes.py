@@ -428,6 +428,38 @@ def object_lock_issues(s3: Any, bucket: str, days: int) -> list[RepoIssue]:
     return out
 
 
+def restic_bucket(repository: str) -> tuple[str, str] | None:
+    """(endpoint URL, bucket) of a restic ``s3:`` repository (``s3:https://host/bucket/prefix``,
+    ``s3:host/bucket``: HTTPS), or None for another backend."""
+    if not repository.startswith("s3:"):
+        return None
+    rest, scheme = repository[3:], "https"
+    if "://" in rest:
+        scheme, _, rest = rest.partition("://")
+    host, _, path = rest.partition("/")
+    bucket = path.split("/")[0]
+    if not host or not bucket:
+        raise UsageError(f"restic repository {repository}: expected s3:ENDPOINT/BUCKET[/PREFIX]")
+    return f"{scheme}://{host}", bucket
+
+
+def restic_lock_issues(repository: str, days: int, client: Any = None) -> list[RepoIssue]:
+    """:func:`object_lock_issues` for the bucket of a restic repository (the volume data must be as
+    immutable as the objects); another backend cannot enforce a retention. ``client``: a boto3 S3
+    client (default: one for the repository's endpoint, credentials from the environment)."""
+    where = restic_bucket(repository)
+    if where is None:
+        return [RepoIssue("error", f"restic repository {repository}: not an S3 bucket, it cannot enforce a retention")]
+    endpoint, bucket = where
+    if client is None:
+        try:
+            import boto3
+        except ImportError:
+            raise UsageError("checking the restic bucket's Object Lock needs boto3: pip install boto3") from None
+        client = boto3.client("s3", endpoint_url=endpoint)
+    return object_lock_issues(client, bucket, days)
+
+
 def retention_issue(head: Mapping[str, Any], created: dt.datetime, days: int, name: str) -> RepoIssue | None:
     """The object of ``head`` (an S3 HeadObject answer) must be retained ``days`` after ``created``."""
     until = head.get("ObjectLockRetainUntilDate")
