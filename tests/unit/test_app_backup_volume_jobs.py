@@ -295,6 +295,17 @@ def test_volumes_backed_up_restored_and_drilled(s3: Any, endpoint: str, tmp_path
         r = w.restore(rec["id"], "-o", "json")
         doc = json.loads(r.stdout)
         assert doc["ok"] and doc["drill"]["volumes_equal"] == doc["drill"]["volumes_checked"] == 2
+        # a claim the target refuses: its data is not restored (no Job waits for a claim that is not there)
+        w.dst_api.faults.forbidden.add("persistentvolumeclaims")
+        jobs = len(w.dst_runner.ran)
+        r = w.restore(rec["id"], "--namespace-map", "db=db-3", "-o", "json")
+        doc = json.loads(r.stdout)
+        assert r.exit_code == 1 and not doc["ok"]
+        assert {(v["claim"], v["action"], v["detail"]) for v in doc["volumes"]} == {
+            ("db-3/data-pg-0", "not restored", "its claim was not applied"),
+            ("db-3/uploads", "not restored", "its claim was not applied"),
+        }
+        assert len(w.dst_runner.ran) == jobs
 
 
 def test_flipped_byte_and_deleted_snapshot_are_detected(s3: Any, endpoint: str, tmp_path: Path) -> None:

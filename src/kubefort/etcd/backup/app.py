@@ -934,7 +934,7 @@ def restore_namespaces(
             if not data_done and (phase(doc) >= PHASES["Service"] or doc["metadata"].get("ownerReferences")):
                 data_done = True  # the claims are there, nothing that mounts them has started yet
                 result.volumes = _restore_volumes(
-                    transport, archive, namespaces, volumes, dry_run=dry_run, timeout=volume_timeout, progress=progress
+                    transport, archive, namespaces, volumes, _claims(applied), dry_run, volume_timeout, progress
                 )
             item = RestoredObject(key=describe(doc), phase=PHASE_NAMES[phase(doc)], action="applied")
             result.objects.append(item)
@@ -962,7 +962,7 @@ def restore_namespaces(
                 item.action, item.detail = "failed", str(e)
         if not data_done:
             result.volumes = _restore_volumes(
-                transport, archive, namespaces, volumes, dry_run=dry_run, timeout=volume_timeout, progress=progress
+                transport, archive, namespaces, volumes, _claims(applied), dry_run, volume_timeout, progress
             )
         for item, doc in applied:  # the drill: read back, clean, compare
             try:
@@ -983,18 +983,27 @@ def restore_namespaces(
     return result
 
 
+def _claims(applied: Iterable[tuple[RestoredObject, dict[str, Any]]]) -> set[str]:
+    """``namespace/name`` of the claims applied so far."""
+    return {
+        f"{doc['metadata'].get('namespace')}/{doc['metadata']['name']}"
+        for _, doc in applied
+        if doc["kind"] == "PersistentVolumeClaim" and doc["apiVersion"] == "v1"
+    }
+
+
 def _restore_volumes(
     transport: Transport,
     archive: AppArchive,
     namespaces: Mapping[str, str],
     target: VolumeTarget | None,
-    *,
+    claims_applied: set[str],
     dry_run: bool,
     timeout: float,
     progress: Callable[[str], None] | None,
 ) -> list[RestoredVolume]:
-    """Restore the data of the claims the backup recorded into the restored claims, by Jobs, and set
-    each claim's result beside what the backup recorded."""
+    """Restore the data of the claims the backup recorded into the restored claims (those applied), by
+    Jobs, and set each claim's result beside what the backup recorded."""
     recorded = [v for v in archive.manifest.get("volumes") or () if isinstance(v, dict)]
     if not recorded:
         return []
@@ -1012,6 +1021,9 @@ def _restore_volumes(
         if not v.get("ok") or not v.get("snapshot"):
             out[(ns, claim)].action = "not restored"
             out[(ns, claim)].detail = f"not in the backup: {v.get('reason') or 'no snapshot recorded'}"
+        elif not dry_run and out[(ns, claim)].claim not in claims_applied:
+            out[(ns, claim)].action = "not restored"
+            out[(ns, claim)].detail = "its claim was not applied"
     todo = {k for k, r in out.items() if r.action == "restored"}
     if dry_run or not todo:
         return list(out.values())
