@@ -331,3 +331,19 @@ def test_schedule_least_privilege_and_scan_clean(tmp_path: Path) -> None:
         schedule_manifests(ScheduleSpec(namespaces=("a",), repo="s3://b/p", image="kubefort:latest"))
     with pytest.raises(Exception, match="no wildcard"):
         schedule_manifests(ScheduleSpec(namespaces=("a",), repo="s3://b/p", image=image, resources=("x/*",)))
+
+
+def test_restic_results_and_bucket_parsing() -> None:
+    from kubefort.etcd.backup.volumes import parse_report, restic_bucket, restic_summary
+
+    assert restic_bucket("s3:https://s3.example.com/backups/restic") == ("https://s3.example.com", "backups")
+    assert restic_bucket("s3:http://127.0.0.1:9000/b") == ("http://127.0.0.1:9000", "b")
+    assert restic_bucket("s3:s3.amazonaws.com/bucket/p/q") == ("https://s3.amazonaws.com", "bucket")
+    assert restic_bucket("/srv/restic") is None and restic_bucket("b2:bucket:path") is None
+    with pytest.raises(Exception, match="expected s3:ENDPOINT/BUCKET"):
+        restic_bucket("s3:https://host-only")
+    log = '{"message_type":"status","percent_done":0.5}\nscan finished\n{"message_type":"summary","snapshot_id":"c0f67ebf","total_files_processed":3}\n'
+    assert restic_summary(log) == {"message_type": "summary", "snapshot_id": "c0f67ebf", "total_files_processed": 3}
+    assert restic_summary("Fatal: wrong password\n") is None
+    assert parse_report('{"files": 3, "sha256": "ab"}') == {"files": 3, "sha256": "ab"}
+    assert parse_report("Fatal: boom") is None and parse_report('{"files": "3"}') is None
