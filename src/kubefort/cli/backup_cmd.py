@@ -89,6 +89,13 @@ def volume_options(fn: Command) -> Command:
             help="Secret of each namespace with restic's password and the bucket credentials (files).",
         ),
         click.option(
+            "--volume-user",
+            type=click.IntRange(1),
+            default=65532,
+            show_default=True,
+            help="UID (and GID, fsGroup) the volume Jobs run as: one that can read the application's files.",
+        ),
+        click.option(
             "--volume-timeout",
             type=float,
             default=3600.0,
@@ -102,7 +109,7 @@ def volume_options(fn: Command) -> Command:
 
 
 def _volume_target(
-    restic_repository: str | None, restic_image: str | None, kubefort_image: str | None, secret: str
+    restic_repository: str | None, restic_image: str | None, kubefort_image: str | None, secret: str, user: int
 ) -> VolumeTarget | None:
     from ..etcd.backup.volumes import VolumeTarget
 
@@ -116,7 +123,11 @@ def _volume_target(
         if "@sha256:" not in image:
             raise UsageError(f"{opt} {image}: pin it by digest (IMAGE@sha256:...)")
     return VolumeTarget(
-        repository=restic_repository, image=str(restic_image), report_image=str(kubefort_image), secret=secret
+        repository=restic_repository,
+        image=str(restic_image),
+        report_image=str(kubefort_image),
+        secret=secret,
+        run_as_user=user,
     )
 
 
@@ -246,6 +257,7 @@ def namespace_cmd(
     restic_image: str | None,
     kubefort_image: str | None,
     volume_secret: str,
+    volume_user: int,
     volume_timeout: float,
 ) -> None:
     """Back up the objects of NAMESPACES (every listable namespaced type) and the cluster-scoped objects
@@ -257,7 +269,7 @@ def namespace_cmd(
     from ..etcd.backup.app import backup_namespaces
     from ..reporters.backup import render_app_backup
 
-    target = _volume_target(restic_repository, restic_image, kubefort_image, volume_secret)
+    target = _volume_target(restic_repository, restic_image, kubefort_image, volume_secret, volume_user)
     line = StatusLine() if target is not None and enabled() else None
     try:
         rec = backup_namespaces(
@@ -565,6 +577,7 @@ def restore_cmd(
     restic_image: str | None,
     kubefort_image: str | None,
     volume_secret: str,
+    volume_user: int,
     volume_timeout: float,
 ) -> None:
     """Restore a backup. etcd: decrypt and check it, then 'etcdctl snapshot restore' it into --data-dir.
@@ -582,7 +595,7 @@ def restore_cmd(
             raise UsageError(f"backup {backup_id} is a namespace backup: give --to-context CONTEXT")
         if to_context == "in-cluster" and kubeconfig:
             raise UsageError("--to-context in-cluster uses the pod's service account: no --kubeconfig")
-        target = _volume_target(restic_repository, restic_image, kubefort_image, volume_secret)
+        target = _volume_target(restic_repository, restic_image, kubefort_image, volume_secret, volume_user)
         line = StatusLine() if target is not None and enabled() else None
         try:
             res = restore_namespaces(
