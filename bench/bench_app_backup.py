@@ -1,6 +1,8 @@
 """Application backups: objects per second of a namespace backup and of its restore (with the drill),
-through two test API servers; restic's throughput on volume data through kubefort's runner and restic
-run directly, on the same data, into the same moto S3 server with Object Lock, in the same run.
+through two test API servers; restic's throughput on volume data through kubefort's runner, through the
+volume Jobs kubefort runs (``backup namespace --restic-repository``, ``backup restore``: Jobs run by the
+test API server's job runner stand-in) and restic run directly, on the same data, into the same moto
+S3 server with Object Lock, in the same run.
 
     python bench/bench_app_backup.py [--objects 10000] [--namespaces 10] [--mib 64]
 
@@ -136,6 +138,7 @@ def bench_restic(args: argparse.Namespace, tmp: Path) -> None:
             },
         )
         times: dict[str, float] = {}
+        times.update(_through_jobs(tmp, data, endpoint))
         for how in ("restic", "kubefort"):
             env = restic_env(f"s3:{endpoint}/bench/{how}", "bench-password", CREDS)
             out = tmp / f"out-{how}"
@@ -164,6 +167,73 @@ def bench_restic(args: argparse.Namespace, tmp: Path) -> None:
             f"volume {op:<8} {size:.0f} MiB: kubefort {size / k:6.1f} MB/s, restic directly {size / r:6.1f} MB/s "
             f"(ratio {r / k:.2f}; moto S3 with Object Lock)"
         )
+    for op in ("backup", "restore"):
+        j, r = times[f"jobs {op}"], times[f"restic {op}"]
+        print(
+            f"volume {op:<8} {size:.0f} MiB through the Jobs: {size / j:6.1f} MB/s (ratio {r / j:.2f} of restic directly; "
+            "the job runner stand-in, the report container's digest, 1 s polling)"
+        )
+
+
+def _through_jobs(tmp: Path, data: Path, endpoint: str) -> dict[str, float]:
+    """``backup namespace --restic-repository`` and ``backup restore`` of one claim holding ``data``:
+    the Jobs kubefort creates, run by the test API server's job runner stand-in (restic and kubefort's
+    report container for real), waited for, and (restore) drilled."""
+    import base64
+
+    from kubeapi.jobs import JobRunner, kubefort_image, restic_image
+    from kubefort.etcd.backup.volumes import VolumeTarget, restic_env, restic_init
+
+    b64 = lambda t: base64.b64encode(t.encode()).decode()  # noqa: E731
+    creds = f"[default]\naws_access_key_id = {CREDS['AWS_ACCESS_KEY_ID']}\naws_secret_access_key = {CREDS['AWS_SECRET_ACCESS_KEY']}\n"
+    source = Store(writable=True)
+    source.load_cluster(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {"name": "data", "namespace": "vol"},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+            },
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "kubefort-volume-backup", "namespace": "vol"},
+                "data": {"password": b64("bench-password"), "credentials": b64(creds)},
+            },
+        ]
+    )
+    target = Store(writable=True)
+    target.load_cluster([])
+    restic_init(restic_env(f"s3:{endpoint}/bench/jobs", "bench-password", CREDS))
+    images = {"restic@sha256:0": restic_image(), "kubefort@sha256:0": kubefort_image()}
+    volumes = VolumeTarget(
+        repository=f"s3:{endpoint}/bench/jobs", image="restic@sha256:0", report_image="kubefort@sha256:0"
+    )
+    repo = Repository(LocalStorage(str(tmp / "jobs-repo")), generate())
+    with (
+        KubeAPIServer(source) as src,
+        KubeAPIServer(target) as dst,
+        JobRunner(src, images, tmp / "src-node") as src_node,
+        JobRunner(dst, images, tmp / "dst-node"),
+    ):
+        src_node.volumes[("vol", "data")] = data
+        t0 = time.perf_counter()
+        rec = app.backup_namespaces(
+            repo, ClusterSource(kubeconfig=src.kubeconfig(tmp / "src.kubeconfig")), ["vol"], volumes=volumes
+        )
+        t1 = time.perf_counter()
+        res = app.restore_namespaces(
+            repo,
+            rec["id"],
+            ClusterSource(kubeconfig=dst.kubeconfig(tmp / "dst.kubeconfig")),
+            namespace_map={"vol": "vol2"},
+            volumes=volumes,
+        )
+        t2 = time.perf_counter()
+    if not all(v["ok"] for v in rec["volumes"]) or not res.ok:
+        raise SystemExit(f"the volume Jobs failed: {rec['volumes']} {res.to_dict()['volumes']}")
+    return {"jobs backup": t1 - t0, "jobs restore": t2 - t1}
 
 
 def main() -> int:

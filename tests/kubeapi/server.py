@@ -21,6 +21,8 @@ exactly as a real cluster would be. What it serves is shaped as the API referenc
 - ``/openapi/v3``: the discovery document of the group-versions' OpenAPI documents and each document,
   by hash (:mod:`.openapi`: built-in types from kubefort's bundled data, custom resources from their
   CustomResourceDefinitions, as the apiextensions server publishes them);
+- ``pods/NAME/log?container=C``: a container's output as ``text/plain``, what the job runner stand-in
+  (:mod:`.jobs`, which runs kubefort's volume Jobs as a kubelet would) kept in ``pod_logs``;
 - authentication: client certificates signed by the cluster CA (the CN is the user) or bearer
   tokens; anything else gets 401.
 
@@ -110,6 +112,8 @@ class KubeAPIServer:
         self.faults = Faults()
         self.tokens = dict(tokens or {"kubefort-test-token": "token-user"})  # token -> user
         self.requests: list[Request] = []
+        # (namespace, pod, container) -> its output, served by GET pods/NAME/log (see .jobs)
+        self.pod_logs: dict[tuple[str, str, str], str] = {}
         self.ca = CA()
         self.server_pair = self.ca.issue("kube-apiserver", server=True)
         self.client_pair = self.ca.issue("cert-user", orgs=("system:authenticated",))
@@ -399,6 +403,8 @@ class _Handler(BaseHTTPRequestHandler):
         if rest and rest[0] == "namespaces" and len(rest) >= 3:
             namespace, rest = rest[1], rest[2:]
         t = api.store.lookup(group, version, rest[0]) if rest else None
+        if method == "GET" and t is not None and t.resource == "pods" and len(rest) == 3 and rest[2] == "log":
+            return self._pod_log(namespace or "", rest[1], query.get("container"))
         if t is None or len(rest) > 2:
             return self._send(404, status(404, "NotFound", "the server could not find the requested resource"))
         if group in api.faults.discovery_down:
@@ -576,6 +582,36 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     # -- objects -------------------------------------------------------------------------------------
+    def _pod_log(self, namespace: str, name: str, container: str | None) -> None:
+        """``GET pods/NAME/log?container=C``: a container's output as ``text/plain`` (what the kubelet
+        kept, here :attr:`KubeAPIServer.pod_logs`, written by the job runner stand-in); a Pod of more
+        than one container needs ``container`` (400, as the API server answers)."""
+        api = self.server_api
+        pod = api.store.types[("", "pods")].objects.get((namespace, name))
+        if pod is None:
+            return self._send(404, status(404, "NotFound", f'pods "{name}" not found', {"name": name, "kind": "pods"}))
+        spec = pod.get("spec") or {}
+        names = [c.get("name") for c in [*(spec.get("initContainers") or ()), *(spec.get("containers") or ())]]
+        if container is None:
+            if len(spec.get("containers") or ()) != 1:
+                return self._send(
+                    400,
+                    status(
+                        400, "BadRequest", f"a container name must be specified for pod {name}, choose one of: {names}"
+                    ),
+                )
+            container = str(spec["containers"][0].get("name"))
+        if container not in names:
+            return self._send(400, status(400, "BadRequest", f"container {container} is not valid for pod {name}"))
+        data = api.pod_logs.get((namespace, name, container), "").encode()
+        self._record.status = 200
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        return None
+
     def _get(self, t: ResourceType, version: str, namespace: str | None, name: str) -> None:
         obj = t.objects.get((namespace or "", name))
         if obj is None:

@@ -2,7 +2,8 @@
 volume, into moto's S3 server (``ThreadedMotoServer``) with Object Lock in compliance mode; the Object
 Lock checks of ``backup verify``; the backup Jobs kubefort generates for claims.
 
-Not tested here: the Jobs running in a cluster (no kubelet, no CSI driver on this machine)."""
+The Jobs running (restic and kubefort's report container, by the test API server's job runner stand-in:
+no kubelet, no CSI driver on this machine) are tested in ``test_app_backup_volume_jobs.py``."""
 
 from __future__ import annotations
 
@@ -180,6 +181,7 @@ def test_governance_mode_is_a_warning(s3: Any) -> None:
     assert [i.level for i in issues] == ["warning"] and "COMPLIANCE" in issues[0].message
 
 
+KUBEFORT_IMAGE = "registry.example.com/kubefort@sha256:" + "c" * 64
 TARGET = VolumeTarget(
     repository="s3:https://s3.example.com/backups/restic",
     image="registry.example.com/restic/restic@sha256:" + "a" * 64,
@@ -255,7 +257,23 @@ def test_volume_jobs_snapshot_first_and_scan_clean(tmp_path: Path) -> None:
     pod = restores[-1]["spec"]["template"]["spec"]
     assert pod["volumes"][0] == {"name": "data", "persistentVolumeClaim": {"claimName": "uploads"}}
     assert pod["containers"][0]["args"][:4] == ["restore", "latest", "--host", "db"]  # host: the source namespace
-    docs = docs + restores
+    # with kubefort's image: restic runs first (init container), then the report container, which reads
+    # the claim read-only and writes the file count and digest as its termination message
+    reported = VolumeTarget(repository=TARGET.repository, image=TARGET.image, report_image=KUBEFORT_IMAGE)
+    run_jobs = [d for d in volume_jobs(claims(), reported, ["ebs.csi.aws.com"], run="r1") if d["kind"] == "Job"]
+    assert [j["metadata"]["name"] for j in run_jobs] == ["kubefort-backup-data-pg-0-r1", "kubefort-backup-uploads-r1"]
+    pod = run_jobs[0]["spec"]["template"]["spec"]
+    assert [c["name"] for c in pod["initContainers"]] == ["restic"] and [c["name"] for c in pod["containers"]] == [
+        "report"
+    ]
+    assert pod["initContainers"][0]["args"][:2] == ["backup", "."] and pod["initContainers"][0]["workingDir"] == "/data"
+    assert pod["containers"][0]["terminationMessagePath"] == "/dev/termination-log"
+    assert pod["containers"][0]["volumeMounts"] == [{"name": "data", "mountPath": "/data", "readOnly": True}]
+    run_restores = volume_restore_jobs(claims(), reported, {"db": "db2"}, snapshots={("db", "uploads"): "abc123"})
+    rpod = run_restores[-1]["spec"]["template"]["spec"]
+    assert rpod["initContainers"][0]["args"] == ["restore", "abc123", "--target", "/data"]
+    assert {"name": "data", "mountPath": "/data"} in rpod["initContainers"][0]["volumeMounts"]  # read-write
+    docs = docs + restores + run_jobs + run_restores
     path = tmp_path / "jobs.yaml"
     path.write_text(yaml.safe_dump_all(docs))
     report = scan(ScanOptions(paths=[str(path)]))
@@ -313,3 +331,19 @@ def test_schedule_least_privilege_and_scan_clean(tmp_path: Path) -> None:
         schedule_manifests(ScheduleSpec(namespaces=("a",), repo="s3://b/p", image="kubefort:latest"))
     with pytest.raises(Exception, match="no wildcard"):
         schedule_manifests(ScheduleSpec(namespaces=("a",), repo="s3://b/p", image=image, resources=("x/*",)))
+
+
+def test_restic_results_and_bucket_parsing() -> None:
+    from kubefort.etcd.backup.volumes import parse_report, restic_bucket, restic_summary
+
+    assert restic_bucket("s3:https://s3.example.com/backups/restic") == ("https://s3.example.com", "backups")
+    assert restic_bucket("s3:http://127.0.0.1:9000/b") == ("http://127.0.0.1:9000", "b")
+    assert restic_bucket("s3:s3.amazonaws.com/bucket/p/q") == ("https://s3.amazonaws.com", "bucket")
+    assert restic_bucket("/srv/restic") is None and restic_bucket("b2:bucket:path") is None
+    with pytest.raises(Exception, match="expected s3:ENDPOINT/BUCKET"):
+        restic_bucket("s3:https://host-only")
+    log = '{"message_type":"status","percent_done":0.5}\nscan finished\n{"message_type":"summary","snapshot_id":"c0f67ebf","total_files_processed":3}\n'
+    assert restic_summary(log) == {"message_type": "summary", "snapshot_id": "c0f67ebf", "total_files_processed": 3}
+    assert restic_summary("Fatal: wrong password\n") is None
+    assert parse_report('{"files": 3, "sha256": "ab"}') == {"files": 3, "sha256": "ab"}
+    assert parse_report("Fatal: boom") is None and parse_report('{"files": "3"}') is None

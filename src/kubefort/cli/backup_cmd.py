@@ -19,6 +19,7 @@ from .progress import StatusLine, bytes_printer, enabled, no_progress_option
 
 if TYPE_CHECKING:
     from ..etcd.backup.repo import Repository
+    from ..etcd.backup.volumes import VolumeTarget
     from ..loading.cluster import ClusterSource
 
 FORMAT = click.Choice(["table", "json"])
@@ -58,6 +59,76 @@ def _repo(repo: str, key_file: str, s3_endpoint: str | None, object_lock_days: i
     from ..etcd.backup.ops import open_repository
 
     return open_repository(repo, key_file, s3_endpoint=s3_endpoint, object_lock_days=object_lock_days)
+
+
+def volume_options(fn: Command) -> Command:
+    """Where the volume Jobs' restic writes and reads, and the images they run (``backup namespace`` and
+    ``backup restore``: given, kubefort runs the Jobs and waits for them)."""
+    opts = [
+        click.option(
+            "--restic-repository",
+            default=None,
+            metavar="s3:ENDPOINT/BUCKET/PREFIX",
+            help="Volume data: the restic repository the Jobs use (a bucket with Object Lock). Given, the "
+            "claims' data is backed up (restored) by Jobs kubefort creates and waits for.",
+        ),
+        click.option(
+            "--restic-image", default=None, metavar="IMAGE@sha256:...", help="restic image, pinned by digest."
+        ),
+        click.option(
+            "--kubefort-image",
+            default=None,
+            metavar="IMAGE@sha256:...",
+            help="kubefort's image, pinned by digest: the Jobs' report container (file count, digest).",
+        ),
+        click.option(
+            "--secret",
+            "volume_secret",
+            default="kubefort-volume-backup",
+            show_default=True,
+            help="Secret of each namespace with restic's password and the bucket credentials (files).",
+        ),
+        click.option(
+            "--volume-user",
+            type=click.IntRange(1),
+            default=65532,
+            show_default=True,
+            help="UID (and GID, fsGroup) the volume Jobs run as: one that can read the application's files.",
+        ),
+        click.option(
+            "--volume-timeout",
+            type=float,
+            default=3600.0,
+            show_default=True,
+            help="Seconds to wait for the volume Jobs.",
+        ),
+    ]
+    for o in reversed(opts):
+        fn = o(fn)
+    return no_progress_option(fn)
+
+
+def _volume_target(
+    restic_repository: str | None, restic_image: str | None, kubefort_image: str | None, secret: str, user: int
+) -> VolumeTarget | None:
+    from ..etcd.backup.volumes import VolumeTarget
+
+    if restic_repository is None:
+        if restic_image or kubefort_image:
+            raise UsageError("--restic-image and --kubefort-image are for volume data: give --restic-repository")
+        return None
+    for opt, image in (("--restic-image", restic_image), ("--kubefort-image", kubefort_image)):
+        if not image:
+            raise UsageError(f"--restic-repository needs {opt} IMAGE@sha256:...")
+        if "@sha256:" not in image:
+            raise UsageError(f"{opt} {image}: pin it by digest (IMAGE@sha256:...)")
+    return VolumeTarget(
+        repository=restic_repository,
+        image=str(restic_image),
+        report_image=str(kubefort_image),
+        secret=secret,
+        run_as_user=user,
+    )
 
 
 @click.group("backup")
@@ -172,6 +243,7 @@ def create_cmd(
 @repo_options
 @click.option("--compress-level", type=click.IntRange(1, 9), default=3, show_default=True, help="gzip level.")
 @click.option("-o", "--format", "fmt", type=FORMAT, default="table", show_default=True)
+@volume_options
 def namespace_cmd(
     namespaces: tuple[str, ...],
     cluster: ClusterSource,
@@ -181,22 +253,59 @@ def namespace_cmd(
     object_lock_days: int,
     compress_level: int,
     fmt: str,
+    restic_repository: str | None,
+    restic_image: str | None,
+    kubefort_image: str | None,
+    volume_secret: str,
+    volume_user: int,
+    volume_timeout: float,
 ) -> None:
     """Back up the objects of NAMESPACES (every listable namespaced type) and the cluster-scoped objects
     they depend on, cleaned of server-set fields, into the repository (encrypted, signed). Objects the
     cluster derives (Events, Endpoints, Pods of controllers...) are skipped; the backup's manifest says
-    which and why. See docs/app-backup.md."""
+    which and why. With --restic-repository, the claims' data too: restic Jobs created in the cluster
+    and waited for; exit 1 when one failed (each claim is reported with its Job's reason). See
+    docs/app-backup.md."""
     from ..etcd.backup.app import backup_namespaces
     from ..reporters.backup import render_app_backup
 
-    rec = backup_namespaces(
-        _repo(repo, key_file, s3_endpoint, object_lock_days),
-        cluster,
-        list(namespaces),
-        level=compress_level,
-        lock_days=object_lock_days,
-    )
+    target = _volume_target(restic_repository, restic_image, kubefort_image, volume_secret, volume_user)
+    line = StatusLine() if target is not None and enabled() else None
+    try:
+        rec = backup_namespaces(
+            _repo(repo, key_file, s3_endpoint, object_lock_days),
+            cluster,
+            list(namespaces),
+            level=compress_level,
+            lock_days=object_lock_days,
+            volumes=target,
+            volume_timeout=volume_timeout,
+            progress=line.show if line else None,
+        )
+    finally:
+        if line:
+            line.clear()
     render_app_backup(rec, Format(fmt), sys.stdout)
+    sys.exit(0 if all(v["ok"] for v in rec.get("volumes") or ()) else 1)
+
+
+@backup_group.command("volume-digest", hidden=True)
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--termination-log", type=click.Path(dir_okay=False), default=None, help="Also write the report to this file."
+)
+def volume_digest_cmd(directory: str, termination_log: str | None) -> None:
+    """The report container of the volume Jobs: the file count and SHA-256 tree digest of DIRECTORY as
+    JSON, also written to --termination-log (the Pod's termination message kubefort reads back)."""
+    import json
+
+    from ..etcd.backup.volumes import digest_report
+
+    text = json.dumps(digest_report(directory), sort_keys=True)
+    if termination_log:
+        with open(termination_log, "w", encoding="utf-8") as f:
+            f.write(text)
+    sys.stdout.write(text + "\n")
 
 
 @backup_group.command("volume-jobs")
@@ -325,6 +434,19 @@ def list_cmd(repo: str, key_file: str, s3_endpoint: str | None, object_lock_days
 @repo_options
 @click.option("--quick", is_flag=True, help="Check presence and sizes only, do not decrypt.")
 @click.option("-o", "--format", "fmt", type=FORMAT, default="table", show_default=True)
+@click.option(
+    "--restic-repository",
+    default=None,
+    metavar="s3:ENDPOINT/BUCKET/PREFIX",
+    help="Volume data: check that every restic snapshot the namespace backups record is in this restic "
+    "repository (and, unless --quick, 'restic check --read-data'). S3 credentials: restic's environment.",
+)
+@click.option(
+    "--restic-password-file",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="The restic repository's password file.",
+)
 def verify_cmd(
     backup_id: str | None,
     repo: str,
@@ -333,15 +455,31 @@ def verify_cmd(
     object_lock_days: int,
     quick: bool,
     fmt: str,
+    restic_repository: str | None,
+    restic_password_file: str | None,
 ) -> None:
     """Verify the manifest chain (signatures, order, HEAD) and every backup (or BACKUP_ID): blob present,
     SHA-256, authenticated decryption, content hash. With --object-lock-days N (the retention policy):
-    the bucket's Object Lock and every blob's retention must last N days. Exit 1 on any problem."""
+    the bucket's Object Lock and every blob's retention must last N days. With --restic-repository: the
+    volume data's snapshots are all there and sound. Exit 1 on any problem."""
     from ..etcd.backup.ops import verify
+    from ..etcd.backup.volumes import restic_env
     from ..reporters.backup import render_verify
 
+    env = None
+    if restic_repository is not None:
+        if restic_password_file is None:
+            raise UsageError("--restic-repository needs --restic-password-file")
+        env = restic_env(restic_repository, "", {"RESTIC_PASSWORD_FILE": restic_password_file})
+        env.pop("RESTIC_PASSWORD", None)
+    elif restic_password_file is not None:
+        raise UsageError("--restic-password-file is for --restic-repository")
     res = verify(
-        _repo(repo, key_file, s3_endpoint, object_lock_days), backup_id, deep=not quick, lock_days=object_lock_days
+        _repo(repo, key_file, s3_endpoint, object_lock_days),
+        backup_id,
+        deep=not quick,
+        lock_days=object_lock_days,
+        restic=env,
     )
     render_verify(res.to_dict(), Format(fmt), sys.stdout)
     sys.exit(0 if res.ok else 1)
@@ -417,6 +555,7 @@ def prune_cmd(
 @click.option(
     "--objects-dir", type=click.Path(file_okay=False), default=None, help="Also unpack the exported objects here."
 )
+@volume_options
 def restore_cmd(
     backup_id: str,
     repo: str,
@@ -434,6 +573,12 @@ def restore_cmd(
     peer_url: str,
     initial_cluster_token: str,
     objects_dir: str | None,
+    restic_repository: str | None,
+    restic_image: str | None,
+    kubefort_image: str | None,
+    volume_secret: str,
+    volume_user: int,
+    volume_timeout: float,
 ) -> None:
     """Restore a backup. etcd: decrypt and check it, then 'etcdctl snapshot restore' it into --data-dir.
     Namespaces: apply the objects to the cluster of --to-context in dependency order (CRDs, namespaces,
@@ -450,20 +595,32 @@ def restore_cmd(
             raise UsageError(f"backup {backup_id} is a namespace backup: give --to-context CONTEXT")
         if to_context == "in-cluster" and kubeconfig:
             raise UsageError("--to-context in-cluster uses the pod's service account: no --kubeconfig")
-        res = restore_namespaces(
-            backups,
-            backup_id,
-            ClusterSource(kubeconfig=kubeconfig, context=None if to_context == "in-cluster" else to_context),
-            namespace_map=parse_map(namespace_map, "--namespace-map"),
-            storage_class_map=parse_map(storage_class_map, "--storage-class-map"),
-            dry_run=dry_run,
-        )
+        target = _volume_target(restic_repository, restic_image, kubefort_image, volume_secret, volume_user)
+        line = StatusLine() if target is not None and enabled() else None
+        try:
+            res = restore_namespaces(
+                backups,
+                backup_id,
+                ClusterSource(kubeconfig=kubeconfig, context=None if to_context == "in-cluster" else to_context),
+                namespace_map=parse_map(namespace_map, "--namespace-map"),
+                storage_class_map=parse_map(storage_class_map, "--storage-class-map"),
+                dry_run=dry_run,
+                volumes=target,
+                volume_timeout=volume_timeout,
+                progress=line.show if line else None,
+            )
+        finally:
+            if line:
+                line.clear()
         render_app_restore(res.to_dict(), Format(fmt), sys.stdout)
         sys.exit(0 if res.ok else 1)
     if data_dir is None:
         raise UsageError(f"backup {backup_id} is an etcd backup: give --data-dir DIR")
-    if to_context or namespace_map or storage_class_map or dry_run:
-        raise UsageError("--to-context, --namespace-map, --storage-class-map and --dry-run are for namespace backups")
+    if to_context or namespace_map or storage_class_map or dry_run or restic_repository:
+        raise UsageError(
+            "--to-context, --namespace-map, --storage-class-map, --dry-run and --restic-repository are for "
+            "namespace backups"
+        )
     res_etcd = restore(
         backups,
         backup_id,

@@ -143,6 +143,15 @@ def render_app_backup(rec: Mapping[str, Any], fmt: Format, out: IO[str]) -> None
     lines += [f"  {n:>6}  {printable(k)}" for k, n in a["kinds"].items()]
     if a["skipped"]:
         lines.append("skipped: " + ", ".join(f"{n} {printable(why)}" for why, n in a["skipped"].items()))
+    for v in rec.get("volumes") or ():
+        claim = printable(f"{v['namespace']}/{v['claim']}")
+        if v["ok"]:
+            lines.append(
+                f"volume {claim}: snapshot {printable(str(v.get('snapshot'))[:12])}, {v.get('files')} files, "
+                f"digest {printable(str(v.get('sha256'))[:16])}"
+            )
+        else:
+            lines.append(f"volume {claim}: FAILED: {printable(v.get('reason') or '')}")
     out.write("\n".join(lines) + "\n")
 
 
@@ -159,9 +168,22 @@ def render_app_restore(doc: Mapping[str, Any], fmt: Format, out: IO[str]) -> Non
         detail = f" ({printable(o['detail'])})" if o["detail"] else ""
         diffs = f" at {printable(', '.join(o['differences']))}" if o["present"] is False else ""
         lines.append(f"{o['phase']:<10} {o['action']:<12} {printable(o['object'])}{detail} {mark}{diffs}".rstrip())
+    for v in doc.get("volumes") or ():
+        mark = {True: "equal", False: "DIFFERS" if v["action"] == "restored" else "", None: ""}[v["equal"]]
+        b, r = v["backup"], v["restored"]
+        got = (
+            f" (backup {b['files']} files {str(b['sha256'])[:12]}, restored {r['files']} files {str(r['sha256'])[:12]})"
+        )
+        detail = f" ({printable(v['detail'])})" if v["detail"] else ""
+        lines.append(
+            f"{'volumes':<10} {v['action']:<12} {printable(v['claim'])} from snapshot "
+            f"{printable(str(v['snapshot'])[:12])}{detail} {mark}{got if v['action'] == 'restored' else ''}".rstrip()
+        )
     counts = ", ".join(f"{n} {a}" for a, n in doc["counts"].items())
     d = doc["drill"]
     what = "plan (dry run, nothing written)" if doc["dry_run"] else f"drill: {d['present']}/{d['checked']} present"
+    if doc.get("volumes") and not doc["dry_run"]:
+        what += f", volumes {d['volumes_equal']}/{len(doc['volumes'])} equal"
     lines.append(f"restore of {printable(doc['id'])} into {printable(doc['context'])}: {counts}; {what}")
     lines.append("result: OK" if doc["ok"] else "result: FAILED")
     out.write("\n".join(lines) + "\n")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import os
 import tarfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -36,13 +37,23 @@ from ...errors import UsageError
 from ...loading.cluster.discovery import Discovery, ResourceType, discover
 from ...loading.cluster.reader import ClusterSource, Unreadable, list_type
 from ...loading.cluster.transport import ApiError, ClusterError, RequestLimits, Transport, load_client
+from .jobs import VolumeRun, run_volume_jobs
 from .ops import DEFAULT_LEVEL, open_blob, seal_and_commit
 from .repo import ChainState, RepoIssue, Repository
+from .volumes import (
+    VolumeTarget,
+    restic_check,
+    restic_lock_issues,
+    restic_snapshot_ids,
+    volume_jobs,
+    volume_restore_jobs,
+)
 
 APP_ROLE = "namespaces"
 APP_KIND = "namespaces"
 MANIFEST = "kubefort-app-manifest.json"
 FIELD_MANAGER = "kubefort-restore"
+VOLUME_FIELD_MANAGER = "kubefort-volume-jobs"
 APPLY_PATCH = "application/apply-patch+yaml"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
@@ -473,24 +484,43 @@ def backup_namespaces(
     level: int = DEFAULT_LEVEL,
     now: Any = None,
     lock_days: int = 0,
+    volumes: VolumeTarget | None = None,
+    volume_timeout: float = 3600.0,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Read ``namespaces`` from the cluster of ``source`` and store them as one backup of ``repo``.
     Returns the manifest record (counts; the object names are in the encrypted blob only). With
     ``lock_days`` (the retention policy), the repository must be an S3 bucket whose Object Lock
-    keeps objects that long, checked first."""
+    keeps objects that long, checked first.
+
+    With ``volumes`` (where restic writes, its image and kubefort's for the report), the claims' data
+    is backed up too: the Jobs of :func:`.volumes.volume_jobs` are created in the cluster and waited
+    for (``volume_timeout`` seconds), and each claim's restic snapshot ID, file count and digest go
+    into the encrypted manifest (``volumes``). A claim whose Job failed is recorded with the reason
+    and the backup is still made (its objects are good); the returned record's ``volumes`` lists every
+    claim with ``ok`` and the reason, for the caller to report and fail on."""
     if not namespaces:
         raise UsageError("name at least one namespace to back up")
+    if volumes is not None and not volumes.report_image:
+        raise UsageError("volume backups need kubefort's image for the report container")
     if lock_days > 0:  # immutability is checked before every backup, not found missing afterwards
-        problems = [i.message for i in immutability_issues(repo, lock_days) if i.level == "error"]
+        issues = immutability_issues(repo, lock_days)
+        if volumes is not None:  # the volume data's bucket too
+            issues += restic_lock_issues(volumes.repository, lock_days)
+        problems = [i.message for i in issues if i.level == "error"]
         if problems:
             raise UsageError(f"refusing to back up: {problems[0]}")
     started = time.monotonic()
     transport, context = _connect(source)
+    runs: list[VolumeRun] = []
     try:
         archive = read_namespaces(transport, namespaces, page_size=source.page_size)
+        read_s = time.monotonic() - started
+        if volumes is not None:
+            runs = _back_up_volumes(transport, archive, volumes, volume_timeout, progress)
+            archive.manifest["volumes"] = [r.to_dict() for r in runs]
     finally:
         transport.close()
-    read_s = time.monotonic() - started
     data = pack(archive)
     kinds: dict[str, int] = {}
     for e in archive.manifest["included"]:
@@ -499,7 +529,7 @@ def backup_namespaces(
     reasons: dict[str, int] = {}
     for s in archive.manifest["skipped"]:
         reasons[s["reason"].split(":")[0]] = reasons.get(s["reason"].split(":")[0], 0) + 1
-    info = {
+    info: dict[str, Any] = {
         "context": context,
         "namespaces": list(namespaces),
         "objects": len(archive.objects),
@@ -507,7 +537,87 @@ def backup_namespaces(
         "skipped": dict(sorted(reasons.items())),
         "read_s": round(read_s, 3),
     }
-    return seal_and_commit(repo, [(APP_ROLE, data)], {"app": info}, kind=APP_KIND, level=level, now=now)
+    if volumes is not None:  # counts only: the claims' names are in the encrypted manifest
+        info["volumes"] = {"backed_up": sum(1 for r in runs if r.ok), "failed": sum(1 for r in runs if not r.ok)}
+    rec = seal_and_commit(repo, [(APP_ROLE, data)], {"app": info}, kind=APP_KIND, level=level, now=now)
+    if volumes is not None:
+        rec = {**rec, "volumes": [r.to_dict() for r in runs]}
+    return rec
+
+
+def _back_up_volumes(
+    transport: Transport,
+    archive: AppArchive,
+    target: VolumeTarget,
+    timeout: float,
+    progress: Callable[[str], None] | None,
+) -> list[VolumeRun]:
+    """Run the backup Jobs of the archive's claims in the cluster (snapshot first where the claim's
+    StorageClass has a VolumeSnapshotClass) and return each claim's result."""
+    run = os.urandom(4).hex()  # each run's Jobs get their own names
+    drivers = archive.manifest.get("volume_snapshot_drivers") or []
+    docs = volume_jobs(archive.objects, target, drivers, run=run)
+    claims = {str(d["metadata"]["name"]): _claim_of(d) for d in docs if d["kind"] == "Job"}
+    applier = _Applier(transport)
+    return run_volume_jobs(transport, applier.create, docs, claims, timeout=timeout, progress=progress)
+
+
+def _claim_of(job: Mapping[str, Any]) -> str:
+    """The claim a volume Job serves: its restic ``--tag pvc=<claim>`` (a backup from a clone mounts the
+    clone) or, for a restore Job, the claim it mounts."""
+    spec = job["spec"]["template"]["spec"]
+    restic = (spec.get("initContainers") or spec["containers"])[0]
+    args = list(restic.get("args") or ())
+    for a in args:
+        if a.startswith("pvc="):
+            return str(a[4:])
+    return str(spec["volumes"][0]["persistentVolumeClaim"]["claimName"])
+
+
+def volume_issues(
+    repo: Repository,
+    backups: Mapping[str, dict[str, Any]],
+    env: Mapping[str, str],
+    *,
+    deep: bool,
+    skip: Iterable[str] = (),
+) -> list[RepoIssue]:
+    """The volume data of the namespace backups among ``backups`` (ID -> record; ``skip``: those whose
+    blob is already reported broken): every restic snapshot a manifest records must still be listed by
+    the restic repository of ``env`` (a snapshot forgotten or deleted, an object hidden behind an S3
+    delete marker, is an error), and with ``deep`` ``restic check --read-data`` must pass (a flipped
+    byte in a pack)."""
+    wanted: list[tuple[str, str, str]] = []  # (backup, "ns/claim", snapshot)
+    for bid, rec in backups.items():
+        if rec.get("kind") != APP_KIND or bid in set(skip) or not (rec.get("app") or {}).get("volumes"):
+            continue
+        blob = next((b for b in rec.get("blobs", []) if b.get("role") == APP_ROLE), None)
+        if blob is None:
+            continue
+        manifest = unpack(b"".join(open_blob(repo, blob))).manifest
+        for v in manifest.get("volumes") or ():
+            if v.get("ok") and v.get("snapshot"):
+                wanted.append((bid, f"{v['namespace']}/{v['claim']}", str(v["snapshot"])))
+    if not wanted:
+        return []
+    try:
+        have = restic_snapshot_ids(env)
+    except UsageError as e:
+        return [RepoIssue("error", f"volume data: cannot list the restic repository's snapshots: {e}")]
+    out = [
+        RepoIssue(
+            "error",
+            f"backup {bid}: volume {claim}: restic snapshot {snap[:12]} is not in the restic repository "
+            "(forgotten or deleted): its data cannot be restored",
+        )
+        for bid, claim, snap in wanted
+        if snap not in have
+    ]
+    if deep:
+        problem = restic_check(env, read_data=True)
+        if problem is not None:
+            out.append(RepoIssue("error", f"volume data: {problem}"))
+    return out
 
 
 def find_backup(repo: Repository, backup_id: str, chain: ChainState | None = None) -> dict[str, Any]:
@@ -591,16 +701,53 @@ class RestoredObject:
 
 
 @dataclass(slots=True, kw_only=True)
+class RestoredVolume:
+    """One claim's data in a restore: what the backup recorded, what the restore Job reported."""
+
+    claim: str  # "db-restored/data-pg-0" (where it was restored)
+    source: str  # "db/data-pg-0" (the claim backed up)
+    snapshot: str | None
+    action: str  # restored | would restore | failed | not restored
+    detail: str = ""
+    files: int | None = None  # the backup's
+    sha256: str | None = None
+    got_files: int | None = None  # the restore Job's report
+    got_sha256: str | None = None
+
+    @property
+    def equal(self) -> bool | None:
+        """The drill's answer: same file count and digest as at backup time (None: not checked)."""
+        if self.action != "restored":
+            return None if self.action == "would restore" else False
+        return self.got_files == self.files and self.got_sha256 == self.sha256
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "claim": self.claim,
+            "source": self.source,
+            "snapshot": self.snapshot,
+            "action": self.action,
+            "detail": self.detail,
+            "equal": self.equal,
+            "backup": {"files": self.files, "sha256": self.sha256},
+            "restored": {"files": self.got_files, "sha256": self.got_sha256},
+        }
+
+
+@dataclass(slots=True, kw_only=True)
 class AppRestoreResult:
     backup_id: str
     context: str
     dry_run: bool
     objects: list[RestoredObject] = field(default_factory=list)
+    volumes: list[RestoredVolume] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return all(o.action != "failed" and o.present is not False for o in self.objects)
+        return all(o.action != "failed" and o.present is not False for o in self.objects) and all(
+            v.equal is not False for v in self.volumes
+        )
 
     def to_dict(self) -> dict[str, Any]:
         counts: dict[str, int] = {}
@@ -617,7 +764,10 @@ class AppRestoreResult:
                 "checked": len(checked),
                 "present": sum(1 for o in checked if o.present),
                 "missing_or_different": [o.key for o in checked if not o.present],
+                "volumes_checked": sum(1 for v in self.volumes if v.equal is not None),
+                "volumes_equal": sum(1 for v in self.volumes if v.equal),
             },
+            "volumes": [v.to_dict() for v in self.volumes],
             "seconds": round(self.seconds, 3),
             "objects": [
                 {
@@ -696,6 +846,19 @@ class _Applier:
             ok=(200, 201),
         )
 
+    def create(self, obj: Mapping[str, Any]) -> None:
+        """Server-side apply of the objects kubefort runs (the volume Jobs and what they need)."""
+        t = self.type_of(obj)
+        md = obj["metadata"]
+        self.transport.request(
+            "PATCH",
+            f"{t.path(md.get('namespace'))}/{md['name']}",
+            [("fieldManager", VOLUME_FIELD_MANAGER), ("force", "true")],
+            body=orjson.dumps(obj),
+            content_type=APPLY_PATCH,
+            ok=(200, 201),
+        )
+
     def owners(self, obj: dict[str, Any]) -> list[str]:
         """Fill the uids of ``obj``'s owner references from the owners in the target cluster; references
         to owners that are not there are dropped (the garbage collector would delete the object)."""
@@ -728,6 +891,9 @@ def restore_namespaces(
     namespace_map: Mapping[str, str] | None = None,
     storage_class_map: Mapping[str, str] | None = None,
     dry_run: bool = False,
+    volumes: VolumeTarget | None = None,
+    volume_timeout: float = 3600.0,
+    progress: Callable[[str], None] | None = None,
 ) -> AppRestoreResult:
     """Apply a namespace backup to the cluster of ``target`` in dependency order (CRDs, namespaces, RBAC,
     config, storage, services, workloads, others; objects with owners last, their owners' uids found
@@ -736,7 +902,14 @@ def restore_namespaces(
     Cluster-scoped objects the target already has (a StorageClass, a ClusterRole such as ``view``) are
     left as they are: a restore does not rewrite what other namespaces of that cluster use.
     Dynamically provisioned PersistentVolumes are not applied: the claim gets a new volume of its
-    (mapped) StorageClass. ``dry_run``: nothing is written, the plan is reported."""
+    (mapped) StorageClass. ``dry_run``: nothing is written, the plan is reported.
+
+    Volume data (a backup whose manifest records ``volumes``): once the claims are applied and before
+    the services and workloads, the restore Jobs of :func:`.volumes.volume_restore_jobs` restore each
+    claim's recorded restic snapshot into the new claim (``volumes``: where restic reads, its image
+    and kubefort's) and are waited for; the drill then compares each claim's file count and digest,
+    as the Job's report container measured them, with the backup's. Without ``volumes`` such a
+    restore reports the data as not restored, and fails."""
     started = time.monotonic()
     namespaces = dict(namespace_map or {})
     classes = dict(storage_class_map or {})
@@ -755,8 +928,14 @@ def restore_namespaces(
         applied: list[tuple[RestoredObject, dict[str, Any]]] = []
         crd_kinds: set[tuple[str, str]] = set()
         refreshed = False
+        data_done = False
         for i in order:
             doc = docs[i]
+            if not data_done and (phase(doc) >= PHASES["Service"] or doc["metadata"].get("ownerReferences")):
+                data_done = True  # the claims are there, nothing that mounts them has started yet
+                result.volumes = _restore_volumes(
+                    transport, archive, namespaces, volumes, _claims(applied), dry_run, volume_timeout, progress
+                )
             item = RestoredObject(key=describe(doc), phase=PHASE_NAMES[phase(doc)], action="applied")
             result.objects.append(item)
             if doc["kind"] == "CustomResourceDefinition":
@@ -781,6 +960,10 @@ def restore_namespaces(
                 applied.append((item, doc))
             except (ApiError, ClusterError) as e:
                 item.action, item.detail = "failed", str(e)
+        if not data_done:
+            result.volumes = _restore_volumes(
+                transport, archive, namespaces, volumes, _claims(applied), dry_run, volume_timeout, progress
+            )
         for item, doc in applied:  # the drill: read back, clean, compare
             try:
                 got = applier.get(doc)
@@ -798,6 +981,77 @@ def restore_namespaces(
         transport.close()
     result.seconds = time.monotonic() - started
     return result
+
+
+def _claims(applied: Iterable[tuple[RestoredObject, dict[str, Any]]]) -> set[str]:
+    """``namespace/name`` of the claims applied so far."""
+    return {
+        f"{doc['metadata'].get('namespace')}/{doc['metadata']['name']}"
+        for _, doc in applied
+        if doc["kind"] == "PersistentVolumeClaim" and doc["apiVersion"] == "v1"
+    }
+
+
+def _restore_volumes(
+    transport: Transport,
+    archive: AppArchive,
+    namespaces: Mapping[str, str],
+    target: VolumeTarget | None,
+    claims_applied: set[str],
+    dry_run: bool,
+    timeout: float,
+    progress: Callable[[str], None] | None,
+) -> list[RestoredVolume]:
+    """Restore the data of the claims the backup recorded into the restored claims (those applied), by
+    Jobs, and set each claim's result beside what the backup recorded."""
+    recorded = [v for v in archive.manifest.get("volumes") or () if isinstance(v, dict)]
+    if not recorded:
+        return []
+    out: dict[tuple[str, str], RestoredVolume] = {}
+    for v in recorded:
+        ns, claim = str(v["namespace"]), str(v["claim"])
+        out[(ns, claim)] = RestoredVolume(
+            claim=f"{namespaces.get(ns, ns)}/{claim}",
+            source=f"{ns}/{claim}",
+            snapshot=v.get("snapshot"),
+            action="would restore" if dry_run else "restored",
+            files=v.get("files"),
+            sha256=v.get("sha256"),
+        )
+        if not v.get("ok") or not v.get("snapshot"):
+            out[(ns, claim)].action = "not restored"
+            out[(ns, claim)].detail = f"not in the backup: {v.get('reason') or 'no snapshot recorded'}"
+        elif not dry_run and out[(ns, claim)].claim not in claims_applied:
+            out[(ns, claim)].action = "not restored"
+            out[(ns, claim)].detail = "its claim was not applied"
+    todo = {k for k, r in out.items() if r.action == "restored"}
+    if dry_run or not todo:
+        return list(out.values())
+    if target is None:
+        for k in todo:
+            out[k].action, out[k].detail = "not restored", "no restic repository given (--restic-repository)"
+        return list(out.values())
+    claims = [
+        o
+        for o in archive.objects
+        if o.get("kind") == "PersistentVolumeClaim"
+        and o.get("apiVersion") == "v1"
+        and (str(o["metadata"]["namespace"]), str(o["metadata"]["name"])) in todo
+    ]
+    snapshots = {k: str(out[k].snapshot) for k in todo}
+    docs = volume_restore_jobs(claims, target, namespaces, snapshots=snapshots, run=os.urandom(4).hex())
+    jobs = {str(d["metadata"]["name"]): _claim_of(d) for d in docs if d["kind"] == "Job"}
+    back = {namespaces.get(ns, ns): ns for ns, _ in todo}
+    runs = run_volume_jobs(transport, _Applier(transport).create, docs, jobs, timeout=timeout, progress=progress)
+    for r in runs:
+        item = out[(back.get(r.namespace, r.namespace), r.claim)]
+        if not r.ok:
+            item.action, item.detail = "failed", r.reason
+            continue
+        item.got_files, item.got_sha256 = r.files, r.sha256
+        if not item.equal:
+            item.detail = f"{r.files} files, digest {str(r.sha256)[:12]}: not what was backed up"
+    return list(out.values())
 
 
 def _skip_reason(doc: Mapping[str, Any], applier: _Applier, classes: Mapping[str, str]) -> tuple[str, str] | None:

@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -499,11 +499,21 @@ class VerifyResult:
         }
 
 
-def verify(repo: Repository, backup_id: str | None = None, *, deep: bool = True, lock_days: int = 0) -> VerifyResult:
+def verify(
+    repo: Repository,
+    backup_id: str | None = None,
+    *,
+    deep: bool = True,
+    lock_days: int = 0,
+    restic: Mapping[str, str] | None = None,
+) -> VerifyResult:
     """Check the chain, then every backup (or one): blob present, SHA-256, decryption, content hash;
     also report blobs no entry references (interrupted backups) as warnings. ``lock_days``: the
     retention policy; the repository must then be an S3 bucket with Object Lock whose default
-    retention, and every blob's, lasts that long (:func:`object_lock_check`)."""
+    retention, and every blob's, lasts that long (:func:`object_lock_check`). ``restic``: the
+    environment restic runs with for the volume data of namespace backups: every snapshot their
+    manifests record must still be in the restic repository, and (``deep``) ``restic check
+    --read-data`` must pass (:func:`.app.volume_issues`)."""
     repo.check_exists()
     chain = repo.load_chain()
     res = VerifyResult(chain)
@@ -549,6 +559,10 @@ def verify(repo: Repository, backup_id: str | None = None, *, deep: bool = True,
                     problems += 1
         if not problems:
             res.checked.append(bid)
+    if restic is not None:
+        from .app import volume_issues
+
+        res.issues.extend(volume_issues(repo, targets, restic, deep=deep, skip=set(targets) - set(res.checked)))
     if backup_id is None:
         referenced = {b["sha256"] for rec in chain.all_backups().values() for b in rec.get("blobs", [])}
         live_blobs = {b["sha256"] for rec in live.values() for b in rec.get("blobs", [])}

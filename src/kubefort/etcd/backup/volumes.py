@@ -5,6 +5,9 @@ into an S3 bucket with Object Lock; kubefort writes no data mover of its own.
   in the cluster: restic mounting the claim read-only or, when the claim's StorageClass has a
   VolumeSnapshotClass of the same CSI driver, a VolumeSnapshot, a claim made from it and the Job
   reading that clone (the application keeps writing meanwhile);
+- :func:`volume_restore_jobs`: the Jobs restoring each claim's recorded snapshot into the restored
+  claim; with ``VolumeTarget.report_image`` every Job ends with kubefort's ``report`` container
+  (:func:`digest_report` as its termination message), which :mod:`.jobs` reads back;
 - :func:`restic_backup` / :func:`restic_restore` / :func:`tree_digest`: restic run on a directory
   (the tests and the benchmark use a directory standing in for a volume) and the file count and
   checksum a restore must reproduce;
@@ -42,13 +45,28 @@ class VolumeTarget:
     image: str
     secret: str = "kubefort-volume-backup"
     run_as_user: int = 65532
+    #: kubefort's own image (pinned by digest): when given, restic runs as an init container and a
+    #: ``report`` container (``kubefort backup volume-digest /data``) writes the volume's file count and
+    #: SHA-256 tree digest as its termination message, which kubefort reads back from the Pod's status
+    report_image: str = ""
+
+
+#: where the claim is mounted in the Jobs' containers (restic backs up ``.`` from there, so snapshots
+#: hold paths relative to the volume and restore into any mount point)
+DATA = "/data"
 
 
 def volume_jobs(
-    objects: Iterable[Mapping[str, Any]], target: VolumeTarget, snapshot_drivers: Iterable[str] = ()
+    objects: Iterable[Mapping[str, Any]],
+    target: VolumeTarget,
+    snapshot_drivers: Iterable[str] = (),
+    *,
+    run: str = "",
 ) -> list[dict[str, Any]]:
     """The manifests that back up the claims among ``objects`` (the objects of a namespace backup).
-    ``snapshot_drivers``: the CSI drivers that have a VolumeSnapshotClass in the cluster."""
+    ``snapshot_drivers``: the CSI drivers that have a VolumeSnapshotClass in the cluster. ``run``: a
+    suffix for the names of the per-claim objects (a Job cannot be created twice under one name: each
+    backup that kubefort runs itself gets its own)."""
     objs = list(objects)
     classes = {
         o["metadata"]["name"]: str(o.get("provisioner") or "")
@@ -69,7 +87,7 @@ def volume_jobs(
         sc = spec.get("storageClassName")
         mount = claim
         if sc in classes and classes[sc] in drivers:
-            snap = f"kubefort-{claim}"[:63]
+            snap = _name(f"kubefort-{claim}", run)
             out.append(
                 {
                     "apiVersion": "snapshot.storage.k8s.io/v1",
@@ -78,7 +96,7 @@ def volume_jobs(
                     "spec": {"source": {"persistentVolumeClaimName": claim}},
                 }
             )
-            mount = f"kubefort-{claim}-clone"[:63]
+            mount = _name(f"kubefort-{claim}-clone", run)
             out.append(
                 {
                     "apiVersion": "v1",
@@ -94,8 +112,16 @@ def volume_jobs(
                     },
                 }
             )
-        out.append(_job(ns, claim, mount, target))
+        out.append(_job(ns, claim, mount, target, name=_name(f"kubefort-backup-{claim}", run)))
     return out
+
+
+def _name(base: str, run: str) -> str:
+    """``base`` with the run suffix, within the 63 characters of a label value (Jobs label their Pods
+    with their name)."""
+    if not run:
+        return base[:63]
+    return f"{base[: 62 - len(run)].rstrip('-.')}-{run}"
 
 
 def _namespace_objects(ns: str) -> list[dict[str, Any]]:
@@ -126,13 +152,20 @@ def _namespace_objects(ns: str) -> list[dict[str, Any]]:
 
 
 def volume_restore_jobs(
-    objects: Iterable[Mapping[str, Any]], target: VolumeTarget, namespace_map: Mapping[str, str] | None = None
+    objects: Iterable[Mapping[str, Any]],
+    target: VolumeTarget,
+    namespace_map: Mapping[str, str] | None = None,
+    *,
+    snapshots: Mapping[tuple[str, str], str] | None = None,
+    run: str = "",
 ) -> list[dict[str, Any]]:
-    """The Jobs that restore each claim's newest restic snapshot (host: the claim's namespace at backup
-    time, tag ``pvc=<claim>``) into the restored claim, to run after the claims are applied and before
-    the workloads: the claim is mounted read-write at ``/restore/data`` and restic restores the
-    backup's ``/data`` under ``/restore``."""
+    """The Jobs that restore each claim's restic snapshot into the restored claim, to run after the claims
+    are applied and before the workloads: the claim is mounted read-write at ``/data`` and restic
+    restores the snapshot there. ``snapshots``: (namespace at backup time, claim) -> the snapshot ID
+    the backup recorded; a claim without one gets its newest snapshot (host: its namespace at backup
+    time, tag ``pvc=<claim>``)."""
     mapping = dict(namespace_map or {})
+    recorded = dict(snapshots or {})
     out: list[dict[str, Any]] = []
     namespaces: list[str] = []
     for o in objects:
@@ -143,76 +176,139 @@ def volume_restore_jobs(
         if ns not in namespaces:
             namespaces.append(ns)
             out += _namespace_objects(ns)
-        job = _job(ns, claim, claim, target)
-        job["metadata"]["name"] = f"kubefort-restore-{claim}"[:63]
-        pod = job["spec"]["template"]["spec"]
-        c = pod["containers"][0]
-        c["args"] = ["restore", "latest", "--host", old_ns, "--tag", f"pvc={claim}", "--target", "/restore"]
-        c["volumeMounts"][0] = {"name": "data", "mountPath": "/restore/data"}
-        pod["volumes"][0] = {"name": "data", "persistentVolumeClaim": {"claimName": claim}}
-        out.append(job)
+        snap = recorded.get((old_ns, claim))
+        out.append(
+            _job(ns, claim, claim, target, name=_name(f"kubefort-restore-{claim}", run), restore=snap or "latest")
+        )
+        if snap is None:
+            restic = out[-1]["spec"]["template"]["spec"]
+            restic = (restic.get("initContainers") or restic["containers"])[0]
+            restic["args"] = ["restore", "latest", "--host", old_ns, "--tag", f"pvc={claim}", "--target", DATA]
     return out
 
 
-def _job(ns: str, claim: str, mount: str, target: VolumeTarget) -> dict[str, Any]:
+def _job(ns: str, claim: str, mount: str, target: VolumeTarget, *, name: str, restore: str = "") -> dict[str, Any]:
+    """A Job running restic on the claim ``mount`` (backing up ``claim``), or with ``restore`` (a
+    snapshot ID) restoring that snapshot into it; with ``target.report_image``, followed by the
+    ``report`` container that writes the volume's file count and digest as its termination message."""
+    security = {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "privileged": False,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    if restore:
+        args = ["restore", restore, "--target", DATA]
+    else:
+        args = ["backup", ".", "--host", ns, "--tag", f"pvc={claim}", "--json"]
+    restic: dict[str, Any] = {
+        "name": "restic",
+        "image": target.image,
+        "imagePullPolicy": "Always",
+        "args": args,
+        "workingDir": DATA,
+        "env": [
+            {"name": "RESTIC_REPOSITORY", "value": target.repository},
+            {"name": "RESTIC_CACHE_DIR", "value": "/cache"},
+            {"name": "RESTIC_PASSWORD_FILE", "value": "/secrets/password"},
+            {"name": "AWS_SHARED_CREDENTIALS_FILE", "value": "/secrets/credentials"},
+        ],
+        # restic's last error lines become the termination message when it fails: the reason kubefort reports
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": dict(security),
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "256Mi"},
+            "limits": {"cpu": "1", "memory": "1Gi"},
+        },
+        "volumeMounts": [
+            {"name": "data", "mountPath": DATA, **({} if restore else {"readOnly": True})},
+            {"name": "cache", "mountPath": "/cache"},
+            {"name": "secrets", "mountPath": "/secrets", "readOnly": True},
+        ],
+    }
+    claim_volume: dict[str, Any] = {"claimName": mount} if restore else {"claimName": mount, "readOnly": True}
+    pod: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "serviceAccountName": SERVICE_ACCOUNT,
+        "automountServiceAccountToken": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": target.run_as_user,
+            "runAsGroup": target.run_as_user,
+            "fsGroup": target.run_as_user,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [restic],
+        "volumes": [
+            {"name": "data", "persistentVolumeClaim": claim_volume},
+            {"name": "cache", "emptyDir": {"sizeLimit": "2Gi"}},
+            {"name": "secrets", "secret": {"secretName": target.secret, "defaultMode": 0o440}},
+        ],
+    }
+    if target.report_image:
+        pod["initContainers"] = [restic]
+        pod["containers"] = [
+            {
+                "name": "report",
+                "image": target.report_image,
+                "imagePullPolicy": "Always",
+                "args": ["backup", "volume-digest", DATA, "--termination-log", TERMINATION_LOG],
+                "terminationMessagePath": TERMINATION_LOG,
+                "terminationMessagePolicy": "FallbackToLogsOnError",
+                "securityContext": dict(security),
+                "resources": {
+                    "requests": {"cpu": "100m", "memory": "64Mi"},
+                    "limits": {"cpu": "1", "memory": "256Mi"},
+                },
+                "volumeMounts": [{"name": "data", "mountPath": DATA, "readOnly": True}],
+            }
+        ]
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": f"kubefort-backup-{claim}"[:63], "namespace": ns, "labels": dict(MANAGED_BY)},
+        "metadata": {"name": name, "namespace": ns, "labels": dict(MANAGED_BY)},
         "spec": {
             "backoffLimit": 2,
             "ttlSecondsAfterFinished": 86400,
-            "template": {
-                "metadata": {"labels": dict(MANAGED_BY)},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "serviceAccountName": SERVICE_ACCOUNT,
-                    "automountServiceAccountToken": False,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": target.run_as_user,
-                        "runAsGroup": target.run_as_user,
-                        "fsGroup": target.run_as_user,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
-                    "containers": [
-                        {
-                            "name": "restic",
-                            "image": target.image,
-                            "imagePullPolicy": "Always",
-                            "args": ["backup", "/data", "--host", ns, "--tag", f"pvc={claim}", "--json"],
-                            "env": [
-                                {"name": "RESTIC_REPOSITORY", "value": target.repository},
-                                {"name": "RESTIC_CACHE_DIR", "value": "/cache"},
-                                {"name": "RESTIC_PASSWORD_FILE", "value": "/secrets/password"},
-                                {"name": "AWS_SHARED_CREDENTIALS_FILE", "value": "/secrets/credentials"},
-                            ],
-                            "securityContext": {
-                                "allowPrivilegeEscalation": False,
-                                "readOnlyRootFilesystem": True,
-                                "privileged": False,
-                                "capabilities": {"drop": ["ALL"]},
-                            },
-                            "resources": {
-                                "requests": {"cpu": "100m", "memory": "256Mi"},
-                                "limits": {"cpu": "1", "memory": "1Gi"},
-                            },
-                            "volumeMounts": [
-                                {"name": "data", "mountPath": "/data", "readOnly": True},
-                                {"name": "cache", "mountPath": "/cache"},
-                                {"name": "secrets", "mountPath": "/secrets", "readOnly": True},
-                            ],
-                        }
-                    ],
-                    "volumes": [
-                        {"name": "data", "persistentVolumeClaim": {"claimName": mount, "readOnly": True}},
-                        {"name": "cache", "emptyDir": {"sizeLimit": "2Gi"}},
-                        {"name": "secrets", "secret": {"secretName": target.secret, "defaultMode": 0o440}},
-                    ],
-                },
-            },
+            "template": {"metadata": {"labels": dict(MANAGED_BY)}, "spec": pod},
         },
     }
+
+
+TERMINATION_LOG = "/dev/termination-log"
+
+
+def digest_report(root: str) -> dict[str, Any]:
+    """What the ``report`` container writes as its termination message (well under the kubelet's 4096
+    bytes): the volume's file count and :func:`tree_digest`."""
+    files, digest = tree_digest(root)
+    return {"files": files, "sha256": digest}
+
+
+def parse_report(message: str) -> dict[str, Any] | None:
+    """The report of a ``report`` container's termination message, or None when it is not one."""
+    try:
+        doc = json.loads(message)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("files"), int) or not isinstance(doc.get("sha256"), str):
+        return None
+    return {"files": doc["files"], "sha256": doc["sha256"]}
+
+
+def restic_summary(log: str) -> dict[str, Any] | None:
+    """The summary line ``restic backup --json`` ends its output with (``snapshot_id``, file and byte
+    counts), from a container's log; None when there is none."""
+    found = None
+    for line in log.splitlines():
+        if line.startswith("{"):
+            try:
+                doc = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(doc, dict) and doc.get("message_type") == "summary":
+                found = doc
+    return found
 
 
 # -- restic on a directory ---------------------------------------------------------------------------
@@ -259,6 +355,25 @@ def restic_backup(path: str, env: Mapping[str, str], *, tags: Iterable[str] = ()
 
 def restic_restore(snapshot: str, target: str, env: Mapping[str, str]) -> None:
     _restic(["restore", snapshot, "--target", target], env)
+
+
+def restic_snapshot_ids(env: Mapping[str, str]) -> set[str]:
+    """The IDs (full and short) of every snapshot the restic repository lists: a snapshot a backup
+    recorded and restic no longer lists was forgotten or deleted."""
+    out: set[str] = set()
+    for snap in json.loads(_restic(["snapshots", "--json", "--no-lock"], env) or "[]") or []:
+        out.update(str(snap[k]) for k in ("id", "short_id") if snap.get(k))
+    return out
+
+
+def restic_check(env: Mapping[str, str], *, read_data: bool) -> str | None:
+    """``restic check`` (with ``--read-data``: every pack read and its blobs' hashes checked): None when
+    the repository is sound, else restic's last error line."""
+    try:
+        _restic(["check", *(["--read-data"] if read_data else [])], env)
+    except UsageError as e:
+        return str(e)
+    return None
 
 
 def tree_digest(root: str) -> tuple[int, str]:
@@ -311,6 +426,38 @@ def object_lock_issues(s3: Any, bucket: str, days: int) -> list[RepoIssue]:
             )
         )
     return out
+
+
+def restic_bucket(repository: str) -> tuple[str, str] | None:
+    """(endpoint URL, bucket) of a restic ``s3:`` repository (``s3:https://host/bucket/prefix``,
+    ``s3:host/bucket``: HTTPS), or None for another backend."""
+    if not repository.startswith("s3:"):
+        return None
+    rest, scheme = repository[3:], "https"
+    if "://" in rest:
+        scheme, _, rest = rest.partition("://")
+    host, _, path = rest.partition("/")
+    bucket = path.split("/")[0]
+    if not host or not bucket:
+        raise UsageError(f"restic repository {repository}: expected s3:ENDPOINT/BUCKET[/PREFIX]")
+    return f"{scheme}://{host}", bucket
+
+
+def restic_lock_issues(repository: str, days: int, client: Any = None) -> list[RepoIssue]:
+    """:func:`object_lock_issues` for the bucket of a restic repository (the volume data must be as
+    immutable as the objects); another backend cannot enforce a retention. ``client``: a boto3 S3
+    client (default: one for the repository's endpoint, credentials from the environment)."""
+    where = restic_bucket(repository)
+    if where is None:
+        return [RepoIssue("error", f"restic repository {repository}: not an S3 bucket, it cannot enforce a retention")]
+    endpoint, bucket = where
+    if client is None:
+        try:
+            import boto3
+        except ImportError:
+            raise UsageError("checking the restic bucket's Object Lock needs boto3: pip install boto3") from None
+        client = boto3.client("s3", endpoint_url=endpoint)
+    return object_lock_issues(client, bucket, days)
 
 
 def retention_issue(head: Mapping[str, Any], created: dt.datetime, days: int, name: str) -> RepoIssue | None:
