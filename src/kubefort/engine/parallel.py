@@ -127,6 +127,8 @@ def _unpack(
         src = obj.source
         ref = obj.ref
         origin = origin_of(obj)
+        if src.doc is not None and not src.prefix:
+            src.doc.release()  # as the runner does once an object is judged (the line is all that is needed)
         own: dict[int, list[Finding]] = {}  # this object's findings by rule, for its results
         for rule, path, path_str, message, sev, line, subcode, fix, suppressed, suppression, pss, specific in findings[
             fi:f_end

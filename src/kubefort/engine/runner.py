@@ -350,6 +350,9 @@ class Run:
                 _record(report, meta, obj, violations, suppressor, pss, min_severity)
             if judged:
                 obj.judging(False)
+            src = obj.source
+            if src.doc is not None and not src.prefix:  # one object per document: its lines are found
+                src.doc.release()
             if marks is not None:
                 marks.append((len(findings), len(results), len(passes) if passes is not None else 0))
         report.counts[Status.PASS] += n_pass
