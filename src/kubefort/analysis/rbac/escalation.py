@@ -68,6 +68,9 @@ from .policy import PolicyRule
 from .subjects import Subject
 
 TARGET = ("T",)
+#: groups every ServiceAccount or every user is in: their bindings' steps are computed once for all members
+_SHARED_GROUPS = frozenset({"system:authenticated", "system:serviceaccounts"})
+_MEMBERSHIP = "a member of the groups every subject is in"
 ANY_NS = "\x00every-namespace"  # scope of a role bound with RoleBindings in every namespace
 _FULL = (PolicyRule(("*",), ("*",), ("*",), (), ()),)
 _CLUSTER_ADMIN_REF = RoleRef("ClusterRole", CLUSTER_ADMIN)
@@ -254,6 +257,22 @@ class _Perms:
     def empty(self) -> bool:
         return not (self.cluster or self.any_ns or self.by_ns or self.admin)
 
+    def union(self, other: _Perms, namespaces: Iterable[str] | None = None) -> _Perms:
+        """These permissions and ``other``'s: all of them, or (``namespaces``) ``other``'s cluster-wide ones
+        and those in ``namespaces`` only, with the roles held there."""
+        out = _Perms()
+        out.admin = self.admin or other.admin
+        keep = None if namespaces is None else set(namespaces)
+        for src in (self, other):
+            _merge_atoms(out.cluster, src.cluster)
+            _merge_atoms(out.any_ns, src.any_ns)
+            for ns, atoms in src.by_ns.items():
+                if src is self or keep is None or ns in keep:
+                    _merge_atoms(out.by_ns[ns], atoms)
+            out.held.extend(h for h in src.held if src is self or keep is None or h[1] is None or h[1] in keep)
+            out.granted |= src.granted
+        return out
+
     def names(
         self,
         verb: str,
@@ -304,6 +323,18 @@ class _Perms:
 
     def admin_via(self) -> str | None:
         return self.admin
+
+
+def _merge_atoms(dst: dict[Atom, list[Any]], src: Mapping[Atom, list[Any]]) -> None:
+    """Add the grants of ``src`` to ``dst`` as :meth:`_Perms.add` does (the first via of a grant stays)."""
+    for atom, (every, names, via) in src.items():
+        cur = dst.get(atom)
+        if cur is None:
+            dst[atom] = [every, set(names), via]
+        elif every and not cur[0]:
+            cur[0], cur[2] = True, via
+        elif not every:
+            cur[1].update(names)
 
 
 def _join(*vias: str | None) -> str:
@@ -423,6 +454,8 @@ class EscalationGraph:
             if ref.namespace is not None:
                 self._roles_by_ns[ref.namespace].append(ref)
         self._via: dict[int, str] = {}
+        # per tuple of shared groups: what their bindings grant and their direct steps (cluster-admin bindings)
+        self._shared: dict[tuple[str, ...], tuple[_Perms, list[_Edge]]] = {}
 
     def incomplete(self) -> dict[str, str]:
         """The kinds of :data:`READS` that a cluster read could not list (kind -> why), sorted: the paths
@@ -500,6 +533,8 @@ class EscalationGraph:
             return []
         if kind == "S":
             return self._subject_edges(node[1])
+        if kind == "G":
+            return self._shared_edges(node[1])
         if kind == "grant":
             ref, scope = node[1], node[2]
             perms = _Perms()
@@ -510,6 +545,17 @@ class EscalationGraph:
         return list(self._fanout(node))
 
     def _subject_edges(self, s: Subject) -> list[_Edge]:
+        """The steps open to ``s``: what the union of its bindings allows, scope by scope.
+
+        Bindings to the groups every ServiceAccount or user is in (``system:authenticated``,
+        ``system:serviceaccounts``) are everyone's: were their steps repeated on every subject, a binding
+        of ``system:authenticated`` in each of N namespaces would give each of the cluster's M subjects
+        N steps (N x M edges, quadratic in the cluster's size). Their steps are computed once, on a node
+        of those groups that members enter at no cost (:meth:`_shared_edges`); the subject's own steps
+        are computed cluster-wide and in the namespaces its own bindings reach, from the union of all it
+        holds there, so that a step needing one permission from each side is still found. A subject whose
+        own bindings reach every namespace (a ClusterRoleBinding) is judged on the whole union.
+        """
         out: list[_Edge] = []
         if MASTERS in s.groups():
             out.append(
@@ -520,20 +566,69 @@ class EscalationGraph:
                     "built-in privileged group",
                 )
             )
+        groups = () if s.kind == "Group" else tuple(sorted(g for g in s.groups() if g in _SHARED_GROUPS))
+        own = self._binding_perms(self.index.bindings_of(s, skip_groups=groups), str(s), out)
+        shared = self._shared_perms(groups)
+        if shared.empty():
+            if not own.empty():
+                out.extend(self._perm_edges(own, str(s)))
+            return out
+        if own.admin or own.cluster or own.any_ns:
+            out.extend(self._perm_edges(own.union(shared), str(s)))
+            return out
+        if self.edges(("G", groups)):
+            out.append(_Edge(("G", groups), 0, _MEMBERSHIP, ""))
+        if own.empty():
+            return out
+        p = own.union(shared, own.by_ns)
+        if p.cluster.keys() & _CLUSTER_ATOMS:
+            p = own.union(shared)  # cluster-wide RBAC writes judge every role held anywhere
+        done: set[str] = set()
+        if p.cluster or p.any_ns:
+            self._namespaced_edges(p, None, out, done, p.cluster.keys() | p.any_ns.keys())
+        for ns in sorted(own.by_ns):
+            self._namespaced_edges(p, ns, out, done, p.cluster.keys() | p.any_ns.keys() | p.by_ns[ns].keys())
+        if p.cluster.keys() & _CLUSTER_ATOMS:
+            self._cluster_edges(p, out)
+        return out
+
+    def _binding_perms(self, bindings: Iterable[tuple[Binding, Subject]], who: str, out: list[_Edge]) -> _Perms:
+        """What ``bindings`` grant; a cluster-wide binding to cluster-admin is also a step to it."""
         perms = _Perms()
-        for b, _bs in self.index.bindings_of(s):
+        for b, _bs in bindings:
             via = self._via.get(id(b))
             if via is None:
                 default = ", a default of every cluster" if b.builtin else ""
                 via = self._via[id(b)] = f"{b.ref} ({b.role_ref}{default})"
             if b.ref.namespace is None and b.role_ref == _CLUSTER_ADMIN_REF:
-                out.append(_Edge(TARGET, 1, f"{s} is bound to ClusterRole cluster-admin", via))
+                out.append(_Edge(TARGET, 1, f"{who} is bound to ClusterRole cluster-admin", via))
             if b.role is None:
                 continue
             perms.held.append((b.role_ref, b.ref.namespace, via))
             perms.add(self._role_atoms(b.role_ref), b.ref.namespace, via)
+        return perms
+
+    def _shared_perms(self, groups: tuple[str, ...]) -> _Perms:
+        """What the bindings of ``groups`` (of :data:`_SHARED_GROUPS`) grant every member (computed once)."""
+        hit = self._shared.get(groups)
+        if hit is None:
+            seen: dict[int, tuple[Binding, Subject]] = {}
+            for g in groups:
+                for b, bs in self.index.bindings_of(Subject("Group", g)):
+                    seen.setdefault(id(b), (b, bs))
+            steps: list[_Edge] = []
+            hit = self._shared[groups] = (
+                self._binding_perms(seen.values(), f"every member of {' and '.join(groups)}", steps),
+                steps,
+            )
+        return hit[0]
+
+    def _shared_edges(self, groups: tuple[str, ...]) -> list[_Edge]:
+        """The steps the bindings of ``groups`` open to every member."""
+        perms = self._shared_perms(groups)
+        out = list(self._shared[groups][1])
         if not perms.empty():
-            out.extend(self._perm_edges(perms, str(s)))
+            out.extend(self._perm_edges(perms, f"every member of {' and '.join(groups)}"))
         return out
 
     def _grant_node(self, ref: RoleRef, scope: str | None) -> Node:
@@ -1120,6 +1215,8 @@ class EscalationGraph:
     def _steps(self, chain: list[_Edge]) -> tuple[Step, ...]:
         steps: list[Step] = []
         for e in chain:
+            if e.action is _MEMBERSHIP:
+                continue  # entering the shared groups' node: the next step names their binding
             if e.weight == 0 and steps:
                 last = steps[-1]
                 steps[-1] = Step(f"{last.action}: {e.action}", _join(last.via, e.via), self.label(e.dst))

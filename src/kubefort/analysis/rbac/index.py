@@ -690,14 +690,18 @@ class RbacIndex:
     def who_can_request(self, req: Request) -> list[Grant]:
         return self._query_index().who_can(req)
 
-    def bindings_of(self, subject: Subject | str, groups: Iterable[str] = ()) -> list[tuple[Binding, Subject]]:
-        """Bindings that apply to requests made as ``subject`` (with its implicit groups and ``groups``),
-        each with the binding subject that matched (the user, the service account or a group)."""
+    def bindings_of(
+        self, subject: Subject | str, groups: Iterable[str] = (), *, skip_groups: Iterable[str] = ()
+    ) -> list[tuple[Binding, Subject]]:
+        """Bindings that apply to requests made as ``subject`` (with its implicit groups and ``groups``,
+        less the bindings of ``skip_groups``), each with the binding subject that matched (the user, the
+        service account or a group)."""
         s = as_subject(subject)
         keys: list[tuple[str, str]] = []
         if s.username is not None:
             keys.append(("u", s.username))
-        keys.extend(("g", g) for g in dict.fromkeys((*s.groups(), *groups)))
+        skip = set(skip_groups)
+        keys.extend(("g", g) for g in dict.fromkeys((*s.groups(), *groups)) if g not in skip)
         out: list[tuple[Binding, Subject]] = []
         seen: set[tuple[int, Subject]] = set()
         for k in keys:
