@@ -46,7 +46,7 @@ from typing import Any
 from ...model.inventory import Inventory
 from ...model.kinds import distinct_unreadable, split_group_kind
 from ...model.objects import K8sObject
-from ...model.selectors import label_selector_matches, selects_everything
+from ...model.selectors import LabelIndex, selects_everything
 from .cluster_policies import ANP, BANP, GROUP, AdminPolicy, AdminRule, is_admin_policy, parse_admin_policy
 from .cni_policies import KINDS as CNI_KINDS
 from .cni_policies import CniPolicy, parse_cni_policy
@@ -370,7 +370,8 @@ class NetpolEngine:
                 uid += 1
         # memo tables
         self._ns_sel: dict[str, tuple[str, ...]] = {}
-        self._pod_sel: dict[tuple[str, str], int] = {}
+        self._ns_sel_bits: dict[str, int] = {}
+        self._indexes: tuple[LabelIndex, LabelIndex, list[str]] | None = None
         self._peer_bits: dict[tuple[str | None, str | None, str], int] = {}
         self._rule_bits: dict[int, int] = {}
         self._rule_ports: dict[tuple[int, NamedPorts | None], PortSet] = {}
@@ -619,26 +620,39 @@ class NetpolEngine:
 
     # ------------------------------------------------------------------------------ selectors
 
+    def _label_indexes(self) -> tuple[LabelIndex, LabelIndex, list[str]]:
+        """Label postings of the pod classes and of the namespaces (built on first use)."""
+        if self._indexes is None:
+            names = list(self.namespaces)
+            self._indexes = (
+                LabelIndex([c.labels for c in self.classes]),
+                LabelIndex([self.namespaces[n].labels for n in names]),
+                names,
+            )
+        return self._indexes
+
     def namespaces_matching(self, selector: Mapping[str, Any]) -> tuple[str, ...]:
         k = _key(selector)
         hit = self._ns_sel.get(k)
         if hit is None:
-            hit = self._ns_sel[k] = tuple(
-                n for n, ns in self.namespaces.items() if label_selector_matches(selector, ns.labels)
-            )
+            _, ns_index, names = self._label_indexes()
+            hit = self._ns_sel[k] = tuple(names[i] for i in iter_bits(ns_index.match(selector)))
+        return hit
+
+    def _namespace_bits(self, selector: Mapping[str, Any], key: str) -> int:
+        """Bitset of the classes of the namespaces ``selector`` matches."""
+        hit = self._ns_sel_bits.get(key)
+        if hit is None:
+            hit = 0
+            for n in self.namespaces_matching(selector):
+                hit |= self._ns_bits.get(n, 0)
+            self._ns_sel_bits[key] = hit
         return hit
 
     def pods_in_namespace(self, namespace: str, selector: Mapping[str, Any], key: str | None = None) -> int:
         """Bitset of the classes of ``namespace`` whose pod labels ``selector`` matches."""
-        k = (namespace, key or _key(selector))
-        hit = self._pod_sel.get(k)
-        if hit is None:
-            hit = 0
-            for c in self._ns_classes.get(namespace, ()):
-                if label_selector_matches(selector, c.labels):
-                    hit |= 1 << c.index
-            self._pod_sel[k] = hit
-        return hit
+        pods = self._label_indexes()[0].match(selector, key or _key(selector))
+        return pods & self._ns_bits.get(namespace, 0)
 
     def peer_bits(self, peer: Peer, policy_ns: str) -> int:
         """Bitset of the pod classes a peer selects (0 for an ipBlock)."""
@@ -655,9 +669,10 @@ class NetpolEngine:
             assert ps is not None
             hit = self.pods_in_namespace(policy_ns, ps, pk)
         else:
-            hit = 0
-            for n in self.namespaces_matching(ns):
-                hit |= self._ns_bits.get(n, 0) if ps is None else self.pods_in_namespace(n, ps, pk)
+            assert nk is not None
+            hit = self._namespace_bits(ns, nk)
+            if ps is not None:
+                hit &= self._label_indexes()[0].match(ps, pk)
         self._peer_bits[k] = hit
         return hit
 
