@@ -45,23 +45,29 @@ from ...model.workloads import ContainerSet, PodSpecView, pod_spec
 from ..netpol.engine import External, NetpolEngine, engine_for
 from ..netpol.model import Workload
 from ..netpol.sets import AddrSet
-from ..rbac.escalation import EscalationGraph
-from ..rbac.index import RbacIndex
+from ..rbac.escalation import ANY_NS, EscalationGraph, step_rules
+from ..rbac.escalation import Node as RbacNode
+from ..rbac.index import Grant, RbacIndex
 from ..rbac.subjects import Subject
 from .model import (
     ALL_NODES,
     ALL_SECRETS,
     CLUSTER_ADMIN,
     EXPOSURE,
+    GRANT,
+    GROUP,
     HUB,
     HUB_ID,
+    IDENTITIES,
     INTERNET,
     INTERNET_ID,
     NODE,
+    RBAC_LINK,
     SECRET,
     SECRETS,
     SERVICE_ACCOUNT,
     TARGET,
+    USER,
     WORKLOAD,
     Edge,
     Reason,
@@ -190,6 +196,10 @@ class AttackGraph:
         self.vertices: dict[str, Vertex] = {}
         self.edges: dict[tuple[str, str], Edge] = {}
         self.notes: list[str] = []
+        self.subjects: dict[str, Subject] = {}  # identity vertex -> who it is
+        self.rbac_nodes: dict[str, RbacNode] = {}  # vertex -> the RBAC engine's node it stands for
+        self.secret_reads: dict[tuple[str, str], tuple[Subject, str | None]] = {}  # read-secrets edge -> (who, where)
+        self._grants: dict[tuple[str, str | None], list[Grant]] = {}
         self.incomplete: dict[str, str] = dict(self.netpol.incomplete)
         self.incomplete.update({k: v for k, v in inventory.unreadable.items() if k in READS})
         self._escalation = EscalationGraph(self.rbac)
@@ -214,6 +224,7 @@ class AttackGraph:
         admin = Reason("cluster-admin may run a privileged pod on every node and read every Secret")
         self._edge(CLUSTER_ADMIN, ALL_NODES, "admin", admin)
         self._edge(CLUSTER_ADMIN, ALL_SECRETS, "admin", admin)
+        self._rbac_steps()  # last: every edge before them keeps its place (shortest paths break ties alike)
         self.out: dict[str, list[Edge]] = defaultdict(list)  # vertex -> its edges, for per-workload questions
         for e in self.edges.values():
             self.out[e.src].append(e)
@@ -672,7 +683,7 @@ class AttackGraph:
             w = by_ref[ref]
             pl = self._placements.get(ref)
             for sa in sorted(mounted[ref]):
-                said = self._vertex(sa_id(w.namespace, sa), SERVICE_ACCOUNT, f"ServiceAccount {w.namespace}/{sa}")
+                said = self._sa(w.namespace, sa)
                 cut = Remedy("no-automount", ref, f"automountServiceAccountToken: false (ServiceAccount {sa})")
                 self._edge(
                     workload_id(ref),
@@ -703,23 +714,33 @@ class AttackGraph:
 
     # ------------------------------------------------------------------ RBAC
 
-    def _sa_vertices(self) -> list[tuple[str, Subject]]:
-        out = []
-        for vid, v in self.vertices.items():
-            if v.kind == SERVICE_ACCOUNT:
-                ns, name = vid.split(":", 1)[1].split("/", 1)
-                out.append((vid, Subject("ServiceAccount", name, ns)))
-        return out
+    def _sa(self, namespace: str, name: str) -> str:
+        return self._identity(Subject("ServiceAccount", name, namespace))
+
+    def _identity(self, s: Subject) -> str:
+        """The vertex of an identity, kept with its Subject (:attr:`subjects`): ids are never parsed back."""
+        if s.kind == "ServiceAccount" and s.namespace:
+            vid = self._vertex(sa_id(s.namespace, s.name), SERVICE_ACCOUNT, f"ServiceAccount {s.namespace}/{s.name}")
+        elif s.kind == "User":
+            vid = self._vertex(f"user:{s.name}", USER, f"User {s.name}")
+        else:
+            vid = self._vertex(f"group:{s.name}", GROUP, f"Group {s.name}")
+        self.subjects.setdefault(vid, s)
+        return vid
+
+    def _identities(self) -> list[tuple[str, Subject]]:
+        return [(vid, self.subjects[vid]) for vid, v in self.vertices.items() if v.kind in IDENTITIES]
 
     def _rbac(self) -> None:
         for ns in sorted(self._escalation.sas):
             for name in sorted(self._escalation.sas[ns]):
-                self._vertex(sa_id(ns, name), SERVICE_ACCOUNT, f"ServiceAccount {ns}/{name}")
+                self._sa(ns, name)
         for path in self._escalation.paths(CLUSTER_ADMIN):
             s = path.source
             if s.kind != "ServiceAccount" or not s.namespace:
                 continue
-            vid = self._vertex(sa_id(s.namespace, s.name), SERVICE_ACCOUNT, f"ServiceAccount {s.namespace}/{s.name}")
+            vid = self._sa(s.namespace, s.name)
+            self.rbac_nodes[vid] = ("S", s)
             steps = " -> ".join(f"{st.action} [{st.via}]" if st.via else st.action for st in path.steps)
             bindings = sorted({m for st in path.steps for m in _BINDING.findall(st.via)})
             self._edge(
@@ -734,8 +755,95 @@ class AttackGraph:
                 ),
             )
 
+    def rbac_vertex(self, node: RbacNode) -> str | None:
+        """The vertex id of a node of the RBAC engine's escalation graph: an identity, a role bound to
+        yourself, a fan-out ("any ServiceAccount of namespace X"), the Secrets a step reads; None for
+        cluster-admin (reached through the one edge per ServiceAccount that carries the whole path)."""
+        kind = node[0]
+        if kind == "T":
+            return None
+        if kind == "S":
+            s = node[1]
+            if s.kind == "ServiceAccount" and s.namespace:
+                return sa_id(s.namespace, s.name)
+            return f"{'user' if s.kind == 'User' else 'group'}:{s.name}"
+        if kind == "secrets":
+            return ALL_SECRETS if node[1] is None else f"secrets:{node[1]}"
+        if kind == "grant":
+            ref, scope = node[1], node[2]
+            where = "*" if scope is None else "every-namespace" if scope == ANY_NS else scope
+            return f"rbac-grant:{ref.qualified}@{where}"
+        return "rbac:" + "/".join("*" if x is None else str(x) for x in node)
+
+    def _rbac_label(self, node: RbacNode) -> str:
+        kind = node[0]
+        if kind == "grant":
+            return f"{EscalationGraph.label(node)}, bound to yourself"
+        where = "every namespace" if len(node) < 2 or node[1] is None else f"namespace {node[1]}"
+        if kind == "anysa":
+            return {
+                "pod": f"a pod you create in {where}, as any of its ServiceAccounts",
+                "workload": f"a workload you create or change in {where}, as any of its ServiceAccounts",
+                "secret": f"a token Secret you create in {where}, for any of its ServiceAccounts",
+                "token": f"a token you request for any ServiceAccount of {where}",
+                "impersonate": f"any ServiceAccount of {where}, impersonated",
+            }.get(node[2], f"any ServiceAccount of {where}")
+        if kind == "pods":
+            return f"the running pods of {where} (the tokens they mount)"
+        return {
+            "anyuser": "any user, impersonated",
+            "anygroup": "any group, impersonated",
+            "anyid": "any identity, through a client certificate",
+        }.get(kind, EscalationGraph.label(node))
+
+    def _rbac_steps(self) -> None:
+        """The RBAC engine's escalation steps between identities, joined in as they are: every edge of its
+        graph reachable from the ServiceAccounts (an attacker enters RBAC holding a ServiceAccount's token),
+        with its fan-out nodes as linking vertices, so that the edges grow with the steps, never with
+        pairs of identities. Edges into cluster-admin are left to the one edge per ServiceAccount (its
+        shortest path); a step that reads Secrets goes to the Secrets' vertex unless ``who_can`` already
+        gave that edge; the engine's fan-out from read Secrets to their token's ServiceAccount is the
+        graph's own Secret -> ServiceAccount edges."""
+        eg = self._escalation
+        starts = [Subject("ServiceAccount", n, ns) for ns in sorted(eg.sas) for n in sorted(eg.sas[ns])]
+        reads: list[tuple[str, str, Reason]] = []
+        for node, e in eg.reachable(starts):
+            dst = self.rbac_vertex(e.dst)
+            if dst is None or node[0] == "secrets":
+                continue
+            src = self._rbac_node_vertex(node)
+            bindings = sorted(set(_BINDING.findall(e.via)))
+            why = f"{e.action} [{e.via}]" if e.via else e.action
+            reason = Reason(
+                why, tuple(bindings), step_rules(e.action), frozenset(Remedy("remove-binding", b) for b in bindings)
+            )
+            if e.dst[0] == "secrets":
+                reads.append((src, dst, reason))
+                continue
+            self._rbac_node_vertex(e.dst)
+            self._edge(src, dst, "rbac", reason, e.weight)
+        # the identities the steps gave that read Secrets themselves
+        for vid, s in self._identities():
+            if vid not in self._read_checked:
+                for ns, dst in self._secret_groups:
+                    self._readers([(vid, s)], ns, dst)
+        for src, dst, reason in reads:
+            if dst in self.vertices and (src, dst) not in self.edges:
+                self._edge(src, dst, "rbac", reason)
+
+    def _rbac_node_vertex(self, node: RbacNode) -> str:
+        vid = self.rbac_vertex(node)
+        assert vid is not None
+        self.rbac_nodes.setdefault(vid, node)
+        if node[0] == "S":
+            return self._identity(node[1])
+        kind = GRANT if node[0] == "grant" else RBAC_LINK
+        return self._vertex(vid, kind, self._rbac_label(node))
+
     def _secrets(self) -> None:
-        sas = self._sa_vertices()
+        sas = self._identities()
+        self._read_checked = {vid for vid, _ in sas}
+        self._secret_groups: list[tuple[str | None, str]] = []
         by_ns: dict[str, list[K8sObject]] = defaultdict(list)
         for o in self.inventory.of_kind("Secret"):
             if o.namespace is not None:
@@ -748,7 +856,7 @@ class AttackGraph:
                 if o.raw.get("type") == "kubernetes.io/service-account-token":
                     sa = o.annotations.get("kubernetes.io/service-account.name")
                     if isinstance(sa, str) and sa:
-                        said = self._vertex(sa_id(ns, sa), SERVICE_ACCOUNT, f"ServiceAccount {ns}/{sa}")
+                        said = self._sa(ns, sa)
                         self._edge(
                             sid,
                             said,
@@ -760,18 +868,32 @@ class AttackGraph:
                                 frozenset({Remedy("remove-secret", str(o.ref))}),
                             ),
                         )
+            self._secret_groups.append((ns, group))
             self._readers(sas, ns, group)
             self._edge(ALL_SECRETS, group, "contains", Reason("every Secret"), 0)
+        self._secret_groups.append((None, ALL_SECRETS))
         self._readers(sas, None, ALL_SECRETS)
 
+    def secret_grants(self, verb: str, ns: str | None, index: RbacIndex | None = None) -> list[Grant]:
+        """``who_can`` ``verb`` secrets in ``ns`` (None: in every namespace), asked once per graph (or of
+        ``index``: the input without a binding, when a cut is checked)."""
+        if index is not None:
+            return index.who_can(verb, "secrets", ns)
+        key = (verb, ns)
+        hit = self._grants.get(key)
+        if hit is None:
+            hit = self._grants[key] = self.rbac.who_can(verb, "secrets", ns)
+        return hit
+
     def _readers(self, sas: list[tuple[str, Subject]], ns: str | None, dst: str) -> None:
-        """Edges to ``dst`` from the ServiceAccounts that may read every Secret of ``ns`` (None: cluster-wide)."""
+        """Edges to ``dst`` from the identities that may read every Secret of ``ns`` (None: cluster-wide)."""
         for verb in ("list", "get"):
-            grants = self.rbac.who_can(verb, "secrets", ns)
+            grants = self.secret_grants(verb, ns)
             for vid, s in sas:
                 mine = [g for g in grants if s.matched_by(g.subject)]
                 if not mine:
                     continue
+                self.secret_reads[(vid, dst)] = (s, ns)
                 vias = sorted({str(g.binding) for g in mine})
                 where = f"in namespace {ns}" if ns else "in every namespace"
                 self._edge(

@@ -25,7 +25,6 @@ from ...errors import UsageError
 from ...model.inventory import Inventory
 from ..rbac.escalation import EscalationGraph
 from ..rbac.index import RbacIndex
-from ..rbac.subjects import Subject
 from .build import AttackGraph, secret_id
 from .model import (
     ALL_NODES,
@@ -33,7 +32,6 @@ from .model import (
     CLUSTER_ADMIN,
     INTERNET_ID,
     NODE,
-    SERVICE_ACCOUNT,
     WORKLOAD,
     AttackPath,
     CutResult,
@@ -166,21 +164,31 @@ def _preds(graph: AttackGraph) -> dict[str, list[str]]:
 
 
 def _still_escalates(graph: AttackGraph, change: Remedy, edges: list[Edge]) -> set[tuple[str, str]]:
-    """Of the RBAC edges ``edges`` that removing a binding would cut, those for which the RBAC engine finds
-    no other escalation path without that binding."""
+    """Of the RBAC edges ``edges`` that removing a binding would cut, those that the RBAC engine no longer
+    finds on the input without that binding: a ServiceAccount's escalation to cluster-admin (another path
+    may remain), an escalation step between identities (another binding may allow the same step), a
+    read of Secrets (another binding may grant it)."""
     inv = graph.inventory
     objs = [b.obj for b in graph.rbac.bindings if str(b.ref) == change.target]
     if not objs:
         return {(e.src, e.dst) for e in edges}
     rest = Inventory([o for o in inv.objects if o not in objs], live=inv.live, unreadable=inv.unreadable)
-    eg = EscalationGraph(RbacIndex.for_inventory(rest))
+    index = RbacIndex.for_inventory(rest)
+    eg = EscalationGraph(index)
     gone: set[tuple[str, str]] = set()
     for e in edges:
-        if e.dst != CLUSTER_ADMIN or graph.vertices[e.src].kind != SERVICE_ACCOUNT:
-            gone.add((e.src, e.dst))
-            continue
-        ns, name = e.src.split(":", 1)[1].split("/", 1)
-        if not eg.paths(CLUSTER_ADMIN, Subject("ServiceAccount", name, ns)):
+        node = graph.rbac_nodes.get(e.src)
+        read = graph.secret_reads.get((e.src, e.dst))
+        if e.dst == CLUSTER_ADMIN and node is not None and node[0] == "S":
+            kept = bool(eg.paths(CLUSTER_ADMIN, node[1]))
+        elif e.kind == "rbac" and node is not None:
+            kept = any(graph.rbac_vertex(x.dst) == e.dst for x in eg.edges(node))
+        elif e.kind == "read-secrets" and read is not None:
+            s, ns = read
+            kept = any(s.matched_by(g.subject) for v in ("list", "get") for g in graph.secret_grants(v, ns, index))
+        else:
+            kept = False
+        if not kept:
             gone.add((e.src, e.dst))
     return gone
 
