@@ -327,12 +327,38 @@ flags = st.fixed_dictionaries(
         "automount": st.booleans(),
         "admin": st.booleans(),
         "isolated": st.booleans(),
+        "maker": st.booleans(),  # its ServiceAccount may create pods in shop: it becomes every ServiceAccount there
+        "reader": st.booleans(),  # its ServiceAccount may read the Secrets of shop
     }
 )
+DB_SECRET = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "namespace": "shop"}, "type": "Opaque"}
+
+
+def cluster_role(name: str, resource: str, verbs: list[str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": name},
+        "rules": [{"apiGroups": [""], "resources": [resource], "verbs": verbs}],
+    }
+
+
+def rb(name: str, ns: str, sa_ns: str, sa: str, role: str, kind: str = "ClusterRole") -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": name, "namespace": ns},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role},
+        "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": sa_ns}],
+    }
 
 
 def _cluster(ws: list[dict[str, bool]]) -> list[dict[str, Any]]:
-    docs: list[dict[str, Any]] = []
+    docs: list[dict[str, Any]] = [
+        cluster_role("pod-maker", "pods", ["create"]),
+        cluster_role("secret-reader", "secrets", ["get", "list"]),
+        DB_SECRET,
+    ]
     for i, f in enumerate(ws):
         name = f"w{i}"
         docs.append(deploy(name, sa=name, sc=PRIV if f["priv"] else None, automount=f["automount"]))
@@ -342,11 +368,16 @@ def _cluster(ws: list[dict[str, bool]]) -> list[dict[str, Any]]:
             docs.append(crb(name, "shop", name))
         if f["isolated"]:
             docs.append(deny_ingress(name, name))
+        if f["maker"]:
+            docs.append(rb(f"{name}-maker", "shop", "shop", name, "pod-maker"))
+        if f["reader"]:
+            docs.append(rb(f"{name}-reader", "shop", "shop", name, "secret-reader"))
     return docs
 
 
-def _brute_force(ws: list[dict[str, bool]]) -> bool:
-    """Does the internet reach cluster-admin? A fixpoint over the documented semantics, no graph."""
+def _brute_force(ws: list[dict[str, bool]], target: str = "cluster-admin") -> bool:
+    """Does the internet reach ``target`` (cluster-admin, or Secret shop/db)? A fixpoint over the
+    documented semantics, no graph."""
     owned = {i for i, f in enumerate(ws) if f["exposed"] and not f["isolated"]}
     tokens: set[int] = set()
     node = False
@@ -358,35 +389,41 @@ def _brute_force(ws: list[dict[str, bool]]) -> bool:
         node = node or any(ws[i]["priv"] for i in owned)
         if node:
             tokens |= {i for i, f in enumerate(ws) if f["automount"]}
+        if any(ws[i]["maker"] for i in tokens):  # a pod of its own, as any ServiceAccount of shop
+            tokens |= set(range(len(ws)))
         if (owned, tokens, node) == before:
             break
-    return any(ws[i]["admin"] for i in tokens)
+    admin = any(ws[i]["admin"] for i in tokens)
+    return admin if target == "cluster-admin" else admin or any(ws[i]["reader"] for i in tokens)
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(flags, min_size=1, max_size=5))
 def test_path_existence_matches_a_brute_force_closure(ws: list[dict[str, bool]]) -> None:
     docs = _cluster(ws)
-    found = paths(docs)
-    assert bool(found) == _brute_force(ws), yaml.safe_dump(docs)
-    g = AttackGraph(inv(docs))
-    q = resolve(g, "internet", "cluster-admin")
-    # every change the ranking names, made to the manifests: the paths it says it cuts are gone, and
-    # (for the changes that do exactly what the ranking assumes) the others remain
-    for c in cuts(g, q, found):
-        assert 0 < len(c.cut) <= len(found)
-        after = {p.steps[0].dst for p in paths(_apply(docs, c.change))}
-        claimed = {found[i].steps[0].dst for i in c.cut}
-        assert not claimed & after, (c.change, yaml.safe_dump_all(docs))
-        if c.change.action not in ("restrict-ingress", "deny-internet"):  # a deny-all policy does more
-            assert {p.steps[0].dst for p in found} - claimed <= after, c.change
+    for target in ("cluster-admin", "secret shop/db"):
+        found = paths(docs, dst=target)
+        assert bool(found) == _brute_force(ws, target), (target, yaml.safe_dump_all(docs))
+        g = AttackGraph(inv(docs))
+        q = resolve(g, "internet", target)
+        # every change the ranking names, made to the manifests: the paths it says it cuts are gone, and
+        # (for the changes that do exactly what the ranking assumes) the others remain
+        for c in cuts(g, q, found):
+            assert 0 < len(c.cut) <= len(found)
+            after = {p.steps[0].dst for p in paths(_apply(docs, c.change), dst=target)}
+            claimed = {found[i].steps[0].dst for i in c.cut}
+            assert not claimed & after, (c.change, yaml.safe_dump_all(docs))
+            if c.change.action not in ("restrict-ingress", "deny-internet"):  # a deny-all policy does more
+                assert {p.steps[0].dst for p in found} - claimed <= after, c.change
 
 
 def _apply(docs: list[dict[str, Any]], change: Any) -> list[dict[str, Any]]:
     """The manifests after ``change`` (a Remedy of the graph), for the changes the random clusters offer."""
     out = copy.deepcopy(docs)
     name = change.target.rsplit("/", 1)[-1]
-    kind = {"remove-binding": "ClusterRoleBinding", "make-internal": "Service"}.get(change.action, "Deployment")
+    kind = {"make-internal": "Service", "remove-secret": "Secret"}.get(change.action, "Deployment")
+    if change.action == "remove-binding":
+        kind = change.target.split("/", 1)[0]
     (doc,) = [d for d in out if d["kind"] == kind and d["metadata"]["name"] == name]
     pod = doc["spec"]["template"]["spec"] if kind == "Deployment" else None
     if change.action == "unprivileged":
@@ -395,7 +432,7 @@ def _apply(docs: list[dict[str, Any]], change: Any) -> list[dict[str, Any]]:
     elif change.action == "no-automount":
         assert pod is not None
         pod["automountServiceAccountToken"] = False
-    elif change.action == "remove-binding":
+    elif change.action in ("remove-binding", "remove-secret"):
         out.remove(doc)
     elif change.action == "make-internal":
         doc["spec"]["type"] = "ClusterIP"
@@ -549,3 +586,244 @@ def test_cli_from_a_cidr(tmp_path: Any) -> None:
     assert r.exit_code == 1 and "from 10.1.0.0/16 to cluster-admin" in r.stdout, (r.stdout, r.stderr)
     assert _run(tmp_path, docs, "paths", "--from", "203.0.113.7").exit_code == 0
     assert _run(tmp_path, docs, "cuts", "--from", "10.1.0.0/16").exit_code in (0, 1)
+
+
+# ----------------------------------------------------------------------------- RBAC steps between identities
+
+
+def role(name: str, ns: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": name, "namespace": ns},
+        "rules": rules,
+    }
+
+
+def sa(name: str, ns: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": ns}}
+
+
+def opaque(name: str, ns: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": ns}, "type": "Opaque"}
+
+
+def token_secret(name: str, ns: str, account: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": ns, "annotations": {"kubernetes.io/service-account.name": account}},
+        "type": "kubernetes.io/service-account-token",
+    }
+
+
+def hop(extra: list[dict[str, Any]], reads: str = "all") -> list[dict[str, Any]]:
+    """web (exposed, ServiceAccount shop/a) and ServiceAccount x/b, which reads the Secrets of every
+    namespace (``reads="all"``) or of x alone; Secrets shop/db and x/s1; ``extra`` lets a become b."""
+    read = (
+        crb("b-reads", "x", "b", "secret-reader") if reads == "all" else rb("b-reads", "x", "x", "b", "secret-reader")
+    )
+    return [
+        deploy("web", sa="a"),
+        lb("web", "web"),
+        sa("b", "x"),
+        cluster_role("secret-reader", "secrets", ["get", "list"]),
+        cluster_role("pod-maker", "pods", ["create"]),
+        read,
+        opaque("db", "shop"),
+        opaque("s1", "x"),
+        *extra,
+    ]
+
+
+A_MAKES_PODS_IN_X = rb("a-pods", "x", "shop", "a", "pod-maker")
+
+
+def test_an_identity_that_becomes_another_reaching_every_secret() -> None:
+    docs = hop([A_MAKES_PODS_IN_X])
+    (p,) = paths(docs, dst="all-secrets")
+    assert p.vertices == (
+        "internet",
+        "service:shop/web",
+        "workload:shop/Deployment/web",
+        "serviceaccount:shop/a",
+        "rbac:anysa/x/pod",
+        "serviceaccount:x/b",
+        "all-secrets",
+    )
+    step = p.steps[3]
+    assert step.kind == "rbac" and step.rules == ("KF-RBAC-010",) and step.objects == ("RoleBinding/x/a-pods",)
+    assert "create a pod in namespace x" in step.why
+    assert p.steps[4].weight == 0 and p.length == 5  # "any ServiceAccount of x" names what the step gave
+    (p,) = paths(docs, dst="secret shop/db")
+    assert "serviceaccount:x/b" in p.vertices
+    assert paths(docs) == []  # nobody becomes cluster-admin
+    assert paths(hop([]), dst="all-secrets") == []  # without the binding, a stays a
+    # removing the binding cuts the path, and the ranking says so
+    g = AttackGraph(inv(docs))
+    ranked = {str(c.change): c.cut for c in cuts(g, resolve(g, "internet", "all-secrets"))}
+    assert ranked["remove-binding RoleBinding/x/a-pods"] == (0,)
+    assert ranked["remove-binding ClusterRoleBinding/b-reads"] == (0,)
+    # a second binding that allows the same step: removing one cuts nothing (the RBAC engine re-checks)
+    twin = copy.deepcopy(A_MAKES_PODS_IN_X)
+    twin["metadata"]["name"] = "a-pods-2"
+    g = AttackGraph(inv([*docs, twin]))
+    ranked = {str(c.change): c.cut for c in cuts(g, resolve(g, "internet", "all-secrets"))}
+    assert not any(k.startswith("remove-binding RoleBinding") for k in ranked)
+    assert ranked["remove-binding ClusterRoleBinding/b-reads"] == (0,)
+
+
+def test_a_namespace_scoped_read_gives_that_namespace_only() -> None:
+    docs = hop([A_MAKES_PODS_IN_X], reads="x")
+    (p,) = paths(docs, dst="secret x/s1")
+    assert p.vertices[-3:] == ("serviceaccount:x/b", "secrets:x", "secret:x/s1")
+    assert paths(docs, dst="secret shop/db") == []
+    assert paths(docs, dst="all-secrets") == []
+
+
+_X = "x"
+STEPS: dict[str, tuple[list[dict[str, Any]], str, str]] = {
+    # name: (what lets a become someone who reads x's Secrets, a rule ID of the step, a vertex on the path)
+    "create a pod": ([A_MAKES_PODS_IN_X], "KF-RBAC-010", "rbac:anysa/x/pod"),
+    "create a Deployment": (
+        [
+            role("deployer", _X, [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["create"]}]),
+            rb("a-deploys", _X, "shop", "a", "deployer", "Role"),
+        ],
+        "KF-RBAC-010",
+        "rbac:anysa/x/workload",
+    ),
+    "exec": (
+        [
+            deploy("job", _X, sa="b"),
+            role("exec", _X, [{"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create"]}]),
+            rb("a-exec", _X, "shop", "a", "exec", "Role"),
+        ],
+        "KF-RBAC-008",
+        "rbac:pods/x",
+    ),
+    "token request": (
+        [
+            role("tokens", _X, [{"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]}]),
+            rb("a-tokens", _X, "shop", "a", "tokens", "Role"),
+        ],
+        "KF-RBAC-017",
+        "rbac:anysa/x/token",
+    ),
+    "named token request": (
+        [
+            role(
+                "tokens",
+                _X,
+                [
+                    {
+                        "apiGroups": [""],
+                        "resources": ["serviceaccounts/token"],
+                        "verbs": ["create"],
+                        "resourceNames": ["b"],
+                    }
+                ],
+            ),
+            rb("a-tokens", _X, "shop", "a", "tokens", "Role"),
+        ],
+        "KF-RBAC-017",
+        "serviceaccount:x/b",
+    ),
+    "impersonate": (
+        [
+            role("imp", _X, [{"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["impersonate"]}]),
+            rb("a-imp", _X, "shop", "a", "imp", "Role"),
+        ],
+        "KF-RBAC-013",
+        "rbac:anysa/x/impersonate",
+    ),
+    "read a token Secret": (
+        [
+            token_secret("b-token", _X, "b"),
+            role(
+                "peek",
+                _X,
+                [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"], "resourceNames": ["b-token"]}],
+            ),
+            rb("a-peek", _X, "shop", "a", "peek", "Role"),
+        ],
+        "KF-RBAC-036",
+        "serviceaccount:x/b",
+    ),
+    "bind a role to yourself": (
+        [
+            role(
+                "binder",
+                _X,
+                [
+                    {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"], "verbs": ["create"]},
+                    {
+                        "apiGroups": ["rbac.authorization.k8s.io"],
+                        "resources": ["clusterroles"],
+                        "verbs": ["bind"],
+                        "resourceNames": ["secret-reader"],
+                    },
+                ],
+            ),
+            rb("a-binds", _X, "shop", "a", "binder", "Role"),
+        ],
+        "KF-RBAC-012",
+        "rbac-grant:ClusterRole/secret-reader@x",
+    ),
+    "impersonate a user": (
+        [
+            cluster_role("imp-users", "users", ["impersonate"]),
+            {
+                **crb("a-imp-users", "shop", "a", "imp-users"),
+            },
+            {
+                **rb("alice-reads", _X, _X, "b", "secret-reader"),
+                "subjects": [{"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"}],
+            },
+        ],
+        "KF-RBAC-013",
+        "user:alice",
+    ),
+}
+
+
+@pytest.mark.parametrize("step", sorted(STEPS))
+def test_every_escalation_step_the_rbac_engine_models_is_a_hop(step: str) -> None:
+    extra, rule_id, vertex = STEPS[step]
+    docs = hop(extra, reads="x")
+    (p,) = paths(docs, dst="secret x/s1")
+    assert vertex in p.vertices, p.vertices
+    assert any(rule_id in e.rules for e in p.steps if e.kind == "rbac"), [(e.kind, e.rules) for e in p.steps]
+    assert paths(docs, dst="secret shop/db") == []
+    # every binding the step names is a cut, and removing it (from the manifests) removes the path
+    g = AttackGraph(inv(docs))
+    found = shortest_paths(g, resolve(g, "internet", "secret x/s1"))
+    for c in cuts(g, resolve(g, "internet", "secret x/s1"), found):
+        if c.change.action == "remove-binding":
+            assert paths(_apply(docs, c.change), dst="secret x/s1") == [], c.change
+    # every RBAC step carries the rule IDs of what allows it
+    for e in g.edges.values():
+        if e.kind == "rbac" and e.weight:
+            assert e.rules, e.why
+
+
+def test_cluster_admin_is_still_one_rbac_edge_per_service_account() -> None:
+    docs = hop([A_MAKES_PODS_IN_X, crb("b-admin", "x", "b")])
+    (p,) = paths(docs)
+    assert p.vertices[-2:] == ("serviceaccount:shop/a", "cluster-admin")
+    assert p.steps[-1].rules == ("KF-RBAC-035",) and "create a pod in namespace x" in p.steps[-1].why
+    assert set(p.steps[-1].objects) == {"RoleBinding/x/a-pods", "ClusterRoleBinding/b-admin"}
+
+
+def test_a_step_a_group_allows_is_one_edge_from_the_group() -> None:
+    group = rb("all-make-pods", "x", "shop", "a", "pod-maker")
+    group["subjects"] = [{"kind": "Group", "name": "system:serviceaccounts", "apiGroup": "rbac.authorization.k8s.io"}]
+    docs = hop([group, *(deploy(f"w{i}", sa=f"s{i}") for i in range(5))])
+    g = AttackGraph(inv(docs))
+    into = [e for e in g.edges.values() if e.dst == "rbac:anysa/x/pod"]
+    assert [e.src for e in into] == ["group:system:serviceaccounts"]
+    members = [e for e in g.edges.values() if e.dst == "group:system:serviceaccounts"]
+    assert len(members) >= 7 and all(e.weight == 0 for e in members)
+    (p,) = paths(docs, dst="all-secrets")
+    assert p.vertices[3:6] == ("serviceaccount:shop/a", "group:system:serviceaccounts", "rbac:anysa/x/pod")
+    assert p.length == 5

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -800,28 +800,58 @@ class AttackGraph:
         """The RBAC engine's escalation steps between identities, joined in as they are: every edge of its
         graph reachable from the ServiceAccounts (an attacker enters RBAC holding a ServiceAccount's token),
         with its fan-out nodes as linking vertices, so that the edges grow with the steps, never with
-        pairs of identities. Edges into cluster-admin are left to the one edge per ServiceAccount (its
-        shortest path); a step that reads Secrets goes to the Secrets' vertex unless ``who_can`` already
-        gave that edge; the engine's fan-out from read Secrets to their token's ServiceAccount is the
-        graph's own Secret -> ServiceAccount edges."""
+        pairs of identities. A step that an identity's implicit group (``system:serviceaccounts``,
+        ``system:serviceaccounts:NS``, ``system:authenticated``) allows by itself goes from the group's
+        vertex, which each member reaches at no cost: a binding to a group adds its steps once, not once
+        per member. Edges into cluster-admin are left to the one edge per ServiceAccount (its shortest
+        path); a step that reads Secrets goes to the Secrets' vertex unless ``who_can`` already gave that
+        edge; the engine's fan-out from read Secrets to their token's ServiceAccount is the graph's own
+        Secret -> ServiceAccount edges."""
         eg = self._escalation
-        starts = [Subject("ServiceAccount", n, ns) for ns in sorted(eg.sas) for n in sorted(eg.sas[ns])]
+        work: deque[RbacNode] = deque(
+            ("S", Subject("ServiceAccount", n, ns)) for ns in sorted(eg.sas) for n in sorted(eg.sas[ns])
+        )
+        seen = set(work)
         reads: list[tuple[str, str, Reason]] = []
-        for node, e in eg.reachable(starts):
-            dst = self.rbac_vertex(e.dst)
-            if dst is None or node[0] == "secrets":
-                continue
+
+        def reach(node: RbacNode) -> None:
+            if node not in seen and node[0] not in ("T", "secrets"):
+                seen.add(node)
+                work.append(node)
+
+        while work:
+            node = work.popleft()
             src = self._rbac_node_vertex(node)
-            bindings = sorted(set(_BINDING.findall(e.via)))
-            why = f"{e.action} [{e.via}]" if e.via else e.action
-            reason = Reason(
-                why, tuple(bindings), step_rules(e.action), frozenset(Remedy("remove-binding", b) for b in bindings)
-            )
-            if e.dst[0] == "secrets":
-                reads.append((src, dst, reason))
-                continue
-            self._rbac_node_vertex(e.dst)
-            self._edge(src, dst, "rbac", reason, e.weight)
+            edges = eg.edges(node)
+            if node[0] == "S" and node[1].kind != "Group":
+                shared: set[tuple[Any, str, str]] = set()
+                for name in node[1].groups():
+                    group: RbacNode = ("S", Subject("Group", name))
+                    steps = [e for e in eg.edges(group) if self.rbac_vertex(e.dst) is not None]
+                    if not steps:
+                        continue
+                    shared.update((e.dst, e.action, e.via) for e in steps)
+                    why = f"{node[1]} is in group {name}"
+                    self._edge(src, self._rbac_node_vertex(group), "rbac", Reason(why), 0)
+                    reach(group)
+                edges = [e for e in edges if (e.dst, e.action, e.via) not in shared]
+            for e in edges:
+                dst = self.rbac_vertex(e.dst)
+                if dst is None:
+                    continue
+                bindings = sorted(set(_BINDING.findall(e.via)))
+                reason = Reason(
+                    f"{e.action} [{e.via}]" if e.via else e.action,
+                    tuple(bindings),
+                    step_rules(e.action),
+                    frozenset(Remedy("remove-binding", b) for b in bindings),
+                )
+                if e.dst[0] == "secrets":
+                    reads.append((src, dst, reason))
+                    continue
+                self._rbac_node_vertex(e.dst)
+                self._edge(src, dst, "rbac", reason, e.weight)
+                reach(e.dst)
         # the identities the steps gave that read Secrets themselves
         for vid, s in self._identities():
             if vid not in self._read_checked:

@@ -1082,26 +1082,18 @@ class EscalationGraph:
         out.sort(key=lambda p: (len(p.steps), str(p.source)))
         return out
 
-    def reachable(self, subjects: Iterable[Subject] | None = None) -> Iterator[tuple[Node, _Edge]]:
-        """Every edge reachable from ``subjects`` (default: every identity of the input), each once with its
-        source node, breadth first. Linear in the graph: a fan-out node ("any ServiceAccount of X") is one
-        node with one edge per member, whoever reaches it. The attack graph joins these edges in."""
-        starts = self._all_subject_nodes() if subjects is None else [("S", s) for s in subjects]
-        work = deque(dict.fromkeys(starts))
+    def _reverse_bfs(self, target: Node) -> dict[Node, _Edge]:
+        """Build every edge, then 0-1 BFS backwards from the target: node -> first edge of its shortest path."""
+        rev: dict[Node, list[tuple[Node, _Edge]]] = defaultdict(list)
+        work = deque(self._all_subject_nodes())
         seen = set(work)
         while work:
             node = work.popleft()
             for e in self.edges(node):
-                yield node, e
+                rev[e.dst].append((node, e))
                 if e.dst not in seen:
                     seen.add(e.dst)
                     work.append(e.dst)
-
-    def _reverse_bfs(self, target: Node) -> dict[Node, _Edge]:
-        """Build every edge, then 0-1 BFS backwards from the target: node -> first edge of its shortest path."""
-        rev: dict[Node, list[tuple[Node, _Edge]]] = defaultdict(list)
-        for node, e in self.reachable():
-            rev[e.dst].append((node, e))
         dist: dict[Node, int] = {target: 0}
         nxt: dict[Node, _Edge] = {}
         dq: deque[Node] = deque([target])
