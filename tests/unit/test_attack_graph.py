@@ -827,3 +827,131 @@ def test_a_step_a_group_allows_is_one_edge_from_the_group() -> None:
     (p,) = paths(docs, dst="all-secrets")
     assert p.vertices[3:6] == ("serviceaccount:shop/a", "group:system:serviceaccounts", "rbac:anysa/x/pod")
     assert p.length == 5
+
+
+# ----------------------------------------------------------------------------- property test: identity hops
+
+_NSS = ("n0", "n1")
+_STEP_KINDS = ("pods", "exec", "token", "impersonate", "read-ns", "read-all")
+
+
+@st.composite
+def _rbac_cluster(draw: Any) -> dict[str, Any]:
+    """ServiceAccounts s0.. in n0/n1, each with a workload (token mounted or not) and maybe a legacy token
+    Secret, and RBAC steps between them (each one Role or ClusterRole and one binding)."""
+    n = draw(st.integers(2, 5))
+    accounts = [
+        {"ns": draw(st.sampled_from(_NSS)), "automount": i == 0 or draw(st.booleans()), "token": draw(st.booleans())}
+        for i in range(n)
+    ]  # w0, where the paths start, holds its token
+    steps = draw(
+        st.lists(
+            st.tuples(
+                st.one_of(st.just(0), st.integers(0, n - 1)),  # steps from w0's account are the interesting ones
+                st.sampled_from(_STEP_KINDS),
+                st.integers(0, n - 1),  # the account a named step names (token, impersonate)
+                st.sampled_from(_NSS),  # the namespace a namespaced step is granted in
+            ),
+            min_size=1,
+            max_size=8,
+        )
+    )
+    return {"accounts": accounts, "steps": steps}
+
+
+def _rbac_docs(c: dict[str, Any]) -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = [opaque("db", "n0")]
+    for ns in _NSS:  # no pod reaches another: only RBAC steps join the accounts
+        docs.append(
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": {"name": "deny", "namespace": ns},
+                "spec": {"podSelector": {}, "policyTypes": ["Ingress"]},
+            }
+        )
+    for i, a in enumerate(c["accounts"]):
+        docs += [sa(f"s{i}", a["ns"]), deploy(f"w{i}", a["ns"], sa=f"s{i}", automount=a["automount"])]
+        if a["token"]:
+            docs.append(token_secret(f"s{i}-token", a["ns"], f"s{i}"))
+    for k, (i, kind, j, ns) in enumerate(c["steps"]):
+        who, target = c["accounts"][i]["ns"], c["accounts"][j]["ns"]
+        rules = {
+            "pods": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["create"]}],
+            "exec": [{"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create"]}],
+            "token": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["serviceaccounts/token"],
+                    "verbs": ["create"],
+                    "resourceNames": [f"s{j}"],
+                }
+            ],
+            "impersonate": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["serviceaccounts"],
+                    "verbs": ["impersonate"],
+                    "resourceNames": [f"s{j}"],
+                }
+            ],
+            "read-ns": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}],
+            "read-all": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}],
+        }[kind]
+        where = target if kind in ("token", "impersonate") else ns
+        if kind == "read-all":
+            docs.append(cluster_role(f"r{k}", "secrets", ["list"]))
+            docs.append(crb(f"b{k}", who, f"s{i}", f"r{k}"))
+        else:
+            docs.append(role(f"r{k}", where, rules))
+            docs.append(rb(f"b{k}", where, who, f"s{i}", f"r{k}", "Role"))
+    return docs
+
+
+def _rbac_brute_force(c: dict[str, Any], steps: list[Any]) -> tuple[bool, bool]:
+    """From workload w0: (reaches every Secret, reaches Secret n0/db), by a fixpoint over the documented
+    step semantics, no graph."""
+    acc = c["accounts"]
+    n = len(acc)
+    held = {0} if acc[0]["automount"] else set()
+    while True:
+        before = set(held)
+        for i, kind, j, ns in steps:
+            if i not in held:
+                continue
+            if kind == "pods":  # a pod as any ServiceAccount of ns (the "default" one reads nothing here)
+                held |= {x for x in range(n) if acc[x]["ns"] == ns}
+            elif kind == "exec":  # the running pods of ns that mount their token
+                held |= {x for x in range(n) if acc[x]["ns"] == ns and acc[x]["automount"]}
+            elif kind in ("token", "impersonate"):
+                held.add(j)
+            elif kind == "read-ns":  # legacy token Secrets of ns
+                held |= {x for x in range(n) if acc[x]["ns"] == ns and acc[x]["token"]}
+            elif kind == "read-all":
+                held |= {x for x in range(n) if acc[x]["token"]}
+        if held == before:
+            break
+    every = any(i in held and kind == "read-all" for i, kind, _, _ in steps)
+    db = every or any(i in held and kind == "read-ns" and ns == "n0" for i, kind, _, ns in steps)
+    return every, db
+
+
+@settings(max_examples=200, deadline=None)
+@given(_rbac_cluster())
+def test_identity_hops_match_a_brute_force_closure(c: dict[str, Any]) -> None:
+    docs = _rbac_docs(c)
+    every, db = _rbac_brute_force(c, c["steps"])
+    start = f"{c['accounts'][0]['ns']}/deploy/w0"
+    assert bool(paths(docs, start, "all-secrets")) == every, yaml.safe_dump_all(docs)
+    found = paths(docs, start, "secret n0/db")
+    assert bool(found) == db, yaml.safe_dump_all(docs)
+    if not found:
+        return
+    # each binding the ranking says cuts the path: without it (manifests and brute force) no path remains
+    g = AttackGraph(inv(docs))
+    for cut in cuts(g, resolve(g, start, "secret n0/db"), found):
+        if cut.change.action != "remove-binding":
+            continue
+        k = int(cut.change.target.rsplit("/", 1)[-1][1:])
+        assert not _rbac_brute_force(c, [s for x, s in enumerate(c["steps"]) if x != k])[1], cut.change
+        assert paths(_apply(docs, cut.change), start, "secret n0/db") == [], cut.change
