@@ -764,8 +764,8 @@ class AttackGraph:
             return None
         if kind == "S":
             s = node[1]
-            if s.kind == "ServiceAccount" and s.namespace:
-                return sa_id(s.namespace, s.name)
+            if s.kind == "ServiceAccount":
+                return sa_id(s.namespace, s.name) if s.namespace else None
             return f"{'user' if s.kind == 'User' else 'group'}:{s.name}"
         if kind == "secrets":
             return ALL_SECRETS if node[1] is None else f"secrets:{node[1]}"
