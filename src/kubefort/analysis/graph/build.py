@@ -822,23 +822,14 @@ class AttackGraph:
         while work:
             node = work.popleft()
             src = self._rbac_node_vertex(node)
-            edges = eg.edges(node)
-            if node[0] == "S" and node[1].kind != "Group":
-                shared: set[tuple[Any, str, str]] = set()
-                for name in node[1].groups():
-                    group: RbacNode = ("S", Subject("Group", name))
-                    steps = [e for e in eg.edges(group) if self.rbac_vertex(e.dst) is not None]
-                    if not steps:
-                        continue
-                    shared.update((e.dst, e.action, e.via) for e in steps)
-                    why = f"{node[1]} is in group {name}"
-                    self._edge(src, self._rbac_node_vertex(group), "rbac", Reason(why), 0)
-                    reach(group)
-                edges = [e for e in edges if (e.dst, e.action, e.via) not in shared]
+            groups, edges = self.rbac_steps_of(eg, node)
+            for group in groups:
+                why = f"{node[1]} is in group {group[1].name}"
+                self._edge(src, self._rbac_node_vertex(group), "rbac", Reason(why), 0)
+                reach(group)
             for e in edges:
                 dst = self.rbac_vertex(e.dst)
-                if dst is None:
-                    continue
+                assert dst is not None
                 bindings = sorted(set(_BINDING.findall(e.via)))
                 reason = Reason(
                     f"{e.action} [{e.via}]" if e.via else e.action,
@@ -855,11 +846,28 @@ class AttackGraph:
         # the identities the steps gave that read Secrets themselves
         for vid, s in self._identities():
             if vid not in self._read_checked:
-                for ns, dst in self._secret_groups:
+                for ns, dst in self.secret_groups:
                     self._readers([(vid, s)], ns, dst)
         for src, dst, reason in reads:
             if dst in self.vertices and (src, dst) not in self.edges:
                 self._edge(src, dst, "rbac", reason)
+
+    def rbac_steps_of(self, eg: EscalationGraph, node: RbacNode) -> tuple[list[RbacNode], list[Any]]:
+        """The steps of ``node`` in ``eg`` that the graph draws: the implicit groups of an identity whose
+        own steps it shares (each a node of ``eg``), and the steps left to the node itself (the engine's
+        edges, those into cluster-admin left out). A cut re-asks this of the input without a binding."""
+        edges = [e for e in eg.edges(node) if self.rbac_vertex(e.dst) is not None]
+        groups: list[RbacNode] = []
+        if node[0] == "S" and node[1].kind != "Group":
+            shared: set[tuple[Any, str, str]] = set()
+            for name in node[1].groups():
+                group: RbacNode = ("S", Subject("Group", name))
+                steps = [e for e in eg.edges(group) if self.rbac_vertex(e.dst) is not None]
+                if steps:
+                    shared.update((e.dst, e.action, e.via) for e in steps)
+                    groups.append(group)
+            edges = [e for e in edges if (e.dst, e.action, e.via) not in shared]
+        return groups, edges
 
     def _rbac_node_vertex(self, node: RbacNode) -> str:
         vid = self.rbac_vertex(node)
@@ -873,7 +881,7 @@ class AttackGraph:
     def _secrets(self) -> None:
         sas = self._identities()
         self._read_checked = {vid for vid, _ in sas}
-        self._secret_groups: list[tuple[str | None, str]] = []
+        self.secret_groups: list[tuple[str | None, str]] = []  # (namespace or None: every one, its vertex)
         by_ns: dict[str, list[K8sObject]] = defaultdict(list)
         for o in self.inventory.of_kind("Secret"):
             if o.namespace is not None:
@@ -898,10 +906,10 @@ class AttackGraph:
                                 frozenset({Remedy("remove-secret", str(o.ref))}),
                             ),
                         )
-            self._secret_groups.append((ns, group))
+            self.secret_groups.append((ns, group))
             self._readers(sas, ns, group)
             self._edge(ALL_SECRETS, group, "contains", Reason("every Secret"), 0)
-        self._secret_groups.append((None, ALL_SECRETS))
+        self.secret_groups.append((None, ALL_SECRETS))
         self._readers(sas, None, ALL_SECRETS)
 
     def secret_grants(self, verb: str, ns: str | None, index: RbacIndex | None = None) -> list[Grant]:
