@@ -955,3 +955,16 @@ def test_identity_hops_match_a_brute_force_closure(c: dict[str, Any]) -> None:
         k = int(cut.change.target.rsplit("/", 1)[-1][1:])
         assert not _rbac_brute_force(c, [s for x, s in enumerate(c["steps"]) if x != k])[1], cut.change
         assert paths(_apply(docs, cut.change), start, "secret n0/db") == [], cut.change
+
+
+def test_kf_graph_002_follows_an_identity_hop() -> None:
+    from kubefort.api import ScanOptions, scan_inventory
+
+    def found(docs: list[dict[str, Any]]) -> list[str]:
+        report = scan_inventory(inv(docs), ScanOptions(rules=["KF-GRAPH-002"]))
+        return [f.message for f in report.findings if f.rule.id == "KF-GRAPH-002"]
+
+    (msg,) = found(hop([A_MAKES_PODS_IN_X]))
+    assert "ServiceAccount x/b" in msg and "(rbac)" in msg, msg
+    assert found(hop([])) == []
+    assert found(hop([A_MAKES_PODS_IN_X], reads="x")) == []  # x's Secrets are not every Secret
