@@ -832,7 +832,7 @@ def test_a_step_a_group_allows_is_one_edge_from_the_group() -> None:
 # ----------------------------------------------------------------------------- property test: identity hops
 
 _NSS = ("n0", "n1")
-_STEP_KINDS = ("pods", "exec", "token", "impersonate", "read-ns", "read-all")
+_STEP_KINDS = ("pods", "exec", "token", "impersonate", "read-ns", "read-all", "group-pods", "bind-read")
 
 
 @st.composite
@@ -860,7 +860,7 @@ def _rbac_cluster(draw: Any) -> dict[str, Any]:
 
 
 def _rbac_docs(c: dict[str, Any]) -> list[dict[str, Any]]:
-    docs: list[dict[str, Any]] = [opaque("db", "n0")]
+    docs: list[dict[str, Any]] = [opaque("db", "n0"), cluster_role("secret-reader", "secrets", ["get", "list"])]
     for ns in _NSS:  # no pod reaches another: only RBAC steps join the accounts
         docs.append(
             {
@@ -897,6 +897,16 @@ def _rbac_docs(c: dict[str, Any]) -> list[dict[str, Any]]:
             ],
             "read-ns": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}],
             "read-all": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}],
+            "group-pods": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["create"]}],
+            "bind-read": [
+                {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"], "verbs": ["create"]},
+                {
+                    "apiGroups": ["rbac.authorization.k8s.io"],
+                    "resources": ["clusterroles"],
+                    "verbs": ["bind"],
+                    "resourceNames": ["secret-reader"],
+                },
+            ],
         }[kind]
         where = target if kind in ("token", "impersonate") else ns
         if kind == "read-all":
@@ -905,6 +915,9 @@ def _rbac_docs(c: dict[str, Any]) -> list[dict[str, Any]]:
         else:
             docs.append(role(f"r{k}", where, rules))
             docs.append(rb(f"b{k}", where, who, f"s{i}", f"r{k}", "Role"))
+        if kind == "group-pods":  # every ServiceAccount of s{i}'s namespace may create pods in ns
+            group = f"system:serviceaccounts:{who}"
+            docs[-1]["subjects"] = [{"kind": "Group", "name": group, "apiGroup": "rbac.authorization.k8s.io"}]
     return docs
 
 
@@ -917,22 +930,25 @@ def _rbac_brute_force(c: dict[str, Any], steps: list[Any]) -> tuple[bool, bool]:
     while True:
         before = set(held)
         for i, kind, j, ns in steps:
-            if i not in held:
+            if i not in held and kind != "group-pods":
                 continue
             if kind == "pods":  # a pod as any ServiceAccount of ns (the "default" one reads nothing here)
                 held |= {x for x in range(n) if acc[x]["ns"] == ns}
+            elif kind == "group-pods":  # granted to every ServiceAccount of i's namespace
+                if any(acc[x]["ns"] == acc[i]["ns"] for x in held):
+                    held |= {x for x in range(n) if acc[x]["ns"] == ns}
             elif kind == "exec":  # the running pods of ns that mount their token
                 held |= {x for x in range(n) if acc[x]["ns"] == ns and acc[x]["automount"]}
             elif kind in ("token", "impersonate"):
                 held.add(j)
-            elif kind == "read-ns":  # legacy token Secrets of ns
+            elif kind in ("read-ns", "bind-read"):  # legacy token Secrets of ns (bind: a role that reads them)
                 held |= {x for x in range(n) if acc[x]["ns"] == ns and acc[x]["token"]}
             elif kind == "read-all":
                 held |= {x for x in range(n) if acc[x]["token"]}
         if held == before:
             break
     every = any(i in held and kind == "read-all" for i, kind, _, _ in steps)
-    db = every or any(i in held and kind == "read-ns" and ns == "n0" for i, kind, _, ns in steps)
+    db = every or any(i in held and kind in ("read-ns", "bind-read") and ns == "n0" for i, kind, _, ns in steps)
     return every, db
 
 
