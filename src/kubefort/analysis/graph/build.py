@@ -23,6 +23,9 @@ single changes that remove each reason. Where the facts come from:
   :class:`~kubefort.analysis.rbac.escalation.EscalationGraph` decides: automount on the pod or the
   ServiceAccount, projected tokens);
 - a ServiceAccount to cluster-admin: the RBAC engine's shortest escalation path (every step it models);
+- an identity to another, step by step: the RBAC engine's escalation edges as they are (fan-out nodes
+  such as "any ServiceAccount of namespace X" as linking vertices, a role bound to yourself as a vertex,
+  a group's steps once from the group), so that a path to Secrets may pass through other identities;
 - reading Secrets: ``who_can`` of the RBAC index for get/list of secrets cluster-wide (every Secret) or in
   a namespace; a Secret of type service-account-token to its ServiceAccount.
 

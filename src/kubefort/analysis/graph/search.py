@@ -8,7 +8,8 @@ so that each way in is listed once.
 
 A change cuts a path when, with the edges it removes gone, the path's start no longer reaches any
 target. Removing a RoleBinding or ClusterRoleBinding is checked again by the RBAC engine on the input
-without that binding, since another escalation path may remain.
+without that binding, since another escalation path, or another binding allowing the same step, may
+remain, and steps that the binding's power hid may appear.
 """
 
 from __future__ import annotations
