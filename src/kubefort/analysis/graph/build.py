@@ -203,6 +203,7 @@ class AttackGraph:
         self.rbac_nodes: dict[str, RbacNode] = {}  # vertex -> the RBAC engine's node it stands for
         self.secret_reads: dict[tuple[str, str], tuple[Subject, str | None]] = {}  # read-secrets edge -> (who, where)
         self._grants: dict[tuple[str, str | None], list[Grant]] = {}
+        self._vids: dict[RbacNode, str | None] = {}
         self.incomplete: dict[str, str] = dict(self.netpol.incomplete)
         self.incomplete.update({k: v for k, v in inventory.unreadable.items() if k in READS})
         self._escalation = EscalationGraph(self.rbac)
@@ -762,6 +763,14 @@ class AttackGraph:
         """The vertex id of a node of the RBAC engine's escalation graph: an identity, a role bound to
         yourself, a fan-out ("any ServiceAccount of namespace X"), the Secrets a step reads; None for
         cluster-admin (reached through the one edge per ServiceAccount that carries the whole path)."""
+        try:
+            return self._vids[node]
+        except KeyError:
+            vid = self._vids[node] = self._rbac_vertex(node)
+            return vid
+
+    @staticmethod
+    def _rbac_vertex(node: RbacNode) -> str | None:
         kind = node[0]
         if kind == "T":
             return None
@@ -816,6 +825,7 @@ class AttackGraph:
         )
         seen = set(work)
         reads: list[tuple[str, str, Reason]] = []
+        groups_seen: dict[RbacNode, frozenset[Any]] = {}
 
         def reach(node: RbacNode) -> None:
             if node not in seen and node[0] not in ("T", "secrets"):
@@ -825,7 +835,7 @@ class AttackGraph:
         while work:
             node = work.popleft()
             src = self._rbac_node_vertex(node)
-            groups, edges = self.rbac_steps_of(eg, node)
+            groups, edges = self.rbac_steps_of(eg, node, groups_seen)
             for group in groups:
                 why = f"{node[1]} is in group {group[1].name}"
                 self._edge(src, self._rbac_node_vertex(group), "rbac", Reason(why), 0)
@@ -855,21 +865,29 @@ class AttackGraph:
             if dst in self.vertices and (src, dst) not in self.edges:
                 self._edge(src, dst, "rbac", reason)
 
-    def rbac_steps_of(self, eg: EscalationGraph, node: RbacNode) -> tuple[list[RbacNode], list[Any]]:
+    def rbac_steps_of(
+        self, eg: EscalationGraph, node: RbacNode, groups_seen: dict[RbacNode, frozenset[Any]]
+    ) -> tuple[list[RbacNode], list[Any]]:
         """The steps of ``node`` in ``eg`` that the graph draws: the implicit groups of an identity whose
         own steps it shares (each a node of ``eg``), and the steps left to the node itself (the engine's
-        edges, those into cluster-admin left out). A cut re-asks this of the input without a binding."""
+        edges, those into cluster-admin left out). ``groups_seen`` keeps each group's steps for the
+        caller's ``eg``. A cut re-asks this of the input without a binding."""
         edges = [e for e in eg.edges(node) if self.rbac_vertex(e.dst) is not None]
         groups: list[RbacNode] = []
         if node[0] == "S" and node[1].kind != "Group":
             shared: set[tuple[Any, str, str]] = set()
             for name in node[1].groups():
                 group: RbacNode = ("S", Subject("Group", name))
-                steps = [e for e in eg.edges(group) if self.rbac_vertex(e.dst) is not None]
+                steps = groups_seen.get(group)
+                if steps is None:
+                    steps = groups_seen[group] = frozenset(
+                        (e.dst, e.action, e.via) for e in eg.edges(group) if self.rbac_vertex(e.dst) is not None
+                    )
                 if steps:
-                    shared.update((e.dst, e.action, e.via) for e in steps)
+                    shared |= steps
                     groups.append(group)
-            edges = [e for e in edges if (e.dst, e.action, e.via) not in shared]
+            if shared:
+                edges = [e for e in edges if (e.dst, e.action, e.via) not in shared]
         return groups, edges
 
     def _rbac_node_vertex(self, node: RbacNode) -> str:

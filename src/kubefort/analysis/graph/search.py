@@ -19,6 +19,7 @@ import itertools
 from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import networkx as nx
 
@@ -218,6 +219,7 @@ def _binding_cut(
     subjects = [s for b in named for s in b.subjects]
     affected = sorted(vid for vid, s in graph.subjects.items() if any(s.matched_by(x) for x in subjects))
     named_on = {(e.src, e.dst) for e in edges}
+    groups_seen: dict[RbacNode, frozenset[Any]] = {}
     done: set[str] = set()
     work: deque[tuple[str, RbacNode]] = deque()
     for vid in affected:
@@ -226,7 +228,7 @@ def _binding_cut(
             continue
         done.add(vid)
         old = {e.dst for e in graph.out.get(vid, ()) if e.kind == "rbac" and e.dst != CLUSTER_ADMIN}
-        new = _steps(graph, eg, node, work)
+        new = _steps(graph, eg, node, work, groups_seen)
         removed |= {(vid, d) for d in old - new}
         added |= {(vid, d) for d in new - old}
         if (vid, CLUSTER_ADMIN) in named_on and not eg.paths(CLUSTER_ADMIN, node[1]):
@@ -242,7 +244,7 @@ def _binding_cut(
         if vid in done:
             continue
         done.add(vid)
-        added |= {(vid, d) for d in _steps(graph, eg, node, work)}
+        added |= {(vid, d) for d in _steps(graph, eg, node, work, groups_seen)}
         if node[0] == "S":  # an identity the graph lacks: the Secrets it reads itself
             added |= {(vid, dst) for ns, dst in graph.secret_groups if _reads(graph, rbac, node[1], ns)}
     # the other edges the binding is named on: escalations and steps of identities it does not bind
@@ -253,7 +255,7 @@ def _binding_cut(
         if e.dst == CLUSTER_ADMIN and node is not None and node[0] == "S":
             kept = bool(eg.paths(CLUSTER_ADMIN, node[1]))
         elif e.kind == "rbac" and node is not None:
-            kept = e.dst in _steps(graph, eg, node, None)
+            kept = e.dst in _steps(graph, eg, node, None, groups_seen)
         else:
             kept = False
         if not kept:
@@ -262,11 +264,15 @@ def _binding_cut(
 
 
 def _steps(
-    graph: AttackGraph, eg: EscalationGraph, node: RbacNode, work: deque[tuple[str, RbacNode]] | None
+    graph: AttackGraph,
+    eg: EscalationGraph,
+    node: RbacNode,
+    work: deque[tuple[str, RbacNode]] | None,
+    groups_seen: dict[RbacNode, frozenset[Any]],
 ) -> set[str]:
     """The vertices the graph's RBAC steps from ``node`` lead to in ``eg``; those the graph lacks are
     queued on ``work`` (Secrets' vertices excepted: a namespace without Secrets gives none)."""
-    groups, edges = graph.rbac_steps_of(eg, node)
+    groups, edges = graph.rbac_steps_of(eg, node, groups_seen)
     out: set[str] = set()
     for dst in [*groups, *(e.dst for e in edges)]:
         vid = graph.rbac_vertex(dst)
