@@ -984,3 +984,68 @@ def test_kf_graph_002_follows_an_identity_hop() -> None:
     assert "ServiceAccount x/b" in msg and "(rbac)" in msg, msg
     assert found(hop([])) == []
     assert found(hop([A_MAKES_PODS_IN_X], reads="x")) == []  # x's Secrets are not every Secret
+
+
+def test_every_step_kind_of_the_rbac_engine_carries_rule_ids() -> None:
+    """One ServiceAccount per kind of step the RBAC engine models: each step the graph draws names the rules
+    behind it (STEP_RULES), so that a new kind of step in the engine cannot come without them."""
+
+    def rule_(groups: list[str], resources: list[str], verbs: list[str], names: list[str] | None = None) -> Any:
+        r: dict[str, Any] = {"apiGroups": groups, "resources": resources, "verbs": verbs}
+        if names:
+            r["resourceNames"] = names
+        return r
+
+    rbac, certs, adm = "rbac.authorization.k8s.io", "certificates.k8s.io", "admissionregistration.k8s.io"
+    kinds: dict[str, list[Any]] = {
+        "pods": [rule_([""], ["pods"], ["create"])],
+        "patch-deploy": [rule_(["apps"], ["deployments"], ["patch"])],
+        "ephemeral": [rule_([""], ["pods/ephemeralcontainers"], ["patch"])],
+        "replace-image": [rule_([""], ["pods"], ["update"])],
+        "exec": [rule_([""], ["pods/exec"], ["get"])],
+        "exec-named": [rule_([""], ["pods/exec"], ["create"], ["runner"])],
+        "attach": [rule_([""], ["pods/attach"], ["create"])],
+        "mint": [rule_([""], ["secrets"], ["create", "list"])],
+        "read-named": [rule_([""], ["secrets"], ["get"], ["b-token"])],
+        "watch": [rule_([""], ["secrets"], ["watch"])],
+        "tokens": [rule_([""], ["serviceaccounts/token"], ["create"])],
+        "impersonate": [rule_([""], ["serviceaccounts", "users", "groups"], ["impersonate"])],
+        "bind": [
+            rule_([rbac], ["rolebindings", "clusterrolebindings"], ["create"]),
+            rule_([rbac], ["clusterroles"], ["bind"], ["r-pods"]),
+        ],
+        "patch-binding": [rule_([rbac], ["rolebindings"], ["patch"]), rule_([rbac], ["clusterroles"], ["bind"])],
+        "escalate": [
+            rule_([rbac], ["roles"], ["escalate", "update"])
+        ],  # a Role held in shop (cluster-wide: cluster-admin)
+        "nodes-proxy": [rule_([""], ["nodes/proxy"], ["get"])],
+        "csr": [
+            rule_([certs], ["certificatesigningrequests"], ["create", "get"]),
+            rule_([certs], ["certificatesigningrequests/approval"], ["update"]),
+            rule_([certs], ["signers"], ["approve"], ["kubernetes.io/kube-apiserver-client"]),
+        ],
+        "mutating": [rule_([adm], ["mutatingwebhookconfigurations"], ["create"])],
+        "validating": [rule_([adm], ["validatingwebhookconfigurations"], ["create"])],
+    }
+    docs: list[dict[str, Any]] = [
+        deploy("runner", "x", sa="b"),
+        {
+            **deploy("runner", "x", sa="b"),
+            "kind": "Pod",
+            "spec": deploy("runner", "x", sa="b")["spec"]["template"]["spec"],
+        },
+        token_secret("b-token", "x", "b"),
+        rb("b-binding", "x", "x", "b", "r-pods"),
+    ]
+    for k, rules in kinds.items():
+        if k == "escalate":
+            docs += [role(f"r-{k}", "shop", rules), rb(f"b-{k}", "shop", "shop", k, f"r-{k}", "Role")]
+        else:
+            docs += [{**cluster_role(f"r-{k}", "pods", ["get"]), "rules": rules}, crb(f"b-{k}", "shop", k, f"r-{k}")]
+        docs.append(sa(k, "shop"))
+    g = AttackGraph(inv(docs))
+    drawn = [e for e in g.edges.values() if e.kind == "rbac" and e.weight and e.dst != "cluster-admin"]
+    for k in kinds:
+        assert any(e.src == f"serviceaccount:shop/{k}" for e in drawn), k
+    for e in drawn:
+        assert e.rules, e.why
