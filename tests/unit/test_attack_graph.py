@@ -777,10 +777,8 @@ STEPS: dict[str, tuple[list[dict[str, Any]], str, str]] = {
     "impersonate a user": (
         [
             cluster_role("imp-users", "users", ["impersonate"]),
-            {
-                **crb("a-imp-users", "shop", "a", "imp-users"),
-            },
-            {
+            crb("a-imp-users", "shop", "a", "imp-users"),
+            {  # user alice reads the Secrets of x
                 **rb("alice-reads", _X, _X, "b", "secret-reader"),
                 "subjects": [{"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"}],
             },
