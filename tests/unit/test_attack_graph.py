@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kubefort.analysis.graph import AttackGraph
-from kubefort.analysis.graph.search import cuts, resolve, shortest_paths
+from kubefort.analysis.graph.search import cuts, resolve, shortest_paths, to_networkx
 from kubefort.errors import UsageError
 from kubefort.model.inventory import Inventory
 from kubefort.model.objects import K8sObject, Source
@@ -327,12 +327,38 @@ flags = st.fixed_dictionaries(
         "automount": st.booleans(),
         "admin": st.booleans(),
         "isolated": st.booleans(),
+        "maker": st.booleans(),  # its ServiceAccount may create pods in shop: it becomes every ServiceAccount there
+        "reader": st.booleans(),  # its ServiceAccount may read the Secrets of shop
     }
 )
+DB_SECRET = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "namespace": "shop"}, "type": "Opaque"}
+
+
+def cluster_role(name: str, resource: str, verbs: list[str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": name},
+        "rules": [{"apiGroups": [""], "resources": [resource], "verbs": verbs}],
+    }
+
+
+def rb(name: str, ns: str, sa_ns: str, sa: str, role: str, kind: str = "ClusterRole") -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": name, "namespace": ns},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role},
+        "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": sa_ns}],
+    }
 
 
 def _cluster(ws: list[dict[str, bool]]) -> list[dict[str, Any]]:
-    docs: list[dict[str, Any]] = []
+    docs: list[dict[str, Any]] = [
+        cluster_role("pod-maker", "pods", ["create"]),
+        cluster_role("secret-reader", "secrets", ["get", "list"]),
+        DB_SECRET,
+    ]
     for i, f in enumerate(ws):
         name = f"w{i}"
         docs.append(deploy(name, sa=name, sc=PRIV if f["priv"] else None, automount=f["automount"]))
@@ -342,11 +368,16 @@ def _cluster(ws: list[dict[str, bool]]) -> list[dict[str, Any]]:
             docs.append(crb(name, "shop", name))
         if f["isolated"]:
             docs.append(deny_ingress(name, name))
+        if f["maker"]:
+            docs.append(rb(f"{name}-maker", "shop", "shop", name, "pod-maker"))
+        if f["reader"]:
+            docs.append(rb(f"{name}-reader", "shop", "shop", name, "secret-reader"))
     return docs
 
 
-def _brute_force(ws: list[dict[str, bool]]) -> bool:
-    """Does the internet reach cluster-admin? A fixpoint over the documented semantics, no graph."""
+def _brute_force(ws: list[dict[str, bool]], target: str = "cluster-admin") -> bool:
+    """Does the internet reach ``target`` (cluster-admin, or Secret shop/db)? A fixpoint over the
+    documented semantics, no graph."""
     owned = {i for i, f in enumerate(ws) if f["exposed"] and not f["isolated"]}
     tokens: set[int] = set()
     node = False
@@ -358,35 +389,45 @@ def _brute_force(ws: list[dict[str, bool]]) -> bool:
         node = node or any(ws[i]["priv"] for i in owned)
         if node:
             tokens |= {i for i, f in enumerate(ws) if f["automount"]}
+        if any(ws[i]["maker"] for i in tokens):  # a pod of its own, as any ServiceAccount of shop
+            tokens |= set(range(len(ws)))
         if (owned, tokens, node) == before:
             break
-    return any(ws[i]["admin"] for i in tokens)
+    admin = any(ws[i]["admin"] for i in tokens)
+    return admin if target == "cluster-admin" else admin or any(ws[i]["reader"] for i in tokens)
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(flags, min_size=1, max_size=5))
 def test_path_existence_matches_a_brute_force_closure(ws: list[dict[str, bool]]) -> None:
     docs = _cluster(ws)
-    found = paths(docs)
-    assert bool(found) == _brute_force(ws), yaml.safe_dump(docs)
-    g = AttackGraph(inv(docs))
-    q = resolve(g, "internet", "cluster-admin")
-    # every change the ranking names, made to the manifests: the paths it says it cuts are gone, and
-    # (for the changes that do exactly what the ranking assumes) the others remain
-    for c in cuts(g, q, found):
-        assert 0 < len(c.cut) <= len(found)
-        after = {p.steps[0].dst for p in paths(_apply(docs, c.change))}
-        claimed = {found[i].steps[0].dst for i in c.cut}
-        assert not claimed & after, (c.change, yaml.safe_dump_all(docs))
-        if c.change.action not in ("restrict-ingress", "deny-internet"):  # a deny-all policy does more
-            assert {p.steps[0].dst for p in found} - claimed <= after, c.change
+    for target in ("cluster-admin", "secret shop/db"):
+        found = paths(docs, dst=target)
+        assert bool(found) == _brute_force(ws, target), (target, yaml.safe_dump_all(docs))
+        g = AttackGraph(inv(docs))
+        q = resolve(g, "internet", target)
+        if target == "cluster-admin":  # the steps between identities change no shortest path to cluster-admin
+            steps = [k for k, e in g.edges.items() if e.kind == "rbac" and e.dst != "cluster-admin"]
+            without = shortest_paths(g, q, nxg=to_networkx(g, steps))
+            assert [p.vertices for p in without] == [p.vertices for p in found]
+        # every change the ranking names, made to the manifests: the paths it says it cuts are gone, and
+        # (for the changes that do exactly what the ranking assumes) the others remain
+        for c in cuts(g, q, found):
+            assert 0 < len(c.cut) <= len(found)
+            after = {p.steps[0].dst for p in paths(_apply(docs, c.change), dst=target)}
+            claimed = {found[i].steps[0].dst for i in c.cut}
+            assert not claimed & after, (c.change, yaml.safe_dump_all(docs))
+            if c.change.action not in ("restrict-ingress", "deny-internet"):  # a deny-all policy does more
+                assert {p.steps[0].dst for p in found} - claimed <= after, c.change
 
 
 def _apply(docs: list[dict[str, Any]], change: Any) -> list[dict[str, Any]]:
     """The manifests after ``change`` (a Remedy of the graph), for the changes the random clusters offer."""
     out = copy.deepcopy(docs)
     name = change.target.rsplit("/", 1)[-1]
-    kind = {"remove-binding": "ClusterRoleBinding", "make-internal": "Service"}.get(change.action, "Deployment")
+    kind = {"make-internal": "Service", "remove-secret": "Secret"}.get(change.action, "Deployment")
+    if change.action == "remove-binding":
+        kind = change.target.split("/", 1)[0]
     (doc,) = [d for d in out if d["kind"] == kind and d["metadata"]["name"] == name]
     pod = doc["spec"]["template"]["spec"] if kind == "Deployment" else None
     if change.action == "unprivileged":
@@ -395,7 +436,7 @@ def _apply(docs: list[dict[str, Any]], change: Any) -> list[dict[str, Any]]:
     elif change.action == "no-automount":
         assert pod is not None
         pod["automountServiceAccountToken"] = False
-    elif change.action == "remove-binding":
+    elif change.action in ("remove-binding", "remove-secret"):
         out.remove(doc)
     elif change.action == "make-internal":
         doc["spec"]["type"] = "ClusterIP"
@@ -549,3 +590,464 @@ def test_cli_from_a_cidr(tmp_path: Any) -> None:
     assert r.exit_code == 1 and "from 10.1.0.0/16 to cluster-admin" in r.stdout, (r.stdout, r.stderr)
     assert _run(tmp_path, docs, "paths", "--from", "203.0.113.7").exit_code == 0
     assert _run(tmp_path, docs, "cuts", "--from", "10.1.0.0/16").exit_code in (0, 1)
+
+
+# ----------------------------------------------------------------------------- RBAC steps between identities
+
+
+def role(name: str, ns: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": name, "namespace": ns},
+        "rules": rules,
+    }
+
+
+def sa(name: str, ns: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": ns}}
+
+
+def opaque(name: str, ns: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": ns}, "type": "Opaque"}
+
+
+def token_secret(name: str, ns: str, account: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": ns, "annotations": {"kubernetes.io/service-account.name": account}},
+        "type": "kubernetes.io/service-account-token",
+    }
+
+
+def hop(extra: list[dict[str, Any]], reads: str = "all") -> list[dict[str, Any]]:
+    """web (exposed, ServiceAccount shop/a) and ServiceAccount x/b, which reads the Secrets of every
+    namespace (``reads="all"``) or of x alone; Secrets shop/db and x/s1; ``extra`` lets a become b."""
+    read = (
+        crb("b-reads", "x", "b", "secret-reader") if reads == "all" else rb("b-reads", "x", "x", "b", "secret-reader")
+    )
+    return [
+        deploy("web", sa="a"),
+        lb("web", "web"),
+        sa("b", "x"),
+        cluster_role("secret-reader", "secrets", ["get", "list"]),
+        cluster_role("pod-maker", "pods", ["create"]),
+        read,
+        opaque("db", "shop"),
+        opaque("s1", "x"),
+        *extra,
+    ]
+
+
+A_MAKES_PODS_IN_X = rb("a-pods", "x", "shop", "a", "pod-maker")
+
+
+def test_an_identity_that_becomes_another_reaching_every_secret() -> None:
+    docs = hop([A_MAKES_PODS_IN_X])
+    (p,) = paths(docs, dst="all-secrets")
+    assert p.vertices == (
+        "internet",
+        "service:shop/web",
+        "workload:shop/Deployment/web",
+        "serviceaccount:shop/a",
+        "rbac:anysa/x/pod",
+        "serviceaccount:x/b",
+        "all-secrets",
+    )
+    step = p.steps[3]
+    assert step.kind == "rbac" and step.rules == ("KF-RBAC-010",) and step.objects == ("RoleBinding/x/a-pods",)
+    assert "create a pod in namespace x" in step.why
+    assert p.steps[4].weight == 0 and p.length == 5  # "any ServiceAccount of x" names what the step gave
+    (p,) = paths(docs, dst="secret shop/db")
+    assert "serviceaccount:x/b" in p.vertices
+    assert paths(docs) == []  # nobody becomes cluster-admin
+    assert paths(hop([]), dst="all-secrets") == []  # without the binding, a stays a
+    # removing the binding cuts the path, and the ranking says so
+    g = AttackGraph(inv(docs))
+    ranked = {str(c.change): c.cut for c in cuts(g, resolve(g, "internet", "all-secrets"))}
+    assert ranked["remove-binding RoleBinding/x/a-pods"] == (0,)
+    assert ranked["remove-binding ClusterRoleBinding/b-reads"] == (0,)
+    # a second binding that allows the same step: removing one cuts nothing (the RBAC engine re-checks)
+    twin = copy.deepcopy(A_MAKES_PODS_IN_X)
+    twin["metadata"]["name"] = "a-pods-2"
+    g = AttackGraph(inv([*docs, twin]))
+    ranked = {str(c.change): c.cut for c in cuts(g, resolve(g, "internet", "all-secrets"))}
+    assert not any(k.startswith("remove-binding RoleBinding") for k in ranked)
+    assert ranked["remove-binding ClusterRoleBinding/b-reads"] == (0,)
+
+
+def test_a_namespace_scoped_read_gives_that_namespace_only() -> None:
+    docs = hop([A_MAKES_PODS_IN_X], reads="x")
+    (p,) = paths(docs, dst="secret x/s1")
+    assert p.vertices[-3:] == ("serviceaccount:x/b", "secrets:x", "secret:x/s1")
+    assert paths(docs, dst="secret shop/db") == []
+    assert paths(docs, dst="all-secrets") == []
+
+
+_X = "x"
+STEPS: dict[str, tuple[list[dict[str, Any]], str, str]] = {
+    # name: (what lets a become someone who reads x's Secrets, a rule ID of the step, a vertex on the path)
+    "create a pod": ([A_MAKES_PODS_IN_X], "KF-RBAC-010", "rbac:anysa/x/pod"),
+    "create a Deployment": (
+        [
+            role("deployer", _X, [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["create"]}]),
+            rb("a-deploys", _X, "shop", "a", "deployer", "Role"),
+        ],
+        "KF-RBAC-010",
+        "rbac:anysa/x/workload",
+    ),
+    "exec": (
+        [
+            deploy("job", _X, sa="b"),
+            role("exec", _X, [{"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create"]}]),
+            rb("a-exec", _X, "shop", "a", "exec", "Role"),
+        ],
+        "KF-RBAC-008",
+        "rbac:pods/x",
+    ),
+    "token request": (
+        [
+            role("tokens", _X, [{"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]}]),
+            rb("a-tokens", _X, "shop", "a", "tokens", "Role"),
+        ],
+        "KF-RBAC-017",
+        "rbac:anysa/x/token",
+    ),
+    "named token request": (
+        [
+            role(
+                "tokens",
+                _X,
+                [
+                    {
+                        "apiGroups": [""],
+                        "resources": ["serviceaccounts/token"],
+                        "verbs": ["create"],
+                        "resourceNames": ["b"],
+                    }
+                ],
+            ),
+            rb("a-tokens", _X, "shop", "a", "tokens", "Role"),
+        ],
+        "KF-RBAC-017",
+        "serviceaccount:x/b",
+    ),
+    "impersonate": (
+        [
+            role("imp", _X, [{"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["impersonate"]}]),
+            rb("a-imp", _X, "shop", "a", "imp", "Role"),
+        ],
+        "KF-RBAC-013",
+        "rbac:anysa/x/impersonate",
+    ),
+    "read a token Secret": (
+        [
+            token_secret("b-token", _X, "b"),
+            role(
+                "peek",
+                _X,
+                [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"], "resourceNames": ["b-token"]}],
+            ),
+            rb("a-peek", _X, "shop", "a", "peek", "Role"),
+        ],
+        "KF-RBAC-036",
+        "serviceaccount:x/b",
+    ),
+    "bind a role to yourself": (
+        [
+            role(
+                "binder",
+                _X,
+                [
+                    {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"], "verbs": ["create"]},
+                    {
+                        "apiGroups": ["rbac.authorization.k8s.io"],
+                        "resources": ["clusterroles"],
+                        "verbs": ["bind"],
+                        "resourceNames": ["secret-reader"],
+                    },
+                ],
+            ),
+            rb("a-binds", _X, "shop", "a", "binder", "Role"),
+        ],
+        "KF-RBAC-012",
+        "rbac-grant:ClusterRole/secret-reader@x",
+    ),
+    "impersonate a user": (
+        [
+            cluster_role("imp-users", "users", ["impersonate"]),
+            crb("a-imp-users", "shop", "a", "imp-users"),
+            {  # user alice reads the Secrets of x
+                **rb("alice-reads", _X, _X, "b", "secret-reader"),
+                "subjects": [{"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"}],
+            },
+        ],
+        "KF-RBAC-013",
+        "user:alice",
+    ),
+}
+
+
+@pytest.mark.parametrize("step", sorted(STEPS))
+def test_every_escalation_step_the_rbac_engine_models_is_a_hop(step: str) -> None:
+    extra, rule_id, vertex = STEPS[step]
+    docs = hop(extra, reads="x")
+    (p,) = paths(docs, dst="secret x/s1")
+    assert vertex in p.vertices, p.vertices
+    assert any(rule_id in e.rules for e in p.steps if e.kind == "rbac"), [(e.kind, e.rules) for e in p.steps]
+    assert paths(docs, dst="secret shop/db") == []
+    # every binding the step names is a cut, and removing it (from the manifests) removes the path
+    g = AttackGraph(inv(docs))
+    found = shortest_paths(g, resolve(g, "internet", "secret x/s1"))
+    for c in cuts(g, resolve(g, "internet", "secret x/s1"), found):
+        if c.change.action == "remove-binding":
+            assert paths(_apply(docs, c.change), dst="secret x/s1") == [], c.change
+    # every RBAC step carries the rule IDs of what allows it
+    for e in g.edges.values():
+        if e.kind == "rbac" and e.weight:
+            assert e.rules, e.why
+
+
+def test_cluster_admin_is_still_one_rbac_edge_per_service_account() -> None:
+    docs = hop([A_MAKES_PODS_IN_X, crb("b-admin", "x", "b")])
+    (p,) = paths(docs)
+    assert p.vertices[-2:] == ("serviceaccount:shop/a", "cluster-admin")
+    assert p.steps[-1].rules == ("KF-RBAC-035",) and "create a pod in namespace x" in p.steps[-1].why
+    assert set(p.steps[-1].objects) == {"RoleBinding/x/a-pods", "ClusterRoleBinding/b-admin"}
+
+
+def test_a_step_a_group_allows_is_one_edge_from_the_group() -> None:
+    group = rb("all-make-pods", "x", "shop", "a", "pod-maker")
+    group["subjects"] = [{"kind": "Group", "name": "system:serviceaccounts", "apiGroup": "rbac.authorization.k8s.io"}]
+    docs = hop([group, *(deploy(f"w{i}", sa=f"s{i}") for i in range(5))])
+    g = AttackGraph(inv(docs))
+    into = [e for e in g.edges.values() if e.dst == "rbac:anysa/x/pod"]
+    assert [e.src for e in into] == ["group:system:serviceaccounts"]
+    members = [e for e in g.edges.values() if e.dst == "group:system:serviceaccounts"]
+    assert len(members) >= 7 and all(e.weight == 0 for e in members)
+    (p,) = paths(docs, dst="all-secrets")
+    assert p.vertices[3:6] == ("serviceaccount:shop/a", "group:system:serviceaccounts", "rbac:anysa/x/pod")
+    assert p.length == 5
+
+
+# ----------------------------------------------------------------------------- property test: identity hops
+
+_NSS = ("n0", "n1")
+_STEP_KINDS = ("pods", "exec", "token", "impersonate", "read-ns", "read-all", "group-pods", "bind-read")
+
+
+@st.composite
+def _rbac_cluster(draw: Any) -> dict[str, Any]:
+    """ServiceAccounts s0.. in n0/n1, each with a workload (token mounted or not) and maybe a legacy token
+    Secret, and RBAC steps between them (each one Role or ClusterRole and one binding)."""
+    n = draw(st.integers(2, 5))
+    accounts = [
+        {"ns": draw(st.sampled_from(_NSS)), "automount": i == 0 or draw(st.booleans()), "token": draw(st.booleans())}
+        for i in range(n)
+    ]  # w0, where the paths start, holds its token
+    steps = draw(
+        st.lists(
+            st.tuples(
+                st.one_of(st.just(0), st.integers(0, n - 1)),  # steps from w0's account are the interesting ones
+                st.sampled_from(_STEP_KINDS),
+                st.integers(0, n - 1),  # the account a named step names (token, impersonate)
+                st.sampled_from(_NSS),  # the namespace a namespaced step is granted in
+            ),
+            min_size=1,
+            max_size=8,
+        )
+    )
+    return {"accounts": accounts, "steps": steps}
+
+
+def _rbac_docs(c: dict[str, Any]) -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = [opaque("db", "n0"), cluster_role("secret-reader", "secrets", ["get", "list"])]
+    for ns in _NSS:  # no pod reaches another: only RBAC steps join the accounts
+        docs.append(
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": {"name": "deny", "namespace": ns},
+                "spec": {"podSelector": {}, "policyTypes": ["Ingress"]},
+            }
+        )
+    for i, a in enumerate(c["accounts"]):
+        docs += [sa(f"s{i}", a["ns"]), deploy(f"w{i}", a["ns"], sa=f"s{i}", automount=a["automount"])]
+        if a["token"]:
+            docs.append(token_secret(f"s{i}-token", a["ns"], f"s{i}"))
+    for k, (i, kind, j, ns) in enumerate(c["steps"]):
+        who, target = c["accounts"][i]["ns"], c["accounts"][j]["ns"]
+        rules = {
+            "pods": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["create"]}],
+            "exec": [{"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create"]}],
+            "token": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["serviceaccounts/token"],
+                    "verbs": ["create"],
+                    "resourceNames": [f"s{j}"],
+                }
+            ],
+            "impersonate": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["serviceaccounts"],
+                    "verbs": ["impersonate"],
+                    "resourceNames": [f"s{j}"],
+                }
+            ],
+            "read-ns": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}],
+            "read-all": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}],
+            "group-pods": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["create"]}],
+            "bind-read": [
+                {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"], "verbs": ["create"]},
+                {
+                    "apiGroups": ["rbac.authorization.k8s.io"],
+                    "resources": ["clusterroles"],
+                    "verbs": ["bind"],
+                    "resourceNames": ["secret-reader"],
+                },
+            ],
+        }[kind]
+        where = target if kind in ("token", "impersonate") else ns
+        if kind == "read-all":
+            docs.append(cluster_role(f"r{k}", "secrets", ["list"]))
+            docs.append(crb(f"b{k}", who, f"s{i}", f"r{k}"))
+        else:
+            docs.append(role(f"r{k}", where, rules))
+            docs.append(rb(f"b{k}", where, who, f"s{i}", f"r{k}", "Role"))
+        if kind == "group-pods":  # every ServiceAccount of s{i}'s namespace may create pods in ns
+            group = f"system:serviceaccounts:{who}"
+            docs[-1]["subjects"] = [{"kind": "Group", "name": group, "apiGroup": "rbac.authorization.k8s.io"}]
+    return docs
+
+
+def _rbac_brute_force(c: dict[str, Any], steps: list[Any]) -> tuple[bool, bool]:
+    """From workload w0: (reaches every Secret, reaches Secret n0/db), by a fixpoint over the documented
+    step semantics, no graph."""
+    acc = c["accounts"]
+    n = len(acc)
+    held = {0} if acc[0]["automount"] else set()
+    while True:
+        before = set(held)
+        for i, kind, j, ns in steps:
+            if i not in held and kind != "group-pods":
+                continue
+            if kind == "pods":  # a pod as any ServiceAccount of ns (the "default" one reads nothing here)
+                held |= {x for x in range(n) if acc[x]["ns"] == ns}
+            elif kind == "group-pods":  # granted to every ServiceAccount of i's namespace
+                if any(acc[x]["ns"] == acc[i]["ns"] for x in held):
+                    held |= {x for x in range(n) if acc[x]["ns"] == ns}
+            elif kind == "exec":  # the running pods of ns that mount their token
+                held |= {x for x in range(n) if acc[x]["ns"] == ns and acc[x]["automount"]}
+            elif kind in ("token", "impersonate"):
+                held.add(j)
+            elif kind in ("read-ns", "bind-read"):  # legacy token Secrets of ns (bind: a role that reads them)
+                held |= {x for x in range(n) if acc[x]["ns"] == ns and acc[x]["token"]}
+            elif kind == "read-all":
+                held |= {x for x in range(n) if acc[x]["token"]}
+        if held == before:
+            break
+    every = any(i in held and kind == "read-all" for i, kind, _, _ in steps)
+    db = every or any(i in held and kind in ("read-ns", "bind-read") and ns == "n0" for i, kind, _, ns in steps)
+    return every, db
+
+
+@settings(max_examples=200, deadline=None)
+@given(_rbac_cluster())
+def test_identity_hops_match_a_brute_force_closure(c: dict[str, Any]) -> None:
+    docs = _rbac_docs(c)
+    every, db = _rbac_brute_force(c, c["steps"])
+    start = f"{c['accounts'][0]['ns']}/deploy/w0"
+    assert bool(paths(docs, start, "all-secrets")) == every, yaml.safe_dump_all(docs)
+    found = paths(docs, start, "secret n0/db")
+    assert bool(found) == db, yaml.safe_dump_all(docs)
+    if not found:
+        return
+    # each binding the ranking says cuts the path: without it (manifests and brute force) no path remains
+    g = AttackGraph(inv(docs))
+    for cut in cuts(g, resolve(g, start, "secret n0/db"), found):
+        if cut.change.action != "remove-binding":
+            continue
+        k = int(cut.change.target.rsplit("/", 1)[-1][1:])
+        assert not _rbac_brute_force(c, [s for x, s in enumerate(c["steps"]) if x != k])[1], cut.change
+        assert paths(_apply(docs, cut.change), start, "secret n0/db") == [], cut.change
+
+
+def test_kf_graph_002_follows_an_identity_hop() -> None:
+    from kubefort.api import ScanOptions, scan_inventory
+
+    def found(docs: list[dict[str, Any]]) -> list[str]:
+        report = scan_inventory(inv(docs), ScanOptions(rules=["KF-GRAPH-002"]))
+        return [f.message for f in report.findings if f.rule.id == "KF-GRAPH-002"]
+
+    (msg,) = found(hop([A_MAKES_PODS_IN_X]))
+    assert "ServiceAccount x/b" in msg and "(rbac)" in msg, msg
+    assert found(hop([])) == []
+    assert found(hop([A_MAKES_PODS_IN_X], reads="x")) == []  # x's Secrets are not every Secret
+
+
+def test_every_step_kind_of_the_rbac_engine_carries_rule_ids() -> None:
+    """One ServiceAccount per kind of step the RBAC engine models: each step the graph draws names the rules
+    behind it (STEP_RULES), so that a new kind of step in the engine cannot come without them."""
+
+    def rule_(groups: list[str], resources: list[str], verbs: list[str], names: list[str] | None = None) -> Any:
+        r: dict[str, Any] = {"apiGroups": groups, "resources": resources, "verbs": verbs}
+        if names:
+            r["resourceNames"] = names
+        return r
+
+    rbac, certs, adm = "rbac.authorization.k8s.io", "certificates.k8s.io", "admissionregistration.k8s.io"
+    kinds: dict[str, list[Any]] = {
+        "pods": [rule_([""], ["pods"], ["create"])],
+        "patch-deploy": [rule_(["apps"], ["deployments"], ["patch"])],
+        "ephemeral": [rule_([""], ["pods/ephemeralcontainers"], ["patch"])],
+        "replace-image": [rule_([""], ["pods"], ["update"])],
+        "exec": [rule_([""], ["pods/exec"], ["get"])],
+        "exec-named": [rule_([""], ["pods/exec"], ["create"], ["runner"])],
+        "attach": [rule_([""], ["pods/attach"], ["create"])],
+        "mint": [rule_([""], ["secrets"], ["create", "list"])],
+        "read-named": [rule_([""], ["secrets"], ["get"], ["b-token"])],
+        "watch": [rule_([""], ["secrets"], ["watch"])],
+        "tokens": [rule_([""], ["serviceaccounts/token"], ["create"])],
+        "impersonate": [rule_([""], ["serviceaccounts", "users", "groups"], ["impersonate"])],
+        "bind": [
+            rule_([rbac], ["rolebindings", "clusterrolebindings"], ["create"]),
+            rule_([rbac], ["clusterroles"], ["bind"], ["r-pods"]),
+        ],
+        "patch-binding": [rule_([rbac], ["rolebindings"], ["patch"]), rule_([rbac], ["clusterroles"], ["bind"])],
+        "escalate": [
+            rule_([rbac], ["roles"], ["escalate", "update"])
+        ],  # a Role held in shop (cluster-wide: cluster-admin)
+        "nodes-proxy": [rule_([""], ["nodes/proxy"], ["get"])],
+        "csr": [
+            rule_([certs], ["certificatesigningrequests"], ["create", "get"]),
+            rule_([certs], ["certificatesigningrequests/approval"], ["update"]),
+            rule_([certs], ["signers"], ["approve"], ["kubernetes.io/kube-apiserver-client"]),
+        ],
+        "mutating": [rule_([adm], ["mutatingwebhookconfigurations"], ["create"])],
+        "validating": [rule_([adm], ["validatingwebhookconfigurations"], ["create"])],
+    }
+    docs: list[dict[str, Any]] = [
+        deploy("runner", "x", sa="b"),
+        {
+            **deploy("runner", "x", sa="b"),
+            "kind": "Pod",
+            "spec": deploy("runner", "x", sa="b")["spec"]["template"]["spec"],
+        },
+        token_secret("b-token", "x", "b"),
+        rb("b-binding", "x", "x", "b", "r-pods"),
+    ]
+    for k, rules in kinds.items():
+        if k == "escalate":
+            docs += [role(f"r-{k}", "shop", rules), rb(f"b-{k}", "shop", "shop", k, f"r-{k}", "Role")]
+        else:
+            docs += [{**cluster_role(f"r-{k}", "pods", ["get"]), "rules": rules}, crb(f"b-{k}", "shop", k, f"r-{k}")]
+        docs.append(sa(k, "shop"))
+    g = AttackGraph(inv(docs))
+    drawn = [e for e in g.edges.values() if e.kind == "rbac" and e.weight and e.dst != "cluster-admin"]
+    for k in kinds:
+        assert any(e.src == f"serviceaccount:shop/{k}" for e in drawn), k
+    for e in drawn:
+        assert e.rules, e.why

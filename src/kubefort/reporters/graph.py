@@ -60,7 +60,14 @@ def _dot(paths: Sequence[AttackPath], vertices: Mapping[str, Vertex]) -> Iterato
             seen_v[vid] = None
         for e in p.steps:
             seen_e[(e.src, e.dst)] = e.kind
-    shapes = {"target": "doubleoctagon", "internet": "cloud", "node": "box3d", "serviceaccount": "note"}
+    shapes = {
+        "target": "doubleoctagon",
+        "internet": "cloud",
+        "node": "box3d",
+        "serviceaccount": "note",
+        "user": "note",
+        "group": "note",
+    }
     for vid in seen_v:
         v = vertices.get(vid)
         shape = shapes.get(v.kind, "ellipse") if v is not None else "ellipse"

@@ -23,6 +23,9 @@ single changes that remove each reason. Where the facts come from:
   :class:`~kubefort.analysis.rbac.escalation.EscalationGraph` decides: automount on the pod or the
   ServiceAccount, projected tokens);
 - a ServiceAccount to cluster-admin: the RBAC engine's shortest escalation path (every step it models);
+- an identity to another, step by step: the RBAC engine's escalation edges as they are (fan-out nodes
+  such as "any ServiceAccount of namespace X" as linking vertices, a role bound to yourself as a vertex,
+  a group's steps once from the group), so that a path to Secrets may pass through other identities;
 - reading Secrets: ``who_can`` of the RBAC index for get/list of secrets cluster-wide (every Secret) or in
   a namespace; a Secret of type service-account-token to its ServiceAccount.
 
@@ -33,7 +36,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -45,23 +48,29 @@ from ...model.workloads import ContainerSet, PodSpecView, pod_spec
 from ..netpol.engine import External, NetpolEngine, engine_for, iter_bits
 from ..netpol.model import Workload
 from ..netpol.sets import AddrSet
-from ..rbac.escalation import EscalationGraph
-from ..rbac.index import RbacIndex
+from ..rbac.escalation import ANY_NS, EscalationGraph, step_rules
+from ..rbac.escalation import Node as RbacNode
+from ..rbac.index import Grant, RbacIndex
 from ..rbac.subjects import Subject
 from .model import (
     ALL_NODES,
     ALL_SECRETS,
     CLUSTER_ADMIN,
     EXPOSURE,
+    GRANT,
+    GROUP,
     HUB,
     HUB_ID,
+    IDENTITIES,
     INTERNET,
     INTERNET_ID,
     NODE,
+    RBAC_LINK,
     SECRET,
     SECRETS,
     SERVICE_ACCOUNT,
     TARGET,
+    USER,
     WORKLOAD,
     Edge,
     Reason,
@@ -190,6 +199,11 @@ class AttackGraph:
         self.vertices: dict[str, Vertex] = {}
         self.edges: dict[tuple[str, str], Edge] = {}
         self.notes: list[str] = []
+        self.subjects: dict[str, Subject] = {}  # identity vertex -> who it is
+        self.rbac_nodes: dict[str, RbacNode] = {}  # vertex -> the RBAC engine's node it stands for
+        self.secret_reads: dict[tuple[str, str], tuple[Subject, str | None]] = {}  # read-secrets edge -> (who, where)
+        self._grants: dict[tuple[str, str | None], list[Grant]] = {}
+        self._vids: dict[RbacNode, str | None] = {}
         self.incomplete: dict[str, str] = dict(self.netpol.incomplete)
         self.incomplete.update({k: v for k, v in inventory.unreadable.items() if k in READS})
         self._escalation = EscalationGraph(self.rbac)
@@ -214,6 +228,7 @@ class AttackGraph:
         admin = Reason("cluster-admin may run a privileged pod on every node and read every Secret")
         self._edge(CLUSTER_ADMIN, ALL_NODES, "admin", admin)
         self._edge(CLUSTER_ADMIN, ALL_SECRETS, "admin", admin)
+        self._rbac_steps()  # last: every edge before them keeps its place (shortest paths break ties alike)
         self.out: dict[str, list[Edge]] = defaultdict(list)  # vertex -> its edges, for per-workload questions
         for e in self.edges.values():
             self.out[e.src].append(e)
@@ -672,7 +687,7 @@ class AttackGraph:
             w = by_ref[ref]
             pl = self._placements.get(ref)
             for sa in sorted(mounted[ref]):
-                said = self._vertex(sa_id(w.namespace, sa), SERVICE_ACCOUNT, f"ServiceAccount {w.namespace}/{sa}")
+                said = self._sa(w.namespace, sa)
                 cut = Remedy("no-automount", ref, f"automountServiceAccountToken: false (ServiceAccount {sa})")
                 self._edge(
                     workload_id(ref),
@@ -703,23 +718,33 @@ class AttackGraph:
 
     # ------------------------------------------------------------------ RBAC
 
-    def _sa_vertices(self) -> list[tuple[str, Subject]]:
-        out = []
-        for vid, v in self.vertices.items():
-            if v.kind == SERVICE_ACCOUNT:
-                ns, name = vid.split(":", 1)[1].split("/", 1)
-                out.append((vid, Subject("ServiceAccount", name, ns)))
-        return out
+    def _sa(self, namespace: str, name: str) -> str:
+        return self._identity(Subject("ServiceAccount", name, namespace))
+
+    def _identity(self, s: Subject) -> str:
+        """The vertex of an identity, kept with its Subject (:attr:`subjects`): ids are never parsed back."""
+        if s.kind == "ServiceAccount" and s.namespace:
+            vid = self._vertex(sa_id(s.namespace, s.name), SERVICE_ACCOUNT, f"ServiceAccount {s.namespace}/{s.name}")
+        elif s.kind == "User":
+            vid = self._vertex(f"user:{s.name}", USER, f"User {s.name}")
+        else:
+            vid = self._vertex(f"group:{s.name}", GROUP, f"Group {s.name}")
+        self.subjects.setdefault(vid, s)
+        return vid
+
+    def _identities(self) -> list[tuple[str, Subject]]:
+        return [(vid, self.subjects[vid]) for vid, v in self.vertices.items() if v.kind in IDENTITIES]
 
     def _rbac(self) -> None:
         for ns in sorted(self._escalation.sas):
             for name in sorted(self._escalation.sas[ns]):
-                self._vertex(sa_id(ns, name), SERVICE_ACCOUNT, f"ServiceAccount {ns}/{name}")
+                self._sa(ns, name)
         for path in self._escalation.paths(CLUSTER_ADMIN):
             s = path.source
             if s.kind != "ServiceAccount" or not s.namespace:
                 continue
-            vid = self._vertex(sa_id(s.namespace, s.name), SERVICE_ACCOUNT, f"ServiceAccount {s.namespace}/{s.name}")
+            vid = self._sa(s.namespace, s.name)
+            self.rbac_nodes[vid] = ("S", s)
             steps = " -> ".join(f"{st.action} [{st.via}]" if st.via else st.action for st in path.steps)
             bindings = sorted({m for st in path.steps for m in _BINDING.findall(st.via)})
             self._edge(
@@ -734,8 +759,150 @@ class AttackGraph:
                 ),
             )
 
+    def rbac_vertex(self, node: RbacNode) -> str | None:
+        """The vertex id of a node of the RBAC engine's escalation graph: an identity, a role bound to
+        yourself, a fan-out ("any ServiceAccount of namespace X"), the Secrets a step reads; None for
+        cluster-admin (reached through the one edge per ServiceAccount that carries the whole path)."""
+        try:
+            return self._vids[node]
+        except KeyError:
+            vid = self._vids[node] = self._rbac_vertex(node)
+            return vid
+
+    @staticmethod
+    def _rbac_vertex(node: RbacNode) -> str | None:
+        kind = node[0]
+        if kind == "T":
+            return None
+        if kind == "S":
+            s = node[1]
+            if s.kind == "ServiceAccount":
+                return sa_id(s.namespace, s.name) if s.namespace else None
+            return f"{'user' if s.kind == 'User' else 'group'}:{s.name}"
+        if kind == "secrets":
+            return ALL_SECRETS if node[1] is None else f"secrets:{node[1]}"
+        if kind == "grant":
+            ref, scope = node[1], node[2]
+            where = "*" if scope is None else "every-namespace" if scope == ANY_NS else scope
+            return f"rbac-grant:{ref.qualified}@{where}"
+        return "rbac:" + "/".join("*" if x is None else str(x) for x in node)
+
+    def _rbac_label(self, node: RbacNode) -> str:
+        kind = node[0]
+        if kind == "grant":
+            return f"{EscalationGraph.label(node)}, bound to yourself"
+        where = "every namespace" if len(node) < 2 or node[1] is None else f"namespace {node[1]}"
+        if kind == "anysa":
+            return {
+                "pod": f"a pod you create in {where}, as any of its ServiceAccounts",
+                "workload": f"a workload you create or change in {where}, as any of its ServiceAccounts",
+                "secret": f"a token Secret you create in {where}, for any of its ServiceAccounts",
+                "token": f"a token you request for any ServiceAccount of {where}",
+                "impersonate": f"any ServiceAccount of {where}, impersonated",
+            }.get(node[2], f"any ServiceAccount of {where}")
+        if kind == "pods":
+            return f"the running pods of {where} (the tokens they mount)"
+        return {
+            "anyuser": "any user, impersonated",
+            "anygroup": "any group, impersonated",
+            "anyid": "any identity, through a client certificate",
+        }.get(kind, EscalationGraph.label(node))
+
+    def _rbac_steps(self) -> None:
+        """The RBAC engine's escalation steps between identities, joined in as they are: every edge of its
+        graph reachable from the ServiceAccounts (an attacker enters RBAC holding a ServiceAccount's token),
+        with its fan-out nodes as linking vertices, so that the edges grow with the steps, never with
+        pairs of identities. A step that an identity's implicit group (``system:serviceaccounts``,
+        ``system:serviceaccounts:NS``, ``system:authenticated``) allows by itself goes from the group's
+        vertex, which each member reaches at no cost: a binding to a group adds its steps once, not once
+        per member. Edges into cluster-admin are left to the one edge per ServiceAccount (its shortest
+        path); a step that reads Secrets goes to the Secrets' vertex unless ``who_can`` already gave that
+        edge; the engine's fan-out from read Secrets to their token's ServiceAccount is the graph's own
+        Secret -> ServiceAccount edges."""
+        eg = self._escalation
+        work: deque[RbacNode] = deque(
+            ("S", Subject("ServiceAccount", n, ns)) for ns in sorted(eg.sas) for n in sorted(eg.sas[ns])
+        )
+        seen = set(work)
+        reads: list[tuple[str, str, Reason]] = []
+        groups_seen: dict[RbacNode, frozenset[Any]] = {}
+
+        def reach(node: RbacNode) -> None:
+            if node not in seen and node[0] not in ("T", "secrets"):
+                seen.add(node)
+                work.append(node)
+
+        while work:
+            node = work.popleft()
+            src = self._rbac_node_vertex(node)
+            groups, edges = self.rbac_steps_of(eg, node, groups_seen)
+            for group in groups:
+                why = f"{node[1]} is in group {group[1].name}"
+                self._edge(src, self._rbac_node_vertex(group), "rbac", Reason(why), 0)
+                reach(group)
+            for e in edges:
+                dst = self.rbac_vertex(e.dst)
+                assert dst is not None
+                bindings = sorted(set(_BINDING.findall(e.via)))
+                reason = Reason(
+                    f"{e.action} [{e.via}]" if e.via else e.action,
+                    tuple(bindings),
+                    step_rules(e.action),
+                    frozenset(Remedy("remove-binding", b) for b in bindings),
+                )
+                if e.dst[0] == "secrets":
+                    reads.append((src, dst, reason))
+                    continue
+                self._rbac_node_vertex(e.dst)
+                self._edge(src, dst, "rbac", reason, e.weight)
+                reach(e.dst)
+        # the identities the steps gave that read Secrets themselves
+        for vid, s in self._identities():
+            if vid not in self._read_checked:
+                for ns, dst in self.secret_groups:
+                    self._readers([(vid, s)], ns, dst)
+        for src, dst, reason in reads:
+            if dst in self.vertices and (src, dst) not in self.edges:
+                self._edge(src, dst, "rbac", reason)
+
+    def rbac_steps_of(
+        self, eg: EscalationGraph, node: RbacNode, groups_seen: dict[RbacNode, frozenset[Any]]
+    ) -> tuple[list[RbacNode], list[Any]]:
+        """The steps of ``node`` in ``eg`` that the graph draws: the implicit groups of an identity whose
+        own steps it shares (each a node of ``eg``), and the steps left to the node itself (the engine's
+        edges, those into cluster-admin left out). ``groups_seen`` keeps each group's steps for the
+        caller's ``eg``. A cut re-asks this of the input without a binding."""
+        edges = [e for e in eg.edges(node) if self.rbac_vertex(e.dst) is not None]
+        groups: list[RbacNode] = []
+        if node[0] == "S" and node[1].kind != "Group":
+            shared: set[tuple[Any, str, str]] = set()
+            for name in node[1].groups():
+                group: RbacNode = ("S", Subject("Group", name))
+                steps = groups_seen.get(group)
+                if steps is None:
+                    steps = groups_seen[group] = frozenset(
+                        (e.dst, e.action, e.via) for e in eg.edges(group) if self.rbac_vertex(e.dst) is not None
+                    )
+                if steps:
+                    shared |= steps
+                    groups.append(group)
+            if shared:
+                edges = [e for e in edges if (e.dst, e.action, e.via) not in shared]
+        return groups, edges
+
+    def _rbac_node_vertex(self, node: RbacNode) -> str:
+        vid = self.rbac_vertex(node)
+        assert vid is not None
+        self.rbac_nodes.setdefault(vid, node)
+        if node[0] == "S":
+            return self._identity(node[1])
+        kind = GRANT if node[0] == "grant" else RBAC_LINK
+        return self._vertex(vid, kind, self._rbac_label(node))
+
     def _secrets(self) -> None:
-        sas = self._sa_vertices()
+        sas = self._identities()
+        self._read_checked = {vid for vid, _ in sas}
+        self.secret_groups: list[tuple[str | None, str]] = []  # (namespace or None: every one, its vertex)
         by_ns: dict[str, list[K8sObject]] = defaultdict(list)
         for o in self.inventory.of_kind("Secret"):
             if o.namespace is not None:
@@ -748,7 +915,7 @@ class AttackGraph:
                 if o.raw.get("type") == "kubernetes.io/service-account-token":
                     sa = o.annotations.get("kubernetes.io/service-account.name")
                     if isinstance(sa, str) and sa:
-                        said = self._vertex(sa_id(ns, sa), SERVICE_ACCOUNT, f"ServiceAccount {ns}/{sa}")
+                        said = self._sa(ns, sa)
                         self._edge(
                             sid,
                             said,
@@ -760,18 +927,32 @@ class AttackGraph:
                                 frozenset({Remedy("remove-secret", str(o.ref))}),
                             ),
                         )
+            self.secret_groups.append((ns, group))
             self._readers(sas, ns, group)
             self._edge(ALL_SECRETS, group, "contains", Reason("every Secret"), 0)
+        self.secret_groups.append((None, ALL_SECRETS))
         self._readers(sas, None, ALL_SECRETS)
 
+    def secret_grants(self, verb: str, ns: str | None, index: RbacIndex | None = None) -> list[Grant]:
+        """``who_can`` ``verb`` secrets in ``ns`` (None: in every namespace), asked once per graph (or of
+        ``index``: the input without a binding, when a cut is checked)."""
+        if index is not None:
+            return index.who_can(verb, "secrets", ns)
+        key = (verb, ns)
+        hit = self._grants.get(key)
+        if hit is None:
+            hit = self._grants[key] = self.rbac.who_can(verb, "secrets", ns)
+        return hit
+
     def _readers(self, sas: list[tuple[str, Subject]], ns: str | None, dst: str) -> None:
-        """Edges to ``dst`` from the ServiceAccounts that may read every Secret of ``ns`` (None: cluster-wide)."""
+        """Edges to ``dst`` from the identities that may read every Secret of ``ns`` (None: cluster-wide)."""
         for verb in ("list", "get"):
-            grants = self.rbac.who_can(verb, "secrets", ns)
+            grants = self.secret_grants(verb, ns)
             for vid, s in sas:
                 mine = [g for g in grants if s.matched_by(g.subject)]
                 if not mine:
                     continue
+                self.secret_reads[(vid, dst)] = (s, ns)
                 vias = sorted({str(g.binding) for g in mine})
                 where = f"in namespace {ns}" if ns else "in every namespace"
                 self._edge(

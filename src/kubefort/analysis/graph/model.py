@@ -15,6 +15,11 @@ WORKLOAD = "workload"
 HUB = "hub"  # the unrestricted pod network: pods no NetworkPolicy isolates
 NODE = "node"
 SERVICE_ACCOUNT = "serviceaccount"
+USER = "user"  # an identity an RBAC step gives (impersonation, a client certificate)
+GROUP = "group"
+GRANT = "grant"  # a role an RBAC step binds to the attacker (bind, escalate), in a scope
+RBAC_LINK = "rbac-link"  # what one RBAC step gives several identities ("any ServiceAccount of namespace X")
+IDENTITIES = (SERVICE_ACCOUNT, USER, GROUP)
 SECRETS = "secrets"  # the Secrets of one namespace
 SECRET = "secret"
 

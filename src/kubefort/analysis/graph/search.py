@@ -8,7 +8,8 @@ so that each way in is listed once.
 
 A change cuts a path when, with the edges it removes gone, the path's start no longer reaches any
 target. Removing a RoleBinding or ClusterRoleBinding is checked again by the RBAC engine on the input
-without that binding, since another escalation path may remain.
+without that binding, since another escalation path, or another binding allowing the same step, may
+remain, and steps that the binding's power hid may appear.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ import itertools
 from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import networkx as nx
 
 from ...errors import UsageError
 from ...model.inventory import Inventory
 from ..rbac.escalation import EscalationGraph
+from ..rbac.escalation import Node as RbacNode
 from ..rbac.index import RbacIndex
 from ..rbac.subjects import Subject
 from .build import AttackGraph, secret_id
@@ -33,7 +36,6 @@ from .model import (
     CLUSTER_ADMIN,
     INTERNET_ID,
     NODE,
-    SERVICE_ACCOUNT,
     WORKLOAD,
     AttackPath,
     CutResult,
@@ -140,14 +142,23 @@ def shortest_paths(graph: AttackGraph, q: Query, *, nxg: nx.DiGraph | None = Non
     return out
 
 
-def _reaching(graph: AttackGraph, targets: Sequence[str], removed: set[tuple[str, str]]) -> set[str]:
-    """Every vertex from which some target is still reachable without the ``removed`` edges."""
+def _reaching(
+    graph: AttackGraph,
+    targets: Sequence[str],
+    removed: set[tuple[str, str]],
+    added: Iterable[tuple[str, str]] = (),
+) -> set[str]:
+    """Every vertex from which some target is still reachable without the ``removed`` edges (and with the
+    ``added`` ones, which may name vertices the graph does not have)."""
     pred: dict[str, list[str]] = graph_preds(graph)
+    extra: dict[str, list[str]] = defaultdict(list)
+    for u, v in added:
+        extra[v].append(u)
     seen = set(targets)
     work = deque(targets)
     while work:
         v = work.popleft()
-        for u in pred.get(v, ()):
+        for u in itertools.chain(pred.get(v, ()), extra.get(v, ())):
             if u not in seen and (u, v) not in removed:
                 seen.add(u)
                 work.append(u)
@@ -165,24 +176,112 @@ def _preds(graph: AttackGraph) -> dict[str, list[str]]:
     return pred
 
 
-def _still_escalates(graph: AttackGraph, change: Remedy, edges: list[Edge]) -> set[tuple[str, str]]:
-    """Of the RBAC edges ``edges`` that removing a binding would cut, those for which the RBAC engine finds
-    no other escalation path without that binding."""
-    inv = graph.inventory
+@dataclass(frozen=True, slots=True)
+class _Rbac:
+    """The input without one binding, as the RBAC engine sees it."""
+
+    index: RbacIndex
+    escalation: EscalationGraph
+
+
+def _without_binding(graph: AttackGraph, change: Remedy) -> _Rbac | None:
     objs = [b.obj for b in graph.rbac.bindings if str(b.ref) == change.target]
     if not objs:
-        return {(e.src, e.dst) for e in edges}
+        return None
+    inv = graph.inventory
     rest = Inventory([o for o in inv.objects if o not in objs], live=inv.live, unreadable=inv.unreadable)
-    eg = EscalationGraph(RbacIndex.for_inventory(rest))
-    gone: set[tuple[str, str]] = set()
-    for e in edges:
-        if e.dst != CLUSTER_ADMIN or graph.vertices[e.src].kind != SERVICE_ACCOUNT:
-            gone.add((e.src, e.dst))
+    index = RbacIndex.for_inventory(rest)
+    return _Rbac(index, EscalationGraph(index))
+
+
+def _reads(graph: AttackGraph, rbac: _Rbac, s: Subject, ns: str | None) -> bool:
+    """Whether ``s`` may read every Secret of ``ns`` (None: of every namespace) without the binding."""
+    return any(s.matched_by(g.subject) for v in ("list", "get") for g in graph.secret_grants(v, ns, rbac.index))
+
+
+def _binding_cut(
+    graph: AttackGraph, change: Remedy, edges: list[Edge]
+) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """The edges that removing a binding removes, and those it adds, as the RBAC engine finds them on the
+    input without that binding. Removed: a ServiceAccount's escalation to cluster-admin (unless another
+    path remains), a step between identities, a read of Secrets (unless another binding allows it).
+    Added: steps the engine leaves out while a stronger one is held (cluster-wide power hides each
+    namespace's steps, cluster-admin every step but impersonation), which appear when it goes: without
+    them, the ranking would claim a cut that the remaining bindings undo."""
+    rbac = _without_binding(graph, change)
+    if rbac is None:
+        return {(e.src, e.dst) for e in edges}, set()
+    eg = rbac.escalation
+    removed: set[tuple[str, str]] = set()
+    added: set[tuple[str, str]] = set()
+    # the identities the binding names (a group: its members too), asked again in full
+    named = [b for b in graph.rbac.bindings if str(b.ref) == change.target]
+    subjects = [s for b in named for s in b.subjects]
+    affected = sorted(vid for vid, s in graph.subjects.items() if any(s.matched_by(x) for x in subjects))
+    named_on = {(e.src, e.dst) for e in edges}
+    groups_seen: dict[RbacNode, frozenset[Any]] = {}
+    done: set[str] = set()
+    work: deque[tuple[str, RbacNode]] = deque()
+    for vid in affected:
+        node = graph.rbac_nodes.get(vid)
+        if node is None:
             continue
-        ns, name = e.src.split(":", 1)[1].split("/", 1)
-        if not eg.paths(CLUSTER_ADMIN, Subject("ServiceAccount", name, ns)):
-            gone.add((e.src, e.dst))
-    return gone
+        done.add(vid)
+        old = {e.dst for e in graph.out.get(vid, ()) if e.kind == "rbac" and e.dst != CLUSTER_ADMIN}
+        new = _steps(graph, eg, node, work, groups_seen)
+        removed |= {(vid, d) for d in old - new}
+        added |= {(vid, d) for d in new - old}
+        if (vid, CLUSTER_ADMIN) in named_on and not eg.paths(CLUSTER_ADMIN, node[1]):
+            removed.add((vid, CLUSTER_ADMIN))
+        for ns, dst in graph.secret_groups:
+            e = graph.edges.get((vid, dst))
+            cut = (vid, dst) in named_on and e is not None and e.kind == "read-secrets"
+            if cut and not _reads(graph, rbac, graph.subjects[vid], ns):
+                removed.add((vid, dst))
+    # vertices the new steps lead to that the graph does not have: their own steps, until known ground
+    while work:
+        vid, node = work.popleft()
+        if vid in done:
+            continue
+        done.add(vid)
+        added |= {(vid, d) for d in _steps(graph, eg, node, work, groups_seen)}
+        if node[0] == "S":  # an identity the graph lacks: the Secrets it reads itself
+            added |= {(vid, dst) for ns, dst in graph.secret_groups if _reads(graph, rbac, node[1], ns)}
+    # the other edges the binding is named on: escalations and steps of identities it does not bind
+    for e in edges:
+        if e.src in done:
+            continue
+        node = graph.rbac_nodes.get(e.src)
+        if e.dst == CLUSTER_ADMIN and node is not None and node[0] == "S":
+            kept = bool(eg.paths(CLUSTER_ADMIN, node[1]))
+        elif e.kind == "rbac" and node is not None:
+            kept = e.dst in _steps(graph, eg, node, None, groups_seen)
+        else:
+            kept = False
+        if not kept:
+            removed.add((e.src, e.dst))
+    return removed, added
+
+
+def _steps(
+    graph: AttackGraph,
+    eg: EscalationGraph,
+    node: RbacNode,
+    work: deque[tuple[str, RbacNode]] | None,
+    groups_seen: dict[RbacNode, frozenset[Any]],
+) -> set[str]:
+    """The vertices the graph's RBAC steps from ``node`` lead to in ``eg``; those the graph lacks are
+    queued on ``work`` (Secrets' vertices excepted: a namespace without Secrets gives none)."""
+    groups, edges = graph.rbac_steps_of(eg, node, groups_seen)
+    out: set[str] = set()
+    for dst in [*groups, *(e.dst for e in edges)]:
+        vid = graph.rbac_vertex(dst)
+        if vid is None or (dst[0] == "secrets" and vid not in graph.vertices):
+            continue
+        out.add(vid)
+        if work is not None and vid not in graph.vertices:
+            work.append((vid, dst))
+    return out
 
 
 def cuts(graph: AttackGraph, q: Query, paths: Sequence[AttackPath] | None = None, limit: int = 200) -> list[CutResult]:
@@ -201,13 +300,14 @@ def cuts(graph: AttackGraph, q: Query, paths: Sequence[AttackPath] | None = None
     results: list[CutResult] = []
     for c in candidates:
         edges = [e for e in dict.fromkeys(by_change[c]) if e.cut_by(c)]
+        added: set[tuple[str, str]] = set()
         if c.action == "remove-binding":
-            removed = _still_escalates(graph, c, edges)
+            removed, added = _binding_cut(graph, c, edges)
         else:
             removed = {(e.src, e.dst) for e in edges}
         if not removed:
             continue
-        alive = _reaching(graph, q.targets, removed)
+        alive = _reaching(graph, q.targets, removed, added)
         cut = tuple(
             i
             for i, (src, hop) in enumerate(starts)

@@ -218,6 +218,45 @@ class EscalationPath:
         }
 
 
+#: The RBAC rules that name each escalation step, by how the step's action starts (first match wins):
+#: the attack graph ties each RBAC edge to them. A test checks that every step the graph makes has some.
+STEP_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("create a pod in", ("KF-RBAC-010",)),
+    ("create a RoleBinding", ("KF-RBAC-012", "KF-RBAC-014")),
+    ("create a ClusterRoleBinding", ("KF-RBAC-012", "KF-RBAC-014")),
+    ("create a kubernetes.io/service-account-token Secret", ("KF-RBAC-007", "KF-RBAC-036")),
+    ("create, approve and read a CertificateSigningRequest", ("KF-RBAC-016",)),
+    ("create a ", ("KF-RBAC-010",)),  # a pod controller
+    ("exec into", ("KF-RBAC-008",)),
+    ("attach to", ("KF-RBAC-008",)),
+    ("add an ephemeral container", ("KF-RBAC-010",)),
+    ("replace the image", ("KF-RBAC-010",)),
+    ("read Secrets", ("KF-RBAC-007",)),
+    ("read Secret ", ("KF-RBAC-007", "KF-RBAC-036")),
+    ("request", ("KF-RBAC-017",)),
+    ("impersonate", ("KF-RBAC-013",)),
+    ("register a", ("KF-RBAC-018",)),
+    ("get nodes/proxy", ("KF-RBAC-015",)),
+    ("create nodes/proxy", ("KF-RBAC-015",)),
+)
+
+
+def step_rules(action: str) -> tuple[str, ...]:
+    """The rule IDs of one escalation step, from its action (:data:`STEP_RULES`); the steps that patch
+    or update a binding (KF-RBAC-014) or a role you hold (KF-RBAC-011) are told by what they change."""
+    for prefix, rules in STEP_RULES:
+        if action.startswith(prefix):
+            return rules
+    if action.startswith(("patch ", "update ")):
+        if "adding a rule for every verb" in action:
+            return ("KF-RBAC-011",)
+        if "to add yourself as a subject" in action:
+            return ("KF-RBAC-012", "KF-RBAC-014")
+        if "the pod template" in action:
+            return ("KF-RBAC-010",)
+    return ()
+
+
 class _Edge(NamedTuple):
     dst: Node
     weight: int  # 0 for the second half of a fan-out (merged into the previous step)
