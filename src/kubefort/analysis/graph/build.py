@@ -48,7 +48,7 @@ from ...model.workloads import ContainerSet, PodSpecView, pod_spec
 from ..netpol.engine import External, NetpolEngine, engine_for, iter_bits
 from ..netpol.model import Workload
 from ..netpol.sets import AddrSet
-from ..rbac.escalation import ANY_NS, EscalationGraph, step_rules
+from ..rbac.escalation import ANY_NS, SHARED, EscalationGraph, step_rules
 from ..rbac.escalation import Node as RbacNode
 from ..rbac.index import Grant, RbacIndex
 from ..rbac.subjects import Subject
@@ -802,6 +802,8 @@ class AttackGraph:
             }.get(node[2], f"any ServiceAccount of {where}")
         if kind == "pods":
             return f"the running pods of {where} (the tokens they mount)"
+        if kind == SHARED:
+            return f"what every member of {' and '.join(node[1])} may do (the bindings of those groups)"
         return {
             "anyuser": "any user, impersonated",
             "anygroup": "any group, impersonated",
@@ -825,7 +827,7 @@ class AttackGraph:
         )
         seen = set(work)
         reads: list[tuple[str, str, Reason]] = []
-        groups_seen: dict[RbacNode, frozenset[Any]] = {}
+        groups_seen: dict[RbacNode, Any] = {}
 
         def reach(node: RbacNode) -> None:
             if node not in seen and node[0] not in ("T", "secrets"):
@@ -866,7 +868,7 @@ class AttackGraph:
                 self._edge(src, dst, "rbac", reason)
 
     def rbac_steps_of(
-        self, eg: EscalationGraph, node: RbacNode, groups_seen: dict[RbacNode, frozenset[Any]]
+        self, eg: EscalationGraph, node: RbacNode, groups_seen: dict[RbacNode, Any]
     ) -> tuple[list[RbacNode], list[Any]]:
         """The steps of ``node`` in ``eg`` that the graph draws: the implicit groups of an identity whose
         own steps it shares (each a node of ``eg``), and the steps left to the node itself (the engine's
@@ -874,21 +876,47 @@ class AttackGraph:
         caller's ``eg``. A cut re-asks this of the input without a binding."""
         edges = [e for e in eg.edges(node) if self.rbac_vertex(e.dst) is not None]
         groups: list[RbacNode] = []
+        if node[0] == SHARED:  # the engine's node of steps shared by groups: those no single group allows
+            return [], self._combined_steps(eg, node, groups_seen)
         if node[0] == "S" and node[1].kind != "Group":
+            # the engine's node of the shared groups' steps, drawn only for the steps that need two of them
+            edges = [e for e in edges if e.dst[0] != SHARED or self._combined_steps(eg, e.dst, groups_seen)]
             shared: set[tuple[Any, str, str]] = set()
             for name in node[1].groups():
                 group: RbacNode = ("S", Subject("Group", name))
-                steps = groups_seen.get(group)
-                if steps is None:
-                    steps = groups_seen[group] = frozenset(
-                        (e.dst, e.action, e.via) for e in eg.edges(group) if self.rbac_vertex(e.dst) is not None
-                    )
+                steps = self._group_steps(eg, group, groups_seen)
                 if steps:
                     shared |= steps
                     groups.append(group)
             if shared:
                 edges = [e for e in edges if (e.dst, e.action, e.via) not in shared]
         return groups, edges
+
+    def _group_steps(self, eg: EscalationGraph, group: RbacNode, groups_seen: dict[RbacNode, Any]) -> frozenset[Any]:
+        """(destination, action, via) of the steps a group's own bindings allow (kept in ``groups_seen``)."""
+        steps = groups_seen.get(group)
+        if steps is None:
+            steps = groups_seen[group] = frozenset(
+                (e.dst, e.action, e.via) for e in eg.edges(group) if self.rbac_vertex(e.dst) is not None
+            )
+        return steps
+
+    def _combined_steps(self, eg: EscalationGraph, node: RbacNode, groups_seen: dict[RbacNode, Any]) -> list[Any]:
+        """The steps of the engine's shared-groups node that none of its groups allows alone (each group's
+        own steps go from the group's vertex), in the engine's order; kept in ``groups_seen`` (every member
+        asks)."""
+        key = ("combined", node)
+        hit = groups_seen.get(key)
+        if hit is None:
+            alone: set[Any] = set()
+            for name in node[1]:
+                alone |= self._group_steps(eg, ("S", Subject("Group", name)), groups_seen)
+            hit = groups_seen[key] = tuple(
+                e
+                for e in eg.edges(node)
+                if self.rbac_vertex(e.dst) is not None and (e.dst, e.action, e.via) not in alone
+            )
+        return list(hit)
 
     def _rbac_node_vertex(self, node: RbacNode) -> str:
         vid = self.rbac_vertex(node)

@@ -219,7 +219,7 @@ def _binding_cut(
     subjects = [s for b in named for s in b.subjects]
     affected = sorted(vid for vid, s in graph.subjects.items() if any(s.matched_by(x) for x in subjects))
     named_on = {(e.src, e.dst) for e in edges}
-    groups_seen: dict[RbacNode, frozenset[Any]] = {}
+    groups_seen: dict[RbacNode, Any] = {}
     done: set[str] = set()
     work: deque[tuple[str, RbacNode]] = deque()
     for vid in affected:
@@ -268,7 +268,7 @@ def _steps(
     eg: EscalationGraph,
     node: RbacNode,
     work: deque[tuple[str, RbacNode]] | None,
-    groups_seen: dict[RbacNode, frozenset[Any]],
+    groups_seen: dict[RbacNode, Any],
 ) -> set[str]:
     """The vertices the graph's RBAC steps from ``node`` lead to in ``eg``; those the graph lacks are
     queued on ``work`` (Secrets' vertices excepted: a namespace without Secrets gives none)."""

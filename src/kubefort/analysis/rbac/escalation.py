@@ -70,7 +70,8 @@ from .subjects import Subject
 TARGET = ("T",)
 #: groups every ServiceAccount or every user is in: their bindings' steps are computed once for all members
 _SHARED_GROUPS = frozenset({"system:authenticated", "system:serviceaccounts"})
-_MEMBERSHIP = "a member of the groups every subject is in"
+#: the node of the steps shared by the members of such groups (``("G", groups)``)
+SHARED = "G"
 ANY_NS = "\x00every-namespace"  # scope of a role bound with RoleBindings in every namespace
 _FULL = (PolicyRule(("*",), ("*",), ("*",), (), ()),)
 _CLUSTER_ADMIN_REF = RoleRef("ClusterRole", CLUSTER_ADMIN)
@@ -572,7 +573,7 @@ class EscalationGraph:
             return []
         if kind == "S":
             return self._subject_edges(node[1])
-        if kind == "G":
+        if kind == SHARED:
             return self._shared_edges(node[1])
         if kind == "grant":
             ref, scope = node[1], node[2]
@@ -615,8 +616,8 @@ class EscalationGraph:
         if own.admin or own.cluster or own.any_ns:
             out.extend(self._perm_edges(own.union(shared), str(s)))
             return out
-        if self.edges(("G", groups)):
-            out.append(_Edge(("G", groups), 0, _MEMBERSHIP, ""))
+        if self.edges((SHARED, groups)):
+            out.append(_Edge((SHARED, groups), 0, f"{s} is in {' and '.join(groups)}", ""))
         if own.empty():
             return out
         p = own.union(shared, own.by_ns)
@@ -1254,7 +1255,7 @@ class EscalationGraph:
     def _steps(self, chain: list[_Edge]) -> tuple[Step, ...]:
         steps: list[Step] = []
         for e in chain:
-            if e.action is _MEMBERSHIP:
+            if e.dst[0] == SHARED:
                 continue  # entering the shared groups' node: the next step names their binding
             if e.weight == 0 and steps:
                 last = steps[-1]
