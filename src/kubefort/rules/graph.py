@@ -39,11 +39,7 @@ def _entry(g: AttackGraph, wid: str) -> str | None:
     direct = g.edges.get((INTERNET_ID, wid))
     if direct is not None:
         return direct.why
-    for e in g.out.get(INTERNET_ID, ()):
-        step = g.edges.get((e.dst, wid))
-        if step is not None and step.kind == "exposure":
-            return g.vertices[e.dst].label
-    return None
+    return g.exposures().get(wid)
 
 
 def _chain(g: AttackGraph, p: AttackPath) -> str:

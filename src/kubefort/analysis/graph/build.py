@@ -230,8 +230,22 @@ class AttackGraph:
         self._edge(CLUSTER_ADMIN, ALL_SECRETS, "admin", admin)
         self._rbac_steps()  # last: every edge before them keeps its place (shortest paths break ties alike)
         self.out: dict[str, list[Edge]] = defaultdict(list)  # vertex -> its edges, for per-workload questions
+        self._exposures: dict[str, str] | None = None
         for e in self.edges.values():
             self.out[e.src].append(e)
+
+    def exposures(self) -> dict[str, str]:
+        """Workload vertex -> the label of the first entry point (in the internet's edge order) that
+        exposes it (a LoadBalancer or NodePort Service, an Ingress...), built once: the rules ask per
+        workload, and walking every entry point per workload grew as workloads x entry points."""
+        if self._exposures is None:
+            out: dict[str, str] = {}
+            for e in self.out.get(INTERNET_ID, ()):
+                for step in self.out.get(e.dst, ()):
+                    if step.kind == "exposure":
+                        out.setdefault(step.dst, self.vertices[e.dst].label)
+            self._exposures = out
+        return self._exposures
 
     # ------------------------------------------------------------------ plumbing
 

@@ -82,6 +82,11 @@ def resolve(graph: AttackGraph, source: str = "internet", target: str = CLUSTER_
             sources = (graph.workload_vertex(ref),)
         except LookupError as e:
             raise UsageError(f"--from: {e.args[0]}") from None
+    return Query(sources, resolve_target(graph, target), s, target.strip())
+
+
+def resolve_target(graph: AttackGraph, target: str) -> tuple[str, ...]:
+    """The vertices of ``target`` (see :func:`resolve`). UsageError when it names none."""
     t = target.strip()
     if t in (CLUSTER_ADMIN, ALL_SECRETS):
         targets: tuple[str, ...] = (t,)
@@ -98,7 +103,7 @@ def resolve(graph: AttackGraph, source: str = "internet", target: str = CLUSTER_
         targets = (vid,)
     else:
         raise UsageError(f"--to: {t!r} is none of cluster-admin, all-secrets, nodes, secret NAMESPACE/NAME")
-    return Query(sources, targets, s, t)
+    return targets
 
 
 def to_networkx(graph: AttackGraph, removed: Iterable[tuple[str, str]] = ()) -> nx.DiGraph:
@@ -335,9 +340,9 @@ def _to_target(graph: AttackGraph, targets: tuple[str, ...]) -> tuple[dict[str, 
 def path_from(graph: AttackGraph, vertex: str, target: str = CLUSTER_ADMIN) -> AttackPath | None:
     """The shortest path from ``vertex`` to ``target`` (``cluster-admin``, ``all-secrets``, ``nodes``...),
     or None; every vertex's answer comes from one search per target (the rules ask per workload)."""
-    q = resolve(graph, "any-pod", target)
-    dist, back = _to_target(graph, q.targets)
-    if vertex not in dist or vertex in q.targets:
+    targets = graph.inventory.cached(("attack-graph-targets", id(graph), target), lambda: resolve_target(graph, target))
+    dist, back = _to_target(graph, targets)
+    if vertex not in dist or vertex in targets:
         return None
     chain = list(reversed(back[vertex]))[:-1]
     steps = tuple(graph.edges[(a, b)] for a, b in itertools.pairwise(chain))
