@@ -4,6 +4,7 @@ into container-escape edges. Kept in the model so that both read one list."""
 
 from __future__ import annotations
 
+import functools
 import posixpath
 
 #: Capabilities that give a container (near) host-level power (KF-POD-012).
@@ -72,6 +73,7 @@ def _run_aliases(path: str) -> set[str]:
 RUNTIME_SOCKETS = frozenset(p for s in _RUNTIME_SOCKETS_LISTED for p in _run_aliases(s))
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function of a short string, asked by several rules per volume
 def norm_host_path(path: str) -> str:
     """``/etc/`` -> ``/etc``; ``//var//lib/./docker`` -> ``/var/lib/docker``; ``/`` stays ``/``."""
     p = path.strip()

@@ -72,8 +72,11 @@ class K8sObject:
     # fields that schema validation found invalid (a trie of paths, see mark_invalid); None: none known
     invalid: dict[str | int, Any] | None = field(init=False, repr=False, compare=False)
     judged: bool = field(init=False, repr=False, compare=False)  # rules are judging this object now
+    group: str = field(init=False, repr=False, compare=False)  # API group of apiVersion ("" for the core group)
 
     def __post_init__(self) -> None:
+        av = self.api_version
+        object.__setattr__(self, "group", av.rsplit("/", 1)[0] if "/" in av else "")
         object.__setattr__(self, "memo", {})
         object.__setattr__(self, "invalid", None)
         object.__setattr__(self, "judged", False)
@@ -115,10 +118,6 @@ class K8sObject:
             labels=_str_map(md.get("labels")),
             annotations=_str_map(md.get("annotations")),
         )
-
-    @property
-    def group(self) -> str:
-        return self.api_version.rsplit("/", 1)[0] if "/" in self.api_version else ""
 
     def get(self, *path: str | int, default: Any = None) -> Any:
         """Value at ``path`` in the raw object, or ``default`` when any step is missing.
