@@ -101,6 +101,19 @@ MUST_EXPORT = (
     "KF-POD-016",
     "KF-POD-022",
     "KF-IMG-001",
+    # the most used pod security rules and the RBAC ones that judge one role or binding
+    "KF-POD-007",
+    "KF-POD-008",
+    "KF-POD-009",
+    "KF-POD-024",
+    "KF-POD-028",
+    "KF-POD-030",
+    "KF-RBAC-001",
+    "KF-RBAC-003",
+    "KF-RBAC-006",
+    "KF-RBAC-010",
+    "KF-RBAC-013",
+    "KF-NET-006",
 )
 
 

@@ -35,6 +35,12 @@ from ..engine.rule import Rule, Scope
 from ..model.host_access import DANGEROUS_CAPABILITIES, RUNTIME_SOCKETS, SENSITIVE_HOST_PATHS, norm_host_path
 from ..model.images import DOCKER_HUB_ALIASES
 from ..rules import default_registry
+from ..rules.admission import AUDIT as PSA_AUDIT
+from ..rules.admission import ENFORCE as PSA_ENFORCE
+from ..rules.admission import ENFORCE_VERSION as PSA_ENFORCE_VERSION
+from ..rules.admission import LEVELS as PSA_LEVELS
+from ..rules.admission import SYSTEM_NAMESPACES, pod_security_version_pinned_old
+from ..rules.admission import WARN as PSA_WARN
 from ..rules.images import DEFAULT_BLOCKED_REGISTRIES
 from ..rules.mtls import BYPASS_ANNOTATIONS
 from ..rules.network import INTERNAL_LB_ANNOTATIONS, LB_SOURCE_RANGES_ANNOTATION, SNIPPET_PREFIX
@@ -65,6 +71,7 @@ from ..rules.rbac import (
     POD_CONTROLLERS,
     RBAC,
     RBAC_ROLES,
+    SA_TOKEN_TYPE,
     SENSITIVE,
     ApiResource,
     _ress,
@@ -708,6 +715,7 @@ CLUSTER_ROLE_MATCH = Match(("ClusterRole",), ((RBAC, ("clusterroles",)),))
 BINDING_MATCH = Match(("RoleBinding", "ClusterRoleBinding"), ((RBAC, ("rolebindings", "clusterrolebindings")),))
 SERVICE_MATCH = Match(("Service",), (("", ("services",)),))
 SERVICE_ACCOUNT_MATCH = Match(("ServiceAccount",), (("", ("serviceaccounts",)),))
+SECRET_MATCH = Match(("Secret",), (("", ("secrets",)),))
 CSR_MATCH = Match(("CertificateSigningRequest",), (("certificates.k8s.io", ("certificatesigningrequests",)),))
 PEER_AUTHENTICATION_MATCH = Match(("PeerAuthentication",), (("security.istio.io", ("peerauthentications",)),))
 AUTHORIZATION_POLICY_MATCH = Match(("AuthorizationPolicy",), (("security.istio.io", ("authorizationpolicies",)),))
@@ -835,6 +843,12 @@ _OBJECT_CHECKS: tuple[CelCheck, ...] = (
         "object.metadata.name != 'default' || " + _field_is("object.automountServiceAccountToken", "false"),
         "the default ServiceAccount does not set automountServiceAccountToken: false",
         SERVICE_ACCOUNT_MATCH,
+    ),
+    CelCheck(
+        "KF-RBAC-036",
+        f"!has(object.type) || object.type != {_lit(SA_TOKEN_TYPE)}",
+        "the Secret is a legacy long-lived service account token",
+        SECRET_MATCH,
     ),
     CelCheck(
         "KF-RBAC-038",
@@ -991,8 +1005,111 @@ _RBAC_CHECKS: tuple[CelCheck, ...] = (
     ),
 )
 
+# ---------------------------------------------------------------------------------------------------
+# NetworkPolicies and Namespaces.
+
+NETWORK_POLICY_MATCH = Match(("NetworkPolicy",), (("networking.k8s.io", ("networkpolicies",)),))
+NAMESPACE_MATCH = Match(("Namespace",), (("", ("namespaces",)),))
+
+
+def _selects_everything(sel: str) -> str:
+    return f"((!has({sel}.matchLabels) || size({sel}.matchLabels) == 0)" + (
+        f" && (!has({sel}.matchExpressions) || size({sel}.matchExpressions) == 0))"
+    )
+
+
+def _allows_all(direction: str) -> str:
+    """KF-NET-006/007: no rule of ``direction`` (when it is in the effective policyTypes) is empty (no peers,
+    no ports) or has a peer selecting every pod of every namespace."""
+    peer = "from" if direction == "ingress" else "to"
+    types = "object.spec.policyTypes"
+    listed = f"(has({types}) && size({types}) > 0)"
+    in_effect = (
+        f"({listed} ? 'Ingress' in {types} : true)"
+        if direction == "ingress"
+        else f"({listed} ? 'Egress' in {types} : has(object.spec.egress) && size(object.spec.egress) > 0)"
+    )
+    peers, ports = _strs_of("r", peer), _strs_of("r", "ports")
+    everywhere = (
+        f"{peers}.exists(p, has(p.namespaceSelector) && {_selects_everything('p.namespaceSelector')}"
+        f" && (!has(p.podSelector) || {_selects_everything('p.podSelector')}))"
+    )
+    return (
+        f"!has(object.spec) || !{in_effect} || !has(object.spec.{direction})"
+        f" || object.spec.{direction}.all(r, !((size({peers}) == 0 && size({ports}) == 0) || {everywhere}))"
+    )
+
+
+_LABELS = "(has(object.metadata) && has(object.metadata.labels) ? object.metadata.labels : {})"
+
+
+def _label(key: str) -> str:
+    return f"{_LABELS}[{_lit(key)}]"
+
+
+def _pinned_old_re() -> str:
+    """KF-ADM-004: an enforce-version more than 3 minor releases older than its default target_version."""
+    target = pod_security_version_pinned_old.meta.params["target_version"]
+    minor = int(str(target).split(".")[1])
+    return r"^\s*v1\.(" + "|".join(str(m) for m in range(minor - 3)) + r")\s*$"
+
+
+def _psa_rank(value: str, invalid_as: str) -> str:
+    """Strictness 0..2 of a Pod Security level label (an invalid value counts as ``invalid_as``)."""
+    known = {"privileged": 0, "baseline": 1, "restricted": 2}
+    rest = [lv for lv in PSA_LEVELS if lv != invalid_as]
+    return (
+        f"({value} == {_lit(rest[0])} ? {known[rest[0]]} : {value} == {_lit(rest[1])} ? {known[rest[1]]}"
+        f" : {known[invalid_as]})"
+    )
+
+
+_NAMESPACE_CHECKS: tuple[CelCheck, ...] = (
+    CelCheck(
+        "KF-NET-006",
+        _allows_all("ingress"),
+        "an ingress rule allows every source (no from and no ports, or a peer selecting every namespace)",
+        NETWORK_POLICY_MATCH,
+    ),
+    CelCheck(
+        "KF-NET-007",
+        _allows_all("egress"),
+        "an egress rule allows every destination (no to and no ports, or a peer selecting every namespace)",
+        NETWORK_POLICY_MATCH,
+    ),
+    CelCheck(
+        "KF-ADM-002",
+        f"object.metadata.name in {_lits(SYSTEM_NAMESPACES)} || !({_lit(PSA_ENFORCE)} in {_LABELS})"
+        f" || {_label(PSA_ENFORCE)} in ['baseline', 'restricted']",
+        "the namespace enforces the privileged Pod Security level, or an invalid one",
+        NAMESPACE_MATCH,
+    ),
+    CelCheck(
+        "KF-ADM-004",
+        f"!({_lit(PSA_ENFORCE_VERSION)} in {_LABELS}) || ({_lit(PSA_ENFORCE)} in {_LABELS}"
+        f" && {_label(PSA_ENFORCE)} == 'privileged') || !{_label(PSA_ENFORCE_VERSION)}.matches({_lit(_pinned_old_re())})",
+        "the namespace pins pod-security.kubernetes.io/enforce-version more than 3 minor releases back",
+        NAMESPACE_MATCH,
+    ),
+    CelCheck(
+        "KF-ADM-005",
+        f"!({_lit(PSA_ENFORCE)} in {_LABELS}) || (({_lit(PSA_AUDIT)} in {_LABELS} || {_lit(PSA_WARN)} in {_LABELS})"
+        + "".join(
+            f" && (!({_lit(k)} in {_LABELS}) || {_psa_rank(_label(k), 'privileged')}"
+            f" >= {_psa_rank(_label(PSA_ENFORCE), 'restricted')})"
+            for k in (PSA_AUDIT, PSA_WARN)
+        )
+        + ")",
+        "the namespace enforces a Pod Security level without an audit or warn label at least as strict",
+        NAMESPACE_MATCH,
+    ),
+)
+
+
 #: Rule ID -> CEL (true when the object complies with the rule, default parameters).
-CHECKS: dict[str, CelCheck] = {c.rule_id: c for c in (*_POD_CHECKS, *_MORE_POD_CHECKS, *_OBJECT_CHECKS, *_RBAC_CHECKS)}
+CHECKS: dict[str, CelCheck] = {
+    c.rule_id: c for c in (*_POD_CHECKS, *_MORE_POD_CHECKS, *_OBJECT_CHECKS, *_RBAC_CHECKS, *_NAMESPACE_CHECKS)
+}
 
 #: Rules that native policies cannot express, and why (beyond cross-object rules, listed generically).
 CANNOT: dict[str, str] = {
@@ -1010,6 +1127,27 @@ CANNOT: dict[str, str] = {
     "string functions (split, basename) that policies cannot rely on across Kubernetes versions",
     "KF-POD-040": "the list of recognised core components (system_workloads) is a parameter list compared by "
     "name and labels per namespace; better enforced by excluding kube-system from user access",
+    "KF-POD-034": "the unprivileged-port bound comes from the string value of the net.ipv4.ip_unprivileged_port_start "
+    "sysctl read as an integer (blanks and a sign allowed, the last valid entry wins); CEL's int() refuses such "
+    "strings, so the policy could not say what the kubelet does",
+    "KF-IMG-010": "the git-sync flags are found with a look-behind regular expression (RE2 has none), a flag's value "
+    "may be the next item of the list, and $(VAR) references are resolved against the container's env",
+    "KF-MTLS-008": "the Linkerd default inbound policy is read from Helm values YAML inside a ConfigMap and from "
+    "controller arguments, which CEL cannot parse",
+    "KF-NET-008": "the prefix length and the coverage of the private ranges by except need CIDR parsing of IPv4 and "
+    "IPv6 blocks; the Kubernetes CEL network library (cidr(), 1.31+) is not in every engine the export targets",
+    "KF-NET-014": "rule and TLS hosts are compared case-insensitively with wildcard suffixes, which needs string "
+    "functions (lowerAscii, split) outside CEL's standard library",
+    "KF-ADM-011": "Gatekeeper constraint kinds are made by ConstraintTemplates at run time and the rule tells "
+    "allow-lists from deny-lists by the kind's name; a policy cannot list those kinds ahead of time",
+    "KF-ADM-012": "maps each Kyverno or Gatekeeper policy to the KF-POD rules it enforces through kubefort's keyword "
+    "table over names, titles and validation bodies, which is not a condition on one field",
+    "KF-RBAC-039": "the subject is inside spec.request, a base64 PEM PKCS#10 request that only an X.509 parser can "
+    "read",
+    "KF-VER-006": "the API server converts an object to the version a policy matches (matchPolicy Equivalent), so a "
+    "policy does not see the apiVersion the client sent; the API server warns about deprecated versions itself",
+    "KF-VER-007": "compares today's date with a bundled end-of-life table; an exported policy would freeze the date "
+    "of the export",
     "KF-IMG-003": "the effective pull policy depends on the image reference parsing and API server defaulting "
     "(the API server has already defaulted imagePullPolicy before admission, so the policy would "
     "see a different object than the manifest)",
