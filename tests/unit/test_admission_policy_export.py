@@ -245,3 +245,22 @@ def test_cli_export(tmp_path: Path) -> None:
     assert "KF-SEC-001: cannot:" in res.output
     res = CliRunner().invoke(cli, ["policy", "export", "--format", "opa"])
     assert res.exit_code == 2
+
+
+EDGES = Path(__file__).resolve().parent.parent / "fixtures" / "policy-export" / "edges.yaml"
+
+
+@pytest.mark.parametrize("rule_id", sorted(pe.CHECKS))
+def test_cel_agrees_on_the_edges(rule_id: str) -> None:
+    """Spellings the rules' fixtures do not all show (host paths with repeated or trailing slashes, ``.``
+    segments and blanks, Windows paths, Docker Hub aliases, the kubelet's sysctl spelling, loopback probe
+    hosts with and without hostNetwork, resourceNames on name-less verbs, cluster-scoped resources in a Role,
+    default roles, label edges): each exported policy gives every object it matches its rule's verdict."""
+    rule = REGISTRY.get(rule_id)
+    expression, variables = EXPORTED["vap"][rule_id]
+    for obj in load_paths([str(EDGES)]).objects:
+        if not _matched(pe.CHECKS[rule_id].match, obj):
+            continue
+        report = evaluate([rule], Inventory([obj]))
+        rule_allows = not any(f.object == obj.ref for f in report.findings)
+        assert cel_allows(expression, variables, obj.raw) is rule_allows, f"{obj.ref}: {rule_id}"

@@ -493,12 +493,13 @@ def _host_path_re(paths: Iterable[str]) -> str:
     """A regular expression for every spelling of a host path that ``norm_host_path`` turns into one of
     ``paths`` or one of their parent directories (surrounding blanks, repeated ``/``, ``.`` segments and
     a trailing ``/``). ``..`` segments are not resolved: the API server rejects a hostPath containing
-    ``..`` before validating admission policies run."""
+    ``..`` before validating admission policies run. A path of blanks only normalises to ``""``, which
+    ``covers`` every absolute path: it matches too."""
     covering: set[tuple[str, ...]] = set()
     for p in paths:
         segs = tuple(s for s in norm_host_path(p).split("/") if s)
         covering.update(segs[:i] for i in range(len(segs) + 1))
-    alts = []
+    alts = [""]
     for segs in sorted(covering):
         if not segs:
             alts.append(r"(/+\.?)+")
