@@ -1139,8 +1139,6 @@ CANNOT: dict[str, str] = {
     "IPv6 blocks; the Kubernetes CEL network library (cidr(), 1.31+) is not in every engine the export targets",
     "KF-NET-014": "rule and TLS hosts are compared case-insensitively with wildcard suffixes, which needs string "
     "functions (lowerAscii, split) outside CEL's standard library",
-    "KF-ADM-011": "Gatekeeper constraint kinds are made by ConstraintTemplates at run time and the rule tells "
-    "allow-lists from deny-lists by the kind's name; a policy cannot list those kinds ahead of time",
     "KF-ADM-012": "maps each Kyverno or Gatekeeper policy to the KF-POD rules it enforces through kubefort's keyword "
     "table over names, titles and validation bodies, which is not a condition on one field",
     "KF-RBAC-039": "the subject is inside spec.request, a base64 PEM PKCS#10 request that only an X.509 parser can "
@@ -1152,6 +1150,14 @@ CANNOT: dict[str, str] = {
     "KF-IMG-003": "the effective pull policy depends on the image reference parsing and API server defaulting "
     "(the API server has already defaulted imagePullPolicy before admission, so the policy would "
     "see a different object than the manifest)",
+}
+
+
+#: Rules CEL could express that are not translated yet, and what stands in the way.
+NOT_YET: dict[str, str] = {
+    "KF-ADM-011": "Gatekeeper constraint kinds are made by ConstraintTemplates at run time: a ValidatingAdmissionPolicy "
+    "can match every resource of constraints.gatekeeper.sh, but the Kyverno ClusterPolicy lists kinds, and the "
+    "wildcard group/version/kind form was not tried against Kyverno",
 }
 
 
@@ -1191,6 +1197,8 @@ def why_not(rule: Rule) -> str:
         )
     if m.id in CANNOT:
         return f"cannot: {CANNOT[m.id]}"
+    if m.id in NOT_YET:
+        return f"not yet: {NOT_YET[m.id]}"
     if m.requires:
         return f"not yet: needs the parameter {m.requires} (a policy parameter resource) - not translated"
     return "not yet: the condition has not been translated to CEL (the kubefort webhook enforces it)"
