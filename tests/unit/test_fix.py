@@ -325,3 +325,47 @@ def test_rescan_keeps_the_input_order(tmp_path: Path) -> None:
     assert result.appeared == [] and "KF-POD-039" not in {f.rule.id for f in result.fixed}
     result = fix_paths(FixOptions(paths=[str(tmp_path)], rules=["KF-POD-002"]))
     assert result.appeared == [] and "KF-POD-039" not in {f.rule.id for f in result.fixed}
+
+
+def test_json_output(tmp_path: Path) -> None:
+    """``-o json``: for each edited file, every field a fix set with its rule, object, path and its line
+    before and after (the line holds that field once edited); the findings removed, none appeared, and those
+    left for a human with why; nothing written without --write, the same edits with it."""
+    import json
+
+    path = _copy(tmp_path, crlf=True)
+    res = CliRunner(mix_stderr=False).invoke(cli, ["fix", str(path), "-o", "json"])
+    assert res.exit_code == 0, res.stderr
+    assert res.stderr == "" and path.read_bytes() == QUIRKY.read_bytes().replace(b"\n", b"\r\n")
+    doc = json.loads(res.stdout)
+    assert doc["written"] is False and [f["file"] for f in doc["files"]] == [str(path)]
+    edits = doc["files"][0]["edits"]
+    assert {e["rule"] for e in edits} == {"KF-POD-002", "KF-POD-013", "KF-POD-014", "KF-POD-022", "KF-IMG-003"}
+    before = QUIRKY.read_text().split("\n")
+    res = CliRunner(mix_stderr=False).invoke(cli, ["fix", str(path), "-o", "json", "--write"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["written"] is True
+    assert json.loads(res.stdout)["files"] == doc["files"]
+    after = path.read_text(encoding="utf-8").replace("\r\n", "\n").split("\n")
+    for e in edits:
+        assert e["object"]["kind"] and e["path"].startswith("spec.")
+        key = e["path"].rsplit(".", 1)[-1].split("[")[0]
+        line = after[e["after_line"] - 1]
+        # the edited field, on its own line or inside the flow mapping that holds it
+        assert f"{key}:" in line or "{" in line, (e, line)
+        assert before[e["before_line"] - 1].strip(), e  # the field, or its closest parent, as it was
+    (pape,) = [
+        e
+        for e in edits
+        if e["object"]["name"] == "storefront"
+        and e["path"] == "spec.template.spec.containers[0].securityContext.allowPrivilegeEscalation"
+    ]
+    assert "allowPrivilegeEscalation: false" in after[pape["after_line"] - 1]
+    findings = doc["findings"]
+    assert findings["appeared"] == [] and findings["after"] < findings["before"]
+    assert {f["rule"] for f in findings["removed"]} >= {"KF-POD-002", "KF-POD-014", "KF-POD-022"}
+    human = findings["need_human"]
+    assert human and all(h["why"] and h["rule"] and h["object"]["name"] and h["line"] for h in human)
+    assert any(h["rule"] == "KF-POD-016" and h["why"].startswith("opt-in fix") for h in human)
+    # a second run has nothing left to edit
+    res = CliRunner(mix_stderr=False).invoke(cli, ["fix", str(path), "-o", "json"])
+    assert json.loads(res.stdout)["files"] == []

@@ -28,6 +28,16 @@ from .options import split_ids
 @click.option(
     "-n", "--namespace", default="default", show_default=True, help="Namespace assumed for objects that name none."
 )
+@click.option(
+    "-o",
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON document on stdout (the fields edited per file, findings removed, appeared and left "
+    "for a human) instead of the diff and the report.",
+)
 def fix_cmd(
     paths: tuple[str, ...],
     show_diff: bool,
@@ -38,6 +48,7 @@ def fix_cmd(
     config: str | None,
     namespace: str,
     helm_values: tuple[str, ...],
+    fmt: str,
 ) -> None:
     """Fix the findings of PATH... whose rules declare a mechanical fix, then scan the result again.
 
@@ -60,10 +71,13 @@ def fix_cmd(
         helm_values=list(helm_values),
     )
     result = fix_paths(opts, write=not show_diff)
-    if show_diff:
-        sys.stdout.write(fix_report.diff(result))
-    for line in fix_report.summary_lines(result, written=not show_diff):
-        click.echo(line, err=True)
+    if fmt == "json":
+        sys.stdout.write(fix_report.as_json(result, written=not show_diff))
+    else:
+        if show_diff:
+            sys.stdout.write(fix_report.diff(result))
+        for line in fix_report.summary_lines(result, written=not show_diff):
+            click.echo(line, err=True)
     if result.errors:
         sys.exit(2)
     if result.appeared:

@@ -3,6 +3,6 @@ the files they judged with the author's formatting kept (docs/fix.md)."""
 
 from __future__ import annotations
 
-from .fixer import FileChange, FixOptions, FixResult, Unfixed, fix_paths
+from .fixer import FieldEdit, FileChange, FixOptions, FixResult, Unfixed, fix_paths
 
-__all__ = ["FileChange", "FixOptions", "FixResult", "Unfixed", "fix_paths"]
+__all__ = ["FieldEdit", "FileChange", "FixOptions", "FixResult", "Unfixed", "fix_paths"]

@@ -19,13 +19,13 @@ import os
 import re
 from collections import Counter
 from collections.abc import Iterable, MutableMapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import yaml
 
 from ..api import ScanOptions, load_inputs, resolve_config, scan_inventory
-from ..engine.findings import Finding, Report
+from ..engine.findings import Finding, Report, format_path
 from ..engine.fixes import FixAt, RuleFix, apply_edits
 from ..engine.rule import Severity
 from ..engine.runner import origin_of
@@ -33,7 +33,7 @@ from ..errors import LoadError, UsageError
 from ..loading.loader import load_text
 from ..model.inventory import Inventory
 from ..model.kinds import POD_SPEC_PATHS
-from ..model.objects import K8sObject
+from ..model.objects import K8sObject, ObjectRef
 from ..rules import default_registry
 from .yamledit import EditableFile, append, new_map, new_seq, put
 
@@ -66,6 +66,20 @@ class FileChange:
 
 
 @dataclass(frozen=True, slots=True)
+class FieldEdit:
+    """One field a fix set (or a list it extended) in a file, for ``kubefort fix -o json``: the rule, the
+    object, the field's path from the object's root, and its line in the file before and after the edit.
+    A field that did not exist before has the line of its closest existing parent as ``before_line``."""
+
+    file: str
+    rule: str
+    object: ObjectRef
+    path: tuple[str | int, ...]
+    before_line: int | None
+    after_line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Unfixed:
     """A finding left for a human, and why no edit removed it."""
 
@@ -76,6 +90,7 @@ class Unfixed:
 @dataclass(slots=True)
 class FixResult:
     changes: list[FileChange] = field(default_factory=list)
+    edits: list[FieldEdit] = field(default_factory=list)  # the fields edited in the changed files, in file order
     fixed: list[Finding] = field(default_factory=list)  # in the scan before, gone from the scan after
     appeared: list[Finding] = field(default_factory=list)  # in the scan after only (should stay empty)
     unfixed: list[Unfixed] = field(default_factory=list)
@@ -150,16 +165,23 @@ def _target_path(fx: RuleFix, obj: K8sObject, f: Finding) -> tuple[str | int, ..
     return _container_prefix(f.path)
 
 
-def _apply(fx: RuleFix, obj: K8sObject, root: Any, target: MutableMapping[str, Any], **how: Any) -> bool:
-    """Apply ``fx`` at ``target`` (and its pod-spec edits at the pod spec under ``root``); whether it changed
-    anything."""
+def _apply(
+    fx: RuleFix,
+    obj: K8sObject,
+    root: Any,
+    target: MutableMapping[str, Any],
+    target_path: Sequence[str | int],
+    **how: Any,
+) -> list[tuple[str | int, ...]]:
+    """Apply ``fx`` at ``target`` (found at ``target_path`` under ``root``) and its pod-spec edits at the pod
+    spec; the paths, from the object's root, of the fields that changed."""
     edits, on_pod = fx.split()
-    changed = bool(apply_edits(target, edits, **how))
+    changed = [tuple(target_path) + e.path for e in apply_edits(target, edits, **how)]
     if on_pod:
         paths = POD_SPEC_PATHS.get(obj.kind)
         pod = _walk(root, paths[1]) if paths is not None else None
-        if pod is not None:
-            changed = bool(apply_edits(pod, on_pod, **how)) or changed
+        if paths is not None and pod is not None:
+            changed += [tuple(paths[1]) + e.path for e in apply_edits(pod, on_pod, **how)]
     return changed
 
 
@@ -212,16 +234,19 @@ def fix_paths(opts: FixOptions, *, write: bool = False) -> FixResult:
     attempted: dict[tuple[str, str, str, str], Finding] = {}
     located: dict[int, tuple[str, int]] = {}  # id(finding) -> (file, first line of its document) edited
     rendered: dict[int, tuple[K8sObject, dict[str, Any]]] = {}  # id(object) -> (object, its edited copy)
+    edits: list[tuple[K8sObject, FieldEdit]] = []  # the fields edited in files, with their original object
     for f in sorted(before, key=lambda f: (f.rule.id, f.location.file, f.location.line or 0)):
         if f.rule.id not in selected or f.severity < min_sev:
             continue
-        why = _apply_one(f, objects, files, rendered, opts, result, located)
+        why = _apply_one(f, objects, files, rendered, opts, result, located, edits)
         if why is None:
             attempted[_finding_key(f)] = f
         else:
             result.unfixed.append(Unfixed(f, why))
     _kustomize_patches(rendered, kustomize, result)
-    after_report = _rescan(loaded.objects, files, rendered, scan_opts, registry, cfg, result)
+    read_back: dict[int, K8sObject] = {}  # id(original object) -> the object read back from its edited file
+    after_report = _rescan(loaded.objects, files, rendered, scan_opts, registry, cfg, result, read_back)
+    result.edits = _edits_after(edits, files, read_back)
     after = _open(after_report.findings)
     result.after = len(after)
     result.fixed = _missing_from(before, after)
@@ -251,8 +276,10 @@ def _apply_one(
     opts: FixOptions,
     result: FixResult,
     located: dict[int, tuple[str, int]],
+    edits: list[tuple[K8sObject, FieldEdit]],
 ) -> str | None:
-    """Apply the fix of ``f``'s rule; None when edits were made (or nothing needed changing), else why not."""
+    """Apply the fix of ``f``'s rule; None when edits were made (or nothing needed changing), else why not.
+    The fields edited in a file are added to ``edits`` with their object."""
     fx = f.rule.fix
     if fx is None:
         return f"no mechanical fix: {f.rule.remediation}"
@@ -284,8 +311,10 @@ def _apply_one(
     if blocked is not None:
         return blocked
     located[id(f)] = (obj.source.file, obj.source.doc.start_line)
-    if _apply(fx, obj, root, target, new_map=new_map, new_seq=new_seq, put=put, append=append):
+    changed = _apply(fx, obj, root, target, target_path, new_map=new_map, new_seq=new_seq, put=put, append=append)
+    if changed:
         ef.touch(obj.source.doc.start_line)
+        edits.extend((obj, FieldEdit(obj.source.file, f.rule.id, obj.ref, p, obj.locate(p).line)) for p in changed)
     return None
 
 
@@ -297,9 +326,11 @@ def _rescan(
     registry: Any,
     cfg: Any,
     result: FixResult,
+    read_back: dict[int, K8sObject],
 ) -> Report:
     """Judge the edited files in memory with every other input unchanged; rendered objects as the
-    template or overlay change would render them."""
+    template or overlay change would render them. ``read_back`` gets, for each object of an edited file, the
+    object read back from the edited text."""
     changed: dict[str, str] = {}
     for path, ef in files.items():
         after = ef.render()
@@ -319,12 +350,28 @@ def _rescan(
             text = yaml.safe_dump(edited, sort_keys=False)
             kept.extend(load_text(text, o.source.file, default_namespace=scan_opts.namespace).objects)
         elif o.source.file in reloaded and not o.source.template and reloaded[o.source.file]:
-            kept.append(reloaded[o.source.file].pop())
+            read_back[id(o)] = reloaded[o.source.file].pop()
+            kept.append(read_back[id(o)])
         else:
             kept.append(o)
     for rest in reloaded.values():
         kept.extend(reversed(rest))
     return scan_inventory(Inventory(kept), scan_opts, registry=registry, cfg=cfg)
+
+
+def _edits_after(
+    edits: list[tuple[K8sObject, FieldEdit]], files: dict[str, EditableFile], read_back: dict[int, K8sObject]
+) -> list[FieldEdit]:
+    """The edits that reached the files (not those of a document refused when written), with their line in
+    the edited text, in file and line order."""
+    out = []
+    for obj, e in edits:
+        doc = obj.source.doc
+        if doc is None or files[e.file].refused(doc.start_line) is not None:
+            continue
+        new = read_back.get(id(obj))
+        out.append(replace(e, after_line=new.locate(e.path).line if new is not None else None))
+    return sorted(out, key=lambda e: (e.file, e.before_line or 0, format_path(e.path)))
 
 
 def _fix_rendered(
@@ -344,7 +391,7 @@ def _fix_rendered(
     blocked = fx.blocked(target)
     if blocked is not None:
         return blocked
-    _apply(fx, obj, edited, target)
+    _apply(fx, obj, edited, target, target_path)
     if obj.source.template is None:
         return None  # Kustomize: the patch file carries it
     hint = f"{obj.source.file}: {obj.ref}, {_describe_target(fx, obj, f)}: {fx.describe()} [{f.rule.id}]"

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import difflib
+import json
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from ..engine.findings import format_path
 from . import printable
 
 if TYPE_CHECKING:
+    from ..engine.findings import Finding
     from ..fix import FixResult
 
 
@@ -55,3 +58,46 @@ def summary(result: FixResult, *, written: bool, limit: int = 20) -> Iterator[st
 
 def summary_lines(result: FixResult, *, written: bool) -> list[str]:
     return [printable(line) for line in summary(result, written=written)]
+
+
+def _finding(f: Finding) -> dict[str, Any]:
+    return {
+        "rule": f.rule.id,
+        "severity": f.severity.label,
+        "object": f.object.to_dict(),
+        "path": f.path_str,
+        "file": f.location.file,
+        "line": f.location.line,
+        "message": f.message,
+    }
+
+
+def as_json(result: FixResult, *, written: bool) -> str:
+    """``kubefort fix -o json``: per edited file, each field a fix set (rule, object, field path, its line
+    before and after the edit); the findings the re-scan no longer has, any that appeared, and those left
+    for a human with why; the Helm/Kustomize hints and the input errors. One JSON document on stdout."""
+    files: dict[str, list[dict[str, Any]]] = {c.file: [] for c in result.changes}
+    for e in result.edits:
+        files.setdefault(e.file, []).append(
+            {
+                "rule": e.rule,
+                "object": e.object.to_dict(),
+                "path": format_path(e.path),
+                "before_line": e.before_line,
+                "after_line": e.after_line,
+            }
+        )
+    doc = {
+        "written": written,
+        "files": [{"file": f, "edits": edits} for f, edits in files.items()],
+        "findings": {
+            "before": result.before,
+            "after": result.after,
+            "removed": [_finding(f) for f in result.fixed],
+            "appeared": [_finding(f) for f in result.appeared],
+            "need_human": [{**_finding(u.finding), "why": u.why} for u in result.unfixed],
+        },
+        "hints": list(result.hints),
+        "errors": [{"file": e.file, "line": e.line, "message": str(e)} for e in result.errors],
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
