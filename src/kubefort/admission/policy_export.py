@@ -55,11 +55,11 @@ from ..rules.pod_hardening import (
 )
 from ..rules.pod_hygiene import CLOUD_CREDENTIAL_PATHS
 from ..rules.pod_privilege import BASELINE_CAPABILITIES
-from ..rules.rbac import _ALL_RESOURCE_VERBS as ALL_RESOURCE_VERBS
-from ..rules.rbac import _AUTHENTICATED_DEFAULTS as AUTHENTICATED_DEFAULTS
 from ..rules.rbac import (
     ADMISSION_CONFIG,
+    ALL_RESOURCE_VERBS,
     APISERVER_CLIENT_SIGNER,
+    AUTHENTICATED_DEFAULTS,
     CERTS,
     CONFIGMAPS,
     DEFAULT_USER_ROLES,
@@ -74,8 +74,8 @@ from ..rules.rbac import (
     SA_TOKEN_TYPE,
     SENSITIVE,
     ApiResource,
-    _ress,
     client_certificate_long_expiry,
+    resources_of,
 )
 from ..rules.rbac import BINDINGS as RBAC_BINDINGS
 from .manifests import NoAliasDumper
@@ -937,7 +937,7 @@ _RBAC_CHECKS: tuple[CelCheck, ...] = (
         "a rule grants access to every resource (resources '*') outside the metrics APIs",
     ),
     _simple_role_check(
-        "KF-RBAC-009", ("create", "get"), _ress(":pods/portforward"), "a rule grants port-forward into pods"
+        "KF-RBAC-009", ("create", "get"), resources_of(":pods/portforward"), "a rule grants port-forward into pods"
     ),
     _simple_role_check(
         "KF-RBAC-010",
@@ -951,15 +951,20 @@ _RBAC_CHECKS: tuple[CelCheck, ...] = (
     _simple_role_check(
         "KF-RBAC-014", ("create", "update", "patch"), RBAC_BINDINGS, "a rule grants writing role bindings"
     ),
-    _simple_role_check("KF-RBAC-015", ("get", "create"), _ress(":nodes/proxy"), "a rule grants access to nodes/proxy"),
+    _simple_role_check(
+        "KF-RBAC-015", ("get", "create"), resources_of(":nodes/proxy"), "a rule grants access to nodes/proxy"
+    ),
     _role_check(
         "KF-RBAC-016",
-        _grants(("update", "patch"), _ress(f"{CERTS}:certificatesigningrequests/approval"))
-        + f" && {_strs_of('object', 'rules')}.exists(p, {_grants(('approve',), _ress(f'{CERTS}:signers'), 'p')})",
+        _grants(("update", "patch"), resources_of(f"{CERTS}:certificatesigningrequests/approval"))
+        + f" && {_strs_of('object', 'rules')}.exists(p, {_grants(('approve',), resources_of(f'{CERTS}:signers'), 'p')})",
         "the role grants approving CertificateSigningRequests and approve on a signer",
     ),
     _simple_role_check(
-        "KF-RBAC-017", ("create",), _ress(":serviceaccounts/token"), "a rule grants creating service account tokens"
+        "KF-RBAC-017",
+        ("create",),
+        resources_of(":serviceaccounts/token"),
+        "a rule grants creating service account tokens",
     ),
     _simple_role_check(
         "KF-RBAC-018",
@@ -976,11 +981,11 @@ _RBAC_CHECKS: tuple[CelCheck, ...] = (
     _simple_role_check(
         "KF-RBAC-028",
         ("delete", "deletecollection"),
-        _ress(":events", "events.k8s.io:events"),
+        resources_of(":events", "events.k8s.io:events"),
         "a rule grants deleting events",
     ),
     _simple_role_check(
-        "KF-RBAC-029", ("delete", "deletecollection"), _ress(":pods/log"), "a rule grants deleting pod logs"
+        "KF-RBAC-029", ("delete", "deletecollection"), resources_of(":pods/log"), "a rule grants deleting pod logs"
     ),
     _simple_role_check(
         "KF-RBAC-030",

@@ -115,7 +115,7 @@ def _res(spec: str) -> ApiResource:
     return ApiResource(group, resource, sub or None)
 
 
-def _ress(*specs: str) -> tuple[ApiResource, ...]:
+def resources_of(*specs: str) -> tuple[ApiResource, ...]:
     return tuple(_res(s) for s in specs)
 
 
@@ -435,7 +435,7 @@ def rbac_wildcard(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _judge_role(obj, ctx, _wildcards)
 
 
-SENSITIVE = _ress(
+SENSITIVE = resources_of(
     ":secrets",
     ":pods",
     "apps:deployments",
@@ -481,7 +481,7 @@ def any_verb_sensitive(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
 
 
 # the catalogue's verbs plus watch (streams full objects, Secrets included) and patch (modifies like update)
-_ALL_RESOURCE_VERBS = (
+ALL_RESOURCE_VERBS = (
     "get",
     "list",
     "watch",
@@ -506,7 +506,7 @@ def _all_resources(e: RoleRule, scope: str | None, ctx: Context, prs: Sequence[P
         return None
     if pr.api_groups and all(g in METRICS_GROUPS for g in pr.api_groups):
         return None  # every resource of the metrics APIs is a read-only metric, not "all resources"
-    verbs = ["*"] if "*" in pr.verbs else [v for v in _ALL_RESOURCE_VERBS if v in pr.verbs]
+    verbs = ["*"] if "*" in pr.verbs else [v for v in ALL_RESOURCE_VERBS if v in pr.verbs]
     if not verbs:
         return None
     groups = ", ".join(f'"{g}"' for g in pr.api_groups) or "none"
@@ -674,7 +674,7 @@ def system_masters_binding(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
 # KF-RBAC-007 .. 019: dangerous permissions
 
 
-SECRETS = _ress(":secrets")
+SECRETS = resources_of(":secrets")
 
 
 def _secret_read(e: RoleRule, scope: str | None, ctx: Context, prs: Sequence[PolicyRule]) -> Risk | None:
@@ -715,7 +715,7 @@ def secrets_read_access(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _RUN_007(obj, ctx)
 
 
-_exec = _simple(("create", "get"), _ress(":pods/exec", ":pods/attach"), Severity.HIGH)
+_exec = _simple(("create", "get"), resources_of(":pods/exec", ":pods/attach"), Severity.HIGH)
 
 
 _RUN_008 = _role_rule(_exec, Severity.HIGH, "all")
@@ -750,7 +750,7 @@ def pods_exec_attach(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _RUN_008(obj, ctx)
 
 
-_RUN_009 = _role_rule(_simple(("create", "get"), _ress(":pods/portforward"), Severity.MEDIUM), Severity.MEDIUM)
+_RUN_009 = _role_rule(_simple(("create", "get"), resources_of(":pods/portforward"), Severity.MEDIUM), Severity.MEDIUM)
 
 
 @rule(
@@ -769,7 +769,7 @@ def pods_portforward(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _RUN_009(obj, ctx)
 
 
-POD_CONTROLLERS = _ress(
+POD_CONTROLLERS = resources_of(
     ":pods",
     "apps:deployments",
     "apps:replicasets",
@@ -803,8 +803,8 @@ def pods_create_modify(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _RUN_010(obj, ctx)
 
 
-RBAC_ROLES = _ress(f"{RBAC}:roles", f"{RBAC}:clusterroles")
-BINDINGS = _ress(f"{RBAC}:rolebindings", f"{RBAC}:clusterrolebindings")
+RBAC_ROLES = resources_of(f"{RBAC}:roles", f"{RBAC}:clusterroles")
+BINDINGS = resources_of(f"{RBAC}:rolebindings", f"{RBAC}:clusterrolebindings")
 _escalate = _simple(("escalate",), RBAC_ROLES, Severity.CRITICAL)
 
 
@@ -945,7 +945,7 @@ def rolebinding_write(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
             yield Violation(path, msg, severity=hit.severity, subcode=hit.subcode)
 
 
-_nodes_proxy = _simple(("get", "create"), _ress(":nodes/proxy"), Severity.HIGH)
+_nodes_proxy = _simple(("get", "create"), resources_of(":nodes/proxy"), Severity.HIGH)
 
 
 _RUN_015 = _role_rule(_nodes_proxy, Severity.HIGH)
@@ -973,7 +973,7 @@ def _csr_approve(e: RoleRule, scope: str | None, ctx: Context, prs: Sequence[Pol
     the CSR's signer (``signers``, by signer name): the API server checks the second on every approval.
     A role with the first alone approves nothing, so it is not reported."""
     hit = _risk(
-        e.rule, ("update", "patch"), _ress(f"{CERTS}:certificatesigningrequests/approval"), scope, Severity.HIGH
+        e.rule, ("update", "patch"), resources_of(f"{CERTS}:certificatesigningrequests/approval"), scope, Severity.HIGH
     )
     if hit is None:
         return None
@@ -1013,7 +1013,7 @@ def csr_approval(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _RUN_016(obj, ctx)
 
 
-_RUN_017 = _role_rule(_simple(("create",), _ress(":serviceaccounts/token"), Severity.HIGH), Severity.HIGH)
+_RUN_017 = _role_rule(_simple(("create",), resources_of(":serviceaccounts/token"), Severity.HIGH), Severity.HIGH)
 
 
 @rule(
@@ -1033,7 +1033,7 @@ def serviceaccount_token_create(obj: K8sObject, ctx: Context) -> Iterator[Violat
     yield from _RUN_017(obj, ctx)
 
 
-ADMISSION_CONFIG = _ress(
+ADMISSION_CONFIG = resources_of(
     f"{ADMREG}:validatingwebhookconfigurations",
     f"{ADMREG}:mutatingwebhookconfigurations",
     f"{ADMREG}:validatingadmissionpolicies",
@@ -1065,8 +1065,8 @@ def admission_config_write(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _RUN_018(obj, ctx)
 
 
-PERSISTENT_VOLUMES = _ress(":persistentvolumes")
-CONFIGMAPS = _ress(":configmaps")
+PERSISTENT_VOLUMES = resources_of(":persistentvolumes")
+CONFIGMAPS = resources_of(":configmaps")
 
 
 def _pv_create(e: RoleRule, scope: str | None, ctx: Context, prs: Sequence[PolicyRule]) -> Risk | None:
@@ -1128,7 +1128,7 @@ def anonymous_binding(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
             )
 
 
-_AUTHENTICATED_DEFAULTS = ("system:basic-user", "system:discovery", "system:public-info-viewer")
+AUTHENTICATED_DEFAULTS = ("system:basic-user", "system:discovery", "system:public-info-viewer")
 
 
 @rule(
@@ -1147,7 +1147,7 @@ _AUTHENTICATED_DEFAULTS = ("system:basic-user", "system:discovery", "system:publ
 def authenticated_binding(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     if (
         obj.kind == "ClusterRoleBinding"
-        and obj.name in _AUTHENTICATED_DEFAULTS
+        and obj.name in AUTHENTICATED_DEFAULTS
         and written_role_ref(obj) == ("ClusterRole", obj.name)
     ):
         return
@@ -1463,7 +1463,7 @@ def missing_serviceaccount(pod: PodSpecView, ctx: Context) -> Iterator[Violation
 
 
 _RUN_028 = _role_rule(
-    _simple(("delete", "deletecollection"), _ress(":events", "events.k8s.io:events"), Severity.LOW), Severity.LOW
+    _simple(("delete", "deletecollection"), resources_of(":events", "events.k8s.io:events"), Severity.LOW), Severity.LOW
 )
 
 
@@ -1484,7 +1484,7 @@ def events_delete(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _RUN_028(obj, ctx)
 
 
-_RUN_029 = _role_rule(_simple(("delete", "deletecollection"), _ress(":pods/log"), Severity.LOW), Severity.LOW)
+_RUN_029 = _role_rule(_simple(("delete", "deletecollection"), resources_of(":pods/log"), Severity.LOW), Severity.LOW)
 
 
 @rule(
@@ -1504,7 +1504,7 @@ def pod_logs_delete(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _RUN_029(obj, ctx)
 
 
-DELETABLE = _ress(
+DELETABLE = resources_of(
     ":pods",
     "apps:deployments",
     "apps:statefulsets",
@@ -1574,7 +1574,7 @@ def configmap_write(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _RUN_031(obj, ctx)
 
 
-NETWORKING = _ress(
+NETWORKING = resources_of(
     ":services",
     ":endpoints",
     "discovery.k8s.io:endpointslices",
@@ -1605,7 +1605,7 @@ def networking_write(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     yield from _RUN_032(obj, ctx)
 
 
-_services_status = _simple(("update", "patch"), _ress(":services/status"), Severity.MEDIUM)
+_services_status = _simple(("update", "patch"), resources_of(":services/status"), Severity.MEDIUM)
 
 
 @rule(
