@@ -230,6 +230,32 @@ def test_nodes_taints_and_selectors_decide_who_shares_a_node() -> None:
     assert paths([*docs, deploy("db", sc=PRIV, spec={"nodeSelector": {"zone": "x"}})])
 
 
+def test_node_tokens_grow_with_nodes_plus_accounts_not_their_product() -> None:
+    """Pods that may run on many nodes leave their tokens on each: one vertex of those pods, which every
+    node reaches at no cost, instead of an edge per node and ServiceAccount; the escape still leads to
+    every token, one step after the node, as before."""
+
+    def graph_with(n: int) -> AttackGraph:
+        nodes = [node(f"n{i}", {"pool": "a"}) for i in range(n)]
+        apps = [deploy(f"w{i}", sa=f"s{i}") for i in range(n)]
+        return AttackGraph(inv([*nodes, *apps, deploy("db", sc=PRIV), crb("x", "shop", "s7")]))
+
+    small, large = graph_with(20), graph_with(40)
+    tokens = [len([e for e in g.edges.values() if e.kind == "node-token"]) for g in (small, large)]
+    assert tokens[1] <= 2.2 * tokens[0], tokens
+    (p,) = paths(
+        [
+            *(node(f"n{i}", {"pool": "a"}) for i in range(3)),
+            deploy("db", sc=PRIV),
+            lb("db", "db"),
+            deploy("w", sa="s7"),
+            crb("x", "shop", "s7"),
+        ]
+    )
+    assert p.vertices[-2:] == ("serviceaccount:shop/s7", "cluster-admin")
+    assert any(v.startswith("node:n") for v in p.vertices) and any(v.startswith("node-pods:") for v in p.vertices)
+
+
 def test_a_binding_cut_is_checked_by_the_rbac_engine() -> None:
     docs = base()
     g = AttackGraph(inv(docs))
