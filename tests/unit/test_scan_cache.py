@@ -1,0 +1,270 @@
+"""``kubefort scan --cache DIR``: a scan through the cache gives exactly the report of a full scan (the
+same bytes in every format), after any edit of the input, and a cache that cannot be written or read
+never stops a scan (docs/performance.md, "Incremental scans")."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kubefort import api
+from kubefort.cli import cli
+from kubefort.engine import cache as cache_mod
+from kubefort.reporters import Format, get_reporter
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "rules" / "fixtures"
+GEN = ROOT.parent / "shared" / "bench" / "gen_corpus.py"
+
+FORMATS = (Format.JSON, Format.SARIF, Format.JUNIT, Format.TABLE)
+
+
+def render(tree: Path, cache: Path | None, fmt: Format, stats: dict[str, int] | None = None) -> str:
+    """The report of a scan of ``tree`` in ``fmt`` (through ``cache`` when given)."""
+    opts = api.ScanOptions(
+        paths=[str(tree)], workers=1, keep_passes=fmt is Format.JUNIT, cache=str(cache) if cache else None
+    )
+    if stats is not None:
+        seen: list[cache_mod.ScanCache] = []
+        orig = cache_mod.ScanCache.save
+
+        def save(self: cache_mod.ScanCache) -> None:
+            seen.append(self)
+            orig(self)
+
+        cache_mod.ScanCache.save = save  # type: ignore[method-assign]
+        try:
+            report = api.scan(opts)
+        finally:
+            cache_mod.ScanCache.save = orig  # type: ignore[method-assign]
+        stats.update(seen[0].stats)
+    else:
+        report = api.scan(opts)
+    out = io.StringIO()
+    get_reporter(fmt, color=False).render(report, out)
+    return out.getvalue()
+
+
+def assert_same(tree: Path, cache: Path, formats: tuple[Format, ...] = FORMATS) -> Counter[str]:
+    """Each format: the cached scan's report equals the full scan's; returns the cache's counts of the
+    first format's scan."""
+    stats: Counter[str] = Counter()
+    for i, fmt in enumerate(formats):
+        full = render(tree, None, fmt)
+        cached = render(tree, cache, fmt, stats if i == 0 else None)
+        assert cached == full, f"{fmt.value} differs"
+    return stats
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not GEN.is_file():
+        pytest.skip("../shared/bench/gen_corpus.py is not beside the repository")
+    out = tmp_path_factory.mktemp("corpus") / "syn"
+    subprocess.run(
+        [sys.executable, str(GEN), "--objects", "500", "--seed", "1", "--out", str(out)],
+        check=True,
+        capture_output=True,
+    )
+    (out / "expected.json").unlink(missing_ok=True)  # the generator's own summary, not a manifest
+    return out
+
+
+def test_the_rule_fixtures_cold_and_warm_give_the_full_report(tmp_path: Path) -> None:
+    tree = tmp_path / "fixtures"
+    shutil.copytree(FIXTURES, tree)
+    cache = tmp_path / "cache"
+    cold = assert_same(tree, cache, (Format.JSON,))
+    assert cold["local hit"] == 0 and cold["local miss"] > 1000
+    warm = assert_same(tree, cache)
+    assert warm["local miss"] == 0 and warm["cross miss"] == 0 and warm["parse miss"] == 0
+    assert warm["local hit"] == cold["local miss"]
+
+
+def _docs(path: Path) -> list[str]:
+    return path.read_text().split("\n---\n")
+
+
+def _write_docs(path: Path, docs: list[str]) -> None:
+    path.write_text("\n---\n".join(docs))
+
+
+def change_image_tag(tree: Path) -> None:
+    p = tree / "ns-0001.yaml"
+    text = p.read_text()
+    i = text.index("image: ")
+    end = text.index("\n", i)
+    p.write_text(text[:i] + text[i:end].rsplit(":", 1)[0] + ":9.9.9-changed" + text[end:])
+
+
+PRIVILEGED = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: added-privileged
+  namespace: ns-0002
+spec:
+  selector:
+    matchLabels: {app: added}
+  template:
+    metadata:
+      labels: {app: added}
+    spec:
+      serviceAccountName: sa-0
+      containers:
+      - name: c
+        image: busybox:1.36
+        securityContext:
+          privileged: true
+"""
+
+NETPOL = """apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: added-deny-all
+  namespace: ns-0003
+spec:
+  podSelector: {}
+  policyTypes: [Ingress, Egress]
+"""
+
+
+def add_privileged_container(tree: Path) -> None:
+    p = tree / "ns-0002.yaml"
+    _write_docs(p, [*_docs(p), PRIVILEGED])
+
+
+def delete_role_binding(tree: Path) -> None:
+    p = tree / "ns-0000.yaml"
+    docs = _docs(p)
+    i = next(i for i, d in enumerate(docs) if "\nkind: RoleBinding\n" in "\n" + d)
+    _write_docs(p, docs[:i] + docs[i + 1 :])
+
+
+def add_network_policy(tree: Path) -> None:
+    p = tree / "ns-0003.yaml"
+    _write_docs(p, [NETPOL, *_docs(p)])  # first in its file: every later object moves
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [change_image_tag, add_privileged_container, delete_role_binding, add_network_policy],
+    ids=lambda e: e.__name__,
+)
+def test_one_edited_file_gives_the_full_report(corpus: Path, tmp_path: Path, edit: Callable[[Path], None]) -> None:
+    tree = tmp_path / "syn"
+    shutil.copytree(corpus, tree)
+    cache = tmp_path / "cache"
+    render(tree, cache, Format.JSON)  # cold: fills the cache
+    before = render(tree, None, Format.JSON)
+    edit(tree)
+    stats = assert_same(tree, cache, (Format.JSON, Format.SARIF))
+    assert render(tree, None, Format.JSON) != before  # the edit shows in the report
+    # only the edited file was parsed again, and objects judged alone were taken from the cache
+    assert stats["parse miss"] == 1
+    assert stats["local hit"] > 5 * stats["local miss"]
+
+
+def test_edits_in_sequence_and_back(corpus: Path, tmp_path: Path) -> None:
+    tree = tmp_path / "syn"
+    shutil.copytree(corpus, tree)
+    cache = tmp_path / "cache"
+    original = {p: p.read_bytes() for p in tree.iterdir()}
+    for edit in (change_image_tag, add_privileged_container, delete_role_binding, add_network_policy):
+        edit(tree)
+        assert_same(tree, cache, (Format.JSON,))
+    for p, data in original.items():  # everything back as it was
+        p.write_bytes(data)
+    assert_same(tree, cache, (Format.JSON,))
+
+
+def test_options_that_change_results_are_in_the_key(corpus: Path, tmp_path: Path) -> None:
+    tree = tmp_path / "syn"
+    shutil.copytree(corpus, tree)
+    cache = tmp_path / "cache"
+    render(tree, cache, Format.JSON)
+    for opts in (
+        {"min_severity": "high"},
+        {"pss": "restricted"},
+        {"skip_rules": ["KF-POD-001"]},
+        {"namespace": "other"},
+    ):
+        for c in (None, str(cache)):
+            o = api.ScanOptions(paths=[str(tree)], workers=1, keep_passes=False, cache=c, **opts)  # type: ignore[arg-type]
+            out = io.StringIO()
+            get_reporter(Format.JSON).render(api.scan(o), out)
+            if c is None:
+                full = out.getvalue()
+            else:
+                assert out.getvalue() == full, opts
+    (tree / ".kubefort.yaml").write_text("exceptions:\n- rules: [KF-POD-001]\n  reason: accepted\n")
+    assert_same(tree, cache, (Format.JSON,))
+    assert len([d for d in cache.iterdir() if d.name.startswith("run-")]) <= cache_mod.KEEP_RUNS
+
+
+def test_a_corrupt_entry_is_computed_again(tmp_path: Path) -> None:
+    tree = tmp_path / "fixtures"
+    shutil.copytree(FIXTURES / "KF-POD-001", tree)
+    cache = tmp_path / "cache"
+    render(tree, cache, Format.JSON)
+    entries = [p for d in cache.iterdir() if d.is_dir() for p in d.iterdir()]
+    assert entries
+    for i, p in enumerate(entries):  # garbage, an empty file, a valid pickle of something else
+        p.write_bytes([b"\x80\x05garbage", b"", b"\x80\x04K\x01."][i % 3])
+    stats = assert_same(tree, cache, (Format.JSON, Format.SARIF))
+    assert stats["local hit"] == 0 and stats["parse hit"] == 0
+    stats = assert_same(tree, cache, (Format.JSON,))  # and written again
+    assert stats["local miss"] == 0
+
+
+def test_a_cache_that_cannot_be_written_warns_and_the_scan_goes_on(tmp_path: Path) -> None:
+    tree = tmp_path / "fixtures"
+    shutil.copytree(FIXTURES / "KF-POD-001", tree)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    c = cache_mod.ScanCache(str(blocker / "cache"), "k" * 64)
+    assert not c.writable and "cannot write" in c.problems[0]
+    assert_same(tree, blocker / "cache", (Format.JSON,))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from kubefort.cli import main; main()",
+            "scan",
+            str(tree),
+            "-o",
+            "json",
+            "--cache",
+            str(blocker / "cache"),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
+    assert result.returncode in (0, 1)
+    assert "cannot write" in result.stderr and "the scan goes on" in result.stderr
+    assert result.stdout == render(tree, None, Format.JSON)
+
+
+def test_the_cli_option_and_inputs_it_does_not_apply_to(tmp_path: Path) -> None:
+    tree = tmp_path / "fixtures"
+    shutil.copytree(FIXTURES / "KF-POD-001", tree)
+    runner = CliRunner(mix_stderr=False)
+    cache = tmp_path / "cache"
+    first = runner.invoke(cli, ["scan", str(tree), "-o", "json", "--cache", str(cache)])
+    second = runner.invoke(cli, ["scan", str(tree), "-o", "json"], env={"KUBEFORT_CACHE": str(cache)})
+    assert first.exit_code == second.exit_code == 1
+    assert first.stdout == second.stdout
+    assert any(d.name.startswith("run-") for d in cache.iterdir())
+    text = (tree / "fail-privileged.yaml").read_text()
+    stdin = runner.invoke(cli, ["scan", "-", "-o", "json", "--cache", str(cache)], input=text)
+    assert "--cache is not used with standard input" in stdin.stderr
+    assert "--cache DIR" in runner.invoke(cli, ["scan", "--help"]).stdout
