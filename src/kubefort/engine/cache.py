@@ -34,8 +34,9 @@ import os
 import pickle
 import shutil
 import tempfile
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ..loading.loader import FileResult, file_result, plain_file_result
@@ -111,9 +112,11 @@ class ScanCache:
         self.run_dir = os.path.join(directory, _PREFIX + key[:32])
         self.problems: list[str] = []  # said once each, as warnings (the scan goes on)
         self.stats: Counter[str] = Counter()  # hits and misses, for --debug and the benchmark
+        self.seconds: defaultdict[str, float] = defaultdict(float)  # time spent judging the misses of each part (idem)
         self._digests: dict[str, str] = {}  # input file -> digest of its text
         self._entries: dict[str, dict[str, Any]] = {}
         self._dirty: set[str] = set()
+        self._groups: dict[frozenset[str] | None, bytes | None] = {}  # kinds read -> digest of their objects
         self.writable = True
         try:
             os.makedirs(self.run_dir, exist_ok=True)
@@ -198,6 +201,7 @@ class ScanCache:
                 if block is not None:
                     stats[f"{label} hit"] += 1
                 else:
+                    t0 = time.perf_counter()
                     stats[f"{label} miss"] += 1
                     sub = Run(
                         part,
@@ -215,6 +219,7 @@ class ScanCache:
                         entry = self._entry(key[0])
                         entry.setdefault("blocks", {})[(which, key[2])] = (full, _pack(block, marks, index))
                         self._dirty.add(key[0])
+                    self.seconds[label] += time.perf_counter() - t0
                 blocks.append(block)
             _append(report, blocks, run.keep_passes, index)
 
@@ -251,6 +256,16 @@ class ScanCache:
                 break
             kinds.update(split_group_kind(n)[0] for n in m.needs)
             kinds.update(split_group_kind(k)[0] for k in m.own_kinds())
+        group = None if kinds is None else frozenset(kinds)
+        if group in self._groups:
+            return self._groups[group]
+        self._groups[group] = digest = self._group_digest(group, objects, keys)
+        return digest
+
+    @staticmethod
+    def _group_digest(
+        kinds: frozenset[str] | None, objects: Sequence[K8sObject], keys: Mapping[int, tuple[str, bytes, int]]
+    ) -> bytes | None:
         h = hashlib.sha256()
         for o in objects:
             if kinds is not None and o.kind not in kinds:
@@ -295,7 +310,12 @@ class ScanCache:
 
     def save(self) -> None:
         """Write the entries that changed (atomically), and delete the entries of old run keys."""
-        log.debug("scan cache %s: %s", self.run_dir, ", ".join(f"{k} {v}" for k, v in sorted(self.stats.items())))
+        log.debug(
+            "scan cache %s: %s; judging seconds: %s",
+            self.run_dir,
+            ", ".join(f"{k} {v}" for k, v in sorted(self.stats.items())),
+            ", ".join(f"{k} {v:.2f}" for k, v in sorted(self.seconds.items())),
+        )
         if not self.writable:
             return
         for name in sorted(self._dirty):
@@ -343,17 +363,18 @@ class ScanCache:
 def _append(report: Report, blocks: list[Report], keep_passes: bool, index: Mapping[str, int]) -> None:
     """Append an object's result blocks to ``report`` in the order one run over all its steps gives: the
     steps run in the order of the report's rules, so the two blocks are merged by rule index."""
-    if len(blocks) == 1:
-        b = blocks[0]
-        findings, results, passes = b.findings, b.results, b.passes
-    else:
-        findings = sorted((f for b in blocks for f in b.findings), key=lambda f: index[f.rule.id])
-        results = sorted((r for b in blocks for r in b.results), key=lambda r: index[r.rule.id])
-        passes = sorted((p for b in blocks for p in b.passes), key=lambda p: index[p[0].id])
-    report.findings.extend(findings)
-    report.results.extend(results)
+    report.findings.extend(_merged([b.findings for b in blocks], lambda f: index[f.rule.id]))
+    report.results.extend(_merged([b.results for b in blocks], lambda r: index[r.rule.id]))
     if keep_passes:
-        report.passes.extend(passes)
+        report.passes.extend(_merged([b.passes for b in blocks], lambda p: index[p[0].id]))
     for b in blocks:
         report.counts.update(b.counts)
         report.hidden += b.hidden
+
+
+def _merged(lists: list[list[Any]], key: Callable[[Any], int]) -> list[Any]:
+    """The items of ``lists`` (each in rule order, no rule in two) in rule order."""
+    full = [x for x in lists if x]
+    if len(full) <= 1:
+        return full[0] if full else []
+    return sorted((x for xs in full for x in xs), key=key)
