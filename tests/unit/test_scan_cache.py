@@ -4,6 +4,7 @@ never stops a scan (docs/performance.md, "Incremental scans")."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import shutil
@@ -12,6 +13,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -19,7 +21,13 @@ from click.testing import CliRunner
 from kubefort import api
 from kubefort.cli import cli
 from kubefort.engine import cache as cache_mod
+from kubefort.engine.findings import Report
+from kubefort.engine.rule import Rule, Severity
+from kubefort.engine.runner import Plan, Run
+from kubefort.engine.suppression import Suppressor
+from kubefort.model.inventory import Inventory
 from kubefort.reporters import Format, get_reporter
+from kubefort.rules import default_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "rules" / "fixtures"
@@ -268,3 +276,90 @@ def test_the_cli_option_and_inputs_it_does_not_apply_to(tmp_path: Path) -> None:
     stdin = runner.invoke(cli, ["scan", "-", "-o", "json", "--cache", str(cache)], input=text)
     assert "--cache is not used with standard input" in stdin.stderr
     assert "--cache DIR" in runner.invoke(cli, ["scan", "--help"]).stdout
+
+
+class _Spy:
+    """An inventory that records which rule reads what of it (besides whether it is a live cluster)."""
+
+    def __init__(self, inventory: Inventory, reading: list[str | None], readers: set[str]) -> None:
+        self._inventory, self._reading, self._readers = inventory, reading, readers
+
+    def __getattr__(self, name: str) -> Any:
+        if self._reading[0] is not None and name not in ("live", "partial", "unreadable"):
+            self._readers.add(self._reading[0])
+        return getattr(self._inventory, name)
+
+    def __len__(self) -> int:
+        return len(self._inventory)
+
+
+def test_rules_kept_per_object_alone_read_no_other_object() -> None:
+    """The cache keeps the results of a rule that does not need other objects (``needs_others``) per
+    object alone: such a rule must not read the inventory, unless the cache lists it as reading the
+    whole input. Every rule runs on every fixture with an inventory that records who reads it."""
+    loaded = api.load_inputs(api.ScanOptions(paths=[str(FIXTURES)]))
+    inventory = Inventory(loaded.objects)
+    reading: list[str | None] = [None]
+    readers: set[str] = set()
+
+    def spied(r: Rule) -> Rule:
+        def fn(obj: Any, ctx: Any, _fn: Any = r.fn, _id: str = r.meta.id) -> list[Any]:
+            reading[0] = _id
+            try:
+                return list(_fn(obj, ctx))
+            finally:
+                reading[0] = None
+
+        return dataclasses.replace(r, fn=fn)
+
+    plan = Plan([spied(r) for r in default_registry()])
+    alone = plan.part(lambda m, k: not m.needs_others(k))
+    run = Run(alone, _Spy(inventory, reading, readers), Report(rules=plan.metas), Suppressor(), Severity.INFO, True)  # type: ignore[arg-type]
+    run.objects(inventory.objects)
+    assert "KF-SCHEMA-001" in readers  # the spy sees reads
+    assert readers <= cache_mod.UNDECLARED_READERS, sorted(readers - cache_mod.UNDECLARED_READERS)
+
+
+CRD = """apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              size: {type: integer}
+"""
+
+WIDGET = """apiVersion: example.com/v1
+kind: Widget
+metadata:
+  name: w
+  namespace: default
+spec:
+  size: "three"
+"""
+
+
+def test_a_changed_crd_in_another_file_judges_its_custom_resources_again(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "crd.yaml").write_text(CRD)
+    (tree / "widget.yaml").write_text(WIDGET)
+    cache = tmp_path / "cache"
+    before = render(tree, cache, Format.JSON)
+    assert "expected an integer" in before
+    (tree / "crd.yaml").write_text(CRD.replace("{type: integer}", "{type: string}"))
+    assert_same(tree, cache, (Format.JSON, Format.SARIF))
+    assert "expected an integer" not in render(tree, cache, Format.JSON)

@@ -63,6 +63,14 @@ CLOCK_PARAMS = ("now", "today")
 #: rules that read the clock without such a parameter (certificate expiry on a node snapshot)
 CLOCK_RULES = frozenset({"KF-NODE-023"})
 
+#: rules that judge an object from the object alone by their metadata (not ``cross_object``), yet read
+#: other objects of the inventory: schema validation (custom resources are validated against the CRDs in
+#: the input), RBAC lookups of a binding's role. The cache treats them as reading the whole input;
+#: tests/unit/test_scan_cache.py finds every such rule on the fixtures and checks it is listed here.
+UNDECLARED_READERS = frozenset(
+    {"KF-RBAC-014", "KF-RBAC-024", "KF-RBAC-036", "KF-SCHEMA-001", "KF-SCHEMA-002", "KF-SCHEMA-003", "KF-SCHEMA-005"}
+)
+
 _PACKAGE_DIGEST: list[str] = []  # computed once per process (the package does not change under it)
 
 
@@ -165,9 +173,12 @@ class ScanCache:
         def clock(m: RuleMeta) -> bool:
             return m.id in CLOCK_RULES or any(n in m.params and not plan.params[m.id].get(n) for n in CLOCK_PARAMS)
 
+        def alone(m: RuleMeta, kind: str) -> bool:
+            return not m.needs_others(kind) and m.id not in UNDECLARED_READERS
+
         parts = (
-            plan.part(lambda m, k: not m.needs_others(k) and not clock(m)),
-            plan.part(lambda m, k: m.needs_others(k) and not clock(m)),
+            plan.part(lambda m, k: alone(m, k) and not clock(m)),
+            plan.part(lambda m, k: not alone(m, k) and not clock(m)),
             plan.part(lambda m, k: clock(m)),
         )
         report = run.report
@@ -251,7 +262,7 @@ class ScanCache:
         kinds: set[str] | None = {kind}
         for r in part.for_kind(kind):
             m = r.meta
-            if m.needs is None or kinds is None:
+            if m.needs is None or kinds is None or m.id in UNDECLARED_READERS:
                 kinds = None
                 break
             kinds.update(split_group_kind(n)[0] for n in m.needs)
