@@ -36,10 +36,10 @@ GEN = ROOT.parent / "shared" / "bench" / "gen_corpus.py"
 FORMATS = (Format.JSON, Format.SARIF, Format.JUNIT, Format.TABLE)
 
 
-def render(tree: Path, cache: Path | None, fmt: Format, stats: dict[str, int] | None = None) -> str:
+def render(tree: Path, cache: Path | None, fmt: Format, stats: dict[str, int] | None = None, workers: int = 1) -> str:
     """The report of a scan of ``tree`` in ``fmt`` (through ``cache`` when given)."""
     opts = api.ScanOptions(
-        paths=[str(tree)], workers=1, keep_passes=fmt is Format.JUNIT, cache=str(cache) if cache else None
+        paths=[str(tree)], workers=workers, keep_passes=fmt is Format.JUNIT, cache=str(cache) if cache else None
     )
     if stats is not None:
         seen: list[cache_mod.ScanCache] = []
@@ -363,3 +363,24 @@ def test_a_changed_crd_in_another_file_judges_its_custom_resources_again(tmp_pat
     (tree / "crd.yaml").write_text(CRD.replace("{type: integer}", "{type: string}"))
     assert_same(tree, cache, (Format.JSON, Format.SARIF))
     assert "expected an integer" not in render(tree, cache, Format.JSON)
+
+
+def test_what_is_judged_again_in_worker_processes_gives_the_same_report(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many misses are judged in forked workers (each sends back its objects' blocks): the report, and
+    what is kept for the next scan, are those of one process."""
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork")
+    monkeypatch.setattr(cache_mod, "PARALLEL_MIN_OBJECTS", 10)
+    monkeypatch.setattr(cache_mod, "CHUNK", 7)
+    tree = tmp_path / "syn"
+    shutil.copytree(corpus, tree)
+    cache = tmp_path / "cache"
+    full = render(tree, None, Format.SARIF)
+    assert render(tree, cache, Format.SARIF, workers=2) == full  # cold: everything judged in workers
+    stats: Counter[str] = Counter()
+    assert render(tree, cache, Format.SARIF, stats, workers=2) == full  # warm: what the workers kept
+    assert stats["local miss"] == 0 and stats["cross miss"] == 0
+    change_image_tag(tree)
+    assert render(tree, cache, Format.JSON, workers=2) == render(tree, None, Format.JSON)

@@ -36,16 +36,16 @@ import shutil
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..loading.loader import FileResult, file_result, plain_file_result
 from ..model.kinds import split_group_kind
 from ..model.objects import K8sObject
 from .findings import Report
-from .parallel import _pack, _unpack
+from .parallel import CHUNK, _pack, _unpack
 from .rule import RuleMeta
-from .runner import Plan, Run
+from .runner import PARALLEL_MIN_OBJECTS, Plan, Run
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +166,9 @@ class ScanCache:
 
     # -- evaluation
 
-    def objects(self, run: Run, objs: Sequence[K8sObject]) -> None:
-        """What ``run.objects(objs)`` does, reusing kept results (see the module docstring)."""
+    def objects(self, run: Run, objs: Sequence[K8sObject], workers: int = 1) -> None:
+        """What ``run.objects(objs)`` does, reusing kept results (see the module docstring); what has to be
+        judged is shared out among ``workers`` processes when there is much of it."""
         plan = run.plan
 
         def clock(m: RuleMeta) -> bool:
@@ -186,12 +187,13 @@ class ScanCache:
         index = {m.id: i for i, m in enumerate(metas)}
         keys = self._object_keys(run.inventory.objects)
         deps: dict[str, bytes | None] = {}
-        contexts: tuple[dict[int, Any], ...] = ({}, {}, {})
         stats = self.stats
-        for obj in objs:
+        rows: list[list[Report | None]] = []  # per object, the blocks of its parts (None: to judge)
+        todo: list[tuple[int, int, int, bytes | None]] = []  # (object, block, part, key to keep it under)
+        for i, obj in enumerate(objs):
             key = keys.get(id(obj))
             kind = obj.kind
-            blocks: list[Report] = []
+            row: list[Report | None] = []
             for which, part in enumerate(parts):
                 if not part.for_kind(kind):
                     continue
@@ -202,37 +204,113 @@ class ScanCache:
                         deps[kind] = self._deps(part, kind, run.inventory.objects, keys)
                     dep = deps[kind]
                     full = None if dep is None else key[1] + dep
-                label = _LABELS[which]
                 block = None
                 if key is not None and full is not None:
                     kept = self._entry(key[0]).get("blocks", {}).get((which, key[2]))
                     if kept is not None and kept[0] == full:
                         with contextlib.suppress(Exception):  # a damaged block: judged again
                             block = _unpack(kept[1], [0], [obj], [(0, 1)], metas)[0]
-                if block is not None:
-                    stats[f"{label} hit"] += 1
-                else:
-                    t0 = time.perf_counter()
-                    stats[f"{label} miss"] += 1
-                    sub = Run(
-                        part,
-                        run.inventory,
-                        Report(rules=metas, fail_on=report.fail_on, min_severity=report.min_severity, pss=report.pss),
-                        run.suppressor,
-                        run.min_severity,
-                        True,  # passes are kept, whatever this run's format: the next one may list them
-                    )
-                    sub.contexts = contexts[which]
-                    sub.objects([obj])
-                    block = sub.report
-                    if key is not None and full is not None:
-                        marks = [(len(block.findings), len(block.results), len(block.passes))]
-                        entry = self._entry(key[0])
-                        entry.setdefault("blocks", {})[(which, key[2])] = (full, _pack(block, marks, index))
-                        self._dirty.add(key[0])
-                    self.seconds[label] += time.perf_counter() - t0
-                blocks.append(block)
-            _append(report, blocks, run.keep_passes, index)
+                stats[f"{_LABELS[which]} {'hit' if block is not None else 'miss'}"] += 1
+                if block is None:
+                    todo.append((i, len(row), which, full))
+                row.append(block)
+            rows.append(row)
+        t0 = time.perf_counter()
+        judged = self._judge(run, parts, objs, todo, index, workers)
+        self.seconds["judging"] += time.perf_counter() - t0
+        for (i, j, which, full), (block, packed) in zip(todo, judged):
+            rows[i][j] = block
+            key = keys.get(id(objs[i]))
+            if key is not None and full is not None:
+                if packed is None:
+                    packed = _pack(block, [(len(block.findings), len(block.results), len(block.passes))], index)
+                self._entry(key[0]).setdefault("blocks", {})[(which, key[2])] = (full, packed)
+                self._dirty.add(key[0])
+        for row in rows:
+            _append(report, [b for b in row if b is not None], run.keep_passes, index)
+
+    def _judge(
+        self,
+        run: Run,
+        parts: tuple[Plan, ...],
+        objs: Sequence[K8sObject],
+        todo: list[tuple[int, int, int, bytes | None]],
+        index: dict[str, int],
+        workers: int,
+    ) -> list[tuple[Report, dict[str, Any] | None]]:
+        """The blocks of ``todo`` (each with its packed form when it was made in a worker), judged in this
+        process or, when there are many and ``workers`` > 1, shared out among forked workers as
+        :func:`kubefort.engine.parallel.run_sharded` does (the same per-object results either way)."""
+        report = run.report
+        contexts: tuple[dict[int, Any], ...] = tuple({} for _ in parts)
+
+        def judge(t: tuple[int, int, int, bytes | None]) -> Report:
+            which = t[2]
+            sub = Run(
+                parts[which],
+                run.inventory,
+                Report(rules=report.rules, fail_on=report.fail_on, min_severity=report.min_severity, pss=report.pss),
+                run.suppressor,
+                run.min_severity,
+                True,  # passes are kept, whatever this run's format: the next one may list them
+            )
+            sub.contexts = contexts[which]
+            sub.objects([objs[t[0]]])
+            return sub.report
+
+        if workers <= 1 or len(todo) < PARALLEL_MIN_OBJECTS or not hasattr(os, "fork"):
+            return [(judge(t), None) for t in todo]
+        from ..forkpool import MAX_ITEMS, missing, share_out
+
+        # the caches rules build over the whole inventory are built before the fork: one block of each
+        # part and kind is judged here first
+        first: dict[tuple[int, str], int] = {}
+        for n, t in enumerate(todo):
+            first.setdefault((t[2], objs[t[0]].kind), n)
+        done_here = {n: judge(todo[n]) for n in first.values()}
+        rest = [n for n in range(len(todo)) if n not in done_here]
+        size = max(CHUNK, -(-len(rest) // MAX_ITEMS))
+        chunks = [rest[lo : lo + size] for lo in range(0, len(rest), size)]
+
+        def work(take: Iterator[int]) -> list[dict[str, Any]]:
+            out = []
+            for c in take:
+                for n in chunks[c]:
+                    b = judge(todo[n])
+                    out.append(_pack(b, [(len(b.findings), len(b.results), len(b.passes))], index))
+            return out
+
+        def dumps(out: list[dict[str, Any]]) -> bytes:
+            return pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
+
+        own, own_done, remote = share_out(len(chunks), work, workers, dumps=dumps)
+        packed: dict[int, dict[str, Any]] = {}
+
+        def assign(done: list[int], out: list[dict[str, Any]]) -> None:
+            ns = [n for c in done for n in chunks[c]]
+            if len(ns) != len(out):
+                raise ValueError("results do not match their objects")
+            packed.update(zip(ns, out))
+
+        assign(own_done, own)
+        for done, data in remote:
+            try:
+                assign(done, pickle.loads(data))
+            except Exception:
+                log.debug("unreadable worker results", exc_info=True)
+        taken = [c for c in range(len(chunks)) if all(n in packed for n in chunks[c])]
+        redo = missing(len(chunks), taken)
+        if redo:
+            assign(redo, work(iter(redo)))
+        metas = report.rules
+        out: list[tuple[Report, dict[str, Any] | None]] = []
+        for n, t in enumerate(todo):
+            if n in done_here:
+                out.append((done_here[n], None))
+            else:
+                p = packed[n]
+                out.append((_unpack(p, [0], [objs[t[0]]], [(0, 1)], metas)[0], p))
+        return out
 
     def _object_keys(self, objects: Sequence[K8sObject]) -> dict[int, tuple[str, bytes, int]]:
         """Per object of a cached file (by ``id``): (its file, the digest of what makes it the same

@@ -203,7 +203,7 @@ def evaluate(
     # a cluster's Pods and ReplicaSets are judged on the workload that owns them (its pod template)
     objs = inventory.judged() if inventory.live else inventory.objects
     if cache is not None and not inventory.live:
-        cache.objects(run, objs)
+        cache.objects(run, objs, workers if hasattr(os, "fork") else 1)
     elif workers > 1 and len(objs) >= PARALLEL_MIN_OBJECTS and hasattr(os, "fork"):
         from .parallel import run_sharded
 
