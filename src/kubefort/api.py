@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import hashlib
 import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -252,11 +253,10 @@ def cache_unused(opts: ScanOptions) -> str | None:
 def open_cache(opts: ScanOptions, registry: Registry, cfg: Config) -> ScanCache:
     """The scan cache of ``opts.cache`` under the run key of this scan: everything besides the input files
     that changes a report (see :mod:`kubefort.engine.cache`)."""
+    from . import __version__
     from .engine.cache import ScanCache, run_key, tree_digest
 
     j = judging(opts, registry, cfg)
-    from . import __version__
-
     parts: dict[str, Any] = {
         "version": __version__,
         "rules": [r.meta.id for r in j.rules],
@@ -271,12 +271,17 @@ def open_cache(opts: ScanOptions, registry: Registry, cfg: Config) -> ScanCache:
         "validating": _validating(registry, opts, cfg),
         "schema_dir": tree_digest(opts.schema_dir) if opts.schema_dir else None,
     }
-    # rules of third-party packs: their code is not in kubefort's package digest
+    # rules of third-party packs: their code is not in kubefort's package digest (the pack's top-level
+    # package directory, or its module file)
     here = os.path.dirname(os.path.abspath(__file__))
-    for r in j.rules:
-        src = getattr(sys.modules.get(r.fn.__module__), "__file__", None)
+    for top in sorted({r.fn.__module__.split(".", 1)[0] for r in j.rules}):
+        src = getattr(sys.modules.get(top), "__file__", None)
         if src and not os.path.abspath(src).startswith(here + os.sep):
-            parts[f"module {r.fn.__module__}"] = tree_digest(os.path.dirname(src))
+            if os.path.basename(src) == "__init__.py":
+                parts[f"pack {top}"] = tree_digest(os.path.dirname(src), skip=("__pycache__",))
+            else:
+                with open(src, "rb") as fh:
+                    parts[f"pack {top}"] = hashlib.sha256(fh.read()).hexdigest()
     return ScanCache(opts.cache or "", run_key(parts))
 
 
