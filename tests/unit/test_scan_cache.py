@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -384,3 +385,22 @@ def test_what_is_judged_again_in_worker_processes_gives_the_same_report(
     assert stats["local miss"] == 0 and stats["cross miss"] == 0
     change_image_tag(tree)
     assert render(tree, cache, Format.JSON, workers=2) == render(tree, None, Format.JSON)
+
+
+def test_entries_of_files_not_read_for_a_long_time_are_deleted(tmp_path: Path) -> None:
+    tree = tmp_path / "fixtures"
+    shutil.copytree(FIXTURES / "KF-POD-001", tree)
+    cache = tmp_path / "cache"
+    render(tree, cache, Format.JSON)
+    (run_dir,) = [d for d in cache.iterdir() if d.is_dir()]
+    kept = set(run_dir.iterdir())
+    old = run_dir / ("0" * 40)
+    old.write_bytes(b"an entry of a file deleted long ago")
+    long_ago = time.time() - (cache_mod.STALE_DAYS + 1) * 86400
+    os.utime(old, (long_ago, long_ago))
+    for p in kept:  # read by every scan: they stay, however old
+        os.utime(p, (long_ago, long_ago))
+    (tree / "pass-unprivileged.yaml").write_text((tree / "pass-unprivileged.yaml").read_text() + "\n")
+    render(tree, cache, Format.JSON)
+    assert not old.exists()
+    assert kept <= set(run_dir.iterdir())

@@ -56,6 +56,8 @@ KEEP_RUNS = 4
 _PREFIX = "run-"
 
 #: the parts of an object's steps: judging it alone, with other objects, with the clock (never kept)
+#: entries of input files no scan has read for this many days are deleted
+STALE_DAYS = 30
 _LOCAL, _CROSS, _CLOCK = 0, 1, 2
 _LABELS = ("local", "cross", "clock")
 #: parameters that, left empty, make a rule judge at the current date or time (``now``, ``today``)
@@ -120,7 +122,7 @@ class ScanCache:
         self.run_dir = os.path.join(directory, _PREFIX + key[:32])
         self.problems: list[str] = []  # said once each, as warnings (the scan goes on)
         self.stats: Counter[str] = Counter()  # hits and misses, for --debug and the benchmark
-        self.seconds: defaultdict[str, float] = defaultdict(float)  # time spent judging the misses of each part (idem)
+        self.seconds: defaultdict[str, float] = defaultdict(float)  # time spent judging what was missed (idem)
         self._digests: dict[str, str] = {}  # input file -> digest of its text
         self._entries: dict[str, dict[str, Any]] = {}
         self._dirty: set[str] = set()
@@ -440,6 +442,18 @@ class ScanCache:
         for old in runs[KEEP_RUNS:]:
             if old.path != self.run_dir:
                 shutil.rmtree(old.path, ignore_errors=True)
+        # entries of files no scan has read for STALE_DAYS (deleted or moved inputs): the entries this scan
+        # read are touched, so that only those age
+        now = time.time()
+        used = {self._path(name) for name in self._entries}
+        try:
+            for e in os.scandir(self.run_dir):
+                if e.path in used:
+                    os.utime(e.path, (now, now))
+                elif e.stat().st_mtime < now - STALE_DAYS * 86400:
+                    os.unlink(e.path)
+        except OSError:
+            return
 
     def _cannot_write(self, e: OSError) -> None:
         self.writable = False
