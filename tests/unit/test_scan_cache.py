@@ -170,6 +170,19 @@ def duplicate_a_deployment(tree: Path) -> None:
     _write_docs(p, [doc, *_docs(p)])
 
 
+def widen_a_role(tree: Path) -> None:
+    """A Role that can now read Secrets and create pods (RBAC rules, escalation paths, the attack graph)."""
+    p = tree / "ns-0001.yaml"
+    docs = _docs(p)
+    i = next(i for i, d in enumerate(docs) if "\nkind: Role\n" in "\n" + d)
+    docs[i] = docs[i].replace(
+        "rules:\n",
+        "rules:\n- apiGroups: ['']\n  resources: [secrets, pods]\n  verbs: [get, list, create]\n",
+        1,
+    )
+    _write_docs(p, docs)
+
+
 def rename_a_file(tree: Path) -> None:
     (tree / "ns-0002.yaml").rename(tree / "ns-0002-renamed.yaml")
 
@@ -180,6 +193,7 @@ EDITS = [
     delete_role_binding,
     add_network_policy,
     duplicate_a_deployment,
+    widen_a_role,
     rename_a_file,
 ]
 
