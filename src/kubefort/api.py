@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import hashlib
 import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from .analysis.node.collect import NodeAudit
     from .analysis.node.results import NodeAuditResult, VersionsResult
     from .analysis.node.versions import VersionSpec
+    from .engine.cache import ScanCache
     from .model.etcd import EtcdEndpoint
     from .publish import PublishResult
 
@@ -64,12 +66,13 @@ class ScanOptions:
     schema_dir: str | None = None  # CRDs or JSON schemas (kubeconform layout) for custom resources
     allow_empty: bool = False  # an input without any Kubernetes object is not an error (scan)
     images: ImageOptions | None = None  # also judge the images the workloads run (scan --images)
+    cache: str | None = None  # keep parses and results here between scans of files (scan --cache)
 
 
-def load_inputs(opts: ScanOptions) -> LoadResult:
+def load_inputs(opts: ScanOptions, cache: ScanCache | None = None) -> LoadResult:
     """Read every input of a scan (files, dirs, stdin, Helm, Kustomize). Render failures are errors."""
     result = (
-        load_paths(opts.paths, default_namespace=opts.namespace, workers=opts.workers, charts=opts.helm)
+        load_paths(opts.paths, default_namespace=opts.namespace, workers=opts.workers, charts=opts.helm, cache=cache)
         if opts.paths
         else LoadResult()
     )
@@ -202,6 +205,7 @@ def scan_inventory(
     registry: Registry | None = None,
     cfg: Config | None = None,
     mode: str = "manifest",
+    cache: ScanCache | None = None,
 ) -> Report:
     registry = registry or default_registry()
     cfg = cfg if cfg is not None else resolve_config(opts)
@@ -222,9 +226,63 @@ def scan_inventory(
         fail_on=j.fail_on,
         keep_passes=opts.keep_passes,
         workers=opts.workers,
+        cache=cache,
     )
     report.notes.extend(notes)
     return report
+
+
+def cache_unused(opts: ScanOptions) -> str | None:
+    """Why ``opts.cache`` is not used for this scan (a note for standard error), None when it is: the
+    cache keeps what files gave, and is ignored for a cluster, rendered charts, stdin and images."""
+    if not opts.cache:
+        return None
+    if opts.cluster is not None or opts.snapshot is not None:
+        what = "--cluster and --snapshot"
+    elif opts.helm or opts.kustomize:
+        what = "--helm and --kustomize"
+    elif "-" in opts.paths:
+        what = "standard input"
+    elif opts.images is not None:
+        what = "--images"
+    else:
+        return None
+    return f"--cache is not used with {what}: it keeps what files and directories give"
+
+
+def open_cache(opts: ScanOptions, registry: Registry, cfg: Config) -> ScanCache:
+    """The scan cache of ``opts.cache`` under the run key of this scan: everything besides the input files
+    that changes a report (see :mod:`kubefort.engine.cache`)."""
+    from . import __version__
+    from .engine.cache import ScanCache, run_key, tree_digest
+
+    j = judging(opts, registry, cfg)
+    parts: dict[str, Any] = {
+        "version": __version__,
+        "rules": [r.meta.id for r in j.rules],
+        "params": sorted(j.params.items(), key=lambda kv: kv[0]),
+        "pss": j.pss,
+        "min_severity": int(j.min_severity),
+        "fail_on": int(j.fail_on),
+        "exceptions": cfg.exceptions,
+        "expired": j.suppressor().expired,  # exceptions expire with the date
+        "baseline": sorted(j.baseline, key=repr) if j.baseline is not None else None,
+        "namespace": opts.namespace,
+        "validating": _validating(registry, opts, cfg),
+        "schema_dir": tree_digest(opts.schema_dir) if opts.schema_dir else None,
+    }
+    # rules of third-party packs: their code is not in kubefort's package digest (the pack's top-level
+    # package directory, or its module file)
+    here = os.path.dirname(os.path.abspath(__file__))
+    for top in sorted({r.fn.__module__.split(".", 1)[0] for r in j.rules}):
+        src = getattr(sys.modules.get(top), "__file__", None)
+        if src and not os.path.abspath(src).startswith(here + os.sep):
+            if os.path.basename(src) == "__init__.py":
+                parts[f"pack {top}"] = tree_digest(os.path.dirname(src), skip=("__pycache__",))
+            else:
+                with open(src, "rb") as fh:
+                    parts[f"pack {top}"] = hashlib.sha256(fh.read()).hexdigest()
+    return ScanCache(opts.cache or "", run_key(parts))
 
 
 def skipped_rules(opts: ScanOptions, cfg: Config) -> list[str]:
@@ -295,13 +353,16 @@ def scan(
     # validate selection before the (possibly long) load
     select_rules(opts, cfg, registry)
     check_schema_options(opts)
+    cache = open_cache(opts, registry, cfg) if opts.cache and cache_unused(opts) is None else None
     with batch_gc():
-        loaded = load_inputs(opts)
+        loaded = load_inputs(opts, cache)
         inventory = Inventory(loaded.objects)
         image_notes: list[str] = []
         if opts.images is not None:
             inventory = _with_workload_images(inventory, opts.images, loaded, image_notes, image_progress)
-        report = scan_inventory(inventory, opts, registry=registry, cfg=cfg)
+        report = scan_inventory(inventory, opts, registry=registry, cfg=cfg, cache=cache)
+    if cache is not None:
+        cache.save()
     report.errors.extend(loaded.errors)
     inputs = [*("<stdin>" if p == "-" else p for p in opts.paths), *opts.helm, *opts.kustomize]
     if not loaded.objects and not loaded.errors and not opts.allow_empty:

@@ -8,7 +8,7 @@ from typing import IO, Any
 
 import click
 
-from ..api import ClusterSource, ScanOptions, default_workers, scan
+from ..api import ClusterSource, ScanOptions, cache_unused, default_workers, scan
 from ..engine.findings import Report
 from ..reporters import Format, error_lines, get_reporter, printable
 from .cluster_cmd import progress_printer, undiscovered_line, unread_line
@@ -119,6 +119,18 @@ from .progress import StatusLine, count_printer, enabled
     show_default=False,
     help="Processes for rule evaluation on large inputs (1000+ objects).  [default: 0 = one per CPU, at most 4]",
 )
+@click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(file_okay=False),
+    envvar="KUBEFORT_CACHE",
+    default=None,
+    metavar="DIR",
+    help="Keep parses and results in DIR between scans of files and directories: files that did not "
+    "change are not parsed or judged again, and the report is the one a full scan gives. Trust DIR like "
+    "kubefort's own installation. Not used with --cluster, --snapshot, --helm, --kustomize, stdin or "
+    "--images (said on stderr). See docs/performance.md.  [env: KUBEFORT_CACHE]",
+)
 def scan_cmd(
     paths: tuple[str, ...],
     filenames: tuple[str, ...],
@@ -147,6 +159,7 @@ def scan_cmd(
     scan_images: bool,
     image_cache: str | None,
     no_pull: bool,
+    cache_dir: str | None,
     **image_kw: Any,
 ) -> None:
     """Scan Kubernetes manifests (files, directories, '-' for stdin, Helm charts, Kustomize dirs).
@@ -197,7 +210,11 @@ def scan_cmd(
         snapshot=snapshot,
         allow_empty=allow_empty,
         images=images,
+        cache=cache_dir or None,
     )
+    unused = cache_unused(opts)
+    if unused is not None:
+        click.echo(f"kubefort: note: {unused}", err=True)
     out = output or sys.stdout
     # A scan allocates millions of small objects and frees almost nothing before the process ends
     # (kubefort exits without tearing the heap down): the cyclic collector would walk them again and

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -49,6 +49,7 @@ class Plan:
         "_templates",
         "cluster_rules",
         "inactive",
+        "keep",
         "local_only",
         "metas",
         "mode",
@@ -71,6 +72,7 @@ class Plan:
         judge (the webhook sees one object at a time)."""
         params = params or {}
         self.mode, self.pss, self.local_only = mode, pss, local_only
+        self.keep: Callable[[RuleMeta, str], bool] | None = None  # a part of a plan: which steps it keeps
         self.params: dict[str, Mapping[str, Any]] = {}
         self.inactive: list[Rule] = []
         self.rules: list[Rule] = []
@@ -101,6 +103,8 @@ class Plan:
                 m = r.meta
                 if m.scope in (Scope.NAMESPACE, Scope.CLUSTER) or (self.local_only and m.needs_others(kind)):
                     continue
+                if self.keep is not None and not self.keep(m, kind):
+                    continue
                 if m.kinds is None:
                     if m.scope is Scope.OBJECT or kind in WORKLOAD_KINDS:
                         out.append(r)
@@ -108,6 +112,25 @@ class Plan:
                     out.append(r)
             hit = self._steps[kind] = tuple(out)
         return hit
+
+    def part(self, keep: Callable[[RuleMeta, str], bool]) -> Plan:
+        """The object steps of this plan that ``keep`` (rule, kind) selects, with the same rules and
+        parameters, without namespace or cluster rules. The scan cache (:mod:`kubefort.engine.cache`)
+        keeps apart the results of the steps that judge an object alone and of those that need other
+        objects: only the second depend on the rest of the input."""
+        p = Plan.__new__(Plan)
+        p.mode, p.pss, p.params, p.inactive, p.rules, p.metas = (
+            self.mode,
+            self.pss,
+            self.params,
+            self.inactive,
+            self.rules,
+            self.metas,
+        )
+        p.local_only, p.keep = self.local_only, keep
+        p.ns_rules, p.cluster_rules = [], []
+        p._steps, p._templates, p._judged = {}, {}, {}
+        return p
 
     def templates(self, kind: str) -> tuple[tuple[Any, ...], ...]:
         """Per rule of ``kind``: (meta, fn, step kind, container set, applies, API groups or None),
@@ -151,12 +174,16 @@ def evaluate(
     fail_on: Severity = Severity.HIGH,
     keep_passes: bool = True,
     workers: int = 1,
+    cache: Any = None,
 ) -> Report:
     """Run ``rules`` (or a prepared :class:`Plan`, whose params/mode/pss then apply) on ``inventory``.
 
     With ``workers`` > 1 and a large inventory, the objects are shared out among forked worker
     processes (:mod:`kubefort.engine.parallel`); the report is the same, in the same order, as a
     single-process run. Only callers that own the process (the CLI) should ask for workers.
+
+    ``cache`` (a :class:`kubefort.engine.cache.ScanCache`, manifests only) keeps each object's results
+    between scans and gives them back when neither the object nor what its rules read has changed.
     """
     plan = rules if isinstance(rules, Plan) else Plan(rules, params, mode=mode, pss=pss)
     suppressor = suppressor or Suppressor()
@@ -175,7 +202,9 @@ def evaluate(
     run = Run(plan, inventory, report, suppressor, min_severity, keep_passes)
     # a cluster's Pods and ReplicaSets are judged on the workload that owns them (its pod template)
     objs = inventory.judged() if inventory.live else inventory.objects
-    if workers > 1 and len(objs) >= PARALLEL_MIN_OBJECTS and hasattr(os, "fork"):
+    if cache is not None and not inventory.live:
+        cache.objects(run, objs, workers if hasattr(os, "fork") else 1)
+    elif workers > 1 and len(objs) >= PARALLEL_MIN_OBJECTS and hasattr(os, "fork"):
         from .parallel import run_sharded
 
         run_sharded(run, list(objs), workers)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import LoadError
 from ..model.kinds import is_cluster_scoped
@@ -169,12 +170,14 @@ def load_paths(
     default_namespace: str = "default",
     workers: int = 1,
     charts: Iterable[str] = (),
+    cache: ParseCache | None = None,
 ) -> LoadResult:
     """Load every object from files, directories and stdin. Errors are collected, never raised.
 
     With ``workers`` > 1 and a large input, files are read and parsed in forked worker processes
     (see :mod:`kubefort.forkpool`); the result is the same as in one process. ``charts`` are Helm
-    charts the caller renders itself: a directory walk skips them without an error.
+    charts the caller renders itself: a directory walk skips them without an error. With ``cache``
+    (the scan cache), a file whose content was parsed before is not parsed again (not for stdin).
     """
     result = LoadResult()
     files = list(iter_files(paths, result.errors, charts=charts))
@@ -184,7 +187,12 @@ def load_paths(
     if dockerfiles:
         files = [f for f in files if f == "-" or not is_dockerfile_name(f)]
     result.names = ["<stdin>" if f == "-" else f for f in files]
-    if (
+    if cache is not None and "-" not in files:
+        per_file = _load_cached(files, limits, workers, cache)
+        for path in dockerfiles:
+            with contextlib.suppress(OSError), open(path, "rb") as fh:
+                cache.digest(path, hashlib.sha256(fh.read()).hexdigest())
+    elif (
         workers > 1
         and len(files) > 1
         and "-" not in files
@@ -211,6 +219,45 @@ def load_paths(
 FileResult = tuple[str, "list[ParsedDoc] | None", list[LoadError]]
 
 
+class ParseCache(Protocol):
+    """Where parses are kept between scans (:class:`kubefort.engine.cache.ScanCache`)."""
+
+    def digest(self, name: str, digest: str) -> None: ...
+    def parsed(self, name: str) -> FileResult | None: ...
+    def keep(self, name: str, result: FileResult) -> None: ...
+
+
+def _load_cached(files: list[str], limits: Limits, workers: int, cache: ParseCache) -> list[FileResult]:
+    """Read every file, give each content digest to ``cache``, and parse only the files it has no parse
+    of (in workers, as :func:`load_paths` does, when they are large)."""
+    out: list[FileResult | None] = []
+    misses: list[tuple[int, str, str]] = []
+    for path in files:
+        try:
+            text = read_text(path, limits)
+        except LoadError as e:
+            out.append((path, None, [e]))
+            continue
+        except OSError as e:
+            out.append((path, None, [LoadError(path, e.strerror or str(e))]))
+            continue
+        cache.digest(path, hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest())
+        hit = cache.parsed(path)
+        if hit is None:
+            misses.append((len(out), path, text))
+        out.append(hit)
+    if misses:
+        texts = [t for _, _, t in misses]
+        if workers > 1 and len(misses) > 1 and hasattr(os, "fork") and sum(map(len, texts)) >= PARALLEL_MIN_BYTES:
+            parsed = _parse_in_workers([p for _, p, _ in misses], limits, workers, texts)
+        else:
+            parsed = [(p, *parse_text(t, p, limits)) for _, p, t in misses]
+        for (i, _, _), r in zip(misses, parsed):
+            out[i] = r
+            cache.keep(r[0], r)
+    return [r for r in out if r is not None]
+
+
 def _read_and_parse(path: str, limits: Limits) -> FileResult:
     name = "<stdin>" if path == "-" else path
     try:
@@ -231,10 +278,12 @@ def _size(files: list[str]) -> int:
     return total
 
 
-def _parse_in_workers(files: list[str], limits: Limits, workers: int) -> list[FileResult]:
-    """Read and parse ``files`` in forked workers; parsed documents come back through ``marshal``
-    (the parsers give plain dicts, lists and scalars, which it encodes several times faster than
-    pickle)."""
+def _parse_in_workers(
+    files: list[str], limits: Limits, workers: int, texts: list[str] | None = None
+) -> list[FileResult]:
+    """Read and parse ``files`` (or, given, their ``texts``) in forked workers; parsed documents come back
+    through ``marshal`` (the parsers give plain dicts, lists and scalars, which it encodes several times
+    faster than pickle)."""
     import marshal
 
     from ..forkpool import MAX_ITEMS, missing, share_out
@@ -246,37 +295,19 @@ def _parse_in_workers(files: list[str], limits: Limits, workers: int) -> list[Fi
         groups = [[i] for i in range(len(files))]
 
     def work(take: Iterator[int]) -> list[FileResult]:
+        if texts is not None:
+            return [(files[i], *parse_text(texts[i], files[i], limits)) for g in take for i in groups[g]]
         return [_read_and_parse(files[i], limits) for g in take for i in groups[g]]
 
     def dumps(out: list[FileResult]) -> bytes:
-        return marshal.dumps(
-            [
-                (
-                    name,
-                    None
-                    if docs is None
-                    else [(d.data, d.text.text, d.text.start_line, d.text.is_json, d.duplicates) for d in docs],
-                    [(e.file, str(e), e.line) for e in errors],
-                )
-                for name, docs, errors in out
-            ]
-        )
+        return marshal.dumps([plain_file_result(r) for r in out])
 
     own, own_done, remote = share_out(len(groups), work, workers, dumps=dumps)
     by_group: dict[int, list[FileResult]] = {}
     _assign(by_group, own_done, groups, own)
     for done, data in remote:
         try:
-            out = [
-                (
-                    name,
-                    None
-                    if docs is None
-                    else [ParsedDoc(d, DocumentText(t, line, js), dups) for d, t, line, js, dups in docs],
-                    [LoadError(f, m, line) for f, m, line in errors],
-                )
-                for name, docs, errors in marshal.loads(data)
-            ]
+            out = [file_result(plain) for plain in marshal.loads(data)]
             _assign(by_group, done, groups, out)
         except Exception:
             log.debug("unreadable worker results", exc_info=True)
@@ -284,6 +315,29 @@ def _parse_in_workers(files: list[str], limits: Limits, workers: int) -> list[Fi
     if redo:
         _assign(by_group, redo, groups, work(iter(redo)))
     return [r for g in range(len(groups)) for r in by_group[g]]
+
+
+def plain_file_result(result: FileResult) -> tuple[Any, ...]:
+    """A file's parse as plain data (tuples, lists, dicts, scalars): what worker processes send back and the
+    scan cache keeps (:mod:`kubefort.engine.cache`); :func:`file_result` reads it back."""
+    name, docs, errors = result
+    return (
+        name,
+        None
+        if docs is None
+        else [(d.data, d.text.text, d.text.start_line, d.text.is_json, d.duplicates) for d in docs],
+        [(e.file, str(e), e.line) for e in errors],
+    )
+
+
+def file_result(plain: Any) -> FileResult:
+    """The inverse of :func:`plain_file_result`."""
+    name, docs, errors = plain
+    return (
+        name,
+        None if docs is None else [ParsedDoc(d, DocumentText(t, line, js), dups) for d, t, line, js, dups in docs],
+        [LoadError(f, m, line) for f, m, line in errors],
+    )
 
 
 def _assign(
