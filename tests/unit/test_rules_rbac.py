@@ -198,6 +198,20 @@ def test_workload_permissions_in_cluster_mode() -> None:
     ]  # no nodes in a namespace
 
 
+def test_workload_permissions_message_stays_short_however_many_namespaces_grant() -> None:
+    """system:authenticated bound to read Secrets in N namespaces: every workload holds N grants; the message names
+    five and counts the rest, so the report grows with the workloads, not workloads x namespaces."""
+    objs = [
+        _deployment("api", "shop", "api"),
+        role("exec", [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]),
+    ]
+    for i in range(8):
+        everyone = {"kind": "Group", "name": "system:authenticated", "apiGroup": RBAC}
+        objs.append(binding(f"everyone-exec-{i}", "ClusterRole", "exec", [everyone], f"ns{i}"))
+    (f,) = run("KF-RBAC-035", objs).findings
+    assert f.message.count("ns") >= 5 and f.message.endswith("and 3 more (kubefort rbac permissions lists them)")
+
+
 def test_admin_allow_list_accepts_kube_system_accounts_only() -> None:
     objs = [binding("helm", "ClusterRole", "cluster-admin", [sa("helm", "kube-system"), sa("helm", "tools")])]
     report = run(

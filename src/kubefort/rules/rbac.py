@@ -1798,11 +1798,20 @@ def workload_takeover_permissions(pod: PodSpecView, ctx: Context) -> Iterator[Vi
                 "are not in the input"
             )
         return
+    # the first few grants, then a count: a group binding repeated in every namespace (system:authenticated)
+    # would otherwise make each workload's message as long as the cluster is large
+    shown = "; ".join(held.parts[:_TAKEOVER_SHOWN])
+    if len(held.parts) > _TAKEOVER_SHOWN:
+        shown += f"; and {len(held.parts) - _TAKEOVER_SHOWN} more (kubefort rbac permissions lists them)"
     yield Violation(
         path or pod.path,
-        f'workload runs as ServiceAccount "{ns}/{sa}", which holds takeover-grade permissions: {"; ".join(held.parts)}',
+        f'workload runs as ServiceAccount "{ns}/{sa}", which holds takeover-grade permissions: {shown}',
         subcode="+".join(sorted(held.rules)),
     )
+
+
+#: grants a KF-RBAC-035 message names before it counts the rest
+_TAKEOVER_SHOWN = 5
 
 
 # --------------------------------------------------------------------------------------------
