@@ -202,6 +202,8 @@ class AttackGraph:
         self.subjects: dict[str, Subject] = {}  # identity vertex -> who it is
         self.rbac_nodes: dict[str, RbacNode] = {}  # vertex -> the RBAC engine's node it stands for
         self.secret_reads: dict[tuple[str, str], tuple[Subject, str | None]] = {}  # read-secrets edge -> (who, where)
+        self._members_key: list[tuple[str, Subject]] | None = None
+        self._members: dict[str, list[tuple[str, Subject]]] = {}
         self._grants: dict[tuple[str, str | None], list[Grant]] = {}
         self._vids: dict[RbacNode, str | None] = {}
         self.incomplete: dict[str, str] = dict(self.netpol.incomplete)
@@ -1004,27 +1006,60 @@ class AttackGraph:
         return hit
 
     def _readers(self, sas: list[tuple[str, Subject]], ns: str | None, dst: str) -> None:
-        """Edges to ``dst`` from the identities that may read every Secret of ``ns`` (None: cluster-wide)."""
+        """Edges to ``dst`` from the identities that may read every Secret of ``ns`` (None: cluster-wide).
+
+        A grant to a group (``system:authenticated``, ``system:serviceaccounts``) goes from the group's
+        vertex, which its members among ``sas`` reach at no cost: drawn from every member, a group that may
+        read the Secrets of each namespace made an edge per namespace and identity, and matching every
+        grant against every identity per namespace was the cost of the whole graph on a large cluster."""
+        members = self._members_of(sas)
+        where = f"in namespace {ns}" if ns else "in every namespace"
         for verb in ("list", "get"):
-            grants = self.secret_grants(verb, ns)
-            for vid, s in sas:
-                mine = [g for g in grants if s.matched_by(g.subject)]
-                if not mine:
+            mine: dict[str, tuple[Subject, list[Grant]]] = {}
+            for g in self.secret_grants(verb, ns):
+                sub = g.subject
+                if sub.kind == "Group":
+                    group = members.get("g:" + sub.name)
+                    if not group:
+                        continue
+                    gvid = self._identity(sub)
+                    self._read_checked.add(gvid)
+                    for vid, member in group:
+                        if vid != gvid:
+                            self._edge(vid, gvid, "rbac", Reason(f"{member} is in group {sub.name}"), 0)
+                    mine.setdefault(gvid, (sub, []))[1].append(g)
                     continue
+                for vid, s in members.get(f"u:{sub.username}", ()):
+                    if s.matched_by(sub):
+                        mine.setdefault(vid, (s, []))[1].append(g)
+            for vid, (s, grants) in mine.items():
                 self.secret_reads[(vid, dst)] = (s, ns)
-                vias = sorted({str(g.binding) for g in mine})
-                where = f"in namespace {ns}" if ns else "in every namespace"
+                vias = sorted({str(g.binding) for g in grants})
                 self._edge(
                     vid,
                     dst,
                     "read-secrets",
                     Reason(
-                        f"{s} may {verb} Secrets {where} ({', '.join(g.via for g in mine)})",
+                        f"{s} may {verb} Secrets {where} ({', '.join(g.via for g in grants)})",
                         tuple(vias),
                         ("KF-RBAC-007",),
                         frozenset(Remedy("remove-binding", b) for b in vias),
                     ),
                 )
+
+    def _members_of(self, sas: list[tuple[str, Subject]]) -> dict[str, list[tuple[str, Subject]]]:
+        """``sas`` by what a grant's subject can name: ``g:GROUP`` for each group a request by them carries
+        (as :meth:`Subject.matched_by` reads it), ``u:USERNAME``; kept for the list the graph asks about
+        namespace after namespace."""
+        if self._members_key is not sas:
+            out: dict[str, list[tuple[str, Subject]]] = defaultdict(list)
+            for vid, s in sas:
+                for g in s.groups():
+                    out["g:" + g].append((vid, s))
+                if s.username is not None:
+                    out["u:" + s.username].append((vid, s))
+            self._members_key, self._members = sas, out
+        return self._members
 
 
 #: every internet address (IPv4), as a NetworkPolicy engine endpoint
