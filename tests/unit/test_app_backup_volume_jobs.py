@@ -15,12 +15,12 @@ import base64
 import json
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from s3_moto import CREDS
 
 from kubeapi.jobs import JobRunner, kubefort_image, restic_image
 from kubeapi.server import KubeAPIServer
@@ -36,34 +36,9 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("restic") is None, reason="restic not installed (make tools)"),
 ]
 
-CREDS = {
-    "AWS_ACCESS_KEY_ID": "kubefort-test",
-    "AWS_SECRET_ACCESS_KEY": "kubefort-test",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
 PASSWORD = "restic-volume-password"
 RESTIC = "registry.example.com/restic/restic@sha256:" + "a" * 64
 KUBEFORT = "registry.example.com/kubefort@sha256:" + "c" * 64
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def s3(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    for k, v in CREDS.items():
-        monkeypatch.setenv(k, v)
-    for k in ("AWS_PROFILE", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.delenv(k, raising=False)
-    return boto3.client("s3", endpoint_url=endpoint)
 
 
 def b64(text: str) -> str:

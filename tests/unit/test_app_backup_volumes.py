@@ -10,12 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from s3_moto import CREDS
 
 from kubefort.api import ScanOptions, scan
 from kubefort.etcd.backup import ops
@@ -38,32 +38,7 @@ boto3 = pytest.importorskip("boto3")
 moto_server = pytest.importorskip("moto.server")
 pytestmark = pytest.mark.slow
 
-CREDS = {
-    "AWS_ACCESS_KEY_ID": "kubefort-test",
-    "AWS_SECRET_ACCESS_KEY": "kubefort-test",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
 OBJECTS = str(Path(__file__).resolve().parents[1] / "fixtures" / "etcd" / "objects")
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def s3(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    for k, v in CREDS.items():
-        monkeypatch.setenv(k, v)
-    for k in ("AWS_PROFILE", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.delenv(k, raising=False)
-    return boto3.client("s3", endpoint_url=endpoint)
 
 
 def locked_bucket(s3: Any, name: str, days: int | None, mode: str = "COMPLIANCE") -> str:
