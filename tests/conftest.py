@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,3 +83,36 @@ def _sarif_is_validated(monkeypatch: pytest.MonkeyPatch) -> None:
         out.write(buf.getvalue())  # type: ignore[attr-defined]
 
     monkeypatch.setattr(SarifReporter, "render", render)
+
+
+#: credentials of the moto S3 endpoint below (tests that write them into files import them)
+S3_CREDS = {
+    "AWS_ACCESS_KEY_ID": "kubefort-test",
+    "AWS_SECRET_ACCESS_KEY": "kubefort-test",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    """An S3 endpoint: moto's server on a free loopback port, one per test module that asks for it
+    (moto imported on use: without it, only the tests asking are skipped)."""
+    moto_server = pytest.importorskip("moto.server")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A boto3 S3 client of :func:`endpoint`, with the test credentials and no proxy."""
+    boto3 = pytest.importorskip("boto3")
+    for k, v in S3_CREDS.items():
+        monkeypatch.setenv(k, v)
+    for k in ("AWS_PROFILE", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(k, raising=False)
+    return boto3.client("s3", endpoint_url=endpoint)

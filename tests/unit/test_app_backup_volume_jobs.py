@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from s3_moto import CREDS
 
+from conftest import S3_CREDS
 from kubeapi.jobs import JobRunner, kubefort_image, restic_image
 from kubeapi.server import KubeAPIServer
 from kubeapi.store import Store
@@ -48,7 +48,7 @@ def b64(text: str) -> str:
 def objects() -> list[dict[str, Any]]:
     """A database namespace: a claim of a class with a VolumeSnapshotClass (backed up from a snapshot),
     one without (mounted read-only), the Secret the Jobs mount, and the workloads using the claims."""
-    creds = f"[default]\naws_access_key_id = {CREDS['AWS_ACCESS_KEY_ID']}\naws_secret_access_key = {CREDS['AWS_SECRET_ACCESS_KEY']}\n"
+    creds = f"[default]\naws_access_key_id = {S3_CREDS['AWS_ACCESS_KEY_ID']}\naws_secret_access_key = {S3_CREDS['AWS_SECRET_ACCESS_KEY']}\n"
 
     def claim(name: str, sc: str) -> dict[str, Any]:
         return {

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 import yaml
-from s3_moto import CREDS
 
+from conftest import S3_CREDS
 from kubefort.api import ScanOptions, scan
 from kubefort.etcd.backup import ops
 from kubefort.etcd.backup.keys import generate
@@ -72,8 +72,8 @@ def test_restic_volume_roundtrip_with_object_lock(s3: Any, endpoint: str, tmp_pa
     # credentials as the Jobs get them: files of a Secret, not environment values
     creds = tmp_path / "credentials"
     creds.write_text(
-        f"[default]\naws_access_key_id = {CREDS['AWS_ACCESS_KEY_ID']}\n"
-        f"aws_secret_access_key = {CREDS['AWS_SECRET_ACCESS_KEY']}\n"
+        f"[default]\naws_access_key_id = {S3_CREDS['AWS_ACCESS_KEY_ID']}\n"
+        f"aws_secret_access_key = {S3_CREDS['AWS_SECRET_ACCESS_KEY']}\n"
     )
     password = tmp_path / "password"
     password.write_text("restic-test-password")
