@@ -18,8 +18,8 @@ from kubefort.engine.findings import Report
 from kubefort.errors import LoadError
 from kubefort.loading.cluster import ClusterSource, load_snapshot
 from kubefort.loading.cluster import snapshot as snapshot_module
-from kubefort.loading.cluster.compact import Compactor
 from kubefort.loading.cluster.reader import TypeList
+from kubefort.loading.compact import Compactor
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from ...model.inventory import Inventory
 from ...model.objects import REDACTED, K8sObject, Source
-from .compact import Compactor
+from ..compact import Compactor
 from .discovery import Discovery, ResourceType, discover
 from .openapi import OpenAPIDocs, read_openapi
 from .transport import ApiError, ClusterError, Endpoint, RequestLimits, Transport, load_client
@@ -172,7 +172,7 @@ def read_with(
         secret_values=source.secret_values,
     )
     types = disc.for_kinds(wanted)
-    compact = Compactor()  # what repeats across the objects is kept once (.compact)
+    compact = Compactor()  # what repeats across the objects is kept once (kubefort.loading.compact)
     total = 0
     for i, t in enumerate(types):
         if progress is not None:
@@ -206,7 +206,7 @@ def list_type(
 ) -> TypeList | Unreadable:
     """Every object of ``t`` (at most ``room``), page by page, listed again from the start when a
     continue token expires; or why the type cannot be read. The watch relists with it too. ``compact``
-    shares what repeats across the objects (.compact)."""
+    shares what repeats across the objects (kubefort.loading.compact)."""
     keep = compact if compact is not None else Compactor()
     path = t.path(source.namespace)
     for _ in range(source.relists + 1):

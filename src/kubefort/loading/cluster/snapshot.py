@@ -39,7 +39,7 @@ from typing import Any, Protocol
 import orjson
 
 from ...errors import LoadError
-from .compact import Compactor
+from ..compact import Compactor
 from .discovery import Discovery, ResourceType
 from .openapi import OpenAPIDocs
 from .reader import ClusterRead, TypeList, Unreadable, clean
@@ -120,7 +120,7 @@ def load_snapshot(path: str, *, kinds: Collection[str] | None = None, select: It
 
     Files in the line layout (what :func:`save_snapshot` writes) are read a line at a time: the
     decompressed file is never in memory, only the objects kept, and those share what repeats
-    (:class:`.compact.Compactor`). ``kinds``: keep the lists of these kinds only (the others are
+    (:class:`kubefort.loading.compact.Compactor`). ``kinds``: keep the lists of these kinds only (the others are
     skipped unparsed); ``select``: keep only the items it accepts."""
     try:
         with gzip.open(path, "rb") as fh:
