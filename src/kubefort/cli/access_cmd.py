@@ -6,11 +6,10 @@ import sys
 
 import click
 
-from ..api import ClusterSource
 from ..reporters import access as report
 from ..reporters import error_lines, printable
 from .cluster_cmd import progress_printer
-from .options import cluster_options, input_options, input_scan_options
+from .options import Inputs, cluster_options, input_options
 from .progress import StatusLine, enabled
 
 
@@ -85,7 +84,7 @@ def grant_cmd(
 @access_group.command("audit")
 @click.argument("paths", nargs=-1, type=click.Path(allow_dash=True))
 @input_options
-@cluster_options(whole=True)
+@cluster_options(whole=True, packed=True)
 @click.option("-o", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option(
     "--fail-on",
@@ -95,15 +94,9 @@ def grant_cmd(
 )
 def audit_cmd(
     paths: tuple[str, ...],
-    filenames: tuple[str, ...],
-    helm: tuple[str, ...],
-    helm_values: tuple[str, ...],
-    kustomize: tuple[str, ...],
-    namespace: str,
+    inputs: Inputs,
     fmt: str,
     fail_on: str | None,
-    cluster: ClusterSource | None,
-    snapshot: str | None,
 ) -> None:
     """Who can reach the cluster as a person: the User and Group subjects of the bindings (and what
     each binding gives them), system:masters, client certificate requests with long or no expiry, and
@@ -116,10 +109,8 @@ def audit_cmd(
     from ..access.audit import certificate_requests, guidance, people
     from ..api import audit_access
 
-    opts = input_scan_options(
-        [*paths, *filenames], helm, helm_values, kustomize, namespace, cluster, snapshot, fail_on=fail_on
-    )
-    status = StatusLine() if cluster is not None and enabled() else None
+    opts = inputs.scan_options(paths, fail_on=fail_on)
+    status = StatusLine() if inputs.cluster is not None and enabled() else None
     result, inventory = audit_access(opts, progress=progress_printer(status) if status else None)
     if status:
         status.clear()

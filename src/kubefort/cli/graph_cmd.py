@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from ..analysis.graph.search import cuts, is_cidr, resolve, shortest_paths
-from ..api import ClusterSource, graph_reads, load_graph, read_objects
+from ..api import graph_reads, load_graph, read_objects
 from ..reporters import graph as report
 from ..reporters.netpol import problem_lines
 from .cluster_cmd import read_live
-from .options import cluster_options, input_options, input_scan_options
+from .options import Inputs, cluster_options, input_options
 
 if TYPE_CHECKING:
     from ..analysis.graph.build import AttackGraph
@@ -26,18 +26,8 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _load(
-    paths: tuple[str, ...],
-    filenames: tuple[str, ...],
-    helm: tuple[str, ...],
-    helm_values: tuple[str, ...],
-    kustomize: tuple[str, ...],
-    namespace: str,
-    cluster: ClusterSource | None,
-    snapshot: str | None,
-    source: str = "internet",
-) -> tuple[AttackGraph, bool]:
-    opts = input_scan_options([*paths, *filenames], helm, helm_values, kustomize, namespace, cluster, snapshot)
+def _load(paths: tuple[str, ...], inputs: Inputs, source: str = "internet") -> tuple[AttackGraph, bool]:
+    opts = inputs.scan_options(paths)
     live = read_live(opts, lambda o, progress: read_objects(o, graph_reads(), progress))
     graph, loaded = load_graph(opts, cluster=live, origin=source.strip() if is_cidr(source) else None)
     for line in problem_lines(graph.netpol.problems, loaded.errors):
@@ -83,18 +73,12 @@ def graph_group() -> None:
 @graph_group.command("paths")
 @click.argument("paths", nargs=-1, type=click.Path(allow_dash=True))
 @input_options
-@cluster_options(whole=True)
+@cluster_options(whole=True, packed=True)
 @_query_options
 @click.option("-o", "--format", "fmt", type=click.Choice(report.FORMATS), default="table", show_default=True)
 def paths_cmd(
     paths: tuple[str, ...],
-    filenames: tuple[str, ...],
-    helm: tuple[str, ...],
-    helm_values: tuple[str, ...],
-    kustomize: tuple[str, ...],
-    namespace: str,
-    cluster: ClusterSource | None,
-    snapshot: str | None,
+    inputs: Inputs,
     source: str,
     target: str,
     fmt: str,
@@ -104,7 +88,7 @@ def paths_cmd(
     \b
     Exit codes: 0 no path, 1 some path, 2 usage or input error, or an incomplete answer.
     """
-    graph, errors = _load(paths, filenames, helm, helm_values, kustomize, namespace, cluster, snapshot, source)
+    graph, errors = _load(paths, inputs, source)
     q = resolve(graph, source, target)
     found = shortest_paths(graph, q)
     report.write_paths(
@@ -118,18 +102,12 @@ def paths_cmd(
 @graph_group.command("cuts")
 @click.argument("paths", nargs=-1, type=click.Path(allow_dash=True))
 @input_options
-@cluster_options(whole=True)
+@cluster_options(whole=True, packed=True)
 @_query_options
 @click.option("-o", "--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
 def cuts_cmd(
     paths: tuple[str, ...],
-    filenames: tuple[str, ...],
-    helm: tuple[str, ...],
-    helm_values: tuple[str, ...],
-    kustomize: tuple[str, ...],
-    namespace: str,
-    cluster: ClusterSource | None,
-    snapshot: str | None,
+    inputs: Inputs,
     source: str,
     target: str,
     fmt: str,
@@ -140,7 +118,7 @@ def cuts_cmd(
     \b
     Exit codes: 0 no path, 1 some path, 2 usage or input error, or an incomplete answer.
     """
-    graph, errors = _load(paths, filenames, helm, helm_values, kustomize, namespace, cluster, snapshot, source)
+    graph, errors = _load(paths, inputs, source)
     q = resolve(graph, source, target)
     found = shortest_paths(graph, q)
     ranked = cuts(graph, q, found)

@@ -16,14 +16,14 @@ from click.core import ParameterSource
 
 from ..analysis.netpol import NetpolEngine, parse_port_query
 from ..analysis.netpol.queries import diff, matrix, reach
-from ..api import ClusterSource, ScanOptions, apply_objects, load_inputs, load_netpol, read_for_netpol
+from ..api import ScanOptions, apply_objects, load_inputs, load_netpol, read_for_netpol
 from ..errors import UsageError
 from ..loading.loader import LoadResult
 from ..model.inventory import Inventory
 from ..reporters import netpol as report
 from ..reporters import printable
 from .cluster_cmd import read_live
-from .options import cluster_options, input_options, input_scan_options
+from .options import Inputs, cluster_options, input_options
 
 
 def _read(opts: ScanOptions) -> Inventory | None:
@@ -65,7 +65,7 @@ def netpol_group() -> None:
 @click.argument("dst")
 @click.argument("paths", nargs=-1, type=click.Path(allow_dash=True))
 @input_options
-@cluster_options(whole=True)
+@cluster_options(whole=True, packed=True)
 @click.option(
     "--port",
     "port",
@@ -78,15 +78,9 @@ def can_reach_cmd(
     src: str,
     dst: str,
     paths: tuple[str, ...],
-    filenames: tuple[str, ...],
-    helm: tuple[str, ...],
-    helm_values: tuple[str, ...],
-    kustomize: tuple[str, ...],
-    namespace: str,
+    inputs: Inputs,
     port: str | None,
     fmt: str,
-    cluster: ClusterSource | None,
-    snapshot: str | None,
 ) -> None:
     """Can SRC open a connection to DST? SRC and DST are NAMESPACE/KIND/NAME (kind as in the
     manifest or a kubectl short name: deploy, sts, ds, po, cj) or a CIDR / IP address outside the cluster.
@@ -102,7 +96,7 @@ def can_reach_cmd(
             query = parse_port_query(port)
         except ValueError as e:
             raise UsageError(f"--port: {e}") from None
-    opts = input_scan_options([*paths, *filenames], helm, helm_values, kustomize, namespace, cluster, snapshot)
+    opts = inputs.scan_options(paths)
     eng, loaded = load_netpol(opts, cluster=_read(opts))
     try:
         verdict = reach(eng, src, dst, query)
@@ -118,7 +112,7 @@ def can_reach_cmd(
 @netpol_group.command("matrix")
 @click.argument("paths", nargs=-1, type=click.Path(allow_dash=True))
 @input_options
-@cluster_options(whole=True)
+@cluster_options(whole=True, packed=True)
 @click.option(
     "-o",
     "--format",
@@ -133,15 +127,9 @@ def can_reach_cmd(
 def matrix_cmd(
     ctx: click.Context,
     paths: tuple[str, ...],
-    filenames: tuple[str, ...],
-    helm: tuple[str, ...],
-    helm_values: tuple[str, ...],
-    kustomize: tuple[str, ...],
-    namespace: str,
+    inputs: Inputs,
     fmt: str,
     output: IO[str] | None,
-    cluster: ClusterSource | None,
-    snapshot: str | None,
 ) -> None:
     """Workload-to-workload connectivity with ports: every allowed (from, to) pair; a pair that is not
     listed is denied. With -n NS only connections from or to NS are shown.
@@ -149,9 +137,9 @@ def matrix_cmd(
     \b
     Exit codes: 0 done, 2 usage or input error, or an incomplete answer.
     """
-    opts = input_scan_options([*paths, *filenames], helm, helm_values, kustomize, namespace, cluster, snapshot)
+    opts = inputs.scan_options(paths)
     eng, loaded = load_netpol(opts, cluster=_read(opts))
-    m = matrix(eng, _namespace_filter(ctx, namespace))
+    m = matrix(eng, _namespace_filter(ctx, inputs.namespace))
     report.write_matrix(m, fmt, output or sys.stdout)
     _warn(eng, loaded)
     sys.exit(2 if loaded.errors or m.incomplete else 0)
@@ -160,20 +148,14 @@ def matrix_cmd(
 @netpol_group.command("diff")
 @click.argument("sides", nargs=-1, type=click.Path(allow_dash=True), metavar="[BEFORE] AFTER")
 @input_options
-@cluster_options(whole=True)
+@cluster_options(whole=True, packed=True)
 @click.option("-o", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.pass_context
 def diff_cmd(
     ctx: click.Context,
     sides: tuple[str, ...],
-    filenames: tuple[str, ...],
-    helm: tuple[str, ...],
-    helm_values: tuple[str, ...],
-    kustomize: tuple[str, ...],
-    namespace: str,
+    inputs: Inputs,
     fmt: str,
-    cluster: ClusterSource | None,
-    snapshot: str | None,
 ) -> None:
     """Which connections a policy change opens or closes: BEFORE and AFTER are files or directories
     (e.g. two checkouts). Inputs given with -f/--helm/--kustomize are added to both sides (e.g. the
@@ -186,22 +168,17 @@ def diff_cmd(
     Exit codes: 0 no change, 1 connections opened or closed, 2 usage or input error, or an
     incomplete answer (a kind could not be read from the cluster).
     """
-    live = cluster is not None or snapshot is not None
+    live = inputs.live
     want = 1 if live else 2
     if len(sides) != want:
         raise click.UsageError(
             "with --cluster/--snapshot give AFTER only (BEFORE is the cluster)" if live else "give BEFORE and AFTER"
         )
-    shared = list(filenames)
-    base = _read(input_scan_options([], (), (), (), namespace, cluster, snapshot)) if live else None
-    before = [] if live else [sides[0]]
-    eb, lb = load_netpol(
-        input_scan_options([*before, *shared], helm, helm_values, kustomize, namespace, on_cluster=live), cluster=base
-    )
-    ea, la = load_netpol(
-        input_scan_options([sides[-1], *shared], helm, helm_values, kustomize, namespace), cluster=base
-    )
-    result = diff(eb, ea, _namespace_filter(ctx, namespace))
+    base = _read(inputs.only_cluster().scan_options()) if live else None
+    files = inputs.only_files()  # -f, --helm, --kustomize: added to both sides
+    eb, lb = load_netpol(files.scan_options([] if live else [sides[0]], required=not live), cluster=base)
+    ea, la = load_netpol(files.scan_options([sides[-1]]), cluster=base)
+    result = diff(eb, ea, _namespace_filter(ctx, inputs.namespace))
     report.write_diff(result, fmt, sys.stdout)
     _warn(eb, lb, "before: ", incomplete=False)
     _warn(ea, la, "after: ")
@@ -221,7 +198,7 @@ def diff_cmd(
     help="The workloads' manifests: file or directory (repeatable; '-' for stdin).",
 )
 @input_options
-@cluster_options(whole=True)
+@cluster_options(whole=True, packed=True)
 @click.option(
     "--from-flows",
     "observed",
@@ -233,16 +210,10 @@ def diff_cmd(
 def generate_cmd(
     flows_file: str,
     manifests: tuple[str, ...],
-    filenames: tuple[str, ...],
-    helm: tuple[str, ...],
-    helm_values: tuple[str, ...],
-    kustomize: tuple[str, ...],
-    namespace: str,
+    inputs: Inputs,
     observed: bool,
     fmt: str,
     output: IO[str] | None,
-    cluster: ClusterSource | None,
-    snapshot: str | None,
 ) -> None:
     """NetworkPolicies that allow exactly the FLOWS between the workloads of the manifests: a
     default deny (ingress and egress) per namespace and allow policies with minimal label selectors,
@@ -267,7 +238,7 @@ def generate_cmd(
     """
     from ..analysis.netpol.generate import FlowError, flows_from_hubble, generate, parse_flows, prove
 
-    opts = input_scan_options([*manifests, *filenames], helm, helm_values, kustomize, namespace, cluster, snapshot)
+    opts = inputs.scan_options(manifests)
     base = _read(opts)  # the workloads of a cluster or snapshot (the manifests are applied on top)
     loaded = load_inputs(opts)
     if loaded.errors:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -59,7 +60,9 @@ def split_ids(values: tuple[str, ...]) -> list[str]:
     return [p.strip() for v in values for p in v.split(",") if p.strip()]
 
 
-def cluster_options(*, flag: bool = True, namespace: bool = False, whole: bool = False) -> Callable[[Command], Command]:
+def cluster_options(
+    *, flag: bool = True, namespace: bool = False, whole: bool = False, packed: bool = False
+) -> Callable[[Command], Command]:
     """The options that make a command read a live cluster (or a snapshot) instead of files.
 
     The command receives ``cluster`` (a :class:`kubefort.api.ClusterSource`, or None without
@@ -69,6 +72,8 @@ def cluster_options(*, flag: bool = True, namespace: bool = False, whole: bool =
     it already: there, ``-n NS`` given on the command line restricts a cluster read to that namespace).
     ``whole``: the command reads the whole cluster whatever its ``-n`` means (the namespace of a query,
     of manifests), and may have an ``-A`` of its own: no ``-A`` and no ``--secret-values`` are declared.
+    ``packed`` (with :func:`input_options` above this decorator): the command receives one ``inputs``
+    (:class:`Inputs`) instead of the values of both decorators one by one.
     """
 
     def decorate(fn: Command) -> Command:
@@ -91,6 +96,8 @@ def cluster_options(*, flag: bool = True, namespace: bool = False, whole: bool =
                     if ctx.get_parameter_source(key) not in (None, ParameterSource.DEFAULT):
                         raise click.UsageError(f"--{key.replace('_', '-')} applies to --cluster only")
             kw["cluster"] = ClusterSource(namespace=ns, **given) if use else None
+            if packed:
+                kw["inputs"] = Inputs(**{k: kw.pop(k) for k in _INPUT_KEYS if k in kw})
             return fn(*args, **kw)
 
         opts = [
@@ -144,33 +151,57 @@ _H = {
 }
 
 
-def input_scan_options(
-    paths: list[str],
-    helm: tuple[str, ...],
-    helm_values: tuple[str, ...],
-    kustomize: tuple[str, ...],
-    namespace: str,
-    cluster: ClusterSource | None = None,
-    snapshot: str | None = None,
-    *,
-    on_cluster: bool = False,
-    **extra: Any,
-) -> ScanOptions:
-    """The inputs of a command that reads files or a cluster (:func:`input_options` and
-    :func:`cluster_options`) as ScanOptions; a usage error when there is nothing to read.
-    ``on_cluster``: the files are applied on a cluster read already (there may be none)."""
-    if not paths and not helm and not kustomize and cluster is None and snapshot is None and not on_cluster:
-        raise UsageError(
-            "nothing to read: give files or directories (-f), '-' for stdin, --helm, --kustomize, "
-            "--cluster or --snapshot FILE"
+_INPUT_KEYS = ("filenames", "helm", "helm_values", "kustomize", "namespace", "cluster", "snapshot")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Inputs:
+    """What a command reads (:func:`input_options` and :func:`cluster_options` with ``packed``): files
+    (``-f``), Helm charts and their values, Kustomize directories, the namespace of manifests that name
+    none, or a cluster (``--cluster``) or snapshot (``--snapshot FILE``)."""
+
+    filenames: tuple[str, ...] = ()
+    helm: tuple[str, ...] = ()
+    helm_values: tuple[str, ...] = ()
+    kustomize: tuple[str, ...] = ()
+    namespace: str = "default"
+    cluster: ClusterSource | None = None
+    snapshot: str | None = None
+
+    @property
+    def live(self) -> bool:
+        """Whether the objects come from a cluster or a snapshot of one."""
+        return self.cluster is not None or self.snapshot is not None
+
+    @property
+    def files(self) -> bool:
+        """Whether files, charts or Kustomize directories are given."""
+        return bool(self.filenames or self.helm or self.kustomize)
+
+    def only_files(self) -> Inputs:
+        """These inputs without the cluster or snapshot."""
+        return dataclasses.replace(self, cluster=None, snapshot=None)
+
+    def only_cluster(self) -> Inputs:
+        """The cluster or snapshot of these inputs, without the files."""
+        return Inputs(namespace=self.namespace, cluster=self.cluster, snapshot=self.snapshot)
+
+    def scan_options(self, paths: Sequence[str] = (), *, required: bool = True, **extra: Any) -> ScanOptions:
+        """As ScanOptions, a command's PATH arguments (``paths``) before the ``-f`` ones. ``required``: a
+        usage error when there is nothing to read (not for files applied on a cluster read already, or
+        commands that have an answer without input)."""
+        if required and not paths and not self.files and not self.live:
+            raise UsageError(
+                "nothing to read: give files or directories (-f), '-' for stdin, --helm, --kustomize, "
+                "--cluster or --snapshot FILE"
+            )
+        return ScanOptions(
+            paths=[*paths, *self.filenames],
+            helm=list(self.helm),
+            helm_values=list(self.helm_values),
+            kustomize=list(self.kustomize),
+            namespace=self.namespace,
+            cluster=self.cluster,
+            snapshot=self.snapshot,
+            **extra,
         )
-    return ScanOptions(
-        paths=paths,
-        helm=list(helm),
-        helm_values=list(helm_values),
-        kustomize=list(kustomize),
-        namespace=namespace,
-        cluster=cluster,
-        snapshot=snapshot,
-        **extra,
-    )

@@ -13,20 +13,20 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import click
 
 from ..analysis.rbac.escalation import EscalationGraph
 from ..analysis.rbac.index import RbacIndex, as_subject
 from ..analysis.rbac.subjects import Subject
-from ..api import ClusterSource, ScanOptions, batch_gc, load_rbac
+from ..api import batch_gc, load_rbac
 from ..errors import UsageError
 from ..loading.loader import LoadResult
 from ..reporters import printable
 from ..reporters import rbac as report
 from .cluster_cmd import progress_printer
-from .options import Command, cluster_options, input_options
+from .options import Command, Inputs, cluster_options, input_options
 from .progress import StatusLine, enabled
 
 
@@ -76,30 +76,12 @@ def _output_options(*formats: str) -> Callable[[Command], Command]:
 
 
 def _load(
-    filenames: Sequence[str],
-    helm: Sequence[str],
-    helm_values: Sequence[str],
-    kustomize: Sequence[str],
-    namespace: str,
-    no_builtin: bool,
-    cluster: ClusterSource | None,
-    snapshot: str | None,
-    *,
-    defaults: bool = False,
-    escalation: bool = False,
+    inputs: Inputs, no_builtin: bool, *, defaults: bool = False, escalation: bool = False
 ) -> tuple[RbacIndex, LoadResult]:
-    if (cluster is not None or snapshot is not None) and (filenames or helm or kustomize):
+    if inputs.live and inputs.files:
         raise click.UsageError("--cluster/--snapshot read no files: give either, not both")
-    opts = ScanOptions(
-        paths=list(filenames),
-        helm=list(helm),
-        helm_values=list(helm_values),
-        kustomize=list(kustomize),
-        namespace=namespace,
-        cluster=cluster,
-        snapshot=snapshot,
-    )
-    line = StatusLine() if cluster is not None and enabled() else None
+    opts = inputs.scan_options(required=False)  # load_rbac says what is missing in its own words
+    line = StatusLine() if inputs.cluster is not None and enabled() else None
     index, loaded = load_rbac(
         opts,
         builtin_roles=False if no_builtin else None,
@@ -157,7 +139,7 @@ def rbac_group() -> None:
 @click.argument("resource")
 @_query_options
 @input_options
-@cluster_options(whole=True)
+@cluster_options(whole=True, packed=True)
 @_output_options("table", "json")
 def who_can_cmd(
     verb: str,
@@ -166,15 +148,9 @@ def who_can_cmd(
     subresource: str | None,
     api_group: str | None,
     all_namespaces: bool,
-    filenames: tuple[str, ...],
-    helm: tuple[str, ...],
-    helm_values: tuple[str, ...],
-    kustomize: tuple[str, ...],
-    namespace: str,
+    inputs: Inputs,
     fmt: str,
     no_builtin: bool,
-    cluster: ClusterSource | None,
-    snapshot: str | None,
 ) -> None:
     """List the subjects allowed to VERB RESOURCE, with the bindings and roles that allow it.
 
@@ -182,8 +158,8 @@ def who_can_cmd(
     about a request without namespace. Members of group system:masters, allowed everything without
     a binding, are not listed.
     """
-    index, loaded = _load(filenames, helm, helm_values, kustomize, namespace, no_builtin, cluster, snapshot)
-    req = index.request(verb, resource, _query_ns(namespace, all_namespaces), name, subresource, api_group)
+    index, loaded = _load(inputs, no_builtin)
+    req = index.request(verb, resource, _query_ns(inputs.namespace, all_namespaces), name, subresource, api_group)
     gaps = index.incomplete()
     click.echo(report.WHO_CAN[fmt](req, index.who_can_request(req), index.problems, gaps))
     _finish(index, loaded, fmt, incomplete=bool(gaps))
@@ -202,7 +178,7 @@ def who_can_cmd(
     help="A group the subject is in, besides its implicit ones (repeatable), like kubectl --as-group.",
 )
 @input_options
-@cluster_options(whole=True)
+@cluster_options(whole=True, packed=True)
 @_output_options("table", "json")
 def can_cmd(
     subject: str,
@@ -213,15 +189,9 @@ def can_cmd(
     api_group: str | None,
     all_namespaces: bool,
     as_groups: tuple[str, ...],
-    filenames: tuple[str, ...],
-    helm: tuple[str, ...],
-    helm_values: tuple[str, ...],
-    kustomize: tuple[str, ...],
-    namespace: str,
+    inputs: Inputs,
     fmt: str,
     no_builtin: bool,
-    cluster: ClusterSource | None,
-    snapshot: str | None,
 ) -> None:
     """Whether SUBJECT may VERB RESOURCE: prints yes or no with the reason.
 
@@ -230,8 +200,8 @@ def can_cmd(
     usage or input errors.
     """
     s = _subject(subject)
-    index, loaded = _load(filenames, helm, helm_values, kustomize, namespace, no_builtin, cluster, snapshot)
-    req = index.request(verb, resource, _query_ns(namespace, all_namespaces), name, subresource, api_group)
+    index, loaded = _load(inputs, no_builtin)
+    req = index.request(verb, resource, _query_ns(inputs.namespace, all_namespaces), name, subresource, api_group)
     d = index.decide(s, req, as_groups)
     gaps = {} if d.allowed else index.incomplete()  # RBAC only allows: an allowed request stays allowed
     click.echo(report.CAN[fmt](s, d, index.problems, gaps))
@@ -248,20 +218,14 @@ def can_cmd(
     help="A group the subject is in, besides its implicit ones (repeatable).",
 )
 @input_options
-@cluster_options(whole=True)
+@cluster_options(whole=True, packed=True)
 @_output_options("table", "json")
 def permissions_cmd(
     subject: str,
     as_groups: tuple[str, ...],
-    filenames: tuple[str, ...],
-    helm: tuple[str, ...],
-    helm_values: tuple[str, ...],
-    kustomize: tuple[str, ...],
-    namespace: str,
+    inputs: Inputs,
     fmt: str,
     no_builtin: bool,
-    cluster: ClusterSource | None,
-    snapshot: str | None,
 ) -> None:
     """The effective permissions of SUBJECT: one row per rule, where it applies and what grants it.
 
@@ -269,7 +233,7 @@ def permissions_cmd(
     grant (cluster-scoped resources, non-resource URLs).
     """
     s = _subject(subject)
-    index, loaded = _load(filenames, helm, helm_values, kustomize, namespace, no_builtin, cluster, snapshot)
+    index, loaded = _load(inputs, no_builtin)
     gaps = index.incomplete()
     click.echo(report.PERMISSIONS[fmt](s, index.permissions(s, as_groups), index.problems, gaps))
     _finish(index, loaded, fmt, incomplete=bool(gaps))
@@ -293,21 +257,15 @@ def permissions_cmd(
     "system:masters...): paths through the input's own bindings only.",
 )
 @input_options
-@cluster_options(whole=True)
+@cluster_options(whole=True, packed=True)
 @_output_options("table", "json", "dot")
 def paths_cmd(
     to: str,
     from_: str | None,
     no_defaults: bool,
-    filenames: tuple[str, ...],
-    helm: tuple[str, ...],
-    helm_values: tuple[str, ...],
-    kustomize: tuple[str, ...],
-    namespace: str,
+    inputs: Inputs,
     fmt: str,
     no_builtin: bool,
-    cluster: ClusterSource | None,
-    snapshot: str | None,
 ) -> None:
     """Privilege-escalation paths: the shortest way each subject can become TARGET, shortest first.
 
@@ -319,18 +277,7 @@ def paths_cmd(
     if to != "cluster-admin":
         to = str(_subject(to, "--to"))
     src = _subject(from_, "--from") if from_ else None
-    index, loaded = _load(
-        filenames,
-        helm,
-        helm_values,
-        kustomize,
-        namespace,
-        no_builtin,
-        cluster,
-        snapshot,
-        defaults=not no_defaults,
-        escalation=True,
-    )
+    index, loaded = _load(inputs, no_builtin, defaults=not no_defaults, escalation=True)
     with batch_gc():
         graph = EscalationGraph(index)
         paths = graph.paths(to, src)
@@ -347,7 +294,7 @@ def paths_cmd(
 @click.option("--name", "role_name", default=None, help="Name of the Roles and bindings (default: SUBJECT-from-audit).")
 @click.option("--include-denied", is_flag=True, help="Also grant requests the log shows were denied (403).")
 @input_options
-@cluster_options(whole=True)
+@cluster_options(whole=True, packed=True)
 @click.option("-o", "--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
 def from_audit_cmd(
     audit_log: str,
@@ -355,14 +302,8 @@ def from_audit_cmd(
     serviceaccount: str | None,
     role_name: str | None,
     include_denied: bool,
-    filenames: tuple[str, ...],
-    helm: tuple[str, ...],
-    helm_values: tuple[str, ...],
-    kustomize: tuple[str, ...],
-    namespace: str,
+    inputs: Inputs,
     fmt: str,
-    cluster: ClusterSource | None,
-    snapshot: str | None,
 ) -> None:
     """The smallest Roles/ClusterRole and bindings that allow exactly the requests an API server audit
     log (JSON lines of audit.k8s.io/v1 Events) records for one subject. With the current RBAC (-f
@@ -408,10 +349,8 @@ def from_audit_cmd(
     report.write_from_audit(docs, fmt, sys.stdout, header)
     unused = denied = None
     loaded = None
-    if filenames or helm or kustomize or cluster is not None or snapshot is not None:
-        index, loaded = _load(
-            filenames, helm, helm_values, kustomize, namespace, False, cluster, snapshot, defaults=True
-        )
+    if inputs.files or inputs.live:
+        index, loaded = _load(inputs, False, defaults=True)
         unused, denied = unused_grants(index, subject, requests), denied_now(index, subject, requests)
     sys.stdout.flush()
     rules = sum(len(r.rules) for r in roles)
