@@ -10,7 +10,7 @@ import click
 
 from ..errors import UsageError
 from ..reporters import admission as report
-from .options import split_ids
+from .options import split_values
 
 if TYPE_CHECKING:
     from ..admission.config import AdmissionPolicy
@@ -28,8 +28,8 @@ def _policy(
     return AdmissionPolicy.from_files(
         config_path=config,
         policy_path=policy_file,
-        rules=split_ids(rules),
-        skip_rules=split_ids(skip_rules),
+        rules=split_values(rules),
+        skip_rules=split_values(skip_rules),
         fail_on=fail_on,
     )
 
@@ -156,8 +156,8 @@ def serve_cmd(
             key=key,
             config=config,
             policy=policy_file,
-            rules=split_ids(rules),
-            skip_rules=split_ids(skip_rules),
+            rules=split_values(rules),
+            skip_rules=split_values(skip_rules),
             fail_on=fail_on,
             max_body=max_body,
         )

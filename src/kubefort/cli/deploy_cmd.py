@@ -11,7 +11,7 @@ from ..incluster.manifests import DeployOptions, check_schedule, deployment, ren
 from ..reporters.openreports import OPENREPORTS
 from ..reporters.policyreport import POLICYREPORT
 from ..rules import default_registry
-from .options import split_ids
+from .options import split_values
 
 
 @click.group("deploy")
@@ -84,8 +84,8 @@ def deploy_manifests(
         watch=watch,
         with_secrets=with_secrets,
         reports=POLICYREPORT if reports == "policyreport" else OPENREPORTS,
-        rules=tuple(split_ids(rules)),
-        skip_rules=tuple(split_ids(skip_rules)),
+        rules=tuple(split_values(rules)),
+        skip_rules=tuple(split_values(skip_rules)),
         api_server_cidrs=api_server_cidr,
     )
     try:

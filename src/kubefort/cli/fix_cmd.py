@@ -7,7 +7,7 @@ import sys
 import click
 
 from ..reporters import fix_report
-from .options import split_ids
+from .options import split_values
 
 
 @click.command("fix")
@@ -62,8 +62,8 @@ def fix_cmd(
 
     opts = FixOptions(
         paths=list(paths),
-        rules=split_ids(rules),
-        skip_rules=split_ids(skip_rules),
+        rules=split_values(rules),
+        skip_rules=split_values(skip_rules),
         min_severity=min_severity,
         include_opt_in=include_opt_in,
         config=config,

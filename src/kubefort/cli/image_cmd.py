@@ -9,7 +9,7 @@ import click
 
 from ..api import ImageOptions, ScanOptions, import_advisories, scan, scan_images
 from ..reporters import Format, error_lines, get_reporter, printable
-from .options import Command, split_ids
+from .options import Command, split_values
 from .progress import StatusLine, count_printer, enabled, no_progress_option
 
 _SEVERITIES = click.Choice(["info", "low", "medium", "high", "critical"])
@@ -119,8 +119,8 @@ def _render(report: Any, fmt: str | None, output: IO[str] | None, no_color: bool
 
 def _scan_options(kw: dict[str, Any], **extra: Any) -> ScanOptions:
     return ScanOptions(
-        rules=split_ids(kw.pop("rules")),
-        skip_rules=split_ids(kw.pop("skip_rules")),
+        rules=split_values(kw.pop("rules")),
+        skip_rules=split_values(kw.pop("skip_rules")),
         min_severity=kw.pop("min_severity"),
         fail_on=kw.pop("fail_on"),
         config=kw.pop("config"),

@@ -21,12 +21,7 @@ from ..errors import LoadError, UsageError
 from ..reporters import Format, printable
 from ..reporters.node import audit_reporter, write_dump
 from ..reporters.versions import versions_reporter
-from .options import cluster_options
-
-
-def _split(values: tuple[str, ...]) -> list[str]:
-    return [p.strip() for v in values for p in v.split(",") if p.strip()]
-
+from .options import cluster_options, split_values
 
 # -- commands --------------------------------------------------------------------------------------------
 
@@ -122,7 +117,11 @@ def audit_cmd(
     if proc is not None and not os.path.isdir(proc):
         raise UsageError(f"--proc {proc}: not a directory")
     opts = ScanOptions(
-        rules=_split(rules), skip_rules=_split(skip_rules), min_severity=min_severity, fail_on=fail_on, config=config
+        rules=split_values(rules),
+        skip_rules=split_values(skip_rules),
+        min_severity=min_severity,
+        fail_on=fail_on,
+        config=config,
     )
     try:
         audit = collect_node(root, proc=proc, node=node_name)
@@ -159,7 +158,7 @@ _VERSION_OPTS = (
 def _version_items(values: tuple[str, ...], what: str) -> list[Any]:
     """``1.31.2`` or ``name=1.31.2`` (an instance or node name), comma-separated or repeated."""
     out: list[Any] = []
-    for v in _split(values):
+    for v in split_values(values):
         name, sep, ver = v.rpartition("=")
         text = ver if sep else v
         if Version.parse(text) is None:

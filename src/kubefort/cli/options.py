@@ -55,8 +55,8 @@ def input_options(fn: Command) -> Command:
     return fn
 
 
-def split_ids(values: tuple[str, ...]) -> list[str]:
-    """Rule IDs of repeatable, comma-separated options (``--rules A,B --rules C``)."""
+def split_values(values: tuple[str, ...]) -> list[str]:
+    """The values of repeatable, comma-separated options (``--rules A,B --rules C``)."""
     return [p.strip() for v in values for p in v.split(",") if p.strip()]
 
 

@@ -8,7 +8,7 @@ from typing import IO
 import click
 
 from ..reporters import admission as report
-from .options import split_ids
+from .options import split_values
 
 
 @click.group("policy")
@@ -42,7 +42,7 @@ def export_cmd(fmt: str, rules: tuple[str, ...], action: str, output: IO[str] | 
     """Write policies for every selected rule that the format can express; list the others on stderr."""
     from ..admission.policy_export import export_selected
 
-    result = export_selected(split_ids(rules) if rules else None, fmt, action=action)
+    result = export_selected(split_values(rules) if rules else None, fmt, action=action)
     (output or sys.stdout).write(result.yaml)
     for line in report.export_summary(fmt, result.exported, result.unsupported):
         click.echo(line, err=True)

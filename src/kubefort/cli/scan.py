@@ -13,7 +13,7 @@ from ..engine.findings import Report
 from ..reporters import Format, error_lines, get_reporter, printable
 from .cluster_cmd import progress_printer, undiscovered_line, unread_line
 from .image_cmd import image_options, image_source_options
-from .options import cluster_options, input_options, split_ids
+from .options import cluster_options, input_options, split_values
 from .progress import StatusLine, count_printer, enabled
 
 
@@ -192,8 +192,8 @@ def scan_cmd(
         helm=list(helm),
         helm_values=list(helm_values),
         kustomize=list(kustomize),
-        rules=split_ids(rules),
-        skip_rules=split_ids(skip_rules),
+        rules=split_values(rules),
+        skip_rules=split_values(skip_rules),
         min_severity=min_severity,
         fail_on=fail_on,
         config=config,

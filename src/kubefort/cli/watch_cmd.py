@@ -12,7 +12,7 @@ from ..api import ClusterSource, ScanOptions
 from ..incluster.watch import WatchApp, WatchOptions
 from ..reporters.openreports import OPENREPORTS
 from ..reporters.policyreport import POLICYREPORT
-from .options import cluster_options, split_ids
+from .options import cluster_options, split_values
 
 SEVERITIES = ["info", "low", "medium", "high", "critical"]
 
@@ -89,8 +89,8 @@ def watch_cmd(
     opts = WatchOptions(
         source=cluster,  # --secret-values is read into it by cluster_options
         scan=ScanOptions(
-            rules=split_ids(rules),
-            skip_rules=split_ids(skip_rules),
+            rules=split_values(rules),
+            skip_rules=split_values(skip_rules),
             min_severity=min_severity,
             fail_on=fail_on,
             pss=pss,
