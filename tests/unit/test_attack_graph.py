@@ -256,6 +256,29 @@ def test_node_tokens_grow_with_nodes_plus_accounts_not_their_product() -> None:
     assert any(v.startswith("node:n") for v in p.vertices) and any(v.startswith("node-pods:") for v in p.vertices)
 
 
+def test_escapes_grow_with_workloads_plus_nodes_not_their_product() -> None:
+    """A pod that escapes reaches every node it may run on: one vertex of those nodes, which the escape
+    reaches and which reaches each node at no cost, instead of an edge per escaping workload and node;
+    the path and its length are as before, with that vertex between the workload and the node."""
+
+    def graph_with(n: int) -> AttackGraph:
+        nodes = [node(f"n{i}", {"pool": "a"}) for i in range(n)]
+        escaping = [deploy(f"p{i}", sc=PRIV) for i in range(n)]
+        return AttackGraph(inv([*nodes, *escaping, deploy("w", sa="s7"), crb("x", "shop", "s7")]))
+
+    small, large = graph_with(20), graph_with(40)
+    escapes = [len([e for e in g.edges.values() if e.kind in ("escape", "scheduled")]) for g in (small, large)]
+    assert escapes[1] <= 2.2 * escapes[0], escapes
+    (p,) = paths([*(node(f"n{i}", {"pool": "a"}) for i in range(3)), *base()])
+    i = p.vertices.index("workload:shop/Deployment/db")
+    assert p.vertices[i + 1].startswith("escape-nodes:") and p.vertices[i + 2].startswith("node:n")
+    assert [e.kind for e in p.steps[i : i + 2]] == ["escape", "scheduled"] and "KF-POD-001" in p.steps[i].rules
+    assert p.length == 6  # the step from the escape's vertex to the node adds nothing
+    # one node: the escape goes to it directly
+    (p,) = paths([node("n0", {"pool": "a"}), *base()])
+    assert "node:n0" in p.vertices and not any(v.startswith("escape-nodes:") for v in p.vertices)
+
+
 def test_a_binding_cut_is_checked_by_the_rbac_engine() -> None:
     docs = base()
     g = AttackGraph(inv(docs))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..analysis.graph.build import AttackGraph, graph_for, workload_id
-from ..analysis.graph.model import ALL_SECRETS, CLUSTER_ADMIN, INTERNET_ID, NODE, AttackPath
+from ..analysis.graph.model import ALL_SECRETS, CLUSTER_ADMIN, INTERNET_ID, NODE, AttackPath, Edge
 from ..analysis.netpol.engine import POLICY_KINDS
 from ..analysis.netpol.model import ENDPOINT_KINDS
 from ..analysis.rbac.index import READS as RBAC_READS
@@ -132,18 +132,28 @@ def escape_to_cluster_admin(pod: PodSpecView, ctx: Context) -> Iterator[Violatio
     wid = _vertex(g, pod)
     if wid is None:
         return
-    nodes = sorted(e.dst for e in g.out.get(wid, ()) if e.kind == "escape" and g.vertices[e.dst].kind == NODE)
+    # the escape's edge and each node it reaches: directly, or through the vertex of the nodes its pods may run on
+    nodes: dict[str, Edge] = {}
+    for e in g.out.get(wid, ()):
+        if e.kind != "escape":
+            continue
+        if g.vertices[e.dst].kind == NODE:
+            nodes.setdefault(e.dst, e)
+        else:
+            for hop in g.out.get(e.dst, ()):
+                if g.vertices[hop.dst].kind == NODE:
+                    nodes.setdefault(hop.dst, e)
     if not nodes:
         return
     _needs_rbac(ctx)
     best: AttackPath | None = None
-    for n in nodes:
+    for n in sorted(nodes):
         p = path_from(g, n, CLUSTER_ADMIN)
         if p is not None and (best is None or p.length < best.length):
             best = p
     if best is None:
         return
-    how = g.edges[(wid, best.source)]
+    how = nodes[best.source]
     yield Violation(
         pod.path,
         f"escapes to {g.vertices[best.source].label} ({', '.join(how.rules)}); from there to cluster-admin: "

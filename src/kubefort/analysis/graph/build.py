@@ -666,14 +666,34 @@ class AttackGraph:
                 self._node_class.setdefault(vid, Placement(pl.node_name, pl.selector, (), False))
                 self._lands[pl] = [vid]
         # escape edges
+        self._escape_vids: dict[Placement, str] = {}
         for w in self.netpol.workloads:
             pod = self._pods.get(w.ref)
             if pod is None:
                 continue
             reasons = self.escape_reasons(w, pod)
-            for node in self._lands.get(self._placements[w.ref], ()):
+            if not reasons:
+                continue
+            pl = self._placements[w.ref]
+            lands = self._lands.get(pl, [])
+            for node in [self._escape_hub(pl, lands)] if len(lands) > 1 else lands:
                 for r in reasons:
                     self._edge(workload_id(w.ref), node, "escape", r)
+
+    def _escape_hub(self, pl: Placement, lands: list[str]) -> str:
+        """The vertex of the nodes the pods of placement ``pl`` may run on (``lands``, several): a pod that
+        escapes reaches it, and it reaches each of those nodes at no cost. Drawn node by node, escapes made an
+        edge per escaping workload and node (1,000 privileged workloads x 5,000 nodes: 5 million)."""
+        vid = self._escape_vids.get(pl)
+        if vid is None:
+            vid = self._escape_vids[pl] = f"escape-nodes:{len(self._escape_vids)}"
+            key = pl.key()
+            where = f"the nodes matching {key}" if key else f"any of {len(lands)} nodes"
+            self._vertex(vid, HUB, f"{where}, where the pods may run")
+            why = Reason(f"an escaping pod may run on this node, one of {where}")
+            for node_vid in lands:
+                self._edge(vid, node_vid, "scheduled", why, 0)
+        return vid
 
     def _lands_on(self, pl: Placement) -> list[str]:
         """Node vertices where pods of placement ``pl`` may run (and so leave their tokens), memoised."""
