@@ -60,8 +60,11 @@ def share_out(
                     os.close(r)
                     done: list[int] = []
                     result = work(_take(queue_r, done))
-                    data = pickle.dumps((done, dumps(result)), protocol=pickle.HIGHEST_PROTOCOL)
-                    with os.fdopen(w, "wb") as fh:
+                    data = dumps(result)
+                    del result  # the bytes are what is sent: the results need not stay beside them
+                    head = pickle.dumps(done, protocol=pickle.HIGHEST_PROTOCOL)
+                    with os.fdopen(w, "wb") as fh:  # the item indexes, then the result's bytes as they are
+                        fh.write(struct.pack("<Q", len(head)) + head)
                         fh.write(data)
                     code = 0
                 except BaseException:
@@ -82,15 +85,22 @@ def share_out(
     shares: list[tuple[list[int], bytes]] = []
     for pid, r in children:
         with os.fdopen(r, "rb") as fh:
-            data = fh.read()
+            size = fh.read(8)
+            head = fh.read(struct.unpack("<Q", size)[0]) if len(size) == 8 else b""
+            data = fh.read()  # one copy of the result's bytes, read as the worker wrote them
         _, status = os.waitpid(pid, 0)
         if status != 0:
             log.debug("worker %d failed (status %d): its items are done here", pid, status)
             continue
         try:
-            shares.append(pickle.loads(data))
+            done = pickle.loads(head)
+            if not isinstance(done, list) or not all(isinstance(i, int) for i in done):
+                raise ValueError("not a list of item indexes")
         except Exception:
             log.debug("worker %d sent an unreadable result", pid, exc_info=True)
+            continue
+        shares.append((done, data))
+        del data
     return own, own_done, shares
 
 

@@ -59,12 +59,16 @@ def run_sharded(run: Any, objs: Sequence[K8sObject], workers: int) -> None:
 
     (own, own_marks), own_done, remote = share_out(len(chunks), work, workers, dumps=dumps)
     shares = [(own, own_done, own_marks)]
-    for done, data in remote:
+    remote.reverse()
+    while remote:  # each worker's bytes are let go once read
+        done, data = remote.pop()
         try:
             report, marks = _unpack(pickle.loads(data), done, objs, chunks, metas)
         except Exception:
             log.debug("unreadable worker results", exc_info=True)
             continue
+        finally:
+            del data
         shares.append((report, done, marks))
     redo = missing(len(chunks), *(d for _, d, _ in shares))
     if redo:
