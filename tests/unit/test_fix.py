@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -369,3 +370,41 @@ def test_json_output(tmp_path: Path) -> None:
     # a second run has nothing left to edit
     res = CliRunner(mix_stderr=False).invoke(cli, ["fix", str(path), "-o", "json"])
     assert json.loads(res.stdout)["files"] == []
+
+
+def test_a_rendered_objects_copy_is_edited_at_one_place_only(tmp_path: Path) -> None:
+    """Loaded objects share equal parts (kubefort.loading.compact): two containers' equal securityContext
+    are one mapping. The copy a rendered object's fix edits must not share them, or fixing one container
+    would change the other in the re-scan and the Kustomize patch."""
+    from kubefort.engine.findings import Finding
+    from kubefort.fix.fixer import FixResult, _fix_rendered
+
+    (tmp_path / "all.yaml").write_text(
+        """apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - {name: a, image: registry.example.com/a:1.0.0, securityContext: {runAsNonRoot: true}}
+      - {name: b, image: registry.example.com/b:1.0.0, securityContext: {runAsNonRoot: true}}
+"""
+    )
+    (obj,) = load_paths([str(tmp_path)]).objects
+    spec = obj.raw["spec"]["template"]["spec"]
+    assert spec["containers"][0]["securityContext"] is spec["containers"][1]["securityContext"]
+    rules = [r for r in default_registry() if r.meta.id == "KF-POD-021"]
+    report = evaluate(rules, Inventory([obj]))
+    first = [f for f in report.findings if f.path[4] == 0]
+    assert first and isinstance(first[0], Finding)
+    rendered: dict[int, Any] = {}
+    path = tuple(first[0].path[:5])
+    assert _fix_rendered(first[0], rules[0].meta.fix, obj, path, rendered, FixResult()) is None
+    _, edited = rendered[id(obj)]
+    a, b = edited["spec"]["template"]["spec"]["containers"]
+    assert a["securityContext"] == {"runAsNonRoot": True, "readOnlyRootFilesystem": True}
+    assert b["securityContext"] == {"runAsNonRoot": True}
+    assert obj.raw["spec"]["template"]["spec"]["containers"][1]["securityContext"] == {"runAsNonRoot": True}

@@ -14,7 +14,6 @@ are returned as hints, in words, naming the template.
 
 from __future__ import annotations
 
-import copy
 import os
 import re
 from collections import Counter
@@ -30,6 +29,7 @@ from ..engine.fixes import FixAt, RuleFix, apply_edits
 from ..engine.rule import Severity
 from ..engine.runner import origin_of
 from ..errors import LoadError, UsageError
+from ..loading.compact import unshared
 from ..loading.loader import load_text
 from ..model.inventory import Inventory
 from ..model.kinds import POD_SPEC_PATHS
@@ -384,7 +384,7 @@ def _fix_rendered(
 ) -> str | None:
     """A rendered object: the fix is applied to a copy (for the re-scan and a Kustomize patch) and, for a
     Helm template, said in words with the values keys the template reads for that field."""
-    _, edited = rendered.setdefault(id(obj), (obj, copy.deepcopy(dict(obj.raw))))
+    _, edited = rendered.setdefault(id(obj), (obj, unshared(obj.raw)))  # parts of loaded objects are shared
     target = _walk(edited, target_path)
     if target is None:
         return "the node the fix edits is not a mapping"
