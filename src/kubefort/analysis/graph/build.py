@@ -676,24 +676,9 @@ class AttackGraph:
                 continue
             pl = self._placements[w.ref]
             lands = self._lands.get(pl, [])
-            for node in [self._escape_hub(pl, lands)] if len(lands) > 1 else lands:
+            for node in [self._placement_hub(pl, lands, escape=True)] if len(lands) > 1 else lands:
                 for r in reasons:
                     self._edge(workload_id(w.ref), node, "escape", r)
-
-    def _escape_hub(self, pl: Placement, lands: list[str]) -> str:
-        """The vertex of the nodes the pods of placement ``pl`` may run on (``lands``, several): a pod that
-        escapes reaches it, and it reaches each of those nodes at no cost. Drawn node by node, escapes made an
-        edge per escaping workload and node (1,000 privileged workloads x 5,000 nodes: 5 million)."""
-        vid = self._escape_vids.get(pl)
-        if vid is None:
-            vid = self._escape_vids[pl] = f"escape-nodes:{len(self._escape_vids)}"
-            key = pl.key()
-            where = f"the nodes matching {key}" if key else f"any of {len(lands)} nodes"
-            self._vertex(vid, HUB, f"{where}, where the pods may run")
-            why = Reason(f"an escaping pod may run on this node, one of {where}")
-            for node_vid in lands:
-                self._edge(vid, node_vid, "scheduled", why, 0)
-        return vid
 
     def _lands_on(self, pl: Placement) -> list[str]:
         """Node vertices where pods of placement ``pl`` may run (and so leave their tokens), memoised."""
@@ -740,7 +725,7 @@ class AttackGraph:
                 if pl is None:
                     continue
                 lands = self._lands_on(pl)
-                for src in [self._placed(pl, lands)] if len(lands) > 1 else lands:
+                for src in [self._placement_hub(pl, lands)] if len(lands) > 1 else lands:
                     self._edge(
                         src,
                         said,
@@ -754,19 +739,28 @@ class AttackGraph:
                         ),
                     )
 
-    def _placed(self, pl: Placement, lands: list[str]) -> str:
-        """The vertex of the pods of placement ``pl`` that may run on several nodes (``lands``): every node
-        reaches it at no cost, and it reaches their tokens. Drawn node by node, the tokens made an edge per
-        node and ServiceAccount (5,000 nodes x 10,000 accounts at Kubernetes' limits)."""
-        vid = self._placed_vids.get(pl)
+    def _placement_hub(self, pl: Placement, lands: list[str], *, escape: bool = False) -> str:
+        """One vertex for placement ``pl``, whose pods may run on several nodes (``lands``), instead of an edge
+        per node and per ServiceAccount or escaping workload (5,000 nodes x 10,000 accounts at Kubernetes'
+        limits). Without ``escape``: the pods of that placement; every node reaches it at no cost, and it
+        reaches their tokens. With ``escape``: the nodes themselves; an escaping pod reaches it, and it
+        reaches each node at no cost."""
+        table = self._escape_vids if escape else self._placed_vids
+        vid = table.get(pl)
         if vid is None:
-            vid = self._placed_vids[pl] = f"node-pods:{len(self._placed_vids)}"
+            vid = table[pl] = f"{'escape-nodes' if escape else 'node-pods'}:{len(table)}"
             key = pl.key()
             where = f"nodes matching {key}" if key else f"any of {len(lands)} nodes"
-            self._vertex(vid, HUB, f"the pods that may run on {where}")
-            why = Reason(f"this node may run the pods that may run on {where}; their tokens are in its pod volumes")
-            for node_vid in lands:
-                self._edge(node_vid, vid, "node-token", why, 0)
+            if escape:
+                self._vertex(vid, HUB, f"{'the ' if key else ''}{where}, where the pods may run")
+                why = Reason(f"an escaping pod may run on this node, one of the {len(lands)} nodes its pods may run on")
+                for node_vid in lands:
+                    self._edge(vid, node_vid, "scheduled", why, 0)
+            else:
+                self._vertex(vid, HUB, f"the pods that may run on {where}")
+                why = Reason(f"this node may run the pods that may run on {where}; their tokens are in its pod volumes")
+                for node_vid in lands:
+                    self._edge(node_vid, vid, "node-token", why, 0)
         return vid
 
     # ------------------------------------------------------------------ RBAC
