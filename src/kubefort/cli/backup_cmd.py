@@ -109,7 +109,12 @@ def volume_options(fn: Command) -> Command:
 
 
 def _volume_target(
-    restic_repository: str | None, restic_image: str | None, kubefort_image: str | None, secret: str, user: int
+    restic_repository: str | None,
+    restic_image: str | None,
+    kubefort_image: str | None,
+    secret: str,
+    user: int,
+    snapshots: bool = True,
 ) -> VolumeTarget | None:
     from ..etcd.backup.volumes import VolumeTarget
 
@@ -128,6 +133,7 @@ def _volume_target(
         report_image=str(kubefort_image),
         secret=secret,
         run_as_user=user,
+        snapshots=snapshots,
     )
 
 
@@ -244,6 +250,13 @@ def create_cmd(
 @click.option("--compress-level", type=click.IntRange(1, 9), default=3, show_default=True, help="gzip level.")
 @click.option("-o", "--format", "fmt", type=FORMAT, default="table", show_default=True)
 @volume_options
+@click.option(
+    "--snapshots/--no-snapshots",
+    default=True,
+    show_default=True,
+    help="Volume data: back up from a CSI VolumeSnapshot where the claim's class has a VolumeSnapshotClass "
+    "(--no-snapshots: mount every claim read-only itself; no rights on snapshots and claims needed).",
+)
 def namespace_cmd(
     namespaces: tuple[str, ...],
     cluster: ClusterSource,
@@ -259,6 +272,7 @@ def namespace_cmd(
     volume_secret: str,
     volume_user: int,
     volume_timeout: float,
+    snapshots: bool,
 ) -> None:
     """Back up the objects of NAMESPACES (every listable namespaced type) and the cluster-scoped objects
     they depend on, cleaned of server-set fields, into the repository (encrypted, signed). Objects the
@@ -269,7 +283,7 @@ def namespace_cmd(
     from ..etcd.backup.app import backup_namespaces
     from ..reporters.backup import render_app_backup
 
-    target = _volume_target(restic_repository, restic_image, kubefort_image, volume_secret, volume_user)
+    target = _volume_target(restic_repository, restic_image, kubefort_image, volume_secret, volume_user, snapshots)
     line = StatusLine() if target is not None and enabled() else None
     try:
         rec = backup_namespaces(
@@ -382,6 +396,35 @@ def volume_jobs_cmd(
 @click.option(
     "--resource", "resources", multiple=True, metavar="GROUP/RESOURCE", help="Custom resources to back up too."
 )
+@click.option(
+    "--restic-repository",
+    default=None,
+    metavar="s3:ENDPOINT/BUCKET/PREFIX",
+    help="Volume data too: the restic repository of the Jobs the backup runs (a bucket with Object Lock); the "
+    "drill restores it and compares every volume.",
+)
+@click.option("--restic-image", default=None, metavar="IMAGE@sha256:...", help="restic image, pinned by digest.")
+@click.option(
+    "--secret",
+    "volume_secret",
+    default="kubefort-volume-backup",
+    show_default=True,
+    help="Secret of each backed-up namespace with restic's password and the bucket credentials (files).",
+)
+@click.option(
+    "--volume-user",
+    type=click.IntRange(1),
+    default=65532,
+    show_default=True,
+    help="UID (and GID, fsGroup) the volume Jobs run as: one that can read the application's files.",
+)
+@click.option(
+    "--snapshots/--no-snapshots",
+    default=True,
+    show_default=True,
+    help="Back up from CSI VolumeSnapshots where the class has a VolumeSnapshotClass (--no-snapshots: no "
+    "rights on snapshots and claims are granted).",
+)
 def schedule_cmd(
     namespaces: tuple[str, ...],
     repo: str,
@@ -393,9 +436,15 @@ def schedule_cmd(
     object_lock_days: int,
     s3_endpoint: str | None,
     resources: tuple[str, ...],
+    restic_repository: str | None,
+    restic_image: str | None,
+    volume_secret: str,
+    volume_user: int,
+    snapshots: bool,
 ) -> None:
     """Print the CronJobs (namespace backups; a weekly restore drill into scratch namespaces) and their
-    least-privilege RBAC, as YAML to review and apply. See docs/app-backup.md."""
+    least-privilege RBAC, as YAML to review and apply. With --restic-repository the volume data too. See
+    docs/app-backup.md."""
     import yaml
 
     from ..etcd.backup.schedule import ScheduleSpec, schedule_manifests
@@ -411,6 +460,11 @@ def schedule_cmd(
         object_lock_days=object_lock_days,
         s3_endpoint=s3_endpoint,
         resources=resources,
+        restic_repository=restic_repository,
+        restic_image=restic_image,
+        volume_secret=volume_secret,
+        volume_user=volume_user,
+        snapshots=snapshots,
     )
     sys.stdout.write(yaml.safe_dump_all(schedule_manifests(spec), sort_keys=False))
 

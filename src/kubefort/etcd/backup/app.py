@@ -555,7 +555,7 @@ def _back_up_volumes(
     """Run the backup Jobs of the archive's claims in the cluster (snapshot first where the claim's
     StorageClass has a VolumeSnapshotClass) and return each claim's result."""
     run = os.urandom(4).hex()  # each run's Jobs get their own names
-    drivers = archive.manifest.get("volume_snapshot_drivers") or []
+    drivers = (archive.manifest.get("volume_snapshot_drivers") or []) if target.snapshots else []
     docs = volume_jobs(archive.objects, target, drivers, run=run)
     claims = {str(d["metadata"]["name"]): _claim_of(d) for d in docs if d["kind"] == "Job"}
     applier = _Applier(transport)
