@@ -26,8 +26,20 @@ their containers, and writes back what a cluster writes:
 - the Job's status: ``succeeded``/``failed`` counts and the ``Complete`` or ``Failed``
   (``BackoffLimitExceeded``) condition with their ``SuccessCriteriaMet``/``FailureTarget`` forerunners.
 
-What it does not do: isolation (no container, no user switch, ``readOnly`` mounts not enforced; the
-processes run as the test's user), image pulls, resource limits, ``activeDeadlineSeconds``.
+- read-only mounts: a mount with ``readOnly: true``, every mount of a ``persistentVolumeClaim`` volume
+  with ``readOnly: true`` and every ``secret`` volume (the kubelet mounts those read-only) are read-only
+  for the container's process. ``readonly="mount"`` (the default when the runner may: root with
+  ``unshare``): the process runs in a mount namespace of its own where each such directory is
+  bind-mounted read-only over itself, so a write fails as in a Pod (``EROFS``, "Read-only file
+  system"). ``readonly="copy"`` (the fallback): the process gets a copy of the directory; a change
+  found in the copy when it ends fails the container (exit 1, termination message ``wrote into the
+  read-only mount ...``) and never reaches the volume: the write itself is not refused as it happens.
+
+What it does not do: isolation (no container: the processes see the machine's file system, network and
+processes), the user the containers run as (``runAsUser``, ``runAsGroup``, ``fsGroup`` are not applied:
+the processes run as the test's user; switching to another UID would need root, and kubefort's image
+here is this interpreter, which other UIDs may not be able to run, e.g. a pyenv under ``/root``), image
+pulls, resource limits, ``activeDeadlineSeconds``.
 """
 
 from __future__ import annotations
@@ -38,9 +50,10 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,7 +83,12 @@ class _Pending(Exception):
 class JobRunner:
     """``with JobRunner(api, images, workdir) as runner: runner.volumes[(ns, claim)] = path``."""
 
-    def __init__(self, api: KubeAPIServer, images: Mapping[str, Image], workdir: Path) -> None:
+    def __init__(
+        self, api: KubeAPIServer, images: Mapping[str, Image], workdir: Path, *, readonly: str = "auto"
+    ) -> None:
+        if readonly not in ("auto", "mount", "copy"):
+            raise ValueError(f"readonly={readonly!r}: auto, mount or copy")
+        self.readonly = ("mount" if can_mount_read_only() else "copy") if readonly == "auto" else readonly
         self.api = api
         self.store = api.store
         self.images = dict(images)
@@ -223,8 +241,13 @@ class JobRunner:
         init_status: list[dict[str, Any]] = []
         main_status: list[dict[str, Any]] = []
         phase = "Succeeded"
+        ro = {
+            str(v["name"])
+            for v in spec.get("volumes") or ()
+            if "secret" in v or (v.get("persistentVolumeClaim") or {}).get("readOnly") is True
+        }
         for c in inits:
-            st = self._run_container(ns, pod_name, c, mounts, scratch)
+            st = self._run_container(ns, pod_name, c, mounts, scratch, ro)
             init_status.append(st)
             if st["state"]["terminated"]["exitCode"] != 0:
                 phase = "Failed"
@@ -234,7 +257,7 @@ class JobRunner:
             main_status = [{"name": c["name"], "state": waiting, "ready": False} for c in mains]
         else:
             for c in mains:
-                st = self._run_container(ns, pod_name, c, mounts, scratch)
+                st = self._run_container(ns, pod_name, c, mounts, scratch, ro)
                 main_status.append(st)
                 if st["state"]["terminated"]["exitCode"] != 0:
                     phase = "Failed"
@@ -289,7 +312,13 @@ class JobRunner:
         return d
 
     def _run_container(
-        self, ns: str, pod: str, c: Mapping[str, Any], volumes: Mapping[str, Path], scratch: Path
+        self,
+        ns: str,
+        pod: str,
+        c: Mapping[str, Any],
+        volumes: Mapping[str, Path],
+        scratch: Path,
+        ro_volumes: Collection[str] = (),
     ) -> dict[str, Any]:
         image = self.images.get(str(c.get("image")))
         if image is None:
@@ -297,11 +326,19 @@ class JobRunner:
         term_path = str(c.get("terminationMessagePath") or DEFAULT_TERMINATION_LOG)
         term_file = scratch / f"{c['name']}.termination-log"
         term_file.write_bytes(b"")
-        table = sorted(
-            [(str(m["mountPath"]), str(volumes[m["name"]])) for m in c.get("volumeMounts") or ()]
-            + [(term_path, str(term_file))],
-            key=lambda p: -len(p[0]),
-        )
+        mounts: list[tuple[str, str]] = []
+        read_only: list[tuple[str, Path, Path]] = []  # (mountPath, the volume's directory, what the process sees)
+        for m in c.get("volumeMounts") or ():
+            where = volumes[m["name"]]
+            if m.get("readOnly") is True or m["name"] in ro_volumes:
+                seen = where
+                if self.readonly == "copy":
+                    seen = scratch / "read-only" / f"{c['name']}-{m['name']}"
+                    shutil.copytree(where, seen, symlinks=True)
+                read_only.append((str(m["mountPath"]), where, seen))
+                where = seen
+            mounts.append((str(m["mountPath"]), str(where)))
+        table = sorted([*mounts, (term_path, str(term_file))], key=lambda p: -len(p[0]))
 
         def local(value: str) -> str:
             for path, where in table:
@@ -310,24 +347,84 @@ class JobRunner:
             return value
 
         argv = [*(c.get("command") or image.entrypoint), *(local(str(a)) for a in c.get("args") or ())]
+        if read_only and self.readonly == "mount":
+            argv = [*READ_ONLY_WRAPPER, str(len(read_only)), *(str(d) for _, d, _ in read_only), *argv]
         env = dict(image.env)
         env.update({str(e["name"]): local(str(e.get("value", ""))) for e in c.get("env") or ()})
         cwd = local(str(c["workingDir"])) if c.get("workingDir") else str(scratch)
         p = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, timeout=600, check=False)
         log = (p.stdout + p.stderr).decode("utf-8", "replace")
+        code = p.returncode
+        if self.readonly == "copy":
+            written = [f"{path} ({', '.join(d[:3])})" for path, vol, seen in read_only if (d := _changes(vol, seen))]
+            if written:
+                code = code or 1
+                log += f"wrote into the read-only mount {'; '.join(written)}\n"
+                term_file.write_text(f"wrote into the read-only mount {'; '.join(written)}")
         self.api.pod_logs[(ns, pod, str(c["name"]))] = log
         message = term_file.read_text(errors="replace")
-        if not message and p.returncode != 0 and c.get("terminationMessagePolicy") == "FallbackToLogsOnError":
+        if not message and code != 0 and c.get("terminationMessagePolicy") == "FallbackToLogsOnError":
             message = "\n".join(log.splitlines()[-80:])[-2048:]
         terminated: dict[str, Any] = {
-            "exitCode": p.returncode,
-            "reason": "Completed" if p.returncode == 0 else "Error",
+            "exitCode": code,
+            "reason": "Completed" if code == 0 else "Error",
             "startedAt": _now(),
             "finishedAt": _now(),
         }
         if message:
             terminated["message"] = message[:4096]
         return {"name": c["name"], "state": {"terminated": terminated}, "ready": False, "restartCount": 0}
+
+
+#: ``unshare -m`` (a mount namespace of the process's own) running a shell that bind-mounts each of the
+#: first N arguments read-only over itself, then executes the rest: what a kubelet's read-only bind
+#: mount does to the container's view
+READ_ONLY_WRAPPER = (
+    "unshare",
+    "--mount",
+    "--propagation",
+    "private",
+    "sh",
+    "-c",
+    'n=$1; shift; while [ "$n" -gt 0 ]; do mount --bind -o ro "$1" "$1" || exit 125; shift; n=$((n-1)); done; '
+    # the working directory again through the new mounts (the process's was taken before them)
+    'cd "$(pwd -P)" || exit 125; exec "$@"',
+    "read-only-mounts",
+)
+
+
+def can_mount_read_only() -> bool:
+    """Whether this process may run :data:`READ_ONLY_WRAPPER`: root, ``unshare`` installed and mount
+    namespaces allowed (a container without ``CAP_SYS_ADMIN`` refuses them)."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    with tempfile.TemporaryDirectory() as d:
+        probe = [*READ_ONLY_WRAPPER, "1", d, "sh", "-c", f"! touch {d}/probe 2>/dev/null"]
+        return subprocess.run(probe, capture_output=True, timeout=30, check=False).returncode == 0
+
+
+def _changes(volume: Path, seen: Path) -> list[str]:
+    """The paths that differ between a volume and the copy a container saw (content, type, mode; added or
+    removed), relative to the volume."""
+
+    def tree(root: Path) -> dict[str, tuple[int, bytes]]:
+        out = {}
+        for d, dirs, files in os.walk(root):
+            for n in dirs + files:
+                p = Path(d) / n
+                st = p.lstat()
+                data = (
+                    p.read_bytes()
+                    if p.is_file() and not p.is_symlink()
+                    else os.readlink(p).encode()
+                    if p.is_symlink()
+                    else b""
+                )
+                out[str(p.relative_to(root))] = (st.st_mode, data)
+        return out
+
+    a, b = tree(volume), tree(seen)
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
 
 
 def kubefort_image() -> Image:
