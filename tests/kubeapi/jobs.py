@@ -45,7 +45,9 @@ pulls, resource limits, ``activeDeadlineSeconds``.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
+import json
 import os
 import shutil
 import subprocess
@@ -98,6 +100,7 @@ class JobRunner:
         self._seen: set[str] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._jobs: list[threading.Thread] = []  # each Job runs on its own, as on a node with room for all
 
     def __enter__(self) -> JobRunner:
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -108,6 +111,8 @@ class JobRunner:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=60)
+        for t in self._jobs:
+            t.join(timeout=60)
 
     # -- the controller loop -------------------------------------------------------------------------
     def _loop(self) -> None:
@@ -122,8 +127,10 @@ class JobRunner:
                 ]
                 for o in todo:
                     self._seen.add(o["metadata"]["uid"])
-            for job in todo:
-                self._run_job(job)
+            for job in todo:  # a Job whose process waits for other Jobs (kubefort's CronJobs) must not block them
+                t = threading.Thread(target=self._run_job, args=(job,), daemon=True)
+                self._jobs.append(t)
+                t.start()
             self._stop.wait(0.05)
 
     def _run_job(self, job: dict[str, Any]) -> None:
@@ -227,7 +234,13 @@ class JobRunner:
         scratch = self.workdir / pod_name
         scratch.mkdir(parents=True)
         try:
-            mounts = self._volumes(ns, spec.get("volumes") or (), scratch)
+            mounts = self._volumes(
+                ns,
+                spec.get("volumes") or (),
+                scratch,
+                str(spec.get("serviceAccountName") or "default"),
+                (spec.get("securityContext") or {}).get("fsGroup"),
+            )
         except _Pending as e:
             reason, message = e.args
             waiting = {"waiting": {"reason": reason, "message": message}}
@@ -265,10 +278,19 @@ class JobRunner:
         self.store.upsert(pod)
         return phase
 
-    def _volumes(self, ns: str, volumes: Sequence[Mapping[str, Any]], scratch: Path) -> dict[str, Path]:
+    def _volumes(
+        self, ns: str, volumes: Sequence[Mapping[str, Any]], scratch: Path, account: str, fs_group: int | None
+    ) -> dict[str, Path]:
         """volume name -> the directory standing in for it."""
         out: dict[str, Path] = {}
         for v in volumes:
+            if "projected" in v:
+                d = scratch / "volumes" / v["name"]
+                d.mkdir(parents=True)
+                for source in v["projected"].get("sources") or ():
+                    self._project(ns, account, source, d)
+                out[v["name"]] = d
+                continue
             if "persistentVolumeClaim" in v:
                 out[v["name"]] = self._claim(ns, str(v["persistentVolumeClaim"]["claimName"]))
             elif "secret" in v:
@@ -278,15 +300,39 @@ class JobRunner:
                         "ContainerCreating", f'MountVolume.SetUp failed: secret "{v["secret"]["secretName"]}" not found'
                     )
                 d = scratch / "volumes" / v["name"]
-                d.mkdir(parents=True)
-                for k, b64 in (secret.get("data") or {}).items():
-                    (d / k).write_bytes(base64.b64decode(b64))
+                files = {k: base64.b64decode(b64) for k, b64 in (secret.get("data") or {}).items()}
+                _atomic_writer(d, files, v["secret"], fs_group)
                 out[v["name"]] = d
             elif "emptyDir" in v:
                 d = scratch / "volumes" / v["name"]
                 d.mkdir(parents=True)
                 out[v["name"]] = d
         return out
+
+    def _project(self, ns: str, account: str, source: Mapping[str, Any], d: Path) -> None:
+        """One source of a projected volume: the Pod's ServiceAccount token (one the API server takes for
+        that account), a ConfigMap's keys (``kube-root-ca.crt``: the cluster CA, as the root-CA
+        publisher puts it in every namespace), the Pod's namespace from the downward API."""
+        if "serviceAccountToken" in source:
+            token = self.api.service_account_token(ns, account)
+            (d / str(source["serviceAccountToken"].get("path") or "token")).write_text(token)
+        elif "configMap" in source:
+            name = str(source["configMap"]["name"])
+            cm = self.store.types[("", "configmaps")].objects.get((ns, name))
+            data = dict((cm or {}).get("data") or {})
+            if cm is None and name == "kube-root-ca.crt":
+                data = {"ca.crt": self.api.ca.pem.decode()}
+            items = source["configMap"].get("items") or [{"key": k, "path": k} for k in data]
+            for item in items:
+                (d / str(item["path"])).write_text(data[item["key"]])
+        elif "downwardAPI" in source:
+            for item in source["downwardAPI"].get("items") or ():
+                field_path = (item.get("fieldRef") or {}).get("fieldPath")
+                if field_path != "metadata.namespace":
+                    raise AssertionError(f"the job runner projects no {field_path}")
+                (d / str(item["path"])).write_text(ns)
+        else:
+            raise AssertionError(f"the job runner projects no {sorted(source)}")
 
     def _claim(self, ns: str, claim: str) -> Path:
         """The directory of a claim's volume: known, provisioned now (empty, or cloned from a snapshot's
@@ -351,6 +397,9 @@ class JobRunner:
             argv = [*READ_ONLY_WRAPPER, str(len(read_only)), *(str(d) for _, d, _ in read_only), *argv]
         env = dict(image.env)
         env.update({str(e["name"]): local(str(e.get("value", ""))) for e in c.get("env") or ()})
+        account = next((where for path, where in mounts if path == SERVICE_ACCOUNT_DIR), None)
+        if account is not None:
+            env["KUBECONFIG"] = self._in_cluster_config(Path(account), scratch / f"{c['name']}.kubeconfig")
         cwd = local(str(c["workingDir"])) if c.get("workingDir") else str(scratch)
         p = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, timeout=600, check=False)
         log = (p.stdout + p.stderr).decode("utf-8", "replace")
@@ -375,6 +424,58 @@ class JobRunner:
             terminated["message"] = message[:4096]
         return {"name": c["name"], "state": {"terminated": terminated}, "ready": False, "restartCount": 0}
 
+    def _in_cluster_config(self, account: Path, path: Path) -> str:
+        """The in-cluster configuration of a container that mounts its ServiceAccount's token, as a
+        kubeconfig: a client in a Pod finds the API server from ``KUBERNETES_SERVICE_HOST`` and reads
+        the token and CA at the fixed path :data:`SERVICE_ACCOUNT_DIR`, which a process here cannot see
+        (it is the path of no directory of ours); the kubeconfig names the same projected files."""
+        doc = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "in-cluster",
+                    "cluster": {"server": self.api.url, "certificate-authority": str(account / "ca.crt")},
+                }
+            ],
+            "users": [{"name": "service-account", "user": {"tokenFile": str(account / "token")}}],
+            "contexts": [{"name": "in-cluster", "context": {"cluster": "in-cluster", "user": "service-account"}}],
+            "current-context": "in-cluster",
+        }
+        path.write_text(json.dumps(doc))
+        return str(path)
+
+
+def _atomic_writer(d: Path, files: Mapping[str, bytes], source: Mapping[str, Any], fs_group: int | None) -> None:
+    """A Secret volume as the kubelet writes it (its AtomicWriter): the files in a timestamped directory,
+    ``..data`` a symlink to it, each key a symlink ``KEY -> ..data/KEY``; the mode ``defaultMode``
+    (0644 unless set) or the item's ``mode``; with the Pod's ``fsGroup`` the files and directories
+    belong to that group and are group-readable (a read-only volume's ownership: ``mode | 0440``,
+    directories also setgid and group-searchable), as ``SetVolumeOwnership`` does."""
+    items = source.get("items") or [{"key": k, "path": k} for k in sorted(files)]
+    stamp = d / f"..{dt.datetime.now(dt.UTC):%Y_%m_%d_%H_%M_%S.%f}"
+    stamp.mkdir(parents=True)
+    for item in items:
+        target = stamp / str(item["path"])
+        target.write_bytes(files[item["key"]])
+        mode = int(item.get("mode", source.get("defaultMode", 0o644)))
+        if fs_group is not None:
+            with contextlib.suppress(PermissionError):  # a user may give its files only to its own groups
+                os.lchown(target, -1, int(fs_group))
+            mode |= 0o440
+        target.chmod(mode)
+    (d / "..data").symlink_to(stamp.name)
+    for item in items:
+        (d / str(item["path"])).symlink_to(f"..data/{item['path']}")
+    if fs_group is not None:
+        for sub in (d, stamp):
+            with contextlib.suppress(PermissionError):
+                os.lchown(sub, -1, int(fs_group))
+            sub.chmod(sub.stat().st_mode | 0o2550)
+
+
+#: where a Pod's ServiceAccount token, CA and namespace are mounted
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 #: ``unshare -m`` (a mount namespace of the process's own) running a shell that bind-mounts each of the
 #: first N arguments read-only over itself, then executes the rest: what a kubelet's read-only bind

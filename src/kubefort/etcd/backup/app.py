@@ -223,6 +223,14 @@ def derived_reason(obj: Mapping[str, Any], t: ResourceType) -> str | None:
         return "derived: published in every namespace by the root CA controller"
     if t.group == "" and t.kind == "Secret" and obj.get("type") == "kubernetes.io/service-account-token":
         return "derived: a service account token, issued again by the cluster"
+    labels = md.get("labels") or {}
+    if labels.get("app.kubernetes.io/managed-by") == "kubefort" and labels.get("app.kubernetes.io/component") in (
+        "app-backup",
+        "volume-backup",
+    ):
+        # restored, the schedule's Roles would grant the backup's account rights in the drill's namespace
+        # (and fail the escalation check), and old volume Jobs would run again there
+        return "kubefort's own: the backup's RBAC (kubefort backup schedule) or volume Jobs, made again by them"
     return None
 
 
