@@ -206,7 +206,8 @@ def _node_ports(spec: dict[str, Any], applied: Any) -> None:
 
 
 def derived_reason(obj: Mapping[str, Any], t: ResourceType) -> str | None:
-    """Why ``obj`` is not backed up (the cluster makes it again from another object), or None."""
+    """Why ``obj`` is not backed up (the cluster makes it again from another object, or it is kubefort's
+    own backup machinery, which the schedule and the restore make again), or None."""
     why = DERIVED_TYPES.get((t.group, t.kind))
     if why is not None:
         return why
