@@ -361,11 +361,16 @@ def test_object_lock_of_the_restic_bucket_is_checked_before_the_backup(s3: Any, 
         )
         repo = ["--repo", "s3://apps-locked/apps", "--key-file", str(tmp_path / "key.json"), "--s3-endpoint", endpoint]
         args = ["backup", "namespace", "db", "--kubeconfig", w.src, *repo, "--object-lock-days", "2"]
-        r = CliRunner().invoke(cli, [*args, *w.volume_args, "--volume-user", "999"])
+        r = CliRunner().invoke(cli, [*args, *w.volume_args, "--volume-user", "999", "--no-snapshots"])
         assert r.exit_code == 0, r.output
+        mounted = set()
         for job in w.source.types[("batch", "jobs")].objects.values():  # the application's UID reads its files
             ctx = job["spec"]["template"]["spec"]["securityContext"]
             assert (ctx["runAsUser"], ctx["runAsGroup"], ctx["fsGroup"], ctx["runAsNonRoot"]) == (999, 999, 999, True)
+            mounted.add(str(job["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"]))
+        # --no-snapshots: each claim mounted (read-only) by its own Job, no snapshot, no clone
+        assert mounted == {"data-pg-0", "uploads"}
+        assert not [e for e in w.source.events if e.rtype.kind == "VolumeSnapshot"]
         # a longer policy than the restic bucket keeps: refused before any Job runs
         jobs = len(w.src_runner.ran)
         s3.create_bucket(Bucket="restic-unlocked")
