@@ -8,8 +8,8 @@ their containers, and writes back what a cluster writes:
 - a Pod per attempt (labels ``job-name``, ``batch.kubernetes.io/job-name``, ``controller-uid``; owner
   reference to the Job), up to ``backoffLimit`` retries;
 - volumes: a ``persistentVolumeClaim`` is a directory standing in for the claim's volume
-  (:attr:`JobRunner.volumes`; a claim that exists in the store but has no directory yet is provisioned
-  empty, or, with a ``dataSource`` naming a VolumeSnapshot, as a copy of the snapshot's source claim:
+  (:attr:`JobRunner.volumes`; a claim that exists in the store but has no directory yet, or whose
+  directory was provisioned for an earlier claim of that name, is provisioned empty, or, with a ``dataSource`` naming a VolumeSnapshot, as a copy of the snapshot's source claim:
   what a CSI driver's clone gives); a ``secret`` volume is a directory of the Secret's keys as files
   (decoded, as the kubelet projects them); an ``emptyDir`` an empty directory. A claim or Secret that
   does not exist leaves the Pod ``Pending`` with its containers waiting in ``ContainerCreating``, as a
@@ -96,6 +96,9 @@ class JobRunner:
         self.images = dict(images)
         self.workdir = workdir
         self.volumes: dict[tuple[str, str], Path] = {}  # (namespace, claim) -> the directory of its volume
+        # (namespace, claim) -> the uid of the claim a volume was provisioned for: a claim deleted and made
+        # again (a namespace replaced) gets a new, empty volume
+        self._provisioned: dict[tuple[str, str], str] = {}
         self.ran: list[tuple[str, str]] = []  # (namespace, job) in the order they ran
         self._seen: set[str] = set()
         self._stop = threading.Event()
@@ -337,10 +340,10 @@ class JobRunner:
     def _claim(self, ns: str, claim: str) -> Path:
         """The directory of a claim's volume: known, provisioned now (empty, or cloned from a snapshot's
         source claim), or the Pod cannot start."""
-        have = self.volumes.get((ns, claim))
-        if have is not None:
-            return have
         pvc = self.store.types[("", "persistentvolumeclaims")].objects.get((ns, claim))
+        have = self.volumes.get((ns, claim))
+        if have is not None and (pvc is None or self._provisioned.get((ns, claim)) in (None, pvc["metadata"]["uid"])):
+            return have  # the test's volume, or the one provisioned for this claim (not for a deleted one)
         if pvc is None:
             raise _Pending("ContainerCreating", f'persistentvolumeclaim "{claim}" not found')
         d = self.workdir / "pv" / f"{ns}-{claim}-{uuid.uuid4().hex[:6]}"
@@ -355,6 +358,7 @@ class JobRunner:
         else:
             d.mkdir(parents=True)
         self.volumes[(ns, claim)] = d
+        self._provisioned[(ns, claim)] = pvc["metadata"]["uid"]
         return d
 
     def _run_container(

@@ -25,6 +25,8 @@ exactly as a real cluster would be. What it serves is shaped as the API referenc
   (:mod:`.jobs`, which runs kubefort's volume Jobs as a kubelet would) kept in ``pod_logs``;
 - authentication: client certificates signed by the cluster CA (the CN is the user) or bearer
   tokens (a ServiceAccount's from :meth:`KubeAPIServer.service_account_token`); anything else gets 401;
+- ``DELETE`` of an object: gone at once (no finalizers); a Namespace's objects go with it (what the
+  namespace controller does), and an object made again under the same name gets a new uid;
 - authorization, when ``rbac`` is set: RBAC over the store's Roles and bindings (:mod:`.rbac`), every
   resource request checked with its verb (``get``, ``list``, ``watch``, ``patch``, ``delete``; an apply
   that creates the object also as ``create``, with its name, as the API server's patch handler does),
@@ -840,9 +842,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _delete(self, t: ResourceType, namespace: str | None, name: str) -> None:
         """``DELETE`` of one object (no finalizers here: it is gone at once): 200 with a ``Status`` of
-        ``status: Success``, or 404 ``NotFound``."""
+        ``status: Success``, or 404 ``NotFound``. A Namespace takes what it holds with it, at once (what
+        the namespace controller does before the Namespace itself goes)."""
         store = self.server_api.store
         with store.cond:
+            if t.group == "" and t.resource == "namespaces" and ("", name) in t.objects:
+                for other in list(store.types.values()):
+                    if other.namespaced:
+                        for key in [k for k in other.objects if k[0] == name]:
+                            store.delete(other.group, other.resource, name, key[1])
             if (namespace or "", name) not in t.objects:
                 return self._send(
                     404,

@@ -596,6 +596,12 @@ def prune_cmd(
     "--storage-class-map", multiple=True, metavar="OLD=NEW", help="Namespace backups: claims of class OLD get NEW."
 )
 @click.option("--dry-run", is_flag=True, help="Namespace backups: only say what would be applied.")
+@click.option(
+    "--replace-namespaces",
+    is_flag=True,
+    help="Namespace backups, drills into scratch namespaces: delete every target namespace first and wait "
+    "until it is gone (every namespace must be mapped to another name with --namespace-map).",
+)
 @click.option("-o", "--format", "fmt", type=FORMAT, default="table", show_default=True)
 @click.option("--name", default="default", show_default=True, help="Member name of the restored etcd.")
 @click.option(
@@ -622,6 +628,7 @@ def restore_cmd(
     namespace_map: tuple[str, ...],
     storage_class_map: tuple[str, ...],
     dry_run: bool,
+    replace_namespaces: bool,
     fmt: str,
     name: str,
     peer_url: str,
@@ -662,6 +669,7 @@ def restore_cmd(
                 volumes=target,
                 volume_timeout=volume_timeout,
                 progress=line.show if line else None,
+                replace_namespaces=replace_namespaces,
             )
         finally:
             if line:
@@ -670,10 +678,10 @@ def restore_cmd(
         sys.exit(0 if res.ok else 1)
     if data_dir is None:
         raise UsageError(f"backup {backup_id} is an etcd backup: give --data-dir DIR")
-    if to_context or namespace_map or storage_class_map or dry_run or restic_repository:
+    if to_context or namespace_map or storage_class_map or dry_run or restic_repository or replace_namespaces:
         raise UsageError(
-            "--to-context, --namespace-map, --storage-class-map, --dry-run and --restic-repository are for "
-            "namespace backups"
+            "--to-context, --namespace-map, --storage-class-map, --dry-run, --restic-repository and "
+            "--replace-namespaces are for namespace backups"
         )
     res_etcd = restore(
         backups,

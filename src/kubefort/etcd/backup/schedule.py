@@ -10,7 +10,8 @@ code fails the Job when an object is missing after the restore. Least privilege,
   a backup depends on (CRDs, ClusterRoles, PersistentVolumes, StorageClasses, IngressClasses) and
   ``list`` on VolumeSnapshotClasses;
 - the drill runs as another ServiceAccount and writes only into its scratch namespaces (a Role there
-  with ``get``/``create``/``patch`` on the same resources) and those Namespace objects, by name;
+  with ``get``/``create``/``patch`` on the same resources) and those Namespace objects, by name (it
+  cannot delete them: its Roles live in them, so ``--replace-namespaces`` is for drills run by hand);
 - no wildcard: the built-in namespaced resources are named (:data:`RESOURCES`), custom resources are
   added by name; a type not granted is recorded as skipped (forbidden) in the backup's manifest;
 - what kubefort's rules flag in these grants (reading Secrets, writing workloads in the scratch
