@@ -9,23 +9,28 @@ their containers, and writes back what a cluster writes:
   reference to the Job), up to ``backoffLimit`` retries;
 - volumes: a ``persistentVolumeClaim`` is a directory standing in for the claim's volume
   (:attr:`JobRunner.volumes`; a claim that exists in the store but has no directory yet, or whose
-  directory was provisioned for an earlier claim of that name, is provisioned empty, or, with a ``dataSource`` naming a VolumeSnapshot, as a copy of the snapshot's source claim:
-  what a CSI driver's clone gives); a ``secret`` volume is a directory of the Secret's keys as files
-  (decoded, as the kubelet projects them); an ``emptyDir`` an empty directory. A claim or Secret that
-  does not exist leaves the Pod ``Pending`` with its containers waiting in ``ContainerCreating``, as a
-  failed mount does;
+  directory was provisioned for an earlier claim of that name, is provisioned empty, or, with a
+  ``dataSource`` naming a VolumeSnapshot, as a copy of the snapshot's source claim: what a CSI
+  driver's clone gives); a ``secret`` volume is laid out as the kubelet's AtomicWriter writes it
+  (``KEY -> ..data/KEY`` symlinks, ``defaultMode`` or the item's ``mode``, with the Pod's ``fsGroup``
+  as group and group read); a ``projected`` volume holds the Pod's ServiceAccount token (one the test
+  API server takes for that account), ConfigMap keys (``kube-root-ca.crt``: the cluster CA) and the
+  namespace; an ``emptyDir`` is an empty directory. A claim or Secret that does not exist leaves the
+  Pod ``Pending`` with its containers waiting in ``ContainerCreating``, as a failed mount does;
 - containers: init containers one after the other, then the containers; each is ``command`` (or the
   image's entrypoint, from :attr:`JobRunner.images`) + ``args``, run as a local process whose mount
   paths, ``workingDir`` and environment values are rewritten to the directories above (a path under a
   ``mountPath`` becomes the same path under its directory); its environment is the image's and the
-  container's only;
+  container's only, and ``KUBECONFIG`` when it mounts a ServiceAccount token at
+  ``/var/run/secrets/kubernetes.io/serviceaccount``: a kubeconfig naming the same projected token and
+  CA (the in-cluster configuration, whose fixed path a process here cannot see); each Job runs on a
+  thread of its own (a CronJob's kubefort waits for the Jobs it creates);
 - the termination message: the file at ``terminationMessagePath`` (``/dev/termination-log``), or with
   ``FallbackToLogsOnError`` and a non-zero exit the end of the output (80 lines, 2048 bytes), at most
   4096 bytes, in ``status.containerStatuses[].state.terminated.message``; the output is kept as the
   container's log (``GET pods/NAME/log?container=C``);
 - the Job's status: ``succeeded``/``failed`` counts and the ``Complete`` or ``Failed``
-  (``BackoffLimitExceeded``) condition with their ``SuccessCriteriaMet``/``FailureTarget`` forerunners.
-
+  (``BackoffLimitExceeded``) condition with their ``SuccessCriteriaMet``/``FailureTarget`` forerunners;
 - read-only mounts: a mount with ``readOnly: true``, every mount of a ``persistentVolumeClaim`` volume
   with ``readOnly: true`` and every ``secret`` volume (the kubelet mounts those read-only) are read-only
   for the container's process. ``readonly="mount"`` (the default when the runner may: root with
