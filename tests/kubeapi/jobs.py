@@ -52,6 +52,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import os
 import shutil
@@ -523,13 +524,13 @@ def _changes(volume: Path, seen: Path) -> list[str]:
             for n in dirs + files:
                 p = Path(d) / n
                 st = p.lstat()
-                data = (
-                    p.read_bytes()
-                    if p.is_file() and not p.is_symlink()
-                    else os.readlink(p).encode()
-                    if p.is_symlink()
-                    else b""
-                )
+                if p.is_symlink():
+                    data = os.readlink(p).encode()
+                elif p.is_file():
+                    with p.open("rb") as f:
+                        data = hashlib.file_digest(f, "sha256").digest()
+                else:
+                    data = b""
                 out[str(p.relative_to(root))] = (st.st_mode, data)
         return out
 
