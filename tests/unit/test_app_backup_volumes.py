@@ -474,5 +474,7 @@ def test_schedule_with_volume_data_grants_exactly_what_the_jobs_need(tmp_path: P
                 namespaces=("a",), repo="s3://b/p", image=image, restic_repository="/srv/restic", restic_image=restic
             )
         )
+    with pytest.raises(Exception, match="needs --restic-image"):
+        schedule_manifests(ScheduleSpec(namespaces=("a",), repo="s3://b/p", image=image, restic_repository=repo))
     with pytest.raises(Exception, match="give --restic-repository"):
         schedule_manifests(ScheduleSpec(namespaces=("a",), repo="s3://b/p", image=image, restic_image=restic))

@@ -198,7 +198,9 @@ def schedule_manifests(spec: ScheduleSpec) -> list[dict[str, Any]]:
                 f"--restic-repository {spec.restic_repository}: a schedule keeps volume data in an S3 bucket "
                 "with Object Lock (s3:ENDPOINT/BUCKET/PREFIX)"
             )
-        if not spec.restic_image or "@sha256:" not in spec.restic_image:
+        if not spec.restic_image:
+            raise UsageError("--restic-repository needs --restic-image IMAGE@sha256:...")
+        if "@sha256:" not in spec.restic_image:
             raise UsageError(f"--restic-image {spec.restic_image}: pin restic's image by digest (IMAGE@sha256:...)")
     elif spec.restic_image:
         raise UsageError("--restic-image is for volume data: give --restic-repository")
