@@ -24,7 +24,14 @@ exactly as a real cluster would be. What it serves is shaped as the API referenc
 - ``pods/NAME/log?container=C``: a container's output as ``text/plain``, what the job runner stand-in
   (:mod:`.jobs`, which runs kubefort's volume Jobs as a kubelet would) kept in ``pod_logs``;
 - authentication: client certificates signed by the cluster CA (the CN is the user) or bearer
-  tokens; anything else gets 401.
+  tokens (a ServiceAccount's from :meth:`KubeAPIServer.service_account_token`); anything else gets 401;
+- ``DELETE`` of an object: gone at once (no finalizers); a Namespace's objects go with it (what the
+  namespace controller does), and an object made again under the same name gets a new uid;
+- authorization, when ``rbac`` is set: RBAC over the store's Roles and bindings (:mod:`.rbac`), every
+  resource request checked with its verb (``get``, ``list``, ``watch``, ``patch``, ``delete``; an apply
+  that creates the object also as ``create``, with its name, as the API server's patch handler does),
+  ``pods/log`` as that subresource; 403 Forbidden otherwise. The ``superusers`` (the test's own
+  certificate and token users) are not checked, as members of system:masters.
 
 Fault switches (:class:`Faults`) make a type answer 403, 429 with Retry-After, 5xx, 410 on continue,
 slow answers and dropped connections, a group's discovery fail with 503 (an aggregated API server that
@@ -46,6 +53,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -58,6 +66,7 @@ import yaml
 
 from . import openapi
 from .pki import CA, Pair
+from .rbac import Attributes, allowed
 from .store import LabelSelector, ResourceType, Store, served
 
 AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
@@ -111,6 +120,10 @@ class KubeAPIServer:
         self.store = store or Store()
         self.faults = Faults()
         self.tokens = dict(tokens or {"kubefort-test-token": "token-user"})  # token -> user
+        # RBAC (``.rbac``): off, every authenticated user may do everything; on, every request but those of
+        # ``superusers`` (as system:masters) is authorized by the Roles and bindings of the store
+        self.rbac = False
+        self.superusers = {"cert-user", "token-user"}
         self.requests: list[Request] = []
         # (namespace, pod, container) -> its output, served by GET pods/NAME/log (see .jobs)
         self.pod_logs: dict[tuple[str, str, str], str] = {}
@@ -175,6 +188,12 @@ class KubeAPIServer:
     def url(self) -> str:
         assert self._httpd is not None
         return f"https://127.0.0.1:{self._httpd.server_address[1]}"
+
+    def service_account_token(self, namespace: str, name: str) -> str:
+        """A new bearer token for the ServiceAccount (what the kubelet projects into a Pod)."""
+        token = f"sa-{namespace}-{name}-{uuid.uuid4().hex}"
+        self.tokens[token] = f"system:serviceaccount:{namespace}:{name}"
+        return token
 
     # -- client configuration ------------------------------------------------------------------------
     def kubeconfig(
@@ -404,6 +423,8 @@ class _Handler(BaseHTTPRequestHandler):
             namespace, rest = rest[1], rest[2:]
         t = api.store.lookup(group, version, rest[0]) if rest else None
         if method == "GET" and t is not None and t.resource == "pods" and len(rest) == 3 and rest[2] == "log":
+            if not self._authorized(user, "get", t, namespace, rest[1], "log"):
+                return None
             return self._pod_log(namespace or "", rest[1], query.get("container"))
         if t is None or len(rest) > 2:
             return self._send(404, status(404, "NotFound", "the server could not find the requested resource"))
@@ -420,6 +441,13 @@ class _Handler(BaseHTTPRequestHandler):
                 405,
                 status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"),
             )
+        name = rest[1] if len(rest) == 2 else ""
+        if not self._authorized(user, verb, t, namespace, name):
+            return None
+        # an apply that creates the object is authorized as a create too, with the object's name
+        creates = method == "PATCH" and api.rbac and (namespace or "", name) not in t.objects
+        if creates and not self._authorized(user, "create", t, namespace, name):
+            return None
         faults = api.faults
         if faults.take(faults.slow, t):
             time.sleep(faults.delay)
@@ -458,6 +486,33 @@ class _Handler(BaseHTTPRequestHandler):
         if query.get("watch") in ("true", "1"):
             return self._watch(t, version, namespace, query)
         return self._list(t, version, namespace, query)
+
+    def _authorized(
+        self, user: str, verb: str, t: ResourceType, namespace: str | None, name: str, sub: str = ""
+    ) -> bool:
+        """RBAC's answer (when the server enforces it); a 403 is sent when it says no."""
+        api = self.server_api
+        if not api.rbac or user in api.superusers:
+            return True
+        a = Attributes(user, verb, t.group, t.resource, sub, namespace or "", name)
+        if allowed(api.store, a):
+            return True
+        scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+        what = f"{t.resource}/{sub}" if sub else t.resource
+        self._send(
+            403,
+            status(
+                403,
+                "Forbidden",
+                f'{t.name} "{name}" is forbidden: User "{user}" cannot {verb} resource "{what}" in API group '
+                f'"{t.group}" {scope}'
+                if name
+                else f'{t.name} is forbidden: User "{user}" cannot {verb} resource "{what}" in API group '
+                f'"{t.group}" {scope}',
+                {"group": t.group, "kind": t.resource, **({"name": name} if name else {})},
+            ),
+        )
+        return False
 
     def _read_body(self) -> bytes | None:
         """The request body (None when it was refused: too large, the answer is sent)."""
@@ -787,9 +842,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _delete(self, t: ResourceType, namespace: str | None, name: str) -> None:
         """``DELETE`` of one object (no finalizers here: it is gone at once): 200 with a ``Status`` of
-        ``status: Success``, or 404 ``NotFound``."""
+        ``status: Success``, or 404 ``NotFound``. A Namespace takes what it holds with it, at once (what
+        the namespace controller does before the Namespace itself goes)."""
         store = self.server_api.store
         with store.cond:
+            if t.group == "" and t.resource == "namespaces" and ("", name) in t.objects:
+                for other in list(store.types.values()):
+                    if other.namespaced:
+                        for key in [k for k in other.objects if k[0] == name]:
+                            store.delete(other.group, other.resource, name, key[1])
             if (namespace or "", name) not in t.objects:
                 return self._send(
                     404,

@@ -134,6 +134,7 @@ class Store:
         self.events: list[Event] = []
         self.compacted = 0  # events at or below this resourceVersion are gone
         self.cond = threading.Condition()
+        self._incarnations: dict[str, int] = {}  # how many times an object of that name was created
         for g, v, k, r, ns in BUILTIN:
             self.types[(g, r)] = ResourceType(
                 g, k, r, ns, [v], verbs=WRITE_VERBS if writable else ("get", "list", "watch")
@@ -263,7 +264,12 @@ class Store:
             old = t.objects.get(key)
             self.rv += 1
             md["resourceVersion"] = str(self.rv)
-            md.setdefault("uid", str(uuid.uuid5(uuid.NAMESPACE_URL, f"{t.group}/{t.resource}/{key[0]}/{key[1]}")))
+            if "uid" not in md:  # fixed for reproducible fixtures; an object made again gets a new one
+                name = f"{t.group}/{t.resource}/{key[0]}/{key[1]}"
+                n = self._incarnations.get(name, 0) if old is None else max(self._incarnations.get(name, 1) - 1, 0)
+                md["uid"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{name}#{n}" if n else name))
+                if old is None:
+                    self._incarnations[name] = n + 1
             md.setdefault("creationTimestamp", "2026-01-01T00:00:00Z")
             t.objects[key] = obj
             if not quiet:

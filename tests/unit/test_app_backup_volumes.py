@@ -322,3 +322,159 @@ def test_restic_results_and_bucket_parsing() -> None:
     assert restic_summary("Fatal: wrong password\n") is None
     assert parse_report('{"files": 3, "sha256": "ab"}') == {"files": 3, "sha256": "ab"}
     assert parse_report("Fatal: boom") is None and parse_report('{"files": "3"}') is None
+
+
+def _rules_of(docs: list[dict[str, Any]], ns: str, name: str) -> set[tuple[str, str, str, tuple[str, ...]]]:
+    """(group, resource, verb, resourceNames) of a Role: what it grants, one verb at a time."""
+    role = next(
+        d for d in docs if d["kind"] == "Role" and (d["metadata"]["namespace"], d["metadata"]["name"]) == (ns, name)
+    )
+    return {
+        (g, r, v, tuple(rule.get("resourceNames") or ()))
+        for rule in role["rules"]
+        for g in rule["apiGroups"]
+        for r in rule["resources"]
+        for v in rule["verbs"]
+    }
+
+
+def test_schedule_with_volume_data_grants_exactly_what_the_jobs_need(tmp_path: Path) -> None:
+    from kubefort.etcd.backup.schedule import ScheduleSpec, schedule_manifests
+    from kubefort.model.objects import K8sObject, Source
+    from kubefort.rules.backup import kubefort_volume_data
+
+    image = "registry.example.com/kubefort@sha256:" + "c" * 64
+    restic = "registry.example.com/restic@sha256:" + "a" * 64
+    repo = "s3:https://s3.example.com/volumes/restic"
+    spec = ScheduleSpec(
+        namespaces=("shop", "db"), repo="s3://backups/apps", image=image, restic_repository=repo, restic_image=restic
+    )
+    docs = schedule_manifests(spec)
+    by = {(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]): d for d in docs}
+    cron = by[("CronJob", "kubefort-backup", "kubefort-app-backup")]
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    args = pod["containers"][0]["args"]
+    volume_args = [
+        "--restic-repository",
+        repo,
+        "--restic-image",
+        restic,
+        "--kubefort-image",
+        image,
+        "--volume-user",
+        "65532",
+    ]
+    assert args[:4] == ["backup", "namespace", "shop", "db"] and args[-len(volume_args) :] == volume_args
+    drill = by[("CronJob", "kubefort-backup", "kubefort-app-drill")]
+    dargs = drill["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert (
+        dargs[:3] == ["backup", "restore", "latest"] and dargs[dargs.index("--restic-repository") :][:8] == volume_args
+    )
+    # the arguments parse: the CLI takes them as they are (checked by click, not run here)
+    from kubefort.cli import cli
+
+    for a in (args, dargs):
+        ctx = cli.make_context("kubefort", list(a), resilient_parsing=True)
+        sub = ctx.command.get_command(ctx, a[0])  # type: ignore[attr-defined]
+        sctx = sub.make_context(a[0], list(a[1:]), parent=ctx, resilient_parsing=True)
+        cmd = sctx.command.get_command(sctx, a[1])
+        params = cmd.make_context(a[1], list(a[2:]), parent=sctx).params
+        assert params["restic_repository"] == repo and params["restic_image"] == restic
+        assert params["kubefort_image"] == image and params["volume_secret"] == "kubefort-volume-backup"
+    # no secret value in the CronJobs: the restic password and bucket keys are a Secret of each namespace
+    assert "password" not in yaml.safe_dump(cron) and "--restic-password" not in " ".join(args)
+    assert {v.get("secret", {}).get("secretName") for v in pod["volumes"]} >= {
+        "kubefort-backup-key",
+        "kubefort-backup-s3",
+    }
+    # per backed-up namespace exactly what running the volume Jobs takes
+    job_rights = {
+        ("batch", "jobs", "get", ()),
+        ("batch", "jobs", "create", ()),
+        ("batch", "jobs", "patch", ()),
+        ("", "serviceaccounts", "create", ("kubefort-volume-backup",)),
+        ("", "serviceaccounts", "patch", ("kubefort-volume-backup",)),
+        ("networking.k8s.io", "networkpolicies", "create", ("kubefort-volume-backup",)),
+        ("networking.k8s.io", "networkpolicies", "patch", ("kubefort-volume-backup",)),
+        ("", "pods", "list", ()),
+        ("", "pods/log", "get", ()),
+    }
+    snapshot_rights = {("snapshot.storage.k8s.io", "volumesnapshots", v, ()) for v in ("create", "patch", "delete")} | {
+        ("", "persistentvolumeclaims", v, ()) for v in ("create", "patch", "delete")
+    }
+    for ns in ("shop", "db"):
+        assert _rules_of(docs, ns, "kubefort-app-backup-volumes") == job_rights | snapshot_rights
+        binding = by[("RoleBinding", ns, "kubefort-app-backup-volumes")]
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "kubefort-app-backup", "namespace": "kubefort-backup"}
+        ]
+        # the drill's account: in the scratch namespaces only, no snapshots, no deletes
+        assert _rules_of(docs, f"drill-{ns}", "kubefort-app-drill-volumes") == job_rights
+        assert (
+            by[("RoleBinding", f"drill-{ns}", "kubefort-app-drill-volumes")]["subjects"][0]["name"]
+            == "kubefort-app-drill"
+        )
+    volume_roles = {
+        (d["metadata"]["namespace"], d["metadata"]["name"])
+        for d in docs
+        if d["kind"] == "Role" and "volumes" in d["metadata"]["name"]
+    }
+    assert volume_roles == {
+        ("shop", "kubefort-app-backup-volumes"),
+        ("db", "kubefort-app-backup-volumes"),
+        ("drill-shop", "kubefort-app-drill-volumes"),
+        ("drill-db", "kubefort-app-drill-volumes"),
+    }
+    # nothing cluster-wide is added for volume data
+    assert [d for d in docs if d["kind"].startswith("Cluster")] == [
+        d
+        for d in schedule_manifests(ScheduleSpec(namespaces=("shop", "db"), repo="s3://backups/apps", image=image))
+        if d["kind"].startswith("Cluster")
+    ]
+    # the rules count this CronJob as covering the namespaces' volume data; the drill's does not back up
+    assert kubefort_volume_data(K8sObject.from_raw(cron, Source(file="s.yaml")))
+    assert not kubefort_volume_data(K8sObject.from_raw(drill, Source(file="s.yaml")))
+    # everything scans clean, what is flagged is suppressed on its object with the reason
+    path = tmp_path / "schedule.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    report = scan(ScanOptions(paths=[str(path)]))
+    assert [(f.rule.id, f.object.name) for f in report.findings if not f.suppressed] == []
+    assert all(f.suppression for f in report.findings if f.suppressed)
+    suppressed = {(f.rule.id, f.object.kind, f.object.namespace) for f in report.findings if f.suppressed}
+    assert ("KF-RBAC-030", "Role", "db") in suppressed  # the snapshot clones' deletion, said why
+    # without snapshots: no right on snapshots or claims, and the backup is told not to use them
+    plain = schedule_manifests(
+        ScheduleSpec(
+            namespaces=("db",),
+            repo="s3://backups/apps",
+            image=image,
+            restic_repository=repo,
+            restic_image=restic,
+            snapshots=False,
+            volume_secret="db-restic",
+        )
+    )
+    assert _rules_of(plain, "db", "kubefort-app-backup-volumes") == job_rights
+    pcron = next(d for d in plain if d["kind"] == "CronJob" and d["metadata"]["name"] == "kubefort-app-backup")
+    pargs = pcron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert pargs[-1] == "--no-snapshots" and pargs[pargs.index("--secret") + 1] == "db-restic"
+    path.write_text(yaml.safe_dump_all(plain))
+    report = scan(ScanOptions(paths=[str(path)]))
+    assert [(f.rule.id, f.object.name) for f in report.findings if not f.suppressed] == []
+    # pinned images, an S3 repository with Object Lock
+    with pytest.raises(Exception, match="pin restic's image by digest"):
+        schedule_manifests(
+            ScheduleSpec(
+                namespaces=("a",), repo="s3://b/p", image=image, restic_repository=repo, restic_image="restic:0.16"
+            )
+        )
+    with pytest.raises(Exception, match="S3 bucket with Object Lock"):
+        schedule_manifests(
+            ScheduleSpec(
+                namespaces=("a",), repo="s3://b/p", image=image, restic_repository="/srv/restic", restic_image=restic
+            )
+        )
+    with pytest.raises(Exception, match="needs --restic-image"):
+        schedule_manifests(ScheduleSpec(namespaces=("a",), repo="s3://b/p", image=image, restic_repository=repo))
+    with pytest.raises(Exception, match="give --restic-repository"):
+        schedule_manifests(ScheduleSpec(namespaces=("a",), repo="s3://b/p", image=image, restic_image=restic))

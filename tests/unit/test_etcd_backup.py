@@ -509,3 +509,31 @@ def test_progress_on_a_terminal_only(etcd: LocalEtcd, tmp_path: Path, monkeypatc
     monkeypatch.setattr(progress, "_stderr_is_terminal", lambda: False)
     code, _, err = _run(["backup", "create", *args])
     assert code == 0 and "etcd snapshot" not in err
+
+
+def test_key_file_mode_and_the_kubelets_secret_volumes(tmp_path: Path) -> None:
+    """A key file must be its owner's alone, except in a Secret volume as the kubelet writes it
+    (``KEY -> ..data/KEY``, owned by root): a non-root Pod reads it through its fsGroup, so group read
+    is accepted there, and nothing more."""
+    write_key_file(generate(), str(tmp_path / "plain.json"))
+    (tmp_path / "plain.json").chmod(0o640)
+    with pytest.raises(UsageError, match="accessible by group/others"):
+        load_key_file(str(tmp_path / "plain.json"))
+    vol = tmp_path / "keys"
+    stamp = vol / "..2026_12_08_00_00_00.000000"
+    stamp.mkdir(parents=True)
+    (stamp / "key.json").write_bytes((tmp_path / "plain.json").read_bytes())
+    (vol / "..data").symlink_to(stamp.name)
+    (vol / "key.json").symlink_to("..data/key.json")
+    for mode, ok in ((0o440, True), (0o400, True), (0o460, False), (0o444, False)):
+        os.chmod(stamp / "key.json", mode)
+        if ok:
+            assert load_key_file(str(vol / "key.json")).key_id
+        else:
+            with pytest.raises(UsageError, match="accessible by group/others"):
+                load_key_file(str(vol / "key.json"))
+    # a symlink of another shape is judged as the file it points to
+    (tmp_path / "link.json").symlink_to(stamp / "key.json")
+    os.chmod(stamp / "key.json", 0o440)
+    with pytest.raises(UsageError, match="accessible by group/others"):
+        load_key_file(str(tmp_path / "link.json"))

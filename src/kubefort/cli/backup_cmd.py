@@ -109,7 +109,12 @@ def volume_options(fn: Command) -> Command:
 
 
 def _volume_target(
-    restic_repository: str | None, restic_image: str | None, kubefort_image: str | None, secret: str, user: int
+    restic_repository: str | None,
+    restic_image: str | None,
+    kubefort_image: str | None,
+    secret: str,
+    user: int,
+    snapshots: bool = True,
 ) -> VolumeTarget | None:
     from ..etcd.backup.volumes import VolumeTarget
 
@@ -128,6 +133,7 @@ def _volume_target(
         report_image=str(kubefort_image),
         secret=secret,
         run_as_user=user,
+        snapshots=snapshots,
     )
 
 
@@ -244,6 +250,13 @@ def create_cmd(
 @click.option("--compress-level", type=click.IntRange(1, 9), default=3, show_default=True, help="gzip level.")
 @click.option("-o", "--format", "fmt", type=FORMAT, default="table", show_default=True)
 @volume_options
+@click.option(
+    "--snapshots/--no-snapshots",
+    default=True,
+    show_default=True,
+    help="Volume data: back up from a CSI VolumeSnapshot where the claim's class has a VolumeSnapshotClass "
+    "(--no-snapshots: mount every claim read-only itself; no rights on snapshots and claims needed).",
+)
 def namespace_cmd(
     namespaces: tuple[str, ...],
     cluster: ClusterSource,
@@ -259,6 +272,7 @@ def namespace_cmd(
     volume_secret: str,
     volume_user: int,
     volume_timeout: float,
+    snapshots: bool,
 ) -> None:
     """Back up the objects of NAMESPACES (every listable namespaced type) and the cluster-scoped objects
     they depend on, cleaned of server-set fields, into the repository (encrypted, signed). Objects the
@@ -269,7 +283,7 @@ def namespace_cmd(
     from ..etcd.backup.app import backup_namespaces
     from ..reporters.backup import render_app_backup
 
-    target = _volume_target(restic_repository, restic_image, kubefort_image, volume_secret, volume_user)
+    target = _volume_target(restic_repository, restic_image, kubefort_image, volume_secret, volume_user, snapshots)
     line = StatusLine() if target is not None and enabled() else None
     try:
         rec = backup_namespaces(
@@ -382,6 +396,35 @@ def volume_jobs_cmd(
 @click.option(
     "--resource", "resources", multiple=True, metavar="GROUP/RESOURCE", help="Custom resources to back up too."
 )
+@click.option(
+    "--restic-repository",
+    default=None,
+    metavar="s3:ENDPOINT/BUCKET/PREFIX",
+    help="Volume data too: the restic repository of the Jobs the backup runs (a bucket with Object Lock); the "
+    "drill restores it and compares every volume.",
+)
+@click.option("--restic-image", default=None, metavar="IMAGE@sha256:...", help="restic image, pinned by digest.")
+@click.option(
+    "--secret",
+    "volume_secret",
+    default="kubefort-volume-backup",
+    show_default=True,
+    help="Secret of each backed-up namespace with restic's password and the bucket credentials (files).",
+)
+@click.option(
+    "--volume-user",
+    type=click.IntRange(1),
+    default=65532,
+    show_default=True,
+    help="UID (and GID, fsGroup) the volume Jobs run as: one that can read the application's files.",
+)
+@click.option(
+    "--snapshots/--no-snapshots",
+    default=True,
+    show_default=True,
+    help="Back up from CSI VolumeSnapshots where the class has a VolumeSnapshotClass (--no-snapshots: no "
+    "rights on snapshots and claims are granted).",
+)
 def schedule_cmd(
     namespaces: tuple[str, ...],
     repo: str,
@@ -393,9 +436,15 @@ def schedule_cmd(
     object_lock_days: int,
     s3_endpoint: str | None,
     resources: tuple[str, ...],
+    restic_repository: str | None,
+    restic_image: str | None,
+    volume_secret: str,
+    volume_user: int,
+    snapshots: bool,
 ) -> None:
     """Print the CronJobs (namespace backups; a weekly restore drill into scratch namespaces) and their
-    least-privilege RBAC, as YAML to review and apply. See docs/app-backup.md."""
+    least-privilege RBAC, as YAML to review and apply. With --restic-repository the volume data too. See
+    docs/app-backup.md."""
     import yaml
 
     from ..etcd.backup.schedule import ScheduleSpec, schedule_manifests
@@ -411,6 +460,11 @@ def schedule_cmd(
         object_lock_days=object_lock_days,
         s3_endpoint=s3_endpoint,
         resources=resources,
+        restic_repository=restic_repository,
+        restic_image=restic_image,
+        volume_secret=volume_secret,
+        volume_user=volume_user,
+        snapshots=snapshots,
     )
     sys.stdout.write(yaml.safe_dump_all(schedule_manifests(spec), sort_keys=False))
 
@@ -542,6 +596,12 @@ def prune_cmd(
     "--storage-class-map", multiple=True, metavar="OLD=NEW", help="Namespace backups: claims of class OLD get NEW."
 )
 @click.option("--dry-run", is_flag=True, help="Namespace backups: only say what would be applied.")
+@click.option(
+    "--replace-namespaces",
+    is_flag=True,
+    help="Namespace backups, drills into scratch namespaces: delete every target namespace first and wait "
+    "until it is gone (every namespace must be mapped to another name with --namespace-map).",
+)
 @click.option("-o", "--format", "fmt", type=FORMAT, default="table", show_default=True)
 @click.option("--name", default="default", show_default=True, help="Member name of the restored etcd.")
 @click.option(
@@ -568,6 +628,7 @@ def restore_cmd(
     namespace_map: tuple[str, ...],
     storage_class_map: tuple[str, ...],
     dry_run: bool,
+    replace_namespaces: bool,
     fmt: str,
     name: str,
     peer_url: str,
@@ -608,6 +669,7 @@ def restore_cmd(
                 volumes=target,
                 volume_timeout=volume_timeout,
                 progress=line.show if line else None,
+                replace_namespaces=replace_namespaces,
             )
         finally:
             if line:
@@ -616,10 +678,10 @@ def restore_cmd(
         sys.exit(0 if res.ok else 1)
     if data_dir is None:
         raise UsageError(f"backup {backup_id} is an etcd backup: give --data-dir DIR")
-    if to_context or namespace_map or storage_class_map or dry_run or restic_repository:
+    if to_context or namespace_map or storage_class_map or dry_run or restic_repository or replace_namespaces:
         raise UsageError(
-            "--to-context, --namespace-map, --storage-class-map, --dry-run and --restic-repository are for "
-            "namespace backups"
+            "--to-context, --namespace-map, --storage-class-map, --dry-run, --restic-repository and "
+            "--replace-namespaces are for namespace backups"
         )
     res_etcd = restore(
         backups,

@@ -179,6 +179,9 @@ def render_app_restore(doc: Mapping[str, Any], fmt: Format, out: IO[str]) -> Non
             f"{'volumes':<10} {v['action']:<12} {printable(v['claim'])} from snapshot "
             f"{printable(str(v['snapshot'])[:12])}{detail} {mark}{got if v['action'] == 'restored' else ''}".rstrip()
         )
+    if doc.get("replaced_namespaces"):
+        verb = "would delete first" if doc["dry_run"] else "deleted first"
+        lines.insert(0, f"{'namespaces':<10} {verb:<12} {printable(', '.join(doc['replaced_namespaces']))}")
     counts = ", ".join(f"{n} {a}" for a, n in doc["counts"].items())
     d = doc["drill"]
     what = "plan (dry run, nothing written)" if doc["dry_run"] else f"drill: {d['present']}/{d['checked']} present"

@@ -22,7 +22,9 @@ are read as the tools define them:
 - Stash (``stash.appscode.com``) and KubeStash (``core.kubestash.com``) ``BackupConfiguration``s
   (``spec.paused``), CronJobs that run ``etcdctl snapshot save`` and CronJobs that run ``kubefort
   backup namespace NS...`` (what ``kubefort backup schedule`` makes; not suspended): these hold the
-  objects of the namespaces they name, Secrets included, but no volume data.
+  objects of the namespaces they name, Secrets included, and, run with ``--restic-repository``,
+  ``--restic-image`` and ``--kubefort-image`` (what the command needs to back up volume data), the
+  data of their PersistentVolumeClaims too.
 """
 
 from __future__ import annotations
@@ -153,6 +155,28 @@ def kubefort_namespaces(cronjob: K8sObject) -> frozenset[str] | None:
                     break
                 found.add(w)
     return frozenset(found) if hit else None
+
+
+#: the options ``kubefort backup namespace`` needs to back up the claims' data (given together, or it refuses)
+VOLUME_OPTIONS = ("--restic-repository", "--restic-image", "--kubefort-image")
+
+
+def kubefort_volume_data(cronjob: K8sObject) -> bool:
+    """Whether a CronJob's ``kubefort backup namespace`` also backs up volume data: run with every option
+    of :data:`VOLUME_OPTIONS` (``--opt value`` or ``--opt=value``)."""
+    if kubefort_namespaces(cronjob) is None:
+        return False
+    pod = pod_spec(cronjob)
+    if pod is None:
+        return False
+    for c in pod.containers(ContainerSet.CI):
+        words = [w for key in ("command", "args") for w in (c.raw.get(key) or []) if isinstance(w, str)]
+        if "namespace" not in words:
+            continue
+        given = {w.split("=", 1)[0] for w in words[words.index("namespace") :] if w.startswith("--")}
+        if all(o in given for o in VOLUME_OPTIONS):
+            return True
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -631,8 +655,9 @@ def _covered_by(obj: K8sObject, ns: str, ns_labels: Mapping[str, str], found: Me
             return True
         if m.kind == "CronJob" and obj.kind == "Secret" and m in found.etcd:
             return True  # an etcd snapshot holds every Secret (but no volume data)
-    # a kubefort namespace backup holds the Secrets of the namespaces it names (objects, no volume data)
-    return obj.kind == "Secret" and any(ns in names for _, names in found.kubefort)
+    # a kubefort namespace backup holds the Secrets of the namespaces it names, and with its volume
+    # options the data of their claims
+    return any(ns in names and (obj.kind == "Secret" or kubefort_volume_data(cj)) for cj, names in found.kubefort)
 
 
 def _is_system(ns: str, ctx: Context) -> bool:

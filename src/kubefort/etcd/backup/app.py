@@ -206,7 +206,8 @@ def _node_ports(spec: dict[str, Any], applied: Any) -> None:
 
 
 def derived_reason(obj: Mapping[str, Any], t: ResourceType) -> str | None:
-    """Why ``obj`` is not backed up (the cluster makes it again from another object), or None."""
+    """Why ``obj`` is not backed up (the cluster makes it again from another object, or it is kubefort's
+    own backup machinery, which the schedule and the restore make again), or None."""
     why = DERIVED_TYPES.get((t.group, t.kind))
     if why is not None:
         return why
@@ -223,6 +224,14 @@ def derived_reason(obj: Mapping[str, Any], t: ResourceType) -> str | None:
         return "derived: published in every namespace by the root CA controller"
     if t.group == "" and t.kind == "Secret" and obj.get("type") == "kubernetes.io/service-account-token":
         return "derived: a service account token, issued again by the cluster"
+    labels = md.get("labels") or {}
+    if labels.get("app.kubernetes.io/managed-by") == "kubefort" and labels.get("app.kubernetes.io/component") in (
+        "app-backup",
+        "volume-backup",
+    ):
+        # restored, the schedule's Roles would grant the backup's account rights in the drill's namespace
+        # (and fail the escalation check), and old volume Jobs would run again there
+        return "kubefort's own: the backup's RBAC (kubefort backup schedule) or volume Jobs, made again by them"
     return None
 
 
@@ -555,7 +564,7 @@ def _back_up_volumes(
     """Run the backup Jobs of the archive's claims in the cluster (snapshot first where the claim's
     StorageClass has a VolumeSnapshotClass) and return each claim's result."""
     run = os.urandom(4).hex()  # each run's Jobs get their own names
-    drivers = archive.manifest.get("volume_snapshot_drivers") or []
+    drivers = (archive.manifest.get("volume_snapshot_drivers") or []) if target.snapshots else []
     docs = volume_jobs(archive.objects, target, drivers, run=run)
     claims = {str(d["metadata"]["name"]): _claim_of(d) for d in docs if d["kind"] == "Job"}
     applier = _Applier(transport)
@@ -741,6 +750,7 @@ class AppRestoreResult:
     dry_run: bool
     objects: list[RestoredObject] = field(default_factory=list)
     volumes: list[RestoredVolume] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)  # target namespaces deleted first (--replace-namespaces)
     seconds: float = 0.0
 
     @property
@@ -768,6 +778,7 @@ class AppRestoreResult:
                 "volumes_equal": sum(1 for v in self.volumes if v.equal),
             },
             "volumes": [v.to_dict() for v in self.volumes],
+            "replaced_namespaces": list(self.replaced),
             "seconds": round(self.seconds, 3),
             "objects": [
                 {
@@ -894,6 +905,8 @@ def restore_namespaces(
     volumes: VolumeTarget | None = None,
     volume_timeout: float = 3600.0,
     progress: Callable[[str], None] | None = None,
+    replace_namespaces: bool = False,
+    replace_timeout: float = 600.0,
 ) -> AppRestoreResult:
     """Apply a namespace backup to the cluster of ``target`` in dependency order (CRDs, namespaces, RBAC,
     config, storage, services, workloads, others; objects with owners last, their owners' uids found
@@ -909,7 +922,13 @@ def restore_namespaces(
     claim's recorded restic snapshot into the new claim (``volumes``: where restic reads, its image
     and kubefort's) and are waited for; the drill then compares each claim's file count and digest,
     as the Job's report container measured them, with the backup's. Without ``volumes`` such a
-    restore reports the data as not restored, and fails."""
+    restore reports the data as not restored, and fails.
+
+    ``replace_namespaces`` (a drill into scratch namespaces, run again and again): every target
+    namespace is deleted first and waited for (up to ``replace_timeout`` seconds) until the cluster has
+    removed it with what it held, so the drill restores into empty namespaces and claims (restic does
+    not remove files the backup no longer has). Refused unless every namespace of the backup is mapped
+    to another name: it never deletes a namespace the backup was made from."""
     started = time.monotonic()
     namespaces = dict(namespace_map or {})
     classes = dict(storage_class_map or {})
@@ -917,9 +936,19 @@ def restore_namespaces(
     unknown = sorted(set(namespaces) - set(archive.manifest["namespaces"]))
     if unknown:
         raise UsageError(f"--namespace-map {', '.join(unknown)}: not a namespace of backup {rec['id']}")
+    targets = [namespaces.get(ns, ns) for ns in archive.manifest["namespaces"]]
+    if replace_namespaces:
+        same = [ns for ns in archive.manifest["namespaces"] if namespaces.get(ns, ns) == ns]
+        if same:
+            raise UsageError(
+                f"--replace-namespaces deletes the target namespaces: map {', '.join(same)} to a scratch "
+                "namespace (--namespace-map OLD=NEW)"
+            )
     transport, context = _connect(target)
     result = AppRestoreResult(backup_id=str(rec["id"]), context=context, dry_run=dry_run)
     try:
+        if replace_namespaces:
+            result.replaced = targets if dry_run else _replace_namespaces(transport, targets, replace_timeout)
         applier = _Applier(transport)
         docs = [remap(o, namespaces, classes) for o in archive.objects]
         order = sorted(
@@ -981,6 +1010,32 @@ def restore_namespaces(
         transport.close()
     result.seconds = time.monotonic() - started
     return result
+
+
+def _replace_namespaces(transport: Transport, names: Sequence[str], timeout: float) -> list[str]:
+    """Delete the namespaces ``names`` (those that exist) and wait until the cluster has removed them
+    (the namespace controller deletes what they hold first); the ones deleted."""
+    deleted = []
+    for ns in names:
+        try:
+            transport.request("DELETE", f"/api/v1/namespaces/{ns}", ok=(200, 202))
+            deleted.append(ns)
+        except ApiError as e:
+            if e.status != 404:
+                raise ClusterError(f"cannot delete namespace {ns} before the restore: {e}") from None
+    deadline = time.monotonic() + timeout
+    for ns in deleted:
+        while True:
+            try:
+                transport.get(f"/api/v1/namespaces/{ns}")
+            except ApiError as e:
+                if e.status == 404:
+                    break
+                raise ClusterError(f"namespace {ns}: {e}") from None
+            if time.monotonic() > deadline:
+                raise ClusterError(f"namespace {ns} still terminating after {timeout:g}s: nothing restored")
+            time.sleep(1.0)
+    return deleted
 
 
 def _claims(applied: Iterable[tuple[RestoredObject, dict[str, Any]]]) -> set[str]:

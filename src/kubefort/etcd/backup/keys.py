@@ -115,6 +115,17 @@ def _b64(d: dict[str, object], field: str, size: int, path: str) -> bytes:
     return raw
 
 
+def _secret_volume_file(path: str) -> bool:
+    """Whether ``path`` is a file of a Secret volume as the kubelet writes it (``KEY -> ..data/KEY``).
+    Such a file belongs to root; a non-root container (kubefort's CronJobs) reads it through the Pod's
+    ``fsGroup``, which makes it group-readable whatever ``defaultMode`` says: there, and only there,
+    group read is accepted (the group is the Pod's own; no write, nothing for others)."""
+    try:
+        return os.path.islink(path) and os.readlink(path).startswith("..data/")
+    except OSError:
+        return False
+
+
 def load_key_file(path: str) -> BackupKey:
     try:
         st = os.stat(path)
@@ -124,7 +135,8 @@ def load_key_file(path: str) -> BackupKey:
         raise UsageError(f"{path}: no such key file (make one with 'kubefort backup keygen --out FILE')") from None
     except (OSError, ValueError) as e:
         raise UsageError(f"{path}: cannot read key file: {e}") from None
-    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+    allowed = stat.S_IRGRP if _secret_volume_file(path) else 0
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO) & ~allowed:
         raise UsageError(
             f"{path}: key file is accessible by group/others (mode {stat.S_IMODE(st.st_mode):04o}); chmod 600 it"
         )

@@ -10,13 +10,25 @@ code fails the Job when an object is missing after the restore. Least privilege,
   a backup depends on (CRDs, ClusterRoles, PersistentVolumes, StorageClasses, IngressClasses) and
   ``list`` on VolumeSnapshotClasses;
 - the drill runs as another ServiceAccount and writes only into its scratch namespaces (a Role there
-  with ``get``/``create``/``patch`` on the same resources) and those Namespace objects, by name;
+  with ``get``/``create``/``patch`` on the same resources) and those Namespace objects, by name (it
+  cannot delete them: its Roles live in them, so ``--replace-namespaces`` is for drills run by hand);
 - no wildcard: the built-in namespaced resources are named (:data:`RESOURCES`), custom resources are
   added by name; a type not granted is recorded as skipped (forbidden) in the backup's manifest;
 - what kubefort's rules flag in these grants (reading Secrets, writing workloads in the scratch
   namespaces) is what a backup and a drill must do: each such finding is suppressed on the object
   with its reason (``kubefort.io/ignore``), so it is reported as suppressed, never hidden;
 - the key file and the bucket credentials are files of Secrets, mounted read-only.
+
+With ``restic_repository`` the backup CronJob also backs up the claims' data (``backup namespace ...
+--restic-repository``: restic Jobs kubefort creates in each namespace and waits for) and the drill
+restores it and compares each volume's file count and digest. The rights that takes are a Role of
+their own per namespace (:func:`volume_rules`): server-side apply of the Jobs, their ServiceAccount and
+NetworkPolicy (``patch``, and ``create`` for an apply that creates: the API server authorizes that as
+``create`` with the object's name, so the ServiceAccount and NetworkPolicy, whose names are fixed, are
+granted by name; the Jobs, snapshots and clones are named anew each run and cannot be), ``get`` on the
+Jobs, ``list`` on Pods, ``get`` on ``pods/log``; with snapshots, ``create``/``patch``/``delete`` on
+VolumeSnapshots and PersistentVolumeClaims (the clones it makes and deletes). The restic password and
+the bucket credentials the Jobs mount are a Secret of each namespace, never in the CronJob.
 """
 
 from __future__ import annotations
@@ -26,6 +38,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...errors import UsageError
+from .volumes import SERVICE_ACCOUNT
+
+#: the Secret of each backed-up namespace the volume Jobs mount (``backup namespace --secret``'s default)
+VOLUME_SECRET = "kubefort-volume-backup"
 
 LABELS = {"app.kubernetes.io/managed-by": "kubefort", "app.kubernetes.io/component": "app-backup"}
 ACCOUNT = "kubefort-app-backup"
@@ -87,6 +103,14 @@ class ScheduleSpec:
     key_secret: str = "kubefort-backup-key"  # key: key.json
     s3_secret: str = "kubefort-backup-s3"  # key: credentials (AWS shared-credentials file)
     resources: tuple[str, ...] = ()  # GROUP/RESOURCE of custom resources to back up too
+    #: volume data (``backup namespace --restic-repository``): the restic repository (an S3 bucket with
+    #: Object Lock), the restic image pinned by digest, the Secret of each namespace the Jobs mount
+    #: (keys ``password``, ``credentials``), the UID the Jobs run as, whether CSI snapshots are used
+    restic_repository: str | None = None
+    restic_image: str | None = None
+    volume_secret: str = VOLUME_SECRET
+    volume_user: int = 65532
+    snapshots: bool = True
 
 
 def _rules(spec: ScheduleSpec, verbs: list[str]) -> list[dict[str, Any]]:
@@ -97,6 +121,58 @@ def _rules(spec: ScheduleSpec, verbs: list[str]) -> list[dict[str, Any]]:
             raise UsageError(f"--resource {extra}: expected GROUP/RESOURCE (no wildcard)")
         groups.setdefault(group, []).append(resource)
     return [{"apiGroups": [g], "resources": sorted(set(r)), "verbs": list(verbs)} for g, r in groups.items()]
+
+
+WHY_VOLUMES = (
+    "KF-RBAC-010=the backup creates the restic Jobs that back up the namespace's volumes, "
+    "KF-RBAC-032=the backup applies the NetworkPolicy of its restic Jobs (by name), "
+    "KF-RBAC-035=the backup runs restic Jobs in the namespaces it backs up"
+)
+WHY_DRILL_VOLUMES = (
+    "KF-RBAC-010=the drill creates the restic Jobs that restore the volumes into its scratch namespace, "
+    "KF-RBAC-032=the drill applies the NetworkPolicy of its restic Jobs (by name), "
+    "KF-RBAC-035=the drill runs restic Jobs in its scratch namespaces only"
+)
+#: ``--secret`` names the Secret the volume Jobs mount; it carries no value
+WHY_SECRET_NAME = "KF-SEC-006=--secret names the Secret of each namespace the restic Jobs mount, it holds no value"
+WHY_SNAPSHOTS = (
+    ", KF-RBAC-030=the backup deletes the VolumeSnapshots and the claims cloned from them it made for its Jobs"
+)
+
+
+def volume_rules(*, snapshots: bool) -> list[dict[str, Any]]:
+    """What running the volume Jobs of :mod:`.jobs` takes in a namespace, nothing more: server-side
+    apply (``patch``; ``create`` when the apply creates the object, authorized with its name) of the
+    Jobs, their ServiceAccount and NetworkPolicy (those two by name), ``get`` on the Jobs (their
+    status), ``list`` on Pods (found by ``job-name``), ``get`` on ``pods/log`` (restic's summary);
+    with ``snapshots``, the VolumeSnapshots and the claims cloned from them (applied, then deleted)."""
+    out: list[dict[str, Any]] = [
+        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "create", "patch"]},
+        {
+            "apiGroups": [""],
+            "resources": ["serviceaccounts"],
+            "verbs": ["create", "patch"],
+            "resourceNames": [SERVICE_ACCOUNT],
+        },
+        {
+            "apiGroups": ["networking.k8s.io"],
+            "resources": ["networkpolicies"],
+            "verbs": ["create", "patch"],
+            "resourceNames": [SERVICE_ACCOUNT],
+        },
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]},
+        {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+    ]
+    if snapshots:
+        out += [
+            {
+                "apiGroups": ["snapshot.storage.k8s.io"],
+                "resources": ["volumesnapshots"],
+                "verbs": ["create", "patch", "delete"],
+            },
+            {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["create", "patch", "delete"]},
+        ]
+    return out
 
 
 def _md(name: str, ns: str | None = None, notes: dict[str, str] | None = None) -> dict[str, Any]:
@@ -116,6 +192,18 @@ def schedule_manifests(spec: ScheduleSpec) -> list[dict[str, Any]]:
         raise UsageError(f"--image {spec.image}: pin kubefort's image by digest (IMAGE@sha256:...)")
     if not spec.repo.startswith("s3://"):
         raise UsageError(f"--repo {spec.repo}: a schedule writes to an S3 bucket with Object Lock (s3://BUCKET/PREFIX)")
+    if spec.restic_repository is not None:
+        if not spec.restic_repository.startswith("s3:"):
+            raise UsageError(
+                f"--restic-repository {spec.restic_repository}: a schedule keeps volume data in an S3 bucket "
+                "with Object Lock (s3:ENDPOINT/BUCKET/PREFIX)"
+            )
+        if not spec.restic_image:
+            raise UsageError("--restic-repository needs --restic-image IMAGE@sha256:...")
+        if "@sha256:" not in spec.restic_image:
+            raise UsageError(f"--restic-image {spec.restic_image}: pin restic's image by digest (IMAGE@sha256:...)")
+    elif spec.restic_image:
+        raise UsageError("--restic-image is for volume data: give --restic-repository")
     ns = spec.namespace
     drills = [f"{spec.drill_prefix}{n}" for n in spec.namespaces]
     rbac = "rbac.authorization.k8s.io/v1"
@@ -211,6 +299,16 @@ def schedule_manifests(spec: ScheduleSpec) -> list[dict[str, Any]]:
                 "subjects": subject,
             },
         ]
+    if spec.restic_repository is not None:
+        why = WHY_VOLUMES + (WHY_SNAPSHOTS if spec.snapshots else "")
+        for n in spec.namespaces:
+            out += _role_and_binding(
+                "kubefort-app-backup-volumes", n, volume_rules(snapshots=spec.snapshots), subject, why
+            )
+        for d in drills:  # the restore Jobs of the drill: no snapshots, no deletes
+            out += _role_and_binding(
+                "kubefort-app-drill-volumes", d, volume_rules(snapshots=False), drill_subject, WHY_DRILL_VOLUMES
+            )
     for d in drills:
         out += [
             {
@@ -254,13 +352,50 @@ def schedule_manifests(spec: ScheduleSpec) -> list[dict[str, Any]]:
     common = ["--repo", spec.repo, "--key-file", "/keys/key.json", "--object-lock-days", str(spec.object_lock_days)]
     if spec.s3_endpoint:
         common += ["--s3-endpoint", spec.s3_endpoint]
-    backup = ["backup", "namespace", *spec.namespaces, *common]
-    drill = ["backup", "restore", "latest", *common, "--to-context", "in-cluster"]
+    volumes: list[str] = []
+    if spec.restic_repository is not None:
+        volumes = [
+            "--restic-repository",
+            spec.restic_repository,
+            "--restic-image",
+            str(spec.restic_image),
+            "--kubefort-image",
+            spec.image,
+            "--volume-user",
+            str(spec.volume_user),
+        ]
+        if spec.volume_secret != VOLUME_SECRET:  # a name, not a value: said on the CronJobs
+            volumes += ["--secret", spec.volume_secret]
+    backup = ["backup", "namespace", *spec.namespaces, *common, *volumes]
+    if volumes and not spec.snapshots:
+        backup.append("--no-snapshots")
+    drill = ["backup", "restore", "latest", *common, "--to-context", "in-cluster", *volumes]
     for n, d in zip(spec.namespaces, drills, strict=True):
         drill += ["--namespace-map", f"{n}={d}"]
-    out.append(_cronjob("kubefort-app-backup", ACCOUNT, spec.schedule, backup, spec, WHY_READ))
-    out.append(_cronjob("kubefort-app-drill", DRILL_ACCOUNT, spec.drill_schedule, drill, spec, WHY_DRILL))
+    named = f", {WHY_SECRET_NAME}" if "--secret" in volumes else ""
+    out.append(_cronjob("kubefort-app-backup", ACCOUNT, spec.schedule, backup, spec, WHY_READ + named))
+    out.append(_cronjob("kubefort-app-drill", DRILL_ACCOUNT, spec.drill_schedule, drill, spec, WHY_DRILL + named))
     return out
+
+
+def _role_and_binding(
+    name: str, ns: str, rules: list[dict[str, Any]], subjects: list[dict[str, Any]], why: str
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": _md(name, ns, {"kubefort.io/ignore": why}),
+            "rules": rules,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": _md(name, ns, {"kubefort.io/ignore": why}),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": subjects,
+        },
+    ]
 
 
 def _cronjob(

@@ -49,6 +49,9 @@ class VolumeTarget:
     #: ``report`` container (``kubefort backup volume-digest /data``) writes the volume's file count and
     #: SHA-256 tree digest as its termination message, which kubefort reads back from the Pod's status
     report_image: str = ""
+    #: back up from CSI VolumeSnapshots where the claim's class has a VolumeSnapshotClass (False: every
+    #: claim is mounted read-only itself, and the backup needs no right on snapshots and claims)
+    snapshots: bool = True
 
 
 #: where the claim is mounted in the Jobs' containers (restic backs up ``.`` from there, so snapshots
