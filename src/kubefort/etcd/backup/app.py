@@ -21,7 +21,6 @@ names only).
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import os
@@ -37,6 +36,7 @@ from ...errors import UsageError
 from ...loading.cluster.discovery import Discovery, ResourceType, discover
 from ...loading.cluster.reader import ClusterSource, Unreadable, list_type
 from ...loading.cluster.transport import ApiError, ClusterError, RequestLimits, Transport, load_client
+from ...loading.compact import unshared
 from .jobs import VolumeRun, run_volume_jobs
 from .ops import DEFAULT_LEVEL, open_blob, seal_and_commit
 from .repo import ChainState, RepoIssue, Repository
@@ -142,7 +142,7 @@ def clean_object(obj: Mapping[str, Any]) -> dict[str, Any]:
     Service's cluster IPs (allocated by the cluster; ``None``, a headless Service, is kept), a claim's
     binding to a volume (``volumeName`` and the PV controller's annotations: the restored claim gets
     a volume of the target cluster), a PV's binding to a claim's uid, and a Pod's node."""
-    out = copy.deepcopy(dict(obj))
+    out: dict[str, Any] = unshared(obj)
     out.pop("status", None)
     md = out.setdefault("metadata", {})
     for k in SERVER_METADATA:
@@ -388,7 +388,7 @@ def read_namespaces(
                 if why is not None:
                     skipped.append({"kind": t.kind, "namespace": ns, "name": md.get("name"), "reason": why})
                 else:
-                    keep(copy.deepcopy(item))
+                    keep(unshared(item))
     _dependencies(transport, disc, list(raw_kept), keep, skipped)
     manifest = {
         "format": "kubefort-app-backup",
@@ -672,7 +672,7 @@ def parse_map(pairs: Iterable[str], what: str) -> dict[str, str]:
 def remap(obj: Mapping[str, Any], namespaces: Mapping[str, str], classes: Mapping[str, str]) -> dict[str, Any]:
     """``obj`` moved to the mapped namespace (its own, a Namespace's name, RoleBinding subjects, a PV's
     claim) and storage class (claims and volumes)."""
-    out = copy.deepcopy(dict(obj))
+    out: dict[str, Any] = unshared(obj)
     md = out["metadata"]
     kind, group = str(out["kind"]), type_key(str(out["apiVersion"]), "")[0]
     if md.get("namespace") in namespaces:
