@@ -26,6 +26,22 @@ DEFAULT_BLOCKED_REGISTRIES = ["docker.io", "ghcr.io", "quay.io", "public.ecr.aws
 def image_ref(c: ContainerView) -> ImageRef | None:
     """The parsed image of a container, or None when ``image`` is missing, empty or not a string
     (KF-IMG-001 reports those as ``invalid_image``; the other rules have nothing to judge)."""
+    obj = c.pod.obj
+    if obj.invalid is not None:  # reads may raise while the object is judged: no memo
+        return _image_ref(c)
+    key = (_IMAGE_REF, c.pod.path, c.list_name, c.index)
+    memo = obj.memo
+    if key in memo:
+        return memo[key]  # type: ignore[no-any-return]
+    ref = memo[key] = _image_ref(c)
+    return ref
+
+
+#: key of a container's parsed image in its object's memo: a dozen rules read it, parsed once per object
+_IMAGE_REF = object()
+
+
+def _image_ref(c: ContainerView) -> ImageRef | None:
     img = c.image
     if not isinstance(img, str) or not img.strip():
         return None
