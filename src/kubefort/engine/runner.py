@@ -44,6 +44,7 @@ class Plan:
     """
 
     __slots__ = (
+        "_derived",
         "_judged",
         "_steps",
         "_templates",
@@ -95,6 +96,7 @@ class Plan:
         self._judged: dict[
             tuple[str, bool, str | None, frozenset[tuple[str, str]] | None], tuple[tuple[Any, ...], ...]
         ] = {}
+        self._derived: dict[int, dict[Any, Any]] = {}  # per parameters (by identity): Context.derived values
 
     def for_kind(self, kind: str) -> tuple[Rule, ...]:
         """The rules that run on objects of ``kind``, in selection order (computed once per kind)."""
@@ -132,7 +134,16 @@ class Plan:
         p.local_only, p.keep = self.local_only, keep
         p.ns_rules, p.cluster_rules = [], []
         p._steps, p._templates, p._judged = {}, {}, {}
+        p._derived = self._derived  # the same parameters
         return p
+
+    def memo(self, params: Mapping[str, Any]) -> dict[Any, Any]:
+        """What :meth:`Context.derived` keeps for ``params`` (one of this plan's): the values rules derive
+        from their parameters, computed once per plan (a scan, or every request of a webhook policy)."""
+        hit = self._derived.get(id(params))
+        if hit is None:
+            hit = self._derived[id(params)] = {}
+        return hit
 
     def templates(self, kind: str) -> tuple[tuple[Any, ...], ...]:
         """Per rule of ``kind``: (meta, fn, step kind, container set, applies, API groups or None),
@@ -329,7 +340,7 @@ class Run:
         params = plan.params[meta.id]
         ctx = self.contexts.get(id(params))
         if ctx is None:
-            ctx = self.contexts[id(params)] = Context(params, self.inventory, plan.mode, plan.pss)
+            ctx = self.contexts[id(params)] = Context(params, self.inventory, plan.mode, plan.pss, plan.memo(params))
         return ctx
 
     def objects(self, objs: Iterable[K8sObject], marks: list[tuple[int, int, int]] | None = None) -> None:

@@ -202,7 +202,7 @@ def image_mutable_tag(c: ContainerView, ctx: Context) -> Iterator[Violation]:
     reason = mutable_tag_reason(ref)
     if reason is not None:
         yield Violation(c.at("image"), f'{c.label} image "{ref.raw.strip()}" {reason}')
-    required = _required_tags(ctx.param("required_tags"))
+    required = ctx.derived(_required_tags, "required_tags")
     tags = required.get(ref.name)
     if tags and ref.tag and ref.tag not in tags and not ref.has_valid_digest:  # a digest always passes
         want = ", ".join(sorted(tags))
@@ -231,7 +231,7 @@ def image_not_pinned_by_digest(c: ContainerView, ctx: Context) -> Iterator[Viola
     ref = image_ref(c)
     if ref is None or ref.has_valid_digest:
         return
-    if covered(ref, _repo_names(ctx.param("digest_exempt_repos"))):
+    if covered(ref, ctx.derived(_repo_names, "digest_exempt_repos")):
         return
     if ref.digest is not None:
         msg = f'{c.label} image "{ref.raw.strip()}" has a malformed digest'
@@ -330,7 +330,7 @@ def mutable_tag_cached_pull_policy(c: ContainerView, ctx: Context) -> Iterator[V
     },
 )
 def image_registry_not_allowed(c: ContainerView, ctx: Context) -> Iterator[Violation]:
-    allowed = registry_prefixes(ctx.param("allowed_registries"))
+    allowed = ctx.derived(registry_prefixes, "allowed_registries")
     if not allowed:
         return
     ref = image_ref(c)
@@ -359,9 +359,9 @@ def image_public_registry(c: ContainerView, ctx: Context) -> Iterator[Violation]
     ref = image_ref(c)
     if ref is None:
         return
-    if covered(ref, registry_prefixes(ctx.param("allowed_registries"))):
+    if covered(ref, ctx.derived(registry_prefixes, "allowed_registries")):
         return
-    hit = covered(ref, registry_prefixes(ctx.param("blocked_registries")))
+    hit = covered(ref, ctx.derived(registry_prefixes, "blocked_registries"))
     if hit is None:
         return
     implicit = " (implicit Docker Hub)" if ref.registry == "docker.io" and not ref.explicit_registry else ""
