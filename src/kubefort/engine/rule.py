@@ -214,9 +214,24 @@ class Context:
     inventory: Inventory
     mode: str = "manifest"  # manifest | cluster | admission | node | probe | versions
     pss: PssLevel | None = None  # set when the scan judges Pod Security Standards exactly
+    # values derived from ``params`` alone (see derived); the engine shares one per plan and parameters
+    memo: dict[Any, Any] = field(default_factory=dict)
 
     def param(self, name: str) -> Any:
         return self.params[name]
+
+    def derived(self, make: Callable[..., Any], *names: str) -> Any:
+        """``make(*values)`` of the parameters ``names`` (as :meth:`param` reads them), computed once per plan
+        rather than once per object: a registry allow-list normalised, an allow-list of names compiled.
+        ``make`` must be a pure function of the values, and its result is shared: read-only. A ``make``
+        that raises raises every time (the rule errs on each object, as without the memo)."""
+        key = (make, names)
+        memo = self.memo
+        if key in memo:
+            return memo[key]
+        params = self.params
+        value = memo[key] = make(*[params[n] for n in names])
+        return value
 
 
 RuleFn = Callable[[Any, Context], Iterable[Violation]]

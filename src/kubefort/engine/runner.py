@@ -12,7 +12,7 @@ from ..model.inventory import Inventory
 from ..model.kinds import WORKLOAD_KINDS
 from ..model.objects import InvalidField, K8sObject, Source
 from ..model.source import Location
-from ..model.workloads import pod_spec
+from ..model.workloads import ContainerSet, ContainerView, pod_spec
 from .findings import Finding, Report, Result, Status, is_specific
 from .rule import NEEDS_CLUSTER, Context, NotEvaluated, NotInScope, PssLevel, Rule, RuleMeta, Scope, Severity
 from .suppression import Suppressor
@@ -44,6 +44,7 @@ class Plan:
     """
 
     __slots__ = (
+        "_derived",
         "_judged",
         "_steps",
         "_templates",
@@ -92,7 +93,10 @@ class Plan:
         self.cluster_rules = [] if local_only else [r for r in self.rules if r.meta.scope is Scope.CLUSTER]
         self._steps: dict[str, tuple[Rule, ...]] = {}
         self._templates: dict[str, tuple[tuple[Any, ...], ...]] = {}
-        self._judged: dict[tuple[str, bool, str | None, frozenset[tuple[str, str]]], tuple[tuple[Any, ...], ...]] = {}
+        self._judged: dict[
+            tuple[str, bool, str | None, frozenset[tuple[str, str]] | None], tuple[tuple[Any, ...], ...]
+        ] = {}
+        self._derived: dict[int, dict[Any, Any]] = {}  # per parameters (by identity): Context.derived values
 
     def for_kind(self, kind: str) -> tuple[Rule, ...]:
         """The rules that run on objects of ``kind``, in selection order (computed once per kind)."""
@@ -130,7 +134,16 @@ class Plan:
         p.local_only, p.keep = self.local_only, keep
         p.ns_rules, p.cluster_rules = [], []
         p._steps, p._templates, p._judged = {}, {}, {}
+        p._derived = self._derived  # the same parameters
         return p
+
+    def memo(self, params: Mapping[str, Any]) -> dict[Any, Any]:
+        """What :meth:`Context.derived` keeps for ``params`` (one of this plan's): the values rules derive
+        from their parameters, computed once per plan (a scan, or every request of a webhook policy)."""
+        hit = self._derived.get(id(params))
+        if hit is None:
+            hit = self._derived[id(params)] = {}
+        return hit
 
     def templates(self, kind: str) -> tuple[tuple[Any, ...], ...]:
         """Per rule of ``kind``: (meta, fn, step kind, container set, applies, API groups or None),
@@ -144,14 +157,31 @@ class Plan:
         return hit
 
     def steps(self, kind: str, inventory: Inventory) -> tuple[tuple[Any, ...], ...]:
-        """Per rule of ``kind``: :meth:`templates` with why the rule cannot judge on ``inventory`` (None: it
-        can). That depends on the inventory only through whether it is a whole cluster and what could not
-        be read, so the steps are kept per plan for each such state: the webhook, judging one object per
-        request with a fresh inventory, compiles its steps once."""
-        key = (kind, inventory.live, inventory.partial, frozenset(inventory.unreadable.items()))
+        """The steps of ``kind`` on ``inventory``, in rule order, as runs of consecutive rules that share
+        their target test and API groups (the control-plane flag rules share one ``applies``): per run
+        (applies or None, API groups or None, steps), each step (meta, fn, step kind, container set, why
+        the rule cannot judge on ``inventory`` or None, the rule's parameters). An object a run's test
+        rejects skips the run at once.
+
+        Why a rule cannot judge depends on the inventory only through whether it is a whole cluster and
+        what could not be read, so the steps are kept per plan for each such state: the webhook, judging
+        one object per request with a fresh inventory, compiles its steps once."""
+        key = (
+            kind,
+            inventory.live,
+            inventory.partial,
+            frozenset(inventory.unreadable.items()) if inventory.unreadable else None,
+        )
         hit = self._judged.get(key)
         if hit is None:
-            hit = self._judged[key] = tuple((*t, blocked(t[0], inventory, kind)) for t in self.templates(kind))
+            runs: list[tuple[Any, Any, list[tuple[Any, ...]]]] = []
+            for meta, fn, code, cset, applies, groups in self.templates(kind):
+                step = (meta, fn, code, cset, blocked(meta, inventory, kind), self.params[meta.id])
+                if runs and runs[-1][0] is applies and runs[-1][1] == groups:
+                    runs[-1][2].append(step)
+                else:
+                    runs.append((applies, groups, [step]))
+            hit = self._judged[key] = tuple((a, g, tuple(st)) for a, g, st in runs)
         return hit
 
 
@@ -310,7 +340,7 @@ class Run:
         params = plan.params[meta.id]
         ctx = self.contexts.get(id(params))
         if ctx is None:
-            ctx = self.contexts[id(params)] = Context(params, self.inventory, plan.mode, plan.pss)
+            ctx = self.contexts[id(params)] = Context(params, self.inventory, plan.mode, plan.pss, plan.memo(params))
         return ctx
 
     def objects(self, objs: Iterable[K8sObject], marks: list[tuple[int, int, int]] | None = None) -> None:
@@ -318,7 +348,7 @@ class Run:
         how many findings, results and passes the report then holds (to merge shards in input order)."""
         report, suppressor, pss, min_severity = self.report, self.suppressor, self.plan.pss, self.min_severity
         plan, inventory, contexts = self.plan, self.inventory, self.contexts
-        params_of, mode = plan.params, plan.mode
+        mode = plan.mode
         compiled: dict[str, tuple[tuple[Any, ...], ...]] = {}
         passes = report.passes if self.keep_passes else None
         findings, results = report.findings, report.results
@@ -332,11 +362,14 @@ class Run:
             if judged:
                 obj.judging(True)
             pod = pod_spec(obj) if steps and kind in WORKLOAD_KINDS else None
+            # the containers of each set, taken once per object (pod.containers keeps them in the memo too)
+            sets: dict[ContainerSet, tuple[ContainerView, ...]] = {}
             memo = obj.memo
+            group = obj.group
             origin = None
-            for meta, fn, code, cset, applies, groups, why in steps:
-                if groups is not None and obj.group not in groups:
-                    continue  # the rule names this kind in other API groups (a Kyverno Policy for a K10 rule)
+            for applies, groups, run in steps:
+                if groups is not None and group not in groups:
+                    continue  # the rules name this kind in other API groups (a Kyverno Policy for a K10 rule)
                 if applies is not None:
                     # many rules share one target test (every kube-apiserver flag rule): judged once
                     ok = memo.get(applies)
@@ -347,36 +380,42 @@ class Run:
                             ok = False
                         memo[applies] = ok
                     if not ok:
-                        continue  # not about this object (a kube-apiserver flag rule on an nginx Deployment)
-                if why is not None:  # not a whole cluster, or a kind it reads could not be read: never a pass
-                    _failed_to_judge(report, meta, obj, NotEvaluated(why))
-                    continue
-                params = params_of[meta.id]
-                ctx = contexts.get(id(params))
-                if ctx is None:
-                    ctx = contexts[id(params)] = Context(params, inventory, mode, pss)
-                try:
-                    if code == _OBJECT:
-                        violations = list(fn(obj, ctx))
-                    elif pod is None:
-                        continue  # a pod-bearing kind without a pod spec: nothing to judge
-                    elif code == _POD:
-                        violations = list(fn(pod, ctx))
-                    else:
-                        violations = []
-                        for c in pod.containers(cset):
-                            violations.extend(fn(c, ctx))
-                except Exception as e:  # NotEvaluated, or a crash: neither stops the scan
-                    _failed_to_judge(report, meta, obj, e)
-                    continue
-                if not violations:
-                    n_pass += 1
-                    if passes is not None:
-                        if origin is None:
-                            origin = origin_of(obj)
-                        passes.append((meta, obj.ref, origin))
-                    continue
-                _record(report, meta, obj, violations, suppressor, pss, min_severity)
+                        continue  # not about this object (the kube-apiserver flag rules on an nginx Deployment)
+                for meta, fn, code, cset, why, params in run:
+                    if why is not None:  # not a whole cluster, or a kind it reads could not be read: never a pass
+                        _failed_to_judge(report, meta, obj, NotEvaluated(why))
+                        continue
+                    ctx = contexts.get(id(params))
+                    if ctx is None:
+                        ctx = contexts[id(params)] = Context(params, inventory, mode, pss)
+                    try:
+                        if code == _OBJECT:
+                            violations = list(fn(obj, ctx))
+                        elif pod is None:
+                            continue  # a pod-bearing kind without a pod spec: nothing to judge
+                        elif code == _POD:
+                            violations = list(fn(pod, ctx))
+                        else:
+                            cs = sets.get(cset)
+                            if cs is None:
+                                cs = sets[cset] = pod.containers(cset)
+                            if len(cs) == 1:
+                                violations = list(fn(cs[0], ctx))
+                            else:
+                                violations = []
+                                for c in cs:
+                                    violations.extend(fn(c, ctx))
+                    except Exception as e:  # NotEvaluated, or a crash: neither stops the scan
+                        _failed_to_judge(report, meta, obj, e)
+                        continue
+                    if not violations:
+                        n_pass += 1
+                        if passes is not None:
+                            if origin is None:
+                                origin = origin_of(obj)
+                            passes.append((meta, obj.ref, origin))
+                        continue
+                    _record(report, meta, obj, violations, suppressor, pss, min_severity)
             if judged:
                 obj.judging(False)
             src = obj.source
@@ -518,6 +557,10 @@ def _record(
     kept: list[Finding] = []
     origin = origin_of(obj)
     raw = obj.raw
+    # without the document's text (a live object, an admission request) every field is where the object
+    # is: its file, no line; one Location serves them all (not so for a node snapshot's NodeSource)
+    src = obj.source
+    textless = src.doc is None and type(src) is Source
     for v in violations:
         sev = v.severity if v.severity is not None else meta.severity
         if sev < min_severity:
@@ -529,7 +572,7 @@ def _record(
             path=path,
             message=v.message,
             severity=sev,
-            location=obj.locate(path),
+            location=origin if textless else obj.locate(path),
             subcode=v.subcode,
             fix=v.fix,
             pss=pss_control,

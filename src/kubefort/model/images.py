@@ -12,6 +12,7 @@ _KNOWN_DIGESTS = {"sha256": 64, "sha384": 96, "sha512": 128}
 #: Any other ``<algorithm>:<hex>`` digest (distribution ``DigestRegexp`` with a lower-case algorithm,
 #: as the OCI image spec requires).
 _DIGEST_RE = re.compile(r"^[a-z][a-z0-9]*(?:[+._-][a-z][a-z0-9]*)*:[0-9a-fA-F]{32,}$")
+_HEX = "0123456789abcdef"
 #: Aliases of Docker Hub that resolve to ``docker.io``.
 DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"})
 
@@ -44,7 +45,7 @@ def is_valid_digest(digest: str) -> bool:
         return False
     length = _KNOWN_DIGESTS.get(algo)
     if length is not None:
-        return len(encoded) == length and all(ch in "0123456789abcdef" for ch in encoded)
+        return len(encoded) == length and not encoded.strip(_HEX)  # only lower-case hex digits
     return bool(_DIGEST_RE.match(digest))
 
 

@@ -27,6 +27,12 @@ from .objects import InvalidField, K8sObject, Path, get_path
 
 _EMPTY: Mapping[str, Any] = {}
 _NAME_MAX = 63  # longest valid container name (DNS label)
+#: how findings name a container of each list
+_LIST_LABEL = {
+    "containers": "container",
+    "initContainers": "init container",
+    "ephemeralContainers": "ephemeral container",
+}
 
 #: Fields present on both pod and container security contexts.
 SHARED_FIELDS = ("runAsUser", "runAsGroup", "runAsNonRoot", "seLinuxOptions", "seccompProfile", "appArmorProfile")
@@ -180,15 +186,10 @@ class ContainerView:
     @property
     def label(self) -> str:
         """How findings name the container: ``container "app"`` / ``init container "setup"``."""
-        kind = {
-            "containers": "container",
-            "initContainers": "init container",
-            "ephemeralContainers": "ephemeral container",
-        }
         name = self.name
         if len(name) > _NAME_MAX:  # never valid (a DNS label): quoted cut, as hostile input may be huge
             name = f"{name[: _NAME_MAX - 3]}… ({len(name)} characters)"
-        return f'{kind[self.list_name]} "{name}"'
+        return f'{_LIST_LABEL[self.list_name]} "{name}"'
 
     @property
     def image(self) -> Any:

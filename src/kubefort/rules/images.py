@@ -26,6 +26,22 @@ DEFAULT_BLOCKED_REGISTRIES = ["docker.io", "ghcr.io", "quay.io", "public.ecr.aws
 def image_ref(c: ContainerView) -> ImageRef | None:
     """The parsed image of a container, or None when ``image`` is missing, empty or not a string
     (KF-IMG-001 reports those as ``invalid_image``; the other rules have nothing to judge)."""
+    obj = c.pod.obj
+    if obj.invalid is not None:  # reads may raise while the object is judged: no memo
+        return _image_ref(c)
+    key = (_IMAGE_REF, c.pod.path, c.list_name, c.index)
+    memo = obj.memo
+    if key in memo:
+        return memo[key]  # type: ignore[no-any-return]
+    ref = memo[key] = _image_ref(c)
+    return ref
+
+
+#: key of a container's parsed image in its object's memo: a dozen rules read it, parsed once per object
+_IMAGE_REF = object()
+
+
+def _image_ref(c: ContainerView) -> ImageRef | None:
     img = c.image
     if not isinstance(img, str) or not img.strip():
         return None
@@ -186,7 +202,7 @@ def image_mutable_tag(c: ContainerView, ctx: Context) -> Iterator[Violation]:
     reason = mutable_tag_reason(ref)
     if reason is not None:
         yield Violation(c.at("image"), f'{c.label} image "{ref.raw.strip()}" {reason}')
-    required = _required_tags(ctx.param("required_tags"))
+    required = ctx.derived(_required_tags, "required_tags")
     tags = required.get(ref.name)
     if tags and ref.tag and ref.tag not in tags and not ref.has_valid_digest:  # a digest always passes
         want = ", ".join(sorted(tags))
@@ -215,7 +231,7 @@ def image_not_pinned_by_digest(c: ContainerView, ctx: Context) -> Iterator[Viola
     ref = image_ref(c)
     if ref is None or ref.has_valid_digest:
         return
-    if covered(ref, _repo_names(ctx.param("digest_exempt_repos"))):
+    if covered(ref, ctx.derived(_repo_names, "digest_exempt_repos")):
         return
     if ref.digest is not None:
         msg = f'{c.label} image "{ref.raw.strip()}" has a malformed digest'
@@ -314,7 +330,7 @@ def mutable_tag_cached_pull_policy(c: ContainerView, ctx: Context) -> Iterator[V
     },
 )
 def image_registry_not_allowed(c: ContainerView, ctx: Context) -> Iterator[Violation]:
-    allowed = registry_prefixes(ctx.param("allowed_registries"))
+    allowed = ctx.derived(registry_prefixes, "allowed_registries")
     if not allowed:
         return
     ref = image_ref(c)
@@ -343,9 +359,9 @@ def image_public_registry(c: ContainerView, ctx: Context) -> Iterator[Violation]
     ref = image_ref(c)
     if ref is None:
         return
-    if covered(ref, registry_prefixes(ctx.param("allowed_registries"))):
+    if covered(ref, ctx.derived(registry_prefixes, "allowed_registries")):
         return
-    hit = covered(ref, registry_prefixes(ctx.param("blocked_registries")))
+    hit = covered(ref, ctx.derived(registry_prefixes, "blocked_registries"))
     if hit is None:
         return
     implicit = " (implicit Docker Hub)" if ref.registry == "docker.io" and not ref.explicit_registry else ""

@@ -371,6 +371,10 @@ def writable_host_path_mount(c: ContainerView, ctx: Context) -> Iterator[Violati
         yield Violation(path, f'{c.label} mounts hostPath volume "{m["name"]}" writable')
 
 
+def _sensitive_paths(value: Any) -> list[str]:
+    return [_norm_host_path(s) for s in (value or []) if isinstance(s, str) and s]
+
+
 @rule(
     id="KF-POD-008",
     slug="sensitive-host-path",
@@ -390,7 +394,7 @@ def writable_host_path_mount(c: ContainerView, ctx: Context) -> Iterator[Violati
     },
 )
 def sensitive_host_path(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
-    sensitive = [_norm_host_path(s) for s in (ctx.param("sensitive_host_paths") or []) if isinstance(s, str) and s]
+    sensitive = ctx.derived(_sensitive_paths, "sensitive_host_paths")
     if not sensitive:
         return
     mounted = _mounted_volume_names(pod)

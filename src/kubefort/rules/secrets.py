@@ -28,7 +28,8 @@ _CONTAINER_WORD = {
 
 
 def _allow(ctx: Context) -> ss.Allowlist:
-    return ss.Allowlist.of(ctx.params.get("sensitive_names_allowed"), ctx.params.get("sensitive_values_allowed"))
+    allow: ss.Allowlist = ctx.derived(ss.Allowlist.of, "sensitive_names_allowed", "sensitive_values_allowed")
+    return allow
 
 
 def _items(value: Any) -> Iterator[tuple[int, Mapping[str, Any]]]:
