@@ -526,17 +526,23 @@ def test_scheduled_backup_and_drill_run_with_the_rights_the_schedule_grants(
         assert ("drill-db", "kubefort-app-drill-volumes") in roles  # the schedule's own, for the drill
 
         # a week later: the application deleted and wrote files. The scheduled drill restores over its
-        # first scratch namespace, where restic leaves the deleted file: the drill fails (DIFFERS), the
-        # documented limit. Run by hand with --replace-namespaces (an account that may delete drill-db),
-        # the namespace is deleted first and the drill is equal again.
+        # first scratch namespace: its restore Jobs empty each scratch claim first (--replace-volume-data;
+        # restic alone would leave the deleted file there), so the drill is equal again, in the same claims.
+        # Run by hand with --replace-namespaces (an account that may delete drill-db), the namespace is
+        # deleted first and the drill is equal too, in new claims.
         first_drill_volume = runner.volumes[("drill-db", "uploads")]
+        assert (first_drill_volume / "PG_VERSION").exists()
         (uploads / "PG_VERSION").unlink()
         (data / "base" / "16384" / "new").write_bytes(b"x" * 5000)
         for n in ("kubefort-app-backup-2", "kubefort-app-drill-2"):
             store.upsert(_job_from(crons[n.rsplit("-", 1)[0]], n))
             state, pod = _wait_job(store, "kubefort-backup", n)
             log = api.pod_logs[("kubefort-backup", pod["metadata"]["name"], "kubefort")]
-        assert state == "Failed" and "DIFFERS" in log and "volumes 1/2 equal" in log, log
+        assert state == "Complete" and "volumes 2/2 equal" in log, log
+        assert runner.volumes[("drill-db", "uploads")] == first_drill_volume  # the same claim, emptied first
+        assert not (first_drill_volume / "PG_VERSION").exists()
+        for claim, d in (("data-pg-0", data), ("uploads", uploads)):
+            assert tree_digest(str(runner.volumes[("drill-db", claim)])) == tree_digest(str(d))
         kubeconfig = api.kubeconfig(tmp_path / "admin.kubeconfig")
         drill_args = crons["kubefort-app-drill"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0][
             "args"

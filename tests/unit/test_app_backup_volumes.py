@@ -478,3 +478,50 @@ def test_schedule_with_volume_data_grants_exactly_what_the_jobs_need(tmp_path: P
         schedule_manifests(ScheduleSpec(namespaces=("a",), repo="s3://b/p", image=image, restic_repository=repo))
     with pytest.raises(Exception, match="give --restic-repository"):
         schedule_manifests(ScheduleSpec(namespaces=("a",), repo="s3://b/p", image=image, restic_image=restic))
+
+
+def test_restore_jobs_empty_the_claim_first_only_when_asked() -> None:
+    import dataclasses
+
+    with_report = dataclasses.replace(TARGET, report_image="registry.example.com/kubefort@sha256:" + "b" * 64)
+    plain = [d for d in volume_restore_jobs(claims(), with_report) if d["kind"] == "Job"]
+    assert plain and all(
+        [c["name"] for c in d["spec"]["template"]["spec"]["initContainers"]] == ["restic"] for d in plain
+    )
+    replacing = dataclasses.replace(with_report, replace_data=True)
+    jobs = [d for d in volume_restore_jobs(claims(), replacing) if d["kind"] == "Job"]
+    for d in jobs:
+        first, restic = d["spec"]["template"]["spec"]["initContainers"]
+        assert first["name"] == "clear" and restic["name"] == "restic"
+        assert restic["args"][:2] == ["restore", "latest"]  # no recorded snapshot: the claim's newest
+        assert first["args"] == ["backup", "volume-clear", "/data"] and first["image"] == with_report.report_image
+        assert first["volumeMounts"] == [{"name": "data", "mountPath": "/data"}]
+        assert first["securityContext"]["readOnlyRootFilesystem"] is True
+    # a backup Job never empties anything
+    backups = [d for d in volume_jobs(claims(), replacing) if d["kind"] == "Job"]
+    assert backups and all(
+        "clear" not in [c["name"] for c in d["spec"]["template"]["spec"]["initContainers"]] for d in backups
+    )
+
+
+def test_clear_tree_empties_the_volume_and_follows_no_link(tmp_path: Path) -> None:
+    from kubefort.etcd.backup.volumes import clear_tree
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("x")
+    vol = tmp_path / "vol"
+    (vol / "a" / "b").mkdir(parents=True)
+    (vol / "a" / "b" / "f").write_text("1")
+    (vol / ".hidden").write_text("2")
+    (vol / "link").symlink_to(outside, target_is_directory=True)
+    (vol / "a" / "dirlink").symlink_to(outside, target_is_directory=True)
+    assert clear_tree(str(vol)) == 3
+    assert vol.is_dir() and list(vol.iterdir()) == []
+    assert (outside / "keep").read_text() == "x"
+    for bad in ("/", str(vol / "missing"), str(vol.parent / "outside" / "keep")):
+        with pytest.raises(ValueError):
+            clear_tree(bad)
+    (tmp_path / "volink").symlink_to(vol, target_is_directory=True)
+    with pytest.raises(ValueError):
+        clear_tree(str(tmp_path / "volink"))

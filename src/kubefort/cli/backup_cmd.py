@@ -115,6 +115,7 @@ def _volume_target(
     secret: str,
     user: int,
     snapshots: bool = True,
+    replace_data: bool = False,
 ) -> VolumeTarget | None:
     from ..etcd.backup.volumes import VolumeTarget
 
@@ -134,6 +135,7 @@ def _volume_target(
         secret=secret,
         run_as_user=user,
         snapshots=snapshots,
+        replace_data=replace_data,
     )
 
 
@@ -320,6 +322,20 @@ def volume_digest_cmd(directory: str, termination_log: str | None) -> None:
         with open(termination_log, "w", encoding="utf-8") as f:
             f.write(text)
     sys.stdout.write(text + "\n")
+
+
+@backup_group.command("volume-clear", hidden=True)
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+def volume_clear_cmd(directory: str) -> None:
+    """The first container of a restore Job with --replace-volume-data: delete everything under
+    DIRECTORY (the claim's mount), so that restic restores into an empty volume."""
+    from ..etcd.backup.volumes import clear_tree
+
+    try:
+        n = clear_tree(directory)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"volume-clear: {e}") from None
+    sys.stdout.write(f"cleared {directory}: {n} entries removed\n")
 
 
 @backup_group.command("volume-jobs")
@@ -602,6 +618,12 @@ def prune_cmd(
     help="Namespace backups, drills into scratch namespaces: delete every target namespace first and wait "
     "until it is gone (every namespace must be mapped to another name with --namespace-map).",
 )
+@click.option(
+    "--replace-volume-data",
+    is_flag=True,
+    help="Namespace backups with --restic-repository: the restore Jobs first empty each claim (restic leaves "
+    "files the backup does not have), as a weekly drill into the same scratch namespaces needs.",
+)
 @click.option("-o", "--format", "fmt", type=FORMAT, default="table", show_default=True)
 @click.option("--name", default="default", show_default=True, help="Member name of the restored etcd.")
 @click.option(
@@ -629,6 +651,7 @@ def restore_cmd(
     storage_class_map: tuple[str, ...],
     dry_run: bool,
     replace_namespaces: bool,
+    replace_volume_data: bool,
     fmt: str,
     name: str,
     peer_url: str,
@@ -656,7 +679,16 @@ def restore_cmd(
             raise UsageError(f"backup {backup_id} is a namespace backup: give --to-context CONTEXT")
         if to_context == "in-cluster" and kubeconfig:
             raise UsageError("--to-context in-cluster uses the pod's service account: no --kubeconfig")
-        target = _volume_target(restic_repository, restic_image, kubefort_image, volume_secret, volume_user)
+        if replace_volume_data and restic_repository is None:
+            raise UsageError("--replace-volume-data is for volume data: give --restic-repository")
+        target = _volume_target(
+            restic_repository,
+            restic_image,
+            kubefort_image,
+            volume_secret,
+            volume_user,
+            replace_data=replace_volume_data,
+        )
         line = StatusLine() if target is not None and enabled() else None
         try:
             res = restore_namespaces(

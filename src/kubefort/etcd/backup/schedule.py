@@ -11,7 +11,9 @@ code fails the Job when an object is missing after the restore. Least privilege,
   ``list`` on VolumeSnapshotClasses;
 - the drill runs as another ServiceAccount and writes only into its scratch namespaces (a Role there
   with ``get``/``create``/``patch`` on the same resources) and those Namespace objects, by name (it
-  cannot delete them: its Roles live in them, so ``--replace-namespaces`` is for drills run by hand);
+  cannot delete them: its Roles live in them, so ``--replace-namespaces`` is for drills run by hand; the
+  scheduled drill restores volume data with ``--replace-volume-data``, which empties each scratch claim
+  first, so last week's files do not make it differ);
 - no wildcard: the built-in namespaced resources are named (:data:`RESOURCES`), custom resources are
   added by name; a type not granted is recorded as skipped (forbidden) in the backup's manifest;
 - what kubefort's rules flag in these grants (reading Secrets, writing workloads in the scratch
@@ -369,7 +371,11 @@ def schedule_manifests(spec: ScheduleSpec) -> list[dict[str, Any]]:
     backup = ["backup", "namespace", *spec.namespaces, *common, *volumes]
     if volumes and not spec.snapshots:
         backup.append("--no-snapshots")
+    # the drill restores into the same scratch claims every week: each is emptied first (restic leaves files
+    # the backup does not have); it cannot delete the scratch namespaces themselves (its Roles live in them)
     drill = ["backup", "restore", "latest", *common, "--to-context", "in-cluster", *volumes]
+    if volumes:
+        drill.append("--replace-volume-data")
     for n, d in zip(spec.namespaces, drills, strict=True):
         drill += ["--namespace-map", f"{n}={d}"]
     named = f", {WHY_SECRET_NAME}" if "--secret" in volumes else ""

@@ -52,6 +52,10 @@ class VolumeTarget:
     #: back up from CSI VolumeSnapshots where the claim's class has a VolumeSnapshotClass (False: every
     #: claim is mounted read-only itself, and the backup needs no right on snapshots and claims)
     snapshots: bool = True
+    #: restore Jobs first empty the claim (an init container ``kubefort backup volume-clear /data`` of
+    #: ``report_image``): restic restores over what a claim holds and leaves files the backup does not
+    #: have, so a drill restoring into last week's scratch claims would differ (``--replace-volume-data``)
+    replace_data: bool = False
 
 
 #: where the claim is mounted in the Jobs' containers (restic backs up ``.`` from there, so snapshots
@@ -184,8 +188,8 @@ def volume_restore_jobs(
             _job(ns, claim, claim, target, name=_name(f"kubefort-restore-{claim}", run), restore=snap or "latest")
         )
         if snap is None:
-            restic = out[-1]["spec"]["template"]["spec"]
-            restic = (restic.get("initContainers") or restic["containers"])[0]
+            pod = out[-1]["spec"]["template"]["spec"]
+            restic = next(c for c in (*pod.get("initContainers", ()), *pod["containers"]) if c["name"] == "restic")
             restic["args"] = ["restore", "latest", "--host", old_ns, "--tag", f"pvc={claim}", "--target", DATA]
     return out
 
@@ -250,6 +254,21 @@ def _job(ns: str, claim: str, mount: str, target: VolumeTarget, *, name: str, re
     }
     if target.report_image:
         pod["initContainers"] = [restic]
+        if restore and target.replace_data:
+            clear = {
+                "name": "clear",
+                "image": target.report_image,
+                "imagePullPolicy": "Always",
+                "args": ["backup", "volume-clear", DATA],
+                "terminationMessagePolicy": "FallbackToLogsOnError",
+                "securityContext": dict(security),
+                "resources": {
+                    "requests": {"cpu": "100m", "memory": "64Mi"},
+                    "limits": {"cpu": "1", "memory": "256Mi"},
+                },
+                "volumeMounts": [{"name": "data", "mountPath": DATA}],
+            }
+            pod["initContainers"] = [clear, restic]
         pod["containers"] = [
             {
                 "name": "report",
@@ -354,6 +373,25 @@ def restic_backup(path: str, env: Mapping[str, str], *, tags: Iterable[str] = ()
     if not summary:
         raise UsageError("restic backup printed no summary")
     return summary
+
+
+def clear_tree(root: str) -> int:
+    """Delete everything under the directory ``root`` (not ``root`` itself; symbolic links are removed,
+    never followed): the claim a restore Job restores into with ``replace_data``. The number of entries
+    removed at the top. Refuses ``/`` and anything that is not a directory."""
+    real = os.path.realpath(root)
+    if real == os.path.sep or not os.path.isdir(real) or os.path.islink(root):
+        raise ValueError(f"{root}: not a volume directory to clear")
+    n = 0
+    with os.scandir(real) as it:
+        entries = list(it)
+    for e in entries:
+        if e.is_dir(follow_symlinks=False):
+            shutil.rmtree(e.path)
+        else:
+            os.unlink(e.path)
+        n += 1
+    return n
 
 
 def restic_restore(snapshot: str, target: str, env: Mapping[str, str]) -> None:
