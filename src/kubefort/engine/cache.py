@@ -5,12 +5,15 @@ What is kept, per input file (one entry file per input file and run key, see doc
 
 - the file's parse (its documents as plain data with what locating a field needs, its parse errors),
   valid while the file's content (SHA-256 of its text) is the same;
-- per object of the file, its results in two blocks, in the plain-tuple form worker processes send back
-  (:func:`kubefort.engine.parallel._pack`): the steps that judge the object alone
-  (``RuleMeta.needs_others`` false), valid while the object is the same (its file's content, its place
-  in the file, its identity and the fields schema validation found invalid); and the steps that need other
-  objects, valid while, in addition, every object of the kinds those rules read (``needs``, their own
-  kinds; the whole input when a rule does not declare them) is the same.
+- per object of the file, its results in blocks, in the plain-tuple form worker processes send back
+  (:func:`kubefort.engine.parallel._pack`), one per part of its steps: the steps that read nothing but
+  the object (``RuleMeta.reads_others`` false), valid while the object is the same (its file's content,
+  its place in the file, its identity, the fields schema validation found invalid, the input's CRDs);
+  one part per set of kinds the other steps read (:func:`kinds_read_on`), valid while, in addition,
+  every object of those kinds is the same; for the rules that read no image (``RuleMeta.reads_images``
+  false) the same with images left out of every object, kept with what the rule functions returned so
+  that an object whose image changed is judged again from them (:class:`_Tape`). And one whole block
+  (every part but the clock's) valid while the whole input is the same.
 
 Everything that changes results but is not an input file is in the run key (:func:`run_key`):
 kubefort's version and a digest of its own package files, the selected rules and their parameters, the
@@ -187,10 +190,15 @@ class ScanCache:
         # rules that read no image: "blind", kept while nothing but images changed), and reading the clock
         kinds = sorted({o.kind for o in objs})
 
+        named: dict[tuple[str, str], tuple[str, tuple[str, ...] | None]] = {}
+
         def part_of(m: RuleMeta, kind: str) -> tuple[str, tuple[str, ...] | None]:
-            read = kinds_read_on(m, kind)
-            rs = None if read is None else tuple(sorted(read))
-            return ("cross" if m.reads_images or rs is None else "blind", rs)
+            hit = named.get((m.id, kind))
+            if hit is None:
+                read = kinds_read_on(m, kind)
+                rs = None if read is None else tuple(sorted(read))
+                hit = named[(m.id, kind)] = ("cross" if m.reads_images or rs is None else "blind", rs)
+            return hit
 
         reads: dict[tuple[str, tuple[str, ...] | None], None] = {}  # (label, read set), in a fixed order
         for kind in kinds:
@@ -199,64 +207,95 @@ class ScanCache:
                 if m.reads_others(kind) and not clock(m):
                     reads.setdefault(part_of(m, kind))
 
-        def reading(named: tuple[str, tuple[str, ...] | None]) -> Callable[[RuleMeta, str], bool]:
+        def reading(this: tuple[str, tuple[str, ...] | None]) -> Callable[[RuleMeta, str], bool]:
             def keep(m: RuleMeta, k: str) -> bool:
-                return m.reads_others(k) and not clock(m) and part_of(m, k) == named
+                return m.reads_others(k) and not clock(m) and part_of(m, k) == this
 
             return keep
 
         parts: list[Plan] = [plan.part(lambda m, k: not m.reads_others(k) and not clock(m))]
         labels: list[tuple[str, Any]] = [("local", None)]  # (the part's label, what names its blocks)
-        for named in reads:
-            parts.append(plan.part(reading(named)))
-            labels.append(named)
+        for this in reads:
+            parts.append(plan.part(reading(this)))
+            labels.append(this)
         parts.append(plan.part(lambda m, k: clock(m)))
         labels.append(("clock", None))
         report = run.report
         metas = report.rules
         index = {m.id: i for i, m in enumerate(metas)}
-        keys = self._object_keys(run.inventory.objects)
-        blind_keys = self._blind_keys(run.inventory.objects, keys) if any(x[0] == "blind" for x in labels) else {}
+        inventory = run.inventory.objects
+        keys = self._object_keys(inventory)
+        blind_keys: dict[int, tuple[str, bytes, int]] = {}  # made on first use (nothing changed: never)
         deps: dict[tuple[str, tuple[str, ...] | None], bytes | None] = {}
+        # per object, all its parts but the clock's in one block, valid while the whole input is the same
+        # (one block to read back instead of several when nothing changed)
+        whole = self._with_deps((".", b"", 0), ("cross", None), inventory, keys, deps)
+        wholes: dict[int, bytes] = {}  # object -> the key to keep its whole block under, when it can be
         tapes: dict[int, dict[str, list[Any]]] = {}  # todo item -> the rule outputs kept for it (blind parts)
         stats = self.stats
         rows: list[list[Report | None]] = []  # per object, the blocks of its parts (None: to judge)
         # (object, block, part, its name, key to keep it under, key to replay it under)
         todo: list[tuple[int, int, int, Any, bytes | None, bytes | None]] = []
+        per_kind: dict[str, list[tuple[int, Plan]]] = {}
+        seen = [False, False]  # whether a part was judged, given back
+
+        def applicable(obj: K8sObject, clock_only: bool = False) -> list[int]:
+            """The parts with a step about ``obj``, in order (the others give it nothing)."""
+            steps = per_kind.get(obj.kind)
+            if steps is None:
+                steps = per_kind[obj.kind] = [(w, p) for w, p in enumerate(parts) if p.for_kind(obj.kind)]
+            return [w for w, p in steps if (not clock_only or labels[w][0] == "clock") and _applicable(p, obj)]
+
         for i, obj in enumerate(objs):
             key = keys.get(id(obj))
-            kind = obj.kind
             row: list[Report | None] = []
-            for which, part in enumerate(parts):
-                if not part.for_kind(kind) or not _applicable(part, obj):
-                    continue  # no step of the part is about the object: it gives nothing
+            all_in_one = None
+            if key is not None and whole is not None:
+                kept, old = self._kept(key[0], ("whole", key[2]))
+                if kept is not None and kept[0] == key[1] + whole:
+                    with contextlib.suppress(Exception):  # a damaged block: its parts are looked at
+                        all_in_one = _unpack(kept[1], [0], [obj], [(0, 1)], metas)[0]
+                        if old:
+                            self._entry(key[0])["blocks"][("whole", key[2])] = kept
+                            self._dirty.add(key[0])
+                stats[f"whole {'hit' if all_in_one is not None else 'miss'}"] += 1
+                if all_in_one is not None:
+                    row.append(all_in_one)
+                else:
+                    wholes[i] = key[1] + whole
+            for which in applicable(obj, all_in_one is not None):
                 label, rs = labels[which]
                 name = (label, rs, key[2]) if key is not None else None
                 # what reads the clock is judged every time
                 exact = key[1] if key is not None and label != "clock" else None
                 blind = None
-                if label in ("cross", "blind") and key is not None:
-                    exact = self._with_deps(key, ("cross", rs), run.inventory.objects, keys, deps)
-                    if label == "blind":
-                        own = blind_keys.get(id(obj))
-                        blind = (
-                            None
-                            if own is None
-                            else self._with_deps(own, (label, rs), run.inventory.objects, blind_keys, deps)
-                        )
+                if label == "cross" and key is not None:
+                    exact = self._with_deps(key, (label, rs), inventory, keys, deps)
+                elif label == "blind" and key is not None:
+                    # kept under what the rules see (no image), with what this object was when judged
+                    if not blind_keys:
+                        blind_keys = self._blind_keys(inventory, keys)
+                    own = blind_keys.get(id(obj))
+                    exact = blind = (
+                        None if own is None else self._with_deps(own, (label, rs), inventory, blind_keys, deps)
+                    )
                 block = None
                 tape = None
                 if key is not None and exact is not None:
                     kept, old = self._kept(key[0], name)
                     if kept is not None and kept[0] == exact:
-                        with contextlib.suppress(Exception):  # a damaged block: judged again
-                            block = _unpack(kept[1], [0], [obj], [(0, 1)], metas)[0]
-                    elif kept is not None and blind is not None and len(kept) == 4 and kept[2] == blind:
-                        tape = kept[3] if isinstance(kept[3], dict) else None
+                        if blind is None or kept[2] == key[1]:  # the same object, reading the same
+                            with contextlib.suppress(Exception):  # a damaged block: judged again
+                                block = _unpack(kept[1], [0], [obj], [(0, 1)], metas)[0]
+                        elif isinstance(kept[3], dict):  # only its images changed: what its rules said stands
+                            tape = kept[3]
                     if block is not None and old:  # from the entry of the file's former content
                         self._entry(key[0])["blocks"][name] = kept
                         self._dirty.add(key[0])
-                stats[f"{label} {'hit' if block is not None or tape is not None else 'miss'}"] += 1
+                hit = block is not None or tape is not None
+                stats[f"{label} {'hit' if hit else 'miss'}"] += 1
+                if label != "clock":
+                    seen[hit] = True
                 if block is None:
                     if tape is not None:
                         tapes[len(todo)] = tape
@@ -275,9 +314,9 @@ class ScanCache:
             judged[n] = (block, None)
             i, _, _, name, exact, bkey = todo[n]
             key = keys.get(id(objs[i]))
-            if key is not None and exact is not None and bkey is not None and record is not None:
+            if key is not None and bkey is not None and record is not None:
                 kept = _pack(block, [(len(block.findings), len(block.results), len(block.passes))], index)
-                self._entry(key[0]).setdefault("blocks", {})[name] = (exact, kept, bkey, record)
+                self._entry(key[0]).setdefault("blocks", {})[name] = (bkey, kept, key[1], record)
                 self._dirty.add(key[0])
         for n, (block, packed) in judged.items():
             i, j, _, name, exact, bkey = todo[n]
@@ -288,6 +327,19 @@ class ScanCache:
                     packed = _pack(block, [(len(block.findings), len(block.results), len(block.passes))], index)
                 self._entry(key[0]).setdefault("blocks", {})[name] = (exact, packed)
                 self._dirty.add(key[0])
+        # whole blocks of the objects none of whose parts was given back by replaying (when only images
+        # changed, the next scan's parts are read back instead: packing them all again would cost more)
+        # kept when they may be of use: after a cold scan (everything judged), or one that found nothing
+        # changed; after a change the next change is as likely as no change (storing would cost as much)
+        for i, full in wholes.items() if not (seen[False] and seen[True]) else ():
+            obj = objs[i]
+            blocks = [b for b, w in zip(rows[i], applicable(obj)) if b is not None and labels[w][0] != "clock"]
+            merged = Report(rules=metas)
+            _append(merged, blocks, True, index)
+            key = keys[id(obj)]
+            packed = _pack(merged, [(len(merged.findings), len(merged.results), len(merged.passes))], index)
+            self._entry(key[0])["blocks"][("whole", key[2])] = (full, packed)
+            self._dirty.add(key[0])
         for row in rows:
             _append(report, [b for b in row if b is not None], run.keep_passes, index)
 
