@@ -23,10 +23,11 @@ from kubefort import api
 from kubefort.cli import cli
 from kubefort.engine import cache as cache_mod
 from kubefort.engine.findings import Report
-from kubefort.engine.rule import Rule, Severity
+from kubefort.engine.rule import Rule, Scope, Severity
 from kubefort.engine.runner import Plan, Run
 from kubefort.engine.suppression import Suppressor
 from kubefort.model.inventory import Inventory
+from kubefort.model.workloads import ContainerSet, pod_spec
 from kubefort.reporters import Format, get_reporter
 from kubefort.rules import default_registry
 
@@ -96,7 +97,8 @@ def test_the_rule_fixtures_cold_and_warm_give_the_full_report(tmp_path: Path) ->
     assert cold["local hit"] == 0 and cold["local miss"] > 1000
     warm = assert_same(tree, cache)
     assert warm["local miss"] == 0 and warm["cross miss"] == 0 and warm["parse miss"] == 0
-    assert warm["local hit"] == cold["local miss"]
+    # nothing changed: one whole block per object, its parts not looked at
+    assert warm["whole hit"] == cold["whole miss"] and warm["whole miss"] == 0 and warm["local hit"] == 0
 
 
 def _docs(path: Path) -> list[str]:
@@ -211,6 +213,10 @@ def test_one_edited_file_gives_the_full_report(corpus: Path, tmp_path: Path, edi
     # only the edited file was parsed again, and objects judged alone were taken from the cache
     assert stats["parse miss"] == 1 or edit is rename_a_file
     assert stats["local hit"] > 5 * stats["local miss"]
+    if edit is change_image_tag:  # what reads no image is given back, the edited object's included
+        assert stats["blind hit"] > 1000 and stats["blind miss"] == 0
+    if edit is widen_a_role:  # the rules reading RBAC objects are judged again, and nothing kept wrongly
+        assert stats["blind miss"] > 100
 
 
 def test_edits_in_sequence_and_back(corpus: Path, tmp_path: Path) -> None:
@@ -327,31 +333,110 @@ class _Spy:
         return len(self._inventory)
 
 
+def _spied(r: Rule, reading: list[str | None]) -> Rule:
+    def fn(obj: Any, ctx: Any, _fn: Any = r.fn, _id: str = r.meta.id) -> list[Any]:
+        reading[0] = _id
+        try:
+            return list(_fn(obj, ctx))
+        finally:
+            reading[0] = None
+
+    return dataclasses.replace(r, fn=fn)
+
+
 def test_rules_kept_per_object_alone_read_no_other_object() -> None:
-    """The cache keeps the results of a rule that does not need other objects (``needs_others``) per
-    object alone: such a rule must not read the inventory, unless the cache lists it as reading the
-    whole input. Every rule runs on every fixture with an inventory that records who reads it."""
+    """The cache keeps the results of a rule that reads no other object (``RuleMeta.reads_others``) per
+    object alone: such a rule must not read the inventory at all. Every rule runs on every fixture with an
+    inventory that records who reads it."""
     loaded = api.load_inputs(api.ScanOptions(paths=[str(FIXTURES)]))
     inventory = Inventory(loaded.objects)
     reading: list[str | None] = [None]
     readers: set[str] = set()
+    plan = Plan([_spied(r, reading) for r in default_registry()])
+    spy = _Spy(inventory, reading, readers)
+    alone = plan.part(lambda m, k: not m.reads_others(k))
+    Run(alone, spy, Report(rules=plan.metas), Suppressor(), Severity.INFO, True).objects(inventory.objects)  # type: ignore[arg-type]
+    assert not readers, sorted(readers)
+    others = plan.part(lambda m, k: m.reads_others(k))
+    Run(others, spy, Report(rules=plan.metas), Suppressor(), Severity.INFO, True).objects(inventory.objects)  # type: ignore[arg-type]
+    # the spy sees reads: the rules that read others only for what they say, and cross-object ones
+    assert {"KF-RBAC-014", "KF-RBAC-024", "KF-RBAC-036", "KF-GRAPH-001"} <= readers
 
-    def spied(r: Rule) -> Rule:
-        def fn(obj: Any, ctx: Any, _fn: Any = r.fn, _id: str = r.meta.id) -> list[Any]:
-            reading[0] = _id
-            try:
-                return list(_fn(obj, ctx))
-            finally:
-                reading[0] = None
 
-        return dataclasses.replace(r, fn=fn)
+def _outcomes(report: Report, rule_id: str) -> list[tuple[Any, ...]]:
+    return [
+        (repr(r.object), r.status.value, r.detail, [(f.path, f.message, f.subcode) for f in r.findings])
+        for r in report.results
+        if r.rule.id == rule_id
+    ] + [repr(ref) for m, ref, _ in report.passes if m.id == rule_id]
 
-    plan = Plan([spied(r) for r in default_registry()])
-    alone = plan.part(lambda m, k: not m.needs_others(k))
-    run = Run(alone, _Spy(inventory, reading, readers), Report(rules=plan.metas), Suppressor(), Severity.INFO, True)  # type: ignore[arg-type]
-    run.objects(inventory.objects)
-    assert "KF-SCHEMA-001" in readers  # the spy sees reads
-    assert readers <= cache_mod.UNDECLARED_READERS, sorted(readers - cache_mod.UNDECLARED_READERS)
+
+def test_declared_reads_are_all_a_rule_reads() -> None:
+    """The cache keeps a rule's results on an object while the objects of the kinds it declares it reads
+    (``cache.kinds_read_on``: its ``needs``, its own kinds, the object's kind) are unchanged: a rule must
+    judge every fixture object the same with the other kinds taken out of the inventory."""
+    loaded = api.load_inputs(api.ScanOptions(paths=[str(FIXTURES)]))
+    objects = loaded.objects
+    full = Inventory(objects)
+    kinds = sorted({o.kind for o in objects})
+    # (rule, kind) pairs by what they read: one restricted inventory for each
+    by_read: dict[frozenset[str], dict[str, list[Rule]]] = {}
+    for r in default_registry():
+        if r.meta.scope in (Scope.NAMESPACE, Scope.CLUSTER):
+            continue
+        for kind in kinds:
+            read = cache_mod.kinds_read_on(r.meta, kind)
+            if read:  # reads nothing else (the test above), or everything (not declared)
+                by_read.setdefault(read, {}).setdefault(kind, []).append(r)
+    checked = 0
+    for read, per_kind in by_read.items():
+        kept = Inventory([o for o in objects if o.kind in read or o.kind == "CustomResourceDefinition"])
+        rules = {r.meta.id: r for rs in per_kind.values() for r in rs}
+        plan = Plan(list(rules.values()))
+        plan = plan.part(lambda m, k, per_kind=per_kind: any(r.meta is m for r in per_kind.get(k, ())))
+        judged = [o for o in full.objects if o.kind in per_kind]
+        want = Report(rules=plan.metas)
+        Run(plan, full, want, Suppressor(), Severity.INFO, True).objects(judged)
+        got = Report(rules=plan.metas)
+        Run(plan, kept, got, Suppressor(), Severity.INFO, True).objects(judged)
+        for rid in rules:
+            assert _outcomes(got, rid) == _outcomes(want, rid), (rid, sorted(read))
+        checked += sum(map(len, per_kind.values()))
+    assert checked > 50
+
+
+def _replace_images(objects: list[Any]) -> int:
+    """Give every container of ``objects`` another image, or none (in place); how many changed."""
+    n = 0
+    for o in objects:
+        pod = pod_spec(o)
+        if pod is None:
+            continue
+        for c in pod.containers(ContainerSet.ALL):
+            if n % 3 == 2:
+                c.raw.pop("image", None)
+            else:
+                c.raw["image"] = f"mutated.example/other-{n}:{n}@sha256:{n:064x}"
+            n += 1
+    return n
+
+
+def test_rules_that_read_no_image_say_the_same_with_other_images() -> None:
+    """``reads_images=False`` lets the cache keep a rule's results when only images changed (in the object
+    or in those it reads): every such rule must judge the fixtures the same with every image replaced."""
+    blind = [r for r in default_registry() if not r.meta.reads_images]
+    assert {"KF-GRAPH-001", "KF-NET-004"} <= {r.meta.id for r in blind}
+    before = Inventory(api.load_inputs(api.ScanOptions(paths=[str(FIXTURES)])).objects)
+    objects = api.load_inputs(api.ScanOptions(paths=[str(FIXTURES)])).objects
+    assert _replace_images(objects) > 500
+    after = Inventory(objects)
+    plan = Plan(blind)
+    want, got = Report(rules=plan.metas), Report(rules=plan.metas)
+    Run(plan, before, want, Suppressor(), Severity.INFO, True).objects(before.objects)
+    Run(plan, after, got, Suppressor(), Severity.INFO, True).objects(after.objects)
+    assert want.findings
+    for r in blind:
+        assert _outcomes(got, r.meta.id) == _outcomes(want, r.meta.id), r.meta.id
 
 
 CRD = """apiVersion: apiextensions.k8s.io/v1

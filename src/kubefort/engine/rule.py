@@ -123,7 +123,8 @@ class RuleMeta:
     aliases: tuple[str, ...] = ()
     # kinds the rule reads from the inventory besides the objects it judges (KF-NET-001 reads the
     # NetworkPolicies that select a pod): a cluster scan lists them, and when one could not be read the
-    # rule is not evaluated rather than passed. None: not declared (see ``reads_unknown``). A kind
+    # rule is not evaluated rather than passed. None: not declared (see ``reads_unknown``). On a rule
+    # that is not cross_object: what it reads only for what its findings say (``reads_others``). A kind
     # several API groups serve is named with its group (``Policy.kyverno.io``: model.kinds.split_group_kind)
     needs: frozenset[str] | None = None
     # judges a whole cluster (catalogue input ``cluster``): evaluated on a live inventory (a cluster scan or a
@@ -133,6 +134,11 @@ class RuleMeta:
     # the rule's mechanical fix as data (engine.fixes): applied by ``kubefort fix`` and the mutating policy
     # export; None: fixing needs a human (the remediation says how)
     fix: RuleFix | None = None
+    # whether what the rule says about an object may depend on container images (of that object or of those
+    # it reads). False: it never reads an image (the attack graph, NetworkPolicy and RBAC rules): the scan
+    # cache keeps its results when only images changed (tests/unit/test_scan_cache.py checks it on the
+    # fixtures with every image replaced)
+    reads_images: bool = True
 
     def needs_others(self, kind: str) -> bool:
         """Whether judging an object of ``kind`` needs other objects than that one."""
@@ -141,6 +147,14 @@ class RuleMeta:
             or self.cross_object
             or (self.cross_object_kinds is not None and kind in self.cross_object_kinds)
         )
+
+    def reads_others(self, kind: str) -> bool:
+        """Whether results on an object of ``kind`` may depend on other objects than that one: the rule
+        needs them to judge (:meth:`needs_others`), or it declares ``needs`` without being cross-object:
+        it judges the object alone (the webhook evaluates it on the object under review) but reads those
+        kinds for what its findings say (whom a role is bound to, whether a ServiceAccount mounts its
+        token). The scan cache keeps such results only while those kinds are unchanged."""
+        return self.needs_others(kind) or bool(self.needs)
 
     def own_kinds(self) -> frozenset[str]:
         """The kinds whose objects the rule judges, as far as they can be named (an OBJECT rule on every
@@ -272,6 +286,7 @@ def rule(
     needs: Iterable[str] | None = None,
     whole_cluster: bool = False,
     fix: RuleFix | None = None,
+    reads_images: bool = True,
 ) -> Callable[[RuleFn], Rule]:
     """Decorator that turns a function into a :class:`Rule`. It registers nothing: rule modules list
     their rules in ``RULES`` and :func:`kubefort.rules.default_registry` collects them.
@@ -284,6 +299,8 @@ def rule(
     on manifests (see :data:`NEEDS_CLUSTER`); such a rule reads other objects, so it is ``cross_object``.
 
     ``fix``: the rule's mechanical fix as data (:mod:`kubefort.engine.fixes`), when there is one.
+
+    ``reads_images=False``: what the rule says never depends on a container image (see ``RuleMeta``).
     """
     whole_cluster = whole_cluster or scope is Scope.CLUSTER
     plain, groups = _split_kinds(kinds) if kinds is not None else (None, {})
@@ -315,6 +332,7 @@ def rule(
             needs=frozenset(needs) if needs is not None else None,
             whole_cluster=whole_cluster,
             fix=fix,
+            reads_images=reads_images,
         )
         return Rule(meta, fn)
 

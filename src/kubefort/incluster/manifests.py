@@ -100,6 +100,12 @@ RESOURCES: Mapping[str, tuple[tuple[str, str], ...]] = {
     "SandboxTemplate": (("extensions.agents.x-k8s.io", "sandboxtemplates"),),
     "SealedSecret": (("bitnami.com", "sealedsecrets"),),
     "ExternalSecret": (("external-secrets.io", "externalsecrets"),),
+    # group-qualified: the Prometheus Operator's resources, whose pods the NetworkPolicy engine models
+    # (analysis.netpol.operators)
+    "Prometheus.monitoring.coreos.com": (("monitoring.coreos.com", "prometheuses"),),
+    "PrometheusAgent.monitoring.coreos.com": (("monitoring.coreos.com", "prometheusagents"),),
+    "Alertmanager.monitoring.coreos.com": (("monitoring.coreos.com", "alertmanagers"),),
+    "ThanosRuler.monitoring.coreos.com": (("monitoring.coreos.com", "thanosrulers"),),
     # group-qualified: backups (Velero, Kasten K10, Stash, KubeStash)
     "Schedule.velero.io": (("velero.io", "schedules"),),
     "Backup.velero.io": (("velero.io", "backups"),),

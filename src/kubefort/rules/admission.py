@@ -153,6 +153,7 @@ def _judge_restricted(inv: Inventory, namespace: str) -> tuple[int, list[str], s
 
 @rule(
     id="KF-ADM-003",
+    reads_images=False,
     slug="namespace-enforces-less-than-restricted",
     title="Namespace enforces less than restricted",
     severity=Severity.LOW,
@@ -1055,6 +1056,7 @@ def _part_of(obj: K8sObject) -> str | None:
 
 @rule(
     id="KF-ADM-013",
+    reads_images=False,
     slug="namespaces-not-boundaries",
     title="Namespaces not used as administrative boundaries",
     severity=Severity.INFO,

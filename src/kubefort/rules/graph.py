@@ -14,6 +14,7 @@ from ..analysis.graph.build import AttackGraph, graph_for, workload_id
 from ..analysis.graph.model import ALL_SECRETS, CLUSTER_ADMIN, INTERNET_ID, NODE, AttackPath, Edge
 from ..analysis.netpol.engine import POLICY_KINDS
 from ..analysis.netpol.model import ENDPOINT_KINDS
+from ..analysis.netpol.operators import OPERATOR_NEEDS
 from ..analysis.rbac.index import READS as RBAC_READS
 from ..engine.rule import Context, NotEvaluated, Scope, Severity, Violation, rule
 from ..model.workloads import PodSpecView
@@ -21,7 +22,13 @@ from ..model.workloads import PodSpecView
 #: what the graph reads besides the workloads it judges: a cluster scan lists these. Secrets are not among
 #: them (a cluster scan reads them only when asked, and the in-cluster deployment is not granted them): without
 #: them the graph has no token-Secret steps, and finds fewer paths, never false ones.
-NEEDS = ENDPOINT_KINDS | POLICY_KINDS | RBAC_READS | {"Namespace", "Service", "Ingress", "ServiceAccount", "Node"}
+NEEDS = (
+    ENDPOINT_KINDS
+    | OPERATOR_NEEDS
+    | POLICY_KINDS
+    | RBAC_READS
+    | {"Namespace", "Service", "Ingress", "ServiceAccount", "Node"}
+)
 _BINDINGS = ("RoleBinding", "ClusterRoleBinding")
 
 
@@ -75,6 +82,7 @@ def _exposed_path(pod: PodSpecView, ctx: Context, target: str) -> Iterator[Viola
 
 @rule(
     id="KF-GRAPH-001",
+    reads_images=False,
     slug="exposed-path-to-cluster-admin",
     title="Internet-exposed workload has an attack path to cluster-admin",
     severity=Severity.CRITICAL,
@@ -94,6 +102,7 @@ def exposed_path_to_cluster_admin(pod: PodSpecView, ctx: Context) -> Iterator[Vi
 
 @rule(
     id="KF-GRAPH-002",
+    reads_images=False,
     slug="exposed-path-to-all-secrets",
     title="Internet-exposed workload has an attack path to every Secret",
     severity=Severity.HIGH,
@@ -112,6 +121,7 @@ def exposed_path_to_all_secrets(pod: PodSpecView, ctx: Context) -> Iterator[Viol
 
 @rule(
     id="KF-GRAPH-003",
+    reads_images=False,
     slug="escape-to-cluster-admin",
     title="Container escape leads to cluster-admin through node credentials",
     severity=Severity.HIGH,

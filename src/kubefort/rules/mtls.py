@@ -375,6 +375,7 @@ def _outside_namespace(ns: K8sObject, ctx: Context) -> bool:
 
 @rule(
     id="KF-MTLS-006",
+    reads_images=False,
     slug="workloads-outside-mesh",
     title="Workloads excluded from the mesh",
     severity=Severity.MEDIUM,

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..analysis.netpol.engine import POLICY_KINDS, NetpolEngine, engine_for
 from ..analysis.netpol.model import ENDPOINT_KINDS, Workload, effective_policy_types
+from ..analysis.netpol.operators import OPERATOR_NEEDS
 from ..analysis.netpol.sets import AddrSet
 from ..engine.rule import Context, NotEvaluated, Scope, Severity, Violation, rule
 from ..model.images import parse_image
@@ -31,7 +32,8 @@ NETPOL_GROUP = "networking.k8s.io"
 #: networking.k8s.io's NetworkPolicy (Calico's NetworkPolicy kind is another API)
 NETPOL = f"NetworkPolicy.{NETPOL_GROUP}"
 #: what the NetworkPolicy engine reads: the policies, the pods they select, the namespaces by label
-NETPOL_NEEDS = ENDPOINT_KINDS | POLICY_KINDS | {"Namespace"}
+#: what the NetworkPolicy engine reads: workloads, the pods operators make from their resources, policies
+NETPOL_NEEDS = ENDPOINT_KINDS | OPERATOR_NEEDS | POLICY_KINDS | {"Namespace"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -231,6 +233,7 @@ def _not_isolated(pod: PodSpecView, ctx: Context, direction: str) -> str | None:
 
 @rule(
     id="KF-NET-004",
+    reads_images=False,
     slug="pod-not-isolated-ingress",
     title="Pod not isolated for ingress",
     severity=Severity.MEDIUM,
@@ -262,6 +265,7 @@ def pod_not_isolated_ingress(pod: PodSpecView, ctx: Context) -> Iterator[Violati
 
 @rule(
     id="KF-NET-005",
+    reads_images=False,
     slug="pod-not-isolated-egress",
     title="Pod not isolated for egress",
     severity=Severity.LOW,
@@ -433,6 +437,7 @@ def _namespace_workloads(obj: K8sObject, ctx: Context) -> list[Workload]:
 
 @rule(
     id="KF-NET-009",
+    reads_images=False,
     slug="network-policy-selects-no-pods",
     title="NetworkPolicy selects no pods",
     severity=Severity.LOW,
@@ -464,6 +469,7 @@ def network_policy_selects_no_pods(obj: K8sObject, ctx: Context) -> Iterator[Vio
 
 @rule(
     id="KF-NET-010",
+    reads_images=False,
     slug="network-policy-peer-matches-nothing",
     title="NetworkPolicy peer selector matches nothing",
     severity=Severity.INFO,

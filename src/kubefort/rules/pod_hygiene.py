@@ -205,6 +205,7 @@ def _service_ssh(svc: K8sObject, ctx: Context) -> Iterator[Violation]:
 
 @rule(
     id="KF-POD-035",
+    reads_images=False,
     slug="ssh-port",
     title="SSH port exposed by a container",
     severity=Severity.LOW,
@@ -417,6 +418,7 @@ _POD_039_KINDS = frozenset(WORKLOAD_KINDS | {"Service", "Role", "RoleBinding", "
 
 @rule(
     id="KF-POD-039",
+    reads_images=False,
     slug="default-namespace",
     title="Workload in the default namespace",
     severity=Severity.LOW,
@@ -606,6 +608,7 @@ def resource_requests_missing(c: ContainerView, ctx: Context) -> Iterator[Violat
 
 @rule(
     id="KF-POD-044",
+    reads_images=False,
     slug="namespace-without-quota",
     title="Namespace without ResourceQuota or LimitRange",
     severity=Severity.LOW,

@@ -55,6 +55,8 @@ ADMREG = "admissionregistration.k8s.io"
 ROLE_KINDS = ("Role", "ClusterRole")
 BINDING_KINDS = ("RoleBinding", "ClusterRoleBinding")
 RBAC_KINDS = ROLE_KINDS + BINDING_KINDS
+#: what the RBAC index reads (:meth:`RbacIndex.build`): roles, bindings, and CRDs (custom resources' scope)
+_INDEX_READS = (*RBAC_KINDS, "CustomResourceDefinition")
 DEFAULT_USER_ROLES = frozenset({"cluster-admin", "admin", "edit", "view"})
 TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 SA_TOKEN_TYPE = "kubernetes.io/service-account-token"
@@ -613,6 +615,7 @@ def _full_access(role: Role | None) -> str | None:
     kinds=BINDING_KINDS,
     params={"admin_roles": ["cluster-admin"], "rbac_admin_allow": []},
     cross_object=True,
+    needs=_INDEX_READS,
     rationale="Whoever holds cluster-admin (or a role with full wildcard access) controls every workload, Secret "
     "and permission of the cluster, or of the namespace for a RoleBinding.",
     remediation="Bind a least-privilege role instead; keep cluster-admin for break-glass users and built-in "
@@ -699,6 +702,7 @@ _RUN_007 = _role_rule(_secret_read, Severity.HIGH, "sa_node")
     kinds=RBAC_KINDS,
     params={**INCLUDE_SYSTEM, "secret_verbs": ["get", "list", "watch"]},
     cross_object=True,  # bindings are judged on the roles they reference
+    needs=_INDEX_READS,
     rationale="Secrets hold service account tokens, TLS keys and credentials; reading them is usually a step "
     "to other identities and systems (list and watch return the values too).",
     remediation="Limit Secret access to the named Secrets the workload needs (resourceNames, get only), or mount "
@@ -730,6 +734,7 @@ _RUN_008 = _role_rule(_exec, Severity.HIGH, "all")
     kinds=RBAC_KINDS,
     params=INCLUDE_SYSTEM,
     cross_object=True,  # bindings are judged on the roles they reference
+    needs=_INDEX_READS,
     rationale="Exec and attach run commands inside running containers, with their Secrets, tokens and network "
     "position; get is enough for websocket-based exec.",
     remediation="Remove create/get on pods/exec and pods/attach, or keep them in a break-glass role.",
@@ -911,6 +916,8 @@ _binding_write = _simple(("create", "update", "patch"), BINDINGS, Severity.HIGH)
     scope=Scope.OBJECT,
     kinds=RBAC_KINDS,
     params=INCLUDE_SYSTEM,
+    # whether a role fails is the role's alone; its message names the ServiceAccounts and nodes bound to it
+    needs=_INDEX_READS,
     rationale="Writing bindings grants roles to any subject (within the bind/escalate checks); in the hands of a "
     "ServiceAccount or node it is a path to privilege escalation from a compromised pod.",
     remediation="Keep binding writes to humans and RBAC tooling; never to workload ServiceAccounts.",
@@ -1312,10 +1319,12 @@ def _automount_violations(pod: PodSpecView, ctx: Context) -> list[Violation]:
 
 @rule(
     id="KF-RBAC-024",
+    reads_images=False,
     slug="default-serviceaccount-used",
     title="Workload runs under the default service account",
     severity=Severity.LOW,
     scope=Scope.POD,
+    needs=("ServiceAccount",),  # whether its token is mounted (sub-code with_token): the ServiceAccount's say
     rationale="The default ServiceAccount is shared by every workload of the namespace that names none: its "
     "permissions and token are not tied to this workload.",
     remediation="Create a dedicated ServiceAccount for the workload and set serviceAccountName.",
@@ -1337,11 +1346,13 @@ def default_serviceaccount_used(pod: PodSpecView, ctx: Context) -> Iterator[Viol
 
 @rule(
     id="KF-RBAC-025",
+    reads_images=False,
     slug="serviceaccount-token-automount",
     title="Service account token automounted",
     severity=Severity.MEDIUM,
     scope=Scope.POD,
     cross_object=True,  # the ServiceAccount's automountServiceAccountToken decides when the pod does not
+    needs=(*_INDEX_READS, "ServiceAccount"),
     rationale="A mounted token is an API credential in every container: code execution in the pod becomes "
     "access to the API with the ServiceAccount's permissions.",
     remediation="Set automountServiceAccountToken: false on the pod (or its ServiceAccount) unless it talks to the "
@@ -1432,12 +1443,14 @@ def deprecated_serviceaccount_field(pod: PodSpecView, ctx: Context) -> Iterator[
 
 @rule(
     id="KF-RBAC-027",
+    reads_images=False,
     slug="missing-serviceaccount",
     title="Workload references a missing service account",
     severity=Severity.LOW,
     scope=Scope.POD,
     params={"complete_namespaces": []},
     cross_object=True,
+    needs=("ServiceAccount", "Namespace"),
     rationale="Pods naming a ServiceAccount that does not exist are rejected at creation; the workload never "
     "runs, or picks up an account created later by someone else.",
     remediation="Create the ServiceAccount with the workload, or fix serviceAccountName.",
@@ -1616,6 +1629,7 @@ _services_status = _simple(("update", "patch"), resources_of(":services/status")
     scope=Scope.OBJECT,
     kinds=BINDING_KINDS,
     cross_object=True,
+    needs=_INDEX_READS,
     rationale="Whoever can set status.loadBalancer.ingress.ip of a Service can make cluster traffic for that IP "
     "go to the Service (CVE-2020-8554); a ServiceAccount or node holding it turns a pod compromise into "
     "traffic interception.",
@@ -1769,12 +1783,14 @@ def _account_permissions(ns: str, sa: str, ctx: Context) -> _Held:
 
 @rule(
     id="KF-RBAC-035",
+    reads_images=False,
     slug="workload-takeover-permissions",
     title="Workload identity holds takeover-grade permissions",
     severity=Severity.HIGH,
     scope=Scope.POD,
     params={"secret_verbs": ["get", "list", "watch"], "admin_roles": ["cluster-admin"], "rbac_admin_allow": []},
     cross_object=True,
+    needs=_INDEX_READS,
     rationale="Code execution in the pod (a vulnerable dependency, an exposed debug endpoint) hands over the "
     "ServiceAccount's permissions: with these, the namespace or the cluster.",
     remediation="Give the workload its own ServiceAccount bound to the few permissions it needs, and disable token "
@@ -1827,6 +1843,8 @@ _TAKEOVER_SHOWN = 5
     kinds=("Secret",),
     applies=lambda obj: obj.get("type") == SA_TOKEN_TYPE,
     params={"complete_namespaces": []},
+    # a token of a ServiceAccount the input lacks, in a namespace it creates, is orphaned (sub-code)
+    needs=("ServiceAccount", "Namespace"),
     rationale="A service-account-token Secret holds a token that never expires and survives pod deletion; "
     "leaked once, it works until the Secret is deleted.",
     remediation="Delete the Secret and use short-lived tokens (projected volumes or the TokenRequest API).",

@@ -106,6 +106,7 @@ def _is_sandbox_class(name: str, ctx: Context) -> bool:
 
 @rule(
     id="KF-RT-001",
+    reads_images=False,
     slug="untrusted-workload-not-sandboxed",
     title="Untrusted workload not sandboxed",
     severity=Severity.MEDIUM,

@@ -30,6 +30,7 @@ from ..analysis.schema.source import (
     UNSERVED,
     SchemaSet,
     builtin_group,
+    builtin_schemas,
     config_file,
     deprecated_kinds,
     validation,
@@ -74,8 +75,15 @@ def _served_builtin(obj: K8sObject) -> bool:
     return bool(bundle_index().serves(obj.api_version, obj.kind))
 
 
+def _builtin(params: Mapping[str, Any]) -> SchemaSet:
+    """The built-in types of the target version alone: what KF-SCHEMA-001/002/003/005 judge with. They read
+    no other object than the one they judge (a built-in object's validation does not depend on the CRDs
+    of the input), so the scan cache keeps their results per object."""
+    return builtin_schemas(bundle_index().resolve(params.get("kube_version") or None))
+
+
 def _builtin_issues(obj: K8sObject, ctx: Context, code: str) -> Iterator[Violation]:
-    v = validation(obj, schemas_for(ctx.inventory, ctx.params))
+    v = validation(obj, _builtin(ctx.params))
     if v.status == UNSERVED:
         raise NotEvaluated(f"{v.against} (KF-SCHEMA-005): not validated")
     for i in v.issues:
@@ -202,7 +210,7 @@ def _builtin_group_object(obj: K8sObject) -> bool:
     refs={"kubeconform": "missing schema", "kubectl": "no matches for kind", "k8s": SCHEMA_DOC},
 )
 def kind_not_served(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
-    schemas = schemas_for(ctx.inventory, ctx.params)
+    schemas = _builtin(ctx.params)
     kinds = schemas.builtin.kinds
     api, kind, version = obj.api_version, obj.kind, schemas.kubernetes
     if schemas.builtin.kind(api, kind) is not None:

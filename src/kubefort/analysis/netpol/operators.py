@@ -107,6 +107,8 @@ RECIPES: dict[tuple[str, str], Callable[[K8sObject], tuple[dict[str, str], Named
 }
 #: the kinds whose resources make pods, for the reporters' notes
 OPERATOR_KINDS = frozenset(kind for _, kind in RECIPES)
+#: the same, group-qualified as rules declare what they read (``needs``)
+OPERATOR_NEEDS = frozenset(f"{kind}.{group}" for group, kind in RECIPES)
 
 
 def operator_workload(obj: K8sObject) -> Workload | None:

@@ -202,9 +202,23 @@ def builtin_group(group: str) -> bool:
 _MEMO = "kubefort.schema.validation"
 
 
+@functools.cache
+def builtin_schemas(kubernetes: str) -> SchemaSet:
+    """The built-in types of Kubernetes ``kubernetes`` alone (a version :meth:`BundleIndex.resolve` gave):
+    what a built-in object is validated against, whatever CRDs the input holds. The built-in schema
+    rules (KF-SCHEMA-001/002/003/005) judge with it, so that they read nothing but the object they judge
+    (the scan cache keeps their results per object)."""
+    return SchemaSet(kubernetes, load_bundle(kubernetes))
+
+
 def validation(obj: K8sObject, schemas: SchemaSet) -> Validation:
-    """The validation of ``obj`` against ``schemas``, computed once; marks the invalid fields on ``obj``."""
-    key = (_MEMO, schemas)
+    """The validation of ``obj`` against ``schemas``, computed once; marks the invalid fields on ``obj``.
+
+    A built-in object of a manifest is validated against the built-in types alone, so its validation is
+    kept under them (``schemas.builtin``, one per version): any schema set of that version, with or
+    without CRDs (:func:`builtin_schemas`), finds it."""
+    builtin = not schemas.live and not config_file(obj) and schemas.builtin.kind(obj.api_version, obj.kind) is not None
+    key = (_MEMO, schemas.builtin if builtin else schemas)
     hit: Validation | None = obj.memo.get(key)
     if hit is None:
         hit = _validate(obj, schemas)
