@@ -365,15 +365,7 @@ class ScanCache:
 
         def judge(t: tuple[int, int, int, Any, bytes | None, bytes | None]) -> Report:
             which = t[2]
-            sub = Run(
-                parts[which],
-                run.inventory,
-                Report(rules=report.rules, fail_on=report.fail_on, min_severity=report.min_severity, pss=report.pss),
-                run.suppressor,
-                run.min_severity,
-                True,  # passes are kept, whatever this run's format: the next one may list them
-            )
-            sub.contexts = contexts[which]
+            sub = _sub_run(parts[which], run, report, contexts[which])
             sub.objects([objs[t[0]]])
             return sub.report
 
@@ -479,15 +471,7 @@ class ScanCache:
             if plan is None:
                 plan = taped[which] = tape.plan(parts[which])
                 contexts[which] = {}
-            sub = Run(
-                plan,
-                run.inventory,
-                Report(rules=report.rules, fail_on=report.fail_on, min_severity=report.min_severity, pss=report.pss),
-                run.suppressor,
-                run.min_severity,
-                True,  # passes are kept, whatever this run's format: the next one may list them
-            )
-            sub.contexts = contexts[which]
+            sub = _sub_run(plan, run, report, contexts[which])
             tape.start(kept)
             sub.objects([objs[t[0]]])
             out.append((sub.report, tape.recorded() if kept is None else kept if tape.replayed() else None))
@@ -788,3 +772,18 @@ def _applicable(part: Plan, obj: K8sObject) -> bool:
         if ok:
             return True
     return False
+
+
+def _sub_run(plan: Plan, run: Run, report: Report, contexts: dict[Any, Any]) -> Run:
+    """A run of ``plan`` over objects of ``run``'s inventory into a report of its own, with the contexts
+    kept for its part. Passes are kept, whatever this run's format: the next scan may list them."""
+    sub = Run(
+        plan,
+        run.inventory,
+        Report(rules=report.rules, fail_on=report.fail_on, min_severity=report.min_severity, pss=report.pss),
+        run.suppressor,
+        run.min_severity,
+        True,
+    )
+    sub.contexts = contexts
+    return sub
