@@ -136,39 +136,48 @@ def exposed_path_to_all_secrets(pod: PodSpecView, ctx: Context) -> Iterator[Viol
     refs={"kubehound": ("CE_PRIV_MOUNT", "CE_NSENTER", "CE_MODULE_LOAD", "EXPLOIT_HOST_WRITE", "TOKEN_STEAL")},
 )
 def escape_to_cluster_admin(pod: PodSpecView, ctx: Context) -> Iterator[Violation]:
-    from ..analysis.graph.search import path_from  # networkx, on use
-
     g = _graph(ctx)
     wid = _vertex(g, pod)
     if wid is None:
         return
-    # the escape's edge and each node it reaches: directly, or through the vertex of the nodes its pods may run on
-    nodes: dict[str, Edge] = {}
-    for e in g.out.get(wid, ()):
-        if e.kind != "escape":
-            continue
-        if g.vertices[e.dst].kind == NODE:
-            nodes.setdefault(e.dst, e)
-        else:
-            for hop in g.out.get(e.dst, ()):
-                if g.vertices[hop.dst].kind == NODE:
-                    nodes.setdefault(hop.dst, e)
-    if not nodes:
+    # an escape reaches a node, or the vertex of the nodes its pods may run on
+    escapes = [e for e in g.out.get(wid, ()) if e.kind == "escape"]
+    if not escapes:
         return
     _needs_rbac(ctx)
-    best: AttackPath | None = None
-    for n in sorted(nodes):
-        p = path_from(g, n, CLUSTER_ADMIN)
-        if p is not None and (best is None or p.length < best.length):
-            best = p
+    best: tuple[AttackPath, Edge] | None = None
+    for e in escapes:
+        p = _nearest_admin(g, e.dst)
+        if p is not None and (best is None or (p.length, p.source) < (best[0].length, best[0].source)):
+            best = (p, e)
     if best is None:
         return
-    how = nodes[best.source]
+    path, how = best
     yield Violation(
         pod.path,
-        f"escapes to {g.vertices[best.source].label} ({', '.join(how.rules)}); from there to cluster-admin: "
-        f"{_chain(g, best)}",
+        f"escapes to {g.vertices[path.source].label} ({', '.join(how.rules)}); from there to cluster-admin: "
+        f"{_chain(g, path)}",
     )
+
+
+def _nearest_admin(g: AttackGraph, vid: str) -> AttackPath | None:
+    """The shortest path to cluster-admin from the node ``vid``, or from the nearest of the nodes the vertex
+    ``vid`` stands for (the nodes an escaping pod may run on; the first by name among the nearest). The
+    latter is found once per such vertex, not once per escaping workload and node (5,000 nodes each)."""
+    from ..analysis.graph.search import path_from  # networkx, on use
+
+    if g.vertices[vid].kind == NODE:
+        return path_from(g, vid, CLUSTER_ADMIN)
+
+    def nearest() -> AttackPath | None:
+        out: AttackPath | None = None
+        for n in sorted(h.dst for h in g.out.get(vid, ()) if g.vertices[h.dst].kind == NODE):
+            p = path_from(g, n, CLUSTER_ADMIN)
+            if p is not None and (out is None or p.length < out.length):
+                out = p
+        return out
+
+    return g.inventory.cached(("KF-GRAPH-003: nearest node", id(g), vid), nearest)
 
 
 RULES = [exposed_path_to_cluster_admin, exposed_path_to_all_secrets, escape_to_cluster_admin]
