@@ -110,3 +110,19 @@ def test_only_json_scalars_are_shared_by_value() -> None:
     assert x["a"] is not y["a"] and x["b"] is not y["b"]
     assert x["c"] is y["c"]
     assert c({"n": 1.0})["n"] == 1.0 and type(c({"v": {"n": True}})["v"]["n"]) is bool
+
+
+def test_deep_nesting_is_left_as_it_is_below_the_depth_walked() -> None:
+    from kubefort.loading.compact import MAX_DEPTH
+
+    def nested(n: int) -> dict[str, Any]:
+        d: dict[str, Any] = {"leaf": {"x": "y"}}
+        for i in range(n):  # mappings and lists in turn, nothing aliased
+            d = {"k": [d]} if i % 2 else {"k": d}
+        return d
+
+    c = Compactor()
+    deep = c(nested(3 * MAX_DEPTH))  # no RecursionError, whatever the stack left
+    assert deep == nested(3 * MAX_DEPTH)
+    a, b = c({"s": {"n": 1}}), c({"s": {"n": 1}})
+    assert a["s"] is b["s"]  # shallow parts are still shared

@@ -29,6 +29,9 @@ from typing import Any
 
 MAX_STRING = 64  # longer strings (certificates, scripts, uids are 36) rarely repeat
 MAX_SHARED = 16  # entries of a dict or list shared by content
+#: levels of nesting walked; deeper parts are left as they are (hostile input nests 100,000 levels: the
+#: walk must not exhaust the stack; a Kubernetes object, CRD schemas included, rarely has 40)
+MAX_DEPTH = 100
 
 _SCALARS = (str, int, float, bool, type(None))
 
@@ -44,11 +47,14 @@ class Compactor:
 
     def __call__(self, item: dict[str, Any]) -> dict[str, Any]:
         """``item``, its parts replaced by shared equal ones (in place; the item itself is kept)."""
-        self._dict(item)
+        self._dict(item, 0)
         return item
 
-    def _dict(self, v: dict[str, Any]) -> bool:
+    def _dict(self, v: dict[str, Any], depth: int) -> bool:
         """Compact the values of ``v``; True when they are all scalars (then ``v`` may be shared)."""
+        if depth > MAX_DEPTH:
+            return False
+        depth += 1
         strings = self.strings
         leaf = True
         for k, x in v.items():
@@ -57,23 +63,26 @@ class Compactor:
                 if len(x) <= MAX_STRING:
                     v[k] = strings.setdefault(x, x)
             elif t is dict:
-                v[k] = self._shared_dict(x)[0]
+                v[k] = self._shared_dict(x, depth)[0]
                 leaf = False
             elif t is list:
-                v[k] = self._list(x)
+                v[k] = self._list(x, depth)
                 leaf = False
             elif t not in _SCALARS:
                 leaf = False
         return leaf
 
-    def _shared_dict(self, v: dict[str, Any]) -> tuple[Any, bool]:
+    def _shared_dict(self, v: dict[str, Any], depth: int) -> tuple[Any, bool]:
         """``v`` or the shared dict equal to it, and whether that is shared."""
-        if self._dict(v) and len(v) <= MAX_SHARED:
+        if self._dict(v, depth) and len(v) <= MAX_SHARED:
             key = ("d", tuple(v.items()), tuple(map(type, v.values())))
             return self.shared.setdefault(key, v), True
         return v, False
 
-    def _list(self, v: list[Any]) -> Any:
+    def _list(self, v: list[Any], depth: int) -> Any:
+        if depth > MAX_DEPTH:
+            return v
+        depth += 1
         strings = self.strings
         plain = True  # every item a scalar or a shared dict: the list may be shared too
         for i, x in enumerate(v):
@@ -82,10 +91,10 @@ class Compactor:
                 if len(x) <= MAX_STRING:
                     v[i] = strings.setdefault(x, x)
             elif t is dict:
-                v[i], shared = self._shared_dict(x)
+                v[i], shared = self._shared_dict(x, depth)
                 plain = plain and shared
             elif t is list:
-                v[i] = self._list(x)
+                v[i] = self._list(x, depth)
                 plain = False
             elif t not in _SCALARS:
                 plain = False
