@@ -38,6 +38,7 @@ RULES = (
     {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"], "verbs": ["create"]},
     {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles", "roles"], "verbs": ["bind"]},
     {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["escalate", "update"]},
+    {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"], "verbs": ["update"]},
     {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]},
     {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
 )
@@ -179,3 +180,87 @@ def test_a_binding_of_every_authenticated_subject_in_each_namespace_stays_linear
     instead of N steps each, so doubling the namespaces doubles the edges (it quadrupled them)."""
     small, large = _edges_with(20), _edges_with(40)
     assert large <= 2.2 * small, (small, large)
+
+
+def _rbac(kind: str, name: str, ns: str | None = None, **rest: object) -> dict[str, object]:
+    meta: dict[str, object] = {"name": name} if ns is None else {"name": name, "namespace": ns}
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": meta, **rest}
+
+
+def _ref(kind: str, name: str) -> dict[str, str]:
+    return {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name}
+
+
+def _graph(docs: list[dict[str, object]]) -> EscalationGraph:
+    loaded = load_text("".join("---\n" + json.dumps(d) + "\n" for d in docs), "many.yaml")
+    return EscalationGraph(RbacIndex.build(Inventory(loaded.objects), builtin_roles=False))
+
+
+def _powerful(
+    namespaces: int, subjects: int, rules: list[dict[str, object]], everyone: bool = True
+) -> list[dict[str, object]]:
+    """``namespaces`` namespaces, each with a Role that creates pods, bound to system:authenticated and its
+    own ServiceAccount (``everyone``; else unbound), and ``subjects`` ServiceAccounts each bound
+    cluster-wide to ``rules``."""
+    docs: list[dict[str, object]] = [_rbac("ClusterRole", "power", rules=rules)]
+    for i in range(namespaces):
+        ns = f"ns{i}"
+        docs.append({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "app", "namespace": ns}})
+        docs.append(_rbac("Role", "run", ns, rules=[RULES[0]]))
+        if everyone:
+            docs.append(
+                _rbac(
+                    "RoleBinding",
+                    "everyone-runs",
+                    ns,
+                    roleRef=_ref("Role", "run"),
+                    subjects=[_subject("Group", "system:authenticated"), _subject("ServiceAccount", f"{ns}/app")],
+                )
+            )
+    for j in range(subjects):
+        docs.append(
+            _rbac(
+                "ClusterRoleBinding",
+                f"power-{j}",
+                roleRef=_ref("ClusterRole", "power"),
+                subjects=[_subject("ServiceAccount", f"ns{j % namespaces}/app")],
+            )
+        )
+    return docs
+
+
+#: rewrite any RoleBinding and bind any Role; escalate and update any Role; create RoleBindings (bind too)
+_CLUSTER_WIDE_RBAC = [
+    {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"], "verbs": ["create", "update"]},
+    {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["bind", "escalate", "update"]},
+]
+
+
+def _edge_count(namespaces: int, subjects: int) -> int:
+    graph = _graph(_powerful(namespaces, subjects, _CLUSTER_WIDE_RBAC))
+    assert graph.paths("ServiceAccount:ns0:app")
+    return sum(len(es) for es in graph._edges.values())
+
+
+def test_identities_that_may_rewrite_every_binding_stay_linear() -> None:
+    """M identities bound cluster-wide to rewrite any RoleBinding, bind and escalate any Role, in a cluster
+    of N namespaces whose bindings also name system:authenticated: each such identity reaches the roles of
+    every namespace through nodes computed once, so doubling N and M doubles the edges (it quadrupled
+    them: each identity had a step per namespace's binding, Role and Role held through the group)."""
+    small, large = _edge_count(20, 10), _edge_count(40, 20)
+    assert large <= 2.2 * small, (small, large)
+
+
+def test_creating_rolebindings_and_binding_roles_everywhere_reaches_a_role_of_any_namespace() -> None:
+    """create rolebindings and bind roles in every namespace: bind any Role of any namespace to yourself.
+    The engine used to find that only in the namespaces where the identity had a binding of its own."""
+    rules = [
+        {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"], "verbs": ["create"]},
+        {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["bind"]},
+    ]
+    docs = _powerful(2, 1, rules, everyone=False)
+    paths = {str(p.source): p for p in _graph(docs).paths("ServiceAccount:ns1:app")}
+    p = paths["ServiceAccount:ns0:app"]
+    assert len(p.steps) == 2, p  # a RoleBinding granting Role ns1/run, then a pod as ns1's app
+    assert p.steps[0].action.startswith("create a RoleBinding granting yourself a Role of its namespace"), p
+    assert p.steps[0].action.endswith(": Role/ns1/run"), p

@@ -496,6 +496,7 @@ class EscalationGraph:
         self._via: dict[int, str] = {}
         # per tuple of shared groups: what their bindings grant and their direct steps (cluster-admin bindings)
         self._shared: dict[tuple[str, ...], tuple[_Perms, list[_Edge]]] = {}
+        self._spots: dict[tuple[str, ...], dict[str, set[str]]] = {}
 
     def incomplete(self) -> dict[str, str]:
         """The kinds of :data:`READS` that a cluster read could not list (kind -> why), sorted: the paths
@@ -549,6 +550,12 @@ class EscalationGraph:
                 else f"in namespace {scope}"
             )
             return f"{what} {where}"
+        if kind == "anyrole":
+            return "any Role of any namespace, bound to yourself"
+        if kind == "heldesc":
+            return f"the Roles you hold as a member of {' and '.join(node[1])}, rewritten"
+        if kind == "rebind":
+            return f"the {'Roles' if node[2] == 'roles' else 'ClusterRoles'} of the RoleBindings you {node[1]}"
         return "/".join(str(x) for x in node)
 
     # ------------------------------------------------------------------ edges
@@ -613,12 +620,21 @@ class EscalationGraph:
             if not own.empty():
                 out.extend(self._perm_edges(own, str(s)))
             return out
-        if own.admin or own.cluster or own.any_ns:
-            out.extend(self._perm_edges(own.union(shared), str(s)))
+        if own.admin:
+            out.extend(self._perm_edges(own.union(shared, ()), str(s)))  # every other step is dominated
             return out
         if self.edges((SHARED, groups)):
             out.append(_Edge((SHARED, groups), 0, f"{s} is in {' and '.join(groups)}", ""))
         if own.empty():
+            return out
+        if own.cluster or own.any_ns:
+            # judged cluster-wide on the whole union; in the namespaces of the groups' bindings only the
+            # steps that need something from each side (the groups' own steps there are on their node)
+            partial = self._combined(own, groups, out)
+            p = own.union(shared, set(own.by_ns) | partial.keys())
+            if p.cluster.keys() & _CLUSTER_ATOMS:
+                p.held = [*own.held, *shared.held]  # cluster-wide RBAC writes judge every role held anywhere
+            out.extend(self._perm_edges(p, str(s), {ns: h for ns, h in partial.items() if ns not in own.by_ns}))
             return out
         p = own.union(shared, own.by_ns)
         if p.cluster.keys() & _CLUSTER_ATOMS:
@@ -676,7 +692,64 @@ class EscalationGraph:
             return TARGET
         return ("grant", ref, scope)
 
-    def _perm_edges(self, p: _Perms, who: str) -> list[_Edge]:
+    def _combined(self, own: _Perms, groups: tuple[str, ...], steps: list[_Edge]) -> dict[str, frozenset[Atom]]:
+        """The namespaces where ``own``'s cluster-wide and every-namespace grants may combine with what the
+        bindings of ``groups`` grant there into a step neither side opens alone, with the atoms of the
+        sections of steps where they may (ns -> atoms). Only steps that need two grants combine: minting a
+        token Secret (create, and list or get), binding a role (create or rewrite a RoleBinding, and
+        bind), rewriting a Role you hold (escalate and patch, and the Role held); every other step needs
+        one grant, which one side holds alone. Steps that need no namespace pass go to ``steps``."""
+        wide = own.cluster.keys() | own.any_ns.keys()
+        spots = self._shared_spots(groups)
+        out: dict[str, set[Atom]] = defaultdict(set)
+        if not wide.isdisjoint(_SECRET_ATOMS):
+            for ns in spots["secrets"]:
+                out[ns] |= _SECRET_ATOMS
+        if not wide.isdisjoint(_RBAC_NS_ATOMS):
+            escalate = any(a[0] == "escalate" and a[2] == "roles" for a in wide)
+            if escalate and self._escalate_held(own, groups, steps):
+                escalate = False  # every Role the groups hold: one step to their node
+            for ns in spots["rbac"] | (spots["held"] if escalate else set()):
+                out[ns] |= _RBAC_NS_ATOMS
+        return {ns: frozenset(a) for ns, a in out.items()}
+
+    def _escalate_held(self, own: _Perms, groups: tuple[str, ...], steps: list[_Edge]) -> bool:
+        """With escalate and patch (or update) on every Role in every namespace, rewriting any Role the
+        bindings of ``groups`` hold is one step to the node of those Roles; False when ``own`` does not
+        allow that for every Role."""
+        esc_all, _, esc_via = own.names("escalate", RBAC_GROUP, "roles", ns=None)
+        if not esc_all:
+            return False
+        for verb in ("patch", "update"):
+            every, _, via = own.names(verb, RBAC_GROUP, "roles", ns=None)
+            if every:
+                if self.edges(("heldesc", groups)):
+                    steps.append(
+                        _Edge(
+                            ("heldesc", groups),
+                            1,
+                            f"{verb} a Role you hold as a member of {' and '.join(groups)}, adding a rule for every "
+                            "verb and resource",
+                            _join(via, esc_via),
+                        )
+                    )
+                return True
+        return False
+
+    def _shared_spots(self, groups: tuple[str, ...]) -> dict[str, set[str]]:
+        """Where the bindings of ``groups`` grant something a combined step may use (computed once)."""
+        hit = self._spots.get(groups)
+        if hit is None:
+            perms = self._shared_perms(groups)
+            hit = self._spots[groups] = {
+                "secrets": {ns for ns, a in perms.by_ns.items() if not _SECRET_ATOMS.isdisjoint(a)},
+                "rbac": {ns for ns, a in perms.by_ns.items() if not _RBAC_NS_ATOMS.isdisjoint(a)},
+                "held": {scope for ref, scope, _ in perms.held if ref.kind == "Role" and scope},
+            }
+        return hit
+
+    def _perm_edges(self, p: _Perms, who: str, partial: Mapping[str, frozenset[Atom]] | None = None) -> list[_Edge]:
+        """The steps ``p`` opens; in a namespace of ``partial`` only those of the sections of its atoms."""
         out: list[_Edge] = []
         via = p.admin_via()
         if via:
@@ -693,7 +766,10 @@ class EscalationGraph:
         if p.cluster or p.any_ns:
             self._namespaced_edges(p, None, out, done, p.cluster.keys() | p.any_ns.keys())
         for ns in sorted(p.by_ns):
-            self._namespaced_edges(p, ns, out, done, p.cluster.keys() | p.any_ns.keys() | p.by_ns[ns].keys())
+            held = p.cluster.keys() | p.any_ns.keys() | p.by_ns[ns].keys()
+            if partial is not None and ns in partial:
+                held &= partial[ns]
+            self._namespaced_edges(p, ns, out, done, held)
         if p.cluster.keys() & _CLUSTER_ATOMS:
             self._cluster_edges(p, out)
         return out
@@ -835,7 +911,16 @@ class EscalationGraph:
                     f"create a RoleBinding in {where} granting yourself {ref}",
                     _join(create_rb, via),
                 )
-            if ns is not None and not full:
+            if ns is None and not full:
+                bind_all, _, bind_via = p.names("bind", RBAC_GROUP, "roles", ns=None)
+                if bind_all and self.edges(("anyrole",)):
+                    add(
+                        "bind-any-role",
+                        ("anyrole",),
+                        "create a RoleBinding granting yourself a Role of its namespace, in any namespace",
+                        _join(create_rb, bind_via),
+                    )
+            if ns is not None and not full and "bind-any-role" not in done:
                 for ref, via in self._bindable(p, ns, "roles", ns):
                     add(
                         f"bind-{ref.qualified}",
@@ -847,6 +932,24 @@ class EscalationGraph:
             every, names, via = p.names(verb, RBAC_GROUP, "rolebindings", ns=ns)
             if full or (not every and not names):
                 continue
+            # rewriting every RoleBinding of the cluster with bind on every role of a kind: one step to the
+            # node of the roles those bindings reference (computed once, not once per such identity)
+            fanned: set[str] = set()
+            for res in ("roles", "clusterroles"):
+                if f"{verb}-rebind-{res}" in done:
+                    fanned.add(res)
+                elif every and ns is None:
+                    bind_all, _, bind_via = p.names("bind", RBAC_GROUP, res, ns=None)
+                    if bind_all:
+                        fanned.add(res)
+                        kind = "Role" if res == "roles" else "ClusterRole"
+                        if self.edges(("rebind", verb, res)):
+                            add(
+                                f"{verb}-rebind-{res}",
+                                ("rebind", verb, res),
+                                f"{verb} a RoleBinding of any namespace that references a {kind} to add yourself as a subject",
+                                _join(via, bind_via),
+                            )
             if every:
                 candidates = self._rbs_by_ns.get(ns, []) if ns else [b for bs in self._rbs_by_ns.values() for b in bs]
             else:
@@ -859,9 +962,11 @@ class EscalationGraph:
             bind_cache: dict[tuple[str, str], tuple[bool, set[str], str | None]] = {}
             gained: set[tuple[RoleRef, str | None]] = set()
             for b in candidates:
+                res = "roles" if b.role_ref.kind == "Role" else "clusterroles"
+                if res in fanned:
+                    continue
                 if (b.role_ref, b.ref.namespace) in gained or not self._role_atoms(b.role_ref).atoms:
                     continue  # the same role in the same namespace, or a role that opens no further step
-                res = "roles" if b.role_ref.kind == "Role" else "clusterroles"
                 key = (b.ref.namespace or "", res)
                 if key not in bind_cache:
                     bind_cache[key] = p.names("bind", RBAC_GROUP, res, ns=b.ref.namespace)
@@ -1111,6 +1216,27 @@ class EscalationGraph:
                         f"{o.kind} {sns}/{o.name}{pods} runs as ServiceAccount {sns}:{sa} and mounts its token",
                         "",
                     )
+        elif kind == "anyrole":  # every Role of every namespace that opens a step, bound to yourself there
+            for rns in sorted(self._roles_by_ns):
+                for ref in self._roles_by_ns[rns]:
+                    if self._role_atoms(ref).atoms:
+                        yield _Edge(self._grant_node(ref, rns), 0, ref.qualified, "")
+        elif kind == "heldesc":  # the Roles the shared groups hold, each rewritten to grant everything
+            reached: set[str] = set()
+            for ref, scope, held_via in self._shared_perms(node[1]).held:
+                if ref.kind == "Role" and scope and scope != ANY_NS and scope not in reached:
+                    reached.add(scope)
+                    yield _Edge(self._grant_node(_CLUSTER_ADMIN_REF, scope), 0, ref.qualified, held_via)
+        elif kind == "rebind":  # the roles of every RoleBinding referencing a kind of role, rewritten
+            ref_kind = "Role" if node[2] == "roles" else "ClusterRole"
+            gained: set[tuple[RoleRef, str | None]] = set()
+            for bs in self._rbs_by_ns.values():
+                for b in bs:
+                    key = (b.role_ref, b.ref.namespace)
+                    if b.role_ref.kind != ref_kind or key in gained or not self._role_atoms(b.role_ref).atoms:
+                        continue
+                    gained.add(key)
+                    yield _Edge(self._grant_node(b.role_ref, b.ref.namespace), 0, str(b.ref), "")
         elif kind == "secrets":
             for secret, sa, sns in self._token_secrets_in(node[1]):
                 yield _Edge(
