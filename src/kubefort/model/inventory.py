@@ -177,9 +177,12 @@ class Inventory:
         index = self._all_by_kind if copies else self._by_kind
         if len(kinds) == 1:
             return index.get(kinds[0], [])
-        out: list[K8sObject] = []
-        for k in kinds:
-            out.extend(index.get(k, []))
+        # kept: rules ask per object ("is there any binding?"), and joining the lists each time is
+        # quadratic in the input
+        key = ("of_kind", kinds, copies)
+        out = self._cache.get(key)
+        if out is None:
+            out = self._cache[key] = [o for k in kinds for o in index.get(k, ())]
         return out
 
     def get(self, kind: str, namespace: str | None, name: str) -> K8sObject | None:

@@ -1706,15 +1706,27 @@ def _inherited(binding: K8sObject, subject: Mapping[str, Any], ctx: Context) -> 
 
 @dataclass(frozen=True, slots=True)
 class _Held:
-    """What some binding subject entries pass on to an identity: the message parts, the rule IDs, and
-    the bindings whose role is not in the input."""
+    """What some binding subject entries pass on to an identity: the first message parts (as many as a
+    message shows) and how many there are, the rule IDs, and the bindings whose role is not in the input.
+    Only the parts a message shows are kept: a group bound in every namespace passes a part per namespace
+    on to every ServiceAccount, and keeping them all is quadratic in the cluster's size."""
 
     parts: tuple[str, ...] = ()
+    count: int = 0
     rules: frozenset[str] = frozenset()
-    unknown: tuple[str, ...] = ()
+    unknown: frozenset[str] = frozenset()
 
     def __add__(self, other: _Held) -> _Held:
-        return _Held(self.parts + other.parts, self.rules | other.rules, self.unknown + other.unknown)
+        if not other.count and not other.unknown:
+            return self
+        if not self.count and not self.unknown:
+            return other
+        return _Held(
+            (self.parts + other.parts)[:_TAKEOVER_SHOWN],
+            self.count + other.count,
+            self.rules | other.rules,
+            self.unknown | other.unknown,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -1731,7 +1743,7 @@ def _entry_held(b: Binding, i: int, ctx: Context) -> _Held:
     binding = b.obj
     subject = binding.raw["subjects"][i]
     inherited, missing = _inherited(binding, subject, ctx)
-    unknown = (f'{binding.kind} "{binding.name}"',) if missing else ()
+    unknown = frozenset((f'{binding.kind} "{binding.name}"',)) if missing else frozenset()
     if not inherited:
         return _Held(unknown=unknown)
     via = "" if subject.get("kind") == "ServiceAccount" else f" through {_subject_text(subject, binding)}"
@@ -1739,21 +1751,17 @@ def _entry_held(b: Binding, i: int, ctx: Context) -> _Held:
     part = f'{binding.kind} "{bname}" -> {_ref_label(binding)}{via}: ' + ", ".join(
         f"{what} ({rid})" for rid, what in inherited
     )
-    return _Held((part,), frozenset(r for r, _ in inherited), unknown)
+    return _Held((part,), 1, frozenset(r for r, _ in inherited), unknown)
 
 
 def _passed_on(entries: Sequence[tuple[Binding, int]], ctx: Context, memo: _TakeoverMemo) -> _Held:
-    parts: list[str] = []
-    rules: set[str] = set()
-    unknown: list[str] = []
+    held = _Held()
     for b, i in entries:
         got = memo.entries.get((b, i))
         if got is None:
             got = memo.entries[(b, i)] = _entry_held(b, i, ctx)
-        parts.extend(got.parts)
-        rules.update(got.rules)
-        unknown.extend(got.unknown)
-    return _Held(tuple(parts), frozenset(rules), tuple(unknown))
+        held += got
+    return held
 
 
 def _account_permissions(ns: str, sa: str, ctx: Context) -> _Held:
@@ -1816,9 +1824,9 @@ def workload_takeover_permissions(pod: PodSpecView, ctx: Context) -> Iterator[Vi
         return
     # the first few grants, then a count: a group binding repeated in every namespace (system:authenticated)
     # would otherwise make each workload's message as long as the cluster is large
-    shown = "; ".join(held.parts[:_TAKEOVER_SHOWN])
-    if len(held.parts) > _TAKEOVER_SHOWN:
-        shown += f"; and {len(held.parts) - _TAKEOVER_SHOWN} more (kubefort rbac permissions lists them)"
+    shown = "; ".join(held.parts)
+    if held.count > len(held.parts):
+        shown += f"; and {held.count - len(held.parts)} more (kubefort rbac permissions lists them)"
     yield Violation(
         path or pod.path,
         f'workload runs as ServiceAccount "{ns}/{sa}", which holds takeover-grade permissions: {shown}',
