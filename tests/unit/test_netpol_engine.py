@@ -1142,7 +1142,9 @@ def test_parse_port_query_errors(text: str) -> None:
         parse_port_query(text)
 
 
-@pytest.mark.parametrize("bits", [0, 1, 0b1010, (1 << 200) | 5, (1 << 64) - 1])
+@pytest.mark.parametrize(
+    "bits", [0, 1, 0b1010, (1 << 200) | 5, (1 << 64) - 1, 1 << 90_000, (0b1011 << 90_000) | (1 << 120_000)]
+)
 def test_iter_bits(bits: int) -> None:
     from kubefort.analysis.netpol.engine import iter_bits
 

@@ -543,7 +543,7 @@ class AttackGraph:
         self._vertex(gid, HUB, f"pods of {shown} that NetworkPolicy ingress rules admit")
         for ns, chunk in sorted(namespaces.items()):
             whole = self._nsbits.get(ns, 0) & eng.egress_open_bits
-            if chunk == whole and bin(chunk).count("1") > 1:
+            if chunk == whole and chunk.bit_count() > 1:
                 nid = self._ns_vertex.get(ns)
                 if nid is None:
                     nid = self._ns_vertex[ns] = self._vertex(f"namespace-pods:{ns}", HUB, f"the pods of namespace {ns}")
