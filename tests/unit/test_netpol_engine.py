@@ -1142,10 +1142,16 @@ def test_parse_port_query_errors(text: str) -> None:
         parse_port_query(text)
 
 
-@pytest.mark.parametrize(
-    "bits", [0, 1, 0b1010, (1 << 200) | 5, (1 << 64) - 1, 1 << 90_000, (0b1011 << 90_000) | (1 << 120_000)]
-)
+@pytest.mark.parametrize("bits", [0, 1, 0b1010, (1 << 200) | 5, (1 << 64) - 1])
 def test_iter_bits(bits: int) -> None:
     from kubefort.analysis.netpol.engine import iter_bits
 
     assert iter_bits(bits) == [i for i in range(bits.bit_length()) if bits >> i & 1]
+
+
+def test_iter_bits_of_few_high_bits() -> None:
+    """A namespace's classes sit high in a large cluster's bitset: their indexes come out exact."""
+    from kubefort.analysis.netpol.engine import iter_bits
+
+    assert iter_bits(1 << 90_000) == [90_000]
+    assert iter_bits((0b1011 << 90_000) | (1 << 120_000)) == [90_000, 90_001, 90_003, 120_000]
