@@ -12,9 +12,7 @@ import click
 
 from ..errors import UsageError
 from ..reporters import Format, error_lines
-from .options import Command
-
-SEVERITIES = click.Choice(["info", "low", "medium", "high", "critical"])
+from .options import Command, judging_options
 
 
 def tls_options(fn: Command) -> Command:
@@ -56,26 +54,9 @@ def etcd_group() -> None:
 )
 @click.option("--foreign-key", type=click.Path(dir_okay=False), default=None, help="Key of --foreign-cert.")
 @click.option("--timeout", type=float, default=5.0, show_default=True, help="Seconds per connection attempt.")
-@click.option(
-    "--fail-on",
-    type=SEVERITIES,
-    default=None,
-    help="Exit 1 when a finding is at or above this severity.  [default: high]",
-)
-@click.option(
-    "--min-severity", type=SEVERITIES, default=None, help="Hide findings below this severity.  [default: info]"
-)
-@click.option(
-    "--config",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Config file (.kubefort.yaml): exceptions (kind EtcdEndpoint, names = endpoint URLs), fail_on...",
-)
-@click.option(
-    "--baseline",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="A previous JSON report: its findings are marked suppressed, only new ones count.",
+@judging_options(
+    config="Config file (.kubefort.yaml): exceptions (kind EtcdEndpoint, names = endpoint URLs), fail_on...",
+    selection=False,
 )
 @click.option(
     "-o",

@@ -9,31 +9,13 @@ import click
 
 from ..api import ImageOptions, ScanOptions, import_advisories, scan, scan_images
 from ..reporters import Format, error_lines, get_reporter, printable
-from .options import Command, split_values
+from .options import Command, judging_options, split_values
 from .progress import StatusLine, count_printer, enabled, no_progress_option
-
-_SEVERITIES = click.Choice(["info", "low", "medium", "high", "critical"])
 
 
 def report_options(fn: Command) -> Command:
     """The selection, severity, config and output options every judging command shares."""
     opts = [
-        click.option("--rules", "rules", multiple=True, metavar="IDS", help="Run only these rules (comma-separated)."),
-        click.option("--skip-rules", multiple=True, metavar="IDS", help="Do not run these rules (comma-separated)."),
-        click.option("--min-severity", type=_SEVERITIES, default=None, help="Hide findings below this severity."),
-        click.option(
-            "--fail-on",
-            type=_SEVERITIES,
-            default=None,
-            help="Exit 1 on a finding at or above this severity.  [default: high]",
-        ),
-        click.option("--config", type=click.Path(dir_okay=False), default=None, help="Config file (.kubefort.yaml)."),
-        click.option(
-            "--baseline",
-            type=click.Path(dir_okay=False),
-            default=None,
-            help="A previous JSON report: its findings are marked suppressed.",
-        ),
         click.option(
             "-o",
             "--format",
@@ -48,7 +30,7 @@ def report_options(fn: Command) -> Command:
     ]
     for o in reversed(opts):
         fn = o(fn)
-    return fn
+    return judging_options(rules="Run only these rules (comma-separated).")(fn)
 
 
 def image_source_options(fn: Command) -> Command:

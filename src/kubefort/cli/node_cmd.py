@@ -21,7 +21,7 @@ from ..errors import LoadError, UsageError
 from ..reporters import Format, printable
 from ..reporters.node import audit_reporter, write_dump
 from ..reporters.versions import versions_reporter
-from .options import cluster_options, split_values
+from .options import cluster_options, judging_options, split_values
 
 # -- commands --------------------------------------------------------------------------------------------
 
@@ -51,26 +51,7 @@ _FORMATS = click.Choice([f.value for f in Format])
 )
 @click.option("--no-proc", is_flag=True, help="Do not read processes, even with --root /.")
 @click.option("--node-name", default=None, help="Name of the node in the report (default: <root>/etc/hostname).")
-@click.option("--rules", "rules", multiple=True, metavar="IDS", help="Run only these rules (IDs, slugs or KF-AREA-*).")
-@click.option("--skip-rules", multiple=True, metavar="IDS", help="Do not run these rules (comma-separated).")
-@click.option(
-    "--min-severity",
-    type=click.Choice(["info", "low", "medium", "high", "critical"]),
-    default=None,
-    help="Hide findings below this severity.  [default: info]",
-)
-@click.option(
-    "--fail-on",
-    type=click.Choice(["info", "low", "medium", "high", "critical"]),
-    default=None,
-    help="Exit 1 when a finding is at or above this severity.  [default: high]",
-)
-@click.option(
-    "--config",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Config file (.kubefort.yaml): parameters, exceptions.",
-)
+@judging_options(config="Config file (.kubefort.yaml): parameters, exceptions.", baseline=None)
 @click.option("-o", "--format", "fmt", type=_FORMATS, default=None, help="Output format.  [default: table]")
 @click.option("--output", type=click.File("w"), default=None, help="Write the report to this file instead of stdout.")
 @click.option(
@@ -213,13 +194,7 @@ def _version_items(values: tuple[str, ...], what: str) -> list[Any]:
     help="Also read versions from a node (image tags of its static pods) under this root.",
 )
 @click.option("--today", default=None, metavar="YYYY-MM-DD", help="Judge end of life as of this date (default: today).")
-@click.option(
-    "--fail-on",
-    type=click.Choice(["info", "low", "medium", "high", "critical"]),
-    default=None,
-    help="Exit 1 when a finding is at or above this severity.  [default: high]",
-)
-@click.option("--config", type=click.Path(dir_okay=False), default=None, help="Config file (.kubefort.yaml).")
+@judging_options(selection=False, min_severity=None, baseline=None)
 @click.option("-o", "--format", "fmt", type=_FORMATS, default=None, help="Output format.  [default: table]")
 @click.option("--output", type=click.File("w"), default=None, help="Write the report to this file instead of stdout.")
 @click.option("--no-color", is_flag=True, help="No colours in table output.")

@@ -55,6 +55,47 @@ def input_options(fn: Command) -> Command:
     return fn
 
 
+#: the severities options take, lowest first
+SEVERITY = click.Choice(["info", "low", "medium", "high", "critical"])
+
+
+def judging_options(
+    *,
+    rules: str = "Run only these rules (IDs, slugs or KF-AREA-*; comma-separated).",
+    min_severity: str | None = "Hide findings below this severity.  [default: info]",
+    fail_on: str = "Exit 1 when a finding is at or above this severity.  [default: high]",
+    config: str = "Config file (.kubefort.yaml).",
+    baseline: str | None = "A previous JSON report: its findings are marked suppressed, only new ones count.",
+    selection: bool = True,
+) -> Callable[[Command], Command]:
+    """``--rules``/``--skip-rules`` (``selection``), ``--min-severity``, ``--fail-on``, ``--config`` and
+    ``--baseline``: what every command that judges rules takes, with its own help where its meaning differs
+    (None leaves an option out)."""
+    opts = []
+    if selection:
+        opts += [
+            click.option("--rules", "rules", multiple=True, metavar="IDS", help=rules),
+            click.option(
+                "--skip-rules", multiple=True, metavar="IDS", help="Do not run these rules (comma-separated)."
+            ),
+        ]
+    if min_severity is not None:
+        opts.append(click.option("--min-severity", type=SEVERITY, default=None, help=min_severity))
+    opts += [
+        click.option("--fail-on", type=SEVERITY, default=None, help=fail_on),
+        click.option("--config", type=click.Path(dir_okay=False), default=None, help=config),
+    ]
+    if baseline is not None:
+        opts.append(click.option("--baseline", type=click.Path(dir_okay=False), default=None, help=baseline))
+
+    def apply(fn: Command) -> Command:
+        for o in reversed(opts):
+            fn = o(fn)
+        return fn
+
+    return apply
+
+
 def split_values(values: tuple[str, ...]) -> list[str]:
     """The values of repeatable, comma-separated options (``--rules A,B --rules C``)."""
     return [p.strip() for v in values for p in v.split(",") if p.strip()]

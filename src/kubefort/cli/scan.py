@@ -13,7 +13,7 @@ from ..engine.findings import Report
 from ..reporters import Format, error_lines, get_reporter, printable
 from .cluster_cmd import progress_printer, undiscovered_line, unread_line
 from .image_cmd import image_options, image_source_options
-from .options import cluster_options, input_options, split_values
+from .options import cluster_options, input_options, judging_options, split_values
 from .progress import StatusLine, count_printer, enabled
 
 
@@ -21,25 +21,9 @@ from .progress import StatusLine, count_printer, enabled
 @click.argument("paths", nargs=-1, type=click.Path(allow_dash=True))
 @input_options
 @cluster_options()
-@click.option(
-    "--rules",
-    "rules",
-    multiple=True,
-    metavar="IDS",
-    help="Run only these rules (IDs, slugs or KF-AREA-*; comma-separated).",
-)
-@click.option("--skip-rules", multiple=True, metavar="IDS", help="Do not run these rules (comma-separated).")
-@click.option(
-    "--min-severity",
-    type=click.Choice(["info", "low", "medium", "high", "critical"]),
-    default=None,
-    help="Hide findings below this severity.  [default: info]",
-)
-@click.option(
-    "--fail-on",
-    type=click.Choice(["info", "low", "medium", "high", "critical"]),
-    default=None,
-    help="Exit 1 when a finding is at or above this severity.  [default: high; with --pss: info, any violation]",
+@judging_options(
+    fail_on="Exit 1 when a finding is at or above this severity.  [default: high; with --pss: info, any violation]",
+    config="Config file (default: .kubefort.yaml in the scanned directory).",
 )
 @click.option(
     "--pss",
@@ -58,18 +42,6 @@ from .progress import StatusLine, count_printer, enabled
     type=click.Path(file_okay=False),
     default=None,
     help="CRDs, or JSON schemas in kubeconform's layout, to validate custom resources against.",
-)
-@click.option(
-    "--config",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Config file (default: .kubefort.yaml in the scanned directory).",
-)
-@click.option(
-    "--baseline",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="A previous JSON report: its findings are marked suppressed, only new ones count.",
 )
 @click.option(
     "-o",

@@ -12,27 +12,19 @@ from ..api import ClusterSource, ScanOptions
 from ..incluster.watch import WatchApp, WatchOptions
 from ..reporters.openreports import OPENREPORTS
 from ..reporters.policyreport import POLICYREPORT
-from .options import cluster_options, split_values
-
-SEVERITIES = ["info", "low", "medium", "high", "critical"]
+from .options import cluster_options, judging_options, split_values
 
 
 @click.command("watch")
 @cluster_options(flag=False, namespace=True)
 @click.option("--secret-values", is_flag=True, help="Keep Secret values in memory for the secret-content rules.")
-@click.option("--rules", "rules", multiple=True, metavar="IDS", help="Run only these rules (comma-separated).")
-@click.option("--skip-rules", multiple=True, metavar="IDS", help="Do not run these rules (comma-separated).")
-@click.option(
-    "--min-severity", type=click.Choice(SEVERITIES), default=None, help="Leave out findings below this severity."
-)
-@click.option(
-    "--fail-on",
-    type=click.Choice(SEVERITIES),
-    default=None,
-    help="Findings at or above it are 'fail' in the reports, below it 'warn'.  [default: high]",
+@judging_options(
+    rules="Run only these rules (comma-separated).",
+    min_severity="Leave out findings below this severity.",
+    fail_on="Findings at or above it are 'fail' in the reports, below it 'warn'.  [default: high]",
+    baseline=None,
 )
 @click.option("--pss", type=click.Choice(["baseline", "restricted"]), default=None, help="Judge Pod Security exactly.")
-@click.option("--config", type=click.Path(dir_okay=False), default=None, help="Config file (.kubefort.yaml).")
 @click.option(
     "--reports",
     type=click.Choice(["openreports", "policyreport"]),
