@@ -290,3 +290,20 @@ def test_paths_include_the_default_bindings_of_every_cluster(tmp_path: Path) -> 
     none = json.loads(run("paths", "--no-defaults", "-f", str(f), "-o", "json").stdout)
     assert none["paths"] == [] and none["defaults"] == {"included": False, "bindings": []}
     assert "not included (--no-defaults)" in run("paths", "--no-defaults", "-f", str(f)).stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("who-can", "create", "deployments", "-n", "shop"),
+        ("can", "system:serviceaccount:shop:ci", "create", "deployments", "-n", "shop"),
+        ("permissions", "system:serviceaccount:shop:ci"),
+        ("paths",),
+    ],
+)
+def test_paths_as_arguments_read_like_f(args: tuple[str, ...]) -> None:
+    """PATH arguments after the query read the manifests as -f does (as scan, netpol and graph take them)."""
+    positional = run(*args, FIXTURES, "-o", "json")
+    flagged = run(*args, "-f", FIXTURES, "-o", "json")
+    assert positional.exit_code == flagged.exit_code, (positional.stderr, flagged.stderr)
+    assert positional.stdout == flagged.stdout and json.loads(positional.stdout)

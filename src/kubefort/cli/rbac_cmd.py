@@ -76,11 +76,16 @@ def _output_options(*formats: str) -> Callable[[Command], Command]:
 
 
 def _load(
-    inputs: Inputs, no_builtin: bool, *, defaults: bool = False, escalation: bool = False
+    inputs: Inputs,
+    no_builtin: bool,
+    paths: tuple[str, ...] = (),
+    *,
+    defaults: bool = False,
+    escalation: bool = False,
 ) -> tuple[RbacIndex, LoadResult]:
-    if inputs.live and inputs.files:
+    if inputs.live and (inputs.files or paths):
         raise click.UsageError("--cluster/--snapshot read no files: give either, not both")
-    opts = inputs.scan_options(required=False)  # load_rbac says what is missing in its own words
+    opts = inputs.scan_options(paths, required=False)  # load_rbac says what is missing in its own words
     line = StatusLine() if inputs.cluster is not None and enabled() else None
     index, loaded = load_rbac(
         opts,
@@ -137,6 +142,7 @@ def rbac_group() -> None:
 @rbac_group.command("who-can")
 @click.argument("verb")
 @click.argument("resource")
+@click.argument("paths", nargs=-1, type=click.Path(allow_dash=True))
 @_query_options
 @input_options
 @cluster_options(whole=True, packed=True)
@@ -144,6 +150,7 @@ def rbac_group() -> None:
 def who_can_cmd(
     verb: str,
     resource: str,
+    paths: tuple[str, ...],
     name: str | None,
     subresource: str | None,
     api_group: str | None,
@@ -156,9 +163,9 @@ def who_can_cmd(
 
     -n is the namespace of the request (and, as with kubectl, of manifests that name none); -A asks
     about a request without namespace. Members of group system:masters, allowed everything without
-    a binding, are not listed.
+    a binding, are not listed. PATHS (or -f) are the manifests to read.
     """
-    index, loaded = _load(inputs, no_builtin)
+    index, loaded = _load(inputs, no_builtin, paths)
     req = index.request(verb, resource, _query_ns(inputs.namespace, all_namespaces), name, subresource, api_group)
     gaps = index.incomplete()
     click.echo(report.WHO_CAN[fmt](req, index.who_can_request(req), index.problems, gaps))
@@ -169,6 +176,7 @@ def who_can_cmd(
 @click.argument("subject")
 @click.argument("verb")
 @click.argument("resource")
+@click.argument("paths", nargs=-1, type=click.Path(allow_dash=True))
 @_query_options
 @click.option(
     "--as-group",
@@ -184,6 +192,7 @@ def can_cmd(
     subject: str,
     verb: str,
     resource: str,
+    paths: tuple[str, ...],
     name: str | None,
     subresource: str | None,
     api_group: str | None,
@@ -197,10 +206,10 @@ def can_cmd(
 
     -n is the namespace of the request (and of manifests that name none); -A asks about a request
     without namespace. Exit code 0 when allowed, 1 when denied (like kubectl auth can-i), 2 on
-    usage or input errors.
+    usage or input errors. PATHS (or -f) are the manifests to read.
     """
     s = _subject(subject)
-    index, loaded = _load(inputs, no_builtin)
+    index, loaded = _load(inputs, no_builtin, paths)
     req = index.request(verb, resource, _query_ns(inputs.namespace, all_namespaces), name, subresource, api_group)
     d = index.decide(s, req, as_groups)
     gaps = {} if d.allowed else index.incomplete()  # RBAC only allows: an allowed request stays allowed
@@ -210,6 +219,7 @@ def can_cmd(
 
 @rbac_group.command("permissions")
 @click.argument("subject")
+@click.argument("paths", nargs=-1, type=click.Path(allow_dash=True))
 @click.option(
     "--as-group",
     "as_groups",
@@ -222,6 +232,7 @@ def can_cmd(
 @_output_options("table", "json")
 def permissions_cmd(
     subject: str,
+    paths: tuple[str, ...],
     as_groups: tuple[str, ...],
     inputs: Inputs,
     fmt: str,
@@ -230,16 +241,17 @@ def permissions_cmd(
     """The effective permissions of SUBJECT: one row per rule, where it applies and what grants it.
 
     SCOPE * means cluster-wide (a ClusterRoleBinding); rows of RoleBindings omit what they cannot
-    grant (cluster-scoped resources, non-resource URLs).
+    grant (cluster-scoped resources, non-resource URLs). PATHS (or -f) are the manifests to read.
     """
     s = _subject(subject)
-    index, loaded = _load(inputs, no_builtin)
+    index, loaded = _load(inputs, no_builtin, paths)
     gaps = index.incomplete()
     click.echo(report.PERMISSIONS[fmt](s, index.permissions(s, as_groups), index.problems, gaps))
     _finish(index, loaded, fmt, incomplete=bool(gaps))
 
 
 @rbac_group.command("paths")
+@click.argument("paths", nargs=-1, type=click.Path(allow_dash=True))
 @click.option(
     "--to",
     "to",
@@ -260,6 +272,7 @@ def permissions_cmd(
 @cluster_options(whole=True, packed=True)
 @_output_options("table", "json", "dot")
 def paths_cmd(
+    paths: tuple[str, ...],
     to: str,
     from_: str | None,
     no_defaults: bool,
@@ -277,13 +290,13 @@ def paths_cmd(
     if to != "cluster-admin":
         to = str(_subject(to, "--to"))
     src = _subject(from_, "--from") if from_ else None
-    index, loaded = _load(inputs, no_builtin, defaults=not no_defaults, escalation=True)
+    index, loaded = _load(inputs, no_builtin, paths, defaults=not no_defaults, escalation=True)
     with batch_gc():
         graph = EscalationGraph(index)
-        paths = graph.paths(to, src)
+        found = graph.paths(to, src)
     gaps = graph.incomplete()
     defaults = None if index.inventory.live else index.defaults  # a cluster has its own
-    click.echo(report.PATHS[fmt](paths, to, src, index.problems, defaults, gaps))
+    click.echo(report.PATHS[fmt](found, to, src, index.problems, defaults, gaps))
     _finish(index, loaded, fmt, incomplete=bool(gaps))
 
 
