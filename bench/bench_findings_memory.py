@@ -6,12 +6,13 @@
     PYTHONPATH=src python bench/bench_findings_memory.py --no-trace           # CPU alone, no tracemalloc
 
 Loads the corpus (``load_paths``, one process), builds the Inventory, then runs
-``api.scan_inventory(inventory, ScanOptions(keep_passes=False))`` in this process (workers=1) with
+``api.scan_inventory(inventory, ScanOptions(keep_passes=False))`` in this process (``--workers 1``) with
 ``tracemalloc`` tracing from just before the scan. The memory the report's findings and results hold
 is what is freed when they are let go (``report.findings`` and ``report.results`` emptied, then a full
 collection): what stays (the inventory, its caches, the attack graph, the per-object origins) is not
 counted. Prints the findings, the results, the bytes held in total and per finding, and the CPU seconds
-(``process_time``) of the scan. tracemalloc slows allocation-heavy code: ``--no-trace`` times the scan
+(``process_time``, this process only) of the scan. ``--workers 2`` measures what the
+parent holds when a worker judged part of the objects (its findings are unpickled in the parent). tracemalloc slows allocation-heavy code: ``--no-trace`` times the scan
 without it (and measures no memory). ``--sites N`` lists the N allocation sites holding the most of it.
 Synthetic corpora come from ../shared/bench/gen_corpus.py --objects N --seed 1.
 """
@@ -42,6 +43,7 @@ def main() -> int:
     ap.add_argument("--corpus", default=_default_corpus(), help="a directory of manifests (default: syn-50000)")
     ap.add_argument("--no-trace", action="store_true", help="time the scan without tracemalloc (no memory figure)")
     ap.add_argument("--sites", type=int, default=0, help="list the N allocation sites holding the most")
+    ap.add_argument("--workers", type=int, default=1, help="processes of the scan (the parent unpacks the rest)")
     args = ap.parse_args()
     if not os.path.isdir(args.corpus):
         print(f"{args.corpus}: no such directory (make it with ../shared/bench/gen_corpus.py)", file=sys.stderr)
@@ -59,7 +61,7 @@ def main() -> int:
     if trace:
         tracemalloc.start(3 if args.sites else 1)
     cpu0 = time.process_time()
-    report = scan_inventory(inventory, ScanOptions(paths=[args.corpus], keep_passes=False, workers=1))
+    report = scan_inventory(inventory, ScanOptions(paths=[args.corpus], keep_passes=False, workers=args.workers))
     cpu = time.process_time() - cpu0
     n_findings, n_results = len(report.findings), len(report.results)
     print(f"corpus {args.corpus}: {len(inventory)} objects, {n_findings} findings, {n_results} results")

@@ -785,5 +785,5 @@ def _sub_run(plan: Plan, run: Run, report: Report, contexts: dict[Any, Any]) -> 
         run.min_severity,
         True,
     )
-    sub.contexts = contexts
+    sub.contexts, sub.shared = contexts, run.shared  # equal messages, paths, locations: one object each
     return sub
