@@ -109,7 +109,7 @@ class SharedParts:
         self._texts: dict[str, str] = {}
         self._paths: dict[Path, tuple[Path, str]] = {}
         self._object: object = None
-        self._locations: dict[Location, Location] = {}
+        self._locations: dict[int | None, Location] = {}
 
     def text(self, text: str) -> str:
         """The run's copy of ``text`` (a message, a subcode)."""
@@ -127,10 +127,17 @@ class SharedParts:
 
         Two objects never share a location (each document has lines of its own), so only the locations
         of the object being judged are kept: the table stays small whatever the input's size."""
+        locations = self._locations
         if owner is not self._object:
             self._object = owner
-            self._locations = {} if origin is None else {origin: origin}
-        return self._locations.setdefault(location, location)
+            locations = self._locations = {} if origin is None else {origin.line: origin}
+        # by line, then the same file and template (an object's are, but for a node's several files):
+        # cheaper than hashing and comparing locations
+        hit = locations.get(location.line)
+        if hit is None:
+            locations[location.line] = location
+            return location
+        return hit if hit.file == location.file and hit.template == location.template else location
 
 
 @dataclass(slots=True, kw_only=True)
