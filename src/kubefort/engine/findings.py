@@ -95,8 +95,8 @@ class SharedParts:
 
     A large scan's findings repeat themselves: syn-10k's 49,128 findings have 14,341 distinct messages
     (the same check on the same kind of container says the same thing), 93 distinct paths and, since
-    several rules point at one line of an object, 24,034 distinct locations. Held once, they were about
-    a third of what the findings and their results held (docs/performance.md, "Findings' memory").
+    several rules point at one line of an object, 24,034 distinct locations. Held once, the
+    findings and their results hold 40% less (docs/performance.md, "Findings' memory").
 
     Kept by a :class:`~kubefort.engine.runner.Run` and dropped with it (a watch makes a run per change).
     Only immutable values are shared (strings, tuples of strings and ints, frozen locations); every
