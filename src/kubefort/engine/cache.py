@@ -254,7 +254,7 @@ class ScanCache:
                 kept, old = self._kept(key[0], ("whole", key[2]))
                 if kept is not None and kept[0] == key[1] + whole:
                     with contextlib.suppress(Exception):  # a damaged block: its parts are looked at
-                        all_in_one = _unpack(kept[1], [0], [obj], [(0, 1)], metas)[0]
+                        all_in_one = _unpack(kept[1], [0], [obj], [(0, 1)], metas, run.shared)[0]
                         if old:
                             self._entry(key[0])["blocks"][("whole", key[2])] = kept
                             self._dirty.add(key[0])
@@ -286,7 +286,7 @@ class ScanCache:
                     if kept is not None and kept[0] == exact:
                         if blind is None or kept[2] == key[1]:  # the same object, reading the same
                             with contextlib.suppress(Exception):  # a damaged block: judged again
-                                block = _unpack(kept[1], [0], [obj], [(0, 1)], metas)[0]
+                                block = _unpack(kept[1], [0], [obj], [(0, 1)], metas, run.shared)[0]
                         elif isinstance(kept[3], dict):  # only its images changed: what its rules said stands
                             tape = kept[3]
                     if block is not None and old:  # from the entry of the file's former content
@@ -420,7 +420,7 @@ class ScanCache:
                 out.append((done_here[n], None))
             else:
                 p = packed[n]
-                out.append((_unpack(p, [0], [objs[t[0]]], [(0, 1)], metas)[0], p))
+                out.append((_unpack(p, [0], [objs[t[0]]], [(0, 1)], metas, run.shared)[0], p))
         return out
 
     def _with_deps(
@@ -785,5 +785,5 @@ def _sub_run(plan: Plan, run: Run, report: Report, contexts: dict[Any, Any]) -> 
         run.min_severity,
         True,
     )
-    sub.contexts = contexts
+    sub.contexts, sub.shared = contexts, run.shared  # equal messages, paths, locations: one object each
     return sub

@@ -21,7 +21,7 @@ from typing import Any
 from ..forkpool import MAX_ITEMS, missing, share_out
 from ..model.objects import K8sObject
 from ..model.source import Location
-from .findings import Finding, Report, Result, Status
+from .findings import Finding, Report, Result, SharedParts, Status
 from .rule import Severity
 from .runner import origin_of
 
@@ -63,7 +63,7 @@ def run_sharded(run: Any, objs: Sequence[K8sObject], workers: int) -> None:
     while remote:  # each worker's bytes are let go once read
         done, data = remote.pop()
         try:
-            report, marks = _unpack(pickle.loads(data), done, objs, chunks, metas)
+            report, marks = _unpack(pickle.loads(data), done, objs, chunks, metas, run.shared)
         except Exception:
             log.debug("unreadable worker results", exc_info=True)
             continue
@@ -117,8 +117,14 @@ def _unpack(
     objs: Sequence[K8sObject],
     chunks: list[tuple[int, int]],
     metas: Sequence[Any],
+    shared: SharedParts | None = None,
 ) -> tuple[Report, Marks]:
+    """The report of a worker's packed results (:func:`_pack`). Equal messages, paths and locations are
+    made one object with ``shared`` (the run's, so that they are one across workers): pickling keeps
+    the sharing within one worker's results only."""
     report = Report()
+    shared = shared if shared is not None else SharedParts()
+    text, share_path, place = shared.text, shared.path, shared.location
     findings, results, passes = data["findings"], data["results"], data["passes"]
     marks = data["marks"]
     seq = [obj for i in done for obj in objs[chunks[i][0] : chunks[i][1]]]
@@ -138,15 +144,16 @@ def _unpack(
             fi:f_end
         ]:
             meta = metas[rule]
+            path, text_of_path = share_path(path)
             f = Finding(
                 rule=meta,
                 object=ref,
                 path=path,
-                path_str=path_str,
-                message=message,
+                path_str=text_of_path if text_of_path == path_str else text(path_str),
+                message=text(message),
                 severity=Severity(sev),
-                location=Location(file=src.file, line=line, template=src.template),
-                subcode=subcode,
+                location=place(obj, Location(file=src.file, line=line, template=src.template), origin),
+                subcode=None if subcode is None else text(subcode),
                 fix=fix,
                 suppressed=suppressed,
                 suppression=suppression,
@@ -163,7 +170,9 @@ def _unpack(
                     object=ref,
                     status=Status(status),
                     detail=detail,
-                    location=None if line is False else Location(file=src.file, line=line, template=src.template),
+                    location=None
+                    if line is False
+                    else place(obj, Location(file=src.file, line=line, template=src.template), origin),
                     findings=own.get(rule, []) if status in _WITH_FINDINGS else [],
                 )
             )

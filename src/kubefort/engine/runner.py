@@ -13,7 +13,7 @@ from ..model.kinds import WORKLOAD_KINDS
 from ..model.objects import InvalidField, K8sObject, Source
 from ..model.source import Location
 from ..model.workloads import ContainerSet, ContainerView, pod_spec
-from .findings import Finding, Report, Result, Status, is_specific
+from .findings import Finding, Report, Result, SharedParts, Status, is_specific
 from .rule import NEEDS_CLUSTER, Context, NotEvaluated, NotInScope, PssLevel, Rule, RuleMeta, Scope, Severity
 from .suppression import Suppressor
 
@@ -316,6 +316,7 @@ class Run:
         self.min_severity, self.keep_passes = min_severity, keep_passes
         # by the identity of a rule's parameters (rules without any share one): what rules may read
         self.contexts: dict[int, Context] = {}
+        self.shared = SharedParts()  # what equal findings share (messages, paths, locations)
 
     def fresh(self) -> Run:
         """The same evaluation with an empty report (a shard of the objects)."""
@@ -328,7 +329,7 @@ class Run:
             self.min_severity,
             self.keep_passes,
         )
-        sub.contexts = self.contexts
+        sub.contexts, sub.shared = self.contexts, self.shared
         return sub
 
     def blocked(self, meta: RuleMeta, kind: str | None = None) -> str | None:
@@ -347,7 +348,7 @@ class Run:
         """Run the object, pod and container rules on ``objs``. With ``marks``, append after each object
         how many findings, results and passes the report then holds (to merge shards in input order)."""
         report, suppressor, pss, min_severity = self.report, self.suppressor, self.plan.pss, self.min_severity
-        plan, inventory, contexts = self.plan, self.inventory, self.contexts
+        plan, inventory, contexts, shared = self.plan, self.inventory, self.contexts, self.shared
         mode = plan.mode
         compiled: dict[str, tuple[tuple[Any, ...], ...]] = {}
         passes = report.passes if self.keep_passes else None
@@ -415,7 +416,7 @@ class Run:
                                 origin = origin_of(obj)
                             passes.append((meta, obj.ref, origin))
                         continue
-                    _record(report, meta, obj, violations, suppressor, pss, min_severity)
+                    _record(report, meta, obj, violations, suppressor, pss, min_severity, shared)
             if judged:
                 obj.judging(False)
             src = obj.source
@@ -449,6 +450,7 @@ class Run:
                     self.plan.pss,
                     self.min_severity,
                     self.keep_passes,
+                    self.shared,
                 )
 
     def cluster(self) -> None:
@@ -471,6 +473,7 @@ class Run:
                 self.plan.pss,
                 self.min_severity,
                 self.keep_passes,
+                self.shared,
             )
 
 
@@ -525,6 +528,7 @@ def _run_one(
     pss: PssLevel | None,
     min_severity: Severity,
     keep_passes: bool,
+    shared: SharedParts,
 ) -> None:
     """Run a rule whose findings belong to ``anchor`` on ``arg`` (namespace- and cluster-scope rules)."""
     try:
@@ -537,7 +541,7 @@ def _run_one(
         if keep_passes:
             report.passes.append((r.meta, anchor.ref, origin_of(anchor)))
         return
-    _record(report, r.meta, anchor, violations, suppressor, pss, min_severity)
+    _record(report, r.meta, anchor, violations, suppressor, pss, min_severity, shared)
 
 
 def _record(
@@ -548,6 +552,7 @@ def _record(
     suppressor: Suppressor,
     pss: PssLevel | None,
     min_severity: Severity,
+    shared: SharedParts,
 ) -> None:
     ref = obj.ref
     pss_control = None
@@ -565,15 +570,17 @@ def _record(
         sev = v.severity if v.severity is not None else meta.severity
         if sev < min_severity:
             continue
-        path = tuple(v.path)
+        # equal messages, paths and locations are one object each (SharedParts): most findings repeat others'
+        path, path_str = shared.path(tuple(v.path))
         f = Finding(
             rule=meta,
             object=ref,
             path=path,
-            message=v.message,
+            path_str=path_str,
+            message=shared.text(v.message),
             severity=sev,
-            location=origin if textless else obj.locate(path),
-            subcode=v.subcode,
+            location=origin if textless else shared.location(obj, obj.locate(path), origin),
+            subcode=None if v.subcode is None else shared.text(v.subcode),
             fix=v.fix,
             pss=pss_control,
             origin=origin,
